@@ -1,0 +1,158 @@
+//! Wiring: config → store → senders → flows → workers → HTTP, and an orderly shutdown:
+//! stop accepting requests, let the ingestor drain, let workers finish the steps and sends
+//! in flight, exit.
+
+use crate::config::Config;
+use crate::domain::Clock;
+use crate::engine::FlowEngine;
+use crate::http::{self, AppState};
+use crate::senders::Senders;
+use crate::store::{self, DynStore};
+use crate::workers::inbox::Inbox;
+use crate::workers::ingest::Ingestor;
+use crate::workers::outbox::Outbox;
+use crate::workers::{timers, Wakeups};
+use anyhow::Context;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for work in flight before giving up on it (its leases expire
+/// and another process, or the next start, takes it over).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub struct App {
+    pub state: AppState,
+    wake: Wakeups,
+    owner: String,
+}
+
+impl App {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let store: DynStore = store::connect(&config.database)
+            .await
+            .with_context(|| format!("opening database {}", redact(&config.database.url)))?;
+        // A restart is how an operator says "credentials fixed": senders stopped by 190/368
+        // get another chance (and are stopped again on the first refusal).
+        for stop in store.stopped_senders().await? {
+            tracing::info!(sender_id = stop.sender_id, reason = %stop.reason, "resuming sender stopped before restart");
+            store.resume_sender(stop.sender_id).await?;
+        }
+        let flows = crate::flows::load_dir(Path::new(&config.flows.dir)).map_err(|problems| {
+            let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            anyhow::anyhow!("the flows in {} have problems:\n{}", config.flows.dir, text.join("\n"))
+        })?;
+        tracing::info!(flows = flows.len(), dir = %config.flows.dir, "flows loaded");
+        let http_client = reqwest::Client::builder()
+            .timeout(config.outbox.send_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
+        let senders = Arc::new(Senders::build(&config, http_client));
+        let wake = Wakeups::default();
+        let shutdown = CancellationToken::new();
+        let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone(), shutdown.child_token());
+        let owner = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let state = AppState {
+            config,
+            store,
+            senders,
+            ingestor,
+            clock,
+            engine: Arc::new(FlowEngine::new(flows)),
+            metrics: crate::metrics::handle(),
+        };
+        Ok(Self { state, wake, owner })
+    }
+
+    /// Serves HTTP and runs the workers until `signal` resolves, then shuts down in order.
+    pub async fn serve(self, listener: TcpListener, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let st = self.state.clone();
+        let cfg = st.config.clone();
+        let window = cfg.window.policy();
+        let workers_stop = CancellationToken::new();
+        let workers = TaskTracker::new();
+        let inbox = Arc::new(Inbox {
+            store: st.store.clone(),
+            engine: st.engine.clone(),
+            clock: st.clock.clone(),
+            window,
+            owner: self.owner.clone(),
+            concurrency: cfg.inbox.concurrency,
+            lease: cfg.inbox.lease,
+            poll_interval: cfg.inbox.poll_interval,
+            wake: self.wake.clone(),
+        });
+        let outbox = Arc::new(Outbox {
+            store: st.store.clone(),
+            senders: st.senders.clone(),
+            clock: st.clock.clone(),
+            window,
+            owner: self.owner.clone(),
+            concurrency: cfg.outbox.concurrency,
+            lease: cfg.outbox.lease,
+            poll_interval: cfg.outbox.poll_interval,
+            send_timeout: cfg.outbox.send_timeout,
+            retry: cfg.outbox.retry.clone(),
+            wake: self.wake.clone(),
+        });
+        workers.spawn(inbox.run(workers_stop.clone()));
+        workers.spawn(outbox.run(workers_stop.clone()));
+        workers.spawn(timers::run(
+            st.store.clone(),
+            st.clock.clone(),
+            self.wake.clone(),
+            cfg.inbox.poll_interval,
+            workers_stop.clone(),
+        ));
+        workers.close();
+        tracing::info!(listen = %listener.local_addr()?, backend = st.store.backend(), "parley is serving");
+        axum::serve(listener, http::router(st))
+            .with_graceful_shutdown(signal)
+            .await
+            .context("HTTP server failed")?;
+        tracing::info!("shutting down: finishing work in flight");
+        workers_stop.cancel();
+        if tokio::time::timeout(SHUTDOWN_GRACE, workers.wait()).await.is_err() {
+            tracing::warn!("work still in flight after {SHUTDOWN_GRACE:?}; its leases will expire and it will be retried");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    pub fn wakeups(&self) -> Wakeups {
+        self.wake.clone()
+    }
+}
+
+/// Hides a password in a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://parley.db"), "sqlite://parley.db");
+    }
+}

@@ -1,0 +1,237 @@
+//! The Graph API client for one Meta sender: sends messages and checks the account's health.
+//!
+//! It makes exactly one HTTP request per call and never retries: a failed send comes back as
+//! a `SendFailure` classified from the HTTP status and Meta's `error.code`, and the outbox
+//! decides what to do. Timeouts come from the `reqwest::Client` the caller passes in.
+
+use super::request::SendRequest;
+use super::wire;
+use crate::channels::{Channel, ProviderHealth, SendOk};
+use crate::config::MetaSettings;
+use crate::domain::{OutboundMessage, SendFailure};
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use std::fmt;
+use std::time::Duration;
+
+/// Meta's error code for an access token that is expired, revoked or otherwise invalid.
+const INVALID_TOKEN_CODE: i64 = 190;
+
+/// How much of a non-JSON error body to quote back; enough to recognise an HTML error page.
+const BODY_SNIPPET_CHARS: usize = 200;
+
+pub struct MetaClient {
+    http: reqwest::Client,
+    settings: MetaSettings,
+}
+
+impl MetaClient {
+    pub fn new(http: reqwest::Client, settings: MetaSettings) -> Self {
+        Self { http, settings }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!(
+            "{}/{}{tail}",
+            self.settings.api_base.trim_end_matches('/'),
+            self.settings.phone_number_id
+        )
+    }
+}
+
+// By hand, so the access token and app secret never reach a log line.
+impl fmt::Debug for MetaClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaClient")
+            .field("api_base", &self.settings.api_base)
+            .field("phone_number_id", &self.settings.phone_number_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Channel for MetaClient {
+    async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure> {
+        let response = self
+            .http
+            .post(self.url("/messages"))
+            .bearer_auth(&self.settings.access_token)
+            .json(&SendRequest::new(message))
+            .send()
+            .await
+            .map_err(|e| SendFailure::transport(describe_transport(&e)))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response.bytes().await.map_err(|e| {
+            SendFailure::new(
+                Some(status.as_u16()),
+                None,
+                format!(
+                    "Meta answered HTTP {status} but the body could not be read: {}",
+                    describe_transport(&e)
+                ),
+            )
+        })?;
+        if status.is_success() {
+            let id = serde_json::from_slice::<wire::SendResponse>(&body)
+                .ok()
+                .and_then(|r| r.messages.into_iter().next())
+                .map(|m| m.id);
+            return match id {
+                Some(provider_message_id) => Ok(SendOk {
+                    provider_message_id,
+                }),
+                None => Err(SendFailure::new(
+                    Some(status.as_u16()),
+                    None,
+                    format!(
+                        "Meta answered HTTP {status} without a message id: {}",
+                        snippet(&body)
+                    ),
+                )),
+            };
+        }
+        Err(send_failure(status, &body).with_retry_after(retry_after))
+    }
+
+    async fn check_health(&self) -> ProviderHealth {
+        let response = self
+            .http
+            .get(self.url(""))
+            .query(&[("fields", "id,display_phone_number,verified_name")])
+            .bearer_auth(&self.settings.access_token)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                return ProviderHealth {
+                    reachable: false,
+                    credentials_valid: false,
+                    detail: format!(
+                        "could not reach Meta at {}: {}; check the network and senders[].meta.api_base",
+                        self.settings.api_base,
+                        describe_transport(&e)
+                    ),
+                }
+            }
+        };
+        let status = response.status();
+        let body = response.bytes().await.unwrap_or_default();
+        health_from(&self.settings.phone_number_id, status, &body)
+    }
+}
+
+/// A failed send from Meta's Graph error envelope; a body that is not one keeps the HTTP
+/// status but has no code.
+fn send_failure(status: StatusCode, body: &[u8]) -> SendFailure {
+    match serde_json::from_slice::<wire::GraphErrorEnvelope>(body) {
+        Ok(envelope) => {
+            let error = envelope.error;
+            let message = error
+                .message
+                .unwrap_or_else(|| format!("Meta answered HTTP {status}"));
+            let title = match error.error_data.and_then(|d| d.details) {
+                Some(details) => format!("{message}: {details}"),
+                None => message,
+            };
+            SendFailure::new(Some(status.as_u16()), error.code, title)
+        }
+        Err(_) => SendFailure::new(
+            Some(status.as_u16()),
+            None,
+            format!("Meta answered HTTP {status}: {}", snippet(body)),
+        ),
+    }
+}
+
+fn health_from(phone_number_id: &str, status: StatusCode, body: &[u8]) -> ProviderHealth {
+    let error = serde_json::from_slice::<wire::GraphErrorEnvelope>(body)
+        .ok()
+        .map(|e| e.error);
+    let code = error.as_ref().and_then(|e| e.code);
+    let message = error
+        .and_then(|e| e.message)
+        .unwrap_or_else(|| snippet(body));
+    let unhealthy = |detail: String| ProviderHealth {
+        reachable: true,
+        credentials_valid: false,
+        detail,
+    };
+    if status.is_success() {
+        let info = serde_json::from_slice::<wire::PhoneNumberInfo>(body).ok();
+        let number = info.as_ref().and_then(|i| i.display_phone_number.as_deref());
+        let name = info.as_ref().and_then(|i| i.verified_name.as_deref());
+        let detail = match (number, name) {
+            (Some(number), Some(name)) => format!(
+                "Meta accepted the access token for phone number id {phone_number_id} ({number}, {name})"
+            ),
+            _ => format!("Meta accepted the access token for phone number id {phone_number_id}"),
+        };
+        return ProviderHealth {
+            reachable: true,
+            credentials_valid: true,
+            detail,
+        };
+    }
+    if code == Some(INVALID_TOKEN_CODE) {
+        return unhealthy(format!(
+            "access token rejected by Meta (code {INVALID_TOKEN_CODE}): {message}; generate a new token and update senders[].meta.access_token"
+        ));
+    }
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        let code = code.map(|c| format!(", code {c}")).unwrap_or_default();
+        return unhealthy(format!(
+            "Meta refused the access token (HTTP {status}{code}): {message}; check that the token has the whatsapp_business_messaging permission for phone number id {phone_number_id}"
+        ));
+    }
+    if status.is_server_error() {
+        return unhealthy(format!(
+            "Meta answered HTTP {status}: {message}; the credentials could not be checked, try again later"
+        ));
+    }
+    let code = code.map(|c| format!(", code {c}")).unwrap_or_default();
+    unhealthy(format!(
+        "Meta could not look up phone number id {phone_number_id} (HTTP {status}{code}): {message}; check senders[].meta.phone_number_id and the token's access to it"
+    ))
+}
+
+/// `Retry-After` in seconds. The HTTP-date form is not used by Meta and is ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// reqwest's own message names only the URL; the cause (refused, timed out, DNS) is in the
+/// source chain.
+fn describe_transport(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "request timed out".to_string()
+    } else {
+        error.to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
+    let mut cut: String = text.chars().take(BODY_SNIPPET_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,38 @@
+//! Provider channels: Meta Cloud API, Twilio and the sandbox. Each owns its wire format
+//! (webhook verification and parsing, send requests and error bodies) and shows the rest of
+//! Parley only domain types: `Routed` events in, `OutboundMessage` out, `SendFailure` back.
+
+pub mod meta;
+pub mod sandbox;
+pub mod twilio;
+
+use crate::domain::{OutboundMessage, SendFailure};
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// The provider accepted the message and gave it this id (`wamid.…`, `SM…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOk {
+    pub provider_message_id: String,
+}
+
+/// What a health check found out about a sender's provider account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderHealth {
+    /// The provider answered at all.
+    pub reachable: bool,
+    /// The provider accepted our credentials.
+    pub credentials_valid: bool,
+    /// A sentence a person can act on.
+    pub detail: String,
+}
+
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// Send one message. Never retries by itself: the outbox decides, from the
+    /// `SendFailure`'s class.
+    async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure>;
+
+    /// Check credentials and reachability without sending anything.
+    async fn check_health(&self) -> ProviderHealth;
+}

@@ -1,0 +1,201 @@
+//! The Twilio Messages API client for one WhatsApp sender: sends one message per call and
+//! checks the account's credentials. It never retries; the outbox does, from the
+//! `SendFailure`'s class.
+
+use super::wire::{self, Account, ApiError, MessageResource};
+use crate::channels::{Channel, ProviderHealth, SendOk};
+use crate::config::TwilioSettings;
+use crate::domain::{OutboundMessage, PhoneNumber, SendFailure};
+use async_trait::async_trait;
+use chrono::Utc;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+/// A health check is a person waiting on a page; do not let a hung connection hold it.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct TwilioClient {
+    http: reqwest::Client,
+    settings: TwilioSettings,
+    /// Our WhatsApp sender number, sent as `From=whatsapp:+E164`.
+    from: PhoneNumber,
+    /// URL Twilio should POST delivery statuses to, when Parley is reachable from outside.
+    status_callback: Option<String>,
+}
+
+impl TwilioClient {
+    pub fn new(
+        http: reqwest::Client,
+        settings: TwilioSettings,
+        from: PhoneNumber,
+        status_callback: Option<String>,
+    ) -> Self {
+        Self {
+            http,
+            settings,
+            from,
+            status_callback,
+        }
+    }
+
+    fn account_url(&self) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}",
+            self.settings.api_base.trim_end_matches('/'),
+            self.settings.account_sid
+        )
+    }
+
+    fn with_auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(&self.settings.account_sid, Some(&self.settings.auth_token))
+    }
+}
+
+#[async_trait]
+impl Channel for TwilioClient {
+    async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure> {
+        let form = wire::message_form(&self.from, message, self.status_callback.as_deref())?;
+        let url = format!("{}/Messages.json", self.account_url());
+        let response = self
+            .with_auth(self.http.post(url))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                SendFailure::transport(format!("could not reach Twilio: {}", chain(&e)))
+            })?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response.bytes().await.map_err(|e| {
+            SendFailure::transport(format!("Twilio's answer was cut off: {}", chain(&e)))
+        })?;
+        if status.is_success() {
+            return match serde_json::from_slice::<MessageResource>(&body) {
+                Ok(resource) => Ok(SendOk {
+                    provider_message_id: resource.sid,
+                }),
+                // Twilio took the message, so retrying could deliver it twice: this
+                // classifies as permanent (2xx, no code).
+                Err(e) => Err(SendFailure::new(
+                    Some(status.as_u16()),
+                    None,
+                    format!("Twilio accepted the message but its answer had no readable sid: {e}"),
+                )),
+            };
+        }
+        let error: Option<ApiError> = serde_json::from_slice(&body).ok();
+        let code = error.as_ref().and_then(|e| e.code);
+        let title = error
+            .and_then(|e| e.message)
+            .unwrap_or_else(|| format!("Twilio answered HTTP {status} without an error message"));
+        Err(SendFailure::new(Some(status.as_u16()), code, title).with_retry_after(retry_after))
+    }
+
+    async fn check_health(&self) -> ProviderHealth {
+        let url = format!("{}.json", self.account_url());
+        let sid = &self.settings.account_sid;
+        let response = match self
+            .with_auth(self.http.get(url))
+            .timeout(HEALTH_TIMEOUT)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return ProviderHealth {
+                    reachable: false,
+                    credentials_valid: false,
+                    detail: format!(
+                        "Could not reach Twilio at {}: {}. Check this host's network, DNS and \
+                         proxy settings, and the sender's api_base.",
+                        self.settings.api_base,
+                        chain(&e)
+                    ),
+                }
+            }
+        };
+        let status = response.status();
+        let body = response.bytes().await.unwrap_or_default();
+        if status == StatusCode::UNAUTHORIZED {
+            let code = serde_json::from_slice::<ApiError>(&body)
+                .ok()
+                .and_then(|e| e.code)
+                .unwrap_or(20003);
+            return ProviderHealth {
+                reachable: true,
+                credentials_valid: false,
+                detail: format!(
+                    "Twilio rejected the credentials for account {sid} (error {code}): check \
+                     account_sid and auth_token for this sender; a rotated auth token must be \
+                     updated here too."
+                ),
+            };
+        }
+        if !status.is_success() {
+            return ProviderHealth {
+                reachable: true,
+                credentials_valid: false,
+                detail: format!(
+                    "Twilio answered HTTP {status} for account {sid}, so the credentials could \
+                     not be confirmed; try again later and check https://status.twilio.com."
+                ),
+            };
+        }
+        let account: Option<Account> = serde_json::from_slice(&body).ok();
+        let name = account
+            .as_ref()
+            .and_then(|a| a.friendly_name.as_deref())
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let detail = match account.as_ref().and_then(|a| a.status.as_deref()) {
+            Some("active") | None => format!("Twilio account {sid}{name} is active."),
+            Some("suspended") => format!(
+                "Twilio account {sid}{name} is suspended: sends will fail until it is \
+                 reactivated in the Twilio Console."
+            ),
+            Some("closed") => format!(
+                "Twilio account {sid}{name} is closed: configure this sender with an open account."
+            ),
+            Some(other) => format!("Twilio account {sid}{name} has status `{other}`."),
+        };
+        ProviderHealth {
+            reachable: true,
+            credentials_valid: true,
+            detail,
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date; a date in the past means "now".
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&Utc) - Utc::now())
+            .to_std()
+            .unwrap_or_default(),
+    )
+}
+
+/// An error with its causes: reqwest's own message rarely says *why* ("connection refused").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,100 @@
+//! Configuration: compiled-in documented defaults, then the YAML file, then `${ENV_VAR}`
+//! substitution, validated once at start. Every error names the key's path and the reason.
+//! `config.example.yaml` at the repository root documents every key; keep the two in step.
+
+mod env;
+mod types;
+
+pub use types::*;
+
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {problems}", problems = .problems.join("\n"))]
+    Invalid { file: String, problems: Vec<String> },
+}
+
+impl Config {
+    /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender.
+    pub fn embedded_default() -> Self {
+        let mut cfg: Config = serde_yaml::from_str("{}").expect("empty config deserializes");
+        cfg.senders.push(SenderConfig::sandbox(1, "Sandbox", "+15550000000"));
+        cfg
+    }
+
+    /// Reads and validates a config file, substituting `${ENV_VAR}` from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string(), &|name| std::env::var(name).ok())
+    }
+
+    /// Parses config text; `lookup` resolves `${NAME}` references.
+    pub fn from_yaml(
+        text: &str,
+        file: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |problems: Vec<String>| ConfigError::Invalid {
+            file: file.to_string(),
+            problems,
+        };
+        let mut value: serde_yaml::Value = if text.trim().is_empty() {
+            serde_yaml::Value::Mapping(Default::default())
+        } else {
+            serde_yaml::from_str(text).map_err(|e| invalid(vec![yaml_error(&e)]))?
+        };
+        if value.is_null() {
+            value = serde_yaml::Value::Mapping(Default::default());
+        }
+        env::substitute(&mut value, lookup).map_err(invalid)?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let inner = strip_location(&inner);
+            if path == "." {
+                invalid(vec![inner.to_string()])
+            } else {
+                invalid(vec![format!("{path}: {inner}")])
+            }
+        })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+}
+
+fn yaml_error(e: &serde_yaml::Error) -> String {
+    match e.location() {
+        Some(loc) => format!(
+            "line {} column {}: {}",
+            loc.line(),
+            loc.column(),
+            strip_location(&e.to_string())
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// serde_yaml appends " at line X column Y" to messages; the path already says where.
+fn strip_location(msg: &str) -> &str {
+    match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests;

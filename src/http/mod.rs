@@ -1,0 +1,44 @@
+//! The HTTP edge: axum routers for webhooks and operations, the shared `AppState`, and the
+//! one place errors become status codes and bodies (`error.rs`).
+
+pub mod error;
+mod ops;
+mod webhooks;
+
+use crate::config::Config;
+use crate::domain::Clock;
+use crate::engine::FlowEngine;
+use crate::senders::Senders;
+use crate::store::DynStore;
+use crate::workers::ingest::Ingestor;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler needs; cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub senders: Arc<Senders>,
+    pub ingestor: Ingestor,
+    pub clock: Arc<dyn Clock>,
+    pub engine: Arc<FlowEngine>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    let webhooks = Router::new()
+        .route("/webhooks/meta", get(webhooks::meta_handshake).post(webhooks::meta_post))
+        .route("/webhooks/twilio", axum::routing::post(webhooks::twilio_post))
+        .layer(DefaultBodyLimit::max(state.config.webhooks.max_body_bytes));
+    Router::new()
+        .merge(webhooks)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,143 @@
+//! Webhook ingress. The signature is checked over the raw body before anything is parsed
+//! or stored; a valid webhook is persisted (deduplicated, one transaction shared with
+//! concurrent requests) and only then acknowledged with 200. Processing happens after the
+//! acknowledgement, in the inbox worker.
+//!
+//! Choices made so providers never retry forever: unknown event types and items for a
+//! sender that is not configured are logged and acknowledged with 200; a bad signature is
+//! 401 with nothing stored; a storage failure is 503 so the provider retries.
+
+use super::error::HttpError;
+use super::AppState;
+use crate::channels::{meta, twilio};
+use crate::domain::{Routed, WebhookItem};
+use crate::metrics as m;
+use crate::store::IngestItem;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use std::collections::HashMap;
+
+/// `GET /webhooks/meta?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
+pub async fn meta_handshake(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<String, HttpError> {
+    let tokens: Vec<&str> = st.senders.meta().map(|(_, m)| m.verify_token.as_str()).collect();
+    meta::webhook::verify_handshake(
+        q.get("hub.mode").map(String::as_str),
+        q.get("hub.verify_token").map(String::as_str),
+        q.get("hub.challenge").map(String::as_str),
+        &tokens,
+    )
+    .ok_or_else(|| HttpError::Forbidden("verify token does not match any Meta sender's verify_token".into()))
+}
+
+pub async fn meta_post(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, HttpError> {
+    metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "meta").increment(1);
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    let verified: Vec<i64> = st
+        .senders
+        .meta()
+        .filter(|(_, m)| meta::webhook::verify_signature(&m.app_secret, &body, signature))
+        .map(|(s, _)| s.id)
+        .collect();
+    if verified.is_empty() {
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "signature").increment(1);
+        return Err(HttpError::Unauthorized(
+            "X-Hub-Signature-256 is missing or does not match any Meta sender's app_secret".into(),
+        ));
+    }
+    let routed = meta::webhook::parse(&body).map_err(|e| {
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "malformed").increment(1);
+        HttpError::BadRequest(format!("webhook body is not a Meta webhook: {e}"))
+    })?;
+    let stored = ingest(&st, "meta", routed, &verified).await?;
+    Ok((StatusCode::OK, format!("EVENT_RECEIVED {stored}")))
+}
+
+pub async fn twilio_post(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<impl IntoResponse, HttpError> {
+    metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "twilio").increment(1);
+    let params = twilio::webhook::parse_form(&body)
+        .map_err(|e| HttpError::BadRequest(format!("webhook body is not a form: {e}")))?;
+    let url = signed_url(&st, &headers, &uri);
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    let verified: Vec<i64> = st
+        .senders
+        .twilio()
+        .filter(|(_, t)| twilio::webhook::verify_signature(&t.auth_token, &url, &params, signature))
+        .map(|(s, _)| s.id)
+        .collect();
+    if verified.is_empty() {
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "signature").increment(1);
+        return Err(HttpError::Unauthorized(format!(
+            "X-Twilio-Signature is missing or does not match any Twilio sender's auth_token for URL {url} (set public_url to the URL Twilio calls)"
+        )));
+    }
+    let routed = twilio::webhook::parse(&params).map_err(|e| {
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed").increment(1);
+        HttpError::BadRequest(format!("webhook is not a Twilio message or status: {e}"))
+    })?;
+    ingest(&st, "twilio", routed, &verified).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+    ))
+}
+
+/// The URL Twilio signed: `public_url` + path when configured, else rebuilt from the
+/// request (honouring `X-Forwarded-Proto` from a TLS-terminating proxy).
+fn signed_url(st: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/webhooks/twilio");
+    if let Some(base) = &st.config.public_url {
+        return format!("{}{}", base.trim_end_matches('/'), path);
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}{path}")
+}
+
+/// Routes items to senders whose secret verified the request and stores them. Returns how
+/// many items were stored.
+async fn ingest(st: &AppState, provider: &'static str, routed: Vec<Routed>, verified: &[i64]) -> Result<usize, HttpError> {
+    let now = st.clock.now();
+    let mut items = Vec::with_capacity(routed.len());
+    for r in routed {
+        let sender = match st.senders.by_route(&r.route) {
+            Some(s) if verified.contains(&s.config.id) => s.config.id,
+            _ => {
+                metrics::counter!(m::WEBHOOKS_UNKNOWN_SENDER, "provider" => provider).increment(1);
+                tracing::warn!(provider, route = ?r.route, "webhook for a sender that is not configured (or signed with another sender's secret); acknowledged and ignored");
+                continue;
+            }
+        };
+        items.push(match r.item {
+            WebhookItem::Message(message) => IngestItem::Message {
+                sender_id: sender,
+                message,
+                received_at: now,
+            },
+            WebhookItem::Status(status) => IngestItem::Status {
+                sender_id: sender,
+                status,
+                received_at: now,
+            },
+        });
+    }
+    let n = items.len();
+    st.ingestor
+        .ingest(items)
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("could not store the webhook, please retry: {e}")))?;
+    Ok(n)
+}

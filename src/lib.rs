@@ -1,0 +1,16 @@
+//! Parley: a self-hosted WhatsApp automation daemon.
+//!
+//! Dependencies point one way: `domain` (pure types) ← `flows` ← `engine` ← `store` ←
+//! `workers` ← `channels` ← `http` ← `app` / `main`. See DESIGN.md and README.md.
+
+pub mod app;
+pub mod channels;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod flows;
+pub mod http;
+pub mod metrics;
+pub mod senders;
+pub mod store;
+pub mod workers;

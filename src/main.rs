@@ -1,0 +1,143 @@
+//! The `parley` command line: `serve`, `check`, `keygen`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use parley::config::{Config, LogFormat};
+use parley::domain::SystemClock;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "parley", version, about = "Self-hosted WhatsApp automation daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (embedded default without --config: SQLite parley.db, flows/, a sandbox sender).
+    Serve {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate the config and every flow; print each problem; exit non-zero if any.
+    Check {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print a new API key and the SHA-256 hash to put in `api_keys`.
+    Keygen,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => match serve(config.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check { config } => check(config.as_deref()),
+        Command::Keygen => {
+            let mut bytes = [0u8; 24];
+            rand::fill(&mut bytes);
+            let key = format!("pk_{}", hex::encode(bytes));
+            let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+            println!("key:        {key}");
+            println!("key_sha256: {hash}");
+            println!();
+            println!("Give the key to the client; put only the hash in the config:");
+            println!("api_keys:\n  - {{ name: my-client, key_sha256: \"{hash}\" }}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    init_logging(&config);
+    if config_path.is_none() {
+        tracing::info!("no --config given: running the embedded default (SQLite parley.db, flows/, sandbox sender 1 +15550000000)");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let app = parley::app::App::build(config, Arc::new(SystemClock)).await?;
+        app.serve(listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn check(config_path: Option<&Path>) -> ExitCode {
+    let name = config_path.map(|p| p.display().to_string()).unwrap_or_else(|| "(embedded default)".into());
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match parley::flows::load_dir(Path::new(&config.flows.dir)) {
+        Ok(flows) => {
+            println!("{name}: config ok; {} flow(s) in {} ok", flows.len(), config.flows.dir);
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            println!("{} problem(s) found", problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(config.log.level.as_deref().unwrap_or("info,sqlx=warn,tower_http=warn")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}

@@ -1,0 +1,43 @@
+//! Prometheus metrics: names in one place, one recorder per process.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const WEBHOOKS_RECEIVED: &str = "parley_webhooks_received_total";
+pub const WEBHOOKS_DUPLICATE: &str = "parley_webhooks_duplicate_total";
+pub const WEBHOOKS_REJECTED: &str = "parley_webhooks_rejected_total";
+pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total";
+pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
+pub const MESSAGES_SENT: &str = "parley_messages_sent_total";
+pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";
+pub const MESSAGES_FAILED: &str = "parley_messages_failed_total";
+pub const MESSAGES_SKIPPED: &str = "parley_messages_skipped_total";
+pub const MESSAGES_CONVERTED: &str = "parley_messages_converted_to_template_total";
+pub const OUTBOX_DEPTH: &str = "parley_outbox_depth";
+pub const SENDER_STOPPED: &str = "parley_sender_stopped";
+/// Webhook received → flow step committed (reply enqueued).
+pub const INBOX_LATENCY: &str = "parley_inbox_latency_seconds";
+/// Reply enqueued → accepted by the provider.
+pub const OUTBOX_LATENCY: &str = "parley_outbox_latency_seconds";
+pub const ENGINE_PANICS: &str = "parley_engine_panics_total";
+
+/// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .expect("static bucket list is valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests embedding Parley); then this
+            // handle renders an empty page, which is still valid Prometheus text.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,106 @@
+//! The configured senders at run time: each with its channel client and pacing limiter,
+//! and the lookups webhooks need (route key → sender, which secrets to verify with). Built
+//! once at start; nothing here changes per request.
+
+use crate::channels::meta::MetaClient;
+use crate::channels::sandbox::SandboxChannel;
+use crate::channels::twilio::TwilioClient;
+use crate::channels::Channel;
+use crate::config::{ChannelKind, Config, SenderConfig};
+use crate::domain::RouteKey;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+pub struct SenderRuntime {
+    pub config: SenderConfig,
+    pub channel: Arc<dyn Channel>,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl SenderRuntime {
+    /// Waits until this sender may send again (per-sender pacing).
+    pub async fn pace(&self) {
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
+    }
+}
+
+pub struct Senders {
+    by_id: HashMap<i64, Arc<SenderRuntime>>,
+    by_route: HashMap<RouteKey, i64>,
+    /// The sandbox channel shared by every sandbox sender, for inspection.
+    pub sandbox: SandboxChannel,
+}
+
+impl Senders {
+    pub fn build(config: &Config, http: reqwest::Client) -> Self {
+        let sandbox = SandboxChannel::new();
+        let mut by_id = HashMap::new();
+        let mut by_route = HashMap::new();
+        for s in &config.senders {
+            let channel: Arc<dyn Channel> = match (s.channel, &s.meta, &s.twilio) {
+                (ChannelKind::Meta, Some(meta), _) => {
+                    by_route.insert(RouteKey::MetaPhoneNumberId(meta.phone_number_id.clone()), s.id);
+                    Arc::new(MetaClient::new(http.clone(), meta.clone()))
+                }
+                (ChannelKind::Twilio, _, Some(tw)) => {
+                    by_route.insert(RouteKey::TwilioNumber(s.phone_number.as_e164().to_string()), s.id);
+                    let callback = tw.status_callback.clone().or_else(|| {
+                        config
+                            .public_url
+                            .as_ref()
+                            .map(|u| format!("{}/webhooks/twilio", u.trim_end_matches('/')))
+                    });
+                    Arc::new(TwilioClient::new(http.clone(), tw.clone(), s.phone_number.clone(), callback))
+                }
+                // Config validation guarantees settings for meta/twilio senders.
+                _ => Arc::new(sandbox.clone()),
+            };
+            let limiter = s
+                .pace()
+                .and_then(NonZeroU32::new)
+                .map(|n| RateLimiter::direct(Quota::per_second(n)));
+            by_id.insert(
+                s.id,
+                Arc::new(SenderRuntime {
+                    config: s.clone(),
+                    channel,
+                    limiter,
+                }),
+            );
+        }
+        Self {
+            by_id,
+            by_route,
+            sandbox,
+        }
+    }
+
+    pub fn get(&self, id: i64) -> Option<&Arc<SenderRuntime>> {
+        self.by_id.get(&id)
+    }
+
+    pub fn by_route(&self, route: &RouteKey) -> Option<&Arc<SenderRuntime>> {
+        self.by_route.get(route).and_then(|id| self.by_id.get(id))
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<SenderRuntime>> {
+        self.by_id.values()
+    }
+
+    /// Meta senders, for signature checks and the verify-token handshake.
+    pub fn meta(&self) -> impl Iterator<Item = (&SenderConfig, &crate::config::MetaSettings)> {
+        self.by_id
+            .values()
+            .filter_map(|s| s.config.meta.as_ref().map(|m| (&s.config, m)))
+    }
+
+    pub fn twilio(&self) -> impl Iterator<Item = (&SenderConfig, &crate::config::TwilioSettings)> {
+        self.by_id
+            .values()
+            .filter_map(|s| s.config.twilio.as_ref().map(|t| (&s.config, t)))
+    }
+}

@@ -1,0 +1,149 @@
+//! Decisions both backends make the same way, kept as pure functions so the SQLite and
+//! PostgreSQL code only moves rows: whether a delivery status applies and what it enqueues,
+//! how a contact patch merges, and when a lease ends. No I/O here.
+
+use super::{ContactPatch, NewOutbound, Origin, StoreError, StoreResult};
+use crate::domain::error_class::WINDOW_CLOSED_CODES;
+use crate::domain::{DeliveryStatus, OutboundContent, OutboundMessage, StatusUpdate, WindowFallback};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+
+/// What a status webhook does to a stored outbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct StatusChange {
+    pub status: DeliveryStatus,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    /// A `failed` whose code means the customer-service window was closed.
+    pub window_closed: bool,
+}
+
+/// `None` when the webhook is a repeat or arrived out of order.
+pub(super) fn status_change(current: DeliveryStatus, update: &StatusUpdate) -> Option<StatusChange> {
+    if !current.should_advance_to(update.status) {
+        return None;
+    }
+    let failed = update.status == DeliveryStatus::Failed;
+    let error = update.error.as_ref().filter(|_| failed);
+    Some(StatusChange {
+        status: update.status,
+        error_code: error.map(|e| e.code),
+        error_title: error.map(|e| e.title.clone()),
+        window_closed: error.is_some_and(|e| WINDOW_CLOSED_CODES.contains(&e.code)),
+    })
+}
+
+/// The template to enqueue when a free-form message failed because the window was closed
+/// and its step declared a template fallback. Addressed like the original message.
+pub(super) fn window_fallback(
+    change: &StatusChange,
+    sender_id: i64,
+    conversation_id: i64,
+    message: &OutboundMessage,
+    fallback: &WindowFallback,
+) -> Option<NewOutbound> {
+    let WindowFallback::Template(template) = fallback else {
+        return None;
+    };
+    // A message already converted to its template has nothing left to fall back to.
+    if !change.window_closed || !message.content.is_freeform() {
+        return None;
+    }
+    Some(NewOutbound {
+        sender_id,
+        conversation_id,
+        message: OutboundMessage {
+            to: message.to.clone(),
+            content: OutboundContent::Template(template.clone()),
+        },
+        fallback: WindowFallback::Fail,
+        origin: Origin::Fallback,
+    })
+}
+
+/// A contact's mutable fields, as read inside the step's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ContactFields {
+    pub name: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub tags: Vec<String>,
+}
+
+/// Merges attributes (a `null` value removes the key), adds tags once and removes tags.
+pub(super) fn apply_patch(fields: &mut ContactFields, patch: &ContactPatch) {
+    if let Some(name) = &patch.name {
+        fields.name = Some(name.clone());
+    }
+    for (key, value) in &patch.set_attributes {
+        if value.is_null() {
+            fields.attributes.remove(key);
+        } else {
+            fields.attributes.insert(key.clone(), value.clone());
+        }
+    }
+    for tag in &patch.add_tags {
+        if !fields.tags.contains(tag) {
+            fields.tags.push(tag.clone());
+        }
+    }
+    fields.tags.retain(|tag| !patch.remove_tags.contains(tag));
+}
+
+pub(super) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    let lease = TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+    now.checked_add_signed(lease).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+pub(super) fn status(text: &str) -> StoreResult<DeliveryStatus> {
+    DeliveryStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))
+}
+
+pub(super) fn origin(text: &str) -> StoreResult<Origin> {
+    Origin::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown origin {text:?}")))
+}
+
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProviderError;
+
+    fn update(status: DeliveryStatus, code: Option<i64>) -> StatusUpdate {
+        StatusUpdate {
+            provider_message_id: "wamid.1".into(),
+            status,
+            timestamp: None,
+            recipient: None,
+            error: code.map(|code| ProviderError { code, title: "t".into(), details: None }),
+        }
+    }
+
+    #[test]
+    fn closed_window_codes_mark_the_failure() {
+        let change = status_change(DeliveryStatus::Accepted, &update(DeliveryStatus::Failed, Some(131047)));
+        assert!(change.is_some_and(|c| c.window_closed && c.error_code == Some(131047)));
+        let change = status_change(DeliveryStatus::Sent, &update(DeliveryStatus::Failed, Some(131026)));
+        assert!(change.is_some_and(|c| !c.window_closed));
+        assert_eq!(status_change(DeliveryStatus::Failed, &update(DeliveryStatus::Failed, Some(131047))), None);
+    }
+
+    #[test]
+    fn patches_merge_attributes_and_tags() {
+        let mut fields = ContactFields {
+            name: None,
+            attributes: serde_json::json!({"city": "Lima", "plan": "free"}).as_object().cloned().unwrap_or_default(),
+            tags: vec!["a".into(), "b".into()],
+        };
+        let patch = ContactPatch {
+            name: Some("Ana".into()),
+            set_attributes: serde_json::json!({"plan": null, "age": 3}).as_object().cloned().unwrap_or_default(),
+            add_tags: vec!["b".into(), "c".into()],
+            remove_tags: vec!["a".into()],
+        };
+        apply_patch(&mut fields, &patch);
+        assert_eq!(fields.name.as_deref(), Some("Ana"));
+        assert_eq!(serde_json::Value::Object(fields.attributes), serde_json::json!({"city": "Lima", "age": 3}));
+        assert_eq!(fields.tags, vec!["b".to_string(), "c".to_string()]);
+    }
+}

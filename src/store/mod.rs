@@ -1,0 +1,174 @@
+//! Durable state behind one trait, with a SQLite and a PostgreSQL implementation chosen by
+//! `database.url`, each with its own migrations (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! Every method is one short transaction that never spans a network call. The store owns
+//! the invariants that must hold across processes: deduplication by provider message id,
+//! one worker per conversation at a time (leases), head-of-line outbox order per
+//! conversation, and timers that fire exactly once.
+
+mod apply;
+mod model;
+pub mod postgres;
+pub mod sqlite;
+#[cfg(test)]
+mod tests;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Id = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    /// Another process took over this work because our lease ran out; our result is dropped.
+    #[error("lease on {what} {id} is no longer held by this process")]
+    LeaseLost { what: &'static str, id: Id },
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: Id },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ----- ingress -----
+
+    /// Persists a batch of webhook items in ONE transaction (group commit), in order, and
+    /// returns one outcome per item. Messages: contact and conversation are created on first
+    /// sight, duplicates (same sender + provider message id) are reported and change nothing,
+    /// the conversation's `last_inbound_at` moves forward to the provider timestamp (receipt
+    /// time when the provider sent none) and the conversation is marked as having work.
+    /// Statuses: applied to the outbound message with that provider id when
+    /// `DeliveryStatus::should_advance_to` allows; a first `failed` with a closed-window code
+    /// (131047/63016) on a message whose fallback is a template enqueues that template once,
+    /// in the same transaction.
+    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
+
+    // ----- contacts and conversations -----
+
+    /// Finds or creates the contact and its conversation with this sender (API sends).
+    async fn ensure_conversation(
+        &self,
+        sender_id: i64,
+        contact: &crate::domain::ContactRef,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Conversation>;
+
+    async fn conversation(&self, id: Id) -> StoreResult<Option<Conversation>>;
+
+    async fn find_conversation(&self, sender_id: i64, contact_key: &str) -> StoreResult<Option<Conversation>>;
+
+    async fn contact(&self, id: Id) -> StoreResult<Option<Contact>>;
+
+    // ----- inbox: one worker per conversation, events in order -----
+
+    /// Leases up to `limit` conversations that have unprocessed events and no live lease,
+    /// oldest work first. Expired leases of crashed processes are taken over.
+    async fn claim_conversations(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<Id>>;
+
+    /// The conversation, its contact, and up to `limit` unprocessed events in arrival order.
+    async fn load_work(&self, conversation_id: Id, limit: i64) -> StoreResult<ConversationWork>;
+
+    /// Commits what the engine produced for one event in one transaction: the event is
+    /// marked processed, the conversation state replaced, the contact patched, outbound
+    /// messages enqueued and timers created/cancelled. Fails with `LeaseLost` (and changes
+    /// nothing) when `owner` no longer holds the conversation's lease.
+    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<Id>>;
+
+    /// Gives the conversation back. If events arrived meanwhile it stays marked as having
+    /// work, so the next claim picks it up.
+    async fn release_conversation(&self, conversation_id: Id, owner: &str) -> StoreResult<()>;
+
+    // ----- timers -----
+
+    /// Moves every timer due at `now` (up to `limit`) into its conversation as a `Timer`
+    /// event, atomically: each timer fires exactly once even with several processes.
+    /// Returns how many fired.
+    async fn fire_due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64>;
+
+    /// The earliest due time of any pending timer, so the timer loop can sleep until then.
+    async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+
+    // ----- outbox -----
+
+    /// Enqueues messages outside a flow step (API sends), in one transaction.
+    async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<Id>>;
+
+    /// Leases up to `limit` outbound messages ready to send: status `queued`,
+    /// `next_attempt_at <= now`, no live lease, sender not stopped, and no older unfinished
+    /// (queued) message in the same conversation, so each conversation's messages leave in
+    /// order.
+    async fn claim_outbound(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>>;
+
+    /// Records what happened to a claimed send and releases its lease. Fails with
+    /// `LeaseLost` when `owner` no longer holds it.
+    async fn record_outcome(
+        &self,
+        id: Id,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    async fn outbound(&self, id: Id) -> StoreResult<Option<OutboundRecord>>;
+
+    /// Outbound messages of a conversation, newest first, `before` an id for paging.
+    async fn conversation_outbound(
+        &self,
+        conversation_id: Id,
+        before: Option<Id>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboundRecord>>;
+
+    /// Messages waiting to be sent (queued), for metrics.
+    async fn outbox_depth(&self) -> StoreResult<i64>;
+
+    // ----- senders -----
+
+    /// Stops all sends from a sender (credentials expired, account restricted).
+    async fn stop_sender(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    async fn resume_sender(&self, sender_id: i64) -> StoreResult<()>;
+
+    async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens (creating a SQLite file if needed) and migrates the database named by the URL.
+pub async fn connect(config: &crate::config::DatabaseConfig) -> StoreResult<DynStore> {
+    if config.url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(config).await?))
+    } else {
+        Ok(Arc::new(postgres::PgStore::connect(config).await?))
+    }
+}

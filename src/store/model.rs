@@ -1,0 +1,247 @@
+//! The values the store takes and gives back.
+
+use super::Id;
+use crate::domain::{
+    ContactRef, DeliveryStatus, InboundMessage, OutboundContent, OutboundMessage, StatusUpdate,
+    WindowFallback,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One webhook item bound for a configured sender.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestItem {
+    Message {
+        sender_id: i64,
+        message: InboundMessage,
+        received_at: DateTime<Utc>,
+    },
+    Status {
+        sender_id: i64,
+        status: StatusUpdate,
+        received_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// A new message, now waiting for its conversation's worker.
+    Stored { event_id: Id, conversation_id: Id },
+    /// Seen before (same sender and provider message id): nothing changed.
+    Duplicate,
+    /// The outbound message moved to this status.
+    StatusApplied {
+        outbound_id: Id,
+        status: DeliveryStatus,
+        /// Set when a closed-window failure enqueued the message's fallback template.
+        fallback_id: Option<Id>,
+    },
+    /// Repeated or out-of-order status: nothing changed.
+    StatusIgnored { outbound_id: Id },
+    /// No outbound message has this provider id (sent by another system, or purged).
+    StatusUnknownMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: Id,
+    /// `ContactRef::key()`: `+16315551181` or `bsuid:US.…`.
+    pub key: String,
+    pub name: Option<String>,
+    /// Free-form attributes flows set and read (`contact.city`).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Contact {
+    pub fn contact_ref(&self) -> Option<ContactRef> {
+        ContactRef::from_key(&self.key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: Id,
+    pub sender_id: i64,
+    pub contact_id: Id,
+    /// Provider timestamp of the customer's latest message; the window runs from here.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// The flow engine's state for this conversation (its run); `null` when idle.
+    pub state: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conversation's next unprocessed events, with what the engine needs to handle them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationWork {
+    pub conversation: Conversation,
+    pub contact: Contact,
+    pub events: Vec<StoredEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: Id,
+    pub conversation_id: Id,
+    pub kind: EventKind,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The customer wrote.
+    Message(InboundMessage),
+    /// A timer set by an earlier step is due.
+    Timer(TimerFire),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerFire {
+    pub timer_id: Id,
+    /// What the timer is for, e.g. `ask_timeout`, `delay`, `handoff_timeout`.
+    pub purpose: String,
+    pub payload: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Everything one engine step produced, committed together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCommit {
+    pub conversation_id: Id,
+    /// Lease holder; the commit is refused if the lease moved on.
+    pub owner: String,
+    pub event_id: Id,
+    pub state: serde_json::Value,
+    pub contact_patch: Option<ContactPatch>,
+    pub outbound: Vec<NewOutbound>,
+    pub timers: Vec<NewTimer>,
+    /// Pending timers of this conversation to delete (by purpose), e.g. an `ask` timeout
+    /// once the customer answered.
+    pub cancel_timers: Vec<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// Changes to a contact, applied inside the step's transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactPatch {
+    pub name: Option<String>,
+    /// Keys set to these values; a `null` value removes the key.
+    pub set_attributes: serde_json::Map<String, serde_json::Value>,
+    pub add_tags: Vec<String>,
+    pub remove_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTimer {
+    pub purpose: String,
+    pub due_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Flow,
+    Api,
+    /// A template sent because a free-form message found the window closed.
+    Fallback,
+}
+
+impl Origin {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Origin::Flow => "flow",
+            Origin::Api => "api",
+            Origin::Fallback => "fallback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "flow" => Origin::Flow,
+            "api" => Origin::Api,
+            "fallback" => Origin::Fallback,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutbound {
+    pub sender_id: i64,
+    pub conversation_id: Id,
+    pub message: OutboundMessage,
+    pub fallback: WindowFallback,
+    pub origin: Origin,
+}
+
+/// A claimed send, with what the outbox needs to decide the window at send time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: Id,
+    pub sender_id: i64,
+    pub conversation_id: Id,
+    pub message: OutboundMessage,
+    pub fallback: WindowFallback,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The provider took it. `converted_to` is set when a closed window turned a free-form
+    /// message into its fallback template at send time.
+    Accepted {
+        provider_message_id: String,
+        converted_to: Option<OutboundContent>,
+    },
+    /// Try again at `at`; the failure is recorded as the last error.
+    Retry {
+        at: DateTime<Utc>,
+        code: Option<i64>,
+        title: String,
+    },
+    /// Final failure with the provider's code. `window_closed` marks 131047/63016 or a
+    /// closed window found at send time with `if_window_closed: fail`.
+    Failed {
+        code: Option<i64>,
+        title: String,
+        window_closed: bool,
+    },
+    /// Dropped on purpose (window closed and the fallback said skip).
+    Skipped { reason: String },
+    /// The sender was stopped while this was claimed: back to the queue untouched.
+    Requeue,
+}
+
+/// An outbound message as stored, for reads and tests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboundRecord {
+    pub id: Id,
+    pub sender_id: i64,
+    pub conversation_id: Id,
+    pub message: OutboundMessage,
+    pub fallback: WindowFallback,
+    pub origin: Origin,
+    pub status: DeliveryStatus,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    /// Set when the failure was a closed window.
+    pub window_closed: bool,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SenderStop {
+    pub sender_id: i64,
+    pub code: Option<i64>,
+    pub reason: String,
+    pub stopped_at: DateTime<Utc>,
+}

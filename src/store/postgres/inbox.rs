@@ -1,0 +1,260 @@
+//! Contacts, conversations and the inbox on PostgreSQL: one worker per conversation through
+//! a lease claimed with `skip locked`, events in arrival order, each step one transaction.
+
+use super::outbox::insert_outbound;
+use super::rows::{self, json, CONVERSATION_COLUMNS};
+use super::PgStore;
+use crate::domain::ContactRef;
+use crate::store::apply::{apply_patch, lease_until, ContactFields};
+use crate::store::{
+    Contact, ContactPatch, Conversation, ConversationWork, StepCommit, StoredEvent, StoreError,
+    StoreResult,
+};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use std::time::Duration;
+
+impl PgStore {
+    pub(super) async fn ensure(
+        &self,
+        sender_id: i64,
+        contact: &ContactRef,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Conversation> {
+        // The no-op updates make `returning` give existing rows too, and lock them so a
+        // concurrent first sight of the same contact waits instead of failing.
+        let row = sqlx::query(&format!(
+            "with contact as (
+                 insert into contacts (key, name, created_at) values ($2, $3, $4)
+                 on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
+                 returning id
+             )
+             insert into conversations (sender_id, contact_id, created_at)
+             select $1, id, $4 from contact
+             on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
+             returning {CONVERSATION_COLUMNS}"
+        ))
+        .bind(sender_id)
+        .bind(contact.key())
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        rows::conversation(&row)
+    }
+
+    pub(super) async fn conversation_by_id(&self, id: i64) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(&format!("select {CONVERSATION_COLUMNS} from conversations where id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::conversation).transpose()
+    }
+
+    pub(super) async fn conversation_by_key(&self, sender_id: i64, key: &str) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(
+            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
+             from conversations v join contacts c on c.id = v.contact_id
+             where v.sender_id = $1 and c.key = $2",
+        )
+        .bind(sender_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(rows::conversation).transpose()
+    }
+
+    pub(super) async fn contact_by_id(&self, id: i64) -> StoreResult<Option<Contact>> {
+        let row = sqlx::query("select id, key, name, attributes, tags, created_at from contacts where id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|row| rows::contact(row, "id", "created_at")).transpose()
+    }
+
+    pub(super) async fn claim_inbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let rows = sqlx::query(
+            "update conversations set lease_owner = $1, lease_until = $2
+             where id in (select id from conversations
+                          where has_work and (lease_until is null or lease_until <= $3)
+                          order by work_since, id
+                          limit $4
+                          for no key update skip locked)
+             returning id, work_since",
+        )
+        .bind(owner)
+        .bind(lease_until(now, lease))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<Option<DateTime<Utc>>, _>("work_since")?,
+                    row.try_get::<i64, _>("id")?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort();
+        Ok(claimed.into_iter().map(|(_, id)| id).collect())
+    }
+
+    pub(super) async fn work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
+        let row = sqlx::query(
+            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
+                    c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at
+             from conversations v join contacts c on c.id = v.contact_id
+             where v.id = $1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound { what: "conversation", id: conversation_id })?;
+        let conversation = rows::conversation(&row)?;
+        let contact = rows::contact(&row, "contact_id", "contact_created_at")?;
+
+        let events = sqlx::query(
+            "select id, payload, received_at from conversation_events
+             where conversation_id = $1 and processed_at is null
+             order by id
+             limit $2",
+        )
+        .bind(conversation_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoredEvent {
+                id: row.try_get("id")?,
+                conversation_id,
+                kind: json(row, "payload")?,
+                received_at: row.try_get("received_at")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        Ok(ConversationWork { conversation, contact, events })
+    }
+
+    pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        // Locks are taken in the store-wide order (timers, contacts, conversations, events)
+        // so a step never deadlocks with a timer firing or a message arriving. Dropping `tx`
+        // on an early return rolls everything back.
+        let mut tx = self.pool.begin().await?;
+        if !step.cancel_timers.is_empty() {
+            sqlx::query("delete from timers where conversation_id = $1 and purpose = any($2)")
+                .bind(step.conversation_id)
+                .bind(&step.cancel_timers)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(patch) = &step.contact_patch {
+            patch_contact(&mut tx, step.conversation_id, patch).await?;
+        }
+
+        // The lease check and the event's processed mark in one statement; an event is
+        // handled once, since committing it twice would send its replies twice.
+        let row = sqlx::query(
+            "with conversation as (
+                 update conversations set state = $1
+                 where id = $2 and lease_owner = $3 and lease_until > $4
+                 returning id
+             ), event as (
+                 update conversation_events e set processed_at = $4
+                 from conversation c
+                 where e.id = $5 and e.conversation_id = c.id and e.processed_at is null
+                 returning e.id
+             )
+             select (select count(*) from event) as marked from conversation",
+        )
+        .bind(Json(&step.state))
+        .bind(step.conversation_id)
+        .bind(&step.owner)
+        .bind(step.now)
+        .bind(step.event_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::LeaseLost { what: "conversation", id: step.conversation_id });
+        };
+        if row.try_get::<i64, _>("marked")? == 0 {
+            return Err(StoreError::NotFound { what: "unprocessed event", id: step.event_id });
+        }
+
+        if !step.timers.is_empty() {
+            let purposes: Vec<&str> = step.timers.iter().map(|t| t.purpose.as_str()).collect();
+            let due: Vec<DateTime<Utc>> = step.timers.iter().map(|t| t.due_at).collect();
+            let payloads: Vec<Json<&serde_json::Value>> = step.timers.iter().map(|t| Json(&t.payload)).collect();
+            sqlx::query(
+                "insert into timers (conversation_id, purpose, due_at, payload)
+                 select $1, purpose, due_at, payload
+                 from unnest($2::text[], $3::timestamptz[], $4::jsonb[]) as t(purpose, due_at, payload)",
+            )
+            .bind(step.conversation_id)
+            .bind(purposes)
+            .bind(due)
+            .bind(payloads)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let ids = insert_outbound(&mut tx, &step.outbound, step.now).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+        sqlx::query(
+            "update conversations set
+                 lease_owner = null,
+                 lease_until = null,
+                 work_since = (select min(received_at) from conversation_events e
+                               where e.conversation_id = conversations.id and e.processed_at is null),
+                 has_work = exists (select 1 from conversation_events e
+                                    where e.conversation_id = conversations.id and e.processed_at is null)
+             where id = $1 and lease_owner = $2",
+        )
+        .bind(conversation_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn patch_contact(conn: &mut PgConnection, conversation_id: i64, patch: &ContactPatch) -> StoreResult<()> {
+    let row = sqlx::query(
+        "select c.id, c.name, c.attributes, c.tags from contacts c
+         where c.id = (select contact_id from conversations where id = $1)
+         for no key update",
+    )
+    .bind(conversation_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound { what: "conversation", id: conversation_id })?;
+    let contact_id: i64 = row.try_get("id")?;
+    let mut fields = ContactFields {
+        name: row.try_get("name")?,
+        attributes: json(&row, "attributes")?,
+        tags: json(&row, "tags")?,
+    };
+    apply_patch(&mut fields, patch);
+    sqlx::query("update contacts set name = $1, attributes = $2, tags = $3 where id = $4")
+        .bind(&fields.name)
+        .bind(Json(&fields.attributes))
+        .bind(Json(&fields.tags))
+        .bind(contact_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

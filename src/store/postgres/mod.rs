@@ -1,0 +1,177 @@
+//! PostgreSQL implementation of the store, for several Parley processes sharing one
+//! database.
+//!
+//! Work is split with time-limited leases claimed through `for no key update skip locked`,
+//! so two processes never take the same conversation, send or timer, and a crashed
+//! process's leases simply run out. Rows are always locked in one order (timers, contacts,
+//! conversations, then events and outbound messages) so concurrent transactions queue
+//! instead of deadlocking. Timestamps are `timestamptz`, JSON is `jsonb` (see
+//! `migrations/postgres`).
+//!
+//! The methods live next to their concept: `ingest` (webhooks), `inbox` (conversations,
+//! leases, steps), `outbox` (sends), `timers`.
+
+mod inbox;
+mod ingest;
+mod outbox;
+mod rows;
+mod timers;
+
+use super::{
+    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound, OutboundRecord,
+    OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
+};
+use crate::config::DatabaseConfig;
+use crate::domain::ContactRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pub(super) pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `database.url` with a pool of `database.max_connections` and migrates.
+    pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(&config.url)?;
+        Self::connect_with(options, config.max_connections).await
+    }
+
+    /// Connects with explicit options (tests set `search_path` to a schema of their own).
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+        self.ingest_batch(items).await
+    }
+
+    async fn ensure_conversation(
+        &self,
+        sender_id: i64,
+        contact: &ContactRef,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Conversation> {
+        self.ensure(sender_id, contact, name, now).await
+    }
+
+    async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
+        self.conversation_by_id(id).await
+    }
+
+    async fn find_conversation(&self, sender_id: i64, contact_key: &str) -> StoreResult<Option<Conversation>> {
+        self.conversation_by_key(sender_id, contact_key).await
+    }
+
+    async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
+        self.contact_by_id(id).await
+    }
+
+    async fn claim_conversations(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        self.claim_inbox(owner, now, lease, limit).await
+    }
+
+    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
+        self.work(conversation_id, limit).await
+    }
+
+    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        self.commit(step).await
+    }
+
+    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+        self.release(conversation_id, owner).await
+    }
+
+    async fn fire_due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
+        self.fire_timers(now, limit).await
+    }
+
+    async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.next_due().await
+    }
+
+    async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        self.enqueue_all(messages, now).await
+    }
+
+    async fn claim_outbound(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        self.claim_sends(owner, now, lease, limit).await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.record(id, owner, outcome, now).await
+    }
+
+    async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
+        self.outbound_by_id(id).await
+    }
+
+    async fn conversation_outbound(
+        &self,
+        conversation_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboundRecord>> {
+        self.outbound_page(conversation_id, before, limit).await
+    }
+
+    async fn outbox_depth(&self) -> StoreResult<i64> {
+        self.depth().await
+    }
+
+    async fn stop_sender(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.stop(sender_id, code, reason, now).await
+    }
+
+    async fn resume_sender(&self, sender_id: i64) -> StoreResult<()> {
+        self.resume(sender_id).await
+    }
+
+    async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
+        self.stops().await
+    }
+}

@@ -1,0 +1,245 @@
+//! The outbox on PostgreSQL: batch enqueue, head-of-line claims per conversation with
+//! `skip locked`, send outcomes, and stopped senders.
+
+use super::rows::{self, json, OUTBOUND_COLUMNS};
+use super::PgStore;
+use crate::store::apply::lease_until;
+use crate::store::{NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use std::time::Duration;
+
+/// Inserts messages ready to send at `now` in one statement; ids come back in input order.
+pub(super) async fn insert_outbound(
+    conn: &mut PgConnection,
+    messages: &[NewOutbound],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<i64>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
+    let conversations: Vec<i64> = messages.iter().map(|m| m.conversation_id).collect();
+    let payloads: Vec<_> = messages.iter().map(|m| Json(&m.message)).collect();
+    let fallbacks: Vec<_> = messages.iter().map(|m| Json(&m.fallback)).collect();
+    let origins: Vec<&str> = messages.iter().map(|m| m.origin.as_str()).collect();
+    // Identity values follow the `order by`, so sorted ids are in input order.
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "insert into outbound_messages
+             (sender_id, conversation_id, payload, fallback, origin, status,
+              next_attempt_at, created_at, updated_at)
+         select sender_id, conversation_id, payload, fallback, origin, 'queued', $6, $6, $6
+         from unnest($1::bigint[], $2::bigint[], $3::jsonb[], $4::jsonb[], $5::text[])
+              with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
+         order by n
+         returning id",
+    )
+    .bind(senders)
+    .bind(conversations)
+    .bind(payloads)
+    .bind(fallbacks)
+    .bind(origins)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+impl PgStore {
+    pub(super) async fn enqueue_all(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        let mut conn = self.pool.acquire().await?;
+        insert_outbound(&mut conn, messages, now).await
+    }
+
+    pub(super) async fn claim_sends(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        // A message still `queued` blocks its conversation's later messages, in flight or
+        // not, so replies leave in the order the flow produced them.
+        let rows = sqlx::query(
+            "with claimed as (
+                 update outbound_messages set lease_owner = $1, lease_until = $2
+                 where id in (
+                     select o.id from outbound_messages o
+                     where o.status = 'queued'
+                       and o.next_attempt_at <= $3
+                       and (o.lease_until is null or o.lease_until <= $3)
+                       and not exists (select 1 from outbound_messages older
+                                       where older.conversation_id = o.conversation_id
+                                         and older.status = 'queued' and older.id < o.id)
+                       and not exists (select 1 from sender_stops s where s.sender_id = o.sender_id)
+                     order by o.id
+                     limit $4
+                     for no key update skip locked)
+                 returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
+             )
+             select m.*, c.last_inbound_at
+             from claimed m join conversations c on c.id = m.conversation_id
+             order by m.id",
+        )
+        .bind(owner)
+        .bind(lease_until(now, lease))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxItem {
+                    id: row.try_get("id")?,
+                    sender_id: row.try_get("sender_id")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                    message: json(row, "payload")?,
+                    fallback: json(row, "fallback")?,
+                    attempts: row.try_get("attempts")?,
+                    created_at: row.try_get("created_at")?,
+                    last_inbound_at: row.try_get("last_inbound_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn record(&self, id: i64, owner: &str, outcome: &SendOutcome, now: DateTime<Utc>) -> StoreResult<()> {
+        let query = match outcome {
+            SendOutcome::Accepted { provider_message_id, converted_to } => sqlx::query(
+                "update outbound_messages set
+                     status = 'accepted', provider_message_id = $3,
+                     payload = case when $4::jsonb is null then payload
+                                    else jsonb_set(payload, '{content}', $4::jsonb) end,
+                     error_code = null, error_title = null,
+                     lease_owner = null, lease_until = null, updated_at = $5
+                 where id = $1 and lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(provider_message_id)
+            .bind(converted_to.as_ref().map(Json))
+            .bind(now),
+            SendOutcome::Retry { at, code, title } => sqlx::query(
+                "update outbound_messages set
+                     attempts = attempts + 1, next_attempt_at = $3, error_code = $4, error_title = $5,
+                     lease_owner = null, lease_until = null, updated_at = $6
+                 where id = $1 and lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(at)
+            .bind(code)
+            .bind(title)
+            .bind(now),
+            SendOutcome::Failed { code, title, window_closed } => sqlx::query(
+                "update outbound_messages set
+                     status = 'failed', error_code = $3, error_title = $4, window_closed = $5,
+                     lease_owner = null, lease_until = null, updated_at = $6
+                 where id = $1 and lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(code)
+            .bind(title)
+            .bind(window_closed)
+            .bind(now),
+            SendOutcome::Skipped { reason } => sqlx::query(
+                "update outbound_messages set
+                     status = 'skipped', error_title = $3,
+                     lease_owner = null, lease_until = null, updated_at = $4
+                 where id = $1 and lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(reason)
+            .bind(now),
+            SendOutcome::Requeue => sqlx::query(
+                "update outbound_messages set lease_owner = null, lease_until = null
+                 where id = $1 and lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner),
+        };
+        if query.execute(&self.pool).await?.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost { what: "outbound message", id });
+        }
+        Ok(())
+    }
+
+    pub(super) async fn outbound_by_id(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
+        let row = sqlx::query(&format!("select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::outbound).transpose()
+    }
+
+    pub(super) async fn outbound_page(
+        &self,
+        conversation_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboundRecord>> {
+        sqlx::query(&format!(
+            "select {OUTBOUND_COLUMNS} from outbound_messages
+             where conversation_id = $1 and ($2::bigint is null or id < $2)
+             order by id desc
+             limit $3"
+        ))
+        .bind(conversation_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::outbound)
+        .collect()
+    }
+
+    pub(super) async fn depth(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub(super) async fn stop(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "insert into sender_stops (sender_id, code, reason, stopped_at) values ($1, $2, $3, $4)
+             on conflict (sender_id) do update set
+                 code = excluded.code, reason = excluded.reason, stopped_at = excluded.stopped_at",
+        )
+        .bind(sender_id)
+        .bind(code)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn resume(&self, sender_id: i64) -> StoreResult<()> {
+        sqlx::query("delete from sender_stops where sender_id = $1")
+            .bind(sender_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn stops(&self) -> StoreResult<Vec<SenderStop>> {
+        sqlx::query("select sender_id, code, reason, stopped_at from sender_stops order by sender_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SenderStop {
+                    sender_id: row.try_get("sender_id")?,
+                    code: row.try_get("code")?,
+                    reason: row.try_get("reason")?,
+                    stopped_at: row.try_get("stopped_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,67 @@
+//! Turning PostgreSQL rows into store values. `jsonb` columns decode straight into the
+//! domain types; a value that does not fit is `StoreError::Corrupt`, not a database error.
+
+use crate::store::apply;
+use crate::store::{Contact, Conversation, OutboundRecord, StoreError, StoreResult};
+use serde::de::DeserializeOwned;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::Row;
+
+pub(super) fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResult<T> {
+    match row.try_get::<Json<T>, _>(column) {
+        Ok(Json(value)) => Ok(value),
+        Err(e @ sqlx::Error::ColumnDecode { .. }) => Err(StoreError::Corrupt(format!("{column}: {e}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) const CONVERSATION_COLUMNS: &str =
+    "id, sender_id, contact_id, last_inbound_at, state, created_at";
+
+pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        contact_id: row.try_get("contact_id")?,
+        last_inbound_at: row.try_get("last_inbound_at")?,
+        state: json(row, "state")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Columns: `key, name, attributes, tags` and the id and creation time under the given
+/// names (they differ when joined with a conversation).
+pub(super) fn contact(row: &PgRow, id: &str, created_at: &str) -> StoreResult<Contact> {
+    Ok(Contact {
+        id: row.try_get(id)?,
+        key: row.try_get("key")?,
+        name: row.try_get("name")?,
+        attributes: json(row, "attributes")?,
+        tags: json(row, "tags")?,
+        created_at: row.try_get(created_at)?,
+    })
+}
+
+pub(super) const OUTBOUND_COLUMNS: &str = "id, sender_id, conversation_id, payload, fallback, \
+     origin, status, provider_message_id, error_code, error_title, window_closed, attempts, \
+     created_at, updated_at";
+
+pub(super) fn outbound(row: &PgRow) -> StoreResult<OutboundRecord> {
+    Ok(OutboundRecord {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        message: json(row, "payload")?,
+        fallback: json(row, "fallback")?,
+        origin: apply::origin(row.try_get("origin")?)?,
+        status: apply::status(row.try_get("status")?)?,
+        provider_message_id: row.try_get("provider_message_id")?,
+        error_code: row.try_get("error_code")?,
+        error_title: row.try_get("error_title")?,
+        window_closed: row.try_get("window_closed")?,
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

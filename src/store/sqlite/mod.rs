@@ -1,0 +1,208 @@
+//! SQLite implementation of the store: one database file in WAL mode, the default backend.
+//!
+//! SQLite has a single writer, so every write goes through ONE connection (a pool of one,
+//! which doubles as an async mutex): writers queue in-process instead of spinning on busy
+//! errors, and a transaction that reads before it writes never loses its snapshot. Reads use
+//! a separate pool. Transactions begin `immediate` so that a second process on the same file
+//! waits on `busy_timeout` rather than failing mid-transaction. Timestamps are INTEGER unix
+//! microseconds and JSON is TEXT (see `migrations/sqlite`).
+//!
+//! The methods live next to their concept: `ingest` (webhooks), `inbox` (conversations,
+//! leases, steps), `outbox` (sends), `timers`.
+
+mod inbox;
+mod ingest;
+mod outbox;
+mod rows;
+mod timers;
+
+use super::{
+    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound, OutboundRecord,
+    OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
+};
+use crate::config::{DatabaseConfig, SqliteSynchronous};
+use crate::domain::ContactRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous as Sync,
+};
+use sqlx::{Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a write waits for another process holding the file's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens `database.url` (`sqlite://parley.db`, created if missing) and migrates it.
+    pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
+        let synchronous = match config.sqlite_synchronous {
+            SqliteSynchronous::Normal => Sync::Normal,
+            SqliteSynchronous::Full => Sync::Full,
+        };
+        let options = SqliteConnectOptions::from_str(&config.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        // An in-memory database exists once per connection group: read where we write.
+        let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
+        let readers = (!in_memory).then_some(config.max_connections.max(1));
+        Self::open(options, readers).await
+    }
+
+    /// Opens with explicit options; `readers: None` serves reads from the write connection.
+    pub async fn open(options: SqliteConnectOptions, readers: Option<u32>) -> StoreResult<Self> {
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            // keep the one connection and its prepared statements for the process lifetime
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = match readers {
+            Some(n) => SqlitePoolOptions::new().max_connections(n).connect_with(options).await?,
+            None => writer.clone(),
+        };
+        Ok(Self { writer, reader })
+    }
+
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("begin immediate").await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+        self.ingest_batch(items).await
+    }
+
+    async fn ensure_conversation(
+        &self,
+        sender_id: i64,
+        contact: &ContactRef,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Conversation> {
+        self.ensure(sender_id, contact, name, now).await
+    }
+
+    async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
+        self.conversation_by_id(id).await
+    }
+
+    async fn find_conversation(&self, sender_id: i64, contact_key: &str) -> StoreResult<Option<Conversation>> {
+        self.conversation_by_key(sender_id, contact_key).await
+    }
+
+    async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
+        self.contact_by_id(id).await
+    }
+
+    async fn claim_conversations(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        self.claim_inbox(owner, now, lease, limit).await
+    }
+
+    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
+        self.work(conversation_id, limit).await
+    }
+
+    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        self.commit(step).await
+    }
+
+    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+        self.release(conversation_id, owner).await
+    }
+
+    async fn fire_due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
+        self.fire_timers(now, limit).await
+    }
+
+    async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.next_due().await
+    }
+
+    async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        self.enqueue_all(messages, now).await
+    }
+
+    async fn claim_outbound(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        self.claim_sends(owner, now, lease, limit).await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.record(id, owner, outcome, now).await
+    }
+
+    async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
+        self.outbound_by_id(id).await
+    }
+
+    async fn conversation_outbound(
+        &self,
+        conversation_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboundRecord>> {
+        self.outbound_page(conversation_id, before, limit).await
+    }
+
+    async fn outbox_depth(&self) -> StoreResult<i64> {
+        self.depth().await
+    }
+
+    async fn stop_sender(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.stop(sender_id, code, reason, now).await
+    }
+
+    async fn resume_sender(&self, sender_id: i64) -> StoreResult<()> {
+        self.resume(sender_id).await
+    }
+
+    async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
+        self.stops().await
+    }
+}

@@ -1,0 +1,82 @@
+//! Turning SQLite rows into store values: INTEGER microseconds into `DateTime<Utc>`, TEXT
+//! JSON into the domain types. A value that does not parse is `StoreError::Corrupt`.
+
+use crate::store::apply;
+use crate::store::{Contact, Conversation, OutboundRecord, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+pub(super) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub(super) fn time(micros: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros} is out of range")))
+}
+
+pub(super) fn opt_time(micros: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    micros.map(time).transpose()
+}
+
+pub(super) fn json_text<T: Serialize + ?Sized>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(super) fn from_text<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Columns: `id, sender_id, contact_id, last_inbound_at, state, created_at`.
+pub(super) const CONVERSATION_COLUMNS: &str =
+    "id, sender_id, contact_id, last_inbound_at, state, created_at";
+
+pub(super) fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        contact_id: row.try_get("contact_id")?,
+        last_inbound_at: opt_time(row.try_get("last_inbound_at")?)?,
+        state: from_text("conversation state", row.try_get("state")?)?,
+        created_at: time(row.try_get("created_at")?)?,
+    })
+}
+
+/// Columns: `id, key, name, attributes, tags, created_at`, or under other names for the
+/// id and creation time when joined with a conversation.
+pub(super) fn contact(row: &SqliteRow, id: &str, created_at: &str) -> StoreResult<Contact> {
+    Ok(Contact {
+        id: row.try_get(id)?,
+        key: row.try_get("key")?,
+        name: row.try_get("name")?,
+        attributes: from_text("contact attributes", row.try_get("attributes")?)?,
+        tags: from_text("contact tags", row.try_get("tags")?)?,
+        created_at: time(row.try_get(created_at)?)?,
+    })
+}
+
+pub(super) const OUTBOUND_COLUMNS: &str = "id, sender_id, conversation_id, payload, fallback, \
+     origin, status, provider_message_id, error_code, error_title, window_closed, attempts, \
+     created_at, updated_at";
+
+pub(super) fn outbound(row: &SqliteRow) -> StoreResult<OutboundRecord> {
+    Ok(OutboundRecord {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        message: from_text("outbound payload", row.try_get("payload")?)?,
+        fallback: from_text("outbound fallback", row.try_get("fallback")?)?,
+        origin: apply::origin(row.try_get("origin")?)?,
+        status: apply::status(row.try_get("status")?)?,
+        provider_message_id: row.try_get("provider_message_id")?,
+        error_code: row.try_get("error_code")?,
+        error_title: row.try_get("error_title")?,
+        window_closed: row.try_get("window_closed")?,
+        attempts: row.try_get("attempts")?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
+    })
+}

@@ -1,0 +1,130 @@
+//! Builders for the conformance scenarios: a fixed clock origin, customers, inbound
+//! messages, statuses and outbound messages, plus a few multi-step helpers.
+
+use crate::domain::{
+    ContactRef, DeliveryStatus, InboundContent, InboundMessage, OutboundContent, OutboundMessage,
+    PhoneNumber, ProviderError, StatusUpdate, TemplateMessage, WindowFallback,
+};
+use crate::store::{
+    DynStore, Id, IngestItem, IngestOutcome, NewOutbound, Origin, SendOutcome, StepCommit,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+
+pub const SENDER: i64 = 1;
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// `t(0)` is a fixed instant; `t(n)` is `n` seconds later.
+pub fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_740_830_400, 0).expect("a valid instant") + TimeDelta::seconds(seconds)
+}
+
+pub fn customer(n: u32) -> ContactRef {
+    ContactRef::Phone(PhoneNumber::parse(&format!("+1631555{n:04}")).expect("a valid number"))
+}
+
+pub fn inbound(id: &str, from: u32, at: Option<DateTime<Utc>>, text: &str) -> InboundMessage {
+    InboundMessage {
+        provider_message_id: id.to_string(),
+        from: customer(from),
+        profile_name: Some(format!("Customer {from}")),
+        username: None,
+        timestamp: at,
+        content: InboundContent::Text { body: text.to_string() },
+        context: None,
+        referral: None,
+    }
+}
+
+pub fn message(message: InboundMessage, received_at: DateTime<Utc>) -> IngestItem {
+    IngestItem::Message { sender_id: SENDER, message, received_at }
+}
+
+pub fn status(provider_id: &str, status: DeliveryStatus, code: Option<i64>, at: DateTime<Utc>) -> IngestItem {
+    IngestItem::Status {
+        sender_id: SENDER,
+        status: StatusUpdate {
+            provider_message_id: provider_id.to_string(),
+            status,
+            timestamp: Some(at),
+            recipient: None,
+            error: code.map(|code| ProviderError {
+                code,
+                title: format!("error {code}"),
+                details: None,
+            }),
+        },
+        received_at: at,
+    }
+}
+
+pub fn template(name: &str) -> TemplateMessage {
+    TemplateMessage {
+        name: name.to_string(),
+        language: "en".into(),
+        variables: [("1".to_string(), "Ana".to_string())].into_iter().collect(),
+        quick_reply_payloads: vec![],
+        content_sid: None,
+    }
+}
+
+pub fn text_to(conversation_id: Id, to: u32, body: &str) -> NewOutbound {
+    NewOutbound {
+        sender_id: SENDER,
+        conversation_id,
+        message: OutboundMessage {
+            to: customer(to),
+            content: OutboundContent::Text { body: body.to_string(), preview_url: false },
+        },
+        fallback: WindowFallback::Fail,
+        origin: Origin::Flow,
+    }
+}
+
+/// Ingests one message and returns its event and conversation.
+pub async fn receive(store: &DynStore, id: &str, from: u32, at: DateTime<Utc>) -> (Id, Id) {
+    let outcomes = store
+        .ingest(&[message(inbound(id, from, Some(at), "hello"), at)])
+        .await
+        .expect("ingest");
+    match outcomes.as_slice() {
+        [IngestOutcome::Stored { event_id, conversation_id }] => (*event_id, *conversation_id),
+        other => panic!("expected one stored message, got {other:?}"),
+    }
+}
+
+/// A step that only marks the event processed.
+pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) -> StepCommit {
+    StepCommit {
+        conversation_id,
+        owner: owner.to_string(),
+        event_id,
+        state: serde_json::Value::Null,
+        contact_patch: None,
+        outbound: vec![],
+        timers: vec![],
+        cancel_timers: vec![],
+        now,
+    }
+}
+
+/// Enqueues a message, sends it and records the provider's id, as the outbox would.
+pub async fn sent(store: &DynStore, message: NewOutbound, provider_id: &str, now: DateTime<Utc>) -> Id {
+    let ids = store.enqueue(&[message], now).await.expect("enqueue");
+    let claimed = store.claim_outbound("outbox", now, LEASE, 10).await.expect("claim outbound");
+    assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
+    let accepted = SendOutcome::Accepted { provider_message_id: provider_id.to_string(), converted_to: None };
+    store.record_outcome(ids[0], "outbox", &accepted, now).await.expect("record outcome");
+    ids[0]
+}
+
+/// The ids of a claim, for compact assertions.
+pub async fn claim_ids(store: &DynStore, owner: &str, now: DateTime<Utc>, limit: i64) -> Vec<Id> {
+    store
+        .claim_outbound(owner, now, LEASE, limit)
+        .await
+        .expect("claim outbound")
+        .into_iter()
+        .map(|item| item.id)
+        .collect()
+}

@@ -1,0 +1,106 @@
+//! The store conformance suite: every scenario is written once against `DynStore` and run
+//! on both backends, SQLite (a fresh database file per test) and PostgreSQL (a fresh schema
+//! per test in the database named by `PARLEY_TEST_POSTGRES_URL`; skipped when unset).
+//!
+//! Run with `cargo test --lib store::`. Scenario modules end with `conformance!(...)`,
+//! which generates `<module>::sqlite::<scenario>` and `<module>::postgres::<scenario>`.
+
+use super::postgres::PgStore;
+use super::DynStore;
+use crate::config::{DatabaseConfig, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use std::future::Future;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+
+const POSTGRES_URL_VAR: &str = "PARLEY_TEST_POSTGRES_URL";
+
+/// Runs a scenario on a brand-new SQLite file, opened through `store::connect` like the
+/// daemon does.
+pub(super) async fn on_sqlite<F, Fut>(scenario: F)
+where
+    F: FnOnce(DynStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let config = DatabaseConfig {
+        url: format!("sqlite://{}", dir.path().join("parley.db").display()),
+        max_connections: 4,
+        sqlite_synchronous: SqliteSynchronous::Normal,
+    };
+    let store = super::connect(&config).await.expect("open the SQLite store");
+    assert_eq!(store.backend(), "sqlite");
+    scenario(store).await;
+}
+
+/// Runs a scenario in a schema of its own, dropped afterwards even when the scenario fails.
+pub(super) async fn on_postgres<F, Fut>(scenario: F)
+where
+    F: FnOnce(DynStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
+        static SKIPPED: Once = Once::new();
+        // Straight to stderr: the test harness would swallow `eprintln!` of a passing test.
+        SKIPPED.call_once(|| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: PostgreSQL conformance tests (set {POSTGRES_URL_VAR})"
+            );
+        });
+        return;
+    };
+    let schema = format!("parley_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = PgPool::connect(&url).await.expect("connect to PARLEY_TEST_POSTGRES_URL");
+    sqlx::query(&format!("create schema {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create a test schema");
+
+    let options = PgConnectOptions::from_str(&url)
+        .expect("parse PARLEY_TEST_POSTGRES_URL")
+        .options([("search_path", schema.as_str())]);
+    let store = PgStore::connect_with(options, 4).await.expect("open the PostgreSQL store");
+    let pool = store.pool.clone();
+    let store: DynStore = Arc::new(store);
+    assert_eq!(store.backend(), "postgres");
+    let outcome = tokio::spawn(scenario(store)).await;
+
+    pool.close().await;
+    let _ = sqlx::query(&format!("drop schema {schema} cascade")).execute(&admin).await;
+    admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Generates one test per backend for each named scenario of the calling module.
+macro_rules! conformance {
+    ($($scenario:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    crate::store::tests::on_sqlite(super::$scenario).await
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    crate::store::tests::on_postgres(super::$scenario).await
+                }
+            )+
+        }
+    };
+}
+
+// Declared after the macro so that they see it.
+mod fixtures;
+mod inbox;
+mod ingest;
+mod outbox;
+mod timers;

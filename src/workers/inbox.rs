@@ -1,0 +1,191 @@
+//! The inbox: claims conversations that have new events (with a lease, so one process and
+//! one task at a time handle a conversation), runs the engine on each event in arrival
+//! order, and commits each step's output in one transaction. Many conversations proceed in
+//! parallel, bounded by `inbox.concurrency`.
+
+use super::Wakeups;
+use crate::domain::{Clock, OutboundMessage, WindowPolicy};
+use crate::engine::{Engine, StepInput, StepOutput};
+use crate::metrics as m;
+use crate::store::{DynStore, EventKind, NewOutbound, Origin, StepCommit, StoreError};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Events loaded per round trip for one conversation.
+const EVENTS_PER_LOAD: i64 = 32;
+
+pub struct Inbox {
+    pub store: DynStore,
+    pub engine: Arc<dyn Engine>,
+    pub clock: Arc<dyn Clock>,
+    pub window: WindowPolicy,
+    pub owner: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub wake: Wakeups,
+}
+
+impl Inbox {
+    /// Runs until `shutdown`, then waits for conversations in progress to finish their
+    /// current step.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let tasks = TaskTracker::new();
+        while !shutdown.is_cancelled() {
+            let free = slots.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self
+                    .store
+                    .claim_conversations(&self.owner, self.clock.now(), self.lease, free as i64)
+                    .await
+                {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming conversations failed");
+                        Vec::new()
+                    }
+                }
+            };
+            let got_full_batch = free > 0 && claimed.len() == free;
+            for id in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let me = self.clone();
+                tasks.spawn(async move {
+                    me.process(id).await;
+                    drop(permit);
+                    // A slot is free again: look for more work.
+                    me.wake.inbox.notify_one();
+                });
+            }
+            if got_full_batch {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.inbox.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    async fn process(&self, conversation_id: i64) {
+        if let Err(e) = self.process_events(conversation_id).await {
+            match e {
+                StoreError::LeaseLost { .. } => {
+                    tracing::warn!(conversation_id, "lease lost; another process continues this conversation");
+                    return;
+                }
+                e => tracing::error!(conversation_id, error = %e, "processing conversation failed; will retry after the lease expires"),
+            }
+        }
+        if let Err(e) = self.store.release_conversation(conversation_id, &self.owner).await {
+            tracing::error!(conversation_id, error = %e, "releasing conversation failed");
+        }
+    }
+
+    async fn process_events(&self, conversation_id: i64) -> Result<(), StoreError> {
+        loop {
+            let mut work = self.store.load_work(conversation_id, EVENTS_PER_LOAD).await?;
+            if work.events.is_empty() {
+                return Ok(());
+            }
+            let Some(to) = work.contact.contact_ref() else {
+                return Err(StoreError::Corrupt(format!(
+                    "contact {} has an unreadable key {:?}",
+                    work.contact.id, work.contact.key
+                )));
+            };
+            let n = work.events.len();
+            for event in &work.events {
+                let now = self.clock.now();
+                let window = self.window.state(work.conversation.last_inbound_at, now);
+                let input = StepInput {
+                    conversation: &work.conversation,
+                    contact: &work.contact,
+                    event,
+                    window: &window,
+                    now,
+                };
+                let output = match AssertUnwindSafe(self.engine.handle(input)).catch_unwind().await {
+                    Ok(output) => output,
+                    Err(_) => {
+                        // A bug must not wedge the conversation: the event is consumed with
+                        // no effect and the panic is counted and logged.
+                        metrics::counter!(m::ENGINE_PANICS).increment(1);
+                        tracing::error!(conversation_id, event_id = event.id, "engine panicked; event skipped");
+                        StepOutput::unchanged(&work.conversation.state)
+                    }
+                };
+                let outbound: Vec<NewOutbound> = output
+                    .replies
+                    .into_iter()
+                    .map(|r| NewOutbound {
+                        sender_id: work.conversation.sender_id,
+                        conversation_id,
+                        message: OutboundMessage {
+                            to: to.clone(),
+                            content: r.content,
+                        },
+                        fallback: r.fallback,
+                        origin: Origin::Flow,
+                    })
+                    .collect();
+                let has_replies = !outbound.is_empty();
+                let commit = StepCommit {
+                    conversation_id,
+                    owner: self.owner.clone(),
+                    event_id: event.id,
+                    state: output.state.clone(),
+                    contact_patch: output.contact_patch.clone(),
+                    outbound,
+                    timers: output.timers,
+                    cancel_timers: output.cancel_timers,
+                    now,
+                };
+                self.store.commit_step(&commit).await?;
+                if let EventKind::Message(_) = &event.kind {
+                    let waited = (now - event.received_at).to_std().unwrap_or_default();
+                    metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());
+                }
+                if has_replies {
+                    self.wake.outbox.notify_one();
+                }
+                if !commit.timers.is_empty() {
+                    self.wake.timers.notify_one();
+                }
+                work.conversation.state = output.state;
+                if let Some(patch) = output.contact_patch {
+                    if let Some(name) = patch.name {
+                        work.contact.name = Some(name);
+                    }
+                    for (k, v) in patch.set_attributes {
+                        if v.is_null() {
+                            work.contact.attributes.remove(&k);
+                        } else {
+                            work.contact.attributes.insert(k, v);
+                        }
+                    }
+                    work.contact.tags.retain(|t| !patch.remove_tags.contains(t));
+                    for t in patch.add_tags {
+                        if !work.contact.tags.contains(&t) {
+                            work.contact.tags.push(t);
+                        }
+                    }
+                }
+            }
+            if (n as i64) < EVENTS_PER_LOAD {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Group commit for webhooks: every request hands its items to one task that commits all
+//! items waiting at that moment in a single transaction, then answers each request. Idle,
+//! a request commits at once; under load, requests that arrive during a commit share the
+//! next one. A request is answered only after its items are durable.
+
+use crate::metrics as m;
+use crate::store::{DynStore, IngestItem, IngestOutcome, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::Wakeups;
+
+type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
+
+#[derive(Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<(Vec<IngestItem>, Reply)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("storing the webhook failed: {0}")]
+    Store(Arc<StoreError>),
+    #[error("Parley is shutting down")]
+    ShuttingDown,
+}
+
+/// At most this many items in one transaction.
+const MAX_BATCH_ITEMS: usize = 512;
+
+impl Ingestor {
+    pub fn spawn(store: DynStore, wake: Wakeups, shutdown: CancellationToken) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4096);
+        let handle = tokio::spawn(run(store, wake, rx, shutdown));
+        (Self { tx }, handle)
+    }
+
+    pub async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((items, reply))
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?
+            .map_err(IngestError::Store)
+    }
+}
+
+async fn run(
+    store: DynStore,
+    wake: Wakeups,
+    mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>,
+    shutdown: CancellationToken,
+) {
+    let mut pending: Vec<(Vec<IngestItem>, Reply)> = Vec::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            msg = rx.recv() => msg,
+            // Keep draining what was already accepted before stopping.
+            _ = shutdown.cancelled(), if rx.is_empty() => None,
+        };
+        let Some(first) = first else { break };
+        let mut count = first.0.len();
+        pending.push(first);
+        while count < MAX_BATCH_ITEMS {
+            match rx.try_recv() {
+                Ok(next) => {
+                    count += next.0.len();
+                    pending.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let items: Vec<IngestItem> = pending.iter().flat_map(|(items, _)| items.iter().cloned()).collect();
+        match store.ingest(&items).await {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                let mut new_work = false;
+                for (items, reply) in pending.drain(..) {
+                    let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();
+                    for o in &mine {
+                        match o {
+                            IngestOutcome::Stored { .. } => new_work = true,
+                            IngestOutcome::Duplicate => metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1),
+                            IngestOutcome::StatusApplied { fallback_id, .. } => {
+                                metrics::counter!(m::STATUSES_APPLIED).increment(1);
+                                if fallback_id.is_some() {
+                                    wake.outbox.notify_one();
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    let _ = reply.send(Ok(mine));
+                }
+                if new_work {
+                    wake.inbox.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
+                let e = Arc::new(e);
+                for (_, reply) in pending.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}

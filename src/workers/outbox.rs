@@ -1,0 +1,235 @@
+//! The outbox: claims queued messages (head of line per conversation, so replies leave in
+//! the order the flow produced them), decides the window at the moment of sending, paces
+//! each sender, sends, and records the outcome. Transactions are never held across the
+//! provider call: claim, send, record.
+
+use super::retry::{decide, RetryDecision};
+use super::Wakeups;
+use crate::config::RetryConfig;
+use crate::domain::{Clock, ErrorClass, OutboundContent, SendFailure, WindowFallback, WindowPolicy};
+use crate::metrics as m;
+use crate::senders::{SenderRuntime, Senders};
+use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub struct Outbox {
+    pub store: DynStore,
+    pub senders: Arc<Senders>,
+    pub clock: Arc<dyn Clock>,
+    pub window: WindowPolicy,
+    pub owner: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub send_timeout: Duration,
+    pub retry: RetryConfig,
+    pub wake: Wakeups,
+}
+
+impl Outbox {
+    /// Runs until `shutdown`, then waits for sends in flight to be recorded.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let tasks = TaskTracker::new();
+        while !shutdown.is_cancelled() {
+            let free = slots.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self
+                    .store
+                    .claim_outbound(&self.owner, self.clock.now(), self.lease, free as i64)
+                    .await
+                {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming outbound messages failed");
+                        Vec::new()
+                    }
+                }
+            };
+            let got_full_batch = free > 0 && claimed.len() == free;
+            for item in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let me = self.clone();
+                tasks.spawn(async move {
+                    me.deliver(item).await;
+                    drop(permit);
+                    // The conversation's next message may be claimable now.
+                    me.wake.outbox.notify_one();
+                });
+            }
+            if got_full_batch {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.outbox.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    async fn deliver(&self, item: OutboxItem) {
+        let outcome = match self.senders.get(item.sender_id) {
+            Some(sender) => self.attempt(sender, &item).await,
+            None => SendOutcome::Failed {
+                code: None,
+                title: format!("sender {} is not configured any more", item.sender_id),
+                window_closed: false,
+            },
+        };
+        self.count(&item, &outcome);
+        match self.store.record_outcome(item.id, &self.owner, &outcome, self.clock.now()).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost { .. }) => {
+                tracing::warn!(outbound_id = item.id, "send lease expired before the outcome was recorded")
+            }
+            Err(e) => tracing::error!(outbound_id = item.id, error = %e, "recording send outcome failed"),
+        }
+    }
+
+    async fn attempt(&self, sender: &SenderRuntime, item: &OutboxItem) -> SendOutcome {
+        let mut message = item.message.clone();
+        let mut converted: Option<OutboundContent> = None;
+        if message.content.is_freeform() {
+            let window = self.window.state(item.last_inbound_at, self.clock.now());
+            if !window.is_open {
+                match &item.fallback {
+                    WindowFallback::Fail => {
+                        return SendOutcome::Failed {
+                            code: None,
+                            title: closed_window_text(&window),
+                            window_closed: true,
+                        }
+                    }
+                    WindowFallback::Skip => {
+                        return SendOutcome::Skipped {
+                            reason: closed_window_text(&window),
+                        }
+                    }
+                    WindowFallback::Template(t) => {
+                        let content = OutboundContent::Template(t.clone());
+                        message.content = content.clone();
+                        converted = Some(content);
+                    }
+                }
+            }
+        }
+        let mut result = self.send(sender, &message).await;
+        // The provider says the window is closed although our clock said open (e.g. the
+        // customer's clock or a lost inbound): switch to the template fallback once.
+        if let (Err(f), None, WindowFallback::Template(t)) = (&result, &converted, &item.fallback) {
+            if f.class == ErrorClass::WindowClosed {
+                let content = OutboundContent::Template(t.clone());
+                message.content = content.clone();
+                converted = Some(content);
+                result = self.send(sender, &message).await;
+            }
+        }
+        match result {
+            Ok(ok) => SendOutcome::Accepted {
+                provider_message_id: ok.provider_message_id,
+                converted_to: converted,
+            },
+            Err(f) => self.on_failure(item, f).await,
+        }
+    }
+
+    async fn send(&self, sender: &SenderRuntime, message: &crate::domain::OutboundMessage) -> Result<crate::channels::SendOk, SendFailure> {
+        sender.pace().await;
+        match tokio::time::timeout(self.send_timeout, sender.channel.send(message)).await {
+            Ok(r) => r,
+            Err(_) => Err(SendFailure::transport(format!(
+                "no answer from the provider within {:?}",
+                self.send_timeout
+            ))),
+        }
+    }
+
+    async fn on_failure(&self, item: &OutboxItem, f: SendFailure) -> SendOutcome {
+        match f.class {
+            ErrorClass::Retry => {
+                let attempts = (item.attempts.max(0) as u32) + 1;
+                let now = self.clock.now();
+                match decide(&self.retry, attempts, item.created_at, now, f.retry_after, &mut rand::rng()) {
+                    RetryDecision::RetryAt(at) => SendOutcome::Retry {
+                        at,
+                        code: f.code,
+                        title: f.title,
+                    },
+                    RetryDecision::GiveUp => SendOutcome::Failed {
+                        code: f.code,
+                        title: format!("gave up after {attempts} attempts: {}", f.title),
+                        window_closed: false,
+                    },
+                }
+            }
+            ErrorClass::WindowClosed => SendOutcome::Failed {
+                code: f.code,
+                title: f.title,
+                window_closed: true,
+            },
+            ErrorClass::StopSender => {
+                tracing::error!(
+                    sender_id = item.sender_id,
+                    code = ?f.code,
+                    reason = %f.title,
+                    "provider refused the sender's credentials or account; sending from it is stopped until it is resumed"
+                );
+                if let Err(e) = self.store.stop_sender(item.sender_id, f.code, &f.title, self.clock.now()).await {
+                    tracing::error!(error = %e, "recording the stopped sender failed");
+                }
+                metrics::gauge!(m::SENDER_STOPPED, "sender" => item.sender_id.to_string()).set(1.0);
+                SendOutcome::Requeue
+            }
+            ErrorClass::Permanent => SendOutcome::Failed {
+                code: f.code,
+                title: f.title,
+                window_closed: false,
+            },
+        }
+    }
+
+    fn count(&self, item: &OutboxItem, outcome: &SendOutcome) {
+        let sender = item.sender_id.to_string();
+        match outcome {
+            SendOutcome::Accepted { converted_to, .. } => {
+                metrics::counter!(m::MESSAGES_SENT, "sender" => sender).increment(1);
+                if converted_to.is_some() {
+                    metrics::counter!(m::MESSAGES_CONVERTED).increment(1);
+                }
+                let waited = (self.clock.now() - item.created_at).to_std().unwrap_or_default();
+                metrics::histogram!(m::OUTBOX_LATENCY).record(waited.as_secs_f64());
+            }
+            SendOutcome::Retry { code, .. } => {
+                metrics::counter!(m::MESSAGES_RETRIED, "code" => code_label(*code)).increment(1)
+            }
+            SendOutcome::Failed { code, .. } => {
+                metrics::counter!(m::MESSAGES_FAILED, "code" => code_label(*code)).increment(1)
+            }
+            SendOutcome::Skipped { .. } => metrics::counter!(m::MESSAGES_SKIPPED).increment(1),
+            SendOutcome::Requeue => {}
+        }
+    }
+}
+
+fn code_label(code: Option<i64>) -> String {
+    code.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+}
+
+fn closed_window_text(w: &crate::domain::WindowState) -> String {
+    match w.last_inbound_at {
+        Some(at) => format!(
+            "the 24-hour customer service window is closed (last inbound message at {})",
+            at.to_rfc3339()
+        ),
+        None => "the 24-hour customer service window is not open: the customer never wrote".into(),
+    }
+}

@@ -1,0 +1,101 @@
+//! Kill the real binary with SIGKILL right after it acknowledged a webhook; the restarted
+//! process delivers the reply (DESIGN.md rule 1).
+
+use crate::helpers::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("parley binary starts")
+}
+
+async fn wait_healthy(http: &reqwest::Client, addr: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(r) = http.get(format!("{addr}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("parley did not become healthy at {addr}");
+}
+
+fn sigkill(child: &mut Child) {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(dir.path().join("flows/echo.yaml"), ECHO_FLOW).unwrap();
+    let meta = MockServer::start().await;
+    // First life: the provider hangs, so the reply cannot leave before the kill.
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_secs(30)))
+        .mount(&meta)
+        .await;
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
+    let yaml = config_yaml(dir.path(), &db, &meta.uri(), "http://127.0.0.1:9", "")
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
+        .replace("send_timeout: 2s", "send_timeout: 20s, lease: 1s");
+    let config = dir.path().join("parley.yaml");
+    std::fs::write(&config, yaml).unwrap();
+
+    let http = reqwest::Client::new();
+    let mut first = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    let body = meta_text("16315551181", "wamid.crash.1", "hi after crash", now_unix());
+    let res = http
+        .post(format!("{addr}/webhooks/meta"))
+        .header("x-hub-signature-256", sign_meta(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    sigkill(&mut first);
+
+    // Second life: the provider is healthy again.
+    meta.reset().await;
+    mount_meta_ok(&meta).await;
+    let mut second = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    let start_wait = Instant::now();
+    let delivered = loop {
+        let got: Vec<_> = sends(&meta).await;
+        if let Some(s) = got.iter().find(|s| body_text(s) == "echo: hi after crash") {
+            break s.clone();
+        }
+        if start_wait.elapsed() > Duration::from_secs(20) {
+            sigkill(&mut second);
+            panic!("the acknowledged message was never answered after the restart");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivered["to"], "16315551181");
+    sigkill(&mut second);
+}

@@ -1,0 +1,282 @@
+//! `spawn_app()`: Parley on port 0 with a temporary SQLite file (or a fresh PostgreSQL
+//! schema), a Meta sender and a Twilio sender pointed at wiremock doubles, and test flows.
+
+use hmac::{Hmac, Mac};
+use parley::app::App;
+use parley::config::Config;
+use parley::domain::{Clock, ManualClock, SystemClock};
+use parley::store::DynStore;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+pub const APP_SECRET: &str = "test_app_secret";
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+pub const TWILIO_TOKEN: &str = "test_auth_token";
+
+pub struct TestApp {
+    pub addr: String,
+    pub http: reqwest::Client,
+    pub store: DynStore,
+    pub meta: MockServer,
+    pub twilio: MockServer,
+    pub clock: Option<ManualClock>,
+    /// Keeps the temporary folder (database, flows) alive as long as the app.
+    pub _dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct Options {
+    pub database_url: Option<String>,
+    pub manual_clock: bool,
+    pub extra_yaml: String,
+    pub flows: Vec<(&'static str, &'static str)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            manual_clock: false,
+            extra_yaml: String::new(),
+            flows: vec![("echo.yaml", ECHO_FLOW)],
+        }
+    }
+}
+
+/// Replies to any message starting with "hi" with its text, so replies can be matched to
+/// the webhooks that caused them.
+pub const ECHO_FLOW: &str = "id: echo\ntriggers:\n  - keyword: [hi]\nsteps:\n  - send:\n      text: \"echo: {{ message.text }}\"\n";
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub fn config_yaml(dir: &std::path::Path, db_url: &str, meta_uri: &str, twilio_uri: &str, extra: &str) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+public_url: https://example.com
+database: {{ url: "{db_url}" }}
+flows: {{ dir: "{flows}" }}
+inbox: {{ poll_interval: 50ms }}
+outbox: {{ poll_interval: 50ms, send_timeout: 2s, retry: {{ initial: 20ms, max_delay: 200ms }} }}
+senders:
+  - id: 1
+    name: Meta line
+    channel: meta
+    phone_number: "+15550783880"
+    messages_per_second: 1000
+    meta:
+      phone_number_id: "{PHONE_NUMBER_ID}"
+      access_token: test-token
+      app_secret: {APP_SECRET}
+      verify_token: verify-me
+      api_base: {meta_uri}/v21.0
+  - id: 2
+    name: Twilio line
+    channel: twilio
+    phone_number: "+15550783881"
+    messages_per_second: 1000
+    twilio: {{ account_sid: ACtest, auth_token: {TWILIO_TOKEN}, api_base: "{twilio_uri}" }}
+  - {{ id: 3, name: Sandbox, channel: sandbox, phone_number: "+15550000000" }}
+templates:
+  - {{ id: 45, name: menu_reminder, language: en, status: approved, body: "Hi {{{{1}}}}, reply MENU to continue." }}
+{extra}
+"#,
+        flows = dir.join("flows").display(),
+    )
+}
+
+pub async fn spawn_with(opts: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    for (name, text) in &opts.flows {
+        std::fs::write(dir.path().join("flows").join(name), text).unwrap();
+    }
+    let meta = MockServer::start().await;
+    let twilio = MockServer::start().await;
+    mount_meta_ok(&meta).await;
+    mount_twilio_ok(&twilio).await;
+    let db_url = opts
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("parley.db").display()));
+    let yaml = config_yaml(dir.path(), &db_url, &meta.uri(), &twilio.uri(), &opts.extra_yaml);
+    let config = Config::from_yaml(&yaml, "test.yaml", &|_| None).expect("test config is valid");
+    let manual = opts
+        .manual_clock
+        .then(|| ManualClock::new(chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:30Z").unwrap().into()));
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(m) => Arc::new(m.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let app = App::build(config, clock).await.expect("app builds");
+    let store = app.state.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        store,
+        meta,
+        twilio,
+        clock: manual,
+        _dir: dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Stops the server the way SIGTERM does and waits for work in flight.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn post_meta(&self, body: &[u8]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/webhooks/meta", self.addr))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sign_meta(body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Bodies of the messages the Meta double received, in arrival order.
+    pub async fn meta_sends(&self) -> Vec<Value> {
+        sends(&self.meta).await
+    }
+
+    /// Waits until the Meta double received `n` messages (or panics after `timeout`).
+    pub async fn wait_meta_sends(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.meta_sends().await;
+            if got.len() >= n {
+                return got;
+            }
+            assert!(start.elapsed() < timeout, "expected {n} sends at the Meta double, got {}: {got:#?}", got.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub async fn sends(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/messages"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+pub fn sign_meta(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A compact Meta text webhook, as Meta sends them.
+pub fn meta_text(from: &str, wamid: &str, text: &str, timestamp: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+            "contacts": [{ "profile": { "name": "Tester" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": timestamp.to_string(), "type": "text", "text": { "body": text } }]
+        }}]}]
+    }))
+    .unwrap()
+}
+
+pub fn meta_status(wamid: &str, status: &str, error_code: Option<i64>, timestamp: i64) -> Vec<u8> {
+    let mut st = json!({ "id": wamid, "status": status, "timestamp": timestamp.to_string(), "recipient_id": "16315551181" });
+    if let Some(code) = error_code {
+        st["errors"] = json!([{ "code": code, "title": "Re-engagement message", "message": "Re-engagement message" }]);
+    }
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+            "statuses": [st]
+        }}]}]
+    }))
+    .unwrap()
+}
+
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Meta double: every send succeeds with a fresh wamid.
+pub async fn mount_meta_ok(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v21\.0/\d+/messages$"))
+        .respond_with(|req: &Request| {
+            let n = uuid::Uuid::new_v4().simple().to_string();
+            let to = serde_json::from_slice::<Value>(&req.body)
+                .ok()
+                .and_then(|b| b.get("to").cloned())
+                .unwrap_or(Value::Null);
+            ResponseTemplate::new(200).set_body_json(json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{ "input": to, "wa_id": to }],
+                "messages": [{ "id": format!("wamid.test.{n}") }]
+            }))
+        })
+        .mount(server)
+        .await;
+}
+
+pub async fn mount_twilio_ok(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/2010-04-01/Accounts/.+/Messages\.json$"))
+        .respond_with(|_: &Request| {
+            let n = uuid::Uuid::new_v4().simple().to_string();
+            ResponseTemplate::new(201).set_body_json(json!({ "sid": format!("SM{}", &n[..32]), "status": "queued" }))
+        })
+        .mount(server)
+        .await;
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn body_text(send: &Value) -> &str {
+    send["text"]["body"].as_str().unwrap_or("")
+}
