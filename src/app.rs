@@ -14,7 +14,8 @@ use crate::workers::outbox::Outbox;
 use crate::workers::{timers, Wakeups};
 use anyhow::Context;
 use std::future::Future;
-use std::path::Path;
+use crate::flows::LoadSettings;
+use crate::workers::reload::{FlowStatus, Reloader};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -43,17 +44,29 @@ impl App {
             tracing::info!(sender_id = stop.sender_id, reason = %stop.reason, "resuming sender stopped before restart");
             store.resume_sender(stop.sender_id).await?;
         }
-        let flows = crate::flows::load_dir(Path::new(&config.flows.dir)).map_err(|problems| {
-            let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            anyhow::anyhow!("the flows in {} have problems:\n{}", config.flows.dir, text.join("\n"))
+        let report = crate::flows::load_dir(&LoadSettings::from_config(&config));
+        for w in &report.problems {
+            tracing::warn!("{w}");
+        }
+        let rendered = report.render();
+        let problems = report.problems;
+        let flows = report.set.ok_or_else(|| {
+            anyhow::anyhow!("the flows in {} have problems (run `parley check`):\n{rendered}", config.flows.dir)
         })?;
         tracing::info!(flows = flows.len(), dir = %config.flows.dir, "flows loaded");
+        let flow_status = Arc::new(std::sync::RwLock::new(FlowStatus {
+            loaded_at: Some(chrono::Utc::now()),
+            flows: flows.len(),
+            problems,
+            stale: false,
+        }));
         let http_client = reqwest::Client::builder()
             .timeout(config.outbox.send_timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        let senders = Arc::new(Senders::build(&config, http_client));
+        let senders = Arc::new(Senders::build(&config, http_client.clone()));
+        let allow_private = config.flows.allow_private_networks;
         let wake = Wakeups::default();
         let shutdown = CancellationToken::new();
         let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone(), shutdown.child_token());
@@ -68,7 +81,8 @@ impl App {
             senders,
             ingestor,
             clock,
-            engine: Arc::new(FlowEngine::new(flows)),
+            engine: Arc::new(FlowEngine::new(flows, http_client.clone(), allow_private)),
+            flow_status,
             metrics: crate::metrics::handle(),
         };
         Ok(Self { state, wake, owner })
@@ -114,6 +128,14 @@ impl App {
             cfg.inbox.poll_interval,
             workers_stop.clone(),
         ));
+        if cfg.flows.hot_reload {
+            let reloader = Reloader {
+                engine: st.engine.clone(),
+                config: cfg.clone(),
+                status: st.flow_status.clone(),
+            };
+            workers.spawn(reloader.run(workers_stop.clone()));
+        }
         workers.close();
         tracing::info!(listen = %listener.local_addr()?, backend = st.store.backend(), "parley is serving");
         axum::serve(listener, http::router(st))

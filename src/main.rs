@@ -115,18 +115,22 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match parley::flows::load_dir(Path::new(&config.flows.dir)) {
-        Ok(flows) => {
-            println!("{name}: config ok; {} flow(s) in {} ok", flows.len(), config.flows.dir);
-            ExitCode::SUCCESS
-        }
-        Err(problems) => {
-            for p in &problems {
-                println!("{p}");
-            }
-            println!("{} problem(s) found", problems.len());
-            ExitCode::FAILURE
-        }
+    let report = parley::flows::load_dir(&parley::flows::LoadSettings::from_config(&config));
+    if !report.problems.is_empty() {
+        println!("{}", report.render());
+    }
+    let flows = report.set.as_ref().map(|s| s.len()).unwrap_or(0);
+    println!(
+        "{name}: config ok; {} error(s), {} warning(s) in the flows of {}/{}",
+        report.errors(),
+        report.warnings(),
+        config.flows.dir,
+        if report.errors() == 0 { format!(" ({flows} flow(s) ready)") } else { String::new() }
+    );
+    if report.errors() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -93,6 +93,13 @@ pub struct FlowsConfig {
     /// Folder of Rhai scripts that flows refer to.
     #[serde(default = "default_scripts_dir")]
     pub scripts_dir: String,
+    /// Reload flows when their files change while Parley runs.
+    #[serde(default = "default_true")]
+    pub hot_reload: bool,
+    /// Let `http` steps call private, loopback and link-local addresses (refused by default
+    /// so a flow cannot reach internal services).
+    #[serde(default)]
+    pub allow_private_networks: bool,
 }
 
 impl Default for FlowsConfig {
@@ -100,8 +107,14 @@ impl Default for FlowsConfig {
         Self {
             dir: default_flows_dir(),
             scripts_dir: default_scripts_dir(),
+            hot_reload: true,
+            allow_private_networks: false,
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_flows_dir() -> String {

@@ -1,17 +1,26 @@
-//! The conversation engine: given a conversation, its contact and one event, decide what to
-//! do — new state, replies, contact changes, timers. It touches no database; the inbox
-//! worker commits its output in one transaction.
+//! The conversation engine: given a conversation, its contact and one event, decide what
+//! happens — new state, replies, contact changes, timers. It touches no database; the inbox
+//! worker commits its output in one transaction. (`http` steps are its only I/O, done
+//! outside any transaction.)
 
+mod answer;
+mod exec;
+mod http_step;
+mod scope;
+pub mod state;
 mod template;
 
-pub use template::render;
+pub use http_step::is_private;
+pub use template::{render, render_json};
 
-use crate::domain::{InboundContent, OutboundContent, WindowFallback, WindowState};
-use crate::flows::{FlowSet, Step};
+use crate::domain::{OutboundContent, WindowFallback, WindowState};
+use crate::flows::{Flow, FlowSet};
 use crate::store::{Contact, ContactPatch, Conversation, EventKind, NewTimer, StoredEvent};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
+use state::ConversationState;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// What the engine sees for one event.
@@ -59,80 +68,84 @@ pub trait Engine: Send + Sync + 'static {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput;
 }
 
-/// Runs the loaded flows. The flow set is swapped whole on reload; a step reads it once.
+/// Runs the loaded flows. The flow set is swapped whole on reload; every version loaded in
+/// this process stays available so runs finish on the version they started with.
 pub struct FlowEngine {
-    flows: RwLock<Arc<FlowSet>>,
+    current: RwLock<Arc<FlowSet>>,
+    archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
+    rhai: rhai::Engine,
+    http: reqwest::Client,
+    allow_private_networks: bool,
 }
 
 impl FlowEngine {
-    pub fn new(flows: FlowSet) -> Self {
-        Self {
-            flows: RwLock::new(Arc::new(flows)),
-        }
+    pub fn new(flows: FlowSet, http: reqwest::Client, allow_private_networks: bool) -> Self {
+        let engine = Self {
+            current: RwLock::new(Arc::new(FlowSet::default())),
+            archive: RwLock::new(HashMap::new()),
+            rhai: crate::flows::script::sandbox(),
+            http,
+            allow_private_networks,
+        };
+        engine.replace(flows);
+        engine
     }
 
+    /// Makes `flows` the current set (hot reload).
     pub fn replace(&self, flows: FlowSet) {
-        *self.flows.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
+        {
+            let mut archive = self.archive.write().unwrap_or_else(|e| e.into_inner());
+            for f in flows.flows() {
+                archive.entry((f.id.clone(), f.version)).or_insert_with(|| f.clone());
+            }
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
     }
 
     pub fn flows(&self) -> Arc<FlowSet> {
-        self.flows.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The flow a run started on; after a restart (old versions are gone) the current
+    /// version of the same flow.
+    pub fn flow_version(&self, id: &str, version: u64) -> Option<Arc<Flow>> {
+        if let Some(f) = self.archive.read().unwrap_or_else(|e| e.into_inner()).get(&(id.to_string(), version)) {
+            return Some(f.clone());
+        }
+        self.flows().get(id).cloned()
     }
 }
 
 #[async_trait]
 impl Engine for FlowEngine {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput {
-        let mut out = StepOutput::unchanged(&input.conversation.state);
-        let EventKind::Message(message) = &input.event.kind else {
-            return out;
+        let state = ConversationState::from_value(&input.conversation.state);
+        let message = match &input.event.kind {
+            EventKind::Message(m) => scope::message_view(Some(&m.content)),
+            EventKind::Timer(_) => scope::message_view(None),
         };
-        let Some(text) = message.content.text() else {
-            return out;
+        let mut exec = exec::Exec {
+            engine: self,
+            now: input.now,
+            contact: scope::contact_view(input.contact),
+            message,
+            state,
+            out: StepOutput::unchanged(&Value::Null),
+            patch: ContactPatch::default(),
         };
-        let flows = self.flows();
-        let Some(flow) = flows.match_text(text) else {
-            return out;
-        };
-        let scope = scope(input, &message.content, message.profile_name.as_deref());
-        for step in &flow.steps {
-            match step {
-                Step::SendText { text } => out.replies.push(Reply {
-                    content: OutboundContent::Text {
-                        body: render(text, &scope),
-                        preview_url: false,
-                    },
-                    fallback: WindowFallback::Fail,
-                }),
-            }
+        match &input.event.kind {
+            EventKind::Message(m) => exec.on_message(m).await,
+            EventKind::Timer(t) => exec.on_timer(t).await,
         }
-        if input.contact.name.is_none() {
-            if let Some(name) = &message.profile_name {
-                out.contact_patch = Some(ContactPatch {
-                    name: Some(name.clone()),
-                    ..Default::default()
-                });
-            }
+        let mut out = exec.out;
+        out.state = exec.state.to_value();
+        let p = exec.patch;
+        if p.name.is_some() || !p.set_attributes.is_empty() || !p.add_tags.is_empty() || !p.remove_tags.is_empty() {
+            out.contact_patch = Some(p);
         }
-        out.state = json!({ "last_flow": flow.id });
         out
     }
 }
 
-/// The values `{{ … }}` can refer to.
-fn scope(input: StepInput<'_>, content: &InboundContent, profile_name: Option<&str>) -> Value {
-    let contact = input.contact;
-    let name = contact.name.as_deref().or(profile_name);
-    let phone = contact.contact_ref().and_then(|c| c.phone().map(|p| p.as_e164().to_string()));
-    let mut contact_obj = serde_json::Map::new();
-    contact_obj.insert("name".into(), json!(name));
-    contact_obj.insert("phone".into(), json!(phone));
-    for (k, v) in &contact.attributes {
-        contact_obj.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    json!({
-        "contact": contact_obj,
-        "message": { "text": content.text(), "type": content.kind_name() },
-        "vars": {},
-    })
-}
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,16 @@ pub fn render(template: &str, scope: &Value) -> String {
     out
 }
 
+/// Renders every string inside a JSON value (the `http` step's body).
+pub fn render_json(template: &Value, scope: &Value) -> Value {
+    match template {
+        Value::String(s) => Value::String(render(s, scope)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, scope)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render_json(v, scope))).collect()),
+        other => other.clone(),
+    }
+}
+
 fn evaluate(expr: &str, scope: &Value) -> String {
     let mut parts = expr.split('|');
     let path = parts.next().unwrap_or("").trim();

@@ -1,88 +1,115 @@
-//! Reads `flows/**/*.yaml` into `Flow`s. Every problem names the file (and line and column
-//! when the YAML itself is broken).
+//! Reads `flows/**/*.yaml` (skipping `flows/tests/`, which holds flow tests), compiles each
+//! file and builds the flow set. Every problem of every file is reported, not only the
+//! first.
 
-use super::{Flow, FlowSet, Step};
-use serde::Deserialize;
-use std::fmt;
+use super::compile::{self, LoadContext};
+use super::problem::{Problem, Problems, Severity};
+use super::set::FlowSet;
+use crate::config::TemplateConfig;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlowError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
+/// Where flows come from and what they are checked against.
+pub struct LoadSettings<'a> {
+    pub dir: &'a Path,
+    pub scripts_dir: &'a Path,
+    pub templates: &'a [TemplateConfig],
+    pub window: Duration,
 }
 
-impl FlowError {
-    pub fn new(file: &str, message: String) -> Self {
+impl<'a> LoadSettings<'a> {
+    pub fn from_config(config: &'a crate::config::Config) -> Self {
         Self {
-            file: file.to_string(),
-            line: None,
-            column: None,
-            message,
+            dir: Path::new(&config.flows.dir),
+            scripts_dir: Path::new(&config.flows.scripts_dir),
+            templates: &config.templates,
+            window: config.window.duration,
         }
     }
 }
 
-impl fmt::Display for FlowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
-            _ => write!(f, "{}: {}", self.file, self.message),
-        }
+pub struct LoadReport {
+    /// The flows, when no file has an error (warnings are allowed).
+    pub set: Option<FlowSet>,
+    /// Errors and warnings, sorted by file and position.
+    pub problems: Vec<Problem>,
+}
+
+impl LoadReport {
+    pub fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.problems.len() - self.errors()
+    }
+
+    /// All problems, one per paragraph, as `parley check` prints them.
+    pub fn render(&self) -> String {
+        self.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFlow {
-    id: String,
-    #[serde(default)]
-    triggers: Vec<RawTrigger>,
-    steps: Vec<RawStep>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTrigger {
-    keyword: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    send: RawSend,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSend {
-    text: String,
-}
-
-/// Loads every `.yaml`/`.yml` file under `dir` (sorted, sub-folders included). A missing
-/// folder is an empty flow set.
-pub fn load_dir(dir: &Path) -> Result<FlowSet, Vec<FlowError>> {
-    let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|e| vec![FlowError::new(&dir.display().to_string(), e.to_string())])?;
-    files.sort();
-    let mut flows = Vec::new();
+pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
+    let rhai = super::script::sandbox();
     let mut problems = Vec::new();
-    for file in files {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(&file) {
-            Ok(text) => match parse(&text, &name) {
-                Ok(flow) => flows.push(flow),
-                Err(e) => problems.push(e),
-            },
-            Err(e) => problems.push(FlowError::new(&name, format!("cannot read: {e}"))),
+    let mut files = Vec::new();
+    if let Err(e) = collect(settings.dir, &mut files) {
+        problems.push(Problem {
+            file: settings.dir.display().to_string(),
+            line: 1,
+            column: 1,
+            severity: Severity::Error,
+            message: format!("cannot read the flows folder: {e}"),
+            hint: None,
+        });
+    }
+    files.sort();
+    let ctx = LoadContext {
+        templates: settings.templates,
+        scripts_dir: settings.scripts_dir,
+        rhai: &rhai,
+    };
+    let mut flows = Vec::new();
+    for path in files {
+        let name = path.display().to_string();
+        let mut file_problems = Problems::new(&name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                if let Some(flow) = compile::compile(&text, &name, &ctx, &mut file_problems) {
+                    flows.push(flow);
+                }
+            }
+            Err(e) => file_problems.error(Default::default(), format!("cannot read the file: {e}"), None),
         }
+        problems.extend(file_problems.list);
     }
-    if !problems.is_empty() {
-        return Err(problems);
+    let set = FlowSet::build(flows, settings.window, &mut problems);
+    problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let has_errors = problems.iter().any(Problem::is_error);
+    LoadReport {
+        set: (!has_errors).then_some(set),
+        problems,
     }
-    FlowSet::new(flows)
+}
+
+/// Compiles one flow text on its own (tests, the sandbox).
+pub fn load_text(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
+    let rhai = super::script::sandbox();
+    let ctx = LoadContext {
+        templates: settings.templates,
+        scripts_dir: settings.scripts_dir,
+        rhai: &rhai,
+    };
+    let mut file_problems = Problems::new(file);
+    let flow = compile::compile(text, file, &ctx, &mut file_problems);
+    let mut problems = file_problems.list;
+    let set = FlowSet::build(flow.into_iter().collect(), settings.window, &mut problems);
+    let has_errors = problems.iter().any(Problem::is_error);
+    LoadReport {
+        set: (!has_errors).then_some(set),
+        problems,
+    }
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -92,7 +119,6 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            // `flows/tests/` holds flow test files, not flows.
             if path.file_name().is_some_and(|n| n == "tests") {
                 continue;
             }
@@ -104,72 +130,34 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn parse(text: &str, file: &str) -> Result<Flow, FlowError> {
-    let raw: RawFlow = serde_yaml::from_str(text).map_err(|e| {
-        let loc = e.location();
-        let msg = e.to_string();
-        let msg = match msg.find(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        FlowError {
-            file: file.to_string(),
-            line: loc.as_ref().map(|l| l.line()),
-            column: loc.as_ref().map(|l| l.column()),
-            message: msg,
+/// The newest modification time of any flow or script file, for hot reload.
+pub fn fingerprint(dirs: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let mut files = Vec::new();
+        let _ = collect_all(dir, &mut files);
+        for f in files {
+            if let Ok(meta) = std::fs::metadata(&f) {
+                out.push((f, meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len()));
+            }
         }
-    })?;
-    Ok(Flow {
-        id: raw.id,
-        file: file.to_string(),
-        keywords: raw.triggers.into_iter().flat_map(|t| t.keyword).collect(),
-        steps: raw
-            .steps
-            .into_iter()
-            .map(|s| Step::SendText { text: s.send.text })
-            .collect(),
-    })
+    }
+    out.sort();
+    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_minimal_ping_flow_loads() {
-        let flow = parse(
-            "id: ping\ntriggers:\n  - keyword: [ping]\nsteps:\n  - send:\n      text: \"pong {{ contact.name }}\"\n",
-            "flows/ping.yaml",
-        )
-        .unwrap();
-        assert_eq!(flow.id, "ping");
-        assert_eq!(flow.keywords, vec!["ping"]);
-        assert_eq!(flow.steps, vec![Step::SendText { text: "pong {{ contact.name }}".into() }]);
+fn collect_all(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
     }
-
-    #[test]
-    fn unknown_keys_name_file_line_and_column() {
-        let err = parse("id: x\nsteps:\n  - sned: {text: hi}\n", "flows/x.yaml").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "flows/x.yaml:3:5: steps[0]: unknown field `sned`, expected `send`"
-        );
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_all(&path, out)?;
+        } else {
+            out.push(path);
+        }
     }
-
-    #[test]
-    fn keyword_claimed_twice_is_refused() {
-        let a = parse("id: a\ntriggers: [{keyword: [Menu]}]\nsteps: [{send: {text: a}}]\n", "a.yaml").unwrap();
-        let b = parse("id: b\ntriggers: [{keyword: [menú]}]\nsteps: [{send: {text: b}}]\n", "b.yaml").unwrap();
-        let errs = FlowSet::new(vec![a, b]).unwrap_err();
-        assert!(errs[0].to_string().contains("already used by flow `a`"), "{}", errs[0]);
-    }
-
-    #[test]
-    fn matching_folds_and_uses_first_word() {
-        let a = parse("id: a\ntriggers: [{keyword: [menu]}]\nsteps: [{send: {text: a}}]\n", "a.yaml").unwrap();
-        let set = FlowSet::new(vec![a]).unwrap();
-        assert_eq!(set.match_text("MENÚ!").map(|f| f.id.as_str()), Some("a"));
-        assert_eq!(set.match_text("menu please").map(|f| f.id.as_str()), Some("a"));
-        assert!(set.match_text("the menu").is_none());
-    }
+    Ok(())
 }
+

@@ -27,6 +27,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub engine: Arc<FlowEngine>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub flow_status: crate::workers::reload::SharedFlowStatus,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -18,13 +18,18 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         Ok(()) => Ok(st.store.backend()),
         Err(e) => Err(e.to_string()),
     };
-    let flows = st.engine.flows().len();
+    let flows = st.flow_status.read().unwrap_or_else(|e| e.into_inner()).clone();
     let stopped = st.store.stopped_senders().await.unwrap_or_default();
     let ready = database.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "database": match &database { Ok(b) => json!({"ok": true, "backend": b}), Err(e) => json!({"ok": false, "error": e}) },
-        "flows": { "loaded": flows },
+        "flows": {
+            "loaded": st.engine.flows().len(),
+            "stale": flows.stale,
+            "loaded_at": flows.loaded_at,
+            "problems": flows.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        },
         "stopped_senders": stopped,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

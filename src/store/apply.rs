@@ -4,7 +4,9 @@
 
 use super::{ContactPatch, NewOutbound, Origin, StoreError, StoreResult};
 use crate::domain::error_class::WINDOW_CLOSED_CODES;
-use crate::domain::{DeliveryStatus, OutboundContent, OutboundMessage, StatusUpdate, WindowFallback};
+use crate::domain::{
+    DeliveryStatus, OutboundContent, OutboundMessage, StatusUpdate, WindowFallback,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
@@ -19,7 +21,10 @@ pub(super) struct StatusChange {
 }
 
 /// `None` when the webhook is a repeat or arrived out of order.
-pub(super) fn status_change(current: DeliveryStatus, update: &StatusUpdate) -> Option<StatusChange> {
+pub(super) fn status_change(
+    current: DeliveryStatus,
+    update: &StatusUpdate,
+) -> Option<StatusChange> {
     if !current.should_advance_to(update.status) {
         return None;
     }
@@ -91,18 +96,18 @@ pub(super) fn apply_patch(fields: &mut ContactFields, patch: &ContactPatch) {
 
 pub(super) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     let lease = TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-    now.checked_add_signed(lease).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    now.checked_add_signed(lease)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 pub(super) fn status(text: &str) -> StoreResult<DeliveryStatus> {
-    DeliveryStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))
+    DeliveryStatus::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))
 }
 
 pub(super) fn origin(text: &str) -> StoreResult<Origin> {
     Origin::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown origin {text:?}")))
 }
-
-
 
 #[cfg(test)]
 mod tests {
@@ -115,35 +120,60 @@ mod tests {
             status,
             timestamp: None,
             recipient: None,
-            error: code.map(|code| ProviderError { code, title: "t".into(), details: None }),
+            error: code.map(|code| ProviderError {
+                code,
+                title: "t".into(),
+                details: None,
+            }),
         }
     }
 
     #[test]
     fn closed_window_codes_mark_the_failure() {
-        let change = status_change(DeliveryStatus::Accepted, &update(DeliveryStatus::Failed, Some(131047)));
+        let change = status_change(
+            DeliveryStatus::Accepted,
+            &update(DeliveryStatus::Failed, Some(131047)),
+        );
         assert!(change.is_some_and(|c| c.window_closed && c.error_code == Some(131047)));
-        let change = status_change(DeliveryStatus::Sent, &update(DeliveryStatus::Failed, Some(131026)));
+        let change = status_change(
+            DeliveryStatus::Sent,
+            &update(DeliveryStatus::Failed, Some(131026)),
+        );
         assert!(change.is_some_and(|c| !c.window_closed));
-        assert_eq!(status_change(DeliveryStatus::Failed, &update(DeliveryStatus::Failed, Some(131047))), None);
+        assert_eq!(
+            status_change(
+                DeliveryStatus::Failed,
+                &update(DeliveryStatus::Failed, Some(131047))
+            ),
+            None
+        );
     }
 
     #[test]
     fn patches_merge_attributes_and_tags() {
         let mut fields = ContactFields {
             name: None,
-            attributes: serde_json::json!({"city": "Lima", "plan": "free"}).as_object().cloned().unwrap_or_default(),
+            attributes: serde_json::json!({"city": "Lima", "plan": "free"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             tags: vec!["a".into(), "b".into()],
         };
         let patch = ContactPatch {
             name: Some("Ana".into()),
-            set_attributes: serde_json::json!({"plan": null, "age": 3}).as_object().cloned().unwrap_or_default(),
+            set_attributes: serde_json::json!({"plan": null, "age": 3})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             add_tags: vec!["b".into(), "c".into()],
             remove_tags: vec!["a".into()],
         };
         apply_patch(&mut fields, &patch);
         assert_eq!(fields.name.as_deref(), Some("Ana"));
-        assert_eq!(serde_json::Value::Object(fields.attributes), serde_json::json!({"city": "Lima", "age": 3}));
+        assert_eq!(
+            serde_json::Value::Object(fields.attributes),
+            serde_json::json!({"city": "Lima", "age": 3})
+        );
         assert_eq!(fields.tags, vec!["b".to_string(), "c".to_string()]);
     }
 }

@@ -73,7 +73,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn conversation(&self, id: Id) -> StoreResult<Option<Conversation>>;
 
-    async fn find_conversation(&self, sender_id: i64, contact_key: &str) -> StoreResult<Option<Conversation>>;
+    async fn find_conversation(
+        &self,
+        sender_id: i64,
+        contact_key: &str,
+    ) -> StoreResult<Option<Conversation>>;
 
     async fn contact(&self, id: Id) -> StoreResult<Option<Contact>>;
 
@@ -155,7 +159,13 @@ pub trait Store: Send + Sync + 'static {
     // ----- senders -----
 
     /// Stops all sends from a sender (credentials expired, account restricted).
-    async fn stop_sender(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn stop_sender(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 
     async fn resume_sender(&self, sender_id: i64) -> StoreResult<()>;
 

@@ -85,7 +85,12 @@ impl Inbox {
                     tracing::warn!(conversation_id, "lease lost; another process continues this conversation");
                     return;
                 }
-                e => tracing::error!(conversation_id, error = %e, "processing conversation failed; will retry after the lease expires"),
+                e => {
+                    // Keep the lease: the conversation is retried when it expires, which
+                    // spaces out retries of a persistent failure instead of spinning.
+                    tracing::error!(conversation_id, error = %e, "processing conversation failed; will retry after the lease expires");
+                    return;
+                }
             }
         }
         if let Err(e) = self.store.release_conversation(conversation_id, &self.owner).await {

@@ -5,6 +5,7 @@
 
 pub mod inbox;
 pub mod outbox;
+pub mod reload;
 pub mod ingest;
 
 pub mod retry;

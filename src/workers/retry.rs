@@ -85,7 +85,7 @@ mod tests {
         let t0 = Utc::now();
         assert_eq!(decide(&cfg(), 5, t0, t0, None, &mut rng), RetryDecision::GiveUp);
         assert!(matches!(decide(&cfg(), 1, t0, t0, None, &mut rng), RetryDecision::RetryAt(_)));
-        let late = t0 + chrono::Duration::seconds(3599);
+        let late = t0 + chrono::Duration::seconds(3600);
         assert_eq!(decide(&cfg(), 2, t0, late, None, &mut rng), RetryDecision::GiveUp);
     }
 }

@@ -99,3 +99,64 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
     assert_eq!(delivered["to"], "16315551181");
     sigkill(&mut second);
 }
+
+#[tokio::test]
+async fn sigterm_finishes_the_send_in_flight_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(dir.path().join("flows/echo.yaml"), ECHO_FLOW).unwrap();
+    let meta = MockServer::start().await;
+    // The provider takes 1.5 s to answer: SIGTERM arrives while the send is in flight.
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"messages": [{"id": "wamid.term.1"}]}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&meta)
+        .await;
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
+    let yaml = config_yaml(dir.path(), &db, &meta.uri(), "http://127.0.0.1:9", "")
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    let config = dir.path().join("parley.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let http = reqwest::Client::new();
+    let mut child = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    let body = meta_text("16315551181", "wamid.term.in", "hi before term", now_unix());
+    let res = http
+        .post(format!("{addr}/webhooks/meta"))
+        .header("x-hub-signature-256", sign_meta(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Wait until the send reached the provider, then ask Parley to stop.
+    let t0 = Instant::now();
+    while sends(&meta).await.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the reply never reached the provider");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "parley exited with {status:?}");
+
+    // The outcome of the in-flight send was recorded before exit.
+    let store = parley::store::connect(&parley::config::DatabaseConfig {
+        url: db,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let conv = store.find_conversation(1, "+16315551181").await.unwrap().unwrap();
+    let msg = store.conversation_outbound(conv.id, None, 1).await.unwrap().pop().unwrap();
+    assert_eq!(msg.status, parley::domain::DeliveryStatus::Accepted);
+    assert_eq!(msg.provider_message_id.as_deref(), Some("wamid.term.1"));
+}

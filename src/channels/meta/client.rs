@@ -60,7 +60,9 @@ impl Channel for MetaClient {
             .json(&SendRequest::new(message))
             .send()
             .await
-            .map_err(|e| SendFailure::transport(describe_transport(&e)))?;
+            .map_err(|e| {
+                SendFailure::transport(format!("no answer from Meta: {}", describe_transport(&e)))
+            })?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(|e| {
@@ -110,10 +112,10 @@ impl Channel for MetaClient {
                     reachable: false,
                     credentials_valid: false,
                     detail: format!(
-                        "could not reach Meta at {}: {}; check the network and senders[].meta.api_base",
-                        self.settings.api_base,
-                        describe_transport(&e)
-                    ),
+                    "could not reach Meta at {}: {}; check the network and senders[].meta.api_base",
+                    self.settings.api_base,
+                    describe_transport(&e)
+                ),
                 }
             }
         };
@@ -161,7 +163,9 @@ fn health_from(phone_number_id: &str, status: StatusCode, body: &[u8]) -> Provid
     };
     if status.is_success() {
         let info = serde_json::from_slice::<wire::PhoneNumberInfo>(body).ok();
-        let number = info.as_ref().and_then(|i| i.display_phone_number.as_deref());
+        let number = info
+            .as_ref()
+            .and_then(|i| i.display_phone_number.as_deref());
         let name = info.as_ref().and_then(|i| i.verified_name.as_deref());
         let detail = match (number, name) {
             (Some(number), Some(name)) => format!(

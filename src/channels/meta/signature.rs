@@ -90,7 +90,11 @@ mod tests {
     #[test]
     fn accepts_the_worked_example_without_the_trailing_newline() {
         let body = text_fixture();
-        assert!(verify_signature(SECRET, &body[..body.len() - 1], Some(WITHOUT_LF)));
+        assert!(verify_signature(
+            SECRET,
+            &body[..body.len() - 1],
+            Some(WITHOUT_LF)
+        ));
     }
 
     #[test]
@@ -115,7 +119,11 @@ mod tests {
 
     #[test]
     fn rejects_the_wrong_secret() {
-        assert!(!verify_signature("another_secret", &text_fixture(), Some(WITH_LF)));
+        assert!(!verify_signature(
+            "another_secret",
+            &text_fixture(),
+            Some(WITH_LF)
+        ));
     }
 
     #[test]
@@ -124,7 +132,14 @@ mod tests {
         let bare_hex = WITH_LF.trim_start_matches("sha256=");
         let not_hex = format!("sha256={}", "zz".repeat(32));
         let short = &WITH_LF[..WITH_LF.len() - 2];
-        for header in [None, Some(""), Some("sha256="), Some(bare_hex), Some(&not_hex), Some(short)] {
+        for header in [
+            None,
+            Some(""),
+            Some("sha256="),
+            Some(bare_hex),
+            Some(&not_hex),
+            Some(short),
+        ] {
             assert!(!verify_signature(SECRET, &body, header), "{header:?}");
         }
         let sha1_style = format!("sha1={bare_hex}");
@@ -134,7 +149,12 @@ mod tests {
     #[test]
     fn handshake_echoes_the_challenge_for_a_configured_token() {
         let tokens = ["first-token", "second-token"];
-        let echo = verify_handshake(Some("subscribe"), Some("second-token"), Some("1158201444"), &tokens);
+        let echo = verify_handshake(
+            Some("subscribe"),
+            Some("second-token"),
+            Some("1158201444"),
+            &tokens,
+        );
         assert_eq!(echo.as_deref(), Some("1158201444"));
     }
 
@@ -151,8 +171,15 @@ mod tests {
             (Some("subscribe"), Some("first-token"), None),
         ];
         for (mode, token, challenge) in cases {
-            assert_eq!(verify_handshake(mode, token, challenge, &tokens), None, "{mode:?} {token:?} {challenge:?}");
+            assert_eq!(
+                verify_handshake(mode, token, challenge, &tokens),
+                None,
+                "{mode:?} {token:?} {challenge:?}"
+            );
         }
-        assert_eq!(verify_handshake(Some("subscribe"), Some(""), Some("42"), &[""]), None);
+        assert_eq!(
+            verify_handshake(Some("subscribe"), Some(""), Some("42"), &[""]),
+            None
+        );
     }
 }

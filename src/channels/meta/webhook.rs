@@ -23,7 +23,9 @@ const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaWebhookError {
-    #[error("not a Meta webhook notification: at `{path}`: {source}")]
+    #[error("body is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("malformed Meta notification at `{path}`: {source}")]
     Malformed {
         /// Where in the body the problem is, e.g. `entry[0].changes[0].value.metadata`.
         path: String,
@@ -38,12 +40,15 @@ pub enum MetaWebhookError {
 /// Check the signature first: this trusts the body.
 pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let notification: wire::Notification = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| malformed("", e.path().to_string(), e.into_inner()))?;
-    de.end().map_err(|e| MetaWebhookError::Malformed {
-        path: "(end of body)".into(),
-        source: e,
-    })?;
+    let notification: wire::Notification =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            if e.inner().is_syntax() || e.inner().is_eof() {
+                MetaWebhookError::NotJson(e.into_inner())
+            } else {
+                malformed("", e.path().to_string(), e.into_inner())
+            }
+        })?;
+    de.end().map_err(MetaWebhookError::NotJson)?;
     if notification.object != WHATSAPP_OBJECT {
         tracing::debug!(object = %notification.object, "ignoring Meta webhook for another product");
         return Ok(Vec::new());
@@ -89,11 +94,11 @@ fn collect(value: wire::MessagesValue, items: &mut Vec<Routed>) -> Result<(), Me
         statuses,
     } = value;
     let route = RouteKey::MetaPhoneNumberId(metadata.phone_number_id);
-    // With one contact and one message they belong together even if the ids are spelled
-    // differently (Meta has sent `wa_id` and `from` in different forms for some countries).
+    // One contact and one message belong together, so the profile name is kept even if
+    // the two ids were ever spelled differently.
     let lone_pair = contacts.len() == 1 && messages.len() == 1;
     for message in messages {
-        let contact = contact_of(&contacts, &message).or(lone_pair.then(|| &contacts[0]));
+        let contact = contact_of(&contacts, &message).or(contacts.first().filter(|_| lone_pair));
         if let Some(message) = inbound_message(message, contact)? {
             items.push(Routed {
                 route: route.clone(),
@@ -118,11 +123,18 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 
 /// The `contacts[]` entry describing a message's sender: by phone (`wa_id`) or by
 /// business-scoped id (`user_id`).
-fn contact_of<'a>(contacts: &'a [wire::Contact], message: &wire::Message) -> Option<&'a wire::Contact> {
-    let same = |a: &Option<String>, b: &Option<String>| matches!((non_empty(a), non_empty(b)), (Some(a), Some(b)) if a == b);
+fn contact_of<'a>(
+    contacts: &'a [wire::Contact],
+    message: &wire::Message,
+) -> Option<&'a wire::Contact> {
     contacts
         .iter()
-        .find(|c| same(&c.wa_id, &message.from) || same(&c.user_id, &message.from_user_id))
+        .find(|c| same_id(&c.wa_id, &message.from) || same_id(&c.user_id, &message.from_user_id))
+}
+
+/// Both present, non-empty and equal: two empty `wa_id`/`from` do not make a match.
+fn same_id(a: &Option<String>, b: &Option<String>) -> bool {
+    matches!((non_empty(a), non_empty(b)), (Some(a), Some(b)) if a == b)
 }
 
 /// Phone number when Meta gives one (they stay the contact key where known); otherwise the

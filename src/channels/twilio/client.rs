@@ -149,7 +149,8 @@ impl Channel for TwilioClient {
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
         let detail = match account.as_ref().and_then(|a| a.status.as_deref()) {
-            Some("active") | None => format!("Twilio account {sid}{name} is active."),
+            Some("active") => format!("Twilio account {sid}{name} is active."),
+            None => format!("Twilio accepted the credentials for account {sid}."),
             Some("suspended") => format!(
                 "Twilio account {sid}{name} is suspended: sends will fail until it is \
                  reactivated in the Twilio Console."

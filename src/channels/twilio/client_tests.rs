@@ -329,3 +329,17 @@ async fn health_reports_an_unreachable_twilio() {
         health.detail
     );
 }
+
+#[test]
+fn retry_after_reads_seconds_and_http_dates() {
+    let headers = |value: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, value.parse().unwrap());
+        h
+    };
+    assert_eq!(retry_after(&headers("120")), Some(Duration::from_secs(120)));
+    let past = "Wed, 21 Oct 2015 07:28:00 GMT";
+    assert_eq!(retry_after(&headers(past)), Some(Duration::ZERO));
+    assert_eq!(retry_after(&headers("soon")), None);
+    assert_eq!(retry_after(&HeaderMap::new()), None);
+}

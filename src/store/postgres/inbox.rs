@@ -7,8 +7,8 @@ use super::PgStore;
 use crate::domain::ContactRef;
 use crate::store::apply::{apply_patch, lease_until, ContactFields};
 use crate::store::{
-    Contact, ContactPatch, Conversation, ConversationWork, StepCommit, StoredEvent, StoreError,
-    StoreResult,
+    Contact, ContactPatch, Conversation, ConversationWork, StepCommit, StoreError, StoreResult,
+    StoredEvent,
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -46,14 +46,20 @@ impl PgStore {
     }
 
     pub(super) async fn conversation_by_id(&self, id: i64) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!("select {CONVERSATION_COLUMNS} from conversations where id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {CONVERSATION_COLUMNS} from conversations where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn conversation_by_key(&self, sender_id: i64, key: &str) -> StoreResult<Option<Conversation>> {
+    pub(super) async fn conversation_by_key(
+        &self,
+        sender_id: i64,
+        key: &str,
+    ) -> StoreResult<Option<Conversation>> {
         let row = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
              from conversations v join contacts c on c.id = v.contact_id
@@ -67,11 +73,15 @@ impl PgStore {
     }
 
     pub(super) async fn contact_by_id(&self, id: i64) -> StoreResult<Option<Contact>> {
-        let row = sqlx::query("select id, key, name, attributes, tags, created_at from contacts where id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(|row| rows::contact(row, "id", "created_at")).transpose()
+        let row = sqlx::query(
+            "select id, key, name, attributes, tags, created_at from contacts where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|row| rows::contact(row, "id", "created_at"))
+            .transpose()
     }
 
     pub(super) async fn claim_inbox(
@@ -109,7 +119,11 @@ impl PgStore {
         Ok(claimed.into_iter().map(|(_, id)| id).collect())
     }
 
-    pub(super) async fn work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
+    pub(super) async fn work(
+        &self,
+        conversation_id: i64,
+        limit: i64,
+    ) -> StoreResult<ConversationWork> {
         let row = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
                     c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at
@@ -119,7 +133,10 @@ impl PgStore {
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(StoreError::NotFound { what: "conversation", id: conversation_id })?;
+        .ok_or(StoreError::NotFound {
+            what: "conversation",
+            id: conversation_id,
+        })?;
         let conversation = rows::conversation(&row)?;
         let contact = rows::contact(&row, "contact_id", "contact_created_at")?;
 
@@ -143,7 +160,11 @@ impl PgStore {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-        Ok(ConversationWork { conversation, contact, events })
+        Ok(ConversationWork {
+            conversation,
+            contact,
+            events,
+        })
     }
 
     pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
@@ -185,16 +206,23 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            return Err(StoreError::LeaseLost { what: "conversation", id: step.conversation_id });
+            return Err(StoreError::LeaseLost {
+                what: "conversation",
+                id: step.conversation_id,
+            });
         };
         if row.try_get::<i64, _>("marked")? == 0 {
-            return Err(StoreError::NotFound { what: "unprocessed event", id: step.event_id });
+            return Err(StoreError::NotFound {
+                what: "unprocessed event",
+                id: step.event_id,
+            });
         }
 
         if !step.timers.is_empty() {
             let purposes: Vec<&str> = step.timers.iter().map(|t| t.purpose.as_str()).collect();
             let due: Vec<DateTime<Utc>> = step.timers.iter().map(|t| t.due_at).collect();
-            let payloads: Vec<Json<&serde_json::Value>> = step.timers.iter().map(|t| Json(&t.payload)).collect();
+            let payloads: Vec<Json<&serde_json::Value>> =
+                step.timers.iter().map(|t| Json(&t.payload)).collect();
             sqlx::query(
                 "insert into timers (conversation_id, purpose, due_at, payload)
                  select $1, purpose, due_at, payload
@@ -232,7 +260,11 @@ impl PgStore {
     }
 }
 
-async fn patch_contact(conn: &mut PgConnection, conversation_id: i64, patch: &ContactPatch) -> StoreResult<()> {
+async fn patch_contact(
+    conn: &mut PgConnection,
+    conversation_id: i64,
+    patch: &ContactPatch,
+) -> StoreResult<()> {
     let row = sqlx::query(
         "select c.id, c.name, c.attributes, c.tags from contacts c
          where c.id = (select contact_id from conversations where id = $1)
@@ -241,7 +273,10 @@ async fn patch_contact(conn: &mut PgConnection, conversation_id: i64, patch: &Co
     .bind(conversation_id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(StoreError::NotFound { what: "conversation", id: conversation_id })?;
+    .ok_or(StoreError::NotFound {
+        what: "conversation",
+        id: conversation_id,
+    })?;
     let contact_id: i64 = row.try_get("id")?;
     let mut fields = ContactFields {
         name: row.try_get("name")?,

@@ -12,17 +12,24 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
 impl PgStore {
-    pub(super) async fn ingest_batch(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+    pub(super) async fn ingest_batch(
+        &self,
+        items: &[IngestItem],
+    ) -> StoreResult<Vec<IngestOutcome>> {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             outcomes.push(match item {
-                IngestItem::Message { sender_id, message, received_at } => {
-                    ingest_message(&mut tx, *sender_id, message, *received_at).await?
-                }
-                IngestItem::Status { sender_id, status, received_at } => {
-                    ingest_status(&mut tx, *sender_id, status, *received_at).await?
-                }
+                IngestItem::Message {
+                    sender_id,
+                    message,
+                    received_at,
+                } => ingest_message(&mut tx, *sender_id, message, *received_at).await?,
+                IngestItem::Status {
+                    sender_id,
+                    status,
+                    received_at,
+                } => ingest_status(&mut tx, *sender_id, status, *received_at).await?,
             });
         }
         tx.commit().await?;
@@ -129,9 +136,17 @@ async fn ingest_status(
         let message: OutboundMessage = json(&row, "payload")?;
         let fallback: WindowFallback = json(&row, "fallback")?;
         let conversation_id: i64 = row.try_get("conversation_id")?;
-        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback) {
-            fallback_id = insert_outbound(conn, std::slice::from_ref(&new), received_at).await?.first().copied();
+        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback)
+        {
+            fallback_id = insert_outbound(conn, std::slice::from_ref(&new), received_at)
+                .await?
+                .first()
+                .copied();
         }
     }
-    Ok(IngestOutcome::StatusApplied { outbound_id, status: change.status, fallback_id })
+    Ok(IngestOutcome::StatusApplied {
+        outbound_id,
+        status: change.status,
+        fallback_id,
+    })
 }

@@ -18,8 +18,8 @@ mod rows;
 mod timers;
 
 use super::{
-    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound, OutboundRecord,
-    OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
+    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound,
+    OutboundRecord, OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
 };
 use crate::config::DatabaseConfig;
 use crate::domain::ContactRef;
@@ -45,7 +45,10 @@ impl PgStore {
     }
 
     /// Connects with explicit options (tests set `search_path` to a schema of their own).
-    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options)
@@ -84,7 +87,11 @@ impl Store for PgStore {
         self.conversation_by_id(id).await
     }
 
-    async fn find_conversation(&self, sender_id: i64, contact_key: &str) -> StoreResult<Option<Conversation>> {
+    async fn find_conversation(
+        &self,
+        sender_id: i64,
+        contact_key: &str,
+    ) -> StoreResult<Option<Conversation>> {
         self.conversation_by_key(sender_id, contact_key).await
     }
 
@@ -163,7 +170,13 @@ impl Store for PgStore {
         self.depth().await
     }
 
-    async fn stop_sender(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn stop_sender(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         self.stop(sender_id, code, reason, now).await
     }
 

@@ -4,7 +4,9 @@
 use super::rows::{self, json, OUTBOUND_COLUMNS};
 use super::PgStore;
 use crate::store::apply::lease_until;
-use crate::store::{NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult};
+use crate::store::{
+    NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult,
+};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
@@ -48,7 +50,11 @@ pub(super) async fn insert_outbound(
 }
 
 impl PgStore {
-    pub(super) async fn enqueue_all(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+    pub(super) async fn enqueue_all(
+        &self,
+        messages: &[NewOutbound],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>> {
         let mut conn = self.pool.acquire().await?;
         insert_outbound(&mut conn, messages, now).await
     }
@@ -105,7 +111,13 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn record(&self, id: i64, owner: &str, outcome: &SendOutcome, now: DateTime<Utc>) -> StoreResult<()> {
+    pub(super) async fn record(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let query = match outcome {
             SendOutcome::Accepted { provider_message_id, converted_to } => sqlx::query(
                 "update outbound_messages set
@@ -163,16 +175,21 @@ impl PgStore {
             .bind(owner),
         };
         if query.execute(&self.pool).await?.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost { what: "outbound message", id });
+            return Err(StoreError::LeaseLost {
+                what: "outbound message",
+                id,
+            });
         }
         Ok(())
     }
 
     pub(super) async fn outbound_by_id(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
-        let row = sqlx::query(&format!("select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(rows::outbound).transpose()
     }
 
@@ -199,12 +216,20 @@ impl PgStore {
     }
 
     pub(super) async fn depth(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
-    pub(super) async fn stop(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    pub(super) async fn stop(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "insert into sender_stops (sender_id, code, reason, stopped_at) values ($1, $2, $3, $4)
              on conflict (sender_id) do update set
@@ -228,18 +253,20 @@ impl PgStore {
     }
 
     pub(super) async fn stops(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query("select sender_id, code, reason, stopped_at from sender_stops order by sender_id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(SenderStop {
-                    sender_id: row.try_get("sender_id")?,
-                    code: row.try_get("code")?,
-                    reason: row.try_get("reason")?,
-                    stopped_at: row.try_get("stopped_at")?,
-                })
+        sqlx::query(
+            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(SenderStop {
+                sender_id: row.try_get("sender_id")?,
+                code: row.try_get("code")?,
+                reason: row.try_get("reason")?,
+                stopped_at: row.try_get("stopped_at")?,
             })
-            .collect()
+        })
+        .collect()
     }
 }

@@ -11,7 +11,9 @@ use sqlx::Row;
 pub(super) fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResult<T> {
     match row.try_get::<Json<T>, _>(column) {
         Ok(Json(value)) => Ok(value),
-        Err(e @ sqlx::Error::ColumnDecode { .. }) => Err(StoreError::Corrupt(format!("{column}: {e}"))),
+        Err(e @ sqlx::Error::ColumnDecode { .. }) => {
+            Err(StoreError::Corrupt(format!("{column}: {e}")))
+        }
         Err(e) => Err(e.into()),
     }
 }

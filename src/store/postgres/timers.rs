@@ -46,10 +46,12 @@ impl PgStore {
         let mut conversations: Vec<i64> = fired.iter().map(|(id, _)| *id).collect();
         conversations.sort_unstable();
         conversations.dedup();
-        sqlx::query("select id from conversations where id = any($1) order by id for no key update")
-            .bind(&conversations)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "select id from conversations where id = any($1) order by id for no key update",
+        )
+        .bind(&conversations)
+        .execute(&mut *tx)
+        .await?;
 
         let count = fired.len() as u64;
         let (targets, events): (Vec<i64>, Vec<Json<EventKind>>) = fired

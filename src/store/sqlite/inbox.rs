@@ -7,8 +7,8 @@ use super::SqliteStore;
 use crate::domain::ContactRef;
 use crate::store::apply::{apply_patch, lease_until, ContactFields};
 use crate::store::{
-    Contact, ContactPatch, Conversation, ConversationWork, EventKind, StepCommit, StoredEvent,
-    StoreError, StoreResult,
+    Contact, ContactPatch, Conversation, ConversationWork, EventKind, StepCommit, StoreError,
+    StoreResult, StoredEvent,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
@@ -60,14 +60,20 @@ impl SqliteStore {
     }
 
     pub(super) async fn conversation_by_id(&self, id: i64) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!("select {CONVERSATION_COLUMNS} from conversations where id = $1"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {CONVERSATION_COLUMNS} from conversations where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn conversation_by_key(&self, sender_id: i64, key: &str) -> StoreResult<Option<Conversation>> {
+    pub(super) async fn conversation_by_key(
+        &self,
+        sender_id: i64,
+        key: &str,
+    ) -> StoreResult<Option<Conversation>> {
         let row = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
              from conversations v join contacts c on c.id = v.contact_id
@@ -81,11 +87,15 @@ impl SqliteStore {
     }
 
     pub(super) async fn contact_by_id(&self, id: i64) -> StoreResult<Option<Contact>> {
-        let row = sqlx::query("select id, key, name, attributes, tags, created_at from contacts where id = $1")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(|row| rows::contact(row, "id", "created_at")).transpose()
+        let row = sqlx::query(
+            "select id, key, name, attributes, tags, created_at from contacts where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref()
+            .map(|row| rows::contact(row, "id", "created_at"))
+            .transpose()
     }
 
     pub(super) async fn claim_inbox(
@@ -111,13 +121,22 @@ impl SqliteStore {
         .await?;
         let mut claimed = rows
             .iter()
-            .map(|row| Ok((row.try_get::<Option<i64>, _>("work_since")?, row.try_get::<i64, _>("id")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get::<Option<i64>, _>("work_since")?,
+                    row.try_get::<i64, _>("id")?,
+                ))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         claimed.sort();
         Ok(claimed.into_iter().map(|(_, id)| id).collect())
     }
 
-    pub(super) async fn work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
+    pub(super) async fn work(
+        &self,
+        conversation_id: i64,
+        limit: i64,
+    ) -> StoreResult<ConversationWork> {
         let row = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
                     c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at
@@ -127,7 +146,10 @@ impl SqliteStore {
         .bind(conversation_id)
         .fetch_optional(&self.reader)
         .await?
-        .ok_or(StoreError::NotFound { what: "conversation", id: conversation_id })?;
+        .ok_or(StoreError::NotFound {
+            what: "conversation",
+            id: conversation_id,
+        })?;
         let conversation = rows::conversation(&row)?;
         let contact = rows::contact(&row, "contact_id", "contact_created_at")?;
 
@@ -151,7 +173,11 @@ impl SqliteStore {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-        Ok(ConversationWork { conversation, contact, events })
+        Ok(ConversationWork {
+            conversation,
+            contact,
+            events,
+        })
     }
 
     pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
@@ -170,7 +196,10 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(contact_id) = contact_id else {
-            return Err(StoreError::LeaseLost { what: "conversation", id: step.conversation_id });
+            return Err(StoreError::LeaseLost {
+                what: "conversation",
+                id: step.conversation_id,
+            });
         };
 
         // An event is handled once: committing it twice would send its replies twice.
@@ -184,7 +213,10 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         if marked.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "unprocessed event", id: step.event_id });
+            return Err(StoreError::NotFound {
+                what: "unprocessed event",
+                id: step.event_id,
+            });
         }
 
         if let Some(patch) = &step.contact_patch {
@@ -239,7 +271,11 @@ impl SqliteStore {
     }
 }
 
-async fn patch_contact(conn: &mut SqliteConnection, contact_id: i64, patch: &ContactPatch) -> StoreResult<()> {
+async fn patch_contact(
+    conn: &mut SqliteConnection,
+    contact_id: i64,
+    patch: &ContactPatch,
+) -> StoreResult<()> {
     let row = sqlx::query("select name, attributes, tags from contacts where id = $1")
         .bind(contact_id)
         .fetch_one(&mut *conn)

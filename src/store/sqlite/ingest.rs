@@ -11,17 +11,24 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
 impl SqliteStore {
-    pub(super) async fn ingest_batch(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+    pub(super) async fn ingest_batch(
+        &self,
+        items: &[IngestItem],
+    ) -> StoreResult<Vec<IngestOutcome>> {
         let mut tx = self.write().await?;
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             outcomes.push(match item {
-                IngestItem::Message { sender_id, message, received_at } => {
-                    ingest_message(&mut tx, *sender_id, message, *received_at).await?
-                }
-                IngestItem::Status { sender_id, status, received_at } => {
-                    ingest_status(&mut tx, *sender_id, status, *received_at).await?
-                }
+                IngestItem::Message {
+                    sender_id,
+                    message,
+                    received_at,
+                } => ingest_message(&mut tx, *sender_id, message, *received_at).await?,
+                IngestItem::Status {
+                    sender_id,
+                    status,
+                    received_at,
+                } => ingest_status(&mut tx, *sender_id, status, *received_at).await?,
             });
         }
         tx.commit().await?;
@@ -50,7 +57,13 @@ async fn ingest_message(
     }
 
     let now = micros(received_at);
-    let contact_id = upsert_contact(conn, &message.from.key(), message.profile_name.as_deref(), now).await?;
+    let contact_id = upsert_contact(
+        conn,
+        &message.from.key(),
+        message.profile_name.as_deref(),
+        now,
+    )
+    .await?;
     let inbound_at = micros(message.timestamp.unwrap_or(received_at));
     let conversation_id: i64 = sqlx::query_scalar(
         "insert into conversations
@@ -84,7 +97,10 @@ async fn ingest_message(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(IngestOutcome::Stored { event_id, conversation_id })
+    Ok(IngestOutcome::Stored {
+        event_id,
+        conversation_id,
+    })
 }
 
 async fn ingest_status(
@@ -135,9 +151,14 @@ async fn ingest_status(
         let message: OutboundMessage = from_text("outbound payload", row.try_get("payload")?)?;
         let fallback: WindowFallback = from_text("outbound fallback", row.try_get("fallback")?)?;
         let conversation_id: i64 = row.try_get("conversation_id")?;
-        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback) {
+        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback)
+        {
             fallback_id = Some(insert_outbound(conn, &new, now).await?);
         }
     }
-    Ok(IngestOutcome::StatusApplied { outbound_id, status: change.status, fallback_id })
+    Ok(IngestOutcome::StatusApplied {
+        outbound_id,
+        status: change.status,
+        fallback_id,
+    })
 }

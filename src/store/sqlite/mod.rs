@@ -17,8 +17,8 @@ mod rows;
 mod timers;
 
 use super::{
-    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound, OutboundRecord,
-    OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
+    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound,
+    OutboundRecord, OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
 };
 use crate::config::{DatabaseConfig, SqliteSynchronous};
 use crate::domain::ContactRef;
@@ -26,7 +26,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous as Sync,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous as Synchronous,
 };
 use sqlx::{Sqlite, Transaction};
 use std::str::FromStr;
@@ -47,8 +48,8 @@ impl SqliteStore {
     /// Opens `database.url` (`sqlite://parley.db`, created if missing) and migrates it.
     pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
         let synchronous = match config.sqlite_synchronous {
-            SqliteSynchronous::Normal => Sync::Normal,
-            SqliteSynchronous::Full => Sync::Full,
+            SqliteSynchronous::Normal => Synchronous::Normal,
+            SqliteSynchronous::Full => Synchronous::Full,
         };
         let options = SqliteConnectOptions::from_str(&config.url)?
             .create_if_missing(true)
@@ -75,7 +76,12 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&writer).await?;
         let reader = match readers {
-            Some(n) => SqlitePoolOptions::new().max_connections(n).connect_with(options).await?,
+            Some(n) => {
+                SqlitePoolOptions::new()
+                    .max_connections(n)
+                    .connect_with(options)
+                    .await?
+            }
             None => writer.clone(),
         };
         Ok(Self { writer, reader })
@@ -115,7 +121,11 @@ impl Store for SqliteStore {
         self.conversation_by_id(id).await
     }
 
-    async fn find_conversation(&self, sender_id: i64, contact_key: &str) -> StoreResult<Option<Conversation>> {
+    async fn find_conversation(
+        &self,
+        sender_id: i64,
+        contact_key: &str,
+    ) -> StoreResult<Option<Conversation>> {
         self.conversation_by_key(sender_id, contact_key).await
     }
 
@@ -194,7 +204,13 @@ impl Store for SqliteStore {
         self.depth().await
     }
 
-    async fn stop_sender(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn stop_sender(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         self.stop(sender_id, code, reason, now).await
     }
 

@@ -4,13 +4,19 @@
 use super::rows::{self, from_text, json_text, micros, opt_time, time, OUTBOUND_COLUMNS};
 use super::SqliteStore;
 use crate::store::apply::lease_until;
-use crate::store::{NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult};
+use crate::store::{
+    NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult,
+};
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 use std::time::Duration;
 
 /// Inserts a message ready to send at `now` and returns its id.
-pub(super) async fn insert_outbound(conn: &mut SqliteConnection, message: &NewOutbound, now: i64) -> StoreResult<i64> {
+pub(super) async fn insert_outbound(
+    conn: &mut SqliteConnection,
+    message: &NewOutbound,
+    now: i64,
+) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(
         "insert into outbound_messages
              (sender_id, conversation_id, payload, fallback, origin, status,
@@ -29,7 +35,11 @@ pub(super) async fn insert_outbound(conn: &mut SqliteConnection, message: &NewOu
 }
 
 impl SqliteStore {
-    pub(super) async fn enqueue_all(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+    pub(super) async fn enqueue_all(
+        &self,
+        messages: &[NewOutbound],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>> {
         let mut tx = self.write().await?;
         let mut ids = Vec::with_capacity(messages.len());
         for message in messages {
@@ -90,7 +100,13 @@ impl SqliteStore {
         Ok(items)
     }
 
-    pub(super) async fn record(&self, id: i64, owner: &str, outcome: &SendOutcome, now: DateTime<Utc>) -> StoreResult<()> {
+    pub(super) async fn record(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let now = micros(now);
         let query = match outcome {
             SendOutcome::Accepted { provider_message_id, converted_to } => {
@@ -152,16 +168,21 @@ impl SqliteStore {
             .bind(owner),
         };
         if query.execute(&self.writer).await?.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost { what: "outbound message", id });
+            return Err(StoreError::LeaseLost {
+                what: "outbound message",
+                id,
+            });
         }
         Ok(())
     }
 
     pub(super) async fn outbound_by_id(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
-        let row = sqlx::query(&format!("select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
         row.as_ref().map(rows::outbound).transpose()
     }
 
@@ -188,12 +209,20 @@ impl SqliteStore {
     }
 
     pub(super) async fn depth(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
-            .fetch_one(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 
-    pub(super) async fn stop(&self, sender_id: i64, code: Option<i64>, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    pub(super) async fn stop(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "insert into sender_stops (sender_id, code, reason, stopped_at) values ($1, $2, $3, $4)
              on conflict (sender_id) do update set
@@ -217,18 +246,20 @@ impl SqliteStore {
     }
 
     pub(super) async fn stops(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query("select sender_id, code, reason, stopped_at from sender_stops order by sender_id")
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(SenderStop {
-                    sender_id: row.try_get("sender_id")?,
-                    code: row.try_get("code")?,
-                    reason: row.try_get("reason")?,
-                    stopped_at: time(row.try_get("stopped_at")?)?,
-                })
+        sqlx::query(
+            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(SenderStop {
+                sender_id: row.try_get("sender_id")?,
+                code: row.try_get("code")?,
+                reason: row.try_get("reason")?,
+                stopped_at: time(row.try_get("stopped_at")?)?,
             })
-            .collect()
+        })
+        .collect()
     }
 }

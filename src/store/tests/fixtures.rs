@@ -16,7 +16,8 @@ pub const LEASE: Duration = Duration::from_secs(30);
 
 /// `t(0)` is a fixed instant; `t(n)` is `n` seconds later.
 pub fn t(seconds: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_740_830_400, 0).expect("a valid instant") + TimeDelta::seconds(seconds)
+    DateTime::from_timestamp(1_740_830_400, 0).expect("a valid instant")
+        + TimeDelta::seconds(seconds)
 }
 
 pub fn customer(n: u32) -> ContactRef {
@@ -30,17 +31,28 @@ pub fn inbound(id: &str, from: u32, at: Option<DateTime<Utc>>, text: &str) -> In
         profile_name: Some(format!("Customer {from}")),
         username: None,
         timestamp: at,
-        content: InboundContent::Text { body: text.to_string() },
+        content: InboundContent::Text {
+            body: text.to_string(),
+        },
         context: None,
         referral: None,
     }
 }
 
 pub fn message(message: InboundMessage, received_at: DateTime<Utc>) -> IngestItem {
-    IngestItem::Message { sender_id: SENDER, message, received_at }
+    IngestItem::Message {
+        sender_id: SENDER,
+        message,
+        received_at,
+    }
 }
 
-pub fn status(provider_id: &str, status: DeliveryStatus, code: Option<i64>, at: DateTime<Utc>) -> IngestItem {
+pub fn status(
+    provider_id: &str,
+    status: DeliveryStatus,
+    code: Option<i64>,
+    at: DateTime<Utc>,
+) -> IngestItem {
     IngestItem::Status {
         sender_id: SENDER,
         status: StatusUpdate {
@@ -74,7 +86,10 @@ pub fn text_to(conversation_id: Id, to: u32, body: &str) -> NewOutbound {
         conversation_id,
         message: OutboundMessage {
             to: customer(to),
-            content: OutboundContent::Text { body: body.to_string(), preview_url: false },
+            content: OutboundContent::Text {
+                body: body.to_string(),
+                preview_url: false,
+            },
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Flow,
@@ -88,7 +103,10 @@ pub async fn receive(store: &DynStore, id: &str, from: u32, at: DateTime<Utc>) -
         .await
         .expect("ingest");
     match outcomes.as_slice() {
-        [IngestOutcome::Stored { event_id, conversation_id }] => (*event_id, *conversation_id),
+        [IngestOutcome::Stored {
+            event_id,
+            conversation_id,
+        }] => (*event_id, *conversation_id),
         other => panic!("expected one stored message, got {other:?}"),
     }
 }
@@ -109,12 +127,26 @@ pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) 
 }
 
 /// Enqueues a message, sends it and records the provider's id, as the outbox would.
-pub async fn sent(store: &DynStore, message: NewOutbound, provider_id: &str, now: DateTime<Utc>) -> Id {
+pub async fn sent(
+    store: &DynStore,
+    message: NewOutbound,
+    provider_id: &str,
+    now: DateTime<Utc>,
+) -> Id {
     let ids = store.enqueue(&[message], now).await.expect("enqueue");
-    let claimed = store.claim_outbound("outbox", now, LEASE, 10).await.expect("claim outbound");
+    let claimed = store
+        .claim_outbound("outbox", now, LEASE, 10)
+        .await
+        .expect("claim outbound");
     assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
-    let accepted = SendOutcome::Accepted { provider_message_id: provider_id.to_string(), converted_to: None };
-    store.record_outcome(ids[0], "outbox", &accepted, now).await.expect("record outcome");
+    let accepted = SendOutcome::Accepted {
+        provider_message_id: provider_id.to_string(),
+        converted_to: None,
+    };
+    store
+        .record_outcome(ids[0], "outbox", &accepted, now)
+        .await
+        .expect("record outcome");
     ids[0]
 }
 

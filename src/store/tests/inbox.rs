@@ -1,10 +1,9 @@
 //! The inbox: one worker per conversation through leases, events in order, and steps that
 //! commit everything or nothing.
 
-use super::conformance;
 use super::fixtures::*;
 use crate::domain::{DeliveryStatus, OutboundContent};
-use crate::store::{ContactPatch, DynStore, NewTimer, StoreError};
+use crate::store::{ContactPatch, DynStore, Id, NewTimer, StoreError};
 use serde_json::json;
 
 async fn claims_are_exclusive_between_owners(store: DynStore) {
@@ -17,49 +16,127 @@ async fn claims_are_exclusive_between_owners(store: DynStore) {
         store.claim_conversations("b", t(10), LEASE, 3),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert!(a.iter().all(|id| !b.contains(id)), "{a:?} and {b:?} overlap");
+    assert!(
+        a.iter().all(|id| !b.contains(id)),
+        "{a:?} and {b:?} overlap"
+    );
     assert_eq!(a.len() + b.len(), 4);
-    assert!(store.claim_conversations("c", t(11), LEASE, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_conversations("c", t(11), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn oldest_work_is_claimed_first(store: DynStore) {
     let (_, late) = receive(&store, "wamid.late", 1, t(5)).await;
     let (_, early) = receive(&store, "wamid.early", 2, t(1)).await;
-    assert_eq!(store.claim_conversations("a", t(10), LEASE, 1).await.unwrap(), vec![early]);
-    assert_eq!(store.claim_conversations("a", t(10), LEASE, 1).await.unwrap(), vec![late]);
+    assert_eq!(
+        store
+            .claim_conversations("a", t(10), LEASE, 1)
+            .await
+            .unwrap(),
+        vec![early]
+    );
+    assert_eq!(
+        store
+            .claim_conversations("a", t(10), LEASE, 1)
+            .await
+            .unwrap(),
+        vec![late]
+    );
 }
 
 async fn expired_lease_is_taken_over(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    assert_eq!(store.claim_conversations("a", t(1), LEASE, 10).await.unwrap(), vec![conversation]);
-    assert!(store.claim_conversations("b", t(20), LEASE, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .claim_conversations("a", t(1), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
+    assert!(store
+        .claim_conversations("b", t(20), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // "a" crashed: once its lease runs out "b" takes over, and "a" can no longer commit.
-    assert_eq!(store.claim_conversations("b", t(32), LEASE, 10).await.unwrap(), vec![conversation]);
-    let lost = store.commit_step(&step(conversation, event, "a", t(33))).await;
-    assert!(matches!(lost, Err(StoreError::LeaseLost { id, .. }) if id == conversation), "{lost:?}");
-    assert_eq!(store.commit_step(&step(conversation, event, "b", t(33))).await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .claim_conversations("b", t(32), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
+    let lost = store
+        .commit_step(&step(conversation, event, "a", t(33)))
+        .await;
+    assert!(
+        matches!(lost, Err(StoreError::LeaseLost { id, .. }) if id == conversation),
+        "{lost:?}"
+    );
+    assert_eq!(
+        store
+            .commit_step(&step(conversation, event, "b", t(33)))
+            .await
+            .unwrap(),
+        Vec::<Id>::new()
+    );
 }
 
 async fn release_keeps_work_that_arrived_meanwhile(store: DynStore) {
     let (first, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    assert_eq!(store.claim_conversations("a", t(1), LEASE, 10).await.unwrap(), vec![conversation]);
+    assert_eq!(
+        store
+            .claim_conversations("a", t(1), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
     let work = store.load_work(conversation, 10).await.unwrap();
-    assert_eq!(work.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![first]);
+    assert_eq!(
+        work.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![first]
+    );
 
     let (second, _) = receive(&store, "wamid.2", 1, t(2)).await;
-    store.commit_step(&step(conversation, first, "a", t(3))).await.unwrap();
+    store
+        .commit_step(&step(conversation, first, "a", t(3)))
+        .await
+        .unwrap();
     store.release_conversation(conversation, "a").await.unwrap();
 
-    assert_eq!(store.claim_conversations("b", t(4), LEASE, 10).await.unwrap(), vec![conversation]);
+    assert_eq!(
+        store
+            .claim_conversations("b", t(4), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
     let work = store.load_work(conversation, 10).await.unwrap();
-    assert_eq!(work.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![second]);
-    store.commit_step(&step(conversation, second, "b", t(5))).await.unwrap();
+    assert_eq!(
+        work.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+    store
+        .commit_step(&step(conversation, second, "b", t(5)))
+        .await
+        .unwrap();
     // Releasing with another owner's name does nothing.
     store.release_conversation(conversation, "a").await.unwrap();
-    assert!(store.claim_conversations("c", t(6), LEASE, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_conversations("c", t(6), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
     store.release_conversation(conversation, "b").await.unwrap();
-    assert!(store.claim_conversations("c", t(6), LEASE, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_conversations("c", t(6), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn load_work_returns_events_in_order(store: DynStore) {
@@ -71,8 +148,14 @@ async fn load_work_returns_events_in_order(store: DynStore) {
         conversation = c;
     }
     let work = store.load_work(conversation, 3).await.unwrap();
-    assert_eq!(work.events.iter().map(|e| e.id).collect::<Vec<_>>(), events[..3]);
-    assert!(work.events.iter().all(|e| e.conversation_id == conversation));
+    assert_eq!(
+        work.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        events[..3]
+    );
+    assert!(work
+        .events
+        .iter()
+        .all(|e| e.conversation_id == conversation));
     assert!(matches!(
         store.load_work(conversation + 1000, 3).await,
         Err(StoreError::NotFound { .. })
@@ -81,32 +164,55 @@ async fn load_work_returns_events_in_order(store: DynStore) {
 
 async fn commit_step_applies_state_contact_outbound_and_timers(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    store.claim_conversations("a", t(1), LEASE, 10).await.unwrap();
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
     let mut setup = step(conversation, event, "a", t(2));
     setup.contact_patch = Some(ContactPatch {
         name: None,
-        set_attributes: json!({"city": "Lima", "plan": "free"}).as_object().cloned().unwrap(),
+        set_attributes: json!({"city": "Lima", "plan": "free"})
+            .as_object()
+            .cloned()
+            .unwrap(),
         add_tags: vec!["lead".into(), "vip".into()],
         remove_tags: vec![],
     });
-    setup.timers = vec![NewTimer { purpose: "ask_timeout".into(), due_at: t(600), payload: json!({"step": 2}) }];
+    setup.timers = vec![NewTimer {
+        purpose: "ask_timeout".into(),
+        due_at: t(600),
+        payload: json!({"step": 2}),
+    }];
     store.commit_step(&setup).await.unwrap();
     store.release_conversation(conversation, "a").await.unwrap();
 
     let (event, _) = receive(&store, "wamid.2", 1, t(10)).await;
-    store.claim_conversations("a", t(11), LEASE, 10).await.unwrap();
+    store
+        .claim_conversations("a", t(11), LEASE, 10)
+        .await
+        .unwrap();
     let mut commit = step(conversation, event, "a", t(12));
     commit.state = json!({"flow": "welcome", "step": 3});
     commit.contact_patch = Some(ContactPatch {
         name: Some("Ana".into()),
-        set_attributes: json!({"plan": null, "age": 31}).as_object().cloned().unwrap(),
+        set_attributes: json!({"plan": null, "age": 31})
+            .as_object()
+            .cloned()
+            .unwrap(),
         add_tags: vec!["vip".into(), "customer".into()],
         remove_tags: vec!["lead".into()],
     });
-    commit.outbound = vec![text_to(conversation, 1, "one"), text_to(conversation, 1, "two")];
+    commit.outbound = vec![
+        text_to(conversation, 1, "one"),
+        text_to(conversation, 1, "two"),
+    ];
     // The answer arrived: the old timeout goes, a new one of the same purpose replaces it.
     commit.cancel_timers = vec!["ask_timeout".into(), "never_set".into()];
-    commit.timers = vec![NewTimer { purpose: "ask_timeout".into(), due_at: t(900), payload: json!(null) }];
+    commit.timers = vec![NewTimer {
+        purpose: "ask_timeout".into(),
+        due_at: t(900),
+        payload: json!(null),
+    }];
     let ids = store.commit_step(&commit).await.unwrap();
     assert_eq!(ids.len(), 2);
     assert!(ids[0] < ids[1]);
@@ -115,31 +221,55 @@ async fn commit_step_applies_state_contact_outbound_and_timers(store: DynStore) 
     assert!(work.events.is_empty());
     assert_eq!(work.conversation.state, commit.state);
     assert_eq!(work.contact.name.as_deref(), Some("Ana"));
-    assert_eq!(serde_json::Value::Object(work.contact.attributes), json!({"city": "Lima", "age": 31}));
-    assert_eq!(work.contact.tags, vec!["vip".to_string(), "customer".to_string()]);
+    assert_eq!(
+        serde_json::Value::Object(work.contact.attributes),
+        json!({"city": "Lima", "age": 31})
+    );
+    assert_eq!(
+        work.contact.tags,
+        vec!["vip".to_string(), "customer".to_string()]
+    );
 
     for (id, body) in ids.iter().zip(["one", "two"]) {
         let record = store.outbound(*id).await.unwrap().unwrap();
         assert_eq!(record.status, DeliveryStatus::Queued);
         assert_eq!(record.created_at, t(12));
-        assert!(matches!(&record.message.content, OutboundContent::Text { body: b, .. } if b == body));
+        assert!(
+            matches!(&record.message.content, OutboundContent::Text { body: b, .. } if b == body)
+        );
     }
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(900)));
 }
 
 async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    store.claim_conversations("a", t(1), LEASE, 10).await.unwrap();
-    store.claim_conversations("b", t(40), LEASE, 10).await.unwrap();
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    store
+        .claim_conversations("b", t(40), LEASE, 10)
+        .await
+        .unwrap();
     let before = store.load_work(conversation, 10).await.unwrap();
 
     let mut commit = step(conversation, event, "a", t(41));
     commit.state = json!({"step": 9});
-    commit.contact_patch = Some(ContactPatch { name: Some("Mallory".into()), ..Default::default() });
+    commit.contact_patch = Some(ContactPatch {
+        name: Some("Mallory".into()),
+        ..Default::default()
+    });
     commit.outbound = vec![text_to(conversation, 1, "late")];
-    commit.timers = vec![NewTimer { purpose: "delay".into(), due_at: t(100), payload: json!({}) }];
+    commit.timers = vec![NewTimer {
+        purpose: "delay".into(),
+        due_at: t(100),
+        payload: json!({}),
+    }];
     let lost = store.commit_step(&commit).await;
-    assert!(matches!(lost, Err(StoreError::LeaseLost { .. })), "{lost:?}");
+    assert!(
+        matches!(lost, Err(StoreError::LeaseLost { .. })),
+        "{lost:?}"
+    );
 
     assert_eq!(store.load_work(conversation, 10).await.unwrap(), before);
     assert_eq!(store.outbox_depth().await.unwrap(), 0);
@@ -148,32 +278,63 @@ async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
 
 async fn an_event_is_committed_only_once(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    store.claim_conversations("a", t(1), LEASE, 10).await.unwrap();
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
     let mut commit = step(conversation, event, "a", t(2));
     commit.outbound = vec![text_to(conversation, 1, "reply")];
     store.commit_step(&commit).await.unwrap();
     let again = store.commit_step(&commit).await;
-    assert!(matches!(again, Err(StoreError::NotFound { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::NotFound { .. })),
+        "{again:?}"
+    );
     assert_eq!(store.outbox_depth().await.unwrap(), 1);
 }
 
 async fn ensure_conversation_is_idempotent(store: DynStore) {
-    let first = store.ensure_conversation(SENDER, &customer(7), Some("Bo"), t(0)).await.unwrap();
-    let again = store.ensure_conversation(SENDER, &customer(7), None, t(5)).await.unwrap();
+    let first = store
+        .ensure_conversation(SENDER, &customer(7), Some("Bo"), t(0))
+        .await
+        .unwrap();
+    let again = store
+        .ensure_conversation(SENDER, &customer(7), None, t(5))
+        .await
+        .unwrap();
     assert_eq!(first, again);
     assert_eq!(first.created_at, t(0));
     assert_eq!(first.last_inbound_at, None);
     let contact = store.contact(first.contact_id).await.unwrap().unwrap();
     assert_eq!(contact.name.as_deref(), Some("Bo"));
-    assert_eq!(store.find_conversation(SENDER, &customer(7).key()).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store
+            .find_conversation(SENDER, &customer(7).key())
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
 
     // The same customer with another sender is another conversation of the same contact.
-    let other = store.ensure_conversation(SENDER + 1, &customer(7), None, t(6)).await.unwrap();
+    let other = store
+        .ensure_conversation(SENDER + 1, &customer(7), None, t(6))
+        .await
+        .unwrap();
     assert_ne!(other.id, first.id);
     assert_eq!(other.contact_id, first.contact_id);
-    assert_eq!(store.find_conversation(SENDER, &customer(8).key()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_conversation(SENDER, &customer(8).key())
+            .await
+            .unwrap(),
+        None
+    );
     // Nothing to process: an API conversation is not inbox work.
-    assert!(store.claim_conversations("a", t(7), LEASE, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_conversations("a", t(7), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 conformance!(

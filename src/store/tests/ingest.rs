@@ -2,7 +2,6 @@
 //! outbound messages forward only, and a closed-window failure enqueues its template once.
 
 use super::fixtures::*;
-use super::conformance;
 use crate::domain::{DeliveryStatus, OutboundContent, WindowFallback};
 use crate::store::{DynStore, EventKind, IngestOutcome, Origin};
 
@@ -10,18 +9,33 @@ async fn first_message_creates_contact_and_conversation(store: DynStore) {
     let sent_at = t(-5);
     let msg = inbound("wamid.A1", 1, Some(sent_at), "hi");
     let outcomes = store.ingest(&[message(msg.clone(), t(0))]).await.unwrap();
-    let [IngestOutcome::Stored { event_id, conversation_id }] = outcomes[..] else {
+    let [IngestOutcome::Stored {
+        event_id,
+        conversation_id,
+    }] = outcomes[..]
+    else {
         panic!("expected a stored message, got {outcomes:?}");
     };
 
-    let conversation = store.find_conversation(SENDER, &customer(1).key()).await.unwrap().unwrap();
+    let conversation = store
+        .find_conversation(SENDER, &customer(1).key())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(conversation.id, conversation_id);
     assert_eq!(conversation.sender_id, SENDER);
     assert_eq!(conversation.last_inbound_at, Some(sent_at));
     assert_eq!(conversation.state, serde_json::Value::Null);
-    assert_eq!(store.conversation(conversation_id).await.unwrap(), Some(conversation.clone()));
+    assert_eq!(
+        store.conversation(conversation_id).await.unwrap(),
+        Some(conversation.clone())
+    );
 
-    let contact = store.contact(conversation.contact_id).await.unwrap().unwrap();
+    let contact = store
+        .contact(conversation.contact_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(contact.key, "+16315550001");
     assert_eq!(contact.contact_ref(), Some(customer(1)));
     assert_eq!(contact.name.as_deref(), Some("Customer 1"));
@@ -38,13 +52,19 @@ async fn first_message_creates_contact_and_conversation(store: DynStore) {
 async fn duplicate_message_is_reported_and_stored_once(store: DynStore) {
     let (_, conversation_id) = receive(&store, "wamid.A1", 1, t(0)).await;
     let again = message(inbound("wamid.A1", 1, Some(t(0)), "hello"), t(1));
-    assert_eq!(store.ingest(&[again.clone()]).await.unwrap(), vec![IngestOutcome::Duplicate]);
+    assert_eq!(
+        store.ingest(std::slice::from_ref(&again)).await.unwrap(),
+        vec![IngestOutcome::Duplicate]
+    );
 
     // Twice in one batch: the first is new, the second a duplicate of it.
     let fresh = message(inbound("wamid.A2", 1, Some(t(2)), "again"), t(2));
     let outcomes = store.ingest(&[fresh.clone(), fresh, again]).await.unwrap();
     assert!(matches!(outcomes[0], IngestOutcome::Stored { .. }));
-    assert_eq!(outcomes[1..], [IngestOutcome::Duplicate, IngestOutcome::Duplicate]);
+    assert_eq!(
+        outcomes[1..],
+        [IngestOutcome::Duplicate, IngestOutcome::Duplicate]
+    );
 
     let work = store.load_work(conversation_id, 10).await.unwrap();
     assert_eq!(work.events.len(), 2);
@@ -54,12 +74,18 @@ async fn duplicate_message_is_reported_and_stored_once(store: DynStore) {
 async fn last_inbound_at_only_moves_forward(store: DynStore) {
     let (_, conversation_id) = receive(&store, "wamid.A1", 1, t(100)).await;
     // A late webhook for an older message does not move the window back.
-    store.ingest(&[message(inbound("wamid.A0", 1, Some(t(50)), "old"), t(101))]).await.unwrap();
+    store
+        .ingest(&[message(inbound("wamid.A0", 1, Some(t(50)), "old"), t(101))])
+        .await
+        .unwrap();
     let conversation = store.conversation(conversation_id).await.unwrap().unwrap();
     assert_eq!(conversation.last_inbound_at, Some(t(100)));
 
     // Without a provider timestamp (Twilio) the receipt time counts.
-    store.ingest(&[message(inbound("SM1", 1, None, "twilio"), t(200))]).await.unwrap();
+    store
+        .ingest(&[message(inbound("SM1", 1, None, "twilio"), t(200))])
+        .await
+        .unwrap();
     let conversation = store.conversation(conversation_id).await.unwrap().unwrap();
     assert_eq!(conversation.last_inbound_at, Some(t(200)));
 }
@@ -76,17 +102,25 @@ async fn batch_is_stored_in_order_with_one_outcome_per_item(store: DynStore) {
     let ids: Vec<(i64, i64)> = outcomes
         .iter()
         .filter_map(|o| match o {
-            IngestOutcome::Stored { event_id, conversation_id } => Some((*event_id, *conversation_id)),
+            IngestOutcome::Stored {
+                event_id,
+                conversation_id,
+            } => Some((*event_id, *conversation_id)),
             _ => None,
         })
         .collect();
     assert_eq!(outcomes[2], IngestOutcome::StatusUnknownMessage);
-    let [(e1, c1), (_, c2), (e3, c3)] = ids[..] else { panic!("three stored messages") };
+    let [(e1, c1), (_, c2), (e3, c3)] = ids[..] else {
+        panic!("three stored messages")
+    };
     assert_eq!(c1, c3);
     assert_ne!(c1, c2);
 
     let work = store.load_work(c1, 10).await.unwrap();
-    assert_eq!(work.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![e1, e3]);
+    assert_eq!(
+        work.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![e1, e3]
+    );
 }
 
 async fn contact_name_is_kept_unless_a_new_one_arrives(store: DynStore) {
@@ -94,21 +128,57 @@ async fn contact_name_is_kept_unless_a_new_one_arrives(store: DynStore) {
     let mut nameless = inbound("wamid.N2", 1, Some(t(1)), "hi");
     nameless.profile_name = None;
     store.ingest(&[message(nameless, t(1))]).await.unwrap();
-    let contact_id = store.conversation(conversation_id).await.unwrap().unwrap().contact_id;
-    assert_eq!(store.contact(contact_id).await.unwrap().unwrap().name.as_deref(), Some("Customer 1"));
+    let contact_id = store
+        .conversation(conversation_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact_id;
+    assert_eq!(
+        store
+            .contact(contact_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("Customer 1")
+    );
 
     let mut renamed = inbound("wamid.N3", 1, Some(t(2)), "hi");
     renamed.profile_name = Some("Ana".into());
     store.ingest(&[message(renamed, t(2))]).await.unwrap();
-    assert_eq!(store.contact(contact_id).await.unwrap().unwrap().name.as_deref(), Some("Ana"));
+    assert_eq!(
+        store
+            .contact(contact_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("Ana")
+    );
 }
 
 async fn statuses_move_forward_and_ignore_repeats(store: DynStore) {
     let (_, conversation_id) = receive(&store, "wamid.in", 1, t(0)).await;
-    let id = sent(&store, text_to(conversation_id, 1, "hello"), "wamid.out", t(1)).await;
-    assert_eq!(store.outbound(id).await.unwrap().unwrap().status, DeliveryStatus::Accepted);
+    let id = sent(
+        &store,
+        text_to(conversation_id, 1, "hello"),
+        "wamid.out",
+        t(1),
+    )
+    .await;
+    assert_eq!(
+        store.outbound(id).await.unwrap().unwrap().status,
+        DeliveryStatus::Accepted
+    );
 
-    let applied = |status| IngestOutcome::StatusApplied { outbound_id: id, status, fallback_id: None };
+    let applied = |status| IngestOutcome::StatusApplied {
+        outbound_id: id,
+        status,
+        fallback_id: None,
+    };
     let ignored = IngestOutcome::StatusIgnored { outbound_id: id };
     let steps = [
         (DeliveryStatus::Sent, applied(DeliveryStatus::Sent)),
@@ -120,7 +190,10 @@ async fn statuses_move_forward_and_ignore_repeats(store: DynStore) {
         (DeliveryStatus::Failed, ignored.clone()),
     ];
     for (n, (next, expected)) in steps.into_iter().enumerate() {
-        let outcome = store.ingest(&[status("wamid.out", next, None, t(2 + n as i64))]).await.unwrap();
+        let outcome = store
+            .ingest(&[status("wamid.out", next, None, t(2 + n as i64))])
+            .await
+            .unwrap();
         assert_eq!(outcome, vec![expected], "status #{n} {next:?}");
     }
     let record = store.outbound(id).await.unwrap().unwrap();
@@ -131,11 +204,29 @@ async fn statuses_move_forward_and_ignore_repeats(store: DynStore) {
 
 async fn failed_status_records_the_error(store: DynStore) {
     let (_, conversation_id) = receive(&store, "wamid.in", 1, t(0)).await;
-    let id = sent(&store, text_to(conversation_id, 1, "hello"), "wamid.out", t(1)).await;
-    let outcome = store.ingest(&[status("wamid.out", DeliveryStatus::Failed, Some(131026), t(2))]).await.unwrap();
+    let id = sent(
+        &store,
+        text_to(conversation_id, 1, "hello"),
+        "wamid.out",
+        t(1),
+    )
+    .await;
+    let outcome = store
+        .ingest(&[status(
+            "wamid.out",
+            DeliveryStatus::Failed,
+            Some(131026),
+            t(2),
+        )])
+        .await
+        .unwrap();
     assert_eq!(
         outcome,
-        vec![IngestOutcome::StatusApplied { outbound_id: id, status: DeliveryStatus::Failed, fallback_id: None }]
+        vec![IngestOutcome::StatusApplied {
+            outbound_id: id,
+            status: DeliveryStatus::Failed,
+            fallback_id: None
+        }]
     );
     let record = store.outbound(id).await.unwrap().unwrap();
     assert_eq!(record.status, DeliveryStatus::Failed);
@@ -152,18 +243,27 @@ async fn closed_window_failure_enqueues_the_fallback_once(store: DynStore) {
     let id = sent(&store, reply, "wamid.out", t(1)).await;
 
     let failed = status("wamid.out", DeliveryStatus::Failed, Some(131047), t(2));
-    let outcome = store.ingest(&[failed.clone()]).await.unwrap();
-    let [IngestOutcome::StatusApplied { outbound_id, status: DeliveryStatus::Failed, fallback_id: Some(fallback_id) }] =
-        outcome[..]
+    let outcome = store.ingest(std::slice::from_ref(&failed)).await.unwrap();
+    let [IngestOutcome::StatusApplied {
+        outbound_id,
+        status: DeliveryStatus::Failed,
+        fallback_id: Some(fallback_id),
+    }] = outcome[..]
     else {
         panic!("expected the failure to enqueue a fallback, got {outcome:?}");
     };
     assert_eq!(outbound_id, id);
 
     // The provider repeats the webhook, alone and twice in a batch: no second template.
-    assert_eq!(store.ingest(&[failed.clone()]).await.unwrap(), vec![IngestOutcome::StatusIgnored { outbound_id: id }]);
+    assert_eq!(
+        store.ingest(std::slice::from_ref(&failed)).await.unwrap(),
+        vec![IngestOutcome::StatusIgnored { outbound_id: id }]
+    );
     let repeated = store.ingest(&[failed.clone(), failed]).await.unwrap();
-    assert_eq!(repeated, vec![IngestOutcome::StatusIgnored { outbound_id: id }; 2]);
+    assert_eq!(
+        repeated,
+        vec![IngestOutcome::StatusIgnored { outbound_id: id }; 2]
+    );
     assert_eq!(store.outbox_depth().await.unwrap(), 1);
 
     let original = store.outbound(id).await.unwrap().unwrap();
@@ -176,15 +276,27 @@ async fn closed_window_failure_enqueues_the_fallback_once(store: DynStore) {
     assert_eq!(fallback.fallback, WindowFallback::Fail);
     assert_eq!(fallback.conversation_id, conversation_id);
     assert_eq!(fallback.message.to, customer(1));
-    assert_eq!(fallback.message.content, OutboundContent::Template(template("menu_reminder")));
+    assert_eq!(
+        fallback.message.content,
+        OutboundContent::Template(template("menu_reminder"))
+    );
     let claimed = claim_ids(&store, "outbox", t(3), 10).await;
     assert_eq!(claimed, vec![fallback_id]);
 }
 
 async fn status_for_an_unknown_message_changes_nothing(store: DynStore) {
     let (_, conversation_id) = receive(&store, "wamid.in", 1, t(0)).await;
-    let id = sent(&store, text_to(conversation_id, 1, "hello"), "wamid.out", t(1)).await;
-    let outcome = store.ingest(&[status("wamid.other", DeliveryStatus::Read, None, t(2))]).await.unwrap();
+    let id = sent(
+        &store,
+        text_to(conversation_id, 1, "hello"),
+        "wamid.out",
+        t(1),
+    )
+    .await;
+    let outcome = store
+        .ingest(&[status("wamid.other", DeliveryStatus::Read, None, t(2))])
+        .await
+        .unwrap();
     assert_eq!(outcome, vec![IngestOutcome::StatusUnknownMessage]);
 
     // The same provider id under another sender is not ours either.
@@ -192,8 +304,14 @@ async fn status_for_an_unknown_message_changes_nothing(store: DynStore) {
     if let crate::store::IngestItem::Status { sender_id, .. } = &mut foreign {
         *sender_id = SENDER + 1;
     }
-    assert_eq!(store.ingest(&[foreign]).await.unwrap(), vec![IngestOutcome::StatusUnknownMessage]);
-    assert_eq!(store.outbound(id).await.unwrap().unwrap().status, DeliveryStatus::Accepted);
+    assert_eq!(
+        store.ingest(&[foreign]).await.unwrap(),
+        vec![IngestOutcome::StatusUnknownMessage]
+    );
+    assert_eq!(
+        store.outbound(id).await.unwrap().unwrap().status,
+        DeliveryStatus::Accepted
+    );
 }
 
 conformance!(

@@ -29,7 +29,9 @@ where
         max_connections: 4,
         sqlite_synchronous: SqliteSynchronous::Normal,
     };
-    let store = super::connect(&config).await.expect("open the SQLite store");
+    let store = super::connect(&config)
+        .await
+        .expect("open the SQLite store");
     assert_eq!(store.backend(), "sqlite");
     scenario(store).await;
 }
@@ -52,7 +54,9 @@ where
         return;
     };
     let schema = format!("parley_t_{}", uuid::Uuid::new_v4().simple());
-    let admin = PgPool::connect(&url).await.expect("connect to PARLEY_TEST_POSTGRES_URL");
+    let admin = PgPool::connect(&url)
+        .await
+        .expect("connect to PARLEY_TEST_POSTGRES_URL");
     sqlx::query(&format!("create schema {schema}"))
         .execute(&admin)
         .await
@@ -61,14 +65,18 @@ where
     let options = PgConnectOptions::from_str(&url)
         .expect("parse PARLEY_TEST_POSTGRES_URL")
         .options([("search_path", schema.as_str())]);
-    let store = PgStore::connect_with(options, 4).await.expect("open the PostgreSQL store");
+    let store = PgStore::connect_with(options, 4)
+        .await
+        .expect("open the PostgreSQL store");
     let pool = store.pool.clone();
     let store: DynStore = Arc::new(store);
     assert_eq!(store.backend(), "postgres");
     let outcome = tokio::spawn(scenario(store)).await;
 
     pool.close().await;
-    let _ = sqlx::query(&format!("drop schema {schema} cascade")).execute(&admin).await;
+    let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+        .execute(&admin)
+        .await;
     admin.close().await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
@@ -104,3 +112,20 @@ mod inbox;
 mod ingest;
 mod outbox;
 mod timers;
+
+#[tokio::test]
+async fn sqlite_in_memory_database_reads_what_it_wrote() {
+    let config = DatabaseConfig {
+        url: "sqlite::memory:".into(),
+        ..DatabaseConfig::default()
+    };
+    let store = super::connect(&config)
+        .await
+        .expect("open an in-memory SQLite store");
+    let (_, conversation) = fixtures::receive(&store, "wamid.1", 1, fixtures::t(0)).await;
+    let found = store
+        .find_conversation(fixtures::SENDER, &fixtures::customer(1).key())
+        .await;
+    assert_eq!(found.expect("read").map(|c| c.id), Some(conversation));
+    store.ping().await.expect("ping");
+}

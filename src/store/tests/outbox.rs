@@ -1,72 +1,119 @@
 //! The outbox: each conversation's messages leave in order, retries wait, stopped senders
 //! hold their messages, and outcomes need the lease.
 
-use super::conformance;
 use super::fixtures::*;
 use crate::domain::{DeliveryStatus, OutboundContent};
 use crate::store::{DynStore, Id, SendOutcome, StoreError};
 
 fn accepted(provider_id: &str) -> SendOutcome {
-    SendOutcome::Accepted { provider_message_id: provider_id.into(), converted_to: None }
+    SendOutcome::Accepted {
+        provider_message_id: provider_id.into(),
+        converted_to: None,
+    }
 }
 
 async fn conversation(store: &DynStore, customer: u32) -> Id {
-    store.ensure_conversation(SENDER, &super::fixtures::customer(customer), None, t(0)).await.unwrap().id
+    store
+        .ensure_conversation(SENDER, &super::fixtures::customer(customer), None, t(0))
+        .await
+        .unwrap()
+        .id
 }
 
 async fn messages_leave_in_order_per_conversation(store: DynStore) {
     let (a, b) = (conversation(&store, 1).await, conversation(&store, 2).await);
     let ids = store
-        .enqueue(&[text_to(a, 1, "a1"), text_to(a, 1, "a2"), text_to(b, 2, "b1")], t(1))
+        .enqueue(
+            &[
+                text_to(a, 1, "a1"),
+                text_to(a, 1, "a2"),
+                text_to(b, 2, "b1"),
+            ],
+            t(1),
+        )
         .await
         .unwrap();
-    let [a1, a2, b1] = ids[..] else { panic!("three ids") };
+    let [a1, a2, b1] = ids[..] else {
+        panic!("three ids")
+    };
 
     // a2 waits behind a1 while a1 is in flight; the other conversation proceeds.
     assert_eq!(claim_ids(&store, "o", t(2), 10).await, vec![a1, b1]);
-    assert_eq!(claim_ids(&store, "o", t(3), 10).await, vec![]);
-    store.record_outcome(a1, "o", &accepted("wamid.a1"), t(4)).await.unwrap();
+    assert_eq!(claim_ids(&store, "o", t(3), 10).await, Vec::<Id>::new());
+    store
+        .record_outcome(a1, "o", &accepted("wamid.a1"), t(4))
+        .await
+        .unwrap();
     assert_eq!(claim_ids(&store, "o", t(5), 10).await, vec![a2]);
     // a leased message is not claimed twice
-    assert_eq!(claim_ids(&store, "p", t(6), 10).await, vec![]);
+    assert_eq!(claim_ids(&store, "p", t(6), 10).await, Vec::<Id>::new());
 }
 
 async fn retry_waits_for_its_next_attempt(store: DynStore) {
     let a = conversation(&store, 1).await;
-    let ids = store.enqueue(&[text_to(a, 1, "first"), text_to(a, 1, "second")], t(0)).await.unwrap();
+    let ids = store
+        .enqueue(&[text_to(a, 1, "first"), text_to(a, 1, "second")], t(0))
+        .await
+        .unwrap();
     assert_eq!(claim_ids(&store, "o", t(1), 10).await, vec![ids[0]]);
-    let retry = SendOutcome::Retry { at: t(60), code: Some(130429), title: "throttled".into() };
-    store.record_outcome(ids[0], "o", &retry, t(2)).await.unwrap();
+    let retry = SendOutcome::Retry {
+        at: t(60),
+        code: Some(130429),
+        title: "throttled".into(),
+    };
+    store
+        .record_outcome(ids[0], "o", &retry, t(2))
+        .await
+        .unwrap();
 
     // Not before its time, and its successor still waits behind it.
-    assert_eq!(claim_ids(&store, "o", t(30), 10).await, vec![]);
+    assert_eq!(claim_ids(&store, "o", t(30), 10).await, Vec::<Id>::new());
     let items = store.claim_outbound("o", t(61), LEASE, 10).await.unwrap();
     assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), vec![ids[0]]);
     assert_eq!(items[0].attempts, 1);
     let record = store.outbound(ids[0]).await.unwrap().unwrap();
-    assert_eq!((record.status, record.error_code), (DeliveryStatus::Queued, Some(130429)));
+    assert_eq!(
+        (record.status, record.error_code),
+        (DeliveryStatus::Queued, Some(130429))
+    );
     assert_eq!(record.error_title.as_deref(), Some("throttled"));
 }
 
 async fn stopped_sender_holds_its_messages_until_resumed(store: DynStore) {
     let a = conversation(&store, 1).await;
-    let b = store.ensure_conversation(SENDER + 1, &customer(2), None, t(0)).await.unwrap().id;
+    let b = store
+        .ensure_conversation(SENDER + 1, &customer(2), None, t(0))
+        .await
+        .unwrap()
+        .id;
     let mut other = text_to(b, 2, "from another sender");
     other.sender_id = SENDER + 1;
-    let ids = store.enqueue(&[text_to(a, 1, "held"), other], t(0)).await.unwrap();
+    let ids = store
+        .enqueue(&[text_to(a, 1, "held"), other], t(0))
+        .await
+        .unwrap();
 
-    store.stop_sender(SENDER, Some(190), "access token expired", t(1)).await.unwrap();
+    store
+        .stop_sender(SENDER, Some(190), "access token expired", t(1))
+        .await
+        .unwrap();
     let stops = store.stopped_senders().await.unwrap();
     assert_eq!(stops.len(), 1);
-    assert_eq!((stops[0].sender_id, stops[0].code, stops[0].stopped_at), (SENDER, Some(190), t(1)));
+    assert_eq!(
+        (stops[0].sender_id, stops[0].code, stops[0].stopped_at),
+        (SENDER, Some(190), t(1))
+    );
     assert_eq!(stops[0].reason, "access token expired");
     // stopping again updates the record
-    store.stop_sender(SENDER, Some(368), "restricted", t(2)).await.unwrap();
+    store
+        .stop_sender(SENDER, Some(368), "restricted", t(2))
+        .await
+        .unwrap();
     assert_eq!(store.stopped_senders().await.unwrap()[0].code, Some(368));
 
     // Only the other sender's message goes while the sender is stopped.
     assert_eq!(claim_ids(&store, "o", t(3), 10).await, vec![ids[1]]);
-    assert_eq!(claim_ids(&store, "o", t(4), 10).await, vec![]);
+    assert_eq!(claim_ids(&store, "o", t(4), 10).await, Vec::<Id>::new());
     store.resume_sender(SENDER).await.unwrap();
     assert!(store.stopped_senders().await.unwrap().is_empty());
     assert_eq!(claim_ids(&store, "o", t(5), 10).await, vec![ids[0]]);
@@ -76,25 +123,44 @@ async fn outcome_needs_the_lease(store: DynStore) {
     let a = conversation(&store, 1).await;
     let id = store.enqueue(&[text_to(a, 1, "hi")], t(0)).await.unwrap()[0];
     assert_eq!(claim_ids(&store, "a", t(1), 10).await, vec![id]);
-    assert_eq!(claim_ids(&store, "b", t(20), 10).await, vec![]);
+    assert_eq!(claim_ids(&store, "b", t(20), 10).await, Vec::<Id>::new());
     // "a" hung past its lease; "b" took the message over.
     assert_eq!(claim_ids(&store, "b", t(40), 10).await, vec![id]);
-    let lost = store.record_outcome(id, "a", &accepted("wamid.a"), t(41)).await;
-    assert!(matches!(lost, Err(StoreError::LeaseLost { id: lost_id, .. }) if lost_id == id), "{lost:?}");
+    let lost = store
+        .record_outcome(id, "a", &accepted("wamid.a"), t(41))
+        .await;
+    assert!(
+        matches!(lost, Err(StoreError::LeaseLost { id: lost_id, .. }) if lost_id == id),
+        "{lost:?}"
+    );
 
     // Requeue hands it back untouched.
-    store.record_outcome(id, "b", &SendOutcome::Requeue, t(42)).await.unwrap();
-    assert_eq!(store.outbound(id).await.unwrap().unwrap().status, DeliveryStatus::Queued);
+    store
+        .record_outcome(id, "b", &SendOutcome::Requeue, t(42))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.outbound(id).await.unwrap().unwrap().status,
+        DeliveryStatus::Queued
+    );
     assert_eq!(claim_ids(&store, "c", t(43), 10).await, vec![id]);
-    store.record_outcome(id, "c", &accepted("wamid.c"), t(44)).await.unwrap();
+    store
+        .record_outcome(id, "c", &accepted("wamid.c"), t(44))
+        .await
+        .unwrap();
     let record = store.outbound(id).await.unwrap().unwrap();
     assert_eq!(record.status, DeliveryStatus::Accepted);
     assert_eq!(record.provider_message_id.as_deref(), Some("wamid.c"));
     assert_eq!(record.attempts, 0);
     assert_eq!(record.updated_at, t(44));
     // recorded once: a second outcome for the same lease is refused
-    let twice = store.record_outcome(id, "c", &accepted("wamid.c"), t(45)).await;
-    assert!(matches!(twice, Err(StoreError::LeaseLost { .. })), "{twice:?}");
+    let twice = store
+        .record_outcome(id, "c", &accepted("wamid.c"), t(45))
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::LeaseLost { .. })),
+        "{twice:?}"
+    );
 }
 
 async fn claimed_items_carry_what_the_window_needs(store: DynStore) {
@@ -105,13 +171,25 @@ async fn claimed_items_carry_what_the_window_needs(store: DynStore) {
     let items = store.claim_outbound("o", t(1), LEASE, 10).await.unwrap();
     assert_eq!(items.len(), 1);
     let item = &items[0];
-    assert_eq!((item.id, item.sender_id, item.conversation_id), (id, SENDER, conversation));
-    assert_eq!((&item.message, &item.fallback), (&reply.message, &reply.fallback));
-    assert_eq!((item.attempts, item.created_at, item.last_inbound_at), (0, t(0), Some(t(-100))));
+    assert_eq!(
+        (item.id, item.sender_id, item.conversation_id),
+        (id, SENDER, conversation)
+    );
+    assert_eq!(
+        (&item.message, &item.fallback),
+        (&reply.message, &reply.fallback)
+    );
+    assert_eq!(
+        (item.attempts, item.created_at, item.last_inbound_at),
+        (0, t(0), Some(t(-100)))
+    );
 
     // The window had closed: sent as its template, still to the same customer.
     let converted = OutboundContent::Template(template("menu_reminder"));
-    let outcome = SendOutcome::Accepted { provider_message_id: "wamid.t".into(), converted_to: Some(converted.clone()) };
+    let outcome = SendOutcome::Accepted {
+        provider_message_id: "wamid.t".into(),
+        converted_to: Some(converted.clone()),
+    };
     store.record_outcome(id, "o", &outcome, t(2)).await.unwrap();
     let record = store.outbound(id).await.unwrap().unwrap();
     assert_eq!(record.message.to, customer(1));
@@ -120,20 +198,48 @@ async fn claimed_items_carry_what_the_window_needs(store: DynStore) {
 }
 
 async fn failed_and_skipped_leave_the_queue(store: DynStore) {
-    let (a, b, c) = (conversation(&store, 1).await, conversation(&store, 2).await, conversation(&store, 3).await);
-    let ids = store.enqueue(&[text_to(a, 1, "x"), text_to(b, 2, "y"), text_to(c, 3, "z")], t(0)).await.unwrap();
+    let (a, b, c) = (
+        conversation(&store, 1).await,
+        conversation(&store, 2).await,
+        conversation(&store, 3).await,
+    );
+    let ids = store
+        .enqueue(
+            &[text_to(a, 1, "x"), text_to(b, 2, "y"), text_to(c, 3, "z")],
+            t(0),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.outbox_depth().await.unwrap(), 3);
     assert_eq!(claim_ids(&store, "o", t(1), 2).await, ids[..2]);
 
-    let failed = SendOutcome::Failed { code: Some(131047), title: "Re-engagement message".into(), window_closed: true };
-    store.record_outcome(ids[0], "o", &failed, t(2)).await.unwrap();
-    let skipped = SendOutcome::Skipped { reason: "window closed".into() };
-    store.record_outcome(ids[1], "o", &skipped, t(2)).await.unwrap();
+    let failed = SendOutcome::Failed {
+        code: Some(131047),
+        title: "Re-engagement message".into(),
+        window_closed: true,
+    };
+    store
+        .record_outcome(ids[0], "o", &failed, t(2))
+        .await
+        .unwrap();
+    let skipped = SendOutcome::Skipped {
+        reason: "window closed".into(),
+    };
+    store
+        .record_outcome(ids[1], "o", &skipped, t(2))
+        .await
+        .unwrap();
     assert_eq!(store.outbox_depth().await.unwrap(), 1);
 
     let record = store.outbound(ids[0]).await.unwrap().unwrap();
-    assert_eq!((record.status, record.error_code, record.window_closed), (DeliveryStatus::Failed, Some(131047), true));
-    assert_eq!(store.outbound(ids[1]).await.unwrap().unwrap().status, DeliveryStatus::Skipped);
+    assert_eq!(
+        (record.status, record.error_code, record.window_closed),
+        (DeliveryStatus::Failed, Some(131047), true)
+    );
+    assert_eq!(
+        store.outbound(ids[1]).await.unwrap().unwrap().status,
+        DeliveryStatus::Skipped
+    );
     assert_eq!(store.outbound(ids[2] + 100).await.unwrap(), None);
 }
 
@@ -141,7 +247,15 @@ async fn conversation_outbound_pages_newest_first(store: DynStore) {
     let (a, b) = (conversation(&store, 1).await, conversation(&store, 2).await);
     let mut ids = vec![];
     for n in 0..5 {
-        ids.extend(store.enqueue(&[text_to(a, 1, &format!("m{n}")), text_to(b, 2, "other")], t(n)).await.unwrap());
+        ids.extend(
+            store
+                .enqueue(
+                    &[text_to(a, 1, &format!("m{n}")), text_to(b, 2, "other")],
+                    t(n),
+                )
+                .await
+                .unwrap(),
+        );
     }
     let mine: Vec<Id> = ids.iter().copied().step_by(2).rev().collect();
     let page = |before, limit| {

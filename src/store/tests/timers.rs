@@ -1,7 +1,6 @@
 //! Durable timers: they become events of their conversation when due, exactly once, even
 //! with two callers racing.
 
-use super::conformance;
 use super::fixtures::*;
 use crate::store::{DynStore, EventKind, Id, NewTimer, TimerFire};
 use serde_json::json;
@@ -9,40 +8,79 @@ use serde_json::json;
 /// A conversation whose first event is processed and whose lease is released.
 async fn idle_conversation(store: &DynStore, customer: u32, timers: Vec<NewTimer>) -> Id {
     let (event, conversation) = receive(store, &format!("wamid.{customer}"), customer, t(0)).await;
-    let claimed = store.claim_conversations("setup", t(0), LEASE, 100).await.unwrap();
+    let claimed = store
+        .claim_conversations("setup", t(0), LEASE, 100)
+        .await
+        .unwrap();
     assert!(claimed.contains(&conversation));
     let mut commit = step(conversation, event, "setup", t(0));
     commit.timers = timers;
     store.commit_step(&commit).await.unwrap();
-    store.release_conversation(conversation, "setup").await.unwrap();
+    store
+        .release_conversation(conversation, "setup")
+        .await
+        .unwrap();
     conversation
 }
 
 fn timer(purpose: &str, due_at: i64) -> NewTimer {
-    NewTimer { purpose: purpose.into(), due_at: t(due_at), payload: json!({"purpose": purpose}) }
+    NewTimer {
+        purpose: purpose.into(),
+        due_at: t(due_at),
+        payload: json!({"purpose": purpose}),
+    }
 }
 
 async fn due_timers_fire_once_into_their_conversation(store: DynStore) {
     assert_eq!(store.next_timer_due().await.unwrap(), None);
-    let conversation = idle_conversation(&store, 1, vec![timer("delay", 20), timer("ask_timeout", 10)]).await;
+    let conversation = idle_conversation(
+        &store,
+        1,
+        vec![timer("delay", 20), timer("ask_timeout", 10)],
+    )
+    .await;
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(10)));
-    assert!(store.claim_conversations("w", t(1), LEASE, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_conversations("w", t(1), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     assert_eq!(store.fire_due_timers(t(5), 100).await.unwrap(), 0);
     assert_eq!(store.fire_due_timers(t(15), 100).await.unwrap(), 1);
     assert_eq!(store.fire_due_timers(t(15), 100).await.unwrap(), 0);
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(20)));
 
-    assert_eq!(store.claim_conversations("w", t(15), LEASE, 10).await.unwrap(), vec![conversation]);
+    assert_eq!(
+        store
+            .claim_conversations("w", t(15), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
     let work = store.load_work(conversation, 10).await.unwrap();
-    let [event] = &work.events[..] else { panic!("one timer event, got {:?}", work.events) };
+    let [event] = &work.events[..] else {
+        panic!("one timer event, got {:?}", work.events)
+    };
     assert_eq!(event.received_at, t(15));
-    let EventKind::Timer(TimerFire { purpose, payload, due_at, .. }) = &event.kind else {
+    let EventKind::Timer(TimerFire {
+        purpose,
+        payload,
+        due_at,
+        ..
+    }) = &event.kind
+    else {
         panic!("a timer event, got {:?}", event.kind);
     };
-    assert_eq!((purpose.as_str(), payload, *due_at), ("ask_timeout", &json!({"purpose": "ask_timeout"}), t(10)));
+    assert_eq!(
+        (purpose.as_str(), payload, *due_at),
+        ("ask_timeout", &json!({"purpose": "ask_timeout"}), t(10))
+    );
 
-    store.commit_step(&step(conversation, event.id, "w", t(16))).await.unwrap();
+    store
+        .commit_step(&step(conversation, event.id, "w", t(16)))
+        .await
+        .unwrap();
     store.release_conversation(conversation, "w").await.unwrap();
     assert_eq!(store.fire_due_timers(t(25), 100).await.unwrap(), 1);
     assert_eq!(store.next_timer_due().await.unwrap(), None);
@@ -54,8 +92,14 @@ async fn racing_callers_fire_each_timer_once(store: DynStore) {
         let timers = (0..5).map(|n| timer(&format!("t{n}"), 10 + n)).collect();
         conversations.push(idle_conversation(&store, customer, timers).await);
     }
-    let (a, b) = tokio::join!(store.fire_due_timers(t(60), 7), store.fire_due_timers(t(60), 7));
-    let (c, d) = tokio::join!(store.fire_due_timers(t(60), 100), store.fire_due_timers(t(60), 100));
+    let (a, b) = tokio::join!(
+        store.fire_due_timers(t(60), 7),
+        store.fire_due_timers(t(60), 7)
+    );
+    let (c, d) = tokio::join!(
+        store.fire_due_timers(t(60), 100),
+        store.fire_due_timers(t(60), 100)
+    );
     assert_eq!(a.unwrap() + b.unwrap() + c.unwrap() + d.unwrap(), 20);
 
     let mut fired = vec![];
@@ -63,7 +107,9 @@ async fn racing_callers_fire_each_timer_once(store: DynStore) {
         let work = store.load_work(conversation, 100).await.unwrap();
         assert_eq!(work.events.len(), 5);
         for event in work.events {
-            let EventKind::Timer(fire) = event.kind else { panic!("only timer events") };
+            let EventKind::Timer(fire) = event.kind else {
+                panic!("only timer events")
+            };
             fired.push(fire.timer_id);
         }
     }
@@ -73,18 +119,31 @@ async fn racing_callers_fire_each_timer_once(store: DynStore) {
 }
 
 async fn cancelled_timer_never_fires(store: DynStore) {
-    let conversation = idle_conversation(&store, 1, vec![timer("ask_timeout", 10), timer("delay", 10)]).await;
+    let conversation = idle_conversation(
+        &store,
+        1,
+        vec![timer("ask_timeout", 10), timer("delay", 10)],
+    )
+    .await;
     let (event, _) = receive(&store, "wamid.answer", 1, t(5)).await;
-    store.claim_conversations("w", t(5), LEASE, 10).await.unwrap();
+    store
+        .claim_conversations("w", t(5), LEASE, 10)
+        .await
+        .unwrap();
     let mut commit = step(conversation, event, "w", t(6));
     commit.cancel_timers = vec!["ask_timeout".into()];
     store.commit_step(&commit).await.unwrap();
     store.release_conversation(conversation, "w").await.unwrap();
 
     assert_eq!(store.fire_due_timers(t(20), 100).await.unwrap(), 1);
-    store.claim_conversations("w", t(20), LEASE, 10).await.unwrap();
+    store
+        .claim_conversations("w", t(20), LEASE, 10)
+        .await
+        .unwrap();
     let work = store.load_work(conversation, 10).await.unwrap();
-    assert!(matches!(&work.events[..], [e] if matches!(&e.kind, EventKind::Timer(f) if f.purpose == "delay")));
+    assert!(
+        matches!(&work.events[..], [e] if matches!(&e.kind, EventKind::Timer(f) if f.purpose == "delay"))
+    );
 }
 
 conformance!(

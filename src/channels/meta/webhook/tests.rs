@@ -1,0 +1,250 @@
+use super::*;
+use crate::domain::ErrorClass;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/meta/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+fn parse_fixture(name: &str) -> Vec<Routed> {
+    parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn only_message(items: &[Routed]) -> &InboundMessage {
+    match items {
+        [Routed {
+            item: WebhookItem::Message(m),
+            ..
+        }] => m,
+        other => panic!("expected one message, got {other:#?}"),
+    }
+}
+
+fn only_status(items: &[Routed]) -> &StatusUpdate {
+    match items {
+        [Routed {
+            item: WebhookItem::Status(s),
+            ..
+        }] => s,
+        other => panic!("expected one status, got {other:#?}"),
+    }
+}
+
+/// One snapshot test per webhook fixture; the snapshot is the whole parsed `Vec<Routed>`.
+macro_rules! snapshot_fixtures {
+    ($($test:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            insta::assert_yaml_snapshot!(parse_fixture($file));
+        }
+    )*};
+}
+
+snapshot_fixtures! {
+    parses_text => "text.json",
+    parses_text_replying_with_context => "text_reply_context.json",
+    parses_interactive_button_reply => "interactive_button_reply.json",
+    parses_interactive_list_reply => "interactive_list_reply.json",
+    parses_template_quick_reply_button => "template_quick_reply_button.json",
+    parses_image => "image.json",
+    parses_document => "document.json",
+    parses_voice_note => "audio.json",
+    parses_video => "video.json",
+    parses_location => "location.json",
+    parses_reaction => "reaction.json",
+    parses_unsupported_with_errors => "unsupported.json",
+    parses_click_to_whatsapp_referral => "referral_ctwa.json",
+    parses_batch_of_two_messages => "batch_two_messages.json",
+    parses_business_scoped_user => "bsuid_username_user.json",
+    parses_status_sent => "status_sent.json",
+    parses_status_delivered => "status_delivered.json",
+    parses_status_read => "status_read.json",
+    parses_status_failed_131047 => "status_failed_131047.json",
+    parses_status_failed_131026 => "status_failed_131026.json",
+}
+
+#[test]
+fn every_item_is_routed_by_phone_number_id() {
+    for item in parse_fixture("batch_two_messages.json") {
+        assert_eq!(
+            item.route,
+            RouteKey::MetaPhoneNumberId("106540352242922".into())
+        );
+    }
+}
+
+#[test]
+fn button_reply_and_quick_reply_carry_the_ids_we_sent() {
+    let button = parse_fixture("interactive_button_reply.json");
+    assert!(matches!(
+        &only_message(&button).content,
+        InboundContent::ButtonReply { id, .. } if id == "talk_to_agent"
+    ));
+    let quick = parse_fixture("template_quick_reply_button.json");
+    assert!(matches!(
+        &only_message(&quick).content,
+        InboundContent::QuickReply { payload, text } if payload == "CONFIRM_APPT_4821" && text == "Confirm"
+    ));
+}
+
+#[test]
+fn batch_messages_get_their_own_profile_names() {
+    let items = parse_fixture("batch_two_messages.json");
+    let senders: Vec<(String, Option<String>)> = items
+        .iter()
+        .map(|r| match &r.item {
+            WebhookItem::Message(m) => (m.from.key(), m.profile_name.clone()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        senders,
+        vec![
+            ("+16315551181".into(), Some("Sheena Nelson".into())),
+            ("+447700900123".into(), Some("Oliver Bennett".into())),
+        ]
+    );
+}
+
+#[test]
+fn user_without_a_phone_is_business_scoped() {
+    let items = parse_fixture("bsuid_username_user.json");
+    let message = only_message(&items);
+    assert_eq!(
+        message.from,
+        ContactRef::BusinessScoped("US.10482957361840527319".into())
+    );
+    assert_eq!(message.username.as_deref(), Some("@maria.lopez"));
+    assert_eq!(message.profile_name.as_deref(), Some("Maria Lopez"));
+}
+
+#[test]
+fn empty_from_falls_back_to_the_business_scoped_id() {
+    // Meta's 2025 draft of the business-scoped id sent empty strings instead of omitting.
+    let body = String::from_utf8(fixture("bsuid_username_user.json"))
+        .unwrap()
+        .replace(
+            r#""from_user_id": "US.10482957361840527319","#,
+            r#""from": "", "from_user_id": "US.10482957361840527319","#,
+        )
+        .replace(
+            r#""user_id": "US.10482957361840527319""#,
+            r#""wa_id": "", "user_id": "US.10482957361840527319""#,
+        );
+    let items = parse(body.as_bytes()).unwrap();
+    let message = only_message(&items);
+    assert_eq!(
+        message.from,
+        ContactRef::BusinessScoped("US.10482957361840527319".into())
+    );
+    assert_eq!(message.profile_name.as_deref(), Some("Maria Lopez"));
+}
+
+#[test]
+fn failed_status_carries_the_window_closed_error() {
+    let items = parse_fixture("status_failed_131047.json");
+    let status = only_status(&items);
+    assert_eq!(status.status, DeliveryStatus::Failed);
+    let error = status.error.as_ref().expect("error on failed status");
+    assert_eq!(error.code, 131047);
+    assert_eq!(
+        crate::domain::classify(None, Some(error.code)),
+        ErrorClass::WindowClosed
+    );
+}
+
+#[test]
+fn non_message_changes_are_ignored() {
+    assert_eq!(parse_fixture("non_message_field.json"), vec![]);
+}
+
+#[test]
+fn other_objects_are_acknowledged_and_dropped() {
+    let body = br#"{"object":"instagram","entry":[{"id":"1","messaging":[{"x":1}]}]}"#;
+    assert_eq!(parse(body).unwrap(), vec![]);
+}
+
+#[test]
+fn unknown_message_types_and_statuses_are_skipped_not_errors() {
+    let body = String::from_utf8(fixture("text.json"))
+        .unwrap()
+        .replace(r#""type": "text""#, r#""type": "order""#);
+    assert_eq!(parse(body.as_bytes()).unwrap(), vec![]);
+
+    let body = String::from_utf8(fixture("status_read.json"))
+        .unwrap()
+        .replace(r#""status": "read""#, r#""status": "deleted""#);
+    assert_eq!(parse(body.as_bytes()).unwrap(), vec![]);
+
+    // Parley's own states are not Meta's to set.
+    let body = String::from_utf8(fixture("status_read.json"))
+        .unwrap()
+        .replace(r#""status": "read""#, r#""status": "skipped""#);
+    assert_eq!(parse(body.as_bytes()).unwrap(), vec![]);
+}
+
+#[test]
+fn removed_reaction_has_no_emoji() {
+    let body = String::from_utf8(fixture("reaction.json"))
+        .unwrap()
+        .replace("\"emoji\": \"👍\"", "\"emoji\": \"\"");
+    let items = parse(body.as_bytes()).unwrap();
+    assert!(matches!(
+        &only_message(&items).content,
+        InboundContent::Reaction { emoji: None, .. }
+    ));
+}
+
+#[test]
+fn a_bad_sender_is_skipped_without_losing_the_rest_of_the_batch() {
+    let body = String::from_utf8(fixture("batch_two_messages.json"))
+        .unwrap()
+        .replace(r#""from": "16315551181""#, r#""from": "not-a-number""#);
+    let items = parse(body.as_bytes()).unwrap();
+    let message = only_message(&items);
+    assert_eq!(message.from.key(), "+447700900123");
+    assert_eq!(message.profile_name.as_deref(), Some("Oliver Bennett"));
+}
+
+#[test]
+fn unknown_fields_are_tolerated() {
+    let body = String::from_utf8(fixture("text.json")).unwrap().replace(
+        r#""type": "text","#,
+        r#""type": "text", "from_parent_user_id": "US.ENT.1", "future": {"a": [1, 2]},"#,
+    );
+    let items = parse(body.as_bytes()).unwrap();
+    assert_eq!(
+        only_message(&items).content.text(),
+        Some("Hi, is my order #4821 shipped yet?")
+    );
+}
+
+#[test]
+fn forwarded_context_without_an_id_is_no_reply_context() {
+    let body = String::from_utf8(fixture("text.json")).unwrap().replace(
+        r#""type": "text","#,
+        r#""type": "text", "context": {"forwarded": true},"#,
+    );
+    let items = parse(body.as_bytes()).unwrap();
+    assert_eq!(only_message(&items).context, None);
+}
+
+#[test]
+fn malformed_bodies_are_errors_that_say_where() {
+    let not_json = parse(b"object=whatsapp_business_account").unwrap_err();
+    insta::assert_snapshot!(not_json.to_string(), @"body is not JSON: expected value at line 1 column 1");
+
+    let no_entry = parse(br#"{"object":"whatsapp_business_account"}"#).unwrap_err();
+    insta::assert_snapshot!(no_entry.to_string(), @"malformed Meta notification at `entry`: invalid type: null, expected a sequence");
+
+    let body = String::from_utf8(fixture("text.json")).unwrap().replace(
+        r#""phone_number_id": "106540352242922""#,
+        r#""phone_number": 1"#,
+    );
+    insta::assert_snapshot!(parse(body.as_bytes()).unwrap_err().to_string(), @"malformed Meta notification at `entry[0].changes[0].value.metadata`: missing field `phone_number_id`");
+
+    let body = String::from_utf8(fixture("image.json"))
+        .unwrap()
+        .replace(r#""image": {"#, r#""picture": {"#);
+    insta::assert_snapshot!(parse(body.as_bytes()).unwrap_err().to_string(), @"message wamid.HBgLMTYzMTU1NTExODEVAgASGCA5RTYzQUVFMEJCMThCMDhFMEZDRDZCMUY2Q0Y3MTAzQgA= has type `image` but no `image` object");
+}

@@ -1,0 +1,134 @@
+//! Checks an answer to an `ask` against what it expects and turns it into the value saved.
+
+use crate::domain::{InboundContent, PhoneNumber};
+use crate::flows::{normalize, Expect};
+use serde_json::{json, Value};
+
+/// `Ok(value)` to save, or `Err(default re-prompt text)`.
+pub fn check(expect: &Expect, content: &InboundContent, offered: &[(String, String)]) -> Result<Value, &'static str> {
+    let text = content.text().map(str::trim).unwrap_or("");
+    match expect {
+        Expect::Text => match content {
+            InboundContent::Text { body } if !body.trim().is_empty() => Ok(json!(body.trim())),
+            _ if !text.is_empty() => Ok(json!(text)),
+            _ => Err("Please answer with a text message."),
+        },
+        Expect::Number => parse_number(text).ok_or("Please answer with a number, like 3 or 12.5."),
+        Expect::Email => {
+            let ok = text.len() <= 254
+                && text.split_once('@').is_some_and(|(user, domain)| {
+                    !user.is_empty()
+                        && !domain.starts_with('.')
+                        && domain.contains('.')
+                        && !domain.ends_with('.')
+                        && !text.chars().any(char::is_whitespace)
+                        && !domain.contains('@')
+                });
+            if ok {
+                Ok(json!(text.to_lowercase()))
+            } else {
+                Err("That does not look like an email address. Please write it like name@example.com.")
+            }
+        }
+        Expect::Phone => PhoneNumber::parse(text)
+            .map(|p| json!(p.as_e164()))
+            .map_err(|_| "Please send a phone number with its country code, like +44 7700 900123."),
+        Expect::Choice(choices) => {
+            let folded = normalize(text);
+            if let Some(c) = choices.iter().find(|c| normalize(c) == folded) {
+                return Ok(json!(c));
+            }
+            match folded.parse::<usize>() {
+                Ok(n) if (1..=choices.len()).contains(&n) => Ok(json!(choices[n - 1])),
+                _ => Err("Please answer with one of the options."),
+            }
+        }
+        Expect::Button => match content {
+            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. } => Ok(json!(id)),
+            InboundContent::QuickReply { payload, .. } => Ok(json!(payload)),
+            _ => {
+                let folded = normalize(text);
+                if let Some((id, _)) = offered.iter().find(|(id, title)| normalize(title) == folded || normalize(id) == folded) {
+                    return Ok(json!(id));
+                }
+                match folded.parse::<usize>() {
+                    Ok(n) if (1..=offered.len()).contains(&n) => Ok(json!(offered[n - 1].0)),
+                    _ => Err("Please tap one of the buttons."),
+                }
+            }
+        },
+        Expect::Regex(re) => {
+            if !text.is_empty() && re.is_match(text) {
+                Ok(json!(text))
+            } else {
+                Err("Sorry, that is not in the expected format. Please try again.")
+            }
+        }
+        Expect::Media(kind) => match content {
+            InboundContent::Media { media, media_id, url, mime_type, caption, filename, .. }
+                if kind.is_none_or(|k| k == *media) =>
+            {
+                Ok(json!({
+                    "type": media.as_str(), "media_id": media_id, "url": url,
+                    "mime_type": mime_type, "caption": caption, "filename": filename,
+                }))
+            }
+            _ => Err(match kind {
+                Some(crate::domain::MediaKind::Image) => "Please send a photo.",
+                Some(crate::domain::MediaKind::Document) => "Please send a document.",
+                Some(crate::domain::MediaKind::Audio) => "Please send a voice note or audio file.",
+                Some(crate::domain::MediaKind::Video) => "Please send a video.",
+                _ => "Please send a photo, video, audio or document.",
+            }),
+        },
+    }
+}
+
+fn parse_number(text: &str) -> Option<Value> {
+    let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    // "12,5" is 12.5 in much of the world; "1,000" with a 3-digit tail is a thousands mark.
+    let cleaned = match cleaned.split_once(',') {
+        Some((a, b)) if b.len() == 3 && !cleaned.contains('.') && !b.contains(',') => format!("{a}{b}"),
+        Some((a, b)) if !b.contains(',') && !cleaned.contains('.') => format!("{a}.{b}"),
+        _ => cleaned,
+    };
+    let n: f64 = cleaned.parse().ok().filter(|n: &f64| n.is_finite())?;
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        Some(json!(n as i64))
+    } else {
+        Some(json!(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> InboundContent {
+        InboundContent::Text { body: s.into() }
+    }
+
+    #[test]
+    fn numbers_emails_phones() {
+        assert_eq!(check(&Expect::Number, &text("12,5"), &[]), Ok(json!(12.5)));
+        assert_eq!(check(&Expect::Number, &text("1,000"), &[]), Ok(json!(1000)));
+        assert_eq!(check(&Expect::Number, &text(" 42 "), &[]), Ok(json!(42)));
+        assert!(check(&Expect::Number, &text("many"), &[]).is_err());
+        assert_eq!(check(&Expect::Email, &text("Ana@Example.com"), &[]), Ok(json!("ana@example.com")));
+        assert!(check(&Expect::Email, &text("ana@example"), &[]).is_err());
+        assert!(check(&Expect::Email, &text("a na@example.com"), &[]).is_err());
+        assert_eq!(check(&Expect::Phone, &text("+44 7700 900123"), &[]), Ok(json!("+447700900123")));
+    }
+
+    #[test]
+    fn choices_and_buttons_accept_typed_answers() {
+        let choices = Expect::Choice(vec!["Small".into(), "Large".into()]);
+        assert_eq!(check(&choices, &text("large!"), &[]), Ok(json!("Large")));
+        assert_eq!(check(&choices, &text("1"), &[]), Ok(json!("Small")));
+        assert!(check(&choices, &text("medium"), &[]).is_err());
+        let offered = vec![("orders".to_string(), "My orders".to_string())];
+        assert_eq!(check(&Expect::Button, &text("my orders"), &offered), Ok(json!("orders")));
+        let tap = InboundContent::ButtonReply { id: "orders".into(), title: "My orders".into() };
+        assert_eq!(check(&Expect::Button, &tap, &offered), Ok(json!("orders")));
+    }
+}

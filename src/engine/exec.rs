@@ -1,0 +1,550 @@
+//! Runs a conversation's flow for one event: start a run when a trigger matches, feed an
+//! answer to the `ask` waiting for it, or resume after a timer, then execute steps until
+//! the run waits or ends. A step error takes the step's `on_error` path, or ends the run;
+//! either way the conversation goes on.
+
+use super::answer;
+use super::http_step::{self, HttpRequest};
+use super::scope::{self, from_dynamic, to_dynamic};
+use super::state::{ConversationState, Handoff, Run, StepError, TimerPayload, Wait, ASK_TIMEOUT, DELAY, HANDOFF_TIMEOUT};
+use super::template::{render, render_json};
+use super::{FlowEngine, Reply, StepOutput};
+use crate::domain::{InboundContent, InboundMessage, ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback};
+use crate::flows::{ContentSpec, Expr, FallbackSpec, Flow, MatchInput, Op, SendSpec, SetTarget, TemplateSpec, ValueSpec};
+use crate::store::{ContactPatch, NewTimer, TimerFire};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Steps one event may run before the run is stopped as a runaway (`goto` loops).
+const MAX_STEPS_PER_EVENT: usize = 200;
+
+pub(super) struct Exec<'a> {
+    pub engine: &'a FlowEngine,
+    pub now: DateTime<Utc>,
+    pub contact: Value,
+    pub message: Value,
+    pub state: ConversationState,
+    pub out: StepOutput,
+    pub patch: ContactPatch,
+}
+
+impl Exec<'_> {
+    pub async fn on_message(&mut self, msg: &InboundMessage) {
+        let new_contact = self.state.messages_seen == 0;
+        self.state.messages_seen += 1;
+        if let Some(h) = &self.state.handoff {
+            if h.until.is_none_or(|u| self.now < u) {
+                // A person is handling this conversation: the bot stays silent.
+                return;
+            }
+            self.state.handoff = None;
+        }
+        let waiting = matches!(self.state.run.as_ref().and_then(|r| r.wait.as_ref()), Some(Wait::Answer { .. }));
+        let flows = self.engine.flows();
+        let matched = flows.best_match(&MatchInput {
+            content: &msg.content,
+            referral: msg.referral.as_ref(),
+            new_contact,
+            waiting,
+        });
+        if let Some(m) = matched {
+            let mut vars = Map::new();
+            for (k, v) in m.captures {
+                vars.insert(k, json!(v));
+            }
+            self.start(m.flow, vars).await;
+            return;
+        }
+        if waiting {
+            self.answer(&msg.content).await;
+        }
+    }
+
+    pub async fn on_timer(&mut self, fire: &TimerFire) {
+        let Ok(payload) = serde_json::from_value::<TimerPayload>(fire.payload.clone()) else {
+            return;
+        };
+        match fire.purpose.as_str() {
+            HANDOFF_TIMEOUT => {
+                if self.state.handoff.is_some() {
+                    self.state.handoff = None;
+                }
+            }
+            ASK_TIMEOUT | DELAY => {
+                let Some(run) = &self.state.run else { return };
+                let current = match &run.wait {
+                    Some(Wait::Answer { step, .. }) if fire.purpose == ASK_TIMEOUT => Some(*step),
+                    Some(Wait::Delay { step }) if fire.purpose == DELAY => Some(*step),
+                    _ => None,
+                };
+                // A timer of a run that moved on is stale.
+                if run.id != payload.run || current != Some(payload.step) {
+                    return;
+                }
+                let Some(flow) = self.flow_of_run() else { return };
+                let next = match flow.steps.get(payload.step).map(|s| &s.op) {
+                    Some(Op::Ask(a)) => match a.on_timeout {
+                        Some(t) => t,
+                        None => {
+                            self.state.run = None;
+                            return;
+                        }
+                    },
+                    _ => payload.step + 1,
+                };
+                if let Some(run) = &mut self.state.run {
+                    run.wait = None;
+                }
+                self.execute(flow, next).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts `flow` from its first step, replacing any run in progress.
+    async fn start(&mut self, flow: Arc<Flow>, vars: Map<String, Value>) {
+        self.cancel_waits();
+        self.state.runs_started += 1;
+        self.state.run = Some(Run {
+            id: self.state.runs_started,
+            flow: flow.id.clone(),
+            version: flow.version,
+            step: 0,
+            vars,
+            wait: None,
+            offered: Vec::new(),
+            started_at: self.now,
+        });
+        self.execute(flow, 0).await;
+    }
+
+    fn cancel_waits(&mut self) {
+        for purpose in [ASK_TIMEOUT, DELAY] {
+            if !self.out.cancel_timers.iter().any(|p| p == purpose) {
+                self.out.cancel_timers.push(purpose.to_string());
+            }
+        }
+        self.out.timers.retain(|t| t.purpose != ASK_TIMEOUT && t.purpose != DELAY);
+    }
+
+    fn flow_of_run(&self) -> Option<Arc<Flow>> {
+        let run = self.state.run.as_ref()?;
+        self.engine.flow_version(&run.flow, run.version)
+    }
+
+    async fn answer(&mut self, content: &InboundContent) {
+        let Some(flow) = self.flow_of_run() else {
+            self.state.run = None;
+            return;
+        };
+        let Some(run) = &self.state.run else { return };
+        let Some(Wait::Answer { step, attempts }) = run.wait.clone() else { return };
+        let Some(Op::Ask(ask)) = flow.steps.get(step).map(|s| &s.op) else {
+            self.state.run = None;
+            return;
+        };
+        match answer::check(&ask.expect, content, &run.offered) {
+            Ok(value) => {
+                if let Some(run) = &mut self.state.run {
+                    run.vars.insert(ask.save_as.clone(), value);
+                    run.wait = None;
+                }
+                self.cancel_waits();
+                self.execute(flow.clone(), step + 1).await;
+            }
+            Err(default_text) => {
+                if attempts < ask.retries {
+                    if let Some(run) = &mut self.state.run {
+                        run.wait = Some(Wait::Answer { step, attempts: attempts + 1 });
+                    }
+                    let text = ask.retry_text.clone().unwrap_or_else(|| default_text.to_string());
+                    let body = self.render(&text);
+                    self.reply(OutboundContent::Text { body, preview_url: false }, WindowFallback::Fail);
+                } else {
+                    self.cancel_waits();
+                    match ask.on_invalid {
+                        Some(t) => {
+                            if let Some(run) = &mut self.state.run {
+                                run.wait = None;
+                            }
+                            self.execute(flow.clone(), t).await;
+                        }
+                        None => self.state.run = None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs steps from `pc` until the run waits or ends.
+    async fn execute(&mut self, mut flow: Arc<Flow>, mut pc: usize) {
+        for _ in 0..MAX_STEPS_PER_EVENT {
+            let Some(step) = flow.steps.get(pc) else {
+                self.state.run = None;
+                return;
+            };
+            if let Some(run) = &mut self.state.run {
+                run.step = pc;
+            }
+            match &step.op {
+                Op::Send(spec) => {
+                    self.send(spec);
+                    pc += 1;
+                }
+                Op::Ask(ask) => {
+                    if let Some(prompt) = &ask.prompt {
+                        self.send(prompt);
+                    }
+                    let run_id = self.run_id();
+                    if let Some(run) = &mut self.state.run {
+                        run.wait = Some(Wait::Answer { step: pc, attempts: 0 });
+                    }
+                    if let Some(timeout) = ask.timeout {
+                        self.timer(ASK_TIMEOUT, timeout, run_id, pc);
+                    }
+                    return;
+                }
+                Op::If { condition, then, otherwise } => match self.eval(condition).map(|v| truthy(&v)) {
+                    Ok(true) => pc = *then,
+                    Ok(false) => pc = *otherwise,
+                    Err(e) => return self.fail(&flow, pc, format!("the condition `{}` failed: {e}", condition.source)),
+                },
+                Op::Switch { on, cases, default } => match self.eval(on) {
+                    Ok(v) => {
+                        let key = match &v {
+                            Value::String(s) => s.clone(),
+                            Value::Null => String::new(),
+                            other => other.to_string(),
+                        };
+                        pc = cases.iter().find(|(c, _)| *c == key).map(|(_, t)| *t).unwrap_or(*default);
+                    }
+                    Err(e) => return self.fail(&flow, pc, format!("the switch value `{}` failed: {e}", on.source)),
+                },
+                Op::Set { assignments } => {
+                    for (target, value) in assignments {
+                        let v = match value {
+                            ValueSpec::Text(t) => json!(self.render(t)),
+                            ValueSpec::Expr(e) => match self.eval(e) {
+                                Ok(v) => v,
+                                Err(err) => return self.fail(&flow, pc, format!("`= {}` failed: {err}", e.source)),
+                            },
+                        };
+                        self.assign(target, v);
+                    }
+                    pc += 1;
+                }
+                Op::Script { code, on_error } => match self.script(code) {
+                    Ok(()) => pc += 1,
+                    Err(e) => match on_error {
+                        Some(t) => {
+                            self.note_error(&flow, pc, format!("script failed: {e}"));
+                            pc = *t;
+                        }
+                        None => return self.fail(&flow, pc, format!("script failed: {e}")),
+                    },
+                },
+                Op::Http(spec) => {
+                    let req = HttpRequest {
+                        method: spec.method.clone(),
+                        url: self.render(&spec.url),
+                        headers: spec.headers.iter().map(|(k, v)| (k.clone(), self.render(v))).collect(),
+                        body: spec.body.as_ref().map(|b| render_json(b, &self.scope())),
+                        timeout: spec.timeout,
+                    };
+                    let result = http_step::call(&self.engine.http, req, self.engine.allow_private_networks).await;
+                    let result = result.and_then(|v| {
+                        if v["ok"] == json!(true) {
+                            Ok(v)
+                        } else {
+                            Err(format!("the server answered with status {}", v["status"]))
+                        }
+                    });
+                    match (result, &spec.save_as) {
+                        (Ok(v), Some(name)) => {
+                            self.set_var(name, v);
+                            pc += 1;
+                        }
+                        (Ok(_), None) => pc += 1,
+                        (Err(e), _) => match spec.on_error {
+                            Some(t) => {
+                                self.note_error(&flow, pc, format!("http step failed: {e}"));
+                                pc = t;
+                            }
+                            None => return self.fail(&flow, pc, format!("http step failed: {e}")),
+                        },
+                    }
+                }
+                Op::Handoff { timeout, message } => {
+                    if let Some(m) = message {
+                        self.send(m);
+                    }
+                    let until = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).map(|t| self.now + t);
+                    tracing::info!(flow = %flow.id, until = ?until, "conversation handed off to a person");
+                    self.state.handoff = Some(Handoff { since: self.now, until, flow: flow.id.clone() });
+                    if let Some(t) = timeout {
+                        let run_id = self.run_id();
+                        self.timer(HANDOFF_TIMEOUT, *t, run_id, pc);
+                    }
+                    self.state.run = None;
+                    return;
+                }
+                Op::Goto(t) => pc = *t,
+                Op::GotoFlow(id) => {
+                    let Some(next) = self.engine.flows().get(id).cloned() else {
+                        return self.fail(&flow, pc, format!("there is no flow `{id}` any more"));
+                    };
+                    if let Some(run) = &mut self.state.run {
+                        run.flow = next.id.clone();
+                        run.version = next.version;
+                        run.offered.clear();
+                    }
+                    flow = next;
+                    pc = 0;
+                }
+                Op::Delay(d) => {
+                    let run_id = self.run_id();
+                    if let Some(run) = &mut self.state.run {
+                        run.wait = Some(Wait::Delay { step: pc });
+                    }
+                    self.timer(DELAY, *d, run_id, pc);
+                    return;
+                }
+                Op::Tag(tags) => {
+                    for t in tags {
+                        self.patch.remove_tags.retain(|x| x != t);
+                        if !self.patch.add_tags.contains(t) {
+                            self.patch.add_tags.push(t.clone());
+                        }
+                    }
+                    self.refresh_tags();
+                    pc += 1;
+                }
+                Op::Untag(tags) => {
+                    for t in tags {
+                        self.patch.add_tags.retain(|x| x != t);
+                        if !self.patch.remove_tags.contains(t) {
+                            self.patch.remove_tags.push(t.clone());
+                        }
+                    }
+                    self.refresh_tags();
+                    pc += 1;
+                }
+                Op::End => {
+                    self.state.run = None;
+                    return;
+                }
+            }
+        }
+        self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS_PER_EVENT} steps for one message; is there a `goto` loop?"));
+    }
+
+    fn run_id(&self) -> u64 {
+        self.state.run.as_ref().map(|r| r.id).unwrap_or(0)
+    }
+
+    fn timer(&mut self, purpose: &str, after: std::time::Duration, run: u64, step: usize) {
+        let due_at = self.now + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        self.out.cancel_timers.retain(|p| p != purpose);
+        self.out.timers.push(NewTimer {
+            purpose: purpose.to_string(),
+            due_at,
+            payload: json!(TimerPayload { run, step }),
+        });
+    }
+
+    fn note_error(&mut self, flow: &Flow, step: usize, message: String) {
+        tracing::warn!(flow = %flow.id, step, %message, "flow step failed");
+        self.state.last_error = Some(StepError { flow: flow.id.clone(), step, message, at: self.now });
+    }
+
+    /// Ends the run after an error; the next message starts afresh.
+    fn fail(&mut self, flow: &Flow, step: usize, message: String) {
+        self.note_error(flow, step, message);
+        self.state.run = None;
+    }
+
+    fn scope(&self) -> Value {
+        let empty = Map::new();
+        let vars = self.state.run.as_ref().map(|r| &r.vars).unwrap_or(&empty);
+        scope::template_scope(&self.contact, vars, &self.message, self.now)
+    }
+
+    fn render(&self, text: &str) -> String {
+        render(text, &self.scope())
+    }
+
+    fn set_var(&mut self, name: &str, value: Value) {
+        if let Some(run) = &mut self.state.run {
+            run.vars.insert(name.to_string(), value);
+        }
+    }
+
+    fn assign(&mut self, target: &SetTarget, value: Value) {
+        match target {
+            SetTarget::Var(name) => self.set_var(name, value),
+            SetTarget::ContactName => {
+                let name = match &value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                self.contact["name"] = json!(name);
+                self.patch.name = Some(name);
+            }
+            SetTarget::ContactAttribute(key) => {
+                self.contact[key.as_str()] = value.clone();
+                self.patch.set_attributes.insert(key.clone(), value);
+            }
+        }
+    }
+
+    fn refresh_tags(&mut self) {
+        let mut tags: Vec<String> = self.contact["tags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        tags.retain(|t| !self.patch.remove_tags.contains(t));
+        for t in &self.patch.add_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        self.contact["tags"] = json!(tags);
+    }
+
+    fn rhai_scope(&self) -> rhai::Scope<'static> {
+        let mut scope = rhai::Scope::new();
+        let empty = Map::new();
+        let vars = self.state.run.as_ref().map(|r| &r.vars).unwrap_or(&empty);
+        scope.push("vars", to_dynamic(&Value::Object(vars.clone())));
+        scope.push_constant("contact", to_dynamic(&self.contact));
+        scope.push_constant("message", to_dynamic(&self.message));
+        scope
+    }
+
+    fn eval(&self, expr: &Expr) -> Result<Value, String> {
+        let mut scope = self.rhai_scope();
+        crate::flows::script::run(&self.engine.rhai, &mut scope, &expr.ast)
+            .map(|d| from_dynamic(&d))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs a script; it may change `vars`.
+    fn script(&mut self, code: &Expr) -> Result<(), String> {
+        let mut scope = self.rhai_scope();
+        let _ = crate::flows::script::run(&self.engine.rhai, &mut scope, &code.ast).map_err(|e| e.to_string())?;
+        if let Some(Value::Object(vars)) = scope.get("vars").map(from_dynamic) {
+            if let Some(run) = &mut self.state.run {
+                run.vars = vars;
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, content: OutboundContent, fallback: WindowFallback) {
+        self.out.replies.push(Reply { content, fallback });
+    }
+
+    fn send(&mut self, spec: &SendSpec) {
+        let content = self.content(&spec.content);
+        if let OutboundContent::Buttons { buttons, .. } = &content {
+            let offered = buttons.iter().map(|b| (b.id.clone(), b.title.clone())).collect();
+            if let Some(run) = &mut self.state.run {
+                run.offered = offered;
+            }
+        } else if let OutboundContent::List { sections, .. } = &content {
+            let offered = sections.iter().flat_map(|s| s.rows.iter().map(|r| (r.id.clone(), r.title.clone()))).collect();
+            if let Some(run) = &mut self.state.run {
+                run.offered = offered;
+            }
+        }
+        let fallback = match &spec.if_window_closed {
+            FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
+            FallbackSpec::Skip => WindowFallback::Skip,
+            FallbackSpec::Template(t) => WindowFallback::Template(self.template(t)),
+        };
+        self.reply(content, fallback);
+    }
+
+    fn template(&self, t: &TemplateSpec) -> TemplateMessage {
+        TemplateMessage {
+            name: t.name.clone(),
+            language: t.language.clone(),
+            variables: t.variables.iter().map(|(k, v)| (k.clone(), self.render(v))).collect(),
+            quick_reply_payloads: t.quick_reply_payloads.clone(),
+            content_sid: t.content_sid.clone(),
+        }
+    }
+
+    fn content(&self, spec: &ContentSpec) -> OutboundContent {
+        let r = |s: &str| self.render(s);
+        let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
+        match spec {
+            ContentSpec::Text { body } => OutboundContent::Text { body: clip(r(body), 4096), preview_url: false },
+            ContentSpec::Media { media, url, caption, filename } => OutboundContent::Media {
+                media: *media,
+                link: r(url),
+                caption: ro(caption).map(|c| clip(c, 1024)),
+                filename: ro(filename),
+            },
+            ContentSpec::Location { latitude, longitude, name, address } => OutboundContent::Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                name: ro(name),
+                address: ro(address),
+            },
+            ContentSpec::Buttons { body, header, footer, buttons } => OutboundContent::Buttons {
+                body: clip(r(body), 1024),
+                header: ro(header),
+                footer: ro(footer),
+                buttons: buttons.iter().map(|(id, title)| ReplyButton { id: id.clone(), title: title.clone() }).collect(),
+            },
+            ContentSpec::List { body, header, footer, button, sections } => OutboundContent::List {
+                body: clip(r(body), 1024),
+                header: ro(header),
+                footer: ro(footer),
+                button: button.clone(),
+                sections: sections
+                    .iter()
+                    .map(|(title, rows)| ListSection {
+                        title: title.clone(),
+                        rows: rows
+                            .iter()
+                            .map(|(id, title, description)| ListRow { id: id.clone(), title: title.clone(), description: description.clone() })
+                            .collect(),
+                    })
+                    .collect(),
+            },
+            ContentSpec::UrlButton { body, header, footer, text, url } => OutboundContent::UrlButton {
+                body: clip(r(body), 1024),
+                header: ro(header),
+                footer: ro(footer),
+                display_text: text.clone(),
+                url: r(url),
+            },
+            ContentSpec::Template(t) => OutboundContent::Template(self.template(t)),
+        }
+    }
+}
+
+/// A template can render longer than the limit it was checked against; cut it rather
+/// than have the provider refuse the message.
+fn clip(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut cut: String = s.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}

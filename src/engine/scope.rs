@@ -1,0 +1,69 @@
+//! The values flows see: `contact.*`, `vars.*`, `message.*` in `{{ … }}` templates and as
+//! maps in Rhai scripts.
+
+use crate::domain::InboundContent;
+use crate::store::Contact;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+/// The contact as flows see it: name, phone, tags and every attribute.
+pub fn contact_view(contact: &Contact) -> Value {
+    let mut obj = Map::new();
+    for (k, v) in &contact.attributes {
+        obj.insert(k.clone(), v.clone());
+    }
+    obj.insert("name".into(), json!(contact.name));
+    let phone = contact.contact_ref().and_then(|c| c.phone().map(|p| p.as_e164().to_string()));
+    obj.insert("phone".into(), json!(phone));
+    obj.insert("tags".into(), json!(contact.tags));
+    Value::Object(obj)
+}
+
+pub fn message_view(content: Option<&InboundContent>) -> Value {
+    let Some(content) = content else {
+        return json!({});
+    };
+    let mut obj = json!({ "text": content.text(), "type": content.kind_name() });
+    match content {
+        InboundContent::ButtonReply { id, title } | InboundContent::ListReply { id, title, .. } => {
+            obj["id"] = json!(id);
+            obj["title"] = json!(title);
+        }
+        InboundContent::QuickReply { payload, text } => {
+            obj["id"] = json!(payload);
+            obj["title"] = json!(text);
+        }
+        InboundContent::Location { latitude, longitude, name, address, .. } => {
+            obj["latitude"] = json!(latitude);
+            obj["longitude"] = json!(longitude);
+            obj["name"] = json!(name);
+            obj["address"] = json!(address);
+        }
+        InboundContent::Media { url, media_id, mime_type, caption, filename, .. } => {
+            obj["url"] = json!(url);
+            obj["media_id"] = json!(media_id);
+            obj["mime_type"] = json!(mime_type);
+            obj["caption"] = json!(caption);
+            obj["filename"] = json!(filename);
+        }
+        _ => {}
+    }
+    obj
+}
+
+pub fn template_scope(contact: &Value, vars: &Map<String, Value>, message: &Value, now: DateTime<Utc>) -> Value {
+    json!({
+        "contact": contact,
+        "vars": vars,
+        "message": message,
+        "now": now.to_rfc3339(),
+    })
+}
+
+pub fn to_dynamic(v: &Value) -> rhai::Dynamic {
+    rhai::serde::to_dynamic(v).unwrap_or(rhai::Dynamic::UNIT)
+}
+
+pub fn from_dynamic(d: &rhai::Dynamic) -> Value {
+    rhai::serde::from_dynamic::<Value>(d).unwrap_or(Value::Null)
+}

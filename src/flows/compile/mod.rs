@@ -1,0 +1,298 @@
+//! Turns a flow file's node tree into a compiled `Flow`, reporting every problem with its
+//! line and column: unknown settings, missing or duplicate step ids, bad regexes, Rhai
+//! syntax errors (at their line in the YAML file), WhatsApp limits, undeclared or
+//! unapproved templates, unreachable steps.
+
+mod content;
+mod steps;
+mod triggers;
+
+use super::model::{Flow, Op, Step};
+use super::problem::{Pos, Problems};
+use super::yaml::{self, YamlNode};
+use crate::config::TemplateConfig;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+/// What compiling needs from the outside world.
+pub struct LoadContext<'a> {
+    pub templates: &'a [TemplateConfig],
+    pub scripts_dir: &'a Path,
+    pub rhai: &'a rhai::Engine,
+}
+
+const FLOW_KEYS: &[&str] = &["id", "description", "priority", "triggers", "steps"];
+
+/// Compiles one file. Returns the flow only when it has no errors.
+pub fn compile(text: &str, file: &str, ctx: &LoadContext<'_>, problems: &mut Problems) -> Option<Flow> {
+    let root = yaml::parse(text, problems)?;
+    let map = yaml::as_map(&root, "a flow file", problems)?;
+    yaml::check_keys(map, FLOW_KEYS, "a flow", problems);
+    let id = match map.get_node("id") {
+        Some(n) => yaml::as_str(n, "`id`", problems).map(str::to_string),
+        None => {
+            problems.error(
+                yaml::pos(&root),
+                "the flow has no `id`",
+                Some("add a line like `id: welcome` at the top; ids name flows in goto_flow and in reports".into()),
+            );
+            None
+        }
+    };
+    if let Some(id) = &id {
+        if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
+            problems.error(
+                yaml::pos(map.get_node("id").unwrap_or(&root)),
+                format!("the flow id `{id}` must be one word without spaces"),
+                Some("use letters, digits, - and _, like `order-status`".into()),
+            );
+        }
+    }
+    let description = map
+        .get_node("description")
+        .and_then(|n| yaml::as_str(n, "`description`", problems))
+        .map(str::to_string);
+    let priority = map
+        .get_node("priority")
+        .and_then(|n| yaml::as_int(n, "`priority`", problems))
+        .unwrap_or(0);
+    let triggers = match map.get_node("triggers") {
+        Some(n) => triggers::compile(n, problems),
+        None => Vec::new(),
+    };
+    let steps = match map.get_node("steps") {
+        Some(n) => {
+            let mut b = Builder::new(text, ctx);
+            b.program(n, problems);
+            b.finish(problems)
+        }
+        None => {
+            problems.error(
+                yaml::pos(&root),
+                "the flow has no `steps`",
+                Some("add `steps:` with at least one step, like `- send: \"Hello!\"`".into()),
+            );
+            Vec::new()
+        }
+    };
+    if problems.has_errors() {
+        return None;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    Some(Flow {
+        id: id?,
+        file: file.to_string(),
+        description,
+        priority,
+        version: hasher.finish(),
+        triggers,
+        steps,
+    })
+}
+
+/// Which jump of a step still needs its step id resolved.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Goto,
+    Then,
+    Otherwise,
+    Case(usize),
+    Default,
+    OnTimeout,
+    OnInvalid,
+    OnError,
+}
+
+/// Builds the flat program: each list of steps is laid out contiguously and followed by
+/// the jump to where its parent continues; nested lists (in `then`, `else`, `cases`) are
+/// appended after their parent.
+pub(super) struct Builder<'a> {
+    source: &'a str,
+    ctx: &'a LoadContext<'a>,
+    steps: Vec<Option<Step>>,
+    ids: HashMap<String, (usize, Pos)>,
+    fixups: Vec<(usize, Slot, String, Pos)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(source: &'a str, ctx: &'a LoadContext<'a>) -> Self {
+        Self {
+            source,
+            ctx,
+            steps: Vec::new(),
+            ids: HashMap::new(),
+            fixups: Vec::new(),
+        }
+    }
+
+    fn program(&mut self, node: &YamlNode, problems: &mut Problems) {
+        match node {
+            YamlNode::Sequence(seq) if !seq.is_empty() => {
+                let items: Vec<&YamlNode> = seq.iter().collect();
+                self.list(&items, None, problems);
+            }
+            other => problems.error(
+                yaml::pos(other),
+                "`steps` must be a list with at least one step",
+                Some("write each step on its own line starting with `- `".into()),
+            ),
+        }
+    }
+
+    /// Lays out a list of steps; returns the index of its first step. `then` is where to
+    /// continue after the last one (`None`: the run ends).
+    fn list(&mut self, items: &[&YamlNode], then: Option<usize>, problems: &mut Problems) -> usize {
+        let start = self.steps.len();
+        for _ in items {
+            self.steps.push(None);
+        }
+        let end_pos = items.last().map(|n| yaml::pos(n)).unwrap_or_default();
+        self.steps.push(Some(Step {
+            id: None,
+            at: end_pos,
+            op: match then {
+                Some(t) => Op::Goto(t),
+                None => Op::End,
+            },
+        }));
+        for (i, node) in items.iter().enumerate() {
+            let index = start + i;
+            let step = steps::compile(self, node, index, problems);
+            self.steps[index] = Some(step);
+        }
+        start
+    }
+
+    /// A jump written as a step id, a step, or a list of steps (`then`, `else`, cases).
+    fn branch(&mut self, node: &YamlNode, from: usize, slot: Slot, problems: &mut Problems) -> usize {
+        match node {
+            YamlNode::Scalar(s) => {
+                self.jump(from, slot, s.as_str(), yaml::pos(node));
+                usize::MAX
+            }
+            YamlNode::Mapping(_) => self.list(&[node], Some(from + 1), problems),
+            YamlNode::Sequence(seq) => {
+                let items: Vec<&YamlNode> = seq.iter().collect();
+                if items.is_empty() {
+                    from + 1
+                } else {
+                    self.list(&items, Some(from + 1), problems)
+                }
+            }
+        }
+    }
+
+    fn jump(&mut self, from: usize, slot: Slot, id: &str, at: Pos) {
+        self.fixups.push((from, slot, id.to_string(), at));
+    }
+
+    fn declare(&mut self, id: &str, index: usize, at: Pos, problems: &mut Problems) {
+        if let Some((_, first)) = self.ids.get(id) {
+            problems.error(
+                at,
+                format!("step id `{id}` is used twice in this flow (first at line {})", first.line),
+                Some("give each step its own id".into()),
+            );
+        } else {
+            self.ids.insert(id.to_string(), (index, at));
+        }
+    }
+
+    fn finish(mut self, problems: &mut Problems) -> Vec<Step> {
+        let mut steps: Vec<Step> = self
+            .steps
+            .drain(..)
+            .map(|s| s.unwrap_or(Step { id: None, at: Pos::default(), op: Op::End }))
+            .collect();
+        for (from, slot, id, at) in std::mem::take(&mut self.fixups) {
+            let Some(&(target, _)) = self.ids.get(&id) else {
+                let known: Vec<&str> = self.ids.keys().map(String::as_str).collect();
+                let hint = match super::problem::did_you_mean(&id, &known) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if known.is_empty() => "give the step you want to go to an `id:`".to_string(),
+                    None => format!("step ids in this flow: {}", sorted(&known)),
+                };
+                problems.error(at, format!("there is no step with id `{id}` in this flow"), Some(hint));
+                continue;
+            };
+            if let Some(field) = slot_mut(&mut steps[from].op, slot) {
+                *field = target;
+            }
+        }
+        // Steps that failed to compile became `end`: reachability would only add noise.
+        if !problems.has_errors() {
+            unreachable_steps(&steps, problems);
+        }
+        steps
+    }
+}
+
+fn sorted(items: &[&str]) -> String {
+    let mut v = items.to_vec();
+    v.sort_unstable();
+    v.join(", ")
+}
+
+fn slot_mut(op: &mut Op, slot: Slot) -> Option<&mut usize> {
+    match (op, slot) {
+        (Op::Goto(t), Slot::Goto) => Some(t),
+        (Op::If { then, .. }, Slot::Then) => Some(then),
+        (Op::If { otherwise, .. }, Slot::Otherwise) => Some(otherwise),
+        (Op::Switch { cases, .. }, Slot::Case(i)) => cases.get_mut(i).map(|(_, t)| t),
+        (Op::Switch { default, .. }, Slot::Default) => Some(default),
+        (Op::Ask(a), Slot::OnTimeout) => a.on_timeout.as_mut(),
+        (Op::Ask(a), Slot::OnInvalid) => a.on_invalid.as_mut(),
+        (Op::Script { on_error, .. }, Slot::OnError) => on_error.as_mut(),
+        (Op::Http(h), Slot::OnError) => h.on_error.as_mut(),
+        _ => None,
+    }
+}
+
+/// Warns about steps no path reaches (after an unconditional `goto` or `end`, say).
+fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
+    if steps.is_empty() {
+        return;
+    }
+    let mut seen = vec![false; steps.len()];
+    let mut todo = vec![0usize];
+    while let Some(i) = todo.pop() {
+        if i >= steps.len() || seen[i] {
+            continue;
+        }
+        seen[i] = true;
+        todo.extend(successors(&steps[i].op, i));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        // Generated jumps (no position of their own) are not the author's steps.
+        let generated = step.id.is_none() && matches!(step.op, Op::End | Op::Goto(_)) && is_list_terminal(steps, i);
+        if !seen[i] && !generated {
+            let name = step.id.as_deref().map(|s| format!("step `{s}`")).unwrap_or_else(|| "this step".into());
+            problems.warning(
+                step.at,
+                format!("{name} can never run: no step leads to it"),
+                Some("remove it, or give it an `id:` and `goto` it from somewhere".into()),
+            );
+        }
+    }
+}
+
+fn is_list_terminal(steps: &[Step], i: usize) -> bool {
+    // Terminals share the position of the list's last step; the author never wrote them.
+    i > 0 && steps[i].at == steps[i - 1].at
+}
+
+/// Steps that may run right after step `i`.
+pub(crate) fn successors(op: &Op, i: usize) -> Vec<usize> {
+    match op {
+        Op::Goto(t) => vec![*t],
+        Op::End | Op::GotoFlow(_) => vec![],
+        Op::If { then, otherwise, .. } => vec![*then, *otherwise],
+        Op::Switch { cases, default, .. } => cases.iter().map(|(_, t)| *t).chain([*default]).collect(),
+        Op::Ask(a) => [Some(i + 1), a.on_timeout, a.on_invalid].into_iter().flatten().collect(),
+        Op::Script { on_error, .. } => [Some(i + 1), *on_error].into_iter().flatten().collect(),
+        Op::Http(h) => [Some(i + 1), h.on_error].into_iter().flatten().collect(),
+        _ => vec![i + 1],
+    }
+}

@@ -1,0 +1,429 @@
+//! One step of `steps:`: a mapping with one action (`send`, `ask`, `if`, …) and an optional
+//! `id` other steps can `goto`.
+
+use super::super::model::{AskSpec, Expect, Expr, HttpSpec, Op, SetTarget, Step, ValueSpec};
+use super::super::problem::{did_you_mean, Pos, Problems};
+use super::super::script;
+use super::super::yaml::{self, YamlNode};
+use super::content::{self, send_spec};
+use super::{Builder, Slot};
+use crate::domain::MediaKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACTIONS: &[&str] = &[
+    "send", "ask", "if", "switch", "set", "script", "http", "handoff", "goto", "goto_flow", "delay", "tag",
+    "untag", "end",
+];
+const EXPECT: &[&str] = &["text", "number", "email", "phone", "choice", "button", "regex", "media"];
+
+pub fn compile(b: &mut Builder<'_>, node: &YamlNode, index: usize, problems: &mut Problems) -> Step {
+    let at = yaml::pos(node);
+    let end = Step { id: None, at, op: Op::End };
+    let Some(map) = yaml::as_map(node, "a step", problems) else { return end };
+    let id = map.get_node("id").and_then(|n| yaml::as_str(n, "`id`", problems)).map(str::to_string);
+    if let (Some(id), Some(n)) = (&id, map.get_node("id")) {
+        b.declare(id, index, yaml::pos(n), problems);
+    }
+    let actions: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| ACTIONS.contains(k)).collect();
+    let action = match actions.as_slice() {
+        [one] => *one,
+        [] => {
+            let unknown = map.keys().find(|k| k.as_str() != "id");
+            let (msg, hint) = match unknown {
+                Some(k) => (
+                    format!("`{}` is not a step", k.as_str()),
+                    match did_you_mean(k.as_str(), ACTIONS) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("a step is one of: {}", ACTIONS.join(", ")),
+                    },
+                ),
+                None => ("this step does nothing".to_string(), format!("a step is one of: {}", ACTIONS.join(", "))),
+            };
+            problems.error(unknown.map(yaml::scalar_pos).unwrap_or(at), msg, Some(hint));
+            return end;
+        }
+        several => {
+            problems.error(
+                at,
+                format!("one step can do one thing, this one has {}", several.join(" and ")),
+                Some("put each on its own line starting with `- `".into()),
+            );
+            return end;
+        }
+    };
+    let allowed: &[&str] = match action {
+        "if" => &["id", "if", "then", "else"],
+        a => &[a, "id"][..],
+    };
+    let allowed: Vec<&str> = if action == "if" { allowed.to_vec() } else { vec![action, "id"] };
+    yaml::check_keys(map, &allowed, &format!("a `{action}` step"), problems);
+    let value = map.get_node(action).expect("action key exists");
+    let op = op(b, action, value, map, index, problems).unwrap_or(Op::End);
+    Step { id, at, op }
+}
+
+fn op(
+    b: &mut Builder<'_>,
+    action: &str,
+    value: &YamlNode,
+    map: &marked_yaml::types::MarkedMappingNode,
+    index: usize,
+    problems: &mut Problems,
+) -> Option<Op> {
+    Some(match action {
+        "send" => Op::Send(Box::new(send_spec(value, &[], "a `send`", b.ctx, problems)?)),
+        "ask" => Op::Ask(Box::new(ask(b, value, index, problems)?)),
+        "if" => {
+            let condition = expr(b, value, "the `if` condition", problems)?;
+            let then = match map.get_node("then") {
+                Some(n) => b.branch(n, index, Slot::Then, problems),
+                None => {
+                    problems.error(yaml::pos(value), "`if` needs `then:`: a step id or the steps to run", None);
+                    return None;
+                }
+            };
+            let otherwise = match map.get_node("else") {
+                Some(n) => b.branch(n, index, Slot::Otherwise, problems),
+                None => index + 1,
+            };
+            Op::If { condition, then, otherwise }
+        }
+        "switch" => {
+            let m = yaml::as_map(value, "`switch`", problems)?;
+            yaml::check_keys(m, &["on", "cases", "default"], "a `switch`", problems);
+            let Some(on_node) = m.get_node("on") else {
+                problems.error(yaml::pos(value), "`switch` needs `on:`: the value to look at, like `vars.choice`", None);
+                return None;
+            };
+            let on = expr(b, on_node, "the `switch` value", problems)?;
+            let Some(cases_node) = m.get_node("cases").and_then(|n| yaml::as_map(n, "`cases`", problems)) else {
+                problems.error(yaml::pos(value), "`switch` needs `cases:`", None);
+                return None;
+            };
+            let mut cases = Vec::new();
+            for (i, (k, v)) in cases_node.iter().enumerate() {
+                let target = b.branch(v, index, Slot::Case(i), problems);
+                cases.push((k.as_str().to_string(), target));
+            }
+            let default = match m.get_node("default") {
+                Some(n) => b.branch(n, index, Slot::Default, problems),
+                None => index + 1,
+            };
+            Op::Switch { on, cases, default }
+        }
+        "set" => {
+            let m = yaml::as_map(value, "`set`", problems)?;
+            let mut assignments = Vec::new();
+            for (k, v) in m.iter() {
+                let key = k.as_str();
+                let target = if key == "contact.name" {
+                    SetTarget::ContactName
+                } else if let Some(attr) = key.strip_prefix("contact.") {
+                    SetTarget::ContactAttribute(attr.to_string())
+                } else {
+                    SetTarget::Var(key.strip_prefix("vars.").unwrap_or(key).to_string())
+                };
+                if key.is_empty() || key.contains(' ') {
+                    problems.error(yaml::scalar_pos(k), format!("`{key}` is not a variable name"), Some("use one word, like `order_id` or `contact.city`".into()));
+                }
+                let text = yaml::as_str(v, &format!("the value of `{key}`"), problems)?;
+                let spec = match text.strip_prefix('=') {
+                    Some(code) => ValueSpec::Expr(compile_expr(b, code.trim(), v, problems)?),
+                    None => ValueSpec::Text(text.to_string()),
+                };
+                assignments.push((target, spec));
+            }
+            Op::Set { assignments }
+        }
+        "script" => {
+            let (code, at_node, on_error_node) = match value {
+                YamlNode::Scalar(_) => (yaml::as_str(value, "`script`", problems)?.to_string(), value, None),
+                other => {
+                    let m = yaml::as_map(other, "`script`", problems)?;
+                    yaml::check_keys(m, &["code", "file", "on_error"], "a `script`", problems);
+                    let code = match (m.get_node("code"), m.get_node("file")) {
+                        (Some(c), None) => (yaml::as_str(c, "`code`", problems)?.to_string(), c),
+                        (None, Some(f)) => {
+                            let name = yaml::as_str(f, "`file`", problems)?;
+                            let path = b.ctx.scripts_dir.join(name);
+                            match std::fs::read_to_string(&path) {
+                                Ok(text) => (text, f),
+                                Err(e) => {
+                                    problems.error(yaml::pos(f), format!("cannot read the script {}: {e}", path.display()), Some("scripts live in the `scripts/` folder".into()));
+                                    return None;
+                                }
+                            }
+                        }
+                        _ => {
+                            problems.error(yaml::pos(other), "`script` needs either `code:` or `file:`", None);
+                            return None;
+                        }
+                    };
+                    (code.0, code.1, m.get_node("on_error"))
+                }
+            };
+            let is_file = matches!(value, YamlNode::Mapping(m) if m.get_node("file").is_some());
+            let compiled = if is_file {
+                compile_file_script(b, &code, at_node, problems)?
+            } else {
+                compile_expr(b, &code, at_node, problems)?
+            };
+            let on_error = on_error_node.map(|n| b.branch(n, index, Slot::OnError, problems));
+            Op::Script { code: compiled, on_error }
+        }
+        "http" => Op::Http(Box::new(http(b, value, index, problems)?)),
+        "handoff" => {
+            let (timeout, message) = match value {
+                YamlNode::Mapping(m) => {
+                    yaml::check_keys(m, &["timeout", "message"], "a `handoff`", problems);
+                    let timeout = m.get_node("timeout").and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+                    let message = match m.get_node("message") {
+                        Some(n) => Some(Box::new(send_spec(n, &[], "the handoff `message`", b.ctx, problems)?)),
+                        None => None,
+                    };
+                    (timeout, message)
+                }
+                YamlNode::Scalar(s) if matches!(s.as_str(), "" | "true" | "yes" | "{}") => (None, None),
+                other => {
+                    problems.error(yaml::pos(other), "`handoff` takes `{}` or `{ timeout: 2h, message: \"…\" }`", None);
+                    return None;
+                }
+            };
+            Op::Handoff { timeout, message }
+        }
+        "goto" => {
+            let id = yaml::as_str(value, "`goto`", problems)?;
+            b.jump(index, Slot::Goto, id, yaml::pos(value));
+            Op::Goto(usize::MAX)
+        }
+        "goto_flow" => Op::GotoFlow(yaml::as_str(value, "`goto_flow`", problems)?.to_string()),
+        "delay" => {
+            let d = yaml::as_duration(value, "`delay`", problems)?;
+            if d.is_zero() {
+                problems.warning(yaml::pos(value), "a delay of zero does nothing", None);
+            }
+            Op::Delay(d)
+        }
+        "tag" | "untag" => {
+            let tags: Vec<String> = yaml::as_list(value)
+                .into_iter()
+                .filter_map(|n| yaml::as_str(n, "a tag", problems))
+                .map(|s| s.trim().to_string())
+                .collect();
+            if tags.iter().any(String::is_empty) {
+                problems.error(yaml::pos(value), "a tag cannot be empty", None);
+            }
+            if action == "tag" {
+                Op::Tag(tags)
+            } else {
+                Op::Untag(tags)
+            }
+        }
+        "end" => Op::End,
+        _ => return None,
+    })
+}
+
+fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Problems) -> Option<AskSpec> {
+    const ASK_KEYS: &[&str] = &["save_as", "expect", "choices", "pattern", "media", "retries", "retry_text", "timeout", "on_timeout", "on_invalid"];
+    let m = yaml::as_map(value, "`ask`", problems)?;
+    let prompt = if content::has_content(m) {
+        Some(send_spec(value, ASK_KEYS, "an `ask`", b.ctx, problems)?)
+    } else {
+        let mut allowed = ASK_KEYS.to_vec();
+        allowed.push("if_window_closed");
+        yaml::check_keys(m, &allowed, "an `ask`", problems);
+        None
+    };
+    let str_of = |key: &str, problems: &mut Problems| {
+        m.get_node(key).and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems)).map(str::to_string)
+    };
+    let Some(save_as) = str_of("save_as", problems) else {
+        problems.error(yaml::pos(value), "`ask` needs `save_as:`: the variable that keeps the answer", Some("for example `save_as: email`, then use it as {{ vars.email }}".into()));
+        return None;
+    };
+    let save_as = save_as.strip_prefix("vars.").unwrap_or(&save_as).to_string();
+    let expect_name = str_of("expect", problems).unwrap_or_else(|| "text".into());
+    let expect = match expect_name.as_str() {
+        "text" => Expect::Text,
+        "number" => Expect::Number,
+        "email" => Expect::Email,
+        "phone" => Expect::Phone,
+        "button" => Expect::Button,
+        "choice" => {
+            let Some(node) = m.get_node("choices") else {
+                problems.error(yaml::pos(value), "`expect: choice` needs `choices: [...]`: the answers to accept", None);
+                return None;
+            };
+            let choices: Vec<String> = yaml::as_list(node).into_iter().filter_map(|n| yaml::as_str(n, "a choice", problems)).map(str::to_string).collect();
+            Expect::Choice(choices)
+        }
+        "regex" => {
+            let Some(node) = m.get_node("pattern") else {
+                problems.error(yaml::pos(value), "`expect: regex` needs `pattern:`", None);
+                return None;
+            };
+            let pattern = yaml::as_str(node, "`pattern`", problems)?;
+            match regex::Regex::new(pattern) {
+                Ok(r) => Expect::Regex(r),
+                Err(e) => {
+                    let last = e.to_string().lines().last().unwrap_or("").trim().trim_start_matches("error: ").to_string();
+                    problems.error(yaml::pos(node), format!("the pattern `{pattern}` is not a valid regular expression: {last}"), None);
+                    return None;
+                }
+            }
+        }
+        "media" => {
+            let kind = match str_of("media", problems) {
+                None => None,
+                Some(k) => match MediaKind::parse(&k) {
+                    Some(k) => Some(k),
+                    None => {
+                        problems.error(yaml::pos(m.get_node("media")?), format!("`{k}` is not a media kind"), Some("use image, video, audio, document or sticker".into()));
+                        return None;
+                    }
+                },
+            };
+            Expect::Media(kind)
+        }
+        other => {
+            let hint = did_you_mean(other, EXPECT).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("choose one of: {}", EXPECT.join(", ")));
+            problems.error(yaml::pos(m.get_node("expect")?), format!("`expect: {other}` is not something Parley can check"), Some(hint));
+            return None;
+        }
+    };
+    let retries = m.get_node("retries").and_then(|n| yaml::as_int(n, "`retries`", problems)).unwrap_or(2);
+    if !(0..=10).contains(&retries) {
+        problems.error(yaml::pos(m.get_node("retries")?), "`retries` must be between 0 and 10", None);
+    }
+    let timeout = m.get_node("timeout").and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+    let on_timeout = m.get_node("on_timeout").map(|n| b.branch(n, index, Slot::OnTimeout, problems));
+    if on_timeout.is_some() && timeout.is_none() {
+        problems.error(yaml::pos(m.get_node("on_timeout")?), "`on_timeout` needs a `timeout:` too, like `timeout: 10m`", None);
+    }
+    let on_invalid = m.get_node("on_invalid").map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    Some(AskSpec {
+        prompt,
+        save_as,
+        expect,
+        retries: retries.clamp(0, 10) as u32,
+        retry_text: str_of("retry_text", problems),
+        timeout,
+        on_timeout,
+        on_invalid,
+    })
+}
+
+fn http(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Problems) -> Option<HttpSpec> {
+    let m = yaml::as_map(value, "`http`", problems)?;
+    yaml::check_keys(m, &["method", "url", "headers", "body", "timeout", "save_as", "on_error"], "an `http` step", problems);
+    let method = match m.get_node("method").and_then(|n| yaml::as_str(n, "`method`", problems)) {
+        None => reqwest::Method::GET,
+        Some(s) => match s.to_uppercase().as_str() {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            "PUT" => reqwest::Method::PUT,
+            "PATCH" => reqwest::Method::PATCH,
+            "DELETE" => reqwest::Method::DELETE,
+            other => {
+                problems.error(yaml::pos(m.get_node("method")?), format!("`{other}` is not an HTTP method"), Some("use GET, POST, PUT, PATCH or DELETE".into()));
+                return None;
+            }
+        },
+    };
+    let Some(url) = m.get_node("url").and_then(|n| yaml::as_str(n, "`url`", problems)) else {
+        problems.error(yaml::pos(value), "`http` needs `url:`", None);
+        return None;
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("{{")) {
+        problems.error(yaml::pos(m.get_node("url")?), format!("`{url}` is not a web address"), Some("it must start with https:// or http://".into()));
+    }
+    let mut headers = Vec::new();
+    if let Some(h) = m.get_node("headers").and_then(|n| yaml::as_map(n, "`headers`", problems)) {
+        for (k, v) in h.iter() {
+            if let Some(v) = yaml::as_str(v, &format!("header `{}`", k.as_str()), problems) {
+                headers.push((k.as_str().to_string(), v.to_string()));
+            }
+        }
+    }
+    let body = m.get_node("body").map(to_json);
+    let timeout = m.get_node("timeout").and_then(|n| yaml::as_duration(n, "`timeout`", problems)).unwrap_or(Duration::from_secs(10));
+    if timeout > Duration::from_secs(30) {
+        problems.error(yaml::pos(m.get_node("timeout")?), "an `http` step may wait at most 30s", Some("the customer is waiting for the answer".into()));
+    }
+    let save_as = m.get_node("save_as").and_then(|n| yaml::as_str(n, "`save_as`", problems)).map(|s| s.strip_prefix("vars.").unwrap_or(s).to_string());
+    let on_error = m.get_node("on_error").map(|n| b.branch(n, index, Slot::OnError, problems));
+    Some(HttpSpec { method, url: url.to_string(), headers, body, timeout, save_as, on_error })
+}
+
+/// YAML body → JSON, keeping numbers and booleans that were written plainly.
+fn to_json(node: &YamlNode) -> serde_json::Value {
+    match node {
+        YamlNode::Scalar(s) => {
+            let text = s.as_str();
+            if s.may_coerce() {
+                if let Ok(n) = text.parse::<i64>() {
+                    return n.into();
+                }
+                if let Ok(f) = text.parse::<f64>() {
+                    if f.is_finite() {
+                        return f.into();
+                    }
+                }
+                match text {
+                    "true" => return true.into(),
+                    "false" => return false.into(),
+                    "null" | "~" => return serde_json::Value::Null,
+                    _ => {}
+                }
+            }
+            text.into()
+        }
+        YamlNode::Sequence(seq) => seq.iter().map(to_json).collect(),
+        YamlNode::Mapping(m) => m.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect::<serde_json::Map<_, _>>().into(),
+    }
+}
+
+fn expr(b: &Builder<'_>, node: &YamlNode, what: &str, problems: &mut Problems) -> Option<Expr> {
+    let code = yaml::as_str(node, what, problems)?;
+    compile_expr(b, code, node, problems)
+}
+
+/// Compiles inline Rhai; syntax errors point at their line and column in the YAML file.
+fn compile_expr(b: &Builder<'_>, code: &str, node: &YamlNode, problems: &mut Problems) -> Option<Expr> {
+    let origin = match node {
+        YamlNode::Scalar(s) => yaml::text_origin(b.source, s),
+        other => (yaml::pos(other), false),
+    };
+    match b.ctx.rhai.compile(code) {
+        Ok(ast) => Some(Expr { source: code.to_string(), ast: Arc::new(ast), at: origin.0 }),
+        Err(e) => {
+            let err = script::parse_error(&e);
+            let at = match (err.line, err.column) {
+                (Some(l), Some(c)) if origin.1 || l > 1 => Pos { line: origin.0.line + l - 1, column: if l == 1 { origin.0.column + c - 1 } else { c + origin.0.column - 1 } },
+                (Some(_), Some(c)) => Pos { line: origin.0.line, column: origin.0.column + c - 1 },
+                _ => origin.0,
+            };
+            problems.error(at, format!("script error: {}", err.message), Some("check the Rhai syntax near here (https://rhai.rs/book)".into()));
+            None
+        }
+    }
+}
+
+/// A script from `scripts/`; its errors name the script file.
+fn compile_file_script(b: &Builder<'_>, code: &str, node: &YamlNode, problems: &mut Problems) -> Option<Expr> {
+    match b.ctx.rhai.compile(code) {
+        Ok(ast) => Some(Expr { source: code.to_string(), ast: Arc::new(ast), at: yaml::pos(node) }),
+        Err(e) => {
+            let err = script::parse_error(&e);
+            let file = yaml::as_str(node, "`file`", problems).unwrap_or_default().to_string();
+            problems.error(
+                yaml::pos(node),
+                format!("script error in {file} at line {}, column {}: {}", err.line.unwrap_or(0), err.column.unwrap_or(0), err.message),
+                None,
+            );
+            None
+        }
+    }
+}

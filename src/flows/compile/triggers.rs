@@ -1,0 +1,151 @@
+//! `triggers:`: what starts a flow.
+
+use super::super::model::{KeywordMode, Trigger, TriggerKind};
+use super::super::normalize::normalize;
+use super::super::problem::{did_you_mean, Problems};
+use super::super::yaml::{self, YamlNode};
+
+const KINDS: &[&str] = &[
+    "keyword",
+    "regex",
+    "button",
+    "list",
+    "quick_reply",
+    "type",
+    "new_contact",
+    "referral",
+    "fallback",
+];
+const MESSAGE_TYPES: &[&str] = &[
+    "text", "image", "video", "audio", "document", "sticker", "location", "button_reply", "list_reply",
+    "quick_reply", "reaction", "unsupported",
+];
+
+pub fn compile(node: &YamlNode, problems: &mut Problems) -> Vec<Trigger> {
+    let YamlNode::Sequence(seq) = node else {
+        problems.error(
+            yaml::pos(node),
+            "`triggers` must be a list",
+            Some("write each trigger on its own line starting with `- `, like `- keyword: [hi, hello]`".into()),
+        );
+        return Vec::new();
+    };
+    seq.iter().filter_map(|t| one(t, problems)).collect()
+}
+
+fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
+    let map = yaml::as_map(node, "a trigger", problems)?;
+    let kind_key = map.keys().find(|k| KINDS.contains(&k.as_str()));
+    let Some(kind_key) = kind_key else {
+        let first = map.keys().next();
+        let hint = first
+            .and_then(|k| did_you_mean(k.as_str(), KINDS))
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| format!("a trigger is one of: {}", KINDS.join(", ")));
+        problems.error(yaml::pos(node), "this trigger does not say what starts the flow", Some(hint));
+        return None;
+    };
+    let kind = kind_key.as_str();
+    let allowed: &[&str] = match kind {
+        "keyword" => &["keyword", "match", "interrupt"],
+        _ => &[kind, "interrupt"],
+    };
+    let mut allowed_all: Vec<&str> = allowed.to_vec();
+    allowed_all.retain(|k| !k.is_empty());
+    yaml::check_keys(map, &allowed_all, &format!("a `{kind}` trigger"), problems);
+    let value = map.get_node(kind)?;
+    let at = yaml::scalar_pos(kind_key);
+    let interrupt = map
+        .get_node("interrupt")
+        .and_then(|n| yaml::as_bool(n, "`interrupt`", problems))
+        .unwrap_or(false);
+    let words = |problems: &mut Problems| -> Vec<String> {
+        yaml::as_list(value)
+            .into_iter()
+            .filter_map(|n| yaml::as_str(n, &format!("each `{kind}` value"), problems))
+            .map(str::to_string)
+            .collect()
+    };
+    let kind = match kind {
+        "keyword" => {
+            let list = words(problems);
+            for (w, n) in list.iter().zip(yaml::as_list(value)) {
+                if normalize(w).is_empty() {
+                    problems.error(
+                        yaml::pos(n),
+                        format!("the keyword `{w}` has no letters or digits, so no message can match it"),
+                        None,
+                    );
+                }
+            }
+            let mode = match map.get_node("match") {
+                None => KeywordMode::FirstWord,
+                Some(n) => match yaml::as_str(n, "`match`", problems)? {
+                    "whole" | "exact" => KeywordMode::Whole,
+                    "first_word" => KeywordMode::FirstWord,
+                    "contains" => KeywordMode::Contains,
+                    other => {
+                        problems.error(
+                            yaml::pos(n),
+                            format!("`match: {other}` is not a way to match keywords"),
+                            Some("use `whole` (the whole message), `first_word` (the default) or `contains`".into()),
+                        );
+                        return None;
+                    }
+                },
+            };
+            TriggerKind::Keyword { words: list, mode }
+        }
+        "regex" => {
+            let pattern = yaml::as_str(value, "`regex`", problems)?.to_string();
+            match regex::RegexBuilder::new(&pattern).case_insensitive(true).size_limit(1 << 20).build() {
+                Ok(regex) => TriggerKind::Regex { pattern, regex },
+                Err(e) => {
+                    let detail = e.to_string();
+                    let last = detail.lines().last().unwrap_or("").trim().trim_start_matches("error: ").to_string();
+                    problems.error(
+                        yaml::pos(value),
+                        format!("the regular expression `{pattern}` is not valid: {last}"),
+                        Some("check brackets and backslashes; in YAML put the pattern in single quotes".into()),
+                    );
+                    return None;
+                }
+            }
+        }
+        "button" | "list" => TriggerKind::Button { ids: words(problems) },
+        "quick_reply" => TriggerKind::QuickReply { payloads: words(problems) },
+        "type" => {
+            let kinds = words(problems);
+            for (k, n) in kinds.iter().zip(yaml::as_list(value)) {
+                if !MESSAGE_TYPES.contains(&k.as_str()) {
+                    let hint = did_you_mean(k, MESSAGE_TYPES)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("message types: {}", MESSAGE_TYPES.join(", ")));
+                    problems.error(yaml::pos(n), format!("`{k}` is not a message type"), Some(hint));
+                }
+            }
+            TriggerKind::MessageType { kinds }
+        }
+        "new_contact" => {
+            if !yaml::as_bool(value, "`new_contact`", problems)? {
+                return None;
+            }
+            TriggerKind::NewContact
+        }
+        "referral" => {
+            let source_ids = match value {
+                YamlNode::Scalar(s) if matches!(s.as_str(), "true" | "yes") => Vec::new(),
+                _ => words(problems),
+            };
+            TriggerKind::Referral { source_ids }
+        }
+        "fallback" => {
+            if !yaml::as_bool(value, "`fallback`", problems)? {
+                return None;
+            }
+            TriggerKind::Fallback
+        }
+        _ => return None,
+    };
+    Some(Trigger { kind, interrupt, at })
+}

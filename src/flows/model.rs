@@ -1,0 +1,247 @@
+//! Flows as Parley runs them: parsed, checked and compiled once at load. Step lists are
+//! flattened into a program of numbered steps with explicit jumps, so a conversation's run
+//! is just "which flow, which version, which step".
+
+use super::problem::Pos;
+use crate::domain::MediaKind;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Flow {
+    pub id: String,
+    pub file: String,
+    pub description: Option<String>,
+    /// Higher wins when several flows' triggers match.
+    pub priority: i64,
+    /// Hash of the file's text: runs stay on the version they started with.
+    pub version: u64,
+    pub triggers: Vec<Trigger>,
+    pub steps: Vec<Step>,
+}
+
+impl Flow {
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id.as_deref() == Some(id))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    /// Fires even while the conversation waits inside another flow (`stop`, `menu`).
+    pub interrupt: bool,
+    pub at: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub enum TriggerKind {
+    Keyword { words: Vec<String>, mode: KeywordMode },
+    Regex { pattern: String, regex: regex::Regex },
+    /// Reply-button or list-row id.
+    Button { ids: Vec<String> },
+    /// Template quick-reply payload.
+    QuickReply { payloads: Vec<String> },
+    MessageType { kinds: Vec<String> },
+    NewContact,
+    Referral { source_ids: Vec<String> },
+    Fallback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeywordMode {
+    /// The whole message equals the keyword.
+    Whole,
+    /// The whole message or its first word equals the keyword (default).
+    FirstWord,
+    /// The keyword appears anywhere in the message as whole words.
+    Contains,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: Option<String>,
+    pub at: Pos,
+    pub op: Op,
+}
+
+/// Where to go next.
+pub type Target = usize;
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Send(Box<SendSpec>),
+    Ask(Box<AskSpec>),
+    If {
+        condition: Expr,
+        then: Target,
+        otherwise: Target,
+    },
+    Switch {
+        on: Expr,
+        cases: Vec<(String, Target)>,
+        default: Target,
+    },
+    Set {
+        assignments: Vec<(SetTarget, ValueSpec)>,
+    },
+    Script {
+        code: Expr,
+        on_error: Option<Target>,
+    },
+    Http(Box<HttpSpec>),
+    Handoff {
+        timeout: Option<Duration>,
+        message: Option<Box<SendSpec>>,
+    },
+    Goto(Target),
+    GotoFlow(String),
+    Delay(Duration),
+    Tag(Vec<String>),
+    Untag(Vec<String>),
+    End,
+}
+
+/// A compiled Rhai expression or script, with its source for error messages.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub source: String,
+    pub ast: Arc<rhai::AST>,
+    pub at: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetTarget {
+    Var(String),
+    ContactAttribute(String),
+    ContactName,
+}
+
+#[derive(Debug, Clone)]
+pub enum ValueSpec {
+    /// `{{ … }}` text.
+    Text(String),
+    /// `= expression` evaluated with Rhai.
+    Expr(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub struct SendSpec {
+    pub content: ContentSpec,
+    pub if_window_closed: FallbackSpec,
+}
+
+/// Message content with `{{ … }}` templates still in it; rendered at run time.
+#[derive(Debug, Clone)]
+pub enum ContentSpec {
+    Text {
+        body: String,
+    },
+    Media {
+        media: MediaKind,
+        url: String,
+        caption: Option<String>,
+        filename: Option<String>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    Buttons {
+        body: String,
+        header: Option<String>,
+        footer: Option<String>,
+        buttons: Vec<(String, String)>,
+    },
+    List {
+        body: String,
+        header: Option<String>,
+        footer: Option<String>,
+        button: String,
+        sections: Vec<(Option<String>, Vec<(String, String, Option<String>)>)>,
+    },
+    UrlButton {
+        body: String,
+        header: Option<String>,
+        footer: Option<String>,
+        text: String,
+        url: String,
+    },
+    Template(TemplateSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateSpec {
+    pub name: String,
+    pub language: String,
+    pub variables: BTreeMap<String, String>,
+    pub quick_reply_payloads: Vec<String>,
+    pub content_sid: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum FallbackSpec {
+    /// Not declared: the message fails with a closed-window reason.
+    #[default]
+    Undeclared,
+    Fail,
+    Skip,
+    Template(TemplateSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct AskSpec {
+    pub prompt: Option<SendSpec>,
+    pub save_as: String,
+    pub expect: Expect,
+    /// Extra tries after the first invalid answer.
+    pub retries: u32,
+    pub retry_text: Option<String>,
+    pub timeout: Option<Duration>,
+    pub on_timeout: Option<Target>,
+    pub on_invalid: Option<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expect {
+    Text,
+    Number,
+    Email,
+    Phone,
+    /// One of these values (matched folding case and accents, or by number 1, 2, …).
+    Choice(Vec<String>),
+    /// A tap on one of the buttons or list rows of the previous message (or its title typed).
+    Button,
+    Regex(regex::Regex),
+    Media(Option<MediaKind>),
+}
+
+impl Expect {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Expect::Text => "text",
+            Expect::Number => "number",
+            Expect::Email => "email",
+            Expect::Phone => "phone",
+            Expect::Choice(_) => "choice",
+            Expect::Button => "button",
+            Expect::Regex(_) => "regex",
+            Expect::Media(_) => "media",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// JSON body with `{{ … }}` templates in its strings.
+    pub body: Option<serde_json::Value>,
+    pub timeout: Duration,
+    pub save_as: Option<String>,
+    pub on_error: Option<Target>,
+}

@@ -1,0 +1,123 @@
+//! A loaded set of flows with its trigger index, and the checks that look across flows:
+//! duplicate ids, keywords claimed twice at the same priority, `goto_flow` targets, and
+//! free-form messages that could be sent after the customer-service window closed.
+
+use super::index::{MatchInput, Matched, TriggerIndex};
+use super::model::{Flow, KeywordMode, Op, TriggerKind};
+use super::normalize::normalize;
+use super::problem::{Pos, Problem, Severity};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct FlowSet {
+    flows: Vec<Arc<Flow>>,
+    by_id: HashMap<String, usize>,
+    index: TriggerIndex,
+}
+
+impl std::fmt::Debug for FlowSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowSet").field("flows", &self.flows.len()).finish()
+    }
+}
+
+impl FlowSet {
+    /// Builds the set; cross-flow problems are appended to `problems`.
+    pub fn build(flows: Vec<Flow>, window: Duration, problems: &mut Vec<Problem>) -> Self {
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut kept: Vec<Arc<Flow>> = Vec::new();
+        for flow in flows {
+            if let Some(&first) = by_id.get(&flow.id) {
+                problems.push(problem(
+                    &flow.file,
+                    Pos { line: 1, column: 1 },
+                    format!("the flow id `{}` is already used by {}", flow.id, kept[first].file),
+                    Some("every flow needs its own id".into()),
+                ));
+                continue;
+            }
+            by_id.insert(flow.id.clone(), kept.len());
+            kept.push(Arc::new(flow));
+        }
+        keyword_conflicts(&kept, problems);
+        for flow in &kept {
+            for step in &flow.steps {
+                if let Op::GotoFlow(target) = &step.op {
+                    if !by_id.contains_key(target) {
+                        let ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
+                        let hint = super::problem::did_you_mean(target, &ids)
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| "check the `id:` at the top of the flow you want".into());
+                        problems.push(problem(&flow.file, step.at, format!("there is no flow with id `{target}`"), Some(hint)));
+                    }
+                }
+            }
+            super::window_check::check(flow, window, problems);
+        }
+        let index = TriggerIndex::build(&kept);
+        Self { flows: kept, by_id, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Flow>> {
+        self.by_id.get(id).map(|&i| &self.flows[i])
+    }
+
+    pub fn flows(&self) -> &[Arc<Flow>] {
+        &self.flows
+    }
+
+    pub fn best_match(&self, input: &MatchInput<'_>) -> Option<Matched> {
+        self.index.best(&self.flows, input)
+    }
+}
+
+fn problem(file: &str, at: Pos, message: String, hint: Option<String>) -> Problem {
+    Problem {
+        file: file.to_string(),
+        line: at.line.max(1),
+        column: at.column.max(1),
+        severity: Severity::Error,
+        message,
+        hint,
+    }
+}
+
+/// Two flows claiming the same keyword at the same priority: which one answers would
+/// depend on file names, so it is an error.
+fn keyword_conflicts(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
+    let mut claimed: HashMap<(String, i64, KeywordMode), (usize, String)> = HashMap::new();
+    for (fi, flow) in flows.iter().enumerate() {
+        for t in &flow.triggers {
+            let TriggerKind::Keyword { words, mode } = &t.kind else { continue };
+            let mode = if *mode == KeywordMode::Whole { KeywordMode::FirstWord } else { *mode };
+            for w in words {
+                let key = (normalize(w), flow.priority, mode);
+                match claimed.get(&key) {
+                    Some((other, other_word)) if *other != fi => problems.push(problem(
+                        &flow.file,
+                        t.at,
+                        format!(
+                            "the keyword `{w}` is also claimed by flow `{}` ({}, as `{other_word}`) at the same priority {}",
+                            flows[*other].id, flows[*other].file, flow.priority
+                        ),
+                        Some("keep the keyword in one flow, or give one of them a higher `priority:`".into()),
+                    )),
+                    Some(_) => {}
+                    None => {
+                        claimed.insert(key, (fi, w.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Finds free-form messages that can be sent longer than the window after the customer's
+//! last possible message — after long delays or timeouts — and that say nothing about what
+//! to do then (`if_window_closed`). Those would bounce with error 131047.
+
+use super::model::{ContentSpec, FallbackSpec, Flow, Op, SendSpec};
+use super::problem::{Problem, Severity};
+use std::time::Duration;
+
+pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
+    // Longest time since the customer's last message on arrival at each step; the flow
+    // starts right after a customer message. Capped just past the window so loops end.
+    let cap = window * 10;
+    let mut worst: Vec<Option<Duration>> = vec![None; flow.steps.len()];
+    let mut todo = vec![(0usize, Duration::ZERO)];
+    while let Some((i, t)) = todo.pop() {
+        let Some(step) = flow.steps.get(i) else { continue };
+        let t = t.min(cap);
+        if worst[i].is_some_and(|w| w >= t) {
+            continue;
+        }
+        worst[i] = Some(t);
+        let next = |j: usize, d: Duration| (j, t + d);
+        match &step.op {
+            Op::Ask(a) => {
+                // An answer is a new customer message; a timeout is not.
+                todo.push((i + 1, Duration::ZERO));
+                if let Some(j) = a.on_invalid {
+                    todo.push((j, Duration::ZERO));
+                }
+                if let (Some(j), Some(d)) = (a.on_timeout, a.timeout) {
+                    todo.push(next(j, d));
+                }
+            }
+            Op::Delay(d) => todo.push(next(i + 1, *d)),
+            op => {
+                for j in super::compile::successors(op, i) {
+                    todo.push((j, t));
+                }
+            }
+        }
+    }
+    for (i, step) in flow.steps.iter().enumerate() {
+        let Some(t) = worst[i] else { continue };
+        if t < window {
+            continue;
+        }
+        let sends: Vec<&SendSpec> = match &step.op {
+            Op::Send(s) => vec![s],
+            Op::Ask(a) => a.prompt.iter().collect(),
+            Op::Handoff { message, .. } => message.iter().map(|m| m.as_ref()).collect(),
+            _ => vec![],
+        };
+        for s in sends {
+            let freeform = !matches!(s.content, ContentSpec::Template(_));
+            if freeform && matches!(s.if_window_closed, FallbackSpec::Undeclared) {
+                let when = if t >= cap {
+                    "any time".to_string()
+                } else {
+                    format!("{} or more", hours(t))
+                };
+                problems.push(Problem {
+                    file: flow.file.clone(),
+                    line: step.at.line,
+                    column: step.at.column,
+                    severity: Severity::Error,
+                    message: format!(
+                        "this message can be sent {when} after the customer's last message, when the {} window has closed and WhatsApp refuses free-form messages",
+                        hours(window)
+                    ),
+                    hint: Some("add `if_window_closed: { template: <approved template>, variables: {…} }`, or `if_window_closed: skip`".into()),
+                });
+            }
+        }
+    }
+}
+
+/// `25h`, `90m`, `45s`: durations as authors write them.
+fn hours(d: Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
