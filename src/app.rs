@@ -5,17 +5,17 @@
 use crate::config::Config;
 use crate::domain::Clock;
 use crate::engine::FlowEngine;
+use crate::flows::LoadSettings;
 use crate::http::{self, AppState};
 use crate::senders::Senders;
 use crate::store::{self, DynStore};
 use crate::workers::inbox::Inbox;
 use crate::workers::ingest::Ingestor;
 use crate::workers::outbox::Outbox;
+use crate::workers::reload::{FlowStatus, Reloader};
 use crate::workers::{timers, Wakeups};
 use anyhow::Context;
 use std::future::Future;
-use crate::flows::LoadSettings;
-use crate::workers::reload::{FlowStatus, Reloader};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -51,7 +51,10 @@ impl App {
         let rendered = report.render();
         let problems = report.problems;
         let flows = report.set.ok_or_else(|| {
-            anyhow::anyhow!("the flows in {} have problems (run `parley check`):\n{rendered}", config.flows.dir)
+            anyhow::anyhow!(
+                "the flows in {} have problems (run `parley check`):\n{rendered}",
+                config.flows.dir
+            )
         })?;
         tracing::info!(flows = flows.len(), dir = %config.flows.dir, "flows loaded");
         let flow_status = Arc::new(std::sync::RwLock::new(FlowStatus {
@@ -89,7 +92,11 @@ impl App {
     }
 
     /// Serves HTTP and runs the workers until `signal` resolves, then shuts down in order.
-    pub async fn serve(self, listener: TcpListener, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let st = self.state.clone();
         let cfg = st.config.clone();
         let window = cfg.window.policy();
@@ -144,7 +151,10 @@ impl App {
             .context("HTTP server failed")?;
         tracing::info!("shutting down: finishing work in flight");
         workers_stop.cancel();
-        if tokio::time::timeout(SHUTDOWN_GRACE, workers.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, workers.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("work still in flight after {SHUTDOWN_GRACE:?}; its leases will expire and it will be retried");
         }
         tracing::info!("stopped");
@@ -174,7 +184,10 @@ fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://parley.db"), "sqlite://parley.db");
     }
 }

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "parley", version, about = "Self-hosted WhatsApp automation daemon")]
+#[command(
+    name = "parley",
+    version,
+    about = "Self-hosted WhatsApp automation daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,7 +111,9 @@ async fn shutdown_signal() {
 }
 
 fn check(config_path: Option<&Path>) -> ExitCode {
-    let name = config_path.map(|p| p.display().to_string()).unwrap_or_else(|| "(embedded default)".into());
+    let name = config_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(embedded default)".into());
     let config = match load_config(config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -125,7 +131,11 @@ fn check(config_path: Option<&Path>) -> ExitCode {
         report.errors(),
         report.warnings(),
         config.flows.dir,
-        if report.errors() == 0 { format!(" ({flows} flow(s) ready)") } else { String::new() }
+        if report.errors() == 0 {
+            format!(" ({flows} flow(s) ready)")
+        } else {
+            String::new()
+        }
     );
     if report.errors() == 0 {
         ExitCode::SUCCESS
@@ -137,7 +147,15 @@ fn check(config_path: Option<&Path>) -> ExitCode {
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(config.log.level.as_deref().unwrap_or("info,sqlx=warn,tower_http=warn")))
+        .or_else(|_| {
+            EnvFilter::try_new(
+                config
+                    .log
+                    .level
+                    .as_deref()
+                    .unwrap_or("info,sqlx=warn,tower_http=warn"),
+            )
+        })
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match config.log.format {

@@ -43,18 +43,29 @@ impl Senders {
         for s in &config.senders {
             let channel: Arc<dyn Channel> = match (s.channel, &s.meta, &s.twilio) {
                 (ChannelKind::Meta, Some(meta), _) => {
-                    by_route.insert(RouteKey::MetaPhoneNumberId(meta.phone_number_id.clone()), s.id);
+                    by_route.insert(
+                        RouteKey::MetaPhoneNumberId(meta.phone_number_id.clone()),
+                        s.id,
+                    );
                     Arc::new(MetaClient::new(http.clone(), meta.clone()))
                 }
                 (ChannelKind::Twilio, _, Some(tw)) => {
-                    by_route.insert(RouteKey::TwilioNumber(s.phone_number.as_e164().to_string()), s.id);
+                    by_route.insert(
+                        RouteKey::TwilioNumber(s.phone_number.as_e164().to_string()),
+                        s.id,
+                    );
                     let callback = tw.status_callback.clone().or_else(|| {
                         config
                             .public_url
                             .as_ref()
                             .map(|u| format!("{}/webhooks/twilio", u.trim_end_matches('/')))
                     });
-                    Arc::new(TwilioClient::new(http.clone(), tw.clone(), s.phone_number.clone(), callback))
+                    Arc::new(TwilioClient::new(
+                        http.clone(),
+                        tw.clone(),
+                        s.phone_number.clone(),
+                        callback,
+                    ))
                 }
                 // Config validation guarantees settings for meta/twilio senders.
                 _ => Arc::new(sandbox.clone()),

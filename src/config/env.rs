@@ -3,7 +3,10 @@
 
 use serde_yaml::Value;
 
-pub fn substitute(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), Vec<String>> {
+pub fn substitute(
+    value: &mut Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     walk(value, String::new(), lookup, &mut problems);
     if problems.is_empty() {
@@ -13,16 +16,17 @@ pub fn substitute(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) ->
     }
 }
 
-fn walk(value: &mut Value, path: String, lookup: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) {
+fn walk(
+    value: &mut Value,
+    path: String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) {
     match value {
-        Value::String(s) => {
-            if s.contains("${") {
-                match expand(s, lookup) {
-                    Ok(expanded) => *s = expanded,
-                    Err(msg) => problems.push(format!("{path}: {msg}")),
-                }
-            }
-        }
+        Value::String(s) if s.contains("${") => match expand(s, lookup) {
+            Ok(expanded) => *s = expanded,
+            Err(msg) => problems.push(format!("{path}: {msg}")),
+        },
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 walk(item, format!("{path}[{i}]"), lookup, problems);
@@ -32,9 +36,16 @@ fn walk(value: &mut Value, path: String, lookup: &dyn Fn(&str) -> Option<String>
             for (k, v) in map.iter_mut() {
                 let key = match k {
                     Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
-                let child = if path.is_empty() { key } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
                 walk(v, child, lookup, problems);
             }
         }
@@ -62,10 +73,12 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, St
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                return Err(format!("`${{{name}}}` is not a valid environment variable name"));
+                return Err(format!(
+                    "`${{{name}}}` is not a valid environment variable name"
+                ));
             }
-            let value = lookup(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let value =
+                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &after[end + 1..];
         } else {

@@ -24,7 +24,8 @@ impl Config {
     /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender.
     pub fn embedded_default() -> Self {
         let mut cfg: Config = serde_yaml::from_str("{}").expect("empty config deserializes");
-        cfg.senders.push(SenderConfig::sandbox(1, "Sandbox", "+15550000000"));
+        cfg.senders
+            .push(SenderConfig::sandbox(1, "Sandbox", "+15550000000"));
         cfg
     }
 
@@ -35,7 +36,9 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_yaml(&text, &path.display().to_string(), &|name| std::env::var(name).ok())
+        Self::from_yaml(&text, &path.display().to_string(), &|name| {
+            std::env::var(name).ok()
+        })
     }
 
     /// Parses config text; `lookup` resolves `${NAME}` references.

@@ -8,7 +8,9 @@ fn load(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn problems(text: &str) -> String {
-    load(text).expect_err("config should be rejected").to_string()
+    load(text)
+        .expect_err("config should be rejected")
+        .to_string()
 }
 
 #[test]
@@ -52,7 +54,10 @@ templates:
 "#,
     )
     .unwrap();
-    assert_eq!(cfg.senders[0].meta.as_ref().unwrap().access_token, "secret-token");
+    assert_eq!(
+        cfg.senders[0].meta.as_ref().unwrap().access_token,
+        "secret-token"
+    );
     assert_eq!(cfg.window.duration, std::time::Duration::from_secs(7200));
     assert_eq!(cfg.templates[0].placeholders(), vec!["1".to_string()]);
     assert_eq!(cfg.senders[0].pace(), Some(80));

@@ -492,7 +492,10 @@ impl Config {
             ));
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             problems.push(format!(
                 "database.url: `{url}` must start with sqlite:// or postgres://"
             ));
@@ -514,13 +517,16 @@ impl Config {
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                problems.push(format!("public_url: `{url}` must start with http:// or https://"));
+                problems.push(format!(
+                    "public_url: `{url}` must start with http:// or https://"
+                ));
             }
         }
         self.validate_senders(&mut problems);
         self.validate_templates(&mut problems);
         for (i, key) in self.api_keys.iter().enumerate() {
-            let ok = key.key_sha256.len() == 64 && key.key_sha256.chars().all(|c| c.is_ascii_hexdigit());
+            let ok =
+                key.key_sha256.len() == 64 && key.key_sha256.chars().all(|c| c.is_ascii_hexdigit());
             if !ok {
                 problems.push(format!(
                     "api_keys[{i}].key_sha256: must be 64 hex characters (run `parley keygen`)"

@@ -22,6 +22,9 @@ pub enum RouteKey {
     TwilioNumber(String),
 }
 
+// Items are built once per webhook and moved, never stored in bulk: boxing the message
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WebhookItem {
@@ -74,7 +77,10 @@ pub enum InboundContent {
         url: Option<String>,
     },
     /// Tap on a reply button of an interactive message we sent.
-    ButtonReply { id: String, title: String },
+    ButtonReply {
+        id: String,
+        title: String,
+    },
     /// Row picked from an interactive list we sent.
     ListReply {
         id: String,
@@ -82,7 +88,10 @@ pub enum InboundContent {
         description: Option<String>,
     },
     /// Tap on a quick-reply button of a template we sent.
-    QuickReply { payload: String, text: String },
+    QuickReply {
+        payload: String,
+        text: String,
+    },
     Reaction {
         /// The message reacted to.
         message_id: String,

@@ -12,9 +12,13 @@ pub struct PhoneNumber(String);
 pub enum PhoneError {
     #[error("phone number is empty")]
     Empty,
-    #[error("phone number may contain only digits, spaces, dashes, dots, brackets and a leading +")]
+    #[error(
+        "phone number may contain only digits, spaces, dashes, dots, brackets and a leading +"
+    )]
     InvalidCharacter,
-    #[error("phone number must have between 8 and 15 digits including the country code, found {0}")]
+    #[error(
+        "phone number must have between 8 and 15 digits including the country code, found {0}"
+    )]
     WrongLength(usize),
     #[error("phone number cannot start with 0: write it with its country code")]
     LeadingZero,
@@ -119,8 +123,17 @@ mod tests {
 
     #[test]
     fn parses_common_forms_to_e164() {
-        for input in ["+14155238886", "14155238886", "+1 (415) 523-8886", "whatsapp:+14155238886"] {
-            assert_eq!(PhoneNumber::parse(input).unwrap().as_e164(), "+14155238886", "{input}");
+        for input in [
+            "+14155238886",
+            "14155238886",
+            "+1 (415) 523-8886",
+            "whatsapp:+14155238886",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(input).unwrap().as_e164(),
+                "+14155238886",
+                "{input}"
+            );
         }
     }
 
@@ -128,9 +141,18 @@ mod tests {
     fn rejects_bad_numbers_with_a_reason() {
         assert_eq!(PhoneNumber::parse(""), Err(PhoneError::Empty));
         assert_eq!(PhoneNumber::parse("+1234"), Err(PhoneError::WrongLength(4)));
-        assert_eq!(PhoneNumber::parse("+1415abc8886"), Err(PhoneError::InvalidCharacter));
-        assert_eq!(PhoneNumber::parse("0044770090012"), Err(PhoneError::LeadingZero));
-        assert_eq!(PhoneNumber::parse("+1234567890123456"), Err(PhoneError::WrongLength(16)));
+        assert_eq!(
+            PhoneNumber::parse("+1415abc8886"),
+            Err(PhoneError::InvalidCharacter)
+        );
+        assert_eq!(
+            PhoneNumber::parse("0044770090012"),
+            Err(PhoneError::LeadingZero)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1234567890123456"),
+            Err(PhoneError::WrongLength(16))
+        );
     }
 
     #[test]

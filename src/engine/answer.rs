@@ -5,7 +5,11 @@ use crate::flows::{normalize, Expect};
 use serde_json::{json, Value};
 
 /// `Ok(value)` to save, or `Err(default re-prompt text)`.
-pub fn check(expect: &Expect, content: &InboundContent, offered: &[(String, String)]) -> Result<Value, &'static str> {
+pub fn check(
+    expect: &Expect,
+    content: &InboundContent,
+    offered: &[(String, String)],
+) -> Result<Value, &'static str> {
     let text = content.text().map(str::trim).unwrap_or("");
     match expect {
         Expect::Text => match content {
@@ -44,11 +48,16 @@ pub fn check(expect: &Expect, content: &InboundContent, offered: &[(String, Stri
             }
         }
         Expect::Button => match content {
-            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. } => Ok(json!(id)),
+            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. } => {
+                Ok(json!(id))
+            }
             InboundContent::QuickReply { payload, .. } => Ok(json!(payload)),
             _ => {
                 let folded = normalize(text);
-                if let Some((id, _)) = offered.iter().find(|(id, title)| normalize(title) == folded || normalize(id) == folded) {
+                if let Some((id, _)) = offered
+                    .iter()
+                    .find(|(id, title)| normalize(title) == folded || normalize(id) == folded)
+                {
                     return Ok(json!(id));
                 }
                 match folded.parse::<usize>() {
@@ -65,14 +74,18 @@ pub fn check(expect: &Expect, content: &InboundContent, offered: &[(String, Stri
             }
         }
         Expect::Media(kind) => match content {
-            InboundContent::Media { media, media_id, url, mime_type, caption, filename, .. }
-                if kind.is_none_or(|k| k == *media) =>
-            {
-                Ok(json!({
-                    "type": media.as_str(), "media_id": media_id, "url": url,
-                    "mime_type": mime_type, "caption": caption, "filename": filename,
-                }))
-            }
+            InboundContent::Media {
+                media,
+                media_id,
+                url,
+                mime_type,
+                caption,
+                filename,
+                ..
+            } if kind.is_none_or(|k| k == *media) => Ok(json!({
+                "type": media.as_str(), "media_id": media_id, "url": url,
+                "mime_type": mime_type, "caption": caption, "filename": filename,
+            })),
             _ => Err(match kind {
                 Some(crate::domain::MediaKind::Image) => "Please send a photo.",
                 Some(crate::domain::MediaKind::Document) => "Please send a document.",
@@ -88,7 +101,9 @@ fn parse_number(text: &str) -> Option<Value> {
     let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     // "12,5" is 12.5 in much of the world; "1,000" with a 3-digit tail is a thousands mark.
     let cleaned = match cleaned.split_once(',') {
-        Some((a, b)) if b.len() == 3 && !cleaned.contains('.') && !b.contains(',') => format!("{a}{b}"),
+        Some((a, b)) if b.len() == 3 && !cleaned.contains('.') && !b.contains(',') => {
+            format!("{a}{b}")
+        }
         Some((a, b)) if !b.contains(',') && !cleaned.contains('.') => format!("{a}.{b}"),
         _ => cleaned,
     };
@@ -114,10 +129,16 @@ mod tests {
         assert_eq!(check(&Expect::Number, &text("1,000"), &[]), Ok(json!(1000)));
         assert_eq!(check(&Expect::Number, &text(" 42 "), &[]), Ok(json!(42)));
         assert!(check(&Expect::Number, &text("many"), &[]).is_err());
-        assert_eq!(check(&Expect::Email, &text("Ana@Example.com"), &[]), Ok(json!("ana@example.com")));
+        assert_eq!(
+            check(&Expect::Email, &text("Ana@Example.com"), &[]),
+            Ok(json!("ana@example.com"))
+        );
         assert!(check(&Expect::Email, &text("ana@example"), &[]).is_err());
         assert!(check(&Expect::Email, &text("a na@example.com"), &[]).is_err());
-        assert_eq!(check(&Expect::Phone, &text("+44 7700 900123"), &[]), Ok(json!("+447700900123")));
+        assert_eq!(
+            check(&Expect::Phone, &text("+44 7700 900123"), &[]),
+            Ok(json!("+447700900123"))
+        );
     }
 
     #[test]
@@ -127,8 +148,14 @@ mod tests {
         assert_eq!(check(&choices, &text("1"), &[]), Ok(json!("Small")));
         assert!(check(&choices, &text("medium"), &[]).is_err());
         let offered = vec![("orders".to_string(), "My orders".to_string())];
-        assert_eq!(check(&Expect::Button, &text("my orders"), &offered), Ok(json!("orders")));
-        let tap = InboundContent::ButtonReply { id: "orders".into(), title: "My orders".into() };
+        assert_eq!(
+            check(&Expect::Button, &text("my orders"), &offered),
+            Ok(json!("orders"))
+        );
+        let tap = InboundContent::ButtonReply {
+            id: "orders".into(),
+            title: "My orders".into(),
+        };
         assert_eq!(check(&Expect::Button, &tap, &offered), Ok(json!("orders")));
     }
 }

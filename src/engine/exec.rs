@@ -6,11 +6,20 @@
 use super::answer;
 use super::http_step::{self, HttpRequest};
 use super::scope::{self, from_dynamic, to_dynamic};
-use super::state::{ConversationState, Handoff, Run, StepError, TimerPayload, Wait, ASK_TIMEOUT, DELAY, HANDOFF_TIMEOUT};
+use super::state::{
+    ConversationState, Handoff, Run, StepError, TimerPayload, Wait, ASK_TIMEOUT, DELAY,
+    HANDOFF_TIMEOUT,
+};
 use super::template::{render, render_json};
 use super::{FlowEngine, Reply, StepOutput};
-use crate::domain::{InboundContent, InboundMessage, ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback};
-use crate::flows::{ContentSpec, Expr, FallbackSpec, Flow, MatchInput, Op, SendSpec, SetTarget, TemplateSpec, ValueSpec};
+use crate::domain::{
+    InboundContent, InboundMessage, ListRow, ListSection, OutboundContent, ReplyButton,
+    TemplateMessage, WindowFallback,
+};
+use crate::flows::{
+    ContentSpec, Expr, FallbackSpec, Flow, MatchInput, Op, SendSpec, SetTarget, TemplateSpec,
+    ValueSpec,
+};
 use crate::store::{ContactPatch, NewTimer, TimerFire};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -40,7 +49,10 @@ impl Exec<'_> {
             }
             self.state.handoff = None;
         }
-        let waiting = matches!(self.state.run.as_ref().and_then(|r| r.wait.as_ref()), Some(Wait::Answer { .. }));
+        let waiting = matches!(
+            self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
+            Some(Wait::Answer { .. })
+        );
         let flows = self.engine.flows();
         let matched = flows.best_match(&MatchInput {
             content: &msg.content,
@@ -66,11 +78,7 @@ impl Exec<'_> {
             return;
         };
         match fire.purpose.as_str() {
-            HANDOFF_TIMEOUT => {
-                if self.state.handoff.is_some() {
-                    self.state.handoff = None;
-                }
-            }
+            HANDOFF_TIMEOUT => self.state.handoff = None,
             ASK_TIMEOUT | DELAY => {
                 let Some(run) = &self.state.run else { return };
                 let current = match &run.wait {
@@ -82,7 +90,9 @@ impl Exec<'_> {
                 if run.id != payload.run || current != Some(payload.step) {
                     return;
                 }
-                let Some(flow) = self.flow_of_run() else { return };
+                let Some(flow) = self.flow_of_run() else {
+                    return;
+                };
                 let next = match flow.steps.get(payload.step).map(|s| &s.op) {
                     Some(Op::Ask(a)) => match a.on_timeout {
                         Some(t) => t,
@@ -125,7 +135,9 @@ impl Exec<'_> {
                 self.out.cancel_timers.push(purpose.to_string());
             }
         }
-        self.out.timers.retain(|t| t.purpose != ASK_TIMEOUT && t.purpose != DELAY);
+        self.out
+            .timers
+            .retain(|t| t.purpose != ASK_TIMEOUT && t.purpose != DELAY);
     }
 
     fn flow_of_run(&self) -> Option<Arc<Flow>> {
@@ -139,7 +151,9 @@ impl Exec<'_> {
             return;
         };
         let Some(run) = &self.state.run else { return };
-        let Some(Wait::Answer { step, attempts }) = run.wait.clone() else { return };
+        let Some(Wait::Answer { step, attempts }) = run.wait.clone() else {
+            return;
+        };
         let Some(Op::Ask(ask)) = flow.steps.get(step).map(|s| &s.op) else {
             self.state.run = None;
             return;
@@ -156,11 +170,23 @@ impl Exec<'_> {
             Err(default_text) => {
                 if attempts < ask.retries {
                     if let Some(run) = &mut self.state.run {
-                        run.wait = Some(Wait::Answer { step, attempts: attempts + 1 });
+                        run.wait = Some(Wait::Answer {
+                            step,
+                            attempts: attempts + 1,
+                        });
                     }
-                    let text = ask.retry_text.clone().unwrap_or_else(|| default_text.to_string());
+                    let text = ask
+                        .retry_text
+                        .clone()
+                        .unwrap_or_else(|| default_text.to_string());
                     let body = self.render(&text);
-                    self.reply(OutboundContent::Text { body, preview_url: false }, WindowFallback::Fail);
+                    self.reply(
+                        OutboundContent::Text {
+                            body,
+                            preview_url: false,
+                        },
+                        WindowFallback::Fail,
+                    );
                 } else {
                     self.cancel_waits();
                     match ask.on_invalid {
@@ -198,17 +224,30 @@ impl Exec<'_> {
                     }
                     let run_id = self.run_id();
                     if let Some(run) = &mut self.state.run {
-                        run.wait = Some(Wait::Answer { step: pc, attempts: 0 });
+                        run.wait = Some(Wait::Answer {
+                            step: pc,
+                            attempts: 0,
+                        });
                     }
                     if let Some(timeout) = ask.timeout {
                         self.timer(ASK_TIMEOUT, timeout, run_id, pc);
                     }
                     return;
                 }
-                Op::If { condition, then, otherwise } => match self.eval(condition).map(|v| truthy(&v)) {
+                Op::If {
+                    condition,
+                    then,
+                    otherwise,
+                } => match self.eval(condition).map(|v| truthy(&v)) {
                     Ok(true) => pc = *then,
                     Ok(false) => pc = *otherwise,
-                    Err(e) => return self.fail(&flow, pc, format!("the condition `{}` failed: {e}", condition.source)),
+                    Err(e) => {
+                        return self.fail(
+                            &flow,
+                            pc,
+                            format!("the condition `{}` failed: {e}", condition.source),
+                        )
+                    }
                 },
                 Op::Switch { on, cases, default } => match self.eval(on) {
                     Ok(v) => {
@@ -217,9 +256,19 @@ impl Exec<'_> {
                             Value::Null => String::new(),
                             other => other.to_string(),
                         };
-                        pc = cases.iter().find(|(c, _)| *c == key).map(|(_, t)| *t).unwrap_or(*default);
+                        pc = cases
+                            .iter()
+                            .find(|(c, _)| *c == key)
+                            .map(|(_, t)| *t)
+                            .unwrap_or(*default);
                     }
-                    Err(e) => return self.fail(&flow, pc, format!("the switch value `{}` failed: {e}", on.source)),
+                    Err(e) => {
+                        return self.fail(
+                            &flow,
+                            pc,
+                            format!("the switch value `{}` failed: {e}", on.source),
+                        )
+                    }
                 },
                 Op::Set { assignments } => {
                     for (target, value) in assignments {
@@ -227,7 +276,13 @@ impl Exec<'_> {
                             ValueSpec::Text(t) => json!(self.render(t)),
                             ValueSpec::Expr(e) => match self.eval(e) {
                                 Ok(v) => v,
-                                Err(err) => return self.fail(&flow, pc, format!("`= {}` failed: {err}", e.source)),
+                                Err(err) => {
+                                    return self.fail(
+                                        &flow,
+                                        pc,
+                                        format!("`= {}` failed: {err}", e.source),
+                                    )
+                                }
                             },
                         };
                         self.assign(target, v);
@@ -248,11 +303,17 @@ impl Exec<'_> {
                     let req = HttpRequest {
                         method: spec.method.clone(),
                         url: self.render(&spec.url),
-                        headers: spec.headers.iter().map(|(k, v)| (k.clone(), self.render(v))).collect(),
+                        headers: spec
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.clone(), self.render(v)))
+                            .collect(),
                         body: spec.body.as_ref().map(|b| render_json(b, &self.scope())),
                         timeout: spec.timeout,
                     };
-                    let result = http_step::call(&self.engine.http, req, self.engine.allow_private_networks).await;
+                    let result =
+                        http_step::call(&self.engine.http, req, self.engine.allow_private_networks)
+                            .await;
                     let result = result.and_then(|v| {
                         if v["ok"] == json!(true) {
                             Ok(v)
@@ -279,9 +340,15 @@ impl Exec<'_> {
                     if let Some(m) = message {
                         self.send(m);
                     }
-                    let until = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).map(|t| self.now + t);
+                    let until = timeout
+                        .and_then(|t| chrono::Duration::from_std(t).ok())
+                        .map(|t| self.now + t);
                     tracing::info!(flow = %flow.id, until = ?until, "conversation handed off to a person");
-                    self.state.handoff = Some(Handoff { since: self.now, until, flow: flow.id.clone() });
+                    self.state.handoff = Some(Handoff {
+                        since: self.now,
+                        until,
+                        flow: flow.id.clone(),
+                    });
                     if let Some(t) = timeout {
                         let run_id = self.run_id();
                         self.timer(HANDOFF_TIMEOUT, *t, run_id, pc);
@@ -355,7 +422,12 @@ impl Exec<'_> {
 
     fn note_error(&mut self, flow: &Flow, step: usize, message: String) {
         tracing::warn!(flow = %flow.id, step, %message, "flow step failed");
-        self.state.last_error = Some(StepError { flow: flow.id.clone(), step, message, at: self.now });
+        self.state.last_error = Some(StepError {
+            flow: flow.id.clone(),
+            step,
+            message,
+            at: self.now,
+        });
     }
 
     /// Ends the run after an error; the next message starts afresh.
@@ -401,7 +473,11 @@ impl Exec<'_> {
     fn refresh_tags(&mut self) {
         let mut tags: Vec<String> = self.contact["tags"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         tags.retain(|t| !self.patch.remove_tags.contains(t));
         for t in &self.patch.add_tags {
@@ -432,7 +508,8 @@ impl Exec<'_> {
     /// Runs a script; it may change `vars`.
     fn script(&mut self, code: &Expr) -> Result<(), String> {
         let mut scope = self.rhai_scope();
-        let _ = crate::flows::script::run(&self.engine.rhai, &mut scope, &code.ast).map_err(|e| e.to_string())?;
+        let _ = crate::flows::script::run(&self.engine.rhai, &mut scope, &code.ast)
+            .map_err(|e| e.to_string())?;
         if let Some(Value::Object(vars)) = scope.get("vars").map(from_dynamic) {
             if let Some(run) = &mut self.state.run {
                 run.vars = vars;
@@ -448,12 +525,18 @@ impl Exec<'_> {
     fn send(&mut self, spec: &SendSpec) {
         let content = self.content(&spec.content);
         if let OutboundContent::Buttons { buttons, .. } = &content {
-            let offered = buttons.iter().map(|b| (b.id.clone(), b.title.clone())).collect();
+            let offered = buttons
+                .iter()
+                .map(|b| (b.id.clone(), b.title.clone()))
+                .collect();
             if let Some(run) = &mut self.state.run {
                 run.offered = offered;
             }
         } else if let OutboundContent::List { sections, .. } = &content {
-            let offered = sections.iter().flat_map(|s| s.rows.iter().map(|r| (r.id.clone(), r.title.clone()))).collect();
+            let offered = sections
+                .iter()
+                .flat_map(|s| s.rows.iter().map(|r| (r.id.clone(), r.title.clone())))
+                .collect();
             if let Some(run) = &mut self.state.run {
                 run.offered = offered;
             }
@@ -470,7 +553,11 @@ impl Exec<'_> {
         TemplateMessage {
             name: t.name.clone(),
             language: t.language.clone(),
-            variables: t.variables.iter().map(|(k, v)| (k.clone(), self.render(v))).collect(),
+            variables: t
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), self.render(v)))
+                .collect(),
             quick_reply_payloads: t.quick_reply_payloads.clone(),
             content_sid: t.content_sid.clone(),
         }
@@ -480,26 +567,56 @@ impl Exec<'_> {
         let r = |s: &str| self.render(s);
         let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
         match spec {
-            ContentSpec::Text { body } => OutboundContent::Text { body: clip(r(body), 4096), preview_url: false },
-            ContentSpec::Media { media, url, caption, filename } => OutboundContent::Media {
+            ContentSpec::Text { body } => OutboundContent::Text {
+                body: clip(r(body), 4096),
+                preview_url: false,
+            },
+            ContentSpec::Media {
+                media,
+                url,
+                caption,
+                filename,
+            } => OutboundContent::Media {
                 media: *media,
                 link: r(url),
                 caption: ro(caption).map(|c| clip(c, 1024)),
                 filename: ro(filename),
             },
-            ContentSpec::Location { latitude, longitude, name, address } => OutboundContent::Location {
+            ContentSpec::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => OutboundContent::Location {
                 latitude: *latitude,
                 longitude: *longitude,
                 name: ro(name),
                 address: ro(address),
             },
-            ContentSpec::Buttons { body, header, footer, buttons } => OutboundContent::Buttons {
+            ContentSpec::Buttons {
+                body,
+                header,
+                footer,
+                buttons,
+            } => OutboundContent::Buttons {
                 body: clip(r(body), 1024),
                 header: ro(header),
                 footer: ro(footer),
-                buttons: buttons.iter().map(|(id, title)| ReplyButton { id: id.clone(), title: title.clone() }).collect(),
+                buttons: buttons
+                    .iter()
+                    .map(|(id, title)| ReplyButton {
+                        id: id.clone(),
+                        title: title.clone(),
+                    })
+                    .collect(),
             },
-            ContentSpec::List { body, header, footer, button, sections } => OutboundContent::List {
+            ContentSpec::List {
+                body,
+                header,
+                footer,
+                button,
+                sections,
+            } => OutboundContent::List {
                 body: clip(r(body), 1024),
                 header: ro(header),
                 footer: ro(footer),
@@ -510,12 +627,22 @@ impl Exec<'_> {
                         title: title.clone(),
                         rows: rows
                             .iter()
-                            .map(|(id, title, description)| ListRow { id: id.clone(), title: title.clone(), description: description.clone() })
+                            .map(|(id, title, description)| ListRow {
+                                id: id.clone(),
+                                title: title.clone(),
+                                description: description.clone(),
+                            })
                             .collect(),
                     })
                     .collect(),
             },
-            ContentSpec::UrlButton { body, header, footer, text, url } => OutboundContent::UrlButton {
+            ContentSpec::UrlButton {
+                body,
+                header,
+                footer,
+                text,
+                url,
+            } => OutboundContent::UrlButton {
                 body: clip(r(body), 1024),
                 header: ro(header),
                 footer: ro(footer),

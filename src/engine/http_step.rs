@@ -16,18 +16,29 @@ pub struct HttpRequest {
 }
 
 /// `{ status, ok, body }` on any HTTP answer; `Err` with a sentence otherwise.
-pub async fn call(client: &reqwest::Client, req: HttpRequest, allow_private: bool) -> Result<serde_json::Value, String> {
-    let url = reqwest::Url::parse(&req.url).map_err(|e| format!("`{}` is not a valid address: {e}", req.url))?;
+pub async fn call(
+    client: &reqwest::Client,
+    req: HttpRequest,
+    allow_private: bool,
+) -> Result<serde_json::Value, String> {
+    let url = reqwest::Url::parse(&req.url)
+        .map_err(|e| format!("`{}` is not a valid address: {e}", req.url))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("`{}` must start with http:// or https://", req.url));
     }
-    let host = url.host_str().ok_or_else(|| format!("`{}` has no host", req.url))?.to_string();
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("`{}` has no host", req.url))?
+        .to_string();
     if !allow_private {
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::time::timeout(req.timeout, tokio::net::lookup_host((host.trim_matches(['[', ']']), port)))
-            .await
-            .map_err(|_| format!("looking up {host} took too long"))?
-            .map_err(|e| format!("cannot find the server {host}: {e}"))?;
+        let addrs = tokio::time::timeout(
+            req.timeout,
+            tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
+        )
+        .await
+        .map_err(|_| format!("looking up {host} took too long"))?
+        .map_err(|e| format!("cannot find the server {host}: {e}"))?;
         for addr in addrs {
             if is_private(addr.ip()) {
                 return Err(format!(
@@ -46,17 +57,25 @@ pub async fn call(client: &reqwest::Client, req: HttpRequest, allow_private: boo
     }
     let response = builder.send().await.map_err(|e| {
         if e.is_timeout() {
-            format!("{host} did not answer within {}", humantime::format_duration(req.timeout))
+            format!(
+                "{host} did not answer within {}",
+                humantime::format_duration(req.timeout)
+            )
         } else {
             format!("calling {host} failed: {e}")
         }
     })?;
     let status = response.status().as_u16();
-    let bytes = response.bytes().await.map_err(|e| format!("reading the answer of {host} failed: {e}"))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer of {host} failed: {e}"))?;
     if bytes.len() > MAX_BODY {
         return Err(format!("the answer of {host} is larger than 1 MiB"));
     }
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    });
     Ok(serde_json::json!({ "status": status, "ok": (200..300).contains(&status), "body": body }))
 }
 
@@ -93,7 +112,18 @@ mod tests {
 
     #[test]
     fn private_ranges_are_recognised() {
-        for ip in ["10.1.2.3", "172.16.0.1", "192.168.1.1", "127.0.0.1", "169.254.169.254", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1", "100.64.0.1"] {
+        for ip in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "100.64.0.1",
+        ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {

@@ -96,20 +96,30 @@ impl FlowEngine {
         {
             let mut archive = self.archive.write().unwrap_or_else(|e| e.into_inner());
             for f in flows.flows() {
-                archive.entry((f.id.clone(), f.version)).or_insert_with(|| f.clone());
+                archive
+                    .entry((f.id.clone(), f.version))
+                    .or_insert_with(|| f.clone());
             }
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
     }
 
     pub fn flows(&self) -> Arc<FlowSet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The flow a run started on; after a restart (old versions are gone) the current
     /// version of the same flow.
     pub fn flow_version(&self, id: &str, version: u64) -> Option<Arc<Flow>> {
-        if let Some(f) = self.archive.read().unwrap_or_else(|e| e.into_inner()).get(&(id.to_string(), version)) {
+        if let Some(f) = self
+            .archive
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(id.to_string(), version))
+        {
             return Some(f.clone());
         }
         self.flows().get(id).cloned()
@@ -140,7 +150,11 @@ impl Engine for FlowEngine {
         let mut out = exec.out;
         out.state = exec.state.to_value();
         let p = exec.patch;
-        if p.name.is_some() || !p.set_attributes.is_empty() || !p.add_tags.is_empty() || !p.remove_tags.is_empty() {
+        if p.name.is_some()
+            || !p.set_attributes.is_empty()
+            || !p.add_tags.is_empty()
+            || !p.remove_tags.is_empty()
+        {
             out.contact_patch = Some(p);
         }
         out

@@ -13,7 +13,9 @@ pub fn contact_view(contact: &Contact) -> Value {
         obj.insert(k.clone(), v.clone());
     }
     obj.insert("name".into(), json!(contact.name));
-    let phone = contact.contact_ref().and_then(|c| c.phone().map(|p| p.as_e164().to_string()));
+    let phone = contact
+        .contact_ref()
+        .and_then(|c| c.phone().map(|p| p.as_e164().to_string()));
     obj.insert("phone".into(), json!(phone));
     obj.insert("tags".into(), json!(contact.tags));
     Value::Object(obj)
@@ -33,13 +35,26 @@ pub fn message_view(content: Option<&InboundContent>) -> Value {
             obj["id"] = json!(payload);
             obj["title"] = json!(text);
         }
-        InboundContent::Location { latitude, longitude, name, address, .. } => {
+        InboundContent::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+            ..
+        } => {
             obj["latitude"] = json!(latitude);
             obj["longitude"] = json!(longitude);
             obj["name"] = json!(name);
             obj["address"] = json!(address);
         }
-        InboundContent::Media { url, media_id, mime_type, caption, filename, .. } => {
+        InboundContent::Media {
+            url,
+            media_id,
+            mime_type,
+            caption,
+            filename,
+            ..
+        } => {
             obj["url"] = json!(url);
             obj["media_id"] = json!(media_id);
             obj["mime_type"] = json!(mime_type);
@@ -51,7 +66,12 @@ pub fn message_view(content: Option<&InboundContent>) -> Value {
     obj
 }
 
-pub fn template_scope(contact: &Value, vars: &Map<String, Value>, message: &Value, now: DateTime<Utc>) -> Value {
+pub fn template_scope(
+    contact: &Value,
+    vars: &Map<String, Value>,
+    message: &Value,
+    now: DateTime<Utc>,
+) -> Value {
     json!({
         "contact": contact,
         "vars": vars,

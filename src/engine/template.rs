@@ -26,7 +26,11 @@ pub fn render_json(template: &Value, scope: &Value) -> Value {
     match template {
         Value::String(s) => Value::String(render(s, scope)),
         Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, scope)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render_json(v, scope))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render_json(v, scope)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -98,7 +102,10 @@ mod tests {
     fn renders_paths_defaults_and_filters() {
         let scope = json!({"contact": {"name": "Ana", "city": null}, "vars": {"n": 3}});
         assert_eq!(render("pong {{ contact.name }}", &scope), "pong Ana");
-        assert_eq!(render("{{contact.city | default: \"Madrid\"}}", &scope), "Madrid");
+        assert_eq!(
+            render("{{contact.city | default: \"Madrid\"}}", &scope),
+            "Madrid"
+        );
         assert_eq!(render("{{ contact.name | upper }}!", &scope), "ANA!");
         assert_eq!(render("n={{ vars.n }}", &scope), "n=3");
         assert_eq!(render("{{ nothing.here }}|", &scope), "|");

@@ -41,15 +41,34 @@ fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
     for (i, text) in flows.iter().enumerate() {
         std::fs::write(dir.path().join(format!("f{i}.yaml")), text).unwrap();
     }
-    let settings = LoadSettings { dir: dir.path(), scripts_dir: dir.path(), templates: &templates, window: Duration::from_secs(86400) };
+    let settings = LoadSettings {
+        dir: dir.path(),
+        scripts_dir: dir.path(),
+        templates: &templates,
+        window: Duration::from_secs(86400),
+    };
     let report = load_dir(&settings);
     assert_eq!(report.errors(), 0, "{}", report.render());
     let set = report.set.unwrap();
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     Harness {
         engine: FlowEngine::new(set, reqwest::Client::new(), allow_private),
-        conversation: Conversation { id: 1, sender_id: 1, contact_id: 1, last_inbound_at: None, state: Value::Null, created_at: now },
-        contact: Contact { id: 1, key: "+16315551181".into(), name: Some("Ana".into()), attributes: Default::default(), tags: vec![], created_at: now },
+        conversation: Conversation {
+            id: 1,
+            sender_id: 1,
+            contact_id: 1,
+            last_inbound_at: None,
+            state: Value::Null,
+            created_at: now,
+        },
+        contact: Contact {
+            id: 1,
+            key: "+16315551181".into(),
+            name: Some("Ana".into()),
+            attributes: Default::default(),
+            tags: vec![],
+            created_at: now,
+        },
         now,
         timers: vec![],
         next_event: 1,
@@ -59,14 +78,26 @@ fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
 impl Harness {
     async fn event(&mut self, kind: EventKind) -> StepOutput {
         self.next_event += 1;
-        let event = StoredEvent { id: self.next_event, conversation_id: 1, kind, received_at: self.now };
+        let event = StoredEvent {
+            id: self.next_event,
+            conversation_id: 1,
+            kind,
+            received_at: self.now,
+        };
         let window = WindowPolicy::default().state(Some(self.now), self.now);
         let out = self
             .engine
-            .handle(StepInput { conversation: &self.conversation, contact: &self.contact, event: &event, window: &window, now: self.now })
+            .handle(StepInput {
+                conversation: &self.conversation,
+                contact: &self.contact,
+                event: &event,
+                window: &window,
+                now: self.now,
+            })
             .await;
         self.conversation.state = out.state.clone();
-        self.timers.retain(|t| !out.cancel_timers.contains(&t.purpose));
+        self.timers
+            .retain(|t| !out.cancel_timers.contains(&t.purpose));
         self.timers.extend(out.timers.iter().cloned());
         if let Some(p) = &out.contact_patch {
             if let Some(n) = &p.name {
@@ -107,11 +138,21 @@ impl Harness {
     /// Advances the clock and fires every timer now due, returning what was sent.
     async fn advance(&mut self, by: Duration) -> Vec<String> {
         self.now += chrono::Duration::from_std(by).unwrap();
-        let due: Vec<NewTimer> = self.timers.iter().filter(|t| t.due_at <= self.now).cloned().collect();
+        let due: Vec<NewTimer> = self
+            .timers
+            .iter()
+            .filter(|t| t.due_at <= self.now)
+            .cloned()
+            .collect();
         self.timers.retain(|t| t.due_at > self.now);
         let mut sent = Vec::new();
         for (i, t) in due.into_iter().enumerate() {
-            let fire = TimerFire { timer_id: i as i64, purpose: t.purpose, payload: t.payload, due_at: t.due_at };
+            let fire = TimerFire {
+                timer_id: i as i64,
+                purpose: t.purpose,
+                payload: t.payload,
+                due_at: t.due_at,
+            };
             sent.extend(bodies(&self.event(EventKind::Timer(fire)).await));
         }
         sent
@@ -127,7 +168,10 @@ fn bodies(out: &StepOutput) -> Vec<String> {
         .iter()
         .map(|r| match &r.content {
             OutboundContent::Text { body, .. } => body.clone(),
-            OutboundContent::Buttons { body, buttons, .. } => format!("{body} {:?}", buttons.iter().map(|b| b.title.as_str()).collect::<Vec<_>>()),
+            OutboundContent::Buttons { body, buttons, .. } => format!(
+                "{body} {:?}",
+                buttons.iter().map(|b| b.title.as_str()).collect::<Vec<_>>()
+            ),
             OutboundContent::Template(t) => format!("template {} {:?}", t.name, t.variables),
             other => format!("{other:?}"),
         })
@@ -146,7 +190,10 @@ async fn ask_validates_reprompts_and_saves_the_answer() {
     let mut h = harness(&["id: lead\ntriggers: [{keyword: [join]}]\nsteps:\n  - ask: { text: \"Your email?\", expect: email, save_as: email, retries: 1, retry_text: \"Not an email, try again\" }\n  - set: { contact.email: \"{{ vars.email }}\" }\n  - send: \"Thanks, {{ vars.email }}\"\n"]);
     assert_eq!(h.say("join").await, vec!["Your email?"]);
     assert_eq!(h.say("nope").await, vec!["Not an email, try again"]);
-    assert_eq!(h.say("Ana@Example.com").await, vec!["Thanks, ana@example.com"]);
+    assert_eq!(
+        h.say("Ana@Example.com").await,
+        vec!["Thanks, ana@example.com"]
+    );
     assert_eq!(h.contact.attributes["email"], json!("ana@example.com"));
 }
 
@@ -154,7 +201,10 @@ async fn ask_validates_reprompts_and_saves_the_answer() {
 async fn ask_gives_up_after_retries_and_takes_on_invalid() {
     let mut h = harness(&["id: n\ntriggers: [{keyword: [age]}]\nsteps:\n  - ask: { text: \"Age?\", expect: number, save_as: age, retries: 1, on_invalid: giveup }\n  - send: ok\n  - end: {}\n  - id: giveup\n    send: \"Let's skip that.\"\n"]);
     h.say("age").await;
-    assert_eq!(h.say("old").await, vec!["Please answer with a number, like 3 or 12.5."]);
+    assert_eq!(
+        h.say("old").await,
+        vec!["Please answer with a number, like 3 or 12.5."]
+    );
     assert_eq!(h.say("very old").await, vec!["Let's skip that."]);
 }
 
@@ -163,8 +213,14 @@ async fn ask_timeout_goes_to_its_step_and_an_answer_cancels_it() {
     let flow = "id: t\ntriggers: [{keyword: [quiz]}]\nsteps:\n  - ask: { text: \"Ready?\", save_as: r, timeout: 10m, on_timeout: nudge }\n  - send: \"Great\"\n  - end: {}\n  - id: nudge\n    send: \"Still there?\"\n";
     let mut h = harness(&[flow]);
     h.say("quiz").await;
-    assert_eq!(h.advance(Duration::from_secs(9 * 60)).await, Vec::<String>::new());
-    assert_eq!(h.advance(Duration::from_secs(2 * 60)).await, vec!["Still there?"]);
+    assert_eq!(
+        h.advance(Duration::from_secs(9 * 60)).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        h.advance(Duration::from_secs(2 * 60)).await,
+        vec!["Still there?"]
+    );
     let mut h = harness(&[flow]);
     h.say("quiz").await;
     assert_eq!(h.say("yes").await, vec!["Great"]);
@@ -175,17 +231,26 @@ async fn ask_timeout_goes_to_its_step_and_an_answer_cancels_it() {
 async fn delay_waits_for_its_timer() {
     let mut h = harness(&["id: d\ntriggers: [{keyword: [later]}]\nsteps:\n  - send: one\n  - delay: 1h\n  - send: two\n"]);
     assert_eq!(h.say("later").await, vec!["one"]);
-    assert_eq!(h.advance(Duration::from_secs(1800)).await, Vec::<String>::new());
+    assert_eq!(
+        h.advance(Duration::from_secs(1800)).await,
+        Vec::<String>::new()
+    );
     assert_eq!(h.advance(Duration::from_secs(1800)).await, vec!["two"]);
 }
 
 #[tokio::test]
 async fn if_and_switch_branch_on_rhai_expressions() {
     let mut h = harness(&["id: menu\ntriggers: [{keyword: [menu]}]\nsteps:\n  - send: { text: \"Pick\", buttons: [{id: orders, title: My orders}, {id: human, title: A person}] }\n  - ask: { save_as: choice, expect: button }\n  - switch:\n      on: vars.choice\n      cases:\n        orders: { send: \"Orders!\" }\n        human: [{ send: \"Connecting\" }, { set: { n: \"= 2 + 3\" } }]\n  - if: \"vars.n == 5\"\n    then: [{send: \"five\"}]\n    else: [{send: \"not five\"}]\n"]);
-    assert_eq!(h.say("menu").await, vec!["Pick [\"My orders\", \"A person\"]"]);
+    assert_eq!(
+        h.say("menu").await,
+        vec!["Pick [\"My orders\", \"A person\"]"]
+    );
     assert_eq!(h.say("a person").await, vec!["Connecting", "five"]);
     h.say("menu").await;
-    let tap = InboundContent::ButtonReply { id: "orders".into(), title: "My orders".into() };
+    let tap = InboundContent::ButtonReply {
+        id: "orders".into(),
+        title: "My orders".into(),
+    };
     assert_eq!(bodies(&h.send(tap).await), vec!["Orders!", "not five"]);
 }
 
@@ -196,7 +261,11 @@ async fn script_changes_vars_and_a_runaway_script_takes_its_error_path() {
     assert_eq!(h.say("calc").await, vec!["42", "Something went wrong"]);
     assert!(started.elapsed() < Duration::from_secs(5));
     let err = h.state().last_error.unwrap();
-    assert!(err.message.contains("endless loop") || err.message.contains("time budget"), "{}", err.message);
+    assert!(
+        err.message.contains("endless loop") || err.message.contains("time budget"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -246,7 +315,11 @@ async fn interrupting_trigger_wins_over_a_waiting_ask() {
         "id: menu\ntriggers: [{keyword: [menu]}]\nsteps: [{send: menu}]\n",
     ]);
     h.say("quiz").await;
-    assert_eq!(h.say("menu").await, vec!["got menu"], "a normal keyword is an answer while waiting");
+    assert_eq!(
+        h.say("menu").await,
+        vec!["got menu"],
+        "a normal keyword is an answer while waiting"
+    );
     h.say("quiz").await;
     assert_eq!(h.say("stop").await, vec!["stopped"]);
 }
@@ -254,7 +327,11 @@ async fn interrupting_trigger_wins_over_a_waiting_ask() {
 #[tokio::test]
 async fn regex_captures_become_vars_and_window_fallbacks_are_attached() {
     let mut h = harness(&["id: o\ntriggers: [{regex: 'order #?(?P<order_id>\\d+)'}]\nsteps:\n  - send:\n      text: \"Order {{ vars.order_id }}\"\n      if_window_closed: { template: menu_reminder, variables: { \"1\": \"{{ contact.name }}\" } }\n"]);
-    let out = h.send(InboundContent::Text { body: "where is order #4821".into() }).await;
+    let out = h
+        .send(InboundContent::Text {
+            body: "where is order #4821".into(),
+        })
+        .await;
     assert_eq!(bodies(&out), vec!["Order 4821"]);
     match &out.replies[0].fallback {
         WindowFallback::Template(t) => assert_eq!(t.variables["1"], "Ana"),
@@ -278,5 +355,10 @@ async fn http_step_saves_the_answer_and_private_targets_are_refused_by_default()
     assert_eq!(h.say("4821").await, vec!["Your order is shipped"]);
     let mut h = harness_with(&[&flow], false);
     assert_eq!(h.say("4821").await, vec!["Cannot check now"]);
-    assert!(h.state().last_error.unwrap().message.contains("private network"));
+    assert!(h
+        .state()
+        .last_error
+        .unwrap()
+        .message
+        .contains("private network"));
 }

@@ -101,7 +101,13 @@ impl TriggerIndex {
         let mut regex_cands = Vec::new();
         for (fi, flow) in flows.iter().enumerate() {
             for (ti, t) in flow.triggers.iter().enumerate() {
-                let cand = |rank| Candidate { flow: fi, trigger: ti, priority: flow.priority, rank, interrupt: t.interrupt };
+                let cand = |rank| Candidate {
+                    flow: fi,
+                    trigger: ti,
+                    priority: flow.priority,
+                    rank,
+                    interrupt: t.interrupt,
+                };
                 match &t.kind {
                     TriggerKind::Button { ids } => {
                         for id in ids {
@@ -117,10 +123,18 @@ impl TriggerIndex {
                         for w in words {
                             let key = normalize(w);
                             match mode {
-                                KeywordMode::Whole => ix.whole.entry(key).or_default().push(cand(Rank::Whole)),
+                                KeywordMode::Whole => {
+                                    ix.whole.entry(key).or_default().push(cand(Rank::Whole))
+                                }
                                 KeywordMode::FirstWord => {
-                                    ix.whole.entry(key.clone()).or_default().push(cand(Rank::Whole));
-                                    ix.first_word.entry(key).or_default().push(cand(Rank::FirstWord));
+                                    ix.whole
+                                        .entry(key.clone())
+                                        .or_default()
+                                        .push(cand(Rank::Whole));
+                                    ix.first_word
+                                        .entry(key)
+                                        .or_default()
+                                        .push(cand(Rank::FirstWord));
                                 }
                                 KeywordMode::Contains => {
                                     contains_patterns.push(format!(" {key} "));
@@ -135,10 +149,15 @@ impl TriggerIndex {
                     }
                     TriggerKind::MessageType { kinds } => {
                         for k in kinds {
-                            ix.types.entry(k.clone()).or_default().push(cand(Rank::Type));
+                            ix.types
+                                .entry(k.clone())
+                                .or_default()
+                                .push(cand(Rank::Type));
                         }
                     }
-                    TriggerKind::Referral { source_ids } => ix.referral.push((cand(Rank::Referral), source_ids.clone())),
+                    TriggerKind::Referral { source_ids } => {
+                        ix.referral.push((cand(Rank::Referral), source_ids.clone()))
+                    }
                     TriggerKind::NewContact => ix.new_contact.push(cand(Rank::NewContact)),
                     TriggerKind::Fallback => ix.fallback.push(cand(Rank::Fallback)),
                 }
@@ -151,7 +170,10 @@ impl TriggerIndex {
             }
         }
         if !regex_patterns.is_empty() {
-            if let Ok(set) = regex::RegexSetBuilder::new(&regex_patterns).size_limit(64 << 20).build() {
+            if let Ok(set) = regex::RegexSetBuilder::new(&regex_patterns)
+                .size_limit(64 << 20)
+                .build()
+            {
                 ix.regex = Some((set, regex_cands));
             }
         }
@@ -173,7 +195,9 @@ impl TriggerIndex {
             false
         };
         let id = match input.content {
-            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. } => Some(id.as_str()),
+            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. } => {
+                Some(id.as_str())
+            }
             InboundContent::QuickReply { payload, .. } => Some(payload.as_str()),
             _ => None,
         };
@@ -217,7 +241,12 @@ impl TriggerIndex {
                 }
             }
         }
-        for c in self.types.get(input.content.kind_name()).into_iter().flatten() {
+        for c in self
+            .types
+            .get(input.content.kind_name())
+            .into_iter()
+            .flatten()
+        {
             consider(&mut best, c);
         }
         if input.new_contact {
@@ -242,6 +271,10 @@ impl TriggerIndex {
                 }
             }
         }
-        Some(Matched { flow, candidate: winner, captures })
+        Some(Matched {
+            flow,
+            candidate: winner,
+            captures,
+        })
     }
 }

@@ -37,7 +37,10 @@ pub struct LoadReport {
 
 impl LoadReport {
     pub fn errors(&self) -> usize {
-        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
     }
 
     pub fn warnings(&self) -> usize {
@@ -46,7 +49,11 @@ impl LoadReport {
 
     /// All problems, one per paragraph, as `parley check` prints them.
     pub fn render(&self) -> String {
-        self.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")
+        self.problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -80,7 +87,11 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
                     flows.push(flow);
                 }
             }
-            Err(e) => file_problems.error(Default::default(), format!("cannot read the file: {e}"), None),
+            Err(e) => file_problems.error(
+                Default::default(),
+                format!("cannot read the file: {e}"),
+                None,
+            ),
         }
         problems.extend(file_problems.list);
     }
@@ -138,7 +149,11 @@ pub fn fingerprint(dirs: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)>
         let _ = collect_all(dir, &mut files);
         for f in files {
             if let Ok(meta) = std::fs::metadata(&f) {
-                out.push((f, meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len()));
+                out.push((
+                    f,
+                    meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                    meta.len(),
+                ));
             }
         }
     }
@@ -160,4 +175,3 @@ fn collect_all(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     }
     Ok(())
 }
-

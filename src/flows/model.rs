@@ -37,15 +37,29 @@ pub struct Trigger {
 
 #[derive(Debug, Clone)]
 pub enum TriggerKind {
-    Keyword { words: Vec<String>, mode: KeywordMode },
-    Regex { pattern: String, regex: regex::Regex },
+    Keyword {
+        words: Vec<String>,
+        mode: KeywordMode,
+    },
+    Regex {
+        pattern: String,
+        regex: regex::Regex,
+    },
     /// Reply-button or list-row id.
-    Button { ids: Vec<String> },
+    Button {
+        ids: Vec<String>,
+    },
     /// Template quick-reply payload.
-    QuickReply { payloads: Vec<String> },
-    MessageType { kinds: Vec<String> },
+    QuickReply {
+        payloads: Vec<String>,
+    },
+    MessageType {
+        kinds: Vec<String>,
+    },
     NewContact,
-    Referral { source_ids: Vec<String> },
+    Referral {
+        source_ids: Vec<String>,
+    },
     Fallback,
 }
 
@@ -161,7 +175,7 @@ pub enum ContentSpec {
         header: Option<String>,
         footer: Option<String>,
         button: String,
-        sections: Vec<(Option<String>, Vec<(String, String, Option<String>)>)>,
+        sections: Vec<ListSectionSpec>,
     },
     UrlButton {
         body: String,
@@ -172,6 +186,9 @@ pub enum ContentSpec {
     },
     Template(TemplateSpec),
 }
+
+/// A list section: optional title and rows of (id, title, description).
+pub type ListSectionSpec = (Option<String>, Vec<(String, String, Option<String>)>);
 
 #[derive(Debug, Clone)]
 pub struct TemplateSpec {

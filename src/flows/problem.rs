@@ -34,7 +34,11 @@ impl fmt::Display for Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {level}: {}", self.file, self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {level}: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -120,7 +124,10 @@ mod tests {
     #[test]
     fn suggests_close_words_only() {
         assert_eq!(did_you_mean("sned", &["send", "ask", "set"]), Some("send"));
-        assert_eq!(did_you_mean("keywrod", &["keyword", "regex"]), Some("keyword"));
+        assert_eq!(
+            did_you_mean("keywrod", &["keyword", "regex"]),
+            Some("keyword")
+        );
         assert_eq!(did_you_mean("banana", &["send", "ask"]), None);
     }
 }

@@ -95,13 +95,24 @@ mod tests {
         let engine = sandbox();
         let ast = engine.compile("let x = 0; loop { x += 1; }").unwrap();
         let err = run(&engine, &mut Scope::new(), &ast).unwrap_err();
-        assert!(err.message.contains("endless loop") || err.message.contains("time budget"), "{err}");
+        assert!(
+            err.message.contains("endless loop") || err.message.contains("time budget"),
+            "{err}"
+        );
     }
 
     #[test]
     fn eval_and_modules_are_not_available() {
         let engine = sandbox();
-        assert!(engine.compile("eval(\"1\")").is_err() || run(&engine, &mut Scope::new(), &engine.compile("eval(\"1\")").unwrap()).is_err());
+        assert!(
+            engine.compile("eval(\"1\")").is_err()
+                || run(
+                    &engine,
+                    &mut Scope::new(),
+                    &engine.compile("eval(\"1\")").unwrap()
+                )
+                .is_err()
+        );
         let ast = engine.compile("import \"std\" as s; 1").unwrap();
         assert!(run(&engine, &mut Scope::new(), &ast).is_err());
     }
@@ -109,7 +120,9 @@ mod tests {
     #[test]
     fn huge_strings_are_refused() {
         let engine = sandbox();
-        let ast = engine.compile("let s = \"x\"; for i in 0..30 { s += s; } s").unwrap();
+        let ast = engine
+            .compile("let s = \"x\"; for i in 0..30 { s += s; } s")
+            .unwrap();
         assert!(run(&engine, &mut Scope::new(), &ast).is_err());
     }
 }

@@ -19,7 +19,9 @@ pub struct FlowSet {
 
 impl std::fmt::Debug for FlowSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FlowSet").field("flows", &self.flows.len()).finish()
+        f.debug_struct("FlowSet")
+            .field("flows", &self.flows.len())
+            .finish()
     }
 }
 
@@ -33,7 +35,10 @@ impl FlowSet {
                 problems.push(problem(
                     &flow.file,
                     Pos { line: 1, column: 1 },
-                    format!("the flow id `{}` is already used by {}", flow.id, kept[first].file),
+                    format!(
+                        "the flow id `{}` is already used by {}",
+                        flow.id, kept[first].file
+                    ),
                     Some("every flow needs its own id".into()),
                 ));
                 continue;
@@ -49,15 +54,26 @@ impl FlowSet {
                         let ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
                         let hint = super::problem::did_you_mean(target, &ids)
                             .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| "check the `id:` at the top of the flow you want".into());
-                        problems.push(problem(&flow.file, step.at, format!("there is no flow with id `{target}`"), Some(hint)));
+                            .unwrap_or_else(|| {
+                                "check the `id:` at the top of the flow you want".into()
+                            });
+                        problems.push(problem(
+                            &flow.file,
+                            step.at,
+                            format!("there is no flow with id `{target}`"),
+                            Some(hint),
+                        ));
                     }
                 }
             }
             super::window_check::check(flow, window, problems);
         }
         let index = TriggerIndex::build(&kept);
-        Self { flows: kept, by_id, index }
+        Self {
+            flows: kept,
+            by_id,
+            index,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -98,8 +114,14 @@ fn keyword_conflicts(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
     let mut claimed: HashMap<(String, i64, KeywordMode), (usize, String)> = HashMap::new();
     for (fi, flow) in flows.iter().enumerate() {
         for t in &flow.triggers {
-            let TriggerKind::Keyword { words, mode } = &t.kind else { continue };
-            let mode = if *mode == KeywordMode::Whole { KeywordMode::FirstWord } else { *mode };
+            let TriggerKind::Keyword { words, mode } = &t.kind else {
+                continue;
+            };
+            let mode = if *mode == KeywordMode::Whole {
+                KeywordMode::FirstWord
+            } else {
+                *mode
+            };
             for w in words {
                 let key = (normalize(w), flow.priority, mode);
                 match claimed.get(&key) {

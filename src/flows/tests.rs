@@ -54,7 +54,9 @@ fn load(files: &[(&str, &str)]) -> (LoadReport, tempfile::TempDir) {
 /// What `parley check` prints, with the temporary folder shown as `flows/`.
 fn check(files: &[(&str, &str)]) -> String {
     let (report, dir) = load(files);
-    report.render().replace(&format!("{}/", dir.path().display()), "")
+    report
+        .render()
+        .replace(&format!("{}/", dir.path().display()), "")
 }
 
 #[test]
@@ -63,7 +65,14 @@ fn the_minimal_ping_flow_works_exactly_as_written() {
     assert!(report.problems.is_empty(), "{}", report.render());
     let set = report.set.unwrap();
     let m = set
-        .best_match(&MatchInput { content: &InboundContent::Text { body: "Ping!".into() }, referral: None, new_contact: false, waiting: false })
+        .best_match(&MatchInput {
+            content: &InboundContent::Text {
+                body: "Ping!".into(),
+            },
+            referral: None,
+            new_contact: false,
+            waiting: false,
+        })
         .unwrap();
     assert_eq!(m.flow.id, "ping");
 }
@@ -83,22 +92,37 @@ fn check_reports_missing_goto_targets_and_duplicate_step_ids() {
 
 #[test]
 fn check_warns_about_unreachable_steps() {
-    insta::assert_snapshot!(check(&[("a.yaml", "id: a\nsteps:\n  - send: one\n  - end: {}\n  - send: never\n")]));
+    insta::assert_snapshot!(check(&[(
+        "a.yaml",
+        "id: a\nsteps:\n  - send: one\n  - end: {}\n  - send: never\n"
+    )]));
 }
 
 #[test]
 fn check_reports_duplicate_flow_ids_and_keyword_conflicts() {
     insta::assert_snapshot!(check(&[
-        ("a.yaml", "id: same\ntriggers: [{keyword: [menu]}]\nsteps: [{send: a}]\n"),
+        (
+            "a.yaml",
+            "id: same\ntriggers: [{keyword: [menu]}]\nsteps: [{send: a}]\n"
+        ),
         ("b.yaml", "id: same\nsteps: [{send: b}]\n"),
-        ("c.yaml", "id: c\ntriggers: [{keyword: [Menú]}]\nsteps: [{send: c}]\n"),
-        ("d.yaml", "id: d\npriority: 5\ntriggers: [{keyword: [menu]}]\nsteps: [{send: d}]\n"),
+        (
+            "c.yaml",
+            "id: c\ntriggers: [{keyword: [Menú]}]\nsteps: [{send: c}]\n"
+        ),
+        (
+            "d.yaml",
+            "id: d\npriority: 5\ntriggers: [{keyword: [menu]}]\nsteps: [{send: d}]\n"
+        ),
     ]));
 }
 
 #[test]
 fn check_reports_bad_regexes() {
-    insta::assert_snapshot!(check(&[("a.yaml", "id: a\ntriggers:\n  - regex: 'order (\\d+'\nsteps: [{send: a}]\n")]));
+    insta::assert_snapshot!(check(&[(
+        "a.yaml",
+        "id: a\ntriggers:\n  - regex: 'order (\\d+'\nsteps: [{send: a}]\n"
+    )]));
 }
 
 #[test]
@@ -136,15 +160,30 @@ fn check_reports_free_form_sends_after_the_window_without_a_fallback() {
 
 #[test]
 fn check_reports_broken_yaml_with_its_position() {
-    insta::assert_snapshot!(check(&[("a.yaml", "id: a\nsteps:\n  - send: \"unclosed\n  - send: b\n")]));
+    insta::assert_snapshot!(check(&[(
+        "a.yaml",
+        "id: a\nsteps:\n  - send: \"unclosed\n  - send: b\n"
+    )]));
 }
 
 fn text(s: &str) -> InboundContent {
     InboundContent::Text { body: s.into() }
 }
 
-fn winner(set: &FlowSet, content: &InboundContent, new_contact: bool, waiting: bool, referral: Option<&Referral>) -> Option<String> {
-    set.best_match(&MatchInput { content, referral, new_contact, waiting }).map(|m| m.flow.id.clone())
+fn winner(
+    set: &FlowSet,
+    content: &InboundContent,
+    new_contact: bool,
+    waiting: bool,
+    referral: Option<&Referral>,
+) -> Option<String> {
+    set.best_match(&MatchInput {
+        content,
+        referral,
+        new_contact,
+        waiting,
+    })
+    .map(|m| m.flow.id.clone())
 }
 
 #[test]
@@ -163,27 +202,101 @@ fn every_trigger_kind_matches_and_precedence_is_as_documented() {
     ]);
     assert!(report.errors() == 0, "{}", report.render());
     let set = report.set.unwrap();
-    let tap = InboundContent::ButtonReply { id: "main_menu".into(), title: "Menu".into() };
-    assert_eq!(winner(&set, &tap, false, false, None).as_deref(), Some("by_button"));
-    let qr = InboundContent::QuickReply { payload: "CONFIRM_APPT_4821".into(), text: "Confirm".into() };
-    assert_eq!(winner(&set, &qr, false, false, None).as_deref(), Some("by_button"));
-    assert_eq!(winner(&set, &text("Order status?"), false, false, None).as_deref(), Some("whole"));
-    assert_eq!(winner(&set, &text("order #4821 please"), false, false, None).as_deref(), Some("first"));
-    assert_eq!(winner(&set, &text("where is #4821"), false, false, None).as_deref(), Some("regex"));
-    let m = set.best_match(&MatchInput { content: &text("where is #4821"), referral: None, new_contact: false, waiting: false }).unwrap();
-    assert_eq!(m.captures, vec![("order_id".to_string(), "4821".to_string())]);
-    assert_eq!(winner(&set, &text("I want a REFUND now"), false, false, None).as_deref(), Some("contains"));
-    assert_eq!(winner(&set, &text("refunds are nice"), false, false, None).as_deref(), Some("fallback"), "contains matches whole words");
-    let img = InboundContent::Media { media: crate::domain::MediaKind::Image, media_id: None, url: None, mime_type: None, sha256: None, caption: None, filename: None, voice: false };
-    assert_eq!(winner(&set, &img, false, false, None).as_deref(), Some("photo"));
-    assert_eq!(winner(&set, &text("good morning"), true, false, None).as_deref(), Some("welcome"));
-    assert_eq!(winner(&set, &text("good morning"), false, false, None).as_deref(), Some("fallback"));
-    let ad = Referral { source_url: None, source_id: Some("120208899".into()), source_type: Some("ad".into()), headline: None, body: None, ctwa_clid: None };
-    assert_eq!(winner(&set, &text("menu"), false, false, Some(&ad)).as_deref(), Some("ad"), "the ad wins over a keyword");
-    assert_eq!(winner(&set, &text("Menú!"), false, false, None).as_deref(), Some("first"), "accents and punctuation fold");
+    let tap = InboundContent::ButtonReply {
+        id: "main_menu".into(),
+        title: "Menu".into(),
+    };
+    assert_eq!(
+        winner(&set, &tap, false, false, None).as_deref(),
+        Some("by_button")
+    );
+    let qr = InboundContent::QuickReply {
+        payload: "CONFIRM_APPT_4821".into(),
+        text: "Confirm".into(),
+    };
+    assert_eq!(
+        winner(&set, &qr, false, false, None).as_deref(),
+        Some("by_button")
+    );
+    assert_eq!(
+        winner(&set, &text("Order status?"), false, false, None).as_deref(),
+        Some("whole")
+    );
+    assert_eq!(
+        winner(&set, &text("order #4821 please"), false, false, None).as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        winner(&set, &text("where is #4821"), false, false, None).as_deref(),
+        Some("regex")
+    );
+    let m = set
+        .best_match(&MatchInput {
+            content: &text("where is #4821"),
+            referral: None,
+            new_contact: false,
+            waiting: false,
+        })
+        .unwrap();
+    assert_eq!(
+        m.captures,
+        vec![("order_id".to_string(), "4821".to_string())]
+    );
+    assert_eq!(
+        winner(&set, &text("I want a REFUND now"), false, false, None).as_deref(),
+        Some("contains")
+    );
+    assert_eq!(
+        winner(&set, &text("refunds are nice"), false, false, None).as_deref(),
+        Some("fallback"),
+        "contains matches whole words"
+    );
+    let img = InboundContent::Media {
+        media: crate::domain::MediaKind::Image,
+        media_id: None,
+        url: None,
+        mime_type: None,
+        sha256: None,
+        caption: None,
+        filename: None,
+        voice: false,
+    };
+    assert_eq!(
+        winner(&set, &img, false, false, None).as_deref(),
+        Some("photo")
+    );
+    assert_eq!(
+        winner(&set, &text("good morning"), true, false, None).as_deref(),
+        Some("welcome")
+    );
+    assert_eq!(
+        winner(&set, &text("good morning"), false, false, None).as_deref(),
+        Some("fallback")
+    );
+    let ad = Referral {
+        source_url: None,
+        source_id: Some("120208899".into()),
+        source_type: Some("ad".into()),
+        headline: None,
+        body: None,
+        ctwa_clid: None,
+    };
+    assert_eq!(
+        winner(&set, &text("menu"), false, false, Some(&ad)).as_deref(),
+        Some("ad"),
+        "the ad wins over a keyword"
+    );
+    assert_eq!(
+        winner(&set, &text("Menú!"), false, false, None).as_deref(),
+        Some("first"),
+        "accents and punctuation fold"
+    );
     // While waiting for an answer only interrupting triggers count.
     assert_eq!(winner(&set, &text("menu"), false, true, None), None);
-    assert_eq!(winner(&set, &text("STOP"), false, true, None).as_deref(), Some("stop"));
+    assert_eq!(
+        winner(&set, &text("STOP"), false, true, None).as_deref(),
+        Some("stop")
+    );
 }
 
 #[test]
@@ -193,7 +306,10 @@ fn higher_priority_beats_a_more_specific_trigger() {
         ("b.yaml", "id: urgent\npriority: 5\ntriggers: [{keyword: [help], match: contains}]\nsteps: [{send: b}]\n"),
     ]);
     let set = report.set.unwrap();
-    assert_eq!(winner(&set, &text("help"), false, false, None).as_deref(), Some("urgent"));
+    assert_eq!(
+        winner(&set, &text("help"), false, false, None).as_deref(),
+        Some("urgent")
+    );
 }
 
 #[test]
@@ -206,15 +322,38 @@ fn matching_ten_thousand_flows_stays_fast() {
         )
         .unwrap();
     }
-    let report = load_dir(&LoadSettings { dir: dir.path(), scripts_dir: dir.path(), templates: &[], window: Duration::from_secs(86400) });
+    let report = load_dir(&LoadSettings {
+        dir: dir.path(),
+        scripts_dir: dir.path(),
+        templates: &[],
+        window: Duration::from_secs(86400),
+    });
     let set = report.set.expect("10,000 flows load");
-    let messages: Vec<InboundContent> = (0..2000).map(|i| text(&format!("kw{} and some more words needle{}", i * 5 % 10_000, i))).collect();
+    let messages: Vec<InboundContent> = (0..2000)
+        .map(|i| {
+            text(&format!(
+                "kw{} and some more words needle{}",
+                i * 5 % 10_000,
+                i
+            ))
+        })
+        .collect();
     let start = std::time::Instant::now();
     for m in &messages {
-        assert!(set.best_match(&MatchInput { content: m, referral: None, new_contact: false, waiting: false }).is_some());
+        assert!(set
+            .best_match(&MatchInput {
+                content: m,
+                referral: None,
+                new_contact: false,
+                waiting: false
+            })
+            .is_some());
     }
     let per_message = start.elapsed() / messages.len() as u32;
     // Generous bound for a debug build on a loaded CI machine; the release benchmark in the
     // README measures the real figure.
-    assert!(per_message < Duration::from_millis(2), "{per_message:?} per message");
+    assert!(
+        per_message < Duration::from_millis(2),
+        "{per_message:?} per message"
+    );
 }

@@ -13,7 +13,9 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
     let mut worst: Vec<Option<Duration>> = vec![None; flow.steps.len()];
     let mut todo = vec![(0usize, Duration::ZERO)];
     while let Some((i, t)) = todo.pop() {
-        let Some(step) = flow.steps.get(i) else { continue };
+        let Some(step) = flow.steps.get(i) else {
+            continue;
+        };
         let t = t.min(cap);
         if worst[i].is_some_and(|w| w >= t) {
             continue;

@@ -9,7 +9,9 @@ pub use marked_yaml::Node as YamlNode;
 
 /// Parses a flow file. Broken YAML becomes one problem at the place the parser stopped.
 pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(false);
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(false);
     match marked_yaml::parse_yaml_with_options(0, text, options) {
         Ok(node) => Some(node),
         Err(e) => {
@@ -17,15 +19,31 @@ pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
             let (at, message, hint) = match &e {
                 TopLevelMustBeMapping(m) | TopLevelMustBeSequence(m) => (
                     *m,
-                    "a flow file must be a list of settings like `id:`, `triggers:` and `steps:`".to_string(),
+                    "a flow file must be a list of settings like `id:`, `triggers:` and `steps:`"
+                        .to_string(),
                     None,
                 ),
-                UnexpectedAnchor(m) => (*m, "anchors (&name) are not supported in flow files".into(), None),
+                UnexpectedAnchor(m) => (
+                    *m,
+                    "anchors (&name) are not supported in flow files".into(),
+                    None,
+                ),
                 MappingKeyMustBeScalar(m) => (*m, "a setting name must be plain text".into(), None),
-                UnexpectedTag(m) => (*m, "YAML tags (!name) are not supported in flow files".into(), None),
+                UnexpectedTag(m) => (
+                    *m,
+                    "YAML tags (!name) are not supported in flow files".into(),
+                    None,
+                ),
                 DuplicateKey(inner) => (
-                    *inner.key.span().start().unwrap_or(&marked_yaml::Marker::new(0, 0, 1, 1)),
-                    format!("`{}` is written twice in the same place", inner.key.as_str()),
+                    *inner
+                        .key
+                        .span()
+                        .start()
+                        .unwrap_or(&marked_yaml::Marker::new(0, 0, 1, 1)),
+                    format!(
+                        "`{}` is written twice in the same place",
+                        inner.key.as_str()
+                    ),
                     Some("keep one of them".to_string()),
                 ),
                 ScanError(m, err) => (
@@ -34,7 +52,14 @@ pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                     Some("check the indentation and that every `\"` and `'` is closed".to_string()),
                 ),
             };
-            problems.error(Pos { line: at.line(), column: at.column() }, message, hint);
+            problems.error(
+                Pos {
+                    line: at.line(),
+                    column: at.column(),
+                },
+                message,
+                hint,
+            );
             None
         }
     }
@@ -77,10 +102,17 @@ pub fn check_keys(map: &MarkedMappingNode, allowed: &[&str], what: &str, problem
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {
             let hint = match did_you_mean(key.as_str(), allowed) {
-                Some(s) => format!("did you mean `{s}`? {what} can have: {}", allowed.join(", ")),
+                Some(s) => format!(
+                    "did you mean `{s}`? {what} can have: {}",
+                    allowed.join(", ")
+                ),
                 None => format!("{what} can have: {}", allowed.join(", ")),
             };
-            problems.error(scalar_pos(key), format!("unknown setting `{}` in {what}", key.as_str()), Some(hint));
+            problems.error(
+                scalar_pos(key),
+                format!("unknown setting `{}` in {what}", key.as_str()),
+                Some(hint),
+            );
         }
     }
 }
@@ -89,17 +121,29 @@ pub fn as_str<'a>(node: &'a Node, what: &str, problems: &mut Problems) -> Option
     match node {
         Node::Scalar(s) => Some(s.as_str()),
         other => {
-            problems.error(pos(other), format!("{what} must be a single value, found {}", kind(other)), None);
+            problems.error(
+                pos(other),
+                format!("{what} must be a single value, found {}", kind(other)),
+                None,
+            );
             None
         }
     }
 }
 
-pub fn as_map<'a>(node: &'a Node, what: &str, problems: &mut Problems) -> Option<&'a MarkedMappingNode> {
+pub fn as_map<'a>(
+    node: &'a Node,
+    what: &str,
+    problems: &mut Problems,
+) -> Option<&'a MarkedMappingNode> {
     match node {
         Node::Mapping(m) => Some(m),
         other => {
-            problems.error(pos(other), format!("{what} must be a group of settings, found {}", kind(other)), None);
+            problems.error(
+                pos(other),
+                format!("{what} must be a group of settings, found {}", kind(other)),
+                None,
+            );
             None
         }
     }
@@ -119,7 +163,11 @@ pub fn as_bool(node: &Node, what: &str, problems: &mut Problems) -> Option<bool>
         "true" | "yes" | "on" => Some(true),
         "false" | "no" | "off" => Some(false),
         _ => {
-            problems.error(pos(node), format!("{what} must be true or false, found `{s}`"), None);
+            problems.error(
+                pos(node),
+                format!("{what} must be true or false, found `{s}`"),
+                None,
+            );
             None
         }
     }
@@ -130,7 +178,11 @@ pub fn as_int(node: &Node, what: &str, problems: &mut Problems) -> Option<i64> {
     match s.trim().parse::<i64>() {
         Ok(n) => Some(n),
         Err(_) => {
-            problems.error(pos(node), format!("{what} must be a whole number, found `{s}`"), None);
+            problems.error(
+                pos(node),
+                format!("{what} must be a whole number, found `{s}`"),
+                None,
+            );
             None
         }
     }
@@ -141,13 +193,21 @@ pub fn as_f64(node: &Node, what: &str, problems: &mut Problems) -> Option<f64> {
     match s.trim().parse::<f64>() {
         Ok(n) if n.is_finite() => Some(n),
         _ => {
-            problems.error(pos(node), format!("{what} must be a number, found `{s}`"), None);
+            problems.error(
+                pos(node),
+                format!("{what} must be a number, found `{s}`"),
+                None,
+            );
             None
         }
     }
 }
 
-pub fn as_duration(node: &Node, what: &str, problems: &mut Problems) -> Option<std::time::Duration> {
+pub fn as_duration(
+    node: &Node,
+    what: &str,
+    problems: &mut Problems,
+) -> Option<std::time::Duration> {
     let s = as_str(node, what, problems)?;
     match humantime::parse_duration(s.trim()) {
         Ok(d) => Some(d),
@@ -172,10 +232,22 @@ pub fn text_origin(source: &str, node: &MarkedScalarNode) -> (Pos, bool) {
     if rest.starts_with('|') || rest.starts_with('>') {
         let next = source.lines().nth(p.line).unwrap_or("");
         let indent = next.len() - next.trim_start().len();
-        return (Pos { line: p.line + 1, column: indent + 1 }, true);
+        return (
+            Pos {
+                line: p.line + 1,
+                column: indent + 1,
+            },
+            true,
+        );
     }
     if rest.starts_with('"') || rest.starts_with('\'') {
-        return (Pos { line: p.line, column: p.column + 1 }, false);
+        return (
+            Pos {
+                line: p.line,
+                column: p.column + 1,
+            },
+            false,
+        );
     }
     (p, false)
 }

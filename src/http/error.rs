@@ -38,6 +38,10 @@ impl IntoResponse for HttpError {
         } else {
             tracing::warn!(status = status.as_u16(), %message, "request refused");
         }
-        (status, Json(json!({ "success": false, "error": message, "error_code": code }))).into_response()
+        (
+            status,
+            Json(json!({ "success": false, "error": message, "error_code": code })),
+        )
+            .into_response()
     }
 }

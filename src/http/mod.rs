@@ -32,8 +32,14 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let webhooks = Router::new()
-        .route("/webhooks/meta", get(webhooks::meta_handshake).post(webhooks::meta_post))
-        .route("/webhooks/twilio", axum::routing::post(webhooks::twilio_post))
+        .route(
+            "/webhooks/meta",
+            get(webhooks::meta_handshake).post(webhooks::meta_post),
+        )
+        .route(
+            "/webhooks/twilio",
+            axum::routing::post(webhooks::twilio_post),
+        )
         .layer(DefaultBodyLimit::max(state.config.webhooks.max_body_bytes));
     Router::new()
         .merge(webhooks)

@@ -18,7 +18,11 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         Ok(()) => Ok(st.store.backend()),
         Err(e) => Err(e.to_string()),
     };
-    let flows = st.flow_status.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let flows = st
+        .flow_status
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let stopped = st.store.stopped_senders().await.unwrap_or_default();
     let ready = database.is_ok();
     let body = json!({
@@ -32,7 +36,11 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         },
         "stopped_senders": stopped,
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
@@ -41,7 +49,10 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         metrics::gauge!(m::OUTBOX_DEPTH).set(depth as f64);
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         st.metrics.render(),
     )
 }

@@ -24,19 +24,31 @@ pub async fn meta_handshake(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<String, HttpError> {
-    let tokens: Vec<&str> = st.senders.meta().map(|(_, m)| m.verify_token.as_str()).collect();
+    let tokens: Vec<&str> = st
+        .senders
+        .meta()
+        .map(|(_, m)| m.verify_token.as_str())
+        .collect();
     meta::webhook::verify_handshake(
         q.get("hub.mode").map(String::as_str),
         q.get("hub.verify_token").map(String::as_str),
         q.get("hub.challenge").map(String::as_str),
         &tokens,
     )
-    .ok_or_else(|| HttpError::Forbidden("verify token does not match any Meta sender's verify_token".into()))
+    .ok_or_else(|| {
+        HttpError::Forbidden("verify token does not match any Meta sender's verify_token".into())
+    })
 }
 
-pub async fn meta_post(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, HttpError> {
+pub async fn meta_post(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, HttpError> {
     metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "meta").increment(1);
-    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
     let verified: Vec<i64> = st
         .senders
         .meta()
@@ -44,13 +56,15 @@ pub async fn meta_post(State(st): State<AppState>, headers: HeaderMap, body: Byt
         .map(|(s, _)| s.id)
         .collect();
     if verified.is_empty() {
-        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "signature").increment(1);
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "signature")
+            .increment(1);
         return Err(HttpError::Unauthorized(
             "X-Hub-Signature-256 is missing or does not match any Meta sender's app_secret".into(),
         ));
     }
     let routed = meta::webhook::parse(&body).map_err(|e| {
-        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "malformed").increment(1);
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "malformed")
+            .increment(1);
         HttpError::BadRequest(format!("webhook body is not a Meta webhook: {e}"))
     })?;
     let stored = ingest(&st, "meta", routed, &verified).await?;
@@ -67,7 +81,9 @@ pub async fn twilio_post(
     let params = twilio::webhook::parse_form(&body)
         .map_err(|e| HttpError::BadRequest(format!("webhook body is not a form: {e}")))?;
     let url = signed_url(&st, &headers, &uri);
-    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
     let verified: Vec<i64> = st
         .senders
         .twilio()
@@ -75,13 +91,15 @@ pub async fn twilio_post(
         .map(|(s, _)| s.id)
         .collect();
     if verified.is_empty() {
-        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "signature").increment(1);
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "signature")
+            .increment(1);
         return Err(HttpError::Unauthorized(format!(
             "X-Twilio-Signature is missing or does not match any Twilio sender's auth_token for URL {url} (set public_url to the URL Twilio calls)"
         )));
     }
     let routed = twilio::webhook::parse(&params).map_err(|e| {
-        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed").increment(1);
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed")
+            .increment(1);
         HttpError::BadRequest(format!("webhook is not a Twilio message or status: {e}"))
     })?;
     ingest(&st, "twilio", routed, &verified).await?;
@@ -95,11 +113,17 @@ pub async fn twilio_post(
 /// The URL Twilio signed: `public_url` + path when configured, else rebuilt from the
 /// request (honouring `X-Forwarded-Proto` from a TLS-terminating proxy).
 fn signed_url(st: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/webhooks/twilio");
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/webhooks/twilio");
     if let Some(base) = &st.config.public_url {
         return format!("{}{}", base.trim_end_matches('/'), path);
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -109,7 +133,12 @@ fn signed_url(st: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
 
 /// Routes items to senders whose secret verified the request and stores them. Returns how
 /// many items were stored.
-async fn ingest(st: &AppState, provider: &'static str, routed: Vec<Routed>, verified: &[i64]) -> Result<usize, HttpError> {
+async fn ingest(
+    st: &AppState,
+    provider: &'static str,
+    routed: Vec<Routed>,
+    verified: &[i64],
+) -> Result<usize, HttpError> {
     let now = st.clock.now();
     let mut items = Vec::with_capacity(routed.len());
     for r in routed {
@@ -135,9 +164,8 @@ async fn ingest(st: &AppState, provider: &'static str, routed: Vec<Routed>, veri
         });
     }
     let n = items.len();
-    st.ingestor
-        .ingest(items)
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("could not store the webhook, please retry: {e}")))?;
+    st.ingestor.ingest(items).await.map_err(|e| {
+        HttpError::Unavailable(format!("could not store the webhook, please retry: {e}"))
+    })?;
     Ok(n)
 }

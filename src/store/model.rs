@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One webhook item bound for a configured sender.
+#[allow(clippy::large_enum_variant)] // built per webhook and moved; see `WebhookItem`
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestItem {
     Message {
@@ -90,6 +91,7 @@ pub struct StoredEvent {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // loaded a few at a time per conversation
 pub enum EventKind {
     /// The customer wrote.
     Message(InboundMessage),

@@ -56,7 +56,9 @@ impl Inbox {
             };
             let got_full_batch = free > 0 && claimed.len() == free;
             for id in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let me = self.clone();
                 tasks.spawn(async move {
                     me.process(id).await;
@@ -82,7 +84,10 @@ impl Inbox {
         if let Err(e) = self.process_events(conversation_id).await {
             match e {
                 StoreError::LeaseLost { .. } => {
-                    tracing::warn!(conversation_id, "lease lost; another process continues this conversation");
+                    tracing::warn!(
+                        conversation_id,
+                        "lease lost; another process continues this conversation"
+                    );
                     return;
                 }
                 e => {
@@ -93,14 +98,21 @@ impl Inbox {
                 }
             }
         }
-        if let Err(e) = self.store.release_conversation(conversation_id, &self.owner).await {
+        if let Err(e) = self
+            .store
+            .release_conversation(conversation_id, &self.owner)
+            .await
+        {
             tracing::error!(conversation_id, error = %e, "releasing conversation failed");
         }
     }
 
     async fn process_events(&self, conversation_id: i64) -> Result<(), StoreError> {
         loop {
-            let mut work = self.store.load_work(conversation_id, EVENTS_PER_LOAD).await?;
+            let mut work = self
+                .store
+                .load_work(conversation_id, EVENTS_PER_LOAD)
+                .await?;
             if work.events.is_empty() {
                 return Ok(());
             }
@@ -121,13 +133,20 @@ impl Inbox {
                     window: &window,
                     now,
                 };
-                let output = match AssertUnwindSafe(self.engine.handle(input)).catch_unwind().await {
+                let output = match AssertUnwindSafe(self.engine.handle(input))
+                    .catch_unwind()
+                    .await
+                {
                     Ok(output) => output,
                     Err(_) => {
                         // A bug must not wedge the conversation: the event is consumed with
                         // no effect and the panic is counted and logged.
                         metrics::counter!(m::ENGINE_PANICS).increment(1);
-                        tracing::error!(conversation_id, event_id = event.id, "engine panicked; event skipped");
+                        tracing::error!(
+                            conversation_id,
+                            event_id = event.id,
+                            "engine panicked; event skipped"
+                        );
                         StepOutput::unchanged(&work.conversation.state)
                     }
                 };

@@ -30,7 +30,11 @@ pub enum IngestError {
 const MAX_BATCH_ITEMS: usize = 512;
 
 impl Ingestor {
-    pub fn spawn(store: DynStore, wake: Wakeups, shutdown: CancellationToken) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        store: DynStore,
+        wake: Wakeups,
+        shutdown: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
         let handle = tokio::spawn(run(store, wake, rx, shutdown));
         (Self { tx }, handle)
@@ -78,7 +82,10 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let items: Vec<IngestItem> = pending.iter().flat_map(|(items, _)| items.iter().cloned()).collect();
+        let items: Vec<IngestItem> = pending
+            .iter()
+            .flat_map(|(items, _)| items.iter().cloned())
+            .collect();
         match store.ingest(&items).await {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
@@ -88,7 +95,9 @@ async fn run(
                     for o in &mine {
                         match o {
                             IngestOutcome::Stored { .. } => new_work = true,
-                            IngestOutcome::Duplicate => metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1),
+                            IngestOutcome::Duplicate => {
+                                metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1)
+                            }
                             IngestOutcome::StatusApplied { fallback_id, .. } => {
                                 metrics::counter!(m::STATUSES_APPLIED).increment(1);
                                 if fallback_id.is_some() {

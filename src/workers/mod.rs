@@ -4,9 +4,9 @@
 //! shared shutdown token.
 
 pub mod inbox;
+pub mod ingest;
 pub mod outbox;
 pub mod reload;
-pub mod ingest;
 
 pub mod retry;
 pub mod timers;

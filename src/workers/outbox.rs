@@ -6,7 +6,9 @@
 use super::retry::{decide, RetryDecision};
 use super::Wakeups;
 use crate::config::RetryConfig;
-use crate::domain::{Clock, ErrorClass, OutboundContent, SendFailure, WindowFallback, WindowPolicy};
+use crate::domain::{
+    Clock, ErrorClass, OutboundContent, SendFailure, WindowFallback, WindowPolicy,
+};
 use crate::metrics as m;
 use crate::senders::{SenderRuntime, Senders};
 use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
@@ -54,7 +56,9 @@ impl Outbox {
             };
             let got_full_batch = free > 0 && claimed.len() == free;
             for item in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let me = self.clone();
                 tasks.spawn(async move {
                     me.deliver(item).await;
@@ -86,12 +90,21 @@ impl Outbox {
             },
         };
         self.count(&item, &outcome);
-        match self.store.record_outcome(item.id, &self.owner, &outcome, self.clock.now()).await {
+        match self
+            .store
+            .record_outcome(item.id, &self.owner, &outcome, self.clock.now())
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::LeaseLost { .. }) => {
-                tracing::warn!(outbound_id = item.id, "send lease expired before the outcome was recorded")
+                tracing::warn!(
+                    outbound_id = item.id,
+                    "send lease expired before the outcome was recorded"
+                )
             }
-            Err(e) => tracing::error!(outbound_id = item.id, error = %e, "recording send outcome failed"),
+            Err(e) => {
+                tracing::error!(outbound_id = item.id, error = %e, "recording send outcome failed")
+            }
         }
     }
 
@@ -142,7 +155,11 @@ impl Outbox {
         }
     }
 
-    async fn send(&self, sender: &SenderRuntime, message: &crate::domain::OutboundMessage) -> Result<crate::channels::SendOk, SendFailure> {
+    async fn send(
+        &self,
+        sender: &SenderRuntime,
+        message: &crate::domain::OutboundMessage,
+    ) -> Result<crate::channels::SendOk, SendFailure> {
         sender.pace().await;
         match tokio::time::timeout(self.send_timeout, sender.channel.send(message)).await {
             Ok(r) => r,
@@ -158,7 +175,14 @@ impl Outbox {
             ErrorClass::Retry => {
                 let attempts = (item.attempts.max(0) as u32) + 1;
                 let now = self.clock.now();
-                match decide(&self.retry, attempts, item.created_at, now, f.retry_after, &mut rand::rng()) {
+                match decide(
+                    &self.retry,
+                    attempts,
+                    item.created_at,
+                    now,
+                    f.retry_after,
+                    &mut rand::rng(),
+                ) {
                     RetryDecision::RetryAt(at) => SendOutcome::Retry {
                         at,
                         code: f.code,
@@ -183,7 +207,11 @@ impl Outbox {
                     reason = %f.title,
                     "provider refused the sender's credentials or account; sending from it is stopped until it is resumed"
                 );
-                if let Err(e) = self.store.stop_sender(item.sender_id, f.code, &f.title, self.clock.now()).await {
+                if let Err(e) = self
+                    .store
+                    .stop_sender(item.sender_id, f.code, &f.title, self.clock.now())
+                    .await
+                {
                     tracing::error!(error = %e, "recording the stopped sender failed");
                 }
                 metrics::gauge!(m::SENDER_STOPPED, "sender" => item.sender_id.to_string()).set(1.0);
@@ -205,7 +233,9 @@ impl Outbox {
                 if converted_to.is_some() {
                     metrics::counter!(m::MESSAGES_CONVERTED).increment(1);
                 }
-                let waited = (self.clock.now() - item.created_at).to_std().unwrap_or_default();
+                let waited = (self.clock.now() - item.created_at)
+                    .to_std()
+                    .unwrap_or_default();
                 metrics::histogram!(m::OUTBOX_LATENCY).record(waited.as_secs_f64());
             }
             SendOutcome::Retry { code, .. } => {

@@ -33,7 +33,10 @@ pub struct Reloader {
 
 impl Reloader {
     pub async fn run(self, shutdown: CancellationToken) {
-        let dirs = [PathBuf::from(&self.config.flows.dir), PathBuf::from(&self.config.flows.scripts_dir)];
+        let dirs = [
+            PathBuf::from(&self.config.flows.dir),
+            PathBuf::from(&self.config.flows.scripts_dir),
+        ];
         let mut seen = flows::fingerprint(&[&dirs[0], &dirs[1]]);
         loop {
             tokio::select! {

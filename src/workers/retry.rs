@@ -26,7 +26,8 @@ pub fn decide(
     }
     let delay = backoff(cfg, attempts, retry_after, rng);
     let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-    let age_limit = first_enqueued + chrono::Duration::from_std(cfg.give_up_after).unwrap_or(chrono::Duration::MAX);
+    let age_limit = first_enqueued
+        + chrono::Duration::from_std(cfg.give_up_after).unwrap_or(chrono::Duration::MAX);
     if at > age_limit {
         RetryDecision::GiveUp
     } else {
@@ -36,11 +37,17 @@ pub fn decide(
 
 /// Equal jitter: half the exponential delay fixed, half random, so retries of many
 /// messages spread out but never come back immediately.
-pub fn backoff(cfg: &RetryConfig, attempts: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+pub fn backoff(
+    cfg: &RetryConfig,
+    attempts: u32,
+    retry_after: Option<Duration>,
+    rng: &mut impl Rng,
+) -> Duration {
     let exp = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
     let base = cfg.initial.saturating_mul(exp).min(cfg.max_delay);
     let half = base / 2;
-    let jitter = Duration::from_micros(rng.random_range(0..=half.as_micros().min(u64::MAX as u128) as u64));
+    let jitter =
+        Duration::from_micros(rng.random_range(0..=half.as_micros().min(u64::MAX as u128) as u64));
     let delay = half + jitter;
     match retry_after {
         Some(ra) if ra > delay => ra.min(cfg.max_delay.max(ra)),
@@ -68,24 +75,40 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         for attempt in 1..12 {
             let d = backoff(&cfg(), attempt, None, &mut rng);
-            let full = (Duration::from_millis(500) * 2u32.pow(attempt - 1)).min(Duration::from_secs(60));
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} vs {full:?}");
+            let full =
+                (Duration::from_millis(500) * 2u32.pow(attempt - 1)).min(Duration::from_secs(60));
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d:?} vs {full:?}"
+            );
         }
     }
 
     #[test]
     fn retry_after_is_honoured() {
         let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(backoff(&cfg(), 1, Some(Duration::from_secs(7)), &mut rng), Duration::from_secs(7));
+        assert_eq!(
+            backoff(&cfg(), 1, Some(Duration::from_secs(7)), &mut rng),
+            Duration::from_secs(7)
+        );
     }
 
     #[test]
     fn gives_up_after_max_attempts_or_age() {
         let mut rng = StdRng::seed_from_u64(1);
         let t0 = Utc::now();
-        assert_eq!(decide(&cfg(), 5, t0, t0, None, &mut rng), RetryDecision::GiveUp);
-        assert!(matches!(decide(&cfg(), 1, t0, t0, None, &mut rng), RetryDecision::RetryAt(_)));
+        assert_eq!(
+            decide(&cfg(), 5, t0, t0, None, &mut rng),
+            RetryDecision::GiveUp
+        );
+        assert!(matches!(
+            decide(&cfg(), 1, t0, t0, None, &mut rng),
+            RetryDecision::RetryAt(_)
+        ));
         let late = t0 + chrono::Duration::seconds(3600);
-        assert_eq!(decide(&cfg(), 2, t0, late, None, &mut rng), RetryDecision::GiveUp);
+        assert_eq!(
+            decide(&cfg(), 2, t0, late, None, &mut rng),
+            RetryDecision::GiveUp
+        );
     }
 }

@@ -8,7 +8,11 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
@@ -138,14 +142,20 @@ async fn sigterm_finishes_the_send_in_flight_and_exits_cleanly() {
     // Wait until the send reached the provider, then ask Parley to stop.
     let t0 = Instant::now();
     while sends(&meta).await.is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "the reply never reached the provider");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the reply never reached the provider"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "parley exited with {status:?}");
 
     // The outcome of the in-flight send was recorded before exit.
@@ -155,8 +165,17 @@ async fn sigterm_finishes_the_send_in_flight_and_exits_cleanly() {
     })
     .await
     .unwrap();
-    let conv = store.find_conversation(1, "+16315551181").await.unwrap().unwrap();
-    let msg = store.conversation_outbound(conv.id, None, 1).await.unwrap().pop().unwrap();
+    let conv = store
+        .find_conversation(1, "+16315551181")
+        .await
+        .unwrap()
+        .unwrap();
+    let msg = store
+        .conversation_outbound(conv.id, None, 1)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(msg.status, parley::domain::DeliveryStatus::Accepted);
     assert_eq!(msg.provider_message_id.as_deref(), Some("wamid.term.1"));
 }

@@ -14,10 +14,19 @@ async fn only_reply(app: &TestApp, contact: &str) -> parley::store::OutboundReco
         app.store.find_conversation(1, contact).await.unwrap()
     })
     .await;
-    eventually(Duration::from_secs(10), "a reply with a final status", || async {
-        let m = app.store.conversation_outbound(conv.id, None, 1).await.unwrap().pop()?;
-        (m.status != DeliveryStatus::Queued).then_some(m)
-    })
+    eventually(
+        Duration::from_secs(10),
+        "a reply with a final status",
+        || async {
+            let m = app
+                .store
+                .conversation_outbound(conv.id, None, 1)
+                .await
+                .unwrap()
+                .pop()?;
+            (m.status != DeliveryStatus::Queued).then_some(m)
+        },
+    )
     .await
 }
 
@@ -31,10 +40,19 @@ async fn provider_500_then_200_delivers_the_message_once() {
         .with_priority(1)
         .mount(&app.meta)
         .await;
-    app.post_meta(&meta_text("16315551181", "wamid.r.1", "hi retry", now_unix())).await;
+    app.post_meta(&meta_text(
+        "16315551181",
+        "wamid.r.1",
+        "hi retry",
+        now_unix(),
+    ))
+    .await;
     let msg = only_reply(&app, "+16315551181").await;
     assert_eq!(msg.status, DeliveryStatus::Accepted);
-    assert_eq!(msg.attempts, 1, "one failed attempt recorded before success");
+    assert_eq!(
+        msg.attempts, 1,
+        "one failed attempt recorded before success"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sends = app.meta_sends().await;
     assert_eq!(sends.len(), 2, "one 500 and one 200");
@@ -45,21 +63,36 @@ async fn provider_500_then_200_delivers_the_message_once() {
 #[tokio::test]
 async fn provider_131047_leaves_a_closed_window_failure() {
     let app = spawn_app().await;
-    let body: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/meta/outbound_error_131047_response.json")).unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{FIXTURES}/meta/outbound_error_131047_response.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     Mock::given(method("POST"))
         .and(path_regex("/messages$"))
         .respond_with(ResponseTemplate::new(400).set_body_json(body))
         .with_priority(1)
         .mount(&app.meta)
         .await;
-    app.post_meta(&meta_text("16315551181", "wamid.w.1", "hi window", now_unix())).await;
+    app.post_meta(&meta_text(
+        "16315551181",
+        "wamid.w.1",
+        "hi window",
+        now_unix(),
+    ))
+    .await;
     let msg = only_reply(&app, "+16315551181").await;
     assert_eq!(msg.status, DeliveryStatus::Failed);
     assert_eq!(msg.error_code, Some(131047));
     assert!(msg.window_closed);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.meta_sends().await.len(), 1, "a closed window is not retried");
+    assert_eq!(
+        app.meta_sends().await.len(),
+        1,
+        "a closed window is not retried"
+    );
     app.shutdown().await;
 }
 
@@ -68,12 +101,21 @@ async fn a_reply_to_a_message_older_than_the_window_is_not_sent_free_form() {
     let app = spawn_app().await;
     // The customer's message was sent 25 hours ago (delivered late by the provider).
     let old = now_unix() - 25 * 3600;
-    app.post_meta(&meta_text("16315551181", "wamid.old.1", "hi from yesterday", old)).await;
+    app.post_meta(&meta_text(
+        "16315551181",
+        "wamid.old.1",
+        "hi from yesterday",
+        old,
+    ))
+    .await;
     let msg = only_reply(&app, "+16315551181").await;
     assert_eq!(msg.status, DeliveryStatus::Failed);
     assert!(msg.window_closed);
     assert!(msg.error_title.unwrap().contains("window is closed"));
-    assert!(app.meta_sends().await.is_empty(), "nothing reached the provider");
+    assert!(
+        app.meta_sends().await.is_empty(),
+        "nothing reached the provider"
+    );
     app.shutdown().await;
 }
 
@@ -97,7 +139,12 @@ async fn fifty_messages_for_one_contact_arrive_in_order_while_others_proceed() {
         tokio::spawn(async move {
             for round in 0..5 {
                 for c in 0..10 {
-                    let body = meta_text(&format!("4477009001{c:02}"), &format!("wamid.o.{c}.{round}"), &format!("hi other {c} {round}"), now_unix());
+                    let body = meta_text(
+                        &format!("4477009001{c:02}"),
+                        &format!("wamid.o.{c}.{round}"),
+                        &format!("hi other {c} {round}"),
+                        now_unix(),
+                    );
                     let res = http
                         .post(format!("{addr}/webhooks/meta"))
                         .header("x-hub-signature-256", sign_meta(&body))
@@ -111,7 +158,14 @@ async fn fifty_messages_for_one_contact_arrive_in_order_while_others_proceed() {
         })
     };
     for i in 1..=50 {
-        let res = app.post_meta(&meta_text("16315551181", &format!("wamid.seq.{i}"), &format!("hi {i}"), now_unix())).await;
+        let res = app
+            .post_meta(&meta_text(
+                "16315551181",
+                &format!("wamid.seq.{i}"),
+                &format!("hi {i}"),
+                now_unix(),
+            ))
+            .await;
         assert_eq!(res.status(), 200);
     }
     others.await.unwrap();
@@ -125,7 +179,11 @@ async fn fifty_messages_for_one_contact_arrive_in_order_while_others_proceed() {
     assert_eq!(mine, expected);
     for c in 0..10 {
         let to = format!("4477009001{c:02}");
-        let theirs: Vec<String> = sends.iter().filter(|s| s["to"] == to.as_str()).map(|s| body_text(s).to_string()).collect();
+        let theirs: Vec<String> = sends
+            .iter()
+            .filter(|s| s["to"] == to.as_str())
+            .map(|s| body_text(s).to_string())
+            .collect();
         let expected: Vec<String> = (0..5).map(|r| format!("echo: hi other {c} {r}")).collect();
         assert_eq!(theirs, expected, "contact {to}");
     }
@@ -135,28 +193,63 @@ async fn fifty_messages_for_one_contact_arrive_in_order_while_others_proceed() {
 #[tokio::test]
 async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
     let app = spawn_app().await;
-    let body: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/meta/outbound_error_190_response.json")).unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{FIXTURES}/meta/outbound_error_190_response.json")).unwrap(),
+    )
+    .unwrap();
     Mock::given(method("POST"))
         .and(path_regex("/messages$"))
         .respond_with(ResponseTemplate::new(401).set_body_json(body))
         .with_priority(1)
         .mount(&app.meta)
         .await;
-    app.post_meta(&meta_text("16315551181", "wamid.t.1", "hi token", now_unix())).await;
-    let stops = eventually(Duration::from_secs(10), "the sender to be stopped", || async {
-        let s = app.store.stopped_senders().await.unwrap();
-        (!s.is_empty()).then_some(s)
-    })
+    app.post_meta(&meta_text(
+        "16315551181",
+        "wamid.t.1",
+        "hi token",
+        now_unix(),
+    ))
+    .await;
+    let stops = eventually(
+        Duration::from_secs(10),
+        "the sender to be stopped",
+        || async {
+            let s = app.store.stopped_senders().await.unwrap();
+            (!s.is_empty()).then_some(s)
+        },
+    )
     .await;
     assert_eq!(stops[0].sender_id, 1);
     assert_eq!(stops[0].code, Some(190));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.meta_sends().await.len(), 1, "no more attempts while stopped");
-    let r: serde_json::Value = app.http.get(format!("{}/readyz", app.addr)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        app.meta_sends().await.len(),
+        1,
+        "no more attempts while stopped"
+    );
+    let r: serde_json::Value = app
+        .http
+        .get(format!("{}/readyz", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["stopped_senders"][0]["sender_id"], 1);
-    let conv = app.store.find_conversation(1, "+16315551181").await.unwrap().unwrap();
-    let msg = app.store.conversation_outbound(conv.id, None, 1).await.unwrap().pop().unwrap();
+    let conv = app
+        .store
+        .find_conversation(1, "+16315551181")
+        .await
+        .unwrap()
+        .unwrap();
+    let msg = app
+        .store
+        .conversation_outbound(conv.id, None, 1)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(msg.status, DeliveryStatus::Queued);
     app.shutdown().await;
 }

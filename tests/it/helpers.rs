@@ -58,7 +58,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(Options::default()).await
 }
 
-pub fn config_yaml(dir: &std::path::Path, db_url: &str, meta_uri: &str, twilio_uri: &str, extra: &str) -> String {
+pub fn config_yaml(
+    dir: &std::path::Path,
+    db_url: &str,
+    meta_uri: &str,
+    twilio_uri: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"
 listen: 127.0.0.1:0
@@ -108,11 +114,21 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("parley.db").display()));
-    let yaml = config_yaml(dir.path(), &db_url, &meta.uri(), &twilio.uri(), &opts.extra_yaml);
+    let yaml = config_yaml(
+        dir.path(),
+        &db_url,
+        &meta.uri(),
+        &twilio.uri(),
+        &opts.extra_yaml,
+    );
     let config = Config::from_yaml(&yaml, "test.yaml", &|_| None).expect("test config is valid");
-    let manual = opts
-        .manual_clock
-        .then(|| ManualClock::new(chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:30Z").unwrap().into()));
+    let manual = opts.manual_clock.then(|| {
+        ManualClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:30Z")
+                .unwrap()
+                .into(),
+        )
+    });
     let clock: Arc<dyn Clock> = match &manual {
         Some(m) => Arc::new(m.clone()),
         None => Arc::new(SystemClock),
@@ -173,7 +189,11 @@ impl TestApp {
             if got.len() >= n {
                 return got;
             }
-            assert!(start.elapsed() < timeout, "expected {n} sends at the Meta double, got {}: {got:#?}", got.len());
+            assert!(
+                start.elapsed() < timeout,
+                "expected {n} sends at the Meta double, got {}: {got:#?}",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -255,7 +275,8 @@ pub async fn mount_twilio_ok(server: &MockServer) {
         .and(path_regex(r"^/2010-04-01/Accounts/.+/Messages\.json$"))
         .respond_with(|_: &Request| {
             let n = uuid::Uuid::new_v4().simple().to_string();
-            ResponseTemplate::new(201).set_body_json(json!({ "sid": format!("SM{}", &n[..32]), "status": "queued" }))
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "sid": format!("SM{}", &n[..32]), "status": "queued" }))
         })
         .mount(server)
         .await;

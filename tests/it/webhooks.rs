@@ -23,7 +23,10 @@ async fn meta_handshake_echoes_the_challenge_only_for_the_right_token() {
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     let bad = app
         .http
-        .get(format!("{}/webhooks/meta?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", app.addr))
+        .get(format!(
+            "{}/webhooks/meta?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+            app.addr
+        ))
         .send()
         .await
         .unwrap();
@@ -45,7 +48,10 @@ async fn fixture_with_its_worked_signature_is_accepted_and_answered() {
     let res = app
         .http
         .post(format!("{}/webhooks/meta", app.addr))
-        .header("x-hub-signature-256", "sha256=68e90f03ca29c9a93658af5bc25a8017e2f37bf6b07128ea6de4793100ddca28")
+        .header(
+            "x-hub-signature-256",
+            "sha256=68e90f03ca29c9a93658af5bc25a8017e2f37bf6b07128ea6de4793100ddca28",
+        )
         .body(body)
         .send()
         .await
@@ -53,7 +59,10 @@ async fn fixture_with_its_worked_signature_is_accepted_and_answered() {
     assert_eq!(res.status(), 200);
     let sends = app.wait_meta_sends(1, Duration::from_secs(10)).await;
     assert_eq!(sends[0]["to"], "16315551181");
-    assert_eq!(body_text(&sends[0]), "echo: Hi, is my order #4821 shipped yet?");
+    assert_eq!(
+        body_text(&sends[0]),
+        "echo: Hi, is my order #4821 shipped yet?"
+    );
     app.shutdown().await;
 }
 
@@ -61,8 +70,16 @@ async fn fixture_with_its_worked_signature_is_accepted_and_answered() {
 async fn bad_signature_is_401_and_stores_nothing() {
     let app = spawn_app().await;
     let body = meta_text("16315551181", "wamid.bad.1", "hi", now_unix());
-    for sig in [None, Some("sha256=00"), Some("sha1=abc"), Some(sign_meta(b"other body").leak() as &str)] {
-        let mut req = app.http.post(format!("{}/webhooks/meta", app.addr)).body(body.clone());
+    for sig in [
+        None,
+        Some("sha256=00"),
+        Some("sha1=abc"),
+        Some(sign_meta(b"other body").leak() as &str),
+    ] {
+        let mut req = app
+            .http
+            .post(format!("{}/webhooks/meta", app.addr))
+            .body(body.clone());
         if let Some(s) = sig {
             req = req.header("x-hub-signature-256", s);
         }
@@ -72,7 +89,12 @@ async fn bad_signature_is_401_and_stores_nothing() {
         assert_eq!(json["error_code"], "UNAUTHORIZED");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(app.store.find_conversation(1, "+16315551181").await.unwrap().is_none());
+    assert!(app
+        .store
+        .find_conversation(1, "+16315551181")
+        .await
+        .unwrap()
+        .is_none());
     assert!(app.meta_sends().await.is_empty());
     app.shutdown().await;
 }
@@ -89,8 +111,17 @@ async fn duplicate_webhook_produces_one_stored_message_and_one_reply() {
     let sends_after = app.meta_sends().await;
     assert_eq!(sends_after.len(), 1, "one reply, got {sends_after:#?}");
     assert_eq!(body_text(&sends[0]), "echo: hi twice");
-    let conv = app.store.find_conversation(1, "+16315551181").await.unwrap().unwrap();
-    let outbound = app.store.conversation_outbound(conv.id, None, 10).await.unwrap();
+    let conv = app
+        .store
+        .find_conversation(1, "+16315551181")
+        .await
+        .unwrap()
+        .unwrap();
+    let outbound = app
+        .store
+        .conversation_outbound(conv.id, None, 10)
+        .await
+        .unwrap();
     assert_eq!(outbound.len(), 1);
     app.shutdown().await;
 }
@@ -105,7 +136,12 @@ async fn unknown_sender_and_unknown_event_types_are_acknowledged_and_ignored() {
     let template_update = fixture("meta/non_message_field.json");
     assert_eq!(app.post_meta(&template_update).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(app.store.find_conversation(1, "+16315551181").await.unwrap().is_none());
+    assert!(app
+        .store
+        .find_conversation(1, "+16315551181")
+        .await
+        .unwrap()
+        .is_none());
     assert!(app.meta_sends().await.is_empty());
     app.shutdown().await;
 }
@@ -124,17 +160,38 @@ async fn oversized_body_is_413_and_malformed_json_is_400() {
 #[tokio::test]
 async fn status_webhooks_move_the_message_forward_only() {
     let app = spawn_app().await;
-    app.post_meta(&meta_text("16315551181", "wamid.st.1", "hi status", now_unix())).await;
+    app.post_meta(&meta_text(
+        "16315551181",
+        "wamid.st.1",
+        "hi status",
+        now_unix(),
+    ))
+    .await;
     app.wait_meta_sends(1, Duration::from_secs(10)).await;
-    let conv = app.store.find_conversation(1, "+16315551181").await.unwrap().unwrap();
+    let conv = app
+        .store
+        .find_conversation(1, "+16315551181")
+        .await
+        .unwrap()
+        .unwrap();
     let msg = eventually(Duration::from_secs(5), "accepted reply", || async {
-        let m = app.store.conversation_outbound(conv.id, None, 1).await.unwrap().pop()?;
+        let m = app
+            .store
+            .conversation_outbound(conv.id, None, 1)
+            .await
+            .unwrap()
+            .pop()?;
         (m.status == DeliveryStatus::Accepted).then_some(m)
     })
     .await;
     let wamid = msg.provider_message_id.clone().unwrap();
     for status in ["read", "sent", "delivered", "read"] {
-        assert_eq!(app.post_meta(&meta_status(&wamid, status, None, now_unix())).await.status(), 200);
+        assert_eq!(
+            app.post_meta(&meta_status(&wamid, status, None, now_unix()))
+                .await
+                .status(),
+            200
+        );
     }
     let stored = app.store.outbound(msg.id).await.unwrap().unwrap();
     assert_eq!(stored.status, DeliveryStatus::Read);
@@ -155,22 +212,39 @@ async fn twilio_fixture_with_worked_signature_is_stored_and_answered_through_twi
         .unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("<Response>"));
-    let req = eventually(Duration::from_secs(10), "a send at the Twilio double", || async {
-        app.twilio.received_requests().await.unwrap_or_default().into_iter().next()
-    })
+    let req = eventually(
+        Duration::from_secs(10),
+        "a send at the Twilio double",
+        || async {
+            app.twilio
+                .received_requests()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+        },
+    )
     .await;
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&req.body).unwrap();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("To"), Some("whatsapp:+16315551181"));
     assert_eq!(get("From"), Some("whatsapp:+15550783881"));
-    assert_eq!(get("Body"), Some("echo: Hi, is my order #4821 shipped yet?"));
+    assert_eq!(
+        get("Body"),
+        Some("echo: Hi, is my order #4821 shipped yet?")
+    );
 
     let bad = app
         .http
         .post(format!("{}/webhooks/twilio", app.addr))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-twilio-signature", "D60o3B3Ig8ML4LnbUwE5+tr6zUo=")
-        .body(fixture("twilio/inbound_text.txt").into_iter().chain(b"&x=1".iter().copied()).collect::<Vec<u8>>())
+        .body(
+            fixture("twilio/inbound_text.txt")
+                .into_iter()
+                .chain(b"&x=1".iter().copied())
+                .collect::<Vec<u8>>(),
+        )
         .send()
         .await
         .unwrap();
@@ -181,14 +255,41 @@ async fn twilio_fixture_with_worked_signature_is_stored_and_answered_through_twi
 #[tokio::test]
 async fn health_ready_and_metrics_answer() {
     let app = spawn_app().await;
-    app.post_meta(&meta_text("16315551181", "wamid.m.1", "hi metrics", now_unix())).await;
+    app.post_meta(&meta_text(
+        "16315551181",
+        "wamid.m.1",
+        "hi metrics",
+        now_unix(),
+    ))
+    .await;
     app.wait_meta_sends(1, Duration::from_secs(10)).await;
-    let h = app.http.get(format!("{}/healthz", app.addr)).send().await.unwrap();
+    let h = app
+        .http
+        .get(format!("{}/healthz", app.addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.status(), 200);
-    let r: serde_json::Value = app.http.get(format!("{}/readyz", app.addr)).send().await.unwrap().json().await.unwrap();
+    let r: serde_json::Value = app
+        .http
+        .get(format!("{}/readyz", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["status"], "ready");
     assert_eq!(r["flows"]["loaded"], 1);
-    let m = app.http.get(format!("{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
+    let m = app
+        .http
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("parley_webhooks_received_total"), "{m}");
     assert!(m.contains("parley_outbox_depth"), "{m}");
     app.shutdown().await;

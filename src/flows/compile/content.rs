@@ -13,8 +13,23 @@ use marked_yaml::types::MarkedMappingNode;
 use std::collections::{BTreeMap, HashSet};
 
 pub const CONTENT_KEYS: &[&str] = &[
-    "text", "buttons", "list", "url_button", "header", "footer", "image", "video", "audio", "document",
-    "sticker", "caption", "filename", "location", "template", "variables", "if_window_closed",
+    "text",
+    "buttons",
+    "list",
+    "url_button",
+    "header",
+    "footer",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "caption",
+    "filename",
+    "location",
+    "template",
+    "variables",
+    "if_window_closed",
 ];
 
 pub const TEXT_MAX: usize = 4096;
@@ -55,21 +70,38 @@ pub fn send_spec(
         None => FallbackSpec::Undeclared,
         Some(n) => fallback(n, ctx, problems)?,
     };
-    if matches!(content, ContentSpec::Template(_)) && !matches!(if_window_closed, FallbackSpec::Undeclared) {
+    if matches!(content, ContentSpec::Template(_))
+        && !matches!(if_window_closed, FallbackSpec::Undeclared)
+    {
         problems.warning(
             yaml::pos(map.get_node("if_window_closed")?),
             "a template can be sent whether the window is open or not, so `if_window_closed` is never used here",
             None,
         );
     }
-    Some(SendSpec { content, if_window_closed })
+    Some(SendSpec {
+        content,
+        if_window_closed,
+    })
 }
 
 /// Whether a mapping carries message content (for `ask` and `handoff` questions).
 pub fn has_content(map: &MarkedMappingNode) -> bool {
-    ["text", "buttons", "list", "url_button", "image", "video", "audio", "document", "sticker", "location", "template"]
-        .iter()
-        .any(|k| map.get_node(k).is_some())
+    [
+        "text",
+        "buttons",
+        "list",
+        "url_button",
+        "image",
+        "video",
+        "audio",
+        "document",
+        "sticker",
+        "location",
+        "template",
+    ]
+    .iter()
+    .any(|k| map.get_node(k).is_some())
 }
 
 fn content(
@@ -119,7 +151,13 @@ fn content(
     let footer = s("footer", problems);
     for (key, value) in [("header", &header), ("footer", &footer)] {
         if let Some(v) = value {
-            check_len(v, HEADER_MAX, &format!("the {key}"), yaml::pos(map.get_node(key)?), problems);
+            check_len(
+                v,
+                HEADER_MAX,
+                &format!("the {key}"),
+                yaml::pos(map.get_node(key)?),
+                problems,
+            );
         }
     }
     if let Some((key, kind)) = media.first() {
@@ -129,35 +167,69 @@ fn content(
         let caption = s("caption", problems);
         if let Some(c) = &caption {
             if matches!(kind, MediaKind::Audio | MediaKind::Sticker) {
-                problems.error(yaml::pos(map.get_node("caption")?), format!("WhatsApp does not show captions on {key} messages"), None);
+                problems.error(
+                    yaml::pos(map.get_node("caption")?),
+                    format!("WhatsApp does not show captions on {key} messages"),
+                    None,
+                );
             }
-            check_len(c, BODY_MAX, "the caption", yaml::pos(map.get_node("caption")?), problems);
+            check_len(
+                c,
+                BODY_MAX,
+                "the caption",
+                yaml::pos(map.get_node("caption")?),
+                problems,
+            );
         }
         let filename = s("filename", problems);
         if filename.is_some() && *kind != MediaKind::Document {
-            problems.error(yaml::pos(map.get_node("filename")?), "only documents have a `filename`", None);
+            problems.error(
+                yaml::pos(map.get_node("filename")?),
+                "only documents have a `filename`",
+                None,
+            );
         }
-        return Some(ContentSpec::Media { media: *kind, url, caption, filename });
+        return Some(ContentSpec::Media {
+            media: *kind,
+            url,
+            caption,
+            filename,
+        });
     }
     if let Some(node) = map.get_node("location") {
         let loc = yaml::as_map(node, "`location`", problems)?;
-        yaml::check_keys(loc, &["latitude", "longitude", "name", "address"], "a location", problems);
+        yaml::check_keys(
+            loc,
+            &["latitude", "longitude", "name", "address"],
+            "a location",
+            problems,
+        );
         let coord = |key: &str, limit: f64, problems: &mut Problems| -> Option<f64> {
             let n = loc.get_node(key);
             let Some(n) = n else {
-                problems.error(yaml::pos(node), format!("the location needs a `{key}`"), None);
+                problems.error(
+                    yaml::pos(node),
+                    format!("the location needs a `{key}`"),
+                    None,
+                );
                 return None;
             };
             let v = yaml::as_f64(n, &format!("`{key}`"), problems)?;
             if v.abs() > limit {
-                problems.error(yaml::pos(n), format!("`{key}` must be between -{limit} and {limit}"), None);
+                problems.error(
+                    yaml::pos(n),
+                    format!("`{key}` must be between -{limit} and {limit}"),
+                    None,
+                );
             }
             Some(v)
         };
         let latitude = coord("latitude", 90.0, problems);
         let longitude = coord("longitude", 180.0, problems);
         let get = |key: &str, problems: &mut Problems| {
-            loc.get_node(key).and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems)).map(str::to_string)
+            loc.get_node(key)
+                .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+                .map(str::to_string)
         };
         return Some(ContentSpec::Location {
             latitude: latitude?,
@@ -171,39 +243,89 @@ fn content(
     }
     let body = s("text", problems)?;
     let body_at = yaml::pos(map.get_node("text")?);
-    let interactive = ["buttons", "list", "url_button"].iter().filter(|k| map.get_node(k).is_some()).count();
+    let interactive = ["buttons", "list", "url_button"]
+        .iter()
+        .filter(|k| map.get_node(k).is_some())
+        .count();
     if interactive > 1 {
-        problems.error(at, "a message has either `buttons`, a `list` or a `url_button`, not several", None);
+        problems.error(
+            at,
+            "a message has either `buttons`, a `list` or a `url_button`, not several",
+            None,
+        );
         return None;
     }
     if interactive == 0 {
         check_len(&body, TEXT_MAX, "the text", body_at, problems);
         if header.is_some() || footer.is_some() {
-            problems.error(at, "`header` and `footer` go with `buttons`, `list` or `url_button`", None);
+            problems.error(
+                at,
+                "`header` and `footer` go with `buttons`, `list` or `url_button`",
+                None,
+            );
         }
         return Some(ContentSpec::Text { body });
     }
-    check_len(&body, BODY_MAX, "the text of a message with buttons or a list", body_at, problems);
+    check_len(
+        &body,
+        BODY_MAX,
+        "the text of a message with buttons or a list",
+        body_at,
+        problems,
+    );
     if let Some(node) = map.get_node("buttons") {
         let buttons = buttons(node, problems)?;
-        return Some(ContentSpec::Buttons { body, header, footer, buttons });
+        return Some(ContentSpec::Buttons {
+            body,
+            header,
+            footer,
+            buttons,
+        });
     }
     if let Some(node) = map.get_node("url_button") {
         let m = yaml::as_map(node, "`url_button`", problems)?;
         yaml::check_keys(m, &["text", "url"], "a url_button", problems);
-        let text = m.get_node("text").and_then(|n| yaml::as_str(n, "`text`", problems)).map(str::to_string);
-        let url = m.get_node("url").and_then(|n| yaml::as_str(n, "`url`", problems)).map(str::to_string);
+        let text = m
+            .get_node("text")
+            .and_then(|n| yaml::as_str(n, "`text`", problems))
+            .map(str::to_string);
+        let url = m
+            .get_node("url")
+            .and_then(|n| yaml::as_str(n, "`url`", problems))
+            .map(str::to_string);
         let (Some(text), Some(url)) = (text, url) else {
-            problems.error(yaml::pos(node), "`url_button` needs `text` (the label) and `url`", None);
+            problems.error(
+                yaml::pos(node),
+                "`url_button` needs `text` (the label) and `url`",
+                None,
+            );
             return None;
         };
-        check_len(&text, BUTTON_TITLE_MAX, "the button label", yaml::pos(node), problems);
+        check_len(
+            &text,
+            BUTTON_TITLE_MAX,
+            "the button label",
+            yaml::pos(node),
+            problems,
+        );
         check_url(&url, yaml::pos(m.get_node("url")?), problems);
-        return Some(ContentSpec::UrlButton { body, header, footer, text, url });
+        return Some(ContentSpec::UrlButton {
+            body,
+            header,
+            footer,
+            text,
+            url,
+        });
     }
     let node = map.get_node("list")?;
     let (button, sections) = list(node, problems)?;
-    Some(ContentSpec::List { body, header, footer, button, sections })
+    Some(ContentSpec::List {
+        body,
+        header,
+        footer,
+        button,
+        sections,
+    })
 }
 
 fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, String)>> {
@@ -217,12 +339,17 @@ fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, Stri
             other => {
                 let m = yaml::as_map(other, "a button", problems)?;
                 yaml::check_keys(m, &["id", "title"], "a button", problems);
-                let title = m.get_node("title").and_then(|n| yaml::as_str(n, "`title`", problems));
+                let title = m
+                    .get_node("title")
+                    .and_then(|n| yaml::as_str(n, "`title`", problems));
                 let Some(title) = title else {
                     problems.error(yaml::pos(other), "each button needs a `title`", None);
                     continue;
                 };
-                let id = m.get_node("id").and_then(|n| yaml::as_str(n, "`id`", problems)).unwrap_or(title);
+                let id = m
+                    .get_node("id")
+                    .and_then(|n| yaml::as_str(n, "`id`", problems))
+                    .unwrap_or(title);
                 (id.to_string(), title.to_string())
             }
         };
@@ -233,7 +360,11 @@ fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, Stri
             problems.error(at, "a button title cannot be empty", None);
         }
         if !titles.insert(title.to_lowercase()) {
-            problems.error(at, format!("two buttons are titled `{title}`"), Some("WhatsApp needs different titles".into()));
+            problems.error(
+                at,
+                format!("two buttons are titled `{title}`"),
+                Some("WhatsApp needs different titles".into()),
+            );
         }
         if !ids.insert(id.clone()) {
             problems.error(at, format!("two buttons have the id `{id}`"), None);
@@ -243,7 +374,10 @@ fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, Stri
     if out.is_empty() || items.len() > 3 {
         problems.error(
             yaml::pos(node),
-            format!("a message has 1 to 3 reply buttons, this one has {}", items.len()),
+            format!(
+                "a message has 1 to 3 reply buttons, this one has {}",
+                items.len()
+            ),
             Some("for more choices use a `list` (up to 10 rows)".into()),
         );
         return None;
@@ -251,39 +385,66 @@ fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, Stri
     Some(out)
 }
 
-type Sections = Vec<(Option<String>, Vec<(String, String, Option<String>)>)>;
+type Sections = Vec<super::super::model::ListSectionSpec>;
 
 fn list(node: &YamlNode, problems: &mut Problems) -> Option<(String, Sections)> {
     let m = yaml::as_map(node, "`list`", problems)?;
     yaml::check_keys(m, &["button", "sections", "rows"], "a list", problems);
-    let button = m.get_node("button").and_then(|n| yaml::as_str(n, "`button`", problems)).map(str::to_string);
+    let button = m
+        .get_node("button")
+        .and_then(|n| yaml::as_str(n, "`button`", problems))
+        .map(str::to_string);
     let Some(button) = button else {
-        problems.error(yaml::pos(node), "a list needs `button`: the label of the button that opens it", None);
+        problems.error(
+            yaml::pos(node),
+            "a list needs `button`: the label of the button that opens it",
+            None,
+        );
         return None;
     };
-    check_len(&button, BUTTON_TITLE_MAX, "the list button label", yaml::pos(node), problems);
+    check_len(
+        &button,
+        BUTTON_TITLE_MAX,
+        "the list button label",
+        yaml::pos(node),
+        problems,
+    );
     let mut sections = Vec::new();
-    let section_nodes: Vec<(Option<String>, &YamlNode)> = match (m.get_node("sections"), m.get_node("rows")) {
-        (Some(s), None) => yaml::as_list(s)
-            .into_iter()
-            .filter_map(|sec| {
-                let sm = yaml::as_map(sec, "a list section", problems)?;
-                yaml::check_keys(sm, &["title", "rows"], "a list section", problems);
-                let title = sm.get_node("title").and_then(|n| yaml::as_str(n, "`title`", problems)).map(str::to_string);
-                Some((title, sm.get_node("rows")?))
-            })
-            .collect(),
-        (None, Some(r)) => vec![(None, r)],
-        _ => {
-            problems.error(yaml::pos(node), "a list needs `rows` (or `sections`, each with `rows`)", None);
-            return None;
-        }
-    };
+    let section_nodes: Vec<(Option<String>, &YamlNode)> =
+        match (m.get_node("sections"), m.get_node("rows")) {
+            (Some(s), None) => yaml::as_list(s)
+                .into_iter()
+                .filter_map(|sec| {
+                    let sm = yaml::as_map(sec, "a list section", problems)?;
+                    yaml::check_keys(sm, &["title", "rows"], "a list section", problems);
+                    let title = sm
+                        .get_node("title")
+                        .and_then(|n| yaml::as_str(n, "`title`", problems))
+                        .map(str::to_string);
+                    Some((title, sm.get_node("rows")?))
+                })
+                .collect(),
+            (None, Some(r)) => vec![(None, r)],
+            _ => {
+                problems.error(
+                    yaml::pos(node),
+                    "a list needs `rows` (or `sections`, each with `rows`)",
+                    None,
+                );
+                return None;
+            }
+        };
     let mut ids = HashSet::new();
     let mut total = 0;
     for (title, rows_node) in section_nodes {
         if let Some(t) = &title {
-            check_len(t, ROW_TITLE_MAX, "a section title", yaml::pos(rows_node), problems);
+            check_len(
+                t,
+                ROW_TITLE_MAX,
+                "a section title",
+                yaml::pos(rows_node),
+                problems,
+            );
         }
         let mut rows = Vec::new();
         for row in yaml::as_list(rows_node) {
@@ -293,20 +454,33 @@ fn list(node: &YamlNode, problems: &mut Problems) -> Option<(String, Sections)> 
                 other => {
                     let rm = yaml::as_map(other, "a list row", problems)?;
                     yaml::check_keys(rm, &["id", "title", "description"], "a list row", problems);
-                    let rtitle = rm.get_node("title").and_then(|n| yaml::as_str(n, "`title`", problems));
+                    let rtitle = rm
+                        .get_node("title")
+                        .and_then(|n| yaml::as_str(n, "`title`", problems));
                     let Some(rtitle) = rtitle else {
                         problems.error(yaml::pos(other), "each list row needs a `title`", None);
                         continue;
                     };
-                    let id = rm.get_node("id").and_then(|n| yaml::as_str(n, "`id`", problems)).unwrap_or(rtitle);
-                    let desc = rm.get_node("description").and_then(|n| yaml::as_str(n, "`description`", problems));
+                    let id = rm
+                        .get_node("id")
+                        .and_then(|n| yaml::as_str(n, "`id`", problems))
+                        .unwrap_or(rtitle);
+                    let desc = rm
+                        .get_node("description")
+                        .and_then(|n| yaml::as_str(n, "`description`", problems));
                     (id.to_string(), rtitle.to_string(), desc.map(str::to_string))
                 }
             };
             let at = yaml::pos(row);
             check_len(&rtitle, ROW_TITLE_MAX, "a list row title", at, problems);
             if let Some(d) = &desc {
-                check_len(d, ROW_DESCRIPTION_MAX, "a list row description", at, problems);
+                check_len(
+                    d,
+                    ROW_DESCRIPTION_MAX,
+                    "a list row description",
+                    at,
+                    problems,
+                );
             }
             if !ids.insert(id.clone()) {
                 problems.error(at, format!("two list rows have the id `{id}`"), None);
@@ -316,7 +490,11 @@ fn list(node: &YamlNode, problems: &mut Problems) -> Option<(String, Sections)> 
         sections.push((title, rows));
     }
     if total == 0 || total > LIST_ROWS_MAX {
-        problems.error(yaml::pos(node), format!("a list has 1 to {LIST_ROWS_MAX} rows in all, this one has {total}"), None);
+        problems.error(
+            yaml::pos(node),
+            format!("a list has 1 to {LIST_ROWS_MAX} rows in all, this one has {total}"),
+            None,
+        );
         return None;
     }
     Some((button, sections))
@@ -334,16 +512,25 @@ pub fn template(
     let Some(t) = ctx.templates.iter().find(|t| t.name == name) else {
         let names: Vec<&str> = ctx.templates.iter().map(|t| t.name.as_str()).collect();
         let hint = match did_you_mean(name, &names) {
-            Some(s) => format!("did you mean `{s}`? Templates are declared under `templates:` in the config"),
+            Some(s) => format!(
+                "did you mean `{s}`? Templates are declared under `templates:` in the config"
+            ),
             None => "declare it under `templates:` in the config, with its body and status".into(),
         };
-        problems.error(at, format!("the template `{name}` is not declared in the config"), Some(hint));
+        problems.error(
+            at,
+            format!("the template `{name}` is not declared in the config"),
+            Some(hint),
+        );
         return None;
     };
     if t.status != TemplateStatus::Approved {
         problems.error(
             at,
-            format!("the template `{name}` is {}, and WhatsApp only sends approved templates", t.status.as_str()),
+            format!(
+                "the template `{name}` is {}, and WhatsApp only sends approved templates",
+                t.status.as_str()
+            ),
             Some("wait for Meta's approval and set `status: approved` in the config".into()),
         );
     }
@@ -360,15 +547,30 @@ pub fn template(
     let missing: Vec<&String> = wanted.iter().filter(|p| !values.contains_key(*p)).collect();
     let extra: Vec<&String> = values.keys().filter(|k| !wanted.contains(k)).collect();
     if !missing.is_empty() || !extra.is_empty() {
-        let list = |v: &[&String]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
-        let mut msg = format!("the template `{name}` has placeholders [{}]", list(&wanted.iter().collect::<Vec<_>>()));
+        let list = |v: &[&String]| {
+            v.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut msg = format!(
+            "the template `{name}` has placeholders [{}]",
+            list(&wanted.iter().collect::<Vec<_>>())
+        );
         if !missing.is_empty() {
             msg.push_str(&format!("; `variables` is missing {}", list(&missing)));
         }
         if !extra.is_empty() {
-            msg.push_str(&format!("; `variables` has {} that the template does not use", list(&extra)));
+            msg.push_str(&format!(
+                "; `variables` has {} that the template does not use",
+                list(&extra)
+            ));
         }
-        problems.error(variables.map(yaml::pos).unwrap_or(at), msg, Some(format!("the template's body is: {}", t.body)));
+        problems.error(
+            variables.map(yaml::pos).unwrap_or(at),
+            msg,
+            Some(format!("the template's body is: {}", t.body)),
+        );
     }
     Some(TemplateSpec {
         name: t.name.clone(),
@@ -380,7 +582,11 @@ pub fn template(
 }
 
 /// `if_window_closed: skip | fail | { template: name, variables: {…} }`
-fn fallback(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) -> Option<FallbackSpec> {
+fn fallback(
+    node: &YamlNode,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<FallbackSpec> {
     match node {
         YamlNode::Scalar(s) => match s.as_str() {
             "skip" => Some(FallbackSpec::Skip),
@@ -396,9 +602,18 @@ fn fallback(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) -> 
         },
         other => {
             let m = yaml::as_map(other, "`if_window_closed`", problems)?;
-            yaml::check_keys(m, &["template", "variables"], "`if_window_closed`", problems);
+            yaml::check_keys(
+                m,
+                &["template", "variables"],
+                "`if_window_closed`",
+                problems,
+            );
             let Some(t) = m.get_node("template") else {
-                problems.error(yaml::pos(other), "`if_window_closed` needs a `template`", None);
+                problems.error(
+                    yaml::pos(other),
+                    "`if_window_closed` needs a `template`",
+                    None,
+                );
                 return None;
             };
             template(t, m.get_node("variables"), ctx, problems).map(FallbackSpec::Template)
@@ -409,14 +624,26 @@ fn fallback(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) -> 
 fn check_len(text: &str, max: usize, what: &str, at: Pos, problems: &mut Problems) {
     let n = chars(text);
     if n > max {
-        let hint = if max >= BODY_MAX { "shorten it, or split it into several messages" } else { "shorten it" };
-        problems.error(at, format!("{what} is {n} characters long; WhatsApp allows at most {max}"), Some(hint.into()));
+        let hint = if max >= BODY_MAX {
+            "shorten it, or split it into several messages"
+        } else {
+            "shorten it"
+        };
+        problems.error(
+            at,
+            format!("{what} is {n} characters long; WhatsApp allows at most {max}"),
+            Some(hint.into()),
+        );
     }
 }
 
 fn check_url(url: &str, at: Pos, problems: &mut Problems) {
     let templated = url.trim_start().starts_with("{{");
-    if !templated && !(url.starts_with("https://") || url.starts_with("http://")) {
-        problems.error(at, format!("`{url}` is not a web address"), Some("it must start with https:// or http://".into()));
+    if !(templated || url.starts_with("https://") || url.starts_with("http://")) {
+        problems.error(
+            at,
+            format!("`{url}` is not a web address"),
+            Some("it must start with https:// or http://".into()),
+        );
     }
 }

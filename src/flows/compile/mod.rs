@@ -25,7 +25,12 @@ pub struct LoadContext<'a> {
 const FLOW_KEYS: &[&str] = &["id", "description", "priority", "triggers", "steps"];
 
 /// Compiles one file. Returns the flow only when it has no errors.
-pub fn compile(text: &str, file: &str, ctx: &LoadContext<'_>, problems: &mut Problems) -> Option<Flow> {
+pub fn compile(
+    text: &str,
+    file: &str,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<Flow> {
     let root = yaml::parse(text, problems)?;
     let map = yaml::as_map(&root, "a flow file", problems)?;
     yaml::check_keys(map, FLOW_KEYS, "a flow", problems);
@@ -166,7 +171,13 @@ impl<'a> Builder<'a> {
     }
 
     /// A jump written as a step id, a step, or a list of steps (`then`, `else`, cases).
-    fn branch(&mut self, node: &YamlNode, from: usize, slot: Slot, problems: &mut Problems) -> usize {
+    fn branch(
+        &mut self,
+        node: &YamlNode,
+        from: usize,
+        slot: Slot,
+        problems: &mut Problems,
+    ) -> usize {
         match node {
             YamlNode::Scalar(s) => {
                 self.jump(from, slot, s.as_str(), yaml::pos(node));
@@ -192,7 +203,10 @@ impl<'a> Builder<'a> {
         if let Some((_, first)) = self.ids.get(id) {
             problems.error(
                 at,
-                format!("step id `{id}` is used twice in this flow (first at line {})", first.line),
+                format!(
+                    "step id `{id}` is used twice in this flow (first at line {})",
+                    first.line
+                ),
                 Some("give each step its own id".into()),
             );
         } else {
@@ -204,17 +218,29 @@ impl<'a> Builder<'a> {
         let mut steps: Vec<Step> = self
             .steps
             .drain(..)
-            .map(|s| s.unwrap_or(Step { id: None, at: Pos::default(), op: Op::End }))
+            .map(|s| {
+                s.unwrap_or(Step {
+                    id: None,
+                    at: Pos::default(),
+                    op: Op::End,
+                })
+            })
             .collect();
         for (from, slot, id, at) in std::mem::take(&mut self.fixups) {
             let Some(&(target, _)) = self.ids.get(&id) else {
                 let known: Vec<&str> = self.ids.keys().map(String::as_str).collect();
                 let hint = match super::problem::did_you_mean(&id, &known) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None if known.is_empty() => "give the step you want to go to an `id:`".to_string(),
+                    None if known.is_empty() => {
+                        "give the step you want to go to an `id:`".to_string()
+                    }
                     None => format!("step ids in this flow: {}", sorted(&known)),
                 };
-                problems.error(at, format!("there is no step with id `{id}` in this flow"), Some(hint));
+                problems.error(
+                    at,
+                    format!("there is no step with id `{id}` in this flow"),
+                    Some(hint),
+                );
                 continue;
             };
             if let Some(field) = slot_mut(&mut steps[from].op, slot) {
@@ -266,9 +292,15 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
     }
     for (i, step) in steps.iter().enumerate() {
         // Generated jumps (no position of their own) are not the author's steps.
-        let generated = step.id.is_none() && matches!(step.op, Op::End | Op::Goto(_)) && is_list_terminal(steps, i);
+        let generated = step.id.is_none()
+            && matches!(step.op, Op::End | Op::Goto(_))
+            && is_list_terminal(steps, i);
         if !seen[i] && !generated {
-            let name = step.id.as_deref().map(|s| format!("step `{s}`")).unwrap_or_else(|| "this step".into());
+            let name = step
+                .id
+                .as_deref()
+                .map(|s| format!("step `{s}`"))
+                .unwrap_or_else(|| "this step".into());
             problems.warning(
                 step.at,
                 format!("{name} can never run: no step leads to it"),
@@ -288,9 +320,16 @@ pub(crate) fn successors(op: &Op, i: usize) -> Vec<usize> {
     match op {
         Op::Goto(t) => vec![*t],
         Op::End | Op::GotoFlow(_) => vec![],
-        Op::If { then, otherwise, .. } => vec![*then, *otherwise],
-        Op::Switch { cases, default, .. } => cases.iter().map(|(_, t)| *t).chain([*default]).collect(),
-        Op::Ask(a) => [Some(i + 1), a.on_timeout, a.on_invalid].into_iter().flatten().collect(),
+        Op::If {
+            then, otherwise, ..
+        } => vec![*then, *otherwise],
+        Op::Switch { cases, default, .. } => {
+            cases.iter().map(|(_, t)| *t).chain([*default]).collect()
+        }
+        Op::Ask(a) => [Some(i + 1), a.on_timeout, a.on_invalid]
+            .into_iter()
+            .flatten()
+            .collect(),
         Op::Script { on_error, .. } => [Some(i + 1), *on_error].into_iter().flatten().collect(),
         Op::Http(h) => [Some(i + 1), h.on_error].into_iter().flatten().collect(),
         _ => vec![i + 1],

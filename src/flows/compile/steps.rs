@@ -12,20 +12,52 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const ACTIONS: &[&str] = &[
-    "send", "ask", "if", "switch", "set", "script", "http", "handoff", "goto", "goto_flow", "delay", "tag",
-    "untag", "end",
+    "send",
+    "ask",
+    "if",
+    "switch",
+    "set",
+    "script",
+    "http",
+    "handoff",
+    "goto",
+    "goto_flow",
+    "delay",
+    "tag",
+    "untag",
+    "end",
 ];
-const EXPECT: &[&str] = &["text", "number", "email", "phone", "choice", "button", "regex", "media"];
+const EXPECT: &[&str] = &[
+    "text", "number", "email", "phone", "choice", "button", "regex", "media",
+];
 
-pub fn compile(b: &mut Builder<'_>, node: &YamlNode, index: usize, problems: &mut Problems) -> Step {
+pub fn compile(
+    b: &mut Builder<'_>,
+    node: &YamlNode,
+    index: usize,
+    problems: &mut Problems,
+) -> Step {
     let at = yaml::pos(node);
-    let end = Step { id: None, at, op: Op::End };
-    let Some(map) = yaml::as_map(node, "a step", problems) else { return end };
-    let id = map.get_node("id").and_then(|n| yaml::as_str(n, "`id`", problems)).map(str::to_string);
+    let end = Step {
+        id: None,
+        at,
+        op: Op::End,
+    };
+    let Some(map) = yaml::as_map(node, "a step", problems) else {
+        return end;
+    };
+    let id = map
+        .get_node("id")
+        .and_then(|n| yaml::as_str(n, "`id`", problems))
+        .map(str::to_string);
     if let (Some(id), Some(n)) = (&id, map.get_node("id")) {
         b.declare(id, index, yaml::pos(n), problems);
     }
-    let actions: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| ACTIONS.contains(k)).collect();
+    let actions: Vec<&str> = map
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| ACTIONS.contains(k))
+        .collect();
     let action = match actions.as_slice() {
         [one] => *one,
         [] => {
@@ -38,7 +70,10 @@ pub fn compile(b: &mut Builder<'_>, node: &YamlNode, index: usize, problems: &mu
                         None => format!("a step is one of: {}", ACTIONS.join(", ")),
                     },
                 ),
-                None => ("this step does nothing".to_string(), format!("a step is one of: {}", ACTIONS.join(", "))),
+                None => (
+                    "this step does nothing".to_string(),
+                    format!("a step is one of: {}", ACTIONS.join(", ")),
+                ),
             };
             problems.error(unknown.map(yaml::scalar_pos).unwrap_or(at), msg, Some(hint));
             return end;
@@ -46,7 +81,10 @@ pub fn compile(b: &mut Builder<'_>, node: &YamlNode, index: usize, problems: &mu
         several => {
             problems.error(
                 at,
-                format!("one step can do one thing, this one has {}", several.join(" and ")),
+                format!(
+                    "one step can do one thing, this one has {}",
+                    several.join(" and ")
+                ),
                 Some("put each on its own line starting with `- `".into()),
             );
             return end;
@@ -56,7 +94,11 @@ pub fn compile(b: &mut Builder<'_>, node: &YamlNode, index: usize, problems: &mu
         "if" => &["id", "if", "then", "else"],
         a => &[a, "id"][..],
     };
-    let allowed: Vec<&str> = if action == "if" { allowed.to_vec() } else { vec![action, "id"] };
+    let allowed: Vec<&str> = if action == "if" {
+        allowed.to_vec()
+    } else {
+        vec![action, "id"]
+    };
     yaml::check_keys(map, &allowed, &format!("a `{action}` step"), problems);
     let value = map.get_node(action).expect("action key exists");
     let op = op(b, action, value, map, index, problems).unwrap_or(Op::End);
@@ -72,14 +114,24 @@ fn op(
     problems: &mut Problems,
 ) -> Option<Op> {
     Some(match action {
-        "send" => Op::Send(Box::new(send_spec(value, &[], "a `send`", b.ctx, problems)?)),
+        "send" => Op::Send(Box::new(send_spec(
+            value,
+            &[],
+            "a `send`",
+            b.ctx,
+            problems,
+        )?)),
         "ask" => Op::Ask(Box::new(ask(b, value, index, problems)?)),
         "if" => {
             let condition = expr(b, value, "the `if` condition", problems)?;
             let then = match map.get_node("then") {
                 Some(n) => b.branch(n, index, Slot::Then, problems),
                 None => {
-                    problems.error(yaml::pos(value), "`if` needs `then:`: a step id or the steps to run", None);
+                    problems.error(
+                        yaml::pos(value),
+                        "`if` needs `then:`: a step id or the steps to run",
+                        None,
+                    );
                     return None;
                 }
             };
@@ -87,17 +139,28 @@ fn op(
                 Some(n) => b.branch(n, index, Slot::Otherwise, problems),
                 None => index + 1,
             };
-            Op::If { condition, then, otherwise }
+            Op::If {
+                condition,
+                then,
+                otherwise,
+            }
         }
         "switch" => {
             let m = yaml::as_map(value, "`switch`", problems)?;
             yaml::check_keys(m, &["on", "cases", "default"], "a `switch`", problems);
             let Some(on_node) = m.get_node("on") else {
-                problems.error(yaml::pos(value), "`switch` needs `on:`: the value to look at, like `vars.choice`", None);
+                problems.error(
+                    yaml::pos(value),
+                    "`switch` needs `on:`: the value to look at, like `vars.choice`",
+                    None,
+                );
                 return None;
             };
             let on = expr(b, on_node, "the `switch` value", problems)?;
-            let Some(cases_node) = m.get_node("cases").and_then(|n| yaml::as_map(n, "`cases`", problems)) else {
+            let Some(cases_node) = m
+                .get_node("cases")
+                .and_then(|n| yaml::as_map(n, "`cases`", problems))
+            else {
                 problems.error(yaml::pos(value), "`switch` needs `cases:`", None);
                 return None;
             };
@@ -125,7 +188,11 @@ fn op(
                     SetTarget::Var(key.strip_prefix("vars.").unwrap_or(key).to_string())
                 };
                 if key.is_empty() || key.contains(' ') {
-                    problems.error(yaml::scalar_pos(k), format!("`{key}` is not a variable name"), Some("use one word, like `order_id` or `contact.city`".into()));
+                    problems.error(
+                        yaml::scalar_pos(k),
+                        format!("`{key}` is not a variable name"),
+                        Some("use one word, like `order_id` or `contact.city`".into()),
+                    );
                 }
                 let text = yaml::as_str(v, &format!("the value of `{key}`"), problems)?;
                 let spec = match text.strip_prefix('=') {
@@ -138,7 +205,11 @@ fn op(
         }
         "script" => {
             let (code, at_node, on_error_node) = match value {
-                YamlNode::Scalar(_) => (yaml::as_str(value, "`script`", problems)?.to_string(), value, None),
+                YamlNode::Scalar(_) => (
+                    yaml::as_str(value, "`script`", problems)?.to_string(),
+                    value,
+                    None,
+                ),
                 other => {
                     let m = yaml::as_map(other, "`script`", problems)?;
                     yaml::check_keys(m, &["code", "file", "on_error"], "a `script`", problems);
@@ -150,13 +221,21 @@ fn op(
                             match std::fs::read_to_string(&path) {
                                 Ok(text) => (text, f),
                                 Err(e) => {
-                                    problems.error(yaml::pos(f), format!("cannot read the script {}: {e}", path.display()), Some("scripts live in the `scripts/` folder".into()));
+                                    problems.error(
+                                        yaml::pos(f),
+                                        format!("cannot read the script {}: {e}", path.display()),
+                                        Some("scripts live in the `scripts/` folder".into()),
+                                    );
                                     return None;
                                 }
                             }
                         }
                         _ => {
-                            problems.error(yaml::pos(other), "`script` needs either `code:` or `file:`", None);
+                            problems.error(
+                                yaml::pos(other),
+                                "`script` needs either `code:` or `file:`",
+                                None,
+                            );
                             return None;
                         }
                     };
@@ -170,23 +249,40 @@ fn op(
                 compile_expr(b, &code, at_node, problems)?
             };
             let on_error = on_error_node.map(|n| b.branch(n, index, Slot::OnError, problems));
-            Op::Script { code: compiled, on_error }
+            Op::Script {
+                code: compiled,
+                on_error,
+            }
         }
         "http" => Op::Http(Box::new(http(b, value, index, problems)?)),
         "handoff" => {
             let (timeout, message) = match value {
                 YamlNode::Mapping(m) => {
                     yaml::check_keys(m, &["timeout", "message"], "a `handoff`", problems);
-                    let timeout = m.get_node("timeout").and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+                    let timeout = m
+                        .get_node("timeout")
+                        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
                     let message = match m.get_node("message") {
-                        Some(n) => Some(Box::new(send_spec(n, &[], "the handoff `message`", b.ctx, problems)?)),
+                        Some(n) => Some(Box::new(send_spec(
+                            n,
+                            &[],
+                            "the handoff `message`",
+                            b.ctx,
+                            problems,
+                        )?)),
                         None => None,
                     };
                     (timeout, message)
                 }
-                YamlNode::Scalar(s) if matches!(s.as_str(), "" | "true" | "yes" | "{}") => (None, None),
+                YamlNode::Scalar(s) if matches!(s.as_str(), "" | "true" | "yes" | "{}") => {
+                    (None, None)
+                }
                 other => {
-                    problems.error(yaml::pos(other), "`handoff` takes `{}` or `{ timeout: 2h, message: \"…\" }`", None);
+                    problems.error(
+                        yaml::pos(other),
+                        "`handoff` takes `{}` or `{ timeout: 2h, message: \"…\" }`",
+                        None,
+                    );
                     return None;
                 }
             };
@@ -225,8 +321,24 @@ fn op(
     })
 }
 
-fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Problems) -> Option<AskSpec> {
-    const ASK_KEYS: &[&str] = &["save_as", "expect", "choices", "pattern", "media", "retries", "retry_text", "timeout", "on_timeout", "on_invalid"];
+fn ask(
+    b: &mut Builder<'_>,
+    value: &YamlNode,
+    index: usize,
+    problems: &mut Problems,
+) -> Option<AskSpec> {
+    const ASK_KEYS: &[&str] = &[
+        "save_as",
+        "expect",
+        "choices",
+        "pattern",
+        "media",
+        "retries",
+        "retry_text",
+        "timeout",
+        "on_timeout",
+        "on_invalid",
+    ];
     let m = yaml::as_map(value, "`ask`", problems)?;
     let prompt = if content::has_content(m) {
         Some(send_spec(value, ASK_KEYS, "an `ask`", b.ctx, problems)?)
@@ -237,13 +349,22 @@ fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Probl
         None
     };
     let str_of = |key: &str, problems: &mut Problems| {
-        m.get_node(key).and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems)).map(str::to_string)
+        m.get_node(key)
+            .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+            .map(str::to_string)
     };
     let Some(save_as) = str_of("save_as", problems) else {
-        problems.error(yaml::pos(value), "`ask` needs `save_as:`: the variable that keeps the answer", Some("for example `save_as: email`, then use it as {{ vars.email }}".into()));
+        problems.error(
+            yaml::pos(value),
+            "`ask` needs `save_as:`: the variable that keeps the answer",
+            Some("for example `save_as: email`, then use it as {{ vars.email }}".into()),
+        );
         return None;
     };
-    let save_as = save_as.strip_prefix("vars.").unwrap_or(&save_as).to_string();
+    let save_as = save_as
+        .strip_prefix("vars.")
+        .unwrap_or(&save_as)
+        .to_string();
     let expect_name = str_of("expect", problems).unwrap_or_else(|| "text".into());
     let expect = match expect_name.as_str() {
         "text" => Expect::Text,
@@ -253,10 +374,18 @@ fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Probl
         "button" => Expect::Button,
         "choice" => {
             let Some(node) = m.get_node("choices") else {
-                problems.error(yaml::pos(value), "`expect: choice` needs `choices: [...]`: the answers to accept", None);
+                problems.error(
+                    yaml::pos(value),
+                    "`expect: choice` needs `choices: [...]`: the answers to accept",
+                    None,
+                );
                 return None;
             };
-            let choices: Vec<String> = yaml::as_list(node).into_iter().filter_map(|n| yaml::as_str(n, "a choice", problems)).map(str::to_string).collect();
+            let choices: Vec<String> = yaml::as_list(node)
+                .into_iter()
+                .filter_map(|n| yaml::as_str(n, "a choice", problems))
+                .map(str::to_string)
+                .collect();
             Expect::Choice(choices)
         }
         "regex" => {
@@ -268,8 +397,21 @@ fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Probl
             match regex::Regex::new(pattern) {
                 Ok(r) => Expect::Regex(r),
                 Err(e) => {
-                    let last = e.to_string().lines().last().unwrap_or("").trim().trim_start_matches("error: ").to_string();
-                    problems.error(yaml::pos(node), format!("the pattern `{pattern}` is not a valid regular expression: {last}"), None);
+                    let last = e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    problems.error(
+                        yaml::pos(node),
+                        format!(
+                            "the pattern `{pattern}` is not a valid regular expression: {last}"
+                        ),
+                        None,
+                    );
                     return None;
                 }
             }
@@ -280,7 +422,11 @@ fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Probl
                 Some(k) => match MediaKind::parse(&k) {
                     Some(k) => Some(k),
                     None => {
-                        problems.error(yaml::pos(m.get_node("media")?), format!("`{k}` is not a media kind"), Some("use image, video, audio, document or sticker".into()));
+                        problems.error(
+                            yaml::pos(m.get_node("media")?),
+                            format!("`{k}` is not a media kind"),
+                            Some("use image, video, audio, document or sticker".into()),
+                        );
                         return None;
                     }
                 },
@@ -288,21 +434,44 @@ fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Probl
             Expect::Media(kind)
         }
         other => {
-            let hint = did_you_mean(other, EXPECT).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("choose one of: {}", EXPECT.join(", ")));
-            problems.error(yaml::pos(m.get_node("expect")?), format!("`expect: {other}` is not something Parley can check"), Some(hint));
+            let hint = did_you_mean(other, EXPECT)
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("choose one of: {}", EXPECT.join(", ")));
+            problems.error(
+                yaml::pos(m.get_node("expect")?),
+                format!("`expect: {other}` is not something Parley can check"),
+                Some(hint),
+            );
             return None;
         }
     };
-    let retries = m.get_node("retries").and_then(|n| yaml::as_int(n, "`retries`", problems)).unwrap_or(2);
+    let retries = m
+        .get_node("retries")
+        .and_then(|n| yaml::as_int(n, "`retries`", problems))
+        .unwrap_or(2);
     if !(0..=10).contains(&retries) {
-        problems.error(yaml::pos(m.get_node("retries")?), "`retries` must be between 0 and 10", None);
+        problems.error(
+            yaml::pos(m.get_node("retries")?),
+            "`retries` must be between 0 and 10",
+            None,
+        );
     }
-    let timeout = m.get_node("timeout").and_then(|n| yaml::as_duration(n, "`timeout`", problems));
-    let on_timeout = m.get_node("on_timeout").map(|n| b.branch(n, index, Slot::OnTimeout, problems));
+    let timeout = m
+        .get_node("timeout")
+        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+    let on_timeout = m
+        .get_node("on_timeout")
+        .map(|n| b.branch(n, index, Slot::OnTimeout, problems));
     if on_timeout.is_some() && timeout.is_none() {
-        problems.error(yaml::pos(m.get_node("on_timeout")?), "`on_timeout` needs a `timeout:` too, like `timeout: 10m`", None);
+        problems.error(
+            yaml::pos(m.get_node("on_timeout")?),
+            "`on_timeout` needs a `timeout:` too, like `timeout: 10m`",
+            None,
+        );
     }
-    let on_invalid = m.get_node("on_invalid").map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    let on_invalid = m
+        .get_node("on_invalid")
+        .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
     Some(AskSpec {
         prompt,
         save_as,
@@ -315,10 +484,25 @@ fn ask(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Probl
     })
 }
 
-fn http(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Problems) -> Option<HttpSpec> {
+fn http(
+    b: &mut Builder<'_>,
+    value: &YamlNode,
+    index: usize,
+    problems: &mut Problems,
+) -> Option<HttpSpec> {
     let m = yaml::as_map(value, "`http`", problems)?;
-    yaml::check_keys(m, &["method", "url", "headers", "body", "timeout", "save_as", "on_error"], "an `http` step", problems);
-    let method = match m.get_node("method").and_then(|n| yaml::as_str(n, "`method`", problems)) {
+    yaml::check_keys(
+        m,
+        &[
+            "method", "url", "headers", "body", "timeout", "save_as", "on_error",
+        ],
+        "an `http` step",
+        problems,
+    );
+    let method = match m
+        .get_node("method")
+        .and_then(|n| yaml::as_str(n, "`method`", problems))
+    {
         None => reqwest::Method::GET,
         Some(s) => match s.to_uppercase().as_str() {
             "GET" => reqwest::Method::GET,
@@ -327,20 +511,34 @@ fn http(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Prob
             "PATCH" => reqwest::Method::PATCH,
             "DELETE" => reqwest::Method::DELETE,
             other => {
-                problems.error(yaml::pos(m.get_node("method")?), format!("`{other}` is not an HTTP method"), Some("use GET, POST, PUT, PATCH or DELETE".into()));
+                problems.error(
+                    yaml::pos(m.get_node("method")?),
+                    format!("`{other}` is not an HTTP method"),
+                    Some("use GET, POST, PUT, PATCH or DELETE".into()),
+                );
                 return None;
             }
         },
     };
-    let Some(url) = m.get_node("url").and_then(|n| yaml::as_str(n, "`url`", problems)) else {
+    let Some(url) = m
+        .get_node("url")
+        .and_then(|n| yaml::as_str(n, "`url`", problems))
+    else {
         problems.error(yaml::pos(value), "`http` needs `url:`", None);
         return None;
     };
     if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("{{")) {
-        problems.error(yaml::pos(m.get_node("url")?), format!("`{url}` is not a web address"), Some("it must start with https:// or http://".into()));
+        problems.error(
+            yaml::pos(m.get_node("url")?),
+            format!("`{url}` is not a web address"),
+            Some("it must start with https:// or http://".into()),
+        );
     }
     let mut headers = Vec::new();
-    if let Some(h) = m.get_node("headers").and_then(|n| yaml::as_map(n, "`headers`", problems)) {
+    if let Some(h) = m
+        .get_node("headers")
+        .and_then(|n| yaml::as_map(n, "`headers`", problems))
+    {
         for (k, v) in h.iter() {
             if let Some(v) = yaml::as_str(v, &format!("header `{}`", k.as_str()), problems) {
                 headers.push((k.as_str().to_string(), v.to_string()));
@@ -348,13 +546,33 @@ fn http(b: &mut Builder<'_>, value: &YamlNode, index: usize, problems: &mut Prob
         }
     }
     let body = m.get_node("body").map(to_json);
-    let timeout = m.get_node("timeout").and_then(|n| yaml::as_duration(n, "`timeout`", problems)).unwrap_or(Duration::from_secs(10));
+    let timeout = m
+        .get_node("timeout")
+        .and_then(|n| yaml::as_duration(n, "`timeout`", problems))
+        .unwrap_or(Duration::from_secs(10));
     if timeout > Duration::from_secs(30) {
-        problems.error(yaml::pos(m.get_node("timeout")?), "an `http` step may wait at most 30s", Some("the customer is waiting for the answer".into()));
+        problems.error(
+            yaml::pos(m.get_node("timeout")?),
+            "an `http` step may wait at most 30s",
+            Some("the customer is waiting for the answer".into()),
+        );
     }
-    let save_as = m.get_node("save_as").and_then(|n| yaml::as_str(n, "`save_as`", problems)).map(|s| s.strip_prefix("vars.").unwrap_or(s).to_string());
-    let on_error = m.get_node("on_error").map(|n| b.branch(n, index, Slot::OnError, problems));
-    Some(HttpSpec { method, url: url.to_string(), headers, body, timeout, save_as, on_error })
+    let save_as = m
+        .get_node("save_as")
+        .and_then(|n| yaml::as_str(n, "`save_as`", problems))
+        .map(|s| s.strip_prefix("vars.").unwrap_or(s).to_string());
+    let on_error = m
+        .get_node("on_error")
+        .map(|n| b.branch(n, index, Slot::OnError, problems));
+    Some(HttpSpec {
+        method,
+        url: url.to_string(),
+        headers,
+        body,
+        timeout,
+        save_as,
+        on_error,
+    })
 }
 
 /// YAML body → JSON, keeping numbers and booleans that were written plainly.
@@ -381,7 +599,11 @@ fn to_json(node: &YamlNode) -> serde_json::Value {
             text.into()
         }
         YamlNode::Sequence(seq) => seq.iter().map(to_json).collect(),
-        YamlNode::Mapping(m) => m.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect::<serde_json::Map<_, _>>().into(),
+        YamlNode::Mapping(m) => m
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     }
 }
 
@@ -391,36 +613,69 @@ fn expr(b: &Builder<'_>, node: &YamlNode, what: &str, problems: &mut Problems) -
 }
 
 /// Compiles inline Rhai; syntax errors point at their line and column in the YAML file.
-fn compile_expr(b: &Builder<'_>, code: &str, node: &YamlNode, problems: &mut Problems) -> Option<Expr> {
+fn compile_expr(
+    b: &Builder<'_>,
+    code: &str,
+    node: &YamlNode,
+    problems: &mut Problems,
+) -> Option<Expr> {
     let origin = match node {
         YamlNode::Scalar(s) => yaml::text_origin(b.source, s),
         other => (yaml::pos(other), false),
     };
     match b.ctx.rhai.compile(code) {
-        Ok(ast) => Some(Expr { source: code.to_string(), ast: Arc::new(ast), at: origin.0 }),
+        Ok(ast) => Some(Expr {
+            source: code.to_string(),
+            ast: Arc::new(ast),
+            at: origin.0,
+        }),
         Err(e) => {
             let err = script::parse_error(&e);
+            // Block scalars keep the script's lines and indentation, so one offset maps
+            // a position inside the script to the YAML file.
             let at = match (err.line, err.column) {
-                (Some(l), Some(c)) if origin.1 || l > 1 => Pos { line: origin.0.line + l - 1, column: if l == 1 { origin.0.column + c - 1 } else { c + origin.0.column - 1 } },
-                (Some(_), Some(c)) => Pos { line: origin.0.line, column: origin.0.column + c - 1 },
+                (Some(l), Some(c)) => Pos {
+                    line: origin.0.line + l - 1,
+                    column: origin.0.column + c - 1,
+                },
                 _ => origin.0,
             };
-            problems.error(at, format!("script error: {}", err.message), Some("check the Rhai syntax near here (https://rhai.rs/book)".into()));
+            problems.error(
+                at,
+                format!("script error: {}", err.message),
+                Some("check the Rhai syntax near here (https://rhai.rs/book)".into()),
+            );
             None
         }
     }
 }
 
 /// A script from `scripts/`; its errors name the script file.
-fn compile_file_script(b: &Builder<'_>, code: &str, node: &YamlNode, problems: &mut Problems) -> Option<Expr> {
+fn compile_file_script(
+    b: &Builder<'_>,
+    code: &str,
+    node: &YamlNode,
+    problems: &mut Problems,
+) -> Option<Expr> {
     match b.ctx.rhai.compile(code) {
-        Ok(ast) => Some(Expr { source: code.to_string(), ast: Arc::new(ast), at: yaml::pos(node) }),
+        Ok(ast) => Some(Expr {
+            source: code.to_string(),
+            ast: Arc::new(ast),
+            at: yaml::pos(node),
+        }),
         Err(e) => {
             let err = script::parse_error(&e);
-            let file = yaml::as_str(node, "`file`", problems).unwrap_or_default().to_string();
+            let file = yaml::as_str(node, "`file`", problems)
+                .unwrap_or_default()
+                .to_string();
             problems.error(
                 yaml::pos(node),
-                format!("script error in {file} at line {}, column {}: {}", err.line.unwrap_or(0), err.column.unwrap_or(0), err.message),
+                format!(
+                    "script error in {file} at line {}, column {}: {}",
+                    err.line.unwrap_or(0),
+                    err.column.unwrap_or(0),
+                    err.message
+                ),
                 None,
             );
             None

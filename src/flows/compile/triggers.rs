@@ -17,8 +17,18 @@ const KINDS: &[&str] = &[
     "fallback",
 ];
 const MESSAGE_TYPES: &[&str] = &[
-    "text", "image", "video", "audio", "document", "sticker", "location", "button_reply", "list_reply",
-    "quick_reply", "reaction", "unsupported",
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "button_reply",
+    "list_reply",
+    "quick_reply",
+    "reaction",
+    "unsupported",
 ];
 
 pub fn compile(node: &YamlNode, problems: &mut Problems) -> Vec<Trigger> {
@@ -42,7 +52,11 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
             .and_then(|k| did_you_mean(k.as_str(), KINDS))
             .map(|s| format!("did you mean `{s}`?"))
             .unwrap_or_else(|| format!("a trigger is one of: {}", KINDS.join(", ")));
-        problems.error(yaml::pos(node), "this trigger does not say what starts the flow", Some(hint));
+        problems.error(
+            yaml::pos(node),
+            "this trigger does not say what starts the flow",
+            Some(hint),
+        );
         return None;
     };
     let kind = kind_key.as_str();
@@ -98,11 +112,21 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
         }
         "regex" => {
             let pattern = yaml::as_str(value, "`regex`", problems)?.to_string();
-            match regex::RegexBuilder::new(&pattern).case_insensitive(true).size_limit(1 << 20).build() {
+            match regex::RegexBuilder::new(&pattern)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+            {
                 Ok(regex) => TriggerKind::Regex { pattern, regex },
                 Err(e) => {
                     let detail = e.to_string();
-                    let last = detail.lines().last().unwrap_or("").trim().trim_start_matches("error: ").to_string();
+                    let last = detail
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ")
+                        .to_string();
                     problems.error(
                         yaml::pos(value),
                         format!("the regular expression `{pattern}` is not valid: {last}"),
@@ -112,8 +136,12 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
                 }
             }
         }
-        "button" | "list" => TriggerKind::Button { ids: words(problems) },
-        "quick_reply" => TriggerKind::QuickReply { payloads: words(problems) },
+        "button" | "list" => TriggerKind::Button {
+            ids: words(problems),
+        },
+        "quick_reply" => TriggerKind::QuickReply {
+            payloads: words(problems),
+        },
         "type" => {
             let kinds = words(problems);
             for (k, n) in kinds.iter().zip(yaml::as_list(value)) {
@@ -121,7 +149,11 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
                     let hint = did_you_mean(k, MESSAGE_TYPES)
                         .map(|s| format!("did you mean `{s}`?"))
                         .unwrap_or_else(|| format!("message types: {}", MESSAGE_TYPES.join(", ")));
-                    problems.error(yaml::pos(n), format!("`{k}` is not a message type"), Some(hint));
+                    problems.error(
+                        yaml::pos(n),
+                        format!("`{k}` is not a message type"),
+                        Some(hint),
+                    );
                 }
             }
             TriggerKind::MessageType { kinds }
@@ -147,5 +179,9 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
         }
         _ => return None,
     };
-    Some(Trigger { kind, interrupt, at })
+    Some(Trigger {
+        kind,
+        interrupt,
+        at,
+    })
 }
