@@ -30,6 +30,7 @@ pub struct App {
     pub state: AppState,
     wake: Wakeups,
     owner: String,
+    flow_files: crate::workers::reload::Fingerprint,
 }
 
 impl App {
@@ -44,6 +45,7 @@ impl App {
             tracing::info!(sender_id = stop.sender_id, reason = %stop.reason, "resuming sender stopped before restart");
             store.resume_sender(stop.sender_id).await?;
         }
+        let flow_files = crate::workers::reload::fingerprint(&config);
         let report = crate::flows::load_dir(&LoadSettings::from_config(&config));
         for w in &report.problems {
             tracing::warn!("{w}");
@@ -88,7 +90,12 @@ impl App {
             flow_status,
             metrics: crate::metrics::handle(),
         };
-        Ok(Self { state, wake, owner })
+        Ok(Self {
+            state,
+            wake,
+            owner,
+            flow_files,
+        })
     }
 
     /// Serves HTTP and runs the workers until `signal` resolves, then shuts down in order.
@@ -140,6 +147,7 @@ impl App {
                 engine: st.engine.clone(),
                 config: cfg.clone(),
                 status: st.flow_status.clone(),
+                loaded: self.flow_files.clone(),
             };
             workers.spawn(reloader.run(workers_stop.clone()));
         }

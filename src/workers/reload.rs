@@ -29,21 +29,29 @@ pub struct Reloader {
     pub engine: Arc<FlowEngine>,
     pub config: Arc<crate::config::Config>,
     pub status: SharedFlowStatus,
+    /// The files as they were when the running flows were loaded.
+    pub loaded: Fingerprint,
+}
+
+pub type Fingerprint = Vec<(PathBuf, std::time::SystemTime, u64)>;
+
+/// The flow and script files' names, times and sizes.
+pub fn fingerprint(config: &crate::config::Config) -> Fingerprint {
+    flows::fingerprint(&[
+        std::path::Path::new(&config.flows.dir),
+        std::path::Path::new(&config.flows.scripts_dir),
+    ])
 }
 
 impl Reloader {
     pub async fn run(self, shutdown: CancellationToken) {
-        let dirs = [
-            PathBuf::from(&self.config.flows.dir),
-            PathBuf::from(&self.config.flows.scripts_dir),
-        ];
-        let mut seen = flows::fingerprint(&[&dirs[0], &dirs[1]]);
+        let mut seen = self.loaded.clone();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.cancelled() => return,
             }
-            let now = flows::fingerprint(&[&dirs[0], &dirs[1]]);
+            let now = fingerprint(&self.config);
             if now == seen {
                 continue;
             }

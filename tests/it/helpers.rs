@@ -26,6 +26,7 @@ pub struct TestApp {
     pub meta: MockServer,
     pub twilio: MockServer,
     pub clock: Option<ManualClock>,
+    config: Config,
     /// Keeps the temporary folder (database, flows) alive as long as the app.
     pub _dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -133,6 +134,29 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         Some(m) => Arc::new(m.clone()),
         None => Arc::new(SystemClock),
     };
+    let (addr, store, stop, server) = start(config.clone(), clock).await;
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        store,
+        meta,
+        twilio,
+        clock: manual,
+        config,
+        _dir: dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+type Running = (
+    String,
+    DynStore,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
+
+async fn start(config: Config, clock: Arc<dyn Clock>) -> Running {
     let app = App::build(config, clock).await.expect("app builds");
     let store = app.state.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -141,20 +165,34 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let server = tokio::spawn(app.serve(listener, async move {
         let _ = stopped.await;
     }));
-    TestApp {
-        addr,
-        http: reqwest::Client::new(),
-        store,
-        meta,
-        twilio,
-        clock: manual,
-        _dir: dir,
-        stop: Some(stop),
-        server: Some(server),
-    }
+    (addr, store, stop, server)
 }
 
 impl TestApp {
+    /// Stops Parley like SIGTERM and starts it again on the same database and flows.
+    pub async fn restart(mut self) -> Self {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(m) => Arc::new(m.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let (addr, store, stop, server) = start(self.config.clone(), clock).await;
+        self.addr = addr;
+        self.store = store;
+        self.stop = Some(stop);
+        self.server = Some(server);
+        self
+    }
+
+    pub fn flows_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("flows")
+    }
+
     /// Stops the server the way SIGTERM does and waits for work in flight.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -3,6 +3,7 @@
 
 mod crash;
 mod delivery;
+mod flows;
 mod helpers;
 mod postgres;
 mod webhooks;

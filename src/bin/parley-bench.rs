@@ -1,0 +1,315 @@
+//! `parley-bench`: Parley's end-to-end load benchmark.
+//!
+//! Starts the release `parley` binary as a child process on a fresh database with K keyword
+//! flows and one Meta sender whose Graph API is a double inside this process, sends signed
+//! Meta text webhooks open-loop at a fixed rate from N contacts, and reports acknowledged
+//! and reply rates, end-to-end latency (webhook sent → reply at the double, one clock),
+//! lost and duplicate replies, and Parley's peak memory and CPU. `--sweep` runs increasing
+//! rates, each on a fresh Parley and database, and reports the highest that passes (no
+//! loss, no duplicate, only 200s, p99 under the target).
+//!
+//! It measures and changes nothing in Parley. BENCHMARKS.md has the results and how to read
+//! them.
+//!
+//! ```sh
+//! cargo run --release --bin parley-bench -- --rate 1000 --duration 20
+//! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
+//! ```
+
+mod child;
+mod double;
+mod load;
+mod record;
+mod report;
+mod sampler;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use child::{Database, Parley, Setup};
+use record::Tracker;
+use report::RunResult;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PHONE_NUMBER: &str = "+15550783880";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "parley-bench",
+    about = "End-to-end load benchmark: open-loop signed Meta webhooks in, replies at a Graph API double out"
+)]
+struct Args {
+    /// Webhooks per second (open loop: sent on schedule, whatever the answers).
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds of sending per run [default: 20, or 10 per rate with --sweep].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Distinct customers writing (message i comes from contact i mod N).
+    #[arg(long, default_value_t = 10_000)]
+    contacts: u32,
+    /// Keyword flows loaded (message i says `kw<i mod K> <i>`).
+    #[arg(long, default_value_t = 100)]
+    flows: u32,
+    #[arg(long, value_enum, default_value_t = Db::Sqlite)]
+    db: Db,
+    /// Admin URL of a PostgreSQL server (a database that exists); each run creates its own
+    /// database there and drops it after.
+    #[arg(long, env = "PARLEY_BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
+    /// Run each of --rates on a fresh Parley and report the highest that passes.
+    #[arg(long)]
+    sweep: bool,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,1000,2000,3000,4000,5000,6000,8000"
+    )]
+    rates: Vec<u32>,
+    /// Seconds to wait after the last answer for replies still on their way.
+    #[arg(long, default_value_t = 10.0)]
+    drain: f64,
+    /// A run passes when its end-to-end p99 is under this (and nothing is lost).
+    #[arg(long, default_value_t = 100.0)]
+    p99_target_ms: f64,
+    /// Also write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The parley binary [default: target/release/parley, built first].
+    #[arg(long)]
+    parley: Option<PathBuf>,
+    /// Do not run `cargo build --release --bin parley` first.
+    #[arg(long)]
+    no_build: bool,
+    /// Keep each run's folder (config, flows, log, SQLite file) for inspection.
+    #[arg(long)]
+    keep: bool,
+    /// Worker threads of the load generator's runtime.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.rate == 0 || args.rates.contains(&0) || args.contacts == 0 || args.flows == 0 {
+        bail!("--rate, --rates, --contacts and --flows must be at least 1");
+    }
+    let database = match (args.db, &args.postgres_url) {
+        (Db::Sqlite, _) => Database::Sqlite,
+        (Db::Postgres, Some(url)) => Database::Postgres {
+            admin_url: url.clone(),
+        },
+        (Db::Postgres, None) => bail!(
+            "--db postgres needs --postgres-url (e.g. postgres://root@127.0.0.1:5432/postgres)"
+        ),
+    };
+    let binary = parley_binary(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args, database, binary))
+}
+
+async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<()> {
+    let rates = if args.sweep {
+        args.rates.clone()
+    } else {
+        vec![args.rate]
+    };
+    let duration = args
+        .duration
+        .unwrap_or(if args.sweep { 10.0 } else { 20.0 });
+    println!(
+        "parley-bench: {} | {} flows | {} contacts | {} s per rate | p99 target {} ms | {}",
+        database.name(),
+        args.flows,
+        args.contacts,
+        duration,
+        args.p99_target_ms,
+        machine_line()
+    );
+    let mut results: Vec<RunResult> = Vec::new();
+    for rate in rates {
+        eprintln!("parley-bench: {}/s on {} …", rate, database.name());
+        let result = run_once(&args, &database, &binary, rate, duration).await?;
+        print!("{}", report::details(&result));
+        results.push(result);
+    }
+    println!();
+    println!("{}", report::HEADER);
+    for r in &results {
+        println!("{}", report::row(r));
+    }
+    let best = results.iter().filter(|r| r.passed).map(|r| r.rate).max();
+    if args.sweep {
+        match best {
+            Some(rate) => println!(
+                "\nhighest rate with no loss, no duplicate, only 200s and p99 < {} ms: {rate}/s",
+                args.p99_target_ms
+            ),
+            None => println!(
+                "\nno rate passed (no loss, no duplicate, only 200s, p99 < {} ms)",
+                args.p99_target_ms
+            ),
+        }
+    }
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "date": chrono::Utc::now().to_rfc3339(),
+            "machine": machine_line(),
+            "parley_binary": binary.display().to_string(),
+            "db": database.name(),
+            "flows": args.flows,
+            "contacts": args.contacts,
+            "duration_s": duration,
+            "drain_s": args.drain,
+            "p99_target_ms": args.p99_target_ms,
+            "sweep": args.sweep,
+            "best_passing_rate": best,
+            "runs": results,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("parley-bench: figures written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// One rate on a fresh Parley and database; Parley is stopped whatever happens.
+async fn run_once(
+    args: &Args,
+    database: &Database,
+    binary: &std::path::Path,
+    rate: u32,
+    duration: f64,
+) -> anyhow::Result<RunResult> {
+    let total = ((rate as f64) * duration).round().max(1.0) as usize;
+    let app_secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let tracker = Arc::new(Tracker::new(total, args.contacts));
+    let double = double::Double::start(tracker.clone()).await?;
+    let webhooks = Arc::new(load::prepare(
+        total,
+        args.contacts,
+        args.flows,
+        &load::Account {
+            phone_number_id: PHONE_NUMBER_ID,
+            display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
+            app_secret: &app_secret,
+        },
+    ));
+    let parley = Parley::start(Setup {
+        binary,
+        flows: args.flows,
+        database,
+        api_base: double.api_base(),
+        phone_number: PHONE_NUMBER,
+        phone_number_id: PHONE_NUMBER_ID,
+        app_secret: &app_secret,
+        keep: args.keep,
+    })
+    .await?;
+    if args.keep {
+        eprintln!("parley-bench: run folder {}", parley.dir().display());
+    }
+    let postgres = matches!(database, Database::Postgres { .. });
+    let sampler = sampler::Sampler::spawn(parley.pid, postgres, {
+        let t = tracker.clone();
+        move || t.now_ns()
+    });
+    // Let Parley settle after start (migrations, first polls) before the clock starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = load::client()?;
+    let url = format!("{}/webhooks/meta", parley.base);
+    let phase = load::send_open_loop(&url, &client, webhooks, rate, tracker.clone()).await;
+    let drain = load::drain(&tracker, Duration::from_secs_f64(args.drain)).await;
+    let samples = sampler.finish(parley.pid, postgres, tracker.now_ns()).await;
+    let log_problems = parley.logged_problems();
+    if log_problems > 0 {
+        eprintln!(
+            "parley-bench: parley logged {log_problems} warnings/errors; the last lines:\n{}",
+            parley.log_tail()
+        );
+    }
+    drop(client);
+    let stopped = parley.stop().await?;
+    if stopped.killed || stopped.exit_code != Some(0) {
+        eprintln!("parley-bench: parley did not stop cleanly: {stopped:?}");
+    }
+    drop(double);
+    Ok(report::compute(report::Inputs {
+        db: database.name(),
+        rate,
+        duration_s: duration,
+        contacts: args.contacts,
+        flows: args.flows,
+        tracker: &tracker,
+        phase,
+        drain,
+        samples: &samples,
+        postgres,
+        log_problems,
+        shutdown_s: stopped.seconds,
+        p99_target_ms: args.p99_target_ms,
+    }))
+}
+
+/// The parley binary next to this one in `target/release`, built first unless told not to
+/// (`cargo run --bin parley-bench` builds only the benchmark).
+fn parley_binary(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &args.parley {
+        return Ok(path.clone());
+    }
+    let exe = std::env::current_exe()?;
+    let target = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("cannot find the target folder")?;
+    let binary = target.join("release").join("parley");
+    if !exe.starts_with(target.join("release")) {
+        eprintln!("parley-bench: this is not a release build of the benchmark; run it with `cargo run --release` so the generator is not the bottleneck");
+    }
+    if !args.no_build {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!("parley-bench: cargo build --release --bin parley");
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--release", "--bin", "parley"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .context("running cargo build (pass --parley PATH or --no-build to skip)")?;
+        if !status.success() {
+            bail!("building parley failed");
+        }
+    }
+    if !binary.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release --bin parley` or pass --parley PATH",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// CPU count and model, for the record.
+fn machine_line() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} CPUs ({model})")
+}

@@ -1,0 +1,263 @@
+//! Parley under test: a child process of the release binary with its own temporary folder
+//! (config, K generated keyword flows, log, and the SQLite file) and a fresh database —
+//! a new SQLite file, or a PostgreSQL database created for the run and dropped after it.
+//! Stopped with SIGTERM, as an operator would.
+
+use anyhow::{bail, Context};
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Where the run's data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite,
+    /// An admin URL (a database that exists, e.g. `postgres://root@127.0.0.1:5432/postgres`)
+    /// used to create and drop the run's own database.
+    Postgres { admin_url: String },
+}
+
+impl Database {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Database::Sqlite => "sqlite",
+            Database::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+pub struct Setup<'a> {
+    pub binary: &'a Path,
+    pub flows: u32,
+    pub database: &'a Database,
+    pub api_base: String,
+    pub phone_number: &'a str,
+    pub phone_number_id: &'a str,
+    pub app_secret: &'a str,
+    pub keep: bool,
+}
+
+pub struct Parley {
+    child: tokio::process::Child,
+    pub pid: u32,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    dir: PathBuf,
+    postgres: Option<(String, String)>,
+    keep: bool,
+}
+
+/// How the stop went.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopped {
+    pub exit_code: Option<i32>,
+    pub seconds: f64,
+    pub killed: bool,
+}
+
+impl Parley {
+    pub async fn start(setup: Setup<'_>) -> anyhow::Result<Self> {
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        let dir = std::env::temp_dir().join(format!("parley-bench-{id}"));
+        std::fs::create_dir_all(dir.join("flows"))?;
+        std::fs::create_dir_all(dir.join("scripts"))?;
+        for k in 0..setup.flows {
+            std::fs::write(dir.join("flows").join(format!("kw{k}.yaml")), flow_yaml(k))?;
+        }
+        let (db_url, postgres) = match setup.database {
+            Database::Sqlite => (format!("sqlite://{}", dir.join("parley.db").display()), None),
+            Database::Postgres { admin_url } => {
+                let name = format!("parley_bench_{id}");
+                let url = create_database(admin_url, &name).await?;
+                (url, Some((admin_url.clone(), name)))
+            }
+        };
+        let port = free_port()?;
+        let config = dir.join("parley.yaml");
+        std::fs::write(&config, config_yaml(&setup, &dir, port, &db_url))?;
+        let log = std::fs::File::create(dir.join("parley.log"))?;
+        let child = tokio::process::Command::new(setup.binary)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(&dir)
+            .env_remove("RUST_LOG")
+            .env_remove("PARLEY_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", setup.binary.display()))?;
+        let pid = child.id().context("the child has no pid")?;
+        let mut parley = Self {
+            child,
+            pid,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            postgres,
+            keep: setup.keep,
+        };
+        if let Err(e) = parley.wait_healthy(Duration::from_secs(60)).await {
+            let log = parley.log_tail();
+            parley.stop().await.ok();
+            bail!("{e:#}\n--- parley log ---\n{log}");
+        }
+        Ok(parley)
+    }
+
+    async fn wait_healthy(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("parley exited during start ({status})");
+            }
+            let ok = http
+                .get(format!("{}/healthz", self.base))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!("parley did not answer /healthz within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines Parley logged (warnings and errors: the run logs at `warn`).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("parley.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Lines Parley logged at warn or error, not counting the start-up flow warnings.
+    pub fn logged_problems(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("parley.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains(".yaml"))
+            .count()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// SIGTERM, wait for the orderly shutdown (Parley allows itself 30 s), SIGKILL after
+    /// 45 s; then drop the run's database and folder.
+    pub async fn stop(mut self) -> anyhow::Result<Stopped> {
+        let start = Instant::now();
+        let mut killed = false;
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let status =
+            match tokio::time::timeout(Duration::from_secs(45), self.child.wait()).await {
+                Ok(status) => status.ok(),
+                Err(_) => {
+                    killed = true;
+                    let _ = self.child.kill().await;
+                    None
+                }
+            };
+        let stopped = Stopped {
+            exit_code: status.and_then(|s| s.code()),
+            seconds: start.elapsed().as_secs_f64(),
+            killed,
+        };
+        if let Some((admin, name)) = &self.postgres {
+            drop_database(admin, name).await?;
+        }
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        Ok(stopped)
+    }
+}
+
+/// Flow `kw<k>`: answers a message whose first word is `kw<k>` with the message's own text.
+fn flow_yaml(k: u32) -> String {
+    format!(
+        "id: kw{k}\ntriggers:\n  - keyword: [kw{k}]\nsteps:\n  - send:\n      text: \"{{{{ message.text }}}}\"\n"
+    )
+}
+
+fn config_yaml(s: &Setup, dir: &Path, port: u16, db_url: &str) -> String {
+    format!(
+        r#"# Generated by parley-bench for one run.
+listen: 127.0.0.1:{port}
+database: {{ url: "{db_url}" }}
+flows: {{ dir: "{flows}", scripts_dir: "{scripts}", hot_reload: false }}
+inbox: {{ poll_interval: 200ms }}
+outbox: {{ poll_interval: 200ms }}
+log: {{ level: warn }}
+senders:
+  - id: 1
+    name: Bench line
+    channel: meta
+    phone_number: "{phone}"
+    messages_per_second: 100000
+    meta:
+      phone_number_id: "{pnid}"
+      access_token: bench-token
+      app_secret: "{secret}"
+      verify_token: bench-verify
+      api_base: "{api_base}"
+"#,
+        flows = dir.join("flows").display(),
+        scripts = dir.join("scripts").display(),
+        phone = s.phone_number,
+        pnid = s.phone_number_id,
+        secret = s.app_secret,
+        api_base = s.api_base,
+    )
+}
+
+/// A port nobody listens on now (Parley binds it a moment later).
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Creates database `name` next to the admin URL's and returns its URL.
+async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {admin_url}"))?;
+    sqlx::raw_sql(&format!("create database {name}"))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    conn.close().await.ok();
+    let mut url = reqwest::Url::parse(admin_url).context("--postgres-url is not a URL")?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping database {name}"))?;
+    conn.close().await.ok();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flow_echoes_the_message_text() {
+        assert_eq!(
+            super::flow_yaml(7),
+            "id: kw7\ntriggers:\n  - keyword: [kw7]\nsteps:\n  - send:\n      text: \"{{ message.text }}\"\n"
+        );
+    }
+}

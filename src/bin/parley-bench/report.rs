@@ -1,0 +1,313 @@
+//! Turns a run's records into figures (rates, exact latency percentiles from every sample,
+//! loss, duplicates, memory, CPU), decides whether the run meets the target, and prints
+//! them as a table for people and as JSON for tools.
+
+use crate::load::SendPhase;
+use crate::record::Tracker;
+use crate::sampler::{self, Sample};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub db: String,
+    pub rate: u32,
+    pub duration_s: f64,
+    pub contacts: u32,
+    pub flows: u32,
+    pub webhooks: usize,
+    /// Achieved offered rate: webhooks / (last send − first due time).
+    pub send_rate: f64,
+    /// How late the generator sent compared to the schedule (ms).
+    pub generator_lag_ms: Percentiles,
+    pub max_in_flight: u64,
+    pub acked: u64,
+    /// 200 answers per second, over first due time → last 200.
+    pub ack_rate: f64,
+    pub non_200: u64,
+    /// Answers by status; 0 means no answer at all (connection error or 30 s timeout).
+    pub answers_by_status: BTreeMap<u16, u64>,
+    /// Webhook sent → 200 received (ms).
+    pub ack_latency_ms: Percentiles,
+    /// Webhooks with at least one reply.
+    pub replied: u64,
+    /// Replies per second, over first due time → last first reply.
+    pub reply_rate: f64,
+    /// Webhook sent → reply received at the Graph API double (ms).
+    pub latency_ms: Percentiles,
+    /// Acknowledged with 200 but no reply by the end of the drain.
+    pub lost: u64,
+    /// Replies beyond the first for one webhook.
+    pub duplicates: u64,
+    /// Replies at the double that match no webhook of the run.
+    pub unexpected: u64,
+    pub misrouted: u64,
+    /// Time the drain took after the last answer (s).
+    pub drain_s: f64,
+    pub parley: Resources,
+    /// The load generator's own CPU over the send phase, % of one core.
+    pub generator_cpu_pct: f64,
+    /// CPU of all `postgres` processes over the send phase, % of one core.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_cpu_pct: Option<f64>,
+    /// Warnings and errors Parley logged during the run.
+    pub parley_log_problems: usize,
+    pub shutdown_s: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Resources {
+    /// The kernel's high-water mark of resident memory (VmHWM), MB.
+    pub peak_rss_mb: f64,
+    /// Resident memory at the end of the drain, MB.
+    pub end_rss_mb: f64,
+    /// Average CPU over the send phase, % of one core (200 = both cores of this machine).
+    pub cpu_avg_pct: f64,
+    /// Busiest one-second window, % of one core.
+    pub cpu_peak_pct: f64,
+}
+
+pub struct Inputs<'a> {
+    pub db: &'a str,
+    pub rate: u32,
+    pub duration_s: f64,
+    pub contacts: u32,
+    pub flows: u32,
+    pub tracker: &'a Tracker,
+    pub phase: SendPhase,
+    pub drain: Duration,
+    pub samples: &'a [Sample],
+    pub postgres: bool,
+    pub log_problems: usize,
+    pub shutdown_s: f64,
+    pub p99_target_ms: f64,
+}
+
+pub fn compute(i: Inputs) -> RunResult {
+    let t = i.tracker;
+    let n = t.len();
+    let (mut lag, mut ack_lat, mut lat) = (Vec::new(), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut acked, mut non_200, mut replied, mut lost, mut dups) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut last_sent, mut last_ack, mut last_reply) = (i.phase.t0, i.phase.t0, i.phase.t0);
+    let mut by_status = BTreeMap::new();
+    for seq in 0..n {
+        let e = t.entry(seq);
+        lag.push(e.sent.saturating_sub(i.phase.due(seq)));
+        last_sent = last_sent.max(e.sent);
+        *by_status.entry(e.status).or_insert(0) += 1;
+        if e.status == 200 {
+            acked += 1;
+            last_ack = last_ack.max(e.acked);
+            ack_lat.push(e.acked - e.sent);
+        } else {
+            non_200 += 1;
+        }
+        if e.replies > 0 {
+            replied += 1;
+            dups += u64::from(e.replies - 1);
+            last_reply = last_reply.max(e.first_reply);
+            lat.push(e.first_reply.saturating_sub(e.sent));
+        } else if e.status == 200 {
+            lost += 1;
+        }
+    }
+    let per_second = |count: u64, until: u64| {
+        let secs = until.saturating_sub(i.phase.t0) as f64 / 1e9;
+        if secs > 0.0 {
+            count as f64 / secs
+        } else {
+            0.0
+        }
+    };
+    let unexpected = t.unexpected.load(std::sync::atomic::Ordering::Relaxed);
+    let misrouted = t.misrouted.load(std::sync::atomic::Ordering::Relaxed);
+    let latency_ms = percentiles(lat);
+    let resources = resources(i.samples, i.phase);
+    let hz = sampler::ticks_per_second();
+    let phase_cpu = |ticks: fn(&Sample) -> u64| {
+        let (from, to) = phase_bounds(i.samples, i.phase)?;
+        Some(sampler::cpu_pct(ticks(to).saturating_sub(ticks(from)), from, to, hz))
+    };
+    let passed = lost == 0
+        && dups == 0
+        && non_200 == 0
+        && unexpected == 0
+        && misrouted == 0
+        && replied as usize == n
+        && latency_ms.p99 < i.p99_target_ms;
+    RunResult {
+        db: i.db.to_string(),
+        rate: i.rate,
+        duration_s: i.duration_s,
+        contacts: i.contacts,
+        flows: i.flows,
+        webhooks: n,
+        send_rate: per_second(n as u64, last_sent),
+        generator_lag_ms: percentiles(lag),
+        max_in_flight: i.phase.max_in_flight,
+        acked,
+        ack_rate: per_second(acked, last_ack),
+        non_200,
+        answers_by_status: by_status,
+        ack_latency_ms: percentiles(ack_lat),
+        replied,
+        reply_rate: per_second(replied, last_reply),
+        latency_ms,
+        lost,
+        duplicates: dups,
+        unexpected,
+        misrouted,
+        drain_s: i.drain.as_secs_f64(),
+        parley: resources,
+        generator_cpu_pct: phase_cpu(|s| s.bench_ticks).unwrap_or(0.0),
+        postgres_cpu_pct: if i.postgres {
+            phase_cpu(|s| s.postgres_ticks)
+        } else {
+            None
+        },
+        parley_log_problems: i.log_problems,
+        shutdown_s: i.shutdown_s,
+        passed,
+    }
+}
+
+/// Exact percentiles (nearest rank) of nanosecond samples, in milliseconds.
+fn percentiles(mut ns: Vec<u64>) -> Percentiles {
+    if ns.is_empty() {
+        return Percentiles::default();
+    }
+    ns.sort_unstable();
+    let at = |q: f64| {
+        let rank = ((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len());
+        ns[rank - 1] as f64 / 1e6
+    };
+    Percentiles {
+        count: ns.len(),
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: ns[ns.len() - 1] as f64 / 1e6,
+    }
+}
+
+/// The samples closest to the start and the end of the send phase.
+fn phase_bounds(samples: &[Sample], phase: SendPhase) -> Option<(&Sample, &Sample)> {
+    let from = samples.iter().rev().find(|s| s.at <= phase.t0).or(samples.first())?;
+    let to = samples
+        .iter()
+        .find(|s| s.at >= phase.last_scheduled)
+        .or(samples.last())?;
+    Some((from, to))
+}
+
+fn resources(samples: &[Sample], phase: SendPhase) -> Resources {
+    let hz = sampler::ticks_per_second();
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let Some((from, to)) = phase_bounds(samples, phase) else {
+        return Resources::default();
+    };
+    let in_phase: Vec<Sample> = samples
+        .iter()
+        .filter(|s| s.at >= from.at && s.at <= to.at)
+        .copied()
+        .collect();
+    Resources {
+        peak_rss_mb: mb(samples.iter().map(|s| s.hwm_kb.max(s.rss_kb)).max().unwrap_or(0)),
+        end_rss_mb: mb(samples.last().map(|s| s.rss_kb).unwrap_or(0)),
+        cpu_avg_pct: sampler::cpu_pct(
+            to.parley_ticks.saturating_sub(from.parley_ticks),
+            from,
+            to,
+            hz,
+        ),
+        cpu_peak_pct: sampler::peak_pct(
+            &in_phase,
+            |s| s.parley_ticks,
+            Duration::from_secs(1),
+            hz,
+        ),
+    }
+}
+
+pub const HEADER: &str = "db        rate/s   sent/s  acked/s  reply/s   p50 ms   p99 ms  p99.9 ms   max ms    lost   dup  non200  RSS MB  CPU avg/peak %  ok";
+
+pub fn row(r: &RunResult) -> String {
+    format!(
+        "{:<8} {:>7} {:>8.0} {:>8.0} {:>8.0} {:>8.2} {:>8.2} {:>9.2} {:>8.1} {:>7} {:>5} {:>7} {:>7.1} {:>8.0}/{:<5.0} {}",
+        r.db,
+        r.rate,
+        r.send_rate,
+        r.ack_rate,
+        r.reply_rate,
+        r.latency_ms.p50,
+        r.latency_ms.p99,
+        r.latency_ms.p999,
+        r.latency_ms.max,
+        r.lost,
+        r.duplicates,
+        r.non_200,
+        r.parley.peak_rss_mb,
+        r.parley.cpu_avg_pct,
+        r.parley.cpu_peak_pct,
+        if r.passed { "yes" } else { "no" }
+    )
+}
+
+/// The long form of one run.
+pub fn details(r: &RunResult) -> String {
+    let p = |x: &Percentiles| {
+        format!(
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+            x.p50, x.p90, x.p99, x.p999, x.max
+        )
+    };
+    let mut s = String::new();
+    s += &format!(
+        "{} at {}/s for {} s: {} webhooks from {} contacts over {} flows\n",
+        r.db, r.rate, r.duration_s, r.webhooks, r.contacts, r.flows
+    );
+    s += &format!(
+        "  sent       {:.0}/s, generator lag {}, max in flight {}\n",
+        r.send_rate,
+        p(&r.generator_lag_ms),
+        r.max_in_flight
+    );
+    s += &format!(
+        "  acked      {} ({:.0}/s), non-200 {} {:?}\n",
+        r.acked, r.ack_rate, r.non_200, r.answers_by_status
+    );
+    s += &format!("  ack        {}\n", p(&r.ack_latency_ms));
+    s += &format!(
+        "  replies    {} ({:.0}/s), lost {}, duplicate {}, unexpected {}, misrouted {}, drain {:.1} s\n",
+        r.replied, r.reply_rate, r.lost, r.duplicates, r.unexpected, r.misrouted, r.drain_s
+    );
+    s += &format!("  end-to-end {}\n", p(&r.latency_ms));
+    s += &format!(
+        "  parley     peak RSS {:.1} MB (end {:.1} MB), CPU avg {:.0}% peak {:.0}% of one core; {} warnings/errors logged; stopped in {:.1} s\n",
+        r.parley.peak_rss_mb,
+        r.parley.end_rss_mb,
+        r.parley.cpu_avg_pct,
+        r.parley.cpu_peak_pct,
+        r.parley_log_problems,
+        r.shutdown_s
+    );
+    s += &format!("  generator  CPU avg {:.0}% of one core", r.generator_cpu_pct);
+    if let Some(pg) = r.postgres_cpu_pct {
+        s += &format!("; postgres processes CPU avg {pg:.0}%");
+    }
+    s.push('\n');
+    s
+}

@@ -1,0 +1,172 @@
+//! Resource figures from `/proc`: Parley's resident memory (`VmRSS`, and the kernel's own
+//! high-water mark `VmHWM`) and CPU time (`utime + stime`), the benchmark's own CPU time
+//! (it shares the machine), and on PostgreSQL runs the CPU time of the `postgres`
+//! processes. Sampled every 200 ms during a run.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// Tracker nanoseconds.
+    pub at: u64,
+    /// Parley's CPU time (user + system), in clock ticks.
+    pub parley_ticks: u64,
+    pub rss_kb: u64,
+    pub hwm_kb: u64,
+    pub bench_ticks: u64,
+    /// Sum over processes named `postgres` (0 when not asked for).
+    pub postgres_ticks: u64,
+}
+
+pub struct Sampler {
+    pub samples: Arc<Mutex<Vec<Sample>>>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    pub fn spawn(pid: u32, postgres: bool, now_ns: impl Fn() -> u64 + Send + 'static) -> Self {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (samples, stop) = (samples.clone(), stop.clone());
+            async move {
+                loop {
+                    if let Some(s) = sample(pid, postgres, now_ns()) {
+                        samples.lock().unwrap().push(s);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(EVERY) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        });
+        Self {
+            samples,
+            stop,
+            task,
+        }
+    }
+
+    /// Takes a last sample and returns them all.
+    pub async fn finish(self, pid: u32, postgres: bool, now: u64) -> Vec<Sample> {
+        self.stop.cancel();
+        let _ = self.task.await;
+        let mut samples = std::mem::take(&mut *self.samples.lock().unwrap());
+        if let Some(s) = sample(pid, postgres, now) {
+            samples.push(s);
+        }
+        samples
+    }
+}
+
+fn sample(pid: u32, postgres: bool, at: u64) -> Option<Sample> {
+    let parley_ticks = cpu_ticks(&format!("/proc/{pid}/stat"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(Sample {
+        at,
+        parley_ticks,
+        rss_kb: status_kb(&status, "VmRSS:"),
+        hwm_kb: status_kb(&status, "VmHWM:"),
+        bench_ticks: cpu_ticks("/proc/self/stat").unwrap_or(0),
+        postgres_ticks: if postgres { postgres_ticks() } else { 0 },
+    })
+}
+
+/// `utime + stime` (fields 14 and 15; counted after the parenthesised command name, which
+/// may itself hold spaces).
+fn cpu_ticks(stat_path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn status_kb(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn postgres_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .filter_map(|e| cpu_ticks(&e.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).
+pub fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU use between two samples as a percentage of one core.
+pub fn cpu_pct(ticks: u64, from: &Sample, to: &Sample, hz: f64) -> f64 {
+    let secs = (to.at.saturating_sub(from.at)) as f64 / 1e9;
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    ticks as f64 / hz / secs * 100.0
+}
+
+/// The busiest window of at least `window` between samples, as a percentage of one core.
+pub fn peak_pct(
+    samples: &[Sample],
+    ticks: impl Fn(&Sample) -> u64,
+    window: Duration,
+    hz: f64,
+) -> f64 {
+    let w = window.as_nanos() as u64;
+    let mut best: f64 = 0.0;
+    let mut j = 0;
+    for (i, from) in samples.iter().enumerate() {
+        j = j.max(i);
+        while j < samples.len() && samples[j].at - from.at < w {
+            j += 1;
+        }
+        let Some(to) = samples.get(j) else { break };
+        best = best.max(cpu_pct(
+            ticks(to).saturating_sub(ticks(from)),
+            from,
+            to,
+            hz,
+        ));
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_kilobytes_from_proc_status() {
+        let status = "Name:\tparley\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n";
+        assert_eq!(super::status_kb(status, "VmHWM:"), 51200);
+        assert_eq!(super::status_kb(status, "VmRSS:"), 40960);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_of_this_process() {
+        assert!(super::cpu_ticks("/proc/self/stat").is_some());
+    }
+}
