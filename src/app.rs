@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::domain::Clock;
-use crate::engine::FlowEngine;
+use crate::engine::{EngineOptions, FlowEngine};
 use crate::flows::LoadSettings;
 use crate::http::{self, AppState};
 use crate::senders::Senders;
@@ -13,6 +13,7 @@ use crate::workers::inbox::Inbox;
 use crate::workers::ingest::Ingestor;
 use crate::workers::outbox::Outbox;
 use crate::workers::reload::{FlowStatus, Reloader};
+use crate::workers::scheduler::Scheduler;
 use crate::workers::{timers, Wakeups};
 use anyhow::Context;
 use std::future::Future;
@@ -71,7 +72,7 @@ impl App {
             .build()
             .context("building the HTTP client")?;
         let senders = Arc::new(Senders::build(&config, http_client.clone()));
-        let allow_private = config.flows.allow_private_networks;
+        let engine_options = EngineOptions::from_config(&config);
         let wake = Wakeups::default();
         let shutdown = CancellationToken::new();
         let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone(), shutdown.child_token());
@@ -86,7 +87,7 @@ impl App {
             senders,
             ingestor,
             clock,
-            engine: Arc::new(FlowEngine::new(flows, http_client.clone(), allow_private)),
+            engine: Arc::new(FlowEngine::new(flows, http_client.clone(), engine_options)),
             flow_status,
             metrics: crate::metrics::handle(),
         };
@@ -142,6 +143,17 @@ impl App {
             cfg.inbox.poll_interval,
             workers_stop.clone(),
         ));
+        workers.spawn(
+            Scheduler {
+                store: st.store.clone(),
+                engine: st.engine.clone(),
+                clock: st.clock.clone(),
+                config: cfg.clone(),
+                owner: self.owner.clone(),
+                wake: self.wake.clone(),
+            }
+            .run(workers_stop.clone()),
+        );
         if cfg.flows.hot_reload {
             let reloader = Reloader {
                 engine: st.engine.clone(),

@@ -39,6 +39,76 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub opt_out: OptOutConfig,
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+}
+
+/// Opt-out keywords every schedule honours. A contact who writes one of them gets no more
+/// scheduled messages until they write again (anything else).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOutConfig {
+    #[serde(default = "default_opt_out_keywords")]
+    pub keywords: Vec<String>,
+    /// Confirmation sent to a contact who opts out (null: none).
+    #[serde(default = "default_opt_out_reply")]
+    pub reply: Option<String>,
+}
+
+impl Default for OptOutConfig {
+    fn default() -> Self {
+        Self {
+            keywords: default_opt_out_keywords(),
+            reply: default_opt_out_reply(),
+        }
+    }
+}
+
+fn default_opt_out_keywords() -> Vec<String> {
+    vec!["stop".into(), "unsubscribe".into()]
+}
+fn default_opt_out_reply() -> Option<String> {
+    Some("You won't receive any more messages from us. Write to us any time to start again.".into())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// How often schedules are checked for due fires.
+    #[serde(default = "default_scheduler_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    /// Contacts read per page of an audience run.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// A run waits while its sender has more than this much work pending (pacing).
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: u32,
+    /// How long a process owns an audience run before another may take it over.
+    #[serde(default = "default_lease", deserialize_with = "de_duration")]
+    pub lease: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: default_scheduler_poll(),
+            page_size: default_page_size(),
+            max_backlog: default_max_backlog(),
+            lease: default_lease(),
+        }
+    }
+}
+
+fn default_scheduler_poll() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_page_size() -> u32 {
+    500
+}
+fn default_max_backlog() -> u32 {
+    2000
 }
 
 fn default_listen() -> String {
@@ -180,6 +250,10 @@ pub struct SenderConfig {
     /// Twilio default 80, sandbox unlimited).
     #[serde(default)]
     pub messages_per_second: Option<u32>,
+    /// At most this many template messages per UTC day from this sender; more wait for the
+    /// next day.
+    #[serde(default)]
+    pub daily_template_cap: Option<u32>,
 }
 
 impl SenderConfig {
@@ -192,6 +266,7 @@ impl SenderConfig {
             meta: None,
             twilio: None,
             messages_per_second: None,
+            daily_template_cap: None,
         }
     }
 
@@ -356,6 +431,10 @@ pub struct InboxConfig {
     /// How often to look for work left by other processes (local work wakes at once).
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
     pub poll_interval: Duration,
+    /// Quiet period that collapses a burst of texts from one contact into one message
+    /// (0s: off). A flow's own `debounce:` wins inside that flow.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub debounce: Duration,
 }
 
 impl Default for InboxConfig {
@@ -364,6 +443,7 @@ impl Default for InboxConfig {
             concurrency: default_inbox_concurrency(),
             lease: default_lease(),
             poll_interval: default_poll(),
+            debounce: Duration::ZERO,
         }
     }
 }

@@ -7,8 +7,9 @@ use super::answer;
 use super::http_step::{self, HttpRequest};
 use super::scope::{self, from_dynamic, to_dynamic};
 use super::state::{
-    ConversationState, Handoff, Run, StepError, TimerPayload, Wait, ASK_TIMEOUT, DELAY,
-    HANDOFF_TIMEOUT,
+    ConversationState, Handoff, Run, ScheduledRun, StepError, TimerPayload, Wait,
+    WindowClosingPayload, ASK_TIMEOUT, DEBOUNCE, DELAY, HANDOFF_TIMEOUT, RELEASE, SCHEDULED,
+    WINDOW_CLOSING,
 };
 use super::template::{render, render_json};
 use super::{FlowEngine, Reply, StepOutput};
@@ -16,6 +17,8 @@ use crate::domain::{
     InboundContent, InboundMessage, ListRow, ListSection, OutboundContent, ReplyButton,
     TemplateMessage, WindowFallback,
 };
+use crate::flows::schedule::{LAST_REENGAGED_AT, OPTED_OUT};
+use crate::flows::TriggerKind;
 use crate::flows::{
     ContentSpec, Expr, FallbackSpec, Flow, MatchInput, Op, SendSpec, SetTarget, TemplateSpec,
     ValueSpec,
@@ -31,6 +34,7 @@ const MAX_STEPS_PER_EVENT: usize = 200;
 pub(super) struct Exec<'a> {
     pub engine: &'a FlowEngine,
     pub now: DateTime<Utc>,
+    pub window: crate::domain::WindowState,
     pub contact: Value,
     pub message: Value,
     pub state: ConversationState,
@@ -39,9 +43,97 @@ pub(super) struct Exec<'a> {
 }
 
 impl Exec<'_> {
-    pub async fn on_message(&mut self, msg: &InboundMessage) {
+    pub async fn on_message(&mut self, msg: InboundMessage) {
         let new_contact = self.state.messages_seen == 0;
         self.state.messages_seen += 1;
+        self.schedule_window_reminders();
+        let folded = msg
+            .content
+            .text()
+            .map(crate::flows::normalize)
+            .unwrap_or_default();
+        if !folded.is_empty() && self.engine.options.opt_out_keywords.contains(&folded) {
+            return self.opt_out();
+        }
+        if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true) {
+            // Writing again is opting back in.
+            self.contact[OPTED_OUT] = Value::Null;
+            self.patch
+                .set_attributes
+                .insert(OPTED_OUT.into(), Value::Null);
+        }
+        if let (Some(quiet), InboundContent::Text { body }) = (self.debounce(), &msg.content) {
+            self.state.pending_texts.push(body.clone());
+            self.timer_at(DEBOUNCE, self.now + to_chrono(quiet), json!({}));
+            return;
+        }
+        if !self.state.pending_texts.is_empty() {
+            // A non-text message ends the quiet period: the held texts go first.
+            self.flush_pending(&msg).await;
+        }
+        self.handle_message(&msg, new_contact).await;
+    }
+
+    /// The quiet period that applies now: the current flow's, else the global one.
+    fn debounce(&self) -> Option<std::time::Duration> {
+        let flow = self.flow_of_run().and_then(|f| f.debounce);
+        flow.or(self.engine.options.debounce)
+            .filter(|d| !d.is_zero())
+    }
+
+    async fn flush_pending(&mut self, template: &InboundMessage) {
+        let texts = std::mem::take(&mut self.state.pending_texts);
+        if texts.is_empty() {
+            return;
+        }
+        let mut joined = template.clone();
+        joined.content = InboundContent::Text {
+            body: texts.join("\n"),
+        };
+        self.message = super::scope::message_view(Some(&joined.content));
+        self.handle_message(&joined, false).await;
+    }
+
+    fn opt_out(&mut self) {
+        self.contact[OPTED_OUT] = json!(true);
+        self.patch
+            .set_attributes
+            .insert(OPTED_OUT.into(), json!(true));
+        self.state.pending_texts.clear();
+        self.state.run = None;
+        self.cancel_waits();
+        if let Some(reply) = &self.engine.options.opt_out_reply {
+            let body = self.render(reply);
+            self.reply(
+                OutboundContent::Text {
+                    body,
+                    preview_url: false,
+                },
+                WindowFallback::Skip,
+            );
+        }
+    }
+
+    /// (Re)sets the timers of `window_closing` triggers for the window this message opened.
+    fn schedule_window_reminders(&mut self) {
+        let Some(expires_at) = self.window.expires_at else {
+            return;
+        };
+        let flows = self.engine.flows();
+        for flow in flows.flows() {
+            for t in &flow.triggers {
+                if let TriggerKind::WindowClosing { before } = t.kind {
+                    let due = expires_at - to_chrono(before);
+                    if due > self.now {
+                        let purpose = format!("{WINDOW_CLOSING}{}", flow.id);
+                        self.timer_at(&purpose, due, json!(WindowClosingPayload { expires_at }));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle_message(&mut self, msg: &InboundMessage, new_contact: bool) {
         if let Some(h) = &self.state.handoff {
             if h.until.is_none_or(|u| self.now < u) {
                 // A person is handling this conversation: the bot stays silent.
@@ -74,6 +166,56 @@ impl Exec<'_> {
     }
 
     pub async fn on_timer(&mut self, fire: &TimerFire) {
+        match fire.purpose.as_str() {
+            DEBOUNCE => {
+                let template = InboundMessage {
+                    provider_message_id: String::new(),
+                    from: crate::domain::ContactRef::BusinessScoped(String::new()),
+                    profile_name: None,
+                    username: None,
+                    timestamp: Some(self.now),
+                    content: InboundContent::Text {
+                        body: String::new(),
+                    },
+                    context: None,
+                    referral: None,
+                };
+                return self.flush_pending(&template).await;
+            }
+            RELEASE => {
+                self.state.handoff = None;
+                return;
+            }
+            SCHEDULED => {
+                let Ok(run) = serde_json::from_value::<ScheduledRun>(fire.payload.clone()) else {
+                    return;
+                };
+                return self.scheduled(&run).await;
+            }
+            p if p.starts_with(WINDOW_CLOSING) => {
+                let Ok(w) = serde_json::from_value::<WindowClosingPayload>(fire.payload.clone())
+                else {
+                    return;
+                };
+                // Stale when the customer wrote again (a newer window), busy in a handoff or
+                // in the middle of answering a question.
+                let waiting = matches!(
+                    self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
+                    Some(Wait::Answer { .. })
+                );
+                if self.window.expires_at != Some(w.expires_at)
+                    || self.state.handoff.is_some()
+                    || waiting
+                {
+                    return;
+                }
+                if let Some(flow) = self.engine.flows().get(&p[WINDOW_CLOSING.len()..]).cloned() {
+                    self.start(flow, Map::new()).await;
+                }
+                return;
+            }
+            _ => {}
+        }
         let Ok(payload) = serde_json::from_value::<TimerPayload>(fire.payload.clone()) else {
             return;
         };
@@ -110,6 +252,25 @@ impl Exec<'_> {
             }
             _ => {}
         }
+    }
+
+    /// A schedule reaches this contact: start its flow, unless the contact opted out or a
+    /// person is handling the conversation.
+    async fn scheduled(&mut self, run: &ScheduledRun) {
+        if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true)
+            || self.state.handoff.is_some()
+        {
+            return;
+        }
+        let Some(flow) = self.engine.flows().get(&run.flow).cloned() else {
+            return;
+        };
+        let stamp = json!(self.now.to_rfc3339());
+        self.contact[LAST_REENGAGED_AT] = stamp.clone();
+        self.patch
+            .set_attributes
+            .insert(LAST_REENGAGED_AT.into(), stamp);
+        self.start(flow, Map::new()).await;
     }
 
     /// Starts `flow` from its first step, replacing any run in progress.
@@ -311,9 +472,12 @@ impl Exec<'_> {
                         body: spec.body.as_ref().map(|b| render_json(b, &self.scope())),
                         timeout: spec.timeout,
                     };
-                    let result =
-                        http_step::call(&self.engine.http, req, self.engine.allow_private_networks)
-                            .await;
+                    let result = http_step::call(
+                        &self.engine.http,
+                        req,
+                        self.engine.options.allow_private_networks,
+                    )
+                    .await;
                     let result = result.and_then(|v| {
                         if v["ok"] == json!(true) {
                             Ok(v)
@@ -411,12 +575,23 @@ impl Exec<'_> {
     }
 
     fn timer(&mut self, purpose: &str, after: std::time::Duration, run: u64, step: usize) {
-        let due_at = self.now + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
-        self.out.cancel_timers.retain(|p| p != purpose);
+        self.timer_at(
+            purpose,
+            self.now + to_chrono(after),
+            json!(TimerPayload { run, step }),
+        );
+    }
+
+    /// Sets the conversation's one timer for `purpose`, replacing an earlier one.
+    fn timer_at(&mut self, purpose: &str, due_at: DateTime<Utc>, payload: Value) {
+        if !self.out.cancel_timers.iter().any(|p| p == purpose) {
+            self.out.cancel_timers.push(purpose.to_string());
+        }
+        self.out.timers.retain(|t| t.purpose != purpose);
         self.out.timers.push(NewTimer {
             purpose: purpose.to_string(),
             due_at,
-            payload: json!(TimerPayload { run, step }),
+            payload,
         });
     }
 
@@ -663,6 +838,10 @@ fn clip(s: String, max: usize) -> String {
     let mut cut: String = s.chars().take(max - 1).collect();
     cut.push('…');
     cut
+}
+
+fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 fn truthy(v: &Value) -> bool {

@@ -75,17 +75,44 @@ pub struct FlowEngine {
     archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
     rhai: rhai::Engine,
     http: reqwest::Client,
-    allow_private_networks: bool,
+    options: EngineOptions,
+}
+
+/// Engine behaviour taken from the config.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub allow_private_networks: bool,
+    /// Messages equal to one of these (folded) opt the contact out of scheduled messages.
+    pub opt_out_keywords: Vec<String>,
+    pub opt_out_reply: Option<String>,
+    /// Quiet period collapsing bursts of texts into one message, for every conversation.
+    pub debounce: Option<std::time::Duration>,
+}
+
+impl EngineOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            allow_private_networks: config.flows.allow_private_networks,
+            opt_out_keywords: config
+                .opt_out
+                .keywords
+                .iter()
+                .map(|k| crate::flows::normalize(k))
+                .collect(),
+            opt_out_reply: config.opt_out.reply.clone(),
+            debounce: (!config.inbox.debounce.is_zero()).then_some(config.inbox.debounce),
+        }
+    }
 }
 
 impl FlowEngine {
-    pub fn new(flows: FlowSet, http: reqwest::Client, allow_private_networks: bool) -> Self {
+    pub fn new(flows: FlowSet, http: reqwest::Client, options: EngineOptions) -> Self {
         let engine = Self {
             current: RwLock::new(Arc::new(FlowSet::default())),
             archive: RwLock::new(HashMap::new()),
             rhai: crate::flows::script::sandbox(),
             http,
-            allow_private_networks,
+            options,
         };
         engine.replace(flows);
         engine
@@ -137,6 +164,7 @@ impl Engine for FlowEngine {
         let mut exec = exec::Exec {
             engine: self,
             now: input.now,
+            window: input.window.clone(),
             contact: scope::contact_view(input.contact),
             message,
             state,
@@ -144,7 +172,7 @@ impl Engine for FlowEngine {
             patch: ContactPatch::default(),
         };
         match &input.event.kind {
-            EventKind::Message(m) => exec.on_message(m).await,
+            EventKind::Message(m) => exec.on_message(m.clone()).await,
             EventKind::Timer(t) => exec.on_timer(t).await,
         }
         let mut out = exec.out;

@@ -17,6 +17,9 @@ pub struct ConversationState {
     /// Runs started so far, to give each an id timers can refer to.
     #[serde(default)]
     pub runs_started: u64,
+    /// Texts held back by a debounce quiet period, in arrival order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_texts: Vec<String>,
     /// The last step error, for the trace and the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<StepError>,
@@ -83,6 +86,25 @@ pub struct StepError {
 pub const ASK_TIMEOUT: &str = "ask_timeout";
 pub const DELAY: &str = "delay";
 pub const HANDOFF_TIMEOUT: &str = "handoff_timeout";
+pub const DEBOUNCE: &str = "debounce";
+/// A scheduled flow reaches this conversation (payload: `ScheduledRun`).
+pub const SCHEDULED: &str = "scheduled";
+/// An agent hands the conversation back to the bot.
+pub const RELEASE: &str = "release";
+/// Prefix of the timers of `window_closing` triggers: `window_closing:<flow id>`.
+pub const WINDOW_CLOSING: &str = "window_closing:";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledRun {
+    pub flow: String,
+    pub fire_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowClosingPayload {
+    /// The window this reminder belongs to; a newer customer message makes it stale.
+    pub expires_at: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimerPayload {

@@ -52,7 +52,14 @@ fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
     let set = report.set.unwrap();
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     Harness {
-        engine: FlowEngine::new(set, reqwest::Client::new(), allow_private),
+        engine: FlowEngine::new(
+            set,
+            reqwest::Client::new(),
+            EngineOptions {
+                allow_private_networks: allow_private,
+                ..Default::default()
+            },
+        ),
         conversation: Conversation {
             id: 1,
             sender_id: 1,

@@ -160,6 +160,8 @@ impl TriggerIndex {
                     }
                     TriggerKind::NewContact => ix.new_contact.push(cand(Rank::NewContact)),
                     TriggerKind::Fallback => ix.fallback.push(cand(Rank::Fallback)),
+                    // Started by a timer, not by a message.
+                    TriggerKind::WindowClosing { .. } => {}
                 }
             }
         }

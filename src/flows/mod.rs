@@ -11,6 +11,7 @@ mod loader;
 pub mod model;
 mod normalize;
 mod problem;
+pub mod schedule;
 pub mod script;
 mod set;
 mod window_check;

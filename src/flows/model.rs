@@ -19,6 +19,10 @@ pub struct Flow {
     pub version: u64,
     pub triggers: Vec<Trigger>,
     pub steps: Vec<Step>,
+    /// Runs the flow for an audience on a cron schedule.
+    pub schedule: Option<super::schedule::Schedule>,
+    /// Quiet period collapsing a burst of messages into one, while inside this flow.
+    pub debounce: Option<Duration>,
 }
 
 impl Flow {
@@ -61,6 +65,11 @@ pub enum TriggerKind {
         source_ids: Vec<String>,
     },
     Fallback,
+    /// Starts the flow this long before the customer-service window closes, if the customer
+    /// has not written again by then (a "23-hour" follow-up).
+    WindowClosing {
+        before: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,23 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
     // starts right after a customer message. Capped just past the window so loops end.
     let cap = window * 10;
     let mut worst: Vec<Option<Duration>> = vec![None; flow.steps.len()];
-    let mut todo = vec![(0usize, Duration::ZERO)];
+    // A scheduled flow may reach a customer who wrote long ago; a window-closing flow
+    // starts that long before the window closes.
+    let start = if flow.schedule.is_some() {
+        cap
+    } else {
+        flow.triggers
+            .iter()
+            .filter_map(|t| match t.kind {
+                super::model::TriggerKind::WindowClosing { before } => {
+                    Some(window.saturating_sub(before))
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or(Duration::ZERO)
+    };
+    let mut todo = vec![(0usize, start)];
     while let Some((i, t)) = todo.pop() {
         let Some(step) = flow.steps.get(i) else {
             continue;

@@ -99,7 +99,9 @@ pub trait Store: Send + Sync + 'static {
     /// Commits what the engine produced for one event in one transaction: the event is
     /// marked processed, the conversation state replaced, the contact patched, outbound
     /// messages enqueued and timers created/cancelled. Fails with `LeaseLost` (and changes
-    /// nothing) when `owner` no longer holds the conversation's lease.
+    /// nothing) when `owner` no longer holds the conversation's lease, and with `NotFound`
+    /// (changing nothing) when the event is not an unprocessed event of this conversation,
+    /// so an event's replies are never committed twice.
     async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<Id>>;
 
     /// Gives the conversation back. If events arrived meanwhile it stays marked as having
@@ -170,6 +172,70 @@ pub trait Store: Send + Sync + 'static {
     async fn resume_sender(&self, sender_id: i64) -> StoreResult<()>;
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>>;
+
+    // ----- system events, schedules and guards -----
+
+    /// Adds events to conversations (a scheduled run, a handoff release) in one
+    /// transaction, marking them as having work. An event whose `dedupe_key` was already
+    /// used by its sender is skipped (`None`), so a re-run never adds it twice.
+    async fn insert_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<Id>>>;
+
+    /// When this schedule last fired (or was first seen), if ever.
+    async fn last_schedule_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Records a fire of a schedule at `fire_at` (`anchor`: only marks when the schedule was
+    /// first seen, nothing runs). Returns false when that fire was already recorded — by
+    /// this process or another — so each fire is recorded once.
+    async fn record_schedule_fire(
+        &self,
+        flow_id: &str,
+        fire_at: DateTime<Utc>,
+        anchor: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Leases one unfinished fire (new, or abandoned by a process whose lease expired).
+    async fn claim_schedule_fire(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<ScheduleFire>>;
+
+    /// Records one page of an audience run in one transaction: its events (deduplicated per
+    /// contact and fire) and the new cursor; renews the lease. `LeaseLost` if not held.
+    async fn schedule_progress(
+        &self,
+        fire_id: Id,
+        owner: &str,
+        cursor: Id,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<()>;
+
+    /// Marks a fire done.
+    async fn finish_schedule_fire(
+        &self,
+        fire_id: Id,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Conversations of a sender with their contacts, by id after `after`, for streaming an
+    /// audience in pages (never the whole table at once).
+    async fn audience_page(
+        &self,
+        sender_id: i64,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<AudienceRow>>;
+
+    /// Work not yet done for a sender: unprocessed events plus queued messages (pacing).
+    async fn backlog(&self, sender_id: i64) -> StoreResult<i64>;
+
+    /// Templates a sender got accepted since `since` (daily caps).
+    async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -247,3 +247,34 @@ pub struct SenderStop {
     pub reason: String,
     pub stopped_at: DateTime<Utc>,
 }
+
+/// A system event for a conversation, stored like a timer fire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub conversation_id: Id,
+    pub sender_id: i64,
+    /// Unique per sender; a second event with the same key is skipped.
+    pub dedupe_key: Option<String>,
+    pub purpose: String,
+    pub payload: serde_json::Value,
+    pub now: DateTime<Utc>,
+}
+
+/// A leased fire of a scheduled flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleFire {
+    pub id: Id,
+    pub flow_id: String,
+    pub fire_at: DateTime<Utc>,
+    /// Last conversation id already handled; the run resumes after it.
+    pub cursor: Id,
+}
+
+/// One candidate of a schedule's audience.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudienceRow {
+    pub conversation_id: Id,
+    pub contact: Contact,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub state: serde_json::Value,
+}

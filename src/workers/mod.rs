@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod reload;
 
 pub mod retry;
+pub mod scheduler;
 pub mod timers;
 
 use std::sync::Arc;

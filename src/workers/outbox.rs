@@ -135,6 +135,9 @@ impl Outbox {
                 }
             }
         }
+        if let Some(outcome) = self.over_template_cap(sender, &message).await {
+            return outcome;
+        }
         let mut result = self.send(sender, &message).await;
         // The provider says the window is closed although our clock said open (e.g. the
         // customer's clock or a lost inbound): switch to the template fallback once.
@@ -152,6 +155,33 @@ impl Outbox {
                 converted_to: converted,
             },
             Err(f) => self.on_failure(item, f).await,
+        }
+    }
+
+    /// A template beyond the sender's daily cap waits for the next UTC day. Concurrent sends
+    /// may pass the cap by at most `outbox.concurrency`.
+    async fn over_template_cap(
+        &self,
+        sender: &SenderRuntime,
+        message: &crate::domain::OutboundMessage,
+    ) -> Option<SendOutcome> {
+        let cap = sender.config.daily_template_cap?;
+        if message.content.is_freeform() {
+            return None;
+        }
+        let now = self.clock.now();
+        let midnight = now.date_naive().and_hms_opt(0, 0, 0)?.and_utc();
+        match self.store.templates_sent_since(sender.config.id, midnight).await {
+            Ok(n) if n >= i64::from(cap) => Some(SendOutcome::Retry {
+                at: midnight + chrono::Duration::days(1),
+                code: None,
+                title: format!("daily template cap of {cap} reached for sender {}; sending resumes at 00:00 UTC", sender.config.id),
+            }),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "counting today's templates failed; sending anyway");
+                None
+            }
         }
     }
 

@@ -73,6 +73,7 @@ public_url: https://example.com
 database: {{ url: "{db_url}" }}
 flows: {{ dir: "{flows}" }}
 inbox: {{ poll_interval: 50ms }}
+scheduler: {{ poll_interval: 50ms }}
 outbox: {{ poll_interval: 50ms, send_timeout: 2s, retry: {{ initial: 20ms, max_delay: 200ms }} }}
 senders:
   - id: 1

@@ -6,4 +6,5 @@ mod delivery;
 mod flows;
 mod helpers;
 mod postgres;
+mod schedules;
 mod webhooks;

@@ -15,7 +15,9 @@ pub enum Database {
     Sqlite,
     /// An admin URL (a database that exists, e.g. `postgres://root@127.0.0.1:5432/postgres`)
     /// used to create and drop the run's own database.
-    Postgres { admin_url: String },
+    Postgres {
+        admin_url: String,
+    },
 }
 
 impl Database {
@@ -66,7 +68,10 @@ impl Parley {
             std::fs::write(dir.join("flows").join(format!("kw{k}.yaml")), flow_yaml(k))?;
         }
         let (db_url, postgres) = match setup.database {
-            Database::Sqlite => (format!("sqlite://{}", dir.join("parley.db").display()), None),
+            Database::Sqlite => (
+                format!("sqlite://{}", dir.join("parley.db").display()),
+                None,
+            ),
             Database::Postgres { admin_url } => {
                 let name = format!("parley_bench_{id}");
                 let url = create_database(admin_url, &name).await?;
@@ -158,15 +163,14 @@ impl Parley {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status();
-        let status =
-            match tokio::time::timeout(Duration::from_secs(45), self.child.wait()).await {
-                Ok(status) => status.ok(),
-                Err(_) => {
-                    killed = true;
-                    let _ = self.child.kill().await;
-                    None
-                }
-            };
+        let status = match tokio::time::timeout(Duration::from_secs(45), self.child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                killed = true;
+                let _ = self.child.kill().await;
+                None
+            }
+        };
         let stopped = Stopped {
             exit_code: status.and_then(|s| s.code()),
             seconds: start.elapsed().as_secs_f64(),

@@ -77,7 +77,11 @@ async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoR
         .as_ref()
         .map(|b| b.to.trim_start_matches('+').to_string())
         .unwrap_or_default();
-    match parsed.as_ref().and_then(|b| b.text.as_ref()).and_then(|t| seq_of(&t.body)) {
+    match parsed
+        .as_ref()
+        .and_then(|b| b.text.as_ref())
+        .and_then(|t| seq_of(&t.body))
+    {
         Some(seq) => st.tracker.reply(seq, &to, at),
         None => {
             st.tracker.unexpected.fetch_add(1, Relaxed);

@@ -92,7 +92,7 @@ pub fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .http1_only()
         .pool_max_idle_per_host(8192)
-        .pool_idle_timeout(None)
+        .pool_idle_timeout(None::<Duration>)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .build()?)

@@ -23,7 +23,7 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(total: usize, contacts: u32) -> Self {
-        let zeros64 = || (0..total).map(|_| AtomicU64::new(0)).collect();
+        let zeros64 = || -> Vec<AtomicU64> { (0..total).map(|_| AtomicU64::new(0)).collect() };
         Self {
             epoch: Instant::now(),
             contacts,
@@ -115,5 +115,5 @@ pub struct Entry {
 
 /// The WhatsApp id (digits, no `+`) of contact `c`: 1555 followed by seven digits.
 pub fn contact_digits(c: u32) -> String {
-    format!("1555{:07}", c)
+    format!("1555{c:07}")
 }

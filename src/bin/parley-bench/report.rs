@@ -98,7 +98,8 @@ pub struct Inputs<'a> {
 pub fn compute(i: Inputs) -> RunResult {
     let t = i.tracker;
     let n = t.len();
-    let (mut lag, mut ack_lat, mut lat) = (Vec::new(), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut lag, mut ack_lat, mut lat) =
+        (Vec::new(), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut acked, mut non_200, mut replied, mut lost, mut dups) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut last_sent, mut last_ack, mut last_reply) = (i.phase.t0, i.phase.t0, i.phase.t0);
     let mut by_status = BTreeMap::new();
@@ -110,7 +111,7 @@ pub fn compute(i: Inputs) -> RunResult {
         if e.status == 200 {
             acked += 1;
             last_ack = last_ack.max(e.acked);
-            ack_lat.push(e.acked - e.sent);
+            ack_lat.push(e.acked.saturating_sub(e.sent));
         } else {
             non_200 += 1;
         }
@@ -138,7 +139,12 @@ pub fn compute(i: Inputs) -> RunResult {
     let hz = sampler::ticks_per_second();
     let phase_cpu = |ticks: fn(&Sample) -> u64| {
         let (from, to) = phase_bounds(i.samples, i.phase)?;
-        Some(sampler::cpu_pct(ticks(to).saturating_sub(ticks(from)), from, to, hz))
+        Some(sampler::cpu_pct(
+            ticks(to).saturating_sub(ticks(from)),
+            from,
+            to,
+            hz,
+        ))
     };
     let passed = lost == 0
         && dups == 0
@@ -205,7 +211,11 @@ fn percentiles(mut ns: Vec<u64>) -> Percentiles {
 
 /// The samples closest to the start and the end of the send phase.
 fn phase_bounds(samples: &[Sample], phase: SendPhase) -> Option<(&Sample, &Sample)> {
-    let from = samples.iter().rev().find(|s| s.at <= phase.t0).or(samples.first())?;
+    let from = samples
+        .iter()
+        .rev()
+        .find(|s| s.at <= phase.t0)
+        .or(samples.first())?;
     let to = samples
         .iter()
         .find(|s| s.at >= phase.last_scheduled)
@@ -225,7 +235,11 @@ fn resources(samples: &[Sample], phase: SendPhase) -> Resources {
         .copied()
         .collect();
     Resources {
-        peak_rss_mb: mb(samples.iter().map(|s| s.hwm_kb.max(s.rss_kb)).max().unwrap_or(0)),
+        peak_rss_mb: mb(samples
+            .iter()
+            .map(|s| s.hwm_kb.max(s.rss_kb))
+            .max()
+            .unwrap_or(0)),
         end_rss_mb: mb(samples.last().map(|s| s.rss_kb).unwrap_or(0)),
         cpu_avg_pct: sampler::cpu_pct(
             to.parley_ticks.saturating_sub(from.parley_ticks),
@@ -233,12 +247,7 @@ fn resources(samples: &[Sample], phase: SendPhase) -> Resources {
             to,
             hz,
         ),
-        cpu_peak_pct: sampler::peak_pct(
-            &in_phase,
-            |s| s.parley_ticks,
-            Duration::from_secs(1),
-            hz,
-        ),
+        cpu_peak_pct: sampler::peak_pct(&in_phase, |s| s.parley_ticks, Duration::from_secs(1), hz),
     }
 }
 
@@ -304,7 +313,10 @@ pub fn details(r: &RunResult) -> String {
         r.parley_log_problems,
         r.shutdown_s
     );
-    s += &format!("  generator  CPU avg {:.0}% of one core", r.generator_cpu_pct);
+    s += &format!(
+        "  generator  CPU avg {:.0}% of one core",
+        r.generator_cpu_pct
+    );
     if let Some(pg) = r.postgres_cpu_pct {
         s += &format!("; postgres processes CPU avg {pg:.0}%");
     }

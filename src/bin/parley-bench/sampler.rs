@@ -102,7 +102,12 @@ fn postgres_ticks() -> u64 {
         return 0;
     };
     dir.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter(|e| {
             std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
         })
@@ -146,12 +151,7 @@ pub fn peak_pct(
             j += 1;
         }
         let Some(to) = samples.get(j) else { break };
-        best = best.max(cpu_pct(
-            ticks(to).saturating_sub(ticks(from)),
-            from,
-            to,
-            hz,
-        ));
+        best = best.max(cpu_pct(ticks(to).saturating_sub(ticks(from)), from, to, hz));
     }
     best
 }

@@ -22,7 +22,15 @@ pub struct LoadContext<'a> {
     pub rhai: &'a rhai::Engine,
 }
 
-const FLOW_KEYS: &[&str] = &["id", "description", "priority", "triggers", "steps"];
+const FLOW_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "priority",
+    "triggers",
+    "steps",
+    "schedule",
+    "debounce",
+];
 
 /// Compiles one file. Returns the flow only when it has no errors.
 pub fn compile(
@@ -81,6 +89,12 @@ pub fn compile(
             Vec::new()
         }
     };
+    let schedule = map
+        .get_node("schedule")
+        .and_then(|n| super::schedule::parse(n, problems));
+    let debounce = map
+        .get_node("debounce")
+        .and_then(|n| yaml::as_duration(n, "`debounce`", problems));
     if problems.has_errors() {
         return None;
     }
@@ -94,6 +108,8 @@ pub fn compile(
         version: hasher.finish(),
         triggers,
         steps,
+        schedule,
+        debounce,
     })
 }
 

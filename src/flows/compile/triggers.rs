@@ -15,6 +15,7 @@ const KINDS: &[&str] = &[
     "new_contact",
     "referral",
     "fallback",
+    "window_closing",
 ];
 const MESSAGE_TYPES: &[&str] = &[
     "text",
@@ -171,6 +172,9 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
             };
             TriggerKind::Referral { source_ids }
         }
+        "window_closing" => TriggerKind::WindowClosing {
+            before: yaml::as_duration(value, "`window_closing`", problems)?,
+        },
         "fallback" => {
             if !yaml::as_bool(value, "`fallback`", problems)? {
                 return None;

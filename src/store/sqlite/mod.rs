@@ -14,11 +14,13 @@ mod inbox;
 mod ingest;
 mod outbox;
 mod rows;
+mod schedules;
 mod timers;
 
 use super::{
-    Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewOutbound,
-    OutboundRecord, OutboxItem, SendOutcome, SenderStop, StepCommit, Store, StoreResult,
+    AudienceRow, Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewEvent,
+    NewOutbound, OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit,
+    Store, StoreResult,
 };
 use crate::config::{DatabaseConfig, SqliteSynchronous};
 use crate::domain::ContactRef;
@@ -220,5 +222,71 @@ impl Store for SqliteStore {
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
         self.stops().await
+    }
+
+    async fn insert_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<i64>>> {
+        self.add_events(events).await
+    }
+
+    async fn last_schedule_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.last_fire(flow_id).await
+    }
+
+    async fn record_schedule_fire(
+        &self,
+        flow_id: &str,
+        fire_at: DateTime<Utc>,
+        anchor: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.record_fire(flow_id, fire_at, anchor, now).await
+    }
+
+    async fn claim_schedule_fire(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<ScheduleFire>> {
+        self.claim_fire(owner, now, lease).await
+    }
+
+    async fn schedule_progress(
+        &self,
+        fire_id: i64,
+        owner: &str,
+        cursor: i64,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<()> {
+        self.progress(fire_id, owner, cursor, events, now, lease)
+            .await
+    }
+
+    async fn finish_schedule_fire(
+        &self,
+        fire_id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.finish_fire(fire_id, owner, now).await
+    }
+
+    async fn audience_page(
+        &self,
+        sender_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AudienceRow>> {
+        self.audience(sender_id, after, limit).await
+    }
+
+    async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {
+        self.sender_backlog(sender_id).await
+    }
+
+    async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64> {
+        self.templates_since(sender_id, since).await
     }
 }

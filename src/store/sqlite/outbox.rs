@@ -150,6 +150,7 @@ impl SqliteStore {
             .bind(title)
             .bind(window_closed)
             .bind(now),
+            // The reason is kept as the record's error title.
             SendOutcome::Skipped { reason } => sqlx::query(
                 "update outbound_messages set
                      status = 'skipped', error_title = $3,

@@ -24,8 +24,8 @@ mod report;
 mod sampler;
 
 use anyhow::{bail, Context};
-use clap::{Parser, ValueEnum};
 use child::{Database, Parley, Setup};
+use clap::{Parser, ValueEnum};
 use record::Tracker;
 use report::RunResult;
 use std::path::PathBuf;
