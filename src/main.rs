@@ -126,16 +126,16 @@ fn check(config_path: Option<&Path>) -> ExitCode {
         println!("{}", report.render());
     }
     let flows = report.set.as_ref().map(|s| s.len()).unwrap_or(0);
+    let ready = if report.errors() == 0 {
+        format!("; {flows} flow(s) ready")
+    } else {
+        String::new()
+    };
     println!(
-        "{name}: config ok; {} error(s), {} warning(s) in the flows of {}/{}",
+        "{name}: config ok; flows in {}: {} error(s), {} warning(s){ready}",
+        config.flows.dir,
         report.errors(),
         report.warnings(),
-        config.flows.dir,
-        if report.errors() == 0 {
-            format!(" ({flows} flow(s) ready)")
-        } else {
-            String::new()
-        }
     );
     if report.errors() == 0 {
         ExitCode::SUCCESS

@@ -2,12 +2,22 @@
 //! substitution, validated once at start. Every error names the key's path and the reason.
 //! `config.example.yaml` at the repository root documents every key; keep the two in step.
 
+mod api;
 mod env;
 mod types;
 
+pub use api::*;
 pub use types::*;
 
 use std::path::Path;
+
+/// The templates the example flows use, declared as approved in the embedded default (the
+/// sandbox sender needs no approval from Meta).
+const EMBEDDED_TEMPLATES: &str = r#"
+templates:
+  - { id: 45, name: menu_reminder, language: en, status: approved, body: "Hi {{1}}, reply MENU to continue." }
+  - { id: 46, name: cart_reminder, language: en, status: approved, body: "Hi {{1}}, your cart is still waiting. Reply BUY to finish your order." }
+"#;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -23,7 +33,8 @@ pub enum ConfigError {
 impl Config {
     /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender.
     pub fn embedded_default() -> Self {
-        let mut cfg: Config = serde_yaml::from_str("{}").expect("empty config deserializes");
+        let mut cfg: Config =
+            serde_yaml::from_str(EMBEDDED_TEMPLATES).expect("embedded default deserializes");
         cfg.senders
             .push(SenderConfig::sandbox(1, "Sandbox", "+15550000000"));
         cfg

@@ -29,6 +29,7 @@ fn embedded_default_has_one_sandbox_sender() {
     let cfg = Config::embedded_default();
     assert_eq!(cfg.senders.len(), 1);
     assert_eq!(cfg.senders[0].channel, ChannelKind::Sandbox);
+    assert_eq!(cfg.templates.len(), 2, "the example flows' templates");
     assert!(cfg.validate().is_empty());
 }
 
@@ -115,5 +116,6 @@ fn example_config_file_is_valid() {
     let text = include_str!("../../config.example.yaml");
     let cfg = load(text).unwrap();
     assert!(cfg.senders.is_empty());
+    assert_eq!(cfg.templates.len(), 2);
     assert_eq!(cfg.outbox.retry.max_attempts, 50);
 }

@@ -43,6 +43,8 @@ pub struct Config {
     pub opt_out: OptOutConfig,
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    #[serde(default)]
+    pub api: super::api::ApiConfig,
 }
 
 /// Opt-out keywords every schedule honours. A contact who writes one of them gets no more
@@ -203,6 +205,11 @@ pub struct WindowConfig {
     /// Treat the window as closed this much earlier, so late sends never bounce.
     #[serde(default, deserialize_with = "de_duration")]
     pub safety_margin: Duration,
+    /// Emulate the hosted platforms (seed 002): an accepted template opens a window for the
+    /// API's session status and free-form checks. Meta's rule (default false) is that it
+    /// does not.
+    #[serde(default)]
+    pub template_opens_window: bool,
 }
 
 impl Default for WindowConfig {
@@ -210,6 +217,7 @@ impl Default for WindowConfig {
         Self {
             duration: default_window(),
             safety_margin: Duration::ZERO,
+            template_opens_window: false,
         }
     }
 }
@@ -254,6 +262,9 @@ pub struct SenderConfig {
     /// next day.
     #[serde(default)]
     pub daily_template_cap: Option<u32>,
+    /// API sends are refused (402) once this sender's messages cost this much.
+    #[serde(default)]
+    pub spend_limit: Option<super::api::SpendLimit>,
 }
 
 impl SenderConfig {
@@ -267,6 +278,7 @@ impl SenderConfig {
             twilio: None,
             messages_per_second: None,
             daily_template_cap: None,
+            spend_limit: None,
         }
     }
 
@@ -604,6 +616,7 @@ impl Config {
         }
         self.validate_senders(&mut problems);
         self.validate_templates(&mut problems);
+        self.validate_api(&mut problems);
         for (i, key) in self.api_keys.iter().enumerate() {
             let ok =
                 key.key_sha256.len() == 64 && key.key_sha256.chars().all(|c| c.is_ascii_hexdigit());

@@ -17,6 +17,7 @@ struct Harness {
     now: DateTime<Utc>,
     timers: Vec<NewTimer>,
     next_event: i64,
+    last_inbound: DateTime<Utc>,
 }
 
 fn templates() -> Vec<TemplateConfig> {
@@ -36,6 +37,16 @@ fn harness(flows: &[&str]) -> Harness {
 }
 
 fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
+    harness_opts(
+        flows,
+        EngineOptions {
+            allow_private_networks: allow_private,
+            ..Default::default()
+        },
+    )
+}
+
+fn harness_opts(flows: &[&str], options: EngineOptions) -> Harness {
     let templates = templates();
     let dir = tempfile::tempdir().unwrap();
     for (i, text) in flows.iter().enumerate() {
@@ -52,14 +63,7 @@ fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
     let set = report.set.unwrap();
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     Harness {
-        engine: FlowEngine::new(
-            set,
-            reqwest::Client::new(),
-            EngineOptions {
-                allow_private_networks: allow_private,
-                ..Default::default()
-            },
-        ),
+        engine: FlowEngine::new(set, reqwest::Client::new(), options),
         conversation: Conversation {
             id: 1,
             sender_id: 1,
@@ -79,6 +83,7 @@ fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
         now,
         timers: vec![],
         next_event: 1,
+        last_inbound: now,
     }
 }
 
@@ -91,7 +96,7 @@ impl Harness {
             kind,
             received_at: self.now,
         };
-        let window = WindowPolicy::default().state(Some(self.now), self.now);
+        let window = WindowPolicy::default().state(Some(self.last_inbound), self.now);
         let out = self
             .engine
             .handle(StepInput {
@@ -124,6 +129,7 @@ impl Harness {
     }
 
     async fn send(&mut self, content: InboundContent) -> StepOutput {
+        self.last_inbound = self.now;
         let msg = InboundMessage {
             provider_message_id: format!("wamid.{}", self.next_event),
             from: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
@@ -368,4 +374,78 @@ async fn http_step_saves_the_answer_and_private_targets_are_refused_by_default()
         .unwrap()
         .message
         .contains("private network"));
+}
+
+#[tokio::test]
+async fn debounce_collapses_a_burst_into_one_message() {
+    let mut h = harness_opts(
+        &["id: echo\ntriggers: [{keyword: [hi]}]\nsteps: [{send: \"got: {{ message.text }}\"}]\n"],
+        EngineOptions {
+            debounce: Some(Duration::from_secs(3)),
+            ..Default::default()
+        },
+    );
+    assert!(h.say("hi").await.is_empty());
+    h.now += chrono::Duration::seconds(1);
+    assert!(h.say("I need").await.is_empty());
+    h.now += chrono::Duration::seconds(1);
+    assert!(h.say("help").await.is_empty());
+    assert_eq!(
+        h.advance(Duration::from_secs(2)).await,
+        Vec::<String>::new(),
+        "quiet period restarted by each text"
+    );
+    assert_eq!(
+        h.advance(Duration::from_secs(1)).await,
+        vec!["got: hi\nI need\nhelp"]
+    );
+}
+
+#[tokio::test]
+async fn stop_opts_out_and_writing_again_opts_back_in() {
+    let mut h = harness_opts(
+        &["id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n"],
+        EngineOptions {
+            opt_out_keywords: vec!["stop".into()],
+            opt_out_reply: Some("Bye {{ contact.name }}".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(h.say("Stop!").await, vec!["Bye Ana"]);
+    assert_eq!(h.contact.attributes["opted_out"], json!(true));
+    // A schedule reaching an opted-out contact does nothing.
+    let fire = TimerFire {
+        timer_id: 0,
+        purpose: state::SCHEDULED.into(),
+        payload: json!({"flow": "p", "fire_id": 1}),
+        due_at: h.now,
+    };
+    assert!(bodies(&h.event(EventKind::Timer(fire.clone())).await).is_empty());
+    assert_eq!(h.say("ping").await, vec!["pong"]);
+    assert!(
+        h.contact
+            .attributes
+            .get("opted_out")
+            .is_none_or(|v| v.is_null()),
+        "writing again opts back in"
+    );
+    assert_eq!(bodies(&h.event(EventKind::Timer(fire)).await), vec!["pong"]);
+    assert!(h.contact.attributes.contains_key("last_reengaged_at"));
+}
+
+#[tokio::test]
+async fn window_closing_flow_runs_an_hour_before_the_window_closes_unless_the_customer_wrote_again()
+{
+    let follow = "id: follow\ntriggers: [{window_closing: 1h}]\nsteps:\n  - send: { text: \"Anything else?\", if_window_closed: skip }\n";
+    let ping = "id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n";
+    let mut h = harness(&[follow, ping]);
+    h.say("ping").await;
+    assert!(h.advance(Duration::from_secs(22 * 3600)).await.is_empty());
+    h.say("ping").await;
+    // The first reminder is stale now: the customer wrote again.
+    assert!(h.advance(Duration::from_secs(2 * 3600)).await.is_empty());
+    assert_eq!(
+        h.advance(Duration::from_secs(21 * 3600)).await,
+        vec!["Anything else?"]
+    );
 }

@@ -236,6 +236,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// Templates a sender got accepted since `since` (daily caps).
     async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64>;
+
+    // ----- reads for the API -----
+
+    /// A sender's outbound messages created since `since` (ever when `None`) that are not
+    /// failed or skipped, counted by content kind (spend limits).
+    async fn outbound_kind_counts(
+        &self,
+        sender_id: i64,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<KindCount>>;
+
+    /// When the latest template of a conversation that is not failed or skipped was queued
+    /// (`window.template_opens_window`).
+    async fn last_template_at(&self, conversation_id: Id) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Conversations with their contacts, newest first, optionally of one sender, with ids
+    /// below `before` (paging).
+    async fn conversations_page(
+        &self,
+        sender_id: Option<i64>,
+        before: Option<Id>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+
+    /// A conversation's inbound messages (not timers or system events), newest first, with
+    /// ids below `before` (paging).
+    async fn conversation_inbound(
+        &self,
+        conversation_id: Id,
+        before: Option<Id>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

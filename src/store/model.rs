@@ -278,3 +278,19 @@ pub struct AudienceRow {
     pub last_inbound_at: Option<DateTime<Utc>>,
     pub state: serde_json::Value,
 }
+
+/// How many of a sender's outbound messages of one content kind (`text`, `media`,
+/// `template`, …, the stored `content.kind`) were queued or sent; failed and skipped ones
+/// are not counted (spend limits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    pub kind: String,
+    pub count: i64,
+}
+
+/// A conversation with its contact, for listings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationSummary {
+    pub conversation: Conversation,
+    pub contact: Contact,
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -15,7 +15,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
+pub fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["serve", "--config"])
         .arg(config)
@@ -27,7 +27,7 @@ fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
         .expect("parley binary starts")
 }
 
-async fn wait_healthy(http: &reqwest::Client, addr: &str) {
+pub async fn wait_healthy(http: &reqwest::Client, addr: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
         if let Ok(r) = http.get(format!("{addr}/healthz")).send().await {
@@ -40,7 +40,7 @@ async fn wait_healthy(http: &reqwest::Client, addr: &str) {
     panic!("parley did not become healthy at {addr}");
 }
 
-fn sigkill(child: &mut Child) {
+pub fn sigkill(child: &mut Child) {
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);

@@ -84,10 +84,6 @@ impl Tracker {
             .count()
     }
 
-    pub fn all_answered(&self) -> bool {
-        (0..self.len()).all(|i| self.acked[i].load(Relaxed) != 0)
-    }
-
     pub fn entry(&self, seq: usize) -> Entry {
         Entry {
             sent: self.sent[seq].load(Relaxed),

@@ -13,6 +13,7 @@
 mod inbox;
 mod ingest;
 mod outbox;
+mod reads;
 mod rows;
 mod schedules;
 mod timers;
@@ -288,5 +289,35 @@ impl Store for SqliteStore {
 
     async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64> {
         self.templates_since(sender_id, since).await
+    }
+
+    async fn outbound_kind_counts(
+        &self,
+        sender_id: i64,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<super::KindCount>> {
+        self.kind_counts(sender_id, since).await
+    }
+
+    async fn last_template_at(&self, conversation_id: i64) -> StoreResult<Option<DateTime<Utc>>> {
+        self.latest_template(conversation_id).await
+    }
+
+    async fn conversations_page(
+        &self,
+        sender_id: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<super::ConversationSummary>> {
+        self.conversation_list(sender_id, before, limit).await
+    }
+
+    async fn conversation_inbound(
+        &self,
+        conversation_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<super::StoredEvent>> {
+        self.inbound_page(conversation_id, before, limit).await
     }
 }

@@ -111,6 +111,7 @@ mod fixtures;
 mod inbox;
 mod ingest;
 mod outbox;
+mod reads;
 mod timers;
 
 #[tokio::test]
