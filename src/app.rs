@@ -81,6 +81,9 @@ impl App {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        let webhook_log = Arc::new(http::api::WebhookLog::new(&config));
+        let (clock, sandbox) =
+            crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
         let state = AppState {
             config,
             store,
@@ -90,6 +93,9 @@ impl App {
             engine: Arc::new(FlowEngine::new(flows, http_client.clone(), engine_options)),
             flow_status,
             metrics: crate::metrics::handle(),
+            sandbox,
+            wake: wake.clone(),
+            webhook_log,
         };
         Ok(Self {
             state,
@@ -112,7 +118,7 @@ impl App {
         let workers = TaskTracker::new();
         let inbox = Arc::new(Inbox {
             store: st.store.clone(),
-            engine: st.engine.clone(),
+            engine: st.sandbox.engine(st.engine.clone()),
             clock: st.clock.clone(),
             window,
             owner: self.owner.clone(),

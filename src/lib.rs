@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod channels;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod flows;
 pub mod http;
 pub mod metrics;
+pub mod sandbox;
 pub mod senders;
 pub mod store;
 pub mod workers;

@@ -1,4 +1,4 @@
-//! The `parley` command line: `serve`, `check`, `keygen`.
+//! The `parley` command line: `serve`, `check`, `keygen`, `simulate`, `test`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -34,6 +34,29 @@ enum Command {
     },
     /// Print a new API key and the SHA-256 hash to put in `api_keys`.
     Keygen,
+    /// Talk to the flows as a customer, through the sandbox (interactive without TEXT).
+    Simulate {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        /// The customer's phone number, like +34600000001.
+        #[arg(long)]
+        from: String,
+        /// Print how every trigger judged each message.
+        #[arg(long)]
+        explain: bool,
+        /// One message to send; without it, lines are read from the terminal.
+        text: Vec<String>,
+    },
+    /// Run flow test files (default: the flows folder's tests/*.test.yaml).
+    Test {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Test files or folders.
+        paths: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +70,34 @@ fn main() -> ExitCode {
             }
         },
         Command::Check { config } => check(config.as_deref()),
+        Command::Simulate {
+            config,
+            from,
+            explain,
+            text,
+        } => match load_config(config.as_deref()) {
+            Ok(config) => parley::cli::simulate::main(parley::cli::simulate::Options {
+                config,
+                from,
+                text: (!text.is_empty()).then(|| text.join(" ")),
+                explain,
+            }),
+            Err(e) => {
+                eprintln!("parley: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Test {
+            config,
+            junit,
+            paths,
+        } => match load_config(config.as_deref()) {
+            Ok(config) => parley::cli::flowtest::main(config, paths, junit),
+            Err(e) => {
+                eprintln!("parley: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Keygen => {
             let mut bytes = [0u8; 24];
             rand::fill(&mut bytes);

@@ -68,7 +68,7 @@ impl Senders {
                     ))
                 }
                 // Config validation guarantees settings for meta/twilio senders.
-                _ => Arc::new(sandbox.clone()),
+                _ => Arc::new(sandbox.for_sender(s.id)),
             };
             let limiter = s
                 .pace()

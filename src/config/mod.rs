@@ -4,9 +4,11 @@
 
 mod api;
 mod env;
+mod sandbox;
 mod types;
 
 pub use api::*;
+pub use sandbox::*;
 pub use types::*;
 
 use std::path::Path;

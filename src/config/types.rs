@@ -45,6 +45,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     #[serde(default)]
     pub api: super::api::ApiConfig,
+    #[serde(default)]
+    pub sandbox: super::sandbox::SandboxConfig,
 }
 
 /// Opt-out keywords every schedule honours. A contact who writes one of them gets no more

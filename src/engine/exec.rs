@@ -40,6 +40,8 @@ pub(super) struct Exec<'a> {
     pub state: ConversationState,
     pub out: StepOutput,
     pub patch: ContactPatch,
+    /// Filled only when the caller asked for a trace (sandbox, flow tests).
+    pub trace: Option<Box<super::trace::Trace>>,
 }
 
 impl Exec<'_> {
@@ -95,6 +97,7 @@ impl Exec<'_> {
     }
 
     fn opt_out(&mut self) {
+        self.decide(|| "the message is an opt-out keyword: scheduled messages stop".into());
         self.contact[OPTED_OUT] = json!(true);
         self.patch
             .set_attributes
@@ -137,6 +140,7 @@ impl Exec<'_> {
         if let Some(h) = &self.state.handoff {
             if h.until.is_none_or(|u| self.now < u) {
                 // A person is handling this conversation: the bot stays silent.
+                self.decide(|| "a person is handling this conversation: the bot stays silent".into());
                 return;
             }
             self.state.handoff = None;
@@ -146,22 +150,30 @@ impl Exec<'_> {
             Some(Wait::Answer { .. })
         );
         let flows = self.engine.flows();
-        let matched = flows.best_match(&MatchInput {
+        let input = MatchInput {
             content: &msg.content,
             referral: msg.referral.as_ref(),
             new_contact,
             waiting,
-        });
+        };
+        let matched = flows.best_match(&input);
+        if let Some(trace) = &mut self.trace {
+            trace.triggers = Some(flows.explain(&input));
+        }
         if let Some(m) = matched {
             let mut vars = Map::new();
             for (k, v) in m.captures {
                 vars.insert(k, json!(v));
             }
+            self.decide(|| format!("start flow `{}`", m.flow.id));
             self.start(m.flow, vars).await;
             return;
         }
         if waiting {
+            self.decide(|| "no trigger counts: the message answers the question".into());
             self.answer(&msg.content).await;
+        } else {
+            self.decide(|| "no flow starts".into());
         }
     }
 
@@ -265,6 +277,7 @@ impl Exec<'_> {
         let Some(flow) = self.engine.flows().get(&run.flow).cloned() else {
             return;
         };
+        self.decide(|| format!("scheduled run of flow `{}`", flow.id));
         let stamp = json!(self.now.to_rfc3339());
         self.contact[LAST_REENGAGED_AT] = stamp.clone();
         self.patch
@@ -321,6 +334,7 @@ impl Exec<'_> {
         };
         match answer::check(&ask.expect, content, &run.offered) {
             Ok(value) => {
+                self.decide(|| format!("the answer is saved as `{}`: {value}", ask.save_as));
                 if let Some(run) = &mut self.state.run {
                     run.vars.insert(ask.save_as.clone(), value);
                     run.wait = None;
@@ -329,6 +343,9 @@ impl Exec<'_> {
                 self.execute(flow.clone(), step + 1).await;
             }
             Err(default_text) => {
+                self.decide(|| {
+                    format!("the answer is not a valid {} (try {} of {})", ask.expect.name(), attempts + 1, ask.retries + 1)
+                });
                 if attempts < ask.retries {
                     if let Some(run) = &mut self.state.run {
                         run.wait = Some(Wait::Answer {
@@ -367,6 +384,9 @@ impl Exec<'_> {
     /// Runs steps from `pc` until the run waits or ends.
     async fn execute(&mut self, mut flow: Arc<Flow>, mut pc: usize) {
         for _ in 0..MAX_STEPS_PER_EVENT {
+            if self.trace.is_some() {
+                self.trace_step(&flow, pc);
+            }
             let Some(step) = flow.steps.get(pc) else {
                 self.state.run = None;
                 return;
@@ -570,6 +590,23 @@ impl Exec<'_> {
         self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS_PER_EVENT} steps for one message; is there a `goto` loop?"));
     }
 
+    /// Records a decision in the trace; the words are only built when tracing.
+    fn decide(&mut self, words: impl FnOnce() -> String) {
+        if let Some(trace) = &mut self.trace {
+            trace.decisions.push(words());
+        }
+    }
+
+    fn trace_step(&mut self, flow: &Flow, pc: usize) {
+        let vars = self.state.run.as_ref().map(|r| r.vars.clone());
+        if let Some(trace) = &mut self.trace {
+            trace.step(flow, pc);
+            if let Some(vars) = vars {
+                trace.last_vars = Some(vars);
+            }
+        }
+    }
+
     fn run_id(&self) -> u64 {
         self.state.run.as_ref().map(|r| r.id).unwrap_or(0)
     }
@@ -584,6 +621,9 @@ impl Exec<'_> {
 
     /// Sets the conversation's one timer for `purpose`, replacing an earlier one.
     fn timer_at(&mut self, purpose: &str, due_at: DateTime<Utc>, payload: Value) {
+        if let Some(trace) = &mut self.trace {
+            trace.timers.push(format!("{purpose} at {}", due_at.to_rfc3339()));
+        }
         if !self.out.cancel_timers.iter().any(|p| p == purpose) {
             self.out.cancel_timers.push(purpose.to_string());
         }
@@ -597,6 +637,10 @@ impl Exec<'_> {
 
     fn note_error(&mut self, flow: &Flow, step: usize, message: String) {
         tracing::warn!(flow = %flow.id, step, %message, "flow step failed");
+        if let Some(trace) = &mut self.trace {
+            let line = flow.steps.get(step).map(|s| s.at.line).unwrap_or(0);
+            trace.errors.push(format!("{}:{line}: {message}", flow.file));
+        }
         self.state.last_error = Some(StepError {
             flow: flow.id.clone(),
             step,
@@ -694,6 +738,9 @@ impl Exec<'_> {
     }
 
     fn reply(&mut self, content: OutboundContent, fallback: WindowFallback) {
+        if let Some(trace) = &mut self.trace {
+            trace.send(&content, &fallback);
+        }
         self.out.replies.push(Reply { content, fallback });
     }
 

@@ -9,6 +9,7 @@ mod http_step;
 mod scope;
 pub mod state;
 mod template;
+pub mod trace;
 
 pub use http_step::is_private;
 pub use template::{render, render_json};
@@ -156,6 +157,22 @@ impl FlowEngine {
 #[async_trait]
 impl Engine for FlowEngine {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput {
+        self.run(input, None).await.0
+    }
+}
+
+impl FlowEngine {
+    /// `handle`, saying what it did: triggers considered, steps, variables, sends.
+    pub async fn handle_traced(&self, input: StepInput<'_>) -> (StepOutput, trace::Trace) {
+        let (out, trace) = self.run(input, Some(Box::default())).await;
+        (out, trace.map(|t| *t).unwrap_or_default())
+    }
+
+    async fn run(
+        &self,
+        input: StepInput<'_>,
+        mut trace: Option<Box<trace::Trace>>,
+    ) -> (StepOutput, Option<Box<trace::Trace>>) {
         let state = ConversationState::from_value(&input.conversation.state);
         let message = match &input.event.kind {
             EventKind::Message(m) => scope::message_view(Some(&m.content)),
@@ -170,7 +187,12 @@ impl Engine for FlowEngine {
             state,
             out: StepOutput::unchanged(&Value::Null),
             patch: ContactPatch::default(),
+            trace: None,
         };
+        if let Some(t) = &mut trace {
+            t.begin(&input, &exec.state);
+        }
+        exec.trace = trace;
         match &input.event.kind {
             EventKind::Message(m) => exec.on_message(m.clone()).await,
             EventKind::Timer(t) => exec.on_timer(t).await,
@@ -185,7 +207,11 @@ impl Engine for FlowEngine {
         {
             out.contact_patch = Some(p);
         }
-        out
+        let mut trace = exec.trace;
+        if let Some(t) = &mut trace {
+            t.finish(&exec.state, &out);
+        }
+        (out, trace)
     }
 }
 

@@ -6,6 +6,7 @@
 //! shared with the engine.
 
 pub mod compile;
+pub mod explain;
 mod index;
 mod loader;
 pub mod model;

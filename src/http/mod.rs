@@ -1,8 +1,10 @@
 //! The HTTP edge: axum routers for webhooks and operations, the shared `AppState`, and the
 //! one place errors become status codes and bodies (`error.rs`).
 
+pub mod api;
 pub mod error;
 mod ops;
+mod sandbox;
 mod webhooks;
 
 use crate::config::Config;
@@ -28,6 +30,12 @@ pub struct AppState {
     pub engine: Arc<FlowEngine>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub flow_status: crate::workers::reload::SharedFlowStatus,
+    /// Sandbox senders: injected messages, traces, the optional manual clock.
+    pub sandbox: crate::sandbox::Sandbox,
+    /// Wakes the outbox (and inbox) after API sends and releases.
+    pub wake: crate::workers::Wakeups,
+    /// When each sender last got a verified webhook or handshake (health checks).
+    pub webhook_log: Arc<api::WebhookLog>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -43,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.webhooks.max_body_bytes));
     Router::new()
         .merge(webhooks)
+        .merge(sandbox::router(&state))
+        .merge(api::router(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

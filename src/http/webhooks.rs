@@ -29,7 +29,7 @@ pub async fn meta_handshake(
         .meta()
         .map(|(_, m)| m.verify_token.as_str())
         .collect();
-    meta::webhook::verify_handshake(
+    let challenge = meta::webhook::verify_handshake(
         q.get("hub.mode").map(String::as_str),
         q.get("hub.verify_token").map(String::as_str),
         q.get("hub.challenge").map(String::as_str),
@@ -37,7 +37,14 @@ pub async fn meta_handshake(
     )
     .ok_or_else(|| {
         HttpError::Forbidden("verify token does not match any Meta sender's verify_token".into())
-    })
+    })?;
+    let token = q.get("hub.verify_token").map(String::as_str);
+    for (s, m) in st.senders.meta() {
+        if token == Some(m.verify_token.as_str()) {
+            st.webhook_log.record(s.id, st.clock.now());
+        }
+    }
+    Ok(challenge)
 }
 
 pub async fn meta_post(
@@ -61,6 +68,9 @@ pub async fn meta_post(
         return Err(HttpError::Unauthorized(
             "X-Hub-Signature-256 is missing or does not match any Meta sender's app_secret".into(),
         ));
+    }
+    for id in &verified {
+        st.webhook_log.record(*id, st.clock.now());
     }
     let routed = meta::webhook::parse(&body).map_err(|e| {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "malformed")
@@ -96,6 +106,9 @@ pub async fn twilio_post(
         return Err(HttpError::Unauthorized(format!(
             "X-Twilio-Signature is missing or does not match any Twilio sender's auth_token for URL {url} (set public_url to the URL Twilio calls)"
         )));
+    }
+    for id in &verified {
+        st.webhook_log.record(*id, st.clock.now());
     }
     let routed = twilio::webhook::parse(&params).map_err(|e| {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed")

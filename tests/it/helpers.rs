@@ -38,6 +38,8 @@ pub struct Options {
     pub manual_clock: bool,
     pub extra_yaml: String,
     pub flows: Vec<(&'static str, &'static str)>,
+    /// Text replacements applied to the generated config (e.g. retry settings).
+    pub config_edits: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             manual_clock: false,
             extra_yaml: String::new(),
             flows: vec![("echo.yaml", ECHO_FLOW)],
+            config_edits: Vec::new(),
         }
     }
 }
@@ -116,13 +119,17 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("parley.db").display()));
-    let yaml = config_yaml(
+    let mut yaml = config_yaml(
         dir.path(),
         &db_url,
         &meta.uri(),
         &twilio.uri(),
         &opts.extra_yaml,
     );
+    for (from, to) in &opts.config_edits {
+        assert!(yaml.contains(from), "config edit `{from}` matches nothing");
+        yaml = yaml.replace(from, to);
+    }
     let config = Config::from_yaml(&yaml, "test.yaml", &|_| None).expect("test config is valid");
     let manual = opts.manual_clock.then(|| {
         ManualClock::new(

@@ -37,6 +37,8 @@ pub struct Setup<'a> {
     pub phone_number: &'a str,
     pub phone_number_id: &'a str,
     pub app_secret: &'a str,
+    /// YAML mappings merged over the generated config, in order (`--set`).
+    pub overrides: &'a [String],
     pub keep: bool,
 }
 
@@ -80,7 +82,8 @@ impl Parley {
         };
         let port = free_port()?;
         let config = dir.join("parley.yaml");
-        std::fs::write(&config, config_yaml(&setup, &dir, port, &db_url))?;
+        let yaml = with_overrides(&config_yaml(&setup, &dir, port, &db_url), setup.overrides)?;
+        std::fs::write(&config, yaml)?;
         let log = std::fs::File::create(dir.join("parley.log"))?;
         let child = tokio::process::Command::new(setup.binary)
             .arg("serve")
@@ -149,6 +152,26 @@ impl Parley {
             .lines()
             .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains(".yaml"))
             .count()
+    }
+
+    /// PostgreSQL's counters for the run's database (transactions and rows), to show how
+    /// much database work one webhook costs. `None` on SQLite.
+    pub async fn postgres_counters(&self) -> Option<serde_json::Value> {
+        let (admin, name) = self.postgres.as_ref()?;
+        let mut conn = sqlx::PgConnection::connect(admin).await.ok()?;
+        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
+            "select xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted
+             from pg_stat_database where datname = $1",
+        )
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .ok()?;
+        conn.close().await.ok();
+        Some(serde_json::json!({
+            "xact_commit": row.0, "xact_rollback": row.1,
+            "tup_inserted": row.2, "tup_updated": row.3, "tup_deleted": row.4,
+        }))
     }
 
     pub fn dir(&self) -> &Path {
@@ -224,6 +247,40 @@ senders:
     )
 }
 
+/// The generated config with each `--set` mapping merged over it (nested mappings merge,
+/// anything else replaces).
+fn with_overrides(yaml: &str, overrides: &[String]) -> anyhow::Result<String> {
+    if overrides.is_empty() {
+        return Ok(yaml.to_string());
+    }
+    let mut config: serde_yaml::Value = serde_yaml::from_str(yaml)?;
+    for o in overrides {
+        let over: serde_yaml::Value =
+            serde_yaml::from_str(o).with_context(|| format!("--set {o:?} is not YAML"))?;
+        if !over.is_mapping() {
+            bail!("--set {o:?} is not a mapping like 'inbox: {{ concurrency: 128 }}'");
+        }
+        merge(&mut config, over);
+    }
+    Ok(serde_yaml::to_string(&config)?)
+}
+
+fn merge(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
+    match (base, over) {
+        (serde_yaml::Value::Mapping(b), serde_yaml::Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 /// A port nobody listens on now (Parley binds it a moment later).
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -257,6 +314,23 @@ async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn overrides_merge_into_the_generated_config() {
+        let yaml = "inbox: { poll_interval: 200ms }\nlog: { level: warn }\n";
+        let merged = super::with_overrides(
+            yaml,
+            &[
+                "inbox: { concurrency: 128 }".into(),
+                "log: { level: info }".into(),
+            ],
+        )
+        .unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(&merged).unwrap();
+        assert_eq!(v["inbox"]["poll_interval"].as_str(), Some("200ms"));
+        assert_eq!(v["inbox"]["concurrency"].as_u64(), Some(128));
+        assert_eq!(v["log"]["level"].as_str(), Some("info"));
+    }
+
     #[test]
     fn flow_echoes_the_message_text() {
         assert_eq!(

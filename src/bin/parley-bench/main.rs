@@ -22,6 +22,7 @@ mod load;
 mod record;
 mod report;
 mod sampler;
+mod stages;
 
 use anyhow::{bail, Context};
 use child::{Database, Parley, Setup};
@@ -86,6 +87,10 @@ struct Args {
     /// Keep each run's folder (config, flows, log, SQLite file) for inspection.
     #[arg(long)]
     keep: bool,
+    /// A YAML mapping merged over the generated Parley config, e.g.
+    /// `--set 'inbox: { concurrency: 128 }'` (repeatable; for experiments).
+    #[arg(long = "set", value_name = "YAML")]
+    overrides: Vec<String>,
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -129,8 +134,12 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         .duration
         .unwrap_or(if args.sweep { 10.0 } else { 20.0 });
     println!(
-        "parley-bench: {} | {} flows | {} contacts | {} s per rate | p99 target {} ms | {}",
+        "parley-bench: {}{} | {} flows | {} contacts | {} s per rate | p99 target {} ms | {}",
         database.name(),
+        args.overrides
+            .iter()
+            .map(|o| format!(" --set {o:?}"))
+            .collect::<String>(),
         args.flows,
         args.contacts,
         duration,
@@ -173,6 +182,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "duration_s": duration,
             "drain_s": args.drain,
             "p99_target_ms": args.p99_target_ms,
+            "config_overrides": args.overrides,
             "sweep": args.sweep,
             "best_passing_rate": best,
             "runs": results,
@@ -214,14 +224,18 @@ async fn run_once(
         phone_number: PHONE_NUMBER,
         phone_number_id: PHONE_NUMBER_ID,
         app_secret: &app_secret,
+        overrides: &args.overrides,
         keep: args.keep,
     })
     .await?;
-    if args.keep {
-        eprintln!("parley-bench: run folder {}", parley.dir().display());
-    }
+    eprintln!(
+        "parley-bench: parley pid {} at {}, folder {}",
+        parley.pid,
+        parley.base,
+        parley.dir().display()
+    );
     let postgres = matches!(database, Database::Postgres { .. });
-    let sampler = sampler::Sampler::spawn(parley.pid, postgres, {
+    let sampler = sampler::Sampler::spawn(parley.pid, {
         let t = tracker.clone();
         move || t.now_ns()
     });
@@ -229,9 +243,31 @@ async fn run_once(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let client = load::client()?;
     let url = format!("{}/webhooks/meta", parley.base);
+    let threads_before = sampler::threads(parley.pid);
+    let postgres_before = sampler::processes_named("postgres");
     let phase = load::send_open_loop(&url, &client, webhooks, rate, tracker.clone()).await;
+    let phase_secs = (phase.answers_done - phase.t0) as f64 / 1e9;
+    let busiest = sampler::busiest_threads(
+        &threads_before,
+        &sampler::threads(parley.pid),
+        phase_secs,
+        4,
+    );
+    let postgres_cpu_pct = postgres.then(|| {
+        sampler::processes_pct(
+            &postgres_before,
+            &sampler::processes_named("postgres"),
+            phase_secs,
+        )
+    });
     let drain = load::drain(&tracker, Duration::from_secs_f64(args.drain)).await;
-    let samples = sampler.finish(parley.pid, postgres, tracker.now_ns()).await;
+    let samples = sampler.finish(parley.pid, tracker.now_ns()).await;
+    let stages = stages::scrape(&parley.base).await;
+    // PostgreSQL publishes its statistics about once a second.
+    if postgres {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let postgres_counters = parley.postgres_counters().await;
     let log_problems = parley.logged_problems();
     if log_problems > 0 {
         eprintln!(
@@ -255,10 +291,14 @@ async fn run_once(
         phase,
         drain,
         samples: &samples,
-        postgres,
+        postgres_cpu_pct,
         log_problems,
         shutdown_s: stopped.seconds,
         p99_target_ms: args.p99_target_ms,
+        stages,
+        busiest,
+        postgres_counters,
+        overrides: &args.overrides,
     }))
 }
 

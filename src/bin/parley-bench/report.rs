@@ -5,6 +5,7 @@
 use crate::load::SendPhase;
 use crate::record::Tracker;
 use crate::sampler::{self, Sample};
+use crate::stages::{Stage, Stages};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,9 +52,21 @@ pub struct RunResult {
     /// CPU of all `postgres` processes over the send phase, % of one core.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres_cpu_pct: Option<f64>,
+    /// CPU of everything else on the machine (other programs, the kernel) over the send
+    /// phase, % of one core: a busy neighbour makes every figure worse.
+    pub other_cpu_pct: f64,
     /// Warnings and errors Parley logged during the run.
     pub parley_log_problems: usize,
     pub shutdown_s: f64,
+    /// Parley's busiest threads over the send phase, % of one core.
+    pub busiest_threads: Vec<(String, f64)>,
+    /// PostgreSQL's counters for the run's database (`pg_stat_database`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_counters: Option<serde_json::Value>,
+    /// Parley's own latency histograms at the end of the run.
+    pub stages: Option<Stages>,
+    /// `--set` mappings merged over the generated config.
+    pub config_overrides: Vec<String>,
     pub passed: bool,
 }
 
@@ -89,10 +102,14 @@ pub struct Inputs<'a> {
     pub phase: SendPhase,
     pub drain: Duration,
     pub samples: &'a [Sample],
-    pub postgres: bool,
+    pub postgres_cpu_pct: Option<f64>,
     pub log_problems: usize,
     pub shutdown_s: f64,
     pub p99_target_ms: f64,
+    pub stages: Option<Stages>,
+    pub busiest: Vec<(String, f64)>,
+    pub postgres_counters: Option<serde_json::Value>,
+    pub overrides: &'a [String],
 }
 
 pub fn compute(i: Inputs) -> RunResult {
@@ -146,6 +163,8 @@ pub fn compute(i: Inputs) -> RunResult {
             hz,
         ))
     };
+    let generator_cpu_pct = phase_cpu(|s| s.bench_ticks).unwrap_or(0.0);
+    let machine_pct = phase_cpu(|s| s.machine_ticks).unwrap_or(0.0);
     let passed = lost == 0
         && dups == 0
         && non_200 == 0
@@ -177,14 +196,19 @@ pub fn compute(i: Inputs) -> RunResult {
         misrouted,
         drain_s: i.drain.as_secs_f64(),
         parley: resources,
-        generator_cpu_pct: phase_cpu(|s| s.bench_ticks).unwrap_or(0.0),
-        postgres_cpu_pct: if i.postgres {
-            phase_cpu(|s| s.postgres_ticks)
-        } else {
-            None
-        },
+        generator_cpu_pct,
+        postgres_cpu_pct: i.postgres_cpu_pct,
+        other_cpu_pct: (machine_pct
+            - resources.cpu_avg_pct
+            - generator_cpu_pct
+            - i.postgres_cpu_pct.unwrap_or(0.0))
+        .max(0.0),
         parley_log_problems: i.log_problems,
         shutdown_s: i.shutdown_s,
+        stages: i.stages,
+        busiest_threads: i.busiest,
+        postgres_counters: i.postgres_counters,
+        config_overrides: i.overrides.to_vec(),
         passed,
     }
 }
@@ -304,6 +328,19 @@ pub fn details(r: &RunResult) -> String {
         r.replied, r.reply_rate, r.lost, r.duplicates, r.unexpected, r.misrouted, r.drain_s
     );
     s += &format!("  end-to-end {}\n", p(&r.latency_ms));
+    if let Some(st) = &r.stages {
+        let stage = |x: &Stage| {
+            format!(
+                "mean {:.2} ms, p50 ≤ {} ms, p99 ≤ {} ms",
+                x.mean_ms, x.p50_le_ms, x.p99_le_ms
+            )
+        };
+        s += &format!(
+            "  inside     stored → reply queued {}; queued → sent {}\n",
+            stage(&st.inbox),
+            stage(&st.outbox)
+        );
+    }
     s += &format!(
         "  parley     peak RSS {:.1} MB (end {:.1} MB), CPU avg {:.0}% peak {:.0}% of one core; {} warnings/errors logged; stopped in {:.1} s\n",
         r.parley.peak_rss_mb,
@@ -314,11 +351,29 @@ pub fn details(r: &RunResult) -> String {
         r.shutdown_s
     );
     s += &format!(
+        "  threads    {}\n",
+        r.busiest_threads
+            .iter()
+            .map(|(name, pct)| format!("{name} {pct:.0}%"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s += &format!(
         "  generator  CPU avg {:.0}% of one core",
         r.generator_cpu_pct
     );
     if let Some(pg) = r.postgres_cpu_pct {
         s += &format!("; postgres processes CPU avg {pg:.0}%");
+    }
+    s += &format!("; everything else {:.0}%", r.other_cpu_pct);
+    if let Some(c) = &r.postgres_counters {
+        let per = |k: &str| c[k].as_f64().unwrap_or(0.0) / r.webhooks.max(1) as f64;
+        s += &format!(
+            "\n  postgres   per webhook: {:.1} commits, {:.1} rows inserted, {:.1} rows updated",
+            per("xact_commit"),
+            per("tup_inserted"),
+            per("tup_updated")
+        );
     }
     s.push('\n');
     s

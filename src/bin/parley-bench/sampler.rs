@@ -1,7 +1,7 @@
 //! Resource figures from `/proc`: Parley's resident memory (`VmRSS`, and the kernel's own
 //! high-water mark `VmHWM`) and CPU time (`utime + stime`), the benchmark's own CPU time
-//! (it shares the machine), and on PostgreSQL runs the CPU time of the `postgres`
-//! processes. Sampled every 200 ms during a run.
+//! (it shares the machine), the whole machine's busy time, and snapshots of Parley's
+//! threads and of the `postgres` processes around the send phase. Sampled every 200 ms.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +18,9 @@ pub struct Sample {
     pub rss_kb: u64,
     pub hwm_kb: u64,
     pub bench_ticks: u64,
-    /// Sum over processes named `postgres` (0 when not asked for).
-    pub postgres_ticks: u64,
+    /// Busy time of the whole machine (all CPUs, from `/proc/stat`), so the load of other
+    /// programs running at the same time shows.
+    pub machine_ticks: u64,
 }
 
 pub struct Sampler {
@@ -29,14 +30,14 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn spawn(pid: u32, postgres: bool, now_ns: impl Fn() -> u64 + Send + 'static) -> Self {
+    pub fn spawn(pid: u32, now_ns: impl Fn() -> u64 + Send + 'static) -> Self {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
         let task = tokio::spawn({
             let (samples, stop) = (samples.clone(), stop.clone());
             async move {
                 loop {
-                    if let Some(s) = sample(pid, postgres, now_ns()) {
+                    if let Some(s) = sample(pid, now_ns()) {
                         samples.lock().unwrap().push(s);
                     }
                     tokio::select! {
@@ -54,18 +55,18 @@ impl Sampler {
     }
 
     /// Takes a last sample and returns them all.
-    pub async fn finish(self, pid: u32, postgres: bool, now: u64) -> Vec<Sample> {
+    pub async fn finish(self, pid: u32, now: u64) -> Vec<Sample> {
         self.stop.cancel();
         let _ = self.task.await;
         let mut samples = std::mem::take(&mut *self.samples.lock().unwrap());
-        if let Some(s) = sample(pid, postgres, now) {
+        if let Some(s) = sample(pid, now) {
             samples.push(s);
         }
         samples
     }
 }
 
-fn sample(pid: u32, postgres: bool, at: u64) -> Option<Sample> {
+fn sample(pid: u32, at: u64) -> Option<Sample> {
     let parley_ticks = cpu_ticks(&format!("/proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(Sample {
@@ -74,7 +75,7 @@ fn sample(pid: u32, postgres: bool, at: u64) -> Option<Sample> {
         rss_kb: status_kb(&status, "VmRSS:"),
         hwm_kb: status_kb(&status, "VmHWM:"),
         bench_ticks: cpu_ticks("/proc/self/stat").unwrap_or(0),
-        postgres_ticks: if postgres { postgres_ticks() } else { 0 },
+        machine_ticks: machine_busy_ticks().unwrap_or(0),
     })
 }
 
@@ -89,6 +90,19 @@ fn cpu_ticks(stat_path: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// All CPUs' busy time: the `cpu` line of `/proc/stat` without idle and iowait.
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    Some(v.iter().take(8).sum::<u64>() - v.get(3)? - v.get(4)?)
+}
+
 fn status_kb(status: &str, key: &str) -> u64 {
     status
         .lines()
@@ -97,22 +111,73 @@ fn status_kb(status: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn postgres_ticks() -> u64 {
+/// CPU time of every process with this name: `(pid, ticks)`.
+pub fn processes_named(name: &str) -> Vec<(u32, u64)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
     dir.filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (comm.trim() == name).then_some(())?;
+            Some((pid, cpu_ticks(&e.path().join("stat").to_string_lossy())?))
         })
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        .collect()
+}
+
+/// CPU used between two `processes_named` snapshots as % of one core over `secs`;
+/// processes started in between count whole, those that ended in between are missed.
+pub fn processes_pct(before: &[(u32, u64)], after: &[(u32, u64)], secs: f64) -> f64 {
+    let ticks: u64 = after
+        .iter()
+        .map(|(pid, t)| {
+            let start = before.iter().find(|(p, _)| p == pid).map_or(0, |(_, t)| *t);
+            t.saturating_sub(start)
         })
-        .filter_map(|e| cpu_ticks(&e.path().join("stat").to_string_lossy()))
-        .sum()
+        .sum();
+    ticks as f64 / ticks_per_second() / secs.max(1e-9) * 100.0
+}
+
+/// CPU time of each of Parley's threads: `(tid, name, ticks)`. Two of these around the send
+/// phase show whether one thread (say, the single SQLite writer) is the ceiling.
+pub fn threads(pid: u32) -> Vec<(u32, String, u64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let tid = e.file_name().to_string_lossy().parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let ticks = cpu_ticks(&e.path().join("stat").to_string_lossy())?;
+            Some((tid, comm.trim().to_string(), ticks))
+        })
+        .collect()
+}
+
+/// The busiest threads between two `threads` snapshots taken `secs` apart, as
+/// `(name, % of one core)`, busiest first.
+pub fn busiest_threads(
+    before: &[(u32, String, u64)],
+    after: &[(u32, String, u64)],
+    secs: f64,
+    top: usize,
+) -> Vec<(String, f64)> {
+    let hz = ticks_per_second();
+    let mut busy: Vec<(String, f64)> = after
+        .iter()
+        .map(|(tid, name, ticks)| {
+            let start = before
+                .iter()
+                .find(|(t, _, _)| t == tid)
+                .map_or(0, |(_, _, t)| *t);
+            let pct = ticks.saturating_sub(start) as f64 / hz / secs.max(1e-9) * 100.0;
+            (format!("{name}/{tid}"), (pct * 10.0).round() / 10.0)
+        })
+        .collect();
+    busy.sort_by(|a, b| b.1.total_cmp(&a.1));
+    busy.truncate(top);
+    busy
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).

@@ -88,7 +88,7 @@ async fn ingest_message(
     })
 }
 
-async fn ingest_status(
+pub(super) async fn ingest_status(
     conn: &mut PgConnection,
     sender_id: i64,
     update: &StatusUpdate,
@@ -105,6 +105,17 @@ async fn ingest_status(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
+        sqlx::query(
+            "insert into early_statuses (sender_id, provider_message_id, status, payload, received_at)
+             values ($1, $2, $3, $4, $5) on conflict do nothing",
+        )
+        .bind(sender_id)
+        .bind(&update.provider_message_id)
+        .bind(update.status.as_str())
+        .bind(sqlx::types::Json(update))
+        .bind(received_at)
+        .execute(&mut *conn)
+        .await?;
         return Ok(IngestOutcome::StatusUnknownMessage);
     };
     let outbound_id: i64 = row.try_get("id")?;
@@ -149,4 +160,28 @@ async fn ingest_status(
         status: change.status,
         fallback_id,
     })
+}
+
+/// Applies the statuses that arrived before outbound message `id` had its provider id.
+pub(super) async fn replay_early_statuses(conn: &mut PgConnection, id: i64) -> StoreResult<()> {
+    let rows = sqlx::query(
+        "delete from early_statuses e using outbound_messages o
+         where o.id = $1 and e.sender_id = o.sender_id and e.provider_message_id = o.provider_message_id
+         returning e.sender_id, e.payload, e.received_at",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut early = rows
+        .iter()
+        .map(|r| {
+            let update: StatusUpdate = super::rows::json(r, "payload")?;
+            Ok((r.try_get::<i64, _>("sender_id")?, update, r.try_get::<DateTime<Utc>, _>("received_at")?))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    early.sort_by_key(|(_, u, at)| (u.timestamp, *at));
+    for (sender_id, update, at) in early {
+        ingest_status(conn, sender_id, &update, at).await?;
+    }
+    Ok(())
 }

@@ -175,12 +175,17 @@ impl PgStore {
             .bind(id)
             .bind(owner),
         };
-        if query.execute(&self.pool).await?.rows_affected() == 0 {
+        let mut tx = self.pool.begin().await?;
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(StoreError::LeaseLost {
                 what: "outbound message",
                 id,
             });
         }
+        if matches!(outcome, SendOutcome::Accepted { .. }) {
+            super::ingest::replay_early_statuses(&mut tx, id).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use super::inbox::upsert_contact;
 use super::outbox::insert_outbound;
-use super::rows::{from_text, json_text, micros};
+use super::rows::{from_text, json_text, micros, time};
 use super::SqliteStore;
 use crate::domain::{InboundMessage, OutboundMessage, StatusUpdate, WindowFallback};
 use crate::store::apply::{self, status_change, window_fallback};
@@ -103,7 +103,7 @@ async fn ingest_message(
     })
 }
 
-async fn ingest_status(
+pub(super) async fn ingest_status(
     conn: &mut SqliteConnection,
     sender_id: i64,
     update: &StatusUpdate,
@@ -119,6 +119,17 @@ async fn ingest_status(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
+        sqlx::query(
+            "insert into early_statuses (sender_id, provider_message_id, status, payload, received_at)
+             values ($1, $2, $3, $4, $5) on conflict do nothing",
+        )
+        .bind(sender_id)
+        .bind(&update.provider_message_id)
+        .bind(update.status.as_str())
+        .bind(json_text("status", update)?)
+        .bind(micros(received_at))
+        .execute(&mut *conn)
+        .await?;
         return Ok(IngestOutcome::StatusUnknownMessage);
     };
     let outbound_id: i64 = row.try_get("id")?;
@@ -161,4 +172,29 @@ async fn ingest_status(
         status: change.status,
         fallback_id,
     })
+}
+
+/// Applies the statuses that arrived before outbound message `id` had its provider id.
+pub(super) async fn replay_early_statuses(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+    let rows = sqlx::query(
+        "delete from early_statuses
+         where (sender_id, provider_message_id) in
+               (select sender_id, provider_message_id from outbound_messages where id = $1)
+         returning sender_id, payload, received_at",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut early = rows
+        .iter()
+        .map(|r| {
+            let update: StatusUpdate = from_text("early status", r.try_get("payload")?)?;
+            Ok((r.try_get::<i64, _>("sender_id")?, update, time(r.try_get("received_at")?)?))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    early.sort_by_key(|(_, u, at)| (u.timestamp, *at));
+    for (sender_id, update, at) in early {
+        ingest_status(conn, sender_id, &update, at).await?;
+    }
+    Ok(())
 }

@@ -168,12 +168,17 @@ impl SqliteStore {
             .bind(id)
             .bind(owner),
         };
-        if query.execute(&self.writer).await?.rows_affected() == 0 {
+        let mut tx = self.write().await?;
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(StoreError::LeaseLost {
                 what: "outbound message",
                 id,
             });
         }
+        if matches!(outcome, SendOutcome::Accepted { .. }) {
+            super::ingest::replay_early_statuses(&mut tx, id).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -236,6 +236,33 @@ async fn failed_status_records_the_error(store: DynStore) {
     assert_eq!(store.outbox_depth().await.unwrap(), 0);
 }
 
+async fn statuses_that_arrive_before_the_send_is_recorded_are_applied_then(store: DynStore) {
+    let (_, conversation_id) = receive(&store, "wamid.in", 1, t(0)).await;
+    let mut reply = text_to(conversation_id, 1, "hello");
+    reply.fallback = WindowFallback::Template(template("menu_reminder"));
+    let ids = store.enqueue(&[reply], t(1)).await.unwrap();
+    let claimed = store.claim_outbound("outbox", t(1), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // The provider's webhooks overtake the send's answer.
+    let early = [
+        status("wamid.fast", DeliveryStatus::Sent, None, t(2)),
+        status("wamid.fast", DeliveryStatus::Failed, Some(131047), t(3)),
+    ];
+    assert_eq!(store.ingest(&early).await.unwrap(), vec![IngestOutcome::StatusUnknownMessage; 2]);
+    let accepted = crate::store::SendOutcome::Accepted { provider_message_id: "wamid.fast".into(), converted_to: None };
+    store.record_outcome(ids[0], "outbox", &accepted, t(4)).await.unwrap();
+    let record = store.outbound(ids[0]).await.unwrap().unwrap();
+    assert_eq!(record.status, DeliveryStatus::Failed);
+    assert!(record.window_closed);
+    assert_eq!(store.outbox_depth().await.unwrap(), 1, "the fallback template was enqueued once");
+    // Replayed once: a later repeat changes nothing more.
+    assert_eq!(
+        store.ingest(&early[1..]).await.unwrap(),
+        vec![IngestOutcome::StatusIgnored { outbound_id: ids[0] }]
+    );
+    assert_eq!(store.outbox_depth().await.unwrap(), 1);
+}
+
 async fn closed_window_failure_enqueues_the_fallback_once(store: DynStore) {
     let (_, conversation_id) = receive(&store, "wamid.in", 1, t(0)).await;
     let mut reply = text_to(conversation_id, 1, "still there?");
@@ -323,5 +350,6 @@ conformance!(
     statuses_move_forward_and_ignore_repeats,
     failed_status_records_the_error,
     closed_window_failure_enqueues_the_fallback_once,
+    statuses_that_arrive_before_the_send_is_recorded_are_applied_then,
     status_for_an_unknown_message_changes_nothing,
 );

@@ -65,7 +65,10 @@ async fn spend_counts_queued_and_sent_messages_by_kind(store: DynStore) {
             },
         ]
     );
-    let recent = store.outbound_kind_counts(SENDER, Some(t(2))).await.unwrap();
+    let recent = store
+        .outbound_kind_counts(SENDER, Some(t(2)))
+        .await
+        .unwrap();
     assert_eq!(recent.iter().map(|k| k.count).sum::<i64>(), 2);
     assert!(store
         .outbound_kind_counts(SENDER + 1, None)

@@ -1,0 +1,200 @@
+//! What Meta refuses, decided the way Meta decides it: the customer-service window from the
+//! customer's last message, the template's declared status and variables, and (when
+//! configured) the pair rate and the throughput. Error codes and titles are Meta's.
+
+use crate::config::{SandboxConfig, TemplateConfig, TemplateStatus};
+use crate::domain::{OutboundContent, OutboundMessage, SendFailure, WindowPolicy};
+use crate::store::DynStore;
+use crate::workers::ingest::Ingestor;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
+/// Meta's codes the sandbox produces.
+pub const WINDOW_CLOSED: i64 = 131047;
+pub const TEMPLATE_PARAMS: i64 = 132000;
+pub const TEMPLATE_MISSING: i64 = 132001;
+pub const TEMPLATE_PAUSED: i64 = 132015;
+pub const PAIR_RATE: i64 = 131056;
+pub const THROUGHPUT: i64 = 130429;
+
+/// The app the sandbox is attached to.
+pub struct SandboxRules {
+    pub config: SandboxConfig,
+    pub templates: Vec<TemplateConfig>,
+    pub window: WindowPolicy,
+    /// Where the customers' last messages are (conversations of the sandbox senders).
+    pub store: Option<DynStore>,
+    /// Where delivery statuses go, as if they came from a webhook.
+    pub ingestor: Option<Ingestor>,
+    /// Customers' last messages told directly (`note_inbound`), for use without a store.
+    inbound: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+#[derive(Default)]
+pub(super) struct Pacing {
+    last_to: HashMap<String, DateTime<Utc>>,
+    recent: VecDeque<DateTime<Utc>>,
+}
+
+impl SandboxRules {
+    pub fn new(
+        config: SandboxConfig,
+        templates: Vec<TemplateConfig>,
+        window: WindowPolicy,
+    ) -> Self {
+        Self {
+            config,
+            templates,
+            window,
+            store: None,
+            ingestor: None,
+            inbound: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn with_store(mut self, store: DynStore, ingestor: Ingestor) -> Self {
+        self.store = Some(store);
+        self.ingestor = Some(ingestor);
+        self
+    }
+
+    /// Records a customer message when there is no store to look it up in.
+    pub fn note_inbound(&self, contact_key: &str, at: DateTime<Utc>) {
+        self.inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(contact_key.to_string(), at);
+    }
+
+    async fn last_inbound(
+        &self,
+        sender_id: Option<i64>,
+        key: &str,
+    ) -> Result<Option<DateTime<Utc>>, SendFailure> {
+        let noted = self
+            .inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .copied();
+        let stored = match (&self.store, sender_id) {
+            (Some(store), Some(sender)) => store
+                .find_conversation(sender, key)
+                .await
+                .map_err(|e| SendFailure::transport(format!("sandbox store lookup failed: {e}")))?
+                .and_then(|c| c.last_inbound_at),
+            _ => None,
+        };
+        Ok(noted.max(stored))
+    }
+
+    /// Refuses what Meta refuses for this message, whatever the rate.
+    pub(super) async fn check(
+        &self,
+        sender_id: Option<i64>,
+        message: &OutboundMessage,
+        now: DateTime<Utc>,
+    ) -> Result<(), SendFailure> {
+        match &message.content {
+            OutboundContent::Template(t) if self.config.enforce_templates => {
+                self.check_template(&t.name, &t.language, t.variables.len())
+            }
+            content if content.is_freeform() && self.config.enforce_window => {
+                let last = self.last_inbound(sender_id, &message.to.key()).await?;
+                if self.window.state(last, now).is_open {
+                    Ok(())
+                } else {
+                    Err(SendFailure::new(
+                        Some(400),
+                        Some(WINDOW_CLOSED),
+                        "Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number",
+                    ))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_template(
+        &self,
+        name: &str,
+        language: &str,
+        variables: usize,
+    ) -> Result<(), SendFailure> {
+        let fail = |code, title: String| Err(SendFailure::new(Some(400), Some(code), title));
+        let Some(t) = self
+            .templates
+            .iter()
+            .find(|t| t.name == name && t.language == language)
+        else {
+            return fail(
+                TEMPLATE_MISSING,
+                format!("Template name does not exist in the translation: `{name}` ({language}) is not declared"),
+            );
+        };
+        match t.status {
+            TemplateStatus::Approved => {}
+            TemplateStatus::Paused => {
+                return fail(TEMPLATE_PAUSED, format!("Template is paused: `{name}`"))
+            }
+            other => {
+                return fail(
+                    TEMPLATE_MISSING,
+                    format!(
+                        "Template name does not exist in the translation: `{name}` is {} , not approved",
+                        other.as_str()
+                    )
+                    .replace(" ,", ","),
+                )
+            }
+        }
+        let expected = t.placeholders().len();
+        if variables != expected {
+            return fail(
+                TEMPLATE_PARAMS,
+                format!("Number of parameters does not match the expected number of params: `{name}` expects {expected}, got {variables}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Pair rate and throughput; a refused send does not count.
+    pub(super) fn pace(
+        &self,
+        pacing: &mut Pacing,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), SendFailure> {
+        if let Some(limit) = self.config.pair_rate_limit {
+            let limit = chrono::Duration::from_std(limit).unwrap_or_default();
+            if pacing
+                .last_to
+                .get(to)
+                .is_some_and(|last| now - *last < limit)
+            {
+                return Err(SendFailure::new(
+                    Some(400),
+                    Some(PAIR_RATE),
+                    "(Business Account, Consumer Account) pair rate limit hit",
+                ));
+            }
+        }
+        if let Some(per_second) = self.config.throughput {
+            let second_ago = now - chrono::Duration::seconds(1);
+            while pacing.recent.front().is_some_and(|t| *t <= second_ago) {
+                pacing.recent.pop_front();
+            }
+            if pacing.recent.len() >= per_second as usize {
+                return Err(SendFailure::new(
+                    Some(400),
+                    Some(THROUGHPUT),
+                    "Rate limit hit: the sender's throughput was exceeded",
+                ));
+            }
+            pacing.recent.push_back(now);
+        }
+        pacing.last_to.insert(to.to_string(), now);
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! Delivery statuses for accepted sandbox sends, delivered into Parley the way a provider's
+//! status webhooks are: through the ingestor, after configurable delays, optionally
+//! duplicated or in reverse order (which the store must shrug off).
+
+use super::SandboxRules;
+use crate::domain::{Clock, DeliveryStatus, StatusUpdate};
+use crate::store::{IngestItem, IngestOutcome};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The statuses to send and when, relative to the send.
+pub(super) fn plan(rules: &SandboxRules) -> Vec<(Duration, DeliveryStatus)> {
+    let s = &rules.config.statuses;
+    if !s.enabled {
+        return Vec::new();
+    }
+    let mut delays: Vec<(Duration, DeliveryStatus)> = [
+        (s.sent_after, DeliveryStatus::Sent),
+        (s.delivered_after, DeliveryStatus::Delivered),
+        (s.read_after, DeliveryStatus::Read),
+    ]
+    .into_iter()
+    .filter_map(|(d, st)| d.map(|d| (d, st)))
+    .collect();
+    delays.sort_by_key(|(d, _)| *d);
+    if s.out_of_order {
+        let times: Vec<Duration> = delays.iter().map(|(d, _)| *d).collect();
+        let order: Vec<DeliveryStatus> = delays.iter().rev().map(|(_, st)| *st).collect();
+        delays = times.into_iter().zip(order).collect();
+    }
+    if s.duplicates {
+        delays = delays.into_iter().flat_map(|x| [x, x]).collect();
+    }
+    delays
+}
+
+pub(super) fn spawn(
+    rules: Arc<SandboxRules>,
+    clock: Arc<dyn Clock>,
+    sender_id: i64,
+    provider_message_id: String,
+    recipient: String,
+) {
+    let plan = plan(&rules);
+    let Some(ingestor) = rules.ingestor.clone() else {
+        return;
+    };
+    if plan.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let start = tokio::time::Instant::now();
+        for (after, status) in plan {
+            tokio::time::sleep_until(start + after).await;
+            let now = clock.now();
+            let item = IngestItem::Status {
+                sender_id,
+                status: StatusUpdate {
+                    provider_message_id: provider_message_id.clone(),
+                    status,
+                    timestamp: Some(now),
+                    recipient: Some(recipient.trim_start_matches('+').to_string()),
+                    error: None,
+                },
+                received_at: now,
+            };
+            match ingestor.ingest(vec![item]).await {
+                Ok(outcomes) => {
+                    if let Some(IngestOutcome::StatusUnknownMessage) = outcomes.first() {
+                        tracing::debug!(%provider_message_id, "sandbox status for a message not stored yet");
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "sandbox status not delivered");
+                    return;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,307 @@
+//! Parley running in-process for `simulate` and `test`: the real app (HTTP, inbox, outbox,
+//! timers) on a temporary SQLite database, one sandbox sender and a manual clock. Each
+//! action waits until the bot has finished (nothing left to handle or send), so what the
+//! bot replied is known exactly and runs are repeatable.
+
+use crate::app::App;
+use crate::config::{ChannelKind, Config, SenderConfig};
+use crate::domain::{Clock, ManualClock};
+use crate::http::AppState;
+use crate::sandbox::inject::{inject, CustomerMessage, Injected};
+use crate::sandbox::view::{self, ContactView, SentMessage};
+use crate::sandbox::TracedEvent;
+use crate::store::Id;
+use crate::workers::scheduler::Scheduler;
+use crate::workers::Wakeups;
+use anyhow::{anyhow, bail, Context};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+/// How long one action may keep the bot busy before the driver gives up.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Driver {
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub sender_id: i64,
+    /// `http://127.0.0.1:PORT`, where the sandbox page and API answer.
+    pub addr: String,
+    scheduler: Scheduler,
+    wake: Wakeups,
+    seen: HashMap<String, Id>,
+    last: Option<CustomerMessage>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// What one customer message did.
+pub struct Turn {
+    pub injected: Injected,
+    pub replies: Vec<SentMessage>,
+    pub trace: Option<Arc<TracedEvent>>,
+}
+
+impl Driver {
+    /// Starts Parley with `config`'s flows and templates, on a fresh database, with the
+    /// clock at `start`.
+    pub async fn start(config: Config, start: DateTime<Utc>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("creating a temporary folder")?;
+        let (config, sender_id) = prepare(config, dir.path());
+        let app = App::build(config.clone(), Arc::new(ManualClock::new(start))).await?;
+        let state = app.state.clone();
+        let clock = state
+            .sandbox
+            .manual_clock
+            .clone()
+            .ok_or_else(|| anyhow!("the sandbox did not get a manual clock"))?;
+        let wake = app.wakeups();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        let scheduler = Scheduler {
+            store: state.store.clone(),
+            engine: state.engine.clone(),
+            clock: Arc::new(clock.clone()),
+            config: state.config.clone(),
+            owner: "parley-driver".into(),
+            wake: wake.clone(),
+        };
+        let driver = Self {
+            state,
+            clock,
+            sender_id,
+            addr,
+            scheduler,
+            wake,
+            seen: HashMap::new(),
+            last: None,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        };
+        // Schedules count their fires from now on.
+        driver.scheduler.tick(&CancellationToken::new()).await?;
+        Ok(driver)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The customer writes; returns once the bot has answered.
+    pub async fn say(&mut self, mut msg: CustomerMessage) -> anyhow::Result<Turn> {
+        msg.sender_id = Some(self.sender_id);
+        let st = &self.state;
+        let injected = inject(
+            &st.sandbox,
+            &st.ingestor,
+            &st.store,
+            st.clock.as_ref(),
+            &msg,
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        self.last = Some(CustomerMessage {
+            id: Some(injected.provider_message_id.clone()),
+            ..msg.clone()
+        });
+        if let Some(event_id) = injected.event_id {
+            let started = Instant::now();
+            while self.state.sandbox.traces.get(event_id).is_none() {
+                if started.elapsed() > SETTLE_TIMEOUT {
+                    bail!("the bot did not handle the message within {SETTLE_TIMEOUT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        self.settle().await?;
+        let replies = self.replies(&msg.from).await?;
+        let trace = injected
+            .event_id
+            .and_then(|id| self.state.sandbox.traces.get(id));
+        Ok(Turn {
+            injected,
+            replies,
+            trace,
+        })
+    }
+
+    /// The provider delivers the last customer message again (same id).
+    pub async fn duplicate_last(&mut self) -> anyhow::Result<Turn> {
+        let last = self
+            .last
+            .clone()
+            .ok_or_else(|| anyhow!("no customer message to duplicate yet"))?;
+        self.say(last).await
+    }
+
+    /// Moves the clock forward, stopping at every timer and cron fire on the way so each
+    /// runs at its own time (a reminder due at 23h sees the window still open), and waits
+    /// for the bot to finish.
+    pub async fn advance(&mut self, by: Duration) -> anyhow::Result<()> {
+        let target =
+            self.clock.now() + chrono::Duration::from_std(by).context("duration too long")?;
+        for _ in 0..10_000 {
+            let now = self.clock.now();
+            let mut next = self.state.store.next_timer_due().await?.map(|d| d.max(now));
+            for flow in self.state.engine.flows().flows() {
+                if let Some(due) = flow.schedule.as_ref().and_then(|s| s.next_after(now)) {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                }
+            }
+            let stop = next.filter(|n| *n <= target).unwrap_or(target);
+            self.clock.set(stop);
+            self.run_due().await?;
+            if stop >= target {
+                return Ok(());
+            }
+        }
+        bail!("too many timers and schedule fires on the way; advance in smaller steps")
+    }
+
+    /// Fires the timers and schedules due now and waits until the bot is done with them.
+    async fn run_due(&mut self) -> anyhow::Result<()> {
+        loop {
+            let fired = self
+                .state
+                .store
+                .fire_due_timers(self.clock.now(), 1000)
+                .await?;
+            if fired > 0 {
+                self.wake.inbox.notify_one();
+            }
+            self.scheduler.tick(&CancellationToken::new()).await?;
+            self.settle().await?;
+            if fired == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs a scheduled flow now, for its audience, as if its cron had fired.
+    pub async fn run_schedule(&mut self, flow: &str) -> anyhow::Result<()> {
+        let flows = self.state.engine.flows();
+        let Some(f) = flows.get(flow) else {
+            bail!("there is no flow `{flow}`");
+        };
+        if f.schedule.is_none() {
+            bail!("flow `{flow}` has no `schedule:`");
+        }
+        let now = self.clock.now();
+        let mut recorded = false;
+        for i in 0..1000 {
+            let at = now + chrono::Duration::microseconds(i);
+            if self
+                .state
+                .store
+                .record_schedule_fire(flow, at, false, now)
+                .await?
+            {
+                recorded = true;
+                break;
+            }
+        }
+        if !recorded {
+            bail!("could not record a fire of `{flow}`");
+        }
+        self.scheduler.tick(&CancellationToken::new()).await?;
+        self.settle().await
+    }
+
+    /// What the bot sent to `phone` since the last call.
+    pub async fn replies(&mut self, phone: &str) -> anyhow::Result<Vec<SentMessage>> {
+        let phone = normalize_phone(phone)?;
+        let after = self.seen.get(&phone).copied();
+        let sent = view::sent_to(&self.state.store, self.sender_id, &phone, after).await?;
+        if let Some(last) = sent.last() {
+            self.seen.insert(phone, last.id);
+        }
+        Ok(sent)
+    }
+
+    pub async fn contact(&self, phone: &str) -> anyhow::Result<Option<ContactView>> {
+        let phone = normalize_phone(phone)?;
+        Ok(view::contact(
+            &self.state.store,
+            &self.state.sandbox,
+            self.state.config.window.policy(),
+            self.clock.now(),
+            self.sender_id,
+            &phone,
+        )
+        .await?)
+    }
+
+    /// Waits until the sandbox sender has no event to handle and no message to send.
+    async fn settle(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut quiet = 0;
+        loop {
+            let backlog = self.state.store.backlog(self.sender_id).await?;
+            if backlog == 0 {
+                quiet += 1;
+                if quiet >= 2 {
+                    return Ok(());
+                }
+            } else {
+                quiet = 0;
+                self.wake.inbox.notify_one();
+                self.wake.outbox.notify_one();
+            }
+            if started.elapsed() > SETTLE_TIMEOUT {
+                bail!("the bot is still busy after {SETTLE_TIMEOUT:?}: {backlog} message(s) waiting to be handled or sent (a retry waiting for the clock?)");
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+
+    /// Stops Parley and deletes its temporary database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+fn normalize_phone(raw: &str) -> anyhow::Result<String> {
+    crate::domain::PhoneNumber::parse(raw)
+        .map(|p| p.as_e164().to_string())
+        .map_err(|e| anyhow!("`{raw}` is not a phone number: {e}"))
+}
+
+/// The config the driver runs: the flows and templates of `config`, one sandbox sender,
+/// a temporary database, fast polling, schedules driven by the driver.
+fn prepare(mut config: Config, dir: &std::path::Path) -> (Config, i64) {
+    config.database.url = format!("sqlite://{}", dir.join("parley.db").display());
+    config.listen = "127.0.0.1:0".into();
+    config.flows.hot_reload = false;
+    config.inbox.poll_interval = Duration::from_millis(20);
+    config.outbox.poll_interval = Duration::from_millis(20);
+    config.outbox.retry.initial = Duration::from_millis(20);
+    config.scheduler.poll_interval = Duration::from_secs(24 * 3600);
+    let sandbox = config
+        .senders
+        .iter()
+        .find(|s| s.channel == ChannelKind::Sandbox)
+        .cloned()
+        .unwrap_or_else(|| {
+            let id = config.senders.first().map(|s| s.id).unwrap_or(1);
+            SenderConfig::sandbox(id, "Sandbox", "+15550000000")
+        });
+    let id = sandbox.id;
+    config.senders = vec![sandbox];
+    config.sandbox.enabled = true;
+    config.sandbox.manual_clock = true;
+    (config, id)
+}

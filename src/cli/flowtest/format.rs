@@ -1,0 +1,311 @@
+//! The flow test file format (`*.test.yaml`), written for people who do not program:
+//!
+//! ```yaml
+//! name: Welcome menu offers three buttons
+//! contact: { phone: "+34600000001", name: Ana }
+//! steps:
+//!   - customer: hi
+//!   - expect_reply:
+//!       text_contains: "What can I do"
+//!       buttons: [My order, Get a quote, Talk to a person]
+//!   - customer_taps: Get a quote
+//! ```
+//!
+//! Each step is one line of the conversation or one check; the parser remembers the line
+//! of every step so a failure can point at it.
+
+use serde::Deserialize;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct TestFile {
+    pub name: String,
+    pub phone: String,
+    pub contact_name: Option<String>,
+    /// When the clock starts (RFC 3339); a fixed Monday morning by default.
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    pub steps: Vec<(usize, Step)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Customer(String),
+    CustomerTaps(String),
+    /// Any sandbox message: `{ media: {kind: image, url: …} }`, `{ location: … }`…
+    CustomerSends(serde_json::Value),
+    ExpectReply(ExpectReply),
+    ExpectNoReply,
+    ExpectVars(BTreeMap<String, serde_json::Value>),
+    ExpectContact(BTreeMap<String, serde_json::Value>),
+    ExpectTags(Vec<String>),
+    ExpectNoTags(Vec<String>),
+    Advance(std::time::Duration),
+    RunSchedule(String),
+    DuplicateLastWebhook,
+}
+
+pub const STEP_KINDS: &[&str] = &[
+    "customer",
+    "customer_taps",
+    "customer_sends",
+    "expect_reply",
+    "expect_template",
+    "expect_no_reply",
+    "expect_vars",
+    "expect_contact",
+    "expect_tags",
+    "expect_no_tags",
+    "advance",
+    "run_schedule",
+    "duplicate_last_webhook",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectReply {
+    pub text: Option<String>,
+    pub text_contains: Option<String>,
+    pub text_matches: Option<String>,
+    /// Button titles (or ids), in order.
+    pub buttons: Option<Vec<String>>,
+    /// List row titles (or ids), in order.
+    pub list: Option<Vec<String>>,
+    /// A template's name.
+    pub template: Option<String>,
+    #[serde(alias = "name")]
+    pub template_name: Option<String>,
+    pub variables: Option<BTreeMap<String, String>>,
+    /// text, buttons, list, image, template…
+    pub kind: Option<String>,
+    /// accepted, sent, delivered, read, failed or skipped.
+    pub status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Top {
+    name: String,
+    #[serde(default)]
+    contact: Contact,
+    #[serde(default)]
+    start: Option<String>,
+    steps: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contact {
+    #[serde(default = "default_phone")]
+    phone: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl Default for Contact {
+    fn default() -> Self {
+        Self {
+            phone: default_phone(),
+            name: None,
+        }
+    }
+}
+
+fn default_phone() -> String {
+    "+15551230000".into()
+}
+
+/// A problem with the file itself, at a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormatError {
+    pub line: usize,
+    pub message: String,
+}
+
+pub fn parse(text: &str) -> Result<TestFile, FormatError> {
+    let top: Top = serde_yaml::from_str(text).map_err(|e| FormatError {
+        line: e.location().map(|l| l.line()).unwrap_or(1),
+        message: e.to_string(),
+    })?;
+    let lines = step_lines(text);
+    let start = match &top.start {
+        None => None,
+        Some(s) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|e| FormatError {
+                    line: 1,
+                    message: format!(
+                        "start: `{s}` is not a date and time like 2026-01-05T09:00:00Z ({e})"
+                    ),
+                })?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    let mut steps = Vec::new();
+    for (i, raw) in top.steps.iter().enumerate() {
+        let line = lines.get(i).copied().unwrap_or(1);
+        let step = step(raw).map_err(|message| FormatError {
+            line,
+            message: format!("step {}: {message}", i + 1),
+        })?;
+        steps.push((line, step));
+    }
+    Ok(TestFile {
+        name: top.name,
+        phone: top.contact.phone,
+        contact_name: top.contact.name,
+        start,
+        steps,
+    })
+}
+
+/// The line of each item of `steps:`.
+fn step_lines(text: &str) -> Vec<usize> {
+    let Ok(node) = marked_yaml::parse_yaml(0, text) else {
+        return Vec::new();
+    };
+    let Some(steps) = node
+        .as_mapping()
+        .and_then(|m| m.get_node("steps"))
+        .and_then(|n| n.as_sequence())
+    else {
+        return Vec::new();
+    };
+    steps
+        .iter()
+        .map(|n| n.span().start().map(|m| m.line()).unwrap_or(1))
+        .collect()
+}
+
+fn step(raw: &Value) -> Result<Step, String> {
+    let Value::Mapping(map) = raw else {
+        return Err("a step is one line like `- customer: hi` or `- expect_reply: …`".into());
+    };
+    if map.len() != 1 {
+        return Err("write one action or check per step (each on its own `- ` line)".into());
+    }
+    let (key, value) = map.iter().next().expect("one entry");
+    let key = key.as_str().unwrap_or("");
+    let text = |v: &Value| -> Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(format!("`{key}` takes a text")),
+        }
+    };
+    let yes = |v: &Value| v.as_bool().unwrap_or(true);
+    let json = |v: &Value| serde_json::to_value(v).map_err(|e| e.to_string());
+    let map_of = |v: &Value| -> Result<BTreeMap<String, serde_json::Value>, String> {
+        serde_yaml::from_value(v.clone())
+            .map_err(|_| format!("`{key}` takes settings like `{{ name: value }}`"))
+    };
+    Ok(match key {
+        "customer" => Step::Customer(text(value)?),
+        "customer_taps" => Step::CustomerTaps(text(value)?),
+        "customer_sends" => Step::CustomerSends(json(value)?),
+        "expect_reply" => match value {
+            Value::String(_) | Value::Number(_) => Step::ExpectReply(ExpectReply {
+                text: Some(text(value)?),
+                ..Default::default()
+            }),
+            other => Step::ExpectReply(
+                serde_yaml::from_value(other.clone()).map_err(|e| format!("expect_reply: {e}"))?,
+            ),
+        },
+        "expect_template" => {
+            let mut e: ExpectReply = match value {
+                Value::String(name) => ExpectReply {
+                    template: Some(name.clone()),
+                    ..Default::default()
+                },
+                other => serde_yaml::from_value(other.clone())
+                    .map_err(|e| format!("expect_template: {e}"))?,
+            };
+            e.template = e.template.or(e.template_name.take());
+            if e.template.is_none() {
+                return Err("expect_template needs the template's `name`".into());
+            }
+            Step::ExpectReply(e)
+        }
+        "expect_no_reply" if yes(value) => Step::ExpectNoReply,
+        "expect_vars" => Step::ExpectVars(map_of(value)?),
+        "expect_contact" => Step::ExpectContact(map_of(value)?),
+        "expect_tags" => Step::ExpectTags(list(value)),
+        "expect_no_tags" => Step::ExpectNoTags(list(value)),
+        "advance" => {
+            let t = text(value)?;
+            Step::Advance(humantime::parse_duration(t.trim()).map_err(|e| {
+                format!("advance: `{t}` is not a duration ({e}); write it like 23h, 10m or 1h 30m")
+            })?)
+        }
+        "run_schedule" => Step::RunSchedule(text(value)?),
+        "duplicate_last_webhook" if yes(value) => Step::DuplicateLastWebhook,
+        "expect_no_reply" | "duplicate_last_webhook" => {
+            return Err(format!("`{key}: false` does nothing; remove the step"))
+        }
+        other => {
+            let near = STEP_KINDS
+                .iter()
+                .map(|k| (crate::flows::explain::edit_distance(other, k), *k))
+                .min()
+                .filter(|(d, _)| *d <= 3)
+                .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "`{other}` is not a step{near}; steps are: {}",
+                STEP_KINDS.join(", ")
+            ));
+        }
+    })
+}
+
+fn list(v: &Value) -> Vec<String> {
+    match v {
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_steps_with_their_lines() {
+        let f = parse(
+            "name: t\ncontact: { phone: \"+34600000001\", name: Ana }\nsteps:\n  - customer: hi\n  - expect_reply:\n      text: Hello\n      buttons: [A, B]\n  - advance: 23h\n  - expect_template: { name: cart_reminder, variables: { \"1\": Ana } }\n  - expect_no_reply: true\n",
+        )
+        .unwrap();
+        assert_eq!(f.phone, "+34600000001");
+        let lines: Vec<usize> = f.steps.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![4, 5, 8, 9, 10]);
+        assert_eq!(f.steps[0].1, Step::Customer("hi".into()));
+        assert_eq!(
+            f.steps[2].1,
+            Step::Advance(std::time::Duration::from_secs(23 * 3600))
+        );
+        let Step::ExpectReply(t) = &f.steps[3].1 else {
+            panic!()
+        };
+        assert_eq!(t.template.as_deref(), Some("cart_reminder"));
+    }
+
+    #[test]
+    fn mistakes_name_the_step_and_line() {
+        let e = parse("name: t\nsteps:\n  - customer: hi\n  - custmer: hello\n").unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(
+            e.message
+                .starts_with("step 2: `custmer` is not a step (did you mean `customer`?)"),
+            "{}",
+            e.message
+        );
+        let e = parse("name: t\nsteps:\n  - advance: soon\n").unwrap_err();
+        assert!(e.message.contains("is not a duration"), "{}", e.message);
+    }
+}

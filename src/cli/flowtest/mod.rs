@@ -1,0 +1,162 @@
+//! `parley test [PATH...] [--junit FILE]`: runs flow test files (`flows/tests/*.test.yaml`
+//! by default) against the flows, each on a fresh in-process Parley with a manual clock,
+//! prints a readable report (what was expected, what the bot did, the file and line of
+//! the step), and exits non-zero on any failure. The format is in `format.rs`.
+
+pub mod format;
+mod junit;
+mod run;
+
+pub use run::Failure;
+
+use crate::config::Config;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// One test file's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The path as given (or found), for people to open.
+    pub file: String,
+    pub name: String,
+    pub steps: usize,
+    pub failure: Option<Failure>,
+}
+
+pub fn main(config: Config, paths: Vec<PathBuf>, junit: Option<PathBuf>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("parley test: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let files = match find(&config, &paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("parley test: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if files.is_empty() {
+        eprintln!("parley test: no test files (*.test.yaml) found");
+        return ExitCode::FAILURE;
+    }
+    let mut outcomes = Vec::new();
+    let mut out = std::io::stdout();
+    for file in &files {
+        let outcome = runtime.block_on(run_file(&config, file));
+        let _ = std::io::Write::write_all(&mut out, render(&outcome).as_bytes());
+        outcomes.push(outcome);
+    }
+    println!("\n{}", summary(&outcomes));
+    if let Some(path) = junit {
+        if let Err(e) = std::fs::write(&path, junit::xml(&outcomes)) {
+            eprintln!("parley test: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if outcomes.iter().all(|o| o.failure.is_none()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The test files named by `paths` (files, or folders searched for `*.test.yaml`); the
+/// flows folder's `tests/` when none is given.
+pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let default = [Path::new(&config.flows.dir).join("tests")];
+    let paths: &[PathBuf] = if paths.is_empty() { &default } else { paths };
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            return Err(format!("{} does not exist", p.display()));
+        }
+    }
+    Ok(files)
+}
+
+pub async fn run_file(config: &Config, path: &Path) -> Outcome {
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Outcome {
+                name: file.clone(),
+                file,
+                steps: 0,
+                failure: Some(Failure {
+                    step: 0,
+                    line: 1,
+                    message: format!("cannot read the file: {e}"),
+                }),
+            }
+        }
+    };
+    let test = match format::parse(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            return Outcome {
+                name: "(a test file Parley cannot read)".into(),
+                file,
+                steps: 0,
+                failure: Some(Failure {
+                    step: 0,
+                    line: e.line,
+                    message: format!("the test file is not valid: {}", e.message),
+                }),
+            }
+        }
+    };
+    let failure = run::run(config, &test).await.err();
+    Outcome {
+        file,
+        name: test.name.clone(),
+        steps: test.steps.len(),
+        failure,
+    }
+}
+
+/// One test's lines of the report.
+pub fn render(o: &Outcome) -> String {
+    match &o.failure {
+        None => format!("✓ {} ({}, {} steps)\n", o.name, o.file, o.steps),
+        Some(f) => {
+            let at = if f.step == 0 {
+                format!("{}:{}", o.file, f.line)
+            } else {
+                format!("Step {} ({}:{})", f.step, o.file, f.line)
+            };
+            let message = f.message.replace('\n', "\n    ");
+            format!("✗ {} ({})\n    {at}: {message}\n", o.name, o.file)
+        }
+    }
+}
+
+pub fn summary(outcomes: &[Outcome]) -> String {
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let n = outcomes.len();
+    format!(
+        "{n} test{}: {} passed, {failed} failed",
+        if n == 1 { "" } else { "s" },
+        n - failed
+    )
+}

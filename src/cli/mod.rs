@@ -1,0 +1,8 @@
+//! The commands that run Parley in-process for a person at a terminal or in CI:
+//! `parley simulate` (chat with the flows) and `parley test` (flow test files). Both drive
+//! a real app — temporary SQLite database, sandbox sender, manual clock — through
+//! `driver.rs`.
+
+pub mod driver;
+pub mod flowtest;
+pub mod simulate;

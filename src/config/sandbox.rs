@@ -1,0 +1,135 @@
+//! The `sandbox:` section: how the sandbox channel imitates Meta (window, templates, rate
+//! errors, delivery statuses) and whether the sandbox pages and API are served.
+
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Serve `/sandbox` and `/sandbox/api/…` (only when a sandbox sender is configured).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Run Parley on a clock that only moves through `POST /sandbox/api/clock`. For trying
+    /// timeouts and schedules by hand; never in production.
+    #[serde(default)]
+    pub manual_clock: bool,
+    /// Refuse free-form messages outside the window with 131047, like Meta.
+    #[serde(default = "yes")]
+    pub enforce_window: bool,
+    /// Refuse templates that are not declared (132001), paused (132015), not approved
+    /// (132001) or sent with the wrong number of variables (132000).
+    #[serde(default = "yes")]
+    pub enforce_templates: bool,
+    /// At most one message to the same contact per this period, else 131056 (pair rate).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub pair_rate_limit: Option<Duration>,
+    /// At most this many messages per second, else 130429 (throughput).
+    #[serde(default)]
+    pub throughput: Option<u32>,
+    #[serde(default)]
+    pub statuses: SandboxStatuses,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            manual_clock: false,
+            enforce_window: true,
+            enforce_templates: true,
+            pair_rate_limit: None,
+            throughput: None,
+            statuses: SandboxStatuses::default(),
+        }
+    }
+}
+
+/// Delivery statuses the sandbox sends back into Parley (through the webhook ingest path)
+/// after a message was accepted. Delays are real time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxStatuses {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_sent", deserialize_with = "de_opt_duration")]
+    pub sent_after: Option<Duration>,
+    #[serde(default = "default_delivered", deserialize_with = "de_opt_duration")]
+    pub delivered_after: Option<Duration>,
+    /// null: the customer never reads.
+    #[serde(default = "default_read", deserialize_with = "de_opt_duration")]
+    pub read_after: Option<Duration>,
+    /// Send every status twice.
+    #[serde(default)]
+    pub duplicates: bool,
+    /// Send the statuses in reverse order (read first).
+    #[serde(default)]
+    pub out_of_order: bool,
+}
+
+impl Default for SandboxStatuses {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sent_after: default_sent(),
+            delivered_after: default_delivered(),
+            read_after: default_read(),
+            duplicates: false,
+            out_of_order: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_sent() -> Option<Duration> {
+    Some(Duration::from_millis(100))
+}
+fn default_delivered() -> Option<Duration> {
+    Some(Duration::from_millis(300))
+}
+fn default_read() -> Option<Duration> {
+    Some(Duration::from_secs(1))
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not a duration ({e}); write it like 6s, 100ms or 1m"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn sandbox_section_has_documented_defaults_and_reads_durations() {
+        let c = Config::from_yaml("", "t.yaml", &|_| None).unwrap();
+        assert!(c.sandbox.enabled && c.sandbox.enforce_window && !c.sandbox.manual_clock);
+        assert_eq!(
+            c.sandbox.statuses.read_after,
+            Some(std::time::Duration::from_secs(1))
+        );
+        let c = Config::from_yaml(
+            "sandbox: { pair_rate_limit: 6s, throughput: 2, statuses: { read_after: null, duplicates: true } }",
+            "t.yaml",
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.sandbox.pair_rate_limit,
+            Some(std::time::Duration::from_secs(6))
+        );
+        assert_eq!(c.sandbox.throughput, Some(2));
+        assert_eq!(c.sandbox.statuses.read_after, None);
+        assert!(c.sandbox.statuses.duplicates);
+        let e = Config::from_yaml("sandbox: { pair_rate: 6s }", "t.yaml", &|_| None).unwrap_err();
+        assert!(e.to_string().contains("sandbox"), "{e}");
+    }
+}

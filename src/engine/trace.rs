@@ -1,0 +1,240 @@
+//! What the engine did for one event, step by step, for the sandbox and flow tests: the
+//! triggers it considered (with why), what it decided, the steps it ran, variables before
+//! and after, the window, the replies with their fallbacks, timers and errors.
+//!
+//! Built only when asked for (`FlowEngine::handle_traced`); with tracing off the engine
+//! does exactly what it did before and allocates nothing for it.
+
+use super::state::ConversationState;
+use crate::domain::{InboundContent, OutboundContent, WindowFallback, WindowState};
+use crate::flows::explain::Explanation;
+use crate::flows::{Flow, Op};
+use crate::store::EventKind;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Trace {
+    /// What came in: `text "hi"`, `button_reply main_menu`, `timer ask_timeout`.
+    pub event: String,
+    /// Every trigger in precedence order with why it matched or not (messages only).
+    pub triggers: Option<Explanation>,
+    /// What the engine decided to do with the event, in words.
+    pub decisions: Vec<String>,
+    pub window: Option<WindowState>,
+    /// The run before the event: `flow welcome, step 2 (waiting for an answer)`.
+    pub run_before: Option<String>,
+    pub run_after: Option<String>,
+    pub vars_before: Map<String, Value>,
+    /// The run's variables after the event; when the run ended during it, its last ones.
+    pub vars_after: Map<String, Value>,
+    pub steps: Vec<TraceStep>,
+    pub sends: Vec<TraceSend>,
+    pub timers: Vec<String>,
+    pub errors: Vec<String>,
+    pub tags_added: Vec<String>,
+    pub tags_removed: Vec<String>,
+    /// The run's variables at its latest step, kept when the run ends.
+    #[serde(skip)]
+    pub(super) last_vars: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceStep {
+    pub flow: String,
+    pub file: String,
+    /// 0-based index in the compiled flow.
+    pub index: usize,
+    pub line: usize,
+    pub id: Option<String>,
+    /// `send`, `ask`, `if`…
+    pub op: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceSend {
+    /// `text`, `buttons`, `template`…
+    pub kind: &'static str,
+    /// The message in one line: its text, or the template and its variables.
+    pub summary: String,
+    /// What happens if the window is closed when it leaves: `fail`, `skip` or
+    /// `template <name>`.
+    pub if_window_closed: String,
+}
+
+impl Trace {
+    pub(super) fn begin(&mut self, input: &super::StepInput<'_>, state: &ConversationState) {
+        self.event = match &input.event.kind {
+            EventKind::Message(m) => {
+                let content = &m.content;
+                let detail = match content {
+                    InboundContent::ButtonReply { id, title }
+                    | InboundContent::ListReply { id, title, .. } => {
+                        format!("id `{id}` «{title}»")
+                    }
+                    InboundContent::QuickReply { payload, text } => {
+                        format!("payload `{payload}` «{text}»")
+                    }
+                    other => other.text().map(|t| format!("«{t}»")).unwrap_or_default(),
+                };
+                format!("{} {detail}", content.kind_name())
+                    .trim_end()
+                    .to_string()
+            }
+            EventKind::Timer(t) => format!("timer {}", t.purpose),
+        };
+        self.window = Some(input.window.clone());
+        self.run_before = describe_run(state);
+        if let Some(run) = &state.run {
+            self.vars_before = run.vars.clone();
+        }
+    }
+
+    pub(super) fn finish(&mut self, state: &ConversationState, out: &super::StepOutput) {
+        self.run_after = describe_run(state);
+        self.vars_after = match &state.run {
+            Some(run) => run.vars.clone(),
+            None => self
+                .last_vars
+                .take()
+                .unwrap_or_else(|| self.vars_before.clone()),
+        };
+        if let Some(p) = &out.contact_patch {
+            self.tags_added = p.add_tags.clone();
+            self.tags_removed = p.remove_tags.clone();
+        }
+    }
+
+    pub(super) fn step(&mut self, flow: &Flow, index: usize) {
+        let Some(step) = flow.steps.get(index) else {
+            return;
+        };
+        self.steps.push(TraceStep {
+            flow: flow.id.clone(),
+            file: flow.file.clone(),
+            index,
+            line: step.at.line,
+            id: step.id.clone(),
+            op: op_name(&step.op),
+        });
+    }
+
+    pub(super) fn send(&mut self, content: &OutboundContent, fallback: &WindowFallback) {
+        self.sends.push(TraceSend {
+            kind: content.kind_name(),
+            summary: summary(content),
+            if_window_closed: match fallback {
+                WindowFallback::Fail => "fail".into(),
+                WindowFallback::Skip => "skip".into(),
+                WindowFallback::Template(t) => format!("template {}", t.name),
+            },
+        });
+    }
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Send(_) => "send",
+        Op::Ask(_) => "ask",
+        Op::If { .. } => "if",
+        Op::Switch { .. } => "switch",
+        Op::Set { .. } => "set",
+        Op::Script { .. } => "script",
+        Op::Http(_) => "http",
+        Op::Handoff { .. } => "handoff",
+        Op::Goto(_) => "goto",
+        Op::GotoFlow(_) => "goto_flow",
+        Op::Delay(_) => "delay",
+        Op::Tag(_) => "tag",
+        Op::Untag(_) => "untag",
+        Op::End => "end",
+    }
+}
+
+/// One line describing a message, as the sandbox and `simulate` show it.
+pub fn summary(content: &OutboundContent) -> String {
+    match content {
+        OutboundContent::Text { body, .. } => body.clone(),
+        OutboundContent::Media {
+            media,
+            link,
+            caption,
+            filename,
+        } => {
+            let extra = caption.as_deref().or(filename.as_deref()).unwrap_or("");
+            format!("[{}] {link} {extra}", media.as_str())
+                .trim_end()
+                .to_string()
+        }
+        OutboundContent::Location {
+            latitude,
+            longitude,
+            name,
+            ..
+        } => format!(
+            "[location] {latitude},{longitude} {}",
+            name.as_deref().unwrap_or("")
+        )
+        .trim_end()
+        .to_string(),
+        OutboundContent::Buttons { body, buttons, .. } => {
+            let titles: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
+            format!("{body} [{}]", titles.join(" | "))
+        }
+        OutboundContent::List { body, sections, .. } => {
+            let rows: Vec<&str> = sections
+                .iter()
+                .flat_map(|s| s.rows.iter().map(|r| r.title.as_str()))
+                .collect();
+            format!("{body} [{}]", rows.join(" | "))
+        }
+        OutboundContent::UrlButton {
+            body,
+            display_text,
+            url,
+            ..
+        } => format!("{body} [{display_text}: {url}]"),
+        OutboundContent::Template(t) => {
+            let vars: Vec<String> = t
+                .variables
+                .iter()
+                .map(|(k, v)| format!("{{{{{k}}}}}={v}"))
+                .collect();
+            format!("template {} ({}) {}", t.name, t.language, vars.join(" "))
+                .trim_end()
+                .to_string()
+        }
+    }
+}
+
+/// `flow welcome, step 2 (waiting for an answer)`.
+pub(super) fn describe_run(state: &ConversationState) -> Option<String> {
+    use super::state::Wait;
+    if let Some(h) = &state.handoff {
+        return Some(format!(
+            "handed off to a person (flow {}){}",
+            h.flow,
+            h.until
+                .map(|u| format!(" until {}", u.to_rfc3339()))
+                .unwrap_or_default()
+        ));
+    }
+    let run = state.run.as_ref()?;
+    let wait = match &run.wait {
+        Some(Wait::Answer { step, attempts }) => format!(
+            " (waiting for an answer to step {}{})",
+            step + 1,
+            if *attempts > 0 {
+                format!(", {attempts} retries so far")
+            } else {
+                String::new()
+            }
+        ),
+        Some(Wait::Delay { step }) => format!(" (waiting for the delay of step {})", step + 1),
+        None => String::new(),
+    };
+    Some(format!("flow {}, step {}{wait}", run.flow, run.step + 1))
+}
+
+#[cfg(test)]
+mod tests;

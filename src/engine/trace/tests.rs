@@ -1,0 +1,151 @@
+//! The trace says what the engine did, and asking for it changes nothing the engine does.
+
+use super::super::{Engine, EngineOptions, FlowEngine, StepInput, StepOutput};
+use super::Trace;
+use crate::config::Config;
+use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber, WindowPolicy};
+use crate::flows::{load_dir, LoadSettings};
+use crate::store::{Contact, Conversation, EventKind, StoredEvent};
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const QUIZ: &str = r#"id: quiz
+triggers:
+  - keyword: [quiz]
+steps:
+  - set: { level: "easy" }
+  - ask:
+      text: "What is your name?"
+      save_as: name
+      expect: text
+  - tag: player
+  - send:
+      text: "Thanks {{ vars.name }}"
+      if_window_closed: skip
+"#;
+
+fn engine() -> (FlowEngine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("quiz.yaml"), QUIZ).unwrap();
+    let templates = Config::embedded_default().templates;
+    let report = load_dir(&LoadSettings {
+        dir: dir.path(),
+        scripts_dir: dir.path(),
+        templates: &templates,
+        window: Duration::from_secs(86400),
+    });
+    assert_eq!(report.errors(), 0, "{}", report.render());
+    let engine = FlowEngine::new(
+        report.set.unwrap(),
+        reqwest::Client::new(),
+        EngineOptions::default(),
+    );
+    (engine, dir)
+}
+
+async fn both(engine: &FlowEngine, state: &Value, text: &str) -> (StepOutput, Trace) {
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+    let conversation = Conversation {
+        id: 1,
+        sender_id: 1,
+        contact_id: 1,
+        last_inbound_at: Some(now),
+        state: state.clone(),
+        created_at: now,
+    };
+    let contact = Contact {
+        id: 1,
+        key: "+16315551181".into(),
+        name: Some("Ana".into()),
+        attributes: Default::default(),
+        tags: vec![],
+        created_at: now,
+    };
+    let event = StoredEvent {
+        id: 7,
+        conversation_id: 1,
+        kind: EventKind::Message(InboundMessage {
+            provider_message_id: "wamid.1".into(),
+            from: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
+            profile_name: None,
+            username: None,
+            timestamp: Some(now),
+            content: InboundContent::Text { body: text.into() },
+            context: None,
+            referral: None,
+        }),
+        received_at: now,
+    };
+    let window = WindowPolicy::default().state(Some(now), now);
+    let input = StepInput {
+        conversation: &conversation,
+        contact: &contact,
+        event: &event,
+        window: &window,
+        now,
+    };
+    let plain = engine.handle(input).await;
+    let (traced, trace) = engine.handle_traced(input).await;
+    assert_eq!(
+        plain, traced,
+        "tracing must not change what the engine does"
+    );
+    (traced, trace)
+}
+
+#[tokio::test]
+async fn trace_shows_triggers_steps_vars_and_sends() {
+    let (engine, _dir) = engine();
+    let (out, trace) = both(&engine, &Value::Null, "Quiz!").await;
+    assert_eq!(trace.event, "text «Quiz!»");
+    assert_eq!(trace.decisions, vec!["start flow `quiz`"]);
+    assert_eq!(
+        trace.triggers.as_ref().unwrap().winner.as_deref(),
+        Some("quiz")
+    );
+    let ops: Vec<_> = trace.steps.iter().map(|s| (s.op, s.line)).collect();
+    assert_eq!(ops, vec![("set", 5), ("ask", 6)]);
+    assert_eq!(trace.sends.len(), 1);
+    assert_eq!(trace.sends[0].summary, "What is your name?");
+    assert_eq!(trace.sends[0].if_window_closed, "fail");
+    assert!(trace.vars_before.is_empty());
+    assert_eq!(
+        Value::Object(trace.vars_after.clone()),
+        json!({ "level": "easy" })
+    );
+    assert_eq!(
+        trace.run_after.as_deref(),
+        Some("flow quiz, step 2 (waiting for an answer to step 2)")
+    );
+    assert!(trace.window.as_ref().unwrap().is_open);
+
+    let (_, trace) = both(&engine, &out.state, "Ana").await;
+    assert_eq!(
+        trace.decisions,
+        vec![
+            "no trigger counts: the message answers the question",
+            "the answer is saved as `name`: \"Ana\""
+        ]
+    );
+    // The run ended; its last variables are kept in the trace.
+    assert_eq!(
+        Value::Object(trace.vars_after.clone()),
+        json!({ "level": "easy", "name": "Ana" })
+    );
+    assert_eq!(trace.run_after, None);
+    assert_eq!(trace.tags_added, vec!["player"]);
+    assert_eq!(trace.sends[0].summary, "Thanks Ana");
+    assert_eq!(trace.sends[0].if_window_closed, "skip");
+}
+
+#[tokio::test]
+async fn trace_of_a_message_nothing_matched() {
+    let (engine, _dir) = engine();
+    let (out, trace) = both(&engine, &Value::Null, "quizz").await;
+    assert!(out.replies.is_empty());
+    assert_eq!(trace.decisions, vec!["no flow starts"]);
+    let nearest = trace.triggers.unwrap().nearest.unwrap();
+    assert_eq!(nearest.flow, "quiz");
+    assert!(nearest.why.contains("1 letter away"), "{}", nearest.why);
+}

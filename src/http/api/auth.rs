@@ -1,0 +1,170 @@
+//! API keys and per-key rate limits. Keys come from `api_keys[].key_sha256`; their hashes
+//! are decoded once when the router is built, so a request costs one SHA-256 of the
+//! presented key and a constant-time comparison with every configured hash (no early exit,
+//! so timing does not reveal which key came close). Each key has its own token bucket
+//! (`governor`, `rate_limit.per_second` refilled, `rate_limit.burst` deep); a refusal is
+//! 429 with `Retry-After` in whole seconds. Every refusal is logged with the key's name
+//! when known, never with the key.
+
+use super::errors::{family_error, with_retry_after, Family};
+use crate::config::Config;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub struct ApiAuth {
+    /// Key names and their SHA-256, decoded once.
+    keys: Vec<(String, [u8; 32])>,
+    limiter: DefaultKeyedRateLimiter<usize>,
+}
+
+/// Which configured key a request used (its index in `api_keys`), for handlers that care.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)]
+pub struct KeyIndex(pub usize);
+
+impl ApiAuth {
+    pub fn new(config: &Config) -> Self {
+        let keys = config
+            .api_keys
+            .iter()
+            .filter_map(|k| {
+                let mut hash = [0u8; 32];
+                // `Config::validate` guarantees 64 hex characters.
+                hex::decode_to_slice(k.key_sha256.trim().to_ascii_lowercase(), &mut hash)
+                    .ok()
+                    .map(|()| (k.name.clone(), hash))
+            })
+            .collect();
+        let per_second = NonZeroU32::new(config.rate_limit.per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.rate_limit.burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            keys,
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+        }
+    }
+
+    /// The index of the configured key whose hash matches `presented`.
+    pub fn identify(&self, presented: &str) -> Option<usize> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for (i, (_, hash)) in self.keys.iter().enumerate() {
+            if bool::from(hash.ct_eq(&digest)) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// `Err(seconds to wait)` when the key used up its burst.
+    pub fn admit(&self, key: usize) -> Result<(), u64> {
+        self.limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+pub async fn require_key(
+    State(auth): State<Arc<ApiAuth>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let family = Family::of(request.uri().path());
+    let path = request.uri().path().to_string();
+    let Some(token) = bearer(&request) else {
+        tracing::warn!(%path, "API request without a Bearer key refused");
+        return unauthorized(
+            family,
+            "Missing API key: send it as `Authorization: Bearer <key>`",
+        );
+    };
+    let Some(index) = auth.identify(token) else {
+        tracing::warn!(%path, "API request with an unknown key refused");
+        return unauthorized(family, "Invalid API key");
+    };
+    if let Err(seconds) = auth.admit(index) {
+        let name = &auth.keys[index].0;
+        tracing::warn!(%path, key = %name, retry_after = seconds, "API request over the rate limit refused");
+        let response = family_error(
+            family,
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("Rate limit exceeded. Retry in {seconds} seconds."),
+        );
+        return with_retry_after(response, seconds.max(1));
+    }
+    request.extensions_mut().insert(KeyIndex(index));
+    next.run(request).await
+}
+
+fn unauthorized(family: Family, message: &str) -> Response {
+    let mut response = family_error(
+        family,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        message.to_string(),
+    );
+    if let Ok(v) = "Bearer".parse() {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(keys: &[(&str, &str)]) -> Config {
+        let mut c = Config::embedded_default();
+        c.api_keys = keys
+            .iter()
+            .map(|(name, key)| crate::config::ApiKeyConfig {
+                name: name.to_string(),
+                key_sha256: hex::encode(Sha256::digest(key.as_bytes())),
+            })
+            .collect();
+        c.rate_limit.per_second = 1;
+        c.rate_limit.burst = 2;
+        c
+    }
+
+    #[test]
+    fn finds_the_key_whose_hash_matches() {
+        let auth = ApiAuth::new(&config(&[("crm", "k1"), ("ops", "k2")]));
+        assert_eq!(auth.identify("k2"), Some(1));
+        assert_eq!(auth.identify("k1"), Some(0));
+        assert_eq!(auth.identify("k3"), None);
+        assert_eq!(auth.identify(""), None);
+    }
+
+    #[test]
+    fn each_key_has_its_own_bucket() {
+        let auth = ApiAuth::new(&config(&[("crm", "k1"), ("ops", "k2")]));
+        assert!(auth.admit(0).is_ok());
+        assert!(auth.admit(0).is_ok());
+        let wait = auth.admit(0).unwrap_err();
+        assert!((1..=1).contains(&wait), "{wait}");
+        assert!(auth.admit(1).is_ok());
+    }
+}

@@ -1,0 +1,182 @@
+//! Reading request bodies and query strings by hand, field by field, so every problem
+//! names its field and no malformed input reaches axum's plain-text rejections. Numbers
+//! may come as JSON numbers or digit strings (some clients send `"12"`); `null` counts as
+//! absent.
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not JSON at all.
+    Invalid(String),
+    /// JSON, but not an object.
+    NotObject,
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Invalid(e) => write!(f, "the request body is not valid JSON: {e}"),
+            BodyError::NotObject => f.write_str("the request body must be a JSON object"),
+        }
+    }
+}
+
+/// What is wrong with one field, and which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type FieldResult<T> = Result<T, FieldError>;
+
+/// A JSON object body (or a query string seen as one).
+#[derive(Debug, Clone, Default)]
+pub struct Fields(pub Map<String, Value>);
+
+impl Fields {
+    pub fn parse(bytes: &[u8]) -> Result<Self, BodyError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(BodyError::Invalid("the body is empty".into()));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Fields(map)),
+            Ok(_) => Err(BodyError::NotObject),
+            Err(e) => Err(BodyError::Invalid(e.to_string())),
+        }
+    }
+
+    /// An empty body is an empty object (endpoints whose fields are all optional).
+    pub fn parse_optional(bytes: &[u8]) -> Result<Self, BodyError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Fields::default());
+        }
+        Self::parse(bytes)
+    }
+
+    pub fn from_query(query: Option<&str>) -> Self {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+        Fields(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn opt_int(&self, name: &str) -> FieldResult<Option<i64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| FieldError::new(name, format!("{name} must be an integer"))),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| FieldError::new(name, format!("{name} must be an integer"))),
+            Some(_) => Err(FieldError::new(name, format!("{name} must be an integer"))),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> FieldResult<i64> {
+        self.opt_int(name)?
+            .ok_or_else(|| FieldError::new(name, format!("{name} is required")))
+    }
+
+    pub fn opt_str(&self, name: &str) -> FieldResult<Option<&str>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(FieldError::new(name, format!("{name} must be a string"))),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> FieldResult<&str> {
+        self.opt_str(name)?
+            .ok_or_else(|| FieldError::new(name, format!("{name} is required")))
+    }
+
+    pub fn opt_f64(&self, name: &str) -> FieldResult<Option<f64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| FieldError::new(name, format!("{name} must be a number"))),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| FieldError::new(name, format!("{name} must be a number"))),
+            Some(_) => Err(FieldError::new(name, format!("{name} must be a number"))),
+        }
+    }
+
+    pub fn opt_object(&self, name: &str) -> FieldResult<Option<Fields>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(Fields(m.clone()))),
+            Some(_) => Err(FieldError::new(name, format!("{name} must be an object"))),
+        }
+    }
+
+    pub fn opt_array(&self, name: &str) -> FieldResult<Option<&Vec<Value>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(_) => Err(FieldError::new(name, format!("{name} must be an array"))),
+        }
+    }
+}
+
+/// Characters, as WhatsApp counts them (Unicode scalar values).
+pub fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_name_what_is_wrong() {
+        let f = Fields::parse(br#"{"a": "12", "b": 1.5, "c": null, "d": [1]}"#).unwrap();
+        assert_eq!(f.int("a"), Ok(12));
+        assert_eq!(f.int("b").unwrap_err().message, "b must be an integer");
+        assert_eq!(f.int("c").unwrap_err().message, "c is required");
+        assert_eq!(f.str("d").unwrap_err().message, "d must be a string");
+        assert_eq!(Fields::parse(b"[1]").unwrap_err(), BodyError::NotObject);
+        assert!(matches!(Fields::parse(b"{"), Err(BodyError::Invalid(_))));
+        assert!(Fields::parse_optional(b"").unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn query_strings_read_like_bodies() {
+        let f = Fields::from_query(Some("sender_id=3&recipient_phone=%2B14155238886"));
+        assert_eq!(f.int("sender_id"), Ok(3));
+        assert_eq!(f.str("recipient_phone"), Ok("+14155238886"));
+    }
+}

@@ -1,0 +1,186 @@
+//! Seed 004's "Run Health Check" for a sender: `POST /api/senders/{sender_id}/health`.
+//! Checks that the provider is reachable and accepts the credentials
+//! (`Channel::check_health`), that the sender is not stopped, and that a verified webhook
+//! or Meta handshake arrived recently (`WebhookLog`, in memory: it starts empty after a
+//! restart). With `{"test_phone": "+…"}` it also queues a test message to that phone,
+//! which needs an open window; a closed one is reported in `test_message` (the health
+//! report is still given, with 200).
+
+use super::body::{chars, Fields};
+use super::errors::ApiError;
+use super::platform::{phone, MAX_TEXT};
+use super::send::{self, parley_message_id};
+use super::session::{session_status, window_of};
+use crate::config::Config;
+use crate::domain::{ContactRef, OutboundContent, OutboundMessage};
+use crate::http::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// "Recently", for the webhook check.
+const WEBHOOK_RECENT_HOURS: i64 = 24;
+const DEFAULT_TEST_TEXT: &str = "Parley health check: this number can send you messages.";
+
+/// When each configured sender last received a verified webhook or handshake. Lock-free
+/// (one atomic per sender, created at start), so the webhook path pays one store.
+#[derive(Debug, Default)]
+pub struct WebhookLog {
+    last: HashMap<i64, AtomicI64>,
+}
+
+impl WebhookLog {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            last: config
+                .senders
+                .iter()
+                .map(|s| (s.id, AtomicI64::new(i64::MIN)))
+                .collect(),
+        }
+    }
+
+    pub fn record(&self, sender_id: i64, at: DateTime<Utc>) {
+        if let Some(slot) = self.last.get(&sender_id) {
+            slot.fetch_max(at.timestamp_micros(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn last(&self, sender_id: i64) -> Option<DateTime<Utc>> {
+        let micros = self.last.get(&sender_id)?.load(Ordering::Relaxed);
+        (micros != i64::MIN)
+            .then(|| DateTime::from_timestamp_micros(micros))
+            .flatten()
+    }
+}
+
+pub async fn check(
+    State(st): State<AppState>,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let f = Fields::parse_optional(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", e.to_string()))?;
+    let test_phone = f
+        .opt_str("test_phone")?
+        .map(|p| phone("test_phone", p))
+        .transpose()?;
+    let test_text = f.opt_str("test_message")?.unwrap_or(DEFAULT_TEST_TEXT);
+    if test_text.trim().is_empty() || chars(test_text) > MAX_TEXT {
+        return Err(ApiError::field(
+            "test_message",
+            format!("test_message must have 1 to {MAX_TEXT} characters"),
+        ));
+    }
+    let id: i64 = raw_id
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::sender_not_found())?;
+    let sender = send::sender(&st, id).ok_or_else(ApiError::sender_not_found)?;
+    let runtime = st.senders.get(id).ok_or_else(ApiError::sender_not_found)?;
+    let provider = runtime.channel.check_health().await;
+    let stop = st
+        .store
+        .stopped_senders()
+        .await?
+        .into_iter()
+        .find(|s| s.sender_id == id);
+    let now = st.clock.now();
+    let last_webhook = st.webhook_log.last(id);
+    let webhook_recent =
+        last_webhook.is_some_and(|t| now - t <= Duration::hours(WEBHOOK_RECENT_HOURS));
+    let healthy = provider.reachable && provider.credentials_valid && stop.is_none();
+    let mut test = Value::Null;
+    if let Some(to) = test_phone {
+        let contact = ContactRef::Phone(to.clone());
+        let conversation = st.store.find_conversation(id, &contact.key()).await?;
+        let window = window_of(&st, conversation.as_ref()).await?;
+        test = match conversation {
+            Some(c) if window.is_open && stop.is_none() => {
+                let message_id = send::enqueue(
+                    &st,
+                    id,
+                    c.id,
+                    OutboundMessage {
+                        to: contact,
+                        content: OutboundContent::Text {
+                            body: test_text.to_string(),
+                            preview_url: false,
+                        },
+                    },
+                )
+                .await?;
+                json!({
+                    "queued": true,
+                    "to": to.as_e164(),
+                    "conversation_id": c.id,
+                    "message_id": message_id,
+                    "message_sid": parley_message_id(message_id),
+                })
+            }
+            _ if stop.is_some() => json!({
+                "queued": false,
+                "to": to.as_e164(),
+                "error_code": "SENDER_OFFLINE",
+                "error": "Sender is not online. Current status: Offline",
+            }),
+            _ => json!({
+                "queued": false,
+                "to": to.as_e164(),
+                "error_code": "SESSION_EXPIRED",
+                "error": format!(
+                    "Cannot send a test message to {}: the 24-hour window is closed. The customer must send a message to {} first.",
+                    to.as_e164(),
+                    sender.phone_number.as_e164()
+                ),
+                "session_status": session_status(&window),
+            }),
+        };
+    }
+    Ok(Json(json!({
+        "success": true,
+        "sender_id": id,
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "checks": {
+            "provider_reachable": { "ok": provider.reachable },
+            "credentials_valid": { "ok": provider.credentials_valid, "detail": provider.detail },
+            "sender_online": {
+                "ok": stop.is_none(),
+                "detail": stop.as_ref().map(|s| format!("stopped at {}: {}", s.stopped_at.to_rfc3339(), s.reason)),
+            },
+            "webhook_verified_recently": {
+                "ok": webhook_recent,
+                "last_verified_at": last_webhook.map(|t| t.to_rfc3339()),
+                "detail": if webhook_recent {
+                    "a verified webhook or handshake arrived in the last 24 hours".to_string()
+                } else {
+                    "no verified webhook or handshake in the last 24 hours (since Parley started); check the webhook URL and secrets at the provider".to_string()
+                },
+            },
+        },
+        "test_message": test,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_log_keeps_the_latest_time_of_known_senders() {
+        let log = WebhookLog::new(&Config::embedded_default());
+        assert_eq!(log.last(1), None);
+        let t1 = DateTime::from_timestamp(1_000, 0).unwrap();
+        let t2 = DateTime::from_timestamp(2_000, 0).unwrap();
+        log.record(1, t2);
+        log.record(1, t1);
+        log.record(99, t1);
+        assert_eq!(log.last(1), Some(t2));
+        assert_eq!(log.last(99), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! The public HTTP API: the send endpoints of the hosted platforms in the seeds (000–002
+//! under `/api/user/whatsapp/…`, 003 at `/api/v1/messages/send-message`, 004's conversation
+//! messages and health check), the read API for agents and dashboards, and the OpenAPI
+//! document.
+//!
+//! `ROUTES` is the single list of endpoints: the router is built from it and a test keeps
+//! `/api/openapi.json` equal to it. Every route but the document needs a Bearer API key and
+//! is rate limited per key (`auth.rs`). Every answer is JSON, errors included: axum's own
+//! plain-text rejections (413, 405, unknown paths) are rewritten in the family's error
+//! shape (`errors.rs`). Sends go through the same outbox, window rule and statuses as flow
+//! sends: success means accepted by Parley, delivery follows from status webhooks.
+
+mod auth;
+mod body;
+mod conversations;
+mod errors;
+mod flows;
+mod health;
+mod media;
+mod openapi;
+mod platform;
+mod platform_read;
+mod reads;
+mod send;
+mod session;
+mod waplify;
+mod waplify_buttons;
+
+pub use health::WebhookLog;
+
+use super::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, MethodRouter};
+use axum::{middleware, Extension, Router};
+use std::sync::Arc;
+
+/// Larger request bodies are refused with 413 (in the family's JSON error shape).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// One endpoint of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every endpoint, in the order the OpenAPI document lists them.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: "/api/user/whatsapp/send-freeform",
+        summary: "Send a free-form text inside the 24-hour window (seeds 000, 001)",
+    },
+    Route {
+        method: "POST",
+        path: "/api/user/whatsapp/send",
+        summary: "Send an approved template (seed 002)",
+    },
+    Route {
+        method: "GET",
+        path: "/api/user/whatsapp/session-status",
+        summary: "Whether free-form messages may be sent to a recipient now",
+    },
+    Route {
+        method: "GET",
+        path: "/api/user/whatsapp/senders",
+        summary: "Configured senders with their online status",
+    },
+    Route {
+        method: "GET",
+        path: "/api/user/whatsapp/templates",
+        summary: "Configured templates with their status and placeholders",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/messages/send-message",
+        summary: "Send a free-form text, media or button message (seed 003)",
+    },
+    Route {
+        method: "GET",
+        path: "/api/conversations",
+        summary: "Conversations, newest first, with window and handoff state",
+    },
+    Route {
+        method: "GET",
+        path: "/api/conversations/{conversation_id}/messages",
+        summary: "A conversation's messages, newest first, with delivery statuses",
+    },
+    Route {
+        method: "POST",
+        path: "/api/conversations/{conversation_id}/messages",
+        summary: "Send text, media or a location into a conversation (seed 004)",
+    },
+    Route {
+        method: "POST",
+        path: "/api/conversations/{conversation_id}/release",
+        summary: "Hand a conversation back from a human agent to the bot",
+    },
+    Route {
+        method: "POST",
+        path: "/api/senders/{sender_id}/health",
+        summary: "Run a sender's health check, optionally sending a test message (seed 004)",
+    },
+    Route {
+        method: "GET",
+        path: "/api/flows",
+        summary: "Loaded flows and the problems of the last load",
+    },
+    Route {
+        method: "GET",
+        path: "/api/openapi.json",
+        summary: "This API's OpenAPI document (no key needed)",
+    },
+];
+
+/// The handler of a listed route. Unknown pairs are a programming error caught by the
+/// `router_serves_every_listed_route` test.
+fn handler(route: &Route) -> MethodRouter<AppState> {
+    match (route.method, route.path) {
+        ("POST", "/api/user/whatsapp/send-freeform") => post(platform::send_freeform),
+        ("POST", "/api/user/whatsapp/send") => post(platform::send_template),
+        ("GET", "/api/user/whatsapp/session-status") => get(platform_read::session_status),
+        ("GET", "/api/user/whatsapp/senders") => get(platform_read::senders),
+        ("GET", "/api/user/whatsapp/templates") => get(platform_read::templates),
+        ("POST", "/api/v1/messages/send-message") => post(waplify::send_message),
+        ("GET", "/api/conversations") => get(reads::conversations),
+        ("GET", "/api/conversations/{conversation_id}/messages") => get(reads::messages),
+        ("POST", "/api/conversations/{conversation_id}/messages") => {
+            post(conversations::send_message)
+        }
+        ("POST", "/api/conversations/{conversation_id}/release") => post(conversations::release),
+        ("POST", "/api/senders/{sender_id}/health") => post(health::check),
+        ("GET", "/api/flows") => get(flows::list),
+        ("GET", "/api/openapi.json") => get(openapi::document),
+        (method, path) => unreachable!("route {method} {path} has no handler"),
+    }
+}
+
+/// Routes that answer without an API key.
+fn is_public(route: &Route) -> bool {
+    route.path == "/api/openapi.json"
+}
+
+/// What the API's handlers share beyond `AppState`, built once when the router is.
+pub(crate) struct ApiContext {
+    /// For media HEAD checks: no redirects (a redirect could lead to a private address).
+    pub media_http: reqwest::Client,
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let auth = Arc::new(auth::ApiAuth::new(&state.config));
+    let context = Arc::new(ApiContext {
+        media_http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(state.config.api.media_check.timeout)
+            .build()
+            .unwrap_or_default(),
+    });
+    let mut public = Router::new();
+    let mut protected = Router::new();
+    // A method router per path: two methods on one path share it.
+    let mut paths: Vec<&str> = Vec::new();
+    for r in ROUTES {
+        if !paths.contains(&r.path) {
+            paths.push(r.path);
+        }
+    }
+    for path in paths {
+        let mut methods: Option<MethodRouter<AppState>> = None;
+        let mut open = false;
+        for r in ROUTES.iter().filter(|r| r.path == path) {
+            open |= is_public(r);
+            methods = Some(match methods {
+                None => handler(r),
+                Some(m) => m.merge(handler(r)),
+            });
+        }
+        let Some(methods) = methods else { continue };
+        if open {
+            public = public.route(path, methods);
+        } else {
+            protected = protected.route(path, methods);
+        }
+    }
+    // Unknown paths under /api answer 404 in JSON (after the key check).
+    protected = protected
+        .route("/api/{*rest}", axum::routing::any(errors::not_found))
+        .route_layer(middleware::from_fn_with_state(auth, auth::require_key));
+    public
+        .merge(protected)
+        .layer(middleware::from_fn(errors::json_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(Extension(context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_route_has_a_handler_and_is_listed_once() {
+        for (i, r) in ROUTES.iter().enumerate() {
+            let _ = handler(r);
+            assert!(
+                !ROUTES[..i]
+                    .iter()
+                    .any(|o| o.method == r.method && o.path == r.path),
+                "{} {} is listed twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document, built from `ROUTES` (so it cannot
+//! list a path the router lacks, or miss one) plus each operation's parameters, request
+//! body and responses written here.
+
+use super::{Route, ROUTES};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}
+
+fn error_platform() -> Value {
+    json!({ "type": "object", "required": ["success", "error", "error_code"], "properties": {
+        "success": { "const": false }, "error": { "type": "string" },
+        "error_code": { "type": "string" }, "field": { "type": "string" },
+        "session_status": { "$ref": "#/components/schemas/SessionStatus" } } })
+}
+
+fn error_waplify() -> Value {
+    json!({ "oneOf": [
+        { "type": "object", "required": ["error", "message"], "properties": {
+            "error": { "const": "bad_request" }, "message": { "type": "string" } } },
+        { "type": "object", "required": ["detail"], "properties": { "detail": { "type": "string" } } }
+    ] })
+}
+
+fn obj(required: &[&str], props: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": props })
+}
+
+fn query(name: &str, required: bool, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "schema": schema })
+}
+
+fn path_param(name: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer" } })
+}
+
+/// Request body schema and query/path parameters of a route.
+fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
+    let s = json!({ "type": "string" });
+    let i = json!({ "type": "integer" });
+    match (r.method, r.path) {
+        ("POST", "/api/user/whatsapp/send-freeform") => (
+            Some(obj(
+                &["sender_id", "recipient_phone", "message"],
+                json!({
+                "sender_id": i, "recipient_phone": s,
+                "message": { "type": "string", "maxLength": 4096 } }),
+            )),
+            vec![],
+            &[200, 400, 401, 402, 403, 404, 422, 429, 503],
+        ),
+        ("POST", "/api/user/whatsapp/send") => (
+            Some(obj(
+                &["sender_id", "template_id", "recipient_phone"],
+                json!({
+                "sender_id": i, "template_id": i, "recipient_phone": s,
+                "recipient_name": { "type": "string", "maxLength": 255 },
+                "variables": { "type": "object", "additionalProperties": { "type": "string" } } }),
+            )),
+            vec![],
+            &[200, 400, 401, 402, 404, 422, 429, 503],
+        ),
+        ("GET", "/api/user/whatsapp/session-status") => (
+            None,
+            vec![
+                query("sender_id", true, i.clone()),
+                query("recipient_phone", true, s.clone()),
+            ],
+            &[200, 401, 404, 422, 429],
+        ),
+        ("GET", "/api/user/whatsapp/senders") => (
+            None,
+            vec![query(
+                "status",
+                false,
+                json!({ "enum": ["online", "offline"] }),
+            )],
+            &[200, 401, 422, 429],
+        ),
+        ("GET", "/api/user/whatsapp/templates") => (
+            None,
+            vec![query(
+                "status",
+                false,
+                json!({ "enum": ["approved", "pending", "rejected", "paused"] }),
+            )],
+            &[200, 401, 422, 429],
+        ),
+        ("POST", "/api/v1/messages/send-message") => (
+            Some(obj(
+                &["contact_phone", "message_type"],
+                json!({
+                "contact_phone": { "type": "string", "pattern": "^[0-9]{8,15}$" },
+                "contact_name": { "type": "string", "maxLength": 255 },
+                "message_type": { "enum": ["text", "image", "video", "audio", "document"] },
+                "message": { "type": "string", "maxLength": 4096 },
+                "media_url": { "type": "string", "format": "uri" },
+                "caption": { "type": "string", "maxLength": 1024 },
+                "filename": s, "waba_phone_id": s,
+                "buttons": obj(&["type"], json!({
+                    "type": { "enum": ["reply", "cta_url"] },
+                    "reply_buttons": { "type": "array", "minItems": 1, "maxItems": 3, "items": obj(&["id", "title"], json!({
+                        "id": { "type": "string", "maxLength": 256 }, "title": { "type": "string", "maxLength": 20 } })) },
+                    "url_button": obj(&["display_text", "url"], json!({
+                        "display_text": { "type": "string", "maxLength": 20 }, "url": { "type": "string", "format": "uri" } })) })) }),
+            )),
+            vec![],
+            &[200, 400, 401, 402, 403, 404, 422, 429, 503],
+        ),
+        ("GET", "/api/conversations") => (
+            None,
+            vec![
+                query(
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+                ),
+                query("before", false, i.clone()),
+                query("sender_id", false, i.clone()),
+            ],
+            &[200, 401, 422, 429],
+        ),
+        ("GET", "/api/conversations/{conversation_id}/messages") => (
+            None,
+            vec![
+                path_param("conversation_id"),
+                query(
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+                ),
+                query(
+                    "before",
+                    false,
+                    json!({ "type": "string", "description": "next_before of the previous page" }),
+                ),
+            ],
+            &[200, 401, 404, 422, 429],
+        ),
+        ("POST", "/api/conversations/{conversation_id}/messages") => (
+            Some(obj(
+                &["type"],
+                json!({
+                "type": { "enum": ["text", "image", "video", "audio", "document", "location"] },
+                "text": { "type": "string", "maxLength": 4096 },
+                "media_url": { "type": "string", "format": "uri" },
+                "caption": { "type": "string", "maxLength": 1024 }, "filename": s,
+                "location": obj(&["latitude", "longitude"], json!({
+                    "latitude": { "type": "number", "minimum": -90, "maximum": 90 },
+                    "longitude": { "type": "number", "minimum": -180, "maximum": 180 },
+                    "name": s, "address": s })) }),
+            )),
+            vec![path_param("conversation_id")],
+            &[200, 400, 401, 402, 403, 404, 422, 429, 503],
+        ),
+        ("POST", "/api/conversations/{conversation_id}/release") => (
+            None,
+            vec![path_param("conversation_id")],
+            &[200, 401, 404, 409, 429],
+        ),
+        ("POST", "/api/senders/{sender_id}/health") => (
+            Some(obj(
+                &[],
+                json!({ "test_phone": s, "test_message": { "type": "string", "maxLength": 4096 } }),
+            )),
+            vec![path_param("sender_id")],
+            &[200, 400, 401, 404, 422, 429],
+        ),
+        ("GET", "/api/flows") => (None, vec![], &[200, 401, 429]),
+        ("GET", "/api/openapi.json") => (None, vec![], &[200]),
+        _ => (None, vec![], &[200]),
+    }
+}
+
+fn operation(r: &Route) -> Value {
+    let (body, parameters, statuses) = details(r);
+    let waplify = r.path.starts_with("/api/v1/");
+    let mut responses = Map::new();
+    for status in statuses {
+        let schema = match (*status, waplify) {
+            (200, _) => json!({ "type": "object" }),
+            (_, true) => error_waplify(),
+            (_, false) => error_platform(),
+        };
+        let description = match status {
+            200 => "Success",
+            400 => "Malformed request",
+            401 => "Missing or invalid API key",
+            402 => "Spend limit reached (INSUFFICIENT_BALANCE)",
+            403 => "The 24-hour window is closed",
+            404 => "Not found",
+            409 => "Not in a handoff",
+            422 => "A field breaks a rule",
+            429 => "Rate limited (see Retry-After)",
+            _ => "Sender offline or database unavailable",
+        };
+        responses.insert(
+            status.to_string(),
+            json!({ "description": description, "content": { "application/json": { "schema": schema } } }),
+        );
+    }
+    let mut op = json!({
+        "summary": r.summary,
+        "operationId": format!("{}_{}", r.method.to_lowercase(), r.path.trim_start_matches("/api/").replace(['/', '-', '.', '{', '}'], "_")),
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if r.path == "/api/openapi.json" {
+        op["security"] = json!([]);
+    }
+    if let Some(schema) = body {
+        op["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+    }
+    op
+}
+
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let entry = paths
+            .entry(r.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[r.method.to_lowercase()] = operation(r);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Parley API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Send WhatsApp messages through Parley's outbox (the hosted platforms' send endpoints), read conversations and check senders. Success means accepted by Parley; delivery follows from status webhooks.",
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": { "SessionStatus": obj(&["is_open", "can_send_freeform", "requires_template", "message"], json!({
+                "is_open": { "type": "boolean" }, "can_send_freeform": { "type": "boolean" },
+                "requires_template": { "type": "boolean" }, "message": { "type": "string" },
+                "minutes_remaining": { "type": "integer" }, "expires_at": { "type": "string" } })) },
+        },
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn document_lists_exactly_the_routes() {
+        let doc = build();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn every_route_has_its_own_description() {
+        for r in ROUTES {
+            let (body, params, statuses) = details(r);
+            assert!(
+                r.path == "/api/openapi.json" || statuses.len() > 1,
+                "{} {} has no documented responses",
+                r.method,
+                r.path
+            );
+            if r.method == "POST" && !r.path.ends_with("/release") {
+                assert!(
+                    body.is_some(),
+                    "{} {} has no request body",
+                    r.method,
+                    r.path
+                );
+            }
+            for name in r
+                .path
+                .split('{')
+                .skip(1)
+                .filter_map(|s| s.split('}').next())
+            {
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{} {} does not document {{{name}}}",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Seeds 000–002's sends: `POST /api/user/whatsapp/send-freeform` and
+//! `POST /api/user/whatsapp/send` (template), with their success bodies and refusals.
+//!
+//! Checks run cheapest first and nothing is written before all of them pass: fields, sender,
+//! template, sender online, window (free-form), spend limit; then the conversation is found
+//! or created and the message queued.
+
+use super::body::{chars, FieldError, Fields};
+use super::errors::ApiError;
+use super::send::{self, parley_message_id};
+use super::session::{session_status, window_of};
+use crate::config::{TemplateConfig, TemplateStatus};
+use crate::domain::{ContactRef, OutboundContent, OutboundMessage, PhoneNumber, TemplateMessage};
+use crate::http::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// WhatsApp's limit on a text message.
+pub const MAX_TEXT: usize = 4096;
+/// The platforms' limit on `recipient_name`.
+const MAX_NAME: usize = 255;
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::field(&e.field, e.message)
+    }
+}
+
+/// The body as an object, or 400 `INVALID_REQUEST`.
+pub fn fields(body: &[u8]) -> Result<Fields, ApiError> {
+    Fields::parse(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", e.to_string()))
+}
+
+pub fn phone(field: &str, value: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::parse(value).map_err(|e| ApiError::field(field, format!("{field}: {e}")))
+}
+
+/// The sender, online, or the seeds' 404 / 503.
+async fn online_sender(st: &AppState, id: i64) -> Result<&crate::config::SenderConfig, ApiError> {
+    let sender = send::sender(st, id).ok_or_else(ApiError::sender_not_found)?;
+    if send::is_offline(st, id).await? {
+        return Err(ApiError::sender_offline());
+    }
+    Ok(sender)
+}
+
+pub async fn send_freeform(
+    State(st): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let f = fields(&body)?;
+    let sender_id = f.int("sender_id")?;
+    let to = phone("recipient_phone", f.str("recipient_phone")?)?;
+    let message = f.str("message")?;
+    if message.trim().is_empty() {
+        return Err(ApiError::field("message", "message must not be empty"));
+    }
+    if chars(message) > MAX_TEXT {
+        return Err(ApiError::field(
+            "message",
+            format!(
+                "message must be at most {MAX_TEXT} characters, got {}",
+                chars(message)
+            ),
+        ));
+    }
+    let sender = online_sender(&st, sender_id).await?;
+    let contact = ContactRef::Phone(to);
+    let conversation = st
+        .store
+        .find_conversation(sender_id, &contact.key())
+        .await?;
+    let window = window_of(&st, conversation.as_ref()).await?;
+    let (Some(conversation), true) = (conversation, window.is_open) else {
+        return Err(ApiError::session_expired(session_status(&window)));
+    };
+    if send::over_budget(&st, sender, "text").await? {
+        return Err(ApiError::insufficient_balance());
+    }
+    let id = send::enqueue(
+        &st,
+        sender_id,
+        conversation.id,
+        OutboundMessage {
+            to: contact,
+            content: OutboundContent::Text {
+                body: message.to_string(),
+                preview_url: false,
+            },
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "conversation_id": conversation.id,
+        "message_id": id,
+        "whatsapp_message_id": id,
+        "message_sid": parley_message_id(id),
+        "session_status": session_status(&window),
+    })))
+}
+
+/// `variables` as placeholder name → text; numbers and booleans are written as text.
+fn variables(f: &Fields) -> Result<BTreeMap<String, String>, ApiError> {
+    let Some(obj) = f.opt_object("variables")? else {
+        return Ok(BTreeMap::new());
+    };
+    obj.0
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(ApiError::field(
+                        "variables",
+                        format!("variables.{k} must be a string"),
+                    ))
+                }
+            };
+            Ok((k.clone(), text))
+        })
+        .collect()
+}
+
+/// The template's placeholders must be exactly the keys given.
+fn check_variables(t: &TemplateConfig, vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    let wanted = t.placeholders();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|p| !vars.contains_key(*p))
+        .map(String::as_str)
+        .collect();
+    let unknown: Vec<&str> = vars
+        .keys()
+        .filter(|k| !wanted.contains(k))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() && unknown.is_empty() {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !unknown.is_empty() {
+        parts.push(format!("not in the template: {}", unknown.join(", ")));
+    }
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "TEMPLATE_VARIABLES_MISMATCH",
+        format!(
+            "variables do not match the placeholders of template {} ({}): {}",
+            t.name,
+            if wanted.is_empty() {
+                "none".to_string()
+            } else {
+                wanted.join(", ")
+            },
+            parts.join("; ")
+        ),
+    );
+    e.field = Some("variables".into());
+    Err(e)
+}
+
+pub async fn send_template(
+    State(st): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let f = fields(&body)?;
+    let sender_id = f.int("sender_id")?;
+    let template_id = f.int("template_id")?;
+    let to = phone("recipient_phone", f.str("recipient_phone")?)?;
+    let name = f
+        .opt_str("recipient_name")?
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if let Some(n) = name {
+        if chars(n) > MAX_NAME {
+            return Err(ApiError::field(
+                "recipient_name",
+                format!(
+                    "recipient_name must be at most {MAX_NAME} characters, got {}",
+                    chars(n)
+                ),
+            ));
+        }
+    }
+    let vars = variables(&f)?;
+    let sender = send::sender(&st, sender_id).ok_or_else(ApiError::sender_not_found)?;
+    let template = st
+        .config
+        .templates
+        .iter()
+        .find(|t| t.id == template_id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "TEMPLATE_NOT_FOUND",
+                format!("Template {template_id} not found"),
+            )
+        })?;
+    if template.status != TemplateStatus::Approved {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "TEMPLATE_NOT_APPROVED",
+            format!(
+                "Template is not approved. Current status: {}",
+                template.status.as_str()
+            ),
+        ));
+    }
+    check_variables(template, &vars)?;
+    online_sender(&st, sender.id).await?;
+    if send::over_budget(&st, sender, "template").await? {
+        return Err(ApiError::insufficient_balance());
+    }
+    let contact = ContactRef::Phone(to);
+    let conversation = st
+        .store
+        .ensure_conversation(sender.id, &contact, name, st.clock.now())
+        .await?;
+    let id = send::enqueue(
+        &st,
+        sender.id,
+        conversation.id,
+        OutboundMessage {
+            to: contact,
+            content: OutboundContent::Template(TemplateMessage {
+                name: template.name.clone(),
+                language: template.language.clone(),
+                variables: vars,
+                quick_reply_payloads: Vec::new(),
+                content_sid: template.twilio_content_sid.clone(),
+            }),
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "conversation_id": conversation.id,
+        "message_id": id,
+        "whatsapp_message_id": id,
+        "message_sid": parley_message_id(id),
+        "status": "queued",
+    })))
+}

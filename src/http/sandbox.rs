@@ -1,0 +1,347 @@
+//! The sandbox API, `/sandbox/api/…`: inject customer messages into sandbox senders, read
+//! what the bot sent them, the trace of an event, the flows with their problems, trigger
+//! explanations and the manual clock. No API key: it is served only when a sender has
+//! `channel: sandbox` and `sandbox.enabled` is true, and it only reaches the conversations
+//! of sandbox senders.
+
+use super::AppState;
+use crate::domain::{ContactRef, PhoneNumber};
+use crate::flows::explain::describe;
+use crate::flows::MatchInput;
+use crate::sandbox::inject::{inject, CustomerMessage, InjectError};
+use crate::sandbox::view;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// How long `POST /sandbox/api/messages` waits for the bot's answer.
+const REPLY_WAIT: Duration = Duration::from_secs(5);
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    if !state.sandbox.serves_http() {
+        return Router::new();
+    }
+    Router::new()
+        .route("/sandbox", get(page))
+        .route("/sandbox/api/messages", post(post_message))
+        .route("/sandbox/api/contacts/{phone}", get(get_contact))
+        .route("/sandbox/api/contacts/{phone}/messages", get(get_messages))
+        .route("/sandbox/api/events/{id}/trace", get(get_trace))
+        .route("/sandbox/api/flows", get(get_flows))
+        .route("/sandbox/api/explain", post(post_explain))
+        .route("/sandbox/api/clock", get(get_clock).post(post_clock))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SandboxError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl IntoResponse for SandboxError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            SandboxError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            SandboxError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            SandboxError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            SandboxError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        (
+            status,
+            Json(json!({ "error": code, "message": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for SandboxError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SandboxError::Unavailable(e.to_string())
+    }
+}
+
+impl From<InjectError> for SandboxError {
+    fn from(e: InjectError) -> Self {
+        match e {
+            InjectError::Invalid(m) => SandboxError::BadRequest(m),
+            InjectError::Store(m) => SandboxError::Unavailable(m),
+        }
+    }
+}
+
+type ApiResult = Result<Json<Value>, SandboxError>;
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("sandbox/page.html"))
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    /// Wait for the bot's replies (default true).
+    wait: Option<bool>,
+}
+
+/// `POST /sandbox/api/messages`: a customer writes. Answers with the stored event and,
+/// unless `?wait=false`, the bot's replies and the event's trace.
+async fn post_message(
+    State(st): State<AppState>,
+    Query(q): Query<WaitQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let msg: CustomerMessage = serde_json::from_slice(&body)
+        .map_err(|e| SandboxError::BadRequest(format!("invalid message: {e}")))?;
+    let phone = parse_phone(&msg.from)?;
+    let before = view::sent_to(&st.store, sender_of(&st, msg.sender_id)?, &phone, None)
+        .await?
+        .last()
+        .map(|m| m.id);
+    let injected = inject(
+        &st.sandbox,
+        &st.ingestor,
+        &st.store,
+        st.clock.as_ref(),
+        &msg,
+    )
+    .await?;
+    let mut answer = json!({ "message": injected });
+    if q.wait.unwrap_or(true) {
+        if let Some(event_id) = injected.event_id {
+            let started = Instant::now();
+            while st.sandbox.traces.get(event_id).is_none() && started.elapsed() < REPLY_WAIT {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let replies = loop {
+                let sent = view::sent_to(&st.store, injected.sender_id, &phone, before).await?;
+                if sent.iter().all(|m| m.status != "queued") || started.elapsed() >= REPLY_WAIT {
+                    break sent;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            answer["replies"] = json!(replies);
+            answer["trace"] = json!(st.sandbox.traces.get(event_id));
+        }
+    }
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct SenderQuery {
+    sender_id: Option<i64>,
+}
+
+async fn get_contact(
+    State(st): State<AppState>,
+    Path(phone): Path<String>,
+    Query(q): Query<SenderQuery>,
+) -> ApiResult {
+    let phone = parse_phone(&phone)?;
+    let sender = sender_of(&st, q.sender_id)?;
+    let contact = view::contact(
+        &st.store,
+        &st.sandbox,
+        st.config.window.policy(),
+        st.clock.now(),
+        sender,
+        &phone,
+    )
+    .await?
+    .ok_or_else(|| SandboxError::NotFound(format!("{phone} has not written to sender {sender}")))?;
+    Ok(Json(json!(contact)))
+}
+
+/// `GET /sandbox/api/contacts/{phone}/messages`: the conversation, both ways, oldest first.
+async fn get_messages(
+    State(st): State<AppState>,
+    Path(phone): Path<String>,
+    Query(q): Query<SenderQuery>,
+) -> ApiResult {
+    let phone = parse_phone(&phone)?;
+    let sender = sender_of(&st, q.sender_id)?;
+    let Some(conv) = st.store.find_conversation(sender, &phone).await? else {
+        return Ok(Json(json!({ "phone": phone, "messages": [] })));
+    };
+    let mut items: Vec<(chrono::DateTime<chrono::Utc>, i64, Value)> = Vec::new();
+    for e in st.store.conversation_inbound(conv.id, None, 200).await? {
+        if let crate::store::EventKind::Message(m) = &e.kind {
+            items.push((
+                e.received_at,
+                0,
+                json!({
+                    "direction": "in",
+                    "event_id": e.id,
+                    "at": e.received_at,
+                    "kind": m.content.kind_name(),
+                    "summary": m.content.text().unwrap_or(m.content.kind_name()),
+                    "content": m.content,
+                    "traced": st.sandbox.traces.get(e.id).is_some(),
+                }),
+            ));
+        }
+    }
+    for m in view::sent_to(&st.store, sender, &phone, None).await? {
+        let mut v = json!(m);
+        v["direction"] = json!("out");
+        items.push((m.at, 1, v));
+    }
+    items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let messages: Vec<Value> = items.into_iter().map(|(_, _, v)| v).collect();
+    Ok(Json(
+        json!({ "phone": phone, "conversation_id": conv.id, "messages": messages }),
+    ))
+}
+
+async fn get_trace(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult {
+    let traced = st.sandbox.traces.get(id).ok_or_else(|| {
+        SandboxError::NotFound(format!(
+            "no trace for event {id}: it is not a sandbox event, not processed yet, or older than the last {} events",
+            crate::sandbox::traces::TRACE_LOG_LIMIT
+        ))
+    })?;
+    Ok(Json(json!(traced)))
+}
+
+/// `GET /sandbox/api/flows`: the flows running, their triggers, and the problems of the
+/// last load (a broken edit keeps the previous flows running).
+async fn get_flows(State(st): State<AppState>) -> ApiResult {
+    let flows = st.engine.flows();
+    let list: Vec<Value> = flows
+        .flows()
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "file": f.file,
+                "description": f.description,
+                "priority": f.priority,
+                "steps": f.steps.len(),
+                "schedule": f.schedule.as_ref().map(|s| s.cron_text.clone()),
+                "triggers": f.triggers.iter().map(|t| json!({
+                    "line": t.at.line,
+                    "trigger": describe(t),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let status = st
+        .flow_status
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let problems: Vec<Value> = status
+        .problems
+        .iter()
+        .map(|p| json!({ "problem": p, "text": p.to_string() }))
+        .collect();
+    Ok(Json(json!({
+        "flows": list,
+        "problems": problems,
+        "stale": status.stale,
+        "loaded_at": status.loaded_at,
+    })))
+}
+
+/// `POST /sandbox/api/explain`: how the triggers judge a message, without sending it.
+/// With `from`, the contact's conversation decides `waiting` and `new_contact`.
+async fn post_explain(State(st): State<AppState>, body: axum::body::Bytes) -> ApiResult {
+    let mut msg: CustomerMessage = serde_json::from_slice(&body)
+        .map_err(|e| SandboxError::BadRequest(format!("invalid message: {e}")))?;
+    if msg.from.is_empty() {
+        msg.from = "+10000000000".into();
+    }
+    let phone = parse_phone(&msg.from)?;
+    let content = msg.content().map_err(SandboxError::from)?;
+    let sender = sender_of(&st, msg.sender_id)?;
+    let conv = st.store.find_conversation(sender, &phone).await?;
+    let state = conv
+        .as_ref()
+        .map(|c| crate::engine::state::ConversationState::from_value(&c.state))
+        .unwrap_or_default();
+    let waiting = matches!(
+        state.run.as_ref().and_then(|r| r.wait.as_ref()),
+        Some(crate::engine::state::Wait::Answer { .. })
+    );
+    let explanation = st.engine.flows().explain(&MatchInput {
+        content: &content,
+        referral: None,
+        new_contact: state.messages_seen == 0,
+        waiting,
+    });
+    Ok(Json(json!(explanation)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    /// `1h`, `23h 30m`.
+    advance: Option<String>,
+    /// RFC 3339.
+    set: Option<String>,
+}
+
+async fn get_clock(State(st): State<AppState>) -> ApiResult {
+    Ok(Json(json!({
+        "now": st.clock.now(),
+        "manual": st.sandbox.manual_clock.is_some(),
+    })))
+}
+
+/// `POST /sandbox/api/clock`: moves the manual clock (only with `sandbox.manual_clock`).
+async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiResult {
+    let Some(clock) = &st.sandbox.manual_clock else {
+        return Err(SandboxError::Conflict(
+            "the clock is the system clock; set `sandbox: { manual_clock: true }` to move it"
+                .into(),
+        ));
+    };
+    let change: ClockChange = serde_json::from_slice(&body)
+        .map_err(|e| SandboxError::BadRequest(format!("invalid clock change: {e}")))?;
+    match (change.advance, change.set) {
+        (Some(by), None) => {
+            let d = humantime::parse_duration(by.trim())
+                .map_err(|e| SandboxError::BadRequest(format!("advance: `{by}`: {e}")))?;
+            clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
+        }
+        (None, Some(at)) => {
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| SandboxError::BadRequest(format!("set: `{at}`: {e}")))?;
+            clock.set(at.with_timezone(&chrono::Utc));
+        }
+        _ => {
+            return Err(SandboxError::BadRequest(
+                "give either `advance` (like \"1h\") or `set` (RFC 3339)".into(),
+            ))
+        }
+    }
+    Ok(Json(json!({ "now": st.clock.now(), "manual": true })))
+}
+
+fn parse_phone(raw: &str) -> Result<String, SandboxError> {
+    PhoneNumber::parse(raw)
+        .map(|p| ContactRef::Phone(p).key())
+        .map_err(|e| SandboxError::BadRequest(format!("`{raw}` is not a phone number: {e}")))
+}
+
+fn sender_of(st: &AppState, requested: Option<i64>) -> Result<i64, SandboxError> {
+    match requested {
+        Some(id) if st.sandbox.is_sandbox_sender(id) => Ok(id),
+        Some(id) => Err(SandboxError::BadRequest(format!(
+            "sender {id} is not a sandbox sender (channel: sandbox)"
+        ))),
+        None => st
+            .sandbox
+            .sender_ids
+            .first()
+            .copied()
+            .ok_or_else(|| SandboxError::NotFound("there is no sandbox sender".into())),
+    }
+}

@@ -1,0 +1,247 @@
+//! A customer message typed into the sandbox (API, `simulate`, flow tests) becomes an
+//! `InboundMessage` and goes through the same ingest path as a provider webhook: stored,
+//! deduplicated by its id, then handled by the inbox.
+
+use super::Sandbox;
+use crate::domain::{
+    Clock, ContactRef, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral,
+};
+use crate::store::{Id, IngestItem, IngestOutcome};
+use crate::workers::ingest::Ingestor;
+use serde::{Deserialize, Serialize};
+
+/// What a customer sends: exactly one of `text`, `button`, `list`, `quick_reply`, `media`,
+/// `location`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerMessage {
+    /// The customer's number, like `+34600000001`.
+    pub from: String,
+    /// Their WhatsApp profile name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A sandbox sender; the first one when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<i64>,
+    /// The provider message id; send the same id twice to test deduplication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button: Option<Tap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<Tap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quick_reply: Option<Tap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Came from a click-to-WhatsApp ad with this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<String>,
+}
+
+/// A tapped reply button, list row or template quick reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tap {
+    pub id: String,
+    /// What the customer saw; the id when left out.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    /// image, video, audio, document or sticker.
+    pub kind: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// What became of an injected message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Injected {
+    pub sender_id: i64,
+    pub provider_message_id: String,
+    /// The stored event, to ask for its trace; `None` for a duplicate.
+    pub event_id: Option<Id>,
+    pub conversation_id: Option<Id>,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InjectError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storing the message failed: {0}")]
+    Store(String),
+}
+
+impl CustomerMessage {
+    pub fn text(from: &str, text: &str) -> Self {
+        Self {
+            from: from.into(),
+            text: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The message as Parley receives it.
+    pub fn content(&self) -> Result<InboundContent, InjectError> {
+        let invalid = |m: &str| Err(InjectError::Invalid(m.to_string()));
+        let given = [
+            self.text.is_some(),
+            self.button.is_some(),
+            self.list.is_some(),
+            self.quick_reply.is_some(),
+            self.media.is_some(),
+            self.location.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            return invalid("give exactly one of text, button, list, quick_reply, media, location");
+        }
+        let title = |t: &Tap| t.title.clone().unwrap_or_else(|| t.id.clone());
+        Ok(if let Some(text) = &self.text {
+            if text.trim().is_empty() {
+                return invalid("text must not be empty");
+            }
+            InboundContent::Text { body: text.clone() }
+        } else if let Some(t) = &self.button {
+            InboundContent::ButtonReply {
+                id: t.id.clone(),
+                title: title(t),
+            }
+        } else if let Some(t) = &self.list {
+            InboundContent::ListReply {
+                id: t.id.clone(),
+                title: title(t),
+                description: None,
+            }
+        } else if let Some(t) = &self.quick_reply {
+            InboundContent::QuickReply {
+                payload: t.id.clone(),
+                text: title(t),
+            }
+        } else if let Some(m) = &self.media {
+            let Some(media) = MediaKind::parse(&m.kind) else {
+                return invalid("media.kind must be image, video, audio, document or sticker");
+            };
+            InboundContent::Media {
+                media,
+                media_id: Some(format!("sandbox.media.{}", uuid::Uuid::new_v4().simple())),
+                url: m.url.clone(),
+                mime_type: None,
+                sha256: None,
+                caption: m.caption.clone(),
+                filename: m.filename.clone(),
+                voice: false,
+            }
+        } else if let Some(l) = &self.location {
+            InboundContent::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name.clone(),
+                address: l.address.clone(),
+                url: None,
+            }
+        } else {
+            return invalid("nothing to send");
+        })
+    }
+}
+
+/// Stores `msg` as if the provider had delivered it to a sandbox sender.
+pub async fn inject(
+    sandbox: &Sandbox,
+    ingestor: &Ingestor,
+    store: &crate::store::DynStore,
+    clock: &dyn Clock,
+    msg: &CustomerMessage,
+) -> Result<Injected, InjectError> {
+    let sender_id = match msg.sender_id {
+        Some(id) if sandbox.is_sandbox_sender(id) => id,
+        Some(id) => {
+            return Err(InjectError::Invalid(format!(
+                "sender {id} is not a sandbox sender (channel: sandbox)"
+            )))
+        }
+        None => *sandbox.sender_ids.first().ok_or_else(|| {
+            InjectError::Invalid("no sender has channel: sandbox in the config".into())
+        })?,
+    };
+    let phone =
+        PhoneNumber::parse(&msg.from).map_err(|e| InjectError::Invalid(format!("from: {e}")))?;
+    let content = msg.content()?;
+    let now = clock.now();
+    let provider_message_id = msg
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("sandbox.in.{}", uuid::Uuid::new_v4().simple()));
+    let message = InboundMessage {
+        provider_message_id: provider_message_id.clone(),
+        from: ContactRef::Phone(phone.clone()),
+        profile_name: msg.name.clone(),
+        username: None,
+        timestamp: Some(now),
+        content,
+        context: None,
+        referral: msg.referral.as_ref().map(|id| Referral {
+            source_url: None,
+            source_id: Some(id.clone()),
+            source_type: Some("ad".into()),
+            headline: None,
+            body: None,
+            ctwa_clid: None,
+        }),
+    };
+    let outcomes = ingestor
+        .ingest(vec![IngestItem::Message {
+            sender_id,
+            message,
+            received_at: now,
+        }])
+        .await
+        .map_err(|e| InjectError::Store(e.to_string()))?;
+    let (event_id, conversation_id, duplicate) = match outcomes.first() {
+        Some(IngestOutcome::Stored {
+            event_id,
+            conversation_id,
+        }) => (Some(*event_id), Some(*conversation_id), false),
+        _ => {
+            let conversation = store
+                .find_conversation(sender_id, phone.as_e164())
+                .await
+                .map_err(|e| InjectError::Store(e.to_string()))?;
+            (None, conversation.map(|c| c.id), true)
+        }
+    };
+    Ok(Injected {
+        sender_id,
+        provider_message_id,
+        event_id,
+        conversation_id,
+        duplicate,
+    })
+}

@@ -1,0 +1,98 @@
+//! The sandbox as a whole: try flows as a customer without a WhatsApp number. It owns
+//! what the sandbox senders add to a running Parley — injecting customer messages through
+//! the same ingest path as webhooks (`inject.rs`), the engine traces of their events in a
+//! bounded ring (`traces.rs`) and the optional manual clock. `parley simulate` and
+//! `parley test` drive it in-process (`cli/driver.rs`).
+//!
+//! Nothing here is on the hot path of real senders: conversations of other senders are
+//! neither traced nor reachable through the sandbox API.
+
+pub mod inject;
+pub mod traces;
+pub mod view;
+
+use crate::channels::sandbox::{SandboxChannel, SandboxRules};
+use crate::config::{ChannelKind, Config, SandboxConfig};
+use crate::domain::{Clock, ManualClock};
+use crate::engine::{Engine, FlowEngine};
+use crate::senders::Senders;
+use crate::store::DynStore;
+use crate::workers::ingest::Ingestor;
+use std::sync::Arc;
+pub use traces::{TraceLog, TracedEvent};
+
+/// The sandbox part of `AppState`; cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    pub config: SandboxConfig,
+    /// Ids of the senders with `channel: sandbox`, in config order.
+    pub sender_ids: Arc<Vec<i64>>,
+    pub traces: TraceLog,
+    pub channel: SandboxChannel,
+    /// Set when `sandbox.manual_clock: true`: the app runs on this clock.
+    pub manual_clock: Option<ManualClock>,
+}
+
+impl Sandbox {
+    /// Wires the sandbox into an app being built. Returns the clock the app must run on
+    /// (a manual one when `sandbox.manual_clock` is set).
+    pub fn build(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        senders: &Senders,
+        store: &DynStore,
+        ingestor: &Ingestor,
+    ) -> (Arc<dyn Clock>, Self) {
+        let manual_clock = config
+            .sandbox
+            .manual_clock
+            .then(|| ManualClock::new(clock.now()));
+        let clock: Arc<dyn Clock> = match &manual_clock {
+            Some(m) => Arc::new(m.clone()),
+            None => clock,
+        };
+        let sender_ids: Vec<i64> = config
+            .senders
+            .iter()
+            .filter(|s| s.channel == ChannelKind::Sandbox)
+            .map(|s| s.id)
+            .collect();
+        let rules = SandboxRules::new(
+            config.sandbox.clone(),
+            config.templates.clone(),
+            config.window.policy(),
+        )
+        .with_store(store.clone(), ingestor.clone());
+        senders.sandbox.attach(clock.clone(), rules);
+        let sandbox = Self {
+            config: config.sandbox.clone(),
+            sender_ids: Arc::new(sender_ids),
+            traces: TraceLog::default(),
+            channel: senders.sandbox.clone(),
+            manual_clock,
+        };
+        (clock, sandbox)
+    }
+
+    /// Whether `/sandbox` and `/sandbox/api` are served.
+    pub fn serves_http(&self) -> bool {
+        self.config.enabled && !self.sender_ids.is_empty()
+    }
+
+    pub fn is_sandbox_sender(&self, sender_id: i64) -> bool {
+        self.sender_ids.contains(&sender_id)
+    }
+
+    /// The engine the inbox should run: traced for sandbox conversations, untouched
+    /// otherwise (and the plain engine when there is no sandbox sender).
+    pub fn engine(&self, engine: Arc<FlowEngine>) -> Arc<dyn Engine> {
+        if self.sender_ids.is_empty() {
+            return engine;
+        }
+        Arc::new(traces::TracingEngine {
+            engine,
+            senders: self.sender_ids.clone(),
+            log: self.traces.clone(),
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! The traces of the latest sandbox events, in memory: a ring of the last
+//! `TRACE_LOG_LIMIT` events keyed by event id, filled by the engine wrapper the inbox runs.
+
+use crate::engine::trace::Trace;
+use crate::engine::{Engine, FlowEngine, StepInput, StepOutput};
+use crate::store::Id;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How many events' traces are kept; older ones are dropped first.
+pub const TRACE_LOG_LIMIT: usize = 1000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedEvent {
+    pub event_id: Id,
+    pub conversation_id: Id,
+    pub sender_id: i64,
+    /// `+34600000001`.
+    pub contact: String,
+    pub at: DateTime<Utc>,
+    pub trace: Trace,
+}
+
+#[derive(Clone, Default)]
+pub struct TraceLog {
+    ring: Arc<Mutex<VecDeque<Arc<TracedEvent>>>>,
+}
+
+impl TraceLog {
+    pub fn push(&self, event: TracedEvent) {
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        // An event handled again (after a crash) replaces its older trace.
+        ring.retain(|e| e.event_id != event.event_id);
+        if ring.len() >= TRACE_LOG_LIMIT {
+            ring.pop_front();
+        }
+        ring.push_back(Arc::new(event));
+    }
+
+    pub fn get(&self, event_id: Id) -> Option<Arc<TracedEvent>> {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.iter().rev().find(|e| e.event_id == event_id).cloned()
+    }
+
+    /// The traces of one conversation, oldest first.
+    pub fn of_conversation(&self, conversation_id: Id) -> Vec<Arc<TracedEvent>> {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.iter()
+            .filter(|e| e.conversation_id == conversation_id)
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Runs the flow engine with a trace for conversations of sandbox senders.
+pub struct TracingEngine {
+    pub engine: Arc<FlowEngine>,
+    pub senders: Arc<Vec<i64>>,
+    pub log: TraceLog,
+}
+
+#[async_trait]
+impl Engine for TracingEngine {
+    async fn handle(&self, input: StepInput<'_>) -> StepOutput {
+        if !self.senders.contains(&input.conversation.sender_id) {
+            return self.engine.handle(input).await;
+        }
+        let (out, trace) = self.engine.handle_traced(input).await;
+        self.log.push(TracedEvent {
+            event_id: input.event.id,
+            conversation_id: input.conversation.id,
+            sender_id: input.conversation.sender_id,
+            contact: input.contact.key.clone(),
+            at: input.now,
+            trace,
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: Id, conversation_id: Id) -> TracedEvent {
+        TracedEvent {
+            event_id: id,
+            conversation_id,
+            sender_id: 3,
+            contact: "+16315551181".into(),
+            at: Utc::now(),
+            trace: Trace::default(),
+        }
+    }
+
+    #[test]
+    fn keeps_the_latest_traces_by_event_id() {
+        let log = TraceLog::default();
+        for id in 0..(TRACE_LOG_LIMIT as i64 + 10) {
+            log.push(event(id, id % 2));
+        }
+        assert_eq!(log.len(), TRACE_LOG_LIMIT);
+        assert!(log.get(5).is_none());
+        assert_eq!(log.get(500).unwrap().event_id, 500);
+        assert_eq!(log.of_conversation(1).len(), TRACE_LOG_LIMIT / 2);
+        log.push(event(500, 7));
+        assert_eq!(log.get(500).unwrap().conversation_id, 7);
+        assert_eq!(log.len(), TRACE_LOG_LIMIT);
+    }
+}

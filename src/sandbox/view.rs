@@ -1,0 +1,142 @@
+//! What the sandbox shows about a customer: the messages the bot sent them with their
+//! delivery status, and the contact with its tags, the run in progress and its variables.
+//! Shared by the sandbox API, `parley simulate` and `parley test`.
+
+use super::Sandbox;
+use crate::domain::{OutboundContent, WindowPolicy, WindowState};
+use crate::engine::state::ConversationState;
+use crate::engine::trace::summary;
+use crate::store::{DynStore, Id, OutboundRecord, StoreResult};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// A message the bot sent (or tried to).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentMessage {
+    pub id: Id,
+    pub at: DateTime<Utc>,
+    /// `text`, `buttons`, `list`, `image`, `template`…
+    pub kind: &'static str,
+    /// The message in one line.
+    pub summary: String,
+    pub content: OutboundContent,
+    /// queued, accepted, sent, delivered, read, failed or skipped.
+    pub status: &'static str,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    pub window_closed: bool,
+    /// flow, api or fallback (a template sent because the window had closed).
+    pub origin: &'static str,
+}
+
+impl From<&OutboundRecord> for SentMessage {
+    fn from(r: &OutboundRecord) -> Self {
+        Self {
+            id: r.id,
+            at: r.created_at,
+            kind: r.message.content.kind_name(),
+            summary: summary(&r.message.content),
+            content: r.message.content.clone(),
+            status: r.status.as_str(),
+            error_code: r.error_code,
+            error_title: r.error_title.clone(),
+            window_closed: r.window_closed,
+            origin: r.origin.as_str(),
+        }
+    }
+}
+
+/// A sandbox customer as the bot sees them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactView {
+    pub phone: String,
+    pub sender_id: i64,
+    pub conversation_id: Id,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub attributes: Map<String, Value>,
+    pub window: WindowState,
+    /// `flow welcome, step 2 (waiting for an answer to step 2)`; `None` when idle.
+    pub run: Option<String>,
+    /// The variables of the run in progress, or of the run that ended last.
+    pub vars: Map<String, Value>,
+    pub handed_off: bool,
+}
+
+/// Messages sent to `phone` from `sender_id` with an id above `after`, oldest first.
+pub async fn sent_to(
+    store: &DynStore,
+    sender_id: i64,
+    phone: &str,
+    after: Option<Id>,
+) -> StoreResult<Vec<SentMessage>> {
+    let Some(conv) = store.find_conversation(sender_id, phone).await? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.conversation_outbound(conv.id, before, 200).await?;
+        let done = page.len() < 200;
+        for r in &page {
+            if after.is_some_and(|a| r.id <= a) {
+                out.reverse();
+                return Ok(out);
+            }
+            out.push(SentMessage::from(r));
+        }
+        match page.last() {
+            Some(last) if !done => before = Some(last.id),
+            _ => break,
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+pub async fn contact(
+    store: &DynStore,
+    sandbox: &Sandbox,
+    window: WindowPolicy,
+    now: DateTime<Utc>,
+    sender_id: i64,
+    phone: &str,
+) -> StoreResult<Option<ContactView>> {
+    let Some(conv) = store.find_conversation(sender_id, phone).await? else {
+        return Ok(None);
+    };
+    let Some(contact) = store.contact(conv.contact_id).await? else {
+        return Ok(None);
+    };
+    let state = ConversationState::from_value(&conv.state);
+    let vars = match &state.run {
+        Some(run) => run.vars.clone(),
+        None => sandbox
+            .traces
+            .of_conversation(conv.id)
+            .last()
+            .map(|t| t.trace.vars_after.clone())
+            .unwrap_or_default(),
+    };
+    let run = state.run.as_ref().map(|r| {
+        let waiting = match &r.wait {
+            Some(crate::engine::state::Wait::Answer { .. }) => ", waiting for an answer",
+            Some(crate::engine::state::Wait::Delay { .. }) => ", waiting for a delay",
+            None => "",
+        };
+        format!("flow {}, step {}{waiting}", r.flow, r.step + 1)
+    });
+    Ok(Some(ContactView {
+        phone: contact.key.clone(),
+        sender_id,
+        conversation_id: conv.id,
+        name: contact.name.clone(),
+        tags: contact.tags.clone(),
+        attributes: contact.attributes.clone(),
+        window: window.state(conv.last_inbound_at, now),
+        run,
+        vars,
+        handed_off: state.handoff.is_some(),
+    }))
+}

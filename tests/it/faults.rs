@@ -1,0 +1,399 @@
+//! Faults under load: SIGKILL, a provider outage, triplicated webhooks, two processes on
+//! one PostgreSQL. Set `PARLEY_LONG_FAULTS=1` for the long variants (a 30 s outage, more
+//! messages).
+
+use crate::crash::{free_port, sigkill, start, wait_healthy};
+use crate::helpers::*;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+fn long() -> bool {
+    std::env::var("PARLEY_LONG_FAULTS").is_ok_and(|v| v == "1")
+}
+
+/// A Graph API double recording every reply body (recipient, text) in arrival order.
+#[derive(Clone, Default)]
+struct Replies(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Replies {
+    async fn serve(&self) -> String {
+        async fn send(
+            State(r): State<Replies>,
+            Json(body): Json<serde_json::Value>,
+        ) -> Json<serde_json::Value> {
+            let to = body["to"].as_str().unwrap_or_default().to_string();
+            let text = body["text"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            r.0.lock().unwrap().push((to, text));
+            Json(
+                serde_json::json!({"messages": [{"id": format!("wamid.{}", uuid::Uuid::new_v4().simple())}]}),
+            )
+        }
+        let app = Router::new()
+            .route("/v21.0/{id}/messages", post(send))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    /// Replies per text.
+    fn counts(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for (_, text) in self.0.lock().unwrap().iter() {
+            *m.entry(text.clone()).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// Sends `texts` (contact, text) open loop at `rate` per second; returns those acknowledged.
+async fn send_open_loop(
+    addr: &str,
+    texts: &[(String, String)],
+    rate: u32,
+    stop_after: Option<Duration>,
+) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (from, text)) in texts.iter().enumerate() {
+        let due = Duration::from_secs_f64(i as f64 / f64::from(rate));
+        if stop_after.is_some_and(|s| due > s) {
+            break;
+        }
+        tokio::time::sleep_until((start + due).into()).await;
+        let body = meta_text(from, &format!("wamid.{text}"), text, now_unix());
+        let (http, url, text) = (http.clone(), format!("{addr}/webhooks/meta"), text.clone());
+        tasks.push(tokio::spawn(async move {
+            let ok = http
+                .post(url)
+                .header("x-hub-signature-256", sign_meta(&body))
+                .body(body)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            ok.then_some(text)
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        if let Ok(Some(text)) = t.await {
+            acked.push(text);
+        }
+    }
+    acked
+}
+
+fn messages(n: usize, contacts: usize, tag: &str) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("4477009{:05}", i % contacts),
+                format!("hi {tag}-{i}"),
+            )
+        })
+        .collect()
+}
+
+fn echo_config(dir: &std::path::Path, db: &str, meta: &str, port: u16) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    std::fs::write(
+        dir.join("flows/echo.yaml"),
+        "id: echo\ntriggers: [{keyword: [hi]}]\nsteps: [{send: \"{{ message.text }}\"}]\n",
+    )
+    .unwrap();
+    let yaml = config_yaml(dir, db, meta, "http://127.0.0.1:9", "log: { level: warn }")
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
+        .replace("send_timeout: 2s", "send_timeout: 2s, lease: 2s")
+        .replace(
+            "inbox: { poll_interval: 50ms }",
+            "inbox: { poll_interval: 50ms, lease: 2s }",
+        );
+    let path = dir.join(format!("parley-{port}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_message() {
+    let n = if long() { 4000 } else { 1200 };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
+    let replies = Replies::default();
+    let meta = replies.serve().await;
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let config = echo_config(dir.path(), &db, &meta, port);
+    let http = reqwest::Client::new();
+    let msgs = messages(n, 200, "kill");
+    let mut parley = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    // Kill while the load is running; requests after the kill are refused (not acked).
+    let sender = {
+        let (addr, msgs) = (addr.clone(), msgs.clone());
+        tokio::spawn(async move { send_open_loop(&addr, &msgs, 400, None).await })
+    };
+    tokio::time::sleep(Duration::from_secs_f64(n as f64 / 400.0 / 2.0)).await;
+    sigkill(&mut parley);
+    let acked = sender.await.unwrap();
+    let mut parley = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    wait_for(
+        "a reply to every acknowledged message",
+        Duration::from_secs(60),
+        || {
+            let c = replies.counts();
+            acked.iter().all(|t| c.contains_key(t))
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sigkill(&mut parley);
+    let counts = replies.counts();
+    let lost = acked.iter().filter(|t| !counts.contains_key(*t)).count();
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!("SIGKILL under load: {n} sent, {} acknowledged, {lost} lost, {duplicates} duplicate replies", acked.len());
+    assert!(
+        acked.len() > n / 4,
+        "the load reached Parley before the kill"
+    );
+    assert_eq!(lost, 0);
+    assert!(
+        duplicates <= 64,
+        "duplicates are bounded by the sends in flight: {duplicates}"
+    );
+}
+
+/// 503 for the first half of the outage, then answers slower than the send timeout, then
+/// normal service.
+struct Outage {
+    start: Instant,
+    length: Duration,
+}
+
+impl Respond for Outage {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let t = self.start.elapsed();
+        if t < self.length / 2 {
+            ResponseTemplate::new(503)
+        } else if t < self.length {
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(serde_json::json!({"messages": [{"id": "wamid.late"}]}))
+        } else {
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"messages": [{"id": format!("wamid.{}", uuid::Uuid::new_v4().simple())}]}))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_provider_outage_delays_but_loses_nothing_and_keeps_each_contacts_order() {
+    let outage = if long() {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(6)
+    };
+    let app = spawn_with(Options {
+        config_edits: vec![(
+            "retry: { initial: 20ms, max_delay: 200ms }",
+            "retry: { initial: 50ms, max_delay: 1s, max_attempts: 1000 }",
+        )],
+        ..Default::default()
+    })
+    .await;
+    app.meta.reset().await;
+    let started = Instant::now();
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(Outage {
+            start: started,
+            length: outage,
+        })
+        .mount(&app.meta)
+        .await;
+    for round in 0..10 {
+        for c in 0..5 {
+            let body = meta_text(
+                &format!("44770090{c:04}"),
+                &format!("wamid.out.{c}.{round}"),
+                &format!("hi {c} {round}"),
+                now_unix(),
+            );
+            assert_eq!(app.post_meta(&body).await.status(), 200);
+        }
+    }
+    let recovered_at = outage + Duration::from_secs(3);
+    let deadline = Instant::now() + outage + Duration::from_secs(60);
+    loop {
+        let after: Vec<serde_json::Value> = app
+            .meta
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .skip_while(|_| false)
+            .filter_map(|r| serde_json::from_slice(&r.body).ok())
+            .collect();
+        let unique: HashSet<String> = after.iter().map(|b| body_text(b).to_string()).collect();
+        if unique.len() >= 50 && started.elapsed() > recovered_at {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not everything was delivered after the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every message reached the provider after it recovered, each contact's in order.
+    let requests = app.meta.received_requests().await.unwrap_or_default();
+    let total = requests.len();
+    let mut delivered: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &requests {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let text = body_text(&body).to_string();
+        let list = delivered
+            .entry(body["to"].as_str().unwrap().to_string())
+            .or_default();
+        if list.last() != Some(&text) {
+            list.push(text);
+        }
+    }
+    for c in 0..5 {
+        let expected: Vec<String> = (0..10).map(|r| format!("echo: hi {c} {r}")).collect();
+        let got = &delivered[&format!("44770090{c:04}")];
+        // Attempts repeat the head of the line until it succeeds; order never goes back.
+        let mut firsts: Vec<String> = Vec::new();
+        for t in got {
+            if !firsts.contains(t) {
+                firsts.push(t.clone());
+            }
+        }
+        assert_eq!(firsts, expected, "contact {c}");
+    }
+    eprintln!(
+        "provider outage of {outage:?}: 50 messages delivered in order after {total} attempts"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_webhook_delivered_three_times_gives_no_duplicate_reply() {
+    let app = spawn_app().await;
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let body = meta_text(
+            &format!("4477009{:05}", i % 30),
+            &format!("wamid.tri.{i}"),
+            &format!("hi tri {i}"),
+            now_unix(),
+        );
+        for _ in 0..3 {
+            let (http, url, body) = (
+                app.http.clone(),
+                format!("{}/webhooks/meta", app.addr),
+                body.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                http.post(url)
+                    .header("x-hub-signature-256", sign_meta(&body))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    app.wait_meta_sends(150, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sends = app.meta_sends().await;
+    let unique: HashSet<&str> = sends.iter().map(body_text).collect();
+    assert_eq!(sends.len(), 150, "one reply per message");
+    assert_eq!(unique.len(), 150);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_processes_on_postgres_under_load_lose_nothing_and_duplicate_nothing() {
+    let Ok(base) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: two-process PostgreSQL load test (set PARLEY_TEST_POSTGRES_URL)");
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    let name = format!("parley_load_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let db = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let replies = Replies::default();
+    let meta = replies.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let (ca, cb) = (
+        echo_config(dir.path(), &db, &meta, pa),
+        echo_config(dir.path(), &db, &meta, pb),
+    );
+    let http = reqwest::Client::new();
+    let (mut a, mut b) = (start(&ca, dir.path()), start(&cb, dir.path()));
+    let (aa, ab) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    wait_healthy(&http, &aa).await;
+    wait_healthy(&http, &ab).await;
+    let n = if long() { 3000 } else { 600 };
+    let msgs = messages(n, 60, "two");
+    let (even, odd): (Vec<_>, Vec<_>) = msgs
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let even: Vec<_> = even.into_iter().map(|(_, m)| m).collect();
+    let odd: Vec<_> = odd.into_iter().map(|(_, m)| m).collect();
+    let (acked_a, acked_b) = tokio::join!(
+        send_open_loop(&aa, &even, 150, None),
+        send_open_loop(&ab, &odd, 150, None)
+    );
+    let acked: Vec<String> = acked_a.into_iter().chain(acked_b).collect();
+    wait_for("every reply", Duration::from_secs(60), || {
+        let c = replies.counts();
+        acked.iter().all(|t| c.contains_key(t))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sigkill(&mut a);
+    sigkill(&mut b);
+    let _ = sqlx::query(&format!("drop database {name} with (force)"))
+        .execute(&mut admin)
+        .await;
+    let counts = replies.counts();
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!(
+        "two processes on PostgreSQL: {n} sent, {} acknowledged, {duplicates} duplicates",
+        acked.len()
+    );
+    assert_eq!(acked.len(), n, "every webhook acknowledged");
+    assert_eq!(duplicates, 0);
+}

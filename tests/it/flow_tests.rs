@@ -1,0 +1,109 @@
+//! `parley test` and `parley simulate` through the real binary: the example flows' test
+//! files pass, a failing test reads like a diff a flow author understands, and simulate
+//! shows buttons as numbered choices and explains why a message matched nothing.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn parley(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PARLEY_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("parley runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn every_example_flow_has_tests_and_they_pass() {
+    let out = parley(&["test"], "");
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains('✗'), "{text}");
+    // Every example flow ships with a test file of the same name.
+    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    for flow in std::fs::read_dir(&flows).unwrap() {
+        let path = flow.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            let test = flows.join("tests").join(format!("{stem}.test.yaml"));
+            assert!(
+                test.exists(),
+                "{} has no test file {}",
+                path.display(),
+                test.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failing_flow_test_reads_like_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = parley(
+        &[
+            "test",
+            "tests/data/failing_flow_tests",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(stdout(&out));
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("tests=\"6\" failures=\"6\""), "{xml}");
+    assert!(xml.contains("1_wrong_reply.test.yaml:7: step 2: expected the bot to reply «Great! What is your company called?»"), "{xml}");
+}
+
+#[test]
+fn simulate_shows_buttons_as_numbered_choices_and_a_number_taps_one() {
+    let out = parley(
+        &["simulate", "--from", "+34600000001"],
+        "hi\n2\nAcme\n/quit\n",
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let text = regex::Regex::new(r"http://127\.0\.0\.1:\d+")
+        .unwrap()
+        .replace(&text, "http://127.0.0.1:PORT");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn simulate_explain_names_the_nearest_trigger_of_a_message_that_matched_nothing() {
+    let out = parley(
+        &[
+            "simulate",
+            "--from",
+            "+34600000001",
+            "--explain",
+            "qoute",
+            "please",
+        ],
+        "",
+    );
+    assert!(out.status.success());
+    insta::assert_snapshot!(stdout(&out));
+}

@@ -1,0 +1,230 @@
+//! The sandbox API end to end: a customer message injected over HTTP reaches the flows,
+//! the bot's reply comes back with its delivery status, and the trace says which triggers
+//! were considered and why.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const CUSTOMER: &str = "+34600000001";
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.addr))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_injected_message_gets_the_reply_and_its_trace() {
+    let app = spawn_app().await;
+    let (status, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "name": "Ana", "text": "Hi there" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["message"]["sender_id"], 3);
+    assert_eq!(body["message"]["duplicate"], false);
+    let replies = body["replies"].as_array().unwrap();
+    assert_eq!(replies.len(), 1, "{body:#}");
+    assert_eq!(replies[0]["summary"], "echo: Hi there");
+    assert_eq!(replies[0]["status"], "accepted");
+    let trace = &body["trace"]["trace"];
+    assert_eq!(trace["triggers"]["winner"], "echo");
+    assert_eq!(
+        trace["triggers"]["verdicts"][0]["why"],
+        "keyword `hi` = first word `hi`"
+    );
+    assert_eq!(trace["decisions"][0], "start flow `echo`");
+    assert_eq!(trace["steps"][0]["op"], "send");
+    assert_eq!(trace["window"]["is_open"], true);
+    let event_id = body["message"]["event_id"].as_i64().unwrap();
+    let (status, again) = get(&app, &format!("/sandbox/api/events/{event_id}/trace")).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["trace"], *trace);
+    // The sandbox sends sent → delivered → read back through the webhook ingest path.
+    let path = format!("/sandbox/api/contacts/{CUSTOMER}/messages");
+    let messages = eventually(Duration::from_secs(10), "the read status", || async {
+        let (_, m) = get(&app, &path).await;
+        (m["messages"][1]["status"] == "read").then_some(m)
+    })
+    .await;
+    assert_eq!(messages["messages"][0]["direction"], "in");
+    assert_eq!(messages["messages"][0]["summary"], "Hi there");
+    assert_eq!(messages["messages"][1]["direction"], "out");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_trace_of_a_message_that_matched_nothing_names_the_nearest_trigger() {
+    let app = spawn_app().await;
+    let (_, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "text": "hii" }),
+    )
+    .await;
+    assert_eq!(body["replies"], json!([]));
+    let triggers = &body["trace"]["trace"]["triggers"];
+    assert_eq!(triggers["winner"], Value::Null);
+    assert_eq!(triggers["verdicts"][0]["matched"], false);
+    assert_eq!(
+        triggers["verdicts"][0]["why"],
+        "keyword `hi` ≠ first word `hii` (nor the whole message)"
+    );
+    assert_eq!(triggers["nearest"]["flow"], "echo");
+    assert_eq!(
+        triggers["nearest"]["why"],
+        "the message `hii` is 1 letter away from the keyword `hi` (a typo?); keywords must match exactly after folding case, accents and punctuation"
+    );
+    assert_eq!(
+        triggers["outcome"],
+        "no flow starts: nothing matched and no flow has a `fallback` trigger"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_message_id_twice_is_one_reply() {
+    let app = spawn_app().await;
+    let msg = json!({ "from": CUSTOMER, "text": "hi", "id": "sandbox.dup.1" });
+    let (_, first) = post(&app, "/sandbox/api/messages", msg.clone()).await;
+    let (_, second) = post(&app, "/sandbox/api/messages", msg).await;
+    assert_eq!(first["message"]["duplicate"], false);
+    assert_eq!(second["message"]["duplicate"], true);
+    assert_eq!(second["message"]["event_id"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, m) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}/messages")).await;
+    let out: Vec<_> = m["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .collect();
+    assert_eq!(out.len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn buttons_lists_media_and_locations_can_be_injected() {
+    let flows = vec![
+        ("echo.yaml", ECHO_FLOW),
+        (
+            "kinds.yaml",
+            "id: kinds\ntriggers:\n  - button: pick\n  - type: [image, location]\nsteps:\n  - send: \"got {{ message.type }}\"\n",
+        ),
+    ];
+    let app = spawn_with(Options {
+        flows,
+        ..Default::default()
+    })
+    .await;
+    for (content, kind) in [
+        (
+            json!({ "button": { "id": "pick", "title": "Pick" } }),
+            "button_reply",
+        ),
+        (
+            json!({ "media": { "kind": "image", "url": "https://example.com/a.jpg", "caption": "look" } }),
+            "image",
+        ),
+        (
+            json!({ "location": { "latitude": 40.4, "longitude": -3.7, "name": "Shop" } }),
+            "location",
+        ),
+    ] {
+        let mut msg = json!({ "from": CUSTOMER });
+        msg.as_object_mut()
+            .unwrap()
+            .extend(content.as_object().unwrap().clone());
+        let (status, body) = post(&app, "/sandbox/api/messages", msg).await;
+        assert_eq!(status, 200, "{body:#}");
+        assert_eq!(
+            body["replies"][0]["summary"],
+            format!("got {kind}"),
+            "{body:#}"
+        );
+    }
+    let (_, contact) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}")).await;
+    assert_eq!(contact["window"]["is_open"], true);
+    assert_eq!(contact["sender_id"], 3);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_sandbox_requests_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    for (body, needle) in [
+        (
+            json!({ "from": CUSTOMER, "text": "hi", "button": { "id": "x" } }),
+            "exactly one",
+        ),
+        (
+            json!({ "from": "12", "text": "hi" }),
+            "is not a phone number",
+        ),
+        (
+            json!({ "from": CUSTOMER, "text": "hi", "sender_id": 1 }),
+            "not a sandbox sender",
+        ),
+        (json!({ "from": CUSTOMER, "txt": "hi" }), "unknown field"),
+    ] {
+        let (status, err) = post(&app, "/sandbox/api/messages", body).await;
+        assert_eq!(status, 400, "{err:#}");
+        assert_eq!(err["error"], "bad_request");
+        assert!(err["message"].as_str().unwrap().contains(needle), "{err:#}");
+    }
+    let (status, _) = get(&app, "/sandbox/api/events/999/trace").await;
+    assert_eq!(status, 404);
+    let (status, err) = post(&app, "/sandbox/api/clock", json!({ "advance": "1h" })).await;
+    assert_eq!(status, 409, "{err:#}");
+    let (_, m) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}/messages")).await;
+    assert_eq!(m["messages"], json!([]));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn flows_explain_and_the_manual_clock() {
+    let app = spawn_with(Options {
+        extra_yaml: "sandbox: { manual_clock: true }\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let (_, flows) = get(&app, "/sandbox/api/flows").await;
+    assert_eq!(flows["flows"][0]["id"], "echo");
+    assert_eq!(flows["flows"][0]["triggers"][0]["trigger"], "keyword [hi]");
+    assert_eq!(flows["problems"], json!([]));
+    let (_, e) = post(
+        &app,
+        "/sandbox/api/explain",
+        json!({ "from": "", "text": "HI!" }),
+    )
+    .await;
+    assert_eq!(e["winner"], "echo");
+    assert_eq!(e["normalized"], "hi");
+    let (_, before) = get(&app, "/sandbox/api/clock").await;
+    assert_eq!(before["manual"], true);
+    let (status, after) = post(&app, "/sandbox/api/clock", json!({ "advance": "2h" })).await;
+    assert_eq!(status, 200, "{after:#}");
+    let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v["now"].as_str().unwrap()).unwrap();
+    assert_eq!(t(&after) - t(&before), chrono::Duration::hours(2));
+    app.shutdown().await;
+}
