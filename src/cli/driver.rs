@@ -303,5 +303,8 @@ fn prepare(mut config: Config, dir: &std::path::Path) -> (Config, i64) {
     config.senders = vec![sandbox];
     config.sandbox.enabled = true;
     config.sandbox.manual_clock = true;
+    // Statuses arrive in real time, which would make a reply's status depend on how fast
+    // the machine is; a test sees accepted, failed or skipped.
+    config.sandbox.statuses.enabled = false;
     (config, id)
 }

@@ -140,7 +140,9 @@ impl Exec<'_> {
         if let Some(h) = &self.state.handoff {
             if h.until.is_none_or(|u| self.now < u) {
                 // A person is handling this conversation: the bot stays silent.
-                self.decide(|| "a person is handling this conversation: the bot stays silent".into());
+                self.decide(|| {
+                    "a person is handling this conversation: the bot stays silent".into()
+                });
                 return;
             }
             self.state.handoff = None;
@@ -344,7 +346,12 @@ impl Exec<'_> {
             }
             Err(default_text) => {
                 self.decide(|| {
-                    format!("the answer is not a valid {} (try {} of {})", ask.expect.name(), attempts + 1, ask.retries + 1)
+                    format!(
+                        "the answer is not a valid {} (try {} of {})",
+                        ask.expect.name(),
+                        attempts + 1,
+                        ask.retries + 1
+                    )
                 });
                 if attempts < ask.retries {
                     if let Some(run) = &mut self.state.run {
@@ -622,7 +629,9 @@ impl Exec<'_> {
     /// Sets the conversation's one timer for `purpose`, replacing an earlier one.
     fn timer_at(&mut self, purpose: &str, due_at: DateTime<Utc>, payload: Value) {
         if let Some(trace) = &mut self.trace {
-            trace.timers.push(format!("{purpose} at {}", due_at.to_rfc3339()));
+            trace
+                .timers
+                .push(format!("{purpose} at {}", due_at.to_rfc3339()));
         }
         if !self.out.cancel_timers.iter().any(|p| p == purpose) {
             self.out.cancel_timers.push(purpose.to_string());
@@ -639,7 +648,9 @@ impl Exec<'_> {
         tracing::warn!(flow = %flow.id, step, %message, "flow step failed");
         if let Some(trace) = &mut self.trace {
             let line = flow.steps.get(step).map(|s| s.at.line).unwrap_or(0);
-            trace.errors.push(format!("{}:{line}: {message}", flow.file));
+            trace
+                .errors
+                .push(format!("{}:{line}: {message}", flow.file));
         }
         self.state.last_error = Some(StepError {
             flow: flow.id.clone(),

@@ -393,6 +393,10 @@ fn nearest(
             why: v.why.clone(),
         });
     }
+    if input.waiting {
+        // The message is the answer to a question; near misses are beside the point.
+        return None;
+    }
     let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
     let tapped = tapped_id(input.content);
     // (relative distance, position, flow, trigger) → why
@@ -508,8 +512,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

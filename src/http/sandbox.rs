@@ -194,7 +194,7 @@ async fn get_messages(
         v["direction"] = json!("out");
         items.push((m.at, 1, v));
     }
-    items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    items.sort_by_key(|a| (a.0, a.1));
     let messages: Vec<Value> = items.into_iter().map(|(_, _, v)| v).collect();
     Ok(Json(
         json!({ "phone": phone, "conversation_id": conv.id, "messages": messages }),

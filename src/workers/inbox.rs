@@ -12,9 +12,7 @@ use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Events loaded per round trip for one conversation.
 const EVENTS_PER_LOAD: i64 = 32;
@@ -35,49 +33,37 @@ impl Inbox {
     /// Runs until `shutdown`, then waits for conversations in progress to finish their
     /// current step.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.concurrency));
-        let tasks = TaskTracker::new();
-        while !shutdown.is_cancelled() {
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match self
+        let me = self.clone();
+        let claim = move |free: usize| {
+            let me = me.clone();
+            async move {
+                match me
                     .store
-                    .claim_conversations(&self.owner, self.clock.now(), self.lease, free as i64)
+                    .claim_conversations(&me.owner, me.clock.now(), me.lease, free as i64)
                     .await
                 {
-                    Ok(ids) => ids,
+                    Ok(items) => items,
                     Err(e) => {
                         tracing::error!(error = %e, "claiming conversations failed");
                         Vec::new()
                     }
                 }
-            };
-            let got_full_batch = free > 0 && claimed.len() == free;
-            for id in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let me = self.clone();
-                tasks.spawn(async move {
-                    me.process(id).await;
-                    drop(permit);
-                    // A slot is free again: look for more work.
-                    me.wake.inbox.notify_one();
-                });
             }
-            if got_full_batch {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.inbox.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        tasks.close();
-        tasks.wait().await;
+        };
+        let me = self.clone();
+        let run = move |item| {
+            let me = me.clone();
+            async move { me.process(item).await }
+        };
+        super::claim_loop(
+            self.concurrency,
+            self.poll_interval,
+            self.wake.inbox.clone(),
+            shutdown,
+            claim,
+            run,
+        )
+        .await;
     }
 
     async fn process(&self, conversation_id: i64) {

@@ -14,9 +14,7 @@ use crate::senders::{SenderRuntime, Senders};
 use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub struct Outbox {
     pub store: DynStore,
@@ -35,16 +33,13 @@ pub struct Outbox {
 impl Outbox {
     /// Runs until `shutdown`, then waits for sends in flight to be recorded.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.concurrency));
-        let tasks = TaskTracker::new();
-        while !shutdown.is_cancelled() {
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match self
+        let me = self.clone();
+        let claim = move |free: usize| {
+            let me = me.clone();
+            async move {
+                match me
                     .store
-                    .claim_outbound(&self.owner, self.clock.now(), self.lease, free as i64)
+                    .claim_outbound(&me.owner, me.clock.now(), me.lease, free as i64)
                     .await
                 {
                     Ok(items) => items,
@@ -53,31 +48,22 @@ impl Outbox {
                         Vec::new()
                     }
                 }
-            };
-            let got_full_batch = free > 0 && claimed.len() == free;
-            for item in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let me = self.clone();
-                tasks.spawn(async move {
-                    me.deliver(item).await;
-                    drop(permit);
-                    // The conversation's next message may be claimable now.
-                    me.wake.outbox.notify_one();
-                });
             }
-            if got_full_batch {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.outbox.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        tasks.close();
-        tasks.wait().await;
+        };
+        let me = self.clone();
+        let run = move |item| {
+            let me = me.clone();
+            async move { me.deliver(item).await }
+        };
+        super::claim_loop(
+            self.concurrency,
+            self.poll_interval,
+            self.wake.outbox.clone(),
+            shutdown,
+            claim,
+            run,
+        )
+        .await;
     }
 
     async fn deliver(&self, item: OutboxItem) {

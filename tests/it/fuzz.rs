@@ -17,11 +17,18 @@ fn fuzz<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<
 where
     S::Value: std::fmt::Debug,
 {
-    let seconds: u64 = std::env::var("PARLEY_FUZZ_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let seconds: u64 = std::env::var("PARLEY_FUZZ_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut cases = 0u64;
     loop {
-        let mut runner = TestRunner::new(Config { cases: 300, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        });
         if let Err(e) = runner.run(&strategy, &test) {
             panic!("{name}: {e}");
         }
@@ -49,8 +56,13 @@ fn meta_fixtures() -> Vec<Vec<u8>> {
 /// Random edits of real payloads: bytes replaced, cut, or JSON values swapped.
 fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
     let n = seeds.len();
-    (0..n, proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8), any::<usize>(), any::<bool>()).prop_map(
-        move |(i, edits, cut, do_cut)| {
+    (
+        0..n,
+        proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        any::<usize>(),
+        any::<bool>(),
+    )
+        .prop_map(move |(i, edits, cut, do_cut)| {
             let mut bytes = seeds[i].clone();
             for (pos, b) in edits {
                 if !bytes.is_empty() {
@@ -62,8 +74,7 @@ fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
                 bytes.truncate(cut % bytes.len());
             }
             bytes
-        },
-    )
+        })
 }
 
 /// Structurally valid Meta envelopes with arbitrary JSON in the message.
@@ -122,11 +133,15 @@ fn fuzz_twilio_webhook_parsing_never_panics() {
         Ok(())
     });
     let param = ("(From|To|Body|MessageSid|SmsMessageSid|NumMedia|MediaUrl0|MediaContentType0|MessageType|Latitude|Longitude|ButtonPayload|ButtonText|MessageStatus|ErrorCode|SmsStatus)", ".{0,30}");
-    fuzz("twilio params", proptest::collection::vec(param, 0..12), |params| {
-        let params: Vec<(String, String)> = params.into_iter().collect();
-        let _ = twilio::webhook::parse(&params);
-        Ok(())
-    });
+    fuzz(
+        "twilio params",
+        proptest::collection::vec(param, 0..12),
+        |params| {
+            let params: Vec<(String, String)> = params.into_iter().collect();
+            let _ = twilio::webhook::parse(&params);
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -135,10 +150,17 @@ fn fuzz_flow_loading_never_panics() {
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
-            p.extension().is_some_and(|x| x == "yaml").then(|| std::fs::read(p).unwrap())
+            p.extension()
+                .is_some_and(|x| x == "yaml")
+                .then(|| std::fs::read(p).unwrap())
         })
         .collect();
-    let settings = LoadSettings { dir: std::path::Path::new("flows"), scripts_dir: std::path::Path::new("scripts"), templates: &[], window: Duration::from_secs(86400) };
+    let settings = LoadSettings {
+        dir: std::path::Path::new("flows"),
+        scripts_dir: std::path::Path::new("scripts"),
+        templates: &[],
+        window: Duration::from_secs(86400),
+    };
     fuzz("flow files", mutated(examples), |bytes| {
         let text = String::from_utf8_lossy(&bytes);
         let report = load_text(&text, "fuzz.yaml", &settings);
@@ -156,10 +178,14 @@ fn fuzz_flow_loading_never_panics() {
 #[test]
 fn fuzz_templating_never_panics() {
     let scope = serde_json::json!({"contact": {"name": "Ana", "tags": ["a"]}, "vars": {"n": 3, "o": {"x": [1, 2]}}, "message": {"text": "hi"}});
-    fuzz("templates", "(.{0,6}(\\{\\{|\\}\\}|\\||:|\\.|\"|default|upper)){0,8}", |template| {
-        let _ = parley::engine::render(&template, &scope);
-        Ok(())
-    });
+    fuzz(
+        "templates",
+        "(.{0,6}(\\{\\{|\\}\\}|\\||:|\\.|\"|default|upper)){0,8}",
+        |template| {
+            let _ = parley::engine::render(&template, &scope);
+            Ok(())
+        },
+    );
 }
 
 #[test]

@@ -15,5 +15,6 @@ mod fuzz;
 mod helpers;
 mod postgres;
 mod sandbox;
+mod sandbox_page;
 mod schedules;
 mod webhooks;

@@ -228,3 +228,30 @@ async fn flows_explain_and_the_manual_clock() {
     assert_eq!(t(&after) - t(&before), chrono::Duration::hours(2));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn duplicated_and_reversed_statuses_leave_the_message_read() {
+    let app = spawn_with(Options {
+        extra_yaml: "sandbox: { statuses: { sent_after: 10ms, delivered_after: 20ms, read_after: 30ms, duplicates: true, out_of_order: true } }\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let (_, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "text": "hi" }),
+    )
+    .await;
+    assert_eq!(body["replies"].as_array().unwrap().len(), 1);
+    let path = format!("/sandbox/api/contacts/{CUSTOMER}/messages");
+    eventually(Duration::from_secs(10), "the read status", || async {
+        let (_, m) = get(&app, &path).await;
+        (m["messages"][1]["status"] == "read").then_some(())
+    })
+    .await;
+    // Read came first; the later delivered and sent (each twice) change nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, m) = get(&app, &path).await;
+    assert_eq!(m["messages"][1]["status"], "read");
+    app.shutdown().await;
+}

@@ -66,9 +66,13 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "500,1000,2000,3000,4000,5000,6000,8000"
+        default_value = "250,500,750,1000,1500,2000,3000,4000,5000,6000,8000"
     )]
     rates: Vec<u32>,
+    /// With --sweep, keep going after two rates in a row failed (by default the sweep stops
+    /// there: higher rates only queue more).
+    #[arg(long)]
+    keep_going: bool,
     /// Seconds to wait after the last answer for replies still on their way.
     #[arg(long, default_value_t = 10.0)]
     drain: f64,
@@ -134,7 +138,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         .duration
         .unwrap_or(if args.sweep { 10.0 } else { 20.0 });
     println!(
-        "parley-bench: {}{} | {} flows | {} contacts | {} s per rate | p99 target {} ms | {}",
+        "parley-bench: {}{} | {} flows | {} contacts | {} s per rate | p99 target {} ms | {} | source {}",
         database.name(),
         args.overrides
             .iter()
@@ -144,7 +148,8 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         args.contacts,
         duration,
         args.p99_target_ms,
-        machine_line()
+        machine_line(),
+        source_version(&args)
     );
     let mut results: Vec<RunResult> = Vec::new();
     for rate in rates {
@@ -152,6 +157,11 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         let result = run_once(&args, &database, &binary, rate, duration).await?;
         print!("{}", report::details(&result));
         results.push(result);
+        let failed_twice = results.len() >= 2 && results.iter().rev().take(2).all(|r| !r.passed);
+        if args.sweep && failed_twice && !args.keep_going {
+            println!("two rates in a row failed: stopping the sweep (--keep-going runs them all)");
+            break;
+        }
     }
     println!();
     println!("{}", report::HEADER);
@@ -176,6 +186,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "date": chrono::Utc::now().to_rfc3339(),
             "machine": machine_line(),
             "parley_binary": binary.display().to_string(),
+            "source": source_version(&args),
             "db": database.name(),
             "flows": args.flows,
             "contacts": args.contacts,
@@ -336,6 +347,23 @@ fn parley_binary(args: &Args) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(binary)
+}
+
+/// The commit of the source tree the parley binary is built from (`-dirty` when edited),
+/// when this benchmark built it.
+fn source_version(args: &Args) -> String {
+    if let Some(path) = &args.parley {
+        return format!("binary {}", path.display());
+    }
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// CPU count and model, for the record.

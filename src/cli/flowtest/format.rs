@@ -34,7 +34,7 @@ pub enum Step {
     CustomerTaps(String),
     /// Any sandbox message: `{ media: {kind: image, url: …} }`, `{ location: … }`…
     CustomerSends(serde_json::Value),
-    ExpectReply(ExpectReply),
+    ExpectReply(Box<ExpectReply>),
     ExpectNoReply,
     ExpectVars(BTreeMap<String, serde_json::Value>),
     ExpectContact(BTreeMap<String, serde_json::Value>),
@@ -205,13 +205,13 @@ fn step(raw: &Value) -> Result<Step, String> {
         "customer_taps" => Step::CustomerTaps(text(value)?),
         "customer_sends" => Step::CustomerSends(json(value)?),
         "expect_reply" => match value {
-            Value::String(_) | Value::Number(_) => Step::ExpectReply(ExpectReply {
+            Value::String(_) | Value::Number(_) => Step::ExpectReply(Box::new(ExpectReply {
                 text: Some(text(value)?),
                 ..Default::default()
-            }),
-            other => Step::ExpectReply(
+            })),
+            other => Step::ExpectReply(Box::new(
                 serde_yaml::from_value(other.clone()).map_err(|e| format!("expect_reply: {e}"))?,
-            ),
+            )),
         },
         "expect_template" => {
             let mut e: ExpectReply = match value {
@@ -226,7 +226,7 @@ fn step(raw: &Value) -> Result<Step, String> {
             if e.template.is_none() {
                 return Err("expect_template needs the template's `name`".into());
             }
-            Step::ExpectReply(e)
+            Step::ExpectReply(Box::new(e))
         }
         "expect_no_reply" if yes(value) => Step::ExpectNoReply,
         "expect_vars" => Step::ExpectVars(map_of(value)?),

@@ -176,7 +176,11 @@ pub(super) async fn replay_early_statuses(conn: &mut PgConnection, id: i64) -> S
         .iter()
         .map(|r| {
             let update: StatusUpdate = super::rows::json(r, "payload")?;
-            Ok((r.try_get::<i64, _>("sender_id")?, update, r.try_get::<DateTime<Utc>, _>("received_at")?))
+            Ok((
+                r.try_get::<i64, _>("sender_id")?,
+                update,
+                r.try_get::<DateTime<Utc>, _>("received_at")?,
+            ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     early.sort_by_key(|(_, u, at)| (u.timestamp, *at));

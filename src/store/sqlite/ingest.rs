@@ -189,7 +189,11 @@ pub(super) async fn replay_early_statuses(conn: &mut SqliteConnection, id: i64) 
         .iter()
         .map(|r| {
             let update: StatusUpdate = from_text("early status", r.try_get("payload")?)?;
-            Ok((r.try_get::<i64, _>("sender_id")?, update, time(r.try_get("received_at")?)?))
+            Ok((
+                r.try_get::<i64, _>("sender_id")?,
+                update,
+                time(r.try_get("received_at")?)?,
+            ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     early.sort_by_key(|(_, u, at)| (u.timestamp, *at));

@@ -241,24 +241,42 @@ async fn statuses_that_arrive_before_the_send_is_recorded_are_applied_then(store
     let mut reply = text_to(conversation_id, 1, "hello");
     reply.fallback = WindowFallback::Template(template("menu_reminder"));
     let ids = store.enqueue(&[reply], t(1)).await.unwrap();
-    let claimed = store.claim_outbound("outbox", t(1), LEASE, 10).await.unwrap();
+    let claimed = store
+        .claim_outbound("outbox", t(1), LEASE, 10)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     // The provider's webhooks overtake the send's answer.
     let early = [
         status("wamid.fast", DeliveryStatus::Sent, None, t(2)),
         status("wamid.fast", DeliveryStatus::Failed, Some(131047), t(3)),
     ];
-    assert_eq!(store.ingest(&early).await.unwrap(), vec![IngestOutcome::StatusUnknownMessage; 2]);
-    let accepted = crate::store::SendOutcome::Accepted { provider_message_id: "wamid.fast".into(), converted_to: None };
-    store.record_outcome(ids[0], "outbox", &accepted, t(4)).await.unwrap();
+    assert_eq!(
+        store.ingest(&early).await.unwrap(),
+        vec![IngestOutcome::StatusUnknownMessage; 2]
+    );
+    let accepted = crate::store::SendOutcome::Accepted {
+        provider_message_id: "wamid.fast".into(),
+        converted_to: None,
+    };
+    store
+        .record_outcome(ids[0], "outbox", &accepted, t(4))
+        .await
+        .unwrap();
     let record = store.outbound(ids[0]).await.unwrap().unwrap();
     assert_eq!(record.status, DeliveryStatus::Failed);
     assert!(record.window_closed);
-    assert_eq!(store.outbox_depth().await.unwrap(), 1, "the fallback template was enqueued once");
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        1,
+        "the fallback template was enqueued once"
+    );
     // Replayed once: a later repeat changes nothing more.
     assert_eq!(
         store.ingest(&early[1..]).await.unwrap(),
-        vec![IngestOutcome::StatusIgnored { outbound_id: ids[0] }]
+        vec![IngestOutcome::StatusIgnored {
+            outbound_id: ids[0]
+        }]
     );
     assert_eq!(store.outbox_depth().await.unwrap(), 1);
 }

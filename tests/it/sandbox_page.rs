@@ -1,0 +1,78 @@
+//! The `/sandbox` page in a real headless Chromium (Debian's `chromium`, driven by
+//! playwright-core from `tests/browser/`): open the page, type `hi`, tap a reply button,
+//! see the bot's answer and the trace. The screenshot is kept in the target folder.
+//! `.ci/run` installs Chromium and playwright-core; elsewhere the test is skipped when
+//! they are missing.
+
+use crate::helpers::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const WELCOME: &str = include_str!("../../flows/welcome.yaml");
+const LEAD: &str = include_str!("../../flows/lead_capture.yaml");
+const ORDER: &str = include_str!("../../flows/order_status.yaml");
+const HANDOFF: &str = include_str!("../../flows/human_handoff.yaml");
+
+fn browser_ready(dir: &Path) -> Result<(), String> {
+    let chromium = std::env::var("PARLEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Err(format!("{chromium} is missing (apt-get install chromium)"));
+    }
+    if !dir.join("node_modules/playwright-core").exists() {
+        return Err("playwright-core is missing (npm install in tests/browser)".into());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Err("node is missing".into());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sandbox_page_chats_in_a_real_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&dir) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the browser test must run in CI: {why}"
+        );
+        eprintln!("skipping the browser test: {why}");
+        return;
+    }
+    let app = spawn_with(Options {
+        flows: vec![
+            ("welcome.yaml", WELCOME),
+            ("lead_capture.yaml", LEAD),
+            ("order_status.yaml", ORDER),
+            ("human_handoff.yaml", HANDOFF),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let addr = app.addr.clone();
+    let shot = screenshot.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("sandbox.mjs")
+            .arg(&addr)
+            .arg(&shot)
+            .current_dir(&dir)
+            .output()
+            .expect("node runs")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .expect("the browser test finishes within 90 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(screenshot.exists());
+    eprintln!("screenshot: {}", screenshot.display());
+    app.shutdown().await;
+}
