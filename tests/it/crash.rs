@@ -65,7 +65,10 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
     let db = format!("sqlite://{}", dir.path().join("parley.db").display());
     let yaml = config_yaml(dir.path(), &db, &meta.uri(), "http://127.0.0.1:9", "")
         .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-        .replace("send_timeout: 2s", "send_timeout: 20s, lease: 1s");
+        .replace("send_timeout: 2s", "send_timeout: 20s, lease: 1s")
+        // The kill may land after the conversation was claimed and before its step was
+        // committed: the restarted process takes it over when this lease runs out.
+        .replace("inbox: { poll_interval: 50ms }", "inbox: { poll_interval: 50ms, lease: 1s }");
     let config = dir.path().join("parley.yaml");
     std::fs::write(&config, yaml).unwrap();
 
