@@ -68,7 +68,10 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
         .replace("send_timeout: 2s", "send_timeout: 20s, lease: 1s")
         // The kill may land after the conversation was claimed and before its step was
         // committed: the restarted process takes it over when this lease runs out.
-        .replace("inbox: { poll_interval: 50ms }", "inbox: { poll_interval: 50ms, lease: 1s }");
+        .replace(
+            "inbox: { poll_interval: 50ms }",
+            "inbox: { poll_interval: 50ms, lease: 1s }",
+        );
     let config = dir.path().join("parley.yaml");
     std::fs::write(&config, yaml).unwrap();
 
