@@ -138,11 +138,21 @@ impl Parley {
         }
     }
 
-    /// The last lines Parley logged (warnings and errors: the run logs at `warn`).
+    /// The last lines Parley logged (warnings and errors: the run logs at `warn`), without
+    /// colour codes and cut to a readable width.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.join("parley.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let plain = strip_ansi(l);
+                match plain.char_indices().nth(400) {
+                    Some((cut, _)) => format!("{}…", &plain[..cut]),
+                    None => plain,
+                }
+            })
+            .collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
     }
 
     /// Lines Parley logged at warn or error, not counting the start-up flow warnings.
@@ -168,9 +178,22 @@ impl Parley {
         .await
         .ok()?;
         conn.close().await.ok();
+        // Table statistics are per database: ask the run's own.
+        let mut url = reqwest::Url::parse(admin).ok()?;
+        url.set_path(&format!("/{name}"));
+        let mut own = sqlx::PgConnection::connect(url.as_str()).await.ok()?;
+        let scans: (i64, i64) = sqlx::query_as(
+            "select coalesce(sum(seq_scan), 0)::bigint, coalesce(sum(seq_tup_read), 0)::bigint
+             from pg_stat_user_tables",
+        )
+        .fetch_one(&mut own)
+        .await
+        .ok()?;
+        own.close().await.ok();
         Some(serde_json::json!({
             "xact_commit": row.0, "xact_rollback": row.1,
             "tup_inserted": row.2, "tup_updated": row.3, "tup_deleted": row.4,
+            "seq_scan": scans.0, "seq_tup_read": scans.1,
         }))
     }
 
@@ -207,6 +230,24 @@ impl Parley {
         }
         Ok(stopped)
     }
+}
+
+/// The text without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Flow `kw<k>`: answers a message whose first word is `kw<k>` with the message's own text.
@@ -314,6 +355,14 @@ async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strips_colour_codes_from_log_lines() {
+        assert_eq!(
+            super::strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m slow"),
+            "2026  WARN slow"
+        );
+    }
+
     #[test]
     fn overrides_merge_into_the_generated_config() {
         let yaml = "inbox: { poll_interval: 200ms }\nlog: { level: warn }\n";

@@ -54,6 +54,8 @@ struct Args {
     /// Keyword flows loaded (message i says `kw<i mod K> <i>`).
     #[arg(long, default_value_t = 100)]
     flows: u32,
+    /// Parley's database: a fresh SQLite file in the run's folder, or a fresh PostgreSQL
+    /// database (needs --postgres-url).
     #[arg(long, value_enum, default_value_t = Db::Sqlite)]
     db: Db,
     /// Admin URL of a PostgreSQL server (a database that exists); each run creates its own
@@ -63,6 +65,7 @@ struct Args {
     /// Run each of --rates on a fresh Parley and report the highest that passes.
     #[arg(long)]
     sweep: bool,
+    /// Rates tried by --sweep, in order (webhooks per second, comma-separated).
     #[arg(
         long,
         value_delimiter = ',',

@@ -369,10 +369,12 @@ pub fn details(r: &RunResult) -> String {
     if let Some(c) = &r.postgres_counters {
         let per = |k: &str| c[k].as_f64().unwrap_or(0.0) / r.webhooks.max(1) as f64;
         s += &format!(
-            "\n  postgres   per webhook: {:.1} commits, {:.1} rows inserted, {:.1} rows updated",
+            "\n  postgres   per webhook: {:.1} commits, {:.1} rows inserted, {:.1} rows updated, {:.1} sequential scans reading {:.0} rows",
             per("xact_commit"),
             per("tup_inserted"),
-            per("tup_updated")
+            per("tup_updated"),
+            per("seq_scan"),
+            per("seq_tup_read")
         );
     }
     s.push('\n');
