@@ -15,7 +15,7 @@ use parley::config::DatabaseConfig;
 use parley::domain::{ContactRef, PhoneNumber};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A Graph API double that only counts messages per recipient (wiremock keeps every
 /// request, too heavy for 100,000).
@@ -102,31 +102,7 @@ fn write_config(
 ) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("flows")).unwrap();
     std::fs::write(dir.join("flows/blast.yaml"), flow).unwrap();
-    let yaml = config_yaml(
-        dir,
-        db,
-        meta,
-        "http://127.0.0.1:9",
-        "scheduler: { poll_interval: 100ms, lease: 2s }\nlog: { level: warn }",
-    )
-    .replace("scheduler: { poll_interval: 50ms }\n", "")
-    .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-    .replace("send_timeout: 2s", "send_timeout: 2s, lease: 2s")
-    .replace(
-        "inbox: { poll_interval: 50ms }",
-        "inbox: { poll_interval: 50ms, lease: 2s }",
-    );
-    let path = dir.join(format!("parley-{port}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !done() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    process_config(dir, db, meta, port, "")
 }
 
 #[tokio::test]

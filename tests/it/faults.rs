@@ -114,24 +114,7 @@ fn echo_config(dir: &std::path::Path, db: &str, meta: &str, port: u16) -> std::p
         "id: echo\ntriggers: [{keyword: [hi]}]\nsteps: [{send: \"{{ message.text }}\"}]\n",
     )
     .unwrap();
-    let yaml = config_yaml(dir, db, meta, "http://127.0.0.1:9", "log: { level: warn }")
-        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-        .replace("send_timeout: 2s", "send_timeout: 2s, lease: 2s")
-        .replace(
-            "inbox: { poll_interval: 50ms }",
-            "inbox: { poll_interval: 50ms, lease: 2s }",
-        );
-    let path = dir.join(format!("parley-{port}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !done() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    process_config(dir, db, meta, port, "")
 }
 
 #[tokio::test]
@@ -155,7 +138,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
         tokio::spawn(async move { send_open_loop(&addr, &msgs, 400, Some(counter)).await })
     };
     // Kill once a quarter of the load is acknowledged, with the rest still coming.
-    wait_for(
+    wait_until(
         "a quarter of the load acknowledged",
         Duration::from_secs(60),
         || acked_so_far.load(Ordering::SeqCst) >= n / 4,
@@ -165,7 +148,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let acked = sender.await.unwrap();
     let mut parley = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
-    wait_for(
+    wait_until(
         "a reply to every acknowledged message",
         Duration::from_secs(60),
         || {
@@ -386,7 +369,7 @@ async fn two_processes_on_postgres_under_load_lose_nothing_and_duplicate_nothing
         send_open_loop(&ab, &odd, 150, None)
     );
     let acked: Vec<String> = acked_a.into_iter().chain(acked_b).collect();
-    wait_for("every reply", Duration::from_secs(60), || {
+    wait_until("every reply", Duration::from_secs(60), || {
         let c = replies.counts();
         acked.iter().all(|t| c.contains_key(t))
     })

@@ -347,3 +347,43 @@ where
 pub fn body_text(send: &Value) -> &str {
     send["text"]["body"].as_str().unwrap_or("")
 }
+
+/// A config file for the real binary listening on `port`, with 2 s leases so the work of a
+/// killed process is taken over quickly. `extra` is appended YAML.
+pub fn process_config(
+    dir: &std::path::Path,
+    db: &str,
+    meta: &str,
+    port: u16,
+    extra: &str,
+) -> std::path::PathBuf {
+    let yaml = config_yaml(
+        dir,
+        db,
+        meta,
+        "http://127.0.0.1:9",
+        &format!("log: {{ level: warn }}\n{extra}"),
+    )
+    .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
+    .replace("send_timeout: 2s", "send_timeout: 2s, lease: 2s")
+    .replace(
+        "inbox: { poll_interval: 50ms }",
+        "inbox: { poll_interval: 50ms, lease: 2s }",
+    )
+    .replace(
+        "scheduler: { poll_interval: 50ms }",
+        "scheduler: { poll_interval: 100ms, lease: 2s }",
+    );
+    let path = dir.join(format!("parley-{port}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Polls a condition every 50 ms, or panics after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
