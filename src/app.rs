@@ -74,8 +74,7 @@ impl App {
         let senders = Arc::new(Senders::build(&config, http_client.clone()));
         let engine_options = EngineOptions::from_config(&config);
         let wake = Wakeups::default();
-        let shutdown = CancellationToken::new();
-        let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone(), shutdown.child_token());
+        let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone());
         let owner = format!(
             "{}-{}",
             std::process::id(),

@@ -7,7 +7,6 @@ use crate::metrics as m;
 use crate::store::{DynStore, IngestItem, IngestOutcome, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use super::Wakeups;
 
@@ -30,13 +29,9 @@ pub enum IngestError {
 const MAX_BATCH_ITEMS: usize = 512;
 
 impl Ingestor {
-    pub fn spawn(
-        store: DynStore,
-        wake: Wakeups,
-        shutdown: CancellationToken,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(store: DynStore, wake: Wakeups) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
-        let handle = tokio::spawn(run(store, wake, rx, shutdown));
+        let handle = tokio::spawn(run(store, wake, rx));
         (Self { tx }, handle)
     }
 
@@ -56,21 +51,10 @@ impl Ingestor {
     }
 }
 
-async fn run(
-    store: DynStore,
-    wake: Wakeups,
-    mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>,
-    shutdown: CancellationToken,
-) {
+async fn run(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>) {
     let mut pending: Vec<(Vec<IngestItem>, Reply)> = Vec::new();
-    loop {
-        let first = tokio::select! {
-            biased;
-            msg = rx.recv() => msg,
-            // Keep draining what was already accepted before stopping.
-            _ = shutdown.cancelled(), if rx.is_empty() => None,
-        };
-        let Some(first) = first else { break };
+    // Runs until every `Ingestor` handle is gone; items already sent are drained first.
+    while let Some(first) = rx.recv().await {
         let mut count = first.0.len();
         pending.push(first);
         while count < MAX_BATCH_ITEMS {

@@ -8,49 +8,9 @@
 
 use crate::crash::{free_port, sigkill, start, wait_healthy};
 use crate::helpers::*;
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use parley::config::DatabaseConfig;
 use parley::domain::{ContactRef, PhoneNumber};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A Graph API double that only counts messages per recipient (wiremock keeps every
-/// request, too heavy for 100,000).
-#[derive(Clone, Default)]
-struct Counter(Arc<Mutex<HashMap<String, u32>>>);
-
-impl Counter {
-    async fn serve(&self) -> String {
-        async fn send(
-            State(c): State<Counter>,
-            Json(body): Json<serde_json::Value>,
-        ) -> Json<serde_json::Value> {
-            let to = body["to"].as_str().unwrap_or_default().to_string();
-            *c.0.lock().unwrap().entry(to).or_default() += 1;
-            Json(
-                serde_json::json!({"messages": [{"id": format!("wamid.{}", uuid::Uuid::new_v4().simple())}]}),
-            )
-        }
-        let app = Router::new()
-            .route("/v21.0/{id}/messages", post(send))
-            .with_state(self.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        addr
-    }
-
-    fn reached(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-
-    fn total(&self) -> u32 {
-        self.0.lock().unwrap().values().sum()
-    }
-}
 
 fn audience_size() -> usize {
     std::env::var("PARLEY_AUDIENCE_SIZE")
@@ -111,7 +71,7 @@ async fn an_audience_run_killed_half_way_resumes_without_sending_twice() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("parley.db").display());
     seed(&db, n).await;
-    let counter = Counter::default();
+    let counter = ReplyLog::default();
     let meta = counter.serve().await;
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
@@ -138,7 +98,7 @@ async fn an_audience_run_killed_half_way_resumes_without_sending_twice() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_second = peak_rss_kib(second.id());
     sigkill(&mut second);
-    let duplicates = counter.total() as usize - counter.reached();
+    let duplicates = counter.total() - counter.reached();
     eprintln!(
         "audience {n}: reached {} (killed at {at_kill}), duplicates {duplicates}, peak RSS {:?} KiB then {:?} KiB",
         counter.reached(),
@@ -170,7 +130,7 @@ async fn two_processes_on_postgres_fire_once_and_finish_a_run_whose_owner_was_ki
     let db = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     let n = audience_size();
     seed(&db, n).await;
-    let counter = Counter::default();
+    let counter = ReplyLog::default();
     let meta = counter.serve().await;
     let dir = tempfile::tempdir().unwrap();
     let fire_at = chrono::Utc::now() + chrono::Duration::seconds(5);
@@ -232,7 +192,7 @@ async fn two_processes_on_postgres_fire_once_and_finish_a_run_whose_owner_was_ki
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    let duplicates = counter.total() as usize - counter.reached();
+    let duplicates = counter.total() - counter.reached();
     eprintln!(
         "two processes, audience {n}: killed {killed}, fires {fires}, duplicates {duplicates}"
     );

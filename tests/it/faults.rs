@@ -4,56 +4,14 @@
 
 use crate::crash::{free_port, sigkill, start, wait_healthy};
 use crate::helpers::*;
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 fn long() -> bool {
     std::env::var("PARLEY_LONG_FAULTS").is_ok_and(|v| v == "1")
-}
-
-/// A Graph API double recording every reply body (recipient, text) in arrival order.
-#[derive(Clone, Default)]
-struct Replies(Arc<Mutex<Vec<(String, String)>>>);
-
-impl Replies {
-    async fn serve(&self) -> String {
-        async fn send(
-            State(r): State<Replies>,
-            Json(body): Json<serde_json::Value>,
-        ) -> Json<serde_json::Value> {
-            let to = body["to"].as_str().unwrap_or_default().to_string();
-            let text = body["text"]["body"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            r.0.lock().unwrap().push((to, text));
-            Json(
-                serde_json::json!({"messages": [{"id": format!("wamid.{}", uuid::Uuid::new_v4().simple())}]}),
-            )
-        }
-        let app = Router::new()
-            .route("/v21.0/{id}/messages", post(send))
-            .with_state(self.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        addr
-    }
-
-    /// Replies per text.
-    fn counts(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
-        for (_, text) in self.0.lock().unwrap().iter() {
-            *m.entry(text.clone()).or_default() += 1;
-        }
-        m
-    }
 }
 
 /// Sends `texts` (contact, text) open loop at `rate` per second; returns those acknowledged.
@@ -122,7 +80,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let n = if long() { 4000 } else { 1200 };
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("parley.db").display());
-    let replies = Replies::default();
+    let replies = ReplyLog::default();
     let meta = replies.serve().await;
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
@@ -339,7 +297,7 @@ async fn two_processes_on_postgres_under_load_lose_nothing_and_duplicate_nothing
         .await
         .unwrap();
     let db = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-    let replies = Replies::default();
+    let replies = ReplyLog::default();
     let meta = replies.serve().await;
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = (free_port(), free_port());

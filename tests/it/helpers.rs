@@ -387,3 +387,67 @@ pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() ->
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A Graph API double that answers every send with a fresh wamid and counts replies per
+/// recipient and per text, incrementally (wiremock keeps every request: too heavy for
+/// 100,000).
+#[derive(Clone, Default)]
+pub struct ReplyLog(Arc<std::sync::Mutex<ReplyCounts>>);
+
+#[derive(Default)]
+pub struct ReplyCounts {
+    by_to: std::collections::HashMap<String, u32>,
+    by_text: std::collections::HashMap<String, usize>,
+}
+
+impl ReplyLog {
+    /// Serves the double on loopback; returns its base URL (the sender's `api_base` host).
+    pub async fn serve(&self) -> String {
+        async fn send(
+            axum::extract::State(log): axum::extract::State<ReplyLog>,
+            axum::Json(body): axum::Json<Value>,
+        ) -> axum::Json<Value> {
+            let to = body["to"].as_str().unwrap_or_default().to_string();
+            let text = body["text"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            {
+                let mut c = log.0.lock().unwrap();
+                *c.by_to.entry(to).or_default() += 1;
+                *c.by_text.entry(text).or_default() += 1;
+            }
+            axum::Json(
+                json!({"messages": [{"id": format!("wamid.{}", uuid::Uuid::new_v4().simple())}]}),
+            )
+        }
+        let app = axum::Router::new()
+            .route("/v21.0/{id}/messages", axum::routing::post(send))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    /// Recipients that got at least one reply.
+    pub fn reached(&self) -> usize {
+        self.0.lock().unwrap().by_to.len()
+    }
+
+    /// Replies in all.
+    pub fn total(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .by_to
+            .values()
+            .map(|&n| n as usize)
+            .sum()
+    }
+
+    /// Replies per text.
+    pub fn counts(&self) -> std::collections::HashMap<String, usize> {
+        self.0.lock().unwrap().by_text.clone()
+    }
+}

@@ -25,11 +25,6 @@ pub struct ApiAuth {
     limiter: DefaultKeyedRateLimiter<usize>,
 }
 
-/// Which configured key a request used (its index in `api_keys`), for handlers that care.
-#[derive(Debug, Clone, Copy)]
-#[allow(dead_code)]
-pub struct KeyIndex(pub usize);
-
 impl ApiAuth {
     pub fn new(config: &Config) -> Self {
         let keys = config
@@ -87,7 +82,7 @@ fn bearer(request: &Request) -> Option<&str> {
 
 pub async fn require_key(
     State(auth): State<Arc<ApiAuth>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let family = Family::of(request.uri().path());
@@ -114,7 +109,6 @@ pub async fn require_key(
         );
         return with_retry_after(response, seconds.max(1));
     }
-    request.extensions_mut().insert(KeyIndex(index));
     next.run(request).await
 }
 
