@@ -20,6 +20,9 @@ pub const INBOX_LATENCY: &str = "parley_inbox_latency_seconds";
 /// Reply enqueued → accepted by the provider.
 pub const OUTBOX_LATENCY: &str = "parley_outbox_latency_seconds";
 pub const ENGINE_PANICS: &str = "parley_engine_panics_total";
+/// SQLite group commit: write transactions committed, and the jobs (writes) they carried.
+pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
+pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
 
 /// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
 pub fn handle() -> PrometheusHandle {

@@ -28,6 +28,13 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The group transaction this write belonged to did not commit; nothing of it is kept.
+    #[error("database write not committed: {0}")]
+    Commit(String),
+    #[error("the database writer has stopped")]
+    WriterStopped,
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
     /// Another process took over this work because our lease ran out; our result is dropped.

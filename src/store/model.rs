@@ -123,6 +123,9 @@ pub struct StepCommit {
     /// once the customer answered.
     pub cancel_timers: Vec<String>,
     pub now: DateTime<Utc>,
+    /// Also gives the conversation back, as `release_conversation` does, in the same
+    /// transaction (set on the last event the worker has in hand).
+    pub release: bool,
 }
 
 /// Changes to a contact, applied inside the step's transaction.

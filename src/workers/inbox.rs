@@ -67,8 +67,10 @@ impl Inbox {
     }
 
     async fn process(&self, conversation_id: i64) {
-        if let Err(e) = self.process_events(conversation_id).await {
-            match e {
+        match self.process_events(conversation_id).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => match e {
                 StoreError::LeaseLost { .. } => {
                     tracing::warn!(
                         conversation_id,
@@ -82,7 +84,7 @@ impl Inbox {
                     tracing::error!(conversation_id, error = %e, "processing conversation failed; will retry after the lease expires");
                     return;
                 }
-            }
+            },
         }
         if let Err(e) = self
             .store
@@ -93,14 +95,16 @@ impl Inbox {
         }
     }
 
-    async fn process_events(&self, conversation_id: i64) -> Result<(), StoreError> {
+    /// Handles the conversation's waiting events. `Ok(true)`: the last step's commit gave
+    /// the conversation back already.
+    async fn process_events(&self, conversation_id: i64) -> Result<bool, StoreError> {
         loop {
             let mut work = self
                 .store
                 .load_work(conversation_id, EVENTS_PER_LOAD)
                 .await?;
             if work.events.is_empty() {
-                return Ok(());
+                return Ok(false);
             }
             let Some(to) = work.contact.contact_ref() else {
                 return Err(StoreError::Corrupt(format!(
@@ -109,7 +113,10 @@ impl Inbox {
                 )));
             };
             let n = work.events.len();
-            for event in &work.events {
+            // With fewer events than asked for, this batch is all there is: the last step's
+            // commit also releases the conversation (one transaction instead of two).
+            let last_batch = (n as i64) < EVENTS_PER_LOAD;
+            for (i, event) in work.events.iter().enumerate() {
                 let now = self.clock.now();
                 let window = self.window.state(work.conversation.last_inbound_at, now);
                 let input = StepInput {
@@ -161,6 +168,7 @@ impl Inbox {
                     timers: output.timers,
                     cancel_timers: output.cancel_timers,
                     now,
+                    release: last_batch && i + 1 == n,
                 };
                 self.store.commit_step(&commit).await?;
                 if let EventKind::Message(_) = &event.kind {
@@ -193,8 +201,8 @@ impl Inbox {
                     }
                 }
             }
-            if (n as i64) < EVENTS_PER_LOAD {
-                return Ok(());
+            if last_batch {
+                return Ok(true);
             }
         }
     }

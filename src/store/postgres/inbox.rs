@@ -237,26 +237,16 @@ impl PgStore {
         }
 
         let ids = insert_outbound(&mut tx, &step.outbound, step.now).await?;
+        if step.release {
+            release_lease(&mut tx, step.conversation_id, &step.owner).await?;
+        }
         tx.commit().await?;
         Ok(ids)
     }
 
     pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
-        sqlx::query(
-            "update conversations set
-                 lease_owner = null,
-                 lease_until = null,
-                 work_since = (select min(received_at) from conversation_events e
-                               where e.conversation_id = conversations.id and e.processed_at is null),
-                 has_work = exists (select 1 from conversation_events e
-                                    where e.conversation_id = conversations.id and e.processed_at is null)
-             where id = $1 and lease_owner = $2",
-        )
-        .bind(conversation_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        release_lease(&mut conn, conversation_id, owner).await
     }
 }
 
@@ -291,5 +281,28 @@ async fn patch_contact(
         .bind(contact_id)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile.
+async fn release_lease(
+    conn: &mut sqlx::PgConnection,
+    conversation_id: i64,
+    owner: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update conversations set
+             lease_owner = null,
+             lease_until = null,
+             work_since = (select min(received_at) from conversation_events e
+                           where e.conversation_id = conversations.id and e.processed_at is null),
+             has_work = exists (select 1 from conversation_events e
+                                where e.conversation_id = conversations.id and e.processed_at is null)
+         where id = $1 and lease_owner = $2",
+    )
+    .bind(conversation_id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Contacts, conversations and the inbox on SQLite: one worker per conversation through a
-//! lease, events handled in arrival order, each step committed in one transaction.
+//! lease, events handled in arrival order, each step committed in one write job.
 
-use super::outbox::insert_outbound;
+use super::outbox::OutboundRow;
 use super::rows::{self, from_text, json_text, micros, time, CONVERSATION_COLUMNS};
 use super::SqliteStore;
 use crate::domain::ContactRef;
@@ -11,26 +11,23 @@ use crate::store::{
     StoreResult, StoredEvent,
 };
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
 /// Finds or creates a contact; an existing name is kept unless a new one is given.
-pub(super) async fn upsert_contact(
-    conn: &mut SqliteConnection,
+pub(super) fn upsert_contact(
+    conn: &Connection,
     key: &str,
     name: Option<&str>,
     now: i64,
 ) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar(
-        "insert into contacts (key, name, created_at) values ($1, $2, $3)
-         on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
-         returning id",
-    )
-    .bind(key)
-    .bind(name)
-    .bind(now)
-    .fetch_one(conn)
-    .await?)
+    Ok(conn
+        .prepare_cached(
+            "insert into contacts (key, name, created_at) values (?1, ?2, ?3)
+             on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
+             returning id",
+        )?
+        .query_row(params![key, name, now], |r| r.get(0))?)
 }
 
 impl SqliteStore {
@@ -41,22 +38,26 @@ impl SqliteStore {
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Conversation> {
-        let mut tx = self.write().await?;
-        let contact_id = upsert_contact(&mut tx, &contact.key(), name, micros(now)).await?;
-        // The no-op update makes `returning` give the existing row too.
-        let row = sqlx::query(&format!(
-            "insert into conversations (sender_id, contact_id, created_at) values ($1, $2, $3)
-             on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
-             returning {CONVERSATION_COLUMNS}"
-        ))
-        .bind(sender_id)
-        .bind(contact_id)
-        .bind(micros(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        let conversation = rows::conversation(&row)?;
-        tx.commit().await?;
-        Ok(conversation)
+        let key = contact.key();
+        let name = name.map(str::to_owned);
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                let contact_id = upsert_contact(conn, &key, name.as_deref(), now)?;
+                // The no-op update makes `returning` give the existing row too.
+                let mut statement = conn.prepare_cached(&format!(
+                    "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
+                     on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
+                     returning {CONVERSATION_COLUMNS}"
+                ))?;
+                let mut rows = statement.query(params![sender_id, contact_id, now])?;
+                let row = rows.next()?.ok_or(StoreError::NotFound {
+                    what: "conversation of contact",
+                    id: contact_id,
+                })?;
+                rows::conversation(row)
+            })
+            .await
     }
 
     pub(super) async fn conversation_by_id(&self, id: i64) -> StoreResult<Option<Conversation>> {
@@ -105,193 +106,229 @@ impl SqliteStore {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<i64>> {
-        let rows = sqlx::query(
-            "update conversations set lease_owner = $1, lease_until = $2
-             where id in (select id from conversations
-                          where has_work = 1 and (lease_until is null or lease_until <= $3)
-                          order by work_since, id
-                          limit $4)
-             returning id, work_since",
-        )
-        .bind(owner)
-        .bind(micros(lease_until(now, lease)))
-        .bind(micros(now))
-        .bind(limit)
-        .fetch_all(&self.writer)
-        .await?;
-        let mut claimed = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<Option<i64>, _>("work_since")?,
-                    row.try_get::<i64, _>("id")?,
-                ))
+        let owner = owner.to_owned();
+        let until = micros(lease_until(now, lease));
+        let now = micros(now);
+        let mut claimed = self
+            .writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "update conversations set lease_owner = ?1, lease_until = ?2
+                     where id in (select id from conversations
+                                  where has_work = 1 and (lease_until is null or lease_until <= ?3)
+                                  order by work_since, id
+                                  limit ?4)
+                     returning id, work_since",
+                )?
+                .query_map(params![owner, until, now, limit], |r| {
+                    Ok((r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(0)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StoreError::from)
             })
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         claimed.sort();
         Ok(claimed.into_iter().map(|(_, id)| id).collect())
     }
 
+    /// Read on the writer thread: it is on the hot path, and there a prepared statement
+    /// on the thread that owns it is cheaper than a hand-off to a reader connection.
     pub(super) async fn work(
         &self,
         conversation_id: i64,
         limit: i64,
     ) -> StoreResult<ConversationWork> {
-        let row = sqlx::query(
-            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
-                    c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at
-             from conversations v join contacts c on c.id = v.contact_id
-             where v.id = $1",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or(StoreError::NotFound {
-            what: "conversation",
-            id: conversation_id,
-        })?;
-        let conversation = rows::conversation(&row)?;
-        let contact = rows::contact(&row, "contact_id", "contact_created_at")?;
-
-        let events = sqlx::query(
-            "select id, payload, received_at from conversation_events
-             where conversation_id = $1 and processed_at is null
-             order by id
-             limit $2",
-        )
-        .bind(conversation_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(StoredEvent {
-                id: row.try_get("id")?,
-                conversation_id,
-                kind: from_text::<EventKind>("event", row.try_get("payload")?)?,
-                received_at: time(row.try_get("received_at")?)?,
+        self.writer
+            .run(move |conn| {
+                let (conversation, contact) = conn
+                    .prepare_cached(
+                        "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state,
+                                v.created_at, c.key, c.name, c.attributes, c.tags,
+                                c.created_at as contact_created_at
+                         from conversations v join contacts c on c.id = v.contact_id
+                         where v.id = ?1",
+                    )?
+                    .query([conversation_id])?
+                    .next()?
+                    .map(|row| {
+                        Ok::<_, StoreError>((
+                            rows::conversation(row)?,
+                            rows::contact(row, "contact_id", "contact_created_at")?,
+                        ))
+                    })
+                    .transpose()?
+                    .ok_or(StoreError::NotFound {
+                        what: "conversation",
+                        id: conversation_id,
+                    })?;
+                let events = conn
+                    .prepare_cached(
+                        "select id, payload, received_at from conversation_events
+                         where conversation_id = ?1 and processed_at is null
+                         order by id
+                         limit ?2",
+                    )?
+                    .query_map(params![conversation_id, limit], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    })?
+                    .map(|row| {
+                        let (id, payload, received_at) = row?;
+                        Ok(StoredEvent {
+                            id,
+                            conversation_id,
+                            kind: from_text::<EventKind>("event", &payload)?,
+                            received_at: time(received_at)?,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(ConversationWork {
+                    conversation,
+                    contact,
+                    events,
+                })
             })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-        Ok(ConversationWork {
-            conversation,
-            contact,
-            events,
-        })
+            .await
     }
 
     pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        // Serialised here, off the writer thread.
         let now = micros(step.now);
-        let mut tx = self.write().await?;
-        // Dropping `tx` on any early return rolls everything back.
-        let contact_id: Option<i64> = sqlx::query_scalar(
-            "update conversations set state = $1
-             where id = $2 and lease_owner = $3 and lease_until > $4
-             returning contact_id",
-        )
-        .bind(json_text("conversation state", &step.state)?)
-        .bind(step.conversation_id)
-        .bind(&step.owner)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(contact_id) = contact_id else {
-            return Err(StoreError::LeaseLost {
-                what: "conversation",
-                id: step.conversation_id,
-            });
-        };
+        let conversation_id = step.conversation_id;
+        let event_id = step.event_id;
+        let owner = step.owner.clone();
+        let release = step.release;
+        let state = json_text("conversation state", &step.state)?;
+        let patch = step.contact_patch.clone();
+        let cancel = (!step.cancel_timers.is_empty())
+            .then(|| json_text("timer purposes", &step.cancel_timers))
+            .transpose()?;
+        let timers = step
+            .timers
+            .iter()
+            .map(|t| {
+                Ok((
+                    t.purpose.clone(),
+                    micros(t.due_at),
+                    json_text("timer payload", &t.payload)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let outbound = step
+            .outbound
+            .iter()
+            .map(OutboundRow::new)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.writer
+            .run(move |conn| {
+                // A failure on any line below undoes this job's savepoint: nothing is kept.
+                let contact_id: Option<i64> = conn
+                    .prepare_cached(
+                        "update conversations set state = ?1
+                         where id = ?2 and lease_owner = ?3 and lease_until > ?4
+                         returning contact_id",
+                    )?
+                    .query_row(params![state, conversation_id, owner, now], |r| r.get(0))
+                    .optional()?;
+                let Some(contact_id) = contact_id else {
+                    return Err(StoreError::LeaseLost {
+                        what: "conversation",
+                        id: conversation_id,
+                    });
+                };
 
-        // An event is handled once: committing it twice would send its replies twice.
-        let marked = sqlx::query(
-            "update conversation_events set processed_at = $1
-             where id = $2 and conversation_id = $3 and processed_at is null",
-        )
-        .bind(now)
-        .bind(step.event_id)
-        .bind(step.conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        if marked.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "unprocessed event",
-                id: step.event_id,
-            });
-        }
+                // An event is handled once: committing it twice would send its replies twice.
+                let marked = conn
+                    .prepare_cached(
+                        "update conversation_events set processed_at = ?1
+                         where id = ?2 and conversation_id = ?3 and processed_at is null",
+                    )?
+                    .execute(params![now, event_id, conversation_id])?;
+                if marked == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "unprocessed event",
+                        id: event_id,
+                    });
+                }
 
-        if let Some(patch) = &step.contact_patch {
-            patch_contact(&mut tx, contact_id, patch).await?;
-        }
+                if let Some(patch) = &patch {
+                    patch_contact(conn, contact_id, patch)?;
+                }
 
-        // Cancel before creating, so a step may replace a timer with one of the same purpose.
-        if !step.cancel_timers.is_empty() {
-            sqlx::query(
-                "delete from timers
-                 where conversation_id = $1 and purpose in (select value from json_each($2))",
-            )
-            .bind(step.conversation_id)
-            .bind(json_text("timer purposes", &step.cancel_timers)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for timer in &step.timers {
-            sqlx::query("insert into timers (conversation_id, purpose, due_at, payload) values ($1, $2, $3, $4)")
-                .bind(step.conversation_id)
-                .bind(&timer.purpose)
-                .bind(micros(timer.due_at))
-                .bind(json_text("timer payload", &timer.payload)?)
-                .execute(&mut *tx)
-                .await?;
-        }
+                // Cancel before creating, so a step may replace a timer with one of the same
+                // purpose.
+                if let Some(cancel) = &cancel {
+                    conn.prepare_cached(
+                        "delete from timers
+                         where conversation_id = ?1 and purpose in (select value from json_each(?2))",
+                    )?
+                    .execute(params![conversation_id, cancel])?;
+                }
+                for (purpose, due_at, payload) in &timers {
+                    conn.prepare_cached(
+                        "insert into timers (conversation_id, purpose, due_at, payload)
+                         values (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![conversation_id, purpose, due_at, payload])?;
+                }
 
-        let mut ids = Vec::with_capacity(step.outbound.len());
-        for message in &step.outbound {
-            ids.push(insert_outbound(&mut tx, message, now).await?);
-        }
-        tx.commit().await?;
-        Ok(ids)
+                let ids = outbound
+                    .iter()
+                    .map(|row| row.insert(conn, now))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                if release {
+                    release_lease(conn, conversation_id, &owner)?;
+                }
+                Ok(ids)
+            })
+            .await
     }
 
     pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
-        sqlx::query(
-            "update conversations set
-                 lease_owner = null,
-                 lease_until = null,
-                 work_since = (select min(received_at) from conversation_events e
-                               where e.conversation_id = conversations.id and e.processed_at is null),
-                 has_work = exists (select 1 from conversation_events e
-                                    where e.conversation_id = conversations.id and e.processed_at is null)
-             where id = $1 and lease_owner = $2",
-        )
-        .bind(conversation_id)
-        .bind(owner)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| release_lease(conn, conversation_id, &owner))
+            .await
     }
 }
 
-async fn patch_contact(
-    conn: &mut SqliteConnection,
-    contact_id: i64,
-    patch: &ContactPatch,
-) -> StoreResult<()> {
-    let row = sqlx::query("select name, attributes, tags from contacts where id = $1")
-        .bind(contact_id)
-        .fetch_one(&mut *conn)
-        .await?;
+/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile.
+fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<()> {
+    conn.prepare_cached(
+        "update conversations set
+             lease_owner = null,
+             lease_until = null,
+             work_since = (select min(received_at) from conversation_events e
+                           where e.conversation_id = conversations.id and e.processed_at is null),
+             has_work = exists (select 1 from conversation_events e
+                                where e.conversation_id = conversations.id and e.processed_at is null)
+         where id = ?1 and lease_owner = ?2",
+    )?
+    .execute(params![conversation_id, owner])?;
+    Ok(())
+}
+
+fn patch_contact(conn: &Connection, contact_id: i64, patch: &ContactPatch) -> StoreResult<()> {
+    let (name, attributes, tags) = conn
+        .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
+        .query_row([contact_id], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
     let mut fields = ContactFields {
-        name: row.try_get("name")?,
-        attributes: from_text("contact attributes", row.try_get("attributes")?)?,
-        tags: from_text("contact tags", row.try_get("tags")?)?,
+        name,
+        attributes: from_text("contact attributes", &attributes)?,
+        tags: from_text("contact tags", &tags)?,
     };
     apply_patch(&mut fields, patch);
-    sqlx::query("update contacts set name = $1, attributes = $2, tags = $3 where id = $4")
-        .bind(&fields.name)
-        .bind(json_text("contact attributes", &fields.attributes)?)
-        .bind(json_text("contact tags", &fields.tags)?)
-        .bind(contact_id)
-        .execute(&mut *conn)
-        .await?;
+    conn.prepare_cached("update contacts set name = ?1, attributes = ?2, tags = ?3 where id = ?4")?
+        .execute(params![
+            fields.name,
+            json_text("contact attributes", &fields.attributes)?,
+            json_text("contact tags", &fields.tags)?,
+            contact_id
+        ])?;
     Ok(())
 }

@@ -1,170 +1,213 @@
-//! Webhook ingress on SQLite: a batch of messages and statuses in one write transaction.
+//! Webhook ingress on SQLite: a batch of messages and statuses in one write job.
 
 use super::inbox::upsert_contact;
 use super::outbox::insert_outbound;
 use super::rows::{from_text, json_text, micros, time};
 use super::SqliteStore;
-use crate::domain::{InboundMessage, OutboundMessage, StatusUpdate, WindowFallback};
+use crate::domain::{OutboundMessage, StatusUpdate, WindowFallback};
 use crate::store::apply::{self, status_change, window_fallback};
 use crate::store::{EventKind, IngestItem, IngestOutcome, StoreResult};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 impl SqliteStore {
     pub(super) async fn ingest_batch(
         &self,
         items: &[IngestItem],
     ) -> StoreResult<Vec<IngestOutcome>> {
-        let mut tx = self.write().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            outcomes.push(match item {
-                IngestItem::Message {
-                    sender_id,
-                    message,
-                    received_at,
-                } => ingest_message(&mut tx, *sender_id, message, *received_at).await?,
-                IngestItem::Status {
-                    sender_id,
-                    status,
-                    received_at,
-                } => ingest_status(&mut tx, *sender_id, status, *received_at).await?,
-            });
-        }
-        tx.commit().await?;
-        Ok(outcomes)
+        // Everything that needs no database is done here, off the writer thread.
+        let items = items
+            .iter()
+            .map(|item| {
+                Ok(match item {
+                    IngestItem::Message {
+                        sender_id,
+                        message,
+                        received_at,
+                    } => Prepared::Message(NewMessage {
+                        sender_id: *sender_id,
+                        provider_message_id: message.provider_message_id.clone(),
+                        contact_key: message.from.key(),
+                        profile_name: message.profile_name.clone(),
+                        inbound_at: micros(message.timestamp.unwrap_or(*received_at)),
+                        received_at: micros(*received_at),
+                        payload: json_text("event", &EventKind::Message(message.clone()))?,
+                    }),
+                    IngestItem::Status {
+                        sender_id,
+                        status,
+                        received_at,
+                    } => Prepared::Status(*sender_id, status.clone(), *received_at),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.writer
+            .run(move |conn| {
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Prepared::Message(message) => ingest_message(conn, message),
+                        Prepared::Status(sender_id, status, received_at) => {
+                            ingest_status(conn, *sender_id, status, *received_at)
+                        }
+                    })
+                    .collect()
+            })
+            .await
     }
 }
 
-async fn ingest_message(
-    conn: &mut SqliteConnection,
+enum Prepared {
+    Message(NewMessage),
+    Status(i64, StatusUpdate, DateTime<Utc>),
+}
+
+struct NewMessage {
     sender_id: i64,
-    message: &InboundMessage,
-    received_at: DateTime<Utc>,
-) -> StoreResult<IngestOutcome> {
+    provider_message_id: String,
+    contact_key: String,
+    profile_name: Option<String>,
+    inbound_at: i64,
+    received_at: i64,
+    payload: String,
+}
+
+fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcome> {
     // Checked first so a duplicate touches neither the contact nor the conversation. This
     // connection is the only writer, so nothing can slip in between.
-    let seen: bool = sqlx::query_scalar(
-        "select exists (select 1 from conversation_events
-                        where sender_id = $1 and provider_message_id = $2)",
-    )
-    .bind(sender_id)
-    .bind(&message.provider_message_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let seen: bool = conn
+        .prepare_cached(
+            "select exists (select 1 from conversation_events
+                            where sender_id = ?1 and provider_message_id = ?2)",
+        )?
+        .query_row(params![m.sender_id, m.provider_message_id], |r| r.get(0))?;
     if seen {
         return Ok(IngestOutcome::Duplicate);
     }
 
-    let now = micros(received_at);
-    let contact_id = upsert_contact(
-        conn,
-        &message.from.key(),
-        message.profile_name.as_deref(),
-        now,
-    )
-    .await?;
-    let inbound_at = micros(message.timestamp.unwrap_or(received_at));
-    let conversation_id: i64 = sqlx::query_scalar(
-        "insert into conversations
-             (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
-         values ($1, $2, $3, 1, $4, $4)
-         on conflict (sender_id, contact_id) do update set
-             last_inbound_at = max(coalesce(conversations.last_inbound_at, excluded.last_inbound_at),
-                                   excluded.last_inbound_at),
-             has_work = 1,
-             work_since = coalesce(conversations.work_since, excluded.work_since)
-         returning id",
-    )
-    .bind(sender_id)
-    .bind(contact_id)
-    .bind(inbound_at)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    let now = m.received_at;
+    let contact_id = upsert_contact(conn, &m.contact_key, m.profile_name.as_deref(), now)?;
+    let conversation_id: i64 = conn
+        .prepare_cached(
+            "insert into conversations
+                 (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
+             values (?1, ?2, ?3, 1, ?4, ?4)
+             on conflict (sender_id, contact_id) do update set
+                 last_inbound_at = max(coalesce(conversations.last_inbound_at, excluded.last_inbound_at),
+                                       excluded.last_inbound_at),
+                 has_work = 1,
+                 work_since = coalesce(conversations.work_since, excluded.work_since)
+             returning id",
+        )?
+        .query_row(params![m.sender_id, contact_id, m.inbound_at, now], |r| {
+            r.get(0)
+        })?;
 
-    let payload = json_text("event", &EventKind::Message(message.clone()))?;
-    let event_id: i64 = sqlx::query_scalar(
-        "insert into conversation_events
-             (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
-         values ($1, $2, $3, 'message', $4, $5)
-         returning id",
-    )
-    .bind(conversation_id)
-    .bind(sender_id)
-    .bind(&message.provider_message_id)
-    .bind(payload)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    let event_id: i64 = conn
+        .prepare_cached(
+            "insert into conversation_events
+                 (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
+             values (?1, ?2, ?3, 'message', ?4, ?5)
+             returning id",
+        )?
+        .query_row(
+            params![
+                conversation_id,
+                m.sender_id,
+                m.provider_message_id,
+                m.payload,
+                now
+            ],
+            |r| r.get(0),
+        )?;
     Ok(IngestOutcome::Stored {
         event_id,
         conversation_id,
     })
 }
 
-pub(super) async fn ingest_status(
-    conn: &mut SqliteConnection,
+/// What a status needs of the outbound message it is about.
+struct StatusTarget {
+    id: i64,
+    conversation_id: i64,
+    status: String,
+    payload: String,
+    fallback: String,
+}
+
+pub(super) fn ingest_status(
+    conn: &Connection,
     sender_id: i64,
     update: &StatusUpdate,
     received_at: DateTime<Utc>,
 ) -> StoreResult<IngestOutcome> {
-    let row = sqlx::query(
-        "select id, conversation_id, status, payload, fallback from outbound_messages
-         where provider_message_id = $1 and sender_id = $2
-         order by id limit 1",
-    )
-    .bind(&update.provider_message_id)
-    .bind(sender_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        sqlx::query(
+    let target = conn
+        .prepare_cached(
+            "select id, conversation_id, status, payload, fallback from outbound_messages
+             where provider_message_id = ?1 and sender_id = ?2
+             order by id limit 1",
+        )?
+        .query_row(params![update.provider_message_id, sender_id], |r| {
+            Ok(StatusTarget {
+                id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                status: r.get(2)?,
+                payload: r.get(3)?,
+                fallback: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let Some(target) = target else {
+        conn.prepare_cached(
             "insert into early_statuses (sender_id, provider_message_id, status, payload, received_at)
-             values ($1, $2, $3, $4, $5) on conflict do nothing",
-        )
-        .bind(sender_id)
-        .bind(&update.provider_message_id)
-        .bind(update.status.as_str())
-        .bind(json_text("status", update)?)
-        .bind(micros(received_at))
-        .execute(&mut *conn)
-        .await?;
+             values (?1, ?2, ?3, ?4, ?5) on conflict do nothing",
+        )?
+        .execute(params![
+            sender_id,
+            update.provider_message_id,
+            update.status.as_str(),
+            json_text("status", update)?,
+            micros(received_at)
+        ])?;
         return Ok(IngestOutcome::StatusUnknownMessage);
     };
-    let outbound_id: i64 = row.try_get("id")?;
-    let current = apply::status(row.try_get("status")?)?;
+    let outbound_id = target.id;
+    let current = apply::status(&target.status)?;
     let Some(change) = status_change(current, update) else {
         return Ok(IngestOutcome::StatusIgnored { outbound_id });
     };
 
     let now = micros(received_at);
-    sqlx::query(
+    conn.prepare_cached(
         "update outbound_messages set
-             status = $1,
-             error_code = coalesce($2, error_code),
-             error_title = coalesce($3, error_title),
-             window_closed = (window_closed or $4),
-             updated_at = $5
-         where id = $6",
-    )
-    .bind(change.status.as_str())
-    .bind(change.error_code)
-    .bind(&change.error_title)
-    .bind(change.window_closed)
-    .bind(now)
-    .bind(outbound_id)
-    .execute(&mut *conn)
-    .await?;
+             status = ?1,
+             error_code = coalesce(?2, error_code),
+             error_title = coalesce(?3, error_title),
+             window_closed = (window_closed or ?4),
+             updated_at = ?5
+         where id = ?6",
+    )?
+    .execute(params![
+        change.status.as_str(),
+        change.error_code,
+        change.error_title,
+        change.window_closed,
+        now,
+        outbound_id
+    ])?;
 
     let mut fallback_id = None;
     if change.window_closed {
-        let message: OutboundMessage = from_text("outbound payload", row.try_get("payload")?)?;
-        let fallback: WindowFallback = from_text("outbound fallback", row.try_get("fallback")?)?;
-        let conversation_id: i64 = row.try_get("conversation_id")?;
-        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback)
-        {
-            fallback_id = Some(insert_outbound(conn, &new, now).await?);
+        let message: OutboundMessage = from_text("outbound payload", &target.payload)?;
+        let fallback: WindowFallback = from_text("outbound fallback", &target.fallback)?;
+        if let Some(new) = window_fallback(
+            &change,
+            sender_id,
+            target.conversation_id,
+            &message,
+            &fallback,
+        ) {
+            fallback_id = Some(insert_outbound(conn, &new, now)?);
         }
     }
     Ok(IngestOutcome::StatusApplied {
@@ -175,30 +218,26 @@ pub(super) async fn ingest_status(
 }
 
 /// Applies the statuses that arrived before outbound message `id` had its provider id.
-pub(super) async fn replay_early_statuses(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
-    let rows = sqlx::query(
-        "delete from early_statuses
-         where (sender_id, provider_message_id) in
-               (select sender_id, provider_message_id from outbound_messages where id = $1)
-         returning sender_id, payload, received_at",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut early = rows
-        .iter()
-        .map(|r| {
-            let update: StatusUpdate = from_text("early status", r.try_get("payload")?)?;
-            Ok((
-                r.try_get::<i64, _>("sender_id")?,
-                update,
-                time(r.try_get("received_at")?)?,
-            ))
+pub(super) fn replay_early_statuses(conn: &Connection, id: i64) -> StoreResult<()> {
+    let mut early = conn
+        .prepare_cached(
+            "delete from early_statuses
+             where (sender_id, provider_message_id) in
+                   (select sender_id, provider_message_id from outbound_messages where id = ?1)
+             returning sender_id, payload, received_at",
+        )?
+        .query_map([id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })?
+        .map(|row| {
+            let (sender_id, payload, at) = row?;
+            let update: StatusUpdate = from_text("early status", &payload)?;
+            Ok((sender_id, update, time(at)?))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     early.sort_by_key(|(_, u, at)| (u.timestamp, *at));
     for (sender_id, update, at) in early {
-        ingest_status(conn, sender_id, &update, at).await?;
+        ingest_status(conn, sender_id, &update, at)?;
     }
     Ok(())
 }

@@ -17,11 +17,15 @@ mod reads;
 mod rows;
 mod schedules;
 mod timers;
+mod writer;
+
+pub use writer::Sync;
+use writer::Writer;
 
 use super::{
     AudienceRow, Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewEvent,
     NewOutbound, OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit,
-    Store, StoreResult,
+    Store, StoreError, StoreResult,
 };
 use crate::config::{DatabaseConfig, SqliteSynchronous};
 use crate::domain::ContactRef;
@@ -32,8 +36,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous as Synchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -43,55 +48,65 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
+    /// Holds the temporary file that stands in for `sqlite::memory:`.
+    _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 impl SqliteStore {
     /// Opens `database.url` (`sqlite://parley.db`, created if missing) and migrates it.
+    /// `sqlite::memory:` opens a temporary file that is deleted with the store: the writer
+    /// thread and the reader pool must see the same database, which an in-memory database
+    /// cannot offer across connections.
     pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
-        let synchronous = match config.sqlite_synchronous {
-            SqliteSynchronous::Normal => Synchronous::Normal,
-            SqliteSynchronous::Full => Synchronous::Full,
+        let sync = match config.sqlite_synchronous {
+            SqliteSynchronous::Normal => Sync::Normal,
+            SqliteSynchronous::Full => Sync::Full,
         };
-        let options = SqliteConnectOptions::from_str(&config.url)?
+        let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
+        let (options, scratch) = if in_memory {
+            let dir = tempfile::tempdir()
+                .map_err(|e| StoreError::Corrupt(format!("cannot create a temporary database: {e}")))?;
+            let options = SqliteConnectOptions::new().filename(dir.path().join("parley.db"));
+            (options, Some(Arc::new(dir)))
+        } else {
+            (SqliteConnectOptions::from_str(&config.url)?, None)
+        };
+        let mut store = Self::open(options, sync, config.max_connections.max(1)).await?;
+        store._scratch = scratch;
+        Ok(store)
+    }
+
+    /// Creates (if missing) and migrates the file named by `options`, then starts the
+    /// writer thread and a pool of `readers` read connections.
+    pub async fn open(options: SqliteConnectOptions, sync: Sync, readers: u32) -> StoreResult<Self> {
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous)
+            .synchronous(match sync {
+                Sync::Normal => Synchronous::Normal,
+                Sync::Full => Synchronous::Full,
+            })
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        // An in-memory database exists once per connection group: read where we write.
-        let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
-        let readers = (!in_memory).then_some(config.max_connections.max(1));
-        Self::open(options, readers).await
-    }
-
-    /// Opens with explicit options; `readers: None` serves reads from the write connection.
-    pub async fn open(options: SqliteConnectOptions, readers: Option<u32>) -> StoreResult<Self> {
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            // keep the one connection and its prepared statements for the process lifetime
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
+        {
+            // Migrations run once, on a connection of their own, before anything writes.
+            let mut conn = options.connect().await?;
+            MIGRATOR.run(&mut conn).await?;
+            conn.close().await?;
+        }
+        let writer = Writer::open(options.get_filename(), sync, BUSY_TIMEOUT)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .connect_with(options.read_only(true))
             .await?;
-        MIGRATOR.run(&writer).await?;
-        let reader = match readers {
-            Some(n) => {
-                SqlitePoolOptions::new()
-                    .max_connections(n)
-                    .connect_with(options)
-                    .await?
-            }
-            None => writer.clone(),
-        };
-        Ok(Self { writer, reader })
-    }
-
-    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("begin immediate").await?)
+        Ok(Self {
+            writer,
+            reader,
+            _scratch: None,
+        })
     }
 }
 

@@ -9,6 +9,36 @@ use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
+/// Reading columns by name from either driver's row: sqlx's (the reader pool) or
+/// rusqlite's (the writer thread), so each row shape is decoded in one place.
+pub(super) trait Cols {
+    fn int(&self, column: &str) -> StoreResult<i64>;
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
+    fn text(&self, column: &str) -> StoreResult<String>;
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>>;
+}
+
+macro_rules! cols {
+    ($row:ty, $get:ident) => {
+        impl Cols for $row {
+            fn int(&self, column: &str) -> StoreResult<i64> {
+                Ok(self.$get(column)?)
+            }
+            fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+                Ok(self.$get(column)?)
+            }
+            fn text(&self, column: &str) -> StoreResult<String> {
+                Ok(self.$get(column)?)
+            }
+            fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+                Ok(self.$get(column)?)
+            }
+        }
+    };
+}
+cols!(SqliteRow, try_get);
+cols!(rusqlite::Row<'_>, get);
+
 pub(super) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
@@ -34,27 +64,27 @@ pub(super) fn from_text<T: DeserializeOwned>(what: &str, text: &str) -> StoreRes
 pub(super) const CONVERSATION_COLUMNS: &str =
     "id, sender_id, contact_id, last_inbound_at, state, created_at";
 
-pub(super) fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
+pub(super) fn conversation(row: &impl Cols) -> StoreResult<Conversation> {
     Ok(Conversation {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        contact_id: row.try_get("contact_id")?,
-        last_inbound_at: opt_time(row.try_get("last_inbound_at")?)?,
-        state: from_text("conversation state", row.try_get("state")?)?,
-        created_at: time(row.try_get("created_at")?)?,
+        id: row.int("id")?,
+        sender_id: row.int("sender_id")?,
+        contact_id: row.int("contact_id")?,
+        last_inbound_at: opt_time(row.opt_int("last_inbound_at")?)?,
+        state: from_text("conversation state", &row.text("state")?)?,
+        created_at: time(row.int("created_at")?)?,
     })
 }
 
 /// Columns: `id, key, name, attributes, tags, created_at`, or under other names for the
 /// id and creation time when joined with a conversation.
-pub(super) fn contact(row: &SqliteRow, id: &str, created_at: &str) -> StoreResult<Contact> {
+pub(super) fn contact(row: &impl Cols, id: &str, created_at: &str) -> StoreResult<Contact> {
     Ok(Contact {
-        id: row.try_get(id)?,
-        key: row.try_get("key")?,
-        name: row.try_get("name")?,
-        attributes: from_text("contact attributes", row.try_get("attributes")?)?,
-        tags: from_text("contact tags", row.try_get("tags")?)?,
-        created_at: time(row.try_get(created_at)?)?,
+        id: row.int(id)?,
+        key: row.text("key")?,
+        name: row.opt_text("name")?,
+        attributes: from_text("contact attributes", &row.text("attributes")?)?,
+        tags: from_text("contact tags", &row.text("tags")?)?,
+        created_at: time(row.int(created_at)?)?,
     })
 }
 

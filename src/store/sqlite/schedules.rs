@@ -6,7 +6,8 @@ use crate::store::{
     AudienceRow, EventKind, Id, NewEvent, ScheduleFire, StoreError, StoreResult, TimerFire,
 };
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
+use sqlx::Row;
 use std::time::Duration;
 
 fn until(now: DateTime<Utc>, lease: Duration) -> i64 {
@@ -15,18 +16,22 @@ fn until(now: DateTime<Utc>, lease: Duration) -> i64 {
 
 impl SqliteStore {
     pub(super) async fn add_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<Id>>> {
-        let mut tx = self.write().await?;
-        let ids = insert_events(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(ids)
+        let rows = event_rows(events)?;
+        self.writer
+            .run(move |conn| insert_events(conn, &rows))
+            .await
     }
 
     pub(super) async fn last_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let at: Option<i64> =
-            sqlx::query_scalar("select max(fire_at) from schedule_fires where flow_id = $1")
-                .bind(flow_id)
-                .fetch_one(&self.writer)
-                .await?;
+        let flow_id = flow_id.to_owned();
+        let at: Option<i64> = self
+            .writer
+            .run(move |conn| {
+                Ok(conn
+                    .prepare_cached("select max(fire_at) from schedule_fires where flow_id = ?1")?
+                    .query_row([flow_id], |r| r.get(0))?)
+            })
+            .await?;
         opt_time(at)
     }
 
@@ -37,21 +42,20 @@ impl SqliteStore {
         anchor: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
+        let flow_id = flow_id.to_owned();
         let done = anchor.then_some(micros(now));
-        let r = sqlx::query(
-            "insert into schedule_fires (flow_id, fire_at, anchor, created_at, done_at)
-             values ($1, $2, $3, $4, $5) on conflict (flow_id, fire_at) do nothing",
-        )
-        .bind(flow_id)
-        .bind(micros(fire_at))
-        .bind(anchor)
-        .bind(micros(now))
-        .bind(done)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(r.rows_affected() == 1)
+        let (fire_at, now) = (micros(fire_at), micros(now));
+        self.writer
+            .run(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "insert into schedule_fires (flow_id, fire_at, anchor, created_at, done_at)
+                         values (?1, ?2, ?3, ?4, ?5) on conflict (flow_id, fire_at) do nothing",
+                    )?
+                    .execute(params![flow_id, fire_at, anchor, now, done])?;
+                Ok(n == 1)
+            })
+            .await
     }
 
     pub(super) async fn claim_fire(
@@ -60,26 +64,38 @@ impl SqliteStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> StoreResult<Option<ScheduleFire>> {
-        let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "update schedule_fires set lease_owner = $1, lease_until = $2
-             where id = (select id from schedule_fires
-                         where done_at is null and anchor = 0 and (lease_until is null or lease_until <= $3)
-                         order by id limit 1)
-             returning id, flow_id, fire_at, cursor",
-        )
-        .bind(owner)
-        .bind(until(now, lease))
-        .bind(micros(now))
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        row.map(|r| {
+        let owner = owner.to_owned();
+        let until = until(now, lease);
+        let now = micros(now);
+        let row = self
+            .writer
+            .run(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "update schedule_fires set lease_owner = ?1, lease_until = ?2
+                         where id = (select id from schedule_fires
+                                     where done_at is null and anchor = 0
+                                       and (lease_until is null or lease_until <= ?3)
+                                     order by id limit 1)
+                         returning id, flow_id, fire_at, cursor",
+                    )?
+                    .query_row(params![owner, until, now], |r| {
+                        Ok((
+                            r.get::<_, Id>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Id>(3)?,
+                        ))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        row.map(|(id, flow_id, fire_at, cursor)| {
             Ok(ScheduleFire {
-                id: r.try_get("id")?,
-                flow_id: r.try_get("flow_id")?,
-                fire_at: time(r.try_get("fire_at")?)?,
-                cursor: r.try_get("cursor")?,
+                id,
+                flow_id,
+                fire_at: time(fire_at)?,
+                cursor,
             })
         })
         .transpose()
@@ -94,28 +110,30 @@ impl SqliteStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let r = sqlx::query(
-            "update schedule_fires set cursor = $3, enqueued = enqueued + $4, lease_until = $5
-             where id = $1 and lease_owner = $2 and lease_until > $6 and done_at is null",
-        )
-        .bind(fire_id)
-        .bind(owner)
-        .bind(cursor)
-        .bind(events.len() as i64)
-        .bind(until(now, lease))
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost {
-                what: "schedule fire",
-                id: fire_id,
-            });
-        }
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        let owner = owner.to_owned();
+        let rows = event_rows(events)?;
+        let until = until(now, lease);
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "update schedule_fires set cursor = ?3, enqueued = enqueued + ?4,
+                             lease_until = ?5
+                         where id = ?1 and lease_owner = ?2 and lease_until > ?6
+                           and done_at is null",
+                    )?
+                    .execute(params![fire_id, owner, cursor, rows.len() as i64, until, now])?;
+                if n == 0 {
+                    return Err(StoreError::LeaseLost {
+                        what: "schedule fire",
+                        id: fire_id,
+                    });
+                }
+                insert_events(conn, &rows)?;
+                Ok(())
+            })
+            .await
     }
 
     pub(super) async fn finish_fire(
@@ -124,24 +142,26 @@ impl SqliteStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let r = sqlx::query(
-            "update schedule_fires set done_at = $3, lease_owner = null, lease_until = null
-             where id = $1 and lease_owner = $2 and done_at is null",
-        )
-        .bind(fire_id)
-        .bind(owner)
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost {
-                what: "schedule fire",
-                id: fire_id,
-            });
-        }
-        Ok(())
+        let owner = owner.to_owned();
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "update schedule_fires set done_at = ?3, lease_owner = null,
+                             lease_until = null
+                         where id = ?1 and lease_owner = ?2 and done_at is null",
+                    )?
+                    .execute(params![fire_id, owner, now])?;
+                if n == 0 {
+                    return Err(StoreError::LeaseLost {
+                        what: "schedule fire",
+                        id: fire_id,
+                    });
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub(super) async fn audience(
@@ -204,37 +224,58 @@ impl SqliteStore {
     }
 }
 
-async fn insert_events(
-    tx: &mut Transaction<'static, Sqlite>,
-    events: &[NewEvent],
-) -> StoreResult<Vec<Option<Id>>> {
+/// A system event serialised for insertion.
+struct EventRow {
+    conversation_id: Id,
+    sender_id: i64,
+    dedupe_key: Option<String>,
+    payload: String,
+    now: i64,
+}
+
+fn event_rows(events: &[NewEvent]) -> StoreResult<Vec<EventRow>> {
+    events
+        .iter()
+        .map(|e| {
+            let kind = EventKind::Timer(TimerFire {
+                timer_id: 0,
+                purpose: e.purpose.clone(),
+                payload: e.payload.clone(),
+                due_at: e.now,
+            });
+            Ok(EventRow {
+                conversation_id: e.conversation_id,
+                sender_id: e.sender_id,
+                dedupe_key: e.dedupe_key.clone(),
+                payload: json_text("event", &kind)?,
+                now: micros(e.now),
+            })
+        })
+        .collect()
+}
+
+fn insert_events(conn: &Connection, events: &[EventRow]) -> StoreResult<Vec<Option<Id>>> {
     let mut ids = Vec::with_capacity(events.len());
     for e in events {
-        let kind = EventKind::Timer(TimerFire {
-            timer_id: 0,
-            purpose: e.purpose.clone(),
-            payload: e.payload.clone(),
-            due_at: e.now,
-        });
-        let id: Option<Id> = sqlx::query_scalar(
-            "insert into conversation_events (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
-             values ($1, $2, $3, 'timer', $4, $5)
-             on conflict (sender_id, provider_message_id) do nothing
-             returning id",
-        )
-        .bind(e.conversation_id)
-        .bind(e.sender_id)
-        .bind(&e.dedupe_key)
-        .bind(json_text("event", &kind)?)
-        .bind(micros(e.now))
-        .fetch_optional(&mut **tx)
-        .await?;
+        let id: Option<Id> = conn
+            .prepare_cached(
+                "insert into conversation_events
+                     (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
+                 values (?1, ?2, ?3, 'timer', ?4, ?5)
+                 on conflict (sender_id, provider_message_id) do nothing
+                 returning id",
+            )?
+            .query_row(
+                params![e.conversation_id, e.sender_id, e.dedupe_key, e.payload, e.now],
+                |r| r.get(0),
+            )
+            .optional()?;
         if id.is_some() {
-            sqlx::query("update conversations set has_work = 1, work_since = coalesce(work_since, $2) where id = $1")
-                .bind(e.conversation_id)
-                .bind(micros(e.now))
-                .execute(&mut **tx)
-                .await?;
+            conn.prepare_cached(
+                "update conversations set has_work = 1, work_since = coalesce(work_since, ?2)
+                 where id = ?1",
+            )?
+            .execute(params![e.conversation_id, e.now])?;
         }
         ids.push(id);
     }

@@ -123,6 +123,7 @@ pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) 
         timers: vec![],
         cancel_timers: vec![],
         now,
+        release: false,
     }
 }
 

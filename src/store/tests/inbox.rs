@@ -139,6 +139,45 @@ async fn release_keeps_work_that_arrived_meanwhile(store: DynStore) {
         .is_empty());
 }
 
+async fn a_releasing_step_gives_the_conversation_back_in_the_same_commit(store: DynStore) {
+    let (first, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    let (second, _) = receive(&store, "wamid.2", 1, t(2)).await;
+    // The first step releases, but an event arrived meanwhile: the conversation is free
+    // and still has work.
+    let mut commit = step(conversation, first, "a", t(3));
+    commit.release = true;
+    store.commit_step(&commit).await.unwrap();
+    assert_eq!(
+        store
+            .claim_conversations("b", t(4), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
+    let mut commit = step(conversation, second, "b", t(5));
+    commit.release = true;
+    store.commit_step(&commit).await.unwrap();
+    // Released with nothing left: nobody can claim it, and the lease is gone (a new event
+    // is claimable at once, long before the lease would have expired).
+    assert!(store
+        .claim_conversations("c", t(6), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    receive(&store, "wamid.3", 1, t(7)).await;
+    assert_eq!(
+        store
+            .claim_conversations("c", t(8), LEASE, 10)
+            .await
+            .unwrap(),
+        vec![conversation]
+    );
+}
+
 async fn load_work_returns_events_in_order(store: DynStore) {
     let mut events = vec![];
     let mut conversation = 0;
@@ -338,6 +377,7 @@ async fn ensure_conversation_is_idempotent(store: DynStore) {
 }
 
 conformance!(
+    a_releasing_step_gives_the_conversation_back_in_the_same_commit,
     claims_are_exclusive_between_owners,
     oldest_work_is_claimed_first,
     expired_lease_is_taken_over,
