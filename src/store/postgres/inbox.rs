@@ -93,11 +93,11 @@ impl PgStore {
     ) -> StoreResult<Vec<i64>> {
         let rows = sqlx::query(
             "update conversations set lease_owner = $1, lease_until = $2
-             where id in (select id from conversations
-                          where has_work and (lease_until is null or lease_until <= $3)
-                          order by work_since, id
-                          limit $4
-                          for no key update skip locked)
+             where id = any(array(select id from conversations
+                                  where has_work and (lease_until is null or lease_until <= $3)
+                                  order by work_since, id
+                                  limit $4
+                                  for no key update skip locked))
              returning id, work_since",
         )
         .bind(owner)
@@ -168,6 +168,10 @@ impl PgStore {
     }
 
     pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        if step.cancel_timers.is_empty() && step.timers.is_empty() && step.contact_patch.is_none()
+        {
+            return self.commit_simple(step).await;
+        }
         // Locks are taken in the store-wide order (timers, contacts, conversations, events)
         // so a step never deadlocks with a timer firing or a message arriving. Dropping `tx`
         // on an early return rolls everything back.
@@ -242,6 +246,98 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    /// The common step (new state, replies, perhaps the release; no timers or contact
+    /// changes) as ONE statement: its own transaction and one round trip. Every part is
+    /// guarded by the conversation's update, which happens only while the lease is held and
+    /// the event is unprocessed, so on a refusal nothing at all is written.
+    async fn commit_simple(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        let m = &step.outbound;
+        let senders: Vec<i64> = m.iter().map(|m| m.sender_id).collect();
+        let conversations: Vec<i64> = m.iter().map(|m| m.conversation_id).collect();
+        let payloads: Vec<_> = m.iter().map(|m| Json(&m.message)).collect();
+        let fallbacks: Vec<_> = m.iter().map(|m| Json(&m.fallback)).collect();
+        let origins: Vec<&str> = m.iter().map(|m| m.origin.as_str()).collect();
+        // The statement's parts all see the snapshot from before it, so the release leaves
+        // out this step's event by id instead of relying on its processed mark.
+        let row = sqlx::query(
+            "with conversation as (
+                 update conversations set
+                     state = $1,
+                     lease_owner = case when $6 then null else lease_owner end,
+                     lease_until = case when $6 then null else lease_until end,
+                     work_since = case when $6 then
+                         (select min(received_at) from conversation_events e
+                          where e.conversation_id = $2 and e.processed_at is null and e.id <> $5)
+                         else work_since end,
+                     has_work = case when $6 then
+                         exists (select 1 from conversation_events e
+                                 where e.conversation_id = $2 and e.processed_at is null
+                                   and e.id <> $5)
+                         else has_work end
+                 where id = $2 and lease_owner = $3 and lease_until > $4
+                   and exists (select 1 from conversation_events e
+                               where e.id = $5 and e.conversation_id = $2
+                                 and e.processed_at is null)
+                 returning id
+             ), event as (
+                 update conversation_events e set processed_at = $4
+                 from conversation c
+                 where e.id = $5 and e.conversation_id = c.id
+                 returning e.id
+             ), outbound as (
+                 insert into outbound_messages
+                     (sender_id, conversation_id, payload, fallback, origin, status,
+                      next_attempt_at, created_at, updated_at)
+                 select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
+                        'queued', $4, $4, $4
+                 from unnest($7::bigint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::text[])
+                      with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
+                 where exists (select 1 from conversation)
+                 order by m.n
+                 returning id
+             )
+             select (select count(*) from conversation) as committed,
+                    coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
+        )
+        .bind(Json(&step.state))
+        .bind(step.conversation_id)
+        .bind(&step.owner)
+        .bind(step.now)
+        .bind(step.event_id)
+        .bind(step.release)
+        .bind(senders)
+        .bind(conversations)
+        .bind(payloads)
+        .bind(fallbacks)
+        .bind(origins)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.try_get::<i64, _>("committed")? == 1 {
+            return Ok(row.try_get("ids")?);
+        }
+        // Refused: say why.
+        let held: Option<bool> = sqlx::query_scalar(
+            "select lease_owner = $2 and lease_until > $3 from conversations where id = $1",
+        )
+        .bind(step.conversation_id)
+        .bind(&step.owner)
+        .bind(step.now)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        Err(if held == Some(true) {
+            StoreError::NotFound {
+                what: "unprocessed event",
+                id: step.event_id,
+            }
+        } else {
+            StoreError::LeaseLost {
+                what: "conversation",
+                id: step.conversation_id,
+            }
+        })
     }
 
     pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {

@@ -71,7 +71,7 @@ impl PgStore {
         let rows = sqlx::query(
             "with claimed as (
                  update outbound_messages set lease_owner = $1, lease_until = $2
-                 where id in (
+                 where id = any(array(
                      select o.id from outbound_messages o
                      where o.status = 'queued'
                        and o.next_attempt_at <= $3
@@ -82,7 +82,7 @@ impl PgStore {
                        and not exists (select 1 from sender_stops s where s.sender_id = o.sender_id)
                      order by o.id
                      limit $4
-                     for no key update skip locked)
+                     for no key update skip locked))
                  returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
              )
              select m.*, c.last_inbound_at
@@ -175,6 +175,45 @@ impl PgStore {
             .bind(id)
             .bind(owner),
         };
+        let SendOutcome::Accepted {
+            provider_message_id,
+            converted_to,
+        } = outcome
+        else {
+            // One statement: its own transaction, one round trip.
+            if query.execute(&self.pool).await?.rows_affected() == 0 {
+                return Err(StoreError::LeaseLost {
+                    what: "outbound message",
+                    id,
+                });
+            }
+            return Ok(());
+        };
+        // An accepted send usually has no status waiting for it: then one statement does.
+        let done = sqlx::query(
+            "update outbound_messages set
+                 status = 'accepted', provider_message_id = $3,
+                 payload = case when $4::jsonb is null then payload
+                                else jsonb_set(payload, '{content}', $4::jsonb) end,
+                 error_code = null, error_title = null,
+                 lease_owner = null, lease_until = null, updated_at = $5
+             where id = $1 and lease_owner = $2
+               and not exists (select 1 from early_statuses e
+                               where e.sender_id = outbound_messages.sender_id
+                                 and e.provider_message_id = $3)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(provider_message_id)
+        .bind(converted_to.as_ref().map(Json))
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            return Ok(());
+        }
+        // Statuses are waiting (or the lease is gone): record and replay them together.
         let mut tx = self.pool.begin().await?;
         if query.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(StoreError::LeaseLost {
@@ -182,9 +221,7 @@ impl PgStore {
                 id,
             });
         }
-        if matches!(outcome, SendOutcome::Accepted { .. }) {
-            super::ingest::replay_early_statuses(&mut tx, id).await?;
-        }
+        super::ingest::replay_early_statuses(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }

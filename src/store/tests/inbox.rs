@@ -315,6 +315,38 @@ async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
     assert_eq!(store.next_timer_due().await.unwrap(), None);
 }
 
+/// The same with only state, replies and the release: the shape the stores may commit in
+/// one statement.
+async fn a_plain_step_with_a_lost_lease_changes_nothing(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    store
+        .claim_conversations("b", t(40), LEASE, 10)
+        .await
+        .unwrap();
+    let before = store.load_work(conversation, 10).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(41));
+    commit.state = json!({"step": 9});
+    commit.outbound = vec![text_to(conversation, 1, "late")];
+    commit.release = true;
+    let lost = store.commit_step(&commit).await;
+    assert!(
+        matches!(lost, Err(StoreError::LeaseLost { .. })),
+        "{lost:?}"
+    );
+    assert_eq!(store.load_work(conversation, 10).await.unwrap(), before);
+    assert_eq!(store.outbox_depth().await.unwrap(), 0);
+    // b's lease is untouched: nobody else can claim the conversation.
+    assert!(store
+        .claim_conversations("c", t(42), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn an_event_is_committed_only_once(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
     store
@@ -385,6 +417,7 @@ conformance!(
     load_work_returns_events_in_order,
     commit_step_applies_state_contact_outbound_and_timers,
     commit_step_with_a_lost_lease_changes_nothing,
+    a_plain_step_with_a_lost_lease_changes_nothing,
     an_event_is_committed_only_once,
     ensure_conversation_is_idempotent,
 );
