@@ -40,6 +40,8 @@ pub struct Setup<'a> {
     /// YAML mappings merged over the generated config, in order (`--set`).
     pub overrides: &'a [String],
     pub keep: bool,
+    /// Conversations written into the database before the run (`--preload`).
+    pub preload: u64,
 }
 
 pub struct Parley {
@@ -111,6 +113,23 @@ impl Parley {
             let log = parley.log_tail();
             parley.stop().await.ok();
             bail!("{e:#}\n--- parley log ---\n{log}");
+        }
+        if setup.preload > 0 {
+            eprintln!(
+                "parley-bench: storing {} conversations before the run …",
+                setup.preload
+            );
+            let took = match &parley.postgres {
+                None => crate::preload::sqlite(&parley.dir.join("parley.db"), setup.preload),
+                Some(_) => crate::preload::postgres(&db_url, setup.preload).await,
+            };
+            match took {
+                Ok(seconds) => eprintln!("parley-bench: stored them in {seconds:.1} s"),
+                Err(e) => {
+                    parley.stop().await.ok();
+                    bail!("preloading the database failed: {e:#}");
+                }
+            }
         }
         Ok(parley)
     }

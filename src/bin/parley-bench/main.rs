@@ -19,6 +19,7 @@
 mod child;
 mod double;
 mod load;
+mod preload;
 mod record;
 mod report;
 mod sampler;
@@ -51,6 +52,11 @@ struct Args {
     /// Distinct customers writing (message i comes from contact i mod N).
     #[arg(long, default_value_t = 10_000)]
     contacts: u32,
+    /// Conversations stored before each run (contact, one processed message and one
+    /// accepted reply each), written straight into the fresh database once Parley is up:
+    /// shows that latency and memory do not grow with what is stored.
+    #[arg(long, default_value_t = 0)]
+    preload: u64,
     /// Keyword flows loaded (message i says `kw<i mod K> <i>`).
     #[arg(long, default_value_t = 100)]
     flows: u32,
@@ -240,6 +246,7 @@ async fn run_once(
         app_secret: &app_secret,
         overrides: &args.overrides,
         keep: args.keep,
+        preload: args.preload,
     })
     .await?;
     eprintln!(

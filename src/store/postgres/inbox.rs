@@ -93,11 +93,11 @@ impl PgStore {
     ) -> StoreResult<Vec<i64>> {
         let rows = sqlx::query(
             "update conversations set lease_owner = $1, lease_until = $2
-             where id = any(array(select id from conversations
-                                  where has_work and (lease_until is null or lease_until <= $3)
-                                  order by work_since, id
-                                  limit $4
-                                  for no key update skip locked))
+             where id in (select id from conversations
+                          where has_work and (lease_until is null or lease_until <= $3)
+                          order by work_since, id
+                          limit $4
+                          for no key update skip locked)
              returning id, work_since",
         )
         .bind(owner)
@@ -124,42 +124,46 @@ impl PgStore {
         conversation_id: i64,
         limit: i64,
     ) -> StoreResult<ConversationWork> {
-        let row = sqlx::query(
+        // One round trip: a row per waiting event (or one row with no event), each carrying
+        // the conversation and its contact.
+        let rows = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
-                    c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at
-             from conversations v join contacts c on c.id = v.contact_id
-             where v.id = $1",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound {
-            what: "conversation",
-            id: conversation_id,
-        })?;
-        let conversation = rows::conversation(&row)?;
-        let contact = rows::contact(&row, "contact_id", "contact_created_at")?;
-
-        let events = sqlx::query(
-            "select id, payload, received_at from conversation_events
-             where conversation_id = $1 and processed_at is null
-             order by id
-             limit $2",
+                    c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
+                    e.id as event_id, e.payload as event_payload,
+                    e.received_at as event_received_at
+             from conversations v
+             join contacts c on c.id = v.contact_id
+             left join lateral (
+                 select id, payload, received_at from conversation_events
+                 where conversation_id = v.id and processed_at is null
+                 order by id
+                 limit $2
+             ) e on true
+             where v.id = $1
+             order by e.id",
         )
         .bind(conversation_id)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(StoredEvent {
-                id: row.try_get("id")?,
+        .await?;
+        let first = rows.first().ok_or(StoreError::NotFound {
+            what: "conversation",
+            id: conversation_id,
+        })?;
+        let conversation = rows::conversation(first)?;
+        let contact = rows::contact(first, "contact_id", "contact_created_at")?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(id) = row.try_get::<Option<i64>, _>("event_id")? else {
+                continue;
+            };
+            events.push(StoredEvent {
+                id,
                 conversation_id,
-                kind: json(row, "payload")?,
-                received_at: row.try_get("received_at")?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+                kind: json(row, "event_payload")?,
+                received_at: row.try_get("event_received_at")?,
+            });
+        }
         Ok(ConversationWork {
             conversation,
             contact,

@@ -67,11 +67,14 @@ impl PgStore {
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>> {
         // A message still `queued` blocks its conversation's later messages, in flight or
-        // not, so replies leave in the order the flow produced them.
+        // not, so replies leave in the order the flow produced them. Ordered as the
+        // `outbound_messages_ready` index is, so the scan stops after `limit` rows: ordered
+        // by id alone, every claim sorted the whole backlog and, once a backlog formed under
+        // overload, claims took seconds and the backlog only grew.
         let rows = sqlx::query(
             "with claimed as (
                  update outbound_messages set lease_owner = $1, lease_until = $2
-                 where id = any(array(
+                 where id in (
                      select o.id from outbound_messages o
                      where o.status = 'queued'
                        and o.next_attempt_at <= $3
@@ -80,9 +83,9 @@ impl PgStore {
                                        where older.conversation_id = o.conversation_id
                                          and older.status = 'queued' and older.id < o.id)
                        and not exists (select 1 from sender_stops s where s.sender_id = o.sender_id)
-                     order by o.id
+                     order by o.next_attempt_at, o.id
                      limit $4
-                     for no key update skip locked))
+                     for no key update skip locked)
                  returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
              )
              select m.*, c.last_inbound_at

@@ -14,10 +14,10 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "delete from timers
-             where id = any(array(select id from timers where due_at <= $1
-                                  order by due_at, id
-                                  limit $2
-                                  for update skip locked))
+             where id in (select id from timers where due_at <= $1
+                          order by due_at, id
+                          limit $2
+                          for update skip locked)
              returning id, conversation_id, purpose, due_at, payload",
         )
         .bind(now)

@@ -150,7 +150,7 @@ impl SqliteStore {
                                            where older.conversation_id = o.conversation_id
                                              and older.status = 'queued' and older.id < o.id)
                            and not exists (select 1 from sender_stops s where s.sender_id = o.sender_id)
-                         order by o.id
+                         order by o.next_attempt_at, o.id
                          limit ?4)
                      returning id, sender_id, conversation_id, payload, fallback, attempts, created_at,
                          (select last_inbound_at from conversations c
