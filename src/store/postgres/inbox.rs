@@ -172,8 +172,7 @@ impl PgStore {
     }
 
     pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
-        if step.cancel_timers.is_empty() && step.timers.is_empty() && step.contact_patch.is_none()
-        {
+        if step.cancel_timers.is_empty() && step.timers.is_empty() && step.contact_patch.is_none() {
             return self.commit_simple(step).await;
         }
         // Locks are taken in the store-wide order (timers, contacts, conversations, events)

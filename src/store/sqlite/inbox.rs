@@ -169,7 +169,11 @@ impl SqliteStore {
                          limit ?2",
                     )?
                     .query_map(params![conversation_id, limit], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
                     })?
                     .map(|row| {
                         let (id, payload, received_at) = row?;

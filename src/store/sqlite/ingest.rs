@@ -227,7 +227,11 @@ pub(super) fn replay_early_statuses(conn: &Connection, id: i64) -> StoreResult<(
              returning sender_id, payload, received_at",
         )?
         .query_map([id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?
         .map(|row| {
             let (sender_id, payload, at) = row?;

@@ -66,8 +66,9 @@ impl SqliteStore {
         };
         let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
         let (options, scratch) = if in_memory {
-            let dir = tempfile::tempdir()
-                .map_err(|e| StoreError::Corrupt(format!("cannot create a temporary database: {e}")))?;
+            let dir = tempfile::tempdir().map_err(|e| {
+                StoreError::Corrupt(format!("cannot create a temporary database: {e}"))
+            })?;
             let options = SqliteConnectOptions::new().filename(dir.path().join("parley.db"));
             (options, Some(Arc::new(dir)))
         } else {
@@ -80,7 +81,11 @@ impl SqliteStore {
 
     /// Creates (if missing) and migrates the file named by `options`, then starts the
     /// writer thread and a pool of `readers` read connections.
-    pub async fn open(options: SqliteConnectOptions, sync: Sync, readers: u32) -> StoreResult<Self> {
+    pub async fn open(
+        options: SqliteConnectOptions,
+        sync: Sync,
+        readers: u32,
+    ) -> StoreResult<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

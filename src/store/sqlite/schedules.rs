@@ -123,7 +123,14 @@ impl SqliteStore {
                          where id = ?1 and lease_owner = ?2 and lease_until > ?6
                            and done_at is null",
                     )?
-                    .execute(params![fire_id, owner, cursor, rows.len() as i64, until, now])?;
+                    .execute(params![
+                        fire_id,
+                        owner,
+                        cursor,
+                        rows.len() as i64,
+                        until,
+                        now
+                    ])?;
                 if n == 0 {
                     return Err(StoreError::LeaseLost {
                         what: "schedule fire",
@@ -266,7 +273,13 @@ fn insert_events(conn: &Connection, events: &[EventRow]) -> StoreResult<Vec<Opti
                  returning id",
             )?
             .query_row(
-                params![e.conversation_id, e.sender_id, e.dedupe_key, e.payload, e.now],
+                params![
+                    e.conversation_id,
+                    e.sender_id,
+                    e.dedupe_key,
+                    e.payload,
+                    e.now
+                ],
                 |r| r.get(0),
             )
             .optional()?;

@@ -76,7 +76,9 @@ impl Writer {
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => in_savepoint(conn, f),
-                None => Err(StoreError::Commit("the write transaction did not begin".into())),
+                None => Err(StoreError::Commit(
+                    "the write transaction did not begin".into(),
+                )),
             };
             Box::new(move |committed| {
                 let answer = match committed {
@@ -129,7 +131,10 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
 }
 
 fn commit_batch(conn: &Connection, batch: Vec<Job>) {
-    if let Err(e) = conn.prepare_cached("begin immediate").and_then(|mut s| s.execute([])) {
+    if let Err(e) = conn
+        .prepare_cached("begin immediate")
+        .and_then(|mut s| s.execute([]))
+    {
         tracing::error!(error = %e, "beginning a SQLite write transaction failed");
         let e = e.to_string();
         for job in batch {
@@ -198,7 +203,10 @@ mod tests {
                 w.run(move |conn| {
                     conn.execute("insert into t (k, v) values (?1, 'x')", [k])?;
                     if k % 3 == 0 {
-                        return Err(StoreError::NotFound { what: "test", id: k });
+                        return Err(StoreError::NotFound {
+                            what: "test",
+                            id: k,
+                        });
                     }
                     if k % 100 == 1 {
                         panic!("a job that panics after writing");
