@@ -1,11 +1,13 @@
 //! SQLite implementation of the store: one database file in WAL mode, the default backend.
 //!
-//! SQLite has a single writer, so every write goes through ONE connection (a pool of one,
-//! which doubles as an async mutex): writers queue in-process instead of spinning on busy
-//! errors, and a transaction that reads before it writes never loses its snapshot. Reads use
-//! a separate pool. Transactions begin `immediate` so that a second process on the same file
-//! waits on `busy_timeout` rather than failing mid-transaction. Timestamps are INTEGER unix
-//! microseconds and JSON is TEXT (see `migrations/sqlite`).
+//! SQLite has a single writer, so every write goes through ONE connection owned by a writer
+//! thread (`writer.rs`): each write is a closure run there, and the closures waiting at the
+//! same moment share one transaction (group commit), each in its own savepoint. Writers queue
+//! in-process instead of spinning on busy errors, and a write that reads before it writes
+//! never loses its snapshot. API reads use a separate pool of read-only sqlx connections; the
+//! hot path's reads run on the writer thread. Transactions begin `immediate` so that a second
+//! process on the same file waits on `busy_timeout` rather than failing mid-transaction.
+//! Timestamps are INTEGER unix microseconds and JSON is TEXT (see `migrations/sqlite`).
 //!
 //! The methods live next to their concept: `ingest` (webhooks), `inbox` (conversations,
 //! leases, steps), `outbox` (sends), `timers`.
