@@ -49,6 +49,19 @@ pub(super) async fn insert_outbound(
     Ok(ids)
 }
 
+/// Records an accepted send. `$6 = false` refuses (changes nothing) when a status for the
+/// message is waiting in `early_statuses`, so the caller can replay it in a transaction.
+const ACCEPTED: &str = "update outbound_messages set
+        status = 'accepted', provider_message_id = $3,
+        payload = case when $4::jsonb is null then payload
+                       else jsonb_set(payload, '{content}', $4::jsonb) end,
+        error_code = null, error_title = null,
+        lease_owner = null, lease_until = null, updated_at = $5
+    where id = $1 and lease_owner = $2
+      and ($6 or not exists (select 1 from early_statuses e
+                             where e.sender_id = outbound_messages.sender_id
+                               and e.provider_message_id = $3))";
+
 impl PgStore {
     pub(super) async fn enqueue_all(
         &self,
@@ -122,20 +135,14 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let query = match outcome {
-            SendOutcome::Accepted { provider_message_id, converted_to } => sqlx::query(
-                "update outbound_messages set
-                     status = 'accepted', provider_message_id = $3,
-                     payload = case when $4::jsonb is null then payload
-                                    else jsonb_set(payload, '{content}', $4::jsonb) end,
-                     error_code = null, error_title = null,
-                     lease_owner = null, lease_until = null, updated_at = $5
-                 where id = $1 and lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(provider_message_id)
-            .bind(converted_to.as_ref().map(Json))
-            .bind(now),
+            // Inside the transaction below, whatever statuses wait.
+            SendOutcome::Accepted { provider_message_id, converted_to } => sqlx::query(ACCEPTED)
+                .bind(id)
+                .bind(owner)
+                .bind(provider_message_id)
+                .bind(converted_to.as_ref().map(Json))
+                .bind(now)
+                .bind(true),
             SendOutcome::Retry { at, code, title } => sqlx::query(
                 "update outbound_messages set
                      attempts = attempts + 1, next_attempt_at = $3, error_code = $4, error_title = $5,
@@ -193,26 +200,16 @@ impl PgStore {
             return Ok(());
         };
         // An accepted send usually has no status waiting for it: then one statement does.
-        let done = sqlx::query(
-            "update outbound_messages set
-                 status = 'accepted', provider_message_id = $3,
-                 payload = case when $4::jsonb is null then payload
-                                else jsonb_set(payload, '{content}', $4::jsonb) end,
-                 error_code = null, error_title = null,
-                 lease_owner = null, lease_until = null, updated_at = $5
-             where id = $1 and lease_owner = $2
-               and not exists (select 1 from early_statuses e
-                               where e.sender_id = outbound_messages.sender_id
-                                 and e.provider_message_id = $3)",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(provider_message_id)
-        .bind(converted_to.as_ref().map(Json))
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let done = sqlx::query(ACCEPTED)
+            .bind(id)
+            .bind(owner)
+            .bind(provider_message_id)
+            .bind(converted_to.as_ref().map(Json))
+            .bind(now)
+            .bind(false)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if done == 1 {
             return Ok(());
         }

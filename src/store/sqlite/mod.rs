@@ -21,7 +21,6 @@ mod schedules;
 mod timers;
 mod writer;
 
-pub use writer::Sync;
 use writer::Writer;
 
 use super::{
@@ -62,10 +61,6 @@ impl SqliteStore {
     /// thread and the reader pool must see the same database, which an in-memory database
     /// cannot offer across connections.
     pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
-        let sync = match config.sqlite_synchronous {
-            SqliteSynchronous::Normal => Sync::Normal,
-            SqliteSynchronous::Full => Sync::Full,
-        };
         let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
         let (options, scratch) = if in_memory {
             let dir = tempfile::tempdir().map_err(|e| {
@@ -76,7 +71,12 @@ impl SqliteStore {
         } else {
             (SqliteConnectOptions::from_str(&config.url)?, None)
         };
-        let mut store = Self::open(options, sync, config.max_connections.max(1)).await?;
+        let mut store = Self::open(
+            options,
+            config.sqlite_synchronous,
+            config.max_connections.max(1),
+        )
+        .await?;
         store._scratch = scratch;
         Ok(store)
     }
@@ -85,15 +85,15 @@ impl SqliteStore {
     /// writer thread and a pool of `readers` read connections.
     pub async fn open(
         options: SqliteConnectOptions,
-        sync: Sync,
+        sync: SqliteSynchronous,
         readers: u32,
     ) -> StoreResult<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match sync {
-                Sync::Normal => Synchronous::Normal,
-                Sync::Full => Synchronous::Full,
+                SqliteSynchronous::Normal => Synchronous::Normal,
+                SqliteSynchronous::Full => Synchronous::Full,
             })
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)

@@ -9,11 +9,13 @@
 //! connection's thread, a statement costs a function call instead of a hand-off between
 //! threads (which is what sqlx's SQLite driver does for each statement).
 
+use crate::config::SqliteSynchronous;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -29,19 +31,20 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
-}
-
-/// How durable a commit is: `normal` survives a killed process, `full` also a power loss.
-#[derive(Debug, Clone, Copy)]
-pub enum Sync {
-    Normal,
-    Full,
+    /// Transactions the thread has run (committed or not); the tests read it to check
+    /// that concurrent writes really share transactions.
+    #[cfg_attr(not(test), allow(dead_code))]
+    batches: Arc<AtomicU64>,
 }
 
 impl Writer {
     /// Opens the database file (already created and migrated) for writing and starts the
     /// writer thread, which ends when the last `Writer` clone is dropped.
-    pub(super) fn open(path: &Path, sync: Sync, busy_timeout: Duration) -> StoreResult<Self> {
+    pub(super) fn open(
+        path: &Path,
+        sync: SqliteSynchronous,
+        busy_timeout: Duration,
+    ) -> StoreResult<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(busy_timeout)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
@@ -49,19 +52,21 @@ impl Writer {
             None,
             "synchronous",
             match sync {
-                Sync::Normal => "normal",
-                Sync::Full => "full",
+                SqliteSynchronous::Normal => "normal",
+                SqliteSynchronous::Full => "full",
             },
         )?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "temp_store", "memory")?;
         conn.set_prepared_statement_cache_capacity(256);
         let (jobs, queue) = mpsc::channel::<Job>();
+        let batches = Arc::new(AtomicU64::new(0));
+        let counter = batches.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, queue))
+            .spawn(move || run(conn, queue, &counter))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, batches })
     }
 
     /// Runs `f` on the write connection inside the next group transaction and returns its
@@ -114,7 +119,7 @@ fn in_savepoint<T>(
     result
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, batches: &AtomicU64) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -124,6 +129,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        batches.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
         metrics::counter!(crate::metrics::SQLITE_JOBS).increment(batch.len() as u64);
         commit_batch(&conn, batch);
@@ -181,7 +187,7 @@ mod tests {
         conn.execute_batch("create table t (k integer primary key, v text not null)")
             .unwrap();
         drop(conn);
-        Writer::open(&path, Sync::Normal, Duration::from_secs(1)).unwrap()
+        Writer::open(&path, SqliteSynchronous::Normal, Duration::from_secs(1)).unwrap()
     }
 
     fn count(dir: &tempfile::TempDir, sql: &str) -> i64 {
@@ -233,6 +239,11 @@ mod tests {
         assert_eq!(kept, 600 - 200 - 4);
         assert_eq!(count(&dir, "select count(*) from t"), kept);
         assert_eq!(count(&dir, "select count(*) from t where k % 3 = 0"), 0);
+        let batches = w.batches.load(Ordering::Relaxed);
+        assert!(
+            batches < 600,
+            "600 concurrent jobs took {batches} transactions: nothing was grouped"
+        );
     }
 
     #[tokio::test]

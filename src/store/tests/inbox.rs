@@ -280,8 +280,10 @@ async fn commit_step_applies_state_contact_outbound_and_timers(store: DynStore) 
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(900)));
 }
 
-async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
-    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+/// A conversation "a" claimed, whose lease expired and "b" took over: (event, conversation,
+/// the work as it stands).
+async fn taken_over(store: &DynStore) -> (Id, Id, crate::store::ConversationWork) {
+    let (event, conversation) = receive(store, "wamid.1", 1, t(0)).await;
     store
         .claim_conversations("a", t(1), LEASE, 10)
         .await
@@ -291,6 +293,11 @@ async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
         .await
         .unwrap();
     let before = store.load_work(conversation, 10).await.unwrap();
+    (event, conversation, before)
+}
+
+async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
+    let (event, conversation, before) = taken_over(&store).await;
 
     let mut commit = step(conversation, event, "a", t(41));
     commit.state = json!({"step": 9});
@@ -318,16 +325,7 @@ async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
 /// The same with only state, replies and the release: the shape the stores may commit in
 /// one statement.
 async fn a_plain_step_with_a_lost_lease_changes_nothing(store: DynStore) {
-    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    store
-        .claim_conversations("a", t(1), LEASE, 10)
-        .await
-        .unwrap();
-    store
-        .claim_conversations("b", t(40), LEASE, 10)
-        .await
-        .unwrap();
-    let before = store.load_work(conversation, 10).await.unwrap();
+    let (event, conversation, before) = taken_over(&store).await;
     let mut commit = step(conversation, event, "a", t(41));
     commit.state = json!({"step": 9});
     commit.outbound = vec![text_to(conversation, 1, "late")];
