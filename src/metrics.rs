@@ -23,6 +23,11 @@ pub const ENGINE_PANICS: &str = "parley_engine_panics_total";
 /// SQLite group commit: write transactions committed, and the jobs (writes) they carried.
 pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
 pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
+/// PostgreSQL batching, by `kind` (`steps` and `accepted`: group commit of step commits and
+/// accepted sends; `loads`: conversations' waiting work read together): statements run, and
+/// the requests they carried.
+pub const POSTGRES_BATCHES: &str = "parley_postgres_batches_total";
+pub const POSTGRES_BATCHED: &str = "parley_postgres_batched_total";
 
 /// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
 pub fn handle() -> PrometheusHandle {

@@ -12,7 +12,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
 impl PgStore {
@@ -124,56 +124,12 @@ impl PgStore {
         conversation_id: i64,
         limit: i64,
     ) -> StoreResult<ConversationWork> {
-        // One round trip: a row per waiting event (or one row with no event), each carrying
-        // the conversation and its contact.
-        let rows = sqlx::query(
-            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
-                    c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
-                    e.id as event_id, e.payload as event_payload,
-                    e.received_at as event_received_at
-             from conversations v
-             join contacts c on c.id = v.contact_id
-             left join lateral (
-                 select id, payload, received_at from conversation_events
-                 where conversation_id = v.id and processed_at is null
-                 order by id
-                 limit $2
-             ) e on true
-             where v.id = $1
-             order by e.id",
-        )
-        .bind(conversation_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let first = rows.first().ok_or(StoreError::NotFound {
-            what: "conversation",
-            id: conversation_id,
-        })?;
-        let conversation = rows::conversation(first)?;
-        let contact = rows::contact(first, "contact_id", "contact_created_at")?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let Some(id) = row.try_get::<Option<i64>, _>("event_id")? else {
-                continue;
-            };
-            events.push(StoredEvent {
-                id,
-                conversation_id,
-                kind: json(row, "event_payload")?,
-                received_at: row.try_get("event_received_at")?,
-            });
-        }
-        Ok(ConversationWork {
-            conversation,
-            contact,
-            events,
-        })
+        self.loads.submit((conversation_id, limit)).await
     }
 
     pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
-        if step.cancel_timers.is_empty() && step.timers.is_empty() && step.contact_patch.is_none() {
-            return self.commit_simple(step).await;
+        if step.contact_patch.is_none() {
+            return self.steps.submit(step.clone()).await;
         }
         // Locks are taken in the store-wide order (timers, contacts, conversations, events)
         // so a step never deadlocks with a timer firing or a message arriving. Dropping `tx`
@@ -251,98 +207,6 @@ impl PgStore {
         Ok(ids)
     }
 
-    /// The common step (new state, replies, perhaps the release; no timers or contact
-    /// changes) as ONE statement: its own transaction and one round trip. Every part is
-    /// guarded by the conversation's update, which happens only while the lease is held and
-    /// the event is unprocessed, so on a refusal nothing at all is written.
-    async fn commit_simple(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
-        let m = &step.outbound;
-        let senders: Vec<i64> = m.iter().map(|m| m.sender_id).collect();
-        let conversations: Vec<i64> = m.iter().map(|m| m.conversation_id).collect();
-        let payloads: Vec<_> = m.iter().map(|m| Json(&m.message)).collect();
-        let fallbacks: Vec<_> = m.iter().map(|m| Json(&m.fallback)).collect();
-        let origins: Vec<&str> = m.iter().map(|m| m.origin.as_str()).collect();
-        // The statement's parts all see the snapshot from before it, so the release leaves
-        // out this step's event by id instead of relying on its processed mark.
-        let row = sqlx::query(
-            "with conversation as (
-                 update conversations set
-                     state = $1,
-                     lease_owner = case when $6 then null else lease_owner end,
-                     lease_until = case when $6 then null else lease_until end,
-                     work_since = case when $6 then
-                         (select min(received_at) from conversation_events e
-                          where e.conversation_id = $2 and e.processed_at is null and e.id <> $5)
-                         else work_since end,
-                     has_work = case when $6 then
-                         exists (select 1 from conversation_events e
-                                 where e.conversation_id = $2 and e.processed_at is null
-                                   and e.id <> $5)
-                         else has_work end
-                 where id = $2 and lease_owner = $3 and lease_until > $4
-                   and exists (select 1 from conversation_events e
-                               where e.id = $5 and e.conversation_id = $2
-                                 and e.processed_at is null)
-                 returning id
-             ), event as (
-                 update conversation_events e set processed_at = $4
-                 from conversation c
-                 where e.id = $5 and e.conversation_id = c.id
-                 returning e.id
-             ), outbound as (
-                 insert into outbound_messages
-                     (sender_id, conversation_id, payload, fallback, origin, status,
-                      next_attempt_at, created_at, updated_at)
-                 select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
-                        'queued', $4, $4, $4
-                 from unnest($7::bigint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::text[])
-                      with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
-                 where exists (select 1 from conversation)
-                 order by m.n
-                 returning id
-             )
-             select (select count(*) from conversation) as committed,
-                    coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
-        )
-        .bind(Json(&step.state))
-        .bind(step.conversation_id)
-        .bind(&step.owner)
-        .bind(step.now)
-        .bind(step.event_id)
-        .bind(step.release)
-        .bind(senders)
-        .bind(conversations)
-        .bind(payloads)
-        .bind(fallbacks)
-        .bind(origins)
-        .fetch_one(&self.pool)
-        .await?;
-        if row.try_get::<i64, _>("committed")? == 1 {
-            return Ok(row.try_get("ids")?);
-        }
-        // Refused: say why.
-        let held: Option<bool> = sqlx::query_scalar(
-            "select lease_owner = $2 and lease_until > $3 from conversations where id = $1",
-        )
-        .bind(step.conversation_id)
-        .bind(&step.owner)
-        .bind(step.now)
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten();
-        Err(if held == Some(true) {
-            StoreError::NotFound {
-                what: "unprocessed event",
-                id: step.event_id,
-            }
-        } else {
-            StoreError::LeaseLost {
-                what: "conversation",
-                id: step.conversation_id,
-            }
-        })
-    }
-
     pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
         release_lease(&mut conn, conversation_id, owner).await
@@ -404,4 +268,403 @@ async fn release_lease(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A step without contact changes (new state, timers, replies, perhaps the release) as
+/// ONE statement: its own transaction and one round trip, so the conversation's row is
+/// locked only while the statement runs. Every part is guarded by the conversation's
+/// update, which happens only while the lease is held and the event is unprocessed, so
+/// on a refusal nothing at all is written.
+///
+/// Cancelled timers are deleted with `skip locked`: a timer locked by someone else is
+/// being fired right now (only firing and the conversation's own steps touch timers, and
+/// the lease allows one step at a time), it becomes an event the engine finds stale. Not
+/// waiting for it keeps the lock order of a firing (timers, then conversations) from
+/// deadlocking with this statement (conversations, then timers).
+pub(super) async fn commit_simple(pool: &PgPool, step: &StepCommit) -> StoreResult<Vec<i64>> {
+    let m = &step.outbound;
+    let senders: Vec<i64> = m.iter().map(|m| m.sender_id).collect();
+    let conversations: Vec<i64> = m.iter().map(|m| m.conversation_id).collect();
+    let payloads: Vec<_> = m.iter().map(|m| Json(&m.message)).collect();
+    let fallbacks: Vec<_> = m.iter().map(|m| Json(&m.fallback)).collect();
+    let origins: Vec<&str> = m.iter().map(|m| m.origin.as_str()).collect();
+    let t = &step.timers;
+    let timer_purposes: Vec<&str> = t.iter().map(|t| t.purpose.as_str()).collect();
+    let timer_due: Vec<DateTime<Utc>> = t.iter().map(|t| t.due_at).collect();
+    let timer_payloads: Vec<Json<&serde_json::Value>> =
+        t.iter().map(|t| Json(&t.payload)).collect();
+    // The statement's parts all see the snapshot from before it, so the release leaves
+    // out this step's event by id instead of relying on its processed mark.
+    let row = sqlx::query(
+        "with conversation as (
+             update conversations set
+                 state = $1,
+                 lease_owner = case when $6 then null else lease_owner end,
+                 lease_until = case when $6 then null else lease_until end,
+                 work_since = case when $6 then
+                     (select min(received_at) from conversation_events e
+                      where e.conversation_id = $2 and e.processed_at is null and e.id <> $5)
+                     else work_since end,
+                 has_work = case when $6 then
+                     exists (select 1 from conversation_events e
+                             where e.conversation_id = $2 and e.processed_at is null
+                               and e.id <> $5)
+                     else has_work end
+             where id = $2 and lease_owner = $3 and lease_until > $4
+               and exists (select 1 from conversation_events e
+                           where e.id = $5 and e.conversation_id = $2
+                             and e.processed_at is null)
+             returning id
+         ), event as (
+             update conversation_events e set processed_at = $4
+             from conversation c
+             where e.id = $5 and e.conversation_id = c.id
+             returning e.id
+         ), cancelled as (
+             delete from timers
+             where id in (select id from timers
+                          where conversation_id = $2 and purpose = any($12::text[])
+                            and exists (select 1 from conversation)
+                          for update skip locked)
+         ), new_timers as (
+             insert into timers (conversation_id, purpose, due_at, payload)
+             select $2, t.purpose, t.due_at, t.payload
+             from unnest($13::text[], $14::timestamptz[], $15::jsonb[]) as t(purpose, due_at, payload)
+             where exists (select 1 from conversation)
+         ), outbound as (
+             insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  next_attempt_at, created_at, updated_at)
+             select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
+                    'queued', $4, $4, $4
+             from unnest($7::bigint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::text[])
+                  with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
+             where exists (select 1 from conversation)
+             order by m.n
+             returning id
+         )
+         select (select count(*) from conversation) as committed,
+                coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
+    )
+    .bind(Json(&step.state))
+    .bind(step.conversation_id)
+    .bind(&step.owner)
+    .bind(step.now)
+    .bind(step.event_id)
+    .bind(step.release)
+    .bind(senders)
+    .bind(conversations)
+    .bind(payloads)
+    .bind(fallbacks)
+    .bind(origins)
+    .bind(&step.cancel_timers)
+    .bind(timer_purposes)
+    .bind(timer_due)
+    .bind(timer_payloads)
+    .fetch_one(pool)
+    .await?;
+    if row.try_get::<i64, _>("committed")? == 1 {
+        return Ok(row.try_get("ids")?);
+    }
+    // Refused: say why.
+    let held: Option<bool> = sqlx::query_scalar(
+        "select lease_owner = $2 and lease_until > $3 from conversations where id = $1",
+    )
+    .bind(step.conversation_id)
+    .bind(&step.owner)
+    .bind(step.now)
+    .fetch_optional(pool)
+    .await?
+    .flatten();
+    Err(if held == Some(true) {
+        StoreError::NotFound {
+            what: "unprocessed event",
+            id: step.event_id,
+        }
+    } else {
+        StoreError::LeaseLost {
+            what: "conversation",
+            id: step.conversation_id,
+        }
+    })
+}
+
+/// Group commit of steps without contact changes: the whole batch as ONE statement (see
+/// `batch.rs`), each step guarded as in `commit_simple`. A refused step, a conversation
+/// that appears twice, and every step of a batch whose statement failed are committed one
+/// by one afterwards, which gives each its own answer.
+///
+/// Conversations are locked in id order before any is changed, the order timer firing
+/// and ingest use too, so a batch never deadlocks with them or with another batch.
+pub(super) async fn commit_steps(
+    pool: &PgPool,
+    steps: Vec<StepCommit>,
+) -> Vec<StoreResult<Vec<i64>>> {
+    if steps.len() == 1 {
+        return vec![commit_simple(pool, &steps[0]).await];
+    }
+    let mut seen = std::collections::HashSet::with_capacity(steps.len());
+    let together: Vec<usize> = (0..steps.len())
+        .filter(|&i| seen.insert(steps[i].conversation_id))
+        .collect();
+    let mut results: Vec<Option<StoreResult<Vec<i64>>>> = (0..steps.len()).map(|_| None).collect();
+    match commit_together(pool, &steps, &together).await {
+        Ok(committed) => {
+            for (i, ids) in committed {
+                results[i] = Some(Ok(ids));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, steps = together.len(), "a batch of steps failed as a whole; committing them one by one");
+        }
+    }
+    for (i, step) in steps.iter().enumerate() {
+        if results[i].is_none() {
+            results[i] = Some(commit_simple(pool, step).await);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every step has a result"))
+        .collect()
+}
+
+/// The steps at `which` in one statement; returns (index, new outbound ids) of the steps
+/// it committed.
+async fn commit_together(
+    pool: &PgPool,
+    steps: &[StepCommit],
+    which: &[usize],
+) -> StoreResult<Vec<(usize, Vec<i64>)>> {
+    let picked: Vec<&StepCommit> = which.iter().map(|&i| &steps[i]).collect();
+    let conversations: Vec<i64> = picked.iter().map(|s| s.conversation_id).collect();
+    let owners: Vec<&str> = picked.iter().map(|s| s.owner.as_str()).collect();
+    let events: Vec<i64> = picked.iter().map(|s| s.event_id).collect();
+    let states: Vec<Json<&serde_json::Value>> = picked.iter().map(|s| Json(&s.state)).collect();
+    let nows: Vec<DateTime<Utc>> = picked.iter().map(|s| s.now).collect();
+    let releases: Vec<bool> = picked.iter().map(|s| s.release).collect();
+    // Child rows name their step by its position `n` (1-based, as `with ordinality`).
+    let (mut cancel_n, mut cancel_purpose) = (Vec::new(), Vec::new());
+    let (mut timer_n, mut timer_purpose, mut timer_due, mut timer_payload) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut out_n, mut out_sender, mut out_conversation) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut out_payload, mut out_fallback, mut out_origin) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, step) in picked.iter().enumerate() {
+        let n = k as i64 + 1;
+        for purpose in &step.cancel_timers {
+            cancel_n.push(n);
+            cancel_purpose.push(purpose.as_str());
+        }
+        for t in &step.timers {
+            timer_n.push(n);
+            timer_purpose.push(t.purpose.as_str());
+            timer_due.push(t.due_at);
+            timer_payload.push(Json(&t.payload));
+        }
+        for m in &step.outbound {
+            out_n.push(n);
+            out_sender.push(m.sender_id);
+            out_conversation.push(m.conversation_id);
+            out_payload.push(Json(&m.message));
+            out_fallback.push(Json(&m.fallback));
+            out_origin.push(m.origin.as_str());
+        }
+    }
+    let row = sqlx::query(
+        "with step as (
+             select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[],
+                                  $5::timestamptz[], $6::bool[])
+                  with ordinality as s(conversation_id, owner, event_id, state, now, release, n)
+         ), locked as (
+             select id from conversations where id = any($1::bigint[])
+             order by id
+             for no key update
+         ), conversation as (
+             update conversations v set
+                 state = s.state,
+                 lease_owner = case when s.release then null else v.lease_owner end,
+                 lease_until = case when s.release then null else v.lease_until end,
+                 work_since = case when s.release then
+                     (select min(received_at) from conversation_events e
+                      where e.conversation_id = v.id and e.processed_at is null
+                        and e.id <> s.event_id)
+                     else v.work_since end,
+                 has_work = case when s.release then
+                     exists (select 1 from conversation_events e
+                             where e.conversation_id = v.id and e.processed_at is null
+                               and e.id <> s.event_id)
+                     else v.has_work end
+             from step s join locked l on l.id = s.conversation_id
+             where v.id = s.conversation_id and v.lease_owner = s.owner and v.lease_until > s.now
+               and exists (select 1 from conversation_events e
+                           where e.id = s.event_id and e.conversation_id = v.id
+                             and e.processed_at is null)
+             returning v.id, s.n, s.event_id, s.now
+         ), event as (
+             update conversation_events e set processed_at = c.now
+             from conversation c
+             where e.id = c.event_id and e.conversation_id = c.id
+         ), cancelled as (
+             delete from timers
+             where id in (select t.id
+                          from unnest($7::bigint[], $8::text[]) as x(n, purpose)
+                          join conversation c on c.n = x.n
+                          join timers t on t.conversation_id = c.id and t.purpose = x.purpose
+                          for update of t skip locked)
+         ), new_timers as (
+             insert into timers (conversation_id, purpose, due_at, payload)
+             select c.id, x.purpose, x.due_at, x.payload
+             from unnest($9::bigint[], $10::text[], $11::timestamptz[], $12::jsonb[])
+                  as x(n, purpose, due_at, payload)
+             join conversation c on c.n = x.n
+         ), outbound as (
+             insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  next_attempt_at, created_at, updated_at)
+             select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
+                    'queued', c.now, c.now, c.now
+             from unnest($13::bigint[], $14::bigint[], $15::bigint[], $16::jsonb[],
+                         $17::jsonb[], $18::text[])
+                  with ordinality as m(n, sender_id, conversation_id, payload, fallback, origin, k)
+             join conversation c on c.n = m.n
+             order by m.k
+             returning id
+         )
+         select coalesce((select array_agg(n) from conversation), '{}') as committed,
+                coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
+    )
+    .bind(&conversations)
+    .bind(owners)
+    .bind(events)
+    .bind(states)
+    .bind(nows)
+    .bind(releases)
+    .bind(cancel_n)
+    .bind(cancel_purpose)
+    .bind(timer_n)
+    .bind(timer_purpose)
+    .bind(timer_due)
+    .bind(timer_payload)
+    .bind(&out_n)
+    .bind(out_sender)
+    .bind(out_conversation)
+    .bind(out_payload)
+    .bind(out_fallback)
+    .bind(out_origin)
+    .fetch_one(pool)
+    .await?;
+    let committed: std::collections::HashSet<i64> = row
+        .try_get::<Vec<i64>, _>("committed")?
+        .into_iter()
+        .collect();
+    // Identity values follow the insert's `order by`: sorted ids are the committed steps'
+    // messages in input order.
+    let mut ids = row.try_get::<Vec<i64>, _>("ids")?.into_iter();
+    let mut done: Vec<(usize, Vec<i64>)> = Vec::with_capacity(committed.len());
+    for (k, step) in picked.iter().enumerate() {
+        let n = k as i64 + 1;
+        if committed.contains(&n) {
+            let mine: Vec<i64> = ids.by_ref().take(step.outbound.len()).collect();
+            if mine.len() != step.outbound.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "a batch of steps stored fewer replies than it was given (step of conversation {})",
+                    step.conversation_id
+                )));
+            }
+            done.push((which[k], mine));
+        }
+    }
+    Ok(done)
+}
+
+/// The waiting work of many conversations (id, events wanted) in ONE query: a row per
+/// waiting event (or one row with no event), each carrying its conversation and contact.
+/// Loads are batched as writes are (see `batch.rs`): under load, the conversations claimed
+/// together are read together.
+pub(super) async fn load_work(
+    pool: &PgPool,
+    wanted: Vec<(i64, i64)>,
+) -> Vec<StoreResult<ConversationWork>> {
+    let ids: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
+    let limit = wanted.iter().map(|(_, limit)| *limit).max().unwrap_or(0);
+    let rows = sqlx::query(
+        "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
+                c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
+                e.id as event_id, e.payload as event_payload,
+                e.received_at as event_received_at
+         from conversations v
+         join contacts c on c.id = v.contact_id
+         left join lateral (
+             select id, payload, received_at from conversation_events
+             where conversation_id = v.id and processed_at is null
+             order by id
+             limit $2
+         ) e on true
+         where v.id = any($1)
+         order by v.id, e.id",
+    )
+    .bind(&ids)
+    .bind(limit)
+    .fetch_all(pool)
+    .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) if wanted.len() == 1 => return vec![Err(e.into())],
+        Err(e) => {
+            // Each conversation gets its own answer.
+            tracing::warn!(error = %e, conversations = wanted.len(), "loading work together failed; loading it one by one");
+            let mut each = Vec::with_capacity(wanted.len());
+            for w in wanted {
+                each.extend(Box::pin(load_work(pool, vec![w])).await);
+            }
+            return each;
+        }
+    };
+    let mut found: std::collections::HashMap<i64, StoreResult<ConversationWork>> =
+        std::collections::HashMap::with_capacity(wanted.len());
+    for row in &rows {
+        let read = (|| -> StoreResult<(i64, Option<StoredEvent>)> {
+            let id: i64 = row.try_get("id")?;
+            let event = match row.try_get::<Option<i64>, _>("event_id")? {
+                Some(event_id) => Some(StoredEvent {
+                    id: event_id,
+                    conversation_id: id,
+                    kind: json(row, "event_payload")?,
+                    received_at: row.try_get("event_received_at")?,
+                }),
+                None => None,
+            };
+            Ok((id, event))
+        })();
+        let (id, event) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                if let Ok(id) = row.try_get::<i64, _>("id") {
+                    found.insert(id, Err(e));
+                }
+                continue;
+            }
+        };
+        let entry = found.entry(id).or_insert_with(|| {
+            Ok(ConversationWork {
+                conversation: rows::conversation(row)?,
+                contact: rows::contact(row, "contact_id", "contact_created_at")?,
+                events: Vec::new(),
+            })
+        });
+        if let (Ok(work), Some(event)) = (entry, event) {
+            work.events.push(event);
+        }
+    }
+    wanted
+        .iter()
+        .map(|(id, limit)| {
+            let mut work = found.remove(id).unwrap_or(Err(StoreError::NotFound {
+                what: "conversation",
+                id: *id,
+            }))?;
+            work.events.truncate(*limit as usize);
+            Ok(work)
+        })
+        .collect()
 }

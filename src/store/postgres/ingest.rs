@@ -10,82 +10,169 @@ use crate::store::{EventKind, IngestItem, IngestOutcome, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
+use std::collections::HashMap;
 
 impl PgStore {
+    /// All messages of the batch in ONE statement; statuses (which must see each other in
+    /// order) one by one after it, in the same transaction. A batch of messages only is a
+    /// single round trip in its own transaction, so the conversations it touches stay
+    /// locked only while that statement runs.
     pub(super) async fn ingest_batch(
         &self,
         items: &[IngestItem],
     ) -> StoreResult<Vec<IngestOutcome>> {
-        let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            outcomes.push(match item {
+        let messages: Vec<(usize, i64, &InboundMessage, DateTime<Utc>)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item {
                 IngestItem::Message {
                     sender_id,
                     message,
                     received_at,
-                } => ingest_message(&mut tx, *sender_id, message, *received_at).await?,
-                IngestItem::Status {
+                } => Some((i, *sender_id, message, *received_at)),
+                IngestItem::Status { .. } => None,
+            })
+            .collect();
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; items.len()];
+        if messages.len() == items.len() {
+            let mut conn = self.pool.acquire().await?;
+            ingest_messages(&mut conn, &messages, &mut outcomes).await?;
+        } else {
+            let mut tx = self.pool.begin().await?;
+            ingest_messages(&mut tx, &messages, &mut outcomes).await?;
+            for (i, item) in items.iter().enumerate() {
+                if let IngestItem::Status {
                     sender_id,
                     status,
                     received_at,
-                } => ingest_status(&mut tx, *sender_id, status, *received_at).await?,
-            });
+                } = item
+                {
+                    outcomes[i] =
+                        Some(ingest_status(&mut tx, *sender_id, status, *received_at).await?);
+                }
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
-        Ok(outcomes)
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every item has an outcome"))
+            .collect())
     }
 }
 
-async fn ingest_message(
+/// Stores `messages` (index into the batch, sender, message, receipt time) in one statement
+/// and fills their `outcomes`. A message seen before (stored earlier, or earlier in this
+/// batch) touches nothing and is a `Duplicate`. Contacts are upserted once each in key
+/// order, then the conversations that exist already are locked in id order (the order of
+/// batched steps and timer firing) before any is changed, so overlapping batches, steps and
+/// timers queue instead of deadlocking. Should the same message reach two processes at
+/// once, the unique key on events lets only one insert win.
+async fn ingest_messages(
     conn: &mut PgConnection,
-    sender_id: i64,
-    message: &InboundMessage,
-    received_at: DateTime<Utc>,
-) -> StoreResult<IngestOutcome> {
-    // A message seen before touches nothing. Should the same message arrive at two
-    // processes at once, the unique key on events lets only one insert win; the other
-    // has merely repeated the same contact and conversation update.
-    let row = sqlx::query(
-        "with known as (
-             select 1 from conversation_events where sender_id = $1 and provider_message_id = $2
+    messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
+    outcomes: &mut [Option<IngestOutcome>],
+) -> StoreResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let senders: Vec<i64> = messages.iter().map(|m| m.1).collect();
+    let ids: Vec<&str> = messages
+        .iter()
+        .map(|m| m.2.provider_message_id.as_str())
+        .collect();
+    let keys: Vec<String> = messages.iter().map(|m| m.2.from.key()).collect();
+    let names: Vec<Option<&str>> = messages
+        .iter()
+        .map(|m| m.2.profile_name.as_deref())
+        .collect();
+    let received: Vec<DateTime<Utc>> = messages.iter().map(|m| m.3).collect();
+    let sent: Vec<DateTime<Utc>> = messages
+        .iter()
+        .map(|m| m.2.timestamp.unwrap_or(m.3))
+        .collect();
+    let payloads: Vec<Json<EventKind>> = messages
+        .iter()
+        .map(|m| Json(EventKind::Message(m.2.clone())))
+        .collect();
+    let rows = sqlx::query(
+        "with input as (
+             select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+                                  $5::timestamptz[], $6::timestamptz[], $7::jsonb[])
+                  with ordinality as i(sender_id, provider_message_id, key, name, received_at,
+                                       sent_at, payload, n)
+         ), fresh as (
+             select * from input i
+             where not exists (select 1 from conversation_events e
+                               where e.sender_id = i.sender_id
+                                 and e.provider_message_id = i.provider_message_id)
          ), contact as (
              insert into contacts (key, name, created_at)
-             select $3, $4, $5 where not exists (select 1 from known)
+             select key, (array_agg(name order by n desc) filter (where name is not null))[1],
+                    min(received_at)
+             from fresh group by key order by key
              on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
-             returning id
+             returning id, key
+         ), locked as (
+             select v.id from conversations v
+             join (select distinct f.sender_id, c.id as contact_id
+                   from fresh f join contact c on c.key = f.key) t
+               on t.sender_id = v.sender_id and t.contact_id = v.contact_id
+             order by v.id
+             for no key update of v
          ), conversation as (
              insert into conversations
                  (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
-             select $1, id, $6, true, $5, $5 from contact
+             select f.sender_id, c.id, max(f.sent_at), true, min(f.received_at), min(f.received_at)
+             from fresh f join contact c on c.key = f.key
+             where (select count(*) from locked) >= 0
+             group by f.sender_id, c.id order by f.sender_id, c.id
              on conflict (sender_id, contact_id) do update set
                  last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at),
                  has_work = true,
                  work_since = coalesce(conversations.work_since, excluded.work_since)
-             returning id
+             returning id, sender_id, contact_id
          )
          insert into conversation_events
              (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
-         select id, $1, $2, 'message', $7, $5 from conversation
+         select v.id, f.sender_id, f.provider_message_id, 'message', f.payload, f.received_at
+         from fresh f
+         join contact c on c.key = f.key
+         join conversation v on v.sender_id = f.sender_id and v.contact_id = c.id
+         order by f.n
          on conflict (sender_id, provider_message_id) do nothing
-         returning id, conversation_id",
+         returning id, conversation_id, sender_id, provider_message_id",
     )
-    .bind(sender_id)
-    .bind(&message.provider_message_id)
-    .bind(message.from.key())
-    .bind(message.profile_name.as_deref())
-    .bind(received_at)
-    .bind(message.timestamp.unwrap_or(received_at))
-    .bind(Json(EventKind::Message(message.clone())))
-    .fetch_optional(&mut *conn)
+    .bind(senders)
+    .bind(ids)
+    .bind(keys)
+    .bind(names)
+    .bind(received)
+    .bind(sent)
+    .bind(payloads)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(match row {
-        Some(row) => IngestOutcome::Stored {
-            event_id: row.try_get("id")?,
-            conversation_id: row.try_get("conversation_id")?,
-        },
-        None => IngestOutcome::Duplicate,
-    })
+    let mut stored: HashMap<(i64, String), IngestOutcome> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        stored.insert(
+            (
+                row.try_get("sender_id")?,
+                row.try_get("provider_message_id")?,
+            ),
+            IngestOutcome::Stored {
+                event_id: row.try_get("id")?,
+                conversation_id: row.try_get("conversation_id")?,
+            },
+        );
+    }
+    // The first of several copies in the batch is the one stored (inserted in batch order).
+    for (i, sender_id, message, _) in messages {
+        outcomes[*i] = Some(
+            stored
+                .remove(&(*sender_id, message.provider_message_id.clone()))
+                .unwrap_or(IngestOutcome::Duplicate),
+        );
+    }
+    Ok(())
 }
 
 pub(super) async fn ingest_status(

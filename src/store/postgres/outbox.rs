@@ -9,7 +9,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
 /// Inserts messages ready to send at `now` in one statement; ids come back in input order.
@@ -102,8 +102,7 @@ impl PgStore {
                  returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
              )
              select m.*, c.last_inbound_at
-             from claimed m join conversations c on c.id = m.conversation_id
-             order by m.id",
+             from claimed m join conversations c on c.id = m.conversation_id",
         )
         .bind(owner)
         .bind(lease_until(now, lease))
@@ -111,7 +110,9 @@ impl PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        // Sorted here rather than by the statement, which then needs no sort at all.
+        let mut items = rows
+            .iter()
             .map(|row| {
                 Ok(OutboxItem {
                     id: row.try_get("id")?,
@@ -124,7 +125,9 @@ impl PgStore {
                     last_inbound_at: row.try_get("last_inbound_at")?,
                 })
             })
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        items.sort_by_key(|item| item.id);
+        Ok(items)
     }
 
     pub(super) async fn record(
@@ -134,96 +137,19 @@ impl PgStore {
         outcome: &SendOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let query = match outcome {
-            // Inside the transaction below, whatever statuses wait.
-            SendOutcome::Accepted { provider_message_id, converted_to } => sqlx::query(ACCEPTED)
-                .bind(id)
-                .bind(owner)
-                .bind(provider_message_id)
-                .bind(converted_to.as_ref().map(Json))
-                .bind(now)
-                .bind(true),
-            SendOutcome::Retry { at, code, title } => sqlx::query(
-                "update outbound_messages set
-                     attempts = attempts + 1, next_attempt_at = $3, error_code = $4, error_title = $5,
-                     lease_owner = null, lease_until = null, updated_at = $6
-                 where id = $1 and lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(at)
-            .bind(code)
-            .bind(title)
-            .bind(now),
-            SendOutcome::Failed { code, title, window_closed } => sqlx::query(
-                "update outbound_messages set
-                     status = 'failed', error_code = $3, error_title = $4, window_closed = $5,
-                     lease_owner = null, lease_until = null, updated_at = $6
-                 where id = $1 and lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(code)
-            .bind(title)
-            .bind(window_closed)
-            .bind(now),
-            // The reason is kept as the record's error title.
-            SendOutcome::Skipped { reason } => sqlx::query(
-                "update outbound_messages set
-                     status = 'skipped', error_title = $3,
-                     lease_owner = null, lease_until = null, updated_at = $4
-                 where id = $1 and lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(reason)
-            .bind(now),
-            SendOutcome::Requeue => sqlx::query(
-                "update outbound_messages set lease_owner = null, lease_until = null
-                 where id = $1 and lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner),
-        };
-        let SendOutcome::Accepted {
-            provider_message_id,
-            converted_to,
-        } = outcome
-        else {
-            // One statement: its own transaction, one round trip.
-            if query.execute(&self.pool).await?.rows_affected() == 0 {
-                return Err(StoreError::LeaseLost {
-                    what: "outbound message",
-                    id,
-                });
+        match outcome {
+            SendOutcome::Accepted { .. } => {
+                self.accepts
+                    .submit(Outcome {
+                        id,
+                        owner: owner.to_string(),
+                        outcome: outcome.clone(),
+                        now,
+                    })
+                    .await
             }
-            return Ok(());
-        };
-        // An accepted send usually has no status waiting for it: then one statement does.
-        let done = sqlx::query(ACCEPTED)
-            .bind(id)
-            .bind(owner)
-            .bind(provider_message_id)
-            .bind(converted_to.as_ref().map(Json))
-            .bind(now)
-            .bind(false)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if done == 1 {
-            return Ok(());
+            _ => record_one(&self.pool, id, owner, outcome, now).await,
         }
-        // Statuses are waiting (or the lease is gone): record and replay them together.
-        let mut tx = self.pool.begin().await?;
-        if query.execute(&mut *tx).await?.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost {
-                what: "outbound message",
-                id,
-            });
-        }
-        super::ingest::replay_early_statuses(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(super) async fn outbound_by_id(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
@@ -312,4 +238,199 @@ impl PgStore {
         })
         .collect()
     }
+}
+
+/// Records one send's outcome; an accepted send with statuses waiting replays them in the
+/// same transaction.
+pub(super) async fn record_one(
+    pool: &PgPool,
+    id: i64,
+    owner: &str,
+    outcome: &SendOutcome,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let query = match outcome {
+        // Inside the transaction below, whatever statuses wait.
+        SendOutcome::Accepted {
+            provider_message_id,
+            converted_to,
+        } => sqlx::query(ACCEPTED)
+            .bind(id)
+            .bind(owner)
+            .bind(provider_message_id)
+            .bind(converted_to.as_ref().map(Json))
+            .bind(now)
+            .bind(true),
+        SendOutcome::Retry { at, code, title } => sqlx::query(
+            "update outbound_messages set
+                 attempts = attempts + 1, next_attempt_at = $3, error_code = $4, error_title = $5,
+                 lease_owner = null, lease_until = null, updated_at = $6
+             where id = $1 and lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(at)
+        .bind(code)
+        .bind(title)
+        .bind(now),
+        SendOutcome::Failed {
+            code,
+            title,
+            window_closed,
+        } => sqlx::query(
+            "update outbound_messages set
+                 status = 'failed', error_code = $3, error_title = $4, window_closed = $5,
+                 lease_owner = null, lease_until = null, updated_at = $6
+             where id = $1 and lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(code)
+        .bind(title)
+        .bind(window_closed)
+        .bind(now),
+        // The reason is kept as the record's error title.
+        SendOutcome::Skipped { reason } => sqlx::query(
+            "update outbound_messages set
+                 status = 'skipped', error_title = $3,
+                 lease_owner = null, lease_until = null, updated_at = $4
+             where id = $1 and lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(reason)
+        .bind(now),
+        SendOutcome::Requeue => sqlx::query(
+            "update outbound_messages set lease_owner = null, lease_until = null
+             where id = $1 and lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner),
+    };
+    let SendOutcome::Accepted {
+        provider_message_id,
+        converted_to,
+    } = outcome
+    else {
+        // One statement: its own transaction, one round trip.
+        if query.execute(pool).await?.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost {
+                what: "outbound message",
+                id,
+            });
+        }
+        return Ok(());
+    };
+    // An accepted send usually has no status waiting for it: then one statement does.
+    let done = sqlx::query(ACCEPTED)
+        .bind(id)
+        .bind(owner)
+        .bind(provider_message_id)
+        .bind(converted_to.as_ref().map(Json))
+        .bind(now)
+        .bind(false)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if done == 1 {
+        return Ok(());
+    }
+    // Statuses are waiting (or the lease is gone): record and replay them together.
+    let mut tx = pool.begin().await?;
+    if query.execute(&mut *tx).await?.rows_affected() == 0 {
+        return Err(StoreError::LeaseLost {
+            what: "outbound message",
+            id,
+        });
+    }
+    super::ingest::replay_early_statuses(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A send outcome waiting for group commit.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    pub id: i64,
+    pub owner: String,
+    pub outcome: SendOutcome,
+    pub now: DateTime<Utc>,
+}
+
+/// Group commit of accepted sends (see `batch.rs`): one statement records every send of
+/// the batch that holds its lease and has no status waiting; the others (and all of them,
+/// should the statement fail) go through `record_one`, which replays waiting statuses or
+/// says the lease is lost. Rows are locked in id order.
+pub(super) async fn record_accepted(
+    pool: &PgPool,
+    mut batch: Vec<Outcome>,
+) -> Vec<StoreResult<()>> {
+    if batch.len() == 1 {
+        let o = batch.remove(0);
+        return vec![record_one(pool, o.id, &o.owner, &o.outcome, o.now).await];
+    }
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut owners = Vec::with_capacity(batch.len());
+    let mut provider_ids = Vec::with_capacity(batch.len());
+    let mut converted = Vec::with_capacity(batch.len());
+    let mut nows = Vec::with_capacity(batch.len());
+    for o in &batch {
+        if let SendOutcome::Accepted {
+            provider_message_id,
+            converted_to,
+        } = &o.outcome
+        {
+            ids.push(o.id);
+            owners.push(o.owner.as_str());
+            provider_ids.push(provider_message_id.as_str());
+            converted.push(converted_to.as_ref().map(Json));
+            nows.push(o.now);
+        }
+    }
+    let recorded: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
+        "with x as (
+             select * from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
+                                  $5::timestamptz[])
+                  as x(id, owner, provider_message_id, converted, now)
+         ), locked as (
+             select id from outbound_messages where id = any($1::bigint[])
+             order by id
+             for no key update
+         )
+         update outbound_messages o set
+             status = 'accepted', provider_message_id = x.provider_message_id,
+             payload = case when x.converted is null then o.payload
+                            else jsonb_set(o.payload, '{content}', x.converted) end,
+             error_code = null, error_title = null,
+             lease_owner = null, lease_until = null, updated_at = x.now
+         from x join locked l on l.id = x.id
+         where o.id = x.id and o.lease_owner = x.owner
+           and not exists (select 1 from early_statuses e
+                           where e.sender_id = o.sender_id
+                             and e.provider_message_id = x.provider_message_id)
+         returning o.id",
+    )
+    .bind(&ids)
+    .bind(owners)
+    .bind(provider_ids)
+    .bind(converted)
+    .bind(nows)
+    .fetch_all(pool)
+    .await;
+    let recorded: std::collections::HashSet<i64> = match recorded {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, sends = batch.len(), "a batch of send outcomes failed as a whole; recording them one by one");
+            Default::default()
+        }
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for o in &batch {
+        results.push(if recorded.contains(&o.id) {
+            Ok(())
+        } else {
+            record_one(pool, o.id, &o.owner, &o.outcome, o.now).await
+        });
+    }
+    results
 }

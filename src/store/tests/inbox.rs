@@ -406,7 +406,116 @@ async fn ensure_conversation_is_idempotent(store: DynStore) {
         .is_empty());
 }
 
+/// Many conversations commit at once (on PostgreSQL they share batch statements): each
+/// step gets its own answer, refused ones write nothing and the others everything.
+async fn steps_of_many_conversations_at_once_each_get_their_own_answer(store: DynStore) {
+    let mut received = Vec::new();
+    for n in 1..=30u32 {
+        received.push(receive(&store, &format!("wamid.m{n}"), n, t(0)).await);
+    }
+    let claimed = store
+        .claim_conversations("a", t(1), LEASE, 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 30);
+    let commits: Vec<_> = received
+        .iter()
+        .enumerate()
+        .map(|(n, &(event, conversation))| {
+            let mut commit = step(conversation, event, "a", t(2));
+            commit.state = json!({ "n": n });
+            commit.outbound = vec![
+                text_to(conversation, n as u32 + 1, &format!("first {n}")),
+                text_to(conversation, n as u32 + 1, &format!("second {n}")),
+            ];
+            commit.timers = vec![NewTimer {
+                purpose: "delay".into(),
+                due_at: t(100 + n as i64),
+                payload: json!({ "n": n }),
+            }];
+            commit.cancel_timers = vec!["ask".into()];
+            commit.release = n % 2 == 0;
+            match n {
+                // Not the lease holder.
+                3 | 17 => commit.owner = "z".into(),
+                // The event of another conversation.
+                9 => commit.event_id = received[10].0,
+                _ => {}
+            }
+            commit
+        })
+        .collect();
+    let results = futures::future::join_all(commits.iter().map(|c| store.commit_step(c))).await;
+
+    let mut all_ids = std::collections::HashSet::new();
+    for (n, (result, commit)) in results.iter().zip(&commits).enumerate() {
+        let conversation = commit.conversation_id;
+        let work = store.load_work(conversation, 10).await.unwrap();
+        match n {
+            3 | 17 => assert!(
+                matches!(result, Err(StoreError::LeaseLost { id, .. }) if *id == conversation),
+                "step {n}: {result:?}"
+            ),
+            9 => assert!(
+                matches!(result, Err(StoreError::NotFound { .. })),
+                "step {n}: {result:?}"
+            ),
+            _ => {
+                let ids = result.as_ref().unwrap_or_else(|e| panic!("step {n}: {e}"));
+                assert_eq!(ids.len(), 2, "step {n}");
+                for (k, id) in ids.iter().enumerate() {
+                    assert!(all_ids.insert(*id), "outbound id {id} given twice");
+                    let record = store.outbound(*id).await.unwrap().unwrap();
+                    assert_eq!(record.conversation_id, conversation);
+                    let expected = if k == 0 { "first" } else { "second" };
+                    assert_eq!(
+                        record.message.content,
+                        OutboundContent::Text {
+                            body: format!("{expected} {n}"),
+                            preview_url: false
+                        }
+                    );
+                }
+                assert!(work.events.is_empty(), "step {n} left its event");
+                assert_eq!(work.conversation.state, json!({ "n": n }));
+                continue;
+            }
+        }
+        // Refused: nothing written.
+        assert_eq!(work.events.len(), 1, "step {n}");
+        assert_eq!(work.conversation.state, serde_json::Value::Null, "step {n}");
+        assert!(store
+            .conversation_outbound(conversation, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    // Event 10 was not consumed by step 9's mistake: its own step committed it.
+    assert!(results[10].is_ok());
+
+    // Released conversations (even positions; the refused steps are all odd) can be claimed again at once
+    // when new work arrives; the others stay with "a" until the lease runs out.
+    for n in 1..=30u32 {
+        receive(&store, &format!("wamid.again{n}"), n, t(3)).await;
+    }
+    let mut again = store
+        .claim_conversations("c", t(4), LEASE, 100)
+        .await
+        .unwrap();
+    again.sort_unstable();
+    let mut expected: Vec<Id> = (0..30)
+        .filter(|n| n % 2 == 0)
+        .map(|n| received[n].1)
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(again, expected);
+
+    // Each committed step set its timer; the refused ones did not.
+    assert_eq!(store.fire_due_timers(t(200), 100).await.unwrap(), 27);
+}
+
 conformance!(
+    steps_of_many_conversations_at_once_each_get_their_own_answer,
     a_releasing_step_gives_the_conversation_back_in_the_same_commit,
     claims_are_exclusive_between_owners,
     oldest_work_is_claimed_first,

@@ -272,7 +272,68 @@ async fn conversation_outbound_pages_newest_first(store: DynStore) {
     assert_eq!(page(Some(mine[4]), 2).await, Vec::<Id>::new());
 }
 
+/// Many sends recorded at once (on PostgreSQL they share batch statements): each gets its
+/// own answer; a status that arrived early is still applied, a lost lease still refused.
+async fn accepted_sends_recorded_at_once_each_get_their_own_answer(store: DynStore) {
+    let mut ids = Vec::new();
+    for n in 1..=20u32 {
+        let conversation = conversation(&store, n).await;
+        ids.extend(
+            store
+                .enqueue(&[text_to(conversation, n, "hello")], t(0))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(claim_ids(&store, "o", t(1), 100).await.len(), 20);
+    // The status of send 5 arrives before its outcome is recorded.
+    store
+        .ingest(&[status("wamid.s5", DeliveryStatus::Delivered, None, t(2))])
+        .await
+        .unwrap();
+
+    let outcomes: Vec<(Id, &str, SendOutcome)> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, &id)| {
+            let owner = if n == 12 { "x" } else { "o" };
+            (id, owner, accepted(&format!("wamid.s{n}")))
+        })
+        .collect();
+    let results = futures::future::join_all(
+        outcomes
+            .iter()
+            .map(|(id, owner, outcome)| store.record_outcome(*id, owner, outcome, t(3))),
+    )
+    .await;
+
+    for (n, (result, &id)) in results.iter().zip(&ids).enumerate() {
+        let record = store.outbound(id).await.unwrap().unwrap();
+        if n == 12 {
+            assert!(
+                matches!(result, Err(StoreError::LeaseLost { .. })),
+                "{result:?}"
+            );
+            assert_eq!(record.status, DeliveryStatus::Queued);
+            assert_eq!(record.provider_message_id, None);
+            continue;
+        }
+        result.as_ref().unwrap_or_else(|e| panic!("send {n}: {e}"));
+        assert_eq!(
+            record.provider_message_id.as_deref(),
+            Some(format!("wamid.s{n}").as_str())
+        );
+        let expected = if n == 5 {
+            DeliveryStatus::Delivered
+        } else {
+            DeliveryStatus::Accepted
+        };
+        assert_eq!(record.status, expected, "send {n}");
+    }
+}
+
 conformance!(
+    accepted_sends_recorded_at_once_each_get_their_own_answer,
     messages_leave_in_order_per_conversation,
     retry_waits_for_its_next_attempt,
     stopped_sender_holds_its_messages_until_resumed,
