@@ -53,8 +53,11 @@ const PLANNER_SETTINGS: [(&str, &str); 3] = [
 
 /// Writes one batch statement carries at most.
 const MAX_BATCH: usize = 256;
-/// Batch statements of one kind running at once (each on its own pooled connection).
-const BATCHES_IN_FLIGHT: usize = 2;
+/// Batch statements of one kind running at once (each on its own pooled connection). One:
+/// writes that arrive while a batch runs make the next batch larger, which costs the
+/// database less per write than two smaller batches side by side (measured: at 2,000/s
+/// p99 51–69 ms with one, 55–379 ms with two).
+const BATCHES_IN_FLIGHT: usize = 1;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
