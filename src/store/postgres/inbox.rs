@@ -659,10 +659,17 @@ pub(super) async fn load_work(
     wanted
         .iter()
         .map(|(id, limit)| {
-            let mut work = found.remove(id).unwrap_or(Err(StoreError::NotFound {
-                what: "conversation",
-                id: *id,
-            }))?;
+            // The same conversation asked for twice in one batch gets the same answer.
+            let mut work = match found.get(id) {
+                Some(Ok(work)) => work.clone(),
+                Some(Err(_)) => found.remove(id).expect("just seen")?,
+                None => {
+                    return Err(StoreError::NotFound {
+                        what: "conversation",
+                        id: *id,
+                    })
+                }
+            };
             work.events.truncate(*limit as usize);
             Ok(work)
         })

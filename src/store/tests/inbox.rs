@@ -418,6 +418,26 @@ async fn steps_of_many_conversations_at_once_each_get_their_own_answer(store: Dy
         .await
         .unwrap();
     assert_eq!(claimed.len(), 30);
+
+    // Loaded at once (on PostgreSQL, in shared queries), including one conversation asked
+    // for twice and one that does not exist: each answer is that conversation's own.
+    let mut wanted: Vec<Id> = received.iter().map(|&(_, c)| c).collect();
+    wanted.push(received[4].1);
+    wanted.push(999_999);
+    let loads = futures::future::join_all(wanted.iter().map(|&c| store.load_work(c, 10))).await;
+    for (k, (load, &c)) in loads.iter().zip(&wanted).enumerate() {
+        if c == 999_999 {
+            assert!(matches!(load, Err(StoreError::NotFound { .. })), "{load:?}");
+            continue;
+        }
+        let work = load.as_ref().unwrap_or_else(|e| panic!("load {k}: {e}"));
+        assert_eq!(work.conversation.id, c);
+        let event = received.iter().find(|&&(_, conv)| conv == c).unwrap().0;
+        assert_eq!(
+            work.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [event]
+        );
+    }
     let commits: Vec<_> = received
         .iter()
         .enumerate()
