@@ -40,6 +40,15 @@ impl PgStore {
         } else {
             let mut tx = self.pool.begin().await?;
             ingest_messages(&mut tx, &messages, &mut outcomes).await?;
+            // See `lock_provider_ids`: a status racing its send's outcome is not lost.
+            let provider_ids: Vec<&str> = items
+                .iter()
+                .filter_map(|item| match item {
+                    IngestItem::Status { status, .. } => Some(status.provider_message_id.as_str()),
+                    IngestItem::Message { .. } => None,
+                })
+                .collect();
+            super::outbox::lock_provider_ids(&mut tx, &provider_ids).await?;
             for (i, item) in items.iter().enumerate() {
                 if let IngestItem::Status {
                     sender_id,

@@ -9,7 +9,8 @@
 //! `migrations/postgres`).
 //!
 //! The methods live next to their concept: `ingest` (webhooks), `inbox` (conversations,
-//! leases, steps), `outbox` (sends), `timers`.
+//! leases, steps), `outbox` (sends), `timers`. Step commits, accepted sends and work loads
+//! of many conversations are batched into one statement each (`batch`: group commit).
 
 mod batch;
 mod inbox;

@@ -49,18 +49,40 @@ pub(super) async fn insert_outbound(
     Ok(ids)
 }
 
-/// Records an accepted send. `$6 = false` refuses (changes nothing) when a status for the
-/// message is waiting in `early_statuses`, so the caller can replay it in a transaction.
+/// Records an accepted send (the caller then replays the statuses waiting for it).
 const ACCEPTED: &str = "update outbound_messages set
         status = 'accepted', provider_message_id = $3,
         payload = case when $4::jsonb is null then payload
                        else jsonb_set(payload, '{content}', $4::jsonb) end,
         error_code = null, error_title = null,
         lease_owner = null, lease_until = null, updated_at = $5
-    where id = $1 and lease_owner = $2
-      and ($6 or not exists (select 1 from early_statuses e
-                             where e.sender_id = outbound_messages.sender_id
-                               and e.provider_message_id = $3))";
+    where id = $1 and lease_owner = $2";
+
+/// Takes the transaction-long lock of each provider message id, in one order.
+///
+/// A status can arrive while its send's outcome is being recorded. Without a lock, the
+/// status finds no message with its provider id (the outcome is not committed yet) and is
+/// kept as early, while the outcome finds no early status (that is not committed yet
+/// either) and is recorded without it: the status would wait forever. Both sides take this
+/// lock before looking, and each statement after it sees what the other committed, so the
+/// status is either replayed by the outcome or applied at once.
+pub(super) async fn lock_provider_ids(
+    conn: &mut PgConnection,
+    provider_ids: &[&str],
+) -> StoreResult<()> {
+    if provider_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "select pg_advisory_xact_lock(k)
+         from (select distinct hashtextextended(p, 0) as k from unnest($1::text[]) p
+               order by k) keys",
+    )
+    .bind(provider_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
 impl PgStore {
     pub(super) async fn enqueue_all(
@@ -259,8 +281,7 @@ pub(super) async fn record_one(
             .bind(owner)
             .bind(provider_message_id)
             .bind(converted_to.as_ref().map(Json))
-            .bind(now)
-            .bind(true),
+            .bind(now),
         SendOutcome::Retry { at, code, title } => sqlx::query(
             "update outbound_messages set
                  attempts = attempts + 1, next_attempt_at = $3, error_code = $4, error_title = $5,
@@ -309,7 +330,7 @@ pub(super) async fn record_one(
     };
     let SendOutcome::Accepted {
         provider_message_id,
-        converted_to,
+        ..
     } = outcome
     else {
         // One statement: its own transaction, one round trip.
@@ -321,22 +342,9 @@ pub(super) async fn record_one(
         }
         return Ok(());
     };
-    // An accepted send usually has no status waiting for it: then one statement does.
-    let done = sqlx::query(ACCEPTED)
-        .bind(id)
-        .bind(owner)
-        .bind(provider_message_id)
-        .bind(converted_to.as_ref().map(Json))
-        .bind(now)
-        .bind(false)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    if done == 1 {
-        return Ok(());
-    }
-    // Statuses are waiting (or the lease is gone): record and replay them together.
+    // Record and replay the statuses that wait for it, under the provider id's lock.
     let mut tx = pool.begin().await?;
+    lock_provider_ids(&mut tx, &[provider_message_id.as_str()]).await?;
     if query.execute(&mut *tx).await?.rows_affected() == 0 {
         return Err(StoreError::LeaseLost {
             what: "outbound message",
@@ -387,7 +395,38 @@ pub(super) async fn record_accepted(
             nows.push(o.now);
         }
     }
-    let recorded: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
+    let recorded = record_together(pool, &ids, owners, &provider_ids, converted, nows).await;
+    let recorded: std::collections::HashSet<i64> = match recorded {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, sends = batch.len(), "a batch of send outcomes failed as a whole; recording them one by one");
+            Default::default()
+        }
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for o in &batch {
+        results.push(if recorded.contains(&o.id) {
+            Ok(())
+        } else {
+            record_one(pool, o.id, &o.owner, &o.outcome, o.now).await
+        });
+    }
+    results
+}
+
+/// One transaction: the provider ids' locks, then every send of the batch that holds its
+/// lease and has no status waiting (those go through `record_one`). Returns the ids recorded.
+async fn record_together(
+    pool: &PgPool,
+    ids: &[i64],
+    owners: Vec<&str>,
+    provider_ids: &[&str],
+    converted: Vec<Option<Json<&crate::domain::OutboundContent>>>,
+    nows: Vec<DateTime<Utc>>,
+) -> StoreResult<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    lock_provider_ids(&mut tx, provider_ids).await?;
+    let recorded: Vec<i64> = sqlx::query_scalar(
         "with x as (
              select * from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
                                   $5::timestamptz[])
@@ -410,27 +449,13 @@ pub(super) async fn record_accepted(
                              and e.provider_message_id = x.provider_message_id)
          returning o.id",
     )
-    .bind(&ids)
+    .bind(ids)
     .bind(owners)
     .bind(provider_ids)
     .bind(converted)
     .bind(nows)
-    .fetch_all(pool)
-    .await;
-    let recorded: std::collections::HashSet<i64> = match recorded {
-        Ok(ids) => ids.into_iter().collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, sends = batch.len(), "a batch of send outcomes failed as a whole; recording them one by one");
-            Default::default()
-        }
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for o in &batch {
-        results.push(if recorded.contains(&o.id) {
-            Ok(())
-        } else {
-            record_one(pool, o.id, &o.owner, &o.outcome, o.now).await
-        });
-    }
-    results
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(recorded)
 }

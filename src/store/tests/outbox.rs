@@ -332,7 +332,59 @@ async fn accepted_sends_recorded_at_once_each_get_their_own_answer(store: DynSto
     }
 }
 
+/// A status that races the recording of its send's outcome is applied either way: before
+/// the outcome (kept as early, replayed by it) or after it (applied at once), never lost
+/// in between.
+async fn a_status_racing_its_sends_outcome_is_never_lost(store: DynStore) {
+    let mut ids = Vec::new();
+    for n in 1..=100u32 {
+        let conversation = conversation(&store, n).await;
+        ids.extend(
+            store
+                .enqueue(&[text_to(conversation, n, "hello")], t(0))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(claim_ids(&store, "o", t(1), 200).await.len(), 100);
+    let outcomes: Vec<SendOutcome> = (0..ids.len())
+        .map(|n| accepted(&format!("wamid.r{n}")))
+        .collect();
+    let statuses: Vec<_> = (0..ids.len())
+        .map(|n| {
+            status(
+                &format!("wamid.r{n}"),
+                DeliveryStatus::Delivered,
+                None,
+                t(2),
+            )
+        })
+        .collect();
+    let record = futures::future::join_all(
+        ids.iter()
+            .zip(&outcomes)
+            .map(|(id, outcome)| store.record_outcome(*id, "o", outcome, t(2))),
+    );
+    let ingest = futures::future::join_all(
+        statuses
+            .iter()
+            .map(|s| store.ingest(std::slice::from_ref(s))),
+    );
+    let (recorded, ingested) = tokio::join!(record, ingest);
+    for r in recorded {
+        r.unwrap();
+    }
+    for i in ingested {
+        i.unwrap();
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let record = store.outbound(*id).await.unwrap().unwrap();
+        assert_eq!(record.status, DeliveryStatus::Delivered, "send {n}");
+    }
+}
+
 conformance!(
+    a_status_racing_its_sends_outcome_is_never_lost,
     accepted_sends_recorded_at_once_each_get_their_own_answer,
     messages_leave_in_order_per_conversation,
     retry_waits_for_its_next_attempt,
