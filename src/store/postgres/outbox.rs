@@ -63,9 +63,12 @@ const ACCEPTED: &str = "update outbound_messages set
 /// A status can arrive while its send's outcome is being recorded. Without a lock, the
 /// status finds no message with its provider id (the outcome is not committed yet) and is
 /// kept as early, while the outcome finds no early status (that is not committed yet
-/// either) and is recorded without it: the status would wait forever. Both sides take this
-/// lock before looking, and each statement after it sees what the other committed, so the
-/// status is either replayed by the outcome or applied at once.
+/// either) and is recorded without it: the status would wait forever. The status's side
+/// takes this lock before it looks for the send; the send's side takes it before it records
+/// the provider id, holds it to its commit, and looks for early statuses in a statement
+/// that starts after that commit (`record_one` does all of it in one transaction). So
+/// either the status looks after the send committed and finds it, or the status was stored
+/// before the send took the lock and the send's look finds it.
 pub(super) async fn lock_provider_ids(
     conn: &mut PgConnection,
     provider_ids: &[&str],
@@ -365,18 +368,14 @@ pub(super) struct Outcome {
     pub now: DateTime<Utc>,
 }
 
-/// Group commit of accepted sends (see `batch.rs`): one statement records every send of
-/// the batch that holds its lease and has no status waiting; the others (and all of them,
-/// should the statement fail) go through `record_one`, which replays waiting statuses or
-/// says the lease is lost. Rows are locked in id order.
-pub(super) async fn record_accepted(
-    pool: &PgPool,
-    mut batch: Vec<Outcome>,
-) -> Vec<StoreResult<()>> {
-    if batch.len() == 1 {
-        let o = batch.remove(0);
-        return vec![record_one(pool, o.id, &o.owner, &o.outcome, o.now).await];
-    }
+/// Group commit of accepted sends (see `batch.rs`): one statement records every send of the
+/// batch that holds its lease, under the provider ids' locks (see `lock_provider_ids`),
+/// without a transaction held across round trips. A second, read-only statement then looks
+/// for statuses that arrived early for those sends; it runs after the commit, so it sees
+/// every early status stored before the locks were taken, and replays them. Sends not
+/// recorded (a lost lease; all of them, should the statement fail) go through `record_one`,
+/// which says why.
+pub(super) async fn record_accepted(pool: &PgPool, batch: Vec<Outcome>) -> Vec<StoreResult<()>> {
     let mut ids = Vec::with_capacity(batch.len());
     let mut owners = Vec::with_capacity(batch.len());
     let mut provider_ids = Vec::with_capacity(batch.len());
@@ -395,27 +394,34 @@ pub(super) async fn record_accepted(
             nows.push(o.now);
         }
     }
-    let recorded = record_together(pool, &ids, owners, &provider_ids, converted, nows).await;
-    let recorded: std::collections::HashSet<i64> = match recorded {
-        Ok(ids) => ids.into_iter().collect(),
+    let recorded = match record_together(pool, &ids, owners, &provider_ids, converted, nows).await {
+        Ok(recorded) => recorded,
         Err(e) => {
             tracing::warn!(error = %e, sends = batch.len(), "a batch of send outcomes failed as a whole; recording them one by one");
-            Default::default()
+            Vec::new()
         }
     };
+    let replayed = replay_waiting(pool, &recorded).await;
+    let recorded: std::collections::HashSet<i64> = recorded.into_iter().collect();
     let mut results = Vec::with_capacity(batch.len());
     for o in &batch {
-        results.push(if recorded.contains(&o.id) {
-            Ok(())
-        } else {
+        results.push(if !recorded.contains(&o.id) {
             record_one(pool, o.id, &o.owner, &o.outcome, o.now).await
+        } else {
+            match &replayed {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Commit(format!(
+                    "send recorded, but replaying its early statuses failed: {e}"
+                ))),
+            }
         });
     }
     results
 }
 
-/// One transaction: the provider ids' locks, then every send of the batch that holds its
-/// lease and has no status waiting (those go through `record_one`). Returns the ids recorded.
+/// Every send of the batch that holds its lease, in one autocommit statement that first
+/// takes the provider ids' locks (in key order), then the rows' locks (in id order).
+/// Returns the ids recorded.
 async fn record_together(
     pool: &PgPool,
     ids: &[i64],
@@ -424,15 +430,18 @@ async fn record_together(
     converted: Vec<Option<Json<&crate::domain::OutboundContent>>>,
     nows: Vec<DateTime<Utc>>,
 ) -> StoreResult<Vec<i64>> {
-    let mut tx = pool.begin().await?;
-    lock_provider_ids(&mut tx, provider_ids).await?;
-    let recorded: Vec<i64> = sqlx::query_scalar(
-        "with x as (
+    Ok(sqlx::query_scalar(
+        "with keys as (
+             select pg_advisory_xact_lock(k) from
+                 (select distinct hashtextextended(p, 0) as k from unnest($3::text[]) p
+                  order by k) sorted
+         ), x as (
              select * from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
                                   $5::timestamptz[])
                   as x(id, owner, provider_message_id, converted, now)
          ), locked as (
-             select id from outbound_messages where id = any($1::bigint[])
+             select id from outbound_messages
+             where id = any($1::bigint[]) and (select count(*) from keys) >= 0
              order by id
              for no key update
          )
@@ -444,9 +453,6 @@ async fn record_together(
              lease_owner = null, lease_until = null, updated_at = x.now
          from x join locked l on l.id = x.id
          where o.id = x.id and o.lease_owner = x.owner
-           and not exists (select 1 from early_statuses e
-                           where e.sender_id = o.sender_id
-                             and e.provider_message_id = x.provider_message_id)
          returning o.id",
     )
     .bind(ids)
@@ -454,8 +460,29 @@ async fn record_together(
     .bind(provider_ids)
     .bind(converted)
     .bind(nows)
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Applies the statuses that wait for any of the sends `ids` (just recorded as accepted).
+async fn replay_waiting(pool: &PgPool, ids: &[i64]) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let waiting: Vec<i64> = sqlx::query_scalar(
+        "select distinct o.id from outbound_messages o
+         join early_statuses e
+           on e.sender_id = o.sender_id and e.provider_message_id = o.provider_message_id
+         where o.id = any($1)
+         order by o.id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
     .await?;
-    tx.commit().await?;
-    Ok(recorded)
+    for id in waiting {
+        let mut tx = pool.begin().await?;
+        super::ingest::replay_early_statuses(&mut tx, id).await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
