@@ -270,101 +270,14 @@ async fn release_lease(
     Ok(())
 }
 
-/// A step without contact changes (new state, timers, replies, perhaps the release) as
-/// ONE statement: its own transaction and one round trip, so the conversation's row is
-/// locked only while the statement runs. Every part is guarded by the conversation's
-/// update, which happens only while the lease is held and the event is unprocessed, so
-/// on a refusal nothing at all is written.
-///
-/// Cancelled timers are deleted with `skip locked`: a timer locked by someone else is
-/// being fired right now (only firing and the conversation's own steps touch timers, and
-/// the lease allows one step at a time), it becomes an event the engine finds stale. Not
-/// waiting for it keeps the lock order of a firing (timers, then conversations) from
-/// deadlocking with this statement (conversations, then timers).
-pub(super) async fn commit_simple(pool: &PgPool, step: &StepCommit) -> StoreResult<Vec<i64>> {
-    let m = &step.outbound;
-    let senders: Vec<i64> = m.iter().map(|m| m.sender_id).collect();
-    let conversations: Vec<i64> = m.iter().map(|m| m.conversation_id).collect();
-    let payloads: Vec<_> = m.iter().map(|m| Json(&m.message)).collect();
-    let fallbacks: Vec<_> = m.iter().map(|m| Json(&m.fallback)).collect();
-    let origins: Vec<&str> = m.iter().map(|m| m.origin.as_str()).collect();
-    let t = &step.timers;
-    let timer_purposes: Vec<&str> = t.iter().map(|t| t.purpose.as_str()).collect();
-    let timer_due: Vec<DateTime<Utc>> = t.iter().map(|t| t.due_at).collect();
-    let timer_payloads: Vec<Json<&serde_json::Value>> =
-        t.iter().map(|t| Json(&t.payload)).collect();
-    // The statement's parts all see the snapshot from before it, so the release leaves
-    // out this step's event by id instead of relying on its processed mark.
-    let row = sqlx::query(
-        "with conversation as (
-             update conversations set
-                 state = $1,
-                 lease_owner = case when $6 then null else lease_owner end,
-                 lease_until = case when $6 then null else lease_until end,
-                 work_since = case when $6 then
-                     (select min(received_at) from conversation_events e
-                      where e.conversation_id = $2 and e.processed_at is null and e.id <> $5)
-                     else work_since end,
-                 has_work = case when $6 then
-                     exists (select 1 from conversation_events e
-                             where e.conversation_id = $2 and e.processed_at is null
-                               and e.id <> $5)
-                     else has_work end
-             where id = $2 and lease_owner = $3 and lease_until > $4
-               and exists (select 1 from conversation_events e
-                           where e.id = $5 and e.conversation_id = $2
-                             and e.processed_at is null)
-             returning id
-         ), event as (
-             update conversation_events e set processed_at = $4
-             from conversation c
-             where e.id = $5 and e.conversation_id = c.id
-             returning e.id
-         ), cancelled as (
-             delete from timers
-             where id in (select id from timers
-                          where conversation_id = $2 and purpose = any($12::text[])
-                            and exists (select 1 from conversation)
-                          for update skip locked)
-         ), new_timers as (
-             insert into timers (conversation_id, purpose, due_at, payload)
-             select $2, t.purpose, t.due_at, t.payload
-             from unnest($13::text[], $14::timestamptz[], $15::jsonb[]) as t(purpose, due_at, payload)
-             where exists (select 1 from conversation)
-         ), outbound as (
-             insert into outbound_messages
-                 (sender_id, conversation_id, payload, fallback, origin, status,
-                  next_attempt_at, created_at, updated_at)
-             select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
-                    'queued', $4, $4, $4
-             from unnest($7::bigint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::text[])
-                  with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
-             where exists (select 1 from conversation)
-             order by m.n
-             returning id
-         )
-         select (select count(*) from conversation) as committed,
-                coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
-    )
-    .bind(Json(&step.state))
-    .bind(step.conversation_id)
-    .bind(&step.owner)
-    .bind(step.now)
-    .bind(step.event_id)
-    .bind(step.release)
-    .bind(senders)
-    .bind(conversations)
-    .bind(payloads)
-    .bind(fallbacks)
-    .bind(origins)
-    .bind(&step.cancel_timers)
-    .bind(timer_purposes)
-    .bind(timer_due)
-    .bind(timer_payloads)
-    .fetch_one(pool)
-    .await?;
-    if row.try_get::<i64, _>("committed")? == 1 {
-        return Ok(row.try_get("ids")?);
+/// One step without contact changes through the batch statement of `commit_together`,
+/// and, when it is refused, why.
+async fn commit_one(pool: &PgPool, step: &StepCommit) -> StoreResult<Vec<i64>> {
+    if let Some((_, ids)) = commit_together(pool, std::slice::from_ref(step), &[0])
+        .await?
+        .pop()
+    {
+        return Ok(ids);
     }
     // Refused: say why.
     let held: Option<bool> = sqlx::query_scalar(
@@ -390,18 +303,16 @@ pub(super) async fn commit_simple(pool: &PgPool, step: &StepCommit) -> StoreResu
 }
 
 /// Group commit of steps without contact changes: the whole batch as ONE statement (see
-/// `batch.rs`), each step guarded as in `commit_simple`. A refused step, a conversation
-/// that appears twice, and every step of a batch whose statement failed are committed one
-/// by one afterwards, which gives each its own answer.
-///
-/// Conversations are locked in id order before any is changed, the order timer firing
-/// and ingest use too, so a batch never deadlocks with them or with another batch.
+/// `batch.rs` and `commit_together`). A refused step, a conversation that appears twice,
+/// and every step of a batch whose statement failed are committed one by one afterwards,
+/// which gives each its own answer.
 pub(super) async fn commit_steps(
-    pool: &PgPool,
+    pool: PgPool,
     steps: Vec<StepCommit>,
 ) -> Vec<StoreResult<Vec<i64>>> {
+    let pool = &pool;
     if steps.len() == 1 {
-        return vec![commit_simple(pool, &steps[0]).await];
+        return vec![commit_one(pool, &steps[0]).await];
     }
     let mut seen = std::collections::HashSet::with_capacity(steps.len());
     let together: Vec<usize> = (0..steps.len())
@@ -420,7 +331,7 @@ pub(super) async fn commit_steps(
     }
     for (i, step) in steps.iter().enumerate() {
         if results[i].is_none() {
-            results[i] = Some(commit_simple(pool, step).await);
+            results[i] = Some(commit_one(pool, step).await);
         }
     }
     results
@@ -429,8 +340,18 @@ pub(super) async fn commit_steps(
         .collect()
 }
 
-/// The steps at `which` in one statement; returns (index, new outbound ids) of the steps
-/// it committed.
+/// The steps at `which` in ONE statement, its own transaction, so a conversation's row is
+/// locked only while the statement runs; returns (index, new outbound ids) of the steps it
+/// committed. Every part of a step is guarded by its conversation's update, which happens
+/// only while the lease is held and the event is unprocessed, so a refused step writes
+/// nothing at all. Conversations are locked in id order before any is changed, the order
+/// timer firing and ingest use too, so a batch never deadlocks with them or another batch.
+///
+/// Cancelled timers are deleted with `skip locked`: a timer locked by someone else is
+/// being fired right now (only firing and the conversation's own steps touch timers, and
+/// the lease allows one step at a time), it becomes an event the engine finds stale. Not
+/// waiting for it keeps the lock order of a firing (timers, then conversations) from
+/// deadlocking with this statement (conversations, then timers).
 async fn commit_together(
     pool: &PgPool,
     steps: &[StepCommit],
@@ -582,7 +503,7 @@ async fn commit_together(
 /// Loads are batched as writes are (see `batch.rs`): under load, the conversations claimed
 /// together are read together.
 pub(super) async fn load_work(
-    pool: &PgPool,
+    pool: PgPool,
     wanted: Vec<(i64, i64)>,
 ) -> Vec<StoreResult<ConversationWork>> {
     let ids: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
@@ -605,7 +526,7 @@ pub(super) async fn load_work(
     )
     .bind(&ids)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&pool)
     .await;
     let rows = match rows {
         Ok(rows) => rows,
@@ -615,7 +536,7 @@ pub(super) async fn load_work(
             tracing::warn!(error = %e, conversations = wanted.len(), "loading work together failed; loading it one by one");
             let mut each = Vec::with_capacity(wanted.len());
             for w in wanted {
-                each.extend(Box::pin(load_work(pool, vec![w])).await);
+                each.extend(Box::pin(load_work(pool.clone(), vec![w])).await);
             }
             return each;
         }

@@ -60,6 +60,23 @@ const MAX_BATCH: usize = 256;
 /// p99 51–69 ms with one, 55–379 ms with two).
 const BATCHES_IN_FLIGHT: usize = 1;
 
+/// A batcher (see `batch.rs`) running `run` on this pool.
+fn batcher<J, R, Fut>(
+    pool: &PgPool,
+    kind: &'static str,
+    run: fn(PgPool, Vec<J>) -> Fut,
+) -> Batcher<J, R>
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    Fut: std::future::Future<Output = Vec<StoreResult<R>>> + Send + 'static,
+{
+    let pool = pool.clone();
+    Batcher::spawn(kind, MAX_BATCH, BATCHES_IN_FLIGHT, move |batch| {
+        run(pool.clone(), batch)
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(super) pool: PgPool,
@@ -88,27 +105,9 @@ impl PgStore {
             .connect_with(options.options(PLANNER_SETTINGS))
             .await?;
         MIGRATOR.run(&pool).await?;
-        let steps = {
-            let pool = pool.clone();
-            Batcher::spawn("steps", MAX_BATCH, BATCHES_IN_FLIGHT, move |batch| {
-                let pool = pool.clone();
-                async move { inbox::commit_steps(&pool, batch).await }
-            })
-        };
-        let accepts = {
-            let pool = pool.clone();
-            Batcher::spawn("accepted", MAX_BATCH, BATCHES_IN_FLIGHT, move |batch| {
-                let pool = pool.clone();
-                async move { outbox::record_accepted(&pool, batch).await }
-            })
-        };
-        let loads = {
-            let pool = pool.clone();
-            Batcher::spawn("loads", MAX_BATCH, BATCHES_IN_FLIGHT, move |batch| {
-                let pool = pool.clone();
-                async move { inbox::load_work(&pool, batch).await }
-            })
-        };
+        let steps = batcher(&pool, "steps", inbox::commit_steps);
+        let accepts = batcher(&pool, "accepted", outbox::record_accepted);
+        let loads = batcher(&pool, "loads", inbox::load_work);
         Ok(Self {
             pool,
             steps,

@@ -58,6 +58,19 @@ const ACCEPTED: &str = "update outbound_messages set
         lease_owner = null, lease_until = null, updated_at = $5
     where id = $1 and lease_owner = $2";
 
+/// The statement that takes the transaction-long lock of each provider message id in the
+/// text array parameter `$p`, in key order. One text for both sides of the race below, so
+/// they always agree on the keys.
+macro_rules! lock_keys {
+    ($p:literal) => {
+        concat!(
+            "select pg_advisory_xact_lock(k) from (select distinct hashtextextended(p, 0) as k from unnest(",
+            $p,
+            "::text[]) p order by k) sorted"
+        )
+    };
+}
+
 /// Takes the transaction-long lock of each provider message id, in one order.
 ///
 /// A status can arrive while its send's outcome is being recorded. Without a lock, the
@@ -76,14 +89,10 @@ pub(super) async fn lock_provider_ids(
     if provider_ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "select pg_advisory_xact_lock(k)
-         from (select distinct hashtextextended(p, 0) as k from unnest($1::text[]) p
-               order by k) keys",
-    )
-    .bind(provider_ids)
-    .execute(conn)
-    .await?;
+    sqlx::query(lock_keys!("$1"))
+        .bind(provider_ids)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -375,7 +384,8 @@ pub(super) struct Outcome {
 /// every early status stored before the locks were taken, and replays them. Sends not
 /// recorded (a lost lease; all of them, should the statement fail) go through `record_one`,
 /// which says why.
-pub(super) async fn record_accepted(pool: &PgPool, batch: Vec<Outcome>) -> Vec<StoreResult<()>> {
+pub(super) async fn record_accepted(pool: PgPool, batch: Vec<Outcome>) -> Vec<StoreResult<()>> {
+    let pool = &pool;
     let mut ids = Vec::with_capacity(batch.len());
     let mut owners = Vec::with_capacity(batch.len());
     let mut provider_ids = Vec::with_capacity(batch.len());
@@ -430,12 +440,10 @@ async fn record_together(
     converted: Vec<Option<Json<&crate::domain::OutboundContent>>>,
     nows: Vec<DateTime<Utc>>,
 ) -> StoreResult<Vec<i64>> {
-    Ok(sqlx::query_scalar(
-        "with keys as (
-             select pg_advisory_xact_lock(k) from
-                 (select distinct hashtextextended(p, 0) as k from unnest($3::text[]) p
-                  order by k) sorted
-         ), x as (
+    Ok(sqlx::query_scalar(concat!(
+        "with keys as (",
+        lock_keys!("$3"),
+        "), x as (
              select * from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
                                   $5::timestamptz[])
                   as x(id, owner, provider_message_id, converted, now)
@@ -453,8 +461,8 @@ async fn record_together(
              lease_owner = null, lease_until = null, updated_at = x.now
          from x join locked l on l.id = x.id
          where o.id = x.id and o.lease_owner = x.owner
-         returning o.id",
-    )
+         returning o.id"
+    ))
     .bind(ids)
     .bind(owners)
     .bind(provider_ids)

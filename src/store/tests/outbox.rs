@@ -272,12 +272,11 @@ async fn conversation_outbound_pages_newest_first(store: DynStore) {
     assert_eq!(page(Some(mine[4]), 2).await, Vec::<Id>::new());
 }
 
-/// Many sends recorded at once (on PostgreSQL they share batch statements): each gets its
-/// own answer; a status that arrived early is still applied, a lost lease still refused.
-async fn accepted_sends_recorded_at_once_each_get_their_own_answer(store: DynStore) {
+/// One message queued to each of `count` customers, all claimed by "o": sends in flight.
+async fn sends_in_flight(store: &DynStore, count: u32) -> Vec<Id> {
     let mut ids = Vec::new();
-    for n in 1..=20u32 {
-        let conversation = conversation(&store, n).await;
+    for n in 1..=count {
+        let conversation = conversation(store, n).await;
         ids.extend(
             store
                 .enqueue(&[text_to(conversation, n, "hello")], t(0))
@@ -285,7 +284,14 @@ async fn accepted_sends_recorded_at_once_each_get_their_own_answer(store: DynSto
                 .unwrap(),
         );
     }
-    assert_eq!(claim_ids(&store, "o", t(1), 100).await.len(), 20);
+    assert_eq!(claim_ids(store, "o", t(1), 1000).await, ids);
+    ids
+}
+
+/// Many sends recorded at once (on PostgreSQL they share batch statements): each gets its
+/// own answer; a status that arrived early is still applied, a lost lease still refused.
+async fn accepted_sends_recorded_at_once_each_get_their_own_answer(store: DynStore) {
+    let ids = sends_in_flight(&store, 20).await;
     // The status of send 5 arrives before its outcome is recorded.
     store
         .ingest(&[status("wamid.s5", DeliveryStatus::Delivered, None, t(2))])
@@ -336,17 +342,7 @@ async fn accepted_sends_recorded_at_once_each_get_their_own_answer(store: DynSto
 /// the outcome (kept as early, replayed by it) or after it (applied at once), never lost
 /// in between.
 async fn a_status_racing_its_sends_outcome_is_never_lost(store: DynStore) {
-    let mut ids = Vec::new();
-    for n in 1..=100u32 {
-        let conversation = conversation(&store, n).await;
-        ids.extend(
-            store
-                .enqueue(&[text_to(conversation, n, "hello")], t(0))
-                .await
-                .unwrap(),
-        );
-    }
-    assert_eq!(claim_ids(&store, "o", t(1), 200).await.len(), 100);
+    let ids = sends_in_flight(&store, 100).await;
     let outcomes: Vec<SendOutcome> = (0..ids.len())
         .map(|n| accepted(&format!("wamid.r{n}")))
         .collect();
