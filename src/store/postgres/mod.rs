@@ -21,6 +21,9 @@ mod rows;
 mod schedules;
 mod timers;
 
+#[cfg(test)]
+pub(in crate::store) use outbox::CLAIM_SENDS;
+
 use super::{
     AudienceRow, Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewEvent,
     NewOutbound, OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit,

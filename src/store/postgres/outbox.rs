@@ -96,6 +96,26 @@ pub(super) async fn lock_provider_ids(
     Ok(())
 }
 
+/// Claims up to `$4` sends ready at `$3` for owner `$1` until `$2` (see `claim_sends`).
+pub(in crate::store) const CLAIM_SENDS: &str = "with claimed as (
+         update outbound_messages set lease_owner = $1, lease_until = $2
+         where id in (
+             select o.id from outbound_messages o
+             where o.status = 'queued'
+               and o.next_attempt_at <= $3
+               and (o.lease_until is null or o.lease_until <= $3)
+               and not exists (select 1 from outbound_messages older
+                               where older.conversation_id = o.conversation_id
+                                 and older.status = 'queued' and older.id < o.id)
+               and not exists (select 1 from sender_stops s where s.sender_id = o.sender_id)
+             order by o.next_attempt_at, o.id
+             limit $4
+             for no key update skip locked)
+         returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
+     )
+     select m.*, c.last_inbound_at
+     from claimed m join conversations c on c.id = m.conversation_id";
+
 impl PgStore {
     pub(super) async fn enqueue_all(
         &self,
@@ -118,32 +138,13 @@ impl PgStore {
         // `outbound_messages_ready` index is, so the scan stops after `limit` rows: ordered
         // by id alone, every claim sorted the whole backlog and, once a backlog formed under
         // overload, claims took seconds and the backlog only grew.
-        let rows = sqlx::query(
-            "with claimed as (
-                 update outbound_messages set lease_owner = $1, lease_until = $2
-                 where id in (
-                     select o.id from outbound_messages o
-                     where o.status = 'queued'
-                       and o.next_attempt_at <= $3
-                       and (o.lease_until is null or o.lease_until <= $3)
-                       and not exists (select 1 from outbound_messages older
-                                       where older.conversation_id = o.conversation_id
-                                         and older.status = 'queued' and older.id < o.id)
-                       and not exists (select 1 from sender_stops s where s.sender_id = o.sender_id)
-                     order by o.next_attempt_at, o.id
-                     limit $4
-                     for no key update skip locked)
-                 returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
-             )
-             select m.*, c.last_inbound_at
-             from claimed m join conversations c on c.id = m.conversation_id",
-        )
-        .bind(owner)
-        .bind(lease_until(now, lease))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(CLAIM_SENDS)
+            .bind(owner)
+            .bind(lease_until(now, lease))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         // Sorted here rather than by the statement, which then needs no sort at all.
         let mut items = rows
             .iter()

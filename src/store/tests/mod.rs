@@ -42,6 +42,20 @@ where
     F: FnOnce(DynStore) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    with_postgres(|store: PgStore| {
+        let store: DynStore = Arc::new(store);
+        assert_eq!(store.backend(), "postgres");
+        scenario(store)
+    })
+    .await
+}
+
+/// `on_postgres` for a scenario that needs the PostgreSQL store itself.
+async fn with_postgres<F, Fut>(scenario: F)
+where
+    F: FnOnce(PgStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
         static SKIPPED: Once = Once::new();
         // Straight to stderr: the test harness would swallow `eprintln!` of a passing test.
@@ -69,8 +83,6 @@ where
         .await
         .expect("open the PostgreSQL store");
     let pool = store.pool.clone();
-    let store: DynStore = Arc::new(store);
-    assert_eq!(store.backend(), "postgres");
     let outcome = tokio::spawn(scenario(store)).await;
 
     pool.close().await;
@@ -129,4 +141,52 @@ async fn sqlite_in_memory_database_reads_what_it_wrote() {
         .await;
     assert_eq!(found.expect("read").map(|c| c.id), Some(conversation));
     store.ping().await.expect("ping");
+}
+
+/// The outbox claim walks its index in order and stops after `limit` rows even in a fresh
+/// database that was never analyzed (the planner settings of `PgStore`): without them the
+/// planner took a bitmap scan and sorted the whole backlog on every claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_claim_walks_its_index_without_statistics() {
+    with_postgres(|store: PgStore| async move {
+        let dyn_store: DynStore = Arc::new(store.clone());
+        let mut backlog = Vec::new();
+        for n in 1..=200u32 {
+            let conversation = dyn_store
+                .ensure_conversation(
+                    fixtures::SENDER,
+                    &fixtures::customer(n),
+                    None,
+                    fixtures::t(0),
+                )
+                .await
+                .unwrap()
+                .id;
+            for k in 0..10 {
+                backlog.push(fixtures::text_to(conversation, n, &format!("m{k}")));
+            }
+        }
+        dyn_store.enqueue(&backlog, fixtures::t(0)).await.unwrap();
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("explain {}", crate::store::postgres::CLAIM_SENDS))
+                .bind("o")
+                .bind(fixtures::t(30))
+                .bind(fixtures::t(1))
+                .bind(32_i64)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("Index Scan using outbound_messages_ready"),
+            "{plan}"
+        );
+        for node in ["Sort", "Bitmap", "Seq Scan"] {
+            assert!(
+                !plan.contains(node),
+                "a {node} in the claim's plan:\n{plan}"
+            );
+        }
+    })
+    .await
 }
