@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The group transaction this write belonged to did not commit; nothing of it is kept.
     #[error("database write not committed: {0}")]
     Commit(String),
+    /// Another process owns this SQLite database.
+    #[error("{0}")]
+    InUse(String),
     #[error("the database writer has stopped")]
     WriterStopped,
     #[error("stored data could not be read: {0}")]

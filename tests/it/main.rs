@@ -13,6 +13,7 @@ mod flow_tests;
 mod flows;
 mod fuzz;
 mod helpers;
+mod ownership;
 mod postgres;
 mod sandbox;
 mod sandbox_page;

@@ -15,6 +15,7 @@
 mod inbox;
 mod ingest;
 mod outbox;
+mod owner;
 mod reads;
 mod rows;
 mod schedules;
@@ -51,6 +52,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     writer: Writer,
     reader: SqlitePool,
+    /// This process owns the file (`owner.rs`); shared by the store's clones.
+    _owner: Arc<owner::OwnerLock>,
     /// Holds the temporary file that stands in for `sqlite::memory:`.
     _scratch: Option<Arc<tempfile::TempDir>>,
 }
@@ -98,6 +101,8 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        // Before anything touches the file: one process owns it.
+        let owner = owner::OwnerLock::acquire(options.get_filename())?;
         {
             // Migrations run once, on a connection of their own, before anything writes.
             let mut conn = options.connect().await?;
@@ -105,6 +110,15 @@ impl SqliteStore {
             conn.close().await?;
         }
         let writer = Writer::open(options.get_filename(), sync, BUSY_TIMEOUT)?;
+        // Owning the file proves that whoever holds a lease in it is gone: take them all
+        // back now rather than waiting for them to run out.
+        let reclaimed = writer.run(owner::reclaim_leases).await?;
+        if reclaimed > 0 {
+            tracing::info!(
+                leases = reclaimed,
+                "took back the leases of the previous process"
+            );
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
             .connect_with(options.read_only(true))
@@ -112,6 +126,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            _owner: Arc::new(owner),
             _scratch: None,
         })
     }

@@ -1,0 +1,124 @@
+//! One process owns a SQLite database: an exclusive lock on `<file>-parley.lock`, taken
+//! before anything else touches the file and held until the process exits (the kernel drops
+//! it when the process dies, SIGKILL included).
+//!
+//! Why: two processes on one file would each believe the other's leases live, and a second
+//! `parley serve` started by mistake would silently split the work. Owning the file also
+//! proves that every lease found in it belongs to a process that is gone, so a restart takes
+//! all of them back at once (`reclaim_leases`) instead of waiting for them to expire.
+//! Several processes are what PostgreSQL is for.
+
+use crate::store::{StoreError, StoreResult};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Held for the life of the store; dropping it (or dying) releases the database.
+#[derive(Debug)]
+pub(super) struct OwnerLock {
+    _file: File,
+}
+
+/// The lock file that guards `database`.
+pub(super) fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-parley.lock");
+    PathBuf::from(name)
+}
+
+impl OwnerLock {
+    /// Takes the database for this process, or says which process has it.
+    pub(super) fn acquire(database: &Path) -> StoreResult<Self> {
+        let path = lock_path(database);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| {
+                StoreError::Corrupt(format!("cannot open the lock file {}: {e}", path.display()))
+            })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(StoreError::InUse(format!(
+                    "the database {} is already used by another Parley process ({}). A SQLite database belongs to one process: stop that one first, or use PostgreSQL to run several",
+                    database.display(),
+                    if holder.is_empty() { "unknown process" } else { holder }
+                )));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(StoreError::Corrupt(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+        // Who holds it, for the message a second process prints.
+        let about = format!(
+            "pid {} on {}, since {}",
+            std::process::id(),
+            hostname(),
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(about.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, file = %path.display(), "could not note the owner in the lock file");
+        }
+        Ok(Self { _file: file })
+    }
+}
+
+/// The machine's name, for messages (best effort).
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this machine".to_string())
+}
+
+/// Clears every lease in the file. Only the owner of the lock may call this: any lease it
+/// finds was taken by a process that has died (or stopped without finishing).
+pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<usize> {
+    let mut taken = 0;
+    for table in ["conversations", "outbound_messages", "schedule_fires"] {
+        taken += conn.execute(
+            &format!(
+                "update {table} set lease_owner = null, lease_until = null
+                  where lease_owner is not null"
+            ),
+            [],
+        )?;
+    }
+    Ok(taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_owner_is_refused_with_the_first_ones_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("parley.db");
+        let first = OwnerLock::acquire(&db).unwrap();
+        let err = OwnerLock::acquire(&db).unwrap_err().to_string();
+        assert!(err.contains("already used by another Parley process"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        OwnerLock::acquire(&db).expect("free again once the owner is gone");
+    }
+}

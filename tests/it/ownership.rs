@@ -1,0 +1,110 @@
+//! A SQLite database belongs to one process: a second `parley serve` on the same file is
+//! refused, naming the first; and a restart after SIGKILL takes back the dead process's
+//! leases at once instead of waiting for them to run out (issue 13, item 6).
+
+use crate::crash::{free_port, sigkill, start, wait_healthy};
+use crate::helpers::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn write_config(dir: &std::path::Path, meta_uri: &str, port: u16) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    std::fs::write(dir.join("flows/echo.yaml"), ECHO_FLOW).unwrap();
+    let db = format!("sqlite://{}", dir.join("parley.db").display());
+    // The shipped leases (30 s): the point is not to wait for them.
+    let yaml = config_yaml(dir, &db, meta_uri, "http://127.0.0.1:9", "")
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
+        .replace("send_timeout: 2s", "send_timeout: 60s");
+    let config = dir.join(format!("parley-{port}.yaml"));
+    std::fs::write(&config, yaml).unwrap();
+    config
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_sqlite_file_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = MockServer::start().await;
+    mount_meta_ok(&meta).await;
+    let port = free_port();
+    let config = write_config(dir.path(), &meta.uri(), port);
+    let http = reqwest::Client::new();
+    let mut first = start(&config, dir.path());
+    wait_healthy(&http, &format!("http://127.0.0.1:{port}")).await;
+
+    let other = write_config(dir.path(), &meta.uri(), free_port());
+    let second = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["serve", "--config"])
+        .arg(&other)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("parley runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    sigkill(&mut first);
+    assert!(!second.status.success(), "the second process must not serve");
+    assert!(
+        stderr.contains("already used by another Parley process")
+            && stderr.contains(&format!("pid {}", first.id())),
+        "the refusal names the first process: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_after_sigkill_answers_at_once_instead_of_waiting_out_the_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = MockServer::start().await;
+    // First life: the provider hangs, so the send is leased (30 s) when the process dies.
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(120)))
+        .mount(&meta)
+        .await;
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let config = write_config(dir.path(), &meta.uri(), port);
+    let http = reqwest::Client::new();
+    let mut first = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    let body = meta_text("16315551181", "wamid.own.1", "hi before kill", now_unix());
+    let res = http
+        .post(format!("{addr}/webhooks/meta"))
+        .header("x-hub-signature-256", sign_meta(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Wait until the send is in flight (its lease taken), then kill.
+    let t0 = Instant::now();
+    while sends(&meta).await.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the send never left");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigkill(&mut first);
+
+    meta.reset().await;
+    mount_meta_ok(&meta).await;
+    let mut second = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    let restarted = Instant::now();
+    loop {
+        if sends(&meta)
+            .await
+            .iter()
+            .any(|s| body_text(s) == "echo: hi before kill")
+        {
+            break;
+        }
+        // The lease is 30 s; a restart that waits it out fails here.
+        if restarted.elapsed() > Duration::from_secs(10) {
+            sigkill(&mut second);
+            panic!("the restart waited for the dead process's lease");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigkill(&mut second);
+}
