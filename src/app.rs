@@ -75,11 +75,13 @@ impl App {
         let engine_options = EngineOptions::from_config(&config);
         let wake = Wakeups::default();
         let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone());
-        let owner = format!(
-            "{}-{}",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let me = crate::workers::owner::OwnerId::current();
+        // A restart on the same host continues its predecessor's work now, not when the
+        // dead process's leases run out (SQLite already did so when it took the file).
+        crate::workers::owner::take_over_dead(&store, &me)
+            .await
+            .context("taking over the leases of a process that is gone")?;
+        let owner = me.to_string();
         let webhook_log = Arc::new(http::api::WebhookLog::new(&config));
         let (clock, sandbox) =
             crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);

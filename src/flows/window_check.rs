@@ -95,9 +95,9 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
 /// `25h`, `90m`, `45s`: durations as authors write them.
 fn hours(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

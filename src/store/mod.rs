@@ -57,6 +57,15 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
 
+    // ----- leases of processes that are gone -----
+
+    /// Every distinct owner of a lease (live or expired) on conversations, sends and
+    /// schedule fires, so a starting process can take over those of dead processes.
+    async fn lease_owners(&self) -> StoreResult<Vec<String>>;
+
+    /// Gives back every lease `owner` holds (its process is proven dead); how many.
+    async fn release_leases_of(&self, owner: &str) -> StoreResult<u64>;
+
     // ----- ingress -----
 
     /// Persists a batch of webhook items in ONE transaction (group commit), in order, and
@@ -281,6 +290,17 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// The machine's name, for messages (best effort).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this machine".to_string())
+}
 
 /// Opens (creating a SQLite file if needed) and migrates the database named by the URL.
 pub async fn connect(config: &crate::config::DatabaseConfig) -> StoreResult<DynStore> {

@@ -6,6 +6,7 @@
 pub mod inbox;
 pub mod ingest;
 pub mod outbox;
+pub mod owner;
 pub mod reload;
 
 pub mod retry;

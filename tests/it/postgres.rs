@@ -5,7 +5,7 @@ use crate::helpers::*;
 use std::time::Duration;
 
 /// A fresh database per test, so tests never see each other's rows.
-async fn fresh_database() -> Option<String> {
+pub async fn fresh_database() -> Option<String> {
     let Ok(base) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
         eprintln!("SKIPPED: PostgreSQL end-to-end test (set PARLEY_TEST_POSTGRES_URL)");
         return None;

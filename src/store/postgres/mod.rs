@@ -131,6 +131,34 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn lease_owners(&self) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "select lease_owner from conversations where lease_owner is not null
+             union select lease_owner from outbound_messages where lease_owner is not null
+             union select lease_owner from schedule_fires where lease_owner is not null",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn release_leases_of(&self, owner: &str) -> StoreResult<u64> {
+        // Conversations first, then sends, then fires: the order every other statement
+        // locks rows in.
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for table in ["conversations", "outbound_messages", "schedule_fires"] {
+            n += sqlx::query(&format!(
+                "update {table} set lease_owner = null, lease_until = null where lease_owner = $1"
+            ))
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
         self.ingest_batch(items).await
     }

@@ -143,6 +143,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn lease_owners(&self) -> StoreResult<Vec<String>> {
+        self.writer.run(owner::lease_owners).await
+    }
+
+    async fn release_leases_of(&self, lease_owner: &str) -> StoreResult<u64> {
+        let lease_owner = lease_owner.to_string();
+        self.writer
+            .run(move |conn| owner::release_leases_of(conn, &lease_owner))
+            .await
+    }
+
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
         self.ingest_batch(items).await
     }

@@ -62,7 +62,7 @@ impl OwnerLock {
         let about = format!(
             "pid {} on {}, since {}",
             std::process::id(),
-            hostname(),
+            crate::store::hostname(),
             chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
         );
         let written = file
@@ -76,22 +76,11 @@ impl OwnerLock {
     }
 }
 
-/// The machine's name, for messages (best effort).
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this machine".to_string())
-}
-
 /// Clears every lease in the file. Only the owner of the lock may call this: any lease it
 /// finds was taken by a process that has died (or stopped without finishing).
 pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<usize> {
     let mut taken = 0;
-    for table in ["conversations", "outbound_messages", "schedule_fires"] {
+    for table in LEASED_TABLES {
         taken += conn.execute(
             &format!(
                 "update {table} set lease_owner = null, lease_until = null
@@ -101,6 +90,34 @@ pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<usize> 
         )?;
     }
     Ok(taken)
+}
+
+/// The tables whose rows carry leases.
+pub(in crate::store) const LEASED_TABLES: [&str; 3] =
+    ["conversations", "outbound_messages", "schedule_fires"];
+
+pub(super) fn lease_owners(conn: &rusqlite::Connection) -> StoreResult<Vec<String>> {
+    let sql = LEASED_TABLES
+        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
+        .join(" union ");
+    let mut stmt = conn.prepare(&sql)?;
+    let owners = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(owners)
+}
+
+pub(super) fn release_leases_of(conn: &rusqlite::Connection, owner: &str) -> StoreResult<u64> {
+    let mut n = 0;
+    for table in LEASED_TABLES {
+        n += conn.execute(
+            &format!(
+                "update {table} set lease_owner = null, lease_until = null where lease_owner = ?1"
+            ),
+            [owner],
+        )? as u64;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -113,7 +130,10 @@ mod tests {
         let db = dir.path().join("parley.db");
         let first = OwnerLock::acquire(&db).unwrap();
         let err = OwnerLock::acquire(&db).unwrap_err().to_string();
-        assert!(err.contains("already used by another Parley process"), "{err}");
+        assert!(
+            err.contains("already used by another Parley process"),
+            "{err}"
+        );
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
