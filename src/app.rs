@@ -74,7 +74,12 @@ impl App {
         let senders = Arc::new(Senders::build(&config, http_client.clone()));
         let engine_options = EngineOptions::from_config(&config);
         let wake = Wakeups::default();
-        let (ingestor, _) = Ingestor::spawn(store.clone(), wake.clone());
+        let (ingestor, _) = Ingestor::spawn(
+            store.clone(),
+            wake.clone(),
+            config.webhooks.max_waiting,
+            config.webhooks.ack_timeout,
+        );
         let me = crate::workers::owner::OwnerId::current();
         // A restart on the same host continues its predecessor's work now, not when the
         // dead process's leases run out (SQLite already did so when it took the file).
@@ -140,6 +145,7 @@ impl App {
             send_timeout: cfg.outbox.send_timeout,
             retry: cfg.outbox.retry.clone(),
             wake: self.wake.clone(),
+            unrecorded: Default::default(),
         });
         workers.spawn(inbox.run(workers_stop.clone()));
         workers.spawn(outbox.run(workers_stop.clone()));

@@ -6,6 +6,11 @@ use std::sync::OnceLock;
 pub const WEBHOOKS_RECEIVED: &str = "parley_webhooks_received_total";
 pub const WEBHOOKS_DUPLICATE: &str = "parley_webhooks_duplicate_total";
 pub const WEBHOOKS_REJECTED: &str = "parley_webhooks_rejected_total";
+/// Webhooks answered 503 because the database did not store them in time (`reason`:
+/// `timeout`, or `queue_full` when too many already waited).
+pub const WEBHOOKS_UNAVAILABLE: &str = "parley_webhooks_unavailable_total";
+/// Store operations retried in-process after a transient database error, by `work`.
+pub const STORE_RETRIES: &str = "parley_store_retries_total";
 pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
 pub const MESSAGES_SENT: &str = "parley_messages_sent_total";

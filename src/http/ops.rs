@@ -9,21 +9,36 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+/// How long `/readyz` waits for the database.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
-    let database = match st.store.ping().await {
-        Ok(()) => Ok(st.store.backend()),
-        Err(e) => Err(e.to_string()),
+    // An unreachable database must turn readiness red at once, not after a pool's
+    // connect timeout; the driver's words go to the log, not to whoever asks.
+    let database = match tokio::time::timeout(PING_TIMEOUT, st.store.ping()).await {
+        Ok(Ok(())) => Ok(st.store.backend()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database check failed");
+            Err("the database check failed (see the log)".to_string())
+        }
+        Err(_) => Err(format!(
+            "the database did not answer within {PING_TIMEOUT:?}"
+        )),
+    };
+    let stopped = if database.is_ok() {
+        st.store.stopped_senders().await.unwrap_or_default()
+    } else {
+        Vec::new()
     };
     let flows = st
         .flow_status
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let stopped = st.store.stopped_senders().await.unwrap_or_default();
     let ready = database.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
@@ -45,7 +60,7 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    if let Ok(depth) = st.store.outbox_depth().await {
+    if let Ok(Ok(depth)) = tokio::time::timeout(PING_TIMEOUT, st.store.outbox_depth()).await {
         metrics::gauge!(m::OUTBOX_DEPTH).set(depth as f64);
     }
     (

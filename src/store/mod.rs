@@ -49,6 +49,48 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// A failure that may pass by itself (the database unreachable, restarting, busy, out
+    /// of disk, a conflict between transactions): worth retrying soon, unlike corrupt data
+    /// or a lease another process now holds.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // Connection exceptions (08), serialization failures and deadlocks (40),
+                // insufficient resources (53, e.g. disk full), operator intervention (57,
+                // e.g. admin shutdown), system errors (58); SQLite: busy, locked, full, I/O.
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    ["08", "40", "53", "57", "58"]
+                        .iter()
+                        .any(|c| code.starts_with(c))
+                        || code
+                            .parse::<i32>()
+                            .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13))
+                }),
+                _ => false,
+            },
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+            ),
+            StoreError::Commit(_) => true,
+            _ => false,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.

@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Events loaded per round trip for one conversation.
 const EVENTS_PER_LOAD: i64 = 32;
+/// Backoff between retries of a conversation after a transient database error.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 pub struct Inbox {
     pub store: DynStore,
@@ -67,7 +70,24 @@ impl Inbox {
     }
 
     async fn process(&self, conversation_id: i64) {
-        match self.process_events(conversation_id).await {
+        // A transient database error (unreachable, restarting, busy, disk full) is retried
+        // here after a short backoff while the lease still has time, instead of parking the
+        // conversation until its lease runs out. Nothing of a failed step was committed, so
+        // running it again is safe.
+        let started = tokio::time::Instant::now();
+        let mut backoff = RETRY_FIRST;
+        let result = loop {
+            match self.process_events(conversation_id).await {
+                Err(e) if e.is_transient() && started.elapsed() + backoff < self.lease / 2 => {
+                    metrics::counter!(m::STORE_RETRIES, "work" => "inbox").increment(1);
+                    tracing::warn!(conversation_id, error = %e, retry_in = ?backoff, "database error; retrying the conversation");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+                other => break other,
+            }
+        };
+        match result {
             Ok(true) => return,
             Ok(false) => {}
             Err(e) => match e {

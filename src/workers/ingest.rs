@@ -2,10 +2,16 @@
 //! items waiting at that moment in a single transaction, then answers each request. Idle,
 //! a request commits at once; under load, requests that arrive during a commit share the
 //! next one. A request is answered only after its items are durable.
+//!
+//! When the database is down or slow, requests are not held open: a request waits at most
+//! `webhooks.ack_timeout`, and at most `webhooks.max_waiting` requests wait at all (beyond
+//! that, an answer at once), so the provider hears 503 quickly and retries, and memory stays
+//! bounded whatever the outage's length.
 
 use crate::metrics as m;
 use crate::store::{DynStore, IngestItem, IngestOutcome, StoreError};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Wakeups;
@@ -15,12 +21,19 @@ type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<(Vec<IngestItem>, Reply)>,
+    /// A request not stored within this time is answered "unavailable" (503).
+    ack_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("storing the webhook failed: {0}")]
     Store(Arc<StoreError>),
+    /// The database did not store it in time, or too many requests already wait for it.
+    /// The items may still be stored later: a retry by the provider is a duplicate, and
+    /// duplicates are recognised by their provider message id.
+    #[error("the database is not keeping up ({0}); retry later")]
+    Overloaded(&'static str),
     #[error("Parley is shutting down")]
     ShuttingDown,
 }
@@ -29,10 +42,16 @@ pub enum IngestError {
 const MAX_BATCH_ITEMS: usize = 512;
 
 impl Ingestor {
-    pub fn spawn(store: DynStore, wake: Wakeups) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(4096);
+    /// At most `max_waiting` requests queue for the database; each waits `ack_timeout`.
+    pub fn spawn(
+        store: DynStore,
+        wake: Wakeups,
+        max_waiting: usize,
+        ack_timeout: Duration,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_waiting.max(1));
         let handle = tokio::spawn(run(store, wake, rx));
-        (Self { tx }, handle)
+        (Self { tx, ack_timeout }, handle)
     }
 
     pub async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
@@ -40,14 +59,22 @@ impl Ingestor {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((items, reply))
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
-        answer
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?
-            .map_err(IngestError::Store)
+        self.tx.try_send((items, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "queue_full").increment(1);
+                IngestError::Overloaded("too many webhooks wait for the database")
+            }
+            mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+        })?;
+        match tokio::time::timeout(self.ack_timeout, answer).await {
+            Ok(answer) => answer
+                .map_err(|_| IngestError::ShuttingDown)?
+                .map_err(IngestError::Store),
+            Err(_) => {
+                metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "timeout").increment(1);
+                Err(IngestError::Overloaded("not stored in time"))
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::domain::{
 use crate::metrics as m;
 use crate::senders::{SenderRuntime, Senders};
 use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,30 @@ pub struct Outbox {
     pub send_timeout: Duration,
     pub retry: RetryConfig,
     pub wake: Wakeups,
+    /// Sends whose outcome could not be written yet (the database is down). While any
+    /// waits, nothing is claimed: this process could otherwise claim such a send again
+    /// once its lease ran out and repeat a message the provider already accepted.
+    pub unrecorded: Arc<AtomicUsize>,
+}
+
+/// Backoff between attempts to write a send's outcome after a transient database error.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Counts one unwritten outcome for as long as it lives.
+struct Unrecorded(Arc<AtomicUsize>);
+
+impl Unrecorded {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Outbox {
@@ -37,9 +62,12 @@ impl Outbox {
         let claim = move |free: usize| {
             let me = me.clone();
             async move {
+                if me.unrecorded.load(Ordering::SeqCst) > 0 {
+                    return Vec::new();
+                }
                 match me
                     .store
-                    .claim_outbound(&me.owner, me.clock.now(), me.lease, free as i64)
+                    .claim_outbound(&me.owner, me.clock.now(), me.send_lease(), free as i64)
                     .await
                 {
                     Ok(items) => items,
@@ -66,6 +94,13 @@ impl Outbox {
         .await;
     }
 
+    /// A send's lease always outlasts its provider call (twice `send_timeout`): a lease
+    /// that ran out while the provider was still answering would let the send be claimed
+    /// and made again, a duplicate the customer sees.
+    fn send_lease(&self) -> Duration {
+        self.lease.max(self.send_timeout * 2)
+    }
+
     async fn deliver(&self, item: OutboxItem) {
         let outcome = match self.senders.get(item.sender_id) {
             Some(sender) => self.attempt(sender, &item).await,
@@ -76,20 +111,48 @@ impl Outbox {
             },
         };
         self.count(&item, &outcome);
-        match self
-            .store
-            .record_outcome(item.id, &self.owner, &outcome, self.clock.now())
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::LeaseLost { .. }) => {
-                tracing::warn!(
-                    outbound_id = item.id,
-                    "send lease expired before the outcome was recorded"
-                )
-            }
-            Err(e) => {
-                tracing::error!(outbound_id = item.id, error = %e, "recording send outcome failed")
+        self.record(&item, &outcome).await;
+    }
+
+    /// Writes the outcome, retrying a transient database error in-process for as long as
+    /// it takes: what the provider did must not be forgotten, or the send would be repeated
+    /// when its lease runs out.
+    async fn record(&self, item: &OutboxItem, outcome: &SendOutcome) {
+        let mut waiting: Option<Unrecorded> = None;
+        let mut backoff = RECORD_RETRY_FIRST;
+        loop {
+            match self
+                .store
+                .record_outcome(item.id, &self.owner, outcome, self.clock.now())
+                .await
+            {
+                Ok(()) => {
+                    if waiting.is_some() {
+                        tracing::info!(
+                            outbound_id = item.id,
+                            "send outcome recorded after the database came back"
+                        );
+                    }
+                    return;
+                }
+                Err(StoreError::LeaseLost { .. }) => {
+                    tracing::warn!(
+                        outbound_id = item.id,
+                        "send lease expired before the outcome was recorded"
+                    );
+                    return;
+                }
+                Err(e) if e.is_transient() => {
+                    waiting.get_or_insert_with(|| Unrecorded::new(&self.unrecorded));
+                    metrics::counter!(m::STORE_RETRIES, "work" => "outcome").increment(1);
+                    tracing::warn!(outbound_id = item.id, error = %e, retry_in = ?backoff, "recording the send outcome failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RECORD_RETRY_MAX);
+                }
+                Err(e) => {
+                    tracing::error!(outbound_id = item.id, error = %e, "recording send outcome failed");
+                    return;
+                }
             }
         }
     }

@@ -13,6 +13,7 @@ mod flow_tests;
 mod flows;
 mod fuzz;
 mod helpers;
+mod outage;
 mod ownership;
 mod postgres;
 mod sandbox;

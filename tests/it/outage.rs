@@ -1,0 +1,204 @@
+//! A database outage refuses webhooks quickly instead of holding them open, readiness says
+//! so at once, and nothing is lost or sent twice when the database comes back, however long
+//! the outage (issue 13, item 15).
+//!
+//! PostgreSQL is reached through a TCP proxy that the test can cut (the listener closed and
+//! every connection dropped, as when the server stops) and restore.
+
+use crate::helpers::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+struct Proxy {
+    port: u16,
+    upstream: String,
+    accept: Mutex<Option<JoinHandle<()>>>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Arc<Self> {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let proxy = Arc::new(Self {
+            port,
+            upstream: upstream.to_string(),
+            accept: Mutex::new(None),
+            links: Arc::default(),
+        });
+        proxy.restore();
+        proxy
+    }
+
+    /// Listens again, forwarding every connection to the database.
+    fn restore(&self) {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
+            .unwrap();
+        let listener: TcpListener = socket.listen(128).unwrap();
+        let upstream = self.upstream.clone();
+        let links = self.links.clone();
+        *self.accept.lock().unwrap() = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                links.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        }));
+    }
+
+    /// The database "stops": new connections are refused, open ones are cut.
+    fn cut(&self) {
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
+        }
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn url(&self, database_url: &str) -> String {
+        let (_, rest) = database_url.split_once('@').expect("user@host in the URL");
+        let (_, db) = rest.split_once('/').unwrap();
+        let (user, _) = database_url.split_once('@').unwrap();
+        format!("{user}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+#[tokio::test]
+async fn postgres_outage_answers_503_quickly_and_loses_or_repeats_nothing() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let app = spawn_with(Options {
+        database_url: Some(proxy.url(&db)),
+        // A send lease (2 × send_timeout = 4 s) much shorter than the outage: a send whose
+        // outcome could not be written must still not be repeated.
+        config_edits: vec![("send_timeout: 2s", "send_timeout: 2s, lease: 1s")],
+        ..Default::default()
+    })
+    .await;
+    let before = meta_text("16315551181", "wamid.out.0", "hi before", now_unix());
+    assert_eq!(app.post_meta(&before).await.status(), 200);
+    app.wait_meta_sends(1, Duration::from_secs(20)).await;
+
+    // A reply is at the provider (which answers slowly) when the database goes away: its
+    // outcome cannot be written until the database is back.
+    app.meta.reset().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"messages": [{"id": "wamid.slow"}]}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&app.meta)
+        .await;
+    let in_flight = meta_text("16315551182", "wamid.out.1", "hi in flight", now_unix());
+    assert_eq!(app.post_meta(&in_flight).await.status(), 200);
+    let t0 = Instant::now();
+    while app.meta_sends().await.is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the reply never left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    proxy.cut();
+
+    // During the outage: every webhook is refused within the bound, never held open.
+    let mut refused = Vec::new();
+    for i in 0..5 {
+        let body = meta_text(
+            "16315551183",
+            &format!("wamid.out.during.{i}"),
+            &format!("hi during {i}"),
+            now_unix(),
+        );
+        let t = Instant::now();
+        let res = app.post_meta(&body).await;
+        let took = t.elapsed();
+        assert_eq!(
+            res.status(),
+            503,
+            "a webhook the database cannot store is refused"
+        );
+        let text = res.text().await.unwrap();
+        assert!(
+            !text.to_lowercase().contains("connection") && !text.contains("pool"),
+            "no driver text reaches the provider: {text}"
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "answered after {took:?}; providers time out at 15–20 s"
+        );
+        refused.push(body);
+    }
+    let t = Instant::now();
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "readiness is red during the outage");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "readiness answered late"
+    );
+    // Longer than the send lease.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    proxy.restore();
+    // The provider retries what was refused.
+    for body in &refused {
+        let t = Instant::now();
+        loop {
+            let status = app.post_meta(body).await.status();
+            if status == 200 {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "still {status} after the outage"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // One reply for the in-flight message, one per refused webhook: nothing lost, nothing twice.
+    app.wait_meta_sends(1 + refused.len(), Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let texts: Vec<String> = app
+        .meta_sends()
+        .await
+        .iter()
+        .map(|s| body_text(s).to_string())
+        .collect();
+    let mut expected: Vec<String> = vec!["echo: hi in flight".into()];
+    expected.extend((0..5).map(|i| format!("echo: hi during {i}")));
+    let mut sorted = texts.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected, "each reply exactly once: {texts:?}");
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    app.shutdown().await;
+    proxy.cut();
+}
