@@ -144,6 +144,7 @@ impl App {
             poll_interval: cfg.outbox.poll_interval,
             send_timeout: cfg.outbox.send_timeout,
             retry: cfg.outbox.retry.clone(),
+            unknown_outcome_wait: cfg.outbox.unknown_outcome_wait,
             wake: self.wake.clone(),
             unrecorded: Default::default(),
         });

@@ -10,6 +10,8 @@ pub const WEBHOOKS_REJECTED: &str = "parley_webhooks_rejected_total";
 /// `timeout`, or `queue_full` when too many already waited).
 pub const WEBHOOKS_UNAVAILABLE: &str = "parley_webhooks_unavailable_total";
 /// Store operations retried in-process after a transient database error, by `work`.
+/// Sends whose answer never came (timeouts): held for a status before any resend.
+pub const SENDS_OUTCOME_UNKNOWN: &str = "parley_sends_outcome_unknown_total";
 pub const STORE_RETRIES: &str = "parley_store_retries_total";
 pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";

@@ -33,6 +33,17 @@ pub trait Channel: Send + Sync + 'static {
     /// `SendFailure`'s class.
     async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure>;
 
+    /// `send`, tagged with the outbox id where the provider echoes a tag in its status
+    /// webhooks (Meta), so an unknown outcome can be settled by a status instead of a resend.
+    async fn send_tracked(
+        &self,
+        message: &OutboundMessage,
+        outbox_id: Option<i64>,
+    ) -> Result<SendOk, SendFailure> {
+        let _ = outbox_id;
+        self.send(message).await
+    }
+
     /// Check credentials and reachability without sending anything.
     async fn check_health(&self) -> ProviderHealth;
 }

@@ -505,6 +505,14 @@ pub struct OutboxConfig {
     pub send_timeout: Duration,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// A send whose answer never came (a timeout: the provider may have taken it) is tried
+    /// again only after this long, time for a status webhook naming it (Meta echoes the
+    /// outbox id Parley tags each send with) to show it was accepted.
+    #[serde(
+        default = "default_unknown_outcome_wait",
+        deserialize_with = "de_duration"
+    )]
+    pub unknown_outcome_wait: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -515,8 +523,13 @@ impl Default for OutboxConfig {
             poll_interval: default_poll(),
             send_timeout: default_send_timeout(),
             retry: RetryConfig::default(),
+            unknown_outcome_wait: default_unknown_outcome_wait(),
         }
     }
+}
+
+fn default_unknown_outcome_wait() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_outbox_concurrency() -> usize {

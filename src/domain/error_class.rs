@@ -26,6 +26,9 @@ pub struct SendFailure {
     pub code: Option<i64>,
     pub title: String,
     pub retry_after: Option<Duration>,
+    /// The request may have reached the provider (a timeout, a connection lost after the
+    /// request was written): the message may have been accepted.
+    pub outcome_unknown: bool,
 }
 
 impl SendFailure {
@@ -36,6 +39,16 @@ impl SendFailure {
             code,
             title: title.into(),
             retry_after: None,
+            outcome_unknown: false,
+        }
+    }
+
+    /// No answer, but the request may have been delivered: retried only after waiting for
+    /// a status webhook that would show it was accepted.
+    pub fn unknown_outcome(title: impl Into<String>) -> Self {
+        Self {
+            outcome_unknown: true,
+            ..Self::transport(title)
         }
     }
 

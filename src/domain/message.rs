@@ -191,6 +191,16 @@ pub struct ProviderError {
     pub details: Option<String>,
 }
 
+/// The tag a send carries to its provider (Meta's `biz_opaque_callback_data`).
+pub fn outbox_reference(outbox_id: i64) -> String {
+    format!("parley-outbox:{outbox_id}")
+}
+
+/// The outbox id in a tag written by `outbox_reference`; `None` for anyone else's tag.
+pub fn outbox_reference_id(reference: &str) -> Option<i64> {
+    reference.strip_prefix("parley-outbox:")?.parse().ok()
+}
+
 /// A delivery status for a message we sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
@@ -201,6 +211,9 @@ pub struct StatusUpdate {
     pub recipient: Option<String>,
     /// Set on `failed`.
     pub error: Option<ProviderError>,
+    /// The outbox id Parley tagged the send with (Meta echoes `biz_opaque_callback_data`),
+    /// so a status can be matched to a send whose answer never reached Parley.
+    pub outbox_id: Option<i64>,
 }
 
 /// Where an outbound message is in its life. Ranks only go up, except that `failed` can

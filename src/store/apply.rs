@@ -120,6 +120,7 @@ mod tests {
             status,
             timestamp: None,
             recipient: None,
+            outbox_id: None,
             error: code.map(|code| ProviderError {
                 code,
                 title: "t".into(),

@@ -28,6 +28,8 @@ pub struct Outbox {
     pub poll_interval: Duration,
     pub send_timeout: Duration,
     pub retry: RetryConfig,
+    /// See `outbox.unknown_outcome_wait`.
+    pub unknown_outcome_wait: Duration,
     pub wake: Wakeups,
     /// Sends whose outcome could not be written yet (the database is down). While any
     /// waits, nothing is claimed: this process could otherwise claim such a send again
@@ -187,7 +189,7 @@ impl Outbox {
         if let Some(outcome) = self.over_template_cap(sender, &message).await {
             return outcome;
         }
-        let mut result = self.send(sender, &message).await;
+        let mut result = self.send(sender, &message, item.id).await;
         // The provider says the window is closed although our clock said open (e.g. the
         // customer's clock or a lost inbound): switch to the template fallback once.
         if let (Err(f), None, WindowFallback::Template(t)) = (&result, &converted, &item.fallback) {
@@ -195,7 +197,7 @@ impl Outbox {
                 let content = OutboundContent::Template(t.clone());
                 message.content = content.clone();
                 converted = Some(content);
-                result = self.send(sender, &message).await;
+                result = self.send(sender, &message, item.id).await;
             }
         }
         match result {
@@ -238,11 +240,17 @@ impl Outbox {
         &self,
         sender: &SenderRuntime,
         message: &crate::domain::OutboundMessage,
+        outbox_id: i64,
     ) -> Result<crate::channels::SendOk, SendFailure> {
         sender.pace().await;
-        match tokio::time::timeout(self.send_timeout, sender.channel.send(message)).await {
+        match tokio::time::timeout(
+            self.send_timeout,
+            sender.channel.send_tracked(message, Some(outbox_id)),
+        )
+        .await
+        {
             Ok(r) => r,
-            Err(_) => Err(SendFailure::transport(format!(
+            Err(_) => Err(SendFailure::unknown_outcome(format!(
                 "no answer from the provider within {:?}",
                 self.send_timeout
             ))),
@@ -250,6 +258,25 @@ impl Outbox {
     }
 
     async fn on_failure(&self, item: &OutboxItem, f: SendFailure) -> SendOutcome {
+        if f.outcome_unknown {
+            // Not blindly again: the provider may have taken it. A status naming this send
+            // settles it meanwhile (see `StatusUpdate::outbox_id`); without one, it is sent
+            // again after the wait, which counts as an attempt.
+            metrics::counter!(m::SENDS_OUTCOME_UNKNOWN).increment(1);
+            let attempts = (item.attempts.max(0) as u32) + 1;
+            if attempts < self.retry.max_attempts {
+                return SendOutcome::Retry {
+                    at: self.clock.now()
+                        + chrono::Duration::from_std(self.unknown_outcome_wait)
+                            .unwrap_or_else(|_| chrono::Duration::seconds(60)),
+                    code: None,
+                    title: format!(
+                        "{}; waiting up to {:?} for a status before sending again",
+                        f.title, self.unknown_outcome_wait
+                    ),
+                };
+            }
+        }
         match f.class {
             ErrorClass::Retry => {
                 let attempts = (item.attempts.max(0) as u32) + 1;

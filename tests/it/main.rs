@@ -19,4 +19,5 @@ mod postgres;
 mod sandbox;
 mod sandbox_page;
 mod schedules;
+mod unknown_outcome;
 mod webhooks;

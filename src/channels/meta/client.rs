@@ -53,15 +53,28 @@ impl fmt::Debug for MetaClient {
 #[async_trait]
 impl Channel for MetaClient {
     async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure> {
+        self.send_tracked(message, None).await
+    }
+
+    async fn send_tracked(
+        &self,
+        message: &OutboundMessage,
+        outbox_id: Option<i64>,
+    ) -> Result<SendOk, SendFailure> {
         let response = self
             .http
             .post(self.url("/messages"))
             .bearer_auth(&self.settings.access_token)
-            .json(&SendRequest::new(message))
+            .json(&SendRequest::new(message).tagged(outbox_id))
             .send()
             .await
             .map_err(|e| {
-                SendFailure::transport(format!("no answer from Meta: {}", describe_transport(&e)))
+                let text = format!("no answer from Meta: {}", describe_transport(&e));
+                if e.is_connect() {
+                    SendFailure::transport(text)
+                } else {
+                    SendFailure::unknown_outcome(text)
+                }
             })?;
         let status = response.status();
         let retry_after = retry_after(response.headers());

@@ -22,6 +22,10 @@ pub(super) struct SendRequest<'a> {
     /// would win if both were sent, so only one is ever set.
     #[serde(skip_serializing_if = "Option::is_none")]
     recipient: Option<&'a str>,
+    /// Echoed in this message's status webhooks: Parley's outbox id, so a status can be
+    /// matched to a send whose answer was lost (Meta allows up to 512 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_opaque_callback_data: Option<String>,
     #[serde(flatten)]
     payload: Payload<'a>,
 }
@@ -185,8 +189,15 @@ impl<'a> SendRequest<'a> {
             recipient_type: "individual",
             to,
             recipient,
+            biz_opaque_callback_data: None,
             payload: payload(&message.content),
         }
+    }
+
+    /// Tags the send with Parley's outbox id (see `domain::outbox_reference`).
+    pub(super) fn tagged(mut self, outbox_id: Option<i64>) -> Self {
+        self.biz_opaque_callback_data = outbox_id.map(crate::domain::outbox_reference);
+        self
     }
 }
 

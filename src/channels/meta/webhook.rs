@@ -305,6 +305,10 @@ fn status_update(s: wire::Status) -> Option<StatusUpdate> {
         provider_message_id: s.id,
         status,
         recipient,
+        outbox_id: s
+            .biz_opaque_callback_data
+            .as_deref()
+            .and_then(crate::domain::outbox_reference_id),
     })
 }
 

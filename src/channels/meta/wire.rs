@@ -277,6 +277,9 @@ pub(super) struct Status {
     pub recipient_user_id: Option<String>,
     #[serde(default)]
     pub errors: Vec<Error>,
+    /// What Parley put in the send's `biz_opaque_callback_data`, echoed back.
+    #[serde(default)]
+    pub biz_opaque_callback_data: Option<String>,
 }
 
 /// The body of a successful send.

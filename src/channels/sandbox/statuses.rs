@@ -64,6 +64,7 @@ pub(super) fn spawn(
                     timestamp: Some(now),
                     recipient: Some(recipient.trim_start_matches('+').to_string()),
                     error: None,
+                    outbox_id: None,
                 },
                 received_at: now,
             };

@@ -63,12 +63,17 @@ impl Channel for TwilioClient {
             .send()
             .await
             .map_err(|e| {
-                SendFailure::transport(format!("could not reach Twilio: {}", chain(&e)))
+                let text = format!("could not reach Twilio: {}", chain(&e));
+                if e.is_connect() {
+                    SendFailure::transport(text)
+                } else {
+                    SendFailure::unknown_outcome(text)
+                }
             })?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(|e| {
-            SendFailure::transport(format!("Twilio's answer was cut off: {}", chain(&e)))
+            SendFailure::unknown_outcome(format!("Twilio's answer was cut off: {}", chain(&e)))
         })?;
         if status.is_success() {
             return match serde_json::from_slice::<MessageResource>(&body) {

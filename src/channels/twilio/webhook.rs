@@ -64,6 +64,7 @@ fn parse_status(form: &Form, raw_status: &str) -> Result<Vec<Routed>, TwilioWebh
         timestamp: None,
         recipient: form.get("To").map(|to| without_channel(to).to_string()),
         error,
+        outbox_id: None,
     };
     Ok(vec![Routed {
         route: business_number(form, "From")?,

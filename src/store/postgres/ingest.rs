@@ -190,6 +190,24 @@ pub(super) async fn ingest_status(
     update: &StatusUpdate,
     received_at: DateTime<Utc>,
 ) -> StoreResult<IngestOutcome> {
+    if let Some(outbox_id) = update.outbox_id {
+        // A status for a send whose answer never reached us (it timed out, so it waits to
+        // be tried again): the provider did take it. Record that, so it is not sent twice
+        // (see the SQLite store's `ADOPT_SEND`).
+        sqlx::query(
+            "update outbound_messages
+                set provider_message_id = $1, status = 'accepted', error_code = null,
+                    error_title = null, updated_at = $4
+              where id = $2 and sender_id = $3 and provider_message_id is null
+                and status = 'queued'",
+        )
+        .bind(&update.provider_message_id)
+        .bind(outbox_id)
+        .bind(sender_id)
+        .bind(received_at)
+        .execute(&mut *conn)
+        .await?;
+    }
     let row = sqlx::query(
         "select id, conversation_id, status, payload, fallback from outbound_messages
          where provider_message_id = $1 and sender_id = $2

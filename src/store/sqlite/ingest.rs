@@ -135,12 +135,31 @@ struct StatusTarget {
     fallback: String,
 }
 
+/// A queued send with no provider id becomes accepted under the provider id a status names
+/// it by (see `StatusUpdate::outbox_id`). Also while the attempt is still in flight: its
+/// outcome, when written, leaves the status alone unless the provider refused it, and an
+/// accepted send is never claimed again.
+const ADOPT_SEND: &str = "update outbound_messages
+    set provider_message_id = ?1, status = 'accepted', error_code = null,
+        error_title = null, updated_at = ?4
+  where id = ?2 and sender_id = ?3 and provider_message_id is null and status = 'queued'";
+
 pub(super) fn ingest_status(
     conn: &Connection,
     sender_id: i64,
     update: &StatusUpdate,
     received_at: DateTime<Utc>,
 ) -> StoreResult<IngestOutcome> {
+    if let Some(outbox_id) = update.outbox_id {
+        // A status for a send whose answer never reached us (it timed out, so it waits to
+        // be tried again): the provider did take it. Record that, so it is not sent twice.
+        conn.prepare_cached(ADOPT_SEND)?.execute(params![
+            update.provider_message_id,
+            outbox_id,
+            sender_id,
+            micros(received_at)
+        ])?;
+    }
     let target = conn
         .prepare_cached(
             "select id, conversation_id, status, payload, fallback from outbound_messages

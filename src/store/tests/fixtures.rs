@@ -60,6 +60,7 @@ pub fn status(
             status,
             timestamp: Some(at),
             recipient: None,
+            outbox_id: None,
             error: code.map(|code| ProviderError {
                 code,
                 title: format!("error {code}"),

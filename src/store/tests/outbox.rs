@@ -3,7 +3,7 @@
 
 use super::fixtures::*;
 use crate::domain::{DeliveryStatus, OutboundContent};
-use crate::store::{DynStore, Id, SendOutcome, StoreError};
+use crate::store::{DynStore, Id, IngestItem, SendOutcome, StoreError};
 
 fn accepted(provider_id: &str) -> SendOutcome {
     SendOutcome::Accepted {
@@ -379,7 +379,33 @@ async fn a_status_racing_its_sends_outcome_is_never_lost(store: DynStore) {
     }
 }
 
+/// A send timed out (its outcome unknown) and waits to be retried; a status that names its
+/// outbox id shows the provider took it: accepted under that provider id, never claimed
+/// again, and the late outcome of the attempt does not undo it.
+async fn a_status_naming_a_timed_out_send_settles_it(store: DynStore) {
+    let ids = sends_in_flight(&store, 2).await;
+    let mut tagged = status("wamid.late", DeliveryStatus::Sent, None, t(2));
+    if let IngestItem::Status { status, .. } = &mut tagged {
+        status.outbox_id = Some(ids[0]);
+    }
+    store.ingest(&[tagged]).await.unwrap();
+    let retry = SendOutcome::Retry {
+        at: t(3),
+        code: None,
+        title: "no answer".into(),
+    };
+    for &id in &ids {
+        store.record_outcome(id, "o", &retry, t(3)).await.unwrap();
+    }
+    let settled = store.outbound(ids[0]).await.unwrap().unwrap();
+    assert_eq!(settled.provider_message_id.as_deref(), Some("wamid.late"));
+    assert_eq!(settled.status, DeliveryStatus::Sent);
+    // Only the unsettled one is sent again.
+    assert_eq!(claim_ids(&store, "o", t(10), 10).await, vec![ids[1]]);
+}
+
 conformance!(
+    a_status_naming_a_timed_out_send_settles_it,
     a_status_racing_its_sends_outcome_is_never_lost,
     accepted_sends_recorded_at_once_each_get_their_own_answer,
     messages_leave_in_order_per_conversation,
