@@ -178,7 +178,9 @@ async fn ingest(
     }
     let n = items.len();
     st.ingestor.ingest(items).await.map_err(|e| {
-        HttpError::Unavailable(format!("could not store the webhook, please retry: {e}"))
+        // The database's own words stay in the log: they are no business of the caller.
+        tracing::warn!(error = %e, "webhook not stored; answering 503 so the provider retries");
+        HttpError::Unavailable("could not store the webhook now, please retry".into())
     })?;
     Ok(n)
 }

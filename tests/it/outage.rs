@@ -202,3 +202,162 @@ async fn postgres_outage_answers_503_quickly_and_loses_or_repeats_nothing() {
     app.shutdown().await;
     proxy.cut();
 }
+
+/// A small tmpfs of the test's own, so the disk can be filled without touching the machine.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: full-disk test (mounting a small tmpfs needs root)");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while f.write_all(&small).is_ok() {}
+        let _ = f.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
+    let Some(disk) = SmallDisk::mount("16m") else {
+        return;
+    };
+    let db = format!("sqlite://{}", disk.path().join("parley.db").display());
+    let app = spawn_with(Options {
+        database_url: Some(db),
+        config_edits: vec![("send_timeout: 2s", "send_timeout: 2s, lease: 1s")],
+        ..Default::default()
+    })
+    .await;
+    let before = meta_text("16315551181", "wamid.full.0", "hi before", now_unix());
+    assert_eq!(app.post_meta(&before).await.status(), 200);
+    app.wait_meta_sends(1, Duration::from_secs(20)).await;
+
+    // A reply is at the (slow) provider when the disk fills up.
+    app.meta.reset().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"messages": [{"id": "wamid.full"}]}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&app.meta)
+        .await;
+    let in_flight = meta_text("16315551182", "wamid.full.1", "hi in flight", now_unix());
+    assert_eq!(app.post_meta(&in_flight).await.status(), 200);
+    let t0 = Instant::now();
+    while app.meta_sends().await.is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the reply never left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    disk.fill();
+
+    let mut refused = Vec::new();
+    for i in 0..5 {
+        // Big enough that the write cannot fit in a page SQLite already has.
+        let text = format!("hi during {i} {}", "x".repeat(20_000));
+        let body = meta_text(
+            "16315551183",
+            &format!("wamid.full.during.{i}"),
+            &text,
+            now_unix(),
+        );
+        let t = Instant::now();
+        let res = app.post_meta(&body).await;
+        assert!(t.elapsed() < Duration::from_secs(10), "answered late");
+        if res.status() == 200 {
+            // It fitted after all: then it must be answered like any other.
+            refused.push((body, true));
+            continue;
+        }
+        assert_eq!(
+            res.status(),
+            503,
+            "a webhook that cannot be stored is refused"
+        );
+        let text = res.text().await.unwrap();
+        assert!(
+            !text.contains("disk") && !text.contains("SQLITE"),
+            "no database text reaches the provider: {text}"
+        );
+        refused.push((body, false));
+    }
+    assert!(
+        refused.iter().any(|(_, stored)| !stored),
+        "the full disk refused nothing"
+    );
+    // Longer than the send lease.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    disk.free();
+    for (body, _) in &refused {
+        let t = Instant::now();
+        while app.post_meta(body).await.status() != 200 {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "still refused after space returned"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    app.wait_meta_sends(1 + refused.len(), Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut texts: Vec<String> = app
+        .meta_sends()
+        .await
+        .iter()
+        .map(|s| body_text(s).chars().take(20).collect())
+        .collect();
+    texts.sort();
+    let mut expected: Vec<String> = vec!["echo: hi in flight".into()];
+    expected.extend((0..5).map(|i| {
+        format!("echo: hi during {i} {}", "x".repeat(20))
+            .chars()
+            .take(20)
+            .collect()
+    }));
+    expected.sort();
+    assert_eq!(texts, expected, "each reply exactly once");
+    app.shutdown().await;
+}
