@@ -102,7 +102,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory");
         // Before anything touches the file: one process owns it.
-        let owner = owner::OwnerLock::acquire(options.get_filename())?;
+        let (owner, fresh) = owner::acquire_shared(options.get_filename())?;
         {
             // Migrations run once, on a connection of their own, before anything writes.
             let mut conn = options.connect().await?;
@@ -112,7 +112,11 @@ impl SqliteStore {
         let writer = Writer::open(options.get_filename(), sync, BUSY_TIMEOUT)?;
         // Owning the file proves that whoever holds a lease in it is gone: take them all
         // back now rather than waiting for them to run out.
-        let reclaimed = writer.run(owner::reclaim_leases).await?;
+        let reclaimed = if fresh {
+            writer.run(owner::reclaim_leases).await?
+        } else {
+            0
+        };
         if reclaimed > 0 {
             tracing::info!(
                 leases = reclaimed,
@@ -126,7 +130,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
-            _owner: Arc::new(owner),
+            _owner: owner,
             _scratch: None,
         })
     }

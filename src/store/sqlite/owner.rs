@@ -12,6 +12,7 @@ use crate::store::{StoreError, StoreResult};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 /// Held for the life of the store; dropping it (or dying) releases the database.
 #[derive(Debug)]
@@ -26,9 +27,33 @@ pub(super) fn lock_path(database: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Locks this process holds, by lock file: a second store on the same file in the same
+/// process (tests restarting an app in-process) shares the lock instead of being refused.
+static HELD: Mutex<Vec<(PathBuf, Weak<OwnerLock>)>> = Mutex::new(Vec::new());
+
+/// The lock on `database` for this process: `fresh` when this call took it (no other store
+/// of this process has the file open, so every lease in it belongs to a process that is gone).
+pub(super) fn acquire_shared(database: &Path) -> StoreResult<(Arc<OwnerLock>, bool)> {
+    let path = lock_path(database);
+    let key = std::fs::canonicalize(&path).unwrap_or(path);
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    held.retain(|(_, lock)| lock.strong_count() > 0);
+    if let Some(lock) = held
+        .iter()
+        .find(|(p, _)| *p == key)
+        .and_then(|(_, lock)| lock.upgrade())
+    {
+        return Ok((lock, false));
+    }
+    let lock = Arc::new(OwnerLock::acquire(database)?);
+    let key = std::fs::canonicalize(lock_path(database)).unwrap_or(key);
+    held.push((key, Arc::downgrade(&lock)));
+    Ok((lock, true))
+}
+
 impl OwnerLock {
     /// Takes the database for this process, or says which process has it.
-    pub(super) fn acquire(database: &Path) -> StoreResult<Self> {
+    fn acquire(database: &Path) -> StoreResult<Self> {
         let path = lock_path(database);
         let mut file = OpenOptions::new()
             .read(true)
@@ -140,5 +165,24 @@ mod tests {
         );
         drop(first);
         OwnerLock::acquire(&db).expect("free again once the owner is gone");
+    }
+
+    #[test]
+    fn stores_of_one_process_share_the_lock_and_only_the_first_reclaims() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("parley.db");
+        let (first, fresh) = acquire_shared(&db).unwrap();
+        assert!(fresh);
+        let (second, fresh) = acquire_shared(&db).unwrap();
+        assert!(
+            !fresh,
+            "the second store of this process must not clear live leases"
+        );
+        assert!(Arc::ptr_eq(&first, &second));
+        drop((first, second));
+        assert!(
+            acquire_shared(&db).unwrap().1,
+            "taken afresh once both are gone"
+        );
     }
 }
