@@ -12,6 +12,7 @@ mod faults;
 mod flow_tests;
 mod flows;
 mod fuzz;
+mod fuzz_sandbox;
 mod helpers;
 mod outage;
 mod ownership;
