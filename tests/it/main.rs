@@ -8,6 +8,7 @@ mod api_waplify;
 mod audience;
 mod crash;
 mod delivery;
+mod exposure;
 mod faults;
 mod flow_tests;
 mod flows;
