@@ -94,8 +94,11 @@ fn check_and_serve_refuse_a_sandbox_on_a_public_listener_unless_exposed() {
     let public = write("public.yaml", "");
     for command in ["check", "serve"] {
         let out = parley(&[command, "--config", &public]);
-        let text = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(!out.status.success(), "{command}: {text}");
         assert!(
             text.contains("sandbox: { expose: true }"),
