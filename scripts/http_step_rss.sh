@@ -36,7 +36,7 @@ cat > "$DIR/flows/big.yaml" <<YAML
 id: big
 triggers: [{ keyword: [big] }]
 steps:
-  - http: { method: GET, url: "http://127.0.0.1:$PORT_BIG/", timeout: 120s, save_as: res, on_error: failed }
+  - http: { method: GET, url: "http://127.0.0.1:$PORT_BIG/", timeout: 30s, save_as: res, on_error: failed }
   - send: "got {{ vars.res.status }}"
   - end: {}
   - id: failed
@@ -53,6 +53,7 @@ python3 "$DIR/big.py" $PORT_BIG & SERVER=$!
 "$BIN" serve --config "$DIR/parley.yaml" & PARLEY=$!
 trap 'kill $SERVER $PARLEY 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT_BIG) 2>/dev/null && break; sleep 0.1; done
 grep -E 'VmHWM|VmRSS' /proc/$PARLEY/status | sed 's/^/before: /'
 curl -s -H 'content-type: application/json' "http://127.0.0.1:$PORT/sandbox/api/messages" \
   -d '{"from": "+34600000001", "text": "big"}' | python3 -c '

@@ -18,4 +18,5 @@ mod postgres;
 mod sandbox;
 mod sandbox_page;
 mod schedules;
+mod ssrf;
 mod webhooks;

@@ -181,14 +181,17 @@ pub async fn check(
     };
     let response = match http.head(url.clone()).timeout(cfg.timeout).send().await {
         Ok(r) => r,
-        Err(e) if crate::net::refusal(&e).is_some() => {
-            let why = crate::net::refusal(&e).unwrap_or_default();
-            return Err(MediaProblem::Unacceptable(format!(
-                "media_url points to a private network address: {why}; only public URLs can be sent"
-            )));
+        Err(e) => {
+            if let Some(why) = crate::net::refusal(&e) {
+                return Err(MediaProblem::Unacceptable(format!(
+                    "media_url points to a private network address: {why}; only public URLs can be sent"
+                )));
+            }
+            if e.is_timeout() {
+                return unverifiable(format!("{host} did not answer in time"));
+            }
+            return unverifiable(format!("{host} could not be reached ({e})"));
         }
-        Err(e) if e.is_timeout() => return unverifiable(format!("{host} did not answer in time")),
-        Err(e) => return unverifiable(format!("{host} could not be reached ({e})")),
     };
     let status = response.status();
     if status.as_u16() == 404 || status.as_u16() == 410 {
