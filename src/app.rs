@@ -69,6 +69,8 @@ impl App {
         let http_client = reqwest::Client::builder()
             .timeout(config.outbox.send_timeout)
             .connect_timeout(Duration::from_secs(5))
+            // Provider APIs do not redirect; a redirected POST would turn into a GET.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
         let senders = Arc::new(Senders::build(&config, http_client.clone()));
@@ -96,7 +98,7 @@ impl App {
             senders,
             ingestor,
             clock,
-            engine: Arc::new(FlowEngine::new(flows, http_client.clone(), engine_options)),
+            engine: Arc::new(FlowEngine::new(flows, engine_options)),
             flow_status,
             metrics: crate::metrics::handle(),
             sandbox,

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod flows;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod sandbox;
 pub mod senders;
 pub mod store;

@@ -10,6 +10,10 @@ pub struct SandboxConfig {
     /// Serve `/sandbox` and `/sandbox/api/…` (only when a sandbox sender is configured).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Serve the sandbox (which has no API key) on a `listen` address that is not
+    /// loopback. Without it, such a config is refused (`validate`).
+    #[serde(default)]
+    pub expose: bool,
     /// Run Parley on a clock that only moves through `POST /sandbox/api/clock`. For trying
     /// timeouts and schedules by hand; never in production.
     #[serde(default)]
@@ -35,6 +39,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            expose: false,
             manual_clock: false,
             enforce_window: true,
             enforce_templates: true,
@@ -77,6 +82,26 @@ impl Default for SandboxStatuses {
             duplicates: false,
             out_of_order: false,
         }
+    }
+}
+
+impl SandboxConfig {
+    /// The problem with serving the sandbox on `listen`, if any: the sandbox answers
+    /// without an API key, so it is served beyond this host only when `expose` says so.
+    /// `has_sandbox_sender`: the sandbox is on at all.
+    pub fn exposure_problem(&self, listen: &str, has_sandbox_sender: bool) -> Option<String> {
+        if !self.enabled || !has_sandbox_sender || self.expose {
+            return None;
+        }
+        let addr = listen.parse::<std::net::SocketAddr>().ok()?;
+        if addr.ip().is_loopback() {
+            return None;
+        }
+        Some(format!(
+            "sandbox: the sandbox page and API need no API key and would be served on {listen}, \
+             which other machines can reach; listen on 127.0.0.1, or set `sandbox: {{ enabled: false }}`, \
+             or set `sandbox: {{ expose: true }}` if only trusted clients can reach this address"
+        ))
     }
 }
 
@@ -131,5 +156,30 @@ mod tests {
         assert!(c.sandbox.statuses.duplicates);
         let e = Config::from_yaml("sandbox: { pair_rate: 6s }", "t.yaml", &|_| None).unwrap_err();
         assert!(e.to_string().contains("sandbox"), "{e}");
+    }
+
+    const SANDBOX_SENDER: &str =
+        "senders: [{ id: 1, name: S, channel: sandbox, phone_number: \"+15550000000\" }]\n";
+
+    #[test]
+    fn a_sandbox_on_a_public_listener_is_refused_without_expose() {
+        let yaml = format!("listen: 0.0.0.0:8080\n{SANDBOX_SENDER}");
+        let e = Config::from_yaml(&yaml, "t.yaml", &|_| None).unwrap_err();
+        assert!(e.to_string().contains("sandbox: { expose: true }"), "{e}");
+        let yaml = format!("listen: \"[::]:8080\"\n{SANDBOX_SENDER}");
+        assert!(Config::from_yaml(&yaml, "t.yaml", &|_| None).is_err());
+    }
+
+    #[test]
+    fn a_sandbox_on_loopback_or_exposed_on_purpose_or_disabled_is_accepted() {
+        for yaml in [
+            format!("listen: 127.0.0.1:8080\n{SANDBOX_SENDER}"),
+            format!("listen: \"[::1]:8080\"\n{SANDBOX_SENDER}"),
+            format!("listen: 0.0.0.0:8080\nsandbox: {{ expose: true }}\n{SANDBOX_SENDER}"),
+            format!("listen: 0.0.0.0:8080\nsandbox: {{ enabled: false }}\n{SANDBOX_SENDER}"),
+        ] {
+            let c = Config::from_yaml(&yaml, "t.yaml", &|_| None);
+            assert!(c.is_ok(), "{yaml}: {:?}", c.err());
+        }
     }
 }

@@ -650,6 +650,14 @@ impl Config {
         self.validate_senders(&mut problems);
         self.validate_templates(&mut problems);
         self.validate_api(&mut problems);
+        let has_sandbox_sender = self
+            .senders
+            .iter()
+            .any(|s| s.channel == ChannelKind::Sandbox);
+        problems.extend(
+            self.sandbox
+                .exposure_problem(&self.listen, has_sandbox_sender),
+        );
         for (i, key) in self.api_keys.iter().enumerate() {
             let ok =
                 key.key_sha256.len() == 64 && key.key_sha256.chars().all(|c| c.is_ascii_hexdigit());

@@ -499,12 +499,7 @@ impl Exec<'_> {
                         body: spec.body.as_ref().map(|b| render_json(b, &self.scope())),
                         timeout: spec.timeout,
                     };
-                    let result = http_step::call(
-                        &self.engine.http,
-                        req,
-                        self.engine.options.allow_private_networks,
-                    )
-                    .await;
+                    let result = http_step::call(&self.engine.http, &self.engine.reach, req).await;
                     let result = result.and_then(|v| {
                         if v["ok"] == json!(true) {
                             Ok(v)

@@ -1,10 +1,46 @@
-//! The `http` step's request: templated URL, headers and JSON body, a timeout, and a guard
-//! that refuses private, loopback and link-local addresses unless the config allows them.
+//! The `http` step's request: templated URL, headers and JSON body, a timeout, and the
+//! network guard (`crate::net`): unless `flows.allow_private_networks` is true, the client
+//! (built by `client`) resolves names through a resolver that refuses internal addresses
+//! and connects only to the addresses it checked, literal IP hosts are checked here, and
+//! each of at most 5 redirects is checked again. The answer is read in chunks and
+//! abandoned past 1 MiB.
+//!
+//! Redirects are followed (flows call APIs that move, and http→https is common), each
+//! hop checked like the first request; Authorization and Cookie headers are dropped by
+//! reqwest when a redirect leaves the host.
 
-use std::net::IpAddr;
+use crate::net::{self, Guard};
 use std::time::Duration;
 
 const MAX_BODY: usize = 1024 * 1024;
+
+/// What an `http` step may connect to: anything (`allow_private_networks`), or only what
+/// the guard lets through.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    Anywhere,
+    Public(Guard),
+}
+
+impl Reach {
+    pub fn from_allow_private(allow_private: bool) -> Self {
+        if allow_private {
+            Reach::Anywhere
+        } else {
+            Reach::Public(Guard::system())
+        }
+    }
+}
+
+/// The HTTP client of `http` steps: guarded unless `allow_private`.
+pub fn client(reach: &Reach) -> reqwest::Client {
+    let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+    let builder = match reach {
+        Reach::Anywhere => builder.redirect(reqwest::redirect::Policy::limited(net::MAX_REDIRECTS)),
+        Reach::Public(guard) => guard.apply(builder, net::MAX_REDIRECTS),
+    };
+    builder.build().unwrap_or_default()
+}
 
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -15,11 +51,15 @@ pub struct HttpRequest {
     pub timeout: Duration,
 }
 
-/// `{ status, ok, body }` on any HTTP answer; `Err` with a sentence otherwise.
+const HINT: &str =
+    "http steps may not call internal services unless flows.allow_private_networks is true";
+
+/// `{ status, ok, body }` on any HTTP answer; `Err` with a sentence otherwise. `client`
+/// must come from `client(reach)`.
 pub async fn call(
     client: &reqwest::Client,
+    reach: &Reach,
     req: HttpRequest,
-    allow_private: bool,
 ) -> Result<serde_json::Value, String> {
     let url = reqwest::Url::parse(&req.url)
         .map_err(|e| format!("`{}` is not a valid address: {e}", req.url))?;
@@ -30,23 +70,8 @@ pub async fn call(
         .host_str()
         .ok_or_else(|| format!("`{}` has no host", req.url))?
         .to_string();
-    if !allow_private {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::time::timeout(
-            req.timeout,
-            tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
-        )
-        .await
-        .map_err(|_| format!("looking up {host} took too long"))?
-        .map_err(|e| format!("cannot find the server {host}: {e}"))?;
-        for addr in addrs {
-            if is_private(addr.ip()) {
-                return Err(format!(
-                    "{host} is a private network address ({}); http steps may not call internal services unless flows.allow_private_networks is true",
-                    addr.ip()
-                ));
-            }
-        }
+    if let Reach::Public(guard) = reach {
+        guard.check_url(&url).map_err(|r| format!("{r}; {HINT}"))?;
     }
     let mut builder = client.request(req.method.clone(), url).timeout(req.timeout);
     for (k, v) in &req.headers {
@@ -56,91 +81,48 @@ pub async fn call(
         builder = builder.json(body);
     }
     let response = builder.send().await.map_err(|e| {
-        if e.is_timeout() {
+        if let Some(refused) = net::refusal(&e) {
+            format!("calling {host} was refused: {refused}; {HINT}")
+        } else if e.is_timeout() {
             format!(
                 "{host} did not answer within {}",
                 humantime::format_duration(req.timeout)
             )
         } else {
-            format!("calling {host} failed: {e}")
+            format!("calling {host} failed: {}", chain(&e))
         }
     })?;
     let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
+    let bytes = tokio::time::timeout(req.timeout, net::read_limited(response, MAX_BODY))
         .await
+        .map_err(|_| {
+            format!(
+                "the answer of {host} did not arrive within {}",
+                humantime::format_duration(req.timeout)
+            )
+        })?
         .map_err(|e| format!("reading the answer of {host} failed: {e}"))?;
-    if bytes.len() > MAX_BODY {
-        return Err(format!("the answer of {host} is larger than 1 MiB"));
-    }
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
         serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
     });
     Ok(serde_json::json!({ "status": status, "ok": (200..300).contains(&status), "body": body }))
 }
 
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+/// An error with its causes, for a log line or a flow's `last_error`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
         }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            let seg = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg & 0xfe00) == 0xfc00 // unique local
-                || (seg & 0xffc0) == 0xfe80 // link local
-        }
+        cur = s.source();
     }
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_ranges_are_recognised() {
-        for ip in [
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "127.0.0.1",
-            "169.254.169.254",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-            "100.64.0.1",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    #[tokio::test]
-    async fn loopback_is_refused_by_default() {
-        let req = HttpRequest {
-            method: reqwest::Method::GET,
-            url: "http://127.0.0.1:9/x".into(),
-            headers: vec![],
-            body: None,
-            timeout: Duration::from_secs(1),
-        };
-        let err = call(&reqwest::Client::new(), req, false).await.unwrap_err();
-        assert!(err.contains("private network"), "{err}");
-    }
-}
+#[path = "http_step_tests.rs"]
+mod tests;

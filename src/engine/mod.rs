@@ -11,7 +11,7 @@ pub mod state;
 mod template;
 pub mod trace;
 
-pub use http_step::is_private;
+pub use http_step::Reach;
 pub use template::{render, render_json};
 
 use crate::domain::{OutboundContent, WindowFallback, WindowState};
@@ -75,7 +75,9 @@ pub struct FlowEngine {
     current: RwLock<Arc<FlowSet>>,
     archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
     rhai: rhai::Engine,
+    /// The `http` steps' client, guarded unless `allow_private_networks` (`http_step`).
     http: reqwest::Client,
+    reach: Reach,
     options: EngineOptions,
 }
 
@@ -107,12 +109,14 @@ impl EngineOptions {
 }
 
 impl FlowEngine {
-    pub fn new(flows: FlowSet, http: reqwest::Client, options: EngineOptions) -> Self {
+    pub fn new(flows: FlowSet, options: EngineOptions) -> Self {
+        let reach = Reach::from_allow_private(options.allow_private_networks);
         let engine = Self {
             current: RwLock::new(Arc::new(FlowSet::default())),
             archive: RwLock::new(HashMap::new()),
             rhai: crate::flows::script::sandbox(),
-            http,
+            http: http_step::client(&reach),
+            reach,
             options,
         };
         engine.replace(flows);

@@ -63,7 +63,7 @@ fn harness_opts(flows: &[&str], options: EngineOptions) -> Harness {
     let set = report.set.unwrap();
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     Harness {
-        engine: FlowEngine::new(set, reqwest::Client::new(), options),
+        engine: FlowEngine::new(set, options),
         conversation: Conversation {
             id: 1,
             sender_id: 1,

@@ -1,8 +1,10 @@
 //! The sandbox API, `/sandbox/api/…`: inject customer messages into sandbox senders, read
 //! what the bot sent them, the trace of an event, the flows with their problems, trigger
 //! explanations and the manual clock. No API key: it is served only when a sender has
-//! `channel: sandbox` and `sandbox.enabled` is true, and it only reaches the conversations
-//! of sandbox senders.
+//! `channel: sandbox` and `sandbox.enabled` is true, it only reaches the conversations of
+//! sandbox senders, it accepts JSON bodies only (415 otherwise: no cross-site form post),
+//! and the config refuses to serve it on a non-loopback `listen` without
+//! `sandbox.expose: true`. Database errors are logged, never sent.
 
 use super::AppState;
 use crate::domain::{ContactRef, PhoneNumber};
@@ -35,6 +37,33 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/flows", get(get_flows))
         .route("/sandbox/api/explain", post(post_explain))
         .route("/sandbox/api/clock", get(get_clock).post(post_clock))
+        .route_layer(axum::middleware::from_fn(json_only))
+}
+
+/// Requests with a body must declare it JSON. A web page can send `text/plain`, form and
+/// multipart bodies to any address without asking (no CORS preflight); `application/json`
+/// needs a preflight, which Parley never grants, so no page open in an operator's browser
+/// can post into the sandbox.
+async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if safe || is_json(request.headers()) {
+        return next.run(request).await;
+    }
+    SandboxError::UnsupportedMediaType(
+        "the sandbox API accepts JSON bodies only; send Content-Type: application/json".into(),
+    )
+    .into_response()
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,15 +76,30 @@ enum SandboxError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 impl IntoResponse for SandboxError {
     fn into_response(self) -> Response {
+        if let SandboxError::Unavailable(detail) = &self {
+            tracing::error!(%detail, "sandbox request failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({ "error": "unavailable", "message": super::error::UNAVAILABLE_MESSAGE }),
+                ),
+            )
+                .into_response();
+        }
         let (status, code) = match &self {
             SandboxError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             SandboxError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             SandboxError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             SandboxError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            SandboxError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
         };
         (
             status,

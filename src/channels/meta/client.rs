@@ -21,6 +21,10 @@ const INVALID_TOKEN_CODE: i64 = 190;
 /// How much of a non-JSON error body to quote back; enough to recognise an HTML error page.
 const BODY_SNIPPET_CHARS: usize = 200;
 
+/// Provider answers are a few hundred bytes; reading stops past this (a proxy's error
+/// page or a broken server cannot grow Parley's memory).
+const MAX_ANSWER: usize = 1024 * 1024;
+
 pub struct MetaClient {
     http: reqwest::Client,
     settings: MetaSettings,
@@ -78,16 +82,19 @@ impl Channel for MetaClient {
             })?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| {
-            SendFailure::new(
-                Some(status.as_u16()),
-                None,
-                format!(
-                    "Meta answered HTTP {status} but the body could not be read: {}",
-                    describe_transport(&e)
-                ),
-            )
-        })?;
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .map_err(|e| {
+                let why = match &e {
+                    crate::net::BodyError::Read(e) => describe_transport(e),
+                    other => other.to_string(),
+                };
+                SendFailure::new(
+                    Some(status.as_u16()),
+                    None,
+                    format!("Meta answered HTTP {status} but the body could not be read: {why}"),
+                )
+            })?;
         if status.is_success() {
             let id = serde_json::from_slice::<wire::SendResponse>(&body)
                 .ok()
@@ -133,7 +140,9 @@ impl Channel for MetaClient {
             }
         };
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .unwrap_or_default();
         health_from(&self.settings.phone_number_id, status, &body)
     }
 }

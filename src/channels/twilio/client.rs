@@ -15,6 +15,10 @@ use std::time::Duration;
 /// A health check is a person waiting on a page; do not let a hung connection hold it.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Provider answers are a few hundred bytes; reading stops past this (a proxy's error
+/// page or a broken server cannot grow Parley's memory).
+const MAX_ANSWER: usize = 1024 * 1024;
+
 pub struct TwilioClient {
     http: reqwest::Client,
     settings: TwilioSettings,
@@ -72,9 +76,19 @@ impl Channel for TwilioClient {
             })?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| {
-            SendFailure::unknown_outcome(format!("Twilio's answer was cut off: {}", chain(&e)))
-        })?;
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .map_err(|e| match e {
+                crate::net::BodyError::Read(e) => SendFailure::unknown_outcome(format!(
+                    "Twilio's answer was cut off: {}",
+                    chain(&e)
+                )),
+                other => SendFailure::new(
+                    Some(status.as_u16()),
+                    None,
+                    format!("Twilio answered HTTP {status} but {other}"),
+                ),
+            })?;
         if status.is_success() {
             return match serde_json::from_slice::<MessageResource>(&body) {
                 Ok(resource) => Ok(SendOk {
@@ -121,7 +135,9 @@ impl Channel for TwilioClient {
             }
         };
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .unwrap_or_default();
         if status == StatusCode::UNAUTHORIZED {
             let code = serde_json::from_slice::<ApiError>(&body)
                 .ok()

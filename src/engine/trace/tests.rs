@@ -36,11 +36,7 @@ fn engine() -> (FlowEngine, tempfile::TempDir) {
         window: Duration::from_secs(86400),
     });
     assert_eq!(report.errors(), 0, "{}", report.render());
-    let engine = FlowEngine::new(
-        report.set.unwrap(),
-        reqwest::Client::new(),
-        EngineOptions::default(),
-    );
+    let engine = FlowEngine::new(report.set.unwrap(), EngineOptions::default());
     (engine, dir)
 }
 

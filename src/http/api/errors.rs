@@ -112,12 +112,22 @@ impl ApiError {
     }
 }
 
+/// What a client is told when the database failed; the driver's text goes to the log only
+/// (it can name tables, files, hosts and users).
+pub const DATABASE_UNAVAILABLE: &str = "the database could not be reached, please retry";
+
+/// Logs a database error with its detail, for an answer that will not carry it.
+pub fn log_store_error(e: &StoreError) {
+    tracing::error!(error = %e, "database error while answering an API request");
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        log_store_error(&e);
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
-            format!("the database could not be reached, please retry: {e}"),
+            DATABASE_UNAVAILABLE,
         )
     }
 }
@@ -157,10 +167,8 @@ impl WapError {
 
 impl From<StoreError> for WapError {
     fn from(e: StoreError) -> Self {
-        WapError::Detail(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the database could not be reached, please retry: {e}"),
-        )
+        log_store_error(&e);
+        WapError::Detail(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE.into())
     }
 }
 
@@ -251,7 +259,10 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
             "this endpoint does not accept that method; see /api/openapi.json".to_string(),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", text),
-        s if s.is_server_error() => ("INTERNAL_ERROR", format!("internal error: {text}")),
+        s if s.is_server_error() => {
+            tracing::error!(status = s.as_u16(), detail = %text, "internal error");
+            ("INTERNAL_ERROR", "internal error".to_string())
+        }
         _ => ("BAD_REQUEST", text),
     };
     let mut rewritten = family_error(family, status, code, message);

@@ -2,9 +2,10 @@
 //! table): Image 5 MB JPEG/PNG; Video 16 MB MP4 (and 3GPP, seed 004); Audio 16 MB
 //! AAC/MP3/M4A/AMR/OGG; Document 100 MB PDF/DOC/DOCX/PPT/PPTX/TXT.
 //!
-//! How: one HEAD request (no redirects followed, `api.media_check.timeout`), after the host
-//! is resolved and refused if it is a private, loopback or link-local address (unless
-//! `api.media_check.allow_private_networks`). `Content-Type` must be an accepted type (a
+//! How: one HEAD request (no redirects followed, `api.media_check.timeout`) through the
+//! network guard (`crate::net`): a host that is, or resolves to, a private, loopback,
+//! link-local or other internal address is refused, and the connection goes to the address
+//! that was checked (unless `api.media_check.allow_private_networks`). `Content-Type` must be an accepted type (a
 //! missing or `application/octet-stream` type falls back to the URL's extension) and
 //! `Content-Length`, when given, within the size limit; a missing length is accepted (the
 //! provider enforces it). 404/410 is refused. Anything else that prevents a verdict (no
@@ -13,7 +14,6 @@
 
 use crate::config::{MediaCheckConfig, Unverifiable};
 use crate::domain::MediaKind;
-use std::net::IpAddr;
 
 /// Why a media URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +136,22 @@ pub fn judge(
     Ok(())
 }
 
+fn refused(r: crate::net::Refused) -> MediaProblem {
+    MediaProblem::Unacceptable(format!(
+        "media_url points to a private network address ({}); only public URLs can be sent",
+        r.ip
+    ))
+}
+
+/// The client of media checks: HEAD only, no redirects followed (a 3xx is "unverifiable"),
+/// names resolved through the network guard unless private networks are allowed.
+pub fn client(cfg: &MediaCheckConfig) -> reqwest::Client {
+    crate::net::client_builder(cfg.allow_private_networks, 0)
+        .timeout(cfg.timeout)
+        .build()
+        .unwrap_or_default()
+}
+
 /// Checks a media URL for a message of `kind` (see the module docs).
 pub async fn check(
     http: &reqwest::Client,
@@ -149,30 +165,10 @@ pub async fn check(
     }
     let host = url.host_str().unwrap_or_default().to_string();
     if !cfg.allow_private_networks {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let bare = host.trim_matches(['[', ']']).to_string();
-        let addrs: Vec<IpAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => {
-                tokio::time::timeout(cfg.timeout, tokio::net::lookup_host((bare.as_str(), port)))
-                    .await
-                    .map_err(|_| {
-                        MediaProblem::Unacceptable(format!("looking up {host} took too long"))
-                    })?
-                    .map_err(|e| {
-                        MediaProblem::Unacceptable(format!(
-                            "media_url: cannot find the server {host}: {e}"
-                        ))
-                    })?
-                    .map(|a| a.ip())
-                    .collect()
-            }
-        };
-        if let Some(ip) = addrs.into_iter().find(|ip| crate::engine::is_private(*ip)) {
-            return Err(MediaProblem::Unacceptable(format!(
-                "media_url points to a private network address ({ip}); only public URLs can be sent"
-            )));
-        }
+        // Literal addresses here; names are refused by the client's resolver (below).
+        crate::net::Guard::system()
+            .check_url(&url)
+            .map_err(refused)?;
     }
     let unverifiable = |why: String| match cfg.when_unverifiable {
         Unverifiable::Accept => {
@@ -185,8 +181,17 @@ pub async fn check(
     };
     let response = match http.head(url.clone()).timeout(cfg.timeout).send().await {
         Ok(r) => r,
-        Err(e) if e.is_timeout() => return unverifiable(format!("{host} did not answer in time")),
-        Err(e) => return unverifiable(format!("{host} could not be reached ({e})")),
+        Err(e) => {
+            if let Some(why) = crate::net::refusal(&e) {
+                return Err(MediaProblem::Unacceptable(format!(
+                    "media_url points to a private network address: {why}; only public URLs can be sent"
+                )));
+            }
+            if e.is_timeout() {
+                return unverifiable(format!("{host} did not answer in time"));
+            }
+            return unverifiable(format!("{host} could not be reached ({e})"));
+        }
     };
     let status = response.status();
     if status.as_u16() == 404 || status.as_u16() == 410 {

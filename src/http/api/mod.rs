@@ -144,18 +144,14 @@ fn is_public(route: &Route) -> bool {
 
 /// What the API's handlers share beyond `AppState`, built once when the router is.
 pub(crate) struct ApiContext {
-    /// For media HEAD checks: no redirects (a redirect could lead to a private address).
+    /// For media HEAD checks: no redirects, names through the network guard.
     pub media_http: reqwest::Client,
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
     let auth = Arc::new(auth::ApiAuth::new(&state.config));
     let context = Arc::new(ApiContext {
-        media_http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(state.config.api.media_check.timeout)
-            .build()
-            .unwrap_or_default(),
+        media_http: media::client(&state.config.api.media_check),
     });
     let mut public = Router::new();
     let mut protected = Router::new();

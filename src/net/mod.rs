@@ -1,0 +1,12 @@
+//! Outbound HTTP that someone other than the operator points somewhere: `http` steps in
+//! flows and the API's media checks. `address` says which IP addresses are internal,
+//! `guard` keeps requests (and their redirects, and DNS answers) away from them, `body`
+//! reads answers without letting a server decide how much memory Parley uses.
+
+pub mod address;
+pub mod body;
+pub mod guard;
+
+pub use address::{is_forbidden, is_metadata};
+pub use body::{read_limited, BodyError};
+pub use guard::{client_builder, refusal, Guard, Refused, MAX_REDIRECTS};

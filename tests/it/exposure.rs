@@ -1,0 +1,192 @@
+//! What Parley shows to whoever can reach it (issue 13, items 9 and 10): the sandbox API
+//! takes JSON bodies only, so a web page cannot post into it; a sandbox on a listener other
+//! machines can reach is refused unless `sandbox.expose: true`; a database failure is
+//! answered with a generic message, its text logged and never sent.
+
+use crate::api::{spawn_api, KEY};
+use crate::helpers::*;
+use serde_json::{json, Value};
+
+const CUSTOMER: &str = "+34600000001";
+
+async fn sandbox_post(app: &TestApp, content_type: &str, body: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}/sandbox/api/messages", app.addr))
+        .header("content-type", content_type)
+        .header("origin", "https://evil.example")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sandbox_refuses_cross_site_simple_posts_and_stores_nothing() {
+    let app = spawn_app().await;
+    let message = json!({ "from": CUSTOMER, "text": "hi from a web page" }).to_string();
+    for content_type in [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let (status, body) = sandbox_post(&app, content_type, &message).await;
+        assert_eq!(status, 415, "{content_type}: {body}");
+        assert_eq!(body["error"], "unsupported_media_type", "{body}");
+    }
+    for path in ["/sandbox/api/explain", "/sandbox/api/clock"] {
+        let r = app
+            .http
+            .post(format!("{}{path}", app.addr))
+            .header("content-type", "text/plain")
+            .body(r#"{"advance": "1h", "text": "hi"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 415, "{path}");
+    }
+    let r = app
+        .http
+        .get(format!(
+            "{}/sandbox/api/contacts/{CUSTOMER}/messages",
+            app.addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(
+        !seen.to_string().contains("hi from a web page"),
+        "nothing was injected: {seen}"
+    );
+    // The same message as JSON goes through.
+    let (status, body) = sandbox_post(&app, "application/json", &message).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn parley(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_and_serve_refuse_a_sandbox_on_a_public_listener_unless_exposed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    let write = |name: &str, extra: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "listen: 0.0.0.0:0\ndatabase: {{ url: \"sqlite://{db}\" }}\nflows: {{ dir: \"{flows}\" }}\nsenders:\n  - {{ id: 1, name: Sandbox, channel: sandbox, phone_number: \"+15550000000\" }}\n{extra}",
+                db = dir.path().join("p.db").display(),
+                flows = dir.path().join("flows").display(),
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let public = write("public.yaml", "");
+    for command in ["check", "serve"] {
+        let out = parley(&[command, "--config", &public]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!out.status.success(), "{command}: {text}");
+        assert!(
+            text.contains("sandbox: { expose: true }"),
+            "{command}: {text}"
+        );
+    }
+    assert!(
+        !dir.path().join("p.db").exists(),
+        "serve stopped before opening anything"
+    );
+    let exposed = write("exposed.yaml", "sandbox: { expose: true }\n");
+    let out = parley(&["check", "--config", &exposed]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Drops the tables under the running server, so every query fails with the driver's
+/// "no such table" text.
+fn break_database(app: &TestApp) {
+    let path = app._dir.path().join("parley.db");
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute_batch(
+        "PRAGMA foreign_keys = OFF; DROP TABLE outbound_messages; DROP TABLE conversation_events; DROP TABLE conversations; DROP TABLE contacts;",
+    )
+    .unwrap();
+}
+
+fn assert_no_driver_text(what: &str, body: &str) {
+    for leak in [
+        "no such table",
+        "sqlite",
+        "SQLITE",
+        "database error",
+        "contacts",
+        "conversation_events",
+    ] {
+        assert!(!body.contains(leak), "{what} leaks `{leak}`: {body}");
+    }
+    assert!(body.contains("please retry"), "{what}: {body}");
+}
+
+#[tokio::test]
+async fn database_error_text_never_reaches_clients() {
+    let app = spawn_api().await;
+    break_database(&app);
+
+    let webhook = meta_text(
+        CUSTOMER.trim_start_matches('+'),
+        "wamid.broken",
+        "hi",
+        now_unix(),
+    );
+    let r = app.post_meta(&webhook).await;
+    assert_eq!(r.status().as_u16(), 503);
+    assert_no_driver_text("webhook", &r.text().await.unwrap());
+
+    let r = app
+        .http
+        .get(format!("{}/api/conversations", app.addr))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_no_driver_text("platform API", &r.text().await.unwrap());
+
+    let r = app
+        .http
+        .post(format!("{}/api/v1/messages/send-message", app.addr))
+        .bearer_auth(KEY)
+        .json(&json!({ "contact_phone": "16315551181", "message_type": "text", "message": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_no_driver_text("seed 003 API", &r.text().await.unwrap());
+
+    let (status, body) = sandbox_post(
+        &app,
+        "application/json",
+        &json!({ "from": CUSTOMER, "text": "hi" }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_no_driver_text("sandbox", &body.to_string());
+}
