@@ -1,7 +1,9 @@
 //! Parley: a self-hosted WhatsApp automation daemon.
 //!
 //! Dependencies point one way: `domain` (pure types) ← `flows` ← `engine` ← `store` ←
-//! `workers` ← `channels` ← `http` ← `app` / `main`. See DESIGN.md and README.md.
+//! `workers` ← `channels` ← `http` ← `app` / `main`; `net` (the guard and bounded reads for
+//! outbound HTTP) sits beside `domain`, used by `engine`, `channels` and `http`. See
+//! DESIGN.md and README.md.
 
 pub mod app;
 pub mod channels;

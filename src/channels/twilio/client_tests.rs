@@ -343,3 +343,14 @@ fn retry_after_reads_seconds_and_http_dates() {
     assert_eq!(retry_after(&headers("soon")), None);
     assert_eq!(retry_after(&HeaderMap::new()), None);
 }
+
+#[tokio::test]
+async fn an_answer_over_1_mib_is_not_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_bytes(vec![b'x'; 2 * 1024 * 1024]))
+        .mount(&server)
+        .await;
+    let failure = client(&server.uri()).send(&text("hi")).await.unwrap_err();
+    assert!(failure.title.contains("larger than 1 MiB"), "{failure:?}");
+}

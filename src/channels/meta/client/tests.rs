@@ -408,3 +408,20 @@ async fn health_check_reports_an_unreachable_api() {
         health.detail
     );
 }
+
+#[tokio::test]
+async fn an_answer_over_1_mib_is_not_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_bytes(vec![b'x'; 2 * 1024 * 1024]))
+        .mount(&server)
+        .await;
+    let failure = client(server.uri())
+        .send(&to_sheena(OutboundContent::Text {
+            body: "hi".into(),
+            preview_url: false,
+        }))
+        .await
+        .unwrap_err();
+    assert!(failure.title.contains("larger than 1 MiB"), "{failure:?}");
+}
