@@ -75,6 +75,76 @@ impl Proxy {
     }
 }
 
+/// One message answered normally, then the provider turns slow and a reply to "hi in flight"
+/// is left at it, unanswered: the caller takes the database away now.
+async fn reply_in_flight(app: &TestApp, tag: &str) {
+    let before = meta_text(
+        "16315551181",
+        &format!("wamid.{tag}.0"),
+        "hi before",
+        now_unix(),
+    );
+    assert_eq!(app.post_meta(&before).await.status(), 200);
+    app.wait_meta_sends(1, Duration::from_secs(20)).await;
+    app.meta.reset().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(
+                    serde_json::json!({"messages": [{"id": format!("wamid.{tag}.slow")}]}),
+                )
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&app.meta)
+        .await;
+    let in_flight = meta_text(
+        "16315551182",
+        &format!("wamid.{tag}.1"),
+        "hi in flight",
+        now_unix(),
+    );
+    assert_eq!(app.post_meta(&in_flight).await.status(), 200);
+    app.wait_meta_sends(1, Duration::from_secs(20)).await;
+}
+
+/// Once the database is back: the provider retries every refused webhook until it is
+/// taken, and then each of `expected` (reply texts, first `prefix` characters) arrived
+/// exactly once.
+async fn retried_until_stored_then_each_reply_once(
+    app: &TestApp,
+    refused: &[Vec<u8>],
+    mut expected: Vec<String>,
+    prefix: usize,
+) {
+    for body in refused {
+        let t = Instant::now();
+        loop {
+            let status = app.post_meta(body).await.status();
+            if status == 200 {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "still {status} after the outage"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    app.wait_meta_sends(expected.len(), Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut texts: Vec<String> = app
+        .meta_sends()
+        .await
+        .iter()
+        .map(|s| body_text(s).chars().take(prefix).collect())
+        .collect();
+    texts.sort();
+    expected.sort();
+    assert_eq!(texts, expected, "each reply exactly once, nothing lost");
+}
+
 #[tokio::test]
 async fn postgres_outage_answers_503_quickly_and_loses_or_repeats_nothing() {
     let Some(db) = crate::postgres::fresh_database().await else {
@@ -89,32 +159,9 @@ async fn postgres_outage_answers_503_quickly_and_loses_or_repeats_nothing() {
         ..Default::default()
     })
     .await;
-    let before = meta_text("16315551181", "wamid.out.0", "hi before", now_unix());
-    assert_eq!(app.post_meta(&before).await.status(), 200);
-    app.wait_meta_sends(1, Duration::from_secs(20)).await;
-
     // A reply is at the provider (which answers slowly) when the database goes away: its
     // outcome cannot be written until the database is back.
-    app.meta.reset().await;
-    Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"messages": [{"id": "wamid.slow"}]}))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&app.meta)
-        .await;
-    let in_flight = meta_text("16315551182", "wamid.out.1", "hi in flight", now_unix());
-    assert_eq!(app.post_meta(&in_flight).await.status(), 200);
-    let t0 = Instant::now();
-    while app.meta_sends().await.is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the reply never left"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    reply_in_flight(&app, "out").await;
     proxy.cut();
 
     // During the outage: every webhook is refused within the bound, never held open.
@@ -161,37 +208,10 @@ async fn postgres_outage_answers_503_quickly_and_loses_or_repeats_nothing() {
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     proxy.restore();
-    // The provider retries what was refused.
-    for body in &refused {
-        let t = Instant::now();
-        loop {
-            let status = app.post_meta(body).await.status();
-            if status == 200 {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "still {status} after the outage"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    // One reply for the in-flight message, one per refused webhook: nothing lost, nothing twice.
-    app.wait_meta_sends(1 + refused.len(), Duration::from_secs(30))
-        .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let texts: Vec<String> = app
-        .meta_sends()
-        .await
-        .iter()
-        .map(|s| body_text(s).to_string())
-        .collect();
+    // One reply for the in-flight message, one per refused webhook.
     let mut expected: Vec<String> = vec!["echo: hi in flight".into()];
     expected.extend((0..5).map(|i| format!("echo: hi during {i}")));
-    let mut sorted = texts.clone();
-    sorted.sort();
-    expected.sort();
-    assert_eq!(sorted, expected, "each reply exactly once: {texts:?}");
+    retried_until_stored_then_each_reply_once(&app, &refused, expected, usize::MAX).await;
     let ready = app
         .http
         .get(format!("{}/readyz", app.addr))
@@ -265,31 +285,8 @@ async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
         ..Default::default()
     })
     .await;
-    let before = meta_text("16315551181", "wamid.full.0", "hi before", now_unix());
-    assert_eq!(app.post_meta(&before).await.status(), 200);
-    app.wait_meta_sends(1, Duration::from_secs(20)).await;
-
     // A reply is at the (slow) provider when the disk fills up.
-    app.meta.reset().await;
-    Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"messages": [{"id": "wamid.full"}]}))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&app.meta)
-        .await;
-    let in_flight = meta_text("16315551182", "wamid.full.1", "hi in flight", now_unix());
-    assert_eq!(app.post_meta(&in_flight).await.status(), 200);
-    let t0 = Instant::now();
-    while app.meta_sends().await.is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the reply never left"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    reply_in_flight(&app, "full").await;
     disk.fill();
 
     let mut refused = Vec::new();
@@ -330,34 +327,9 @@ async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     disk.free();
-    for (body, _) in &refused {
-        let t = Instant::now();
-        while app.post_meta(body).await.status() != 200 {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "still refused after space returned"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    app.wait_meta_sends(1 + refused.len(), Duration::from_secs(30))
-        .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut texts: Vec<String> = app
-        .meta_sends()
-        .await
-        .iter()
-        .map(|s| body_text(s).chars().take(20).collect())
-        .collect();
-    texts.sort();
+    let refused: Vec<Vec<u8>> = refused.into_iter().map(|(body, _)| body).collect();
     let mut expected: Vec<String> = vec!["echo: hi in flight".into()];
-    expected.extend((0..5).map(|i| {
-        format!("echo: hi during {i} {}", "x".repeat(20))
-            .chars()
-            .take(20)
-            .collect()
-    }));
-    expected.sort();
-    assert_eq!(texts, expected, "each reply exactly once");
+    expected.extend((0..5).map(|i| format!("echo: hi during {i} xx")));
+    retried_until_stored_then_each_reply_once(&app, &refused, expected, 20).await;
     app.shutdown().await;
 }
