@@ -1,6 +1,7 @@
 //! Reads `flows/**/*.yaml` (skipping `flows/tests/`, which holds flow tests), compiles each
 //! file and builds the flow set. Every problem of every file is reported, not only the
-//! first.
+//! first. Files are read up to `limits::MAX_FILE_BYTES` and compiled on a thread of their
+//! own with a known stack, whichever thread asked (a runtime worker during hot reload).
 
 use super::compile::{self, LoadContext};
 use super::problem::{Problem, Problems, Severity};
@@ -58,6 +59,10 @@ impl LoadReport {
 }
 
 pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
+    super::limits::on_big_stack(|| load_dir_here(settings))
+}
+
+fn load_dir_here(settings: &LoadSettings<'_>) -> LoadReport {
     let rhai = super::script::sandbox();
     let mut problems = Vec::new();
     let mut files = Vec::new();
@@ -81,7 +86,7 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
     for path in files {
         let name = path.display().to_string();
         let mut file_problems = Problems::new(&name);
-        match std::fs::read_to_string(&path) {
+        match super::limits::read_limited(&path) {
             Ok(text) => {
                 if let Some(flow) = compile::compile(&text, &name, &ctx, &mut file_problems) {
                     flows.push(flow);
@@ -89,8 +94,11 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
             }
             Err(e) => file_problems.error(
                 Default::default(),
-                format!("cannot read the file: {e}"),
-                None,
+                e,
+                Some(
+                    "a flow file is a few KB of YAML text; split a big one into several flows"
+                        .into(),
+                ),
             ),
         }
         problems.extend(file_problems.list);
@@ -106,6 +114,10 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
 
 /// Compiles one flow text on its own (tests, the sandbox).
 pub fn load_text(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
+    super::limits::on_big_stack(|| load_text_here(text, file, settings))
+}
+
+fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
     let rhai = super::script::sandbox();
     let ctx = LoadContext {
         templates: settings.templates,

@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod explain;
 mod index;
+pub mod limits;
 mod loader;
 pub mod model;
 mod normalize;
