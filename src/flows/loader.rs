@@ -29,6 +29,23 @@ impl<'a> LoadSettings<'a> {
     }
 }
 
+/// What the running deployment offers flows, for the checks that need the config: which
+/// senders a schedule can use, whether `http` steps may call private addresses.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    pub sender_ids: Vec<i64>,
+    pub allow_private_networks: bool,
+}
+
+impl Deployment {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            sender_ids: config.senders.iter().map(|s| s.id).collect(),
+            allow_private_networks: config.flows.allow_private_networks,
+        }
+    }
+}
+
 pub struct LoadReport {
     /// The flows, when no file has an error (warnings are allowed).
     pub set: Option<FlowSet>,
@@ -58,11 +75,20 @@ impl LoadReport {
     }
 }
 
+/// Loads the flows folder without the checks that need the config (tests, tools).
 pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
-    super::limits::on_big_stack(|| load_dir_here(settings))
+    super::limits::on_big_stack(|| load_dir_here(settings, None))
 }
 
-fn load_dir_here(settings: &LoadSettings<'_>) -> LoadReport {
+/// Loads the flows the config names, with every check: what `parley check`, the start and
+/// hot reload run.
+pub fn load_configured(config: &crate::config::Config) -> LoadReport {
+    let settings = LoadSettings::from_config(config);
+    let deployment = Deployment::from_config(config);
+    super::limits::on_big_stack(|| load_dir_here(&settings, Some(&deployment)))
+}
+
+fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
     let rhai = super::script::sandbox();
     let mut problems = Vec::new();
     let mut files = Vec::new();
@@ -77,17 +103,19 @@ fn load_dir_here(settings: &LoadSettings<'_>) -> LoadReport {
         });
     }
     files.sort();
-    let ctx = LoadContext {
-        templates: settings.templates,
-        scripts_dir: settings.scripts_dir,
-        rhai: &rhai,
-    };
     let mut flows = Vec::new();
     for path in files {
         let name = path.display().to_string();
         let mut file_problems = Problems::new(&name);
         match super::limits::read_limited(&path) {
             Ok(text) => {
+                let ctx = LoadContext {
+                    templates: settings.templates,
+                    scripts_dir: settings.scripts_dir,
+                    rhai: &rhai,
+                    source: &text,
+                    deployment,
+                };
                 if let Some(flow) = compile::compile(&text, &name, &ctx, &mut file_problems) {
                     flows.push(flow);
                 }
@@ -123,6 +151,8 @@ fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRe
         templates: settings.templates,
         scripts_dir: settings.scripts_dir,
         rhai: &rhai,
+        source: text,
+        deployment: None,
     };
     let mut file_problems = Problems::new(file);
     let flow = compile::compile(text, file, &ctx, &mut file_problems);

@@ -20,7 +20,9 @@ mod window_check;
 mod yaml;
 
 pub use index::{Candidate, MatchInput, Matched, Rank};
-pub use loader::{fingerprint, load_dir, load_text, LoadReport, LoadSettings};
+pub use loader::{
+    fingerprint, load_configured, load_dir, load_text, Deployment, LoadReport, LoadSettings,
+};
 pub use model::*;
 pub use normalize::normalize;
 pub use problem::{Problem, Severity};

@@ -9,7 +9,7 @@
 //! the daemon or hold up webhooks.
 
 use crate::engine::FlowEngine;
-use crate::flows::{self, LoadSettings, Problem};
+use crate::flows::{self, Problem};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -74,7 +74,7 @@ impl Reloader {
     }
 
     pub fn reload(&self) {
-        let report = flows::load_dir(&LoadSettings::from_config(&self.config));
+        let report = flows::load_configured(&self.config);
         let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
         status.problems = report.problems.clone();
         let (warnings, errors, rendered) = (report.warnings(), report.errors(), report.render());
