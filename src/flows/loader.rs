@@ -77,15 +77,19 @@ impl LoadReport {
 
 /// Loads the flows folder without the checks that need the config (tests, tools).
 pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
-    super::limits::on_big_stack(|| load_dir_here(settings, None))
+    load_dir_with(settings, None)
+}
+
+/// Loads the flows folder, with the checks against `deployment` when given.
+pub fn load_dir_with(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
+    super::limits::on_big_stack(|| load_dir_here(settings, deployment))
 }
 
 /// Loads the flows the config names, with every check: what `parley check`, the start and
 /// hot reload run.
 pub fn load_configured(config: &crate::config::Config) -> LoadReport {
     let settings = LoadSettings::from_config(config);
-    let deployment = Deployment::from_config(config);
-    super::limits::on_big_stack(|| load_dir_here(&settings, Some(&deployment)))
+    load_dir_with(&settings, Some(&Deployment::from_config(config)))
 }
 
 fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {

@@ -21,12 +21,15 @@ mod yaml;
 
 pub use index::{Candidate, MatchInput, Matched, Rank};
 pub use loader::{
-    fingerprint, load_configured, load_dir, load_text, Deployment, LoadReport, LoadSettings,
+    fingerprint, load_configured, load_dir, load_dir_with, load_text, Deployment, LoadReport,
+    LoadSettings,
 };
 pub use model::*;
 pub use normalize::normalize;
 pub use problem::{Problem, Severity};
 pub use set::FlowSet;
 
+#[cfg(test)]
+mod check_tests;
 #[cfg(test)]
 mod tests;

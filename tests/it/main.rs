@@ -9,6 +9,7 @@ mod audience;
 mod crash;
 mod delivery;
 mod faults;
+mod flow_limits;
 mod flow_tests;
 mod flows;
 mod fuzz;

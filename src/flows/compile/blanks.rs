@@ -153,28 +153,32 @@ fn short(s: &str) -> String {
 }
 
 /// Where byte `offset` of a scalar's text is in the file: exact for one-line values and
-/// `|` blocks, the value's start otherwise (folded and escaped text moves characters).
+/// `|` blocks (whose lines are in the file as written), the value's start otherwise
+/// (folded text moves characters).
 fn locate(
     source: &str,
     scalar: &marked_yaml::types::MarkedScalarNode,
     text: &str,
     offset: usize,
 ) -> Pos {
-    let (origin, block) = yaml::text_origin(source, scalar);
     let before = &text[..offset.min(text.len())];
-    if block {
-        let col = before.rsplit('\n').next().unwrap_or("").chars().count();
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count();
+    if !text.contains('\n') {
+        let (origin, _) = yaml::text_origin(source, scalar);
         return Pos {
-            line: origin.line + before.matches('\n').count(),
+            line: origin.line,
             column: origin.column + col,
         };
     }
-    if text.contains('\n') {
-        return origin;
-    }
-    Pos {
-        line: origin.line,
-        column: origin.column + before.chars().count(),
+    let start = yaml::scalar_pos(scalar);
+    let k = before.matches('\n').count();
+    let text_line = text.split('\n').nth(k).unwrap_or("");
+    match source.lines().nth(start.line.saturating_sub(1) + k) {
+        Some(src) if src.ends_with(text_line) => Pos {
+            line: start.line + k,
+            column: src.chars().count() - text_line.chars().count() + 1 + col,
+        },
+        _ => start,
     }
 }
 
