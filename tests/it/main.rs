@@ -13,6 +13,7 @@ mod flow_limits;
 mod flow_tests;
 mod flows;
 mod fuzz;
+mod fuzz_flows;
 mod helpers;
 mod postgres;
 mod sandbox;
