@@ -222,12 +222,12 @@ fn op(
                         (None, Some(f)) => {
                             let name = yaml::as_str(f, "`file`", problems)?;
                             let path = b.ctx.scripts_dir.join(name);
-                            match std::fs::read_to_string(&path) {
+                            match crate::flows::limits::read_limited(&path) {
                                 Ok(text) => (text, f),
                                 Err(e) => {
                                     problems.error(
                                         yaml::pos(f),
-                                        format!("cannot read the script {}: {e}", path.display()),
+                                        format!("the script {}: {e}", path.display()),
                                         Some("scripts live in the `scripts/` folder".into()),
                                     );
                                     return None;
