@@ -5,7 +5,6 @@
 use crate::config::Config;
 use crate::domain::Clock;
 use crate::engine::{EngineOptions, FlowEngine};
-use crate::flows::LoadSettings;
 use crate::http::{self, AppState};
 use crate::senders::Senders;
 use crate::store::{self, DynStore};
@@ -47,7 +46,7 @@ impl App {
             store.resume_sender(stop.sender_id).await?;
         }
         let flow_files = crate::workers::reload::fingerprint(&config);
-        let report = crate::flows::load_dir(&LoadSettings::from_config(&config));
+        let report = crate::flows::load_configured(&config);
         for w in &report.problems {
             tracing::warn!("{w}");
         }

@@ -172,7 +172,7 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = parley::flows::load_dir(&parley::flows::LoadSettings::from_config(&config));
+    let report = parley::flows::load_configured(&config);
     if !report.problems.is_empty() {
         println!("{}", report.render());
     }

@@ -30,6 +30,15 @@ pub enum ConfigError {
     },
     #[error("{file}: {problems}", problems = .problems.join("\n"))]
     Invalid { file: String, problems: Vec<String> },
+    /// Refused before parsing (too large, nested too deeply), at a place in the file.
+    #[error("{file}:{line}:{column}: {message}\n  hint: {hint}")]
+    Refused {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+        hint: String,
+    },
 }
 
 impl Config {
@@ -45,10 +54,7 @@ impl Config {
     /// Reads and validates a config file, substituting `${ENV_VAR}` from the process
     /// environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read(path)?;
         Self::from_yaml(&text, &path.display().to_string(), &|name| {
             std::env::var(name).ok()
         })
@@ -64,6 +70,14 @@ impl Config {
             file: file.to_string(),
             problems,
         };
+        // serde_yaml builds its tree recursively: refuse a too-deep file before it does.
+        crate::flows::limits::check_nesting(text).map_err(|r| ConfigError::Refused {
+            file: file.to_string(),
+            line: r.line,
+            column: r.column,
+            message: r.message,
+            hint: r.hint,
+        })?;
         let mut value: serde_yaml::Value = if text.trim().is_empty() {
             serde_yaml::Value::Mapping(Default::default())
         } else {
@@ -90,6 +104,29 @@ impl Config {
             Err(invalid(problems))
         }
     }
+}
+
+/// The file's text, refusing one larger than any real config (`limits::MAX_FILE_BYTES`).
+fn read(path: &Path) -> Result<String, ConfigError> {
+    let read_error = |source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > crate::flows::limits::MAX_FILE_BYTES {
+        return Err(ConfigError::Refused {
+            file: path.display().to_string(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "the config file is {} KiB; Parley reads at most {} KiB",
+                size / 1024,
+                crate::flows::limits::MAX_FILE_BYTES / 1024
+            ),
+            hint: "is this the right file? a config is a few KB of YAML".into(),
+        });
+    }
+    std::fs::read_to_string(path).map_err(read_error)
 }
 
 fn yaml_error(e: &serde_yaml::Error) -> String {

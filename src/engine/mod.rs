@@ -8,7 +8,7 @@ mod exec;
 mod http_step;
 mod scope;
 pub mod state;
-mod template;
+pub mod template;
 pub mod trace;
 
 pub use http_step::Reach;

@@ -1,23 +1,112 @@
 //! `{{ path }}` text templating with defaults and simple filters:
 //! `{{ contact.name | default: "there" }}`, `{{ message.text | upper }}`.
 //! Unknown paths render as empty text, never as an error in front of a customer.
+//!
+//! The language itself — how a text splits into blanks ([`pieces`]), the roots a path may
+//! start with ([`ROOTS`]) and the filters ([`Filter`]) — is defined here once, and
+//! `parley check` reads the same definitions, so the checker and the renderer cannot
+//! disagree.
 
 use serde_json::Value;
 
-pub fn render(template: &str, scope: &Value) -> String {
-    let mut out = String::with_capacity(template.len());
+/// What a `{{ path }}` may start with; `scope::template_scope` builds exactly these.
+pub const ROOTS: &[&str] = &["contact", "vars", "message", "now"];
+
+/// The filters after `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    Default,
+    Upper,
+    Lower,
+    Trim,
+    Capitalize,
+}
+
+impl Filter {
+    pub const NAMES: &[&str] = &["default", "upper", "lower", "trim", "capitalize"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "default" => Self::Default,
+            "upper" => Self::Upper,
+            "lower" => Self::Lower,
+            "trim" => Self::Trim,
+            "capitalize" => Self::Capitalize,
+            _ => return None,
+        })
+    }
+}
+
+/// A part of a template text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Text(&'a str),
+    /// `{{ expr }}`; `at` is the byte offset of its `{{`.
+    Blank {
+        at: usize,
+        expr: &'a str,
+    },
+    /// A `{{` with no `}}` after it: the rest is sent as written.
+    Unclosed {
+        at: usize,
+        rest: &'a str,
+    },
+}
+
+/// Splits a template into text and blanks, the way [`render`] reads it.
+pub fn pieces(template: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut offset = 0;
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
+        if start > 0 {
+            out.push(Piece::Text(&rest[..start]));
+        }
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
+            out.push(Piece::Unclosed {
+                at: offset + start,
+                rest: &rest[start..],
+            });
             return out;
         };
-        out.push_str(&evaluate(after[..end].trim(), scope));
+        out.push(Piece::Blank {
+            at: offset + start,
+            expr: &after[..end],
+        });
+        offset += start + 2 + end + 2;
         rest = &after[end + 2..];
     }
-    out.push_str(rest);
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    out
+}
+
+/// A blank's path and its filters with their arguments (`contact.name | default: "x"`).
+pub fn parse_blank(expr: &str) -> (&str, Vec<(&str, Option<&str>)>) {
+    let mut parts = expr.split('|');
+    let path = parts.next().unwrap_or("").trim();
+    let filters = parts
+        .map(|filter| {
+            let filter = filter.trim();
+            match filter.split_once(':') {
+                Some((n, a)) => (n.trim(), Some(unquote(a.trim()))),
+                None => (filter, None),
+            }
+        })
+        .collect();
+    (path, filters)
+}
+
+pub fn render(template: &str, scope: &Value) -> String {
+    let mut out = String::with_capacity(template.len());
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(t) | Piece::Unclosed { rest: t, .. } => out.push_str(t),
+            Piece::Blank { expr, .. } => out.push_str(&evaluate(expr.trim(), scope)),
+        }
+    }
     out
 }
 
@@ -36,28 +125,22 @@ pub fn render_json(template: &Value, scope: &Value) -> Value {
 }
 
 fn evaluate(expr: &str, scope: &Value) -> String {
-    let mut parts = expr.split('|');
-    let path = parts.next().unwrap_or("").trim();
+    let (path, filters) = parse_blank(expr);
     let mut value = lookup(path, scope).map(to_text).unwrap_or_default();
-    for filter in parts {
-        let filter = filter.trim();
-        let (name, arg) = match filter.split_once(':') {
-            Some((n, a)) => (n.trim(), Some(unquote(a.trim()))),
-            None => (filter, None),
-        };
-        value = match name {
-            "default" if value.trim().is_empty() => arg.unwrap_or_default().to_string(),
-            "upper" => value.to_uppercase(),
-            "lower" => value.to_lowercase(),
-            "trim" => value.trim().to_string(),
-            "capitalize" => {
+    for (name, arg) in filters {
+        value = match Filter::parse(name) {
+            Some(Filter::Default) if value.trim().is_empty() => arg.unwrap_or_default().to_string(),
+            Some(Filter::Default) | None => value,
+            Some(Filter::Upper) => value.to_uppercase(),
+            Some(Filter::Lower) => value.to_lowercase(),
+            Some(Filter::Trim) => value.trim().to_string(),
+            Some(Filter::Capitalize) => {
                 let mut chars = value.chars();
                 match chars.next() {
                     Some(first) => first.to_uppercase().chain(chars).collect(),
                     None => value,
                 }
             }
-            _ => value,
         };
     }
     value
@@ -110,5 +193,25 @@ mod tests {
         assert_eq!(render("n={{ vars.n }}", &scope), "n=3");
         assert_eq!(render("{{ nothing.here }}|", &scope), "|");
         assert_eq!(render("unclosed {{ x", &scope), "unclosed {{ x");
+    }
+
+    #[test]
+    fn every_root_is_in_the_scope_flows_see() {
+        let scope = crate::engine::scope::template_scope(
+            &json!({}),
+            &serde_json::Map::new(),
+            &json!({}),
+            chrono::Utc::now(),
+        );
+        let mut keys: Vec<&str> = scope
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut roots = ROOTS.to_vec();
+        roots.sort_unstable();
+        assert_eq!(keys, roots);
     }
 }

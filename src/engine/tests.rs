@@ -304,7 +304,9 @@ async fn tags_and_goto_flow() {
 
 #[tokio::test]
 async fn goto_loops_are_stopped() {
-    let mut h = harness(&["id: l\ntriggers: [{keyword: [loop]}]\nsteps:\n  - id: top\n    set: { x: \"1\" }\n  - goto: top\n"]);
+    // A loop with no way out is refused at load; one whose condition never ends it is
+    // stopped at run time.
+    let mut h = harness(&["id: l\ntriggers: [{keyword: [loop]}]\nsteps:\n  - id: top\n    set: { x: \"1\" }\n  - if: \"true\"\n    then: top\n"]);
     assert!(h.say("loop").await.is_empty());
     assert!(h.state().last_error.unwrap().message.contains("goto"));
 }

@@ -1,6 +1,7 @@
 //! Reads `flows/**/*.yaml` (skipping `flows/tests/`, which holds flow tests), compiles each
 //! file and builds the flow set. Every problem of every file is reported, not only the
-//! first.
+//! first. Files are read up to `limits::MAX_FILE_BYTES` and compiled on a thread of their
+//! own with a known stack, whichever thread asked (a runtime worker during hot reload).
 
 use super::compile::{self, LoadContext};
 use super::problem::{Problem, Problems, Severity};
@@ -24,6 +25,23 @@ impl<'a> LoadSettings<'a> {
             scripts_dir: Path::new(&config.flows.scripts_dir),
             templates: &config.templates,
             window: config.window.duration,
+        }
+    }
+}
+
+/// What the running deployment offers flows, for the checks that need the config: which
+/// senders a schedule can use, whether `http` steps may call private addresses.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    pub sender_ids: Vec<i64>,
+    pub allow_private_networks: bool,
+}
+
+impl Deployment {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            sender_ids: config.senders.iter().map(|s| s.id).collect(),
+            allow_private_networks: config.flows.allow_private_networks,
         }
     }
 }
@@ -57,7 +75,24 @@ impl LoadReport {
     }
 }
 
+/// Loads the flows folder without the checks that need the config (tests, tools).
 pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
+    load_dir_with(settings, None)
+}
+
+/// Loads the flows folder, with the checks against `deployment` when given.
+pub fn load_dir_with(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
+    super::limits::on_big_stack(|| load_dir_here(settings, deployment))
+}
+
+/// Loads the flows the config names, with every check: what `parley check`, the start and
+/// hot reload run.
+pub fn load_configured(config: &crate::config::Config) -> LoadReport {
+    let settings = LoadSettings::from_config(config);
+    load_dir_with(&settings, Some(&Deployment::from_config(config)))
+}
+
+fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
     let rhai = super::script::sandbox();
     let mut problems = Vec::new();
     let mut files = Vec::new();
@@ -72,25 +107,30 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
         });
     }
     files.sort();
-    let ctx = LoadContext {
-        templates: settings.templates,
-        scripts_dir: settings.scripts_dir,
-        rhai: &rhai,
-    };
     let mut flows = Vec::new();
     for path in files {
         let name = path.display().to_string();
         let mut file_problems = Problems::new(&name);
-        match std::fs::read_to_string(&path) {
+        match super::limits::read_limited(&path) {
             Ok(text) => {
+                let ctx = LoadContext {
+                    templates: settings.templates,
+                    scripts_dir: settings.scripts_dir,
+                    rhai: &rhai,
+                    source: &text,
+                    deployment,
+                };
                 if let Some(flow) = compile::compile(&text, &name, &ctx, &mut file_problems) {
                     flows.push(flow);
                 }
             }
             Err(e) => file_problems.error(
                 Default::default(),
-                format!("cannot read the file: {e}"),
-                None,
+                e,
+                Some(
+                    "a flow file is a few KB of YAML text; split a big one into several flows"
+                        .into(),
+                ),
             ),
         }
         problems.extend(file_problems.list);
@@ -106,11 +146,17 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
 
 /// Compiles one flow text on its own (tests, the sandbox).
 pub fn load_text(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
+    super::limits::on_big_stack(|| load_text_here(text, file, settings))
+}
+
+fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
     let rhai = super::script::sandbox();
     let ctx = LoadContext {
         templates: settings.templates,
         scripts_dir: settings.scripts_dir,
         rhai: &rhai,
+        source: text,
+        deployment: None,
     };
     let mut file_problems = Problems::new(file);
     let flow = compile::compile(text, file, &ctx, &mut file_problems);

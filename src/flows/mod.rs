@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod explain;
 mod index;
+pub mod limits;
 mod loader;
 pub mod model;
 mod normalize;
@@ -19,11 +20,16 @@ mod window_check;
 mod yaml;
 
 pub use index::{Candidate, MatchInput, Matched, Rank};
-pub use loader::{fingerprint, load_dir, load_text, LoadReport, LoadSettings};
+pub use loader::{
+    fingerprint, load_configured, load_dir, load_dir_with, load_text, Deployment, LoadReport,
+    LoadSettings,
+};
 pub use model::*;
 pub use normalize::normalize;
 pub use problem::{Problem, Severity};
 pub use set::FlowSet;
 
+#[cfg(test)]
+mod check_tests;
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,37 @@ pub struct Schedule {
     pub frequency_cap: Option<Duration>,
 }
 
+impl Schedule {
+    /// The sender a fire uses among the configured ones: the one named, or the only one.
+    /// `Err` says in words why the schedule can never run.
+    pub fn sender_among(&self, sender_ids: &[i64]) -> Result<i64, String> {
+        match (self.sender, sender_ids) {
+            (Some(s), ids) if ids.contains(&s) => Ok(s),
+            (Some(s), ids) => Err(format!(
+                "the schedule's `sender: {s}` is not a sender in the config (senders: {})",
+                list(ids)
+            )),
+            (None, [only]) => Ok(*only),
+            (None, []) => Err("the config has no sender for this schedule to send from".into()),
+            (None, ids) => Err(format!(
+                "the schedule names no `sender:` and the config has {} senders ({}), so it cannot choose",
+                ids.len(),
+                list(ids)
+            )),
+        }
+    }
+}
+
+fn list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "none".into();
+    }
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissedPolicy {
     /// Fires missed while Parley was down run once, at start.

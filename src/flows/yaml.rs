@@ -7,8 +7,20 @@ use marked_yaml::{LoaderOptions, Node};
 
 pub use marked_yaml::Node as YamlNode;
 
-/// Parses a flow file. Broken YAML becomes one problem at the place the parser stopped.
+/// Parses a flow file. Broken YAML becomes one problem at the place the parser stopped; a
+/// file nested too deeply is refused before any tree is built (see `limits`).
 pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
+    if let Err(r) = super::limits::check_nesting(text) {
+        problems.error(
+            Pos {
+                line: r.line,
+                column: r.column,
+            },
+            r.message,
+            Some(r.hint),
+        );
+        return None;
+    }
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(false);

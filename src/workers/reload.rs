@@ -2,9 +2,14 @@
 //! every second — no platform file-watch API to fail) and swaps in the new flow set when it
 //! loads cleanly. A broken edit is logged and reported on `/readyz` and the running flows
 //! stay; runs in progress finish on the version they started with.
+//!
+//! Loading never runs on a runtime worker: each check and load is handed to a blocking
+//! thread, and the load itself compiles on a thread with a known, large stack after the
+//! files passed their size and nesting limits (`flows::limits`). No saved file can stop
+//! the daemon or hold up webhooks.
 
 use crate::engine::FlowEngine;
-use crate::flows::{self, LoadSettings, Problem};
+use crate::flows::{self, Problem};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -45,23 +50,31 @@ pub fn fingerprint(config: &crate::config::Config) -> Fingerprint {
 
 impl Reloader {
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut seen = self.loaded.clone();
+        let this = Arc::new(self);
+        let mut seen = this.loaded.clone();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.cancelled() => return,
             }
-            let now = fingerprint(&self.config);
+            let config = this.config.clone();
+            let Ok(now) = tokio::task::spawn_blocking(move || fingerprint(&config)).await else {
+                continue;
+            };
             if now == seen {
                 continue;
             }
             seen = now;
-            self.reload();
+            let me = this.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || me.reload()).await {
+                // The running flows stay; the next change of the files tries again.
+                tracing::error!("reloading the flows failed: {e}");
+            }
         }
     }
 
     pub fn reload(&self) {
-        let report = flows::load_dir(&LoadSettings::from_config(&self.config));
+        let report = flows::load_configured(&self.config);
         let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
         status.problems = report.problems.clone();
         let (warnings, errors, rendered) = (report.warnings(), report.errors(), report.render());

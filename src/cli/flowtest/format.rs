@@ -119,12 +119,23 @@ fn default_phone() -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatError {
     pub line: usize,
+    pub column: Option<usize>,
     pub message: String,
 }
 
+/// Parses a test file. One nested too deeply is refused before any parser builds a tree
+/// of it (both parsers below recurse per level).
 pub fn parse(text: &str) -> Result<TestFile, FormatError> {
+    if let Err(r) = crate::flows::limits::check_nesting(text) {
+        return Err(FormatError {
+            line: r.line,
+            column: Some(r.column),
+            message: format!("{}; {}", r.message, r.hint),
+        });
+    }
     let top: Top = serde_yaml::from_str(text).map_err(|e| FormatError {
         line: e.location().map(|l| l.line()).unwrap_or(1),
+        column: e.location().map(|l| l.column()),
         message: e.to_string(),
     })?;
     let lines = step_lines(text);
@@ -134,6 +145,7 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
             chrono::DateTime::parse_from_rfc3339(s)
                 .map_err(|e| FormatError {
                     line: 1,
+                    column: None,
                     message: format!(
                         "start: `{s}` is not a date and time like 2026-01-05T09:00:00Z ({e})"
                     ),
@@ -146,6 +158,7 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
         let line = lines.get(i).copied().unwrap_or(1);
         let step = step(raw).map_err(|message| FormatError {
             line,
+            column: None,
             message: format!("step {}: {message}", i + 1),
         })?;
         steps.push((line, step));

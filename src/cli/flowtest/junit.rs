@@ -60,6 +60,7 @@ mod tests {
                 failure: Some(Failure {
                     step: 2,
                     line: 7,
+                    column: None,
                     message: "expected «x»\n  but it replied «y»".into(),
                 }),
             },

@@ -96,9 +96,9 @@ pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> 
 
 pub async fn run_file(config: &Config, path: &Path) -> Outcome {
     let file = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::flows::limits::read_limited(path) {
         Ok(t) => t,
-        Err(e) => {
+        Err(message) => {
             return Outcome {
                 name: file.clone(),
                 file,
@@ -106,7 +106,8 @@ pub async fn run_file(config: &Config, path: &Path) -> Outcome {
                 failure: Some(Failure {
                     step: 0,
                     line: 1,
-                    message: format!("cannot read the file: {e}"),
+                    column: None,
+                    message,
                 }),
             }
         }
@@ -121,6 +122,7 @@ pub async fn run_file(config: &Config, path: &Path) -> Outcome {
                 failure: Some(Failure {
                     step: 0,
                     line: e.line,
+                    column: e.column,
                     message: format!("the test file is not valid: {}", e.message),
                 }),
             }
@@ -141,7 +143,10 @@ pub fn render(o: &Outcome) -> String {
         None => format!("✓ {} ({}, {} steps)\n", o.name, o.file, o.steps),
         Some(f) => {
             let at = if f.step == 0 {
-                format!("{}:{}", o.file, f.line)
+                match f.column {
+                    Some(c) => format!("{}:{}:{c}", o.file, f.line),
+                    None => format!("{}:{}", o.file, f.line),
+                }
             } else {
                 format!("Step {} ({}:{})", f.step, o.file, f.line)
             };

@@ -19,6 +19,8 @@ pub struct Failure {
     /// 1-based step number; 0 when the file itself is wrong.
     pub step: usize,
     pub line: usize,
+    /// The column, when the file itself is wrong at a known place.
+    pub column: Option<usize>,
     pub message: String,
 }
 
@@ -31,6 +33,7 @@ pub async fn run(config: &Config, test: &TestFile) -> Result<(), Failure> {
         .map_err(|e| Failure {
             step: 0,
             line: 1,
+            column: None,
             message: format!("Parley could not start with these flows: {e:#}"),
         })?;
     let mut state = State {
@@ -45,6 +48,7 @@ pub async fn run(config: &Config, test: &TestFile) -> Result<(), Failure> {
             result = Err(Failure {
                 step: i + 1,
                 line: *line,
+                column: None,
                 message,
             });
             break;

@@ -6,7 +6,7 @@
 use super::super::model::{ContentSpec, FallbackSpec, SendSpec, TemplateSpec};
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
-use super::LoadContext;
+use super::{blanks, LoadContext};
 use crate::config::TemplateStatus;
 use crate::domain::MediaKind;
 use marked_yaml::types::MarkedMappingNode;
@@ -54,6 +54,7 @@ pub fn send_spec(
     problems: &mut Problems,
 ) -> Option<SendSpec> {
     if let YamlNode::Scalar(s) = node {
+        blanks::check(node, ctx, problems);
         let body = s.as_str().to_string();
         check_len(&body, TEXT_MAX, "the text", yaml::pos(node), problems);
         return Some(SendSpec {
@@ -111,6 +112,15 @@ fn content(
     ctx: &LoadContext<'_>,
     problems: &mut Problems,
 ) -> Option<ContentSpec> {
+    blanks::check_keys(
+        map,
+        &[
+            "text", "header", "footer", "caption", "filename", "image", "video", "audio",
+            "document", "sticker",
+        ],
+        ctx,
+        problems,
+    );
     let s = |key: &str, problems: &mut Problems| -> Option<String> {
         map.get_node(key)
             .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
@@ -198,6 +208,7 @@ fn content(
     }
     if let Some(node) = map.get_node("location") {
         let loc = yaml::as_map(node, "`location`", problems)?;
+        blanks::check_keys(loc, &["name", "address"], ctx, problems);
         yaml::check_keys(
             loc,
             &["latitude", "longitude", "name", "address"],
@@ -284,6 +295,7 @@ fn content(
     }
     if let Some(node) = map.get_node("url_button") {
         let m = yaml::as_map(node, "`url_button`", problems)?;
+        blanks::check_keys(m, &["url"], ctx, problems);
         yaml::check_keys(m, &["text", "url"], "a url_button", problems);
         let text = m
             .get_node("text")
@@ -538,6 +550,7 @@ pub fn template(
     if let Some(v) = variables {
         let m = yaml::as_map(v, "`variables`", problems)?;
         for (k, val) in m.iter() {
+            blanks::check(val, ctx, problems);
             if let Some(text) = yaml::as_str(val, &format!("variable `{}`", k.as_str()), problems) {
                 values.insert(k.as_str().to_string(), text.to_string());
             }

@@ -3,7 +3,10 @@
 //! syntax errors (at their line in the YAML file), WhatsApp limits, undeclared or
 //! unapproved templates, unreachable steps.
 
+mod blanks;
 mod content;
+mod loops;
+mod private_url;
 mod steps;
 mod triggers;
 
@@ -20,6 +23,10 @@ pub struct LoadContext<'a> {
     pub templates: &'a [TemplateConfig],
     pub scripts_dir: &'a Path,
     pub rhai: &'a rhai::Engine,
+    /// The file's text, to place problems inside a value.
+    pub source: &'a str,
+    /// The config's senders and network rule; `None` skips the checks that need them.
+    pub deployment: Option<&'a super::loader::Deployment>,
 }
 
 const FLOW_KEYS: &[&str] = &[
@@ -92,6 +99,19 @@ pub fn compile(
     let schedule = map
         .get_node("schedule")
         .and_then(|n| super::schedule::parse(n, problems));
+    if let (Some(s), Some(d), Some(node)) = (&schedule, ctx.deployment, map.get_node("schedule")) {
+        if let Err(why) = s.sender_among(&d.sender_ids) {
+            let at = match node {
+                YamlNode::Mapping(m) => m.get_node("sender").unwrap_or(node),
+                other => other,
+            };
+            problems.error(
+                yaml::pos(at),
+                format!("this scheduled flow can never run: {why}"),
+                Some("add `sender:` with the id of a sender from the config's `senders:`".into()),
+            );
+        }
+    }
     let debounce = map
         .get_node("debounce")
         .and_then(|n| yaml::as_duration(n, "`debounce`", problems));
@@ -266,6 +286,7 @@ impl<'a> Builder<'a> {
         // Steps that failed to compile became `end`: reachability would only add noise.
         if !problems.has_errors() {
             unreachable_steps(&steps, problems);
+            loops::check(&steps, problems);
         }
         steps
     }

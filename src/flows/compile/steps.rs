@@ -6,6 +6,7 @@ use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::script;
 use super::super::yaml::{self, YamlNode};
 use super::content::{self, send_spec};
+use super::{blanks, private_url};
 use super::{Builder, Slot};
 use crate::domain::MediaKind;
 use std::sync::Arc;
@@ -197,7 +198,10 @@ fn op(
                 let text = yaml::as_str(v, &format!("the value of `{key}`"), problems)?;
                 let spec = match text.strip_prefix('=') {
                     Some(code) => ValueSpec::Expr(compile_expr(b, code.trim(), v, problems)?),
-                    None => ValueSpec::Text(text.to_string()),
+                    None => {
+                        blanks::check(v, b.ctx, problems);
+                        ValueSpec::Text(text.to_string())
+                    }
                 };
                 assignments.push((target, spec));
             }
@@ -218,12 +222,12 @@ fn op(
                         (None, Some(f)) => {
                             let name = yaml::as_str(f, "`file`", problems)?;
                             let path = b.ctx.scripts_dir.join(name);
-                            match std::fs::read_to_string(&path) {
+                            match crate::flows::limits::read_limited(&path) {
                                 Ok(text) => (text, f),
                                 Err(e) => {
                                     problems.error(
                                         yaml::pos(f),
-                                        format!("cannot read the script {}: {e}", path.display()),
+                                        format!("the script {}: {e}", path.display()),
                                         Some("scripts live in the `scripts/` folder".into()),
                                     );
                                     return None;
@@ -340,6 +344,7 @@ fn ask(
         "on_invalid",
     ];
     let m = yaml::as_map(value, "`ask`", problems)?;
+    blanks::check_keys(m, &["retry_text"], b.ctx, problems);
     let prompt = if content::has_content(m) {
         Some(send_spec(value, ASK_KEYS, "an `ask`", b.ctx, problems)?)
     } else {
@@ -534,11 +539,17 @@ fn http(
             Some("it must start with https:// or http://".into()),
         );
     }
+    blanks::check_keys(m, &["url"], b.ctx, problems);
+    private_url::check(url, m.get_node("url")?, b.ctx, problems);
+    if let Some(body) = m.get_node("body") {
+        blanks::check_all(body, b.ctx, problems);
+    }
     let mut headers = Vec::new();
     if let Some(h) = m
         .get_node("headers")
         .and_then(|n| yaml::as_map(n, "`headers`", problems))
     {
+        blanks::check_all(m.get_node("headers")?, b.ctx, problems);
         for (k, v) in h.iter() {
             if let Some(v) = yaml::as_str(v, &format!("header `{}`", k.as_str()), problems) {
                 headers.push((k.as_str().to_string(), v.to_string()));

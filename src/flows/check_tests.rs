@@ -1,0 +1,184 @@
+//! `parley check` output for the mistakes that used to reach customers (issue 13, item 11)
+//! and for files too deep to parse (item 2), snapshot-tested as a person reads them.
+
+use super::*;
+use std::time::Duration;
+
+/// What `parley check` prints for `files`, checked against a config with `deployment`.
+fn check(files: &[(&str, &str)], deployment: Option<&Deployment>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::create_dir_all(&scripts).unwrap();
+    for (name, text) in files {
+        let path = if name.ends_with(".rhai") {
+            scripts.join(name)
+        } else {
+            flows.join(name)
+        };
+        std::fs::write(path, text).unwrap();
+    }
+    let settings = LoadSettings {
+        dir: &flows,
+        scripts_dir: &scripts,
+        templates: &[],
+        window: Duration::from_secs(24 * 3600),
+    };
+    load_dir_with(&settings, deployment)
+        .render()
+        .replace(&format!("{}/", dir.path().display()), "")
+}
+
+fn two_senders() -> Deployment {
+    Deployment {
+        sender_ids: vec![1, 2],
+        allow_private_networks: false,
+    }
+}
+
+#[test]
+fn check_reports_unknown_filters_roots_and_unbalanced_blanks() {
+    insta::assert_snapshot!(check(
+        &[(
+            "blanks.yaml",
+            r#"id: blanks
+triggers: [{keyword: [b]}]
+steps:
+  - send: "Hi {{ contact.name | uper }}"
+  - send:
+      text: "Hello {{ contact.name } and bye"
+  - send: "Dear {{ contcat.name }}, {{ vars.x | default: there | capitalise }}"
+  - send:
+      text: |
+        Line one
+        and {{ contact.name
+  - set: { greeting: "Hi {{ mesage.text }}" }
+  - http:
+      url: "https://api.example.com/{{ vars.id | lower }}"
+      body: { who: "{{ contact.name | trim }}", oops: "x }} y" }
+  - send: "Fine: {{ contact.name | default: \"friend\" | upper }} at {{ now }}"
+"#,
+        )],
+        None,
+    ));
+}
+
+#[test]
+fn check_reports_loops_that_never_wait_but_not_menus_that_ask() {
+    insta::assert_snapshot!(check(
+        &[
+            (
+                "spin.yaml",
+                "id: spin\ntriggers: [{keyword: [s]}]\nsteps:\n  - id: top\n    send: again\n  - goto: top\n",
+            ),
+            (
+                "retry.yaml",
+                "id: retry\ntriggers: [{keyword: [r]}]\nsteps:\n  - id: try\n    set: { n: \"= 1\" }\n  - if: \"vars.n < 3\"\n    then: try\n",
+            ),
+            (
+                "menu.yaml",
+                "id: menu\ntriggers: [{keyword: [m]}]\nsteps:\n  - id: top\n    ask:\n      text: Pick one\n      save_as: pick\n  - if: \"vars.pick == \\\"again\\\"\"\n    then: top\n  - id: wait\n    delay: 1h\n  - goto: wait\n",
+            ),
+        ],
+        None,
+    ));
+}
+
+#[test]
+fn check_reports_http_steps_to_private_addresses_unless_allowed() {
+    let files = [(
+        "net.yaml",
+        "id: net\ntriggers: [{keyword: [n]}]\nsteps:\n  - http: { url: \"http://localhost:8080/x\" }\n  - http: { url: \"http://2130706433/\" }\n  - http: { url: \"http://[::ffff:10.0.0.1]/\" }\n  - http: { url: \"http://100.64.0.1/\" }\n  - http: { url: \"https://{{ vars.host }}/x\" }\n  - http: { url: \"https://api.example.com/{{ vars.id }}\" }\n",
+    )];
+    insta::assert_snapshot!(check(&files, Some(&two_senders())));
+    let allowed = Deployment {
+        allow_private_networks: true,
+        ..two_senders()
+    };
+    assert_eq!(check(&files, Some(&allowed)), "");
+}
+
+#[test]
+fn check_reports_scheduled_flows_that_can_never_run() {
+    let files = [
+        (
+            "blast.yaml",
+            "id: blast\nschedule:\n  cron: \"0 10 * * *\"\nsteps:\n  - send: { text: hi, if_window_closed: skip }\n",
+        ),
+        (
+            "blast9.yaml",
+            "id: blast9\nschedule:\n  cron: \"0 10 * * *\"\n  sender: 9\nsteps:\n  - send: { text: hi, if_window_closed: skip }\n",
+        ),
+        (
+            "blast2.yaml",
+            "id: blast2\nschedule:\n  cron: \"0 10 * * *\"\n  sender: 2\nsteps:\n  - send: { text: hi, if_window_closed: skip }\n",
+        ),
+    ];
+    insta::assert_snapshot!(check(&files, Some(&two_senders())));
+    let one = Deployment {
+        sender_ids: vec![1],
+        allow_private_networks: false,
+    };
+    let only_one = check(&files, Some(&one));
+    assert!(!only_one.contains("blast.yaml"), "{only_one}");
+}
+
+#[test]
+fn check_refuses_files_nested_too_deeply_at_their_place() {
+    insta::assert_snapshot!(check(
+        &[
+            (
+                "dashes.yaml",
+                &format!("id: d\nsteps:\n{}\n", "- ".repeat(5000))
+            ),
+            (
+                "brackets.yaml",
+                &format!("id: b\nsteps: {}\n", "[".repeat(100_000))
+            ),
+            (
+                "maps.yaml",
+                &format!(
+                    "id: m\nsteps:\n  - http:\n      url: https://example.com\n      body: {}\n",
+                    "{a: ".repeat(20_000)
+                )
+            ),
+        ],
+        None,
+    ));
+}
+
+#[test]
+fn deeply_nested_scripts_are_refused_by_the_rhai_parser_limits() {
+    let deep = format!("let x = {}1{};", "(".repeat(5000), ")".repeat(5000));
+    let out = check(
+        &[
+            ("deep.rhai", &deep),
+            (
+                "s.yaml",
+                "id: s\ntriggers: [{keyword: [s]}]\nsteps:\n  - script: { file: deep.rhai }\n  - script: \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\"\n",
+            ),
+        ],
+        None,
+    );
+    assert!(
+        out.contains("flows/s.yaml:4:") && out.contains("script error in deep.rhai"),
+        "{out}"
+    );
+    assert!(out.contains("flows/s.yaml:5:"), "{out}");
+}
+
+#[test]
+fn the_example_flows_pass_every_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = crate::config::Config::embedded_default();
+    let templates = config.templates.clone();
+    let settings = LoadSettings {
+        dir: &root.join("flows"),
+        scripts_dir: &root.join("scripts"),
+        templates: &templates,
+        window: config.window.duration,
+    };
+    let report = load_dir_with(&settings, Some(&Deployment::from_config(&config)));
+    assert!(report.problems.is_empty(), "{}", report.render());
+}

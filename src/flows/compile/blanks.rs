@@ -1,0 +1,200 @@
+//! `{{ … }}` blanks in the texts a flow sends, checked at load against the renderer's own
+//! definitions (`engine::template`): a blank never closed, a stray `}}`, a root flows do
+//! not have (`contcat`) or an unknown filter (`uper`) would otherwise reach the customer
+//! as written or as empty text.
+
+use super::super::problem::{did_you_mean, Pos, Problems};
+use super::super::yaml::{self, YamlNode};
+use super::LoadContext;
+use crate::engine::template::{parse_blank, pieces, Filter, Piece, ROOTS};
+use marked_yaml::types::MarkedMappingNode;
+
+/// Checks the scalar values of `keys` in `map` that exist.
+pub fn check_keys(
+    map: &MarkedMappingNode,
+    keys: &[&str],
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) {
+    for key in keys {
+        if let Some(node) = map.get_node(key) {
+            check(node, ctx, problems);
+        }
+    }
+}
+
+/// Checks every text inside `node` (a value, or the lists and settings of an `http` body).
+pub fn check_all(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) {
+    // Iterative: a body is within the nesting limit, but no walk here needs the stack.
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        match n {
+            YamlNode::Scalar(_) => check(n, ctx, problems),
+            YamlNode::Sequence(s) => todo.extend(s.iter()),
+            YamlNode::Mapping(m) => todo.extend(m.values()),
+        }
+    }
+}
+
+/// Checks one text value.
+pub fn check(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) {
+    let YamlNode::Scalar(scalar) = node else {
+        return;
+    };
+    let text = scalar.as_str();
+    if !text.contains("{{") && !text.contains("}}") {
+        return;
+    }
+    let at = |offset: usize| locate(ctx.source, scalar, text, offset);
+    let mut offset = 0;
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(t) => {
+                if let Some(i) = t.find("}}") {
+                    problems.error(
+                        at(offset + i),
+                        "`}}` closes a blank that was never opened: the customer would see the braces",
+                        Some("open the blank with `{{`, like `{{ contact.name }}`".into()),
+                    );
+                }
+                offset += t.len();
+            }
+            Piece::Unclosed { at: i, rest } => {
+                problems.error(
+                    at(i),
+                    format!(
+                        "`{}` is never closed with `}}}}`: the customer would see it as written",
+                        short(rest)
+                    ),
+                    Some("close the blank, like `{{ contact.name }}`".into()),
+                );
+                return;
+            }
+            Piece::Blank { at: i, expr } => {
+                offset = i + expr.len() + 4;
+                blank(expr, at(i), problems);
+            }
+        }
+    }
+}
+
+fn blank(expr: &str, at: Pos, problems: &mut Problems) {
+    let whole = format!("{{{{{expr}}}}}");
+    if expr.contains('{') || expr.contains('}') {
+        problems.error(
+            at,
+            format!(
+                "the blank `{}` is not closed properly: the customer would see braces",
+                short(&whole)
+            ),
+            Some("write each blank with two braces on each side, like `{{ contact.name }}`".into()),
+        );
+        return;
+    }
+    let (path, filters) = parse_blank(expr);
+    let root = path.split('.').next().unwrap_or("").trim();
+    if root.is_empty() {
+        problems.error(
+            at,
+            format!("the blank `{}` names no value", short(&whole)),
+            Some(format!(
+                "write the value to fill in, starting with {}",
+                roots()
+            )),
+        );
+        return;
+    }
+    if !ROOTS.contains(&root) {
+        let hint = match did_you_mean(root, ROOTS) {
+            Some(s) => format!("did you mean `{s}`? A blank starts with {}", roots()),
+            None => format!("a blank starts with {}", roots()),
+        };
+        problems.error(
+            at,
+            format!(
+                "`{root}` in `{}` is not something flows know: it would be sent as empty text",
+                short(&whole)
+            ),
+            Some(hint),
+        );
+    }
+    for (name, _) in filters {
+        if Filter::parse(name).is_none() {
+            let list = Filter::NAMES.join(", ");
+            let hint = match did_you_mean(name, Filter::NAMES) {
+                Some(s) => format!("did you mean `{s}`? The filters are: {list}"),
+                None => format!("the filters are: {list}"),
+            };
+            problems.error(
+                at,
+                format!(
+                    "there is no filter `{name}` (in `{}`): it would be ignored",
+                    short(&whole)
+                ),
+                Some(hint),
+            );
+        }
+    }
+}
+
+fn roots() -> String {
+    let quoted: Vec<String> = ROOTS.iter().map(|r| format!("`{r}`")).collect();
+    quoted.join(", ")
+}
+
+/// At most 40 characters of `s`, for messages.
+fn short(s: &str) -> String {
+    let s = s.lines().next().unwrap_or("");
+    if s.chars().count() <= 40 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(39).collect::<String>())
+    }
+}
+
+/// Where byte `offset` of a scalar's text is in the file: exact for one-line values and
+/// `|` blocks (whose lines are in the file as written), the value's start otherwise
+/// (folded text moves characters).
+fn locate(
+    source: &str,
+    scalar: &marked_yaml::types::MarkedScalarNode,
+    text: &str,
+    offset: usize,
+) -> Pos {
+    let before = &text[..offset.min(text.len())];
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count();
+    if !text.contains('\n') {
+        let (origin, _) = yaml::text_origin(source, scalar);
+        return Pos {
+            line: origin.line,
+            column: origin.column + col,
+        };
+    }
+    let start = yaml::scalar_pos(scalar);
+    let k = before.matches('\n').count();
+    let text_line = text.split('\n').nth(k).unwrap_or("");
+    match source.lines().nth(start.line.saturating_sub(1) + k) {
+        Some(src) if src.ends_with(text_line) => Pos {
+            line: start.line + k,
+            column: src.chars().count() - text_line.chars().count() + 1 + col,
+        },
+        _ => start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_keep_offsets() {
+        assert_eq!(
+            pieces("a {{ b }} c"),
+            vec![
+                Piece::Text("a "),
+                Piece::Blank { at: 2, expr: " b " },
+                Piece::Text(" c")
+            ]
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Loops that never wait for the customer: steps that lead back to themselves with no
+//! `ask`, `delay` or `handoff` on the way round. With no way out at all the run can only
+//! be stopped by the engine's step limit, so it is an error; with a way out through a
+//! condition it may be a counted retry, so it is a warning. Loops through an `ask` are
+//! how menus work and pass.
+
+use super::super::model::{Op, Step};
+use super::super::problem::Problems;
+use super::{is_list_terminal, successors};
+
+pub fn check(steps: &[Step], problems: &mut Problems) {
+    let n = steps.len();
+    let waits = |i: usize| matches!(steps[i].op, Op::Ask(_) | Op::Delay(_) | Op::Handoff { .. });
+    // The graph without the waiting steps: a cycle left in it never waits.
+    let next: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            if waits(i) {
+                return Vec::new();
+            }
+            successors(&steps[i].op, i)
+                .into_iter()
+                .filter(|&t| t < n && !waits(t))
+                .collect()
+        })
+        .collect();
+    for component in components(&next) {
+        let looped = component.len() > 1 || next[component[0]].contains(&component[0]);
+        if !looped {
+            continue;
+        }
+        let inside = |t: usize| component.binary_search(&t).is_ok();
+        let exit = component.iter().any(|&i| {
+            successors(&steps[i].op, i).into_iter().any(|t| !inside(t))
+                || matches!(steps[i].op, Op::End | Op::GotoFlow(_))
+        });
+        let at = component
+            .iter()
+            .copied()
+            .find(|&i| matches!(steps[i].op, Op::Goto(_)) && !is_list_terminal(steps, i))
+            .unwrap_or(component[0]);
+        let mut ids: Vec<&str> = component
+            .iter()
+            .filter_map(|&i| steps[i].id.as_deref())
+            .collect();
+        ids.sort_unstable();
+        let named = if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" (through {})", ids.join(", "))
+        };
+        if exit {
+            problems.warning(
+                steps[at].at,
+                format!("this loop{named} can go round without waiting for the customer"),
+                Some("make sure its condition ends it; a run stops after 200 steps in a row. Add an `ask` or `delay` on the way round if it should wait".into()),
+            );
+        } else {
+            problems.error(
+                steps[at].at,
+                format!("this loop{named} goes round forever without waiting for the customer"),
+                Some("add an `ask` or a `delay` on the way round, or a condition (`if`) that leaves the loop".into()),
+            );
+        }
+    }
+}
+
+/// Strongly connected components (Kosaraju, without recursion), each sorted.
+fn components(next: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = next.len();
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    for start in 0..n {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut stack = vec![(start, 0usize)];
+        while let Some((v, k)) = stack.pop() {
+            if let Some(&w) = next[v].get(k) {
+                stack.push((v, k + 1));
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push((w, 0));
+                }
+            } else {
+                order.push(v);
+            }
+        }
+    }
+    let mut prev = vec![Vec::new(); n];
+    for (v, ws) in next.iter().enumerate() {
+        for &w in ws {
+            prev[w].push(v);
+        }
+    }
+    let mut assigned = vec![false; n];
+    let mut out = Vec::new();
+    for &root in order.iter().rev() {
+        if assigned[root] {
+            continue;
+        }
+        assigned[root] = true;
+        let mut component = vec![root];
+        let mut todo = vec![root];
+        while let Some(v) = todo.pop() {
+            for &w in &prev[v] {
+                if !assigned[w] {
+                    assigned[w] = true;
+                    component.push(w);
+                    todo.push(w);
+                }
+            }
+        }
+        component.sort_unstable();
+        out.push(component);
+    }
+    out
+}
