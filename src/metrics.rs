@@ -7,6 +7,12 @@ pub const WEBHOOKS_RECEIVED: &str = "parley_webhooks_received_total";
 pub const WEBHOOKS_DUPLICATE: &str = "parley_webhooks_duplicate_total";
 pub const WEBHOOKS_REJECTED: &str = "parley_webhooks_rejected_total";
 pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total";
+/// Parts of a verified webhook (by `provider` and `kind`: `notification`, `change`,
+/// `message`, `status`) that could not be read; acknowledged, logged at WARN, and kept as an
+/// unsupported message where possible.
+pub const WEBHOOK_ITEMS_UNPARSED: &str = "parley_webhook_items_unparsed_total";
+/// HTTP connections refused because `http.max_connections` were open.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "parley_http_connections_refused_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
 pub const MESSAGES_SENT: &str = "parley_messages_sent_total";
 pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";
