@@ -203,7 +203,11 @@ mod tests {
     #[test]
     fn spreadsheet_floats_are_refused_not_turned_into_another_number() {
         for input in ["16315551181.0", "+16315551181.00", "447700900123.0"] {
-            assert_eq!(PhoneNumber::parse(input), Err(PhoneError::Decimal), "{input}");
+            assert_eq!(
+                PhoneNumber::parse(input),
+                Err(PhoneError::Decimal),
+                "{input}"
+            );
             assert_eq!(
                 PhoneNumber::parse_strict(input),
                 Err(PhoneError::Decimal),
@@ -212,7 +216,9 @@ mod tests {
         }
         // Dots as separators are still fine.
         assert_eq!(
-            PhoneNumber::parse_strict("+1.415.523.8886").unwrap().as_e164(),
+            PhoneNumber::parse_strict("+1.415.523.8886")
+                .unwrap()
+                .as_e164(),
             "+14155238886"
         );
     }
@@ -232,9 +238,17 @@ mod tests {
                 "{input}"
             );
         }
-        for input in ["+1234567890", "+163155511810", "+99912345678", "+447700900123"] {
+        for input in [
+            "+1234567890",
+            "+163155511810",
+            "+99912345678",
+            "+447700900123",
+        ] {
             assert!(
-                matches!(PhoneNumber::parse_strict(input), Err(PhoneError::NotInPlan(_))),
+                matches!(
+                    PhoneNumber::parse_strict(input),
+                    Err(PhoneError::NotInPlan(_))
+                ),
                 "{input}"
             );
             // The provider's word is kept: shape-only parsing still reads them.

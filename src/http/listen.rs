@@ -123,7 +123,10 @@ pub async fn serve(
     }
     drop(listener);
     connections.close();
-    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("HTTP requests still in flight after {grace:?}; closing them");
     }
 }

@@ -470,7 +470,7 @@ async fn template_opens_window_switch_emulates_the_platforms() {
     let (_, s) = call(
         &app,
         "GET",
-        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B1234567890",
+        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B12345678901",
         None,
     )
     .await;
@@ -481,7 +481,7 @@ async fn template_opens_window_switch_emulates_the_platforms() {
     let (_, s) = call(
         &app,
         "GET",
-        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B1234567890",
+        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B12345678901",
         None,
     )
     .await;

@@ -125,7 +125,10 @@ async fn empty_template_variables_are_refused_naming_the_variable() {
     let app = spawn_api().await;
     for (vars, field) in [
         (json!({"1": "John", "2": "", "3": "2 PM"}), "variables.2"),
-        (json!({"1": "John", "2": "Monday", "3": "  \n"}), "variables.3"),
+        (
+            json!({"1": "John", "2": "Monday", "3": "  \n"}),
+            "variables.3",
+        ),
         (json!({"1": 7, "2": "Monday", "3": "2 PM"}), "variables.1"),
     ] {
         let (status, body) = post(

@@ -61,12 +61,16 @@ async fn one_unreadable_message_does_not_refuse_the_batch() {
 
 #[test]
 fn mutated_fixtures_that_are_json_always_parse() {
-    crate::fuzz::fuzz("meta mutated fixtures, JSON only", mutated(meta_fixtures()), |body| {
-        if serde_json::from_slice::<Value>(&body).is_ok() {
-            proptest::prop_assert!(meta::webhook::parse(&body).is_ok());
-        }
-        Ok(())
-    });
+    crate::fuzz::fuzz(
+        "meta mutated fixtures, JSON only",
+        mutated(meta_fixtures()),
+        |body| {
+            if serde_json::from_slice::<Value>(&body).is_ok() {
+                proptest::prop_assert!(meta::webhook::parse(&body).is_ok());
+            }
+            Ok(())
+        },
+    );
 }
 
 /// Through HTTP with a valid signature: 200 for JSON, 400 for the rest, never anything else.

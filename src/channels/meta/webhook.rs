@@ -67,7 +67,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
             match change.get("field").and_then(Value::as_str) {
                 Some("messages") => {}
                 Some(field) => {
-                    tracing::debug!(field, "ignoring Meta webhook change that is not about messages");
+                    tracing::debug!(
+                        field,
+                        "ignoring Meta webhook change that is not about messages"
+                    );
                     continue;
                 }
                 None => {
@@ -76,7 +79,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
                 }
             }
             match change.get("value") {
-                Some(value @ Value::Object(_)) => collect(&format!("{at}.value"), value, &mut items),
+                Some(value @ Value::Object(_)) => {
+                    collect(&format!("{at}.value"), value, &mut items)
+                }
                 _ => unparsed("change", &at, "no `value` object"),
             }
         }
@@ -86,8 +91,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
 
 /// Logs and counts one part of a body that was skipped because it could not be read.
 fn unparsed(kind: &'static str, at: &str, reason: &str) {
-    metrics::counter!(m::WEBHOOK_ITEMS_UNPARSED, "provider" => "meta", "kind" => kind)
-        .increment(1);
+    metrics::counter!(m::WEBHOOK_ITEMS_UNPARSED, "provider" => "meta", "kind" => kind).increment(1);
     tracing::warn!(provider = "meta", kind, at, reason, "part of a Meta webhook could not be read; acknowledged, the rest of the batch is processed");
 }
 

@@ -56,15 +56,15 @@ fn parse_status(form: &Form, raw_status: &str) -> Result<Vec<Routed>, TwilioWebh
         _ => return Ok(Vec::new()),
     };
     // An unreadable error code does not hide the status it came with.
-    let error = form
-        .get("ErrorCode")
-        .and_then(|code| match provider_error(code, form.get("ErrorMessage")) {
+    let error = form.get("ErrorCode").and_then(|code| {
+        match provider_error(code, form.get("ErrorMessage")) {
             Ok(error) => Some(error),
             Err(e) => {
                 unparsed("status", &e);
                 None
             }
-        });
+        }
+    });
     let update = StatusUpdate {
         provider_message_id: message_sid(form)?,
         status,

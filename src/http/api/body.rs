@@ -110,7 +110,7 @@ impl Fields {
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| FieldError::new(name, format!("{name} must be an integer"))),
-            Some(Value::String(_)) => Err(FieldError::new(
+            Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => Err(FieldError::new(
                 name,
                 format!("{name} must be an integer, not a string: write it without quotes"),
             )),
@@ -150,7 +150,7 @@ impl Fields {
                 .filter(|f| f.is_finite())
                 .map(Some)
                 .ok_or_else(|| FieldError::new(name, format!("{name} must be a number"))),
-            Some(Value::String(_)) => Err(FieldError::new(
+            Some(Value::String(s)) if s.trim().parse::<f64>().is_ok() => Err(FieldError::new(
                 name,
                 format!("{name} must be a number, not a string: write it without quotes"),
             )),

@@ -251,7 +251,9 @@ fn only_a_body_that_is_not_json_is_an_error() {
 
 fn unsupported_type(m: &InboundMessage) -> Option<&str> {
     match &m.content {
-        InboundContent::Unsupported { original_type, .. } => Some(original_type.as_deref().unwrap_or("")),
+        InboundContent::Unsupported { original_type, .. } => {
+            Some(original_type.as_deref().unwrap_or(""))
+        }
         _ => None,
     }
 }
@@ -270,22 +272,20 @@ fn a_type_without_its_object_is_kept_as_unsupported() {
 /// the others become `Unsupported` with their ids and senders.
 #[test]
 fn unreadable_messages_do_not_take_the_batch_down() {
-    let body = format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{
-        "metadata":{{"phone_number_id":"106540352242922"}},
-        "contacts":[{{"wa_id":"16315551181","profile":{{"name":"Sheena"}}}}, 17],
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
+        "metadata":{"phone_number_id":"106540352242922"},
+        "contacts":[{"wa_id":"16315551181","profile":{"name":"Sheena"}}, 17],
         "messages":[
-          {{"from":"16315551181","id":"wamid.bad1","timestamp":"1767226560","type":"interactive",
-            "errors":[{{"code":131051,"title":"Message type unknown","message":"Message type unknown","error_data":{{"details":"Message type is currently not supported."}}}}]}},
-          {{"from":"16315551181","id":"wamid.bad2","timestamp":"1767226561","text":{{"body":"no type"}}}},
-          {{"from":"16315551181","id":"wamid.bad3","timestamp":"1767226562","type":"location","location":{{"latitude":"north","longitude":1}}}},
-          {{"id": 5}},
+          {"from":"16315551181","id":"wamid.bad1","timestamp":"1767226560","type":"interactive",
+            "errors":[{"code":131051,"title":"Message type unknown","message":"Message type unknown","error_data":{"details":"Message type is currently not supported."}}]},
+          {"from":"16315551181","id":"wamid.bad2","timestamp":"1767226561","text":{"body":"no type"}},
+          {"from":"16315551181","id":"wamid.bad3","timestamp":"1767226562","type":"location","location":{"latitude":"north","longitude":1}},
+          {"id": 5},
           "not even an object",
-          {{"from":"16315551181","id":"wamid.good","timestamp":"1767226563","type":"text","text":{{"body":"hello"}}}}
+          {"from":"16315551181","id":"wamid.good","timestamp":"1767226563","type":"text","text":{"body":"hello"}}
         ],
-        "statuses":[{{"id":"wamid.s1"}}, {{"id":"wamid.s2","status":"delivered","recipient_id":"16315551181"}}]
-        }}}}]}}]}}"#
-    );
+        "statuses":[{"id":"wamid.s1"}, {"id":"wamid.s2","status":"delivered","recipient_id":"16315551181"}]
+        }}]}]}"#;
     let items = parse(body.as_bytes()).unwrap();
     let messages: Vec<&InboundMessage> = items
         .iter()
@@ -294,8 +294,14 @@ fn unreadable_messages_do_not_take_the_batch_down() {
             _ => None,
         })
         .collect();
-    let ids: Vec<&str> = messages.iter().map(|m| m.provider_message_id.as_str()).collect();
-    assert_eq!(ids, ["wamid.bad1", "wamid.bad2", "wamid.bad3", "wamid.good"]);
+    let ids: Vec<&str> = messages
+        .iter()
+        .map(|m| m.provider_message_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["wamid.bad1", "wamid.bad2", "wamid.bad3", "wamid.good"]
+    );
     assert_eq!(unsupported_type(messages[0]), Some("interactive"));
     match &messages[0].content {
         InboundContent::Unsupported { errors, .. } => assert_eq!(errors[0].code, 131051),
