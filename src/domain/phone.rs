@@ -94,15 +94,14 @@ impl PhoneNumber {
     }
 }
 
-/// `16315551181.0`, `+4915123456789.00`: digits, a dot, then only zeros — what a number
-/// stored as a float in a spreadsheet turns into.
+/// `16315551181.0`, `+4915123456789.00`: a number ending in a dot and one or two zeros —
+/// what a number stored as a float in a spreadsheet turns into. (A group of digits written
+/// after a dot separator is never just `0` or `00`.)
 fn looks_decimal(s: &str) -> bool {
-    let body = s.strip_prefix('+').unwrap_or(s);
-    match body.split_once('.') {
+    match s.trim_end().rsplit_once('.') {
         Some((int, frac)) => {
-            !int.is_empty()
-                && int.bytes().all(|b| b.is_ascii_digit())
-                && !frac.is_empty()
+            int.ends_with(|c: char| c.is_ascii_digit())
+                && (1..=2).contains(&frac.len())
                 && frac.bytes().all(|b| b == b'0')
         }
         None => false,
@@ -202,7 +201,12 @@ mod tests {
 
     #[test]
     fn spreadsheet_floats_are_refused_not_turned_into_another_number() {
-        for input in ["16315551181.0", "+16315551181.00", "447700900123.0"] {
+        for input in [
+            "16315551181.0",
+            "+16315551181.00",
+            "447700900123.0",
+            "+49 30 1234567.0",
+        ] {
             assert_eq!(
                 PhoneNumber::parse(input),
                 Err(PhoneError::Decimal),

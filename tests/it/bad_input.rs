@@ -150,3 +150,25 @@ async fn empty_template_variables_are_refused_naming_the_variable() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Strict parsing never panics, accepts only what shape-only parsing accepts, and what it
+/// accepts reads back to itself. `PARLEY_FUZZ_SECONDS` runs it longer.
+#[test]
+fn fuzz_strict_phone_parsing_never_panics_and_round_trips() {
+    use parley::domain::PhoneNumber;
+    use proptest::prelude::*;
+    let inputs = prop_oneof![
+        "[+]?[0-9 .()-]{0,20}",
+        "[+]?[0-9]{6,16}(\\.0{1,3})?",
+        "(whatsapp:)?[+][0-9]{1,3}[ ]?[0-9]{4,12}",
+        ".{0,24}",
+    ];
+    crate::fuzz::fuzz("strict phone numbers", inputs, |input| {
+        if let Ok(p) = PhoneNumber::parse_strict(&input) {
+            prop_assert_eq!(PhoneNumber::parse(&input).ok(), Some(p.clone()));
+            prop_assert_eq!(PhoneNumber::parse_strict(p.as_e164()).ok(), Some(p.clone()));
+            prop_assert!(!input.trim_end().ends_with(".0"), "{input}");
+        }
+        Ok(())
+    });
+}
