@@ -124,17 +124,23 @@ async fn webhooks_are_answered_while_2000_slow_connections_are_held_under_a_1024
     let http = reqwest::Client::new();
     wait_healthy(&http, &format!("http://{addr}")).await;
 
-    // 2,000 connections, each with a partial header, then a byte each every 2 s.
-    let mut slow = Vec::with_capacity(2000);
+    // 2,000 connections, each with a partial header, then a byte each every 2 s. Opened
+    // together: past the server's backlog the kernel may hold a handshake back.
+    let mut opening = tokio::task::JoinSet::new();
     for _ in 0..2000 {
-        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr)).await {
-            Ok(Ok(mut s)) => {
-                let _ = s.write_all(SLOW_HEADER).await;
-                slow.push(s);
-            }
-            // Past the server's backlog the kernel may hold the handshake back.
-            _ => continue,
-        }
+        let addr = addr.clone();
+        opening.spawn(async move {
+            let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr))
+                .await
+                .ok()?
+                .ok()?;
+            s.write_all(SLOW_HEADER).await.ok()?;
+            Some(s)
+        });
+    }
+    let mut slow = Vec::with_capacity(2000);
+    while let Some(opened) = opening.join_next().await {
+        slow.extend(opened.unwrap());
     }
     assert!(slow.len() >= 1500, "opened {} slow connections", slow.len());
     let trickle = tokio::spawn(async move {
