@@ -180,10 +180,22 @@ impl App {
         }
         workers.close();
         tracing::info!(listen = %listener.local_addr()?, backend = st.store.backend(), "parley is serving");
-        axum::serve(listener, http::router(st))
-            .with_graceful_shutdown(signal)
-            .await
-            .context("HTTP server failed")?;
+        let http_stop = CancellationToken::new();
+        tokio::spawn({
+            let http_stop = http_stop.clone();
+            async move {
+                signal.await;
+                http_stop.cancel();
+            }
+        });
+        http::listen::serve(
+            listener,
+            http::router(st),
+            cfg.http.clone(),
+            http_stop,
+            SHUTDOWN_GRACE,
+        )
+        .await;
         tracing::info!("shutting down: finishing work in flight");
         workers_stop.cancel();
         if tokio::time::timeout(SHUTDOWN_GRACE, workers.wait())

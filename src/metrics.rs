@@ -14,6 +14,12 @@ pub const WEBHOOKS_UNAVAILABLE: &str = "parley_webhooks_unavailable_total";
 pub const SENDS_OUTCOME_UNKNOWN: &str = "parley_sends_outcome_unknown_total";
 pub const STORE_RETRIES: &str = "parley_store_retries_total";
 pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total";
+/// Parts of a verified webhook (by `provider` and `kind`: `notification`, `change`,
+/// `message`, `status`) that could not be read; acknowledged, logged at WARN, and kept as an
+/// unsupported message where possible.
+pub const WEBHOOK_ITEMS_UNPARSED: &str = "parley_webhook_items_unparsed_total";
+/// HTTP connections refused because `http.max_connections` were open.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "parley_http_connections_refused_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
 pub const MESSAGES_SENT: &str = "parley_messages_sent_total";
 pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";

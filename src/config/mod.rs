@@ -4,10 +4,12 @@
 
 mod api;
 mod env;
+mod http;
 mod sandbox;
 mod types;
 
 pub use api::*;
+pub use http::HttpConfig;
 pub use sandbox::*;
 pub use types::*;
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub api: super::api::ApiConfig,
     #[serde(default)]
     pub sandbox: super::sandbox::SandboxConfig,
+    #[serde(default)]
+    pub http: super::http::HttpConfig,
 }
 
 /// Opt-out keywords every schedule honours. A contact who writes one of them gets no more
@@ -597,7 +599,7 @@ pub enum LogFormat {
 }
 
 /// Durations are written the human way: `24h`, `10m`, `500ms`, `1h 30m`.
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(s.trim()).map_err(|e| {
         serde::de::Error::custom(format!(
@@ -625,6 +627,7 @@ impl Config {
                 "database.url: `{url}` must start with sqlite:// or postgres://"
             ));
         }
+        self.http.problems(&mut problems);
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".into());
         }

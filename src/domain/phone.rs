@@ -1,4 +1,12 @@
 //! Phone numbers and contact identities, parsed once at the edge.
+//!
+//! Two strengths of parsing. `PhoneNumber::parse_strict` is for numbers people type into
+//! the API: the number must be valid in its country's numbering plan (Google's
+//! libphonenumber metadata, through the `phonenumber` crate) and a spreadsheet float like
+//! `16315551181.0` is refused instead of becoming another person's number.
+//! `PhoneNumber::parse` only checks the E.164 shape: it reads numbers the provider reports
+//! (the provider is authoritative about who wrote to us, and plans change faster than a
+//! release), numbers already stored, and configuration.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -22,6 +30,10 @@ pub enum PhoneError {
     WrongLength(usize),
     #[error("phone number cannot start with 0: write it with its country code")]
     LeadingZero,
+    #[error("phone number looks like a decimal number (a spreadsheet float?): write its digits only, with the country code")]
+    Decimal,
+    #[error("phone number {0} is not a valid number in its country's numbering plan (check the country code and the number of digits)")]
+    NotInPlan(String),
 }
 
 impl PhoneNumber {
@@ -31,6 +43,9 @@ impl PhoneNumber {
         let s = s.strip_prefix("whatsapp:").unwrap_or(s).trim();
         if s.is_empty() {
             return Err(PhoneError::Empty);
+        }
+        if looks_decimal(s) {
+            return Err(PhoneError::Decimal);
         }
         let body = s.strip_prefix('+').unwrap_or(s);
         let mut digits = String::with_capacity(16);
@@ -53,6 +68,21 @@ impl PhoneNumber {
         Ok(Self(format!("+{digits}")))
     }
 
+    /// Like `parse`, and the number must also be valid in its country's numbering plan.
+    /// For numbers typed by people (API requests); with or without the leading `+`, the
+    /// country code is always required.
+    pub fn parse_strict(input: &str) -> Result<Self, PhoneError> {
+        let shaped = Self::parse(input)?;
+        let valid = phonenumber::parse(None, shaped.as_e164())
+            .map(|n| phonenumber::is_valid(&n))
+            .unwrap_or(false);
+        if valid {
+            Ok(shaped)
+        } else {
+            Err(PhoneError::NotInPlan(shaped.0))
+        }
+    }
+
     /// `+14155238886`
     pub fn as_e164(&self) -> &str {
         &self.0
@@ -61,6 +91,20 @@ impl PhoneNumber {
     /// `14155238886`, the form Meta uses in `wa_id` and `to`.
     pub fn digits(&self) -> &str {
         &self.0[1..]
+    }
+}
+
+/// `16315551181.0`, `+4915123456789.00`: a number ending in a dot and one or two zeros —
+/// what a number stored as a float in a spreadsheet turns into. (A group of digits written
+/// after a dot separator is never just `0` or `00`.)
+fn looks_decimal(s: &str) -> bool {
+    match s.trim_end().rsplit_once('.') {
+        Some((int, frac)) => {
+            int.ends_with(|c: char| c.is_ascii_digit())
+                && (1..=2).contains(&frac.len())
+                && frac.bytes().all(|b| b == b'0')
+        }
+        None => false,
     }
 }
 
@@ -153,6 +197,67 @@ mod tests {
             PhoneNumber::parse("+1234567890123456"),
             Err(PhoneError::WrongLength(16))
         );
+    }
+
+    #[test]
+    fn spreadsheet_floats_are_refused_not_turned_into_another_number() {
+        for input in [
+            "16315551181.0",
+            "+16315551181.00",
+            "447700900123.0",
+            "+49 30 1234567.0",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(input),
+                Err(PhoneError::Decimal),
+                "{input}"
+            );
+            assert_eq!(
+                PhoneNumber::parse_strict(input),
+                Err(PhoneError::Decimal),
+                "{input}"
+            );
+        }
+        // Dots as separators are still fine.
+        assert_eq!(
+            PhoneNumber::parse_strict("+1.415.523.8886")
+                .unwrap()
+                .as_e164(),
+            "+14155238886"
+        );
+    }
+
+    #[test]
+    fn strict_parsing_checks_the_country_plan() {
+        for (input, e164) in [
+            ("+14155238886", "+14155238886"),
+            ("16315551181", "+16315551181"),
+            ("+34 600 000 001", "+34600000001"),
+            ("whatsapp:+447911123456", "+447911123456"),
+            ("919876543210", "+919876543210"),
+        ] {
+            assert_eq!(
+                PhoneNumber::parse_strict(input).map(|p| p.as_e164().to_string()),
+                Ok(e164.to_string()),
+                "{input}"
+            );
+        }
+        for input in [
+            "+1234567890",
+            "+163155511810",
+            "+99912345678",
+            "+447700900123",
+        ] {
+            assert!(
+                matches!(
+                    PhoneNumber::parse_strict(input),
+                    Err(PhoneError::NotInPlan(_))
+                ),
+                "{input}"
+            );
+            // The provider's word is kept: shape-only parsing still reads them.
+            assert!(PhoneNumber::parse(input).is_ok(), "{input}");
+        }
     }
 
     #[test]

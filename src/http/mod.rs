@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod error;
+pub mod listen;
 mod ops;
 mod sandbox;
 mod webhooks;

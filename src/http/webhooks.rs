@@ -4,8 +4,12 @@
 //! acknowledgement, in the inbox worker.
 //!
 //! Choices made so providers never retry forever: unknown event types and items for a
-//! sender that is not configured are logged and acknowledged with 200; a bad signature is
-//! 401 with nothing stored; a storage failure is 503 so the provider retries.
+//! sender that is not configured are logged and acknowledged with 200; so is every message
+//! or status Parley cannot read (WARN, `parley_webhook_items_unparsed_total`, kept as an
+//! unsupported message where it has an id and a sender) — a verified body is answered 200
+//! whenever it is JSON (Meta) or a form (Twilio), so one odd item never makes the provider
+//! retry, then disable, a batch of valid ones. A bad signature is 401 with nothing stored;
+//! a body that is not JSON is 400; a storage failure is 503 so the provider retries.
 
 use super::error::HttpError;
 use super::AppState;
@@ -110,11 +114,12 @@ pub async fn twilio_post(
     for id in &verified {
         st.webhook_log.record(*id, st.clock.now());
     }
-    let routed = twilio::webhook::parse(&params).map_err(|e| {
-        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed")
-            .increment(1);
-        HttpError::BadRequest(format!("webhook is not a Twilio message or status: {e}"))
-    })?;
+    // A verified webhook is never refused for its content: Twilio would retry it, then
+    // give up. One that cannot be routed is logged, counted and acknowledged.
+    let routed = twilio::webhook::parse(&params).unwrap_or_else(|e| {
+        twilio::webhook::unparsed("webhook", &e);
+        Vec::new()
+    });
     ingest(&st, "twilio", routed, &verified).await?;
     Ok((
         StatusCode::OK,

@@ -190,7 +190,7 @@ async fn freeform_from_a_stopped_sender_is_offline_like_seed_000() {
 }
 
 fn template_body() -> Value {
-    json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+1234567890",
+    json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+12345678901",
             "recipient_name": "John Doe",
             "variables": { "1": "John", "2": "January 15, 2026", "3": "2:00 PM" } })
 }
@@ -247,7 +247,7 @@ async fn template_from_an_unknown_sender_is_not_found_like_seed_002() {
 #[tokio::test]
 async fn pending_template_is_not_approved_like_seed_002() {
     let app = spawn_api().await;
-    let b = json!({ "sender_id": 1, "template_id": 46, "recipient_phone": "+1234567890", "variables": { "1": "x" } });
+    let b = json!({ "sender_id": 1, "template_id": 46, "recipient_phone": "+12345678901", "variables": { "1": "x" } });
     let (status, body) = post(&app, "/api/user/whatsapp/send", b).await;
     assert_eq!(status, 422);
     assert_shape(
@@ -310,17 +310,17 @@ async fn bad_requests_name_the_field_and_change_nothing() {
         (
             "name_too_long",
             "/api/user/whatsapp/send",
-            json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+1234567890", "recipient_name": "n".repeat(256), "variables": {"1":"a","2":"b","3":"c"} }),
+            json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+12345678901", "recipient_name": "n".repeat(256), "variables": {"1":"a","2":"b","3":"c"} }),
         ),
         (
             "variables_mismatch",
             "/api/user/whatsapp/send",
-            json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+1234567890", "variables": {"1":"a","4":"d"} }),
+            json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+12345678901", "variables": {"1":"a","4":"d"} }),
         ),
         (
             "unknown_template",
             "/api/user/whatsapp/send",
-            json!({ "sender_id": 1, "template_id": 999, "recipient_phone": "+1234567890" }),
+            json!({ "sender_id": 1, "template_id": 999, "recipient_phone": "+12345678901" }),
         ),
     ];
     for (name, path, body) in cases {
@@ -470,7 +470,7 @@ async fn template_opens_window_switch_emulates_the_platforms() {
     let (_, s) = call(
         &app,
         "GET",
-        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B1234567890",
+        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B12345678901",
         None,
     )
     .await;
@@ -481,7 +481,7 @@ async fn template_opens_window_switch_emulates_the_platforms() {
     let (_, s) = call(
         &app,
         "GET",
-        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B1234567890",
+        "/api/user/whatsapp/session-status?sender_id=1&recipient_phone=%2B12345678901",
         None,
     )
     .await;

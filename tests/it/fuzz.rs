@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// Runs `test` on values from `strategy` for the configured time or case count.
-fn fuzz<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
+pub(crate) fn fuzz<S: Strategy>(
+    name: &str,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
     S::Value: std::fmt::Debug,
 {
     let seconds: u64 = std::env::var("PARLEY_FUZZ_SECONDS")
@@ -42,7 +45,7 @@ where
     }
 }
 
-fn meta_fixtures() -> Vec<Vec<u8>> {
+pub(crate) fn meta_fixtures() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(format!("{FIXTURES}/meta")).unwrap() {
         let path = entry.unwrap().path();
@@ -54,7 +57,7 @@ fn meta_fixtures() -> Vec<Vec<u8>> {
 }
 
 /// Random edits of real payloads: bytes replaced, cut, or JSON values swapped.
-fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
     let n = seeds.len();
     (
         0..n,

@@ -13,8 +13,10 @@ use crate::domain::{
     ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, PhoneNumber,
     ProviderError, Referral, ReplyContext, RouteKey, Routed, StatusUpdate, WebhookItem,
 };
+use crate::metrics as m;
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
 
 pub use super::signature::{verify_handshake, verify_signature};
 
@@ -25,96 +27,202 @@ const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 pub enum MetaWebhookError {
     #[error("body is not JSON: {0}")]
     NotJson(#[source] serde_json::Error),
-    #[error("malformed Meta notification at `{path}`: {source}")]
-    Malformed {
-        /// Where in the body the problem is, e.g. `entry[0].changes[0].value.metadata`.
-        path: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("message {message_id} has type `{kind}` but no `{kind}` object")]
-    MissingContent { message_id: String, kind: String },
 }
 
 /// Turns a webhook POST body into messages and statuses, in the order Meta listed them.
 /// Check the signature first: this trusts the body.
+///
+/// Only a body that is not JSON is an error. Every change, message and status is read on
+/// its own: one Parley cannot understand is logged at WARN and counted in
+/// `parley_webhook_items_unparsed_total`; a message among them that still has an id and a
+/// sender is kept as `Unsupported` (stored, so the flow and the operator see it), and the
+/// rest of the batch is unaffected. Refusing the body would make Meta retry it for days
+/// and then disable the webhook, losing every valid message beside the odd one.
 pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let notification: wire::Notification =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            if e.inner().is_syntax() || e.inner().is_eof() {
-                MetaWebhookError::NotJson(e.into_inner())
-            } else {
-                malformed("", e.path().to_string(), e.into_inner())
-            }
-        })?;
-    de.end().map_err(MetaWebhookError::NotJson)?;
-    if notification.object != WHATSAPP_OBJECT {
-        tracing::debug!(object = %notification.object, "ignoring Meta webhook for another product");
-        return Ok(Vec::new());
-    }
-    let entries: Vec<wire::Entry> = typed("entry", notification.entry)?;
+    let root: Value = serde_json::from_slice(body).map_err(MetaWebhookError::NotJson)?;
     let mut items = Vec::new();
-    for (i, entry) in entries.into_iter().enumerate() {
-        for (j, change) in entry.changes.into_iter().enumerate() {
-            if change.field != "messages" {
-                tracing::debug!(field = %change.field, "ignoring Meta webhook change that is not about messages");
+    let Some(object) = root.get("object").and_then(Value::as_str) else {
+        unparsed("notification", "(root)", "no `object` string");
+        return Ok(items);
+    };
+    if object != WHATSAPP_OBJECT {
+        tracing::debug!(object, "ignoring Meta webhook for another product");
+        return Ok(items);
+    }
+    let Some(entries) = root.get("entry").and_then(Value::as_array) else {
+        unparsed("notification", "entry", "`entry` is not a list");
+        return Ok(items);
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        let changes = match entry.get("changes") {
+            Some(Value::Array(changes)) => changes.as_slice(),
+            None | Some(Value::Null) => &[],
+            Some(_) => {
+                unparsed("change", &format!("entry[{i}].changes"), "not a list");
                 continue;
             }
-            let value: wire::MessagesValue =
-                typed(&format!("entry[{i}].changes[{j}].value"), change.value)?;
-            collect(value, &mut items)?;
+        };
+        for (j, change) in changes.iter().enumerate() {
+            let at = format!("entry[{i}].changes[{j}]");
+            match change.get("field").and_then(Value::as_str) {
+                Some("messages") => {}
+                Some(field) => {
+                    tracing::debug!(
+                        field,
+                        "ignoring Meta webhook change that is not about messages"
+                    );
+                    continue;
+                }
+                None => {
+                    unparsed("change", &at, "no `field` string");
+                    continue;
+                }
+            }
+            match change.get("value") {
+                Some(value @ Value::Object(_)) => {
+                    collect(&format!("{at}.value"), value, &mut items)
+                }
+                _ => unparsed("change", &at, "no `value` object"),
+            }
         }
     }
     Ok(items)
 }
 
-/// Deserializes a part of the body kept as a `Value`, naming the full path on failure.
-fn typed<T: DeserializeOwned>(at: &str, value: serde_json::Value) -> Result<T, MetaWebhookError> {
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| malformed(at, e.path().to_string(), e.into_inner()))
+/// Logs and counts one part of a body that was skipped because it could not be read.
+fn unparsed(kind: &'static str, at: &str, reason: &str) {
+    metrics::counter!(m::WEBHOOK_ITEMS_UNPARSED, "provider" => "meta", "kind" => kind).increment(1);
+    tracing::warn!(provider = "meta", kind, at, reason, "part of a Meta webhook could not be read; acknowledged, the rest of the batch is processed");
 }
 
-fn malformed(prefix: &str, inner: String, source: serde_json::Error) -> MetaWebhookError {
-    let inner = if inner == "." { String::new() } else { inner };
-    let path = match (prefix.is_empty(), inner.is_empty()) {
-        (true, true) => "(root)".to_string(),
-        (true, false) => inner,
-        (false, true) => prefix.to_string(),
-        (false, false) => format!("{prefix}.{inner}"),
+/// Deserializes one part of the body, naming the path inside it on failure.
+fn typed<'a, T: Deserialize<'a>>(value: &'a Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.into_inner().to_string()
+        } else {
+            format!("at `{path}`: {}", e.into_inner())
+        }
+    })
+}
+
+fn collect(at: &str, value: &Value, items: &mut Vec<Routed>) {
+    let Some(phone_number_id) = value
+        .get("metadata")
+        .and_then(|m| m.get("phone_number_id"))
+        .and_then(Value::as_str)
+    else {
+        // Without it nothing in the change can be routed to a sender.
+        unparsed("change", at, "no `metadata.phone_number_id` string");
+        return;
     };
-    MetaWebhookError::Malformed { path, source }
-}
-
-fn collect(value: wire::MessagesValue, items: &mut Vec<Routed>) -> Result<(), MetaWebhookError> {
-    let wire::MessagesValue {
-        metadata,
-        contacts,
-        messages,
-        statuses,
-    } = value;
-    let route = RouteKey::MetaPhoneNumberId(metadata.phone_number_id);
+    let route = RouteKey::MetaPhoneNumberId(phone_number_id.to_string());
+    let list = |name: &str| match value.get(name) {
+        Some(Value::Array(list)) => list.as_slice(),
+        None | Some(Value::Null) => &[],
+        Some(_) => {
+            unparsed("change", &format!("{at}.{name}"), "not a list");
+            &[]
+        }
+    };
+    let contacts: Vec<wire::Contact> = list("contacts")
+        .iter()
+        .filter_map(|c| typed(c).ok())
+        .collect();
+    let messages = list("messages");
     // One contact and one message belong together, so the profile name is kept even if
     // the two ids were ever spelled differently.
     let lone_pair = contacts.len() == 1 && messages.len() == 1;
-    for message in messages {
-        let contact = contact_of(&contacts, &message).or(contacts.first().filter(|_| lone_pair));
-        if let Some(message) = inbound_message(message, contact)? {
+    for (k, raw) in messages.iter().enumerate() {
+        let at = format!("{at}.messages[{k}]");
+        let message = match typed::<wire::Message>(raw) {
+            Ok(message) => {
+                let contact =
+                    contact_of(&contacts, &message).or(contacts.first().filter(|_| lone_pair));
+                inbound_message(&at, message, contact)
+            }
+            Err(reason) => unreadable_message(&at, raw, &reason),
+        };
+        if let Some(message) = message {
             items.push(Routed {
                 route: route.clone(),
                 item: WebhookItem::Message(message),
             });
         }
     }
-    for status in statuses {
-        if let Some(status) = status_update(status) {
+    for (k, raw) in list("statuses").iter().enumerate() {
+        let status = match typed::<wire::Status>(raw) {
+            Ok(status) => status_update(status),
+            Err(reason) => {
+                unparsed("status", &format!("{at}.statuses[{k}]"), &reason);
+                None
+            }
+        };
+        if let Some(status) = status {
             items.push(Routed {
                 route: route.clone(),
                 item: WebhookItem::Status(status),
             });
         }
     }
-    Ok(())
+}
+
+/// A message whose shape Parley cannot read: kept as `Unsupported` when it still has an id
+/// and a sender (so it is stored, deduplicated and visible), otherwise only logged.
+fn unreadable_message(at: &str, raw: &Value, reason: &str) -> Option<InboundMessage> {
+    unparsed("message", at, reason);
+    let text = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_string);
+    let id = text("id").filter(|id| !id.trim().is_empty())?;
+    let message = wire::Message {
+        id,
+        kind: text("type").unwrap_or_default(),
+        from: text("from"),
+        from_user_id: text("from_user_id"),
+        timestamp: raw.get("timestamp").and_then(|t| typed(t).ok()),
+        context: None,
+        referral: None,
+        errors: Vec::new(),
+        text: None,
+        image: None,
+        video: None,
+        audio: None,
+        document: None,
+        sticker: None,
+        location: None,
+        interactive: None,
+        button: None,
+        reaction: None,
+        unsupported: None,
+    };
+    let from = sender(&message)?;
+    Some(InboundMessage {
+        provider_message_id: message.id,
+        from,
+        profile_name: None,
+        username: None,
+        timestamp: timestamp(message.timestamp.as_ref()),
+        content: InboundContent::Unsupported {
+            original_type: Some(message.kind).filter(|k| !k.is_empty()),
+            errors: errors_of(raw),
+        },
+        context: None,
+        referral: None,
+    })
+}
+
+/// The `errors` of a message, each read on its own.
+fn errors_of(raw: &Value) -> Vec<ProviderError> {
+    raw.get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| typed::<wire::Error>(e).ok())
+                .map(provider_error)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -157,17 +265,25 @@ fn sender(message: &wire::Message) -> Option<ContactRef> {
 }
 
 fn inbound_message(
+    at: &str,
     mut message: wire::Message,
     contact: Option<&wire::Contact>,
-) -> Result<Option<InboundMessage>, MetaWebhookError> {
-    let Some(content) = content(&mut message)? else {
-        return Ok(None);
+) -> Option<InboundMessage> {
+    let content = match content(&mut message) {
+        Ok(content) => content?,
+        // Meta's own "unsupported payload" form: `type: interactive` with no `interactive`
+        // object and an `errors` array; also any type whose object is missing.
+        Err(reason) => {
+            unparsed("message", at, &reason);
+            InboundContent::Unsupported {
+                original_type: Some(message.kind.clone()),
+                errors: message.errors.drain(..).map(provider_error).collect(),
+            }
+        }
     };
-    let Some(from) = sender(&message) else {
-        return Ok(None);
-    };
+    let from = sender(&message)?;
     let profile = contact.and_then(|c| c.profile.as_ref());
-    Ok(Some(InboundMessage {
+    Some(InboundMessage {
         provider_message_id: message.id,
         from,
         profile_name: profile.and_then(|p| p.name.clone()),
@@ -188,15 +304,13 @@ fn inbound_message(
             body: r.body,
             ctwa_clid: r.ctwa_clid,
         }),
-    }))
+    })
 }
 
-/// The message's content, `None` for types Parley does not handle.
-fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, MetaWebhookError> {
-    let missing = || MetaWebhookError::MissingContent {
-        message_id: m.id.clone(),
-        kind: m.kind.clone(),
-    };
+/// The message's content, `None` for types Parley does not handle; `Err` says what is
+/// missing from a type Parley does handle.
+fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
+    let missing = || format!("type `{}` but no complete `{}` object", m.kind, m.kind);
     let content = match m.kind.as_str() {
         "text" => InboundContent::Text {
             body: m.text.take().ok_or_else(missing)?.body,

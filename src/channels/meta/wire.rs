@@ -6,44 +6,8 @@
 
 use serde::{Deserialize, Deserializer};
 
-/// The top of every webhook POST. `entry` is typed only once `object` says it is WhatsApp:
-/// other products subscribed to the same app use other entry shapes.
-#[derive(Debug, Deserialize)]
-pub(super) struct Notification {
-    pub object: String,
-    #[serde(default)]
-    pub entry: serde_json::Value,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Entry {
-    #[serde(default)]
-    pub changes: Vec<Change>,
-}
-
-/// One change; `value`'s shape depends on `field`, so it stays untyped until `field` is known.
-#[derive(Debug, Deserialize)]
-pub(super) struct Change {
-    pub field: String,
-    pub value: serde_json::Value,
-}
-
-/// `value` of a change whose `field` is `messages`.
-#[derive(Debug, Deserialize)]
-pub(super) struct MessagesValue {
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub contacts: Vec<Contact>,
-    #[serde(default)]
-    pub messages: Vec<Message>,
-    #[serde(default)]
-    pub statuses: Vec<Status>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Metadata {
-    pub phone_number_id: String,
-}
+// The envelope (`object`, `entry[]`, `changes[]`, `value.metadata`) is walked as JSON in
+// `webhook.rs`, so that each change, message and status is read on its own.
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Contact {

@@ -36,7 +36,8 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, TwilioWebhookErr
 
 /// Translates one Twilio webhook into domain events: one message, one status, or nothing for
 /// statuses that are not delivery progress (`queued`, `sending`, …) or that Parley does not
-/// know.
+/// know. Only a webhook that cannot be routed or identified (no `MessageSid`, `From`, `To`)
+/// is an error; content Parley cannot read becomes an `Unsupported` message.
 pub fn parse(params: &[(String, String)]) -> Result<Vec<Routed>, TwilioWebhookError> {
     let form = Form(params);
     // Status callbacks carry `MessageStatus`; inbound messages do not (`SmsStatus=received`).
@@ -54,10 +55,16 @@ fn parse_status(form: &Form, raw_status: &str) -> Result<Vec<Routed>, TwilioWebh
         Some(s @ (Sent | Delivered | Read | Failed)) => s,
         _ => return Ok(Vec::new()),
     };
-    let error = match form.get("ErrorCode") {
-        Some(code) => Some(provider_error(code, form.get("ErrorMessage"))?),
-        None => None,
-    };
+    // An unreadable error code does not hide the status it came with.
+    let error = form.get("ErrorCode").and_then(|code| {
+        match provider_error(code, form.get("ErrorMessage")) {
+            Ok(error) => Some(error),
+            Err(e) => {
+                unparsed("status", &e);
+                None
+            }
+        }
+    });
     let update = StatusUpdate {
         provider_message_id: message_sid(form)?,
         status,
@@ -79,7 +86,15 @@ fn parse_message(form: &Form) -> Result<Routed, TwilioWebhookError> {
         profile_name: form.get("ProfileName").map(str::to_string),
         username: form.get("ProfileUsername").map(str::to_string),
         timestamp: None,
-        content: content(form)?,
+        // A content Parley cannot read (a latitude that is not a number…) is kept as
+        // unsupported rather than refusing the webhook, which Twilio would retry.
+        content: content(form).unwrap_or_else(|e| {
+            unparsed("message", &e);
+            InboundContent::Unsupported {
+                original_type: form.get("MessageType").map(str::to_string),
+                errors: Vec::new(),
+            }
+        }),
         context: form
             .get("OriginalRepliedMessageSid")
             .map(|id| ReplyContext {
@@ -268,6 +283,13 @@ fn contact(raw: &str) -> Result<ContactRef, TwilioWebhookError> {
         }
         Err(e) => Err(invalid("From", raw, e.to_string())),
     }
+}
+
+/// Logs and counts a part of a verified webhook that could not be read.
+pub fn unparsed(kind: &'static str, error: &TwilioWebhookError) {
+    metrics::counter!(crate::metrics::WEBHOOK_ITEMS_UNPARSED, "provider" => "twilio", "kind" => kind)
+        .increment(1);
+    tracing::warn!(provider = "twilio", kind, %error, "part of a Twilio webhook could not be read; acknowledged");
 }
 
 fn without_channel(address: &str) -> &str {

@@ -239,14 +239,31 @@ fn missing_required_parameters_are_errors_a_person_can_read() {
 }
 
 #[test]
-fn bad_coordinates_are_rejected() {
+fn bad_coordinates_make_an_unsupported_message_not_an_error() {
     let params = edited("inbound_location", &[("Latitude", Some("north"))]);
-    assert!(matches!(
-        parse(&params),
-        Err(TwilioWebhookError::Invalid {
-            name: "Latitude",
+    let items = parse(&params).unwrap();
+    match &items[..] {
+        [Routed {
+            item: WebhookItem::Message(m),
             ..
-        })
+        }] => assert!(
+            matches!(&m.content, InboundContent::Unsupported { original_type, .. } if original_type.as_deref() == Some("location")),
+            "{m:?}"
+        ),
+        other => panic!("expected one message, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unreadable_error_code_keeps_its_status() {
+    let params = edited(
+        "status_read",
+        &[("MessageStatus", Some("failed")), ("ErrorCode", Some("x1"))],
+    );
+    let items = parse(&params).unwrap();
+    assert!(matches!(
+        &items[..],
+        [Routed { item: WebhookItem::Status(s), .. }] if s.status == DeliveryStatus::Failed && s.error.is_none()
     ));
 }
 

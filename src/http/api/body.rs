@@ -1,7 +1,8 @@
 //! Reading request bodies and query strings by hand, field by field, so every problem
-//! names its field and no malformed input reaches axum's plain-text rejections. Numbers
-//! may come as JSON numbers or digit strings (some clients send `"12"`); `null` counts as
-//! absent.
+//! names its field and no malformed input reaches axum's plain-text rejections. In a JSON
+//! body every field must have its documented type: `"12"` where a number is required and
+//! `12` where a string is required are both refused, naming the field. Query strings carry
+//! only text, so there numbers are read from digits. `null` counts as absent.
 
 use serde_json::{Map, Value};
 
@@ -42,7 +43,15 @@ pub type FieldResult<T> = Result<T, FieldError>;
 
 /// A JSON object body (or a query string seen as one).
 #[derive(Debug, Clone, Default)]
-pub struct Fields(pub Map<String, Value>);
+pub struct Fields(pub Map<String, Value>, Source);
+
+/// Where the fields came from: JSON has types, a query string only text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Source {
+    #[default]
+    Json,
+    Query,
+}
 
 impl Fields {
     pub fn parse(bytes: &[u8]) -> Result<Self, BodyError> {
@@ -50,7 +59,7 @@ impl Fields {
             return Err(BodyError::Invalid("the body is empty".into()));
         }
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Fields(map)),
+            Ok(Value::Object(map)) => Ok(Fields::object(map)),
             Ok(_) => Err(BodyError::NotObject),
             Err(e) => Err(BodyError::Invalid(e.to_string())),
         }
@@ -72,7 +81,13 @@ impl Fields {
                 .into_iter()
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect(),
+            Source::Query,
         )
+    }
+
+    /// A JSON object (a body, or an object inside one).
+    pub fn object(map: Map<String, Value>) -> Self {
+        Fields(map, Source::Json)
     }
 
     fn get(&self, name: &str) -> Option<&Value> {
@@ -90,11 +105,15 @@ impl Fields {
                 .as_i64()
                 .map(Some)
                 .ok_or_else(|| FieldError::new(name, format!("{name} must be an integer"))),
-            Some(Value::String(s)) => s
+            Some(Value::String(s)) if self.1 == Source::Query => s
                 .trim()
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| FieldError::new(name, format!("{name} must be an integer"))),
+            Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => Err(FieldError::new(
+                name,
+                format!("{name} must be an integer, not a string: write it without quotes"),
+            )),
             Some(_) => Err(FieldError::new(name, format!("{name} must be an integer"))),
         }
     }
@@ -124,13 +143,17 @@ impl Fields {
                 .as_f64()
                 .map(Some)
                 .ok_or_else(|| FieldError::new(name, format!("{name} must be a number"))),
-            Some(Value::String(s)) => s
+            Some(Value::String(s)) if self.1 == Source::Query => s
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .filter(|f| f.is_finite())
                 .map(Some)
                 .ok_or_else(|| FieldError::new(name, format!("{name} must be a number"))),
+            Some(Value::String(s)) if s.trim().parse::<f64>().is_ok() => Err(FieldError::new(
+                name,
+                format!("{name} must be a number, not a string: write it without quotes"),
+            )),
             Some(_) => Err(FieldError::new(name, format!("{name} must be a number"))),
         }
     }
@@ -138,7 +161,7 @@ impl Fields {
     pub fn opt_object(&self, name: &str) -> FieldResult<Option<Fields>> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(Fields(m.clone()))),
+            Some(Value::Object(m)) => Ok(Some(Fields::object(m.clone()))),
             Some(_) => Err(FieldError::new(name, format!("{name} must be an object"))),
         }
     }
@@ -163,7 +186,7 @@ mod tests {
 
     #[test]
     fn fields_name_what_is_wrong() {
-        let f = Fields::parse(br#"{"a": "12", "b": 1.5, "c": null, "d": [1]}"#).unwrap();
+        let f = Fields::parse(br#"{"a": 12, "b": 1.5, "c": null, "d": [1]}"#).unwrap();
         assert_eq!(f.int("a"), Ok(12));
         assert_eq!(f.int("b").unwrap_err().message, "b must be an integer");
         assert_eq!(f.int("c").unwrap_err().message, "c is required");
@@ -171,6 +194,19 @@ mod tests {
         assert_eq!(Fields::parse(b"[1]").unwrap_err(), BodyError::NotObject);
         assert!(matches!(Fields::parse(b"{"), Err(BodyError::Invalid(_))));
         assert!(Fields::parse_optional(b"").unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn json_bodies_refuse_numbers_written_as_strings_and_strings_written_as_numbers() {
+        let f = Fields::parse(br#"{"id": "12", "lat": "52.5", "name": 7}"#).unwrap();
+        assert_eq!(
+            f.int("id").unwrap_err().message,
+            "id must be an integer, not a string: write it without quotes"
+        );
+        assert_eq!(f.opt_f64("lat").unwrap_err().field, "lat");
+        assert_eq!(f.str("name").unwrap_err().message, "name must be a string");
+        let nested = Fields::parse(br#"{"o": {"n": "1"}}"#).unwrap();
+        assert!(nested.opt_object("o").unwrap().unwrap().int("n").is_err());
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub fn fields(body: &[u8]) -> Result<Fields, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", e.to_string()))
 }
 
+/// A phone number typed by a client: valid in its country's numbering plan.
 pub fn phone(field: &str, value: &str) -> Result<PhoneNumber, ApiError> {
-    PhoneNumber::parse(value).map_err(|e| ApiError::field(field, format!("{field}: {e}")))
+    PhoneNumber::parse_strict(value).map_err(|e| ApiError::field(field, format!("{field}: {e}")))
 }
 
 /// The sender, online, or the seeds' 404 / 503.
@@ -105,7 +106,8 @@ pub async fn send_freeform(
     })))
 }
 
-/// `variables` as placeholder name → text; numbers and booleans are written as text.
+/// `variables` as placeholder name → text. Each must be a string with something in it:
+/// Meta refuses a template whose parameter is empty, after Parley accepted the request.
 fn variables(f: &Fields) -> Result<BTreeMap<String, String>, ApiError> {
     let Some(obj) = f.opt_object("variables")? else {
         return Ok(BTreeMap::new());
@@ -113,18 +115,15 @@ fn variables(f: &Fields) -> Result<BTreeMap<String, String>, ApiError> {
     obj.0
         .iter()
         .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => {
-                    return Err(ApiError::field(
-                        "variables",
-                        format!("variables.{k} must be a string"),
-                    ))
-                }
-            };
-            Ok((k.clone(), text))
+            let field = format!("variables.{k}");
+            match v {
+                Value::String(s) if s.trim().is_empty() => Err(ApiError::field(
+                    &field,
+                    format!("{field} is empty: every template variable needs a value"),
+                )),
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(ApiError::field(&field, format!("{field} must be a string"))),
+            }
         })
         .collect()
 }

@@ -55,7 +55,7 @@ fn contact_phone(value: &str) -> Result<PhoneNumber, WapError> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid());
     }
-    PhoneNumber::parse(v).map_err(|_| invalid())
+    PhoneNumber::parse_strict(v).map_err(|_| invalid())
 }
 
 fn pick_sender<'a>(st: &'a AppState, waba: Option<&str>) -> Option<&'a SenderConfig> {

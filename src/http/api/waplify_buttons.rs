@@ -132,7 +132,7 @@ mod tests {
 
     fn parse_json(v: Value) -> Result<Buttons, String> {
         let Value::Object(m) = v else { panic!() };
-        parse(&Fields(m))
+        parse(&Fields::object(m))
     }
 
     #[test]

@@ -230,21 +230,93 @@ fn forwarded_context_without_an_id_is_no_reply_context() {
 }
 
 #[test]
-fn malformed_bodies_are_errors_that_say_where() {
+fn only_a_body_that_is_not_json_is_an_error() {
     let not_json = parse(b"object=whatsapp_business_account").unwrap_err();
     insta::assert_snapshot!(not_json.to_string(), @"body is not JSON: expected value at line 1 column 1");
-
-    let no_entry = parse(br#"{"object":"whatsapp_business_account"}"#).unwrap_err();
-    insta::assert_snapshot!(no_entry.to_string(), @"malformed Meta notification at `entry`: invalid type: null, expected a sequence");
-
+    for body in [
+        r#"{"object":"whatsapp_business_account"}"#,
+        r#"{"object":"whatsapp_business_account","entry":{"a":1}}"#,
+        r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":7}]}]}"#,
+        r#"[1, 2]"#,
+        r#"{"object": 5}"#,
+    ] {
+        assert_eq!(parse(body.as_bytes()).unwrap(), Vec::new(), "{body}");
+    }
     let body = String::from_utf8(fixture("text.json")).unwrap().replace(
         r#""phone_number_id": "106540352242922""#,
         r#""phone_number": 1"#,
     );
-    insta::assert_snapshot!(parse(body.as_bytes()).unwrap_err().to_string(), @"malformed Meta notification at `entry[0].changes[0].value.metadata`: missing field `phone_number_id`");
+    assert_eq!(parse(body.as_bytes()).unwrap(), Vec::new());
+}
 
+fn unsupported_type(m: &InboundMessage) -> Option<&str> {
+    match &m.content {
+        InboundContent::Unsupported { original_type, .. } => {
+            Some(original_type.as_deref().unwrap_or(""))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn a_type_without_its_object_is_kept_as_unsupported() {
     let body = String::from_utf8(fixture("image.json"))
         .unwrap()
         .replace(r#""image": {"#, r#""picture": {"#);
-    insta::assert_snapshot!(parse(body.as_bytes()).unwrap_err().to_string(), @"message wamid.HBgLMTYzMTU1NTExODEVAgASGCA5RTYzQUVFMEJCMThCMDhFMEZDRDZCMUY2Q0Y3MTAzQgA= has type `image` but no `image` object");
+    let items = parse(body.as_bytes()).unwrap();
+    assert_eq!(unsupported_type(only_message(&items)), Some("image"));
+}
+
+/// Meta's own "unsupported payload" form, a message without `type`, and a location whose
+/// latitude is not a number, each beside a valid message: the valid one is kept as it is,
+/// the others become `Unsupported` with their ids and senders.
+#[test]
+fn unreadable_messages_do_not_take_the_batch_down() {
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
+        "metadata":{"phone_number_id":"106540352242922"},
+        "contacts":[{"wa_id":"16315551181","profile":{"name":"Sheena"}}, 17],
+        "messages":[
+          {"from":"16315551181","id":"wamid.bad1","timestamp":"1767226560","type":"interactive",
+            "errors":[{"code":131051,"title":"Message type unknown","message":"Message type unknown","error_data":{"details":"Message type is currently not supported."}}]},
+          {"from":"16315551181","id":"wamid.bad2","timestamp":"1767226561","text":{"body":"no type"}},
+          {"from":"16315551181","id":"wamid.bad3","timestamp":"1767226562","type":"location","location":{"latitude":"north","longitude":1}},
+          {"id": 5},
+          "not even an object",
+          {"from":"16315551181","id":"wamid.good","timestamp":"1767226563","type":"text","text":{"body":"hello"}}
+        ],
+        "statuses":[{"id":"wamid.s1"}, {"id":"wamid.s2","status":"delivered","recipient_id":"16315551181"}]
+        }}]}]}"#;
+    let items = parse(body.as_bytes()).unwrap();
+    let messages: Vec<&InboundMessage> = items
+        .iter()
+        .filter_map(|r| match &r.item {
+            WebhookItem::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<&str> = messages
+        .iter()
+        .map(|m| m.provider_message_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["wamid.bad1", "wamid.bad2", "wamid.bad3", "wamid.good"]
+    );
+    assert_eq!(unsupported_type(messages[0]), Some("interactive"));
+    match &messages[0].content {
+        InboundContent::Unsupported { errors, .. } => assert_eq!(errors[0].code, 131051),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(unsupported_type(messages[1]), Some(""));
+    assert_eq!(unsupported_type(messages[2]), Some("location"));
+    assert_eq!(messages[3].content.text(), Some("hello"));
+    assert!(messages.iter().all(|m| m.from.key() == "+16315551181"));
+    let statuses: Vec<&str> = items
+        .iter()
+        .filter_map(|r| match &r.item {
+            WebhookItem::Status(s) => Some(s.provider_message_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, ["wamid.s2"]);
 }
