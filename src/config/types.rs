@@ -47,6 +47,8 @@ pub struct Config {
     pub api: super::api::ApiConfig,
     #[serde(default)]
     pub sandbox: super::sandbox::SandboxConfig,
+    #[serde(default)]
+    pub scripts: ScriptsConfig,
 }
 
 /// Opt-out keywords every schedule honours. A contact who writes one of them gets no more
@@ -573,6 +575,33 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
             "`{s}` is not a duration ({e}); write it like 24h, 10m, 30s or 500ms"
         ))
     })
+}
+
+/// Where flow scripts (and `if`/`switch`/`set` expressions) run: threads of their own
+/// behind a bounded queue, so scripts never delay taking webhooks in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptsConfig {
+    /// Threads that run scripts (0: one per CPU core).
+    #[serde(default)]
+    pub threads: usize,
+    /// Scripts that may wait for a free thread; one more fails its step at once
+    /// (`on_error`).
+    #[serde(default = "default_script_queue")]
+    pub queue: usize,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            queue: default_script_queue(),
+        }
+    }
+}
+
+fn default_script_queue() -> usize {
+    256
 }
 
 impl Config {
