@@ -295,6 +295,8 @@ impl Exec<'_> {
             self.state.deferred.retain(|d| d.flow != run.flow);
             if self.state.deferred.len() < MAX_DEFERRED {
                 self.state.deferred.push(run.clone());
+            } else {
+                tracing::warn!(flow = %run.flow, "scheduled flow dropped: {MAX_DEFERRED} others already wait for this conversation's run to end");
             }
             return;
         }
