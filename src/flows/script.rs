@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 pub const MAX_OPERATIONS: u64 = 500_000;
 pub const TIME_BUDGET: Duration = Duration::from_millis(250);
-/// The most a script may leave behind, counted across every nested value of its result
-/// and of `vars`: bytes of text plus a small cost per item, entry and number.
+/// The most a script may add to what it was given, counted across every nested value of
+/// its result and of `vars`: bytes of text plus a small cost per item, entry and number.
 pub const MAX_TOTAL_SIZE: usize = 1024 * 1024;
 /// What one array item or map entry costs in the total, besides its text.
 const ITEM_COST: usize = 16;
@@ -120,13 +120,18 @@ pub struct Outcome {
 pub fn run_on(engine: &Engine, ast: &AST, inputs: Inputs) -> Result<Outcome, ScriptError> {
     let to = |v: serde_json::Value| rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT);
     let mut scope = Scope::new();
-    scope.push("vars", to(serde_json::Value::Object(inputs.vars)));
+    let vars = to(serde_json::Value::Object(inputs.vars));
+    // What the run already held (an `http` answer saved earlier) is not the script's doing;
+    // it may come back both in `vars` and as the result.
+    let held = total_size(&vars, usize::MAX / 4);
+    let budget = MAX_TOTAL_SIZE.saturating_add(held.saturating_mul(2));
+    scope.push("vars", vars);
     scope.push_constant("contact", to(inputs.contact));
     scope.push_constant("message", to(inputs.message));
     let value = run(engine, &mut scope, ast)?;
     let vars = scope.get("vars").cloned().unwrap_or(Dynamic::UNIT);
-    let left = total_size(&value, MAX_TOTAL_SIZE).saturating_add(total_size(&vars, MAX_TOTAL_SIZE));
-    if left > MAX_TOTAL_SIZE {
+    let left = total_size(&value, budget).saturating_add(total_size(&vars, budget));
+    if left > budget {
         return Err(ScriptError {
             message: format!(
                 "the script built values larger than its budget of {} KiB in all (its result and `vars` together); keep large data out of scripts",
@@ -238,5 +243,15 @@ mod tests {
             .compile("let s = \"x\"; for i in 0..30 { s += s; } s")
             .unwrap();
         assert!(run(&engine, &mut Scope::new(), &ast).is_err());
+    }
+
+    #[test]
+    fn values_nested_too_deeply_are_over_the_budget() {
+        let engine = sandbox();
+        let ast = engine
+            .compile("let a = []; for i in 0..100 { a = [a]; } vars.deep = a;")
+            .unwrap();
+        let err = run_on(&engine, &ast, Inputs::default()).unwrap_err();
+        assert!(err.message.contains("budget"), "{err}");
     }
 }
