@@ -463,11 +463,9 @@ async fn a_script_over_the_total_size_budget_fails_its_step_and_the_conversation
     ]);
     assert_eq!(h.say("big").await, vec!["Something went wrong"]);
     let err = h.state().last_error.unwrap();
-    assert!(
-        err.message.contains("too large") || err.message.contains("budget"),
-        "{}",
-        err.message
-    );
+    // Stopped while building: by its memory budget (32 MiB, reached in a few ms), or by
+    // its time budget on a machine too busy to give its thread the CPU.
+    assert!(err.message.contains("budget"), "{}", err.message);
     assert!(h.state().run.is_none() || h.state().run.unwrap().vars.get("big").is_none());
     assert_eq!(h.say("ping").await, vec!["pong"]);
 }

@@ -254,4 +254,16 @@ mod tests {
         let err = run_on(&engine, &ast, Inputs::default()).unwrap_err();
         assert!(err.message.contains("budget"), "{err}");
     }
+
+    #[test]
+    fn memory_is_bounded_while_the_script_runs() {
+        // A map filled by index assignment is never checked as a whole by Rhai: 2,000
+        // strings of 32 KB would be 64 MB; the script stops at its 32 MiB.
+        let engine = sandbox();
+        let ast = engine
+            .compile("let s = \"x\"; for i in 0..15 { s += s; } let m = #{}; for i in 0..2000 { m[`k${i}`] = s + i; } m.len()")
+            .unwrap();
+        let err = run(&engine, &mut Scope::new(), &ast).unwrap_err();
+        assert!(err.message.contains("memory budget"), "{err}");
+    }
 }
