@@ -600,8 +600,11 @@ impl Default for ScriptsConfig {
     }
 }
 
+/// Small on purpose: a conversation whose script waits holds one of the inbox's
+/// `inbox.concurrency` slots, so a long queue of heavy scripts would delay everyone's
+/// replies; beyond it, script steps fail at once and take `on_error`.
 fn default_script_queue() -> usize {
-    256
+    16
 }
 
 impl Config {

@@ -97,7 +97,7 @@ fn work(rx: &Mutex<Receiver<Job>>) {
 #[cfg(target_os = "linux")]
 fn lower_priority() {
     // SAFETY: setpriority only reads its integer arguments; `0` names the calling thread.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
     if rc != 0 {
         tracing::debug!("could not lower the script threads' priority");
     }
