@@ -33,6 +33,8 @@ pub const INBOX_LATENCY: &str = "parley_inbox_latency_seconds";
 /// Reply enqueued → accepted by the provider.
 pub const OUTBOX_LATENCY: &str = "parley_outbox_latency_seconds";
 pub const ENGINE_PANICS: &str = "parley_engine_panics_total";
+/// Script steps refused because the script queue was full (`scripts.queue`).
+pub const SCRIPTS_REFUSED: &str = "parley_scripts_refused_total";
 /// SQLite group commit: write transactions committed, and the jobs (writes) they carried.
 pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
 pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";

@@ -49,6 +49,8 @@ pub struct Config {
     pub sandbox: super::sandbox::SandboxConfig,
     #[serde(default)]
     pub http: super::http::HttpConfig,
+    #[serde(default)]
+    pub scripts: ScriptsConfig,
 }
 
 /// Opt-out keywords every schedule honours. A contact who writes one of them gets no more
@@ -606,6 +608,36 @@ pub(super) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
             "`{s}` is not a duration ({e}); write it like 24h, 10m, 30s or 500ms"
         ))
     })
+}
+
+/// Where flow scripts (and `if`/`switch`/`set` expressions) run: threads of their own
+/// behind a bounded queue, so scripts never delay taking webhooks in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptsConfig {
+    /// Threads that run scripts (0: one per CPU core).
+    #[serde(default)]
+    pub threads: usize,
+    /// Scripts that may wait for a free thread; one more fails its step at once
+    /// (`on_error`).
+    #[serde(default = "default_script_queue")]
+    pub queue: usize,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            queue: default_script_queue(),
+        }
+    }
+}
+
+/// Small on purpose: a conversation whose script waits holds one of the inbox's
+/// `inbox.concurrency` slots, so a long queue of heavy scripts would delay everyone's
+/// replies; beyond it, script steps fail at once and take `on_error`.
+fn default_script_queue() -> usize {
+    16
 }
 
 impl Config {

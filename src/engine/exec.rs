@@ -5,7 +5,7 @@
 
 use super::answer;
 use super::http_step::{self, HttpRequest};
-use super::scope::{self, from_dynamic, to_dynamic};
+use super::scope;
 use super::state::{
     ConversationState, Handoff, Run, ScheduledRun, StepError, TimerPayload, Wait,
     WindowClosingPayload, ASK_TIMEOUT, DEBOUNCE, DELAY, HANDOFF_TIMEOUT, RELEASE, SCHEDULED,
@@ -18,6 +18,7 @@ use crate::domain::{
     TemplateMessage, WindowFallback,
 };
 use crate::flows::schedule::{LAST_REENGAGED_AT, OPTED_OUT};
+use crate::flows::script;
 use crate::flows::TriggerKind;
 use crate::flows::{
     ContentSpec, Expr, FallbackSpec, Flow, MatchInput, Op, SendSpec, SetTarget, TemplateSpec,
@@ -30,6 +31,8 @@ use std::sync::Arc;
 
 /// Steps one event may run before the run is stopped as a runaway (`goto` loops).
 const MAX_STEPS_PER_EVENT: usize = 200;
+/// Scheduled flows kept waiting for a run in progress to end (one per flow).
+const MAX_DEFERRED: usize = 16;
 
 pub(super) struct Exec<'a> {
     pub engine: &'a FlowEngine,
@@ -211,16 +214,22 @@ impl Exec<'_> {
                 else {
                     return;
                 };
-                // Stale when the customer wrote again (a newer window), busy in a handoff or
-                // in the middle of answering a question.
-                let waiting = matches!(
-                    self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
-                    Some(Wait::Answer { .. })
-                );
-                if self.window.expires_at != Some(w.expires_at)
-                    || self.state.handoff.is_some()
-                    || waiting
-                {
+                // Stale when the customer wrote again (a newer window). Skipped while a
+                // person handles the conversation or a run waits (an `ask`, a `delay`): a
+                // reminder never replaces a flow in progress, whose own sends say what to do
+                // if the window has closed by then.
+                if self.window.expires_at != Some(w.expires_at) {
+                    return;
+                }
+                if self.state.handoff.is_some() {
+                    self.decide(|| "reminder skipped: a person handles the conversation".into());
+                    return;
+                }
+                if let Some(run) = self.state.run.as_ref().filter(|r| r.wait.is_some()) {
+                    let flow = run.flow.clone();
+                    self.decide(|| {
+                        format!("reminder skipped: flow `{flow}` is waiting and keeps going")
+                    });
                     return;
                 }
                 if let Some(flow) = self.engine.flows().get(&p[WINDOW_CLOSING.len()..]).cloned() {
@@ -276,6 +285,21 @@ impl Exec<'_> {
         {
             return;
         }
+        if let Some(waiting) = self.state.run.as_ref().filter(|r| r.wait.is_some()) {
+            // Neither is lost: the run in progress keeps going, the scheduled flow starts
+            // when it ends (one per flow; a newer fire of the same flow replaces an older).
+            let (current, deferred) = (waiting.flow.clone(), run.flow.clone());
+            self.decide(|| {
+                format!("scheduled flow `{deferred}` waits until flow `{current}` ends")
+            });
+            self.state.deferred.retain(|d| d.flow != run.flow);
+            if self.state.deferred.len() < MAX_DEFERRED {
+                self.state.deferred.push(run.clone());
+            } else {
+                tracing::warn!(flow = %run.flow, "scheduled flow dropped: {MAX_DEFERRED} others already wait for this conversation's run to end");
+            }
+            return;
+        }
         let Some(flow) = self.engine.flows().get(&run.flow).cloned() else {
             return;
         };
@@ -286,6 +310,14 @@ impl Exec<'_> {
             .set_attributes
             .insert(LAST_REENGAGED_AT.into(), stamp);
         self.start(flow, Map::new()).await;
+    }
+
+    /// Once no run is in progress, starts the scheduled flows that waited for it.
+    pub async fn start_deferred(&mut self) {
+        while self.state.run.is_none() && !self.state.deferred.is_empty() {
+            let next = self.state.deferred.remove(0);
+            self.scheduled(&next).await;
+        }
     }
 
     /// Starts `flow` from its first step, replacing any run in progress.
@@ -426,7 +458,7 @@ impl Exec<'_> {
                     condition,
                     then,
                     otherwise,
-                } => match self.eval(condition).map(|v| truthy(&v)) {
+                } => match self.eval(condition).await.map(|v| truthy(&v)) {
                     Ok(true) => pc = *then,
                     Ok(false) => pc = *otherwise,
                     Err(e) => {
@@ -437,7 +469,7 @@ impl Exec<'_> {
                         )
                     }
                 },
-                Op::Switch { on, cases, default } => match self.eval(on) {
+                Op::Switch { on, cases, default } => match self.eval(on).await {
                     Ok(v) => {
                         let key = match &v {
                             Value::String(s) => s.clone(),
@@ -462,7 +494,7 @@ impl Exec<'_> {
                     for (target, value) in assignments {
                         let v = match value {
                             ValueSpec::Text(t) => json!(self.render(t)),
-                            ValueSpec::Expr(e) => match self.eval(e) {
+                            ValueSpec::Expr(e) => match self.eval(e).await {
                                 Ok(v) => v,
                                 Err(err) => {
                                     return self.fail(
@@ -477,7 +509,7 @@ impl Exec<'_> {
                     }
                     pc += 1;
                 }
-                Op::Script { code, on_error } => match self.script(code) {
+                Op::Script { code, on_error } => match self.script(code).await {
                     Ok(()) => pc += 1,
                     Err(e) => match on_error {
                         Some(t) => {
@@ -713,32 +745,37 @@ impl Exec<'_> {
         self.contact["tags"] = json!(tags);
     }
 
-    fn rhai_scope(&self) -> rhai::Scope<'static> {
-        let mut scope = rhai::Scope::new();
-        let empty = Map::new();
-        let vars = self.state.run.as_ref().map(|r| &r.vars).unwrap_or(&empty);
-        scope.push("vars", to_dynamic(&Value::Object(vars.clone())));
-        scope.push_constant("contact", to_dynamic(&self.contact));
-        scope.push_constant("message", to_dynamic(&self.message));
-        scope
-    }
-
-    fn eval(&self, expr: &Expr) -> Result<Value, String> {
-        let mut scope = self.rhai_scope();
-        crate::flows::script::run(&self.engine.rhai, &mut scope, &expr.ast)
-            .map(|d| from_dynamic(&d))
+    /// Runs Rhai code on the script pool (never on this thread) with the run's `vars`,
+    /// the contact and the message.
+    async fn run_script(&self, code: &Expr) -> Result<script::Outcome, String> {
+        let inputs = script::Inputs {
+            vars: self
+                .state
+                .run
+                .as_ref()
+                .map(|r| r.vars.clone())
+                .unwrap_or_default(),
+            contact: self.contact.clone(),
+            message: self.message.clone(),
+        };
+        let ast = code.ast.clone();
+        self.engine
+            .scripts
+            .run(move |rhai| script::run_on(rhai, &ast, inputs))
+            .await
+            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
     }
 
+    async fn eval(&self, expr: &Expr) -> Result<Value, String> {
+        self.run_script(expr).await.map(|o| o.value)
+    }
+
     /// Runs a script; it may change `vars`.
-    fn script(&mut self, code: &Expr) -> Result<(), String> {
-        let mut scope = self.rhai_scope();
-        let _ = crate::flows::script::run(&self.engine.rhai, &mut scope, &code.ast)
-            .map_err(|e| e.to_string())?;
-        if let Some(Value::Object(vars)) = scope.get("vars").map(from_dynamic) {
-            if let Some(run) = &mut self.state.run {
-                run.vars = vars;
-            }
+    async fn script(&mut self, code: &Expr) -> Result<(), String> {
+        let outcome = self.run_script(code).await?;
+        if let (Some(vars), Some(run)) = (outcome.vars, &mut self.state.run) {
+            run.vars = vars;
         }
         Ok(())
     }

@@ -6,12 +6,15 @@
 mod answer;
 mod exec;
 mod http_step;
+pub mod memory;
 mod scope;
+mod script_pool;
 pub mod state;
 pub mod template;
 pub mod trace;
 
 pub use http_step::Reach;
+pub use script_pool::{PoolError, ScriptPool};
 pub use template::{render, render_json};
 
 use crate::domain::{OutboundContent, WindowFallback, WindowState};
@@ -74,7 +77,7 @@ pub trait Engine: Send + Sync + 'static {
 pub struct FlowEngine {
     current: RwLock<Arc<FlowSet>>,
     archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
-    rhai: rhai::Engine,
+    scripts: ScriptPool,
     /// The `http` steps' client, guarded unless `allow_private_networks` (`http_step`).
     http: reqwest::Client,
     reach: Reach,
@@ -82,7 +85,7 @@ pub struct FlowEngine {
 }
 
 /// Engine behaviour taken from the config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub allow_private_networks: bool,
     /// Messages equal to one of these (folded) opt the contact out of scheduled messages.
@@ -90,6 +93,22 @@ pub struct EngineOptions {
     pub opt_out_reply: Option<String>,
     /// Quiet period collapsing bursts of texts into one message, for every conversation.
     pub debounce: Option<std::time::Duration>,
+    /// Threads that run scripts (0: one per CPU core) and scripts that may wait for one.
+    pub script_threads: usize,
+    pub script_queue: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            opt_out_keywords: Vec::new(),
+            opt_out_reply: None,
+            debounce: None,
+            script_threads: 0,
+            script_queue: crate::config::ScriptsConfig::default().queue,
+        }
+    }
 }
 
 impl EngineOptions {
@@ -104,6 +123,8 @@ impl EngineOptions {
                 .collect(),
             opt_out_reply: config.opt_out.reply.clone(),
             debounce: (!config.inbox.debounce.is_zero()).then_some(config.inbox.debounce),
+            script_threads: config.scripts.threads,
+            script_queue: config.scripts.queue,
         }
     }
 }
@@ -114,7 +135,7 @@ impl FlowEngine {
         let engine = Self {
             current: RwLock::new(Arc::new(FlowSet::default())),
             archive: RwLock::new(HashMap::new()),
-            rhai: crate::flows::script::sandbox(),
+            scripts: ScriptPool::new(options.script_threads, options.script_queue),
             http: http_step::client(&reach),
             reach,
             options,
@@ -201,6 +222,7 @@ impl FlowEngine {
             EventKind::Message(m) => exec.on_message(m.clone()).await,
             EventKind::Timer(t) => exec.on_timer(t).await,
         }
+        exec.start_deferred().await;
         let mut out = exec.out;
         out.state = exec.state.to_value();
         let p = exec.patch;

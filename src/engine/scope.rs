@@ -79,11 +79,3 @@ pub fn template_scope(
         "now": now.to_rfc3339(),
     })
 }
-
-pub fn to_dynamic(v: &Value) -> rhai::Dynamic {
-    rhai::serde::to_dynamic(v).unwrap_or(rhai::Dynamic::UNIT)
-}
-
-pub fn from_dynamic(d: &rhai::Dynamic) -> Value {
-    rhai::serde::from_dynamic::<Value>(d).unwrap_or(Value::Null)
-}

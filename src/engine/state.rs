@@ -23,6 +23,10 @@ pub struct ConversationState {
     /// The last step error, for the trace and the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<StepError>,
+    /// Scheduled flows that reached the contact while a run waited (an `ask`, a `delay`):
+    /// they start, in order, once that run has ended, instead of replacing it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<ScheduledRun>,
 }
 
 impl ConversationState {

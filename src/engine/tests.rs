@@ -451,3 +451,67 @@ async fn window_closing_flow_runs_an_hour_before_the_window_closes_unless_the_cu
         vec!["Anything else?"]
     );
 }
+
+/// 10,000 distinct 32 KB strings in one map: each value is under the per-value limits,
+/// the whole is 320 MB.
+const BIG_MAP_SCRIPT: &str = "let s = \\\"x\\\"; for i in 0..15 { s += s; } let m = #{}; for i in 0..10000 { m[`k${i}`] = s + i; } vars.big = m;";
+
+#[tokio::test]
+async fn a_script_over_the_total_size_budget_fails_its_step_and_the_conversation_goes_on() {
+    let flow = format!("id: s\ntriggers: [{{keyword: [big]}}]\nsteps:\n  - script: {{ code: \"{BIG_MAP_SCRIPT}\", on_error: oops }}\n  - send: never\n  - id: oops\n    send: \"Something went wrong\"\n");
+    let mut h = harness(&[
+        &flow,
+        "id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n",
+    ]);
+    assert_eq!(h.say("big").await, vec!["Something went wrong"]);
+    let err = h.state().last_error.unwrap();
+    // Stopped while building: by its memory budget (32 MiB, reached in a few ms), or by
+    // its time budget on a machine too busy to give its thread the CPU.
+    assert!(err.message.contains("budget"), "{}", err.message);
+    assert!(h.state().run.is_none() || h.state().run.unwrap().vars.get("big").is_none());
+    assert_eq!(h.say("ping").await, vec!["pong"]);
+}
+
+#[tokio::test]
+async fn many_values_each_under_the_limits_are_refused_together() {
+    // 200 strings of 8 KB: 1.6 MB in all, over the 1 MiB budget, each value small.
+    let flow = "id: s\ntriggers: [{keyword: [wide]}]\nsteps:\n  - script: { code: \"let s = \\\"x\\\"; for i in 0..13 { s += s; } for i in 0..200 { vars[`v${i}`] = s + i; }\", on_error: oops }\n  - send: never\n  - id: oops\n    send: \"{{ vars.v0 }}too big\"\n";
+    let mut h = harness(&[flow]);
+    assert_eq!(h.say("wide").await, vec!["too big"]);
+    assert!(h.state().last_error.unwrap().message.contains("budget"));
+}
+
+#[tokio::test]
+async fn a_reminder_never_cancels_a_flow_waiting_in_a_delay() {
+    let order = "id: order\ntriggers: [{keyword: [order]}]\nsteps:\n  - send: Thanks\n  - delay: 23h50m\n  - send: { text: \"Your order shipped\", if_window_closed: { template: menu_reminder, variables: { \"1\": \"x\" } } }\n";
+    let follow = "id: follow\ntriggers: [{window_closing: 50m}]\nsteps:\n  - send: { text: \"Anything else?\", if_window_closed: skip }\n";
+    let mut h = harness(&[order, follow]);
+    assert_eq!(h.say("order").await, vec!["Thanks"]);
+    // At +23h10m the reminder is due: the waiting flow keeps going.
+    assert!(h
+        .advance(Duration::from_secs(23 * 3600 + 600))
+        .await
+        .is_empty());
+    assert!(h.state().run.is_some_and(|r| r.flow == "order"));
+    assert_eq!(
+        h.advance(Duration::from_secs(40 * 60)).await,
+        vec!["Your order shipped"]
+    );
+}
+
+#[tokio::test]
+async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
+    let quiz = "id: quiz\ntriggers: [{keyword: [quiz]}]\nsteps:\n  - ask: { text: \"Ready?\", save_as: r }\n  - send: \"Got {{ vars.r }}\"\n";
+    let promo = "id: promo\nsteps:\n  - send: { text: \"Sale today\", if_window_closed: skip }\n";
+    let mut h = harness(&[quiz, promo]);
+    assert_eq!(h.say("quiz").await, vec!["Ready?"]);
+    let fire = TimerFire {
+        timer_id: 9,
+        purpose: state::SCHEDULED.into(),
+        payload: json!({"flow": "promo", "fire_id": 1}),
+        due_at: h.now,
+    };
+    assert!(bodies(&h.event(EventKind::Timer(fire)).await).is_empty());
+    assert_eq!(h.say("yes").await, vec!["Got yes", "Sale today"]);
+    assert!(h.state().deferred.is_empty());
+}

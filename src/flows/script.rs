@@ -1,7 +1,8 @@
 //! The Rhai sandbox: one constructor, used both to compile scripts when flows load and to
 //! run them. Limits on operations, call depth, expression depth, string, array and map
-//! sizes and wall time; no file access, no module loading, no `eval`; only the functions
-//! registered here.
+//! sizes, wall time, memory held while running and the total size of what a script leaves
+//! behind; no file access, no module loading, no `eval`; only the functions registered
+//! here. Scripts run on the engine's script pool, never on the async threads.
 
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use std::cell::Cell;
@@ -9,10 +10,20 @@ use std::time::{Duration, Instant};
 
 pub const MAX_OPERATIONS: u64 = 500_000;
 pub const TIME_BUDGET: Duration = Duration::from_millis(250);
+/// The most a script may add to what it was given, counted across every nested value of
+/// its result and of `vars`: bytes of text plus a small cost per item, entry and number.
+pub const MAX_TOTAL_SIZE: usize = 1024 * 1024;
+/// What one array item or map entry costs in the total, besides its text.
+const ITEM_COST: usize = 16;
+
+/// Memory a running script may hold at any moment (its variables and temporaries).
+pub const MEMORY_BUDGET: isize = 32 * 1024 * 1024;
 
 thread_local! {
     /// When the script running on this thread must stop.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// What this thread held when its script started.
+    static MEMORY_BASE: Cell<Option<isize>> = const { Cell::new(None) };
 }
 
 /// A Rhai engine with Parley's limits. Cheap enough to build once per process.
@@ -31,7 +42,21 @@ pub fn sandbox() -> Engine {
     engine.on_debug(|s, _, _| tracing::debug!(target: "parley::script", "{s}"));
     engine.on_progress(|_ops| {
         let late = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline));
-        late.then(|| Dynamic::from("time budget exceeded"))
+        if late {
+            return Some(Dynamic::from(format!(
+                "the script ran longer than its time budget of {} ms and was stopped",
+                TIME_BUDGET.as_millis()
+            )));
+        }
+        let held = MEMORY_BASE
+            .with(Cell::get)
+            .map_or(0, |base| crate::engine::memory::live_bytes() - base);
+        (held > MEMORY_BUDGET).then(|| {
+            Dynamic::from(format!(
+                "the script used more than its memory budget of {} MiB and was stopped",
+                MEMORY_BUDGET / (1024 * 1024)
+            ))
+        })
     });
     engine
 }
@@ -53,10 +78,7 @@ impl ScriptError {
             EvalAltResult::ErrorTooManyOperations(_) => format!(
                 "the script ran too long (more than {MAX_OPERATIONS} operations): is there an endless loop?"
             ),
-            EvalAltResult::ErrorTerminated(_, _) => format!(
-                "the script ran longer than its time budget of {} ms and was stopped",
-                TIME_BUDGET.as_millis()
-            ),
+            EvalAltResult::ErrorTerminated(why, _) => why.to_string(),
             EvalAltResult::ErrorStackOverflow(_) => "the script calls itself too deeply".into(),
             EvalAltResult::ErrorDataTooLarge(what, _) => format!("the script built a value that is too large ({what})"),
             other => other.to_string().split(" (line ").next().unwrap_or_default().to_string(),
@@ -78,11 +100,108 @@ pub fn parse_error(e: &rhai::ParseError) -> ScriptError {
     }
 }
 
+/// What a script sees: `vars` (which it may change), `contact` and `message` (read-only).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub contact: serde_json::Value,
+    pub message: serde_json::Value,
+}
+
+/// What a script left: its value and `vars` as they were when it ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub value: serde_json::Value,
+    pub vars: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Runs `ast` on `inputs` and checks what it left against the size budget before turning
+/// it into JSON, so an oversized value fails the step and goes no further.
+pub fn run_on(engine: &Engine, ast: &AST, inputs: Inputs) -> Result<Outcome, ScriptError> {
+    let to = |v: serde_json::Value| rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT);
+    let mut scope = Scope::new();
+    let vars = to(serde_json::Value::Object(inputs.vars));
+    // What the run already held (an `http` answer saved earlier) is not the script's doing;
+    // it may come back both in `vars` and as the result.
+    let held = total_size(&vars, usize::MAX / 4);
+    let budget = MAX_TOTAL_SIZE.saturating_add(held.saturating_mul(2));
+    scope.push("vars", vars);
+    scope.push_constant("contact", to(inputs.contact));
+    scope.push_constant("message", to(inputs.message));
+    let value = run(engine, &mut scope, ast)?;
+    let vars = scope.get("vars").cloned().unwrap_or(Dynamic::UNIT);
+    let left = total_size(&value, budget).saturating_add(total_size(&vars, budget));
+    if left > budget {
+        return Err(ScriptError {
+            message: format!(
+                "the script built values larger than its budget of {} KiB in all (its result and `vars` together); keep large data out of scripts",
+                MAX_TOTAL_SIZE / 1024
+            ),
+            line: None,
+            column: None,
+        });
+    }
+    let from = |d: &Dynamic| rhai::serde::from_dynamic::<serde_json::Value>(d).unwrap_or_default();
+    let vars = match from(&vars) {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    };
+    Ok(Outcome {
+        value: from(&value),
+        vars,
+    })
+}
+
+/// The size of `d` across every nested value, counted up to a little past `limit` (a
+/// value far over the budget is not walked to its end). Nesting deeper than
+/// `MAX_NESTING` counts as over the limit.
+pub fn total_size(d: &Dynamic, limit: usize) -> usize {
+    let mut total = 0;
+    walk(d, &mut total, limit, 0);
+    total
+}
+
+/// Levels of arrays and maps inside each other a script may leave behind.
+const MAX_NESTING: usize = 64;
+
+fn walk(d: &Dynamic, total: &mut usize, limit: usize, depth: usize) {
+    *total = total.saturating_add(ITEM_COST);
+    if *total > limit {
+        return;
+    }
+    if depth > MAX_NESTING {
+        *total = usize::MAX;
+        return;
+    }
+    if let Ok(s) = d.as_immutable_string_ref() {
+        *total = total.saturating_add(s.len());
+    } else if let Ok(a) = d.as_array_ref() {
+        for item in a.iter() {
+            walk(item, total, limit, depth + 1);
+            if *total > limit {
+                return;
+            }
+        }
+    } else if let Ok(m) = d.as_map_ref() {
+        for (k, item) in m.iter() {
+            *total = total.saturating_add(k.len());
+            walk(item, total, limit, depth + 1);
+            if *total > limit {
+                return;
+            }
+        }
+    } else if let Ok(b) = d.as_blob_ref() {
+        *total = total.saturating_add(b.len());
+    }
+}
+
 /// Runs `ast` with `scope`, stopping it when the time budget runs out.
 pub fn run(engine: &Engine, scope: &mut Scope<'_>, ast: &AST) -> Result<Dynamic, ScriptError> {
     DEADLINE.with(|d| d.set(Some(Instant::now() + TIME_BUDGET)));
+    MEMORY_BASE.with(|m| m.set(Some(crate::engine::memory::live_bytes())));
     let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
     DEADLINE.with(|d| d.set(None));
+    MEMORY_BASE.with(|m| m.set(None));
     result.map_err(|e| ScriptError::from_rhai(&e))
 }
 
@@ -124,5 +243,27 @@ mod tests {
             .compile("let s = \"x\"; for i in 0..30 { s += s; } s")
             .unwrap();
         assert!(run(&engine, &mut Scope::new(), &ast).is_err());
+    }
+
+    #[test]
+    fn values_nested_too_deeply_are_over_the_budget() {
+        let engine = sandbox();
+        let ast = engine
+            .compile("let a = []; for i in 0..100 { a = [a]; } vars.deep = a;")
+            .unwrap();
+        let err = run_on(&engine, &ast, Inputs::default()).unwrap_err();
+        assert!(err.message.contains("budget"), "{err}");
+    }
+
+    #[test]
+    fn memory_is_bounded_while_the_script_runs() {
+        // A map filled by index assignment is never checked as a whole by Rhai: 2,000
+        // strings of 32 KB would be 64 MB; the script stops at its 32 MiB.
+        let engine = sandbox();
+        let ast = engine
+            .compile("let s = \"x\"; for i in 0..15 { s += s; } let m = #{}; for i in 0..2000 { m[`k${i}`] = s + i; } m.len()")
+            .unwrap();
+        let err = run(&engine, &mut Scope::new(), &ast).unwrap_err();
+        assert!(err.message.contains("memory budget"), "{err}");
     }
 }

@@ -71,6 +71,7 @@ impl Parley {
         for k in 0..setup.flows {
             std::fs::write(dir.join("flows").join(format!("kw{k}.yaml")), flow_yaml(k))?;
         }
+        std::fs::write(dir.join("flows").join("burn.yaml"), BURN_FLOW)?;
         let (db_url, postgres) = match setup.database {
             Database::Sqlite => (
                 format!("sqlite://{}", dir.join("parley.db").display()),
@@ -268,6 +269,10 @@ fn strip_ansi(line: &str) -> String {
     }
     out
 }
+
+/// Flow `burn` (`--script-load`): a script that copies 64 KB strings until its time budget
+/// stops it, then ends without a reply.
+pub const BURN_FLOW: &str = "id: burn\ntriggers:\n  - keyword: [burn]\nsteps:\n  - script: { code: \"let s = \\\"x\\\"; for i in 0..15 { s += s; } loop { let t = s + s; }\", on_error: done }\n  - id: done\n    end: {}\n";
 
 /// Flow `kw<k>`: answers a message whose first word is `kw<k>` with the message's own text.
 fn flow_yaml(k: u32) -> String {

@@ -47,12 +47,32 @@ impl SendPhase {
 }
 
 pub fn prepare(total: usize, contacts: u32, flows: u32, account: &Account) -> Vec<Webhook> {
+    build(total, account, |i| {
+        (
+            contact_digits((i % contacts as usize) as u32),
+            format!("kw{} {i}", i % flows as usize),
+        )
+    })
+}
+
+/// `--script-load`: messages that start the `burn` flow, each from a contact of its own
+/// (numbers apart from the measured contacts'), so each runs a script of its own.
+pub fn prepare_scripts(total: usize, account: &Account) -> Vec<Webhook> {
+    build(total, account, |i| {
+        (format!("1666{i:07}"), format!("burn {i}"))
+    })
+}
+
+fn build(
+    total: usize,
+    account: &Account,
+    message: impl Fn(usize) -> (String, String),
+) -> Vec<Webhook> {
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let timestamp = chrono::Utc::now().timestamp().to_string();
     (0..total)
         .map(|i| {
-            let from = contact_digits((i % contacts as usize) as u32);
-            let text = format!("kw{} {i}", i % flows as usize);
+            let (from, text) = message(i);
             let wamid = format!("wamid.BENCH{run}{i:09}");
             let body = serde_json::to_vec(&json!({
                 "object": "whatsapp_business_account",

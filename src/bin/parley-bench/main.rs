@@ -13,6 +13,7 @@
 //!
 //! ```sh
 //! cargo run --release --bin parley-bench -- --rate 1000 --duration 20
+//! cargo run --release --bin parley-bench -- --rate 1000 --duration 20 --script-load 16
 //! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
 //! ```
 
@@ -104,6 +105,11 @@ struct Args {
     /// `--set 'inbox: { concurrency: 128 }'` (repeatable; for experiments).
     #[arg(long = "set", value_name = "YAML")]
     overrides: Vec<String>,
+    /// Also send this many webhooks per second that each start a script burning its whole
+    /// time budget (flow `burn`, contacts of their own, no reply), to measure how scripts
+    /// affect the acknowledgement and reply latency of the other webhooks.
+    #[arg(long, default_value_t = 0)]
+    script_load: u32,
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -146,6 +152,12 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     let duration = args
         .duration
         .unwrap_or(if args.sweep { 10.0 } else { 20.0 });
+    if args.script_load > 0 {
+        println!(
+            "parley-bench: plus {}/s webhooks that each run a script for its whole time budget (flow `burn`, not in the figures)",
+            args.script_load
+        );
+    }
     println!(
         "parley-bench: {}{} | {} flows | {} contacts | {} s per rate | p99 target {} ms | {} | source {}",
         database.name(),
@@ -203,6 +215,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "drain_s": args.drain,
             "p99_target_ms": args.p99_target_ms,
             "config_overrides": args.overrides,
+            "script_load_per_s": args.script_load,
             "sweep": args.sweep,
             "best_passing_rate": best,
             "runs": results,
@@ -266,7 +279,25 @@ async fn run_once(
     let url = format!("{}/webhooks/meta", parley.base);
     let threads_before = sampler::threads(parley.pid);
     let postgres_before = sampler::processes_named("postgres");
+    let scripts = (args.script_load > 0).then(|| {
+        let total = ((args.script_load as f64) * duration).round().max(1.0) as usize;
+        let hooks = Arc::new(load::prepare_scripts(
+            total,
+            &load::Account {
+                phone_number_id: PHONE_NUMBER_ID,
+                display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
+                app_secret: &app_secret,
+            },
+        ));
+        let (url, client, rate) = (url.clone(), client.clone(), args.script_load);
+        // Its own tracker: these webhooks have no reply and are not in the figures.
+        let tracker = Arc::new(Tracker::new(total, total as u32));
+        tokio::spawn(async move { load::send_open_loop(&url, &client, hooks, rate, tracker).await })
+    });
     let phase = load::send_open_loop(&url, &client, webhooks, rate, tracker.clone()).await;
+    if let Some(scripts) = scripts {
+        let _ = scripts.await;
+    }
     let phase_secs = (phase.answers_done - phase.t0) as f64 / 1e9;
     let busiest = sampler::busiest_threads(
         &threads_before,
