@@ -118,13 +118,12 @@ impl Scheduler {
                 .finish_schedule_fire(fire.id, &self.owner, self.clock.now())
                 .await;
         };
-        let sender = match schedule
-            .sender
-            .or_else(|| (self.config.senders.len() == 1).then(|| self.config.senders[0].id))
-        {
-            Some(s) if self.config.sender(s).is_some() => s,
-            _ => {
-                tracing::error!(flow = %flow.id, "the schedule names no sender (or an unknown one) and there is not exactly one sender; add `sender:` to the schedule");
+        // The same rule `parley check` applies, so a schedule it accepts always has a sender.
+        let ids: Vec<i64> = self.config.senders.iter().map(|s| s.id).collect();
+        let sender = match schedule.sender_among(&ids) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::error!(flow = %flow.id, "{why}; add `sender:` to the schedule");
                 return self
                     .store
                     .finish_schedule_fire(fire.id, &self.owner, self.clock.now())
