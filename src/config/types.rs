@@ -582,7 +582,7 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptsConfig {
-    /// Threads that run scripts (0: one per CPU core).
+    /// Threads that run scripts (0: one per CPU core but one, at least one).
     #[serde(default)]
     pub threads: usize,
     /// Scripts that may wait for a free thread; one more fails its step at once
