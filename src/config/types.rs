@@ -615,7 +615,7 @@ pub(super) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptsConfig {
-    /// Threads that run scripts (0: one per CPU core).
+    /// Threads that run scripts (0: one per CPU core but one, at least one).
     #[serde(default)]
     pub threads: usize,
     /// Scripts that may wait for a free thread; one more fails its step at once

@@ -93,7 +93,8 @@ pub struct EngineOptions {
     pub opt_out_reply: Option<String>,
     /// Quiet period collapsing bursts of texts into one message, for every conversation.
     pub debounce: Option<std::time::Duration>,
-    /// Threads that run scripts (0: one per CPU core) and scripts that may wait for one.
+    /// Threads that run scripts (0: one per CPU core but one) and scripts that may wait
+    /// for one.
     pub script_threads: usize,
     pub script_queue: usize,
 }

@@ -27,11 +27,16 @@ pub struct ScriptPool {
 }
 
 impl ScriptPool {
-    /// Starts `threads` script threads (0: one per CPU core) behind a queue of `queue`
-    /// jobs. The threads end when the pool is dropped.
+    /// Starts `threads` script threads (0: one per CPU core but one, at least one) behind
+    /// a queue of `queue` jobs. The threads end when the pool is dropped.
     pub fn new(threads: usize, queue: usize) -> Self {
+        // The core left free is what keeps acknowledgements fast while every script thread
+        // is busy (measured: ack p99 5.7 ms with one script thread on two cores, 79 ms with
+        // two).
         let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         };
         let (jobs, rx) = sync_channel::<Job>(queue);
