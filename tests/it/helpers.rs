@@ -77,7 +77,8 @@ database: {{ url: "{db_url}" }}
 flows: {{ dir: "{flows}" }}
 inbox: {{ poll_interval: 50ms }}
 scheduler: {{ poll_interval: 50ms }}
-outbox: {{ poll_interval: 50ms, send_timeout: 2s, retry: {{ initial: 20ms, max_delay: 200ms }} }}
+# A send that times out on a loaded test machine is tried again after 1 s, not 60 s.
+outbox: {{ poll_interval: 50ms, send_timeout: 2s, retry: {{ initial: 20ms, max_delay: 200ms }}, unknown_outcome_wait: 1s }}
 senders:
   - id: 1
     name: Meta line

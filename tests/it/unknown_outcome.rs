@@ -13,10 +13,10 @@ use wiremock::{Mock, ResponseTemplate};
 /// Meta takes every message but answers after the send timeout.
 async fn slow_meta_app() -> TestApp {
     let app = spawn_with(Options {
-        config_edits: vec![(
-            "send_timeout: 2s",
-            "send_timeout: 300ms, unknown_outcome_wait: 2s",
-        )],
+        config_edits: vec![
+            ("send_timeout: 2s", "send_timeout: 300ms"),
+            ("unknown_outcome_wait: 1s", "unknown_outcome_wait: 2s"),
+        ],
         ..Default::default()
     })
     .await;
