@@ -5,9 +5,10 @@
 //! each of at most 5 redirects is checked again. The answer is read in chunks and
 //! abandoned past 1 MiB.
 //!
-//! Redirects are followed (flows call APIs that move, and http→https is common), each
-//! hop checked like the first request; Authorization and Cookie headers are dropped by
-//! reqwest when a redirect leaves the host.
+//! Redirects within the host the step named are followed (APIs that move a path, and
+//! http→https), each hop checked like the first request. A redirect to another host is not
+//! followed: the step gets the 3xx answer, so the headers the author set (API keys) never
+//! travel to a host the author did not name.
 
 use crate::net::{self, Guard};
 use std::time::Duration;
@@ -36,7 +37,9 @@ impl Reach {
 pub fn client(reach: &Reach) -> reqwest::Client {
     let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
     let builder = match reach {
-        Reach::Anywhere => builder.redirect(reqwest::redirect::Policy::limited(net::MAX_REDIRECTS)),
+        Reach::Anywhere => {
+            builder.redirect(net::guard::unguarded_redirect_policy(net::MAX_REDIRECTS))
+        }
         Reach::Public(guard) => guard.apply(builder, net::MAX_REDIRECTS),
     };
     builder.build().unwrap_or_default()

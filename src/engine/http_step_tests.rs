@@ -120,17 +120,16 @@ async fn redirect_to_loopback_is_refused_and_never_reaches_it() {
 }
 
 #[tokio::test]
-async fn redirect_to_a_name_resolving_to_loopback_is_refused() {
+async fn redirect_to_a_name_resolving_to_loopback_never_reaches_it() {
     let internal = internal_service().await;
     let port = internal.address().port();
     let server = redirecting_to(&format!("http://rebind.test:{port}/admin")).await;
-    let err = run(&test_reach(), format!("{}/start", server.uri()))
+    // Another host: not followed at all (the resolver would refuse it if it were; see
+    // `dns_answer_with_an_internal_address_is_refused_at_connection_time`).
+    let answer = run(&test_reach(), format!("{}/start", server.uri()))
         .await
-        .unwrap_err();
-    assert!(
-        err.contains("rebind.test is a private network address (127.0.0.1)"),
-        "{err}"
-    );
+        .unwrap();
+    assert_eq!(answer["status"], 302, "{answer}");
     internal.verify().await;
 }
 
@@ -203,4 +202,40 @@ async fn an_answer_over_1_mib_fails_the_step() {
         .await
         .unwrap_err();
     assert!(err.contains("larger than 1 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed_so_the_steps_headers_stay_home() {
+    let elsewhere = server_on("127.0.0.2").await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("stolen"))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let server = server_on("127.0.0.1").await;
+    Mock::given(path("/start"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", format!("{}/x", elsewhere.uri())),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/moved"))
+        .respond_with(ResponseTemplate::new(301).insert_header("location", "/here"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/here"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("same host"))
+        .mount(&server)
+        .await;
+    let reach = Reach::Anywhere;
+    let mut req = get(format!("{}/start", server.uri()));
+    req.headers = vec![("X-Api-Key".into(), "secret".into())];
+    let answer = call(&client(&reach), &reach, req).await.unwrap();
+    assert_eq!(answer["status"], 302, "{answer}");
+    elsewhere.verify().await;
+    // Within the host, redirects are followed.
+    let answer = run(&reach, format!("{}/moved", server.uri()))
+        .await
+        .unwrap();
+    assert_eq!(answer["body"], "same host");
 }

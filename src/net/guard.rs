@@ -116,7 +116,8 @@ impl Guard {
     }
 
     /// The redirect policy of a guarded client: at most `max` hops, each to http(s) and,
-    /// when its host is a literal address, to an allowed one.
+    /// when its host is a literal address, to an allowed one; never to another host (see
+    /// `leaves_the_host`).
     pub fn redirect_policy(&self, max: usize) -> Policy {
         let guard = self.clone();
         Policy::custom(move |attempt| {
@@ -132,6 +133,7 @@ impl Guard {
                 return attempt.error(e);
             }
             match guard.check_url(attempt.url()) {
+                Ok(()) if leaves_the_host(&attempt) => attempt.stop(),
                 Ok(()) => attempt.follow(),
                 Err(refused) => attempt.error(refused),
             }
@@ -201,4 +203,27 @@ pub fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         cur = e.source();
     }
     None
+}
+
+/// A redirect to a host other than the one the request named is not followed: the answer
+/// (the 3xx, with its `Location`) goes back to the caller. reqwest drops `Authorization`
+/// and `Cookie` on such a hop, but not the other headers a flow sets (`X-Api-Key`…), which
+/// would reach a host the author never named.
+pub fn leaves_the_host(attempt: &reqwest::redirect::Attempt<'_>) -> bool {
+    attempt.previous().first().and_then(|u| u.host_str()) != attempt.url().host_str()
+}
+
+/// The redirect policy without the address guard (`allow_private_networks`): at most `max`
+/// hops, never to another host.
+pub fn unguarded_redirect_policy(max: usize) -> Policy {
+    Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            let e = BadRedirect(format!("more than {max} redirects"));
+            attempt.error(e)
+        } else if leaves_the_host(&attempt) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
