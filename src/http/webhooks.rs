@@ -116,10 +116,23 @@ pub async fn twilio_post(
     }
     // A verified webhook is never refused for its content: Twilio would retry it, then
     // give up. One that cannot be routed is logged, counted and acknowledged.
-    let routed = twilio::webhook::parse(&params).unwrap_or_else(|e| {
+    let mut routed = twilio::webhook::parse(&params).unwrap_or_else(|e| {
         twilio::webhook::unparsed("webhook", &e);
         Vec::new()
     });
+    // A status callback of a send Parley tagged: the outbox id is in the (signed) URL.
+    let outbox_id = uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == twilio::OUTBOX_PARAM)
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+    });
+    for r in &mut routed {
+        if let crate::domain::WebhookItem::Status(status) = &mut r.item {
+            status.outbox_id = outbox_id;
+        }
+    }
     ingest(&st, "twilio", routed, &verified).await?;
     Ok((
         StatusCode::OK,

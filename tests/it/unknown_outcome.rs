@@ -1,8 +1,8 @@
 //! A provider slower than `outbox.send_timeout` takes the message although Parley gave up
-//! waiting. Such a send is not repeated blindly: every send carries its outbox id, Meta
-//! echoes it in status webhooks (`biz_opaque_callback_data`), and a status naming the send
-//! settles it; only without one is it sent again, after `outbox.unknown_outcome_wait`
-//! (issue 13, item 5).
+//! waiting. Such a send is not repeated blindly: every send carries its outbox id, which
+//! comes back with its statuses (Meta echoes `biz_opaque_callback_data`; Twilio calls the
+//! `StatusCallback` URL that carries it), and a status naming the send settles it; only
+//! without one is it sent again, after `outbox.unknown_outcome_wait` (issue 13, item 5).
 
 use crate::helpers::*;
 use serde_json::{json, Value};
@@ -103,5 +103,98 @@ async fn a_timed_out_send_with_no_status_is_sent_again_after_the_wait_not_at_onc
     assert_eq!(app.meta_sends().await.len(), 1, "no blind resend");
     app.wait_meta_sends(2, Duration::from_secs(15)).await;
     assert!(first_at.elapsed() >= Duration::from_millis(1500));
+    app.shutdown().await;
+}
+
+/// `X-Twilio-Signature` of `url` and `params`: HMAC-SHA1 over the URL and the sorted
+/// name-value pairs, with the auth token (Twilio's rule).
+fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let mut pairs = params.to_vec();
+    pairs.sort_unstable();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
+    mac.update(url.as_bytes());
+    for (k, v) in pairs {
+        mac.update(k.as_bytes());
+        mac.update(v.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn post_twilio(app: &TestApp, path_and_query: &str, params: &[(&str, &str)]) -> u16 {
+    let url = format!("https://example.com{path_and_query}");
+    app.http
+        .post(format!("{}{path_and_query}", app.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", twilio_signature(&url, params))
+        .body(serde_urlencoded::to_string(params).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_timed_out_twilio_send_is_settled_by_its_status_callback() {
+    let app = spawn_with(Options {
+        config_edits: vec![
+            ("send_timeout: 2s", "send_timeout: 300ms"),
+            ("unknown_outcome_wait: 1s", "unknown_outcome_wait: 2s"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    app.twilio.reset().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/Messages.json$"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"sid": "SMslow1", "status": "queued"}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&app.twilio)
+        .await;
+    let inbound = [
+        ("MessageSid", "SMin1"),
+        ("AccountSid", "ACtest"),
+        ("From", "whatsapp:+16315551181"),
+        ("To", "whatsapp:+15550783881"),
+        ("Body", "hi twilio slow"),
+        ("WaId", "16315551181"),
+    ];
+    assert_eq!(post_twilio(&app, "/webhooks/twilio", &inbound).await, 200);
+    let sent = eventually(Duration::from_secs(10), "a send at Twilio", || async {
+        app.twilio
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+    })
+    .await;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&sent.body).unwrap();
+    let callback = form
+        .iter()
+        .find(|(k, _)| k == "StatusCallback")
+        .map(|(_, v)| v.clone())
+        .expect("every send names its status callback");
+    let path_and_query = callback
+        .strip_prefix("https://example.com")
+        .expect("the callback is on public_url");
+    assert!(path_and_query.contains("parley_outbox="), "{callback}");
+    // Twilio calls it with the message's status.
+    let status = [
+        ("MessageSid", "SMslow1"),
+        ("MessageStatus", "sent"),
+        ("AccountSid", "ACtest"),
+        ("From", "whatsapp:+15550783881"),
+        ("To", "whatsapp:+16315551181"),
+    ];
+    assert_eq!(post_twilio(&app, path_and_query, &status).await, 200);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let sends = app.twilio.received_requests().await.unwrap_or_default();
+    assert_eq!(sends.len(), 1, "the message went out once");
     app.shutdown().await;
 }

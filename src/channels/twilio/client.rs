@@ -56,10 +56,31 @@ impl TwilioClient {
     }
 }
 
+/// The query parameter of a status callback URL that carries the outbox id.
+pub const OUTBOX_PARAM: &str = "parley_outbox";
+
 #[async_trait]
 impl Channel for TwilioClient {
     async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure> {
-        let form = wire::message_form(&self.from, message, self.status_callback.as_deref())?;
+        self.send_tracked(message, None).await
+    }
+
+    /// The outbox id travels in the message's `StatusCallback` URL (Twilio signs and calls
+    /// that exact URL), so its status callbacks name the send even when Parley never heard
+    /// the answer to the send itself.
+    async fn send_tracked(
+        &self,
+        message: &OutboundMessage,
+        outbox_id: Option<i64>,
+    ) -> Result<SendOk, SendFailure> {
+        let callback = self.status_callback.as_deref().map(|url| match outbox_id {
+            Some(id) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}{OUTBOX_PARAM}={id}")
+            }
+            None => url.to_string(),
+        });
+        let form = wire::message_form(&self.from, message, callback.as_deref())?;
         let url = format!("{}/Messages.json", self.account_url());
         let response = self
             .with_auth(self.http.post(url))

@@ -19,4 +19,4 @@ mod signature;
 pub mod webhook;
 mod wire;
 
-pub use client::TwilioClient;
+pub use client::{TwilioClient, OUTBOX_PARAM};
