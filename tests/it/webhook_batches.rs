@@ -60,7 +60,7 @@ async fn one_unreadable_message_does_not_refuse_the_batch() {
 }
 
 #[test]
-fn mutated_fixtures_that_are_json_always_parse() {
+fn fuzz_mutated_fixtures_that_are_json_always_parse() {
     crate::fuzz::fuzz(
         "meta mutated fixtures, JSON only",
         mutated(meta_fixtures()),
@@ -76,7 +76,7 @@ fn mutated_fixtures_that_are_json_always_parse() {
 /// Through HTTP with a valid signature: 200 for JSON, 400 for the rest, never anything else.
 /// 150 bodies, or as many as fit in `PARLEY_FUZZ_SECONDS`.
 #[tokio::test]
-async fn signed_mutated_webhooks_are_answered_200_whenever_they_are_json() {
+async fn fuzz_signed_mutated_webhooks_are_answered_200_whenever_they_are_json() {
     let app = spawn_app().await;
     let seconds: u64 = std::env::var("PARLEY_FUZZ_SECONDS")
         .ok()
