@@ -248,6 +248,17 @@ async fn patch_contact(
 }
 
 /// Gives a conversation back; it keeps `has_work` if events arrived meanwhile.
+///
+/// Why it also looks at `xmin`: a release computes `has_work` from the events it
+/// can see, with the snapshot its statement started with. An ingest (or a timer) that locked
+/// the conversation first, added an event and committed while the release waited for the
+/// row is invisible to that snapshot: the release would clear `has_work` over the ingest's
+/// `true`, and the new event would wait for the next one, unanswered (seen under load: the
+/// last of ten messages never answered). After waiting, PostgreSQL re-reads the row itself
+/// (`v.xmin` is then the newest version's), while a subquery still reads the snapshot's
+/// version: when the two differ, someone changed the conversation meanwhile, so it keeps
+/// `has_work` (at worst one claim finds nothing to do). The releasing step of the batch
+/// statement (`commit_together`) does the same.
 async fn release_lease(
     conn: &mut sqlx::PgConnection,
     conversation_id: i64,
@@ -261,6 +272,9 @@ async fn release_lease(
                            where e.conversation_id = conversations.id and e.processed_at is null),
              has_work = exists (select 1 from conversation_events e
                                 where e.conversation_id = conversations.id and e.processed_at is null)
+                 -- changed meanwhile? (see `release_lease`)
+                 or not (conversations.xmin = (select c.xmin from conversations c
+                                               where c.id = conversations.id))
          where id = $1 and lease_owner = $2",
     )
     .bind(conversation_id)
@@ -414,6 +428,8 @@ async fn commit_together(
                      exists (select 1 from conversation_events e
                              where e.conversation_id = v.id and e.processed_at is null
                                and e.id <> s.event_id)
+                     -- changed meanwhile? (see `release_lease`)
+                     or not (v.xmin = (select c.xmin from conversations c where c.id = v.id))
                      else v.has_work end
              from step s join locked l on l.id = s.conversation_id
              where v.id = s.conversation_id and v.lease_owner = s.owner and v.lease_until > s.now

@@ -190,3 +190,76 @@ async fn postgres_outbox_claim_walks_its_index_without_statistics() {
     })
     .await
 }
+
+/// An ingest that locked the conversation first, added an event and committed while a
+/// releasing step (or a plain release) waited for the row: the new event keeps the
+/// conversation claimable. Without the `xmin` check of `release_lease`, the release's
+/// snapshot missed the event and cleared `has_work`, and the message was never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_event_committed_while_a_release_waits_is_not_lost() {
+    with_postgres(|store: PgStore| async move {
+        use fixtures::*;
+        let dyn_store: DynStore = Arc::new(store.clone());
+        for (round, by_step) in [(1, true), (2, false)] {
+            let (event, conversation) =
+                receive(&dyn_store, &format!("wamid.race.{round}"), round, t(0)).await;
+            assert_eq!(
+                dyn_store
+                    .claim_conversations("o", t(1), LEASE, 10)
+                    .await
+                    .unwrap(),
+                vec![conversation]
+            );
+            if !by_step {
+                // The step is done; the conversation is given back by a plain release.
+                dyn_store
+                    .commit_step(&step(conversation, event, "o", t(2)))
+                    .await
+                    .unwrap();
+            }
+            // The "ingest": holds the conversation's row while it adds an event.
+            let mut ingest = store.pool.begin().await.unwrap();
+            sqlx::query("update conversations set has_work = true where id = $1")
+                .bind(conversation)
+                .execute(&mut *ingest)
+                .await
+                .unwrap();
+            sqlx::query(
+                "insert into conversation_events
+                     (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
+                 select conversation_id, sender_id, provider_message_id || '.late', kind,
+                        payload, received_at
+                 from conversation_events where id = $1",
+            )
+            .bind(event)
+            .execute(&mut *ingest)
+            .await
+            .unwrap();
+            let releasing = {
+                let dyn_store = dyn_store.clone();
+                tokio::spawn(async move {
+                    if by_step {
+                        let mut last = step(conversation, event, "o", t(2));
+                        last.release = true;
+                        dyn_store.commit_step(&last).await.map(|_| ())
+                    } else {
+                        dyn_store.release_conversation(conversation, "o").await
+                    }
+                })
+            };
+            // The release is waiting on the row (its snapshot taken) when the ingest commits.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            ingest.commit().await.unwrap();
+            releasing.await.unwrap().unwrap();
+            assert_eq!(
+                dyn_store
+                    .claim_conversations("p", t(3), LEASE, 10)
+                    .await
+                    .unwrap(),
+                vec![conversation],
+                "round {round}: the event that arrived during the release is still work"
+            );
+        }
+    })
+    .await;
+}
