@@ -2,44 +2,16 @@
 //! with hostile shapes (issue 13, items 2, 11, 12): random YAML-ish token soup and nesting
 //! thousands of levels deep never panic or overflow a stack, always end in a flow or in
 //! problems with a place, and a template `parley check` accepts never shows a customer
-//! `{{`. Each target runs 200 cases by default; `PARLEY_FUZZ_SECONDS=600` runs each for
+//! `{{`. Each target runs 300 cases by default; `PARLEY_FUZZ_SECONDS=600` runs each for
 //! that long instead (as `tests/it/fuzz.rs`).
 
+use crate::fuzz::fuzz;
 use parley::cli::flowtest::format;
 use parley::config::Config;
 use parley::flows::{load_text, LoadSettings};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
-use std::time::{Duration, Instant};
-
-fn fuzz<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let seconds: u64 = std::env::var("PARLEY_FUZZ_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut cases = 0u64;
-    loop {
-        let mut runner = TestRunner::new(RunnerConfig {
-            cases: 200,
-            failure_persistence: None,
-            ..RunnerConfig::default()
-        });
-        if let Err(e) = runner.run(&strategy, &test) {
-            panic!("{name}: {e}");
-        }
-        cases += 200;
-        if Instant::now() >= deadline {
-            break;
-        }
-    }
-    if seconds > 0 {
-        eprintln!("fuzz {name}: {cases} cases in {seconds}s, no failure");
-    }
-}
+use proptest::test_runner::TestCaseError;
+use std::time::Duration;
 
 fn settings() -> LoadSettings<'static> {
     LoadSettings {
