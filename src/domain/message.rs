@@ -390,6 +390,15 @@ pub struct TemplateMessage {
 }
 
 impl TemplateMessage {
+    /// The name of the first variable whose value is empty or only spaces: Meta and Twilio
+    /// refuse such a parameter, so the message must not be sent as it is.
+    pub fn empty_variable(&self) -> Option<&str> {
+        self.variables
+            .iter()
+            .find(|(_, v)| v.trim().is_empty())
+            .map(|(k, _)| k.as_str())
+    }
+
     /// Placeholder values in numeric order of their names (`"2"` before `"10"`).
     pub fn ordered_values(&self) -> Vec<&str> {
         let mut entries: Vec<(&String, &String)> = self.variables.iter().collect();

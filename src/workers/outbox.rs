@@ -189,6 +189,9 @@ impl Outbox {
         if let Some(outcome) = self.over_template_cap(sender, &message).await {
             return outcome;
         }
+        if let Some(outcome) = empty_template_variable(&message.content) {
+            return outcome;
+        }
         let mut result = self.send(sender, &message, item.id).await;
         // The provider says the window is closed although our clock said open (e.g. the
         // customer's clock or a lost inbound): switch to the template fallback once.
@@ -354,6 +357,23 @@ impl Outbox {
             SendOutcome::Requeue => {}
         }
     }
+}
+
+/// A template whose variable rendered empty (a blank with nothing in it) fails here, with a
+/// sentence that says how to fix the flow, instead of being refused by the provider.
+fn empty_template_variable(content: &OutboundContent) -> Option<SendOutcome> {
+    let OutboundContent::Template(t) = content else {
+        return None;
+    };
+    let name = t.empty_variable()?;
+    Some(SendOutcome::Failed {
+        code: None,
+        title: format!(
+            "template `{}`: variable {{{{{name}}}}} is empty, and WhatsApp refuses empty template parameters; give the blank a default, e.g. `{{{{ contact.name | default: friend }}}}`",
+            t.name
+        ),
+        window_closed: false,
+    })
 }
 
 fn code_label(code: Option<i64>) -> String {

@@ -172,3 +172,51 @@ fn fuzz_strict_phone_parsing_never_panics_and_round_trips() {
         Ok(())
     });
 }
+
+/// The flow-side sibling: a template whose variable renders empty (a blank with nothing in
+/// it) is not sent to be refused by the provider; it fails with a sentence that says how
+/// to fix the flow.
+#[tokio::test]
+async fn a_flow_template_with_an_empty_variable_fails_with_a_fix_instead_of_being_sent() {
+    use crate::helpers::*;
+    use std::time::Duration;
+    let app = spawn_with(Options {
+        flows: vec![(
+            "tpl.yaml",
+            "id: tpl\ntriggers: [{ keyword: [tpl] }]\nsteps:\n  - send: { template: menu_reminder, variables: { \"1\": \"{{ vars.nothing }}\" } }\n",
+        )],
+        ..Default::default()
+    })
+    .await;
+    let body = meta_text("16315551181", "wamid.tpl.1", "tpl", now_unix());
+    assert_eq!(app.post_meta(&body).await.status(), 200);
+    let failed = eventually(
+        Duration::from_secs(10),
+        "the template's outcome",
+        || async {
+            let conv = app
+                .store
+                .find_conversation(1, "+16315551181")
+                .await
+                .ok()??;
+            let msg = app
+                .store
+                .conversation_outbound(conv.id, None, 1)
+                .await
+                .ok()?
+                .pop()?;
+            (msg.status == parley::domain::DeliveryStatus::Failed).then_some(msg)
+        },
+    )
+    .await;
+    let why = failed.error_title.unwrap_or_default();
+    assert!(
+        why.contains("variable {{1}} is empty") && why.contains("default"),
+        "{why}"
+    );
+    assert!(
+        app.meta_sends().await.is_empty(),
+        "nothing reached the provider"
+    );
+    app.shutdown().await;
+}
