@@ -37,9 +37,7 @@ impl Reach {
 pub fn client(reach: &Reach) -> reqwest::Client {
     let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
     let builder = match reach {
-        Reach::Anywhere => {
-            builder.redirect(net::guard::unguarded_redirect_policy(net::MAX_REDIRECTS))
-        }
+        Reach::Anywhere => builder.redirect(net::guard::redirect_policy(None, net::MAX_REDIRECTS)),
         Reach::Public(guard) => guard.apply(builder, net::MAX_REDIRECTS),
     };
     builder.build().unwrap_or_default()

@@ -115,31 +115,6 @@ impl Guard {
         Ok(addrs)
     }
 
-    /// The redirect policy of a guarded client: at most `max` hops, each to http(s) and,
-    /// when its host is a literal address, to an allowed one; never to another host (see
-    /// `leaves_the_host`).
-    pub fn redirect_policy(&self, max: usize) -> Policy {
-        let guard = self.clone();
-        Policy::custom(move |attempt| {
-            if attempt.previous().len() > max {
-                let e = BadRedirect(format!("more than {max} redirects"));
-                return attempt.error(e);
-            }
-            if !matches!(attempt.url().scheme(), "http" | "https") {
-                let e = BadRedirect(format!(
-                    "a redirect to `{}`, which is not http(s)",
-                    attempt.url()
-                ));
-                return attempt.error(e);
-            }
-            match guard.check_url(attempt.url()) {
-                Ok(()) if leaves_the_host(&attempt) => attempt.stop(),
-                Ok(()) => attempt.follow(),
-                Err(refused) => attempt.error(refused),
-            }
-        })
-    }
-
     /// `builder` with this guard: its resolver, a checked redirect policy allowing `max`
     /// hops (0: none followed) and no proxy.
     pub fn apply(
@@ -150,7 +125,7 @@ impl Guard {
         let policy = if max_redirects == 0 {
             Policy::none()
         } else {
-            self.redirect_policy(max_redirects)
+            redirect_policy(Some(self.clone()), max_redirects)
         };
         builder
             .dns_resolver(Arc::new(GuardedResolver(self.clone())))
@@ -213,14 +188,27 @@ pub fn leaves_the_host(attempt: &reqwest::redirect::Attempt<'_>) -> bool {
     attempt.previous().first().and_then(|u| u.host_str()) != attempt.url().host_str()
 }
 
-/// The redirect policy without the address guard (`allow_private_networks`): at most `max`
-/// hops, never to another host.
-pub fn unguarded_redirect_policy(max: usize) -> Policy {
+/// The redirect policy of `http` steps and media checks: at most `max` hops, each to
+/// http(s), to an address `guard` allows when it is written as one (names go through the
+/// guard's resolver), and never to another host (see `leaves_the_host`). `None`: no address
+/// guard (`allow_private_networks`), the other rules still hold.
+pub fn redirect_policy(guard: Option<Guard>, max: usize) -> Policy {
     Policy::custom(move |attempt| {
         if attempt.previous().len() > max {
             let e = BadRedirect(format!("more than {max} redirects"));
-            attempt.error(e)
-        } else if leaves_the_host(&attempt) {
+            return attempt.error(e);
+        }
+        if !matches!(attempt.url().scheme(), "http" | "https") {
+            let e = BadRedirect(format!(
+                "a redirect to `{}`, which is not http(s)",
+                attempt.url()
+            ));
+            return attempt.error(e);
+        }
+        if let Some(Err(refused)) = guard.as_ref().map(|g| g.check_url(attempt.url())) {
+            return attempt.error(refused);
+        }
+        if leaves_the_host(&attempt) {
             attempt.stop()
         } else {
             attempt.follow()

@@ -333,6 +333,17 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// The tables whose rows carry leases, in the order statements lock rows.
+pub(crate) const LEASED_TABLES: [&str; 3] =
+    ["conversations", "outbound_messages", "schedule_fires"];
+
+/// Every distinct lease owner (`Store::lease_owners`); the same SQL on both backends.
+fn lease_owners_sql() -> String {
+    LEASED_TABLES
+        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
+        .join(" union ")
+}
+
 /// The machine's name, for messages (best effort).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

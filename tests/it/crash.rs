@@ -40,6 +40,36 @@ pub async fn wait_healthy(http: &reqwest::Client, addr: &str) {
     panic!("parley did not become healthy at {addr}");
 }
 
+/// Posts a signed Meta webhook to the child process at `addr`; its status.
+pub async fn post_meta_to(http: &reqwest::Client, addr: &str, body: Vec<u8>) -> u16 {
+    http.post(format!("{addr}/webhooks/meta"))
+        .header("x-hub-signature-256", sign_meta(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The send whose text is `text`, once the provider double has it, or `None` after `within`.
+pub async fn reply_within(
+    meta: &MockServer,
+    text: &str,
+    within: Duration,
+) -> Option<serde_json::Value> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = sends(meta).await.into_iter().find(|s| body_text(s) == text) {
+            return Some(s);
+        }
+        if t0.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn sigkill(child: &mut Child) {
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     unsafe {
@@ -79,14 +109,7 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
     let mut first = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
     let body = meta_text("16315551181", "wamid.crash.1", "hi after crash", now_unix());
-    let res = http
-        .post(format!("{addr}/webhooks/meta"))
-        .header("x-hub-signature-256", sign_meta(&body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(post_meta_to(&http, &addr, body).await, 200);
     sigkill(&mut first);
 
     // Second life: the provider is healthy again.
@@ -94,17 +117,10 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
     mount_meta_ok(&meta).await;
     let mut second = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
-    let start_wait = Instant::now();
-    let delivered = loop {
-        let got: Vec<_> = sends(&meta).await;
-        if let Some(s) = got.iter().find(|s| body_text(s) == "echo: hi after crash") {
-            break s.clone();
-        }
-        if start_wait.elapsed() > Duration::from_secs(20) {
-            sigkill(&mut second);
-            panic!("the acknowledged message was never answered after the restart");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let delivered = reply_within(&meta, "echo: hi after crash", Duration::from_secs(20)).await;
+    let Some(delivered) = delivered else {
+        sigkill(&mut second);
+        panic!("the acknowledged message was never answered after the restart");
     };
     assert_eq!(delivered["to"], "16315551181");
     sigkill(&mut second);
@@ -137,14 +153,7 @@ async fn sigterm_finishes_the_send_in_flight_and_exits_cleanly() {
     let mut child = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
     let body = meta_text("16315551181", "wamid.term.in", "hi before term", now_unix());
-    let res = http
-        .post(format!("{addr}/webhooks/meta"))
-        .header("x-hub-signature-256", sign_meta(&body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(post_meta_to(&http, &addr, body).await, 200);
     // Wait until the send reached the provider, then ask Parley to stop.
     let t0 = Instant::now();
     while sends(&meta).await.is_empty() {

@@ -3,7 +3,7 @@
 //! leases at once instead of waiting for them to run out; on PostgreSQL a restart on the same
 //! host takes over the leases of its provably dead predecessor (issue 13, item 6).
 
-use crate::crash::{free_port, sigkill, start, wait_healthy};
+use crate::crash::{free_port, post_meta_to, reply_within, sigkill, start, wait_healthy};
 use crate::helpers::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,14 +92,7 @@ async fn restart_answers_at_once(dir: &std::path::Path, db: &str) {
     let mut first = start(&config, dir);
     wait_healthy(&http, &addr).await;
     let body = meta_text("16315551181", "wamid.own.1", "hi before kill", now_unix());
-    let res = http
-        .post(format!("{addr}/webhooks/meta"))
-        .header("x-hub-signature-256", sign_meta(&body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(post_meta_to(&http, &addr, body).await, 200);
     // Wait until the send is in flight (its lease taken), then kill.
     let t0 = Instant::now();
     while sends(&meta).await.is_empty() {
@@ -115,21 +108,13 @@ async fn restart_answers_at_once(dir: &std::path::Path, db: &str) {
     mount_meta_ok(&meta).await;
     let mut second = start(&config, dir);
     wait_healthy(&http, &addr).await;
-    let restarted = Instant::now();
-    loop {
-        if sends(&meta)
-            .await
-            .iter()
-            .any(|s| body_text(s) == "echo: hi before kill")
-        {
-            break;
-        }
-        // The lease is 30 s; a restart that waits it out fails here.
-        if restarted.elapsed() > Duration::from_secs(10) {
-            sigkill(&mut second);
-            panic!("the restart waited for the dead process's lease");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // The lease is 30 s; a restart that waits it out fails here.
+    if reply_within(&meta, "echo: hi before kill", Duration::from_secs(10))
+        .await
+        .is_none()
+    {
+        sigkill(&mut second);
+        panic!("the restart waited for the dead process's lease");
     }
     sigkill(&mut second);
 }

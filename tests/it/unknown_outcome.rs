@@ -10,8 +10,14 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
-/// Meta takes every message but answers after the send timeout.
-async fn slow_meta_app() -> TestApp {
+/// `provider` (the app's Meta or Twilio double, chosen by `pick`) takes every message,
+/// answering `answer` after 1.5 s: past the 300 ms send timeout. An unsettled send would go
+/// again after 2 s.
+async fn app_with_slow(
+    pick: fn(&TestApp) -> &wiremock::MockServer,
+    path: &str,
+    answer: ResponseTemplate,
+) -> TestApp {
     let app = spawn_with(Options {
         config_edits: vec![
             ("send_timeout: 2s", "send_timeout: 300ms"),
@@ -20,17 +26,20 @@ async fn slow_meta_app() -> TestApp {
         ..Default::default()
     })
     .await;
-    app.meta.reset().await;
+    let provider = pick(&app);
+    provider.reset().await;
     Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"messages": [{"id": "wamid.slow.1"}]}))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&app.meta)
+        .and(path_regex(path))
+        .respond_with(answer.set_delay(Duration::from_millis(1500)))
+        .mount(provider)
         .await;
     app
+}
+
+async fn slow_meta_app() -> TestApp {
+    let answer =
+        ResponseTemplate::new(200).set_body_json(json!({"messages": [{"id": "wamid.slow.1"}]}));
+    app_with_slow(|app| &app.meta, "/messages$", answer).await
 }
 
 fn status_echoing(sent: &Value, status: &str) -> Vec<u8> {
@@ -138,24 +147,9 @@ async fn post_twilio(app: &TestApp, path_and_query: &str, params: &[(&str, &str)
 
 #[tokio::test]
 async fn a_timed_out_twilio_send_is_settled_by_its_status_callback() {
-    let app = spawn_with(Options {
-        config_edits: vec![
-            ("send_timeout: 2s", "send_timeout: 300ms"),
-            ("unknown_outcome_wait: 1s", "unknown_outcome_wait: 2s"),
-        ],
-        ..Default::default()
-    })
-    .await;
-    app.twilio.reset().await;
-    Mock::given(method("POST"))
-        .and(path_regex("/Messages.json$"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"sid": "SMslow1", "status": "queued"}))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&app.twilio)
-        .await;
+    let answer =
+        ResponseTemplate::new(201).set_body_json(json!({"sid": "SMslow1", "status": "queued"}));
+    let app = app_with_slow(|app| &app.twilio, "/Messages.json$", answer).await;
     let inbound = [
         ("MessageSid", "SMin1"),
         ("AccountSid", "ACtest"),

@@ -132,21 +132,15 @@ impl Store for PgStore {
     }
 
     async fn lease_owners(&self) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "select lease_owner from conversations where lease_owner is not null
-             union select lease_owner from outbound_messages where lease_owner is not null
-             union select lease_owner from schedule_fires where lease_owner is not null",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(&super::lease_owners_sql())
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn release_leases_of(&self, owner: &str) -> StoreResult<u64> {
-        // Conversations first, then sends, then fires: the order every other statement
-        // locks rows in.
         let mut tx = self.pool.begin().await?;
         let mut n = 0;
-        for table in ["conversations", "outbound_messages", "schedule_fires"] {
+        for table in super::LEASED_TABLES {
             n += sqlx::query(&format!(
                 "update {table} set lease_owner = null, lease_until = null where lease_owner = $1"
             ))

@@ -103,29 +103,12 @@ impl OwnerLock {
 
 /// Clears every lease in the file. Only the owner of the lock may call this: any lease it
 /// finds was taken by a process that has died (or stopped without finishing).
-pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<usize> {
-    let mut taken = 0;
-    for table in LEASED_TABLES {
-        taken += conn.execute(
-            &format!(
-                "update {table} set lease_owner = null, lease_until = null
-                  where lease_owner is not null"
-            ),
-            [],
-        )?;
-    }
-    Ok(taken)
+pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<u64> {
+    clear_leases(conn, None)
 }
 
-/// The tables whose rows carry leases.
-pub(in crate::store) const LEASED_TABLES: [&str; 3] =
-    ["conversations", "outbound_messages", "schedule_fires"];
-
 pub(super) fn lease_owners(conn: &rusqlite::Connection) -> StoreResult<Vec<String>> {
-    let sql = LEASED_TABLES
-        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
-        .join(" union ");
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare(&crate::store::lease_owners_sql())?;
     let owners = stmt
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -133,11 +116,17 @@ pub(super) fn lease_owners(conn: &rusqlite::Connection) -> StoreResult<Vec<Strin
 }
 
 pub(super) fn release_leases_of(conn: &rusqlite::Connection, owner: &str) -> StoreResult<u64> {
+    clear_leases(conn, Some(owner))
+}
+
+/// Gives back the leases of `owner`, or of everyone.
+fn clear_leases(conn: &rusqlite::Connection, owner: Option<&str>) -> StoreResult<u64> {
     let mut n = 0;
-    for table in LEASED_TABLES {
+    for table in crate::store::LEASED_TABLES {
         n += conn.execute(
             &format!(
-                "update {table} set lease_owner = null, lease_until = null where lease_owner = ?1"
+                "update {table} set lease_owner = null, lease_until = null
+                  where lease_owner is not null and (?1 is null or lease_owner = ?1)"
             ),
             [owner],
         )? as u64;
