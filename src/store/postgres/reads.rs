@@ -4,12 +4,14 @@
 
 use super::rows::{contact, conversation, json};
 use super::PgStore;
-use crate::store::{ConversationSummary, Id, KindCount, StoreResult, StoredEvent};
+use crate::store::{ConversationSummary, Id, KindCount, Reads, StoreResult, StoredEvent};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-impl PgStore {
-    pub(super) async fn kind_counts(
+#[async_trait]
+impl Reads for PgStore {
+    async fn outbound_kind_counts(
         &self,
         sender_id: i64,
         since: Option<DateTime<Utc>>,
@@ -35,10 +37,7 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn latest_template(
-        &self,
-        conversation_id: Id,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_template_at(&self, conversation_id: Id) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(sqlx::query_scalar(
             "select max(created_at) from outbound_messages
              where conversation_id = $1 and status not in ('failed', 'skipped')
@@ -49,7 +48,7 @@ impl PgStore {
         .await?)
     }
 
-    pub(super) async fn conversation_list(
+    async fn conversations_page(
         &self,
         sender_id: Option<i64>,
         before: Option<Id>,
@@ -77,7 +76,7 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn inbound_page(
+    async fn conversation_inbound(
         &self,
         conversation_id: Id,
         before: Option<Id>,

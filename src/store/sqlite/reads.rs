@@ -4,12 +4,16 @@
 
 use super::rows::{contact, conversation, from_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{ConversationSummary, EventKind, Id, KindCount, StoreResult, StoredEvent};
+use crate::store::{
+    ConversationSummary, EventKind, Id, KindCount, Reads, StoreResult, StoredEvent,
+};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-impl SqliteStore {
-    pub(super) async fn kind_counts(
+#[async_trait]
+impl Reads for SqliteStore {
+    async fn outbound_kind_counts(
         &self,
         sender_id: i64,
         since: Option<DateTime<Utc>>,
@@ -34,10 +38,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn latest_template(
-        &self,
-        conversation_id: Id,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_template_at(&self, conversation_id: Id) -> StoreResult<Option<DateTime<Utc>>> {
         let at: Option<i64> = sqlx::query_scalar(
             "select max(created_at) from outbound_messages
              where conversation_id = $1 and status not in ('failed', 'skipped')
@@ -49,7 +50,7 @@ impl SqliteStore {
         opt_time(at)
     }
 
-    pub(super) async fn conversation_list(
+    async fn conversations_page(
         &self,
         sender_id: Option<i64>,
         before: Option<Id>,
@@ -77,7 +78,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn inbound_page(
+    async fn conversation_inbound(
         &self,
         conversation_id: Id,
         before: Option<Id>,
