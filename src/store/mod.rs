@@ -13,6 +13,7 @@
 mod apply;
 mod model;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -371,17 +372,6 @@ pub trait Reads: Send + Sync {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
-}
-
-/// The tables whose rows carry leases, in the order statements lock rows.
-pub(crate) const LEASED_TABLES: [&str; 3] =
-    ["conversations", "outbound_messages", "schedule_fires"];
-
-/// Every distinct lease owner (`Store::lease_owners`); the same SQL on both backends.
-fn lease_owners_sql() -> String {
-    LEASED_TABLES
-        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
-        .join(" union ")
 }
 
 /// The machine's name, for messages (best effort).

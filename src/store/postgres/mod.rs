@@ -131,7 +131,7 @@ impl Process for PgStore {
     }
 
     async fn lease_owners(&self) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(&super::lease_owners_sql())
+        Ok(sqlx::query_scalar(&super::sql::lease_owners_sql())
             .fetch_all(&self.pool)
             .await?)
     }
@@ -139,7 +139,7 @@ impl Process for PgStore {
     async fn release_leases_of(&self, owner: &str) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let mut n = 0;
-        for table in super::LEASED_TABLES {
+        for table in super::sql::LEASED_TABLES {
             n += sqlx::query(&format!(
                 "update {table} set lease_owner = null, lease_until = null where lease_owner = $1"
             ))
