@@ -98,8 +98,10 @@ impl StoreError {
 
 /// The store is one value with a few traits, one per concept; each backend implements each
 /// trait in the file of that concept (`sqlite/outbox.rs` holds `impl Outbox for SqliteStore`).
-/// `Store` names them together, for `DynStore`. A caller brings into scope the traits whose
-/// methods it calls: `use crate::store::{Inbox, Outbox};`.
+/// `Store` names them together and is implemented by whatever implements them all. Code
+/// holding a `DynStore` calls any method of them without importing anything (a trait
+/// object's supertrait methods are its own); code holding a `SqliteStore` or `PgStore`
+/// itself imports the concept traits it calls: `use crate::store::{Inbox, Outbox};`.
 pub trait Store:
     Process + Ingest + Inbox + Timers + Outbox + Senders + Schedules + Reads + Send + Sync + 'static
 {
