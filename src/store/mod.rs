@@ -1,5 +1,9 @@
-//! Durable state behind one trait, with a SQLite and a PostgreSQL implementation chosen by
-//! `database.url`, each with its own migrations (`migrations/sqlite`, `migrations/postgres`).
+//! Durable state behind a few traits by concept (`Ingest`, `Inbox`, `Outbox`, `Timers`,
+//! `Schedules`, `Senders`, `Reads`, `Process`; together `Store`), with a SQLite and a
+//! PostgreSQL implementation chosen by `database.url`, each with its own migrations
+//! (`migrations/sqlite`, `migrations/postgres`). Each backend implements each trait in the
+//! file of that concept; statements and row decoders several of its files use live in its
+//! leaf module `rows`, and the statements that are the same on both backends in `sql`.
 //!
 //! Every method is one short transaction that never spans a network call. The store owns
 //! the invariants that must hold across processes: deduplication by provider message id,
@@ -9,6 +13,7 @@
 mod apply;
 mod model;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -91,15 +96,43 @@ impl StoreError {
     }
 }
 
+/// The store is one value with a few traits, one per concept; each backend implements each
+/// trait in the file of that concept (`sqlite/outbox.rs` holds `impl Outbox for SqliteStore`).
+/// `Store` names them together and is implemented by whatever implements them all. Code
+/// holding a `DynStore` calls any method of them without importing anything (a trait
+/// object's supertrait methods are its own); code holding a `SqliteStore` or `PgStore`
+/// itself imports the concept traits it calls: `use crate::store::{Inbox, Outbox};`.
+pub trait Store:
+    Process + Ingest + Inbox + Timers + Outbox + Senders + Schedules + Reads + Send + Sync + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Process
+        + Ingest
+        + Inbox
+        + Timers
+        + Outbox
+        + Senders
+        + Schedules
+        + Reads
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// The database as a whole: which backend, whether it answers, and the leases of
+/// processes that are gone.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Process: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
-
-    // ----- leases of processes that are gone -----
 
     /// Every distinct owner of a lease (live or expired) on conversations, sends and
     /// schedule fires, so a starting process can take over those of dead processes.
@@ -107,9 +140,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives back every lease `owner` holds (its process is proven dead); how many.
     async fn release_leases_of(&self, owner: &str) -> StoreResult<u64>;
+}
 
-    // ----- ingress -----
-
+/// Webhook ingress.
+#[async_trait]
+pub trait Ingest: Send + Sync {
     /// Persists a batch of webhook items in ONE transaction (group commit), in order, and
     /// returns one outcome per item. Messages: contact and conversation are created on first
     /// sight, duplicates (same sender + provider message id) are reported and change nothing,
@@ -120,9 +155,11 @@ pub trait Store: Send + Sync + 'static {
     /// (131047/63016) on a message whose fallback is a template enqueues that template once,
     /// in the same transaction.
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
+}
 
-    // ----- contacts and conversations -----
-
+/// Contacts, conversations and the inbox: one worker per conversation, events in order.
+#[async_trait]
+pub trait Inbox: Send + Sync {
     /// Finds or creates the contact and its conversation with this sender (API sends).
     async fn ensure_conversation(
         &self,
@@ -141,8 +178,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Conversation>>;
 
     async fn contact(&self, id: Id) -> StoreResult<Option<Contact>>;
-
-    // ----- inbox: one worker per conversation, events in order -----
 
     /// Leases up to `limit` conversations that have unprocessed events and no live lease,
     /// oldest work first. Expired leases of crashed processes are taken over.
@@ -168,9 +203,11 @@ pub trait Store: Send + Sync + 'static {
     /// Gives the conversation back. If events arrived meanwhile it stays marked as having
     /// work, so the next claim picks it up.
     async fn release_conversation(&self, conversation_id: Id, owner: &str) -> StoreResult<()>;
+}
 
-    // ----- timers -----
-
+/// Timers that fire exactly once.
+#[async_trait]
+pub trait Timers: Send + Sync {
     /// Moves every timer due at `now` (up to `limit`) into its conversation as a `Timer`
     /// event, atomically: each timer fires exactly once even with several processes.
     /// Returns how many fired.
@@ -178,9 +215,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The earliest due time of any pending timer, so the timer loop can sleep until then.
     async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+}
 
-    // ----- outbox -----
-
+/// The outbox: sends leave in order per conversation, each recorded once.
+#[async_trait]
+pub trait Outbox: Send + Sync {
     /// Enqueues messages outside a flow step (API sends), in one transaction.
     async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<Id>>;
 
@@ -218,9 +257,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Messages waiting to be sent (queued), for metrics.
     async fn outbox_depth(&self) -> StoreResult<i64>;
+}
 
-    // ----- senders -----
-
+/// Senders whose sends are stopped.
+#[async_trait]
+pub trait Senders: Send + Sync {
     /// Stops all sends from a sender (credentials expired, account restricted).
     async fn stop_sender(
         &self,
@@ -233,9 +274,11 @@ pub trait Store: Send + Sync + 'static {
     async fn resume_sender(&self, sender_id: i64) -> StoreResult<()>;
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>>;
+}
 
-    // ----- system events, schedules and guards -----
-
+/// System events, schedules and their audiences, and the guards on a sender's pace.
+#[async_trait]
+pub trait Schedules: Send + Sync {
     /// Adds events to conversations (a scheduled run, a handoff release) in one
     /// transaction, marking them as having work. An event whose `dedupe_key` was already
     /// used by its sender is skipped (`None`), so a re-run never adds it twice.
@@ -297,9 +340,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Templates a sender got accepted since `since` (daily caps).
     async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64>;
+}
 
-    // ----- reads for the API -----
-
+/// Reads for the API; none writes or locks.
+#[async_trait]
+pub trait Reads: Send + Sync {
     /// A sender's outbound messages created since `since` (ever when `None`) that are not
     /// failed or skipped, counted by content kind (spend limits).
     async fn outbound_kind_counts(
@@ -329,19 +374,6 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
-}
-
-pub type DynStore = Arc<dyn Store>;
-
-/// The tables whose rows carry leases, in the order statements lock rows.
-pub(crate) const LEASED_TABLES: [&str; 3] =
-    ["conversations", "outbound_messages", "schedule_fires"];
-
-/// Every distinct lease owner (`Store::lease_owners`); the same SQL on both backends.
-fn lease_owners_sql() -> String {
-    LEASED_TABLES
-        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
-        .join(" union ")
 }
 
 /// The machine's name, for messages (best effort).

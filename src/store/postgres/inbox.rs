@@ -1,22 +1,23 @@
 //! Contacts, conversations and the inbox on PostgreSQL: one worker per conversation through
 //! a lease claimed with `skip locked`, events in arrival order, each step one transaction.
 
-use super::outbox::insert_outbound;
-use super::rows::{self, json, CONVERSATION_COLUMNS};
+use super::rows::{self, insert_outbound, json, CONVERSATION_COLUMNS};
 use super::PgStore;
 use crate::domain::ContactRef;
 use crate::store::apply::{apply_patch, lease_until, ContactFields};
 use crate::store::{
-    Contact, ContactPatch, Conversation, ConversationWork, StepCommit, StoreError, StoreResult,
-    StoredEvent,
+    Contact, ContactPatch, Conversation, ConversationWork, Inbox, StepCommit, StoreError,
+    StoreResult, StoredEvent,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
-impl PgStore {
-    pub(super) async fn ensure(
+#[async_trait]
+impl Inbox for PgStore {
+    async fn ensure_conversation(
         &self,
         sender_id: i64,
         contact: &ContactRef,
@@ -45,7 +46,7 @@ impl PgStore {
         rows::conversation(&row)
     }
 
-    pub(super) async fn conversation_by_id(&self, id: i64) -> StoreResult<Option<Conversation>> {
+    async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
         let row = sqlx::query(&format!(
             "select {CONVERSATION_COLUMNS} from conversations where id = $1"
         ))
@@ -55,7 +56,7 @@ impl PgStore {
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn conversation_by_key(
+    async fn find_conversation(
         &self,
         sender_id: i64,
         key: &str,
@@ -72,7 +73,7 @@ impl PgStore {
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn contact_by_id(&self, id: i64) -> StoreResult<Option<Contact>> {
+    async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
         let row = sqlx::query(
             "select id, key, name, attributes, tags, created_at from contacts where id = $1",
         )
@@ -84,7 +85,7 @@ impl PgStore {
             .transpose()
     }
 
-    pub(super) async fn claim_inbox(
+    async fn claim_conversations(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -119,15 +120,11 @@ impl PgStore {
         Ok(claimed.into_iter().map(|(_, id)| id).collect())
     }
 
-    pub(super) async fn work(
-        &self,
-        conversation_id: i64,
-        limit: i64,
-    ) -> StoreResult<ConversationWork> {
+    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
         self.loads.submit((conversation_id, limit)).await
     }
 
-    pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
         if step.contact_patch.is_none() {
             return self.steps.submit(step.clone()).await;
         }
@@ -207,7 +204,7 @@ impl PgStore {
         Ok(ids)
     }
 
-    pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
         release_lease(&mut conn, conversation_id, owner).await
     }

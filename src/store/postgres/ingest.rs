@@ -1,26 +1,23 @@
 //! Webhook ingress on PostgreSQL: a batch of messages and statuses in one transaction, one
 //! statement per message.
 
-use super::outbox::insert_outbound;
-use super::rows::json;
+use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
-use crate::domain::{InboundMessage, OutboundMessage, StatusUpdate, WindowFallback};
-use crate::store::apply::{self, status_change, window_fallback};
-use crate::store::{EventKind, IngestItem, IngestOutcome, StoreResult};
+use crate::domain::InboundMessage;
+use crate::store::{EventKind, Ingest, IngestItem, IngestOutcome, StoreResult};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
 
-impl PgStore {
+#[async_trait]
+impl Ingest for PgStore {
     /// All messages of the batch in ONE statement; statuses (which must see each other in
     /// order) one by one after it, in the same transaction. A batch of messages only is a
     /// single round trip in its own transaction, so the conversations it touches stay
     /// locked only while that statement runs.
-    pub(super) async fn ingest_batch(
-        &self,
-        items: &[IngestItem],
-    ) -> StoreResult<Vec<IngestOutcome>> {
+    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
         let messages: Vec<(usize, i64, &InboundMessage, DateTime<Utc>)> = items
             .iter()
             .enumerate()
@@ -48,7 +45,7 @@ impl PgStore {
                     IngestItem::Message { .. } => None,
                 })
                 .collect();
-            super::outbox::lock_provider_ids(&mut tx, &provider_ids).await?;
+            lock_provider_ids(&mut tx, &provider_ids).await?;
             for (i, item) in items.iter().enumerate() {
                 if let IngestItem::Status {
                     sender_id,
@@ -180,126 +177,6 @@ async fn ingest_messages(
                 .remove(&(*sender_id, message.provider_message_id.clone()))
                 .unwrap_or(IngestOutcome::Duplicate),
         );
-    }
-    Ok(())
-}
-
-pub(super) async fn ingest_status(
-    conn: &mut PgConnection,
-    sender_id: i64,
-    update: &StatusUpdate,
-    received_at: DateTime<Utc>,
-) -> StoreResult<IngestOutcome> {
-    if let Some(outbox_id) = update.outbox_id {
-        // A status for a send whose answer never reached us (it timed out, so it waits to
-        // be tried again): the provider did take it. Record that, so it is not sent twice
-        // (see the SQLite store's `ADOPT_SEND`).
-        sqlx::query(
-            "update outbound_messages
-                set provider_message_id = $1, status = 'accepted', error_code = null,
-                    error_title = null, updated_at = $4
-              where id = $2 and sender_id = $3 and provider_message_id is null
-                and status = 'queued'",
-        )
-        .bind(&update.provider_message_id)
-        .bind(outbox_id)
-        .bind(sender_id)
-        .bind(received_at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let row = sqlx::query(
-        "select id, conversation_id, status, payload, fallback from outbound_messages
-         where provider_message_id = $1 and sender_id = $2
-         order by id limit 1
-         for no key update",
-    )
-    .bind(&update.provider_message_id)
-    .bind(sender_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        sqlx::query(
-            "insert into early_statuses (sender_id, provider_message_id, status, payload, received_at)
-             values ($1, $2, $3, $4, $5) on conflict do nothing",
-        )
-        .bind(sender_id)
-        .bind(&update.provider_message_id)
-        .bind(update.status.as_str())
-        .bind(sqlx::types::Json(update))
-        .bind(received_at)
-        .execute(&mut *conn)
-        .await?;
-        return Ok(IngestOutcome::StatusUnknownMessage);
-    };
-    let outbound_id: i64 = row.try_get("id")?;
-    let current = apply::status(row.try_get("status")?)?;
-    let Some(change) = status_change(current, update) else {
-        return Ok(IngestOutcome::StatusIgnored { outbound_id });
-    };
-
-    sqlx::query(
-        "update outbound_messages set
-             status = $1,
-             error_code = coalesce($2, error_code),
-             error_title = coalesce($3, error_title),
-             window_closed = (window_closed or $4),
-             updated_at = $5
-         where id = $6",
-    )
-    .bind(change.status.as_str())
-    .bind(change.error_code)
-    .bind(&change.error_title)
-    .bind(change.window_closed)
-    .bind(received_at)
-    .bind(outbound_id)
-    .execute(&mut *conn)
-    .await?;
-
-    let mut fallback_id = None;
-    if change.window_closed {
-        let message: OutboundMessage = json(&row, "payload")?;
-        let fallback: WindowFallback = json(&row, "fallback")?;
-        let conversation_id: i64 = row.try_get("conversation_id")?;
-        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback)
-        {
-            fallback_id = insert_outbound(conn, std::slice::from_ref(&new), received_at)
-                .await?
-                .first()
-                .copied();
-        }
-    }
-    Ok(IngestOutcome::StatusApplied {
-        outbound_id,
-        status: change.status,
-        fallback_id,
-    })
-}
-
-/// Applies the statuses that arrived before outbound message `id` had its provider id.
-pub(super) async fn replay_early_statuses(conn: &mut PgConnection, id: i64) -> StoreResult<()> {
-    let rows = sqlx::query(
-        "delete from early_statuses e using outbound_messages o
-         where o.id = $1 and e.sender_id = o.sender_id and e.provider_message_id = o.provider_message_id
-         returning e.sender_id, e.payload, e.received_at",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut early = rows
-        .iter()
-        .map(|r| {
-            let update: StatusUpdate = super::rows::json(r, "payload")?;
-            Ok((
-                r.try_get::<i64, _>("sender_id")?,
-                update,
-                r.try_get::<DateTime<Utc>, _>("received_at")?,
-            ))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    early.sort_by_key(|(_, u, at)| (u.timestamp, *at));
-    for (sender_id, update, at) in early {
-        ingest_status(conn, sender_id, &update, at).await?;
     }
     Ok(())
 }

@@ -8,8 +8,12 @@
 //! instead of deadlocking. Timestamps are `timestamptz`, JSON is `jsonb` (see
 //! `migrations/postgres`).
 //!
-//! The methods live next to their concept: `ingest` (webhooks), `inbox` (conversations,
-//! leases, steps), `outbox` (sends), `timers`. Step commits, accepted sends and work loads
+//! Each trait of the store is implemented in the file of its concept: `ingest` (webhooks),
+//! `inbox` (contacts, conversations, leases, steps), `outbox` (sends), `senders` (stopped
+//! senders), `timers`, `schedules` (system events, schedule fires, audiences, pacing) and
+//! `reads` (the API's listings); `Process` is here. They share only `rows` (row decoders
+//! and the statements several of them run) and `statuses` (delivery statuses, applied by
+//! `ingest` and replayed by `outbox`), which import none of them. Step commits, accepted sends and work loads
 //! of many conversations are batched into one statement each (`batch`: group commit).
 
 mod batch;
@@ -19,25 +23,20 @@ mod outbox;
 mod reads;
 mod rows;
 mod schedules;
+mod senders;
+mod statuses;
 mod timers;
 
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;
 
-use super::{
-    AudienceRow, Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewEvent,
-    NewOutbound, OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit,
-    Store, StoreResult,
-};
+use super::{ConversationWork, Process, StepCommit, StoreResult};
 use crate::config::DatabaseConfig;
-use crate::domain::ContactRef;
 use async_trait::async_trait;
 use batch::Batcher;
-use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
-use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -121,7 +120,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Process for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
@@ -132,7 +131,7 @@ impl Store for PgStore {
     }
 
     async fn lease_owners(&self) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(&super::lease_owners_sql())
+        Ok(sqlx::query_scalar(&super::sql::lease_owners_sql())
             .fetch_all(&self.pool)
             .await?)
     }
@@ -140,7 +139,7 @@ impl Store for PgStore {
     async fn release_leases_of(&self, owner: &str) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let mut n = 0;
-        for table in super::LEASED_TABLES {
+        for table in super::sql::LEASED_TABLES {
             n += sqlx::query(&format!(
                 "update {table} set lease_owner = null, lease_until = null where lease_owner = $1"
             ))
@@ -151,220 +150,5 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(n)
-    }
-
-    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
-        self.ingest_batch(items).await
-    }
-
-    async fn ensure_conversation(
-        &self,
-        sender_id: i64,
-        contact: &ContactRef,
-        name: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Conversation> {
-        self.ensure(sender_id, contact, name, now).await
-    }
-
-    async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
-        self.conversation_by_id(id).await
-    }
-
-    async fn find_conversation(
-        &self,
-        sender_id: i64,
-        contact_key: &str,
-    ) -> StoreResult<Option<Conversation>> {
-        self.conversation_by_key(sender_id, contact_key).await
-    }
-
-    async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
-        self.contact_by_id(id).await
-    }
-
-    async fn claim_conversations(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> StoreResult<Vec<i64>> {
-        self.claim_inbox(owner, now, lease, limit).await
-    }
-
-    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
-        self.work(conversation_id, limit).await
-    }
-
-    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
-        self.commit(step).await
-    }
-
-    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
-        self.release(conversation_id, owner).await
-    }
-
-    async fn fire_due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
-        self.fire_timers(now, limit).await
-    }
-
-    async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.next_due().await
-    }
-
-    async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
-        self.enqueue_all(messages, now).await
-    }
-
-    async fn claim_outbound(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> StoreResult<Vec<OutboxItem>> {
-        self.claim_sends(owner, now, lease, limit).await
-    }
-
-    async fn record_outcome(
-        &self,
-        id: i64,
-        owner: &str,
-        outcome: &SendOutcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.record(id, owner, outcome, now).await
-    }
-
-    async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
-        self.outbound_by_id(id).await
-    }
-
-    async fn conversation_outbound(
-        &self,
-        conversation_id: i64,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<OutboundRecord>> {
-        self.outbound_page(conversation_id, before, limit).await
-    }
-
-    async fn outbox_depth(&self) -> StoreResult<i64> {
-        self.depth().await
-    }
-
-    async fn stop_sender(
-        &self,
-        sender_id: i64,
-        code: Option<i64>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.stop(sender_id, code, reason, now).await
-    }
-
-    async fn resume_sender(&self, sender_id: i64) -> StoreResult<()> {
-        self.resume(sender_id).await
-    }
-
-    async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
-        self.stops().await
-    }
-
-    async fn insert_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<i64>>> {
-        self.add_events(events).await
-    }
-
-    async fn last_schedule_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.last_fire(flow_id).await
-    }
-
-    async fn record_schedule_fire(
-        &self,
-        flow_id: &str,
-        fire_at: DateTime<Utc>,
-        anchor: bool,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.record_fire(flow_id, fire_at, anchor, now).await
-    }
-
-    async fn claim_schedule_fire(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<Option<ScheduleFire>> {
-        self.claim_fire(owner, now, lease).await
-    }
-
-    async fn schedule_progress(
-        &self,
-        fire_id: i64,
-        owner: &str,
-        cursor: i64,
-        events: &[NewEvent],
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<()> {
-        self.progress(fire_id, owner, cursor, events, now, lease)
-            .await
-    }
-
-    async fn finish_schedule_fire(
-        &self,
-        fire_id: i64,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.finish_fire(fire_id, owner, now).await
-    }
-
-    async fn audience_page(
-        &self,
-        sender_id: i64,
-        after: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<AudienceRow>> {
-        self.audience(sender_id, after, limit).await
-    }
-
-    async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {
-        self.sender_backlog(sender_id).await
-    }
-
-    async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64> {
-        self.templates_since(sender_id, since).await
-    }
-
-    async fn outbound_kind_counts(
-        &self,
-        sender_id: i64,
-        since: Option<DateTime<Utc>>,
-    ) -> StoreResult<Vec<super::KindCount>> {
-        self.kind_counts(sender_id, since).await
-    }
-
-    async fn last_template_at(&self, conversation_id: i64) -> StoreResult<Option<DateTime<Utc>>> {
-        self.latest_template(conversation_id).await
-    }
-
-    async fn conversations_page(
-        &self,
-        sender_id: Option<i64>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<super::ConversationSummary>> {
-        self.conversation_list(sender_id, before, limit).await
-    }
-
-    async fn conversation_inbound(
-        &self,
-        conversation_id: i64,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<super::StoredEvent>> {
-        self.inbound_page(conversation_id, before, limit).await
     }
 }

@@ -1,53 +1,18 @@
 //! The outbox on PostgreSQL: batch enqueue, head-of-line claims per conversation with
 //! `skip locked`, send outcomes, and stopped senders.
 
-use super::rows::{self, json, OUTBOUND_COLUMNS};
+use super::rows::{self, insert_outbound, json, OUTBOUND_COLUMNS};
+use super::statuses::{lock_keys, lock_provider_ids, replay_early_statuses};
 use super::PgStore;
 use crate::store::apply::lease_until;
 use crate::store::{
-    NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult,
+    NewOutbound, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use std::time::Duration;
-
-/// Inserts messages ready to send at `now` in one statement; ids come back in input order.
-pub(super) async fn insert_outbound(
-    conn: &mut PgConnection,
-    messages: &[NewOutbound],
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<i64>> {
-    if messages.is_empty() {
-        return Ok(Vec::new());
-    }
-    let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
-    let conversations: Vec<i64> = messages.iter().map(|m| m.conversation_id).collect();
-    let payloads: Vec<_> = messages.iter().map(|m| Json(&m.message)).collect();
-    let fallbacks: Vec<_> = messages.iter().map(|m| Json(&m.fallback)).collect();
-    let origins: Vec<&str> = messages.iter().map(|m| m.origin.as_str()).collect();
-    // Identity values follow the `order by`, so sorted ids are in input order.
-    let mut ids: Vec<i64> = sqlx::query_scalar(
-        "insert into outbound_messages
-             (sender_id, conversation_id, payload, fallback, origin, status,
-              next_attempt_at, created_at, updated_at)
-         select sender_id, conversation_id, payload, fallback, origin, 'queued', $6, $6, $6
-         from unnest($1::bigint[], $2::bigint[], $3::jsonb[], $4::jsonb[], $5::text[])
-              with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
-         order by n
-         returning id",
-    )
-    .bind(senders)
-    .bind(conversations)
-    .bind(payloads)
-    .bind(fallbacks)
-    .bind(origins)
-    .bind(now)
-    .fetch_all(conn)
-    .await?;
-    ids.sort_unstable();
-    Ok(ids)
-}
 
 /// Records an accepted send (the caller then replays the statuses waiting for it).
 const ACCEPTED: &str = "update outbound_messages set
@@ -57,44 +22,6 @@ const ACCEPTED: &str = "update outbound_messages set
         error_code = null, error_title = null,
         lease_owner = null, lease_until = null, updated_at = $5
     where id = $1 and lease_owner = $2";
-
-/// The statement that takes the transaction-long lock of each provider message id in the
-/// text array parameter `$p`, in key order. One text for both sides of the race below, so
-/// they always agree on the keys.
-macro_rules! lock_keys {
-    ($p:literal) => {
-        concat!(
-            "select pg_advisory_xact_lock(k) from (select distinct hashtextextended(p, 0) as k from unnest(",
-            $p,
-            "::text[]) p order by k) sorted"
-        )
-    };
-}
-
-/// Takes the transaction-long lock of each provider message id, in one order.
-///
-/// A status can arrive while its send's outcome is being recorded. Without a lock, the
-/// status finds no message with its provider id (the outcome is not committed yet) and is
-/// kept as early, while the outcome finds no early status (that is not committed yet
-/// either) and is recorded without it: the status would wait forever. The status's side
-/// takes this lock before it looks for the send; the send's side takes it before it records
-/// the provider id, holds it to its commit, and looks for early statuses in a statement
-/// that starts after that commit (`record_one` does all of it in one transaction). So
-/// either the status looks after the send committed and finds it, or the status was stored
-/// before the send took the lock and the send's look finds it.
-pub(super) async fn lock_provider_ids(
-    conn: &mut PgConnection,
-    provider_ids: &[&str],
-) -> StoreResult<()> {
-    if provider_ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(lock_keys!("$1"))
-        .bind(provider_ids)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// Claims up to `$4` sends ready at `$3` for owner `$1` until `$2` (see `claim_sends`).
 pub(in crate::store) const CLAIM_SENDS: &str = "with claimed as (
@@ -116,17 +43,14 @@ pub(in crate::store) const CLAIM_SENDS: &str = "with claimed as (
      select m.*, c.last_inbound_at
      from claimed m join conversations c on c.id = m.conversation_id";
 
-impl PgStore {
-    pub(super) async fn enqueue_all(
-        &self,
-        messages: &[NewOutbound],
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<i64>> {
+#[async_trait]
+impl Outbox for PgStore {
+    async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
         let mut conn = self.pool.acquire().await?;
         insert_outbound(&mut conn, messages, now).await
     }
 
-    pub(super) async fn claim_sends(
+    async fn claim_outbound(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -165,7 +89,7 @@ impl PgStore {
         Ok(items)
     }
 
-    pub(super) async fn record(
+    async fn record_outcome(
         &self,
         id: i64,
         owner: &str,
@@ -187,7 +111,7 @@ impl PgStore {
         }
     }
 
-    pub(super) async fn outbound_by_id(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
+    async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
         let row = sqlx::query(&format!(
             "select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"
         ))
@@ -197,7 +121,7 @@ impl PgStore {
         row.as_ref().map(rows::outbound).transpose()
     }
 
-    pub(super) async fn outbound_page(
+    async fn conversation_outbound(
         &self,
         conversation_id: i64,
         before: Option<i64>,
@@ -219,59 +143,12 @@ impl PgStore {
         .collect()
     }
 
-    pub(super) async fn depth(&self) -> StoreResult<i64> {
+    async fn outbox_depth(&self) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
                 .fetch_one(&self.pool)
                 .await?,
         )
-    }
-
-    pub(super) async fn stop(
-        &self,
-        sender_id: i64,
-        code: Option<i64>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "insert into sender_stops (sender_id, code, reason, stopped_at) values ($1, $2, $3, $4)
-             on conflict (sender_id) do update set
-                 code = excluded.code, reason = excluded.reason, stopped_at = excluded.stopped_at",
-        )
-        .bind(sender_id)
-        .bind(code)
-        .bind(reason)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub(super) async fn resume(&self, sender_id: i64) -> StoreResult<()> {
-        sqlx::query("delete from sender_stops where sender_id = $1")
-            .bind(sender_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub(super) async fn stops(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query(
-            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SenderStop {
-                sender_id: row.try_get("sender_id")?,
-                code: row.try_get("code")?,
-                reason: row.try_get("reason")?,
-                stopped_at: row.try_get("stopped_at")?,
-            })
-        })
-        .collect()
     }
 }
 
@@ -364,7 +241,7 @@ pub(super) async fn record_one(
             id,
         });
     }
-    super::ingest::replay_early_statuses(&mut tx, id).await?;
+    replay_early_statuses(&mut tx, id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -490,7 +367,7 @@ async fn replay_waiting(pool: &PgPool, ids: &[i64]) -> StoreResult<()> {
     .await?;
     for id in waiting {
         let mut tx = pool.begin().await?;
-        super::ingest::replay_early_statuses(&mut tx, id).await?;
+        replay_early_statuses(&mut tx, id).await?;
         tx.commit().await?;
     }
     Ok(())

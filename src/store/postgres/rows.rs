@@ -1,12 +1,15 @@
 //! Turning PostgreSQL rows into store values. `jsonb` columns decode straight into the
 //! domain types; a value that does not fit is `StoreError::Corrupt`, not a database error.
+//! Also the statements several concept files run (inserting outbound messages): this is the
+//! leaf they all import, and it imports none of them.
 
 use crate::store::apply;
-use crate::store::{Contact, Conversation, OutboundRecord, StoreError, StoreResult};
+use crate::store::{Contact, Conversation, NewOutbound, OutboundRecord, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 
 pub(super) fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResult<T> {
     match row.try_get::<Json<T>, _>(column) {
@@ -66,4 +69,41 @@ pub(super) fn outbound(row: &PgRow) -> StoreResult<OutboundRecord> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// Inserts messages ready to send at `now` in one statement; ids come back in input order.
+pub(super) async fn insert_outbound(
+    conn: &mut PgConnection,
+    messages: &[NewOutbound],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<i64>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
+    let conversations: Vec<i64> = messages.iter().map(|m| m.conversation_id).collect();
+    let payloads: Vec<_> = messages.iter().map(|m| Json(&m.message)).collect();
+    let fallbacks: Vec<_> = messages.iter().map(|m| Json(&m.fallback)).collect();
+    let origins: Vec<&str> = messages.iter().map(|m| m.origin.as_str()).collect();
+    // Identity values follow the `order by`, so sorted ids are in input order.
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "insert into outbound_messages
+             (sender_id, conversation_id, payload, fallback, origin, status,
+              next_attempt_at, created_at, updated_at)
+         select sender_id, conversation_id, payload, fallback, origin, 'queued', $6, $6, $6
+         from unnest($1::bigint[], $2::bigint[], $3::jsonb[], $4::jsonb[], $5::text[])
+              with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
+         order by n
+         returning id",
+    )
+    .bind(senders)
+    .bind(conversations)
+    .bind(payloads)
+    .bind(fallbacks)
+    .bind(origins)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    ids.sort_unstable();
+    Ok(ids)
 }

@@ -4,8 +4,10 @@
 use super::rows::{contact, json};
 use super::PgStore;
 use crate::store::{
-    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, StoreError, StoreResult, TimerFire,
+    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult,
+    TimerFire,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
@@ -15,15 +17,16 @@ fn until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(1))
 }
 
-impl PgStore {
-    pub(super) async fn add_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<Id>>> {
+#[async_trait]
+impl Schedules for PgStore {
+    async fn insert_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<Id>>> {
         let mut tx = self.pool.begin().await?;
         let ids = insert_events(&mut tx, events).await?;
         tx.commit().await?;
         Ok(ids)
     }
 
-    pub(super) async fn last_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_schedule_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(
             sqlx::query_scalar("select max(fire_at) from schedule_fires where flow_id = $1")
                 .bind(flow_id)
@@ -32,7 +35,7 @@ impl PgStore {
         )
     }
 
-    pub(super) async fn record_fire(
+    async fn record_schedule_fire(
         &self,
         flow_id: &str,
         fire_at: DateTime<Utc>,
@@ -53,7 +56,7 @@ impl PgStore {
         Ok(r.rows_affected() == 1)
     }
 
-    pub(super) async fn claim_fire(
+    async fn claim_schedule_fire(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -82,7 +85,7 @@ impl PgStore {
         .transpose()
     }
 
-    pub(super) async fn progress(
+    async fn schedule_progress(
         &self,
         fire_id: Id,
         owner: &str,
@@ -115,7 +118,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn finish_fire(
+    async fn finish_schedule_fire(
         &self,
         fire_id: Id,
         owner: &str,
@@ -139,7 +142,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn audience(
+    async fn audience_page(
         &self,
         sender_id: i64,
         after: Id,
@@ -169,7 +172,7 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn sender_backlog(&self, sender_id: i64) -> StoreResult<i64> {
+    async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "select (select count(*) from conversation_events where sender_id = $1 and processed_at is null)
                   + (select count(*) from outbound_messages where sender_id = $1 and status = 'queued')",
@@ -179,11 +182,7 @@ impl PgStore {
         .await?)
     }
 
-    pub(super) async fn templates_since(
-        &self,
-        sender_id: i64,
-        since: DateTime<Utc>,
-    ) -> StoreResult<i64> {
+    async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "select count(*) from outbound_messages
              where sender_id = $1 and updated_at >= $2

@@ -4,13 +4,15 @@
 
 use super::rows::json;
 use super::PgStore;
-use crate::store::{EventKind, StoreResult, TimerFire};
+use crate::store::{EventKind, StoreResult, TimerFire, Timers};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::Row;
 
-impl PgStore {
-    pub(super) async fn fire_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
+#[async_trait]
+impl Timers for PgStore {
+    async fn fire_due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "delete from timers
@@ -79,7 +81,7 @@ impl PgStore {
         Ok(count)
     }
 
-    pub(super) async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(sqlx::query_scalar("select min(due_at) from timers")
             .fetch_one(&self.pool)
             .await?)

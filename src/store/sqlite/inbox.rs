@@ -1,37 +1,24 @@
 //! Contacts, conversations and the inbox on SQLite: one worker per conversation through a
 //! lease, events handled in arrival order, each step committed in one write job.
 
-use super::outbox::OutboundRow;
-use super::rows::{self, from_text, json_text, micros, time, CONVERSATION_COLUMNS};
+use super::rows::{
+    self, from_text, json_text, micros, time, upsert_contact, OutboundRow, CONVERSATION_COLUMNS,
+};
 use super::SqliteStore;
 use crate::domain::ContactRef;
 use crate::store::apply::{apply_patch, lease_until, ContactFields};
 use crate::store::{
-    Contact, ContactPatch, Conversation, ConversationWork, EventKind, StepCommit, StoreError,
-    StoreResult, StoredEvent,
+    Contact, ContactPatch, Conversation, ConversationWork, EventKind, Inbox, StepCommit,
+    StoreError, StoreResult, StoredEvent,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
-/// Finds or creates a contact; an existing name is kept unless a new one is given.
-pub(super) fn upsert_contact(
-    conn: &Connection,
-    key: &str,
-    name: Option<&str>,
-    now: i64,
-) -> StoreResult<i64> {
-    Ok(conn
-        .prepare_cached(
-            "insert into contacts (key, name, created_at) values (?1, ?2, ?3)
-             on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
-             returning id",
-        )?
-        .query_row(params![key, name, now], |r| r.get(0))?)
-}
-
-impl SqliteStore {
-    pub(super) async fn ensure(
+#[async_trait]
+impl Inbox for SqliteStore {
+    async fn ensure_conversation(
         &self,
         sender_id: i64,
         contact: &ContactRef,
@@ -60,7 +47,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn conversation_by_id(&self, id: i64) -> StoreResult<Option<Conversation>> {
+    async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
         let row = sqlx::query(&format!(
             "select {CONVERSATION_COLUMNS} from conversations where id = $1"
         ))
@@ -70,7 +57,7 @@ impl SqliteStore {
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn conversation_by_key(
+    async fn find_conversation(
         &self,
         sender_id: i64,
         key: &str,
@@ -87,7 +74,7 @@ impl SqliteStore {
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn contact_by_id(&self, id: i64) -> StoreResult<Option<Contact>> {
+    async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
         let row = sqlx::query(
             "select id, key, name, attributes, tags, created_at from contacts where id = $1",
         )
@@ -99,7 +86,7 @@ impl SqliteStore {
             .transpose()
     }
 
-    pub(super) async fn claim_inbox(
+    async fn claim_conversations(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -133,11 +120,7 @@ impl SqliteStore {
 
     /// Read on the writer thread: it is on the hot path, and there a prepared statement
     /// on the thread that owns it is cheaper than a hand-off to a reader connection.
-    pub(super) async fn work(
-        &self,
-        conversation_id: i64,
-        limit: i64,
-    ) -> StoreResult<ConversationWork> {
+    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
         self.writer
             .run(move |conn| {
                 let (conversation, contact) = conn
@@ -194,7 +177,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn commit(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
         // Serialised here, off the writer thread.
         let now = micros(step.now);
         let conversation_id = step.conversation_id;
@@ -287,7 +270,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn release(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
         let owner = owner.to_owned();
         self.writer
             .run(move |conn| release_lease(conn, conversation_id, &owner))

@@ -1,15 +1,17 @@
-//! The outbox on SQLite: enqueue, head-of-line claims per conversation, send outcomes, and
-//! stopped senders.
+//! The outbox on SQLite: enqueue, head-of-line claims per conversation, send outcomes.
 
-use super::rows::{self, from_text, json_text, micros, opt_time, time, OUTBOUND_COLUMNS};
+use super::rows::{
+    self, from_text, json_text, micros, opt_time, time, OutboundRow, OUTBOUND_COLUMNS,
+};
+use super::statuses::replay_early_statuses;
 use super::SqliteStore;
 use crate::store::apply::lease_until;
 use crate::store::{
-    NewOutbound, OutboundRecord, OutboxItem, SendOutcome, SenderStop, StoreError, StoreResult,
+    NewOutbound, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
-use sqlx::Row;
 use std::time::Duration;
 
 /// A claimed row as read on the writer thread; its JSON is parsed after.
@@ -54,66 +56,9 @@ fn has_early_statuses(conn: &Connection) -> StoreResult<bool> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// An outbound message serialised for insertion (done before the write job, so the
-/// writer thread only binds text).
-pub(super) struct OutboundRow {
-    sender_id: i64,
-    conversation_id: i64,
-    payload: String,
-    fallback: String,
-    origin: &'static str,
-}
-
-impl OutboundRow {
-    pub(super) fn new(message: &NewOutbound) -> StoreResult<Self> {
-        Ok(Self {
-            sender_id: message.sender_id,
-            conversation_id: message.conversation_id,
-            payload: json_text("outbound payload", &message.message)?,
-            fallback: json_text("outbound fallback", &message.fallback)?,
-            origin: message.origin.as_str(),
-        })
-    }
-
-    /// Inserts the message, ready to send at `now`, and returns its id.
-    pub(super) fn insert(&self, conn: &Connection, now: i64) -> StoreResult<i64> {
-        Ok(conn
-            .prepare_cached(
-                "insert into outbound_messages
-                     (sender_id, conversation_id, payload, fallback, origin, status,
-                      next_attempt_at, created_at, updated_at)
-                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6)
-                 returning id",
-            )?
-            .query_row(
-                params![
-                    self.sender_id,
-                    self.conversation_id,
-                    self.payload,
-                    self.fallback,
-                    self.origin,
-                    now
-                ],
-                |r| r.get(0),
-            )?)
-    }
-}
-
-/// Inserts a message ready to send at `now` and returns its id.
-pub(super) fn insert_outbound(
-    conn: &Connection,
-    message: &NewOutbound,
-    now: i64,
-) -> StoreResult<i64> {
-    OutboundRow::new(message)?.insert(conn, now)
-}
-
-impl SqliteStore {
-    pub(super) async fn enqueue_all(
-        &self,
-        messages: &[NewOutbound],
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<i64>> {
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn enqueue(&self, messages: &[NewOutbound], now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
         let rows = messages
             .iter()
             .map(OutboundRow::new)
@@ -124,7 +69,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn claim_sends(
+    async fn claim_outbound(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -192,7 +137,7 @@ impl SqliteStore {
         Ok(items)
     }
 
-    pub(super) async fn record(
+    async fn record_outcome(
         &self,
         id: i64,
         owner: &str,
@@ -293,14 +238,14 @@ impl SqliteStore {
                     });
                 }
                 if matches!(update, Update::Accepted { .. }) && has_early_statuses(conn)? {
-                    super::ingest::replay_early_statuses(conn, id)?;
+                    replay_early_statuses(conn, id)?;
                 }
                 Ok(())
             })
             .await
     }
 
-    pub(super) async fn outbound_by_id(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
+    async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
         let row = sqlx::query(&format!(
             "select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"
         ))
@@ -310,7 +255,7 @@ impl SqliteStore {
         row.as_ref().map(rows::outbound).transpose()
     }
 
-    pub(super) async fn outbound_page(
+    async fn conversation_outbound(
         &self,
         conversation_id: i64,
         before: Option<i64>,
@@ -332,63 +277,11 @@ impl SqliteStore {
         .collect()
     }
 
-    pub(super) async fn depth(&self) -> StoreResult<i64> {
+    async fn outbox_depth(&self) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
                 .fetch_one(&self.reader)
                 .await?,
         )
-    }
-
-    pub(super) async fn stop(
-        &self,
-        sender_id: i64,
-        code: Option<i64>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let reason = reason.to_owned();
-        let now = micros(now);
-        self.writer
-            .run(move |conn| {
-                conn.prepare_cached(
-                    "insert into sender_stops (sender_id, code, reason, stopped_at)
-                     values (?1, ?2, ?3, ?4)
-                     on conflict (sender_id) do update set
-                         code = excluded.code, reason = excluded.reason,
-                         stopped_at = excluded.stopped_at",
-                )?
-                .execute(params![sender_id, code, reason, now])?;
-                Ok(())
-            })
-            .await
-    }
-
-    pub(super) async fn resume(&self, sender_id: i64) -> StoreResult<()> {
-        self.writer
-            .run(move |conn| {
-                conn.prepare_cached("delete from sender_stops where sender_id = ?1")?
-                    .execute([sender_id])?;
-                Ok(())
-            })
-            .await
-    }
-
-    pub(super) async fn stops(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query(
-            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
-        )
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SenderStop {
-                sender_id: row.try_get("sender_id")?,
-                code: row.try_get("code")?,
-                reason: row.try_get("reason")?,
-                stopped_at: time(row.try_get("stopped_at")?)?,
-            })
-        })
-        .collect()
     }
 }

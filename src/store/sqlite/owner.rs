@@ -108,7 +108,7 @@ pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<u64> {
 }
 
 pub(super) fn lease_owners(conn: &rusqlite::Connection) -> StoreResult<Vec<String>> {
-    let mut stmt = conn.prepare(&crate::store::lease_owners_sql())?;
+    let mut stmt = conn.prepare(&crate::store::sql::lease_owners_sql())?;
     let owners = stmt
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -122,7 +122,7 @@ pub(super) fn release_leases_of(conn: &rusqlite::Connection, owner: &str) -> Sto
 /// Gives back the leases of `owner`, or of everyone.
 fn clear_leases(conn: &rusqlite::Connection, owner: Option<&str>) -> StoreResult<u64> {
     let mut n = 0;
-    for table in crate::store::LEASED_TABLES {
+    for table in crate::store::sql::LEASED_TABLES {
         n += conn.execute(
             &format!(
                 "update {table} set lease_owner = null, lease_until = null

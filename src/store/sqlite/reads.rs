@@ -1,15 +1,22 @@
 //! The queries behind the public API's reads on SQLite: spend by message kind, the latest
 //! template of a conversation, conversation listings and a conversation's inbound messages.
-//! All read from the reader pool; none writes.
+//! All read from the reader pool; none writes. The listings' SQL and the kind-count decoder
+//! are the PostgreSQL store's too (`store::sql`); what differs is the JSON operators and
+//! time types.
 
 use super::rows::{contact, conversation, from_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{ConversationSummary, EventKind, Id, KindCount, StoreResult, StoredEvent};
+use crate::store::sql::{kind_count, CONVERSATIONS_PAGE, CONVERSATION_INBOUND};
+use crate::store::{
+    ConversationSummary, EventKind, Id, KindCount, Reads, StoreResult, StoredEvent,
+};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-impl SqliteStore {
-    pub(super) async fn kind_counts(
+#[async_trait]
+impl Reads for SqliteStore {
+    async fn outbound_kind_counts(
         &self,
         sender_id: i64,
         since: Option<DateTime<Utc>>,
@@ -24,20 +31,10 @@ impl SqliteStore {
         .bind(since.map(micros).unwrap_or(i64::MIN))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(KindCount {
-                    kind: r.try_get::<Option<String>, _>("kind")?.unwrap_or_default(),
-                    count: r.try_get("n")?,
-                })
-            })
-            .collect()
+        rows.iter().map(kind_count).collect()
     }
 
-    pub(super) async fn latest_template(
-        &self,
-        conversation_id: Id,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_template_at(&self, conversation_id: Id) -> StoreResult<Option<DateTime<Utc>>> {
         let at: Option<i64> = sqlx::query_scalar(
             "select max(created_at) from outbound_messages
              where conversation_id = $1 and status not in ('failed', 'skipped')
@@ -49,24 +46,18 @@ impl SqliteStore {
         opt_time(at)
     }
 
-    pub(super) async fn conversation_list(
+    async fn conversations_page(
         &self,
         sender_id: Option<i64>,
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(
-            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
-                    k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at
-             from conversations v join contacts k on k.id = v.contact_id
-             where ($1 is null or v.sender_id = $1) and v.id < $2
-             order by v.id desc limit $3",
-        )
-        .bind(sender_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(CONVERSATIONS_PAGE)
+            .bind(sender_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ConversationSummary {
@@ -77,22 +68,18 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn inbound_page(
+    async fn conversation_inbound(
         &self,
         conversation_id: Id,
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(
-            "select id, payload, received_at from conversation_events
-             where conversation_id = $1 and kind = 'message' and id < $2
-             order by id desc limit $3",
-        )
-        .bind(conversation_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(CONVERSATION_INBOUND)
+            .bind(conversation_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredEvent {

@@ -1,9 +1,12 @@
 //! Turning SQLite rows into store values: INTEGER microseconds into `DateTime<Utc>`, TEXT
-//! JSON into the domain types. A value that does not parse is `StoreError::Corrupt`.
+//! JSON into the domain types. A value that does not parse is `StoreError::Corrupt`. Also
+//! the statements several concept files run (upserting a contact, inserting an outbound
+//! message): this is the leaf they all import, and it imports none of them.
 
 use crate::store::apply;
-use crate::store::{Contact, Conversation, OutboundRecord, StoreError, StoreResult};
+use crate::store::{Contact, Conversation, NewOutbound, OutboundRecord, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
@@ -109,4 +112,74 @@ pub(super) fn outbound(row: &SqliteRow) -> StoreResult<OutboundRecord> {
         created_at: time(row.try_get("created_at")?)?,
         updated_at: time(row.try_get("updated_at")?)?,
     })
+}
+
+/// Finds or creates a contact; an existing name is kept unless a new one is given.
+pub(super) fn upsert_contact(
+    conn: &Connection,
+    key: &str,
+    name: Option<&str>,
+    now: i64,
+) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "insert into contacts (key, name, created_at) values (?1, ?2, ?3)
+             on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
+             returning id",
+        )?
+        .query_row(params![key, name, now], |r| r.get(0))?)
+}
+
+/// An outbound message serialised for insertion (done before the write job, so the
+/// writer thread only binds text).
+pub(super) struct OutboundRow {
+    sender_id: i64,
+    conversation_id: i64,
+    payload: String,
+    fallback: String,
+    origin: &'static str,
+}
+
+impl OutboundRow {
+    pub(super) fn new(message: &NewOutbound) -> StoreResult<Self> {
+        Ok(Self {
+            sender_id: message.sender_id,
+            conversation_id: message.conversation_id,
+            payload: json_text("outbound payload", &message.message)?,
+            fallback: json_text("outbound fallback", &message.fallback)?,
+            origin: message.origin.as_str(),
+        })
+    }
+
+    /// Inserts the message, ready to send at `now`, and returns its id.
+    pub(super) fn insert(&self, conn: &Connection, now: i64) -> StoreResult<i64> {
+        Ok(conn
+            .prepare_cached(
+                "insert into outbound_messages
+                     (sender_id, conversation_id, payload, fallback, origin, status,
+                      next_attempt_at, created_at, updated_at)
+                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6)
+                 returning id",
+            )?
+            .query_row(
+                params![
+                    self.sender_id,
+                    self.conversation_id,
+                    self.payload,
+                    self.fallback,
+                    self.origin,
+                    now
+                ],
+                |r| r.get(0),
+            )?)
+    }
+}
+
+/// Inserts a message ready to send at `now` and returns its id.
+pub(super) fn insert_outbound(
+    conn: &Connection,
+    message: &NewOutbound,
+    now: i64,
+) -> StoreResult<i64> {
+    OutboundRow::new(message)?.insert(conn, now)
 }

@@ -3,8 +3,10 @@
 use super::rows::{contact, from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
 use crate::store::{
-    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, StoreError, StoreResult, TimerFire,
+    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult,
+    TimerFire,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::Row;
@@ -14,15 +16,16 @@ fn until(now: DateTime<Utc>, lease: Duration) -> i64 {
     micros(now) + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2)
 }
 
-impl SqliteStore {
-    pub(super) async fn add_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<Id>>> {
+#[async_trait]
+impl Schedules for SqliteStore {
+    async fn insert_events(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<Id>>> {
         let rows = event_rows(events)?;
         self.writer
             .run(move |conn| insert_events(conn, &rows))
             .await
     }
 
-    pub(super) async fn last_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_schedule_fire(&self, flow_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
         let flow_id = flow_id.to_owned();
         let at: Option<i64> = self
             .writer
@@ -35,7 +38,7 @@ impl SqliteStore {
         opt_time(at)
     }
 
-    pub(super) async fn record_fire(
+    async fn record_schedule_fire(
         &self,
         flow_id: &str,
         fire_at: DateTime<Utc>,
@@ -58,7 +61,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn claim_fire(
+    async fn claim_schedule_fire(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -101,7 +104,7 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub(super) async fn progress(
+    async fn schedule_progress(
         &self,
         fire_id: Id,
         owner: &str,
@@ -143,7 +146,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn finish_fire(
+    async fn finish_schedule_fire(
         &self,
         fire_id: Id,
         owner: &str,
@@ -171,7 +174,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn audience(
+    async fn audience_page(
         &self,
         sender_id: i64,
         after: Id,
@@ -201,7 +204,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn sender_backlog(&self, sender_id: i64) -> StoreResult<i64> {
+    async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {
         let n: i64 = sqlx::query_scalar(
             "select (select count(*) from conversation_events where sender_id = $1 and processed_at is null)
                   + (select count(*) from outbound_messages where sender_id = $1 and status = 'queued')",
@@ -212,11 +215,7 @@ impl SqliteStore {
         Ok(n)
     }
 
-    pub(super) async fn templates_since(
-        &self,
-        sender_id: i64,
-        since: DateTime<Utc>,
-    ) -> StoreResult<i64> {
+    async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64> {
         let n: i64 = sqlx::query_scalar(
             "select count(*) from outbound_messages
              where sender_id = $1 and updated_at >= $2

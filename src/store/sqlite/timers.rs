@@ -3,12 +3,14 @@
 
 use super::rows::{from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{EventKind, StoreResult, TimerFire};
+use crate::store::{EventKind, StoreResult, TimerFire, Timers};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-impl SqliteStore {
-    pub(super) async fn fire_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
+#[async_trait]
+impl Timers for SqliteStore {
+    async fn fire_due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
         let now = micros(now);
         self.writer
             .run(move |conn| {
@@ -65,7 +67,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn next_timer_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         let due: Option<i64> = sqlx::query_scalar("select min(due_at) from timers")
             .fetch_one(&self.reader)
             .await?;

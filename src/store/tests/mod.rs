@@ -123,7 +123,9 @@ mod fixtures;
 mod inbox;
 mod ingest;
 mod outbox;
+mod process;
 mod reads;
+mod schedules;
 mod timers;
 
 #[tokio::test]

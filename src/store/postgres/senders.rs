@@ -1,0 +1,57 @@
+//! Stopped senders on PostgreSQL: no send of a stopped sender is claimed (see `outbox`).
+
+use super::PgStore;
+use crate::store::{SenderStop, Senders, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+#[async_trait]
+impl Senders for PgStore {
+    async fn stop_sender(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into sender_stops (sender_id, code, reason, stopped_at) values ($1, $2, $3, $4)
+             on conflict (sender_id) do update set
+                 code = excluded.code, reason = excluded.reason, stopped_at = excluded.stopped_at",
+        )
+        .bind(sender_id)
+        .bind(code)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn resume_sender(&self, sender_id: i64) -> StoreResult<()> {
+        sqlx::query("delete from sender_stops where sender_id = $1")
+            .bind(sender_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
+        sqlx::query(
+            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(SenderStop {
+                sender_id: row.try_get("sender_id")?,
+                code: row.try_get("code")?,
+                reason: row.try_get("reason")?,
+                stopped_at: row.try_get("stopped_at")?,
+            })
+        })
+        .collect()
+    }
+}

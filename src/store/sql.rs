@@ -1,0 +1,51 @@
+//! What both backends run unchanged: the SQL text of the lease owners and of the API's
+//! listings that use no JSON operator, and the decoder of a row both backends return with
+//! the same column types. Each backend binds its own values (SQLite: INTEGER microseconds;
+//! PostgreSQL: `timestamptz`) and decodes the rest with its own `rows`.
+
+use super::{KindCount, StoreResult};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+/// The tables whose rows carry leases, in the order statements lock rows.
+pub(crate) const LEASED_TABLES: [&str; 3] =
+    ["conversations", "outbound_messages", "schedule_fires"];
+
+/// Every distinct lease owner (`Process::lease_owners`).
+pub(super) fn lease_owners_sql() -> String {
+    LEASED_TABLES
+        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
+        .join(" union ")
+}
+
+/// `Reads::conversations_page`: `$1` the sender (null: every sender), `$2` the id the page
+/// ends below, `$3` the page size. The conversation's columns under their own names, the
+/// contact's as `contact_id, key, name, attributes, tags, contact_created_at`.
+pub(super) const CONVERSATIONS_PAGE: &str =
+    "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
+            k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at
+     from conversations v join contacts k on k.id = v.contact_id
+     where (cast($1 as bigint) is null or v.sender_id = $1) and v.id < $2
+     order by v.id desc limit $3";
+
+/// `Reads::conversation_inbound`: `$1` the conversation, `$2` the id the page ends below,
+/// `$3` the page size; columns `id, payload, received_at`.
+pub(super) const CONVERSATION_INBOUND: &str =
+    "select id, payload, received_at from conversation_events
+     where conversation_id = $1 and kind = 'message' and id < $2
+     order by id desc limit $3";
+
+/// A row `kind, n` of `Reads::outbound_kind_counts` (a missing kind counts as empty).
+pub(super) fn kind_count<'r, R>(row: &'r R) -> StoreResult<KindCount>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(KindCount {
+        kind: row
+            .try_get::<Option<String>, _>("kind")?
+            .unwrap_or_default(),
+        count: row.try_get("n")?,
+    })
+}

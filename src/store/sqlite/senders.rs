@@ -1,0 +1,64 @@
+//! Stopped senders on SQLite: no send of a stopped sender is claimed (see `outbox`).
+
+use super::rows::{micros, time};
+use super::SqliteStore;
+use crate::store::{SenderStop, Senders, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use sqlx::Row;
+
+#[async_trait]
+impl Senders for SqliteStore {
+    async fn stop_sender(
+        &self,
+        sender_id: i64,
+        code: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let reason = reason.to_owned();
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "insert into sender_stops (sender_id, code, reason, stopped_at)
+                     values (?1, ?2, ?3, ?4)
+                     on conflict (sender_id) do update set
+                         code = excluded.code, reason = excluded.reason,
+                         stopped_at = excluded.stopped_at",
+                )?
+                .execute(params![sender_id, code, reason, now])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn resume_sender(&self, sender_id: i64) -> StoreResult<()> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached("delete from sender_stops where sender_id = ?1")?
+                    .execute([sender_id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
+        sqlx::query(
+            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(SenderStop {
+                sender_id: row.try_get("sender_id")?,
+                code: row.try_get("code")?,
+                reason: row.try_get("reason")?,
+                stopped_at: time(row.try_get("stopped_at")?)?,
+            })
+        })
+        .collect()
+    }
+}
