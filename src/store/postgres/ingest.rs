@@ -4,9 +4,10 @@
 use super::outbox::insert_outbound;
 use super::rows::json;
 use super::PgStore;
+use crate::domain::EventKind;
 use crate::domain::{InboundMessage, OutboundMessage, StatusUpdate, WindowFallback};
 use crate::store::apply::{self, status_change, window_fallback};
-use crate::store::{EventKind, IngestItem, IngestOutcome, StoreResult};
+use crate::store::{IngestItem, IngestOutcome, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};

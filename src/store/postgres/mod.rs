@@ -25,12 +25,12 @@ mod timers;
 pub(in crate::store) use outbox::CLAIM_SENDS;
 
 use super::{
-    AudienceRow, Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewEvent,
-    NewOutbound, OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit,
-    Store, StoreResult,
+    AudienceRow, ConversationWork, IngestItem, IngestOutcome, NewEvent, NewOutbound,
+    OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit, Store,
+    StoreResult,
 };
 use crate::config::DatabaseConfig;
-use crate::domain::ContactRef;
+use crate::domain::{Contact, ContactRef, Conversation, StoredEvent};
 use async_trait::async_trait;
 use batch::Batcher;
 use chrono::{DateTime, Utc};
@@ -364,7 +364,7 @@ impl Store for PgStore {
         conversation_id: i64,
         before: Option<i64>,
         limit: i64,
-    ) -> StoreResult<Vec<super::StoredEvent>> {
+    ) -> StoreResult<Vec<StoredEvent>> {
         self.inbound_page(conversation_id, before, limit).await
     }
 }

@@ -4,7 +4,8 @@
 
 use super::rows::{contact, conversation, json};
 use super::PgStore;
-use crate::store::{ConversationSummary, Id, KindCount, StoreResult, StoredEvent};
+use crate::domain::StoredEvent;
+use crate::store::{ConversationSummary, Id, KindCount, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 

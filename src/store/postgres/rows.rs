@@ -1,8 +1,9 @@
 //! Turning PostgreSQL rows into store values. `jsonb` columns decode straight into the
 //! domain types; a value that does not fit is `StoreError::Corrupt`, not a database error.
 
+use crate::domain::{Contact, Conversation};
 use crate::store::apply;
-use crate::store::{Contact, Conversation, OutboundRecord, StoreError, StoreResult};
+use crate::store::{OutboundRecord, StoreError, StoreResult};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -27,7 +28,7 @@ pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
         sender_id: row.try_get("sender_id")?,
         contact_id: row.try_get("contact_id")?,
         last_inbound_at: row.try_get("last_inbound_at")?,
-        state: json(row, "state")?,
+        state: apply::conversation_state(&json(row, "state")?),
         created_at: row.try_get("created_at")?,
     })
 }

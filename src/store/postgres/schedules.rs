@@ -3,9 +3,8 @@
 
 use super::rows::{contact, json};
 use super::PgStore;
-use crate::store::{
-    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, StoreError, StoreResult, TimerFire,
-};
+use crate::domain::{EventKind, TimerFire};
+use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
@@ -205,8 +204,7 @@ async fn insert_events(
     for e in events {
         let kind = EventKind::Timer(TimerFire {
             timer_id: 0,
-            purpose: e.purpose.clone(),
-            payload: e.payload.clone(),
+            timer: e.event.clone(),
             due_at: e.now,
         });
         let id: Option<Id> = sqlx::query_scalar(

@@ -4,9 +4,10 @@ use super::inbox::upsert_contact;
 use super::outbox::insert_outbound;
 use super::rows::{from_text, json_text, micros, time};
 use super::SqliteStore;
+use crate::domain::EventKind;
 use crate::domain::{OutboundMessage, StatusUpdate, WindowFallback};
 use crate::store::apply::{self, status_change, window_fallback};
-use crate::store::{EventKind, IngestItem, IngestOutcome, StoreResult};
+use crate::store::{IngestItem, IngestOutcome, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -25,12 +25,13 @@ mod writer;
 use writer::Writer;
 
 use super::{
-    AudienceRow, Contact, Conversation, ConversationWork, IngestItem, IngestOutcome, NewEvent,
-    NewOutbound, OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit,
-    Store, StoreError, StoreResult,
+    AudienceRow, ConversationWork, IngestItem, IngestOutcome, NewEvent, NewOutbound,
+    OutboundRecord, OutboxItem, ScheduleFire, SendOutcome, SenderStop, StepCommit, Store,
+    StoreError, StoreResult,
 };
 use crate::config::{DatabaseConfig, SqliteSynchronous};
 use crate::domain::ContactRef;
+use crate::domain::{Contact, Conversation, StoredEvent};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
@@ -369,7 +370,7 @@ impl Store for SqliteStore {
         conversation_id: i64,
         before: Option<i64>,
         limit: i64,
-    ) -> StoreResult<Vec<super::StoredEvent>> {
+    ) -> StoreResult<Vec<StoredEvent>> {
         self.inbound_page(conversation_id, before, limit).await
     }
 }

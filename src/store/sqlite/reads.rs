@@ -4,7 +4,8 @@
 
 use super::rows::{contact, conversation, from_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{ConversationSummary, EventKind, Id, KindCount, StoreResult, StoredEvent};
+use crate::domain::{EventKind, StoredEvent};
+use crate::store::{ConversationSummary, Id, KindCount, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 

@@ -1,8 +1,9 @@
 //! Turning SQLite rows into store values: INTEGER microseconds into `DateTime<Utc>`, TEXT
 //! JSON into the domain types. A value that does not parse is `StoreError::Corrupt`.
 
+use crate::domain::{Contact, Conversation};
 use crate::store::apply;
-use crate::store::{Contact, Conversation, OutboundRecord, StoreError, StoreResult};
+use crate::store::{OutboundRecord, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -70,7 +71,7 @@ pub(super) fn conversation(row: &impl Cols) -> StoreResult<Conversation> {
         sender_id: row.int("sender_id")?,
         contact_id: row.int("contact_id")?,
         last_inbound_at: opt_time(row.opt_int("last_inbound_at")?)?,
-        state: from_text("conversation state", &row.text("state")?)?,
+        state: apply::conversation_state(&from_text("conversation state", &row.text("state")?)?),
         created_at: time(row.int("created_at")?)?,
     })
 }

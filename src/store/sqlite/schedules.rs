@@ -2,9 +2,8 @@
 
 use super::rows::{contact, from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{
-    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, StoreError, StoreResult, TimerFire,
-};
+use crate::domain::{EventKind, TimerFire};
+use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::Row;
@@ -246,8 +245,7 @@ fn event_rows(events: &[NewEvent]) -> StoreResult<Vec<EventRow>> {
         .map(|e| {
             let kind = EventKind::Timer(TimerFire {
                 timer_id: 0,
-                purpose: e.purpose.clone(),
-                payload: e.payload.clone(),
+                timer: e.event.clone(),
                 due_at: e.now,
             });
             Ok(EventRow {

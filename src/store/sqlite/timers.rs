@@ -3,7 +3,8 @@
 
 use super::rows::{from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{EventKind, StoreResult, TimerFire};
+use crate::domain::{EventKind, Timer, TimerFire};
+use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
@@ -32,8 +33,10 @@ impl SqliteStore {
                         let (timer_id, conversation_id, purpose, due_at, payload) = row?;
                         let fire = TimerFire {
                             timer_id,
-                            purpose,
-                            payload: from_text("timer payload", &payload)?,
+                            timer: Timer::from_row(
+                                &purpose,
+                                &from_text("timer payload", &payload)?,
+                            ),
                             due_at: time(due_at)?,
                         };
                         Ok((conversation_id, fire))
