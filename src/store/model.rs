@@ -206,7 +206,7 @@ pub struct AudienceRow {
     pub conversation_id: Id,
     pub contact: Contact,
     pub last_inbound_at: Option<DateTime<Utc>>,
-    pub state: serde_json::Value,
+    pub state: ConversationState,
 }
 
 /// How many of a sender's outbound messages of one content kind (`text`, `media`,

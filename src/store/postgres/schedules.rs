@@ -4,6 +4,7 @@
 use super::rows::{contact, json};
 use super::PgStore;
 use crate::domain::{EventKind, TimerFire};
+use crate::store::apply;
 use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -162,7 +163,7 @@ impl PgStore {
                     conversation_id: r.try_get("conversation_id")?,
                     contact: contact(r, "contact_id", "contact_created_at")?,
                     last_inbound_at: r.try_get("last_inbound_at")?,
-                    state: json(r, "state")?,
+                    state: apply::conversation_state(&json(r, "state")?),
                 })
             })
             .collect()

@@ -3,6 +3,7 @@
 use super::rows::{contact, from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
 use crate::domain::{EventKind, TimerFire};
+use crate::store::apply;
 use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -194,7 +195,10 @@ impl SqliteStore {
                     conversation_id: r.try_get("conversation_id")?,
                     contact: contact(r, "contact_id", "contact_created_at")?,
                     last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
-                    state: from_text("conversation state", r.try_get("state")?)?,
+                    state: apply::conversation_state(&from_text(
+                        "conversation state",
+                        r.try_get("state")?,
+                    )?),
                 })
             })
             .collect()
