@@ -9,6 +9,7 @@
 mod answer;
 mod exec;
 mod http_step;
+mod library;
 pub mod memory;
 mod scope;
 mod script_pool;
@@ -17,6 +18,7 @@ pub mod trace;
 
 pub use exec::{Answer, Effect, Note, ScriptJob};
 pub use http_step::{HttpRequest, Reach};
+pub use library::Library;
 pub use script_pool::{PoolError, ScriptPool};
 pub use template::{render, render_json};
 
@@ -27,8 +29,7 @@ use crate::domain::{
 use crate::flows::{script, Flow, FlowSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// What the engine sees for one event.
 #[derive(Debug, Clone, Copy)]
@@ -75,16 +76,14 @@ pub trait Engine: Send + Sync + 'static {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput;
 }
 
-/// Runs the loaded flows. The flow set is swapped whole on reload; every version loaded in
-/// this process stays available so runs finish on the version they started with.
+/// Runs the loaded flows (`Library`) with the I/O their steps ask for: the script pool and
+/// the `http` steps' client.
 pub struct FlowEngine {
-    current: RwLock<Arc<FlowSet>>,
-    archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
+    library: Library,
     scripts: ScriptPool,
     /// The `http` steps' client, guarded unless `allow_private_networks` (`http_step`).
     http: reqwest::Client,
     reach: Reach,
-    options: EngineOptions,
 }
 
 /// Engine behaviour taken from the config.
@@ -136,50 +135,27 @@ impl EngineOptions {
 impl FlowEngine {
     pub fn new(flows: FlowSet, options: EngineOptions) -> Self {
         let reach = Reach::from_allow_private(options.allow_private_networks);
-        let engine = Self {
-            current: RwLock::new(Arc::new(FlowSet::default())),
-            archive: RwLock::new(HashMap::new()),
+        Self {
             scripts: ScriptPool::new(options.script_threads, options.script_queue),
             http: http_step::client(&reach),
             reach,
-            options,
-        };
-        engine.replace(flows);
-        engine
+            library: Library::new(flows, options),
+        }
     }
 
     /// Makes `flows` the current set (hot reload).
     pub fn replace(&self, flows: FlowSet) {
-        {
-            let mut archive = self.archive.write().unwrap_or_else(|e| e.into_inner());
-            for f in flows.flows() {
-                archive
-                    .entry((f.id.clone(), f.version))
-                    .or_insert_with(|| f.clone());
-            }
-        }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
+        self.library.replace(flows);
     }
 
     pub fn flows(&self) -> Arc<FlowSet> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.library.flows()
     }
 
     /// The flow a run started on; after a restart (old versions are gone) the current
     /// version of the same flow.
     pub fn flow_version(&self, id: &str, version: u64) -> Option<Arc<Flow>> {
-        if let Some(f) = self
-            .archive
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(id.to_string(), version))
-        {
-            return Some(f.clone());
-        }
-        self.flows().get(id).cloned()
+        self.library.flow_version(id, version)
     }
 }
 
@@ -204,7 +180,7 @@ impl FlowEngine {
         input: StepInput<'_>,
         trace: Option<Box<trace::Trace>>,
     ) -> (StepOutput, Option<Box<trace::Trace>>) {
-        let mut interpreter = exec::Interpreter::new(self, &input, trace);
+        let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
         while let Some(effect) = interpreter.next() {
             let answer = self.perform(effect).await;
             interpreter.resume(answer);

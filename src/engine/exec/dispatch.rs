@@ -26,7 +26,7 @@ impl Interpreter<'_> {
             .text()
             .map(crate::flows::normalize)
             .unwrap_or_default();
-        if !folded.is_empty() && self.engine.options.opt_out_keywords.contains(&folded) {
+        if !folded.is_empty() && self.library.options.opt_out_keywords.contains(&folded) {
             return self.opt_out();
         }
         if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true) {
@@ -56,7 +56,7 @@ impl Interpreter<'_> {
     /// The quiet period that applies now: the current flow's, else the global one.
     fn debounce(&self) -> Option<std::time::Duration> {
         let flow = self.flow_of_run().and_then(|f| f.debounce);
-        flow.or(self.engine.options.debounce)
+        flow.or(self.library.options.debounce)
             .filter(|d| !d.is_zero())
     }
 
@@ -82,7 +82,7 @@ impl Interpreter<'_> {
         self.state.pending_texts.clear();
         self.state.run = None;
         self.cancel_waits();
-        if let Some(reply) = &self.engine.options.opt_out_reply {
+        if let Some(reply) = &self.library.options.opt_out_reply {
             let body = self.render(reply);
             self.reply(
                 crate::domain::OutboundContent::Text {
@@ -99,7 +99,7 @@ impl Interpreter<'_> {
         let Some(expires_at) = self.window.expires_at else {
             return;
         };
-        let flows = self.engine.flows();
+        let flows = self.library.flows();
         for flow in flows.flows() {
             for t in &flow.triggers {
                 if let TriggerKind::WindowClosing { before } = t.kind {
@@ -131,7 +131,7 @@ impl Interpreter<'_> {
             self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
             Some(Wait::Answer { .. })
         );
-        let flows = self.engine.flows();
+        let flows = self.library.flows();
         let input = MatchInput {
             content: &msg.content,
             referral: msg.referral.as_ref(),
@@ -197,7 +197,7 @@ impl Interpreter<'_> {
                     });
                     return;
                 }
-                if let Some(flow) = self.engine.flows().get(&flow).cloned() {
+                if let Some(flow) = self.library.flows().get(&flow).cloned() {
                     self.start(flow, Map::new());
                 }
             }
@@ -264,7 +264,7 @@ impl Interpreter<'_> {
             }
             return;
         }
-        let Some(flow) = self.engine.flows().get(&run.flow).cloned() else {
+        let Some(flow) = self.library.flows().get(&run.flow).cloned() else {
             return;
         };
         self.decide(|| format!("scheduled run of flow `{}`", flow.id));
@@ -304,7 +304,7 @@ impl Interpreter<'_> {
 
     pub(super) fn flow_of_run(&self) -> Option<Arc<Flow>> {
         let run = self.state.run.as_ref()?;
-        self.engine.flow_version(&run.flow, run.version)
+        self.library.flow_version(&run.flow, run.version)
     }
 
     fn answer(&mut self, content: &InboundContent) {

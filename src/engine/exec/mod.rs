@@ -25,7 +25,7 @@ mod vars;
 
 use super::http_step::HttpRequest;
 use super::trace::Trace;
-use super::{scope, FlowEngine, StepInput, StepOutput};
+use super::{scope, Library, StepInput, StepOutput};
 use crate::domain::{
     ContactPatch, ConversationState, EventKind, InboundMessage, ScheduledRun, TimerFire,
     WindowState,
@@ -123,7 +123,7 @@ struct Pending {
 }
 
 pub struct Interpreter<'a> {
-    engine: &'a FlowEngine,
+    library: &'a Library,
     now: DateTime<Utc>,
     window: WindowState,
     /// The contact as flows see it (`scope::contact_view`), with this event's changes.
@@ -141,11 +141,7 @@ pub struct Interpreter<'a> {
 }
 
 impl<'a> Interpreter<'a> {
-    pub fn new(
-        engine: &'a FlowEngine,
-        input: &StepInput<'_>,
-        mut trace: Option<Box<Trace>>,
-    ) -> Self {
+    pub fn new(library: &'a Library, input: &StepInput<'_>, mut trace: Option<Box<Trace>>) -> Self {
         let state = input.conversation.state.clone();
         let (message, first) = match &input.event.kind {
             EventKind::Message(m) => (
@@ -158,7 +154,7 @@ impl<'a> Interpreter<'a> {
             t.begin(input, &state);
         }
         Self {
-            engine,
+            library,
             now: input.now,
             window: input.window.clone(),
             contact: scope::contact_view(input.contact),

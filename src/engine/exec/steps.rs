@@ -297,7 +297,7 @@ impl Interpreter<'_> {
     }
 
     fn goto_flow_step(&mut self, flow: &Flow, pc: usize, id: &str) -> Next {
-        let Some(next) = self.engine.flows().get(id).cloned() else {
+        let Some(next) = self.library.flows().get(id).cloned() else {
             return self.fail_step(flow, pc, format!("there is no flow `{id}` any more"));
         };
         if let Some(run) = &mut self.state.run {

@@ -6,7 +6,7 @@ use crate::domain::{
     Contact, ContactRef, Conversation, ConversationState, EventKind, InboundContent,
     InboundMessage, OutboundContent, PhoneNumber, StoredEvent, WindowPolicy,
 };
-use crate::engine::{EngineOptions, FlowEngine, StepInput};
+use crate::engine::{EngineOptions, Library, StepInput};
 use crate::flows::{load_dir, script, LoadSettings};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
@@ -29,7 +29,8 @@ steps:
     send: "Cannot check now"
 "#;
 
-fn engine() -> (FlowEngine, tempfile::TempDir) {
+/// The flows alone: no script pool, no HTTP client.
+fn library() -> (Library, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("order.yaml"), FLOW).unwrap();
     let report = load_dir(&LoadSettings {
@@ -39,17 +40,16 @@ fn engine() -> (FlowEngine, tempfile::TempDir) {
         window: Duration::from_secs(86400),
     });
     assert_eq!(report.errors(), 0, "{}", report.render());
-    let options = EngineOptions {
-        script_threads: 1,
-        ..Default::default()
-    };
-    (FlowEngine::new(report.set.unwrap(), options), dir)
+    (
+        Library::new(report.set.unwrap(), EngineOptions::default()),
+        dir,
+    )
 }
 
 /// Runs the interpreter for `text`, answering its http request with `http` and its
 /// scripts here, on this thread; returns the requests seen and the replies.
 fn run(
-    engine: &FlowEngine,
+    library: &Library,
     text: &str,
     http: Result<serde_json::Value, String>,
 ) -> (Vec<String>, Vec<String>) {
@@ -94,7 +94,7 @@ fn run(
         now,
     };
     let rhai = script::sandbox();
-    let mut interpreter = Interpreter::new(engine, &input, None);
+    let mut interpreter = Interpreter::new(library, &input, None);
     let mut requests = Vec::new();
     let mut http = Some(http);
     while let Some(effect) = interpreter.next() {
@@ -124,9 +124,9 @@ fn run(
 
 #[test]
 fn an_http_step_hands_out_its_request_and_resumes_with_the_answer() {
-    let (engine, _dir) = engine();
+    let (library, _dir) = library();
     let answer = json!({ "status": 200, "ok": true, "body": { "status": "shipped" } });
-    let (requests, replies) = run(&engine, "order 42", Ok(answer));
+    let (requests, replies) = run(&library, "order 42", Ok(answer));
     assert_eq!(
         requests,
         vec![r#"POST https://shop.example/orders/42 {"who":"Ana"}"#]
@@ -136,15 +136,15 @@ fn an_http_step_hands_out_its_request_and_resumes_with_the_answer() {
 
 #[test]
 fn a_failed_or_refused_answer_takes_the_on_error_path() {
-    let (engine, _dir) = engine();
+    let (library, _dir) = library();
     let refused = json!({ "status": 503, "ok": false, "body": "" });
     assert_eq!(
-        run(&engine, "order 7", Ok(refused)).1,
+        run(&library, "order 7", Ok(refused)).1,
         vec!["Cannot check now"]
     );
     let unreachable = Err("shop.example did not answer within 5s".to_string());
     assert_eq!(
-        run(&engine, "order 7", unreachable).1,
+        run(&library, "order 7", unreachable).1,
         vec!["Cannot check now"]
     );
 }
