@@ -1,17 +1,29 @@
-//! Pure domain types: phone numbers, contacts, inbound events, outbound messages, delivery
-//! statuses, the customer-service window rule and provider error classification.
+//! Pure domain types: phone numbers, contacts, conversations and their engine state,
+//! inbound events, timers, outbound messages, delivery statuses, the customer-service window
+//! rule and provider error classification.
 //!
 //! Nothing in here does I/O or knows a provider's wire format; every other layer speaks these
 //! types. Provider modules translate to and from them at the edge.
 
 pub mod clock;
+pub mod contact;
+pub mod conversation;
 pub mod error_class;
+pub mod event;
 pub mod message;
 pub mod phone;
+pub mod timer;
 pub mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use contact::{Contact, ContactPatch};
+pub use conversation::{Conversation, ConversationState, Handoff, Run, StepError, Wait};
 pub use error_class::{classify, ErrorClass, SendFailure};
+pub use event::{EventKind, StoredEvent, TimerFire};
 pub use message::*;
 pub use phone::{ContactRef, PhoneError, PhoneNumber};
+pub use timer::{NewTimer, ScheduledRun, Timer, TimerKind};
 pub use window::{WindowPolicy, WindowState};
+
+/// A row id.
+pub type Id = i64;

@@ -98,3 +98,63 @@ mod tests {
         assert!(!p.state(Some(last), at("2026-01-02T09:55:00Z")).is_open);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn instant(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn never_open_without_an_inbound_message(now in 0i64..4_000_000_000, hours in 1i64..72) {
+            let p = WindowPolicy { duration: Duration::hours(hours), safety_margin: Duration::zero() };
+            let s = p.state(None, instant(now));
+            prop_assert!(!s.is_open);
+            prop_assert_eq!(s.expires_at, None);
+            prop_assert_eq!(s.minutes_remaining, 0);
+            prop_assert_eq!(s.last_inbound_at, None);
+        }
+
+        #[test]
+        fn open_exactly_while_now_is_before_the_effective_close(
+            last in 0i64..4_000_000_000,
+            offset in -100_000i64..400_000,
+            hours in 1i64..72,
+            margin in 0i64..3_600,
+        ) {
+            let p = WindowPolicy {
+                duration: Duration::hours(hours),
+                safety_margin: Duration::seconds(margin),
+            };
+            let (last, now) = (instant(last), instant(last + offset));
+            let s = p.state(Some(last), now);
+            let close = last + p.duration - p.safety_margin;
+            prop_assert_eq!(s.is_open, now < close);
+            prop_assert_eq!(s.expires_at, Some(last + p.duration));
+            prop_assert_eq!(s.last_inbound_at, Some(last));
+            if s.is_open {
+                prop_assert_eq!(s.minutes_remaining, (close - now).num_minutes());
+                prop_assert!(s.minutes_remaining >= 0);
+            } else {
+                prop_assert_eq!(s.minutes_remaining, 0);
+            }
+        }
+
+        #[test]
+        fn a_later_inbound_message_never_closes_an_open_window(
+            last in 0i64..4_000_000_000,
+            later in 0i64..200_000,
+            offset in 0i64..200_000,
+        ) {
+            let p = WindowPolicy::default();
+            let now = instant(last + offset);
+            if p.state(Some(instant(last)), now).is_open {
+                prop_assert!(p.state(Some(instant(last + later)), now).is_open);
+            }
+        }
+    }
+}

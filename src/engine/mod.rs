@@ -1,31 +1,35 @@
 //! The conversation engine: given a conversation, its contact and one event, decide what
 //! happens — new state, replies, contact changes, timers. It touches no database; the inbox
-//! worker commits its output in one transaction. (`http` steps are its only I/O, done
-//! outside any transaction.)
+//! worker commits its output in one transaction.
+//!
+//! The interpreter (`exec`) is synchronous and pure: when a step needs I/O (an `http` step's
+//! request, a script on the script pool) it hands out an `Effect`, which `FlowEngine::run`
+//! performs (outside any transaction) before resuming it with the answer.
 
 mod answer;
 mod exec;
 mod http_step;
+mod library;
 pub mod memory;
 mod scope;
 mod script_pool;
-pub mod state;
 pub mod template;
 pub mod trace;
 
-pub use http_step::Reach;
+pub use exec::{Answer, Effect, Note, ScriptJob};
+pub use http_step::{HttpRequest, Reach};
+pub use library::Library;
 pub use script_pool::{PoolError, ScriptPool};
 pub use template::{render, render_json};
 
-use crate::domain::{OutboundContent, WindowFallback, WindowState};
-use crate::flows::{Flow, FlowSet};
-use crate::store::{Contact, ContactPatch, Conversation, EventKind, NewTimer, StoredEvent};
+use crate::domain::{
+    Contact, ContactPatch, Conversation, ConversationState, NewTimer, OutboundContent, StoredEvent,
+    TimerKind, WindowFallback, WindowState,
+};
+use crate::flows::{script, Flow, FlowSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use state::ConversationState;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// What the engine sees for one event.
 #[derive(Debug, Clone, Copy)]
@@ -47,16 +51,16 @@ pub struct Reply {
 /// Everything one event produced; committed together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepOutput {
-    pub state: Value,
+    pub state: ConversationState,
     pub contact_patch: Option<ContactPatch>,
     pub replies: Vec<Reply>,
     pub timers: Vec<NewTimer>,
-    pub cancel_timers: Vec<String>,
+    pub cancel_timers: Vec<TimerKind>,
 }
 
 impl StepOutput {
     /// Nothing happens; the state stays as it was.
-    pub fn unchanged(state: &Value) -> Self {
+    pub fn unchanged(state: &ConversationState) -> Self {
         Self {
             state: state.clone(),
             contact_patch: None,
@@ -72,16 +76,14 @@ pub trait Engine: Send + Sync + 'static {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput;
 }
 
-/// Runs the loaded flows. The flow set is swapped whole on reload; every version loaded in
-/// this process stays available so runs finish on the version they started with.
+/// Runs the loaded flows (`Library`) with the I/O their steps ask for: the script pool and
+/// the `http` steps' client.
 pub struct FlowEngine {
-    current: RwLock<Arc<FlowSet>>,
-    archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
+    library: Library,
     scripts: ScriptPool,
     /// The `http` steps' client, guarded unless `allow_private_networks` (`http_step`).
     http: reqwest::Client,
     reach: Reach,
-    options: EngineOptions,
 }
 
 /// Engine behaviour taken from the config.
@@ -133,50 +135,27 @@ impl EngineOptions {
 impl FlowEngine {
     pub fn new(flows: FlowSet, options: EngineOptions) -> Self {
         let reach = Reach::from_allow_private(options.allow_private_networks);
-        let engine = Self {
-            current: RwLock::new(Arc::new(FlowSet::default())),
-            archive: RwLock::new(HashMap::new()),
+        Self {
             scripts: ScriptPool::new(options.script_threads, options.script_queue),
             http: http_step::client(&reach),
             reach,
-            options,
-        };
-        engine.replace(flows);
-        engine
+            library: Library::new(flows, options),
+        }
     }
 
     /// Makes `flows` the current set (hot reload).
     pub fn replace(&self, flows: FlowSet) {
-        {
-            let mut archive = self.archive.write().unwrap_or_else(|e| e.into_inner());
-            for f in flows.flows() {
-                archive
-                    .entry((f.id.clone(), f.version))
-                    .or_insert_with(|| f.clone());
-            }
-        }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
+        self.library.replace(flows);
     }
 
     pub fn flows(&self) -> Arc<FlowSet> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.library.flows()
     }
 
     /// The flow a run started on; after a restart (old versions are gone) the current
     /// version of the same flow.
     pub fn flow_version(&self, id: &str, version: u64) -> Option<Arc<Flow>> {
-        if let Some(f) = self
-            .archive
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(id.to_string(), version))
-        {
-            return Some(f.clone());
-        }
-        self.flows().get(id).cloned()
+        self.library.flow_version(id, version)
     }
 }
 
@@ -194,51 +173,51 @@ impl FlowEngine {
         (out, trace.map(|t| *t).unwrap_or_default())
     }
 
+    /// Drives the interpreter: performs each effect it asks for and resumes it with the
+    /// answer, then logs its notes.
     async fn run(
         &self,
         input: StepInput<'_>,
-        mut trace: Option<Box<trace::Trace>>,
+        trace: Option<Box<trace::Trace>>,
     ) -> (StepOutput, Option<Box<trace::Trace>>) {
-        let state = ConversationState::from_value(&input.conversation.state);
-        let message = match &input.event.kind {
-            EventKind::Message(m) => scope::message_view(Some(&m.content)),
-            EventKind::Timer(_) => scope::message_view(None),
-        };
-        let mut exec = exec::Exec {
-            engine: self,
-            now: input.now,
-            window: input.window.clone(),
-            contact: scope::contact_view(input.contact),
-            message,
-            state,
-            out: StepOutput::unchanged(&Value::Null),
-            patch: ContactPatch::default(),
-            trace: None,
-        };
-        if let Some(t) = &mut trace {
-            t.begin(&input, &exec.state);
+        let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
+        while let Some(effect) = interpreter.next() {
+            let answer = self.perform(effect).await;
+            interpreter.resume(answer);
         }
-        exec.trace = trace;
-        match &input.event.kind {
-            EventKind::Message(m) => exec.on_message(m.clone()).await,
-            EventKind::Timer(t) => exec.on_timer(t).await,
+        let done = interpreter.finish();
+        for note in &done.notes {
+            match note {
+                Note::StepFailed {
+                    flow,
+                    step,
+                    message,
+                } => tracing::warn!(flow = %flow, step, %message, "flow step failed"),
+                Note::HandedOff { flow, until } => {
+                    tracing::info!(flow = %flow, until = ?until, "conversation handed off to a person")
+                }
+                Note::DeferredDropped { flow, max } => tracing::warn!(
+                    flow = %flow,
+                    "scheduled flow dropped: {max} others already wait for this conversation's run to end"
+                ),
+            }
         }
-        exec.start_deferred().await;
-        let mut out = exec.out;
-        out.state = exec.state.to_value();
-        let p = exec.patch;
-        if p.name.is_some()
-            || !p.set_attributes.is_empty()
-            || !p.add_tags.is_empty()
-            || !p.remove_tags.is_empty()
-        {
-            out.contact_patch = Some(p);
+        (done.out, done.trace)
+    }
+
+    /// The I/O a step asked for: an `http` step's request through the guarded client, or
+    /// a script on the script pool (never on this thread).
+    async fn perform(&self, effect: Effect) -> Answer {
+        match effect {
+            Effect::Http(req) => Answer::Http(http_step::call(&self.http, &self.reach, req).await),
+            Effect::Script(ScriptJob { ast, inputs }) => Answer::Script(
+                self.scripts
+                    .run(move |rhai| script::run_on(rhai, &ast, inputs))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+            ),
         }
-        let mut trace = exec.trace;
-        if let Some(t) = &mut trace {
-            t.finish(&exec.state, &out);
-        }
-        (out, trace)
     }
 }
 

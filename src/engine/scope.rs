@@ -1,8 +1,8 @@
 //! The values flows see: `contact.*`, `vars.*`, `message.*` in `{{ … }}` templates and as
 //! maps in Rhai scripts.
 
+use crate::domain::Contact;
 use crate::domain::InboundContent;
-use crate::store::Contact;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 

@@ -4,8 +4,8 @@
 use super::*;
 use crate::config::{TemplateConfig, TemplateStatus};
 use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber, WindowPolicy};
+use crate::domain::{EventKind, ScheduledRun, StoredEvent, Timer, TimerFire};
 use crate::flows::{load_dir, LoadSettings};
-use crate::store::{StoredEvent, TimerFire};
 use chrono::TimeZone;
 use serde_json::json;
 use std::time::Duration;
@@ -69,7 +69,7 @@ fn harness_opts(flows: &[&str], options: EngineOptions) -> Harness {
             sender_id: 1,
             contact_id: 1,
             last_inbound_at: None,
-            state: Value::Null,
+            state: ConversationState::default(),
             created_at: now,
         },
         contact: Contact {
@@ -109,21 +109,11 @@ impl Harness {
             .await;
         self.conversation.state = out.state.clone();
         self.timers
-            .retain(|t| !out.cancel_timers.contains(&t.purpose));
+            .retain(|t| !out.cancel_timers.contains(&t.timer.kind()));
         self.timers.extend(out.timers.iter().cloned());
         if let Some(p) = &out.contact_patch {
-            if let Some(n) = &p.name {
-                self.contact.name = Some(n.clone());
-            }
-            for (k, v) in &p.set_attributes {
-                self.contact.attributes.insert(k.clone(), v.clone());
-            }
-            self.contact.tags.retain(|t| !p.remove_tags.contains(t));
-            for t in &p.add_tags {
-                if !self.contact.tags.contains(t) {
-                    self.contact.tags.push(t.clone());
-                }
-            }
+            let c = &mut self.contact;
+            p.apply_to(&mut c.name, &mut c.attributes, &mut c.tags);
         }
         out
     }
@@ -162,8 +152,7 @@ impl Harness {
         for (i, t) in due.into_iter().enumerate() {
             let fire = TimerFire {
                 timer_id: i as i64,
-                purpose: t.purpose,
-                payload: t.payload,
+                timer: t.timer,
                 due_at: t.due_at,
             };
             sent.extend(bodies(&self.event(EventKind::Timer(fire)).await));
@@ -171,8 +160,8 @@ impl Harness {
         sent
     }
 
-    fn state(&self) -> state::ConversationState {
-        state::ConversationState::from_value(&self.conversation.state)
+    fn state(&self) -> ConversationState {
+        self.conversation.state.clone()
     }
 }
 
@@ -418,8 +407,10 @@ async fn stop_opts_out_and_writing_again_opts_back_in() {
     // A schedule reaching an opted-out contact does nothing.
     let fire = TimerFire {
         timer_id: 0,
-        purpose: state::SCHEDULED.into(),
-        payload: json!({"flow": "p", "fire_id": 1}),
+        timer: Timer::Scheduled(ScheduledRun {
+            flow: "p".into(),
+            fire_id: 1,
+        }),
         due_at: h.now,
     };
     assert!(bodies(&h.event(EventKind::Timer(fire.clone())).await).is_empty());
@@ -507,8 +498,10 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
     assert_eq!(h.say("quiz").await, vec!["Ready?"]);
     let fire = TimerFire {
         timer_id: 9,
-        purpose: state::SCHEDULED.into(),
-        payload: json!({"flow": "promo", "fire_id": 1}),
+        timer: Timer::Scheduled(ScheduledRun {
+            flow: "promo".into(),
+            fire_id: 1,
+        }),
         due_at: h.now,
     };
     assert!(bodies(&h.event(EventKind::Timer(fire)).await).is_empty());

@@ -5,11 +5,12 @@
 //! Built only when asked for (`FlowEngine::handle_traced`); with tracing off the engine
 //! does exactly what it did before and allocates nothing for it.
 
-use super::state::ConversationState;
-use crate::domain::{InboundContent, OutboundContent, WindowFallback, WindowState};
+use crate::domain::EventKind;
+use crate::domain::{
+    ConversationState, InboundContent, OutboundContent, WindowFallback, WindowState,
+};
 use crate::flows::explain::Explanation;
 use crate::flows::{Flow, Op};
-use crate::store::EventKind;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -81,7 +82,7 @@ impl Trace {
                     .trim_end()
                     .to_string()
             }
-            EventKind::Timer(t) => format!("timer {}", t.purpose),
+            EventKind::Timer(t) => format!("timer {}", t.timer.kind()),
         };
         self.window = Some(input.window.clone());
         self.run_before = describe_run(state);
@@ -209,7 +210,7 @@ pub fn summary(content: &OutboundContent) -> String {
 
 /// `flow welcome, step 2 (waiting for an answer)`.
 pub(super) fn describe_run(state: &ConversationState) -> Option<String> {
-    use super::state::Wait;
+    use crate::domain::Wait;
     if let Some(h) = &state.handoff {
         return Some(format!(
             "handed off to a person (flow {}){}",

@@ -280,3 +280,154 @@ impl TriggerIndex {
         })
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::flows::problem::Pos;
+    use crate::flows::Trigger;
+    use proptest::prelude::*;
+
+    /// One trigger of each kind, every one matching the same button press `go`.
+    fn trigger(rank: Rank, kind: &str) -> TriggerKind {
+        let keyword = |mode| TriggerKind::Keyword {
+            words: vec!["go".into()],
+            mode,
+        };
+        match rank {
+            Rank::Id => TriggerKind::Button {
+                ids: vec!["go".into()],
+            },
+            Rank::Referral => TriggerKind::Referral { source_ids: vec![] },
+            Rank::Whole => keyword(KeywordMode::Whole),
+            Rank::FirstWord => keyword(KeywordMode::FirstWord),
+            Rank::Regex => TriggerKind::Regex {
+                pattern: "^go$".into(),
+                regex: regex::Regex::new("(?i)^go$").unwrap(),
+            },
+            Rank::Contains => keyword(KeywordMode::Contains),
+            Rank::Type => TriggerKind::MessageType {
+                kinds: vec![kind.into()],
+            },
+            Rank::NewContact => TriggerKind::NewContact,
+            Rank::Fallback => TriggerKind::Fallback,
+        }
+    }
+
+    const RANKS: [Rank; 9] = [
+        Rank::Id,
+        Rank::Referral,
+        Rank::Whole,
+        Rank::FirstWord,
+        Rank::Regex,
+        Rank::Contains,
+        Rank::Type,
+        Rank::NewContact,
+        Rank::Fallback,
+    ];
+
+    /// The rank a trigger of `rank` matches the one-word message `go` with: a first-word
+    /// keyword equal to the whole message counts as a whole-message keyword.
+    fn effective(rank: Rank) -> Rank {
+        if rank == Rank::FirstWord {
+            Rank::Whole
+        } else {
+            rank
+        }
+    }
+
+    fn flow(i: usize, rank: Rank, priority: i64, interrupt: bool, kind: &str) -> Arc<Flow> {
+        Arc::new(Flow {
+            id: format!("f{i}"),
+            file: format!("f{i}.yaml"),
+            description: None,
+            priority,
+            version: 0,
+            triggers: vec![Trigger {
+                kind: trigger(rank, kind),
+                interrupt,
+                at: Pos::default(),
+            }],
+            steps: vec![],
+            schedule: None,
+            debounce: None,
+        })
+    }
+
+    fn specs() -> impl Strategy<Value = Vec<(usize, i64, bool)>> {
+        proptest::collection::vec((0..RANKS.len(), -2i64..3, any::<bool>()), 1..12)
+    }
+
+    proptest! {
+        #[test]
+        fn the_best_priority_then_kind_then_file_order_wins(specs in specs(), waiting in any::<bool>()) {
+            let content = InboundContent::ButtonReply { id: "go".into(), title: "go".into() };
+            let referral = Referral {
+                source_url: None,
+                source_id: Some("ad".into()),
+                source_type: None,
+                headline: None,
+                body: None,
+                ctwa_clid: None,
+            };
+            let flows: Vec<Arc<Flow>> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, (r, p, int))| flow(i, RANKS[*r], *p, *int, content.kind_name()))
+                .collect();
+            let ix = TriggerIndex::build(&flows);
+            let won = ix.best(&flows, &MatchInput {
+                content: &content,
+                referral: Some(&referral),
+                new_contact: true,
+                waiting,
+            });
+            // Every trigger matches; the winner is the smallest (priority desc, kind, order)
+            // among those allowed to answer.
+            let expected = specs
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, _, int))| !waiting || *int)
+                .min_by_key(|(i, (r, p, _))| (-p, effective(RANKS[*r]), *i))
+                .map(|(i, _)| i);
+            prop_assert_eq!(won.as_ref().map(|m| m.candidate.flow), expected);
+            if let Some(m) = won {
+                prop_assert_eq!(&m.flow.id, &format!("f{}", m.candidate.flow));
+            }
+        }
+
+        #[test]
+        fn a_more_specific_kind_wins_whatever_the_flow_order(
+            a in 0..RANKS.len(),
+            b in 0..RANKS.len(),
+            swap in any::<bool>(),
+        ) {
+            prop_assume!(effective(RANKS[a]) != effective(RANKS[b]));
+            let content = InboundContent::ButtonReply { id: "go".into(), title: "go".into() };
+            let referral = Referral {
+                source_url: None,
+                source_id: None,
+                source_type: None,
+                headline: None,
+                body: None,
+                ctwa_clid: None,
+            };
+            let (first, second) = if swap { (b, a) } else { (a, b) };
+            let flows = vec![
+                flow(0, RANKS[first], 0, false, content.kind_name()),
+                flow(1, RANKS[second], 0, false, content.kind_name()),
+            ];
+            let won = TriggerIndex::build(&flows)
+                .best(&flows, &MatchInput {
+                    content: &content,
+                    referral: Some(&referral),
+                    new_contact: true,
+                    waiting: false,
+                })
+                .unwrap();
+            let best = effective(RANKS[a]).min(effective(RANKS[b]));
+            prop_assert_eq!(won.candidate.rank, best);
+            prop_assert_eq!(effective(RANKS[if swap { b } else { a }]) == best, won.candidate.flow == 0);
+        }
+    }
+}

@@ -132,11 +132,7 @@ impl Audience {
                 return false;
             }
         }
-        let flow = row
-            .state
-            .get("run")
-            .and_then(|r| r.get("flow"))
-            .and_then(|f| f.as_str());
+        let flow = row.state.run.as_ref().map(|r| r.flow.as_str());
         if let Some(f) = &self.in_flow {
             if flow != Some(f.as_str()) {
                 return false;

@@ -217,7 +217,7 @@ async fn get_messages(
     };
     let mut items: Vec<(chrono::DateTime<chrono::Utc>, i64, Value)> = Vec::new();
     for e in st.store.conversation_inbound(conv.id, None, 200).await? {
-        if let crate::store::EventKind::Message(m) = &e.kind {
+        if let crate::domain::EventKind::Message(m) = &e.kind {
             items.push((
                 e.received_at,
                 0,
@@ -306,13 +306,10 @@ async fn post_explain(State(st): State<AppState>, body: axum::body::Bytes) -> Ap
     let content = msg.content().map_err(SandboxError::from)?;
     let sender = sender_of(&st, msg.sender_id)?;
     let conv = st.store.find_conversation(sender, &phone).await?;
-    let state = conv
-        .as_ref()
-        .map(|c| crate::engine::state::ConversationState::from_value(&c.state))
-        .unwrap_or_default();
+    let state = conv.map(|c| c.state).unwrap_or_default();
     let waiting = matches!(
         state.run.as_ref().and_then(|r| r.wait.as_ref()),
-        Some(crate::engine::state::Wait::Answer { .. })
+        Some(crate::domain::Wait::Answer { .. })
     );
     let explanation = st.engine.flows().explain(&MatchInput {
         content: &content,

@@ -4,7 +4,6 @@
 
 use super::Sandbox;
 use crate::domain::{OutboundContent, WindowPolicy, WindowState};
-use crate::engine::state::ConversationState;
 use crate::engine::trace::summary;
 use crate::store::{DynStore, Id, OutboundRecord, StoreResult};
 use chrono::{DateTime, Utc};
@@ -109,7 +108,7 @@ pub async fn contact(
     let Some(contact) = store.contact(conv.contact_id).await? else {
         return Ok(None);
     };
-    let state = ConversationState::from_value(&conv.state);
+    let state = &conv.state;
     let vars = match &state.run {
         Some(run) => run.vars.clone(),
         None => sandbox
@@ -121,8 +120,8 @@ pub async fn contact(
     };
     let run = state.run.as_ref().map(|r| {
         let waiting = match &r.wait {
-            Some(crate::engine::state::Wait::Answer { .. }) => ", waiting for an answer",
-            Some(crate::engine::state::Wait::Delay { .. }) => ", waiting for a delay",
+            Some(crate::domain::Wait::Answer { .. }) => ", waiting for an answer",
+            Some(crate::domain::Wait::Delay { .. }) => ", waiting for a delay",
             None => "",
         };
         format!("flow {}, step {}{waiting}", r.flow, r.step + 1)

@@ -1,9 +1,10 @@
 //! Decisions both backends make the same way, kept as pure functions so the SQLite and
 //! PostgreSQL code only moves rows: whether a delivery status applies and what it enqueues,
-//! how a contact patch merges, and when a lease ends. No I/O here.
+//! how a conversation's state is read, and when a lease ends. No I/O here.
 
-use super::{ContactPatch, NewOutbound, Origin, StoreError, StoreResult};
+use super::{NewOutbound, Origin, StoreError, StoreResult};
 use crate::domain::error_class::WINDOW_CLOSED_CODES;
+use crate::domain::ConversationState;
 use crate::domain::{
     DeliveryStatus, OutboundContent, OutboundMessage, StatusUpdate, WindowFallback,
 };
@@ -74,24 +75,13 @@ pub(super) struct ContactFields {
     pub tags: Vec<String>,
 }
 
-/// Merges attributes (a `null` value removes the key), adds tags once and removes tags.
-pub(super) fn apply_patch(fields: &mut ContactFields, patch: &ContactPatch) {
-    if let Some(name) = &patch.name {
-        fields.name = Some(name.clone());
-    }
-    for (key, value) in &patch.set_attributes {
-        if value.is_null() {
-            fields.attributes.remove(key);
-        } else {
-            fields.attributes.insert(key.clone(), value.clone());
-        }
-    }
-    for tag in &patch.add_tags {
-        if !fields.tags.contains(tag) {
-            fields.tags.push(tag.clone());
-        }
-    }
-    fields.tags.retain(|tag| !patch.remove_tags.contains(tag));
+/// A conversation row's `state` column: the engine's state, read once here. Unreadable
+/// JSON (written by a newer version, or damaged) starts afresh, as it always has.
+pub(super) fn conversation_state(value: &serde_json::Value) -> ConversationState {
+    ConversationState::parse(value).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "conversation state unreadable; starting fresh");
+        ConversationState::default()
+    })
 }
 
 pub(super) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
@@ -148,33 +138,5 @@ mod tests {
             ),
             None
         );
-    }
-
-    #[test]
-    fn patches_merge_attributes_and_tags() {
-        let mut fields = ContactFields {
-            name: None,
-            attributes: serde_json::json!({"city": "Lima", "plan": "free"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            tags: vec!["a".into(), "b".into()],
-        };
-        let patch = ContactPatch {
-            name: Some("Ana".into()),
-            set_attributes: serde_json::json!({"plan": null, "age": 3})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            add_tags: vec!["b".into(), "c".into()],
-            remove_tags: vec!["a".into()],
-        };
-        apply_patch(&mut fields, &patch);
-        assert_eq!(fields.name.as_deref(), Some("Ana"));
-        assert_eq!(
-            serde_json::Value::Object(fields.attributes),
-            serde_json::json!({"city": "Lima", "age": 3})
-        );
-        assert_eq!(fields.tags, vec!["b".to_string(), "c".to_string()]);
     }
 }

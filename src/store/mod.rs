@@ -20,12 +20,14 @@ mod tests;
 
 pub use model::*;
 
+use crate::domain::{Contact, Conversation, StoredEvent};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub type Id = i64;
+pub type Id = crate::domain::Id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

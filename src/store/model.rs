@@ -2,7 +2,8 @@
 
 use super::Id;
 use crate::domain::{
-    ContactRef, DeliveryStatus, InboundMessage, OutboundContent, OutboundMessage, StatusUpdate,
+    Contact, ContactPatch, Conversation, ConversationState, DeliveryStatus, InboundMessage,
+    NewTimer, OutboundContent, OutboundMessage, StatusUpdate, StoredEvent, Timer, TimerKind,
     WindowFallback,
 };
 use chrono::{DateTime, Utc};
@@ -43,69 +44,12 @@ pub enum IngestOutcome {
     StatusUnknownMessage,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Contact {
-    pub id: Id,
-    /// `ContactRef::key()`: `+16315551181` or `bsuid:US.…`.
-    pub key: String,
-    pub name: Option<String>,
-    /// Free-form attributes flows set and read (`contact.city`).
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub tags: Vec<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl Contact {
-    pub fn contact_ref(&self) -> Option<ContactRef> {
-        ContactRef::from_key(&self.key)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Conversation {
-    pub id: Id,
-    pub sender_id: i64,
-    pub contact_id: Id,
-    /// Provider timestamp of the customer's latest message; the window runs from here.
-    pub last_inbound_at: Option<DateTime<Utc>>,
-    /// The flow engine's state for this conversation (its run); `null` when idle.
-    pub state: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-}
-
 /// A conversation's next unprocessed events, with what the engine needs to handle them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationWork {
     pub conversation: Conversation,
     pub contact: Contact,
     pub events: Vec<StoredEvent>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub id: Id,
-    pub conversation_id: Id,
-    pub kind: EventKind,
-    pub received_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-#[allow(clippy::large_enum_variant)] // loaded a few at a time per conversation
-pub enum EventKind {
-    /// The customer wrote.
-    Message(InboundMessage),
-    /// A timer set by an earlier step is due.
-    Timer(TimerFire),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimerFire {
-    pub timer_id: Id,
-    /// What the timer is for, e.g. `ask_timeout`, `delay`, `handoff_timeout`.
-    pub purpose: String,
-    pub payload: serde_json::Value,
-    pub due_at: DateTime<Utc>,
 }
 
 /// Everything one engine step produced, committed together.
@@ -115,34 +59,17 @@ pub struct StepCommit {
     /// Lease holder; the commit is refused if the lease moved on.
     pub owner: String,
     pub event_id: Id,
-    pub state: serde_json::Value,
+    pub state: ConversationState,
     pub contact_patch: Option<ContactPatch>,
     pub outbound: Vec<NewOutbound>,
     pub timers: Vec<NewTimer>,
-    /// Pending timers of this conversation to delete (by purpose), e.g. an `ask` timeout
-    /// once the customer answered.
-    pub cancel_timers: Vec<String>,
+    /// Pending timers of this conversation to delete, e.g. an `ask` timeout once the
+    /// customer answered.
+    pub cancel_timers: Vec<TimerKind>,
     pub now: DateTime<Utc>,
     /// Also gives the conversation back, as `release_conversation` does, in the same
     /// transaction (set on the last event the worker has in hand).
     pub release: bool,
-}
-
-/// Changes to a contact, applied inside the step's transaction.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ContactPatch {
-    pub name: Option<String>,
-    /// Keys set to these values; a `null` value removes the key.
-    pub set_attributes: serde_json::Map<String, serde_json::Value>,
-    pub add_tags: Vec<String>,
-    pub remove_tags: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewTimer {
-    pub purpose: String,
-    pub due_at: DateTime<Utc>,
-    pub payload: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,8 +185,8 @@ pub struct NewEvent {
     pub sender_id: i64,
     /// Unique per sender; a second event with the same key is skipped.
     pub dedupe_key: Option<String>,
-    pub purpose: String,
-    pub payload: serde_json::Value,
+    /// Stored as a fire of this timer, due now.
+    pub event: Timer,
     pub now: DateTime<Utc>,
 }
 
@@ -279,7 +206,7 @@ pub struct AudienceRow {
     pub conversation_id: Id,
     pub contact: Contact,
     pub last_inbound_at: Option<DateTime<Utc>>,
-    pub state: serde_json::Value,
+    pub state: ConversationState,
 }
 
 /// How many of a sender's outbound messages of one content kind (`text`, `media`,

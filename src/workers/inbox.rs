@@ -4,10 +4,11 @@
 //! parallel, bounded by `inbox.concurrency`.
 
 use super::Wakeups;
+use crate::domain::EventKind;
 use crate::domain::{Clock, OutboundMessage, WindowPolicy};
 use crate::engine::{Engine, StepInput, StepOutput};
 use crate::metrics as m;
-use crate::store::{DynStore, EventKind, NewOutbound, Origin, StepCommit, StoreError};
+use crate::store::{DynStore, NewOutbound, Origin, StepCommit, StoreError};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -203,22 +204,9 @@ impl Inbox {
                 }
                 work.conversation.state = output.state;
                 if let Some(patch) = output.contact_patch {
-                    if let Some(name) = patch.name {
-                        work.contact.name = Some(name);
-                    }
-                    for (k, v) in patch.set_attributes {
-                        if v.is_null() {
-                            work.contact.attributes.remove(&k);
-                        } else {
-                            work.contact.attributes.insert(k, v);
-                        }
-                    }
-                    work.contact.tags.retain(|t| !patch.remove_tags.contains(t));
-                    for t in patch.add_tags {
-                        if !work.contact.tags.contains(&t) {
-                            work.contact.tags.push(t);
-                        }
-                    }
+                    // As the store applied it, so the next event sees the stored contact.
+                    let c = &mut work.contact;
+                    patch.apply_to(&mut c.name, &mut c.attributes, &mut c.tags);
                 }
             }
             if last_batch {

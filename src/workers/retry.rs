@@ -112,3 +112,92 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn config(initial_ms: u64, max_ms: u64, max_attempts: u32, give_up_s: u64) -> RetryConfig {
+        RetryConfig {
+            initial: Duration::from_millis(initial_ms),
+            max_delay: Duration::from_millis(max_ms),
+            max_attempts,
+            give_up_after: Duration::from_secs(give_up_s),
+        }
+    }
+
+    /// The exponential delay before jitter: `initial · 2^(attempts-1)`, capped.
+    fn full(cfg: &RetryConfig, attempts: u32) -> Duration {
+        let exp = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
+        cfg.initial.saturating_mul(exp).min(cfg.max_delay)
+    }
+
+    proptest! {
+        #[test]
+        fn delays_stay_between_half_and_the_whole_capped_exponential(
+            initial in 1u64..5_000,
+            max in 1u64..600_000,
+            attempts in 1u32..64,
+            seed in any::<u64>(),
+        ) {
+            let cfg = config(initial, max, 10, 3600);
+            let d = backoff(&cfg, attempts, None, &mut StdRng::seed_from_u64(seed));
+            let full = full(&cfg, attempts);
+            prop_assert!(d >= full / 2 && d <= full, "{d:?} vs {full:?}");
+            prop_assert!(d <= cfg.max_delay);
+            // Never below half the base delay (the first retry's), whatever the attempt.
+            prop_assert!(d >= cfg.initial.min(cfg.max_delay) / 2);
+        }
+
+        #[test]
+        fn retry_after_is_a_floor_and_otherwise_changes_nothing(
+            initial in 1u64..5_000,
+            max in 1u64..600_000,
+            attempts in 1u32..20,
+            retry_after_ms in 0u64..1_000_000,
+            seed in any::<u64>(),
+        ) {
+            let cfg = config(initial, max, 10, 3600);
+            let ra = Duration::from_millis(retry_after_ms);
+            let plain = backoff(&cfg, attempts, None, &mut StdRng::seed_from_u64(seed));
+            let with = backoff(&cfg, attempts, Some(ra), &mut StdRng::seed_from_u64(seed));
+            prop_assert!(with >= ra);
+            prop_assert_eq!(with, plain.max(ra));
+        }
+
+        #[test]
+        fn gives_up_at_max_attempts_and_never_schedules_past_the_age_limit(
+            max_attempts in 1u32..10,
+            attempts in 0u32..20,
+            age_s in 0i64..7_200,
+            give_up_s in 1u64..3_600,
+            retry_after_ms in proptest::option::of(0u64..100_000),
+            seed in any::<u64>(),
+        ) {
+            let cfg = config(500, 60_000, max_attempts, give_up_s);
+            let first = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+            let now = first + chrono::Duration::seconds(age_s);
+            let ra = retry_after_ms.map(Duration::from_millis);
+            let decision = decide(&cfg, attempts, first, now, ra, &mut StdRng::seed_from_u64(seed));
+            let limit = first + chrono::Duration::from_std(cfg.give_up_after).unwrap();
+            match decision {
+                RetryDecision::GiveUp => {
+                    let delay = backoff(&cfg, attempts, ra, &mut StdRng::seed_from_u64(seed));
+                    let at = now + chrono::Duration::from_std(delay).unwrap();
+                    prop_assert!(attempts >= max_attempts || at > limit);
+                }
+                RetryDecision::RetryAt(at) => {
+                    prop_assert!(attempts < max_attempts);
+                    prop_assert!(at <= limit);
+                    prop_assert!(at >= now + chrono::Duration::from_std(full(&cfg, attempts) / 2).unwrap());
+                    if let Some(ra) = ra {
+                        prop_assert!(at >= now + chrono::Duration::from_std(ra).unwrap());
+                    }
+                }
+            }
+        }
+    }
+}

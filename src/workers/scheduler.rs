@@ -8,8 +8,7 @@
 
 use super::Wakeups;
 use crate::config::{Config, SchedulerConfig};
-use crate::domain::Clock;
-use crate::engine::state::{ScheduledRun, SCHEDULED};
+use crate::domain::{Clock, ScheduledRun, Timer};
 use crate::engine::FlowEngine;
 use crate::flows::schedule::MissedPolicy;
 use crate::flows::Flow;
@@ -167,10 +166,9 @@ impl Scheduler {
                     conversation_id: row.conversation_id,
                     sender_id: sender,
                     dedupe_key: Some(format!("schedule:{}:{}", fire.id, row.conversation_id)),
-                    purpose: SCHEDULED.to_string(),
-                    payload: serde_json::json!(ScheduledRun {
+                    event: Timer::Scheduled(ScheduledRun {
                         flow: flow.id.clone(),
-                        fire_id: fire.id
+                        fire_id: fire.id,
                     }),
                     now,
                 })

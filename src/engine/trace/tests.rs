@@ -3,9 +3,9 @@
 use super::super::{Engine, EngineOptions, FlowEngine, StepInput, StepOutput};
 use super::Trace;
 use crate::config::Config;
+use crate::domain::{Contact, Conversation, ConversationState, EventKind, StoredEvent};
 use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber, WindowPolicy};
 use crate::flows::{load_dir, LoadSettings};
-use crate::store::{Contact, Conversation, EventKind, StoredEvent};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -40,7 +40,7 @@ fn engine() -> (FlowEngine, tempfile::TempDir) {
     (engine, dir)
 }
 
-async fn both(engine: &FlowEngine, state: &Value, text: &str) -> (StepOutput, Trace) {
+async fn both(engine: &FlowEngine, state: &ConversationState, text: &str) -> (StepOutput, Trace) {
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     let conversation = Conversation {
         id: 1,
@@ -93,7 +93,7 @@ async fn both(engine: &FlowEngine, state: &Value, text: &str) -> (StepOutput, Tr
 #[tokio::test]
 async fn trace_shows_triggers_steps_vars_and_sends() {
     let (engine, _dir) = engine();
-    let (out, trace) = both(&engine, &Value::Null, "Quiz!").await;
+    let (out, trace) = both(&engine, &ConversationState::default(), "Quiz!").await;
     assert_eq!(trace.event, "text «Quiz!»");
     assert_eq!(trace.decisions, vec!["start flow `quiz`"]);
     assert_eq!(
@@ -138,7 +138,7 @@ async fn trace_shows_triggers_steps_vars_and_sends() {
 #[tokio::test]
 async fn trace_of_a_message_nothing_matched() {
     let (engine, _dir) = engine();
-    let (out, trace) = both(&engine, &Value::Null, "quizz").await;
+    let (out, trace) = both(&engine, &ConversationState::default(), "quizz").await;
     assert!(out.replies.is_empty());
     assert_eq!(trace.decisions, vec!["no flow starts"]);
     let nearest = trace.triggers.unwrap().nearest.unwrap();

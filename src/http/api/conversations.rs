@@ -15,10 +15,9 @@ use super::platform::{fields, MAX_TEXT};
 use super::send::{self, parley_message_id};
 use super::session::{session_status, window_of};
 use super::ApiContext;
-use crate::domain::{MediaKind, OutboundContent, OutboundMessage};
-use crate::engine::state::{ConversationState, RELEASE};
+use crate::domain::{Conversation, MediaKind, OutboundContent, OutboundMessage, Timer};
 use crate::http::AppState;
-use crate::store::{Conversation, NewEvent};
+use crate::store::NewEvent;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -234,8 +233,7 @@ pub async fn release(
     Path(raw_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let conversation = conversation(&st, &raw_id).await?;
-    let state = ConversationState::from_value(&conversation.state);
-    let Some(handoff) = state.handoff else {
+    let Some(handoff) = &conversation.state.handoff else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "NOT_IN_HANDOFF",
@@ -253,8 +251,9 @@ pub async fn release(
                 conversation.id,
                 handoff.since.timestamp_micros()
             )),
-            purpose: RELEASE.to_string(),
-            payload: json!({ "by": "api" }),
+            event: Timer::Release {
+                by: Some("api".into()),
+            },
             now,
         }])
         .await?;

@@ -11,10 +11,10 @@ use super::body::Fields;
 use super::conversations::conversation;
 use super::errors::ApiError;
 use super::session::session_status;
+use crate::domain::{EventKind, StoredEvent};
 use crate::domain::{InboundContent, OutboundContent};
-use crate::engine::state::ConversationState;
 use crate::http::AppState;
-use crate::store::{EventKind, Id, OutboundRecord, StoredEvent};
+use crate::store::{Id, OutboundRecord};
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -56,7 +56,6 @@ pub async fn conversations(
         .map(|r| {
             let c = &r.conversation;
             let window = policy.state(c.last_inbound_at, now);
-            let state = ConversationState::from_value(&c.state);
             json!({
                 "id": c.id,
                 "sender_id": c.sender_id,
@@ -74,12 +73,12 @@ pub async fn conversations(
                     "minutes_remaining": window.minutes_remaining,
                 },
                 "session_status": session_status(&window),
-                "handoff": state.handoff.as_ref().map(|h| json!({
+                "handoff": c.state.handoff.as_ref().map(|h| json!({
                     "since": h.since.to_rfc3339(),
                     "until": h.until.map(|t| t.to_rfc3339()),
                     "flow": h.flow,
                 })),
-                "flow": state.run.as_ref().map(|r| r.flow.clone()),
+                "flow": c.state.run.as_ref().map(|r| r.flow.clone()),
                 "created_at": c.created_at.to_rfc3339(),
             })
         })

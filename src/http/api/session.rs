@@ -3,9 +3,10 @@
 //! template counts like a customer message here (the platforms' claim in seed 002); by
 //! default only the customer's messages open the window (Meta's rule).
 
+use crate::domain::Conversation;
 use crate::domain::WindowState;
 use crate::http::AppState;
-use crate::store::{Conversation, StoreResult};
+use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

@@ -4,11 +4,11 @@
 use super::rows::{self, insert_outbound, json, CONVERSATION_COLUMNS};
 use super::PgStore;
 use crate::domain::ContactRef;
-use crate::store::apply::{apply_patch, lease_until, ContactFields};
-use crate::store::{
-    Contact, ContactPatch, Conversation, ConversationWork, Inbox, StepCommit, StoreError,
-    StoreResult, StoredEvent,
+use crate::domain::{
+    Contact, ContactPatch, Conversation, ConversationState, StoredEvent, TimerKind,
 };
+use crate::store::apply::{lease_until, ContactFields};
+use crate::store::{ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -135,7 +135,7 @@ impl Inbox for PgStore {
         if !step.cancel_timers.is_empty() {
             sqlx::query("delete from timers where conversation_id = $1 and purpose = any($2)")
                 .bind(step.conversation_id)
-                .bind(&step.cancel_timers)
+                .bind(purposes(&step.cancel_timers))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -179,10 +179,15 @@ impl Inbox for PgStore {
         }
 
         if !step.timers.is_empty() {
-            let purposes: Vec<&str> = step.timers.iter().map(|t| t.purpose.as_str()).collect();
+            let (purposes, payloads): (Vec<String>, Vec<Json<serde_json::Value>>) = step
+                .timers
+                .iter()
+                .map(|t| {
+                    let (purpose, payload) = t.timer.to_row();
+                    (purpose, Json(payload))
+                })
+                .unzip();
             let due: Vec<DateTime<Utc>> = step.timers.iter().map(|t| t.due_at).collect();
-            let payloads: Vec<Json<&serde_json::Value>> =
-                step.timers.iter().map(|t| Json(&t.payload)).collect();
             sqlx::query(
                 "insert into timers (conversation_id, purpose, due_at, payload)
                  select $1, purpose, due_at, payload
@@ -233,7 +238,7 @@ async fn patch_contact(
         attributes: json(&row, "attributes")?,
         tags: json(&row, "tags")?,
     };
-    apply_patch(&mut fields, patch);
+    patch.apply_to(&mut fields.name, &mut fields.attributes, &mut fields.tags);
     sqlx::query("update contacts set name = $1, attributes = $2, tags = $3 where id = $4")
         .bind(&fields.name)
         .bind(Json(&fields.attributes))
@@ -372,7 +377,7 @@ async fn commit_together(
     let conversations: Vec<i64> = picked.iter().map(|s| s.conversation_id).collect();
     let owners: Vec<&str> = picked.iter().map(|s| s.owner.as_str()).collect();
     let events: Vec<i64> = picked.iter().map(|s| s.event_id).collect();
-    let states: Vec<Json<&serde_json::Value>> = picked.iter().map(|s| Json(&s.state)).collect();
+    let states: Vec<Json<&ConversationState>> = picked.iter().map(|s| Json(&s.state)).collect();
     let nows: Vec<DateTime<Utc>> = picked.iter().map(|s| s.now).collect();
     let releases: Vec<bool> = picked.iter().map(|s| s.release).collect();
     // Child rows name their step by its position `n` (1-based, as `with ordinality`).
@@ -383,15 +388,16 @@ async fn commit_together(
     let (mut out_payload, mut out_fallback, mut out_origin) = (Vec::new(), Vec::new(), Vec::new());
     for (k, step) in picked.iter().enumerate() {
         let n = k as i64 + 1;
-        for purpose in &step.cancel_timers {
+        for purpose in purposes(&step.cancel_timers) {
             cancel_n.push(n);
-            cancel_purpose.push(purpose.as_str());
+            cancel_purpose.push(purpose);
         }
         for t in &step.timers {
+            let (purpose, payload) = t.timer.to_row();
             timer_n.push(n);
-            timer_purpose.push(t.purpose.as_str());
+            timer_purpose.push(purpose);
             timer_due.push(t.due_at);
-            timer_payload.push(Json(&t.payload));
+            timer_payload.push(Json(payload));
         }
         for m in &step.outbound {
             out_n.push(n);
@@ -608,4 +614,9 @@ pub(super) async fn load_work(
             Ok(work)
         })
         .collect()
+}
+
+/// The stored `purpose` of each kind of timer a step cancels.
+fn purposes(kinds: &[TimerKind]) -> Vec<String> {
+    kinds.iter().map(TimerKind::purpose).collect()
 }

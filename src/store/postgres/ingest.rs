@@ -3,8 +3,9 @@
 
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
+use crate::domain::EventKind;
 use crate::domain::InboundMessage;
-use crate::store::{EventKind, Ingest, IngestItem, IngestOutcome, StoreResult};
+use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;

@@ -5,8 +5,9 @@
 
 use super::rows::{contact, conversation, json};
 use super::PgStore;
+use crate::domain::StoredEvent;
 use crate::store::sql::{kind_count, CONVERSATIONS_PAGE, CONVERSATION_INBOUND};
-use crate::store::{ConversationSummary, Id, KindCount, Reads, StoreResult, StoredEvent};
+use crate::store::{ConversationSummary, Id, KindCount, Reads, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;

@@ -3,8 +3,9 @@
 //! Also the statements several concept files run (inserting outbound messages): this is the
 //! leaf they all import, and it imports none of them.
 
+use crate::domain::{Contact, Conversation};
 use crate::store::apply;
-use crate::store::{Contact, Conversation, NewOutbound, OutboundRecord, StoreError, StoreResult};
+use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
@@ -30,7 +31,7 @@ pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
         sender_id: row.try_get("sender_id")?,
         contact_id: row.try_get("contact_id")?,
         last_inbound_at: row.try_get("last_inbound_at")?,
-        state: json(row, "state")?,
+        state: apply::conversation_state(&json(row, "state")?),
         created_at: row.try_get("created_at")?,
     })
 }

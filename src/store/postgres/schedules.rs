@@ -3,10 +3,9 @@
 
 use super::rows::{contact, json};
 use super::PgStore;
-use crate::store::{
-    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult,
-    TimerFire,
-};
+use crate::domain::{EventKind, TimerFire};
+use crate::store::apply;
+use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -166,7 +165,7 @@ impl Schedules for PgStore {
                     conversation_id: r.try_get("conversation_id")?,
                     contact: contact(r, "contact_id", "contact_created_at")?,
                     last_inbound_at: r.try_get("last_inbound_at")?,
-                    state: json(r, "state")?,
+                    state: apply::conversation_state(&json(r, "state")?),
                 })
             })
             .collect()
@@ -204,8 +203,7 @@ async fn insert_events(
     for e in events {
         let kind = EventKind::Timer(TimerFire {
             timer_id: 0,
-            purpose: e.purpose.clone(),
-            payload: e.payload.clone(),
+            timer: e.event.clone(),
             due_at: e.now,
         });
         let id: Option<Id> = sqlx::query_scalar(

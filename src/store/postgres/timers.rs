@@ -4,7 +4,8 @@
 
 use super::rows::json;
 use super::PgStore;
-use crate::store::{EventKind, StoreResult, TimerFire, Timers};
+use crate::domain::{EventKind, Timer, TimerFire};
+use crate::store::{StoreResult, Timers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -34,8 +35,10 @@ impl Timers for PgStore {
             .map(|row| {
                 let fire = TimerFire {
                     timer_id: row.try_get("id")?,
-                    purpose: row.try_get("purpose")?,
-                    payload: json(row, "payload")?,
+                    timer: Timer::from_row(
+                        row.try_get::<&str, _>("purpose")?,
+                        &json(row, "payload")?,
+                    ),
                     due_at: row.try_get("due_at")?,
                 };
                 Ok((row.try_get::<i64, _>("conversation_id")?, fire))

@@ -6,11 +6,9 @@ use super::rows::{
 };
 use super::SqliteStore;
 use crate::domain::ContactRef;
-use crate::store::apply::{apply_patch, lease_until, ContactFields};
-use crate::store::{
-    Contact, ContactPatch, Conversation, ConversationWork, EventKind, Inbox, StepCommit,
-    StoreError, StoreResult, StoredEvent,
-};
+use crate::domain::{Contact, ContactPatch, Conversation, EventKind, StoredEvent, TimerKind};
+use crate::store::apply::{lease_until, ContactFields};
+use crate::store::{ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -187,16 +185,21 @@ impl Inbox for SqliteStore {
         let state = json_text("conversation state", &step.state)?;
         let patch = step.contact_patch.clone();
         let cancel = (!step.cancel_timers.is_empty())
-            .then(|| json_text("timer purposes", &step.cancel_timers))
+            .then(|| {
+                let purposes: Vec<String> =
+                    step.cancel_timers.iter().map(TimerKind::purpose).collect();
+                json_text("timer purposes", &purposes)
+            })
             .transpose()?;
         let timers = step
             .timers
             .iter()
             .map(|t| {
+                let (purpose, payload) = t.timer.to_row();
                 Ok((
-                    t.purpose.clone(),
+                    purpose,
                     micros(t.due_at),
-                    json_text("timer payload", &t.payload)?,
+                    json_text("timer payload", &payload)?,
                 ))
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -309,7 +312,7 @@ fn patch_contact(conn: &Connection, contact_id: i64, patch: &ContactPatch) -> St
         attributes: from_text("contact attributes", &attributes)?,
         tags: from_text("contact tags", &tags)?,
     };
-    apply_patch(&mut fields, patch);
+    patch.apply_to(&mut fields.name, &mut fields.attributes, &mut fields.tags);
     conn.prepare_cached("update contacts set name = ?1, attributes = ?2, tags = ?3 where id = ?4")?
         .execute(params![
             fields.name,

@@ -3,8 +3,9 @@
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
 use super::SqliteStore;
+use crate::domain::EventKind;
 use crate::domain::StatusUpdate;
-use crate::store::{EventKind, Ingest, IngestItem, IngestOutcome, StoreResult};
+use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};

@@ -6,10 +6,9 @@
 
 use super::rows::{contact, conversation, from_text, micros, opt_time, time};
 use super::SqliteStore;
+use crate::domain::{EventKind, StoredEvent};
 use crate::store::sql::{kind_count, CONVERSATIONS_PAGE, CONVERSATION_INBOUND};
-use crate::store::{
-    ConversationSummary, EventKind, Id, KindCount, Reads, StoreResult, StoredEvent,
-};
+use crate::store::{ConversationSummary, Id, KindCount, Reads, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;

@@ -3,8 +3,9 @@
 //! the statements several concept files run (upserting a contact, inserting an outbound
 //! message): this is the leaf they all import, and it imports none of them.
 
+use crate::domain::{Contact, Conversation};
 use crate::store::apply;
-use crate::store::{Contact, Conversation, NewOutbound, OutboundRecord, StoreError, StoreResult};
+use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde::de::DeserializeOwned;
@@ -73,7 +74,7 @@ pub(super) fn conversation(row: &impl Cols) -> StoreResult<Conversation> {
         sender_id: row.int("sender_id")?,
         contact_id: row.int("contact_id")?,
         last_inbound_at: opt_time(row.opt_int("last_inbound_at")?)?,
-        state: from_text("conversation state", &row.text("state")?)?,
+        state: apply::conversation_state(&from_text("conversation state", &row.text("state")?)?),
         created_at: time(row.int("created_at")?)?,
     })
 }

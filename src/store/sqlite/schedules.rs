@@ -2,10 +2,9 @@
 
 use super::rows::{contact, from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{
-    AudienceRow, EventKind, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult,
-    TimerFire,
-};
+use crate::domain::{EventKind, TimerFire};
+use crate::store::apply;
+use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -198,7 +197,10 @@ impl Schedules for SqliteStore {
                     conversation_id: r.try_get("conversation_id")?,
                     contact: contact(r, "contact_id", "contact_created_at")?,
                     last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
-                    state: from_text("conversation state", r.try_get("state")?)?,
+                    state: apply::conversation_state(&from_text(
+                        "conversation state",
+                        r.try_get("state")?,
+                    )?),
                 })
             })
             .collect()
@@ -245,8 +247,7 @@ fn event_rows(events: &[NewEvent]) -> StoreResult<Vec<EventRow>> {
         .map(|e| {
             let kind = EventKind::Timer(TimerFire {
                 timer_id: 0,
-                purpose: e.purpose.clone(),
-                payload: e.payload.clone(),
+                timer: e.event.clone(),
                 due_at: e.now,
             });
             Ok(EventRow {

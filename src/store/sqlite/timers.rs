@@ -3,7 +3,8 @@
 
 use super::rows::{from_text, json_text, micros, opt_time, time};
 use super::SqliteStore;
-use crate::store::{EventKind, StoreResult, TimerFire, Timers};
+use crate::domain::{EventKind, Timer, TimerFire};
+use crate::store::{StoreResult, Timers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -34,8 +35,10 @@ impl Timers for SqliteStore {
                         let (timer_id, conversation_id, purpose, due_at, payload) = row?;
                         let fire = TimerFire {
                             timer_id,
-                            purpose,
-                            payload: from_text("timer payload", &payload)?,
+                            timer: Timer::from_row(
+                                &purpose,
+                                &from_text("timer payload", &payload)?,
+                            ),
                             due_at: time(due_at)?,
                         };
                         Ok((conversation_id, fire))

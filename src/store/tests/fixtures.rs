@@ -2,8 +2,8 @@
 //! messages, statuses and outbound messages, plus a few multi-step helpers.
 
 use crate::domain::{
-    ContactRef, DeliveryStatus, InboundContent, InboundMessage, OutboundContent, OutboundMessage,
-    PhoneNumber, ProviderError, StatusUpdate, TemplateMessage, WindowFallback,
+    ContactRef, ConversationState, DeliveryStatus, InboundContent, InboundMessage, OutboundContent,
+    OutboundMessage, PhoneNumber, ProviderError, StatusUpdate, TemplateMessage, WindowFallback,
 };
 use crate::store::{
     DynStore, Id, IngestItem, IngestOutcome, NewOutbound, Origin, SendOutcome, StepCommit,
@@ -118,7 +118,7 @@ pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) 
         conversation_id,
         owner: owner.to_string(),
         event_id,
-        state: serde_json::Value::Null,
+        state: ConversationState::default(),
         contact_patch: None,
         outbound: vec![],
         timers: vec![],

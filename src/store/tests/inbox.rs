@@ -2,8 +2,9 @@
 //! commit everything or nothing.
 
 use super::fixtures::*;
+use crate::domain::{ContactPatch, ConversationState, NewTimer, Timer, TimerKind};
 use crate::domain::{DeliveryStatus, OutboundContent};
-use crate::store::{ContactPatch, DynStore, Id, NewTimer, StoreError};
+use crate::store::{DynStore, Id, StoreError};
 use serde_json::json;
 
 async fn claims_are_exclusive_between_owners(store: DynStore) {
@@ -218,9 +219,8 @@ async fn commit_step_applies_state_contact_outbound_and_timers(store: DynStore) 
         remove_tags: vec![],
     });
     setup.timers = vec![NewTimer {
-        purpose: "ask_timeout".into(),
+        timer: Timer::AskTimeout { run: 1, step: 2 },
         due_at: t(600),
-        payload: json!({"step": 2}),
     }];
     store.commit_step(&setup).await.unwrap();
     store.release_conversation(conversation, "a").await.unwrap();
@@ -231,7 +231,7 @@ async fn commit_step_applies_state_contact_outbound_and_timers(store: DynStore) 
         .await
         .unwrap();
     let mut commit = step(conversation, event, "a", t(12));
-    commit.state = json!({"flow": "welcome", "step": 3});
+    commit.state = state_at("welcome", 3);
     commit.contact_patch = Some(ContactPatch {
         name: Some("Ana".into()),
         set_attributes: json!({"plan": null, "age": 31})
@@ -246,11 +246,10 @@ async fn commit_step_applies_state_contact_outbound_and_timers(store: DynStore) 
         text_to(conversation, 1, "two"),
     ];
     // The answer arrived: the old timeout goes, a new one of the same purpose replaces it.
-    commit.cancel_timers = vec!["ask_timeout".into(), "never_set".into()];
+    commit.cancel_timers = vec![TimerKind::AskTimeout, TimerKind::Delay];
     commit.timers = vec![NewTimer {
-        purpose: "ask_timeout".into(),
+        timer: Timer::AskTimeout { run: 1, step: 3 },
         due_at: t(900),
-        payload: json!(null),
     }];
     let ids = store.commit_step(&commit).await.unwrap();
     assert_eq!(ids.len(), 2);
@@ -300,16 +299,15 @@ async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
     let (event, conversation, before) = taken_over(&store).await;
 
     let mut commit = step(conversation, event, "a", t(41));
-    commit.state = json!({"step": 9});
+    commit.state = state_at("late", 9);
     commit.contact_patch = Some(ContactPatch {
         name: Some("Mallory".into()),
         ..Default::default()
     });
     commit.outbound = vec![text_to(conversation, 1, "late")];
     commit.timers = vec![NewTimer {
-        purpose: "delay".into(),
+        timer: Timer::Delay { run: 1, step: 9 },
         due_at: t(100),
-        payload: json!({}),
     }];
     let lost = store.commit_step(&commit).await;
     assert!(
@@ -327,7 +325,7 @@ async fn commit_step_with_a_lost_lease_changes_nothing(store: DynStore) {
 async fn a_plain_step_with_a_lost_lease_changes_nothing(store: DynStore) {
     let (event, conversation, before) = taken_over(&store).await;
     let mut commit = step(conversation, event, "a", t(41));
-    commit.state = json!({"step": 9});
+    commit.state = state_at("late", 9);
     commit.outbound = vec![text_to(conversation, 1, "late")];
     commit.release = true;
     let lost = store.commit_step(&commit).await;
@@ -443,17 +441,16 @@ async fn steps_of_many_conversations_at_once_each_get_their_own_answer(store: Dy
         .enumerate()
         .map(|(n, &(event, conversation))| {
             let mut commit = step(conversation, event, "a", t(2));
-            commit.state = json!({ "n": n });
+            commit.state = state_at("many", n);
             commit.outbound = vec![
                 text_to(conversation, n as u32 + 1, &format!("first {n}")),
                 text_to(conversation, n as u32 + 1, &format!("second {n}")),
             ];
             commit.timers = vec![NewTimer {
-                purpose: "delay".into(),
+                timer: Timer::Delay { run: 1, step: n },
                 due_at: t(100 + n as i64),
-                payload: json!({ "n": n }),
             }];
-            commit.cancel_timers = vec!["ask".into()];
+            commit.cancel_timers = vec![TimerKind::AskTimeout];
             commit.release = n % 2 == 0;
             match n {
                 // Not the lease holder.
@@ -497,13 +494,17 @@ async fn steps_of_many_conversations_at_once_each_get_their_own_answer(store: Dy
                     );
                 }
                 assert!(work.events.is_empty(), "step {n} left its event");
-                assert_eq!(work.conversation.state, json!({ "n": n }));
+                assert_eq!(work.conversation.state, state_at("many", n));
                 continue;
             }
         }
         // Refused: nothing written.
         assert_eq!(work.events.len(), 1, "step {n}");
-        assert_eq!(work.conversation.state, serde_json::Value::Null, "step {n}");
+        assert_eq!(
+            work.conversation.state,
+            ConversationState::default(),
+            "step {n}"
+        );
         assert!(store
             .conversation_outbound(conversation, None, 10)
             .await
@@ -548,3 +549,21 @@ conformance!(
     an_event_is_committed_only_once,
     ensure_conversation_is_idempotent,
 );
+
+/// A state with a run of `flow` at `step`, as the engine stores it.
+fn state_at(flow: &str, step: usize) -> ConversationState {
+    ConversationState {
+        run: Some(crate::domain::Run {
+            id: 1,
+            flow: flow.into(),
+            version: 1,
+            step,
+            vars: serde_json::Map::new(),
+            wait: None,
+            offered: vec![],
+            started_at: t(0),
+        }),
+        runs_started: 1,
+        ..Default::default()
+    }
+}

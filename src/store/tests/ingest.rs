@@ -2,8 +2,9 @@
 //! outbound messages forward only, and a closed-window failure enqueues its template once.
 
 use super::fixtures::*;
+use crate::domain::{ConversationState, EventKind};
 use crate::domain::{DeliveryStatus, OutboundContent, WindowFallback};
-use crate::store::{DynStore, EventKind, IngestOutcome, Origin};
+use crate::store::{DynStore, IngestOutcome, Origin};
 
 async fn first_message_creates_contact_and_conversation(store: DynStore) {
     let sent_at = t(-5);
@@ -25,7 +26,7 @@ async fn first_message_creates_contact_and_conversation(store: DynStore) {
     assert_eq!(conversation.id, conversation_id);
     assert_eq!(conversation.sender_id, SENDER);
     assert_eq!(conversation.last_inbound_at, Some(sent_at));
-    assert_eq!(conversation.state, serde_json::Value::Null);
+    assert_eq!(conversation.state, ConversationState::default());
     assert_eq!(
         store.conversation(conversation_id).await.unwrap(),
         Some(conversation.clone())

@@ -3,9 +3,9 @@
 //! messages without system events.
 
 use super::fixtures::*;
+use crate::domain::{EventKind, Timer};
 use crate::domain::{OutboundContent, OutboundMessage, WindowFallback};
-use crate::store::{DynStore, EventKind, KindCount, NewEvent, NewOutbound, Origin, SendOutcome};
-use serde_json::json;
+use crate::store::{DynStore, KindCount, NewEvent, NewOutbound, Origin, SendOutcome};
 
 fn template_to(conversation_id: i64, to: u32) -> NewOutbound {
     NewOutbound {
@@ -141,8 +141,7 @@ async fn inbound_messages_leave_out_system_events(store: DynStore) {
             conversation_id: conversation,
             sender_id: SENDER,
             dedupe_key: None,
-            purpose: "release".into(),
-            payload: json!({}),
+            event: Timer::Release { by: None },
             now: t(2),
         }])
         .await

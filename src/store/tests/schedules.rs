@@ -4,12 +4,13 @@
 //! counts accepted templates.
 
 use super::fixtures::*;
-use crate::domain::{DeliveryStatus, OutboundContent, OutboundMessage, WindowFallback};
+use crate::domain::{
+    DeliveryStatus, OutboundContent, OutboundMessage, ScheduledRun, Timer, WindowFallback,
+};
 use crate::store::{
     DynStore, Id, NewEvent, NewOutbound, Origin, ScheduleFire, SendOutcome, StoreError,
 };
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 /// The event a schedule's run adds to a conversation, deduplicated per fire and conversation.
 fn run_event(fire: Id, conversation_id: Id, now: DateTime<Utc>) -> NewEvent {
@@ -17,8 +18,10 @@ fn run_event(fire: Id, conversation_id: Id, now: DateTime<Utc>) -> NewEvent {
         conversation_id,
         sender_id: SENDER,
         dedupe_key: Some(format!("schedule:{fire}:{conversation_id}")),
-        purpose: "schedule".into(),
-        payload: json!({ "fire": fire }),
+        event: Timer::Scheduled(ScheduledRun {
+            flow: "daily".into(),
+            fire_id: fire,
+        }),
         now,
     }
 }

@@ -2,8 +2,8 @@
 //! with two callers racing.
 
 use super::fixtures::*;
-use crate::store::{DynStore, EventKind, Id, NewTimer, TimerFire};
-use serde_json::json;
+use crate::domain::{EventKind, NewTimer, Timer, TimerFire, TimerKind};
+use crate::store::{DynStore, Id};
 
 /// A conversation whose first event is processed and whose lease is released.
 async fn idle_conversation(store: &DynStore, customer: u32, timers: Vec<NewTimer>) -> Id {
@@ -23,22 +23,24 @@ async fn idle_conversation(store: &DynStore, customer: u32, timers: Vec<NewTimer
     conversation
 }
 
-fn timer(purpose: &str, due_at: i64) -> NewTimer {
+fn timer(timer: Timer, due_at: i64) -> NewTimer {
     NewTimer {
-        purpose: purpose.into(),
+        timer,
         due_at: t(due_at),
-        payload: json!({"purpose": purpose}),
     }
+}
+
+fn ask(due_at: i64) -> NewTimer {
+    timer(Timer::AskTimeout { run: 7, step: 3 }, due_at)
+}
+
+fn delay(due_at: i64) -> NewTimer {
+    timer(Timer::Delay { run: 7, step: 4 }, due_at)
 }
 
 async fn due_timers_fire_once_into_their_conversation(store: DynStore) {
     assert_eq!(store.next_timer_due().await.unwrap(), None);
-    let conversation = idle_conversation(
-        &store,
-        1,
-        vec![timer("delay", 20), timer("ask_timeout", 10)],
-    )
-    .await;
+    let conversation = idle_conversation(&store, 1, vec![delay(20), ask(10)]).await;
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(10)));
     assert!(store
         .claim_conversations("w", t(1), LEASE, 10)
@@ -63,18 +65,12 @@ async fn due_timers_fire_once_into_their_conversation(store: DynStore) {
         panic!("one timer event, got {:?}", work.events)
     };
     assert_eq!(event.received_at, t(15));
-    let EventKind::Timer(TimerFire {
-        purpose,
-        payload,
-        due_at,
-        ..
-    }) = &event.kind
-    else {
+    let EventKind::Timer(TimerFire { timer, due_at, .. }) = &event.kind else {
         panic!("a timer event, got {:?}", event.kind);
     };
     assert_eq!(
-        (purpose.as_str(), payload, *due_at),
-        ("ask_timeout", &json!({"purpose": "ask_timeout"}), t(10))
+        (timer, *due_at),
+        (&Timer::AskTimeout { run: 7, step: 3 }, t(10))
     );
 
     store
@@ -89,7 +85,18 @@ async fn due_timers_fire_once_into_their_conversation(store: DynStore) {
 async fn racing_callers_fire_each_timer_once(store: DynStore) {
     let mut conversations = vec![];
     for customer in 1..=4 {
-        let timers = (0..5).map(|n| timer(&format!("t{n}"), 10 + n)).collect();
+        let timers = (0..5)
+            .map(|n| {
+                let flow = format!("t{n}");
+                timer(
+                    Timer::WindowClosing {
+                        flow,
+                        expires_at: t(100),
+                    },
+                    10 + n,
+                )
+            })
+            .collect();
         conversations.push(idle_conversation(&store, customer, timers).await);
     }
     let (a, b) = tokio::join!(
@@ -119,19 +126,14 @@ async fn racing_callers_fire_each_timer_once(store: DynStore) {
 }
 
 async fn cancelled_timer_never_fires(store: DynStore) {
-    let conversation = idle_conversation(
-        &store,
-        1,
-        vec![timer("ask_timeout", 10), timer("delay", 10)],
-    )
-    .await;
+    let conversation = idle_conversation(&store, 1, vec![ask(10), delay(10)]).await;
     let (event, _) = receive(&store, "wamid.answer", 1, t(5)).await;
     store
         .claim_conversations("w", t(5), LEASE, 10)
         .await
         .unwrap();
     let mut commit = step(conversation, event, "w", t(6));
-    commit.cancel_timers = vec!["ask_timeout".into()];
+    commit.cancel_timers = vec![TimerKind::AskTimeout];
     store.commit_step(&commit).await.unwrap();
     store.release_conversation(conversation, "w").await.unwrap();
 
@@ -142,7 +144,7 @@ async fn cancelled_timer_never_fires(store: DynStore) {
         .unwrap();
     let work = store.load_work(conversation, 10).await.unwrap();
     assert!(
-        matches!(&work.events[..], [e] if matches!(&e.kind, EventKind::Timer(f) if f.purpose == "delay"))
+        matches!(&work.events[..], [e] if matches!(&e.kind, EventKind::Timer(f) if f.timer.kind() == TimerKind::Delay))
     );
 }
 

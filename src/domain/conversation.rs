@@ -1,9 +1,23 @@
-//! What the engine keeps per conversation, stored as JSON in the conversation row: the run
-//! in progress (flow, version, step, variables, what it waits for) and any handoff.
+//! A conversation as stored, with what the engine keeps for it: the run in progress (flow,
+//! version, step, variables, what it waits for) and any handoff, stored as JSON in the
+//! conversation row (read once, where the store reads the row).
 
+use super::{Id, ScheduledRun};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: Id,
+    pub sender_id: i64,
+    pub contact_id: Id,
+    /// Provider timestamp of the customer's latest message; the window runs from here.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// The flow engine's state for this conversation (its run); empty when idle.
+    pub state: ConversationState,
+    pub created_at: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConversationState {
@@ -30,16 +44,16 @@ pub struct ConversationState {
 }
 
 impl ConversationState {
-    pub fn from_value(v: &Value) -> Self {
+    /// Reads the stored JSON; `null` (a conversation the engine never ran) is the empty
+    /// state.
+    pub fn parse(v: &Value) -> Result<Self, serde_json::Error> {
         if v.is_null() {
-            return Self::default();
+            return Ok(Self::default());
         }
-        serde_json::from_value(v.clone()).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "conversation state unreadable; starting fresh");
-            Self::default()
-        })
+        serde_json::from_value(v.clone())
     }
 
+    /// The stored JSON.
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
@@ -84,34 +98,4 @@ pub struct StepError {
     pub step: usize,
     pub message: String,
     pub at: DateTime<Utc>,
-}
-
-/// Timer purposes and their payloads.
-pub const ASK_TIMEOUT: &str = "ask_timeout";
-pub const DELAY: &str = "delay";
-pub const HANDOFF_TIMEOUT: &str = "handoff_timeout";
-pub const DEBOUNCE: &str = "debounce";
-/// A scheduled flow reaches this conversation (payload: `ScheduledRun`).
-pub const SCHEDULED: &str = "scheduled";
-/// An agent hands the conversation back to the bot.
-pub const RELEASE: &str = "release";
-/// Prefix of the timers of `window_closing` triggers: `window_closing:<flow id>`.
-pub const WINDOW_CLOSING: &str = "window_closing:";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduledRun {
-    pub flow: String,
-    pub fire_id: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WindowClosingPayload {
-    /// The window this reminder belongs to; a newer customer message makes it stale.
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimerPayload {
-    pub run: u64,
-    pub step: usize,
 }

@@ -1,0 +1,382 @@
+//! Events: a customer message (opt-out, debounce, handoff, triggers, answers), a timer, a
+//! scheduled run; and how runs start and answers are checked.
+
+use super::{Interpreter, Note, Task};
+use crate::domain::{
+    InboundContent, InboundMessage, Run, ScheduledRun, Timer, TimerFire, TimerKind, Wait,
+    WindowFallback,
+};
+use crate::engine::answer;
+use crate::engine::scope;
+use crate::flows::schedule::{LAST_REENGAGED_AT, OPTED_OUT};
+use crate::flows::{Flow, MatchInput, Op, TriggerKind};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Scheduled flows kept waiting for a run in progress to end (one per flow).
+const MAX_DEFERRED: usize = 16;
+
+impl Interpreter<'_> {
+    pub(super) fn on_message(&mut self, msg: InboundMessage) {
+        let new_contact = self.state.messages_seen == 0;
+        self.state.messages_seen += 1;
+        self.schedule_window_reminders();
+        let folded = msg
+            .content
+            .text()
+            .map(crate::flows::normalize)
+            .unwrap_or_default();
+        if !folded.is_empty() && self.library.options.opt_out_keywords.contains(&folded) {
+            return self.opt_out();
+        }
+        if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true) {
+            // Writing again is opting back in.
+            self.contact[OPTED_OUT] = Value::Null;
+            self.patch
+                .set_attributes
+                .insert(OPTED_OUT.into(), Value::Null);
+        }
+        if let (Some(quiet), InboundContent::Text { body }) = (self.debounce(), &msg.content) {
+            self.state.pending_texts.push(body.clone());
+            self.set_timer(Timer::Debounce, self.now + super::vars::to_chrono(quiet));
+            return;
+        }
+        let handle = Task::Handle {
+            message: msg.clone(),
+            new_contact,
+        };
+        if !self.state.pending_texts.is_empty() {
+            // A non-text message ends the quiet period: the held texts go first.
+            self.then([Task::Flush(msg), handle]);
+        } else {
+            self.then([handle]);
+        }
+    }
+
+    /// The quiet period that applies now: the current flow's, else the global one.
+    fn debounce(&self) -> Option<std::time::Duration> {
+        let flow = self.flow_of_run().and_then(|f| f.debounce);
+        flow.or(self.library.options.debounce)
+            .filter(|d| !d.is_zero())
+    }
+
+    pub(super) fn flush_pending(&mut self, like: &InboundMessage) {
+        let texts = std::mem::take(&mut self.state.pending_texts);
+        if texts.is_empty() {
+            return;
+        }
+        let mut joined = like.clone();
+        joined.content = InboundContent::Text {
+            body: texts.join("\n"),
+        };
+        self.message = scope::message_view(Some(&joined.content));
+        self.handle_message(&joined, false);
+    }
+
+    fn opt_out(&mut self) {
+        self.decide(|| "the message is an opt-out keyword: scheduled messages stop".into());
+        self.contact[OPTED_OUT] = json!(true);
+        self.patch
+            .set_attributes
+            .insert(OPTED_OUT.into(), json!(true));
+        self.state.pending_texts.clear();
+        self.state.run = None;
+        self.cancel_waits();
+        if let Some(reply) = &self.library.options.opt_out_reply {
+            let body = self.render(reply);
+            self.reply(
+                crate::domain::OutboundContent::Text {
+                    body,
+                    preview_url: false,
+                },
+                WindowFallback::Skip,
+            );
+        }
+    }
+
+    /// (Re)sets the timers of `window_closing` triggers for the window this message opened.
+    fn schedule_window_reminders(&mut self) {
+        let Some(expires_at) = self.window.expires_at else {
+            return;
+        };
+        let flows = self.library.flows();
+        for flow in flows.flows() {
+            for t in &flow.triggers {
+                if let TriggerKind::WindowClosing { before } = t.kind {
+                    let due = expires_at - super::vars::to_chrono(before);
+                    if due > self.now {
+                        let timer = Timer::WindowClosing {
+                            flow: flow.id.clone(),
+                            expires_at,
+                        };
+                        self.set_timer(timer, due);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_message(&mut self, msg: &InboundMessage, new_contact: bool) {
+        if let Some(h) = &self.state.handoff {
+            if h.until.is_none_or(|u| self.now < u) {
+                // A person is handling this conversation: the bot stays silent.
+                self.decide(|| {
+                    "a person is handling this conversation: the bot stays silent".into()
+                });
+                return;
+            }
+            self.state.handoff = None;
+        }
+        let waiting = matches!(
+            self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
+            Some(Wait::Answer { .. })
+        );
+        let flows = self.library.flows();
+        let input = MatchInput {
+            content: &msg.content,
+            referral: msg.referral.as_ref(),
+            new_contact,
+            waiting,
+        };
+        let matched = flows.best_match(&input);
+        if let Some(trace) = &mut self.trace {
+            trace.triggers = Some(flows.explain(&input));
+        }
+        if let Some(m) = matched {
+            let mut vars = Map::new();
+            for (k, v) in m.captures {
+                vars.insert(k, json!(v));
+            }
+            self.decide(|| format!("start flow `{}`", m.flow.id));
+            self.start(m.flow, vars);
+            return;
+        }
+        if waiting {
+            self.decide(|| "no trigger counts: the message answers the question".into());
+            self.answer(&msg.content);
+        } else {
+            self.decide(|| "no flow starts".into());
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, fire: TimerFire) {
+        match fire.timer {
+            Timer::Debounce => {
+                let like = InboundMessage {
+                    provider_message_id: String::new(),
+                    from: crate::domain::ContactRef::BusinessScoped(String::new()),
+                    profile_name: None,
+                    username: None,
+                    timestamp: Some(self.now),
+                    content: InboundContent::Text {
+                        body: String::new(),
+                    },
+                    context: None,
+                    referral: None,
+                };
+                self.flush_pending(&like);
+            }
+            Timer::Release { .. } | Timer::HandoffTimeout { .. } => self.state.handoff = None,
+            Timer::Scheduled(run) => self.scheduled(&run),
+            Timer::WindowClosing { flow, expires_at } => {
+                // Stale when the customer wrote again (a newer window). Skipped while a
+                // person handles the conversation or a run waits (an `ask`, a `delay`): a
+                // reminder never replaces a flow in progress, whose own sends say what to do
+                // if the window has closed by then.
+                if self.window.expires_at != Some(expires_at) {
+                    return;
+                }
+                if self.state.handoff.is_some() {
+                    self.decide(|| "reminder skipped: a person handles the conversation".into());
+                    return;
+                }
+                if let Some(run) = self.state.run.as_ref().filter(|r| r.wait.is_some()) {
+                    let flow = run.flow.clone();
+                    self.decide(|| {
+                        format!("reminder skipped: flow `{flow}` is waiting and keeps going")
+                    });
+                    return;
+                }
+                if let Some(flow) = self.library.flows().get(&flow).cloned() {
+                    self.start(flow, Map::new());
+                }
+            }
+            Timer::AskTimeout { run, step } => self.wait_over(TimerKind::AskTimeout, run, step),
+            Timer::Delay { run, step } => self.wait_over(TimerKind::Delay, run, step),
+            Timer::Unknown { .. } => {}
+        }
+    }
+
+    /// The timer of an `ask` (its timeout) or a `delay` of run `run` at `step` is due.
+    fn wait_over(&mut self, kind: TimerKind, run_id: u64, at: usize) {
+        let Some(run) = &self.state.run else { return };
+        let current = match &run.wait {
+            Some(Wait::Answer { step, .. }) if kind == TimerKind::AskTimeout => Some(*step),
+            Some(Wait::Delay { step }) if kind == TimerKind::Delay => Some(*step),
+            _ => None,
+        };
+        // A timer of a run that moved on is stale.
+        if run.id != run_id || current != Some(at) {
+            return;
+        }
+        let Some(flow) = self.flow_of_run() else {
+            return;
+        };
+        let next = match flow.steps.get(at).map(|s| &s.op) {
+            Some(Op::Ask(a)) => match a.on_timeout {
+                Some(t) => t,
+                None => {
+                    self.state.run = None;
+                    return;
+                }
+            },
+            _ => at + 1,
+        };
+        if let Some(run) = &mut self.state.run {
+            run.wait = None;
+        }
+        self.then([Task::Execute { flow, pc: next }]);
+    }
+
+    /// A schedule reaches this contact: start its flow, unless the contact opted out or a
+    /// person is handling the conversation.
+    pub(super) fn scheduled(&mut self, run: &ScheduledRun) {
+        if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true)
+            || self.state.handoff.is_some()
+        {
+            return;
+        }
+        if let Some(waiting) = self.state.run.as_ref().filter(|r| r.wait.is_some()) {
+            // Neither is lost: the run in progress keeps going, the scheduled flow starts
+            // when it ends (one per flow; a newer fire of the same flow replaces an older).
+            let (current, deferred) = (waiting.flow.clone(), run.flow.clone());
+            self.decide(|| {
+                format!("scheduled flow `{deferred}` waits until flow `{current}` ends")
+            });
+            self.state.deferred.retain(|d| d.flow != run.flow);
+            if self.state.deferred.len() < MAX_DEFERRED {
+                self.state.deferred.push(run.clone());
+            } else {
+                self.notes.push(Note::DeferredDropped {
+                    flow: run.flow.clone(),
+                    max: MAX_DEFERRED,
+                });
+            }
+            return;
+        }
+        let Some(flow) = self.library.flows().get(&run.flow).cloned() else {
+            return;
+        };
+        self.decide(|| format!("scheduled run of flow `{}`", flow.id));
+        let stamp = json!(self.now.to_rfc3339());
+        self.contact[LAST_REENGAGED_AT] = stamp.clone();
+        self.patch
+            .set_attributes
+            .insert(LAST_REENGAGED_AT.into(), stamp);
+        self.start(flow, Map::new());
+    }
+
+    /// Once no run is in progress, starts the scheduled flows that waited for it, one at a
+    /// time (each may start a run that waits again).
+    pub(super) fn start_deferred(&mut self) {
+        if self.state.run.is_none() && !self.state.deferred.is_empty() {
+            let next = self.state.deferred.remove(0);
+            self.then([Task::Scheduled(next), Task::StartDeferred]);
+        }
+    }
+
+    /// Starts `flow` from its first step, replacing any run in progress.
+    pub(super) fn start(&mut self, flow: Arc<Flow>, vars: Map<String, Value>) {
+        self.cancel_waits();
+        self.state.runs_started += 1;
+        self.state.run = Some(Run {
+            id: self.state.runs_started,
+            flow: flow.id.clone(),
+            version: flow.version,
+            step: 0,
+            vars,
+            wait: None,
+            offered: Vec::new(),
+            started_at: self.now,
+        });
+        self.then([Task::Execute { flow, pc: 0 }]);
+    }
+
+    pub(super) fn flow_of_run(&self) -> Option<Arc<Flow>> {
+        let run = self.state.run.as_ref()?;
+        self.library.flow_version(&run.flow, run.version)
+    }
+
+    fn answer(&mut self, content: &InboundContent) {
+        let Some(flow) = self.flow_of_run() else {
+            self.state.run = None;
+            return;
+        };
+        let Some(run) = &self.state.run else { return };
+        let Some(Wait::Answer { step, attempts }) = run.wait.clone() else {
+            return;
+        };
+        let Some(Op::Ask(ask)) = flow.steps.get(step).map(|s| &s.op) else {
+            self.state.run = None;
+            return;
+        };
+        match answer::check(&ask.expect, content, &run.offered) {
+            Ok(value) => {
+                self.decide(|| format!("the answer is saved as `{}`: {value}", ask.save_as));
+                if let Some(run) = &mut self.state.run {
+                    run.vars.insert(ask.save_as.clone(), value);
+                    run.wait = None;
+                }
+                self.cancel_waits();
+                self.then([Task::Execute {
+                    flow: flow.clone(),
+                    pc: step + 1,
+                }]);
+            }
+            Err(default_text) => {
+                self.decide(|| {
+                    format!(
+                        "the answer is not a valid {} (try {} of {})",
+                        ask.expect.name(),
+                        attempts + 1,
+                        ask.retries + 1
+                    )
+                });
+                if attempts < ask.retries {
+                    if let Some(run) = &mut self.state.run {
+                        run.wait = Some(Wait::Answer {
+                            step,
+                            attempts: attempts + 1,
+                        });
+                    }
+                    let text = ask
+                        .retry_text
+                        .clone()
+                        .unwrap_or_else(|| default_text.to_string());
+                    let body = self.render(&text);
+                    self.reply(
+                        crate::domain::OutboundContent::Text {
+                            body,
+                            preview_url: false,
+                        },
+                        WindowFallback::Fail,
+                    );
+                } else {
+                    self.cancel_waits();
+                    match ask.on_invalid {
+                        Some(t) => {
+                            if let Some(run) = &mut self.state.run {
+                                run.wait = None;
+                            }
+                            self.then([Task::Execute {
+                                flow: flow.clone(),
+                                pc: t,
+                            }]);
+                        }
+                        None => self.state.run = None,
+                    }
+                }
+            }
+        }
+    }
+}

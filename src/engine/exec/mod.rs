@@ -1,0 +1,249 @@
+//! The interpreter: runs a conversation's flow for one event — start a run when a trigger
+//! matches, feed an answer to the `ask` waiting for it, or resume after a timer — then
+//! executes steps until the run waits or ends. A step error takes the step's `on_error`
+//! path, or ends the run; either way the conversation goes on.
+//!
+//! It is synchronous and does no I/O. When a step needs the outside world (an `http` step's
+//! request, Rhai code on the script pool) `Interpreter::next` hands out an `Effect`; the
+//! caller (`FlowEngine::run`) performs it and gives the answer back with `resume`, and the
+//! interpreter goes on from exactly where it stopped. What deserves a log line is kept in
+//! `Finished::notes` for the caller to log.
+//!
+//! The work of one event is a queue of tasks (handle a message, fire a timer, execute from a
+//! step, start a deferred scheduled run…): each task's last act may queue the next, as a
+//! tail call would, so pausing for an effect only needs the step it paused in (`Pending`).
+//!
+//! - `dispatch`: events (message, timer, scheduled run), runs starting and answers.
+//! - `steps`: the step loop, one function per kind of step.
+//! - `render`: messages built from `send` specs.
+//! - `vars`: the values flows see, variables, contact changes and timers.
+
+mod dispatch;
+mod render;
+mod steps;
+mod vars;
+
+use super::http_step::HttpRequest;
+use super::trace::Trace;
+use super::{scope, Library, StepInput, StepOutput};
+use crate::domain::{
+    ContactPatch, ConversationState, EventKind, InboundMessage, ScheduledRun, TimerFire,
+    WindowState,
+};
+use crate::flows::{script, Flow};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// I/O a step needs done before the interpreter can go on.
+pub enum Effect {
+    /// An `http` step's request.
+    Http(HttpRequest),
+    /// Rhai code (a condition, a value, a `script` step) to run on the script pool.
+    Script(ScriptJob),
+}
+
+/// A script and what it sees: the run's `vars`, the contact and the message.
+pub struct ScriptJob {
+    pub ast: Arc<rhai::AST>,
+    pub inputs: script::Inputs,
+}
+
+/// What an `Effect` came back with.
+pub enum Answer {
+    /// `{ status, ok, body }` on any HTTP answer; a sentence otherwise (`http_step::call`).
+    Http(Result<Value, String>),
+    /// The script's outcome, or why it failed or could not run.
+    Script(Result<script::Outcome, String>),
+}
+
+/// Something the caller logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// A step failed (it took its `on_error` path, or the run ended).
+    StepFailed {
+        flow: String,
+        step: usize,
+        message: String,
+    },
+    /// A `handoff` step handed the conversation to a person.
+    HandedOff {
+        flow: String,
+        until: Option<DateTime<Utc>>,
+    },
+    /// A scheduled flow could not wait for the run in progress: too many already wait.
+    DeferredDropped { flow: String, max: usize },
+}
+
+/// Everything the interpreter produced for the event.
+pub struct Finished {
+    pub out: StepOutput,
+    pub trace: Option<Box<Trace>>,
+    pub notes: Vec<Note>,
+}
+
+/// A unit of work; each is the tail of the one that queued it.
+enum Task {
+    Message(InboundMessage),
+    Timer(TimerFire),
+    /// Runs the held texts as one message, `like` giving its other fields.
+    Flush(InboundMessage),
+    Handle {
+        message: InboundMessage,
+        new_contact: bool,
+    },
+    Execute {
+        flow: Arc<Flow>,
+        pc: usize,
+    },
+    Scheduled(ScheduledRun),
+    StartDeferred,
+}
+
+/// Where a step waits for its effect's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Await {
+    If,
+    Switch,
+    /// The `index`-th assignment of a `set` step.
+    Set {
+        index: usize,
+    },
+    Script,
+    Http,
+}
+
+/// A step paused for an effect, with the step budget left.
+struct Pending {
+    flow: Arc<Flow>,
+    pc: usize,
+    budget: usize,
+    at: Await,
+}
+
+pub struct Interpreter<'a> {
+    library: &'a Library,
+    now: DateTime<Utc>,
+    window: WindowState,
+    /// The contact as flows see it (`scope::contact_view`), with this event's changes.
+    contact: Value,
+    message: Value,
+    state: ConversationState,
+    out: StepOutput,
+    patch: ContactPatch,
+    /// Filled only when the caller asked for a trace (sandbox, flow tests).
+    trace: Option<Box<Trace>>,
+    notes: Vec<Note>,
+    tasks: VecDeque<Task>,
+    pending: Option<Pending>,
+    answer: Option<Answer>,
+}
+
+impl<'a> Interpreter<'a> {
+    pub fn new(library: &'a Library, input: &StepInput<'_>, mut trace: Option<Box<Trace>>) -> Self {
+        let state = input.conversation.state.clone();
+        let (message, first) = match &input.event.kind {
+            EventKind::Message(m) => (
+                scope::message_view(Some(&m.content)),
+                Task::Message(m.clone()),
+            ),
+            EventKind::Timer(t) => (scope::message_view(None), Task::Timer(t.clone())),
+        };
+        if let Some(t) = &mut trace {
+            t.begin(input, &state);
+        }
+        Self {
+            library,
+            now: input.now,
+            window: input.window.clone(),
+            contact: scope::contact_view(input.contact),
+            message,
+            state,
+            out: StepOutput::unchanged(&ConversationState::default()),
+            patch: ContactPatch::default(),
+            trace,
+            notes: Vec::new(),
+            tasks: VecDeque::from([first, Task::StartDeferred]),
+            pending: None,
+            answer: None,
+        }
+    }
+
+    /// Runs until a step needs an effect (performed by the caller, then `resume`) or the
+    /// event is done (`None`).
+    pub fn next(&mut self) -> Option<Effect> {
+        loop {
+            if let Some(p) = self.pending.take() {
+                let Some(answer) = self.answer.take() else {
+                    // Not resumed: the step stays paused.
+                    self.pending = Some(p);
+                    return None;
+                };
+                if let Some(effect) = self.execute(p.flow, p.pc, p.budget, Some((p.at, answer))) {
+                    return Some(effect);
+                }
+                continue;
+            }
+            let task = self.tasks.pop_front()?;
+            if let Some(effect) = self.run(task) {
+                return Some(effect);
+            }
+        }
+    }
+
+    /// The answer to the effect `next` handed out.
+    pub fn resume(&mut self, answer: Answer) {
+        self.answer = Some(answer);
+    }
+
+    pub fn finish(self) -> Finished {
+        let mut out = self.out;
+        out.state = self.state;
+        if !self.patch.is_empty() {
+            out.contact_patch = Some(self.patch);
+        }
+        let mut trace = self.trace;
+        if let Some(t) = &mut trace {
+            t.finish(&out.state, &out);
+        }
+        Finished {
+            out,
+            trace,
+            notes: self.notes,
+        }
+    }
+
+    fn run(&mut self, task: Task) -> Option<Effect> {
+        match task {
+            Task::Message(m) => self.on_message(m),
+            Task::Timer(t) => self.on_timer(t),
+            Task::Flush(like) => self.flush_pending(&like),
+            Task::Handle {
+                message,
+                new_contact,
+            } => self.handle_message(&message, new_contact),
+            Task::Execute { flow, pc } => return self.execute(flow, pc, steps::MAX_STEPS, None),
+            Task::Scheduled(run) => self.scheduled(&run),
+            Task::StartDeferred => self.start_deferred(),
+        }
+        None
+    }
+
+    /// Queues `tasks` to run next, in order, before anything queued earlier.
+    fn then<const N: usize>(&mut self, tasks: [Task; N]) {
+        for t in tasks.into_iter().rev() {
+            self.tasks.push_front(t);
+        }
+    }
+
+    /// Records a decision in the trace; the words are only built when tracing.
+    fn decide(&mut self, words: impl FnOnce() -> String) {
+        if let Some(trace) = &mut self.trace {
+            trace.decisions.push(words());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! Messages built from `send` specs: templates rendered, texts clipped to WhatsApp's
+//! limits, the window fallback chosen, and interactive options kept for typed answers.
+
+use super::Interpreter;
+use crate::domain::{
+    ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback,
+};
+use crate::engine::Reply;
+use crate::flows::{ContentSpec, FallbackSpec, SendSpec, TemplateSpec};
+
+impl Interpreter<'_> {
+    pub(super) fn reply(&mut self, content: OutboundContent, fallback: WindowFallback) {
+        if let Some(trace) = &mut self.trace {
+            trace.send(&content, &fallback);
+        }
+        self.out.replies.push(Reply { content, fallback });
+    }
+
+    pub(super) fn send(&mut self, spec: &SendSpec) {
+        let content = self.content(&spec.content);
+        if let OutboundContent::Buttons { buttons, .. } = &content {
+            let offered = buttons
+                .iter()
+                .map(|b| (b.id.clone(), b.title.clone()))
+                .collect();
+            if let Some(run) = &mut self.state.run {
+                run.offered = offered;
+            }
+        } else if let OutboundContent::List { sections, .. } = &content {
+            let offered = sections
+                .iter()
+                .flat_map(|s| s.rows.iter().map(|r| (r.id.clone(), r.title.clone())))
+                .collect();
+            if let Some(run) = &mut self.state.run {
+                run.offered = offered;
+            }
+        }
+        let fallback = match &spec.if_window_closed {
+            FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
+            FallbackSpec::Skip => WindowFallback::Skip,
+            FallbackSpec::Template(t) => WindowFallback::Template(self.template(t)),
+        };
+        self.reply(content, fallback);
+    }
+
+    fn template(&self, t: &TemplateSpec) -> TemplateMessage {
+        TemplateMessage {
+            name: t.name.clone(),
+            language: t.language.clone(),
+            variables: t
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), self.render(v)))
+                .collect(),
+            quick_reply_payloads: t.quick_reply_payloads.clone(),
+            content_sid: t.content_sid.clone(),
+        }
+    }
+
+    fn content(&self, spec: &ContentSpec) -> OutboundContent {
+        let r = |s: &str| self.render(s);
+        let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
+        match spec {
+            ContentSpec::Text { body } => OutboundContent::Text {
+                body: clip(r(body), 4096),
+                preview_url: false,
+            },
+            ContentSpec::Media {
+                media,
+                url,
+                caption,
+                filename,
+            } => OutboundContent::Media {
+                media: *media,
+                link: r(url),
+                caption: ro(caption).map(|c| clip(c, 1024)),
+                filename: ro(filename),
+            },
+            ContentSpec::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => OutboundContent::Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                name: ro(name),
+                address: ro(address),
+            },
+            ContentSpec::Buttons {
+                body,
+                header,
+                footer,
+                buttons,
+            } => OutboundContent::Buttons {
+                body: clip(r(body), 1024),
+                header: ro(header),
+                footer: ro(footer),
+                buttons: buttons
+                    .iter()
+                    .map(|(id, title)| ReplyButton {
+                        id: id.clone(),
+                        title: title.clone(),
+                    })
+                    .collect(),
+            },
+            ContentSpec::List {
+                body,
+                header,
+                footer,
+                button,
+                sections,
+            } => OutboundContent::List {
+                body: clip(r(body), 1024),
+                header: ro(header),
+                footer: ro(footer),
+                button: button.clone(),
+                sections: sections
+                    .iter()
+                    .map(|(title, rows)| ListSection {
+                        title: title.clone(),
+                        rows: rows
+                            .iter()
+                            .map(|(id, title, description)| ListRow {
+                                id: id.clone(),
+                                title: title.clone(),
+                                description: description.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            },
+            ContentSpec::UrlButton {
+                body,
+                header,
+                footer,
+                text,
+                url,
+            } => OutboundContent::UrlButton {
+                body: clip(r(body), 1024),
+                header: ro(header),
+                footer: ro(footer),
+                display_text: text.clone(),
+                url: r(url),
+            },
+            ContentSpec::Template(t) => OutboundContent::Template(self.template(t)),
+        }
+    }
+}
+
+/// A template can render longer than the limit it was checked against; cut it rather
+/// than have the provider refuse the message.
+fn clip(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut cut: String = s.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
