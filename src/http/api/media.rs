@@ -1,5 +1,5 @@
-//! Media URLs are checked before a send is accepted, against WhatsApp's limits (as seed
-//! 003's table gives them): Image 5 MB JPEG/PNG; Video 16 MB MP4 (and 3GPP, seed 004); Audio 16 MB
+//! Media URLs are checked before a send is accepted, against WhatsApp's limits (seed 003's
+//! table): Image 5 MB JPEG/PNG; Video 16 MB MP4 (and 3GPP, seed 004); Audio 16 MB
 //! AAC/MP3/M4A/AMR/OGG; Document 100 MB PDF/DOC/DOCX/PPT/PPTX/TXT.
 //!
 //! How: one HEAD request (no redirects followed, `api.media_check.timeout`) through the

@@ -1,6 +1,6 @@
 //! The session status of the hosted platforms' API (seeds 000–002): the window rule's
-//! state, phrased the way those platforms phrase it. With `window.template_opens_window` the latest accepted
-//! template counts like a customer message here (the platforms' claim in seed 002); by
+//! state, phrased the way those platforms phrase it. With `window.template_opens_window`
+//! the latest accepted template counts like a customer message here (the platforms' claim in seed 002); by
 //! default only the customer's messages open the window (Meta's rule).
 
 use crate::domain::WindowState;

@@ -1,6 +1,6 @@
-//! The interactive buttons of `POST /api/v1/messages/send-message` (seed 003): up to 3 reply buttons (ids of at most 256 characters,
-//! unique titles of at most 20) or one website button (label of at most 20, http(s) URL),
-//! never both. Every violation is a 422 whose text names the field.
+//! The interactive buttons of `POST /api/v1/messages/send-message` (seed 003): up to 3
+//! reply buttons (ids of at most 256 characters, unique titles of at most 20) or one
+//! website button (label of at most 20, http(s) URL), never both. Every violation is a 422 whose text names the field.
 
 use crate::domain::ReplyButton;
 use crate::http::api::body::{chars, Fields};

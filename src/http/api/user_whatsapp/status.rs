@@ -1,6 +1,6 @@
-//! The hosted platforms' reads (seeds 000–002): `GET /api/user/whatsapp/session-status`, `…/senders` (with
-//! `status` online/offline and a `?status=` filter) and `…/templates` (with a `?status=`
-//! filter), in the platforms' `{"success": true, …}` envelope.
+//! The hosted platforms' reads (seeds 000–002): `GET /api/user/whatsapp/session-status`,
+//! `…/senders` (with `status` online/offline and a `?status=` filter) and `…/templates`
+//! (with a `?status=` filter), in the platforms' `{"success": true, …}` envelope.
 
 use super::send::phone;
 use crate::config::ChannelKind;
