@@ -1,75 +1,372 @@
-//! Errors at the HTTP edge: one enum, one `IntoResponse`, a log line for each. A server
-//! error's detail (a database driver's text) is logged and never sent to the client.
+//! Errors at the HTTP edge: one value, [`Error`], for every refusal of every router, and
+//! the one place it becomes a response body ([`render`]), in the shape of the API family
+//! the request's path belongs to ([`Family::of`]):
+//!
+//! - [`Family::UserWhatsapp`], `/api/user/whatsapp/…` (the hosted platforms' send API) and
+//!   Parley's own `/api/…` endpoints: `{"success": false, "error": "…", "error_code": "…"}`,
+//!   plus `field` when one request field is at fault and `session_status` on
+//!   `SESSION_EXPIRED`;
+//! - [`Family::MessagesV1`], `/api/v1/…`: `{"error": "bad_request", "message": "…"}` for a
+//!   400 and `{"detail": "…"}` for every other status;
+//! - [`Family::Sandbox`], `/sandbox/…`: `{"error": "<code in lower case>", "message": "…"}`;
+//! - [`Family::Webhooks`], `/webhooks/…`: the `UserWhatsapp` shape.
+//!
+//! Handlers return `Err(Error)`; its `IntoResponse` only carries it to the
+//! [`render_errors`] middleware around the API, sandbox and webhook routers, which knows the
+//! path, renders the body and logs the refusal once. Under `/api/` the middleware also
+//! rewrites axum's own plain-text rejections (413 body too large, 405 method not allowed,
+//! 415) into the family's shape, so every API answer is JSON.
+//!
+//! A database error's text is logged and never sent (it can name tables, files, hosts and
+//! users): `From<StoreError>` logs it and keeps only [`DATABASE_UNAVAILABLE`]; the sandbox
+//! and webhook shapes say [`NOT_STORED`] for every server error.
 
-use axum::http::StatusCode;
+use super::api::session::SessionStatus;
+use crate::store::StoreError;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    BadRequest(String),
-    /// The request was fine but could not be stored; the provider should retry. The text
-    /// (a database error) is logged, never sent: the client is told `UNAVAILABLE_MESSAGE`.
-    #[error("{0}")]
-    Unavailable(String),
+/// Which error shape a path answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `/api/user/whatsapp/…` and Parley's own `/api/…`.
+    UserWhatsapp,
+    /// `/api/v1/…` (`POST /api/v1/messages/send-message`).
+    MessagesV1,
+    /// `/sandbox/…`.
+    Sandbox,
+    /// `/webhooks/…`.
+    Webhooks,
 }
 
-impl HttpError {
-    fn parts(&self) -> (StatusCode, &'static str) {
-        match self {
-            HttpError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            HttpError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            HttpError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            HttpError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-        }
-    }
-}
-
-/// What a client is told instead of a database error.
-pub const UNAVAILABLE_MESSAGE: &str = "the request could not be stored, please retry";
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.parts();
-        let mut message = self.to_string();
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), detail = %message, "request failed");
-            message = UNAVAILABLE_MESSAGE.to_string();
+impl Family {
+    pub fn of(path: &str) -> Self {
+        if path.starts_with("/api/v1/") {
+            Family::MessagesV1
+        } else if path == "/sandbox" || path.starts_with("/sandbox/") {
+            Family::Sandbox
+        } else if path.starts_with("/webhooks/") {
+            Family::Webhooks
         } else {
-            tracing::warn!(status = status.as_u16(), %message, "request refused");
+            Family::UserWhatsapp
         }
-        (
-            status,
-            Json(json!({ "success": false, "error": message, "error_code": code })),
-        )
-            .into_response()
     }
+
+    /// Whether axum's own plain-text rejections are rewritten in this family's shape: the
+    /// API's answers are all JSON; the sandbox and webhooks leave axum's as they are.
+    fn rewrites_rejections(self) -> bool {
+        matches!(self, Family::UserWhatsapp | Family::MessagesV1)
+    }
+}
+
+/// A refusal: what went wrong, for every family's shape.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub status: StatusCode,
+    /// Machine-readable, upper snake case (`SENDER_NOT_FOUND`): `error_code` in the
+    /// `UserWhatsapp` shape, `error` in lower case in the sandbox's.
+    pub code: &'static str,
+    pub message: String,
+    /// The request field at fault.
+    pub field: Option<String>,
+    /// Boxed: keeps `Result<_, Error>` small.
+    pub session_status: Option<Box<SessionStatus>>,
+}
+
+/// What an API client is told when the database failed.
+pub const DATABASE_UNAVAILABLE: &str = "the database could not be reached, please retry";
+
+/// What the sandbox and webhook shapes say for every server error (a provider retries).
+pub const NOT_STORED: &str = "the request could not be stored, please retry";
+
+impl Error {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            session_status: None,
+        }
+    }
+
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
+
+    /// 422 `VALIDATION_ERROR` naming the field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            message,
+        )
+        .with_field(field)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "CONFLICT", message)
+    }
+
+    /// 503: the request was fine but could not be served now; the client should retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message)
+    }
+
+    pub fn sender_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "SENDER_NOT_FOUND",
+            "Sender not found or does not belong to you",
+        )
+    }
+
+    pub fn sender_offline() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SENDER_OFFLINE",
+            "Sender is not online. Current status: Offline",
+        )
+    }
+
+    pub fn insufficient_balance() -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "INSUFFICIENT_BALANCE",
+            "Insufficient balance. Please top up your account.",
+        )
+    }
+
+    pub fn session_expired(status: SessionStatus) -> Self {
+        let mut e = Self::new(
+            StatusCode::FORBIDDEN,
+            "SESSION_EXPIRED",
+            "The 24-hour messaging window is closed. Customer must reply first, or use a template message.",
+        );
+        e.session_status = Some(Box::new(status));
+        e
+    }
+
+    pub fn conversation_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "CONVERSATION_NOT_FOUND",
+            "Conversation not found",
+        )
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "database error while answering a request");
+        Self::unavailable(DATABASE_UNAVAILABLE)
+    }
+}
+
+impl IntoResponse for Error {
+    /// The status, with the error for [`render_errors`] to write in the family's shape.
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// The response of `e` in `family`'s shape; logs it (a refusal as a warning, a server
+/// error as an error, with the text the client does not see).
+pub fn render(family: Family, e: &Error) -> Response {
+    let status = e.status;
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), code = e.code, message = %e.message, "request failed");
+    } else {
+        tracing::warn!(status = status.as_u16(), code = e.code, message = %e.message, "request refused");
+    }
+    let hidden = status.is_server_error() && matches!(family, Family::Sandbox | Family::Webhooks);
+    let message = if hidden { NOT_STORED } else { &e.message };
+    let body = match family {
+        Family::UserWhatsapp | Family::Webhooks => {
+            let mut body = json!({ "success": false, "error": message, "error_code": e.code });
+            if let Some(field) = &e.field {
+                body["field"] = Value::String(field.clone());
+            }
+            if let Some(s) = &e.session_status {
+                body["session_status"] = serde_json::to_value(s).unwrap_or(Value::Null);
+            }
+            body
+        }
+        Family::MessagesV1 if status == StatusCode::BAD_REQUEST => {
+            json!({ "error": "bad_request", "message": message })
+        }
+        Family::MessagesV1 => json!({ "detail": message }),
+        Family::Sandbox => {
+            json!({ "error": e.code.to_ascii_lowercase(), "message": message })
+        }
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Writes every [`Error`] a handler or inner middleware returned in the shape of the
+/// request's family, keeping the response's other headers (`WWW-Authenticate`,
+/// `Retry-After`); under the API, turns axum's plain-text rejections into errors first.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let family = Family::of(request.uri().path());
+    let mut response = next.run(request).await;
+    let (error, headers) = if let Some(e) = response.extensions_mut().remove::<Error>() {
+        (e, response.into_parts().0.headers)
+    } else if family.rewrites_rejections() && is_plain_error(&response) {
+        let (parts, body) = response.into_parts();
+        (rejection(parts.status, body).await, parts.headers)
+    } else {
+        return response;
+    };
+    let mut rendered = render(family, &error);
+    for (name, value) in headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rendered
+}
+
+/// An error status whose body is not JSON: one of axum's own rejections.
+fn is_plain_error(response: &Response) -> bool {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    (status.is_client_error() || status.is_server_error()) && !is_json
+}
+
+/// The error an axum rejection stands for.
+async fn rejection(status: StatusCode, body: axum::body::Body) -> Error {
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "the request body is larger than {} bytes",
+                super::api::MAX_BODY_BYTES
+            ),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "this endpoint does not accept that method; see /api/openapi.json".to_string(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", text),
+        s if s.is_server_error() => {
+            tracing::error!(status = s.as_u16(), detail = %text, "internal error");
+            ("INTERNAL_ERROR", "internal error".to_string())
+        }
+        _ => ("BAD_REQUEST", text),
+    };
+    Error::new(status, code, message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn an_unavailable_answer_carries_no_database_text() {
-        let response =
-            HttpError::Unavailable("could not store: no such table: events (sqlite)".into())
-                .into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    async fn body_of(response: Response) -> (StatusCode, String) {
+        let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 4096)
             .await
             .unwrap();
-        let text = String::from_utf8_lossy(&body);
-        assert!(text.contains(UNAVAILABLE_MESSAGE), "{text}");
-        assert!(
-            !text.contains("no such table") && !text.contains("sqlite"),
-            "{text}"
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_answer_carries_no_database_text() {
+        let e = Error::unavailable("could not store: no such table: events (sqlite)");
+        for family in [Family::Webhooks, Family::Sandbox] {
+            let (status, text) = body_of(render(family, &e)).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(text.contains(NOT_STORED), "{text}");
+            assert!(
+                !text.contains("no such table") && !text.contains("sqlite"),
+                "{text}"
+            );
+        }
+        let e = Error::from(StoreError::Corrupt("no such table: events (sqlite)".into()));
+        for family in [
+            Family::UserWhatsapp,
+            Family::MessagesV1,
+            Family::Sandbox,
+            Family::Webhooks,
+        ] {
+            let (status, text) = body_of(render(family, &e)).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(
+                !text.contains("no such table") && !text.contains("sqlite"),
+                "{family:?}: {text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn each_family_has_its_shape() {
+        let e = Error::field("message", "message must not be empty");
+        let cases = [
+            (
+                Family::UserWhatsapp,
+                json!({"success": false, "error": "message must not be empty",
+                       "error_code": "VALIDATION_ERROR", "field": "message"}),
+            ),
+            (
+                Family::MessagesV1,
+                json!({"detail": "message must not be empty"}),
+            ),
+            (
+                Family::Sandbox,
+                json!({"error": "validation_error", "message": "message must not be empty"}),
+            ),
+        ];
+        for (family, expected) in cases {
+            let (_, text) = body_of(render(family, &e)).await;
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected);
+        }
+        let (status, text) = body_of(render(Family::MessagesV1, &Error::bad_request("no"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"error": "bad_request", "message": "no"})
         );
+    }
+
+    #[test]
+    fn families_follow_the_path() {
+        assert_eq!(Family::of("/api/user/whatsapp/send"), Family::UserWhatsapp);
+        assert_eq!(Family::of("/api/conversations"), Family::UserWhatsapp);
+        assert_eq!(
+            Family::of("/api/v1/messages/send-message"),
+            Family::MessagesV1
+        );
+        assert_eq!(Family::of("/sandbox/api/messages"), Family::Sandbox);
+        assert_eq!(Family::of("/webhooks/meta"), Family::Webhooks);
     }
 }

@@ -1,5 +1,7 @@
-//! The HTTP edge: axum routers for webhooks and operations, the shared `AppState`, and the
-//! one place errors become status codes and bodies (`error.rs`).
+//! The HTTP edge: axum routers for webhooks (`webhooks.rs`), the public API (`api/`), the
+//! sandbox API (`sandbox.rs`) and operations (`ops.rs`), the shared `AppState`, and the one
+//! error type with the one place it becomes a status and a body per API family
+//! (`error.rs`).
 
 pub mod api;
 pub mod error;
@@ -16,7 +18,7 @@ use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::Router;
+use axum::{middleware, Router};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/twilio",
             axum::routing::post(webhooks::twilio_post),
         )
+        .layer(middleware::from_fn(error::render_errors))
         .layer(DefaultBodyLimit::max(state.config.webhooks.max_body_bytes));
     Router::new()
         .merge(webhooks)

@@ -6,6 +6,7 @@
 //! and the config refuses to serve it on a non-loopback `listen` without
 //! `sandbox.expose: true`. Database errors are logged, never sent.
 
+use super::error::{Error, NOT_STORED};
 use super::AppState;
 use crate::domain::{ContactRef, PhoneNumber};
 use crate::flows::explain::describe;
@@ -38,6 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/explain", post(post_explain))
         .route("/sandbox/api/clock", get(get_clock).post(post_clock))
         .route_layer(axum::middleware::from_fn(json_only))
+        .layer(axum::middleware::from_fn(super::error::render_errors))
 }
 
 /// Requests with a body must declare it JSON. A web page can send `text/plain`, form and
@@ -52,8 +54,10 @@ async fn json_only(request: axum::extract::Request, next: axum::middleware::Next
     if safe || is_json(request.headers()) {
         return next.run(request).await;
     }
-    SandboxError::UnsupportedMediaType(
-        "the sandbox API accepts JSON bodies only; send Content-Type: application/json".into(),
+    Error::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "the sandbox API accepts JSON bodies only; send Content-Type: application/json",
     )
     .into_response()
 }
@@ -66,65 +70,19 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-#[derive(Debug, thiserror::Error)]
-enum SandboxError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-}
-
-impl IntoResponse for SandboxError {
-    fn into_response(self) -> Response {
-        if let SandboxError::Unavailable(detail) = &self {
-            tracing::error!(%detail, "sandbox request failed");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({ "error": "unavailable", "message": super::error::UNAVAILABLE_MESSAGE }),
-                ),
-            )
-                .into_response();
-        }
-        let (status, code) = match &self {
-            SandboxError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            SandboxError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            SandboxError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            SandboxError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            SandboxError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-        };
-        (
-            status,
-            Json(json!({ "error": code, "message": self.to_string() })),
-        )
-            .into_response()
-    }
-}
-
-impl From<crate::store::StoreError> for SandboxError {
-    fn from(e: crate::store::StoreError) -> Self {
-        SandboxError::Unavailable(e.to_string())
-    }
-}
-
-impl From<InjectError> for SandboxError {
+impl From<InjectError> for Error {
     fn from(e: InjectError) -> Self {
         match e {
-            InjectError::Invalid(m) => SandboxError::BadRequest(m),
-            InjectError::Store(m) => SandboxError::Unavailable(m),
+            InjectError::Invalid(m) => Error::bad_request(m),
+            InjectError::Store(detail) => {
+                tracing::error!(%detail, "sandbox message not stored");
+                Error::unavailable(NOT_STORED)
+            }
         }
     }
 }
 
-type ApiResult = Result<Json<Value>, SandboxError>;
+type ApiResult = Result<Json<Value>, Error>;
 
 async fn page() -> Html<&'static str> {
     Html(include_str!("sandbox/page.html"))
@@ -144,7 +102,7 @@ async fn post_message(
     body: axum::body::Bytes,
 ) -> ApiResult {
     let msg: CustomerMessage = serde_json::from_slice(&body)
-        .map_err(|e| SandboxError::BadRequest(format!("invalid message: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("invalid message: {e}")))?;
     let phone = parse_phone(&msg.from)?;
     let before = view::sent_to(&st.store, sender_of(&st, msg.sender_id)?, &phone, None)
         .await?
@@ -200,7 +158,7 @@ async fn get_contact(
         &phone,
     )
     .await?
-    .ok_or_else(|| SandboxError::NotFound(format!("{phone} has not written to sender {sender}")))?;
+    .ok_or_else(|| Error::not_found(format!("{phone} has not written to sender {sender}")))?;
     Ok(Json(json!(contact)))
 }
 
@@ -247,7 +205,7 @@ async fn get_messages(
 
 async fn get_trace(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult {
     let traced = st.sandbox.traces.get(id).ok_or_else(|| {
-        SandboxError::NotFound(format!(
+        Error::not_found(format!(
             "no trace for event {id}: it is not a sandbox event, not processed yet, or older than the last {} events",
             crate::sandbox::traces::TRACE_LOG_LIMIT
         ))
@@ -298,12 +256,12 @@ async fn get_flows(State(st): State<AppState>) -> ApiResult {
 /// With `from`, the contact's conversation decides `waiting` and `new_contact`.
 async fn post_explain(State(st): State<AppState>, body: axum::body::Bytes) -> ApiResult {
     let mut msg: CustomerMessage = serde_json::from_slice(&body)
-        .map_err(|e| SandboxError::BadRequest(format!("invalid message: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("invalid message: {e}")))?;
     if msg.from.is_empty() {
         msg.from = "+10000000000".into();
     }
     let phone = parse_phone(&msg.from)?;
-    let content = msg.content().map_err(SandboxError::from)?;
+    let content = msg.content().map_err(Error::from)?;
     let sender = sender_of(&st, msg.sender_id)?;
     let conv = st.store.find_conversation(sender, &phone).await?;
     let state = conv.map(|c| c.state).unwrap_or_default();
@@ -339,43 +297,42 @@ async fn get_clock(State(st): State<AppState>) -> ApiResult {
 /// `POST /sandbox/api/clock`: moves the manual clock (only with `sandbox.manual_clock`).
 async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiResult {
     let Some(clock) = &st.sandbox.manual_clock else {
-        return Err(SandboxError::Conflict(
-            "the clock is the system clock; set `sandbox: { manual_clock: true }` to move it"
-                .into(),
+        return Err(Error::conflict(
+            "the clock is the system clock; set `sandbox: { manual_clock: true }` to move it",
         ));
     };
     let change: ClockChange = serde_json::from_slice(&body)
-        .map_err(|e| SandboxError::BadRequest(format!("invalid clock change: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("invalid clock change: {e}")))?;
     match (change.advance, change.set) {
         (Some(by), None) => {
             let d = humantime::parse_duration(by.trim())
-                .map_err(|e| SandboxError::BadRequest(format!("advance: `{by}`: {e}")))?;
+                .map_err(|e| Error::bad_request(format!("advance: `{by}`: {e}")))?;
             clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
         }
         (None, Some(at)) => {
             let at = chrono::DateTime::parse_from_rfc3339(&at)
-                .map_err(|e| SandboxError::BadRequest(format!("set: `{at}`: {e}")))?;
+                .map_err(|e| Error::bad_request(format!("set: `{at}`: {e}")))?;
             clock.set(at.with_timezone(&chrono::Utc));
         }
         _ => {
-            return Err(SandboxError::BadRequest(
-                "give either `advance` (like \"1h\") or `set` (RFC 3339)".into(),
+            return Err(Error::bad_request(
+                "give either `advance` (like \"1h\") or `set` (RFC 3339)",
             ))
         }
     }
     Ok(Json(json!({ "now": st.clock.now(), "manual": true })))
 }
 
-fn parse_phone(raw: &str) -> Result<String, SandboxError> {
+fn parse_phone(raw: &str) -> Result<String, Error> {
     PhoneNumber::parse(raw)
         .map(|p| ContactRef::Phone(p).key())
-        .map_err(|e| SandboxError::BadRequest(format!("`{raw}` is not a phone number: {e}")))
+        .map_err(|e| Error::bad_request(format!("`{raw}` is not a phone number: {e}")))
 }
 
-fn sender_of(st: &AppState, requested: Option<i64>) -> Result<i64, SandboxError> {
+fn sender_of(st: &AppState, requested: Option<i64>) -> Result<i64, Error> {
     match requested {
         Some(id) if st.sandbox.is_sandbox_sender(id) => Ok(id),
-        Some(id) => Err(SandboxError::BadRequest(format!(
+        Some(id) => Err(Error::bad_request(format!(
             "sender {id} is not a sandbox sender (channel: sandbox)"
         ))),
         None => st
@@ -383,6 +340,6 @@ fn sender_of(st: &AppState, requested: Option<i64>) -> Result<i64, SandboxError>
             .sender_ids
             .first()
             .copied()
-            .ok_or_else(|| SandboxError::NotFound("there is no sandbox sender".into())),
+            .ok_or_else(|| Error::not_found("there is no sandbox sender")),
     }
 }

@@ -11,7 +11,7 @@
 //! retry, then disable, a batch of valid ones. A bad signature is 401 with nothing stored;
 //! a body that is not JSON is 400; a storage failure is 503 so the provider retries.
 
-use super::error::HttpError;
+use super::error::Error;
 use super::AppState;
 use crate::channels::{meta, twilio};
 use crate::domain::{Routed, WebhookItem};
@@ -27,7 +27,7 @@ use std::collections::HashMap;
 pub async fn meta_handshake(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<String, HttpError> {
+) -> Result<String, Error> {
     let tokens: Vec<&str> = st
         .senders
         .meta()
@@ -40,7 +40,7 @@ pub async fn meta_handshake(
         &tokens,
     )
     .ok_or_else(|| {
-        HttpError::Forbidden("verify token does not match any Meta sender's verify_token".into())
+        Error::forbidden("verify token does not match any Meta sender's verify_token")
     })?;
     let token = q.get("hub.verify_token").map(String::as_str);
     for (s, m) in st.senders.meta() {
@@ -55,7 +55,7 @@ pub async fn meta_post(
     State(st): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, HttpError> {
+) -> Result<impl IntoResponse, Error> {
     metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "meta").increment(1);
     let signature = headers
         .get("x-hub-signature-256")
@@ -69,8 +69,8 @@ pub async fn meta_post(
     if verified.is_empty() {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "signature")
             .increment(1);
-        return Err(HttpError::Unauthorized(
-            "X-Hub-Signature-256 is missing or does not match any Meta sender's app_secret".into(),
+        return Err(Error::unauthorized(
+            "X-Hub-Signature-256 is missing or does not match any Meta sender's app_secret",
         ));
     }
     for id in &verified {
@@ -79,7 +79,7 @@ pub async fn meta_post(
     let routed = meta::webhook::parse(&body).map_err(|e| {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "malformed")
             .increment(1);
-        HttpError::BadRequest(format!("webhook body is not a Meta webhook: {e}"))
+        Error::bad_request(format!("webhook body is not a Meta webhook: {e}"))
     })?;
     let stored = ingest(&st, "meta", routed, &verified).await?;
     Ok((StatusCode::OK, format!("EVENT_RECEIVED {stored}")))
@@ -90,10 +90,10 @@ pub async fn twilio_post(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Result<impl IntoResponse, HttpError> {
+) -> Result<impl IntoResponse, Error> {
     metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "twilio").increment(1);
     let params = twilio::webhook::parse_form(&body)
-        .map_err(|e| HttpError::BadRequest(format!("webhook body is not a form: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("webhook body is not a form: {e}")))?;
     let url = signed_url(&st, &headers, &uri);
     let signature = headers
         .get("x-twilio-signature")
@@ -107,7 +107,7 @@ pub async fn twilio_post(
     if verified.is_empty() {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "signature")
             .increment(1);
-        return Err(HttpError::Unauthorized(format!(
+        return Err(Error::unauthorized(format!(
             "X-Twilio-Signature is missing or does not match any Twilio sender's auth_token for URL {url} (set public_url to the URL Twilio calls)"
         )));
     }
@@ -169,7 +169,7 @@ async fn ingest(
     provider: &'static str,
     routed: Vec<Routed>,
     verified: &[i64],
-) -> Result<usize, HttpError> {
+) -> Result<usize, Error> {
     let now = st.clock.now();
     let mut items = Vec::with_capacity(routed.len());
     for r in routed {
@@ -198,7 +198,7 @@ async fn ingest(
     st.ingestor.ingest(items).await.map_err(|e| {
         // The database's own words stay in the log: they are no business of the caller.
         tracing::warn!(error = %e, "webhook not stored; answering 503 so the provider retries");
-        HttpError::Unavailable("could not store the webhook now, please retry".into())
+        Error::unavailable("could not store the webhook now, please retry")
     })?;
     Ok(n)
 }

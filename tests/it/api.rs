@@ -1,7 +1,8 @@
-//! The public API through HTTP: seeds 000–002's success and error bodies (snapshots, and
-//! the same fields as the seed's JSON), validation, auth and rate limits. Seed 003 is in
-//! `api_waplify.rs`, seed 004 and the read API in `api_reads.rs`, the property test in
-//! `api_props.rs`.
+//! The public API through HTTP: the `/api/user/whatsapp/…` success and error bodies
+//! (snapshots, and the same fields as the hosted platforms' JSON in seeds 000–002),
+//! validation, auth and rate limits. `/api/v1/messages/send-message` is in
+//! `api_messages_v1.rs`, the conversations and read API in `api_reads.rs`, the property
+//! test in `api_props.rs`.
 
 use crate::helpers::{meta_text, spawn_with, Options, TestApp};
 use serde_json::{json, Value};
@@ -75,9 +76,9 @@ pub async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     call(app, "POST", path, Some(body)).await
 }
 
-/// Same keys at every level, and the same JSON types, as the seed's example.
-pub fn assert_shape(actual: &Value, seed: &Value) {
-    match (actual, seed) {
+/// Same keys at every level, and the same JSON types, as the documented example.
+pub fn assert_shape(actual: &Value, example: &Value) {
+    match (actual, example) {
         (Value::Object(a), Value::Object(s)) => {
             let ak: Vec<&String> = a.keys().collect();
             let sk: Vec<&String> = s.keys().collect();
@@ -87,7 +88,7 @@ pub fn assert_shape(actual: &Value, seed: &Value) {
             sk_sorted.sort();
             assert_eq!(
                 ak_sorted, sk_sorted,
-                "fields differ from the seed:\n{actual:#}\nseed:\n{seed:#}"
+                "fields differ from the example:\n{actual:#}\nexample:\n{example:#}"
             );
             for (k, v) in s {
                 assert_shape(&a[k], v);
@@ -96,7 +97,7 @@ pub fn assert_shape(actual: &Value, seed: &Value) {
         (a, s) => assert_eq!(
             std::mem::discriminant(a),
             std::mem::discriminant(s),
-            "{a} and the seed's {s} are of different JSON types"
+            "{a} and the example's {s} are of different JSON types"
         ),
     }
 }
@@ -107,7 +108,7 @@ fn freeform_body() -> Value {
 }
 
 #[tokio::test]
-async fn freeform_inside_the_window_is_queued_and_answers_like_seed_000() {
+async fn freeform_inside_the_window_is_queued_and_answers_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     customer_writes(&app, CUSTOMER, 15).await;
     let (status, body) = post(&app, "/api/user/whatsapp/send-freeform", freeform_body()).await;
@@ -139,7 +140,7 @@ async fn freeform_inside_the_window_is_queued_and_answers_like_seed_000() {
 }
 
 #[tokio::test]
-async fn freeform_to_a_customer_who_never_wrote_is_session_expired_like_seed_000() {
+async fn freeform_to_a_customer_who_never_wrote_is_session_expired_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     let (status, body) = post(&app, "/api/user/whatsapp/send-freeform", freeform_body()).await;
     assert_eq!(status, 403);
@@ -172,7 +173,7 @@ async fn freeform_after_the_window_closed_is_session_expired() {
 }
 
 #[tokio::test]
-async fn freeform_from_a_stopped_sender_is_offline_like_seed_000() {
+async fn freeform_from_a_stopped_sender_is_offline_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     customer_writes(&app, CUSTOMER, 15).await;
     app.store
@@ -196,7 +197,7 @@ fn template_body() -> Value {
 }
 
 #[tokio::test]
-async fn template_send_is_queued_and_answers_like_seed_002() {
+async fn template_send_is_queued_and_answers_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     let (status, body) = post(&app, "/api/user/whatsapp/send", template_body()).await;
     assert_eq!(status, 200, "{body}");
@@ -230,7 +231,7 @@ async fn template_send_is_queued_and_answers_like_seed_002() {
 }
 
 #[tokio::test]
-async fn template_from_an_unknown_sender_is_not_found_like_seed_002() {
+async fn template_from_an_unknown_sender_is_not_found_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     let mut b = template_body();
     b["sender_id"] = json!(12);
@@ -245,7 +246,7 @@ async fn template_from_an_unknown_sender_is_not_found_like_seed_002() {
 }
 
 #[tokio::test]
-async fn pending_template_is_not_approved_like_seed_002() {
+async fn pending_template_is_not_approved_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     let b = json!({ "sender_id": 1, "template_id": 46, "recipient_phone": "+12345678901", "variables": { "1": "x" } });
     let (status, body) = post(&app, "/api/user/whatsapp/send", b).await;
@@ -259,7 +260,7 @@ async fn pending_template_is_not_approved_like_seed_002() {
 }
 
 #[tokio::test]
-async fn spend_limit_reached_is_insufficient_balance_like_seed_002() {
+async fn spend_limit_reached_is_insufficient_balance_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
     // Sandbox sender 3: 0.06 budget, templates cost 0.05 — the second one is refused.
     let mut b = template_body();
@@ -506,7 +507,7 @@ async fn api_keys_are_required_and_checked() {
     insta::assert_json_snapshot!("auth_wrong_key", wrong.json::<Value>().await.unwrap());
     let right = app.http.get(&url).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(right.status(), 200);
-    // Seed 003's endpoint answers in its own shape.
+    // `/api/v1` answers in its own shape.
     let wap = app
         .http
         .post(format!("{}/api/v1/messages/send-message", app.addr))
@@ -516,7 +517,7 @@ async fn api_keys_are_required_and_checked() {
         .unwrap();
     assert_eq!(wap.status(), 401);
     insta::assert_json_snapshot!(
-        "auth_missing_key_waplify",
+        "auth_missing_key_messages_v1",
         wap.json::<Value>().await.unwrap()
     );
     // The OpenAPI document is public and lists every route.

@@ -1,4 +1,4 @@
-//! Seed 004 (messages into a conversation, the sender health check) and the read API
+//! Messages into a conversation, the sender health check (seed 004) and the read API
 //! (conversations, messages with delivery statuses, handoff release, flows) through HTTP.
 
 use crate::api::{api_yaml, call, customer_writes, post, spawn_api, CUSTOMER, EDITS, KEY};
@@ -17,7 +17,7 @@ async fn conversation_id(app: &crate::helpers::TestApp) -> i64 {
 }
 
 #[tokio::test]
-async fn conversation_messages_send_text_media_and_locations_like_seed_004() {
+async fn conversation_messages_send_text_media_and_locations() {
     let app = spawn_api().await;
     customer_writes(&app, CUSTOMER, 10).await;
     let id = conversation_id(&app).await;

@@ -2,9 +2,9 @@
 //! provider doubles (wiremock) on loopback, and the real binary for crash tests.
 
 mod api;
+mod api_messages_v1;
 mod api_props;
 mod api_reads;
-mod api_waplify;
 mod audience;
 mod bad_input;
 mod connections;

@@ -6,12 +6,12 @@
 //! 429 with `Retry-After` in whole seconds. Every refusal is logged with the key's name
 //! when known, never with the key.
 
-use super::errors::{family_error, with_retry_after, Family};
 use crate::config::Config;
+use crate::http::error::Error;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
@@ -85,40 +85,34 @@ pub async fn require_key(
     request: Request,
     next: Next,
 ) -> Response {
-    let family = Family::of(request.uri().path());
     let path = request.uri().path().to_string();
     let Some(token) = bearer(&request) else {
         tracing::warn!(%path, "API request without a Bearer key refused");
-        return unauthorized(
-            family,
-            "Missing API key: send it as `Authorization: Bearer <key>`",
-        );
+        return unauthorized("Missing API key: send it as `Authorization: Bearer <key>`");
     };
     let Some(index) = auth.identify(token) else {
         tracing::warn!(%path, "API request with an unknown key refused");
-        return unauthorized(family, "Invalid API key");
+        return unauthorized("Invalid API key");
     };
     if let Err(seconds) = auth.admit(index) {
         let name = &auth.keys[index].0;
         tracing::warn!(%path, key = %name, retry_after = seconds, "API request over the rate limit refused");
-        let response = family_error(
-            family,
+        let mut response = Error::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
             format!("Rate limit exceeded. Retry in {seconds} seconds."),
-        );
-        return with_retry_after(response, seconds.max(1));
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
     }
     next.run(request).await
 }
 
-fn unauthorized(family: Family, message: &str) -> Response {
-    let mut response = family_error(
-        family,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHORIZED",
-        message.to_string(),
-    );
+fn unauthorized(message: &str) -> Response {
+    let mut response = Error::unauthorized(message).into_response();
     if let Ok(v) = "Bearer".parse() {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }

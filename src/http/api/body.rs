@@ -4,6 +4,8 @@
 //! `12` where a string is required are both refused, naming the field. Query strings carry
 //! only text, so there numbers are read from digits. `null` counts as absent.
 
+use crate::http::error::Error;
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,21 @@ impl FieldError {
 }
 
 pub type FieldResult<T> = Result<T, FieldError>;
+
+/// 400 `INVALID_REQUEST`.
+impl From<BodyError> for Error {
+    fn from(e: BodyError) -> Self {
+        Error::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", e.to_string())
+    }
+}
+
+/// 422 `VALIDATION_ERROR` naming the field. (`/api/v1` answers 400 instead, see
+/// `messages_v1`.)
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Error::field(&e.field, e.message)
+    }
+}
 
 /// A JSON object body (or a query string seen as one).
 #[derive(Debug, Clone, Default)]

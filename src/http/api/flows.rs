@@ -3,13 +3,13 @@
 //! `AppState::flow_status` (`stale: true` means the files on disk have errors and an
 //! earlier version keeps running).
 
-use super::errors::ApiError;
+use crate::http::error::Error;
 use crate::http::AppState;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
     let set = st.engine.flows();
     let flows: Vec<Value> = set
         .flows()

@@ -1,4 +1,4 @@
-//! Seed 004's "Run Health Check" for a sender: `POST /api/senders/{sender_id}/health`.
+//! A sender's "Run Health Check" (seed 004): `POST /api/senders/{sender_id}/health`.
 //! Checks that the provider is reachable and accepts the credentials
 //! (`Channel::check_health`), that the sender is not stopped, and that a verified webhook
 //! or Meta handshake arrived recently (`WebhookLog`, in memory: it starts empty after a
@@ -7,16 +7,15 @@
 //! report is still given, with 200).
 
 use super::body::{chars, Fields};
-use super::errors::ApiError;
-use super::platform::{phone, MAX_TEXT};
-use super::send::{self, parley_message_id};
+use super::outbox::{self, parley_message_id};
 use super::session::{session_status, window_of};
+use super::user_whatsapp::{phone, MAX_TEXT};
 use crate::config::Config;
 use crate::domain::{ContactRef, OutboundContent, OutboundMessage};
+use crate::http::error::Error;
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -63,16 +62,15 @@ pub async fn check(
     State(st): State<AppState>,
     Path(raw_id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let f = Fields::parse_optional(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", e.to_string()))?;
+) -> Result<Json<Value>, Error> {
+    let f = Fields::parse_optional(&body)?;
     let test_phone = f
         .opt_str("test_phone")?
         .map(|p| phone("test_phone", p))
         .transpose()?;
     let test_text = f.opt_str("test_message")?.unwrap_or(DEFAULT_TEST_TEXT);
     if test_text.trim().is_empty() || chars(test_text) > MAX_TEXT {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "test_message",
             format!("test_message must have 1 to {MAX_TEXT} characters"),
         ));
@@ -80,9 +78,9 @@ pub async fn check(
     let id: i64 = raw_id
         .trim()
         .parse()
-        .map_err(|_| ApiError::sender_not_found())?;
-    let sender = send::sender(&st, id).ok_or_else(ApiError::sender_not_found)?;
-    let runtime = st.senders.get(id).ok_or_else(ApiError::sender_not_found)?;
+        .map_err(|_| Error::sender_not_found())?;
+    let sender = outbox::sender(&st, id).ok_or_else(Error::sender_not_found)?;
+    let runtime = st.senders.get(id).ok_or_else(Error::sender_not_found)?;
     let provider = runtime.channel.check_health().await;
     let stop = st
         .store
@@ -102,7 +100,7 @@ pub async fn check(
         let window = window_of(&st, conversation.as_ref()).await?;
         test = match conversation {
             Some(c) if window.is_open && stop.is_none() => {
-                let message_id = send::enqueue(
+                let message_id = outbox::enqueue(
                     &st,
                     id,
                     c.id,

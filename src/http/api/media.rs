@@ -14,6 +14,8 @@
 
 use crate::config::{MediaCheckConfig, Unverifiable};
 use crate::domain::MediaKind;
+use crate::http::error::Error;
+use axum::http::StatusCode;
 
 /// Why a media URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,20 @@ pub enum MediaProblem {
     BadUrl(String),
     /// A proper URL whose file does not qualify (422).
     Unacceptable(String),
+}
+
+/// 422 naming `media_url`: `VALIDATION_ERROR` for a bad URL, `INVALID_MEDIA` for a file
+/// that does not qualify. (`/api/v1` answers a bad URL with 400, see `messages_v1`.)
+impl From<MediaProblem> for Error {
+    fn from(p: MediaProblem) -> Self {
+        match p {
+            MediaProblem::BadUrl(m) => Error::field("media_url", m),
+            MediaProblem::Unacceptable(m) => {
+                Error::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_MEDIA", m)
+                    .with_field("media_url")
+            }
+        }
+    }
 }
 
 const MB: u64 = 1024 * 1024;
@@ -223,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn types_and_sizes_follow_the_seed_table() {
+    fn types_and_sizes_follow_whatsapps_limits() {
         let u = url("https://example.com/a");
         assert!(judge(MediaKind::Image, &u, Some("image/png"), Some(5 * MB)).is_ok());
         assert!(judge(MediaKind::Image, &u, Some("image/jpeg; charset=x"), None).is_ok());

@@ -1,41 +1,50 @@
-//! The public HTTP API: the send endpoints of the hosted platforms in the seeds (000–002
-//! under `/api/user/whatsapp/…`, 003 at `/api/v1/messages/send-message`, 004's conversation
-//! messages and health check), the read API for agents and dashboards, and the OpenAPI
-//! document.
+//! The public HTTP API, one folder per surface it serves:
+//!
+//! - `user_whatsapp/`: the hosted platforms' send API under `/api/user/whatsapp/…`
+//!   (`send.rs`: `send-freeform` and `send`; `status.rs`: `session-status`, `senders`,
+//!   `templates`);
+//! - `messages_v1/`: `POST /api/v1/messages/send-message` (`send_message.rs`, its buttons in
+//!   `buttons.rs`);
+//! - `conversations/`: `/api/conversations…` (`read.rs`: the listing and a conversation's
+//!   messages; `write.rs`: sending into a conversation and releasing a handoff);
+//! - `health.rs`: `POST /api/senders/{id}/health`; `flows.rs`: `GET /api/flows`;
+//!   `openapi.rs`: `GET /api/openapi.json`;
+//!
+//! and what they share: `auth.rs` (API keys, rate limits), `body.rs` (reading bodies field by
+//! field), `media.rs` (media URL checks), `session.rs` (the window as the hosted platforms
+//! phrase it) and `outbox.rs` (sender checks, spend limit, queueing).
 //!
 //! `ROUTES` is the single list of endpoints: the router is built from it and a test keeps
 //! `/api/openapi.json` equal to it. Every route but the document needs a Bearer API key and
-//! is rate limited per key (`auth.rs`). Every answer is JSON, errors included: axum's own
-//! plain-text rejections (413, 405, unknown paths) are rewritten in the family's error
-//! shape (`errors.rs`). Sends go through the same outbox, window rule and statuses as flow
-//! sends: success means accepted by Parley, delivery follows from status webhooks.
+//! is rate limited per key (`auth.rs`). Every answer is JSON, errors included: errors and
+//! axum's own plain-text rejections (413, 405, unknown paths) are written in the family's
+//! error shape (`crate::http::error`). Sends go through the same outbox, window rule and
+//! statuses as flow sends: success means accepted by Parley, delivery follows from status
+//! webhooks.
 
 mod auth;
 mod body;
 mod conversations;
-mod errors;
 mod flows;
 mod health;
 mod media;
+mod messages_v1;
 mod openapi;
-mod platform;
-mod platform_read;
-mod reads;
-mod send;
-mod session;
-mod waplify;
-mod waplify_buttons;
+mod outbox;
+pub(super) mod session;
+mod user_whatsapp;
 
 pub use health::WebhookLog;
 
+use super::error::{self, Error};
 use super::AppState;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Extension, Router};
 use std::sync::Arc;
 
 /// Larger request bodies are refused with 413 (in the family's JSON error shape).
-const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// One endpoint of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,14 +127,14 @@ pub const ROUTES: &[Route] = &[
 /// `router_serves_every_listed_route` test.
 fn handler(route: &Route) -> MethodRouter<AppState> {
     match (route.method, route.path) {
-        ("POST", "/api/user/whatsapp/send-freeform") => post(platform::send_freeform),
-        ("POST", "/api/user/whatsapp/send") => post(platform::send_template),
-        ("GET", "/api/user/whatsapp/session-status") => get(platform_read::session_status),
-        ("GET", "/api/user/whatsapp/senders") => get(platform_read::senders),
-        ("GET", "/api/user/whatsapp/templates") => get(platform_read::templates),
-        ("POST", "/api/v1/messages/send-message") => post(waplify::send_message),
-        ("GET", "/api/conversations") => get(reads::conversations),
-        ("GET", "/api/conversations/{conversation_id}/messages") => get(reads::messages),
+        ("POST", "/api/user/whatsapp/send-freeform") => post(user_whatsapp::send_freeform),
+        ("POST", "/api/user/whatsapp/send") => post(user_whatsapp::send_template),
+        ("GET", "/api/user/whatsapp/session-status") => get(user_whatsapp::session_status),
+        ("GET", "/api/user/whatsapp/senders") => get(user_whatsapp::senders),
+        ("GET", "/api/user/whatsapp/templates") => get(user_whatsapp::templates),
+        ("POST", "/api/v1/messages/send-message") => post(messages_v1::send_message),
+        ("GET", "/api/conversations") => get(conversations::list),
+        ("GET", "/api/conversations/{conversation_id}/messages") => get(conversations::messages),
         ("POST", "/api/conversations/{conversation_id}/messages") => {
             post(conversations::send_message)
         }
@@ -181,13 +190,21 @@ pub fn router(state: AppState) -> Router<AppState> {
     }
     // Unknown paths under /api answer 404 in JSON (after the key check).
     protected = protected
-        .route("/api/{*rest}", axum::routing::any(errors::not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_key));
     public
         .merge(protected)
-        .layer(middleware::from_fn(errors::json_errors))
+        .layer(middleware::from_fn(error::render_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(Extension(context))
+}
+
+/// Unknown paths under `/api/`.
+async fn not_found(request: Request) -> Error {
+    Error::not_found(format!(
+        "no API endpoint at {}; see /api/openapi.json",
+        request.uri().path()
+    ))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! body and responses written here.
 
 use super::{Route, ROUTES};
+use crate::http::error::Family;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
@@ -10,14 +11,14 @@ pub async fn document() -> Json<Value> {
     Json(build())
 }
 
-fn error_platform() -> Value {
+fn error_user_whatsapp() -> Value {
     json!({ "type": "object", "required": ["success", "error", "error_code"], "properties": {
         "success": { "const": false }, "error": { "type": "string" },
         "error_code": { "type": "string" }, "field": { "type": "string" },
         "session_status": { "$ref": "#/components/schemas/SessionStatus" } } })
 }
 
-fn error_waplify() -> Value {
+fn error_messages_v1() -> Value {
     json!({ "oneOf": [
         { "type": "object", "required": ["error", "message"], "properties": {
             "error": { "const": "bad_request" }, "message": { "type": "string" } } },
@@ -177,13 +178,13 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
 
 fn operation(r: &Route) -> Value {
     let (body, parameters, statuses) = details(r);
-    let waplify = r.path.starts_with("/api/v1/");
+    let family = Family::of(r.path);
     let mut responses = Map::new();
     for status in statuses {
-        let schema = match (*status, waplify) {
+        let schema = match (*status, family) {
             (200, _) => json!({ "type": "object" }),
-            (_, true) => error_waplify(),
-            (_, false) => error_platform(),
+            (_, Family::MessagesV1) => error_messages_v1(),
+            _ => error_user_whatsapp(),
         };
         let description = match status {
             200 => "Success",

@@ -1,6 +1,6 @@
-//! The session status of seeds 000–002: the window rule's state, phrased the way the
-//! hosted platforms phrase it. With `window.template_opens_window` the latest accepted
-//! template counts like a customer message here (the platforms' claim in seed 002); by
+//! The session status of the hosted platforms' API (seeds 000–002): the window rule's
+//! state, phrased the way those platforms phrase it. With `window.template_opens_window`
+//! the latest accepted template counts like a customer message here (the platforms' claim in seed 002); by
 //! default only the customer's messages open the window (Meta's rule).
 
 use crate::domain::Conversation;
@@ -16,15 +16,15 @@ pub struct SessionStatus {
     pub can_send_freeform: bool,
     pub requires_template: bool,
     pub message: String,
-    /// Only while open, like the seeds.
+    /// Only while open, like the platforms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minutes_remaining: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
 }
 
-/// `2026-02-25T10:30:00+00:00`, the seeds' timestamp form.
-pub fn seed_time(at: DateTime<Utc>) -> String {
+/// `2026-02-25T10:30:00+00:00`, the hosted platforms' timestamp form.
+pub fn platform_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
@@ -50,7 +50,7 @@ pub fn session_status(w: &WindowState) -> SessionStatus {
             m % 60
         ),
         minutes_remaining: Some(m),
-        expires_at: w.expires_at.map(seed_time),
+        expires_at: w.expires_at.map(platform_time),
     }
 }
 
@@ -83,7 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn open_session_reads_like_the_seed() {
+    fn open_session_reads_like_the_hosted_platforms() {
         let w = WindowPolicy::default()
             .state(Some(at("2026-02-24T10:30:00Z")), at("2026-02-24T10:45:00Z"));
         let s = session_status(&w);

@@ -1,0 +1,241 @@
+//! Sends into a known conversation (seed 004) — `POST /api/conversations/{id}/messages`
+//! with text, media (image, video, audio, document) or a location — and
+//! `POST /api/conversations/{id}/release`, which hands a conversation back from a human
+//! agent to the bot.
+//!
+//! Release inserts a `release` event into the conversation, so the inbox applies it in
+//! order with the customer's messages; it answers 409 `NOT_IN_HANDOFF` when the
+//! conversation is not in a handoff, and 200 again (nothing added twice) while a release of
+//! the same handoff is still pending.
+
+use super::conversation;
+use crate::domain::{MediaKind, OutboundContent, OutboundMessage, Timer};
+use crate::http::api::body::{chars, FieldError, Fields};
+use crate::http::api::media;
+use crate::http::api::outbox::{self, parley_message_id};
+use crate::http::api::session::{session_status, window_of};
+use crate::http::api::user_whatsapp::MAX_TEXT;
+use crate::http::api::ApiContext;
+use crate::http::error::Error;
+use crate::http::AppState;
+use crate::store::NewEvent;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const MAX_CAPTION: usize = 1024;
+const MAX_LOCATION_TEXT: usize = 1000;
+
+fn content(f: &Fields) -> Result<(OutboundContent, Option<(MediaKind, String)>), Error> {
+    let kind = f.str("type")?.trim().to_ascii_lowercase();
+    match kind.as_str() {
+        "text" => {
+            let text = match f.opt_str("text")? {
+                Some(t) => t,
+                None => f.opt_str("message")?.ok_or_else(|| {
+                    FieldError::new("text", "text is required when type is 'text'")
+                })?,
+            };
+            if text.trim().is_empty() {
+                return Err(Error::field("text", "text must not be empty"));
+            }
+            if chars(text) > MAX_TEXT {
+                return Err(Error::field(
+                    "text",
+                    format!(
+                        "text must be at most {MAX_TEXT} characters, got {}",
+                        chars(text)
+                    ),
+                ));
+            }
+            Ok((
+                OutboundContent::Text {
+                    body: text.to_string(),
+                    preview_url: false,
+                },
+                None,
+            ))
+        }
+        "image" | "video" | "audio" | "document" => {
+            let media = MediaKind::parse(&kind).unwrap_or(MediaKind::Document);
+            let url = f.opt_str("media_url")?.ok_or_else(|| {
+                Error::field(
+                    "media_url",
+                    format!("media_url is required when type is '{kind}'"),
+                )
+            })?;
+            let url = media::parse_url("media_url", url)?.to_string();
+            let caption = f.opt_str("caption")?;
+            if let Some(c) = caption {
+                if media == MediaKind::Audio {
+                    return Err(Error::field(
+                        "caption",
+                        "caption is not supported for audio",
+                    ));
+                }
+                if chars(c) > MAX_CAPTION {
+                    return Err(Error::field(
+                        "caption",
+                        format!("caption must be at most {MAX_CAPTION} characters"),
+                    ));
+                }
+            }
+            let filename = f.opt_str("filename")?;
+            if filename.is_some() && media != MediaKind::Document {
+                return Err(Error::field("filename", "filename is only for documents"));
+            }
+            Ok((
+                OutboundContent::Media {
+                    media,
+                    link: url.clone(),
+                    caption: caption.map(str::to_string),
+                    filename: filename.map(str::to_string),
+                },
+                Some((media, url)),
+            ))
+        }
+        "location" => {
+            let loc = f.opt_object("location")?.ok_or_else(|| {
+                FieldError::new("location", "location is required when type is 'location'")
+            })?;
+            let at = |e: FieldError| {
+                Error::field(
+                    &format!("location.{}", e.field),
+                    format!("location.{}", e.message),
+                )
+            };
+            let latitude = loc.opt_f64("latitude").map_err(at)?.ok_or_else(|| {
+                Error::field("location.latitude", "location.latitude is required")
+            })?;
+            let longitude = loc.opt_f64("longitude").map_err(at)?.ok_or_else(|| {
+                Error::field("location.longitude", "location.longitude is required")
+            })?;
+            if !(-90.0..=90.0).contains(&latitude) {
+                return Err(Error::field(
+                    "location.latitude",
+                    "location.latitude must be between -90 and 90",
+                ));
+            }
+            if !(-180.0..=180.0).contains(&longitude) {
+                return Err(Error::field(
+                    "location.longitude",
+                    "location.longitude must be between -180 and 180",
+                ));
+            }
+            let name = loc.opt_str("name").map_err(at)?;
+            let address = loc.opt_str("address").map_err(at)?;
+            for (field, v) in [("name", name), ("address", address)] {
+                if v.is_some_and(|v| chars(v) > MAX_LOCATION_TEXT) {
+                    return Err(Error::field(
+                        &format!("location.{field}"),
+                        format!("location.{field} must be at most {MAX_LOCATION_TEXT} characters"),
+                    ));
+                }
+            }
+            Ok((
+                OutboundContent::Location {
+                    latitude,
+                    longitude,
+                    name: name.map(str::to_string),
+                    address: address.map(str::to_string),
+                },
+                None,
+            ))
+        }
+        _ => Err(Error::field(
+            "type",
+            "type must be one of: text, image, video, audio, document, location",
+        )),
+    }
+}
+
+pub async fn send_message(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Arc<ApiContext>>,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Error> {
+    let f = Fields::parse(&body)?;
+    let (content, media) = content(&f)?;
+    let conversation = conversation(&st, &raw_id).await?;
+    let sender = outbox::sender(&st, conversation.sender_id).ok_or_else(Error::sender_not_found)?;
+    if outbox::is_offline(&st, sender.id).await? {
+        return Err(Error::sender_offline());
+    }
+    let window = window_of(&st, Some(&conversation)).await?;
+    if !window.is_open {
+        return Err(Error::session_expired(session_status(&window)));
+    }
+    let to = st
+        .store
+        .contact(conversation.contact_id)
+        .await?
+        .and_then(|c| c.contact_ref())
+        .ok_or_else(Error::conversation_not_found)?;
+    if let Some((kind, url)) = &media {
+        media::check(&ctx.media_http, &st.config.api.media_check, *kind, url).await?;
+    }
+    if outbox::over_budget(&st, sender, content.kind_name()).await? {
+        return Err(Error::insufficient_balance());
+    }
+    let id = outbox::enqueue(
+        &st,
+        sender.id,
+        conversation.id,
+        OutboundMessage { to, content },
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "conversation_id": conversation.id,
+        "message_id": id,
+        "message_sid": parley_message_id(id),
+        "status": "queued",
+        "session_status": session_status(&window),
+    })))
+}
+
+pub async fn release(
+    State(st): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let conversation = conversation(&st, &raw_id).await?;
+    let Some(handoff) = &conversation.state.handoff else {
+        return Err(Error::new(
+            StatusCode::CONFLICT,
+            "NOT_IN_HANDOFF",
+            "Conversation is not in a handoff; there is nothing to release",
+        ));
+    };
+    let now = st.clock.now();
+    st.store
+        .insert_events(&[NewEvent {
+            conversation_id: conversation.id,
+            sender_id: conversation.sender_id,
+            // One release per handoff, however often it is asked for.
+            dedupe_key: Some(format!(
+                "release:{}:{}",
+                conversation.id,
+                handoff.since.timestamp_micros()
+            )),
+            event: Timer::Release {
+                by: Some("api".into()),
+            },
+            now,
+        }])
+        .await?;
+    st.wake.inbox.notify_one();
+    tracing::info!(
+        conversation_id = conversation.id,
+        "handoff release requested through the API"
+    );
+    Ok(Json(json!({
+        "success": true,
+        "conversation_id": conversation.id,
+        "status": "release_queued",
+        "handoff_since": handoff.since.to_rfc3339(),
+    })))
+}

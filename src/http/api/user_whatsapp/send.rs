@@ -1,0 +1,234 @@
+//! The hosted platforms' sends (seeds 000–002): `POST /api/user/whatsapp/send-freeform`
+//! and `POST /api/user/whatsapp/send` (template), with their success bodies and refusals.
+//!
+//! Checks run cheapest first and nothing is written before all of them pass: fields, sender,
+//! template, sender online, window (free-form), spend limit; then the conversation is found
+//! or created and the message queued.
+
+use crate::config::{TemplateConfig, TemplateStatus};
+use crate::domain::{ContactRef, OutboundContent, OutboundMessage, PhoneNumber, TemplateMessage};
+use crate::http::api::body::{chars, Fields};
+use crate::http::api::outbox::{self, parley_message_id};
+use crate::http::api::session::{session_status, window_of};
+use crate::http::error::Error;
+use crate::http::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// WhatsApp's limit on a text message.
+pub const MAX_TEXT: usize = 4096;
+/// The platforms' limit on `recipient_name`.
+const MAX_NAME: usize = 255;
+
+/// A phone number typed by a client: valid in its country's numbering plan.
+pub fn phone(field: &str, value: &str) -> Result<PhoneNumber, Error> {
+    PhoneNumber::parse_strict(value).map_err(|e| Error::field(field, format!("{field}: {e}")))
+}
+
+/// The sender, online, or the platforms' 404 / 503.
+async fn online_sender(st: &AppState, id: i64) -> Result<&crate::config::SenderConfig, Error> {
+    let sender = outbox::sender(st, id).ok_or_else(Error::sender_not_found)?;
+    if outbox::is_offline(st, id).await? {
+        return Err(Error::sender_offline());
+    }
+    Ok(sender)
+}
+
+pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Json<Value>, Error> {
+    let f = Fields::parse(&body)?;
+    let sender_id = f.int("sender_id")?;
+    let to = phone("recipient_phone", f.str("recipient_phone")?)?;
+    let message = f.str("message")?;
+    if message.trim().is_empty() {
+        return Err(Error::field("message", "message must not be empty"));
+    }
+    if chars(message) > MAX_TEXT {
+        return Err(Error::field(
+            "message",
+            format!(
+                "message must be at most {MAX_TEXT} characters, got {}",
+                chars(message)
+            ),
+        ));
+    }
+    let sender = online_sender(&st, sender_id).await?;
+    let contact = ContactRef::Phone(to);
+    let conversation = st
+        .store
+        .find_conversation(sender_id, &contact.key())
+        .await?;
+    let window = window_of(&st, conversation.as_ref()).await?;
+    let (Some(conversation), true) = (conversation, window.is_open) else {
+        return Err(Error::session_expired(session_status(&window)));
+    };
+    if outbox::over_budget(&st, sender, "text").await? {
+        return Err(Error::insufficient_balance());
+    }
+    let id = outbox::enqueue(
+        &st,
+        sender_id,
+        conversation.id,
+        OutboundMessage {
+            to: contact,
+            content: OutboundContent::Text {
+                body: message.to_string(),
+                preview_url: false,
+            },
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "conversation_id": conversation.id,
+        "message_id": id,
+        "whatsapp_message_id": id,
+        "message_sid": parley_message_id(id),
+        "session_status": session_status(&window),
+    })))
+}
+
+/// `variables` as placeholder name → text. Each must be a string with something in it:
+/// Meta refuses a template whose parameter is empty, after Parley accepted the request.
+fn variables(f: &Fields) -> Result<BTreeMap<String, String>, Error> {
+    let Some(obj) = f.opt_object("variables")? else {
+        return Ok(BTreeMap::new());
+    };
+    obj.0
+        .iter()
+        .map(|(k, v)| {
+            let field = format!("variables.{k}");
+            match v {
+                Value::String(s) if s.trim().is_empty() => Err(Error::field(
+                    &field,
+                    format!("{field} is empty: every template variable needs a value"),
+                )),
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(Error::field(&field, format!("{field} must be a string"))),
+            }
+        })
+        .collect()
+}
+
+/// The template's placeholders must be exactly the keys given.
+fn check_variables(t: &TemplateConfig, vars: &BTreeMap<String, String>) -> Result<(), Error> {
+    let wanted = t.placeholders();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|p| !vars.contains_key(*p))
+        .map(String::as_str)
+        .collect();
+    let unknown: Vec<&str> = vars
+        .keys()
+        .filter(|k| !wanted.contains(k))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() && unknown.is_empty() {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !unknown.is_empty() {
+        parts.push(format!("not in the template: {}", unknown.join(", ")));
+    }
+    Err(Error::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "TEMPLATE_VARIABLES_MISMATCH",
+        format!(
+            "variables do not match the placeholders of template {} ({}): {}",
+            t.name,
+            if wanted.is_empty() {
+                "none".to_string()
+            } else {
+                wanted.join(", ")
+            },
+            parts.join("; ")
+        ),
+    )
+    .with_field("variables"))
+}
+
+pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Json<Value>, Error> {
+    let f = Fields::parse(&body)?;
+    let sender_id = f.int("sender_id")?;
+    let template_id = f.int("template_id")?;
+    let to = phone("recipient_phone", f.str("recipient_phone")?)?;
+    let name = f
+        .opt_str("recipient_name")?
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if let Some(n) = name {
+        if chars(n) > MAX_NAME {
+            return Err(Error::field(
+                "recipient_name",
+                format!(
+                    "recipient_name must be at most {MAX_NAME} characters, got {}",
+                    chars(n)
+                ),
+            ));
+        }
+    }
+    let vars = variables(&f)?;
+    let sender = outbox::sender(&st, sender_id).ok_or_else(Error::sender_not_found)?;
+    let template = st
+        .config
+        .templates
+        .iter()
+        .find(|t| t.id == template_id)
+        .ok_or_else(|| {
+            Error::new(
+                StatusCode::NOT_FOUND,
+                "TEMPLATE_NOT_FOUND",
+                format!("Template {template_id} not found"),
+            )
+        })?;
+    if template.status != TemplateStatus::Approved {
+        return Err(Error::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "TEMPLATE_NOT_APPROVED",
+            format!(
+                "Template is not approved. Current status: {}",
+                template.status.as_str()
+            ),
+        ));
+    }
+    check_variables(template, &vars)?;
+    online_sender(&st, sender.id).await?;
+    if outbox::over_budget(&st, sender, "template").await? {
+        return Err(Error::insufficient_balance());
+    }
+    let contact = ContactRef::Phone(to);
+    let conversation = st
+        .store
+        .ensure_conversation(sender.id, &contact, name, st.clock.now())
+        .await?;
+    let id = outbox::enqueue(
+        &st,
+        sender.id,
+        conversation.id,
+        OutboundMessage {
+            to: contact,
+            content: OutboundContent::Template(TemplateMessage {
+                name: template.name.clone(),
+                language: template.language.clone(),
+                variables: vars,
+                quick_reply_payloads: Vec::new(),
+                content_sid: template.twilio_content_sid.clone(),
+            }),
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "conversation_id": conversation.id,
+        "message_id": id,
+        "whatsapp_message_id": id,
+        "message_sid": parley_message_id(id),
+        "status": "queued",
+    })))
+}

@@ -1,0 +1,110 @@
+//! The hosted platforms' reads (seeds 000–002): `GET /api/user/whatsapp/session-status`,
+//! `…/senders` (with `status` online/offline and a `?status=` filter) and `…/templates`
+//! (with a `?status=` filter), in the platforms' `{"success": true, …}` envelope.
+
+use super::send::phone;
+use crate::config::ChannelKind;
+use crate::domain::ContactRef;
+use crate::http::api::body::Fields;
+use crate::http::api::outbox;
+use crate::http::api::session::{self, window_of};
+use crate::http::error::Error;
+use crate::http::AppState;
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn session_status(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let sender_id = q.int("sender_id")?;
+    let to = phone("recipient_phone", q.str("recipient_phone")?)?;
+    let sender = outbox::sender(&st, sender_id).ok_or_else(Error::sender_not_found)?;
+    let conversation = st
+        .store
+        .find_conversation(sender.id, &ContactRef::Phone(to).key())
+        .await?;
+    let window = window_of(&st, conversation.as_ref()).await?;
+    Ok(Json(json!({
+        "success": true,
+        "session_status": session::session_status(&window),
+    })))
+}
+
+fn status_filter(q: &Fields, allowed: &[&str]) -> Result<Option<String>, Error> {
+    let Some(s) = q.opt_str("status")? else {
+        return Ok(None);
+    };
+    let s = s.trim().to_ascii_lowercase();
+    if allowed.contains(&s.as_str()) {
+        Ok(Some(s))
+    } else {
+        Err(Error::field(
+            "status",
+            format!("status must be one of {}", allowed.join(", ")),
+        ))
+    }
+}
+
+pub async fn senders(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let filter = status_filter(&q, &["online", "offline"])?;
+    let stops = st.store.stopped_senders().await?;
+    let senders: Vec<Value> = st
+        .config
+        .senders
+        .iter()
+        .filter_map(|s| {
+            let stop = stops.iter().find(|x| x.sender_id == s.id);
+            let status = if stop.is_some() { "offline" } else { "online" };
+            if filter.as_deref().is_some_and(|f| f != status) {
+                return None;
+            }
+            Some(json!({
+                "id": s.id,
+                "name": s.name,
+                "phone_number": s.phone_number.as_e164(),
+                "channel": match s.channel {
+                    ChannelKind::Meta => "meta",
+                    ChannelKind::Twilio => "twilio",
+                    ChannelKind::Sandbox => "sandbox",
+                },
+                "status": status,
+                "offline_reason": stop.map(|x| x.reason.clone()),
+                "offline_since": stop.map(|x| x.stopped_at.to_rfc3339()),
+            }))
+        })
+        .collect();
+    Ok(Json(json!({ "success": true, "senders": senders })))
+}
+
+pub async fn templates(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let filter = status_filter(&q, &["approved", "pending", "rejected", "paused"])?;
+    let templates: Vec<Value> = st
+        .config
+        .templates
+        .iter()
+        .filter(|t| filter.as_deref().is_none_or(|f| f == t.status.as_str()))
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "name": t.name,
+                "language": t.language,
+                "status": t.status.as_str(),
+                "body": t.body,
+                "placeholders": t.placeholders(),
+                "buttons": t.buttons,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "success": true, "templates": templates })))
+}
