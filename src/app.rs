@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::domain::Clock;
 use crate::engine::{EngineOptions, FlowEngine};
 use crate::http::{self, AppState};
-use crate::senders::Senders;
+use crate::channels::senders::Senders;
 use crate::store::{self, DynStore};
 use crate::workers::inbox::Inbox;
 use crate::workers::ingest::Ingestor;

@@ -16,6 +16,5 @@ pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod sandbox;
-pub mod senders;
 pub mod store;
 pub mod workers;

@@ -4,6 +4,7 @@
 
 mod api;
 mod env;
+pub mod file_limits;
 mod http;
 mod sandbox;
 mod types;
@@ -73,7 +74,7 @@ impl Config {
             problems,
         };
         // serde_yaml builds its tree recursively: refuse a too-deep file before it does.
-        crate::flows::limits::check_nesting(text).map_err(|r| ConfigError::Refused {
+        crate::config::file_limits::check_nesting(text).map_err(|r| ConfigError::Refused {
             file: file.to_string(),
             line: r.line,
             column: r.column,
@@ -108,14 +109,14 @@ impl Config {
     }
 }
 
-/// The file's text, refusing one larger than any real config (`limits::MAX_FILE_BYTES`).
+/// The file's text, refusing one larger than any real config (`file_limits::MAX_FILE_BYTES`).
 fn read(path: &Path) -> Result<String, ConfigError> {
     let read_error = |source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > crate::flows::limits::MAX_FILE_BYTES {
+    if size > crate::config::file_limits::MAX_FILE_BYTES {
         return Err(ConfigError::Refused {
             file: path.display().to_string(),
             line: 1,
@@ -123,7 +124,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
             message: format!(
                 "the config file is {} KiB; Parley reads at most {} KiB",
                 size / 1024,
-                crate::flows::limits::MAX_FILE_BYTES / 1024
+                crate::config::file_limits::MAX_FILE_BYTES / 1024
             ),
             hint: "is this the right file? a config is a few KB of YAML".into(),
         });

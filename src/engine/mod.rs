@@ -6,7 +6,6 @@
 mod answer;
 mod exec;
 mod http_step;
-pub mod memory;
 mod scope;
 mod script_pool;
 pub mod state;

@@ -8,13 +8,14 @@
 pub mod compile;
 pub mod explain;
 mod index;
-pub mod limits;
+
 mod loader;
 pub mod model;
 mod normalize;
 mod problem;
 pub mod schedule;
 pub mod script;
+pub mod template;
 mod set;
 mod window_check;
 mod yaml;

@@ -11,7 +11,7 @@ mod webhooks;
 use crate::config::Config;
 use crate::domain::Clock;
 use crate::engine::FlowEngine;
-use crate::senders::Senders;
+use crate::channels::senders::Senders;
 use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
 use axum::extract::DefaultBodyLimit;

@@ -10,7 +10,7 @@ use crate::domain::{
     Clock, ErrorClass, OutboundContent, SendFailure, WindowFallback, WindowPolicy,
 };
 use crate::metrics as m;
-use crate::senders::{SenderRuntime, Senders};
+use crate::channels::senders::{SenderRuntime, Senders};
 use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

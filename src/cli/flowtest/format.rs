@@ -126,7 +126,7 @@ pub struct FormatError {
 /// Parses a test file. One nested too deeply is refused before any parser builds a tree
 /// of it (both parsers below recurse per level).
 pub fn parse(text: &str) -> Result<TestFile, FormatError> {
-    if let Err(r) = crate::flows::limits::check_nesting(text) {
+    if let Err(r) = crate::config::file_limits::check_nesting(text) {
         return Err(FormatError {
             line: r.line,
             column: Some(r.column),
