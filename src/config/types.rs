@@ -1,6 +1,7 @@
 //! The configuration's shape, its documented defaults and the checks that need more than
 //! one key.
 
+use crate::domain::limits::{BODY_MAX, TEMPLATE_BUTTONS_MAX};
 use crate::domain::{PhoneNumber, WindowPolicy};
 use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
@@ -784,11 +785,15 @@ impl Config {
                     t.name, t.language
                 ));
             }
-            if t.body.chars().count() > 1024 {
-                problems.push(format!("{at}.body: longer than WhatsApp's 1024 characters"));
+            if t.body.chars().count() > BODY_MAX {
+                problems.push(format!(
+                    "{at}.body: longer than WhatsApp's {BODY_MAX} characters"
+                ));
             }
-            if t.buttons.len() > 10 {
-                problems.push(format!("{at}.buttons: at most 10 quick-reply buttons"));
+            if t.buttons.len() > TEMPLATE_BUTTONS_MAX {
+                problems.push(format!(
+                    "{at}.buttons: at most {TEMPLATE_BUTTONS_MAX} quick-reply buttons"
+                ));
             }
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod error_class;
+pub mod limits;
 pub mod message;
 pub mod phone;
 pub mod window;

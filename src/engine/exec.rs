@@ -13,6 +13,7 @@ use super::state::{
 };
 use super::template::{render, render_json};
 use super::{FlowEngine, Reply, StepOutput};
+use crate::domain::limits;
 use crate::domain::{
     InboundContent, InboundMessage, ListRow, ListSection, OutboundContent, ReplyButton,
     TemplateMessage, WindowFallback,
@@ -833,7 +834,7 @@ impl Exec<'_> {
         let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
         match spec {
             ContentSpec::Text { body } => OutboundContent::Text {
-                body: clip(r(body), 4096),
+                body: clip(r(body), limits::TEXT_MAX),
                 preview_url: false,
             },
             ContentSpec::Media {
@@ -844,7 +845,7 @@ impl Exec<'_> {
             } => OutboundContent::Media {
                 media: *media,
                 link: r(url),
-                caption: ro(caption).map(|c| clip(c, 1024)),
+                caption: ro(caption).map(|c| clip(c, limits::BODY_MAX)),
                 filename: ro(filename),
             },
             ContentSpec::Location {
@@ -864,7 +865,7 @@ impl Exec<'_> {
                 footer,
                 buttons,
             } => OutboundContent::Buttons {
-                body: clip(r(body), 1024),
+                body: clip(r(body), limits::BODY_MAX),
                 header: ro(header),
                 footer: ro(footer),
                 buttons: buttons
@@ -882,7 +883,7 @@ impl Exec<'_> {
                 button,
                 sections,
             } => OutboundContent::List {
-                body: clip(r(body), 1024),
+                body: clip(r(body), limits::BODY_MAX),
                 header: ro(header),
                 footer: ro(footer),
                 button: button.clone(),
@@ -908,7 +909,7 @@ impl Exec<'_> {
                 text,
                 url,
             } => OutboundContent::UrlButton {
-                body: clip(r(body), 1024),
+                body: clip(r(body), limits::BODY_MAX),
                 header: ro(header),
                 footer: ro(footer),
                 display_text: text.clone(),

@@ -15,8 +15,8 @@ mod normalize;
 mod problem;
 pub mod schedule;
 pub mod script;
-pub mod template;
 mod set;
+pub mod template;
 mod window_check;
 mod yaml;
 

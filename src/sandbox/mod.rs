@@ -14,10 +14,10 @@ pub mod traces;
 pub mod view;
 
 use crate::channels::sandbox::{SandboxChannel, SandboxRules};
+use crate::channels::senders::Senders;
 use crate::config::{ChannelKind, Config, SandboxConfig};
 use crate::domain::{Clock, ManualClock};
 use crate::engine::{Engine, FlowEngine};
-use crate::channels::senders::Senders;
 use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
 use std::sync::Arc;

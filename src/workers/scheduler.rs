@@ -169,7 +169,9 @@ impl Scheduler {
                         last_inbound_at: row.last_inbound_at,
                         state: &row.state,
                     };
-                    schedule.audience.matches(&member, now, schedule.frequency_cap)
+                    schedule
+                        .audience
+                        .matches(&member, now, schedule.frequency_cap)
                 })
                 .map(|row| NewEvent {
                     conversation_id: row.conversation_id,

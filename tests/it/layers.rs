@@ -276,7 +276,13 @@ fn the_checker_sees_what_it_must() {
         names,
         [(1, "engine"), (3, "store"), (4, "flows"), (4, "domain")]
     );
-    assert_eq!(module_of(Path::new("flows/compile/blanks.rs")).as_deref(), Some("flows"));
-    assert_eq!(module_of(Path::new("metrics.rs")).as_deref(), Some("metrics"));
+    assert_eq!(
+        module_of(Path::new("flows/compile/blanks.rs")).as_deref(),
+        Some("flows")
+    );
+    assert_eq!(
+        module_of(Path::new("metrics.rs")).as_deref(),
+        Some("metrics")
+    );
     assert_eq!(module_of(Path::new("lib.rs")), None);
 }

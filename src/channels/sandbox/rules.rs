@@ -2,9 +2,9 @@
 //! customer's last message, the template's declared status and variables, and (when
 //! configured) the pair rate and the throughput. Error codes and titles are Meta's.
 
+use super::{LastInbound, StatusSink};
 use crate::config::{SandboxConfig, TemplateConfig, TemplateStatus};
 use crate::domain::{OutboundContent, OutboundMessage, SendFailure, WindowPolicy};
-use super::{LastInbound, StatusSink};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
