@@ -7,7 +7,7 @@
 
 use super::state::ConversationState;
 use crate::domain::{InboundContent, OutboundContent, WindowFallback, WindowState};
-use crate::flows::explain::Explanation;
+use crate::flows::triggers::explain::Explanation;
 use crate::flows::{Flow, Op};
 use crate::store::EventKind;
 use serde::Serialize;

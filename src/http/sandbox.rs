@@ -8,7 +8,7 @@
 
 use super::AppState;
 use crate::domain::{ContactRef, PhoneNumber};
-use crate::flows::explain::describe;
+use crate::flows::triggers::explain::describe;
 use crate::flows::MatchInput;
 use crate::sandbox::inject::{inject, CustomerMessage, InjectError};
 use crate::sandbox::view;

@@ -260,7 +260,7 @@ fn step(raw: &Value) -> Result<Step, String> {
         other => {
             let near = STEP_KINDS
                 .iter()
-                .map(|k| (crate::flows::explain::edit_distance(other, k), *k))
+                .map(|k| (crate::flows::triggers::explain::edit_distance(other, k), *k))
                 .min()
                 .filter(|(d, _)| *d <= 3)
                 .map(|(_, k)| format!(" (did you mean `{k}`?)"))
