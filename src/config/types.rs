@@ -212,9 +212,9 @@ pub struct WindowConfig {
     /// Treat the window as closed this much earlier, so late sends never bounce.
     #[serde(default, deserialize_with = "de_duration")]
     pub safety_margin: Duration,
-    /// Emulate the hosted platforms (seed 002): an accepted template opens a window for the
-    /// API's session status and free-form checks. Meta's rule (default false) is that it
-    /// does not.
+    /// Emulate the hosted platforms (the `/api/user/whatsapp` API): an accepted template
+    /// opens a window for the API's session status and free-form checks. Meta's rule
+    /// (default false) is that it does not.
     #[serde(default)]
     pub template_opens_window: bool,
 }
