@@ -2,16 +2,29 @@
 //! substitution, validated once at start. Every error names the key's path and the reason.
 //! `config.example.yaml` at the repository root documents every key; keep the two in step.
 
-mod api;
+pub mod duration;
 mod env;
 pub mod file_limits;
-mod http;
-mod sandbox;
+mod sections;
 mod types;
 
-pub use api::*;
-pub use http::HttpConfig;
-pub use sandbox::*;
+pub use sections::api::*;
+pub use sections::api_keys::*;
+pub use sections::database::*;
+pub use sections::flows::*;
+pub use sections::http::HttpConfig;
+pub use sections::inbox::*;
+pub use sections::log::*;
+pub use sections::opt_out::*;
+pub use sections::outbox::*;
+pub use sections::rate_limit::*;
+pub use sections::sandbox::*;
+pub use sections::scheduler::*;
+pub use sections::scripts::*;
+pub use sections::senders::*;
+pub use sections::templates::*;
+pub use sections::webhooks::*;
+pub use sections::window::*;
 pub use types::*;
 
 use std::path::Path;

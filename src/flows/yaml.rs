@@ -221,7 +221,7 @@ pub fn as_duration(
     problems: &mut Problems,
 ) -> Option<std::time::Duration> {
     let s = as_str(node, what, problems)?;
-    match humantime::parse_duration(s.trim()) {
+    match crate::config::duration::parse(s) {
         Ok(d) => Some(d),
         Err(_) => {
             problems.error(

@@ -351,7 +351,7 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
         .map_err(|e| SandboxError::BadRequest(format!("invalid clock change: {e}")))?;
     match (change.advance, change.set) {
         (Some(by), None) => {
-            let d = humantime::parse_duration(by.trim())
+            let d = crate::config::duration::parse(&by)
                 .map_err(|e| SandboxError::BadRequest(format!("advance: `{by}`: {e}")))?;
             clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
         }

@@ -248,7 +248,7 @@ fn step(raw: &Value) -> Result<Step, String> {
         "expect_no_tags" => Step::ExpectNoTags(list(value)),
         "advance" => {
             let t = text(value)?;
-            Step::Advance(humantime::parse_duration(t.trim()).map_err(|e| {
+            Step::Advance(crate::config::duration::parse(&t).map_err(|e| {
                 format!("advance: `{t}` is not a duration ({e}); write it like 23h, 10m or 1h 30m")
             })?)
         }
