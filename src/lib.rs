@@ -14,8 +14,8 @@
 //!    `net`: the guard for outbound HTTP that others point somewhere (internal addresses,
 //!    redirects, DNS) and bounded reads of answers.
 //!    `metrics`: Prometheus metric names and recorder; the per-thread allocation meter.
-//! 2. `config`: documented defaults, the YAML file, `${ENV}`, validated once; the size and
-//!    nesting limits of every YAML file Parley reads.
+//! 2. `config`: documented defaults, the YAML file, `${ENV}`, validated once (a file per
+//!    section); the one duration parser; the size and nesting limits of every YAML file.
 //! 3. `flows`: the YAML flow language (load, compile, the `{{ }}` template language,
 //!    triggers, scripts, schedules, checks).
 //!    `store`: persistence in SQLite or PostgreSQL (migrations per backend).
