@@ -2,11 +2,11 @@
 //! stop accepting requests, let the ingestor drain, let workers finish the steps and sends
 //! in flight, exit.
 
+use crate::channels::senders::Senders;
 use crate::config::Config;
 use crate::domain::Clock;
 use crate::engine::{EngineOptions, FlowEngine};
 use crate::http::{self, AppState};
-use crate::senders::Senders;
 use crate::store::{self, DynStore};
 use crate::workers::inbox::Inbox;
 use crate::workers::ingest::Ingestor;

@@ -1,9 +1,36 @@
-//! Parley: a self-hosted WhatsApp automation daemon.
+//! Parley: a self-hosted WhatsApp automation daemon. A webhook is verified, deduplicated
+//! and persisted, then acknowledged; a worker runs the conversation's flow through the
+//! engine and commits the new state with the replies and timers it produced; the outbox
+//! sends them.
 //!
-//! Dependencies point one way: `domain` (pure types) ← `flows` ← `engine` ← `store` ←
-//! `workers` ← `channels` ← `http` ← `app` / `main`; `net` (the guard and bounded reads for
-//! outbound HTTP) sits beside `domain`, used by `engine`, `channels` and `http`. See
-//! DESIGN.md and README.md.
+//! # Layout
+//!
+//! Modules are layered; each imports only from the layers above it in this list, and
+//! modules sharing a layer import none of each other (`tests/it/layers.rs` checks every
+//! `crate::` path against this map). See README.md, "Code layout".
+//!
+//! 1. `domain`: pure types and rules (phone numbers, events, outbound messages, statuses,
+//!    the window rule, WhatsApp's limits, error classes); no I/O.
+//!    `net`: the guard for outbound HTTP that others point somewhere (internal addresses,
+//!    redirects, DNS) and bounded reads of answers.
+//!    `metrics`: Prometheus metric names and recorder; the per-thread allocation meter.
+//! 2. `config`: documented defaults, the YAML file, `${ENV}`, validated once (a file per
+//!    section); the one duration parser; the size and nesting limits of every YAML file.
+//! 3. `flows`: the YAML flow language (load, compile, the `{{ }}` template language,
+//!    triggers, scripts, schedules, checks).
+//!    `store`: persistence in SQLite or PostgreSQL (migrations per backend).
+//!    `channels`: Meta, Twilio and the sandbox channel (verify, parse, send) and the
+//!    configured senders' clients.
+//! 4. `engine`: runs one event through a conversation's flow and returns what follows
+//!    (state, replies, contact changes, timers).
+//! 5. `workers`: ingest (group commit), inbox, outbox, timers and schedules; they drive the
+//!    engine, the store and the channels.
+//! 6. `sandbox`: try flows without a WhatsApp number (injection, traces, the store and
+//!    ingest behind the sandbox channel).
+//! 7. `http`: axum routers (webhooks, the APIs, operations, the sandbox page).
+//! 8. `app`: wiring and orderly shutdown.
+//! 9. `cli`: the in-process commands for a terminal or CI, `parley simulate` and
+//!    `parley test`. `main.rs` is the `parley` binary (`serve`, `check`, `keygen`, and these).
 
 pub mod app;
 pub mod channels;
@@ -16,6 +43,5 @@ pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod sandbox;
-pub mod senders;
 pub mod store;
 pub mod workers;

@@ -1,9 +1,11 @@
 //! Provider channels: Meta Cloud API, Twilio and the sandbox. Each owns its wire format
 //! (webhook verification and parsing, send requests and error bodies) and shows the rest of
 //! Parley only domain types: `Routed` events in, `OutboundMessage` out, `SendFailure` back.
+//! `senders` builds, from the config, the channel client and pacing limiter of every sender.
 
 pub mod meta;
 pub mod sandbox;
+pub mod senders;
 pub mod twilio;
 
 use crate::domain::{OutboundMessage, SendFailure};

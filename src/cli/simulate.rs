@@ -87,7 +87,7 @@ pub async fn run(
             continue;
         }
         if let Some(by) = line.strip_prefix("/advance") {
-            match humantime::parse_duration(by.trim()) {
+            match crate::config::duration::parse(by) {
                 Ok(d) => {
                     driver.advance(d).await?;
                     writeln!(out, "(the clock is now {})", driver.now().to_rfc3339())?;

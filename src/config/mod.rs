@@ -2,15 +2,29 @@
 //! substitution, validated once at start. Every error names the key's path and the reason.
 //! `config.example.yaml` at the repository root documents every key; keep the two in step.
 
-mod api;
+pub mod duration;
 mod env;
-mod http;
-mod sandbox;
+pub mod file_limits;
+mod sections;
 mod types;
 
-pub use api::*;
-pub use http::HttpConfig;
-pub use sandbox::*;
+pub use sections::api::*;
+pub use sections::api_keys::*;
+pub use sections::database::*;
+pub use sections::flows::*;
+pub use sections::http::HttpConfig;
+pub use sections::inbox::*;
+pub use sections::log::*;
+pub use sections::opt_out::*;
+pub use sections::outbox::*;
+pub use sections::rate_limit::*;
+pub use sections::sandbox::*;
+pub use sections::scheduler::*;
+pub use sections::scripts::*;
+pub use sections::senders::*;
+pub use sections::templates::*;
+pub use sections::webhooks::*;
+pub use sections::window::*;
 pub use types::*;
 
 use std::path::Path;
@@ -73,7 +87,7 @@ impl Config {
             problems,
         };
         // serde_yaml builds its tree recursively: refuse a too-deep file before it does.
-        crate::flows::limits::check_nesting(text).map_err(|r| ConfigError::Refused {
+        crate::config::file_limits::check_nesting(text).map_err(|r| ConfigError::Refused {
             file: file.to_string(),
             line: r.line,
             column: r.column,
@@ -108,14 +122,14 @@ impl Config {
     }
 }
 
-/// The file's text, refusing one larger than any real config (`limits::MAX_FILE_BYTES`).
+/// The file's text, refusing one larger than any real config (`file_limits::MAX_FILE_BYTES`).
 fn read(path: &Path) -> Result<String, ConfigError> {
     let read_error = |source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > crate::flows::limits::MAX_FILE_BYTES {
+    if size > crate::config::file_limits::MAX_FILE_BYTES {
         return Err(ConfigError::Refused {
             file: path.display().to_string(),
             line: 1,
@@ -123,7 +137,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
             message: format!(
                 "the config file is {} KiB; Parley reads at most {} KiB",
                 size / 1024,
-                crate::flows::limits::MAX_FILE_BYTES / 1024
+                crate::config::file_limits::MAX_FILE_BYTES / 1024
             ),
             hint: "is this the right file? a config is a few KB of YAML".into(),
         });

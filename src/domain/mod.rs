@@ -10,6 +10,7 @@ pub mod contact;
 pub mod conversation;
 pub mod error_class;
 pub mod event;
+pub mod limits;
 pub mod message;
 pub mod phone;
 pub mod timer;

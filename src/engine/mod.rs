@@ -10,7 +10,6 @@ mod answer;
 mod exec;
 mod http_step;
 mod library;
-pub mod memory;
 mod scope;
 mod script_pool;
 pub mod template;

@@ -9,7 +9,7 @@ use crate::domain::EventKind;
 use crate::domain::{
     ConversationState, InboundContent, OutboundContent, WindowFallback, WindowState,
 };
-use crate::flows::explain::Explanation;
+use crate::flows::triggers::explain::Explanation;
 use crate::flows::{Flow, Op};
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -1,6 +1,6 @@
 //! Reads `flows/**/*.yaml` (skipping `flows/tests/`, which holds flow tests), compiles each
 //! file and builds the flow set. Every problem of every file is reported, not only the
-//! first. Files are read up to `limits::MAX_FILE_BYTES` and compiled on a thread of their
+//! first. Files are read up to `config::file_limits::MAX_FILE_BYTES` and compiled on a thread of their
 //! own with a known stack, whichever thread asked (a runtime worker during hot reload).
 
 use super::compile::{self, LoadContext};
@@ -82,7 +82,7 @@ pub fn load_dir(settings: &LoadSettings<'_>) -> LoadReport {
 
 /// Loads the flows folder, with the checks against `deployment` when given.
 pub fn load_dir_with(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
-    super::limits::on_big_stack(|| load_dir_here(settings, deployment))
+    crate::config::file_limits::on_big_stack(|| load_dir_here(settings, deployment))
 }
 
 /// Loads the flows the config names, with every check: what `parley check`, the start and
@@ -111,7 +111,7 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
     for path in files {
         let name = path.display().to_string();
         let mut file_problems = Problems::new(&name);
-        match super::limits::read_limited(&path) {
+        match crate::config::file_limits::read_limited(&path) {
             Ok(text) => {
                 let ctx = LoadContext {
                     templates: settings.templates,
@@ -146,7 +146,7 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
 
 /// Compiles one flow text on its own (tests, the sandbox).
 pub fn load_text(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
-    super::limits::on_big_stack(|| load_text_here(text, file, settings))
+    crate::config::file_limits::on_big_stack(|| load_text_here(text, file, settings))
 }
 
 fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {

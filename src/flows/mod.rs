@@ -2,13 +2,12 @@
 //! runs, with a trigger index and every problem reported as `file:line:column`.
 //!
 //! Layout: `yaml` (the only YAML parsing) → `compile` (one file → `Flow`, per-file checks)
-//! → `set` (cross-flow checks and the trigger `index`). `script` is the Rhai sandbox,
+//! → `set` (cross-flow checks and the trigger index). `triggers` holds everything about
+//! triggers: compiling them, the matcher and its precedence, explaining a match. `script` is the Rhai sandbox,
 //! shared with the engine.
 
 pub mod compile;
-pub mod explain;
-mod index;
-pub mod limits;
+
 mod loader;
 pub mod model;
 mod normalize;
@@ -16,10 +15,11 @@ mod problem;
 pub mod schedule;
 pub mod script;
 mod set;
+pub mod template;
+pub mod triggers;
 mod window_check;
 mod yaml;
 
-pub use index::{Candidate, MatchInput, Matched, Rank};
 pub use loader::{
     fingerprint, load_configured, load_dir, load_dir_with, load_text, Deployment, LoadReport,
     LoadSettings,
@@ -28,6 +28,7 @@ pub use model::*;
 pub use normalize::normalize;
 pub use problem::{Problem, Severity};
 pub use set::FlowSet;
+pub use triggers::{Candidate, MatchInput, Matched, Rank};
 
 #[cfg(test)]
 mod check_tests;

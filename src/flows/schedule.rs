@@ -5,7 +5,6 @@
 
 use super::problem::Problems;
 use super::yaml::{self, YamlNode};
-use crate::store::AudienceRow;
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::str::FromStr;
@@ -81,14 +80,24 @@ pub struct Audience {
 pub const OPTED_OUT: &str = "opted_out";
 pub const LAST_REENGAGED_AT: &str = "last_reengaged_at";
 
+/// One conversation an audience is matched against: its contact's tags and attributes, its
+/// last inbound message and its state (whichever store read them).
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    pub tags: &'a [String],
+    pub attributes: &'a serde_json::Map<String, serde_json::Value>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub state: &'a crate::domain::ConversationState,
+}
+
 impl Audience {
     pub fn matches(
         &self,
-        row: &AudienceRow,
+        row: &Member<'_>,
         now: DateTime<Utc>,
         frequency_cap: Option<Duration>,
     ) -> bool {
-        let c = &row.contact;
+        let c = row;
         if c.attributes.get(OPTED_OUT).and_then(|v| v.as_bool()) == Some(true) {
             return false;
         }

@@ -50,7 +50,7 @@ pub fn sandbox() -> Engine {
         }
         let held = MEMORY_BASE
             .with(Cell::get)
-            .map_or(0, |base| crate::engine::memory::live_bytes() - base);
+            .map_or(0, |base| crate::metrics::memory::live_bytes() - base);
         (held > MEMORY_BUDGET).then(|| {
             Dynamic::from(format!(
                 "the script used more than its memory budget of {} MiB and was stopped",
@@ -198,7 +198,7 @@ fn walk(d: &Dynamic, total: &mut usize, limit: usize, depth: usize) {
 /// Runs `ast` with `scope`, stopping it when the time budget runs out.
 pub fn run(engine: &Engine, scope: &mut Scope<'_>, ast: &AST) -> Result<Dynamic, ScriptError> {
     DEADLINE.with(|d| d.set(Some(Instant::now() + TIME_BUDGET)));
-    MEMORY_BASE.with(|m| m.set(Some(crate::engine::memory::live_bytes())));
+    MEMORY_BASE.with(|m| m.set(Some(crate::metrics::memory::live_bytes())));
     let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
     DEADLINE.with(|d| d.set(None));
     MEMORY_BASE.with(|m| m.set(None));

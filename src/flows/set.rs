@@ -2,10 +2,10 @@
 //! duplicate ids, keywords claimed twice at the same priority, `goto_flow` targets, and
 //! free-form messages that could be sent after the customer-service window closed.
 
-use super::index::{MatchInput, Matched, TriggerIndex};
 use super::model::{Flow, KeywordMode, Op, TriggerKind};
 use super::normalize::normalize;
 use super::problem::{Pos, Problem, Severity};
+use super::triggers::matcher::{MatchInput, Matched, TriggerIndex};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ pub use marked_yaml::Node as YamlNode;
 /// Parses a flow file. Broken YAML becomes one problem at the place the parser stopped; a
 /// file nested too deeply is refused before any tree is built (see `limits`).
 pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
-    if let Err(r) = super::limits::check_nesting(text) {
+    if let Err(r) = crate::config::file_limits::check_nesting(text) {
         problems.error(
             Pos {
                 line: r.line,
@@ -221,7 +221,7 @@ pub fn as_duration(
     problems: &mut Problems,
 ) -> Option<std::time::Duration> {
     let s = as_str(node, what, problems)?;
-    match humantime::parse_duration(s.trim()) {
+    match crate::config::duration::parse(s) {
         Ok(d) => Some(d),
         Err(_) => {
             problems.error(

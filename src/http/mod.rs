@@ -10,10 +10,10 @@ mod ops;
 mod sandbox;
 mod webhooks;
 
+use crate::channels::senders::Senders;
 use crate::config::Config;
 use crate::domain::Clock;
 use crate::engine::FlowEngine;
-use crate::senders::Senders;
 use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
 use axum::extract::DefaultBodyLimit;

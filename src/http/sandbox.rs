@@ -9,7 +9,7 @@
 use super::error::{Error, NOT_STORED};
 use super::AppState;
 use crate::domain::{ContactRef, PhoneNumber};
-use crate::flows::explain::describe;
+use crate::flows::triggers::explain::describe;
 use crate::flows::MatchInput;
 use crate::sandbox::inject::{inject, CustomerMessage, InjectError};
 use crate::sandbox::view;
@@ -305,7 +305,7 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
         .map_err(|e| Error::bad_request(format!("invalid clock change: {e}")))?;
     match (change.advance, change.set) {
         (Some(by), None) => {
-            let d = humantime::parse_duration(by.trim())
+            let d = crate::config::duration::parse(&by)
                 .map_err(|e| Error::bad_request(format!("advance: `{by}`: {e}")))?;
             clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
         }

@@ -1,6 +1,7 @@
 //! The sandbox as a whole: try flows as a customer without a WhatsApp number. It owns
 //! what the sandbox senders add to a running Parley — injecting customer messages through
-//! the same ingest path as webhooks (`inject.rs`), the engine traces of their events in a
+//! the same ingest path as webhooks (`inject.rs`), the store and ingest behind the sandbox
+//! channel's window lookups and delivery statuses (`link.rs`), the engine traces of their events in a
 //! bounded ring (`traces.rs`) and the optional manual clock. `parley simulate` and
 //! `parley test` drive it in-process (`cli/driver.rs`).
 //!
@@ -8,14 +9,15 @@
 //! neither traced nor reachable through the sandbox API.
 
 pub mod inject;
+mod link;
 pub mod traces;
 pub mod view;
 
 use crate::channels::sandbox::{SandboxChannel, SandboxRules};
+use crate::channels::senders::Senders;
 use crate::config::{ChannelKind, Config, SandboxConfig};
 use crate::domain::{Clock, ManualClock};
 use crate::engine::{Engine, FlowEngine};
-use crate::senders::Senders;
 use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
 use std::sync::Arc;
@@ -57,12 +59,16 @@ impl Sandbox {
             .filter(|s| s.channel == ChannelKind::Sandbox)
             .map(|s| s.id)
             .collect();
+        let link = Arc::new(link::ParleyLink {
+            store: store.clone(),
+            ingestor: ingestor.clone(),
+        });
         let rules = SandboxRules::new(
             config.sandbox.clone(),
             config.templates.clone(),
             config.window.policy(),
         )
-        .with_store(store.clone(), ingestor.clone());
+        .with_parley(link.clone(), link);
         senders.sandbox.attach(clock.clone(), rules);
         let sandbox = Self {
             config: config.sandbox.clone(),

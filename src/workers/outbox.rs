@@ -5,12 +5,12 @@
 
 use super::retry::{decide, RetryDecision};
 use super::Wakeups;
+use crate::channels::senders::{SenderRuntime, Senders};
 use crate::config::RetryConfig;
 use crate::domain::{
     Clock, ErrorClass, OutboundContent, SendFailure, WindowFallback, WindowPolicy,
 };
 use crate::metrics as m;
-use crate::senders::{SenderRuntime, Senders};
 use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use super::Wakeups;
 use crate::config::{Config, SchedulerConfig};
 use crate::domain::{Clock, ScheduledRun, Timer};
 use crate::engine::FlowEngine;
-use crate::flows::schedule::MissedPolicy;
+use crate::flows::schedule::{Member, MissedPolicy};
 use crate::flows::Flow;
 use crate::store::{DynStore, NewEvent, ScheduleFire, StoreError, StoreResult};
 use std::sync::Arc;
@@ -161,7 +161,17 @@ impl Scheduler {
             let next_cursor = last.conversation_id;
             let events: Vec<NewEvent> = page
                 .iter()
-                .filter(|row| schedule.audience.matches(row, now, schedule.frequency_cap))
+                .filter(|row| {
+                    let member = Member {
+                        tags: &row.contact.tags,
+                        attributes: &row.contact.attributes,
+                        last_inbound_at: row.last_inbound_at,
+                        state: &row.state,
+                    };
+                    schedule
+                        .audience
+                        .matches(&member, now, schedule.frequency_cap)
+                })
                 .map(|row| NewEvent {
                     conversation_id: row.conversation_id,
                     sender_id: sender,

@@ -111,7 +111,7 @@ fn fuzz_yamlish_text_never_panics_and_ends_in_flows_or_problems() {
 fn fuzz_deep_nesting_never_overflows_and_is_refused_past_the_limit() {
     fuzz("deep nesting", deep(), |text| {
         read_everything(&text)?;
-        if let Err(r) = parley::flows::limits::check_nesting(&text) {
+        if let Err(r) = parley::config::file_limits::check_nesting(&text) {
             prop_assert!(r.line >= 1 && r.column >= 1);
             let report = load_text(&text, "fuzz.yaml", &settings());
             prop_assert!(report.render().contains("nested more than 64"));

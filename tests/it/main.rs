@@ -19,6 +19,7 @@ mod fuzz;
 mod fuzz_flows;
 mod fuzz_sandbox;
 mod helpers;
+mod layers;
 mod outage;
 mod ownership;
 mod postgres;

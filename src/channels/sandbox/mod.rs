@@ -12,9 +12,11 @@
 //! Every sandbox sender has its own handle (`for_sender`) on one shared state, so tests and
 //! the sandbox API read back what flows "sent" from any of them.
 
+mod parley;
 mod rules;
 mod statuses;
 
+pub use parley::{LastInbound, StatusSink};
 pub use rules::SandboxRules;
 
 use crate::channels::{Channel, ProviderHealth, SendOk};

@@ -2,13 +2,12 @@
 //! customer's last message, the template's declared status and variables, and (when
 //! configured) the pair rate and the throughput. Error codes and titles are Meta's.
 
+use super::{LastInbound, StatusSink};
 use crate::config::{SandboxConfig, TemplateConfig, TemplateStatus};
 use crate::domain::{OutboundContent, OutboundMessage, SendFailure, WindowPolicy};
-use crate::store::DynStore;
-use crate::workers::ingest::Ingestor;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Meta's codes the sandbox produces.
 pub const WINDOW_CLOSED: i64 = 131047;
@@ -24,9 +23,9 @@ pub struct SandboxRules {
     pub templates: Vec<TemplateConfig>,
     pub window: WindowPolicy,
     /// Where the customers' last messages are (conversations of the sandbox senders).
-    pub store: Option<DynStore>,
+    pub inbound_log: Option<Arc<dyn LastInbound>>,
     /// Where delivery statuses go, as if they came from a webhook.
-    pub ingestor: Option<Ingestor>,
+    pub statuses: Option<Arc<dyn StatusSink>>,
     /// Customers' last messages told directly (`note_inbound`), for use without a store.
     inbound: Mutex<HashMap<String, DateTime<Utc>>>,
 }
@@ -47,15 +46,21 @@ impl SandboxRules {
             config,
             templates,
             window,
-            store: None,
-            ingestor: None,
+            inbound_log: None,
+            statuses: None,
             inbound: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn with_store(mut self, store: DynStore, ingestor: Ingestor) -> Self {
-        self.store = Some(store);
-        self.ingestor = Some(ingestor);
+    /// Attaches the rules to a running Parley: where customers' last messages are looked
+    /// up and where delivery statuses go.
+    pub fn with_parley(
+        mut self,
+        inbound_log: Arc<dyn LastInbound>,
+        statuses: Arc<dyn StatusSink>,
+    ) -> Self {
+        self.inbound_log = Some(inbound_log);
+        self.statuses = Some(statuses);
         self
     }
 
@@ -78,12 +83,11 @@ impl SandboxRules {
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .copied();
-        let stored = match (&self.store, sender_id) {
-            (Some(store), Some(sender)) => store
-                .find_conversation(sender, key)
+        let stored = match (&self.inbound_log, sender_id) {
+            (Some(log), Some(sender)) => log
+                .last_inbound(sender, key)
                 .await
-                .map_err(|e| SendFailure::transport(format!("sandbox store lookup failed: {e}")))?
-                .and_then(|c| c.last_inbound_at),
+                .map_err(|e| SendFailure::transport(format!("sandbox store lookup failed: {e}")))?,
             _ => None,
         };
         Ok(noted.max(stored))

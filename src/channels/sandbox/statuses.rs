@@ -1,10 +1,9 @@
 //! Delivery statuses for accepted sandbox sends, delivered into Parley the way a provider's
-//! status webhooks are: through the ingestor, after configurable delays, optionally
+//! status webhooks are: through the attached `StatusSink` (the ingestor), after configurable delays, optionally
 //! duplicated or in reverse order (which the store must shrug off).
 
 use super::SandboxRules;
 use crate::domain::{Clock, DeliveryStatus, StatusUpdate};
-use crate::store::{IngestItem, IngestOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +41,7 @@ pub(super) fn spawn(
     recipient: String,
 ) {
     let plan = plan(&rules);
-    let Some(ingestor) = rules.ingestor.clone() else {
+    let Some(sink) = rules.statuses.clone() else {
         return;
     };
     if plan.is_empty() {
@@ -56,21 +55,17 @@ pub(super) fn spawn(
         for (after, status) in plan {
             tokio::time::sleep_until(start + after).await;
             let now = clock.now();
-            let item = IngestItem::Status {
-                sender_id,
-                status: StatusUpdate {
-                    provider_message_id: provider_message_id.clone(),
-                    status,
-                    timestamp: Some(now),
-                    recipient: Some(recipient.trim_start_matches('+').to_string()),
-                    error: None,
-                    outbox_id: None,
-                },
-                received_at: now,
+            let status = StatusUpdate {
+                provider_message_id: provider_message_id.clone(),
+                status,
+                timestamp: Some(now),
+                recipient: Some(recipient.trim_start_matches('+').to_string()),
+                error: None,
+                outbox_id: None,
             };
-            match ingestor.ingest(vec![item]).await {
-                Ok(outcomes) => {
-                    if let Some(IngestOutcome::StatusUnknownMessage) = outcomes.first() {
+            match sink.deliver_status(sender_id, status, now).await {
+                Ok(known) => {
+                    if !known {
                         tracing::debug!(%provider_message_id, "sandbox status for a message not stored yet");
                     }
                 }

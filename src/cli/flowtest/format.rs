@@ -126,7 +126,7 @@ pub struct FormatError {
 /// Parses a test file. One nested too deeply is refused before any parser builds a tree
 /// of it (both parsers below recurse per level).
 pub fn parse(text: &str) -> Result<TestFile, FormatError> {
-    if let Err(r) = crate::flows::limits::check_nesting(text) {
+    if let Err(r) = crate::config::file_limits::check_nesting(text) {
         return Err(FormatError {
             line: r.line,
             column: Some(r.column),
@@ -248,7 +248,7 @@ fn step(raw: &Value) -> Result<Step, String> {
         "expect_no_tags" => Step::ExpectNoTags(list(value)),
         "advance" => {
             let t = text(value)?;
-            Step::Advance(humantime::parse_duration(t.trim()).map_err(|e| {
+            Step::Advance(crate::config::duration::parse(&t).map_err(|e| {
                 format!("advance: `{t}` is not a duration ({e}); write it like 23h, 10m or 1h 30m")
             })?)
         }
@@ -260,7 +260,7 @@ fn step(raw: &Value) -> Result<Step, String> {
         other => {
             let near = STEP_KINDS
                 .iter()
-                .map(|k| (crate::flows::explain::edit_distance(other, k), *k))
+                .map(|k| (crate::flows::triggers::explain::edit_distance(other, k), *k))
                 .min()
                 .filter(|(d, _)| *d <= 3)
                 .map(|(_, k)| format!(" (did you mean `{k}`?)"))

@@ -96,7 +96,7 @@ pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> 
 
 pub async fn run_file(config: &Config, path: &Path) -> Outcome {
     let file = path.display().to_string();
-    let text = match crate::flows::limits::read_limited(path) {
+    let text = match crate::config::file_limits::read_limited(path) {
         Ok(t) => t,
         Err(message) => {
             return Outcome {

@@ -2,6 +2,7 @@
 //! limits, the window fallback chosen, and interactive options kept for typed answers.
 
 use super::Interpreter;
+use crate::domain::limits;
 use crate::domain::{
     ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback,
 };
@@ -62,7 +63,7 @@ impl Interpreter<'_> {
         let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
         match spec {
             ContentSpec::Text { body } => OutboundContent::Text {
-                body: clip(r(body), 4096),
+                body: clip(r(body), limits::TEXT_MAX),
                 preview_url: false,
             },
             ContentSpec::Media {
@@ -73,7 +74,7 @@ impl Interpreter<'_> {
             } => OutboundContent::Media {
                 media: *media,
                 link: r(url),
-                caption: ro(caption).map(|c| clip(c, 1024)),
+                caption: ro(caption).map(|c| clip(c, limits::BODY_MAX)),
                 filename: ro(filename),
             },
             ContentSpec::Location {
@@ -93,7 +94,7 @@ impl Interpreter<'_> {
                 footer,
                 buttons,
             } => OutboundContent::Buttons {
-                body: clip(r(body), 1024),
+                body: clip(r(body), limits::BODY_MAX),
                 header: ro(header),
                 footer: ro(footer),
                 buttons: buttons
@@ -111,7 +112,7 @@ impl Interpreter<'_> {
                 button,
                 sections,
             } => OutboundContent::List {
-                body: clip(r(body), 1024),
+                body: clip(r(body), limits::BODY_MAX),
                 header: ro(header),
                 footer: ro(footer),
                 button: button.clone(),
@@ -137,7 +138,7 @@ impl Interpreter<'_> {
                 text,
                 url,
             } => OutboundContent::UrlButton {
-                body: clip(r(body), 1024),
+                body: clip(r(body), limits::BODY_MAX),
                 header: ro(header),
                 footer: ro(footer),
                 display_text: text.clone(),

@@ -6,7 +6,7 @@
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::LoadContext;
-use crate::engine::template::{parse_blank, pieces, Filter, Piece, ROOTS};
+use crate::flows::template::{parse_blank, pieces, Filter, Piece, ROOTS};
 use marked_yaml::types::MarkedMappingNode;
 
 /// Checks the scalar values of `keys` in `map` that exist.

@@ -1,13 +1,17 @@
-//! Message content in `send`, `ask` and `handoff`, with WhatsApp's limits checked at load:
-//! text 4096 characters; caption and interactive body 1024; at most 3 reply buttons with
-//! unique titles of at most 20 characters; lists of at most 10 rows in 10 sections;
-//! templates declared in the config, approved, with exactly their placeholders.
+//! Message content in `send`, `ask` and `handoff`, with WhatsApp's limits
+//! (`domain::limits`) checked at load: text, caption and interactive body lengths; reply
+//! buttons with unique titles; list rows; templates declared in the config, approved, with
+//! exactly their placeholders.
 
 use super::super::model::{ContentSpec, FallbackSpec, SendSpec, TemplateSpec};
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::{blanks, LoadContext};
 use crate::config::TemplateStatus;
+use crate::domain::limits::{
+    BODY_MAX, BUTTON_ID_MAX, BUTTON_TITLE_MAX, FOOTER_MAX, HEADER_MAX, LIST_ROWS_MAX,
+    REPLY_BUTTONS_MAX, ROW_DESCRIPTION_MAX, ROW_TITLE_MAX, TEXT_MAX,
+};
 use crate::domain::MediaKind;
 use marked_yaml::types::MarkedMappingNode;
 use std::collections::{BTreeMap, HashSet};
@@ -31,15 +35,6 @@ pub const CONTENT_KEYS: &[&str] = &[
     "variables",
     "if_window_closed",
 ];
-
-pub const TEXT_MAX: usize = 4096;
-pub const BODY_MAX: usize = 1024;
-pub const BUTTON_TITLE_MAX: usize = 20;
-pub const BUTTON_ID_MAX: usize = 256;
-pub const HEADER_MAX: usize = 60;
-pub const LIST_ROWS_MAX: usize = 10;
-pub const ROW_TITLE_MAX: usize = 24;
-pub const ROW_DESCRIPTION_MAX: usize = 72;
 
 fn chars(s: &str) -> usize {
     s.chars().count()
@@ -159,11 +154,14 @@ fn content(
     }
     let header = s("header", problems);
     let footer = s("footer", problems);
-    for (key, value) in [("header", &header), ("footer", &footer)] {
+    for (key, value, max) in [
+        ("header", &header, HEADER_MAX),
+        ("footer", &footer, FOOTER_MAX),
+    ] {
         if let Some(v) = value {
             check_len(
                 v,
-                HEADER_MAX,
+                max,
                 &format!("the {key}"),
                 yaml::pos(map.get_node(key)?),
                 problems,
@@ -383,14 +381,16 @@ fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, Stri
         }
         out.push((id, title));
     }
-    if out.is_empty() || items.len() > 3 {
+    if out.is_empty() || items.len() > REPLY_BUTTONS_MAX {
         problems.error(
             yaml::pos(node),
             format!(
-                "a message has 1 to 3 reply buttons, this one has {}",
+                "a message has 1 to {REPLY_BUTTONS_MAX} reply buttons, this one has {}",
                 items.len()
             ),
-            Some("for more choices use a `list` (up to 10 rows)".into()),
+            Some(format!(
+                "for more choices use a `list` (up to {LIST_ROWS_MAX} rows)"
+            )),
         );
         return None;
     }

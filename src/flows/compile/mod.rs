@@ -8,7 +8,6 @@ mod content;
 mod loops;
 mod private_url;
 mod steps;
-mod triggers;
 
 use super::model::{Flow, Op, Step};
 use super::problem::{Pos, Problems};
@@ -78,7 +77,7 @@ pub fn compile(
         .and_then(|n| yaml::as_int(n, "`priority`", problems))
         .unwrap_or(0);
     let triggers = match map.get_node("triggers") {
-        Some(n) => triggers::compile(n, problems),
+        Some(n) => super::triggers::compile::compile(n, problems),
         None => Vec::new(),
     };
     let steps = match map.get_node("steps") {

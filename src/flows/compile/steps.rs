@@ -222,7 +222,7 @@ fn op(
                         (None, Some(f)) => {
                             let name = yaml::as_str(f, "`file`", problems)?;
                             let path = b.ctx.scripts_dir.join(name);
-                            match crate::flows::limits::read_limited(&path) {
+                            match crate::config::file_limits::read_limited(&path) {
                                 Ok(text) => (text, f),
                                 Err(e) => {
                                     problems.error(

@@ -22,7 +22,7 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
                 "priority": f.priority,
                 "steps": f.steps.len(),
                 "triggers": f.triggers.iter().map(|t| json!({
-                    "summary": crate::flows::explain::describe(t),
+                    "summary": crate::flows::triggers::explain::describe(t),
                     "interrupt": t.interrupt,
                     "line": t.at.line,
                 })).collect::<Vec<_>>(),

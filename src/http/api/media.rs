@@ -13,6 +13,7 @@
 //! `when_unverifiable: refuse`.
 
 use crate::config::{MediaCheckConfig, Unverifiable};
+use crate::domain::limits::media_bytes_max;
 use crate::domain::MediaKind;
 use crate::http::error::Error;
 use axum::http::StatusCode;
@@ -48,9 +49,13 @@ pub fn limits(kind: MediaKind) -> (&'static [&'static str], &'static [&'static s
         MediaKind::Image => (
             &["image/jpeg", "image/png"],
             &["jpg", "jpeg", "png"],
-            5 * MB,
+            media_bytes_max(MediaKind::Image),
         ),
-        MediaKind::Video => (&["video/mp4", "video/3gpp"], &["mp4", "3gp"], 16 * MB),
+        MediaKind::Video => (
+            &["video/mp4", "video/3gpp"],
+            &["mp4", "3gp"],
+            media_bytes_max(MediaKind::Video),
+        ),
         MediaKind::Audio => (
             &[
                 "audio/aac",
@@ -63,7 +68,7 @@ pub fn limits(kind: MediaKind) -> (&'static [&'static str], &'static [&'static s
                 "audio/ogg",
             ],
             &["aac", "mp3", "m4a", "amr", "ogg"],
-            16 * MB,
+            media_bytes_max(MediaKind::Audio),
         ),
         MediaKind::Document => (
             &[
@@ -75,9 +80,13 @@ pub fn limits(kind: MediaKind) -> (&'static [&'static str], &'static [&'static s
                 "text/plain",
             ],
             &["pdf", "doc", "docx", "ppt", "pptx", "txt"],
-            100 * MB,
+            media_bytes_max(MediaKind::Document),
         ),
-        MediaKind::Sticker => (&["image/webp"], &["webp"], 500 * 1024),
+        MediaKind::Sticker => (
+            &["image/webp"],
+            &["webp"],
+            media_bytes_max(MediaKind::Sticker),
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 //! body and responses written here.
 
 use super::{Route, ROUTES};
+use crate::domain::limits;
 use crate::http::error::Family;
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -48,7 +49,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
                 &["sender_id", "recipient_phone", "message"],
                 json!({
                 "sender_id": i, "recipient_phone": s,
-                "message": { "type": "string", "maxLength": 4096 } }),
+                "message": { "type": "string", "maxLength": limits::TEXT_MAX } }),
             )),
             vec![],
             &[200, 400, 401, 402, 403, 404, 422, 429, 503],
@@ -97,16 +98,16 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
                 "contact_phone": { "type": "string", "pattern": "^[0-9]{8,15}$" },
                 "contact_name": { "type": "string", "maxLength": 255 },
                 "message_type": { "enum": ["text", "image", "video", "audio", "document"] },
-                "message": { "type": "string", "maxLength": 4096 },
+                "message": { "type": "string", "maxLength": limits::TEXT_MAX },
                 "media_url": { "type": "string", "format": "uri" },
-                "caption": { "type": "string", "maxLength": 1024 },
+                "caption": { "type": "string", "maxLength": limits::BODY_MAX },
                 "filename": s, "waba_phone_id": s,
                 "buttons": obj(&["type"], json!({
                     "type": { "enum": ["reply", "cta_url"] },
-                    "reply_buttons": { "type": "array", "minItems": 1, "maxItems": 3, "items": obj(&["id", "title"], json!({
-                        "id": { "type": "string", "maxLength": 256 }, "title": { "type": "string", "maxLength": 20 } })) },
+                    "reply_buttons": { "type": "array", "minItems": 1, "maxItems": limits::REPLY_BUTTONS_MAX, "items": obj(&["id", "title"], json!({
+                        "id": { "type": "string", "maxLength": limits::BUTTON_ID_MAX }, "title": { "type": "string", "maxLength": limits::BUTTON_TITLE_MAX } })) },
                     "url_button": obj(&["display_text", "url"], json!({
-                        "display_text": { "type": "string", "maxLength": 20 }, "url": { "type": "string", "format": "uri" } })) })) }),
+                        "display_text": { "type": "string", "maxLength": limits::BUTTON_TITLE_MAX }, "url": { "type": "string", "format": "uri" } })) })) }),
             )),
             vec![],
             &[200, 400, 401, 402, 403, 404, 422, 429, 503],
@@ -146,9 +147,9 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
                 &["type"],
                 json!({
                 "type": { "enum": ["text", "image", "video", "audio", "document", "location"] },
-                "text": { "type": "string", "maxLength": 4096 },
+                "text": { "type": "string", "maxLength": limits::TEXT_MAX },
                 "media_url": { "type": "string", "format": "uri" },
-                "caption": { "type": "string", "maxLength": 1024 }, "filename": s,
+                "caption": { "type": "string", "maxLength": limits::BODY_MAX }, "filename": s,
                 "location": obj(&["latitude", "longitude"], json!({
                     "latitude": { "type": "number", "minimum": -90, "maximum": 90 },
                     "longitude": { "type": "number", "minimum": -180, "maximum": 180 },
@@ -165,7 +166,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ("POST", "/api/senders/{sender_id}/health") => (
             Some(obj(
                 &[],
-                json!({ "test_phone": s, "test_message": { "type": "string", "maxLength": 4096 } }),
+                json!({ "test_phone": s, "test_message": { "type": "string", "maxLength": limits::TEXT_MAX } }),
             )),
             vec![path_param("sender_id")],
             &[200, 400, 401, 404, 422, 429],

@@ -26,7 +26,7 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const MAX_CAPTION: usize = 1024;
+const MAX_CAPTION: usize = crate::domain::limits::BODY_MAX;
 const MAX_LOCATION_TEXT: usize = 1000;
 
 fn content(f: &Fields) -> Result<(OutboundContent, Option<(MediaKind, String)>), Error> {

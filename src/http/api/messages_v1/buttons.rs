@@ -6,9 +6,9 @@ use crate::domain::ReplyButton;
 use crate::http::api::body::{chars, Fields};
 use serde_json::Value;
 
-const MAX_BUTTONS: usize = 3;
-const MAX_TITLE: usize = 20;
-const MAX_ID: usize = 256;
+const MAX_BUTTONS: usize = crate::domain::limits::REPLY_BUTTONS_MAX;
+const MAX_TITLE: usize = crate::domain::limits::BUTTON_TITLE_MAX;
+const MAX_ID: usize = crate::domain::limits::BUTTON_ID_MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Buttons {

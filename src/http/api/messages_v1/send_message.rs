@@ -30,8 +30,8 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const MAX_CAPTION: usize = 1024;
-const MAX_BUTTON_TEXT: usize = 1024;
+const MAX_CAPTION: usize = crate::domain::limits::BODY_MAX;
+const MAX_BUTTON_TEXT: usize = crate::domain::limits::BODY_MAX;
 const MAX_NAME: usize = 255;
 
 /// A missing or mistyped field: 400 here.

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// WhatsApp's limit on a text message.
-pub const MAX_TEXT: usize = 4096;
+pub const MAX_TEXT: usize = crate::domain::limits::TEXT_MAX;
 /// The platforms' limit on `recipient_name`.
 const MAX_NAME: usize = 255;
 

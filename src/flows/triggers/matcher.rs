@@ -9,9 +9,9 @@
 //! that comes first by file name. While a conversation waits for an answer, only
 //! triggers marked `interrupt: true` are considered.
 
-use super::model::{Flow, KeywordMode, TriggerKind};
-use super::normalize::normalize;
 use crate::domain::{InboundContent, Referral};
+use crate::flows::model::{Flow, KeywordMode, TriggerKind};
+use crate::flows::normalize::normalize;
 use aho_corasick::AhoCorasick;
 use regex::RegexSet;
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! The `sandbox:` section: how the sandbox channel imitates Meta (window, templates, rate
 //! errors, delivery statuses) and whether the sandbox pages and API are served.
 
-use serde::{Deserialize, Deserializer};
+use crate::config::duration::de_opt_duration;
+use serde::Deserialize;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,17 +117,6 @@ fn default_delivered() -> Option<Duration> {
 }
 fn default_read() -> Option<Duration> {
     Some(Duration::from_secs(1))
-}
-
-fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let Some(s) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
-    humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{s}` is not a duration ({e}); write it like 6s, 100ms or 1m"
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 //! never used on the hot path; `TriggerIndex::best` decides there, and this module must
 //! agree with it (the winner here is the index's winner — tested below).
 
-use super::index::{MatchInput, Rank};
-use super::model::{Flow, KeywordMode, Trigger, TriggerKind};
-use super::normalize::normalize;
-use super::set::FlowSet;
+use super::matcher::{MatchInput, Rank};
 use crate::domain::InboundContent;
+use crate::flows::model::{Flow, KeywordMode, Trigger, TriggerKind};
+use crate::flows::normalize::normalize;
+use crate::flows::set::FlowSet;
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -1,4 +1,7 @@
-//! Prometheus metrics: names in one place, one recorder per process.
+//! What the process counts: Prometheus metrics (names in one place, one recorder per
+//! process) and, in `memory`, the per-thread allocation meter scripts are stopped by.
+
+pub mod memory;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

@@ -2,7 +2,7 @@
 //! request's header, how long a connection may sit with nothing read or written, and how
 //! many connections are open at once.
 
-use super::types::de_duration;
+use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ fn default_max_connections() -> usize {
 }
 
 impl HttpConfig {
-    pub(super) fn problems(&self, problems: &mut Vec<String>) {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
         if self.header_read_timeout.is_zero() {
             problems.push("http.header_read_timeout must be more than 0s".into());
         }

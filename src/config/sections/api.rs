@@ -2,8 +2,9 @@
 //! before a send is accepted (`api.media_check`) and the optional per-sender spend limit
 //! (`senders[].spend_limit`) behind `INSUFFICIENT_BALANCE`.
 
-use super::types::Config;
-use serde::{Deserialize, Deserializer};
+use crate::config::duration::de_duration;
+use crate::config::Config;
+use serde::Deserialize;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -61,15 +62,6 @@ fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(s.trim()).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{s}` is not a duration ({e}); write it like 5s or 500ms"
-        ))
-    })
-}
-
 /// A sender's budget: API sends are refused with 402 `INSUFFICIENT_BALANCE` once the
 /// messages it has sent or queued in the current period cost `amount` or more.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -124,7 +116,7 @@ impl Prices {
 }
 
 impl Config {
-    pub(super) fn validate_api(&self, problems: &mut Vec<String>) {
+    pub(crate) fn validate_api(&self, problems: &mut Vec<String>) {
         if self.api.media_check.timeout.is_zero() {
             problems.push("api.media_check.timeout: must be longer than zero".into());
         }

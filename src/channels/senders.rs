@@ -2,10 +2,10 @@
 //! and the lookups webhooks need (route key → sender, which secrets to verify with). Built
 //! once at start; nothing here changes per request.
 
-use crate::channels::meta::MetaClient;
-use crate::channels::sandbox::SandboxChannel;
-use crate::channels::twilio::TwilioClient;
-use crate::channels::Channel;
+use super::meta::MetaClient;
+use super::sandbox::SandboxChannel;
+use super::twilio::TwilioClient;
+use super::Channel;
 use crate::config::{ChannelKind, Config, SenderConfig};
 use crate::domain::RouteKey;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};

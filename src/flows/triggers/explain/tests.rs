@@ -1,8 +1,8 @@
 //! The explanation agrees with the index on every input, lists triggers in precedence
 //! order, and names the nearest trigger when nothing matched.
 
-use super::super::*;
 use crate::domain::{InboundContent, MediaKind, Referral};
+use crate::flows::*;
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,0 +1,160 @@
+//! `senders:`: the WhatsApp numbers Parley sends from, with their channel's settings.
+
+use crate::domain::PhoneNumber;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Meta,
+    Twilio,
+    Sandbox,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderConfig {
+    pub id: i64,
+    pub name: String,
+    pub channel: ChannelKind,
+    pub phone_number: PhoneNumber,
+    #[serde(default)]
+    pub meta: Option<MetaSettings>,
+    #[serde(default)]
+    pub twilio: Option<TwilioSettings>,
+    /// Pacing: at most this many sends per second from this sender (Meta default 80,
+    /// Twilio default 80, sandbox unlimited).
+    #[serde(default)]
+    pub messages_per_second: Option<u32>,
+    /// At most this many template messages per UTC day from this sender; more wait for the
+    /// next day.
+    #[serde(default)]
+    pub daily_template_cap: Option<u32>,
+    /// API sends are refused (402) once this sender's messages cost this much.
+    #[serde(default)]
+    pub spend_limit: Option<super::api::SpendLimit>,
+}
+
+impl SenderConfig {
+    pub fn sandbox(id: i64, name: &str, phone: &str) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            channel: ChannelKind::Sandbox,
+            phone_number: PhoneNumber::parse(phone).expect("valid sandbox number"),
+            meta: None,
+            twilio: None,
+            messages_per_second: None,
+            daily_template_cap: None,
+            spend_limit: None,
+        }
+    }
+
+    /// Sends per second this sender may make; `None` means unpaced.
+    pub fn pace(&self) -> Option<u32> {
+        match (self.messages_per_second, self.channel) {
+            (Some(n), _) => Some(n),
+            (None, ChannelKind::Meta | ChannelKind::Twilio) => Some(80),
+            (None, ChannelKind::Sandbox) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    pub phone_number_id: String,
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    #[serde(default = "default_meta_api_base")]
+    pub api_base: String,
+}
+
+fn default_meta_api_base() -> String {
+    "https://graph.facebook.com/v21.0".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub auth_token: String,
+    #[serde(default = "default_twilio_api_base")]
+    pub api_base: String,
+    /// Status callback URL Twilio should call for this sender's messages; defaults to
+    /// `{public_url}/webhooks/twilio` when `public_url` is set.
+    #[serde(default)]
+    pub status_callback: Option<String>,
+}
+
+fn default_twilio_api_base() -> String {
+    "https://api.twilio.com".into()
+}
+
+/// The checks across `senders:` entries; each problem starts with the entry's path.
+pub(crate) fn sender_problems(senders: &[SenderConfig], problems: &mut Vec<String>) {
+    let mut ids = HashSet::new();
+    let mut numbers = HashSet::new();
+    let mut phone_number_ids = HashSet::new();
+    for (i, s) in senders.iter().enumerate() {
+        let at = format!("senders[{i}]");
+        if !ids.insert(s.id) {
+            problems.push(format!("{at}.id: sender id {} is used twice", s.id));
+        }
+        if !numbers.insert(s.phone_number.clone()) {
+            problems.push(format!(
+                "{at}.phone_number: {} belongs to another sender too",
+                s.phone_number
+            ));
+        }
+        if s.messages_per_second == Some(0) {
+            problems.push(format!("{at}.messages_per_second: must be at least 1"));
+        }
+        match s.channel {
+            ChannelKind::Meta => match &s.meta {
+                None => problems.push(format!(
+                    "{at}.meta: a sender with channel: meta needs phone_number_id, access_token, app_secret and verify_token"
+                )),
+                Some(m) => {
+                    if !phone_number_ids.insert(m.phone_number_id.clone()) {
+                        problems.push(format!(
+                            "{at}.meta.phone_number_id: {} belongs to another sender too",
+                            m.phone_number_id
+                        ));
+                    }
+                    for (key, value) in [
+                        ("phone_number_id", &m.phone_number_id),
+                        ("access_token", &m.access_token),
+                        ("app_secret", &m.app_secret),
+                        ("verify_token", &m.verify_token),
+                    ] {
+                        if value.trim().is_empty() {
+                            problems.push(format!("{at}.meta.{key}: must not be empty"));
+                        }
+                    }
+                }
+            },
+            ChannelKind::Twilio => match &s.twilio {
+                None => problems.push(format!(
+                    "{at}.twilio: a sender with channel: twilio needs account_sid and auth_token"
+                )),
+                Some(t) => {
+                    for (key, value) in [("account_sid", &t.account_sid), ("auth_token", &t.auth_token)] {
+                        if value.trim().is_empty() {
+                            problems.push(format!("{at}.twilio.{key}: must not be empty"));
+                        }
+                    }
+                }
+            },
+            ChannelKind::Sandbox => {}
+        }
+        if s.channel != ChannelKind::Meta && s.meta.is_some() {
+            problems.push(format!("{at}.meta: only allowed with channel: meta"));
+        }
+        if s.channel != ChannelKind::Twilio && s.twilio.is_some() {
+            problems.push(format!("{at}.twilio: only allowed with channel: twilio"));
+        }
+    }
+}

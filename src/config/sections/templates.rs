@@ -1,0 +1,88 @@
+//! `templates:`: the message templates declared as approved at the provider.
+
+use crate::domain::limits::{BODY_MAX, TEMPLATE_BUTTONS_MAX};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateStatus {
+    Approved,
+    Pending,
+    Rejected,
+    Paused,
+}
+
+impl TemplateStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TemplateStatus::Approved => "approved",
+            TemplateStatus::Pending => "pending",
+            TemplateStatus::Rejected => "rejected",
+            TemplateStatus::Paused => "paused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    pub id: i64,
+    pub name: String,
+    pub language: String,
+    pub status: TemplateStatus,
+    /// The body with `{{1}}`, `{{2}}` placeholders.
+    pub body: String,
+    /// Quick-reply button labels, in order.
+    #[serde(default)]
+    pub buttons: Vec<String>,
+    /// Twilio Content API SID (`HX…`) for sending this template through Twilio.
+    #[serde(default)]
+    pub twilio_content_sid: Option<String>,
+}
+
+impl TemplateConfig {
+    /// Placeholder names used in the body, in order of first use, without repeats.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            let name = after[..end].trim().to_string();
+            if !name.is_empty() && !found.contains(&name) {
+                found.push(name);
+            }
+            rest = &after[end + 2..];
+        }
+        found
+    }
+}
+
+/// The checks across `templates:` entries; each problem starts with the entry's path.
+pub(crate) fn template_problems(templates: &[TemplateConfig], problems: &mut Vec<String>) {
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for (i, t) in templates.iter().enumerate() {
+        let at = format!("templates[{i}]");
+        if !ids.insert(t.id) {
+            problems.push(format!("{at}.id: template id {} is used twice", t.id));
+        }
+        if !names.insert((t.name.clone(), t.language.clone())) {
+            problems.push(format!(
+                "{at}.name: template {} ({}) is declared twice",
+                t.name, t.language
+            ));
+        }
+        if t.body.chars().count() > BODY_MAX {
+            problems.push(format!(
+                "{at}.body: longer than WhatsApp's {BODY_MAX} characters"
+            ));
+        }
+        if t.buttons.len() > TEMPLATE_BUTTONS_MAX {
+            problems.push(format!(
+                "{at}.buttons: at most {TEMPLATE_BUTTONS_MAX} quick-reply buttons"
+            ));
+        }
+    }
+}
