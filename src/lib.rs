@@ -18,11 +18,15 @@
 //!    section); the one duration parser; the size and nesting limits of every YAML file.
 //! 3. `flows`: the YAML flow language (load, compile, the `{{ }}` template language,
 //!    triggers, scripts, schedules, checks).
-//!    `store`: persistence in SQLite or PostgreSQL (migrations per backend).
+//!    `store`: persistence behind small traits by concept (ingest, inbox, outbox, timers,
+//!    schedules, senders, reads), each implemented in its file of `sqlite/` and
+//!    `postgres/` (migrations per backend); one conformance suite runs on both.
 //!    `channels`: Meta, Twilio and the sandbox channel (verify, parse, send) and the
 //!    configured senders' clients.
-//! 4. `engine`: runs one event through a conversation's flow and returns what follows
-//!    (state, replies, contact changes, timers).
+//! 4. `engine`: a pure interpreter (`engine/exec/`) runs one event through a
+//!    conversation's flow and returns what follows (state, replies, contact changes,
+//!    timers); the I/O a step needs (an `http` request, a script on the script pool) is
+//!    handed out as an `Effect` that `FlowEngine` performs before resuming it.
 //! 5. `workers`: ingest (group commit), inbox, outbox, timers and schedules; they drive the
 //!    engine, the store and the channels.
 //! 6. `sandbox`: try flows without a WhatsApp number (injection, traces, the store and

@@ -1,5 +1,5 @@
 //! What to do about a failed send, as a pure function of the HTTP status and the provider's
-//! error code (DESIGN.md rule 6).
+//! error code: retry with backoff, fall back to a template, stop the sender, or fail.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
