@@ -221,4 +221,6 @@ impl FlowEngine {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -1,12 +1,11 @@
 //! Each step type, run by the engine on synthetic conversations (no database, no network
 //! except a local double for `http`).
 
+use super::fixtures;
 use super::*;
 use crate::config::{TemplateConfig, TemplateStatus};
-use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber, WindowPolicy};
 use crate::domain::{EventKind, ScheduledRun, StoredEvent, Timer, TimerFire};
-use crate::flows::{load_dir, LoadSettings};
-use chrono::TimeZone;
+use crate::domain::{InboundContent, WindowPolicy};
 use serde_json::json;
 use std::time::Duration;
 
@@ -47,39 +46,18 @@ fn harness_with(flows: &[&str], allow_private: bool) -> Harness {
 }
 
 fn harness_opts(flows: &[&str], options: EngineOptions) -> Harness {
-    let templates = templates();
-    let dir = tempfile::tempdir().unwrap();
-    for (i, text) in flows.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("f{i}.yaml")), text).unwrap();
-    }
-    let settings = LoadSettings {
-        dir: dir.path(),
-        scripts_dir: dir.path(),
-        templates: &templates,
-        window: Duration::from_secs(86400),
-    };
-    let report = load_dir(&settings);
-    assert_eq!(report.errors(), 0, "{}", report.render());
-    let set = report.set.unwrap();
-    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+    let files: Vec<(String, &str)> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (format!("f{i}.yaml"), *text))
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let (set, _dir) = fixtures::load(&files, &templates());
+    let now = fixtures::start();
     Harness {
         engine: FlowEngine::new(set, options),
-        conversation: Conversation {
-            id: 1,
-            sender_id: 1,
-            contact_id: 1,
-            last_inbound_at: None,
-            state: ConversationState::default(),
-            created_at: now,
-        },
-        contact: Contact {
-            id: 1,
-            key: "+16315551181".into(),
-            name: Some("Ana".into()),
-            attributes: Default::default(),
-            tags: vec![],
-            created_at: now,
-        },
+        conversation: fixtures::conversation(ConversationState::default(), None),
+        contact: fixtures::ana(),
         now,
         timers: vec![],
         next_event: 1,
@@ -120,16 +98,8 @@ impl Harness {
 
     async fn send(&mut self, content: InboundContent) -> StepOutput {
         self.last_inbound = self.now;
-        let msg = InboundMessage {
-            provider_message_id: format!("wamid.{}", self.next_event),
-            from: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
-            profile_name: Some("Ana".into()),
-            username: None,
-            timestamp: Some(self.now),
-            content,
-            context: None,
-            referral: None,
-        };
+        let mut msg = fixtures::from_ana(&format!("wamid.{}", self.next_event), content, self.now);
+        msg.profile_name = Some("Ana".into());
         self.event(EventKind::Message(msg)).await
     }
 

@@ -2,15 +2,11 @@
 //! without a network or a script thread.
 
 use super::{Answer, Effect, Interpreter};
-use crate::domain::{
-    Contact, ContactRef, Conversation, ConversationState, EventKind, InboundContent,
-    InboundMessage, OutboundContent, PhoneNumber, StoredEvent, WindowPolicy,
-};
-use crate::engine::{EngineOptions, Library, StepInput};
-use crate::flows::{load_dir, script, LoadSettings};
-use chrono::{TimeZone, Utc};
+use crate::domain::{ConversationState, OutboundContent};
+use crate::engine::fixtures::{load, OneText};
+use crate::engine::{EngineOptions, Library};
+use crate::flows::script;
 use serde_json::json;
-use std::time::Duration;
 
 const FLOW: &str = r#"id: order
 triggers:
@@ -31,19 +27,8 @@ steps:
 
 /// The flows alone: no script pool, no HTTP client.
 fn library() -> (Library, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("order.yaml"), FLOW).unwrap();
-    let report = load_dir(&LoadSettings {
-        dir: dir.path(),
-        scripts_dir: dir.path(),
-        templates: &[],
-        window: Duration::from_secs(86400),
-    });
-    assert_eq!(report.errors(), 0, "{}", report.render());
-    (
-        Library::new(report.set.unwrap(), EngineOptions::default()),
-        dir,
-    )
+    let (set, dir) = load(&[("order.yaml", FLOW)], &[]);
+    (Library::new(set, EngineOptions::default()), dir)
 }
 
 /// Runs the interpreter for `text`, answering its http request with `http` and its
@@ -53,46 +38,8 @@ fn run(
     text: &str,
     http: Result<serde_json::Value, String>,
 ) -> (Vec<String>, Vec<String>) {
-    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
-    let conversation = Conversation {
-        id: 1,
-        sender_id: 1,
-        contact_id: 1,
-        last_inbound_at: Some(now),
-        state: ConversationState::default(),
-        created_at: now,
-    };
-    let contact = Contact {
-        id: 1,
-        key: "+16315551181".into(),
-        name: Some("Ana".into()),
-        attributes: Default::default(),
-        tags: vec![],
-        created_at: now,
-    };
-    let event = StoredEvent {
-        id: 1,
-        conversation_id: 1,
-        kind: EventKind::Message(InboundMessage {
-            provider_message_id: "wamid.1".into(),
-            from: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
-            profile_name: None,
-            username: None,
-            timestamp: Some(now),
-            content: InboundContent::Text { body: text.into() },
-            context: None,
-            referral: None,
-        }),
-        received_at: now,
-    };
-    let window = WindowPolicy::default().state(Some(now), now);
-    let input = StepInput {
-        conversation: &conversation,
-        contact: &contact,
-        event: &event,
-        window: &window,
-        now,
-    };
+    let one = OneText::new(ConversationState::default(), 1, text);
+    let input = one.input();
     let rhai = script::sandbox();
     let mut interpreter = Interpreter::new(library, &input, None);
     let mut requests = Vec::new();

@@ -1,14 +1,11 @@
 //! The trace says what the engine did, and asking for it changes nothing the engine does.
 
-use super::super::{Engine, EngineOptions, FlowEngine, StepInput, StepOutput};
+use super::super::fixtures::{load, OneText};
+use super::super::{Engine, EngineOptions, FlowEngine, StepOutput};
 use super::Trace;
 use crate::config::Config;
-use crate::domain::{Contact, Conversation, ConversationState, EventKind, StoredEvent};
-use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber, WindowPolicy};
-use crate::flows::{load_dir, LoadSettings};
-use chrono::{TimeZone, Utc};
+use crate::domain::ConversationState;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const QUIZ: &str = r#"id: quiz
 triggers:
@@ -26,61 +23,14 @@ steps:
 "#;
 
 fn engine() -> (FlowEngine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("quiz.yaml"), QUIZ).unwrap();
     let templates = Config::embedded_default().templates;
-    let report = load_dir(&LoadSettings {
-        dir: dir.path(),
-        scripts_dir: dir.path(),
-        templates: &templates,
-        window: Duration::from_secs(86400),
-    });
-    assert_eq!(report.errors(), 0, "{}", report.render());
-    let engine = FlowEngine::new(report.set.unwrap(), EngineOptions::default());
-    (engine, dir)
+    let (set, dir) = load(&[("quiz.yaml", QUIZ)], &templates);
+    (FlowEngine::new(set, EngineOptions::default()), dir)
 }
 
 async fn both(engine: &FlowEngine, state: &ConversationState, text: &str) -> (StepOutput, Trace) {
-    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
-    let conversation = Conversation {
-        id: 1,
-        sender_id: 1,
-        contact_id: 1,
-        last_inbound_at: Some(now),
-        state: state.clone(),
-        created_at: now,
-    };
-    let contact = Contact {
-        id: 1,
-        key: "+16315551181".into(),
-        name: Some("Ana".into()),
-        attributes: Default::default(),
-        tags: vec![],
-        created_at: now,
-    };
-    let event = StoredEvent {
-        id: 7,
-        conversation_id: 1,
-        kind: EventKind::Message(InboundMessage {
-            provider_message_id: "wamid.1".into(),
-            from: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
-            profile_name: None,
-            username: None,
-            timestamp: Some(now),
-            content: InboundContent::Text { body: text.into() },
-            context: None,
-            referral: None,
-        }),
-        received_at: now,
-    };
-    let window = WindowPolicy::default().state(Some(now), now);
-    let input = StepInput {
-        conversation: &conversation,
-        contact: &contact,
-        event: &event,
-        window: &window,
-        now,
-    };
+    let one = OneText::new(state.clone(), 7, text);
+    let input = one.input();
     let plain = engine.handle(input).await;
     let (traced, trace) = engine.handle_traced(input).await;
     assert_eq!(
