@@ -179,7 +179,7 @@ async fn database_error_text_never_reaches_clients() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
-    assert_no_driver_text("seed 003 API", &r.text().await.unwrap());
+    assert_no_driver_text("the /api/v1 messages API", &r.text().await.unwrap());
 
     let (status, body) = sandbox_post(
         &app,

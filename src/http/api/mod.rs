@@ -59,12 +59,12 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/api/user/whatsapp/send-freeform",
-        summary: "Send a free-form text inside the 24-hour window (seeds 000, 001)",
+        summary: "Send a free-form text inside the 24-hour window",
     },
     Route {
         method: "POST",
         path: "/api/user/whatsapp/send",
-        summary: "Send an approved template (seed 002)",
+        summary: "Send an approved template",
     },
     Route {
         method: "GET",
@@ -84,7 +84,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/api/v1/messages/send-message",
-        summary: "Send a free-form text, media or button message (seed 003)",
+        summary: "Send a free-form text, media or button message",
     },
     Route {
         method: "GET",
@@ -99,7 +99,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/api/conversations/{conversation_id}/messages",
-        summary: "Send text, media or a location into a conversation (seed 004)",
+        summary: "Send text, media or a location into a conversation",
     },
     Route {
         method: "POST",
@@ -109,7 +109,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: "/api/senders/{sender_id}/health",
-        summary: "Run a sender's health check, optionally sending a test message (seed 004)",
+        summary: "Run a sender's health check, optionally sending a test message",
     },
     Route {
         method: "GET",
