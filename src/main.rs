@@ -1,4 +1,4 @@
-//! The `parley` command line: `serve`, `check`, `keygen`, `simulate`, `test`.
+//! The `parley` command line: `serve`, `check`, `keygen`, `simulate`, `test`, `backup`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -46,6 +46,13 @@ enum Command {
         explain: bool,
         /// One message to send; without it, lines are read from the terminal.
         text: Vec<String>,
+    },
+    /// Copy the database while Parley runs: a SQLite file (VACUUM INTO), or PostgreSQL with pg_dump.
+    Backup {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where to write the copy (must not exist).
+        out: PathBuf,
     },
     /// Run flow test files (default: the flows folder's tests/*.test.yaml).
     Test {
@@ -98,6 +105,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Backup { config, out } => match load_config(config.as_deref())
+            .and_then(|config| backup(&config.database.url, &out))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: backup failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Keygen => {
             let mut bytes = [0u8; 24];
             rand::fill(&mut bytes);
@@ -118,6 +134,36 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
         Some(p) => Ok(Config::load(p)?),
         None => Ok(Config::embedded_default()),
     }
+}
+
+/// `parley backup`: an online copy of the configured database.
+fn backup(url: &str, out: &Path) -> anyhow::Result<()> {
+    if url.starts_with("sqlite:") {
+        let database = parley::store::sqlite::backup::database_file(url)?;
+        let bytes = parley::store::sqlite::backup::backup(&database, out)?;
+        println!(
+            "backed up {} to {} ({} KiB, integrity ok)",
+            database.display(),
+            out.display(),
+            bytes / 1024
+        );
+        println!("restore: stop Parley, then put this file in place of the database and remove its -wal and -shm files");
+        return Ok(());
+    }
+    // PostgreSQL: pg_dump takes a consistent snapshot without stopping anyone.
+    let status = std::process::Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(out)
+        .arg(url)
+        .status()
+        .context("cannot run pg_dump (install the PostgreSQL client tools)")?;
+    anyhow::ensure!(status.success(), "pg_dump failed ({status})");
+    println!("backed up the PostgreSQL database to {}", out.display());
+    println!(
+        "restore: pg_restore --no-owner --dbname <empty database url> {}",
+        out.display()
+    );
+    Ok(())
 }
 
 fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@
 //! conversation, and timers that fire exactly once.
 
 mod apply;
+mod migrations;
 mod model;
 pub mod postgres;
 mod sql;

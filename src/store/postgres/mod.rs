@@ -34,11 +34,8 @@ use super::{ConversationWork, Process, StepCommit, StoreResult};
 use crate::config::DatabaseConfig;
 use async_trait::async_trait;
 use batch::Batcher;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Set on every connection. Each statement Parley sends is written against an index, and
 /// its queue tables change faster than statistics follow them: in a fresh database, with
@@ -106,7 +103,10 @@ impl PgStore {
             .max_connections(max_connections.max(1))
             .connect_with(options.options(PLANNER_SETTINGS))
             .await?;
-        MIGRATOR.run(&pool).await?;
+        crate::store::migrations::migrator(crate::store::migrations::POSTGRES)
+            .await?
+            .run(&pool)
+            .await?;
         let steps = batcher(&pool, "steps", inbox::commit_steps);
         let accepts = batcher(&pool, "accepted", outbox::record_accepted);
         let loads = batcher(&pool, "loads", inbox::load_work);

@@ -16,6 +16,7 @@
 //! and the statements several of them run) and `statuses` (delivery statuses, applied by
 //! `ingest` and replayed by `outbox`), which import none of them.
 
+pub mod backup;
 mod inbox;
 mod ingest;
 mod outbox;
@@ -33,7 +34,6 @@ use writer::Writer;
 use super::{Process, StoreError, StoreResult};
 use crate::config::{DatabaseConfig, SqliteSynchronous};
 use async_trait::async_trait;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous as Synchronous,
@@ -42,8 +42,6 @@ use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a write waits for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -106,7 +104,10 @@ impl SqliteStore {
         {
             // Migrations run once, on a connection of their own, before anything writes.
             let mut conn = options.connect().await?;
-            MIGRATOR.run(&mut conn).await?;
+            crate::store::migrations::migrator(crate::store::migrations::SQLITE)
+                .await?
+                .run(&mut conn)
+                .await?;
             conn.close().await?;
         }
         let writer = Writer::open(options.get_filename(), sync, BUSY_TIMEOUT)?;

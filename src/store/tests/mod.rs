@@ -265,3 +265,53 @@ async fn postgres_an_event_committed_while_a_release_waits_is_not_lost() {
     })
     .await;
 }
+
+/// Several processes starting at once on a fresh PostgreSQL database (a deploy of two
+/// replicas, a restart after an upgrade): every one of them starts, and each migration is
+/// applied exactly once (sqlx holds an advisory lock while it migrates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrations_run_once_when_processes_start_together() {
+    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: PostgreSQL migration test (set {POSTGRES_URL_VAR})"
+        );
+        return;
+    };
+    let schema = format!("parley_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = PgPool::connect(&url).await.expect("connect");
+    sqlx::query(&format!("create schema {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create a test schema");
+    let options = PgConnectOptions::from_str(&url)
+        .expect("parse the URL")
+        .options([("search_path", schema.as_str())]);
+    let starts = (0..4).map(|_| tokio::spawn(PgStore::connect_with(options.clone(), 2)));
+    let stores: Vec<_> = futures::future::join_all(starts).await;
+    let applied: Result<Vec<(i64, i64)>, _> = sqlx::query_as(&format!(
+        "select version, count(*) from {schema}._sqlx_migrations group by version order by version"
+    ))
+    .fetch_all(&admin)
+    .await;
+    for store in stores {
+        let store = store.expect("join").expect("every process starts");
+        store.pool.close().await;
+    }
+    let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+        .execute(&admin)
+        .await;
+    let applied = applied.expect("read the migrations table");
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .expect("list migrations")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert_eq!(applied.len(), files, "every migration applied");
+    assert!(
+        applied.iter().all(|(_, n)| *n == 1),
+        "each migration applied once: {applied:?}"
+    );
+}

@@ -1,0 +1,165 @@
+//! `parley backup` while Parley serves, and a restore that Parley starts on: SQLite (an
+//! online `VACUUM INTO` copy) and PostgreSQL (`pg_dump` / `pg_restore`).
+
+use crate::helpers::*;
+use crate::postgres::fresh_database;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Three customers write and get their replies; returns when all three are sent.
+async fn three_conversations(app: &TestApp) {
+    for i in 1..=3 {
+        let body = meta_text(
+            &format!("1631555118{i}"),
+            &format!("wamid.backup.{i}"),
+            &format!("hi {i}"),
+            now_unix(),
+        );
+        assert_eq!(app.post_meta(&body).await.status(), 200);
+    }
+    app.wait_meta_sends(3, Duration::from_secs(20)).await;
+}
+
+/// `parley backup --config CONFIG OUT` with the real binary.
+fn run_backup(dir: &Path, database_url: &str, out: &Path) -> std::process::Output {
+    let config = dir.join("backup.yaml");
+    std::fs::write(
+        &config,
+        config_yaml(
+            dir,
+            database_url,
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+            "",
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_parley"))
+        .arg("backup")
+        .arg("--config")
+        .arg(&config)
+        .arg(out)
+        .output()
+        .expect("run parley backup")
+}
+
+async fn conversations(app: &TestApp) -> usize {
+    let page = app
+        .store
+        .conversations_page(None, None, 100)
+        .await
+        .expect("list conversations");
+    page.len()
+}
+
+#[tokio::test]
+async fn sqlite_backup_while_serving_restores_every_conversation() {
+    let app = spawn_app().await;
+    three_conversations(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let db_url = format!("sqlite://{}", app._dir.path().join("parley.db").display());
+
+    // Parley is still running and owns the file: the backup reads a snapshot beside it.
+    let out = run_backup(app._dir.path(), &db_url, &copy);
+    assert!(
+        out.status.success(),
+        "backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("integrity ok"));
+    // A second backup to the same file is refused rather than overwriting it.
+    let again = run_backup(app._dir.path(), &db_url, &copy);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    // The daemon kept serving during and after the copy.
+    let late = meta_text("16315559999", "wamid.backup.late", "hi late", now_unix());
+    assert_eq!(app.post_meta(&late).await.status(), 200);
+    app.wait_meta_sends(4, Duration::from_secs(20)).await;
+    assert_eq!(conversations(&app).await, 4);
+    app.shutdown().await;
+
+    // Restore: a Parley started on the copy has the three conversations of before the
+    // backup (not the fourth), and answers a returning customer.
+    let restored = spawn_with(Options {
+        database_url: Some(format!("sqlite://{}", copy.display())),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(conversations(&restored).await, 3);
+    let back = meta_text("16315551181", "wamid.backup.back", "hi again", now_unix());
+    assert_eq!(restored.post_meta(&back).await.status(), 200);
+    eventually(
+        Duration::from_secs(20),
+        "the restored Parley answers",
+        || async {
+            let sends = restored.meta_sends().await;
+            sends
+                .iter()
+                .any(|s| body_text(s) == "echo: hi again")
+                .then_some(())
+        },
+    )
+    .await;
+    restored.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqlite_backup_names_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nothing.db").display());
+    let out = run_backup(dir.path(), &url, &dir.path().join("copy.db"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing.db does not exist"), "{stderr}");
+}
+
+#[tokio::test]
+async fn postgres_backup_while_serving_restores_into_an_empty_database() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    if Command::new("pg_restore")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("pg_dump/pg_restore are needed with PARLEY_TEST_POSTGRES_URL (apt-get install postgresql-client)");
+    }
+    let app = spawn_with(Options {
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await;
+    three_conversations(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("parley.dump");
+    let out = run_backup(app._dir.path(), &url, &dump);
+    assert!(
+        out.status.success(),
+        "backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.shutdown().await;
+
+    let target = fresh_database().await.expect("a second database");
+    let restore = Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        .arg(&target)
+        .arg(&dump)
+        .output()
+        .expect("run pg_restore");
+    assert!(
+        restore.status.success(),
+        "pg_restore failed: {}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let restored = spawn_with(Options {
+        database_url: Some(target),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(conversations(&restored).await, 3);
+    restored.shutdown().await;
+}
