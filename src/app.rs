@@ -36,15 +36,8 @@ pub struct App {
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let store: DynStore = store::connect(&config.database)
-            .await
-            .with_context(|| format!("opening database {}", redact(&config.database.url)))?;
-        // A restart is how an operator says "credentials fixed": senders stopped by 190/368
-        // get another chance (and are stopped again on the first refusal).
-        for stop in store.stopped_senders().await? {
-            tracing::info!(sender_id = stop.sender_id, reason = %stop.reason, "resuming sender stopped before restart");
-            store.resume_sender(stop.sender_id).await?;
-        }
+        // Flows first: a project whose flows cannot load is refused before the database
+        // file is created.
         let flow_files = crate::workers::reload::fingerprint(&config);
         let report = crate::flows::load_configured(&config);
         for w in &report.problems {
@@ -59,6 +52,18 @@ impl App {
             )
         })?;
         tracing::info!(flows = flows.len(), dir = %config.flows.dir, "flows loaded");
+        for w in config.warnings(flows.len()) {
+            tracing::warn!("{w}");
+        }
+        let store: DynStore = store::connect(&config.database)
+            .await
+            .with_context(|| format!("opening database {}", redact(&config.database.url)))?;
+        // A restart is how an operator says "credentials fixed": senders stopped by 190/368
+        // get another chance (and are stopped again on the first refusal).
+        for stop in store.stopped_senders().await? {
+            tracing::info!(sender_id = stop.sender_id, reason = %stop.reason, "resuming sender stopped before restart");
+            store.resume_sender(stop.sender_id).await?;
+        }
         let flow_status = Arc::new(std::sync::RwLock::new(FlowStatus {
             loaded_at: Some(chrono::Utc::now()),
             flows: flows.len(),

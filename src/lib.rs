@@ -34,7 +34,8 @@
 //! 7. `http`: axum routers (webhooks, the APIs, operations, the sandbox page).
 //! 8. `app`: wiring and orderly shutdown.
 //! 9. `cli`: the in-process commands for a terminal or CI, `parley simulate` and
-//!    `parley test`. `main.rs` is the `parley` binary (`serve`, `check`, `keygen`, and these).
+//!    `parley test`, and `parley init` (a new project). `main.rs` is the `parley` binary
+//!    (`serve`, `check`, `keygen`, and these).
 
 pub mod app;
 pub mod channels;

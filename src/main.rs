@@ -1,10 +1,10 @@
-//! The `parley` command line: `serve`, `check`, `keygen`, `simulate`, `test`, `backup`.
+//! The `parley` command line: `serve`, `check`, `init`, `keygen`, `simulate`, `test`,
+//! `backup`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use parley::config::{Config, LogFormat};
 use parley::domain::SystemClock;
-use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,11 +26,20 @@ enum Command {
     Serve {
         #[arg(long, env = "PARLEY_CONFIG")]
         config: Option<PathBuf>,
+        /// Address to listen on, like 127.0.0.1:9000 (overrides the config's `listen`).
+        #[arg(long, env = "PARLEY_LISTEN")]
+        listen: Option<String>,
     },
     /// Validate the config and every flow; print each problem; exit non-zero if any.
     Check {
         #[arg(long, env = "PARLEY_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Write a new project (parley.yaml, example flows and tests, scripts, an API key) into DIR.
+    Init {
+        /// The project's folder (created if missing); refuses to overwrite any file.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
     /// Print a new API key and the SHA-256 hash to put in `api_keys`.
     Keygen,
@@ -69,7 +78,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => match serve(config.as_deref()) {
+        Command::Serve { config, listen } => match serve(config.as_deref(), listen.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("parley: {e:#}");
@@ -114,11 +123,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Init { dir } => parley::cli::init::main(&dir),
         Command::Keygen => {
-            let mut bytes = [0u8; 24];
-            rand::fill(&mut bytes);
-            let key = format!("pk_{}", hex::encode(bytes));
-            let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+            let (key, hash) = parley::cli::init::new_api_key();
             println!("key:        {key}");
             println!("key_sha256: {hash}");
             println!();
@@ -166,8 +173,19 @@ fn backup(url: &str, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
-    let config = load_config(config_path)?;
+fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()> {
+    let mut config = load_config(config_path)?;
+    if let Some(addr) = listen {
+        config.listen = addr.to_string();
+        // The address decides more than the port (the sandbox on a public address).
+        let problems = config.validate();
+        if !problems.is_empty() {
+            anyhow::bail!(
+                "--listen {addr} (or PARLEY_LISTEN): {}",
+                problems.join("\n")
+            );
+        }
+    }
     init_logging(&config);
     if config_path.is_none() {
         tracing::info!("no --config given: running the embedded default (SQLite parley.db, flows/, sandbox sender 1 +15550000000)");
@@ -181,8 +199,24 @@ fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let app = parley::app::App::build(config, Arc::new(SystemClock)).await?;
+        if app.state.sandbox.serves_http() {
+            let addr = listener
+                .local_addr()
+                .context("reading the listening address")?;
+            tracing::info!("sandbox page: http://{}/sandbox", reachable(addr));
+        }
         app.serve(listener, shutdown_signal()).await
     })
+}
+
+/// The address a browser on this machine reaches a listener on: `0.0.0.0` is not one.
+fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, addr.port())
 }
 
 async fn shutdown_signal() {
@@ -222,14 +256,22 @@ fn check(config_path: Option<&Path>) -> ExitCode {
     if !report.problems.is_empty() {
         println!("{}", report.render());
     }
-    let flows = report.set.as_ref().map(|s| s.len()).unwrap_or(0);
-    let ready = if report.errors() == 0 {
-        format!("; {flows} flow(s) ready")
-    } else {
-        String::new()
+    let flows = report.set.as_ref().map(|s| s.len());
+    // With errors the flows do not load: whether there would be none is not known.
+    let warnings = config.warnings(flows.unwrap_or(1));
+    for w in &warnings {
+        println!("{name}: warning: {w}");
+    }
+    let ready = match flows {
+        Some(n) if report.errors() == 0 => format!("; {n} flow(s) ready"),
+        _ => String::new(),
+    };
+    let config_warnings = match warnings.len() {
+        0 => String::new(),
+        n => format!(" with {n} warning(s)"),
     };
     println!(
-        "{name}: config ok; flows in {}: {} error(s), {} warning(s){ready}",
+        "{name}: config ok{config_warnings}; flows in {}: {} error(s), {} warning(s){ready}",
         config.flows.dir,
         report.errors(),
         report.warnings(),

@@ -1,32 +1,43 @@
 //! `${ENV_VAR}` substitution inside every string of the parsed YAML, so a secret can never
 //! change the file's structure.
+//!
+//! A reference that cannot be resolved is reported with its key's path and left in the
+//! string as written, so the rest of the file is still deserialized and validated and one
+//! run reports every problem of the file.
 
 use serde_yaml::Value;
 
-pub fn substitute(
-    value: &mut Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), Vec<String>> {
+/// A `${…}` that could not be resolved: the key's path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvProblem {
+    pub path: String,
+    pub message: String,
+}
+
+/// Replaces every resolvable `${NAME}`; returns the references that could not be.
+pub fn substitute(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<EnvProblem> {
     let mut problems = Vec::new();
     walk(value, String::new(), lookup, &mut problems);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
+    problems
 }
 
 fn walk(
     value: &mut Value,
     path: String,
     lookup: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<EnvProblem>,
 ) {
     match value {
-        Value::String(s) if s.contains("${") => match expand(s, lookup) {
-            Ok(expanded) => *s = expanded,
-            Err(msg) => problems.push(format!("{path}: {msg}")),
-        },
+        Value::String(s) if s.contains("${") => {
+            let (expanded, errors) = expand(s, lookup);
+            if errors.is_empty() {
+                *s = expanded;
+            }
+            problems.extend(errors.into_iter().map(|message| EnvProblem {
+                path: path.clone(),
+                message,
+            }));
+        }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 walk(item, format!("{path}[{i}]"), lookup, problems);
@@ -54,9 +65,11 @@ fn walk(
     }
 }
 
-/// Replaces `${NAME}` with the variable's value; `$${` stays a literal `${`.
-fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Replaces `${NAME}` with the variable's value; `$${` stays a literal `${`. Returns the
+/// expanded text and every reference that could not be expanded.
+fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<String>) {
     let mut out = String::with_capacity(s.len());
+    let mut errors = Vec::new();
     let mut rest = s;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
@@ -65,21 +78,26 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, St
             out.push_str("${");
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after
-                .find('}')
-                .ok_or_else(|| "unclosed `${`: write `${NAME}`".to_string())?;
+            let Some(end) = after.find('}') else {
+                errors.push("unclosed `${`: write `${NAME}`".to_string());
+                out.push_str(tail);
+                rest = "";
+                break;
+            };
             let name = &after[..end];
             let valid = !name.is_empty()
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                return Err(format!(
+                errors.push(format!(
                     "`${{{name}}}` is not a valid environment variable name"
                 ));
+            } else {
+                match lookup(name) {
+                    Some(value) => out.push_str(&value),
+                    None => errors.push(format!("environment variable {name} is not set")),
+                }
             }
-            let value =
-                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
-            out.push_str(&value);
             rest = &after[end + 1..];
         } else {
             out.push('$');
@@ -87,5 +105,5 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, St
         }
     }
     out.push_str(rest);
-    Ok(out)
+    (out, errors)
 }

@@ -1,10 +1,14 @@
 //! Configuration: compiled-in documented defaults, then the YAML file, then `${ENV_VAR}`
-//! substitution, validated once at start. Every error names the key's path and the reason.
+//! substitution, validated once at start. Every error names the key's path and the reason,
+//! and one run reports every problem of the file (`load.rs`). Relative paths in a file are
+//! relative to its folder (`paths.rs`).
 //! `config.example.yaml` at the repository root documents every key; keep the two in step.
 
 pub mod duration;
 mod env;
 pub mod file_limits;
+mod load;
+mod paths;
 mod sections;
 mod types;
 
@@ -29,13 +33,10 @@ pub use types::*;
 
 use std::path::Path;
 
-/// The templates the example flows use, declared as approved in the embedded default (the
-/// sandbox sender needs no approval from Meta).
-const EMBEDDED_TEMPLATES: &str = r#"
-templates:
-  - { id: 45, name: menu_reminder, language: en, status: approved, body: "Hi {{1}}, reply MENU to continue." }
-  - { id: 46, name: cart_reminder, language: en, status: approved, body: "Hi {{1}}, your cart is still waiting. Reply BUY to finish your order." }
-"#;
+/// The project `parley init` writes and the embedded default runs (without its API key):
+/// SQLite `parley.db`, `flows/`, one sandbox sender and the templates the example flows
+/// use, declared as approved (the sandbox sender needs no approval from Meta).
+pub const STARTER_YAML: &str = include_str!("starter.yaml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,7 +45,8 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{file}: {problems}", problems = .problems.join("\n"))]
+    /// Every problem of the file, each starting with its key's path.
+    #[error("{}", on_lines(.file, .problems))]
     Invalid { file: String, problems: Vec<String> },
     /// Refused before parsing (too large, nested too deeply), at a place in the file.
     #[error("{file}:{line}:{column}: {message}\n  hint: {hint}")]
@@ -55,71 +57,61 @@ pub enum ConfigError {
         message: String,
         hint: String,
     },
+    /// Not YAML, at a place in the file.
+    #[error("{file}:{line}:{column}: {message}{}", with_hint(.hint))]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl Config {
-    /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender.
+    /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender, relative to
+    /// the working directory.
     pub fn embedded_default() -> Self {
-        let mut cfg: Config =
-            serde_yaml::from_str(EMBEDDED_TEMPLATES).expect("embedded default deserializes");
-        cfg.senders
-            .push(SenderConfig::sandbox(1, "Sandbox", "+15550000000"));
-        cfg
+        serde_yaml::from_str(STARTER_YAML).expect("embedded default deserializes")
     }
 
     /// Reads and validates a config file, substituting `${ENV_VAR}` from the process
-    /// environment.
+    /// environment. Relative paths in it are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = read(path)?;
-        Self::from_yaml(&text, &path.display().to_string(), &|name| {
+        let mut config = Self::from_yaml(&text, &path.display().to_string(), &|name| {
             std::env::var(name).ok()
-        })
+        })?;
+        if let Some(base) = path.parent().filter(|b| !b.as_os_str().is_empty()) {
+            config.resolve_paths(base);
+        }
+        Ok(config)
     }
 
-    /// Parses config text; `lookup` resolves `${NAME}` references.
+    /// Parses config text; `lookup` resolves `${NAME}` references. Every problem of the
+    /// file is reported at once.
     pub fn from_yaml(
         text: &str,
         file: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let invalid = |problems: Vec<String>| ConfigError::Invalid {
-            file: file.to_string(),
-            problems,
-        };
-        // serde_yaml builds its tree recursively: refuse a too-deep file before it does.
-        crate::config::file_limits::check_nesting(text).map_err(|r| ConfigError::Refused {
-            file: file.to_string(),
-            line: r.line,
-            column: r.column,
-            message: r.message,
-            hint: r.hint,
-        })?;
-        let mut value: serde_yaml::Value = if text.trim().is_empty() {
-            serde_yaml::Value::Mapping(Default::default())
-        } else {
-            serde_yaml::from_str(text).map_err(|e| invalid(vec![yaml_error(&e)]))?
-        };
-        if value.is_null() {
-            value = serde_yaml::Value::Mapping(Default::default());
-        }
-        env::substitute(&mut value, lookup).map_err(invalid)?;
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let inner = strip_location(&inner);
-            if path == "." {
-                invalid(vec![inner.to_string()])
-            } else {
-                invalid(vec![format!("{path}: {inner}")])
-            }
-        })?;
-        let problems = config.validate();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(invalid(problems))
-        }
+        load::from_yaml(text, file, lookup)
     }
+}
+
+/// Each problem on a line of its own, after the file's name.
+fn on_lines(file: &str, problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{file}: {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn with_hint(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default()
 }
 
 /// The file's text, refusing one larger than any real config (`file_limits::MAX_FILE_BYTES`).
@@ -143,26 +135,6 @@ fn read(path: &Path) -> Result<String, ConfigError> {
         });
     }
     std::fs::read_to_string(path).map_err(read_error)
-}
-
-fn yaml_error(e: &serde_yaml::Error) -> String {
-    match e.location() {
-        Some(loc) => format!(
-            "line {} column {}: {}",
-            loc.line(),
-            loc.column(),
-            strip_location(&e.to_string())
-        ),
-        None => e.to_string(),
-    }
-}
-
-/// serde_yaml appends " at line X column Y" to messages; the path already says where.
-fn strip_location(msg: &str) -> &str {
-    match msg.find(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    }
 }
 
 #[cfg(test)]

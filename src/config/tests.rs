@@ -98,10 +98,10 @@ api_keys:
 "#;
     insta::assert_snapshot!(problems(text), @r"
     parley.yaml: database.url: `mysql://x` must start with sqlite:// or postgres://
-    senders[0].meta: a sender with channel: meta needs phone_number_id, access_token, app_secret and verify_token
-    senders[1].id: sender id 1 is used twice
-    senders[1].phone_number: +15550783881 belongs to another sender too
-    api_keys[0].key_sha256: must be 64 hex characters (run `parley keygen`)
+    parley.yaml: senders[0].meta: a sender with channel: meta needs phone_number_id, access_token, app_secret and verify_token
+    parley.yaml: senders[1].id: sender id 1 is used twice
+    parley.yaml: senders[1].phone_number: +15550783881 belongs to another sender too
+    parley.yaml: api_keys[0].key_sha256: must be 64 hex characters (run `parley keygen`)
     ");
 }
 
@@ -118,4 +118,100 @@ fn example_config_file_is_valid() {
     assert!(cfg.senders.is_empty());
     assert_eq!(cfg.templates.len(), 2);
     assert_eq!(cfg.outbox.retry.max_attempts, 50);
+}
+
+#[test]
+fn a_missing_variable_does_not_hide_the_other_problems() {
+    let text = r#"
+listen: nowhere
+senders:
+  - { id: 1, name: a, channel: metta, phone_number: "+15550783881" }
+  - id: 2
+    name: b
+    channel: twilio
+    phone_number: "+15550783882"
+    twilio: { account_sid: "${TWILIO_ACCOUNT_SID}", auth_token: "${TWILIO_AUTH_TOKEN}" }
+  - { id: 2, name: c, channel: sandbox, phone_number: "+15550783883" }
+window: { duration: soon }
+"#;
+    insta::assert_snapshot!(problems(text), @r"
+    parley.yaml: senders[1].twilio.account_sid: environment variable TWILIO_ACCOUNT_SID is not set
+    parley.yaml: senders[1].twilio.auth_token: environment variable TWILIO_AUTH_TOKEN is not set
+    parley.yaml: senders[0].channel: unknown variant `metta`, expected one of `meta`, `twilio`, `sandbox`
+    parley.yaml: window.duration: `soon` is not a duration (expected number at 0); write it like 24h, 10m, 30s or 500ms
+    parley.yaml: listen: `nowhere` is not an address like 127.0.0.1:8080
+    parley.yaml: senders[2].id: sender id 2 is used twice
+    ");
+}
+
+#[test]
+fn an_unresolved_reference_is_reported_once_not_again_by_validation() {
+    insta::assert_snapshot!(
+        problems("database: { url: \"${DATABASE_URL}\" }\nsenders:\n  - { id: 1, name: a, channel: sandbox, phone_number: \"${PHONE}\" }\n"),
+        @r"
+    parley.yaml: database.url: environment variable DATABASE_URL is not set
+    parley.yaml: senders[0].phone_number: environment variable PHONE is not set
+    "
+    );
+}
+
+#[test]
+fn an_env_reference_inside_a_flow_mapping_gets_a_hint() {
+    let text = "senders:\n  - id: 2\n    name: Twilio line\n    channel: twilio\n    phone_number: \"+14155238886\"\n    twilio: { account_sid: ${TWILIO_ACCOUNT_SID}, auth_token: ${TWILIO_AUTH_TOKEN} }\n";
+    let err = problems(text);
+    assert!(err.starts_with("parley.yaml:6:"), "{err}");
+    assert!(err.contains("this is not valid YAML"), "{err}");
+    assert!(
+        err.contains("hint: quote it: account_sid: \"${TWILIO_ACCOUNT_SID}\", or write the mapping on several lines"),
+        "{err}"
+    );
+    // Another syntax error gets its place and no such hint.
+    let err = problems("listen: [1.2.3.4\n");
+    assert!(err.starts_with("parley.yaml:"), "{err}");
+    assert!(!err.contains("hint"), "{err}");
+}
+
+/// The first ```yaml block after `heading` in README.md.
+fn readme_yaml_after(heading: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find(heading).expect("the README has the heading")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = section[start..].find("\n```").expect("the block is closed");
+    section[start..start + end].to_string()
+}
+
+#[test]
+fn the_readme_configuration_example_parses() {
+    let text = readme_yaml_after("\n## Configuration\n");
+    let cfg = Config::from_yaml(&text, "README.md", &|name| Some(format!("dummy-{name}")))
+        .unwrap_or_else(|e| panic!("the README's example config:\n{e}"));
+    assert_eq!(cfg.senders.len(), 3);
+    assert_eq!(
+        cfg.senders[1].twilio.as_ref().unwrap().account_sid,
+        "dummy-TWILIO_ACCOUNT_SID"
+    );
+}
+
+#[test]
+fn check_warns_about_what_a_deployment_lacks() {
+    let cfg = load("").unwrap();
+    let warnings = cfg.warnings(0).join("\n");
+    assert!(warnings.contains("no flows in "), "{warnings}");
+    assert!(warnings.contains("or set flows.dir"), "{warnings}");
+    assert!(
+        warnings.contains("no senders configured: nothing can reach Parley: add a sender, see config.example.yaml"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "no api_keys configured: the API answers 401 to every request; run `parley keygen`"
+        ),
+        "{warnings}"
+    );
+    let mut cfg = Config::embedded_default();
+    cfg.api_keys.push(ApiKeyConfig {
+        name: "crm".into(),
+        key_sha256: "0".repeat(64),
+    });
+    assert!(cfg.warnings(3).is_empty());
 }

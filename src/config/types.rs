@@ -94,6 +94,34 @@ impl Config {
         problems
     }
 
+    /// What a deployment of this config lacks without being wrong: no flows (with
+    /// `flows_loaded` of them running), no senders, no API keys. For `parley check`, the
+    /// start's log and `/readyz`.
+    pub fn warnings(&self, flows_loaded: usize) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if flows_loaded == 0 {
+            let dir = std::path::Path::new(&self.flows.dir);
+            let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            warnings.push(format!(
+                "no flows in {}: Parley answers no message; add a flow file (*.yaml) there, or set flows.dir",
+                shown.display()
+            ));
+        }
+        if self.senders.is_empty() {
+            warnings.push(
+                "no senders configured: nothing can reach Parley: add a sender, see config.example.yaml"
+                    .into(),
+            );
+        }
+        if self.api_keys.is_empty() {
+            warnings.push(
+                "no api_keys configured: the API answers 401 to every request; run `parley keygen` and put the hash under `api_keys:` (or start a project with `parley init`)"
+                    .into(),
+            );
+        }
+        warnings
+    }
+
     pub fn sender(&self, id: i64) -> Option<&SenderConfig> {
         self.senders.iter().find(|s| s.id == id)
     }

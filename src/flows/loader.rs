@@ -96,7 +96,25 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
     let rhai = super::script::sandbox();
     let mut problems = Vec::new();
     let mut files = Vec::new();
-    if let Err(e) = collect(settings.dir, &mut files) {
+    if !settings.dir.is_dir() {
+        let shown = std::path::absolute(settings.dir).unwrap_or_else(|_| settings.dir.into());
+        let what = if settings.dir.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        problems.push(Problem {
+            file: shown.display().to_string(),
+            line: 1,
+            column: 1,
+            severity: Severity::Error,
+            message: format!("the flows folder {} {what}", shown.display()),
+            hint: Some(
+                "create it, or set flows.dir in the config to the folder that holds your flow files"
+                    .into(),
+            ),
+        });
+    } else if let Err(e) = collect(settings.dir, &mut files) {
         problems.push(Problem {
             file: settings.dir.display().to_string(),
             line: 1,

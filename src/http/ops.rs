@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers), `/readyz` (database reachable, flows loaded) and
-//! `/metrics` (Prometheus text).
+//! `/healthz` (the process answers), `/readyz` (database reachable, flows loaded, and
+//! `warnings` for what the deployment lacks without being broken: no flows, no senders, no
+//! API keys) and `/metrics` (Prometheus text).
 
 use super::AppState;
 use crate::metrics as m;
@@ -50,6 +51,7 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
             "problems": flows.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         },
         "stopped_senders": stopped,
+        "warnings": st.config.warnings(st.engine.flows().len()),
     });
     let status = if ready {
         StatusCode::OK

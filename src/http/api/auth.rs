@@ -4,7 +4,8 @@
 //! so timing does not reveal which key came close). Each key has its own token bucket
 //! (`governor`, `rate_limit.per_second` refilled, `rate_limit.burst` deep); a refusal is
 //! 429 with `Retry-After` in whole seconds. Every refusal is logged with the key's name
-//! when known, never with the key.
+//! when known, never with the key. With no key configured at all, the refusal says so and
+//! how to add one: the usual reason for a 401 on a fresh install.
 
 use crate::config::Config;
 use crate::http::error::Error;
@@ -18,6 +19,9 @@ use sha2::{Digest, Sha256};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+
+/// The 401 message when the config has no `api_keys`: no key can be right.
+const NO_KEYS: &str = "No API keys are configured on this Parley, so every request is refused. To add one, run `parley keygen` and put the printed hash under `api_keys:` in the config, then restart Parley (`parley init` starts a new project with a key).";
 
 pub struct ApiAuth {
     /// Key names and their SHA-256, decoded once.
@@ -86,6 +90,10 @@ pub async fn require_key(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_string();
+    if auth.keys.is_empty() {
+        tracing::warn!(%path, "API request refused: no api_keys are configured");
+        return unauthorized(NO_KEYS);
+    }
     let Some(token) = bearer(&request) else {
         tracing::warn!(%path, "API request without a Bearer key refused");
         return unauthorized("Missing API key: send it as `Authorization: Bearer <key>`");

@@ -1,0 +1,137 @@
+//! `parley init [DIR]`: writes a project that works as it is — `parley.yaml` (the embedded
+//! default's settings, `config::STARTER_YAML`, plus a fresh API key stored as its SHA-256),
+//! the example flows with their tests and their scripts — and prints the key once. It
+//! never overwrites a file: when one exists it names it and writes nothing.
+
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+include!(concat!(env!("OUT_DIR"), "/project_files.rs"));
+
+/// The config file `parley init` writes.
+pub const CONFIG_FILE: &str = "parley.yaml";
+
+/// A new API key and the lowercase hex SHA-256 to put in `api_keys`.
+pub fn new_api_key() -> (String, String) {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    let key = format!("pk_{}", hex::encode(bytes));
+    let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    (key, hash)
+}
+
+/// The project's config text with `key_sha256` as its one API key.
+pub fn config_text(key_sha256: &str) -> String {
+    format!(
+        "{STARTER_YAML}api_keys:\n  # `parley keygen` prints another key and its hash.\n  - {{ name: my-client, key_sha256: \"{key_sha256}\" }}\n",
+        STARTER_YAML = crate::config::STARTER_YAML
+    )
+}
+
+pub fn main(dir: &Path) -> ExitCode {
+    let targets: Vec<PathBuf> = std::iter::once(CONFIG_FILE)
+        .chain(PROJECT_FILES.iter().map(|(name, _)| *name))
+        .map(|name| dir.join(name))
+        .collect();
+    let existing: Vec<&PathBuf> = targets.iter().filter(|p| p.exists()).collect();
+    if !existing.is_empty() {
+        eprintln!(
+            "parley init: these files exist already and were left alone; nothing was written:"
+        );
+        for p in existing {
+            eprintln!("  {}", p.display());
+        }
+        eprintln!("Choose another folder (`parley init my-bot`), or move them away.");
+        return ExitCode::FAILURE;
+    }
+    let (key, hash) = new_api_key();
+    let files = std::iter::once((CONFIG_FILE, config_text(&hash)))
+        .chain(PROJECT_FILES.iter().map(|(n, t)| (*n, t.to_string())));
+    for (name, text) in files {
+        if let Err(e) = write_new(&dir.join(name), &text) {
+            eprintln!(
+                "parley init: cannot write {}: {e}",
+                dir.join(name).display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let config = dir.join(CONFIG_FILE);
+    let flows = PROJECT_FILES
+        .iter()
+        .filter(|(n, _)| n.starts_with("flows/") && !n.starts_with("flows/tests/"))
+        .count();
+    let tests = PROJECT_FILES
+        .iter()
+        .filter(|(n, _)| n.starts_with("flows/tests/"))
+        .count();
+    println!(
+        "Wrote {} with {flows} example flows in flows/ ({tests} tests in flows/tests/) and their scripts in scripts/.",
+        config.display()
+    );
+    println!();
+    println!("Your API key, shown only this once (parley.yaml keeps only its SHA-256):");
+    println!("export PARLEY_KEY={key}");
+    println!();
+    println!("Next:");
+    println!("  parley check --config {}", config.display());
+    println!("  parley test --config {}", config.display());
+    println!("  parley serve --config {}", config.display());
+    println!("  open http://127.0.0.1:8080/sandbox and write `hi`, or call the API:");
+    println!("  curl -H \"Authorization: Bearer $PARLEY_KEY\" http://127.0.0.1:8080/api/user/whatsapp/senders");
+    ExitCode::SUCCESS
+}
+
+/// Creates `path` (and its folders) with `text`; fails if it exists, even if it appeared
+/// since the check.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binary_carries_every_example_flow_test_and_script() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for name in [
+            "flows/welcome.yaml",
+            "flows/tests/welcome.test.yaml",
+            "scripts/order_summary.rhai",
+        ] {
+            let (_, text) = PROJECT_FILES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name} is not embedded"));
+            assert_eq!(*text, std::fs::read_to_string(root.join(name)).unwrap());
+        }
+        assert!(
+            PROJECT_FILES.iter().all(|(n, _)| !n.ends_with(".sh")),
+            "only what a project needs"
+        );
+    }
+
+    #[test]
+    fn the_config_is_valid_and_holds_the_key_hash() {
+        let (key, hash) = new_api_key();
+        let config =
+            crate::config::Config::from_yaml(&config_text(&hash), CONFIG_FILE, &|_| None).unwrap();
+        assert_eq!(config.api_keys.len(), 1);
+        assert_eq!(
+            config.api_keys[0].key_sha256,
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        );
+        assert!(!config.api_keys[0].key_sha256.contains(&key));
+        assert_eq!(config.senders.len(), 1);
+        assert_eq!(config.database.url, "sqlite://parley.db");
+    }
+}
