@@ -234,7 +234,10 @@ async fn sandbox_sender_health_says_the_webhook_check_does_not_apply() {
     assert_eq!(body["status"], "healthy", "{body}");
     let webhook = &body["checks"]["webhook_verified_recently"];
     assert_eq!(webhook["applicable"], false, "{body}");
-    assert_eq!(webhook["ok"], true, "a check that cannot apply does not fail");
+    assert_eq!(
+        webhook["ok"], true,
+        "a check that cannot apply does not fail"
+    );
     assert!(
         webhook["detail"]
             .as_str()
