@@ -94,6 +94,8 @@ impl App {
             .context("taking over the leases of a process that is gone")?;
         let owner = me.to_string();
         let webhook_log = Arc::new(http::api::WebhookLog::new(&config));
+        let metrics = crate::metrics::handle();
+        crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
         let (clock, sandbox) =
             crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
         let state = AppState {
@@ -104,7 +106,7 @@ impl App {
             clock,
             engine: Arc::new(FlowEngine::new(flows, engine_options)),
             flow_status,
-            metrics: crate::metrics::handle(),
+            metrics,
             sandbox,
             wake: wake.clone(),
             webhook_log,

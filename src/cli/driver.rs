@@ -232,6 +232,7 @@ impl Driver {
         Ok(view::contact(
             &self.state.store,
             &self.state.sandbox,
+            &self.state.engine,
             self.state.config.window.policy(),
             self.clock.now(),
             self.sender_id,

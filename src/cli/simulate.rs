@@ -154,7 +154,12 @@ fn print_turn(
                     writeln!(out, "  · {d}")?;
                 }
                 for s in &t.trace.steps {
-                    writeln!(out, "  · step {}:{} {}", s.file, s.line, s.op)?;
+                    let which = if s.nested { "inside step" } else { "step" };
+                    writeln!(
+                        out,
+                        "  · {}:{} {which} {}: {}",
+                        s.file, s.line, s.step, s.op
+                    )?;
                 }
                 for e in &t.trace.errors {
                     writeln!(out, "  ! {e}")?;

@@ -5,12 +5,13 @@
 //! Built only when asked for (`FlowEngine::handle_traced`); with tracing off the engine
 //! does exactly what it did before and allocates nothing for it.
 
+use super::library::Library;
 use crate::domain::EventKind;
 use crate::domain::{
-    ConversationState, InboundContent, OutboundContent, WindowFallback, WindowState,
+    ConversationState, InboundContent, OutboundContent, Run, Wait, WindowFallback, WindowState,
 };
 use crate::flows::triggers::explain::Explanation;
-use crate::flows::{Flow, Op};
+use crate::flows::{Flow, Op, Origin};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -23,7 +24,7 @@ pub struct Trace {
     /// What the engine decided to do with the event, in words.
     pub decisions: Vec<String>,
     pub window: Option<WindowState>,
-    /// The run before the event: `flow welcome, step 2 (waiting for an answer)`.
+    /// The run before the event: `flow welcome, step 2 (line 17), waiting for an answer`.
     pub run_before: Option<String>,
     pub run_after: Option<String>,
     pub vars_before: Map<String, Value>,
@@ -40,16 +41,31 @@ pub struct Trace {
     pub(super) last_vars: Option<Map<String, Value>>,
 }
 
+/// A step that ran, named as its author finds it in the file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceStep {
     pub flow: String,
     pub file: String,
-    /// 0-based index in the compiled flow.
-    pub index: usize,
+    /// The step's number in the file's `steps:` list (1-based); for a step written inside
+    /// another (its `then`, a case…), the number of that step.
+    pub step: usize,
+    /// Written inside step `step` rather than in the `steps:` list itself.
+    pub nested: bool,
     pub line: usize,
     pub id: Option<String>,
     /// `send`, `ask`, `if`…
     pub op: &'static str,
+}
+
+impl TraceStep {
+    /// `step 2 (line 17)`, or `line 28 (inside step 3)`.
+    pub fn place(&self) -> String {
+        if self.nested {
+            format!("line {} (inside step {})", self.line, self.step)
+        } else {
+            format!("step {} (line {})", self.step, self.line)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,7 +80,12 @@ pub struct TraceSend {
 }
 
 impl Trace {
-    pub(super) fn begin(&mut self, input: &super::StepInput<'_>, state: &ConversationState) {
+    pub(super) fn begin(
+        &mut self,
+        input: &super::StepInput<'_>,
+        state: &ConversationState,
+        library: &Library,
+    ) {
         self.event = match &input.event.kind {
             EventKind::Message(m) => {
                 let content = &m.content;
@@ -85,14 +106,19 @@ impl Trace {
             EventKind::Timer(t) => format!("timer {}", t.timer.kind()),
         };
         self.window = Some(input.window.clone());
-        self.run_before = describe_run(state);
+        self.run_before = describe_run(state, library);
         if let Some(run) = &state.run {
             self.vars_before = run.vars.clone();
         }
     }
 
-    pub(super) fn finish(&mut self, state: &ConversationState, out: &super::StepOutput) {
-        self.run_after = describe_run(state);
+    pub(super) fn finish(
+        &mut self,
+        state: &ConversationState,
+        out: &super::StepOutput,
+        library: &Library,
+    ) {
+        self.run_after = describe_run(state, library);
         self.vars_after = match &state.run {
             Some(run) => run.vars.clone(),
             None => self
@@ -106,14 +132,21 @@ impl Trace {
         }
     }
 
+    /// Notes a step that runs; the jumps the compiler added between lists are not shown.
     pub(super) fn step(&mut self, flow: &Flow, index: usize) {
         let Some(step) = flow.steps.get(index) else {
             return;
         };
+        let (number, nested) = match step.origin {
+            Origin::Top(n) => (n, false),
+            Origin::Inside(n) => (n, true),
+            Origin::Added => return,
+        };
         self.steps.push(TraceStep {
             flow: flow.id.clone(),
             file: flow.file.clone(),
-            index,
+            step: number,
+            nested,
             line: step.at.line,
             id: step.id.clone(),
             op: op_name(&step.op),
@@ -208,9 +241,8 @@ pub fn summary(content: &OutboundContent) -> String {
     }
 }
 
-/// `flow welcome, step 2 (waiting for an answer)`.
-pub(super) fn describe_run(state: &ConversationState) -> Option<String> {
-    use crate::domain::Wait;
+/// `flow welcome, step 2 (line 17), waiting for an answer`.
+pub(super) fn describe_run(state: &ConversationState, library: &Library) -> Option<String> {
     if let Some(h) = &state.handoff {
         return Some(format!(
             "handed off to a person (flow {}){}",
@@ -221,20 +253,36 @@ pub(super) fn describe_run(state: &ConversationState) -> Option<String> {
         ));
     }
     let run = state.run.as_ref()?;
+    let flow = library.flow_version(&run.flow, run.version);
+    Some(describe(run, flow.as_deref()))
+}
+
+/// A run in words, naming its step as the file does: `flow welcome, step 2 (line 17),
+/// waiting for an answer`. `flow` is the version the run is on, if still loaded.
+pub fn describe(run: &Run, flow: Option<&Flow>) -> String {
+    let Some(flow) = flow else {
+        return format!("flow {} (no longer loaded)", run.flow);
+    };
+    let place = flow.place(run.step);
     let wait = match &run.wait {
-        Some(Wait::Answer { step, attempts }) => format!(
-            " (waiting for an answer to step {}{})",
-            step + 1,
-            if *attempts > 0 {
-                format!(", {attempts} retries so far")
-            } else {
+        Some(Wait::Answer { step, attempts }) => {
+            let to = if *step == run.step {
                 String::new()
-            }
-        ),
-        Some(Wait::Delay { step }) => format!(" (waiting for the delay of step {})", step + 1),
+            } else {
+                format!(" to {}", flow.place(*step))
+            };
+            let retries = match attempts {
+                0 => String::new(),
+                1 => " (1 retry so far)".to_string(),
+                n => format!(" ({n} retries so far)"),
+            };
+            format!(", waiting for an answer{to}{retries}")
+        }
+        Some(Wait::Delay { step }) if *step == run.step => ", waiting for a delay".to_string(),
+        Some(Wait::Delay { step }) => format!(", waiting for the delay of {}", flow.place(*step)),
         None => String::new(),
     };
-    Some(format!("flow {}, step {}{wait}", run.flow, run.step + 1))
+    format!("flow {}, {place}{wait}", run.flow)
 }
 
 #[cfg(test)]

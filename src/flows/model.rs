@@ -1,6 +1,7 @@
 //! Flows as Parley runs them: parsed, checked and compiled once at load. Step lists are
 //! flattened into a program of numbered steps with explicit jumps, so a conversation's run
-//! is just "which flow, which version, which step".
+//! is just "which flow, which version, which step"; each step keeps where its author wrote
+//! it (`Origin`, `Step::at`), which is what traces, the API and errors show.
 
 use super::problem::Pos;
 use crate::domain::MediaKind;
@@ -28,6 +29,22 @@ pub struct Flow {
 impl Flow {
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id.as_deref() == Some(id))
+    }
+
+    /// How many steps the file's `steps:` list has (not counting steps nested in them).
+    pub fn written_steps(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.origin, Origin::Top(_)))
+            .count()
+    }
+
+    /// `step 2 (line 17)` for the compiled step `index`.
+    pub fn place(&self, index: usize) -> String {
+        match self.steps.get(index) {
+            Some(step) => step.place(),
+            None => "its end".to_string(),
+        }
     }
 }
 
@@ -85,8 +102,43 @@ pub enum KeywordMode {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub id: Option<String>,
+    /// Where the author wrote it (for an added jump: the last step of its list).
     pub at: Pos,
+    pub origin: Origin,
     pub op: Op,
+}
+
+/// Which step of the file a compiled step is. The program has more steps than the file
+/// (each list of steps ends with an added jump, nested lists are laid out after their
+/// parent), so what people read names the author's step and its line, never the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Step `n` (1-based) of the flow's `steps:` list.
+    Top(usize),
+    /// A step written inside step `n` (in its `then`, `else`, a case, `on_timeout`…).
+    Inside(usize),
+    /// The jump added at the end of a list of steps; the author never wrote it.
+    Added,
+}
+
+impl Step {
+    /// The step as its author finds it in the file: `step 2 (line 17)`, or
+    /// `line 28 (inside step 3)` for a step nested in another.
+    pub fn place(&self) -> String {
+        match self.origin {
+            Origin::Top(n) => format!("step {n} (line {})", self.at.line),
+            Origin::Inside(n) => format!("line {} (inside step {n})", self.at.line),
+            Origin::Added => format!("after line {}", self.at.line),
+        }
+    }
+
+    /// The author's number of this step, or of the step it is written inside.
+    pub fn number(&self) -> Option<usize> {
+        match self.origin {
+            Origin::Top(n) | Origin::Inside(n) => Some(n),
+            Origin::Added => None,
+        }
+    }
 }
 
 /// Where to go next.

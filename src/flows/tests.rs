@@ -166,6 +166,68 @@ fn check_reports_broken_yaml_with_its_position() {
     )]));
 }
 
+#[test]
+fn check_explains_settings_written_beside_their_step_instead_of_under_it() {
+    insta::assert_snapshot!(check(&[(
+        "a.yaml",
+        "id: a\nsteps:\n  - send:\n    text: Hello\n    buttons: [Yes, No]\n  - ask:\n      save_as: name\n    text: What is your name?\n  - set:\n    greeted: \"yes\"\n  - http:\n    url: https://example.com/orders\n  - send:\n    colour: red\n  - send:\n"
+    )]));
+}
+
+#[test]
+fn compiled_steps_remember_the_step_of_the_file_they_come_from() {
+    let (report, _d) = load(&[(
+        "a.yaml",
+        "id: a\nsteps:\n  - send: Hi\n  - ask: { save_as: choice }\n  - switch:\n      on: vars.choice\n      cases:\n        one: { send: One }\n        two:\n          - send: Two\n          - goto: bye\n  - id: bye\n    send: Bye\n",
+    )]);
+    assert!(report.errors() == 0, "{}", report.render());
+    let set = report.set.unwrap();
+    let flow = set.get("a").unwrap();
+    assert_eq!(flow.steps.len(), 10, "the program has the added jumps");
+    assert_eq!(flow.written_steps(), 4, "the file has four steps");
+    let places: Vec<String> = flow
+        .steps
+        .iter()
+        .filter(|s| s.origin != Origin::Added)
+        .map(Step::place)
+        .collect();
+    assert_eq!(
+        places,
+        vec![
+            "step 1 (line 3)",
+            "step 2 (line 4)",
+            "step 3 (line 5)",
+            "step 4 (line 12)",
+            "line 8 (inside step 3)",
+            "line 10 (inside step 3)",
+            "line 11 (inside step 3)",
+        ]
+    );
+}
+
+#[test]
+fn check_says_which_line_is_out_of_step_when_the_yaml_breaks() {
+    insta::assert_snapshot!(check(&[
+        (
+            "a_beside.yaml",
+            "id: a\nsteps:\n  - send:\n      text: Hello\n     buttons: [Yes, No]\n",
+        ),
+        (
+            "b_after_a_value.yaml",
+            "id: b\nsteps:\n  - send: Hello\n      buttons: [Yes, No]\n",
+        ),
+        (
+            "c_list_item.yaml",
+            "id: c\nsteps:\n  - send: one\n   - send: two\n",
+        ),
+        (
+            "d_trigger.yaml",
+            "id: d\ntriggers:\n  - keyword: [hi]\n  interrupt: true\nsteps:\n  - send: hi\n",
+        ),
+        ("e_tab.yaml", "id: e\nsteps:\n\t- send: hi\n"),
+    ]));
+}
+
 fn text(s: &str) -> InboundContent {
     InboundContent::Text { body: s.into() }
 }

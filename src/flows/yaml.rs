@@ -5,6 +5,8 @@ use super::problem::{did_you_mean, Pos, Problems};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node};
 
+mod indent;
+
 pub use marked_yaml::Node as YamlNode;
 
 /// Parses a flow file. Broken YAML becomes one problem at the place the parser stopped; a
@@ -58,11 +60,23 @@ pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                     ),
                     Some("keep one of them".to_string()),
                 ),
-                ScanError(m, err) => (
-                    *m,
-                    format!("the YAML is broken here: {}", err.info()),
-                    Some("check the indentation and that every `\"` and `'` is closed".to_string()),
-                ),
+                // Most broken YAML is a line out of step with the lines above it: point at
+                // that line and say so, keeping the parser's words for the curious.
+                ScanError(m, err) => match indent::hint(text, m.line()) {
+                    Some(off) => (
+                        marked_yaml::Marker::new(0, 0, off.line, off.column),
+                        format!("{} (the YAML reader says: {})", off.what, err.info()),
+                        Some(off.hint),
+                    ),
+                    None => (
+                        *m,
+                        format!("the YAML is broken here: {}", err.info()),
+                        Some(
+                            "check the indentation and that every `\"` and `'` is closed"
+                                .to_string(),
+                        ),
+                    ),
+                },
             };
             problems.error(
                 Pos {
@@ -98,6 +112,17 @@ fn marker_pos(m: Option<&marked_yaml::Marker>) -> Pos {
         column: m.column(),
     })
     .unwrap_or(Pos { line: 1, column: 1 })
+}
+
+/// A value left empty: nothing after the colon (`send:`), `~`, `null` or `{}`.
+pub fn is_empty(node: &Node) -> bool {
+    match node {
+        Node::Scalar(s) => {
+            s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL")
+        }
+        Node::Mapping(m) => m.is_empty(),
+        Node::Sequence(_) => false,
+    }
 }
 
 /// Describes what a node is, for "expected a list, found text" messages.

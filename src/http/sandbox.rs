@@ -152,6 +152,7 @@ async fn get_contact(
     let contact = view::contact(
         &st.store,
         &st.sandbox,
+        &st.engine,
         st.config.window.policy(),
         st.clock.now(),
         sender,
@@ -226,7 +227,7 @@ async fn get_flows(State(st): State<AppState>) -> ApiResult {
                 "file": f.file,
                 "description": f.description,
                 "priority": f.priority,
-                "steps": f.steps.len(),
+                "steps": f.written_steps(),
                 "schedule": f.schedule.as_ref().map(|s| s.cron_text.clone()),
                 "triggers": f.triggers.iter().map(|t| json!({
                     "line": t.at.line,

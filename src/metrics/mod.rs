@@ -1,7 +1,11 @@
 //! What the process counts: Prometheus metrics (names in one place, one recorder per
-//! process) and, in `memory`, the per-thread allocation meter scripts are stopped by.
+//! process, every documented series described and present from start: `series`) and, in
+//! `memory`, the per-thread allocation meter scripts are stopped by.
 
 pub mod memory;
+mod series;
+
+pub use series::{documented, register_senders};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -63,6 +67,7 @@ pub fn handle() -> PrometheusHandle {
             // Another recorder may already be installed (tests embedding Parley); then this
             // handle renders an empty page, which is still valid Prometheus text.
             let _ = metrics::set_global_recorder(recorder);
+            series::register();
             handle
         })
         .clone()

@@ -4,7 +4,8 @@
 
 use super::Sandbox;
 use crate::domain::{OutboundContent, WindowPolicy, WindowState};
-use crate::engine::trace::summary;
+use crate::engine::trace::{describe, summary};
+use crate::engine::FlowEngine;
 use crate::store::{DynStore, Id, OutboundRecord, StoreResult};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -56,7 +57,7 @@ pub struct ContactView {
     pub tags: Vec<String>,
     pub attributes: Map<String, Value>,
     pub window: WindowState,
-    /// `flow welcome, step 2 (waiting for an answer to step 2)`; `None` when idle.
+    /// `flow welcome, step 2 (line 17), waiting for an answer`; `None` when idle.
     pub run: Option<String>,
     /// The variables of the run in progress, or of the run that ended last.
     pub vars: Map<String, Value>,
@@ -97,6 +98,7 @@ pub async fn sent_to(
 pub async fn contact(
     store: &DynStore,
     sandbox: &Sandbox,
+    engine: &FlowEngine,
     window: WindowPolicy,
     now: DateTime<Utc>,
     sender_id: i64,
@@ -118,14 +120,10 @@ pub async fn contact(
             .map(|t| t.trace.vars_after.clone())
             .unwrap_or_default(),
     };
-    let run = state.run.as_ref().map(|r| {
-        let waiting = match &r.wait {
-            Some(crate::domain::Wait::Answer { .. }) => ", waiting for an answer",
-            Some(crate::domain::Wait::Delay { .. }) => ", waiting for a delay",
-            None => "",
-        };
-        format!("flow {}, step {}{waiting}", r.flow, r.step + 1)
-    });
+    let run = state
+        .run
+        .as_ref()
+        .map(|r| describe(r, engine.flow_version(&r.flow, r.version).as_deref()));
     Ok(Some(ContactView {
         phone: contact.key.clone(),
         sender_id,

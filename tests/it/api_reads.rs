@@ -227,6 +227,34 @@ async fn flows_are_listed_with_their_triggers() {
 }
 
 #[tokio::test]
+async fn sandbox_sender_health_says_the_webhook_check_does_not_apply() {
+    let app = spawn_api().await;
+    let (status, body) = post(&app, "/api/senders/3/health", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "healthy", "{body}");
+    let webhook = &body["checks"]["webhook_verified_recently"];
+    assert_eq!(webhook["applicable"], false, "{body}");
+    assert_eq!(
+        webhook["ok"], true,
+        "a check that cannot apply does not fail"
+    );
+    assert!(
+        webhook["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("not applicable: sandbox sender"),
+        "{body}"
+    );
+    assert!(webhook.get("last_verified_at").is_none(), "{body}");
+    // A real sender still has the check.
+    let (_, meta) = post(&app, "/api/senders/1/health", json!({})).await;
+    assert_eq!(meta["checks"]["webhook_verified_recently"]["ok"], false);
+    assert!(meta["checks"]["webhook_verified_recently"]
+        .get("applicable")
+        .is_none());
+}
+
+#[tokio::test]
 async fn health_check_reports_credentials_webhooks_and_sends_a_test_message() {
     let app = spawn_api().await;
     Mock::given(method("GET"))

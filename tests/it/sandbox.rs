@@ -54,7 +54,11 @@ async fn an_injected_message_gets_the_reply_and_its_trace() {
         "keyword `hi` = first word `hi`"
     );
     assert_eq!(trace["decisions"][0], "start flow `echo`");
-    assert_eq!(trace["steps"][0]["op"], "send");
+    assert_eq!(
+        trace["steps"],
+        json!([{ "flow": "echo", "file": trace["steps"][0]["file"], "step": 1, "nested": false, "line": 5, "id": null, "op": "send" }]),
+        "the steps the file has, not the jump added after them"
+    );
     assert_eq!(trace["window"]["is_open"], true);
     let event_id = body["message"]["event_id"].as_i64().unwrap();
     let (status, again) = get(&app, &format!("/sandbox/api/events/{event_id}/trace")).await;
@@ -253,5 +257,85 @@ async fn duplicated_and_reversed_statuses_leave_the_message_read() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, m) = get(&app, &path).await;
     assert_eq!(m["messages"][1]["status"], "read");
+    app.shutdown().await;
+}
+
+/// A menu whose question sits inside a switch case: 3 steps in the file, 9 compiled.
+const MENU_FLOW: &str = r#"id: menu
+triggers:
+  - keyword: [menu]
+steps:
+  - set: { pick: "size" }
+  - switch:
+      on: vars.pick
+      cases:
+        size:
+          - send: Small or large?
+          - ask: { save_as: size }
+        colour: { send: Which colour? }
+  - send: "Noted: {{ vars.size }}"
+"#;
+
+#[tokio::test]
+async fn steps_are_named_and_counted_as_the_file_has_them() {
+    let app = spawn_with(Options {
+        flows: vec![("menu.yaml", MENU_FLOW)],
+        ..Default::default()
+    })
+    .await;
+    let (_, flows) = get(&app, "/sandbox/api/flows").await;
+    assert_eq!(flows["flows"][0]["steps"], 3, "{flows:#}");
+    let (status, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "text": "menu" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let trace = &body["trace"]["trace"];
+    let steps: Vec<(String, u64, bool, u64)> = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["op"].as_str().unwrap().to_string(),
+                s["step"].as_u64().unwrap(),
+                s["nested"].as_bool().unwrap(),
+                s["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, bool, u64)> = vec![
+        ("set".into(), 1, false, 5),
+        ("switch".into(), 2, false, 6),
+        ("send".into(), 2, true, 10),
+        ("ask".into(), 2, true, 11),
+    ];
+    assert_eq!(steps, expected, "{trace:#}");
+    assert_eq!(
+        trace["run_after"],
+        "flow menu, line 11 (inside step 2), waiting for an answer"
+    );
+    let (_, contact) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}")).await;
+    assert_eq!(
+        contact["run"],
+        "flow menu, line 11 (inside step 2), waiting for an answer"
+    );
+    let (_, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "text": "large" }),
+    )
+    .await;
+    let trace = &body["trace"]["trace"];
+    let ops: Vec<(&str, u64)> = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["op"].as_str().unwrap(), s["step"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ops, vec![("send", 3)], "{trace:#}");
+    assert_eq!(body["replies"][0]["summary"], "Noted: large");
     app.shutdown().await;
 }

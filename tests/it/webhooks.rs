@@ -294,3 +294,69 @@ async fn health_ready_and_metrics_answer() {
     assert!(m.contains("parley_outbox_depth"), "{m}");
     app.shutdown().await;
 }
+
+/// The series names README.md lists under "Operations" (`GET /metrics`).
+fn documented_series() -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("- `GET /metrics`")
+        .expect("README lists the metrics under `GET /metrics`");
+    let section = &readme[start..];
+    let end = section[1..].find("\n- ").map_or(section.len(), |i| i + 1);
+    let re = regex::Regex::new(r"`(parley_[a-z0-9_]+)").unwrap();
+    let mut names: Vec<String> = re
+        .captures_iter(&section[..end])
+        .map(|c| c[1].to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn every_documented_series_has_help_and_is_there_from_start() {
+    let documented = documented_series();
+    assert!(documented.len() >= 20, "{documented:?}");
+    let mut in_code: Vec<String> = parley::metrics::documented().map(String::from).collect();
+    in_code.sort();
+    assert_eq!(
+        documented, in_code,
+        "README's metrics list and the described series differ"
+    );
+    let app = spawn_app().await;
+    let page = app
+        .http
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in &documented {
+        assert!(
+            page.contains(&format!("# HELP {name} ")),
+            "no # HELP for {name}:\n{page}"
+        );
+        let has_series = page.lines().any(|l| {
+            l.strip_prefix(name.as_str()).is_some_and(|rest| {
+                rest.starts_with(' ')
+                    || rest.starts_with('{')
+                    || rest.starts_with("_bucket")
+                    || rest.starts_with("_count")
+            })
+        });
+        assert!(has_series, "no series {name} before any event:\n{page}");
+    }
+    // Per-sender series exist for each configured sender (1, 2 and the sandbox 3); their
+    // values are shared with the other tests of this process.
+    for sender in [1, 2, 3] {
+        for name in ["parley_sender_stopped", "parley_messages_sent_total"] {
+            assert!(
+                page.contains(&format!("{name}{{sender=\"{sender}\"}} ")),
+                "no {name} for sender {sender}:\n{page}"
+            );
+        }
+    }
+    app.shutdown().await;
+}

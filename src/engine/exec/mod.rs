@@ -64,7 +64,8 @@ pub enum Note {
     /// A step failed (it took its `on_error` path, or the run ended).
     StepFailed {
         flow: String,
-        step: usize,
+        /// The step as the file names it: `step 2 (line 17)`.
+        step: String,
         message: String,
     },
     /// A `handoff` step handed the conversation to a person.
@@ -151,7 +152,7 @@ impl<'a> Interpreter<'a> {
             EventKind::Timer(t) => (scope::message_view(None), Task::Timer(t.clone())),
         };
         if let Some(t) = &mut trace {
-            t.begin(input, &state);
+            t.begin(input, &state, library);
         }
         Self {
             library,
@@ -205,7 +206,7 @@ impl<'a> Interpreter<'a> {
         }
         let mut trace = self.trace;
         if let Some(t) = &mut trace {
-            t.finish(&out.state, &out);
+            t.finish(&out.state, &out, self.library);
         }
         Finished {
             out,

@@ -352,7 +352,7 @@ impl Interpreter<'_> {
     pub(super) fn note_error(&mut self, flow: &Flow, step: usize, message: String) {
         self.notes.push(Note::StepFailed {
             flow: flow.id.clone(),
-            step,
+            step: flow.place(step),
             message: message.clone(),
         });
         if let Some(trace) = &mut self.trace {

@@ -52,6 +52,7 @@ async fn trace_shows_triggers_steps_vars_and_sends() {
     );
     let ops: Vec<_> = trace.steps.iter().map(|s| (s.op, s.line)).collect();
     assert_eq!(ops, vec![("set", 5), ("ask", 6)]);
+    assert_eq!(trace.steps[1].place(), "step 2 (line 6)");
     assert_eq!(trace.sends.len(), 1);
     assert_eq!(trace.sends[0].summary, "What is your name?");
     assert_eq!(trace.sends[0].if_window_closed, "fail");
@@ -62,11 +63,15 @@ async fn trace_shows_triggers_steps_vars_and_sends() {
     );
     assert_eq!(
         trace.run_after.as_deref(),
-        Some("flow quiz, step 2 (waiting for an answer to step 2)")
+        Some("flow quiz, step 2 (line 6), waiting for an answer")
     );
     assert!(trace.window.as_ref().unwrap().is_open);
 
     let (_, trace) = both(&engine, &out.state, "Ana").await;
+    assert_eq!(
+        trace.run_before.as_deref(),
+        Some("flow quiz, step 2 (line 6), waiting for an answer")
+    );
     assert_eq!(
         trace.decisions,
         vec![
@@ -80,6 +85,9 @@ async fn trace_shows_triggers_steps_vars_and_sends() {
         json!({ "level": "easy", "name": "Ana" })
     );
     assert_eq!(trace.run_after, None);
+    // The file's steps 3 and 4; the `end` the compiler adds after them is not shown.
+    let ran: Vec<_> = trace.steps.iter().map(|s| (s.op, s.step, s.line)).collect();
+    assert_eq!(ran, vec![("tag", 3, 10), ("send", 4, 11)]);
     assert_eq!(trace.tags_added, vec!["player"]);
     assert_eq!(trace.sends[0].summary, "Thanks Ana");
     assert_eq!(trace.sends[0].if_window_closed, "skip");

@@ -4,9 +4,9 @@
 //! condition it may be a counted retry, so it is a warning. Loops through an `ask` are
 //! how menus work and pass.
 
-use super::super::model::{Op, Step};
+use super::super::model::{Op, Origin, Step};
 use super::super::problem::Problems;
-use super::{is_list_terminal, successors};
+use super::successors;
 
 pub fn check(steps: &[Step], problems: &mut Problems) {
     let n = steps.len();
@@ -36,7 +36,7 @@ pub fn check(steps: &[Step], problems: &mut Problems) {
         let at = component
             .iter()
             .copied()
-            .find(|&i| matches!(steps[i].op, Op::Goto(_)) && !is_list_terminal(steps, i))
+            .find(|&i| matches!(steps[i].op, Op::Goto(_)) && steps[i].origin != Origin::Added)
             .unwrap_or(component[0]);
         let mut ids: Vec<&str> = component
             .iter()

@@ -9,7 +9,7 @@ mod loops;
 mod private_url;
 mod steps;
 
-use super::model::{Flow, Op, Step};
+use super::model::{Flow, Op, Origin, Step};
 use super::problem::{Pos, Problems};
 use super::yaml::{self, YamlNode};
 use crate::config::TemplateConfig;
@@ -152,6 +152,8 @@ pub(super) struct Builder<'a> {
     source: &'a str,
     ctx: &'a LoadContext<'a>,
     steps: Vec<Option<Step>>,
+    /// The author's number of the top-level step being compiled (`None`: none yet).
+    within: Option<usize>,
     ids: HashMap<String, (usize, Pos)>,
     fixups: Vec<(usize, Slot, String, Pos)>,
 }
@@ -162,6 +164,7 @@ impl<'a> Builder<'a> {
             source,
             ctx,
             steps: Vec::new(),
+            within: None,
             ids: HashMap::new(),
             fixups: Vec::new(),
         }
@@ -192,16 +195,24 @@ impl<'a> Builder<'a> {
         self.steps.push(Some(Step {
             id: None,
             at: end_pos,
+            origin: Origin::Added,
             op: match then {
                 Some(t) => Op::Goto(t),
                 None => Op::End,
             },
         }));
+        let outer = self.within;
         for (i, node) in items.iter().enumerate() {
             let index = start + i;
-            let step = steps::compile(self, node, index, problems);
+            let origin = match outer {
+                Some(n) => Origin::Inside(n),
+                None => Origin::Top(i + 1),
+            };
+            self.within = Some(outer.unwrap_or(i + 1));
+            let step = steps::compile(self, node, index, origin, problems);
             self.steps[index] = Some(step);
         }
+        self.within = outer;
         start
     }
 
@@ -257,6 +268,7 @@ impl<'a> Builder<'a> {
                 s.unwrap_or(Step {
                     id: None,
                     at: Pos::default(),
+                    origin: Origin::Added,
                     op: Op::End,
                 })
             })
@@ -327,11 +339,8 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
         todo.extend(successors(&steps[i].op, i));
     }
     for (i, step) in steps.iter().enumerate() {
-        // Generated jumps (no position of their own) are not the author's steps.
-        let generated = step.id.is_none()
-            && matches!(step.op, Op::End | Op::Goto(_))
-            && is_list_terminal(steps, i);
-        if !seen[i] && !generated {
+        // Added jumps are not the author's steps.
+        if !seen[i] && step.origin != Origin::Added {
             let name = step
                 .id
                 .as_deref()
@@ -344,11 +353,6 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
             );
         }
     }
-}
-
-fn is_list_terminal(steps: &[Step], i: usize) -> bool {
-    // Terminals share the position of the list's last step; the author never wrote them.
-    i > 0 && steps[i].at == steps[i - 1].at
 }
 
 /// Steps that may run right after step `i`.

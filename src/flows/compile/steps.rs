@@ -1,7 +1,9 @@
 //! One step of `steps:`: a mapping with one action (`send`, `ask`, `if`, …) and an optional
 //! `id` other steps can `goto`.
 
-use super::super::model::{AskSpec, Expect, Expr, HttpSpec, Op, SetTarget, Step, ValueSpec};
+use super::super::model::{
+    AskSpec, Expect, Expr, HttpSpec, Op, Origin, SetTarget, Step, ValueSpec,
+};
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::script;
 use super::super::yaml::{self, YamlNode};
@@ -31,17 +33,37 @@ const ACTIONS: &[&str] = &[
 const EXPECT: &[&str] = &[
     "text", "number", "email", "phone", "choice", "button", "regex", "media",
 ];
+const ASK_KEYS: &[&str] = &[
+    "save_as",
+    "expect",
+    "choices",
+    "pattern",
+    "media",
+    "retries",
+    "retry_text",
+    "timeout",
+    "on_timeout",
+    "on_invalid",
+];
+const SWITCH_KEYS: &[&str] = &["on", "cases", "default"];
+const SCRIPT_KEYS: &[&str] = &["code", "file", "on_error"];
+const HTTP_KEYS: &[&str] = &[
+    "method", "url", "headers", "body", "timeout", "save_as", "on_error",
+];
+const HANDOFF_KEYS: &[&str] = &["timeout", "message"];
 
 pub fn compile(
     b: &mut Builder<'_>,
     node: &YamlNode,
     index: usize,
+    origin: Origin,
     problems: &mut Problems,
 ) -> Step {
     let at = yaml::pos(node);
     let end = Step {
         id: None,
         at,
+        origin,
         op: Op::End,
     };
     let Some(map) = yaml::as_map(node, "a step", problems) else {
@@ -91,19 +113,118 @@ pub fn compile(
             return end;
         }
     };
-    let allowed: &[&str] = match action {
-        "if" => &["id", "if", "then", "else"],
-        a => &[a, "id"][..],
+    let allowed: Vec<&str> = match action {
+        "if" => vec!["id", "if", "then", "else"],
+        a => vec![a, "id"],
     };
-    let allowed: Vec<&str> = if action == "if" {
-        allowed.to_vec()
-    } else {
-        vec![action, "id"]
-    };
-    yaml::check_keys(map, &allowed, &format!("a `{action}` step"), problems);
     let value = map.get_node(action).expect("action key exists");
+    let misplaced = misplaced_settings(map, action, value, &allowed, problems);
+    let mut known = allowed.clone();
+    known.extend(misplaced.iter().copied());
+    yaml::check_keys(map, &known, &format!("a `{action}` step"), problems);
+    if !misplaced.is_empty() {
+        return Step { origin, ..end };
+    }
     let op = op(b, action, value, map, index, problems).unwrap_or(Op::End);
-    Step { id, at, op }
+    Step { id, at, origin, op }
+}
+
+/// The settings an action's group of settings may hold (`None`: its value is not a group).
+enum Settings {
+    Only(Vec<&'static str>),
+    /// `set:` takes any variable name.
+    Any,
+}
+
+fn settings_of(action: &str) -> Option<Settings> {
+    let keys: Vec<&'static str> = match action {
+        "send" => content::CONTENT_KEYS.to_vec(),
+        "ask" => [ASK_KEYS, content::CONTENT_KEYS].concat(),
+        "switch" => SWITCH_KEYS.to_vec(),
+        "script" => SCRIPT_KEYS.to_vec(),
+        "http" => HTTP_KEYS.to_vec(),
+        "handoff" => HANDOFF_KEYS.to_vec(),
+        "set" => return Some(Settings::Any),
+        _ => return None,
+    };
+    Some(Settings::Only(keys))
+}
+
+/// The most common YAML slip: a setting of the action written beside it instead of
+/// under it, so YAML reads it as a setting of the step:
+///
+/// ```yaml
+///   - send:
+///     text: Hello        # belongs two spaces further right, under `send:`
+/// ```
+///
+/// Reports each such setting at its place with how far to move it; returns their names.
+fn misplaced_settings<'m>(
+    map: &'m marked_yaml::types::MarkedMappingNode,
+    action: &str,
+    value: &YamlNode,
+    allowed: &[&str],
+    problems: &mut Problems,
+) -> Vec<&'m str> {
+    let Some(settings) = settings_of(action) else {
+        return Vec::new();
+    };
+    let Some(action_key) = map.keys().find(|k| k.as_str() == action) else {
+        return Vec::new();
+    };
+    // Where the action's settings start, or would start when it has none yet.
+    let (column, like) = match value {
+        YamlNode::Mapping(m) => match m.keys().next() {
+            Some(first) => (
+                yaml::scalar_pos(first).column,
+                format!("with `{}:`", first.as_str()),
+            ),
+            None => (
+                yaml::scalar_pos(action_key).column + 2,
+                format!("under `{action}`'s contents"),
+            ),
+        },
+        v if yaml::is_empty(v) => (
+            yaml::scalar_pos(action_key).column + 2,
+            format!("under `{action}`'s contents"),
+        ),
+        _ => return Vec::new(),
+    };
+    let mut found = Vec::new();
+    for key in map.keys() {
+        let name = key.as_str();
+        let belongs = match &settings {
+            Settings::Only(keys) => keys.contains(&name),
+            Settings::Any => true,
+        };
+        if allowed.contains(&name) || !belongs {
+            continue;
+        }
+        let at = yaml::scalar_pos(key);
+        let more = column.saturating_sub(at.column);
+        let how = if more == 0 {
+            "indent it".to_string()
+        } else {
+            format!("indent it {}", more_spaces(more))
+        };
+        problems.error(
+            at,
+            format!("`{name}:` belongs under `{action}:`"),
+            Some(format!("{how} so it lines up {like}")),
+        );
+        found.push(name);
+    }
+    found
+}
+
+fn more_spaces(n: usize) -> String {
+    match n {
+        1 => "one more space".to_string(),
+        2 => "two more spaces".to_string(),
+        3 => "three more spaces".to_string(),
+        4 => "four more spaces".to_string(),
+        n => format!("{n} more spaces"),
+    }
 }
 
 fn op(
@@ -115,6 +236,18 @@ fn op(
     problems: &mut Problems,
 ) -> Option<Op> {
     Some(match action {
+        "send" if yaml::is_empty(value) => {
+            let at = map
+                .keys()
+                .find(|k| k.as_str() == "send")
+                .map(yaml::scalar_pos);
+            problems.error(
+                at.unwrap_or_else(|| yaml::pos(value)),
+                "this `send` has nothing to send",
+                Some("write the message after it, like `send: Hello`, or put `text:` on the next line, indented two more spaces than `send`".into()),
+            );
+            return None;
+        }
         "send" => Op::Send(Box::new(send_spec(
             value,
             &[],
@@ -148,7 +281,7 @@ fn op(
         }
         "switch" => {
             let m = yaml::as_map(value, "`switch`", problems)?;
-            yaml::check_keys(m, &["on", "cases", "default"], "a `switch`", problems);
+            yaml::check_keys(m, SWITCH_KEYS, "a `switch`", problems);
             let Some(on_node) = m.get_node("on") else {
                 problems.error(
                     yaml::pos(value),
@@ -216,7 +349,7 @@ fn op(
                 ),
                 other => {
                     let m = yaml::as_map(other, "`script`", problems)?;
-                    yaml::check_keys(m, &["code", "file", "on_error"], "a `script`", problems);
+                    yaml::check_keys(m, SCRIPT_KEYS, "a `script`", problems);
                     let code = match (m.get_node("code"), m.get_node("file")) {
                         (Some(c), None) => (yaml::as_str(c, "`code`", problems)?.to_string(), c),
                         (None, Some(f)) => {
@@ -262,7 +395,7 @@ fn op(
         "handoff" => {
             let (timeout, message) = match value {
                 YamlNode::Mapping(m) => {
-                    yaml::check_keys(m, &["timeout", "message"], "a `handoff`", problems);
+                    yaml::check_keys(m, HANDOFF_KEYS, "a `handoff`", problems);
                     let timeout = m
                         .get_node("timeout")
                         .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
@@ -331,18 +464,6 @@ fn ask(
     index: usize,
     problems: &mut Problems,
 ) -> Option<AskSpec> {
-    const ASK_KEYS: &[&str] = &[
-        "save_as",
-        "expect",
-        "choices",
-        "pattern",
-        "media",
-        "retries",
-        "retry_text",
-        "timeout",
-        "on_timeout",
-        "on_invalid",
-    ];
     let m = yaml::as_map(value, "`ask`", problems)?;
     blanks::check_keys(m, &["retry_text"], b.ctx, problems);
     let prompt = if content::has_content(m) {
@@ -496,14 +617,7 @@ fn http(
     problems: &mut Problems,
 ) -> Option<HttpSpec> {
     let m = yaml::as_map(value, "`http`", problems)?;
-    yaml::check_keys(
-        m,
-        &[
-            "method", "url", "headers", "body", "timeout", "save_as", "on_error",
-        ],
-        "an `http` step",
-        problems,
-    );
+    yaml::check_keys(m, HTTP_KEYS, "an `http` step", problems);
     let method = match m
         .get_node("method")
         .and_then(|n| yaml::as_str(n, "`method`", problems))

@@ -20,7 +20,7 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
                 "file": f.file,
                 "description": f.description,
                 "priority": f.priority,
-                "steps": f.steps.len(),
+                "steps": f.written_steps(),
                 "triggers": f.triggers.iter().map(|t| json!({
                     "summary": crate::flows::triggers::explain::describe(t),
                     "interrupt": t.interrupt,

@@ -2,15 +2,16 @@
 //! Checks that the provider is reachable and accepts the credentials
 //! (`Channel::check_health`), that the sender is not stopped, and that a verified webhook
 //! or Meta handshake arrived recently (`WebhookLog`, in memory: it starts empty after a
-//! restart). With `{"test_phone": "+…"}` it also queues a test message to that phone,
-//! which needs an open window; a closed one is reported in `test_message` (the health
-//! report is still given, with 200).
+//! restart; "not applicable" for sandbox senders, which no provider calls). With
+//! `{"test_phone": "+…"}` it also queues a test message to that phone, which needs an open
+//! window; a closed one is reported in `test_message` (the health report is still given,
+//! with 200).
 
 use super::body::{chars, Fields};
 use super::outbox::{self, parley_message_id};
 use super::session::{session_status, window_of};
 use super::user_whatsapp::{phone, MAX_TEXT};
-use crate::config::Config;
+use crate::config::{ChannelKind, Config};
 use crate::domain::{ContactRef, OutboundContent, OutboundMessage};
 use crate::http::error::Error;
 use crate::http::AppState;
@@ -92,6 +93,24 @@ pub async fn check(
     let last_webhook = st.webhook_log.last(id);
     let webhook_recent =
         last_webhook.is_some_and(|t| now - t <= Duration::hours(WEBHOOK_RECENT_HOURS));
+    // No provider calls a sandbox sender's webhooks: its customers are simulated.
+    let webhook_check = if sender.channel == ChannelKind::Sandbox {
+        json!({
+            "ok": true,
+            "applicable": false,
+            "detail": "not applicable: sandbox sender (no provider sends it webhooks; customers are simulated through the sandbox)",
+        })
+    } else {
+        json!({
+            "ok": webhook_recent,
+            "last_verified_at": last_webhook.map(|t| t.to_rfc3339()),
+            "detail": if webhook_recent {
+                "a verified webhook or handshake arrived in the last 24 hours".to_string()
+            } else {
+                "no verified webhook or handshake in the last 24 hours (since Parley started); check the webhook URL and secrets at the provider".to_string()
+            },
+        })
+    };
     let healthy = provider.reachable && provider.credentials_valid && stop.is_none();
     let mut test = Value::Null;
     if let Some(to) = test_phone {
@@ -151,15 +170,7 @@ pub async fn check(
                 "ok": stop.is_none(),
                 "detail": stop.as_ref().map(|s| format!("stopped at {}: {}", s.stopped_at.to_rfc3339(), s.reason)),
             },
-            "webhook_verified_recently": {
-                "ok": webhook_recent,
-                "last_verified_at": last_webhook.map(|t| t.to_rfc3339()),
-                "detail": if webhook_recent {
-                    "a verified webhook or handshake arrived in the last 24 hours".to_string()
-                } else {
-                    "no verified webhook or handshake in the last 24 hours (since Parley started); check the webhook URL and secrets at the provider".to_string()
-                },
-            },
+            "webhook_verified_recently": webhook_check,
         },
         "test_message": test,
     })))

@@ -1,0 +1,117 @@
+//! What each documented series means (`# HELP`), and the series created at start: zero
+//! counters, empty histograms and gauges at their value, so `/metrics` lists every series
+//! before its first event and an alert on an absent series means something. Labels whose
+//! values are known in advance (`provider`, `reason`, `kind`, `work`, `sender`) get one
+//! series per value; open-ended ones (`code`) get one series without labels.
+
+use super::*;
+
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every series README.md ("Operations") documents, with its help text.
+const DOCUMENTED: &[(&str, Kind, &str)] = &[
+    (WEBHOOKS_RECEIVED, Kind::Counter, "Webhook requests received, by provider (before the signature check)."),
+    (WEBHOOKS_DUPLICATE, Kind::Counter, "Inbound messages received again (same provider message id) and not processed twice."),
+    (WEBHOOKS_REJECTED, Kind::Counter, "Webhook requests refused, by provider and reason (signature, malformed)."),
+    (WEBHOOKS_UNKNOWN_SENDER, Kind::Counter, "Webhook items for a phone number no configured sender has; acknowledged and ignored."),
+    (WEBHOOKS_UNAVAILABLE, Kind::Counter, "Webhooks answered 503 because the database did not store them in time, by reason (timeout, queue_full)."),
+    (WEBHOOK_ITEMS_UNPARSED, Kind::Counter, "Parts of verified webhooks that could not be read (kept as unsupported), by provider and kind."),
+    (HTTP_CONNECTIONS_REFUSED, Kind::Counter, "HTTP connections closed because http.max_connections were all busy."),
+    (STATUSES_APPLIED, Kind::Counter, "Delivery statuses (sent, delivered, read, failed) applied to outbound messages."),
+    (MESSAGES_SENT, Kind::Counter, "Messages accepted by the provider, by sender."),
+    (MESSAGES_RETRIED, Kind::Counter, "Sends retried after a transient provider error, by error code."),
+    (MESSAGES_FAILED, Kind::Counter, "Sends that failed for good, by error code."),
+    (MESSAGES_SKIPPED, Kind::Counter, "Messages not sent because the window was closed and the step said skip."),
+    (MESSAGES_CONVERTED, Kind::Counter, "Free-form messages sent as their template fallback because the window had closed."),
+    (OUTBOX_DEPTH, Kind::Gauge, "Messages waiting to be sent, read from the database at each scrape."),
+    (SENDER_STOPPED, Kind::Gauge, "1 while a sender is stopped after its provider refused its credentials or account (190, 368), else 0."),
+    (INBOX_LATENCY, Kind::Histogram, "Seconds from a webhook stored to the flow step committed (reply enqueued)."),
+    (OUTBOX_LATENCY, Kind::Histogram, "Seconds from a reply enqueued to its acceptance by the provider."),
+    (ENGINE_PANICS, Kind::Counter, "Flow steps or scripts that panicked; the conversation goes on."),
+    (SCRIPTS_REFUSED, Kind::Counter, "Script steps failed because every script thread was busy and the queue full."),
+    (SQLITE_COMMITS, Kind::Counter, "SQLite write transactions committed (group commit); 0 on PostgreSQL."),
+    (SQLITE_JOBS, Kind::Counter, "Writes carried by SQLite commits; jobs / commits is the batch size. 0 on PostgreSQL."),
+    (POSTGRES_BATCHES, Kind::Counter, "PostgreSQL batched statements run, by kind (steps, accepted, loads); 0 on SQLite."),
+    (POSTGRES_BATCHED, Kind::Counter, "Requests carried by PostgreSQL batches, by kind; 0 on SQLite."),
+    (STORE_RETRIES, Kind::Counter, "Store writes retried in-process after a transient database error, by work (inbox, outcome)."),
+    (SENDS_OUTCOME_UNKNOWN, Kind::Counter, "Sends whose answer never came (timeouts), held for a status before any resend."),
+];
+
+/// The label sets known in advance; a series not listed gets one series without labels.
+fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
+    let one = |key: &'static str, values: &[&'static str]| {
+        values.iter().map(|v| vec![(key, *v)]).collect()
+    };
+    match name {
+        WEBHOOKS_RECEIVED | WEBHOOKS_UNKNOWN_SENDER => one("provider", &["meta", "twilio"]),
+        WEBHOOKS_REJECTED => vec![
+            vec![("provider", "meta"), ("reason", "signature")],
+            vec![("provider", "meta"), ("reason", "malformed")],
+            vec![("provider", "twilio"), ("reason", "signature")],
+        ],
+        WEBHOOKS_UNAVAILABLE => one("reason", &["timeout", "queue_full"]),
+        WEBHOOK_ITEMS_UNPARSED => ["notification", "change", "message", "status"]
+            .iter()
+            .map(|k| vec![("provider", "meta"), ("kind", *k)])
+            .chain(
+                ["message", "status"]
+                    .iter()
+                    .map(|k| vec![("provider", "twilio"), ("kind", *k)]),
+            )
+            .collect(),
+        POSTGRES_BATCHES | POSTGRES_BATCHED => one("kind", &["steps", "accepted", "loads"]),
+        STORE_RETRIES => one("work", &["inbox", "outcome"]),
+        _ => vec![Vec::new()],
+    }
+}
+
+/// Describes every documented series and creates those that do not depend on the config.
+/// Called once, right after the recorder is installed.
+pub(super) fn register() {
+    for (name, kind, help) in DOCUMENTED {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, *help),
+            Kind::Gauge => metrics::describe_gauge!(*name, *help),
+            Kind::Histogram => {
+                metrics::describe_histogram!(*name, metrics::Unit::Seconds, *help)
+            }
+        }
+        // Per-sender series are created from the config (`register_senders`).
+        if matches!(*name, MESSAGES_SENT | SENDER_STOPPED) {
+            continue;
+        }
+        for labels in known_labels(name) {
+            let labels: Vec<metrics::Label> = labels
+                .into_iter()
+                .map(|(k, v)| metrics::Label::new(k, v))
+                .collect();
+            match kind {
+                Kind::Counter => metrics::counter!(*name, labels).increment(0),
+                // Its value is read from the database at each scrape.
+                Kind::Gauge => metrics::gauge!(*name, labels).increment(0.0),
+                Kind::Histogram => {
+                    let _ = metrics::histogram!(*name, labels);
+                }
+            }
+        }
+    }
+}
+
+/// Creates the per-sender series of the configured senders: nothing sent yet, and not
+/// stopped (a start resumes every stopped sender).
+pub fn register_senders(sender_ids: impl IntoIterator<Item = i64>) {
+    for id in sender_ids {
+        let sender = id.to_string();
+        metrics::counter!(MESSAGES_SENT, "sender" => sender.clone()).increment(0);
+        metrics::gauge!(SENDER_STOPPED, "sender" => sender).set(0.0);
+    }
+}
+
+/// The names of the documented series, for checks that README and code agree.
+pub fn documented() -> impl Iterator<Item = &'static str> {
+    DOCUMENTED.iter().map(|(name, _, _)| *name)
+}
