@@ -22,6 +22,7 @@ mod helpers;
 mod layers;
 mod outage;
 mod ownership;
+mod pages;
 mod postgres;
 mod reminders_and_waits;
 mod sandbox;
