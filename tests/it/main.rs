@@ -26,6 +26,7 @@ mod pages;
 mod postgres;
 mod reminders_and_waits;
 mod sandbox;
+mod sandbox_handoff;
 mod sandbox_page;
 mod schedules;
 mod script_pool;

@@ -34,6 +34,7 @@ mod outbox;
 pub(super) mod session;
 mod user_whatsapp;
 
+pub(super) use conversations::queue_release;
 pub use health::WebhookLog;
 
 use super::error::{self, Error};
