@@ -10,7 +10,7 @@ use crate::http::AppState;
 use crate::sandbox::inject::{inject, CustomerMessage, Injected};
 use crate::sandbox::view::{self, ContactView, SentMessage};
 use crate::sandbox::TracedEvent;
-use crate::store::Id;
+use crate::store::{Id, NewEvent};
 use crate::workers::scheduler::Scheduler;
 use crate::workers::Wakeups;
 use anyhow::{anyhow, bail, Context};
@@ -225,6 +225,28 @@ impl Driver {
             self.seen.insert(phone, last.id);
         }
         Ok(sent)
+    }
+
+    /// A person hands the customer's conversation back to the bot, as
+    /// `POST /api/conversations/{id}/release` does; returns once the bot has it back, false
+    /// when it was not handed off.
+    pub async fn release(&mut self, phone: &str) -> anyhow::Result<bool> {
+        let phone = normalize_phone(phone)?;
+        let conversation = self
+            .state
+            .store
+            .find_conversation(self.sender_id, &phone)
+            .await?;
+        let Some(event) = conversation
+            .as_ref()
+            .and_then(|c| NewEvent::release(c, "simulate", self.clock.now()))
+        else {
+            return Ok(false);
+        };
+        self.state.store.insert_events(&[event]).await?;
+        self.wake.inbox.notify_one();
+        self.settle().await?;
+        Ok(true)
     }
 
     pub async fn contact(&self, phone: &str) -> anyhow::Result<Option<ContactView>> {

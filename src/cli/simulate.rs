@@ -1,14 +1,17 @@
 //! `parley simulate --from PHONE [TEXT] [--explain]`: talk to the flows from the terminal
 //! as that customer. Buttons and list rows are numbered (typing the number taps it), media
-//! is described, templates are shown with their variables; `--explain` prints how every
-//! trigger judged each message. Runs in-process on a temporary database and a manual clock
-//! (`/advance 2h` moves it).
+//! is described, templates are shown with their variables, a failed step's error is
+//! always shown; `--explain` prints how every trigger judged each message. A line starting
+//! with `/` is a command of the simulator ([`COMMANDS`]), never a message. Runs
+//! in-process on a temporary database and a manual clock (`/advance 2h` moves it).
 
 use super::driver::{Driver, Turn};
 use crate::config::{Config, TemplateConfig};
 use crate::domain::OutboundContent;
 use crate::sandbox::inject::{CustomerMessage, Tap};
+use crate::sandbox::traces::HandoffChange;
 use crate::sandbox::view::SentMessage;
+use chrono::{DateTime, Utc};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
@@ -50,6 +53,72 @@ pub fn main(options: Options) -> ExitCode {
     }
 }
 
+/// The simulator's own commands, as `/help` lists them. A line starting with `/` is one of
+/// these and never reaches the bot; `//` sends a message that starts with `/`.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (
+        "/advance 2h",
+        "move the clock forward; timers and schedules on the way fire",
+    ),
+    (
+        "/explain",
+        "show or hide how every trigger judged each message",
+    ),
+    (
+        "/release",
+        "a person hands the conversation back to the bot",
+    ),
+    ("/help", "list these commands"),
+    ("/quit", "end (also /exit, or Ctrl-D)"),
+];
+
+/// A line typed at the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A message from the customer (a number taps a choice).
+    Say(&'a str),
+    Advance(&'a str),
+    Explain,
+    Release,
+    Help,
+    Quit,
+    /// `/something` the simulator does not know.
+    Unknown(&'a str),
+}
+
+impl<'a> Line<'a> {
+    /// Reads a trimmed, non-empty line.
+    pub fn parse(line: &'a str) -> Self {
+        if line.starts_with("//") {
+            return Line::Say(&line[1..]);
+        }
+        let Some(command) = line.strip_prefix('/') else {
+            return Line::Say(line);
+        };
+        let (name, rest) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
+        match name {
+            "advance" => Line::Advance(rest.trim()),
+            "explain" => Line::Explain,
+            "release" => Line::Release,
+            "help" | "?" => Line::Help,
+            "quit" | "exit" => Line::Quit,
+            _ => Line::Unknown(name),
+        }
+    }
+}
+
+/// The command list, for `/help` and after an unknown command.
+pub fn help() -> String {
+    let mut text = String::from("Commands:\n");
+    for (command, what) in COMMANDS {
+        text.push_str(&format!("  {command:<13} {what}\n"));
+    }
+    text.push_str("Anything else is a message from the customer; a number taps that choice;\nstart with // to send a message that begins with /.\n");
+    text
+}
+
 pub async fn run(
     options: Options,
     input: impl BufRead,
@@ -59,15 +128,18 @@ pub async fn run(
     let dir = options.config.flows.dir.clone();
     let mut driver = Driver::start(options.config, chrono::Utc::now()).await?;
     let from = options.from.clone();
+    let mut events = EventLog::default();
     if let Some(text) = options.text {
         let turn = driver.say(CustomerMessage::text(&from, &text)).await?;
-        print_turn(out, &turn, &templates, options.explain)?;
+        let handed_off = handed_off(&driver, &from).await?;
+        print_turn(out, &turn, &templates, options.explain, handed_off)?;
+        events.print_new(out, &driver, &from).await?;
         driver.stop().await;
         return Ok(());
     }
     writeln!(
         out,
-        "Talking to the flows in {dir} as {from}. Type a message and press Enter; type a number to tap a choice;\n/advance 2h moves the clock, /explain toggles the trigger evaluation, /quit ends. (Sandbox page: {}/sandbox)",
+        "Talking to the flows in {dir} as {from}. Type a message and press Enter; type a number to tap a choice;\n/advance 2h moves the clock, /explain toggles the trigger evaluation, /release ends a handoff, /help lists the commands, /quit ends. (Sandbox page: {}/sandbox)",
         driver.addr
     )?;
     let mut explain = options.explain;
@@ -78,37 +150,55 @@ pub async fn run(
         if line.is_empty() {
             continue;
         }
-        if line == "/quit" || line == "/exit" {
-            break;
-        }
-        if line == "/explain" {
-            explain = !explain;
-            writeln!(out, "(explain {})", if explain { "on" } else { "off" })?;
-            continue;
-        }
-        if let Some(by) = line.strip_prefix("/advance") {
-            match crate::config::duration::parse(by) {
-                Ok(d) => {
-                    driver.advance(d).await?;
-                    writeln!(out, "(the clock is now {})", driver.now().to_rfc3339())?;
-                    let sent = driver.replies(&from).await?;
-                    for m in &sent {
-                        let (text, c) = describe(m, &templates);
-                        writeln!(out, "{text}")?;
-                        if !c.is_empty() {
-                            choices = c;
-                        }
-                    }
-                }
-                Err(e) => writeln!(
-                    out,
-                    "(`{}` is not a duration: {e}; try /advance 2h)",
-                    by.trim()
-                )?,
+        let text = match Line::parse(line) {
+            Line::Say(text) => text,
+            Line::Quit => break,
+            Line::Help => {
+                write!(out, "{}", help())?;
+                continue;
             }
-            continue;
-        }
-        let msg = match line
+            Line::Unknown(name) => {
+                write!(
+                    out,
+                    "(/{name} is not a simulator command; nothing was sent to the bot)\n{}",
+                    help()
+                )?;
+                continue;
+            }
+            Line::Release => {
+                if driver.release(&from).await? {
+                    events.print_new(out, &driver, &from).await?;
+                } else {
+                    writeln!(out, "(no person has this conversation: nothing to release)")?;
+                }
+                continue;
+            }
+            Line::Explain => {
+                explain = !explain;
+                writeln!(out, "(explain {})", if explain { "on" } else { "off" })?;
+                continue;
+            }
+            Line::Advance(by) => {
+                match crate::config::duration::parse(by) {
+                    Ok(d) => {
+                        driver.advance(d).await?;
+                        writeln!(out, "(the clock is now {})", driver.now().to_rfc3339())?;
+                        let sent = driver.replies(&from).await?;
+                        for m in &sent {
+                            let (text, c) = describe(m, &templates);
+                            writeln!(out, "{text}")?;
+                            if !c.is_empty() {
+                                choices = c;
+                            }
+                        }
+                        events.print_new(out, &driver, &from).await?;
+                    }
+                    Err(e) => writeln!(out, "(`{by}` is not a duration: {e}; try /advance 2h)")?,
+                }
+                continue;
+            }
+        };
+        let msg = match text
             .parse::<usize>()
             .ok()
             .and_then(|n| choices.get(n.wrapping_sub(1)))
@@ -126,15 +216,86 @@ pub async fn run(
                     ..Default::default()
                 }
             }
-            None => CustomerMessage::text(&from, line),
+            None => CustomerMessage::text(&from, text),
         };
         let turn = driver.say(msg).await?;
-        if let Some(c) = print_turn(out, &turn, &templates, explain)? {
+        let handed_off = handed_off(&driver, &from).await?;
+        let offered = print_turn(out, &turn, &templates, explain, handed_off)?;
+        events.print_new(out, &driver, &from).await?;
+        if let Some(c) = offered {
             choices = c;
         }
     }
     driver.stop().await;
     Ok(())
+}
+
+/// Prints what the events handled since the last call did beyond replying — the
+/// customer's messages, the timers an `/advance` fired, a `/release` — whether or not
+/// `--explain` is on: a step that failed (the flow's author must see it) and a handoff to
+/// a person beginning or ending (or the bot's silence would be a mystery).
+#[derive(Default)]
+struct EventLog {
+    /// The last event printed.
+    seen: Option<crate::store::Id>,
+}
+
+impl EventLog {
+    async fn print_new(
+        &mut self,
+        out: &mut impl Write,
+        driver: &Driver,
+        from: &str,
+    ) -> anyhow::Result<()> {
+        let Some(contact) = driver.contact(from).await? else {
+            return Ok(());
+        };
+        let traces = driver
+            .state
+            .sandbox
+            .traces
+            .of_conversation(contact.conversation_id);
+        let seen = self.seen;
+        for t in traces
+            .iter()
+            .filter(|t| seen.is_none_or(|s| t.event_id > s))
+        {
+            for e in &t.trace.errors {
+                writeln!(out, "  ! a step failed: {e}")?;
+            }
+            match &t.handoff {
+                Some(HandoffChange::Began { until, .. }) => {
+                    let until = until
+                        .map(|u| format!(" until {}", clock_time(u, driver.now())))
+                        .unwrap_or_default();
+                    writeln!(out, "(handed off to a person{until}: the bot stays silent; /release gives the conversation back)")?;
+                }
+                Some(HandoffChange::Released { .. }) => {
+                    writeln!(out, "(released: the bot answers again)")?
+                }
+                Some(HandoffChange::TimedOut) => {
+                    writeln!(out, "(the handoff's time ran out: the bot answers again)")?
+                }
+                None => {}
+            }
+            self.seen = Some(self.seen.map_or(t.event_id, |s| s.max(t.event_id)));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a person has the customer's conversation (the bot stays silent).
+async fn handed_off(driver: &Driver, from: &str) -> anyhow::Result<bool> {
+    Ok(driver.contact(from).await?.is_some_and(|c| c.handed_off))
+}
+
+/// `14:05 UTC`, with the date when it is not the day of `now`.
+fn clock_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at.date_naive() == now.date_naive() {
+        at.format("%H:%M UTC").to_string()
+    } else {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
 }
 
 /// Prints the bot's replies (and the explanation); returns the choices offered, if any.
@@ -143,6 +304,7 @@ fn print_turn(
     turn: &Turn,
     templates: &[TemplateConfig],
     explain: bool,
+    handed_off: bool,
 ) -> anyhow::Result<Option<Vec<Choice>>> {
     if explain {
         match &turn.trace {
@@ -161,9 +323,6 @@ fn print_turn(
                         s.file, s.line, s.step, s.op
                     )?;
                 }
-                for e in &t.trace.errors {
-                    writeln!(out, "  ! {e}")?;
-                }
             }
             None if turn.injected.duplicate => writeln!(
                 out,
@@ -172,7 +331,12 @@ fn print_turn(
             None => writeln!(out, "  (no trace)")?,
         }
     }
-    if turn.replies.is_empty() {
+    if turn.replies.is_empty() && handed_off {
+        writeln!(
+            out,
+            "(no reply: a person has this conversation; /release gives it back to the bot)"
+        )?;
+    } else if turn.replies.is_empty() {
         writeln!(out, "(no reply)")?;
     }
     let mut offered = None;
@@ -297,4 +461,35 @@ pub fn describe(m: &SentMessage, templates: &[TemplateConfig]) -> (String, Vec<C
         text.push_str("\n  (sent instead of a free-form message: the window had closed)");
     }
     (text, choices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_starting_with_a_slash_is_a_command_never_a_message() {
+        assert_eq!(Line::parse("hi"), Line::Say("hi"));
+        assert_eq!(Line::parse("2"), Line::Say("2"));
+        assert_eq!(Line::parse("/advance 2h 30m"), Line::Advance("2h 30m"));
+        assert_eq!(Line::parse("/advance"), Line::Advance(""));
+        assert_eq!(Line::parse("/explain"), Line::Explain);
+        assert_eq!(Line::parse("/release"), Line::Release);
+        assert_eq!(Line::parse("/help"), Line::Help);
+        assert_eq!(Line::parse("/quit"), Line::Quit);
+        assert_eq!(Line::parse("/exit"), Line::Quit);
+        assert_eq!(Line::parse("/advancefoo"), Line::Unknown("advancefoo"));
+        assert_eq!(Line::parse("/foo bar"), Line::Unknown("foo"));
+        assert_eq!(Line::parse("/"), Line::Unknown(""));
+        assert_eq!(Line::parse("//start"), Line::Say("/start"));
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let text = help();
+        for (command, _) in COMMANDS {
+            assert!(text.contains(command), "{text}");
+        }
+        assert!(text.contains("//"), "{text}");
+    }
 }

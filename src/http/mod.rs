@@ -1,12 +1,13 @@
 //! The HTTP edge: axum routers for webhooks (`webhooks.rs`), the public API (`api/`), the
-//! sandbox API (`sandbox.rs`) and operations (`ops.rs`), the shared `AppState`, and the one
-//! error type with the one place it becomes a status and a body per API family
-//! (`error.rs`).
+//! sandbox API (`sandbox.rs`), operations (`ops.rs`) and what a browser or a mistyped path
+//! is told (`pages.rs`: `/`, the 404s), the shared `AppState`, and the one error type with
+//! the one place it becomes a status and a body per API family (`error.rs`).
 
 pub mod api;
 pub mod error;
 pub mod listen;
 mod ops;
+mod pages;
 mod sandbox;
 mod webhooks;
 
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(pages::router())
+        .fallback(pages::fallback)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! The sandbox API, `/sandbox/api/…`: inject customer messages into sandbox senders, read
-//! what the bot sent them, the trace of an event, the flows with their problems, trigger
-//! explanations and the manual clock. No API key: it is served only when a sender has
+//! the conversation (what the bot sent, where a handoff to a person began and ended),
+//! release a handoff, pick a new customer's number, the trace of an event, the flows with
+//! their problems, trigger explanations and the manual clock. No API key: it is served only when a sender has
 //! `channel: sandbox` and `sandbox.enabled` is true, it only reaches the conversations of
 //! sandbox senders, it accepts JSON bodies only (415 otherwise: no cross-site form post),
 //! and the config refuses to serve it on a non-loopback `listen` without
@@ -22,8 +23,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// How long `POST /sandbox/api/messages` waits for the bot's answer.
+/// How long `POST /sandbox/api/messages` waits for the bot's answer, and
+/// `POST /sandbox/api/contacts/{phone}/release` for the bot to take the conversation back.
 const REPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// How many random numbers `POST /sandbox/api/customers` tries before giving up.
+const FRESH_NUMBER_TRIES: usize = 20;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     if !state.sandbox.serves_http() {
@@ -34,6 +39,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/messages", post(post_message))
         .route("/sandbox/api/contacts/{phone}", get(get_contact))
         .route("/sandbox/api/contacts/{phone}/messages", get(get_messages))
+        .route("/sandbox/api/contacts/{phone}/release", post(post_release))
+        .route("/sandbox/api/customers", post(post_customer))
         .route("/sandbox/api/events/{id}/trace", get(get_trace))
         .route("/sandbox/api/flows", get(get_flows))
         .route("/sandbox/api/explain", post(post_explain))
@@ -163,7 +170,8 @@ async fn get_contact(
     Ok(Json(json!(contact)))
 }
 
-/// `GET /sandbox/api/contacts/{phone}/messages`: the conversation, both ways, oldest first.
+/// `GET /sandbox/api/contacts/{phone}/messages`: the conversation, both ways, oldest first,
+/// with a `system` line where a handoff to a person began or ended, and the handoff in force.
 async fn get_messages(
     State(st): State<AppState>,
     Path(phone): Path<String>,
@@ -197,10 +205,74 @@ async fn get_messages(
         v["direction"] = json!("out");
         items.push((m.at, 1, v));
     }
+    for line in view::handoff_lines(&st.sandbox, &conv) {
+        let mut v = json!(line);
+        v["direction"] = json!("system");
+        v["kind"] = json!("handoff");
+        // After the bot's messages of the same moment (the handoff step's own message).
+        items.push((line.at, 2, v));
+    }
     items.sort_by_key(|a| (a.0, a.1));
     let messages: Vec<Value> = items.into_iter().map(|(_, _, v)| v).collect();
-    Ok(Json(
-        json!({ "phone": phone, "conversation_id": conv.id, "messages": messages }),
+    Ok(Json(json!({
+        "phone": phone,
+        "conversation_id": conv.id,
+        "handoff": conv.state.handoff,
+        "messages": messages,
+    })))
+}
+
+/// `POST /sandbox/api/contacts/{phone}/release`: ends the customer's handoff to a person,
+/// as `POST /api/conversations/{id}/release` does, and waits (up to `REPLY_WAIT`) until
+/// the bot has the conversation back. 409 `not_in_handoff` when there is none.
+async fn post_release(
+    State(st): State<AppState>,
+    Path(phone): Path<String>,
+    Query(q): Query<SenderQuery>,
+) -> ApiResult {
+    let phone = parse_phone(&phone)?;
+    let sender = sender_of(&st, q.sender_id)?;
+    let conv = st
+        .store
+        .find_conversation(sender, &phone)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("{phone} has not written to sender {sender}")))?;
+    let handoff = super::api::queue_release(&st, &conv, "sandbox").await?;
+    let started = Instant::now();
+    let released = loop {
+        let done = st
+            .store
+            .conversation(conv.id)
+            .await?
+            .is_none_or(|c| c.state.handoff.is_none_or(|h| h.since != handoff.since));
+        if done || started.elapsed() >= REPLY_WAIT {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    Ok(Json(json!({
+        "phone": phone,
+        "conversation_id": conv.id,
+        "handoff_since": handoff.since,
+        "released": released,
+    })))
+}
+
+/// `POST /sandbox/api/customers`: a phone number that has never written to the sandbox
+/// sender, for trying the flows as a new customer.
+async fn post_customer(State(st): State<AppState>, Query(q): Query<SenderQuery>) -> ApiResult {
+    use rand::Rng;
+    let sender = sender_of(&st, q.sender_id)?;
+    for _ in 0..FRESH_NUMBER_TRIES {
+        // Spanish mobile numbers, like the page's first customer (+34600000001).
+        let n: u32 = rand::rng().random_range(0..100_000_000);
+        let phone = parse_phone(&format!("+346{n:08}"))?;
+        if st.store.find_conversation(sender, &phone).await?.is_none() {
+            return Ok(Json(json!({ "phone": phone, "sender_id": sender })));
+        }
+    }
+    Err(Error::conflict(
+        "every number tried has written already; try again",
     ))
 }
 

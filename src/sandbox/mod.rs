@@ -82,7 +82,32 @@ impl Sandbox {
 
     /// Whether `/sandbox` and `/sandbox/api` are served.
     pub fn serves_http(&self) -> bool {
-        self.config.enabled && !self.sender_ids.is_empty()
+        self.off_reason().is_none()
+    }
+
+    /// Why `/sandbox` and `/sandbox/api` are not served, and how to serve them; `None`
+    /// when they are.
+    pub fn off_reason(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if !self.config.enabled {
+            why.push(
+                "the config turns it off (`sandbox: { enabled: false }`); set `enabled: true` \
+                 in the `sandbox:` section, or remove `enabled: false`",
+            );
+        }
+        if self.sender_ids.is_empty() {
+            why.push(
+                "no sender has `channel: sandbox`; add one under `senders:`, for example \
+                 `- { id: 3, name: Sandbox, channel: sandbox, phone_number: \"+15550000000\" }`",
+            );
+        }
+        if why.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "The sandbox is off: {}. Then restart Parley.",
+            why.join("; and ")
+        ))
     }
 
     pub fn is_sandbox_sender(&self, sender_id: i64) -> bool {

@@ -1,6 +1,7 @@
 //! The traces of the latest sandbox events, in memory: a ring of the last
 //! `TRACE_LOG_LIMIT` events keyed by event id, filled by the engine wrapper the inbox runs.
 
+use crate::domain::{EventKind, Handoff, Timer};
 use crate::engine::trace::Trace;
 use crate::engine::{Engine, FlowEngine, StepInput, StepOutput};
 use crate::store::Id;
@@ -22,6 +23,51 @@ pub struct TracedEvent {
     pub contact: String,
     pub at: DateTime<Utc>,
     pub trace: Trace,
+    /// How the event changed the conversation's handoff to a person, if it did: the
+    /// sandbox chat shows where one began and ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffChange>,
+}
+
+/// A handoff to a person beginning or ending.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum HandoffChange {
+    /// A `handoff` step handed the conversation to a person.
+    Began {
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+        flow: String,
+    },
+    /// Released through the API (`by: api`) or the sandbox page (`by: sandbox`).
+    Released { by: Option<String> },
+    /// Its time ran out (the handoff's timer, or a message after it).
+    TimedOut,
+}
+
+impl HandoffChange {
+    /// The change from `before` to `after` that `event` made.
+    pub fn of(
+        before: Option<&Handoff>,
+        after: Option<&Handoff>,
+        event: &EventKind,
+    ) -> Option<Self> {
+        match (before, after) {
+            (_, Some(h)) if before.is_none_or(|b| b.since != h.since) => Some(Self::Began {
+                since: h.since,
+                until: h.until,
+                flow: h.flow.clone(),
+            }),
+            (Some(_), None) => Some(match event {
+                EventKind::Timer(fire) => match &fire.timer {
+                    Timer::Release { by } => Self::Released { by: by.clone() },
+                    _ => Self::TimedOut,
+                },
+                _ => Self::TimedOut,
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -87,6 +133,11 @@ impl Engine for TracingEngine {
             contact: input.contact.key.clone(),
             at: input.now,
             trace,
+            handoff: HandoffChange::of(
+                input.conversation.state.handoff.as_ref(),
+                out.state.handoff.as_ref(),
+                &input.event.kind,
+            ),
         });
         out
     }
@@ -104,7 +155,59 @@ mod tests {
             contact: "+16315551181".into(),
             at: Utc::now(),
             trace: Trace::default(),
+            handoff: None,
         }
+    }
+
+    #[test]
+    fn a_handoff_change_says_whether_it_began_was_released_or_ran_out() {
+        use crate::domain::TimerFire;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let handoff = |since: &str| Handoff {
+            since: at(since),
+            until: Some(at(since) + chrono::Duration::hours(4)),
+            flow: "human_handoff".into(),
+        };
+        let fire = |timer: Timer| {
+            EventKind::Timer(TimerFire {
+                timer_id: 1,
+                timer,
+                due_at: at("2026-01-01T10:00:00Z"),
+            })
+        };
+        let first = handoff("2026-01-01T10:00:00Z");
+        let second = handoff("2026-01-01T11:00:00Z");
+        let release = fire(Timer::Release {
+            by: Some("sandbox".into()),
+        });
+        let timeout = fire(Timer::HandoffTimeout { run: 1, step: 1 });
+        assert_eq!(
+            HandoffChange::of(None, Some(&first), &release),
+            Some(HandoffChange::Began {
+                since: first.since,
+                until: first.until,
+                flow: "human_handoff".into()
+            })
+        );
+        assert!(matches!(
+            HandoffChange::of(Some(&first), Some(&second), &timeout),
+            Some(HandoffChange::Began { since, .. }) if since == second.since
+        ));
+        assert_eq!(
+            HandoffChange::of(Some(&first), Some(&first), &release),
+            None
+        );
+        assert_eq!(HandoffChange::of(None, None, &release), None);
+        assert_eq!(
+            HandoffChange::of(Some(&first), None, &release),
+            Some(HandoffChange::Released {
+                by: Some("sandbox".into())
+            })
+        );
+        assert_eq!(
+            HandoffChange::of(Some(&first), None, &timeout),
+            Some(HandoffChange::TimedOut)
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! What the sandbox shows about a customer: the messages the bot sent them with their
-//! delivery status, and the contact with its tags, the run in progress and its variables.
-//! Shared by the sandbox API, `parley simulate` and `parley test`.
+//! delivery status, where a handoff to a person began and ended, and the contact with its
+//! tags, the run in progress and its variables. Shared by the sandbox API, `parley
+//! simulate` and `parley test`.
 
+use super::traces::HandoffChange;
 use super::Sandbox;
-use crate::domain::{OutboundContent, WindowPolicy, WindowState};
+use crate::domain::{Conversation, OutboundContent, WindowPolicy, WindowState};
 use crate::engine::trace::{describe, summary};
 use crate::engine::FlowEngine;
 use crate::store::{DynStore, Id, OutboundRecord, StoreResult};
@@ -62,6 +64,53 @@ pub struct ContactView {
     /// The variables of the run in progress, or of the run that ended last.
     pub vars: Map<String, Value>,
     pub handed_off: bool,
+}
+
+/// A line of the sandbox chat where a handoff to a person began or ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoffLine {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub change: HandoffChange,
+    /// The handoff in force now (the page offers to release it).
+    pub current: bool,
+}
+
+/// Where handoffs began and ended in `conversation`, oldest first: from the traces kept
+/// (the last [`super::traces::TRACE_LOG_LIMIT`] sandbox events), and the handoff in force
+/// from the conversation itself when its trace is gone.
+pub fn handoff_lines(sandbox: &Sandbox, conversation: &Conversation) -> Vec<HandoffLine> {
+    let now = conversation.state.handoff.as_ref();
+    let mut lines: Vec<HandoffLine> = sandbox
+        .traces
+        .of_conversation(conversation.id)
+        .iter()
+        .filter_map(|t| {
+            let change = t.handoff.clone()?;
+            let current = matches!(
+                (&change, now),
+                (HandoffChange::Began { since, .. }, Some(h)) if *since == h.since
+            );
+            Some(HandoffLine {
+                at: t.at,
+                change,
+                current,
+            })
+        })
+        .collect();
+    if let Some(h) = now.filter(|_| !lines.iter().any(|l| l.current)) {
+        lines.push(HandoffLine {
+            at: h.since,
+            change: HandoffChange::Began {
+                since: h.since,
+                until: h.until,
+                flow: h.flow.clone(),
+            },
+            current: true,
+        });
+        lines.sort_by_key(|l| l.at);
+    }
+    lines
 }
 
 /// Messages sent to `phone` from `sender_id` with an id above `after`, oldest first.

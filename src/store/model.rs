@@ -190,6 +190,28 @@ pub struct NewEvent {
     pub now: DateTime<Utc>,
 }
 
+impl NewEvent {
+    /// The event that ends `conversation`'s handoff to a person, `None` when it is not
+    /// handed off. One per handoff, however often it is asked for; `by` names who asked
+    /// (`api`, `sandbox`, `simulate`).
+    pub fn release(conversation: &Conversation, by: &str, now: DateTime<Utc>) -> Option<Self> {
+        let handoff = conversation.state.handoff.as_ref()?;
+        Some(Self {
+            conversation_id: conversation.id,
+            sender_id: conversation.sender_id,
+            dedupe_key: Some(format!(
+                "release:{}:{}",
+                conversation.id,
+                handoff.since.timestamp_micros()
+            )),
+            event: Timer::Release {
+                by: Some(by.into()),
+            },
+            now,
+        })
+    }
+}
+
 /// A leased fire of a scheduled flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleFire {

@@ -1,5 +1,7 @@
 // Opens Parley's /sandbox page in Debian's headless Chromium, types "hi", taps a reply
-// button and waits for the bot's answer; saves a screenshot. Usage:
+// button and waits for the bot's answer; then switches to a new customer (an empty chat
+// the bot greets afresh), asks for a person, sees the handoff line, releases it and sees
+// the bot answer again. Saves screenshots (the handoff in `…-handoff.png`). Usage:
 //   node sandbox.mjs http://127.0.0.1:PORT /path/to/screenshot.png
 import { chromium } from 'playwright-core';
 
@@ -22,6 +24,33 @@ try {
   await page.locator('.msg.out', { hasText: 'What is the name of your company?' }).waitFor();
   await page.locator('#trace', { hasText: 'the answer is saved as `choice`' }).waitFor();
   await page.locator('#flows', { hasText: 'lead_capture' }).waitFor();
+
+  // A new customer: another number, an empty chat, and the bot greets them afresh.
+  const menus = page.locator('.msg.out', { hasText: 'What can I do for you?' });
+  const before = await page.inputValue('#phone');
+  await page.click('#new-customer');
+  await page.waitForFunction((old) => document.querySelector('#phone').value !== old, before);
+  await page.locator('#chat', { hasText: 'No messages yet' }).waitFor();
+  if (await page.locator('#chat .msg').count() !== 0) throw new Error('the new customer\'s chat is not empty');
+  await page.fill('#text', 'hi');
+  await page.click('#send');
+  await menus.first().waitFor();
+  if (await page.locator('#chat .msg').count() !== 2) throw new Error('the new customer\'s chat shows older messages');
+
+  // Talk to a person: the chat says until when the bot stays silent, and offers to release.
+  await page.locator('button.reply-button', { hasText: 'Talk to a person' }).click();
+  const handoff = page.locator('.msg.system', { hasText: /^Handed off to a person until \d\d:\d\d UTC — the bot stays silent/ });
+  await handoff.waitFor();
+  await page.fill('#text', 'hello?');
+  await page.click('#send');
+  await page.locator('#trace', { hasText: 'the bot stays silent' }).waitFor();
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-handoff.png'), fullPage: true });
+  await handoff.locator('button.release').click();
+  await page.locator('.msg.system', { hasText: 'Released from this page — the bot answers again' }).waitFor();
+  if (await page.locator('button.release').count() !== 0) throw new Error('Release is still offered after the release');
+  await page.fill('#text', 'hi');
+  await page.click('#send');
+  await menus.nth(1).waitFor();
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log('ok');
 } finally {

@@ -107,3 +107,116 @@ fn simulate_explain_names_the_nearest_trigger_of_a_message_that_matched_nothing(
     assert!(out.status.success());
     insta::assert_snapshot!(stdout(&out));
 }
+
+#[test]
+fn simulate_commands_start_with_a_slash_and_never_reach_the_bot() {
+    let out = parley(
+        &["simulate", "--from", "+34600000001"],
+        "/help\n/foo\n/quit\n",
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    // Neither line was a customer message: the bot neither answered nor stayed silent.
+    assert!(
+        !text.contains("bot:") && !text.contains("(no reply)"),
+        "{text}"
+    );
+    let text = regex::Regex::new(r"http://127\.0\.0\.1:\d+")
+        .unwrap()
+        .replace(&text, "http://127.0.0.1:PORT");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn simulate_sends_a_message_starting_with_a_slash_when_it_starts_with_two() {
+    let out = parley(&["simulate", "--from", "+34600000001"], "//menu\n/quit\n");
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("bot: Hi there! 👋 What can I do for you?"),
+        "{text}"
+    );
+}
+
+/// A config whose flows folder holds `files`.
+fn flows_config(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    for (name, text) in files {
+        std::fs::write(flows.join(name), text).unwrap();
+    }
+    let config = dir.join("parley.yaml");
+    std::fs::write(
+        &config,
+        format!("flows: {{ dir: \"{}\" }}\n", flows.display()),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn simulate_prints_a_failed_steps_error_without_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = flows_config(
+        dir.path(),
+        &[
+            (
+                "prices.yaml",
+                "id: prices\ntriggers: [{keyword: [prices]}]\nsteps:\n  - script: 'throw \"the price list is missing\";'\n  - send: never\n",
+            ),
+            (
+                "later.yaml",
+                "id: later\ntriggers: [{keyword: [later]}]\nsteps:\n  - send: \"See you in an hour\"\n  - delay: 1h\n  - script: 'throw \"the hour went wrong\";'\n",
+            ),
+        ],
+    );
+    let config = config.to_str().unwrap();
+    let out = parley(
+        &[
+            "simulate",
+            "--config",
+            config,
+            "--from",
+            "+34600000001",
+            "prices",
+        ],
+        "",
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("  ! a step failed: ")
+            && text.contains("prices.yaml:4:")
+            && text.contains("the price list is missing"),
+        "{text}"
+    );
+    // A step of a timer that /advance fires fails: that is printed too.
+    let out = parley(
+        &["simulate", "--config", config, "--from", "+34600000001"],
+        "later\n/advance 2h\n/quit\n",
+    );
+    let text = stdout(&out);
+    let advanced = text.find("(the clock is now").expect("advanced");
+    let error = text
+        .find("the hour went wrong")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(error > advanced, "{text}");
+    assert!(text[..error].contains("  ! a step failed: "), "{text}");
+}
+
+#[test]
+fn simulate_shows_a_handoff_and_release_gives_the_bot_back() {
+    let out = parley(
+        &["simulate", "--from", "+34600000001"],
+        "hi\n3\nhello?\n/release\nhi\n/release\n/quit\n",
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let text = regex::Regex::new(r"http://127\.0\.0\.1:\d+")
+        .unwrap()
+        .replace(&text, "http://127.0.0.1:PORT");
+    let text = regex::Regex::new(r"until (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC")
+        .unwrap()
+        .replace_all(&text, "until HH:MM UTC");
+    insta::assert_snapshot!(text);
+}

@@ -17,7 +17,7 @@
 //! `ROUTES` is the single list of endpoints: the router is built from it and a test keeps
 //! `/api/openapi.json` equal to it. Every route but the document needs a Bearer API key and
 //! is rate limited per key (`auth.rs`). Every answer is JSON, errors included: errors and
-//! axum's own plain-text rejections (413, 405, unknown paths) are written in the family's
+//! axum's own plain-text rejections (413, 405) and unknown paths are written in the family's
 //! error shape (`crate::http::error`). Sends go through the same outbox, window rule and
 //! statuses as flow sends: success means accepted by Parley, delivery follows from status
 //! webhooks.
@@ -34,11 +34,12 @@ mod outbox;
 pub(super) mod session;
 mod user_whatsapp;
 
+pub(super) use conversations::queue_release;
 pub use health::WebhookLog;
 
 use super::error::{self, Error};
 use super::AppState;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Extension, Router};
 use std::sync::Arc;
@@ -188,10 +189,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             protected = protected.route(path, methods);
         }
     }
-    // Unknown paths under /api answer 404 in JSON (after the key check).
-    protected = protected
-        .route("/api/{*rest}", axum::routing::any(not_found))
-        .route_layer(middleware::from_fn_with_state(auth, auth::require_key));
+    // Unknown paths under /api answer 404 in JSON, key or not: the OpenAPI document,
+    // which needs no key either, already says which paths exist.
+    public = public.route("/api/{*rest}", axum::routing::any(not_found));
+    protected = protected.route_layer(middleware::from_fn_with_state(auth, auth::require_key));
     public
         .merge(protected)
         .layer(middleware::from_fn(error::render_errors))
@@ -200,10 +201,10 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Unknown paths under `/api/`.
-async fn not_found(request: Request) -> Error {
-    Error::not_found(format!(
-        "no API endpoint at {}; see /api/openapi.json",
-        request.uri().path()
+async fn not_found(State(st): State<AppState>, request: Request) -> Error {
+    Error::not_found(super::pages::nothing_at(
+        request.uri().path(),
+        st.sandbox.serves_http(),
     ))
 }
 

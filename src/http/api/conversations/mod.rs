@@ -6,7 +6,7 @@ mod read;
 mod write;
 
 pub use read::{list, messages};
-pub use write::{release, send_message};
+pub use write::{queue_release, release, send_message};
 
 use crate::domain::Conversation;
 use crate::http::error::Error;

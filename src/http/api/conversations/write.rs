@@ -9,7 +9,7 @@
 //! the same handoff is still pending.
 
 use super::conversation;
-use crate::domain::{MediaKind, OutboundContent, OutboundMessage, Timer};
+use crate::domain::{Conversation, Handoff, MediaKind, OutboundContent, OutboundMessage};
 use crate::http::api::body::{chars, FieldError, Fields};
 use crate::http::api::media;
 use crate::http::api::outbox::{self, parley_message_id};
@@ -203,39 +203,39 @@ pub async fn release(
     Path(raw_id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     let conversation = conversation(&st, &raw_id).await?;
-    let Some(handoff) = &conversation.state.handoff else {
-        return Err(Error::new(
-            StatusCode::CONFLICT,
-            "NOT_IN_HANDOFF",
-            "Conversation is not in a handoff; there is nothing to release",
-        ));
-    };
-    let now = st.clock.now();
-    st.store
-        .insert_events(&[NewEvent {
-            conversation_id: conversation.id,
-            sender_id: conversation.sender_id,
-            // One release per handoff, however often it is asked for.
-            dedupe_key: Some(format!(
-                "release:{}:{}",
-                conversation.id,
-                handoff.since.timestamp_micros()
-            )),
-            event: Timer::Release {
-                by: Some("api".into()),
-            },
-            now,
-        }])
-        .await?;
-    st.wake.inbox.notify_one();
-    tracing::info!(
-        conversation_id = conversation.id,
-        "handoff release requested through the API"
-    );
+    let handoff = queue_release(&st, &conversation, "api").await?;
     Ok(Json(json!({
         "success": true,
         "conversation_id": conversation.id,
         "status": "release_queued",
         "handoff_since": handoff.since.to_rfc3339(),
     })))
+}
+
+/// Asks the inbox to end `conversation`'s handoff to a person: a `release` event, applied
+/// in order with the customer's messages. Returns the handoff it ends; 409
+/// `NOT_IN_HANDOFF` when there is none. `by` names who asked (`api`, `sandbox`).
+pub async fn queue_release(
+    st: &AppState,
+    conversation: &Conversation,
+    by: &str,
+) -> Result<Handoff, Error> {
+    let (Some(handoff), Some(event)) = (
+        conversation.state.handoff.clone(),
+        NewEvent::release(conversation, by, st.clock.now()),
+    ) else {
+        return Err(Error::new(
+            StatusCode::CONFLICT,
+            "NOT_IN_HANDOFF",
+            "Conversation is not in a handoff; there is nothing to release",
+        ));
+    };
+    st.store.insert_events(&[event]).await?;
+    st.wake.inbox.notify_one();
+    tracing::info!(
+        conversation_id = conversation.id,
+        by,
+        "handoff release requested"
+    );
+    Ok(handoff)
 }
