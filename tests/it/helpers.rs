@@ -345,6 +345,31 @@ where
     }
 }
 
+/// `POST` a JSON body to the app; the status and the JSON answer (`Null` when not JSON).
+pub async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.addr))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET` from the app; the status and the JSON answer (`Null` when not JSON).
+pub async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 pub fn body_text(send: &Value) -> &str {
     send["text"]["body"].as_str().unwrap_or("")
 }

@@ -8,28 +8,7 @@ use std::time::Duration;
 
 const CUSTOMER: &str = "+34600000001";
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.addr))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.addr))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{get_json as get, post_json as post};
 
 #[tokio::test]
 async fn an_injected_message_gets_the_reply_and_its_trace() {

@@ -1,4 +1,4 @@
-//! A handoff to a person in the sandbox (issue 15, item 9): the conversation shows where
+//! A handoff to a person in the sandbox: the conversation shows where
 //! it began (until when the bot stays silent) and ended, the sandbox releases it like
 //! `POST /api/conversations/{id}/release` does, and a new customer is a number that has
 //! never written.
@@ -12,28 +12,7 @@ const HANDOFF: &str = include_str!("../../flows/human_handoff.yaml");
 const LEAD: &str = include_str!("../../flows/lead_capture.yaml");
 const ORDER: &str = include_str!("../../flows/order_status.yaml");
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.addr))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.addr))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{get_json as get, post_json as post};
 
 async fn say(app: &TestApp, text: &str) -> Vec<String> {
     let (status, body) = post(
