@@ -3,6 +3,10 @@
 //! each reply arrived, keyed by the webhook number echoed in the reply's text
 //! (`kw<flow> <seq>`). It never fails or delays a send: provider behaviour is not what
 //! is measured.
+//!
+//! With `--mix w2` it behaves like Meta after an accepted send: `status_delay` later it posts
+//! three signed status webhooks for the message — `sent`, `delivered`, `read`, one after the
+//! other — to the server under test, so webhooks = 4 × replies, as in real traffic.
 
 use crate::record::Tracker;
 use axum::body::Bytes;
@@ -14,16 +18,40 @@ use axum::Router;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub struct Double {
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    state: Arc<DoubleState>,
 }
 
 struct DoubleState {
     tracker: Arc<Tracker>,
     next_id: AtomicU64,
+    statuses: OnceLock<StatusTarget>,
+    counts: Arc<StatusCounts>,
+}
+
+/// Where `--mix w2` posts statuses, set once the server under test is up.
+struct StatusTarget {
+    url: String,
+    secret: String,
+    phone_number_id: String,
+    display_phone_number: String,
+    delay: Duration,
+    client: reqwest::Client,
+}
+
+/// Status webhooks posted by the double (`--mix w2`).
+#[derive(Debug, Default)]
+pub struct StatusCounts {
+    pub posted: AtomicU64,
+    /// Answered 200.
+    pub ok: AtomicU64,
+    /// Answered otherwise, or not at all.
+    pub failed: AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -44,10 +72,12 @@ impl Double {
         let state = Arc::new(DoubleState {
             tracker,
             next_id: AtomicU64::new(1),
+            statuses: OnceLock::new(),
+            counts: Arc::new(StatusCounts::default()),
         });
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
-            .with_state(state);
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
@@ -55,7 +85,39 @@ impl Double {
                 eprintln!("parley-bench: the Graph API double stopped: {e}");
             }
         });
-        Ok(Self { addr, server })
+        Ok(Self {
+            addr,
+            server,
+            state,
+        })
+    }
+
+    /// `--mix w2`: after each accepted send, post `sent`, `delivered` and `read` to
+    /// `webhook_url`, signed with `secret`, `delay` after the send.
+    pub fn post_statuses(
+        &self,
+        webhook_url: String,
+        secret: &str,
+        phone_number_id: &str,
+        display_phone_number: &str,
+        delay: Duration,
+    ) -> anyhow::Result<()> {
+        let target = StatusTarget {
+            url: webhook_url,
+            secret: secret.to_string(),
+            phone_number_id: phone_number_id.to_string(),
+            display_phone_number: display_phone_number.to_string(),
+            delay,
+            client: crate::load::client()?,
+        };
+        if self.state.statuses.set(target).is_err() {
+            anyhow::bail!("statuses are already being posted");
+        }
+        Ok(())
+    }
+
+    pub fn status_counts(&self) -> &StatusCounts {
+        &self.state.counts
     }
 
     /// What to put in the Meta sender's `api_base`.
@@ -88,12 +150,64 @@ async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoR
         }
     }
     let id = st.next_id.fetch_add(1, Relaxed);
+    if st.statuses.get().is_some() {
+        let (state, wamid, to) = (st.clone(), format!("wamid.BENCH{id:012}"), to.clone());
+        tokio::spawn(async move { post_statuses(&state, &wamid, &to).await });
+    }
     (
         [(CONTENT_TYPE, "application/json")],
         format!(
             r#"{{"messaging_product":"whatsapp","contacts":[{{"input":"{to}","wa_id":"{to}"}}],"messages":[{{"id":"wamid.BENCH{id:012}"}}]}}"#
         ),
     )
+}
+
+/// `sent`, `delivered`, `read` for one message, in that order, like Meta.
+async fn post_statuses(st: &DoubleState, wamid: &str, to: &str) {
+    let Some(target) = st.statuses.get() else {
+        return;
+    };
+    tokio::time::sleep(target.delay).await;
+    for status in ["sent", "delivered", "read"] {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {
+                    "display_phone_number": target.display_phone_number,
+                    "phone_number_id": target.phone_number_id
+                },
+                "statuses": [{
+                    "id": wamid, "status": status, "recipient_id": to,
+                    "timestamp": chrono::Utc::now().timestamp().to_string(),
+                    "conversation": { "id": "bench", "origin": { "type": "service" } },
+                    "pricing": { "billable": true, "pricing_model": "PMP", "category": "service", "type": "regular" }
+                }]
+            }}]}]
+        }))
+        .expect("a JSON value serialises");
+        st.counts.posted.fetch_add(1, Relaxed);
+        let answer = target
+            .client
+            .post(&target.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                "x-hub-signature-256",
+                crate::load::sign(&target.secret, &body),
+            )
+            .body(body)
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => {
+                let _ = r.bytes().await;
+                st.counts.ok.fetch_add(1, Relaxed);
+            }
+            _ => {
+                st.counts.failed.fetch_add(1, Relaxed);
+            }
+        }
+    }
 }
 
 /// The webhook number in an echoed text `kw<flow> <seq>`.

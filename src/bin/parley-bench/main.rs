@@ -11,15 +11,25 @@
 //! It measures and changes nothing in Parley. BENCHMARKS.md has the results and how to read
 //! them.
 //!
+//! `--pin` puts the generator (and the Graph API double, and PostgreSQL) on CPU 0 and the
+//! server under test on CPU 1; `--baseline` measures, at each rate of the same run, a bare
+//! server that verifies the signature and calls the double storing nothing (`baseline.rs`),
+//! and prints Parley's figures as multiples of it; `--mix w2` adds the three status webhooks
+//! Meta sends for every reply. Parley runs with the settings a user gets unless `--tuned`.
+//!
 //! ```sh
+//! cargo run --release --bin parley-bench -- --pin --baseline --sweep
+//! cargo run --release --bin parley-bench -- --pin --baseline --mix w2 --rate 1000
 //! cargo run --release --bin parley-bench -- --rate 1000 --duration 20
 //! cargo run --release --bin parley-bench -- --rate 1000 --duration 20 --script-load 16
 //! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
 //! ```
 
+mod baseline;
 mod child;
 mod double;
 mod load;
+mod pin;
 mod preload;
 mod record;
 mod report;
@@ -113,6 +123,47 @@ struct Args {
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Pin the generator (with the Graph API double and PostgreSQL) to CPU 0 and the
+    /// server under test to CPU 1.
+    #[arg(long)]
+    pin: bool,
+    /// Also run the storage-less baseline server at each rate, and print Parley's figures
+    /// as multiples of its.
+    #[arg(long)]
+    baseline: bool,
+    /// The traffic: `w1` text webhooks only; `w2` also the `sent`, `delivered` and `read`
+    /// status webhooks Meta posts for every reply (4 webhooks per reply).
+    #[arg(long, value_enum, default_value_t = Mix::W1)]
+    mix: Mix,
+    /// With `--mix w2`, how long after accepting a reply the double posts its statuses.
+    #[arg(long, default_value_t = 100)]
+    status_delay_ms: u64,
+    /// Run Parley with the settings of earlier benchmark runs (warn-level logs, 200 ms
+    /// polls, no hot reload) instead of the shipped defaults.
+    #[arg(long)]
+    tuned: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mix {
+    W1,
+    W2,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::W1 => "w1",
+            Mix::W2 => "w2",
+        }
+    }
+}
+
+/// What a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Parley,
+    Baseline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,7 +173,16 @@ enum Db {
 }
 
 fn main() -> anyhow::Result<()> {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some(baseline::MODE) {
+        return baseline::main(&raw[2..]);
+    }
     let args = Args::parse();
+    if args.pin {
+        pin::check()?;
+        // Before the runtime exists: its threads inherit the CPU.
+        pin::pin(0, pin::GENERATOR_CPU)?;
+    }
     if args.rate == 0 || args.rates.contains(&0) || args.contacts == 0 || args.flows == 0 {
         bail!("--rate, --rates, --contacts and --flows must be at least 1");
     }
@@ -172,10 +232,26 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         machine_line(),
         source_version(&args)
     );
+    if let Database::Postgres { .. } = &database {
+        if args.pin {
+            // The database shares the generator's CPU: Parley has one core of its own.
+            for (pid, _) in sampler::processes_named("postgres") {
+                pin::pin_all_threads(pid, pin::GENERATOR_CPU);
+            }
+        }
+    }
     let mut results: Vec<RunResult> = Vec::new();
+    let mut baselines: Vec<RunResult> = Vec::new();
     for rate in rates {
+        if args.baseline {
+            eprintln!("parley-bench: {rate}/s on the baseline server …");
+            let result =
+                run_once(&args, &database, &binary, Subject::Baseline, rate, duration).await?;
+            print!("{}", report::details(&result));
+            baselines.push(result);
+        }
         eprintln!("parley-bench: {}/s on {} …", rate, database.name());
-        let result = run_once(&args, &database, &binary, rate, duration).await?;
+        let result = run_once(&args, &database, &binary, Subject::Parley, rate, duration).await?;
         print!("{}", report::details(&result));
         results.push(result);
         let failed_twice = results.len() >= 2 && results.iter().rev().take(2).all(|r| !r.passed);
@@ -186,10 +262,17 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     }
     println!();
     println!("{}", report::HEADER);
-    for r in &results {
+    for r in baselines.iter().chain(&results) {
         println!("{}", report::row(r));
     }
     let best = results.iter().filter(|r| r.passed).map(|r| r.rate).max();
+    let best_baseline = baselines.iter().filter(|r| r.passed).map(|r| r.rate).max();
+    if !baselines.is_empty() {
+        println!("\nParley as a multiple of the baseline server, same run, same generator:");
+        for (p, b) in results.iter().zip(&baselines) {
+            println!("{}", report::ratios(p, b));
+        }
+    }
     if args.sweep {
         match best {
             Some(rate) => println!(
@@ -200,6 +283,19 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
                 "\nno rate passed (no loss, no duplicate, only 200s, p99 < {} ms)",
                 args.p99_target_ms
             ),
+        }
+        if !baselines.is_empty() {
+            match (best, best_baseline) {
+                (Some(p), Some(b)) => println!(
+                    "highest passing rate: parley {p}/s, baseline {b}/s: {:.2}× the baseline",
+                    p as f64 / b as f64
+                ),
+                (_, b) => println!(
+                    "highest passing rate: parley {}, baseline {}",
+                    best.map_or("none".into(), |r| format!("{r}/s")),
+                    b.map_or("none".into(), |r| format!("{r}/s"))
+                ),
+            }
         }
     }
     if let Some(path) = &args.json {
@@ -218,7 +314,12 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "script_load_per_s": args.script_load,
             "sweep": args.sweep,
             "best_passing_rate": best,
+            "baseline_best_passing_rate": best_baseline,
+            "pinned": args.pin,
+            "mix": args.mix.name(),
+            "tuned": args.tuned,
             "runs": results,
+            "baseline_runs": baselines,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -227,11 +328,35 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     Ok(())
 }
 
-/// One rate on a fresh Parley and database; Parley is stopped whatever happens.
+/// The server under test in one run.
+enum Running {
+    Parley(Parley),
+    Baseline(baseline::Child),
+}
+
+impl Running {
+    fn pid(&self) -> u32 {
+        match self {
+            Running::Parley(p) => p.pid,
+            Running::Baseline(b) => b.pid,
+        }
+    }
+
+    fn base(&self) -> &str {
+        match self {
+            Running::Parley(p) => &p.base,
+            Running::Baseline(b) => &b.base,
+        }
+    }
+}
+
+/// One rate on a fresh Parley and database (or a fresh baseline server); the server is
+/// stopped whatever happens.
 async fn run_once(
     args: &Args,
     database: &Database,
     binary: &std::path::Path,
+    subject: Subject,
     rate: u32,
     duration: f64,
 ) -> anyhow::Result<RunResult> {
@@ -239,56 +364,66 @@ async fn run_once(
     let app_secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let tracker = Arc::new(Tracker::new(total, args.contacts));
     let double = double::Double::start(tracker.clone()).await?;
-    let webhooks = Arc::new(load::prepare(
-        total,
-        args.contacts,
-        args.flows,
-        &load::Account {
-            phone_number_id: PHONE_NUMBER_ID,
-            display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
-            app_secret: &app_secret,
-        },
-    ));
-    let parley = Parley::start(Setup {
-        binary,
-        flows: args.flows,
-        database,
-        api_base: double.api_base(),
-        phone_number: PHONE_NUMBER,
+    let account = load::Account {
         phone_number_id: PHONE_NUMBER_ID,
+        display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
         app_secret: &app_secret,
-        overrides: &args.overrides,
-        keep: args.keep,
-        preload: args.preload,
-    })
-    .await?;
-    eprintln!(
-        "parley-bench: parley pid {} at {}, folder {}",
-        parley.pid,
-        parley.base,
-        parley.dir().display()
-    );
-    let postgres = matches!(database, Database::Postgres { .. });
-    let sampler = sampler::Sampler::spawn(parley.pid, {
+    };
+    let webhooks = Arc::new(load::prepare(total, args.contacts, args.flows, &account));
+    let pin = args.pin.then_some(pin::SUBJECT_CPU);
+    let running = match subject {
+        Subject::Parley => {
+            let parley = Parley::start(Setup {
+                binary,
+                flows: args.flows,
+                database,
+                api_base: double.api_base(),
+                phone_number: PHONE_NUMBER,
+                phone_number_id: PHONE_NUMBER_ID,
+                app_secret: &app_secret,
+                overrides: &args.overrides,
+                keep: args.keep,
+                preload: args.preload,
+                tuned: args.tuned,
+                pin,
+            })
+            .await?;
+            eprintln!(
+                "parley-bench: parley pid {} at {}, folder {}",
+                parley.pid,
+                parley.base,
+                parley.dir().display()
+            );
+            Running::Parley(parley)
+        }
+        Subject::Baseline => {
+            Running::Baseline(baseline::Child::start(&double.api_base(), &app_secret, pin).await?)
+        }
+    };
+    let url = format!("{}/webhooks/meta", running.base());
+    if args.mix == Mix::W2 {
+        double.post_statuses(
+            url.clone(),
+            &app_secret,
+            PHONE_NUMBER_ID,
+            PHONE_NUMBER.trim_start_matches('+'),
+            Duration::from_millis(args.status_delay_ms),
+        )?;
+    }
+    let pid = running.pid();
+    let postgres = matches!(database, Database::Postgres { .. }) && subject == Subject::Parley;
+    let sampler = sampler::Sampler::spawn(pid, {
         let t = tracker.clone();
         move || t.now_ns()
     });
-    // Let Parley settle after start (migrations, first polls) before the clock starts.
+    // Let the server settle after start (migrations, first polls) before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let client = load::client()?;
-    let url = format!("{}/webhooks/meta", parley.base);
-    let threads_before = sampler::threads(parley.pid);
+    let threads_before = sampler::threads(pid);
     let postgres_before = sampler::processes_named("postgres");
-    let scripts = (args.script_load > 0).then(|| {
+    let scripts = (args.script_load > 0 && subject == Subject::Parley).then(|| {
         let total = ((args.script_load as f64) * duration).round().max(1.0) as usize;
-        let hooks = Arc::new(load::prepare_scripts(
-            total,
-            &load::Account {
-                phone_number_id: PHONE_NUMBER_ID,
-                display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
-                app_secret: &app_secret,
-            },
-        ));
+        let hooks = Arc::new(load::prepare_scripts(total, &account));
         let (url, client, rate) = (url.clone(), client.clone(), args.script_load);
         // Its own tracker: these webhooks have no reply and are not in the figures.
         let tracker = Arc::new(Tracker::new(total, total as u32));
@@ -299,12 +434,7 @@ async fn run_once(
         let _ = scripts.await;
     }
     let phase_secs = (phase.answers_done - phase.t0) as f64 / 1e9;
-    let busiest = sampler::busiest_threads(
-        &threads_before,
-        &sampler::threads(parley.pid),
-        phase_secs,
-        4,
-    );
+    let busiest = sampler::busiest_threads(&threads_before, &sampler::threads(pid), phase_secs, 4);
     let postgres_cpu_pct = postgres.then(|| {
         sampler::processes_pct(
             &postgres_before,
@@ -313,28 +443,52 @@ async fn run_once(
         )
     });
     let drain = load::drain(&tracker, Duration::from_secs_f64(args.drain)).await;
-    let samples = sampler.finish(parley.pid, tracker.now_ns()).await;
-    let stages = stages::scrape(&parley.base).await;
-    // PostgreSQL publishes its statistics about once a second.
-    if postgres {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-    }
-    let postgres_counters = parley.postgres_counters().await;
-    let log_problems = parley.logged_problems();
-    if log_problems > 0 {
-        eprintln!(
-            "parley-bench: parley logged {log_problems} warnings/errors; the last lines:\n{}",
-            parley.log_tail()
-        );
-    }
+    let statuses = if args.mix == Mix::W2 {
+        Some(settle_statuses(&double, &running, &tracker, args.drain).await)
+    } else {
+        None
+    };
+    let samples = sampler.finish(pid, tracker.now_ns()).await;
     drop(client);
-    let stopped = parley.stop().await?;
-    if stopped.killed || stopped.exit_code != Some(0) {
-        eprintln!("parley-bench: parley did not stop cleanly: {stopped:?}");
-    }
+    let (stages, postgres_counters, log_problems, stopped) = match running {
+        Running::Parley(parley) => {
+            let stages = stages::scrape(&parley.base).await;
+            // PostgreSQL publishes its statistics about once a second.
+            if postgres {
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+            }
+            let counters = parley.postgres_counters().await;
+            let problems = parley.logged_problems();
+            if problems > 0 {
+                eprintln!(
+                    "parley-bench: parley logged {problems} warnings/errors; the last lines:\n{}",
+                    parley.log_tail()
+                );
+            }
+            let stopped = parley.stop().await?;
+            if stopped.killed || stopped.exit_code != Some(0) {
+                eprintln!("parley-bench: parley did not stop cleanly: {stopped:?}");
+            }
+            (stages, counters, problems, stopped.seconds)
+        }
+        Running::Baseline(b) => {
+            b.stop().await;
+            (None, None, 0, 0.0)
+        }
+    };
     drop(double);
     Ok(report::compute(report::Inputs {
-        db: database.name(),
+        subject: match subject {
+            Subject::Parley => "parley",
+            Subject::Baseline => "baseline",
+        },
+        mix: args.mix.name(),
+        statuses,
+        db: if subject == Subject::Baseline {
+            "none"
+        } else {
+            database.name()
+        },
         rate,
         duration_s: duration,
         contacts: args.contacts,
@@ -345,13 +499,53 @@ async fn run_once(
         samples: &samples,
         postgres_cpu_pct,
         log_problems,
-        shutdown_s: stopped.seconds,
+        shutdown_s: stopped,
         p99_target_ms: args.p99_target_ms,
         stages,
         busiest,
         postgres_counters,
         overrides: &args.overrides,
     }))
+}
+
+/// `--mix w2`: waits (up to `limit` seconds) until the double has posted every reply's three
+/// statuses and the server answered them, then asks Parley how many replies ended `read`.
+async fn settle_statuses(
+    double: &double::Double,
+    running: &Running,
+    tracker: &Tracker,
+    limit: f64,
+) -> report::StatusOutcome {
+    use std::sync::atomic::Ordering::Relaxed;
+    let replied = tracker.replied() as u64;
+    let counts = double.status_counts();
+    let start = std::time::Instant::now();
+    loop {
+        let posted = counts.posted.load(Relaxed);
+        let answered = counts.ok.load(Relaxed) + counts.failed.load(Relaxed);
+        if (posted >= 3 * replied && answered >= posted) || start.elapsed().as_secs_f64() > limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let replies_read = match running {
+        Running::Parley(parley) => {
+            // Statuses are applied after their webhook is acknowledged.
+            let mut read = parley.replies_read().await;
+            while read.is_some_and(|n| n < replied) && start.elapsed().as_secs_f64() < limit {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                read = parley.replies_read().await;
+            }
+            read
+        }
+        Running::Baseline(_) => None,
+    };
+    report::StatusOutcome {
+        posted: counts.posted.load(Relaxed),
+        ok: counts.ok.load(Relaxed),
+        failed: counts.failed.load(Relaxed),
+        replies_read,
+    }
 }
 
 /// The parley binary next to this one in `target/release`, built first unless told not to

@@ -77,6 +77,11 @@ impl Tracker {
         }
     }
 
+    /// Webhooks with at least one reply.
+    pub fn replied(&self) -> usize {
+        self.replies.iter().filter(|r| r.load(Relaxed) > 0).count()
+    }
+
     /// Acknowledged (200) webhooks that have no reply yet.
     pub fn missing(&self) -> usize {
         (0..self.len())

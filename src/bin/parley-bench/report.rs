@@ -12,6 +12,10 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
+    /// `parley`, or `baseline` (the storage-less server, `baseline.rs`).
+    pub subject: String,
+    /// `w1` (text webhooks only) or `w2` (each reply followed by sent/delivered/read).
+    pub mix: String,
     pub db: String,
     pub rate: u32,
     pub duration_s: f64,
@@ -47,6 +51,12 @@ pub struct RunResult {
     /// Time the drain took after the last answer (s).
     pub drain_s: f64,
     pub parley: Resources,
+    /// The subject's CPU over the send phase per customer message (µs): CPU seconds per
+    /// second / messages per second. With `--mix w2` a message's three statuses are in it.
+    pub cpu_us_per_message: f64,
+    /// `--mix w2`: the status webhooks the double posted, and how they were answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<StatusOutcome>,
     /// The load generator's own CPU over the send phase, % of one core.
     pub generator_cpu_pct: f64,
     /// CPU of all `postgres` processes over the send phase, % of one core.
@@ -92,7 +102,20 @@ pub struct Resources {
     pub cpu_peak_pct: f64,
 }
 
+/// `--mix w2`: what became of the status webhooks.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StatusOutcome {
+    pub posted: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Replies whose stored status ended `read` (Parley only: the baseline stores nothing).
+    pub replies_read: Option<u64>,
+}
+
 pub struct Inputs<'a> {
+    pub subject: &'a str,
+    pub mix: &'a str,
+    pub statuses: Option<StatusOutcome>,
     pub db: &'a str,
     pub rate: u32,
     pub duration_s: f64,
@@ -165,7 +188,19 @@ pub fn compute(i: Inputs) -> RunResult {
     };
     let generator_cpu_pct = phase_cpu(|s| s.bench_ticks).unwrap_or(0.0);
     let machine_pct = phase_cpu(|s| s.machine_ticks).unwrap_or(0.0);
-    let passed = lost == 0
+    let statuses_ok = i.statuses.is_none_or(|st| {
+        st.failed == 0
+            && st.posted == 3 * replied
+            && st.ok == st.posted
+            && st.replies_read.is_none_or(|read| read == replied)
+    });
+    let cpu_us_per_message = if i.rate > 0 {
+        resources.cpu_avg_pct / 100.0 * 1e6 / i.rate as f64
+    } else {
+        0.0
+    };
+    let passed = statuses_ok
+        && lost == 0
         && dups == 0
         && non_200 == 0
         && unexpected == 0
@@ -173,6 +208,8 @@ pub fn compute(i: Inputs) -> RunResult {
         && replied as usize == n
         && latency_ms.p99 < i.p99_target_ms;
     RunResult {
+        subject: i.subject.to_string(),
+        mix: i.mix.to_string(),
         db: i.db.to_string(),
         rate: i.rate,
         duration_s: i.duration_s,
@@ -196,6 +233,8 @@ pub fn compute(i: Inputs) -> RunResult {
         misrouted,
         drain_s: i.drain.as_secs_f64(),
         parley: resources,
+        cpu_us_per_message,
+        statuses: i.statuses,
         generator_cpu_pct,
         postgres_cpu_pct: i.postgres_cpu_pct,
         other_cpu_pct: (machine_pct
@@ -275,11 +314,12 @@ fn resources(samples: &[Sample], phase: SendPhase) -> Resources {
     }
 }
 
-pub const HEADER: &str = "db        rate/s   sent/s  acked/s  reply/s   p50 ms   p99 ms  p99.9 ms   max ms    lost   dup  non200  RSS MB  CPU avg/peak %  ok";
+pub const HEADER: &str = "subject  db        rate/s   sent/s  acked/s  reply/s   p50 ms   p99 ms  p99.9 ms   max ms    lost   dup  non200  RSS MB  CPU avg/peak %  µs/msg  ok";
 
 pub fn row(r: &RunResult) -> String {
     format!(
-        "{:<8} {:>7} {:>8.0} {:>8.0} {:>8.0} {:>8.2} {:>8.2} {:>9.2} {:>8.1} {:>7} {:>5} {:>7} {:>7.1} {:>8.0}/{:<5.0} {}",
+        "{:<8} {:<8} {:>7} {:>8.0} {:>8.0} {:>8.0} {:>8.2} {:>8.2} {:>9.2} {:>8.1} {:>7} {:>5} {:>7} {:>7.1} {:>8.0}/{:<5.0} {:>7.0} {}",
+        r.subject,
         r.db,
         r.rate,
         r.send_rate,
@@ -295,6 +335,7 @@ pub fn row(r: &RunResult) -> String {
         r.parley.peak_rss_mb,
         r.parley.cpu_avg_pct,
         r.parley.cpu_peak_pct,
+        r.cpu_us_per_message,
         if r.passed { "yes" } else { "no" }
     )
 }
@@ -309,8 +350,8 @@ pub fn details(r: &RunResult) -> String {
     };
     let mut s = String::new();
     s += &format!(
-        "{} at {}/s for {} s: {} webhooks from {} contacts over {} flows\n",
-        r.db, r.rate, r.duration_s, r.webhooks, r.contacts, r.flows
+        "{} on {} at {}/s for {} s ({}): {} webhooks from {} contacts over {} flows\n",
+        r.subject, r.db, r.rate, r.duration_s, r.mix, r.webhooks, r.contacts, r.flows
     );
     s += &format!(
         "  sent       {:.0}/s, generator lag {}, max in flight {}\n",
@@ -328,6 +369,16 @@ pub fn details(r: &RunResult) -> String {
         r.replied, r.reply_rate, r.lost, r.duplicates, r.unexpected, r.misrouted, r.drain_s
     );
     s += &format!("  end-to-end {}\n", p(&r.latency_ms));
+    if let Some(st) = &r.statuses {
+        s += &format!(
+            "  statuses   {} posted (sent, delivered, read per reply), {} answered 200, {} failed; replies ending read: {}\n",
+            st.posted,
+            st.ok,
+            st.failed,
+            st.replies_read
+                .map_or("not stored (baseline)".to_string(), |n| n.to_string())
+        );
+    }
     if let Some(st) = &r.stages {
         let stage = |x: &Stage| {
             format!(
@@ -342,11 +393,13 @@ pub fn details(r: &RunResult) -> String {
         );
     }
     s += &format!(
-        "  parley     peak RSS {:.1} MB (end {:.1} MB), CPU avg {:.0}% peak {:.0}% of one core; {} warnings/errors logged; stopped in {:.1} s\n",
+        "  {:<10} peak RSS {:.1} MB (end {:.1} MB), CPU avg {:.0}% peak {:.0}% of one core, {:.0} µs per message; {} warnings/errors logged; stopped in {:.1} s\n",
+        r.subject,
         r.parley.peak_rss_mb,
         r.parley.end_rss_mb,
         r.parley.cpu_avg_pct,
         r.parley.cpu_peak_pct,
+        r.cpu_us_per_message,
         r.parley_log_problems,
         r.shutdown_s
     );
@@ -379,4 +432,27 @@ pub fn details(r: &RunResult) -> String {
     }
     s.push('\n');
     s
+}
+
+/// Parley's figures as multiples of the baseline's at the same rate, in the same run.
+pub fn ratios(parley: &RunResult, baseline: &RunResult) -> String {
+    let x = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.2}×", a / b)
+        } else {
+            "–".to_string()
+        }
+    };
+    format!(
+        "{:>7}/s  CPU per message {:>6} ({:.0} vs {:.0} µs)  e2e p50 {:>6}  p99 {:>6}  RSS {:>6}  passed: parley {}, baseline {}",
+        parley.rate,
+        x(parley.cpu_us_per_message, baseline.cpu_us_per_message),
+        parley.cpu_us_per_message,
+        baseline.cpu_us_per_message,
+        x(parley.latency_ms.p50, baseline.latency_ms.p50),
+        x(parley.latency_ms.p99, baseline.latency_ms.p99),
+        x(parley.parley.peak_rss_mb, baseline.parley.peak_rss_mb),
+        if parley.passed { "yes" } else { "no" },
+        if baseline.passed { "yes" } else { "no" },
+    )
 }
