@@ -86,14 +86,17 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let app = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/webhooks/meta", post(webhook))
-            .with_state(state);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        axum::serve(listener, app).await?;
+        axum::serve(listener, router(state)).await?;
         Ok(())
     })
+}
+
+fn router(state: Arc<Baseline>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/webhooks/meta", post(webhook))
+        .with_state(state)
 }
 
 async fn webhook(State(st): State<Arc<Baseline>>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -187,5 +190,64 @@ impl Child {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::double::Double;
+    use crate::load::{prepare, Account};
+    use crate::record::Tracker;
+
+    /// The baseline answers a signed webhook and echoes its text to the double; a bad
+    /// signature gets 401 and no reply.
+    #[tokio::test]
+    async fn verifies_the_signature_and_echoes_to_the_double() {
+        let tracker = Arc::new(Tracker::new(4, 4));
+        let double = Double::start(tracker.clone()).await.unwrap();
+        let state = Arc::new(Baseline {
+            http: reqwest::Client::new(),
+            api_base: double.api_base(),
+            secret: b"s3cret".to_vec(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        let account = Account {
+            phone_number_id: "106540352242922",
+            display_phone_number: "15550783880",
+            app_secret: "s3cret",
+        };
+        let hooks = prepare(4, 4, 2, &account);
+        let http = reqwest::Client::new();
+        let forged = http
+            .post(&url)
+            .header("x-hub-signature-256", "sha256=00")
+            .body(hooks[1].body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 401);
+        let signed = http
+            .post(&url)
+            .header("x-hub-signature-256", hooks[3].signature.clone())
+            .body(hooks[3].body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 200);
+        for _ in 0..200 {
+            if tracker.replied() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(tracker.entry(3).replies, 1, "the signed webhook's echo");
+        assert_eq!(tracker.entry(1).replies, 0, "nothing for the forged one");
+        assert_eq!(
+            tracker.misrouted.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 }

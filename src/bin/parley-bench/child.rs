@@ -456,6 +456,48 @@ mod tests {
         assert_eq!(v["log"]["level"].as_str(), Some("info"));
     }
 
+    /// Without `--tuned` the run's config sets nothing Parley has a default for.
+    #[test]
+    fn parley_runs_on_its_defaults_unless_tuned() {
+        let database = super::Database::Sqlite;
+        let setup = |tuned| super::Setup {
+            binary: std::path::Path::new("parley"),
+            flows: 1,
+            database: &database,
+            api_base: "http://127.0.0.1:9/v21.0".into(),
+            phone_number: "+15550783880",
+            phone_number_id: "1",
+            app_secret: "s",
+            overrides: &[],
+            keep: false,
+            preload: 0,
+            tuned,
+            pin: None,
+        };
+        let dir = std::path::Path::new("/tmp/run");
+        let plain: serde_yaml::Value = serde_yaml::from_str(&super::config_yaml(
+            &setup(false),
+            dir,
+            8080,
+            "sqlite://x.db",
+        ))
+        .unwrap();
+        for key in ["inbox", "outbox", "log"] {
+            assert!(plain.get(key).is_none(), "{key} is Parley's default");
+        }
+        assert!(plain["flows"].get("hot_reload").is_none());
+        let tuned: serde_yaml::Value = serde_yaml::from_str(&super::config_yaml(
+            &setup(true),
+            dir,
+            8080,
+            "sqlite://x.db",
+        ))
+        .unwrap();
+        assert_eq!(tuned["log"]["level"].as_str(), Some("warn"));
+        assert_eq!(tuned["flows"]["hot_reload"].as_bool(), Some(false));
+        assert_eq!(tuned["flows"]["dir"], plain["flows"]["dir"]);
+    }
+
     #[test]
     fn flow_echoes_the_message_text() {
         assert_eq!(

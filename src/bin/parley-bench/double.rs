@@ -218,6 +218,76 @@ fn seq_of(text: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// `--mix w2`: after a send, the double posts `sent`, `delivered` and `read` for the
+    /// message it answered, in that order, each signed with the app secret.
+    #[tokio::test]
+    async fn posts_three_signed_statuses_after_each_send() {
+        type Seen = Arc<Mutex<Vec<(String, String, bool)>>>;
+        let seen: Seen = Arc::default();
+        let receiver = Router::new()
+            .route(
+                "/webhooks/meta",
+                post(
+                    |State(seen): State<Seen>, headers: axum::http::HeaderMap, body: Bytes| async move {
+                        let signed = headers
+                            .get("x-hub-signature-256")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v == crate::load::sign("s3cret", &body));
+                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let st = &v["entry"][0]["changes"][0]["value"]["statuses"][0];
+                        seen.lock().unwrap().push((
+                            st["id"].as_str().unwrap_or_default().to_string(),
+                            st["status"].as_str().unwrap_or_default().to_string(),
+                            signed,
+                        ));
+                        "ok"
+                    },
+                ),
+            )
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+        let tracker = Arc::new(Tracker::new(2, 2));
+        let double = Double::start(tracker).await.unwrap();
+        double
+            .post_statuses(
+                url,
+                "s3cret",
+                "106540352242922",
+                "15550783880",
+                Duration::ZERO,
+            )
+            .unwrap();
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/106540352242922/messages", double.api_base()))
+            .json(&serde_json::json!({"to": "15550000001", "text": {"body": "kw1 1"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let wamid = answer["messages"][0]["id"].as_str().unwrap().to_string();
+        for _ in 0..200 {
+            if double.status_counts().ok.load(Relaxed) == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seen = seen.lock().unwrap().clone();
+        let expected: Vec<(String, String, bool)> = ["sent", "delivered", "read"]
+            .iter()
+            .map(|s| (wamid.clone(), s.to_string(), true))
+            .collect();
+        assert_eq!(seen, expected);
+        assert_eq!(double.status_counts().failed.load(Relaxed), 0);
+    }
+
     #[test]
     fn reads_the_webhook_number_from_the_echo() {
         assert_eq!(super::seq_of("kw7 12345"), Some(12345));

@@ -23,8 +23,8 @@ pub struct Account<'a> {
 }
 
 pub struct Webhook {
-    body: Bytes,
-    signature: HeaderValue,
+    pub body: Bytes,
+    pub signature: HeaderValue,
 }
 
 /// How the send phase went, in tracker nanoseconds.
