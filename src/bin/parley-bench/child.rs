@@ -56,6 +56,8 @@ pub struct Parley {
     dir: PathBuf,
     postgres: Option<(String, String)>,
     db_url: String,
+    /// Bytes of the log written during start (start-up warnings are not the run's problems).
+    start_log_bytes: usize,
     keep: bool,
 }
 
@@ -118,6 +120,7 @@ impl Parley {
             dir,
             postgres,
             db_url: db_url.clone(),
+            start_log_bytes: 0,
             keep: setup.keep,
         };
         if let Err(e) = parley.wait_healthy(Duration::from_secs(60)).await {
@@ -125,6 +128,7 @@ impl Parley {
             parley.stop().await.ok();
             bail!("{e:#}\n--- parley log ---\n{log}");
         }
+        parley.start_log_bytes = parley.log_text().len();
         if setup.preload > 0 {
             eprintln!(
                 "parley-bench: storing {} conversations before the run …",
@@ -171,7 +175,7 @@ impl Parley {
     /// The last lines Parley logged (warnings and errors: the run logs at `warn`), without
     /// colour codes and cut to a readable width.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("parley.log")).unwrap_or_default();
+        let text = self.log_text();
         let lines: Vec<String> = text
             .lines()
             .map(|l| {
@@ -185,12 +189,18 @@ impl Parley {
         lines[lines.len().saturating_sub(10)..].join("\n")
     }
 
-    /// Lines Parley logged at warn or error, not counting the start-up flow warnings.
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("parley.log")).unwrap_or_default()
+    }
+
+    /// Lines Parley logged at warn or error after it started (start-up warnings, such as
+    /// "no api_keys configured", are not problems of the run).
     pub fn logged_problems(&self) -> usize {
-        std::fs::read_to_string(self.dir.join("parley.log"))
+        let text = self.log_text();
+        text.get(self.start_log_bytes..)
             .unwrap_or_default()
             .lines()
-            .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains(".yaml"))
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
             .count()
     }
 
