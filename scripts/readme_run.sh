@@ -69,18 +69,19 @@ for block in re.findall(r"```sh\n(.*?)```", api, re.S):
         if line.startswith("curl"):
             line = re.sub(r"\s+#.*$", "", line)
             line = line.replace("localhost:8080", "localhost:" + sys.argv[2])
-            print(line.replace("curl ", "curl -sS -o /tmp/readme_body -w '%{http_code}' ", 1))
+            print(line.replace("curl ", "curl -sS -o \"$BODY\" -w '%{http_code}' ", 1))
 PY
+export BODY="$work/body"
 count=0
 while IFS= read -r cmd; do
   code="$(eval "$cmd")"
   count=$((count + 1))
   printf '%s  %s\n' "$code" "${cmd:0:140}"
   if [[ "$code" == 401 || "$code" -ge 500 ]]; then
-    echo "README example failed with $code:"; cat /tmp/readme_body; echo; exit 1
+    echo "README example failed with $code:"; cat "$BODY"; echo; exit 1
   fi
-  python3 -c 'import json,sys; json.load(open("/tmp/readme_body"))' \
-    || { echo "not JSON:"; cat /tmp/readme_body; exit 1; }
+  python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$BODY" \
+    || { echo "not JSON:"; cat "$BODY"; exit 1; }
 done <"$work/curls.sh"
 [[ $count -ge 10 ]] || { echo "only $count curl examples found in the README"; exit 1; }
 

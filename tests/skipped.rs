@@ -42,7 +42,11 @@ fn postgres() -> Option<String> {
              (for example postgres://root@127.0.0.1:5432/test)"
         ));
     };
-    let (host, port) = host_port(&url)?;
+    let Some((host, port)) = host_port(&url) else {
+        return Some(format!(
+            "{WHAT}: PARLEY_TEST_POSTGRES_URL is not a postgres://user@host:port/db URL; they failed"
+        ));
+    };
     let reachable = (host.as_str(), port)
         .to_socket_addrs()
         .ok()

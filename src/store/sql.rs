@@ -34,6 +34,10 @@ pub(super) const CONVERSATION_INBOUND: &str =
      where conversation_id = $1 and kind = 'message' and id < $2
      order by id desc limit $3";
 
+/// `Senders::stopped_senders`: every stop, by sender; the backend decodes `stopped_at`.
+pub(super) const STOPPED_SENDERS: &str =
+    "select sender_id, code, reason, stopped_at from sender_stops order by sender_id";
+
 /// A row `kind, n` of `Reads::outbound_kind_counts` (a missing kind counts as empty).
 pub(super) fn kind_count<'r, R>(row: &'r R) -> StoreResult<KindCount>
 where

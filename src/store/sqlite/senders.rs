@@ -45,20 +45,18 @@ impl Senders for SqliteStore {
     }
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query(
-            "select sender_id, code, reason, stopped_at from sender_stops order by sender_id",
-        )
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SenderStop {
-                sender_id: row.try_get("sender_id")?,
-                code: row.try_get("code")?,
-                reason: row.try_get("reason")?,
-                stopped_at: time(row.try_get("stopped_at")?)?,
+        sqlx::query(crate::store::sql::STOPPED_SENDERS)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SenderStop {
+                    sender_id: row.try_get("sender_id")?,
+                    code: row.try_get("code")?,
+                    reason: row.try_get("reason")?,
+                    stopped_at: time(row.try_get("stopped_at")?)?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }

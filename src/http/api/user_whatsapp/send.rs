@@ -81,14 +81,12 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
         },
     )
     .await?;
-    Ok(Json(json!({
-        "success": true,
-        "conversation_id": conversation.id,
-        "message_id": id,
-        "whatsapp_message_id": id,
-        "message_sid": parley_message_id(id),
-        "session_status": session_status(&window),
-    })))
+    Ok(accepted(
+        conversation.id,
+        id,
+        "session_status",
+        json!(session_status(&window)),
+    ))
 }
 
 /// `variables` as placeholder name → text. Each must be a string with something in it:
@@ -223,12 +221,24 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
         },
     )
     .await?;
-    Ok(Json(json!({
+    Ok(accepted(conversation.id, id, "status", json!("queued")))
+}
+
+/// The answer to an accepted send: the ids Autocalls' API returns (one outbound record is
+/// both the conversation message and the WhatsApp message), and one field of its own.
+fn accepted(
+    conversation_id: crate::domain::Id,
+    id: crate::domain::Id,
+    key: &str,
+    value: Value,
+) -> Json<Value> {
+    let mut body = json!({
         "success": true,
-        "conversation_id": conversation.id,
+        "conversation_id": conversation_id,
         "message_id": id,
         "whatsapp_message_id": id,
         "message_sid": parley_message_id(id),
-        "status": "queued",
-    })))
+    });
+    body[key] = value;
+    Json(body)
 }
