@@ -155,6 +155,12 @@ impl App {
             unknown_outcome_wait: cfg.outbox.unknown_outcome_wait,
             wake: self.wake.clone(),
             unrecorded: Default::default(),
+            template_categories: Arc::new(
+                cfg.templates
+                    .iter()
+                    .filter_map(|t| Some((t.name.clone(), t.category?)))
+                    .collect(),
+            ),
         });
         workers.spawn(inbox.run(workers_stop.clone()));
         workers.spawn(outbox.run(workers_stop.clone()));

@@ -215,3 +215,33 @@ fn check_warns_about_what_a_deployment_lacks() {
     });
     assert!(cfg.warnings(3).is_empty());
 }
+
+#[test]
+fn warns_about_a_graph_api_version_meta_retires_soon() {
+    let sender = |version: &str| {
+        format!(
+            r#"
+senders:
+  - id: 1
+    name: Support
+    channel: meta
+    phone_number: "+15550001111"
+    meta: {{ phone_number_id: "1", access_token: t, app_secret: s, verify_token: v{version} }}
+"#
+        )
+    };
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let old = load(&sender(", api_base: https://graph.facebook.com/v21.0")).unwrap();
+    let text = old.warnings_on(1, today).join("\n");
+    assert!(
+        text.contains("senders[0] (Support) uses Graph API v21.0, which Meta retires on 2027-01-21 (in 59 days)"),
+        "{text}"
+    );
+    let default = load(&sender("")).unwrap();
+    assert_eq!(
+        default.senders[0].meta.as_ref().unwrap().api_base,
+        "https://graph.facebook.com/v26.0"
+    );
+    let text = default.warnings_on(1, today).join("\n");
+    assert!(!text.contains("Graph API"), "{text}");
+}

@@ -98,6 +98,12 @@ impl Config {
     /// `flows_loaded` of them running), no senders, no API keys. For `parley check`, the
     /// start's log and `/readyz`.
     pub fn warnings(&self, flows_loaded: usize) -> Vec<String> {
+        self.warnings_on(flows_loaded, chrono::Utc::now().date_naive())
+    }
+
+    /// `warnings` as they read on `today`: a Meta sender's Graph API version that Meta
+    /// retires within 90 days (or has retired) is one.
+    pub fn warnings_on(&self, flows_loaded: usize, today: chrono::NaiveDate) -> Vec<String> {
         let mut warnings = Vec::new();
         if flows_loaded == 0 {
             let dir = std::path::Path::new(&self.flows.dir);
@@ -112,6 +118,16 @@ impl Config {
                 "no senders configured: nothing can reach Parley: add a sender, see config.example.yaml"
                     .into(),
             );
+        }
+        for (i, s) in self.senders.iter().enumerate() {
+            if let Some(meta) = &s.meta {
+                let who = format!("senders[{i}] ({})", s.name);
+                warnings.extend(crate::domain::graph_versions::warning(
+                    &who,
+                    &meta.api_base,
+                    today,
+                ));
+            }
         }
         if self.api_keys.is_empty() {
             warnings.push(

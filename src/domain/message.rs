@@ -20,6 +20,8 @@ pub struct Routed {
 pub enum RouteKey {
     MetaPhoneNumberId(String),
     TwilioNumber(String),
+    /// Account-level notifications (templates) name the WhatsApp Business Account.
+    MetaBusinessAccount(String),
 }
 
 // Items are built once per webhook and moved, never stored in bulk: boxing the message
@@ -30,6 +32,10 @@ pub enum RouteKey {
 pub enum WebhookItem {
     Message(InboundMessage),
     Status(StatusUpdate),
+    /// A template's status or category changed at Meta (account-level).
+    Template(super::TemplateUpdate),
+    /// A customer stopped or resumed marketing messages.
+    MarketingPreference(super::MarketingPreference),
 }
 
 /// A message a customer sent us.

@@ -5,17 +5,23 @@
 //! Nothing in here does I/O or knows a provider's wire format; every other layer speaks these
 //! types. Provider modules translate to and from them at the edge.
 
+pub mod account;
 pub mod clock;
 pub mod contact;
 pub mod conversation;
 pub mod error_class;
 pub mod event;
+pub mod graph_versions;
 pub mod limits;
 pub mod message;
 pub mod phone;
 pub mod timer;
 pub mod window;
 
+pub use account::{
+    LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
+    TemplateUpdate,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{Contact, ContactPatch};
 pub use conversation::{Conversation, ConversationState, Handoff, Run, StepError, Wait};

@@ -28,6 +28,7 @@ fn templates() -> Vec<TemplateConfig> {
         body: "Hi {{1}}, reply MENU to continue.".into(),
         buttons: vec![],
         twilio_content_sid: None,
+        category: None,
     }]
 }
 

@@ -16,6 +16,7 @@ fn templates() -> Vec<TemplateConfig> {
             body: "Hi {{1}}, reply MENU to continue.".into(),
             buttons: vec![],
             twilio_content_sid: None,
+            category: None,
         },
         TemplateConfig {
             id: 46,
@@ -25,6 +26,7 @@ fn templates() -> Vec<TemplateConfig> {
             body: "New offers!".into(),
             buttons: vec![],
             twilio_content_sid: None,
+            category: None,
         },
     ]
 }

@@ -65,6 +65,17 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     if let Ok(Ok(depth)) = tokio::time::timeout(PING_TIMEOUT, st.store.outbox_depth()).await {
         metrics::gauge!(m::OUTBOX_DEPTH).set(depth as f64);
     }
+    let today = chrono::Utc::now().date_naive();
+    for sender in &st.config.senders {
+        let days = sender
+            .meta
+            .as_ref()
+            .and_then(|meta| crate::domain::graph_versions::days_left(&meta.api_base, today));
+        if let Some(days) = days {
+            metrics::gauge!(m::GRAPH_API_DAYS_LEFT, "sender" => sender.id.to_string())
+                .set(days as f64);
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -162,6 +162,24 @@ fn signed_url(st: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
     format!("{proto}://{host}{path}")
 }
 
+/// Stores an account-level change before the webhook is acknowledged: a template's status
+/// or category, a customer's marketing stop or resume. Rare, so not group-committed.
+async fn account_update(
+    st: &AppState,
+    item: &WebhookItem,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    let stored = match item {
+        WebhookItem::Template(update) => st.store.record_template_update(update, now).await,
+        WebhookItem::MarketingPreference(p) => st.store.set_marketing_preference(p, now).await,
+        _ => Ok(()),
+    };
+    stored.map_err(|e| {
+        tracing::warn!(error = %e, "account update not stored; answering 503 so the provider retries");
+        Error::unavailable("could not store the webhook now, please retry")
+    })
+}
+
 /// Routes items to senders whose secret verified the request and stores them. Returns how
 /// many items were stored.
 async fn ingest(
@@ -173,6 +191,13 @@ async fn ingest(
     let now = st.clock.now();
     let mut items = Vec::with_capacity(routed.len());
     for r in routed {
+        // A template's change is about the business account: the verified signature is
+        // enough, whichever sender's secret it matched.
+        if let WebhookItem::Template(update) = &r.item {
+            account_update(st, &r.item, now).await?;
+            tracing::info!(template = %update.name, change = ?update.change, "Meta changed a template");
+            continue;
+        }
         let sender = match st.senders.by_route(&r.route) {
             Some(s) if verified.contains(&s.config.id) => s.config.id,
             _ => {
@@ -192,6 +217,10 @@ async fn ingest(
                 status,
                 received_at: now,
             },
+            item @ (WebhookItem::Template(_) | WebhookItem::MarketingPreference(_)) => {
+                account_update(st, &item, now).await?;
+                continue;
+            }
         });
     }
     let n = items.len();

@@ -35,6 +35,8 @@ pub const MESSAGES_SKIPPED: &str = "parley_messages_skipped_total";
 pub const MESSAGES_CONVERTED: &str = "parley_messages_converted_to_template_total";
 pub const OUTBOX_DEPTH: &str = "parley_outbox_depth";
 pub const SENDER_STOPPED: &str = "parley_sender_stopped";
+/// Days until the Graph API version a Meta sender uses is retired by Meta, by sender.
+pub const GRAPH_API_DAYS_LEFT: &str = "parley_graph_api_days_left";
 /// Webhook received → flow step committed (reply enqueued).
 pub const INBOX_LATENCY: &str = "parley_inbox_latency_seconds";
 /// Reply enqueued → accepted by the provider.

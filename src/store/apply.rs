@@ -39,6 +39,18 @@ pub(super) fn status_change(
     })
 }
 
+/// The marketing class of a `failed` status's code (131049 held back, 131050 stopped), if
+/// it has one.
+pub(super) fn marketing_class(change: &StatusChange) -> Option<crate::domain::ErrorClass> {
+    use crate::domain::ErrorClass;
+    let (class, _) = crate::domain::error_class::code_info(change.error_code?)?;
+    matches!(
+        class,
+        ErrorClass::MarketingLimited | ErrorClass::MarketingStopped
+    )
+    .then_some(class)
+}
+
 /// The template to enqueue when a free-form message failed because the window was closed
 /// and its step declared a template fallback. Addressed like the original message.
 pub(super) fn window_fallback(

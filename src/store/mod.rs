@@ -106,7 +106,18 @@ impl StoreError {
 /// object's supertrait methods are its own); code holding a `SqliteStore` or `PgStore`
 /// itself imports the concept traits it calls: `use crate::store::{Inbox, Outbox};`.
 pub trait Store:
-    Process + Ingest + Inbox + Timers + Outbox + Senders + Schedules + Reads + Send + Sync + 'static
+    Process
+    + Ingest
+    + Inbox
+    + Timers
+    + Outbox
+    + Senders
+    + Schedules
+    + Reads
+    + Account
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -117,6 +128,7 @@ impl<T> Store for T where
         + Timers
         + Outbox
         + Senders
+        + Account
         + Schedules
         + Reads
         + Send
@@ -260,6 +272,59 @@ pub trait Outbox: Send + Sync {
 
     /// Messages waiting to be sent (queued), for metrics.
     async fn outbox_depth(&self) -> StoreResult<i64>;
+}
+
+/// What Meta says about the account: templates' live status and category, and each
+/// contact's marketing state (stopped by the customer, or held back by WhatsApp).
+#[async_trait]
+pub trait Account: Send + Sync {
+    /// Records a template status or category change (upsert by name and language).
+    async fn record_template_update(
+        &self,
+        update: &crate::domain::TemplateUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Every template Meta told Parley about, by name then language.
+    async fn live_templates(&self) -> StoreResult<Vec<crate::domain::LiveTemplate>>;
+
+    /// The live state of a template in a language (or of one recorded without language).
+    async fn live_template(
+        &self,
+        name: &str,
+        language: &str,
+    ) -> StoreResult<Option<crate::domain::LiveTemplate>>;
+
+    /// A customer stopped or resumed marketing (`user_preferences`); the contact is created
+    /// if Parley has not met them yet.
+    async fn set_marketing_preference(
+        &self,
+        preference: &crate::domain::MarketingPreference,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The marketing state of the contact of a conversation.
+    async fn marketing_state(
+        &self,
+        conversation_id: Id,
+    ) -> StoreResult<crate::domain::MarketingState>;
+
+    /// WhatsApp held back outbound message `outbound_id` (131049): its contact gets no
+    /// marketing for 24 hours, and a copy is kept to be sent again after the next wait on
+    /// the ladder (`marketing_deferral`); `None` when the ladder is spent. `at_least` delays
+    /// the copy further (the contact's existing limit).
+    async fn defer_marketing(
+        &self,
+        outbound_id: Id,
+        now: DateTime<Utc>,
+        at_least: Option<DateTime<Utc>>,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// The customer of outbound message `outbound_id`'s conversation stopped marketing (131050).
+    async fn stop_marketing(&self, outbound_id: Id, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Moves held-back messages whose time has come into the outbox; returns how many.
+    async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize>;
 }
 
 /// Senders whose sends are stopped.

@@ -53,3 +53,15 @@ where
         count: row.try_get("n")?,
     })
 }
+
+/// `Account::live_templates`: every template Meta told Parley about.
+pub(super) const LIVE_TEMPLATES: &str =
+    "select name, language, status, reason, category, impending_category, impending_on, updated_at
+     from template_states order by name, language";
+
+/// `Account::live_template`: `$1` the name, `$2` the language; a row recorded without a
+/// language applies to every language, one with the language wins.
+pub(super) const LIVE_TEMPLATE: &str =
+    "select name, language, status, reason, category, impending_category, impending_on, updated_at
+     from template_states where name = $1 and (language = $2 or language = '')
+     order by language desc limit 1";

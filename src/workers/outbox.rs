@@ -8,10 +8,12 @@ use super::Wakeups;
 use crate::channels::senders::{SenderRuntime, Senders};
 use crate::config::RetryConfig;
 use crate::domain::{
-    Clock, ErrorClass, OutboundContent, SendFailure, WindowFallback, WindowPolicy,
+    Clock, ErrorClass, OutboundContent, SendFailure, TemplateCategory, TemplateChange,
+    TemplateMessage, TemplateUpdate, WindowFallback, WindowPolicy,
 };
 use crate::metrics as m;
 use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +37,13 @@ pub struct Outbox {
     /// waits, nothing is claimed: this process could otherwise claim such a send again
     /// once its lease ran out and repeat a message the provider already accepted.
     pub unrecorded: Arc<AtomicUsize>,
+    /// Each declared template's category (`templates[].category`), by name; a
+    /// `template_category_update` recorded in the database wins.
+    pub template_categories: Arc<HashMap<String, TemplateCategory>>,
 }
+
+/// How often messages WhatsApp held back (131049) are looked for, to send on their day.
+const DEFERRED_SWEEP: Duration = Duration::from_secs(30);
 
 /// Backoff between attempts to write a send's outcome after a transient database error.
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -80,6 +88,7 @@ impl Outbox {
                 }
             }
         };
+        tokio::spawn(self.clone().release_deferred(shutdown.clone()));
         let me = self.clone();
         let run = move |item| {
             let me = me.clone();
@@ -94,6 +103,30 @@ impl Outbox {
             run,
         )
         .await;
+    }
+
+    /// Moves held-back marketing messages whose day has come into the outbox.
+    async fn release_deferred(self: Arc<Self>, shutdown: CancellationToken) {
+        let every = DEFERRED_SWEEP.min(self.poll_interval.max(Duration::from_millis(50)) * 30);
+        loop {
+            match self.store.release_deferred(self.clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(
+                        messages = n,
+                        "held-back marketing messages queued to send again"
+                    );
+                    self.wake.outbox.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "releasing held-back messages failed; trying again later")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     /// A send's lease always outlasts its provider call (twice `send_timeout`): a lease
@@ -186,6 +219,11 @@ impl Outbox {
                 }
             }
         }
+        if let OutboundContent::Template(t) = &message.content {
+            if let Some(outcome) = self.template_gate(item, t).await {
+                return outcome;
+            }
+        }
         if let Some(outcome) = self.over_template_cap(sender, &message).await {
             return outcome;
         }
@@ -209,6 +247,87 @@ impl Outbox {
                 converted_to: converted,
             },
             Err(f) => self.on_failure(item, f).await,
+        }
+    }
+
+    /// A template Meta paused, disabled or rejected is not sent (the reason is the
+    /// failure); a marketing template is not sent to a customer who stopped marketing, nor
+    /// before WhatsApp's per-user marketing limit (131049) has let the customer go.
+    async fn template_gate(&self, item: &OutboxItem, t: &TemplateMessage) -> Option<SendOutcome> {
+        let live = match self.store.live_template(&t.name, &t.language).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the template's live status failed; sending anyway");
+                None
+            }
+        };
+        if let Some(reason) = live.as_ref().and_then(|l| l.unsendable_reason()) {
+            return Some(SendOutcome::Failed {
+                code: None,
+                title: reason,
+                window_closed: false,
+            });
+        }
+        let category = live
+            .and_then(|l| l.category)
+            .or_else(|| self.template_categories.get(&t.name).copied());
+        if category != Some(TemplateCategory::Marketing) {
+            return None;
+        }
+        let state = match self.store.marketing_state(item.conversation_id).await {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the contact's marketing state failed; sending anyway");
+                return None;
+            }
+        };
+        if let Some(at) = state.stopped_at {
+            return Some(SendOutcome::Skipped {
+                reason: format!(
+                    "the customer stopped marketing messages on {}: marketing template `{}` is not sent (utility and service messages still are)",
+                    at.format("%Y-%m-%d"),
+                    t.name
+                ),
+            });
+        }
+        let now = self.clock.now();
+        match state.limited_until {
+            Some(until) if until > now => Some(self.defer(item, None, Some(until)).await),
+            _ => None,
+        }
+    }
+
+    /// WhatsApp held this marketing message back (131049), or the customer's limit from an
+    /// earlier one still runs: a copy waits for its day on the ladder, this send ends.
+    async fn defer(
+        &self,
+        item: &OutboxItem,
+        code: Option<i64>,
+        at_least: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> SendOutcome {
+        let now = self.clock.now();
+        let why = match code {
+            Some(code) => format!("WhatsApp held this marketing message back ({code}: per-user marketing limit)"),
+            None => "WhatsApp held an earlier marketing message to this customer back (131049) less than 24 hours ago".into(),
+        };
+        let title = match self.store.defer_marketing(item.id, now, at_least).await {
+            Ok(Some(due)) => format!(
+                "{why}; not sent again at once: a copy is sent on {}",
+                due.format("%Y-%m-%d %H:%M UTC")
+            ),
+            Ok(None) => format!(
+                "{why}, and it was already held back {} times: given up",
+                crate::domain::error_class::MARKETING_DEFER_LADDER_HOURS.len()
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, outbound_id = item.id, "keeping a held-back marketing message failed");
+                format!("{why}; keeping a copy to send later failed: {e}")
+            }
+        };
+        SendOutcome::Failed {
+            code,
+            title,
+            window_closed: false,
         }
     }
 
@@ -328,9 +447,51 @@ impl Outbox {
             }
             ErrorClass::Permanent => SendOutcome::Failed {
                 code: f.code,
-                title: f.title,
+                title: explained(f.code, f.title),
                 window_closed: false,
             },
+            ErrorClass::MarketingLimited => self.defer(item, f.code, None).await,
+            ErrorClass::MarketingStopped => {
+                if let Err(e) = self.store.stop_marketing(item.id, self.clock.now()).await {
+                    tracing::error!(error = %e, "marking the customer's marketing stop failed");
+                }
+                SendOutcome::Failed {
+                    code: f.code,
+                    title: explained(f.code, f.title),
+                    window_closed: false,
+                }
+            }
+            ErrorClass::NeedsPhone => SendOutcome::Failed {
+                code: f.code,
+                title: format!(
+                    "{}: Parley knows no phone number for this customer, only their business-scoped user id",
+                    explained(f.code, f.title)
+                ),
+                window_closed: false,
+            },
+            ErrorClass::TemplateUnavailable => {
+                if let OutboundContent::Template(t) = &item.message.content {
+                    let status = if f.code == Some(132016) { "disabled" } else { "paused" };
+                    let update = TemplateUpdate {
+                        name: t.name.clone(),
+                        language: Some(t.language.clone()),
+                        template_id: None,
+                        change: TemplateChange::Status {
+                            status: status.into(),
+                            reason: Some(f.title.clone()),
+                            category: None,
+                        },
+                    };
+                    if let Err(e) = self.store.record_template_update(&update, self.clock.now()).await {
+                        tracing::error!(error = %e, "recording the template's status failed");
+                    }
+                }
+                SendOutcome::Failed {
+                    code: f.code,
+                    title: explained(f.code, f.title),
+                    window_closed: false,
+                }
+            }
         }
     }
 
@@ -374,6 +535,14 @@ fn empty_template_variable(content: &OutboundContent) -> Option<SendOutcome> {
         ),
         window_closed: false,
     })
+}
+
+/// The provider's title, with Parley's words for the code when the table has them.
+fn explained(code: Option<i64>, title: String) -> String {
+    match code.and_then(crate::domain::error_class::code_info) {
+        Some((_, words)) if !title.contains(words) => format!("{title} ({words})"),
+        _ => title,
+    }
 }
 
 fn code_label(code: Option<i64>) -> String {

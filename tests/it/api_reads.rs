@@ -258,7 +258,7 @@ async fn sandbox_sender_health_says_the_webhook_check_does_not_apply() {
 async fn health_check_reports_credentials_webhooks_and_sends_a_test_message() {
     let app = spawn_api().await;
     Mock::given(method("GET"))
-        .and(path_regex(r"^/v21\.0/\d+$"))
+        .and(path_regex(r"^/v26\.0/\d+$"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "106540352242922", "display_phone_number": "15550783880", "verified_name": "Test" })))
         .mount(&app.meta)
         .await;

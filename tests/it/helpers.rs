@@ -90,7 +90,7 @@ senders:
       access_token: test-token
       app_secret: {APP_SECRET}
       verify_token: verify-me
-      api_base: {meta_uri}/v21.0
+      api_base: {meta_uri}/v26.0
   - id: 2
     name: Twilio line
     channel: twilio
@@ -300,7 +300,7 @@ pub fn now_unix() -> i64 {
 /// Meta double: every send succeeds with a fresh wamid.
 pub async fn mount_meta_ok(server: &MockServer) {
     Mock::given(method("POST"))
-        .and(path_regex(r"^/v21\.0/\d+/messages$"))
+        .and(path_regex(r"^/v26\.0/\d+/messages$"))
         .respond_with(|req: &Request| {
             let n = uuid::Uuid::new_v4().simple().to_string();
             let to = serde_json::from_slice::<Value>(&req.body)
@@ -448,7 +448,7 @@ impl ReplyLog {
             )
         }
         let app = axum::Router::new()
-            .route("/v21.0/{id}/messages", axum::routing::post(send))
+            .route("/v26.0/{id}/messages", axum::routing::post(send))
             .with_state(self.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());

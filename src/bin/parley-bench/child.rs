@@ -474,7 +474,7 @@ mod tests {
             binary: std::path::Path::new("parley"),
             flows: 1,
             database: &database,
-            api_base: "http://127.0.0.1:9/v21.0".into(),
+            api_base: "http://127.0.0.1:9/v26.0".into(),
             phone_number: "+15550783880",
             phone_number_id: "1",
             app_secret: "s",

@@ -122,7 +122,7 @@ impl Double {
 
     /// What to put in the Meta sender's `api_base`.
     pub fn api_base(&self) -> String {
-        format!("http://{}/v21.0", self.addr)
+        format!("http://{}/v26.0", self.addr)
     }
 }
 

@@ -62,10 +62,32 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
                 continue;
             }
         };
+        let waba_id = entry.get("id").and_then(Value::as_str);
         for (j, change) in changes.iter().enumerate() {
             let at = format!("entry[{i}].changes[{j}]");
             match change.get("field").and_then(Value::as_str) {
                 Some("messages") => {}
+                Some(field @ ("message_template_status_update" | "template_category_update")) => {
+                    match change.get("value") {
+                        Some(value @ Value::Object(_)) => items.extend(account::template(
+                            field,
+                            waba_id,
+                            &format!("{at}.value"),
+                            value,
+                        )),
+                        _ => unparsed("change", &at, "no `value` object"),
+                    }
+                    continue;
+                }
+                Some("user_preferences") => {
+                    match change.get("value") {
+                        Some(value @ Value::Object(_)) => {
+                            account::preferences(&format!("{at}.value"), value, &mut items)
+                        }
+                        _ => unparsed("change", &at, "no `value` object"),
+                    }
+                    continue;
+                }
                 Some(field) => {
                     tracing::debug!(
                         field,
@@ -442,5 +464,6 @@ fn timestamp(t: Option<&wire::Timestamp>) -> Option<DateTime<Utc>> {
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
 }
 
+mod account;
 #[cfg(test)]
 mod tests;

@@ -73,7 +73,10 @@ pub struct MetaSettings {
 }
 
 fn default_meta_api_base() -> String {
-    "https://graph.facebook.com/v21.0".into()
+    format!(
+        "https://graph.facebook.com/{}",
+        crate::domain::graph_versions::DEFAULT_VERSION
+    )
 }
 
 #[derive(Debug, Clone, Deserialize)]

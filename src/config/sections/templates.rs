@@ -39,6 +39,12 @@ pub struct TemplateConfig {
     /// Twilio Content API SID (`HX…`) for sending this template through Twilio.
     #[serde(default)]
     pub twilio_content_sid: Option<String>,
+    /// Meta's pricing category: `marketing`, `utility` or `authentication`. Marketing
+    /// templates are held back for customers who stopped marketing or whom WhatsApp's
+    /// per-user marketing limit reached (131049, 131050). A `template_category_update`
+    /// webhook overrides it (see `GET /api/user/whatsapp/templates`).
+    #[serde(default)]
+    pub category: Option<crate::domain::TemplateCategory>,
 }
 
 impl TemplateConfig {

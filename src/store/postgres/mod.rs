@@ -16,6 +16,7 @@
 //! `ingest` and replayed by `outbox`), which import none of them. Step commits, accepted sends and work loads
 //! of many conversations are batched into one statement each (`batch`: group commit).
 
+mod account;
 mod batch;
 mod inbox;
 mod ingest;

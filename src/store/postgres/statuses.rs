@@ -119,6 +119,17 @@ pub(super) async fn ingest_status(
     .bind(outbound_id)
     .execute(&mut *conn)
     .await?;
+    // WhatsApp held a marketing message back (131049) or the customer stopped marketing
+    // (131050): see the SQLite store's `marketing_failure`.
+    match apply::marketing_class(&change) {
+        Some(crate::domain::ErrorClass::MarketingLimited) => {
+            super::account::defer_in(&mut *conn, outbound_id, received_at, None).await?;
+        }
+        Some(crate::domain::ErrorClass::MarketingStopped) => {
+            super::account::stop_in(&mut *conn, outbound_id, received_at).await?;
+        }
+        _ => {}
+    }
 
     let mut fallback_id = None;
     if change.window_closed {

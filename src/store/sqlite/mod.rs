@@ -16,6 +16,7 @@
 //! and the statements several of them run) and `statuses` (delivery statuses, applied by
 //! `ingest` and replayed by `outbox`), which import none of them.
 
+mod account;
 pub mod backup;
 mod inbox;
 mod ingest;

@@ -97,6 +97,7 @@ pub(super) fn ingest_status(
         outbound_id
     ])?;
 
+    marketing_failure(conn, &change, outbound_id, now)?;
     let mut fallback_id = None;
     if change.window_closed {
         let message: OutboundMessage = from_text("outbound payload", &target.payload)?;
@@ -116,6 +117,25 @@ pub(super) fn ingest_status(
         status: change.status,
         fallback_id,
     })
+}
+
+/// A `failed` status that says WhatsApp held a marketing message back (131049: a copy waits
+/// for its day on the ladder) or that the customer stopped marketing (131050).
+fn marketing_failure(
+    conn: &Connection,
+    change: &apply::StatusChange,
+    outbound_id: i64,
+    now: i64,
+) -> StoreResult<()> {
+    use crate::domain::ErrorClass;
+    match apply::marketing_class(change) {
+        Some(ErrorClass::MarketingLimited) => {
+            super::account::defer_in(conn, outbound_id, now, None)?;
+        }
+        Some(ErrorClass::MarketingStopped) => super::account::stop_in(conn, outbound_id, now)?,
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Applies the statuses that arrived before outbound message `id` had its provider id.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::ErrorClass;
+use crate::domain::{ErrorClass, TemplateCategory, TemplateChange, TemplateUpdate};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/meta/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -61,6 +61,59 @@ snapshot_fixtures! {
     parses_status_read => "status_read.json",
     parses_status_failed_131047 => "status_failed_131047.json",
     parses_status_failed_131026 => "status_failed_131026.json",
+    parses_status_failed_131049 => "status_failed_131049.json",
+    parses_status_failed_131050 => "status_failed_131050.json",
+    parses_template_status_paused => "template_status_paused.json",
+    parses_template_status_approved => "template_status_approved.json",
+    parses_template_category_impending => "template_category_impending.json",
+    parses_template_category_completed => "template_category_completed.json",
+    parses_user_preferences_stop => "user_preferences_stop.json",
+}
+
+#[test]
+fn template_changes_are_routed_by_business_account_and_read_both_category_shapes() {
+    let paused = parse_fixture("template_status_paused.json");
+    assert_eq!(
+        paused[0].route,
+        RouteKey::MetaBusinessAccount("102290129340398".into())
+    );
+    assert!(matches!(
+        &paused[0].item,
+        WebhookItem::Template(TemplateUpdate { name, change: TemplateChange::Status { status, .. }, .. })
+            if name == "spring_sale" && status == "paused"
+    ));
+    let impending = parse_fixture("template_category_impending.json");
+    assert!(matches!(
+        &impending[0].item,
+        WebhookItem::Template(TemplateUpdate {
+            change: TemplateChange::CategoryImpending {
+                category: TemplateCategory::Marketing,
+                on: Some(_)
+            },
+            ..
+        })
+    ));
+    let completed = parse_fixture("template_category_completed.json");
+    assert!(matches!(
+        &completed[0].item,
+        WebhookItem::Template(TemplateUpdate {
+            change: TemplateChange::Category {
+                category: TemplateCategory::Marketing,
+                previous: Some(TemplateCategory::Utility)
+            },
+            ..
+        })
+    ));
+}
+
+#[test]
+fn template_changes_without_a_name_or_category_are_skipped_not_fatal() {
+    let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+        {"field":"message_template_status_update","value":{"event":"PAUSED"}},
+        {"field":"template_category_update","value":{"message_template_name":"x","new_category":"SPAM"}},
+        {"field":"user_preferences","value":{"metadata":{"phone_number_id":"1"},"user_preferences":[
+            {"wa_id":"16315551181","category":"marketing_messages","value":"maybe"}]}}]}]}"#;
+    assert_eq!(parse(body).unwrap(), Vec::new());
 }
 
 #[test]
@@ -154,8 +207,25 @@ fn failed_status_carries_the_window_closed_error() {
 }
 
 #[test]
-fn non_message_changes_are_ignored() {
-    assert_eq!(parse_fixture("non_message_field.json"), vec![]);
+fn a_template_status_change_is_read_with_its_category() {
+    let items = parse_fixture("non_message_field.json");
+    assert!(matches!(
+        &items[..],
+        [Routed {
+            item: WebhookItem::Template(TemplateUpdate {
+                change: TemplateChange::Status { status, category: Some(TemplateCategory::Utility), .. },
+                ..
+            }),
+            ..
+        }] if status == "approved"
+    ));
+}
+
+#[test]
+fn other_account_changes_are_ignored() {
+    let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+        {"field":"phone_number_quality_update","value":{"display_phone_number":"15550783881","event":"FLAGGED"}}]}]}"#;
+    assert_eq!(parse(body).unwrap(), vec![]);
 }
 
 #[test]

@@ -1,0 +1,262 @@
+//! Templates' live state and contacts' marketing state on PostgreSQL (`store::Account`).
+//! `defer_in` and `stop_in` also run inside a status webhook's transaction (`statuses`).
+
+use super::PgStore;
+use crate::domain::error_class::marketing_deferral;
+use crate::domain::{
+    LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
+    TemplateUpdate,
+};
+use crate::store::{Account, Id, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{PgConnection, Row};
+
+/// How long a 131049 keeps every marketing message from the contact.
+const LIMIT: TimeDelta = TimeDelta::hours(24);
+
+/// See `Account::defer_marketing`.
+pub(super) async fn defer_in(
+    conn: &mut PgConnection,
+    outbound_id: Id,
+    now: DateTime<Utc>,
+    at_least: Option<DateTime<Utc>>,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let row = sqlx::query(
+        "select o.deferrals, v.contact_id from outbound_messages o
+         join conversations v on v.id = o.conversation_id where o.id = $1",
+    )
+    .bind(outbound_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let deferrals: i32 = row.try_get("deferrals")?;
+    let contact_id: i64 = row.try_get("contact_id")?;
+    let limit = now + LIMIT;
+    sqlx::query(
+        "update contacts set marketing_limited_until = $1
+         where id = $2 and (marketing_limited_until is null or marketing_limited_until < $1)",
+    )
+    .bind(limit)
+    .bind(contact_id)
+    .execute(&mut *conn)
+    .await?;
+    let Some(wait) = marketing_deferral(deferrals.max(0) as u32) else {
+        return Ok(None);
+    };
+    let wait = TimeDelta::from_std(wait).unwrap_or(LIMIT);
+    let due = (now + wait).max(at_least.unwrap_or(now));
+    sqlx::query(
+        "insert into deferred_sends
+             (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
+              created_at, source_id)
+         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, $2, $3, id
+         from outbound_messages where id = $1
+         on conflict (source_id) do nothing",
+    )
+    .bind(outbound_id)
+    .bind(due)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(due))
+}
+
+/// See `Account::stop_marketing`.
+pub(super) async fn stop_in(
+    conn: &mut PgConnection,
+    outbound_id: Id,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update contacts set marketing_stopped_at = coalesce(marketing_stopped_at, $2)
+         where id = (select v.contact_id from outbound_messages o
+                     join conversations v on v.id = o.conversation_id where o.id = $1)",
+    )
+    .bind(outbound_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Account for PgStore {
+    async fn record_template_update(
+        &self,
+        update: &TemplateUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let language = update.language.clone().unwrap_or_default();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into template_states (name, language, template_id, updated_at)
+             values ($1, $2, $3, $4)
+             on conflict (name, language) do update set
+                 template_id = coalesce(excluded.template_id, template_states.template_id),
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&update.name)
+        .bind(&language)
+        .bind(&update.template_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let query = match &update.change {
+            TemplateChange::Status {
+                status,
+                reason,
+                category,
+            } => sqlx::query(
+                "update template_states set status = $3, reason = $4,
+                     category = coalesce($5, category)
+                 where name = $1 and language = $2",
+            )
+            .bind(&update.name)
+            .bind(&language)
+            .bind(status)
+            .bind(reason)
+            .bind(category.map(|c| c.as_str())),
+            TemplateChange::Category { category, .. } => sqlx::query(
+                "update template_states set category = $3,
+                     impending_category = null, impending_on = null
+                 where name = $1 and language = $2",
+            )
+            .bind(&update.name)
+            .bind(&language)
+            .bind(category.as_str()),
+            TemplateChange::CategoryImpending { category, on } => sqlx::query(
+                "update template_states set impending_category = $3, impending_on = $4
+                 where name = $1 and language = $2",
+            )
+            .bind(&update.name)
+            .bind(&language)
+            .bind(category.as_str())
+            .bind(on),
+        };
+        query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn live_templates(&self) -> StoreResult<Vec<LiveTemplate>> {
+        sqlx::query(crate::store::sql::LIVE_TEMPLATES)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(live_template)
+            .collect()
+    }
+
+    async fn live_template(&self, name: &str, language: &str) -> StoreResult<Option<LiveTemplate>> {
+        sqlx::query(crate::store::sql::LIVE_TEMPLATE)
+            .bind(name)
+            .bind(language)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(live_template)
+            .transpose()
+    }
+
+    async fn set_marketing_preference(
+        &self,
+        preference: &MarketingPreference,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let key = preference.contact.key();
+        let at = preference.at.unwrap_or(now);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into contacts (key, created_at) values ($1, $2) on conflict (key) do nothing",
+        )
+        .bind(&key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update contacts set marketing_stopped_at =
+                 case when $2 then coalesce(marketing_stopped_at, $3) else null end
+             where key = $1",
+        )
+        .bind(&key)
+        .bind(preference.stopped)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn marketing_state(&self, conversation_id: Id) -> StoreResult<MarketingState> {
+        let row = sqlx::query(
+            "select k.marketing_stopped_at, k.marketing_limited_until
+             from conversations v join contacts k on k.id = v.contact_id where v.id = $1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(MarketingState::default());
+        };
+        Ok(MarketingState {
+            stopped_at: row.try_get("marketing_stopped_at")?,
+            limited_until: row.try_get("marketing_limited_until")?,
+        })
+    }
+
+    async fn defer_marketing(
+        &self,
+        outbound_id: Id,
+        now: DateTime<Utc>,
+        at_least: Option<DateTime<Utc>>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut tx = self.pool.begin().await?;
+        let due = defer_in(&mut tx, outbound_id, now, at_least).await?;
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    async fn stop_marketing(&self, outbound_id: Id, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        stop_in(&mut conn, outbound_id, now).await
+    }
+
+    async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        // One statement: rows deleted by one process are inserted once, whoever runs it.
+        let moved = sqlx::query(
+            "with due as (delete from deferred_sends where due_at <= $1
+                          returning id, sender_id, conversation_id, payload, fallback, origin, deferrals)
+             insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  next_attempt_at, created_at, updated_at, deferrals)
+             select sender_id, conversation_id, payload, fallback, origin, 'queued', $1, $1, $1, deferrals
+             from due order by id",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(moved.rows_affected() as usize)
+    }
+}
+
+fn live_template(row: &sqlx::postgres::PgRow) -> StoreResult<LiveTemplate> {
+    let category = |name: &str| -> StoreResult<Option<TemplateCategory>> {
+        Ok(row
+            .try_get::<Option<String>, _>(name)?
+            .as_deref()
+            .and_then(TemplateCategory::parse))
+    };
+    Ok(LiveTemplate {
+        name: row.try_get("name")?,
+        language: row.try_get("language")?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        category: category("category")?,
+        impending_category: category("impending_category")?,
+        impending_on: row.try_get("impending_on")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

@@ -1,0 +1,284 @@
+//! Templates' live state and contacts' marketing state on SQLite (`store::Account`).
+//! `defer_in` and `stop_in` also run inside a status webhook's transaction (`statuses`).
+
+use super::rows::{micros, time};
+use super::SqliteStore;
+use crate::domain::error_class::marketing_deferral;
+use crate::domain::{
+    LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
+    TemplateUpdate,
+};
+use crate::store::{Account, Id, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use sqlx::Row;
+
+/// How long a 131049 keeps every marketing message from the contact.
+const LIMIT_HOURS: i64 = 24;
+
+/// See `Account::defer_marketing`; returns when the copy is due, in microseconds.
+pub(super) fn defer_in(
+    conn: &Connection,
+    outbound_id: Id,
+    now: i64,
+    at_least: Option<i64>,
+) -> StoreResult<Option<i64>> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "select o.deferrals, v.contact_id from outbound_messages o
+             join conversations v on v.id = o.conversation_id where o.id = $1",
+        )?
+        .query_row([outbound_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((deferrals, contact_id)) = row else {
+        return Ok(None);
+    };
+    let limit = now + LIMIT_HOURS * 3_600_000_000;
+    conn.prepare_cached(
+        "update contacts set marketing_limited_until = $1
+         where id = $2 and (marketing_limited_until is null or marketing_limited_until < $1)",
+    )?
+    .execute(params![limit, contact_id])?;
+    let Some(wait) = marketing_deferral(deferrals.max(0) as u32) else {
+        return Ok(None);
+    };
+    let due = (now + wait.as_micros() as i64).max(at_least.unwrap_or(0));
+    conn.prepare_cached(
+        "insert into deferred_sends
+             (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
+              created_at, source_id)
+         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, $2, $3, id
+         from outbound_messages where id = $1
+         on conflict (source_id) do nothing",
+    )?
+    .execute(params![outbound_id, due, now])?;
+    Ok(Some(due))
+}
+
+/// See `Account::stop_marketing`.
+pub(super) fn stop_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "update contacts set marketing_stopped_at = coalesce(marketing_stopped_at, $2)
+         where id = (select v.contact_id from outbound_messages o
+                     join conversations v on v.id = o.conversation_id where o.id = $1)",
+    )?
+    .execute(params![outbound_id, now])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Account for SqliteStore {
+    async fn record_template_update(
+        &self,
+        update: &TemplateUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let update = update.clone();
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                let language = update.language.clone().unwrap_or_default();
+                conn.prepare_cached(
+                    "insert into template_states (name, language, template_id, updated_at)
+                     values ($1, $2, $3, $4)
+                     on conflict (name, language) do update set
+                         template_id = coalesce(excluded.template_id, template_states.template_id),
+                         updated_at = excluded.updated_at",
+                )?
+                .execute(params![
+                    update.name,
+                    language,
+                    update.template_id,
+                    now
+                ])?;
+                let name = &update.name;
+                match &update.change {
+                    TemplateChange::Status {
+                        status,
+                        reason,
+                        category,
+                    } => {
+                        conn.prepare_cached(
+                            "update template_states set status = $3, reason = $4,
+                                 category = coalesce($5, category)
+                             where name = $1 and language = $2",
+                        )?
+                        .execute(params![
+                            name,
+                            language,
+                            status,
+                            reason,
+                            category.map(|c| c.as_str())
+                        ])?;
+                    }
+                    TemplateChange::Category { category, .. } => {
+                        conn.prepare_cached(
+                            "update template_states set category = $3,
+                                 impending_category = null, impending_on = null
+                             where name = $1 and language = $2",
+                        )?
+                        .execute(params![
+                            name,
+                            language,
+                            category.as_str()
+                        ])?;
+                    }
+                    TemplateChange::CategoryImpending { category, on } => {
+                        conn.prepare_cached(
+                            "update template_states set impending_category = $3,
+                                 impending_on = $4
+                             where name = $1 and language = $2",
+                        )?
+                        .execute(params![
+                            name,
+                            language,
+                            category.as_str(),
+                            on.map(micros)
+                        ])?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn live_templates(&self) -> StoreResult<Vec<LiveTemplate>> {
+        sqlx::query(crate::store::sql::LIVE_TEMPLATES)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(live_template)
+            .collect()
+    }
+
+    async fn live_template(&self, name: &str, language: &str) -> StoreResult<Option<LiveTemplate>> {
+        sqlx::query(crate::store::sql::LIVE_TEMPLATE)
+            .bind(name)
+            .bind(language)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(live_template)
+            .transpose()
+    }
+
+    async fn set_marketing_preference(
+        &self,
+        preference: &MarketingPreference,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let key = preference.contact.key();
+        let stopped = preference.stopped;
+        let at = micros(preference.at.unwrap_or(now));
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "insert into contacts (key, created_at) values ($1, $2)
+                     on conflict (key) do nothing",
+                )?
+                .execute(params![key, now])?;
+                conn.prepare_cached(
+                    "update contacts set marketing_stopped_at =
+                         case when $2 then coalesce(marketing_stopped_at, $3) else null end
+                     where key = $1",
+                )?
+                .execute(params![key, stopped, at])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn marketing_state(&self, conversation_id: Id) -> StoreResult<MarketingState> {
+        let row = sqlx::query(
+            "select k.marketing_stopped_at, k.marketing_limited_until
+             from conversations v join contacts k on k.id = v.contact_id where v.id = $1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else {
+            return Ok(MarketingState::default());
+        };
+        let at = |name: &str| -> StoreResult<Option<DateTime<Utc>>> {
+            row.try_get::<Option<i64>, _>(name)?.map(time).transpose()
+        };
+        Ok(MarketingState {
+            stopped_at: at("marketing_stopped_at")?,
+            limited_until: at("marketing_limited_until")?,
+        })
+    }
+
+    async fn defer_marketing(
+        &self,
+        outbound_id: Id,
+        now: DateTime<Utc>,
+        at_least: Option<DateTime<Utc>>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let (now, at_least) = (micros(now), at_least.map(micros));
+        let due = self
+            .writer
+            .run(move |conn| defer_in(conn, outbound_id, now, at_least))
+            .await?;
+        due.map(time).transpose()
+    }
+
+    async fn stop_marketing(&self, outbound_id: Id, now: DateTime<Utc>) -> StoreResult<()> {
+        let now = micros(now);
+        self.writer
+            .run(move |conn| stop_in(conn, outbound_id, now))
+            .await
+    }
+
+    async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        let now = micros(now);
+        // Polled: a read on the pool first, so an idle store takes no write transaction.
+        let due = sqlx::query("select 1 from deferred_sends where due_at <= $1 limit 1")
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await?;
+        if due.is_none() {
+            return Ok(0);
+        }
+        self.writer
+            .run(move |conn| {
+                let moved = conn
+                    .prepare_cached(
+                        "insert into outbound_messages
+                             (sender_id, conversation_id, payload, fallback, origin, status,
+                              next_attempt_at, created_at, updated_at, deferrals)
+                         select sender_id, conversation_id, payload, fallback, origin, 'queued',
+                                $1, $1, $1, deferrals
+                         from deferred_sends where due_at <= $1 order by id",
+                    )?
+                    .execute([now])?;
+                conn.prepare_cached("delete from deferred_sends where due_at <= $1")?
+                    .execute([now])?;
+                Ok(moved)
+            })
+            .await
+    }
+}
+
+fn live_template(row: &sqlx::sqlite::SqliteRow) -> StoreResult<LiveTemplate> {
+    let category = |name: &str| -> StoreResult<Option<TemplateCategory>> {
+        Ok(row
+            .try_get::<Option<String>, _>(name)?
+            .as_deref()
+            .and_then(TemplateCategory::parse))
+    };
+    Ok(LiveTemplate {
+        name: row.try_get("name")?,
+        language: row.try_get("language")?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        category: category("category")?,
+        impending_category: category("impending_category")?,
+        impending_on: row
+            .try_get::<Option<i64>, _>("impending_on")?
+            .map(time)
+            .transpose()?,
+        updated_at: time(row.try_get("updated_at")?)?,
+    })
+}
