@@ -27,7 +27,7 @@ pub(super) fn defer_in(
     let row: Option<(i64, i64)> = conn
         .prepare_cached(
             "select o.deferrals, v.contact_id from outbound_messages o
-             join conversations v on v.id = o.conversation_id where o.id = $1",
+             join conversations v on v.id = o.conversation_id where o.id = ?1",
         )?
         .query_row([outbound_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -36,8 +36,8 @@ pub(super) fn defer_in(
     };
     let limit = now + LIMIT_HOURS * 3_600_000_000;
     conn.prepare_cached(
-        "update contacts set marketing_limited_until = $1
-         where id = $2 and (marketing_limited_until is null or marketing_limited_until < $1)",
+        "update contacts set marketing_limited_until = ?1
+         where id = ?2 and (marketing_limited_until is null or marketing_limited_until < ?1)",
     )?
     .execute(params![limit, contact_id])?;
     let Some(wait) = marketing_deferral(deferrals.max(0) as u32) else {
@@ -48,8 +48,8 @@ pub(super) fn defer_in(
         "insert into deferred_sends
              (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
               created_at, source_id)
-         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, $2, $3, id
-         from outbound_messages where id = $1
+         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, ?2, ?3, id
+         from outbound_messages where id = ?1
          on conflict (source_id) do nothing",
     )?
     .execute(params![outbound_id, due, now])?;
@@ -59,9 +59,9 @@ pub(super) fn defer_in(
 /// See `Account::stop_marketing`.
 pub(super) fn stop_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<()> {
     conn.prepare_cached(
-        "update contacts set marketing_stopped_at = coalesce(marketing_stopped_at, $2)
+        "update contacts set marketing_stopped_at = coalesce(marketing_stopped_at, ?2)
          where id = (select v.contact_id from outbound_messages o
-                     join conversations v on v.id = o.conversation_id where o.id = $1)",
+                     join conversations v on v.id = o.conversation_id where o.id = ?1)",
     )?
     .execute(params![outbound_id, now])?;
     Ok(())
@@ -81,7 +81,7 @@ impl Account for SqliteStore {
                 let language = update.language.clone().unwrap_or_default();
                 conn.prepare_cached(
                     "insert into template_states (name, language, template_id, updated_at)
-                     values ($1, $2, $3, $4)
+                     values (?1, ?2, ?3, ?4)
                      on conflict (name, language) do update set
                          template_id = coalesce(excluded.template_id, template_states.template_id),
                          updated_at = excluded.updated_at",
@@ -100,9 +100,9 @@ impl Account for SqliteStore {
                         category,
                     } => {
                         conn.prepare_cached(
-                            "update template_states set status = $3, reason = $4,
-                                 category = coalesce($5, category)
-                             where name = $1 and language = $2",
+                            "update template_states set status = ?3, reason = ?4,
+                                 category = coalesce(?5, category)
+                             where name = ?1 and language = ?2",
                         )?
                         .execute(params![
                             name,
@@ -114,9 +114,9 @@ impl Account for SqliteStore {
                     }
                     TemplateChange::Category { category, .. } => {
                         conn.prepare_cached(
-                            "update template_states set category = $3,
+                            "update template_states set category = ?3,
                                  impending_category = null, impending_on = null
-                             where name = $1 and language = $2",
+                             where name = ?1 and language = ?2",
                         )?
                         .execute(params![
                             name,
@@ -126,9 +126,9 @@ impl Account for SqliteStore {
                     }
                     TemplateChange::CategoryImpending { category, on } => {
                         conn.prepare_cached(
-                            "update template_states set impending_category = $3,
-                                 impending_on = $4
-                             where name = $1 and language = $2",
+                            "update template_states set impending_category = ?3,
+                                 impending_on = ?4
+                             where name = ?1 and language = ?2",
                         )?
                         .execute(params![
                             name,
@@ -175,14 +175,14 @@ impl Account for SqliteStore {
         self.writer
             .run(move |conn| {
                 conn.prepare_cached(
-                    "insert into contacts (key, created_at) values ($1, $2)
+                    "insert into contacts (key, created_at) values (?1, ?2)
                      on conflict (key) do nothing",
                 )?
                 .execute(params![key, now])?;
                 conn.prepare_cached(
                     "update contacts set marketing_stopped_at =
-                         case when $2 then coalesce(marketing_stopped_at, $3) else null end
-                     where key = $1",
+                         case when ?2 then coalesce(marketing_stopped_at, ?3) else null end
+                     where key = ?1",
                 )?
                 .execute(params![key, stopped, at])?;
                 Ok(())
@@ -193,7 +193,7 @@ impl Account for SqliteStore {
     async fn marketing_state(&self, conversation_id: Id) -> StoreResult<MarketingState> {
         let row = sqlx::query(
             "select k.marketing_stopped_at, k.marketing_limited_until
-             from conversations v join contacts k on k.id = v.contact_id where v.id = $1",
+             from conversations v join contacts k on k.id = v.contact_id where v.id = ?1",
         )
         .bind(conversation_id)
         .fetch_optional(&self.reader)
@@ -234,7 +234,7 @@ impl Account for SqliteStore {
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {
         let now = micros(now);
         // Polled: a read on the pool first, so an idle store takes no write transaction.
-        let due = sqlx::query("select 1 from deferred_sends where due_at <= $1 limit 1")
+        let due = sqlx::query("select 1 from deferred_sends where due_at <= ?1 limit 1")
             .bind(now)
             .fetch_optional(&self.reader)
             .await?;
@@ -249,11 +249,11 @@ impl Account for SqliteStore {
                              (sender_id, conversation_id, payload, fallback, origin, status,
                               next_attempt_at, created_at, updated_at, deferrals)
                          select sender_id, conversation_id, payload, fallback, origin, 'queued',
-                                $1, $1, $1, deferrals
-                         from deferred_sends where due_at <= $1 order by id",
+                                ?1, ?1, ?1, deferrals
+                         from deferred_sends where due_at <= ?1 order by id",
                     )?
                     .execute([now])?;
-                conn.prepare_cached("delete from deferred_sends where due_at <= $1")?
+                conn.prepare_cached("delete from deferred_sends where due_at <= ?1")?
                     .execute([now])?;
                 Ok(moved)
             })

@@ -119,6 +119,7 @@ macro_rules! conformance {
 }
 
 // Declared after the macro so that they see it.
+mod account;
 mod fixtures;
 mod inbox;
 mod ingest;

@@ -1,0 +1,207 @@
+//! What Meta says about the account: templates' live status and category, and contacts'
+//! marketing state (131049 holds a marketing message back on a ladder, 131050 and
+//! `user_preferences` stop marketing).
+
+use super::fixtures::*;
+use crate::domain::{
+    DeliveryStatus, MarketingPreference, OutboundContent, TemplateCategory, TemplateChange,
+    TemplateUpdate,
+};
+use crate::store::{DynStore, Id, NewOutbound, SendOutcome};
+
+fn update(name: &str, language: Option<&str>, change: TemplateChange) -> TemplateUpdate {
+    TemplateUpdate {
+        name: name.into(),
+        language: language.map(str::to_string),
+        template_id: Some("1290398411124521".into()),
+        change,
+    }
+}
+
+fn changed_to(status: &str) -> TemplateChange {
+    TemplateChange::Status {
+        status: status.into(),
+        reason: Some("LOW_QUALITY".into()),
+        category: None,
+    }
+}
+
+async fn template_changes_are_kept_and_looked_up_by_language(store: DynStore) {
+    assert_eq!(store.live_template("promo", "en").await.unwrap(), None);
+    store
+        .record_template_update(&update("promo", Some("en"), changed_to("paused")), t(1))
+        .await
+        .unwrap();
+    store
+        .record_template_update(
+            &update(
+                "promo",
+                Some("en"),
+                TemplateChange::CategoryImpending {
+                    category: TemplateCategory::Marketing,
+                    on: Some(t(86_400)),
+                },
+            ),
+            t(2),
+        )
+        .await
+        .unwrap();
+    let live = store.live_template("promo", "en").await.unwrap().unwrap();
+    assert_eq!(live.status.as_deref(), Some("paused"));
+    assert_eq!(live.reason.as_deref(), Some("LOW_QUALITY"));
+    assert_eq!(live.impending_category, Some(TemplateCategory::Marketing));
+    assert_eq!(live.impending_on, Some(t(86_400)));
+    assert!(live.unsendable_reason().is_some());
+    // Another language of the same name is another template.
+    assert_eq!(store.live_template("promo", "es").await.unwrap(), None);
+
+    // The change happens; the template is approved again.
+    store
+        .record_template_update(
+            &update(
+                "promo",
+                Some("en"),
+                TemplateChange::Category {
+                    category: TemplateCategory::Marketing,
+                    previous: Some(TemplateCategory::Utility),
+                },
+            ),
+            t(3),
+        )
+        .await
+        .unwrap();
+    store
+        .record_template_update(&update("promo", Some("en"), changed_to("approved")), t(4))
+        .await
+        .unwrap();
+    let live = store.live_template("promo", "en").await.unwrap().unwrap();
+    assert_eq!(live.category, Some(TemplateCategory::Marketing));
+    assert_eq!(live.impending_category, None);
+    assert_eq!(live.unsendable_reason(), None);
+    assert_eq!(live.updated_at, t(4));
+
+    // An update without a language applies to every language that has no row of its own.
+    store
+        .record_template_update(&update("welcome", None, changed_to("disabled")), t(5))
+        .await
+        .unwrap();
+    let any = store.live_template("welcome", "pt_BR").await.unwrap().unwrap();
+    assert_eq!(any.status.as_deref(), Some("disabled"));
+    let all = store.live_templates().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|l| (l.name.as_str(), l.language.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("promo", "en"), ("welcome", "")]
+    );
+}
+
+fn marketing_to(conversation_id: Id) -> NewOutbound {
+    let mut message = text_to(conversation_id, 1, "");
+    message.message.content = OutboundContent::Template(template("spring_sale"));
+    message
+}
+
+async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
+    let first = sent(&store, marketing_to(conversation), "wamid.m1", t(10)).await;
+    // WhatsApp says 131049 in a status: the contact is limited for a day and a copy waits.
+    store
+        .ingest(&[status("wamid.m1", DeliveryStatus::Failed, Some(131049), t(20))])
+        .await
+        .unwrap();
+    let state = store.marketing_state(conversation).await.unwrap();
+    assert_eq!(state.limited_until, Some(t(20 + 86_400)));
+    assert_eq!(state.stopped_at, None);
+    // The same status again adds no second copy.
+    store
+        .defer_marketing(first, t(21), None)
+        .await
+        .unwrap();
+    assert_eq!(store.release_deferred(t(20 + 86_399)).await.unwrap(), 0);
+    assert_eq!(claim_ids(&store, "o", t(20 + 86_399), 10).await, Vec::<Id>::new());
+    assert_eq!(store.release_deferred(t(20 + 86_400)).await.unwrap(), 1);
+    assert_eq!(store.release_deferred(t(20 + 86_401)).await.unwrap(), 0);
+    let again = claim_ids(&store, "o", t(20 + 86_400), 10).await;
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0], first);
+
+    // Held back again and again: 48 h, then 96 h, then the ladder is spent.
+    let mut now = 20 + 86_400;
+    let mut id = again[0];
+    for (round, wait) in [(1, Some(48)), (2, Some(96)), (3, None)] {
+        let due = store.defer_marketing(id, t(now), None).await.unwrap();
+        let held = SendOutcome::Failed {
+            code: Some(131049),
+            title: "held back".into(),
+            window_closed: false,
+        };
+        store.record_outcome(id, "o", &held, t(now)).await.unwrap();
+        assert_eq!(due, wait.map(|h: i64| t(now + h * 3600)), "round {round}");
+        let Some(h) = wait else { break };
+        now += h * 3600;
+        assert_eq!(store.release_deferred(t(now)).await.unwrap(), 1, "round {round}");
+        let claimed = claim_ids(&store, "o", t(now), 10).await;
+        assert_eq!(claimed.len(), 1, "round {round}");
+        id = claimed[0];
+    }
+}
+
+async fn a_customer_who_stopped_marketing_is_marked(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
+    sent(&store, marketing_to(conversation), "wamid.m1", t(10)).await;
+    store
+        .ingest(&[status("wamid.m1", DeliveryStatus::Failed, Some(131050), t(20))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.marketing_state(conversation).await.unwrap().stopped_at,
+        Some(t(20))
+    );
+    // `user_preferences` resume clears it; stop sets it again, at the customer's time.
+    let preference = |stopped, at| MarketingPreference {
+        contact: customer(1),
+        stopped,
+        at: Some(at),
+    };
+    store
+        .set_marketing_preference(&preference(false, t(30)), t(31))
+        .await
+        .unwrap();
+    assert_eq!(store.marketing_state(conversation).await.unwrap().stopped_at, None);
+    store
+        .set_marketing_preference(&preference(true, t(40)), t(41))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.marketing_state(conversation).await.unwrap().stopped_at,
+        Some(t(40))
+    );
+    // A customer Parley never met is created, stopped.
+    store
+        .set_marketing_preference(
+            &MarketingPreference {
+                contact: customer(7),
+                stopped: true,
+                at: None,
+            },
+            t(50),
+        )
+        .await
+        .unwrap();
+    let other = store
+        .ensure_conversation(SENDER, &customer(7), None, t(51))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        store.marketing_state(other).await.unwrap().stopped_at,
+        Some(t(50))
+    );
+}
+
+conformance!(
+    template_changes_are_kept_and_looked_up_by_language,
+    a_held_back_marketing_message_waits_on_the_ladder,
+    a_customer_who_stopped_marketing_is_marked,
+);
