@@ -119,6 +119,7 @@ impl Config {
                     .into(),
             );
         }
+        warnings.extend(self.templates.iter().filter_map(super::template_warning));
         for (i, s) in self.senders.iter().enumerate() {
             if let Some(meta) = &s.meta {
                 let who = format!("senders[{i}] ({})", s.name);

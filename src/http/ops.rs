@@ -40,6 +40,29 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    // Templates Meta paused, disabled or rejected, or is about to move to another category.
+    let templates: Vec<serde_json::Value> = if database.is_ok() {
+        st.store
+            .live_templates()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.unsendable_reason().is_some() || l.impending_category.is_some())
+            .map(|l| {
+                json!({
+                    "name": l.name,
+                    "language": l.language,
+                    "status": l.status,
+                    "reason": l.reason,
+                    "category": l.category.map(|c| c.as_str()),
+                    "impending_category": l.impending_category.map(|c| c.as_str()),
+                    "impending_on": l.impending_on.map(|d| d.to_rfc3339()),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let ready = database.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
@@ -51,6 +74,7 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
             "problems": flows.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         },
         "stopped_senders": stopped,
+        "templates_needing_attention": templates,
         "warnings": st.config.warnings(st.engine.flows().len()),
     });
     let status = if ready {

@@ -1,6 +1,7 @@
 //! End-to-end tests through the public surface: real HTTP server on port 0, real database,
 //! provider doubles (wiremock) on loopback, and the real binary for crash tests.
 
+mod account;
 mod api;
 mod api_messages_v1;
 mod api_props;

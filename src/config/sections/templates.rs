@@ -65,6 +65,18 @@ impl TemplateConfig {
     }
 }
 
+/// What a declared template lacks without being wrong: a category. Without it Parley cannot
+/// tell a marketing template, so it has no plan for WhatsApp's per-user marketing limit
+/// (131049) or a customer's marketing stop (131050).
+pub fn template_warning(t: &TemplateConfig) -> Option<String> {
+    t.category.is_none().then(|| {
+        format!(
+            "template `{}` ({}) has no category: if it is a marketing template, declare `category: marketing` so Parley holds it back from customers who stopped marketing (131050) and resends it a day or more later when WhatsApp's per-user marketing limit holds it back (131049), instead of failing; else declare `utility` or `authentication`",
+            t.name, t.language
+        )
+    })
+}
+
 /// The checks across `templates:` entries; each problem starts with the entry's path.
 pub(crate) fn template_problems(templates: &[TemplateConfig], problems: &mut Vec<String>) {
     let mut ids = HashSet::new();

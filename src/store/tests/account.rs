@@ -85,7 +85,11 @@ async fn template_changes_are_kept_and_looked_up_by_language(store: DynStore) {
         .record_template_update(&update("welcome", None, changed_to("disabled")), t(5))
         .await
         .unwrap();
-    let any = store.live_template("welcome", "pt_BR").await.unwrap().unwrap();
+    let any = store
+        .live_template("welcome", "pt_BR")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(any.status.as_deref(), Some("disabled"));
     let all = store.live_templates().await.unwrap();
     assert_eq!(
@@ -107,19 +111,24 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     let first = sent(&store, marketing_to(conversation), "wamid.m1", t(10)).await;
     // WhatsApp says 131049 in a status: the contact is limited for a day and a copy waits.
     store
-        .ingest(&[status("wamid.m1", DeliveryStatus::Failed, Some(131049), t(20))])
+        .ingest(&[status(
+            "wamid.m1",
+            DeliveryStatus::Failed,
+            Some(131049),
+            t(20),
+        )])
         .await
         .unwrap();
     let state = store.marketing_state(conversation).await.unwrap();
     assert_eq!(state.limited_until, Some(t(20 + 86_400)));
     assert_eq!(state.stopped_at, None);
     // The same status again adds no second copy.
-    store
-        .defer_marketing(first, t(21), None)
-        .await
-        .unwrap();
+    store.defer_marketing(first, t(21), None).await.unwrap();
     assert_eq!(store.release_deferred(t(20 + 86_399)).await.unwrap(), 0);
-    assert_eq!(claim_ids(&store, "o", t(20 + 86_399), 10).await, Vec::<Id>::new());
+    assert_eq!(
+        claim_ids(&store, "o", t(20 + 86_399), 10).await,
+        Vec::<Id>::new()
+    );
     assert_eq!(store.release_deferred(t(20 + 86_400)).await.unwrap(), 1);
     assert_eq!(store.release_deferred(t(20 + 86_401)).await.unwrap(), 0);
     let again = claim_ids(&store, "o", t(20 + 86_400), 10).await;
@@ -140,7 +149,11 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
         assert_eq!(due, wait.map(|h: i64| t(now + h * 3600)), "round {round}");
         let Some(h) = wait else { break };
         now += h * 3600;
-        assert_eq!(store.release_deferred(t(now)).await.unwrap(), 1, "round {round}");
+        assert_eq!(
+            store.release_deferred(t(now)).await.unwrap(),
+            1,
+            "round {round}"
+        );
         let claimed = claim_ids(&store, "o", t(now), 10).await;
         assert_eq!(claimed.len(), 1, "round {round}");
         id = claimed[0];
@@ -151,11 +164,20 @@ async fn a_customer_who_stopped_marketing_is_marked(store: DynStore) {
     let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
     sent(&store, marketing_to(conversation), "wamid.m1", t(10)).await;
     store
-        .ingest(&[status("wamid.m1", DeliveryStatus::Failed, Some(131050), t(20))])
+        .ingest(&[status(
+            "wamid.m1",
+            DeliveryStatus::Failed,
+            Some(131050),
+            t(20),
+        )])
         .await
         .unwrap();
     assert_eq!(
-        store.marketing_state(conversation).await.unwrap().stopped_at,
+        store
+            .marketing_state(conversation)
+            .await
+            .unwrap()
+            .stopped_at,
         Some(t(20))
     );
     // `user_preferences` resume clears it; stop sets it again, at the customer's time.
@@ -168,13 +190,24 @@ async fn a_customer_who_stopped_marketing_is_marked(store: DynStore) {
         .set_marketing_preference(&preference(false, t(30)), t(31))
         .await
         .unwrap();
-    assert_eq!(store.marketing_state(conversation).await.unwrap().stopped_at, None);
+    assert_eq!(
+        store
+            .marketing_state(conversation)
+            .await
+            .unwrap()
+            .stopped_at,
+        None
+    );
     store
         .set_marketing_preference(&preference(true, t(40)), t(41))
         .await
         .unwrap();
     assert_eq!(
-        store.marketing_state(conversation).await.unwrap().stopped_at,
+        store
+            .marketing_state(conversation)
+            .await
+            .unwrap()
+            .stopped_at,
         Some(t(40))
     );
     // A customer Parley never met is created, stopped.

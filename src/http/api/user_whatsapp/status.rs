@@ -88,22 +88,51 @@ pub async fn templates(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Error> {
     let q = Fields::from_query(query.as_deref());
-    let filter = status_filter(&q, &["approved", "pending", "rejected", "paused"])?;
+    let filter = status_filter(
+        &q,
+        &[
+            "approved", "pending", "rejected", "paused", "disabled", "flagged",
+        ],
+    )?;
+    // What Meta last said about each template (status and category webhooks) wins over
+    // what the config declares.
+    let live = st.store.live_templates().await?;
     let templates: Vec<Value> = st
         .config
         .templates
         .iter()
-        .filter(|t| filter.as_deref().is_none_or(|f| f == t.status.as_str()))
-        .map(|t| {
-            json!({
+        .filter_map(|t| {
+            let meta = live
+                .iter()
+                .filter(|l| l.name == t.name && (l.language == t.language || l.language.is_empty()))
+                .max_by_key(|l| !l.language.is_empty());
+            let status = meta
+                .and_then(|l| l.status.clone())
+                .unwrap_or_else(|| t.status.as_str().to_string());
+            if filter.as_deref().is_some_and(|f| f != status) {
+                return None;
+            }
+            let category = meta.and_then(|l| l.category).or(t.category);
+            Some(json!({
                 "id": t.id,
                 "name": t.name,
                 "language": t.language,
-                "status": t.status.as_str(),
+                "status": status,
+                "declared_status": t.status.as_str(),
+                "category": category.map(|c| c.as_str()),
+                "meta": meta.map(|l| json!({
+                    "status": l.status,
+                    "reason": l.reason,
+                    "category": l.category.map(|c| c.as_str()),
+                    "impending_category": l.impending_category.map(|c| c.as_str()),
+                    "impending_on": l.impending_on.map(|d| d.to_rfc3339()),
+                    "updated_at": l.updated_at.to_rfc3339(),
+                })),
                 "body": t.body,
                 "placeholders": t.placeholders(),
                 "buttons": t.buttons,
-            })
+                "warnings": crate::config::template_warning(t).into_iter().collect::<Vec<_>>(),
+            }))
         })
         .collect();
     Ok(Json(json!({ "success": true, "templates": templates })))
