@@ -208,6 +208,19 @@ impl InboundContent {
         }
     }
 
+    /// The names a `type` trigger matches this by: its kind, and for a call also the event
+    /// (`call:connect`, `call:terminate`).
+    pub fn type_names(&self) -> [Option<&'static str>; 2] {
+        let event = match self {
+            InboundContent::Call(call) => Some(match call.event {
+                CallPhase::Connect => "call:connect",
+                CallPhase::Terminate => "call:terminate",
+            }),
+            _ => None,
+        };
+        [Some(self.kind_name()), event]
+    }
+
     /// Whether this moves the customer-service window (Meta's rule): anything the customer
     /// sends or a call they make does; what the business sent from its app (echoes),
     /// history backfill and calls the business made do not.
