@@ -111,14 +111,18 @@ pub enum InboundContent {
         items: Vec<OrderItem>,
     },
     /// Contact cards the customer shared (at most `limits::SHARED_CONTACTS_MAX`).
-    Contacts { contacts: Vec<SharedContact> },
+    Contacts {
+        contacts: Vec<SharedContact>,
+    },
     /// The customer opened the chat for the first time (Meta's `request_welcome`): a
     /// `welcome` trigger answers it, never the `fallback`.
     RequestWelcome,
     /// What a person sent from the WhatsApp Business app on the shared number
     /// (coexistence, `smb_message_echoes`); `from` is the customer it went to. Never opens
     /// or extends the window; pauses the bot for that customer.
-    Echo { content: Box<InboundContent> },
+    Echo {
+        content: Box<InboundContent>,
+    },
     /// A message of the chat history shared when the number was onboarded (`history`).
     /// Stored only: never starts a flow, never opens a window.
     History {

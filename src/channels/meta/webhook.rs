@@ -17,9 +17,9 @@ use crate::domain::limits::{
     INBOUND_FIELD_MAX, ORDER_ITEMS_MAX, SHARED_CONTACTS_MAX, SHARED_CONTACT_FIELDS_MAX,
 };
 use crate::domain::{
-    ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, OrderItem,
-    PhoneNumber, ProviderError, Referral, ReplyContext, RouteKey, Routed, SharedContact,
-    StatusUpdate, WebhookItem,
+    ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, OrderItem, PhoneNumber,
+    ProviderError, Referral, ReplyContext, RouteKey, Routed, SharedContact, StatusUpdate,
+    WebhookItem,
 };
 use crate::metrics as m;
 use chrono::{DateTime, Utc};
@@ -81,7 +81,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
                     continue;
                 }
                 Some(field) => {
-                    dropped("meta", field, "change", "Parley does not act on this webhook field");
+                    dropped(
+                        "meta",
+                        field,
+                        "change",
+                        "Parley does not act on this webhook field",
+                    );
                     continue;
                 }
                 None => {
@@ -417,7 +422,12 @@ fn content(field: &str, m: &mut wire::Message) -> Result<Option<InboundContent>,
                     }
                 }
                 other => {
-                    dropped("meta", field, other, "an interactive reply of a kind Parley does not read");
+                    dropped(
+                        "meta",
+                        field,
+                        other,
+                        "an interactive reply of a kind Parley does not read",
+                    );
                     return Ok(None);
                 }
             }
@@ -493,10 +503,13 @@ fn bounded(s: String) -> String {
 
 fn shared_contact(c: wire::SharedContact) -> SharedContact {
     let name = c.name.and_then(|n| {
-        n.formatted_name.filter(|f| !f.trim().is_empty()).or_else(|| {
-            let parts: Vec<String> = [n.first_name, n.last_name].into_iter().flatten().collect();
-            Some(parts.join(" ")).filter(|p| !p.trim().is_empty())
-        })
+        n.formatted_name
+            .filter(|f| !f.trim().is_empty())
+            .or_else(|| {
+                let parts: Vec<String> =
+                    [n.first_name, n.last_name].into_iter().flatten().collect();
+                Some(parts.join(" ")).filter(|p| !p.trim().is_empty())
+            })
     });
     let few = |v: Vec<Option<String>>| -> Vec<String> {
         v.into_iter()
@@ -523,7 +536,12 @@ fn status_update(s: wire::Status) -> Option<StatusUpdate> {
         "read" => DeliveryStatus::Read,
         "failed" => DeliveryStatus::Failed,
         other => {
-            dropped("meta", "statuses", other, "a delivery status Parley does not act on");
+            dropped(
+                "meta",
+                "statuses",
+                other,
+                "a delivery status Parley does not act on",
+            );
             return None;
         }
     };

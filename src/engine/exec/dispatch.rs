@@ -25,9 +25,8 @@ impl Interpreter<'_> {
         // counting toward `new_contact`, reminders) applies.
         match &msg.content {
             InboundContent::History { .. } => {
-                return self.decide(|| {
-                    "a message of the shared chat history: stored, nothing runs".into()
-                })
+                return self
+                    .decide(|| "a message of the shared chat history: stored, nothing runs".into())
             }
             InboundContent::Echo { .. } => return self.echo(),
             InboundContent::Call(call) if call.direction == CallDirection::BusinessInitiated => {
@@ -90,8 +89,7 @@ impl Interpreter<'_> {
             EchoPause::For(d) => Some(d),
         };
         self.decide(|| {
-            "a person wrote from the WhatsApp Business app: the bot pauses for this customer"
-                .into()
+            "a person wrote from the WhatsApp Business app: the bot pauses for this customer".into()
         });
         self.state.pending_texts.clear();
         self.state.run = None;
@@ -215,7 +213,9 @@ impl Interpreter<'_> {
         }
         if waiting && !msg.content.is_conversational() {
             let kind = msg.content.kind_name();
-            self.decide(|| format!("a {kind} does not answer the question; the flow keeps waiting"));
+            self.decide(|| {
+                format!("a {kind} does not answer the question; the flow keeps waiting")
+            });
         } else if waiting {
             self.decide(|| "no trigger counts: the message answers the question".into());
             self.answer(&msg.content);

@@ -144,7 +144,11 @@ async fn echoes_history_and_business_calls_leave_the_window(store: DynStore) {
     assert_eq!(last(store.clone()).await, None);
     // A customer's call opens it, like a message.
     store
-        .ingest(&[with("wacid.1:connect", 20, call(CallDirection::UserInitiated, 20))])
+        .ingest(&[with(
+            "wacid.1:connect",
+            20,
+            call(CallDirection::UserInitiated, 20),
+        )])
         .await
         .unwrap();
     assert_eq!(last(store.clone()).await, Some(t(20)));
@@ -152,7 +156,11 @@ async fn echoes_history_and_business_calls_leave_the_window(store: DynStore) {
     store
         .ingest(&[
             with("wamid.E1", 30, InboundContent::Echo { content: text() }),
-            with("wacid.2:connect", 40, call(CallDirection::BusinessInitiated, 40)),
+            with(
+                "wacid.2:connect",
+                40,
+                call(CallDirection::BusinessInitiated, 40),
+            ),
         ])
         .await
         .unwrap();

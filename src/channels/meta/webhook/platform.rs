@@ -7,8 +7,7 @@
 
 use super::{content, customer, dropped, errors_of, non_empty, timestamp, typed, unparsed, wire};
 use crate::domain::{
-    CallDirection, CallEvent, CallPhase, ContactRef, InboundContent, InboundMessage,
-    PhoneNumber,
+    CallDirection, CallEvent, CallPhase, ContactRef, InboundContent, InboundMessage, PhoneNumber,
 };
 use serde_json::Value;
 
@@ -139,14 +138,24 @@ pub(super) fn call(at: &str, raw: &Value, contacts: &[wire::Contact]) -> Option<
         "connect" => CallPhase::Connect,
         "terminate" => CallPhase::Terminate,
         other => {
-            dropped("meta", "calls", other, "a call event Parley does not act on");
+            dropped(
+                "meta",
+                "calls",
+                other,
+                "a call event Parley does not act on",
+            );
             return None;
         }
     };
     // Meta's examples name the direction on every event; when it is missing the call is
     // taken as the customer's, the only kind that reaches a number without the business
     // first asking the Calling API for it.
-    let direction = match c.direction.as_deref().map(str::to_ascii_uppercase).as_deref() {
+    let direction = match c
+        .direction
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         None | Some("USER_INITIATED") => CallDirection::UserInitiated,
         Some("BUSINESS_INITIATED") => CallDirection::BusinessInitiated,
         Some(other) => {

@@ -76,7 +76,10 @@ snapshot_fixtures! {
 fn a_removed_reaction_has_no_emoji_and_is_not_conversational() {
     let m = parse_fixture("reaction_removed.json");
     let content = &only_message(&m).content;
-    assert!(matches!(content, InboundContent::Reaction { emoji: None, .. }));
+    assert!(matches!(
+        content,
+        InboundContent::Reaction { emoji: None, .. }
+    ));
     assert!(!content.is_conversational());
     assert!(content.opens_window());
 }
@@ -160,7 +163,10 @@ fn shared_contacts_and_orders_are_bounded() {
         panic!("{:?}", contents[0]);
     };
     assert_eq!(contacts.len(), crate::domain::limits::SHARED_CONTACTS_MAX);
-    assert_eq!(contacts[0].phones.len(), crate::domain::limits::SHARED_CONTACT_FIELDS_MAX);
+    assert_eq!(
+        contacts[0].phones.len(),
+        crate::domain::limits::SHARED_CONTACT_FIELDS_MAX
+    );
     assert_eq!(
         contacts[0].name.as_ref().unwrap().chars().count(),
         crate::domain::limits::INBOUND_FIELD_MAX
