@@ -16,7 +16,10 @@ const DISTINCT_MAX: usize = 128;
 /// Longest field or type name used as a label.
 const NAME_MAX: usize = 48;
 
-static SEEN: Mutex<Option<HashSet<(&'static str, String, String)>>> = Mutex::new(None);
+/// A kind of dropped event: provider, field, type.
+type Kind = (&'static str, String, String);
+
+static SEEN: Mutex<Option<HashSet<Kind>>> = Mutex::new(None);
 
 /// Counts and logs one dropped event; `why` says in plain words why Parley drops it.
 pub fn dropped(provider: &'static str, field: &str, kind: &str, why: &str) {
