@@ -3,6 +3,7 @@
 //! Parley only domain types: `Routed` events in, `OutboundMessage` out, `SendFailure` back.
 //! `senders` builds, from the config, the channel client and pacing limiter of every sender.
 
+pub mod dropped;
 pub mod meta;
 pub mod sandbox;
 pub mod senders;

@@ -244,4 +244,32 @@ senders:
     );
     let text = default.warnings_on(1, today).join("\n");
     assert!(!text.contains("Graph API"), "{text}");
+fn echo_pause_is_until_release_off_or_a_duration() {
+    use crate::config::EchoPause;
+    let with = |v: &str| {
+        load(&format!(
+            "senders:\n  - {{ id: 1, name: a, channel: sandbox, phone_number: \"+15550783881\", echo_pause: {v} }}\n"
+        ))
+    };
+    assert_eq!(
+        with("until_release").unwrap().senders[0].echo_pause,
+        EchoPause::UntilRelease
+    );
+    assert_eq!(with("off").unwrap().senders[0].echo_pause, EchoPause::Off);
+    assert_eq!(
+        with("2h").unwrap().senders[0].echo_pause,
+        EchoPause::For(std::time::Duration::from_secs(7200))
+    );
+    let err = with("sometimes").unwrap_err().to_string();
+    assert!(
+        err.contains("`sometimes` is not `until_release`, `off` or a duration"),
+        "{err}"
+    );
+    let default = load(
+        "senders:\n  - { id: 1, name: a, channel: sandbox, phone_number: \"+15550783881\" }\n",
+    );
+    assert_eq!(
+        default.unwrap().senders[0].echo_pause,
+        EchoPause::UntilRelease
+    );
 }

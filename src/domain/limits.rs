@@ -28,6 +28,17 @@ pub const ROW_DESCRIPTION_MAX: usize = 72;
 /// Quick-reply buttons on one template.
 pub const TEMPLATE_BUTTONS_MAX: usize = 10;
 
+/// Inbound bounds: what Parley keeps of a customer's message, whatever the provider sends.
+/// Shared contact cards kept from one `contacts` message (the rest are dropped, logged).
+pub const SHARED_CONTACTS_MAX: usize = 20;
+/// Phones, emails or WhatsApp ids kept per shared contact card.
+pub const SHARED_CONTACT_FIELDS_MAX: usize = 10;
+/// Lines kept from one `order` (a WhatsApp cart holds at most 99 distinct products).
+pub const ORDER_ITEMS_MAX: usize = 100;
+/// Any inbound text field kept in full up to this many characters (longer is cut), except
+/// a message's body, which the provider bounds.
+pub const INBOUND_FIELD_MAX: usize = 1_024;
+
 const MB: u64 = 1024 * 1024;
 
 /// The largest file WhatsApp accepts for each kind of media.

@@ -109,6 +109,92 @@ pub enum InboundContent {
         original_type: Option<String>,
         errors: Vec<ProviderError>,
     },
+    /// A cart sent from the business's catalog.
+    Order {
+        catalog_id: Option<String>,
+        /// The note the customer wrote with the order.
+        text: Option<String>,
+        items: Vec<OrderItem>,
+    },
+    /// Contact cards the customer shared (at most `limits::SHARED_CONTACTS_MAX`).
+    Contacts {
+        contacts: Vec<SharedContact>,
+    },
+    /// The customer opened the chat for the first time (Meta's `request_welcome`): a
+    /// `welcome` trigger answers it, never the `fallback`.
+    RequestWelcome,
+    /// What a person sent from the WhatsApp Business app on the shared number
+    /// (coexistence, `smb_message_echoes`); `from` is the customer it went to. Never opens
+    /// or extends the window; pauses the bot for that customer.
+    Echo {
+        content: Box<InboundContent>,
+    },
+    /// A message of the chat history shared when the number was onboarded (`history`).
+    /// Stored only: never starts a flow, never opens a window.
+    History {
+        /// `true` when the customer sent it, `false` when the business did.
+        from_customer: bool,
+        content: Box<InboundContent>,
+        /// Meta's `history_context.status` (`read`, `delivered`, `played`…).
+        status: Option<String>,
+    },
+    /// A WhatsApp voice call (`calls` webhook): one event when it connects, one when it
+    /// ends. A call the customer made opens or resets the window like a message.
+    Call(CallEvent),
+}
+
+/// One line of an `order`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub product_retailer_id: String,
+    pub quantity: f64,
+    pub item_price: f64,
+    pub currency: String,
+}
+
+/// One shared contact card, trimmed to what a flow can use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedContact {
+    pub name: Option<String>,
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+    /// The WhatsApp id of a phone, when the shared person uses WhatsApp.
+    pub wa_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    UserInitiated,
+    BusinessInitiated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallPhase {
+    Connect,
+    Terminate,
+}
+
+impl CallPhase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CallPhase::Connect => "connect",
+            CallPhase::Terminate => "terminate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEvent {
+    pub call_id: String,
+    pub event: CallPhase,
+    pub direction: CallDirection,
+    /// On `terminate`: `completed`, `failed`…, lowercased.
+    pub status: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
 }
 
 impl InboundContent {
@@ -123,7 +209,52 @@ impl InboundContent {
             InboundContent::QuickReply { .. } => "quick_reply",
             InboundContent::Reaction { .. } => "reaction",
             InboundContent::Unsupported { .. } => "unsupported",
+            InboundContent::Order { .. } => "order",
+            InboundContent::Contacts { .. } => "contacts",
+            InboundContent::RequestWelcome => "request_welcome",
+            InboundContent::Echo { .. } => "echo",
+            InboundContent::History { .. } => "history",
+            InboundContent::Call(_) => "call",
         }
+    }
+
+    /// The names a `type` trigger matches this by: its kind, and for a call also the event
+    /// (`call:connect`, `call:terminate`).
+    pub fn type_names(&self) -> [Option<&'static str>; 2] {
+        let event = match self {
+            InboundContent::Call(call) => Some(match call.event {
+                CallPhase::Connect => "call:connect",
+                CallPhase::Terminate => "call:terminate",
+            }),
+            _ => None,
+        };
+        [Some(self.kind_name()), event]
+    }
+
+    /// Whether this moves the customer-service window (Meta's rule): anything the customer
+    /// sends or a call they make does; what the business sent from its app (echoes),
+    /// history backfill and calls the business made do not.
+    pub fn opens_window(&self) -> bool {
+        match self {
+            InboundContent::Echo { .. } | InboundContent::History { .. } => false,
+            InboundContent::Call(call) => call.direction == CallDirection::UserInitiated,
+            _ => true,
+        }
+    }
+
+    /// Whether this is something the customer said to the bot: it may start a `fallback`
+    /// or `new_contact` flow and answer an `ask`. Reactions (added or removed), a chat
+    /// opened for the first time, calls, echoes and history are events, not answers: only
+    /// triggers naming them start a flow.
+    pub fn is_conversational(&self) -> bool {
+        !matches!(
+            self,
+            InboundContent::Reaction { .. }
+                | InboundContent::RequestWelcome
+                | InboundContent::Echo { .. }
+                | InboundContent::History { .. }
+                | InboundContent::Call(_)
+        )
     }
 
     /// The text a flow matches keywords against: the body, a caption, or a button's title.
@@ -134,6 +265,7 @@ impl InboundContent {
             InboundContent::ButtonReply { title, .. } => Some(title),
             InboundContent::ListReply { title, .. } => Some(title),
             InboundContent::QuickReply { text, .. } => Some(text),
+            InboundContent::Order { text, .. } => text.as_deref(),
             _ => None,
         }
     }

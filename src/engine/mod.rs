@@ -98,6 +98,9 @@ pub struct EngineOptions {
     /// for one.
     pub script_threads: usize,
     pub script_queue: usize,
+    /// What an echo from the WhatsApp Business app does, by sender id (default
+    /// `until_release` for a sender not listed).
+    pub echo_pause: std::collections::HashMap<i64, crate::config::EchoPause>,
 }
 
 impl Default for EngineOptions {
@@ -109,6 +112,7 @@ impl Default for EngineOptions {
             debounce: None,
             script_threads: 0,
             script_queue: crate::config::ScriptsConfig::default().queue,
+            echo_pause: Default::default(),
         }
     }
 }
@@ -127,6 +131,11 @@ impl EngineOptions {
             debounce: (!config.inbox.debounce.is_zero()).then_some(config.inbox.debounce),
             script_threads: config.scripts.threads,
             script_queue: config.scripts.queue,
+            echo_pause: config
+                .senders
+                .iter()
+                .map(|s| (s.id, s.echo_pause))
+                .collect(),
         }
     }
 }

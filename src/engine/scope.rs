@@ -2,7 +2,7 @@
 //! maps in Rhai scripts.
 
 use crate::domain::Contact;
-use crate::domain::InboundContent;
+use crate::domain::{CallEvent, InboundContent};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -61,9 +61,38 @@ pub fn message_view(content: Option<&InboundContent>) -> Value {
             obj["caption"] = json!(caption);
             obj["filename"] = json!(filename);
         }
+        InboundContent::Reaction { message_id, emoji } => {
+            // `emoji` is null when the customer removed their reaction.
+            obj["emoji"] = json!(emoji);
+            obj["reacted_to"] = json!(message_id);
+        }
+        InboundContent::Order {
+            catalog_id, items, ..
+        } => {
+            obj["order"] = json!({ "catalog_id": catalog_id, "items": items });
+        }
+        InboundContent::Contacts { contacts } => {
+            obj["contacts"] = json!(contacts);
+        }
+        InboundContent::Call(call) => {
+            obj["call"] = call_view(call);
+        }
         _ => {}
     }
     obj
+}
+
+/// A call as flows see it, in `message.call` and, in a flow a call started, `vars.call`.
+pub fn call_view(call: &CallEvent) -> Value {
+    json!({
+        "id": call.call_id,
+        "event": call.event.as_str(),
+        "direction": call.direction,
+        "status": call.status,
+        "duration_seconds": call.duration_seconds,
+        "start_time": call.start_time.map(|t| t.to_rfc3339()),
+        "end_time": call.end_time.map(|t| t.to_rfc3339()),
+    })
 }
 
 pub fn template_scope(

@@ -182,3 +182,21 @@ fn the_example_flows_pass_every_check() {
     let report = load_dir_with(&settings, Some(&Deployment::from_config(&config)));
     assert!(report.problems.is_empty(), "{}", report.render());
 }
+
+#[test]
+fn check_names_a_call_event_that_does_not_exist() {
+    let out = check(
+        &[(
+            "calls.yaml",
+            "id: calls\ntriggers:\n  - call: [terminate, ringing]\n  - welcome: true\nsteps:\n  - send: \"Thanks for calling\"\n",
+        )],
+        None,
+    );
+    assert!(
+        out.contains("calls.yaml:3:")
+            && out.contains("`ringing` is not a call event")
+            && out.contains("call: terminate"),
+        "{out}"
+    );
+    assert_eq!(out.matches("calls.yaml:").count(), 1, "{out}");
+}

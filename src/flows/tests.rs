@@ -421,3 +421,69 @@ fn matching_ten_thousand_flows_stays_fast() {
         "{per_message:?} per message"
     );
 }
+
+#[test]
+fn events_start_only_flows_that_name_them_never_the_fallback() {
+    use crate::domain::{CallDirection, CallEvent, CallPhase};
+    let (report, _d) = load(&[
+        (
+            "01_welcome.yaml",
+            "id: hello\ntriggers: [{welcome: true}]\nsteps: [{send: w}]\n",
+        ),
+        (
+            "02_missed.yaml",
+            "id: missed\ntriggers: [{call: terminate}]\nsteps: [{send: m}]\n",
+        ),
+        (
+            "03_any_call.yaml",
+            "id: any_call\npriority: -1\ntriggers: [{call: true}]\nsteps: [{send: c}]\n",
+        ),
+        (
+            "04_new.yaml",
+            "id: new\ntriggers: [{new_contact: true}]\nsteps: [{send: n}]\n",
+        ),
+        (
+            "05_fallback.yaml",
+            "id: fallback\ntriggers: [{fallback: true}]\nsteps: [{send: x}]\n",
+        ),
+    ]);
+    assert!(report.errors() == 0, "{}", report.render());
+    let set = report.set.unwrap();
+    let removed = InboundContent::Reaction {
+        message_id: "wamid.1".into(),
+        emoji: None,
+    };
+    assert_eq!(winner(&set, &removed, true, false, None), None);
+    assert_eq!(
+        winner(&set, &InboundContent::RequestWelcome, true, false, None).as_deref(),
+        Some("hello")
+    );
+    let call = |event| {
+        InboundContent::Call(CallEvent {
+            call_id: "wacid.1".into(),
+            event,
+            direction: CallDirection::UserInitiated,
+            status: None,
+            duration_seconds: None,
+            start_time: None,
+            end_time: None,
+        })
+    };
+    assert_eq!(
+        winner(&set, &call(CallPhase::Terminate), true, false, None).as_deref(),
+        Some("missed")
+    );
+    assert_eq!(
+        winner(&set, &call(CallPhase::Connect), true, false, None).as_deref(),
+        Some("any_call")
+    );
+    // A customer's words still reach the new-contact flow and the fallback.
+    assert_eq!(
+        winner(&set, &text("hey"), true, false, None).as_deref(),
+        Some("new")
+    );
+    assert_eq!(
+        winner(&set, &text("hey"), false, false, None).as_deref(),
+        Some("fallback")
+    );
+}

@@ -25,6 +25,9 @@ pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total"
 /// `message`, `status`) that could not be read; acknowledged, logged at WARN, and kept as an
 /// unsupported message where possible.
 pub const WEBHOOK_ITEMS_UNPARSED: &str = "parley_webhook_items_unparsed_total";
+/// Webhook events read but dropped on purpose (a message type, change field or status value
+/// Parley does not act on), by `provider`, `field` and `type`.
+pub const WEBHOOK_EVENTS_DROPPED: &str = "parley_webhook_events_dropped_total";
 /// HTTP connections refused because `http.max_connections` were open.
 pub const HTTP_CONNECTIONS_REFUSED: &str = "parley_http_connections_refused_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";

@@ -20,6 +20,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (WEBHOOKS_UNKNOWN_SENDER, Kind::Counter, "Webhook items for a phone number no configured sender has; acknowledged and ignored."),
     (WEBHOOKS_UNAVAILABLE, Kind::Counter, "Webhooks answered 503 because the database did not store them in time, by reason (timeout, queue_full)."),
     (WEBHOOK_ITEMS_UNPARSED, Kind::Counter, "Parts of verified webhooks that could not be read (kept as unsupported), by provider and kind."),
+    (WEBHOOK_EVENTS_DROPPED, Kind::Counter, "Webhook events read but dropped on purpose (a message type, change field or status value Parley does not act on), by provider, field and type; the first of each kind is logged at WARN."),
     (HTTP_CONNECTIONS_REFUSED, Kind::Counter, "HTTP connections closed because http.max_connections were all busy."),
     (STATUSES_APPLIED, Kind::Counter, "Delivery statuses (sent, delivered, read, failed) applied to outbound messages."),
     (MESSAGES_SENT, Kind::Counter, "Messages accepted by the provider, by sender."),
@@ -64,6 +65,15 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
                     .map(|k| vec![("provider", "twilio"), ("kind", *k)]),
             )
             .collect(),
+        WEBHOOK_EVENTS_DROPPED => [
+            ("meta", "messages", "system"),
+            ("meta", "smb_app_state_sync", "contact"),
+            ("meta", "statuses", "other"),
+            ("twilio", "statuses", "other"),
+        ]
+        .iter()
+        .map(|(p, f, t)| vec![("provider", *p), ("field", *f), ("type", *t)])
+        .collect(),
         POSTGRES_BATCHES | POSTGRES_BATCHED => one("kind", &["steps", "accepted", "loads"]),
         STORE_RETRIES => one("work", &["inbox", "outcome"]),
         _ => vec![Vec::new()],

@@ -28,6 +28,7 @@ mod layers;
 mod outage;
 mod ownership;
 mod pages;
+mod platform_events;
 mod postgres;
 mod reminders_and_waits;
 mod sandbox;

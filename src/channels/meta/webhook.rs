@@ -3,15 +3,23 @@
 //! checks that guard the endpoint.
 //!
 //! Parsing is strict about the envelope and lenient about everything Meta may add later:
-//! changes that are not about messages, message types and status values Parley does not
-//! handle are skipped (logged at debug), and one message with an unusable sender is skipped
-//! (logged at warn) without failing the rest of the batch. Only a body that is not JSON, or
-//! lacks the structure every notification has, is an error.
+//! change fields, message types and status values Parley does not act on are dropped on
+//! purpose (counted and logged once per kind, `channels::dropped`), and one message with an
+//! unusable sender is skipped (logged at warn) without failing the rest of the batch. Only
+//! a body that is not JSON, or lacks the structure every notification has, is an error.
+//!
+//! Fields read: `messages` (messages and statuses), and in `webhook/platform.rs` the
+//! coexistence fields `smb_message_echoes` and `history` and the `calls` field.
 
 use super::wire;
+use crate::channels::dropped::dropped;
+use crate::domain::limits::{
+    INBOUND_FIELD_MAX, ORDER_ITEMS_MAX, SHARED_CONTACTS_MAX, SHARED_CONTACT_FIELDS_MAX,
+};
 use crate::domain::{
-    ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, PhoneNumber,
-    ProviderError, Referral, ReplyContext, RouteKey, Routed, StatusUpdate, WebhookItem,
+    ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, OrderItem, PhoneNumber,
+    ProviderError, Referral, ReplyContext, RouteKey, Routed, SharedContact, StatusUpdate,
+    WebhookItem,
 };
 use crate::metrics as m;
 use chrono::{DateTime, Utc};
@@ -65,8 +73,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
         let waba_id = entry.get("id").and_then(Value::as_str);
         for (j, change) in changes.iter().enumerate() {
             let at = format!("entry[{i}].changes[{j}]");
-            match change.get("field").and_then(Value::as_str) {
-                Some("messages") => {}
+            let field = match change.get("field").and_then(Value::as_str) {
+                Some(field @ ("messages" | "smb_message_echoes" | "history" | "calls")) => field,
                 Some(field @ ("message_template_status_update" | "template_category_update")) => {
                     match change.get("value") {
                         Some(value @ Value::Object(_)) => items.extend(account::template(
@@ -88,10 +96,18 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
                     }
                     continue;
                 }
+                Some(field @ "smb_app_state_sync") => {
+                    // The business app's address book: names a person typed on the phone,
+                    // not what the customer calls themselves; Parley keeps its own contacts.
+                    dropped("meta", field, "contact", "the WhatsApp Business app's contact sync is ignored on purpose: Parley's contacts come from the customers' own messages");
+                    continue;
+                }
                 Some(field) => {
-                    tracing::debug!(
+                    dropped(
+                        "meta",
                         field,
-                        "ignoring Meta webhook change that is not about messages"
+                        "change",
+                        "Parley does not act on this webhook field",
                     );
                     continue;
                 }
@@ -99,10 +115,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
                     unparsed("change", &at, "no `field` string");
                     continue;
                 }
-            }
+            };
             match change.get("value") {
                 Some(value @ Value::Object(_)) => {
-                    collect(&format!("{at}.value"), value, &mut items)
+                    collect(field, &format!("{at}.value"), value, &mut items)
                 }
                 _ => unparsed("change", &at, "no `value` object"),
             }
@@ -129,7 +145,7 @@ fn typed<'a, T: Deserialize<'a>>(value: &'a Value) -> Result<T, String> {
     })
 }
 
-fn collect(at: &str, value: &Value, items: &mut Vec<Routed>) {
+fn collect(field: &str, at: &str, value: &Value, items: &mut Vec<Routed>) {
     let Some(phone_number_id) = value
         .get("metadata")
         .and_then(|m| m.get("phone_number_id"))
@@ -152,6 +168,44 @@ fn collect(at: &str, value: &Value, items: &mut Vec<Routed>) {
         .iter()
         .filter_map(|c| typed(c).ok())
         .collect();
+    let mut push = |item| {
+        items.push(Routed {
+            route: route.clone(),
+            item,
+        })
+    };
+    match field {
+        "smb_message_echoes" => {
+            for (k, raw) in list("message_echoes").iter().enumerate() {
+                if let Some(m) = platform::echo(&format!("{at}.message_echoes[{k}]"), raw) {
+                    push(WebhookItem::Message(m));
+                }
+            }
+            return;
+        }
+        "history" => {
+            for (k, raw) in list("history").iter().enumerate() {
+                for m in platform::history(&format!("{at}.history[{k}]"), raw) {
+                    push(WebhookItem::Message(m));
+                }
+            }
+            return;
+        }
+        "calls" => {
+            for (k, raw) in list("calls").iter().enumerate() {
+                let at = format!("{at}.calls[{k}]");
+                if let Some(m) = platform::call(&at, raw, &contacts) {
+                    push(WebhookItem::Message(m));
+                }
+            }
+            for raw in list("statuses") {
+                let status = raw.get("status").and_then(Value::as_str).unwrap_or("");
+                dropped("meta", "calls", &status.to_ascii_lowercase(), "statuses of calls the business makes (ringing, accepted, rejected) are not acted on");
+            }
+            return;
+        }
+        _ => {}
+    }
     let messages = list("messages");
     // One contact and one message belong together, so the profile name is kept even if
     // the two ids were ever spelled differently.
@@ -167,10 +221,7 @@ fn collect(at: &str, value: &Value, items: &mut Vec<Routed>) {
             Err(reason) => unreadable_message(&at, raw, &reason),
         };
         if let Some(message) = message {
-            items.push(Routed {
-                route: route.clone(),
-                item: WebhookItem::Message(message),
-            });
+            push(WebhookItem::Message(message));
         }
     }
     for (k, raw) in list("statuses").iter().enumerate() {
@@ -182,10 +233,7 @@ fn collect(at: &str, value: &Value, items: &mut Vec<Routed>) {
             }
         };
         if let Some(status) = status {
-            items.push(Routed {
-                route: route.clone(),
-                item: WebhookItem::Status(status),
-            });
+            push(WebhookItem::Status(status));
         }
     }
 }
@@ -216,6 +264,11 @@ fn unreadable_message(at: &str, raw: &Value, reason: &str) -> Option<InboundMess
         button: None,
         reaction: None,
         unsupported: None,
+        order: None,
+        contacts: None,
+        to: None,
+        to_user_id: None,
+        history_context: None,
     };
     let from = sender(&message)?;
     Some(InboundMessage {
@@ -270,17 +323,22 @@ fn same_id(a: &Option<String>, b: &Option<String>) -> bool {
 /// Phone number when Meta gives one (they stay the contact key where known); otherwise the
 /// business-scoped user id of someone who hides their number.
 fn sender(message: &wire::Message) -> Option<ContactRef> {
-    match (non_empty(&message.from), non_empty(&message.from_user_id)) {
+    customer(&message.id, &message.from, &message.from_user_id)
+}
+
+/// The customer named by a phone (`wa_id`) or, failing that, a business-scoped user id.
+fn customer(id: &str, phone: &Option<String>, user_id: &Option<String>) -> Option<ContactRef> {
+    match (non_empty(phone), non_empty(user_id)) {
         (Some(from), _) => match PhoneNumber::parse(from) {
             Ok(phone) => Some(ContactRef::Phone(phone)),
             Err(error) => {
-                tracing::warn!(message_id = %message.id, %error, "skipping Meta message whose sender is not a phone number");
+                tracing::warn!(message_id = %id, %error, "skipping Meta message whose customer is not a phone number");
                 None
             }
         },
         (None, Some(user_id)) => Some(ContactRef::BusinessScoped(user_id.to_string())),
         (None, None) => {
-            tracing::warn!(message_id = %message.id, "skipping Meta message without a sender");
+            tracing::warn!(message_id = %id, "skipping Meta message without a customer");
             None
         }
     }
@@ -291,7 +349,7 @@ fn inbound_message(
     mut message: wire::Message,
     contact: Option<&wire::Contact>,
 ) -> Option<InboundMessage> {
-    let content = match content(&mut message) {
+    let content = match content("messages", &mut message) {
         Ok(content) => content?,
         // Meta's own "unsupported payload" form: `type: interactive` with no `interactive`
         // object and an `errors` array; also any type whose object is missing.
@@ -329,9 +387,9 @@ fn inbound_message(
     })
 }
 
-/// The message's content, `None` for types Parley does not handle; `Err` says what is
-/// missing from a type Parley does handle.
-fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
+/// The message's content, `None` for types Parley drops (counted as dropped under `field`);
+/// `Err` says what is missing from a type Parley does handle.
+fn content(field: &str, m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
     let missing = || format!("type `{}` but no complete `{}` object", m.kind, m.kind);
     let content = match m.kind.as_str() {
         "text" => InboundContent::Text {
@@ -386,7 +444,12 @@ fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
                     }
                 }
                 other => {
-                    tracing::debug!(message_id = %m.id, interactive_type = other, "ignoring Meta interactive reply of an unhandled type");
+                    dropped(
+                        "meta",
+                        field,
+                        other,
+                        "an interactive reply of a kind Parley does not read",
+                    );
                     return Ok(None);
                 }
             }
@@ -411,12 +474,79 @@ fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
             original_type: m.unsupported.take().and_then(|u| u.kind),
             errors: m.errors.drain(..).map(provider_error).collect(),
         },
+        "order" => {
+            let o = m.order.take().ok_or_else(missing)?;
+            InboundContent::Order {
+                catalog_id: o.catalog_id.map(bounded),
+                text: o.text.map(bounded),
+                items: o
+                    .product_items
+                    .into_iter()
+                    .take(ORDER_ITEMS_MAX)
+                    .map(|i| OrderItem {
+                        product_retailer_id: bounded(i.product_retailer_id),
+                        quantity: i.quantity,
+                        item_price: i.item_price,
+                        currency: bounded(i.currency),
+                    })
+                    .collect(),
+            }
+        }
+        "contacts" => {
+            let cards = match m.contacts.take() {
+                Some(Value::Array(cards)) => cards,
+                _ => return Err(missing()),
+            };
+            InboundContent::Contacts {
+                contacts: cards
+                    .iter()
+                    .take(SHARED_CONTACTS_MAX)
+                    .filter_map(|c| typed::<wire::SharedContact>(c).ok())
+                    .map(shared_contact)
+                    .collect(),
+            }
+        }
+        "request_welcome" => InboundContent::RequestWelcome,
         other => {
-            tracing::debug!(message_id = %m.id, message_type = other, "ignoring Meta message of an unhandled type");
+            dropped("meta", field, other, "a message type Parley does not read");
             return Ok(None);
         }
     };
     Ok(Some(content))
+}
+
+/// Cuts a text from a webhook to `INBOUND_FIELD_MAX` characters.
+fn bounded(s: String) -> String {
+    match s.char_indices().nth(INBOUND_FIELD_MAX) {
+        Some((end, _)) => s[..end].to_string(),
+        None => s,
+    }
+}
+
+fn shared_contact(c: wire::SharedContact) -> SharedContact {
+    let name = c.name.and_then(|n| {
+        n.formatted_name
+            .filter(|f| !f.trim().is_empty())
+            .or_else(|| {
+                let parts: Vec<String> =
+                    [n.first_name, n.last_name].into_iter().flatten().collect();
+                Some(parts.join(" ")).filter(|p| !p.trim().is_empty())
+            })
+    });
+    let few = |v: Vec<Option<String>>| -> Vec<String> {
+        v.into_iter()
+            .flatten()
+            .filter(|s| !s.trim().is_empty())
+            .take(SHARED_CONTACT_FIELDS_MAX)
+            .map(bounded)
+            .collect()
+    };
+    SharedContact {
+        name: name.map(bounded),
+        wa_ids: few(c.phones.iter().map(|p| p.wa_id.clone()).collect()),
+        phones: few(c.phones.into_iter().map(|p| p.phone).collect()),
+        emails: few(c.emails.into_iter().map(|e| e.email).collect()),
+    }
 }
 
 fn status_update(s: wire::Status) -> Option<StatusUpdate> {
@@ -428,7 +558,12 @@ fn status_update(s: wire::Status) -> Option<StatusUpdate> {
         "read" => DeliveryStatus::Read,
         "failed" => DeliveryStatus::Failed,
         other => {
-            tracing::debug!(message_id = %s.id, status = other, "ignoring Meta status of an unhandled kind");
+            dropped(
+                "meta",
+                "statuses",
+                other,
+                "a delivery status Parley does not act on",
+            );
             return None;
         }
     };
@@ -465,5 +600,6 @@ fn timestamp(t: Option<&wire::Timestamp>) -> Option<DateTime<Utc>> {
 }
 
 mod account;
+mod platform;
 #[cfg(test)]
 mod tests;

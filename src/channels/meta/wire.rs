@@ -68,6 +68,119 @@ pub(super) struct Message {
     pub reaction: Option<Reaction>,
     #[serde(default)]
     pub unsupported: Option<Unsupported>,
+    #[serde(default)]
+    pub order: Option<Order>,
+    /// Shared contact cards (`type: contacts`); read leniently card by card.
+    #[serde(default)]
+    pub contacts: Option<serde_json::Value>,
+    /// The customer an echo (`smb_message_echoes`) went to.
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub to_user_id: Option<String>,
+    /// Set on messages of a `history` backfill.
+    #[serde(default)]
+    pub history_context: Option<HistoryContext>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Order {
+    #[serde(default)]
+    pub catalog_id: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub product_items: Vec<ProductItem>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ProductItem {
+    pub product_retailer_id: String,
+    #[serde(deserialize_with = "number_or_string")]
+    pub quantity: f64,
+    #[serde(deserialize_with = "number_or_string")]
+    pub item_price: f64,
+    pub currency: String,
+}
+
+/// One shared contact card (`contacts[]` of a `contacts` message).
+#[derive(Debug, Deserialize)]
+pub(super) struct SharedContact {
+    #[serde(default)]
+    pub name: Option<ContactName>,
+    #[serde(default)]
+    pub phones: Vec<ContactPhone>,
+    #[serde(default)]
+    pub emails: Vec<ContactEmail>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ContactName {
+    #[serde(default)]
+    pub formatted_name: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ContactPhone {
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub wa_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ContactEmail {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryContext {
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// One chunk of a `history` change: threads of messages, or an error when the business
+/// declined to share its history.
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryChunk {
+    #[serde(default)]
+    pub threads: Vec<HistoryThread>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryThread {
+    /// The customer's WhatsApp id.
+    pub id: String,
+    #[serde(default)]
+    pub messages: Vec<serde_json::Value>,
+}
+
+/// One event of the `calls` field.
+#[derive(Debug, Deserialize)]
+pub(super) struct Call {
+    pub id: String,
+    pub event: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<Timestamp>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<Timestamp>,
+    #[serde(default)]
+    pub end_time: Option<Timestamp>,
+    #[serde(default)]
+    pub duration: Option<Timestamp>,
 }
 
 /// Meta writes unix seconds as a string; a number is accepted too.

@@ -47,13 +47,33 @@ pub fn parse(params: &[(String, String)]) -> Result<Vec<Routed>, TwilioWebhookEr
     }
 }
 
+/// Statuses that only repeat what the send call already told Parley (or concern messages it
+/// does not send this way), ignored on purpose and not counted as dropped.
+const QUIET_STATUSES: &[&str] = &[
+    "queued",
+    "accepted",
+    "sending",
+    "scheduled",
+    "receiving",
+    "received",
+];
+
 fn parse_status(form: &Form, raw_status: &str) -> Result<Vec<Routed>, TwilioWebhookError> {
     // `parse` reads `undelivered` as failed. Queued/accepted/sending only repeat what the
     // send call already told us, so they are not reported again.
     use DeliveryStatus::{Delivered, Failed, Read, Sent};
     let status = match DeliveryStatus::parse(raw_status) {
         Some(s @ (Sent | Delivered | Read | Failed)) => s,
-        _ => return Ok(Vec::new()),
+        _ if QUIET_STATUSES.contains(&raw_status) => return Ok(Vec::new()),
+        _ => {
+            crate::channels::dropped::dropped(
+                "twilio",
+                "statuses",
+                raw_status,
+                "a message status Parley does not act on",
+            );
+            return Ok(Vec::new());
+        }
     };
     // An unreadable error code does not hide the status it came with.
     let error = form.get("ErrorCode").and_then(|code| {

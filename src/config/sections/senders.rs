@@ -34,6 +34,37 @@ pub struct SenderConfig {
     /// API sends are refused (402) once this sender's messages cost this much.
     #[serde(default)]
     pub spend_limit: Option<super::api::SpendLimit>,
+    /// What a message a person sends from the WhatsApp Business app on this (shared) number
+    /// does to the bot for that customer: `until_release` (the default: like a `handoff`
+    /// step without timeout, until released through the API), `off` (the bot carries on),
+    /// or a duration (`2h`: like a handoff with that timeout, renewed by each echo).
+    #[serde(default)]
+    pub echo_pause: EchoPause,
+}
+
+/// See `SenderConfig::echo_pause`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EchoPause {
+    #[default]
+    UntilRelease,
+    Off,
+    For(std::time::Duration),
+}
+
+impl<'de> Deserialize<'de> for EchoPause {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.trim() {
+            "until_release" => Ok(EchoPause::UntilRelease),
+            "off" => Ok(EchoPause::Off),
+            other => match crate::config::duration::parse(other) {
+                Ok(d) if !d.is_zero() => Ok(EchoPause::For(d)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "`{other}` is not `until_release`, `off` or a duration like `2h`"
+                ))),
+            },
+        }
+    }
 }
 
 impl SenderConfig {
@@ -48,6 +79,7 @@ impl SenderConfig {
             messages_per_second: None,
             daily_template_cap: None,
             spend_limit: None,
+            echo_pause: EchoPause::default(),
         }
     }
 

@@ -2,9 +2,10 @@
 //! scheduled run; and how runs start and answers are checked.
 
 use super::{Interpreter, Note, Task};
+use crate::config::EchoPause;
 use crate::domain::{
-    InboundContent, InboundMessage, Run, ScheduledRun, Timer, TimerFire, TimerKind, Wait,
-    WindowFallback,
+    CallDirection, Handoff, InboundContent, InboundMessage, Run, ScheduledRun, Timer, TimerFire,
+    TimerKind, Wait, WindowFallback,
 };
 use crate::engine::answer;
 use crate::engine::scope;
@@ -15,9 +16,24 @@ use std::sync::Arc;
 
 /// Scheduled flows kept waiting for a run in progress to end (one per flow).
 const MAX_DEFERRED: usize = 16;
+/// The `flow` a pause started by an echo from the WhatsApp Business app is recorded under.
+pub const ECHO_HANDOFF: &str = "(WhatsApp Business app)";
 
 impl Interpreter<'_> {
     pub(super) fn on_message(&mut self, msg: InboundMessage) {
+        // Not the customer talking: nothing a customer message does (opt-out, debounce,
+        // counting toward `new_contact`, reminders) applies.
+        match &msg.content {
+            InboundContent::History { .. } => {
+                return self
+                    .decide(|| "a message of the shared chat history: stored, nothing runs".into())
+            }
+            InboundContent::Echo { .. } => return self.echo(),
+            InboundContent::Call(call) if call.direction == CallDirection::BusinessInitiated => {
+                return self.decide(|| "a call the business made: stored, nothing runs".into())
+            }
+            _ => {}
+        }
         let new_contact = self.state.messages_seen == 0;
         self.state.messages_seen += 1;
         self.schedule_window_reminders();
@@ -51,6 +67,47 @@ impl Interpreter<'_> {
         } else {
             self.then([handle]);
         }
+    }
+
+    /// A person wrote to this customer from the WhatsApp Business app: the bot steps back
+    /// as for a `handoff` (the sender's `echo_pause`), ending any run in progress.
+    fn echo(&mut self) {
+        let until = match self
+            .library
+            .options
+            .echo_pause
+            .get(&self.sender_id)
+            .copied()
+            .unwrap_or_default()
+        {
+            EchoPause::Off => {
+                return self.decide(|| {
+                    "a person wrote from the WhatsApp Business app; `echo_pause: off`, the bot carries on".into()
+                })
+            }
+            EchoPause::UntilRelease => None,
+            EchoPause::For(d) => Some(d),
+        };
+        self.decide(|| {
+            "a person wrote from the WhatsApp Business app: the bot pauses for this customer".into()
+        });
+        self.state.pending_texts.clear();
+        self.state.run = None;
+        self.cancel_waits();
+        let until_at = until.map(|d| self.now + super::vars::to_chrono(d));
+        let since = self.state.handoff.as_ref().map_or(self.now, |h| h.since);
+        self.state.handoff = Some(Handoff {
+            since,
+            until: until_at,
+            flow: ECHO_HANDOFF.into(),
+        });
+        if let Some(d) = until {
+            self.set_timer_after(Timer::HandoffTimeout { run: 0, step: 0 }, d);
+        }
+        self.notes.push(super::Note::HandedOff {
+            flow: ECHO_HANDOFF.into(),
+            until: until_at,
+        });
     }
 
     /// The quiet period that applies now: the current flow's, else the global one.
@@ -147,11 +204,19 @@ impl Interpreter<'_> {
             for (k, v) in m.captures {
                 vars.insert(k, json!(v));
             }
+            if let InboundContent::Call(call) = &msg.content {
+                vars.insert("call".into(), scope::call_view(call));
+            }
             self.decide(|| format!("start flow `{}`", m.flow.id));
             self.start(m.flow, vars);
             return;
         }
-        if waiting {
+        if waiting && !msg.content.is_conversational() {
+            let kind = msg.content.kind_name();
+            self.decide(|| {
+                format!("a {kind} does not answer the question; the flow keeps waiting")
+            });
+        } else if waiting {
             self.decide(|| "no trigger counts: the message answers the question".into());
             self.answer(&msg.content);
         } else {

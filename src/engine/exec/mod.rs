@@ -125,6 +125,7 @@ struct Pending {
 
 pub struct Interpreter<'a> {
     library: &'a Library,
+    sender_id: i64,
     now: DateTime<Utc>,
     window: WindowState,
     /// The contact as flows see it (`scope::contact_view`), with this event's changes.
@@ -156,6 +157,7 @@ impl<'a> Interpreter<'a> {
         }
         Self {
             library,
+            sender_id: input.conversation.sender_id,
             now: input.now,
             window: input.window.clone(),
             contact: scope::contact_view(input.contact),

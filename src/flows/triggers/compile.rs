@@ -16,6 +16,8 @@ const KINDS: &[&str] = &[
     "referral",
     "fallback",
     "window_closing",
+    "welcome",
+    "call",
 ];
 const MESSAGE_TYPES: &[&str] = &[
     "text",
@@ -30,7 +32,15 @@ const MESSAGE_TYPES: &[&str] = &[
     "quick_reply",
     "reaction",
     "unsupported",
+    "order",
+    "contacts",
+    "request_welcome",
+    "call",
+    "call:connect",
+    "call:terminate",
 ];
+/// What `call:` may name: `true` (every event of a customer's call) or its events.
+const CALL_EVENTS: &[&str] = &["connect", "terminate"];
 
 pub fn compile(node: &YamlNode, problems: &mut Problems) -> Vec<Trigger> {
     let YamlNode::Sequence(seq) = node else {
@@ -180,6 +190,40 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
                 return None;
             }
             TriggerKind::Fallback
+        }
+        // The customer opened the chat for the first time (Meta's `request_welcome`).
+        "welcome" => {
+            if !yaml::as_bool(value, "`welcome`", problems)? {
+                return None;
+            }
+            TriggerKind::MessageType {
+                kinds: vec!["request_welcome".into()],
+            }
+        }
+        // A call the customer made: every event (`true`), or `connect` / `terminate`.
+        "call" => {
+            let kinds = match value {
+                YamlNode::Scalar(s) if matches!(s.as_str(), "true" | "yes") => {
+                    vec!["call".to_string()]
+                }
+                YamlNode::Scalar(s) if matches!(s.as_str(), "false" | "no") => return None,
+                _ => {
+                    let mut kinds = Vec::new();
+                    for (e, n) in words(problems).iter().zip(yaml::as_list(value)) {
+                        if CALL_EVENTS.contains(&e.as_str()) {
+                            kinds.push(format!("call:{e}"));
+                        } else {
+                            problems.error(
+                                yaml::pos(n),
+                                format!("`{e}` is not a call event"),
+                                Some("write `call: true` for every call event, or `call: connect` / `call: terminate`".into()),
+                            );
+                        }
+                    }
+                    kinds
+                }
+            };
+            TriggerKind::MessageType { kinds }
         }
         _ => return None,
     };

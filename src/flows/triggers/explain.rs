@@ -267,7 +267,8 @@ fn judge(t: &Trigger, input: &MatchInput<'_>, text: &str) -> (Option<Rank>, Stri
         }
         TriggerKind::MessageType { kinds } => {
             let kind = input.content.kind_name();
-            let hit = kinds.iter().any(|k| k == kind);
+            let names = input.content.type_names();
+            let hit = kinds.iter().any(|k| names.contains(&Some(k.as_str())));
             let why = if hit {
                 format!("the message is of type `{kind}`")
             } else {
@@ -297,6 +298,15 @@ fn judge(t: &Trigger, input: &MatchInput<'_>, text: &str) -> (Option<Rank>, Stri
                 }
             }
         },
+        TriggerKind::NewContact if !input.content.is_conversational() => (
+            Some(Rank::NewContact),
+            input.content.kind_name().into(),
+            false,
+            format!(
+                "a {} is not a message to the bot: only a trigger naming it counts",
+                input.content.kind_name()
+            ),
+        ),
         TriggerKind::NewContact => {
             if input.new_contact {
                 (
@@ -314,6 +324,15 @@ fn judge(t: &Trigger, input: &MatchInput<'_>, text: &str) -> (Option<Rank>, Stri
                 )
             }
         }
+        TriggerKind::Fallback if !input.content.is_conversational() => (
+            Some(Rank::Fallback),
+            input.content.kind_name().into(),
+            false,
+            format!(
+                "a fallback answers what a customer says, not a {}",
+                input.content.kind_name()
+            ),
+        ),
         TriggerKind::Fallback => (
             Some(Rank::Fallback),
             String::new(),

@@ -243,21 +243,23 @@ impl TriggerIndex {
                 }
             }
         }
-        for c in self
-            .types
-            .get(input.content.kind_name())
-            .into_iter()
-            .flatten()
-        {
-            consider(&mut best, c);
+        for name in input.content.type_names().into_iter().flatten() {
+            for c in self.types.get(name).into_iter().flatten() {
+                consider(&mut best, c);
+            }
         }
-        if input.new_contact {
+        // A reaction (added or removed), a first opening of the chat or a call is an event,
+        // not something said to the bot: only a trigger naming it starts a flow.
+        let conversational = input.content.is_conversational();
+        if input.new_contact && conversational {
             for c in &self.new_contact {
                 consider(&mut best, c);
             }
         }
-        for c in &self.fallback {
-            consider(&mut best, c);
+        if conversational {
+            for c in &self.fallback {
+                consider(&mut best, c);
+            }
         }
         let winner = best?;
         let flow = flows[winner.flow].clone();

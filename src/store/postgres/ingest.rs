@@ -93,9 +93,15 @@ async fn ingest_messages(
         .map(|m| m.2.profile_name.as_deref())
         .collect();
     let received: Vec<DateTime<Utc>> = messages.iter().map(|m| m.3).collect();
-    let sent: Vec<DateTime<Utc>> = messages
+    // Echoes, history and calls the business made leave the window (null is ignored by
+    // `max` and `greatest`).
+    let sent: Vec<Option<DateTime<Utc>>> = messages
         .iter()
-        .map(|m| m.2.timestamp.unwrap_or(m.3))
+        .map(|m| {
+            m.2.content
+                .opens_window()
+                .then(|| m.2.timestamp.unwrap_or(m.3))
+        })
         .collect();
     let payloads: Vec<Json<EventKind>> = messages
         .iter()

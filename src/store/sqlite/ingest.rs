@@ -27,7 +27,11 @@ impl Ingest for SqliteStore {
                         provider_message_id: message.provider_message_id.clone(),
                         contact_key: message.from.key(),
                         profile_name: message.profile_name.clone(),
-                        inbound_at: micros(message.timestamp.unwrap_or(*received_at)),
+                        // Echoes, history and calls the business made leave the window.
+                        inbound_at: message
+                            .content
+                            .opens_window()
+                            .then(|| micros(message.timestamp.unwrap_or(*received_at))),
                         received_at: micros(*received_at),
                         payload: json_text("event", &EventKind::Message(message.clone()))?,
                     }),
@@ -65,7 +69,7 @@ struct NewMessage {
     provider_message_id: String,
     contact_key: String,
     profile_name: Option<String>,
-    inbound_at: i64,
+    inbound_at: Option<i64>,
     received_at: i64,
     payload: String,
 }
@@ -91,8 +95,10 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
                  (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
              values (?1, ?2, ?3, 1, ?4, ?4)
              on conflict (sender_id, contact_id) do update set
-                 last_inbound_at = max(coalesce(conversations.last_inbound_at, excluded.last_inbound_at),
-                                       excluded.last_inbound_at),
+                 last_inbound_at = coalesce(
+                     max(coalesce(conversations.last_inbound_at, excluded.last_inbound_at),
+                         excluded.last_inbound_at),
+                     conversations.last_inbound_at),
                  has_work = 1,
                  work_since = coalesce(conversations.work_since, excluded.work_since)
              returning id",

@@ -91,6 +91,84 @@ async fn last_inbound_at_only_moves_forward(store: DynStore) {
     assert_eq!(conversation.last_inbound_at, Some(t(200)));
 }
 
+async fn echoes_history_and_business_calls_leave_the_window(store: DynStore) {
+    use crate::domain::{CallDirection, CallEvent, CallPhase, InboundContent};
+    let with = |id: &str, at: i64, content: InboundContent| {
+        let mut m = inbound(id, 1, Some(t(at)), "");
+        m.content = content;
+        message(m, t(at))
+    };
+    let text = || {
+        Box::new(InboundContent::Text {
+            body: "typed on the phone".into(),
+        })
+    };
+    let call = |direction, at| {
+        InboundContent::Call(CallEvent {
+            call_id: format!("wacid.{at}"),
+            event: CallPhase::Connect,
+            direction,
+            status: None,
+            duration_seconds: None,
+            start_time: None,
+            end_time: None,
+        })
+    };
+    // History first: the conversation exists, stored, but its window never opened.
+    let outcomes = store
+        .ingest(&[with(
+            "wamid.H1",
+            10,
+            InboundContent::History {
+                from_customer: true,
+                content: text(),
+                status: Some("read".into()),
+            },
+        )])
+        .await
+        .unwrap();
+    let [IngestOutcome::Stored {
+        conversation_id, ..
+    }] = outcomes[..]
+    else {
+        panic!("history is stored: {outcomes:?}");
+    };
+    let last = |store: DynStore| async move {
+        store
+            .conversation(conversation_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_inbound_at
+    };
+    assert_eq!(last(store.clone()).await, None);
+    // A customer's call opens it, like a message.
+    store
+        .ingest(&[with(
+            "wacid.1:connect",
+            20,
+            call(CallDirection::UserInitiated, 20),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(last(store.clone()).await, Some(t(20)));
+    // Neither an echo nor the business's own call moves it, in one batch with others.
+    store
+        .ingest(&[
+            with("wamid.E1", 30, InboundContent::Echo { content: text() }),
+            with(
+                "wacid.2:connect",
+                40,
+                call(CallDirection::BusinessInitiated, 40),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(last(store.clone()).await, Some(t(20)));
+    let work = store.load_work(conversation_id, 10).await.unwrap();
+    assert_eq!(work.events.len(), 4, "every event is stored for the worker");
+}
+
 async fn batch_is_stored_in_order_with_one_outcome_per_item(store: DynStore) {
     let items = [
         message(inbound("wamid.B1", 1, Some(t(0)), "one"), t(1)),
@@ -364,6 +442,7 @@ conformance!(
     first_message_creates_contact_and_conversation,
     duplicate_message_is_reported_and_stored_once,
     last_inbound_at_only_moves_forward,
+    echoes_history_and_business_calls_leave_the_window,
     batch_is_stored_in_order_with_one_outcome_per_item,
     contact_name_is_kept_unless_a_new_one_arrives,
     statuses_move_forward_and_ignore_repeats,

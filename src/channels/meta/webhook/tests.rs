@@ -68,6 +68,15 @@ snapshot_fixtures! {
     parses_template_category_impending => "template_category_impending.json",
     parses_template_category_completed => "template_category_completed.json",
     parses_user_preferences_stop => "user_preferences_stop.json",
+    parses_order => "order.json",
+    parses_shared_contacts => "contacts.json",
+    parses_request_welcome => "request_welcome.json",
+    parses_removed_reaction => "reaction_removed.json",
+    parses_business_app_echo => "smb_message_echoes.json",
+    parses_history_backfill => "history.json",
+    parses_call_connect => "calls_connect.json",
+    parses_call_terminate => "calls_terminate.json",
+    parses_business_initiated_call => "calls_business_initiated.json",
 }
 
 #[test]
@@ -114,6 +123,115 @@ fn template_changes_without_a_name_or_category_are_skipped_not_fatal() {
         {"field":"user_preferences","value":{"metadata":{"phone_number_id":"1"},"user_preferences":[
             {"wa_id":"16315551181","category":"marketing_messages","value":"maybe"}]}}]}]}"#;
     assert_eq!(parse(body).unwrap(), Vec::new());
+
+#[test]
+fn a_removed_reaction_has_no_emoji_and_is_not_conversational() {
+    let m = parse_fixture("reaction_removed.json");
+    let content = &only_message(&m).content;
+    assert!(matches!(
+        content,
+        InboundContent::Reaction { emoji: None, .. }
+    ));
+    assert!(!content.is_conversational());
+    assert!(content.opens_window());
+}
+
+#[test]
+fn an_echo_is_for_the_customer_it_went_to_and_leaves_the_window() {
+    let m = parse_fixture("smb_message_echoes.json");
+    let echo = only_message(&m);
+    assert_eq!(echo.from.key(), "+16315551181");
+    let InboundContent::Echo { content } = &echo.content else {
+        panic!("an echo: {echo:?}");
+    };
+    assert!(matches!(**content, InboundContent::Text { .. }));
+    assert!(!echo.content.opens_window());
+}
+
+#[test]
+fn history_names_who_wrote_and_never_opens_the_window() {
+    let items = parse_fixture("history.json");
+    let from: Vec<bool> = items
+        .iter()
+        .map(|r| match &r.item {
+            WebhookItem::Message(InboundMessage {
+                content: c @ InboundContent::History { from_customer, .. },
+                from,
+                ..
+            }) => {
+                assert_eq!(from.key(), "+16315551181");
+                assert!(!c.opens_window());
+                *from_customer
+            }
+            other => panic!("history: {other:?}"),
+        })
+        .collect();
+    assert_eq!(from, vec![true, false]);
+    assert_eq!(parse_fixture("history_declined.json"), vec![]);
+}
+
+#[test]
+fn a_call_s_connect_and_terminate_are_two_events_and_only_the_customer_s_open_the_window() {
+    let connect = parse_fixture("calls_connect.json");
+    let terminate = parse_fixture("calls_terminate.json");
+    let (a, b) = (only_message(&connect), only_message(&terminate));
+    assert_ne!(a.provider_message_id, b.provider_message_id);
+    assert!(a.content.opens_window() && b.content.opens_window());
+    assert_eq!(a.profile_name.as_deref(), Some("Sheena Nelson"));
+    let business = parse_fixture("calls_business_initiated.json");
+    let c = only_message(&business);
+    assert_eq!(c.from.key(), "+16315551181", "the customer is the callee");
+    assert!(!c.content.opens_window());
+}
+
+#[test]
+fn shared_contacts_and_orders_are_bounded() {
+    let card = serde_json::json!({
+        "name": {"formatted_name": "x".repeat(5000)},
+        "phones": (0..50).map(|i| serde_json::json!({"phone": format!("+1555{i:07}")})).collect::<Vec<_>>(),
+    });
+    let items: Vec<_> = (0..200)
+        .map(|i| serde_json::json!({"product_retailer_id": format!("p{i}"), "quantity": 1, "item_price": 1, "currency": "USD"}))
+        .collect();
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "metadata": {"phone_number_id": "106540352242922"},
+            "messages": [
+                {"from": "16315551181", "id": "wamid.C", "type": "contacts", "contacts": vec![card; 100]},
+                {"from": "16315551181", "id": "wamid.O", "type": "order", "order": {"product_items": items}},
+            ]
+        }}]}]
+    });
+    let parsed = parse(body.to_string().as_bytes()).unwrap();
+    let contents: Vec<&InboundContent> = parsed
+        .iter()
+        .map(|r| match &r.item {
+            WebhookItem::Message(m) => &m.content,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let InboundContent::Contacts { contacts } = contents[0] else {
+        panic!("{:?}", contents[0]);
+    };
+    assert_eq!(contacts.len(), crate::domain::limits::SHARED_CONTACTS_MAX);
+    assert_eq!(
+        contacts[0].phones.len(),
+        crate::domain::limits::SHARED_CONTACT_FIELDS_MAX
+    );
+    assert_eq!(
+        contacts[0].name.as_ref().unwrap().chars().count(),
+        crate::domain::limits::INBOUND_FIELD_MAX
+    );
+    let InboundContent::Order { items, .. } = contents[1] else {
+        panic!("{:?}", contents[1]);
+    };
+    assert_eq!(items.len(), crate::domain::limits::ORDER_ITEMS_MAX);
+}
+
+#[test]
+fn coexistence_contact_sync_and_unknown_fields_are_dropped() {
+    assert_eq!(parse_fixture("smb_app_state_sync.json"), vec![]);
 }
 
 #[test]
@@ -238,7 +356,7 @@ fn other_objects_are_acknowledged_and_dropped() {
 fn unknown_message_types_and_statuses_are_skipped_not_errors() {
     let body = String::from_utf8(fixture("text.json"))
         .unwrap()
-        .replace(r#""type": "text""#, r#""type": "order""#);
+        .replace(r#""type": "text""#, r#""type": "hologram""#);
     assert_eq!(parse(body.as_bytes()).unwrap(), vec![]);
 
     let body = String::from_utf8(fixture("status_read.json"))
