@@ -30,6 +30,8 @@ pub enum RouteKey {
 pub enum WebhookItem {
     Message(InboundMessage),
     Status(StatusUpdate),
+    /// A customer's number or business-scoped user id changed.
+    IdentityChange(super::IdentityChange),
 }
 
 /// A message a customer sent us.

@@ -192,6 +192,11 @@ async fn ingest(
                 status,
                 received_at: now,
             },
+            WebhookItem::IdentityChange(change) => IngestItem::IdentityChange {
+                sender_id: sender,
+                change,
+                received_at: now,
+            },
         });
     }
     let n = items.len();

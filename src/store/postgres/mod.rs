@@ -17,6 +17,7 @@
 //! of many conversations are batched into one statement each (`batch`: group commit).
 
 mod batch;
+mod identity;
 mod inbox;
 mod ingest;
 mod outbox;

@@ -17,6 +17,7 @@
 //! `ingest` and replayed by `outbox`), which import none of them.
 
 pub mod backup;
+mod identity;
 mod inbox;
 mod ingest;
 mod outbox;
