@@ -24,7 +24,7 @@ pub use error_class::{classify, ErrorClass, SendFailure};
 pub use event::{EventKind, StoredEvent, TimerFire};
 pub use identity::{Identities, IdentityChange, IdentityChangeKind};
 pub use message::*;
-pub use phone::{ContactRef, PhoneError, PhoneNumber};
+pub use phone::{is_user_id, ContactRef, PhoneError, PhoneNumber};
 pub use timer::{NewTimer, ScheduledRun, Timer, TimerKind};
 pub use window::{WindowPolicy, WindowState};
 

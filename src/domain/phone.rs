@@ -142,6 +142,20 @@ pub enum ContactRef {
     },
 }
 
+/// Whether `id` looks like a business-scoped user id Parley may store and send to: `CC.`
+/// then letters and digits (`US.13491208655302741918`, parent ids `US.ENT.…`), at most
+/// `limits::BSUID_MAX_LEN` long. Anything else from outside is refused, not keyed on.
+pub fn is_user_id(id: &str) -> bool {
+    let Some((country, rest)) = id.split_once('.') else {
+        return false;
+    };
+    id.len() <= super::limits::BSUID_MAX_LEN
+        && country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+}
+
 impl ContactRef {
     /// Both identities when both are given, else whichever is.
     pub fn from_parts(phone: Option<PhoneNumber>, user_id: Option<String>) -> Option<Self> {
@@ -305,6 +319,30 @@ mod tests {
         let bsuid = ContactRef::BusinessScoped("US.10482957361840527319".into());
         for c in [phone, bsuid] {
             assert_eq!(ContactRef::from_key(&c.key()), Some(c));
+        }
+    }
+
+    #[test]
+    fn user_ids_are_shaped_and_bounded() {
+        for ok in [
+            "US.13491208655302741918",
+            "BR.1502576394655843",
+            "US.ENT.11815799212886844830",
+        ] {
+            assert!(is_user_id(ok), "{ok}");
+        }
+        let long = format!("US.{}", "1".repeat(200));
+        for bad in [
+            "",
+            "US.",
+            "us.123",
+            "USA.123",
+            "+16315551181",
+            "US.12 3",
+            "US.1<script>",
+            long.as_str(),
+        ] {
+            assert!(!is_user_id(bad), "{bad}");
         }
     }
 
