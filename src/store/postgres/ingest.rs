@@ -151,7 +151,7 @@ async fn ingest_messages(
                     min(received_at),
                     case when key like 'bsuid:%' then null else key end,
                     case when key like 'bsuid:%' then substr(key, 7) end
-             from fresh group by key order by key
+             from fresh group by key order by 1
              on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
              returning id, key
          ), locked as (
