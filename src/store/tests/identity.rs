@@ -211,10 +211,16 @@ async fn two_contacts_of_one_person_merge_into_the_older(store: DynStore) {
     // The merged contact's emptied conversation is in no audience and no listing.
     let audience = store.audience_page(SENDER, 0, 10).await.unwrap();
     assert_eq!(
-        audience.iter().map(|r| r.conversation_id).collect::<Vec<_>>(),
+        audience
+            .iter()
+            .map(|r| r.conversation_id)
+            .collect::<Vec<_>>(),
         vec![joined]
     );
-    let listed = store.conversations_page(Some(SENDER), None, 10).await.unwrap();
+    let listed = store
+        .conversations_page(Some(SENDER), None, 10)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     // Both identities find it; nothing finds the merged one.
     for key in [phone(1).as_e164().to_string(), format!("bsuid:{BSUID}")] {
