@@ -218,7 +218,7 @@ impl Driver {
 
     /// What the bot sent to `phone` since the last call.
     pub async fn replies(&mut self, phone: &str) -> anyhow::Result<Vec<SentMessage>> {
-        let phone = normalize_phone(phone)?;
+        let phone = normalize_phone(&self.state.sandbox, phone)?;
         let after = self.seen.get(&phone).copied();
         let sent = view::sent_to(&self.state.store, self.sender_id, &phone, after).await?;
         if let Some(last) = sent.last() {
@@ -231,7 +231,7 @@ impl Driver {
     /// `POST /api/conversations/{id}/release` does; returns once the bot has it back, false
     /// when it was not handed off.
     pub async fn release(&mut self, phone: &str) -> anyhow::Result<bool> {
-        let phone = normalize_phone(phone)?;
+        let phone = normalize_phone(&self.state.sandbox, phone)?;
         let conversation = self
             .state
             .store
@@ -250,7 +250,7 @@ impl Driver {
     }
 
     pub async fn contact(&self, phone: &str) -> anyhow::Result<Option<ContactView>> {
-        let phone = normalize_phone(phone)?;
+        let phone = normalize_phone(&self.state.sandbox, phone)?;
         Ok(view::contact(
             &self.state.store,
             &self.state.sandbox,
@@ -297,9 +297,11 @@ impl Driver {
     }
 }
 
-fn normalize_phone(raw: &str) -> anyhow::Result<String> {
+/// The contact key of the customer typed as `raw` (a BSUID key when the sandbox withholds
+/// phones).
+fn normalize_phone(sandbox: &crate::sandbox::Sandbox, raw: &str) -> anyhow::Result<String> {
     crate::domain::PhoneNumber::parse(raw)
-        .map(|p| p.as_e164().to_string())
+        .map(|p| sandbox.customer(p).key())
         .map_err(|e| anyhow!("`{raw}` is not a phone number: {e}"))
 }
 

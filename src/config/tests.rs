@@ -244,6 +244,9 @@ senders:
     );
     let text = default.warnings_on(1, today).join("\n");
     assert!(!text.contains("Graph API"), "{text}");
+}
+
+#[test]
 fn echo_pause_is_until_release_off_or_a_duration() {
     use crate::config::EchoPause;
     let with = |v: &str| {

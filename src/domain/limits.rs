@@ -7,6 +7,9 @@ use super::MediaKind;
 
 /// A text message's body.
 pub const TEXT_MAX: usize = 4_096;
+/// Longest business-scoped user id Parley stores: Meta documents a two-letter country code,
+/// a dot and up to 128 letters and digits (parent ids add `ENT.`); a little headroom.
+pub const BSUID_MAX_LEN: usize = 140;
 /// A media caption, and the body of a message with buttons or a list (or a template).
 pub const BODY_MAX: usize = 1_024;
 /// Reply buttons on one message.

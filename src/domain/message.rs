@@ -36,6 +36,8 @@ pub enum WebhookItem {
     Template(super::TemplateUpdate),
     /// A customer stopped or resumed marketing messages.
     MarketingPreference(super::MarketingPreference),
+    /// A customer's number or business-scoped user id changed.
+    IdentityChange(super::IdentityChange),
 }
 
 /// A message a customer sent us.

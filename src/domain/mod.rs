@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod error_class;
 pub mod event;
 pub mod graph_versions;
+pub mod identity;
 pub mod limits;
 pub mod message;
 pub mod phone;
@@ -27,8 +28,9 @@ pub use contact::{Contact, ContactPatch};
 pub use conversation::{Conversation, ConversationState, Handoff, Run, StepError, Wait};
 pub use error_class::{classify, ErrorClass, SendFailure};
 pub use event::{EventKind, StoredEvent, TimerFire};
+pub use identity::{Identities, IdentityChange, IdentityChangeKind};
 pub use message::*;
-pub use phone::{ContactRef, PhoneError, PhoneNumber};
+pub use phone::{is_user_id, ContactRef, PhoneError, PhoneNumber};
 pub use timer::{NewTimer, ScheduledRun, Timer, TimerKind};
 pub use window::{WindowPolicy, WindowState};
 

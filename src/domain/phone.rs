@@ -127,20 +127,56 @@ impl From<PhoneNumber> for String {
     }
 }
 
-/// Who a customer is: a phone number, or (since 2026) a business-scoped user id for users
-/// who hide their number.
+/// Who a customer is: a phone number, a business-scoped user id (BSUID, since 2026) for
+/// users who hide their number, or both when the provider sends both.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum ContactRef {
     Phone(PhoneNumber),
     BusinessScoped(String),
+    /// Both identities of one user: the phone is the address, the BSUID joins contacts
+    /// that were known by only one of them.
+    PhoneAndBusinessScoped {
+        phone: PhoneNumber,
+        user_id: String,
+    },
+}
+
+/// Whether `id` looks like a business-scoped user id Parley may store and send to: `CC.`
+/// then letters and digits (`US.13491208655302741918`, parent ids `US.ENT.…`), at most
+/// `limits::BSUID_MAX_LEN` long. Anything else from outside is refused, not keyed on.
+pub fn is_user_id(id: &str) -> bool {
+    let Some((country, rest)) = id.split_once('.') else {
+        return false;
+    };
+    id.len() <= super::limits::BSUID_MAX_LEN
+        && country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
 }
 
 impl ContactRef {
-    /// The stable key contacts are stored under: `+16315551181` or `bsuid:US.1048…`.
+    /// Both identities when both are given, else whichever is.
+    pub fn from_parts(phone: Option<PhoneNumber>, user_id: Option<String>) -> Option<Self> {
+        let user_id = user_id.filter(|id| !id.trim().is_empty());
+        match (phone, user_id) {
+            (Some(phone), Some(user_id)) => {
+                Some(ContactRef::PhoneAndBusinessScoped { phone, user_id })
+            }
+            (Some(phone), None) => Some(ContactRef::Phone(phone)),
+            (None, Some(user_id)) => Some(ContactRef::BusinessScoped(user_id)),
+            (None, None) => None,
+        }
+    }
+
+    /// The stable key contacts are stored under and sent to: `+16315551181` (the phone,
+    /// whenever it is known) or `bsuid:US.1048…`.
     pub fn key(&self) -> String {
         match self {
-            ContactRef::Phone(p) => p.as_e164().to_string(),
+            ContactRef::Phone(p) | ContactRef::PhoneAndBusinessScoped { phone: p, .. } => {
+                p.as_e164().to_string()
+            }
             ContactRef::BusinessScoped(id) => format!("bsuid:{id}"),
         }
     }
@@ -155,8 +191,25 @@ impl ContactRef {
 
     pub fn phone(&self) -> Option<&PhoneNumber> {
         match self {
-            ContactRef::Phone(p) => Some(p),
+            ContactRef::Phone(p) | ContactRef::PhoneAndBusinessScoped { phone: p, .. } => Some(p),
             ContactRef::BusinessScoped(_) => None,
+        }
+    }
+
+    /// The business-scoped user id, when known.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            ContactRef::Phone(_) => None,
+            ContactRef::BusinessScoped(id)
+            | ContactRef::PhoneAndBusinessScoped { user_id: id, .. } => Some(id),
+        }
+    }
+
+    /// Where a send goes: the phone when known (Meta's `to`), else the BSUID (`recipient`).
+    pub fn address(&self) -> ContactRef {
+        match self {
+            ContactRef::PhoneAndBusinessScoped { phone, .. } => ContactRef::Phone(phone.clone()),
+            other => other.clone(),
         }
     }
 }
@@ -267,5 +320,47 @@ mod tests {
         for c in [phone, bsuid] {
             assert_eq!(ContactRef::from_key(&c.key()), Some(c));
         }
+    }
+
+    #[test]
+    fn user_ids_are_shaped_and_bounded() {
+        for ok in [
+            "US.13491208655302741918",
+            "BR.1502576394655843",
+            "US.ENT.11815799212886844830",
+        ] {
+            assert!(is_user_id(ok), "{ok}");
+        }
+        let long = format!("US.{}", "1".repeat(200));
+        for bad in [
+            "",
+            "US.",
+            "us.123",
+            "USA.123",
+            "+16315551181",
+            "US.12 3",
+            "US.1<script>",
+            long.as_str(),
+        ] {
+            assert!(!is_user_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn both_identities_are_keyed_and_addressed_by_the_phone() {
+        let phone = PhoneNumber::parse("16315551181").unwrap();
+        let both = ContactRef::from_parts(Some(phone.clone()), Some("US.1048".into())).unwrap();
+        assert_eq!(both.key(), "+16315551181");
+        assert_eq!(both.user_id(), Some("US.1048"));
+        assert_eq!(both.address(), ContactRef::Phone(phone.clone()));
+        assert_eq!(
+            ContactRef::from_parts(None, Some("US.1048".into())).map(|c| c.key()),
+            Some("bsuid:US.1048".to_string())
+        );
+        assert_eq!(
+            ContactRef::from_parts(Some(phone.clone()), Some(" ".into())),
+            Some(ContactRef::Phone(phone))
+        );
+        assert_eq!(ContactRef::from_parts(None, None), None);
     }
 }

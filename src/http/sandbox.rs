@@ -9,7 +9,7 @@
 
 use super::error::{Error, NOT_STORED};
 use super::AppState;
-use crate::domain::{ContactRef, PhoneNumber};
+use crate::domain::PhoneNumber;
 use crate::flows::triggers::explain::describe;
 use crate::flows::MatchInput;
 use crate::sandbox::inject::{inject, CustomerMessage, InjectError};
@@ -110,7 +110,7 @@ async fn post_message(
 ) -> ApiResult {
     let msg: CustomerMessage = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request(format!("invalid message: {e}")))?;
-    let phone = parse_phone(&msg.from)?;
+    let phone = parse_phone(&st, &msg.from)?;
     let before = view::sent_to(&st.store, sender_of(&st, msg.sender_id)?, &phone, None)
         .await?
         .last()
@@ -154,7 +154,7 @@ async fn get_contact(
     Path(phone): Path<String>,
     Query(q): Query<SenderQuery>,
 ) -> ApiResult {
-    let phone = parse_phone(&phone)?;
+    let phone = parse_phone(&st, &phone)?;
     let sender = sender_of(&st, q.sender_id)?;
     let contact = view::contact(
         &st.store,
@@ -177,7 +177,7 @@ async fn get_messages(
     Path(phone): Path<String>,
     Query(q): Query<SenderQuery>,
 ) -> ApiResult {
-    let phone = parse_phone(&phone)?;
+    let phone = parse_phone(&st, &phone)?;
     let sender = sender_of(&st, q.sender_id)?;
     let Some(conv) = st.store.find_conversation(sender, &phone).await? else {
         return Ok(Json(json!({ "phone": phone, "messages": [] })));
@@ -230,7 +230,7 @@ async fn post_release(
     Path(phone): Path<String>,
     Query(q): Query<SenderQuery>,
 ) -> ApiResult {
-    let phone = parse_phone(&phone)?;
+    let phone = parse_phone(&st, &phone)?;
     let sender = sender_of(&st, q.sender_id)?;
     let conv = st
         .store
@@ -266,7 +266,7 @@ async fn post_customer(State(st): State<AppState>, Query(q): Query<SenderQuery>)
     for _ in 0..FRESH_NUMBER_TRIES {
         // Spanish mobile numbers, like the page's first customer (+34600000001).
         let n: u32 = rand::rng().random_range(0..100_000_000);
-        let phone = parse_phone(&format!("+346{n:08}"))?;
+        let phone = parse_phone(&st, &format!("+346{n:08}"))?;
         if st.store.find_conversation(sender, &phone).await?.is_none() {
             return Ok(Json(json!({ "phone": phone, "sender_id": sender })));
         }
@@ -333,7 +333,7 @@ async fn post_explain(State(st): State<AppState>, body: axum::body::Bytes) -> Ap
     if msg.from.is_empty() {
         msg.from = "+10000000000".into();
     }
-    let phone = parse_phone(&msg.from)?;
+    let phone = parse_phone(&st, &msg.from)?;
     let content = msg.content().map_err(Error::from)?;
     let sender = sender_of(&st, msg.sender_id)?;
     let conv = st.store.find_conversation(sender, &phone).await?;
@@ -396,9 +396,11 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
     Ok(Json(json!({ "now": st.clock.now(), "manual": true })))
 }
 
-fn parse_phone(raw: &str) -> Result<String, Error> {
+/// The contact key of the sandbox customer typed as `raw` (a BSUID key when the sandbox
+/// withholds phones).
+fn parse_phone(st: &AppState, raw: &str) -> Result<String, Error> {
     PhoneNumber::parse(raw)
-        .map(|p| ContactRef::Phone(p).key())
+        .map(|p| st.sandbox.customer(p).key())
         .map_err(|e| Error::bad_request(format!("`{raw}` is not a phone number: {e}")))
 }
 

@@ -221,6 +221,11 @@ async fn ingest(
                 account_update(st, &item, now).await?;
                 continue;
             }
+            WebhookItem::IdentityChange(change) => IngestItem::IdentityChange {
+                sender_id: sender,
+                change,
+                received_at: now,
+            },
         });
     }
     let n = items.len();

@@ -3,9 +3,7 @@
 //! deduplicated by its id, then handled by the inbox.
 
 use super::Sandbox;
-use crate::domain::{
-    Clock, ContactRef, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral,
-};
+use crate::domain::{Clock, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral};
 use crate::store::{Id, IngestItem, IngestOutcome};
 use crate::workers::ingest::Ingestor;
 use serde::{Deserialize, Serialize};
@@ -201,7 +199,7 @@ pub async fn inject(
         .unwrap_or_else(|| format!("sandbox.in.{}", uuid::Uuid::new_v4().simple()));
     let message = InboundMessage {
         provider_message_id: provider_message_id.clone(),
-        from: ContactRef::Phone(phone.clone()),
+        from: sandbox.customer(phone.clone()),
         profile_name: msg.name.clone(),
         username: None,
         timestamp: Some(now),
@@ -231,7 +229,7 @@ pub async fn inject(
         }) => (Some(*event_id), Some(*conversation_id), false),
         _ => {
             let conversation = store
-                .find_conversation(sender_id, phone.as_e164())
+                .find_conversation(sender_id, &sandbox.customer(phone.clone()).key())
                 .await
                 .map_err(|e| InjectError::Store(e.to_string()))?;
             (None, conversation.map(|c| c.id), true)

@@ -16,7 +16,7 @@ pub mod view;
 use crate::channels::sandbox::{SandboxChannel, SandboxRules};
 use crate::channels::senders::Senders;
 use crate::config::{ChannelKind, Config, SandboxConfig};
-use crate::domain::{Clock, ManualClock};
+use crate::domain::{Clock, ContactRef, ManualClock, PhoneNumber};
 use crate::engine::{Engine, FlowEngine};
 use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
@@ -80,6 +80,16 @@ impl Sandbox {
         (clock, sandbox)
     }
 
+    /// Who a sandbox customer typed as `phone` is to Parley: that phone, or with
+    /// `sandbox.withhold_phones` only a business-scoped user id derived from it.
+    pub fn customer(&self, phone: PhoneNumber) -> ContactRef {
+        if self.config.withhold_phones {
+            ContactRef::BusinessScoped(sandbox_user_id(&phone))
+        } else {
+            ContactRef::Phone(phone)
+        }
+    }
+
     /// Whether `/sandbox` and `/sandbox/api` are served.
     pub fn serves_http(&self) -> bool {
         self.off_reason().is_none()
@@ -125,5 +135,31 @@ impl Sandbox {
             senders: self.sender_ids.clone(),
             log: self.traces.clone(),
         })
+    }
+}
+
+/// The business-scoped user id the sandbox gives the customer with `phone` when phones are
+/// withheld: shaped like Meta's (`US.` and digits), stable for the phone, and not the
+/// phone's digits, so nothing can lean on it being one.
+pub fn sandbox_user_id(phone: &PhoneNumber) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("parley-sandbox:{}", phone.as_e164()).as_bytes());
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&digest[..8]);
+    format!("ZZ.{:020}", u64::from_be_bytes(n))
+}
+
+#[cfg(test)]
+mod user_id_tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_user_ids_are_stable_shaped_and_distinct() {
+        let a = PhoneNumber::parse("+16315551181").unwrap();
+        let b = PhoneNumber::parse("+16315551182").unwrap();
+        assert_eq!(sandbox_user_id(&a), sandbox_user_id(&a));
+        assert_ne!(sandbox_user_id(&a), sandbox_user_id(&b));
+        assert!(crate::domain::is_user_id(&sandbox_user_id(&a)));
+        assert!(!sandbox_user_id(&a).contains("6315551181"));
     }
 }

@@ -23,6 +23,13 @@ pub enum IngestItem {
         status: StatusUpdate,
         received_at: DateTime<Utc>,
     },
+    /// A customer's number or business-scoped user id changed: the contact moves (merging
+    /// with one already known under the new identity), with its conversations.
+    IdentityChange {
+        sender_id: i64,
+        change: crate::domain::IdentityChange,
+        received_at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +49,8 @@ pub enum IngestOutcome {
     StatusIgnored { outbound_id: Id },
     /// No outbound message has this provider id (sent by another system, or purged).
     StatusUnknownMessage,
+    /// An identity change was applied to this contact (`None`: nobody Parley knows).
+    IdentityApplied { contact_id: Option<Id> },
 }
 
 /// A conversation's next unprocessed events, with what the engine needs to handle them.

@@ -25,6 +25,7 @@ pub(super) const CONVERSATIONS_PAGE: &str =
             k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at
      from conversations v join contacts k on k.id = v.contact_id
      where (cast($1 as bigint) is null or v.sender_id = $1) and v.id < $2
+       and k.merged_into is null
      order by v.id desc limit $3";
 
 /// `Reads::conversation_inbound`: `$1` the conversation, `$2` the id the page ends below,

@@ -181,7 +181,10 @@ enum Parameter<'a> {
 impl<'a> SendRequest<'a> {
     pub(super) fn new(message: &'a OutboundMessage) -> Self {
         let (to, recipient) = match &message.to {
-            ContactRef::Phone(phone) => (Some(phone.digits()), None),
+            // Meta: `to` wins when both are given, so a known phone is sent alone.
+            ContactRef::Phone(phone) | ContactRef::PhoneAndBusinessScoped { phone, .. } => {
+                (Some(phone.digits()), None)
+            }
             ContactRef::BusinessScoped(user_id) => (None, Some(user_id.as_str())),
         };
         Self {

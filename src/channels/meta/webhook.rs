@@ -17,9 +17,9 @@ use crate::domain::limits::{
     INBOUND_FIELD_MAX, ORDER_ITEMS_MAX, SHARED_CONTACTS_MAX, SHARED_CONTACT_FIELDS_MAX,
 };
 use crate::domain::{
-    ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, OrderItem, PhoneNumber,
-    ProviderError, Referral, ReplyContext, RouteKey, Routed, SharedContact, StatusUpdate,
-    WebhookItem,
+    is_user_id, ContactRef, DeliveryStatus, IdentityChange, IdentityChangeKind, InboundContent,
+    InboundMessage, MediaKind, OrderItem, PhoneNumber, ProviderError, Referral, ReplyContext,
+    RouteKey, Routed, SharedContact, StatusUpdate, WebhookItem,
 };
 use crate::metrics as m;
 use chrono::{DateTime, Utc};
@@ -74,7 +74,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
         for (j, change) in changes.iter().enumerate() {
             let at = format!("entry[{i}].changes[{j}]");
             let field = match change.get("field").and_then(Value::as_str) {
-                Some(field @ ("messages" | "smb_message_echoes" | "history" | "calls")) => field,
+                // `user_id_update` is its own subscription field since 2026.
+                Some(
+                    field @ ("messages" | "user_id_update" | "smb_message_echoes" | "history" | "calls"),
+                ) => field,
                 Some(field @ ("message_template_status_update" | "template_category_update")) => {
                     match change.get("value") {
                         Some(value @ Value::Object(_)) => items.extend(account::template(
@@ -213,15 +216,32 @@ fn collect(field: &str, at: &str, value: &Value, items: &mut Vec<Routed>) {
     for (k, raw) in messages.iter().enumerate() {
         let at = format!("{at}.messages[{k}]");
         let message = match typed::<wire::Message>(raw) {
+            Ok(message) if message.kind == "system" => {
+                identity_change(&at, &message).map(WebhookItem::IdentityChange)
+            }
             Ok(message) => {
                 let contact =
                     contact_of(&contacts, &message).or(contacts.first().filter(|_| lone_pair));
-                inbound_message(&at, message, contact)
+                inbound_message(&at, message, contact).map(WebhookItem::Message)
             }
-            Err(reason) => unreadable_message(&at, raw, &reason),
+            Err(reason) => unreadable_message(&at, raw, &reason).map(WebhookItem::Message),
         };
-        if let Some(message) = message {
-            push(WebhookItem::Message(message));
+        if let Some(item) = message {
+            push(item);
+        }
+    }
+    for (k, raw) in list("user_id_update").iter().enumerate() {
+        match typed::<wire::UserIdUpdate>(raw) {
+            Ok(update) => {
+                if let Some(change) = user_id_update(update) {
+                    push(WebhookItem::IdentityChange(change));
+                }
+            }
+            Err(reason) => unparsed(
+                "user_id_update",
+                &format!("{at}.user_id_update[{k}]"),
+                &reason,
+            ),
         }
     }
     for (k, raw) in list("statuses").iter().enumerate() {
@@ -269,8 +289,9 @@ fn unreadable_message(at: &str, raw: &Value, reason: &str) -> Option<InboundMess
         to: None,
         to_user_id: None,
         history_context: None,
+        system: None,
     };
-    let from = sender(&message)?;
+    let from = sender(&message, None)?;
     Some(InboundMessage {
         provider_message_id: message.id,
         from,
@@ -320,28 +341,94 @@ fn same_id(a: &Option<String>, b: &Option<String>) -> bool {
     matches!((non_empty(a), non_empty(b)), (Some(a), Some(b)) if a == b)
 }
 
-/// Phone number when Meta gives one (they stay the contact key where known); otherwise the
-/// business-scoped user id of someone who hides their number.
-fn sender(message: &wire::Message) -> Option<ContactRef> {
-    customer(&message.id, &message.from, &message.from_user_id)
+/// Who sent a message: the phone (`from`) and the business-scoped user id
+/// (`from_user_id`), each taken from the matching `contacts[]` entry (`wa_id`, `user_id`)
+/// when the message lacks it; both when both are known. Since 2026 a user who hides their
+/// number may come with a BSUID only, in the message or only in `contacts[].user_id`.
+fn sender(message: &wire::Message, contact: Option<&wire::Contact>) -> Option<ContactRef> {
+    let phone = non_empty(&message.from).or(contact.and_then(|c| non_empty(&c.wa_id)));
+    let user_id = non_empty(&message.from_user_id).or(contact.and_then(|c| non_empty(&c.user_id)));
+    identified(&message.id, phone, user_id)
 }
 
-/// The customer named by a phone (`wa_id`) or, failing that, a business-scoped user id.
+/// The customer named by a phone (`wa_id`) and/or a business-scoped user id: an echo's or
+/// a history message's recipient, a caller.
 fn customer(id: &str, phone: &Option<String>, user_id: &Option<String>) -> Option<ContactRef> {
-    match (non_empty(phone), non_empty(user_id)) {
-        (Some(from), _) => match PhoneNumber::parse(from) {
-            Ok(phone) => Some(ContactRef::Phone(phone)),
-            Err(error) => {
-                tracing::warn!(message_id = %id, %error, "skipping Meta message whose customer is not a phone number");
-                None
-            }
-        },
-        (None, Some(user_id)) => Some(ContactRef::BusinessScoped(user_id.to_string())),
-        (None, None) => {
-            tracing::warn!(message_id = %id, "skipping Meta message without a customer");
+    identified(id, non_empty(phone), non_empty(user_id))
+}
+
+fn identified(id: &str, phone: Option<&str>, user_id: Option<&str>) -> Option<ContactRef> {
+    let phone = match phone.map(PhoneNumber::parse) {
+        Some(Ok(phone)) => Some(phone),
+        Some(Err(error)) => {
+            tracing::warn!(message_id = %id, %error, "skipping Meta message whose customer is not a phone number");
+            return None;
+        }
+        None => None,
+    };
+    let user_id = user_id.filter(|id| is_user_id(id)).map(str::to_string);
+    let from = ContactRef::from_parts(phone, user_id);
+    if from.is_none() {
+        tracing::warn!(message_id = %id, "skipping Meta message without a customer");
+    }
+    from
+}
+
+/// A `system` message about a changed number or business-scoped user id. `from` and
+/// `from_user_id` name the customer as they were; `system.wa_id` and `system.user_id` as
+/// they are now.
+fn identity_change(at: &str, message: &wire::Message) -> Option<IdentityChange> {
+    let Some(system) = &message.system else {
+        unparsed("message", at, "type `system` but no `system` object");
+        return None;
+    };
+    let kind = match system.kind.as_deref() {
+        Some("user_changed_number" | "customer_changed_number") => {
+            IdentityChangeKind::ChangedNumber
+        }
+        Some("user_changed_user_id") => IdentityChangeKind::ChangedUserId,
+        other => {
+            tracing::debug!(message_id = %message.id, system_type = ?other, "ignoring Meta system message of an unhandled type");
+            return None;
+        }
+    };
+    let previous = sender(message, None);
+    let new_phone = non_empty(&system.wa_id).and_then(|p| PhoneNumber::parse(p).ok());
+    let new_user_id = non_empty(&system.user_id)
+        .filter(|id| is_user_id(id))
+        .map(str::to_string);
+    let current = ContactRef::from_parts(new_phone, new_user_id);
+    match (previous, current) {
+        (Some(previous), Some(current)) => Some(IdentityChange {
+            previous,
+            current,
+            kind,
+            timestamp: timestamp(message.timestamp.as_ref()),
+        }),
+        // `user_changed_user_id` names only the new id; the old one comes in the
+        // `user_id_update` change that accompanies it.
+        _ => {
+            tracing::debug!(message_id = %message.id, "Meta system message names only one side of the change; waiting for user_id_update");
             None
         }
     }
+}
+
+/// A `user_id_update` entry: the BSUID `previous` is now `current` (with the phone, when
+/// Meta may share it).
+fn user_id_update(update: wire::UserIdUpdate) -> Option<IdentityChange> {
+    let (previous, current) = (update.user_id.previous, update.user_id.current);
+    if !is_user_id(&previous) || !is_user_id(&current) {
+        unparsed("user_id_update", "user_id", "not a business-scoped user id");
+        return None;
+    }
+    let phone = non_empty(&update.wa_id).and_then(|p| PhoneNumber::parse(p).ok());
+    Some(IdentityChange {
+        previous: ContactRef::BusinessScoped(previous),
+        current: ContactRef::from_parts(phone, Some(current))?,
+        kind: IdentityChangeKind::ChangedUserId,
+        timestamp: timestamp(update.timestamp.as_ref()),
+    })
 }
 
 fn inbound_message(
@@ -361,7 +448,7 @@ fn inbound_message(
             }
         }
     };
-    let from = sender(&message)?;
+    let from = sender(&message, contact)?;
     let profile = contact.and_then(|c| c.profile.as_ref());
     Some(InboundMessage {
         provider_message_id: message.id,

@@ -81,6 +81,8 @@ pub(super) struct Message {
     /// Set on messages of a `history` backfill.
     #[serde(default)]
     pub history_context: Option<HistoryContext>,
+    #[serde(default)]
+    pub system: Option<System>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +183,36 @@ pub(super) struct Call {
     pub end_time: Option<Timestamp>,
     #[serde(default)]
     pub duration: Option<Timestamp>,
+}
+
+/// `type: "system"`: a customer changed their number (`user_changed_number`, before 2023
+/// `customer_changed_number`) or their business-scoped user id (`user_changed_user_id`).
+#[derive(Debug, Deserialize)]
+pub(super) struct System {
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The new number (`new_wa_id` in Meta's older examples).
+    #[serde(default, alias = "new_wa_id")]
+    pub wa_id: Option<String>,
+    /// The new business-scoped user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// One entry of a `user_id_update` change: the user's BSUID changed.
+#[derive(Debug, Deserialize)]
+pub(super) struct UserIdUpdate {
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    pub user_id: UserIdPair,
+    #[serde(default)]
+    pub timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserIdPair {
+    pub previous: String,
+    pub current: String,
 }
 
 /// Meta writes unix seconds as a string; a number is accepted too.

@@ -8,8 +8,9 @@
 
 use super::error_codes::known_error_title;
 use crate::domain::{
-    ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, PhoneError, PhoneNumber,
-    ProviderError, Referral, ReplyContext, RouteKey, Routed, StatusUpdate, WebhookItem,
+    is_user_id, ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, PhoneError,
+    PhoneNumber, ProviderError, Referral, ReplyContext, RouteKey, Routed, StatusUpdate,
+    WebhookItem,
 };
 
 pub use super::signature::verify_signature;
@@ -298,7 +299,7 @@ fn contact(raw: &str) -> Result<ContactRef, TwilioWebhookError> {
     let id = without_channel(raw).trim();
     match PhoneNumber::parse(id) {
         Ok(phone) => Ok(ContactRef::Phone(phone)),
-        Err(PhoneError::InvalidCharacter) if raw.starts_with("whatsapp:") => {
+        Err(PhoneError::InvalidCharacter) if raw.starts_with("whatsapp:") && is_user_id(id) => {
             Ok(ContactRef::BusinessScoped(id.to_string()))
         }
         Err(e) => Err(invalid("From", raw, e.to_string())),

@@ -95,7 +95,9 @@ pub(super) fn message_form(
 /// `whatsapp:+E164`, or `whatsapp:<id>` for a customer known only by a business-scoped id.
 fn whatsapp_address(contact: &ContactRef) -> String {
     match contact {
-        ContactRef::Phone(phone) => format!("whatsapp:{}", phone.as_e164()),
+        ContactRef::Phone(phone) | ContactRef::PhoneAndBusinessScoped { phone, .. } => {
+            format!("whatsapp:{}", phone.as_e164())
+        }
         ContactRef::BusinessScoped(id) => format!("whatsapp:{id}"),
     }
 }

@@ -34,6 +34,11 @@ pub struct SandboxConfig {
     pub throughput: Option<u32>,
     #[serde(default)]
     pub statuses: SandboxStatuses,
+    /// Customers appear with a business-scoped user id only, as users who hide their
+    /// number (WhatsApp usernames, 2026) do: replies are addressed to the BSUID. The id is
+    /// derived from the phone typed in the sandbox, so the same customer keeps it.
+    #[serde(default)]
+    pub withhold_phones: bool,
 }
 
 impl Default for SandboxConfig {
@@ -47,6 +52,7 @@ impl Default for SandboxConfig {
             pair_rate_limit: None,
             throughput: None,
             statuses: SandboxStatuses::default(),
+            withhold_phones: false,
         }
     }
 }
@@ -144,6 +150,10 @@ mod tests {
         assert_eq!(c.sandbox.throughput, Some(2));
         assert_eq!(c.sandbox.statuses.read_after, None);
         assert!(c.sandbox.statuses.duplicates);
+        assert!(!c.sandbox.withhold_phones);
+        let c =
+            Config::from_yaml("sandbox: { withhold_phones: true }", "t.yaml", &|_| None).unwrap();
+        assert!(c.sandbox.withhold_phones);
         let e = Config::from_yaml("sandbox: { pair_rate: 6s }", "t.yaml", &|_| None).unwrap_err();
         assert!(e.to_string().contains("sandbox"), "{e}");
     }

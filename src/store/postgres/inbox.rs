@@ -1,12 +1,13 @@
 //! Contacts, conversations and the inbox on PostgreSQL: one worker per conversation through
 //! a lease claimed with `skip locked`, events in arrival order, each step one transaction.
 
+use super::identity;
 use super::rows::{self, insert_outbound, json, CONVERSATION_COLUMNS};
 use super::PgStore;
-use crate::domain::ContactRef;
 use crate::domain::{
     Contact, ContactPatch, Conversation, ConversationState, StoredEvent, TimerKind,
 };
+use crate::domain::{ContactRef, Identities};
 use crate::store::apply::{lease_until, ContactFields};
 use crate::store::{ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -24,11 +25,33 @@ impl Inbox for PgStore {
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Conversation> {
+        // A BSUID may belong to a contact stored under its phone: found, not doubled.
+        let key = match contact.user_id() {
+            Some(_) => {
+                let mut tx = self.pool.begin().await?;
+                let linked = identity::link(
+                    &mut tx,
+                    &Identities::of(contact),
+                    None,
+                    name,
+                    None,
+                    now,
+                    true,
+                )
+                .await?;
+                tx.commit().await?;
+                linked.map(|(_, key)| key).unwrap_or_else(|| contact.key())
+            }
+            None => contact.key(),
+        };
         // The no-op updates make `returning` give existing rows too, and lock them so a
         // concurrent first sight of the same contact waits instead of failing.
         let row = sqlx::query(&format!(
             "with contact as (
-                 insert into contacts (key, name, created_at) values ($2, $3, $4)
+                 insert into contacts (key, name, created_at, phone, bsuid)
+                 values ($2, $3, $4,
+                         case when $2 like 'bsuid:%' then null else $2 end,
+                         case when $2 like 'bsuid:%' then substr($2, 7) end)
                  on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
                  returning id
              )
@@ -38,7 +61,7 @@ impl Inbox for PgStore {
              returning {CONVERSATION_COLUMNS}"
         ))
         .bind(sender_id)
-        .bind(contact.key())
+        .bind(key)
         .bind(name)
         .bind(now)
         .fetch_one(&self.pool)
@@ -64,7 +87,8 @@ impl Inbox for PgStore {
         let row = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
              from conversations v join contacts c on c.id = v.contact_id
-             where v.sender_id = $1 and c.key = $2",
+             where v.sender_id = $1
+               and (c.key = $2 or c.bsuid = case when $2 like 'bsuid:%' then substr($2, 7) end)",
         )
         .bind(sender_id)
         .bind(key)

@@ -1,10 +1,11 @@
 //! Webhook ingress on PostgreSQL: a batch of messages and statuses in one transaction, one
 //! statement per message.
 
+use super::identity;
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
 use crate::domain::EventKind;
-use crate::domain::InboundMessage;
+use crate::domain::{Identities, InboundMessage};
 use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,22 +29,44 @@ impl Ingest for PgStore {
                     message,
                     received_at,
                 } => Some((i, *sender_id, message, *received_at)),
-                IngestItem::Status { .. } => None,
+                IngestItem::Status { .. } | IngestItem::IdentityChange { .. } => None,
             })
             .collect();
         let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; items.len()];
-        if messages.len() == items.len() {
+        let mut keys: Vec<String> = messages.iter().map(|m| m.2.from.key()).collect();
+        // Senders with a business-scoped user id are found (or joined) by phone and/or BSUID
+        // first, in the same transaction; the rest are keyed by their phone alone.
+        let needs_link = messages.iter().any(|m| m.2.from.user_id().is_some());
+        if messages.len() == items.len() && !needs_link {
             let mut conn = self.pool.acquire().await?;
-            ingest_messages(&mut conn, &messages, &mut outcomes).await?;
+            ingest_messages(&mut conn, &messages, &keys, &mut outcomes).await?;
         } else {
             let mut tx = self.pool.begin().await?;
-            ingest_messages(&mut tx, &messages, &mut outcomes).await?;
+            for (m, key) in messages.iter().zip(keys.iter_mut()) {
+                if m.2.from.user_id().is_none() {
+                    continue;
+                }
+                let linked = identity::link(
+                    &mut tx,
+                    &Identities::of(&m.2.from),
+                    None,
+                    m.2.profile_name.as_deref(),
+                    m.2.username.as_deref(),
+                    m.3,
+                    true,
+                )
+                .await?;
+                if let Some((_, linked)) = linked {
+                    *key = linked;
+                }
+            }
+            ingest_messages(&mut tx, &messages, &keys, &mut outcomes).await?;
             // See `lock_provider_ids`: a status racing its send's outcome is not lost.
             let provider_ids: Vec<&str> = items
                 .iter()
                 .filter_map(|item| match item {
                     IngestItem::Status { status, .. } => Some(status.provider_message_id.as_str()),
-                    IngestItem::Message { .. } => None,
+                    IngestItem::Message { .. } | IngestItem::IdentityChange { .. } => None,
                 })
                 .collect();
             lock_provider_ids(&mut tx, &provider_ids).await?;
@@ -56,6 +79,16 @@ impl Ingest for PgStore {
                 {
                     outcomes[i] =
                         Some(ingest_status(&mut tx, *sender_id, status, *received_at).await?);
+                }
+                if let IngestItem::IdentityChange {
+                    change,
+                    received_at,
+                    ..
+                } = item
+                {
+                    outcomes[i] = Some(IngestOutcome::IdentityApplied {
+                        contact_id: identity::apply_change(&mut tx, change, *received_at).await?,
+                    });
                 }
             }
             tx.commit().await?;
@@ -77,6 +110,7 @@ impl Ingest for PgStore {
 async fn ingest_messages(
     conn: &mut PgConnection,
     messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
+    keys: &[String],
     outcomes: &mut [Option<IngestOutcome>],
 ) -> StoreResult<()> {
     if messages.is_empty() {
@@ -87,7 +121,6 @@ async fn ingest_messages(
         .iter()
         .map(|m| m.2.provider_message_id.as_str())
         .collect();
-    let keys: Vec<String> = messages.iter().map(|m| m.2.from.key()).collect();
     let names: Vec<Option<&str>> = messages
         .iter()
         .map(|m| m.2.profile_name.as_deref())
@@ -119,10 +152,12 @@ async fn ingest_messages(
                                where e.sender_id = i.sender_id
                                  and e.provider_message_id = i.provider_message_id)
          ), contact as (
-             insert into contacts (key, name, created_at)
+             insert into contacts (key, name, created_at, phone, bsuid)
              select key, (array_agg(name order by n desc) filter (where name is not null))[1],
-                    min(received_at)
-             from fresh group by key order by key
+                    min(received_at),
+                    case when key like 'bsuid:%' then null else key end,
+                    case when key like 'bsuid:%' then substr(key, 7) end
+             from fresh group by key order by 1
              on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
              returning id, key
          ), locked as (

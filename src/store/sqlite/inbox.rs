@@ -1,12 +1,13 @@
 //! Contacts, conversations and the inbox on SQLite: one worker per conversation through a
 //! lease, events handled in arrival order, each step committed in one write job.
 
+use super::identity;
 use super::rows::{
     self, from_text, json_text, micros, time, upsert_contact, OutboundRow, CONVERSATION_COLUMNS,
 };
 use super::SqliteStore;
-use crate::domain::ContactRef;
 use crate::domain::{Contact, ContactPatch, Conversation, EventKind, StoredEvent, TimerKind};
+use crate::domain::{ContactRef, Identities};
 use crate::store::apply::{lease_until, ContactFields};
 use crate::store::{ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -24,11 +25,20 @@ impl Inbox for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Conversation> {
         let key = contact.key();
+        let identities = contact.user_id().map(|_| Identities::of(contact));
         let name = name.map(str::to_owned);
         let now = micros(now);
         self.writer
             .run(move |conn| {
-                let contact_id = upsert_contact(conn, &key, name.as_deref(), now)?;
+                // A BSUID may belong to a contact stored under its phone: found, not doubled.
+                let linked = match &identities {
+                    Some(ids) => identity::link(conn, ids, None, name.as_deref(), None, now, true)?,
+                    None => None,
+                };
+                let contact_id = match linked {
+                    Some((id, _)) => id,
+                    None => upsert_contact(conn, &key, name.as_deref(), now)?,
+                };
                 // The no-op update makes `returning` give the existing row too.
                 let mut statement = conn.prepare_cached(&format!(
                     "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
@@ -63,7 +73,8 @@ impl Inbox for SqliteStore {
         let row = sqlx::query(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
              from conversations v join contacts c on c.id = v.contact_id
-             where v.sender_id = $1 and c.key = $2",
+             where v.sender_id = $1
+               and (c.key = $2 or c.bsuid = case when $2 like 'bsuid:%' then substr($2, 7) end)",
         )
         .bind(sender_id)
         .bind(key)

@@ -1,10 +1,11 @@
 //! Webhook ingress on SQLite: a batch of messages and statuses in one write job.
 
+use super::identity;
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
 use super::SqliteStore;
 use crate::domain::EventKind;
-use crate::domain::StatusUpdate;
+use crate::domain::{Identities, IdentityChange, StatusUpdate};
 use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +27,11 @@ impl Ingest for SqliteStore {
                         sender_id: *sender_id,
                         provider_message_id: message.provider_message_id.clone(),
                         contact_key: message.from.key(),
+                        identities: message
+                            .from
+                            .user_id()
+                            .map(|_| Identities::of(&message.from)),
+                        username: message.username.clone(),
                         profile_name: message.profile_name.clone(),
                         // Echoes, history and calls the business made leave the window.
                         inbound_at: message
@@ -40,6 +46,11 @@ impl Ingest for SqliteStore {
                         status,
                         received_at,
                     } => Prepared::Status(*sender_id, status.clone(), *received_at),
+                    IngestItem::IdentityChange {
+                        change,
+                        received_at,
+                        ..
+                    } => Prepared::Identity(change.clone(), *received_at),
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -52,6 +63,11 @@ impl Ingest for SqliteStore {
                         Prepared::Status(sender_id, status, received_at) => {
                             ingest_status(conn, *sender_id, status, *received_at)
                         }
+                        Prepared::Identity(change, received_at) => {
+                            Ok(IngestOutcome::IdentityApplied {
+                                contact_id: identity::apply_change(conn, change, *received_at)?,
+                            })
+                        }
                     })
                     .collect()
             })
@@ -62,12 +78,17 @@ impl Ingest for SqliteStore {
 enum Prepared {
     Message(NewMessage),
     Status(i64, StatusUpdate, DateTime<Utc>),
+    Identity(IdentityChange, DateTime<Utc>),
 }
 
 struct NewMessage {
     sender_id: i64,
     provider_message_id: String,
     contact_key: String,
+    /// Set when the sender has a business-scoped user id: the contact is found (or joined)
+    /// by phone and/or BSUID instead of by key alone.
+    identities: Option<Identities>,
+    username: Option<String>,
     profile_name: Option<String>,
     inbound_at: Option<i64>,
     received_at: i64,
@@ -88,7 +109,24 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
     }
 
     let now = m.received_at;
-    let contact_id = upsert_contact(conn, &m.contact_key, m.profile_name.as_deref(), now)?;
+    let contact_id = match &m.identities {
+        Some(identities) => {
+            let linked = identity::link(
+                conn,
+                identities,
+                None,
+                m.profile_name.as_deref(),
+                m.username.as_deref(),
+                now,
+                true,
+            )?;
+            match linked {
+                Some((id, _)) => id,
+                None => upsert_contact(conn, &m.contact_key, m.profile_name.as_deref(), now)?,
+            }
+        }
+        None => upsert_contact(conn, &m.contact_key, m.profile_name.as_deref(), now)?,
+    };
     let conversation_id: i64 = conn
         .prepare_cached(
             "insert into conversations

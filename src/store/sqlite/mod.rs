@@ -18,6 +18,7 @@
 
 mod account;
 pub mod backup;
+mod identity;
 mod inbox;
 mod ingest;
 mod outbox;

@@ -124,7 +124,10 @@ pub(super) fn upsert_contact(
 ) -> StoreResult<i64> {
     Ok(conn
         .prepare_cached(
-            "insert into contacts (key, name, created_at) values (?1, ?2, ?3)
+            "insert into contacts (key, name, created_at, phone, bsuid)
+             values (?1, ?2, ?3,
+                     case when ?1 like 'bsuid:%' then null else ?1 end,
+                     case when ?1 like 'bsuid:%' then substr(?1, 7) end)
              on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
              returning id",
         )?

@@ -183,7 +183,8 @@ impl Schedules for SqliteStore {
             "select c.id as conversation_id, c.last_inbound_at, c.state,
                     k.id as contact_id, k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at
              from conversations c join contacts k on k.id = c.contact_id
-             where c.sender_id = $1 and c.id > $2
+             -- a contact merged into another is reached through the survivor only
+             where c.sender_id = $1 and c.id > $2 and k.merged_into is null
              order by c.id limit $3",
         )
         .bind(sender_id)

@@ -121,6 +121,7 @@ macro_rules! conformance {
 // Declared after the macro so that they see it.
 mod account;
 mod fixtures;
+mod identity;
 mod inbox;
 mod ingest;
 mod outbox;

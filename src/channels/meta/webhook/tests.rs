@@ -56,6 +56,13 @@ snapshot_fixtures! {
     parses_click_to_whatsapp_referral => "referral_ctwa.json",
     parses_batch_of_two_messages => "batch_two_messages.json",
     parses_business_scoped_user => "bsuid_username_user.json",
+    parses_business_scoped_user_only_in_contacts => "bsuid_only_contacts_user_id.json",
+    parses_business_scoped_user_with_phone => "bsuid_with_phone.json",
+    parses_system_user_changed_number => "system_user_changed_number.json",
+    parses_system_customer_changed_number_legacy => "system_customer_changed_number_legacy.json",
+    parses_system_user_changed_user_id_alone_as_nothing => "system_user_changed_user_id.json",
+    parses_user_id_update => "user_id_update.json",
+    parses_status_delivered_to_business_scoped_user => "status_delivered_to_bsuid.json",
     parses_status_sent => "status_sent.json",
     parses_status_delivered => "status_delivered.json",
     parses_status_read => "status_read.json",
@@ -123,6 +130,7 @@ fn template_changes_without_a_name_or_category_are_skipped_not_fatal() {
         {"field":"user_preferences","value":{"metadata":{"phone_number_id":"1"},"user_preferences":[
             {"wa_id":"16315551181","category":"marketing_messages","value":"maybe"}]}}]}]}"#;
     assert_eq!(parse(body).unwrap(), Vec::new());
+}
 
 #[test]
 fn a_removed_reaction_has_no_emoji_and_is_not_conversational() {
@@ -507,4 +515,80 @@ fn unreadable_messages_do_not_take_the_batch_down() {
         })
         .collect();
     assert_eq!(statuses, ["wamid.s2"]);
+}
+
+#[test]
+fn a_message_whose_user_id_is_only_in_contacts_is_kept_under_it() {
+    let items = parse_fixture("bsuid_only_contacts_user_id.json");
+    let message = only_message(&items);
+    assert_eq!(
+        message.from,
+        ContactRef::BusinessScoped("US.10482957361840527319".into())
+    );
+    assert_eq!(message.username.as_deref(), Some("@maria.lopez"));
+}
+
+#[test]
+fn phone_and_user_id_are_both_kept_and_the_phone_is_the_key() {
+    let items = parse_fixture("bsuid_with_phone.json");
+    let message = only_message(&items);
+    assert_eq!(message.from.key(), "+16505551234");
+    assert_eq!(message.from.user_id(), Some("US.13491208655302741918"));
+}
+
+#[test]
+fn a_changed_number_moves_from_the_old_identities_to_the_new() {
+    for (file, current_user_id) in [
+        (
+            "system_user_changed_number.json",
+            Some("US.24817305912873645029"),
+        ),
+        ("system_customer_changed_number_legacy.json", None),
+    ] {
+        let items = parse_fixture(file);
+        let [Routed {
+            item: WebhookItem::IdentityChange(change),
+            ..
+        }] = items.as_slice()
+        else {
+            panic!("{file}: expected one identity change, got {items:#?}");
+        };
+        assert_eq!(change.kind, IdentityChangeKind::ChangedNumber, "{file}");
+        assert_eq!(change.previous.key(), "+16505551234", "{file}");
+        assert_eq!(change.current.key(), "+12195555358", "{file}");
+        assert_eq!(change.current.user_id(), current_user_id, "{file}");
+    }
+}
+
+#[test]
+fn user_id_update_names_the_previous_and_current_ids() {
+    let items = parse_fixture("user_id_update.json");
+    let [Routed {
+        item: WebhookItem::IdentityChange(change),
+        ..
+    }] = items.as_slice()
+    else {
+        panic!("expected one identity change, got {items:#?}");
+    };
+    assert_eq!(
+        change.previous,
+        ContactRef::BusinessScoped("US.13491208655302741918".into())
+    );
+    assert_eq!(change.current.user_id(), Some("US.24817305912873645029"));
+    assert_eq!(change.current.key(), "+12195555358");
+}
+
+#[test]
+fn hostile_user_ids_are_not_keyed_on() {
+    let body = String::from_utf8(fixture("bsuid_username_user.json"))
+        .unwrap()
+        .replace(
+            "US.10482957361840527319",
+            &format!("US.{}", "9".repeat(5000)),
+        );
+    assert!(parse(body.as_bytes()).unwrap().is_empty());
+    let body = String::from_utf8(fixture("user_id_update.json"))
+        .unwrap()
+        .replace("US.24817305912873645029", "../../etc/passwd");
+    assert!(parse(body.as_bytes()).unwrap().is_empty());
 }

@@ -6,7 +6,9 @@
 //! or created and the message queued.
 
 use crate::config::{TemplateConfig, TemplateStatus};
-use crate::domain::{ContactRef, OutboundContent, OutboundMessage, PhoneNumber, TemplateMessage};
+use crate::domain::{
+    is_user_id, ContactRef, OutboundContent, OutboundMessage, PhoneNumber, TemplateMessage,
+};
 use crate::http::api::body::{chars, Fields};
 use crate::http::api::outbox::{self, parley_message_id};
 use crate::http::api::session::{session_status, window_of};
@@ -29,6 +31,50 @@ pub fn phone(field: &str, value: &str) -> Result<PhoneNumber, Error> {
     PhoneNumber::parse_strict(value).map_err(|e| Error::field(field, format!("{field}: {e}")))
 }
 
+/// The customer a request names: `recipient_phone`, or `recipient_user_id` (a
+/// business-scoped user id, for customers who hide their number); exactly one.
+pub fn recipient(f: &Fields) -> Result<ContactRef, Error> {
+    let Some(id) = f.opt_str("recipient_user_id")? else {
+        return Ok(ContactRef::Phone(phone(
+            "recipient_phone",
+            f.str("recipient_phone")?,
+        )?));
+    };
+    if f.has("recipient_phone") {
+        return Err(Error::field(
+            "recipient_user_id",
+            "give recipient_phone or recipient_user_id, not both",
+        ));
+    }
+    if !is_user_id(id.trim()) {
+        return Err(Error::field(
+            "recipient_user_id",
+            "recipient_user_id is not a business-scoped user id: a two-letter country code, \
+             a dot, then letters and digits, like US.13491208655302741918",
+        ));
+    }
+    Ok(ContactRef::BusinessScoped(id.trim().to_string()))
+}
+
+/// Where a send to `contact` goes: the stored contact's address (its phone when known,
+/// else its BSUID), so an API call naming a BSUID reaches a customer Parley knows by phone
+/// by phone.
+pub async fn address(
+    st: &AppState,
+    contact: &ContactRef,
+    contact_id: crate::domain::Id,
+) -> Result<ContactRef, Error> {
+    if contact.user_id().is_none() {
+        return Ok(contact.clone());
+    }
+    Ok(st
+        .store
+        .contact(contact_id)
+        .await?
+        .and_then(|c| c.contact_ref())
+        .unwrap_or_else(|| contact.clone()))
+}
+
 /// The sender, online, or the platforms' 404 / 503.
 async fn online_sender(st: &AppState, id: i64) -> Result<&crate::config::SenderConfig, Error> {
     let sender = outbox::sender(st, id).ok_or_else(Error::sender_not_found)?;
@@ -41,7 +87,7 @@ async fn online_sender(st: &AppState, id: i64) -> Result<&crate::config::SenderC
 pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Json<Value>, Error> {
     let f = Fields::parse(&body)?;
     let sender_id = f.int("sender_id")?;
-    let to = phone("recipient_phone", f.str("recipient_phone")?)?;
+    let contact = recipient(&f)?;
     let message = f.str("message")?;
     if message.trim().is_empty() {
         return Err(Error::field("message", "message must not be empty"));
@@ -56,7 +102,6 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
         ));
     }
     let sender = online_sender(&st, sender_id).await?;
-    let contact = ContactRef::Phone(to);
     let conversation = st
         .store
         .find_conversation(sender_id, &contact.key())
@@ -68,12 +113,13 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
     if outbox::over_budget(&st, sender, "text").await? {
         return Err(Error::insufficient_balance());
     }
+    let to = address(&st, &contact, conversation.contact_id).await?;
     let id = outbox::enqueue(
         &st,
         sender_id,
         conversation.id,
         OutboundMessage {
-            to: contact,
+            to,
             content: OutboundContent::Text {
                 body: message.to_string(),
                 preview_url: false,
@@ -155,7 +201,7 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
     let f = Fields::parse(&body)?;
     let sender_id = f.int("sender_id")?;
     let template_id = f.int("template_id")?;
-    let to = phone("recipient_phone", f.str("recipient_phone")?)?;
+    let contact = recipient(&f)?;
     let name = f
         .opt_str("recipient_name")?
         .map(str::trim)
@@ -200,17 +246,17 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
     if outbox::over_budget(&st, sender, "template").await? {
         return Err(Error::insufficient_balance());
     }
-    let contact = ContactRef::Phone(to);
     let conversation = st
         .store
         .ensure_conversation(sender.id, &contact, name, st.clock.now())
         .await?;
+    let to = address(&st, &contact, conversation.contact_id).await?;
     let id = outbox::enqueue(
         &st,
         sender.id,
         conversation.id,
         OutboundMessage {
-            to: contact,
+            to,
             content: OutboundContent::Template(TemplateMessage {
                 name: template.name.clone(),
                 language: template.language.clone(),

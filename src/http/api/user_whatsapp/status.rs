@@ -2,9 +2,8 @@
 //! `…/senders` (with `status` online/offline and a `?status=` filter) and `…/templates`
 //! (with a `?status=` filter), in the platforms' `{"success": true, …}` envelope.
 
-use super::send::phone;
+use super::send::recipient;
 use crate::config::ChannelKind;
-use crate::domain::ContactRef;
 use crate::http::api::body::Fields;
 use crate::http::api::outbox;
 use crate::http::api::session::{self, window_of};
@@ -20,11 +19,11 @@ pub async fn session_status(
 ) -> Result<Json<Value>, Error> {
     let q = Fields::from_query(query.as_deref());
     let sender_id = q.int("sender_id")?;
-    let to = phone("recipient_phone", q.str("recipient_phone")?)?;
+    let contact = recipient(&q)?;
     let sender = outbox::sender(&st, sender_id).ok_or_else(Error::sender_not_found)?;
     let conversation = st
         .store
-        .find_conversation(sender.id, &ContactRef::Phone(to).key())
+        .find_conversation(sender.id, &contact.key())
         .await?;
     let window = window_of(&st, conversation.as_ref()).await?;
     Ok(Json(json!({
