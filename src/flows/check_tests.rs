@@ -32,6 +32,7 @@ fn check(files: &[(&str, &str)], deployment: Option<&Deployment>) -> String {
 
 fn two_senders() -> Deployment {
     Deployment {
+        twilio_sender_ids: Vec::new(),
         sender_ids: vec![1, 2],
         allow_private_networks: false,
     }
@@ -117,6 +118,7 @@ fn check_reports_scheduled_flows_that_can_never_run() {
     ];
     insta::assert_snapshot!(check(&files, Some(&two_senders())));
     let one = Deployment {
+        twilio_sender_ids: Vec::new(),
         sender_ids: vec![1],
         allow_private_networks: false,
     };

@@ -42,6 +42,14 @@ enum Payload<'a> {
     Location { location: Location<'a> },
     Interactive { interactive: Interactive<'a> },
     Template { template: Template<'a> },
+    Reaction { reaction: Reaction<'a> },
+}
+
+/// Meta's reaction message; an empty emoji removes the reaction.
+#[derive(Debug, Serialize)]
+struct Reaction<'a> {
+    message_id: &'a str,
+    emoji: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +116,8 @@ enum Action<'a> {
         name: &'static str,
         parameters: CtaParameters<'a>,
     },
+    /// `location_request_message`: `{"name": "send_location"}`.
+    Named { name: &'static str },
 }
 
 #[derive(Debug, Serialize)]
@@ -260,6 +270,18 @@ fn payload(content: &OutboundContent) -> Payload<'_> {
         OutboundContent::Template(template) => Payload::Template {
             template: self::template(template),
         },
+        OutboundContent::Reaction { message_id, emoji } => Payload::Reaction {
+            reaction: Reaction { message_id, emoji },
+        },
+        OutboundContent::LocationRequest { body } => interactive(
+            "location_request_message",
+            body,
+            &None,
+            &None,
+            Action::Named {
+                name: "send_location",
+            },
+        ),
     }
 }
 

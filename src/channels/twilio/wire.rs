@@ -85,6 +85,20 @@ pub(super) fn message_form(
             form.push(("Body", text));
         }
         OutboundContent::Template(template) => template_params(template, &mut form)?,
+        // Twilio has no location request: the question goes as text, and the customer
+        // answers with the attach button's "Location", which arrives as a location.
+        OutboundContent::LocationRequest { body } => form.push(("Body", body.clone())),
+        OutboundContent::Reaction { .. } => {
+            return Err(SendFailure {
+                class: ErrorClass::Permanent,
+                ..SendFailure::new(
+                    None,
+                    None,
+                    "Twilio's API cannot send WhatsApp reactions; this reaction was not sent"
+                        .to_string(),
+                )
+            })
+        }
     }
     if let Some(callback) = status_callback {
         form.push(("StatusCallback", callback.to_string()));

@@ -130,6 +130,9 @@ pub struct Interpreter<'a> {
     /// The contact as flows see it (`scope::contact_view`), with this event's changes.
     contact: Value,
     message: Value,
+    /// The provider id of the customer's message this event carries (what `react` reacts
+    /// to by default).
+    inbound_id: Option<String>,
     state: ConversationState,
     out: StepOutput,
     patch: ContactPatch,
@@ -160,6 +163,10 @@ impl<'a> Interpreter<'a> {
             window: input.window.clone(),
             contact: scope::contact_view(input.contact),
             message,
+            inbound_id: match &input.event.kind {
+                EventKind::Message(m) => Some(m.provider_message_id.clone()),
+                EventKind::Timer(_) => None,
+            },
             state,
             out: StepOutput::unchanged(&ConversationState::default()),
             patch: ContactPatch::default(),

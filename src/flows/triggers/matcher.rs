@@ -351,6 +351,7 @@ mod properties {
             steps: vec![],
             schedule: None,
             debounce: None,
+            typing: false,
         })
     }
 
