@@ -341,7 +341,9 @@ pub enum OutboundContent {
         emoji: String,
     },
     /// A text with a "Send location" button (Meta's `location_request_message`).
-    LocationRequest { body: String },
+    LocationRequest {
+        body: String,
+    },
 }
 
 impl OutboundContent {

@@ -117,7 +117,9 @@ enum Action<'a> {
         parameters: CtaParameters<'a>,
     },
     /// `location_request_message`: `{"name": "send_location"}`.
-    Named { name: &'static str },
+    Named {
+        name: &'static str,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -186,6 +188,33 @@ enum Component<'a> {
 enum Parameter<'a> {
     Text { text: &'a str },
     Payload { payload: &'a str },
+}
+
+/// Marks a received message read and shows "typing…" (Meta's "Typing indicators" page,
+/// 2025): the same `/messages` endpoint, without a recipient.
+#[derive(Debug, Serialize)]
+pub(super) struct TypingRequest<'a> {
+    messaging_product: &'static str,
+    status: &'static str,
+    message_id: &'a str,
+    typing_indicator: TypingIndicator,
+}
+
+#[derive(Debug, Serialize)]
+struct TypingIndicator {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl<'a> TypingRequest<'a> {
+    pub(super) fn new(message_id: &'a str) -> Self {
+        Self {
+            messaging_product: "whatsapp",
+            status: "read",
+            message_id,
+            typing_indicator: TypingIndicator { kind: "text" },
+        }
+    }
 }
 
 impl<'a> SendRequest<'a> {

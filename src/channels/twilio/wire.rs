@@ -106,6 +106,32 @@ pub(super) fn message_form(
     Ok(form)
 }
 
+/// Form parameters for a send of a Content template by its SID (`HX…`).
+pub(super) fn content_form(
+    from: &PhoneNumber,
+    to: &ContactRef,
+    content_sid: &str,
+    variables: &serde_json::Value,
+    status_callback: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("From", format!("whatsapp:{}", from.as_e164())),
+        ("To", whatsapp_address(to)),
+        ("ContentSid", content_sid.to_string()),
+        ("ContentVariables", variables.to_string()),
+    ];
+    if let Some(callback) = status_callback {
+        form.push(("StatusCallback", callback.to_string()));
+    }
+    form
+}
+
+/// The Content resource Twilio returns when a template is created (only what Parley reads).
+#[derive(Debug, Deserialize)]
+pub(super) struct ContentResource {
+    pub sid: String,
+}
+
 /// `whatsapp:+E164`, or `whatsapp:<id>` for a customer known only by a business-scoped id.
 fn whatsapp_address(contact: &ContactRef) -> String {
     match contact {

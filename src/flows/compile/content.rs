@@ -590,7 +590,10 @@ fn reaction(
             problems.error(
                 yaml::pos(emoji_node),
                 why,
-                Some("write one emoji, like `react: \"👍\"`, or `react: \"\"` to remove a reaction".into()),
+                Some(
+                    "write one emoji, like `react: \"👍\"`, or `react: \"\"` to remove a reaction"
+                        .into(),
+                ),
             );
         }
     }
@@ -623,11 +626,7 @@ fn twilio_note(at: Pos, what: &str, ctx: &LoadContext<'_>, problems: &mut Proble
         .map(|id| id.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    problems.warning(
-        at,
-        format!("on the Twilio sender(s) {ids}, {what}"),
-        None,
-    );
+    problems.warning(at, format!("on the Twilio sender(s) {ids}, {what}"), None);
 }
 
 /// `template: name` with `variables`, checked against the config's templates.
