@@ -178,6 +178,12 @@ impl<'a> Interpreter<'a> {
         }
     }
 
+    /// Whether the step waiting for its effect belongs to a flow that shows "typing…"
+    /// while it waits.
+    pub fn waits_in_typing_flow(&self) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.flow.typing)
+    }
+
     /// Runs until a step needs an effect (performed by the caller, then `resume`) or the
     /// event is done (`None`).
     pub fn next(&mut self) -> Option<Effect> {
