@@ -185,7 +185,9 @@ fn content(
         }
         twilio_note(
             body_at,
-            "a location request goes out as its text alone (Twilio has no location request message; the customer shares a location with the attach button)",
+            |ids| {
+                format!("on the Twilio sender(s) {ids} this location request goes out as its text alone: Twilio has no location request message (the customer shares a location with the attach button)")
+            },
             ctx,
             problems,
         );
@@ -606,7 +608,9 @@ fn reaction(
     }
     twilio_note(
         yaml::pos(node),
-        "this reaction fails there: Twilio's API cannot send WhatsApp reactions",
+        |ids| {
+            format!("on the Twilio sender(s) {ids} this reaction fails: Twilio's API cannot send WhatsApp reactions")
+        },
         ctx,
         problems,
     );
@@ -615,7 +619,12 @@ fn reaction(
 
 /// A warning when the deployment has Twilio senders, on which this content cannot go out
 /// as written (flows are not bound to one sender, so this is not an error).
-fn twilio_note(at: Pos, what: &str, ctx: &LoadContext<'_>, problems: &mut Problems) {
+fn twilio_note(
+    at: Pos,
+    what: impl FnOnce(&str) -> String,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) {
     let Some(d) = ctx.deployment else { return };
     if d.twilio_sender_ids.is_empty() {
         return;
@@ -626,7 +635,7 @@ fn twilio_note(at: Pos, what: &str, ctx: &LoadContext<'_>, problems: &mut Proble
         .map(|id| id.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    problems.warning(at, format!("on the Twilio sender(s) {ids}, {what}"), None);
+    problems.warning(at, what(&ids), None);
 }
 
 /// `template: name` with `variables`, checked against the config's templates.
