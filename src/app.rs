@@ -77,7 +77,11 @@ impl App {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
-        let senders = Arc::new(Senders::build(&config, http_client.clone()));
+        let senders = Arc::new(Senders::build_with(
+            &config,
+            http_client.clone(),
+            Arc::new(StoredContents(store.clone())),
+        ));
         let engine_options = EngineOptions::from_config(&config);
         let wake = Wakeups::default();
         let (ingestor, _) = Ingestor::spawn(
@@ -98,13 +102,14 @@ impl App {
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
         let (clock, sandbox) =
             crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
+        let engine = Arc::new(FlowEngine::new(flows, engine_options).with_typing(senders.clone()));
         let state = AppState {
             config,
             store,
             senders,
             ingestor,
             clock,
-            engine: Arc::new(FlowEngine::new(flows, engine_options)),
+            engine,
             flow_status,
             metrics,
             sandbox,
@@ -223,6 +228,27 @@ impl App {
 
     pub fn wakeups(&self) -> Wakeups {
         self.wake.clone()
+    }
+}
+
+/// The Twilio channel's content-SID cache, kept in the database so restarts and other
+/// processes reuse the templates already created.
+struct StoredContents(DynStore);
+
+#[async_trait::async_trait]
+impl crate::channels::twilio::ContentCache for StoredContents {
+    async fn get(&self, account_sid: &str, hash: &str) -> Result<Option<String>, String> {
+        self.0
+            .twilio_content_sid(account_sid, hash)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn put(&self, account_sid: &str, hash: &str, content_sid: &str) -> Result<(), String> {
+        self.0
+            .save_twilio_content_sid(account_sid, hash, content_sid, chrono::Utc::now())
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

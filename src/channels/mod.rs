@@ -9,7 +9,7 @@ pub mod sandbox;
 pub mod senders;
 pub mod twilio;
 
-use crate::domain::{OutboundMessage, SendFailure};
+use crate::domain::{ContactRef, OutboundMessage, SendFailure};
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -46,6 +46,11 @@ pub trait Channel: Send + Sync + 'static {
         let _ = outbox_id;
         self.send(message).await
     }
+
+    /// Marks the customer's message `message_id` read and shows them "typing…" until the
+    /// next reply or for `domain::limits::TYPING_INDICATOR_LIFETIME`, whichever is first.
+    /// Best effort: the caller logs a failure and goes on; nothing is retried.
+    async fn show_typing(&self, to: &ContactRef, message_id: &str) -> Result<(), SendFailure>;
 
     /// Check credentials and reachability without sending anything.
     async fn check_health(&self) -> ProviderHealth;

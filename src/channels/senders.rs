@@ -36,7 +36,21 @@ pub struct Senders {
 }
 
 impl Senders {
+    /// The senders with Twilio content SIDs cached in memory only (tools, tests).
     pub fn build(config: &Config, http: reqwest::Client) -> Self {
+        Self::build_with(
+            config,
+            http,
+            Arc::new(super::twilio::MemoryContentCache::default()),
+        )
+    }
+
+    /// The senders, Twilio ones keeping the content SIDs they create in `contents`.
+    pub fn build_with(
+        config: &Config,
+        http: reqwest::Client,
+        contents: Arc<dyn super::twilio::ContentCache>,
+    ) -> Self {
         let sandbox = SandboxChannel::new();
         let mut by_id = HashMap::new();
         let mut by_route = HashMap::new();
@@ -60,12 +74,15 @@ impl Senders {
                             .as_ref()
                             .map(|u| format!("{}/webhooks/twilio", u.trim_end_matches('/')))
                     });
-                    Arc::new(TwilioClient::new(
-                        http.clone(),
-                        tw.clone(),
-                        s.phone_number.clone(),
-                        callback,
-                    ))
+                    Arc::new(
+                        TwilioClient::new(
+                            http.clone(),
+                            tw.clone(),
+                            s.phone_number.clone(),
+                            callback,
+                        )
+                        .with_content_cache(contents.clone()),
+                    )
                 }
                 // Config validation guarantees settings for meta/twilio senders.
                 _ => Arc::new(sandbox.for_sender(s.id)),

@@ -423,6 +423,13 @@ pub fn describe(m: &SentMessage, templates: &[TemplateConfig]) -> (String, Vec<C
             url,
             ..
         } => format!("bot: {body}\n  [link] {display_text} → {url}"),
+        OutboundContent::Reaction { emoji, .. } if emoji.is_empty() => {
+            "bot: [removed its reaction]".to_string()
+        }
+        OutboundContent::Reaction { emoji, .. } => format!("bot: [reacted {emoji}]"),
+        OutboundContent::LocationRequest { body } => {
+            format!("bot: {body}\n  [Send location]")
+        }
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

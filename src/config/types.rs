@@ -69,6 +69,7 @@ impl Config {
         self.http.problems(&mut problems);
         self.window.problems(&mut problems);
         self.rate_limit.problems(&mut problems);
+        self.flows.problems(&mut problems);
         if self.inbox.concurrency == 0 || self.outbox.concurrency == 0 {
             problems.push("inbox.concurrency and outbox.concurrency: must be at least 1".into());
         }

@@ -28,6 +28,36 @@ pub const LIST_ROWS_MAX: usize = 10;
 pub const ROW_TITLE_MAX: usize = 24;
 /// A list row's description.
 pub const ROW_DESCRIPTION_MAX: usize = 72;
+/// A location request's body text (Meta's `location_request_message`).
+pub const LOCATION_REQUEST_BODY_MAX: usize = 1_024;
+/// A reaction's emoji, in Unicode scalar values: one emoji, which may be a sequence
+/// (skin tone, flags, ZWJ families run up to 10), never a sentence.
+pub const REACTION_EMOJI_MAX: usize = 10;
+/// A Twilio list-picker item's id (Content API `twilio/list-picker`); longer ids cannot go
+/// out as a list on Twilio.
+pub const TWILIO_LIST_ITEM_ID_MAX: usize = 200;
+/// How long WhatsApp shows "typing…" after one request, unless a reply comes first.
+pub const TYPING_INDICATOR_LIFETIME: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Why `emoji` cannot be a reaction, if it cannot. Empty is allowed (it removes a reaction).
+pub fn reaction_problem(emoji: &str) -> Option<String> {
+    let n = emoji.chars().count();
+    if n > REACTION_EMOJI_MAX {
+        return Some(format!(
+            "a reaction is one emoji, and `{emoji}` is {n} characters long (at most {REACTION_EMOJI_MAX})"
+        ));
+    }
+    if emoji
+        .chars()
+        .any(|c| c.is_alphanumeric() || c.is_whitespace() || c.is_ascii_punctuation())
+    {
+        return Some(format!(
+            "a reaction is one emoji, and `{emoji}` has letters, digits, spaces or punctuation"
+        ));
+    }
+    None
+}
+
 /// Quick-reply buttons on one template.
 pub const TEMPLATE_BUTTONS_MAX: usize = 10;
 
@@ -51,5 +81,21 @@ pub const fn media_bytes_max(kind: MediaKind) -> u64 {
         MediaKind::Video | MediaKind::Audio => 16 * MB,
         MediaKind::Document => 100 * MB,
         MediaKind::Sticker => 500 * 1024,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reactions_are_one_emoji_or_empty() {
+        assert_eq!(reaction_problem("👍"), None);
+        assert_eq!(reaction_problem(""), None);
+        assert_eq!(reaction_problem("👍🏽"), None);
+        assert_eq!(reaction_problem("👨‍👩‍👧‍👦"), None);
+        assert!(reaction_problem("ok").is_some());
+        assert!(reaction_problem("👍 👍").is_some());
+        assert!(reaction_problem(&"👍".repeat(11)).is_some());
     }
 }

@@ -474,6 +474,16 @@ pub enum OutboundContent {
         url: String,
     },
     Template(TemplateMessage),
+    /// An emoji reaction to one of the customer's messages; an empty emoji removes ours.
+    Reaction {
+        /// The provider id of the message reacted to (`wamid.…`).
+        message_id: String,
+        emoji: String,
+    },
+    /// A text with a "Send location" button (Meta's `location_request_message`).
+    LocationRequest {
+        body: String,
+    },
 }
 
 impl OutboundContent {
@@ -491,6 +501,8 @@ impl OutboundContent {
             OutboundContent::List { .. } => "list",
             OutboundContent::UrlButton { .. } => "url_button",
             OutboundContent::Template(_) => "template",
+            OutboundContent::Reaction { .. } => "reaction",
+            OutboundContent::LocationRequest { .. } => "location_request",
         }
     }
 }

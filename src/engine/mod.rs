@@ -21,6 +21,7 @@ pub use library::Library;
 pub use script_pool::{PoolError, ScriptPool};
 pub use template::{render, render_json};
 
+use crate::channels::senders::Senders;
 use crate::domain::{
     Contact, ContactPatch, Conversation, ConversationState, NewTimer, OutboundContent, StoredEvent,
     TimerKind, WindowFallback, WindowState,
@@ -83,6 +84,9 @@ pub struct FlowEngine {
     /// The `http` steps' client, guarded unless `allow_private_networks` (`http_step`).
     http: reqwest::Client,
     reach: Reach,
+    /// The senders' channels, to show "typing…" (`with_typing`); `None`: never shown.
+    typing: Option<Arc<Senders>>,
+    typing_renew: std::time::Duration,
 }
 
 /// Engine behaviour taken from the config.
@@ -101,6 +105,8 @@ pub struct EngineOptions {
     /// What an echo from the WhatsApp Business app does, by sender id (default
     /// `until_release` for a sender not listed).
     pub echo_pause: std::collections::HashMap<i64, crate::config::EchoPause>,
+    /// How often "typing…" is shown again during a `typing: true` flow's slow step.
+    pub typing_renew: std::time::Duration,
 }
 
 impl Default for EngineOptions {
@@ -113,6 +119,7 @@ impl Default for EngineOptions {
             script_threads: 0,
             script_queue: crate::config::ScriptsConfig::default().queue,
             echo_pause: Default::default(),
+            typing_renew: crate::config::FlowsConfig::default().typing_renew,
         }
     }
 }
@@ -136,6 +143,7 @@ impl EngineOptions {
                 .iter()
                 .map(|s| (s.id, s.echo_pause))
                 .collect(),
+            typing_renew: config.flows.typing_renew,
         }
     }
 }
@@ -147,8 +155,16 @@ impl FlowEngine {
             scripts: ScriptPool::new(options.script_threads, options.script_queue),
             http: http_step::client(&reach),
             reach,
+            typing: None,
+            typing_renew: options.typing_renew,
             library: Library::new(flows, options),
         }
+    }
+
+    /// Shows "typing…" through these senders' channels while `typing: true` flows wait.
+    pub fn with_typing(mut self, senders: Arc<Senders>) -> Self {
+        self.typing = Some(senders);
+        self
     }
 
     /// Makes `flows` the current set (hot reload).
@@ -190,7 +206,11 @@ impl FlowEngine {
     ) -> (StepOutput, Option<Box<trace::Trace>>) {
         let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
         while let Some(effect) = interpreter.next() {
-            let answer = self.perform(effect).await;
+            let slow = matches!(effect, Effect::Http(_)) && interpreter.waits_in_typing_flow();
+            let answer = match slow.then(|| self.typing_target(&input)).flatten() {
+                Some(target) => self.perform_typing(effect, target).await,
+                None => self.perform(effect).await,
+            };
             interpreter.resume(answer);
         }
         let done = interpreter.finish();
@@ -213,6 +233,51 @@ impl FlowEngine {
         (done.out, done.trace)
     }
 
+    /// Who to show "typing…" to and on which of their messages: the customer's message
+    /// this event carries, on its sender's channel.
+    fn typing_target(&self, input: &StepInput<'_>) -> Option<TypingTarget> {
+        let senders = self.typing.as_ref()?;
+        let crate::domain::EventKind::Message(m) = &input.event.kind else {
+            return None;
+        };
+        Some(TypingTarget {
+            channel: senders.get(input.conversation.sender_id)?.channel.clone(),
+            to: input.contact.contact_ref()?,
+            message_id: m.provider_message_id.clone(),
+        })
+    }
+
+    /// `perform`, showing "typing…" now and every `typing_renew` until the answer is in.
+    /// Best effort: a failure is logged and counted, never the step's failure, and ends
+    /// the indicator for this step (a refusal would only repeat).
+    async fn perform_typing(&self, effect: Effect, target: TypingTarget) -> Answer {
+        let show = async {
+            loop {
+                match target
+                    .channel
+                    .show_typing(&target.to, &target.message_id)
+                    .await
+                {
+                    Ok(()) => {
+                        metrics::counter!(crate::metrics::TYPING_INDICATORS, "outcome" => "shown")
+                            .increment(1);
+                    }
+                    Err(e) => {
+                        metrics::counter!(crate::metrics::TYPING_INDICATORS, "outcome" => "failed")
+                            .increment(1);
+                        tracing::info!(code = ?e.code, error = %e.title, "could not show \"typing…\"; the flow goes on");
+                        std::future::pending::<()>().await;
+                    }
+                }
+                tokio::time::sleep(self.typing_renew).await;
+            }
+        };
+        tokio::select! {
+            answer = self.perform(effect) => answer,
+            _ = show => unreachable!("showing typing never ends by itself"),
+        }
+    }
+
     /// The I/O a step asked for: an `http` step's request through the guarded client, or
     /// a script on the script pool (never on this thread).
     async fn perform(&self, effect: Effect) -> Answer {
@@ -227,6 +292,13 @@ impl FlowEngine {
             ),
         }
     }
+}
+
+/// Where "typing…" goes while a step waits.
+struct TypingTarget {
+    channel: Arc<dyn crate::channels::Channel>,
+    to: crate::domain::ContactRef,
+    message_id: String,
 }
 
 #[cfg(test)]

@@ -228,6 +228,11 @@ pub fn summary(content: &OutboundContent) -> String {
             url,
             ..
         } => format!("{body} [{display_text}: {url}]"),
+        OutboundContent::Reaction { emoji, .. } if emoji.is_empty() => {
+            "[reaction removed]".to_string()
+        }
+        OutboundContent::Reaction { emoji, .. } => format!("[reaction] {emoji}"),
+        OutboundContent::LocationRequest { body } => format!("{body} [Send location]"),
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

@@ -32,6 +32,7 @@ fn check(files: &[(&str, &str)], deployment: Option<&Deployment>) -> String {
 
 fn two_senders() -> Deployment {
     Deployment {
+        twilio_sender_ids: Vec::new(),
         sender_ids: vec![1, 2],
         allow_private_networks: false,
     }
@@ -117,6 +118,7 @@ fn check_reports_scheduled_flows_that_can_never_run() {
     ];
     insta::assert_snapshot!(check(&files, Some(&two_senders())));
     let one = Deployment {
+        twilio_sender_ids: Vec::new(),
         sender_ids: vec![1],
         allow_private_networks: false,
     };
@@ -199,4 +201,53 @@ fn check_names_a_call_event_that_does_not_exist() {
         "{out}"
     );
     assert_eq!(out.matches("calls.yaml:").count(), 1, "{out}");
+}
+
+#[test]
+fn check_reports_reactions_and_location_requests_past_whatsapp_limits() {
+    let long = "x".repeat(1_025);
+    let flow = format!(
+        r#"id: kinds
+triggers: [{{keyword: [k]}}]
+steps:
+  - send: {{ react: "👍" }}
+  - send: {{ react: "" }}
+  - send: {{ react: {{ emoji: "🎉", message_id: "{{{{ vars.order_message }}}}" }} }}
+  - send: {{ react: "great" }}
+  - send: {{ react: {{ message_id: "wamid.1" }} }}
+  - send: {{ location_request: "Where shall we deliver?" }}
+  - send: {{ location_request: "{long}" }}
+  - send: {{ location_request: "" }}
+  - send: {{ location_request: "Where?", footer: "Thanks" }}
+  - send: {{ react: "👍", text: "and a text" }}
+"#
+    );
+    let text: &'static str = Box::leak(flow.into_boxed_str());
+    insta::assert_snapshot!(check(&[("kinds.yaml", text)], None), @r#"
+    flows/kinds.yaml:7:20: error: a reaction is one emoji, and `great` has letters, digits, spaces or punctuation
+      hint: write one emoji, like `react: "👍"`, or `react: ""` to remove a reaction
+    flows/kinds.yaml:8:22: error: `react` needs an `emoji` (an empty one removes the reaction)
+    flows/kinds.yaml:10:31: error: the text of a location request is 1025 characters long; WhatsApp allows at most 1024
+      hint: shorten it, or split it into several messages
+    flows/kinds.yaml:11:31: error: a location request needs a text that asks for the location
+      hint: like `location_request: "Where shall we deliver?"`
+    flows/kinds.yaml:12:13: error: a location request has no `header` or `footer` on WhatsApp
+    flows/kinds.yaml:13:13: error: a `send` has more than one kind of message
+      hint: one message is either text (optionally with buttons or a list), one media, a location, a location request, a reaction or a template; use several steps to send several
+    "#);
+}
+
+#[test]
+fn check_warns_where_twilio_senders_cannot_send_a_reaction_or_a_location_request() {
+    let with_twilio = Deployment {
+        twilio_sender_ids: vec![2],
+        sender_ids: vec![1, 2],
+        allow_private_networks: false,
+    };
+    let flow = "id: kinds\ntriggers: [{keyword: [k]}]\nsteps:\n  - send: { react: \"👍\" }\n  - send:\n      location_request: \"Where shall we deliver?\"\n";
+    insta::assert_snapshot!(check(&[("kinds.yaml", flow)], Some(&with_twilio)), @r"
+    flows/kinds.yaml:4:20: warning: on the Twilio sender(s) 2 this reaction fails: Twilio's API cannot send WhatsApp reactions
+    flows/kinds.yaml:6:25: warning: on the Twilio sender(s) 2 this location request goes out as its text alone: Twilio has no location request message (the customer shares a location with the attach button)
+    ");
+    assert_eq!(check(&[("kinds.yaml", flow)], Some(&two_senders())), "");
 }

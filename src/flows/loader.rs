@@ -34,6 +34,8 @@ impl<'a> LoadSettings<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Deployment {
     pub sender_ids: Vec<i64>,
+    /// Twilio senders, on which some content cannot go out as written (a reaction).
+    pub twilio_sender_ids: Vec<i64>,
     pub allow_private_networks: bool,
 }
 
@@ -41,6 +43,12 @@ impl Deployment {
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self {
             sender_ids: config.senders.iter().map(|s| s.id).collect(),
+            twilio_sender_ids: config
+                .senders
+                .iter()
+                .filter(|s| s.channel == crate::config::ChannelKind::Twilio)
+                .map(|s| s.id)
+                .collect(),
             allow_private_networks: config.flows.allow_private_networks,
         }
     }

@@ -24,6 +24,9 @@ pub struct Flow {
     pub schedule: Option<super::schedule::Schedule>,
     /// Quiet period collapsing a burst of messages into one, while inside this flow.
     pub debounce: Option<Duration>,
+    /// Shows "typing…" (and marks the customer's message read) while the flow does slow
+    /// work for a customer's message: an `http` step.
+    pub typing: bool,
 }
 
 impl Flow {
@@ -246,6 +249,15 @@ pub enum ContentSpec {
         url: String,
     },
     Template(TemplateSpec),
+    /// An emoji reaction; `message_id` (a template) or else the customer's message being
+    /// handled.
+    Reaction {
+        emoji: String,
+        message_id: Option<String>,
+    },
+    LocationRequest {
+        body: String,
+    },
 }
 
 /// A list section: optional title and rows of (id, title, description).

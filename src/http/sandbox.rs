@@ -179,8 +179,13 @@ async fn get_messages(
 ) -> ApiResult {
     let phone = parse_phone(&st, &phone)?;
     let sender = sender_of(&st, q.sender_id)?;
+    // "typing…" while a `typing: true` flow's slow step runs for this customer.
+    let typing = crate::domain::ContactRef::from_key(&phone)
+        .is_some_and(|to| st.senders.sandbox.is_typing(&to));
     let Some(conv) = st.store.find_conversation(sender, &phone).await? else {
-        return Ok(Json(json!({ "phone": phone, "messages": [] })));
+        return Ok(Json(
+            json!({ "phone": phone, "messages": [], "typing": typing }),
+        ));
     };
     let mut items: Vec<(chrono::DateTime<chrono::Utc>, i64, Value)> = Vec::new();
     for e in st.store.conversation_inbound(conv.id, None, 200).await? {
@@ -219,6 +224,7 @@ async fn get_messages(
         "conversation_id": conv.id,
         "handoff": conv.state.handoff,
         "messages": messages,
+        "typing": typing,
     })))
 }
 

@@ -55,6 +55,15 @@ pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
 /// the requests they carried.
 pub const POSTGRES_BATCHES: &str = "parley_postgres_batches_total";
 pub const POSTGRES_BATCHED: &str = "parley_postgres_batched_total";
+/// "typing…" requests made while a flow's slow step ran, by `outcome` (`shown`, `failed`).
+pub const TYPING_INDICATORS: &str = "parley_typing_indicators_total";
+/// Twilio Content API templates (quick-reply, list-picker) created; cached ones are reused.
+pub const TWILIO_CONTENTS_CREATED: &str = "parley_twilio_contents_created_total";
+
+/// Counts a Twilio content template created.
+pub fn twilio_content_created() {
+    metrics::counter!(TWILIO_CONTENTS_CREATED).increment(1);
+}
 
 /// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
 pub fn handle() -> PrometheusHandle {

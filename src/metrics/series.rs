@@ -41,6 +41,8 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (POSTGRES_BATCHED, Kind::Counter, "Requests carried by PostgreSQL batches, by kind; 0 on SQLite."),
     (STORE_RETRIES, Kind::Counter, "Store writes retried in-process after a transient database error, by work (inbox, outcome)."),
     (SENDS_OUTCOME_UNKNOWN, Kind::Counter, "Sends whose answer never came (timeouts), held for a status before any resend."),
+    (TYPING_INDICATORS, Kind::Counter, "\"typing…\" requests made while a typing: true flow ran an http step, by outcome (shown, failed)."),
+    (TWILIO_CONTENTS_CREATED, Kind::Counter, "Twilio Content API templates (quick-reply, list-picker) created for buttons and lists; cached ones are reused."),
 ];
 
 /// The label sets known in advance; a series not listed gets one series without labels.
@@ -76,6 +78,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         .collect(),
         POSTGRES_BATCHES | POSTGRES_BATCHED => one("kind", &["steps", "accepted", "loads"]),
         STORE_RETRIES => one("work", &["inbox", "outcome"]),
+        TYPING_INDICATORS => one("outcome", &["shown", "failed"]),
         _ => vec![Vec::new()],
     }
 }

@@ -342,6 +342,23 @@ pub trait Senders: Send + Sync {
     async fn resume_sender(&self, sender_id: i64) -> StoreResult<()>;
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>>;
+
+    /// The Content SID of a Twilio template Parley created, by account and template hash.
+    async fn twilio_content_sid(
+        &self,
+        account_sid: &str,
+        content_hash: &str,
+    ) -> StoreResult<Option<String>>;
+
+    /// Keeps a created template's SID; the first one kept for a hash stays (another
+    /// process may have created its own meanwhile, and both work).
+    async fn save_twilio_content_sid(
+        &self,
+        account_sid: &str,
+        content_hash: &str,
+        content_sid: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// System events, schedules and their audiences, and the guards on a sender's pace.

@@ -4,11 +4,11 @@
 //! a `SendFailure` classified from the HTTP status and Meta's `error.code`, and the outbox
 //! decides what to do. Timeouts come from the `reqwest::Client` the caller passes in.
 
-use super::request::SendRequest;
+use super::request::{SendRequest, TypingRequest};
 use super::wire;
 use crate::channels::{Channel, ProviderHealth, SendOk};
 use crate::config::MetaSettings;
-use crate::domain::{OutboundMessage, SendFailure};
+use crate::domain::{ContactRef, OutboundMessage, SendFailure};
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
@@ -115,6 +115,27 @@ impl Channel for MetaClient {
             };
         }
         Err(send_failure(status, &body).with_retry_after(retry_after))
+    }
+
+    async fn show_typing(&self, _to: &ContactRef, message_id: &str) -> Result<(), SendFailure> {
+        let response = self
+            .http
+            .post(self.url("/messages"))
+            .bearer_auth(&self.settings.access_token)
+            .json(&TypingRequest::new(message_id))
+            .send()
+            .await
+            .map_err(|e| {
+                SendFailure::transport(format!("no answer from Meta: {}", describe_transport(&e)))
+            })?;
+        let status = response.status();
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .unwrap_or_default();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(send_failure(status, &body))
     }
 
     async fn check_health(&self) -> ProviderHealth {

@@ -42,6 +42,14 @@ enum Payload<'a> {
     Location { location: Location<'a> },
     Interactive { interactive: Interactive<'a> },
     Template { template: Template<'a> },
+    Reaction { reaction: Reaction<'a> },
+}
+
+/// Meta's reaction message; an empty emoji removes the reaction.
+#[derive(Debug, Serialize)]
+struct Reaction<'a> {
+    message_id: &'a str,
+    emoji: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +115,10 @@ enum Action<'a> {
     CtaUrl {
         name: &'static str,
         parameters: CtaParameters<'a>,
+    },
+    /// `location_request_message`: `{"name": "send_location"}`.
+    Named {
+        name: &'static str,
     },
 }
 
@@ -176,6 +188,33 @@ enum Component<'a> {
 enum Parameter<'a> {
     Text { text: &'a str },
     Payload { payload: &'a str },
+}
+
+/// Marks a received message read and shows "typing…" (Meta's "Typing indicators" page,
+/// 2025): the same `/messages` endpoint, without a recipient.
+#[derive(Debug, Serialize)]
+pub(super) struct TypingRequest<'a> {
+    messaging_product: &'static str,
+    status: &'static str,
+    message_id: &'a str,
+    typing_indicator: TypingIndicator,
+}
+
+#[derive(Debug, Serialize)]
+struct TypingIndicator {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl<'a> TypingRequest<'a> {
+    pub(super) fn new(message_id: &'a str) -> Self {
+        Self {
+            messaging_product: "whatsapp",
+            status: "read",
+            message_id,
+            typing_indicator: TypingIndicator { kind: "text" },
+        }
+    }
 }
 
 impl<'a> SendRequest<'a> {
@@ -263,6 +302,18 @@ fn payload(content: &OutboundContent) -> Payload<'_> {
         OutboundContent::Template(template) => Payload::Template {
             template: self::template(template),
         },
+        OutboundContent::Reaction { message_id, emoji } => Payload::Reaction {
+            reaction: Reaction { message_id, emoji },
+        },
+        OutboundContent::LocationRequest { body } => interactive(
+            "location_request_message",
+            body,
+            &None,
+            &None,
+            Action::Named {
+                name: "send_location",
+            },
+        ),
     }
 }
 

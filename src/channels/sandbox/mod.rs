@@ -20,10 +20,10 @@ pub use parley::{LastInbound, StatusSink};
 pub use rules::SandboxRules;
 
 use crate::channels::{Channel, ProviderHealth, SendOk};
-use crate::domain::{Clock, OutboundMessage, SendFailure, SystemClock};
+use crate::domain::{Clock, ContactRef, OutboundMessage, SendFailure, SystemClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// How many sends the sandbox remembers; older ones are dropped first.
@@ -51,6 +51,9 @@ struct Shared {
     sent: Mutex<VecDeque<SandboxSend>>,
     rules: RwLock<Option<Arc<SandboxRules>>>,
     pacing: Mutex<rules::Pacing>,
+    /// When "typing…" was last shown to each customer (by contact key); a send to them
+    /// ends it, as on WhatsApp.
+    typing: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl SandboxChannel {
@@ -67,6 +70,7 @@ impl SandboxChannel {
                 sent: Mutex::new(VecDeque::new()),
                 rules: RwLock::new(None),
                 pacing: Mutex::new(rules::Pacing::default()),
+                typing: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -100,6 +104,25 @@ impl SandboxChannel {
 
     pub fn clear(&self) {
         self.history().clear();
+        self.typing_shown().clear();
+    }
+
+    /// Whether the customer sees "typing…" now: shown less than WhatsApp's 25 s ago, and
+    /// no message sent to them since.
+    pub fn is_typing(&self, to: &ContactRef) -> bool {
+        let now = self.now();
+        self.typing_shown().get(&to.key()).is_some_and(|at| {
+            (now - *at)
+                .to_std()
+                .is_ok_and(|age| age < crate::domain::limits::TYPING_INDICATOR_LIFETIME)
+        })
+    }
+
+    fn typing_shown(&self) -> std::sync::MutexGuard<'_, HashMap<String, DateTime<Utc>>> {
+        self.shared
+            .typing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -154,6 +177,7 @@ impl Channel for SandboxChannel {
             sender_id: self.sender_id,
         };
         let provider_message_id = record.provider_message_id.clone();
+        self.typing_shown().remove(&message.to.key());
         {
             let mut history = self.history();
             if history.len() >= SANDBOX_HISTORY_LIMIT {
@@ -177,6 +201,21 @@ impl Channel for SandboxChannel {
         Ok(SendOk {
             provider_message_id,
         })
+    }
+
+    async fn show_typing(&self, to: &ContactRef, _message_id: &str) -> Result<(), SendFailure> {
+        let now = self.now();
+        let mut shown = self.typing_shown();
+        // Bounded like the history: when full, forget the indicators that have run out.
+        if shown.len() >= SANDBOX_HISTORY_LIMIT {
+            let lifetime = crate::domain::limits::TYPING_INDICATOR_LIFETIME;
+            shown.retain(|_, at| (now - *at).to_std().is_ok_and(|age| age < lifetime));
+            if shown.len() >= SANDBOX_HISTORY_LIMIT {
+                shown.clear();
+            }
+        }
+        shown.insert(to.key(), now);
+        Ok(())
     }
 
     async fn check_health(&self) -> ProviderHealth {

@@ -213,3 +213,24 @@ fn status_plan_can_duplicate_and_reverse() {
     assert_eq!(order, vec![Delivered, Delivered, Sent, Sent]);
     assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0));
 }
+
+#[tokio::test]
+async fn typing_shows_until_a_reply_or_whatsapps_25_seconds() {
+    let clock = ManualClock::new(at("2026-01-01T00:00:00Z"));
+    let sandbox = SandboxChannel::with_clock(Arc::new(clock.clone()));
+    let ana = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
+    let bo = ContactRef::Phone(PhoneNumber::parse("+16315551182").unwrap());
+    assert!(!sandbox.is_typing(&ana));
+    sandbox.show_typing(&ana, "sandbox.in.1").await.unwrap();
+    assert!(sandbox.is_typing(&ana));
+    assert!(!sandbox.is_typing(&bo), "only the customer it was shown to");
+    // A reply ends it, as on WhatsApp.
+    sandbox.send(&text("Here you are")).await.unwrap();
+    assert!(!sandbox.is_typing(&ana));
+    // Shown again and never renewed: gone after 25 s.
+    sandbox.show_typing(&ana, "sandbox.in.2").await.unwrap();
+    clock.advance(chrono::Duration::seconds(24));
+    assert!(sandbox.is_typing(&ana));
+    clock.advance(chrono::Duration::seconds(1));
+    assert!(!sandbox.is_typing(&ana));
+}

@@ -2,14 +2,16 @@
 //! checks the account's credentials. It never retries; the outbox does, from the
 //! `SendFailure`'s class.
 
-use super::wire::{self, Account, ApiError, MessageResource};
+use super::content::{self, ContentCache, MemoryContentCache};
+use super::wire::{self, Account, ApiError, ContentResource, MessageResource};
 use crate::channels::{Channel, ProviderHealth, SendOk};
-use crate::config::TwilioSettings;
-use crate::domain::{OutboundMessage, PhoneNumber, SendFailure};
+use crate::config::{TwilioInteractive, TwilioSettings};
+use crate::domain::{ContactRef, OutboundMessage, PhoneNumber, SendFailure};
 use async_trait::async_trait;
 use chrono::Utc;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A health check is a person waiting on a page; do not let a hung connection hold it.
@@ -26,6 +28,8 @@ pub struct TwilioClient {
     from: PhoneNumber,
     /// URL Twilio should POST delivery statuses to, when Parley is reachable from outside.
     status_callback: Option<String>,
+    /// Content SIDs of the quick-reply and list-picker templates already created.
+    contents: Arc<dyn ContentCache>,
 }
 
 impl TwilioClient {
@@ -40,7 +44,77 @@ impl TwilioClient {
             settings,
             from,
             status_callback,
+            contents: Arc::new(MemoryContentCache::default()),
         }
+    }
+
+    /// Keeps created Content SIDs in `cache` (the database, in the daemon).
+    pub fn with_content_cache(mut self, cache: Arc<dyn ContentCache>) -> Self {
+        self.contents = cache;
+        self
+    }
+
+    /// The SID of the template `wanted`: from the cache, or created now and cached.
+    /// `Ok(None)`: Twilio refused the template (HTTP 4xx), so the message goes as text.
+    async fn content_sid(
+        &self,
+        wanted: &content::Interactive,
+    ) -> Result<Option<String>, SendFailure> {
+        let account = &self.settings.account_sid;
+        match self.contents.get(account, &wanted.hash).await {
+            Ok(Some(sid)) => return Ok(Some(sid)),
+            Ok(None) => {}
+            // Creating a second template is harmless; failing the send is not.
+            Err(e) => tracing::warn!(error = %e, "could not read the Twilio content cache"),
+        }
+        let url = format!(
+            "{}/v1/Content",
+            self.settings.content_api_base.trim_end_matches('/')
+        );
+        let response = self
+            .with_auth(self.http.post(url))
+            .json(&wanted.create)
+            .send()
+            .await
+            // Nothing reached the customer yet: any failure here is safe to retry.
+            .map_err(|e| {
+                SendFailure::transport(format!(
+                    "could not reach Twilio's Content API: {}",
+                    chain(&e)
+                ))
+            })?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .unwrap_or_default();
+        if status.is_success() {
+            let sid = serde_json::from_slice::<ContentResource>(&body)
+                .map_err(|e| {
+                    SendFailure::transport(format!(
+                        "Twilio's Content API answered HTTP {status} without a readable sid: {e}"
+                    ))
+                })?
+                .sid;
+            crate::metrics::twilio_content_created();
+            if let Err(e) = self.contents.put(account, &wanted.hash, &sid).await {
+                tracing::warn!(error = %e, content_sid = %sid, "could not cache a Twilio content SID");
+            }
+            return Ok(Some(sid));
+        }
+        let error: Option<ApiError> = serde_json::from_slice(&body).ok();
+        let code = error.as_ref().and_then(|e| e.code);
+        let title = error
+            .and_then(|e| e.message)
+            .unwrap_or_else(|| format!("Twilio's Content API answered HTTP {status}"));
+        if status.is_client_error()
+            && status != StatusCode::TOO_MANY_REQUESTS
+            && status != StatusCode::UNAUTHORIZED
+        {
+            tracing::warn!(%status, ?code, %title, "Twilio refused an interactive content template; sending numbered text instead");
+            return Ok(None);
+        }
+        Err(SendFailure::new(Some(status.as_u16()), code, title).with_retry_after(retry_after))
     }
 
     fn account_url(&self) -> String {
@@ -80,7 +154,24 @@ impl Channel for TwilioClient {
             }
             None => url.to_string(),
         });
-        let form = wire::message_form(&self.from, message, callback.as_deref())?;
+        let interactive = match self.settings.interactive {
+            TwilioInteractive::Content => content::interactive(&message.content),
+            TwilioInteractive::Text => None,
+        };
+        let content_sid = match &interactive {
+            Some(wanted) => self.content_sid(wanted).await?,
+            None => None,
+        };
+        let form = match (&interactive, content_sid) {
+            (Some(wanted), Some(sid)) => wire::content_form(
+                &self.from,
+                &message.to,
+                &sid,
+                &wanted.variables,
+                callback.as_deref(),
+            ),
+            _ => wire::message_form(&self.from, message, callback.as_deref())?,
+        };
         let url = format!("{}/Messages.json", self.account_url());
         let response = self
             .with_auth(self.http.post(url))
@@ -130,6 +221,38 @@ impl Channel for TwilioClient {
             .and_then(|e| e.message)
             .unwrap_or_else(|| format!("Twilio answered HTTP {status} without an error message"));
         Err(SendFailure::new(Some(status.as_u16()), code, title).with_retry_after(retry_after))
+    }
+
+    /// Twilio's typing indicator (Public Beta since 2025): marks the message read too.
+    async fn show_typing(&self, _to: &ContactRef, message_id: &str) -> Result<(), SendFailure> {
+        if !self.settings.typing_indicator {
+            return Ok(());
+        }
+        let url = format!(
+            "{}/v2/Indicators/Typing.json",
+            self.settings.messaging_api_base.trim_end_matches('/')
+        );
+        let response = self
+            .with_auth(self.http.post(url))
+            .form(&[("messageId", message_id), ("channel", "whatsapp")])
+            .send()
+            .await
+            .map_err(|e| {
+                SendFailure::transport(format!("could not reach Twilio: {}", chain(&e)))
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = crate::net::read_limited(response, MAX_ANSWER)
+            .await
+            .unwrap_or_default();
+        let error: Option<ApiError> = serde_json::from_slice(&body).ok();
+        let code = error.as_ref().and_then(|e| e.code);
+        let title = error
+            .and_then(|e| e.message)
+            .unwrap_or_else(|| format!("Twilio answered HTTP {status} to a typing indicator"));
+        Err(SendFailure::new(Some(status.as_u16()), code, title))
     }
 
     async fn check_health(&self) -> ProviderHealth {

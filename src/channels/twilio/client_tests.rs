@@ -15,11 +15,19 @@ const ACCOUNT: &str = "/2010-04-01/Accounts/ACa4b147af27f72d4ecafa3bc96c30dcda.j
 const CALLBACK: &str = "https://parley.example.com/webhooks/twilio";
 
 fn client(api_base: &str) -> TwilioClient {
+    client_with(api_base, TwilioInteractive::Text)
+}
+
+fn client_with(api_base: &str, interactive: TwilioInteractive) -> TwilioClient {
     let settings = TwilioSettings {
         account_sid: SID.into(),
         auth_token: TOKEN.into(),
         api_base: api_base.into(),
         status_callback: None,
+        content_api_base: api_base.into(),
+        messaging_api_base: api_base.into(),
+        interactive,
+        typing_indicator: true,
     };
     let from = PhoneNumber::parse("+15550783881").unwrap();
     TwilioClient::new(
@@ -201,6 +209,177 @@ async fn buttons_are_degraded_to_numbered_text() {
             "Body",
             "Reminder\n\nKeep your appointment?\n\n1. Yes\n2. No"
         )])[0]
+    );
+}
+
+fn keep_or_cancel() -> OutboundMessage {
+    let button = |id: &str, title: &str| ReplyButton {
+        id: id.into(),
+        title: title.into(),
+    };
+    to_customer(OutboundContent::Buttons {
+        body: "Keep your appointment?".into(),
+        header: None,
+        footer: None,
+        buttons: vec![button("yes", "Yes"), button("no", "No")],
+    })
+}
+
+#[tokio::test]
+async fn buttons_go_as_a_quick_reply_content_created_once_and_reused() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Content"))
+        .and(header("authorization", basic_auth().as_str()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "sid": "HXb5b62575e6e4ff6129ad7c8efe1f983e",
+            "account_sid": SID,
+            "friendly_name": "parley_quick_reply"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(created("SM4"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = client_with(&server.uri(), TwilioInteractive::Content);
+    client.send(&keep_or_cancel()).await.unwrap();
+    client.send(&keep_or_cancel()).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let create: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        create["types"],
+        serde_json::json!({ "twilio/quick-reply": { "body": "{{1}}", "actions": [
+            { "id": "yes", "title": "Yes" }, { "id": "no", "title": "No" }
+        ] } })
+    );
+    for send in &requests[1..] {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&send.body).unwrap();
+        assert_eq!(
+            form,
+            pairs(&[
+                ("From", "whatsapp:+15550783881"),
+                ("To", "whatsapp:+16315551181"),
+                ("ContentSid", "HXb5b62575e6e4ff6129ad7c8efe1f983e"),
+                ("ContentVariables", r#"{"1":"Keep your appointment?"}"#),
+                ("StatusCallback", CALLBACK),
+            ])
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_content_template_falls_back_to_numbered_text() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Content"))
+        .respond_with(twilio_error(400, 20001, "Invalid types"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(created("SM5"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    client_with(&server.uri(), TwilioInteractive::Content)
+        .send(&keep_or_cancel())
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&requests[1].body).unwrap();
+    assert_eq!(
+        form[2],
+        (
+            "Body".to_string(),
+            "Keep your appointment?\n\n1. Yes\n2. No".to_string()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_content_api_is_retried_without_sending() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Content"))
+        .respond_with(twilio_error(503, 20503, "Service unavailable"))
+        .mount(&server)
+        .await;
+    let failure = client_with(&server.uri(), TwilioInteractive::Content)
+        .send(&keep_or_cancel())
+        .await
+        .expect_err("no template, no send");
+    assert_eq!(failure.class, ErrorClass::Retry);
+    assert!(sent_nothing(&server).await);
+}
+
+async fn sent_nothing(server: &MockServer) -> bool {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.url.path() != MESSAGES)
+}
+
+#[tokio::test]
+async fn typing_is_shown_through_the_typing_indicator_resource() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/Indicators/Typing.json"))
+        .and(header("authorization", basic_auth().as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({ "success": true })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let to = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
+    client(&server.uri())
+        .show_typing(&to, "SM865d6f445128742e140cd93a5da125c0")
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&requests[0].body).unwrap();
+    assert_eq!(
+        form,
+        pairs(&[
+            ("messageId", "SM865d6f445128742e140cd93a5da125c0"),
+            ("channel", "whatsapp")
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_reaction_is_refused_without_calling_twilio() {
+    let server = MockServer::start().await;
+    let failure = client(&server.uri())
+        .send(&to_customer(OutboundContent::Reaction {
+            message_id: "SM1".into(),
+            emoji: "👍".into(),
+        }))
+        .await
+        .expect_err("Twilio cannot react");
+    assert_eq!(failure.class, ErrorClass::Permanent);
+    insta::assert_snapshot!(failure.title, @"Twilio's API cannot send WhatsApp reactions; this reaction was not sent");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_location_request_goes_as_its_text() {
+    let server = twilio_answering(created("SM6")).await;
+    client(&server.uri())
+        .send(&to_customer(OutboundContent::LocationRequest {
+            body: "Where shall we deliver?".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent_form(&server).await[2],
+        ("Body".to_string(), "Where shall we deliver?".to_string())
     );
 }
 

@@ -85,11 +85,51 @@ pub(super) fn message_form(
             form.push(("Body", text));
         }
         OutboundContent::Template(template) => template_params(template, &mut form)?,
+        // Twilio has no location request: the question goes as text, and the customer
+        // answers with the attach button's "Location", which arrives as a location.
+        OutboundContent::LocationRequest { body } => form.push(("Body", body.clone())),
+        OutboundContent::Reaction { .. } => {
+            return Err(SendFailure {
+                class: ErrorClass::Permanent,
+                ..SendFailure::new(
+                    None,
+                    None,
+                    "Twilio's API cannot send WhatsApp reactions; this reaction was not sent"
+                        .to_string(),
+                )
+            })
+        }
     }
     if let Some(callback) = status_callback {
         form.push(("StatusCallback", callback.to_string()));
     }
     Ok(form)
+}
+
+/// Form parameters for a send of a Content template by its SID (`HX…`).
+pub(super) fn content_form(
+    from: &PhoneNumber,
+    to: &ContactRef,
+    content_sid: &str,
+    variables: &serde_json::Value,
+    status_callback: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("From", format!("whatsapp:{}", from.as_e164())),
+        ("To", whatsapp_address(to)),
+        ("ContentSid", content_sid.to_string()),
+        ("ContentVariables", variables.to_string()),
+    ];
+    if let Some(callback) = status_callback {
+        form.push(("StatusCallback", callback.to_string()));
+    }
+    form
+}
+
+/// The Content resource Twilio returns when a template is created (only what Parley reads).
+#[derive(Debug, Deserialize)]
+pub(super) struct ContentResource {
+    pub sid: String,
 }
 
 /// `whatsapp:+E164`, or `whatsapp:<id>` for a customer known only by a business-scoped id.

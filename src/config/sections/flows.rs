@@ -1,7 +1,9 @@
 //! `flows:`: where flow files and scripts are, and how they are loaded.
 
 use super::default_true;
+use crate::config::duration::de_duration;
 use serde::Deserialize;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +21,26 @@ pub struct FlowsConfig {
     /// so a flow cannot reach internal services).
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// How often "typing…" is shown again while a `typing: true` flow's slow step runs;
+    /// under WhatsApp's 25 s, after which the indicator disappears by itself.
+    #[serde(default = "default_typing_renew", deserialize_with = "de_duration")]
+    pub typing_renew: Duration,
+}
+
+impl FlowsConfig {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
+        let lifetime = crate::domain::limits::TYPING_INDICATOR_LIFETIME;
+        if self.typing_renew.is_zero() || self.typing_renew >= lifetime {
+            problems.push(format!(
+                "flows.typing_renew: must be more than 0s and less than {}s, WhatsApp's typing indicator lifetime",
+                lifetime.as_secs()
+            ));
+        }
+    }
+}
+
+fn default_typing_renew() -> Duration {
+    Duration::from_secs(20)
 }
 
 impl Default for FlowsConfig {
@@ -28,6 +50,7 @@ impl Default for FlowsConfig {
             scripts_dir: default_scripts_dir(),
             hot_reload: true,
             allow_private_networks: false,
+            typing_renew: default_typing_renew(),
         }
     }
 }

@@ -122,10 +122,45 @@ pub struct TwilioSettings {
     /// `{public_url}/webhooks/twilio` when `public_url` is set.
     #[serde(default)]
     pub status_callback: Option<String>,
+    /// Where Twilio's Content API lives (`POST /v1/Content` creates the quick-reply and
+    /// list-picker templates that carry buttons and lists); tests point it at a double.
+    #[serde(default = "default_twilio_content_api_base")]
+    pub content_api_base: String,
+    /// Where Twilio's Messaging v2 API lives (`POST /v2/Indicators/Typing.json`).
+    #[serde(default = "default_twilio_messaging_api_base")]
+    pub messaging_api_base: String,
+    /// How buttons and lists go out: `content` (real WhatsApp interactive messages through
+    /// the Content API, the default) or `text` (numbered options in plain text).
+    #[serde(default)]
+    pub interactive: TwilioInteractive,
+    /// Shows "typing…" through Twilio's typing indicator (a Public Beta in 2025–26);
+    /// `false` makes `typing: true` flows show nothing on this sender.
+    #[serde(default = "yes")]
+    pub typing_indicator: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwilioInteractive {
+    #[default]
+    Content,
+    Text,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_twilio_api_base() -> String {
     "https://api.twilio.com".into()
+}
+
+fn default_twilio_content_api_base() -> String {
+    "https://content.twilio.com".into()
+}
+
+fn default_twilio_messaging_api_base() -> String {
+    "https://messaging.twilio.com".into()
 }
 
 /// The checks across `senders:` entries; each problem starts with the entry's path.

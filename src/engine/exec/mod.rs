@@ -131,6 +131,9 @@ pub struct Interpreter<'a> {
     /// The contact as flows see it (`scope::contact_view`), with this event's changes.
     contact: Value,
     message: Value,
+    /// The provider id of the customer's message this event carries (what `react` reacts
+    /// to by default).
+    inbound_id: Option<String>,
     state: ConversationState,
     out: StepOutput,
     patch: ContactPatch,
@@ -162,6 +165,10 @@ impl<'a> Interpreter<'a> {
             window: input.window.clone(),
             contact: scope::contact_view(input.contact),
             message,
+            inbound_id: match &input.event.kind {
+                EventKind::Message(m) => Some(m.provider_message_id.clone()),
+                EventKind::Timer(_) => None,
+            },
             state,
             out: StepOutput::unchanged(&ConversationState::default()),
             patch: ContactPatch::default(),
@@ -171,6 +178,12 @@ impl<'a> Interpreter<'a> {
             pending: None,
             answer: None,
         }
+    }
+
+    /// Whether the step waiting for its effect belongs to a flow that shows "typing…"
+    /// while it waits.
+    pub fn waits_in_typing_flow(&self) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.flow.typing)
     }
 
     /// Runs until a step needs an effect (performed by the caller, then `resume`) or the

@@ -17,8 +17,11 @@ impl Interpreter<'_> {
         self.out.replies.push(Reply { content, fallback });
     }
 
-    pub(super) fn send(&mut self, spec: &SendSpec) {
-        let content = self.content(&spec.content);
+    /// Queues the message of a `send`; a message that cannot be built as rendered (a
+    /// reaction with nothing to react to, or a templated emoji that is not one) is not
+    /// sent, and why is returned.
+    pub(super) fn send(&mut self, spec: &SendSpec) -> Result<(), String> {
+        let content = self.content(&spec.content)?;
         if let OutboundContent::Buttons { buttons, .. } = &content {
             let offered = buttons
                 .iter()
@@ -42,6 +45,7 @@ impl Interpreter<'_> {
             FallbackSpec::Template(t) => WindowFallback::Template(self.template(t)),
         };
         self.reply(content, fallback);
+        Ok(())
     }
 
     fn template(&self, t: &TemplateSpec) -> TemplateMessage {
@@ -58,10 +62,10 @@ impl Interpreter<'_> {
         }
     }
 
-    fn content(&self, spec: &ContentSpec) -> OutboundContent {
+    fn content(&self, spec: &ContentSpec) -> Result<OutboundContent, String> {
         let r = |s: &str| self.render(s);
         let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
-        match spec {
+        Ok(match spec {
             ContentSpec::Text { body } => OutboundContent::Text {
                 body: clip(r(body), limits::TEXT_MAX),
                 preview_url: false,
@@ -145,7 +149,24 @@ impl Interpreter<'_> {
                 url: r(url),
             },
             ContentSpec::Template(t) => OutboundContent::Template(self.template(t)),
-        }
+            ContentSpec::Reaction { emoji, message_id } => {
+                let emoji = r(emoji).trim().to_string();
+                if let Some(why) = limits::reaction_problem(&emoji) {
+                    return Err(format!("the reaction was not sent: {why}"));
+                }
+                let message_id = match message_id {
+                    Some(id) => r(id).trim().to_string(),
+                    None => self.inbound_id.clone().unwrap_or_default(),
+                };
+                if message_id.is_empty() {
+                    return Err("the reaction was not sent: there is no customer message to react to (this step did not run for a message; give `message_id`)".into());
+                }
+                OutboundContent::Reaction { message_id, emoji }
+            }
+            ContentSpec::LocationRequest { body } => OutboundContent::LocationRequest {
+                body: clip(r(body), limits::LOCATION_REQUEST_BODY_MAX),
+            },
+        })
     }
 }
 

@@ -78,8 +78,8 @@ impl Interpreter<'_> {
 
     fn step(&mut self, flow: &Arc<Flow>, pc: usize) -> Next {
         match &flow.steps[pc].op {
-            Op::Send(spec) => self.send_step(spec, pc),
-            Op::Ask(ask) => self.ask_step(ask, pc),
+            Op::Send(spec) => self.send_step(flow, spec, pc),
+            Op::Ask(ask) => self.ask_step(flow, ask, pc),
             Op::If { condition, .. } => self.eval(condition, Await::If),
             Op::Switch { on, .. } => self.eval(on, Await::Switch),
             Op::Set { .. } => self.set_step(flow, pc, 0),
@@ -207,14 +207,18 @@ impl Interpreter<'_> {
         }
     }
 
-    fn send_step(&mut self, spec: &SendSpec, pc: usize) -> Next {
-        self.send(spec);
+    fn send_step(&mut self, flow: &Flow, spec: &SendSpec, pc: usize) -> Next {
+        if let Err(why) = self.send(spec) {
+            self.note_error(flow, pc, why);
+        }
         Next::To(pc + 1)
     }
 
-    fn ask_step(&mut self, ask: &AskSpec, pc: usize) -> Next {
+    fn ask_step(&mut self, flow: &Flow, ask: &AskSpec, pc: usize) -> Next {
         if let Some(prompt) = &ask.prompt {
-            self.send(prompt);
+            if let Err(why) = self.send(prompt) {
+                self.note_error(flow, pc, why);
+            }
         }
         let run = self.run_id();
         if let Some(r) = &mut self.state.run {
@@ -274,7 +278,9 @@ impl Interpreter<'_> {
         message: Option<&SendSpec>,
     ) -> Next {
         if let Some(m) = message {
-            self.send(m);
+            if let Err(why) = self.send(m) {
+                self.note_error(flow, pc, why);
+            }
         }
         let until = timeout
             .and_then(|t| chrono::Duration::from_std(t).ok())

@@ -10,7 +10,7 @@ use super::{blanks, LoadContext};
 use crate::config::TemplateStatus;
 use crate::domain::limits::{
     BODY_MAX, BUTTON_ID_MAX, BUTTON_TITLE_MAX, FOOTER_MAX, HEADER_MAX, LIST_ROWS_MAX,
-    REPLY_BUTTONS_MAX, ROW_DESCRIPTION_MAX, ROW_TITLE_MAX, TEXT_MAX,
+    LOCATION_REQUEST_BODY_MAX, REPLY_BUTTONS_MAX, ROW_DESCRIPTION_MAX, ROW_TITLE_MAX, TEXT_MAX,
 };
 use crate::domain::MediaKind;
 use marked_yaml::types::MarkedMappingNode;
@@ -34,6 +34,8 @@ pub const CONTENT_KEYS: &[&str] = &[
     "template",
     "variables",
     "if_window_closed",
+    "react",
+    "location_request",
 ];
 
 fn chars(s: &str) -> usize {
@@ -94,6 +96,7 @@ pub fn has_content(map: &MarkedMappingNode) -> bool {
         "document",
         "sticker",
         "location",
+        "location_request",
         "template",
     ]
     .iter()
@@ -131,7 +134,7 @@ fn content(
     .into_iter()
     .filter(|(k, _)| map.get_node(k).is_some())
     .collect();
-    let kinds = ["text", "location", "template"]
+    let kinds = ["text", "location", "template", "react", "location_request"]
         .iter()
         .filter(|k| map.get_node(k).is_some())
         .count()
@@ -140,7 +143,7 @@ fn content(
         problems.error(
             at,
             format!("{what} has nothing to send"),
-            Some("add `text:`, a media (`image:`, `video:`, `audio:`, `document:`), `location:` or `template:`".into()),
+            Some("add `text:`, a media (`image:`, `video:`, `audio:`, `document:`), `location:`, `location_request:`, `react:` or `template:`".into()),
         );
         return None;
     }
@@ -148,9 +151,47 @@ fn content(
         problems.error(
             at,
             format!("{what} has more than one kind of message"),
-            Some("one message is either text (optionally with buttons or a list), one media, a location or a template; use several steps to send several".into()),
+            Some("one message is either text (optionally with buttons or a list), one media, a location, a location request, a reaction or a template; use several steps to send several".into()),
         );
         return None;
+    }
+    if let Some(node) = map.get_node("react") {
+        return reaction(node, at, ctx, problems);
+    }
+    if let Some(node) = map.get_node("location_request") {
+        blanks::check(node, ctx, problems);
+        let body = yaml::as_str(node, "`location_request`", problems)?.to_string();
+        let body_at = yaml::pos(node);
+        if body.trim().is_empty() {
+            problems.error(
+                body_at,
+                "a location request needs a text that asks for the location",
+                Some("like `location_request: \"Where shall we deliver?\"`".into()),
+            );
+        }
+        check_len(
+            &body,
+            LOCATION_REQUEST_BODY_MAX,
+            "the text of a location request",
+            body_at,
+            problems,
+        );
+        if map.get_node("header").is_some() || map.get_node("footer").is_some() {
+            problems.error(
+                at,
+                "a location request has no `header` or `footer` on WhatsApp",
+                None,
+            );
+        }
+        twilio_note(
+            body_at,
+            |ids| {
+                format!("on the Twilio sender(s) {ids} this location request goes out as its text alone: Twilio has no location request message (the customer shares a location with the attach button)")
+            },
+            ctx,
+            problems,
+        );
+        return Some(ContentSpec::LocationRequest { body });
     }
     let header = s("header", problems);
     let footer = s("footer", problems);
@@ -510,6 +551,91 @@ fn list(node: &YamlNode, problems: &mut Problems) -> Option<(String, Sections)> 
         return None;
     }
     Some((button, sections))
+}
+
+/// `react: "👍"` (to the customer's message being handled), `react: ""` (removes the
+/// reaction), or `react: { emoji: "👍", message_id: "{{ vars.order_message }}" }`.
+fn reaction(
+    node: &YamlNode,
+    at: Pos,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<ContentSpec> {
+    let (emoji_node, message_id) = match node {
+        YamlNode::Scalar(_) => {
+            blanks::check(node, ctx, problems);
+            (node, None)
+        }
+        other => {
+            let m = yaml::as_map(other, "`react`", problems)?;
+            yaml::check_keys(m, &["emoji", "message_id"], "a reaction", problems);
+            blanks::check_keys(m, &["emoji", "message_id"], ctx, problems);
+            let Some(emoji) = m.get_node("emoji") else {
+                problems.error(
+                    yaml::pos(other),
+                    "`react` needs an `emoji` (an empty one removes the reaction)",
+                    None,
+                );
+                return None;
+            };
+            let id = m
+                .get_node("message_id")
+                .and_then(|n| yaml::as_str(n, "`message_id`", problems))
+                .map(str::to_string);
+            (emoji, id)
+        }
+    };
+    let emoji = yaml::as_str(emoji_node, "the reaction's emoji", problems)?.to_string();
+    let templated = emoji.contains("{{");
+    if !templated {
+        if let Some(why) = crate::domain::limits::reaction_problem(&emoji) {
+            problems.error(
+                yaml::pos(emoji_node),
+                why,
+                Some(
+                    "write one emoji, like `react: \"👍\"`, or `react: \"\"` to remove a reaction"
+                        .into(),
+                ),
+            );
+        }
+    }
+    if message_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        problems.error(
+            at,
+            "`message_id` is empty; leave it out to react to the customer's message",
+            None,
+        );
+    }
+    twilio_note(
+        yaml::pos(node),
+        |ids| {
+            format!("on the Twilio sender(s) {ids} this reaction fails: Twilio's API cannot send WhatsApp reactions")
+        },
+        ctx,
+        problems,
+    );
+    Some(ContentSpec::Reaction { emoji, message_id })
+}
+
+/// A warning when the deployment has Twilio senders, on which this content cannot go out
+/// as written (flows are not bound to one sender, so this is not an error).
+fn twilio_note(
+    at: Pos,
+    what: impl FnOnce(&str) -> String,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) {
+    let Some(d) = ctx.deployment else { return };
+    if d.twilio_sender_ids.is_empty() {
+        return;
+    }
+    let ids = d
+        .twilio_sender_ids
+        .iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    problems.warning(at, what(&ids), None);
 }
 
 /// `template: name` with `variables`, checked against the config's templates.

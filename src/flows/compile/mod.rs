@@ -36,6 +36,7 @@ const FLOW_KEYS: &[&str] = &[
     "steps",
     "schedule",
     "debounce",
+    "typing",
 ];
 
 /// Compiles one file. Returns the flow only when it has no errors.
@@ -114,6 +115,10 @@ pub fn compile(
     let debounce = map
         .get_node("debounce")
         .and_then(|n| yaml::as_duration(n, "`debounce`", problems));
+    let typing = map
+        .get_node("typing")
+        .and_then(|n| yaml::as_bool(n, "`typing`", problems))
+        .unwrap_or(false);
     if problems.has_errors() {
         return None;
     }
@@ -129,6 +134,7 @@ pub fn compile(
         steps,
         schedule,
         debounce,
+        typing,
     })
 }
 

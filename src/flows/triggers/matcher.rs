@@ -353,6 +353,7 @@ mod properties {
             steps: vec![],
             schedule: None,
             debounce: None,
+            typing: false,
         })
     }
 

@@ -1,4 +1,5 @@
 //! Stopped senders on PostgreSQL: no send of a stopped sender is claimed (see `outbox`).
+//! And the Twilio content templates created for buttons and lists.
 
 use super::PgStore;
 use crate::store::{SenderStop, Senders, StoreResult};
@@ -51,5 +52,40 @@ impl Senders for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn twilio_content_sid(
+        &self,
+        account_sid: &str,
+        content_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "select content_sid from twilio_contents where account_sid = $1 and content_hash = $2",
+        )
+        .bind(account_sid)
+        .bind(content_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn save_twilio_content_sid(
+        &self,
+        account_sid: &str,
+        content_hash: &str,
+        content_sid: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into twilio_contents (account_sid, content_hash, content_sid, created_at)
+             values ($1, $2, $3, $4)
+             on conflict (account_sid, content_hash) do nothing",
+        )
+        .bind(account_sid)
+        .bind(content_hash)
+        .bind(content_sid)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Stopped senders on SQLite: no send of a stopped sender is claimed (see `outbox`).
+//! Stopped senders on SQLite: no send of a stopped sender is claimed (see `outbox`). And
+//! the Twilio content templates created for buttons and lists.
 
 use super::rows::{micros, time};
 use super::SqliteStore;
@@ -58,5 +59,45 @@ impl Senders for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn twilio_content_sid(
+        &self,
+        account_sid: &str,
+        content_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "select content_sid from twilio_contents where account_sid = ?1 and content_hash = ?2",
+        )
+        .bind(account_sid)
+        .bind(content_hash)
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    async fn save_twilio_content_sid(
+        &self,
+        account_sid: &str,
+        content_hash: &str,
+        content_sid: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (account_sid, content_hash, content_sid) = (
+            account_sid.to_owned(),
+            content_hash.to_owned(),
+            content_sid.to_owned(),
+        );
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "insert into twilio_contents (account_sid, content_hash, content_sid, created_at)
+                     values (?1, ?2, ?3, ?4)
+                     on conflict (account_sid, content_hash) do nothing",
+                )?
+                .execute(params![account_sid, content_hash, content_sid, now])?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -72,4 +72,30 @@ async fn leases_of_one_owner_are_listed_and_given_back(store: DynStore) {
     assert_eq!(lease_owners(&store).await, ["live", "next"]);
 }
 
-conformance!(leases_of_one_owner_are_listed_and_given_back);
+conformance!(
+    leases_of_one_owner_are_listed_and_given_back,
+    twilio_content_sids_are_kept_by_account_and_hash_first_one_wins
+);
+
+async fn twilio_content_sids_are_kept_by_account_and_hash_first_one_wins(store: DynStore) {
+    assert_eq!(store.twilio_content_sid("AC1", "h1").await.unwrap(), None);
+    store
+        .save_twilio_content_sid("AC1", "h1", "HX1", t(0))
+        .await
+        .unwrap();
+    // Another process created its own meanwhile: the first stays.
+    store
+        .save_twilio_content_sid("AC1", "h1", "HX2", t(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .twilio_content_sid("AC1", "h1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("HX1")
+    );
+    assert_eq!(store.twilio_content_sid("AC2", "h1").await.unwrap(), None);
+    assert_eq!(store.twilio_content_sid("AC1", "h2").await.unwrap(), None);
+}

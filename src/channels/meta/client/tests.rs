@@ -162,6 +162,76 @@ async fn location_body_matches_the_fixture() {
 }
 
 #[tokio::test]
+async fn reaction_body_matches_the_fixture() {
+    let body = posted_body(to_sheena(OutboundContent::Reaction {
+        message_id: WAMID.into(),
+        emoji: "😀".into(),
+    }))
+    .await;
+    assert_eq!(body, fixture_json("outbound_reaction_request.json"));
+}
+
+#[tokio::test]
+async fn removing_a_reaction_sends_an_empty_emoji() {
+    let body = posted_body(to_sheena(OutboundContent::Reaction {
+        message_id: WAMID.into(),
+        emoji: String::new(),
+    }))
+    .await;
+    assert_eq!(
+        body["reaction"],
+        json!({ "message_id": WAMID, "emoji": "" })
+    );
+}
+
+#[tokio::test]
+async fn location_request_body_matches_the_fixture() {
+    let body = posted_body(to_sheena(OutboundContent::LocationRequest {
+        body: "Let's start with your pickup. You can either manually *enter an address* or *share your current location*.".into(),
+    }))
+    .await;
+    assert_eq!(
+        body,
+        fixture_json("outbound_location_request_message_request.json")
+    );
+}
+
+#[tokio::test]
+async fn typing_marks_the_message_read_and_shows_the_indicator() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/{PHONE_NUMBER_ID}/messages")))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("outbound_read_receipt_response.json"),
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let to = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
+    client(server.uri()).show_typing(&to, WAMID).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body, fixture_json("outbound_typing_indicator_request.json"));
+}
+
+#[tokio::test]
+async fn a_refused_typing_indicator_is_a_classified_failure() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(graph_error(401, "outbound_error_190_response.json"))
+        .mount(&server)
+        .await;
+    let to = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
+    let failure = client(server.uri())
+        .show_typing(&to, WAMID)
+        .await
+        .expect_err("refused");
+    assert_eq!(failure.code, Some(190));
+}
+
+#[tokio::test]
 async fn reply_buttons_body_matches_the_fixture() {
     let body = posted_body(to_sheena(OutboundContent::Buttons {
         body: "How can we help you with this order?".into(),

@@ -119,7 +119,9 @@ fn outbound_text(c: &OutboundContent) -> Option<String> {
         OutboundContent::Text { body, .. }
         | OutboundContent::Buttons { body, .. }
         | OutboundContent::List { body, .. }
-        | OutboundContent::UrlButton { body, .. } => Some(body.clone()),
+        | OutboundContent::UrlButton { body, .. }
+        | OutboundContent::LocationRequest { body } => Some(body.clone()),
+        OutboundContent::Reaction { emoji, .. } => Some(emoji.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         OutboundContent::Location { name, .. } => name.clone(),
         OutboundContent::Template(t) => Some(format!("template {}", t.name)),
