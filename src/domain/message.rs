@@ -103,6 +103,22 @@ pub enum InboundContent {
         original_type: Option<String>,
         errors: Vec<ProviderError>,
     },
+    /// A WhatsApp Flow (form) submitted (Meta's `interactive.nfm_reply`, `name: flow`).
+    FormReply {
+        /// The `flow_token` the form was sent with; Parley's own start with
+        /// `form::TOKEN_PREFIX`.
+        token: Option<String>,
+        /// The submitted fields (`response_json` without the token), bounded.
+        response: serde_json::Map<String, serde_json::Value>,
+    },
+    /// An address submitted through WhatsApp's address form (`nfm_reply`,
+    /// `name: address_message`; India).
+    AddressReply {
+        /// `name`, `phone_number`, `in_pin_code`, `house_number`, `city`, `state`…
+        values: BTreeMap<String, String>,
+        /// Set when the customer picked one of the saved addresses the business offered.
+        saved_address_id: Option<String>,
+    },
 }
 
 impl InboundContent {
@@ -117,6 +133,8 @@ impl InboundContent {
             InboundContent::QuickReply { .. } => "quick_reply",
             InboundContent::Reaction { .. } => "reaction",
             InboundContent::Unsupported { .. } => "unsupported",
+            InboundContent::FormReply { .. } => "form_reply",
+            InboundContent::AddressReply { .. } => "address",
         }
     }
 
@@ -334,6 +352,8 @@ pub enum OutboundContent {
         url: String,
     },
     Template(TemplateMessage),
+    /// A message whose button opens a WhatsApp Flow (a form).
+    Form(Box<super::form::FormMessage>),
 }
 
 impl OutboundContent {
@@ -351,6 +371,7 @@ impl OutboundContent {
             OutboundContent::List { .. } => "list",
             OutboundContent::UrlButton { .. } => "url_button",
             OutboundContent::Template(_) => "template",
+            OutboundContent::Form(_) => "form",
         }
     }
 }

@@ -228,6 +228,7 @@ pub fn summary(content: &OutboundContent) -> String {
             url,
             ..
         } => format!("{body} [{display_text}: {url}]"),
+        OutboundContent::Form(f) => format!("{} [form: {}]", f.body, f.cta),
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

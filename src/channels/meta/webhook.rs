@@ -9,6 +9,7 @@
 //! lacks the structure every notification has, is an error.
 
 use super::wire;
+use crate::domain::form;
 use crate::domain::{
     ContactRef, DeliveryStatus, InboundContent, InboundMessage, MediaKind, PhoneNumber,
     ProviderError, Referral, ReplyContext, RouteKey, Routed, StatusUpdate, WebhookItem,
@@ -363,6 +364,7 @@ fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
                         description: l.description,
                     }
                 }
+                "nfm_reply" => nfm_reply(i.nfm_reply.ok_or_else(missing)?)?,
                 other => {
                     tracing::debug!(message_id = %m.id, interactive_type = other, "ignoring Meta interactive reply of an unhandled type");
                     return Ok(None);
@@ -395,6 +397,29 @@ fn content(m: &mut wire::Message) -> Result<Option<InboundContent>, String> {
         }
     };
     Ok(Some(content))
+}
+
+/// A submitted form: a WhatsApp Flow (`name: flow`, or no name as in older payloads) or
+/// the address form (`address_message`). `Err` (kept as unsupported) when its
+/// `response_json` cannot be read within bounds.
+fn nfm_reply(reply: wire::NfmReply) -> Result<InboundContent, String> {
+    let name = reply.name.as_deref().unwrap_or("flow");
+    let unreadable = |e: crate::domain::form::FormReplyError| format!("`nfm_reply` ({name}): {e}");
+    match name {
+        "address_message" => {
+            let (values, saved_address_id) =
+                form::parse_address_response(&reply.response_json).map_err(unreadable)?;
+            Ok(InboundContent::AddressReply {
+                values,
+                saved_address_id,
+            })
+        }
+        _ => {
+            let (token, response) =
+                form::parse_form_response(&reply.response_json).map_err(unreadable)?;
+            Ok(InboundContent::FormReply { token, response })
+        }
+    }
 }
 
 fn status_update(s: wire::Status) -> Option<StatusUpdate> {
