@@ -34,6 +34,7 @@ fn two_senders() -> Deployment {
     Deployment {
         sender_ids: vec![1, 2],
         allow_private_networks: false,
+        twilio_sender_ids: vec![],
     }
 }
 
@@ -119,6 +120,7 @@ fn check_reports_scheduled_flows_that_can_never_run() {
     let one = Deployment {
         sender_ids: vec![1],
         allow_private_networks: false,
+        twilio_sender_ids: vec![],
     };
     let only_one = check(&files, Some(&one));
     assert!(!only_one.contains("blast.yaml"), "{only_one}");

@@ -35,6 +35,8 @@ impl<'a> LoadSettings<'a> {
 pub struct Deployment {
     pub sender_ids: Vec<i64>,
     pub allow_private_networks: bool,
+    /// The ids of the senders on Twilio, which cannot send a `form`.
+    pub twilio_sender_ids: Vec<i64>,
 }
 
 impl Deployment {
@@ -42,6 +44,12 @@ impl Deployment {
         Self {
             sender_ids: config.senders.iter().map(|s| s.id).collect(),
             allow_private_networks: config.flows.allow_private_networks,
+            twilio_sender_ids: config
+                .senders
+                .iter()
+                .filter(|s| s.channel == crate::config::ChannelKind::Twilio)
+                .map(|s| s.id)
+                .collect(),
         }
     }
 }
