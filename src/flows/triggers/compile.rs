@@ -30,6 +30,8 @@ const MESSAGE_TYPES: &[&str] = &[
     "quick_reply",
     "reaction",
     "unsupported",
+    "form_reply",
+    "address",
 ];
 
 pub fn compile(node: &YamlNode, problems: &mut Problems) -> Vec<Trigger> {
