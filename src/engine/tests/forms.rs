@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 const BOOKING: &str = r#"id: booking
 triggers:
   - keyword: [book]
-  - { keyword: [stop], interrupt: true }
+  - { keyword: [again], interrupt: true }
 steps:
   - form:
       flow_id: "1197715005513101"
@@ -125,7 +125,7 @@ async fn a_stale_token_is_ignored_and_changes_nothing() {
     let mut h = harness(&[BOOKING, OTHERS]);
     let first = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
     // The customer starts over: a new run, a new form, a new token.
-    let second = the_form(&h.send(InboundContent::Text { body: "stop".into() }).await);
+    let second = the_form(&h.send(InboundContent::Text { body: "again".into() }).await);
     assert_ne!(first.token, second.token);
     let before = h.state();
     let out = h
@@ -192,6 +192,6 @@ async fn a_token_parley_did_not_make_goes_through_the_triggers() {
 async fn an_interrupting_trigger_still_replaces_a_waiting_form() {
     let mut h = harness(&[BOOKING, OTHERS]);
     let first = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
-    let again = the_form(&h.send(InboundContent::Text { body: "stop".into() }).await);
+    let again = the_form(&h.send(InboundContent::Text { body: "again".into() }).await);
     assert_ne!(first.token, again.token);
 }
