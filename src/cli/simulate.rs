@@ -430,6 +430,22 @@ pub fn describe(m: &SentMessage, templates: &[TemplateConfig]) -> (String, Vec<C
         OutboundContent::LocationRequest { body } => {
             format!("bot: {body}\n  [Send location]")
         }
+        OutboundContent::Form(f) => {
+            let mut s = format!("bot: {}\n  [form] {}", f.body, f.cta);
+            for field in &f.fields {
+                let required = if field.required { ", required" } else { "" };
+                s.push_str(&format!(
+                    "\n    {} ({}{required})",
+                    field.label.as_deref().unwrap_or(&field.name),
+                    serde_json::to_value(field.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ));
+            }
+            s.push_str("\n  (fill it with /form name=value …)");
+            s
+        }
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

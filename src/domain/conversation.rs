@@ -83,6 +83,9 @@ pub enum Wait {
     Answer { step: usize, attempts: u32 },
     /// A `delay` waits for its timer.
     Delay { step: usize },
+    /// A `form` waits for the submission carrying `token` (kept here, in the conversation's
+    /// row, so a form submitted after a restart completes the right step).
+    Form { step: usize, token: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

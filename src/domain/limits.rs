@@ -71,6 +71,19 @@ pub const ORDER_ITEMS_MAX: usize = 100;
 /// Any inbound text field kept in full up to this many characters (longer is cut), except
 /// a message's body, which the provider bounds.
 pub const INBOUND_FIELD_MAX: usize = 1_024;
+/// The label of the button that opens a WhatsApp Flow (`flow_cta`). Meta's "Sending a
+/// Flow" page says 30 characters, no emoji; older SDKs still check 20.
+pub const FORM_CTA_MAX: usize = 30;
+/// A WhatsApp Flow's first screen id, as authors write it.
+pub const FORM_SCREEN_MAX: usize = 100;
+/// Fields a `form` step may declare.
+pub const FORM_FIELDS_MAX: usize = 50;
+/// The `response_json` text of a form submission Parley reads; larger ones are refused.
+pub const FORM_RESPONSE_BYTES_MAX: usize = 64 * 1024;
+/// Nesting of a form submission (an object of lists of objects is 3).
+pub const FORM_RESPONSE_DEPTH_MAX: usize = 8;
+/// Values (at any depth) in one form submission.
+pub const FORM_RESPONSE_VALUES_MAX: usize = 500;
 
 const MB: u64 = 1024 * 1024;
 

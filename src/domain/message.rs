@@ -143,6 +143,22 @@ pub enum InboundContent {
     /// A WhatsApp voice call (`calls` webhook): one event when it connects, one when it
     /// ends. A call the customer made opens or resets the window like a message.
     Call(CallEvent),
+    /// A WhatsApp Flow (form) submitted (Meta's `interactive.nfm_reply`, `name: flow`).
+    FormReply {
+        /// The `flow_token` the form was sent with; Parley's own start with
+        /// `form::TOKEN_PREFIX`.
+        token: Option<String>,
+        /// The submitted fields (`response_json` without the token), bounded.
+        response: serde_json::Map<String, serde_json::Value>,
+    },
+    /// An address submitted through WhatsApp's address form (`nfm_reply`,
+    /// `name: address_message`; India).
+    AddressReply {
+        /// `name`, `phone_number`, `in_pin_code`, `house_number`, `city`, `state`…
+        values: BTreeMap<String, String>,
+        /// Set when the customer picked one of the saved addresses the business offered.
+        saved_address_id: Option<String>,
+    },
 }
 
 /// One line of an `order`.
@@ -217,6 +233,8 @@ impl InboundContent {
             InboundContent::Echo { .. } => "echo",
             InboundContent::History { .. } => "history",
             InboundContent::Call(_) => "call",
+            InboundContent::FormReply { .. } => "form_reply",
+            InboundContent::AddressReply { .. } => "address",
         }
     }
 
@@ -484,6 +502,8 @@ pub enum OutboundContent {
     LocationRequest {
         body: String,
     },
+    /// A message whose button opens a WhatsApp Flow (a form).
+    Form(Box<super::form::FormMessage>),
 }
 
 impl OutboundContent {
@@ -503,6 +523,7 @@ impl OutboundContent {
             OutboundContent::Template(_) => "template",
             OutboundContent::Reaction { .. } => "reaction",
             OutboundContent::LocationRequest { .. } => "location_request",
+            OutboundContent::Form(_) => "form",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod error_class;
 pub mod event;
 pub mod graph_versions;
 pub mod identity;
+pub mod form;
 pub mod limits;
 pub mod message;
 pub mod phone;
@@ -29,6 +30,7 @@ pub use conversation::{Conversation, ConversationState, Handoff, Run, StepError,
 pub use error_class::{classify, ErrorClass, SendFailure};
 pub use event::{EventKind, StoredEvent, TimerFire};
 pub use identity::{Identities, IdentityChange, IdentityChangeKind};
+pub use form::{FieldKind, FlowRef, FormAction, FormField, FormMessage};
 pub use message::*;
 pub use phone::{is_user_id, ContactRef, PhoneError, PhoneNumber};
 pub use timer::{NewTimer, ScheduledRun, Timer, TimerKind};

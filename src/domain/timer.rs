@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Timer {
-    /// An `ask` step (`step`) of run `run` stops waiting for its answer.
+    /// An `ask` (or `form`) step (`step`) of run `run` stops waiting for its answer.
     AskTimeout { run: u64, step: usize },
     /// A `delay` step (`step`) of run `run` is over.
     Delay { run: u64, step: usize },

@@ -228,6 +228,17 @@ impl FlowEngine {
                     flow = %flow,
                     "scheduled flow dropped: {max} others already wait for this conversation's run to end"
                 ),
+                Note::FormReply {
+                    outcome,
+                    flow,
+                    token,
+                } => {
+                    metrics::counter!(crate::metrics::FORM_REPLIES, "outcome" => *outcome)
+                        .increment(1);
+                    if *outcome == "stale" {
+                        tracing::info!(flow = ?flow, token = ?token, "form submitted after no step waited for it any more; ignored");
+                    }
+                }
             }
         }
         (done.out, done.trace)

@@ -47,6 +47,17 @@ pub fn message_view(content: Option<&InboundContent>) -> Value {
             obj["name"] = json!(name);
             obj["address"] = json!(address);
         }
+        InboundContent::FormReply { token, response } => {
+            obj["form"] = Value::Object(response.clone());
+            obj["token"] = json!(token);
+        }
+        InboundContent::AddressReply {
+            values,
+            saved_address_id,
+        } => {
+            obj["address"] = json!(values);
+            obj["saved_address_id"] = json!(saved_address_id);
+        }
         InboundContent::Media {
             url,
             media_id,

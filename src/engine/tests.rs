@@ -479,3 +479,5 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
     assert_eq!(h.say("yes").await, vec!["Got yes", "Sale today"]);
     assert!(h.state().deferred.is_empty());
 }
+
+mod forms;

@@ -170,6 +170,7 @@ fn op_name(op: &Op) -> &'static str {
     match op {
         Op::Send(_) => "send",
         Op::Ask(_) => "ask",
+        Op::Form(_) => "form",
         Op::If { .. } => "if",
         Op::Switch { .. } => "switch",
         Op::Set { .. } => "set",
@@ -233,6 +234,7 @@ pub fn summary(content: &OutboundContent) -> String {
         }
         OutboundContent::Reaction { emoji, .. } => format!("[reaction] {emoji}"),
         OutboundContent::LocationRequest { body } => format!("{body} [Send location]"),
+        OutboundContent::Form(f) => format!("{} [form: {}]", f.body, f.cta),
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables
@@ -285,6 +287,12 @@ pub fn describe(run: &Run, flow: Option<&Flow>) -> String {
         }
         Some(Wait::Delay { step }) if *step == run.step => ", waiting for a delay".to_string(),
         Some(Wait::Delay { step }) => format!(", waiting for the delay of {}", flow.place(*step)),
+        Some(Wait::Form { step, .. }) if *step == run.step => {
+            ", waiting for the form to be submitted".to_string()
+        }
+        Some(Wait::Form { step, .. }) => {
+            format!(", waiting for the form of {} to be submitted", flow.place(*step))
+        }
         None => String::new(),
     };
     format!("flow {}, {place}{wait}", run.flow)

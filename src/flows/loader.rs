@@ -34,7 +34,8 @@ impl<'a> LoadSettings<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Deployment {
     pub sender_ids: Vec<i64>,
-    /// Twilio senders, on which some content cannot go out as written (a reaction).
+    /// Twilio senders, on which some content cannot go out as written (a reaction) or
+    /// at all (a `form`).
     pub twilio_sender_ids: Vec<i64>,
     pub allow_private_networks: bool,
 }

@@ -33,4 +33,6 @@ pub use triggers::{Candidate, MatchInput, Matched, Rank};
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]
+mod form_tests;
+#[cfg(test)]
 mod tests;

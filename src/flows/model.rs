@@ -4,7 +4,7 @@
 //! it (`Origin`, `Step::at`), which is what traces, the API and errors show.
 
 use super::problem::Pos;
-use crate::domain::MediaKind;
+use crate::domain::{FormField, FormMessage, MediaKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +151,7 @@ pub type Target = usize;
 pub enum Op {
     Send(Box<SendSpec>),
     Ask(Box<AskSpec>),
+    Form(Box<FormSpec>),
     If {
         condition: Expr,
         then: Target,
@@ -258,6 +259,9 @@ pub enum ContentSpec {
     LocationRequest {
         body: String,
     },
+    /// A WhatsApp Flow: `text`, `header` and `footer` and the strings of the screen's
+    /// `data` have blanks; the token is made when the step runs.
+    Form(Box<FormMessage>),
 }
 
 /// A list section: optional title and rows of (id, title, description).
@@ -292,6 +296,21 @@ pub struct AskSpec {
     pub retry_text: Option<String>,
     pub timeout: Option<Duration>,
     pub on_timeout: Option<Target>,
+    pub on_invalid: Option<Target>,
+}
+
+/// A `form` step: sends `message` (a `ContentSpec::Form`), then waits for the submission
+/// carrying its token.
+#[derive(Debug, Clone)]
+pub struct FormSpec {
+    pub message: SendSpec,
+    /// Declared fields: checked and typed into `vars`; empty keeps the whole response.
+    pub fields: Vec<FormField>,
+    /// The variable that keeps the answers; without it each declared field is a variable.
+    pub save_as: Option<String>,
+    pub timeout: Option<Duration>,
+    pub on_timeout: Option<Target>,
+    /// Where to go when the submission does not fit the declared fields.
     pub on_invalid: Option<Target>,
 }
 

@@ -49,6 +49,16 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
                     todo.push(next(j, d));
                 }
             }
+            Op::Form(f) => {
+                // A submission is a new customer message; a timeout is not.
+                todo.push((i + 1, Duration::ZERO));
+                if let Some(j) = f.on_invalid {
+                    todo.push((j, Duration::ZERO));
+                }
+                if let (Some(j), Some(d)) = (f.on_timeout, f.timeout) {
+                    todo.push(next(j, d));
+                }
+            }
             Op::Delay(d) => todo.push(next(i + 1, *d)),
             op => {
                 for j in super::compile::successors(op, i) {
@@ -65,6 +75,7 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
         let sends: Vec<&SendSpec> = match &step.op {
             Op::Send(s) => vec![s],
             Op::Ask(a) => a.prompt.iter().collect(),
+            Op::Form(f) => vec![&f.message],
             Op::Handoff { message, .. } => message.iter().map(|m| m.as_ref()).collect(),
             _ => vec![],
         };

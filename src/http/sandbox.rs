@@ -346,7 +346,7 @@ async fn post_explain(State(st): State<AppState>, body: axum::body::Bytes) -> Ap
     let state = conv.map(|c| c.state).unwrap_or_default();
     let waiting = matches!(
         state.run.as_ref().and_then(|r| r.wait.as_ref()),
-        Some(crate::domain::Wait::Answer { .. })
+        Some(crate::domain::Wait::Answer { .. } | crate::domain::Wait::Form { .. })
     );
     let explanation = st.engine.flows().explain(&MatchInput {
         content: &content,

@@ -30,6 +30,9 @@ pub const WEBHOOK_ITEMS_UNPARSED: &str = "parley_webhook_items_unparsed_total";
 pub const WEBHOOK_EVENTS_DROPPED: &str = "parley_webhook_events_dropped_total";
 /// HTTP connections refused because `http.max_connections` were open.
 pub const HTTP_CONNECTIONS_REFUSED: &str = "parley_http_connections_refused_total";
+/// Form (WhatsApp Flow) submissions by `outcome`: `completed`, `invalid`, `stale` (a
+/// Parley token no step waits for), `foreign` (a token Parley did not make).
+pub const FORM_REPLIES: &str = "parley_form_replies_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
 pub const MESSAGES_SENT: &str = "parley_messages_sent_total";
 pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";

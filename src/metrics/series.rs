@@ -22,6 +22,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (WEBHOOK_ITEMS_UNPARSED, Kind::Counter, "Parts of verified webhooks that could not be read (kept as unsupported), by provider and kind."),
     (WEBHOOK_EVENTS_DROPPED, Kind::Counter, "Webhook events read but dropped on purpose (a message type, change field or status value Parley does not act on), by provider, field and type; the first of each kind is logged at WARN."),
     (HTTP_CONNECTIONS_REFUSED, Kind::Counter, "HTTP connections closed because http.max_connections were all busy."),
+    (FORM_REPLIES, Kind::Counter, "Form (WhatsApp Flow) submissions, by outcome: completed, invalid, stale (no step waits for its token), foreign (not Parley's token)."),
     (STATUSES_APPLIED, Kind::Counter, "Delivery statuses (sent, delivered, read, failed) applied to outbound messages."),
     (MESSAGES_SENT, Kind::Counter, "Messages accepted by the provider, by sender."),
     (MESSAGES_RETRIED, Kind::Counter, "Sends retried after a transient provider error, by error code."),
@@ -79,6 +80,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         POSTGRES_BATCHES | POSTGRES_BATCHED => one("kind", &["steps", "accepted", "loads"]),
         STORE_RETRIES => one("work", &["inbox", "outcome"]),
         TYPING_INDICATORS => one("outcome", &["shown", "failed"]),
+        FORM_REPLIES => one("outcome", &["completed", "invalid", "stale", "foreign"]),
         _ => vec![Vec::new()],
     }
 }

@@ -19,6 +19,7 @@ mod first_run;
 mod flow_limits;
 mod flow_tests;
 mod flows;
+mod forms;
 mod fuzz;
 mod fuzz_flows;
 mod fuzz_sandbox;

@@ -5,7 +5,7 @@
 //! Pure: no I/O, so every body is checked against the fixtures without a server.
 
 use crate::domain::{
-    ContactRef, ListSection, MediaKind, OutboundContent, OutboundMessage, ReplyButton,
+    ContactRef, FlowRef, FormAction, FormMessage, ListSection, MediaKind, OutboundContent, OutboundMessage, ReplyButton,
     TemplateMessage,
 };
 use serde::Serialize;
@@ -120,6 +120,36 @@ enum Action<'a> {
     Named {
         name: &'static str,
     },
+    Flow {
+        name: &'static str,
+        parameters: FlowParameters<'a>,
+    },
+}
+
+/// Meta's "Sending a Flow" page: version "3", the token Parley made, the flow by id or
+/// name, the button's label, and the first screen with its data (`navigate`) or nothing
+/// (`data_exchange`: the business's flow endpoint answers).
+#[derive(Debug, Serialize)]
+struct FlowParameters<'a> {
+    flow_message_version: &'static str,
+    flow_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_name: Option<&'a str>,
+    flow_cta: &'a str,
+    flow_action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_action_payload: Option<FlowActionPayload<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct FlowActionPayload<'a> {
+    screen: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -314,6 +344,42 @@ fn payload(content: &OutboundContent) -> Payload<'_> {
                 name: "send_location",
             },
         ),
+        OutboundContent::Form(form) => {
+            interactive("flow", &form.body, &form.header, &form.footer, flow(form))
+        }
+    }
+}
+
+fn flow(form: &FormMessage) -> Action<'_> {
+    let (flow_id, flow_name) = match &form.flow {
+        FlowRef::Id(id) => (Some(id.as_str()), None),
+        FlowRef::Name(name) => (None, Some(name.as_str())),
+    };
+    let (flow_action, flow_action_payload) = match &form.action {
+        FormAction::Navigate { screen, data } => (
+            "navigate",
+            Some(FlowActionPayload {
+                screen,
+                // Meta refuses an empty `data` object: leave it out instead.
+                data: data
+                    .as_ref()
+                    .filter(|d| d.as_object().is_none_or(|o| !o.is_empty())),
+            }),
+        ),
+        FormAction::DataExchange => ("data_exchange", None),
+    };
+    Action::Flow {
+        name: "flow",
+        parameters: FlowParameters {
+            flow_message_version: "3",
+            flow_token: &form.token,
+            flow_id,
+            flow_name,
+            flow_cta: &form.cta,
+            flow_action,
+            flow_action_payload,
+            mode: form.draft.then_some("draft"),
+        },
     }
 }
 

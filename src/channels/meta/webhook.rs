@@ -16,6 +16,7 @@ use crate::channels::dropped::dropped;
 use crate::domain::limits::{
     INBOUND_FIELD_MAX, ORDER_ITEMS_MAX, SHARED_CONTACTS_MAX, SHARED_CONTACT_FIELDS_MAX,
 };
+use crate::domain::form;
 use crate::domain::{
     is_user_id, ContactRef, DeliveryStatus, IdentityChange, IdentityChangeKind, InboundContent,
     InboundMessage, MediaKind, OrderItem, PhoneNumber, ProviderError, Referral, ReplyContext,
@@ -530,6 +531,7 @@ fn content(field: &str, m: &mut wire::Message) -> Result<Option<InboundContent>,
                         description: l.description,
                     }
                 }
+                "nfm_reply" => nfm_reply(i.nfm_reply.ok_or_else(missing)?)?,
                 other => {
                     dropped(
                         "meta",
@@ -633,6 +635,29 @@ fn shared_contact(c: wire::SharedContact) -> SharedContact {
         wa_ids: few(c.phones.iter().map(|p| p.wa_id.clone()).collect()),
         phones: few(c.phones.into_iter().map(|p| p.phone).collect()),
         emails: few(c.emails.into_iter().map(|e| e.email).collect()),
+    }
+}
+
+/// A submitted form: a WhatsApp Flow (`name: flow`, or no name as in older payloads) or
+/// the address form (`address_message`). `Err` (kept as unsupported) when its
+/// `response_json` cannot be read within bounds.
+fn nfm_reply(reply: wire::NfmReply) -> Result<InboundContent, String> {
+    let name = reply.name.as_deref().unwrap_or("flow");
+    let unreadable = |e: crate::domain::form::FormReplyError| format!("`nfm_reply` ({name}): {e}");
+    match name {
+        "address_message" => {
+            let (values, saved_address_id) =
+                form::parse_address_response(&reply.response_json).map_err(unreadable)?;
+            Ok(InboundContent::AddressReply {
+                values,
+                saved_address_id,
+            })
+        }
+        _ => {
+            let (token, response) =
+                form::parse_form_response(&reply.response_json).map_err(unreadable)?;
+            Ok(InboundContent::FormReply { token, response })
+        }
     }
 }
 

@@ -337,6 +337,17 @@ pub(super) struct Interactive {
     pub button_reply: Option<ButtonReply>,
     #[serde(default)]
     pub list_reply: Option<ListReply>,
+    #[serde(default)]
+    pub nfm_reply: Option<NfmReply>,
+}
+
+/// A submitted WhatsApp Flow (`name: flow`) or address form (`name: address_message`).
+/// `response_json` is a JSON *text*; `body` is WhatsApp's "Sent".
+#[derive(Debug, Deserialize)]
+pub(super) struct NfmReply {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub response_json: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,6 +11,12 @@ use crate::domain::{
 };
 use serde::Deserialize;
 
+/// Why a `form` step cannot send through Twilio.
+pub(crate) const TWILIO_FORM_REFUSED: &str =
+    "Twilio cannot send a WhatsApp Flow as a free-form message (only as a pre-approved \
+     Content template, whose submissions Parley cannot tie back to a `form` step); \
+     send forms through a Meta sender";
+
 /// Form parameters for `POST /Accounts/{sid}/Messages.json`, in a stable order.
 pub(super) fn message_form(
     from: &PhoneNumber,
@@ -97,6 +103,14 @@ pub(super) fn message_form(
                     "Twilio's API cannot send WhatsApp reactions; this reaction was not sent"
                         .to_string(),
                 )
+            })
+        }
+        // `parley check` refuses `form` steps while a Twilio sender is configured; a form
+        // that reaches here anyway (a flow loaded without the config) fails for good.
+        OutboundContent::Form(_) => {
+            return Err(SendFailure {
+                class: ErrorClass::Permanent,
+                ..SendFailure::new(None, None, TWILIO_FORM_REFUSED)
             })
         }
     }

@@ -184,9 +184,14 @@ impl Interpreter<'_> {
             }
             self.state.handoff = None;
         }
+        if let InboundContent::FormReply { token, response } = &msg.content {
+            if self.form_reply(token.as_deref(), response) {
+                return;
+            }
+        }
         let waiting = matches!(
             self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
-            Some(Wait::Answer { .. })
+            Some(Wait::Answer { .. } | Wait::Form { .. })
         );
         let flows = self.library.flows();
         let input = MatchInput {
@@ -211,7 +216,11 @@ impl Interpreter<'_> {
             self.start(m.flow, vars);
             return;
         }
-        if waiting && !msg.content.is_conversational() {
+        if let Some(Wait::Form { .. }) = self.state.run.as_ref().and_then(|r| r.wait.as_ref()) {
+            self.decide(|| {
+                "the run waits for its form to be submitted: this message is not the form".into()
+            });
+        } else if waiting && !msg.content.is_conversational() {
             let kind = msg.content.kind_name();
             self.decide(|| {
                 format!("a {kind} does not answer the question; the flow keeps waiting")
@@ -276,7 +285,11 @@ impl Interpreter<'_> {
     fn wait_over(&mut self, kind: TimerKind, run_id: u64, at: usize) {
         let Some(run) = &self.state.run else { return };
         let current = match &run.wait {
-            Some(Wait::Answer { step, .. }) if kind == TimerKind::AskTimeout => Some(*step),
+            Some(Wait::Answer { step, .. } | Wait::Form { step, .. })
+                if kind == TimerKind::AskTimeout =>
+            {
+                Some(*step)
+            }
             Some(Wait::Delay { step }) if kind == TimerKind::Delay => Some(*step),
             _ => None,
         };
@@ -291,6 +304,14 @@ impl Interpreter<'_> {
             Some(Op::Ask(a)) => match a.on_timeout {
                 Some(t) => t,
                 None => {
+                    self.state.run = None;
+                    return;
+                }
+            },
+            Some(Op::Form(f)) => match f.on_timeout {
+                Some(t) => t,
+                None => {
+                    self.decide(|| "nobody submitted the form in time: the flow ends".into());
                     self.state.run = None;
                     return;
                 }

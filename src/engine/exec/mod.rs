@@ -19,6 +19,7 @@
 //! - `vars`: the values flows see, variables, contact changes and timers.
 
 mod dispatch;
+mod form;
 mod render;
 mod steps;
 mod vars;
@@ -75,6 +76,13 @@ pub enum Note {
     },
     /// A scheduled flow could not wait for the run in progress: too many already wait.
     DeferredDropped { flow: String, max: usize },
+    /// A form submission was handled: `completed`, `invalid` (did not fit the declared
+    /// fields), `stale` (a Parley token no step waits for) or `foreign` (not Parley's token).
+    FormReply {
+        outcome: &'static str,
+        flow: Option<String>,
+        token: Option<String>,
+    },
 }
 
 /// Everything the interpreter produced for the event.
@@ -127,6 +135,9 @@ pub struct Interpreter<'a> {
     library: &'a Library,
     sender_id: i64,
     now: DateTime<Utc>,
+    /// The conversation and the event being handled: what a form's token is made of.
+    conversation_id: i64,
+    event_id: i64,
     window: WindowState,
     /// The contact as flows see it (`scope::contact_view`), with this event's changes.
     contact: Value,
@@ -162,6 +173,8 @@ impl<'a> Interpreter<'a> {
             library,
             sender_id: input.conversation.sender_id,
             now: input.now,
+            conversation_id: input.conversation.id,
+            event_id: input.event.id,
             window: input.window.clone(),
             contact: scope::contact_view(input.contact),
             message,

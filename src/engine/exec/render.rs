@@ -4,8 +4,9 @@
 use super::Interpreter;
 use crate::domain::limits;
 use crate::domain::{
-    ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback,
+    FormAction, ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback,
 };
+use crate::engine::template::render_json;
 use crate::engine::Reply;
 use crate::flows::{ContentSpec, FallbackSpec, SendSpec, TemplateSpec};
 
@@ -21,7 +22,19 @@ impl Interpreter<'_> {
     /// reaction with nothing to react to, or a templated emoji that is not one) is not
     /// sent, and why is returned.
     pub(super) fn send(&mut self, spec: &SendSpec) -> Result<(), String> {
-        let content = self.content(&spec.content)?;
+        self.send_with_token(spec, None)
+    }
+
+    /// Sends `spec`; a form gets `token`, which its submission brings back.
+    pub(super) fn send_with_token(
+        &mut self,
+        spec: &SendSpec,
+        token: Option<String>,
+    ) -> Result<(), String> {
+        let mut content = self.content(&spec.content)?;
+        if let (OutboundContent::Form(form), Some(token)) = (&mut content, token) {
+            form.token = token;
+        }
         if let OutboundContent::Buttons { buttons, .. } = &content {
             let offered = buttons
                 .iter()
@@ -166,6 +179,19 @@ impl Interpreter<'_> {
             ContentSpec::LocationRequest { body } => OutboundContent::LocationRequest {
                 body: clip(r(body), limits::LOCATION_REQUEST_BODY_MAX),
             },
+            ContentSpec::Form(f) => {
+                let mut form = f.as_ref().clone();
+                form.body = clip(r(&f.body), limits::BODY_MAX);
+                form.header = ro(&f.header).map(|h| clip(h, limits::HEADER_MAX));
+                form.footer = ro(&f.footer).map(|h| clip(h, limits::FOOTER_MAX));
+                if let FormAction::Navigate {
+                    data: Some(data), ..
+                } = &mut form.action
+                {
+                    *data = render_json(data, &self.scope());
+                }
+                OutboundContent::Form(Box::new(form))
+            }
         })
     }
 }

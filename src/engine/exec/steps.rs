@@ -80,6 +80,7 @@ impl Interpreter<'_> {
         match &flow.steps[pc].op {
             Op::Send(spec) => self.send_step(flow, spec, pc),
             Op::Ask(ask) => self.ask_step(flow, ask, pc),
+            Op::Form(form) => self.form_step(flow, form, pc),
             Op::If { condition, .. } => self.eval(condition, Await::If),
             Op::Switch { on, .. } => self.eval(on, Await::Switch),
             Op::Set { .. } => self.set_step(flow, pc, 0),

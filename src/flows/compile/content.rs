@@ -721,7 +721,7 @@ pub fn template(
 }
 
 /// `if_window_closed: skip | fail | { template: name, variables: {…} }`
-fn fallback(
+pub(super) fn fallback(
     node: &YamlNode,
     ctx: &LoadContext<'_>,
     problems: &mut Problems,
@@ -760,7 +760,7 @@ fn fallback(
     }
 }
 
-fn check_len(text: &str, max: usize, what: &str, at: Pos, problems: &mut Problems) {
+pub(super) fn check_len(text: &str, max: usize, what: &str, at: Pos, problems: &mut Problems) {
     let n = chars(text);
     if n > max {
         let hint = if max >= BODY_MAX {

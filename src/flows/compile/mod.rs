@@ -5,6 +5,7 @@
 
 mod blanks;
 mod content;
+mod form;
 mod loops;
 mod private_url;
 mod steps;
@@ -324,6 +325,8 @@ fn slot_mut(op: &mut Op, slot: Slot) -> Option<&mut usize> {
         (Op::Switch { default, .. }, Slot::Default) => Some(default),
         (Op::Ask(a), Slot::OnTimeout) => a.on_timeout.as_mut(),
         (Op::Ask(a), Slot::OnInvalid) => a.on_invalid.as_mut(),
+        (Op::Form(f), Slot::OnTimeout) => f.on_timeout.as_mut(),
+        (Op::Form(f), Slot::OnInvalid) => f.on_invalid.as_mut(),
         (Op::Script { on_error, .. }, Slot::OnError) => on_error.as_mut(),
         (Op::Http(h), Slot::OnError) => h.on_error.as_mut(),
         _ => None,
@@ -373,6 +376,10 @@ pub(crate) fn successors(op: &Op, i: usize) -> Vec<usize> {
             cases.iter().map(|(_, t)| *t).chain([*default]).collect()
         }
         Op::Ask(a) => [Some(i + 1), a.on_timeout, a.on_invalid]
+            .into_iter()
+            .flatten()
+            .collect(),
+        Op::Form(f) => [Some(i + 1), f.on_timeout, f.on_invalid]
             .into_iter()
             .flatten()
             .collect(),

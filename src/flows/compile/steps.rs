@@ -17,6 +17,7 @@ use std::time::Duration;
 const ACTIONS: &[&str] = &[
     "send",
     "ask",
+    "form",
     "if",
     "switch",
     "set",
@@ -143,6 +144,7 @@ fn settings_of(action: &str) -> Option<Settings> {
         "switch" => SWITCH_KEYS.to_vec(),
         "script" => SCRIPT_KEYS.to_vec(),
         "http" => HTTP_KEYS.to_vec(),
+        "form" => super::form::FORM_KEYS.to_vec(),
         "handoff" => HANDOFF_KEYS.to_vec(),
         "set" => return Some(Settings::Any),
         _ => return None,
@@ -256,6 +258,7 @@ fn op(
             problems,
         )?)),
         "ask" => Op::Ask(Box::new(ask(b, value, index, problems)?)),
+        "form" => Op::Form(Box::new(super::form::compile(b, value, index, problems)?)),
         "if" => {
             let condition = expr(b, value, "the `if` condition", problems)?;
             let then = match map.get_node("then") {
@@ -701,7 +704,7 @@ fn http(
 }
 
 /// YAML body → JSON, keeping numbers and booleans that were written plainly.
-fn to_json(node: &YamlNode) -> serde_json::Value {
+pub(super) fn to_json(node: &YamlNode) -> serde_json::Value {
     match node {
         YamlNode::Scalar(s) => {
             let text = s.as_str();

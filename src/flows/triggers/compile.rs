@@ -38,6 +38,8 @@ const MESSAGE_TYPES: &[&str] = &[
     "call",
     "call:connect",
     "call:terminate",
+    "form_reply",
+    "address",
 ];
 /// What `call:` may name: `true` (every event of a customer's call) or its events.
 const CALL_EVENTS: &[&str] = &["connect", "terminate"];

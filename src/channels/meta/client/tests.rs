@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::{
-    ContactRef, ErrorClass, ListRow, ListSection, MediaKind, OutboundContent, PhoneNumber,
+    ContactRef, ErrorClass, FieldKind, FlowRef, FormAction, FormField, FormMessage, ListRow, ListSection, MediaKind, OutboundContent, PhoneNumber,
     ReplyButton, TemplateMessage,
 };
 use serde_json::{json, Value};
@@ -253,6 +253,57 @@ async fn reply_buttons_body_matches_the_fixture() {
         body,
         fixture_json("outbound_interactive_buttons_request.json")
     );
+}
+
+fn booking_form() -> FormMessage {
+    FormMessage {
+        body: "Book a visit to our nursery".into(),
+        header: Some("Lucky Shrub".into()),
+        footer: Some("Takes a minute".into()),
+        flow: FlowRef::Id("1197715005513101".into()),
+        cta: "Book now".into(),
+        token: "parley-form.12.1.0.57".into(),
+        action: FormAction::Navigate {
+            screen: "APPOINTMENT".into(),
+            data: Some(serde_json::json!({"customer_name": "Sheena"})),
+        },
+        draft: false,
+        fields: vec![FormField {
+            name: "people".into(),
+            label: Some("People".into()),
+            kind: FieldKind::Number,
+            required: true,
+            options: vec![],
+        }],
+    }
+}
+
+#[tokio::test]
+async fn form_body_matches_the_fixture_and_keeps_the_fields_to_itself() {
+    let body = posted_body(to_sheena(OutboundContent::Form(Box::new(booking_form())))).await;
+    assert_eq!(
+        body,
+        fixture_json("outbound_interactive_flow_request.json")
+    );
+}
+
+#[tokio::test]
+async fn form_by_name_in_draft_with_data_exchange_has_no_payload() {
+    let form = FormMessage {
+        flow: FlowRef::Name("booking".into()),
+        action: FormAction::DataExchange,
+        draft: true,
+        header: None,
+        footer: None,
+        ..booking_form()
+    };
+    let body = posted_body(to_sheena(OutboundContent::Form(Box::new(form)))).await;
+    let p = &body["interactive"]["action"]["parameters"];
+    assert_eq!(p["flow_name"], "booking");
+    assert_eq!(p["flow_action"], "data_exchange");
+    assert_eq!(p["mode"], "draft");
+    assert!(p.get("flow_id").is_none() && p.get("flow_action_payload").is_none());
+    assert!(body["interactive"].get("header").is_none());
 }
 
 #[tokio::test]

@@ -84,6 +84,8 @@ snapshot_fixtures! {
     parses_call_connect => "calls_connect.json",
     parses_call_terminate => "calls_terminate.json",
     parses_business_initiated_call => "calls_business_initiated.json",
+    parses_submitted_form => "interactive_nfm_reply_flow.json",
+    parses_submitted_address => "interactive_nfm_reply_address.json",
 }
 
 #[test]
@@ -240,6 +242,33 @@ fn shared_contacts_and_orders_are_bounded() {
 #[test]
 fn coexistence_contact_sync_and_unknown_fields_are_dropped() {
     assert_eq!(parse_fixture("smb_app_state_sync.json"), vec![]);
+}
+
+#[test]
+fn a_submitted_form_carries_its_token_apart_from_its_fields() {
+    let items = parse_fixture("interactive_nfm_reply_flow.json");
+    match &only_message(&items).content {
+        InboundContent::FormReply { token, response } => {
+            assert_eq!(token.as_deref(), Some("parley-form.12.1.0.57"));
+            assert_eq!(response["people"], "2");
+            assert!(!response.contains_key("flow_token"));
+        }
+        other => panic!("not a form reply: {other:?}"),
+    }
+}
+
+#[test]
+fn an_unreadable_form_reply_is_kept_as_unsupported_not_dropped() {
+    let body = String::from_utf8(fixture("interactive_nfm_reply_flow.json"))
+        .unwrap()
+        .replace(r#""response_json": "{"#, r#""response_json": "[1,{"#);
+    let items = parse(body.as_bytes()).unwrap();
+    match &only_message(&items).content {
+        InboundContent::Unsupported { original_type, .. } => {
+            assert_eq!(original_type.as_deref(), Some("interactive"))
+        }
+        other => panic!("not unsupported: {other:?}"),
+    }
 }
 
 #[test]
