@@ -11,6 +11,7 @@
 //! conversation, and timers that fire exactly once.
 
 mod apply;
+mod media;
 mod migrations;
 mod model;
 pub mod postgres;
@@ -19,6 +20,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use media::*;
 pub use model::*;
 
 use crate::domain::{Contact, Conversation, StoredEvent};
@@ -106,7 +108,18 @@ impl StoreError {
 /// object's supertrait methods are its own); code holding a `SqliteStore` or `PgStore`
 /// itself imports the concept traits it calls: `use crate::store::{Inbox, Outbox};`.
 pub trait Store:
-    Process + Ingest + Inbox + Timers + Outbox + Senders + Schedules + Reads + Send + Sync + 'static
+    Process
+    + Ingest
+    + Inbox
+    + Timers
+    + Outbox
+    + Senders
+    + Schedules
+    + Reads
+    + MediaDownloads
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -119,6 +132,7 @@ impl<T> Store for T where
         + Senders
         + Schedules
         + Reads
+        + MediaDownloads
         + Send
         + Sync
         + 'static
@@ -377,6 +391,51 @@ pub trait Reads: Send + Sync {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// Inbound media downloads: enqueued by `Ingest` with their message, claimed with a lease,
+/// retried, and forgotten after the retention.
+#[async_trait]
+pub trait MediaDownloads: Send + Sync {
+    /// Leases up to `limit` queued downloads whose `next_attempt_at <= now` and that no
+    /// live lease holds, oldest due first.
+    async fn claim_downloads(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<MediaRecord>>;
+
+    /// Records what a claimed download ended in and releases its lease. Fails with
+    /// `LeaseLost` (changing nothing) when `owner` no longer holds it.
+    async fn record_download(
+        &self,
+        id: Id,
+        owner: &str,
+        outcome: &DownloadOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    async fn media_download(&self, id: Id) -> StoreResult<Option<MediaRecord>>;
+
+    /// The media of an inbound message (its event id), if it has any.
+    async fn event_media(&self, event_id: Id) -> StoreResult<Option<MediaRecord>>;
+
+    /// The newest stored download whose file has this SHA-256 (hex).
+    async fn stored_media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>>;
+
+    /// Deletes up to `limit` downloads that are not queued and were created before
+    /// `cutoff`, oldest first, and returns how many it deleted and the files (hex SHA-256)
+    /// no remaining download refers to: the caller may delete those files.
+    async fn sweep_downloads(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<(u64, Vec<String>)>;
+
+    /// Downloads still queued (metrics).
+    async fn downloads_queued(&self) -> StoreResult<i64>;
 }
 
 /// The machine's name, for messages (best effort).

@@ -1,6 +1,7 @@
 //! Webhook ingress on PostgreSQL: a batch of messages and statuses in one transaction, one
 //! statement per message.
 
+use super::media::{any_media, enqueue_downloads};
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
 use crate::domain::EventKind;
@@ -32,12 +33,17 @@ impl Ingest for PgStore {
             })
             .collect();
         let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; items.len()];
-        if messages.len() == items.len() {
+        // Media to download is enqueued in the transaction that stores its message.
+        let media = any_media(&messages);
+        if messages.len() == items.len() && !media {
             let mut conn = self.pool.acquire().await?;
             ingest_messages(&mut conn, &messages, &mut outcomes).await?;
         } else {
             let mut tx = self.pool.begin().await?;
             ingest_messages(&mut tx, &messages, &mut outcomes).await?;
+            if media {
+                enqueue_downloads(&mut tx, &messages, &outcomes).await?;
+            }
             // See `lock_provider_ids`: a status racing its send's outcome is not lost.
             let provider_ids: Vec<&str> = items
                 .iter()

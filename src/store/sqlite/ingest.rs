@@ -1,11 +1,12 @@
 //! Webhook ingress on SQLite: a batch of messages and statuses in one write job.
 
+use super::media::enqueue_download;
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
 use super::SqliteStore;
 use crate::domain::EventKind;
 use crate::domain::StatusUpdate;
-use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
+use crate::store::{Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -30,6 +31,7 @@ impl Ingest for SqliteStore {
                         inbound_at: micros(message.timestamp.unwrap_or(*received_at)),
                         received_at: micros(*received_at),
                         payload: json_text("event", &EventKind::Message(message.clone()))?,
+                        media: NewDownload::of(message),
                     }),
                     IngestItem::Status {
                         sender_id,
@@ -68,6 +70,7 @@ struct NewMessage {
     inbound_at: i64,
     received_at: i64,
     payload: String,
+    media: Option<NewDownload>,
 }
 
 fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcome> {
@@ -118,6 +121,17 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
             ],
             |r| r.get(0),
         )?;
+    if let Some(media) = &m.media {
+        enqueue_download(
+            conn,
+            m.sender_id,
+            conversation_id,
+            event_id,
+            &m.provider_message_id,
+            media,
+            now,
+        )?;
+    }
     Ok(IngestOutcome::Stored {
         event_id,
         conversation_id,
