@@ -11,6 +11,7 @@
 //! conversation, and timers that fire exactly once.
 
 mod apply;
+pub mod files;
 mod media;
 mod migrations;
 mod model;
