@@ -51,6 +51,14 @@ pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
 pub const POSTGRES_BATCHES: &str = "parley_postgres_batches_total";
 pub const POSTGRES_BATCHED: &str = "parley_postgres_batched_total";
 
+/// Inbound media downloads by `outcome` (`stored`, `retried`, `failed`), the bytes they
+/// stored, the downloads waiting, and what the retention sweep deleted (`what`: `rows`,
+/// `files`).
+pub const MEDIA_DOWNLOADS: &str = "parley_media_downloads_total";
+pub const MEDIA_BYTES: &str = "parley_media_bytes_stored_total";
+pub const MEDIA_QUEUED: &str = "parley_media_downloads_queued";
+pub const MEDIA_SWEPT: &str = "parley_media_swept_total";
+
 /// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -39,6 +39,10 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (POSTGRES_BATCHED, Kind::Counter, "Requests carried by PostgreSQL batches, by kind; 0 on SQLite."),
     (STORE_RETRIES, Kind::Counter, "Store writes retried in-process after a transient database error, by work (inbox, outcome)."),
     (SENDS_OUTCOME_UNKNOWN, Kind::Counter, "Sends whose answer never came (timeouts), held for a status before any resend."),
+    (MEDIA_DOWNLOADS, Kind::Counter, "Inbound media download attempts, by outcome (stored, retried, failed)."),
+    (MEDIA_BYTES, Kind::Counter, "Bytes of inbound media written to the media store."),
+    (MEDIA_QUEUED, Kind::Gauge, "Inbound media downloads waiting, read from the database at each scrape."),
+    (MEDIA_SWEPT, Kind::Counter, "Inbound media deleted after media.retention, by what (rows, files)."),
 ];
 
 /// The label sets known in advance; a series not listed gets one series without labels.
@@ -65,6 +69,8 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
             .collect(),
         POSTGRES_BATCHES | POSTGRES_BATCHED => one("kind", &["steps", "accepted", "loads"]),
         STORE_RETRIES => one("work", &["inbox", "outcome"]),
+        MEDIA_DOWNLOADS => one("outcome", &["stored", "retried", "failed"]),
+        MEDIA_SWEPT => one("what", &["rows", "files"]),
         _ => vec![Vec::new()],
     }
 }

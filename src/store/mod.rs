@@ -426,8 +426,8 @@ pub trait MediaDownloads: Send + Sync {
     /// The newest stored download whose file has this SHA-256 (hex).
     async fn stored_media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>>;
 
-    /// Deletes up to `limit` downloads that are not queued and were created before
-    /// `cutoff`, oldest first, and returns how many it deleted and the files (hex SHA-256)
+    /// Deletes up to `limit` downloads created before `cutoff` that no worker holds,
+    /// oldest first, and returns how many it deleted and the files (hex SHA-256)
     /// no remaining download refers to: the caller may delete those files.
     async fn sweep_downloads(
         &self,

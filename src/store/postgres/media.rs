@@ -233,7 +233,7 @@ impl MediaDownloads for PgStore {
         let gone: Vec<Option<String>> = sqlx::query_scalar(
             "delete from media_downloads where id in (
                  select id from media_downloads
-                 where status <> 'queued' and created_at < $1
+                 where created_at < $1 and (status <> 'queued' or lease_owner is null)
                  order by created_at, id
                  limit $2
                  for update skip locked)

@@ -216,7 +216,7 @@ impl MediaDownloads for SqliteStore {
                     .prepare_cached(
                         "delete from media_downloads where id in (
                              select id from media_downloads
-                             where status <> 'queued' and created_at < ?1
+                             where created_at < ?1 and (status <> 'queued' or lease_owner is null)
                              order by created_at, id
                              limit ?2)
                          returning sha256",
