@@ -101,9 +101,7 @@ pub enum FetchError {
 impl FetchError {
     /// Classifies a provider's HTTP status on a media request.
     pub fn from_status(status: reqwest::StatusCode, text: String) -> Self {
-        if status.is_server_error()
-            || matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429)
-        {
+        if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429) {
             FetchError::Transient(text)
         } else {
             FetchError::Permanent(text)

@@ -236,9 +236,10 @@ pub async fn inject(
     let phone =
         PhoneNumber::parse(&msg.from).map_err(|e| InjectError::Invalid(format!("from: {e}")))?;
     let mut content = msg.content()?;
-    if let (Some(data), InboundContent::Media { media, sha256, .. }) =
-        (msg.media.as_ref().and_then(|m| m.data.as_deref()), &mut content)
-    {
+    if let (Some(data), InboundContent::Media { media, sha256, .. }) = (
+        msg.media.as_ref().and_then(|m| m.data.as_deref()),
+        &mut content,
+    ) {
         *sha256 = Some(store_attachment(sandbox, *media, data).await?);
     }
     let now = clock.now();

@@ -79,8 +79,7 @@ impl MediaFiles {
     /// Where the file named `sha256` lives; `None` for a name that is not 64 hex digits
     /// (so no request can name a path of its own).
     pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
-        is_sha256_name(sha256)
-            .then(|| self.dir.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
+        is_sha256_name(sha256).then(|| self.dir.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
     }
 
     /// Starts a file of at most `limit` bytes.
@@ -187,7 +186,10 @@ impl FileWriter {
 
     /// Checks the hash against `expected` (when the provider declared one), syncs the
     /// file and renames it into place under its hash.
-    pub async fn finish(mut self, expected: Option<&Sha256Digest>) -> Result<StoredFile, FileError> {
+    pub async fn finish(
+        mut self,
+        expected: Option<&Sha256Digest>,
+    ) -> Result<StoredFile, FileError> {
         let digest: Sha256Digest = std::mem::take(&mut self.hasher).finalize().into();
         let sha256 = hex::encode(digest);
         if let Some(expected) = expected {
@@ -271,9 +273,17 @@ mod tests {
         let name = hex::encode(digest(b"x"));
         assert_eq!(
             files.path_of(&name).unwrap(),
-            Path::new("/m").join(&name[..2]).join(&name[2..4]).join(&name)
+            Path::new("/m")
+                .join(&name[..2])
+                .join(&name[2..4])
+                .join(&name)
         );
-        for bad in ["../../etc/passwd", "", &name.to_uppercase(), &format!("{name}/..")] {
+        for bad in [
+            "../../etc/passwd",
+            "",
+            &name.to_uppercase(),
+            &format!("{name}/.."),
+        ] {
             assert_eq!(files.path_of(bad), None, "{bad}");
         }
     }
@@ -289,10 +299,19 @@ mod tests {
         assert!(!files.contains(&name).await);
         w.write(b"world").await.unwrap();
         let stored = w.finish(Some(&digest(b"hello world"))).await.unwrap();
-        assert_eq!(stored, StoredFile { sha256: name.clone(), size: 11 });
+        assert_eq!(
+            stored,
+            StoredFile {
+                sha256: name.clone(),
+                size: 11
+            }
+        );
         let (_, len) = files.open(&name).await.unwrap().unwrap();
         assert_eq!(len, 11);
-        assert_eq!(std::fs::read(files.path_of(&name).unwrap()).unwrap(), b"hello world");
+        assert_eq!(
+            std::fs::read(files.path_of(&name).unwrap()).unwrap(),
+            b"hello world"
+        );
         assert_eq!(parts(dir.path()), 0, "the temporary file was renamed");
     }
 

@@ -181,7 +181,9 @@ impl MediaWorker {
     /// The largest file this download may be.
     fn limit(&self, job: &MediaRecord) -> u64 {
         let whatsapp = media_bytes_max(job.kind);
-        self.config.max_bytes.map_or(whatsapp, |cap| cap.min(whatsapp))
+        self.config
+            .max_bytes
+            .map_or(whatsapp, |cap| cap.min(whatsapp))
     }
 
     async fn attempt(&self, job: &MediaRecord) -> Result<DownloadOutcome, Failure> {
@@ -242,10 +244,7 @@ impl MediaWorker {
                 }
             }
         }
-        let stored = file
-            .finish(expected.as_ref())
-            .await
-            .map_err(file_failure)?;
+        let stored = file.finish(expected.as_ref()).await.map_err(file_failure)?;
         Ok(DownloadOutcome::Stored {
             sha256: stored.sha256,
             content_type,
@@ -279,7 +278,9 @@ impl MediaWorker {
             Ok(None) => Err(Failure::Permanent(format!(
                 "the sandbox file {sha256} is not in the media store"
             ))),
-            Err(e) => Err(Failure::Retry(format!("the media folder could not be read: {e}"))),
+            Err(e) => Err(Failure::Retry(format!(
+                "the media folder could not be read: {e}"
+            ))),
         }
     }
 
@@ -300,8 +301,8 @@ impl MediaWorker {
     /// remaining download refers to that were written before then. Returns how many rows
     /// and files it deleted.
     pub async fn sweep(&self) -> StoreResult<(u64, u64)> {
-        let retention = chrono::Duration::from_std(self.config.retention)
-            .unwrap_or(chrono::Duration::MAX);
+        let retention =
+            chrono::Duration::from_std(self.config.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = self.clock.now() - retention;
         // Files are judged by when they were written (the file system's clock), which a
         // newer message with the same bytes refreshes.
@@ -380,7 +381,14 @@ mod tests {
             Some("audio/ogg; codecs=opus")
         );
         assert_eq!(content_type("Image/PNG").as_deref(), Some("image/png"));
-        for bad in ["", "jpeg", "image/", "/x", "text/html\r\nSet-Cookie: a=b", "a b/c"] {
+        for bad in [
+            "",
+            "jpeg",
+            "image/",
+            "/x",
+            "text/html\r\nSet-Cookie: a=b",
+            "a b/c",
+        ] {
             assert_eq!(content_type(bad), None, "{bad:?}");
         }
         assert_eq!(content_type(&format!("image/{}", "x".repeat(300))), None);

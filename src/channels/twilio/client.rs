@@ -146,9 +146,8 @@ impl Channel for TwilioClient {
                 "the webhook gave no MediaUrl0 to download".into(),
             ));
         };
-        let parsed = reqwest::Url::parse(url).map_err(|e| {
-            FetchError::Permanent(format!("MediaUrl0 `{url}` is not a URL: {e}"))
-        })?;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| FetchError::Permanent(format!("MediaUrl0 `{url}` is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(FetchError::Permanent(format!(
                 "MediaUrl0 `{url}` is not an http(s) URL"
@@ -160,9 +159,10 @@ impl Channel for TwilioClient {
         if own_host {
             request = self.with_auth(request);
         }
-        let response = request.send().await.map_err(|e| {
-            FetchError::Transient(format!("no answer from Twilio for {url}: {e}"))
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| FetchError::Transient(format!("no answer from Twilio for {url}: {e}")))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::from_status(

@@ -69,13 +69,16 @@ impl MediaConfig {
             );
         }
         if self.max_bytes == Some(0) {
-            problems.push("media.max_bytes: must be at least 1 (or null for WhatsApp's limits)".into());
+            problems
+                .push("media.max_bytes: must be at least 1 (or null for WhatsApp's limits)".into());
         }
         if self.concurrency == 0 {
             problems.push("media.concurrency: must be at least 1".into());
         }
         if self.download_timeout.is_zero() || self.sweep_interval.is_zero() {
-            problems.push("media.download_timeout and media.sweep_interval: must be longer than 0s".into());
+            problems.push(
+                "media.download_timeout and media.sweep_interval: must be longer than 0s".into(),
+            );
         }
     }
 }

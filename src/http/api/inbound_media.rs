@@ -51,11 +51,10 @@ pub async fn of_message(
     State(st): State<AppState>,
     Path(message_id): Path<i64>,
 ) -> Result<Json<Value>, Error> {
-    let record = st
-        .store
-        .event_media(message_id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("message {message_id} has no inbound media")))?;
+    let record =
+        st.store.event_media(message_id).await?.ok_or_else(|| {
+            Error::not_found(format!("message {message_id} has no inbound media"))
+        })?;
     Ok(Json(json!({ "success": true, "media": describe(&record) })))
 }
 
@@ -115,7 +114,9 @@ pub fn serve(file: tokio::fs::File, len: u64, record: &MediaRecord) -> Response 
     let mut response = Body::from_stream(stream).into_response();
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    let value = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let value = |v: &str| {
+        HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+    };
     headers.insert(header::CONTENT_TYPE, value(&content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(
@@ -149,10 +150,20 @@ mod tests {
 
     #[test]
     fn only_plain_images_audio_and_video_are_shown_in_place() {
-        for t in ["image/jpeg", "image/webp", "audio/ogg; codecs=opus", "video/mp4"] {
+        for t in [
+            "image/jpeg",
+            "image/webp",
+            "audio/ogg; codecs=opus",
+            "video/mp4",
+        ] {
             assert!(inline(t), "{t}");
         }
-        for t in ["image/svg+xml", "text/html", "application/pdf", "application/octet-stream"] {
+        for t in [
+            "image/svg+xml",
+            "text/html",
+            "application/pdf",
+            "application/octet-stream",
+        ] {
             assert!(!inline(t), "{t}");
         }
     }

@@ -178,11 +178,9 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
                 "schema": { "type": "string", "pattern": "^[0-9a-f]{64}$" } })],
             &[200, 401, 404, 429, 503],
         ),
-        ("GET", "/api/messages/{message_id}/media") => (
-            None,
-            vec![path_param("message_id")],
-            &[200, 401, 404, 429],
-        ),
+        ("GET", "/api/messages/{message_id}/media") => {
+            (None, vec![path_param("message_id")], &[200, 401, 404, 429])
+        }
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }

@@ -122,6 +122,7 @@ macro_rules! conformance {
 mod fixtures;
 mod inbox;
 mod ingest;
+mod media;
 mod outbox;
 mod process;
 mod reads;
