@@ -1,6 +1,6 @@
 //! Durable state behind a few traits by concept (`Ingest`, `Inbox`, `Outbox`, `Timers`,
-//! `Schedules`, `Senders`, `Reads`, `Process`; together `Store`), with a SQLite and a
-//! PostgreSQL implementation chosen by `database.url`, each with its own migrations
+//! `Schedules`, `Senders`, `Reads`, `MediaDownloads`, `Process`; together `Store`), with a
+//! SQLite and a PostgreSQL implementation chosen by `database.url`, each with its own migrations
 //! (`migrations/sqlite`, `migrations/postgres`). Each backend implements each trait in the
 //! file of that concept; statements and row decoders several of its files use live in its
 //! leaf module `rows`, and the statements that are the same on both backends in `sql`.
@@ -8,7 +8,8 @@
 //! Every method is one short transaction that never spans a network call. The store owns
 //! the invariants that must hold across processes: deduplication by provider message id,
 //! one worker per conversation at a time (leases), head-of-line outbox order per
-//! conversation, and timers that fire exactly once.
+//! conversation, and timers that fire exactly once. `files` keeps the bytes of inbound
+//! media (a folder of files named by their SHA-256), beside the rows that refer to them.
 
 mod apply;
 pub mod files;
