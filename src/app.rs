@@ -10,6 +10,7 @@ use crate::http::{self, AppState};
 use crate::store::{self, DynStore};
 use crate::workers::inbox::Inbox;
 use crate::workers::ingest::Ingestor;
+use crate::workers::media::MediaWorker;
 use crate::workers::outbox::Outbox;
 use crate::workers::reload::{FlowStatus, Reloader};
 use crate::workers::scheduler::Scheduler;
@@ -103,6 +104,7 @@ impl App {
         let (clock, sandbox) =
             crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
         let engine = Arc::new(FlowEngine::new(flows, engine_options).with_typing(senders.clone()));
+        let config_media_dir = config.media.dir.clone();
         let state = AppState {
             config,
             store,
@@ -115,6 +117,7 @@ impl App {
             sandbox,
             wake: wake.clone(),
             webhook_log,
+            media_files: crate::store::files::MediaFiles::new(&config_media_dir),
         };
         Ok(Self {
             state,
@@ -169,6 +172,23 @@ impl App {
         });
         workers.spawn(inbox.run(workers_stop.clone()));
         workers.spawn(outbox.run(workers_stop.clone()));
+        let media = Arc::new(MediaWorker {
+            store: st.store.clone(),
+            senders: st.senders.clone(),
+            files: st.media_files.clone(),
+            http: MediaWorker::http_client(cfg.media.download_timeout)
+                .context("building the media download client")?,
+            clock: st.clock.clone(),
+            config: cfg.media.clone(),
+            owner: self.owner.clone(),
+            wake: self.wake.media.clone(),
+        });
+        // Turned off, downloads stay queued (they start when it is turned back on, while
+        // the provider still has the files); the retention sweep runs either way.
+        if cfg.media.enabled {
+            workers.spawn(media.clone().run(workers_stop.clone()));
+        }
+        workers.spawn(media.sweep_loop(workers_stop.clone()));
         workers.spawn(timers::run(
             st.store.clone(),
             st.clock.clone(),

@@ -1,6 +1,7 @@
 //! Provider channels: Meta Cloud API, Twilio and the sandbox. Each owns its wire format
 //! (webhook verification and parsing, send requests and error bodies) and shows the rest of
-//! Parley only domain types: `Routed` events in, `OutboundMessage` out, `SendFailure` back.
+//! Parley only domain types: `Routed` events in, `OutboundMessage` out, `SendFailure` back,
+//! and an inbound media file's bytes (`fetch_media`).
 //! `senders` builds, from the config, the channel client and pacing limiter of every sender.
 
 pub mod dropped;
@@ -54,4 +55,62 @@ pub trait Channel: Send + Sync + 'static {
 
     /// Check credentials and reachability without sending anything.
     async fn check_health(&self) -> ProviderHealth;
+
+    /// Starts the download of an inbound media file: one request to learn where it is
+    /// (Meta) and one for its bytes, whose body the caller reads in chunks. `http` is the
+    /// caller's client (its timeout bounds the whole download). Never retries by itself.
+    async fn fetch_media(
+        &self,
+        http: &reqwest::Client,
+        source: MediaSource<'_>,
+    ) -> Result<MediaBody, FetchError> {
+        let _ = (http, source);
+        Err(FetchError::Permanent(
+            "this sender's channel has no media to download".into(),
+        ))
+    }
+}
+
+/// Where the provider keeps an inbound media file, as its webhook said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaSource<'a> {
+    /// Meta's media id.
+    pub media_id: Option<&'a str>,
+    /// Twilio's `MediaUrl0`.
+    pub url: Option<&'a str>,
+}
+
+/// An inbound media file the provider is sending; its body is still to be read.
+#[derive(Debug)]
+pub struct MediaBody {
+    pub response: reqwest::Response,
+    /// What the provider says the file is (`image/jpeg`).
+    pub mime_type: Option<String>,
+    /// The SHA-256 the provider declares (hex or base64), to check the bytes against.
+    pub sha256: Option<String>,
+    /// The size the provider declares, in bytes.
+    pub size: Option<u64>,
+}
+
+/// Why a media download could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Worth another try later: no answer, 429, a 5xx, refused credentials (which an
+    /// operator may fix).
+    #[error("{0}")]
+    Transient(String),
+    /// Will not get better: the media id is unknown or expired, the answer is not usable.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl FetchError {
+    /// Classifies a provider's HTTP status on a media request.
+    pub fn from_status(status: reqwest::StatusCode, text: String) -> Self {
+        if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429) {
+            FetchError::Transient(text)
+        } else {
+            FetchError::Permanent(text)
+        }
+    }
 }

@@ -8,11 +8,12 @@ use std::path::Path;
 
 impl Config {
     /// Rewrites every relative file path of the config (`flows.dir`, `flows.scripts_dir`,
-    /// the SQLite file of `database.url`) as `base` joined with it. Absolute paths, an
+    /// `media.dir`, the SQLite file of `database.url`) as `base` joined with it. Absolute paths, an
     /// in-memory SQLite and PostgreSQL URLs stay as they are.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.flows.dir = under(base, &self.flows.dir);
         self.flows.scripts_dir = under(base, &self.flows.scripts_dir);
+        self.media.dir = under(base, &self.media.dir);
         if let Some(url) = sqlite_under(base, &self.database.url) {
             self.database.url = url;
         }
@@ -61,6 +62,7 @@ mod tests {
         let c = resolved("flows", "sqlite://parley.db");
         assert_eq!(c.flows.dir, "/etc/parley/flows");
         assert_eq!(c.flows.scripts_dir, "/etc/parley/scripts");
+        assert_eq!(c.media.dir, "/etc/parley/media");
         assert_eq!(c.database.url, "sqlite:///etc/parley/parley.db");
         let c = resolved("../shared/flows", "sqlite:data/p.db?mode=rwc");
         assert_eq!(c.flows.dir, "/etc/parley/../shared/flows");

@@ -49,6 +49,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub scripts: ScriptsConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
 }
 
 fn default_listen() -> String {
@@ -70,6 +72,7 @@ impl Config {
         self.window.problems(&mut problems);
         self.rate_limit.problems(&mut problems);
         self.flows.problems(&mut problems);
+        self.media.problems(&mut problems);
         if self.inbox.concurrency == 0 || self.outbox.concurrency == 0 {
             problems.push("inbox.concurrency and outbox.concurrency: must be at least 1".into());
         }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub wake: crate::workers::Wakeups,
     /// When each sender last got a verified webhook or handshake (health checks).
     pub webhook_log: Arc<api::WebhookLog>,
+    /// The files of inbound media (`media.dir`).
+    pub media_files: crate::store::files::MediaFiles,
 }
 
 pub fn router(state: AppState) -> Router {

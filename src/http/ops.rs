@@ -100,6 +100,9 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
                 .set(days as f64);
         }
     }
+    if let Ok(Ok(queued)) = tokio::time::timeout(PING_TIMEOUT, st.store.downloads_queued()).await {
+        metrics::gauge!(m::MEDIA_QUEUED).set(queued as f64);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

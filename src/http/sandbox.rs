@@ -45,6 +45,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/flows", get(get_flows))
         .route("/sandbox/api/explain", post(post_explain))
         .route("/sandbox/api/clock", get(get_clock).post(post_clock))
+        .route("/sandbox/api/media/{sha256}", get(get_media))
         .route_layer(axum::middleware::from_fn(json_only))
         .layer(axum::middleware::from_fn(super::error::render_errors))
 }
@@ -190,6 +191,19 @@ async fn get_messages(
     let mut items: Vec<(chrono::DateTime<chrono::Utc>, i64, Value)> = Vec::new();
     for e in st.store.conversation_inbound(conv.id, None, 200).await? {
         if let crate::domain::EventKind::Message(m) = &e.kind {
+            // The customer's file as the bot keeps it, served by `get_media`.
+            let media = match &m.content {
+                crate::domain::InboundContent::Media { .. } => {
+                    st.store.event_media(e.id).await?.map(|r| {
+                        let mut v = super::api::inbound_media::describe(&r);
+                        if let Some(sha256) = r.sha256.as_ref().filter(|_| v["url"].is_string()) {
+                            v["url"] = json!(format!("/sandbox/api/media/{sha256}"));
+                        }
+                        v
+                    })
+                }
+                _ => None,
+            };
             items.push((
                 e.received_at,
                 0,
@@ -200,6 +214,7 @@ async fn get_messages(
                     "kind": m.content.kind_name(),
                     "summary": m.content.text().unwrap_or(m.content.kind_name()),
                     "content": m.content,
+                    "media": media,
                     "traced": st.sandbox.traces.get(e.id).is_some(),
                 }),
             ));
@@ -226,6 +241,34 @@ async fn get_messages(
         "messages": messages,
         "typing": typing,
     })))
+}
+
+/// `GET /sandbox/api/media/{sha256}`: a file a sandbox customer sent, as the bot keeps it
+/// (only files of sandbox senders' messages: the sandbox has no API key).
+async fn get_media(
+    State(st): State<AppState>,
+    Path(sha256): Path<String>,
+) -> Result<Response, Error> {
+    let missing = || Error::not_found(format!("no sandbox media file {sha256}"));
+    if !crate::store::files::is_sha256_name(&sha256) {
+        return Err(missing());
+    }
+    let record = st
+        .store
+        .stored_media(&sha256)
+        .await?
+        .filter(|r| st.sandbox.is_sandbox_sender(r.sender_id))
+        .ok_or_else(missing)?;
+    let (file, len) = st
+        .media_files
+        .open(&sha256)
+        .await
+        .map_err(|e| {
+            tracing::error!(%sha256, error = %e, "a stored media file could not be read");
+            Error::unavailable("the media file could not be read, please retry")
+        })?
+        .ok_or_else(missing)?;
+    Ok(super::api::inbound_media::serve(file, len, &record))
 }
 
 /// `POST /sandbox/api/contacts/{phone}/release`: ends the customer's handoff to a person,

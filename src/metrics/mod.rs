@@ -68,6 +68,14 @@ pub fn twilio_content_created() {
     metrics::counter!(TWILIO_CONTENTS_CREATED).increment(1);
 }
 
+/// Inbound media downloads by `outcome` (`stored`, `retried`, `failed`), the bytes they
+/// stored, the downloads waiting, and what the retention sweep deleted (`what`: `rows`,
+/// `files`).
+pub const MEDIA_DOWNLOADS: &str = "parley_media_downloads_total";
+pub const MEDIA_BYTES: &str = "parley_media_bytes_stored_total";
+pub const MEDIA_QUEUED: &str = "parley_media_downloads_queued";
+pub const MEDIA_SWEPT: &str = "parley_media_swept_total";
+
 /// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -44,6 +44,10 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (SENDS_OUTCOME_UNKNOWN, Kind::Counter, "Sends whose answer never came (timeouts), held for a status before any resend."),
     (TYPING_INDICATORS, Kind::Counter, "\"typing…\" requests made while a typing: true flow ran an http step, by outcome (shown, failed)."),
     (TWILIO_CONTENTS_CREATED, Kind::Counter, "Twilio Content API templates (quick-reply, list-picker) created for buttons and lists; cached ones are reused."),
+    (MEDIA_DOWNLOADS, Kind::Counter, "Inbound media download attempts, by outcome (stored, retried, failed)."),
+    (MEDIA_BYTES, Kind::Counter, "Bytes of inbound media written to the media store."),
+    (MEDIA_QUEUED, Kind::Gauge, "Inbound media downloads waiting, read from the database at each scrape."),
+    (MEDIA_SWEPT, Kind::Counter, "Inbound media deleted after media.retention, by what (rows, files)."),
 ];
 
 /// The label sets known in advance; a series not listed gets one series without labels.
@@ -81,6 +85,8 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         STORE_RETRIES => one("work", &["inbox", "outcome"]),
         TYPING_INDICATORS => one("outcome", &["shown", "failed"]),
         FORM_REPLIES => one("outcome", &["completed", "invalid", "stale", "foreign"]),
+        MEDIA_DOWNLOADS => one("outcome", &["stored", "retried", "failed"]),
+        MEDIA_SWEPT => one("what", &["rows", "files"]),
         _ => vec![Vec::new()],
     }
 }

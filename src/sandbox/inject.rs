@@ -62,6 +62,12 @@ pub struct Media {
     pub caption: Option<String>,
     #[serde(default)]
     pub filename: Option<String>,
+    /// The file itself, base64: kept in the media store like a provider's download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// Its type (`image/png`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +156,7 @@ impl CustomerMessage {
                 media,
                 media_id: Some(format!("sandbox.media.{}", uuid::Uuid::new_v4().simple())),
                 url: m.url.clone(),
-                mime_type: None,
+                mime_type: m.mime_type.clone(),
                 sha256: None,
                 caption: m.caption.clone(),
                 filename: m.filename.clone(),
@@ -168,6 +174,42 @@ impl CustomerMessage {
             return invalid("nothing to send");
         })
     }
+}
+
+/// Puts a customer's attached file (base64) into the media store, bounded like a
+/// provider's file of that kind; returns its SHA-256 (hex), which the message declares.
+async fn store_attachment(
+    sandbox: &Sandbox,
+    kind: MediaKind,
+    data: &str,
+) -> Result<String, InjectError> {
+    use base64::Engine;
+    let limit = crate::domain::limits::media_bytes_max(kind);
+    // Base64 is 4 characters per 3 bytes: refuse before decoding anything too large.
+    if data.len() as u64 > limit.div_ceil(3) * 4 + 4 {
+        return Err(InjectError::Invalid(format!(
+            "media.data: a {} may be at most {limit} bytes",
+            kind.as_str()
+        )));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| InjectError::Invalid(format!("media.data is not base64: {e}")))?;
+    if bytes.is_empty() {
+        return Err(InjectError::Invalid("media.data is empty".into()));
+    }
+    let stored = sandbox
+        .media_files
+        .put(&bytes, limit, None)
+        .await
+        .map_err(|e| match e {
+            crate::store::files::FileError::TooLarge { limit } => InjectError::Invalid(format!(
+                "media.data: a {} may be at most {limit} bytes",
+                kind.as_str()
+            )),
+            other => InjectError::Store(other.to_string()),
+        })?;
+    Ok(stored.sha256)
 }
 
 /// Stores `msg` as if the provider had delivered it to a sandbox sender.
@@ -191,7 +233,13 @@ pub async fn inject(
     };
     let phone =
         PhoneNumber::parse(&msg.from).map_err(|e| InjectError::Invalid(format!("from: {e}")))?;
-    let content = msg.content()?;
+    let mut content = msg.content()?;
+    if let (Some(data), InboundContent::Media { media, sha256, .. }) = (
+        msg.media.as_ref().and_then(|m| m.data.as_deref()),
+        &mut content,
+    ) {
+        *sha256 = Some(store_attachment(sandbox, *media, data).await?);
+    }
     let now = clock.now();
     let provider_message_id = msg
         .id

@@ -33,6 +33,9 @@ pub struct Sandbox {
     pub channel: SandboxChannel,
     /// Set when `sandbox.manual_clock: true`: the app runs on this clock.
     pub manual_clock: Option<ManualClock>,
+    /// Where a customer's attached file goes (`media.data`): the media store, as if it
+    /// had been downloaded from a provider.
+    pub media_files: crate::store::files::MediaFiles,
 }
 
 impl Sandbox {
@@ -76,6 +79,7 @@ impl Sandbox {
             traces: TraceLog::default(),
             channel: senders.sandbox.clone(),
             manual_clock,
+            media_files: crate::store::files::MediaFiles::new(&config.media.dir),
         };
         (clock, sandbox)
     }

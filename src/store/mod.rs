@@ -1,6 +1,6 @@
 //! Durable state behind a few traits by concept (`Ingest`, `Inbox`, `Outbox`, `Timers`,
-//! `Schedules`, `Senders`, `Reads`, `Process`; together `Store`), with a SQLite and a
-//! PostgreSQL implementation chosen by `database.url`, each with its own migrations
+//! `Schedules`, `Senders`, `Reads`, `MediaDownloads`, `Process`; together `Store`), with a
+//! SQLite and a PostgreSQL implementation chosen by `database.url`, each with its own migrations
 //! (`migrations/sqlite`, `migrations/postgres`). Each backend implements each trait in the
 //! file of that concept; statements and row decoders several of its files use live in its
 //! leaf module `rows`, and the statements that are the same on both backends in `sql`.
@@ -8,9 +8,12 @@
 //! Every method is one short transaction that never spans a network call. The store owns
 //! the invariants that must hold across processes: deduplication by provider message id,
 //! one worker per conversation at a time (leases), head-of-line outbox order per
-//! conversation, and timers that fire exactly once.
+//! conversation, and timers that fire exactly once. `files` keeps the bytes of inbound
+//! media (a folder of files named by their SHA-256), beside the rows that refer to them.
 
 mod apply;
+pub mod files;
+mod media;
 mod migrations;
 mod model;
 pub mod postgres;
@@ -19,6 +22,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use media::*;
 pub use model::*;
 
 use crate::domain::{Contact, Conversation, StoredEvent};
@@ -115,6 +119,7 @@ pub trait Store:
     + Schedules
     + Reads
     + Account
+    + MediaDownloads
     + Send
     + Sync
     + 'static
@@ -131,6 +136,7 @@ impl<T> Store for T where
         + Account
         + Schedules
         + Reads
+        + MediaDownloads
         + Send
         + Sync
         + 'static
@@ -459,6 +465,51 @@ pub trait Reads: Send + Sync {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// Inbound media downloads: enqueued by `Ingest` with their message, claimed with a lease,
+/// retried, and forgotten after the retention.
+#[async_trait]
+pub trait MediaDownloads: Send + Sync {
+    /// Leases up to `limit` queued downloads whose `next_attempt_at <= now` and that no
+    /// live lease holds, oldest due first.
+    async fn claim_downloads(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<MediaRecord>>;
+
+    /// Records what a claimed download ended in and releases its lease. Fails with
+    /// `LeaseLost` (changing nothing) when `owner` no longer holds it.
+    async fn record_download(
+        &self,
+        id: Id,
+        owner: &str,
+        outcome: &DownloadOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    async fn media_download(&self, id: Id) -> StoreResult<Option<MediaRecord>>;
+
+    /// The media of an inbound message (its event id), if it has any.
+    async fn event_media(&self, event_id: Id) -> StoreResult<Option<MediaRecord>>;
+
+    /// The newest stored download whose file has this SHA-256 (hex).
+    async fn stored_media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>>;
+
+    /// Deletes up to `limit` downloads created before `cutoff` that no worker holds,
+    /// oldest first, and returns how many it deleted and the files (hex SHA-256)
+    /// no remaining download refers to: the caller may delete those files.
+    async fn sweep_downloads(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<(u64, Vec<String>)>;
+
+    /// Downloads still queued (metrics).
+    async fn downloads_queued(&self) -> StoreResult<i64>;
 }
 
 /// The machine's name, for messages (best effort).

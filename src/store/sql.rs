@@ -7,8 +7,12 @@ use super::{KindCount, StoreResult};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// The tables whose rows carry leases, in the order statements lock rows.
-pub(crate) const LEASED_TABLES: [&str; 3] =
-    ["conversations", "outbound_messages", "schedule_fires"];
+pub(crate) const LEASED_TABLES: [&str; 4] = [
+    "conversations",
+    "outbound_messages",
+    "schedule_fires",
+    "media_downloads",
+];
 
 /// Every distinct lease owner (`Process::lease_owners`).
 pub(super) fn lease_owners_sql() -> String {

@@ -9,7 +9,7 @@
 //! bounded whatever the outage's length.
 
 use crate::metrics as m;
-use crate::store::{DynStore, IngestItem, IngestOutcome, StoreError};
+use crate::store::{DynStore, IngestItem, IngestOutcome, NewDownload, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -97,8 +97,14 @@ async fn run(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestI
             .iter()
             .flat_map(|(items, _)| items.iter().cloned())
             .collect();
+        let media = items.iter().any(|item| {
+            matches!(item, IngestItem::Message { message, .. } if NewDownload::of(message).is_some())
+        });
         match store.ingest(&items).await {
             Ok(outcomes) => {
+                if media {
+                    wake.media.notify_one();
+                }
                 let mut outcomes = outcomes.into_iter();
                 let mut new_work = false;
                 for (items, reply) in pending.drain(..) {

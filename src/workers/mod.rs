@@ -1,10 +1,11 @@
 //! Background work: the group-commit ingestor, the inbox (runs the engine per
-//! conversation), the outbox (delivers with retries, pacing and the window rule) and the
-//! timer loop. Each loop sleeps until woken or until its next deadline and stops on the
-//! shared shutdown token.
+//! conversation), the outbox (delivers with retries, pacing and the window rule), the
+//! timer loop and the media downloads (with their retention sweep). Each loop sleeps until
+//! woken or until its next deadline and stops on the shared shutdown token.
 
 pub mod inbox;
 pub mod ingest;
+pub mod media;
 pub mod outbox;
 pub mod owner;
 pub mod reload;
@@ -26,6 +27,8 @@ pub struct Wakeups {
     pub inbox: Arc<Notify>,
     pub outbox: Arc<Notify>,
     pub timers: Arc<Notify>,
+    /// Inbound media to download.
+    pub media: Arc<Notify>,
 }
 
 /// The claim → run loop the inbox and the outbox share: claim up to as many items as there

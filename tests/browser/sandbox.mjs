@@ -1,5 +1,5 @@
 // Opens Parley's /sandbox page in Debian's headless Chromium, types "hi", taps a reply
-// button and waits for the bot's answer; then switches to a new customer (an empty chat
+// button and waits for the bot's answer, attaches a photo and sees it from the media store; then switches to a new customer (an empty chat
 // the bot greets afresh), asks for a person, sees the handoff line, releases it and sees
 // the bot answer again. Saves screenshots (the handoff in `…-handoff.png`). Usage:
 //   node sandbox.mjs http://127.0.0.1:PORT /path/to/screenshot.png
@@ -24,6 +24,14 @@ try {
   await page.locator('.msg.out', { hasText: 'What is the name of your company?' }).waitFor();
   await page.locator('#trace', { hasText: 'the answer is saved as `choice`' }).waitFor();
   await page.locator('#flows', { hasText: 'lead_capture' }).waitFor();
+
+  // A photo from the customer (the 📎 button): kept in the media store and shown in the
+  // chat from there, loaded for real.
+  await page.setInputFiles('#attach', { name: 'box.png', mimeType: 'image/png', buffer: Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64') });
+  await page.locator('.msg.in img.media').waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('.msg.in img.media')]
+    .some((i) => i.complete && i.naturalWidth > 0 && i.src.includes('/sandbox/api/media/')));
 
   // A new customer: another number, an empty chat, and the bot greets them afresh.
   const menus = page.locator('.msg.out', { hasText: 'What can I do for you?' });

@@ -26,6 +26,7 @@ mod fuzz_sandbox;
 mod helpers;
 mod init;
 mod layers;
+mod media_store;
 mod outage;
 mod ownership;
 mod pages;

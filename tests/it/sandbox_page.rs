@@ -1,8 +1,8 @@
 //! The `/sandbox` page in a real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core from `tests/browser/`): open the page, type `hi`, tap a reply button,
-//! see the bot's answer and the trace. The screenshot is kept in the target folder.
-//! `.ci/run` installs Chromium and playwright-core; elsewhere the test is skipped when
-//! they are missing.
+//! see the bot's answer and the trace, attach a photo and see it from the media store.
+//! The screenshot is kept in the target folder. `.ci/run` installs Chromium and
+//! playwright-core; elsewhere the test is skipped when they are missing.
 
 use crate::helpers::*;
 use std::path::Path;
@@ -39,6 +39,8 @@ async fn the_sandbox_page_chats_in_a_real_browser() {
         eprintln!("skipping the browser test: {why}");
         return;
     }
+    // The customer's photo goes to a folder of this test's.
+    let media = tempfile::tempdir().unwrap();
     let app = spawn_with(Options {
         flows: vec![
             ("welcome.yaml", WELCOME),
@@ -46,6 +48,10 @@ async fn the_sandbox_page_chats_in_a_real_browser() {
             ("order_status.yaml", ORDER),
             ("human_handoff.yaml", HANDOFF),
         ],
+        extra_yaml: format!(
+            "media: {{ dir: \"{}\", poll_interval: 50ms }}\n",
+            media.path().display()
+        ),
         ..Default::default()
     })
     .await;

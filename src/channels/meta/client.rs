@@ -6,7 +6,7 @@
 
 use super::request::{SendRequest, TypingRequest};
 use super::wire;
-use crate::channels::{Channel, ProviderHealth, SendOk};
+use crate::channels::{Channel, FetchError, MediaBody, MediaSource, ProviderHealth, SendOk};
 use crate::config::MetaSettings;
 use crate::domain::{ContactRef, OutboundMessage, SendFailure};
 use async_trait::async_trait;
@@ -166,6 +166,14 @@ impl Channel for MetaClient {
             .unwrap_or_default();
         health_from(&self.settings.phone_number_id, status, &body)
     }
+
+    async fn fetch_media(
+        &self,
+        http: &reqwest::Client,
+        source: MediaSource<'_>,
+    ) -> Result<MediaBody, FetchError> {
+        super::media::fetch(http, &self.settings, source).await
+    }
 }
 
 /// A failed send from Meta's Graph error envelope; a body that is not one keeps the HTTP
@@ -252,7 +260,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// reqwest's own message names only the URL; the cause (refused, timed out, DNS) is in the
 /// source chain.
-fn describe_transport(error: &reqwest::Error) -> String {
+pub(super) fn describe_transport(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "request timed out".to_string()
     } else {
@@ -267,7 +275,7 @@ fn describe_transport(error: &reqwest::Error) -> String {
     text
 }
 
-fn snippet(body: &[u8]) -> String {
+pub(super) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {

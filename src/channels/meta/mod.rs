@@ -6,7 +6,8 @@
 //!   webhook POST body into `Routed` messages and statuses keyed by `phone_number_id`.
 //! - [`client::MetaClient`] implements [`Channel`](crate::channels::Channel) for one sender:
 //!   `POST /{phone_number_id}/messages` and a read-only health check, with Meta's error
-//!   envelope mapped to a classified `SendFailure`.
+//!   envelope mapped to a classified `SendFailure`; `media` fetches an inbound media file
+//!   by its id (`GET /{media-id}`, then the file's URL).
 //! - `wire` (what Meta sends us) and `request` (what we send Meta) are private serde shapes;
 //!   nothing outside this module sees Meta's JSON.
 //!
@@ -14,6 +15,7 @@
 //! and retry policy belong to the callers.
 
 pub mod client;
+mod media;
 mod request;
 mod signature;
 pub mod webhook;

@@ -438,3 +438,33 @@ pub(super) struct PhoneNumberInfo {
     #[serde(default)]
     pub verified_name: Option<String>,
 }
+
+/// Meta's answer to `GET /{media-id}`: where the file is for the next 5 minutes, with
+/// what Meta knows about it (`sha256` in hex here, in base64 in webhooks).
+#[derive(Debug, Deserialize)]
+pub(super) struct MediaUrl {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// A string in Meta's examples, a number in some SDKs' types.
+    #[serde(default)]
+    pub file_size: Option<FileSize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum FileSize {
+    Number(u64),
+    Text(String),
+}
+
+impl FileSize {
+    pub fn bytes(&self) -> Option<u64> {
+        match self {
+            FileSize::Number(n) => Some(*n),
+            FileSize::Text(t) => t.trim().parse().ok(),
+        }
+    }
+}

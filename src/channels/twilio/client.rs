@@ -4,7 +4,7 @@
 
 use super::content::{self, ContentCache, MemoryContentCache};
 use super::wire::{self, Account, ApiError, ContentResource, MessageResource};
-use crate::channels::{Channel, ProviderHealth, SendOk};
+use crate::channels::{Channel, FetchError, MediaBody, MediaSource, ProviderHealth, SendOk};
 use crate::config::{TwilioInteractive, TwilioSettings};
 use crate::domain::{ContactRef, OutboundMessage, PhoneNumber, SendFailure};
 use async_trait::async_trait;
@@ -253,6 +253,57 @@ impl Channel for TwilioClient {
             .and_then(|e| e.message)
             .unwrap_or_else(|| format!("Twilio answered HTTP {status} to a typing indicator"));
         Err(SendFailure::new(Some(status.as_u16()), code, title))
+    }
+
+    /// `GET MediaUrl0` with the account's credentials. Twilio answers with a redirect to
+    /// its file storage; the credentials go only to Twilio's own API host (`api_base`),
+    /// never to a host the redirect or the URL names (reqwest drops them on a redirect to
+    /// another host).
+    async fn fetch_media(
+        &self,
+        http: &reqwest::Client,
+        source: MediaSource<'_>,
+    ) -> Result<MediaBody, FetchError> {
+        let Some(url) = source.url else {
+            return Err(FetchError::Permanent(
+                "the webhook gave no MediaUrl0 to download".into(),
+            ));
+        };
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| FetchError::Permanent(format!("MediaUrl0 `{url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::Permanent(format!(
+                "MediaUrl0 `{url}` is not an http(s) URL"
+            )));
+        }
+        let own_host = reqwest::Url::parse(&self.settings.api_base)
+            .is_ok_and(|base| base.origin() == parsed.origin());
+        let mut request = http.get(parsed);
+        if own_host {
+            request = self.with_auth(request);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| FetchError::Transient(format!("no answer from Twilio for {url}: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::from_status(
+                status,
+                format!("Twilio answered HTTP {status} for {url}"),
+            ));
+        }
+        let mime_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(MediaBody {
+            size: response.content_length(),
+            response,
+            mime_type,
+            sha256: None,
+        })
     }
 
     async fn check_health(&self) -> ProviderHealth {

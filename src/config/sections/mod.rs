@@ -9,6 +9,7 @@ pub mod flows;
 pub mod http;
 pub mod inbox;
 pub mod log;
+pub mod media;
 pub mod opt_out;
 pub mod outbox;
 pub mod rate_limit;

@@ -8,6 +8,7 @@
 //! - `conversations/`: `/api/conversations…` (`read.rs`: the listing and a conversation's
 //!   messages; `write.rs`: sending into a conversation and releasing a handoff);
 //! - `health.rs`: `POST /api/senders/{id}/health`; `flows.rs`: `GET /api/flows`;
+//!   `inbound_media.rs`: `GET /api/media/{sha256}` and `GET /api/messages/{id}/media`;
 //!   `openapi.rs`: `GET /api/openapi.json`;
 //!
 //! and what they share: `auth.rs` (API keys, rate limits), `body.rs` (reading bodies field by
@@ -27,6 +28,7 @@ mod body;
 mod conversations;
 mod flows;
 mod health;
+pub(super) mod inbound_media;
 mod media;
 mod messages_v1;
 mod openapi;
@@ -119,6 +121,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/media/{sha256}",
+        summary: "A customer's media file kept by Parley, by its SHA-256",
+    },
+    Route {
+        method: "GET",
+        path: "/api/messages/{message_id}/media",
+        summary: "What became of an inbound message's media (stored, queued or failed)",
+    },
+    Route {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This API's OpenAPI document (no key needed)",
     },
@@ -142,6 +154,8 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("POST", "/api/conversations/{conversation_id}/release") => post(conversations::release),
         ("POST", "/api/senders/{sender_id}/health") => post(health::check),
         ("GET", "/api/flows") => get(flows::list),
+        ("GET", "/api/media/{sha256}") => get(inbound_media::file),
+        ("GET", "/api/messages/{message_id}/media") => get(inbound_media::of_message),
         ("GET", "/api/openapi.json") => get(openapi::document),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }

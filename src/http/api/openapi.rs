@@ -172,6 +172,15 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             &[200, 400, 401, 404, 422, 429],
         ),
         ("GET", "/api/flows") => (None, vec![], &[200, 401, 429]),
+        ("GET", "/api/media/{sha256}") => (
+            None,
+            vec![json!({ "name": "sha256", "in": "path", "required": true,
+                "schema": { "type": "string", "pattern": "^[0-9a-f]{64}$" } })],
+            &[200, 401, 404, 429, 503],
+        ),
+        ("GET", "/api/messages/{message_id}/media") => {
+            (None, vec![path_param("message_id")], &[200, 401, 404, 429])
+        }
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
@@ -182,6 +191,13 @@ fn operation(r: &Route) -> Value {
     let family = Family::of(r.path);
     let mut responses = Map::new();
     for status in statuses {
+        if *status == 200 && r.path == "/api/media/{sha256}" {
+            responses.insert(
+                "200".into(),
+                json!({ "description": "The file, as the customer sent it", "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } } }),
+            );
+            continue;
+        }
         let schema = match (*status, family) {
             (200, _) => json!({ "type": "object" }),
             (_, Family::MessagesV1) => error_messages_v1(),

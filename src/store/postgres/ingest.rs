@@ -2,6 +2,7 @@
 //! statement per message.
 
 use super::identity;
+use super::media::{any_media, enqueue_downloads};
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
 use crate::domain::EventKind;
@@ -37,7 +38,9 @@ impl Ingest for PgStore {
         // Senders with a business-scoped user id are found (or joined) by phone and/or BSUID
         // first, in the same transaction; the rest are keyed by their phone alone.
         let needs_link = messages.iter().any(|m| m.2.from.user_id().is_some());
-        if messages.len() == items.len() && !needs_link {
+        // Media to download is enqueued in the transaction that stores its message.
+        let media = any_media(&messages);
+        if messages.len() == items.len() && !needs_link && !media {
             let mut conn = self.pool.acquire().await?;
             ingest_messages(&mut conn, &messages, &keys, &mut outcomes).await?;
         } else {
@@ -61,6 +64,9 @@ impl Ingest for PgStore {
                 }
             }
             ingest_messages(&mut tx, &messages, &keys, &mut outcomes).await?;
+            if media {
+                enqueue_downloads(&mut tx, &messages, &outcomes).await?;
+            }
             // See `lock_provider_ids`: a status racing its send's outcome is not lost.
             let provider_ids: Vec<&str> = items
                 .iter()

@@ -1,12 +1,13 @@
 //! Webhook ingress on SQLite: a batch of messages and statuses in one write job.
 
 use super::identity;
+use super::media::enqueue_download;
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
 use super::SqliteStore;
 use crate::domain::EventKind;
 use crate::domain::{Identities, IdentityChange, StatusUpdate};
-use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
+use crate::store::{Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -40,6 +41,7 @@ impl Ingest for SqliteStore {
                             .then(|| micros(message.timestamp.unwrap_or(*received_at))),
                         received_at: micros(*received_at),
                         payload: json_text("event", &EventKind::Message(message.clone()))?,
+                        media: NewDownload::of(message),
                     }),
                     IngestItem::Status {
                         sender_id,
@@ -93,6 +95,7 @@ struct NewMessage {
     inbound_at: Option<i64>,
     received_at: i64,
     payload: String,
+    media: Option<NewDownload>,
 }
 
 fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcome> {
@@ -162,6 +165,17 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
             ],
             |r| r.get(0),
         )?;
+    if let Some(media) = &m.media {
+        enqueue_download(
+            conn,
+            m.sender_id,
+            conversation_id,
+            event_id,
+            &m.provider_message_id,
+            media,
+            now,
+        )?;
+    }
     Ok(IngestOutcome::Stored {
         event_id,
         conversation_id,

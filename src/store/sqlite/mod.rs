@@ -11,16 +11,18 @@
 //!
 //! Each trait of the store is implemented in the file of its concept: `ingest` (webhooks),
 //! `inbox` (contacts, conversations, leases, steps), `outbox` (sends), `senders` (stopped
-//! senders), `timers`, `schedules` (system events, schedule fires, audiences, pacing) and
-//! `reads` (the API's listings); `Process` is here. They share only `rows` (row decoders
-//! and the statements several of them run) and `statuses` (delivery statuses, applied by
-//! `ingest` and replayed by `outbox`), which import none of them.
+//! senders), `timers`, `schedules` (system events, schedule fires, audiences, pacing),
+//! `media` (inbound media downloads) and `reads` (the API's listings); `Process` is here.
+//! They share only `rows` (row decoders and the statements several of them run) and
+//! `statuses` (delivery statuses, applied by `ingest` and replayed by `outbox`), which
+//! import none of them.
 
 mod account;
 pub mod backup;
 mod identity;
 mod inbox;
 mod ingest;
+mod media;
 mod outbox;
 mod owner;
 mod reads;

@@ -124,6 +124,7 @@ mod fixtures;
 mod identity;
 mod inbox;
 mod ingest;
+mod media;
 mod outbox;
 mod process;
 mod reads;

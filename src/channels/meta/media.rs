@@ -1,0 +1,83 @@
+//! Inbound media from the Graph API: `GET /{media-id}` (with the sender's token) answers
+//! with a URL valid for a few minutes and the file's MIME type, SHA-256 and size; `GET` on
+//! that URL (with the token again) sends the bytes. Meta keeps a media id for 7 days.
+
+use super::client::{describe_transport, snippet};
+use super::wire;
+use crate::channels::{FetchError, MediaBody, MediaSource};
+use crate::config::MetaSettings;
+
+/// The answer naming the file's URL is a few hundred bytes.
+const MAX_ANSWER: usize = 64 * 1024;
+
+pub(super) async fn fetch(
+    http: &reqwest::Client,
+    settings: &MetaSettings,
+    source: MediaSource<'_>,
+) -> Result<MediaBody, FetchError> {
+    let Some(media_id) = source.media_id else {
+        return Err(FetchError::Permanent(
+            "the webhook gave no media id to download".into(),
+        ));
+    };
+    if media_id.is_empty() || !media_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(FetchError::Permanent(format!(
+            "`{media_id}` is not a Meta media id"
+        )));
+    }
+    let lookup = format!("{}/{media_id}", settings.api_base.trim_end_matches('/'));
+    let answer = http
+        .get(&lookup)
+        .bearer_auth(&settings.access_token)
+        .send()
+        .await
+        .map_err(|e| {
+            FetchError::Transient(format!(
+                "no answer from Meta for media {media_id}: {}",
+                describe_transport(&e)
+            ))
+        })?;
+    let status = answer.status();
+    let body = crate::net::read_limited(answer, MAX_ANSWER)
+        .await
+        .map_err(|e| FetchError::Transient(format!("Meta's answer for media {media_id}: {e}")))?;
+    if !status.is_success() {
+        return Err(FetchError::from_status(
+            status,
+            format!(
+                "Meta answered HTTP {status} for media {media_id}: {}",
+                snippet(&body)
+            ),
+        ));
+    }
+    let info: wire::MediaUrl = serde_json::from_slice(&body).map_err(|_| {
+        FetchError::Permanent(format!(
+            "Meta's answer for media {media_id} names no file URL: {}",
+            snippet(&body)
+        ))
+    })?;
+    let response = http
+        .get(&info.url)
+        .bearer_auth(&settings.access_token)
+        .send()
+        .await
+        .map_err(|e| {
+            FetchError::Transient(format!(
+                "no answer from Meta's media server for media {media_id}: {}",
+                describe_transport(&e)
+            ))
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        // The URL lives 5 minutes: any refusal is worth a fresh lookup later.
+        return Err(FetchError::Transient(format!(
+            "Meta's media server answered HTTP {status} for media {media_id}"
+        )));
+    }
+    Ok(MediaBody {
+        response,
+        mime_type: info.mime_type,
+        sha256: info.sha256,
+        size: info.file_size.and_then(|s| s.bytes()),
+    })
+}

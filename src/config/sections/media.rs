@@ -1,0 +1,111 @@
+//! `media:`: inbound media (photos, videos, voice notes, documents, stickers) downloaded
+//! while the provider still has it (Meta forgets a media id after 7 days), kept in a
+//! content-addressed folder, served through the API, and deleted after `retention`.
+
+use super::outbox::RetryConfig;
+use crate::config::duration::de_duration;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Download inbound media at all.
+    #[serde(default = "super::default_true")]
+    pub enabled: bool,
+    /// The folder of the files (relative to the config file's folder).
+    #[serde(default = "default_dir")]
+    pub dir: String,
+    /// How long a message's media is kept after it arrived.
+    #[serde(default = "default_retention", deserialize_with = "de_duration")]
+    pub retention: Duration,
+    /// A cap below WhatsApp's own limits per kind (5 MB images, 16 MB video and audio,
+    /// 100 MB documents, 500 KB stickers); `null` keeps WhatsApp's.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Downloads in flight at the same time from this process.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// The longest one download (the provider's answer and the file) may take.
+    #[serde(default = "default_download_timeout", deserialize_with = "de_duration")]
+    pub download_timeout: Duration,
+    /// How often an idle download worker looks for work it was not woken for.
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    /// How often files and rows past `retention` are deleted.
+    #[serde(default = "default_sweep_interval", deserialize_with = "de_duration")]
+    pub sweep_interval: Duration,
+    /// Retries of a failed download; `give_up_after` stays inside Meta's 7 days.
+    #[serde(default = "default_retry")]
+    pub retry: RetryConfig,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: default_dir(),
+            retention: default_retention(),
+            max_bytes: None,
+            concurrency: default_concurrency(),
+            download_timeout: default_download_timeout(),
+            poll_interval: default_poll(),
+            sweep_interval: default_sweep_interval(),
+            retry: default_retry(),
+        }
+    }
+}
+
+impl MediaConfig {
+    /// Checks of this section's own keys, each starting with the key's path.
+    pub fn problems(&self, problems: &mut Vec<String>) {
+        if self.dir.trim().is_empty() {
+            problems.push("media.dir: must name a folder".into());
+        }
+        if self.retention.is_zero() {
+            problems.push(
+                "media.retention: must be longer than 0s (set media.enabled: false to keep no media)"
+                    .into(),
+            );
+        }
+        if self.max_bytes == Some(0) {
+            problems
+                .push("media.max_bytes: must be at least 1 (or null for WhatsApp's limits)".into());
+        }
+        if self.concurrency == 0 {
+            problems.push("media.concurrency: must be at least 1".into());
+        }
+        if self.download_timeout.is_zero() || self.sweep_interval.is_zero() {
+            problems.push(
+                "media.download_timeout and media.sweep_interval: must be longer than 0s".into(),
+            );
+        }
+    }
+}
+
+fn default_dir() -> String {
+    "media".into()
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_download_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_sweep_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_retry() -> RetryConfig {
+    RetryConfig {
+        initial: Duration::from_secs(5),
+        max_delay: Duration::from_secs(1800),
+        max_attempts: 30,
+        give_up_after: Duration::from_secs(6 * 24 * 3600),
+    }
+}

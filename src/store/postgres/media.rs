@@ -1,0 +1,268 @@
+//! Inbound media downloads on PostgreSQL: enqueued with their message (`ingest`), claimed
+//! with a lease and `skip locked` (several processes split them), outcomes, reads for the
+//! API, and the retention sweep.
+
+use super::PgStore;
+use crate::domain::{InboundMessage, MediaKind};
+use crate::store::apply::lease_until;
+use crate::store::{
+    DownloadOutcome, DownloadStatus, IngestOutcome, MediaDownloads, MediaRecord, NewDownload,
+    StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use std::time::Duration;
+
+const MEDIA_COLUMNS: &str = "id, sender_id, conversation_id, event_id, provider_message_id, kind,
+    media_id, url, declared_mime_type, declared_sha256, status, attempts, error, sha256,
+    content_type, size_bytes, created_at, stored_at";
+
+/// Whether any of these messages carries media to download (ingest then needs a
+/// transaction for the message and its download).
+pub(super) fn any_media(messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)]) -> bool {
+    messages.iter().any(|m| NewDownload::of(m.2).is_some())
+}
+
+/// Enqueues the downloads of the stored messages' media, in the transaction that stored
+/// them. `outcomes` is indexed like the batch (`messages[].0`).
+pub(super) async fn enqueue_downloads(
+    conn: &mut PgConnection,
+    messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
+    outcomes: &[Option<IngestOutcome>],
+) -> StoreResult<()> {
+    for (i, sender_id, message, received_at) in messages {
+        let Some(download) = NewDownload::of(message) else {
+            continue;
+        };
+        let Some(IngestOutcome::Stored {
+            event_id,
+            conversation_id,
+        }) = outcomes[*i]
+        else {
+            continue;
+        };
+        sqlx::query(
+            "insert into media_downloads
+                 (sender_id, conversation_id, event_id, provider_message_id, kind, media_id, url,
+                  declared_mime_type, declared_sha256, status, next_attempt_at, created_at,
+                  updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $10, $10)
+             on conflict (sender_id, provider_message_id) do nothing",
+        )
+        .bind(sender_id)
+        .bind(conversation_id)
+        .bind(event_id)
+        .bind(&message.provider_message_id)
+        .bind(download.kind.as_str())
+        .bind(&download.media_id)
+        .bind(&download.url)
+        .bind(&download.mime_type)
+        .bind(&download.sha256)
+        .bind(received_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn record(row: &PgRow) -> StoreResult<MediaRecord> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(MediaRecord {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        event_id: row.try_get("event_id")?,
+        provider_message_id: row.try_get("provider_message_id")?,
+        kind: MediaKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("media kind `{kind}`")))?,
+        media_id: row.try_get("media_id")?,
+        url: row.try_get("url")?,
+        declared_mime_type: row.try_get("declared_mime_type")?,
+        declared_sha256: row.try_get("declared_sha256")?,
+        status: DownloadStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("download status `{status}`")))?,
+        attempts: row.try_get("attempts")?,
+        error: row.try_get("error")?,
+        sha256: row.try_get("sha256")?,
+        content_type: row.try_get("content_type")?,
+        size_bytes: row.try_get("size_bytes")?,
+        created_at: row.try_get("created_at")?,
+        stored_at: row.try_get("stored_at")?,
+    })
+}
+
+#[async_trait]
+impl MediaDownloads for PgStore {
+    async fn claim_downloads(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<MediaRecord>> {
+        let rows = sqlx::query(&format!(
+            "update media_downloads set lease_owner = $1, lease_until = $2
+             where id in (
+                 select id from media_downloads
+                 where status = 'queued' and next_attempt_at <= $3
+                   and (lease_until is null or lease_until <= $3)
+                 order by next_attempt_at, id
+                 limit $4
+                 for no key update skip locked)
+             returning {MEDIA_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(lease_until(now, lease))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by_key(|r| r.id);
+        Ok(claimed)
+    }
+
+    async fn record_download(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &DownloadOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let result = match outcome {
+            DownloadOutcome::Stored {
+                sha256,
+                content_type,
+                size_bytes,
+            } => {
+                sqlx::query(
+                    "update media_downloads set
+                         status = 'stored', attempts = attempts + 1, sha256 = $3,
+                         content_type = $4, size_bytes = $5, error = null,
+                         stored_at = $6, updated_at = $6, lease_owner = null, lease_until = null
+                     where id = $1 and lease_owner = $2",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(sha256)
+                .bind(content_type)
+                .bind(size_bytes)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+            }
+            DownloadOutcome::Retry { at, error } => {
+                sqlx::query(
+                    "update media_downloads set
+                         attempts = attempts + 1, next_attempt_at = $3, error = $4,
+                         updated_at = $5, lease_owner = null, lease_until = null
+                     where id = $1 and lease_owner = $2",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(at)
+                .bind(error)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+            }
+            DownloadOutcome::Failed { error } => {
+                sqlx::query(
+                    "update media_downloads set
+                         status = 'failed', attempts = attempts + 1, error = $3,
+                         updated_at = $4, lease_owner = null, lease_until = null
+                     where id = $1 and lease_owner = $2",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(error)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        if result.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost {
+                what: "media download",
+                id,
+            });
+        }
+        Ok(())
+    }
+
+    async fn media_download(&self, id: i64) -> StoreResult<Option<MediaRecord>> {
+        let row = sqlx::query(&format!(
+            "select {MEDIA_COLUMNS} from media_downloads where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn event_media(&self, event_id: i64) -> StoreResult<Option<MediaRecord>> {
+        let row = sqlx::query(&format!(
+            "select {MEDIA_COLUMNS} from media_downloads where event_id = $1"
+        ))
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn stored_media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>> {
+        let row = sqlx::query(&format!(
+            "select {MEDIA_COLUMNS} from media_downloads
+             where sha256 = $1 and status = 'stored' order by id desc limit 1"
+        ))
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn sweep_downloads(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<(u64, Vec<String>)> {
+        let mut tx = self.pool.begin().await?;
+        let gone: Vec<Option<String>> = sqlx::query_scalar(
+            "delete from media_downloads where id in (
+                 select id from media_downloads
+                 where created_at < $1 and (status <> 'queued' or lease_owner is null)
+                 order by created_at, id
+                 limit $2
+                 for update skip locked)
+             returning sha256",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let deleted = gone.len() as u64;
+        let mut files: Vec<String> = gone.into_iter().flatten().collect();
+        files.sort();
+        files.dedup();
+        let orphans: Vec<String> = sqlx::query_scalar(
+            "select f.sha256 from unnest($1::text[]) as f(sha256)
+             where not exists (select 1 from media_downloads d where d.sha256 = f.sha256)",
+        )
+        .bind(&files)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((deleted, orphans))
+    }
+
+    async fn downloads_queued(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from media_downloads where status = 'queued'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
