@@ -3,8 +3,7 @@
 
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
-use crate::domain::EventKind;
-use crate::domain::InboundMessage;
+use crate::domain::{EventKind, InboundMessage, OutboundMessage, WindowFallback};
 use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,12 +31,17 @@ impl Ingest for PgStore {
             })
             .collect();
         let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; items.len()];
-        if messages.len() == items.len() {
+        // An echo is also recorded as a message the business sent, in the same transaction.
+        let echoes = messages.iter().any(|m| m.2.content.echoed().is_some());
+        if messages.len() == items.len() && !echoes {
             let mut conn = self.pool.acquire().await?;
             ingest_messages(&mut conn, &messages, &mut outcomes).await?;
         } else {
             let mut tx = self.pool.begin().await?;
             ingest_messages(&mut tx, &messages, &mut outcomes).await?;
+            if echoes {
+                record_echoes(&mut tx, &messages, &outcomes).await?;
+            }
             // See `lock_provider_ids`: a status racing its send's outcome is not lost.
             let provider_ids: Vec<&str> = items
                 .iter()
@@ -65,6 +69,46 @@ impl Ingest for PgStore {
             .map(|o| o.expect("every item has an outcome"))
             .collect())
     }
+}
+
+/// Records each echo stored just now as a message the business sent (`sent`, origin
+/// `echo`), so delivery statuses Meta sends for it apply and the conversation's outbound
+/// messages show what the person wrote.
+async fn record_echoes(
+    conn: &mut PgConnection,
+    messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
+    outcomes: &[Option<IngestOutcome>],
+) -> StoreResult<()> {
+    for (i, sender_id, message, received_at) in messages {
+        let (
+            Some(content),
+            Some(IngestOutcome::Stored {
+                conversation_id, ..
+            }),
+        ) = (message.content.echoed(), &outcomes[*i])
+        else {
+            continue;
+        };
+        let payload = OutboundMessage {
+            to: message.from.clone(),
+            content,
+        };
+        sqlx::query(
+            "insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  provider_message_id, next_attempt_at, created_at, updated_at)
+             values ($1, $2, $3, $4, 'echo', 'sent', $5, $6, $6, $6)",
+        )
+        .bind(sender_id)
+        .bind(conversation_id)
+        .bind(Json(&payload))
+        .bind(Json(&WindowFallback::Skip))
+        .bind(&message.provider_message_id)
+        .bind(received_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Stores `messages` (index into the batch, sender, message, receipt time) in one statement

@@ -3,8 +3,8 @@
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
 use super::SqliteStore;
-use crate::domain::EventKind;
 use crate::domain::StatusUpdate;
+use crate::domain::{EventKind, OutboundMessage, WindowFallback};
 use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,6 +34,16 @@ impl Ingest for SqliteStore {
                             .then(|| micros(message.timestamp.unwrap_or(*received_at))),
                         received_at: micros(*received_at),
                         payload: json_text("event", &EventKind::Message(message.clone()))?,
+                        echo: match message.content.echoed() {
+                            Some(content) => Some(json_text(
+                                "echo",
+                                &OutboundMessage {
+                                    to: message.from.clone(),
+                                    content,
+                                },
+                            )?),
+                            None => None,
+                        },
                     }),
                     IngestItem::Status {
                         sender_id,
@@ -72,6 +82,8 @@ struct NewMessage {
     inbound_at: Option<i64>,
     received_at: i64,
     payload: String,
+    /// An echo's record as a message the business sent (`OutboundMessage` JSON).
+    echo: Option<String>,
 }
 
 fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcome> {
@@ -124,6 +136,24 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
             ],
             |r| r.get(0),
         )?;
+    if let Some(echo) = &m.echo {
+        let skip = serde_json::to_string(&WindowFallback::Skip)
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        conn.prepare_cached(
+            "insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  provider_message_id, next_attempt_at, created_at, updated_at)
+             values (?1, ?2, ?3, ?4, 'echo', 'sent', ?5, ?6, ?6, ?6)",
+        )?
+        .execute(params![
+            m.sender_id,
+            conversation_id,
+            echo,
+            skip,
+            m.provider_message_id,
+            now
+        ])?;
+    }
     Ok(IngestOutcome::Stored {
         event_id,
         conversation_id,
