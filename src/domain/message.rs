@@ -238,6 +238,54 @@ impl InboundContent {
         }
     }
 
+    /// What an echo (a message a person sent from the WhatsApp Business app) is as a
+    /// message of the business, for the conversation's outbound record; `None` for
+    /// anything but an echo. Kinds an outbound message cannot hold are recorded as a short
+    /// text naming them (the event keeps all of it).
+    pub fn echoed(&self) -> Option<OutboundContent> {
+        let InboundContent::Echo { content } = self else {
+            return None;
+        };
+        Some(match &**content {
+            InboundContent::Text { body } => OutboundContent::Text {
+                body: body.clone(),
+                preview_url: false,
+            },
+            InboundContent::Media {
+                media,
+                media_id,
+                url,
+                caption,
+                filename,
+                ..
+            } => OutboundContent::Media {
+                media: *media,
+                link: url.clone().or_else(|| media_id.clone()).unwrap_or_default(),
+                caption: caption.clone(),
+                filename: filename.clone(),
+            },
+            InboundContent::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+                ..
+            } => OutboundContent::Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                name: name.clone(),
+                address: address.clone(),
+            },
+            other => OutboundContent::Text {
+                body: format!(
+                    "({} sent from the WhatsApp Business app)",
+                    other.kind_name()
+                ),
+                preview_url: false,
+            },
+        })
+    }
+
     /// The names a `type` trigger matches this by: its kind, and for a call also the event
     /// (`call:connect`, `call:terminate`).
     pub fn type_names(&self) -> [Option<&'static str>; 2] {

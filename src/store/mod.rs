@@ -170,7 +170,9 @@ pub trait Ingest: Send + Sync {
     /// returns one outcome per item. Messages: contact and conversation are created on first
     /// sight, duplicates (same sender + provider message id) are reported and change nothing,
     /// the conversation's `last_inbound_at` moves forward to the provider timestamp (receipt
-    /// time when the provider sent none) and the conversation is marked as having work.
+    /// time when the provider sent none) unless the content does not open the window
+    /// (`InboundContent::opens_window`), and the conversation is marked as having work. An
+    /// echo is also recorded as an outbound message (`sent`, origin `echo`).
     /// Statuses: applied to the outbound message with that provider id when
     /// `DeliveryStatus::should_advance_to` allows; a first `failed` with a closed-window code
     /// (131047/63016) on a message whose fallback is a template enqueues that template once,
@@ -437,7 +439,8 @@ pub trait Schedules: Send + Sync {
 #[async_trait]
 pub trait Reads: Send + Sync {
     /// A sender's outbound messages created since `since` (ever when `None`) that are not
-    /// failed or skipped, counted by content kind (spend limits).
+    /// failed or skipped, nor echoes of the WhatsApp Business app, counted by content kind
+    /// (spend limits).
     async fn outbound_kind_counts(
         &self,
         sender_id: i64,

@@ -88,6 +88,9 @@ pub enum Origin {
     Api,
     /// A template sent because a free-form message found the window closed.
     Fallback,
+    /// Sent by a person from the WhatsApp Business app on a shared number (coexistence),
+    /// recorded from Meta's echo as `sent`; never sent, paced or charged by Parley.
+    Echo,
 }
 
 impl Origin {
@@ -96,6 +99,7 @@ impl Origin {
             Origin::Flow => "flow",
             Origin::Api => "api",
             Origin::Fallback => "fallback",
+            Origin::Echo => "echo",
         }
     }
 
@@ -104,6 +108,7 @@ impl Origin {
             "flow" => Origin::Flow,
             "api" => Origin::Api,
             "fallback" => Origin::Fallback,
+            "echo" => Origin::Echo,
             _ => return None,
         })
     }

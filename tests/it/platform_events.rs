@@ -275,6 +275,18 @@ async fn an_echo_during_a_flow_pauses_the_bot_until_released_and_never_opens_the
         .clone()
         .expect("paused like a handoff");
     assert_eq!(handoff.until, None, "until released, by default");
+    // What Maria wrote is among the business's messages to Sheena, never sent again.
+    let outbound = app
+        .store
+        .conversation_outbound(conversation.id, None, 10)
+        .await
+        .unwrap();
+    let echo = outbound
+        .iter()
+        .find(|o| o.provider_message_id.as_deref() == Some("wamid.E2"))
+        .expect("the echo is recorded as an outbound message");
+    assert_eq!(echo.origin, parley::store::Origin::Echo);
+    assert_eq!(echo.status, parley::domain::DeliveryStatus::Sent);
     assert!(
         conversation.state.run.is_none(),
         "the run in progress ended"

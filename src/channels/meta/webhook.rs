@@ -13,10 +13,10 @@
 
 use super::wire;
 use crate::channels::dropped::dropped;
+use crate::domain::form;
 use crate::domain::limits::{
     INBOUND_FIELD_MAX, ORDER_ITEMS_MAX, SHARED_CONTACTS_MAX, SHARED_CONTACT_FIELDS_MAX,
 };
-use crate::domain::form;
 use crate::domain::{
     is_user_id, ContactRef, DeliveryStatus, IdentityChange, IdentityChangeKind, InboundContent,
     InboundMessage, MediaKind, OrderItem, PhoneNumber, ProviderError, Referral, ReplyContext,
@@ -77,7 +77,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
             let field = match change.get("field").and_then(Value::as_str) {
                 // `user_id_update` is its own subscription field since 2026.
                 Some(
-                    field @ ("messages" | "user_id_update" | "smb_message_echoes" | "history" | "calls"),
+                    field @ ("messages" | "user_id_update" | "smb_message_echoes" | "history"
+                    | "calls"),
                 ) => field,
                 Some(field @ ("message_template_status_update" | "template_category_update")) => {
                     match change.get("value") {

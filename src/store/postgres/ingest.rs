@@ -5,8 +5,7 @@ use super::identity;
 use super::media::{any_media, enqueue_downloads};
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
-use crate::domain::EventKind;
-use crate::domain::{Identities, InboundMessage};
+use crate::domain::{EventKind, Identities, InboundMessage, OutboundMessage, WindowFallback};
 use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -40,7 +39,9 @@ impl Ingest for PgStore {
         let needs_link = messages.iter().any(|m| m.2.from.user_id().is_some());
         // Media to download is enqueued in the transaction that stores its message.
         let media = any_media(&messages);
-        if messages.len() == items.len() && !needs_link && !media {
+        // An echo is also recorded as a message the business sent, in the same transaction.
+        let echoes = messages.iter().any(|m| m.2.content.echoed().is_some());
+        if messages.len() == items.len() && !needs_link && !media && !echoes {
             let mut conn = self.pool.acquire().await?;
             ingest_messages(&mut conn, &messages, &keys, &mut outcomes).await?;
         } else {
@@ -66,6 +67,9 @@ impl Ingest for PgStore {
             ingest_messages(&mut tx, &messages, &keys, &mut outcomes).await?;
             if media {
                 enqueue_downloads(&mut tx, &messages, &outcomes).await?;
+            }
+            if echoes {
+                record_echoes(&mut tx, &messages, &outcomes).await?;
             }
             // See `lock_provider_ids`: a status racing its send's outcome is not lost.
             let provider_ids: Vec<&str> = items
@@ -104,6 +108,46 @@ impl Ingest for PgStore {
             .map(|o| o.expect("every item has an outcome"))
             .collect())
     }
+}
+
+/// Records each echo stored just now as a message the business sent (`sent`, origin
+/// `echo`), so delivery statuses Meta sends for it apply and the conversation's outbound
+/// messages show what the person wrote.
+async fn record_echoes(
+    conn: &mut PgConnection,
+    messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
+    outcomes: &[Option<IngestOutcome>],
+) -> StoreResult<()> {
+    for (i, sender_id, message, received_at) in messages {
+        let (
+            Some(content),
+            Some(IngestOutcome::Stored {
+                conversation_id, ..
+            }),
+        ) = (message.content.echoed(), &outcomes[*i])
+        else {
+            continue;
+        };
+        let payload = OutboundMessage {
+            to: message.from.clone(),
+            content,
+        };
+        sqlx::query(
+            "insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  provider_message_id, next_attempt_at, created_at, updated_at)
+             values ($1, $2, $3, $4, 'echo', 'sent', $5, $6, $6, $6)",
+        )
+        .bind(sender_id)
+        .bind(conversation_id)
+        .bind(Json(&payload))
+        .bind(Json(&WindowFallback::Skip))
+        .bind(&message.provider_message_id)
+        .bind(received_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Stores `messages` (index into the batch, sender, message, receipt time) in one statement

@@ -23,7 +23,7 @@ impl Reads for PgStore {
             "select payload -> 'content' ->> 'kind' as kind, count(*) as n
              from outbound_messages
              where sender_id = $1 and ($2::timestamptz is null or created_at >= $2)
-               and status not in ('failed', 'skipped')
+               and status not in ('failed', 'skipped') and origin <> 'echo'
              group by 1 order by 1",
         )
         .bind(sender_id)

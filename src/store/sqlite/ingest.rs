@@ -5,8 +5,9 @@ use super::media::enqueue_download;
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
 use super::SqliteStore;
-use crate::domain::EventKind;
-use crate::domain::{Identities, IdentityChange, StatusUpdate};
+use crate::domain::{
+    EventKind, Identities, IdentityChange, OutboundMessage, StatusUpdate, WindowFallback,
+};
 use crate::store::{Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,6 +43,16 @@ impl Ingest for SqliteStore {
                         received_at: micros(*received_at),
                         payload: json_text("event", &EventKind::Message(message.clone()))?,
                         media: NewDownload::of(message),
+                        echo: match message.content.echoed() {
+                            Some(content) => Some(json_text(
+                                "echo",
+                                &OutboundMessage {
+                                    to: message.from.clone(),
+                                    content,
+                                },
+                            )?),
+                            None => None,
+                        },
                     }),
                     IngestItem::Status {
                         sender_id,
@@ -96,6 +107,8 @@ struct NewMessage {
     received_at: i64,
     payload: String,
     media: Option<NewDownload>,
+    /// An echo's record as a message the business sent (`OutboundMessage` JSON).
+    echo: Option<String>,
 }
 
 fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcome> {
@@ -175,6 +188,24 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
             media,
             now,
         )?;
+    }
+    if let Some(echo) = &m.echo {
+        let skip = serde_json::to_string(&WindowFallback::Skip)
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        conn.prepare_cached(
+            "insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  provider_message_id, next_attempt_at, created_at, updated_at)
+             values (?1, ?2, ?3, ?4, 'echo', 'sent', ?5, ?6, ?6, ?6)",
+        )?
+        .execute(params![
+            m.sender_id,
+            conversation_id,
+            echo,
+            skip,
+            m.provider_message_id,
+            now
+        ])?;
     }
     Ok(IngestOutcome::Stored {
         event_id,

@@ -24,6 +24,7 @@ impl Reads for SqliteStore {
             "select json_extract(payload, '$.content.kind') as kind, count(*) as n
              from outbound_messages
              where sender_id = $1 and created_at >= $2 and status not in ('failed', 'skipped')
+               and origin <> 'echo'
              group by 1 order by 1",
         )
         .bind(sender_id)

@@ -167,6 +167,48 @@ async fn echoes_history_and_business_calls_leave_the_window(store: DynStore) {
     assert_eq!(last(store.clone()).await, Some(t(20)));
     let work = store.load_work(conversation_id, 10).await.unwrap();
     assert_eq!(work.events.len(), 4, "every event is stored for the worker");
+
+    // The echo is also what the business sent: recorded once, sent, never charged.
+    let again = with("wamid.E1", 31, InboundContent::Echo { content: text() });
+    assert_eq!(
+        store.ingest(&[again]).await.unwrap(),
+        vec![IngestOutcome::Duplicate]
+    );
+    let outbound = store
+        .conversation_outbound(conversation_id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(outbound.len(), 1, "{outbound:?}");
+    assert_eq!(outbound[0].origin, Origin::Echo);
+    assert_eq!(outbound[0].status, DeliveryStatus::Sent);
+    assert_eq!(outbound[0].provider_message_id.as_deref(), Some("wamid.E1"));
+    assert_eq!(
+        outbound[0].message.content,
+        OutboundContent::Text {
+            body: "typed on the phone".into(),
+            preview_url: false
+        }
+    );
+    assert!(store
+        .outbound_kind_counts(SENDER, None)
+        .await
+        .unwrap()
+        .is_empty());
+    // Meta's statuses for it apply like any other.
+    let read = store
+        .ingest(&[status("wamid.E1", DeliveryStatus::Read, None, t(50))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            read[..],
+            [IngestOutcome::StatusApplied {
+                status: DeliveryStatus::Read,
+                ..
+            }]
+        ),
+        "{read:?}"
+    );
 }
 
 async fn batch_is_stored_in_order_with_one_outcome_per_item(store: DynStore) {
