@@ -28,6 +28,9 @@ pub const WEBHOOK_ITEMS_UNPARSED: &str = "parley_webhook_items_unparsed_total";
 /// HTTP connections refused because `http.max_connections` were open.
 pub const HTTP_CONNECTIONS_REFUSED: &str = "parley_http_connections_refused_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
+/// A customer's number or business-scoped user id changed (`outcome`: `moved` a contact
+/// Parley knew, `unknown` nobody it knew).
+pub const CONTACT_IDENTITY_CHANGES: &str = "parley_contact_identity_changes_total";
 pub const MESSAGES_SENT: &str = "parley_messages_sent_total";
 pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";
 pub const MESSAGES_FAILED: &str = "parley_messages_failed_total";

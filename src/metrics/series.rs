@@ -22,6 +22,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (WEBHOOK_ITEMS_UNPARSED, Kind::Counter, "Parts of verified webhooks that could not be read (kept as unsupported), by provider and kind."),
     (HTTP_CONNECTIONS_REFUSED, Kind::Counter, "HTTP connections closed because http.max_connections were all busy."),
     (STATUSES_APPLIED, Kind::Counter, "Delivery statuses (sent, delivered, read, failed) applied to outbound messages."),
+    (CONTACT_IDENTITY_CHANGES, Kind::Counter, "Changed numbers and business-scoped user ids reported by the provider, by outcome (moved a known contact, or unknown)."),
     (MESSAGES_SENT, Kind::Counter, "Messages accepted by the provider, by sender."),
     (MESSAGES_RETRIED, Kind::Counter, "Sends retried after a transient provider error, by error code."),
     (MESSAGES_FAILED, Kind::Counter, "Sends that failed for good, by error code."),
@@ -54,15 +55,22 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
             vec![("provider", "twilio"), ("reason", "signature")],
         ],
         WEBHOOKS_UNAVAILABLE => one("reason", &["timeout", "queue_full"]),
-        WEBHOOK_ITEMS_UNPARSED => ["notification", "change", "message", "status"]
-            .iter()
-            .map(|k| vec![("provider", "meta"), ("kind", *k)])
-            .chain(
-                ["message", "status"]
-                    .iter()
-                    .map(|k| vec![("provider", "twilio"), ("kind", *k)]),
-            )
-            .collect(),
+        CONTACT_IDENTITY_CHANGES => one("outcome", &["moved", "unknown"]),
+        WEBHOOK_ITEMS_UNPARSED => [
+            "notification",
+            "change",
+            "message",
+            "status",
+            "user_id_update",
+        ]
+        .iter()
+        .map(|k| vec![("provider", "meta"), ("kind", *k)])
+        .chain(
+            ["message", "status"]
+                .iter()
+                .map(|k| vec![("provider", "twilio"), ("kind", *k)]),
+        )
+        .collect(),
         POSTGRES_BATCHES | POSTGRES_BATCHED => one("kind", &["steps", "accepted", "loads"]),
         STORE_RETRIES => one("work", &["inbox", "outcome"]),
         _ => vec![Vec::new()],

@@ -146,6 +146,20 @@ async fn a_bsuid_change_in_the_middle_of_an_ask_carries_the_flow_on() {
         .is_none());
     let contact = app.store.contact(after.contact_id).await.unwrap().unwrap();
     assert_eq!(contact.tags, vec!["ordering".to_string()]);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let moved = metrics
+        .lines()
+        .find(|l| l.starts_with("parley_contact_identity_changes_total{outcome=\"moved\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert_ne!(moved.rsplit(' ').next(), Some("0"), "{moved}");
     app.shutdown().await;
 }
 
