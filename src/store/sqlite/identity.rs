@@ -92,10 +92,13 @@ pub(super) fn apply_change(
     .map(|(id, _)| id))
 }
 
+/// A contact's name, attributes and tags.
+type Profile = (Option<String>, Map<String, Value>, Vec<String>);
+
 /// Merges contact `gone` into `keep`: profile, conversations (per sender, joined), and a
 /// tombstone left for `gone` so rows elsewhere that name it stay valid.
 fn merge(conn: &Connection, keep: i64, gone: i64, now: i64) -> StoreResult<()> {
-    let profile = |id: i64| -> StoreResult<(Option<String>, Map<String, Value>, Vec<String>)> {
+    let profile = |id: i64| -> StoreResult<Profile> {
         let (name, attributes, tags): (Option<String>, String, String) = conn
             .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
             .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
