@@ -103,8 +103,20 @@ async fn a_customer_whose_phone_is_withheld_gets_replies_addressed_by_bsuid() {
 
 #[tokio::test]
 async fn a_bsuid_change_in_the_middle_of_an_ask_carries_the_flow_on() {
+    bsuid_change_mid_ask(None).await;
+}
+
+#[tokio::test]
+async fn postgres_a_bsuid_change_in_the_middle_of_an_ask_carries_the_flow_on() {
+    if let Some(url) = crate::postgres::fresh_database().await {
+        bsuid_change_mid_ask(Some(url)).await;
+    }
+}
+
+async fn bsuid_change_mid_ask(database_url: Option<String>) {
     let app = spawn_with(Options {
         flows: vec![("order.yaml", ORDER_FLOW)],
+        database_url,
         ..Options::default()
     })
     .await;
@@ -165,8 +177,20 @@ async fn a_bsuid_change_in_the_middle_of_an_ask_carries_the_flow_on() {
 
 #[tokio::test]
 async fn a_changed_number_keeps_tags_and_the_window() {
+    changed_number_keeps_tags_and_window(None).await;
+}
+
+#[tokio::test]
+async fn postgres_a_changed_number_keeps_tags_and_the_window() {
+    if let Some(url) = crate::postgres::fresh_database().await {
+        changed_number_keeps_tags_and_window(Some(url)).await;
+    }
+}
+
+async fn changed_number_keeps_tags_and_window(database_url: Option<String>) {
     let app = spawn_with(Options {
         flows: vec![("order.yaml", ORDER_FLOW)],
+        database_url,
         manual_clock: true,
         extra_yaml: api_yaml(1000, 1000),
         ..Options::default()
@@ -312,5 +336,43 @@ async fn a_sandbox_that_withholds_phones_answers_by_bsuid() {
     let (status, messages) = get_json(&app, "/sandbox/api/contacts/+34600000001/messages").await;
     assert_eq!(status, 200, "{messages:#}");
     assert_eq!(messages["messages"][0]["summary"], "hi hidden");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_twilio_user_without_a_shared_number_is_answered_at_their_bsuid() {
+    let app = spawn_app().await;
+    let inbound = [
+        ("MessageSid", "SMbsuid1"),
+        ("AccountSid", "ACtest"),
+        ("From", "whatsapp:US.10482957361840527319"),
+        ("To", "whatsapp:+15550783881"),
+        ("Body", "hi from a username"),
+        ("ProfileUsername", "@maria"),
+    ];
+    assert_eq!(
+        crate::unknown_outcome::post_twilio(&app, "/webhooks/twilio", &inbound).await,
+        200
+    );
+    let sent = eventually(WAIT, "a send at Twilio", || async {
+        app.twilio
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+    })
+    .await;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&sent.body).unwrap();
+    let to = form
+        .iter()
+        .find(|(k, _)| k == "To")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(to, Some("whatsapp:US.10482957361840527319"), "{form:?}");
+    let body = form
+        .iter()
+        .find(|(k, _)| k == "Body")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(body, Some("echo: hi from a username"));
     app.shutdown().await;
 }
