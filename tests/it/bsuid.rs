@@ -15,6 +15,8 @@ const WAIT: Duration = Duration::from_secs(10);
 
 const ORDER_FLOW: &str = "id: order\ntriggers: [{keyword: [order]}]\nsteps:\n  - tag: ordering\n  - ask: { text: \"Your order number?\", save_as: n }\n  - send: \"Order {{ vars.n }} noted\"\n";
 
+const GREET_FLOW: &str = "id: greet\ntriggers: [{keyword: [greet]}]\nsteps:\n  - send: \"Hello {{ contact.username }} ({{ contact.user_id }}, {{ contact.phone }})\"\n";
+
 fn envelope(field: &str, value: Value) -> Vec<u8> {
     let mut value = value;
     value["messaging_product"] = json!("whatsapp");
@@ -66,7 +68,11 @@ async fn post_ok(app: &TestApp, body: &[u8]) {
 
 #[tokio::test]
 async fn a_customer_whose_phone_is_withheld_gets_replies_addressed_by_bsuid() {
-    let app = spawn_app().await;
+    let app = spawn_with(Options {
+        flows: vec![("echo.yaml", ECHO_FLOW), ("greet.yaml", GREET_FLOW)],
+        ..Options::default()
+    })
+    .await;
     post_ok(&app, &from_user(BSUID, "wamid.u1", "hi there")).await;
     let sends = app.wait_meta_sends(1, WAIT).await;
     assert_eq!(body_text(&sends[0]), "echo: hi there");
@@ -98,6 +104,13 @@ async fn a_customer_whose_phone_is_withheld_gets_replies_addressed_by_bsuid() {
         .unwrap()
         .unwrap();
     assert_eq!(by_phone.id, by_id.id, "one contact, one conversation");
+    // Flows see the username and the id of a customer who hides their number.
+    post_ok(&app, &from_user(BSUID, "wamid.u3", "greet me")).await;
+    let sends = app.wait_meta_sends(3, WAIT).await;
+    assert_eq!(
+        body_text(&sends[2]),
+        format!("Hello @maria ({BSUID}, +16315551181)")
+    );
     app.shutdown().await;
 }
 
