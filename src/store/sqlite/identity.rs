@@ -66,7 +66,11 @@ pub(super) fn link(
     conn.prepare_cached(
         "update contacts set phone = ?2, bsuid = ?3, key = ?4,
              username = coalesce(?5, username), name = coalesce(?6, name)
-         where id = ?1",
+         where id = ?1
+           -- most messages change nothing: no write then
+           and (phone is not ?2 or bsuid is not ?3 or key is not ?4
+                or (?5 is not null and username is not ?5)
+                or (?6 is not null and name is not ?6))",
     )?
     .execute(params![survivor, ids.phone, ids.bsuid, key, username, name])?;
     Ok(Some((survivor, key)))
