@@ -15,6 +15,12 @@ pub struct Contact {
     pub attributes: Map<String, Value>,
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// The business-scoped user id (BSUID), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The customer's WhatsApp username, when they have one and the provider sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 impl Contact {

@@ -40,6 +40,8 @@ pub(crate) fn ana() -> Contact {
         attributes: Default::default(),
         tags: vec![],
         created_at: start(),
+        user_id: None,
+        username: None,
     }
 }
 

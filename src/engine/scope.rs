@@ -17,6 +17,9 @@ pub fn contact_view(contact: &Contact) -> Value {
         .contact_ref()
         .and_then(|c| c.phone().map(|p| p.as_e164().to_string()));
     obj.insert("phone".into(), json!(phone));
+    // Users who hide their number are known by these (2026); `phone` is null for them.
+    obj.insert("user_id".into(), json!(contact.user_id));
+    obj.insert("username".into(), json!(contact.username));
     obj.insert("tags".into(), json!(contact.tags));
     Value::Object(obj)
 }

@@ -34,6 +34,9 @@ pub const HTTP_CONNECTIONS_REFUSED: &str = "parley_http_connections_refused_tota
 /// Parley token no step waits for), `foreign` (a token Parley did not make).
 pub const FORM_REPLIES: &str = "parley_form_replies_total";
 pub const STATUSES_APPLIED: &str = "parley_statuses_applied_total";
+/// A customer's number or business-scoped user id changed (`outcome`: `moved` a contact
+/// Parley knew, `unknown` nobody it knew).
+pub const CONTACT_IDENTITY_CHANGES: &str = "parley_contact_identity_changes_total";
 pub const MESSAGES_SENT: &str = "parley_messages_sent_total";
 pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";
 pub const MESSAGES_FAILED: &str = "parley_messages_failed_total";

@@ -24,6 +24,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (HTTP_CONNECTIONS_REFUSED, Kind::Counter, "HTTP connections closed because http.max_connections were all busy."),
     (FORM_REPLIES, Kind::Counter, "Form (WhatsApp Flow) submissions, by outcome: completed, invalid, stale (no step waits for its token), foreign (not Parley's token)."),
     (STATUSES_APPLIED, Kind::Counter, "Delivery statuses (sent, delivered, read, failed) applied to outbound messages."),
+    (CONTACT_IDENTITY_CHANGES, Kind::Counter, "Changed numbers and business-scoped user ids reported by the provider, by outcome (moved a known contact, or unknown)."),
     (MESSAGES_SENT, Kind::Counter, "Messages accepted by the provider, by sender."),
     (MESSAGES_RETRIED, Kind::Counter, "Sends retried after a transient provider error, by error code."),
     (MESSAGES_FAILED, Kind::Counter, "Sends that failed for good, by error code."),
@@ -63,15 +64,22 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
             vec![("provider", "twilio"), ("reason", "signature")],
         ],
         WEBHOOKS_UNAVAILABLE => one("reason", &["timeout", "queue_full"]),
-        WEBHOOK_ITEMS_UNPARSED => ["notification", "change", "message", "status"]
-            .iter()
-            .map(|k| vec![("provider", "meta"), ("kind", *k)])
-            .chain(
-                ["message", "status"]
-                    .iter()
-                    .map(|k| vec![("provider", "twilio"), ("kind", *k)]),
-            )
-            .collect(),
+        CONTACT_IDENTITY_CHANGES => one("outcome", &["moved", "unknown"]),
+        WEBHOOK_ITEMS_UNPARSED => [
+            "notification",
+            "change",
+            "message",
+            "status",
+            "user_id_update",
+        ]
+        .iter()
+        .map(|k| vec![("provider", "meta"), ("kind", *k)])
+        .chain(
+            ["message", "status"]
+                .iter()
+                .map(|k| vec![("provider", "twilio"), ("kind", *k)]),
+        )
+        .collect(),
         WEBHOOK_EVENTS_DROPPED => [
             ("meta", "messages", "system"),
             ("meta", "smb_app_state_sync", "contact"),

@@ -26,7 +26,8 @@ pub(super) fn lease_owners_sql() -> String {
 /// contact's as `contact_id, key, name, attributes, tags, contact_created_at`.
 pub(super) const CONVERSATIONS_PAGE: &str =
     "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
-            k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at
+            k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at,
+            k.bsuid, k.username
      from conversations v join contacts k on k.id = v.contact_id
      where (cast($1 as bigint) is null or v.sender_id = $1) and v.id < $2
        and k.merged_into is null

@@ -121,6 +121,15 @@ async fn run(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestI
                                     wake.outbox.notify_one();
                                 }
                             }
+                            IngestOutcome::IdentityApplied { contact_id } => {
+                                let outcome = if contact_id.is_some() {
+                                    "moved"
+                                } else {
+                                    "unknown"
+                                };
+                                metrics::counter!(m::CONTACT_IDENTITY_CHANGES, "outcome" => outcome)
+                                    .increment(1);
+                            }
                             _ => {}
                         }
                     }

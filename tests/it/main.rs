@@ -9,6 +9,7 @@ mod api_reads;
 mod audience;
 mod backup;
 mod bad_input;
+mod bsuid;
 mod connections;
 mod crash;
 mod delivery;

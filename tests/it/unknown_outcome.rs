@@ -131,7 +131,7 @@ fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-async fn post_twilio(app: &TestApp, path_and_query: &str, params: &[(&str, &str)]) -> u16 {
+pub async fn post_twilio(app: &TestApp, path_and_query: &str, params: &[(&str, &str)]) -> u16 {
     let url = format!("https://example.com{path_and_query}");
     app.http
         .post(format!("{}{path_and_query}", app.addr))

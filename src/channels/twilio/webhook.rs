@@ -103,7 +103,10 @@ fn parse_status(form: &Form, raw_status: &str) -> Result<Vec<Routed>, TwilioWebh
 fn parse_message(form: &Form) -> Result<Routed, TwilioWebhookError> {
     let message = InboundMessage {
         provider_message_id: message_sid(form)?,
-        from: contact(form.require("From")?)?,
+        from: with_user_id(
+            contact(form.require("From")?)?,
+            form.get("ExternalUserIdentifier"),
+        ),
         profile_name: form.get("ProfileName").map(str::to_string),
         username: form.get("ProfileUsername").map(str::to_string),
         timestamp: None,
@@ -303,6 +306,22 @@ fn contact(raw: &str) -> Result<ContactRef, TwilioWebhookError> {
             Ok(ContactRef::BusinessScoped(id.to_string()))
         }
         Err(e) => Err(invalid("From", raw, e.to_string())),
+    }
+}
+
+/// Twilio's Programmable Messaging names the business-scoped user id of a sender whose
+/// `From` is a phone in `ExternalUserIdentifier` (2026); both are kept so the contact is
+/// joined. Anything not shaped like a BSUID is ignored.
+fn with_user_id(from: ContactRef, external: Option<&str>) -> ContactRef {
+    let user_id = external
+        .map(|id| without_channel(id).trim())
+        .filter(|id| is_user_id(id));
+    match (from, user_id) {
+        (ContactRef::Phone(phone), Some(id)) => ContactRef::PhoneAndBusinessScoped {
+            phone,
+            user_id: id.to_string(),
+        },
+        (from, _) => from,
     }
 }
 

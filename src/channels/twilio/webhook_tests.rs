@@ -153,6 +153,25 @@ fn hidden_number_sender_is_business_scoped() {
 }
 
 #[test]
+fn external_user_identifier_joins_the_bsuid_to_the_phone() {
+    let params = edited(
+        "inbound_text",
+        &[(
+            "ExternalUserIdentifier",
+            Some("whatsapp:US.10482957361840527319"),
+        )],
+    );
+    let message = only_message(parse(&params).unwrap());
+    assert_eq!(message.from.key(), "+16315551181");
+    assert_eq!(message.from.user_id(), Some("US.10482957361840527319"));
+    let params = edited(
+        "inbound_text",
+        &[("ExternalUserIdentifier", Some("not an id"))],
+    );
+    assert_eq!(only_message(parse(&params).unwrap()).from.user_id(), None);
+}
+
+#[test]
 fn unknown_type_with_body_is_text_and_without_is_unsupported() {
     let params = edited("inbound_text", &[("MessageType", Some("contacts"))]);
     assert_eq!(

@@ -43,12 +43,15 @@ fn path_param(name: &str) -> Value {
 fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
     let s = json!({ "type": "string" });
     let i = json!({ "type": "integer" });
+    // Instead of `recipient_phone`, for customers who hide their number (one of the two).
+    let bsuid = json!({ "type": "string", "maxLength": limits::BSUID_MAX_LEN,
+                        "pattern": "^[A-Z]{2}\\.[A-Za-z0-9.]+$" });
     match (r.method, r.path) {
         ("POST", "/api/user/whatsapp/send-freeform") => (
             Some(obj(
-                &["sender_id", "recipient_phone", "message"],
+                &["sender_id", "message"],
                 json!({
-                "sender_id": i, "recipient_phone": s,
+                "sender_id": i, "recipient_phone": s, "recipient_user_id": bsuid,
                 "message": { "type": "string", "maxLength": limits::TEXT_MAX } }),
             )),
             vec![],
@@ -56,9 +59,9 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ),
         ("POST", "/api/user/whatsapp/send") => (
             Some(obj(
-                &["sender_id", "template_id", "recipient_phone"],
+                &["sender_id", "template_id"],
                 json!({
-                "sender_id": i, "template_id": i, "recipient_phone": s,
+                "sender_id": i, "template_id": i, "recipient_phone": s, "recipient_user_id": bsuid,
                 "recipient_name": { "type": "string", "maxLength": 255 },
                 "variables": { "type": "object", "additionalProperties": { "type": "string" } } }),
             )),
@@ -69,7 +72,8 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             None,
             vec![
                 query("sender_id", true, i.clone()),
-                query("recipient_phone", true, s.clone()),
+                query("recipient_phone", false, s.clone()),
+                query("recipient_user_id", false, bsuid.clone()),
             ],
             &[200, 401, 404, 422, 429],
         ),

@@ -83,7 +83,12 @@ pub(super) async fn link(
     sqlx::query(
         "update contacts set phone = $2, bsuid = $3, key = $4,
              username = coalesce($5, username), name = coalesce($6, name)
-         where id = $1",
+         where id = $1
+           -- most messages change nothing: no write then
+           and (phone is distinct from $2 or bsuid is distinct from $3
+                or key is distinct from $4
+                or ($5::text is not null and username is distinct from $5)
+                or ($6::text is not null and name is distinct from $6))",
     )
     .bind(survivor)
     .bind(&ids.phone)

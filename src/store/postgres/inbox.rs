@@ -99,7 +99,8 @@ impl Inbox for PgStore {
 
     async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
         let row = sqlx::query(
-            "select id, key, name, attributes, tags, created_at from contacts where id = $1",
+            "select id, key, name, attributes, tags, created_at, bsuid, username
+             from contacts where id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -554,6 +555,7 @@ pub(super) async fn load_work(
     let rows = sqlx::query(
         "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
                 c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
+                c.bsuid, c.username,
                 e.id as event_id, e.payload as event_payload,
                 e.received_at as event_received_at
          from conversations v

@@ -36,7 +36,7 @@ pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
     })
 }
 
-/// Columns: `key, name, attributes, tags` and the id and creation time under the given
+/// Columns: `key, name, attributes, tags, bsuid, username` and the id and creation time under the given
 /// names (they differ when joined with a conversation).
 pub(super) fn contact(row: &PgRow, id: &str, created_at: &str) -> StoreResult<Contact> {
     Ok(Contact {
@@ -46,6 +46,8 @@ pub(super) fn contact(row: &PgRow, id: &str, created_at: &str) -> StoreResult<Co
         attributes: json(row, "attributes")?,
         tags: json(row, "tags")?,
         created_at: row.try_get(created_at)?,
+        user_id: row.try_get("bsuid")?,
+        username: row.try_get("username")?,
     })
 }
 

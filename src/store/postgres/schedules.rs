@@ -149,7 +149,8 @@ impl Schedules for PgStore {
     ) -> StoreResult<Vec<AudienceRow>> {
         let rows = sqlx::query(
             "select c.id as conversation_id, c.last_inbound_at, c.state,
-                    k.id as contact_id, k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at
+                    k.id as contact_id, k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at,
+                    k.bsuid, k.username
              from conversations c join contacts k on k.id = c.contact_id
              -- a contact merged into another is reached through the survivor only
              where c.sender_id = $1 and c.id > $2 and k.merged_into is null

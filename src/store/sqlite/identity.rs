@@ -66,7 +66,11 @@ pub(super) fn link(
     conn.prepare_cached(
         "update contacts set phone = ?2, bsuid = ?3, key = ?4,
              username = coalesce(?5, username), name = coalesce(?6, name)
-         where id = ?1",
+         where id = ?1
+           -- most messages change nothing: no write then
+           and (phone is not ?2 or bsuid is not ?3 or key is not ?4
+                or (?5 is not null and username is not ?5)
+                or (?6 is not null and name is not ?6))",
     )?
     .execute(params![survivor, ids.phone, ids.bsuid, key, username, name])?;
     Ok(Some((survivor, key)))
@@ -92,10 +96,13 @@ pub(super) fn apply_change(
     .map(|(id, _)| id))
 }
 
+/// A contact's name, attributes and tags.
+type Profile = (Option<String>, Map<String, Value>, Vec<String>);
+
 /// Merges contact `gone` into `keep`: profile, conversations (per sender, joined), and a
 /// tombstone left for `gone` so rows elsewhere that name it stay valid.
 fn merge(conn: &Connection, keep: i64, gone: i64, now: i64) -> StoreResult<()> {
-    let profile = |id: i64| -> StoreResult<(Option<String>, Map<String, Value>, Vec<String>)> {
+    let profile = |id: i64| -> StoreResult<Profile> {
         let (name, attributes, tags): (Option<String>, String, String) = conn
             .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
             .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

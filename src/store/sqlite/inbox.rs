@@ -85,7 +85,8 @@ impl Inbox for SqliteStore {
 
     async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
         let row = sqlx::query(
-            "select id, key, name, attributes, tags, created_at from contacts where id = $1",
+            "select id, key, name, attributes, tags, created_at, bsuid, username
+             from contacts where id = $1",
         )
         .bind(id)
         .fetch_optional(&self.reader)
@@ -136,7 +137,7 @@ impl Inbox for SqliteStore {
                     .prepare_cached(
                         "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state,
                                 v.created_at, c.key, c.name, c.attributes, c.tags,
-                                c.created_at as contact_created_at
+                                c.created_at as contact_created_at, c.bsuid, c.username
                          from conversations v join contacts c on c.id = v.contact_id
                          where v.id = ?1",
                     )?

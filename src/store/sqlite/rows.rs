@@ -79,7 +79,7 @@ pub(super) fn conversation(row: &impl Cols) -> StoreResult<Conversation> {
     })
 }
 
-/// Columns: `id, key, name, attributes, tags, created_at`, or under other names for the
+/// Columns: `id, key, name, attributes, tags, created_at, bsuid, username`, or under other names for the
 /// id and creation time when joined with a conversation.
 pub(super) fn contact(row: &impl Cols, id: &str, created_at: &str) -> StoreResult<Contact> {
     Ok(Contact {
@@ -89,6 +89,8 @@ pub(super) fn contact(row: &impl Cols, id: &str, created_at: &str) -> StoreResul
         attributes: from_text("contact attributes", &row.text("attributes")?)?,
         tags: from_text("contact tags", &row.text("tags")?)?,
         created_at: time(row.int(created_at)?)?,
+        user_id: row.opt_text("bsuid")?,
+        username: row.opt_text("username")?,
     })
 }
 

@@ -135,8 +135,10 @@ async fn a_phone_arriving_for_a_business_scoped_contact_joins_it(store: DynStore
         .await
         .unwrap()
         .unwrap();
-    // Sends now go to the phone.
+    // Sends now go to the phone; the BSUID and the username stay on the contact.
     assert_eq!(contact.contact_ref(), Some(ContactRef::Phone(phone(1))));
+    assert_eq!(contact.user_id.as_deref(), Some(BSUID));
+    assert_eq!(contact.username.as_deref(), Some("@maria"));
     // Found by either identity afterwards; a phone-only message lands there too.
     for key in [phone(1).as_e164().to_string(), format!("bsuid:{BSUID}")] {
         let found = store
