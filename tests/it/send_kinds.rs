@@ -278,3 +278,59 @@ async fn twilio_buttons_are_a_quick_reply_created_once_and_reused_after_a_restar
     assert!(!forms[1].contains_key("Body"), "no numbered text");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_shows_typing_while_the_slow_step_runs_and_not_after_the_reply() {
+    let slow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "state": "packed" }))
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .mount(&slow)
+        .await;
+    let flow = format!(
+        "id: order\ntyping: true\ntriggers: [{{ keyword: [order] }}]\nsteps:\n  - http: {{ method: GET, url: \"{}/o\", save_as: r }}\n  - send: \"Your order is {{{{ vars.r.body.state }}}}\"\n",
+        slow.uri()
+    );
+    let app = spawn_with(Options {
+        flows: vec![("order.yaml", Box::leak(flow.into_boxed_str()))],
+        config_edits: vec![(
+            "flows: { dir: ",
+            "flows: { allow_private_networks: true, dir: ",
+        )],
+        ..Default::default()
+    })
+    .await;
+    let customer = "+34600000009";
+    let path = format!("/sandbox/api/contacts/{customer}/messages");
+    let (_, before) = get_json(&app, &path).await;
+    assert_eq!(before["typing"], false);
+    let injecting = {
+        let app_addr = app.addr.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{app_addr}/sandbox/api/messages"))
+                .json(&json!({ "from": customer, "name": "Ana", "text": "order" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    eventually(Duration::from_secs(5), "typing… in the sandbox", || async {
+        let (_, m) = get_json(&app, &path).await;
+        (m["typing"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(injecting.await.unwrap(), 200);
+    let after = eventually(Duration::from_secs(10), "the reply", || async {
+        let (_, m) = get_json(&app, &path).await;
+        (m["messages"].as_array().is_some_and(|a| a.len() == 2)).then_some(m)
+    })
+    .await;
+    assert_eq!(after["messages"][1]["summary"], "Your order is packed");
+    assert_eq!(after["typing"], false, "the reply ends it");
+    app.shutdown().await;
+}
