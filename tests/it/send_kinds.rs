@@ -334,3 +334,56 @@ async fn the_sandbox_shows_typing_while_the_slow_step_runs_and_not_after_the_rep
     assert_eq!(after["typing"], false, "the reply ends it");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_conversations_api_sends_a_reaction_and_a_location_request() {
+    use crate::api::{customer_writes, post, spawn_api};
+    let app = spawn_api().await;
+    customer_writes(&app, CUSTOMER, 10).await;
+    let id = app.store.conversations_page(None, None, 1).await.unwrap()[0]
+        .conversation
+        .id;
+    let url = format!("/api/conversations/{id}/messages");
+    let (status, body) = post(
+        &app,
+        &url,
+        json!({ "type": "reaction", "message_id": "wamid.in.1", "emoji": "❤️" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &app,
+        &url,
+        json!({ "type": "location_request", "text": "Where are you?" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sends = app.wait_meta_sends(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        sends[0]["reaction"],
+        json!({ "message_id": "wamid.in.1", "emoji": "❤️" })
+    );
+    assert_eq!(sends[1]["interactive"]["type"], "location_request_message");
+    for (b, field) in [
+        (
+            json!({ "type": "reaction", "message_id": "wamid.in.1", "emoji": "nice" }),
+            "emoji",
+        ),
+        (json!({ "type": "reaction", "emoji": "👍" }), "message_id"),
+        (
+            json!({ "type": "location_request", "text": "x".repeat(1_025) }),
+            "text",
+        ),
+        (json!({ "type": "location_request", "text": "  " }), "text"),
+    ] {
+        let (status, body) = post(&app, &url, b.clone()).await;
+        assert_eq!(status, 422, "{b}: {body}");
+        assert!(body.to_string().contains(field), "{b}: {body}");
+    }
+    assert_eq!(
+        app.meta_sends().await.len(),
+        2,
+        "refused requests send nothing"
+    );
+    app.shutdown().await;
+}
