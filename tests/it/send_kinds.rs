@@ -387,3 +387,72 @@ async fn the_conversations_api_sends_a_reaction_and_a_location_request() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn typing_for_one_customer_never_holds_up_another() {
+    let slow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "state": "late" }))
+                .set_delay(Duration::from_millis(2_500)),
+        )
+        .mount(&slow)
+        .await;
+    let flow = format!(
+        "id: order\ntyping: true\ntriggers: [{{ keyword: [order] }}]\nsteps:\n  - http: {{ method: GET, url: \"{}/o\", save_as: r }}\n  - send: \"Your order is {{{{ vars.r.body.state }}}}\"\n",
+        slow.uri()
+    );
+    let app = spawn_with(Options {
+        flows: vec![
+            ("order.yaml", Box::leak(flow.into_boxed_str())),
+            ("echo.yaml", ECHO_FLOW),
+        ],
+        config_edits: vec![(
+            "flows: { dir: ",
+            "flows: { allow_private_networks: true, typing_renew: 200ms, dir: ",
+        )],
+        ..Default::default()
+    })
+    .await;
+    app.post_meta(&meta_text(CUSTOMER, "wamid.a.1", "order", now_unix()))
+        .await;
+    eventually(
+        Duration::from_secs(5),
+        "typing for the first customer",
+        || async { meta_posts(&app).await.iter().any(is_typing).then_some(()) },
+    )
+    .await;
+    app.post_meta(&meta_text(
+        "16315551182",
+        "wamid.b.1",
+        "hi there",
+        now_unix(),
+    ))
+    .await;
+    let posts = eventually(
+        Duration::from_secs(5),
+        "the second customer's echo",
+        || async {
+            let posts = meta_posts(&app).await;
+            posts
+                .iter()
+                .any(|p| body_text(p) == "echo: hi there")
+                .then_some(posts)
+        },
+    )
+    .await;
+    assert!(
+        !posts.iter().any(|p| body_text(p) == "Your order is late"),
+        "the echo came while the first customer's step still waited"
+    );
+    eventually(Duration::from_secs(10), "the slow reply", || async {
+        meta_posts(&app)
+            .await
+            .iter()
+            .any(|p| body_text(p) == "Your order is late")
+            .then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}
