@@ -79,30 +79,7 @@ async fn the_sandbox_page_chats_in_a_real_browser() {
     })
     .await;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-page.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let addr = app.addr.clone();
-    let shot = screenshot.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("sandbox.mjs")
-            .arg(&addr)
-            .arg(&shot)
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the browser test finishes within 90 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(screenshot.exists());
-    eprintln!("screenshot: {}", screenshot.display());
+    run_browser(&app, "sandbox.mjs", &screenshot).await;
     app.shutdown().await;
 }
 
