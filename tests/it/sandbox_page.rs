@@ -1,6 +1,7 @@
 //! The `/sandbox` page in a real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core from `tests/browser/`): open the page, type `hi`, tap a reply button,
-//! see the bot's answer and the trace. The screenshot is kept in the target folder.
+//! see the bot's answer and the trace; and the send kinds of issue 16 ("typing…", a
+//! reaction, a location request). The screenshots are kept in the target folder.
 //! `.ci/run` installs Chromium and playwright-core; elsewhere the test is skipped when
 //! they are missing.
 
