@@ -77,7 +77,8 @@ pub trait Engine: Send + Sync + 'static {
 }
 
 /// Runs the loaded flows (`Library`) with the I/O their steps ask for: the script pool and
-/// the `http` steps' client.
+/// the `http` steps' client. While a `typing: true` flow's `http` step waits, it also
+/// shows the customer "typing…" through their sender's channel (`with_typing`).
 pub struct FlowEngine {
     library: Library,
     scripts: ScriptPool,

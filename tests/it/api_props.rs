@@ -47,6 +47,8 @@ const ROUTES: &[(&str, &[&str])] = &[
             "caption",
             "filename",
             "location",
+            "message_id",
+            "emoji",
         ],
     ),
     ("/api/conversations/{id}/release", &[]),

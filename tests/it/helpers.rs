@@ -96,7 +96,7 @@ senders:
     channel: twilio
     phone_number: "+15550783881"
     messages_per_second: 1000
-    twilio: {{ account_sid: ACtest, auth_token: {TWILIO_TOKEN}, api_base: "{twilio_uri}" }}
+    twilio: {{ account_sid: ACtest, auth_token: {TWILIO_TOKEN}, api_base: "{twilio_uri}", content_api_base: "{twilio_uri}", messaging_api_base: "{twilio_uri}" }}
   - {{ id: 3, name: Sandbox, channel: sandbox, phone_number: "+15550000000" }}
 templates:
   - {{ id: 45, name: menu_reminder, language: en, status: approved, category: utility, body: "Hi {{{{1}}}}, reply MENU to continue." }}
@@ -325,6 +325,21 @@ pub async fn mount_twilio_ok(server: &MockServer) {
             ResponseTemplate::new(201)
                 .set_body_json(json!({ "sid": format!("SM{}", &n[..32]), "status": "queued" }))
         })
+        .mount(server)
+        .await;
+    // The Content API (the same double serves it): every template gets a fresh HX sid.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/Content$"))
+        .respond_with(|_: &Request| {
+            let n = uuid::Uuid::new_v4().simple().to_string();
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "sid": format!("HX{n}"), "account_sid": "ACtest" }))
+        })
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v2/Indicators/Typing\.json$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "success": true })))
         .mount(server)
         .await;
 }

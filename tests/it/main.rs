@@ -39,6 +39,7 @@ mod sandbox_handoff;
 mod sandbox_page;
 mod schedules;
 mod script_pool;
+mod send_kinds;
 mod ssrf;
 mod unknown_outcome;
 mod webhook_batches;

@@ -1,7 +1,8 @@
 //! The `/sandbox` page in a real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core from `tests/browser/`): open the page, type `hi`, tap a reply button,
-//! see the bot's answer and the trace, attach a photo and see it from the media store.
-//! The screenshot is kept in the target folder. `.ci/run` installs Chromium and
+//! see the bot's answer and the trace, attach a photo and see it from the media store;
+//! and the send kinds of issue 16 ("typing…", a reaction, a location request). The
+//! screenshots are kept in the target folder. `.ci/run` installs Chromium and
 //! playwright-core; elsewhere the test is skipped when they are missing.
 
 use crate::helpers::*;
@@ -13,6 +14,35 @@ const WELCOME: &str = include_str!("../../flows/welcome.yaml");
 const LEAD: &str = include_str!("../../flows/lead_capture.yaml");
 const ORDER: &str = include_str!("../../flows/order_status.yaml");
 const HANDOFF: &str = include_str!("../../flows/human_handoff.yaml");
+
+/// Runs `script` from `tests/browser` against `app`, with a screenshot at `screenshot`.
+async fn run_browser(app: &TestApp, script: &'static str, screenshot: &Path) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let _ = std::fs::remove_file(screenshot);
+    let addr = app.addr.clone();
+    let shot = screenshot.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(&addr)
+            .arg(&shot)
+            .current_dir(&dir)
+            .output()
+            .expect("node runs")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .expect("the browser test finishes within 90 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(screenshot.exists());
+    eprintln!("screenshot: {}", screenshot.display());
+}
 
 fn browser_ready(dir: &Path) -> Result<(), String> {
     let chromium = std::env::var("PARLEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -56,29 +86,61 @@ async fn the_sandbox_page_chats_in_a_real_browser() {
     })
     .await;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-page.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let addr = app.addr.clone();
-    let shot = screenshot.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("sandbox.mjs")
-            .arg(&addr)
-            .arg(&shot)
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the browser test finishes within 90 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_browser(&app, "sandbox.mjs", &screenshot).await;
+    app.shutdown().await;
+}
+
+const DELIVERY: &str = r#"id: delivery
+triggers: [{ keyword: [deliver] }]
+steps:
+  - send: { react: "👍" }
+  - send: { location_request: "Where shall we deliver?" }
+"#;
+
+const DELIVERING: &str = r#"id: delivering
+triggers: [{ type: location }]
+steps:
+  - send: "Delivering to {{ message.name }}"
+"#;
+
+#[tokio::test]
+async fn the_sandbox_page_shows_typing_reactions_and_location_requests() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&dir) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the browser test must run in CI: {why}"
+        );
+        eprintln!("skipping the browser test: {why}");
+        return;
+    }
+    let slow = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "state": "packed" }))
+                .set_delay(Duration::from_millis(2_500)),
+        )
+        .mount(&slow)
+        .await;
+    let order = format!(
+        "id: order\ntyping: true\ntriggers: [{{ keyword: [order] }}]\nsteps:\n  - http: {{ method: GET, url: \"{}/o\", save_as: r }}\n  - send: \"Your order is {{{{ vars.r.body.state }}}}\"\n",
+        slow.uri()
     );
-    assert!(screenshot.exists());
-    eprintln!("screenshot: {}", screenshot.display());
+    let app = spawn_with(Options {
+        flows: vec![
+            ("order.yaml", Box::leak(order.into_boxed_str())),
+            ("delivery.yaml", DELIVERY),
+            ("delivering.yaml", DELIVERING),
+        ],
+        config_edits: vec![(
+            "flows: { dir: ",
+            "flows: { allow_private_networks: true, dir: ",
+        )],
+        ..Default::default()
+    })
+    .await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-send-kinds.png");
+    run_browser(&app, "send_kinds.mjs", &screenshot).await;
     app.shutdown().await;
 }

@@ -159,6 +159,16 @@ fn content(form: &Form) -> Result<InboundContent, TwilioWebhookError> {
                 .unwrap_or_default()
                 .to_string(),
         },
+        // A row picked from a `twilio/list-picker` Parley sent for a `list`.
+        Some("interactive") if form.get("ListId").is_some() => InboundContent::ListReply {
+            id: form.get("ListId").unwrap_or_default().to_string(),
+            title: form
+                .get("ListTitle")
+                .or(body)
+                .unwrap_or_default()
+                .to_string(),
+            description: None,
+        },
         // A quick-reply button of an approved template.
         Some("button") => {
             let text = form.get("ButtonText").or(body).unwrap_or_default();

@@ -300,3 +300,26 @@ fn form_pairs_are_decoded_in_order_with_repeats_kept() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
     );
 }
+
+#[test]
+fn a_list_picker_pick_is_a_list_reply() {
+    let params = edited(
+        "inbound_button_reply",
+        &[
+            ("ButtonPayload", None),
+            ("ButtonText", None),
+            ("Body", Some("09:00")),
+            ("ListId", Some("m9")),
+            ("ListTitle", Some("09:00")),
+        ],
+    );
+    let message = only_message(parse(&params).unwrap());
+    assert_eq!(
+        message.content,
+        InboundContent::ListReply {
+            id: "m9".into(),
+            title: "09:00".into(),
+            description: None
+        }
+    );
+}

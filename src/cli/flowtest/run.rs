@@ -392,7 +392,8 @@ fn text_of(content: &OutboundContent) -> Option<String> {
         OutboundContent::Text { body, .. }
         | OutboundContent::Buttons { body, .. }
         | OutboundContent::List { body, .. }
-        | OutboundContent::UrlButton { body, .. } => Some(body.clone()),
+        | OutboundContent::UrlButton { body, .. }
+        | OutboundContent::LocationRequest { body } => Some(body.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         _ => None,
     }

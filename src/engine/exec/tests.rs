@@ -95,3 +95,71 @@ fn a_failed_or_refused_answer_takes_the_on_error_path() {
         vec!["Cannot check now"]
     );
 }
+
+const KINDS: &str = r#"id: kinds
+typing: true
+triggers: [{ keyword: [react] }]
+steps:
+  - send: { react: "👍" }
+  - send: { react: "{{ message.text }}" }
+  - send: { location_request: "Where, {{ contact.name }}?" }
+  - http: { url: "https://shop.example/slow" }
+"#;
+
+#[test]
+fn a_reaction_goes_to_the_message_handled_and_a_bad_templated_emoji_is_not_sent() {
+    let (set, _dir) = load(&[("kinds.yaml", KINDS)], &[]);
+    let library = Library::new(set, EngineOptions::default());
+    let one = OneText::new(ConversationState::default(), 1, "react");
+    let input = one.input();
+    let mut interpreter = Interpreter::new(&library, &input, None);
+    let mut waited_typing = Vec::new();
+    while let Some(effect) = interpreter.next() {
+        waited_typing.push(interpreter.waits_in_typing_flow());
+        let answer = match effect {
+            Effect::Http(_) => Answer::Http(Ok(json!({ "status": 200, "ok": true, "body": {} }))),
+            Effect::Script(_) => unreachable!("no scripts here"),
+        };
+        interpreter.resume(answer);
+    }
+    assert_eq!(
+        waited_typing,
+        vec![true],
+        "the http step waits in a typing flow"
+    );
+    let done = interpreter.finish();
+    let contents: Vec<&OutboundContent> = done.out.replies.iter().map(|r| &r.content).collect();
+    assert_eq!(
+        contents,
+        vec![
+            &OutboundContent::Reaction {
+                message_id: "wamid.1".into(),
+                emoji: "👍".into()
+            },
+            &OutboundContent::LocationRequest {
+                body: "Where, Ana?".into()
+            },
+        ]
+    );
+    let error = done
+        .out
+        .state
+        .last_error
+        .expect("the skipped reaction is recorded");
+    assert_eq!(error.step, 1);
+    assert!(
+        error.message.contains("`react` has letters"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn a_flow_without_typing_waits_without_it() {
+    let (library, _dir) = library();
+    let one = OneText::new(ConversationState::default(), 1, "order 42");
+    let input = one.input();
+    let mut interpreter = Interpreter::new(&library, &input, None);
+    assert!(interpreter.next().is_some());
+    assert!(!interpreter.waits_in_typing_flow());
+}

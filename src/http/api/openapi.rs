@@ -150,8 +150,10 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             Some(obj(
                 &["type"],
                 json!({
-                "type": { "enum": ["text", "image", "video", "audio", "document", "location"] },
+                "type": { "enum": ["text", "image", "video", "audio", "document", "location", "location_request", "reaction"] },
                 "text": { "type": "string", "maxLength": limits::TEXT_MAX },
+                "message_id": { "type": "string", "description": "reaction: the customer's message (wamid.… or SM…)" },
+                "emoji": { "type": "string", "maxLength": limits::REACTION_EMOJI_MAX, "description": "reaction: one emoji; \"\" removes it" },
                 "media_url": { "type": "string", "format": "uri" },
                 "caption": { "type": "string", "maxLength": limits::BODY_MAX }, "filename": s,
                 "location": obj(&["latitude", "longitude"], json!({

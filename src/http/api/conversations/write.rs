@@ -1,5 +1,6 @@
 //! Sends into a known conversation (seed 004) — `POST /api/conversations/{id}/messages`
-//! with text, media (image, video, audio, document) or a location — and
+//! with text, media (image, video, audio, document), a location, a location request or a
+//! reaction — and
 //! `POST /api/conversations/{id}/release`, which hands a conversation back from a human
 //! agent to the bot.
 //!
@@ -145,9 +146,61 @@ fn content(f: &Fields) -> Result<(OutboundContent, Option<(MediaKind, String)>),
                 None,
             ))
         }
+        "location_request" => {
+            let text = f.opt_str("text")?.ok_or_else(|| {
+                FieldError::new("text", "text is required when type is 'location_request'")
+            })?;
+            if text.trim().is_empty() {
+                return Err(Error::field("text", "text must not be empty"));
+            }
+            let max = crate::domain::limits::LOCATION_REQUEST_BODY_MAX;
+            if chars(text) > max {
+                return Err(Error::field(
+                    "text",
+                    format!(
+                        "text must be at most {max} characters, got {}",
+                        chars(text)
+                    ),
+                ));
+            }
+            Ok((
+                OutboundContent::LocationRequest {
+                    body: text.to_string(),
+                },
+                None,
+            ))
+        }
+        "reaction" => {
+            let message_id = f.opt_str("message_id")?.unwrap_or_default().trim();
+            if message_id.is_empty() {
+                return Err(Error::field(
+                    "message_id",
+                    "message_id (the provider id of the customer's message) is required when type is 'reaction'",
+                ));
+            }
+            if chars(message_id) > crate::domain::limits::BUTTON_ID_MAX {
+                return Err(Error::field("message_id", "message_id is too long"));
+            }
+            let emoji = f.opt_str("emoji")?.ok_or_else(|| {
+                FieldError::new(
+                    "emoji",
+                    "emoji is required when type is 'reaction' (\"\" removes the reaction)",
+                )
+            })?;
+            if let Some(why) = crate::domain::limits::reaction_problem(emoji) {
+                return Err(Error::field("emoji", why));
+            }
+            Ok((
+                OutboundContent::Reaction {
+                    message_id: message_id.to_string(),
+                    emoji: emoji.to_string(),
+                },
+                None,
+            ))
+        }
         _ => Err(Error::field(
             "type",
-            "type must be one of: text, image, video, audio, document, location",
+            "type must be one of: text, image, video, audio, document, location, location_request, reaction",
         )),
     }
 }
