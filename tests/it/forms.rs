@@ -195,3 +195,51 @@ async fn a_stale_token_changes_nothing_and_the_waiting_form_still_completes() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_shows_the_form_fields_and_takes_a_submission() {
+    let app = spawn_with(meta_only(None)).await;
+    let customer = "+34600000001";
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": customer, "name": "Ana", "text": "book" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let form = &body["replies"][0]["content"];
+    assert_eq!(form["kind"], "form", "{body:#}");
+    assert_eq!(form["cta"], "Book now");
+    assert_eq!(
+        form["fields"],
+        json!([
+            { "name": "date", "label": null, "type": "date", "required": true },
+            { "name": "people", "label": null, "type": "number", "required": true }
+        ])
+    );
+    let token = form["token"].as_str().unwrap().to_string();
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": customer, "form": { "token": token, "response": { "date": "2027-04-04", "people": "3" } } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(
+        body["replies"][0]["summary"],
+        "See you on 2027-04-04, 3 of you",
+        "{body:#}"
+    );
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": customer, "form": { "token": "x", "response": { "deep": [[[[[[[[[[1]]]]]]]]]] } } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body:#}");
+    assert!(
+        body.to_string().contains("nests deeper than 8 levels"),
+        "{body:#}"
+    );
+    app.shutdown().await;
+}
