@@ -284,3 +284,33 @@ fn parley_test_submits_a_form_and_checks_its_answers() {
         stdout(&out)
     );
 }
+
+#[test]
+fn simulate_shows_a_forms_fields_and_form_submits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = flows_config(dir.path(), &[("booking.yaml", BOOKING_FORM)]);
+    let out = parley(
+        &[
+            "simulate",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            "+34600000001",
+        ],
+        "/form date=2027-01-15\nbook\n/form date=2027-01-15 people=2\n/quit\n",
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("(the bot has not sent a form: nothing to fill in)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bot: Book a visit\n  [form] Book now\n    date (date, required)\n    people (number, required)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(you submitted the form)\nbot: See you on 2027-01-15, 2 of you"),
+        "{text}"
+    );
+}
