@@ -69,7 +69,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "a person hands the conversation back to the bot",
     ),
     (
-        "/form a=1 b=2",
+        "/form a=1",
         "fill in and submit the last form the bot sent",
     ),
     ("/help", "list these commands"),
