@@ -68,10 +68,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/release",
         "a person hands the conversation back to the bot",
     ),
-    (
-        "/form a=1",
-        "fill in and submit the last form the bot sent",
-    ),
+    ("/form a=1", "fill in and submit the last form the bot sent"),
     ("/help", "list these commands"),
     ("/quit", "end (also /exit, or Ctrl-D)"),
 ];

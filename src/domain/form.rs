@@ -191,9 +191,15 @@ pub enum FormReplyError {
     TooLarge(usize),
     #[error("the form reply is not a JSON object: {0}")]
     NotAnObject(String),
-    #[error("the form reply nests deeper than {} levels", limits::FORM_RESPONSE_DEPTH_MAX)]
+    #[error(
+        "the form reply nests deeper than {} levels",
+        limits::FORM_RESPONSE_DEPTH_MAX
+    )]
     TooDeep,
-    #[error("the form reply has more than {} values", limits::FORM_RESPONSE_VALUES_MAX)]
+    #[error(
+        "the form reply has more than {} values",
+        limits::FORM_RESPONSE_VALUES_MAX
+    )]
     TooMany,
 }
 
@@ -303,7 +309,10 @@ mod tests {
 
     #[test]
     fn oversized_deep_or_crowded_responses_are_refused() {
-        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(limits::FORM_RESPONSE_BYTES_MAX));
+        let big = format!(
+            r#"{{"a":"{}"}}"#,
+            "x".repeat(limits::FORM_RESPONSE_BYTES_MAX)
+        );
         assert!(matches!(
             parse_form_response(&big),
             Err(FormReplyError::TooLarge(_))

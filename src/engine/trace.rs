@@ -286,7 +286,10 @@ pub fn describe(run: &Run, flow: Option<&Flow>) -> String {
             ", waiting for the form to be submitted".to_string()
         }
         Some(Wait::Form { step, .. }) => {
-            format!(", waiting for the form of {} to be submitted", flow.place(*step))
+            format!(
+                ", waiting for the form of {} to be submitted",
+                flow.place(*step)
+            )
         }
         None => String::new(),
     };

@@ -142,7 +142,9 @@ fn check_refuses_forms_when_a_twilio_sender_would_send_them() {
     let (report, rendered) = load(GOOD, Some(&twilio));
     assert!(report.set.is_none());
     assert!(
-        rendered.contains("booking.yaml:6:7: error: a `form` cannot reach customers of the Twilio sender 2"),
+        rendered.contains(
+            "booking.yaml:6:7: error: a `form` cannot reach customers of the Twilio sender 2"
+        ),
         "{rendered}"
     );
     let meta_only = Deployment {

@@ -3,12 +3,12 @@
 //! deduplicated by its id, then handled by the inbox.
 
 use super::Sandbox;
+use crate::domain::form;
 use crate::domain::{
     Clock, ContactRef, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral,
 };
 use crate::store::{Id, IngestItem, IngestOutcome};
 use crate::workers::ingest::Ingestor;
-use crate::domain::form;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -269,7 +269,10 @@ fn parley_test_submits_a_form_and_checks_its_answers() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("1 test: 1 passed") || text.contains("1 passed"), "{text}");
+    assert!(
+        text.contains("1 test: 1 passed") || text.contains("1 passed"),
+        "{text}"
+    );
     // Submitting before any form was sent says so in words.
     std::fs::write(
         tests.join("booking.test.yaml"),

@@ -66,15 +66,19 @@ fn meta_form_reply(from: &str, wamid: &str, token: &str, fields: Value) -> Vec<u
 }
 
 async fn sends_to(app: &TestApp, n: usize) -> Vec<Value> {
-    eventually(Duration::from_secs(10), &format!("{n} sends to Ana"), || async {
-        let s: Vec<Value> = app
-            .meta_sends()
-            .await
-            .into_iter()
-            .filter(|s| s["to"] == ANA)
-            .collect();
-        (s.len() >= n).then_some(s)
-    })
+    eventually(
+        Duration::from_secs(10),
+        &format!("{n} sends to Ana"),
+        || async {
+            let s: Vec<Value> = app
+                .meta_sends()
+                .await
+                .into_iter()
+                .filter(|s| s["to"] == ANA)
+                .collect();
+            (s.len() >= n).then_some(s)
+        },
+    )
     .await
 }
 
@@ -111,7 +115,12 @@ async fn a_form_is_sent_submitted_and_its_answers_used_by_the_next_step() {
     );
     assert!(token.starts_with("parley-form."), "{token}");
 
-    let reply = meta_form_reply(ANA, "wamid.f.2", &token, json!({"date": "2027-01-15", "people": "2"}));
+    let reply = meta_form_reply(
+        ANA,
+        "wamid.f.2",
+        &token,
+        json!({"date": "2027-01-15", "people": "2"}),
+    );
     assert_eq!(app.post_meta(&reply).await.status(), 200);
     let sends = sends_to(&app, 2).await;
     assert_eq!(body_text(&sends[1]), "See you on 2027-01-15, 2 of you");
@@ -126,7 +135,12 @@ async fn submitted_after_a_restart(database_url: Option<String>) {
     let app = spawn_with(meta_only(database_url)).await;
     let (_, token) = open_form(&app).await;
     let app = app.restart().await;
-    let reply = meta_form_reply(ANA, "wamid.f.3", &token, json!({"date": "2027-02-01", "people": 5}));
+    let reply = meta_form_reply(
+        ANA,
+        "wamid.f.3",
+        &token,
+        json!({"date": "2027-02-01", "people": 5}),
+    );
     assert_eq!(app.post_meta(&reply).await.status(), 200);
     let sends = sends_to(&app, 2).await;
     assert_eq!(body_text(&sends[1]), "See you on 2027-02-01, 5 of you");
@@ -152,10 +166,19 @@ async fn an_unsubmitted_form_times_out_to_its_branch_and_a_late_submission_is_ig
     let (_, token) = open_form(&app).await;
     let sends = sends_to(&app, 2).await;
     assert_eq!(body_text(&sends[1]), "Still want to book?");
-    let late = meta_form_reply(ANA, "wamid.f.4", &token, json!({"date": "2027-01-15", "people": 2}));
+    let late = meta_form_reply(
+        ANA,
+        "wamid.f.4",
+        &token,
+        json!({"date": "2027-01-15", "people": 2}),
+    );
     assert_eq!(app.post_meta(&late).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(sends_to(&app, 2).await.len(), 2, "the late form started nothing");
+    assert_eq!(
+        sends_to(&app, 2).await.len(),
+        2,
+        "the late form started nothing"
+    );
     app.shutdown().await;
 }
 
@@ -172,15 +195,29 @@ async fn a_stale_token_changes_nothing_and_the_waiting_form_still_completes() {
         .unwrap()
         .to_string();
     assert_ne!(first, second);
-    let stale = meta_form_reply(ANA, "wamid.f.6", &first, json!({"date": "2027-01-15", "people": 2}));
+    let stale = meta_form_reply(
+        ANA,
+        "wamid.f.6",
+        &first,
+        json!({"date": "2027-01-15", "people": 2}),
+    );
     assert_eq!(app.post_meta(&stale).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sends_to(&app, 2).await.len(), 2, "a stale form sends nothing");
-    let fresh = meta_form_reply(ANA, "wamid.f.7", &second, json!({"date": "2027-03-03", "people": 1}));
+    assert_eq!(
+        sends_to(&app, 2).await.len(),
+        2,
+        "a stale form sends nothing"
+    );
+    let fresh = meta_form_reply(
+        ANA,
+        "wamid.f.7",
+        &second,
+        json!({"date": "2027-03-03", "people": 1}),
+    );
     app.post_meta(&fresh).await;
     let sends = sends_to(&app, 3).await;
     assert_eq!(body_text(&sends[2]), "See you on 2027-03-03, 1 of you");
-    let (_, metrics) = (0, app
+    let metrics = app
         .http
         .get(format!("{}/metrics", app.addr))
         .send()
@@ -188,11 +225,13 @@ async fn a_stale_token_changes_nothing_and_the_waiting_form_still_completes() {
         .unwrap()
         .text()
         .await
-        .unwrap());
-    assert!(
-        metrics.contains("parley_form_replies_total{outcome=\"stale\"}"),
-        "{metrics}"
-    );
+        .unwrap();
+    let stale: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parley_form_replies_total{outcome=\"stale\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stale form series:\n{metrics}"));
+    assert!(stale >= 1.0, "the stale form is counted: {stale}");
     app.shutdown().await;
 }
 
@@ -226,8 +265,7 @@ async fn the_sandbox_shows_the_form_fields_and_takes_a_submission() {
     .await;
     assert_eq!(status, 200, "{body:#}");
     assert_eq!(
-        body["replies"][0]["summary"],
-        "See you on 2027-04-04, 3 of you",
+        body["replies"][0]["summary"], "See you on 2027-04-04, 3 of you",
         "{body:#}"
     );
     let (status, body) = post_json(

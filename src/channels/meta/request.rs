@@ -5,8 +5,8 @@
 //! Pure: no I/O, so every body is checked against the fixtures without a server.
 
 use crate::domain::{
-    ContactRef, FlowRef, FormAction, FormMessage, ListSection, MediaKind, OutboundContent, OutboundMessage, ReplyButton,
-    TemplateMessage,
+    ContactRef, FlowRef, FormAction, FormMessage, ListSection, MediaKind, OutboundContent,
+    OutboundMessage, ReplyButton, TemplateMessage,
 };
 use serde::Serialize;
 

@@ -139,7 +139,9 @@ impl State<'_> {
             }
             Step::CustomerSubmitsForm(answers) => {
                 let Some(token) = self.last_form.clone() else {
-                    return Err("the customer should submit a form, but the bot has not sent one".into());
+                    return Err(
+                        "the customer should submit a form, but the bot has not sent one".into(),
+                    );
                 };
                 let msg = CustomerMessage {
                     from: phone,

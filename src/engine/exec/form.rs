@@ -29,14 +29,20 @@ impl Interpreter<'_> {
     /// any more: submitted twice, after its timeout, or after the customer moved on), which
     /// is ignored. A token Parley did not make is not handled here: the message goes
     /// through the triggers like any other (`type: form_reply`).
-    pub(super) fn form_reply(&mut self, token: Option<&str>, response: &Map<String, Value>) -> bool {
+    pub(super) fn form_reply(
+        &mut self,
+        token: Option<&str>,
+        response: &Map<String, Value>,
+    ) -> bool {
         let waiting = match self.state.run.as_ref().and_then(|r| r.wait.as_ref()) {
             Some(Wait::Form { step, token }) => Some((*step, token.clone())),
             _ => None,
         };
         let flow = self.state.run.as_ref().map(|r| r.flow.clone());
         let Some(token) = token.filter(|t| t.starts_with(form::TOKEN_PREFIX)) else {
-            self.decide(|| "a form submitted with a token Parley did not make: handled like any message".into());
+            self.decide(|| {
+                "a form submitted with a token Parley did not make: handled like any message".into()
+            });
             self.notes.push(Note::FormReply {
                 outcome: "foreign",
                 flow,

@@ -68,7 +68,11 @@ fn submission(token: &str, fields: Value) -> InboundContent {
 #[tokio::test]
 async fn a_form_is_sent_with_a_token_and_its_submission_continues_the_flow() {
     let mut h = harness(&[BOOKING, OTHERS]);
-    let out = h.send(InboundContent::Text { body: "book".into() }).await;
+    let out = h
+        .send(InboundContent::Text {
+            body: "book".into(),
+        })
+        .await;
     let form = the_form(&out);
     assert_eq!(form.body, "Book a visit, Ana");
     assert_eq!(form.token, "parley-form.1.1.0.2");
@@ -84,7 +88,10 @@ async fn a_form_is_sent_with_a_token_and_its_submission_continues_the_flow() {
         Some(Wait::Form { step: 0, ref token }) if *token == form.token
     ));
     let out = h
-        .send(submission(&form.token, json!({"date": "2026-12-01", "people": "3"})))
+        .send(submission(
+            &form.token,
+            json!({"date": "2026-12-01", "people": "3"}),
+        ))
         .await;
     assert_eq!(bodies(&out), vec!["See you on 2026-12-01, 3 of you"]);
     assert!(h.state().run.is_none());
@@ -97,7 +104,10 @@ async fn without_save_as_the_declared_fields_become_variables() {
     let mut h = harness(&[flow]);
     let form = the_form(&h.send(InboundContent::Text { body: "go".into() }).await);
     let out = h
-        .send(submission(&form.token, json!({"email": "Ana@Example.com", "x": 1})))
+        .send(submission(
+            &form.token,
+            json!({"email": "Ana@Example.com", "x": 1}),
+        ))
         .await;
     assert_eq!(bodies(&out), vec!["Anything else, ana@example.com?"]);
     let vars = h.state().run.unwrap().vars;
@@ -108,14 +118,22 @@ async fn without_save_as_the_declared_fields_become_variables() {
 #[tokio::test]
 async fn a_message_while_the_form_waits_is_not_its_answer_and_starts_nothing() {
     let mut h = harness(&[BOOKING, OTHERS]);
-    let form = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
+    let form = the_form(
+        &h.send(InboundContent::Text {
+            body: "book".into(),
+        })
+        .await,
+    );
     assert_eq!(h.say("done!").await, Vec::<String>::new());
     assert!(matches!(
         h.state().run.unwrap().wait,
         Some(Wait::Form { .. })
     ));
     let out = h
-        .send(submission(&form.token, json!({"date": "2026-12-01", "people": 2})))
+        .send(submission(
+            &form.token,
+            json!({"date": "2026-12-01", "people": 2}),
+        ))
         .await;
     assert_eq!(bodies(&out), vec!["See you on 2026-12-01, 2 of you"]);
 }
@@ -123,23 +141,42 @@ async fn a_message_while_the_form_waits_is_not_its_answer_and_starts_nothing() {
 #[tokio::test]
 async fn a_stale_token_is_ignored_and_changes_nothing() {
     let mut h = harness(&[BOOKING, OTHERS]);
-    let first = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
+    let first = the_form(
+        &h.send(InboundContent::Text {
+            body: "book".into(),
+        })
+        .await,
+    );
     // The customer starts over: a new run, a new form, a new token.
-    let second = the_form(&h.send(InboundContent::Text { body: "again".into() }).await);
+    let second = the_form(
+        &h.send(InboundContent::Text {
+            body: "again".into(),
+        })
+        .await,
+    );
     assert_ne!(first.token, second.token);
     let before = h.state();
     let out = h
-        .send(submission(&first.token, json!({"date": "2026-12-01", "people": 2})))
+        .send(submission(
+            &first.token,
+            json!({"date": "2026-12-01", "people": 2}),
+        ))
         .await;
     assert!(out.replies.is_empty(), "{:?}", bodies(&out));
     assert_eq!(h.state().run, before.run, "the new form still waits");
     let out = h
-        .send(submission(&second.token, json!({"date": "2026-12-02", "people": 4})))
+        .send(submission(
+            &second.token,
+            json!({"date": "2026-12-02", "people": 4}),
+        ))
         .await;
     assert_eq!(bodies(&out), vec!["See you on 2026-12-02, 4 of you"]);
     // Submitted twice: the second is stale too.
     let out = h
-        .send(submission(&second.token, json!({"date": "2026-12-02", "people": 4})))
+        .send(submission(
+            &second.token,
+            json!({"date": "2026-12-02", "people": 4}),
+        ))
         .await;
     assert!(out.replies.is_empty(), "{:?}", bodies(&out));
 }
@@ -147,7 +184,12 @@ async fn a_stale_token_is_ignored_and_changes_nothing() {
 #[tokio::test]
 async fn the_timeout_takes_its_branch_and_a_later_submission_is_stale() {
     let mut h = harness(&[BOOKING, OTHERS]);
-    let form = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
+    let form = the_form(
+        &h.send(InboundContent::Text {
+            body: "book".into(),
+        })
+        .await,
+    );
     assert_eq!(
         h.advance(Duration::from_secs(59 * 60)).await,
         Vec::<String>::new()
@@ -158,7 +200,10 @@ async fn the_timeout_takes_its_branch_and_a_later_submission_is_stale() {
     );
     assert!(h.state().run.is_none());
     let out = h
-        .send(submission(&form.token, json!({"date": "2026-12-01", "people": 2})))
+        .send(submission(
+            &form.token,
+            json!({"date": "2026-12-01", "people": 2}),
+        ))
         .await;
     assert!(out.replies.is_empty(), "{:?}", bodies(&out));
 }
@@ -166,9 +211,17 @@ async fn the_timeout_takes_its_branch_and_a_later_submission_is_stale() {
 #[tokio::test]
 async fn a_submission_that_does_not_fit_takes_on_invalid() {
     let mut h = harness(&[BOOKING, OTHERS]);
-    let form = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
+    let form = the_form(
+        &h.send(InboundContent::Text {
+            body: "book".into(),
+        })
+        .await,
+    );
     let out = h
-        .send(submission(&form.token, json!({"date": "2026-12-01", "people": "lots"})))
+        .send(submission(
+            &form.token,
+            json!({"date": "2026-12-01", "people": "lots"}),
+        ))
         .await;
     assert_eq!(bodies(&out), vec!["That booking did not come through"]);
     assert!(h
@@ -191,7 +244,17 @@ async fn a_token_parley_did_not_make_goes_through_the_triggers() {
 #[tokio::test]
 async fn an_interrupting_trigger_still_replaces_a_waiting_form() {
     let mut h = harness(&[BOOKING, OTHERS]);
-    let first = the_form(&h.send(InboundContent::Text { body: "book".into() }).await);
-    let again = the_form(&h.send(InboundContent::Text { body: "again".into() }).await);
+    let first = the_form(
+        &h.send(InboundContent::Text {
+            body: "book".into(),
+        })
+        .await,
+    );
+    let again = the_form(
+        &h.send(InboundContent::Text {
+            body: "again".into(),
+        })
+        .await,
+    );
     assert_ne!(first.token, again.token);
 }

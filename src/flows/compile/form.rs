@@ -113,7 +113,13 @@ pub fn compile(
         return None;
     };
     let cta_at = yaml::pos(m.get_node("cta")?);
-    check_len(&cta, FORM_CTA_MAX, "the button label `cta`", cta_at, problems);
+    check_len(
+        &cta,
+        FORM_CTA_MAX,
+        "the button label `cta`",
+        cta_at,
+        problems,
+    );
     if cta.trim().is_empty() {
         problems.error(cta_at, "the button label `cta` is empty", None);
     }
@@ -135,7 +141,13 @@ pub fn compile(
                 return None;
             };
             let screen_at = yaml::pos(m.get_node("screen")?);
-            check_len(&screen, FORM_SCREEN_MAX, "the screen id", screen_at, problems);
+            check_len(
+                &screen,
+                FORM_SCREEN_MAX,
+                "the screen id",
+                screen_at,
+                problems,
+            );
             if screen.is_empty()
                 || !screen
                     .chars()
@@ -365,4 +377,3 @@ fn is_emoji(c: char) -> bool {
     matches!(c as u32,
         0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0xFE0F | 0x200D)
 }
-

@@ -10,7 +10,12 @@ use super::successors;
 
 pub fn check(steps: &[Step], problems: &mut Problems) {
     let n = steps.len();
-    let waits = |i: usize| matches!(steps[i].op, Op::Ask(_) | Op::Form(_) | Op::Delay(_) | Op::Handoff { .. });
+    let waits = |i: usize| {
+        matches!(
+            steps[i].op,
+            Op::Ask(_) | Op::Form(_) | Op::Delay(_) | Op::Handoff { .. }
+        )
+    };
     // The graph without the waiting steps: a cycle left in it never waits.
     let next: Vec<Vec<usize>> = (0..n)
         .map(|i| {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::domain::{
-    ContactRef, ErrorClass, FieldKind, FlowRef, FormAction, FormField, FormMessage, ListRow, ListSection, MediaKind, OutboundContent, PhoneNumber,
-    ReplyButton, TemplateMessage,
+    ContactRef, ErrorClass, FieldKind, FlowRef, FormAction, FormField, FormMessage, ListRow,
+    ListSection, MediaKind, OutboundContent, PhoneNumber, ReplyButton, TemplateMessage,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param};
@@ -211,10 +211,7 @@ fn booking_form() -> FormMessage {
 #[tokio::test]
 async fn form_body_matches_the_fixture_and_keeps_the_fields_to_itself() {
     let body = posted_body(to_sheena(OutboundContent::Form(Box::new(booking_form())))).await;
-    assert_eq!(
-        body,
-        fixture_json("outbound_interactive_flow_request.json")
-    );
+    assert_eq!(body, fixture_json("outbound_interactive_flow_request.json"));
 }
 
 #[tokio::test]
