@@ -8,7 +8,7 @@
 use super::driver::{Driver, Turn};
 use crate::config::{Config, TemplateConfig};
 use crate::domain::OutboundContent;
-use crate::sandbox::inject::{CustomerMessage, Tap};
+use crate::sandbox::inject::{CustomerMessage, FormSubmission, Tap};
 use crate::sandbox::traces::HandoffChange;
 use crate::sandbox::view::SentMessage;
 use chrono::{DateTime, Utc};
@@ -68,6 +68,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/release",
         "a person hands the conversation back to the bot",
     ),
+    ("/form a=1", "fill in and submit the last form the bot sent"),
     ("/help", "list these commands"),
     ("/quit", "end (also /exit, or Ctrl-D)"),
 ];
@@ -80,6 +81,8 @@ pub enum Line<'a> {
     Advance(&'a str),
     Explain,
     Release,
+    /// `name=value` pairs submitting the last form.
+    Form(&'a str),
     Help,
     Quit,
     /// `/something` the simulator does not know.
@@ -102,6 +105,7 @@ impl<'a> Line<'a> {
             "advance" => Line::Advance(rest.trim()),
             "explain" => Line::Explain,
             "release" => Line::Release,
+            "form" => Line::Form(rest.trim()),
             "help" | "?" => Line::Help,
             "quit" | "exit" => Line::Quit,
             _ => Line::Unknown(name),
@@ -144,6 +148,7 @@ pub async fn run(
     )?;
     let mut explain = options.explain;
     let mut choices: Vec<Choice> = Vec::new();
+    let mut last_form: Option<String> = None;
     for line in input.lines() {
         let line = line?;
         let line = line.trim();
@@ -173,6 +178,35 @@ pub async fn run(
                 }
                 continue;
             }
+            Line::Form(pairs) => {
+                let Some(token) = last_form.clone() else {
+                    writeln!(out, "(the bot has not sent a form: nothing to fill in)")?;
+                    continue;
+                };
+                let mut response = serde_json::Map::new();
+                for pair in pairs.split_whitespace() {
+                    match pair.split_once('=') {
+                        Some((k, v)) if !k.is_empty() => {
+                            response.insert(k.to_string(), serde_json::Value::String(v.into()));
+                        }
+                        _ => writeln!(out, "(`{pair}` is not name=value; left out)")?,
+                    }
+                }
+                writeln!(out, "(you submitted the form)")?;
+                let msg = CustomerMessage {
+                    from: from.clone(),
+                    form: Some(FormSubmission { token, response }),
+                    ..Default::default()
+                };
+                let turn = driver.say(msg).await?;
+                last_form = form_token(&turn.replies).or(last_form);
+                let handed_off = handed_off(&driver, &from).await?;
+                if let Some(c) = print_turn(out, &turn, &templates, explain, handed_off)? {
+                    choices = c;
+                }
+                events.print_new(out, &driver, &from).await?;
+                continue;
+            }
             Line::Explain => {
                 explain = !explain;
                 writeln!(out, "(explain {})", if explain { "on" } else { "off" })?;
@@ -184,6 +218,7 @@ pub async fn run(
                         driver.advance(d).await?;
                         writeln!(out, "(the clock is now {})", driver.now().to_rfc3339())?;
                         let sent = driver.replies(&from).await?;
+                        last_form = form_token(&sent).or(last_form);
                         for m in &sent {
                             let (text, c) = describe(m, &templates);
                             writeln!(out, "{text}")?;
@@ -219,6 +254,7 @@ pub async fn run(
             None => CustomerMessage::text(&from, text),
         };
         let turn = driver.say(msg).await?;
+        last_form = form_token(&turn.replies).or(last_form);
         let handed_off = handed_off(&driver, &from).await?;
         let offered = print_turn(out, &turn, &templates, explain, handed_off)?;
         events.print_new(out, &driver, &from).await?;
@@ -282,6 +318,14 @@ impl EventLog {
         }
         Ok(())
     }
+}
+
+/// The token of the last form among `replies`, which `/form` submits.
+fn form_token(replies: &[SentMessage]) -> Option<String> {
+    replies.iter().rev().find_map(|m| match &m.content {
+        OutboundContent::Form(f) => Some(f.token.clone()),
+        _ => None,
+    })
 }
 
 /// Whether a person has the customer's conversation (the bot stays silent).

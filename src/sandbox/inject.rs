@@ -3,10 +3,15 @@
 //! deduplicated by its id, then handled by the inbox.
 
 use super::Sandbox;
-use crate::domain::{Clock, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral};
+use crate::domain::form;
+use crate::domain::{
+    Clock, ContactRef, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral,
+};
 use crate::store::{Id, IngestItem, IngestOutcome};
 use crate::workers::ingest::Ingestor;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// What a customer sends: exactly one of `text`, `button`, `list`, `quick_reply`, `media`,
 /// `location`.
@@ -36,9 +41,24 @@ pub struct CustomerMessage {
     pub media: Option<Media>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// Submits a form the bot sent (a WhatsApp Flow), with the token it came with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormSubmission>,
+    /// Submits WhatsApp's address form (India): `name`, `in_pin_code`, `city`…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<BTreeMap<String, String>>,
     /// Came from a click-to-WhatsApp ad with this id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral: Option<String>,
+}
+
+/// A filled-in form: the `flow_token` of the form message and the fields' values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormSubmission {
+    pub token: String,
+    #[serde(default)]
+    pub response: Map<String, Value>,
 }
 
 /// A tapped reply button, list row or template quick reply.
@@ -119,12 +139,16 @@ impl CustomerMessage {
             self.quick_reply.is_some(),
             self.media.is_some(),
             self.location.is_some(),
+            self.form.is_some(),
+            self.address.is_some(),
         ]
         .iter()
         .filter(|x| **x)
         .count();
         if given != 1 {
-            return invalid("give exactly one of text, button, list, quick_reply, media, location");
+            return invalid(
+                "give exactly one of text, button, list, quick_reply, media, location, form, address",
+            );
         }
         let title = |t: &Tap| t.title.clone().unwrap_or_else(|| t.id.clone());
         Ok(if let Some(text) = &self.text {
@@ -169,6 +193,21 @@ impl CustomerMessage {
                 name: l.name.clone(),
                 address: l.address.clone(),
                 url: None,
+            }
+        } else if let Some(f) = &self.form {
+            // Read back through the bounds a provider's submission meets.
+            let mut response = f.response.clone();
+            response.insert("flow_token".into(), Value::String(f.token.clone()));
+            let (token, response) = form::parse_form_response(&Value::Object(response).to_string())
+                .map_err(|e| InjectError::Invalid(format!("form: {e}")))?;
+            InboundContent::FormReply { token, response }
+        } else if let Some(values) = &self.address {
+            let text = serde_json::json!({ "values": values }).to_string();
+            let (values, saved_address_id) = form::parse_address_response(&text)
+                .map_err(|e| InjectError::Invalid(format!("address: {e}")))?;
+            InboundContent::AddressReply {
+                values,
+                saved_address_id,
             }
         } else {
             return invalid("nothing to send");

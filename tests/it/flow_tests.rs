@@ -220,3 +220,100 @@ fn simulate_shows_a_handoff_and_release_gives_the_bot_back() {
         .replace_all(&text, "until HH:MM UTC");
     insta::assert_snapshot!(text);
 }
+
+const BOOKING_FORM: &str = r#"id: booking
+triggers:
+  - keyword: [book]
+steps:
+  - form:
+      flow_id: "1197715005513101"
+      text: "Book a visit"
+      cta: Book now
+      screen: APPOINTMENT
+      save_as: booking
+      fields:
+        - { name: date, type: date, required: true }
+        - { name: people, type: number, required: true }
+      timeout: 1h
+      on_timeout: nudge
+  - send: "See you on {{ vars.booking.date }}, {{ vars.booking.people }} of you"
+  - end: {}
+  - id: nudge
+    send: "Still want to book?"
+"#;
+
+const BOOKING_TEST: &str = r#"name: A form is filled in, and one is left alone
+steps:
+  - customer: book
+  - expect_reply: { kind: form, text: "Book a visit" }
+  - customer_submits_form: { date: "2027-01-15", people: 2 }
+  - expect_reply: "See you on 2027-01-15, 2 of you"
+  - expect_vars: { booking: { date: "2027-01-15", people: 2 } }
+  - customer: book
+  - expect_reply: { kind: form }
+  - advance: 61m
+  - expect_reply: "Still want to book?"
+"#;
+
+#[test]
+fn parley_test_submits_a_form_and_checks_its_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = flows_config(dir.path(), &[("booking.yaml", BOOKING_FORM)]);
+    let tests = dir.path().join("flows/tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(tests.join("booking.test.yaml"), BOOKING_TEST).unwrap();
+    let out = parley(&["test", "--config", config.to_str().unwrap()], "");
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("1 test: 1 passed") || text.contains("1 passed"),
+        "{text}"
+    );
+    // Submitting before any form was sent says so in words.
+    std::fs::write(
+        tests.join("booking.test.yaml"),
+        "name: No form yet\nsteps:\n  - customer_submits_form: { date: \"2027-01-15\" }\n",
+    )
+    .unwrap();
+    let out = parley(&["test", "--config", config.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("the customer should submit a form, but the bot has not sent one"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn simulate_shows_a_forms_fields_and_form_submits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = flows_config(dir.path(), &[("booking.yaml", BOOKING_FORM)]);
+    let out = parley(
+        &[
+            "simulate",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            "+34600000001",
+        ],
+        "/form date=2027-01-15\nbook\n/form date=2027-01-15 people=2\n/quit\n",
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("(the bot has not sent a form: nothing to fill in)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bot: Book a visit\n  [form] Book now\n    date (date, required)\n    people (number, required)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(you submitted the form)\nbot: See you on 2027-01-15, 2 of you"),
+        "{text}"
+    );
+}

@@ -22,7 +22,7 @@ steps:
       fields:
         - { name: date, type: date, required: true }
         - { name: people, type: number, required: true }
-      timeout: 3s
+      timeout: 1h
       on_timeout: nudge
   - send: "See you on {{ vars.booking.date }}, {{ vars.booking.people }} of you"
   - end: {}
@@ -35,9 +35,13 @@ const ANA: &str = "16315551181";
 /// The Twilio sender of the test config cannot send forms (`parley check` refuses them),
 /// so these tests run with Meta and sandbox senders only.
 fn meta_only(database_url: Option<String>) -> Options {
+    with_flow(database_url, BOOKING)
+}
+
+fn with_flow(database_url: Option<String>, flow: &'static str) -> Options {
     Options {
         database_url,
-        flows: vec![("booking.yaml", BOOKING)],
+        flows: vec![("booking.yaml", flow)],
         config_edits: vec![
             ("    channel: twilio\n", "    channel: sandbox\n"),
             ("    twilio: { account_sid", "    # twilio: { account_sid"),
@@ -162,7 +166,8 @@ async fn a_form_submitted_after_a_restart_completes_the_right_step_on_postgres()
 
 #[tokio::test]
 async fn an_unsubmitted_form_times_out_to_its_branch_and_a_late_submission_is_ignored() {
-    let app = spawn_with(meta_only(None)).await;
+    let quick: &'static str = BOOKING.replace("timeout: 1h", "timeout: 2s").leak();
+    let app = spawn_with(with_flow(None, quick)).await;
     let (_, token) = open_form(&app).await;
     let sends = sends_to(&app, 2).await;
     assert_eq!(body_text(&sends[1]), "Still want to book?");
@@ -217,20 +222,89 @@ async fn a_stale_token_changes_nothing_and_the_waiting_form_still_completes() {
     app.post_meta(&fresh).await;
     let sends = sends_to(&app, 3).await;
     assert_eq!(body_text(&sends[2]), "See you on 2027-03-03, 1 of you");
-    let (_, metrics) = (
-        0,
-        app.http
-            .get(format!("{}/metrics", app.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stale: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parley_form_replies_total{outcome=\"stale\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stale form series:\n{metrics}"));
+    assert!(stale >= 1.0, "the stale form is counted: {stale}");
+    app.shutdown().await;
+}
+
+/// The content of the bot's `n`-th message to `customer` in the sandbox chat.
+async fn sandbox_reply(app: &TestApp, customer: &str, n: usize) -> Value {
+    let path = format!(
+        "/sandbox/api/contacts/{}/messages",
+        customer.replace('+', "%2B")
     );
+    eventually(
+        Duration::from_secs(10),
+        "the bot's sandbox reply",
+        || async {
+            let (_, body) = get_json(app, &path).await;
+            let out: Vec<Value> = body["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m["direction"] == "out")
+                .collect();
+            out.get(n - 1).map(|m| m["content"].clone())
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_sandbox_shows_the_form_fields_and_takes_a_submission() {
+    let app = spawn_with(meta_only(None)).await;
+    let customer = "+34600000001";
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": customer, "name": "Ana", "text": "book" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let form = sandbox_reply(&app, customer, 1).await;
+    assert_eq!(form["kind"], "form", "{form:#}");
+    assert_eq!(form["cta"], "Book now");
+    assert_eq!(
+        form["fields"],
+        json!([
+            { "name": "date", "label": null, "type": "date", "required": true },
+            { "name": "people", "label": null, "type": "number", "required": true }
+        ])
+    );
+    let token = form["token"].as_str().unwrap().to_string();
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": customer, "form": { "token": token, "response": { "date": "2027-04-04", "people": "3" } } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let answer = sandbox_reply(&app, customer, 2).await;
+    assert_eq!(answer["body"], "See you on 2027-04-04, 3 of you");
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": customer, "form": { "token": "x", "response": { "deep": [[[[[[[[[[1]]]]]]]]]] } } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body:#}");
     assert!(
-        metrics.contains("parley_form_replies_total{outcome=\"stale\"}"),
-        "{metrics}"
+        body.to_string().contains("nests deeper than 8 levels"),
+        "{body:#}"
     );
     app.shutdown().await;
 }

@@ -58,6 +58,78 @@ fn browser_ready(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `script` from `tests/browser/` against `app`; the screenshot goes to `shot`.
+async fn run_browser_script(app: &TestApp, script: &'static str, shot: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shot);
+    let _ = std::fs::remove_file(&screenshot);
+    let addr = app.addr.clone();
+    let path = screenshot.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(&addr)
+            .arg(&path)
+            .current_dir(&dir)
+            .output()
+            .expect("node runs")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .expect("the browser test finishes within 90 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser test {script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(screenshot.exists());
+    eprintln!("screenshot: {}", screenshot.display());
+}
+
+const BOOKING: &str = r#"id: booking
+triggers:
+  - keyword: [book]
+steps:
+  - form:
+      flow_id: "1197715005513101"
+      text: "Book a visit"
+      cta: Book now
+      screen: APPOINTMENT
+      save_as: booking
+      fields:
+        - { name: date, label: Date, type: date, required: true }
+        - { name: people, label: People, type: number, required: true }
+  - send: "See you on {{ vars.booking.date }}, {{ vars.booking.people }} of you"
+"#;
+
+#[tokio::test]
+async fn the_sandbox_page_renders_a_form_and_submits_it_in_a_real_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&dir) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the browser test must run in CI: {why}"
+        );
+        eprintln!("skipping the browser form test: {why}");
+        return;
+    }
+    let app = spawn_with(Options {
+        flows: vec![("booking.yaml", BOOKING)],
+        // Forms cannot go out through Twilio: the test config's Twilio line becomes a
+        // sandbox line.
+        config_edits: vec![
+            ("    channel: twilio\n", "    channel: sandbox\n"),
+            ("    twilio: { account_sid", "    # twilio: { account_sid"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    run_browser_script(&app, "form.mjs", "sandbox-form.png").await;
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_sandbox_page_chats_in_a_real_browser() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");

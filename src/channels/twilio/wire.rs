@@ -338,6 +338,28 @@ mod tests {
     }
 
     #[test]
+    fn a_form_is_refused_for_good_with_the_reason_not_degraded_to_text() {
+        let from = PhoneNumber::parse("+15550783881").unwrap();
+        let message = OutboundMessage {
+            to: to(),
+            content: OutboundContent::Form(Box::new(crate::domain::FormMessage {
+                body: "Book a visit".into(),
+                header: None,
+                footer: None,
+                flow: crate::domain::FlowRef::Id("1".into()),
+                cta: "Book".into(),
+                token: "parley-form.1.1.0.1".into(),
+                action: crate::domain::FormAction::DataExchange,
+                draft: false,
+                fields: vec![],
+            })),
+        };
+        let failure = message_form(&from, &message, None).unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Permanent);
+        assert_eq!(failure.title, TWILIO_FORM_REFUSED);
+    }
+
+    #[test]
     fn url_button_degrades_to_body_and_link() {
         let body = body_of(OutboundContent::UrlButton {
             body: "Your invoice is ready".into(),

@@ -34,6 +34,8 @@ pub enum Step {
     CustomerTaps(String),
     /// Any sandbox message: `{ media: {kind: image, url: …} }`, `{ location: … }`…
     CustomerSends(serde_json::Value),
+    /// Fills in and submits the last form (WhatsApp Flow) the bot sent.
+    CustomerSubmitsForm(BTreeMap<String, serde_json::Value>),
     ExpectReply(Box<ExpectReply>),
     ExpectNoReply,
     ExpectVars(BTreeMap<String, serde_json::Value>),
@@ -49,6 +51,7 @@ pub const STEP_KINDS: &[&str] = &[
     "customer",
     "customer_taps",
     "customer_sends",
+    "customer_submits_form",
     "expect_reply",
     "expect_template",
     "expect_no_reply",
@@ -217,6 +220,7 @@ fn step(raw: &Value) -> Result<Step, String> {
         "customer" => Step::Customer(text(value)?),
         "customer_taps" => Step::CustomerTaps(text(value)?),
         "customer_sends" => Step::CustomerSends(json(value)?),
+        "customer_submits_form" => Step::CustomerSubmitsForm(map_of(value)?),
         "expect_reply" => match value {
             Value::String(_) | Value::Number(_) => Step::ExpectReply(Box::new(ExpectReply {
                 text: Some(text(value)?),

@@ -7,7 +7,7 @@ use crate::cli::driver::Driver;
 use crate::cli::simulate::{describe, Choice};
 use crate::config::Config;
 use crate::domain::OutboundContent;
-use crate::sandbox::inject::{CustomerMessage, Tap};
+use crate::sandbox::inject::{CustomerMessage, FormSubmission, Tap};
 use crate::sandbox::view::SentMessage;
 use chrono::TimeZone;
 use serde_json::Value;
@@ -41,6 +41,7 @@ pub async fn run(config: &Config, test: &TestFile) -> Result<(), Failure> {
         pending: VecDeque::new(),
         choices: Vec::new(),
         last_trace: None,
+        last_form: None,
     };
     let mut result = Ok(());
     for (i, (line, step)) in test.steps.iter().enumerate() {
@@ -66,6 +67,8 @@ struct State<'a> {
     choices: Vec<Choice>,
     /// The trace of the last customer message, to explain a missing reply.
     last_trace: Option<std::sync::Arc<crate::sandbox::TracedEvent>>,
+    /// The token of the last form the bot sent, which `customer_submits_form` fills.
+    last_form: Option<String>,
 }
 
 impl State<'_> {
@@ -130,6 +133,25 @@ impl State<'_> {
                 }
                 let msg: CustomerMessage =
                     serde_json::from_value(value).map_err(|e| format!("customer_sends: {e}"))?;
+                let turn = driver.say(msg).await.map_err(failed)?;
+                self.last_trace = turn.trace.clone();
+                self.received(turn.replies);
+            }
+            Step::CustomerSubmitsForm(answers) => {
+                let Some(token) = self.last_form.clone() else {
+                    return Err(
+                        "the customer should submit a form, but the bot has not sent one".into(),
+                    );
+                };
+                let msg = CustomerMessage {
+                    from: phone,
+                    name: self.test.contact_name.clone(),
+                    form: Some(FormSubmission {
+                        token,
+                        response: answers.clone().into_iter().collect(),
+                    }),
+                    ..Default::default()
+                };
                 let turn = driver.say(msg).await.map_err(failed)?;
                 self.last_trace = turn.trace.clone();
                 self.received(turn.replies);
@@ -241,6 +263,9 @@ impl State<'_> {
         for r in &replies {
             let (_, choices) = describe(r, &[]);
             self.choices.extend(choices);
+            if let OutboundContent::Form(f) = &r.content {
+                self.last_form = Some(f.token.clone());
+            }
         }
         self.pending = replies.into();
     }
@@ -394,6 +419,7 @@ fn text_of(content: &OutboundContent) -> Option<String> {
         | OutboundContent::List { body, .. }
         | OutboundContent::UrlButton { body, .. }
         | OutboundContent::LocationRequest { body } => Some(body.clone()),
+        OutboundContent::Form(f) => Some(f.body.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         _ => None,
     }
