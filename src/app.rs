@@ -99,7 +99,8 @@ impl App {
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
         let (clock, sandbox) =
             crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
-        let config_media_dir = config.media.dir.clone();
+        let media_files = crate::store::files::MediaFiles::configured(&config.media)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let state = AppState {
             config,
             store,
@@ -112,7 +113,7 @@ impl App {
             sandbox,
             wake: wake.clone(),
             webhook_log,
-            media_files: crate::store::files::MediaFiles::new(&config_media_dir),
+            media_files,
         };
         Ok(Self {
             state,
