@@ -104,7 +104,8 @@ impl App {
         let (clock, sandbox) =
             crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
         let engine = Arc::new(FlowEngine::new(flows, engine_options).with_typing(senders.clone()));
-        let config_media_dir = config.media.dir.clone();
+        let media_files = crate::store::files::MediaFiles::configured(&config.media)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let state = AppState {
             config,
             store,
@@ -117,7 +118,7 @@ impl App {
             sandbox,
             wake: wake.clone(),
             webhook_log,
-            media_files: crate::store::files::MediaFiles::new(&config_media_dir),
+            media_files,
         };
         Ok(Self {
             state,

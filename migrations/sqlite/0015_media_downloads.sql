@@ -2,12 +2,14 @@
 -- provider still has it: Meta's media ids expire after 7 days. One row per inbound media
 -- message, enqueued in the transaction that stores the message, claimed with a lease like
 -- an outbound message and retried with backoff. A stored file is named by the SHA-256 of
--- its bytes (`sha256`, hex), so two messages with the same file share it.
+-- its bytes (`sha256`, hex), so two messages with the same file share it. No foreign keys:
+-- a contact merged into another (a changed number or user id) may move its conversations'
+-- rows, and a download must never stand in the way.
 create table media_downloads (
     id integer primary key,
     sender_id integer not null,
-    conversation_id integer not null references conversations (id),
-    event_id integer not null references conversation_events (id),
+    conversation_id integer not null,
+    event_id integer not null,
     provider_message_id text not null,
     -- image, video, audio, document, sticker
     kind text not null,

@@ -79,7 +79,9 @@ impl Sandbox {
             traces: TraceLog::default(),
             channel: senders.sandbox.clone(),
             manual_clock,
-            media_files: crate::store::files::MediaFiles::new(&config.media.dir),
+            // The app refuses to start on a `media:` it cannot build (`App::build`).
+            media_files: crate::store::files::MediaFiles::configured(&config.media)
+                .unwrap_or_else(|_| crate::store::files::MediaFiles::new(&config.media.dir)),
         };
         (clock, sandbox)
     }

@@ -3,8 +3,12 @@
 //! says what the bytes are. A file is written to `<dir>/tmp/` while it arrives (streamed,
 //! never held in memory, bounded in size), hashed on the way, checked against the hash the
 //! provider declared, synced, and only then renamed into place: a reader sees a whole,
-//! verified file or none. The database (`MediaDownloads`) says which messages refer to
-//! which file; this module knows only files.
+//! verified file or none. With `media.s3` the verified file is uploaded to an
+//! S3-compatible bucket instead (`s3.rs`) and the folder only holds files in transit. The
+//! database (`MediaDownloads`) says which messages refer to which file; this module knows
+//! only files.
+
+pub mod s3;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -64,12 +68,39 @@ pub fn is_sha256_name(text: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct MediaFiles {
     dir: PathBuf,
+    /// Where finished files go instead of `dir`, when set.
+    remote: Option<s3::S3>,
+}
+
+/// A stored file's bytes, to be read in chunks.
+pub enum MediaBytes {
+    File(tokio::fs::File),
+    Remote(reqwest::Response),
 }
 
 impl MediaFiles {
     /// The store in `dir`; nothing is created until the first file arrives.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            remote: None,
+        }
+    }
+
+    /// The store `media:` describes: `media.dir`, or the `media.s3` bucket with `media.dir`
+    /// for files in transit.
+    pub fn configured(config: &crate::config::MediaConfig) -> Result<Self, String> {
+        let mut files = Self::new(&config.dir);
+        if let Some(s3) = &config.s3 {
+            let http = reqwest::Client::builder()
+                .timeout(config.download_timeout)
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("media.s3: {e}"))?;
+            files.remote = Some(s3::S3::new(http, s3)?);
+        }
+        Ok(files)
     }
 
     pub fn dir(&self) -> &Path {
@@ -112,14 +143,20 @@ impl MediaFiles {
     }
 
     /// The file named `sha256` and its length, if the store has it.
-    pub async fn open(&self, sha256: &str) -> io::Result<Option<(tokio::fs::File, u64)>> {
+    pub async fn open(&self, sha256: &str) -> io::Result<Option<(MediaBytes, u64)>> {
         let Some(path) = self.path_of(sha256) else {
             return Ok(None);
         };
+        if let Some(remote) = &self.remote {
+            return Ok(remote
+                .get(sha256)
+                .await?
+                .map(|(response, len)| (MediaBytes::Remote(response), len)));
+        }
         match tokio::fs::File::open(&path).await {
             Ok(file) => {
                 let len = file.metadata().await?.len();
-                Ok(Some((file, len)))
+                Ok(Some((MediaBytes::File(file), len)))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -127,9 +164,10 @@ impl MediaFiles {
     }
 
     pub async fn contains(&self, sha256: &str) -> bool {
-        match self.path_of(sha256) {
-            Some(path) => tokio::fs::try_exists(path).await.unwrap_or(false),
-            None => false,
+        match (self.path_of(sha256), &self.remote) {
+            (Some(_), Some(remote)) => remote.modified(sha256).await.is_ok_and(|m| m.is_some()),
+            (Some(path), None) => tokio::fs::try_exists(path).await.unwrap_or(false),
+            (None, _) => false,
         }
     }
 
@@ -140,6 +178,12 @@ impl MediaFiles {
         let Some(path) = self.path_of(sha256) else {
             return Ok(false);
         };
+        if let Some(remote) = &self.remote {
+            return match remote.modified(sha256).await? {
+                Some(modified) if modified < cutoff => remote.delete(sha256).await.map(|()| true),
+                _ => Ok(false),
+            };
+        }
         let modified = match tokio::fs::metadata(&path).await {
             Ok(meta) => meta.modified()?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -204,6 +248,16 @@ impl FileWriter {
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
+        if let Some(remote) = &self.files.remote {
+            // The temporary file is removed when `self` drops.
+            remote
+                .put_file(&sha256, &self.tmp, self.written, &sha256)
+                .await?;
+            return Ok(StoredFile {
+                sha256,
+                size: self.written,
+            });
+        }
         let path = self.files.path_of(&sha256).ok_or_else(closed)?;
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
@@ -307,6 +361,7 @@ mod tests {
             }
         );
         let (_, len) = files.open(&name).await.unwrap().unwrap();
+        assert_eq!(len, 11);
         assert_eq!(len, 11);
         assert_eq!(
             std::fs::read(files.path_of(&name).unwrap()).unwrap(),

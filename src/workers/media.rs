@@ -47,6 +47,9 @@ enum Failure {
     Retry(String),
     /// Will not get better.
     Permanent(String),
+    /// There was never anything to download (a sandbox customer's media without a file):
+    /// recorded as failed, but nothing an operator needs to hear about.
+    Nothing(String),
 }
 
 impl MediaWorker {
@@ -106,6 +109,11 @@ impl MediaWorker {
             Ok(outcome) => outcome,
             Err(Failure::Permanent(error)) => DownloadOutcome::Failed { error },
             Err(Failure::Retry(error)) => self.retry_or_fail(&job, error),
+            Err(Failure::Nothing(error)) => {
+                tracing::debug!(download = job.id, %error, "no media file to keep");
+                self.record(&job, &DownloadOutcome::Failed { error }).await;
+                return;
+            }
         };
         match &outcome {
             DownloadOutcome::Stored {
@@ -261,7 +269,7 @@ impl MediaWorker {
             .and_then(decode_sha256)
             .map(hex::encode);
         let Some(sha256) = sha256 else {
-            return Err(Failure::Permanent(
+            return Err(Failure::Nothing(
                 "the sandbox customer attached no file (send `media.data`, base64)".into(),
             ));
         };

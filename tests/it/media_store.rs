@@ -506,3 +506,132 @@ async fn media_past_the_retention_is_deleted_with_its_file() {
     let (status, _) = get_keyed(&app, &format!("/api/media/{}", sha_hex(PHOTO))).await;
     assert_eq!(status, 404);
 }
+
+/// An S3-compatible bucket double: keeps objects PUT with a SigV4 `Authorization` for the
+/// configured key, answers GET, HEAD (with `Last-Modified`) and DELETE.
+#[derive(Clone, Default)]
+struct Bucket(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>);
+
+impl wiremock::Respond for Bucket {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let signed = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential=AKIDMEDIA/"));
+        if !signed || !req.headers.contains_key("x-amz-date") {
+            return ResponseTemplate::new(403);
+        }
+        let key = req.url.path().to_string();
+        let mut objects = self.0.lock().unwrap();
+        match req.method.as_str() {
+            "PUT" => {
+                // The signed payload hash is the file's: the store checks it.
+                let declared = req
+                    .headers
+                    .get("x-amz-content-sha256")
+                    .unwrap()
+                    .to_str()
+                    .unwrap();
+                if declared != sha_hex(&req.body) {
+                    return ResponseTemplate::new(400);
+                }
+                objects.insert(key, req.body.clone());
+                ResponseTemplate::new(200)
+            }
+            "GET" => match objects.get(&key) {
+                Some(body) => ResponseTemplate::new(200).set_body_bytes(body.clone()),
+                None => ResponseTemplate::new(404),
+            },
+            "HEAD" => match objects.get(&key) {
+                Some(_) => ResponseTemplate::new(200)
+                    .insert_header("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                None => ResponseTemplate::new(404),
+            },
+            "DELETE" => {
+                objects.remove(&key);
+                ResponseTemplate::new(204)
+            }
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_media_s3_files_go_to_the_bucket_and_are_served_from_it() {
+    let media = tempfile::tempdir().unwrap();
+    let s3 = MockServer::start().await;
+    let bucket = Bucket::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(bucket.clone())
+        .mount(&s3)
+        .await;
+    let app = app_with(
+        media.path(),
+        &format!(
+            ", s3: {{ endpoint: \"{}\", bucket: media-bucket, region: eu-west-1, access_key_id: AKIDMEDIA, secret_access_key: secret, prefix: \"parley/\" }}",
+            s3.uri()
+        ),
+        None,
+    )
+    .await;
+    serve_media(&app.meta, "8001", PHOTO).await;
+    app.post_meta(&meta_photo("wamid.s3", "8001", &sha_base64(PHOTO)))
+        .await;
+    let id = message_id(&app, "wamid.s3").await;
+    let m = settled_media(&app, id).await;
+    assert_eq!(m["status"], "stored", "{m}");
+    let sha = sha_hex(PHOTO);
+    let key = format!("/media-bucket/parley/{sha}");
+    assert_eq!(
+        bucket.0.lock().unwrap().get(&key).map(Vec::as_slice),
+        Some(PHOTO)
+    );
+    // Nothing kept in the folder but files in transit (none now).
+    assert!(!file_in(media.path(), &sha).exists());
+    assert_eq!(
+        std::fs::read_dir(media.path().join("tmp")).map_or(0, |d| d.count()),
+        0
+    );
+    let served = app
+        .http
+        .get(format!("{}/api/media/{sha}", app.addr))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "image/jpeg");
+    assert_eq!(served.bytes().await.unwrap(), PHOTO);
+}
+
+#[tokio::test]
+async fn with_media_s3_the_retention_sweep_deletes_the_object() {
+    let media = tempfile::tempdir().unwrap();
+    let s3 = MockServer::start().await;
+    let bucket = Bucket::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(bucket.clone())
+        .mount(&s3)
+        .await;
+    let app = app_with(
+        media.path(),
+        &format!(
+            ", retention: 2s, sweep_interval: 200ms, s3: {{ endpoint: \"{}\", bucket: media-bucket, access_key_id: AKIDMEDIA, secret_access_key: secret }}",
+            s3.uri()
+        ),
+        None,
+    )
+    .await;
+    serve_media(&app.meta, "8002", PHOTO).await;
+    app.post_meta(&meta_photo("wamid.s3old", "8002", &sha_base64(PHOTO)))
+        .await;
+    let id = message_id(&app, "wamid.s3old").await;
+    assert_eq!(settled_media(&app, id).await["status"], "stored");
+    let key = format!("/media-bucket/{}", sha_hex(PHOTO));
+    assert!(bucket.0.lock().unwrap().contains_key(&key));
+    eventually(Duration::from_secs(10), "the object is swept", || async {
+        (!bucket.0.lock().unwrap().contains_key(&key)).then_some(())
+    })
+    .await;
+}

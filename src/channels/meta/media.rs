@@ -81,3 +81,48 @@ pub(super) async fn fetch(
         size: info.file_size.and_then(|s| s.bytes()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wire::{FileSize, MediaUrl};
+    use crate::channels::FetchError;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn metas_media_url_answer_is_read_with_its_size_as_text_or_number() {
+        let fixture = include_str!("../../../tests/fixtures/meta/media_url_response.json");
+        let answer: MediaUrl = serde_json::from_str(fixture).unwrap();
+        assert!(answer
+            .url
+            .starts_with("https://lookaside.fbsbx.com/whatsapp_business/attachments/"));
+        assert_eq!(answer.mime_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(
+            answer.sha256.as_deref(),
+            Some("0b28c895dbe49cad540477d9e57fe74466e665ad1aa828d8143d7a21dff0cf1f")
+        );
+        assert_eq!(answer.file_size.and_then(|s| s.bytes()), Some(303_833));
+        let numeric: MediaUrl =
+            serde_json::from_str(r#"{"url": "https://x/y", "file_size": 12345}"#).unwrap();
+        assert!(matches!(numeric.file_size, Some(FileSize::Number(12345))));
+        assert_eq!(FileSize::Text("lots".into()).bytes(), None);
+    }
+
+    #[test]
+    fn media_request_failures_are_classified_by_status() {
+        let class =
+            |code: u16| FetchError::from_status(StatusCode::from_u16(code).unwrap(), "x".into());
+        for transient in [500, 502, 503, 429, 408, 401, 403] {
+            assert!(
+                matches!(class(transient), FetchError::Transient(_)),
+                "{transient}"
+            );
+        }
+        // An unknown or expired media id does not come back.
+        for permanent in [400, 404, 410] {
+            assert!(
+                matches!(class(permanent), FetchError::Permanent(_)),
+                "{permanent}"
+            );
+        }
+    }
+}

@@ -38,6 +38,30 @@ pub struct MediaConfig {
     /// Retries of a failed download; `give_up_after` stays inside Meta's 7 days.
     #[serde(default = "default_retry")]
     pub retry: RetryConfig,
+    /// Keep the files in S3-compatible object storage instead of `dir` (which then holds
+    /// only files being downloaded).
+    #[serde(default)]
+    pub s3: Option<MediaS3Config>,
+}
+
+/// `media.s3`: a bucket of an S3-compatible object store, addressed path-style.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaS3Config {
+    /// `https://s3.eu-west-1.amazonaws.com`, `http://minio:9000`…
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Put before each file's name (`parley/media/`).
+    #[serde(default)]
+    pub prefix: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 impl Default for MediaConfig {
@@ -52,6 +76,7 @@ impl Default for MediaConfig {
             poll_interval: default_poll(),
             sweep_interval: default_sweep_interval(),
             retry: default_retry(),
+            s3: None,
         }
     }
 }
@@ -74,6 +99,17 @@ impl MediaConfig {
         }
         if self.concurrency == 0 {
             problems.push("media.concurrency: must be at least 1".into());
+        }
+        if let Some(s3) = &self.s3 {
+            if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
+                problems.push(format!(
+                    "media.s3.endpoint: `{}` must start with http:// or https://",
+                    s3.endpoint
+                ));
+            }
+            if s3.bucket.is_empty() || s3.bucket.contains('/') {
+                problems.push("media.s3.bucket: must name a bucket (no `/`)".into());
+            }
         }
         if self.download_timeout.is_zero() || self.sweep_interval.is_zero() {
             problems.push(

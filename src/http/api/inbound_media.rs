@@ -8,7 +8,7 @@
 
 use crate::http::error::Error;
 use crate::http::AppState;
-use crate::store::files::is_sha256_name;
+use crate::store::files::{is_sha256_name, MediaBytes};
 use crate::store::{DownloadStatus, MediaRecord};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -88,8 +88,8 @@ fn inline(content_type: &str) -> bool {
         || essence.starts_with("video/")
 }
 
-/// The file as an answer, streamed in chunks.
-pub fn serve(file: tokio::fs::File, len: u64, record: &MediaRecord) -> Response {
+/// The file as an answer, streamed in chunks (from the folder or the object store).
+pub fn serve(bytes: MediaBytes, len: u64, record: &MediaRecord) -> Response {
     let content_type = record
         .content_type
         .clone()
@@ -99,17 +99,26 @@ pub fn serve(file: tokio::fs::File, len: u64, record: &MediaRecord) -> Response 
     } else {
         "attachment"
     };
-    let stream = futures::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buf = vec![0u8; CHUNK];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), Some(file)))
+    let stream = futures::stream::unfold(Some(bytes), |bytes| async move {
+        let next = match bytes? {
+            MediaBytes::File(mut file) => {
+                let mut buf = vec![0u8; CHUNK];
+                match file.read(&mut buf).await {
+                    Ok(0) => return None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        (Ok(buf), Some(MediaBytes::File(file)))
+                    }
+                    Err(e) => (Err(e), None),
+                }
             }
-            Err(e) => Some((Err(e), None)),
-        }
+            MediaBytes::Remote(mut response) => match response.chunk().await {
+                Ok(None) => return None,
+                Ok(Some(chunk)) => (Ok(chunk.to_vec()), Some(MediaBytes::Remote(response))),
+                Err(e) => (Err(std::io::Error::other(e)), None),
+            },
+        };
+        Some(next)
     });
     let mut response = Body::from_stream(stream).into_response();
     *response.status_mut() = StatusCode::OK;
