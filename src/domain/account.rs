@@ -176,7 +176,7 @@ mod tests {
         assert!(live("disabled", Some("NONE"))
             .unsendable_reason()
             .unwrap()
-            .contains("disabled at Meta since 2026-09-21 21:"));
+            .contains("disabled at Meta since 2026-09-21"));
         assert!(live("rejected", None).unsendable_reason().is_some());
     }
 }
