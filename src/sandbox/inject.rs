@@ -4,9 +4,7 @@
 
 use super::Sandbox;
 use crate::domain::form;
-use crate::domain::{
-    Clock, ContactRef, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral,
-};
+use crate::domain::{Clock, InboundContent, InboundMessage, MediaKind, PhoneNumber, Referral};
 use crate::store::{Id, IngestItem, IngestOutcome};
 use crate::workers::ingest::Ingestor;
 use serde::{Deserialize, Serialize};
