@@ -67,7 +67,7 @@ pub(super) async fn link(
     };
     for other in found.iter().skip(1) {
         let (keep, gone) = surviving_contact(survivor, *other);
-        merge(conn, keep, gone, now).await?;
+        merge(conn, keep, gone).await?;
         survivor = keep;
     }
     let row = sqlx::query("select phone, bsuid from contacts where id = $1")
@@ -143,12 +143,7 @@ async fn conversations(conn: &mut PgConnection, contact: i64) -> StoreResult<Vec
 
 /// Merges contact `gone` into `keep`: profile, conversations (per sender, joined), and a
 /// tombstone left for `gone` so rows elsewhere that name it stay valid.
-async fn merge(
-    conn: &mut PgConnection,
-    keep: i64,
-    gone: i64,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+async fn merge(conn: &mut PgConnection, keep: i64, gone: i64) -> StoreResult<()> {
     let (a, b) = (profile(conn, keep).await?, profile(conn, gone).await?);
     let (name, attributes, tags) = merged_profile((&a.0, &a.1, &a.2), (&b.0, &b.1, &b.2));
     sqlx::query(
@@ -181,7 +176,7 @@ async fn merge(
         sqlx::query(
             "update conversations v set state = $2, last_inbound_at = $3,
                  has_work = v.has_work or o.has_work,
-                 work_since = least(coalesce(v.work_since, $5), coalesce(o.work_since, $5))
+                 work_since = least(v.work_since, o.work_since)
              from conversations o
              where v.id = $1 and o.id = $4",
         )
@@ -189,7 +184,6 @@ async fn merge(
         .bind(Json(merged.state.to_value()))
         .bind(merged.last_inbound_at)
         .bind(other.id)
-        .bind(now)
         .execute(&mut *conn)
         .await?;
         for table in ["conversation_events", "outbound_messages"] {

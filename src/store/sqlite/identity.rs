@@ -55,7 +55,7 @@ pub(super) fn link(
     };
     for other in found.iter().skip(1) {
         let (keep, gone) = surviving_contact(survivor, *other);
-        merge(conn, keep, gone, now)?;
+        merge(conn, keep, gone)?;
         survivor = keep;
     }
     let (phone, bsuid): (Option<String>, Option<String>) = conn
@@ -101,7 +101,7 @@ type Profile = (Option<String>, Map<String, Value>, Vec<String>);
 
 /// Merges contact `gone` into `keep`: profile, conversations (per sender, joined), and a
 /// tombstone left for `gone` so rows elsewhere that name it stay valid.
-fn merge(conn: &Connection, keep: i64, gone: i64, now: i64) -> StoreResult<()> {
+fn merge(conn: &Connection, keep: i64, gone: i64) -> StoreResult<()> {
     let profile = |id: i64| -> StoreResult<Profile> {
         let (name, attributes, tags): (Option<String>, String, String) = conn
             .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
@@ -149,16 +149,15 @@ fn merge(conn: &Connection, keep: i64, gone: i64, now: i64) -> StoreResult<()> {
         conn.prepare_cached(
             "update conversations set state = ?2, last_inbound_at = ?3,
                  has_work = max(has_work, (select has_work from conversations where id = ?4)),
-                 work_since = min(coalesce(work_since, ?5),
-                                  coalesce((select work_since from conversations where id = ?4), ?5))
+                 work_since = min(coalesce(work_since, (select work_since from conversations where id = ?4)),
+                                  coalesce((select work_since from conversations where id = ?4), work_since))
              where id = ?1",
         )?
         .execute(params![
             mine.id,
             json_text("conversation state", &merged.state.to_value())?,
             merged.last_inbound_at.map(micros),
-            other.id,
-            now
+            other.id
         ])?;
         for table in ["conversation_events", "outbound_messages"] {
             conn.prepare_cached(&format!(

@@ -207,6 +207,15 @@ async fn two_contacts_of_one_person_merge_into_the_older(store: DynStore) {
     let contact = store.contact(older).await.unwrap().unwrap();
     assert_eq!(contact.tags, vec!["vip".to_string(), "lead".to_string()]);
     assert_eq!(contact.attributes.get("city"), Some(&json!("Lima")));
+    // The new message waits on the surviving conversation, for one worker.
+    let claimed = store
+        .claim_conversations("w2", t(21), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed, vec![joined]);
+    let work = store.load_work(joined, 10).await.unwrap();
+    assert_eq!(work.events.len(), 1);
+    assert_eq!(work.contact.id, older);
     // History moved: every message is on the surviving conversation.
     let inbound = store.conversation_inbound(joined, None, 10).await.unwrap();
     assert_eq!(inbound.len(), 3);
