@@ -354,6 +354,15 @@ pub enum OutboundContent {
     Template(TemplateMessage),
     /// A message whose button opens a WhatsApp Flow (a form).
     Form(Box<super::form::FormMessage>),
+    /// WhatsApp's address form (`interactive.type: address_message`; India), answered by
+    /// an `AddressReply`.
+    AddressRequest {
+        body: String,
+        header: Option<String>,
+        footer: Option<String>,
+        /// `IN` (or `SG` where Meta offers it).
+        country: String,
+    },
 }
 
 impl OutboundContent {
@@ -372,6 +381,7 @@ impl OutboundContent {
             OutboundContent::UrlButton { .. } => "url_button",
             OutboundContent::Template(_) => "template",
             OutboundContent::Form(_) => "form",
+            OutboundContent::AddressRequest { .. } => "address_request",
         }
     }
 }

@@ -230,6 +230,9 @@ pub fn summary(content: &OutboundContent) -> String {
             ..
         } => format!("{body} [{display_text}: {url}]"),
         OutboundContent::Form(f) => format!("{} [form: {}]", f.body, f.cta),
+        OutboundContent::AddressRequest { body, country, .. } => {
+            format!("{body} [address form, {country}]")
+        }
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

@@ -419,6 +419,7 @@ fn text_of(content: &OutboundContent) -> Option<String> {
         | OutboundContent::List { body, .. }
         | OutboundContent::UrlButton { body, .. } => Some(body.clone()),
         OutboundContent::Form(f) => Some(f.body.clone()),
+        OutboundContent::AddressRequest { body, .. } => Some(body.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         _ => None,
     }

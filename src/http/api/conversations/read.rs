@@ -121,6 +121,7 @@ fn outbound_text(c: &OutboundContent) -> Option<String> {
         | OutboundContent::List { body, .. }
         | OutboundContent::UrlButton { body, .. } => Some(body.clone()),
         OutboundContent::Form(f) => Some(f.body.clone()),
+        OutboundContent::AddressRequest { body, .. } => Some(body.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         OutboundContent::Location { name, .. } => name.clone(),
         OutboundContent::Template(t) => Some(format!("template {}", t.name)),
