@@ -69,6 +69,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "a person hands the conversation back to the bot",
     ),
     ("/form a=1", "fill in and submit the last form the bot sent"),
+    (
+        "/address a=1",
+        "submit WhatsApp's address form (city=… in_pin_code=…)",
+    ),
     ("/help", "list these commands"),
     ("/quit", "end (also /exit, or Ctrl-D)"),
 ];
@@ -83,6 +87,8 @@ pub enum Line<'a> {
     Release,
     /// `name=value` pairs submitting the last form.
     Form(&'a str),
+    /// `name=value` pairs submitting an address form.
+    Address(&'a str),
     Help,
     Quit,
     /// `/something` the simulator does not know.
@@ -106,6 +112,7 @@ impl<'a> Line<'a> {
             "explain" => Line::Explain,
             "release" => Line::Release,
             "form" => Line::Form(rest.trim()),
+            "address" => Line::Address(rest.trim()),
             "help" | "?" => Line::Help,
             "quit" | "exit" => Line::Quit,
             _ => Line::Unknown(name),
@@ -178,11 +185,13 @@ pub async fn run(
                 }
                 continue;
             }
-            Line::Form(pairs) => {
-                let Some(token) = last_form.clone() else {
+            Line::Form(pairs) | Line::Address(pairs) => {
+                let address = matches!(Line::parse(line), Line::Address(_));
+                let token = last_form.clone();
+                if !address && token.is_none() {
                     writeln!(out, "(the bot has not sent a form: nothing to fill in)")?;
                     continue;
-                };
+                }
                 let mut response = serde_json::Map::new();
                 for pair in pairs.split_whitespace() {
                     match pair.split_once('=') {
@@ -192,11 +201,28 @@ pub async fn run(
                         _ => writeln!(out, "(`{pair}` is not name=value; left out)")?,
                     }
                 }
-                writeln!(out, "(you submitted the form)")?;
-                let msg = CustomerMessage {
-                    from: from.clone(),
-                    form: Some(FormSubmission { token, response }),
-                    ..Default::default()
+                let msg = if address {
+                    writeln!(out, "(you submitted the address form)")?;
+                    CustomerMessage {
+                        from: from.clone(),
+                        address: Some(
+                            response
+                                .into_iter()
+                                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    }
+                } else {
+                    writeln!(out, "(you submitted the form)")?;
+                    CustomerMessage {
+                        from: from.clone(),
+                        form: Some(FormSubmission {
+                            token: token.unwrap_or_default(),
+                            response,
+                        }),
+                        ..Default::default()
+                    }
                 };
                 let turn = driver.say(msg).await?;
                 last_form = form_token(&turn.replies).or(last_form);
@@ -490,6 +516,9 @@ pub fn describe(m: &SentMessage, templates: &[TemplateConfig]) -> (String, Vec<C
             s.push_str("\n  (fill it with /form name=value …)");
             s
         }
+        OutboundContent::AddressRequest { body, country, .. } => format!(
+            "bot: {body}\n  [address form, {country}] (answer with /address city=… in_pin_code=…)"
+        ),
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

@@ -552,6 +552,15 @@ pub enum OutboundContent {
     },
     /// A message whose button opens a WhatsApp Flow (a form).
     Form(Box<super::form::FormMessage>),
+    /// WhatsApp's address form (`interactive.type: address_message`; India), answered by
+    /// an `AddressReply`.
+    AddressRequest {
+        body: String,
+        header: Option<String>,
+        footer: Option<String>,
+        /// `IN` (or `SG` where Meta offers it).
+        country: String,
+    },
 }
 
 impl OutboundContent {
@@ -572,6 +581,7 @@ impl OutboundContent {
             OutboundContent::Reaction { .. } => "reaction",
             OutboundContent::LocationRequest { .. } => "location_request",
             OutboundContent::Form(_) => "form",
+            OutboundContent::AddressRequest { .. } => "address_request",
         }
     }
 }

@@ -12,6 +12,19 @@ pub fn check(
 ) -> Result<Value, &'static str> {
     let text = content.text().map(str::trim).unwrap_or("");
     match expect {
+        Expect::Address => match content {
+            InboundContent::AddressReply {
+                values,
+                saved_address_id,
+            } => {
+                let mut v = json!(values);
+                if let Some(id) = saved_address_id {
+                    v["saved_address_id"] = json!(id);
+                }
+                Ok(v)
+            }
+            _ => Err("Please fill in the address form: tap its button."),
+        },
         Expect::Text => match content {
             InboundContent::Text { body } if !body.trim().is_empty() => Ok(json!(body.trim())),
             _ if !text.is_empty() => Ok(json!(text)),

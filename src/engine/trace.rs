@@ -235,6 +235,9 @@ pub fn summary(content: &OutboundContent) -> String {
         OutboundContent::Reaction { emoji, .. } => format!("[reaction] {emoji}"),
         OutboundContent::LocationRequest { body } => format!("{body} [Send location]"),
         OutboundContent::Form(f) => format!("{} [form: {}]", f.body, f.cta),
+        OutboundContent::AddressRequest { body, country, .. } => {
+            format!("{body} [address form, {country}]")
+        }
         OutboundContent::Template(t) => {
             let vars: Vec<String> = t
                 .variables

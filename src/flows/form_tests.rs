@@ -133,6 +133,19 @@ steps:
 }
 
 #[test]
+fn check_names_address_question_mistakes() {
+    let text = r#"id: booking
+steps:
+  - ask: { text: Where?, expect: address, save_as: a, country: FR }
+  - ask: { text: Name?, save_as: n, country: IN }
+  - ask: { expect: address, save_as: a }
+"#;
+    let (report, rendered) = load(text, None);
+    assert!(report.set.is_none());
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
 fn check_refuses_forms_when_a_twilio_sender_would_send_them() {
     let twilio = Deployment {
         sender_ids: vec![1, 2],

@@ -262,6 +262,13 @@ pub enum ContentSpec {
     /// A WhatsApp Flow: `text`, `header` and `footer` and the strings of the screen's
     /// `data` have blanks; the token is made when the step runs.
     Form(Box<FormMessage>),
+    /// WhatsApp's address form, the question of an `ask` with `expect: address`.
+    AddressRequest {
+        body: String,
+        header: Option<String>,
+        footer: Option<String>,
+        country: String,
+    },
 }
 
 /// A list section: optional title and rows of (id, title, description).
@@ -326,6 +333,8 @@ pub enum Expect {
     Button,
     Regex(regex::Regex),
     Media(Option<MediaKind>),
+    /// A submitted address form (the question is sent as one).
+    Address,
 }
 
 impl Expect {
@@ -339,6 +348,7 @@ impl Expect {
             Expect::Button => "button",
             Expect::Regex(_) => "regex",
             Expect::Media(_) => "media",
+            Expect::Address => "address",
         }
     }
 }

@@ -308,3 +308,34 @@ async fn the_sandbox_shows_the_form_fields_and_takes_a_submission() {
     );
     app.shutdown().await;
 }
+
+const DELIVERY: &str = r#"id: delivery
+triggers:
+  - keyword: [deliver]
+steps:
+  - ask: { text: "Where should we deliver?", expect: address, save_as: address }
+  - send: "Delivering to {{ vars.address.city }} {{ vars.address.in_pin_code }}"
+"#;
+
+#[tokio::test]
+async fn an_address_question_is_answered_by_a_signed_address_form_webhook() {
+    let app = spawn_with(with_flow(None, DELIVERY)).await;
+    app.post_meta(&meta_text(ANA, "wamid.a.1", "deliver", now_unix()))
+        .await;
+    let ask = sends_to(&app, 1).await.remove(0);
+    assert_eq!(ask["interactive"]["type"], "address_message");
+    assert_eq!(
+        ask["interactive"]["action"],
+        json!({"name": "address_message", "parameters": {"country": "IN"}})
+    );
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/meta/interactive_nfm_reply_address.json"
+    ))
+    .unwrap();
+    let r = app.post_meta(fixture.as_bytes()).await;
+    assert_eq!(r.status(), 200);
+    let sends = sends_to(&app, 2).await;
+    assert_eq!(body_text(&sends[1]), "Delivering to Mumbai 400063");
+    app.shutdown().await;
+}

@@ -124,6 +124,16 @@ enum Action<'a> {
         name: &'static str,
         parameters: FlowParameters<'a>,
     },
+    Address {
+        name: &'static str,
+        parameters: AddressParameters<'a>,
+    },
+}
+
+/// Meta's "Address messages" guide: the country is required (`IN`).
+#[derive(Debug, Serialize)]
+struct AddressParameters<'a> {
+    country: &'a str,
 }
 
 /// Meta's "Sending a Flow" page: version "3", the token Parley made, the flow by id or
@@ -347,6 +357,21 @@ fn payload(content: &OutboundContent) -> Payload<'_> {
         OutboundContent::Form(form) => {
             interactive("flow", &form.body, &form.header, &form.footer, flow(form))
         }
+        OutboundContent::AddressRequest {
+            body,
+            header,
+            footer,
+            country,
+        } => interactive(
+            "address_message",
+            body,
+            header,
+            footer,
+            Action::Address {
+                name: "address_message",
+                parameters: AddressParameters { country },
+            },
+        ),
     }
 }
 

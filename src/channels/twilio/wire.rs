@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use serde::Deserialize;
 
-/// Why a `form` step cannot send through Twilio.
+/// Why a `form` step (or an address form) cannot send through Twilio.
 pub(crate) const TWILIO_FORM_REFUSED: &str =
     "Twilio cannot send a WhatsApp Flow as a free-form message (only as a pre-approved \
      Content template, whose submissions Parley cannot tie back to a `form` step); \
@@ -107,7 +107,7 @@ pub(super) fn message_form(
         }
         // `parley check` refuses `form` steps while a Twilio sender is configured; a form
         // that reaches here anyway (a flow loaded without the config) fails for good.
-        OutboundContent::Form(_) => {
+        OutboundContent::Form(_) | OutboundContent::AddressRequest { .. } => {
             return Err(SendFailure {
                 class: ErrorClass::Permanent,
                 ..SendFailure::new(None, None, TWILIO_FORM_REFUSED)

@@ -420,6 +420,7 @@ fn text_of(content: &OutboundContent) -> Option<String> {
         | OutboundContent::UrlButton { body, .. }
         | OutboundContent::LocationRequest { body } => Some(body.clone()),
         OutboundContent::Form(f) => Some(f.body.clone()),
+        OutboundContent::AddressRequest { body, .. } => Some(body.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         _ => None,
     }

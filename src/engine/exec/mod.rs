@@ -15,6 +15,7 @@
 //!
 //! - `dispatch`: events (message, timer, scheduled run), runs starting and answers.
 //! - `steps`: the step loop, one function per kind of step.
+//! - `form`: the `form` step and the submissions that answer it (by their token).
 //! - `render`: messages built from `send` specs.
 //! - `vars`: the values flows see, variables, contact changes and timers.
 

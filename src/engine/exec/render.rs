@@ -192,6 +192,17 @@ impl Interpreter<'_> {
                 }
                 OutboundContent::Form(Box::new(form))
             }
+            ContentSpec::AddressRequest {
+                body,
+                header,
+                footer,
+                country,
+            } => OutboundContent::AddressRequest {
+                body: clip(r(body), limits::BODY_MAX),
+                header: ro(header).map(|h| clip(h, limits::HEADER_MAX)),
+                footer: ro(footer).map(|f| clip(f, limits::FOOTER_MAX)),
+                country: country.clone(),
+            },
         })
     }
 }

@@ -258,3 +258,49 @@ async fn an_interrupting_trigger_still_replaces_a_waiting_form() {
     );
     assert_ne!(first.token, again.token);
 }
+
+const DELIVERY: &str = r#"id: delivery
+triggers:
+  - keyword: [deliver]
+steps:
+  - ask:
+      text: "Where should we deliver your order?"
+      expect: address
+      save_as: address
+      retries: 1
+  - send: "Delivering to {{ vars.address.city }} {{ vars.address.in_pin_code }}"
+"#;
+
+#[tokio::test]
+async fn an_address_question_goes_out_as_the_address_form_and_its_reply_is_saved() {
+    let mut h = harness(&[DELIVERY]);
+    let out = h
+        .send(InboundContent::Text {
+            body: "deliver".into(),
+        })
+        .await;
+    assert_eq!(
+        out.replies[0].content,
+        OutboundContent::AddressRequest {
+            body: "Where should we deliver your order?".into(),
+            header: None,
+            footer: None,
+            country: "IN".into(),
+        }
+    );
+    assert_eq!(
+        h.say("Mumbai").await,
+        vec!["Please fill in the address form: tap its button."]
+    );
+    let values = [("city", "Mumbai"), ("in_pin_code", "400063")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let out = h
+        .send(InboundContent::AddressReply {
+            values,
+            saved_address_id: None,
+        })
+        .await;
+    assert_eq!(bodies(&out), vec!["Delivering to Mumbai 400063"]);
+}

@@ -2,7 +2,7 @@
 //! `id` other steps can `goto`.
 
 use super::super::model::{
-    AskSpec, Expect, Expr, HttpSpec, Op, Origin, SetTarget, Step, ValueSpec,
+    AskSpec, ContentSpec, Expect, Expr, HttpSpec, Op, Origin, SendSpec, SetTarget, Step, ValueSpec,
 };
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::script;
@@ -32,7 +32,7 @@ const ACTIONS: &[&str] = &[
     "end",
 ];
 const EXPECT: &[&str] = &[
-    "text", "number", "email", "phone", "choice", "button", "regex", "media",
+    "text", "number", "email", "phone", "choice", "button", "regex", "media", "address",
 ];
 const ASK_KEYS: &[&str] = &[
     "save_as",
@@ -45,6 +45,7 @@ const ASK_KEYS: &[&str] = &[
     "timeout",
     "on_timeout",
     "on_invalid",
+    "country",
 ];
 const SWITCH_KEYS: &[&str] = &["on", "cases", "default"];
 const SCRIPT_KEYS: &[&str] = &["code", "file", "on_error"];
@@ -562,6 +563,7 @@ fn ask(
             };
             Expect::Media(kind)
         }
+        "address" => Expect::Address,
         other => {
             let hint = did_you_mean(other, EXPECT)
                 .map(|s| format!("did you mean `{s}`?"))
@@ -601,6 +603,7 @@ fn ask(
     let on_invalid = m
         .get_node("on_invalid")
         .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    let prompt = address_prompt(&expect, prompt, m, value, problems)?;
     Some(AskSpec {
         prompt,
         save_as,
@@ -611,6 +614,66 @@ fn ask(
         on_timeout,
         on_invalid,
     })
+}
+
+/// With `expect: address` the question goes out as WhatsApp's address form: its text
+/// (header, footer) and `country` (`IN`, or `SG`).
+fn address_prompt(
+    expect: &Expect,
+    prompt: Option<SendSpec>,
+    m: &marked_yaml::types::MarkedMappingNode,
+    value: &YamlNode,
+    problems: &mut Problems,
+) -> Option<Option<SendSpec>> {
+    let country_node = m.get_node("country");
+    if !matches!(expect, Expect::Address) {
+        if let Some(n) = country_node {
+            problems.error(
+                yaml::pos(n),
+                "`country` is only for `expect: address`",
+                None,
+            );
+        }
+        return Some(prompt);
+    }
+    let country = match country_node {
+        None => "IN".to_string(),
+        Some(n) => yaml::as_str(n, "`country`", problems)?.to_uppercase(),
+    };
+    if !matches!(country.as_str(), "IN" | "SG") {
+        problems.error(
+            yaml::pos(country_node?),
+            format!("WhatsApp's address form is not offered for `{country}`"),
+            Some("use `IN` (India) or `SG` (Singapore)".into()),
+        );
+        return None;
+    }
+    let Some(SendSpec {
+        content: ContentSpec::Text { body },
+        if_window_closed,
+    }) = prompt
+    else {
+        problems.error(
+            yaml::pos(value),
+            "`expect: address` needs `text:`: the message above the address form's button (no buttons, list or media)",
+            None,
+        );
+        return None;
+    };
+    let s = |key: &str, problems: &mut Problems| {
+        m.get_node(key)
+            .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+            .map(str::to_string)
+    };
+    Some(Some(SendSpec {
+        content: ContentSpec::AddressRequest {
+            body,
+            header: s("header", problems),
+            footer: s("footer", problems),
+            country,
+        },
+        if_window_closed,
+    }))
 }
 
 fn http(

@@ -304,6 +304,25 @@ async fn form_by_name_in_draft_with_data_exchange_has_no_payload() {
 }
 
 #[tokio::test]
+async fn address_request_is_an_address_message_with_its_country() {
+    let body = posted_body(to_sheena(OutboundContent::AddressRequest {
+        body: "Where should we deliver your order?".into(),
+        header: None,
+        footer: None,
+        country: "IN".into(),
+    }))
+    .await;
+    assert_eq!(
+        body["interactive"],
+        json!({
+            "type": "address_message",
+            "body": { "text": "Where should we deliver your order?" },
+            "action": { "name": "address_message", "parameters": { "country": "IN" } }
+        })
+    );
+}
+
+#[tokio::test]
 async fn list_body_has_a_button_and_sections_of_rows() {
     let body = posted_body(to_sheena(OutboundContent::List {
         body: "How fast do you need it?".into(),

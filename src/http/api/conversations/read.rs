@@ -123,6 +123,7 @@ fn outbound_text(c: &OutboundContent) -> Option<String> {
         | OutboundContent::LocationRequest { body } => Some(body.clone()),
         OutboundContent::Reaction { emoji, .. } => Some(emoji.clone()),
         OutboundContent::Form(f) => Some(f.body.clone()),
+        OutboundContent::AddressRequest { body, .. } => Some(body.clone()),
         OutboundContent::Media { caption, .. } => caption.clone(),
         OutboundContent::Location { name, .. } => name.clone(),
         OutboundContent::Template(t) => Some(format!("template {}", t.name)),
