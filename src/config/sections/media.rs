@@ -145,3 +145,50 @@ fn default_retry() -> RetryConfig {
         give_up_after: Duration::from_secs(6 * 24 * 3600),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(config: &MediaConfig) -> Vec<String> {
+        let mut problems = Vec::new();
+        config.problems(&mut problems);
+        problems
+    }
+
+    #[test]
+    fn defaults_keep_whatsapps_limits_and_retry_inside_metas_seven_days() {
+        let c = MediaConfig::default();
+        assert!(problems(&c).is_empty());
+        assert_eq!(c.max_bytes, None);
+        assert!(c.retry.give_up_after < Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn bad_values_are_named_by_their_key() {
+        let c = MediaConfig {
+            retention: Duration::ZERO,
+            max_bytes: Some(0),
+            concurrency: 0,
+            s3: Some(MediaS3Config {
+                endpoint: "s3.example.com".into(),
+                bucket: "a/b".into(),
+                region: default_region(),
+                access_key_id: "k".into(),
+                secret_access_key: "s".into(),
+                prefix: String::new(),
+            }),
+            ..MediaConfig::default()
+        };
+        let p = problems(&c).join("\n");
+        for key in [
+            "media.retention:",
+            "media.max_bytes:",
+            "media.concurrency:",
+            "media.s3.endpoint:",
+            "media.s3.bucket:",
+        ] {
+            assert!(p.contains(key), "{key} in {p}");
+        }
+    }
+}
