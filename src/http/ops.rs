@@ -91,13 +91,11 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     }
     let today = chrono::Utc::now().date_naive();
     for sender in &st.config.senders {
-        let days = sender
-            .meta
-            .as_ref()
-            .and_then(|meta| crate::domain::graph_versions::days_left(&meta.api_base, today));
-        if let Some(days) = days {
+        // NaN while Meta has announced no date for the version (or the URL names none).
+        if let Some(meta) = &sender.meta {
+            let days = crate::domain::graph_versions::days_left(&meta.api_base, today);
             metrics::gauge!(m::GRAPH_API_DAYS_LEFT, "sender" => sender.id.to_string())
-                .set(days as f64);
+                .set(days.map_or(f64::NAN, |d| d as f64));
         }
     }
     if let Ok(Ok(queued)) = tokio::time::timeout(PING_TIMEOUT, st.store.downloads_queued()).await {

@@ -32,7 +32,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (MESSAGES_CONVERTED, Kind::Counter, "Free-form messages sent as their template fallback because the window had closed."),
     (OUTBOX_DEPTH, Kind::Gauge, "Messages waiting to be sent, read from the database at each scrape."),
     (SENDER_STOPPED, Kind::Gauge, "1 while a sender is stopped after its provider refused its credentials or account (190, 368), else 0."),
-    (GRAPH_API_DAYS_LEFT, Kind::Gauge, "Days until Meta retires the Graph API version a Meta sender's api_base names (negative once retired), by sender; absent while Meta has announced no date. Alert below 90."),
+    (GRAPH_API_DAYS_LEFT, Kind::Gauge, "Days until Meta retires the Graph API version a Meta sender's api_base names (negative once retired), by Meta sender; NaN while Meta has announced no date. Alert below 90."),
     (INBOX_LATENCY, Kind::Histogram, "Seconds from a webhook stored to the flow step committed (reply enqueued)."),
     (OUTBOX_LATENCY, Kind::Histogram, "Seconds from a reply enqueued to its acceptance by the provider."),
     (ENGINE_PANICS, Kind::Counter, "Flow steps or scripts that panicked; the conversation goes on."),

@@ -76,7 +76,7 @@ async fn serve_media(meta: &MockServer, media_id: &str, bytes: &[u8]) {
     answer["sha256"] = json!(sha_hex(bytes));
     answer["file_size"] = json!(bytes.len().to_string());
     Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{media_id}")))
+        .and(path(format!("/v26.0/{media_id}")))
         .and(header("authorization", "Bearer test-token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(answer))
         .mount(meta)
@@ -207,7 +207,7 @@ async fn a_customers_photo_is_stored_verified_and_served_only_with_a_key() {
         .await
         .unwrap()
         .iter()
-        .filter(|r| r.url.path() == "/v21.0/1519222646142028")
+        .filter(|r| r.url.path() == "/v26.0/1519222646142028")
         .count();
     assert_eq!(lookups, 1);
 }
@@ -218,7 +218,7 @@ async fn a_failing_download_is_retried_then_stored() {
     let app = app_with(media.path(), "", None).await;
     // Meta fails twice (a 500, then a 429), then answers.
     Mock::given(method("GET"))
-        .and(path("/v21.0/2001"))
+        .and(path("/v26.0/2001"))
         .respond_with(ResponseTemplate::new(500).set_body_json(
             json!({"error": {"message": "Service temporarily unavailable", "code": 2}}),
         ))
@@ -227,7 +227,7 @@ async fn a_failing_download_is_retried_then_stored() {
         .mount(&app.meta)
         .await;
     Mock::given(method("GET"))
-        .and(path("/v21.0/2001"))
+        .and(path("/v26.0/2001"))
         .respond_with(ResponseTemplate::new(429))
         .up_to_n_times(1)
         .with_priority(2)
@@ -305,7 +305,7 @@ async fn a_restart_in_the_middle_keeps_the_download() {
     )
     .await;
     Mock::given(method("GET"))
-        .and(path("/v21.0/5001"))
+        .and(path("/v26.0/5001"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
         .with_priority(1)

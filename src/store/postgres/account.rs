@@ -166,26 +166,24 @@ impl Account for PgStore {
         preference: &MarketingPreference,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let key = preference.contact.key();
+        let ids = crate::domain::Identities::of(&preference.contact);
         let at = preference.at.unwrap_or(now);
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "insert into contacts (key, created_at) values ($1, $2) on conflict (key) do nothing",
-        )
-        .bind(&key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "update contacts set marketing_stopped_at =
-                 case when $2 then coalesce(marketing_stopped_at, $3) else null end
-             where key = $1",
-        )
-        .bind(&key)
-        .bind(preference.stopped)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        // Found by phone and/or business-scoped id like a message's sender, and created when
+        // Parley has not met the customer yet.
+        let linked = super::identity::link(&mut tx, &ids, None, None, None, now, true).await?;
+        if let Some((id, _)) = linked {
+            sqlx::query(
+                "update contacts set marketing_stopped_at =
+                     case when $2 then coalesce(marketing_stopped_at, $3) else null end
+                 where id = $1",
+            )
+            .bind(id)
+            .bind(preference.stopped)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

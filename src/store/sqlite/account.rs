@@ -168,23 +168,24 @@ impl Account for SqliteStore {
         preference: &MarketingPreference,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let key = preference.contact.key();
+        let ids = crate::domain::Identities::of(&preference.contact);
         let stopped = preference.stopped;
         let at = micros(preference.at.unwrap_or(now));
         let now = micros(now);
         self.writer
             .run(move |conn| {
-                conn.prepare_cached(
-                    "insert into contacts (key, created_at) values (?1, ?2)
-                     on conflict (key) do nothing",
-                )?
-                .execute(params![key, now])?;
+                // Found by phone and/or business-scoped id like a message's sender, and
+                // created when Parley has not met the customer yet.
+                let Some((id, _)) = super::identity::link(conn, &ids, None, None, None, now, true)?
+                else {
+                    return Ok(());
+                };
                 conn.prepare_cached(
                     "update contacts set marketing_stopped_at =
                          case when ?2 then coalesce(marketing_stopped_at, ?3) else null end
-                     where key = ?1",
+                     where id = ?1",
                 )?
-                .execute(params![key, stopped, at])?;
+                .execute(params![id, stopped, at])?;
                 Ok(())
             })
             .await
