@@ -51,6 +51,24 @@ pub(super) fn marketing_class(change: &StatusChange) -> Option<crate::domain::Er
     .then_some(class)
 }
 
+/// The marketing class of a failed send's code (see `marketing_class`): recorded with the
+/// failure in one transaction.
+pub(super) fn marketing_outcome(outcome: &super::SendOutcome) -> Option<crate::domain::ErrorClass> {
+    use crate::domain::ErrorClass;
+    let super::SendOutcome::Failed {
+        code: Some(code), ..
+    } = outcome
+    else {
+        return None;
+    };
+    let (class, _) = crate::domain::error_class::code_info(*code)?;
+    matches!(
+        class,
+        ErrorClass::MarketingLimited | ErrorClass::MarketingStopped
+    )
+    .then_some(class)
+}
+
 /// The template to enqueue when a free-form message failed because the window was closed
 /// and its step declared a template fallback. Addressed like the original message.
 pub(super) fn window_fallback(

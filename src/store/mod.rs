@@ -320,16 +320,14 @@ pub trait Account: Send + Sync {
     /// WhatsApp held back outbound message `outbound_id` (131049): its contact gets no
     /// marketing for 24 hours, and a copy is kept to be sent again after the next wait on
     /// the ladder (`marketing_deferral`); `None` when the ladder is spent. `at_least` delays
-    /// the copy further (the contact's existing limit).
+    /// the copy further. Recording a failed send with code 131049 does the same in the
+    /// failure's own transaction (and 131050 marks the customer as stopped).
     async fn defer_marketing(
         &self,
         outbound_id: Id,
         now: DateTime<Utc>,
         at_least: Option<DateTime<Utc>>,
     ) -> StoreResult<Option<DateTime<Utc>>>;
-
-    /// The customer of outbound message `outbound_id`'s conversation stopped marketing (131050).
-    async fn stop_marketing(&self, outbound_id: Id, now: DateTime<Utc>) -> StoreResult<()>;
 
     /// Moves held-back messages whose time has come into the outbox; returns how many.
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize>;

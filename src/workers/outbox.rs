@@ -292,41 +292,27 @@ impl Outbox {
         }
         let now = self.clock.now();
         match state.limited_until {
-            Some(until) if until > now => Some(self.defer(item, None, Some(until)).await),
+            Some(until) if until > now => Some(self.defer(None)),
             _ => None,
         }
     }
 
     /// WhatsApp held this marketing message back (131049), or the customer's limit from an
-    /// earlier one still runs: a copy waits for its day on the ladder, this send ends.
-    async fn defer(
-        &self,
-        item: &OutboxItem,
-        code: Option<i64>,
-        at_least: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> SendOutcome {
-        let now = self.clock.now();
+    /// earlier one still runs: this send fails with code 131049, and recording that failure
+    /// keeps a copy for its day on the ladder in the same transaction (`Account`).
+    fn defer(&self, code: Option<i64>) -> SendOutcome {
         let why = match code {
             Some(code) => format!("WhatsApp held this marketing message back ({code}: per-user marketing limit)"),
             None => "WhatsApp held an earlier marketing message to this customer back (131049) less than 24 hours ago".into(),
         };
-        let title = match self.store.defer_marketing(item.id, now, at_least).await {
-            Ok(Some(due)) => format!(
-                "{why}; not sent again at once: a copy is sent on {}",
-                due.format("%Y-%m-%d %H:%M UTC")
-            ),
-            Ok(None) => format!(
-                "{why}, and it was already held back {} times: given up",
-                crate::domain::error_class::MARKETING_DEFER_LADDER_HOURS.len()
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, outbound_id = item.id, "keeping a held-back marketing message failed");
-                format!("{why}; keeping a copy to send later failed: {e}")
-            }
-        };
+        let ladder = crate::domain::error_class::MARKETING_DEFER_LADDER_HOURS
+            .map(|h| format!("{h} h"))
+            .join(", then ");
         SendOutcome::Failed {
-            code,
-            title,
+            code: Some(code.unwrap_or(131049)),
+            title: format!(
+                "{why}; not sent again at once: a copy is sent after {ladder} (one step per hold), then it is given up"
+            ),
             window_closed: false,
         }
     }
@@ -450,17 +436,13 @@ impl Outbox {
                 title: explained(f.code, f.title),
                 window_closed: false,
             },
-            ErrorClass::MarketingLimited => self.defer(item, f.code, None).await,
-            ErrorClass::MarketingStopped => {
-                if let Err(e) = self.store.stop_marketing(item.id, self.clock.now()).await {
-                    tracing::error!(error = %e, "marking the customer's marketing stop failed");
-                }
-                SendOutcome::Failed {
-                    code: f.code,
-                    title: explained(f.code, f.title),
-                    window_closed: false,
-                }
-            }
+            ErrorClass::MarketingLimited => self.defer(f.code),
+            // Recording this failure marks the customer (`Account`).
+            ErrorClass::MarketingStopped => SendOutcome::Failed {
+                code: f.code,
+                title: explained(f.code, f.title),
+                window_closed: false,
+            },
             ErrorClass::NeedsPhone => SendOutcome::Failed {
                 code: f.code,
                 title: format!(

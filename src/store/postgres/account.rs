@@ -1,5 +1,6 @@
 //! Templates' live state and contacts' marketing state on PostgreSQL (`store::Account`).
-//! `defer_in` and `stop_in` also run inside a status webhook's transaction (`statuses`).
+//! `defer_in` and `stop_in` run inside the transaction of a status webhook (`statuses`) or of
+//! a recorded send failure (`outbox`).
 
 use super::PgStore;
 use crate::domain::error_class::marketing_deferral;
@@ -64,7 +65,8 @@ pub(super) async fn defer_in(
     Ok(Some(due))
 }
 
-/// See `Account::stop_marketing`.
+/// The customer of outbound message `outbound_id` stopped marketing (131050): a status
+/// webhook or a recorded failure with that code.
 pub(super) async fn stop_in(
     conn: &mut PgConnection,
     outbound_id: Id,
@@ -215,11 +217,6 @@ impl Account for PgStore {
         let due = defer_in(&mut tx, outbound_id, now, at_least).await?;
         tx.commit().await?;
         Ok(due)
-    }
-
-    async fn stop_marketing(&self, outbound_id: Id, now: DateTime<Utc>) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        stop_in(&mut conn, outbound_id, now).await
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {

@@ -223,6 +223,26 @@ pub(super) async fn record_one(
         ..
     } = outcome
     else {
+        // WhatsApp held a marketing message back (131049) or the customer stopped marketing
+        // (131050): the failure and what it does to the contact commit together, so a crash
+        // between them can neither resend at once nor lose the copy.
+        if let Some(class) = crate::store::apply::marketing_outcome(outcome) {
+            let mut tx = pool.begin().await?;
+            if query.execute(&mut *tx).await?.rows_affected() == 0 {
+                return Err(StoreError::LeaseLost {
+                    what: "outbound message",
+                    id,
+                });
+            }
+            match class {
+                crate::domain::ErrorClass::MarketingLimited => {
+                    super::account::defer_in(&mut tx, id, now, None).await?;
+                }
+                _ => super::account::stop_in(&mut tx, id, now).await?,
+            }
+            tx.commit().await?;
+            return Ok(());
+        }
         // One statement: its own transaction, one round trip.
         if query.execute(pool).await?.rows_affected() == 0 {
             return Err(StoreError::LeaseLost {

@@ -1,5 +1,6 @@
 //! Templates' live state and contacts' marketing state on SQLite (`store::Account`).
-//! `defer_in` and `stop_in` also run inside a status webhook's transaction (`statuses`).
+//! `defer_in` and `stop_in` run inside the transaction of a status webhook (`statuses`) or of
+//! a recorded send failure (`outbox`).
 
 use super::rows::{micros, time};
 use super::SqliteStore;
@@ -56,7 +57,8 @@ pub(super) fn defer_in(
     Ok(Some(due))
 }
 
-/// See `Account::stop_marketing`.
+/// The customer of outbound message `outbound_id` stopped marketing (131050): a status
+/// webhook or a recorded failure with that code.
 pub(super) fn stop_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<()> {
     conn.prepare_cached(
         "update contacts set marketing_stopped_at = coalesce(marketing_stopped_at, ?2)
@@ -223,13 +225,6 @@ impl Account for SqliteStore {
             .run(move |conn| defer_in(conn, outbound_id, now, at_least))
             .await?;
         due.map(time).transpose()
-    }
-
-    async fn stop_marketing(&self, outbound_id: Id, now: DateTime<Utc>) -> StoreResult<()> {
-        let now = micros(now);
-        self.writer
-            .run(move |conn| stop_in(conn, outbound_id, now))
-            .await
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {

@@ -146,6 +146,7 @@ impl Outbox for SqliteStore {
     ) -> StoreResult<()> {
         let owner = owner.to_owned();
         let now = micros(now);
+        let marketing = crate::store::apply::marketing_outcome(outcome);
         let update = match outcome {
             SendOutcome::Accepted {
                 provider_message_id,
@@ -236,6 +237,15 @@ impl Outbox for SqliteStore {
                         what: "outbound message",
                         id,
                     });
+                }
+                // See the PostgreSQL store: the failure and what it does to the contact
+                // commit together.
+                match marketing {
+                    Some(crate::domain::ErrorClass::MarketingLimited) => {
+                        super::account::defer_in(conn, id, now, None)?;
+                    }
+                    Some(_) => super::account::stop_in(conn, id, now)?,
+                    None => {}
                 }
                 if matches!(update, Update::Accepted { .. }) && has_early_statuses(conn)? {
                     replay_early_statuses(conn, id)?;

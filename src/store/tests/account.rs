@@ -233,7 +233,66 @@ async fn a_customer_who_stopped_marketing_is_marked(store: DynStore) {
     );
 }
 
+async fn a_failure_recorded_with_a_marketing_code_acts_in_the_same_transaction(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
+    let ids = store
+        .enqueue(&[marketing_to(conversation)], t(1))
+        .await
+        .unwrap();
+    assert_eq!(claim_ids(&store, "o", t(2), 10).await, ids);
+    let held = SendOutcome::Failed {
+        code: Some(131049),
+        title: "held back".into(),
+        window_closed: false,
+    };
+    store
+        .record_outcome(ids[0], "o", &held, t(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .marketing_state(conversation)
+            .await
+            .unwrap()
+            .limited_until,
+        Some(t(3 + 86_400))
+    );
+    assert_eq!(store.release_deferred(t(3 + 86_399)).await.unwrap(), 0);
+    assert_eq!(store.release_deferred(t(3 + 86_400)).await.unwrap(), 1);
+    let copy = claim_ids(&store, "o", t(3 + 86_400), 10).await;
+    assert_eq!(copy.len(), 1);
+    // The customer stopped marketing: the failure marks them.
+    let stopped = SendOutcome::Failed {
+        code: Some(131050),
+        title: "stopped".into(),
+        window_closed: false,
+    };
+    store
+        .record_outcome(copy[0], "o", &stopped, t(3 + 86_401))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .marketing_state(conversation)
+            .await
+            .unwrap()
+            .stopped_at,
+        Some(t(3 + 86_401))
+    );
+    // A lost lease records nothing, so it holds nothing back either.
+    let late = store
+        .enqueue(&[marketing_to(conversation)], t(3 + 86_402))
+        .await
+        .unwrap();
+    assert!(store
+        .record_outcome(late[0], "o", &held, t(3 + 86_403))
+        .await
+        .is_err());
+    assert_eq!(store.release_deferred(t(10 * 86_400)).await.unwrap(), 0);
+}
+
 conformance!(
+    a_failure_recorded_with_a_marketing_code_acts_in_the_same_transaction,
     template_changes_are_kept_and_looked_up_by_language,
     a_held_back_marketing_message_waits_on_the_ladder,
     a_customer_who_stopped_marketing_is_marked,
