@@ -161,6 +161,18 @@ async fn merge(conn: &mut PgConnection, keep: i64, gone: i64) -> StoreResult<()>
         .bind(Json(tags))
         .execute(&mut *conn)
         .await?;
+    // One person: a marketing stop or limit of either contact holds for both.
+    sqlx::query(
+        "update contacts k set
+             marketing_stopped_at = coalesce(k.marketing_stopped_at, g.marketing_stopped_at),
+             marketing_limited_until = greatest(k.marketing_limited_until, g.marketing_limited_until)
+         from contacts g
+         where k.id = $1 and g.id = $2",
+    )
+    .bind(keep)
+    .bind(gone)
+    .execute(&mut *conn)
+    .await?;
 
     let kept = conversations(conn, keep).await?;
     for other in conversations(conn, gone).await? {
@@ -186,7 +198,12 @@ async fn merge(conn: &mut PgConnection, keep: i64, gone: i64) -> StoreResult<()>
         .bind(other.id)
         .execute(&mut *conn)
         .await?;
-        for table in ["conversation_events", "outbound_messages"] {
+        for table in [
+            "conversation_events",
+            "outbound_messages",
+            "deferred_sends",
+            "media_downloads",
+        ] {
             sqlx::query(&format!(
                 "update {table} set conversation_id = $2 where conversation_id = $1"
             ))

@@ -126,6 +126,16 @@ fn merge(conn: &Connection, keep: i64, gone: i64) -> StoreResult<()> {
             json_text("contact attributes", &attributes)?,
             json_text("contact tags", &tags)?
         ])?;
+    // One person: a marketing stop or limit of either contact holds for both.
+    conn.prepare_cached(
+        "update contacts set
+             marketing_stopped_at = coalesce(marketing_stopped_at,
+                 (select marketing_stopped_at from contacts where id = ?2)),
+             marketing_limited_until = nullif(max(coalesce(marketing_limited_until, 0),
+                 coalesce((select marketing_limited_until from contacts where id = ?2), 0)), 0)
+         where id = ?1",
+    )?
+    .execute(params![keep, gone])?;
 
     let conversations = |contact: i64| -> StoreResult<Vec<Conversation>> {
         let mut statement = conn.prepare_cached(&format!(
@@ -159,7 +169,12 @@ fn merge(conn: &Connection, keep: i64, gone: i64) -> StoreResult<()> {
             merged.last_inbound_at.map(micros),
             other.id
         ])?;
-        for table in ["conversation_events", "outbound_messages"] {
+        for table in [
+            "conversation_events",
+            "outbound_messages",
+            "deferred_sends",
+            "media_downloads",
+        ] {
             conn.prepare_cached(&format!(
                 "update {table} set conversation_id = ?2 where conversation_id = ?1"
             ))?

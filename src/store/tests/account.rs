@@ -4,8 +4,8 @@
 
 use super::fixtures::*;
 use crate::domain::{
-    DeliveryStatus, MarketingPreference, OutboundContent, TemplateCategory, TemplateChange,
-    TemplateUpdate,
+    ContactRef, DeliveryStatus, MarketingPreference, OutboundContent, TemplateCategory,
+    TemplateChange, TemplateUpdate,
 };
 use crate::store::{DynStore, Id, NewOutbound, SendOutcome};
 
@@ -291,7 +291,81 @@ async fn a_failure_recorded_with_a_marketing_code_acts_in_the_same_transaction(s
     assert_eq!(store.release_deferred(t(10 * 86_400)).await.unwrap(), 0);
 }
 
+/// Two contacts turn out to be one person: a marketing stop of either holds for the survivor,
+/// and a held-back copy moves with the conversation.
+async fn a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge(store: DynStore) {
+    const BSUID: &str = "US.10482957361840527319";
+    let (_, by_phone) = receive(&store, "wamid.p", 1, t(0)).await;
+    let by_id_message = |id: &str, from: ContactRef, at| {
+        let mut m = inbound(id, 1, Some(at), "hello");
+        m.from = from;
+        message(m, at)
+    };
+    store
+        .ingest(&[by_id_message(
+            "wamid.b",
+            ContactRef::BusinessScoped(BSUID.into()),
+            t(1),
+        )])
+        .await
+        .unwrap();
+    let by_id = store
+        .ensure_conversation(
+            SENDER,
+            &ContactRef::BusinessScoped(BSUID.into()),
+            None,
+            t(2),
+        )
+        .await
+        .unwrap()
+        .id;
+    assert_ne!(by_phone, by_id);
+    store
+        .set_marketing_preference(
+            &MarketingPreference {
+                contact: ContactRef::BusinessScoped(BSUID.into()),
+                stopped: true,
+                at: Some(t(3)),
+            },
+            t(3),
+        )
+        .await
+        .unwrap();
+    let held = sent(&store, marketing_to(by_id), "wamid.m", t(4)).await;
+    assert!(store
+        .defer_marketing(held, t(5), None)
+        .await
+        .unwrap()
+        .is_some());
+
+    // A message naming both identities joins them on the older contact.
+    let phone = customer(1).phone().expect("a phone").clone();
+    store
+        .ingest(&[by_id_message(
+            "wamid.both",
+            ContactRef::PhoneAndBusinessScoped {
+                phone,
+                user_id: BSUID.into(),
+            },
+            t(6),
+        )])
+        .await
+        .unwrap();
+    let state = store.marketing_state(by_phone).await.unwrap();
+    assert_eq!(state.stopped_at, Some(t(3)));
+    assert_eq!(state.limited_until, Some(t(5 + 86_400)));
+    // The copy goes to the surviving conversation.
+    assert_eq!(store.release_deferred(t(5 + 86_400)).await.unwrap(), 1);
+    let copy = store
+        .claim_outbound("o", t(5 + 86_400), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(copy.len(), 1);
+    assert_eq!(copy[0].conversation_id, by_phone);
+}
+
 conformance!(
+    a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge,
     a_failure_recorded_with_a_marketing_code_acts_in_the_same_transaction,
     template_changes_are_kept_and_looked_up_by_language,
     a_held_back_marketing_message_waits_on_the_ladder,
