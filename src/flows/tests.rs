@@ -16,7 +16,7 @@ fn templates() -> Vec<TemplateConfig> {
             body: "Hi {{1}}, reply MENU to continue.".into(),
             buttons: vec![],
             twilio_content_sid: None,
-            category: None,
+            category: Some(crate::domain::TemplateCategory::Utility),
         },
         TemplateConfig {
             id: 46,
@@ -24,6 +24,16 @@ fn templates() -> Vec<TemplateConfig> {
             language: "en".into(),
             status: TemplateStatus::Pending,
             body: "New offers!".into(),
+            buttons: vec![],
+            twilio_content_sid: None,
+            category: Some(crate::domain::TemplateCategory::Marketing),
+        },
+        TemplateConfig {
+            id: 47,
+            name: "spring_sale".into(),
+            language: "en".into(),
+            status: TemplateStatus::Approved,
+            body: "20% off this week".into(),
             buttons: vec![],
             twilio_content_sid: None,
             category: None,
@@ -150,6 +160,21 @@ fn check_reports_templates_not_declared_not_approved_or_with_wrong_variables() {
         "a.yaml",
         "id: a\nsteps:\n  - send: { template: menu_remindr }\n  - send: { template: promo }\n  - send: { template: menu_reminder, variables: { \"2\": x } }\n"
     )]));
+}
+
+#[test]
+fn check_warns_where_a_flow_sends_a_template_without_a_category() {
+    let out = check(&[(
+        "sale.yaml",
+        "id: sale\ntriggers: [{keyword: [sale]}]\nsteps:\n  - send: Hello\n  - send: { template: spring_sale }\n  - send: { template: menu_reminder, variables: { \"1\": x } }\n",
+    )]);
+    assert!(out.contains("sale.yaml:5:"), "{out}");
+    assert!(
+        out.contains("warning: the template `spring_sale` has no category in the config"),
+        "{out}"
+    );
+    assert!(out.contains("hint: add `category: marketing`"), "{out}");
+    assert_eq!(out.matches("has no category").count(), 1, "{out}");
 }
 
 #[test]

@@ -672,6 +672,15 @@ pub fn template(
             Some("wait for Meta's approval and set `status: approved` in the config".into()),
         );
     }
+    if t.category.is_none() {
+        problems.warning(
+            at,
+            format!(
+                "the template `{name}` has no category in the config, so if it is a marketing template Parley has no plan for WhatsApp's per-user marketing limit (131049) or a customer who stopped marketing (131050)"
+            ),
+            Some("add `category: marketing` (held back and resent a day or more later, skipped for customers who stopped marketing), `utility` or `authentication` to the template in the config".into()),
+        );
+    }
     let mut values = BTreeMap::new();
     if let Some(v) = variables {
         let m = yaml::as_map(v, "`variables`", problems)?;
