@@ -143,27 +143,11 @@ impl FormField {
             FieldKind::Text | FieldKind::Date => Ok(v.clone()),
             FieldKind::Number => match v {
                 Value::Number(_) => Ok(v.clone()),
-                _ => text
-                    .replace(',', ".")
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .and_then(|f| {
-                        if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                            Some(Value::from(f as i64))
-                        } else {
-                            serde_json::Number::from_f64(f).map(Value::Number)
-                        }
-                    })
-                    .ok_or_else(|| wrong("a number")),
+                _ => super::typed::number(&text).ok_or_else(|| wrong("a number")),
             },
-            FieldKind::Email => {
-                if text.contains('@') && !text.contains(char::is_whitespace) {
-                    Ok(Value::String(text.to_lowercase()))
-                } else {
-                    Err(wrong("an email address"))
-                }
-            }
+            FieldKind::Email => super::typed::email(&text)
+                .map(Value::String)
+                .ok_or_else(|| wrong("an email address")),
             FieldKind::Choice => {
                 // Flow JSON dropdowns and radio buttons return the option's id.
                 if self.options.is_empty() || self.options.contains(&text) {
@@ -361,6 +345,22 @@ mod tests {
         assert_eq!(
             FormField::map(&fields, wrong.as_object().unwrap()).unwrap_err(),
             "`people` is not a number: many"
+        );
+        // Read like an `ask`'s answer: a thousands mark, a decimal comma, a real address.
+        let written = json!({"people": "1,000"});
+        assert_eq!(
+            FormField::map(&fields, written.as_object().unwrap()).unwrap()["people"],
+            json!(1000)
+        );
+        let decimal = json!({"people": "12,5"});
+        assert_eq!(
+            FormField::map(&fields, decimal.as_object().unwrap()).unwrap()["people"],
+            json!(12.5)
+        );
+        let not_an_address = json!({"people": 2, "email": "a@b"});
+        assert_eq!(
+            FormField::map(&fields, not_an_address.as_object().unwrap()).unwrap_err(),
+            "`email` is not an email address: a@b"
         );
         let bad_choice = json!({"people": 1, "menu": "fish"});
         assert_eq!(

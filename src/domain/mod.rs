@@ -18,6 +18,7 @@ pub mod limits;
 pub mod message;
 pub mod phone;
 pub mod timer;
+pub mod typed;
 pub mod window;
 
 pub use account::{

@@ -30,23 +30,12 @@ pub fn check(
             _ if !text.is_empty() => Ok(json!(text)),
             _ => Err("Please answer with a text message."),
         },
-        Expect::Number => parse_number(text).ok_or("Please answer with a number, like 3 or 12.5."),
-        Expect::Email => {
-            let ok = text.len() <= 254
-                && text.split_once('@').is_some_and(|(user, domain)| {
-                    !user.is_empty()
-                        && !domain.starts_with('.')
-                        && domain.contains('.')
-                        && !domain.ends_with('.')
-                        && !text.chars().any(char::is_whitespace)
-                        && !domain.contains('@')
-                });
-            if ok {
-                Ok(json!(text.to_lowercase()))
-            } else {
-                Err("That does not look like an email address. Please write it like name@example.com.")
-            }
+        Expect::Number => {
+            crate::domain::typed::number(text).ok_or("Please answer with a number, like 3 or 12.5.")
         }
+        Expect::Email => crate::domain::typed::email(text).map(Value::String).ok_or(
+            "That does not look like an email address. Please write it like name@example.com.",
+        ),
         Expect::Phone => PhoneNumber::parse(text)
             .map(|p| json!(p.as_e164()))
             .map_err(|_| "Please send a phone number with its country code, like +44 7700 900123."),
@@ -107,24 +96,6 @@ pub fn check(
                 _ => "Please send a photo, video, audio or document.",
             }),
         },
-    }
-}
-
-fn parse_number(text: &str) -> Option<Value> {
-    let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    // "12,5" is 12.5 in much of the world; "1,000" with a 3-digit tail is a thousands mark.
-    let cleaned = match cleaned.split_once(',') {
-        Some((a, b)) if b.len() == 3 && !cleaned.contains('.') && !b.contains(',') => {
-            format!("{a}{b}")
-        }
-        Some((a, b)) if !b.contains(',') && !cleaned.contains('.') => format!("{a}.{b}"),
-        _ => cleaned,
-    };
-    let n: f64 = cleaned.parse().ok().filter(|n: &f64| n.is_finite())?;
-    if n.fract() == 0.0 && n.abs() < 9e15 {
-        Some(json!(n as i64))
-    } else {
-        Some(json!(n))
     }
 }
 

@@ -317,19 +317,11 @@ pub trait Account: Send + Sync {
         conversation_id: Id,
     ) -> StoreResult<crate::domain::MarketingState>;
 
-    /// WhatsApp held back outbound message `outbound_id` (131049): its contact gets no
-    /// marketing for 24 hours, and a copy is kept to be sent again after the next wait on
-    /// the ladder (`marketing_deferral`); `None` when the ladder is spent. `at_least` delays
-    /// the copy further. Recording a failed send with code 131049 does the same in the
-    /// failure's own transaction (and 131050 marks the customer as stopped).
-    async fn defer_marketing(
-        &self,
-        outbound_id: Id,
-        now: DateTime<Utc>,
-        at_least: Option<DateTime<Utc>>,
-    ) -> StoreResult<Option<DateTime<Utc>>>;
-
-    /// Moves held-back messages whose time has come into the outbox; returns how many.
+    /// Moves messages WhatsApp held back (131049) whose time has come into the outbox;
+    /// returns how many. They are held back, with a copy kept for its day on the ladder
+    /// (`marketing_deferral`), by the transaction that records the failure: a `failed`
+    /// status (`Ingest`) or a failed send (`Outbox::record_outcome`); 131050 marks the
+    /// customer as stopped the same way.
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize>;
 }
 

@@ -16,12 +16,14 @@ use sqlx::{PgConnection, Row};
 /// How long a 131049 keeps every marketing message from the contact.
 const LIMIT: TimeDelta = TimeDelta::hours(24);
 
-/// See `Account::defer_marketing`.
+/// WhatsApp held back outbound message `outbound_id` (131049): its contact gets no marketing
+/// for 24 hours, and a copy is kept (once per held-back send) to go out after the next wait
+/// on the ladder (`marketing_deferral`). Returns when the copy is due; `None` when the ladder
+/// is spent.
 pub(super) async fn defer_in(
     conn: &mut PgConnection,
     outbound_id: Id,
     now: DateTime<Utc>,
-    at_least: Option<DateTime<Utc>>,
 ) -> StoreResult<Option<DateTime<Utc>>> {
     let row = sqlx::query(
         "select o.deferrals, v.contact_id from outbound_messages o
@@ -48,7 +50,7 @@ pub(super) async fn defer_in(
         return Ok(None);
     };
     let wait = TimeDelta::from_std(wait).unwrap_or(LIMIT);
-    let due = (now + wait).max(at_least.unwrap_or(now));
+    let due = now + wait;
     sqlx::query(
         "insert into deferred_sends
              (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
@@ -205,18 +207,6 @@ impl Account for PgStore {
             stopped_at: row.try_get("marketing_stopped_at")?,
             limited_until: row.try_get("marketing_limited_until")?,
         })
-    }
-
-    async fn defer_marketing(
-        &self,
-        outbound_id: Id,
-        now: DateTime<Utc>,
-        at_least: Option<DateTime<Utc>>,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        let mut tx = self.pool.begin().await?;
-        let due = defer_in(&mut tx, outbound_id, now, at_least).await?;
-        tx.commit().await?;
-        Ok(due)
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {

@@ -236,7 +236,7 @@ pub(super) async fn record_one(
             }
             match class {
                 crate::domain::ErrorClass::MarketingLimited => {
-                    super::account::defer_in(&mut tx, id, now, None).await?;
+                    super::account::defer_in(&mut tx, id, now).await?;
                 }
                 _ => super::account::stop_in(&mut tx, id, now).await?,
             }

@@ -123,7 +123,7 @@ pub(super) async fn ingest_status(
     // (131050): see the SQLite store's `marketing_failure`.
     match apply::marketing_class(&change) {
         Some(crate::domain::ErrorClass::MarketingLimited) => {
-            super::account::defer_in(&mut *conn, outbound_id, received_at, None).await?;
+            super::account::defer_in(&mut *conn, outbound_id, received_at).await?;
         }
         Some(crate::domain::ErrorClass::MarketingStopped) => {
             super::account::stop_in(&mut *conn, outbound_id, received_at).await?;

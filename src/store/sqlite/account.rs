@@ -18,13 +18,11 @@ use sqlx::Row;
 /// How long a 131049 keeps every marketing message from the contact.
 const LIMIT_HOURS: i64 = 24;
 
-/// See `Account::defer_marketing`; returns when the copy is due, in microseconds.
-pub(super) fn defer_in(
-    conn: &Connection,
-    outbound_id: Id,
-    now: i64,
-    at_least: Option<i64>,
-) -> StoreResult<Option<i64>> {
+/// WhatsApp held back outbound message `outbound_id` (131049): its contact gets no marketing
+/// for 24 hours, and a copy is kept (once per held-back send) to go out after the next wait
+/// on the ladder (`marketing_deferral`). Returns when the copy is due, in microseconds; `None` when the ladder
+/// is spent.
+pub(super) fn defer_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<Option<i64>> {
     let row: Option<(i64, i64)> = conn
         .prepare_cached(
             "select o.deferrals, v.contact_id from outbound_messages o
@@ -44,7 +42,7 @@ pub(super) fn defer_in(
     let Some(wait) = marketing_deferral(deferrals.max(0) as u32) else {
         return Ok(None);
     };
-    let due = (now + wait.as_micros() as i64).max(at_least.unwrap_or(0));
+    let due = now + wait.as_micros() as i64;
     conn.prepare_cached(
         "insert into deferred_sends
              (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
@@ -211,20 +209,6 @@ impl Account for SqliteStore {
             stopped_at: at("marketing_stopped_at")?,
             limited_until: at("marketing_limited_until")?,
         })
-    }
-
-    async fn defer_marketing(
-        &self,
-        outbound_id: Id,
-        now: DateTime<Utc>,
-        at_least: Option<DateTime<Utc>>,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        let (now, at_least) = (micros(now), at_least.map(micros));
-        let due = self
-            .writer
-            .run(move |conn| defer_in(conn, outbound_id, now, at_least))
-            .await?;
-        due.map(time).transpose()
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {

@@ -242,7 +242,7 @@ impl Outbox for SqliteStore {
                 // commit together.
                 match marketing {
                     Some(crate::domain::ErrorClass::MarketingLimited) => {
-                        super::account::defer_in(conn, id, now, None)?;
+                        super::account::defer_in(conn, id, now)?;
                     }
                     Some(_) => super::account::stop_in(conn, id, now)?,
                     None => {}

@@ -130,7 +130,7 @@ fn marketing_failure(
     use crate::domain::ErrorClass;
     match apply::marketing_class(change) {
         Some(ErrorClass::MarketingLimited) => {
-            super::account::defer_in(conn, outbound_id, now, None)?;
+            super::account::defer_in(conn, outbound_id, now)?;
         }
         Some(ErrorClass::MarketingStopped) => super::account::stop_in(conn, outbound_id, now)?,
         _ => {}

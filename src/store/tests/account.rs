@@ -123,7 +123,15 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     assert_eq!(state.limited_until, Some(t(20 + 86_400)));
     assert_eq!(state.stopped_at, None);
     // The same status again adds no second copy.
-    store.defer_marketing(first, t(21), None).await.unwrap();
+    store
+        .ingest(&[status(
+            "wamid.m1",
+            DeliveryStatus::Failed,
+            Some(131049),
+            t(21),
+        )])
+        .await
+        .unwrap();
     assert_eq!(store.release_deferred(t(20 + 86_399)).await.unwrap(), 0);
     assert_eq!(
         claim_ids(&store, "o", t(20 + 86_399), 10).await,
@@ -139,24 +147,42 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     let mut now = 20 + 86_400;
     let mut id = again[0];
     for (round, wait) in [(1, Some(48)), (2, Some(96)), (3, None)] {
-        let due = store.defer_marketing(id, t(now), None).await.unwrap();
-        let held = SendOutcome::Failed {
-            code: Some(131049),
-            title: "held back".into(),
-            window_closed: false,
+        store
+            .record_outcome(id, "o", &failed(131049), t(now))
+            .await
+            .unwrap();
+        let Some(h) = wait else {
+            // The ladder is spent: no copy, ever.
+            assert_eq!(
+                store.release_deferred(t(now + 100 * 86_400)).await.unwrap(),
+                0
+            );
+            break;
         };
-        store.record_outcome(id, "o", &held, t(now)).await.unwrap();
-        assert_eq!(due, wait.map(|h: i64| t(now + h * 3600)), "round {round}");
-        let Some(h) = wait else { break };
-        now += h * 3600;
+        let due = now + h * 3600;
         assert_eq!(
-            store.release_deferred(t(now)).await.unwrap(),
+            store.release_deferred(t(due - 1)).await.unwrap(),
+            0,
+            "round {round}"
+        );
+        assert_eq!(
+            store.release_deferred(t(due)).await.unwrap(),
             1,
             "round {round}"
         );
+        now = due;
         let claimed = claim_ids(&store, "o", t(now), 10).await;
         assert_eq!(claimed.len(), 1, "round {round}");
         id = claimed[0];
+    }
+}
+
+/// A send that failed with a provider code.
+fn failed(code: i64) -> SendOutcome {
+    SendOutcome::Failed {
+        code: Some(code),
+        title: format!("error {code}"),
+        window_closed: false,
     }
 }
 
@@ -262,13 +288,8 @@ async fn a_failure_recorded_with_a_marketing_code_acts_in_the_same_transaction(s
     let copy = claim_ids(&store, "o", t(3 + 86_400), 10).await;
     assert_eq!(copy.len(), 1);
     // The customer stopped marketing: the failure marks them.
-    let stopped = SendOutcome::Failed {
-        code: Some(131050),
-        title: "stopped".into(),
-        window_closed: false,
-    };
     store
-        .record_outcome(copy[0], "o", &stopped, t(3 + 86_401))
+        .record_outcome(copy[0], "o", &failed(131050), t(3 + 86_401))
         .await
         .unwrap();
     assert_eq!(
@@ -331,12 +352,16 @@ async fn a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge(store: Dy
         )
         .await
         .unwrap();
-    let held = sent(&store, marketing_to(by_id), "wamid.m", t(4)).await;
-    assert!(store
-        .defer_marketing(held, t(5), None)
+    sent(&store, marketing_to(by_id), "wamid.m", t(4)).await;
+    store
+        .ingest(&[status(
+            "wamid.m",
+            DeliveryStatus::Failed,
+            Some(131049),
+            t(5),
+        )])
         .await
-        .unwrap()
-        .is_some());
+        .unwrap();
 
     // A message naming both identities joins them on the older contact.
     let phone = customer(1).phone().expect("a phone").clone();
