@@ -101,11 +101,18 @@ impl App {
         let webhook_log = Arc::new(http::api::WebhookLog::new(&config));
         let metrics = crate::metrics::handle();
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
-        let (clock, sandbox) =
-            crate::sandbox::Sandbox::build(&config, clock, &senders, &store, &ingestor);
-        let engine = Arc::new(FlowEngine::new(flows, engine_options).with_typing(senders.clone()));
+        // One media store, for the API and the sandbox alike.
         let media_files = crate::store::files::MediaFiles::configured(&config.media)
             .map_err(|e| anyhow::anyhow!(e))?;
+        let (clock, sandbox) = crate::sandbox::Sandbox::build(
+            &config,
+            clock,
+            &senders,
+            &store,
+            &ingestor,
+            media_files.clone(),
+        );
+        let engine = Arc::new(FlowEngine::new(flows, engine_options).with_typing(senders.clone()));
         let state = AppState {
             config,
             store,

@@ -272,6 +272,25 @@ async fn goto_loops_are_stopped() {
 }
 
 #[tokio::test]
+async fn an_echo_pauses_until_release_even_after_an_earlier_handoff_would_have_timed_out() {
+    let mut h = harness(&["id: h\ntriggers: [{keyword: [human]}]\nsteps:\n  - handoff: { timeout: 2h, message: \"A person will answer soon.\" }\n", "id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n"]);
+    h.say("human").await;
+    // A person answers from the WhatsApp Business app: paused until released (the default).
+    h.send(InboundContent::Echo {
+        content: Box::new(InboundContent::Text {
+            body: "Hi, Ana here".into(),
+        }),
+    })
+    .await;
+    h.advance(Duration::from_secs(3 * 3600)).await;
+    assert!(
+        h.state().handoff.is_some(),
+        "the handoff's 2 h timeout does not end the pause"
+    );
+    assert!(h.say("ping").await.is_empty());
+}
+
+#[tokio::test]
 async fn handoff_keeps_the_bot_silent_until_its_timeout() {
     let mut h = harness(&["id: h\ntriggers: [{keyword: [human]}]\nsteps:\n  - handoff: { timeout: 2h, message: \"A person will answer soon.\" }\n", "id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n"]);
     assert_eq!(h.say("human").await, vec!["A person will answer soon."]);

@@ -42,9 +42,10 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         .clone();
     // Templates Meta paused, disabled or rejected, or is about to move to another category.
     let templates: Vec<serde_json::Value> = if database.is_ok() {
-        st.store
-            .live_templates()
+        tokio::time::timeout(PING_TIMEOUT, st.store.live_templates())
             .await
+            .ok()
+            .and_then(Result::ok)
             .unwrap_or_default()
             .into_iter()
             .filter(|l| l.unsendable_reason().is_some() || l.impending_category.is_some())

@@ -217,7 +217,9 @@ async fn ingest(
                 status,
                 received_at: now,
             },
-            item @ (WebhookItem::Template(_) | WebhookItem::MarketingPreference(_)) => {
+            // Handled above, before a sender is needed.
+            WebhookItem::Template(_) => continue,
+            item @ WebhookItem::MarketingPreference(_) => {
                 account_update(st, &item, now).await?;
                 continue;
             }

@@ -47,6 +47,7 @@ impl Sandbox {
         senders: &Senders,
         store: &DynStore,
         ingestor: &Ingestor,
+        media_files: crate::store::files::MediaFiles,
     ) -> (Arc<dyn Clock>, Self) {
         let manual_clock = config
             .sandbox
@@ -79,9 +80,7 @@ impl Sandbox {
             traces: TraceLog::default(),
             channel: senders.sandbox.clone(),
             manual_clock,
-            // The app refuses to start on a `media:` it cannot build (`App::build`).
-            media_files: crate::store::files::MediaFiles::configured(&config.media)
-                .unwrap_or_else(|_| crate::store::files::MediaFiles::new(&config.media.dir)),
+            media_files,
         };
         (clock, sandbox)
     }

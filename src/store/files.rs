@@ -93,7 +93,9 @@ impl MediaFiles {
         let mut files = Self::new(&config.dir);
         if let Some(s3) = &config.s3 {
             let http = reqwest::Client::builder()
-                .timeout(config.download_timeout)
+                // Per read, not for the whole request: serving a large object to a slow
+                // client must not be cut off after `download_timeout`.
+                .read_timeout(config.download_timeout)
                 .connect_timeout(std::time::Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -484,8 +484,6 @@ pub trait MediaDownloads: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    async fn media_download(&self, id: Id) -> StoreResult<Option<MediaRecord>>;
-
     /// The media of an inbound message (its event id), if it has any.
     async fn event_media(&self, event_id: Id) -> StoreResult<Option<MediaRecord>>;
 

@@ -322,10 +322,13 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     }
     match Raw::deserialize(d)? {
         Raw::Number(n) => Ok(n),
+        // "NaN" and "inf" parse as f64 but cannot be stored as JSON numbers.
         Raw::Text(s) => s
             .trim()
             .parse()
-            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a coordinate"))),
+            .ok()
+            .filter(|n: &f64| n.is_finite())
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a finite number"))),
     }
 }
 

@@ -101,8 +101,10 @@ impl Interpreter<'_> {
             until: until_at,
             flow: ECHO_HANDOFF.into(),
         });
-        if let Some(d) = until {
-            self.set_timer_after(Timer::HandoffTimeout { run: 0, step: 0 }, d);
+        match until {
+            Some(d) => self.set_timer_after(Timer::HandoffTimeout { run: 0, step: 0 }, d),
+            // Until released: an earlier handoff's timeout must not end this pause.
+            None => self.cancel_timer(&crate::domain::TimerKind::HandoffTimeout),
         }
         self.notes.push(super::Note::HandedOff {
             flow: ECHO_HANDOFF.into(),

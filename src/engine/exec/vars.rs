@@ -97,7 +97,7 @@ impl Interpreter<'_> {
         self.out.timers.push(NewTimer { timer, due_at });
     }
 
-    fn cancel_timer(&mut self, kind: &TimerKind) {
+    pub(super) fn cancel_timer(&mut self, kind: &TimerKind) {
         if !self.out.cancel_timers.contains(kind) {
             self.out.cancel_timers.push(kind.clone());
         }

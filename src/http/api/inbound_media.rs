@@ -127,7 +127,10 @@ pub fn serve(bytes: MediaBytes, len: u64, record: &MediaRecord) -> Response {
         HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("application/octet-stream"))
     };
     headers.insert(header::CONTENT_TYPE, value(&content_type));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    // An object store that did not say its length streams without one, never "0".
+    if len > 0 {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static(disposition),

@@ -123,7 +123,8 @@ impl S3 {
         expect_success("PUT", name, response.status())
     }
 
-    /// The object `name` as a response to stream, with its length; `None` if missing.
+    /// The object `name` as a response to stream, with its length (0 when the answer did not
+    /// say); `None` if missing.
     pub async fn get(&self, name: &str) -> io::Result<Option<(reqwest::Response, u64)>> {
         let response = self
             .signed(reqwest::Method::GET, name, EMPTY_SHA256)

@@ -40,7 +40,9 @@ impl Ingest for PgStore {
         // Media to download is enqueued in the transaction that stores its message.
         let media = any_media(&messages);
         // An echo is also recorded as a message the business sent, in the same transaction.
-        let echoes = messages.iter().any(|m| m.2.content.echoed().is_some());
+        let echoes = messages
+            .iter()
+            .any(|m| matches!(m.2.content, crate::domain::InboundContent::Echo { .. }));
         if messages.len() == items.len() && !needs_link && !media && !echoes {
             let mut conn = self.pool.acquire().await?;
             ingest_messages(&mut conn, &messages, &keys, &mut outcomes).await?;

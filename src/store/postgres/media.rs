@@ -193,16 +193,6 @@ impl MediaDownloads for PgStore {
         Ok(())
     }
 
-    async fn media_download(&self, id: i64) -> StoreResult<Option<MediaRecord>> {
-        let row = sqlx::query(&format!(
-            "select {MEDIA_COLUMNS} from media_downloads where id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(record).transpose()
-    }
-
     async fn event_media(&self, event_id: i64) -> StoreResult<Option<MediaRecord>> {
         let row = sqlx::query(&format!(
             "select {MEDIA_COLUMNS} from media_downloads where event_id = $1"

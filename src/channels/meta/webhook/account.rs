@@ -4,7 +4,7 @@
 
 use super::unparsed;
 use crate::domain::{
-    ContactRef, MarketingPreference, PhoneNumber, RouteKey, Routed, TemplateCategory,
+    is_user_id, ContactRef, MarketingPreference, PhoneNumber, RouteKey, Routed, TemplateCategory,
     TemplateChange, TemplateUpdate, WebhookItem,
 };
 use chrono::{DateTime, Utc};
@@ -122,9 +122,11 @@ pub(super) fn preferences(at: &str, value: &Value, items: &mut Vec<Routed>) {
                 continue;
             }
         };
-        let contact = text(pref, "wa_id")
-            .and_then(|p| PhoneNumber::parse(&p).ok().map(ContactRef::Phone))
-            .or_else(|| text(pref, "user_id").map(ContactRef::BusinessScoped));
+        // Both identities when Meta sends both; a user id only when it is BSUID-shaped.
+        let contact = ContactRef::from_parts(
+            text(pref, "wa_id").and_then(|p| PhoneNumber::parse(&p).ok()),
+            text(pref, "user_id").filter(|id| is_user_id(id)),
+        );
         let Some(contact) = contact else {
             unparsed("change", &at, "no usable `wa_id` or `user_id`");
             continue;

@@ -72,11 +72,15 @@ pub(super) fn history(at: &str, raw: &Value) -> Vec<InboundMessage> {
     for (t, thread) in chunk.threads.into_iter().enumerate() {
         let customer = match PhoneNumber::parse(&thread.id) {
             Ok(phone) => ContactRef::Phone(phone),
-            Err(_) if !thread.id.trim().is_empty() => {
+            Err(_) if crate::domain::is_user_id(thread.id.trim()) => {
                 ContactRef::BusinessScoped(thread.id.trim().to_string())
             }
             Err(_) => {
-                unparsed("message", &format!("{at}.threads[{t}]"), "no thread `id`");
+                unparsed(
+                    "message",
+                    &format!("{at}.threads[{t}]"),
+                    "the thread `id` is neither a phone number nor a business-scoped user id",
+                );
                 continue;
             }
         };
