@@ -71,3 +71,13 @@ pub(super) const LIVE_TEMPLATE: &str =
     "select name, language, status, reason, category, impending_category, impending_on, updated_at
      from template_states where name = $1 and (language = $2 or language = '')
      order by language desc limit 1";
+
+/// The columns of a `media_downloads` row, in the order both backends' `record` reads them.
+pub(super) const MEDIA_COLUMNS: &str =
+    "id, sender_id, conversation_id, event_id, provider_message_id, kind,
+    media_id, url, declared_mime_type, declared_sha256, status, attempts, error, sha256,
+    content_type, size_bytes, created_at, stored_at";
+
+/// `Account::marketing_state`: `$1` the conversation.
+pub(super) const MARKETING_STATE: &str = "select k.marketing_stopped_at, k.marketing_limited_until
+     from conversations v join contacts k on k.id = v.contact_id where v.id = $1";

@@ -193,13 +193,10 @@ impl Account for PgStore {
     }
 
     async fn marketing_state(&self, conversation_id: Id) -> StoreResult<MarketingState> {
-        let row = sqlx::query(
-            "select k.marketing_stopped_at, k.marketing_limited_until
-             from conversations v join contacts k on k.id = v.contact_id where v.id = $1",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(crate::store::sql::MARKETING_STATE)
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else {
             return Ok(MarketingState::default());
         };

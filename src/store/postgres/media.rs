@@ -15,9 +15,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use std::time::Duration;
 
-const MEDIA_COLUMNS: &str = "id, sender_id, conversation_id, event_id, provider_message_id, kind,
-    media_id, url, declared_mime_type, declared_sha256, status, attempts, error, sha256,
-    content_type, size_bytes, created_at, stored_at";
+use crate::store::sql::MEDIA_COLUMNS;
 
 /// Whether any of these messages carries media to download (ingest then needs a
 /// transaction for the message and its download).

@@ -14,9 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use std::time::Duration;
 
-const MEDIA_COLUMNS: &str = "id, sender_id, conversation_id, event_id, provider_message_id, kind,
-    media_id, url, declared_mime_type, declared_sha256, status, attempts, error, sha256,
-    content_type, size_bytes, created_at, stored_at";
+use crate::store::sql::MEDIA_COLUMNS;
 
 /// Enqueues the download of a message's media, in the message's own transaction.
 pub(super) fn enqueue_download(
