@@ -23,6 +23,8 @@
 //!    `postgres/` (migrations per backend); one conformance suite runs on both.
 //!    `channels`: Meta, Twilio and the sandbox channel (verify, parse, send) and the
 //!    configured senders' clients.
+//!    `models`: the language models `agent` steps call (OpenAI-compatible, Anthropic, a
+//!    scripted model) and voice-note transcription.
 //! 4. `engine`: a pure interpreter (`engine/exec/`) runs one event through a
 //!    conversation's flow and returns what follows (state, replies, contact changes,
 //!    timers); the I/O a step needs (an `http` request, a script on the script pool) is
@@ -46,6 +48,7 @@ pub mod engine;
 pub mod flows;
 pub mod http;
 pub mod metrics;
+pub mod models;
 pub mod net;
 pub mod sandbox;
 pub mod store;

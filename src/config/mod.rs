@@ -20,6 +20,7 @@ pub use sections::http::HttpConfig;
 pub use sections::inbox::*;
 pub use sections::log::*;
 pub use sections::media::*;
+pub use sections::models::*;
 pub use sections::opt_out::*;
 pub use sections::outbox::*;
 pub use sections::rate_limit::*;

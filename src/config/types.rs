@@ -51,6 +51,12 @@ pub struct Config {
     pub scripts: ScriptsConfig,
     #[serde(default)]
     pub media: MediaConfig,
+    /// The language models `agent` steps use, by name.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    /// Voice notes to text before flows see them.
+    #[serde(default)]
+    pub transcribe: Option<TranscribeConfig>,
 }
 
 fn default_listen() -> String {
@@ -73,6 +79,7 @@ impl Config {
         self.rate_limit.problems(&mut problems);
         self.flows.problems(&mut problems);
         self.media.problems(&mut problems);
+        model_problems(&self.models, self.transcribe.as_ref(), &mut problems);
         if self.inbox.concurrency == 0 || self.outbox.concurrency == 0 {
             problems.push("inbox.concurrency and outbox.concurrency: must be at least 1".into());
         }

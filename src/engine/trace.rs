@@ -176,6 +176,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Set { .. } => "set",
         Op::Script { .. } => "script",
         Op::Http(_) => "http",
+        Op::Agent(_) => "agent",
         Op::Handoff { .. } => "handoff",
         Op::Goto(_) => "goto",
         Op::GotoFlow(_) => "goto_flow",

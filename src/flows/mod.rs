@@ -7,6 +7,7 @@
 //! shared with the engine.
 
 pub mod compile;
+pub mod knowledge;
 
 mod loader;
 pub mod model;

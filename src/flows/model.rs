@@ -170,6 +170,8 @@ pub enum Op {
         on_error: Option<Target>,
     },
     Http(Box<HttpSpec>),
+    /// A language model holds the conversation (`AgentSpec`).
+    Agent(Box<AgentSpec>),
     Handoff {
         timeout: Option<Duration>,
         message: Option<Box<SendSpec>>,
@@ -363,4 +365,127 @@ pub struct HttpSpec {
     pub timeout: Duration,
     pub save_as: Option<String>,
     pub on_error: Option<Target>,
+}
+
+/// An `agent` step: a language model answers each customer message (a turn) until one of
+/// its tools ends the step, within the limits and actions the author declared. The model
+/// proposes; the step checks every tool call and answer before anything happens.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// A model of the config's `models:`.
+    pub model: String,
+    /// What the assistant is for, with `{{ … }}` blanks.
+    pub instructions: String,
+    /// The one task the assistant is limited to (WhatsApp's policy for business AI):
+    /// it declines anything else.
+    pub scope: Option<String>,
+    /// Sent (free-form, blanks filled) when the step starts, before any turn.
+    pub opening: Option<String>,
+    /// How many past messages of the exchange (customer and assistant) the model sees.
+    pub history: usize,
+    /// Passages retrieved per turn from the step's knowledge files (BM25).
+    pub knowledge: Option<Arc<super::knowledge::Knowledge>>,
+    /// How many passages each turn adds to the prompt.
+    pub passages: usize,
+    pub tools: AgentTools,
+    /// Customer messages the step answers before it ends and the flow goes on.
+    pub max_turns: u32,
+    /// Tokens and cost the conversation may spend on models (over every agent step).
+    pub budget: AgentBudget,
+    /// The longest one model call may take.
+    pub timeout: Duration,
+    /// The longest answer, in tokens.
+    pub max_tokens: u32,
+    /// When the model fails (error, timeout, refused answers).
+    pub on_error: AgentExit,
+    /// When the next call would go over the budget.
+    pub on_budget: AgentExit,
+    /// For the assistant's replies when the window has closed by the time they are sent.
+    pub if_window_closed: FallbackSpec,
+    pub guardrails: Guardrails,
+}
+
+/// Where a step goes when it stops early, and what the customer reads.
+#[derive(Debug, Clone, Default)]
+pub struct AgentExit {
+    /// Sent to the customer (free-form, blanks filled).
+    pub say: Option<String>,
+    /// The step to go to; `None`: for `on_error` the step keeps waiting (the next message
+    /// is another try), for `on_budget` the flow goes on after the agent step.
+    pub goto: Option<Target>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentBudget {
+    pub tokens: Option<u64>,
+    /// US dollars.
+    pub cost: Option<f64>,
+}
+
+/// The actions the model may take; anything else is refused and the model told why.
+#[derive(Debug, Clone, Default)]
+pub struct AgentTools {
+    /// `save`: named variables, each checked like an `ask` answer before it is stored.
+    pub save: Vec<SaveField>,
+    /// `goto_flow`: only these flows.
+    pub goto_flow: Vec<String>,
+    /// `handoff`: to a person, with the step's message and timeout.
+    pub handoff: Option<HandoffTool>,
+    /// `tag`: only these tags.
+    pub tag: Vec<String>,
+    /// `send_buttons`: the model picks among these (id, title) and writes the text.
+    pub send_buttons: Vec<(String, String)>,
+    /// `end`: the step ends and the flow goes on.
+    pub end: bool,
+}
+
+impl AgentTools {
+    pub fn is_empty(&self) -> bool {
+        self.save.is_empty()
+            && self.goto_flow.is_empty()
+            && self.handoff.is_none()
+            && self.tag.is_empty()
+            && self.send_buttons.is_empty()
+            && !self.end
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SaveField {
+    pub name: String,
+    /// Checked like an `ask` with this `expect` (text, number, email, phone, choice, regex).
+    pub expect: Expect,
+    /// What the model is told the value is.
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HandoffTool {
+    pub message: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+/// Checks of every answer before it reaches the customer.
+#[derive(Debug, Clone)]
+pub struct Guardrails {
+    /// Characters (WhatsApp allows 4,096 in a text).
+    pub max_length: usize,
+    /// Links may only point to these domains (and their subdomains); empty: no links.
+    pub allowed_domains: Vec<String>,
+    /// Answers matching any of these are refused (the source kept for the reason).
+    pub forbid: Vec<(String, regex::Regex)>,
+    /// Phone numbers, emails and long digit runs are masked in logs, traces and the
+    /// stored exchanges.
+    pub mask_personal_data: bool,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Self {
+            max_length: 1000,
+            allowed_domains: Vec::new(),
+            forbid: Vec::new(),
+            mask_personal_data: false,
+        }
+    }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["domain", "net", "metrics"],
     &["config"],
-    &["flows", "store", "channels"],
+    &["flows", "store", "channels", "models"],
     &["engine"],
     &["workers"],
     &["sandbox"],

@@ -10,6 +10,7 @@ pub mod http;
 pub mod inbox;
 pub mod log;
 pub mod media;
+pub mod models;
 pub mod opt_out;
 pub mod outbox;
 pub mod rate_limit;

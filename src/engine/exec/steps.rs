@@ -88,6 +88,7 @@ impl Interpreter<'_> {
                 Next::Wait(Effect::Script(self.script_job(code)), Await::Script)
             }
             Op::Http(spec) => self.http_step(spec),
+            Op::Agent(_) => self.fail_step(flow, pc, "agent steps are being built".into()),
             Op::Handoff { timeout, message } => {
                 self.handoff_step(flow, pc, *timeout, message.as_deref())
             }
