@@ -41,6 +41,23 @@ pub struct ConversationState {
     /// they start, in order, once that run has ended, instead of replacing it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<ScheduledRun>,
+    /// What language models cost this conversation so far (`agent` budgets).
+    #[serde(default, skip_serializing_if = "ModelSpend::is_zero")]
+    pub model_spend: ModelSpend,
+}
+
+/// Tokens and cost a conversation spent on language models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSpend {
+    pub tokens: u64,
+    /// Millionths of a US dollar.
+    pub cost_micros: u64,
+}
+
+impl ModelSpend {
+    pub fn is_zero(&self) -> bool {
+        self.tokens == 0 && self.cost_micros == 0
+    }
 }
 
 impl ConversationState {
@@ -86,6 +103,15 @@ pub enum Wait {
     /// A `form` waits for the submission carrying `token` (kept here, in the conversation's
     /// row, so a form submitted after a restart completes the right step).
     Form { step: usize, token: String },
+    /// An `agent` step holds the conversation: each customer message is a turn.
+    Agent {
+        step: usize,
+        /// Customer messages answered so far.
+        turns: u32,
+        /// The exchange so far (customer and assistant texts), the last `history` of it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        transcript: Vec<super::chat::ChatMessage>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,9 @@ pub use account::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{Contact, ContactPatch};
-pub use conversation::{Conversation, ConversationState, Handoff, Run, StepError, Wait};
+pub use conversation::{
+    Conversation, ConversationState, Handoff, ModelSpend, Run, StepError, Wait,
+};
 pub use error_class::{classify, ErrorClass, SendFailure};
 pub use event::{EventKind, StoredEvent, TimerFire};
 pub use form::{FieldKind, FlowRef, FormAction, FormField, FormMessage};

@@ -8,14 +8,16 @@
 
 mod answer;
 mod exec;
+pub mod guard;
 mod http_step;
 mod library;
 mod scope;
 mod script_pool;
+pub mod slot;
 pub mod template;
 pub mod trace;
 
-pub use exec::{Answer, Effect, Note, ScriptJob};
+pub use exec::{Answer, Effect, ModelCall, ModelReply, Note, ScriptJob};
 pub use http_step::{HttpRequest, Reach};
 pub use library::Library;
 pub use script_pool::{PoolError, ScriptPool};
@@ -88,6 +90,9 @@ pub struct FlowEngine {
     /// The senders' channels, to show "typing…" (`with_typing`); `None`: never shown.
     typing: Option<Arc<Senders>>,
     typing_renew: std::time::Duration,
+    /// The models `agent` steps call, and where their answers are recorded.
+    models: Arc<crate::models::Models>,
+    exchanges: Option<crate::store::DynStore>,
 }
 
 /// Engine behaviour taken from the config.
@@ -108,6 +113,8 @@ pub struct EngineOptions {
     pub echo_pause: std::collections::HashMap<i64, crate::config::EchoPause>,
     /// How often "typing…" is shown again during a `typing: true` flow's slow step.
     pub typing_renew: std::time::Duration,
+    /// The configured models' prices, by name (`agent` budgets are checked before a call).
+    pub model_prices: std::collections::HashMap<String, crate::domain::chat::Prices>,
 }
 
 impl Default for EngineOptions {
@@ -121,6 +128,7 @@ impl Default for EngineOptions {
             script_queue: crate::config::ScriptsConfig::default().queue,
             echo_pause: Default::default(),
             typing_renew: crate::config::FlowsConfig::default().typing_renew,
+            model_prices: Default::default(),
         }
     }
 }
@@ -145,6 +153,11 @@ impl EngineOptions {
                 .map(|s| (s.id, s.echo_pause))
                 .collect(),
             typing_renew: config.flows.typing_renew,
+            model_prices: config
+                .models
+                .iter()
+                .map(|m| (m.name.clone(), m.prices()))
+                .collect(),
         }
     }
 }
@@ -158,6 +171,8 @@ impl FlowEngine {
             reach,
             typing: None,
             typing_renew: options.typing_renew,
+            models: Arc::default(),
+            exchanges: None,
             library: Library::new(flows, options),
         }
     }
@@ -165,6 +180,18 @@ impl FlowEngine {
     /// Shows "typing…" through these senders' channels while `typing: true` flows wait.
     pub fn with_typing(mut self, senders: Arc<Senders>) -> Self {
         self.typing = Some(senders);
+        self
+    }
+
+    /// The models `agent` steps call; with `store`, each answer is recorded there before
+    /// the step goes on, and an event handled again (after a crash) reuses it.
+    pub fn with_models(
+        mut self,
+        models: Arc<crate::models::Models>,
+        store: Option<crate::store::DynStore>,
+    ) -> Self {
+        self.models = models;
+        self.exchanges = store;
         self
     }
 
@@ -207,7 +234,8 @@ impl FlowEngine {
     ) -> (StepOutput, Option<Box<trace::Trace>>) {
         let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
         while let Some(effect) = interpreter.next() {
-            let slow = matches!(effect, Effect::Http(_)) && interpreter.waits_in_typing_flow();
+            let slow = matches!(effect, Effect::Model(_))
+                || (matches!(effect, Effect::Http(_)) && interpreter.waits_in_typing_flow());
             let answer = match slow.then(|| self.typing_target(&input)).flatten() {
                 Some(target) => self.perform_typing(effect, target).await,
                 None => self.perform(effect).await,
@@ -302,7 +330,114 @@ impl FlowEngine {
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string())),
             ),
+            Effect::Model(call) => Answer::Model(slot::idle(self.call_model(call)).await),
         }
+    }
+
+    /// An `agent` step's model call: the answer recorded for this event and call if there
+    /// is one (the event is handled again after a crash), else a call whose answer is
+    /// recorded before the step sees it. Failures are recorded too: the ledger counts them
+    /// and a retry of the event does not call again.
+    async fn call_model(&self, call: ModelCall) -> Result<ModelReply, String> {
+        use crate::store::{ExchangeKind, ModelExchange};
+        let flow = call.flow.clone();
+        if let Some(store) = &self.exchanges {
+            match store.model_exchange(call.event_id, call.seq).await {
+                Ok(Some(recorded)) => {
+                    metrics::counter!(crate::metrics::MODEL_CALLS, "model" => call.model.clone(), "flow" => flow, "outcome" => "replayed").increment(1);
+                    return replay(recorded);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(format!("could not read the record of model calls: {e}")),
+            }
+        }
+        let Some(model) = self.models.get(&call.model) else {
+            return Err(format!(
+                "there is no model `{}` in the config's `models:`",
+                call.model
+            ));
+        };
+        let timeout = call.timeout.min(model.timeout);
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(timeout, model.client.complete(&call.request)).await
+        {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the model did not answer within {}",
+                humantime::format_duration(timeout)
+            )),
+        };
+        let latency = started.elapsed();
+        metrics::histogram!(crate::metrics::MODEL_LATENCY, "model" => call.model.clone())
+            .record(latency.as_secs_f64());
+        let (usage, cost) = match &result {
+            Ok(a) => (a.usage, model.prices.cost_micros(a.usage)),
+            Err(_) => (Default::default(), 0),
+        };
+        let outcome = if result.is_ok() { "answered" } else { "failed" };
+        metrics::counter!(crate::metrics::MODEL_CALLS, "model" => call.model.clone(), "flow" => flow.clone(), "outcome" => outcome).increment(1);
+        metrics::counter!(crate::metrics::MODEL_TOKENS, "model" => call.model.clone(), "flow" => flow.clone(), "direction" => "input").increment(usage.input_tokens);
+        metrics::counter!(crate::metrics::MODEL_TOKENS, "model" => call.model.clone(), "flow" => flow.clone(), "direction" => "output").increment(usage.output_tokens);
+        metrics::counter!(crate::metrics::MODEL_COST, "model" => call.model.clone(), "flow" => flow).increment(cost);
+        let mut reply = result.map(|answer| ModelReply {
+            answer,
+            cost_micros: cost,
+            latency_ms: latency.as_millis() as u64,
+            replayed: false,
+        });
+        if let Some(store) = &self.exchanges {
+            let mut request = serde_json::to_value(&call.request).unwrap_or_default();
+            if call.mask {
+                guard::mask_json(&mut request);
+            }
+            let row = ModelExchange {
+                conversation_id: call.conversation_id,
+                event_id: call.event_id,
+                seq: call.seq,
+                kind: ExchangeKind::Chat,
+                flow: call.flow.clone(),
+                step: call.step.clone(),
+                model: call.model.clone(),
+                request,
+                answer: reply
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| serde_json::to_value(&r.answer).ok()),
+                error: reply.as_ref().err().cloned(),
+                input_tokens: usage.input_tokens as i64,
+                output_tokens: usage.output_tokens as i64,
+                cost_micros: cost as i64,
+                latency_ms: latency.as_millis() as i64,
+                created_at: call.now,
+            };
+            match store.record_model_exchange(&row).await {
+                // Another try of this event recorded first: its answer is the one used.
+                Ok(recorded) if recorded != row => reply = replay(recorded),
+                Ok(_) => {}
+                // Not recorded: the answer is still used (the step's commit is what sends
+                // anything); a crash before that commit would call the model again.
+                Err(e) => {
+                    tracing::warn!(error = %e, conversation_id = call.conversation_id, "could not record a model's answer")
+                }
+            }
+        }
+        reply
+    }
+}
+
+/// A recorded exchange as the step's answer.
+fn replay(x: crate::store::ModelExchange) -> Result<ModelReply, String> {
+    match (x.answer, x.error) {
+        (Some(answer), _) => serde_json::from_value(answer)
+            .map(|answer| ModelReply {
+                answer,
+                cost_micros: x.cost_micros.max(0) as u64,
+                latency_ms: 0,
+                replayed: true,
+            })
+            .map_err(|e| format!("the recorded answer cannot be read: {e}")),
+        (None, Some(error)) => Err(error),
+        (None, None) => Err("the recorded call has no answer".into()),
     }
 }
 

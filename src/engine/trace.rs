@@ -36,6 +36,11 @@ pub struct Trace {
     pub errors: Vec<String>,
     pub tags_added: Vec<String>,
     pub tags_removed: Vec<String>,
+    /// Each language-model exchange of an `agent` step: the prompt as sent, the passages
+    /// retrieved, the answer, its tool calls accepted or refused and why, tokens, cost and
+    /// latency.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<TraceExchange>,
     /// The run's variables at its latest step, kept when the run ends.
     #[serde(skip)]
     pub(super) last_vars: Option<Map<String, Value>>,
@@ -77,6 +82,31 @@ pub struct TraceSend {
     /// What happens if the window is closed when it leaves: `fail`, `skip` or
     /// `template <name>`.
     pub if_window_closed: String,
+}
+
+/// One model call of an `agent` step, as the sandbox shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TraceExchange {
+    pub model: String,
+    /// The system prompt as sent (scope, instructions, rules, passages).
+    pub system: String,
+    /// The conversation as sent: `customer: …`, `assistant: …`, `tool save: …`.
+    pub messages: Vec<String>,
+    /// The passages retrieved for this turn: `file (line n): text`.
+    pub passages: Vec<String>,
+    /// The answer's text (empty when it only called tools).
+    pub answer: String,
+    /// `save {"order_number":"A-12345"}: accepted` / `…: refused: why`.
+    pub tool_calls: Vec<String>,
+    /// `sent`, `refused: why`, or the error.
+    pub outcome: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// US dollars.
+    pub cost: f64,
+    pub latency_ms: u64,
+    /// The answer came from the record of an earlier try of this event (no new call).
+    pub replayed: bool,
 }
 
 impl Trace {
@@ -291,6 +321,9 @@ pub fn describe(run: &Run, flow: Option<&Flow>) -> String {
         }
         Some(Wait::Delay { step }) if *step == run.step => ", waiting for a delay".to_string(),
         Some(Wait::Delay { step }) => format!(", waiting for the delay of {}", flow.place(*step)),
+        Some(Wait::Agent { turns, .. }) => {
+            format!(", the assistant holds the conversation ({turns} turns so far)")
+        }
         Some(Wait::Form { step, .. }) if *step == run.step => {
             ", waiting for the form to be submitted".to_string()
         }

@@ -63,6 +63,14 @@ pub const POSTGRES_BATCHES: &str = "parley_postgres_batches_total";
 pub const POSTGRES_BATCHED: &str = "parley_postgres_batched_total";
 /// "typing…" requests made while a flow's slow step ran, by `outcome` (`shown`, `failed`).
 pub const TYPING_INDICATORS: &str = "parley_typing_indicators_total";
+/// Language-model calls of `agent` steps by `model`, `flow` and `outcome` (`answered`,
+/// `failed`, `replayed`: read from the record after a crash, no new call), their tokens by
+/// `direction` (`input`, `output`), their cost in millionths of a US dollar, and how long
+/// they took.
+pub const MODEL_CALLS: &str = "parley_model_calls_total";
+pub const MODEL_TOKENS: &str = "parley_model_tokens_total";
+pub const MODEL_COST: &str = "parley_model_cost_microdollars_total";
+pub const MODEL_LATENCY: &str = "parley_model_call_seconds";
 /// Twilio Content API templates (quick-reply, list-picker) created; cached ones are reused.
 pub const TWILIO_CONTENTS_CREATED: &str = "parley_twilio_contents_created_total";
 

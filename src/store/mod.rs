@@ -12,6 +12,7 @@
 //! media (a folder of files named by their SHA-256), beside the rows that refer to them.
 
 mod apply;
+mod exchanges;
 pub mod files;
 mod media;
 mod migrations;
@@ -22,6 +23,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use exchanges::*;
 pub use media::*;
 pub use model::*;
 
@@ -120,6 +122,7 @@ pub trait Store:
     + Reads
     + Account
     + MediaDownloads
+    + Exchanges
     + Send
     + Sync
     + 'static
@@ -137,6 +140,7 @@ impl<T> Store for T where
         + Schedules
         + Reads
         + MediaDownloads
+        + Exchanges
         + Send
         + Sync
         + 'static
@@ -226,6 +230,42 @@ pub trait Inbox: Send + Sync {
     /// Gives the conversation back. If events arrived meanwhile it stays marked as having
     /// work, so the next claim picks it up.
     async fn release_conversation(&self, conversation_id: Id, owner: &str) -> StoreResult<()>;
+
+    /// Moves `owner`'s lease on a conversation to `until` while a long step (a model call)
+    /// runs; `false` when `owner` does not hold it any more.
+    async fn renew_conversation_lease(
+        &self,
+        conversation_id: Id,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}
+
+/// Language-model exchanges: recorded once per event and call, read back after a crash,
+/// summed into usage and cost.
+#[async_trait]
+pub trait Exchanges: Send + Sync {
+    /// The exchange recorded for call `seq` of event `event_id`.
+    async fn model_exchange(&self, event_id: Id, seq: i64) -> StoreResult<Option<ModelExchange>>;
+
+    /// Records an exchange; when one is already recorded for the event and `seq`, nothing
+    /// changes and the recorded one is returned (the first answer wins).
+    async fn record_model_exchange(&self, exchange: &ModelExchange) -> StoreResult<ModelExchange>;
+
+    /// A conversation's exchanges, newest first.
+    async fn conversation_exchanges(
+        &self,
+        conversation_id: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<ModelExchange>>;
+
+    /// Calls, tokens and cost since `since`, grouped `by`, largest cost first.
+    async fn model_usage(
+        &self,
+        by: UsageBy,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> StoreResult<Vec<UsageRow>>;
 }
 
 /// Timers that fire exactly once.

@@ -78,7 +78,11 @@ impl Inbox {
         let started = tokio::time::Instant::now();
         let mut backoff = RETRY_FIRST;
         let result = loop {
-            match self.process_events(conversation_id).await {
+            let attempt = tokio::select! {
+                r = self.process_events(conversation_id) => r,
+                _ = self.keep_lease(conversation_id) => unreachable!("keeping the lease never ends"),
+            };
+            match attempt {
                 Err(e) if e.is_transient() && started.elapsed() + backoff < self.lease / 2 => {
                     metrics::counter!(m::STORE_RETRIES, "work" => "inbox").increment(1);
                     tracing::warn!(conversation_id, error = %e, retry_in = ?backoff, "database error; retrying the conversation");
@@ -113,6 +117,34 @@ impl Inbox {
             .await
         {
             tracing::error!(conversation_id, error = %e, "releasing conversation failed");
+        }
+    }
+
+    /// Renews the conversation's lease every third of it while a step runs long (a model
+    /// call, an `http` step), so no other worker takes the conversation meanwhile.
+    async fn keep_lease(&self, conversation_id: i64) {
+        let every = self.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let until = self
+                .clock
+                .now()
+                .checked_add_signed(
+                    chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::MAX),
+                )
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+            match self
+                .store
+                .renew_conversation_lease(conversation_id, &self.owner, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(conversation_id, "lease lost while a step ran");
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => tracing::warn!(conversation_id, error = %e, "renewing a lease failed"),
+            }
         }
     }
 

@@ -65,9 +65,11 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
             };
             let work = run(item);
             let wake = wake.clone();
+            // A step waiting on a language model gives its slot back meanwhile
+            // (`engine::slot::idle`).
+            let slot = crate::engine::slot::Slot::new(permit, slots.clone(), wake.clone());
             tasks.spawn(async move {
-                work.await;
-                drop(permit);
+                slot.scope(work).await;
                 // A slot is free again (and, for the outbox, the conversation's next
                 // message may be claimable): look for more work.
                 wake.notify_one();

@@ -193,7 +193,7 @@ impl Interpreter<'_> {
         }
         let waiting = matches!(
             self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
-            Some(Wait::Answer { .. } | Wait::Form { .. })
+            Some(Wait::Answer { .. } | Wait::Form { .. } | Wait::Agent { .. })
         );
         let flows = self.library.flows();
         let input = MatchInput {
@@ -215,6 +215,7 @@ impl Interpreter<'_> {
                 vars.insert("call".into(), scope::call_view(call));
             }
             self.decide(|| format!("start flow `{}`", m.flow.id));
+            self.turn_text = Self::turn_text_of(&msg.content);
             self.start(m.flow, vars);
             return;
         }
@@ -227,6 +228,10 @@ impl Interpreter<'_> {
             self.decide(|| {
                 format!("a {kind} does not answer the question; the flow keeps waiting")
             });
+        } else if let Some(Wait::Agent { step, .. }) =
+            self.state.run.as_ref().and_then(|r| r.wait.clone())
+        {
+            self.agent_turn_for(step, &msg.content);
         } else if waiting {
             self.decide(|| "no trigger counts: the message answers the question".into());
             self.answer(&msg.content);
@@ -393,6 +398,30 @@ impl Interpreter<'_> {
     pub(super) fn flow_of_run(&self) -> Option<Arc<Flow>> {
         let run = self.state.run.as_ref()?;
         self.library.flow_version(&run.flow, run.version)
+    }
+
+    /// A customer message while an `agent` step holds the conversation: its next turn.
+    fn agent_turn_for(&mut self, step: usize, content: &InboundContent) {
+        let Some(flow) = self.flow_of_run() else {
+            self.state.run = None;
+            return;
+        };
+        match Self::turn_text_of(content) {
+            Some(text) => {
+                self.decide(|| "no trigger counts: the assistant answers the message".into());
+                self.then([Task::AgentTurn {
+                    flow,
+                    pc: step,
+                    text,
+                }]);
+            }
+            None => {
+                let kind = content.kind_name();
+                self.decide(|| {
+                    format!("a {kind} has nothing for the assistant to answer; it keeps waiting")
+                });
+            }
+        }
     }
 
     fn answer(&mut self, content: &InboundContent) {

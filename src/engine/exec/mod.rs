@@ -19,6 +19,7 @@
 //! - `render`: messages built from `send` specs.
 //! - `vars`: the values flows see, variables, contact changes and timers.
 
+mod agent;
 mod dispatch;
 mod form;
 mod render;
@@ -44,7 +45,11 @@ pub enum Effect {
     Http(HttpRequest),
     /// Rhai code (a condition, a value, a `script` step) to run on the script pool.
     Script(ScriptJob),
+    /// An `agent` step's call to a language model.
+    Model(ModelCall),
 }
+
+pub use agent::{ModelCall, ModelReply};
 
 /// A script and what it sees: the run's `vars`, the contact and the message.
 pub struct ScriptJob {
@@ -58,6 +63,8 @@ pub enum Answer {
     Http(Result<Value, String>),
     /// The script's outcome, or why it failed or could not run.
     Script(Result<script::Outcome, String>),
+    /// The model's answer (recorded before it is used), or why there is none.
+    Model(Result<ModelReply, String>),
 }
 
 /// Something the caller logs.
@@ -107,6 +114,12 @@ enum Task {
         flow: Arc<Flow>,
         pc: usize,
     },
+    /// A customer message for the `agent` step at `pc`.
+    AgentTurn {
+        flow: Arc<Flow>,
+        pc: usize,
+        text: String,
+    },
     Scheduled(ScheduledRun),
     StartDeferred,
 }
@@ -122,6 +135,17 @@ enum Await {
     },
     Script,
     Http,
+    Agent,
+}
+
+/// How `execute` starts at its step.
+enum Entry {
+    /// Runs the step.
+    Step,
+    /// Gives the step the answer of the effect it waited for.
+    Resume(Await, Answer),
+    /// Gives the `agent` step a customer message.
+    AgentTurn(String),
 }
 
 /// A step paused for an effect, with the step budget left.
@@ -155,6 +179,13 @@ pub struct Interpreter<'a> {
     tasks: VecDeque<Task>,
     pending: Option<Pending>,
     answer: Option<Answer>,
+    /// The text of the customer message that started a run during this event: the first
+    /// turn of an `agent` step the run reaches.
+    turn_text: Option<String>,
+    /// Model calls made for this event so far (each call's place in the record).
+    model_calls: i64,
+    /// The rounds of the `agent` turn in progress.
+    round: Option<agent::Round>,
 }
 
 impl<'a> Interpreter<'a> {
@@ -191,6 +222,9 @@ impl<'a> Interpreter<'a> {
             tasks: VecDeque::from([first, Task::StartDeferred]),
             pending: None,
             answer: None,
+            turn_text: None,
+            model_calls: 0,
+            round: None,
         }
     }
 
@@ -210,7 +244,9 @@ impl<'a> Interpreter<'a> {
                     self.pending = Some(p);
                     return None;
                 };
-                if let Some(effect) = self.execute(p.flow, p.pc, p.budget, Some((p.at, answer))) {
+                if let Some(effect) =
+                    self.execute(p.flow, p.pc, p.budget, Entry::Resume(p.at, answer))
+                {
                     return Some(effect);
                 }
                 continue;
@@ -253,7 +289,12 @@ impl<'a> Interpreter<'a> {
                 message,
                 new_contact,
             } => self.handle_message(&message, new_contact),
-            Task::Execute { flow, pc } => return self.execute(flow, pc, steps::MAX_STEPS, None),
+            Task::Execute { flow, pc } => {
+                return self.execute(flow, pc, steps::MAX_STEPS, Entry::Step)
+            }
+            Task::AgentTurn { flow, pc, text } => {
+                return self.execute(flow, pc, steps::MAX_STEPS, Entry::AgentTurn(text))
+            }
             Task::Scheduled(run) => self.scheduled(&run),
             Task::StartDeferred => self.start_deferred(),
         }

@@ -52,13 +52,18 @@ impl Interpreter<'_> {
                 run.offered = offered;
             }
         }
-        let fallback = match &spec.if_window_closed {
+        let fallback = self.fallback_of(&spec.if_window_closed);
+        self.reply(content, fallback);
+        Ok(())
+    }
+
+    /// What a message does if the window has closed by the time it leaves.
+    pub(super) fn fallback_of(&self, spec: &FallbackSpec) -> WindowFallback {
+        match spec {
             FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
             FallbackSpec::Skip => WindowFallback::Skip,
             FallbackSpec::Template(t) => WindowFallback::Template(self.template(t)),
-        };
-        self.reply(content, fallback);
-        Ok(())
+        }
     }
 
     fn template(&self, t: &TemplateSpec) -> TemplateMessage {

@@ -1,7 +1,7 @@
 //! The step loop and one function per kind of step. A step that needs I/O returns
 //! `Next::Wait` with its effect; its `resume_*` function takes the answer.
 
-use super::{Answer, Await, Effect, Interpreter, Note, Pending};
+use super::{Answer, Await, Effect, Entry, Interpreter, Note, Pending};
 use crate::domain::{Handoff, Timer, Wait};
 use crate::engine::http_step::HttpRequest;
 use crate::engine::template::render_json;
@@ -32,12 +32,14 @@ impl Interpreter<'_> {
         mut flow: Arc<Flow>,
         mut pc: usize,
         mut budget: usize,
-        mut resumed: Option<(Await, Answer)>,
+        entry: Entry,
     ) -> Option<Effect> {
+        let mut entry = Some(entry);
         loop {
-            let next = match resumed.take() {
-                Some((at, answer)) => self.resume_step(&flow, pc, at, answer),
-                None => {
+            let next = match entry.take() {
+                Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
+                Some(Entry::AgentTurn(text)) => self.agent_message(&flow.clone(), pc, text),
+                Some(Entry::Step) | None => {
                     if budget == 0 {
                         self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS} steps for one message; is there a `goto` loop?"));
                         return None;
@@ -88,7 +90,7 @@ impl Interpreter<'_> {
                 Next::Wait(Effect::Script(self.script_job(code)), Await::Script)
             }
             Op::Http(spec) => self.http_step(spec),
-            Op::Agent(_) => self.fail_step(flow, pc, "agent steps are being built".into()),
+            Op::Agent(spec) => self.agent_step(flow, spec, pc),
             Op::Handoff { timeout, message } => {
                 self.handoff_step(flow, pc, *timeout, message.as_deref())
             }
@@ -200,6 +202,9 @@ impl Interpreter<'_> {
                         self.on_error(flow, pc, spec.on_error, format!("http step failed: {e}"))
                     }
                 }
+            }
+            (Await::Agent, Op::Agent(spec), Answer::Model(r)) => {
+                self.agent_answered(flow, spec, pc, r)
             }
             _ => self.fail_step(
                 flow,
@@ -342,7 +347,7 @@ impl Interpreter<'_> {
         }
     }
 
-    fn fail_step(&mut self, flow: &Flow, pc: usize, message: String) -> Next {
+    pub(super) fn fail_step(&mut self, flow: &Flow, pc: usize, message: String) -> Next {
         self.fail(flow, pc, message);
         Next::Stop
     }

@@ -238,6 +238,23 @@ impl Inbox for PgStore {
         let mut conn = self.pool.acquire().await?;
         release_lease(&mut conn, conversation_id, owner).await
     }
+
+    async fn renew_conversation_lease(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "update conversations set lease_until = $1 where id = $2 and lease_owner = $3",
+        )
+        .bind(until)
+        .bind(conversation_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 async fn patch_contact(

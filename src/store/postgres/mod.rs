@@ -18,6 +18,7 @@
 
 mod account;
 mod batch;
+mod exchanges;
 mod identity;
 mod inbox;
 mod ingest;

@@ -291,6 +291,26 @@ impl Inbox for SqliteStore {
             .run(move |conn| release_lease(conn, conversation_id, &owner))
             .await
     }
+
+    async fn renew_conversation_lease(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let owner = owner.to_owned();
+        let until = micros(until);
+        self.writer
+            .run(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "update conversations set lease_until = ?1 where id = ?2 and lease_owner = ?3",
+                    )?
+                    .execute(params![until, conversation_id, owner])?;
+                Ok(n == 1)
+            })
+            .await
+    }
 }
 
 /// Gives a conversation back; it keeps `has_work` if events arrived meanwhile.
