@@ -31,6 +31,7 @@ mod health;
 pub(super) mod inbound_media;
 mod media;
 mod messages_v1;
+mod models;
 mod openapi;
 mod outbox;
 pub(super) mod session;
@@ -131,6 +132,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/models/usage",
+        summary: "Language-model calls, tokens and cost by model, flow or conversation",
+    },
+    Route {
+        method: "GET",
+        path: "/api/conversations/{conversation_id}/exchanges",
+        summary: "A conversation's language-model exchanges, newest first",
+    },
+    Route {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This API's OpenAPI document (no key needed)",
     },
@@ -156,6 +167,8 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/flows") => get(flows::list),
         ("GET", "/api/media/{sha256}") => get(inbound_media::file),
         ("GET", "/api/messages/{message_id}/media") => get(inbound_media::of_message),
+        ("GET", "/api/models/usage") => get(models::usage),
+        ("GET", "/api/conversations/{conversation_id}/exchanges") => get(models::exchanges),
         ("GET", "/api/openapi.json") => get(openapi::document),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }

@@ -187,6 +187,39 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ("GET", "/api/messages/{message_id}/media") => {
             (None, vec![path_param("message_id")], &[200, 401, 404, 429])
         }
+        ("GET", "/api/models/usage") => (
+            None,
+            vec![
+                query(
+                    "by",
+                    false,
+                    json!({ "enum": ["model", "flow", "conversation"] }),
+                ),
+                query(
+                    "since",
+                    false,
+                    json!({ "type": "string", "format": "date-time" }),
+                ),
+                query(
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+                ),
+            ],
+            &[200, 401, 422, 429],
+        ),
+        ("GET", "/api/conversations/{conversation_id}/exchanges") => (
+            None,
+            vec![
+                path_param("conversation_id"),
+                query(
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+                ),
+            ],
+            &[200, 401, 404, 422, 429],
+        ),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
