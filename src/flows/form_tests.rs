@@ -151,6 +151,7 @@ fn check_refuses_forms_when_a_twilio_sender_would_send_them() {
         sender_ids: vec![1, 2],
         allow_private_networks: false,
         twilio_sender_ids: vec![2],
+        model_names: Vec::new(),
     };
     let (report, rendered) = load(GOOD, Some(&twilio));
     assert!(report.set.is_none());

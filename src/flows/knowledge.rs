@@ -1,6 +1,27 @@
 //! An `agent` step's knowledge: the files it names, cut into passages and indexed once at
 //! load (BM25), so each turn retrieves the passages nearest to the customer's words with no
-//! external service.
+//! external service. Reading is bounded (per file, per step, text only) and confined to the
+//! project folder; the words of passages and queries are folded like keywords
+//! (`normalize`), and one-letter words are dropped.
+
+use super::normalize::normalize;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// The largest knowledge file.
+pub const FILE_MAX_BYTES: u64 = 1024 * 1024;
+/// The most text one step's knowledge files hold together.
+pub const STEP_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// The most files one step names.
+pub const FILES_MAX: usize = 100;
+/// A passage is cut at about this many characters.
+pub const PASSAGE_MAX_CHARS: usize = 1_000;
+/// Words of a query looked up; the rest are ignored (a WhatsApp text is at most 4,096
+/// characters, so this only bounds pathological input).
+const QUERY_TERMS_MAX: usize = 64;
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
 
 /// A passage of a knowledge file.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,24 +37,398 @@ pub struct Passage {
 #[derive(Debug, Default)]
 pub struct Knowledge {
     pub passages: Vec<Passage>,
+    /// Word → (passage, times it occurs there).
+    postings: HashMap<String, Vec<(usize, u32)>>,
+    /// Words per passage.
+    lengths: Vec<u32>,
+    average_length: f64,
 }
 
 impl Knowledge {
+    /// Indexes `passages`.
+    pub fn new(passages: Vec<Passage>) -> Self {
+        let mut postings: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
+        let mut lengths = Vec::with_capacity(passages.len());
+        for (i, p) in passages.iter().enumerate() {
+            let words = tokens(&p.text);
+            lengths.push(words.len() as u32);
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            for w in words {
+                *counts.entry(w).or_default() += 1;
+            }
+            for (w, n) in counts {
+                postings.entry(w).or_default().push((i, n));
+            }
+        }
+        let total: u64 = lengths.iter().map(|&n| u64::from(n)).sum();
+        let average_length = if lengths.is_empty() {
+            0.0
+        } else {
+            total as f64 / lengths.len() as f64
+        };
+        Self {
+            passages,
+            postings,
+            lengths,
+            average_length,
+        }
+    }
+
+    /// Cuts each `(name, text)` into passages and indexes them.
+    pub fn from_texts<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let passages = files
+            .into_iter()
+            .flat_map(|(name, text)| split(name, text))
+            .collect();
+        Self::new(passages)
+    }
+
     /// The `k` passages that best match `query`, best first; none when nothing matches.
     pub fn search(&self, query: &str, k: usize) -> Vec<&Passage> {
-        // Placeholder until the index lands: passages sharing a word with the query.
-        let words: Vec<String> = query
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() > 2)
-            .map(str::to_lowercase)
-            .collect();
-        self.passages
-            .iter()
-            .filter(|p| {
-                let t = p.text.to_lowercase();
-                words.iter().any(|w| t.contains(w.as_str()))
-            })
+        let mut terms = tokens(query);
+        terms.sort_unstable();
+        terms.dedup();
+        terms.truncate(QUERY_TERMS_MAX);
+        let n = self.passages.len() as f64;
+        let mut scores: HashMap<usize, f64> = HashMap::new();
+        for term in &terms {
+            let Some(list) = self.postings.get(term) else {
+                continue;
+            };
+            let df = list.len() as f64;
+            // BM25's idf, kept positive for words found in most passages.
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for &(doc, tf) in list {
+                let tf = f64::from(tf);
+                let norm = 1.0 - B + B * f64::from(self.lengths[doc]) / self.average_length;
+                *scores.entry(doc).or_default() += idf * tf * (K1 + 1.0) / (tf + K1 * norm);
+            }
+        }
+        let mut ranked: Vec<(usize, f64)> = scores.into_iter().filter(|(_, s)| *s > 0.0).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+            .into_iter()
             .take(k)
+            .map(|(i, _)| &self.passages[i])
             .collect()
+    }
+}
+
+/// The words of `text` as the index sees them: folded, two characters or more.
+fn tokens(text: &str) -> Vec<String> {
+    normalize(text)
+        .split(' ')
+        .filter(|w| w.chars().count() > 1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Cuts a file into passages: a Markdown heading starts a new one, paragraphs are joined
+/// up to `PASSAGE_MAX_CHARS`, and a longer paragraph is cut at line and then word ends. A
+/// passage that continues a section repeats its heading, so it keeps its subject.
+pub fn split(file: &str, text: &str) -> Vec<Passage> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    let mut heading: Option<String> = None;
+    let flush = |current: &mut Option<(usize, String)>, out: &mut Vec<Passage>| {
+        if let Some((line, text)) = current.take() {
+            if !text.trim().is_empty() {
+                out.push(Passage {
+                    file: file.to_string(),
+                    line,
+                    text,
+                });
+            }
+        }
+    };
+    for (line, block, is_heading) in blocks(text) {
+        if is_heading {
+            flush(&mut current, &mut out);
+            heading = Some(block.clone());
+            current = Some((line, block));
+            continue;
+        }
+        for (line, piece) in pieces(line, &block) {
+            let fits = current.as_ref().is_some_and(|(_, t)| {
+                t.chars().count() + 2 + piece.chars().count() <= PASSAGE_MAX_CHARS
+            });
+            if fits {
+                let (_, t) = current.as_mut().expect("checked");
+                t.push_str(if heading.as_deref() == Some(t.as_str()) {
+                    "\n"
+                } else {
+                    "\n\n"
+                });
+                t.push_str(&piece);
+                continue;
+            }
+            flush(&mut current, &mut out);
+            let text = match &heading {
+                Some(h) if h.chars().count() + 1 + piece.chars().count() <= PASSAGE_MAX_CHARS => {
+                    format!("{h}\n{piece}")
+                }
+                _ => piece,
+            };
+            current = Some((line, text));
+        }
+    }
+    flush(&mut current, &mut out);
+    out
+}
+
+/// Paragraphs and headings with their first line: `(line, text, is_heading)`. Lines in a
+/// fenced code block never count as headings.
+fn blocks(text: &str) -> Vec<(usize, String, bool)> {
+    let mut out = Vec::new();
+    let mut para: Option<(usize, String)> = None;
+    let mut fenced = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_end();
+        let number = i + 1;
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        let heading = !fenced && is_heading(line);
+        if line.trim().is_empty() || heading {
+            if let Some((l, p)) = para.take() {
+                out.push((l, p, false));
+            }
+            if heading {
+                out.push((number, line.trim().to_string(), true));
+            }
+            continue;
+        }
+        match &mut para {
+            Some((_, p)) => {
+                p.push('\n');
+                p.push_str(line);
+            }
+            None => para = Some((number, line.to_string())),
+        }
+    }
+    if let Some((l, p)) = para {
+        out.push((l, p, false));
+    }
+    out
+}
+
+fn is_heading(line: &str) -> bool {
+    let hashes = line.chars().take_while(|&c| c == '#').count();
+    (1..=6).contains(&hashes) && line[hashes..].starts_with(' ')
+}
+
+/// A paragraph cut into pieces of at most `PASSAGE_MAX_CHARS`, each with its first line.
+fn pieces(first_line: usize, block: &str) -> Vec<(usize, String)> {
+    if block.chars().count() <= PASSAGE_MAX_CHARS {
+        return vec![(first_line, block.to_string())];
+    }
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for (i, line) in block.lines().enumerate() {
+        let number = first_line + i;
+        for part in cut_line(line) {
+            match out.last_mut() {
+                Some((_, t))
+                    if t.chars().count() + 1 + part.chars().count() <= PASSAGE_MAX_CHARS =>
+                {
+                    t.push('\n');
+                    t.push_str(&part);
+                }
+                _ => out.push((number, part)),
+            }
+        }
+    }
+    out
+}
+
+/// A line cut at word ends (or anywhere, for a run without spaces) into parts of at most
+/// `PASSAGE_MAX_CHARS`.
+fn cut_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut part = String::new();
+    let mut count = 0;
+    for word in line.split_inclusive(' ') {
+        for c in word.chars() {
+            if count == PASSAGE_MAX_CHARS {
+                out.push(std::mem::take(&mut part));
+                count = 0;
+            }
+            part.push(c);
+            count += 1;
+        }
+        // Prefer cutting after a word over cutting inside the next one.
+        if count > PASSAGE_MAX_CHARS * 4 / 5 {
+            out.push(std::mem::take(&mut part));
+            count = 0;
+        }
+    }
+    if !part.trim().is_empty() {
+        out.push(part);
+    }
+    out.retain(|p| !p.trim().is_empty());
+    out
+}
+
+/// Why a knowledge file cannot be used, in words for the flow's author.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn refuse(message: String, hint: &str) -> Refusal {
+    Refusal {
+        message,
+        hint: Some(hint.to_string()),
+    }
+}
+
+/// Where `name` (as the flow writes it) is, inside `project`; refused when it would lead
+/// outside (`..`, an absolute path, a link pointing elsewhere) or is not a text file.
+pub fn locate(project: &Path, name: &str) -> Result<PathBuf, Refusal> {
+    let relative = Path::new(name);
+    let inside = "write the path from the project folder (the folder that holds the flows folder), like `knowledge/shipping.md`";
+    if name.trim().is_empty() {
+        return Err(refuse("a knowledge file name is empty".into(), inside));
+    }
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(refuse(
+            format!("the knowledge file `{name}` is outside the project folder"),
+            inside,
+        ));
+    }
+    let extension = relative
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_lowercase);
+    if !matches!(extension.as_deref(), Some("md" | "markdown" | "txt")) {
+        return Err(refuse(
+            format!("the knowledge file `{name}` is not a text or Markdown file"),
+            "knowledge files are plain text: `.md`, `.markdown` or `.txt` (export a PDF or a web page to Markdown first)",
+        ));
+    }
+    let path = project.join(relative);
+    // A link inside the folder may still point outside it.
+    if let (Ok(real), Ok(root)) = (path.canonicalize(), project.canonicalize()) {
+        if !real.starts_with(&root) {
+            return Err(refuse(
+                format!(
+                    "the knowledge file `{name}` is a link to a file outside the project folder"
+                ),
+                "copy the file into the project folder instead of linking to it",
+            ));
+        }
+    }
+    Ok(path)
+}
+
+/// Reads a knowledge file: at most `limit` bytes (and `FILE_MAX_BYTES`), UTF-8 text.
+pub fn read(path: &Path, name: &str, limit: u64) -> Result<String, Refusal> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "check the name; paths are relative to the project folder (the folder that holds the flows folder)"
+        } else {
+            "check that Parley may read it"
+        };
+        Refusal {
+            message: format!("cannot read the knowledge file `{name}`: {}", plain(&e)),
+            hint: Some(hint.into()),
+        }
+    })?;
+    let limit = limit.min(FILE_MAX_BYTES);
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Refusal {
+            message: format!("cannot read the knowledge file `{name}`: {}", plain(&e)),
+            hint: None,
+        })?;
+    if bytes.len() as u64 > limit {
+        let message = if limit == FILE_MAX_BYTES {
+            format!(
+                "the knowledge file `{name}` is over {} KiB",
+                FILE_MAX_BYTES / 1024
+            )
+        } else {
+            format!(
+                "the knowledge files of this step are over {} MiB together (at `{name}`)",
+                STEP_MAX_BYTES / (1024 * 1024)
+            )
+        };
+        return Err(refuse(
+            message,
+            "keep what the assistant needs to answer; split big documents and give each agent step only its own",
+        ));
+    }
+    if bytes.contains(&0) {
+        return Err(refuse(
+            format!("the knowledge file `{name}` is not text (it holds binary data)"),
+            "save it as plain text or Markdown (UTF-8)",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(
+            format!(
+                "the knowledge file `{name}` is not UTF-8 text (a byte at offset {} is not)",
+                e.utf8_error().valid_up_to()
+            ),
+            "save it as UTF-8 text; most editors offer it under \"Save as\" › encoding",
+        )
+    })
+}
+
+fn plain(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "there is no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_start_passages_and_long_sections_keep_their_heading() {
+        let long = "word ".repeat(300);
+        let text =
+            format!("intro line\n\n# Shipping\nWe ship daily.\n\n## Returns\n{long}\n\n{long}\n");
+        let passages = split("k.md", &text);
+        let starts: Vec<(usize, &str)> = passages
+            .iter()
+            .map(|p| (p.line, p.text.lines().next().unwrap()))
+            .collect();
+        assert_eq!(
+            starts,
+            vec![
+                (1, "intro line"),
+                (3, "# Shipping"),
+                (6, "## Returns"),
+                (9, "## Returns")
+            ]
+        );
+        assert!(passages
+            .iter()
+            .all(|p| p.text.chars().count() <= PASSAGE_MAX_CHARS));
+    }
+
+    #[test]
+    fn a_line_without_spaces_is_cut_within_the_passage_size() {
+        let text = "x".repeat(2_500);
+        let passages = split("k.txt", &text);
+        assert_eq!(passages.len(), 3);
+        assert!(passages
+            .iter()
+            .all(|p| p.text.chars().count() <= PASSAGE_MAX_CHARS && p.line == 1));
+    }
+
+    #[test]
+    fn hashes_in_code_blocks_are_not_headings() {
+        let passages = split("k.md", "```\n# not a heading\n```\n");
+        assert_eq!(passages.len(), 1);
     }
 }

@@ -38,6 +38,8 @@ pub struct Deployment {
     /// at all (a `form`).
     pub twilio_sender_ids: Vec<i64>,
     pub allow_private_networks: bool,
+    /// The names of the config's `models:`, which `agent` steps name.
+    pub model_names: Vec<String>,
 }
 
 impl Deployment {
@@ -51,6 +53,7 @@ impl Deployment {
                 .map(|s| s.id)
                 .collect(),
             allow_private_networks: config.flows.allow_private_networks,
+            model_names: config.models.iter().map(|m| m.name.clone()).collect(),
         }
     }
 }
@@ -60,6 +63,9 @@ pub struct LoadReport {
     pub set: Option<FlowSet>,
     /// Errors and warnings, sorted by file and position.
     pub problems: Vec<Problem>,
+    /// Every knowledge file the flows name (found or not), so hot reload can watch them
+    /// (`fingerprint` takes files as well as folders).
+    pub knowledge_files: Vec<PathBuf>,
 }
 
 impl LoadReport {
@@ -101,8 +107,17 @@ pub fn load_configured(config: &crate::config::Config) -> LoadReport {
     load_dir_with(&settings, Some(&Deployment::from_config(config)))
 }
 
+/// The folder holding the flows folder, from which `knowledge:` files are named.
+fn project_dir(flows_dir: &Path) -> &Path {
+    match flows_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
     let rhai = super::script::sandbox();
+    let shelf = compile::KnowledgeShelf::default();
     let mut problems = Vec::new();
     let mut files = Vec::new();
     if !settings.dir.is_dir() {
@@ -146,6 +161,8 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
                     rhai: &rhai,
                     source: &text,
                     deployment,
+                    project_dir: project_dir(settings.dir),
+                    knowledge: &shelf,
                 };
                 if let Some(flow) = compile::compile(&text, &name, &ctx, &mut file_problems) {
                     flows.push(flow);
@@ -168,6 +185,7 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
     LoadReport {
         set: (!has_errors).then_some(set),
         problems,
+        knowledge_files: shelf.files(),
     }
 }
 
@@ -178,12 +196,15 @@ pub fn load_text(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRep
 
 fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadReport {
     let rhai = super::script::sandbox();
+    let shelf = compile::KnowledgeShelf::default();
     let ctx = LoadContext {
         templates: settings.templates,
         scripts_dir: settings.scripts_dir,
         rhai: &rhai,
         source: text,
         deployment: None,
+        project_dir: project_dir(settings.dir),
+        knowledge: &shelf,
     };
     let mut file_problems = Problems::new(file);
     let flow = compile::compile(text, file, &ctx, &mut file_problems);
@@ -193,6 +214,7 @@ fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRe
     LoadReport {
         set: (!has_errors).then_some(set),
         problems,
+        knowledge_files: shelf.files(),
     }
 }
 
@@ -214,12 +236,17 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The newest modification time of any flow or script file, for hot reload.
-pub fn fingerprint(dirs: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)> {
+/// The name, modification time and size of every file in `paths` (folders, walked, and
+/// single files such as knowledge files), for hot reload.
+pub fn fingerprint(paths: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)> {
     let mut out = Vec::new();
-    for dir in dirs {
+    for path in paths {
         let mut files = Vec::new();
-        let _ = collect_all(dir, &mut files);
+        if path.is_file() {
+            files.push(path.to_path_buf());
+        } else {
+            let _ = collect_all(path, &mut files);
+        }
         for f in files {
             if let Ok(meta) = std::fs::metadata(&f) {
                 out.push((

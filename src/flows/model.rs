@@ -429,6 +429,8 @@ pub struct AgentTools {
     pub save: Vec<SaveField>,
     /// `goto_flow`: only these flows.
     pub goto_flow: Vec<String>,
+    /// Where each of `goto_flow` is written, for the check that the flow exists.
+    pub goto_flow_at: Vec<Pos>,
     /// `handoff`: to a person, with the step's message and timeout.
     pub handoff: Option<HandoffTool>,
     /// `tag`: only these tags.

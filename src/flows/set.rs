@@ -1,5 +1,6 @@
 //! A loaded set of flows with its trigger index, and the checks that look across flows:
-//! duplicate ids, keywords claimed twice at the same priority, `goto_flow` targets, and
+//! duplicate ids, keywords claimed twice at the same priority, `goto_flow` targets (steps
+//! and agents' tools), and
 //! free-form messages that could be sent after the customer-service window closed.
 
 use super::model::{Flow, KeywordMode, Op, TriggerKind};
@@ -49,7 +50,18 @@ impl FlowSet {
         keyword_conflicts(&kept, problems);
         for flow in &kept {
             for step in &flow.steps {
-                if let Op::GotoFlow(target) = &step.op {
+                let targets: Vec<(&String, Pos)> = match &step.op {
+                    Op::GotoFlow(target) => vec![(target, step.at)],
+                    // An agent's `goto_flow` tool may only start flows that exist.
+                    Op::Agent(a) => a
+                        .tools
+                        .goto_flow
+                        .iter()
+                        .zip(a.tools.goto_flow_at.iter().copied())
+                        .collect(),
+                    _ => continue,
+                };
+                for (target, at) in targets {
                     if !by_id.contains_key(target) {
                         let ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
                         let hint = super::problem::did_you_mean(target, &ids)
@@ -59,7 +71,7 @@ impl FlowSet {
                             });
                         problems.push(problem(
                             &flow.file,
-                            step.at,
+                            at,
                             format!("there is no flow with id `{target}`"),
                             Some(hint),
                         ));

@@ -1,6 +1,8 @@
 //! Finds free-form messages that can be sent longer than the window after the customer's
 //! last possible message — after long delays or timeouts — and that say nothing about what
-//! to do then (`if_window_closed`). Those would bounce with error 131047.
+//! to do then (`if_window_closed`). Those would bounce with error 131047. An `agent` step
+//! without `if_window_closed` is a warning (its replies answer the customer, but a slow
+//! model can miss the window), an error when its `opening` can come after the window.
 
 use super::model::{ContentSpec, FallbackSpec, Flow, Op, SendSpec};
 use super::problem::{Problem, Severity};
@@ -59,6 +61,12 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
                     todo.push(next(j, d));
                 }
             }
+            Op::Agent(_) => {
+                // An agent leaves its step on a turn, which answers a customer message.
+                for j in super::compile::successors(&step.op, i) {
+                    todo.push((j, Duration::ZERO));
+                }
+            }
             Op::Delay(d) => todo.push(next(i + 1, *d)),
             op => {
                 for j in super::compile::successors(op, i) {
@@ -69,6 +77,21 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
     }
     for (i, step) in flow.steps.iter().enumerate() {
         let Some(t) = worst[i] else { continue };
+        if let Op::Agent(a) = &step.op {
+            if matches!(a.if_window_closed, FallbackSpec::Undeclared)
+                && !(t >= window && a.opening.is_some())
+            {
+                problems.push(Problem {
+                    file: flow.file.clone(),
+                    line: step.at.line,
+                    column: step.at.column,
+                    severity: Severity::Warning,
+                    message: "this agent has no `if_window_closed`: a reply that leaves after the window has closed (a slow model, a provider outage) fails and the customer never reads it".into(),
+                    hint: Some("add `if_window_closed: { template: <approved template>, variables: {…} }`, or `if_window_closed: skip`".into()),
+                });
+                continue;
+            }
+        }
         if t < window {
             continue;
         }
@@ -79,27 +102,43 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
             Op::Handoff { message, .. } => message.iter().map(|m| m.as_ref()).collect(),
             _ => vec![],
         };
+        if let Op::Agent(a) = &step.op {
+            if a.opening.is_some() && matches!(a.if_window_closed, FallbackSpec::Undeclared) {
+                problems.push(late_message(flow, step.at, t, cap, window));
+            }
+        }
         for s in sends {
             let freeform = !matches!(s.content, ContentSpec::Template(_));
             if freeform && matches!(s.if_window_closed, FallbackSpec::Undeclared) {
-                let when = if t >= cap {
-                    "any time".to_string()
-                } else {
-                    format!("{} or more", hours(t))
-                };
-                problems.push(Problem {
-                    file: flow.file.clone(),
-                    line: step.at.line,
-                    column: step.at.column,
-                    severity: Severity::Error,
-                    message: format!(
-                        "this message can be sent {when} after the customer's last message, when the {} window has closed and WhatsApp refuses free-form messages",
-                        hours(window)
-                    ),
-                    hint: Some("add `if_window_closed: { template: <approved template>, variables: {…} }`, or `if_window_closed: skip`".into()),
-                });
+                problems.push(late_message(flow, step.at, t, cap, window));
             }
         }
+    }
+}
+
+/// A free-form message that can leave `t` after the customer's last message.
+fn late_message(
+    flow: &Flow,
+    at: super::problem::Pos,
+    t: Duration,
+    cap: Duration,
+    window: Duration,
+) -> Problem {
+    let when = if t >= cap {
+        "any time".to_string()
+    } else {
+        format!("{} or more", hours(t))
+    };
+    Problem {
+        file: flow.file.clone(),
+        line: at.line,
+        column: at.column,
+        severity: Severity::Error,
+        message: format!(
+            "this message can be sent {when} after the customer's last message, when the {} window has closed and WhatsApp refuses free-form messages",
+            hours(window)
+        ),
+        hint: Some("add `if_window_closed: { template: <approved template>, variables: {…} }`, or `if_window_closed: skip`".into()),
     }
 }
 

@@ -379,7 +379,7 @@ fn content(
     })
 }
 
-fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, String)>> {
+pub(super) fn buttons(node: &YamlNode, problems: &mut Problems) -> Option<Vec<(String, String)>> {
     let items = yaml::as_list(node);
     let mut out = Vec::new();
     let mut titles = HashSet::new();

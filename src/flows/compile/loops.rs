@@ -13,7 +13,7 @@ pub fn check(steps: &[Step], problems: &mut Problems) {
     let waits = |i: usize| {
         matches!(
             steps[i].op,
-            Op::Ask(_) | Op::Form(_) | Op::Delay(_) | Op::Handoff { .. }
+            Op::Ask(_) | Op::Form(_) | Op::Agent(_) | Op::Delay(_) | Op::Handoff { .. }
         )
     };
     // The graph without the waiting steps: a cycle left in it never waits.

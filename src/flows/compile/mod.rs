@@ -3,6 +3,8 @@
 //! syntax errors (at their line in the YAML file), WhatsApp limits, undeclared or
 //! unapproved templates, unreachable steps.
 
+mod agent;
+mod agent_tools;
 mod blanks;
 mod content;
 mod form;
@@ -27,7 +29,14 @@ pub struct LoadContext<'a> {
     pub source: &'a str,
     /// The config's senders and network rule; `None` skips the checks that need them.
     pub deployment: Option<&'a super::loader::Deployment>,
+    /// The folder holding the flows folder: `knowledge:` files are named from it and may
+    /// not leave it.
+    pub project_dir: &'a Path,
+    /// Knowledge indexes built so far in this load, shared by steps naming the same files.
+    pub knowledge: &'a KnowledgeShelf,
 }
+
+pub use agent::KnowledgeShelf;
 
 const FLOW_KEYS: &[&str] = &[
     "id",
@@ -150,6 +159,8 @@ enum Slot {
     OnTimeout,
     OnInvalid,
     OnError,
+    /// An agent's `on_budget: { goto }`.
+    OnBudget,
 }
 
 /// Builds the flat program: each list of steps is laid out contiguously and followed by
@@ -329,6 +340,8 @@ fn slot_mut(op: &mut Op, slot: Slot) -> Option<&mut usize> {
         (Op::Form(f), Slot::OnInvalid) => f.on_invalid.as_mut(),
         (Op::Script { on_error, .. }, Slot::OnError) => on_error.as_mut(),
         (Op::Http(h), Slot::OnError) => h.on_error.as_mut(),
+        (Op::Agent(a), Slot::OnError) => a.on_error.goto.as_mut(),
+        (Op::Agent(a), Slot::OnBudget) => a.on_budget.goto.as_mut(),
         _ => None,
     }
 }
@@ -385,6 +398,10 @@ pub(crate) fn successors(op: &Op, i: usize) -> Vec<usize> {
             .collect(),
         Op::Script { on_error, .. } => [Some(i + 1), *on_error].into_iter().flatten().collect(),
         Op::Http(h) => [Some(i + 1), h.on_error].into_iter().flatten().collect(),
+        Op::Agent(a) => [Some(i + 1), a.on_error.goto, a.on_budget.goto]
+            .into_iter()
+            .flatten()
+            .collect(),
         _ => vec![i + 1],
     }
 }

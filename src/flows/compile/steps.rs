@@ -23,6 +23,7 @@ const ACTIONS: &[&str] = &[
     "set",
     "script",
     "http",
+    "agent",
     "handoff",
     "goto",
     "goto_flow",
@@ -147,6 +148,7 @@ fn settings_of(action: &str) -> Option<Settings> {
         "http" => HTTP_KEYS.to_vec(),
         "form" => super::form::FORM_KEYS.to_vec(),
         "handoff" => HANDOFF_KEYS.to_vec(),
+        "agent" => super::agent::AGENT_KEYS.to_vec(),
         "set" => return Some(Settings::Any),
         _ => return None,
     };
@@ -396,6 +398,16 @@ fn op(
             }
         }
         "http" => Op::Http(Box::new(http(b, value, index, problems)?)),
+        "agent" => {
+            let at = map
+                .keys()
+                .find(|k| k.as_str() == "agent")
+                .map(yaml::scalar_pos)
+                .unwrap_or_else(|| yaml::pos(value));
+            Op::Agent(Box::new(super::agent::compile(
+                b, value, at, index, problems,
+            )?))
+        }
         "handoff" => {
             let (timeout, message) = match value {
                 YamlNode::Mapping(m) => {

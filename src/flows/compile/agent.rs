@@ -1,0 +1,598 @@
+//! The `agent` step: a language model answers the customer within what the author wrote.
+//! Checked at load: the model is one of the config's `models:` (when the config is known),
+//! the texts and their blanks, every number in its range, the exits' step ids, the window
+//! fallback, the guardrails' patterns and domains, the knowledge files (read, bounded and
+//! indexed here, see `knowledge`) and the tools (`agent_tools`). `goto_flow` names are
+//! checked across flows in `set`.
+
+use super::super::knowledge::{self, Knowledge};
+use super::super::model::{AgentBudget, AgentExit, AgentSpec, FallbackSpec, Guardrails};
+use super::super::problem::{did_you_mean, Pos, Problems};
+use super::super::yaml::{self, YamlNode};
+use super::content::{check_len, fallback};
+use super::{agent_tools, blanks, Builder, Slot};
+use crate::domain::limits::TEXT_MAX;
+use marked_yaml::types::MarkedMappingNode;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const AGENT_KEYS: &[&str] = &[
+    "model",
+    "instructions",
+    "scope",
+    "opening",
+    "history",
+    "knowledge",
+    "passages",
+    "tools",
+    "max_turns",
+    "budget",
+    "timeout",
+    "max_tokens",
+    "on_error",
+    "on_budget",
+    "if_window_closed",
+    "guardrails",
+];
+const BUDGET_KEYS: &[&str] = &["tokens", "cost"];
+const EXIT_KEYS: &[&str] = &["say", "goto"];
+const GUARDRAIL_KEYS: &[&str] = &[
+    "max_length",
+    "allowed_domains",
+    "forbid",
+    "mask_personal_data",
+];
+/// The longest instructions; they are sent with every turn.
+const INSTRUCTIONS_MAX: usize = 20_000;
+const SCOPE_MAX: usize = 500;
+const FORBID_MAX: usize = 50;
+const DOMAINS_MAX: usize = 50;
+const TIMEOUT_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// The knowledge indexes built during one load: steps naming the same files share one, and
+/// every file named is remembered so hot reload notices when one changes.
+#[derive(Debug, Default)]
+pub struct KnowledgeShelf {
+    built: std::cell::RefCell<HashMap<Vec<String>, Arc<Knowledge>>>,
+    files: std::cell::RefCell<BTreeSet<PathBuf>>,
+}
+
+impl KnowledgeShelf {
+    /// Every knowledge file the flows named (found or not), for hot reload.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.files.borrow().iter().cloned().collect()
+    }
+}
+
+pub fn compile(
+    b: &mut Builder<'_>,
+    value: &YamlNode,
+    at: Pos,
+    index: usize,
+    problems: &mut Problems,
+) -> Option<AgentSpec> {
+    let Some(m) = (match value {
+        YamlNode::Mapping(m) => Some(m),
+        _ => None,
+    }) else {
+        problems.error(
+            at,
+            "`agent` is a group of settings, at least `model:` and `instructions:`",
+            Some("write `model:` and `instructions:` on the next lines, indented two more spaces than `agent`".into()),
+        );
+        return None;
+    };
+    yaml::check_keys(m, AGENT_KEYS, "an `agent`", problems);
+    blanks::check_keys(m, &["instructions", "scope", "opening"], b.ctx, problems);
+    let s = |key: &str, problems: &mut Problems| -> Option<String> {
+        m.get_node(key)
+            .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+            .map(str::to_string)
+    };
+    let model = model(m, at, b, problems);
+    let instructions = match s("instructions", problems) {
+        Some(text) if !text.trim().is_empty() => {
+            let n = text.chars().count();
+            if n > INSTRUCTIONS_MAX {
+                problems.error(
+                    yaml::pos(m.get_node("instructions")?),
+                    format!("the instructions are {n} characters long; an agent takes at most {INSTRUCTIONS_MAX}"),
+                    Some("they go with every turn: keep them short and put reference text in `knowledge:` files".into()),
+                );
+            }
+            Some(text)
+        }
+        _ => {
+            problems.error(
+                m.get_node("instructions").map(yaml::pos).unwrap_or(at),
+                "`agent` needs `instructions:`: what the assistant is for and how it answers",
+                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
+            );
+            None
+        }
+    };
+    let scope = s("scope", problems);
+    if let (Some(text), Some(n)) = (&scope, m.get_node("scope")) {
+        if text.trim().is_empty() {
+            problems.error(yaml::pos(n), "`scope` is empty", Some("say the one task the assistant is for, like `scope: orders, deliveries and returns at Acme`".into()));
+        }
+        check_chars(text, SCOPE_MAX, "`scope`", yaml::pos(n), problems);
+    }
+    if scope.is_none() {
+        problems.warning(
+            at,
+            "this agent has no `scope`: WhatsApp allows business assistants only for a stated task, and the model is not told to decline other questions",
+            Some("add `scope:` with the task, like `scope: \"orders, deliveries and returns at Acme\"`".into()),
+        );
+    }
+    let opening = s("opening", problems);
+    if let (Some(text), Some(n)) = (&opening, m.get_node("opening")) {
+        check_len(text, TEXT_MAX, "the opening", yaml::pos(n), problems);
+    }
+    let history = number(m, "history", 10, 0, 50, problems);
+    let passages = number(m, "passages", 3, 1, 10, problems);
+    let knowledge = match m.get_node("knowledge") {
+        Some(n) => knowledge(n, b, problems),
+        None => {
+            if let Some(n) = m.get_node("passages") {
+                problems.warning(
+                    yaml::pos(n),
+                    "`passages` does nothing without `knowledge:` files",
+                    Some("add `knowledge: [knowledge/faq.md]`, or remove `passages`".into()),
+                );
+            }
+            None
+        }
+    };
+    let tools = match m.get_node("tools") {
+        Some(n) if !yaml::is_empty(n) => agent_tools::compile(n, b.ctx, problems),
+        _ => Some(Default::default()),
+    };
+    let max_turns = number(m, "max_turns", 20, 1, 1_000, problems);
+    let budget = budget(m, problems);
+    let timeout = match m.get_node("timeout") {
+        None => Some(Duration::from_secs(30)),
+        Some(n) => yaml::as_duration(n, "`timeout`", problems).and_then(|d| {
+            if d.is_zero() || d > TIMEOUT_MAX {
+                problems.error(
+                    yaml::pos(n),
+                    "an agent's `timeout` must be more than 0s and at most 5m",
+                    Some(
+                        "the customer waits for the answer; 30s (the default) suits most models"
+                            .into(),
+                    ),
+                );
+                None
+            } else {
+                Some(d)
+            }
+        }),
+    };
+    let max_tokens = number(m, "max_tokens", 500, 1, 16_384, problems);
+    let on_error = exit(b, m, "on_error", index, Slot::OnError, problems);
+    let on_budget = exit(b, m, "on_budget", index, Slot::OnBudget, problems);
+    if m.get_node("on_budget").is_some() && budget.tokens.is_none() && budget.cost.is_none() {
+        problems.warning(
+            yaml::pos(m.get_node("on_budget")?),
+            "`on_budget` is never used: this agent has no `budget`",
+            Some("add `budget: { tokens: 20000 }` or `budget: { cost: 0.05 }`".into()),
+        );
+    }
+    let if_window_closed = match m.get_node("if_window_closed") {
+        None => Some(FallbackSpec::Undeclared),
+        Some(n) => fallback(n, b.ctx, problems),
+    };
+    let guardrails = guardrails(m, problems);
+    Some(AgentSpec {
+        model: model?,
+        instructions: instructions?,
+        scope,
+        opening,
+        history: history? as usize,
+        knowledge: knowledge?,
+        passages: passages? as usize,
+        tools: tools?,
+        max_turns: max_turns? as u32,
+        budget,
+        timeout: timeout?,
+        max_tokens: max_tokens? as u32,
+        on_error: on_error?,
+        on_budget: on_budget?,
+        if_window_closed: if_window_closed?,
+        guardrails: guardrails?,
+    })
+}
+
+fn model(
+    m: &MarkedMappingNode,
+    at: Pos,
+    b: &Builder<'_>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let Some(node) = m.get_node("model") else {
+        problems.error(
+            at,
+            "`agent` needs `model:`: the name of a model from the config's `models:`",
+            Some("like `model: assistant`, with `models: [{ name: assistant, kind: openai, … }]` in the config".into()),
+        );
+        return None;
+    };
+    let name = yaml::as_str(node, "`model`", problems)?;
+    let Some(known) = b.ctx.deployment.map(|d| &d.model_names) else {
+        return Some(name.to_string());
+    };
+    if known.iter().any(|k| k == name) {
+        return Some(name.to_string());
+    }
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let hint = match did_you_mean(name, &names) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if names.is_empty() => {
+            "the config has no `models:`; add one, like `models: [{ name: assistant, kind: openai, base_url: \"https://api.openai.com/v1\", api_key: \"${OPENAI_API_KEY}\", model: gpt-4o-mini }]`".into()
+        }
+        None => format!("the config's models are: {}", names.join(", ")),
+    };
+    problems.error(
+        yaml::pos(node),
+        format!("there is no model `{name}` in the config's `models:`"),
+        Some(hint),
+    );
+    None
+}
+
+/// A whole number setting with its default and range.
+fn number(
+    m: &MarkedMappingNode,
+    key: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+    problems: &mut Problems,
+) -> Option<i64> {
+    let Some(node) = m.get_node(key) else {
+        return Some(default);
+    };
+    let n = yaml::as_int(node, &format!("`{key}`"), problems)?;
+    if !(min..=max).contains(&n) {
+        problems.error(
+            yaml::pos(node),
+            format!("`{key}` must be between {min} and {max}, found {n}"),
+            Some(format!("leave it out for the default, {default}")),
+        );
+        return None;
+    }
+    Some(n)
+}
+
+fn check_chars(text: &str, max: usize, what: &str, at: Pos, problems: &mut Problems) {
+    let n = text.chars().count();
+    if n > max {
+        problems.error(
+            at,
+            format!("{what} is {n} characters long; at most {max}"),
+            Some("shorten it".into()),
+        );
+    }
+}
+
+/// `budget: { tokens: 20000, cost: 0.05 }`; a wrong value is reported and left out.
+fn budget(m: &MarkedMappingNode, problems: &mut Problems) -> AgentBudget {
+    let Some(node) = m.get_node("budget") else {
+        return AgentBudget::default();
+    };
+    let Some(bm) = yaml::as_map(node, "`budget`", problems) else {
+        return AgentBudget::default();
+    };
+    yaml::check_keys(bm, BUDGET_KEYS, "`budget`", problems);
+    let tokens = bm.get_node("tokens").and_then(|n| {
+        let v = yaml::as_int(n, "`tokens`", problems)?;
+        if v <= 0 {
+            problems.error(
+                yaml::pos(n),
+                format!("`tokens` must be more than 0, found {v}"),
+                Some(
+                    "the tokens one conversation may spend on models, like `tokens: 20000`".into(),
+                ),
+            );
+            return None;
+        }
+        Some(v as u64)
+    });
+    let cost = bm.get_node("cost").and_then(|n| {
+        let v = yaml::as_f64(n, "`cost`", problems)?;
+        if v <= 0.0 {
+            problems.error(
+                yaml::pos(n),
+                format!("`cost` must be more than 0, found {v}"),
+                Some("US dollars one conversation may spend on models, like `cost: 0.05`".into()),
+            );
+            return None;
+        }
+        Some(v)
+    });
+    if bm.is_empty() {
+        problems.error(
+            yaml::pos(node),
+            "`budget` is empty",
+            Some("give `tokens:`, `cost:` (US dollars) or both".into()),
+        );
+    }
+    AgentBudget { tokens, cost }
+}
+
+/// `on_error` / `on_budget`: `{ say: "…", goto: step_id }`, both optional.
+fn exit(
+    b: &mut Builder<'_>,
+    m: &MarkedMappingNode,
+    key: &str,
+    index: usize,
+    slot: Slot,
+    problems: &mut Problems,
+) -> Option<AgentExit> {
+    let Some(node) = m.get_node(key) else {
+        return Some(AgentExit::default());
+    };
+    let Some(em) = (match node {
+        YamlNode::Mapping(em) => Some(em),
+        _ => None,
+    }) else {
+        problems.error(
+            yaml::pos(node),
+            format!("`{key}` is a group of settings: `say:` (a message) and `goto:` (a step id)"),
+            Some(format!(
+                "like `{key}: {{ say: \"Sorry, a person will reply.\", goto: human }}`"
+            )),
+        );
+        return None;
+    };
+    yaml::check_keys(em, EXIT_KEYS, &format!("`{key}`"), problems);
+    blanks::check_keys(em, &["say"], b.ctx, problems);
+    let say = match em.get_node("say") {
+        Some(n) => {
+            let text = yaml::as_str(n, "`say`", problems)?.to_string();
+            check_len(&text, TEXT_MAX, "the message", yaml::pos(n), problems);
+            Some(text)
+        }
+        None => None,
+    };
+    let goto = match em.get_node("goto") {
+        Some(n @ YamlNode::Scalar(id)) => {
+            b.jump(index, slot, id.as_str(), yaml::pos(n));
+            Some(usize::MAX)
+        }
+        Some(n) => {
+            problems.error(
+                yaml::pos(n),
+                "`goto` takes the id of a step of this flow",
+                Some("give the step an `id:` and write it here, like `goto: human`".into()),
+            );
+            return None;
+        }
+        None => None,
+    };
+    Some(AgentExit { say, goto })
+}
+
+fn guardrails(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Guardrails> {
+    let mut g = Guardrails::default();
+    let Some(node) = m.get_node("guardrails") else {
+        return Some(g);
+    };
+    let gm = yaml::as_map(node, "`guardrails`", problems)?;
+    yaml::check_keys(gm, GUARDRAIL_KEYS, "`guardrails`", problems);
+    if let Some(n) = gm.get_node("max_length") {
+        let v = yaml::as_int(n, "`max_length`", problems)?;
+        if !(1..=TEXT_MAX as i64).contains(&v) {
+            problems.error(
+                yaml::pos(n),
+                format!("`max_length` must be between 1 and {TEXT_MAX} (WhatsApp's limit for a text), found {v}"),
+                Some("leave it out for the default, 1000".into()),
+            );
+            return None;
+        }
+        g.max_length = v as usize;
+    }
+    if let Some(n) = gm.get_node("allowed_domains") {
+        let items = yaml::as_list(n);
+        if items.len() > DOMAINS_MAX {
+            problems.error(
+                yaml::pos(n),
+                format!(
+                    "at most {DOMAINS_MAX} `allowed_domains`, found {}",
+                    items.len()
+                ),
+                None,
+            );
+            return None;
+        }
+        for item in items {
+            let d = yaml::as_str(item, "a domain", problems)?;
+            let lower = d.trim().trim_end_matches('.').to_lowercase();
+            if !is_domain(&lower) {
+                let hint = if lower.contains("://") || lower.contains('/') {
+                    "write the domain alone, like `acme.example` (its subdomains are allowed too)"
+                } else {
+                    "a domain is like `acme.example`: letters, digits, `-` and dots"
+                };
+                problems.error(
+                    yaml::pos(item),
+                    format!("`{d}` is not a domain"),
+                    Some(hint.into()),
+                );
+                continue;
+            }
+            g.allowed_domains.push(lower);
+        }
+    }
+    if let Some(n) = gm.get_node("forbid") {
+        let items = yaml::as_list(n);
+        if items.len() > FORBID_MAX {
+            problems.error(
+                yaml::pos(n),
+                format!(
+                    "at most {FORBID_MAX} `forbid` patterns, found {}",
+                    items.len()
+                ),
+                None,
+            );
+            return None;
+        }
+        for item in items {
+            let p = yaml::as_str(item, "a `forbid` pattern", problems)?;
+            if let Some(r) = regex(p, item, problems) {
+                g.forbid.push((p.to_string(), r));
+            }
+        }
+    }
+    if let Some(n) = gm.get_node("mask_personal_data") {
+        g.mask_personal_data = yaml::as_bool(n, "`mask_personal_data`", problems)?;
+    }
+    Some(g)
+}
+
+fn is_domain(d: &str) -> bool {
+    d.len() <= 253
+        && d.contains('.')
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// A pattern compiled with the size limit of every regex in flows.
+pub(super) fn regex(
+    pattern: &str,
+    node: &YamlNode,
+    problems: &mut Problems,
+) -> Option<regex::Regex> {
+    match regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let detail = e.to_string();
+            let last = detail
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches("error: ")
+                .to_string();
+            problems.error(
+                yaml::pos(node),
+                format!("the pattern `{pattern}` is not a valid regular expression: {last}"),
+                Some(
+                    "check brackets and backslashes; in YAML put the pattern in single quotes"
+                        .into(),
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `knowledge: [knowledge/shipping.md, …]`: read, bounded and indexed once per load.
+/// `Some(None)` only when no file is named; `None` when a file cannot be used.
+fn knowledge(
+    node: &YamlNode,
+    b: &Builder<'_>,
+    problems: &mut Problems,
+) -> Option<Option<Arc<Knowledge>>> {
+    let items = yaml::as_list(node);
+    if items.is_empty() {
+        return Some(None);
+    }
+    if items.len() > knowledge::FILES_MAX {
+        problems.error(
+            yaml::pos(node),
+            format!(
+                "an agent may name at most {} knowledge files, this one names {}",
+                knowledge::FILES_MAX,
+                items.len()
+            ),
+            Some("join small files into bigger ones".into()),
+        );
+        return None;
+    }
+    let mut named: Vec<(String, &YamlNode)> = Vec::new();
+    let mut failed = false;
+    for item in items {
+        let Some(name) = yaml::as_str(item, "a knowledge file", problems) else {
+            failed = true;
+            continue;
+        };
+        let name = name.trim().to_string();
+        if let Some((_, first)) = named.iter().find(|(n, _)| *n == name) {
+            problems.error(
+                yaml::pos(item),
+                format!(
+                    "the knowledge file `{name}` is named twice (first at line {})",
+                    yaml::pos(first).line
+                ),
+                Some("name each file once".into()),
+            );
+            failed = true;
+            continue;
+        }
+        named.push((name, item));
+    }
+    if failed {
+        return None;
+    }
+    let key: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let shelf = b.ctx.knowledge;
+    let mut paths = Vec::new();
+    for (name, item) in &named {
+        match knowledge::locate(b.ctx.project_dir, name) {
+            Ok(path) => {
+                shelf.files.borrow_mut().insert(path.clone());
+                paths.push(path);
+            }
+            Err(r) => {
+                problems.error(yaml::pos(item), r.message, r.hint);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return None;
+    }
+    if let Some(k) = shelf.built.borrow().get(&key) {
+        return Some(Some(k.clone()));
+    }
+    let mut texts = Vec::new();
+    let mut left = knowledge::STEP_MAX_BYTES;
+    for ((name, item), path) in named.iter().zip(&paths) {
+        match knowledge::read(path, name, left) {
+            Ok(text) => {
+                left = left.saturating_sub(text.len() as u64);
+                texts.push((name.as_str(), text));
+            }
+            Err(r) => {
+                problems.error(yaml::pos(item), r.message, r.hint);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return None;
+    }
+    let built = Arc::new(Knowledge::from_texts(
+        texts.iter().map(|(n, t)| (*n, t.as_str())),
+    ));
+    if built.passages.is_empty() {
+        problems.warning(
+            yaml::pos(node),
+            "the knowledge files of this agent are empty",
+            Some("write what the assistant should know in them, or remove `knowledge:`".into()),
+        );
+    }
+    shelf.built.borrow_mut().insert(key, built.clone());
+    Some(Some(built))
+}
