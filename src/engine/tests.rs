@@ -499,4 +499,5 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
     assert!(h.state().deferred.is_empty());
 }
 
+mod agent;
 mod forms;

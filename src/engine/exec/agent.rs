@@ -26,7 +26,7 @@ use std::time::Duration;
 
 /// Model calls one customer message may lead to (tool results and refused answers go back
 /// to the model); beyond it the step's `on_error` applies.
-pub(crate) const MAX_ROUNDS: usize = 4;
+pub const MAX_ROUNDS: usize = 4;
 
 /// Tokens an answer is assumed to take when checking a budget before the call: the step's
 /// `max_tokens`. Input tokens are estimated as one per 4 characters.

@@ -19,7 +19,7 @@
 //! - `render`: messages built from `send` specs.
 //! - `vars`: the values flows see, variables, contact changes and timers.
 
-mod agent;
+pub(crate) mod agent;
 mod dispatch;
 mod form;
 mod render;
