@@ -63,6 +63,8 @@ pub const POSTGRES_BATCHES: &str = "parley_postgres_batches_total";
 pub const POSTGRES_BATCHED: &str = "parley_postgres_batched_total";
 /// "typing…" requests made while a flow's slow step ran, by `outcome` (`shown`, `failed`).
 pub const TYPING_INDICATORS: &str = "parley_typing_indicators_total";
+/// Model calls tried again after a 429, a 5xx or a connection failure, by `model`.
+pub const MODEL_RETRIES: &str = "parley_model_retries_total";
 /// Twilio Content API templates (quick-reply, list-picker) created; cached ones are reused.
 pub const TWILIO_CONTENTS_CREATED: &str = "parley_twilio_contents_created_total";
 
