@@ -117,7 +117,7 @@ impl Scripted {
                         place.when.unwrap_or((line, column)),
                         format!(
                             "`when` is not a regular expression Parley can use: {}",
-                            first_line(&e.to_string())
+                            regex_reason(&e.to_string())
                         ),
                     );
                     None
@@ -287,8 +287,10 @@ fn with_usage(request: &ChatRequest, text: String, tool_calls: Vec<ToolCall>) ->
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().last().unwrap_or(text).trim()
+/// The regex crate's reason without its drawing of the expression: its last line.
+fn regex_reason(text: &str) -> &str {
+    let last = text.lines().last().unwrap_or(text).trim();
+    last.strip_prefix("error: ").unwrap_or(last)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -487,10 +489,9 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:#?}");
-        assert!(
-            problems[0].starts_with("rules.yaml:3:11: rule 2: `when` is not a regular expression"),
-            "{}",
-            problems[0]
+        assert_eq!(
+            problems[0],
+            "rules.yaml:3:11: rule 2: `when` is not a regular expression Parley can use: unclosed group"
         );
         assert!(
             problems[1].starts_with("rules.yaml:5:5: rule 3: says nothing and calls no tool"),
