@@ -8,12 +8,18 @@ use std::path::Path;
 
 impl Config {
     /// Rewrites every relative file path of the config (`flows.dir`, `flows.scripts_dir`,
-    /// `media.dir`, the SQLite file of `database.url`) as `base` joined with it. Absolute paths, an
-    /// in-memory SQLite and PostgreSQL URLs stay as they are.
+    /// `media.dir`, each scripted model's `script`, the SQLite file of `database.url`) as
+    /// `base` joined with it. Absolute paths, an in-memory SQLite and PostgreSQL URLs stay
+    /// as they are.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.flows.dir = under(base, &self.flows.dir);
         self.flows.scripts_dir = under(base, &self.flows.scripts_dir);
         self.media.dir = under(base, &self.media.dir);
+        for model in &mut self.models {
+            if let Some(script) = &model.script {
+                model.script = Some(under(base, script));
+            }
+        }
         if let Some(url) = sqlite_under(base, &self.database.url) {
             self.database.url = url;
         }
@@ -64,6 +70,17 @@ mod tests {
         assert_eq!(c.flows.scripts_dir, "/etc/parley/scripts");
         assert_eq!(c.media.dir, "/etc/parley/media");
         assert_eq!(c.database.url, "sqlite:///etc/parley/parley.db");
+        let mut c = Config::embedded_default();
+        c.models = serde_yaml::from_str(
+            "[{name: demo, kind: scripted, script: models/demo.yaml}, {name: b, kind: scripted, script: /srv/r.yaml}]",
+        )
+        .unwrap();
+        c.resolve_paths(Path::new("/etc/parley"));
+        assert_eq!(
+            c.models[0].script.as_deref(),
+            Some("/etc/parley/models/demo.yaml")
+        );
+        assert_eq!(c.models[1].script.as_deref(), Some("/srv/r.yaml"));
         let c = resolved("../shared/flows", "sqlite:data/p.db?mode=rwc");
         assert_eq!(c.flows.dir, "/etc/parley/../shared/flows");
         assert_eq!(c.database.url, "sqlite:///etc/parley/data/p.db?mode=rwc");

@@ -71,6 +71,8 @@ pub const MODEL_CALLS: &str = "parley_model_calls_total";
 pub const MODEL_TOKENS: &str = "parley_model_tokens_total";
 pub const MODEL_COST: &str = "parley_model_cost_microdollars_total";
 pub const MODEL_LATENCY: &str = "parley_model_call_seconds";
+/// Model calls tried again after a 429, a 5xx or a connection failure, by `model`.
+pub const MODEL_RETRIES: &str = "parley_model_retries_total";
 /// Twilio Content API templates (quick-reply, list-picker) created; cached ones are reused.
 pub const TWILIO_CONTENTS_CREATED: &str = "parley_twilio_contents_created_total";
 

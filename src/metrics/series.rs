@@ -49,6 +49,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (MODEL_LATENCY, Kind::Histogram, "How long language-model calls took, by model."),
     (TYPING_INDICATORS, Kind::Counter, "\"typing…\" requests made while a typing: true flow ran an http step, by outcome (shown, failed)."),
     (TWILIO_CONTENTS_CREATED, Kind::Counter, "Twilio Content API templates (quick-reply, list-picker) created for buttons and lists; cached ones are reused."),
+    (MODEL_RETRIES, Kind::Counter, "Language-model and transcription calls tried again after a 429, a 5xx or a connection failure, by model."),
     (MEDIA_DOWNLOADS, Kind::Counter, "Inbound media download attempts, by outcome (stored, retried, failed)."),
     (MEDIA_BYTES, Kind::Counter, "Bytes of inbound media written to the media store."),
     (MEDIA_QUEUED, Kind::Gauge, "Inbound media downloads waiting, read from the database at each scrape."),

@@ -9,10 +9,24 @@
 //!   queue a flow test fills.
 //! - `transcribe`: OpenAI-compatible `/audio/transcriptions`.
 
+use crate::config::{Config, ModelConfig, ModelKind};
 use crate::domain::chat::{ChatAnswer, ChatRequest, Prices};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+pub mod anthropic;
+mod client;
+pub mod openai;
+pub mod scripted;
+pub mod transcribe;
+
+pub use client::MAX_ANSWER_BYTES;
+pub use scripted::{Scripted, ScriptedQueue};
+pub use transcribe::Transcriber;
+
+#[cfg(test)]
+mod tests;
 
 /// Why a model gave no answer, in words for the step's `last_error` and the trace.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,7 +59,90 @@ pub struct Models {
     by_name: HashMap<String, Model>,
 }
 
+impl Model {
+    /// A model around any client (flow tests put a `ScriptedQueue` here), free of charge.
+    pub fn new(name: impl Into<String>, client: Arc<dyn ChatModel>) -> Self {
+        Self {
+            name: name.into(),
+            client,
+            prices: Prices::default(),
+            timeout: std::time::Duration::from_secs(30),
+        }
+    }
+
+    /// The client of one `models:` entry; `Err` says what is wrong, without the entry's
+    /// path (the caller adds it).
+    fn from_config(config: &ModelConfig) -> Result<Self, String> {
+        let client: Arc<dyn ChatModel> = match config.kind {
+            ModelKind::Scripted => {
+                let script = config
+                    .script
+                    .as_deref()
+                    .ok_or("script: a scripted model needs its rules file")?;
+                let rules = Scripted::load(std::path::Path::new(script))
+                    .map_err(|problems| format!("script: {}", problems.join("; ")))?;
+                Arc::new(rules)
+            }
+            ModelKind::Openai | ModelKind::Anthropic => {
+                let base_url = config.base_url.as_deref().ok_or("base_url: missing")?;
+                let model = config.model.as_deref().ok_or("model: missing")?;
+                let key = config.api_key.clone().filter(|k| !k.is_empty());
+                let headers = match (config.kind, &key) {
+                    (ModelKind::Anthropic, Some(k)) => vec![
+                        ("x-api-key", k.clone()),
+                        ("anthropic-version", anthropic::API_VERSION.to_string()),
+                    ],
+                    (ModelKind::Anthropic, None) => {
+                        vec![("anthropic-version", anthropic::API_VERSION.to_string())]
+                    }
+                    (_, Some(k)) => vec![("authorization", format!("Bearer {k}"))],
+                    (_, None) => Vec::new(),
+                };
+                let transport = client::Transport::new(
+                    &config.name,
+                    config.timeout,
+                    config.concurrency,
+                    config.retries,
+                    headers,
+                    key,
+                )
+                .map_err(|e| format!("api_key: {e}"))?;
+                if config.kind == ModelKind::Anthropic {
+                    Arc::new(anthropic::Anthropic::new(transport, base_url, model))
+                } else {
+                    Arc::new(openai::OpenAi::new(transport, base_url, model))
+                }
+            }
+        };
+        Ok(Self {
+            name: config.name.clone(),
+            client,
+            prices: config.prices(),
+            timeout: config.timeout,
+        })
+    }
+}
+
 impl Models {
+    /// One model per `models:` entry of a validated config (relative `script:` paths
+    /// already resolved). Each problem reads like a config error:
+    /// `models[0] (demo).script: rules.yaml:3:11: …`.
+    pub fn from_config(config: &Config) -> Result<Models, Vec<String>> {
+        let mut models = Models::default();
+        let mut problems = Vec::new();
+        for (i, entry) in config.models.iter().enumerate() {
+            match Model::from_config(entry) {
+                Ok(model) => models.insert(model),
+                Err(e) => problems.push(format!("models[{i}] ({}).{e}", entry.name)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(models)
+        } else {
+            Err(problems)
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Model> {
         self.by_name.get(name)
     }

@@ -28,6 +28,7 @@ mod helpers;
 mod init;
 mod layers;
 mod media_store;
+mod model_double;
 mod outage;
 mod ownership;
 mod pages;

@@ -68,8 +68,15 @@ pub struct TranscribeConfig {
     /// A language hint (ISO-639-1), e.g. `es`.
     #[serde(default)]
     pub language: Option<String>,
+    /// The longest one transcription may take, retries included.
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// Transcriptions in flight at once from this process; more wait their turn.
+    #[serde(default = "default_transcribe_concurrency")]
+    pub concurrency: usize,
+    /// Retries of a 429 or 5xx answer (or a connection failure), with backoff.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
     /// US dollars per minute of audio.
     #[serde(default)]
     pub price_per_minute: f64,
@@ -81,6 +88,10 @@ fn default_timeout() -> Duration {
 
 fn default_concurrency() -> usize {
     16
+}
+
+fn default_transcribe_concurrency() -> usize {
+    4
 }
 
 fn default_retries() -> u32 {
@@ -170,6 +181,9 @@ pub fn model_problems(
         }
         if t.timeout.is_zero() {
             problems.push("transcribe.timeout: must be more than 0s".into());
+        }
+        if t.concurrency == 0 {
+            problems.push("transcribe.concurrency: must be at least 1".into());
         }
     }
 }

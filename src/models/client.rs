@@ -1,0 +1,249 @@
+//! What every model client shares: one HTTP client, the calls in flight per model (a
+//! semaphore), the overall timeout of a call (its wait for a turn and its retries
+//! included), retries of 429, 5xx and connection failures with exponential backoff and
+//! jitter (a `Retry-After` respected when it fits in the time left), and answers read at
+//! most [`MAX_ANSWER_BYTES`] and turned into JSON or a plain sentence.
+//!
+//! Model base URLs are the operator's config, so private addresses (Ollama on localhost)
+//! are allowed; redirects are not followed, so a key never travels to another host.
+
+use super::ModelError;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// The largest answer read from a model or a transcription service.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The most of an error body quoted in a message.
+const QUOTED_CHARS: usize = 200;
+
+/// The first backoff; each retry doubles it, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// The body of a request: JSON, or bytes with their content type (multipart).
+#[derive(Clone)]
+pub(crate) enum Body {
+    Json(Value),
+    Raw {
+        content_type: String,
+        bytes: bytes::Bytes,
+    },
+}
+
+/// One configured endpoint's HTTP side: where it is, how it authenticates, its limits.
+pub(crate) struct Transport {
+    /// The model's configured name, for messages and the retry metric.
+    pub name: String,
+    http: reqwest::Client,
+    permits: Arc<Semaphore>,
+    pub timeout: Duration,
+    retries: u32,
+    headers: HeaderMap,
+    /// The key, kept to scrub it from any error body that echoes it.
+    secret: Option<String>,
+}
+
+impl Transport {
+    /// `headers` are sent with every request (the key among them, marked sensitive).
+    pub fn new(
+        name: &str,
+        timeout: Duration,
+        concurrency: usize,
+        retries: u32,
+        headers: Vec<(&'static str, String)>,
+        secret: Option<String>,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let mut map = HeaderMap::new();
+        for (key, value) in headers {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                format!("`{key}` holds characters an HTTP header cannot carry (a line break?)")
+            })?;
+            value.set_sensitive(true);
+            map.insert(HeaderName::from_static(key), value);
+        }
+        Ok(Self {
+            name: name.to_string(),
+            http,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            timeout,
+            retries,
+            headers: map,
+            secret: secret.filter(|s| !s.is_empty()),
+        })
+    }
+
+    /// POSTs `body` to `url` and returns the answer as JSON, within the timeout, retrying
+    /// what may pass.
+    pub async fn post(&self, url: &str, body: Body) -> Result<Value, ModelError> {
+        let deadline = Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, self.post_until(url, body, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(ModelError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn post_until(
+        &self,
+        url: &str,
+        body: Body,
+        deadline: Instant,
+    ) -> Result<Value, ModelError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| self.failed("is shutting down"))?;
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.attempt(url, &body).await;
+            let (error, asked_wait) = match outcome {
+                Attempt::Done(result) => return result,
+                Attempt::Again { error, retry_after } => (error, retry_after),
+            };
+            if attempt >= self.retries {
+                return Err(error);
+            }
+            let wait = asked_wait.unwrap_or_else(|| backoff(attempt, rand::random::<f64>()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait >= left {
+                // Waiting would outlast the call: say what the model said, not "timeout".
+                return Err(match asked_wait {
+                    Some(asked) => self.failed(&format!(
+                        "asked to wait {}s before trying again (Retry-After), longer than the {}s left of its timeout; {}",
+                        asked.as_secs(),
+                        left.as_secs(),
+                        error
+                    )),
+                    None => error,
+                });
+            }
+            metrics::counter!(crate::metrics::MODEL_RETRIES, "model" => self.name.clone())
+                .increment(1);
+            tracing::debug!(model = %self.name, attempt, ?wait, %error, "model call retried");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, url: &str, body: &Body) -> Attempt {
+        let request = self.http.post(url).headers(self.headers.clone());
+        let request = match body {
+            Body::Json(v) => request.json(v),
+            Body::Raw {
+                content_type,
+                bytes,
+            } => request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes.clone()),
+        };
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Again {
+                    error: self.failed(&format!("could not be reached: {}", reason(e))),
+                    retry_after: None,
+                }
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = match crate::net::read_limited(response, MAX_ANSWER_BYTES).await {
+            Ok(b) => b,
+            Err(e @ crate::net::BodyError::TooLarge { .. }) => {
+                return Attempt::Done(Err(self.failed(&e.to_string())))
+            }
+            Err(crate::net::BodyError::Read(e)) => {
+                return Attempt::Again {
+                    error: self.failed(&format!("broke off its answer: {}", reason(e))),
+                    retry_after: None,
+                }
+            }
+        };
+        if !status.is_success() {
+            let error = self.failed(&format!(
+                "answered HTTP {}{}",
+                status.as_u16(),
+                self.quote(&bytes)
+            ));
+            return if status.as_u16() == 429 || status.is_server_error() {
+                Attempt::Again { error, retry_after }
+            } else {
+                Attempt::Done(Err(error))
+            };
+        }
+        Attempt::Done(serde_json::from_slice(&bytes).map_err(|_| {
+            self.failed(&format!(
+                "answered with something that is not JSON{}",
+                self.quote(&bytes)
+            ))
+        }))
+    }
+
+    /// `model \`name\` {what}`, as a `ModelError::Failed`.
+    pub fn failed(&self, what: &str) -> ModelError {
+        ModelError::Failed(format!("model `{}` {what}", self.name))
+    }
+
+    /// `: "…"` with the first [`QUOTED_CHARS`] characters of a body, the key scrubbed out.
+    fn quote(&self, bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let text = match &self.secret {
+            Some(s) => text.replace(s.as_str(), "[the key]"),
+            None => text.into_owned(),
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return String::new();
+        }
+        let cut: String = text.chars().take(QUOTED_CHARS).collect();
+        let more = if cut.len() < text.len() { "…" } else { "" };
+        format!(": {cut}{more}")
+    }
+}
+
+enum Attempt {
+    Done(Result<Value, ModelError>),
+    Again {
+        error: ModelError,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The wait before retry `attempt` (0-based): doubling from [`FIRST_BACKOFF`] up to
+/// [`MAX_BACKOFF`], then a random half of it taken off (`jitter` in 0..1) so callers that
+/// failed together do not come back together.
+pub(crate) fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let full = FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(MAX_BACKOFF);
+    full.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// `Retry-After` in seconds (the form model APIs use); an HTTP date is ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let secs: f64 = text.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+/// A transport error in words, without the URL (which may carry a key in its query).
+fn reason(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}

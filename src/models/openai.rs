@@ -1,0 +1,317 @@
+//! OpenAI-compatible chat completions (`POST {base_url}/chat/completions`): OpenAI, Azure
+//! OpenAI, OpenRouter, Ollama, vLLM, llama.cpp's server. The wire format stays in this
+//! file; the rest of Parley sees `ChatRequest` and `ChatAnswer`.
+
+use super::client::{Body, Transport};
+use super::{ChatModel, ModelError};
+use crate::domain::chat::{ChatAnswer, ChatRequest, ChatRole, ToolCall, Usage};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+pub struct OpenAi {
+    transport: Transport,
+    url: String,
+    model: String,
+}
+
+impl OpenAi {
+    pub(crate) fn new(transport: Transport, base_url: &str, model: &str) -> Self {
+        Self {
+            transport,
+            url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+            model: model.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAi {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatAnswer, ModelError> {
+        let answer = self
+            .transport
+            .post(&self.url, Body::Json(request_body(&self.model, request)))
+            .await?;
+        parse_answer(&answer).map_err(|what| self.transport.failed(&what))
+    }
+}
+
+/// The request as OpenAI reads it: the system prompt first, tool calls with their
+/// arguments as a JSON string, tool results by `tool_call_id`.
+pub(crate) fn request_body(model: &str, request: &ChatRequest) -> Value {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if !request.system.is_empty() {
+        messages.push(json!({"role": "system", "content": request.system}));
+    }
+    for m in &request.messages {
+        messages.push(match m.role {
+            ChatRole::User => json!({"role": "user", "content": m.text}),
+            ChatRole::Assistant if m.tool_calls.is_empty() => {
+                json!({"role": "assistant", "content": m.text})
+            }
+            ChatRole::Assistant => json!({
+                "role": "assistant",
+                // OpenAI wants null, not "", beside tool calls without text.
+                "content": if m.text.is_empty() { Value::Null } else { json!(m.text) },
+                "tool_calls": m.tool_calls.iter().map(|c| json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": arguments_text(&c.arguments)},
+                })).collect::<Vec<_>>(),
+            }),
+            ChatRole::Tool => json!({
+                "role": "tool",
+                "tool_call_id": m.tool_call_id.as_deref().unwrap_or_default(),
+                "content": m.text,
+            }),
+        });
+    }
+    let mut body = json!({
+        "model": model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+    });
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                })
+            })
+            .collect();
+    }
+    body
+}
+
+/// Arguments as the JSON string OpenAI carries; arguments that were not JSON when the model
+/// wrote them (kept as a string) go back exactly as written.
+fn arguments_text(arguments: &Value) -> String {
+    match arguments {
+        Value::String(raw) => raw.clone(),
+        Value::Null => "{}".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The answer's text, tool calls and usage; `Err` says what is wrong with its shape.
+pub(crate) fn parse_answer(answer: &Value) -> Result<ChatAnswer, String> {
+    if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_string);
+        return Err(format!(
+            "answered with an error: {}",
+            message.chars().take(200).collect::<String>()
+        ));
+    }
+    let message = answer
+        .pointer("/choices/0/message")
+        .filter(|m| m.is_object())
+        .ok_or("answered without `choices[0].message`: is base_url an OpenAI-compatible API?")?;
+    let text = match message.get("content") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err("answered with a `content` that is not text".into()),
+    };
+    let mut tool_calls = Vec::new();
+    if let Some(calls) = message.get("tool_calls").filter(|c| !c.is_null()) {
+        let calls = calls
+            .as_array()
+            .ok_or("answered with `tool_calls` that are not a list")?;
+        for (i, call) in calls.iter().enumerate() {
+            let name = call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("answered with tool call {} without a name", i + 1))?;
+            let id = call
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| format!("call_{}", i + 1), str::to_string);
+            let arguments = match call.pointer("/function/arguments") {
+                None | Some(Value::Null) => json!({}),
+                // The usual form: a JSON string. Kept as written when it is not JSON, so the
+                // step can refuse it and tell the model why.
+                Some(Value::String(raw)) if raw.trim().is_empty() => json!({}),
+                Some(Value::String(raw)) => {
+                    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()))
+                }
+                // Some servers send the object itself.
+                Some(other) => other.clone(),
+            };
+            tool_calls.push(ToolCall {
+                id,
+                name: name.to_string(),
+                arguments,
+            });
+        }
+    }
+    let count = |key: &str| {
+        answer
+            .pointer(&format!("/usage/{key}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(ChatAnswer {
+        text,
+        tool_calls,
+        usage: Usage {
+            input_tokens: count("prompt_tokens"),
+            output_tokens: count("completion_tokens"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::chat::{ChatMessage, ToolSpec};
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            system: "You help with orders.".into(),
+            messages: vec![
+                ChatMessage::user("my order is A-12345"),
+                ChatMessage::assistant(
+                    "",
+                    vec![ToolCall {
+                        id: "call_1".into(),
+                        name: "save".into(),
+                        arguments: json!({"order_number": "A-12345"}),
+                    }],
+                ),
+                ChatMessage::tool_result("call_1", "saved"),
+                ChatMessage::assistant("Noted.", vec![]),
+                ChatMessage::user("thanks"),
+            ],
+            tools: vec![ToolSpec {
+                name: "save".into(),
+                description: "Save the order number".into(),
+                parameters: json!({"type": "object", "properties": {"order_number": {"type": "string"}}}),
+            }],
+            max_tokens: 300,
+        }
+    }
+
+    #[test]
+    fn the_request_is_openai_chat_completions() {
+        assert_eq!(
+            request_body("gpt-4o-mini", &request()),
+            json!({
+                "model": "gpt-4o-mini",
+                "max_tokens": 300,
+                "messages": [
+                    {"role": "system", "content": "You help with orders."},
+                    {"role": "user", "content": "my order is A-12345"},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_1", "type": "function",
+                         "function": {"name": "save", "arguments": "{\"order_number\":\"A-12345\"}"}}
+                    ]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "saved"},
+                    {"role": "assistant", "content": "Noted."},
+                    {"role": "user", "content": "thanks"},
+                ],
+                "tools": [{"type": "function", "function": {
+                    "name": "save",
+                    "description": "Save the order number",
+                    "parameters": {"type": "object", "properties": {"order_number": {"type": "string"}}},
+                }}],
+            })
+        );
+    }
+
+    #[test]
+    fn no_tools_and_no_system_prompt_leave_them_out() {
+        let r = ChatRequest {
+            system: String::new(),
+            messages: vec![ChatMessage::user("hi")],
+            tools: vec![],
+            max_tokens: 10,
+        };
+        let body = request_body("llama3.1", &r);
+        assert!(body.get("tools").is_none());
+        assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
+    }
+
+    #[test]
+    fn an_answer_gives_text_tool_calls_and_usage() {
+        let answer = parse_answer(&json!({
+            "choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_9", "type": "function", "function": {"name": "save", "arguments": "{\"order_number\": \"A-1\"}"}},
+                {"type": "function", "function": {"name": "handoff", "arguments": ""}},
+            ]}}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+        }))
+        .unwrap();
+        assert_eq!(answer.text, "");
+        assert_eq!(
+            answer.tool_calls,
+            vec![
+                ToolCall {
+                    id: "call_9".into(),
+                    name: "save".into(),
+                    arguments: json!({"order_number": "A-1"})
+                },
+                ToolCall {
+                    id: "call_2".into(),
+                    name: "handoff".into(),
+                    arguments: json!({})
+                },
+            ]
+        );
+        assert_eq!(
+            answer.usage,
+            Usage {
+                input_tokens: 120,
+                output_tokens: 30
+            }
+        );
+        let text = parse_answer(&json!({"choices": [{"message": {"content": "Hello"}}]})).unwrap();
+        assert_eq!(text.text, "Hello");
+        assert_eq!(text.usage, Usage::default());
+    }
+
+    #[test]
+    fn arguments_that_are_not_json_are_kept_as_written() {
+        let answer = parse_answer(&json!({"choices": [{"message": {"tool_calls": [
+            {"id": "c", "function": {"name": "save", "arguments": "{order_number: A-1"}}
+        ]}}]}))
+        .unwrap();
+        assert_eq!(answer.tool_calls[0].arguments, json!("{order_number: A-1"));
+        // And they go back to the model exactly as it wrote them.
+        assert_eq!(
+            arguments_text(&answer.tool_calls[0].arguments),
+            "{order_number: A-1"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_named() {
+        for (answer, says) in [
+            (json!({"id": "x"}), "without `choices[0].message`"),
+            (json!({"choices": []}), "without `choices[0].message`"),
+            (
+                json!({"error": {"message": "model not found"}}),
+                "answered with an error: model not found",
+            ),
+            (
+                json!({"choices": [{"message": {"content": 5}}]}),
+                "not text",
+            ),
+            (
+                json!({"choices": [{"message": {"tool_calls": {"a": 1}}}]}),
+                "not a list",
+            ),
+            (
+                json!({"choices": [{"message": {"tool_calls": [{"function": {}}]}}]}),
+                "tool call 1 without a name",
+            ),
+        ] {
+            let err = parse_answer(&answer).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+}
