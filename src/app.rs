@@ -112,7 +112,18 @@ impl App {
             &ingestor,
             media_files.clone(),
         );
-        let engine = Arc::new(FlowEngine::new(flows, engine_options).with_typing(senders.clone()));
+        let models = crate::models::Models::from_config(&config).map_err(|problems| {
+            anyhow::anyhow!("the config's models cannot be used:\n  {}", problems.join("\n  "))
+        })?;
+        let mut engine = FlowEngine::new(flows, engine_options)
+            .with_typing(senders.clone())
+            .with_models(Arc::new(models), Some(store.clone()));
+        if let Some(t) = &config.transcribe {
+            let transcriber = crate::models::Transcriber::from_config(t)
+                .map_err(|e| anyhow::anyhow!("transcribe: {e}"))?;
+            engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2);
+        }
+        let engine = Arc::new(engine);
         let state = AppState {
             config,
             store,

@@ -93,6 +93,12 @@ pub struct FlowEngine {
     /// The models `agent` steps call, and where their answers are recorded.
     models: Arc<crate::models::Models>,
     exchanges: Option<crate::store::DynStore>,
+    /// Voice notes to text (`transcribe:`), downloaded with `media_http` through the
+    /// sender's channel.
+    transcriber: Option<Arc<crate::models::Transcriber>>,
+    /// The longest a voice note's download and transcription may take together.
+    transcribe_within: std::time::Duration,
+    media_http: reqwest::Client,
 }
 
 /// Engine behaviour taken from the config.
@@ -173,6 +179,9 @@ impl FlowEngine {
             typing_renew: options.typing_renew,
             models: Arc::default(),
             exchanges: None,
+            transcriber: None,
+            transcribe_within: std::time::Duration::from_secs(60),
+            media_http: reqwest::Client::new(),
             library: Library::new(flows, options),
         }
     }
@@ -192,6 +201,19 @@ impl FlowEngine {
     ) -> Self {
         self.models = models;
         self.exchanges = store;
+        self
+    }
+
+    /// Voice notes become text before flows see them (`message.text`, keywords, `ask`,
+    /// `agent`); the audio is fetched through the sender's channel (`with_typing`'s
+    /// senders) and the transcript recorded like a model's answer.
+    pub fn with_transcriber(
+        mut self,
+        transcriber: Arc<crate::models::Transcriber>,
+        within: std::time::Duration,
+    ) -> Self {
+        self.transcriber = Some(transcriber);
+        self.transcribe_within = within;
         self
     }
 
@@ -232,6 +254,17 @@ impl FlowEngine {
         input: StepInput<'_>,
         trace: Option<Box<trace::Trace>>,
     ) -> (StepOutput, Option<Box<trace::Trace>>) {
+        let transcribed;
+        let input = match self.transcript(&input).await {
+            Some(text) => {
+                transcribed = with_transcript(input.event, text);
+                StepInput {
+                    event: &transcribed,
+                    ..input
+                }
+            }
+            None => input,
+        };
         let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
         while let Some(effect) = interpreter.next() {
             let slow = matches!(effect, Effect::Model(_))
@@ -423,6 +456,114 @@ impl FlowEngine {
         }
         reply
     }
+}
+
+/// The record of a voice note's transcript: its event's call number -1 (an event's model
+/// calls count from 0).
+const TRANSCRIPT_SEQ: i64 = -1;
+
+impl FlowEngine {
+    /// The text of the voice note this event carries, when `transcribe:` is configured:
+    /// the recorded transcript if the event was handled before, else a fresh one
+    /// (recorded). `None` for anything else, and when it could not be made (logged; the
+    /// message goes on as a voice note without text).
+    async fn transcript(&self, input: &StepInput<'_>) -> Option<String> {
+        use crate::domain::{EventKind, InboundContent, MediaKind};
+        use crate::store::{ExchangeKind, ModelExchange};
+        let transcriber = self.transcriber.as_ref()?;
+        let EventKind::Message(m) = &input.event.kind else {
+            return None;
+        };
+        let InboundContent::Media {
+            media: MediaKind::Audio,
+            media_id,
+            url,
+            mime_type,
+            caption: None,
+            ..
+        } = &m.content
+        else {
+            return None;
+        };
+        if let Some(store) = &self.exchanges {
+            if let Ok(Some(x)) = store.model_exchange(input.event.id, TRANSCRIPT_SEQ).await {
+                return x.answer?.get("text")?.as_str().map(str::to_string);
+            }
+        }
+        let started = std::time::Instant::now();
+        let mime = mime_type.clone().unwrap_or_else(|| "audio/ogg".into());
+        let result = async {
+            let senders = self.typing.as_ref().ok_or("no channel to fetch the audio from")?;
+            let channel = &senders
+                .get(input.conversation.sender_id)
+                .ok_or("the conversation's sender is not configured")?
+                .channel;
+            let source = crate::channels::MediaSource {
+                media_id: media_id.as_deref(),
+                url: url.as_deref(),
+            };
+            let body = channel
+                .fetch_media(&self.media_http, source)
+                .await
+                .map_err(|e| format!("fetching the voice note failed: {e}"))?;
+            let bytes = crate::net::read_limited(body.response, crate::models::transcribe::MAX_AUDIO_BYTES)
+                .await
+                .map_err(|e| format!("reading the voice note failed: {e}"))?;
+            transcriber
+                .transcribe(bytes.into(), &mime)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let result: Result<String, String> =
+            match tokio::time::timeout(self.transcribe_within, slot::idle(result)).await {
+                Ok(r) => r.map_err(|e: String| e),
+                Err(_) => Err("the transcription took too long".into()),
+            };
+        let outcome = if result.is_ok() { "answered" } else { "failed" };
+        metrics::counter!(crate::metrics::MODEL_CALLS, "model" => "transcribe", "flow" => "(voice notes)", "outcome" => outcome).increment(1);
+        if let Some(store) = &self.exchanges {
+            let row = ModelExchange {
+                conversation_id: input.conversation.id,
+                event_id: input.event.id,
+                seq: TRANSCRIPT_SEQ,
+                kind: ExchangeKind::Transcript,
+                flow: String::new(),
+                step: String::new(),
+                model: "transcribe".into(),
+                request: serde_json::json!({ "media_id": media_id, "url": url, "mime_type": mime }),
+                answer: result.as_ref().ok().map(|t| serde_json::json!({ "text": t })),
+                error: result.as_ref().err().cloned(),
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_micros: 0,
+                latency_ms: started.elapsed().as_millis() as i64,
+                created_at: input.now,
+            };
+            if let Err(e) = store.record_model_exchange(&row).await {
+                tracing::warn!(error = %e, "could not record a voice note's transcript");
+            }
+        }
+        match result {
+            Ok(text) if !text.is_empty() => Some(text),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(conversation_id = input.conversation.id, error = %e, "a voice note could not be transcribed; it goes on without text");
+                None
+            }
+        }
+    }
+}
+
+/// The event with its voice note's transcript as the message's text (its caption, which
+/// is what `message.text`, keywords and answers read for media).
+fn with_transcript(event: &crate::domain::StoredEvent, text: String) -> crate::domain::StoredEvent {
+    let mut event = event.clone();
+    if let crate::domain::EventKind::Message(m) = &mut event.kind {
+        if let crate::domain::InboundContent::Media { caption, .. } = &mut m.content {
+            *caption = Some(text);
+        }
+    }
+    event
 }
 
 /// A recorded exchange as the step's answer.
