@@ -104,7 +104,15 @@ pub fn compile(
             }
             Some(text)
         }
-        _ => {
+        Some(_) => {
+            problems.error(
+                yaml::pos(m.get_node("instructions")?),
+                "`instructions` is empty: the model needs to be told what the assistant is for",
+                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
+            );
+            None
+        }
+        None => {
             problems.error(
                 m.get_node("instructions").map(yaml::pos).unwrap_or(at),
                 "`agent` needs `instructions:`: what the assistant is for and how it answers",
@@ -143,7 +151,7 @@ pub fn compile(
                     Some("add `knowledge: [knowledge/faq.md]`, or remove `passages`".into()),
                 );
             }
-            None
+            Some(None)
         }
     };
     let tools = match m.get_node("tools") {
@@ -382,17 +390,20 @@ fn guardrails(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Guardrai
     };
     let gm = yaml::as_map(node, "`guardrails`", problems)?;
     yaml::check_keys(gm, GUARDRAIL_KEYS, "`guardrails`", problems);
+    let mut ok = true;
     if let Some(n) = gm.get_node("max_length") {
-        let v = yaml::as_int(n, "`max_length`", problems)?;
-        if !(1..=TEXT_MAX as i64).contains(&v) {
-            problems.error(
-                yaml::pos(n),
-                format!("`max_length` must be between 1 and {TEXT_MAX} (WhatsApp's limit for a text), found {v}"),
-                Some("leave it out for the default, 1000".into()),
-            );
-            return None;
+        match yaml::as_int(n, "`max_length`", problems) {
+            Some(v) if (1..=TEXT_MAX as i64).contains(&v) => g.max_length = v as usize,
+            Some(v) => {
+                problems.error(
+                    yaml::pos(n),
+                    format!("`max_length` must be between 1 and {TEXT_MAX} (WhatsApp's limit for a text), found {v}"),
+                    Some("leave it out for the default, 1000".into()),
+                );
+                ok = false;
+            }
+            None => ok = false,
         }
-        g.max_length = v as usize;
     }
     if let Some(n) = gm.get_node("allowed_domains") {
         let items = yaml::as_list(n);
@@ -408,7 +419,10 @@ fn guardrails(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Guardrai
             return None;
         }
         for item in items {
-            let d = yaml::as_str(item, "a domain", problems)?;
+            let Some(d) = yaml::as_str(item, "a domain", problems) else {
+                ok = false;
+                continue;
+            };
             let lower = d.trim().trim_end_matches('.').to_lowercase();
             if !is_domain(&lower) {
                 let hint = if lower.contains("://") || lower.contains('/') {
@@ -421,6 +435,7 @@ fn guardrails(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Guardrai
                     format!("`{d}` is not a domain"),
                     Some(hint.into()),
                 );
+                ok = false;
                 continue;
             }
             g.allowed_domains.push(lower);
@@ -440,16 +455,21 @@ fn guardrails(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Guardrai
             return None;
         }
         for item in items {
-            let p = yaml::as_str(item, "a `forbid` pattern", problems)?;
-            if let Some(r) = regex(p, item, problems) {
-                g.forbid.push((p.to_string(), r));
+            let compiled = yaml::as_str(item, "a `forbid` pattern", problems)
+                .and_then(|p| Some((p.to_string(), regex(p, item, problems)?)));
+            match compiled {
+                Some(f) => g.forbid.push(f),
+                None => ok = false,
             }
         }
     }
     if let Some(n) = gm.get_node("mask_personal_data") {
-        g.mask_personal_data = yaml::as_bool(n, "`mask_personal_data`", problems)?;
+        match yaml::as_bool(n, "`mask_personal_data`", problems) {
+            Some(v) => g.mask_personal_data = v,
+            None => ok = false,
+        }
     }
-    Some(g)
+    ok.then_some(g)
 }
 
 fn is_domain(d: &str) -> bool {
@@ -552,16 +572,14 @@ fn knowledge(
         match knowledge::locate(b.ctx.project_dir, name) {
             Ok(path) => {
                 shelf.files.borrow_mut().insert(path.clone());
-                paths.push(path);
+                paths.push(Some(path));
             }
             Err(r) => {
                 problems.error(yaml::pos(item), r.message, r.hint);
+                paths.push(None);
                 failed = true;
             }
         }
-    }
-    if failed {
-        return None;
     }
     if let Some(k) = shelf.built.borrow().get(&key) {
         return Some(Some(k.clone()));
@@ -569,6 +587,7 @@ fn knowledge(
     let mut texts = Vec::new();
     let mut left = knowledge::STEP_MAX_BYTES;
     for ((name, item), path) in named.iter().zip(&paths) {
+        let Some(path) = path else { continue };
         match knowledge::read(path, name, left) {
             Ok(text) => {
                 left = left.saturating_sub(text.len() as u64);

@@ -38,25 +38,39 @@ pub fn compile(
         }
     }
     if let Some(n) = m.get_node("goto_flow") {
-        for (name, at) in names(n, "flow id", FLOWS_MAX, problems)? {
-            tools.goto_flow.push(name);
-            tools.goto_flow_at.push(at);
+        match names(n, "flow id", FLOWS_MAX, problems) {
+            Some(list) => {
+                for (name, at) in list {
+                    tools.goto_flow.push(name);
+                    tools.goto_flow_at.push(at);
+                }
+            }
+            None => ok = false,
         }
     }
     if let Some(n) = m.get_node("tag") {
-        tools.tag = names(n, "tag", TAGS_MAX, problems)?
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
+        match names(n, "tag", TAGS_MAX, problems) {
+            Some(list) => tools.tag = list.into_iter().map(|(t, _)| t).collect(),
+            None => ok = false,
+        }
     }
     if let Some(n) = m.get_node("handoff") {
-        tools.handoff = handoff(n, ctx, problems)?;
+        match handoff(n, ctx, problems) {
+            Some(h) => tools.handoff = h,
+            None => ok = false,
+        }
     }
     if let Some(n) = m.get_node("send_buttons") {
-        tools.send_buttons = buttons(n, problems)?;
+        match buttons(n, problems) {
+            Some(b) => tools.send_buttons = b,
+            None => ok = false,
+        }
     }
     if let Some(n) = m.get_node("end") {
-        tools.end = yaml::as_bool(n, "`end`", problems)?;
+        match yaml::as_bool(n, "`end`", problems) {
+            Some(e) => tools.end = e,
+            None => ok = false,
+        }
     }
     ok.then_some(tools)
 }
