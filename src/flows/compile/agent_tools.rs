@@ -7,7 +7,7 @@ use super::super::model::{AgentTools, Expect, HandoffTool, SaveField};
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::content::{buttons, check_len};
-use super::{agent, blanks, LoadContext};
+use super::{blanks, guardrails, LoadContext};
 use crate::domain::limits::TEXT_MAX;
 
 const TOOL_KEYS: &[&str] = &["save", "goto_flow", "handoff", "tag", "send_buttons", "end"];
@@ -281,7 +281,7 @@ fn field(name: &str, at: Pos, node: &YamlNode, problems: &mut Problems) -> Optio
                 return None;
             };
             let p = yaml::as_str(n, "`pattern`", problems)?;
-            Expect::Regex(agent::regex(p, n, problems)?)
+            Expect::Regex(guardrails::regex(p, n, problems)?)
         }
         other => {
             let hint = match did_you_mean(other, SAVE_EXPECT) {
