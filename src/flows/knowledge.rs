@@ -408,6 +408,8 @@ mod tests {
                 (1, "intro line"),
                 (3, "# Shipping"),
                 (6, "## Returns"),
+                (7, "## Returns"),
+                (9, "## Returns"),
                 (9, "## Returns")
             ]
         );

@@ -32,6 +32,8 @@ pub use set::FlowSet;
 pub use triggers::{Candidate, MatchInput, Matched, Rank};
 
 #[cfg(test)]
+mod agent_tests;
+#[cfg(test)]
 mod check_tests;
 #[cfg(test)]
 mod form_tests;

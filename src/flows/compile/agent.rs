@@ -1,21 +1,16 @@
 //! The `agent` step: a language model answers the customer within what the author wrote.
 //! Checked at load: the model is one of the config's `models:` (when the config is known),
 //! the texts and their blanks, every number in its range, the exits' step ids, the window
-//! fallback, the guardrails' patterns and domains, the knowledge files (read, bounded and
-//! indexed here, see `knowledge`) and the tools (`agent_tools`). `goto_flow` names are
-//! checked across flows in `set`.
+//! fallback, the guardrails (`guardrails`), the knowledge files (`agent_knowledge`) and the
+//! tools (`agent_tools`). `goto_flow` names are checked across flows in `set`.
 
-use super::super::knowledge::{self, Knowledge};
-use super::super::model::{AgentBudget, AgentExit, AgentSpec, FallbackSpec, Guardrails};
+use super::super::model::{AgentBudget, AgentExit, AgentSpec, FallbackSpec};
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::content::{check_len, fallback};
-use super::{agent_tools, blanks, Builder, Slot};
+use super::{agent_knowledge, agent_tools, blanks, guardrails, Builder, Slot};
 use crate::domain::limits::TEXT_MAX;
 use marked_yaml::types::MarkedMappingNode;
-use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const AGENT_KEYS: &[&str] = &[
@@ -38,33 +33,10 @@ pub const AGENT_KEYS: &[&str] = &[
 ];
 const BUDGET_KEYS: &[&str] = &["tokens", "cost"];
 const EXIT_KEYS: &[&str] = &["say", "goto"];
-const GUARDRAIL_KEYS: &[&str] = &[
-    "max_length",
-    "allowed_domains",
-    "forbid",
-    "mask_personal_data",
-];
 /// The longest instructions; they are sent with every turn.
 const INSTRUCTIONS_MAX: usize = 20_000;
 const SCOPE_MAX: usize = 500;
-const FORBID_MAX: usize = 50;
-const DOMAINS_MAX: usize = 50;
 const TIMEOUT_MAX: Duration = Duration::from_secs(5 * 60);
-
-/// The knowledge indexes built during one load: steps naming the same files share one, and
-/// every file named is remembered so hot reload notices when one changes.
-#[derive(Debug, Default)]
-pub struct KnowledgeShelf {
-    built: std::cell::RefCell<HashMap<Vec<String>, Arc<Knowledge>>>,
-    files: std::cell::RefCell<BTreeSet<PathBuf>>,
-}
-
-impl KnowledgeShelf {
-    /// Every knowledge file the flows named (found or not), for hot reload.
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.files.borrow().iter().cloned().collect()
-    }
-}
 
 pub fn compile(
     b: &mut Builder<'_>,
@@ -104,7 +76,15 @@ pub fn compile(
             }
             Some(text)
         }
-        _ => {
+        Some(_) => {
+            problems.error(
+                yaml::pos(m.get_node("instructions")?),
+                "`instructions` is empty: the model needs to be told what the assistant is for",
+                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
+            );
+            None
+        }
+        None => {
             problems.error(
                 m.get_node("instructions").map(yaml::pos).unwrap_or(at),
                 "`agent` needs `instructions:`: what the assistant is for and how it answers",
@@ -134,7 +114,7 @@ pub fn compile(
     let history = number(m, "history", 10, 0, 50, problems);
     let passages = number(m, "passages", 3, 1, 10, problems);
     let knowledge = match m.get_node("knowledge") {
-        Some(n) => knowledge(n, b, problems),
+        Some(n) => agent_knowledge::compile(n, b, problems),
         None => {
             if let Some(n) = m.get_node("passages") {
                 problems.warning(
@@ -143,7 +123,7 @@ pub fn compile(
                     Some("add `knowledge: [knowledge/faq.md]`, or remove `passages`".into()),
                 );
             }
-            None
+            Some(None)
         }
     };
     let tools = match m.get_node("tools") {
@@ -184,7 +164,7 @@ pub fn compile(
         None => Some(FallbackSpec::Undeclared),
         Some(n) => fallback(n, b.ctx, problems),
     };
-    let guardrails = guardrails(m, problems);
+    let guardrails = guardrails::compile(m, problems);
     Some(AgentSpec {
         model: model?,
         instructions: instructions?,
@@ -373,226 +353,4 @@ fn exit(
         None => None,
     };
     Some(AgentExit { say, goto })
-}
-
-fn guardrails(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Guardrails> {
-    let mut g = Guardrails::default();
-    let Some(node) = m.get_node("guardrails") else {
-        return Some(g);
-    };
-    let gm = yaml::as_map(node, "`guardrails`", problems)?;
-    yaml::check_keys(gm, GUARDRAIL_KEYS, "`guardrails`", problems);
-    if let Some(n) = gm.get_node("max_length") {
-        let v = yaml::as_int(n, "`max_length`", problems)?;
-        if !(1..=TEXT_MAX as i64).contains(&v) {
-            problems.error(
-                yaml::pos(n),
-                format!("`max_length` must be between 1 and {TEXT_MAX} (WhatsApp's limit for a text), found {v}"),
-                Some("leave it out for the default, 1000".into()),
-            );
-            return None;
-        }
-        g.max_length = v as usize;
-    }
-    if let Some(n) = gm.get_node("allowed_domains") {
-        let items = yaml::as_list(n);
-        if items.len() > DOMAINS_MAX {
-            problems.error(
-                yaml::pos(n),
-                format!(
-                    "at most {DOMAINS_MAX} `allowed_domains`, found {}",
-                    items.len()
-                ),
-                None,
-            );
-            return None;
-        }
-        for item in items {
-            let d = yaml::as_str(item, "a domain", problems)?;
-            let lower = d.trim().trim_end_matches('.').to_lowercase();
-            if !is_domain(&lower) {
-                let hint = if lower.contains("://") || lower.contains('/') {
-                    "write the domain alone, like `acme.example` (its subdomains are allowed too)"
-                } else {
-                    "a domain is like `acme.example`: letters, digits, `-` and dots"
-                };
-                problems.error(
-                    yaml::pos(item),
-                    format!("`{d}` is not a domain"),
-                    Some(hint.into()),
-                );
-                continue;
-            }
-            g.allowed_domains.push(lower);
-        }
-    }
-    if let Some(n) = gm.get_node("forbid") {
-        let items = yaml::as_list(n);
-        if items.len() > FORBID_MAX {
-            problems.error(
-                yaml::pos(n),
-                format!(
-                    "at most {FORBID_MAX} `forbid` patterns, found {}",
-                    items.len()
-                ),
-                None,
-            );
-            return None;
-        }
-        for item in items {
-            let p = yaml::as_str(item, "a `forbid` pattern", problems)?;
-            if let Some(r) = regex(p, item, problems) {
-                g.forbid.push((p.to_string(), r));
-            }
-        }
-    }
-    if let Some(n) = gm.get_node("mask_personal_data") {
-        g.mask_personal_data = yaml::as_bool(n, "`mask_personal_data`", problems)?;
-    }
-    Some(g)
-}
-
-fn is_domain(d: &str) -> bool {
-    d.len() <= 253
-        && d.contains('.')
-        && d.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-}
-
-/// A pattern compiled with the size limit of every regex in flows.
-pub(super) fn regex(
-    pattern: &str,
-    node: &YamlNode,
-    problems: &mut Problems,
-) -> Option<regex::Regex> {
-    match regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            let detail = e.to_string();
-            let last = detail
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .trim_start_matches("error: ")
-                .to_string();
-            problems.error(
-                yaml::pos(node),
-                format!("the pattern `{pattern}` is not a valid regular expression: {last}"),
-                Some(
-                    "check brackets and backslashes; in YAML put the pattern in single quotes"
-                        .into(),
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// `knowledge: [knowledge/shipping.md, …]`: read, bounded and indexed once per load.
-/// `Some(None)` only when no file is named; `None` when a file cannot be used.
-fn knowledge(
-    node: &YamlNode,
-    b: &Builder<'_>,
-    problems: &mut Problems,
-) -> Option<Option<Arc<Knowledge>>> {
-    let items = yaml::as_list(node);
-    if items.is_empty() {
-        return Some(None);
-    }
-    if items.len() > knowledge::FILES_MAX {
-        problems.error(
-            yaml::pos(node),
-            format!(
-                "an agent may name at most {} knowledge files, this one names {}",
-                knowledge::FILES_MAX,
-                items.len()
-            ),
-            Some("join small files into bigger ones".into()),
-        );
-        return None;
-    }
-    let mut named: Vec<(String, &YamlNode)> = Vec::new();
-    let mut failed = false;
-    for item in items {
-        let Some(name) = yaml::as_str(item, "a knowledge file", problems) else {
-            failed = true;
-            continue;
-        };
-        let name = name.trim().to_string();
-        if let Some((_, first)) = named.iter().find(|(n, _)| *n == name) {
-            problems.error(
-                yaml::pos(item),
-                format!(
-                    "the knowledge file `{name}` is named twice (first at line {})",
-                    yaml::pos(first).line
-                ),
-                Some("name each file once".into()),
-            );
-            failed = true;
-            continue;
-        }
-        named.push((name, item));
-    }
-    if failed {
-        return None;
-    }
-    let key: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
-    let shelf = b.ctx.knowledge;
-    let mut paths = Vec::new();
-    for (name, item) in &named {
-        match knowledge::locate(b.ctx.project_dir, name) {
-            Ok(path) => {
-                shelf.files.borrow_mut().insert(path.clone());
-                paths.push(path);
-            }
-            Err(r) => {
-                problems.error(yaml::pos(item), r.message, r.hint);
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return None;
-    }
-    if let Some(k) = shelf.built.borrow().get(&key) {
-        return Some(Some(k.clone()));
-    }
-    let mut texts = Vec::new();
-    let mut left = knowledge::STEP_MAX_BYTES;
-    for ((name, item), path) in named.iter().zip(&paths) {
-        match knowledge::read(path, name, left) {
-            Ok(text) => {
-                left = left.saturating_sub(text.len() as u64);
-                texts.push((name.as_str(), text));
-            }
-            Err(r) => {
-                problems.error(yaml::pos(item), r.message, r.hint);
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return None;
-    }
-    let built = Arc::new(Knowledge::from_texts(
-        texts.iter().map(|(n, t)| (*n, t.as_str())),
-    ));
-    if built.passages.is_empty() {
-        problems.warning(
-            yaml::pos(node),
-            "the knowledge files of this agent are empty",
-            Some("write what the assistant should know in them, or remove `knowledge:`".into()),
-        );
-    }
-    shelf.built.borrow_mut().insert(key, built.clone());
-    Some(Some(built))
 }

@@ -7,7 +7,7 @@ use super::super::model::{AgentTools, Expect, HandoffTool, SaveField};
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::content::{buttons, check_len};
-use super::{agent, blanks, LoadContext};
+use super::{blanks, guardrails, LoadContext};
 use crate::domain::limits::TEXT_MAX;
 
 const TOOL_KEYS: &[&str] = &["save", "goto_flow", "handoff", "tag", "send_buttons", "end"];
@@ -38,25 +38,39 @@ pub fn compile(
         }
     }
     if let Some(n) = m.get_node("goto_flow") {
-        for (name, at) in names(n, "flow id", FLOWS_MAX, problems)? {
-            tools.goto_flow.push(name);
-            tools.goto_flow_at.push(at);
+        match names(n, "flow id", FLOWS_MAX, problems) {
+            Some(list) => {
+                for (name, at) in list {
+                    tools.goto_flow.push(name);
+                    tools.goto_flow_at.push(at);
+                }
+            }
+            None => ok = false,
         }
     }
     if let Some(n) = m.get_node("tag") {
-        tools.tag = names(n, "tag", TAGS_MAX, problems)?
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
+        match names(n, "tag", TAGS_MAX, problems) {
+            Some(list) => tools.tag = list.into_iter().map(|(t, _)| t).collect(),
+            None => ok = false,
+        }
     }
     if let Some(n) = m.get_node("handoff") {
-        tools.handoff = handoff(n, ctx, problems)?;
+        match handoff(n, ctx, problems) {
+            Some(h) => tools.handoff = h,
+            None => ok = false,
+        }
     }
     if let Some(n) = m.get_node("send_buttons") {
-        tools.send_buttons = buttons(n, problems)?;
+        match buttons(n, problems) {
+            Some(b) => tools.send_buttons = b,
+            None => ok = false,
+        }
     }
     if let Some(n) = m.get_node("end") {
-        tools.end = yaml::as_bool(n, "`end`", problems)?;
+        match yaml::as_bool(n, "`end`", problems) {
+            Some(e) => tools.end = e,
+            None => ok = false,
+        }
     }
     ok.then_some(tools)
 }
@@ -267,7 +281,7 @@ fn field(name: &str, at: Pos, node: &YamlNode, problems: &mut Problems) -> Optio
                 return None;
             };
             let p = yaml::as_str(n, "`pattern`", problems)?;
-            Expect::Regex(agent::regex(p, n, problems)?)
+            Expect::Regex(guardrails::regex(p, n, problems)?)
         }
         other => {
             let hint = match did_you_mean(other, SAVE_EXPECT) {

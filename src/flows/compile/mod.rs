@@ -4,10 +4,12 @@
 //! unapproved templates, unreachable steps.
 
 mod agent;
+mod agent_knowledge;
 mod agent_tools;
 mod blanks;
 mod content;
 mod form;
+mod guardrails;
 mod loops;
 mod private_url;
 mod steps;
@@ -36,7 +38,7 @@ pub struct LoadContext<'a> {
     pub knowledge: &'a KnowledgeShelf,
 }
 
-pub use agent::KnowledgeShelf;
+pub use agent_knowledge::KnowledgeShelf;
 
 const FLOW_KEYS: &[&str] = &[
     "id",
