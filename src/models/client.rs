@@ -37,8 +37,10 @@ pub(crate) enum Body {
 
 /// One configured endpoint's HTTP side: where it is, how it authenticates, its limits.
 pub(crate) struct Transport {
-    /// The model's configured name, for messages and the retry metric.
+    /// The model's configured name, for the retry metric and the log.
     pub name: String,
+    /// Who failed, in messages: ``model `gpt` `` or `the transcription service`.
+    label: String,
     http: reqwest::Client,
     permits: Arc<Semaphore>,
     pub timeout: Duration,
@@ -52,6 +54,7 @@ impl Transport {
     /// `headers` are sent with every request (the key among them, marked sensitive).
     pub fn new(
         name: &str,
+        label: String,
         timeout: Duration,
         concurrency: usize,
         retries: u32,
@@ -73,6 +76,7 @@ impl Transport {
         }
         Ok(Self {
             name: name.to_string(),
+            label,
             http,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             timeout,
@@ -159,8 +163,11 @@ impl Transport {
         let retry_after = retry_after(response.headers());
         let bytes = match crate::net::read_limited(response, MAX_ANSWER_BYTES).await {
             Ok(b) => b,
-            Err(e @ crate::net::BodyError::TooLarge { .. }) => {
-                return Attempt::Done(Err(self.failed(&e.to_string())))
+            Err(crate::net::BodyError::TooLarge { .. }) => {
+                return Attempt::Done(Err(self.failed(&format!(
+                    "sent an answer larger than {} MiB, the most Parley reads",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                ))))
             }
             Err(crate::net::BodyError::Read(e)) => {
                 return Attempt::Again {
@@ -189,9 +196,9 @@ impl Transport {
         }))
     }
 
-    /// `model \`name\` {what}`, as a `ModelError::Failed`.
+    /// `{label} {what}`, as a `ModelError::Failed`.
     pub fn failed(&self, what: &str) -> ModelError {
-        ModelError::Failed(format!("model `{}` {what}", self.name))
+        ModelError::Failed(format!("{} {what}", self.label))
     }
 
     /// `: "…"` with the first [`QUOTED_CHARS`] characters of a body, the key scrubbed out.

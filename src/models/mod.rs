@@ -100,6 +100,7 @@ impl Model {
                 };
                 let transport = client::Transport::new(
                     &config.name,
+                    format!("model `{}`", config.name),
                     config.timeout,
                     config.concurrency,
                     config.retries,

@@ -291,7 +291,9 @@ async fn an_answer_over_one_mebibyte_is_refused() {
     let m = model("openai", &url, "");
     assert_eq!(
         m.client.complete(&request()).await.unwrap_err(),
-        ModelError::Failed("model `m` the answer is larger than 1 MiB".into())
+        ModelError::Failed(
+            "model `m` sent an answer larger than 1 MiB, the most Parley reads".into()
+        )
     );
     assert_eq!(double.calls(), 1);
 }
@@ -421,7 +423,7 @@ async fn a_transcription_without_text_or_too_large_is_refused() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("model `transcribe` answered without a `text`"),
+            .starts_with("the transcription service answered without a `text`"),
         "{err}"
     );
     assert_eq!(double.header(0, "authorization"), None);

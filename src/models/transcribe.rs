@@ -31,6 +31,7 @@ impl Transcriber {
             .collect();
         let transport = Transport::new(
             "transcribe",
+            "the transcription service".into(),
             config.timeout,
             config.concurrency,
             config.retries,
