@@ -32,6 +32,7 @@ pub struct App {
     wake: Wakeups,
     owner: String,
     flow_files: crate::workers::reload::Fingerprint,
+    knowledge_files: Vec<std::path::PathBuf>,
 }
 
 impl App {
@@ -39,8 +40,9 @@ impl App {
         let config = Arc::new(config);
         // Flows first: a project whose flows cannot load is refused before the database
         // file is created.
-        let flow_files = crate::workers::reload::fingerprint(&config);
         let report = crate::flows::load_configured(&config);
+        let knowledge_files = report.knowledge_files.clone();
+        let flow_files = crate::workers::reload::fingerprint(&config, &knowledge_files);
         for w in &report.problems {
             tracing::warn!("{w}");
         }
@@ -113,7 +115,10 @@ impl App {
             media_files.clone(),
         );
         let models = crate::models::Models::from_config(&config).map_err(|problems| {
-            anyhow::anyhow!("the config's models cannot be used:\n  {}", problems.join("\n  "))
+            anyhow::anyhow!(
+                "the config's models cannot be used:\n  {}",
+                problems.join("\n  ")
+            )
         })?;
         let mut engine = FlowEngine::new(flows, engine_options)
             .with_typing(senders.clone())
@@ -143,6 +148,7 @@ impl App {
             wake,
             owner,
             flow_files,
+            knowledge_files,
         })
     }
 
@@ -232,6 +238,7 @@ impl App {
                 config: cfg.clone(),
                 status: st.flow_status.clone(),
                 loaded: self.flow_files.clone(),
+                knowledge: std::sync::Mutex::new(self.knowledge_files.clone()),
             };
             workers.spawn(reloader.run(workers_stop.clone()));
         }

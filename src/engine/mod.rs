@@ -493,7 +493,10 @@ impl FlowEngine {
         let started = std::time::Instant::now();
         let mime = mime_type.clone().unwrap_or_else(|| "audio/ogg".into());
         let result = async {
-            let senders = self.typing.as_ref().ok_or("no channel to fetch the audio from")?;
+            let senders = self
+                .typing
+                .as_ref()
+                .ok_or("no channel to fetch the audio from")?;
             let channel = &senders
                 .get(input.conversation.sender_id)
                 .ok_or("the conversation's sender is not configured")?
@@ -506,9 +509,10 @@ impl FlowEngine {
                 .fetch_media(&self.media_http, source)
                 .await
                 .map_err(|e| format!("fetching the voice note failed: {e}"))?;
-            let bytes = crate::net::read_limited(body.response, crate::models::transcribe::MAX_AUDIO_BYTES)
-                .await
-                .map_err(|e| format!("reading the voice note failed: {e}"))?;
+            let bytes =
+                crate::net::read_limited(body.response, crate::models::transcribe::MAX_AUDIO_BYTES)
+                    .await
+                    .map_err(|e| format!("reading the voice note failed: {e}"))?;
             transcriber
                 .transcribe(bytes.into(), &mime)
                 .await
@@ -531,7 +535,10 @@ impl FlowEngine {
                 step: String::new(),
                 model: "transcribe".into(),
                 request: serde_json::json!({ "media_id": media_id, "url": url, "mime_type": mime }),
-                answer: result.as_ref().ok().map(|t| serde_json::json!({ "text": t })),
+                answer: result
+                    .as_ref()
+                    .ok()
+                    .map(|t| serde_json::json!({ "text": t })),
                 error: result.as_ref().err().cloned(),
                 input_tokens: 0,
                 output_tokens: 0,

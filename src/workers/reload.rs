@@ -36,16 +36,20 @@ pub struct Reloader {
     pub status: SharedFlowStatus,
     /// The files as they were when the running flows were loaded.
     pub loaded: Fingerprint,
+    /// The knowledge files the flows named at the last load attempt (watched too).
+    pub knowledge: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 pub type Fingerprint = Vec<(PathBuf, std::time::SystemTime, u64)>;
 
-/// The flow and script files' names, times and sizes.
-pub fn fingerprint(config: &crate::config::Config) -> Fingerprint {
-    flows::fingerprint(&[
+/// The flow, script and `knowledge` files' names, times and sizes.
+pub fn fingerprint(config: &crate::config::Config, knowledge: &[PathBuf]) -> Fingerprint {
+    let mut paths = vec![
         std::path::Path::new(&config.flows.dir),
         std::path::Path::new(&config.flows.scripts_dir),
-    ])
+    ];
+    paths.extend(knowledge.iter().map(PathBuf::as_path));
+    flows::fingerprint(&paths)
 }
 
 impl Reloader {
@@ -58,7 +62,10 @@ impl Reloader {
                 _ = shutdown.cancelled() => return,
             }
             let config = this.config.clone();
-            let Ok(now) = tokio::task::spawn_blocking(move || fingerprint(&config)).await else {
+            let knowledge = this.knowledge.lock().map(|k| k.clone()).unwrap_or_default();
+            let Ok(now) =
+                tokio::task::spawn_blocking(move || fingerprint(&config, &knowledge)).await
+            else {
                 continue;
             };
             if now == seen {
@@ -75,6 +82,9 @@ impl Reloader {
 
     pub fn reload(&self) {
         let report = flows::load_configured(&self.config);
+        if let Ok(mut k) = self.knowledge.lock() {
+            *k = report.knowledge_files.clone();
+        }
         let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
         status.problems = report.problems.clone();
         let (warnings, errors, rendered) = (report.warnings(), report.errors(), report.render());
