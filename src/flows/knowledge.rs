@@ -119,8 +119,27 @@ fn tokens(text: &str) -> Vec<String> {
     normalize(text)
         .split(' ')
         .filter(|w| w.chars().count() > 1)
-        .map(str::to_string)
+        .map(stem)
         .collect()
+}
+
+/// A light stemmer for the endings most languages of customers share with English
+/// (`orders` → `order`, `shipping` → `ship`, `delivered` → `deliver`), so a question
+/// finds a passage written with another form of its words. Short words are kept whole.
+fn stem(word: &str) -> String {
+    let mut w = word.to_string();
+    for suffix in ["ing", "ed", "s"] {
+        if w.chars().count() > suffix.len() + 3 && w.ends_with(suffix) && !w.ends_with("ss") {
+            w.truncate(w.len() - suffix.len());
+            break;
+        }
+    }
+    // `shipp` (from shipping), `stopp`: a doubled last consonant left by the cut.
+    let b = w.as_bytes();
+    if b.len() > 3 && b[b.len() - 1] == b[b.len() - 2] && !b"aeiouls".contains(&b[b.len() - 1]) {
+        w.pop();
+    }
+    w
 }
 
 /// Cuts a file into passages: a Markdown heading starts a new one, paragraphs are joined
@@ -391,6 +410,20 @@ fn plain(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_of_a_word_meet_at_one_stem() {
+        for (a, b) in [
+            ("orders", "order"),
+            ("shipping", "ship"),
+            ("delivered", "deliver"),
+            ("returns", "return"),
+        ] {
+            assert_eq!(stem(a), stem(b), "{a} / {b}");
+        }
+        assert_eq!(stem("address"), "address");
+        assert_eq!(stem("bus"), "bus");
+    }
 
     #[test]
     fn headings_start_passages_and_long_sections_keep_their_heading() {

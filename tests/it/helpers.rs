@@ -40,6 +40,8 @@ pub struct Options {
     pub flows: Vec<(&'static str, &'static str)>,
     /// Text replacements applied to the generated config (e.g. retry settings).
     pub config_edits: Vec<(&'static str, &'static str)>,
+    /// Other files of the project (e.g. `knowledge/faq.md`), relative to its folder.
+    pub files: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             extra_yaml: String::new(),
             flows: vec![("echo.yaml", ECHO_FLOW)],
             config_edits: Vec::new(),
+            files: Vec::new(),
         }
     }
 }
@@ -111,6 +114,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     std::fs::create_dir_all(dir.path().join("flows")).unwrap();
     for (name, text) in &opts.flows {
         std::fs::write(dir.path().join("flows").join(name), text).unwrap();
+    }
+    for (name, text) in &opts.files {
+        let file = dir.path().join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
     }
     let meta = MockServer::start().await;
     let twilio = MockServer::start().await;

@@ -2,6 +2,7 @@
 //! provider doubles (wiremock) on loopback, and the real binary for crash tests.
 
 mod account;
+mod agent;
 mod api;
 mod api_messages_v1;
 mod api_props;
