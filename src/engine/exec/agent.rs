@@ -15,9 +15,9 @@
 //! again after a crash gets the same answers and sends the same replies once.
 
 use super::steps::Next;
-use super::{Await, Effect, Interpreter, Note};
+use super::{Await, Effect, Interpreter};
 use crate::domain::chat::{dollars, ChatAnswer, ChatMessage, ChatRequest, ToolCall, ToolSpec};
-use crate::domain::{limits, Handoff, InboundContent, OutboundContent, ReplyButton, Timer, Wait};
+use crate::domain::{limits, InboundContent, OutboundContent, ReplyButton, Wait};
 use crate::engine::{answer, guard, trace::TraceExchange};
 use crate::flows::{AgentSpec, Flow, Op};
 use serde_json::{json, Value};
@@ -567,24 +567,7 @@ impl Interpreter<'_> {
                     let body = self.render(m);
                     self.agent_say(spec, body);
                 }
-                let until = handoff
-                    .timeout
-                    .and_then(|t| chrono::Duration::from_std(t).ok())
-                    .map(|t| self.now + t);
-                self.notes.push(Note::HandedOff {
-                    flow: flow.id.clone(),
-                    until,
-                });
-                self.state.handoff = Some(Handoff {
-                    since: self.now,
-                    until,
-                    flow: flow.id.clone(),
-                });
-                if let Some(t) = handoff.timeout {
-                    let run = self.run_id();
-                    self.set_timer_after(Timer::HandoffTimeout { run, step: pc }, t);
-                }
-                self.state.run = None;
+                self.hand_off(flow, pc, handoff.timeout);
                 ToolOutcome {
                     result: "handed to a person".into(),
                     accepted: true,

@@ -289,6 +289,12 @@ impl Interpreter<'_> {
                 self.note_error(flow, pc, why);
             }
         }
+        self.hand_off(flow, pc, timeout);
+        Next::Stop
+    }
+
+    /// A person takes the conversation (until `timeout`, if any); the run ends.
+    pub(super) fn hand_off(&mut self, flow: &Flow, pc: usize, timeout: Option<Duration>) {
         let until = timeout
             .and_then(|t| chrono::Duration::from_std(t).ok())
             .map(|t| self.now + t);
@@ -306,7 +312,6 @@ impl Interpreter<'_> {
             self.set_timer_after(Timer::HandoffTimeout { run, step: pc }, t);
         }
         self.state.run = None;
-        Next::Stop
     }
 
     fn goto_flow_step(&mut self, flow: &Flow, pc: usize, id: &str) -> Next {

@@ -6,6 +6,7 @@
 
 use crate::domain::chat::dollars;
 use crate::http::api::body::Fields;
+use crate::http::api::conversations::limit;
 use crate::http::error::Error;
 use crate::http::AppState;
 use crate::store::{ModelExchange, UsageBy};
@@ -13,20 +14,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
-
-fn limit(q: &Fields) -> Result<i64, Error> {
-    match q.opt_int("limit")? {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(Error::field(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        )),
-    }
-}
 
 /// `GET /api/models/usage?by=model|flow|conversation&since=RFC3339&limit=`.
 pub async fn usage(

@@ -5,6 +5,7 @@
 mod read;
 mod write;
 
+pub(crate) use read::limit;
 pub use read::{list, messages};
 pub use write::{queue_release, release, send_message};
 

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
 
-fn limit(q: &Fields) -> Result<i64, Error> {
+pub(crate) fn limit(q: &Fields) -> Result<i64, Error> {
     match q.opt_int("limit")? {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
