@@ -363,7 +363,7 @@ impl FlowEngine {
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string())),
             ),
-            Effect::Model(call) => Answer::Model(slot::idle(self.call_model(call)).await),
+            Effect::Model(call) => Answer::Model(slot::idle(self.call_model(*call)).await),
         }
     }
 

@@ -94,7 +94,7 @@ mod tests {
             })
             .await;
             // It holds a slot again once the wait is over.
-            assert_eq!(SLOT.with(|s| s.permit.lock().unwrap().is_some()), true);
+            assert!(SLOT.with(|s| s.permit.lock().unwrap().is_some()));
         }));
         // The slot is free while the first task waits: another task gets it at once.
         let other = tokio::time::timeout(Duration::from_secs(5), slots.clone().acquire_owned())

@@ -227,7 +227,7 @@ impl Interpreter<'_> {
         let seq = self.model_calls;
         self.model_calls += 1;
         Next::Wait(
-            Effect::Model(ModelCall {
+            Effect::Model(Box::new(ModelCall {
                 model: spec.model.clone(),
                 request,
                 conversation_id: self.conversation_id,
@@ -238,7 +238,7 @@ impl Interpreter<'_> {
                 timeout: spec.timeout,
                 mask: spec.guardrails.mask_personal_data,
                 now: self.now,
-            }),
+            })),
             Await::Agent,
         )
     }

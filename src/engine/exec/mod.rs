@@ -46,7 +46,7 @@ pub enum Effect {
     /// Rhai code (a condition, a value, a `script` step) to run on the script pool.
     Script(ScriptJob),
     /// An `agent` step's call to a language model.
-    Model(ModelCall),
+    Model(Box<ModelCall>),
 }
 
 pub use agent::{ModelCall, ModelReply};
