@@ -493,6 +493,12 @@ impl Interpreter<'_> {
                             ))
                         }
                     };
+                    if body.chars().count() > limits::INBOUND_FIELD_MAX {
+                        return refuse(format!(
+                            "`{name}` may be at most {} characters",
+                            limits::INBOUND_FIELD_MAX
+                        ));
+                    }
                     match answer::check(&field.expect, &InboundContent::Text { body }, &[]) {
                         Ok(v) => values.push((name.clone(), v)),
                         Err(why) => {
