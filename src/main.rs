@@ -252,6 +252,13 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The models' own files (a scripted model's rules) are read as the daemon would.
+    if let Err(problems) = parley::models::Models::from_config(&config) {
+        for p in problems {
+            println!("{name}: {p}");
+        }
+        return ExitCode::FAILURE;
+    }
     let report = parley::flows::load_configured(&config);
     if !report.problems.is_empty() {
         println!("{}", report.render());

@@ -209,3 +209,25 @@ fn check_catches_what_would_reach_customers_broken() {
         "a menu that asks is a fine loop:\n{t}"
     );
 }
+
+#[test]
+fn check_reads_a_scripted_models_rules_and_names_a_mistake_at_its_place() {
+    let dir = project(&[]);
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(
+        dir.path().join("models/demo.yaml"),
+        "rules:\n  - when: \"(unclosed\"\n    say: hi\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    let mut yaml = std::fs::read_to_string(&cfg).unwrap();
+    yaml.push_str("models:\n  - { name: demo, kind: scripted, script: models/demo.yaml }\n");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = parley(dir.path(), &["check", "--config", "cfg.yaml"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("models[0] (demo).script:") && t.contains("demo.yaml:2:"),
+        "{t}"
+    );
+}
