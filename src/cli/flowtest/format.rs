@@ -499,4 +499,40 @@ mod tests {
         let e = parse("name: t\nsteps:\n  - advance: soon\n").unwrap_err();
         assert!(e.message.contains("is not a duration"), "{}", e.message);
     }
+
+    #[test]
+    fn a_customer_line_carries_its_model_answers() {
+        let f = parse("name: t\nsteps:\n  - customer: \"A-12345\"\n    model:\n      - tool: save\n        arguments: { order_number: A-12345 }\n      - say: Noted\n      - fail: down\n  - expect_reply: Noted\n").unwrap();
+        assert_eq!(f.steps[0].1, Step::Customer("A-12345".into()));
+        let Some(ModelAnswers::Only(answers)) = f.model_answers.get(&0) else {
+            panic!("{:?}", f.model_answers)
+        };
+        let ModelAnswer::Answer(save) = &answers[0] else {
+            panic!()
+        };
+        assert_eq!(save.tool_calls[0].name, "save");
+        assert_eq!(
+            save.tool_calls[0].arguments,
+            serde_json::json!({"order_number": "A-12345"})
+        );
+        assert_eq!(answers[2], ModelAnswer::Failure("down".into()));
+        assert!(!f.model_answers.contains_key(&1));
+
+        let e = parse("name: t\nsteps:\n  - expect_reply: hi\n    model: [hello]\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("not under `expect_reply`"),
+            "{}",
+            e.message
+        );
+        let e =
+            parse("name: t\nsteps:\n  - customer: hi\n    model:\n      - arguments: { a: 1 }\n")
+                .unwrap_err();
+        assert!(
+            e.message
+                .contains("answer 1 says nothing and calls no tool"),
+            "{}",
+            e.message
+        );
+    }
 }
