@@ -4,8 +4,8 @@
 //!   migrator (`store::migrations`). sqlx's `migrate!` macro would do the same, but its
 //!   feature compiles a second copy of sqlx, SQLite, ring and rustls for the build host:
 //!   minutes of every fresh build.
-//! - `project_files.rs`: the example flows, their tests and their scripts, which
-//!   `parley init` writes into a new project.
+//! - `project_files.rs`: the example flows, their tests, scripts, knowledge and scripted
+//!   models, which `parley init` writes into a new project.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=flows");
     println!("cargo:rerun-if-changed=scripts");
+    println!("cargo:rerun-if-changed=knowledge");
+    println!("cargo:rerun-if-changed=models");
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     for backend in ["sqlite", "postgres"] {
@@ -64,6 +66,8 @@ fn project_files(root: &Path) -> String {
     let mut files = Vec::new();
     collect(root, Path::new("flows"), &["yaml", "yml"], &mut files);
     collect(root, Path::new("scripts"), &["rhai"], &mut files);
+    collect(root, Path::new("knowledge"), &["md"], &mut files);
+    collect(root, Path::new("models"), &["yaml"], &mut files);
     files.sort();
     let mut out = String::from("/// The example project's files: path under the project, text.\npub const PROJECT_FILES: &[(&str, &str)] = &[\n");
     for rel in &files {

@@ -37,6 +37,16 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with_models(config, clock, |models| models).await
+    }
+
+    /// As `build`, with the configured models passed through `models` first: `parley
+    /// test` answers from the test file or a recording instead, or records the answers.
+    pub async fn build_with_models(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        models: impl FnOnce(crate::models::Models) -> crate::models::Models,
+    ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         // Flows first: a project whose flows cannot load is refused before the database
         // file is created.
@@ -114,12 +124,14 @@ impl App {
             &ingestor,
             media_files.clone(),
         );
-        let models = crate::models::Models::from_config(&config).map_err(|problems| {
-            anyhow::anyhow!(
-                "the config's models cannot be used:\n  {}",
-                problems.join("\n  ")
-            )
-        })?;
+        let models = models(
+            crate::models::Models::from_config(&config).map_err(|problems| {
+                anyhow::anyhow!(
+                    "the config's models cannot be used:\n  {}",
+                    problems.join("\n  ")
+                )
+            })?,
+        );
         let mut engine = FlowEngine::new(flows, engine_options)
             .with_typing(senders.clone())
             .with_models(Arc::new(models), Some(store.clone()));

@@ -70,6 +70,10 @@ enum Command {
         /// Also write the results as JUnit XML to this file.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Call the configured models (the network, a key) and write what each test asked
+        /// and got to `<test>.exchanges.yaml` beside it, which later runs replay offline.
+        #[arg(long)]
+        record: bool,
         /// Test files or folders.
         paths: Vec<PathBuf>,
     },
@@ -106,9 +110,10 @@ fn main() -> ExitCode {
         Command::Test {
             config,
             junit,
+            record,
             paths,
         } => match load_config(config.as_deref()) {
-            Ok(config) => parley::cli::flowtest::main(config, paths, junit),
+            Ok(config) => parley::cli::flowtest::main(config, paths, junit, record),
             Err(e) => {
                 eprintln!("parley: {e:#}");
                 ExitCode::FAILURE

@@ -50,9 +50,20 @@ impl Driver {
     /// Starts Parley with `config`'s flows and templates, on a fresh database, with the
     /// clock at `start`.
     pub async fn start(config: Config, start: DateTime<Utc>) -> anyhow::Result<Self> {
+        Self::start_with_models(config, start, |models| models).await
+    }
+
+    /// As `start`, with the configured models passed through `models` (flow tests put
+    /// scripted or recorded answers in their place).
+    pub async fn start_with_models(
+        config: Config,
+        start: DateTime<Utc>,
+        models: impl FnOnce(crate::models::Models) -> crate::models::Models,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary folder")?;
         let (config, sender_id) = prepare(config, dir.path());
-        let app = App::build(config.clone(), Arc::new(ManualClock::new(start))).await?;
+        let app = App::build_with_models(config.clone(), Arc::new(ManualClock::new(start)), models)
+            .await?;
         let state = app.state.clone();
         let clock = state
             .sandbox

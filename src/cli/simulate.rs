@@ -322,6 +322,9 @@ impl EventLog {
             .iter()
             .filter(|t| seen.is_none_or(|s| t.event_id > s))
         {
+            for x in &t.trace.exchanges {
+                writeln!(out, "  {}", exchange_line(x))?;
+            }
             for e in &t.trace.errors {
                 writeln!(out, "  ! a step failed: {e}")?;
             }
@@ -344,6 +347,38 @@ impl EventLog {
         }
         Ok(())
     }
+}
+
+/// One model call in a line: `· model `assistant`: 310 + 12 tokens, $0.000410, 850 ms;
+/// tools: save accepted, tag refused`.
+pub fn exchange_line(x: &crate::engine::trace::TraceExchange) -> String {
+    let mut line = format!(
+        "· model `{}`: {} + {} tokens, ${:.6}, {} ms",
+        x.model, x.input_tokens, x.output_tokens, x.cost, x.latency_ms
+    );
+    if x.replayed {
+        line.push_str(" (replayed from the record)");
+    }
+    if !x.tool_calls.is_empty() {
+        let tools: Vec<String> = x
+            .tool_calls
+            .iter()
+            .map(|c| {
+                let name = c.split(' ').next().unwrap_or(c);
+                let verdict = if c.ends_with(": accepted") {
+                    "accepted"
+                } else {
+                    "refused"
+                };
+                format!("{name} {verdict}")
+            })
+            .collect();
+        line.push_str(&format!("; tools: {}", tools.join(", ")));
+    }
+    if x.outcome.starts_with("refused") || x.outcome.contains("fail") {
+        line.push_str(&format!("; {}", x.outcome));
+    }
+    line
 }
 
 /// The token of the last form among `replies`, which `/form` submits.
@@ -578,6 +613,27 @@ mod tests {
         assert_eq!(Line::parse("/foo bar"), Line::Unknown("foo"));
         assert_eq!(Line::parse("/"), Line::Unknown(""));
         assert_eq!(Line::parse("//start"), Line::Say("/start"));
+    }
+
+    #[test]
+    fn a_model_call_is_one_line_with_tokens_cost_and_tool_verdicts() {
+        let x = crate::engine::trace::TraceExchange {
+            model: "assistant".into(),
+            tool_calls: vec![
+                r#"save {"order_number":"A-12345"}: accepted"#.into(),
+                r#"tag {"tag":"vip"}: refused: `vip` is not a tag you may set"#.into(),
+            ],
+            outcome: "sent".into(),
+            input_tokens: 310,
+            output_tokens: 12,
+            cost: 0.00041,
+            latency_ms: 850,
+            ..Default::default()
+        };
+        assert_eq!(
+            exchange_line(&x),
+            "· model `assistant`: 310 + 12 tokens, $0.000410, 850 ms; tools: save accepted, tag refused"
+        );
     }
 
     #[test]

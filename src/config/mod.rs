@@ -73,8 +73,18 @@ pub enum ConfigError {
 impl Config {
     /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender, relative to
     /// the working directory.
+    ///
+    /// The example assistant's scripted model comes along only when its rules file is there
+    /// (a project `parley init` wrote, Parley's repository): a folder of one's own flows
+    /// runs without it rather than failing over a file it never had.
     pub fn embedded_default() -> Self {
-        serde_yaml::from_str(STARTER_YAML).expect("embedded default deserializes")
+        let mut config: Self =
+            serde_yaml::from_str(STARTER_YAML).expect("embedded default deserializes");
+        config.models.retain(|m| {
+            m.kind != ModelKind::Scripted
+                || m.script.as_deref().is_some_and(|s| Path::new(s).is_file())
+        });
+        config
     }
 
     /// Reads and validates a config file, substituting `${ENV_VAR}` from the process

@@ -336,7 +336,7 @@ pub struct ScriptedQueue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    answers: VecDeque<ChatAnswer>,
+    answers: VecDeque<Result<ChatAnswer, String>>,
     requests: Vec<ChatRequest>,
 }
 
@@ -347,7 +347,12 @@ impl ScriptedQueue {
 
     /// The answer to a coming call, after those pushed before it.
     pub fn push(&self, answer: ChatAnswer) {
-        self.lock().answers.push_back(answer);
+        self.lock().answers.push_back(Ok(answer));
+    }
+
+    /// A coming call fails with `message`, as a model that is down would.
+    pub fn push_failure(&self, message: impl Into<String>) {
+        self.lock().answers.push_back(Err(message.into()));
     }
 
     /// Every request received, oldest first.
@@ -371,10 +376,12 @@ impl ChatModel for ScriptedQueue {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatAnswer, ModelError> {
         let mut state = self.lock();
         state.requests.push(request.clone());
-        state
-            .answers
-            .pop_front()
-            .ok_or_else(|| ModelError::Failed("the test gave no model answer for this call".into()))
+        match state.answers.pop_front() {
+            Some(answer) => answer.map_err(ModelError::Failed),
+            None => Err(ModelError::Failed(
+                "the test gave no model answer for this call".into(),
+            )),
+        }
     }
 }
 
@@ -537,11 +544,19 @@ mod tests {
         };
         let model: Arc<dyn ChatModel> = Arc::new(queue.clone());
         assert_eq!(model.complete(&request).await.unwrap().text, "one");
+        queue.push_failure("the model is down");
+        assert_eq!(
+            model.complete(&request).await.unwrap_err(),
+            ModelError::Failed("the model is down".into())
+        );
         assert_eq!(
             model.complete(&request).await.unwrap_err(),
             ModelError::Failed("the test gave no model answer for this call".into())
         );
-        assert_eq!(queue.requests(), vec![request.clone(), request]);
+        assert_eq!(
+            queue.requests(),
+            vec![request.clone(), request.clone(), request]
+        );
         assert_eq!(queue.remaining(), 0);
     }
 }

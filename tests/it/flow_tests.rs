@@ -317,3 +317,73 @@ fn simulate_shows_a_forms_fields_and_form_submits_it() {
         "{text}"
     );
 }
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_flow_test_fails_at_the_line_whose_model_answers_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let too_few = write(
+        dir.path(),
+        "few.test.yaml",
+        "name: few\nsteps:\n  - customer: \"question: order A-12345\"\n    model:\n      - tool: save\n        arguments: { order_number: \"A-12345\" }\n  - expect_reply: x\n",
+    );
+    let too_many = write(
+        dir.path(),
+        "many.test.yaml",
+        "name: many\nsteps:\n  - customer: \"question: hi\"\n    model:\n      - say: Hello\n      - say: Unused\n  - expect_reply: Hello\n",
+    );
+    let none = write(
+        dir.path(),
+        "none.test.yaml",
+        "name: none\nsteps:\n  - customer: \"question: hi\"\n  - expect_reply: Hello\n",
+    );
+    let out = parley(&["test", &too_few, &too_many, &none], "");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("few.test.yaml:3): the flow asked model `assistant` a 2nd time for «question: order A-12345», but line 3 gives only 1 answer"), "{text}");
+    assert!(text.contains("many.test.yaml:3): line 3 gives model `assistant` 2 answers, but the flow asked it only 1 time: remove the 1 unused answer"), "{text}");
+    assert!(text.contains("none.test.yaml:3): the flow asked model `assistant` for «question: hi», but line 3 gives it no answers"), "{text}");
+}
+
+#[test]
+fn recorded_model_exchanges_replay_offline_and_a_changed_request_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = write(
+        dir.path(),
+        "ship.test.yaml",
+        "name: ship\nsteps:\n  - customer: \"question: when does my order ship?\"\n  - expect_reply: { text_contains: \"Orders placed before 14:00\" }\n",
+    );
+    let out = parley(&["test", "--record", &test], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let recording = dir.path().join("ship.exchanges.yaml");
+    let recorded = std::fs::read_to_string(&recording).unwrap();
+    assert!(recorded.contains("model: assistant"), "{recorded}");
+    assert!(recorded.contains("when does my order ship?"), "{recorded}");
+    let out = parley(&["test", &test], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+    // The customer's words changed since the recording: the test names the field.
+    std::fs::write(
+        &test,
+        std::fs::read_to_string(&test)
+            .unwrap()
+            .replace("when does my order ship", "when will it ship"),
+    )
+    .unwrap();
+    let out = parley(&["test", &test], "");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("differs from call 1 of the recording at `request.messages[0].text`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("recorded: «question: when does my order ship?»"),
+        "{text}"
+    );
+    assert!(text.contains("run `parley test --record` again"), "{text}");
+}

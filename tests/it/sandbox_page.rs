@@ -216,3 +216,64 @@ async fn the_sandbox_page_shows_typing_reactions_and_location_requests() {
     run_browser(&app, "send_kinds.mjs", &screenshot).await;
     app.shutdown().await;
 }
+
+const SUPPORT_AGENT: &str = r#"id: support_agent
+triggers: [{ keyword: [question] }]
+steps:
+  - agent:
+      model: assistant
+      instructions: "You answer questions about Acme orders."
+      scope: "orders at Acme"
+      tools:
+        save:
+          order_number: { expect: regex, pattern: "^A-[0-9]{5}$" }
+        handoff: true
+        end: true
+      if_window_closed: skip
+"#;
+
+#[tokio::test]
+async fn the_sandbox_page_shows_an_agent_steps_model_calls() {
+    // The example project's scripted model: no network, no key.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/assistant.yaml");
+    let app = spawn_with(Options {
+        flows: vec![("support_agent.yaml", SUPPORT_AGENT)],
+        extra_yaml: format!(
+            "models:\n  - {{ name: assistant, kind: scripted, script: \"{}\" }}\n",
+            rules.display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    // What the page draws: the trace's model calls, tokens and tool verdicts.
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        serde_json::json!({ "from": "+34600000021", "text": "question: my order is A-12345" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let calls = &body["trace"]["trace"]["exchanges"];
+    assert_eq!(calls.as_array().map(Vec::len), Some(2), "{body:#}");
+    assert_eq!(calls[0]["model"], "assistant");
+    assert_eq!(
+        calls[0]["tool_calls"][0],
+        r#"save {"order_number":"A-12345"}: accepted"#
+    );
+    assert!(calls[0]["input_tokens"].as_u64() > Some(0), "{calls:#}");
+    assert!(calls[0]["system"]
+        .as_str()
+        .is_some_and(|s| s.contains("one task only: orders at Acme")));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&dir) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the browser test must run in CI: {why}"
+        );
+        eprintln!("skipping the browser agent test: {why}");
+        app.shutdown().await;
+        return;
+    }
+    run_browser_script(&app, "agent.mjs", "sandbox-agent.png").await;
+    app.shutdown().await;
+}

@@ -12,7 +12,16 @@
 //! ```
 //!
 //! Each step is one line of the conversation or one check; the parser remembers the line
-//! of every step so a failure can point at it.
+//! of every step so a failure can point at it. A step where the customer writes (or time
+//! passes) may carry what the flow's language model answers meanwhile, in order:
+//!
+//! ```yaml
+//!   - customer: "where is my order A-12345?"
+//!     model:
+//!       - tool: save
+//!         arguments: { order_number: "A-12345" }
+//!       - say: "Order A-12345 ships tomorrow."
+//! ```
 
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -26,7 +35,39 @@ pub struct TestFile {
     /// When the clock starts (RFC 3339); a fixed Monday morning by default.
     pub start: Option<chrono::DateTime<chrono::Utc>>,
     pub steps: Vec<(usize, Step)>,
+    /// The model answers a step carries (`model:`), by the step's index in `steps`.
+    pub model_answers: BTreeMap<usize, ModelAnswers>,
 }
+
+/// The answers of a step's `model:`: a list for the one model the flows use, or lists by
+/// model name (`model: { assistant: [...], triage: [...] }`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelAnswers {
+    Only(Vec<ModelAnswer>),
+    ByModel(BTreeMap<String, Vec<ModelAnswer>>),
+}
+
+/// One answer of a model in a test: what it says and calls, or a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelAnswer {
+    Answer(crate::domain::chat::ChatAnswer),
+    /// The call fails with this reason, as a model that is down would (`fail: "…"`).
+    Failure(String),
+}
+
+/// The most answers one step may give (a flow test is short; a bigger number is a mistake).
+pub const MAX_MODEL_ANSWERS: usize = 50;
+
+/// The steps where the bot acts and so may call its model.
+const MODEL_STEPS: &[&str] = &[
+    "customer",
+    "customer_taps",
+    "customer_sends",
+    "customer_submits_form",
+    "advance",
+    "run_schedule",
+    "duplicate_last_webhook",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -157,13 +198,19 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
         ),
     };
     let mut steps = Vec::new();
+    let mut model_answers = BTreeMap::new();
     for (i, raw) in top.steps.iter().enumerate() {
         let line = lines.get(i).copied().unwrap_or(1);
-        let step = step(raw).map_err(|message| FormatError {
+        let at = |message: String| FormatError {
             line,
             column: None,
             message: format!("step {}: {message}", i + 1),
-        })?;
+        };
+        let (raw, answers) = split_model(raw).map_err(at)?;
+        let step = step(&raw).map_err(at)?;
+        if let Some(answers) = answers {
+            model_answers.insert(i, answers);
+        }
         steps.push((line, step));
     }
     Ok(TestFile {
@@ -172,7 +219,134 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
         contact_name: top.contact.name,
         start,
         steps,
+        model_answers,
     })
+}
+
+/// The step without its `model:` answers, and those answers.
+fn split_model(raw: &Value) -> Result<(Value, Option<ModelAnswers>), String> {
+    let Value::Mapping(map) = raw else {
+        return Ok((raw.clone(), None));
+    };
+    let Some(answers) = map.get("model") else {
+        return Ok((raw.clone(), None));
+    };
+    let mut rest = map.clone();
+    rest.remove("model");
+    let kind = rest.keys().next().and_then(Value::as_str).unwrap_or("");
+    if rest.len() == 1 && !MODEL_STEPS.contains(&kind) {
+        return Err(format!(
+            "`model:` gives the model's answers while the bot acts: put it under a step where the customer writes or time passes ({}), not under `{kind}`",
+            MODEL_STEPS.join(", ")
+        ));
+    }
+    if rest.is_empty() {
+        return Err("`model:` belongs under a step where the customer writes, like `- customer: hi` with `model:` on the next line, indented alike".into());
+    }
+    let answers = match answers {
+        Value::Sequence(_) => ModelAnswers::Only(answer_list(answers)?),
+        Value::Mapping(by_name) => {
+            let mut lists = BTreeMap::new();
+            for (name, list) in by_name {
+                let name = name
+                    .as_str()
+                    .ok_or("`model:` takes a list of answers, or lists by model name")?;
+                let list = answer_list(list).map_err(|e| format!("model `{name}`: {e}"))?;
+                lists.insert(name.to_string(), list);
+            }
+            ModelAnswers::ByModel(lists)
+        }
+        _ => {
+            return Err(
+                "`model:` takes a list of answers like `- say: \"Hello\"` or `- tool: save`".into(),
+            )
+        }
+    };
+    Ok((Value::Mapping(rest), Some(answers)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswer {
+    #[serde(default)]
+    say: Option<String>,
+    #[serde(default)]
+    tool: Option<String>,
+    #[serde(default)]
+    arguments: Option<Value>,
+    #[serde(default)]
+    fail: Option<String>,
+}
+
+fn answer_list(value: &Value) -> Result<Vec<ModelAnswer>, String> {
+    let Value::Sequence(items) = value else {
+        return Err("the answers are a list: each on its own `- ` line".into());
+    };
+    if items.len() > MAX_MODEL_ANSWERS {
+        return Err(format!(
+            "{} answers for one step; at most {MAX_MODEL_ANSWERS}",
+            items.len()
+        ));
+    }
+    let mut answers = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        if let Value::String(text) = item {
+            answers.push(ModelAnswer::Answer(crate::domain::chat::ChatAnswer {
+                text: text.clone(),
+                ..Default::default()
+            }));
+            continue;
+        }
+        let raw: RawAnswer = serde_yaml::from_value(item.clone()).map_err(|e| {
+            format!("answer {n}: {e}; an answer is `say: \"…\"`, `tool: NAME` with `arguments`, or `fail: \"why\"`")
+        })?;
+        if let Some(why) = raw.fail {
+            if raw.say.is_some() || raw.tool.is_some() || raw.arguments.is_some() {
+                return Err(format!(
+                    "answer {n}: `fail` stands alone: a failed call says nothing and calls no tool"
+                ));
+            }
+            answers.push(ModelAnswer::Failure(why));
+            continue;
+        }
+        if raw.say.is_none() && raw.tool.is_none() {
+            return Err(format!(
+                "answer {n} says nothing and calls no tool: give it `say: \"…\"` or `tool: NAME`"
+            ));
+        }
+        let arguments = match (&raw.tool, raw.arguments) {
+            (None, Some(_)) => {
+                return Err(format!(
+                    "answer {n}: `arguments` belong to a tool call: add `tool: NAME`"
+                ))
+            }
+            (_, None) => serde_json::Value::Object(Default::default()),
+            (_, Some(a @ Value::Mapping(_))) => {
+                serde_json::to_value(a).map_err(|e| format!("answer {n}: arguments: {e}"))?
+            }
+            (_, Some(_)) => {
+                return Err(format!(
+                    "answer {n}: `arguments` are settings like `{{ order_number: \"A-12345\" }}`"
+                ))
+            }
+        };
+        let tool_calls = raw
+            .tool
+            .map(|name| crate::domain::chat::ToolCall {
+                id: format!("call_{n}"),
+                name,
+                arguments,
+            })
+            .into_iter()
+            .collect();
+        answers.push(ModelAnswer::Answer(crate::domain::chat::ChatAnswer {
+            text: raw.say.unwrap_or_default(),
+            tool_calls,
+            usage: Default::default(),
+        }));
+    }
+    Ok(answers)
 }
 
 /// The line of each item of `steps:`.
@@ -324,5 +498,41 @@ mod tests {
         );
         let e = parse("name: t\nsteps:\n  - advance: soon\n").unwrap_err();
         assert!(e.message.contains("is not a duration"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_customer_line_carries_its_model_answers() {
+        let f = parse("name: t\nsteps:\n  - customer: \"A-12345\"\n    model:\n      - tool: save\n        arguments: { order_number: A-12345 }\n      - say: Noted\n      - fail: down\n  - expect_reply: Noted\n").unwrap();
+        assert_eq!(f.steps[0].1, Step::Customer("A-12345".into()));
+        let Some(ModelAnswers::Only(answers)) = f.model_answers.get(&0) else {
+            panic!("{:?}", f.model_answers)
+        };
+        let ModelAnswer::Answer(save) = &answers[0] else {
+            panic!()
+        };
+        assert_eq!(save.tool_calls[0].name, "save");
+        assert_eq!(
+            save.tool_calls[0].arguments,
+            serde_json::json!({"order_number": "A-12345"})
+        );
+        assert_eq!(answers[2], ModelAnswer::Failure("down".into()));
+        assert!(!f.model_answers.contains_key(&1));
+
+        let e = parse("name: t\nsteps:\n  - expect_reply: hi\n    model: [hello]\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("not under `expect_reply`"),
+            "{}",
+            e.message
+        );
+        let e =
+            parse("name: t\nsteps:\n  - customer: hi\n    model:\n      - arguments: { a: 1 }\n")
+                .unwrap_err();
+        assert!(
+            e.message
+                .contains("answer 1 says nothing and calls no tool"),
+            "{}",
+            e.message
+        );
     }
 }

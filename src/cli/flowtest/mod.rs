@@ -5,6 +5,7 @@
 
 pub mod format;
 mod junit;
+pub mod models;
 mod run;
 
 pub use run::Failure;
@@ -23,7 +24,9 @@ pub struct Outcome {
     pub failure: Option<Failure>,
 }
 
-pub fn main(config: Config, paths: Vec<PathBuf>, junit: Option<PathBuf>) -> ExitCode {
+/// Runs the test files; with `record`, the configured models answer and each test's
+/// exchanges are written beside it (`<stem>.exchanges.yaml`).
+pub fn main(config: Config, paths: Vec<PathBuf>, junit: Option<PathBuf>, record: bool) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,7 +51,7 @@ pub fn main(config: Config, paths: Vec<PathBuf>, junit: Option<PathBuf>) -> Exit
     let mut outcomes = Vec::new();
     let mut out = std::io::stdout();
     for file in &files {
-        let outcome = runtime.block_on(run_file(&config, file));
+        let outcome = runtime.block_on(run_file(&config, file, record));
         let _ = std::io::Write::write_all(&mut out, render(&outcome).as_bytes());
         outcomes.push(outcome);
     }
@@ -94,7 +97,7 @@ pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> 
     Ok(files)
 }
 
-pub async fn run_file(config: &Config, path: &Path) -> Outcome {
+pub async fn run_file(config: &Config, path: &Path, record: bool) -> Outcome {
     let file = path.display().to_string();
     let text = match crate::config::file_limits::read_limited(path) {
         Ok(t) => t,
@@ -128,7 +131,7 @@ pub async fn run_file(config: &Config, path: &Path) -> Outcome {
             }
         }
     };
-    let failure = run::run(config, &test).await.err();
+    let failure = run::run(config, path, &test, record).await.err();
     Outcome {
         file,
         name: test.name.clone(),

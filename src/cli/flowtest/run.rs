@@ -3,6 +3,7 @@
 //! in words a flow author reads.
 
 use super::format::{ExpectReply, Step, TestFile};
+use super::models::TestModels;
 use crate::cli::driver::Driver;
 use crate::cli::simulate::{describe, Choice};
 use crate::config::Config;
@@ -24,11 +25,25 @@ pub struct Failure {
     pub message: String,
 }
 
-pub async fn run(config: &Config, test: &TestFile) -> Result<(), Failure> {
+/// Runs `test`, read from `path`; with `record`, its models' exchanges are recorded beside
+/// it (see `models.rs`).
+pub async fn run(
+    config: &Config,
+    path: &std::path::Path,
+    test: &TestFile,
+    record: bool,
+) -> Result<(), Failure> {
     let start = test
         .start
         .unwrap_or_else(|| chrono::Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap());
-    let mut driver = Driver::start(config.clone(), start)
+    let mut models =
+        TestModels::for_test(config, path, test, record).map_err(|message| Failure {
+            step: 0,
+            line: 1,
+            column: None,
+            message,
+        })?;
+    let mut driver = Driver::start_with_models(config.clone(), start, |m| models.wrap(m))
         .await
         .map_err(|e| Failure {
             step: 0,
@@ -45,7 +60,12 @@ pub async fn run(config: &Config, test: &TestFile) -> Result<(), Failure> {
     };
     let mut result = Ok(());
     for (i, (line, step)) in test.steps.iter().enumerate() {
-        if let Err(message) = state.step(&mut driver, step).await {
+        let acted = async {
+            models.before(*line, test.model_answers.get(&i))?;
+            state.step(&mut driver, step).await?;
+            models.after()
+        };
+        if let Err(message) = acted.await {
             result = Err(Failure {
                 step: i + 1,
                 line: *line,
@@ -56,7 +76,13 @@ pub async fn run(config: &Config, test: &TestFile) -> Result<(), Failure> {
         }
     }
     driver.stop().await;
-    result
+    result?;
+    models.finish().map_err(|message| Failure {
+        step: 0,
+        line: 1,
+        column: None,
+        message,
+    })
 }
 
 struct State<'a> {
