@@ -55,6 +55,20 @@ pub fn prepare(total: usize, contacts: u32, flows: u32, account: &Account) -> Ve
     })
 }
 
+/// `--mix agent`: message `i` says `agent <i>`, which starts (or is the next turn of) the
+/// `agent` flow; the model double echoes it, so the reply carries the number as in W1.
+pub fn prepare_agent(total: usize, contacts: u32, account: &Account) -> Vec<Webhook> {
+    build(total, account, |i| {
+        (
+            contact_digits((i % contacts as usize) as u32),
+            format!("{AGENT} {i}"),
+        )
+    })
+}
+
+/// The first word of `--mix agent` messages: the `agent` flow's keyword.
+pub const AGENT: &str = "agent";
+
 /// `--script-load`: messages that start the `burn` flow, each from a contact of its own
 /// (numbers apart from the measured contacts'), so each runs a script of its own.
 pub fn prepare_scripts(total: usize, account: &Account) -> Vec<Webhook> {
