@@ -2,7 +2,8 @@
 //! starts; webhook `i` is due at `t0 + i / rate` and is sent by its own task, so a slow
 //! answer never delays the sends after it (the rate is the offered load, whatever Parley
 //! does). Message `i` comes from contact `i mod N` and says `kw<i mod K> <i>`: the first
-//! word is one flow's keyword, the number lets the double match the echoed reply.
+//! word is one flow's keyword, the number lets the double match the echoed reply. With
+//! `--mix agent` it says `agent <i>`: a turn of flow `agent`'s `agent` step.
 
 use crate::record::{contact_digits, Tracker};
 use axum::body::Bytes;
