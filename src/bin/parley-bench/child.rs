@@ -46,6 +46,9 @@ pub struct Setup<'a> {
     pub tuned: bool,
     /// The CPU Parley runs on (`--pin`).
     pub pin: Option<usize>,
+    /// The model double's base URL (`…/v1`) when the run has agents: the config gets model
+    /// `bench` and the flows get `agent`.
+    pub model_base_url: Option<String>,
 }
 
 pub struct Parley {
@@ -73,12 +76,7 @@ impl Parley {
     pub async fn start(setup: Setup<'_>) -> anyhow::Result<Self> {
         let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
         let dir = std::env::temp_dir().join(format!("parley-bench-{id}"));
-        std::fs::create_dir_all(dir.join("flows"))?;
-        std::fs::create_dir_all(dir.join("scripts"))?;
-        for k in 0..setup.flows {
-            std::fs::write(dir.join("flows").join(format!("kw{k}.yaml")), flow_yaml(k))?;
-        }
-        std::fs::write(dir.join("flows").join("burn.yaml"), BURN_FLOW)?;
+        write_flows(&setup, &dir)?;
         let (db_url, postgres) = match setup.database {
             Database::Sqlite => (
                 format!("sqlite://{}", dir.join("parley.db").display()),
@@ -298,6 +296,20 @@ impl Parley {
     }
 }
 
+/// The run's flows: K keyword flows, `burn`, and `agent` when the run has agents.
+fn write_flows(setup: &Setup, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("flows"))?;
+    std::fs::create_dir_all(dir.join("scripts"))?;
+    for k in 0..setup.flows {
+        std::fs::write(dir.join("flows").join(format!("kw{k}.yaml")), flow_yaml(k))?;
+    }
+    std::fs::write(dir.join("flows").join("burn.yaml"), BURN_FLOW)?;
+    if setup.model_base_url.is_some() {
+        std::fs::write(dir.join("flows").join("agent.yaml"), AGENT_FLOW)?;
+    }
+    Ok(())
+}
+
 /// The text without terminal colour sequences (`ESC [ … m`).
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -320,6 +332,30 @@ fn strip_ansi(line: &str) -> String {
 /// stops it, then ends without a reply.
 pub const BURN_FLOW: &str = "id: burn\ntriggers:\n  - keyword: [burn]\nsteps:\n  - script: { code: \"let s = \\\"x\\\"; for i in 0..15 { s += s; } loop { let t = s + s; }\", on_error: done }\n  - id: done\n    end: {}\n";
 
+/// Flow `agent` (`--mix agent`, `--agent-waiting`): its first step is an `agent` step on
+/// model `bench`, started by `agent <seq>` (measured) or `slow <k>` (waiting agents); each
+/// later message of the contact is a turn of the same step. The history is Parley's default
+/// (10 messages), so requests grow as a real conversation's do.
+pub const AGENT_FLOW: &str = "\
+id: agent
+triggers:
+  - keyword: [agent, slow]
+steps:
+  - agent:
+      model: bench
+      instructions: Repeat the customer's last message word for word.
+      scope: a load test of Parley
+      max_turns: 1000
+      if_window_closed: skip
+";
+
+/// Model `bench`: the model double, allowed as many calls at once as the run can make.
+fn models_yaml(base_url: &str) -> String {
+    format!(
+        "models:\n  - {{ name: bench, kind: openai, base_url: \"{base_url}\", model: bench, concurrency: 2000, timeout: 30s }}\n"
+    )
+}
+
 /// Flow `kw<k>`: answers a message whose first word is `kw<k>` with the message's own text.
 fn flow_yaml(k: u32) -> String {
     format!(
@@ -337,7 +373,10 @@ log: { level: warn }
 ";
 
 fn config_yaml(s: &Setup, dir: &Path, port: u16, db_url: &str) -> String {
-    let base = config_base(s, dir, port, db_url);
+    let mut base = config_base(s, dir, port, db_url);
+    if let Some(url) = &s.model_base_url {
+        base += &models_yaml(url);
+    }
     if !s.tuned {
         return base;
     }
@@ -483,6 +522,7 @@ mod tests {
             preload: 0,
             tuned,
             pin: None,
+            model_base_url: None,
         };
         let dir = std::path::Path::new("/tmp/run");
         let plain: serde_yaml::Value = serde_yaml::from_str(&super::config_yaml(
@@ -506,6 +546,81 @@ mod tests {
         assert_eq!(tuned["log"]["level"].as_str(), Some("warn"));
         assert_eq!(tuned["flows"]["hot_reload"].as_bool(), Some(false));
         assert_eq!(tuned["flows"]["dir"], plain["flows"]["dir"]);
+    }
+
+    /// An agent run's config and flows are what Parley's own loader accepts, with no
+    /// warning: model `bench` at the double, the `agent` flow on it.
+    #[test]
+    fn agent_runs_give_parley_a_model_and_an_agent_flow_it_accepts() {
+        let database = super::Database::Sqlite;
+        let dir = std::env::temp_dir().join(format!(
+            "parley-bench-test-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        ));
+        let setup = super::Setup {
+            binary: std::path::Path::new("parley"),
+            flows: 2,
+            database: &database,
+            api_base: "http://127.0.0.1:9/v26.0".into(),
+            phone_number: "+15550783880",
+            phone_number_id: "106540352242922",
+            app_secret: "s",
+            overrides: &[],
+            keep: false,
+            preload: 0,
+            tuned: false,
+            pin: None,
+            model_base_url: Some("http://127.0.0.1:9/v1".into()),
+        };
+        super::write_flows(&setup, &dir).unwrap();
+        let db_url = format!("sqlite://{}", dir.join("parley.db").display());
+        let yaml = super::config_yaml(&setup, &dir, 8080, &db_url);
+        let path = dir.join("parley.yaml");
+        std::fs::write(&path, &yaml).unwrap();
+        let config = parley::config::Config::load(&path).unwrap();
+        let model = &config.models[0];
+        assert_eq!(model.name, "bench");
+        assert_eq!(model.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(model.concurrency, 2000);
+        let report = parley::flows::load_configured(&config);
+        assert_eq!(
+            (report.errors(), report.warnings()),
+            (0, 0),
+            "{}",
+            report.render()
+        );
+        let set = report.set.expect("the flows load");
+        assert_eq!(set.len(), 4, "kw0, kw1, burn and agent");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Without agents the run's config names no model and the flows have no `agent`.
+    #[test]
+    fn runs_without_agents_have_no_model() {
+        let database = super::Database::Sqlite;
+        let setup = super::Setup {
+            binary: std::path::Path::new("parley"),
+            flows: 1,
+            database: &database,
+            api_base: "http://127.0.0.1:9/v26.0".into(),
+            phone_number: "+15550783880",
+            phone_number_id: "1",
+            app_secret: "s",
+            overrides: &[],
+            keep: false,
+            preload: 0,
+            tuned: false,
+            pin: None,
+            model_base_url: None,
+        };
+        let yaml = super::config_yaml(
+            &setup,
+            std::path::Path::new("/tmp/run"),
+            8080,
+            "sqlite://x.db",
+        );
+        let v: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert!(v.get("models").is_none());
     }
 
     #[test]

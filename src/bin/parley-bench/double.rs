@@ -7,7 +7,12 @@
 //! With `--mix w2` it behaves like Meta after an accepted send: `status_delay` later it posts
 //! three signed status webhooks for the message — `sent`, `delivered`, `read`, one after the
 //! other — to the server under test, so webhooks = 4 × replies, as in real traffic.
+//!
+//! With agents (`--mix agent`, `--agent-waiting`) it also answers the "typing…" requests
+//! an `agent` step makes while the model works (counted, not replies), and hands each
+//! waiting agent's reply (`slow <k>`) to `agents.rs`, which writes again for that contact.
 
+use crate::agents::contact_digits;
 use crate::record::Tracker;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 pub struct Double {
     pub addr: SocketAddr,
@@ -32,6 +38,10 @@ struct DoubleState {
     next_id: AtomicU64,
     statuses: OnceLock<StatusTarget>,
     counts: Arc<StatusCounts>,
+    /// Where waiting agents' replies go (`--agent-waiting`).
+    slow_replies: OnceLock<mpsc::UnboundedSender<u32>>,
+    /// "typing…" requests (read receipts with a typing indicator) answered.
+    typing: AtomicU64,
 }
 
 /// Where `--mix w2` posts statuses, set once the server under test is up.
@@ -60,6 +70,9 @@ struct SendBody {
     to: String,
     #[serde(default)]
     text: Option<TextBody>,
+    /// `read` on a read receipt or "typing…" request, which has no recipient.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +87,8 @@ impl Double {
             next_id: AtomicU64::new(1),
             statuses: OnceLock::new(),
             counts: Arc::new(StatusCounts::default()),
+            slow_replies: OnceLock::new(),
+            typing: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
@@ -120,6 +135,19 @@ impl Double {
         &self.state.counts
     }
 
+    /// `--agent-waiting`: hand each waiting agent's reply (`slow <k>`) to `to`.
+    pub fn send_slow_replies_to(&self, to: mpsc::UnboundedSender<u32>) -> anyhow::Result<()> {
+        if self.state.slow_replies.set(to).is_err() {
+            anyhow::bail!("waiting agents' replies already go somewhere");
+        }
+        Ok(())
+    }
+
+    /// "typing…" requests answered so far.
+    pub fn typing(&self) -> u64 {
+        self.state.typing.load(Relaxed)
+    }
+
     /// What to put in the Meta sender's `api_base`.
     pub fn api_base(&self) -> String {
         format!("http://{}/v26.0", self.addr)
@@ -135,15 +163,36 @@ impl Drop for Double {
 async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoResponse {
     let at = st.tracker.now_ns();
     let parsed = serde_json::from_slice::<SendBody>(&body).ok();
+    if let Some(SendBody {
+        text: None,
+        status: Some(_),
+        ..
+    }) = &parsed
+    {
+        st.typing.fetch_add(1, Relaxed);
+        return (
+            [(CONTENT_TYPE, "application/json")],
+            r#"{"success":true}"#.to_string(),
+        );
+    }
+    let text = parsed.as_ref().and_then(|b| b.text.as_ref());
+    if let Some(k) = text.and_then(|t| crate::agents::contact_of(&t.body)) {
+        match st.slow_replies.get() {
+            Some(to) => {
+                let _ = to.send(k);
+            }
+            None => {
+                st.tracker.unexpected.fetch_add(1, Relaxed);
+            }
+        }
+        let id = st.next_id.fetch_add(1, Relaxed);
+        return accepted(&contact_digits(k), id);
+    }
     let to = parsed
         .as_ref()
         .map(|b| b.to.trim_start_matches('+').to_string())
         .unwrap_or_default();
-    match parsed
-        .as_ref()
-        .and_then(|b| b.text.as_ref())
-        .and_then(|t| seq_of(&t.body))
-    {
+    match text.and_then(|t| seq_of(&t.body)) {
         Some(seq) => st.tracker.reply(seq, &to, at),
         None => {
             st.tracker.unexpected.fetch_add(1, Relaxed);
@@ -154,6 +203,11 @@ async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoR
         let (state, wamid, to) = (st.clone(), format!("wamid.BENCH{id:012}"), to.clone());
         tokio::spawn(async move { post_statuses(&state, &wamid, &to).await });
     }
+    accepted(&to, id)
+}
+
+/// Graph's answer to an accepted send.
+fn accepted(to: &str, id: u64) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
         [(CONTENT_TYPE, "application/json")],
         format!(
@@ -286,6 +340,43 @@ mod tests {
             .collect();
         assert_eq!(seen, expected);
         assert_eq!(double.status_counts().failed.load(Relaxed), 0);
+    }
+
+    /// With agents: "typing…" requests are answered and counted, not replies; a waiting
+    /// agent's reply goes to the waiting conversations, not the measured ones.
+    #[tokio::test]
+    async fn typing_is_no_reply_and_waiting_replies_go_to_the_agents() {
+        let tracker = Arc::new(Tracker::new(2, 2));
+        let double = Double::start(tracker.clone()).await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        double.send_slow_replies_to(tx).unwrap();
+        let post = |body: serde_json::Value| {
+            let url = format!("{}/106540352242922/messages", double.api_base());
+            async move {
+                let r = reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                r.json::<serde_json::Value>().await.unwrap()
+            }
+        };
+        let typing = post(serde_json::json!({
+            "messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X",
+            "typing_indicator": {"type": "text"}
+        }))
+        .await;
+        assert_eq!(typing["success"], true);
+        let slow = post(serde_json::json!({"to": "17770000005", "text": {"body": "slow 5"}})).await;
+        assert!(slow["messages"][0]["id"].is_string());
+        assert_eq!(rx.recv().await, Some(5));
+        post(serde_json::json!({"to": "15550000001", "text": {"body": "agent 1"}})).await;
+        assert_eq!(double.typing(), 1);
+        assert_eq!(tracker.replied(), 1);
+        assert_eq!(tracker.unexpected.load(Relaxed), 0);
+        assert_eq!(tracker.misrouted.load(Relaxed), 0);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! starts; webhook `i` is due at `t0 + i / rate` and is sent by its own task, so a slow
 //! answer never delays the sends after it (the rate is the offered load, whatever Parley
 //! does). Message `i` comes from contact `i mod N` and says `kw<i mod K> <i>`: the first
-//! word is one flow's keyword, the number lets the double match the echoed reply.
+//! word is one flow's keyword, the number lets the double match the echoed reply. With
+//! `--mix agent` it says `agent <i>`: a turn of flow `agent`'s `agent` step.
 
 use crate::record::{contact_digits, Tracker};
 use axum::body::Bytes;
@@ -54,6 +55,20 @@ pub fn prepare(total: usize, contacts: u32, flows: u32, account: &Account) -> Ve
         )
     })
 }
+
+/// `--mix agent`: message `i` says `agent <i>`, which starts (or is the next turn of) the
+/// `agent` flow; the model double echoes it, so the reply carries the number as in W1.
+pub fn prepare_agent(total: usize, contacts: u32, account: &Account) -> Vec<Webhook> {
+    build(total, account, |i| {
+        (
+            contact_digits((i % contacts as usize) as u32),
+            format!("{AGENT} {i}"),
+        )
+    })
+}
+
+/// The first word of `--mix agent` messages: the `agent` flow's keyword.
+pub const AGENT: &str = "agent";
 
 /// `--script-load`: messages that start the `burn` flow, each from a contact of its own
 /// (numbers apart from the measured contacts'), so each runs a script of its own.

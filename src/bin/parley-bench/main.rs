@@ -17,18 +17,29 @@
 //! and prints Parley's figures as multiples of it; `--mix w2` adds the three status webhooks
 //! Meta sends for every reply. Parley runs with the settings a user gets unless `--tuned`.
 //!
+//! Agents (issue 17): `--mix agent` sends every message to flow `agent`, whose first step is
+//! an `agent` step on an OpenAI-compatible model double in this process that answers at
+//! once (`model.rs`): replies per second are agent turns per second. `--agent-waiting N`
+//! keeps N other conversations waiting on that model for `--model-delay` each
+//! (`agents.rs`) while the measured traffic runs, and first runs the same rate without
+//! them, to compare the acknowledgement and reply latency.
+//!
 //! ```sh
 //! cargo run --release --bin parley-bench -- --pin --baseline --sweep
 //! cargo run --release --bin parley-bench -- --pin --baseline --mix w2 --rate 1000
 //! cargo run --release --bin parley-bench -- --rate 1000 --duration 20
 //! cargo run --release --bin parley-bench -- --rate 1000 --duration 20 --script-load 16
+//! cargo run --release --bin parley-bench -- --pin --mix agent --sweep --rates 500,1000,1500,2000
+//! cargo run --release --bin parley-bench -- --pin --rate 1000 --duration 10 --agent-waiting 1000 --model-delay 2s
 //! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
 //! ```
 
+mod agents;
 mod baseline;
 mod child;
 mod double;
 mod load;
+mod model;
 mod pin;
 mod preload;
 mod record;
@@ -46,6 +57,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const PHONE_NUMBER: &str = "+15550783880";
+/// Waiting agents at most: under the `concurrency` of the run's model.
+const MAX_WAITING: u32 = 1_900;
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
 #[derive(Parser, Debug)]
@@ -132,9 +145,18 @@ struct Args {
     #[arg(long)]
     baseline: bool,
     /// The traffic: `w1` text webhooks only; `w2` also the `sent`, `delivered` and `read`
-    /// status webhooks Meta posts for every reply (4 webhooks per reply).
+    /// status webhooks Meta posts for every reply (4 webhooks per reply); `agent` text
+    /// webhooks that each are a turn of an `agent` step whose model answers at once.
     #[arg(long, value_enum, default_value_t = Mix::W1)]
     mix: Mix,
+    /// Keep this many other conversations waiting on the model (`--model-delay` per turn,
+    /// each writing again as soon as it is answered) while the measured traffic runs; each
+    /// rate is first run without them, for comparison.
+    #[arg(long, default_value_t = 0)]
+    agent_waiting: u32,
+    /// How long the model double takes to answer a waiting conversation (`2s`, `500ms`).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    model_delay: Duration,
     /// With `--mix w2`, how long after accepting a reply the double posts its statuses.
     #[arg(long, default_value_t = 100)]
     status_delay_ms: u64,
@@ -148,6 +170,7 @@ struct Args {
 enum Mix {
     W1,
     W2,
+    Agent,
 }
 
 impl Mix {
@@ -155,6 +178,7 @@ impl Mix {
         match self {
             Mix::W1 => "w1",
             Mix::W2 => "w2",
+            Mix::Agent => "agent",
         }
     }
 }
@@ -186,6 +210,12 @@ fn main() -> anyhow::Result<()> {
     if args.rate == 0 || args.rates.contains(&0) || args.contacts == 0 || args.flows == 0 {
         bail!("--rate, --rates, --contacts and --flows must be at least 1");
     }
+    if args.baseline && (args.mix == Mix::Agent || args.agent_waiting > 0) {
+        bail!("the baseline server has no agents: leave out --baseline with --mix agent or --agent-waiting");
+    }
+    if args.agent_waiting > MAX_WAITING {
+        bail!("--agent-waiting can be at most {MAX_WAITING} (Parley's model concurrency in the run's config is 2000)");
+    }
     let database = match (args.db, &args.postgres_url) {
         (Db::Sqlite, _) => Database::Sqlite,
         (Db::Postgres, Some(url)) => Database::Postgres {
@@ -212,6 +242,13 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     let duration = args
         .duration
         .unwrap_or(if args.sweep { 10.0 } else { 20.0 });
+    if args.agent_waiting > 0 {
+        println!(
+            "parley-bench: plus {} conversations each waiting {} on the model (not in the figures); each rate first runs without them",
+            args.agent_waiting,
+            humantime::format_duration(args.model_delay)
+        );
+    }
     if args.script_load > 0 {
         println!(
             "parley-bench: plus {}/s webhooks that each run a script for its whole time budget (flow `burn`, not in the figures)",
@@ -242,16 +279,52 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     }
     let mut results: Vec<RunResult> = Vec::new();
     let mut baselines: Vec<RunResult> = Vec::new();
+    let mut references: Vec<RunResult> = Vec::new();
     for rate in rates {
+        if args.agent_waiting > 0 {
+            eprintln!(
+                "parley-bench: {rate}/s on {} without waiting agents …",
+                database.name()
+            );
+            let result = run_once(
+                &args,
+                &database,
+                &binary,
+                Subject::Parley,
+                rate,
+                duration,
+                0,
+            )
+            .await?;
+            print!("{}", report::details(&result));
+            references.push(result);
+        }
         if args.baseline {
             eprintln!("parley-bench: {rate}/s on the baseline server …");
-            let result =
-                run_once(&args, &database, &binary, Subject::Baseline, rate, duration).await?;
+            let result = run_once(
+                &args,
+                &database,
+                &binary,
+                Subject::Baseline,
+                rate,
+                duration,
+                0,
+            )
+            .await?;
             print!("{}", report::details(&result));
             baselines.push(result);
         }
         eprintln!("parley-bench: {}/s on {} …", rate, database.name());
-        let result = run_once(&args, &database, &binary, Subject::Parley, rate, duration).await?;
+        let result = run_once(
+            &args,
+            &database,
+            &binary,
+            Subject::Parley,
+            rate,
+            duration,
+            args.agent_waiting,
+        )
+        .await?;
         print!("{}", report::details(&result));
         results.push(result);
         let failed_twice = results.len() >= 2 && results.iter().rev().take(2).all(|r| !r.passed);
@@ -262,8 +335,18 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     }
     println!();
     println!("{}", report::HEADER);
-    for r in baselines.iter().chain(&results) {
+    for r in baselines.iter().chain(&references).chain(&results) {
         println!("{}", report::row(r));
+    }
+    if !references.is_empty() {
+        println!(
+            "\nWith {} conversations waiting {} on the model, against the same rate without them:",
+            args.agent_waiting,
+            humantime::format_duration(args.model_delay)
+        );
+        for (with, without) in results.iter().zip(&references) {
+            println!("{}", report::waiting_vs(with, without));
+        }
     }
     let best = results.iter().filter(|r| r.passed).map(|r| r.rate).max();
     let best_baseline = baselines.iter().filter(|r| r.passed).map(|r| r.rate).max();
@@ -318,8 +401,11 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "pinned": args.pin,
             "mix": args.mix.name(),
             "tuned": args.tuned,
+            "agent_waiting": args.agent_waiting,
+            "model_delay_ms": args.model_delay.as_millis() as u64,
             "runs": results,
             "baseline_runs": baselines,
+            "runs_without_waiting_agents": references,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -350,8 +436,8 @@ impl Running {
     }
 }
 
-/// One rate on a fresh Parley and database (or a fresh baseline server); the server is
-/// stopped whatever happens.
+/// One rate on a fresh Parley and database (or a fresh baseline server), with `waiting`
+/// conversations waiting on the model meanwhile; the server is stopped whatever happens.
 async fn run_once(
     args: &Args,
     database: &Database,
@@ -359,17 +445,26 @@ async fn run_once(
     subject: Subject,
     rate: u32,
     duration: f64,
+    waiting: u32,
 ) -> anyhow::Result<RunResult> {
     let total = ((rate as f64) * duration).round().max(1.0) as usize;
     let app_secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let tracker = Arc::new(Tracker::new(total, args.contacts));
     let double = double::Double::start(tracker.clone()).await?;
+    let model = if args.mix == Mix::Agent || waiting > 0 {
+        Some(model::ModelDouble::start(args.model_delay).await?)
+    } else {
+        None
+    };
     let account = load::Account {
         phone_number_id: PHONE_NUMBER_ID,
         display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
         app_secret: &app_secret,
     };
-    let webhooks = Arc::new(load::prepare(total, args.contacts, args.flows, &account));
+    let webhooks = Arc::new(match args.mix {
+        Mix::Agent => load::prepare_agent(total, args.contacts, &account),
+        Mix::W1 | Mix::W2 => load::prepare(total, args.contacts, args.flows, &account),
+    });
     let pin = args.pin.then_some(pin::SUBJECT_CPU);
     let running = match subject {
         Subject::Parley => {
@@ -386,6 +481,7 @@ async fn run_once(
                 preload: args.preload,
                 tuned: args.tuned,
                 pin,
+                model_base_url: model.as_ref().map(|m| m.base_url()),
             })
             .await?;
             eprintln!(
@@ -410,6 +506,10 @@ async fn run_once(
             Duration::from_millis(args.status_delay_ms),
         )?;
     }
+    let agents = match (&model, waiting) {
+        (Some(model), 1..) => Some(start_waiting(&double, model, waiting, &url, &account).await?),
+        _ => None,
+    };
     let pid = running.pid();
     let postgres = matches!(database, Database::Postgres { .. }) && subject == Subject::Parley;
     let sampler = sampler::Sampler::spawn(pid, {
@@ -429,7 +529,23 @@ async fn run_once(
         let tracker = Arc::new(Tracker::new(total, total as u32));
         tokio::spawn(async move { load::send_open_loop(&url, &client, hooks, rate, tracker).await })
     });
+    let watching = agents.as_ref().zip(model.as_ref()).map(|(_, m)| {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counts = m.counts_handle();
+        let watch = tokio::spawn(agents::watch(
+            move || counts.waiting.load(std::sync::atomic::Ordering::Relaxed),
+            done.clone(),
+        ));
+        (done, watch)
+    });
     let phase = load::send_open_loop(&url, &client, webhooks, rate, tracker.clone()).await;
+    let waiting_seen = match watching {
+        Some((done, watch)) => {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            Some(watch.await?)
+        }
+        None => None,
+    };
     if let Some(scripts) = scripts {
         let _ = scripts.await;
     }
@@ -448,6 +564,26 @@ async fn run_once(
     } else {
         None
     };
+    if let Some(agents) = &agents {
+        agents.stop();
+    }
+    let agent_figures = model.as_ref().map(|m| {
+        use std::sync::atomic::Ordering::Relaxed;
+        report::AgentFigures {
+            model_calls: m.counts().answered.load(Relaxed),
+            model_refused: m.counts().malformed.load(Relaxed),
+            typing: double.typing(),
+            waiting: agents.as_ref().map(|a| report::WaitingFigures {
+                conversations: waiting,
+                model_delay_ms: args.model_delay.as_millis() as u64,
+                waiting_min: waiting_seen.map_or(0, |w| w.min),
+                waiting_mean: waiting_seen.map_or(0.0, |w| w.mean),
+                webhooks: a.counts.webhooks.load(Relaxed),
+                non_200: a.counts.non_200.load(Relaxed),
+                turns: a.counts.replies.load(Relaxed),
+            }),
+        }
+    });
     let samples = sampler.finish(pid, tracker.now_ns()).await;
     drop(client);
     let (stages, postgres_counters, log_problems, stopped) = match running {
@@ -476,12 +612,16 @@ async fn run_once(
             (None, None, 0, 0.0)
         }
     };
+    drop(agents);
     drop(double);
+    drop(model);
     Ok(report::compute(report::Inputs {
         subject: match subject {
+            Subject::Parley if waiting > 0 => "waiting",
             Subject::Parley => "parley",
             Subject::Baseline => "baseline",
         },
+        agents: agent_figures,
         mix: args.mix.name(),
         statuses,
         db: if subject == Subject::Baseline {
@@ -506,6 +646,40 @@ async fn run_once(
         postgres_counters,
         overrides: &args.overrides,
     }))
+}
+
+/// `--agent-waiting`: starts the waiting conversations (their first messages over one
+/// second) and waits until nearly all of them wait on the model, so the measured traffic
+/// starts with them in place.
+async fn start_waiting(
+    double: &double::Double,
+    model: &model::ModelDouble,
+    n: u32,
+    url: &str,
+    account: &load::Account<'_>,
+) -> anyhow::Result<agents::Agents> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let agents = agents::Agents::start(n, url, account, load::client()?, Duration::from_secs(1));
+    double.send_slow_replies_to(agents.replies.clone())?;
+    let enough = u64::from(n) * 95 / 100;
+    let limit = Duration::from_secs(15) + model.delay();
+    let start = std::time::Instant::now();
+    while model.counts().waiting.load(Relaxed) < enough {
+        if start.elapsed() > limit {
+            bail!(
+                "only {} of {n} conversations wait on the model after {:.0} s ({} of their webhooks not answered 200)",
+                model.counts().waiting.load(Relaxed),
+                limit.as_secs_f64(),
+                agents.counts.non_200.load(Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "parley-bench: {} conversations wait on the model",
+        model.counts().waiting.load(Relaxed)
+    );
+    Ok(agents)
 }
 
 /// `--mix w2`: waits (up to `limit` seconds) until the double has posted every reply's three

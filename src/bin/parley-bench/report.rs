@@ -57,6 +57,9 @@ pub struct RunResult {
     /// `--mix w2`: the status webhooks the double posted, and how they were answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statuses: Option<StatusOutcome>,
+    /// Runs with agents: what the model double was asked, and the waiting conversations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents: Option<AgentFigures>,
     /// The load generator's own CPU over the send phase, % of one core.
     pub generator_cpu_pct: f64,
     /// CPU of all `postgres` processes over the send phase, % of one core.
@@ -112,8 +115,37 @@ pub struct StatusOutcome {
     pub replies_read: Option<u64>,
 }
 
+/// What the model double and the waiting conversations saw in a run with agents.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct AgentFigures {
+    /// Chat completions answered (measured turns, waiting turns and any retries).
+    pub model_calls: u64,
+    /// Calls the double could not read (no user message): none in a good run.
+    pub model_refused: u64,
+    /// "typing…" requests the Graph API double answered.
+    pub typing: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<WaitingFigures>,
+}
+
+/// `--agent-waiting`: the conversations kept waiting on the model.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WaitingFigures {
+    pub conversations: u32,
+    pub model_delay_ms: u64,
+    /// Calls waiting on the model during the send phase, sampled every 100 ms.
+    pub waiting_min: u64,
+    pub waiting_mean: f64,
+    /// Their webhooks, and those not answered 200.
+    pub webhooks: u64,
+    pub non_200: u64,
+    /// Their replies that reached the Graph API double.
+    pub turns: u64,
+}
+
 pub struct Inputs<'a> {
     pub subject: &'a str,
+    pub agents: Option<AgentFigures>,
     pub mix: &'a str,
     pub statuses: Option<StatusOutcome>,
     pub db: &'a str,
@@ -199,7 +231,11 @@ pub fn compute(i: Inputs) -> RunResult {
     } else {
         0.0
     };
+    let agents_ok = i
+        .agents
+        .is_none_or(|a| a.model_refused == 0 && a.waiting.is_none_or(|w| w.non_200 == 0));
     let passed = statuses_ok
+        && agents_ok
         && lost == 0
         && dups == 0
         && non_200 == 0
@@ -235,6 +271,7 @@ pub fn compute(i: Inputs) -> RunResult {
         parley: resources,
         cpu_us_per_message,
         statuses: i.statuses,
+        agents: i.agents,
         generator_cpu_pct,
         postgres_cpu_pct: i.postgres_cpu_pct,
         other_cpu_pct: (machine_pct
@@ -379,6 +416,18 @@ pub fn details(r: &RunResult) -> String {
                 .map_or("not stored (baseline)".to_string(), |n| n.to_string())
         );
     }
+    if let Some(a) = &r.agents {
+        s += &format!(
+            "  model      {} calls answered, {} unreadable; {} \"typing…\" requests at the Graph API\n",
+            a.model_calls, a.model_refused, a.typing
+        );
+        if let Some(w) = &a.waiting {
+            s += &format!(
+                "  waiting    {} conversations, model answering in {} ms: {:.0} waiting on average (at least {}) while sending; {} of their webhooks ({} not 200), {} of their replies\n",
+                w.conversations, w.model_delay_ms, w.waiting_mean, w.waiting_min, w.webhooks, w.non_200, w.turns
+            );
+        }
+    }
     if let Some(st) = &r.stages {
         let stage = |x: &Stage| {
             format!(
@@ -454,5 +503,39 @@ pub fn ratios(parley: &RunResult, baseline: &RunResult) -> String {
         x(parley.parley.peak_rss_mb, baseline.parley.peak_rss_mb),
         if parley.passed { "yes" } else { "no" },
         if baseline.passed { "yes" } else { "no" },
+    )
+}
+
+/// `--agent-waiting`: the measured traffic with the waiting conversations against the same
+/// rate without them (the target: acknowledgement p99 within 2×).
+pub fn waiting_vs(with: &RunResult, without: &RunResult) -> String {
+    let x = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.2}×", a / b)
+        } else {
+            "–".to_string()
+        }
+    };
+    let (a, b) = (with.ack_latency_ms.p99, without.ack_latency_ms.p99);
+    let waited = with
+        .agents
+        .and_then(|a| a.waiting)
+        .map_or(0.0, |w| w.waiting_mean);
+    format!(
+        "{:>7}/s  ack p99 {:.2} vs {:.2} ms ({}, target ≤ 2×: {})  ack p50 {:.2} vs {:.2} ms  e2e p50 {:.2} vs {:.2} ms  p99 {:.2} vs {:.2} ms  ({:.0} waiting on average; passed: {}, {})",
+        with.rate,
+        a,
+        b,
+        x(a, b),
+        if b > 0.0 && a <= 2.0 * b { "met" } else { "missed" },
+        with.ack_latency_ms.p50,
+        without.ack_latency_ms.p50,
+        with.latency_ms.p50,
+        without.latency_ms.p50,
+        with.latency_ms.p99,
+        without.latency_ms.p99,
+        waited,
+        if with.passed { "yes" } else { "no" },
+        if without.passed { "yes" } else { "no" },
     )
 }
