@@ -270,7 +270,16 @@ impl FlowEngine {
             let slow = matches!(effect, Effect::Model(_))
                 || (matches!(effect, Effect::Http(_)) && interpreter.waits_in_typing_flow());
             let answer = match slow.then(|| self.typing_target(&input)).flatten() {
-                Some(target) => self.perform_typing(effect, target).await,
+                Some(target) => {
+                    // A model that answers within the grace needs no "typing…": its answer
+                    // is on its way (and one request per fast turn is saved).
+                    let grace = if matches!(effect, Effect::Model(_)) {
+                        MODEL_TYPING_GRACE
+                    } else {
+                        std::time::Duration::ZERO
+                    };
+                    self.perform_typing(effect, target, grace).await
+                }
                 None => self.perform(effect).await,
             };
             interpreter.resume(answer);
@@ -323,8 +332,14 @@ impl FlowEngine {
     /// `perform`, showing "typing…" now and every `typing_renew` until the answer is in.
     /// Best effort: a failure is logged and counted, never the step's failure, and ends
     /// the indicator for this step (a refusal would only repeat).
-    async fn perform_typing(&self, effect: Effect, target: TypingTarget) -> Answer {
+    async fn perform_typing(
+        &self,
+        effect: Effect,
+        target: TypingTarget,
+        grace: std::time::Duration,
+    ) -> Answer {
         let show = async {
+            tokio::time::sleep(grace).await;
             loop {
                 match target
                     .channel
@@ -457,6 +472,9 @@ impl FlowEngine {
         reply
     }
 }
+
+/// How long a model may take before the customer is shown "typing…".
+const MODEL_TYPING_GRACE: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// The record of a voice note's transcript: its event's call number -1 (an event's model
 /// calls count from 0).

@@ -185,9 +185,11 @@ async fn an_undeclared_tool_is_refused_and_the_model_is_told_why() {
         "send_template".into(),
         json!({ "name": "menu_reminder", "to": "+34600000002" }),
     ));
-    double.push(DoubleAnswer::Text(
-        "I can only help with Acme orders.".into(),
-    ));
+    // A while to answer: past the grace, so "typing…" is shown meanwhile.
+    double.push_after(
+        Duration::from_millis(1200),
+        DoubleAnswer::Text("I can only help with Acme orders.".into()),
+    );
     say(
         &app,
         "wamid.u1",
