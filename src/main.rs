@@ -63,6 +63,11 @@ enum Command {
         /// Where to write the copy (must not exist).
         out: PathBuf,
     },
+    /// Import or export contacts (CSV or JSON) on the configured database.
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
     /// Run flow test files (default: the flows folder's tests/*.test.yaml).
     Test {
         #[arg(long, env = "PARLEY_CONFIG")]
@@ -76,6 +81,23 @@ enum Command {
         record: bool,
         /// Test files or folders.
         paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactsCommand {
+    /// Import FILE (.csv or .json): contacts found by phone or user_id are updated, others created; prints the rows refused and why.
+    Import {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        file: PathBuf,
+    },
+    /// Print every contact as CSV or JSON (the shape an import reads).
+    Export {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
+        format: String,
     },
 }
 
@@ -128,6 +150,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Contacts { command } => match contacts(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Init { dir } => parley::cli::init::main(&dir),
         Command::Keygen => {
             let (key, hash) = parley::cli::init::new_api_key();
@@ -145,6 +174,27 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         Some(p) => Ok(Config::load(p)?),
         None => Ok(Config::embedded_default()),
+    }
+}
+
+/// `parley contacts import|export`.
+fn contacts(command: ContactsCommand) -> anyhow::Result<()> {
+    use parley::domain::contact_file::ImportFormat;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        ContactsCommand::Import { config, file } => {
+            let config = load_config(config.as_deref())?;
+            runtime.block_on(parley::cli::contacts::import(&config, &file, &mut out))
+        }
+        ContactsCommand::Export { config, format } => {
+            let config = load_config(config.as_deref())?;
+            let format = ImportFormat::from_name(&format).unwrap_or(ImportFormat::Csv);
+            runtime.block_on(parley::cli::contacts::export(&config, format, &mut out))
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! The commands that run Parley in-process for a person at a terminal or in CI:
 //! `parley simulate` (chat with the flows) and `parley test` (flow test files). Both drive
 //! a real app — temporary SQLite database, sandbox sender, manual clock — through
-//! `driver.rs`. And `parley init`, which writes a new project.
+//! `driver.rs`. And `parley init`, which writes a new project; `parley contacts` imports and
+//! exports contacts.
 
+pub mod contacts;
 pub mod driver;
 pub mod flowtest;
 pub mod init;

@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The attribute that holds a contact's opt-out (`true`): set by `opt_out` steps and by an
+/// import's `opted_in: false`; audiences skip such contacts.
+pub const OPTED_OUT: &str = "opted_out";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: Id,

@@ -9,6 +9,7 @@ pub mod account;
 pub mod chat;
 pub mod clock;
 pub mod contact;
+pub mod contact_file;
 pub mod conversation;
 pub mod error_class;
 pub mod event;

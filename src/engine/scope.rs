@@ -6,7 +6,8 @@ use crate::domain::{CallEvent, InboundContent};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-/// The contact as flows see it: name, phone, tags and every attribute.
+/// The contact as flows see it: name, phone, tags and every attribute, at the top level
+/// and under `fields`.
 pub fn contact_view(contact: &Contact) -> Value {
     let mut obj = Map::new();
     for (k, v) in &contact.attributes {
@@ -21,6 +22,8 @@ pub fn contact_view(contact: &Contact) -> Value {
     obj.insert("user_id".into(), json!(contact.user_id));
     obj.insert("username".into(), json!(contact.username));
     obj.insert("tags".into(), json!(contact.tags));
+    // `contact.fields.x`: the custom fields an import sets, which are the attributes.
+    obj.insert("fields".into(), Value::Object(contact.attributes.clone()));
     Value::Object(obj)
 }
 

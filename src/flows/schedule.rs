@@ -77,7 +77,7 @@ pub struct Audience {
 }
 
 /// Contact attributes Parley itself keeps.
-pub const OPTED_OUT: &str = "opted_out";
+pub use crate::domain::contact::OPTED_OUT;
 pub const LAST_REENGAGED_AT: &str = "last_reengaged_at";
 
 /// One conversation an audience is matched against: its contact's tags and attributes, its

@@ -1,5 +1,5 @@
 //! Durable state behind a few traits by concept (`Ingest`, `Inbox`, `Outbox`, `Timers`,
-//! `Schedules`, `Senders`, `Reads`, `MediaDownloads`, `Process`; together `Store`), with a
+//! `Schedules`, `Senders`, `Reads`, `MediaDownloads`, `Contacts`, `Process`; together `Store`), with a
 //! SQLite and a PostgreSQL implementation chosen by `database.url`, each with its own migrations
 //! (`migrations/sqlite`, `migrations/postgres`). Each backend implements each trait in the
 //! file of that concept; statements and row decoders several of its files use live in its
@@ -12,6 +12,7 @@
 //! media (a folder of files named by their SHA-256), beside the rows that refer to them.
 
 mod apply;
+mod contacts;
 mod exchanges;
 pub mod files;
 mod media;
@@ -23,10 +24,12 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use contacts::*;
 pub use exchanges::*;
 pub use media::*;
 pub use model::*;
 
+use crate::domain::contact_file::ContactImport;
 use crate::domain::{Contact, Conversation, StoredEvent};
 
 use async_trait::async_trait;
@@ -123,6 +126,7 @@ pub trait Store:
     + Account
     + MediaDownloads
     + Exchanges
+    + Contacts
     + Send
     + Sync
     + 'static
@@ -141,6 +145,7 @@ impl<T> Store for T where
         + Reads
         + MediaDownloads
         + Exchanges
+        + Contacts
         + Send
         + Sync
         + 'static
@@ -463,6 +468,25 @@ pub trait Schedules: Send + Sync {
 
     /// Templates a sender got accepted since `since` (daily caps).
     async fn templates_sent_since(&self, sender_id: i64, since: DateTime<Utc>) -> StoreResult<i64>;
+}
+
+/// Contacts in bulk: imported (found by phone or business-scoped user id, else created)
+/// and exported in pages.
+#[async_trait]
+pub trait Contacts: Send + Sync {
+    /// Upserts `rows` in order, one transaction per `IMPORT_BATCH` rows (a failure keeps the
+    /// batches before it). A row found by its phone or user id updates that contact: the
+    /// name if given, tags added, fields merged into its attributes (a `null` removes one),
+    /// the opt-in state set; two contacts the row names are merged (`domain::identity`).
+    /// One outcome per row, in order.
+    async fn import_contacts(
+        &self,
+        rows: &[ContactImport],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ImportOutcome>>;
+
+    /// Contacts (not the ones merged into others) by id after `after`, at most `limit`.
+    async fn export_contacts(&self, after: Id, limit: i64) -> StoreResult<Vec<Contact>>;
 }
 
 /// Reads for the API; none writes or locks.

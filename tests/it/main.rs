@@ -12,6 +12,7 @@ mod backup;
 mod bad_input;
 mod bsuid;
 mod connections;
+mod contacts;
 mod crash;
 mod delivery;
 mod deploy;

@@ -8,6 +8,7 @@
 //! - `conversations/`: `/api/conversations…` (`read.rs`: the listing and a conversation's
 //!   messages; `write.rs`: sending into a conversation and releasing a handoff);
 //! - `health.rs`: `POST /api/senders/{id}/health`; `flows.rs`: `GET /api/flows`;
+//!   `contacts.rs`: `POST /api/contacts/import`, `GET /api/contacts/export`;
 //!   `inbound_media.rs`: `GET /api/media/{sha256}` and `GET /api/messages/{id}/media`;
 //!   `openapi.rs`: `GET /api/openapi.json`;
 //!
@@ -25,6 +26,7 @@
 
 mod auth;
 mod body;
+mod contacts;
 mod conversations;
 mod flows;
 mod health;
@@ -141,6 +143,16 @@ pub const ROUTES: &[Route] = &[
         summary: "A conversation's language-model exchanges, newest first",
     },
     Route {
+        method: "POST",
+        path: "/api/contacts/import",
+        summary: "Import contacts from a CSV or JSON file (up to 64 MiB, 200,000 rows)",
+    },
+    Route {
+        method: "GET",
+        path: "/api/contacts/export",
+        summary: "Every contact as CSV or JSON, in the shape an import reads",
+    },
+    Route {
         method: "GET",
         path: "/api/openapi.json",
         summary: "This API's OpenAPI document (no key needed)",
@@ -169,6 +181,11 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/messages/{message_id}/media") => get(inbound_media::of_message),
         ("GET", "/api/models/usage") => get(models::usage),
         ("GET", "/api/conversations/{conversation_id}/exchanges") => get(models::exchanges),
+        // The one route whose body may be larger than `MAX_BODY_BYTES`.
+        ("POST", "/api/contacts/import") => post(contacts::import).layer(DefaultBodyLimit::max(
+            crate::domain::contact_file::MAX_BYTES,
+        )),
+        ("GET", "/api/contacts/export") => get(contacts::export),
         ("GET", "/api/openapi.json") => get(openapi::document),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }

@@ -220,6 +220,20 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             ],
             &[200, 401, 404, 422, 429],
         ),
+        ("POST", "/api/contacts/import") => (
+            Some(json!({ "type": "array", "items": obj(&[], json!({
+                "phone": { "type": "string" }, "user_id": { "type": "string" },
+                "name": { "type": "string" },
+                "tags": { "type": "array", "items": { "type": "string" } },
+                "opted_in": { "type": "boolean" }, "fields": { "type": "object" } })) })),
+            vec![],
+            &[200, 400, 401, 413, 415, 429, 503],
+        ),
+        ("GET", "/api/contacts/export") => (
+            None,
+            vec![query("format", false, json!({ "enum": ["json", "csv"] }))],
+            &[200, 401, 422, 429, 503],
+        ),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
@@ -250,6 +264,8 @@ fn operation(r: &Route) -> Value {
             403 => "The 24-hour window is closed",
             404 => "Not found",
             409 => "Not in a handoff",
+            413 => "The body is too large",
+            415 => "The body's Content-Type is not accepted",
             422 => "A field breaks a rule",
             429 => "Rate limited (see Retry-After)",
             _ => "Sender offline or database unavailable",
@@ -271,6 +287,10 @@ fn operation(r: &Route) -> Value {
     if let Some(schema) = body {
         op["requestBody"] =
             json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+        if r.path == "/api/contacts/import" {
+            op["requestBody"]["content"]["text/csv"] = json!({ "schema": { "type": "string",
+                "description": "A header row (phone, user_id, name, tags, opted_in, and any custom field), then one contact a row" } });
+        }
     }
     op
 }

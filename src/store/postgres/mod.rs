@@ -18,6 +18,7 @@
 
 mod account;
 mod batch;
+mod contacts;
 mod exchanges;
 mod identity;
 mod inbox;

@@ -19,6 +19,7 @@
 
 mod account;
 pub mod backup;
+mod contacts;
 mod exchanges;
 mod identity;
 mod inbox;

@@ -1,0 +1,273 @@
+use super::*;
+use serde_json::json;
+
+fn csv(text: &str) -> ParsedImport {
+    parse(ImportFormat::Csv, text.as_bytes()).expect("a valid file")
+}
+
+fn reasons(parsed: &ParsedImport) -> Vec<(usize, String)> {
+    parsed
+        .refused
+        .iter()
+        .map(|r| (r.row, r.reason.clone()))
+        .collect()
+}
+
+#[test]
+fn a_csv_row_becomes_a_contact_with_tags_opt_in_and_fields() {
+    let parsed = csv("phone,user_id,name,tags,opted_in,city,plan\r\n\
+         +1 (631) 555-0101,US.10482957,Ana,vip; lead ;vip,no,Lima,\"gold, yearly\"\r\n");
+    assert_eq!(parsed.refused, vec![]);
+    let [c] = parsed.contacts.as_slice() else {
+        panic!("one contact: {parsed:?}")
+    };
+    assert_eq!(c.row, 2);
+    assert_eq!(c.phone.as_ref().map(|p| p.as_e164()), Some("+16315550101"));
+    assert_eq!(c.user_id.as_deref(), Some("US.10482957"));
+    assert_eq!(c.name.as_deref(), Some("Ana"));
+    assert_eq!(c.tags, vec!["vip".to_string(), "lead".to_string()]);
+    assert_eq!(c.opted_in, Some(false));
+    assert_eq!(
+        Value::Object(c.fields.clone()),
+        json!({"city": "Lima", "plan": "gold, yearly"})
+    );
+    let patch = c.patch();
+    assert_eq!(patch.set_attributes[OPTED_OUT], json!(true));
+    assert_eq!(patch.add_tags, c.tags);
+}
+
+#[test]
+fn empty_cells_change_nothing_and_blank_lines_are_skipped() {
+    let parsed = csv("phone,name,opted_in,city\n+16315550101,,,\n\n+16315550102,Bo,yes,Quito\n");
+    assert_eq!(parsed.refused, vec![]);
+    assert_eq!(parsed.contacts.len(), 2);
+    let first = &parsed.contacts[0];
+    assert_eq!(
+        (first.name.clone(), first.opted_in, first.fields.len()),
+        (None, None, 0)
+    );
+    assert_eq!(parsed.contacts[1].row, 4);
+    assert_eq!(parsed.contacts[1].opted_in, Some(true));
+    assert_eq!(
+        parsed.contacts[1].patch().set_attributes[OPTED_OUT],
+        json!(null)
+    );
+}
+
+#[test]
+fn quoted_values_keep_commas_quotes_and_line_breaks_and_rows_count_lines() {
+    let parsed = csv("phone,note\n+16315550101,\"said \"\"hi\"\",\nthen left\"\n+16315550102,x\n");
+    assert_eq!(parsed.refused, vec![]);
+    assert_eq!(
+        parsed.contacts[0].fields["note"],
+        json!("said \"hi\",\nthen left")
+    );
+    assert_eq!(
+        parsed.contacts[1].row, 4,
+        "the second record starts on line 4"
+    );
+}
+
+#[test]
+fn every_refusal_names_its_row_and_reason() {
+    let long = "x".repeat(MAX_VALUE_CHARS + 1);
+    let text = format!(
+        "phone,user_id,name,opted_in,city\n\
+         12,,,,\n\
+         ,,Ana,,\n\
+         +16315550101,,,,\n\
+         +1 631 555 0101,,,,\n\
+         ,bad id,,,\n\
+         +16315550103,,,maybe,\n\
+         +16315550104,,{long},,\n\
+         +16315550105,,,\n\
+         +16315550106,US.1,,,\n\
+         ,US.1,,,\n"
+    );
+    let parsed = csv(&text);
+    let got = reasons(&parsed);
+    let expect: Vec<(usize, &str)> = vec![
+        (2, "bad phone \"12\""),
+        (3, "neither phone nor user_id"),
+        (5, "duplicate of row 4 in the file"),
+        (6, "bad user_id \"bad id\""),
+        (7, "bad opted_in \"maybe\""),
+        (8, "value too long: \"name\" has 1025 characters"),
+        (9, "has 4 values but the header names 5 columns"),
+        (11, "duplicate of row 10 in the file"),
+    ];
+    assert_eq!(got.len(), expect.len(), "{got:#?}");
+    for ((row, reason), (want_row, want)) in got.iter().zip(&expect) {
+        assert_eq!(row, want_row, "{reason}");
+        assert!(
+            reason.starts_with(want),
+            "row {row}: {reason} (want {want})"
+        );
+    }
+    assert_eq!(
+        parsed.contacts.iter().map(|c| c.row).collect::<Vec<_>>(),
+        vec![4, 10]
+    );
+}
+
+#[test]
+fn a_row_with_too_many_fields_is_refused() {
+    let fields: Map<String, Value> = (0..=MAX_FIELDS)
+        .map(|i| (format!("f{i}"), json!(i)))
+        .collect();
+    let mut row = json!({"phone": "+16315550101"});
+    row.as_object_mut().unwrap().extend(fields);
+    let parsed = parse(ImportFormat::Json, json!([row]).to_string().as_bytes()).unwrap();
+    assert_eq!(
+        reasons(&parsed),
+        vec![(
+            1,
+            "too many fields (51): a row may set at most 50".to_string()
+        )]
+    );
+}
+
+#[test]
+fn json_rows_take_the_same_keys_a_fields_object_and_extra_keys() {
+    let body = json!([
+        {"phone": 16315550101u64, "name": "Ana", "tags": ["vip", "lead;vip"], "opted_in": true,
+         "fields": {"city": "Lima"}, "age": 31},
+        {"user_id": "US.77", "opted_in": "0", "tags": "a;b"},
+        "not an object",
+        {"phone": "+16315550102", "fields": {"nested": {"x": 1}}},
+        {"phone": "+16315550103", "opted_in": 2},
+        {"phone": "+16315550104", "opted_out": true},
+    ]);
+    let parsed = parse(ImportFormat::Json, body.to_string().as_bytes()).unwrap();
+    let got = reasons(&parsed);
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got[0].0 == 3 && got[0].1.starts_with("is not an object"));
+    assert!(got[1].0 == 4 && got[1].1.starts_with("field \"nested\" must be"));
+    assert!(got[2].0 == 5 && got[2].1.starts_with("bad opted_in \"2\""));
+    assert!(got[3].0 == 6 && got[3].1.starts_with("opted_out is kept by Parley"));
+    let ana = &parsed.contacts[0];
+    assert_eq!(ana.phone.as_ref().unwrap().as_e164(), "+16315550101");
+    assert_eq!(ana.tags, vec!["vip".to_string(), "lead".to_string()]);
+    assert_eq!(
+        Value::Object(ana.fields.clone()),
+        json!({"city": "Lima", "age": 31})
+    );
+    let second = &parsed.contacts[1];
+    assert_eq!(
+        (second.user_id.as_deref(), second.opted_in),
+        (Some("US.77"), Some(false))
+    );
+    assert_eq!(second.tags, vec!["a".to_string(), "b".to_string()]);
+}
+
+#[test]
+fn whole_file_errors_say_where_and_what_to_do() {
+    let err = |format, text: &str| parse(format, text.as_bytes()).unwrap_err().to_string();
+    assert_eq!(
+        err(ImportFormat::Csv, ""),
+        "the file is empty: the first line must name the columns (phone, user_id, name, tags, opted_in, and your fields)"
+    );
+    assert_eq!(
+        err(ImportFormat::Csv, "name,city\nAna,Lima\n"),
+        "line 1, column 1: no phone or user_id column: contacts are found by one of them"
+    );
+    assert_eq!(
+        err(ImportFormat::Csv, "phone,city,city\n"),
+        "line 1, column 3: column city appears twice: keep one"
+    );
+    assert_eq!(
+        err(ImportFormat::Csv, "phone,,city\n"),
+        "line 1, column 2: this column has no name: name it or delete it"
+    );
+    assert_eq!(
+        err(ImportFormat::Csv, "phone,opted_out\n"),
+        "line 1, column 2: opted_out is kept by Parley: write the opt-in state as opted_in (true or false)"
+    );
+    assert_eq!(
+        err(
+            ImportFormat::Csv,
+            "phone,note\n+16315550101,ok\n+16315550102,\"open\n"
+        ),
+        "line 3: a quoted value is never closed: add the closing \""
+    );
+    assert!(err(ImportFormat::Csv, "phone,note\n+16315550101,\"a\"b\n")
+        .starts_with("line 2, column 2: text after a closing \""));
+    assert_eq!(
+        parse(ImportFormat::Csv, b"phone\n\xff\n").unwrap_err(),
+        ImportError::NotUtf8(6)
+    );
+    assert!(err(ImportFormat::Json, "{\"phone\": 1}")
+        .ends_with("(the file must be a JSON array of objects)"));
+}
+
+#[test]
+fn imports_are_bounded_in_bytes_and_rows() {
+    let big = vec![b' '; MAX_BYTES + 1];
+    assert_eq!(
+        parse(ImportFormat::Csv, &big).unwrap_err(),
+        ImportError::TooLarge(MAX_BYTES + 1)
+    );
+    let mut text = String::from("phone\n");
+    for i in 0..=MAX_ROWS {
+        text.push_str(&format!("+1631{:07}\n", i));
+    }
+    assert_eq!(
+        parse(ImportFormat::Csv, text.as_bytes()).unwrap_err(),
+        ImportError::TooManyRows
+    );
+    let rows = vec![json!({}); MAX_ROWS + 1];
+    assert_eq!(
+        parse(ImportFormat::Json, json!(rows).to_string().as_bytes()).unwrap_err(),
+        ImportError::TooManyRows
+    );
+}
+
+#[test]
+fn an_export_reads_back_as_the_same_contact() {
+    let contact = Contact {
+        id: 1,
+        key: "+16315550101".into(),
+        name: Some("Ana, \"the\" first".into()),
+        attributes: json!({"city": "Lima", "age": 31, OPTED_OUT: true})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        tags: vec!["vip".into(), "lead".into()],
+        created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        user_id: Some("US.77".into()),
+        username: None,
+    };
+    let fields: Vec<String> = field_names(&contact).cloned().collect();
+    assert_eq!(fields, vec!["age".to_string(), "city".to_string()]);
+    let text = csv_header(&fields) + csv_line(&contact, &fields).as_str();
+    let parsed = csv(&text);
+    let back = &parsed.contacts[0];
+    assert_eq!(back.name, contact.name);
+    assert_eq!(back.user_id.as_deref(), Some("US.77"));
+    assert_eq!(back.opted_in, Some(false));
+    assert_eq!(back.tags, contact.tags);
+    assert_eq!(
+        Value::Object(back.fields.clone()),
+        json!({"city": "Lima", "age": "31"})
+    );
+    let row = serde_json::to_value(ExportRow::of(&contact)).unwrap();
+    assert_eq!(
+        row,
+        json!({"phone": "+16315550101", "user_id": "US.77", "name": "Ana, \"the\" first",
+               "tags": ["vip", "lead"], "opted_in": false, "fields": {"age": 31, "city": "Lima"}})
+    );
+}
+
+#[test]
+fn formats_come_from_content_types_and_extensions() {
+    assert_eq!(
+        ImportFormat::from_name("text/csv; charset=utf-8"),
+        Some(ImportFormat::Csv)
+    );
+    assert_eq!(
+        ImportFormat::from_name("application/json"),
+        Some(ImportFormat::Json)
+    );
+    assert_eq!(ImportFormat::from_name("json"), Some(ImportFormat::Json));
+    assert_eq!(ImportFormat::from_name("text/plain"), None);
+}

@@ -1,0 +1,182 @@
+//! Contacts in and out: `POST /api/contacts/import` (a CSV or JSON file as the body, up to
+//! 64 MiB and 200,000 rows; the answer counts contacts created and updated and lists every
+//! refused row with its reason) and `GET /api/contacts/export?format=csv|json` (every
+//! contact, streamed a page at a time, in the shape an import reads back).
+
+use crate::domain::contact_file::{self, ExportRow, ImportFormat, MAX_BYTES};
+use crate::domain::Contact;
+use crate::http::api::body::Fields;
+use crate::http::error::Error;
+use crate::http::AppState;
+use crate::store::{DynStore, StoreResult, EXPORT_PAGE};
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// `POST /api/contacts/import`, the format from `Content-Type` (`text/csv` or
+/// `application/json`).
+pub async fn import(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, Error> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(format) = ImportFormat::from_name(content_type) else {
+        return Err(Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the file with Content-Type: text/csv or application/json",
+        ));
+    };
+    let bytes = axum::body::to_bytes(body, MAX_BYTES).await.map_err(|_| {
+        Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the file is larger than {MAX_BYTES} bytes (64 MiB): split it"),
+        )
+    })?;
+    let parsed =
+        contact_file::parse(format, &bytes).map_err(|e| Error::bad_request(e.to_string()))?;
+    let report = crate::store::import(st.store.as_ref(), parsed, st.clock.now()).await?;
+    Ok(Json(json!({
+        "success": true,
+        "created": report.created,
+        "updated": report.updated,
+        "refused": report.refused,
+    })))
+}
+
+/// `GET /api/contacts/export?format=csv|json` (JSON when not given).
+pub async fn export(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let format = match q.opt_str("format")?.unwrap_or("json") {
+        "csv" => ImportFormat::Csv,
+        "json" => ImportFormat::Json,
+        other => {
+            return Err(Error::field(
+                "format",
+                format!("`{other}` is not an export format; use csv or json"),
+            ))
+        }
+    };
+    let (content_type, head) = match format {
+        // A CSV header names every field: one pass over the contacts to learn them.
+        ImportFormat::Csv => {
+            let fields = field_names(&st.store).await?;
+            let head = contact_file::csv_header(&fields);
+            return Ok(stream(
+                st.store,
+                "text/csv; charset=utf-8",
+                head,
+                move |page, _| {
+                    page.iter()
+                        .map(|c| contact_file::csv_line(c, &fields))
+                        .collect()
+                },
+            ));
+        }
+        ImportFormat::Json => ("application/json", "[".to_string()),
+    };
+    Ok(stream(st.store, content_type, head, |page, first| {
+        let mut text = String::new();
+        for (i, contact) in page.iter().enumerate() {
+            if !(first && i == 0) {
+                text.push(',');
+            }
+            text.push('\n');
+            text.push_str(&json_line(contact));
+        }
+        text
+    }))
+}
+
+fn json_line(contact: &Contact) -> String {
+    serde_json::to_string(&ExportRow::of(contact)).unwrap_or_else(|_| "null".into())
+}
+
+/// Every custom field name any contact has, sorted.
+async fn field_names(store: &DynStore) -> StoreResult<Vec<String>> {
+    let mut names = BTreeSet::new();
+    crate::store::for_each_contact(store.as_ref(), |page| {
+        for contact in page {
+            names.extend(contact_file::field_names(contact).cloned());
+        }
+    })
+    .await?;
+    Ok(names.into_iter().collect())
+}
+
+/// Where an export stream is.
+struct Cursor {
+    head: Option<String>,
+    after: i64,
+    first: bool,
+    closing: Option<String>,
+    done: bool,
+}
+
+/// A response streaming `head`, then each page of contacts rendered by `render` (told
+/// whether it is the first page), then the closing text (JSON's `]`); a database failure
+/// mid-stream cuts the response short (the client sees an incomplete body).
+fn stream(
+    store: DynStore,
+    content_type: &'static str,
+    head: String,
+    render: impl Fn(&[Contact], bool) -> String + Send + Sync + 'static,
+) -> Response {
+    let render = Arc::new(render);
+    let cursor = Cursor {
+        head: Some(head),
+        after: 0,
+        first: true,
+        closing: (content_type == "application/json").then(|| "\n]\n".to_string()),
+        done: false,
+    };
+    let chunks = futures::stream::unfold(cursor, move |mut cursor| {
+        let (store, render) = (store.clone(), render.clone());
+        async move {
+            if cursor.done {
+                return None;
+            }
+            if let Some(head) = cursor.head.take() {
+                return Some((Ok(Bytes::from(head)), cursor));
+            }
+            match store.export_contacts(cursor.after, EXPORT_PAGE).await {
+                Ok(page) => match page.last() {
+                    None => {
+                        cursor.done = true;
+                        let closing = cursor.closing.take()?;
+                        Some((Ok(Bytes::from(closing)), cursor))
+                    }
+                    Some(last) => {
+                        cursor.after = last.id;
+                        let text = render(&page, cursor.first);
+                        cursor.first = false;
+                        Some((Ok(Bytes::from(text)), cursor))
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "a contact export failed mid-stream");
+                    cursor.done = true;
+                    Some((Err(std::io::Error::other(e.to_string())), cursor))
+                }
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}

@@ -1,0 +1,91 @@
+//! `Contacts` on SQLite: imports upserted on the writer thread, a batch per transaction;
+//! exports read in id order from the reader pool.
+
+use super::identity;
+use super::rows::{self, from_text, json_text, micros};
+use super::SqliteStore;
+use crate::domain::contact_file::ContactImport;
+use crate::domain::{Contact, Id};
+use crate::store::{Contacts, ImportOutcome, StoreResult, IMPORT_BATCH};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use serde_json::{Map, Value};
+
+#[async_trait]
+impl Contacts for SqliteStore {
+    async fn import_contacts(
+        &self,
+        rows: &[ContactImport],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ImportOutcome>> {
+        let now = micros(now);
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for batch in rows.chunks(IMPORT_BATCH) {
+            let batch = batch.to_vec();
+            let done = self
+                .writer
+                .run(move |conn| {
+                    batch
+                        .iter()
+                        .map(|row| import_one(conn, row, now))
+                        .collect::<StoreResult<Vec<_>>>()
+                })
+                .await?;
+            outcomes.extend(done);
+        }
+        Ok(outcomes)
+    }
+
+    async fn export_contacts(&self, after: Id, limit: i64) -> StoreResult<Vec<Contact>> {
+        let found = sqlx::query(
+            "select id, key, name, attributes, tags, created_at, bsuid, username from contacts
+             where id > ?1 and merged_into is null order by id limit ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        found
+            .iter()
+            .map(|r| rows::contact(r, "id", "created_at"))
+            .collect()
+    }
+}
+
+fn import_one(conn: &Connection, row: &ContactImport, now: i64) -> StoreResult<ImportOutcome> {
+    let ids = row.identities();
+    let existed: bool = conn
+        .prepare_cached(
+            "select exists (select 1 from contacts where phone = ?1)
+                 or exists (select 1 from contacts where bsuid = ?2)",
+        )?
+        .query_row(params![ids.phone, ids.bsuid], |r| r.get(0))?;
+    let Some((id, _)) = identity::link(conn, &ids, None, row.name.as_deref(), None, now, true)?
+    else {
+        return Ok(ImportOutcome::Refused(
+            "neither phone nor user_id: give at least one".into(),
+        ));
+    };
+    let (attributes, tags): (String, String) = conn
+        .prepare_cached("select attributes, tags from contacts where id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut attributes: Map<String, Value> = from_text("contact attributes", &attributes)?;
+    let mut tags: Vec<String> = from_text("contact tags", &tags)?;
+    let before = (attributes.clone(), tags.clone());
+    // The name is set by `link`.
+    row.patch().apply_to(&mut None, &mut attributes, &mut tags);
+    if (&attributes, &tags) != (&before.0, &before.1) {
+        conn.prepare_cached("update contacts set attributes = ?2, tags = ?3 where id = ?1")?
+            .execute(params![
+                id,
+                json_text("contact attributes", &attributes)?,
+                json_text("contact tags", &tags)?
+            ])?;
+    }
+    Ok(if existed {
+        ImportOutcome::Updated(id)
+    } else {
+        ImportOutcome::Created(id)
+    })
+}
