@@ -39,6 +39,10 @@ impl Interpreter<'_> {
             }
             SetTarget::ContactAttribute(key) => {
                 self.contact[key.as_str()] = value.clone();
+                // `contact.fields.x` is the same attribute (imported custom fields).
+                if self.contact["fields"].is_object() {
+                    self.contact["fields"][key.as_str()] = value.clone();
+                }
                 self.patch.set_attributes.insert(key.clone(), value);
             }
         }
