@@ -33,6 +33,14 @@ fn flow_set(extra: &[(&str, &str)]) -> (FlowSet, tempfile::TempDir) {
             std::fs::copy(&path, flows.join(path.file_name().unwrap())).unwrap();
         }
     }
+    // The example assistant's knowledge, where its flow names it.
+    let knowledge = dir.path().join("knowledge");
+    std::fs::create_dir_all(&knowledge).unwrap();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, knowledge.join(path.file_name().unwrap())).unwrap();
+    }
     for (name, text) in extra {
         std::fs::write(flows.join(name), text).unwrap();
     }
