@@ -45,6 +45,15 @@ fn models_yaml(kind: &str, base: &str) -> String {
 }
 
 async fn support_app(double: &ModelDouble, kind: &str, extra: &str) -> TestApp {
+    support_app_on(double, kind, extra, None).await
+}
+
+async fn support_app_on(
+    double: &ModelDouble,
+    kind: &str,
+    extra: &str,
+    database_url: Option<String>,
+) -> TestApp {
     let base = match kind {
         "anthropic" => double.anthropic_base(),
         _ => double.openai_base(),
@@ -53,6 +62,7 @@ async fn support_app(double: &ModelDouble, kind: &str, extra: &str) -> TestApp {
         flows: vec![("support.yaml", SUPPORT)],
         files: vec![("knowledge/shipping.md", SHIPPING)],
         extra_yaml: format!("{}{extra}", models_yaml(kind, &base)),
+        database_url,
         ..Default::default()
     })
     .await
@@ -121,9 +131,18 @@ async fn get_keyed(app: &TestApp, path: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_support_conversation_answers_from_knowledge_saves_an_order_and_hands_off() {
-    for kind in ["openai", "anthropic"] {
+    // OpenAI and Anthropic on SQLite, and OpenAI on PostgreSQL (when it is there).
+    for (kind, on_postgres) in [("openai", false), ("anthropic", false), ("openai", true)] {
+        let database_url = match on_postgres {
+            false => None,
+            true => match crate::postgres::fresh_database().await {
+                Some(url) => Some(url),
+                None => continue,
+            },
+        };
         let double = ModelDouble::start().await;
-        let app = support_app(&double, kind, &crate::api::api_yaml(100, 100)).await;
+        let app =
+            support_app_on(&double, kind, &crate::api::api_yaml(100, 100), database_url).await;
 
         double.push(DoubleAnswer::Text(
             "Orders leave within 2 working days.".into(),
