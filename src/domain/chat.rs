@@ -112,7 +112,7 @@ pub struct Usage {
 
 impl Usage {
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 
@@ -159,5 +159,12 @@ mod tests {
         assert_eq!(p.cost_micros(u), 450);
         assert_eq!(dollars(450), 0.00045);
         assert_eq!(Prices::default().cost_micros(u), 0);
+        // A provider's absurd usage saturates instead of overflowing.
+        let huge = Usage {
+            input_tokens: u64::MAX,
+            output_tokens: u64::MAX,
+        };
+        assert_eq!(huge.total(), u64::MAX);
+        assert!(p.cost_micros(huge) > 1_000_000_000_000);
     }
 }

@@ -452,9 +452,9 @@ impl FlowEngine {
                     .ok()
                     .and_then(|r| serde_json::to_value(&r.answer).ok()),
                 error: reply.as_ref().err().cloned(),
-                input_tokens: usage.input_tokens as i64,
-                output_tokens: usage.output_tokens as i64,
-                cost_micros: cost as i64,
+                input_tokens: ledger(usage.input_tokens, MAX_TOKENS_PER_CALL),
+                output_tokens: ledger(usage.output_tokens, MAX_TOKENS_PER_CALL),
+                cost_micros: ledger(cost, MAX_COST_MICROS_PER_CALL),
                 latency_ms: latency.as_millis() as i64,
                 created_at: call.now,
             };
@@ -471,6 +471,16 @@ impl FlowEngine {
         }
         reply
     }
+}
+
+/// What the ledger keeps of one call at most, whatever a provider reports: a billion
+/// tokens and a million dollars, so sums over millions of calls stay exact in 64 bits.
+const MAX_TOKENS_PER_CALL: u64 = 1_000_000_000;
+const MAX_COST_MICROS_PER_CALL: u64 = 1_000_000_000_000;
+
+/// `n` as a ledger column, capped at `max`.
+fn ledger(n: u64, max: u64) -> i64 {
+    n.min(max) as i64
 }
 
 /// How long a model may take before the customer is shown "typing…".

@@ -256,7 +256,7 @@ impl Interpreter<'_> {
         let output = u64::from(spec.max_tokens);
         let spent = self.state.model_spend;
         if let Some(max) = spec.budget.tokens {
-            if spent.tokens + input + output > max {
+            if spent.tokens.saturating_add(input).saturating_add(output) > max {
                 return Some(format!(
                     "the conversation has used {} of its {max} tokens and the next call may take {}",
                     spent.tokens,
@@ -276,7 +276,7 @@ impl Interpreter<'_> {
                 input_tokens: input,
                 output_tokens: output,
             });
-            if dollars(spent.cost_micros + next) > max {
+            if dollars(spent.cost_micros.saturating_add(next)) > max {
                 return Some(format!(
                     "the conversation has spent ${:.4} of its ${max} and the next call may cost ${:.4}",
                     dollars(spent.cost_micros),
@@ -309,8 +309,10 @@ impl Interpreter<'_> {
             }
         };
         let usage = reply.answer.usage;
-        self.state.model_spend.tokens += usage.total();
-        self.state.model_spend.cost_micros += reply.cost_micros;
+        // Usage is what the provider says: saturating, so no figure it sends can overflow.
+        let spend = &mut self.state.model_spend;
+        spend.tokens = spend.tokens.saturating_add(usage.total());
+        spend.cost_micros = spend.cost_micros.saturating_add(reply.cost_micros);
         let mask = spec.guardrails.mask_personal_data;
         self.trace_outcome(|x| {
             x.answer = if mask {
