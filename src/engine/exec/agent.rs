@@ -28,6 +28,9 @@ use std::time::Duration;
 /// to the model); beyond it the step's `on_error` applies.
 pub const MAX_ROUNDS: usize = 4;
 
+/// Tool calls of one answer that are looked at; the rest are dropped.
+pub const MAX_TOOL_CALLS: usize = 8;
+
 /// Tokens an answer is assumed to take when checking a budget before the call: the step's
 /// `max_tokens`. Input tokens are estimated as one per 4 characters.
 const CHARS_PER_TOKEN: usize = 4;
@@ -333,10 +336,24 @@ impl Interpreter<'_> {
         if tool_calls.is_empty() {
             return self.agent_text(flow, spec, pc, text);
         }
+        // Calls past the first few are dropped unread (and unanswered: the request that
+        // goes back names only those kept), so an answer of thousands of calls costs nothing.
+        let dropped = tool_calls.len().saturating_sub(MAX_TOOL_CALLS);
+        if dropped > 0 {
+            self.decide(|| {
+                format!("{dropped} tool calls past the first {MAX_TOOL_CALLS} were dropped")
+            });
+        }
+        let tool_calls: Vec<ToolCall> = tool_calls.into_iter().take(MAX_TOOL_CALLS).collect();
         // Text said alongside actions goes first, if it may be sent at all.
         if !text.is_empty() {
             match guard::check_answer(&spec.guardrails, &text) {
-                Ok(()) => self.agent_say(spec, text.clone()),
+                Ok(()) => {
+                    self.agent_say(spec, text.clone());
+                    if let Some(round) = &mut self.round {
+                        round.said.push(text.clone());
+                    }
+                }
                 Err(why) => {
                     self.decide(|| format!("the assistant's text was not sent: {why}"));
                 }
@@ -348,7 +365,7 @@ impl Interpreter<'_> {
                 .push(ChatMessage::assistant(text, tool_calls.clone()));
         }
         let mut ends = None;
-        for call in tool_calls.iter().take(8) {
+        for call in &tool_calls {
             let outcome = if ends.is_some() {
                 ToolOutcome {
                     result: "refused: the turn already ended with another action".into(),
@@ -378,14 +395,6 @@ impl Interpreter<'_> {
             }
             if outcome.ends.is_some() {
                 ends = outcome.ends;
-            }
-        }
-        for extra in tool_calls.iter().skip(8) {
-            if let Some(round) = &mut self.round {
-                round.messages.push(ChatMessage::tool_result(
-                    extra.id.clone(),
-                    "refused: at most 8 tool calls per answer",
-                ));
             }
         }
         match ends {

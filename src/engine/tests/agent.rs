@@ -237,6 +237,40 @@ async fn a_support_turn_answers_from_knowledge_saves_and_hands_off() {
 }
 
 #[tokio::test]
+async fn an_answer_of_thousands_of_tool_calls_is_cut_to_the_first_few() {
+    let mut a = agent_harness();
+    let calls = (0..5000)
+        .map(|i| ToolCall {
+            id: format!("c{i}"),
+            name: "tag".into(),
+            arguments: json!({ "tag": "wants_refund" }),
+        })
+        .collect();
+    a.model.push(ChatAnswer {
+        text: String::new(),
+        tool_calls: calls,
+        usage: Usage::default(),
+    });
+    a.model.text("Done.");
+    assert_eq!(a.h.say("help").await, vec!["Done."]);
+    let second = &a.model.requests()[1];
+    let asked = second
+        .messages
+        .iter()
+        .filter(|m| m.tool_call_id.is_some())
+        .count();
+    assert_eq!(asked, crate::engine::exec::agent::MAX_TOOL_CALLS);
+    assert_eq!(
+        second
+            .messages
+            .iter()
+            .map(|m| m.tool_calls.len())
+            .sum::<usize>(),
+        crate::engine::exec::agent::MAX_TOOL_CALLS
+    );
+}
+
+#[tokio::test]
 async fn undeclared_tools_and_bad_arguments_are_refused_and_the_model_is_told_why() {
     let mut a = agent_harness();
     a.model.tool("delete_account", json!({}));
