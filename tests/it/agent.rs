@@ -206,7 +206,7 @@ async fn an_undeclared_tool_is_refused_and_the_model_is_told_why() {
     ));
     // A while to answer: past the grace, so "typing…" is shown meanwhile.
     double.push_after(
-        Duration::from_millis(1200),
+        Duration::from_millis(2000),
         DoubleAnswer::Text("I can only help with Acme orders.".into()),
     );
     say(
