@@ -78,6 +78,18 @@ pub(super) const MEDIA_COLUMNS: &str =
     media_id, url, declared_mime_type, declared_sha256, status, attempts, error, sha256,
     content_type, size_bytes, created_at, stored_at";
 
+/// `Exchanges::model_exchange`: `$1` the event, `$2` the call's number.
+pub(super) const MODEL_EXCHANGE: &str =
+    "select conversation_id, event_id, seq, kind, flow, step, model, request, answer, error,
+     input_tokens, output_tokens, cost_micros, latency_ms, created_at
+     from model_exchanges where event_id = $1 and seq = $2";
+
+/// `Exchanges::conversation_exchanges`: `$1` the conversation, `$2` the limit.
+pub(super) const CONVERSATION_EXCHANGES: &str =
+    "select conversation_id, event_id, seq, kind, flow, step, model, request, answer, error,
+     input_tokens, output_tokens, cost_micros, latency_ms, created_at
+     from model_exchanges where conversation_id = $1 order by id desc limit $2";
+
 /// `Account::marketing_state`: `$1` the conversation.
 pub(super) const MARKETING_STATE: &str = "select k.marketing_stopped_at, k.marketing_limited_until
      from conversations v join contacts k on k.id = v.contact_id where v.id = $1";

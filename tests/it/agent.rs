@@ -192,6 +192,10 @@ async fn a_support_conversation_answers_from_knowledge_saves_an_order_and_hands_
         let (_, exchanges) = get_keyed(&app, &format!("/api/conversations/{id}/exchanges")).await;
         assert_eq!(exchanges["exchanges"].as_array().unwrap().len(), 4);
         assert_eq!(exchanges["exchanges"][3]["step"], "step 1 (line 5)");
+        // A conversation id that is not one is a 404 in the API's error shape.
+        let (status, body) = get_keyed(&app, "/api/conversations/abc/exchanges").await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["success"], false, "{body}");
         app.shutdown().await;
     }
 }

@@ -14,6 +14,7 @@
 //! The caller records each answer before resuming the step (`FlowEngine`), so a step run
 //! again after a crash gets the same answers and sends the same replies once.
 
+use super::render::clip;
 use super::steps::Next;
 use super::{Await, Effect, Interpreter};
 use crate::domain::chat::{dollars, ChatAnswer, ChatMessage, ChatRequest, ToolCall, ToolSpec};
@@ -385,7 +386,7 @@ impl Interpreter<'_> {
             } else {
                 call.arguments.to_string()
             };
-            let line = format!("{} {}: {verdict}", call.name, clip(&shown_args, 300));
+            let line = format!("{} {}: {verdict}", call.name, clip(shown_args, 300));
             self.decide(|| format!("tool call {line}"));
             self.trace_outcome(|x| x.tool_calls.push(line.clone()));
             if let Some(round) = &mut self.round {
@@ -463,7 +464,7 @@ impl Interpreter<'_> {
             other => {
                 return refuse(format!(
                     "the arguments must be a JSON object, not {}",
-                    clip(&other.to_string(), 80)
+                    clip(other.to_string(), 80)
                 ))
             }
         };
@@ -471,7 +472,7 @@ impl Interpreter<'_> {
         if !declared.contains(&call.name.as_str()) {
             return refuse(format!(
                 "`{}` is not an action you can take here; you can: {}",
-                clip(&call.name, 60),
+                clip(call.name.to_string(), 60),
                 if declared.is_empty() {
                     "none (answer with text)".to_string()
                 } else {
@@ -490,7 +491,7 @@ impl Interpreter<'_> {
                         let names: Vec<&str> = tools.save.iter().map(|f| f.name.as_str()).collect();
                         return refuse(format!(
                             "there is no value `{}` to save; the values are: {}",
-                            clip(name, 60),
+                            clip(name.to_string(), 60),
                             names.join(", ")
                         ));
                     };
@@ -500,7 +501,7 @@ impl Interpreter<'_> {
                         other => {
                             return refuse(format!(
                                 "`{name}` must be a text or a number, not {}",
-                                clip(&other.to_string(), 60)
+                                clip(other.to_string(), 60)
                             ))
                         }
                     };
@@ -537,7 +538,7 @@ impl Interpreter<'_> {
                 if !tools.tag.iter().any(|t| t == tag) {
                     return refuse(format!(
                         "`{}` is not a tag you may set; the tags are: {}",
-                        clip(tag, 60),
+                        clip(tag.to_string(), 60),
                         tools.tag.join(", ")
                     ));
                 }
@@ -559,7 +560,7 @@ impl Interpreter<'_> {
                 if !tools.goto_flow.iter().any(|f| f == id) {
                     return refuse(format!(
                         "`{}` is not a flow you may go to; the flows are: {}",
-                        clip(id, 60),
+                        clip(id.to_string(), 60),
                         tools.goto_flow.join(", ")
                     ));
                 }
@@ -639,7 +640,7 @@ impl Interpreter<'_> {
                         None => {
                             return refuse(format!(
                                 "`{}` is not one of the buttons: {}",
-                                clip(id, 60),
+                                clip(id.to_string(), 60),
                                 all.join(", ")
                             ))
                         }
@@ -769,7 +770,7 @@ impl Interpreter<'_> {
         let preview_url = body.contains("https://") || body.contains("http://");
         self.reply(
             OutboundContent::Text {
-                body: clip(&body, limits::TEXT_MAX),
+                body: clip(body, limits::TEXT_MAX),
                 preview_url,
             },
             fallback,
@@ -922,18 +923,10 @@ fn describe_message(m: &ChatMessage) -> String {
             let calls: Vec<String> = m
                 .tool_calls
                 .iter()
-                .map(|c| format!("{} {}", c.name, clip(&c.arguments.to_string(), 200)))
+                .map(|c| format!("{} {}", c.name, clip(c.arguments.to_string(), 200)))
                 .collect();
             format!("assistant: {} [calls {}]", m.text, calls.join("; "))
         }
         ChatRole::Tool => format!("tool result: {}", m.text),
-    }
-}
-
-/// `s` cut to `max` characters.
-fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }

@@ -214,7 +214,7 @@ impl Interpreter<'_> {
 
 /// A template can render longer than the limit it was checked against; cut it rather
 /// than have the provider refuse the message.
-fn clip(s: String, max: usize) -> String {
+pub(super) fn clip(s: String, max: usize) -> String {
     if s.chars().count() <= max {
         return s;
     }

@@ -6,7 +6,7 @@
 
 use crate::domain::chat::dollars;
 use crate::http::api::body::Fields;
-use crate::http::api::conversations::limit;
+use crate::http::api::conversations::{conversation, limit};
 use crate::http::error::Error;
 use crate::http::AppState;
 use crate::store::{ModelExchange, UsageBy};
@@ -70,17 +70,15 @@ pub async fn usage(
 /// `GET /api/conversations/{conversation_id}/exchanges?limit=`.
 pub async fn exchanges(
     State(st): State<AppState>,
-    Path(conversation_id): Path<i64>,
+    Path(raw_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Error> {
     let q = Fields::from_query(query.as_deref());
     let limit = limit(&q)?;
-    if st.store.conversation(conversation_id).await?.is_none() {
-        return Err(Error::conversation_not_found());
-    }
+    let conversation = conversation(&st, &raw_id).await?;
     let rows = st
         .store
-        .conversation_exchanges(conversation_id, limit)
+        .conversation_exchanges(conversation.id, limit)
         .await?;
     Ok(Json(json!({
         "success": true,

@@ -2,15 +2,12 @@
 
 use super::PgStore;
 use crate::domain::Id;
+use crate::store::sql::{CONVERSATION_EXCHANGES, MODEL_EXCHANGE};
 use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
-
-const COLUMNS: &str =
-    "conversation_id, event_id, seq, kind, flow, step, model, request, answer, error,
-     input_tokens, output_tokens, cost_micros, latency_ms, created_at";
 
 fn exchange(row: &PgRow) -> StoreResult<ModelExchange> {
     Ok(ModelExchange {
@@ -35,8 +32,7 @@ fn exchange(row: &PgRow) -> StoreResult<ModelExchange> {
 #[async_trait]
 impl Exchanges for PgStore {
     async fn model_exchange(&self, event_id: Id, seq: i64) -> StoreResult<Option<ModelExchange>> {
-        let sql = format!("select {COLUMNS} from model_exchanges where event_id = $1 and seq = $2");
-        sqlx::query(&sql)
+        sqlx::query(MODEL_EXCHANGE)
             .bind(event_id)
             .bind(seq)
             .fetch_optional(&self.pool)
@@ -81,11 +77,7 @@ impl Exchanges for PgStore {
         conversation_id: Id,
         limit: i64,
     ) -> StoreResult<Vec<ModelExchange>> {
-        let sql = format!(
-            "select {COLUMNS} from model_exchanges where conversation_id = $1
-             order by id desc limit $2"
-        );
-        sqlx::query(&sql)
+        sqlx::query(CONVERSATION_EXCHANGES)
             .bind(conversation_id)
             .bind(limit)
             .fetch_all(&self.pool)

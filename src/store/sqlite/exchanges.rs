@@ -3,16 +3,13 @@
 use super::rows::{from_text, json_text, micros, time};
 use super::SqliteStore;
 use crate::domain::Id;
+use crate::store::sql::{CONVERSATION_EXCHANGES, MODEL_EXCHANGE};
 use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-const COLUMNS: &str =
-    "conversation_id, event_id, seq, kind, flow, step, model, request, answer, error,
-     input_tokens, output_tokens, cost_micros, latency_ms, created_at";
 
 fn exchange(row: &SqliteRow) -> StoreResult<ModelExchange> {
     let answer: Option<String> = row.try_get("answer")?;
@@ -40,8 +37,7 @@ fn exchange(row: &SqliteRow) -> StoreResult<ModelExchange> {
 #[async_trait]
 impl Exchanges for SqliteStore {
     async fn model_exchange(&self, event_id: Id, seq: i64) -> StoreResult<Option<ModelExchange>> {
-        let sql = format!("select {COLUMNS} from model_exchanges where event_id = ?1 and seq = ?2");
-        sqlx::query(&sql)
+        sqlx::query(MODEL_EXCHANGE)
             .bind(event_id)
             .bind(seq)
             .fetch_optional(&self.reader)
@@ -98,11 +94,7 @@ impl Exchanges for SqliteStore {
         conversation_id: Id,
         limit: i64,
     ) -> StoreResult<Vec<ModelExchange>> {
-        let sql = format!(
-            "select {COLUMNS} from model_exchanges where conversation_id = ?1
-             order by id desc limit ?2"
-        );
-        sqlx::query(&sql)
+        sqlx::query(CONVERSATION_EXCHANGES)
             .bind(conversation_id)
             .bind(limit)
             .fetch_all(&self.reader)

@@ -14,7 +14,7 @@ use crate::http::error::Error;
 use crate::http::AppState;
 
 /// The conversation named in the path, or 404 `Conversation not found`.
-async fn conversation(st: &AppState, raw_id: &str) -> Result<Conversation, Error> {
+pub(crate) async fn conversation(st: &AppState, raw_id: &str) -> Result<Conversation, Error> {
     let id: i64 = raw_id
         .trim()
         .parse()
