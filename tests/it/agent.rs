@@ -476,3 +476,37 @@ async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
     assert!(tool_result(&received[1].body));
     assert_eq!(received[2].body, received[1].body);
 }
+
+/// A model slower than the inbox's lease: the lease is renewed while the call runs, so no
+/// other task takes the conversation and asks the model again.
+#[tokio::test]
+async fn a_model_slower_than_the_lease_is_asked_once() {
+    let double = ModelDouble::start().await;
+    let app = spawn_with(Options {
+        flows: vec![("support.yaml", SUPPORT)],
+        files: vec![("knowledge/shipping.md", SHIPPING)],
+        extra_yaml: models_yaml("openai", &double.openai_base()),
+        config_edits: vec![(
+            "inbox: { poll_interval: 50ms }",
+            "inbox: { poll_interval: 50ms, lease: 1s }",
+        )],
+        ..Default::default()
+    })
+    .await;
+    double.push_after(
+        Duration::from_millis(2500),
+        DoubleAnswer::Text("Sorry for the wait.".into()),
+    );
+    double.push(DoubleAnswer::Text("a second call".into()));
+    say(&app, "wamid.l1", "help").await;
+    let sent = wait_replies(&app, 1).await;
+    assert_eq!(body_text(&sent[0]), "Sorry for the wait.");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        double.calls(),
+        1,
+        "the conversation was taken while its model answered"
+    );
+    assert_eq!(replies(app.meta_sends().await).len(), 1);
+    app.shutdown().await;
+}
