@@ -175,17 +175,6 @@ impl App {
         let window = cfg.window.policy();
         let workers_stop = CancellationToken::new();
         let workers = TaskTracker::new();
-        let inbox = Arc::new(Inbox {
-            store: st.store.clone(),
-            engine: st.sandbox.engine(st.engine.clone()),
-            clock: st.clock.clone(),
-            window,
-            owner: self.owner.clone(),
-            concurrency: cfg.inbox.concurrency,
-            lease: cfg.inbox.lease,
-            poll_interval: cfg.inbox.poll_interval,
-            wake: self.wake.clone(),
-        });
         let outbox = Arc::new(Outbox {
             store: st.store.clone(),
             senders: st.senders.clone(),
@@ -206,6 +195,18 @@ impl App {
                     .filter_map(|t| Some((t.name.clone(), t.category?)))
                     .collect(),
             ),
+        });
+        let inbox = Arc::new(Inbox {
+            store: st.store.clone(),
+            engine: st.sandbox.engine(st.engine.clone()),
+            clock: st.clock.clone(),
+            window,
+            owner: self.owner.clone(),
+            concurrency: cfg.inbox.concurrency,
+            lease: cfg.inbox.lease,
+            poll_interval: cfg.inbox.poll_interval,
+            wake: self.wake.clone(),
+            hand_to_outbox: Some(outbox.send_lease()),
         });
         workers.spawn(inbox.run(workers_stop.clone()));
         workers.spawn(outbox.run(workers_stop.clone()));

@@ -232,6 +232,49 @@ pub trait Inbox: Send + Sync {
     /// so an event's replies are never committed twice.
     async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<Id>>;
 
+    /// `commit_step`, and in the same transaction, when `outbox_lease` is given and the
+    /// step queued a message that is its conversation's next to leave (no older message
+    /// still queued, sender not stopped), leases that message to `step.owner` for
+    /// `outbox_lease`, so the process's outbox sends it without a claim of its own.
+    async fn commit_step_and_claim(
+        &self,
+        step: &StepCommit,
+        outbox_lease: Option<Duration>,
+    ) -> StoreResult<Committed> {
+        let _ = outbox_lease;
+        let ids = self.commit_step(step).await?;
+        Ok(Committed {
+            ids,
+            handed: None,
+            more_work: step.release,
+        })
+    }
+
+    /// Claims conversations as `claim_conversations` does and loads each one's first batch
+    /// of up to `events` events as `load_work` does. A conversation whose rows cannot be
+    /// read is left out (its lease runs out and it is claimed again later) and logged.
+    async fn claim_work(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+        events: i64,
+    ) -> StoreResult<Vec<ConversationWork>> {
+        let ids = self.claim_conversations(owner, now, lease, limit).await?;
+        let mut work = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.load_work(id, events).await {
+                Ok(w) => work.push(w),
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => {
+                    tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires")
+                }
+            }
+        }
+        Ok(work)
+    }
+
     /// Gives the conversation back. If events arrived meanwhile it stays marked as having
     /// work, so the next claim picks it up.
     async fn release_conversation(&self, conversation_id: Id, owner: &str) -> StoreResult<()>;
@@ -312,6 +355,22 @@ pub trait Outbox: Send + Sync {
         outcome: &SendOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// `record_outcome`, then (same owner, same lease length) leases the conversation's
+    /// next message if one is ready, so a step's replies follow each other without a claim
+    /// each. `NextSend::Unknown` when the store does not look.
+    async fn record_outcome_and_claim_next(
+        &self,
+        item: &OutboxItem,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<NextSend> {
+        let _ = lease;
+        self.record_outcome(item.id, owner, outcome, now).await?;
+        Ok(NextSend::Unknown)
+    }
 
     async fn outbound(&self, id: Id) -> StoreResult<Option<OutboundRecord>>;
 

@@ -61,6 +61,31 @@ pub struct ConversationWork {
     pub events: Vec<StoredEvent>,
 }
 
+/// What committing a step gives back (`Inbox::commit_step_and_claim`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The new outbound messages' ids.
+    pub ids: Vec<Id>,
+    /// The conversation's next message to send, already leased to the committing process
+    /// for its outbox, so it leaves without a claim of its own.
+    pub handed: Option<OutboxItem>,
+    /// Whether the conversation, given back, may still have unprocessed events (events
+    /// that arrived after the worker loaded its batch): a claim must look for them. `true`
+    /// when the store cannot tell.
+    pub more_work: bool,
+}
+
+/// After a send's outcome is recorded (`Outbox::record_outcome_and_claim_next`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextSend {
+    /// The conversation's next message, leased to the same owner: send it now.
+    Leased(OutboxItem),
+    /// The conversation has no message ready to send.
+    Nothing,
+    /// The store did not look: a claim must.
+    Unknown,
+}
+
 /// Everything one engine step produced, committed together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepCommit {

@@ -8,7 +8,7 @@ use crate::domain::EventKind;
 use crate::domain::{Clock, OutboundMessage, WindowPolicy};
 use crate::engine::{Engine, StepInput, StepOutput};
 use crate::metrics as m;
-use crate::store::{DynStore, NewOutbound, Origin, StepCommit, StoreError};
+use crate::store::{ConversationWork, DynStore, NewOutbound, Origin, StepCommit, StoreError};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -31,6 +31,9 @@ pub struct Inbox {
     pub lease: Duration,
     pub poll_interval: Duration,
     pub wake: Wakeups,
+    /// The outbox lease when this process runs an outbox: a step's first reply is then
+    /// leased to it in the step's own commit and handed over (`Wakeups::outbox_handoff`).
+    pub hand_to_outbox: Option<Duration>,
 }
 
 impl Inbox {
@@ -43,7 +46,13 @@ impl Inbox {
             async move {
                 match me
                     .store
-                    .claim_conversations(&me.owner, me.clock.now(), me.lease, free as i64)
+                    .claim_work(
+                        &me.owner,
+                        me.clock.now(),
+                        me.lease,
+                        free as i64,
+                        EVENTS_PER_LOAD,
+                    )
                     .await
                 {
                     Ok(items) => items,
@@ -63,6 +72,7 @@ impl Inbox {
             self.concurrency,
             self.poll_interval,
             self.wake.inbox.clone(),
+            None,
             shutdown,
             claim,
             run,
@@ -70,7 +80,9 @@ impl Inbox {
         .await;
     }
 
-    async fn process(&self, conversation_id: i64) {
+    async fn process(&self, work: ConversationWork) {
+        let conversation_id = work.conversation.id;
+        let mut first = Some(work);
         // A transient database error (unreachable, restarting, busy, disk full) is retried
         // here after a short backoff while the lease still has time, instead of parking the
         // conversation until its lease runs out. Nothing of a failed step was committed, so
@@ -79,7 +91,7 @@ impl Inbox {
         let mut backoff = RETRY_FIRST;
         let result = loop {
             let attempt = tokio::select! {
-                r = self.process_events(conversation_id) => r,
+                r = self.process_events(conversation_id, first.take()) => r,
                 _ = self.keep_lease(conversation_id) => unreachable!("keeping the lease never ends"),
             };
             match attempt {
@@ -118,6 +130,8 @@ impl Inbox {
         {
             tracing::error!(conversation_id, error = %e, "releasing conversation failed");
         }
+        // Events may have arrived after the last load: a claim looks.
+        self.wake.inbox.notify_one();
     }
 
     /// Renews the conversation's lease every third of it while a step runs long (a model
@@ -150,12 +164,21 @@ impl Inbox {
 
     /// Handles the conversation's waiting events. `Ok(true)`: the last step's commit gave
     /// the conversation back already.
-    async fn process_events(&self, conversation_id: i64) -> Result<bool, StoreError> {
+    async fn process_events(
+        &self,
+        conversation_id: i64,
+        loaded: Option<ConversationWork>,
+    ) -> Result<bool, StoreError> {
+        let mut loaded = loaded;
         loop {
-            let mut work = self
-                .store
-                .load_work(conversation_id, EVENTS_PER_LOAD)
-                .await?;
+            let mut work = match loaded.take() {
+                Some(work) => work,
+                None => {
+                    self.store
+                        .load_work(conversation_id, EVENTS_PER_LOAD)
+                        .await?
+                }
+            };
             if work.events.is_empty() {
                 return Ok(false);
             }
@@ -223,12 +246,22 @@ impl Inbox {
                     now,
                     release: last_batch && i + 1 == n,
                 };
-                self.store.commit_step(&commit).await?;
+                let committed = self
+                    .store
+                    .commit_step_and_claim(&commit, self.hand_to_outbox)
+                    .await?;
+                let handed = committed.handed.is_some();
+                if let Some(item) = committed.handed {
+                    self.wake.outbox_handoff.push(item);
+                }
+                if committed.more_work {
+                    self.wake.inbox.notify_one();
+                }
                 if let EventKind::Message(_) = &event.kind {
                     let waited = (now - event.received_at).to_std().unwrap_or_default();
                     metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());
                 }
-                if has_replies {
+                if has_replies && !handed {
                     self.wake.outbox.notify_one();
                 }
                 if !commit.timers.is_empty() {

@@ -91,6 +91,7 @@ impl MediaWorker {
             self.config.concurrency,
             self.config.poll_interval,
             self.wake.clone(),
+            None,
             shutdown,
             claim,
             run,

@@ -14,8 +14,9 @@ pub mod retry;
 pub mod scheduler;
 pub mod timers;
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -29,16 +30,65 @@ pub struct Wakeups {
     pub timers: Arc<Notify>,
     /// Inbound media to download.
     pub media: Arc<Notify>,
+    /// Messages a step queued and leased for this process's outbox in its own commit.
+    pub outbox_handoff: Arc<Handoff<crate::store::OutboxItem>>,
 }
 
-/// The claim → run loop the inbox and the outbox share: claim up to as many items as there
-/// are free slots, run each in its own task, then sleep until woken, a slot frees up, the
-/// poll interval passes or shutdown. At shutdown it stops claiming and waits for the items
-/// in progress.
+/// Work one worker hands another in the same process, already leased to this process in
+/// the database: the receiver runs it without a claim of its own. If the process dies, the
+/// leases run out and the work is claimed again, as any claimed work would be.
+#[derive(Debug)]
+pub struct Handoff<T> {
+    queue: Mutex<VecDeque<T>>,
+    wake: Notify,
+}
+
+impl<T> Default for Handoff<T> {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+        }
+    }
+}
+
+impl<T> Handoff<T> {
+    pub fn push(&self, item: T) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push_back(item);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Up to `n` items, oldest first.
+    fn take(&self, n: usize) -> Vec<T> {
+        match self.queue.lock() {
+            Ok(mut queue) => {
+                let n = n.min(queue.len());
+                queue.drain(..n).collect()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.lock().map(|q| q.is_empty()).unwrap_or(true)
+    }
+}
+
+/// The claim → run loop the workers share: claim up to as many items as there are free
+/// slots, run each in its own task, then sleep until woken, a slot frees up, the poll
+/// interval passes or shutdown. Items handed over in-process (`handoff`) run first and
+/// need no claim. The database is asked only when there may be work in it: at start,
+/// after a wake-up or a poll, and while claims come back full or slots ran out — a slot
+/// that frees up alone does not make a claim (a finished item that leaves work behind
+/// says so with a wake-up). At shutdown it stops claiming, runs what was handed over, and
+/// waits for the items in progress.
 pub(crate) async fn claim_loop<T, C, CF, R, RF>(
     concurrency: usize,
     poll_interval: Duration,
     wake: Arc<Notify>,
+    handoff: Option<Arc<Handoff<T>>>,
     shutdown: CancellationToken,
     claim: C,
     run: R,
@@ -50,39 +100,68 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
     RF: Future<Output = ()> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(concurrency));
+    let freed = Arc::new(Notify::new());
     let tasks = TaskTracker::new();
-    while !shutdown.is_cancelled() {
-        let free = slots.available_permits();
-        let claimed = if free == 0 {
-            Vec::new()
-        } else {
-            claim(free).await
-        };
-        let got_full_batch = free > 0 && claimed.len() == free;
-        for item in claimed {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                break;
+    let spawn = |items: Vec<T>, tasks: &TaskTracker| {
+        for item in items {
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                // Never: items are taken for free slots only, by this loop alone.
+                tracing::error!("a worker slot was missing; the item waits for its lease");
+                continue;
             };
             let work = run(item);
-            let wake = wake.clone();
+            let freed = freed.clone();
             // A step waiting on a language model gives its slot back meanwhile
             // (`engine::slot::idle`).
-            let slot = crate::engine::slot::Slot::new(permit, slots.clone(), wake.clone());
+            let slot = crate::engine::slot::Slot::new(permit, slots.clone(), freed.clone());
             tasks.spawn(async move {
                 slot.scope(work).await;
-                // A slot is free again (and, for the outbox, the conversation's next
-                // message may be claimable): look for more work.
-                wake.notify_one();
+                freed.notify_one();
             });
         }
-        if got_full_batch {
+    };
+    let handed = |n: usize| handoff.as_ref().map(|h| h.take(n)).unwrap_or_default();
+    let handed_left = || handoff.as_ref().is_some_and(|h| !h.is_empty());
+    // Whether work may wait in the database.
+    let mut look = true;
+    while !shutdown.is_cancelled() {
+        let free = slots.available_permits();
+        let items = handed(free);
+        let room = free - items.len();
+        spawn(items, &tasks);
+        if look && room > 0 {
+            let claimed = claim(room).await;
+            // A full batch: more may wait.
+            look = claimed.len() == room;
+            spawn(claimed, &tasks);
+        }
+        let free = slots.available_permits();
+        if free > 0 && (look || handed_left()) {
             continue;
         }
+        let handed_wake = async {
+            match &handoff {
+                Some(h) => h.wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(poll_interval) => {}
+            _ = wake.notified() => look = true,
+            _ = handed_wake => {}
+            _ = freed.notified() => {}
+            _ = tokio::time::sleep(poll_interval) => look = true,
             _ = shutdown.cancelled() => {}
         }
+    }
+    // Handed-over items are leased to this process already: run them rather than leave
+    // them until their leases run out.
+    while handed_left() {
+        let free = slots.available_permits();
+        if free == 0 {
+            freed.notified().await;
+            continue;
+        }
+        spawn(handed(free), &tasks);
     }
     tasks.close();
     tasks.wait().await;

@@ -12,7 +12,7 @@ use crate::domain::{
     TemplateMessage, TemplateUpdate, WindowFallback, WindowPolicy,
 };
 use crate::metrics as m;
-use crate::store::{DynStore, OutboxItem, SendOutcome, StoreError};
+use crate::store::{DynStore, NextSend, OutboxItem, SendOutcome, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -98,6 +98,7 @@ impl Outbox {
             self.concurrency,
             self.poll_interval,
             self.wake.outbox.clone(),
+            Some(self.wake.outbox_handoff.clone()),
             shutdown,
             claim,
             run,
@@ -132,50 +133,78 @@ impl Outbox {
     /// A send's lease always outlasts its provider call (twice `send_timeout`): a lease
     /// that ran out while the provider was still answering would let the send be claimed
     /// and made again, a duplicate the customer sees.
-    fn send_lease(&self) -> Duration {
+    pub fn send_lease(&self) -> Duration {
         self.lease.max(self.send_timeout * 2)
     }
 
+    /// Sends the item, records the outcome, and goes on with its conversation's next
+    /// message when the record leased it (a step's replies, one after the other).
     async fn deliver(&self, item: OutboxItem) {
-        let outcome = match self.senders.get(item.sender_id) {
-            Some(sender) => self.attempt(sender, &item).await,
-            None => SendOutcome::Failed {
-                code: None,
-                title: format!("sender {} is not configured any more", item.sender_id),
-                window_closed: false,
-            },
-        };
-        self.count(&item, &outcome);
-        self.record(&item, &outcome).await;
+        let mut item = item;
+        loop {
+            let outcome = match self.senders.get(item.sender_id) {
+                Some(sender) => self.attempt(sender, &item).await,
+                None => SendOutcome::Failed {
+                    code: None,
+                    title: format!("sender {} is not configured any more", item.sender_id),
+                    window_closed: false,
+                },
+            };
+            self.count(&item, &outcome);
+            match self.record(&item, &outcome).await {
+                NextSend::Leased(next) => item = next,
+                NextSend::Nothing => return,
+                NextSend::Unknown => {
+                    // The conversation's next message may be ready: a claim looks.
+                    self.wake.outbox.notify_one();
+                    return;
+                }
+            }
+        }
     }
 
     /// Writes the outcome, retrying a transient database error in-process for as long as
     /// it takes: what the provider did must not be forgotten, or the send would be repeated
     /// when its lease runs out.
-    async fn record(&self, item: &OutboxItem, outcome: &SendOutcome) {
+    async fn record(&self, item: &OutboxItem, outcome: &SendOutcome) -> NextSend {
         let mut waiting: Option<Unrecorded> = None;
         let mut backoff = RECORD_RETRY_FIRST;
         loop {
-            match self
-                .store
-                .record_outcome(item.id, &self.owner, outcome, self.clock.now())
-                .await
-            {
-                Ok(()) => {
+            // While an earlier outcome waits to be written, claim nothing more (see
+            // `unrecorded`).
+            let lease = self.send_lease();
+            let result = if self.unrecorded.load(Ordering::SeqCst) > 0 {
+                self.store
+                    .record_outcome(item.id, &self.owner, outcome, self.clock.now())
+                    .await
+                    .map(|()| NextSend::Unknown)
+            } else {
+                self.store
+                    .record_outcome_and_claim_next(
+                        item,
+                        &self.owner,
+                        outcome,
+                        self.clock.now(),
+                        lease,
+                    )
+                    .await
+            };
+            match result {
+                Ok(next) => {
                     if waiting.is_some() {
                         tracing::info!(
                             outbound_id = item.id,
                             "send outcome recorded after the database came back"
                         );
                     }
-                    return;
+                    return next;
                 }
                 Err(StoreError::LeaseLost { .. }) => {
                     tracing::warn!(
                         outbound_id = item.id,
                         "send lease expired before the outcome was recorded"
                     );
-                    return;
+                    return NextSend::Unknown;
                 }
                 Err(e) if e.is_transient() => {
                     waiting.get_or_insert_with(|| Unrecorded::new(&self.unrecorded));
@@ -186,7 +215,7 @@ impl Outbox {
                 }
                 Err(e) => {
                     tracing::error!(outbound_id = item.id, error = %e, "recording send outcome failed");
-                    return;
+                    return NextSend::Unknown;
                 }
             }
         }

@@ -3,13 +3,16 @@
 
 use super::identity;
 use super::rows::{
-    self, from_text, json_text, micros, time, upsert_contact, OutboundRow, CONVERSATION_COLUMNS,
+    self, from_text, json_text, micros, opt_time, time, upsert_contact, Captured, OutboundRow,
+    CONVERSATION_COLUMNS,
 };
 use super::SqliteStore;
 use crate::domain::{Contact, ContactPatch, Conversation, EventKind, StoredEvent, TimerKind};
 use crate::domain::{ContactRef, Identities};
 use crate::store::apply::{lease_until, ContactFields};
-use crate::store::{ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
+use crate::store::{
+    Committed, ConversationWork, Inbox, OutboxItem, StepCommit, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -106,88 +109,61 @@ impl Inbox for SqliteStore {
         let owner = owner.to_owned();
         let until = micros(lease_until(now, lease));
         let now = micros(now);
-        let mut claimed = self
-            .writer
-            .run(move |conn| {
-                conn.prepare_cached(
-                    "update conversations set lease_owner = ?1, lease_until = ?2
-                     where id in (select id from conversations
-                                  where has_work = 1 and (lease_until is null or lease_until <= ?3)
-                                  order by work_since, id
-                                  limit ?4)
-                     returning id, work_since",
-                )?
-                .query_map(params![owner, until, now, limit], |r| {
-                    Ok((r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(0)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(StoreError::from)
-            })
-            .await?;
-        claimed.sort();
-        Ok(claimed.into_iter().map(|(_, id)| id).collect())
-    }
-
-    /// Read on the writer thread: it is on the hot path, and there a prepared statement
-    /// on the thread that owns it is cheaper than a hand-off to a reader connection.
-    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
         self.writer
-            .run(move |conn| {
-                let (conversation, contact) = conn
-                    .prepare_cached(
-                        "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state,
-                                v.created_at, c.key, c.name, c.attributes, c.tags,
-                                c.created_at as contact_created_at, c.bsuid, c.username
-                         from conversations v join contacts c on c.id = v.contact_id
-                         where v.id = ?1",
-                    )?
-                    .query([conversation_id])?
-                    .next()?
-                    .map(|row| {
-                        Ok::<_, StoreError>((
-                            rows::conversation(row)?,
-                            rows::contact(row, "contact_id", "contact_created_at")?,
-                        ))
-                    })
-                    .transpose()?
-                    .ok_or(StoreError::NotFound {
-                        what: "conversation",
-                        id: conversation_id,
-                    })?;
-                let events = conn
-                    .prepare_cached(
-                        "select id, payload, received_at from conversation_events
-                         where conversation_id = ?1 and processed_at is null
-                         order by id
-                         limit ?2",
-                    )?
-                    .query_map(params![conversation_id, limit], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                        ))
-                    })?
-                    .map(|row| {
-                        let (id, payload, received_at) = row?;
-                        Ok(StoredEvent {
-                            id,
-                            conversation_id,
-                            kind: from_text::<EventKind>("event", &payload)?,
-                            received_at: time(received_at)?,
-                        })
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(ConversationWork {
-                    conversation,
-                    contact,
-                    events,
-                })
-            })
+            .run(move |conn| claim_ids(conn, &owner, until, now, limit))
             .await
     }
 
+    /// Claims and loads in ONE write job: the hot path's reads run on the writer thread,
+    /// where a prepared statement is cheaper than a hand-off to a reader connection, and
+    /// the rows' JSON is parsed after, off that thread.
+    async fn claim_work(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+        events: i64,
+    ) -> StoreResult<Vec<ConversationWork>> {
+        let owner = owner.to_owned();
+        let until = micros(lease_until(now, lease));
+        let now = micros(now);
+        let raw = self
+            .writer
+            .run(move |conn| {
+                claim_ids(conn, &owner, until, now, limit)?
+                    .into_iter()
+                    .map(|id| load_raw(conn, id, events))
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .await?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|raw| {
+                let id = raw.conversation_id;
+                raw.parse()
+                    .inspect_err(|e| tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires"))
+                    .ok()
+            })
+            .collect())
+    }
+
+    async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
+        self.writer
+            .run(move |conn| load_raw(conn, conversation_id, limit))
+            .await?
+            .parse()
+    }
+
     async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        Ok(self.commit_step_and_claim(step, None).await?.ids)
+    }
+
+    async fn commit_step_and_claim(
+        &self,
+        step: &StepCommit,
+        outbox_lease: Option<Duration>,
+    ) -> StoreResult<Committed> {
         // Serialised here, off the writer thread.
         let now = micros(step.now);
         let conversation_id = step.conversation_id;
@@ -220,18 +196,24 @@ impl Inbox for SqliteStore {
             .iter()
             .map(OutboundRow::new)
             .collect::<StoreResult<Vec<_>>>()?;
-        self.writer
+        let hand_until = outbox_lease
+            .filter(|_| !step.outbound.is_empty())
+            .map(|lease| micros(lease_until(step.now, lease)));
+        let (ids, last_inbound_at, handed, more_work) = self
+            .writer
             .run(move |conn| {
                 // A failure on any line below undoes this job's savepoint: nothing is kept.
-                let contact_id: Option<i64> = conn
+                let row: Option<(i64, Option<i64>)> = conn
                     .prepare_cached(
                         "update conversations set state = ?1
                          where id = ?2 and lease_owner = ?3 and lease_until > ?4
-                         returning contact_id",
+                         returning contact_id, last_inbound_at",
                     )?
-                    .query_row(params![state, conversation_id, owner, now], |r| r.get(0))
+                    .query_row(params![state, conversation_id, owner, now], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()?;
-                let Some(contact_id) = contact_id else {
+                let Some((contact_id, last_inbound_at)) = row else {
                     return Err(StoreError::LeaseLost {
                         what: "conversation",
                         id: conversation_id,
@@ -273,22 +255,64 @@ impl Inbox for SqliteStore {
                     .execute(params![conversation_id, purpose, due_at, payload])?;
                 }
 
+                // Whether the first new message will be its conversation's next to leave:
+                // asked before inserting, so "no message still queued" means no older one.
+                let head = match hand_until {
+                    Some(_) => conn
+                        .prepare_cached(
+                            "select not exists (select 1 from outbound_messages
+                                                where conversation_id = ?1 and status = 'queued')
+                                and not exists (select 1 from sender_stops s
+                                                join conversations v on v.sender_id = s.sender_id
+                                                where v.id = ?1)",
+                        )?
+                        .query_row([conversation_id], |r| r.get::<_, bool>(0))?,
+                    None => false,
+                };
                 let ids = outbound
                     .iter()
                     .map(|row| row.insert(conn, now))
                     .collect::<StoreResult<Vec<_>>>()?;
-                if release {
-                    release_lease(conn, conversation_id, &owner)?;
-                }
-                Ok(ids)
+                let handed = match (head, hand_until, ids.first()) {
+                    (true, Some(until), Some(&first)) => {
+                        conn.prepare_cached(
+                            "update outbound_messages set lease_owner = ?1, lease_until = ?2
+                             where id = ?3",
+                        )?
+                        .execute(params![owner, until, first])?;
+                        Some(first)
+                    }
+                    _ => None,
+                };
+                let more_work = release && release_lease(conn, conversation_id, &owner)?;
+                Ok((ids, last_inbound_at, handed, more_work))
             })
-            .await
+            .await?;
+        // The leased message as the outbox would have read it from its row.
+        let handed = match (handed, step.outbound.first()) {
+            (Some(id), Some(first)) => Some(OutboxItem {
+                id,
+                sender_id: first.sender_id,
+                conversation_id,
+                message: first.message.clone(),
+                fallback: first.fallback.clone(),
+                attempts: 0,
+                created_at: time(now)?,
+                last_inbound_at: opt_time(last_inbound_at)?,
+            }),
+            _ => None,
+        };
+        Ok(Committed {
+            ids,
+            handed,
+            more_work,
+        })
     }
 
     async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
         let owner = owner.to_owned();
         self.writer
-            .run(move |conn| release_lease(conn, conversation_id, &owner))
+            .run(move |conn| release_lease(conn, conversation_id, &owner).map(|_| ()))
             .await
     }
 
@@ -313,20 +337,113 @@ impl Inbox for SqliteStore {
     }
 }
 
-/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile.
-fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<()> {
-    conn.prepare_cached(
-        "update conversations set
-             lease_owner = null,
-             lease_until = null,
-             work_since = (select min(received_at) from conversation_events e
-                           where e.conversation_id = conversations.id and e.processed_at is null),
-             has_work = exists (select 1 from conversation_events e
-                                where e.conversation_id = conversations.id and e.processed_at is null)
-         where id = ?1 and lease_owner = ?2",
-    )?
-    .execute(params![conversation_id, owner])?;
-    Ok(())
+/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile, and says
+/// so (`true`: a claim should look for it).
+fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<bool> {
+    let has_work = conn
+        .prepare_cached(
+            "update conversations set
+                 lease_owner = null,
+                 lease_until = null,
+                 work_since = (select min(received_at) from conversation_events e
+                               where e.conversation_id = conversations.id and e.processed_at is null),
+                 has_work = exists (select 1 from conversation_events e
+                                    where e.conversation_id = conversations.id and e.processed_at is null)
+             where id = ?1 and lease_owner = ?2
+             returning has_work",
+        )?
+        .query_row(params![conversation_id, owner], |r| r.get::<_, bool>(0))
+        .optional()?;
+    Ok(has_work.unwrap_or(false))
+}
+
+/// Leases up to `limit` conversations with work and no live lease, oldest work first.
+fn claim_ids(
+    conn: &Connection,
+    owner: &str,
+    until: i64,
+    now: i64,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    let mut claimed = conn
+        .prepare_cached(
+            "update conversations set lease_owner = ?1, lease_until = ?2
+             where id in (select id from conversations
+                          where has_work = 1 and (lease_until is null or lease_until <= ?3)
+                          order by work_since, id
+                          limit ?4)
+             returning id, work_since",
+        )?
+        .query_map(params![owner, until, now, limit], |r| {
+            Ok((r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(0)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort();
+    Ok(claimed.into_iter().map(|(_, id)| id).collect())
+}
+
+/// A conversation's work as read on the writer thread, before its JSON is parsed.
+struct RawWork {
+    conversation_id: i64,
+    conversation: Captured,
+    events: Vec<(i64, String, i64)>,
+}
+
+impl RawWork {
+    fn parse(self) -> StoreResult<ConversationWork> {
+        let conversation_id = self.conversation_id;
+        Ok(ConversationWork {
+            conversation: rows::conversation(&self.conversation)?,
+            contact: rows::contact(&self.conversation, "contact_id", "contact_created_at")?,
+            events: self
+                .events
+                .into_iter()
+                .map(|(id, payload, received_at)| {
+                    Ok(StoredEvent {
+                        id,
+                        conversation_id,
+                        kind: from_text::<EventKind>("event", &payload)?,
+                        received_at: time(received_at)?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?,
+        })
+    }
+}
+
+fn load_raw(conn: &Connection, conversation_id: i64, limit: i64) -> StoreResult<RawWork> {
+    let conversation = conn
+        .prepare_cached(
+            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state,
+                    v.created_at, c.key, c.name, c.attributes, c.tags,
+                    c.created_at as contact_created_at, c.bsuid, c.username
+             from conversations v join contacts c on c.id = v.contact_id
+             where v.id = ?1",
+        )?
+        .query([conversation_id])?
+        .next()?
+        .map(Captured::of)
+        .transpose()?
+        .ok_or(StoreError::NotFound {
+            what: "conversation",
+            id: conversation_id,
+        })?;
+    let events = conn
+        .prepare_cached(
+            "select id, payload, received_at from conversation_events
+             where conversation_id = ?1 and processed_at is null
+             order by id
+             limit ?2",
+        )?
+        .query_map(params![conversation_id, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RawWork {
+        conversation_id,
+        conversation,
+        events,
+    })
 }
 
 fn patch_contact(conn: &Connection, contact_id: i64, patch: &ContactPatch) -> StoreResult<()> {

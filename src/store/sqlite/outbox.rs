@@ -7,11 +7,12 @@ use super::statuses::replay_early_statuses;
 use super::SqliteStore;
 use crate::store::apply::lease_until;
 use crate::store::{
-    NewOutbound, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
+    NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError,
+    StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
 /// A claimed row as read on the writer thread; its JSON is parsed after.
@@ -24,6 +25,34 @@ struct ClaimedRow {
     attempts: i32,
     created_at: i64,
     last_inbound_at: Option<i64>,
+}
+
+impl ClaimedRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            sender_id: r.get(1)?,
+            conversation_id: r.get(2)?,
+            payload: r.get(3)?,
+            fallback: r.get(4)?,
+            attempts: r.get(5)?,
+            created_at: r.get(6)?,
+            last_inbound_at: r.get(7)?,
+        })
+    }
+
+    fn parse(self) -> StoreResult<OutboxItem> {
+        Ok(OutboxItem {
+            id: self.id,
+            sender_id: self.sender_id,
+            conversation_id: self.conversation_id,
+            message: from_text("outbound payload", &self.payload)?,
+            fallback: from_text("outbound fallback", &self.fallback)?,
+            attempts: self.attempts,
+            created_at: time(self.created_at)?,
+            last_inbound_at: opt_time(self.last_inbound_at)?,
+        })
+    }
 }
 
 /// A send outcome with its values ready to bind.
@@ -54,6 +83,129 @@ fn has_early_statuses(conn: &Connection) -> StoreResult<bool> {
     Ok(conn
         .prepare_cached("select exists (select 1 from early_statuses)")?
         .query_row([], |r| r.get(0))?)
+}
+
+impl Update {
+    /// The outcome's values ready to bind, and what it does to the contact's marketing.
+    fn of(
+        outcome: &SendOutcome,
+    ) -> StoreResult<(Self, Option<crate::domain::ErrorClass>)> {
+        let marketing = crate::store::apply::marketing_outcome(outcome);
+        let update = match outcome {
+            SendOutcome::Accepted {
+                provider_message_id,
+                converted_to,
+            } => Update::Accepted {
+                provider_message_id: provider_message_id.clone(),
+                converted: converted_to
+                    .as_ref()
+                    .map(|c| json_text("outbound content", c))
+                    .transpose()?,
+            },
+            SendOutcome::Retry { at, code, title } => Update::Retry {
+                at: micros(*at),
+                code: *code,
+                title: title.clone(),
+            },
+            SendOutcome::Failed {
+                code,
+                title,
+                window_closed,
+            } => Update::Failed {
+                code: *code,
+                title: title.clone(),
+                window_closed: *window_closed,
+            },
+            SendOutcome::Skipped { reason } => Update::Skipped {
+                reason: reason.clone(),
+            },
+            SendOutcome::Requeue => Update::Requeue,
+        };
+        Ok((update, marketing))
+    }
+}
+
+/// Writes a send's outcome: fails with `LeaseLost` when `owner` does not hold the message.
+fn apply_outcome(
+    conn: &Connection,
+    id: i64,
+    owner: &str,
+    update: &Update,
+    marketing: Option<crate::domain::ErrorClass>,
+    now: i64,
+) -> StoreResult<()> {
+    let changed = match &update {
+        Update::Accepted {
+            provider_message_id,
+            converted,
+        } => conn
+            .prepare_cached(
+                "update outbound_messages set
+                     status = 'accepted', provider_message_id = ?3,
+                     payload = case when ?4 is null then payload
+                                    else json_set(payload, '$.content', json(?4)) end,
+                     error_code = null, error_title = null,
+                     lease_owner = null, lease_until = null, updated_at = ?5
+                 where id = ?1 and lease_owner = ?2",
+            )?
+            .execute(params![id, owner, provider_message_id, converted, now])?,
+        Update::Retry { at, code, title } => conn
+            .prepare_cached(
+                "update outbound_messages set
+                     attempts = attempts + 1, next_attempt_at = ?3, error_code = ?4,
+                     error_title = ?5, lease_owner = null, lease_until = null,
+                     updated_at = ?6
+                 where id = ?1 and lease_owner = ?2",
+            )?
+            .execute(params![id, owner, at, code, title, now])?,
+        Update::Failed {
+            code,
+            title,
+            window_closed,
+        } => conn
+            .prepare_cached(
+                "update outbound_messages set
+                     status = 'failed', error_code = ?3, error_title = ?4,
+                     window_closed = ?5, lease_owner = null, lease_until = null,
+                     updated_at = ?6
+                 where id = ?1 and lease_owner = ?2",
+            )?
+            .execute(params![id, owner, code, title, window_closed, now])?,
+        // The reason is kept as the record's error title.
+        Update::Skipped { reason } => conn
+            .prepare_cached(
+                "update outbound_messages set
+                     status = 'skipped', error_title = ?3,
+                     lease_owner = null, lease_until = null, updated_at = ?4
+                 where id = ?1 and lease_owner = ?2",
+            )?
+            .execute(params![id, owner, reason, now])?,
+        Update::Requeue => conn
+            .prepare_cached(
+                "update outbound_messages set lease_owner = null, lease_until = null
+                 where id = ?1 and lease_owner = ?2",
+            )?
+            .execute(params![id, owner])?,
+    };
+    if changed == 0 {
+        return Err(StoreError::LeaseLost {
+            what: "outbound message",
+            id,
+        });
+    }
+    // See the PostgreSQL store: the failure and what it does to the contact
+    // commit together.
+    match marketing {
+        Some(crate::domain::ErrorClass::MarketingLimited) => {
+            super::account::defer_in(conn, id, now)?;
+        }
+        Some(_) => super::account::stop_in(conn, id, now)?,
+        None => {}
+    }
+    if matches!(update, Update::Accepted { .. }) && has_early_statuses(conn)? {
+        replay_early_statuses(conn, id)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -101,18 +253,7 @@ impl Outbox for SqliteStore {
                          (select last_inbound_at from conversations c
                           where c.id = outbound_messages.conversation_id) as last_inbound_at",
                 )?
-                .query_map(params![owner, until, now, limit], |r| {
-                    Ok(ClaimedRow {
-                        id: r.get(0)?,
-                        sender_id: r.get(1)?,
-                        conversation_id: r.get(2)?,
-                        payload: r.get(3)?,
-                        fallback: r.get(4)?,
-                        attempts: r.get(5)?,
-                        created_at: r.get(6)?,
-                        last_inbound_at: r.get(7)?,
-                    })
-                })?
+                .query_map(params![owner, until, now, limit], ClaimedRow::read)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(StoreError::from)
             })
@@ -120,18 +261,7 @@ impl Outbox for SqliteStore {
         // Parsed here, off the writer thread.
         let mut items = rows
             .into_iter()
-            .map(|row| {
-                Ok(OutboxItem {
-                    id: row.id,
-                    sender_id: row.sender_id,
-                    conversation_id: row.conversation_id,
-                    message: from_text("outbound payload", &row.payload)?,
-                    fallback: from_text("outbound fallback", &row.fallback)?,
-                    attempts: row.attempts,
-                    created_at: time(row.created_at)?,
-                    last_inbound_at: opt_time(row.last_inbound_at)?,
-                })
-            })
+            .map(ClaimedRow::parse)
             .collect::<StoreResult<Vec<_>>>()?;
         items.sort_by_key(|item| item.id);
         Ok(items)
@@ -145,114 +275,59 @@ impl Outbox for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let owner = owner.to_owned();
+        let (update, marketing) = Update::of(outcome)?;
         let now = micros(now);
-        let marketing = crate::store::apply::marketing_outcome(outcome);
-        let update = match outcome {
-            SendOutcome::Accepted {
-                provider_message_id,
-                converted_to,
-            } => Update::Accepted {
-                provider_message_id: provider_message_id.clone(),
-                converted: converted_to
-                    .as_ref()
-                    .map(|c| json_text("outbound content", c))
-                    .transpose()?,
-            },
-            SendOutcome::Retry { at, code, title } => Update::Retry {
-                at: micros(*at),
-                code: *code,
-                title: title.clone(),
-            },
-            SendOutcome::Failed {
-                code,
-                title,
-                window_closed,
-            } => Update::Failed {
-                code: *code,
-                title: title.clone(),
-                window_closed: *window_closed,
-            },
-            SendOutcome::Skipped { reason } => Update::Skipped {
-                reason: reason.clone(),
-            },
-            SendOutcome::Requeue => Update::Requeue,
-        };
         self.writer
-            .run(move |conn| {
-                let changed = match &update {
-                    Update::Accepted {
-                        provider_message_id,
-                        converted,
-                    } => conn
-                        .prepare_cached(
-                            "update outbound_messages set
-                                 status = 'accepted', provider_message_id = ?3,
-                                 payload = case when ?4 is null then payload
-                                                else json_set(payload, '$.content', json(?4)) end,
-                                 error_code = null, error_title = null,
-                                 lease_owner = null, lease_until = null, updated_at = ?5
-                             where id = ?1 and lease_owner = ?2",
-                        )?
-                        .execute(params![id, owner, provider_message_id, converted, now])?,
-                    Update::Retry { at, code, title } => conn
-                        .prepare_cached(
-                            "update outbound_messages set
-                                 attempts = attempts + 1, next_attempt_at = ?3, error_code = ?4,
-                                 error_title = ?5, lease_owner = null, lease_until = null,
-                                 updated_at = ?6
-                             where id = ?1 and lease_owner = ?2",
-                        )?
-                        .execute(params![id, owner, at, code, title, now])?,
-                    Update::Failed {
-                        code,
-                        title,
-                        window_closed,
-                    } => conn
-                        .prepare_cached(
-                            "update outbound_messages set
-                                 status = 'failed', error_code = ?3, error_title = ?4,
-                                 window_closed = ?5, lease_owner = null, lease_until = null,
-                                 updated_at = ?6
-                             where id = ?1 and lease_owner = ?2",
-                        )?
-                        .execute(params![id, owner, code, title, window_closed, now])?,
-                    // The reason is kept as the record's error title.
-                    Update::Skipped { reason } => conn
-                        .prepare_cached(
-                            "update outbound_messages set
-                                 status = 'skipped', error_title = ?3,
-                                 lease_owner = null, lease_until = null, updated_at = ?4
-                             where id = ?1 and lease_owner = ?2",
-                        )?
-                        .execute(params![id, owner, reason, now])?,
-                    Update::Requeue => conn
-                        .prepare_cached(
-                            "update outbound_messages set lease_owner = null, lease_until = null
-                             where id = ?1 and lease_owner = ?2",
-                        )?
-                        .execute(params![id, owner])?,
-                };
-                if changed == 0 {
-                    return Err(StoreError::LeaseLost {
-                        what: "outbound message",
-                        id,
-                    });
-                }
-                // See the PostgreSQL store: the failure and what it does to the contact
-                // commit together.
-                match marketing {
-                    Some(crate::domain::ErrorClass::MarketingLimited) => {
-                        super::account::defer_in(conn, id, now)?;
-                    }
-                    Some(_) => super::account::stop_in(conn, id, now)?,
-                    None => {}
-                }
-                if matches!(update, Update::Accepted { .. }) && has_early_statuses(conn)? {
-                    replay_early_statuses(conn, id)?;
-                }
-                Ok(())
-            })
+            .run(move |conn| apply_outcome(conn, id, &owner, &update, marketing, now))
             .await
+    }
+
+    async fn record_outcome_and_claim_next(
+        &self,
+        item: &OutboxItem,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<NextSend> {
+        // A retried or requeued message is still its conversation's head: the claim
+        // decides when it goes again.
+        if matches!(outcome, SendOutcome::Retry { .. } | SendOutcome::Requeue) {
+            self.record_outcome(item.id, owner, outcome, now).await?;
+            return Ok(NextSend::Unknown);
+        }
+        let id = item.id;
+        let conversation_id = item.conversation_id;
+        let owner = owner.to_owned();
+        let (update, marketing) = Update::of(outcome)?;
+        let until = micros(lease_until(now, lease));
+        let now = micros(now);
+        let next = self
+            .writer
+            .run(move |conn| {
+                apply_outcome(conn, id, &owner, &update, marketing, now)?;
+                conn.prepare_cached(
+                    "update outbound_messages set lease_owner = ?1, lease_until = ?2
+                     where id = (select o.id from outbound_messages o
+                                 where o.conversation_id = ?3 and o.status = 'queued'
+                                 order by o.id limit 1)
+                       and next_attempt_at <= ?4
+                       and (lease_until is null or lease_until <= ?4)
+                       and not exists (select 1 from sender_stops s
+                                       where s.sender_id = outbound_messages.sender_id)
+                     returning id, sender_id, conversation_id, payload, fallback, attempts, created_at,
+                         (select last_inbound_at from conversations c
+                          where c.id = outbound_messages.conversation_id) as last_inbound_at",
+                )?
+                .query_row(params![owner, until, conversation_id, now], ClaimedRow::read)
+                .optional()
+                .map_err(StoreError::from)
+            })
+            .await?;
+        Ok(match next {
+            Some(row) => NextSend::Leased(row.parse()?),
+            None => NextSend::Nothing,
+        })
     }
 
     async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {

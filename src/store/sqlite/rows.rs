@@ -43,6 +43,56 @@ macro_rules! cols {
 cols!(SqliteRow, try_get);
 cols!(rusqlite::Row<'_>, get);
 
+/// A rusqlite row copied out by column name, so its JSON can be parsed after the writer
+/// thread moved on (rusqlite rows borrow their statement).
+pub(super) struct Captured(Vec<(String, rusqlite::types::Value)>);
+
+impl Captured {
+    pub(super) fn of(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
+        let names = row.as_ref().column_names();
+        let mut values = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            values.push((name.to_string(), row.get::<_, rusqlite::types::Value>(i)?));
+        }
+        Ok(Self(values))
+    }
+
+    fn get(&self, column: &str) -> StoreResult<&rusqlite::types::Value> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == column)
+            .map(|(_, v)| v)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {column}")))
+    }
+}
+
+impl Cols for Captured {
+    fn int(&self, column: &str) -> StoreResult<i64> {
+        self.opt_int(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{column} is null")))
+    }
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+        match self.get(column)? {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Integer(i) => Ok(Some(*i)),
+            other => Err(StoreError::Corrupt(format!(
+                "{column} is not an integer: {other:?}"
+            ))),
+        }
+    }
+    fn text(&self, column: &str) -> StoreResult<String> {
+        self.opt_text(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{column} is null")))
+    }
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+        match self.get(column)? {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Text(t) => Ok(Some(t.clone())),
+            other => Err(StoreError::Corrupt(format!("{column} is not text: {other:?}"))),
+        }
+    }
+}
+
 pub(super) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }

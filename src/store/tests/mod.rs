@@ -123,6 +123,7 @@ mod account;
 mod contacts;
 mod exchanges;
 mod fixtures;
+mod handoff;
 mod identity;
 mod inbox;
 mod ingest;

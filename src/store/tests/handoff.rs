@@ -1,0 +1,186 @@
+//! Work handed from the inbox to the outbox in one commit (`commit_step_and_claim`,
+//! `record_outcome_and_claim_next`) and the inbox's claim that also loads
+//! (`claim_work`). The SQLite store does all three in its write jobs; the PostgreSQL store
+//! uses the trait's defaults, which hand nothing over and say so.
+
+use super::fixtures::*;
+use crate::store::{DynStore, NextSend, SendOutcome};
+
+fn accepted(id: &str) -> SendOutcome {
+    SendOutcome::Accepted {
+        provider_message_id: id.to_string(),
+        converted_to: None,
+    }
+}
+
+/// What both stores guarantee: the claim that loads gives what a claim and a load give,
+/// and nothing handed over is ever claimable by another process.
+async fn claim_work_loads_what_load_work_loads(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    receive(&store, "wamid.2", 1, t(1)).await;
+    let work = store.claim_work("a", t(2), LEASE, 10, 32).await.unwrap();
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0], store.load_work(conversation, 32).await.unwrap());
+    assert_eq!(work[0].events.len(), 2);
+    // Claimed: nobody else gets it.
+    assert!(store
+        .claim_work("b", t(3), LEASE, 10, 32)
+        .await
+        .unwrap()
+        .is_empty());
+    // At most `events` events come with it.
+    let (_, other) = receive(&store, "wamid.3", 2, t(4)).await;
+    receive(&store, "wamid.4", 2, t(5)).await;
+    let work = store.claim_work("b", t(6), LEASE, 10, 1).await.unwrap();
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0].conversation.id, other);
+    assert_eq!(work[0].events.len(), 1);
+}
+
+async fn a_handed_reply_is_never_claimed_twice(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.outbound = vec![text_to(conversation, 1, "one"), text_to(conversation, 1, "two")];
+    commit.release = true;
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    assert_eq!(committed.ids.len(), 2);
+    let handed: Vec<_> = committed.handed.iter().map(|i| i.id).collect();
+    // Another process's claim gets neither the handed message nor the one behind it.
+    let theirs = claim_ids(&store, "b", t(3), 10).await;
+    for id in &theirs {
+        assert!(!handed.contains(id), "{id} was handed over and claimed");
+    }
+    if handed.is_empty() {
+        // The default hands nothing over: the first reply is claimed as before.
+        assert_eq!(theirs, vec![committed.ids[0]]);
+    } else {
+        assert!(theirs.is_empty(), "{theirs:?}");
+    }
+}
+
+/// SQLite: the first reply comes leased with the commit, the next with the first one's
+/// outcome, and the last outcome says nothing more is ready.
+async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    let work = store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.outbound = vec![text_to(conversation, 1, "one"), text_to(conversation, 1, "two")];
+    commit.release = true;
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    assert!(!committed.more_work);
+    let first = committed.handed.expect("the first reply is handed over");
+    assert_eq!(first.id, committed.ids[0]);
+    assert_eq!(first.message, commit.outbound[0].message);
+    assert_eq!(first.attempts, 0);
+    assert_eq!(
+        first.last_inbound_at,
+        work[0].conversation.last_inbound_at
+    );
+    assert_eq!(first.created_at, t(2));
+
+    let NextSend::Leased(second) = store
+        .record_outcome_and_claim_next(&first, "a", &accepted("wamid.out1"), t(3), LEASE)
+        .await
+        .unwrap()
+    else {
+        panic!("the second reply should come leased");
+    };
+    assert_eq!(second.id, committed.ids[1]);
+    assert_eq!(second.message, commit.outbound[1].message);
+    assert!(claim_ids(&store, "b", t(4), 10).await.is_empty());
+    assert_eq!(
+        store
+            .record_outcome_and_claim_next(&second, "a", &accepted("wamid.out2"), t(5), LEASE)
+            .await
+            .unwrap(),
+        NextSend::Nothing
+    );
+    let stored = store.outbound(second.id).await.unwrap().unwrap();
+    assert_eq!(stored.provider_message_id.as_deref(), Some("wamid.out2"));
+}
+
+/// SQLite: nothing is handed over when the reply is not next in line (an older message
+/// still queued) or its sender is stopped; a retried send leaves the claim to decide; a
+/// conversation given back with events left says so.
+async fn only_a_ready_head_of_line_is_handed_over(store: DynStore) {
+    let (first_event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let (second_event, _) = receive(&store, "wamid.2", 1, t(1)).await;
+    let mut commit = step(conversation, first_event, "a", t(2));
+    commit.outbound = vec![text_to(conversation, 1, "one")];
+    let one = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap()
+        .handed
+        .expect("handed");
+    // "one" is still queued (in flight): the next step's reply waits behind it.
+    let mut commit = step(conversation, second_event, "a", t(3));
+    commit.outbound = vec![text_to(conversation, 1, "two")];
+    commit.release = true;
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    assert_eq!(committed.handed, None);
+    assert!(!committed.more_work);
+    // A retry keeps "one" at the head: the claim decides when it goes again.
+    let retry = SendOutcome::Retry {
+        at: t(60),
+        code: Some(131000),
+        title: "try later".into(),
+    };
+    assert_eq!(
+        store
+            .record_outcome_and_claim_next(&one, "a", &retry, t(4), LEASE)
+            .await
+            .unwrap(),
+        NextSend::Unknown
+    );
+    assert!(claim_ids(&store, "b", t(5), 10).await.is_empty());
+    assert_eq!(claim_ids(&store, "b", t(61), 10).await, vec![one.id]);
+
+    // A stopped sender: nothing handed over.
+    store
+        .stop_sender(SENDER, Some(190), "token expired", t(70))
+        .await
+        .unwrap();
+    let (event, other) = receive(&store, "wamid.3", 2, t(71)).await;
+    store.claim_work("a", t(72), LEASE, 10, 32).await.unwrap();
+    let (_, _) = receive(&store, "wamid.4", 2, t(73)).await;
+    let mut commit = step(other, event, "a", t(74));
+    commit.outbound = vec![text_to(other, 2, "hi")];
+    commit.release = true;
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    assert_eq!(committed.handed, None);
+    // An event arrived after the load: the conversation goes back with work.
+    assert!(committed.more_work);
+}
+
+conformance!(
+    claim_work_loads_what_load_work_loads,
+    a_handed_reply_is_never_claimed_twice,
+);
+
+mod sqlite_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_steps_replies_follow_each_other_without_claims() {
+        crate::store::tests::on_sqlite(super::a_steps_replies_follow_each_other_without_claims)
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_ready_head_of_line_is_handed_over() {
+        crate::store::tests::on_sqlite(super::only_a_ready_head_of_line_is_handed_over).await
+    }
+}
