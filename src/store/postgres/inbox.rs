@@ -130,7 +130,7 @@ impl Inbox for PgStore {
         .bind(lease_until(now, lease))
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.leases)
         .await?;
         let mut claimed = rows
             .iter()
@@ -251,7 +251,7 @@ impl Inbox for PgStore {
         .bind(until)
         .bind(conversation_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.leases)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -67,7 +67,7 @@ impl Outbox for PgStore {
             .bind(lease_until(now, lease))
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.leases)
             .await?;
         // Sorted here rather than by the statement, which then needs no sort at all.
         let mut items = rows

@@ -7,8 +7,7 @@ use super::statuses::replay_early_statuses;
 use super::SqliteStore;
 use crate::store::apply::lease_until;
 use crate::store::{
-    NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError,
-    StoreResult,
+    NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -87,9 +86,7 @@ fn has_early_statuses(conn: &Connection) -> StoreResult<bool> {
 
 impl Update {
     /// The outcome's values ready to bind, and what it does to the contact's marketing.
-    fn of(
-        outcome: &SendOutcome,
-    ) -> StoreResult<(Self, Option<crate::domain::ErrorClass>)> {
+    fn of(outcome: &SendOutcome) -> StoreResult<(Self, Option<crate::domain::ErrorClass>)> {
         let marketing = crate::store::apply::marketing_outcome(outcome);
         let update = match outcome {
             SendOutcome::Accepted {

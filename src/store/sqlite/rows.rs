@@ -7,7 +7,7 @@ use crate::domain::{Contact, Conversation};
 use crate::store::apply;
 use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
@@ -88,7 +88,9 @@ impl Cols for Captured {
         match self.get(column)? {
             rusqlite::types::Value::Null => Ok(None),
             rusqlite::types::Value::Text(t) => Ok(Some(t.clone())),
-            other => Err(StoreError::Corrupt(format!("{column} is not text: {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "{column} is not text: {other:?}"
+            ))),
         }
     }
 }
@@ -174,6 +176,16 @@ pub(super) fn upsert_contact(
     name: Option<&str>,
     now: i64,
 ) -> StoreResult<i64> {
+    // Most messages come from a known contact whose name has not changed: found by a read,
+    // the contact's page is not written again (an upsert rewrites the row even when
+    // nothing changes, a WAL frame per message).
+    let known: Option<i64> = conn
+        .prepare_cached("select id from contacts where key = ?1 and (?2 is null or name is ?2)")?
+        .query_row(params![key, name], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = known {
+        return Ok(id);
+    }
     Ok(conn
         .prepare_cached(
             "insert into contacts (key, name, created_at, phone, bsuid)

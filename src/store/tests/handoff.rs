@@ -41,7 +41,10 @@ async fn a_handed_reply_is_never_claimed_twice(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
     store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
     let mut commit = step(conversation, event, "a", t(2));
-    commit.outbound = vec![text_to(conversation, 1, "one"), text_to(conversation, 1, "two")];
+    commit.outbound = vec![
+        text_to(conversation, 1, "one"),
+        text_to(conversation, 1, "two"),
+    ];
     commit.release = true;
     let committed = store
         .commit_step_and_claim(&commit, Some(LEASE))
@@ -68,7 +71,10 @@ async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
     let work = store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
     let mut commit = step(conversation, event, "a", t(2));
-    commit.outbound = vec![text_to(conversation, 1, "one"), text_to(conversation, 1, "two")];
+    commit.outbound = vec![
+        text_to(conversation, 1, "one"),
+        text_to(conversation, 1, "two"),
+    ];
     commit.release = true;
     let committed = store
         .commit_step_and_claim(&commit, Some(LEASE))
@@ -79,10 +85,7 @@ async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
     assert_eq!(first.id, committed.ids[0]);
     assert_eq!(first.message, commit.outbound[0].message);
     assert_eq!(first.attempts, 0);
-    assert_eq!(
-        first.last_inbound_at,
-        work[0].conversation.last_inbound_at
-    );
+    assert_eq!(first.last_inbound_at, work[0].conversation.last_inbound_at);
     assert_eq!(first.created_at, t(2));
 
     let NextSend::Leased(second) = store
