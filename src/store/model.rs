@@ -79,7 +79,7 @@ pub struct Committed {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextSend {
     /// The conversation's next message, leased to the same owner: send it now.
-    Leased(OutboxItem),
+    Leased(Box<OutboxItem>),
     /// The conversation has no message ready to send.
     Nothing,
     /// The store did not look: a claim must.

@@ -152,7 +152,7 @@ impl Outbox {
             };
             self.count(&item, &outcome);
             match self.record(&item, &outcome).await {
-                NextSend::Leased(next) => item = next,
+                NextSend::Leased(next) => item = *next,
                 NextSend::Nothing => return,
                 NextSend::Unknown => {
                     // The conversation's next message may be ready: a claim looks.

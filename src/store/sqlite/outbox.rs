@@ -322,7 +322,7 @@ impl Outbox for SqliteStore {
             })
             .await?;
         Ok(match next {
-            Some(row) => NextSend::Leased(row.parse()?),
+            Some(row) => NextSend::Leased(Box::new(row.parse()?)),
             None => NextSend::Nothing,
         })
     }
