@@ -440,6 +440,15 @@ pub fn details(r: &RunResult) -> String {
             stage(&st.inbox),
             stage(&st.outbox)
         );
+        if st.sqlite_jobs > 0 && r.webhooks > 0 {
+            s += &format!(
+                "  writes     {:.2} SQLite write jobs and {:.2} commits per webhook ({} jobs in {} commits)\n",
+                st.sqlite_jobs as f64 / r.webhooks as f64,
+                st.sqlite_commits as f64 / r.webhooks as f64,
+                st.sqlite_jobs,
+                st.sqlite_commits
+            );
+        }
     }
     s += &format!(
         "  {:<10} peak RSS {:.1} MB (end {:.1} MB), CPU avg {:.0}% peak {:.0}% of one core, {:.0} µs per message; {} warnings/errors logged; stopped in {:.1} s\n",

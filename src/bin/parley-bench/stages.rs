@@ -18,6 +18,10 @@ pub struct Stage {
 pub struct Stages {
     pub inbox: Stage,
     pub outbox: Stage,
+    /// SQLite write jobs and the transactions they shared (group commit), over the whole
+    /// run; 0 on PostgreSQL.
+    pub sqlite_jobs: u64,
+    pub sqlite_commits: u64,
 }
 
 pub async fn scrape(base: &str) -> Option<Stages> {
@@ -30,7 +34,17 @@ pub async fn scrape(base: &str) -> Option<Stages> {
     Some(Stages {
         inbox: histogram(&text, "parley_inbox_latency_seconds")?,
         outbox: histogram(&text, "parley_outbox_latency_seconds")?,
+        sqlite_jobs: counter(&text, "parley_sqlite_jobs_total"),
+        sqlite_commits: counter(&text, "parley_sqlite_commits_total"),
     })
+}
+
+/// An unlabelled counter's value, 0 when absent.
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
 }
 
 fn histogram(text: &str, name: &str) -> Option<Stage> {
@@ -75,6 +89,13 @@ fn histogram(text: &str, name: &str) -> Option<Stage> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_an_unlabelled_counter() {
+        let text = "# TYPE parley_sqlite_jobs_total counter\nparley_sqlite_jobs_total 4021\nparley_sqlite_jobs_total_x 9\n";
+        assert_eq!(super::counter(text, "parley_sqlite_jobs_total"), 4021);
+        assert_eq!(super::counter(text, "parley_sqlite_commits_total"), 0);
+    }
+
     #[test]
     fn reads_a_prometheus_histogram() {
         let text = "parley_inbox_latency_seconds_bucket{le=\"0.001\"} 10\n\
