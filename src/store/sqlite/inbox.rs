@@ -220,6 +220,8 @@ impl Inbox for SqliteStore {
             .iter()
             .map(OutboundRow::new)
             .collect::<StoreResult<Vec<_>>>()?;
+        let insight_counts = super::insights::counts_json(&step.insights)?;
+        let at = step.now;
         self.writer
             .run(move |conn| {
                 // A failure on any line below undoes this job's savepoint: nothing is kept.
@@ -254,6 +256,9 @@ impl Inbox for SqliteStore {
 
                 if let Some(patch) = &patch {
                     patch_contact(conn, contact_id, patch)?;
+                }
+                if let Some(counts) = &insight_counts {
+                    super::insights::add(conn, at, counts)?;
                 }
 
                 // Cancel before creating, so a step may replace a timer with one of the same

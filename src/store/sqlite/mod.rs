@@ -23,6 +23,7 @@ mod contacts;
 mod exchanges;
 mod identity;
 mod inbox;
+mod insights;
 mod ingest;
 mod media;
 mod outbox;

@@ -125,6 +125,7 @@ mod exchanges;
 mod fixtures;
 mod identity;
 mod inbox;
+mod insights;
 mod ingest;
 mod media;
 mod outbox;
