@@ -14,8 +14,8 @@
 mod apply;
 mod contacts;
 mod exchanges;
-mod insights;
 pub mod files;
+mod insights;
 mod media;
 mod migrations;
 mod model;

@@ -31,7 +31,10 @@ fn queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
         for target in panel["targets"].as_array().into_iter().flatten() {
             out.push((
                 panel["title"].as_str().unwrap_or("").to_string(),
-                target["expr"].as_str().expect("every target has an expr").to_string(),
+                target["expr"]
+                    .as_str()
+                    .expect("every target has an expr")
+                    .to_string(),
             ));
         }
     }
@@ -47,7 +50,10 @@ fn the_grafana_dashboard_shows_exactly_the_metrics_parley_exports() {
     assert!(exported.len() > 30, "found the metric names: {exported:?}");
     // What the code exports is what README and /metrics describe.
     let documented: BTreeSet<String> = parley::metrics::documented().map(String::from).collect();
-    assert_eq!(exported, documented, "src/metrics/ names and documented series differ");
+    assert_eq!(
+        exported, documented,
+        "src/metrics/ names and documented series differ"
+    );
 
     let in_queries = regex::Regex::new(r"\bparley_[a-z0-9_]+").unwrap();
     let mut shown = BTreeSet::new();
@@ -84,13 +90,22 @@ fn the_grafana_dashboard_is_importable() {
         .iter()
         .filter_map(|v| v["name"].as_str())
         .collect();
-    assert!(vars.contains(&"datasource") && vars.contains(&"instance"), "{vars:?}");
+    assert!(
+        vars.contains(&"datasource") && vars.contains(&"instance"),
+        "{vars:?}"
+    );
     let mut ids = BTreeSet::new();
     for p in d["panels"].as_array().unwrap() {
         let title = p["title"].as_str().unwrap_or("");
-        assert!(ids.insert(p["id"].as_i64().expect("panel id")), "panel id repeated: {title}");
+        assert!(
+            ids.insert(p["id"].as_i64().expect("panel id")),
+            "panel id repeated: {title}"
+        );
         for k in ["h", "w", "x", "y"] {
-            assert!(p["gridPos"][k].is_u64(), "panel \"{title}\" has no gridPos.{k}");
+            assert!(
+                p["gridPos"][k].is_u64(),
+                "panel \"{title}\" has no gridPos.{k}"
+            );
         }
         if p["type"] != "row" {
             assert_eq!(p["datasource"]["uid"], "${datasource}", "panel \"{title}\"");

@@ -53,10 +53,14 @@ fn step<'a>(report: &'a Value, key: &str) -> &'a Value {
 
 /// Waits until the report's step `key` has `what` = `n`.
 async fn until(app: &TestApp, key: &str, what: &str, n: i64) {
-    eventually(Duration::from_secs(30), &format!("{key} {what} = {n}"), || async {
-        let r = report(app).await;
-        (step(&r, key)[what] == json!(n)).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        &format!("{key} {what} = {n}"),
+        || async {
+            let r = report(app).await;
+            (step(&r, key)[what] == json!(n)).then_some(())
+        },
+    )
     .await;
 }
 
@@ -145,7 +149,11 @@ async fn known_funnel(database_url: Option<String>) {
     assert_eq!(r["former_steps"], json!([]));
 
     // The same as CSV, a line per step in the flow's order.
-    let csv = get(&app, &format!("/api/insights/flows/survey?{PERIOD}&format=csv")).await;
+    let csv = get(
+        &app,
+        &format!("/api/insights/flows/survey?{PERIOD}&format=csv"),
+    )
+    .await;
     assert_eq!(csv.status(), 200);
     assert_eq!(
         csv.headers()["content-type"].to_str().unwrap(),
@@ -157,8 +165,14 @@ async fn known_funnel(database_url: Option<String>) {
         lines[0],
         "flow,step,place,kind,entered,answered,timed_out,invalid,dropped,errored,waiting"
     );
-    assert_eq!(lines[1], "survey,step 1,step 1 (line 4),send,100,100,0,0,0,0,0");
-    assert_eq!(lines[3], "survey,step 3,step 3 (line 6),ask,80,50,10,10,0,0,10");
+    assert_eq!(
+        lines[1],
+        "survey,step 1,step 1 (line 4),send,100,100,0,0,0,0,0"
+    );
+    assert_eq!(
+        lines[3],
+        "survey,step 3,step 3 (line 6),ask,80,50,10,10,0,0,10"
+    );
     assert_eq!(lines.len(), 5);
 
     // Every flow's outcomes.
@@ -173,7 +187,10 @@ async fn known_funnel(database_url: Option<String>) {
         .iter()
         .find(|f| f["flow"] == "menu")
         .unwrap();
-    assert_eq!((menu["started"].as_i64(), menu["finished"].as_i64()), (Some(10), Some(10)));
+    assert_eq!(
+        (menu["started"].as_i64(), menu["finished"].as_i64()),
+        (Some(10), Some(10))
+    );
     let text = get(&app, &format!("/api/insights/flows?{PERIOD}&format=csv"))
         .await
         .text()
@@ -186,11 +203,14 @@ async fn known_funnel(database_url: Option<String>) {
     );
 
     // An earlier period saw nothing.
-    let before: Value = get(&app, "/api/insights/flows/survey?since=2025-12-01&until=2025-12-31")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Value = get(
+        &app,
+        "/api/insights/flows/survey?since=2025-12-01&until=2025-12-31",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(step(&before, "step 1")["entered"], 0);
     app.shutdown().await;
 }
@@ -250,7 +270,11 @@ async fn insights_reads_refuse_bad_periods_and_unknown_flows() {
     let long = format!("/api/insights/flows/{}", "x".repeat(300));
     assert_eq!(get(&app, &long).await.status(), 422);
     // A loaded flow nobody ran yet: its steps, all zero.
-    let r: Value = get(&app, "/api/insights/flows/survey").await.json().await.unwrap();
+    let r: Value = get(&app, "/api/insights/flows/survey")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["steps"].as_array().unwrap().len(), 4);
     assert_eq!(r["outcomes"]["started"], 0);
     app.shutdown().await;

@@ -3,11 +3,11 @@
 
 use super::{Interpreter, Note, Task};
 use crate::config::EchoPause;
+use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{
     CallDirection, Handoff, InboundContent, InboundMessage, Run, ScheduledRun, Timer, TimerFire,
     TimerKind, Wait, WindowFallback,
 };
-use crate::domain::insight::{Outcome, StepCount};
 use crate::engine::answer;
 use crate::engine::scope;
 use crate::flows::schedule::{LAST_REENGAGED_AT, OPTED_OUT};

@@ -10,7 +10,7 @@ triggers: [{ keyword: [survey] }]
 steps:
   - send: "Hi"
   - ask: { text: "Name?", expect: text, save_as: name, timeout: 10m }
-  - ask: { text: "Age?", expect: number, save_as: age, timeout: 10m }
+  - ask: { text: "Age?", expect: number, save_as: age, retries: 0, timeout: 10m }
   - send: "Thanks"
 "#;
 

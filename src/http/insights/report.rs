@@ -214,7 +214,10 @@ pub fn flow(set: &FlowSet, id: &str, sums: &InsightSums, period: &Period) -> Opt
             let mut row = Map::new();
             row.insert("step".into(), json!(key));
             row.insert("place".into(), json!(step.place()));
-            row.insert("kind".into(), json!(crate::engine::trace::op_name(&step.op)));
+            row.insert(
+                "kind".into(),
+                json!(crate::engine::trace::op_name(&step.op)),
+            );
             row.extend(step_counts(counters(&key)));
             steps.push(Value::Object(row));
             shown.insert(key);
@@ -268,7 +271,12 @@ pub fn flows_csv(report: &Value) -> String {
 
 /// A flow's report as CSV: one line per step (former steps last, `place` and `kind` empty).
 pub fn flow_csv(report: &Value) -> String {
-    let mut names = vec!["flow".to_string(), "step".into(), "place".into(), "kind".into()];
+    let mut names = vec![
+        "flow".to_string(),
+        "step".into(),
+        "place".into(),
+        "kind".into(),
+    ];
     names.extend(StepCount::ALL.iter().map(|s| s.as_str().to_string()));
     names.push("waiting".into());
     let flow = report["flow"].clone();

@@ -41,7 +41,10 @@ async fn counts_are_added_with_their_step_and_never_twice(store: DynStore) {
     store.commit_step(&commit).await.unwrap();
     // The same event committed again (a replay after a crash) is refused whole.
     let again = store.commit_step(&commit).await;
-    assert!(matches!(again, Err(StoreError::NotFound { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::NotFound { .. })),
+        "{again:?}"
+    );
 
     // A later event, an hour later: its own hour.
     let (second, _) = receive(&store, "wamid.2", 1, t(HOUR + 5)).await;
@@ -50,12 +53,18 @@ async fn counts_are_added_with_their_step_and_never_twice(store: DynStore) {
         .await
         .unwrap();
     let mut commit = step(conversation, second, "a", t(HOUR + 7));
-    commit.insights.step("survey", "step 2", StepCount::Answered);
+    commit
+        .insights
+        .step("survey", "step 2", StepCount::Answered);
     commit.insights.outcome("survey", Outcome::Finished);
     commit.insights.outcome("other", Outcome::Started);
     store.commit_step(&commit).await.unwrap();
 
-    let (h0, h1, h2) = (t(0).timestamp(), t(HOUR).timestamp(), t(2 * HOUR).timestamp());
+    let (h0, h1, h2) = (
+        t(0).timestamp(),
+        t(HOUR).timestamp(),
+        t(2 * HOUR).timestamp(),
+    );
     let both = store.flow_insights(h0, h2, None).await.unwrap();
     assert!(!both.truncated);
     assert_eq!(
