@@ -490,17 +490,15 @@ impl Interpreter<'_> {
                 } else {
                     self.cancel_waits();
                     self.leave_wait(&flow, step, StepCount::Invalid, ask.on_invalid.is_none());
-                    match ask.on_invalid {
-                        Some(t) => {
-                            if let Some(run) = &mut self.state.run {
-                                run.wait = None;
-                            }
-                            self.then([Task::Execute {
-                                flow: flow.clone(),
-                                pc: t,
-                            }]);
+                    // Without `on_invalid` the run ended there (`leave_wait`).
+                    if let Some(t) = ask.on_invalid {
+                        if let Some(run) = &mut self.state.run {
+                            run.wait = None;
                         }
-                        None => {}
+                        self.then([Task::Execute {
+                            flow: flow.clone(),
+                            pc: t,
+                        }]);
                     }
                 }
             }
