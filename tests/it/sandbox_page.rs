@@ -1,7 +1,8 @@
 //! The `/sandbox` page in a real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core from `tests/browser/`): open the page, type `hi`, tap a reply button,
 //! see the bot's answer and the trace, attach a photo and see it from the media store;
-//! and the send kinds of issue 16 ("typing…", a reaction, a location request). The
+//! and the send kinds of issue 16 ("typing…", a reaction, a location request).
+//! The `/insights` page draws each flow's funnel from known traffic (`insights.mjs`). The
 //! screenshots are kept in the target folder. `.ci/run` installs Chromium and
 //! playwright-core; elsewhere the test is skipped when they are missing.
 
