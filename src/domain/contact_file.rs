@@ -650,7 +650,8 @@ pub fn field_names(contact: &Contact) -> impl Iterator<Item = &String> {
         .filter(|k| k.as_str() != OPTED_OUT)
 }
 
-fn csv_value(value: &str) -> String {
+/// A CSV field, quoted when it must be.
+pub fn csv_value(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {

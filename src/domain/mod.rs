@@ -16,6 +16,7 @@ pub mod event;
 pub mod form;
 pub mod graph_versions;
 pub mod identity;
+pub mod insight;
 pub mod limits;
 pub mod message;
 pub mod phone;

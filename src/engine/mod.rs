@@ -58,6 +58,8 @@ pub struct StepOutput {
     pub replies: Vec<Reply>,
     pub timers: Vec<NewTimer>,
     pub cancel_timers: Vec<TimerKind>,
+    /// What the event adds to the flow insights' counters (committed with the rest).
+    pub insights: crate::domain::insight::Tally,
 }
 
 impl StepOutput {
@@ -69,6 +71,7 @@ impl StepOutput {
             replies: Vec::new(),
             timers: Vec::new(),
             cancel_timers: Vec::new(),
+            insights: Default::default(),
         }
     }
 }

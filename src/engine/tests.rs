@@ -501,3 +501,4 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
 
 mod agent;
 mod forms;
+mod insights;

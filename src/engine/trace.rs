@@ -196,7 +196,7 @@ impl Trace {
     }
 }
 
-fn op_name(op: &Op) -> &'static str {
+pub fn op_name(op: &Op) -> &'static str {
     match op {
         Op::Send(_) => "send",
         Op::Ask(_) => "ask",

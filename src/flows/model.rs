@@ -42,6 +42,27 @@ impl Flow {
             .count()
     }
 
+    /// The name flow insights count the compiled step `index` under: its `id`, else
+    /// `step 3` (the author's number), `step 3.2` for the second step written inside step
+    /// 3. `None` for jumps the author never wrote (and past the end).
+    pub fn insight_key(&self, index: usize) -> Option<String> {
+        let step = self.steps.get(index)?;
+        if let Some(id) = &step.id {
+            return Some(id.clone());
+        }
+        match step.origin {
+            Origin::Top(n) => Some(format!("step {n}")),
+            Origin::Inside(n) => {
+                let k = self.steps[..=index]
+                    .iter()
+                    .filter(|s| s.origin == Origin::Inside(n))
+                    .count();
+                Some(format!("step {n}.{k}"))
+            }
+            Origin::Added => None,
+        }
+    }
+
     /// `step 2 (line 17)` for the compiled step `index`.
     pub fn place(&self, index: usize) -> String {
         match self.steps.get(index) {

@@ -1,10 +1,11 @@
 //! The HTTP edge: axum routers for webhooks (`webhooks.rs`), the public API (`api/`), the
-//! sandbox API (`sandbox.rs`), operations (`ops.rs`) and what a browser or a mistyped path
+//! sandbox API (`sandbox.rs`), flow insights and their page (`insights.rs`), operations (`ops.rs`) and what a browser or a mistyped path
 //! is told (`pages.rs`: `/`, the 404s), the shared `AppState`, and the one error type with
 //! the one place it becomes a status and a body per API family (`error.rs`).
 
 pub mod api;
 pub mod error;
+mod insights;
 pub mod listen;
 mod ops;
 mod pages;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(webhooks)
         .merge(sandbox::router(&state))
+        .merge(insights::router(&state))
         .merge(api::router(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -57,7 +57,8 @@ README.md, which comes with Parley, explains the configuration, flows, the sandb
 /// Every path no router serves.
 pub async fn fallback(State(st): State<AppState>, uri: Uri) -> Response {
     let path = uri.path();
-    if path == "/sandbox" || path.starts_with("/sandbox/") {
+    // The Insights page is served by the sandbox's rules, and off with it.
+    if path == "/sandbox" || path.starts_with("/sandbox/") || path == "/insights" {
         if let Some(why) = st.sandbox.off_reason() {
             return match json_family(path) {
                 Some(family) => render(

@@ -73,6 +73,10 @@ pub const MODEL_COST: &str = "parley_model_cost_microdollars_total";
 pub const MODEL_LATENCY: &str = "parley_model_call_seconds";
 /// Model calls tried again after a 429, a 5xx or a connection failure, by `model`.
 pub const MODEL_RETRIES: &str = "parley_model_retries_total";
+/// Runs of flows that began and ended, by `flow` and `outcome` (`started`, `finished`,
+/// `handed_off`, `moved`, `timed_out`, `invalid`, `dropped`, `errored`): the flow insights'
+/// outcomes (`domain::insight`), counted once their event is committed.
+pub const FLOW_RUNS: &str = "parley_flow_runs_total";
 /// Twilio Content API templates (quick-reply, list-picker) created; cached ones are reused.
 pub const TWILIO_CONTENTS_CREATED: &str = "parley_twilio_contents_created_total";
 

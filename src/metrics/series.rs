@@ -50,6 +50,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (TYPING_INDICATORS, Kind::Counter, "\"typing…\" requests made while a typing: true flow ran an http step, by outcome (shown, failed)."),
     (TWILIO_CONTENTS_CREATED, Kind::Counter, "Twilio Content API templates (quick-reply, list-picker) created for buttons and lists; cached ones are reused."),
     (MODEL_RETRIES, Kind::Counter, "Language-model and transcription calls tried again after a 429, a 5xx or a connection failure, by model."),
+    (FLOW_RUNS, Kind::Counter, "Runs of flows started and ended, by flow and outcome (started, finished, handed_off, moved, timed_out, invalid, dropped, errored); the per-step funnel is GET /api/insights/flows/{flow}."),
     (MEDIA_DOWNLOADS, Kind::Counter, "Inbound media download attempts, by outcome (stored, retried, failed)."),
     (MEDIA_BYTES, Kind::Counter, "Bytes of inbound media written to the media store."),
     (MEDIA_QUEUED, Kind::Gauge, "Inbound media downloads waiting, read from the database at each scrape."),

@@ -15,6 +15,7 @@ mod apply;
 mod contacts;
 mod exchanges;
 pub mod files;
+mod insights;
 mod media;
 mod migrations;
 mod model;
@@ -26,6 +27,7 @@ mod tests;
 
 pub use contacts::*;
 pub use exchanges::*;
+pub use insights::*;
 pub use media::*;
 pub use model::*;
 
@@ -127,6 +129,7 @@ pub trait Store:
     + MediaDownloads
     + Exchanges
     + Contacts
+    + Insights
     + Send
     + Sync
     + 'static
@@ -146,6 +149,7 @@ impl<T> Store for T where
         + MediaDownloads
         + Exchanges
         + Contacts
+        + Insights
         + Send
         + Sync
         + 'static

@@ -104,6 +104,8 @@ pub struct StepCommit {
     /// Also gives the conversation back, as `release_conversation` does, in the same
     /// transaction (set on the last event the worker has in hand).
     pub release: bool,
+    /// Added to the flow insights' counters of `now`'s hour, in the same transaction.
+    pub insights: crate::domain::insight::Tally,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

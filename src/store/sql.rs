@@ -93,3 +93,28 @@ pub(super) const CONVERSATION_EXCHANGES: &str =
 /// `Account::marketing_state`: `$1` the conversation.
 pub(super) const MARKETING_STATE: &str = "select k.marketing_stopped_at, k.marketing_limited_until
      from conversations v join contacts k on k.id = v.contact_id where v.id = $1";
+
+/// `Insights::flow_insights`: `$1`..`$2` the hours, `$3` the flow (null: every flow), `$4`
+/// the most rows; columns `flow, step, what, n`.
+pub(super) const FLOW_INSIGHTS: &str =
+    "select flow, step, what, cast(sum(n) as bigint) as n from flow_insights
+     where hour >= $1 and hour < $2 and (cast($3 as text) is null or flow = $3)
+     group by flow, step, what
+     order by flow, step, what
+     limit $4";
+
+/// A row of `FLOW_INSIGHTS`.
+pub(super) fn insight_row<'r, R>(row: &'r R) -> StoreResult<super::InsightRow>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(super::InsightRow {
+        flow: row.try_get("flow")?,
+        step: row.try_get("step")?,
+        what: row.try_get("what")?,
+        n: row.try_get("n")?,
+    })
+}

@@ -245,6 +245,7 @@ impl Inbox {
                     cancel_timers: output.cancel_timers,
                     now,
                     release: last_batch && i + 1 == n,
+                    insights: output.insights,
                 };
                 let committed = self
                     .store
@@ -256,6 +257,10 @@ impl Inbox {
                 }
                 if committed.more_work {
                     self.wake.inbox.notify_one();
+                }
+                for c in commit.insights.counts.iter().filter(|c| c.step.is_empty()) {
+                    metrics::counter!(m::FLOW_RUNS, "flow" => c.flow.clone(), "outcome" => c.what)
+                        .increment(c.n as u64);
                 }
                 if let EventKind::Message(_) = &event.kind {
                     let waited = (now - event.received_at).to_std().unwrap_or_default();

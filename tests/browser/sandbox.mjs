@@ -47,7 +47,8 @@ try {
 
   // Talk to a person: the chat says until when the bot stays silent, and offers to release.
   await page.locator('button.reply-button', { hasText: 'Talk to a person' }).click();
-  const handoff = page.locator('.msg.system', { hasText: /^Handed off to a person until \d\d:\d\d UTC — the bot stays silent/ });
+  // After 20:00 UTC the 4 h handoff ends tomorrow: the time then comes with its date.
+  const handoff = page.locator('.msg.system', { hasText: /^Handed off to a person until (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC — the bot stays silent/ });
   await handoff.waitFor();
   await page.fill('#text', 'hello?');
   await page.click('#send');

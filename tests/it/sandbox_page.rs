@@ -1,7 +1,8 @@
 //! The `/sandbox` page in a real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core from `tests/browser/`): open the page, type `hi`, tap a reply button,
 //! see the bot's answer and the trace, attach a photo and see it from the media store;
-//! and the send kinds of issue 16 ("typing…", a reaction, a location request). The
+//! and the send kinds of issue 16 ("typing…", a reaction, a location request).
+//! The `/insights` page draws each flow's funnel from known traffic (`insights.mjs`). The
 //! screenshots are kept in the target folder. `.ci/run` installs Chromium and
 //! playwright-core; elsewhere the test is skipped when they are missing.
 
@@ -275,5 +276,60 @@ async fn the_sandbox_page_shows_an_agent_steps_model_calls() {
         return;
     }
     run_browser_script(&app, "agent.mjs", "sandbox-agent.png").await;
+    app.shutdown().await;
+}
+
+const SURVEY: &str = r#"id: survey
+triggers: [{ keyword: [survey] }]
+steps:
+  - send: "Welcome"
+  - ask: { text: "Your name?", expect: text, save_as: name, timeout: 1h }
+  - ask: { text: "How many?", expect: number, save_as: n, timeout: 3h }
+  - send: "Thanks {{ vars.name }}"
+"#;
+
+#[tokio::test]
+async fn the_insights_page_draws_each_flows_funnel_in_a_real_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&dir) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the browser test must run in CI: {why}"
+        );
+        eprintln!("skipping the browser insights test: {why}");
+        return;
+    }
+    let app = spawn_with(Options {
+        flows: vec![
+            ("survey.yaml", SURVEY),
+            (
+                "idle.yaml",
+                "id: idle\ntriggers: [{ keyword: [idle] }]\nsteps:\n  - send: \"x\"\n",
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    // 5 customers start the survey, 3 give their name, 1 a number.
+    let say = |i: usize, text: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = post_json(
+                app,
+                "/sandbox/api/messages",
+                serde_json::json!({ "from": format!("+346000012{i:02}"), "text": text, "sender_id": 3 }),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    for i in 0..5 {
+        say(i, "survey").await;
+    }
+    for i in 0..3 {
+        say(i, "Ana").await;
+    }
+    say(0, "2").await;
+    run_browser_script(&app, "insights.mjs", "insights-page.png").await;
     app.shutdown().await;
 }

@@ -3,6 +3,7 @@
 
 use super::{Interpreter, Note, Task};
 use crate::config::EchoPause;
+use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{
     CallDirection, Handoff, InboundContent, InboundMessage, Run, ScheduledRun, Timer, TimerFire,
     TimerKind, Wait, WindowFallback,
@@ -92,7 +93,7 @@ impl Interpreter<'_> {
             "a person wrote from the WhatsApp Business app: the bot pauses for this customer".into()
         });
         self.state.pending_texts.clear();
-        self.state.run = None;
+        self.drop_run();
         self.cancel_waits();
         let until_at = until.map(|d| self.now + super::vars::to_chrono(d));
         let since = self.state.handoff.as_ref().map_or(self.now, |h| h.since);
@@ -139,7 +140,7 @@ impl Interpreter<'_> {
             .set_attributes
             .insert(OPTED_OUT.into(), json!(true));
         self.state.pending_texts.clear();
-        self.state.run = None;
+        self.drop_run();
         self.cancel_waits();
         if let Some(reply) = &self.library.options.opt_out_reply {
             let body = self.render(reply);
@@ -308,22 +309,27 @@ impl Interpreter<'_> {
             return;
         };
         let next = match flow.steps.get(at).map(|s| &s.op) {
-            Some(Op::Ask(a)) => match a.on_timeout {
-                Some(t) => t,
-                None => {
-                    self.state.run = None;
-                    return;
+            Some(Op::Ask(a)) => {
+                self.leave_wait(&flow, at, StepCount::TimedOut, a.on_timeout.is_none());
+                match a.on_timeout {
+                    Some(t) => t,
+                    None => return,
                 }
-            },
-            Some(Op::Form(f)) => match f.on_timeout {
-                Some(t) => t,
-                None => {
-                    self.decide(|| "nobody submitted the form in time: the flow ends".into());
-                    self.state.run = None;
-                    return;
+            }
+            Some(Op::Form(f)) => {
+                self.leave_wait(&flow, at, StepCount::TimedOut, f.on_timeout.is_none());
+                match f.on_timeout {
+                    Some(t) => t,
+                    None => {
+                        self.decide(|| "nobody submitted the form in time: the flow ends".into());
+                        return;
+                    }
                 }
-            },
-            _ => at + 1,
+            }
+            _ => {
+                self.count_step(&flow, at, StepCount::Answered);
+                at + 1
+            }
         };
         if let Some(run) = &mut self.state.run {
             run.wait = None;
@@ -380,6 +386,8 @@ impl Interpreter<'_> {
 
     /// Starts `flow` from its first step, replacing any run in progress.
     pub(super) fn start(&mut self, flow: Arc<Flow>, vars: Map<String, Value>) {
+        self.drop_run();
+        self.count_run(&flow.id, Outcome::Started);
         self.cancel_waits();
         self.state.runs_started += 1;
         self.state.run = Some(Run {
@@ -403,7 +411,7 @@ impl Interpreter<'_> {
     /// A customer message while an `agent` step holds the conversation: its next turn.
     fn agent_turn_for(&mut self, step: usize, content: &InboundContent) {
         let Some(flow) = self.flow_of_run() else {
-            self.state.run = None;
+            self.drop_run();
             return;
         };
         match Self::turn_text_of(content) {
@@ -426,7 +434,7 @@ impl Interpreter<'_> {
 
     fn answer(&mut self, content: &InboundContent) {
         let Some(flow) = self.flow_of_run() else {
-            self.state.run = None;
+            self.drop_run();
             return;
         };
         let Some(run) = &self.state.run else { return };
@@ -434,12 +442,13 @@ impl Interpreter<'_> {
             return;
         };
         let Some(Op::Ask(ask)) = flow.steps.get(step).map(|s| &s.op) else {
-            self.state.run = None;
+            self.drop_run();
             return;
         };
         match answer::check(&ask.expect, content, &run.offered) {
             Ok(value) => {
                 self.decide(|| format!("the answer is saved as `{}`: {value}", ask.save_as));
+                self.count_step(&flow, step, StepCount::Answered);
                 if let Some(run) = &mut self.state.run {
                     run.vars.insert(ask.save_as.clone(), value);
                     run.wait = None;
@@ -480,17 +489,16 @@ impl Interpreter<'_> {
                     );
                 } else {
                     self.cancel_waits();
-                    match ask.on_invalid {
-                        Some(t) => {
-                            if let Some(run) = &mut self.state.run {
-                                run.wait = None;
-                            }
-                            self.then([Task::Execute {
-                                flow: flow.clone(),
-                                pc: t,
-                            }]);
+                    self.leave_wait(&flow, step, StepCount::Invalid, ask.on_invalid.is_none());
+                    // Without `on_invalid` the run ended there (`leave_wait`).
+                    if let Some(t) = ask.on_invalid {
+                        if let Some(run) = &mut self.state.run {
+                            run.wait = None;
                         }
-                        None => self.state.run = None,
+                        self.then([Task::Execute {
+                            flow: flow.clone(),
+                            pc: t,
+                        }]);
                     }
                 }
             }

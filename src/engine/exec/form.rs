@@ -6,6 +6,7 @@
 use super::steps::Next;
 use super::{Interpreter, Note, Task};
 use crate::domain::form::{self, FormField};
+use crate::domain::insight::StepCount;
 use crate::domain::{Timer, Wait};
 use crate::flows::{Flow, FormSpec, Op};
 use serde_json::{Map, Value};
@@ -63,11 +64,11 @@ impl Interpreter<'_> {
             return true;
         };
         let Some(flow) = self.flow_of_run() else {
-            self.state.run = None;
+            self.drop_run();
             return true;
         };
         let Some(Op::Form(spec)) = flow.steps.get(step).map(|s| &s.op) else {
-            self.state.run = None;
+            self.drop_run();
             return true;
         };
         self.cancel_waits();
@@ -88,6 +89,7 @@ impl Interpreter<'_> {
                         None => run.vars.extend(values),
                     }
                 }
+                self.count_step(&flow, step, StepCount::Answered);
                 self.then([Task::Execute {
                     flow: flow.clone(),
                     pc: step + 1,
@@ -100,12 +102,16 @@ impl Interpreter<'_> {
                 match spec.on_invalid {
                     Some(t) => {
                         self.note_error(&flow, step, message);
+                        self.leave_wait(&flow, step, StepCount::Invalid, false);
                         self.then([Task::Execute {
                             flow: flow.clone(),
                             pc: t,
                         }]);
                     }
-                    None => self.fail(&flow, step, message),
+                    None => {
+                        self.note_error(&flow, step, message);
+                        self.leave_wait(&flow, step, StepCount::Invalid, true);
+                    }
                 }
                 "invalid"
             }

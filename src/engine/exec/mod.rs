@@ -22,6 +22,7 @@
 pub(crate) mod agent;
 mod dispatch;
 mod form;
+mod insight;
 mod render;
 mod steps;
 mod vars;
@@ -186,6 +187,10 @@ pub struct Interpreter<'a> {
     model_calls: i64,
     /// The rounds of the `agent` turn in progress.
     round: Option<agent::Round>,
+    /// The step being run failed (`note_error`) / handed the conversation to a person, since
+    /// the run reached it or the customer's turn began (insights).
+    visit_failed: bool,
+    visit_handed_off: bool,
 }
 
 impl<'a> Interpreter<'a> {
@@ -225,6 +230,8 @@ impl<'a> Interpreter<'a> {
             turn_text: None,
             model_calls: 0,
             round: None,
+            visit_failed: false,
+            visit_handed_off: false,
         }
     }
 

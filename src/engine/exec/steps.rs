@@ -2,6 +2,7 @@
 //! `Next::Wait` with its effect; its `resume_*` function takes the answer.
 
 use super::{Answer, Await, Effect, Entry, Interpreter, Note, Pending};
+use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{Handoff, Timer, Wait};
 use crate::engine::http_step::HttpRequest;
 use crate::engine::template::render_json;
@@ -38,10 +39,14 @@ impl Interpreter<'_> {
         loop {
             let next = match entry.take() {
                 Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
-                Some(Entry::AgentTurn(text)) => self.agent_message(&flow.clone(), pc, text),
+                Some(Entry::AgentTurn(text)) => {
+                    self.begin_visit();
+                    self.agent_message(&flow.clone(), pc, text)
+                }
                 Some(Entry::Step) | None => {
                     if budget == 0 {
                         self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS} steps for one message; is there a `goto` loop?"));
+                        self.count_run(&flow.id, Outcome::Errored);
                         return None;
                     }
                     budget -= 1;
@@ -50,14 +55,18 @@ impl Interpreter<'_> {
                     }
                     if pc >= flow.steps.len() {
                         self.state.run = None;
+                        self.count_run(&flow.id, Outcome::Finished);
                         return None;
                     }
                     if let Some(run) = &mut self.state.run {
                         run.step = pc;
                     }
+                    self.begin_visit();
+                    self.count_step(&flow, pc, StepCount::Entered);
                     self.step(&flow.clone(), pc)
                 }
             };
+            self.after_step(&flow, pc, &next);
             match next {
                 Next::To(p) => pc = p,
                 Next::Flow(f) => {
@@ -298,6 +307,7 @@ impl Interpreter<'_> {
         let until = timeout
             .and_then(|t| chrono::Duration::from_std(t).ok())
             .map(|t| self.now + t);
+        self.visit_handed_off = true;
         self.notes.push(Note::HandedOff {
             flow: flow.id.clone(),
             until,
@@ -368,6 +378,7 @@ impl Interpreter<'_> {
     }
 
     pub(super) fn note_error(&mut self, flow: &Flow, step: usize, message: String) {
+        self.visit_failed = true;
         self.notes.push(Note::StepFailed {
             flow: flow.id.clone(),
             step: flow.place(step),

@@ -10,6 +10,7 @@
 //! - `health.rs`: `POST /api/senders/{id}/health`; `flows.rs`: `GET /api/flows`;
 //!   `contacts.rs`: `POST /api/contacts/import`, `GET /api/contacts/export`;
 //!   `inbound_media.rs`: `GET /api/media/{sha256}` and `GET /api/messages/{id}/media`;
+//!   `GET /api/insights/…` is served by `crate::http::insights`, shared with its page;
 //!   `openapi.rs`: `GET /api/openapi.json`;
 //!
 //! and what they share: `auth.rs` (API keys, rate limits), `body.rs` (reading bodies field by
@@ -25,7 +26,7 @@
 //! webhooks.
 
 mod auth;
-mod body;
+pub(super) mod body;
 mod contacts;
 mod conversations;
 mod flows;
@@ -154,6 +155,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/insights/flows",
+        summary: "Each flow's runs and outcomes over a period (since, until; format=csv)",
+    },
+    Route {
+        method: "GET",
+        path: "/api/insights/flows/{flow}",
+        summary: "A flow's funnel: each step entered, answered, timed out, dropped, errored",
+    },
+    Route {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This API's OpenAPI document (no key needed)",
     },
@@ -186,6 +197,8 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
             crate::domain::contact_file::MAX_BYTES,
         )),
         ("GET", "/api/contacts/export") => get(contacts::export),
+        ("GET", "/api/insights/flows") => get(super::insights::flows),
+        ("GET", "/api/insights/flows/{flow}") => get(super::insights::flow),
         ("GET", "/api/openapi.json") => get(openapi::document),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }

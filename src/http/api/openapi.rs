@@ -234,9 +234,25 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             vec![query("format", false, json!({ "enum": ["json", "csv"] }))],
             &[200, 401, 422, 429, 503],
         ),
+        ("GET", "/api/insights/flows") => (None, period(), &[200, 401, 422, 429, 503]),
+        ("GET", "/api/insights/flows/{flow}") => (
+            None,
+            [vec![path_param("flow")], period()].concat(),
+            &[200, 401, 404, 422, 429, 503],
+        ),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
+}
+
+/// The period and format of the insights reads.
+fn period() -> Vec<Value> {
+    let time = json!({ "type": "string", "description": "RFC 3339 time or date (UTC midnight)" });
+    vec![
+        query("since", false, time.clone()),
+        query("until", false, time),
+        query("format", false, json!({ "enum": ["json", "csv"] })),
+    ]
 }
 
 fn operation(r: &Route) -> Value {

@@ -227,6 +227,7 @@ impl Inbox for PgStore {
         }
 
         let ids = insert_outbound(&mut tx, &step.outbound, step.now).await?;
+        super::insights::add(&mut tx, step.now, &step.insights).await?;
         if step.release {
             release_lease(&mut tx, step.conversation_id, &step.owner).await?;
         }
@@ -428,8 +429,16 @@ async fn commit_together(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut out_n, mut out_sender, mut out_conversation) = (Vec::new(), Vec::new(), Vec::new());
     let (mut out_payload, mut out_fallback, mut out_origin) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut count_n, mut count_hour) = (Vec::new(), Vec::new());
+    let mut counts = super::insights::Columns::default();
     for (k, step) in picked.iter().enumerate() {
         let n = k as i64 + 1;
+        let hour = crate::domain::insight::hour_of(step.now);
+        for _ in &step.insights.counts {
+            count_n.push(n);
+            count_hour.push(hour);
+        }
+        counts.push(&step.insights);
         for purpose in purposes(&step.cancel_timers) {
             cancel_n.push(n);
             cancel_purpose.push(purpose);
@@ -511,6 +520,16 @@ async fn commit_together(
              join conversation c on c.n = m.n
              order by m.k
              returning id
+         ), insights as (
+             -- Summed per counter (two steps of a batch may add to one), in lock order.
+             insert into flow_insights (flow, step, hour, what, n)
+             select x.flow, x.step, x.hour, x.what, cast(sum(x.n) as bigint)
+             from unnest($19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::text[],
+                         $24::bigint[]) as x(n_step, hour, flow, step, what, n)
+             join conversation c on c.n = x.n_step
+             group by x.flow, x.step, x.hour, x.what
+             order by x.flow, x.step, x.hour, x.what
+             on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n
          )
          select coalesce((select array_agg(n) from conversation), '{}') as committed,
                 coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
@@ -533,6 +552,12 @@ async fn commit_together(
     .bind(out_payload)
     .bind(out_fallback)
     .bind(out_origin)
+    .bind(count_n)
+    .bind(count_hour)
+    .bind(counts.flows)
+    .bind(counts.steps)
+    .bind(counts.whats)
+    .bind(counts.ns)
     .fetch_one(pool)
     .await?;
     let committed: std::collections::HashSet<i64> = row

@@ -23,6 +23,7 @@ mod exchanges;
 mod identity;
 mod inbox;
 mod ingest;
+mod insights;
 mod media;
 mod outbox;
 mod reads;

@@ -199,6 +199,8 @@ impl Inbox for SqliteStore {
         let hand_until = outbox_lease
             .filter(|_| !step.outbound.is_empty())
             .map(|lease| micros(lease_until(step.now, lease)));
+        let insight_counts = super::insights::counts_json(&step.insights)?;
+        let at = step.now;
         let (ids, last_inbound_at, handed, more_work) = self
             .writer
             .run(move |conn| {
@@ -236,6 +238,9 @@ impl Inbox for SqliteStore {
 
                 if let Some(patch) = &patch {
                     patch_contact(conn, contact_id, patch)?;
+                }
+                if let Some(counts) = &insight_counts {
+                    super::insights::add(conn, at, counts)?;
                 }
 
                 // Cancel before creating, so a step may replace a timer with one of the same

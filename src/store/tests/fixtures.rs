@@ -125,6 +125,7 @@ pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) 
         cancel_timers: vec![],
         now,
         release: false,
+        insights: Default::default(),
     }
 }
 

@@ -127,6 +127,7 @@ mod handoff;
 mod identity;
 mod inbox;
 mod ingest;
+mod insights;
 mod media;
 mod outbox;
 mod process;

@@ -1,0 +1,112 @@
+//! Flow insights over HTTP: `GET /api/insights/flows` and `GET /api/insights/flows/{flow}`
+//! (API key, through the API's router; `?format=csv` for CSV), and the Insights page,
+//! `GET /insights`, a funnel per flow, with the same reads under `/sandbox/api/insights/…`
+//! for it. The page and its reads follow the sandbox page's rules: no API key, served only
+//! while the sandbox is (a sandbox sender, `sandbox.enabled`, loopback unless
+//! `sandbox.expose`); they show counts only, never a message or a contact.
+//!
+//! What the counts mean is in `domain::insight`; `report` arranges them.
+
+pub(super) mod report;
+
+use super::api::body::Fields;
+use super::error::Error;
+use super::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use report::Period;
+use serde_json::Value;
+
+/// The page and its reads, while the sandbox is served.
+pub fn router(state: &AppState) -> Router<AppState> {
+    if !state.sandbox.serves_http() {
+        return Router::new();
+    }
+    Router::new()
+        .route("/insights", get(page))
+        .route("/sandbox/api/insights/flows", get(flows))
+        .route("/sandbox/api/insights/flows/{flow}", get(flow))
+        .layer(axum::middleware::from_fn(super::error::render_errors))
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("insights/page.html"))
+}
+
+/// How a report is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+impl Format {
+    fn from_query(q: &Fields) -> Result<Self, Error> {
+        match q.opt_str("format")?.unwrap_or("json") {
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            other => Err(Error::field(
+                "format",
+                format!(
+                    "`{}` is not a format; use json or csv",
+                    other.chars().take(20).collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    fn answer(self, report: Value, csv: fn(&Value) -> String, file: &str) -> Response {
+        match self {
+            Format::Json => Json(report).into_response(),
+            Format::Csv => (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file}\""),
+                    ),
+                ],
+                csv(&report),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// `GET …/insights/flows?since=&until=&format=`: each flow's outcomes over the period.
+pub async fn flows(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let format = Format::from_query(&q)?;
+    let period = Period::from_query(&q, st.clock.now())?;
+    let (first, end) = period.hours();
+    let sums = st.store.flow_insights(first, end, None).await?;
+    let report = report::flows(&st.engine.flows(), &sums, &period);
+    Ok(format.answer(report, report::flows_csv, "flows.csv"))
+}
+
+/// `GET …/insights/flows/{flow}?since=&until=&format=`: the flow's outcomes and steps.
+pub async fn flow(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let id = report::flow_id(&raw)?;
+    let format = Format::from_query(&q)?;
+    let period = Period::from_query(&q, st.clock.now())?;
+    let (first, end) = period.hours();
+    let sums = st.store.flow_insights(first, end, Some(id)).await?;
+    let Some(report) = report::flow(&st.engine.flows(), id, &sums, &period) else {
+        return Err(Error::not_found(format!(
+            "no flow `{}` is loaded or was counted in this period; see GET /api/flows for the ids",
+            id.chars().take(60).collect::<String>()
+        )));
+    };
+    Ok(format.answer(report, report::flow_csv, "steps.csv"))
+}

@@ -1,0 +1,82 @@
+//! `Insights` on PostgreSQL: the flow insights' counters (`flow_insights`). Steps add to
+//! them inside their own statement or transaction (`inbox.rs`), rows locked in
+//! (flow, step, hour, what) order, after the conversations, so concurrent commits never
+//! deadlock on them.
+
+use super::PgStore;
+use crate::domain::insight::{hour_of, Tally};
+use crate::store::sql::{insight_row, FLOW_INSIGHTS};
+use crate::store::{insights, InsightSums, Insights, StoreResult, MAX_INSIGHT_ROWS};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+#[async_trait]
+impl Insights for PgStore {
+    async fn flow_insights(
+        &self,
+        since_hour: i64,
+        until_hour: i64,
+        flow: Option<&str>,
+    ) -> StoreResult<InsightSums> {
+        let rows = sqlx::query(FLOW_INSIGHTS)
+            .bind(since_hour)
+            .bind(until_hour)
+            .bind(flow)
+            .bind(MAX_INSIGHT_ROWS + 1)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(insight_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(insights::sums(rows))
+    }
+}
+
+/// The counts of a step as columns (flow, step, what, n), in lock order.
+#[derive(Default)]
+pub(super) struct Columns {
+    pub flows: Vec<String>,
+    pub steps: Vec<String>,
+    pub whats: Vec<&'static str>,
+    pub ns: Vec<i64>,
+}
+
+impl Columns {
+    pub fn push(&mut self, tally: &Tally) {
+        for c in tally.sorted() {
+            self.flows.push(c.flow.clone());
+            self.steps.push(c.step.clone());
+            self.whats.push(c.what);
+            self.ns.push(c.n);
+        }
+    }
+}
+
+/// Adds a step's counts to the counters of `now`'s hour: one statement, in its transaction.
+pub(super) async fn add(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    tally: &Tally,
+) -> StoreResult<()> {
+    if tally.is_empty() {
+        return Ok(());
+    }
+    let mut c = Columns::default();
+    c.push(tally);
+    sqlx::query(
+        "insert into flow_insights (flow, step, hour, what, n)
+         select x.flow, x.step, $1, x.what, x.n
+         from unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) as x(flow, step, what, n)
+         order by x.flow, x.step, x.what
+         on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n",
+    )
+    .bind(hour_of(now))
+    .bind(c.flows)
+    .bind(c.steps)
+    .bind(c.whats)
+    .bind(c.ns)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
