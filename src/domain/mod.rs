@@ -19,6 +19,7 @@ pub mod identity;
 pub mod limits;
 pub mod message;
 pub mod phone;
+pub mod pricing;
 pub mod timer;
 pub mod typed;
 pub mod window;

@@ -254,3 +254,25 @@ fn check_warns_where_twilio_senders_cannot_send_a_reaction_or_a_location_request
     ");
     assert_eq!(check(&[("kinds.yaml", flow)], Some(&two_senders())), "");
 }
+
+#[test]
+fn check_warns_where_text_bubbles_in_a_row_could_be_one_message() {
+    let flow = r#"id: chatty
+triggers: [{keyword: [c]}]
+steps:
+  - send: "Hi!"
+  - send: "Thanks for writing."
+  - send: "How can I help?"
+  - ask: { text: "Your order number?", save_as: n }
+  - send: "Looking it up"
+  - send: { text: "Found it", buttons: [{ id: ok, title: OK }] }
+  - id: again
+    send: "One more"
+  - send: "and another"
+  - goto: again
+"#;
+    insta::assert_snapshot!(check(&[("chatty.yaml", flow)], Some(&two_senders())), @"");
+    // A single text, or texts split by a question or a jump target, are left alone.
+    let quiet = "id: q\ntriggers: [{keyword: [q]}]\nsteps:\n  - send: \"One\"\n  - ask: { text: \"Two?\", save_as: t }\n  - send: \"Three\"\n";
+    assert_eq!(check(&[("q.yaml", quiet)], Some(&two_senders())), "");
+}

@@ -31,6 +31,8 @@ pub struct Inbox {
     pub lease: Duration,
     pub poll_interval: Duration,
     pub wake: Wakeups,
+    /// Prices each reply before it is queued (the cost ledger).
+    pub pricer: Arc<crate::domain::pricing::Pricer>,
 }
 
 impl Inbox {
@@ -196,18 +198,37 @@ impl Inbox {
                         StepOutput::unchanged(&work.conversation.state)
                     }
                 };
-                let outbound: Vec<NewOutbound> = output
-                    .replies
+                let mut output = output;
+                let priced_open = crate::domain::pricing::service_window_open(
+                    &self.window,
+                    work.conversation.last_inbound_at,
+                    now,
+                );
+                let outbound: Vec<NewOutbound> = std::mem::take(&mut output.replies)
                     .into_iter()
-                    .map(|r| NewOutbound {
-                        sender_id: work.conversation.sender_id,
-                        conversation_id,
-                        message: OutboundMessage {
-                            to: to.clone(),
-                            content: r.content,
-                        },
-                        fallback: r.fallback,
-                        origin: Origin::Flow,
+                    .map(|r| {
+                        let cost = self.pricer.price_send(
+                            &r.content,
+                            &r.fallback,
+                            &to,
+                            window.is_open,
+                            priced_open,
+                            &mut output.state.entry_point,
+                            now,
+                        );
+                        NewOutbound {
+                            sender_id: work.conversation.sender_id,
+                            conversation_id,
+                            message: OutboundMessage {
+                                to: to.clone(),
+                                content: r.content,
+                            },
+                            fallback: r.fallback,
+                            origin: Origin::Flow,
+                            flow: r.flow,
+                            step: r.step,
+                            cost: Some(cost),
+                        }
                     })
                     .collect();
                 let has_replies = !outbound.is_empty();
@@ -224,6 +245,17 @@ impl Inbox {
                     release: last_batch && i + 1 == n,
                 };
                 self.store.commit_step(&commit).await?;
+                for o in &commit.outbound {
+                    if let Some(cost) = &o.cost {
+                        m::message_priced(
+                            o.sender_id,
+                            o.flow.as_deref().unwrap_or("none"),
+                            cost.category.as_str(),
+                            cost.pricing_type.as_str(),
+                            cost.price_micros,
+                        );
+                    }
+                }
                 if let EventKind::Message(_) = &event.kind {
                     let waited = (now - event.received_at).to_std().unwrap_or_default();
                     metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());

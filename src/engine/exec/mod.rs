@@ -186,6 +186,8 @@ pub struct Interpreter<'a> {
     model_calls: i64,
     /// The rounds of the `agent` turn in progress.
     round: Option<agent::Round>,
+    /// The flow and step being executed: what a message sent now is attributed to.
+    at: Option<(Arc<Flow>, usize)>,
 }
 
 impl<'a> Interpreter<'a> {
@@ -225,6 +227,7 @@ impl<'a> Interpreter<'a> {
             turn_text: None,
             model_calls: 0,
             round: None,
+            at: None,
         }
     }
 
@@ -281,6 +284,7 @@ impl<'a> Interpreter<'a> {
     }
 
     fn run(&mut self, task: Task) -> Option<Effect> {
+        self.at = None;
         match task {
             Task::Message(m) => self.on_message(m),
             Task::Timer(t) => self.on_timer(t),
