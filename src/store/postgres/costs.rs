@@ -98,7 +98,7 @@ impl Costs for PgStore {
     ) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(PREDICTED_SPEND)
             .bind(sender_id)
-            .bind(since.unwrap_or(DateTime::<Utc>::MIN_UTC))
+            .bind(since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
             .fetch_one(&self.pool)
             .await?)
     }
