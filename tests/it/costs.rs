@@ -115,6 +115,11 @@ async fn a_simulated_month_costs_what_the_statuses_say_to_the_micro_unit() {
             }
             let free = in_ad_window(i, day);
             let ad = i == 0 && day == AD_DAY;
+            if i == 0 && day == AD_DAY + 1 {
+                // Quiet the day after the ad, so its order's "shipped" goes after the window
+                // closed (a new message would start another flow and cancel the wait).
+                continue;
+            }
             let text = if ad {
                 "order"
             } else {
@@ -147,8 +152,7 @@ async fn a_simulated_month_costs_what_the_statuses_say_to_the_micro_unit() {
                     charge("costs_order", *service, free);
                     // 26 h later the window has closed (the customer is quiet the next
                     // day): the utility template goes, charged unless the ad's free window
-                    // still runs; customer 0 wrote again the day after the ad, so its
-                    // "shipped" goes as text, free all the same.
+                    // still runs (the day after the ad: a template after the window, free).
                     let later = in_ad_window(i, day + 1);
                     charge("costs_order", *utility, later);
                     tomorrow += 1;
@@ -262,13 +266,15 @@ async fn a_simulated_month_costs_what_the_statuses_say_to_the_micro_unit() {
 /// Waits until `n` messages are queued and each has its status back with `pricing` (so the
 /// sandbox priced it at the clock's time, before the clock moves on).
 async fn settle(app: &TestApp, n: i64) {
-    eventually(
-        Duration::from_secs(20),
-        "every message sent and priced",
-        || async {
-            let t = costs(app, "sender").await["total"].clone();
-            (micros(&t, "messages") == n && micros(&t, "priced") == n).then_some(())
-        },
-    )
-    .await;
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let t = costs(app, "sender").await["total"].clone();
+        if micros(&t, "messages") == n && micros(&t, "priced") == n {
+            return;
+        }
+        last = t;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flows = costs(app, "step").await;
+    panic!("expected {n} messages sent and priced, have {last:#}\nby step: {flows:#}");
 }

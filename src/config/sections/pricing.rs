@@ -56,3 +56,66 @@ impl crate::config::Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn with_card(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rates.csv");
+        std::fs::write(&path, text).unwrap();
+        let yaml = format!("pricing: {{ rate_card: \"{}\" }}\n", path.display());
+        (dir, yaml)
+    }
+
+    #[test]
+    fn a_bad_rate_card_stops_the_config_with_its_file_and_line() {
+        let (_dir, yaml) = with_card(
+            "calling_code,category,price,currency,effective\n*,marketing,0.05,USD,2025-07-01\n*,utility,ten cents,USD,2025-07-01\n",
+        );
+        let err = Config::from_yaml(&yaml, "t.yaml", &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pricing.rate_card: "), "{err}");
+        assert!(err.contains("rates.csv:3: price \"ten cents\""), "{err}");
+        let err = Config::from_yaml(
+            "pricing: { rate_card: /nonexistent/rates.csv }\n",
+            "t.yaml",
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("pricing.rate_card: cannot read /nonexistent/rates.csv"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_configured_rate_card_replaces_the_shipped_one() {
+        let (_dir, yaml) = with_card(
+            "*,marketing,1,EUR,2025-07-01\n*,utility,0.5,EUR,2025-07-01\n*,authentication,0.25,EUR,2025-07-01\n*,service,0.125,EUR,2025-07-01\n",
+        );
+        let config = Config::from_yaml(&yaml, "t.yaml", &|_| None).unwrap();
+        let pricer = config.pricer().unwrap();
+        assert_eq!(pricer.card.currency(), "EUR");
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        assert_eq!(pricer.card.rates("14155550100", day).1.service, 125_000);
+        assert_eq!(
+            Config::embedded_default().pricer().unwrap().card.currency(),
+            "USD"
+        );
+    }
+
+    #[test]
+    fn old_flat_spend_prices_still_load_with_a_warning() {
+        let yaml = "senders:\n  - { id: 1, name: S, channel: sandbox, phone_number: \"+15550000000\", spend_limit: { amount: 1, prices: { text: 0.01 } } }\n";
+        let config = Config::from_yaml(yaml, "t.yaml", &|_| None).unwrap();
+        let warnings = config.warnings(1).join("\n");
+        assert!(
+            warnings.contains("senders[0].spend_limit.prices: no longer used"),
+            "{warnings}"
+        );
+    }
+}
