@@ -6,7 +6,7 @@
 //! shipped rate card agree to the micro-unit, in `GET /api/costs` and in the metrics.
 
 use crate::api::{api_yaml, call};
-use crate::helpers::{eventually, spawn_with, Options, TestApp};
+use crate::helpers::{spawn_with, Options, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
