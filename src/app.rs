@@ -65,6 +65,8 @@ impl App {
             )
         })?;
         tracing::info!(flows = flows.len(), dir = %config.flows.dir, "flows loaded");
+        // Once at start: every send is priced from this card (README "Costs").
+        let pricer = Arc::new(config.pricer().map_err(|e| anyhow::anyhow!(e))?);
         for w in config.warnings(flows.len()) {
             tracing::warn!("{w}");
         }
@@ -154,6 +156,7 @@ impl App {
             wake: wake.clone(),
             webhook_log,
             media_files,
+            pricer,
         };
         Ok(Self {
             state,
@@ -195,6 +198,7 @@ impl App {
                     .filter_map(|t| Some((t.name.clone(), t.category?)))
                     .collect(),
             ),
+            pricer: st.pricer.clone(),
         });
         let inbox = Arc::new(Inbox {
             store: st.store.clone(),
@@ -207,6 +211,7 @@ impl App {
             poll_interval: cfg.inbox.poll_interval,
             wake: self.wake.clone(),
             hand_to_outbox: Some(outbox.send_lease()),
+            pricer: st.pricer.clone(),
         });
         workers.spawn(inbox.run(workers_stop.clone()));
         workers.spawn(outbox.run(workers_stop.clone()));

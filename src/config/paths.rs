@@ -15,6 +15,9 @@ impl Config {
         self.flows.dir = under(base, &self.flows.dir);
         self.flows.scripts_dir = under(base, &self.flows.scripts_dir);
         self.media.dir = under(base, &self.media.dir);
+        if let Some(card) = &self.pricing.rate_card {
+            self.pricing.rate_card = Some(under(base, card));
+        }
         for model in &mut self.models {
             if let Some(script) = &model.script {
                 model.script = Some(under(base, script));

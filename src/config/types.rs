@@ -57,6 +57,9 @@ pub struct Config {
     /// Voice notes to text before flows see them.
     #[serde(default)]
     pub transcribe: Option<TranscribeConfig>,
+    /// The rate card that prices each send (`pricing.rate_card`).
+    #[serde(default)]
+    pub pricing: super::sections::pricing::PricingConfig,
 }
 
 fn default_listen() -> String {
@@ -79,6 +82,7 @@ impl Config {
         self.rate_limit.problems(&mut problems);
         self.flows.problems(&mut problems);
         self.media.problems(&mut problems);
+        self.pricing.problems(&mut problems);
         model_problems(&self.models, self.transcribe.as_ref(), &mut problems);
         if self.inbox.concurrency == 0 || self.outbox.concurrency == 0 {
             problems.push("inbox.concurrency and outbox.concurrency: must be at least 1".into());
@@ -132,6 +136,14 @@ impl Config {
         }
         warnings.extend(self.templates.iter().filter_map(super::template_warning));
         for (i, s) in self.senders.iter().enumerate() {
+            if s.spend_limit
+                .as_ref()
+                .is_some_and(|l| l.prices != Default::default())
+            {
+                warnings.push(format!(
+                    "senders[{i}].spend_limit.prices: no longer used: the budget counts each message's predicted price from the rate card (pricing.rate_card); remove `prices`"
+                ));
+            }
             if let Some(meta) = &s.meta {
                 let who = format!("senders[{i}] ({})", s.name);
                 warnings.extend(crate::domain::graph_versions::warning(

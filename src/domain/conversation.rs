@@ -44,6 +44,10 @@ pub struct ConversationState {
     /// What language models cost this conversation so far (`agent` budgets).
     #[serde(default, skip_serializing_if = "ModelSpend::is_zero")]
     pub model_spend: ModelSpend,
+    /// The customer's latest click-to-WhatsApp ad message and the free window it opened
+    /// (pricing: `domain::pricing::EntryPoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<super::pricing::EntryPoint>,
 }
 
 /// Tokens and cost a conversation spent on language models.

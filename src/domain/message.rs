@@ -420,6 +420,9 @@ pub struct StatusUpdate {
     /// The outbox id Parley tagged the send with (Meta echoes `biz_opaque_callback_data`),
     /// so a status can be matched to a send whose answer never reached Parley.
     pub outbox_id: Option<i64>,
+    /// Meta's `pricing` object (on `sent`, and on one of `delivered`/`read`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<super::pricing::StatusPricing>,
 }
 
 /// Where an outbound message is in its life. Ranks only go up, except that `failed` can

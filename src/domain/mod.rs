@@ -20,6 +20,7 @@ pub mod insight;
 pub mod limits;
 pub mod message;
 pub mod phone;
+pub mod pricing;
 pub mod timer;
 pub mod typed;
 pub mod window;

@@ -48,6 +48,10 @@ pub struct StepInput<'a> {
 pub struct Reply {
     pub content: OutboundContent,
     pub fallback: WindowFallback,
+    /// The flow and step that sent it (`None` for messages no step sent, such as the
+    /// opt-out reply). The step is its `id`, or its place (`step 2 (line 17)`).
+    pub flow: Option<String>,
+    pub step: Option<String>,
 }
 
 /// Everything one event produced; committed together.

@@ -254,3 +254,30 @@ fn check_warns_where_twilio_senders_cannot_send_a_reaction_or_a_location_request
     ");
     assert_eq!(check(&[("kinds.yaml", flow)], Some(&two_senders())), "");
 }
+
+#[test]
+fn check_warns_where_text_bubbles_in_a_row_could_be_one_message() {
+    let flow = r#"id: chatty
+triggers: [{keyword: [c]}]
+steps:
+  - send: "Hi!"
+  - send: "Thanks for writing."
+  - send: "How can I help?"
+  - ask: { text: "Your order number?", save_as: n, timeout: 10m, on_timeout: late }
+  - send: "Looking it up"
+  - send: { text: "Found it", buttons: [{ id: ok, title: OK }] }
+  - send: "One more"
+  - id: late
+    send: "and another"
+  - send: "and the last"
+"#;
+    insta::assert_snapshot!(check(&[("chatty.yaml", flow)], Some(&two_senders())), @r"
+    flows/chatty.yaml:4:5: warning: 3 messages here cost 3 service charges: these 3 `send` steps go out as 3 separate free-form messages, and WhatsApp charges each one (from 2026-10-01)
+      hint: join the texts into one `send` (a new line is `\n` inside the text) unless the customer should see separate bubbles
+    flows/chatty.yaml:11:5: warning: 2 messages here cost 2 service charges: these 2 `send` steps go out as 2 separate free-form messages, and WhatsApp charges each one (from 2026-10-01)
+      hint: join the texts into one `send` (a new line is `\n` inside the text) unless the customer should see separate bubbles
+    ");
+    // A single text, or texts split by a question or a jump target, are left alone.
+    let quiet = "id: q\ntriggers: [{keyword: [q]}]\nsteps:\n  - send: \"One\"\n  - ask: { text: \"Two?\", save_as: t, timeout: 10m, on_timeout: menu }\n  - send: \"Three\"\n  - id: menu\n    send: \"Menu\"\n";
+    assert_eq!(check(&[("q.yaml", quiet)], Some(&two_senders())), "");
+}

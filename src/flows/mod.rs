@@ -9,6 +9,7 @@
 pub mod compile;
 pub mod knowledge;
 
+mod cost_check;
 mod loader;
 pub mod model;
 mod normalize;

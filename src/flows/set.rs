@@ -79,6 +79,7 @@ impl FlowSet {
                 }
             }
             super::window_check::check(flow, window, problems);
+            super::cost_check::check(flow, problems);
         }
         let index = TriggerIndex::build(&kept);
         Self {

@@ -43,6 +43,8 @@ pub struct AppState {
     pub webhook_log: Arc<api::WebhookLog>,
     /// The files of inbound media (`media.dir`).
     pub media_files: crate::store::files::MediaFiles,
+    /// Prices API sends (the cost ledger, spend limits).
+    pub pricer: Arc<crate::domain::pricing::Pricer>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -77,6 +77,13 @@ pub const MODEL_RETRIES: &str = "parley_model_retries_total";
 /// `handed_off`, `moved`, `timed_out`, `invalid`, `dropped`, `errored`): the flow insights'
 /// outcomes (`domain::insight`), counted once their event is committed.
 pub const FLOW_RUNS: &str = "parley_flow_runs_total";
+/// Messages queued with a predicted price (the cost ledger), by `sender`, `category`
+/// (marketing, utility, authentication, service) and `flow` (`api` for API sends, `none` for
+/// messages no step sent): their predicted cost in micro-units of the rate card's currency,
+/// and their count by `sender`, `category` and pricing `type` (regular,
+/// free_customer_service, free_entry_point).
+pub const MESSAGE_COST: &str = "parley_message_cost_microunits_total";
+pub const MESSAGES_PRICED: &str = "parley_messages_priced_total";
 /// Twilio Content API templates (quick-reply, list-picker) created; cached ones are reused.
 pub const TWILIO_CONTENTS_CREATED: &str = "parley_twilio_contents_created_total";
 
@@ -113,4 +120,20 @@ pub fn handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Counts one queued message's predicted cost (`MESSAGE_COST`, `MESSAGES_PRICED`):
+/// `category` and `kind` are the pricing category and type, `price_micros` the prediction.
+pub fn message_priced(
+    sender_id: i64,
+    flow: &str,
+    category: &'static str,
+    kind: &'static str,
+    price_micros: i64,
+) {
+    let sender = sender_id.to_string();
+    metrics::counter!(MESSAGE_COST, "sender" => sender.clone(), "category" => category, "flow" => flow.to_string())
+        .increment(price_micros.max(0) as u64);
+    metrics::counter!(MESSAGES_PRICED, "sender" => sender, "category" => category, "type" => kind)
+        .increment(1);
 }

@@ -48,6 +48,8 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (MODEL_COST, Kind::Counter, "Cost of language-model calls in millionths of a US dollar (the config's prices), by model and flow."),
     (MODEL_LATENCY, Kind::Histogram, "How long language-model calls took, by model."),
     (TYPING_INDICATORS, Kind::Counter, "\"typing…\" requests made while a typing: true flow ran an http step, by outcome (shown, failed)."),
+    (MESSAGE_COST, Kind::Counter, "Predicted cost of queued messages in micro-units of the rate card's currency (pricing.rate_card), by sender, category and flow."),
+    (MESSAGES_PRICED, Kind::Counter, "Messages queued with a predicted price, by sender, category and pricing type (regular, free_customer_service, free_entry_point)."),
     (TWILIO_CONTENTS_CREATED, Kind::Counter, "Twilio Content API templates (quick-reply, list-picker) created for buttons and lists; cached ones are reused."),
     (MODEL_RETRIES, Kind::Counter, "Language-model and transcription calls tried again after a 429, a 5xx or a connection failure, by model."),
     (FLOW_RUNS, Kind::Counter, "Runs of flows started and ended, by flow and outcome (started, finished, handed_off, moved, timed_out, invalid, dropped, errored); the per-step funnel is GET /api/insights/flows/{flow}."),

@@ -299,6 +299,9 @@ pub async fn inject(
             ctwa_clid: None,
         }),
     };
+    if message.referral.is_some() {
+        sandbox.channel.note_referral(&message.from, now);
+    }
     let outcomes = ingestor
         .ingest(vec![IngestItem::Message {
             sender_id,

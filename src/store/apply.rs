@@ -77,6 +77,7 @@ pub(super) fn window_fallback(
     conversation_id: i64,
     message: &OutboundMessage,
     fallback: &WindowFallback,
+    attribution: (Option<String>, Option<String>),
 ) -> Option<NewOutbound> {
     let WindowFallback::Template(template) = fallback else {
         return None;
@@ -94,7 +95,35 @@ pub(super) fn window_fallback(
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Fallback,
+        // The step that sent the free-form message also sent its fallback. Its cost is
+        // predicted by the outbox when it leaves (no rate card in the store).
+        flow: attribution.0,
+        step: attribution.1,
+        cost: None,
     })
+}
+
+/// A status's `pricing` as the ledger records it: the category in Parley's words when it
+/// is one Parley prices, whether it is billable (from `type` when Meta left `billable` out).
+pub(crate) struct ActualPricing {
+    pub category: Option<String>,
+    pub kind: Option<String>,
+    pub billable: Option<bool>,
+    pub model: Option<String>,
+}
+
+pub(crate) fn actual_pricing(p: &crate::domain::pricing::StatusPricing) -> ActualPricing {
+    use crate::domain::pricing::{Category, PricingType};
+    let kind = p.kind.as_deref().and_then(PricingType::parse);
+    ActualPricing {
+        category: p
+            .category
+            .as_deref()
+            .map(|c| Category::parse(c).map_or_else(|| c.to_string(), |c| c.as_str().to_string())),
+        kind: p.kind.clone(),
+        billable: p.billable.or(kind.map(|k| k.billable())),
+        model: p.pricing_model.clone(),
+    }
 }
 
 /// A contact's mutable fields, as read inside the step's transaction.
@@ -141,6 +170,7 @@ mod tests {
             timestamp: None,
             recipient: None,
             outbox_id: None,
+            pricing: None,
             error: code.map(|code| ProviderError {
                 code,
                 title: "t".into(),

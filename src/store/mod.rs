@@ -130,6 +130,7 @@ pub trait Store:
     + Exchanges
     + Contacts
     + Insights
+    + Costs
     + Send
     + Sync
     + 'static
@@ -150,6 +151,7 @@ impl<T> Store for T where
         + Exchanges
         + Contacts
         + Insights
+        + Costs
         + Send
         + Sync
         + 'static
@@ -585,6 +587,53 @@ pub trait Reads: Send + Sync {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// The cost ledger (`message_costs`): predictions are written with the outbound message
+/// they price (`Outbox::enqueue`, `Inbox::commit_step`), Meta's `pricing` with the status
+/// that carries it (`Ingest`); these are its reads and the outbox's late predictions.
+#[async_trait]
+pub trait Costs: Send + Sync {
+    /// The ledger grouped `by`, for messages queued in `[since, until)` that are not failed
+    /// or skipped, at most `limit` groups in key order.
+    async fn costs(
+        &self,
+        by: CostGrouping,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<CostRow>>;
+
+    /// As `costs`, grouped by broadcast through `broadcast_recipients (broadcast_id,
+    /// outbound_id)`; `None` when the database has no broadcasts table (yet).
+    async fn costs_by_broadcast(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Option<Vec<CostRow>>>;
+
+    /// What a sender's messages queued since `since` (ever when `None`), not failed or
+    /// skipped, are predicted to cost (spend limits).
+    async fn predicted_spend(
+        &self,
+        sender_id: i64,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<i64>;
+
+    /// Records (or replaces) the prediction of a message priced after it was queued: a
+    /// fallback template queued by a status, or a free-form message turned into its
+    /// template at send time.
+    async fn record_prediction(
+        &self,
+        outbound_id: Id,
+        sender_id: i64,
+        cost: &crate::domain::pricing::CostPrediction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// One message's ledger row.
+    async fn cost_entry(&self, outbound_id: Id) -> StoreResult<Option<CostEntry>>;
 }
 
 /// Inbound media downloads: enqueued by `Ingest` with their message, claimed with a lease,

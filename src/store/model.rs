@@ -148,6 +148,12 @@ pub struct NewOutbound {
     pub message: OutboundMessage,
     pub fallback: WindowFallback,
     pub origin: Origin,
+    /// The flow that queued it (`None`: an API send or a system message).
+    pub flow: Option<String>,
+    /// The step that queued it: its `id`, or `step N` (its place in the file's `steps:`).
+    pub step: Option<String>,
+    /// What it is expected to cost, recorded in the ledger with it.
+    pub cost: Option<crate::domain::pricing::CostPrediction>,
 }
 
 /// A claimed send, with what the outbox needs to decide the window at send time.
@@ -286,4 +292,74 @@ pub struct KindCount {
 pub struct ConversationSummary {
     pub conversation: Conversation,
     pub contact: Contact,
+}
+
+/// How `Costs::costs` groups the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostGrouping {
+    Flow,
+    /// By flow and step.
+    Step,
+    Sender,
+    /// By UTC day of the send.
+    Day,
+    /// By the predicted pricing category.
+    Category,
+}
+
+impl CostGrouping {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "flow" => CostGrouping::Flow,
+            "step" => CostGrouping::Step,
+            "sender" => CostGrouping::Sender,
+            "day" => CostGrouping::Day,
+            "category" => CostGrouping::Category,
+            _ => return None,
+        })
+    }
+}
+
+/// One group of the ledger: messages not failed or skipped, what they were predicted to
+/// cost and what the statuses' `pricing` said (micro-units of the rate card's currency).
+/// Only the fields of the grouping are set; `flow`/`step` are `None` for API sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CostRow {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcast_id: Option<i64>,
+    pub messages: i64,
+    pub predicted_micros: i64,
+    /// Messages whose status carried `pricing`.
+    pub priced: i64,
+    /// Of those, the ones Meta said are billable.
+    pub billable: i64,
+    /// The cost of the priced messages by the category Meta reported.
+    pub actual_micros: i64,
+}
+
+/// One message's ledger row, for tests and the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CostEntry {
+    pub outbound_id: Id,
+    pub sender_id: i64,
+    pub market: String,
+    pub currency: String,
+    pub predicted_category: String,
+    pub predicted_type: String,
+    pub predicted_micros: i64,
+    pub actual_category: Option<String>,
+    pub actual_type: Option<String>,
+    pub actual_billable: Option<bool>,
+    pub pricing_model: Option<String>,
+    pub actual_micros: Option<i64>,
 }

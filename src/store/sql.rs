@@ -118,3 +118,92 @@ where
         n: row.try_get("n")?,
     })
 }
+
+/// `Costs::costs` for one grouping; `day` is the backend's expression of `c.created_at`'s
+/// UTC day as `YYYY-MM-DD`. `$1` since, `$2` until, `$3` the number of groups. Sums are
+/// cast to bigint (PostgreSQL's `sum` of bigint is numeric).
+pub(super) fn costs_sql(by: super::CostGrouping, day: &str) -> String {
+    use super::CostGrouping as G;
+    let day_col = format!("{day} as day");
+    let (cols, keys): (&str, &str) = match by {
+        G::Flow => ("m.flow as flow", "m.flow"),
+        G::Step => ("m.flow as flow, m.step as step", "m.flow, m.step"),
+        G::Sender => ("c.sender_id as sender_id", "c.sender_id"),
+        G::Day => (day_col.as_str(), day),
+        G::Category => ("c.predicted_category as category", "c.predicted_category"),
+    };
+    costs_query(cols, keys, "")
+}
+
+/// `Costs::costs_by_broadcast`: through `broadcast_recipients`.
+pub(super) fn costs_by_broadcast_sql() -> String {
+    costs_query(
+        "b.broadcast_id as broadcast_id",
+        "b.broadcast_id",
+        "join broadcast_recipients b on b.outbound_id = c.outbound_id",
+    )
+}
+
+fn costs_query(cols: &str, keys: &str, join: &str) -> String {
+    format!(
+        "select {cols}, count(*) as messages,
+                cast(coalesce(sum(c.predicted_micros), 0) as bigint) as predicted_micros,
+                count(c.actual_category) as priced,
+                cast(coalesce(sum(case when c.actual_billable then 1 else 0 end), 0) as bigint) as billable,
+                cast(coalesce(sum(c.actual_micros), 0) as bigint) as actual_micros
+         from message_costs c
+         join outbound_messages m on m.id = c.outbound_id
+         {join}
+         where c.created_at >= $1 and c.created_at < $2
+           and m.status not in ('failed', 'skipped')
+         group by {keys} order by {keys} limit $3"
+    )
+}
+
+/// `Costs::predicted_spend`: `$1` the sender, `$2` since.
+pub(super) const PREDICTED_SPEND: &str =
+    "select cast(coalesce(sum(c.predicted_micros), 0) as bigint)
+     from message_costs c join outbound_messages m on m.id = c.outbound_id
+     where c.sender_id = $1 and c.created_at >= $2 and m.status not in ('failed', 'skipped')";
+
+/// `Costs::cost_entry`: `$1` the outbound id.
+pub(super) const COST_ENTRY: &str =
+    "select outbound_id, sender_id, market, currency, predicted_category, predicted_type,
+            predicted_micros, actual_category, actual_type, actual_billable, pricing_model,
+            actual_micros
+     from message_costs where outbound_id = $1";
+
+/// A row of `costs_sql`: the grouping's columns when present, then the sums.
+pub(super) fn cost_row<'r, R>(
+    row: &'r R,
+    by: Option<super::CostGrouping>,
+) -> StoreResult<super::CostRow>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    use super::CostGrouping as G;
+    let mut r = super::CostRow {
+        messages: row.try_get("messages")?,
+        predicted_micros: row.try_get("predicted_micros")?,
+        priced: row.try_get("priced")?,
+        billable: row.try_get("billable")?,
+        actual_micros: row.try_get("actual_micros")?,
+        ..Default::default()
+    };
+    match by {
+        Some(G::Flow) => r.flow = row.try_get("flow")?,
+        Some(G::Step) => {
+            r.flow = row.try_get("flow")?;
+            r.step = row.try_get("step")?;
+        }
+        Some(G::Sender) => r.sender_id = row.try_get("sender_id")?,
+        Some(G::Day) => r.day = row.try_get("day")?,
+        Some(G::Category) => r.category = row.try_get("category")?,
+        None => r.broadcast_id = row.try_get("broadcast_id")?,
+    }
+    Ok(r)
+}

@@ -34,6 +34,8 @@ pub struct Inbox {
     /// The outbox lease when this process runs an outbox: a step's first reply is then
     /// leased to it in the step's own commit and handed over (`Wakeups::outbox_handoff`).
     pub hand_to_outbox: Option<Duration>,
+    /// Prices each reply before it is queued (the cost ledger).
+    pub pricer: Arc<crate::domain::pricing::Pricer>,
 }
 
 impl Inbox {
@@ -219,18 +221,37 @@ impl Inbox {
                         StepOutput::unchanged(&work.conversation.state)
                     }
                 };
-                let outbound: Vec<NewOutbound> = output
-                    .replies
+                let mut output = output;
+                let priced_open = crate::domain::pricing::service_window_open(
+                    &self.window,
+                    work.conversation.last_inbound_at,
+                    now,
+                );
+                let outbound: Vec<NewOutbound> = std::mem::take(&mut output.replies)
                     .into_iter()
-                    .map(|r| NewOutbound {
-                        sender_id: work.conversation.sender_id,
-                        conversation_id,
-                        message: OutboundMessage {
-                            to: to.clone(),
-                            content: r.content,
-                        },
-                        fallback: r.fallback,
-                        origin: Origin::Flow,
+                    .map(|r| {
+                        let cost = self.pricer.price_send(
+                            &r.content,
+                            &r.fallback,
+                            &to,
+                            window.is_open,
+                            priced_open,
+                            &mut output.state.entry_point,
+                            now,
+                        );
+                        NewOutbound {
+                            sender_id: work.conversation.sender_id,
+                            conversation_id,
+                            message: OutboundMessage {
+                                to: to.clone(),
+                                content: r.content,
+                            },
+                            fallback: r.fallback,
+                            origin: Origin::Flow,
+                            flow: r.flow,
+                            step: r.step,
+                            cost: Some(cost),
+                        }
                     })
                     .collect();
                 let has_replies = !outbound.is_empty();
@@ -261,6 +282,17 @@ impl Inbox {
                 for c in commit.insights.counts.iter().filter(|c| c.step.is_empty()) {
                     metrics::counter!(m::FLOW_RUNS, "flow" => c.flow.clone(), "outcome" => c.what)
                         .increment(c.n as u64);
+                }
+                for o in &commit.outbound {
+                    if let Some(cost) = &o.cost {
+                        m::message_priced(
+                            o.sender_id,
+                            o.flow.as_deref().unwrap_or("none"),
+                            cost.category.as_str(),
+                            cost.pricing_type.as_str(),
+                            cost.price_micros,
+                        );
+                    }
                 }
                 if let EventKind::Message(_) = &event.kind {
                     let waited = (now - event.received_at).to_std().unwrap_or_default();

@@ -40,6 +40,9 @@ pub struct Outbox {
     /// Each declared template's category (`templates[].category`), by name; a
     /// `template_category_update` recorded in the database wins.
     pub template_categories: Arc<HashMap<String, TemplateCategory>>,
+    /// Prices a message again when the window closed between its queueing (when it was
+    /// priced as free-form) and its send, which turned it into its template.
+    pub pricer: Arc<crate::domain::pricing::Pricer>,
 }
 
 /// How often messages WhatsApp held back (131049) are looked for, to send on their day.
@@ -151,7 +154,9 @@ impl Outbox {
                 },
             };
             self.count(&item, &outcome);
-            match self.record(&item, &outcome).await {
+            let next = self.record(&item, &outcome).await;
+            self.reprice(&item, &outcome).await;
+            match next {
                 NextSend::Leased(next) => item = *next,
                 NextSend::Nothing => return,
                 NextSend::Unknown => {
@@ -160,6 +165,41 @@ impl Outbox {
                     return;
                 }
             }
+        }
+    }
+
+    /// A message queued while the window was open was priced as free-form; if the window
+    /// closed before it left and it went as its template, the ledger gets the template's
+    /// price (one write, only on this rare path). A message queued with the window already
+    /// closed was priced as its template when queued.
+    async fn reprice(&self, item: &OutboxItem, outcome: &SendOutcome) {
+        let SendOutcome::Accepted {
+            converted_to: Some(content),
+            ..
+        } = outcome
+        else {
+            return;
+        };
+        if !self
+            .window
+            .state(item.last_inbound_at, item.created_at)
+            .is_open
+        {
+            return;
+        }
+        let now = self.clock.now();
+        let open =
+            crate::domain::pricing::service_window_open(&self.window, item.last_inbound_at, now);
+        let cost = self
+            .pricer
+            .predict(content, &item.message.to, open, None, now)
+            .cost;
+        if let Err(e) = self
+            .store
+            .record_prediction(item.id, item.sender_id, &cost, now)
+            .await
+        {
+            tracing::warn!(outbound_id = item.id, error = %e, "recording the converted message's price failed");
         }
     }
 

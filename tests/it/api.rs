@@ -20,7 +20,8 @@ pub fn api_yaml(per_second: u32, burst: u32) -> String {
     )
 }
 
-/// A pending template, and a spend limit on the sandbox sender (id 3).
+/// A pending template, and a spend limit on the sandbox sender (id 3). Its old flat
+/// `prices` still load (unused: the rate card prices each message).
 pub const EDITS: &[(&str, &str)] = &[
     (
         "templates:\n",
@@ -28,7 +29,7 @@ pub const EDITS: &[(&str, &str)] = &[
     ),
     (
         "phone_number: \"+15550000000\" }",
-        "phone_number: \"+15550000000\", spend_limit: { amount: 0.06, prices: { text: 0.005, template: 0.05 } } }",
+        "phone_number: \"+15550000000\", spend_limit: { amount: 0.04, prices: { text: 0.005, template: 0.05 } } }",
     ),
 ];
 
@@ -262,7 +263,8 @@ async fn pending_template_is_not_approved_like_the_user_whatsapp_api() {
 #[tokio::test]
 async fn spend_limit_reached_is_insufficient_balance_like_the_user_whatsapp_api() {
     let app = spawn_api().await;
-    // Sandbox sender 3: 0.06 budget, templates cost 0.05 — the second one is refused.
+    // Sandbox sender 3: a 0.04 budget; template 47 has no category, so it is priced as
+    // marketing, 0.025 to a +1 number on the shipped rate card: the second is refused.
     let mut b = template_body();
     b["sender_id"] = json!(3);
     let (status, _) = post(&app, "/api/user/whatsapp/send", b.clone()).await;

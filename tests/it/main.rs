@@ -13,6 +13,7 @@ mod bad_input;
 mod bsuid;
 mod connections;
 mod contacts;
+mod costs;
 mod crash;
 mod delivery;
 mod deploy;

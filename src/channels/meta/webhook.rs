@@ -693,8 +693,31 @@ fn status_update(s: wire::Status) -> Option<StatusUpdate> {
             .biz_opaque_callback_data
             .as_deref()
             .and_then(crate::domain::outbox_reference_id),
+        pricing: s.pricing.map(pricing),
     })
 }
+
+/// Meta's words are kept as they came, cut to a sane length (they are short names).
+fn pricing(p: wire::Pricing) -> crate::domain::pricing::StatusPricing {
+    let word = |w: Option<String>| {
+        w.map(|w| {
+            w.chars()
+                .take(PRICING_WORD_MAX)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        })
+    };
+    crate::domain::pricing::StatusPricing {
+        billable: p.billable,
+        pricing_model: p
+            .pricing_model
+            .map(|m| m.chars().take(PRICING_WORD_MAX).collect()),
+        category: word(p.category),
+        kind: word(p.kind),
+    }
+}
+
+const PRICING_WORD_MAX: usize = 64;
 
 fn provider_error(e: wire::Error) -> ProviderError {
     ProviderError {

@@ -403,6 +403,21 @@ pub(super) struct Status {
     /// What Parley put in the send's `biz_opaque_callback_data`, echoed back.
     #[serde(default)]
     pub biz_opaque_callback_data: Option<String>,
+    #[serde(default)]
+    pub pricing: Option<Pricing>,
+}
+
+/// A status's `pricing`: `{billable, pricing_model, category, type}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Pricing {
+    #[serde(default)]
+    pub billable: Option<bool>,
+    #[serde(default)]
+    pub pricing_model: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
 }
 
 /// The body of a successful send.

@@ -97,6 +97,13 @@ impl SandboxChannel {
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(rules));
     }
 
+    /// A customer's message came from a click-to-WhatsApp ad (Meta's free entry point).
+    pub fn note_referral(&self, to: &ContactRef, at: DateTime<Utc>) {
+        if let Some(rules) = self.rules() {
+            rules.note_referral(&to.key(), at);
+        }
+    }
+
     /// Everything still remembered, oldest first.
     pub fn sent(&self) -> Vec<SandboxSend> {
         self.history().iter().cloned().collect()
@@ -161,6 +168,7 @@ impl Channel for SandboxChannel {
     async fn send(&self, message: &OutboundMessage) -> Result<SendOk, SendFailure> {
         let now = self.now();
         let rules = self.rules();
+        let mut pricing = None;
         if let Some(rules) = &rules {
             rules.check(self.sender_id, message, now).await?;
             let mut pacing = self
@@ -169,6 +177,10 @@ impl Channel for SandboxChannel {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             rules.pace(&mut pacing, &message.to.key(), now)?;
+        }
+        if let Some(rules) = &rules {
+            // Decided as the send is taken, like Meta does (after the refusals above).
+            pricing = Some(rules.pricing(self.sender_id, message, now).await?);
         }
         let record = SandboxSend {
             provider_message_id: format!("sandbox.{}", uuid::Uuid::new_v4().simple()),
@@ -196,6 +208,7 @@ impl Channel for SandboxChannel {
                 sender_id,
                 provider_message_id.clone(),
                 message.to.key(),
+                pricing,
             );
         }
         Ok(SendOk {

@@ -4,6 +4,7 @@
 
 use super::{LastInbound, StatusSink};
 use crate::config::{SandboxConfig, TemplateConfig, TemplateStatus};
+use crate::domain::pricing::{self, EntryPoint, EntryPointAt, StatusPricing};
 use crate::domain::{OutboundContent, OutboundMessage, SendFailure, WindowPolicy};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +29,13 @@ pub struct SandboxRules {
     pub statuses: Option<Arc<dyn StatusSink>>,
     /// Customers' last messages told directly (`note_inbound`), for use without a store.
     inbound: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Each customer's click-to-WhatsApp entry point, as Meta keeps it: when the ad's message
+    /// came and when the business's answer opened the free window (`pricing`).
+    entry_points: Mutex<HashMap<String, EntryPoint>>,
 }
+
+/// Customers whose entry points the sandbox remembers; past it, the oldest are forgotten.
+const ENTRY_POINTS_MAX: usize = 100_000;
 
 #[derive(Default)]
 pub(super) struct Pacing {
@@ -49,6 +56,7 @@ impl SandboxRules {
             inbound_log: None,
             statuses: None,
             inbound: Mutex::new(HashMap::new()),
+            entry_points: Mutex::new(HashMap::new()),
         }
     }
 
@@ -70,6 +78,72 @@ impl SandboxRules {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(contact_key.to_string(), at);
+    }
+
+    /// A customer's message came from a click-to-WhatsApp ad at `at`.
+    pub fn note_referral(&self, contact_key: &str, at: DateTime<Utc>) {
+        let mut map = self
+            .entry_points
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= ENTRY_POINTS_MAX && !map.contains_key(contact_key) {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, e)| e.referral_at)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
+        let previous = map.get(contact_key).copied();
+        map.insert(contact_key.to_string(), EntryPoint::referral(previous, at));
+    }
+
+    /// The `pricing` Meta puts in the statuses of `message`, sent now: its category, and
+    /// whether it is charged by Meta's rules (`domain::pricing::classify`). A send that
+    /// answers an ad's message in time opens the free window.
+    pub(super) async fn pricing(
+        &self,
+        sender_id: Option<i64>,
+        message: &OutboundMessage,
+        now: DateTime<Utc>,
+    ) -> Result<StatusPricing, SendFailure> {
+        let key = message.to.key();
+        let categories: HashMap<String, crate::domain::TemplateCategory> = match &message.content {
+            OutboundContent::Template(t) => self
+                .templates
+                .iter()
+                .filter(|c| c.name == t.name)
+                .filter_map(|c| Some((c.name.clone(), c.category?)))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let category = pricing::content_category(&message.content, &categories);
+        let last = self.last_inbound(sender_id, &key).await?;
+        let window_open = pricing::service_window_open(&self.window, last, now);
+        let entry = {
+            let mut map = self
+                .entry_points
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match map.get_mut(&key) {
+                Some(e) => {
+                    let at = e.at(now);
+                    if at == EntryPointAt::Opens {
+                        e.opened_at = Some(now);
+                    }
+                    at
+                }
+                None => EntryPointAt::Closed,
+            }
+        };
+        let kind = pricing::classify(category, window_open, entry, now);
+        Ok(StatusPricing {
+            billable: Some(kind.billable()),
+            pricing_model: Some("PMP".into()),
+            category: Some(category.as_str().into()),
+            kind: Some(kind.as_str().into()),
+        })
     }
 
     async fn last_inbound(

@@ -39,6 +39,7 @@ pub(super) fn spawn(
     sender_id: i64,
     provider_message_id: String,
     recipient: String,
+    pricing: Option<crate::domain::pricing::StatusPricing>,
 ) {
     let plan = plan(&rules);
     let Some(sink) = rules.statuses.clone() else {
@@ -62,6 +63,8 @@ pub(super) fn spawn(
                 recipient: Some(recipient.trim_start_matches('+').to_string()),
                 error: None,
                 outbox_id: None,
+                // Meta puts `pricing` on `sent` and on `delivered` (not on `read`).
+                pricing: pricing.clone().filter(|_| status != DeliveryStatus::Read),
             };
             match sink.deliver_status(sender_id, status, now).await {
                 Ok(known) => {

@@ -93,6 +93,7 @@ fn parse_status(form: &Form, raw_status: &str) -> Result<Vec<Routed>, TwilioWebh
         recipient: form.get("To").map(|to| without_channel(to).to_string()),
         error,
         outbox_id: None,
+        pricing: None,
     };
     Ok(vec![Routed {
         route: business_number(form, "From")?,

@@ -63,7 +63,8 @@ fn default_timeout() -> Duration {
 }
 
 /// A sender's budget: API sends are refused with 402 `INSUFFICIENT_BALANCE` once the
-/// messages it has sent or queued in the current period cost `amount` or more.
+/// messages it has sent or queued in the current period would cost more than `amount` (in
+/// the rate card's currency), each at its predicted price from the cost ledger.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpendLimit {
@@ -84,7 +85,8 @@ pub enum SpendPeriod {
     Total,
 }
 
-/// Price of one message by kind. Failed and skipped messages cost nothing.
+/// Flat prices by message kind. No longer used: the budget counts each message's predicted
+/// price from the rate card. Still accepted so that existing files load (with a warning).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prices {
@@ -100,6 +102,13 @@ pub struct Prices {
     pub interactive: f64,
     #[serde(default)]
     pub location: f64,
+}
+
+impl SpendLimit {
+    /// `amount` in micro-units of the rate card's currency (rounded to the nearest).
+    pub fn amount_micros(&self) -> i64 {
+        (self.amount * 1_000_000.0).round() as i64
+    }
 }
 
 impl Prices {

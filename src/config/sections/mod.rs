@@ -13,6 +13,7 @@ pub mod media;
 pub mod models;
 pub mod opt_out;
 pub mod outbox;
+pub mod pricing;
 pub mod rate_limit;
 pub mod sandbox;
 pub mod scheduler;

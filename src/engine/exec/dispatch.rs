@@ -35,6 +35,15 @@ impl Interpreter<'_> {
             }
             _ => {}
         }
+        if msg.referral.is_some() {
+            // A click-to-WhatsApp ad's message: the answer to it may open a free window
+            // (pricing; the worker marks when it opens).
+            let at = msg.timestamp.unwrap_or(self.now);
+            self.state.entry_point = Some(crate::domain::pricing::EntryPoint::referral(
+                self.state.entry_point,
+                at,
+            ));
+        }
         let new_contact = self.state.messages_seen == 0;
         self.state.messages_seen += 1;
         self.schedule_window_reminders();
@@ -480,6 +489,7 @@ impl Interpreter<'_> {
                         .clone()
                         .unwrap_or_else(|| default_text.to_string());
                     let body = self.render(&text);
+                    self.at = Some((flow.clone(), step));
                     self.reply(
                         crate::domain::OutboundContent::Text {
                             body,

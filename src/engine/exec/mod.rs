@@ -191,6 +191,8 @@ pub struct Interpreter<'a> {
     /// the run reached it or the customer's turn began (insights).
     visit_failed: bool,
     visit_handed_off: bool,
+    /// The flow and step being executed: what a message sent now is attributed to.
+    at: Option<(Arc<Flow>, usize)>,
 }
 
 impl<'a> Interpreter<'a> {
@@ -232,6 +234,7 @@ impl<'a> Interpreter<'a> {
             round: None,
             visit_failed: false,
             visit_handed_off: false,
+            at: None,
         }
     }
 
@@ -288,6 +291,7 @@ impl<'a> Interpreter<'a> {
     }
 
     fn run(&mut self, task: Task) -> Option<Effect> {
+        self.at = None;
         match task {
             Task::Message(m) => self.on_message(m),
             Task::Timer(t) => self.on_timer(t),

@@ -15,7 +15,21 @@ impl Interpreter<'_> {
         if let Some(trace) = &mut self.trace {
             trace.send(&content, &fallback);
         }
-        self.out.replies.push(Reply { content, fallback });
+        let (flow, step) = match &self.at {
+            Some((flow, pc)) => (
+                Some(flow.id.clone()),
+                flow.steps
+                    .get(*pc)
+                    .map(|s| s.id.clone().unwrap_or_else(|| s.place())),
+            ),
+            None => (None, None),
+        };
+        self.out.replies.push(Reply {
+            content,
+            fallback,
+            flow,
+            step,
+        });
     }
 
     /// Queues the message of a `send`; a message that cannot be built as rendered (a

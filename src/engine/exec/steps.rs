@@ -37,6 +37,7 @@ impl Interpreter<'_> {
     ) -> Option<Effect> {
         let mut entry = Some(entry);
         loop {
+            self.at = Some((flow.clone(), pc));
             let next = match entry.take() {
                 Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
                 Some(Entry::AgentTurn(text)) => {

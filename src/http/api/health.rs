@@ -122,7 +122,7 @@ pub async fn check(
                 let message_id = outbox::enqueue(
                     &st,
                     id,
-                    c.id,
+                    &c,
                     OutboundMessage {
                         to: contact,
                         content: OutboundContent::Text {

@@ -29,6 +29,7 @@ mod auth;
 pub(super) mod body;
 mod contacts;
 mod conversations;
+mod costs;
 mod flows;
 mod health;
 pub(super) mod inbound_media;
@@ -135,6 +136,11 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/costs",
+        summary: "What messages cost: predicted and billed, by flow, step, sender, day, category or broadcast",
+    },
+    Route {
+        method: "GET",
         path: "/api/models/usage",
         summary: "Language-model calls, tokens and cost by model, flow or conversation",
     },
@@ -190,6 +196,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/flows") => get(flows::list),
         ("GET", "/api/media/{sha256}") => get(inbound_media::file),
         ("GET", "/api/messages/{message_id}/media") => get(inbound_media::of_message),
+        ("GET", "/api/costs") => get(costs::costs),
         ("GET", "/api/models/usage") => get(models::usage),
         ("GET", "/api/conversations/{conversation_id}/exchanges") => get(models::exchanges),
         // The one route whose body may be larger than `MAX_BODY_BYTES`.

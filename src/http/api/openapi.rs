@@ -187,6 +187,32 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ("GET", "/api/messages/{message_id}/media") => {
             (None, vec![path_param("message_id")], &[200, 401, 404, 429])
         }
+        ("GET", "/api/costs") => (
+            None,
+            vec![
+                query(
+                    "by",
+                    false,
+                    json!({ "enum": ["flow", "step", "sender", "day", "category", "broadcast"] }),
+                ),
+                query(
+                    "since",
+                    false,
+                    json!({ "type": "string", "format": "date-time" }),
+                ),
+                query(
+                    "until",
+                    false,
+                    json!({ "type": "string", "format": "date-time" }),
+                ),
+                query(
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+                ),
+            ],
+            &[200, 401, 422, 429],
+        ),
         ("GET", "/api/models/usage") => (
             None,
             vec![

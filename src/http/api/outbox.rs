@@ -3,7 +3,8 @@
 //! statuses as flow sends) and waking it.
 
 use crate::config::{SenderConfig, SpendPeriod};
-use crate::domain::{OutboundMessage, WindowFallback};
+use crate::domain::pricing::CostPrediction;
+use crate::domain::{ContactRef, Conversation, OutboundContent, OutboundMessage, WindowFallback};
 use crate::http::AppState;
 use crate::store::{Id, NewOutbound, Origin, StoreResult};
 use chrono::{Datelike, TimeZone, Utc};
@@ -23,9 +24,38 @@ pub async fn is_offline(st: &AppState, id: i64) -> StoreResult<bool> {
         .any(|s| s.sender_id == id))
 }
 
-/// Whether one more message of `kind` (`OutboundContent::kind_name` form: `text`,
-/// `template`, `image`, …) would take the sender past its spend limit.
-pub async fn over_budget(st: &AppState, sender: &SenderConfig, kind: &str) -> StoreResult<bool> {
+/// What `content` sent to `to` in `conversation` (`None`: a customer never seen) is
+/// predicted to cost now, and the conversation's entry point as the send leaves it.
+pub fn price(
+    st: &AppState,
+    conversation: Option<&Conversation>,
+    to: &ContactRef,
+    content: &OutboundContent,
+) -> (CostPrediction, Option<crate::domain::pricing::EntryPoint>) {
+    let now = st.clock.now();
+    let last = conversation.and_then(|c| c.last_inbound_at);
+    let policy = st.config.window.policy();
+    let mut entry_point = conversation.and_then(|c| c.state.entry_point);
+    let cost = st.pricer.price_send(
+        content,
+        &WindowFallback::Fail,
+        to,
+        policy.state(last, now).is_open,
+        crate::domain::pricing::service_window_open(&policy, last, now),
+        &mut entry_point,
+        now,
+    );
+    (cost, entry_point)
+}
+
+/// Whether one more message predicted to cost `price_micros` would take the sender past
+/// its spend limit: the ledger's predicted prices of the period's messages that are not
+/// failed or skipped, plus this one, against `amount` in the rate card's currency.
+pub async fn over_budget(
+    st: &AppState,
+    sender: &SenderConfig,
+    price_micros: i64,
+) -> StoreResult<bool> {
     let Some(limit) = &sender.spend_limit else {
         return Ok(false);
     };
@@ -39,38 +69,42 @@ pub async fn over_budget(st: &AppState, sender: &SenderConfig, kind: &str) -> St
             .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
             .single(),
     };
-    let spent: f64 = st
-        .store
-        .outbound_kind_counts(sender.id, since)
-        .await?
-        .iter()
-        .map(|k| k.count as f64 * limit.prices.of(&k.kind))
-        .sum();
-    // A small tolerance so that 0.1 + 0.2 does not refuse a budget of exactly 0.3.
-    Ok(spent + limit.prices.of(kind) > limit.amount + 1e-9)
+    let spent = st.store.predicted_spend(sender.id, since).await?;
+    Ok(spent.saturating_add(price_micros) > limit.amount_micros())
 }
 
-/// Queues one message of an API request and wakes the outbox. Free-form messages fail
-/// (never fall back) if the window closed before they leave.
+/// Queues one message of an API request, priced in the ledger, and wakes the outbox.
+/// Free-form messages fail (never fall back) if the window closed before they leave.
 pub async fn enqueue(
     st: &AppState,
     sender_id: i64,
-    conversation_id: Id,
+    conversation: &Conversation,
     message: OutboundMessage,
 ) -> StoreResult<Id> {
+    let (cost, _) = price(st, Some(conversation), &message.to, &message.content);
     let ids = st
         .store
         .enqueue(
             &[NewOutbound {
                 sender_id,
-                conversation_id,
+                conversation_id: conversation.id,
                 message,
                 fallback: WindowFallback::Fail,
                 origin: Origin::Api,
+                flow: None,
+                step: None,
+                cost: Some(cost.clone()),
             }],
             st.clock.now(),
         )
         .await?;
+    crate::metrics::message_priced(
+        sender_id,
+        "api",
+        cost.category.as_str(),
+        cost.pricing_type.as_str(),
+        cost.price_micros,
+    );
     st.wake.outbox.notify_one();
     Ok(ids.first().copied().unwrap_or_default())
 }

@@ -399,6 +399,34 @@ pub(super) async fn commit_steps(
         .collect()
 }
 
+/// Predictions as arrays for `unnest`, one entry a message (null: none).
+#[derive(Default)]
+struct CostArrays<'a> {
+    market: Vec<Option<&'a str>>,
+    currency: Vec<Option<&'a str>>,
+    category: Vec<Option<&'static str>>,
+    kind: Vec<Option<&'static str>>,
+    price: Vec<Option<i64>>,
+    rm: Vec<Option<i64>>,
+    ru: Vec<Option<i64>>,
+    ra: Vec<Option<i64>>,
+    rs: Vec<Option<i64>>,
+}
+
+impl<'a> CostArrays<'a> {
+    fn push(&mut self, cost: Option<&'a crate::domain::pricing::CostPrediction>) {
+        self.market.push(cost.map(|c| c.market.as_str()));
+        self.currency.push(cost.map(|c| c.currency.as_str()));
+        self.category.push(cost.map(|c| c.category.as_str()));
+        self.kind.push(cost.map(|c| c.pricing_type.as_str()));
+        self.price.push(cost.map(|c| c.price_micros));
+        self.rm.push(cost.map(|c| c.rates.marketing));
+        self.ru.push(cost.map(|c| c.rates.utility));
+        self.ra.push(cost.map(|c| c.rates.authentication));
+        self.rs.push(cost.map(|c| c.rates.service));
+    }
+}
+
 /// The steps at `which` in ONE statement, its own transaction, so a conversation's row is
 /// locked only while the statement runs; returns (index, new outbound ids) of the steps it
 /// committed. Every part of a step is guarded by its conversation's update, which happens
@@ -431,6 +459,9 @@ async fn commit_together(
     let (mut out_payload, mut out_fallback, mut out_origin) = (Vec::new(), Vec::new(), Vec::new());
     let (mut count_n, mut count_hour) = (Vec::new(), Vec::new());
     let mut counts = super::insights::Columns::default();
+    let (mut out_flow, mut out_step) = (Vec::new(), Vec::new());
+    // Each message's prediction (nulls where it has none), in the messages' order.
+    let mut costs = CostArrays::default();
     for (k, step) in picked.iter().enumerate() {
         let n = k as i64 + 1;
         let hour = crate::domain::insight::hour_of(step.now);
@@ -457,6 +488,9 @@ async fn commit_together(
             out_payload.push(Json(&m.message));
             out_fallback.push(Json(&m.fallback));
             out_origin.push(m.origin.as_str());
+            out_flow.push(m.flow.as_deref());
+            out_step.push(m.step.as_deref());
+            costs.push(m.cost.as_ref());
         }
     }
     let row = sqlx::query(
@@ -511,21 +545,43 @@ async fn commit_together(
          ), outbound as (
              insert into outbound_messages
                  (sender_id, conversation_id, payload, fallback, origin, status,
-                  next_attempt_at, created_at, updated_at)
+                  next_attempt_at, created_at, updated_at, flow, step)
              select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
-                    'queued', c.now, c.now, c.now
+                    'queued', c.now, c.now, c.now, m.flow, m.step
              from unnest($13::bigint[], $14::bigint[], $15::bigint[], $16::jsonb[],
-                         $17::jsonb[], $18::text[])
-                  with ordinality as m(n, sender_id, conversation_id, payload, fallback, origin, k)
+                         $17::jsonb[], $18::text[], $19::text[], $20::text[])
+                  with ordinality as m(n, sender_id, conversation_id, payload, fallback, origin,
+                                       flow, step, k)
              join conversation c on c.n = m.n
              order by m.k
              returning id
+         ), numbered as (
+             select id, row_number() over (order by id) as r from outbound
+         ), costs as (
+             -- The committed steps' messages in input order are the ids in order: the
+             -- r-th of them is the r-th id.
+             insert into message_costs (outbound_id, sender_id, market, currency,
+                 predicted_category, predicted_type, predicted_micros, rate_marketing,
+                 rate_utility, rate_authentication, rate_service, created_at, updated_at)
+             select nb.id, x.sender_id, x.market, x.currency, x.category, x.kind, x.price,
+                    x.rm, x.ru, x.ra, x.rs, x.now, x.now
+             from (select m.sender_id, c.now, p.*, row_number() over (order by m.k) as r
+                   from unnest($13::bigint[], $14::bigint[]) with ordinality as m(n, sender_id, k)
+                   join conversation c on c.n = m.n
+                   join unnest($21::text[], $22::text[], $23::text[], $24::text[],
+                               $25::bigint[], $26::bigint[], $27::bigint[], $28::bigint[],
+                               $29::bigint[])
+                        with ordinality as p(market, currency, category, kind, price,
+                                             rm, ru, ra, rs, k)
+                        on p.k = m.k) x
+             join numbered nb on nb.r = x.r
+             where x.market is not null
          ), insights as (
              -- Summed per counter (two steps of a batch may add to one), in lock order.
              insert into flow_insights (flow, step, hour, what, n)
              select x.flow, x.step, x.hour, x.what, cast(sum(x.n) as bigint)
-             from unnest($19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::text[],
-                         $24::bigint[]) as x(n_step, hour, flow, step, what, n)
+             from unnest($30::bigint[], $31::bigint[], $32::text[], $33::text[], $34::text[],
+                         $35::bigint[]) as x(n_step, hour, flow, step, what, n)
              join conversation c on c.n = x.n_step
              group by x.flow, x.step, x.hour, x.what
              order by x.flow, x.step, x.hour, x.what
@@ -552,6 +608,17 @@ async fn commit_together(
     .bind(out_payload)
     .bind(out_fallback)
     .bind(out_origin)
+    .bind(out_flow)
+    .bind(out_step)
+    .bind(costs.market)
+    .bind(costs.currency)
+    .bind(costs.category)
+    .bind(costs.kind)
+    .bind(costs.price)
+    .bind(costs.rm)
+    .bind(costs.ru)
+    .bind(costs.ra)
+    .bind(costs.rs)
     .bind(count_n)
     .bind(count_hour)
     .bind(counts.flows)

@@ -19,6 +19,7 @@
 mod account;
 mod batch;
 mod contacts;
+mod costs;
 mod exchanges;
 mod identity;
 mod inbox;

@@ -74,7 +74,8 @@ pub(super) fn outbound(row: &PgRow) -> StoreResult<OutboundRecord> {
     })
 }
 
-/// Inserts messages ready to send at `now` in one statement; ids come back in input order.
+/// Inserts messages ready to send at `now`, with the predicted costs of those that have
+/// one in the ledger, in one statement; ids come back in input order.
 pub(super) async fn insert_outbound(
     conn: &mut PgConnection,
     messages: &[NewOutbound],
@@ -88,16 +89,39 @@ pub(super) async fn insert_outbound(
     let payloads: Vec<_> = messages.iter().map(|m| Json(&m.message)).collect();
     let fallbacks: Vec<_> = messages.iter().map(|m| Json(&m.fallback)).collect();
     let origins: Vec<&str> = messages.iter().map(|m| m.origin.as_str()).collect();
-    // Identity values follow the `order by`, so sorted ids are in input order.
+    let flows: Vec<Option<&str>> = messages.iter().map(|m| m.flow.as_deref()).collect();
+    let steps: Vec<Option<&str>> = messages.iter().map(|m| m.step.as_deref()).collect();
+    let costs = CostColumns::of(messages);
+    // Identity values follow the `order by`, so sorted ids are in input order, and the
+    // n-th id is the n-th message's (what joins a cost to its message).
     let mut ids: Vec<i64> = sqlx::query_scalar(
-        "insert into outbound_messages
-             (sender_id, conversation_id, payload, fallback, origin, status,
-              next_attempt_at, created_at, updated_at)
-         select sender_id, conversation_id, payload, fallback, origin, 'queued', $6, $6, $6
-         from unnest($1::bigint[], $2::bigint[], $3::jsonb[], $4::jsonb[], $5::text[])
-              with ordinality as m(sender_id, conversation_id, payload, fallback, origin, n)
-         order by n
-         returning id",
+        "with ins as (
+             insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  next_attempt_at, created_at, updated_at, flow, step)
+             select sender_id, conversation_id, payload, fallback, origin, 'queued', $6, $6, $6,
+                    flow, step
+             from unnest($1::bigint[], $2::bigint[], $3::jsonb[], $4::jsonb[], $5::text[],
+                         $7::text[], $8::text[])
+                  with ordinality as m(sender_id, conversation_id, payload, fallback, origin,
+                                       flow, step, n)
+             order by n
+             returning id, sender_id
+         ), numbered as (
+             select id, sender_id, row_number() over (order by id) as n from ins
+         ), costs as (
+             insert into message_costs (outbound_id, sender_id, market, currency,
+                 predicted_category, predicted_type, predicted_micros, rate_marketing,
+                 rate_utility, rate_authentication, rate_service, created_at, updated_at)
+             select numbered.id, numbered.sender_id, c.market, c.currency, c.category, c.kind,
+                    c.price, c.rm, c.ru, c.ra, c.rs, $6, $6
+             from unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[],
+                         $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[],
+                         $18::bigint[])
+                  as c(n, market, currency, category, kind, price, rm, ru, ra, rs)
+             join numbered on numbered.n = c.n
+         )
+         select id from numbered",
     )
     .bind(senders)
     .bind(conversations)
@@ -105,8 +129,55 @@ pub(super) async fn insert_outbound(
     .bind(fallbacks)
     .bind(origins)
     .bind(now)
+    .bind(flows)
+    .bind(steps)
+    .bind(costs.n)
+    .bind(costs.market)
+    .bind(costs.currency)
+    .bind(costs.category)
+    .bind(costs.kind)
+    .bind(costs.price)
+    .bind(costs.rm)
+    .bind(costs.ru)
+    .bind(costs.ra)
+    .bind(costs.rs)
     .fetch_all(conn)
     .await?;
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// The predictions of a batch of messages as arrays, `n` the message's 1-based place.
+#[derive(Default)]
+struct CostColumns<'a> {
+    n: Vec<i64>,
+    market: Vec<&'a str>,
+    currency: Vec<&'a str>,
+    category: Vec<&'static str>,
+    kind: Vec<&'static str>,
+    price: Vec<i64>,
+    rm: Vec<i64>,
+    ru: Vec<i64>,
+    ra: Vec<i64>,
+    rs: Vec<i64>,
+}
+
+impl<'a> CostColumns<'a> {
+    fn of(messages: &'a [NewOutbound]) -> Self {
+        let mut c = Self::default();
+        for (i, m) in messages.iter().enumerate() {
+            let Some(p) = &m.cost else { continue };
+            c.n.push(i as i64 + 1);
+            c.market.push(&p.market);
+            c.currency.push(&p.currency);
+            c.category.push(p.category.as_str());
+            c.kind.push(p.pricing_type.as_str());
+            c.price.push(p.price_micros);
+            c.rm.push(p.rates.marketing);
+            c.ru.push(p.rates.utility);
+            c.ra.push(p.rates.authentication);
+            c.rs.push(p.rates.service);
+        }
+        c
+    }
 }

@@ -73,7 +73,7 @@ pub(super) async fn ingest_status(
         .await?;
     }
     let row = sqlx::query(
-        "select id, conversation_id, status, payload, fallback from outbound_messages
+        "select id, conversation_id, status, payload, fallback, flow, step from outbound_messages
          where provider_message_id = $1 and sender_id = $2
          order by id limit 1
          for no key update",
@@ -97,6 +97,11 @@ pub(super) async fn ingest_status(
         return Ok(IngestOutcome::StatusUnknownMessage);
     };
     let outbound_id: i64 = row.try_get("id")?;
+    if let Some(pricing) = &update.pricing {
+        // Whether or not the status itself applies: `sent` (which carries it) may come
+        // after `delivered`.
+        super::costs::record_pricing(&mut *conn, outbound_id, pricing, received_at).await?;
+    }
     let current = apply::status(row.try_get("status")?)?;
     let Some(change) = status_change(current, update) else {
         return Ok(IngestOutcome::StatusIgnored { outbound_id });
@@ -136,8 +141,15 @@ pub(super) async fn ingest_status(
         let message: OutboundMessage = json(&row, "payload")?;
         let fallback: WindowFallback = json(&row, "fallback")?;
         let conversation_id: i64 = row.try_get("conversation_id")?;
-        if let Some(new) = window_fallback(&change, sender_id, conversation_id, &message, &fallback)
-        {
+        let attribution = (row.try_get("flow")?, row.try_get("step")?);
+        if let Some(new) = window_fallback(
+            &change,
+            sender_id,
+            conversation_id,
+            &message,
+            &fallback,
+            attribution,
+        ) {
             fallback_id = insert_outbound(conn, std::slice::from_ref(&new), received_at)
                 .await?
                 .first()

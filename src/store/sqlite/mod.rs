@@ -20,6 +20,7 @@
 mod account;
 pub mod backup;
 mod contacts;
+mod costs;
 mod exchanges;
 mod identity;
 mod inbox;

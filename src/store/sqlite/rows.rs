@@ -206,6 +206,9 @@ pub(super) struct OutboundRow {
     payload: String,
     fallback: String,
     origin: &'static str,
+    flow: Option<String>,
+    step: Option<String>,
+    cost: Option<crate::domain::pricing::CostPrediction>,
 }
 
 impl OutboundRow {
@@ -216,17 +219,21 @@ impl OutboundRow {
             payload: json_text("outbound payload", &message.message)?,
             fallback: json_text("outbound fallback", &message.fallback)?,
             origin: message.origin.as_str(),
+            flow: message.flow.clone(),
+            step: message.step.clone(),
+            cost: message.cost.clone(),
         })
     }
 
-    /// Inserts the message, ready to send at `now`, and returns its id.
+    /// Inserts the message, ready to send at `now`, with its predicted cost in the
+    /// ledger, and returns its id.
     pub(super) fn insert(&self, conn: &Connection, now: i64) -> StoreResult<i64> {
-        Ok(conn
+        let id = conn
             .prepare_cached(
                 "insert into outbound_messages
                      (sender_id, conversation_id, payload, fallback, origin, status,
-                      next_attempt_at, created_at, updated_at)
-                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6)
+                      next_attempt_at, created_at, updated_at, flow, step)
+                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6, ?7, ?8)
                  returning id",
             )?
             .query_row(
@@ -236,10 +243,16 @@ impl OutboundRow {
                     self.payload,
                     self.fallback,
                     self.origin,
-                    now
+                    now,
+                    self.flow,
+                    self.step
                 ],
                 |r| r.get(0),
-            )?)
+            )?;
+        if let Some(cost) = &self.cost {
+            super::costs::record_prediction(conn, id, self.sender_id, cost, now)?;
+        }
+        Ok(id)
     }
 }
 

@@ -15,6 +15,8 @@ struct StatusTarget {
     status: String,
     payload: String,
     fallback: String,
+    flow: Option<String>,
+    step: Option<String>,
 }
 
 /// A queued send with no provider id becomes accepted under the provider id a status names
@@ -44,7 +46,7 @@ pub(super) fn ingest_status(
     }
     let target = conn
         .prepare_cached(
-            "select id, conversation_id, status, payload, fallback from outbound_messages
+            "select id, conversation_id, status, payload, fallback, flow, step from outbound_messages
              where provider_message_id = ?1 and sender_id = ?2
              order by id limit 1",
         )?
@@ -55,6 +57,8 @@ pub(super) fn ingest_status(
                 status: r.get(2)?,
                 payload: r.get(3)?,
                 fallback: r.get(4)?,
+                flow: r.get(5)?,
+                step: r.get(6)?,
             })
         })
         .optional()?;
@@ -73,6 +77,11 @@ pub(super) fn ingest_status(
         return Ok(IngestOutcome::StatusUnknownMessage);
     };
     let outbound_id = target.id;
+    if let Some(pricing) = &update.pricing {
+        // Whether or not the status itself applies: `sent` (which carries it) may come
+        // after `delivered`.
+        super::costs::record_pricing(conn, outbound_id, pricing, micros(received_at))?;
+    }
     let current = apply::status(&target.status)?;
     let Some(change) = status_change(current, update) else {
         return Ok(IngestOutcome::StatusIgnored { outbound_id });
@@ -108,6 +117,7 @@ pub(super) fn ingest_status(
             target.conversation_id,
             &message,
             &fallback,
+            (target.flow.clone(), target.step.clone()),
         ) {
             fallback_id = Some(insert_outbound(conn, &new, now)?);
         }

@@ -61,6 +61,7 @@ pub fn status(
             timestamp: Some(at),
             recipient: None,
             outbox_id: None,
+            pricing: None,
             error: code.map(|code| ProviderError {
                 code,
                 title: format!("error {code}"),
@@ -94,6 +95,9 @@ pub fn text_to(conversation_id: Id, to: u32, body: &str) -> NewOutbound {
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Flow,
+        flow: None,
+        step: None,
+        cost: None,
     }
 }
 

@@ -121,6 +121,7 @@ macro_rules! conformance {
 // Declared after the macro so that they see it.
 mod account;
 mod contacts;
+mod costs;
 mod exchanges;
 mod fixtures;
 mod handoff;

@@ -17,6 +17,9 @@ fn template_to(conversation_id: i64, to: u32) -> NewOutbound {
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Api,
+        flow: None,
+        step: None,
+        cost: None,
     }
 }
 

@@ -36,6 +36,9 @@ fn template_to(conversation_id: Id, to: u32) -> NewOutbound {
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Api,
+        flow: None,
+        step: None,
+        cost: None,
     }
 }
 

@@ -231,13 +231,14 @@ pub async fn send_message(
     if let Some((kind, url)) = &media {
         media::check(&ctx.media_http, &st.config.api.media_check, *kind, url).await?;
     }
-    if outbox::over_budget(&st, sender, content.kind_name()).await? {
+    let (cost, _) = outbox::price(&st, Some(&conversation), &to, &content);
+    if outbox::over_budget(&st, sender, cost.price_micros).await? {
         return Err(Error::insufficient_balance());
     }
     let id = outbox::enqueue(
         &st,
         sender.id,
-        conversation.id,
+        &conversation,
         OutboundMessage { to, content },
     )
     .await?;

@@ -282,7 +282,8 @@ pub async fn send_message(
             .await
             .map_err(media_refused)?;
     }
-    if outbox::over_budget(&st, sender, req.content.kind_name()).await? {
+    let (cost, _) = outbox::price(&st, conversation.as_ref(), &contact, &req.content);
+    if outbox::over_budget(&st, sender, cost.price_micros).await? {
         return Err(Error::insufficient_balance());
     }
     let now = st.clock.now();
@@ -305,7 +306,7 @@ pub async fn send_message(
     let id = outbox::enqueue(
         &st,
         sender.id,
-        conversation.id,
+        &conversation,
         OutboundMessage {
             to: contact,
             content: req.content,

@@ -110,21 +110,20 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
     let (Some(conversation), true) = (conversation, window.is_open) else {
         return Err(Error::session_expired(session_status(&window)));
     };
-    if outbox::over_budget(&st, sender, "text").await? {
+    let to = address(&st, &contact, conversation.contact_id).await?;
+    let content = OutboundContent::Text {
+        body: message.to_string(),
+        preview_url: false,
+    };
+    let (cost, _) = outbox::price(&st, Some(&conversation), &to, &content);
+    if outbox::over_budget(&st, sender, cost.price_micros).await? {
         return Err(Error::insufficient_balance());
     }
-    let to = address(&st, &contact, conversation.contact_id).await?;
     let id = outbox::enqueue(
         &st,
         sender_id,
-        conversation.id,
-        OutboundMessage {
-            to,
-            content: OutboundContent::Text {
-                body: message.to_string(),
-                preview_url: false,
-            },
-        },
+        &conversation,
+        OutboundMessage { to, content },
     )
     .await?;
     Ok(accepted(
@@ -243,8 +242,23 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
     }
     check_variables(template, &vars)?;
     online_sender(&st, sender.id).await?;
-    if outbox::over_budget(&st, sender, "template").await? {
-        return Err(Error::insufficient_balance());
+    let content = OutboundContent::Template(TemplateMessage {
+        name: template.name.clone(),
+        language: template.language.clone(),
+        variables: vars,
+        quick_reply_payloads: Vec::new(),
+        content_sid: template.twilio_content_sid.clone(),
+    });
+    if sender.spend_limit.is_some() {
+        // Priced before anything is written: a refused send changes nothing.
+        let known = st
+            .store
+            .find_conversation(sender.id, &contact.key())
+            .await?;
+        let (cost, _) = outbox::price(&st, known.as_ref(), &contact, &content);
+        if outbox::over_budget(&st, sender, cost.price_micros).await? {
+            return Err(Error::insufficient_balance());
+        }
     }
     let conversation = st
         .store
@@ -254,17 +268,8 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
     let id = outbox::enqueue(
         &st,
         sender.id,
-        conversation.id,
-        OutboundMessage {
-            to,
-            content: OutboundContent::Template(TemplateMessage {
-                name: template.name.clone(),
-                language: template.language.clone(),
-                variables: vars,
-                quick_reply_payloads: Vec::new(),
-                content_sid: template.twilio_content_sid.clone(),
-            }),
-        },
+        &conversation,
+        OutboundMessage { to, content },
     )
     .await?;
     Ok(accepted(conversation.id, id, "status", json!("queued")))

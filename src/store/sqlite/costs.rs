@@ -1,0 +1,185 @@
+//! `Costs` on SQLite: the ledger rows written with the messages they price and with the
+//! statuses that carry `pricing`, and its reads (SQL shared in `store::sql`).
+
+use super::rows::micros;
+use super::SqliteStore;
+use crate::domain::pricing::{CostPrediction, StatusPricing};
+use crate::domain::Id;
+use crate::store::sql::{cost_row, costs_by_broadcast_sql, costs_sql, COST_ENTRY, PREDICTED_SPEND};
+use crate::store::{CostEntry, CostGrouping, CostRow, Costs, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use sqlx::Row;
+
+const DAY: &str = "strftime('%Y-%m-%d', c.created_at / 1000000, 'unixepoch')";
+
+/// Writes (or replaces) message `id`'s prediction, in the caller's transaction.
+pub(super) fn record_prediction(
+    conn: &Connection,
+    id: i64,
+    sender_id: i64,
+    cost: &CostPrediction,
+    now: i64,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "insert into message_costs (outbound_id, sender_id, market, currency,
+             predicted_category, predicted_type, predicted_micros, rate_marketing,
+             rate_utility, rate_authentication, rate_service, created_at, updated_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+         on conflict (outbound_id) do update set
+             market = excluded.market, currency = excluded.currency,
+             predicted_category = excluded.predicted_category,
+             predicted_type = excluded.predicted_type,
+             predicted_micros = excluded.predicted_micros,
+             rate_marketing = excluded.rate_marketing, rate_utility = excluded.rate_utility,
+             rate_authentication = excluded.rate_authentication,
+             rate_service = excluded.rate_service, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        id,
+        sender_id,
+        cost.market,
+        cost.currency,
+        cost.category.as_str(),
+        cost.pricing_type.as_str(),
+        cost.price_micros,
+        cost.rates.marketing,
+        cost.rates.utility,
+        cost.rates.authentication,
+        cost.rates.service,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Records a status's `pricing` on message `id`'s ledger row (if it has one), with the cost
+/// of the category Meta reported at the rates kept with the prediction.
+pub(super) fn record_pricing(
+    conn: &Connection,
+    id: i64,
+    pricing: &StatusPricing,
+    now: i64,
+) -> StoreResult<()> {
+    let actual = crate::store::apply::actual_pricing(pricing);
+    conn.prepare_cached(
+        "update message_costs set
+             actual_category = ?2, actual_type = ?3, actual_billable = ?4, pricing_model = ?5,
+             actual_micros = case
+                 when ?4 is null then null
+                 when not ?4 then 0
+                 else case ?2
+                     when 'marketing' then rate_marketing
+                     when 'utility' then rate_utility
+                     when 'authentication' then rate_authentication
+                     when 'service' then rate_service
+                     else predicted_micros end
+                 end,
+             updated_at = ?6
+         where outbound_id = ?1",
+    )?
+    .execute(params![
+        id,
+        actual.category,
+        actual.kind,
+        actual.billable,
+        actual.model,
+        now
+    ])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Costs for SqliteStore {
+    async fn costs(
+        &self,
+        by: CostGrouping,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<CostRow>> {
+        let rows = sqlx::query(&costs_sql(by, DAY))
+            .bind(micros(since))
+            .bind(micros(until))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(|r| cost_row(r, Some(by))).collect()
+    }
+
+    async fn costs_by_broadcast(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Option<Vec<CostRow>>> {
+        let exists: i64 = sqlx::query_scalar(
+            "select count(*) from sqlite_master where type = 'table' and name = 'broadcast_recipients'",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        let rows = sqlx::query(&costs_by_broadcast_sql())
+            .bind(micros(since))
+            .bind(micros(until))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| cost_row(r, None))
+            .collect::<StoreResult<_>>()
+            .map(Some)
+    }
+
+    async fn predicted_spend(
+        &self,
+        sender_id: i64,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(PREDICTED_SPEND)
+            .bind(sender_id)
+            .bind(since.map(micros).unwrap_or(i64::MIN))
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn record_prediction(
+        &self,
+        outbound_id: Id,
+        sender_id: i64,
+        cost: &CostPrediction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let cost = cost.clone();
+        let now = micros(now);
+        self.writer
+            .run(move |conn| record_prediction(conn, outbound_id, sender_id, &cost, now))
+            .await
+    }
+
+    async fn cost_entry(&self, outbound_id: Id) -> StoreResult<Option<CostEntry>> {
+        let Some(r) = sqlx::query(COST_ENTRY)
+            .bind(outbound_id)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CostEntry {
+            outbound_id: r.try_get("outbound_id")?,
+            sender_id: r.try_get("sender_id")?,
+            market: r.try_get("market")?,
+            currency: r.try_get("currency")?,
+            predicted_category: r.try_get("predicted_category")?,
+            predicted_type: r.try_get("predicted_type")?,
+            predicted_micros: r.try_get("predicted_micros")?,
+            actual_category: r.try_get("actual_category")?,
+            actual_type: r.try_get("actual_type")?,
+            actual_billable: r.try_get("actual_billable")?,
+            pricing_model: r.try_get("pricing_model")?,
+            actual_micros: r.try_get("actual_micros")?,
+        }))
+    }
+}
