@@ -276,3 +276,22 @@ fn echo_pause_is_until_release_off_or_a_duration() {
         EchoPause::UntilRelease
     );
 }
+
+#[test]
+fn portfolios_limits_and_marketing_regions_name_their_key() {
+    let text = "portfolios: [{ id: main, messaging_limit: 1000 }]\n";
+    let p = problems(text);
+    assert!(
+        p.contains("portfolios[0].messaging_limit")
+            && p.contains("250, 2000, 10000, 100000 or unlimited"),
+        "{p}"
+    );
+    let text = "portfolios:\n  - { id: main, messaging_limit: unlimited }\n  - { id: main, messaging_limit: 250 }\nsenders:\n  - { id: 1, name: a, channel: sandbox, phone_number: \"+15550783883\", portfolio: other }\nmarketing: { hold_regions: [\"+1\"] }\nbroadcasts: { page_size: 0 }\n";
+    insta::assert_snapshot!(problems(text), @"");
+    let cfg = load("portfolios: [{ id: main, messaging_limit: \"2000\" }]\n").unwrap();
+    assert_eq!(
+        cfg.portfolios[0].messaging_limit,
+        crate::domain::broadcast::MessagingLimit::Tier(2000)
+    );
+    assert_eq!(cfg.marketing.hold_regions, vec!["1".to_string()]);
+}

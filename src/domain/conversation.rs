@@ -44,6 +44,10 @@ pub struct ConversationState {
     /// What language models cost this conversation so far (`agent` budgets).
     #[serde(default, skip_serializing_if = "ModelSpend::is_zero")]
     pub model_spend: ModelSpend,
+    /// The broadcast recipient whose reply already started its `reply_flow` (each
+    /// broadcast routes one reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast_replied: Option<super::Id>,
 }
 
 /// Tokens and cost a conversation spent on language models.

@@ -59,6 +59,8 @@ pub struct ConversationWork {
     pub conversation: Conversation,
     pub contact: Contact,
     pub events: Vec<StoredEvent>,
+    /// The latest broadcast sent to this customer that names a `reply_flow`.
+    pub broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
 }
 
 /// Everything one engine step produced, committed together.
@@ -91,6 +93,8 @@ pub enum Origin {
     /// Sent by a person from the WhatsApp Business app on a shared number (coexistence),
     /// recorded from Meta's echo as `sent`; never sent, paced or charged by Parley.
     Echo,
+    /// One recipient's send of a broadcast.
+    Broadcast,
 }
 
 impl Origin {
@@ -100,6 +104,7 @@ impl Origin {
             Origin::Api => "api",
             Origin::Fallback => "fallback",
             Origin::Echo => "echo",
+            Origin::Broadcast => "broadcast",
         }
     }
 
@@ -109,6 +114,7 @@ impl Origin {
             "api" => Origin::Api,
             "fallback" => Origin::Fallback,
             "echo" => Origin::Echo,
+            "broadcast" => Origin::Broadcast,
             _ => return None,
         })
     }

@@ -186,6 +186,7 @@ impl Channel for SandboxChannel {
             history.push_back(record);
         }
         if let (Some(rules), Some(sender_id)) = (rules, self.sender_id) {
+            let held = rules.holds_marketing(message);
             statuses::spawn(
                 rules,
                 self.shared
@@ -196,6 +197,7 @@ impl Channel for SandboxChannel {
                 sender_id,
                 provider_message_id.clone(),
                 message.to.key(),
+                held,
             );
         }
         Ok(SendOk {

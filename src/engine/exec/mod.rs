@@ -186,6 +186,8 @@ pub struct Interpreter<'a> {
     model_calls: i64,
     /// The rounds of the `agent` turn in progress.
     round: Option<agent::Round>,
+    /// The latest broadcast to the customer that names a reply flow.
+    broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
 }
 
 impl<'a> Interpreter<'a> {
@@ -225,6 +227,7 @@ impl<'a> Interpreter<'a> {
             turn_text: None,
             model_calls: 0,
             round: None,
+            broadcast_reply: input.broadcast_reply.cloned(),
         }
     }
 

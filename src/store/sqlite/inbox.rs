@@ -15,6 +15,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
+/// The latest broadcast recipient of a conversation whose broadcast names a reply flow and
+/// whose send was accepted (`BroadcastReply`).
+const BROADCAST_REPLY: &str = "
+    select r.id, b.reply_flow, r.reply_until
+    from broadcast_recipients r join broadcasts b on b.id = r.broadcast_id
+    where r.conversation_id = ?1 and r.reply_until is not null and b.reply_flow is not null
+      and exists (select 1 from outbound_messages o where o.broadcast_recipient = r.id
+                  and o.status in ('accepted', 'sent', 'delivered', 'read'))
+    order by r.id desc limit 1";
+
 #[async_trait]
 impl Inbox for SqliteStore {
     async fn ensure_conversation(
@@ -178,10 +188,32 @@ impl Inbox for SqliteStore {
                         })
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
+                let broadcast_reply = if events.is_empty() {
+                    None
+                } else {
+                    conn.prepare_cached(BROADCAST_REPLY)?
+                        .query_row([conversation_id], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                            ))
+                        })
+                        .optional()?
+                        .map(|(recipient_id, flow, until)| {
+                            Ok::<_, StoreError>(crate::domain::broadcast::BroadcastReply {
+                                recipient_id,
+                                flow,
+                                until: time(until)?,
+                            })
+                        })
+                        .transpose()?
+                };
                 Ok(ConversationWork {
                     conversation,
                     contact,
                     events,
+                    broadcast_reply,
                 })
             })
             .await
