@@ -287,7 +287,12 @@ fn portfolios_limits_and_marketing_regions_name_their_key() {
         "{p}"
     );
     let text = "portfolios:\n  - { id: main, messaging_limit: unlimited }\n  - { id: main, messaging_limit: 250 }\nsenders:\n  - { id: 1, name: a, channel: sandbox, phone_number: \"+15550783883\", portfolio: other }\nmarketing: { hold_regions: [\"+1\"] }\nbroadcasts: { page_size: 0 }\n";
-    insta::assert_snapshot!(problems(text), @"");
+    insta::assert_snapshot!(problems(text), @r#"
+    parley.yaml: broadcasts.page_size: must be between 1 and 5000
+    parley.yaml: marketing.hold_regions[0]: `+1` is not a calling code like "1" or "44" (digits, no +)
+    parley.yaml: portfolios[1].id: `main` is declared twice
+    parley.yaml: senders[0].portfolio: `other` is not under `portfolios:`; declare it with its messaging_limit
+    "#);
     let cfg = load("portfolios: [{ id: main, messaging_limit: \"2000\" }]\n").unwrap();
     assert_eq!(
         cfg.portfolios[0].messaging_limit,
