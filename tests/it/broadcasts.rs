@@ -336,6 +336,7 @@ async fn a_sandbox_broadcast_stops_at_the_tier_resumes_a_day_later_and_counts_wh
     let mut last_reached = 0;
     loop {
         // Wait until this window's sends are queued and out of the outbox.
+        let now = clock.now();
         let body = wait_for(
             &app,
             id,
@@ -347,9 +348,12 @@ async fn a_sandbox_broadcast_stops_at_the_tier_resumes_a_day_later_and_counts_wh
                     && n(&p["accepted"]) == 0
                     && n(&p["sent"]) == 0
                     && n(&p["delivered"]) == 0;
-                settled
-                    && (b["broadcast"]["state"] == "done"
-                        || !b["broadcast"]["waiting_until"].is_null())
+                // Waiting for the limit again (not the wait that just ended), or done.
+                let waiting = b["broadcast"]["waiting_until"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| t > now);
+                settled && (b["broadcast"]["state"] == "done" || waiting)
             },
         )
         .await;
