@@ -20,6 +20,7 @@ struct Cli {
     command: Command,
 }
 
+#[allow(clippy::large_enum_variant)] // parsed once at start
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon (embedded default without --config: SQLite parley.db, flows/, a sandbox sender).
@@ -89,6 +90,8 @@ enum Command {
     },
 }
 
+// Parsed once at start: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum BroadcastsCommand {
     /// Send a template to an audience (--tag, --field, --inactive-for…) or a list (--list FILE).

@@ -39,7 +39,12 @@ fn yaml(held_percent: u8) -> String {
 }
 
 async fn spawn(held_percent: u8) -> TestApp {
+    spawn_on(held_percent, None).await
+}
+
+async fn spawn_on(held_percent: u8, database_url: Option<String>) -> TestApp {
     spawn_with(Options {
+        database_url,
         manual_clock: true,
         extra_yaml: yaml(held_percent),
         config_edits: EDITS.to_vec(),
@@ -309,8 +314,20 @@ async fn a_sandbox_broadcast_stops_at_the_tier_resumes_a_day_later_and_counts_wh
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    tier_run(None, size).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_broadcast_stops_at_the_tier_and_resumes_a_day_later() {
+    let Some(url) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    tier_run(Some(url), 4_500).await;
+}
+
+async fn tier_run(database_url: Option<String>, size: usize) {
     const PERCENT: u64 = 5;
-    let app = spawn(PERCENT as u8).await;
+    let app = spawn_on(PERCENT as u8, database_url).await;
     let clock = app.clock.clone().unwrap();
     let mut csv = String::from("phone,tags,first_name\n");
     for i in 0..size {

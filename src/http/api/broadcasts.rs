@@ -195,7 +195,7 @@ fn id_of(raw: &str) -> Result<i64, Error> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| broadcast_not_found())
+        .ok_or_else(broadcast_not_found)
 }
 
 fn broadcast_not_found() -> Error {
