@@ -250,6 +250,16 @@ impl App {
             }
             .run(workers_stop.clone()),
         );
+        workers.spawn(
+            crate::workers::broadcasts::BroadcastWorker {
+                store: st.store.clone(),
+                clock: st.clock.clone(),
+                config: cfg.clone(),
+                owner: self.owner.clone(),
+                wake: self.wake.clone(),
+            }
+            .run(workers_stop.clone()),
+        );
         if cfg.flows.hot_reload {
             let reloader = Reloader {
                 engine: st.engine.clone(),

@@ -20,6 +20,7 @@ struct Cli {
     command: Command,
 }
 
+#[allow(clippy::large_enum_variant)] // parsed once at start
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon (embedded default without --config: SQLite parley.db, flows/, a sandbox sender).
@@ -68,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: ContactsCommand,
     },
+    /// Create, list, show, pause, resume or cancel broadcasts on the configured database.
+    Broadcasts {
+        #[command(subcommand)]
+        command: BroadcastsCommand,
+    },
     /// Run flow test files (default: the flows folder's tests/*.test.yaml).
     Test {
         #[arg(long, env = "PARLEY_CONFIG")]
@@ -81,6 +87,80 @@ enum Command {
         record: bool,
         /// Test files or folders.
         paths: Vec<PathBuf>,
+    },
+}
+
+// Parsed once at start: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum BroadcastsCommand {
+    /// Send a template to an audience (--tag, --field, --inactive-for…) or a list (--list FILE).
+    Create {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+        /// The template's id, or its name with --language.
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        sender: Option<i64>,
+        /// A placeholder's value: `1={{ contact.fields.first_name }}` (repeat per placeholder).
+        #[arg(long = "var")]
+        variables: Vec<String>,
+        /// Contacts with this tag (repeat: all of them).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "without-tag")]
+        without_tags: Vec<String>,
+        /// Contacts whose field has this value: `plan=gold` (repeat: all of them).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[arg(long)]
+        inactive_for: Option<String>,
+        #[arg(long)]
+        active_within: Option<String>,
+        /// A file with one phone number (with its country code) a line, instead of an audience.
+        #[arg(long)]
+        list: Option<PathBuf>,
+        /// When to start (RFC 3339); now when not given.
+        #[arg(long)]
+        start_at: Option<String>,
+        /// The flow a customer's reply to this broadcast starts.
+        #[arg(long)]
+        reply_flow: Option<String>,
+        #[arg(long)]
+        frequency_cap: Option<String>,
+    },
+    /// List broadcasts, newest first.
+    List {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// A broadcast and its progress, as JSON.
+    Show {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        id: i64,
+    },
+    /// Stop queueing a broadcast's sends until it is resumed.
+    Pause {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        id: i64,
+    },
+    Resume {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        id: i64,
+    },
+    /// Cancel a broadcast: its sends not yet made are dropped.
+    Cancel {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+        id: i64,
     },
 }
 
@@ -157,6 +237,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Broadcasts { command } => match broadcasts(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Init { dir } => parley::cli::init::main(&dir),
         Command::Keygen => {
             let (key, hash) = parley::cli::init::new_api_key();
@@ -194,6 +281,75 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<()> {
             let config = load_config(config.as_deref())?;
             let format = ImportFormat::from_name(&format).unwrap_or(ImportFormat::Csv);
             runtime.block_on(parley::cli::contacts::export(&config, format, &mut out))
+        }
+    }
+}
+
+/// `parley broadcasts …`.
+fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
+    use parley::cli::broadcasts as b;
+    use parley::domain::broadcast::BroadcastAction;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        BroadcastsCommand::Create {
+            config,
+            name,
+            template,
+            language,
+            sender,
+            variables,
+            tags,
+            without_tags,
+            fields,
+            inactive_for,
+            active_within,
+            list,
+            start_at,
+            reply_flow,
+            frequency_cap,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let args = b::CreateArgs {
+                name,
+                template,
+                language,
+                sender,
+                variables,
+                tags,
+                without_tags,
+                fields,
+                inactive_for,
+                active_within,
+                list,
+                start_at,
+                reply_flow,
+                frequency_cap,
+            };
+            runtime.block_on(b::create(&config, args, &mut out))
+        }
+        BroadcastsCommand::List { config } => {
+            let config = load_config(config.as_deref())?;
+            runtime.block_on(b::list(&config, &mut out))
+        }
+        BroadcastsCommand::Show { config, id } => {
+            let config = load_config(config.as_deref())?;
+            runtime.block_on(b::show(&config, id, &mut out))
+        }
+        BroadcastsCommand::Pause { config, id } => {
+            let config = load_config(config.as_deref())?;
+            runtime.block_on(b::act(&config, id, BroadcastAction::Pause, &mut out))
+        }
+        BroadcastsCommand::Resume { config, id } => {
+            let config = load_config(config.as_deref())?;
+            runtime.block_on(b::act(&config, id, BroadcastAction::Resume, &mut out))
+        }
+        BroadcastsCommand::Cancel { config, id } => {
+            let config = load_config(config.as_deref())?;
+            runtime.block_on(b::act(&config, id, BroadcastAction::Cancel, &mut out))
         }
     }
 }

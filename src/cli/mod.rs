@@ -4,6 +4,7 @@
 //! `driver.rs`. And `parley init`, which writes a new project; `parley contacts` imports and
 //! exports contacts.
 
+pub mod broadcasts;
 pub mod contacts;
 pub mod driver;
 pub mod flowtest;

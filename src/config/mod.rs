@@ -14,6 +14,7 @@ mod types;
 
 pub use sections::api::*;
 pub use sections::api_keys::*;
+pub use sections::broadcasts::*;
 pub use sections::database::*;
 pub use sections::flows::*;
 pub use sections::http::HttpConfig;

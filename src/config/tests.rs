@@ -66,7 +66,7 @@ templates:
 
 #[test]
 fn errors_name_the_key_path_and_reason() {
-    insta::assert_snapshot!(problems("listen: 1.2.3.4:80\nlisten_port: 3\n"), @"parley.yaml: listen_port: unknown field `listen_port`, expected one of `listen`, `public_url`, `database`, `flows`, `window`, `senders`, `templates`, `api_keys`, `rate_limit`, `webhooks`, `inbox`, `outbox`, `log`, `opt_out`, `scheduler`, `api`, `sandbox`, `http`, `scripts`, `media`, `models`, `transcribe`, `pricing`");
+    insta::assert_snapshot!(problems("listen: 1.2.3.4:80\nlisten_port: 3\n"), @"parley.yaml: listen_port: unknown field `listen_port`, expected one of `listen`, `public_url`, `database`, `flows`, `window`, `senders`, `templates`, `api_keys`, `rate_limit`, `webhooks`, `inbox`, `outbox`, `log`, `opt_out`, `scheduler`, `broadcasts`, `portfolios`, `marketing`, `api`, `sandbox`, `http`, `scripts`, `media`, `models`, `transcribe`, `pricing`");
     insta::assert_snapshot!(problems("window: { duration: soon }\n"), @"parley.yaml: window.duration: `soon` is not a duration (expected number at 0); write it like 24h, 10m, 30s or 500ms");
     insta::assert_snapshot!(
         problems("senders:\n  - { id: 1, name: a, channel: metta, phone_number: '+15550783881' }\n"),
@@ -275,4 +275,28 @@ fn echo_pause_is_until_release_off_or_a_duration() {
         default.unwrap().senders[0].echo_pause,
         EchoPause::UntilRelease
     );
+}
+
+#[test]
+fn portfolios_limits_and_marketing_regions_name_their_key() {
+    let text = "portfolios: [{ id: main, messaging_limit: 1000 }]\n";
+    let p = problems(text);
+    assert!(
+        p.contains("portfolios[0].messaging_limit")
+            && p.contains("250, 2000, 10000, 100000 or unlimited"),
+        "{p}"
+    );
+    let text = "portfolios:\n  - { id: main, messaging_limit: unlimited }\n  - { id: main, messaging_limit: 250 }\nsenders:\n  - { id: 1, name: a, channel: sandbox, phone_number: \"+15550783883\", portfolio: other }\nmarketing: { hold_regions: [\"+1\"] }\nbroadcasts: { page_size: 0 }\n";
+    insta::assert_snapshot!(problems(text), @r#"
+    parley.yaml: broadcasts.page_size: must be between 1 and 5000
+    parley.yaml: marketing.hold_regions[0]: `+1` is not a calling code like "1" or "44" (digits, no +)
+    parley.yaml: portfolios[1].id: `main` is declared twice
+    parley.yaml: senders[0].portfolio: `other` is not under `portfolios:`; declare it with its messaging_limit
+    "#);
+    let cfg = load("portfolios: [{ id: main, messaging_limit: \"2000\" }]\n").unwrap();
+    assert_eq!(
+        cfg.portfolios[0].messaging_limit,
+        crate::domain::broadcast::MessagingLimit::Tier(2000)
+    );
+    assert_eq!(cfg.marketing.hold_regions, vec!["1".to_string()]);
 }

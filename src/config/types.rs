@@ -42,6 +42,13 @@ pub struct Config {
     #[serde(default)]
     pub scheduler: SchedulerConfig,
     #[serde(default)]
+    pub broadcasts: BroadcastsConfig,
+    /// Business portfolios and their messaging limits (`senders[].portfolio`).
+    #[serde(default)]
+    pub portfolios: Vec<PortfolioConfig>,
+    #[serde(default)]
+    pub marketing: MarketingConfig,
+    #[serde(default)]
     pub api: ApiConfig,
     #[serde(default)]
     pub sandbox: SandboxConfig,
@@ -95,6 +102,9 @@ impl Config {
             }
         }
         sender_problems(&self.senders, &mut problems);
+        self.broadcasts.problems(&mut problems);
+        self.marketing.problems(&mut problems);
+        portfolio_problems(&self.portfolios, &self.senders, &mut problems);
         template_problems(&self.templates, &mut problems);
         self.validate_api(&mut problems);
         let has_sandbox_sender = self

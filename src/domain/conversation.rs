@@ -48,6 +48,10 @@ pub struct ConversationState {
     /// (pricing: `domain::pricing::EntryPoint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<super::pricing::EntryPoint>,
+    /// The broadcast recipient whose reply already started its `reply_flow` (each
+    /// broadcast routes one reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast_replied: Option<super::Id>,
 }
 
 /// Tokens and cost a conversation spent on language models.

@@ -6,6 +6,7 @@
 //! types. Provider modules translate to and from them at the edge.
 
 pub mod account;
+pub mod broadcast;
 pub mod chat;
 pub mod clock;
 pub mod contact;

@@ -96,6 +96,7 @@ impl OneText {
             event: &self.event,
             window: &self.window,
             now: start(),
+            broadcast_reply: None,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct StepInput<'a> {
     pub event: &'a StoredEvent,
     pub window: &'a WindowState,
     pub now: DateTime<Utc>,
+    /// The latest broadcast sent to the customer that names a reply flow.
+    pub broadcast_reply: Option<&'a crate::domain::broadcast::BroadcastReply>,
 }
 
 /// A message the engine wants sent, with what to do if the window is closed by then.

@@ -84,6 +84,7 @@ impl Harness {
                 event: &event,
                 window: &window,
                 now: self.now,
+                broadcast_reply: None,
             })
             .await;
         self.conversation.state = out.state.clone();

@@ -42,6 +42,10 @@ pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";
 pub const MESSAGES_FAILED: &str = "parley_messages_failed_total";
 pub const MESSAGES_SKIPPED: &str = "parley_messages_skipped_total";
 pub const MESSAGES_CONVERTED: &str = "parley_messages_converted_to_template_total";
+/// Broadcast sends queued (with their recipients), and times a broadcast stopped at its
+/// portfolio's messaging limit.
+pub const BROADCAST_QUEUED: &str = "parley_broadcast_sends_queued_total";
+pub const BROADCAST_LIMIT_WAITS: &str = "parley_broadcast_limit_waits_total";
 pub const OUTBOX_DEPTH: &str = "parley_outbox_depth";
 pub const SENDER_STOPPED: &str = "parley_sender_stopped";
 /// Days until the Graph API version a Meta sender uses is retired by Meta, by sender.

@@ -30,6 +30,8 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (MESSAGES_FAILED, Kind::Counter, "Sends that failed for good, by error code."),
     (MESSAGES_SKIPPED, Kind::Counter, "Messages not sent because the window was closed and the step said skip."),
     (MESSAGES_CONVERTED, Kind::Counter, "Free-form messages sent as their template fallback because the window had closed."),
+    (BROADCAST_QUEUED, Kind::Counter, "Broadcast sends queued, each in the transaction that marks its recipient queued."),
+    (BROADCAST_LIMIT_WAITS, Kind::Counter, "Times a broadcast stopped at its business portfolio's messaging limit until the moving 24 hours freed capacity."),
     (OUTBOX_DEPTH, Kind::Gauge, "Messages waiting to be sent, read from the database at each scrape."),
     (SENDER_STOPPED, Kind::Gauge, "1 while a sender is stopped after its provider refused its credentials or account (190, 368), else 0."),
     (GRAPH_API_DAYS_LEFT, Kind::Gauge, "Days until Meta retires the Graph API version a Meta sender's api_base names (negative once retired), by Meta sender; NaN while Meta has announced no date. Alert below 90."),

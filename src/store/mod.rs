@@ -12,6 +12,7 @@
 //! media (a folder of files named by their SHA-256), beside the rows that refer to them.
 
 mod apply;
+mod broadcasts;
 mod contacts;
 mod exchanges;
 pub mod files;
@@ -25,6 +26,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use broadcasts::*;
 pub use contacts::*;
 pub use exchanges::*;
 pub use insights::*;
@@ -131,6 +133,7 @@ pub trait Store:
     + Contacts
     + Insights
     + Costs
+    + Broadcasts
     + Send
     + Sync
     + 'static
@@ -152,6 +155,7 @@ impl<T> Store for T where
         + Contacts
         + Insights
         + Costs
+        + Broadcasts
         + Send
         + Sync
         + 'static
@@ -552,6 +556,114 @@ pub trait Contacts: Send + Sync {
 
     /// Contacts (not the ones merged into others) by id after `after`, at most `limit`.
     async fn export_contacts(&self, after: Id, limit: i64) -> StoreResult<Vec<Contact>>;
+}
+
+/// Broadcasts: one template to many customers. Recipients are materialised into rows (a
+/// list at creation, an audience in pages under the broadcast's lease), and each page of
+/// sends is queued in the transaction that marks its recipients queued, so a kill at any
+/// moment repeats and skips nobody. The portfolio's messaging limit is counted in the same
+/// transaction from `portfolio_reach` (under a lock per portfolio on PostgreSQL).
+#[async_trait]
+pub trait Broadcasts: Send + Sync {
+    /// Stores a broadcast, with its recipients when they were given as a list (then it is
+    /// `prepared`), in one transaction.
+    async fn create_broadcast(
+        &self,
+        broadcast: &NewBroadcast,
+        recipients: &[NewRecipient],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Id>;
+
+    async fn broadcast(&self, id: Id) -> StoreResult<Option<Broadcast>>;
+
+    /// Broadcasts, newest first, with ids below `before`.
+    async fn broadcasts(&self, before: Option<Id>, limit: i64) -> StoreResult<Vec<Broadcast>>;
+
+    /// Pauses, resumes or cancels; the new state, or `Err(why)` when the action does not
+    /// apply to the broadcast's state. Cancelling also drops its sends still queued and
+    /// not in flight, and its copies waiting for their day (131049).
+    async fn broadcast_action(
+        &self,
+        id: Id,
+        action: crate::domain::broadcast::BroadcastAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Result<crate::domain::broadcast::BroadcastState, String>>>;
+
+    /// Leases one broadcast that is sending, due (`start_at`, `wait_until`), and not held
+    /// by a live lease.
+    async fn claim_broadcast(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<Broadcast>>;
+
+    /// Records a page of the audience (recipients, deduplicated per contact; a conversation
+    /// with the sender is created for a contact that has none) and the new cursor (a
+    /// contact id); `done` marks the broadcast prepared. Renews the lease; `LeaseLost` if not
+    /// held.
+    #[allow(clippy::too_many_arguments)]
+    async fn broadcast_prepare(
+        &self,
+        id: Id,
+        owner: &str,
+        cursor: Id,
+        recipients: &[NewRecipient],
+        done: bool,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<()>;
+
+    /// Queues up to `limit` pending recipients' sends and marks them queued, in one
+    /// transaction, within the portfolio's messaging limit; each send waits for the pair
+    /// rate (`pair_gap` after the last send to that conversation). Renews the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn broadcast_queue_page(
+        &self,
+        id: Id,
+        owner: &str,
+        limit: i64,
+        pair_gap: Duration,
+        reply_window: Duration,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<PageOutcome>;
+
+    /// Gives a broadcast back (shutdown, or waiting for the messaging limit).
+    async fn release_broadcast(&self, id: Id, owner: &str) -> StoreResult<()>;
+
+    /// Renews the lease while the worker waits for the sender's backlog; `LeaseLost` if not
+    /// held, `Ok(false)` when the broadcast is no longer sending.
+    async fn renew_broadcast(
+        &self,
+        id: Id,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+
+    /// The recipients counted by state, skip reason, and their latest send's status.
+    async fn broadcast_counts(&self, id: Id) -> StoreResult<Vec<RecipientCount>>;
+
+    /// Recipients by id after `after` (paging).
+    async fn broadcast_recipients(
+        &self,
+        id: Id,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<RecipientRow>>;
+
+    /// Contacts (not merged into others) by id after `after`, each with its conversation
+    /// with `sender_id` if any: an audience page.
+    async fn broadcast_candidates(
+        &self,
+        sender_id: i64,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<Candidate>>;
+
+    /// Unique customers a portfolio reached outside a window since `since`.
+    async fn portfolio_reached(&self, portfolio: &str, since: DateTime<Utc>) -> StoreResult<i64>;
 }
 
 /// Reads for the API; none writes or locks.

@@ -59,6 +59,8 @@ pub struct ConversationWork {
     pub conversation: Conversation,
     pub contact: Contact,
     pub events: Vec<StoredEvent>,
+    /// The latest broadcast sent to this customer that names a `reply_flow`.
+    pub broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
 }
 
 /// What committing a step gives back (`Inbox::commit_step_and_claim`).
@@ -118,6 +120,8 @@ pub enum Origin {
     /// Sent by a person from the WhatsApp Business app on a shared number (coexistence),
     /// recorded from Meta's echo as `sent`; never sent, paced or charged by Parley.
     Echo,
+    /// One recipient's send of a broadcast.
+    Broadcast,
 }
 
 impl Origin {
@@ -127,6 +131,7 @@ impl Origin {
             Origin::Api => "api",
             Origin::Fallback => "fallback",
             Origin::Echo => "echo",
+            Origin::Broadcast => "broadcast",
         }
     }
 
@@ -136,6 +141,7 @@ impl Origin {
             "api" => Origin::Api,
             "fallback" => Origin::Fallback,
             "echo" => Origin::Echo,
+            "broadcast" => Origin::Broadcast,
             _ => return None,
         })
     }

@@ -7,11 +7,12 @@ use super::{KindCount, StoreResult};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// The tables whose rows carry leases, in the order statements lock rows.
-pub(crate) const LEASED_TABLES: [&str; 4] = [
+pub(crate) const LEASED_TABLES: [&str; 5] = [
     "conversations",
     "outbound_messages",
     "schedule_fires",
     "media_downloads",
+    "broadcasts",
 ];
 
 /// Every distinct lease owner (`Process::lease_owners`).
@@ -207,3 +208,22 @@ where
     }
     Ok(r)
 }
+/// A broadcast's recipients counted by state, skip reason and their latest send (a copy
+/// of a send WhatsApp held back is a newer outbound message of the same recipient).
+pub(super) const BROADCAST_COUNTS: &str = "
+    select r.state, r.reason, o.status, o.error_code,
+           exists (select 1 from deferred_sends d where d.broadcast_recipient = r.id) as deferred,
+           count(*) as n
+    from broadcast_recipients r
+    left join outbound_messages o on o.id = (select max(x.id) from outbound_messages x
+                                             where x.broadcast_recipient = r.id)
+    where r.broadcast_id = $1
+    group by r.state, r.reason, o.status, o.error_code, deferred
+    order by count(*) desc";
+
+/// A broadcast's recipients by id after `$2`, at most `$3`.
+pub(super) const BROADCAST_RECIPIENTS: &str = "
+    select id, conversation_id, contact_id, state, reason, outbound_id
+    from broadcast_recipients
+    where broadcast_id = $1 and id > $2
+    order by id limit $3";

@@ -203,6 +203,7 @@ impl Inbox {
                     event,
                     window: &window,
                     now,
+                    broadcast_reply: work.broadcast_reply.as_ref(),
                 };
                 let output = match AssertUnwindSafe(self.engine.handle(input))
                     .catch_unwind()

@@ -3,6 +3,7 @@
 //! timer loop and the media downloads (with their retention sweep). Each loop sleeps until
 //! woken or until its next deadline and stops on the shared shutdown token.
 
+pub mod broadcasts;
 pub mod inbox;
 pub mod ingest;
 pub mod media;

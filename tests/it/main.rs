@@ -10,6 +10,7 @@ mod api_reads;
 mod audience;
 mod backup;
 mod bad_input;
+mod broadcasts;
 mod bsuid;
 mod connections;
 mod contacts;

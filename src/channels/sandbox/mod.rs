@@ -198,6 +198,7 @@ impl Channel for SandboxChannel {
             history.push_back(record);
         }
         if let (Some(rules), Some(sender_id)) = (rules, self.sender_id) {
+            let held = rules.holds_marketing(message);
             statuses::spawn(
                 rules,
                 self.shared
@@ -209,6 +210,7 @@ impl Channel for SandboxChannel {
                 provider_message_id.clone(),
                 message.to.key(),
                 pricing,
+                held,
             );
         }
         Ok(SendOk {

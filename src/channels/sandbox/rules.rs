@@ -17,6 +17,7 @@ pub const TEMPLATE_MISSING: i64 = 132001;
 pub const TEMPLATE_PAUSED: i64 = 132015;
 pub const PAIR_RATE: i64 = 131056;
 pub const THROUGHPUT: i64 = 130429;
+pub const MARKETING_LIMITED: i64 = 131049;
 
 /// The app the sandbox is attached to.
 pub struct SandboxRules {
@@ -235,6 +236,30 @@ impl SandboxRules {
             );
         }
         Ok(())
+    }
+
+    /// Whether WhatsApp holds this message back for the customer's marketing limit
+    /// (`marketing_limited_percent`): a marketing template to one of the chosen customers.
+    pub(super) fn holds_marketing(&self, message: &OutboundMessage) -> bool {
+        let percent = u64::from(self.config.marketing_limited_percent.min(100));
+        let OutboundContent::Template(t) = &message.content else {
+            return false;
+        };
+        let marketing = self.templates.iter().any(|d| {
+            d.name == t.name && d.category == Some(crate::domain::TemplateCategory::Marketing)
+        });
+        if percent == 0 || !marketing {
+            return false;
+        }
+        // FNV-1a: stable across runs and processes, unlike the std hasher.
+        let hash = message
+            .to
+            .key()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        hash % 100 < percent
     }
 
     /// Pair rate and throughput; a refused send does not count.

@@ -3,7 +3,7 @@
 //! duplicated or in reverse order (which the store must shrug off).
 
 use super::SandboxRules;
-use crate::domain::{Clock, DeliveryStatus, StatusUpdate};
+use crate::domain::{Clock, DeliveryStatus, ProviderError, StatusUpdate};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,8 +40,15 @@ pub(super) fn spawn(
     provider_message_id: String,
     recipient: String,
     pricing: Option<crate::domain::pricing::StatusPricing>,
+    held: bool,
 ) {
-    let plan = plan(&rules);
+    // A message held back for the customer's marketing limit only ever fails.
+    let plan = if held {
+        let after = rules.config.statuses.sent_after.unwrap_or_default();
+        vec![(after, DeliveryStatus::Failed)]
+    } else {
+        plan(&rules)
+    };
     let Some(sink) = rules.statuses.clone() else {
         return;
     };
@@ -61,7 +68,13 @@ pub(super) fn spawn(
                 status,
                 timestamp: Some(now),
                 recipient: Some(recipient.trim_start_matches('+').to_string()),
-                error: None,
+                error: (status == DeliveryStatus::Failed).then(|| ProviderError {
+                    code: super::rules::MARKETING_LIMITED,
+                    title: "Message failed to send because of an unknown error".into(),
+                    details: Some(
+                        "Message not delivered to maintain healthy ecosystem engagement.".into(),
+                    ),
+                }),
                 outbox_id: None,
                 // Meta puts `pricing` on `sent` and on `delivered` (not on `read`).
                 pricing: pricing.clone().filter(|_| status != DeliveryStatus::Read),

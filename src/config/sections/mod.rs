@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod api_keys;
+pub mod broadcasts;
 pub mod database;
 pub mod flows;
 pub mod http;

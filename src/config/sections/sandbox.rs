@@ -39,6 +39,11 @@ pub struct SandboxConfig {
     /// derived from the phone typed in the sandbox, so the same customer keeps it.
     #[serde(default)]
     pub withhold_phones: bool,
+    /// This share of customers (0–100, picked by a hash of their number, so always the
+    /// same ones) have reached WhatsApp's per-user marketing limit: a marketing template
+    /// sent to them is accepted, then fails with 131049 (a `failed` status), like Meta.
+    #[serde(default)]
+    pub marketing_limited_percent: u8,
 }
 
 impl Default for SandboxConfig {
@@ -53,6 +58,7 @@ impl Default for SandboxConfig {
             throughput: None,
             statuses: SandboxStatuses::default(),
             withhold_phones: false,
+            marketing_limited_percent: 0,
         }
     }
 }

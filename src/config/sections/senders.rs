@@ -40,6 +40,10 @@ pub struct SenderConfig {
     /// or a duration (`2h`: like a handoff with that timeout, renewed by each echo).
     #[serde(default)]
     pub echo_pause: EchoPause,
+    /// The business portfolio (`portfolios[].id`) this number belongs to: broadcasts from
+    /// it share that portfolio's messaging limit.
+    #[serde(default)]
+    pub portfolio: Option<String>,
 }
 
 /// See `SenderConfig::echo_pause`.
@@ -80,6 +84,7 @@ impl SenderConfig {
             daily_template_cap: None,
             spend_limit: None,
             echo_pause: EchoPause::default(),
+            portfolio: None,
         }
     }
 

@@ -205,6 +205,9 @@ impl Interpreter<'_> {
             self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
             Some(Wait::Answer { .. } | Wait::Form { .. } | Wait::Agent { .. })
         );
+        if !waiting && self.reply_to_broadcast(msg) {
+            return;
+        }
         let flows = self.library.flows();
         let input = MatchInput {
             content: &msg.content,
@@ -248,6 +251,34 @@ impl Interpreter<'_> {
         } else {
             self.decide(|| "no flow starts".into());
         }
+    }
+
+    /// A customer's first message after a broadcast that names a `reply_flow` (within the
+    /// broadcast's reply window) starts that flow, before any trigger is considered; each
+    /// broadcast routes one reply. A run waiting for an answer keeps it.
+    fn reply_to_broadcast(&mut self, msg: &InboundMessage) -> bool {
+        let Some(reply) = self.broadcast_reply.clone() else {
+            return false;
+        };
+        if self.state.broadcast_replied == Some(reply.recipient_id)
+            || self.now >= reply.until
+            || !msg.content.is_conversational()
+        {
+            return false;
+        }
+        let Some(flow) = self.library.flows().get(&reply.flow).cloned() else {
+            let name = reply.flow.clone();
+            self.decide(|| {
+                format!("the reply flow `{name}` of the broadcast is not loaded: triggers decide")
+            });
+            return false;
+        };
+        self.state.broadcast_replied = Some(reply.recipient_id);
+        let id = flow.id.clone();
+        self.decide(|| format!("a reply to a broadcast: start its reply flow `{id}`"));
+        self.turn_text = Self::turn_text_of(&msg.content);
+        self.start(flow, Map::new());
+        true
     }
 
     pub(super) fn on_timer(&mut self, fire: TimerFire) {

@@ -193,6 +193,8 @@ pub struct Interpreter<'a> {
     visit_handed_off: bool,
     /// The flow and step being executed: what a message sent now is attributed to.
     at: Option<(Arc<Flow>, usize)>,
+    /// The latest broadcast to the customer that names a reply flow.
+    broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
 }
 
 impl<'a> Interpreter<'a> {
@@ -235,6 +237,7 @@ impl<'a> Interpreter<'a> {
             visit_failed: false,
             visit_handed_off: false,
             at: None,
+            broadcast_reply: input.broadcast_reply.cloned(),
         }
     }
 

@@ -27,6 +27,7 @@
 
 mod auth;
 pub(super) mod body;
+mod broadcasts;
 mod contacts;
 mod conversations;
 mod costs;
@@ -53,6 +54,8 @@ use std::sync::Arc;
 
 /// Larger request bodies are refused with 413 (in the family's JSON error shape).
 pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
+/// `POST /api/broadcasts`: room for a list of 10,000 recipients.
+const BROADCAST_BODY_BYTES: usize = 1024 * 1024;
 
 /// One endpoint of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +163,36 @@ pub const ROUTES: &[Route] = &[
         summary: "Every contact as CSV or JSON, in the shape an import reads",
     },
     Route {
+        method: "POST",
+        path: "/api/broadcasts",
+        summary: "Send a template to an audience or a list, with variables from contact fields",
+    },
+    Route {
+        method: "GET",
+        path: "/api/broadcasts",
+        summary: "Broadcasts, newest first",
+    },
+    Route {
+        method: "GET",
+        path: "/api/broadcasts/{broadcast_id}",
+        summary: "A broadcast and its progress: queued, sent, delivered, read, failed, skipped",
+    },
+    Route {
+        method: "POST",
+        path: "/api/broadcasts/{broadcast_id}/pause",
+        summary: "Pause a broadcast: no more of its sends are queued until it is resumed",
+    },
+    Route {
+        method: "POST",
+        path: "/api/broadcasts/{broadcast_id}/resume",
+        summary: "Resume a paused broadcast",
+    },
+    Route {
+        method: "POST",
+        path: "/api/broadcasts/{broadcast_id}/cancel",
+        summary: "Cancel a broadcast: its sends not yet made are dropped",
+    },
+    Route {
         method: "GET",
         path: "/api/insights/flows",
         summary: "Each flow's runs and outcomes over a period (since, until; format=csv)",
@@ -206,6 +239,15 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/contacts/export") => get(contacts::export),
         ("GET", "/api/insights/flows") => get(super::insights::flows),
         ("GET", "/api/insights/flows/{flow}") => get(super::insights::flow),
+        // A list of up to 10,000 recipients is larger than the API's usual 64 KiB.
+        ("POST", "/api/broadcasts") => {
+            post(broadcasts::create).layer(DefaultBodyLimit::max(BROADCAST_BODY_BYTES))
+        }
+        ("GET", "/api/broadcasts") => get(broadcasts::list),
+        ("GET", "/api/broadcasts/{broadcast_id}") => get(broadcasts::show),
+        ("POST", "/api/broadcasts/{broadcast_id}/pause") => post(broadcasts::pause),
+        ("POST", "/api/broadcasts/{broadcast_id}/resume") => post(broadcasts::resume),
+        ("POST", "/api/broadcasts/{broadcast_id}/cancel") => post(broadcasts::cancel),
         ("GET", "/api/openapi.json") => get(openapi::document),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }

@@ -266,6 +266,53 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             [vec![path_param("flow")], period()].concat(),
             &[200, 401, 404, 422, 429, 503],
         ),
+        ("POST", "/api/broadcasts") => (
+            Some(obj(
+                &["variables"],
+                json!({
+                "name": { "type": "string" },
+                "template_id": { "type": "integer" },
+                "template_name": { "type": "string" }, "language": { "type": "string" },
+                "sender_id": { "type": "integer" },
+                "variables": { "type": "object", "additionalProperties": { "type": "string" },
+                               "description": "Each placeholder ({{1}}, …) as text with blanks like {{ contact.fields.first_name }}" },
+                "audience": { "type": "object", "properties": {
+                    "tags": { "type": "array", "items": { "type": "string" } },
+                    "without_tags": { "type": "array", "items": { "type": "string" } },
+                    "fields": { "type": "object", "additionalProperties": { "type": "string" } },
+                    "inactive_for": { "type": "string" }, "active_within": { "type": "string" } } },
+                "recipients": { "type": "array", "maxItems": 10000, "items": { "type": "string" } },
+                "start_at": { "type": "string", "format": "date-time" },
+                "reply_flow": { "type": "string" },
+                "frequency_cap": { "type": "string" } }),
+            )),
+            vec![],
+            &[200, 400, 401, 404, 413, 422, 429, 503],
+        ),
+        ("GET", "/api/broadcasts") => (
+            None,
+            vec![
+                query("before", false, json!({ "type": "integer" })),
+                query(
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+                ),
+            ],
+            &[200, 401, 422, 429, 503],
+        ),
+        ("GET", "/api/broadcasts/{broadcast_id}") => (
+            None,
+            vec![path_param("broadcast_id")],
+            &[200, 401, 404, 429, 503],
+        ),
+        ("POST", "/api/broadcasts/{broadcast_id}/pause")
+        | ("POST", "/api/broadcasts/{broadcast_id}/resume")
+        | ("POST", "/api/broadcasts/{broadcast_id}/cancel") => (
+            None,
+            vec![path_param("broadcast_id")],
+            &[200, 401, 404, 409, 429, 503],
+        ),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
@@ -305,7 +352,7 @@ fn operation(r: &Route) -> Value {
             402 => "Spend limit reached (INSUFFICIENT_BALANCE)",
             403 => "The 24-hour window is closed",
             404 => "Not found",
-            409 => "Not in a handoff",
+            409 => "Not in a state that allows it (a handoff, a broadcast)",
             413 => "The body is too large",
             415 => "The body's Content-Type is not accepted",
             422 => "A field breaks a rule",
@@ -400,7 +447,8 @@ mod tests {
                 r.method,
                 r.path
             );
-            if r.method == "POST" && !r.path.ends_with("/release") {
+            let bodiless = r.path.ends_with("/release") || r.path.starts_with("/api/broadcasts/{");
+            if r.method == "POST" && !bodiless {
                 assert!(
                     body.is_some(),
                     "{} {} has no request body",

@@ -54,8 +54,9 @@ pub(super) async fn defer_in(
     sqlx::query(
         "insert into deferred_sends
              (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
-              created_at, source_id)
-         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, $2, $3, id
+              created_at, source_id, broadcast_recipient)
+         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, $2, $3, id,
+                broadcast_recipient
          from outbound_messages where id = $1
          on conflict (source_id) do nothing",
     )
@@ -210,11 +211,13 @@ impl Account for PgStore {
         // One statement: rows deleted by one process are inserted once, whoever runs it.
         let moved = sqlx::query(
             "with due as (delete from deferred_sends where due_at <= $1
-                          returning id, sender_id, conversation_id, payload, fallback, origin, deferrals)
+                          returning id, sender_id, conversation_id, payload, fallback, origin, deferrals,
+                                    broadcast_recipient)
              insert into outbound_messages
                  (sender_id, conversation_id, payload, fallback, origin, status,
-                  next_attempt_at, created_at, updated_at, deferrals)
-             select sender_id, conversation_id, payload, fallback, origin, 'queued', $1, $1, $1, deferrals
+                  next_attempt_at, created_at, updated_at, deferrals, broadcast_recipient)
+             select sender_id, conversation_id, payload, fallback, origin, 'queued', $1, $1, $1, deferrals,
+                    broadcast_recipient
              from due order by id",
         )
         .bind(now)

@@ -666,7 +666,8 @@ pub(super) async fn load_work(
                 c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
                 c.bsuid, c.username,
                 e.id as event_id, e.payload as event_payload,
-                e.received_at as event_received_at
+                e.received_at as event_received_at,
+                br.id as reply_recipient, br.reply_flow, br.reply_until
          from conversations v
          join contacts c on c.id = v.contact_id
          left join lateral (
@@ -675,6 +676,16 @@ pub(super) async fn load_work(
              order by id
              limit $2
          ) e on true
+         -- the latest broadcast sent to the customer that names a reply flow
+         left join lateral (
+             select r.id, b.reply_flow, r.reply_until
+             from broadcast_recipients r join broadcasts b on b.id = r.broadcast_id
+             where r.conversation_id = v.id and r.reply_until is not null
+               and b.reply_flow is not null
+               and exists (select 1 from outbound_messages o where o.broadcast_recipient = r.id
+                           and o.status in ('accepted', 'sent', 'delivered', 'read'))
+             order by r.id desc limit 1
+         ) br on true
          where v.id = any($1)
          order by v.id, e.id",
     )
@@ -725,6 +736,14 @@ pub(super) async fn load_work(
                 conversation: rows::conversation(row)?,
                 contact: rows::contact(row, "contact_id", "contact_created_at")?,
                 events: Vec::new(),
+                broadcast_reply: match row.try_get::<Option<i64>, _>("reply_recipient")? {
+                    Some(recipient_id) => Some(crate::domain::broadcast::BroadcastReply {
+                        recipient_id,
+                        flow: row.try_get("reply_flow")?,
+                        until: row.try_get("reply_until")?,
+                    }),
+                    None => None,
+                },
             })
         });
         if let (Ok(work), Some(event)) = (entry, event) {

@@ -18,6 +18,7 @@
 
 mod account;
 mod batch;
+mod broadcasts;
 mod contacts;
 mod costs;
 mod exchanges;

@@ -46,8 +46,9 @@ pub(super) fn defer_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreRes
     conn.prepare_cached(
         "insert into deferred_sends
              (sender_id, conversation_id, payload, fallback, origin, deferrals, due_at,
-              created_at, source_id)
-         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, ?2, ?3, id
+              created_at, source_id, broadcast_recipient)
+         select sender_id, conversation_id, payload, fallback, origin, deferrals + 1, ?2, ?3, id,
+                broadcast_recipient
          from outbound_messages where id = ?1
          on conflict (source_id) do nothing",
     )?
@@ -224,9 +225,9 @@ impl Account for SqliteStore {
                     .prepare_cached(
                         "insert into outbound_messages
                              (sender_id, conversation_id, payload, fallback, origin, status,
-                              next_attempt_at, created_at, updated_at, deferrals)
+                              next_attempt_at, created_at, updated_at, deferrals, broadcast_recipient)
                          select sender_id, conversation_id, payload, fallback, origin, 'queued',
-                                ?1, ?1, ?1, deferrals
+                                ?1, ?1, ?1, deferrals, broadcast_recipient
                          from deferred_sends where due_at <= ?1 order by id",
                     )?
                     .execute([now])?;

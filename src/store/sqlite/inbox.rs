@@ -18,6 +18,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
+/// The latest broadcast recipient of a conversation whose broadcast names a reply flow and
+/// whose send was accepted (`BroadcastReply`).
+const BROADCAST_REPLY: &str = "
+    select r.id, b.reply_flow, r.reply_until
+    from broadcast_recipients r join broadcasts b on b.id = r.broadcast_id
+    where r.conversation_id = ?1 and r.reply_until is not null and b.reply_flow is not null
+      and exists (select 1 from outbound_messages o where o.broadcast_recipient = r.id
+                  and o.status in ('accepted', 'sent', 'delivered', 'read'))
+    order by r.id desc limit 1";
+
 #[async_trait]
 impl Inbox for SqliteStore {
     async fn ensure_conversation(
@@ -392,6 +402,8 @@ struct RawWork {
     conversation_id: i64,
     conversation: Captured,
     events: Vec<(i64, String, i64)>,
+    /// The latest broadcast reply route: recipient, flow, until.
+    broadcast_reply: Option<(i64, String, i64)>,
 }
 
 impl RawWork {
@@ -412,6 +424,16 @@ impl RawWork {
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?,
+            broadcast_reply: self
+                .broadcast_reply
+                .map(|(recipient_id, flow, until)| {
+                    Ok::<_, StoreError>(crate::domain::broadcast::BroadcastReply {
+                        recipient_id,
+                        flow,
+                        until: time(until)?,
+                    })
+                })
+                .transpose()?,
         })
     }
 }
@@ -444,10 +466,18 @@ fn load_raw(conn: &Connection, conversation_id: i64, limit: i64) -> StoreResult<
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let broadcast_reply = if events.is_empty() {
+        None
+    } else {
+        conn.prepare_cached(BROADCAST_REPLY)?
+            .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+    };
     Ok(RawWork {
         conversation_id,
         conversation,
         events,
+        broadcast_reply,
     })
 }
 

@@ -19,6 +19,7 @@
 
 mod account;
 pub mod backup;
+mod broadcasts;
 mod contacts;
 mod costs;
 mod exchanges;

@@ -120,6 +120,7 @@ macro_rules! conformance {
 
 // Declared after the macro so that they see it.
 mod account;
+mod broadcasts;
 mod contacts;
 mod costs;
 mod exchanges;

@@ -1,0 +1,638 @@
+//! Broadcasts on PostgreSQL (`store::Broadcasts`). A page of sends is one transaction of a
+//! few statements over arrays; the portfolio's messaging limit is counted under a
+//! transaction-scoped advisory lock per portfolio, so processes sharing the database never
+//! reach more customers than the limit between them.
+
+use super::PgStore;
+use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
+use crate::store::{
+    Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
+    RecipientRow, StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const COLUMNS: &str = "id, name, sender_id, template_name, template_language, category, \
+     variables, audience, frequency_cap_secs, reply_flow, portfolio, messaging_limit, start_at, \
+     state, prepared, cursor, wait_until, wait_reason, created_at, updated_at";
+
+fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::days(365))
+}
+
+fn decode(r: &PgRow) -> StoreResult<Broadcast> {
+    let state: String = r.try_get("state")?;
+    Ok(Broadcast {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        sender_id: r.try_get("sender_id")?,
+        template_name: r.try_get("template_name")?,
+        template_language: r.try_get("template_language")?,
+        category: r.try_get("category")?,
+        variables: r.try_get::<Json<serde_json::Value>, _>("variables")?.0,
+        audience: r
+            .try_get::<Option<Json<serde_json::Value>>, _>("audience")?
+            .map(|a| a.0),
+        frequency_cap_secs: r.try_get("frequency_cap_secs")?,
+        reply_flow: r.try_get("reply_flow")?,
+        portfolio: r.try_get("portfolio")?,
+        messaging_limit: r.try_get("messaging_limit")?,
+        start_at: r.try_get("start_at")?,
+        state: BroadcastState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?,
+        prepared: r.try_get("prepared")?,
+        cursor: r.try_get("cursor")?,
+        wait_until: r.try_get("wait_until")?,
+        wait_reason: r.try_get("wait_reason")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+async fn insert_recipients(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Id,
+    sender_id: i64,
+    recipients: &[NewRecipient],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<Id> = recipients
+        .iter()
+        .filter(|r| r.conversation_id.is_none())
+        .map(|r| r.contact_id)
+        .collect();
+    let mut created: HashMap<Id, Id> = HashMap::new();
+    if !missing.is_empty() {
+        // The no-op update makes `returning` give existing rows too.
+        let rows = sqlx::query(
+            "insert into conversations (sender_id, contact_id, created_at)
+             select $1, c, $3 from unnest($2::bigint[]) as t(c)
+             on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
+             returning id, contact_id",
+        )
+        .bind(sender_id)
+        .bind(&missing)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            created.insert(r.try_get("contact_id")?, r.try_get("id")?);
+        }
+    }
+    let conversations: Vec<Id> = recipients
+        .iter()
+        .map(|r| {
+            r.conversation_id
+                .or_else(|| created.get(&r.contact_id).copied())
+                .ok_or(StoreError::NotFound {
+                    what: "conversation of contact",
+                    id: r.contact_id,
+                })
+        })
+        .collect::<StoreResult<_>>()?;
+    let contacts: Vec<Id> = recipients.iter().map(|r| r.contact_id).collect();
+    let payloads: Vec<Option<String>> = recipients
+        .iter()
+        .map(|r| r.outcome.as_ref().ok().cloned())
+        .collect();
+    let reasons: Vec<Option<String>> = recipients
+        .iter()
+        .map(|r| r.outcome.as_ref().err().cloned())
+        .collect();
+    sqlx::query(
+        "insert into broadcast_recipients
+             (broadcast_id, conversation_id, contact_id, state, reason, payload)
+         select $1, v, c, case when p is null then 'skipped' else 'pending' end, why, p::jsonb
+         from unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) as t(v, c, p, why)
+         on conflict (broadcast_id, contact_id) do nothing",
+    )
+    .bind(id)
+    .bind(&conversations)
+    .bind(&contacts)
+    .bind(&payloads)
+    .bind(&reasons)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Checks and renews the lease; the broadcast's state, `LeaseLost` when not ours.
+async fn hold(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Id,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<String> {
+    sqlx::query_scalar(
+        "update broadcasts set lease_until = $4
+         where id = $1 and lease_owner = $2 and lease_until > $3
+         returning state",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(now)
+    .bind(until)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::LeaseLost {
+        what: "broadcast",
+        id,
+    })
+}
+
+#[async_trait]
+impl Broadcasts for PgStore {
+    async fn create_broadcast(
+        &self,
+        b: &NewBroadcast,
+        recipients: &[NewRecipient],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Id> {
+        let mut tx = self.pool.begin().await?;
+        let id: Id = sqlx::query_scalar(
+            "insert into broadcasts
+                 (name, sender_id, template_name, template_language, category, variables,
+                  audience, frequency_cap_secs, reply_flow, portfolio, messaging_limit, start_at,
+                  state, prepared, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'sending', $13, $14, $14)
+             returning id",
+        )
+        .bind(&b.name)
+        .bind(b.sender_id)
+        .bind(&b.template_name)
+        .bind(&b.template_language)
+        .bind(&b.category)
+        .bind(Json(&b.variables))
+        .bind(b.audience.as_ref().map(Json))
+        .bind(b.frequency_cap_secs)
+        .bind(&b.reply_flow)
+        .bind(&b.portfolio)
+        .bind(b.messaging_limit)
+        .bind(b.start_at)
+        .bind(b.audience.is_none())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for chunk in recipients.chunks(5_000) {
+            insert_recipients(&mut tx, id, b.sender_id, chunk, now).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn broadcast(&self, id: Id) -> StoreResult<Option<Broadcast>> {
+        sqlx::query(&format!("select {COLUMNS} from broadcasts where id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
+    async fn broadcasts(&self, before: Option<Id>, limit: i64) -> StoreResult<Vec<Broadcast>> {
+        sqlx::query(&format!(
+            "select {COLUMNS} from broadcasts where ($1::bigint is null or id < $1)
+             order by id desc limit $2"
+        ))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+
+    async fn broadcast_action(
+        &self,
+        id: Id,
+        action: BroadcastAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Result<BroadcastState, String>>> {
+        let mut tx = self.pool.begin().await?;
+        let state: Option<String> =
+            sqlx::query_scalar("select state from broadcasts where id = $1 for update")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(state) = state else { return Ok(None) };
+        let from = BroadcastState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?;
+        let to = match action.apply(from) {
+            Ok(to) => to,
+            Err(why) => return Ok(Some(Err(why))),
+        };
+        sqlx::query(
+            "update broadcasts set state = $2, updated_at = $3, wait_until = null,
+                 wait_reason = null
+             where id = $1",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if to == BroadcastState::Cancelled {
+            sqlx::query(
+                "update outbound_messages set status = 'skipped',
+                     error_title = 'the broadcast was cancelled', updated_at = $2
+                 where broadcast_recipient in
+                       (select id from broadcast_recipients where broadcast_id = $1)
+                   and status = 'queued'
+                   and (lease_until is null or lease_until <= $2)",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "delete from deferred_sends where broadcast_recipient in
+                     (select id from broadcast_recipients where broadcast_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(Ok(to)))
+    }
+
+    async fn claim_broadcast(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<Broadcast>> {
+        sqlx::query(&format!(
+            "update broadcasts set lease_owner = $1, lease_until = $2, wait_until = null,
+                 wait_reason = null
+             where id = (select id from broadcasts
+                         where state = 'sending' and start_at <= $3
+                           and (wait_until is null or wait_until <= $3)
+                           and (lease_until is null or lease_until <= $3)
+                         order by id limit 1 for update skip locked)
+             returning {COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(later(now, lease))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+    }
+
+    async fn broadcast_prepare(
+        &self,
+        id: Id,
+        owner: &str,
+        cursor: Id,
+        recipients: &[NewRecipient],
+        done: bool,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        hold(&mut tx, id, owner, now, later(now, lease)).await?;
+        let sender_id: i64 = sqlx::query_scalar(
+            "update broadcasts set cursor = $2, prepared = $3, updated_at = $4 where id = $1
+             returning sender_id",
+        )
+        .bind(id)
+        .bind(cursor)
+        .bind(done)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_recipients(&mut tx, id, sender_id, recipients, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn broadcast_queue_page(
+        &self,
+        id: Id,
+        owner: &str,
+        limit: i64,
+        pair_gap: Duration,
+        reply_window: Duration,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<PageOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if hold(&mut tx, id, owner, now, later(now, lease)).await? != "sending" {
+            return Ok(PageOutcome::Stopped);
+        }
+        let b = sqlx::query(
+            "select sender_id, portfolio, messaging_limit, prepared, reply_flow
+             from broadcasts where id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let sender_id: i64 = b.try_get("sender_id")?;
+        let portfolio: Option<String> = b.try_get("portfolio")?;
+        let cap: Option<i64> = b.try_get("messaging_limit")?;
+        let prepared: bool = b.try_get("prepared")?;
+        let reply_flow: Option<String> = b.try_get("reply_flow")?;
+        let pending = sqlx::query(
+            "select r.id, r.conversation_id, r.contact_id, r.payload::text as payload,
+                    v.last_inbound_at,
+                    (select max(o.updated_at) from outbound_messages o
+                     where o.conversation_id = r.conversation_id
+                       and o.status in ('accepted', 'sent', 'delivered', 'read')) as last_sent
+             from broadcast_recipients r
+             left join conversations v on v.id = r.conversation_id
+             where r.broadcast_id = $1 and r.state = 'pending'
+             order by r.id limit $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if pending.is_empty() {
+            if prepared {
+                sqlx::query(
+                    "update broadcasts set state = 'done', lease_owner = null,
+                         lease_until = null, updated_at = $2
+                     where id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(PageOutcome::Finished);
+            }
+            tx.commit().await?;
+            return Ok(PageOutcome::Queued(0));
+        }
+        let since = now - chrono::Duration::hours(REACH_WINDOW_HOURS);
+        let contact_ids: Vec<Id> = pending
+            .iter()
+            .map(|r| r.try_get("contact_id"))
+            .collect::<Result<_, _>>()?;
+        let (mut reached, last_reach): (i64, HashMap<Id, DateTime<Utc>>) = match &portfolio {
+            Some(p) => {
+                sqlx::query("select pg_advisory_xact_lock(hashtext('parley.portfolio.' || $1))")
+                    .bind(p)
+                    .execute(&mut *tx)
+                    .await?;
+                let count: i64 = match cap {
+                    Some(_) => {
+                        sqlx::query_scalar(
+                            "select count(*) from portfolio_reach
+                         where portfolio = $1 and reached_at > $2",
+                        )
+                        .bind(p)
+                        .bind(since)
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                    None => 0,
+                };
+                let rows = sqlx::query(
+                    "select contact_id, reached_at from portfolio_reach
+                     where portfolio = $1 and contact_id = any($2)",
+                )
+                .bind(p)
+                .bind(&contact_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+                let map = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get("contact_id")?, r.try_get("reached_at")?)))
+                    .collect::<StoreResult<_>>()?;
+                (count, map)
+            }
+            None => (0, HashMap::new()),
+        };
+        let gap = chrono::Duration::from_std(pair_gap).unwrap_or_default();
+        let mut ids = Vec::new();
+        let mut conversations = Vec::new();
+        let mut payloads: Vec<String> = Vec::new();
+        let mut due = Vec::new();
+        let mut reach = Vec::new();
+        let mut limit_until = None;
+        for r in &pending {
+            let contact_id: Id = r.try_get("contact_id")?;
+            let last_inbound: Option<DateTime<Utc>> = r.try_get("last_inbound_at")?;
+            let outside = last_inbound.is_none_or(|at| at <= since);
+            if portfolio.is_some()
+                && outside
+                && last_reach.get(&contact_id).is_none_or(|at| *at <= since)
+            {
+                if cap.is_some_and(|cap| reached >= cap) {
+                    limit_until = Some(());
+                    break;
+                }
+                reached += 1;
+                reach.push(contact_id);
+            }
+            let last_sent: Option<DateTime<Utc>> = r.try_get("last_sent")?;
+            ids.push(r.try_get::<Id, _>("id")?);
+            conversations.push(r.try_get::<Id, _>("conversation_id")?);
+            payloads.push(r.try_get("payload")?);
+            due.push(last_sent.map_or(now, |last| now.max(last + gap)));
+        }
+        if !ids.is_empty() {
+            sqlx::query(
+                "with sent as (
+                     insert into outbound_messages
+                         (sender_id, conversation_id, payload, fallback, origin, status,
+                          next_attempt_at, created_at, updated_at, broadcast_recipient)
+                     select $1, v, p::jsonb, '{\"action\":\"fail\"}'::jsonb, 'broadcast',
+                            'queued', at, $5, $5, r
+                     from unnest($2::bigint[], $3::bigint[], $4::text[], $6::timestamptz[])
+                          as t(r, v, p, at)
+                     returning id, broadcast_recipient
+                 )
+                 update broadcast_recipients b set state = 'queued', outbound_id = sent.id,
+                     queued_at = $5, reply_until = $7
+                 from sent where b.id = sent.broadcast_recipient",
+            )
+            .bind(sender_id)
+            .bind(&ids)
+            .bind(&conversations)
+            .bind(&payloads)
+            .bind(now)
+            .bind(&due)
+            .bind(reply_flow.as_ref().map(|_| later(now, reply_window)))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let (Some(p), false) = (&portfolio, reach.is_empty()) {
+            sqlx::query(
+                "insert into portfolio_reach (portfolio, contact_id, reached_at)
+                 select $1, c, $3 from unnest($2::bigint[]) as t(c)
+                 on conflict (portfolio, contact_id) do update set reached_at = excluded.reached_at",
+            )
+            .bind(p)
+            .bind(&reach)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let queued = ids.len();
+        if limit_until.is_some() {
+            let p = portfolio.clone().unwrap_or_default();
+            let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "select min(reached_at) from portfolio_reach where portfolio = $1 and reached_at > $2",
+            )
+            .bind(&p)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+            let resume = oldest.unwrap_or(now)
+                + chrono::Duration::hours(REACH_WINDOW_HOURS)
+                + chrono::Duration::microseconds(1);
+            sqlx::query(
+                "update broadcasts set wait_until = $2, wait_reason = $3, lease_owner = null,
+                     lease_until = null, updated_at = $4
+                 where id = $1",
+            )
+            .bind(id)
+            .bind(resume)
+            .bind(format!(
+                "portfolio `{p}` reached its messaging limit of {} customers in 24 hours",
+                cap.unwrap_or_default()
+            ))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(PageOutcome::LimitReached {
+                until: resume,
+                queued,
+            });
+        }
+        tx.commit().await?;
+        Ok(PageOutcome::Queued(queued))
+    }
+
+    async fn release_broadcast(&self, id: Id, owner: &str) -> StoreResult<()> {
+        sqlx::query(
+            "update broadcasts set lease_owner = null, lease_until = null
+             where id = $1 and lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_broadcast(
+        &self,
+        id: Id,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let state = hold(&mut tx, id, owner, now, later(now, lease)).await?;
+        tx.commit().await?;
+        Ok(state == "sending")
+    }
+
+    async fn broadcast_counts(&self, id: Id) -> StoreResult<Vec<RecipientCount>> {
+        sqlx::query(crate::store::sql::BROADCAST_COUNTS)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RecipientCount {
+                    state: r.try_get("state")?,
+                    reason: r.try_get("reason")?,
+                    status: r.try_get("status")?,
+                    error_code: r.try_get("error_code")?,
+                    deferred: r.try_get("deferred")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn broadcast_recipients(
+        &self,
+        id: Id,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<RecipientRow>> {
+        sqlx::query(crate::store::sql::BROADCAST_RECIPIENTS)
+            .bind(id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RecipientRow {
+                    id: r.try_get("id")?,
+                    conversation_id: r.try_get("conversation_id")?,
+                    contact_id: r.try_get("contact_id")?,
+                    state: r.try_get("state")?,
+                    reason: r.try_get("reason")?,
+                    outbound_id: r.try_get("outbound_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn broadcast_candidates(
+        &self,
+        sender_id: i64,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<Candidate>> {
+        sqlx::query(
+            "select k.id as contact_id, k.key, k.name, k.attributes, k.tags,
+                    k.created_at as contact_created_at, k.bsuid, k.username,
+                    c.id as conversation_id, c.last_inbound_at, c.state
+             from contacts k
+             left join conversations c on c.contact_id = k.id and c.sender_id = $1
+             where k.id > $2 and k.merged_into is null
+             order by k.id limit $3",
+        )
+        .bind(sender_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let state: Option<serde_json::Value> = r.try_get("state")?;
+            Ok(Candidate {
+                contact: super::rows::contact(r, "contact_id", "contact_created_at")?,
+                conversation_id: r.try_get("conversation_id")?,
+                last_inbound_at: r.try_get("last_inbound_at")?,
+                state: state
+                    .map(|s| crate::store::apply::conversation_state(&s))
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+    }
+
+    async fn portfolio_reached(&self, portfolio: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "select count(*) from portfolio_reach where portfolio = $1 and reached_at > $2",
+        )
+        .bind(portfolio)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,577 @@
+//! Broadcasts on SQLite (`store::Broadcasts`): every write is one job on the writer thread,
+//! so a page's sends, its recipients' marks and the portfolio's reach commit together.
+
+use super::rows::{micros, opt_time, time};
+use super::SqliteStore;
+use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
+use crate::store::{
+    Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
+    RecipientRow, StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use sqlx::Row;
+use std::time::Duration;
+
+const COLUMNS: &str = "id, name, sender_id, template_name, template_language, category, \
+     variables, audience, frequency_cap_secs, reply_flow, portfolio, messaging_limit, start_at, \
+     state, prepared, cursor, wait_until, wait_reason, created_at, updated_at";
+
+fn dur(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 4)
+}
+
+const DAY: i64 = REACH_WINDOW_HOURS * 3_600_000_000;
+
+fn json(what: &str, text: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn decode(r: &rusqlite::Row<'_>) -> StoreResult<Broadcast> {
+    let state: String = r.get("state")?;
+    Ok(Broadcast {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        sender_id: r.get("sender_id")?,
+        template_name: r.get("template_name")?,
+        template_language: r.get("template_language")?,
+        category: r.get("category")?,
+        variables: json("broadcast variables", &r.get::<_, String>("variables")?)?,
+        audience: r
+            .get::<_, Option<String>>("audience")?
+            .map(|a| json("broadcast audience", &a))
+            .transpose()?,
+        frequency_cap_secs: r.get("frequency_cap_secs")?,
+        reply_flow: r.get("reply_flow")?,
+        portfolio: r.get("portfolio")?,
+        messaging_limit: r.get("messaging_limit")?,
+        start_at: time(r.get("start_at")?)?,
+        state: BroadcastState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?,
+        prepared: r.get::<_, bool>("prepared")?,
+        cursor: r.get("cursor")?,
+        wait_until: opt_time(r.get("wait_until")?)?,
+        wait_reason: r.get("wait_reason")?,
+        created_at: time(r.get("created_at")?)?,
+        updated_at: time(r.get("updated_at")?)?,
+    })
+}
+
+fn insert_recipients(
+    conn: &Connection,
+    id: Id,
+    sender_id: i64,
+    recipients: &[NewRecipient],
+    now: i64,
+) -> StoreResult<()> {
+    let mut conversation = conn.prepare_cached(
+        "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
+         on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
+         returning id",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "insert into broadcast_recipients
+             (broadcast_id, conversation_id, contact_id, state, reason, payload)
+         values (?1, ?2, ?3, case when ?4 is null then 'skipped' else 'pending' end, ?5, ?4)
+         on conflict (broadcast_id, contact_id) do nothing",
+    )?;
+    for r in recipients {
+        let (payload, reason) = match &r.outcome {
+            Ok(p) => (Some(p.as_str()), None),
+            Err(why) => (None, Some(why.as_str())),
+        };
+        let conversation_id: Id = match r.conversation_id {
+            Some(c) => c,
+            None => conversation.query_row(params![sender_id, r.contact_id, now], |r| r.get(0))?,
+        };
+        insert.execute(params![id, conversation_id, r.contact_id, payload, reason])?;
+    }
+    Ok(())
+}
+
+/// Checks and renews the lease; the broadcast's state, `LeaseLost` when not ours.
+fn hold(conn: &Connection, id: Id, owner: &str, now: i64, until: i64) -> StoreResult<String> {
+    conn.prepare_cached(
+        "update broadcasts set lease_until = ?4
+         where id = ?1 and lease_owner = ?2 and lease_until > ?3
+         returning state",
+    )?
+    .query_row(params![id, owner, now, until], |r| r.get(0))
+    .optional()?
+    .ok_or(StoreError::LeaseLost {
+        what: "broadcast",
+        id,
+    })
+}
+
+struct Pending {
+    id: Id,
+    conversation_id: Id,
+    contact_id: Id,
+    payload: String,
+    last_inbound_at: Option<i64>,
+    last_sent: Option<i64>,
+}
+
+#[async_trait]
+impl Broadcasts for SqliteStore {
+    async fn create_broadcast(
+        &self,
+        b: &NewBroadcast,
+        recipients: &[NewRecipient],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Id> {
+        let b = b.clone();
+        let recipients = recipients.to_vec();
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                let id: Id = conn
+                    .prepare_cached(
+                        "insert into broadcasts
+                             (name, sender_id, template_name, template_language, category,
+                              variables, audience, frequency_cap_secs, reply_flow, portfolio,
+                              messaging_limit, start_at, state, prepared, created_at, updated_at)
+                         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'sending',
+                                 ?13, ?14, ?14)
+                         returning id",
+                    )?
+                    .query_row(
+                        params![
+                            b.name,
+                            b.sender_id,
+                            b.template_name,
+                            b.template_language,
+                            b.category,
+                            b.variables.to_string(),
+                            b.audience.as_ref().map(|a| a.to_string()),
+                            b.frequency_cap_secs,
+                            b.reply_flow,
+                            b.portfolio,
+                            b.messaging_limit,
+                            micros(b.start_at),
+                            b.audience.is_none(),
+                            now
+                        ],
+                        |r| r.get(0),
+                    )?;
+                insert_recipients(conn, id, b.sender_id, &recipients, now)?;
+                Ok(id)
+            })
+            .await
+    }
+
+    async fn broadcast(&self, id: Id) -> StoreResult<Option<Broadcast>> {
+        self.writer
+            .run(move |conn| {
+                let mut st = conn
+                    .prepare_cached(&format!("select {COLUMNS} from broadcasts where id = ?1"))?;
+                let mut rows = st.query([id])?;
+                rows.next()?.map(decode).transpose()
+            })
+            .await
+    }
+
+    async fn broadcasts(&self, before: Option<Id>, limit: i64) -> StoreResult<Vec<Broadcast>> {
+        self.writer
+            .run(move |conn| {
+                let mut st = conn.prepare_cached(&format!(
+                    "select {COLUMNS} from broadcasts where (?1 is null or id < ?1)
+                     order by id desc limit ?2"
+                ))?;
+                let mut rows = st.query(params![before, limit])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(decode(r)?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn broadcast_action(
+        &self,
+        id: Id,
+        action: BroadcastAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Result<BroadcastState, String>>> {
+        let now = micros(now);
+        self.writer
+            .run(move |conn| {
+                let state: Option<String> = conn
+                    .prepare_cached("select state from broadcasts where id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?;
+                let Some(state) = state else { return Ok(None) };
+                let from = BroadcastState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?;
+                let to = match action.apply(from) {
+                    Ok(to) => to,
+                    Err(why) => return Ok(Some(Err(why))),
+                };
+                conn.prepare_cached(
+                    "update broadcasts set state = ?2, updated_at = ?3, wait_until = null,
+                         wait_reason = null
+                     where id = ?1",
+                )?
+                .execute(params![id, to.as_str(), now])?;
+                if to == BroadcastState::Cancelled {
+                    conn.prepare_cached(
+                        "update outbound_messages set status = 'skipped',
+                             error_title = 'the broadcast was cancelled', updated_at = ?2
+                         where broadcast_recipient in
+                               (select id from broadcast_recipients where broadcast_id = ?1)
+                           and status = 'queued'
+                           and (lease_until is null or lease_until <= ?2)",
+                    )?
+                    .execute(params![id, now])?;
+                    conn.prepare_cached(
+                        "delete from deferred_sends where broadcast_recipient in
+                             (select id from broadcast_recipients where broadcast_id = ?1)",
+                    )?
+                    .execute([id])?;
+                }
+                Ok(Some(Ok(to)))
+            })
+            .await
+    }
+
+    async fn claim_broadcast(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<Broadcast>> {
+        let owner = owner.to_owned();
+        let now = micros(now);
+        let until = now + dur(lease);
+        self.writer
+            .run(move |conn| {
+                let mut st = conn.prepare_cached(&format!(
+                    "update broadcasts set lease_owner = ?1, lease_until = ?2, wait_until = null,
+                         wait_reason = null
+                     where id = (select id from broadcasts
+                                 where state = 'sending' and start_at <= ?3
+                                   and (wait_until is null or wait_until <= ?3)
+                                   and (lease_until is null or lease_until <= ?3)
+                                 order by id limit 1)
+                     returning {COLUMNS}"
+                ))?;
+                let mut rows = st.query(params![owner, until, now])?;
+                rows.next()?.map(decode).transpose()
+            })
+            .await
+    }
+
+    async fn broadcast_prepare(
+        &self,
+        id: Id,
+        owner: &str,
+        cursor: Id,
+        recipients: &[NewRecipient],
+        done: bool,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<()> {
+        let owner = owner.to_owned();
+        let recipients = recipients.to_vec();
+        let now = micros(now);
+        let until = now + dur(lease);
+        self.writer
+            .run(move |conn| {
+                hold(conn, id, &owner, now, until)?;
+                let sender_id: i64 = conn
+                    .prepare_cached(
+                        "update broadcasts set cursor = ?2, prepared = ?3, updated_at = ?4
+                         where id = ?1 returning sender_id",
+                    )?
+                    .query_row(params![id, cursor, done, now], |r| r.get(0))?;
+                insert_recipients(conn, id, sender_id, &recipients, now)
+            })
+            .await
+    }
+
+    async fn broadcast_queue_page(
+        &self,
+        id: Id,
+        owner: &str,
+        limit: i64,
+        pair_gap: Duration,
+        reply_window: Duration,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<PageOutcome> {
+        let owner = owner.to_owned();
+        let now = micros(now);
+        let until = now + dur(lease);
+        let gap = dur(pair_gap);
+        let reply = dur(reply_window);
+        self.writer
+            .run(move |conn| {
+                if hold(conn, id, &owner, now, until)? != "sending" {
+                    return Ok(PageOutcome::Stopped);
+                }
+                let (sender_id, portfolio, cap, prepared, reply_flow): (
+                    i64,
+                    Option<String>,
+                    Option<i64>,
+                    bool,
+                    Option<String>,
+                ) = conn
+                    .prepare_cached(
+                        "select sender_id, portfolio, messaging_limit, prepared, reply_flow
+                         from broadcasts where id = ?1",
+                    )?
+                    .query_row([id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?;
+                let pending = conn
+                    .prepare_cached(
+                        "select r.id, r.conversation_id, r.contact_id, r.payload,
+                                v.last_inbound_at,
+                                (select max(o.updated_at) from outbound_messages o
+                                 where o.conversation_id = r.conversation_id
+                                   and o.status in ('accepted', 'sent', 'delivered', 'read'))
+                         from broadcast_recipients r
+                         left join conversations v on v.id = r.conversation_id
+                         where r.broadcast_id = ?1 and r.state = 'pending'
+                         order by r.id limit ?2",
+                    )?
+                    .query_map(params![id, limit], |r| {
+                        Ok(Pending {
+                            id: r.get(0)?,
+                            conversation_id: r.get(1)?,
+                            contact_id: r.get(2)?,
+                            payload: r.get(3)?,
+                            last_inbound_at: r.get(4)?,
+                            last_sent: r.get(5)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                if pending.is_empty() {
+                    if prepared {
+                        conn.prepare_cached(
+                            "update broadcasts set state = 'done', lease_owner = null,
+                                 lease_until = null, updated_at = ?2
+                             where id = ?1",
+                        )?
+                        .execute(params![id, now])?;
+                        return Ok(PageOutcome::Finished);
+                    }
+                    return Ok(PageOutcome::Queued(0));
+                }
+                let since = now - DAY;
+                let mut reached: i64 = match (&portfolio, cap) {
+                    (Some(p), Some(_)) => conn
+                        .prepare_cached(
+                            "select count(*) from portfolio_reach
+                             where portfolio = ?1 and reached_at > ?2",
+                        )?
+                        .query_row(params![p, since], |r| r.get(0))?,
+                    _ => 0,
+                };
+                let mut queued = 0usize;
+                for p in &pending {
+                    // Only a customer outside an open window counts toward the limit.
+                    let outside = p.last_inbound_at.is_none_or(|at| at <= since);
+                    if let (Some(portfolio), true) = (&portfolio, outside) {
+                        let last: Option<i64> = conn
+                            .prepare_cached(
+                                "select reached_at from portfolio_reach
+                                 where portfolio = ?1 and contact_id = ?2",
+                            )?
+                            .query_row(params![portfolio, p.contact_id], |r| r.get(0))
+                            .optional()?;
+                        if last.is_none_or(|at| at <= since) {
+                            if cap.is_some_and(|cap| reached >= cap) {
+                                let oldest: i64 = conn
+                                    .prepare_cached(
+                                        "select coalesce(min(reached_at), ?2) from portfolio_reach
+                                         where portfolio = ?1 and reached_at > ?2",
+                                    )?
+                                    .query_row(params![portfolio, since], |r| r.get(0))?;
+                                let resume = oldest + DAY + 1;
+                                conn.prepare_cached(
+                                    "update broadcasts set wait_until = ?2, wait_reason = ?3,
+                                         lease_owner = null, lease_until = null, updated_at = ?4
+                                     where id = ?1",
+                                )?
+                                .execute(params![
+                                    id,
+                                    resume,
+                                    format!(
+                                        "portfolio `{portfolio}` reached its messaging limit of {} customers in 24 hours",
+                                        cap.unwrap_or_default()
+                                    ),
+                                    now
+                                ])?;
+                                return Ok(PageOutcome::LimitReached {
+                                    until: time(resume)?,
+                                    queued,
+                                });
+                            }
+                            conn.prepare_cached(
+                                "insert into portfolio_reach (portfolio, contact_id, reached_at)
+                                 values (?1, ?2, ?3)
+                                 on conflict (portfolio, contact_id)
+                                 do update set reached_at = excluded.reached_at",
+                            )?
+                            .execute(params![portfolio, p.contact_id, now])?;
+                            reached += 1;
+                        }
+                    }
+                    let at = p.last_sent.map_or(now, |last| now.max(last + gap));
+                    let outbound: Id = conn
+                        .prepare_cached(
+                            "insert into outbound_messages
+                                 (sender_id, conversation_id, payload, fallback, origin, status,
+                                  next_attempt_at, created_at, updated_at, broadcast_recipient)
+                             values (?1, ?2, ?3, '{\"action\":\"fail\"}', 'broadcast', 'queued',
+                                     ?4, ?5, ?5, ?6)
+                             returning id",
+                        )?
+                        .query_row(
+                            params![sender_id, p.conversation_id, p.payload, at, now, p.id],
+                            |r| r.get(0),
+                        )?;
+                    conn.prepare_cached(
+                        "update broadcast_recipients set state = 'queued', outbound_id = ?2,
+                             queued_at = ?3, reply_until = ?4
+                         where id = ?1",
+                    )?
+                    .execute(params![
+                        p.id,
+                        outbound,
+                        now,
+                        reply_flow.as_ref().map(|_| now + reply)
+                    ])?;
+                    queued += 1;
+                }
+                Ok(PageOutcome::Queued(queued))
+            })
+            .await
+    }
+
+    async fn release_broadcast(&self, id: Id, owner: &str) -> StoreResult<()> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "update broadcasts set lease_owner = null, lease_until = null
+                     where id = ?1 and lease_owner = ?2",
+                )?
+                .execute(params![id, owner])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn renew_broadcast(
+        &self,
+        id: Id,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let owner = owner.to_owned();
+        let now = micros(now);
+        let until = now + dur(lease);
+        self.writer
+            .run(move |conn| Ok(hold(conn, id, &owner, now, until)? == "sending"))
+            .await
+    }
+
+    async fn broadcast_counts(&self, id: Id) -> StoreResult<Vec<RecipientCount>> {
+        let rows = sqlx::query(crate::store::sql::BROADCAST_COUNTS)
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecipientCount {
+                    state: r.try_get("state")?,
+                    reason: r.try_get("reason")?,
+                    status: r.try_get("status")?,
+                    error_code: r.try_get("error_code")?,
+                    deferred: r.try_get::<bool, _>("deferred")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn broadcast_recipients(
+        &self,
+        id: Id,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<RecipientRow>> {
+        let rows = sqlx::query(crate::store::sql::BROADCAST_RECIPIENTS)
+            .bind(id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecipientRow {
+                    id: r.try_get("id")?,
+                    conversation_id: r.try_get("conversation_id")?,
+                    contact_id: r.try_get("contact_id")?,
+                    state: r.try_get("state")?,
+                    reason: r.try_get("reason")?,
+                    outbound_id: r.try_get("outbound_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn broadcast_candidates(
+        &self,
+        sender_id: i64,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<Vec<Candidate>> {
+        let rows = sqlx::query(
+            "select k.id as contact_id, k.key, k.name, k.attributes, k.tags,
+                    k.created_at as contact_created_at, k.bsuid, k.username,
+                    c.id as conversation_id, c.last_inbound_at, c.state
+             from contacts k
+             left join conversations c on c.contact_id = k.id and c.sender_id = $1
+             where k.id > $2 and k.merged_into is null
+             order by k.id limit $3",
+        )
+        .bind(sender_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: Option<String> = r.try_get("state")?;
+                Ok(Candidate {
+                    contact: super::rows::contact(r, "contact_id", "contact_created_at")?,
+                    conversation_id: r.try_get("conversation_id")?,
+                    last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
+                    state: match state {
+                        Some(s) => crate::store::apply::conversation_state(
+                            &super::rows::from_text("conversation state", &s)?,
+                        ),
+                        None => Default::default(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn portfolio_reached(&self, portfolio: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "select count(*) from portfolio_reach where portfolio = $1 and reached_at > $2",
+        )
+        .bind(portfolio)
+        .bind(micros(since))
+        .fetch_one(&self.reader)
+        .await?)
+    }
+}
