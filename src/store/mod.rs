@@ -272,9 +272,13 @@ pub trait Inbox: Send + Sync {
         events: i64,
     ) -> StoreResult<Vec<ConversationWork>> {
         let ids = self.claim_conversations(owner, now, lease, limit).await?;
+        // Loaded together, not one after the other: a store that batches loads (the
+        // PostgreSQL store) reads them all in one statement.
+        let loads =
+            futures::future::join_all(ids.iter().map(|&id| self.load_work(id, events))).await;
         let mut work = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.load_work(id, events).await {
+        for (id, load) in ids.into_iter().zip(loads) {
+            match load {
                 Ok(w) => work.push(w),
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {

@@ -23,9 +23,6 @@ use tokio::sync::oneshot;
 /// bounds how long the first job of a batch waits for the last.
 const MAX_BATCH: usize = 256;
 
-/// The write connection's page cache, in KiB.
-const WRITER_CACHE_KIB: i64 = 16 * 1024;
-
 /// Called once the batch's commit is known: `Ok` or the commit's error.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// Runs on the connection (`None`: the batch could not begin, only report the error).
@@ -61,10 +58,6 @@ impl Writer {
         )?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "temp_store", "memory")?;
-        // The hot rows (conversations, contacts, waiting events and sends, index pages)
-        // stay in this connection's cache instead of being read again from the file with a
-        // system call each (SQLite's default cache is 2 MiB).
-        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(256);
         let (jobs, queue) = mpsc::channel::<Job>();
         let batches = Arc::new(AtomicU64::new(0));
