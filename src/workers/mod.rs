@@ -104,21 +104,26 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
     let freed = Arc::new(Notify::new());
     let tasks = TaskTracker::new();
     let spawn = |items: Vec<T>, tasks: &TaskTracker| {
-        for item in items {
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                // Never: items are taken for free slots only, by this loop alone.
-                tracing::error!("a worker slot was missing; the item waits for its lease");
-                continue;
-            };
-            let work = run(item);
-            let freed = freed.clone();
-            // A step waiting on a language model gives its slot back meanwhile
-            // (`engine::slot::idle`).
-            let slot = crate::engine::slot::Slot::new(permit, slots.clone(), freed.clone());
-            tasks.spawn(async move {
-                slot.scope(work).await;
-                freed.notify_one();
-            });
+        let tasks = tasks.clone();
+        let slots = slots.clone();
+        let freed = freed.clone();
+        let works: Vec<RF> = items.into_iter().map(&run).collect();
+        async move {
+            for work in works {
+                // Items are taken for free slots only, but a step coming back from a model
+                // call (`engine::slot::idle`) may have taken one meanwhile: wait for it.
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let freed = freed.clone();
+                // A step waiting on a language model gives its slot back meanwhile
+                // (`engine::slot::idle`).
+                let slot = crate::engine::slot::Slot::new(permit, slots.clone(), freed.clone());
+                tasks.spawn(async move {
+                    slot.scope(work).await;
+                    freed.notify_one();
+                });
+            }
         }
     };
     let handed = |n: usize| handoff.as_ref().map(|h| h.take(n)).unwrap_or_default();
@@ -129,12 +134,12 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
         let free = slots.available_permits();
         let items = handed(free);
         let room = free - items.len();
-        spawn(items, &tasks);
+        spawn(items, &tasks).await;
         if look && room > 0 {
             let claimed = claim(room).await;
             // A full batch: more may wait.
             look = claimed.len() == room;
-            spawn(claimed, &tasks);
+            spawn(claimed, &tasks).await;
         }
         let free = slots.available_permits();
         if free > 0 && (look || handed_left()) {
@@ -162,7 +167,7 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
             freed.notified().await;
             continue;
         }
-        spawn(handed(free), &tasks);
+        spawn(handed(free), &tasks).await;
     }
     tasks.close();
     tasks.wait().await;
