@@ -721,13 +721,13 @@ pub trait Costs: Send + Sync {
     ) -> StoreResult<Vec<CostRow>>;
 
     /// As `costs`, grouped by broadcast through `broadcast_recipients (broadcast_id,
-    /// outbound_id)`; `None` when the database has no broadcasts table (yet).
+    /// outbound_id)`.
     async fn costs_by_broadcast(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
-    ) -> StoreResult<Option<Vec<CostRow>>>;
+    ) -> StoreResult<Vec<CostRow>>;
 
     /// What a sender's messages queued since `since` (ever when `None`), not failed or
     /// skipped, are predicted to cost (spend limits).

@@ -227,3 +227,71 @@ pub(super) const BROADCAST_RECIPIENTS: &str = "
     from broadcast_recipients
     where broadcast_id = $1 and id > $2
     order by id limit $3";
+
+/// A row of `BROADCAST_COUNTS`.
+pub(super) fn recipient_count<'r, R>(row: &'r R) -> StoreResult<super::RecipientCount>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(super::RecipientCount {
+        state: row.try_get("state")?,
+        reason: row.try_get("reason")?,
+        status: row.try_get("status")?,
+        error_code: row.try_get("error_code")?,
+        deferred: row.try_get("deferred")?,
+        count: row.try_get("n")?,
+    })
+}
+
+/// A row of `BROADCAST_RECIPIENTS`.
+pub(super) fn recipient_row<'r, R>(row: &'r R) -> StoreResult<super::RecipientRow>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(super::RecipientRow {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        contact_id: row.try_get("contact_id")?,
+        state: row.try_get("state")?,
+        reason: row.try_get("reason")?,
+        outbound_id: row.try_get("outbound_id")?,
+    })
+}
+
+/// A row of `COST_ENTRY`.
+pub(super) fn cost_entry<'r, R>(r: &'r R) -> StoreResult<super::CostEntry>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<bool>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(super::CostEntry {
+        outbound_id: r.try_get("outbound_id")?,
+        sender_id: r.try_get("sender_id")?,
+        market: r.try_get("market")?,
+        currency: r.try_get("currency")?,
+        predicted_category: r.try_get("predicted_category")?,
+        predicted_type: r.try_get("predicted_type")?,
+        predicted_micros: r.try_get("predicted_micros")?,
+        actual_category: r.try_get("actual_category")?,
+        actual_type: r.try_get("actual_type")?,
+        actual_billable: r.try_get("actual_billable")?,
+        pricing_model: r.try_get("pricing_model")?,
+        actual_micros: r.try_get("actual_micros")?,
+    })
+}

@@ -11,7 +11,6 @@ use crate::http::error::Error;
 use crate::http::AppState;
 use crate::store::{CostGrouping, CostRow};
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -36,16 +35,7 @@ pub async fn costs(
     let from = since.unwrap_or_else(|| Utc.timestamp_opt(0, 0).single().unwrap_or_default());
     let to = until.unwrap_or_else(far_future);
     let rows = if by_text == "broadcast" {
-        st.store
-            .costs_by_broadcast(from, to, limit)
-            .await?
-            .ok_or_else(|| {
-                Error::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "NO_BROADCASTS",
-                    "costs by broadcast need broadcasts, and this database has none yet; group by flow, step, sender, day or category",
-                )
-            })?
+        st.store.costs_by_broadcast(from, to, limit).await?
     } else {
         let by = CostGrouping::parse(by_text).ok_or_else(|| {
             Error::field(

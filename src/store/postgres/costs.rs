@@ -8,7 +8,7 @@ use crate::store::sql::{cost_row, costs_by_broadcast_sql, costs_sql, COST_ENTRY,
 use crate::store::{CostEntry, CostGrouping, CostRow, Costs, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 const DAY: &str = "to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD')";
 
@@ -71,24 +71,14 @@ impl Costs for PgStore {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
-    ) -> StoreResult<Option<Vec<CostRow>>> {
-        let exists: bool =
-            sqlx::query_scalar("select to_regclass('broadcast_recipients') is not null")
-                .fetch_one(&self.pool)
-                .await?;
-        if !exists {
-            return Ok(None);
-        }
+    ) -> StoreResult<Vec<CostRow>> {
         let rows = sqlx::query(&costs_by_broadcast_sql())
             .bind(since)
             .bind(until)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| cost_row(r, None))
-            .collect::<StoreResult<_>>()
-            .map(Some)
+        rows.iter().map(|r| cost_row(r, None)).collect()
     }
 
     async fn predicted_spend(
@@ -142,26 +132,12 @@ impl Costs for PgStore {
     }
 
     async fn cost_entry(&self, outbound_id: Id) -> StoreResult<Option<CostEntry>> {
-        let Some(r) = sqlx::query(COST_ENTRY)
+        sqlx::query(COST_ENTRY)
             .bind(outbound_id)
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(CostEntry {
-            outbound_id: r.try_get("outbound_id")?,
-            sender_id: r.try_get("sender_id")?,
-            market: r.try_get("market")?,
-            currency: r.try_get("currency")?,
-            predicted_category: r.try_get("predicted_category")?,
-            predicted_type: r.try_get("predicted_type")?,
-            predicted_micros: r.try_get("predicted_micros")?,
-            actual_category: r.try_get("actual_category")?,
-            actual_type: r.try_get("actual_type")?,
-            actual_billable: r.try_get("actual_billable")?,
-            pricing_model: r.try_get("pricing_model")?,
-            actual_micros: r.try_get("actual_micros")?,
-        }))
+            .as_ref()
+            .map(crate::store::sql::cost_entry)
+            .transpose()
     }
 }

@@ -488,16 +488,7 @@ impl Broadcasts for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok(RecipientCount {
-                    state: r.try_get("state")?,
-                    reason: r.try_get("reason")?,
-                    status: r.try_get("status")?,
-                    error_code: r.try_get("error_code")?,
-                    deferred: r.try_get::<bool, _>("deferred")?,
-                    count: r.try_get("n")?,
-                })
-            })
+            .map(crate::store::sql::recipient_count)
             .collect()
     }
 
@@ -513,18 +504,7 @@ impl Broadcasts for SqliteStore {
             .bind(limit)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecipientRow {
-                    id: r.try_get("id")?,
-                    conversation_id: r.try_get("conversation_id")?,
-                    contact_id: r.try_get("contact_id")?,
-                    state: r.try_get("state")?,
-                    reason: r.try_get("reason")?,
-                    outbound_id: r.try_get("outbound_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::store::sql::recipient_row).collect()
     }
 
     async fn broadcast_candidates(

@@ -10,7 +10,6 @@ use crate::store::{CostEntry, CostGrouping, CostRow, Costs, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
-use sqlx::Row;
 
 const DAY: &str = "strftime('%Y-%m-%d', c.created_at / 1000000, 'unixepoch')";
 
@@ -112,25 +111,14 @@ impl Costs for SqliteStore {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
-    ) -> StoreResult<Option<Vec<CostRow>>> {
-        let exists: i64 = sqlx::query_scalar(
-            "select count(*) from sqlite_master where type = 'table' and name = 'broadcast_recipients'",
-        )
-        .fetch_one(&self.reader)
-        .await?;
-        if exists == 0 {
-            return Ok(None);
-        }
+    ) -> StoreResult<Vec<CostRow>> {
         let rows = sqlx::query(&costs_by_broadcast_sql())
             .bind(micros(since))
             .bind(micros(until))
             .bind(limit)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|r| cost_row(r, None))
-            .collect::<StoreResult<_>>()
-            .map(Some)
+        rows.iter().map(|r| cost_row(r, None)).collect()
     }
 
     async fn predicted_spend(
@@ -160,26 +148,12 @@ impl Costs for SqliteStore {
     }
 
     async fn cost_entry(&self, outbound_id: Id) -> StoreResult<Option<CostEntry>> {
-        let Some(r) = sqlx::query(COST_ENTRY)
+        sqlx::query(COST_ENTRY)
             .bind(outbound_id)
             .fetch_optional(&self.reader)
             .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(CostEntry {
-            outbound_id: r.try_get("outbound_id")?,
-            sender_id: r.try_get("sender_id")?,
-            market: r.try_get("market")?,
-            currency: r.try_get("currency")?,
-            predicted_category: r.try_get("predicted_category")?,
-            predicted_type: r.try_get("predicted_type")?,
-            predicted_micros: r.try_get("predicted_micros")?,
-            actual_category: r.try_get("actual_category")?,
-            actual_type: r.try_get("actual_type")?,
-            actual_billable: r.try_get("actual_billable")?,
-            pricing_model: r.try_get("pricing_model")?,
-            actual_micros: r.try_get("actual_micros")?,
-        }))
+            .as_ref()
+            .map(crate::store::sql::cost_entry)
+            .transpose()
     }
 }

@@ -348,7 +348,7 @@ async fn costs_are_summed_by_group_without_failed_messages(store: DynStore) {
     // None of these messages belongs to a broadcast: that grouping has no group.
     assert_eq!(
         store.costs_by_broadcast(since, until, 50).await.unwrap(),
-        Some(vec![])
+        vec![]
     );
     let _ = a;
 }
