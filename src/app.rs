@@ -257,6 +257,10 @@ impl App {
                 config: cfg.clone(),
                 owner: self.owner.clone(),
                 wake: self.wake.clone(),
+                pricing: crate::store::SendPricing {
+                    pricer: st.pricer.clone(),
+                    window,
+                },
             }
             .run(workers_stop.clone()),
         );

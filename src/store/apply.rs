@@ -143,6 +143,12 @@ pub(super) fn conversation_state(value: &serde_json::Value) -> ConversationState
     })
 }
 
+/// What a send whose lease ran out without an outcome says while it waits: its process
+/// stopped, perhaps after the provider took it. A status naming it (`StatusUpdate::outbox_id`)
+/// settles it meanwhile; otherwise it is sent again after the wait, once.
+pub(super) const IN_DOUBT: &str = "the process sending it stopped before recording the outcome; \
+waiting for a status naming it before sending it again";
+
 pub(super) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     let lease = TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
     now.checked_add_signed(lease)

@@ -66,6 +66,58 @@ pub struct NewRecipient {
     pub outcome: Result<String, String>,
 }
 
+/// How a broadcast page prices each send it queues: the cost ledger's prediction, written
+/// in the transaction that queues the send (as a step's replies are), with the window and
+/// the free-entry-point window of the recipient's conversation as they are then.
+#[derive(Debug, Clone)]
+pub struct SendPricing {
+    pub pricer: std::sync::Arc<crate::domain::pricing::Pricer>,
+    pub window: crate::domain::WindowPolicy,
+}
+
+impl SendPricing {
+    /// The prediction for a queued send: `payload` is its `OutboundMessage` as stored,
+    /// `entry_point` the conversation state's `entry_point` as JSON text (if any).
+    pub fn predict(
+        &self,
+        payload: &str,
+        last_inbound_at: Option<DateTime<Utc>>,
+        entry_point: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> super::StoreResult<crate::domain::pricing::CostPrediction> {
+        let message: crate::domain::OutboundMessage = serde_json::from_str(payload)
+            .map_err(|e| super::StoreError::Corrupt(format!("broadcast payload: {e}")))?;
+        // A damaged entry point prices as none (the message is then charged).
+        let entry_point: Option<crate::domain::pricing::EntryPoint> =
+            entry_point.and_then(|text| serde_json::from_str(text).ok());
+        let open = crate::domain::pricing::service_window_open(&self.window, last_inbound_at, now);
+        Ok(self
+            .pricer
+            .predict(
+                &message.content,
+                &message.to,
+                open,
+                entry_point.as_ref(),
+                now,
+            )
+            .cost)
+    }
+
+    /// Counts committed broadcast sends' predictions (by sender) in Prometheus, under flow
+    /// `broadcast`.
+    pub fn count(priced: &[(i64, crate::domain::pricing::CostPrediction)]) {
+        for (sender_id, cost) in priced {
+            crate::metrics::message_priced(
+                *sender_id,
+                "broadcast",
+                cost.category.as_str(),
+                cost.pricing_type.as_str(),
+                cost.price_micros,
+            );
+        }
+    }
+}
+
 /// What queueing one page of sends did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageOutcome {

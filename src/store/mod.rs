@@ -351,12 +351,16 @@ pub trait Outbox: Send + Sync {
     /// Leases up to `limit` outbound messages ready to send: status `queued`,
     /// `next_attempt_at <= now`, no live lease, sender not stopped, and no older unfinished
     /// (queued) message in the same conversation, so each conversation's messages leave in
-    /// order.
+    /// order. A message whose lease ran out without an outcome (the process sending it
+    /// stopped, perhaps after the provider took it) is not claimed: it waits `in_doubt` (a
+    /// status naming it settles it meanwhile; see `StatusUpdate::outbox_id`), then goes
+    /// again, counted as an attempt.
     async fn claim_outbound(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
+        in_doubt: Duration,
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>>;
 
@@ -620,7 +624,8 @@ pub trait Broadcasts: Send + Sync {
 
     /// Queues up to `limit` pending recipients' sends and marks them queued, in one
     /// transaction, within the portfolio's messaging limit; each send waits for the pair
-    /// rate (`pair_gap` after the last send to that conversation). Renews the lease.
+    /// rate (`pair_gap` after the last send to that conversation); each send's cost
+    /// prediction (`pricing`) is written with it. Renews the lease.
     #[allow(clippy::too_many_arguments)]
     async fn broadcast_queue_page(
         &self,
@@ -631,6 +636,7 @@ pub trait Broadcasts: Send + Sync {
         reply_window: Duration,
         now: DateTime<Utc>,
         lease: Duration,
+        pricing: &SendPricing,
     ) -> StoreResult<PageOutcome>;
 
     /// Gives a broadcast back (shutdown, or waiting for the messaging limit).

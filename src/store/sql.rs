@@ -15,10 +15,31 @@ pub(crate) const LEASED_TABLES: [&str; 5] = [
     "broadcasts",
 ];
 
+/// How a lease of a dead owner on `table` is given back (`expired`: the earliest time in
+/// the backend's terms): cleared, except a send's, which is only made to have run out, so
+/// the next claim treats it as in doubt — the dead process may have handed it to the
+/// provider (`Outbox::claim_outbound`).
+pub(crate) fn give_back(table: &str, expired: &str) -> String {
+    if table == "outbound_messages" {
+        format!("lease_owner = '{IN_DOUBT_OWNER}', lease_until = {expired}")
+    } else {
+        "lease_owner = null, lease_until = null".to_string()
+    }
+}
+
+/// The lease owner of a send given back by a dead process until a claim puts it back to
+/// wait (`give_back`); no process's name, and not listed among the owners.
+pub(crate) const IN_DOUBT_OWNER: &str = "in-doubt";
+
 /// Every distinct lease owner (`Process::lease_owners`).
 pub(super) fn lease_owners_sql() -> String {
     LEASED_TABLES
-        .map(|t| format!("select lease_owner from {t} where lease_owner is not null"))
+        .map(|t| {
+            format!(
+                "select lease_owner from {t}
+                 where lease_owner is not null and lease_owner <> '{IN_DOUBT_OWNER}'"
+            )
+        })
         .join(" union ")
 }
 

@@ -80,7 +80,13 @@ impl Outbox {
                 }
                 match me
                     .store
-                    .claim_outbound(&me.owner, me.clock.now(), me.send_lease(), free as i64)
+                    .claim_outbound(
+                        &me.owner,
+                        me.clock.now(),
+                        me.send_lease(),
+                        me.unknown_outcome_wait,
+                        free as i64,
+                    )
                     .await
                 {
                     Ok(items) => items,

@@ -558,16 +558,25 @@ async fn a_broadcast_killed_half_way_resumes_with_nobody_queued_twice_or_skipped
     let size = 3000;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("parley.db").display());
-    let counter = ReplyLog::default();
-    let meta = counter.serve().await;
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
+    // Statuses come back as from Meta, naming each send, also to the second process for
+    // sends the first made just before it was killed.
+    let counter = ReplyLog::default().with_statuses(&addr);
+    let meta = counter.serve().await;
     std::fs::create_dir_all(dir.path().join("flows")).unwrap();
     let extra = format!(
         "{}broadcasts: {{ poll_interval: 100ms, lease: 2s, page_size: 200 }}\n",
         api_yaml(1000, 1000)
     );
     let config = process_config(dir.path(), &db, &meta, port, &extra);
+    // Sends in flight at the kill wait this long after their lease ran out for a status
+    // naming them (60 s by default); enough for the restarted process to take the statuses
+    // the double keeps posting.
+    let yaml = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("unknown_outcome_wait: 1s", "unknown_outcome_wait: 5s");
+    std::fs::write(&config, yaml).unwrap();
     let http = reqwest::Client::new();
     let mut first = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
@@ -611,12 +620,13 @@ async fn a_broadcast_killed_half_way_resumes_with_nobody_queued_twice_or_skipped
     tokio::time::sleep(Duration::from_secs(2)).await;
     sigkill(&mut second);
     let duplicates = counter.total() - counter.reached();
-    eprintln!("broadcast of {size}: killed at {at_kill} sends; {} reached, {duplicates} sent twice (in flight at the kill)", counter.reached());
-    assert_eq!(counter.reached(), size, "everyone got the message");
-    assert!(
-        duplicates <= 64,
-        "{duplicates} duplicates: more than the sends in flight"
+    eprintln!(
+        "broadcast of {size}: killed at {at_kill} sends; {} reached, {duplicates} sent twice",
+        counter.reached()
     );
+    assert_eq!(counter.reached(), size, "everyone got the message");
+    // Sends in flight at the kill were settled by their statuses, not made again.
+    assert_eq!(duplicates, 0, "nobody gets the broadcast twice");
 
     // In the database: every recipient queued once, with its own send; none skipped.
     let store = parley::store::connect(&DatabaseConfig {
@@ -646,7 +656,7 @@ async fn a_broadcast_killed_half_way_resumes_with_nobody_queued_twice_or_skipped
     assert!(
         counts
             .iter()
-            .all(|c| c.status.as_deref() == Some("accepted")),
+            .all(|c| matches!(c.status.as_deref(), Some("accepted" | "sent"))),
         "{counts:?}"
     );
 }

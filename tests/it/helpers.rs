@@ -447,9 +447,53 @@ pub struct ReplyLog(Arc<std::sync::Mutex<ReplyCounts>>);
 pub struct ReplyCounts {
     by_to: std::collections::HashMap<String, u32>,
     by_text: std::collections::HashMap<String, usize>,
+    /// Where to post a `sent` status for each send, as Meta does (see `with_statuses`).
+    status_webhook: Option<String>,
 }
 
 impl ReplyLog {
+    /// Also posts a signed `sent` status webhook for every send it takes to
+    /// `{addr}/webhooks/meta`, echoing the send's `biz_opaque_callback_data` as Meta does,
+    /// and retrying every 200 ms until Parley answers 200 (Meta retries a webhook for days),
+    /// so a status reaches a Parley that was down when the send was made.
+    pub fn with_statuses(self, addr: &str) -> Self {
+        self.0.lock().unwrap().status_webhook = Some(format!("{addr}/webhooks/meta"));
+        self
+    }
+
+    fn post_status(url: String, wamid: String, to: String, tag: Option<String>) {
+        tokio::spawn(async move {
+            let mut status = json!({ "id": wamid, "status": "sent",
+                "timestamp": now_unix().to_string(), "recipient_id": to });
+            if let Some(tag) = tag {
+                status["biz_opaque_callback_data"] = json!(tag);
+            }
+            let body = serde_json::to_vec(&json!({
+                "object": "whatsapp_business_account",
+                "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+                    "statuses": [status]
+                }}]}]
+            }))
+            .unwrap();
+            let http = reqwest::Client::new();
+            for _ in 0..1500 {
+                let sent = http
+                    .post(&url)
+                    .header("x-hub-signature-256", sign_meta(&body))
+                    .body(body.clone())
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+                if sent.is_ok_and(|r| r.status() == 200) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+
     /// Serves the double on loopback; returns its base URL (the sender's `api_base` host).
     pub async fn serve(&self) -> String {
         async fn send(
@@ -461,14 +505,20 @@ impl ReplyLog {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            {
+            let wamid = format!("wamid.{}", uuid::Uuid::new_v4().simple());
+            let webhook = {
                 let mut c = log.0.lock().unwrap();
-                *c.by_to.entry(to).or_default() += 1;
+                *c.by_to.entry(to.clone()).or_default() += 1;
                 *c.by_text.entry(text).or_default() += 1;
+                c.status_webhook.clone()
+            };
+            if let Some(url) = webhook {
+                let tag = body["biz_opaque_callback_data"]
+                    .as_str()
+                    .map(str::to_string);
+                ReplyLog::post_status(url, wamid.clone(), to, tag);
             }
-            axum::Json(
-                json!({"messages": [{"id": format!("wamid.{}", uuid::Uuid::new_v4().simple())}]}),
-            )
+            axum::Json(json!({"messages": [{"id": wamid}]}))
         }
         let app = axum::Router::new()
             .route("/v26.0/{id}/messages", axum::routing::post(send))

@@ -7,7 +7,7 @@ use super::PgStore;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
 use crate::store::{
     Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
-    RecipientRow, StoreError, StoreResult,
+    RecipientRow, SendPricing, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -147,6 +147,41 @@ async fn hold(
         what: "broadcast",
         id,
     })
+}
+
+/// A page's cost predictions as columns, bound as arrays (in recipient order).
+#[derive(Default)]
+struct PredictedCosts {
+    market: Vec<String>,
+    currency: Vec<String>,
+    category: Vec<&'static str>,
+    kind: Vec<&'static str>,
+    price: Vec<i64>,
+    marketing: Vec<i64>,
+    utility: Vec<i64>,
+    authentication: Vec<i64>,
+    service: Vec<i64>,
+}
+
+impl PredictedCosts {
+    fn push(&mut self, cost: crate::domain::pricing::CostPrediction) {
+        self.category.push(cost.category.as_str());
+        self.kind.push(cost.pricing_type.as_str());
+        self.price.push(cost.price_micros);
+        self.marketing.push(cost.rates.marketing);
+        self.utility.push(cost.rates.utility);
+        self.authentication.push(cost.rates.authentication);
+        self.service.push(cost.rates.service);
+        self.market.push(cost.market);
+        self.currency.push(cost.currency);
+    }
+
+    /// Counts the committed page's predictions in Prometheus (see `SendPricing::count`).
+    fn count(&self, sender_id: i64) {
+        for ((&category, &kind), &price) in self.category.iter().zip(&self.kind).zip(&self.price) {
+            crate::metrics::message_priced(sender_id, "broadcast", category, kind, price);
+        }
+    }
 }
 
 #[async_trait]
@@ -329,6 +364,7 @@ impl Broadcasts for PgStore {
         reply_window: Duration,
         now: DateTime<Utc>,
         lease: Duration,
+        pricing: &SendPricing,
     ) -> StoreResult<PageOutcome> {
         let mut tx = self.pool.begin().await?;
         if hold(&mut tx, id, owner, now, later(now, lease)).await? != "sending" {
@@ -351,7 +387,8 @@ impl Broadcasts for PgStore {
                     v.last_inbound_at,
                     (select max(o.updated_at) from outbound_messages o
                      where o.conversation_id = r.conversation_id
-                       and o.status in ('accepted', 'sent', 'delivered', 'read')) as last_sent
+                       and o.status in ('accepted', 'sent', 'delivered', 'read')) as last_sent,
+                    (v.state -> 'entry_point')::text as entry_point
              from broadcast_recipients r
              left join conversations v on v.id = r.conversation_id
              where r.broadcast_id = $1 and r.state = 'pending'
@@ -423,6 +460,7 @@ impl Broadcasts for PgStore {
         let mut conversations = Vec::new();
         let mut payloads: Vec<String> = Vec::new();
         let mut due = Vec::new();
+        let mut costs = PredictedCosts::default();
         let mut reach = Vec::new();
         let mut limit_until = None;
         for r in &pending {
@@ -443,7 +481,10 @@ impl Broadcasts for PgStore {
             let last_sent: Option<DateTime<Utc>> = r.try_get("last_sent")?;
             ids.push(r.try_get::<Id, _>("id")?);
             conversations.push(r.try_get::<Id, _>("conversation_id")?);
-            payloads.push(r.try_get("payload")?);
+            let payload: String = r.try_get("payload")?;
+            let entry_point: Option<String> = r.try_get("entry_point")?;
+            costs.push(pricing.predict(&payload, last_inbound, entry_point.as_deref(), now)?);
+            payloads.push(payload);
             due.push(last_sent.map_or(now, |last| now.max(last + gap)));
         }
         if !ids.is_empty() {
@@ -457,6 +498,18 @@ impl Broadcasts for PgStore {
                      from unnest($2::bigint[], $3::bigint[], $4::text[], $6::timestamptz[])
                           as t(r, v, p, at)
                      returning id, broadcast_recipient
+                 ), costs as (
+                     insert into message_costs (outbound_id, sender_id, market, currency,
+                         predicted_category, predicted_type, predicted_micros, rate_marketing,
+                         rate_utility, rate_authentication, rate_service, created_at, updated_at)
+                     select sent.id, $1, c.market, c.currency, c.category, c.kind, c.price,
+                            c.rm, c.ru, c.ra, c.rs, $5, $5
+                     from sent
+                     join unnest($2::bigint[], $8::text[], $9::text[], $10::text[], $11::text[],
+                                 $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
+                                 $16::bigint[])
+                          as c(r, market, currency, category, kind, price, rm, ru, ra, rs)
+                       on c.r = sent.broadcast_recipient
                  )
                  update broadcast_recipients b set state = 'queued', outbound_id = sent.id,
                      queued_at = $5, reply_until = $7
@@ -469,6 +522,15 @@ impl Broadcasts for PgStore {
             .bind(now)
             .bind(&due)
             .bind(reply_flow.as_ref().map(|_| later(now, reply_window)))
+            .bind(&costs.market)
+            .bind(&costs.currency)
+            .bind(&costs.category)
+            .bind(&costs.kind)
+            .bind(&costs.price)
+            .bind(&costs.marketing)
+            .bind(&costs.utility)
+            .bind(&costs.authentication)
+            .bind(&costs.service)
             .execute(&mut *tx)
             .await?;
         }
@@ -512,12 +574,14 @@ impl Broadcasts for PgStore {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            costs.count(sender_id);
             return Ok(PageOutcome::LimitReached {
                 until: resume,
                 queued,
             });
         }
         tx.commit().await?;
+        costs.count(sender_id);
         Ok(PageOutcome::Queued(queued))
     }
 

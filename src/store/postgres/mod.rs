@@ -165,7 +165,8 @@ impl Process for PgStore {
         let mut n = 0;
         for table in super::sql::LEASED_TABLES {
             n += sqlx::query(&format!(
-                "update {table} set lease_owner = null, lease_until = null where lease_owner = $1"
+                "update {table} set {} where lease_owner = $1",
+                super::sql::give_back(table, "'-infinity'")
             ))
             .bind(owner)
             .execute(&mut *tx)

@@ -4,7 +4,7 @@
 use super::rows::{self, insert_outbound, json, OUTBOUND_COLUMNS};
 use super::statuses::{lock_keys, lock_provider_ids, replay_early_statuses};
 use super::PgStore;
-use crate::store::apply::lease_until;
+use crate::store::apply::{lease_until, IN_DOUBT};
 use crate::store::{
     NewOutbound, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
@@ -23,9 +23,17 @@ const ACCEPTED: &str = "update outbound_messages set
         lease_owner = null, lease_until = null, updated_at = $5
     where id = $1 and lease_owner = $2";
 
-/// Claims up to `$4` sends ready at `$3` for owner `$1` until `$2` (see `claim_sends`).
+/// Claims up to `$4` sends ready at `$3` for owner `$1` until `$2` (see `claim_sends`). A
+/// send whose lease ran out (its process stopped mid-send) is put back to wait until `$5`
+/// with `$6` as its error instead (the `set` expressions read the row as it was); it comes
+/// back with `leased` false.
 pub(in crate::store) const CLAIM_SENDS: &str = "with claimed as (
-         update outbound_messages set lease_owner = $1, lease_until = $2
+         update outbound_messages set
+             lease_owner = case when lease_owner is null then $1 end,
+             lease_until = case when lease_owner is null then $2 end,
+             next_attempt_at = case when lease_owner is null then next_attempt_at else $5 end,
+             attempts = attempts + case when lease_owner is null then 0 else 1 end,
+             error_title = case when lease_owner is null then error_title else $6 end
          where id in (
              select o.id from outbound_messages o
              where o.status = 'queued'
@@ -38,7 +46,8 @@ pub(in crate::store) const CLAIM_SENDS: &str = "with claimed as (
              order by o.next_attempt_at, o.id
              limit $4
              for no key update skip locked)
-         returning id, sender_id, conversation_id, payload, fallback, attempts, created_at
+         returning id, sender_id, conversation_id, payload, fallback, attempts, created_at,
+             lease_owner is not null as leased
      )
      select m.*, c.last_inbound_at
      from claimed m join conversations c on c.id = m.conversation_id";
@@ -55,6 +64,7 @@ impl Outbox for PgStore {
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
+        in_doubt: Duration,
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>> {
         // A message still `queued` blocks its conversation's later messages, in flight or
@@ -67,8 +77,20 @@ impl Outbox for PgStore {
             .bind(lease_until(now, lease))
             .bind(now)
             .bind(limit)
+            .bind(lease_until(now, in_doubt))
+            .bind(IN_DOUBT)
             .fetch_all(&self.leases)
             .await?;
+        let (rows, doubtful): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| row.try_get::<bool, _>("leased").unwrap_or(true));
+        if !doubtful.is_empty() {
+            let ids: Vec<i64> = doubtful
+                .iter()
+                .filter_map(|row| row.try_get("id").ok())
+                .collect();
+            tracing::warn!(?ids, wait = ?in_doubt, "{IN_DOUBT}");
+        }
         // Sorted here rather than by the statement, which then needs no sort at all.
         let mut items = rows
             .iter()

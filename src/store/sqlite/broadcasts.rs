@@ -1,12 +1,13 @@
 //! Broadcasts on SQLite (`store::Broadcasts`): every write is one job on the writer thread,
 //! so a page's sends, its recipients' marks and the portfolio's reach commit together.
 
+use super::costs::record_prediction;
 use super::rows::{micros, opt_time, time};
 use super::SqliteStore;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
 use crate::store::{
     Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
-    RecipientRow, StoreError, StoreResult,
+    RecipientRow, SendPricing, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -112,6 +113,8 @@ struct Pending {
     payload: String,
     last_inbound_at: Option<i64>,
     last_sent: Option<i64>,
+    /// The conversation state's `entry_point`, as JSON text.
+    entry_point: Option<String>,
 }
 
 #[async_trait]
@@ -301,156 +304,176 @@ impl Broadcasts for SqliteStore {
         reply_window: Duration,
         now: DateTime<Utc>,
         lease: Duration,
+        pricing: &SendPricing,
     ) -> StoreResult<PageOutcome> {
         let owner = owner.to_owned();
+        let pricing = pricing.clone();
+        let at = now;
         let now = micros(now);
         let until = now + dur(lease);
         let gap = dur(pair_gap);
         let reply = dur(reply_window);
-        self.writer
+        let (outcome, priced) = self
+            .writer
             .run(move |conn| {
-                if hold(conn, id, &owner, now, until)? != "sending" {
-                    return Ok(PageOutcome::Stopped);
-                }
-                let (sender_id, portfolio, cap, prepared, reply_flow): (
-                    i64,
-                    Option<String>,
-                    Option<i64>,
-                    bool,
-                    Option<String>,
-                ) = conn
-                    .prepare_cached(
-                        "select sender_id, portfolio, messaging_limit, prepared, reply_flow
-                         from broadcasts where id = ?1",
-                    )?
-                    .query_row([id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })?;
-                let pending = conn
-                    .prepare_cached(
-                        "select r.id, r.conversation_id, r.contact_id, r.payload,
-                                v.last_inbound_at,
-                                (select max(o.updated_at) from outbound_messages o
-                                 where o.conversation_id = r.conversation_id
-                                   and o.status in ('accepted', 'sent', 'delivered', 'read'))
-                         from broadcast_recipients r
-                         left join conversations v on v.id = r.conversation_id
-                         where r.broadcast_id = ?1 and r.state = 'pending'
-                         order by r.id limit ?2",
-                    )?
-                    .query_map(params![id, limit], |r| {
-                        Ok(Pending {
-                            id: r.get(0)?,
-                            conversation_id: r.get(1)?,
-                            contact_id: r.get(2)?,
-                            payload: r.get(3)?,
-                            last_inbound_at: r.get(4)?,
-                            last_sent: r.get(5)?,
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                if pending.is_empty() {
-                    if prepared {
+                let mut priced = Vec::new();
+                let outcome = (|| -> StoreResult<PageOutcome> {
+                    if hold(conn, id, &owner, now, until)? != "sending" {
+                        return Ok(PageOutcome::Stopped);
+                    }
+                    let (sender_id, portfolio, cap, prepared, reply_flow): (
+                        i64,
+                        Option<String>,
+                        Option<i64>,
+                        bool,
+                        Option<String>,
+                    ) = conn
+                        .prepare_cached(
+                            "select sender_id, portfolio, messaging_limit, prepared, reply_flow
+                             from broadcasts where id = ?1",
+                        )?
+                        .query_row([id], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        })?;
+                    let pending = conn
+                        .prepare_cached(
+                            "select r.id, r.conversation_id, r.contact_id, r.payload,
+                                    v.last_inbound_at,
+                                    (select max(o.updated_at) from outbound_messages o
+                                     where o.conversation_id = r.conversation_id
+                                       and o.status in ('accepted', 'sent', 'delivered', 'read')),
+                                    json_extract(v.state, '$.entry_point')
+                             from broadcast_recipients r
+                             left join conversations v on v.id = r.conversation_id
+                             where r.broadcast_id = ?1 and r.state = 'pending'
+                             order by r.id limit ?2",
+                        )?
+                        .query_map(params![id, limit], |r| {
+                            Ok(Pending {
+                                id: r.get(0)?,
+                                conversation_id: r.get(1)?,
+                                contact_id: r.get(2)?,
+                                payload: r.get(3)?,
+                                last_inbound_at: r.get(4)?,
+                                last_sent: r.get(5)?,
+                                entry_point: r.get(6)?,
+                            })
+                        })?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if pending.is_empty() {
+                        if prepared {
+                            conn.prepare_cached(
+                                "update broadcasts set state = 'done', lease_owner = null,
+                                     lease_until = null, updated_at = ?2
+                                 where id = ?1",
+                            )?
+                            .execute(params![id, now])?;
+                            return Ok(PageOutcome::Finished);
+                        }
+                        return Ok(PageOutcome::Queued(0));
+                    }
+                    let since = now - DAY;
+                    let mut reached: i64 = match (&portfolio, cap) {
+                        (Some(p), Some(_)) => conn
+                            .prepare_cached(
+                                "select count(*) from portfolio_reach
+                                 where portfolio = ?1 and reached_at > ?2",
+                            )?
+                            .query_row(params![p, since], |r| r.get(0))?,
+                        _ => 0,
+                    };
+                    let mut queued = 0usize;
+                    for p in &pending {
+                        // Only a customer outside an open window counts toward the limit.
+                        let outside = p.last_inbound_at.is_none_or(|at| at <= since);
+                        if let (Some(portfolio), true) = (&portfolio, outside) {
+                            let last: Option<i64> = conn
+                                .prepare_cached(
+                                    "select reached_at from portfolio_reach
+                                     where portfolio = ?1 and contact_id = ?2",
+                                )?
+                                .query_row(params![portfolio, p.contact_id], |r| r.get(0))
+                                .optional()?;
+                            if last.is_none_or(|at| at <= since) {
+                                if cap.is_some_and(|cap| reached >= cap) {
+                                    let oldest: i64 = conn
+                                        .prepare_cached(
+                                            "select coalesce(min(reached_at), ?2) from portfolio_reach
+                                             where portfolio = ?1 and reached_at > ?2",
+                                        )?
+                                        .query_row(params![portfolio, since], |r| r.get(0))?;
+                                    let resume = oldest + DAY + 1;
+                                    conn.prepare_cached(
+                                        "update broadcasts set wait_until = ?2, wait_reason = ?3,
+                                             lease_owner = null, lease_until = null, updated_at = ?4
+                                         where id = ?1",
+                                    )?
+                                    .execute(params![
+                                        id,
+                                        resume,
+                                        format!(
+                                            "portfolio `{portfolio}` reached its messaging limit of {} customers in 24 hours",
+                                            cap.unwrap_or_default()
+                                        ),
+                                        now
+                                    ])?;
+                                    return Ok(PageOutcome::LimitReached {
+                                        until: time(resume)?,
+                                        queued,
+                                    });
+                                }
+                                conn.prepare_cached(
+                                    "insert into portfolio_reach (portfolio, contact_id, reached_at)
+                                     values (?1, ?2, ?3)
+                                     on conflict (portfolio, contact_id)
+                                     do update set reached_at = excluded.reached_at",
+                                )?
+                                .execute(params![portfolio, p.contact_id, now])?;
+                                reached += 1;
+                            }
+                        }
+                        let due = p.last_sent.map_or(now, |last| now.max(last + gap));
+                        let outbound: Id = conn
+                            .prepare_cached(
+                                "insert into outbound_messages
+                                     (sender_id, conversation_id, payload, fallback, origin, status,
+                                      next_attempt_at, created_at, updated_at, broadcast_recipient)
+                                 values (?1, ?2, ?3, '{\"action\":\"fail\"}', 'broadcast', 'queued',
+                                         ?4, ?5, ?5, ?6)
+                                 returning id",
+                            )?
+                            .query_row(
+                                params![sender_id, p.conversation_id, p.payload, due, now, p.id],
+                                |r| r.get(0),
+                            )?;
+                        let cost = pricing.predict(
+                            &p.payload,
+                            opt_time(p.last_inbound_at)?,
+                            p.entry_point.as_deref(),
+                            at,
+                        )?;
+                        record_prediction(conn, outbound, sender_id, &cost, now)?;
+                        priced.push((sender_id, cost));
                         conn.prepare_cached(
-                            "update broadcasts set state = 'done', lease_owner = null,
-                                 lease_until = null, updated_at = ?2
+                            "update broadcast_recipients set state = 'queued', outbound_id = ?2,
+                                 queued_at = ?3, reply_until = ?4
                              where id = ?1",
                         )?
-                        .execute(params![id, now])?;
-                        return Ok(PageOutcome::Finished);
+                        .execute(params![
+                            p.id,
+                            outbound,
+                            now,
+                            reply_flow.as_ref().map(|_| now + reply)
+                        ])?;
+                        queued += 1;
                     }
-                    return Ok(PageOutcome::Queued(0));
-                }
-                let since = now - DAY;
-                let mut reached: i64 = match (&portfolio, cap) {
-                    (Some(p), Some(_)) => conn
-                        .prepare_cached(
-                            "select count(*) from portfolio_reach
-                             where portfolio = ?1 and reached_at > ?2",
-                        )?
-                        .query_row(params![p, since], |r| r.get(0))?,
-                    _ => 0,
-                };
-                let mut queued = 0usize;
-                for p in &pending {
-                    // Only a customer outside an open window counts toward the limit.
-                    let outside = p.last_inbound_at.is_none_or(|at| at <= since);
-                    if let (Some(portfolio), true) = (&portfolio, outside) {
-                        let last: Option<i64> = conn
-                            .prepare_cached(
-                                "select reached_at from portfolio_reach
-                                 where portfolio = ?1 and contact_id = ?2",
-                            )?
-                            .query_row(params![portfolio, p.contact_id], |r| r.get(0))
-                            .optional()?;
-                        if last.is_none_or(|at| at <= since) {
-                            if cap.is_some_and(|cap| reached >= cap) {
-                                let oldest: i64 = conn
-                                    .prepare_cached(
-                                        "select coalesce(min(reached_at), ?2) from portfolio_reach
-                                         where portfolio = ?1 and reached_at > ?2",
-                                    )?
-                                    .query_row(params![portfolio, since], |r| r.get(0))?;
-                                let resume = oldest + DAY + 1;
-                                conn.prepare_cached(
-                                    "update broadcasts set wait_until = ?2, wait_reason = ?3,
-                                         lease_owner = null, lease_until = null, updated_at = ?4
-                                     where id = ?1",
-                                )?
-                                .execute(params![
-                                    id,
-                                    resume,
-                                    format!(
-                                        "portfolio `{portfolio}` reached its messaging limit of {} customers in 24 hours",
-                                        cap.unwrap_or_default()
-                                    ),
-                                    now
-                                ])?;
-                                return Ok(PageOutcome::LimitReached {
-                                    until: time(resume)?,
-                                    queued,
-                                });
-                            }
-                            conn.prepare_cached(
-                                "insert into portfolio_reach (portfolio, contact_id, reached_at)
-                                 values (?1, ?2, ?3)
-                                 on conflict (portfolio, contact_id)
-                                 do update set reached_at = excluded.reached_at",
-                            )?
-                            .execute(params![portfolio, p.contact_id, now])?;
-                            reached += 1;
-                        }
-                    }
-                    let at = p.last_sent.map_or(now, |last| now.max(last + gap));
-                    let outbound: Id = conn
-                        .prepare_cached(
-                            "insert into outbound_messages
-                                 (sender_id, conversation_id, payload, fallback, origin, status,
-                                  next_attempt_at, created_at, updated_at, broadcast_recipient)
-                             values (?1, ?2, ?3, '{\"action\":\"fail\"}', 'broadcast', 'queued',
-                                     ?4, ?5, ?5, ?6)
-                             returning id",
-                        )?
-                        .query_row(
-                            params![sender_id, p.conversation_id, p.payload, at, now, p.id],
-                            |r| r.get(0),
-                        )?;
-                    conn.prepare_cached(
-                        "update broadcast_recipients set state = 'queued', outbound_id = ?2,
-                             queued_at = ?3, reply_until = ?4
-                         where id = ?1",
-                    )?
-                    .execute(params![
-                        p.id,
-                        outbound,
-                        now,
-                        reply_flow.as_ref().map(|_| now + reply)
-                    ])?;
-                    queued += 1;
-                }
-                Ok(PageOutcome::Queued(queued))
+                    Ok(PageOutcome::Queued(queued))
+                })()?;
+                Ok((outcome, priced))
             })
-            .await
+            .await?;
+        SendPricing::count(&priced);
+        Ok(outcome)
     }
 
     async fn release_broadcast(&self, id: Id, owner: &str) -> StoreResult<()> {

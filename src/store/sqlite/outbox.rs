@@ -5,7 +5,7 @@ use super::rows::{
 };
 use super::statuses::replay_early_statuses;
 use super::SqliteStore;
-use crate::store::apply::lease_until;
+use crate::store::apply::{lease_until, IN_DOUBT};
 use crate::store::{
     NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
@@ -223,18 +223,27 @@ impl Outbox for SqliteStore {
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
+        in_doubt: Duration,
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>> {
         let owner = owner.to_owned();
         let until = micros(lease_until(now, lease));
+        let retry_at = micros(lease_until(now, in_doubt));
         let now = micros(now);
         // A message still `queued` blocks its conversation's later messages, in flight or
-        // not, so replies leave in the order the flow produced them.
+        // not, so replies leave in the order the flow produced them. A message whose lease
+        // ran out (its process stopped mid-send) is put back to wait instead (`IN_DOUBT`,
+        // the `set` expressions read the row as it was): it comes back without a lease.
         let rows = self
             .writer
             .run(move |conn| {
                 conn.prepare_cached(
-                    "update outbound_messages set lease_owner = ?1, lease_until = ?2
+                    "update outbound_messages set
+                         lease_owner = case when lease_owner is null then ?1 end,
+                         lease_until = case when lease_owner is null then ?2 end,
+                         next_attempt_at = case when lease_owner is null then next_attempt_at else ?5 end,
+                         attempts = attempts + (lease_owner is not null),
+                         error_title = case when lease_owner is null then error_title else ?6 end
                      where id in (
                          select o.id from outbound_messages o
                          where o.status = 'queued'
@@ -248,17 +257,25 @@ impl Outbox for SqliteStore {
                          limit ?4)
                      returning id, sender_id, conversation_id, payload, fallback, attempts, created_at,
                          (select last_inbound_at from conversations c
-                          where c.id = outbound_messages.conversation_id) as last_inbound_at",
+                          where c.id = outbound_messages.conversation_id) as last_inbound_at,
+                         lease_owner is not null",
                 )?
-                .query_map(params![owner, until, now, limit], ClaimedRow::read)?
+                .query_map(params![owner, until, now, limit, retry_at, IN_DOUBT], |r| {
+                    Ok((ClaimedRow::read(r)?, r.get::<_, bool>(8)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(StoreError::from)
             })
             .await?;
+        let (rows, doubtful): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, leased)| *leased);
+        if !doubtful.is_empty() {
+            let ids: Vec<i64> = doubtful.iter().map(|(row, _)| row.id).collect();
+            tracing::warn!(?ids, wait = ?in_doubt, "{IN_DOUBT}");
+        }
         // Parsed here, off the writer thread.
         let mut items = rows
             .into_iter()
-            .map(ClaimedRow::parse)
+            .map(|(row, _)| row.parse())
             .collect::<StoreResult<Vec<_>>>()?;
         items.sort_by_key(|item| item.id);
         Ok(items)
@@ -309,7 +326,7 @@ impl Outbox for SqliteStore {
                                  where o.conversation_id = ?3 and o.status = 'queued'
                                  order by o.id limit 1)
                        and next_attempt_at <= ?4
-                       and (lease_until is null or lease_until <= ?4)
+                       and lease_owner is null
                        and not exists (select 1 from sender_stops s
                                        where s.sender_id = outbound_messages.sender_id)
                      returning id, sender_id, conversation_id, payload, fallback, attempts, created_at,

@@ -125,8 +125,9 @@ fn clear_leases(conn: &rusqlite::Connection, owner: Option<&str>) -> StoreResult
     for table in crate::store::sql::LEASED_TABLES {
         n += conn.execute(
             &format!(
-                "update {table} set lease_owner = null, lease_until = null
-                  where lease_owner is not null and (?1 is null or lease_owner = ?1)"
+                "update {table} set {}
+                  where lease_owner is not null and (?1 is null or lease_owner = ?1)",
+                crate::store::sql::give_back(table, "0")
             ),
             [owner],
         )? as u64;

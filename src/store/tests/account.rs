@@ -382,7 +382,7 @@ async fn a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge(store: Dy
     // The copy goes to the surviving conversation.
     assert_eq!(store.release_deferred(t(5 + 86_400)).await.unwrap(), 1);
     let copy = store
-        .claim_outbound("o", t(5 + 86_400), LEASE, 10)
+        .claim_outbound("o", t(5 + 86_400), LEASE, IN_DOUBT, 10)
         .await
         .unwrap();
     assert_eq!(copy.len(), 1);

@@ -8,7 +8,8 @@ use super::fixtures::*;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState, PAIR_GAP};
 use crate::domain::{DeliveryStatus, OutboundContent, OutboundMessage};
 use crate::store::{
-    DynStore, Id, IngestOutcome, NewBroadcast, NewRecipient, PageOutcome, SendOutcome, StoreError,
+    DynStore, Id, IngestOutcome, NewBroadcast, NewRecipient, PageOutcome, SendOutcome, SendPricing,
+    StoreError,
 };
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use std::time::Duration;
@@ -61,6 +62,31 @@ async fn recipients(store: &DynStore, from: u32, to: u32) -> Vec<NewRecipient> {
     out
 }
 
+/// `daily_menu` is a marketing template; a number of the fixtures (+1…) costs 0.025 USD.
+fn pricing() -> SendPricing {
+    let card = crate::domain::pricing::RateCard::parse(
+        "test.csv",
+        "*,marketing,0.0604,USD,2025-01-01\n*,utility,0.0077,USD,2025-01-01\n\
+         *,authentication,0.0077,USD,2025-01-01\n*,service,0,USD,2025-01-01\n\
+         1,marketing,0.0250,USD,2025-01-01\n",
+    )
+    .unwrap();
+    SendPricing {
+        pricer: std::sync::Arc::new(crate::domain::pricing::Pricer {
+            card,
+            templates: [(
+                "daily_menu".to_string(),
+                crate::domain::TemplateCategory::Marketing,
+            )]
+            .into(),
+        }),
+        window: crate::domain::WindowPolicy {
+            duration: TimeDelta::hours(24),
+            safety_margin: TimeDelta::minutes(5),
+        },
+    }
+}
+
 async fn page(
     store: &DynStore,
     id: Id,
@@ -69,7 +95,7 @@ async fn page(
     now: DateTime<Utc>,
 ) -> PageOutcome {
     store
-        .broadcast_queue_page(id, owner, limit, PAIR_GAP, REPLY, now, LEASE)
+        .broadcast_queue_page(id, owner, limit, PAIR_GAP, REPLY, now, LEASE, &pricing())
         .await
         .expect("queue a page")
 }
@@ -350,7 +376,7 @@ async fn a_broadcast_whose_lease_was_taken_over_changes_nothing(store: DynStore)
         .is_some());
     assert!(matches!(
         store
-            .broadcast_queue_page(id, "a", 10, PAIR_GAP, REPLY, after, LEASE)
+            .broadcast_queue_page(id, "a", 10, PAIR_GAP, REPLY, after, LEASE, &pricing())
             .await,
         Err(StoreError::LeaseLost { .. })
     ));
@@ -467,7 +493,49 @@ async fn a_held_back_send_stays_the_recipients_and_a_reply_finds_the_reply_flow(
     );
 }
 
+/// Each send a page queues has its cost prediction in the ledger, written with it, so the
+/// costs by broadcast add up to what its sends are predicted to cost.
+async fn each_queued_send_is_priced_with_it(store: DynStore) {
+    let list = recipients(&store, 1, 5).await;
+    let id = store
+        .create_broadcast(&new_broadcast(None, None, false), &list, t(0))
+        .await
+        .unwrap();
+    store
+        .claim_broadcast("a", t(1), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        page(&store, id, "a", 10, t(1)).await,
+        PageOutcome::Queued(3)
+    );
+    let rows = store.broadcast_recipients(id, 0, 10).await.unwrap();
+    let sends: Vec<Id> = rows.iter().filter_map(|r| r.outbound_id).collect();
+    assert_eq!(sends.len(), 3);
+    for outbound in sends {
+        let cost = store.cost_entry(outbound).await.unwrap().expect("priced");
+        assert_eq!(
+            (
+                cost.predicted_category.as_str(),
+                cost.predicted_type.as_str(),
+                cost.predicted_micros,
+                cost.market.as_str(),
+                cost.currency.as_str()
+            ),
+            ("marketing", "regular", 25_000, "1", "USD")
+        );
+    }
+    let by = store.costs_by_broadcast(t(0), t(60), 10).await.unwrap();
+    assert_eq!(by.len(), 1, "{by:?}");
+    assert_eq!(
+        (by[0].broadcast_id, by[0].messages, by[0].predicted_micros),
+        (Some(id), 3, 75_000)
+    );
+}
+
 conformance!(
+    each_queued_send_is_priced_with_it,
     a_page_queues_sends_with_their_recipients_once_and_finishes,
     the_portfolio_limit_stops_a_page_and_frees_after_24_hours,
     a_send_waits_for_the_pair_rate_after_a_recent_one,

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 pub const SENDER: i64 = 1;
 pub const LEASE: Duration = Duration::from_secs(30);
+/// How long a send whose lease ran out waits for a status before it goes again.
+pub const IN_DOUBT: Duration = Duration::from_secs(60);
 
 /// `t(0)` is a fixed instant; `t(n)` is `n` seconds later.
 pub fn t(seconds: i64) -> DateTime<Utc> {
@@ -142,7 +144,7 @@ pub async fn sent(
 ) -> Id {
     let ids = store.enqueue(&[message], now).await.expect("enqueue");
     let claimed = store
-        .claim_outbound("outbox", now, LEASE, 10)
+        .claim_outbound("outbox", now, LEASE, IN_DOUBT, 10)
         .await
         .expect("claim outbound");
     assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
@@ -160,7 +162,7 @@ pub async fn sent(
 /// The ids of a claim, for compact assertions.
 pub async fn claim_ids(store: &DynStore, owner: &str, now: DateTime<Utc>, limit: i64) -> Vec<Id> {
     store
-        .claim_outbound(owner, now, LEASE, limit)
+        .claim_outbound(owner, now, LEASE, IN_DOUBT, limit)
         .await
         .expect("claim outbound")
         .into_iter()

@@ -363,7 +363,7 @@ async fn statuses_that_arrive_before_the_send_is_recorded_are_applied_then(store
     reply.fallback = WindowFallback::Template(template("menu_reminder"));
     let ids = store.enqueue(&[reply], t(1)).await.unwrap();
     let claimed = store
-        .claim_outbound("outbox", t(1), LEASE, 10)
+        .claim_outbound("outbox", t(1), LEASE, IN_DOUBT, 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

@@ -184,6 +184,8 @@ async fn postgres_outbox_claim_walks_its_index_without_statistics() {
                 .bind(fixtures::t(30))
                 .bind(fixtures::t(1))
                 .bind(32_i64)
+                .bind(fixtures::t(90))
+                .bind("in doubt")
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();

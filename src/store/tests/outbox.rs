@@ -68,7 +68,10 @@ async fn retry_waits_for_its_next_attempt(store: DynStore) {
 
     // Not before its time, and its successor still waits behind it.
     assert_eq!(claim_ids(&store, "o", t(30), 10).await, Vec::<Id>::new());
-    let items = store.claim_outbound("o", t(61), LEASE, 10).await.unwrap();
+    let items = store
+        .claim_outbound("o", t(61), LEASE, IN_DOUBT, 10)
+        .await
+        .unwrap();
     assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), vec![ids[0]]);
     assert_eq!(items[0].attempts, 1);
     let record = store.outbound(ids[0]).await.unwrap().unwrap();
@@ -124,10 +127,13 @@ async fn outcome_needs_the_lease(store: DynStore) {
     let id = store.enqueue(&[text_to(a, 1, "hi")], t(0)).await.unwrap()[0];
     assert_eq!(claim_ids(&store, "a", t(1), 10).await, vec![id]);
     assert_eq!(claim_ids(&store, "b", t(20), 10).await, Vec::<Id>::new());
-    // "a" hung past its lease; "b" took the message over.
-    assert_eq!(claim_ids(&store, "b", t(40), 10).await, vec![id]);
+    // "a" hung past its lease: the message waits for a status naming it, then "b" takes
+    // it over.
+    assert_eq!(claim_ids(&store, "b", t(40), 10).await, Vec::<Id>::new());
+    assert_eq!(claim_ids(&store, "b", t(99), 10).await, Vec::<Id>::new());
+    assert_eq!(claim_ids(&store, "b", t(100), 10).await, vec![id]);
     let lost = store
-        .record_outcome(id, "a", &accepted("wamid.a"), t(41))
+        .record_outcome(id, "a", &accepted("wamid.a"), t(101))
         .await;
     assert!(
         matches!(lost, Err(StoreError::LeaseLost { id: lost_id, .. }) if lost_id == id),
@@ -136,26 +142,27 @@ async fn outcome_needs_the_lease(store: DynStore) {
 
     // Requeue hands it back untouched.
     store
-        .record_outcome(id, "b", &SendOutcome::Requeue, t(42))
+        .record_outcome(id, "b", &SendOutcome::Requeue, t(102))
         .await
         .unwrap();
     assert_eq!(
         store.outbound(id).await.unwrap().unwrap().status,
         DeliveryStatus::Queued
     );
-    assert_eq!(claim_ids(&store, "c", t(43), 10).await, vec![id]);
+    assert_eq!(claim_ids(&store, "c", t(103), 10).await, vec![id]);
     store
-        .record_outcome(id, "c", &accepted("wamid.c"), t(44))
+        .record_outcome(id, "c", &accepted("wamid.c"), t(104))
         .await
         .unwrap();
     let record = store.outbound(id).await.unwrap().unwrap();
     assert_eq!(record.status, DeliveryStatus::Accepted);
     assert_eq!(record.provider_message_id.as_deref(), Some("wamid.c"));
-    assert_eq!(record.attempts, 0);
-    assert_eq!(record.updated_at, t(44));
+    // The wait after "a" stopped counted as an attempt.
+    assert_eq!(record.attempts, 1);
+    assert_eq!(record.updated_at, t(104));
     // recorded once: a second outcome for the same lease is refused
     let twice = store
-        .record_outcome(id, "c", &accepted("wamid.c"), t(45))
+        .record_outcome(id, "c", &accepted("wamid.c"), t(105))
         .await;
     assert!(
         matches!(twice, Err(StoreError::LeaseLost { .. })),
@@ -168,7 +175,10 @@ async fn claimed_items_carry_what_the_window_needs(store: DynStore) {
     let mut reply = text_to(conversation, 1, "hi");
     reply.fallback = crate::domain::WindowFallback::Template(template("menu_reminder"));
     let id = store.enqueue(&[reply.clone()], t(0)).await.unwrap()[0];
-    let items = store.claim_outbound("o", t(1), LEASE, 10).await.unwrap();
+    let items = store
+        .claim_outbound("o", t(1), LEASE, IN_DOUBT, 10)
+        .await
+        .unwrap();
     assert_eq!(items.len(), 1);
     let item = &items[0];
     assert_eq!(
@@ -404,7 +414,69 @@ async fn a_status_naming_a_timed_out_send_settles_it(store: DynStore) {
     assert_eq!(claim_ids(&store, "o", t(10), 10).await, vec![ids[1]]);
 }
 
+/// A process stopped with two sends in flight (say, SIGKILL): the provider took one of
+/// them, and its status names it. Neither is sent again at once; the named one is settled
+/// and its conversation goes on; the other goes again, once, after the wait.
+async fn a_send_whose_process_stopped_waits_for_a_status_before_going_again(store: DynStore) {
+    let (a, b) = (conversation(&store, 1).await, conversation(&store, 2).await);
+    let ids = store
+        .enqueue(
+            &[
+                text_to(a, 1, "a1"),
+                text_to(a, 1, "a2"),
+                text_to(b, 2, "b1"),
+            ],
+            t(0),
+        )
+        .await
+        .unwrap();
+    let [a1, a2, b1] = ids[..] else {
+        panic!("three ids")
+    };
+    assert_eq!(claim_ids(&store, "dead", t(1), 10).await, vec![a1, b1]);
+    // Its lease ran out: put back to wait, with a word on why.
+    assert_eq!(claim_ids(&store, "live", t(40), 10).await, Vec::<Id>::new());
+    let waiting = store.outbound(a1).await.unwrap().unwrap();
+    assert_eq!(waiting.status, DeliveryStatus::Queued);
+    assert_eq!(
+        waiting.error_title.as_deref(),
+        Some(crate::store::apply::IN_DOUBT)
+    );
+    // The provider's status for a1 arrives, naming the send.
+    let mut tagged = status("wamid.a1", DeliveryStatus::Delivered, None, t(45));
+    if let IngestItem::Status { status, .. } = &mut tagged {
+        status.outbox_id = Some(a1);
+    }
+    store.ingest(&[tagged]).await.unwrap();
+    let settled = store.outbound(a1).await.unwrap().unwrap();
+    assert_eq!(settled.provider_message_id.as_deref(), Some("wamid.a1"));
+    assert_eq!(settled.status, DeliveryStatus::Delivered);
+    // a1 is done, so a2 goes; b1 still waits for its status.
+    assert_eq!(claim_ids(&store, "live", t(46), 10).await, vec![a2]);
+    store
+        .record_outcome(a2, "live", &accepted("wamid.a2"), t(47))
+        .await
+        .unwrap();
+    // No status for b1: it goes again once, after the wait, as another attempt.
+    assert_eq!(claim_ids(&store, "live", t(99), 10).await, Vec::<Id>::new());
+    let items = store
+        .claim_outbound("live", t(100), LEASE, IN_DOUBT, 10)
+        .await
+        .unwrap();
+    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), vec![b1]);
+    assert_eq!(items[0].attempts, 1);
+    store
+        .record_outcome(b1, "live", &accepted("wamid.b1"), t(101))
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_ids(&store, "live", t(500), 10).await,
+        Vec::<Id>::new()
+    );
+}
+
 conformance!(
+    a_send_whose_process_stopped_waits_for_a_status_before_going_again,
     a_status_naming_a_timed_out_send_settles_it,
     a_status_racing_its_sends_outcome_is_never_lost,
     accepted_sends_recorded_at_once_each_get_their_own_answer,

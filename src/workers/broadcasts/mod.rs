@@ -29,6 +29,8 @@ pub struct BroadcastWorker {
     pub config: Arc<Config>,
     pub owner: String,
     pub wake: Wakeups,
+    /// Prices each send as its page queues it (the cost ledger).
+    pub pricing: crate::store::SendPricing,
 }
 
 impl BroadcastWorker {
@@ -111,6 +113,7 @@ impl BroadcastWorker {
                     settings.reply_window,
                     self.clock.now(),
                     settings.lease,
+                    &self.pricing,
                 )
                 .await?;
             match outcome {
