@@ -20,8 +20,8 @@ pub struct OutboxConfig {
     pub send_timeout: Duration,
     #[serde(default)]
     pub retry: RetryConfig,
-    /// A send whose answer never came (a timeout: the provider may have taken it) is tried
-    /// again only after this long, time for a status webhook naming it (Meta echoes the
+    /// A send whose answer never came (a timeout, or its process died while it was in
+    /// flight: the provider may have taken it) is tried again only after this long, time for a status webhook naming it (Meta echoes the
     /// outbox id Parley tags each send with) to show it was accepted.
     #[serde(
         default = "default_unknown_outcome_wait",
