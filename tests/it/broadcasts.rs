@@ -408,6 +408,25 @@ async fn tier_run(database_url: Option<String>, size: usize) {
     if exact {
         stats_equal_statuses(&app, id, size, expected_held).await;
     }
+    // The ledger: every send was priced when its page was queued (marketing to Spain, 0.0615
+    // USD), a 131049 copy as its original; the statuses priced them the same.
+    let (status, costs) = call(&app, "GET", "/api/costs?by=broadcast", None).await;
+    assert_eq!(status, 200, "{costs:#}");
+    let rows = costs["costs"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{costs:#}");
+    let row = &rows[0];
+    assert_eq!(n(&row["broadcast_id"]), id);
+    let messages = n(&row["messages"]);
+    assert!(messages >= size as i64 - expected_held, "{row:#}");
+    assert_eq!(n(&row["predicted_micros"]), messages * 61_500, "{row:#}");
+    if exact {
+        assert!(n(&row["priced"]) >= size as i64 - expected_held, "{row:#}");
+        assert_eq!(
+            n(&row["actual_micros"]),
+            n(&row["priced"]) * 61_500,
+            "{row:#}"
+        );
+    }
     // No recipient WhatsApp held back was sent the message again the same day.
     let mut after = 0;
     let mut checked = 0;

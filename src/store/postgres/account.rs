@@ -208,22 +208,54 @@ impl Account for PgStore {
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {
-        // One statement: rows deleted by one process are inserted once, whoever runs it.
-        let moved = sqlx::query(
-            "with due as (delete from deferred_sends where due_at <= $1
-                          returning id, sender_id, conversation_id, payload, fallback, origin, deferrals,
-                                    broadcast_recipient)
-             insert into outbound_messages
-                 (sender_id, conversation_id, payload, fallback, origin, status,
-                  next_attempt_at, created_at, updated_at, deferrals, broadcast_recipient)
-             select sender_id, conversation_id, payload, fallback, origin, 'queued', $1, $1, $1, deferrals,
-                    broadcast_recipient
-             from due order by id",
+        // Locked, then moved in one transaction: rows one process moves, another skips.
+        // One at a time, each with its original's flow, step and cost prediction (a copy is
+        // priced as the send it repeats).
+        let mut tx = self.pool.begin().await?;
+        let due: Vec<(i64, i64)> = sqlx::query_as(
+            "select id, source_id from deferred_sends where due_at <= $1 order by id
+             for update skip locked",
         )
         .bind(now)
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(moved.rows_affected() as usize)
+        for (id, source) in &due {
+            let copy: i64 = sqlx::query_scalar(
+                "insert into outbound_messages
+                     (sender_id, conversation_id, payload, fallback, origin, status,
+                      next_attempt_at, created_at, updated_at, deferrals, broadcast_recipient,
+                      flow, step)
+                 select d.sender_id, d.conversation_id, d.payload, d.fallback, d.origin,
+                        'queued', $2, $2, $2, d.deferrals, d.broadcast_recipient, o.flow, o.step
+                 from deferred_sends d left join outbound_messages o on o.id = d.source_id
+                 where d.id = $1
+                 returning id",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "insert into message_costs (outbound_id, sender_id, market, currency,
+                     predicted_category, predicted_type, predicted_micros, rate_marketing,
+                     rate_utility, rate_authentication, rate_service, created_at, updated_at)
+                 select $1, sender_id, market, currency, predicted_category, predicted_type,
+                        predicted_micros, rate_marketing, rate_utility, rate_authentication,
+                        rate_service, $3, $3
+                 from message_costs where outbound_id = $2",
+            )
+            .bind(copy)
+            .bind(source)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("delete from deferred_sends where id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(due.len())
     }
 }
 

@@ -15,6 +15,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::Row;
 
+/// A held-back copy's ledger row: its original's prediction (`?1` the copy, `?2` the
+/// original, `?3` now).
+const COPY_PREDICTION: &str = "insert into message_costs (outbound_id, sender_id, market, currency,
+         predicted_category, predicted_type, predicted_micros, rate_marketing, rate_utility,
+         rate_authentication, rate_service, created_at, updated_at)
+     select ?1, sender_id, market, currency, predicted_category, predicted_type,
+            predicted_micros, rate_marketing, rate_utility, rate_authentication, rate_service,
+            ?3, ?3
+     from message_costs where outbound_id = ?2";
+
 /// How long a 131049 keeps every marketing message from the contact.
 const LIMIT_HOURS: i64 = 24;
 
@@ -221,19 +231,33 @@ impl Account for SqliteStore {
         }
         self.writer
             .run(move |conn| {
-                let moved = conn
+                // One at a time, each with its original's flow, step and cost prediction
+                // (a copy is priced as the send it repeats).
+                let due: Vec<(i64, i64)> = conn
                     .prepare_cached(
-                        "insert into outbound_messages
-                             (sender_id, conversation_id, payload, fallback, origin, status,
-                              next_attempt_at, created_at, updated_at, deferrals, broadcast_recipient)
-                         select sender_id, conversation_id, payload, fallback, origin, 'queued',
-                                ?1, ?1, ?1, deferrals, broadcast_recipient
-                         from deferred_sends where due_at <= ?1 order by id",
+                        "select id, source_id from deferred_sends where due_at <= ?1 order by id",
                     )?
-                    .execute([now])?;
-                conn.prepare_cached("delete from deferred_sends where due_at <= ?1")?
-                    .execute([now])?;
-                Ok(moved)
+                    .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (id, source) in &due {
+                    let copy: i64 = conn
+                        .prepare_cached("insert into outbound_messages
+                             (sender_id, conversation_id, payload, fallback, origin, status,
+                              next_attempt_at, created_at, updated_at, deferrals, broadcast_recipient,
+                              flow, step)
+                         select d.sender_id, d.conversation_id, d.payload, d.fallback, d.origin,
+                                'queued', ?2, ?2, ?2, d.deferrals, d.broadcast_recipient, o.flow, o.step
+                         from deferred_sends d left join outbound_messages o on o.id = d.source_id
+                         where d.id = ?1
+                         returning id",
+                        )?
+                        .query_row(params![id, now], |r| r.get(0))?;
+                    conn.prepare_cached(COPY_PREDICTION)?
+                        .execute(params![copy, source, now])?;
+                    conn.prepare_cached("delete from deferred_sends where id = ?1")?
+                        .execute([id])?;
+                }
+                Ok(due.len())
             })
             .await
     }

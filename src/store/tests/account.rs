@@ -108,7 +108,23 @@ fn marketing_to(conversation_id: Id) -> NewOutbound {
 
 async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
-    let first = sent(&store, marketing_to(conversation), "wamid.m1", t(10)).await;
+    let mut promo = marketing_to(conversation);
+    promo.flow = Some("offers".into());
+    promo.step = Some("send".into());
+    promo.cost = Some(crate::domain::pricing::CostPrediction {
+        category: crate::domain::pricing::Category::Marketing,
+        pricing_type: crate::domain::pricing::PricingType::Regular,
+        market: "1".into(),
+        currency: "USD".into(),
+        price_micros: 25_000,
+        rates: crate::domain::pricing::Rates {
+            marketing: 25_000,
+            utility: 3_400,
+            authentication: 13_500,
+            service: 3_400,
+        },
+    });
+    let first = sent(&store, promo, "wamid.m1", t(10)).await;
     // WhatsApp says 131049 in a status: the contact is limited for a day and a copy waits.
     store
         .ingest(&[status(
@@ -142,6 +158,24 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     let again = claim_ids(&store, "o", t(20 + 86_400), 10).await;
     assert_eq!(again.len(), 1);
     assert_ne!(again[0], first);
+    // The copy keeps its original's flow, step and predicted price (the held-back original
+    // is failed, so it no longer counts).
+    let copy = store.cost_entry(again[0]).await.unwrap().expect("priced");
+    assert_eq!((copy.predicted_micros, copy.market.as_str()), (25_000, "1"));
+    let by_step = store
+        .costs(crate::store::CostGrouping::Step, t(0), t(3 * 86_400), 10)
+        .await
+        .unwrap();
+    assert_eq!(by_step.len(), 1, "{by_step:?}");
+    assert_eq!(
+        (
+            by_step[0].flow.as_deref(),
+            by_step[0].step.as_deref(),
+            by_step[0].messages,
+            by_step[0].predicted_micros
+        ),
+        (Some("offers"), Some("send"), 1, 25_000)
+    );
 
     // Held back again and again: 48 h, then 96 h, then the ladder is spent.
     let mut now = 20 + 86_400;
