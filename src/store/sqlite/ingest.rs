@@ -67,8 +67,9 @@ impl Ingest for SqliteStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        // Ahead of other writes: the webhook's acknowledgement waits for this commit.
         self.writer
-            .run(move |conn| {
+            .run_first(move |conn| {
                 items
                     .iter()
                     .map(|item| match item {

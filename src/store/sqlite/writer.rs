@@ -8,10 +8,16 @@
 //! transactions per second into a few hundred commits, and because a job runs right on the
 //! connection's thread, a statement costs a function call instead of a hand-off between
 //! threads (which is what sqlx's SQLite driver does for each statement).
+//!
+//! Webhook ingests go first (`run_first`): a batch takes every waiting ingest before any
+//! other job, so a burst of other writes (a thousand model answers coming back at once, a
+//! broadcast page) delays a webhook's acknowledgement by at most the batch in progress, not
+//! by the whole queue. Other jobs keep their order among themselves.
 
 use crate::config::SqliteSynchronous;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +34,16 @@ type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// Runs on the connection (`None`: the batch could not begin, only report the error).
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
 
+/// Whether a job goes before the others waiting (`Writer::run_first`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    First,
+    InTurn,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<(Lane, Job)>,
     /// Transactions the thread has run (committed or not); the tests read it to check
     /// that concurrent writes really share transactions.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -59,7 +72,7 @@ impl Writer {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "temp_store", "memory")?;
         conn.set_prepared_statement_cache_capacity(256);
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<(Lane, Job)>();
         let batches = Arc::new(AtomicU64::new(0));
         let counter = batches.clone();
         std::thread::Builder::new()
@@ -73,6 +86,24 @@ impl Writer {
     /// result once that transaction is committed. If `f` fails, its changes are undone and
     /// the error is returned; other jobs of the batch are not affected.
     pub(super) async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(Lane::InTurn, f).await
+    }
+
+    /// `run`, ahead of every job that is not itself `run_first` (webhook ingests, whose
+    /// acknowledgement waits for the commit).
+    pub(super) async fn run_first<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(Lane::First, f).await
+    }
+
+    async fn submit<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -93,7 +124,9 @@ impl Writer {
                 let _ = tx.send(answer);
             })
         });
-        self.jobs.send(job).map_err(|_| StoreError::WriterStopped)?;
+        self.jobs
+            .send((lane, job))
+            .map_err(|_| StoreError::WriterStopped)?;
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
@@ -119,16 +152,31 @@ fn in_savepoint<T>(
     result
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, batches: &AtomicU64) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = Vec::with_capacity(16);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+fn run(conn: Connection, queue: mpsc::Receiver<(Lane, Job)>, batches: &AtomicU64) {
+    let mut first: VecDeque<Job> = VecDeque::new();
+    let mut in_turn: VecDeque<Job> = VecDeque::new();
+    let take =
+        |(lane, job): (Lane, Job), first: &mut VecDeque<Job>, in_turn: &mut VecDeque<Job>| {
+            match lane {
+                Lane::First => first.push_back(job),
+                Lane::InTurn => in_turn.push_back(job),
+            }
+        };
+    loop {
+        if first.is_empty() && in_turn.is_empty() {
+            match queue.recv() {
+                Ok(item) => take(item, &mut first, &mut in_turn),
+                Err(_) => return,
             }
         }
+        // Everything waiting, sorted into its lane (the queue is unbounded anyway).
+        while let Ok(item) = queue.try_recv() {
+            take(item, &mut first, &mut in_turn);
+        }
+        let from_first = first.len().min(MAX_BATCH);
+        let mut batch: Vec<Job> = first.drain(..from_first).collect();
+        let from_turn = in_turn.len().min(MAX_BATCH - batch.len());
+        batch.extend(in_turn.drain(..from_turn));
         batches.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
         metrics::counter!(crate::metrics::SQLITE_JOBS).increment(batch.len() as u64);
@@ -244,6 +292,59 @@ mod tests {
             batches < 600,
             "600 concurrent jobs took {batches} transactions: nothing was grouped"
         );
+    }
+
+    /// An ingest queued behind more jobs than one batch holds is committed in the next
+    /// batch, before them; the others keep their order.
+    #[tokio::test]
+    async fn an_ingest_goes_before_the_jobs_waiting_ahead_of_it() {
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Holds the writer thread until released, so the jobs below all wait together.
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let gate = w.run(move |_| {
+            let _ = started.send(());
+            let _ = held.recv();
+            Ok(())
+        });
+        let mut gate = Box::pin(gate);
+        assert!((&mut gate).now_or_never().is_none(), "the gate is queued");
+        // Its batch has begun, alone: everything below waits for the next ones.
+        running.recv().unwrap();
+        let jobs = MAX_BATCH as i64 * 3;
+        // Polled once each, in order: queued now (nobody waits for their answers).
+        for k in 0..jobs {
+            let order = order.clone();
+            let job = w.run(move |_| {
+                order.lock().unwrap().push(k);
+                Ok(())
+            });
+            assert!(job.now_or_never().is_none());
+        }
+        let ingest = {
+            let order = order.clone();
+            w.run_first(move |_| {
+                order.lock().unwrap().push(-1);
+                Ok(())
+            })
+        };
+        let mut ingest = Box::pin(ingest);
+        assert!((&mut ingest).now_or_never().is_none());
+        hold.send(()).unwrap();
+        gate.await.unwrap();
+        ingest.await.unwrap();
+        // The rest are answered in their turn; wait until the last ran.
+        let t0 = std::time::Instant::now();
+        while order.lock().unwrap().len() < jobs as usize + 1 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the jobs ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order[0], -1, "the ingest went first");
+        assert_eq!(order[1..].to_vec(), (0..jobs).collect::<Vec<_>>());
     }
 
     #[tokio::test]
