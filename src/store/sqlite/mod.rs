@@ -98,6 +98,7 @@ impl SqliteStore {
         sync: SqliteSynchronous,
         readers: u32,
     ) -> StoreResult<Self> {
+        without_memory_statistics();
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -144,6 +145,27 @@ impl SqliteStore {
             _scratch: None,
         })
     }
+}
+
+/// SQLite keeps statistics of its memory use (`sqlite3_memory_used`, which Parley never
+/// reads) by taking a process-wide mutex around every allocation and free; on the writer's
+/// hot path that lock was the top entry of the profile (see BENCHMARKS.md). Switched off
+/// once per process, before SQLite is first used; once SQLite is initialised it refuses the
+/// change (`SQLITE_MISUSE`) and keeps counting, which is only slower.
+fn without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` with `SQLITE_CONFIG_MEMSTATUS` takes one `int`; called
+        // once, before any connection of this process is opened by this store (if SQLite
+        // was initialised already, it returns `SQLITE_MISUSE` and changes nothing).
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            )
+        };
+        tracing::debug!(rc, "SQLite memory statistics off");
+    });
 }
 
 #[async_trait]
