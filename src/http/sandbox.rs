@@ -131,9 +131,17 @@ async fn post_message(
             while st.sandbox.traces.get(event_id).is_none() && started.elapsed() < REPLY_WAIT {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+            // The trace is kept before the step's commit lands: wait for as many messages
+            // as the step sent (under load, an empty list was taken for "no replies").
+            let expected = st
+                .sandbox
+                .traces
+                .get(event_id)
+                .map_or(0, |t| t.trace.sends.len());
             let replies = loop {
                 let sent = view::sent_to(&st.store, injected.sender_id, &phone, before).await?;
-                if sent.iter().all(|m| m.status != "queued") || started.elapsed() >= REPLY_WAIT {
+                let settled = sent.len() >= expected && sent.iter().all(|m| m.status != "queued");
+                if settled || started.elapsed() >= REPLY_WAIT {
                     break sent;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
