@@ -86,7 +86,9 @@ pub async fn flows(
     let period = Period::from_query(&q, st.clock.now())?;
     let (first, end) = period.hours();
     let sums = st.store.flow_insights(first, end, None).await?;
-    let report = report::flows(&st.engine.flows(), &sums, &period);
+    let (since, until) = period.bounds();
+    let deliveries = st.store.step_deliveries(since, until, None).await?;
+    let report = report::flows(&st.engine.flows(), &sums, &deliveries, &period);
     Ok(format.answer(report, report::flows_csv, "flows.csv"))
 }
 
@@ -102,7 +104,9 @@ pub async fn flow(
     let period = Period::from_query(&q, st.clock.now())?;
     let (first, end) = period.hours();
     let sums = st.store.flow_insights(first, end, Some(id)).await?;
-    let Some(report) = report::flow(&st.engine.flows(), id, &sums, &period) else {
+    let (since, until) = period.bounds();
+    let deliveries = st.store.step_deliveries(since, until, Some(id)).await?;
+    let Some(report) = report::flow(&st.engine.flows(), id, &sums, &deliveries, &period) else {
         return Err(Error::not_found(format!(
             "no flow `{}` is loaded or was counted in this period; see GET /api/flows for the ids",
             id.chars().take(60).collect::<String>()

@@ -26,6 +26,27 @@ pub struct InsightSums {
     pub truncated: bool,
 }
 
+/// What one step's messages became over a period (`Insights::step_deliveries`), by the flow
+/// and step the messages record (`outbound_messages.flow`, `.step`: the step's `id` or its
+/// place, `step 2 (line 17)`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepDelivery {
+    pub flow: String,
+    pub step: String,
+    /// Messages the step queued.
+    pub messages: i64,
+    /// Of those, the ones that left Parley (accepted by the provider, or failed there).
+    pub sent: i64,
+    /// Delivered or read.
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    /// The cost ledger's predictions of the messages not failed or skipped, and the cost by
+    /// the `pricing` their statuses carried (micro-units of the rate card's currency).
+    pub predicted_micros: i64,
+    pub actual_micros: i64,
+}
+
 #[async_trait]
 pub trait Insights: Send + Sync {
     /// The counters of the hours from `since_hour` up to (not including) `until_hour`
@@ -37,6 +58,15 @@ pub trait Insights: Send + Sync {
         until_hour: i64,
         flow: Option<&str>,
     ) -> StoreResult<InsightSums>;
+
+    /// What the messages each step queued in `[since, until)` became, by flow and step
+    /// (only `flow`'s when given), at most `MAX_INSIGHT_ROWS` rows.
+    async fn step_deliveries(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        flow: Option<&str>,
+    ) -> StoreResult<Vec<StepDelivery>>;
 }
 
 /// Rows as read, one more than the limit telling that there are more.

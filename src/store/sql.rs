@@ -125,6 +125,48 @@ pub(super) const FLOW_INSIGHTS: &str =
      order by flow, step, what
      limit $4";
 
+/// `Insights::step_deliveries`: `$1` since, `$2` until (the message's `created_at`), `$3`
+/// the flow or null, `$4` the most rows.
+pub(super) const STEP_DELIVERIES: &str =
+    "select m.flow as flow, coalesce(m.step, '') as step, count(*) as messages,
+            cast(coalesce(sum(case when m.status in ('accepted', 'sent', 'delivered', 'read', 'failed')
+                                   then 1 else 0 end), 0) as bigint) as sent,
+            cast(coalesce(sum(case when m.status in ('delivered', 'read') then 1 else 0 end), 0)
+                 as bigint) as delivered,
+            cast(coalesce(sum(case when m.status = 'read' then 1 else 0 end), 0) as bigint) as read_count,
+            cast(coalesce(sum(case when m.status = 'failed' then 1 else 0 end), 0) as bigint) as failed,
+            cast(coalesce(sum(case when m.status in ('failed', 'skipped') then 0
+                                   else c.predicted_micros end), 0) as bigint) as predicted_micros,
+            cast(coalesce(sum(c.actual_micros), 0) as bigint) as actual_micros
+     from outbound_messages m
+     left join message_costs c on c.outbound_id = m.id
+     where m.flow is not null and m.created_at >= $1 and m.created_at < $2
+       and (cast($3 as text) is null or m.flow = $3)
+     group by m.flow, coalesce(m.step, '')
+     order by m.flow, coalesce(m.step, '')
+     limit $4";
+
+/// A row of `STEP_DELIVERIES`.
+pub(super) fn step_delivery<'r, R>(row: &'r R) -> StoreResult<super::StepDelivery>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(super::StepDelivery {
+        flow: row.try_get("flow")?,
+        step: row.try_get("step")?,
+        messages: row.try_get("messages")?,
+        sent: row.try_get("sent")?,
+        delivered: row.try_get("delivered")?,
+        read: row.try_get("read_count")?,
+        failed: row.try_get("failed")?,
+        predicted_micros: row.try_get("predicted_micros")?,
+        actual_micros: row.try_get("actual_micros")?,
+    })
+}
+
 /// A row of `FLOW_INSIGHTS`.
 pub(super) fn insight_row<'r, R>(row: &'r R) -> StoreResult<super::InsightRow>
 where

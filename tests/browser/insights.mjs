@@ -35,7 +35,10 @@ try {
   expect('step 2', (await figures('step 2')).join('|'), '5|3|−2 (40%)');
   expect('step 3', (await figures('step 3')).join('|'), '3|1|−2 (66.7%)');
   expect('step 4', (await figures('step 4')).join('|'), '1|1|');
-  expect('step 2 detail', await step('step 2').locator('.detail').textContent(), '2 waiting');
+  expect('step 2 detail', await step('step 2').locator('.detail').first().textContent(), '2 waiting');
+  // What each step's messages became: sent, delivered and read with their rates, and cost.
+  const sent = await step('step 1').locator('.messages').textContent();
+  if (!/^5 sent · \d delivered \(\d+(\.\d)?%\) · \d read \(\d+(\.\d)?%\) · cost \d/.test(sent)) throw new Error('step 1 messages: ' + sent);
   // Bars are drawn to the scale of the most entered step.
   const width = (key, bar) => step(key).locator(bar).evaluate((e) => e.style.width);
   expect('step 2 entered bar', await width('step 2', '.entered-bar'), '100%');
@@ -50,7 +53,7 @@ try {
   // The CSV links answer with the same counts.
   const csvHref = await survey.locator('h2 a').getAttribute('href');
   const csv = await page.evaluate(async (u) => (await fetch(u)).text(), csvHref);
-  if (!csv.split('\r\n').includes('survey,step 2,step 2 (line 5),ask,5,3,0,0,0,0,2')) throw new Error('steps CSV: ' + csv);
+  if (!csv.split('\r\n').some((l) => l.startsWith('survey,step 2,step 2 (line 5),ask,5,3,0,0,0,0,2,5,5,'))) throw new Error('steps CSV: ' + csv);
   const flowsCsv = await page.evaluate(async (u) => (await fetch(u)).text(), await page.locator('#csv').getAttribute('href'));
   if (!flowsCsv.startsWith('flow,loaded,started,')) throw new Error('flows CSV: ' + flowsCsv);
 

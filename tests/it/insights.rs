@@ -122,7 +122,52 @@ async fn known_funnel(database_url: Option<String>) {
     // Anything else that could still happen has had its chance.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // Statuses for the welcome messages: 30 delivered, 10 of them read.
+    let conversations = app.store.conversations_page(None, None, 500).await.unwrap();
+    let mut welcomes = Vec::new();
+    for c in &conversations {
+        for m in app
+            .store
+            .conversation_outbound(c.conversation.id, None, 20)
+            .await
+            .unwrap()
+        {
+            if format!("{:?}", m.message.content).contains("Welcome") {
+                welcomes.push(m.provider_message_id.clone().expect("sent"));
+            }
+        }
+    }
+    assert_eq!(welcomes.len(), 100);
+    for (k, wamid) in welcomes.iter().take(30).enumerate() {
+        let status = if k < 10 { "read" } else { "delivered" };
+        let r = app
+            .post_meta(&meta_status(wamid, status, None, t0 + 60))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    until(&app, "step 1", "read", 10).await;
+    until(&app, "step 1", "delivered", 30).await;
+
     let r = report(&app).await;
+    let welcome = step(&r, "step 1");
+    assert_eq!(
+        ["messages", "sent", "delivered", "read", "failed"].map(|k| welcome[k].as_i64().unwrap()),
+        [100, 100, 30, 10, 0],
+        "{welcome:#}"
+    );
+    assert_eq!(
+        (
+            welcome["delivery_rate"].as_f64(),
+            welcome["read_rate"].as_f64()
+        ),
+        (Some(0.3), Some(0.1))
+    );
+    // The flow's messages in all: step 1's and the questions of steps 2 and 3.
+    assert!(
+        r["messages"]["messages"].as_i64().unwrap() >= 100 + 100 + 80,
+        "{:#}",
+        r["messages"]
+    );
     let counts = |key: &str| {
         let s = step(&r, key);
         [
@@ -163,15 +208,21 @@ async fn known_funnel(database_url: Option<String>) {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "flow,step,place,kind,entered,answered,timed_out,invalid,dropped,errored,waiting"
+        "flow,step,place,kind,entered,answered,timed_out,invalid,dropped,errored,waiting,\
+         messages,sent,delivered,read,failed,delivery_rate,read_rate,predicted,actual,\
+         predicted_micros,actual_micros"
     );
-    assert_eq!(
-        lines[1],
-        "survey,step 1,step 1 (line 4),send,100,100,0,0,0,0,0"
+    assert!(
+        lines[1].starts_with(
+            "survey,step 1,step 1 (line 4),send,100,100,0,0,0,0,0,100,100,30,10,0,0.3,0.1,"
+        ),
+        "{}",
+        lines[1]
     );
-    assert_eq!(
-        lines[3],
-        "survey,step 3,step 3 (line 6),ask,80,50,10,10,0,0,10"
+    assert!(
+        lines[3].starts_with("survey,step 3,step 3 (line 6),ask,80,50,10,10,0,0,10,"),
+        "{}",
+        lines[3]
     );
     assert_eq!(lines.len(), 5);
 
@@ -198,7 +249,7 @@ async fn known_funnel(database_url: Option<String>) {
         .unwrap();
     assert!(
         text.lines()
-            .any(|l| l == "survey,true,100,50,0,0,20,10,10,0,10"),
+            .any(|l| l.starts_with("survey,true,100,50,0,0,20,10,10,0,10,")),
         "{text}"
     );
 

@@ -4,10 +4,11 @@
 
 use crate::domain::contact_file::csv_value;
 use crate::domain::insight::{hour_of, Outcome, StepCount};
+use crate::domain::pricing::rate_card::format_micros;
 use crate::flows::{Flow, FlowSet};
 use crate::http::api::body::Fields;
 use crate::http::error::Error;
-use crate::store::{InsightRow, InsightSums};
+use crate::store::{InsightRow, InsightSums, StepDelivery};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -64,6 +65,13 @@ impl Period {
             end + 3600
         };
         (first, last)
+    }
+
+    /// The hours of `hours` as times: the messages a report counts were queued in them.
+    pub fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let (first, end) = self.hours();
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (at(first), at(end))
     }
 
     fn json(&self) -> (String, String) {
@@ -163,12 +171,78 @@ fn step_counts(c: &Counters) -> Map<String, Value> {
     m
 }
 
+/// What messages did, by flow then by the step label they record.
+fn deliveries_by_flow(rows: &[StepDelivery]) -> BTreeMap<&str, BTreeMap<&str, &StepDelivery>> {
+    let mut out: BTreeMap<&str, BTreeMap<&str, &StepDelivery>> = BTreeMap::new();
+    for r in rows {
+        out.entry(&r.flow).or_default().insert(&r.step, r);
+    }
+    out
+}
+
+/// The names `delivery` adds, in CSV order.
+const DELIVERY_FIELDS: [&str; 10] = [
+    "messages",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "delivery_rate",
+    "read_rate",
+    "predicted",
+    "actual",
+    "predicted_micros",
+];
+
+/// A step's (or a flow's) messages: how many it queued, sent, got delivered and read, and
+/// failed; the delivery and read rates of those sent (`null` when none was); the cost the
+/// ledger predicts (messages not failed) and the cost by the statuses' `pricing`.
+fn delivery(rows: &[&StepDelivery]) -> Map<String, Value> {
+    let mut t = StepDelivery::default();
+    for r in rows {
+        t.messages += r.messages;
+        t.sent += r.sent;
+        t.delivered += r.delivered;
+        t.read += r.read;
+        t.failed += r.failed;
+        t.predicted_micros = t.predicted_micros.saturating_add(r.predicted_micros);
+        t.actual_micros = t.actual_micros.saturating_add(r.actual_micros);
+    }
+    let rate = |n: i64| {
+        if t.sent == 0 {
+            Value::Null
+        } else {
+            json!((n as f64 / t.sent as f64 * 10_000.0).round() / 10_000.0)
+        }
+    };
+    let mut m = Map::new();
+    m.insert("messages".into(), json!(t.messages));
+    m.insert("sent".into(), json!(t.sent));
+    m.insert("delivered".into(), json!(t.delivered));
+    m.insert("read".into(), json!(t.read));
+    m.insert("failed".into(), json!(t.failed));
+    m.insert("delivery_rate".into(), rate(t.delivered));
+    m.insert("read_rate".into(), rate(t.read));
+    m.insert("predicted".into(), json!(format_micros(t.predicted_micros)));
+    m.insert("actual".into(), json!(format_micros(t.actual_micros)));
+    m.insert("predicted_micros".into(), json!(t.predicted_micros));
+    m.insert("actual_micros".into(), json!(t.actual_micros));
+    m
+}
+
 /// `GET …/insights/flows`: every loaded flow (zeros included) and every flow with counts in
 /// the period, by id, with its outcomes.
-pub fn flows(set: &FlowSet, sums: &InsightSums, period: &Period) -> Value {
+pub fn flows(
+    set: &FlowSet,
+    sums: &InsightSums,
+    deliveries: &[StepDelivery],
+    period: &Period,
+) -> Value {
     let stored = by_flow(&sums.rows);
+    let sent = deliveries_by_flow(deliveries);
     let mut ids: Vec<&str> = set.flows().iter().map(|f| f.id.as_str()).collect();
     ids.extend(stored.keys().copied());
+    ids.extend(sent.keys().copied());
     ids.sort_unstable();
     ids.dedup();
     let empty = Counters::new();
@@ -180,6 +254,11 @@ pub fn flows(set: &FlowSet, sums: &InsightSums, period: &Period) -> Value {
             row.insert("flow".into(), json!(id));
             row.insert("loaded".into(), json!(set.get(id).is_some()));
             row.extend(outcomes(counters));
+            let steps: Vec<&StepDelivery> = sent
+                .get(id)
+                .map(|s| s.values().copied().collect())
+                .unwrap_or_default();
+            row.extend(delivery(&steps));
             Value::Object(row)
         })
         .collect();
@@ -197,13 +276,29 @@ pub fn flows(set: &FlowSet, sums: &InsightSums, period: &Period) -> Value {
 /// (nested steps right after the step they are written in), each with its counts; steps
 /// counted in the period that the loaded flow no longer has follow as `former_steps`.
 /// `None` when the flow is neither loaded nor counted.
-pub fn flow(set: &FlowSet, id: &str, sums: &InsightSums, period: &Period) -> Option<Value> {
+pub fn flow(
+    set: &FlowSet,
+    id: &str,
+    sums: &InsightSums,
+    deliveries: &[StepDelivery],
+    period: &Period,
+) -> Option<Value> {
     let stored = by_flow(&sums.rows);
     let loaded = set.get(id);
     let mine = stored.get(id);
-    if loaded.is_none() && mine.is_none() {
+    let sent = deliveries_by_flow(deliveries);
+    let my_sent = sent.get(id);
+    if loaded.is_none() && mine.is_none() && my_sent.is_none() {
         return None;
     }
+    // A step's messages record its `id`, or its place (`step 2 (line 17)`).
+    let sent_by = |label: &str| -> Vec<&StepDelivery> {
+        my_sent
+            .and_then(|s| s.get(label))
+            .map(|d| vec![*d])
+            .unwrap_or_default()
+    };
+    let mut labels_shown = std::collections::HashSet::new();
     let empty = Counters::new();
     let counters = |key: &str| mine.and_then(|s| s.get(key)).unwrap_or(&empty);
     let mut steps = Vec::new();
@@ -219,11 +314,14 @@ pub fn flow(set: &FlowSet, id: &str, sums: &InsightSums, period: &Period) -> Opt
                 json!(crate::engine::trace::op_name(&step.op)),
             );
             row.extend(step_counts(counters(&key)));
+            let label = step.id.clone().unwrap_or_else(|| step.place());
+            row.extend(delivery(&sent_by(&label)));
+            labels_shown.insert(label);
             steps.push(Value::Object(row));
             shown.insert(key);
         }
     }
-    let former: Vec<Value> = mine
+    let mut former: Vec<Value> = mine
         .into_iter()
         .flat_map(|s| s.iter())
         .filter(|(key, _)| !key.is_empty() && !shown.contains(**key))
@@ -231,9 +329,25 @@ pub fn flow(set: &FlowSet, id: &str, sums: &InsightSums, period: &Period) -> Opt
             let mut row = Map::new();
             row.insert("step".into(), json!(key));
             row.extend(step_counts(c));
+            row.extend(delivery(&sent_by(key)));
+            labels_shown.insert(key.to_string());
             Value::Object(row)
         })
         .collect();
+    // Messages of steps the loaded flow no longer has (by the label they recorded).
+    for (label, d) in my_sent.into_iter().flat_map(|s| s.iter()) {
+        if labels_shown.contains(*label) {
+            continue;
+        }
+        let mut row = Map::new();
+        row.insert("step".into(), json!(label));
+        row.extend(step_counts(&empty));
+        row.extend(delivery(&[*d]));
+        former.push(Value::Object(row));
+    }
+    let all_sent: Vec<&StepDelivery> = my_sent
+        .map(|s| s.values().copied().collect())
+        .unwrap_or_default();
     let (since, until) = period.json();
     Some(json!({
         "success": true,
@@ -242,6 +356,7 @@ pub fn flow(set: &FlowSet, id: &str, sums: &InsightSums, period: &Period) -> Opt
         "since": since,
         "until": until,
         "outcomes": outcomes(counters("")),
+        "messages": delivery(&all_sent),
         "steps": steps,
         "former_steps": former,
         "truncated": sums.truncated,
@@ -266,6 +381,8 @@ pub fn flows_csv(report: &Value) -> String {
     let mut names = vec!["flow".to_string(), "loaded".into()];
     names.extend(Outcome::ALL.iter().map(|o| o.as_str().to_string()));
     names.push("in_progress".into());
+    names.extend(DELIVERY_FIELDS.iter().map(|n| n.to_string()));
+    names.push("actual_micros".into());
     csv(&names, report["flows"].as_array())
 }
 
@@ -279,6 +396,8 @@ pub fn flow_csv(report: &Value) -> String {
     ];
     names.extend(StepCount::ALL.iter().map(|s| s.as_str().to_string()));
     names.push("waiting".into());
+    names.extend(DELIVERY_FIELDS.iter().map(|n| n.to_string()));
+    names.push("actual_micros".into());
     let flow = report["flow"].clone();
     let rows: Vec<Value> = report["steps"]
         .as_array()

@@ -5,8 +5,8 @@
 
 use super::PgStore;
 use crate::domain::insight::{hour_of, Tally};
-use crate::store::sql::{insight_row, FLOW_INSIGHTS};
-use crate::store::{insights, InsightSums, Insights, StoreResult, MAX_INSIGHT_ROWS};
+use crate::store::sql::{insight_row, step_delivery, FLOW_INSIGHTS, STEP_DELIVERIES};
+use crate::store::{insights, InsightSums, Insights, StepDelivery, StoreResult, MAX_INSIGHT_ROWS};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -30,6 +30,24 @@ impl Insights for PgStore {
             .map(insight_row)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(insights::sums(rows))
+    }
+
+    async fn step_deliveries(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        flow: Option<&str>,
+    ) -> StoreResult<Vec<StepDelivery>> {
+        sqlx::query(STEP_DELIVERIES)
+            .bind(since)
+            .bind(until)
+            .bind(flow)
+            .bind(MAX_INSIGHT_ROWS)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(step_delivery)
+            .collect()
     }
 }
 

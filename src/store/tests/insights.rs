@@ -168,7 +168,101 @@ async fn steps_committed_at_once_add_up_exactly(store: DynStore) {
     );
 }
 
+fn from_step(conversation: crate::store::Id, flow: &str, step: &str) -> crate::store::NewOutbound {
+    let mut m = text_to(conversation, 1, step);
+    m.flow = Some(flow.into());
+    m.step = Some(step.into());
+    m.cost = Some(crate::domain::pricing::CostPrediction {
+        category: crate::domain::pricing::Category::Service,
+        pricing_type: crate::domain::pricing::PricingType::Regular,
+        market: "1".into(),
+        currency: "USD".into(),
+        price_micros: 3_400,
+        rates: crate::domain::pricing::Rates {
+            marketing: 25_000,
+            utility: 3_400,
+            authentication: 13_500,
+            service: 3_400,
+        },
+    });
+    m
+}
+
+/// Each step's messages, by the flow and step they record: how many left, were delivered,
+/// read or failed, and what the ledger predicts for those not failed.
+async fn deliveries_are_summed_by_flow_and_step(store: DynStore) {
+    use crate::domain::DeliveryStatus as S;
+    let (_, c) = receive(&store, "wamid.in", 1, t(0)).await;
+    let mut ids = Vec::new();
+    for (k, (flow, step)) in [("f", "ask"), ("f", "ask"), ("f", "ask"), ("g", "hi")]
+        .into_iter()
+        .enumerate()
+    {
+        ids.push(
+            sent(
+                &store,
+                from_step(c, flow, step),
+                &format!("wamid.{k}"),
+                t(10 + k as i64),
+            )
+            .await,
+        );
+    }
+    for (wamid, status, code) in [
+        ("wamid.0", S::Read, None),
+        ("wamid.1", S::Delivered, None),
+        ("wamid.2", S::Failed, Some(131026)),
+    ] {
+        store
+            .ingest(&[status_item(wamid, status, code)])
+            .await
+            .unwrap();
+    }
+    // Queued, not sent yet.
+    store
+        .enqueue(&[from_step(c, "f", "thanks")], t(20))
+        .await
+        .unwrap();
+    let f = store.step_deliveries(t(0), t(60), Some("f")).await.unwrap();
+    let row = |flow: &str, step: &str, n: [i64; 6]| crate::store::StepDelivery {
+        flow: flow.into(),
+        step: step.into(),
+        messages: n[0],
+        sent: n[1],
+        delivered: n[2],
+        read: n[3],
+        failed: n[4],
+        predicted_micros: n[5],
+        actual_micros: 0,
+    };
+    assert_eq!(
+        f,
+        vec![
+            row("f", "ask", [3, 3, 2, 1, 1, 6_800]),
+            row("f", "thanks", [1, 0, 0, 0, 0, 3_400]),
+        ]
+    );
+    let all = store.step_deliveries(t(0), t(60), None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2], row("g", "hi", [1, 1, 0, 0, 0, 3_400]));
+    // The period is the messages' own time.
+    assert!(store
+        .step_deliveries(t(21), t(60), None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn status_item(
+    wamid: &str,
+    s: crate::domain::DeliveryStatus,
+    code: Option<i64>,
+) -> crate::store::IngestItem {
+    status(wamid, s, code, t(30))
+}
+
 conformance!(
+    deliveries_are_summed_by_flow_and_step,
     counts_are_added_with_their_step_and_never_twice,
     a_step_refused_for_a_lost_lease_counts_nothing,
     steps_committed_at_once_add_up_exactly,
