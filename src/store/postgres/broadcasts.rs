@@ -3,6 +3,7 @@
 //! transaction-scoped advisory lock per portfolio, so processes sharing the database never
 //! reach more customers than the limit between them.
 
+use super::rows::CostColumns;
 use super::PgStore;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
 use crate::store::{
@@ -149,38 +150,16 @@ async fn hold(
     })
 }
 
-/// A page's cost predictions as columns, bound as arrays (in recipient order).
-#[derive(Default)]
-struct PredictedCosts {
-    market: Vec<String>,
-    currency: Vec<String>,
-    category: Vec<&'static str>,
-    kind: Vec<&'static str>,
-    price: Vec<i64>,
-    marketing: Vec<i64>,
-    utility: Vec<i64>,
-    authentication: Vec<i64>,
-    service: Vec<i64>,
-}
-
-impl PredictedCosts {
-    fn push(&mut self, cost: crate::domain::pricing::CostPrediction) {
-        self.category.push(cost.category.as_str());
-        self.kind.push(cost.pricing_type.as_str());
-        self.price.push(cost.price_micros);
-        self.marketing.push(cost.rates.marketing);
-        self.utility.push(cost.rates.utility);
-        self.authentication.push(cost.rates.authentication);
-        self.service.push(cost.rates.service);
-        self.market.push(cost.market);
-        self.currency.push(cost.currency);
-    }
-
-    /// Counts the committed page's predictions in Prometheus (see `SendPricing::count`).
-    fn count(&self, sender_id: i64) {
-        for ((&category, &kind), &price) in self.category.iter().zip(&self.kind).zip(&self.price) {
-            crate::metrics::message_priced(sender_id, "broadcast", category, kind, price);
-        }
+/// Counts a committed page's predictions in Prometheus (see `SendPricing::count`).
+fn count_priced(sender_id: i64, costs: &[crate::domain::pricing::CostPrediction]) {
+    for c in costs {
+        crate::metrics::message_priced(
+            sender_id,
+            "broadcast",
+            c.category.as_str(),
+            c.pricing_type.as_str(),
+            c.price_micros,
+        );
     }
 }
 
@@ -460,7 +439,7 @@ impl Broadcasts for PgStore {
         let mut conversations = Vec::new();
         let mut payloads: Vec<String> = Vec::new();
         let mut due = Vec::new();
-        let mut costs = PredictedCosts::default();
+        let mut costs = Vec::new();
         let mut reach = Vec::new();
         let mut limit_until = None;
         for r in &pending {
@@ -488,6 +467,10 @@ impl Broadcasts for PgStore {
             due.push(last_sent.map_or(now, |last| now.max(last + gap)));
         }
         if !ids.is_empty() {
+            let mut columns = CostColumns::default();
+            for (k, cost) in costs.iter().enumerate() {
+                columns.push(k as i64 + 1, cost);
+            }
             sqlx::query(
                 "with sent as (
                      insert into outbound_messages
@@ -522,15 +505,15 @@ impl Broadcasts for PgStore {
             .bind(now)
             .bind(&due)
             .bind(reply_flow.as_ref().map(|_| later(now, reply_window)))
-            .bind(&costs.market)
-            .bind(&costs.currency)
-            .bind(&costs.category)
-            .bind(&costs.kind)
-            .bind(&costs.price)
-            .bind(&costs.marketing)
-            .bind(&costs.utility)
-            .bind(&costs.authentication)
-            .bind(&costs.service)
+            .bind(&columns.market)
+            .bind(&columns.currency)
+            .bind(&columns.category)
+            .bind(&columns.kind)
+            .bind(&columns.price)
+            .bind(&columns.rm)
+            .bind(&columns.ru)
+            .bind(&columns.ra)
+            .bind(&columns.rs)
             .execute(&mut *tx)
             .await?;
         }
@@ -574,14 +557,14 @@ impl Broadcasts for PgStore {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            costs.count(sender_id);
+            count_priced(sender_id, &costs);
             return Ok(PageOutcome::LimitReached {
                 until: resume,
                 queued,
             });
         }
         tx.commit().await?;
-        costs.count(sender_id);
+        count_priced(sender_id, &costs);
         Ok(PageOutcome::Queued(queued))
     }
 

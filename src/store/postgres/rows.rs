@@ -149,35 +149,40 @@ pub(super) async fn insert_outbound(
 
 /// The predictions of a batch of messages as arrays, `n` the message's 1-based place.
 #[derive(Default)]
-struct CostColumns<'a> {
-    n: Vec<i64>,
-    market: Vec<&'a str>,
-    currency: Vec<&'a str>,
-    category: Vec<&'static str>,
-    kind: Vec<&'static str>,
-    price: Vec<i64>,
-    rm: Vec<i64>,
-    ru: Vec<i64>,
-    ra: Vec<i64>,
-    rs: Vec<i64>,
+pub(super) struct CostColumns<'a> {
+    pub n: Vec<i64>,
+    pub market: Vec<&'a str>,
+    pub currency: Vec<&'a str>,
+    pub category: Vec<&'static str>,
+    pub kind: Vec<&'static str>,
+    pub price: Vec<i64>,
+    pub rm: Vec<i64>,
+    pub ru: Vec<i64>,
+    pub ra: Vec<i64>,
+    pub rs: Vec<i64>,
 }
 
 impl<'a> CostColumns<'a> {
     fn of(messages: &'a [NewOutbound]) -> Self {
         let mut c = Self::default();
         for (i, m) in messages.iter().enumerate() {
-            let Some(p) = &m.cost else { continue };
-            c.n.push(i as i64 + 1);
-            c.market.push(&p.market);
-            c.currency.push(&p.currency);
-            c.category.push(p.category.as_str());
-            c.kind.push(p.pricing_type.as_str());
-            c.price.push(p.price_micros);
-            c.rm.push(p.rates.marketing);
-            c.ru.push(p.rates.utility);
-            c.ra.push(p.rates.authentication);
-            c.rs.push(p.rates.service);
+            if let Some(p) = &m.cost {
+                c.push(i as i64 + 1, p);
+            }
         }
         c
+    }
+
+    pub(super) fn push(&mut self, n: i64, p: &'a crate::domain::pricing::CostPrediction) {
+        self.n.push(n);
+        self.market.push(&p.market);
+        self.currency.push(&p.currency);
+        self.category.push(p.category.as_str());
+        self.kind.push(p.pricing_type.as_str());
+        self.price.push(p.price_micros);
+        self.rm.push(p.rates.marketing);
+        self.ru.push(p.rates.utility);
+        self.ra.push(p.rates.authentication);
+        self.rs.push(p.rates.service);
     }
 }
