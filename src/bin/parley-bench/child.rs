@@ -49,6 +49,9 @@ pub struct Setup<'a> {
     /// The model double's base URL (`…/v1`) when the run has agents: the config gets model
     /// `bench` and the flows get `agent`.
     pub model_base_url: Option<String>,
+    /// The run sends a broadcast (`--broadcast`): the config gets an API key and its
+    /// template (`broadcast.rs`).
+    pub broadcast: bool,
 }
 
 pub struct Parley {
@@ -377,6 +380,9 @@ fn config_yaml(s: &Setup, dir: &Path, port: u16, db_url: &str) -> String {
     if let Some(url) = &s.model_base_url {
         base += &models_yaml(url);
     }
+    if s.broadcast {
+        base += &crate::broadcast::config_yaml();
+    }
     if !s.tuned {
         return base;
     }
@@ -523,6 +529,7 @@ mod tests {
             tuned,
             pin: None,
             model_base_url: None,
+            broadcast: false,
         };
         let dir = std::path::Path::new("/tmp/run");
         let plain: serde_yaml::Value = serde_yaml::from_str(&super::config_yaml(
@@ -571,6 +578,7 @@ mod tests {
             tuned: false,
             pin: None,
             model_base_url: Some("http://127.0.0.1:9/v1".into()),
+            broadcast: false,
         };
         super::write_flows(&setup, &dir).unwrap();
         let db_url = format!("sqlite://{}", dir.join("parley.db").display());
@@ -594,6 +602,47 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// A broadcast run's config is what Parley's loader accepts: the API key, the template
+    /// the broadcast sends, and a sender without a portfolio (no messaging limit).
+    #[test]
+    fn broadcast_runs_give_parley_an_api_key_and_the_template_it_accepts() {
+        let database = super::Database::Sqlite;
+        let dir = std::env::temp_dir().join(format!(
+            "parley-bench-test-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        ));
+        let setup = super::Setup {
+            binary: std::path::Path::new("parley"),
+            flows: 1,
+            database: &database,
+            api_base: "http://127.0.0.1:9/v26.0".into(),
+            phone_number: "+15550783880",
+            phone_number_id: "106540352242922",
+            app_secret: "s",
+            overrides: &[],
+            keep: false,
+            preload: 0,
+            tuned: false,
+            pin: None,
+            model_base_url: None,
+            broadcast: true,
+        };
+        super::write_flows(&setup, &dir).unwrap();
+        let db_url = format!("sqlite://{}", dir.join("parley.db").display());
+        let path = dir.join("parley.yaml");
+        std::fs::write(&path, super::config_yaml(&setup, &dir, 8080, &db_url)).unwrap();
+        let config = parley::config::Config::load(&path).unwrap();
+        assert_eq!(config.api_keys.len(), 1);
+        let template = config
+            .templates
+            .iter()
+            .find(|t| t.id == i64::from(crate::broadcast::TEMPLATE_ID))
+            .expect("the broadcast's template");
+        assert_eq!(template.name, "bench_offer");
+        assert!(config.senders[0].portfolio.is_none());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     /// Without agents the run's config names no model and the flows have no `agent`.
     #[test]
     fn runs_without_agents_have_no_model() {
@@ -612,6 +661,7 @@ mod tests {
             tuned: false,
             pin: None,
             model_base_url: None,
+            broadcast: false,
         };
         let yaml = super::config_yaml(
             &setup,

@@ -11,6 +11,8 @@
 //! With agents (`--mix agent`, `--agent-waiting`) it also answers the "typing…" requests
 //! an `agent` step makes while the model works (counted, not replies), and hands each
 //! waiting agent's reply (`slow <k>`) to `agents.rs`, which writes again for that contact.
+//!
+//! With `--broadcast` it counts every template send per recipient (`broadcast.rs`).
 
 use crate::agents::contact_digits;
 use crate::record::Tracker;
@@ -42,6 +44,8 @@ struct DoubleState {
     slow_replies: OnceLock<mpsc::UnboundedSender<u32>>,
     /// "typing…" requests (read receipts with a typing indicator) answered.
     typing: AtomicU64,
+    /// Where template sends are counted (`--broadcast`).
+    templates: OnceLock<Arc<crate::broadcast::Sends>>,
 }
 
 /// Where `--mix w2` posts statuses, set once the server under test is up.
@@ -73,6 +77,9 @@ struct SendBody {
     /// `read` on a read receipt or "typing…" request, which has no recipient.
     #[serde(default)]
     status: Option<String>,
+    /// A template send (`--broadcast`); only its first body parameter is read.
+    #[serde(default)]
+    template: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +96,7 @@ impl Double {
             counts: Arc::new(StatusCounts::default()),
             slow_replies: OnceLock::new(),
             typing: AtomicU64::new(0),
+            templates: OnceLock::new(),
         });
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
@@ -143,6 +151,14 @@ impl Double {
         Ok(())
     }
 
+    /// `--broadcast`: count every template send in `sends`.
+    pub fn count_templates_in(&self, sends: Arc<crate::broadcast::Sends>) -> anyhow::Result<()> {
+        if self.state.templates.set(sends).is_err() {
+            anyhow::bail!("template sends are already counted");
+        }
+        Ok(())
+    }
+
     /// "typing…" requests answered so far.
     pub fn typing(&self) -> u64 {
         self.state.typing.load(Relaxed)
@@ -174,6 +190,23 @@ async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoR
             [(CONTENT_TYPE, "application/json")],
             r#"{"success":true}"#.to_string(),
         );
+    }
+    if let Some(SendBody {
+        to,
+        template: Some(template),
+        ..
+    }) = &parsed
+    {
+        let to = to.trim_start_matches('+');
+        let value = template["components"][0]["parameters"][0]["text"].as_str();
+        match st.templates.get() {
+            Some(sends) => sends.record(to, value, at),
+            None => {
+                st.tracker.unexpected.fetch_add(1, Relaxed);
+            }
+        }
+        let id = st.next_id.fetch_add(1, Relaxed);
+        return accepted(to, id);
     }
     let text = parsed.as_ref().and_then(|b| b.text.as_ref());
     if let Some(k) = text.and_then(|t| crate::agents::contact_of(&t.body)) {

@@ -32,10 +32,12 @@
 //! cargo run --release --bin parley-bench -- --pin --mix agent --sweep --rates 500,1000,1500,2000
 //! cargo run --release --bin parley-bench -- --pin --rate 1000 --duration 10 --agent-waiting 1000 --model-delay 2s
 //! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
+//! cargo run --release --bin parley-bench -- --pin --rate 500 --duration 20 --broadcast 20000
 //! ```
 
 mod agents;
 mod baseline;
+mod broadcast;
 mod child;
 mod double;
 mod load;
@@ -154,6 +156,12 @@ struct Args {
     /// rate is first run without them, for comparison.
     #[arg(long, default_value_t = 0)]
     agent_waiting: u32,
+    /// Import this many contacts through the API (reported as rows/s), then send them one
+    /// broadcast while the measured webhooks run, and report its template send rate at the
+    /// Graph API double, duplicates, and the webhook ack latency against the same rate
+    /// without a broadcast (run first).
+    #[arg(long, default_value_t = 0)]
+    broadcast: u32,
     /// How long the model double takes to answer a waiting conversation (`2s`, `500ms`).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     model_delay: Duration,
@@ -213,6 +221,12 @@ fn main() -> anyhow::Result<()> {
     if args.baseline && (args.mix == Mix::Agent || args.agent_waiting > 0) {
         bail!("the baseline server has no agents: leave out --baseline with --mix agent or --agent-waiting");
     }
+    if args.baseline && args.broadcast > 0 {
+        bail!("the baseline server has no broadcasts: leave out --baseline with --broadcast");
+    }
+    if args.broadcast > 0 && args.agent_waiting > 0 {
+        bail!("--broadcast and --agent-waiting each compare against a run without them: use one at a time");
+    }
     if args.agent_waiting > MAX_WAITING {
         bail!("--agent-waiting can be at most {MAX_WAITING} (Parley's model concurrency in the run's config is 2000)");
     }
@@ -249,6 +263,12 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             humantime::format_duration(args.model_delay)
         );
     }
+    if args.broadcast > 0 {
+        println!(
+            "parley-bench: plus an import of {} contacts and a broadcast to them during the measured webhooks; each rate first runs without them",
+            args.broadcast
+        );
+    }
     if args.script_load > 0 {
         println!(
             "parley-bench: plus {}/s webhooks that each run a script for its whole time budget (flow `burn`, not in the figures)",
@@ -281,10 +301,15 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     let mut baselines: Vec<RunResult> = Vec::new();
     let mut references: Vec<RunResult> = Vec::new();
     for rate in rates {
-        if args.agent_waiting > 0 {
+        if args.agent_waiting > 0 || args.broadcast > 0 {
             eprintln!(
-                "parley-bench: {rate}/s on {} without waiting agents …",
-                database.name()
+                "parley-bench: {rate}/s on {} without {} …",
+                database.name(),
+                if args.broadcast > 0 {
+                    "a broadcast"
+                } else {
+                    "waiting agents"
+                }
             );
             let result = run_once(
                 &args,
@@ -293,6 +318,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
                 Subject::Parley,
                 rate,
                 duration,
+                0,
                 0,
             )
             .await?;
@@ -309,6 +335,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
                 rate,
                 duration,
                 0,
+                0,
             )
             .await?;
             print!("{}", report::details(&result));
@@ -323,6 +350,7 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             rate,
             duration,
             args.agent_waiting,
+            args.broadcast,
         )
         .await?;
         print!("{}", report::details(&result));
@@ -338,7 +366,15 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
     for r in baselines.iter().chain(&references).chain(&results) {
         println!("{}", report::row(r));
     }
-    if !references.is_empty() {
+    if args.broadcast > 0 {
+        println!(
+            "\nWith a broadcast to {} imported contacts, against the same rate without it:",
+            args.broadcast
+        );
+        for (with, without) in results.iter().zip(&references) {
+            println!("{}", report::broadcast_vs(with, without));
+        }
+    } else if !references.is_empty() {
         println!(
             "\nWith {} conversations waiting {} on the model, against the same rate without them:",
             args.agent_waiting,
@@ -405,7 +441,9 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "model_delay_ms": args.model_delay.as_millis() as u64,
             "runs": results,
             "baseline_runs": baselines,
-            "runs_without_waiting_agents": references,
+            "broadcast_contacts": args.broadcast,
+            "runs_without_waiting_agents": if args.broadcast > 0 { Vec::new() } else { references.clone() },
+            "runs_without_broadcast": if args.broadcast > 0 { references.clone() } else { Vec::new() },
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -437,7 +475,9 @@ impl Running {
 }
 
 /// One rate on a fresh Parley and database (or a fresh baseline server), with `waiting`
-/// conversations waiting on the model meanwhile; the server is stopped whatever happens.
+/// conversations waiting on the model meanwhile, or a broadcast to `broadcast` imported
+/// contacts; the server is stopped whatever happens.
+#[allow(clippy::too_many_arguments)]
 async fn run_once(
     args: &Args,
     database: &Database,
@@ -446,6 +486,7 @@ async fn run_once(
     rate: u32,
     duration: f64,
     waiting: u32,
+    broadcast: u32,
 ) -> anyhow::Result<RunResult> {
     let total = ((rate as f64) * duration).round().max(1.0) as usize;
     let app_secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
@@ -482,6 +523,7 @@ async fn run_once(
                 tuned: args.tuned,
                 pin,
                 model_base_url: model.as_ref().map(|m| m.base_url()),
+                broadcast: broadcast > 0,
             })
             .await?;
             eprintln!(
@@ -497,6 +539,10 @@ async fn run_once(
         }
     };
     let url = format!("{}/webhooks/meta", running.base());
+    let prepared = match broadcast {
+        0 => None,
+        n => Some(import_for_broadcast(&double, running.base(), n).await?),
+    };
     if args.mix == Mix::W2 {
         double.post_statuses(
             url.clone(),
@@ -538,6 +584,10 @@ async fn run_once(
         ));
         (done, watch)
     });
+    let sending = match &prepared {
+        Some(_) => Some(start_broadcast(running.base(), broadcast, duration, &tracker).await?),
+        None => None,
+    };
     let phase = load::send_open_loop(&url, &client, webhooks, rate, tracker.clone()).await;
     let waiting_seen = match watching {
         Some((done, watch)) => {
@@ -567,6 +617,12 @@ async fn run_once(
     if let Some(agents) = &agents {
         agents.stop();
     }
+    let broadcast_figures = match (prepared, sending) {
+        (Some((import_s, sends)), Some(sending)) => {
+            Some(broadcast_figures(broadcast, import_s, &sends, sending, &args.overrides).await?)
+        }
+        _ => None,
+    };
     let agent_figures = model.as_ref().map(|m| {
         use std::sync::atomic::Ordering::Relaxed;
         report::AgentFigures {
@@ -616,8 +672,10 @@ async fn run_once(
     drop(double);
     drop(model);
     Ok(report::compute(report::Inputs {
+        broadcast: broadcast_figures,
         subject: match subject {
             Subject::Parley if waiting > 0 => "waiting",
+            Subject::Parley if broadcast > 0 => "broadcast",
             Subject::Parley => "parley",
             Subject::Baseline => "baseline",
         },
@@ -680,6 +738,80 @@ async fn start_waiting(
         model.counts().waiting.load(Relaxed)
     );
     Ok(agents)
+}
+
+/// `--broadcast`: imports the contacts through the API (the double counts template sends
+/// from now on); returns the import's seconds and the send counter.
+async fn import_for_broadcast(
+    double: &double::Double,
+    base: &str,
+    n: u32,
+) -> anyhow::Result<(f64, Arc<broadcast::Sends>)> {
+    let sends = Arc::new(broadcast::Sends::new(n));
+    double.count_templates_in(sends.clone())?;
+    eprintln!("parley-bench: importing {n} contacts …");
+    let secs = broadcast::import(&reqwest::Client::new(), base, n).await?;
+    eprintln!(
+        "parley-bench: imported them in {secs:.2} s ({:.0} rows/s)",
+        f64::from(n) / secs
+    );
+    Ok((secs, sends))
+}
+
+/// A broadcast under way: when it was created (process clock and ns of the tracker) and the
+/// task watching its progress.
+struct Sending {
+    created_ns: u64,
+    watch: tokio::task::JoinHandle<(Option<f64>, serde_json::Value)>,
+}
+
+/// `--broadcast`: creates the broadcast to every imported contact just before the measured
+/// webhooks start, and watches its progress (for the send phase and up to two minutes more).
+async fn start_broadcast(
+    base: &str,
+    n: u32,
+    duration: f64,
+    tracker: &Tracker,
+) -> anyhow::Result<Sending> {
+    let http = reqwest::Client::new();
+    let t0 = std::time::Instant::now();
+    let created_ns = tracker.now_ns();
+    let id = broadcast::create(&http, base, 1).await?;
+    let limit = Duration::from_secs_f64(duration + 120.0);
+    let watch = tokio::spawn(broadcast::watch(http, base.to_string(), id, n, t0, limit));
+    Ok(Sending { created_ns, watch })
+}
+
+async fn broadcast_figures(
+    n: u32,
+    import_s: f64,
+    sends: &broadcast::Sends,
+    sending: Sending,
+    overrides: &[String],
+) -> anyhow::Result<(broadcast::BroadcastFigures, (u64, u64))> {
+    let (done_s, progress) = sending.watch.await?;
+    let (reached, duplicates, first, last) = sends.tally();
+    let since = |ns: u64| ns.saturating_sub(sending.created_ns) as f64 / 1e9;
+    let figures = broadcast::BroadcastFigures {
+        contacts: n,
+        import_s,
+        import_rows_per_s: f64::from(n) / import_s,
+        reached,
+        duplicates,
+        unexpected: sends.unexpected.load(std::sync::atomic::Ordering::Relaxed),
+        wrong_value: sends.wrong_value.load(std::sync::atomic::Ordering::Relaxed),
+        send_rate: broadcast::send_rate(reached + duplicates, first, last),
+        first_send_s: since(first),
+        last_send_s: since(last),
+        progress_done_s: done_s,
+        progress,
+        ack_during_sends_ms: report::Percentiles::default(),
+        pacing: format!(
+            "sender messages_per_second 100000, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size 500, max_backlog 2000, poll_interval 1s){}",
+            if overrides.is_empty() { "" } else { ", then the --set overrides" }
+        ),
+    };
+    Ok((figures, (first, last)))
 }
 
 /// `--mix w2`: waits (up to `limit` seconds) until the double has posted every reply's three

@@ -60,6 +60,9 @@ pub struct RunResult {
     /// Runs with agents: what the model double was asked, and the waiting conversations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agents: Option<AgentFigures>,
+    /// `--broadcast`: the import and the broadcast that ran during the measured webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<crate::broadcast::BroadcastFigures>,
     /// The load generator's own CPU over the send phase, % of one core.
     pub generator_cpu_pct: f64,
     /// CPU of all `postgres` processes over the send phase, % of one core.
@@ -146,6 +149,9 @@ pub struct WaitingFigures {
 pub struct Inputs<'a> {
     pub subject: &'a str,
     pub agents: Option<AgentFigures>,
+    /// The broadcast's figures and its first and last template send at the double (ns),
+    /// the window its webhook ack latency is taken over.
+    pub broadcast: Option<(crate::broadcast::BroadcastFigures, (u64, u64))>,
     pub mix: &'a str,
     pub statuses: Option<StatusOutcome>,
     pub db: &'a str,
@@ -196,6 +202,15 @@ pub fn compute(i: Inputs) -> RunResult {
             lost += 1;
         }
     }
+    let broadcast = i.broadcast.map(|(mut figures, (first, last))| {
+        let during: Vec<u64> = (0..n)
+            .map(|seq| t.entry(seq))
+            .filter(|e| e.status == 200 && e.sent >= first && e.sent <= last)
+            .map(|e| e.acked.saturating_sub(e.sent))
+            .collect();
+        figures.ack_during_sends_ms = percentiles(during);
+        figures
+    });
     let per_second = |count: u64, until: u64| {
         let secs = until.saturating_sub(i.phase.t0) as f64 / 1e9;
         if secs > 0.0 {
@@ -272,6 +287,7 @@ pub fn compute(i: Inputs) -> RunResult {
         cpu_us_per_message,
         statuses: i.statuses,
         agents: i.agents,
+        broadcast,
         generator_cpu_pct,
         postgres_cpu_pct: i.postgres_cpu_pct,
         other_cpu_pct: (machine_pct
@@ -546,5 +562,52 @@ pub fn waiting_vs(with: &RunResult, without: &RunResult) -> String {
         waited,
         if with.passed { "yes" } else { "no" },
         if without.passed { "yes" } else { "no" },
+    )
+}
+
+/// `--broadcast`: the import, the broadcast's send rate and correctness, and the webhook
+/// ack latency during the broadcast against the same rate without one.
+pub fn broadcast_vs(with: &RunResult, without: &RunResult) -> String {
+    let Some(b) = &with.broadcast else {
+        return String::new();
+    };
+    let failures = b.duplicates
+        + b.wrong_value
+        + b.unexpected
+        + (u64::from(b.contacts) - b.reached.min(u64::from(b.contacts)));
+    format!(
+        "  import: {} contacts in {:.2} s = {:.0} rows/s\n  broadcast: {} of {} contacts sent to, {} duplicates, {} wrong values, {} unexpected ({} failures); {:.0} template sends/s at the double (first {:.2} s → last {:.2} s after the create request); progress all sent after {}\n  pacing: {}\n  {:>7}/s webhooks: ack p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms ({}) with the broadcast vs without; while templates were being sent ({} webhooks): p50 {:.2} ms, p99 {:.2} ms; e2e p99 {:.2} vs {:.2} ms; lost {} vs {}",
+        b.contacts,
+        b.import_s,
+        b.import_rows_per_s,
+        b.reached,
+        b.contacts,
+        b.duplicates,
+        b.wrong_value,
+        b.unexpected,
+        failures,
+        b.send_rate,
+        b.first_send_s,
+        b.last_send_s,
+        b.progress_done_s
+            .map_or("never (within the limit)".to_string(), |s| format!("{s:.2} s")),
+        b.pacing,
+        with.rate,
+        with.ack_latency_ms.p50,
+        without.ack_latency_ms.p50,
+        with.ack_latency_ms.p99,
+        without.ack_latency_ms.p99,
+        if without.ack_latency_ms.p99 > 0.0 {
+            format!("{:.2}×", with.ack_latency_ms.p99 / without.ack_latency_ms.p99)
+        } else {
+            "–".into()
+        },
+        b.ack_during_sends_ms.count,
+        b.ack_during_sends_ms.p50,
+        b.ack_during_sends_ms.p99,
+        with.latency_ms.p99,
+        without.latency_ms.p99,
+        with.lost,
+        without.lost,
     )
 }
