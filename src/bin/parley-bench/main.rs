@@ -807,7 +807,7 @@ async fn broadcast_figures(
         progress,
         ack_during_sends_ms: report::Percentiles::default(),
         pacing: format!(
-            "sender messages_per_second 100000, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size 500, max_backlog 2000, poll_interval 1s){}",
+            "sender messages_per_second 100000, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size 200, max_backlog 300, poll_interval 1s){}",
             if overrides.is_empty() { "" } else { ", then the --set overrides" }
         ),
     };

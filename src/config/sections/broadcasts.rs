@@ -58,10 +58,12 @@ fn default_poll() -> Duration {
     Duration::from_secs(1)
 }
 fn default_page_size() -> u32 {
-    500
+    200
 }
+/// Small: a customer's reply queued while a broadcast sends waits behind at most this many
+/// messages (plus a page), and at WhatsApp's 80 messages a second each 80 is a second.
 fn default_max_backlog() -> u32 {
-    2000
+    300
 }
 fn default_reply_window() -> Duration {
     Duration::from_secs(24 * 3600)
