@@ -291,8 +291,9 @@ impl Outbox for SqliteStore {
         let owner = owner.to_owned();
         let (update, marketing) = Update::of(outcome)?;
         let now = micros(now);
+        // The send is done: its outcome may wait a moment to share a commit.
         self.writer
-            .run(move |conn| apply_outcome(conn, id, &owner, &update, marketing, now))
+            .run_riding(move |conn| apply_outcome(conn, id, &owner, &update, marketing, now))
             .await
     }
 
@@ -318,7 +319,7 @@ impl Outbox for SqliteStore {
         let now = micros(now);
         let next = self
             .writer
-            .run(move |conn| {
+            .run_riding(move |conn| {
                 apply_outcome(conn, id, &owner, &update, marketing, now)?;
                 conn.prepare_cached(
                     "update outbound_messages set lease_owner = ?1, lease_until = ?2

@@ -210,8 +210,12 @@ impl Schedules for SqliteStore {
 
     async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {
         let n: i64 = sqlx::query_scalar(
-            "select (select count(*) from conversation_events where sender_id = $1 and processed_at is null)
-                  + (select count(*) from outbound_messages where sender_id = $1 and status = 'queued')",
+            // Through the indexes of waiting rows only: left alone, SQLite walked the sender's
+            // whole history of messages.
+            "select (select count(*) from conversation_events indexed by conversation_events_pending
+                     where sender_id = $1 and processed_at is null)
+                  + (select count(*) from outbound_messages indexed by outbound_messages_ready
+                     where sender_id = $1 and status = 'queued')",
         )
         .bind(sender_id)
         .fetch_one(&self.reader)
