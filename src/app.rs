@@ -173,7 +173,20 @@ impl App {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let st = self.state.clone();
+        self.serve_on(listener, signal, None).await
+    }
+
+    /// `serve`, with HTTP (connections, handlers and the webhook ingestor) on the runtime
+    /// `http` when given, and the workers on the current one. `parley serve` does so: an
+    /// acknowledgement then waits for the writer, not behind the steps, model answers and
+    /// sends that keep the workers' runtime busy (BENCHMARKS.md, issue 17).
+    pub async fn serve_on(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+        http: Option<tokio::runtime::Handle>,
+    ) -> anyhow::Result<()> {
+        let mut st = self.state.clone();
         let cfg = st.config.clone();
         let window = cfg.window.policy();
         let workers_stop = CancellationToken::new();
@@ -284,14 +297,49 @@ impl App {
                 http_stop.cancel();
             }
         });
-        http::listen::serve(
-            listener,
-            http::router(st),
-            cfg.http.clone(),
-            http_stop,
-            SHUTDOWN_GRACE,
-        )
-        .await;
+        match http {
+            None => {
+                http::listen::serve(
+                    listener,
+                    http::router(st),
+                    cfg.http.clone(),
+                    http_stop,
+                    SHUTDOWN_GRACE,
+                )
+                .await
+            }
+            Some(on) => {
+                // Webhooks are stored from that runtime too (the one built with the state
+                // stays idle; the sandbox's simulated messages still use it).
+                st.ingestor = Ingestor::spawn_on(
+                    &on,
+                    st.store.clone(),
+                    self.wake.clone(),
+                    cfg.webhooks.max_waiting,
+                    cfg.webhooks.ack_timeout,
+                )
+                .0;
+                // A listener belongs to the runtime it was made on: moved over as it is.
+                let listener = listener.into_std()?;
+                let config = cfg.http.clone();
+                on.spawn(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            http::listen::serve(
+                                listener,
+                                http::router(st),
+                                config,
+                                http_stop,
+                                SHUTDOWN_GRACE,
+                            )
+                            .await
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot serve HTTP"),
+                    }
+                })
+                .await?;
+            }
+        }
         tracing::info!("shutting down: finishing work in flight");
         workers_stop.cancel();
         if tokio::time::timeout(SHUTDOWN_GRACE, workers.wait())

@@ -405,7 +405,16 @@ fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()>
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    // HTTP on a thread of its own (`App::serve_on`): webhooks are acknowledged as soon as
+    // they are stored, however busy the workers are.
+    let http = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("parley-http")
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    let on = http.handle().clone();
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -416,8 +425,12 @@ fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()>
                 .context("reading the listening address")?;
             tracing::info!("sandbox page: http://{}/sandbox", reachable(addr));
         }
-        app.serve(listener, shutdown_signal()).await
-    })
+        app.serve_on(listener, shutdown_signal(), Some(on)).await
+    });
+    // The workers' runtime first: its tasks may still hold connections made on the other.
+    drop(runtime);
+    drop(http);
+    served
 }
 
 /// The address a browser on this machine reaches a listener on: `0.0.0.0` is not one.

@@ -49,8 +49,25 @@ impl Ingestor {
         max_waiting: usize,
         ack_timeout: Duration,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::spawn_on(
+            &tokio::runtime::Handle::current(),
+            store,
+            wake,
+            max_waiting,
+            ack_timeout,
+        )
+    }
+
+    /// `spawn`, its task on the runtime `on`.
+    pub fn spawn_on(
+        on: &tokio::runtime::Handle,
+        store: DynStore,
+        wake: Wakeups,
+        max_waiting: usize,
+        ack_timeout: Duration,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_waiting.max(1));
-        let handle = tokio::spawn(run(store, wake, rx));
+        let handle = on.spawn(run(store, wake, rx));
         (Self { tx, ack_timeout }, handle)
     }
 

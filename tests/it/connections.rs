@@ -123,6 +123,16 @@ async fn webhooks_are_answered_while_2000_slow_connections_are_held_under_a_1024
     let mut child = cmd.spawn().expect("parley binary starts");
     let http = reqwest::Client::new();
     wait_healthy(&http, &format!("http://{addr}")).await;
+    // HTTP is served from a thread of its own (`App::serve_on`), away from the workers.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(
+        threads.iter().any(|t| t == "parley-http"),
+        "no parley-http thread among {threads:?}"
+    );
 
     // 2,000 connections, each with a partial header, then a byte each every 2 s. Opened
     // together: past the server's backlog the kernel may hold a handshake back.
