@@ -322,22 +322,27 @@ impl App {
                 // A listener belongs to the runtime it was made on: moved over as it is.
                 let listener = listener.into_std()?;
                 let config = cfg.http.clone();
-                on.spawn(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => {
-                            http::listen::serve(
-                                listener,
-                                http::router(st),
-                                config,
-                                http_stop,
-                                SHUTDOWN_GRACE,
-                            )
-                            .await
+                let served = on
+                    .spawn(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => {
+                                http::listen::serve(
+                                    listener,
+                                    http::router(st),
+                                    config,
+                                    http_stop,
+                                    SHUTDOWN_GRACE,
+                                )
+                                .await
+                            }
+                            Err(e) => tracing::error!(error = %e, "cannot serve HTTP"),
                         }
-                        Err(e) => tracing::error!(error = %e, "cannot serve HTTP"),
-                    }
-                })
-                .await?;
+                    })
+                    .await;
+                // Whatever ended it, the workers below still finish their work in flight.
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "serving HTTP stopped");
+                }
             }
         }
         tracing::info!("shutting down: finishing work in flight");
