@@ -511,45 +511,60 @@ mod tests {
         assert_eq!(v["log"]["level"].as_str(), Some("info"));
     }
 
-    /// Without `--tuned` the run's config sets nothing Parley has a default for.
-    #[test]
-    fn parley_runs_on_its_defaults_unless_tuned() {
-        let database = super::Database::Sqlite;
-        let setup = |tuned| super::Setup {
+    /// A plain W1 run's setup on SQLite with one flow; tests change what they look at.
+    fn setup(database: &super::Database) -> super::Setup<'_> {
+        super::Setup {
             binary: std::path::Path::new("parley"),
             flows: 1,
-            database: &database,
+            database,
             api_base: "http://127.0.0.1:9/v26.0".into(),
             phone_number: "+15550783880",
-            phone_number_id: "1",
+            phone_number_id: "106540352242922",
             app_secret: "s",
             overrides: &[],
             keep: false,
             preload: 0,
-            tuned,
+            tuned: false,
             pin: None,
             model_base_url: None,
             broadcast: false,
+        }
+    }
+
+    /// Writes the run's flows and config into a fresh folder and loads the config as
+    /// Parley would; the caller removes the folder.
+    fn written(setup: &super::Setup) -> (std::path::PathBuf, parley::config::Config) {
+        let dir = std::env::temp_dir().join(format!(
+            "parley-bench-test-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        ));
+        super::write_flows(setup, &dir).unwrap();
+        let db_url = format!("sqlite://{}", dir.join("parley.db").display());
+        let path = dir.join("parley.yaml");
+        std::fs::write(&path, super::config_yaml(setup, &dir, 8080, &db_url)).unwrap();
+        let config = parley::config::Config::load(&path).unwrap();
+        (dir, config)
+    }
+
+    /// Without `--tuned` the run's config sets nothing Parley has a default for.
+    #[test]
+    fn parley_runs_on_its_defaults_unless_tuned() {
+        let database = super::Database::Sqlite;
+        let run = |tuned| super::Setup {
+            tuned,
+            ..setup(&database)
         };
         let dir = std::path::Path::new("/tmp/run");
-        let plain: serde_yaml::Value = serde_yaml::from_str(&super::config_yaml(
-            &setup(false),
-            dir,
-            8080,
-            "sqlite://x.db",
-        ))
-        .unwrap();
+        let plain: serde_yaml::Value =
+            serde_yaml::from_str(&super::config_yaml(&run(false), dir, 8080, "sqlite://x.db"))
+                .unwrap();
         for key in ["inbox", "outbox", "log"] {
             assert!(plain.get(key).is_none(), "{key} is Parley's default");
         }
         assert!(plain["flows"].get("hot_reload").is_none());
-        let tuned: serde_yaml::Value = serde_yaml::from_str(&super::config_yaml(
-            &setup(true),
-            dir,
-            8080,
-            "sqlite://x.db",
-        ))
-        .unwrap();
+        let tuned: serde_yaml::Value =
+            serde_yaml::from_str(&super::config_yaml(&run(true), dir, 8080, "sqlite://x.db"))
+                .unwrap();
         assert_eq!(tuned["log"]["level"].as_str(), Some("warn"));
         assert_eq!(tuned["flows"]["hot_reload"].as_bool(), Some(false));
         assert_eq!(tuned["flows"]["dir"], plain["flows"]["dir"]);
@@ -560,32 +575,11 @@ mod tests {
     #[test]
     fn agent_runs_give_parley_a_model_and_an_agent_flow_it_accepts() {
         let database = super::Database::Sqlite;
-        let dir = std::env::temp_dir().join(format!(
-            "parley-bench-test-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..10]
-        ));
-        let setup = super::Setup {
-            binary: std::path::Path::new("parley"),
+        let (dir, config) = written(&super::Setup {
             flows: 2,
-            database: &database,
-            api_base: "http://127.0.0.1:9/v26.0".into(),
-            phone_number: "+15550783880",
-            phone_number_id: "106540352242922",
-            app_secret: "s",
-            overrides: &[],
-            keep: false,
-            preload: 0,
-            tuned: false,
-            pin: None,
             model_base_url: Some("http://127.0.0.1:9/v1".into()),
-            broadcast: false,
-        };
-        super::write_flows(&setup, &dir).unwrap();
-        let db_url = format!("sqlite://{}", dir.join("parley.db").display());
-        let yaml = super::config_yaml(&setup, &dir, 8080, &db_url);
-        let path = dir.join("parley.yaml");
-        std::fs::write(&path, &yaml).unwrap();
-        let config = parley::config::Config::load(&path).unwrap();
+            ..setup(&database)
+        });
         let model = &config.models[0];
         assert_eq!(model.name, "bench");
         assert_eq!(model.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
@@ -607,31 +601,10 @@ mod tests {
     #[test]
     fn broadcast_runs_give_parley_an_api_key_and_the_template_it_accepts() {
         let database = super::Database::Sqlite;
-        let dir = std::env::temp_dir().join(format!(
-            "parley-bench-test-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..10]
-        ));
-        let setup = super::Setup {
-            binary: std::path::Path::new("parley"),
-            flows: 1,
-            database: &database,
-            api_base: "http://127.0.0.1:9/v26.0".into(),
-            phone_number: "+15550783880",
-            phone_number_id: "106540352242922",
-            app_secret: "s",
-            overrides: &[],
-            keep: false,
-            preload: 0,
-            tuned: false,
-            pin: None,
-            model_base_url: None,
+        let (dir, config) = written(&super::Setup {
             broadcast: true,
-        };
-        super::write_flows(&setup, &dir).unwrap();
-        let db_url = format!("sqlite://{}", dir.join("parley.db").display());
-        let path = dir.join("parley.yaml");
-        std::fs::write(&path, super::config_yaml(&setup, &dir, 8080, &db_url)).unwrap();
-        let config = parley::config::Config::load(&path).unwrap();
+            ..setup(&database)
+        });
         assert_eq!(config.api_keys.len(), 1);
         let template = config
             .templates
@@ -647,24 +620,8 @@ mod tests {
     #[test]
     fn runs_without_agents_have_no_model() {
         let database = super::Database::Sqlite;
-        let setup = super::Setup {
-            binary: std::path::Path::new("parley"),
-            flows: 1,
-            database: &database,
-            api_base: "http://127.0.0.1:9/v26.0".into(),
-            phone_number: "+15550783880",
-            phone_number_id: "1",
-            app_secret: "s",
-            overrides: &[],
-            keep: false,
-            preload: 0,
-            tuned: false,
-            pin: None,
-            model_base_url: None,
-            broadcast: false,
-        };
         let yaml = super::config_yaml(
-            &setup,
+            &setup(&database),
             std::path::Path::new("/tmp/run"),
             8080,
             "sqlite://x.db",
