@@ -758,8 +758,8 @@ async fn import_for_broadcast(
     Ok((secs, sends))
 }
 
-/// A broadcast under way: when it was created (process clock and ns of the tracker) and the
-/// task watching its progress.
+/// A broadcast under way: when it was created (ns of the tracker's clock) and the task
+/// watching its progress.
 struct Sending {
     created_ns: u64,
     watch: tokio::task::JoinHandle<(Option<f64>, serde_json::Value)>,
@@ -806,10 +806,16 @@ async fn broadcast_figures(
         progress_done_s: done_s,
         progress,
         ack_during_sends_ms: report::Percentiles::default(),
-        pacing: format!(
-            "sender messages_per_second 100000, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size 200, max_backlog 300, poll_interval 1s){}",
-            if overrides.is_empty() { "" } else { ", then the --set overrides" }
-        ),
+        pacing: {
+            let defaults = parley::config::BroadcastsConfig::default();
+            format!(
+                "sender messages_per_second 100000, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size {}, max_backlog {}, poll_interval {}){}",
+                defaults.page_size,
+                defaults.max_backlog,
+                humantime::format_duration(defaults.poll_interval),
+                if overrides.is_empty() { "" } else { ", then the --set overrides" }
+            )
+        },
     };
     Ok((figures, (first, last)))
 }

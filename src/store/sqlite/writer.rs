@@ -226,10 +226,6 @@ fn run(
     batches: &AtomicU64,
     ride_wait: Duration,
 ) {
-    // Looked up once, so the recorder must be there first.
-    let _ = crate::metrics::handle();
-    let commits = metrics::counter!(crate::metrics::SQLITE_COMMITS);
-    let jobs = metrics::counter!(crate::metrics::SQLITE_JOBS);
     let mut waiting = Waiting::default();
     let mut open = true;
     loop {
@@ -263,8 +259,8 @@ fn run(
         }
         let batch = waiting.batch();
         batches.fetch_add(1, Ordering::Relaxed);
-        commits.increment(1);
-        jobs.increment(batch.len() as u64);
+        metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
+        metrics::counter!(crate::metrics::SQLITE_JOBS).increment(batch.len() as u64);
         commit_batch(&conn, batch);
     }
 }
