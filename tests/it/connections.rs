@@ -124,15 +124,13 @@ async fn webhooks_are_answered_while_2000_slow_connections_are_held_under_a_1024
     let http = reqwest::Client::new();
     wait_healthy(&http, &format!("http://{addr}")).await;
     // HTTP is served from a thread of its own (`App::serve_on`), away from the workers.
-    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect();
-    assert!(
-        threads.iter().any(|t| t == "parley-http"),
-        "no parley-http thread among {threads:?}"
-    );
+    // The workers run as batch threads (`workers::batch_scheduling`): they never preempt
+    // it or the SQLite writer on waking.
+    let threads = threads_and_policy(child.id());
+    let policy_of = |name: &str| threads.iter().find(|(t, _)| t == name).map(|(_, p)| *p);
+    assert_eq!(policy_of("parley-http"), Some(SCHED_OTHER), "{threads:?}");
+    assert_eq!(policy_of("sqlite-writer"), Some(SCHED_OTHER), "{threads:?}");
+    assert_eq!(policy_of("parley-worker"), Some(SCHED_BATCH), "{threads:?}");
 
     // 2,000 connections, each with a partial header, then a byte each every 2 s. Opened
     // together: past the server's backlog the kernel may hold a handshake back.
@@ -197,4 +195,25 @@ async fn webhooks_are_answered_while_2000_slow_connections_are_held_under_a_1024
         "the daemon is still running"
     );
     sigkill(&mut child);
+}
+
+/// Linux's scheduling policies, as `/proc/<pid>/task/<tid>/stat` gives them.
+const SCHED_OTHER: u32 = 0;
+const SCHED_BATCH: u32 = 3;
+
+/// Each thread of process `pid`: its name and its scheduling policy (field 41 of
+/// `/proc/<pid>/task/<tid>/stat`; the name in field 2 may hold spaces and parentheses, so
+/// fields are counted from its closing parenthesis).
+fn threads_and_policy(pid: u32) -> Vec<(String, u32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            let policy = after_name.split(' ').nth(38)?.parse().ok()?;
+            Some((name.trim().to_owned(), policy))
+        })
+        .collect()
 }
