@@ -1,51 +1,67 @@
 //! `Exchanges` on SQLite: model exchanges and transcripts (`model_exchanges`).
 
-use super::rows::{from_text, json_text, micros, time};
+use super::rows::{from_text, json_text, micros, time, Captured, Cols};
 use super::SqliteStore;
 use crate::domain::Id;
 use crate::store::sql::{CONVERSATION_EXCHANGES, MODEL_EXCHANGE};
 use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::Row;
 
-fn exchange(row: &SqliteRow) -> StoreResult<ModelExchange> {
-    let answer: Option<String> = row.try_get("answer")?;
+/// Decodes a `model_exchanges` row from either driver (`rows::Cols`).
+fn exchange(row: &impl Cols) -> StoreResult<ModelExchange> {
     Ok(ModelExchange {
-        conversation_id: row.try_get("conversation_id")?,
-        event_id: row.try_get("event_id")?,
-        seq: row.try_get("seq")?,
-        kind: ExchangeKind::parse(row.try_get::<&str, _>("kind")?),
-        flow: row.try_get("flow")?,
-        step: row.try_get("step")?,
-        model: row.try_get("model")?,
-        request: from_text("model_exchanges.request", row.try_get("request")?)?,
-        answer: answer
+        conversation_id: row.int("conversation_id")?,
+        event_id: row.int("event_id")?,
+        seq: row.int("seq")?,
+        kind: ExchangeKind::parse(&row.text("kind")?),
+        flow: row.text("flow")?,
+        step: row.text("step")?,
+        model: row.text("model")?,
+        request: from_text("model_exchanges.request", &row.text("request")?)?,
+        answer: row
+            .opt_text("answer")?
             .map(|a| from_text("model_exchanges.answer", &a))
             .transpose()?,
-        error: row.try_get("error")?,
-        input_tokens: row.try_get("input_tokens")?,
-        output_tokens: row.try_get("output_tokens")?,
-        cost_micros: row.try_get("cost_micros")?,
-        latency_ms: row.try_get("latency_ms")?,
-        created_at: time(row.try_get("created_at")?)?,
+        error: row.opt_text("error")?,
+        input_tokens: row.int("input_tokens")?,
+        output_tokens: row.int("output_tokens")?,
+        cost_micros: row.int("cost_micros")?,
+        latency_ms: row.int("latency_ms")?,
+        created_at: time(row.int("created_at")?)?,
     })
+}
+
+/// The exchange recorded for `(event_id, seq)`, copied out on the writer thread (its JSON is
+/// parsed after, off that thread).
+fn recorded(conn: &Connection, event_id: Id, seq: i64) -> StoreResult<Option<Captured>> {
+    Ok(conn
+        .prepare_cached(MODEL_EXCHANGE)?
+        .query_row(params![event_id, seq], |row| Ok(Captured::of(row)))
+        .optional()?
+        .transpose()?)
 }
 
 #[async_trait]
 impl Exchanges for SqliteStore {
+    /// Asked before every model call of an agent turn, so it runs on the writer thread like
+    /// the hot path's other reads: a prepared statement there costs a few microseconds, a
+    /// hand-off to a reader connection (sqlx's SQLite driver has a thread per connection)
+    /// tens, and two more context switches (BENCHMARKS.md, "Agent turns without the reader
+    /// pool").
     async fn model_exchange(&self, event_id: Id, seq: i64) -> StoreResult<Option<ModelExchange>> {
-        sqlx::query(MODEL_EXCHANGE)
-            .bind(event_id)
-            .bind(seq)
-            .fetch_optional(&self.reader)
+        self.writer
+            .read(move |conn| recorded(conn, event_id, seq))
             .await?
-            .map(|r| exchange(&r))
+            .as_ref()
+            .map(exchange)
             .transpose()
     }
 
+    /// The insert and, only when another try of this event recorded first, the read of what
+    /// it recorded, in one job on the writer thread.
     async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<ModelExchange> {
         let request = json_text("model_exchanges.request", &x.request)?;
         let answer = x
@@ -54,39 +70,44 @@ impl Exchanges for SqliteStore {
             .map(|a| json_text("model_exchanges.answer", a))
             .transpose()?;
         let row = x.clone();
-        self.writer
+        let earlier = self
+            .writer
             .run(move |conn| {
-                conn.prepare_cached(
-                    "insert into model_exchanges (conversation_id, event_id, seq, kind, flow, step,
-                         model, request, answer, error, input_tokens, output_tokens, cost_micros,
-                         latency_ms, created_at)
-                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                     on conflict (event_id, seq) do nothing",
-                )?
-                .execute(params![
-                    row.conversation_id,
-                    row.event_id,
-                    row.seq,
-                    row.kind.as_str(),
-                    row.flow,
-                    row.step,
-                    row.model,
-                    request,
-                    answer,
-                    row.error,
-                    row.input_tokens,
-                    row.output_tokens,
-                    row.cost_micros,
-                    row.latency_ms,
-                    micros(row.created_at),
-                ])?;
-                Ok(())
+                let inserted = conn
+                    .prepare_cached(
+                        "insert into model_exchanges (conversation_id, event_id, seq, kind, flow,
+                             step, model, request, answer, error, input_tokens, output_tokens,
+                             cost_micros, latency_ms, created_at)
+                         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                         on conflict (event_id, seq) do nothing",
+                    )?
+                    .execute(params![
+                        row.conversation_id,
+                        row.event_id,
+                        row.seq,
+                        row.kind.as_str(),
+                        row.flow,
+                        row.step,
+                        row.model,
+                        request,
+                        answer,
+                        row.error,
+                        row.input_tokens,
+                        row.output_tokens,
+                        row.cost_micros,
+                        row.latency_ms,
+                        micros(row.created_at),
+                    ])?;
+                if inserted == 1 {
+                    return Ok(None);
+                }
+                recorded(conn, row.event_id, row.seq)
             })
             .await?;
-        Ok(self
-            .model_exchange(x.event_id, x.seq)
-            .await?
-            .unwrap_or_else(|| x.clone()))
+        match earlier {
+            Some(earlier) => exchange(&earlier),
+            None => Ok(x.clone()),
+        }
     }
 
     async fn conversation_exchanges(
