@@ -37,11 +37,10 @@ fn exchange(row: &impl Cols) -> StoreResult<ModelExchange> {
 /// The exchange recorded for `(event_id, seq)`, copied out on the writer thread (its JSON is
 /// parsed after, off that thread).
 fn recorded(conn: &Connection, event_id: Id, seq: i64) -> StoreResult<Option<Captured>> {
-    Ok(conn
-        .prepare_cached(MODEL_EXCHANGE)?
+    conn.prepare_cached(MODEL_EXCHANGE)?
         .query_row(params![event_id, seq], |row| Ok(Captured::of(row)))
         .optional()?
-        .transpose()?)
+        .transpose()
 }
 
 #[async_trait]
