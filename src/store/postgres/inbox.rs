@@ -9,7 +9,9 @@ use crate::domain::{
 };
 use crate::domain::{ContactRef, Identities};
 use crate::store::apply::{lease_until, ContactFields};
-use crate::store::{ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
+use crate::store::{
+    Committed, ConversationWork, Inbox, OutboxItem, StepCommit, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -150,9 +152,65 @@ impl Inbox for PgStore {
     }
 
     async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
+        Ok(self.commit_step_and_claim(step, None).await?.ids)
+    }
+
+    /// A step without contact changes goes through the batch statement, which also hands
+    /// its first reply to this process's outbox when that reply is its conversation's next
+    /// to leave, and tells whether a released conversation has work left (see
+    /// `commit_together`). A step that patches the contact commits on its own and hands
+    /// nothing (the outbox claims its replies).
+    async fn commit_step_and_claim(
+        &self,
+        step: &StepCommit,
+        outbox_lease: Option<Duration>,
+    ) -> StoreResult<Committed> {
         if step.contact_patch.is_none() {
-            return self.steps.submit(step.clone()).await;
+            let hand_until = outbox_lease
+                .filter(|_| !step.outbound.is_empty())
+                .map(|lease| lease_until(step.now, lease));
+            return self
+                .steps
+                .submit(StepJob {
+                    step: step.clone(),
+                    hand_until,
+                })
+                .await;
         }
+        let ids = self.commit_patching_step(step).await?;
+        Ok(Committed {
+            ids,
+            handed: None,
+            more_work: step.release,
+        })
+    }
+
+    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        release_lease(&mut conn, conversation_id, owner).await
+    }
+
+    async fn renew_conversation_lease(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "update conversations set lease_until = $1 where id = $2 and lease_owner = $3",
+        )
+        .bind(until)
+        .bind(conversation_id)
+        .bind(owner)
+        .execute(&self.leases)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl PgStore {
+    /// A step that patches its contact: its own transaction, several statements.
+    async fn commit_patching_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
         // Locks are taken in the store-wide order (timers, contacts, conversations, events)
         // so a step never deadlocks with a timer firing or a message arriving. Dropping `tx`
         // on an early return rolls everything back.
@@ -234,28 +292,6 @@ impl Inbox for PgStore {
         tx.commit().await?;
         Ok(ids)
     }
-
-    async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        release_lease(&mut conn, conversation_id, owner).await
-    }
-
-    async fn renew_conversation_lease(
-        &self,
-        conversation_id: i64,
-        owner: &str,
-        until: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "update conversations set lease_until = $1 where id = $2 and lease_owner = $3",
-        )
-        .bind(until)
-        .bind(conversation_id)
-        .bind(owner)
-        .execute(&self.leases)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 async fn patch_contact(
@@ -329,15 +365,25 @@ async fn release_lease(
     Ok(())
 }
 
+/// A step without contact changes waiting for group commit, with the time until which its
+/// first reply is leased to the step's owner if it is its conversation's next to leave
+/// (`None`: leave it to the outbox's claims).
+#[derive(Debug, Clone)]
+pub(super) struct StepJob {
+    pub step: StepCommit,
+    pub hand_until: Option<DateTime<Utc>>,
+}
+
 /// One step without contact changes through the batch statement of `commit_together`,
 /// and, when it is refused, why.
-async fn commit_one(pool: &PgPool, step: &StepCommit) -> StoreResult<Vec<i64>> {
-    if let Some((_, ids)) = commit_together(pool, std::slice::from_ref(step), &[0])
+async fn commit_one(pool: &PgPool, job: &StepJob) -> StoreResult<Committed> {
+    if let Some((_, committed)) = commit_together(pool, std::slice::from_ref(job), &[0])
         .await?
         .pop()
     {
-        return Ok(ids);
+        return Ok(committed);
     }
+    let step = &job.step;
     // Refused: say why.
     let held: Option<bool> = sqlx::query_scalar(
         "select lease_owner = $2 and lease_until > $3 from conversations where id = $1",
@@ -365,23 +411,20 @@ async fn commit_one(pool: &PgPool, step: &StepCommit) -> StoreResult<Vec<i64>> {
 /// `batch.rs` and `commit_together`). A refused step, a conversation that appears twice,
 /// and every step of a batch whose statement failed are committed one by one afterwards,
 /// which gives each its own answer.
-pub(super) async fn commit_steps(
-    pool: PgPool,
-    steps: Vec<StepCommit>,
-) -> Vec<StoreResult<Vec<i64>>> {
+pub(super) async fn commit_steps(pool: PgPool, steps: Vec<StepJob>) -> Vec<StoreResult<Committed>> {
     let pool = &pool;
     if steps.len() == 1 {
         return vec![commit_one(pool, &steps[0]).await];
     }
     let mut seen = std::collections::HashSet::with_capacity(steps.len());
     let together: Vec<usize> = (0..steps.len())
-        .filter(|&i| seen.insert(steps[i].conversation_id))
+        .filter(|&i| seen.insert(steps[i].step.conversation_id))
         .collect();
-    let mut results: Vec<Option<StoreResult<Vec<i64>>>> = (0..steps.len()).map(|_| None).collect();
+    let mut results: Vec<Option<StoreResult<Committed>>> = (0..steps.len()).map(|_| None).collect();
     match commit_together(pool, &steps, &together).await {
         Ok(committed) => {
-            for (i, ids) in committed {
-                results[i] = Some(Ok(ids));
+            for (i, c) in committed {
+                results[i] = Some(Ok(c));
             }
         }
         Err(e) => {
@@ -441,10 +484,11 @@ impl<'a> CostArrays<'a> {
 /// deadlocking with this statement (conversations, then timers).
 async fn commit_together(
     pool: &PgPool,
-    steps: &[StepCommit],
+    jobs: &[StepJob],
     which: &[usize],
-) -> StoreResult<Vec<(usize, Vec<i64>)>> {
-    let picked: Vec<&StepCommit> = which.iter().map(|&i| &steps[i]).collect();
+) -> StoreResult<Vec<(usize, Committed)>> {
+    let picked: Vec<&StepCommit> = which.iter().map(|&i| &jobs[i].step).collect();
+    let hands: Vec<Option<DateTime<Utc>>> = which.iter().map(|&i| jobs[i].hand_until).collect();
     let conversations: Vec<i64> = picked.iter().map(|s| s.conversation_id).collect();
     let owners: Vec<&str> = picked.iter().map(|s| s.owner.as_str()).collect();
     let events: Vec<i64> = picked.iter().map(|s| s.event_id).collect();
@@ -460,6 +504,7 @@ async fn commit_together(
     let (mut count_n, mut count_hour) = (Vec::new(), Vec::new());
     let mut counts = super::insights::Columns::default();
     let (mut out_flow, mut out_step) = (Vec::new(), Vec::new());
+    let mut out_first = Vec::new();
     // Each message's prediction (nulls where it has none), in the messages' order.
     let mut costs = CostArrays::default();
     for (k, step) in picked.iter().enumerate() {
@@ -481,8 +526,9 @@ async fn commit_together(
             timer_due.push(t.due_at);
             timer_payload.push(Json(payload));
         }
-        for m in &step.outbound {
+        for (i, m) in step.outbound.iter().enumerate() {
             out_n.push(n);
+            out_first.push(i == 0);
             out_sender.push(m.sender_id);
             out_conversation.push(m.conversation_id);
             out_payload.push(Json(&m.message));
@@ -496,8 +542,9 @@ async fn commit_together(
     let row = sqlx::query(
         "with step as (
              select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[],
-                                  $5::timestamptz[], $6::bool[])
-                  with ordinality as s(conversation_id, owner, event_id, state, now, release, n)
+                                  $5::timestamptz[], $6::bool[], $36::timestamptz[])
+                  with ordinality as s(conversation_id, owner, event_id, state, now, release,
+                                       hand_until, n)
          ), locked as (
              select id from conversations where id = any($1::bigint[])
              order by id
@@ -524,7 +571,17 @@ async fn commit_together(
                and exists (select 1 from conversation_events e
                            where e.id = s.event_id and e.conversation_id = v.id
                              and e.processed_at is null)
-             returning v.id, s.n, s.event_id, s.now
+             -- `head`: the step's first reply will be its conversation's next to leave (no
+             -- message still queued: this statement's snapshot does not see its own
+             -- inserts, so any queued one is older) and its sender is not stopped; it is
+             -- then leased to the step's owner until `hand_until`, as a claim would.
+             returning v.id, s.n, s.event_id, s.now, s.owner, s.hand_until,
+                 v.last_inbound_at, v.has_work,
+                 s.hand_until is not null
+                     and not exists (select 1 from outbound_messages o
+                                     where o.conversation_id = v.id and o.status = 'queued')
+                     and not exists (select 1 from sender_stops st
+                                     where st.sender_id = v.sender_id) as head
          ), event as (
              update conversation_events e set processed_at = c.now
              from conversation c
@@ -545,16 +602,18 @@ async fn commit_together(
          ), outbound as (
              insert into outbound_messages
                  (sender_id, conversation_id, payload, fallback, origin, status,
-                  next_attempt_at, created_at, updated_at, flow, step)
+                  next_attempt_at, created_at, updated_at, flow, step, lease_owner, lease_until)
              select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
-                    'queued', c.now, c.now, c.now, m.flow, m.step
+                    'queued', c.now, c.now, c.now, m.flow, m.step,
+                    case when m.first and c.head then c.owner end,
+                    case when m.first and c.head then c.hand_until end
              from unnest($13::bigint[], $14::bigint[], $15::bigint[], $16::jsonb[],
-                         $17::jsonb[], $18::text[], $19::text[], $20::text[])
+                         $17::jsonb[], $18::text[], $19::text[], $20::text[], $37::bool[])
                   with ordinality as m(n, sender_id, conversation_id, payload, fallback, origin,
-                                       flow, step, k)
+                                       flow, step, first, k)
              join conversation c on c.n = m.n
              order by m.k
-             returning id
+             returning id, lease_owner is not null as leased
          ), numbered as (
              select id, row_number() over (order by id) as r from outbound
          ), costs as (
@@ -587,8 +646,12 @@ async fn commit_together(
              order by x.flow, x.step, x.hour, x.what
              on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n
          )
-         select coalesce((select array_agg(n) from conversation), '{}') as committed,
-                coalesce((select array_agg(id order by id) from outbound), '{}') as ids",
+         select coalesce((select array_agg(n order by n) from conversation), '{}') as committed,
+                coalesce((select array_agg(has_work order by n) from conversation), '{}') as more,
+                coalesce((select array_agg(last_inbound_at order by n) from conversation), '{}')
+                    as last_inbound,
+                coalesce((select array_agg(id order by id) from outbound), '{}') as ids,
+                coalesce((select array_agg(id) from outbound where leased), '{}') as handed",
     )
     .bind(&conversations)
     .bind(owners)
@@ -625,28 +688,58 @@ async fn commit_together(
     .bind(counts.steps)
     .bind(counts.whats)
     .bind(counts.ns)
+    .bind(hands)
+    .bind(out_first)
     .fetch_one(pool)
     .await?;
-    let committed: std::collections::HashSet<i64> = row
-        .try_get::<Vec<i64>, _>("committed")?
+    // One entry per committed step, in step order (`n`).
+    let committed: Vec<i64> = row.try_get("committed")?;
+    let more: Vec<bool> = row.try_get("more")?;
+    let last_inbound: Vec<Option<DateTime<Utc>>> = row.try_get("last_inbound")?;
+    let handed: std::collections::HashSet<i64> =
+        row.try_get::<Vec<i64>, _>("handed")?.into_iter().collect();
+    let mut per_step = committed
         .into_iter()
-        .collect();
+        .zip(more.into_iter().zip(last_inbound))
+        .peekable();
     // Identity values follow the insert's `order by`: sorted ids are the committed steps'
     // messages in input order.
     let mut ids = row.try_get::<Vec<i64>, _>("ids")?.into_iter();
-    let mut done: Vec<(usize, Vec<i64>)> = Vec::with_capacity(committed.len());
+    let mut done: Vec<(usize, Committed)> = Vec::with_capacity(picked.len());
     for (k, step) in picked.iter().enumerate() {
         let n = k as i64 + 1;
-        if committed.contains(&n) {
-            let mine: Vec<i64> = ids.by_ref().take(step.outbound.len()).collect();
-            if mine.len() != step.outbound.len() {
-                return Err(StoreError::Corrupt(format!(
-                    "a batch of steps stored fewer replies than it was given (step of conversation {})",
-                    step.conversation_id
-                )));
-            }
-            done.push((which[k], mine));
+        let Some((_, (has_work, last_inbound_at))) = per_step.next_if(|(c, _)| *c == n) else {
+            continue;
+        };
+        let mine: Vec<i64> = ids.by_ref().take(step.outbound.len()).collect();
+        if mine.len() != step.outbound.len() {
+            return Err(StoreError::Corrupt(format!(
+                "a batch of steps stored fewer replies than it was given (step of conversation {})",
+                step.conversation_id
+            )));
         }
+        // The leased reply as the outbox would have read it from its row.
+        let handed = match (mine.first(), step.outbound.first()) {
+            (Some(&id), Some(first)) if handed.contains(&id) => Some(OutboxItem {
+                id,
+                sender_id: first.sender_id,
+                conversation_id: step.conversation_id,
+                message: first.message.clone(),
+                fallback: first.fallback.clone(),
+                attempts: 0,
+                created_at: step.now,
+                last_inbound_at,
+            }),
+            _ => None,
+        };
+        done.push((
+            which[k],
+            Committed {
+                ids: mine,
+                handed,
+                more_work: step.release && has_work,
+            },
+        ));
     }
     Ok(done)
 }

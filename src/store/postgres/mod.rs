@@ -38,7 +38,7 @@ mod timers;
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;
 
-use super::{ConversationWork, Process, StepCommit, StoreResult};
+use super::{ConversationWork, Process, StoreResult};
 use crate::config::DatabaseConfig;
 use async_trait::async_trait;
 use batch::Batcher;
@@ -53,10 +53,19 @@ use std::str::FromStr;
 /// these off, the claims walk their index in order and stop after `limit` rows whatever
 /// the statistics say. JIT compiling is for long analytic queries; for Parley's short ones
 /// it only adds compile time (hundreds of milliseconds) whenever a cost estimate is high.
-const PLANNER_SETTINGS: [(&str, &str); 3] = [
+///
+/// Every statement is prepared once per connection and, with these settings, has one good
+/// plan whatever its parameters: a generic plan is made once and reused. Left to choose,
+/// PostgreSQL kept planning the statements over arrays (the batched loads and accepted
+/// sends, the early-status lookup) afresh at every call, 0.3–0.4 ms each, which at 100
+/// messages a second was a third of the database's CPU (measured with
+/// `pg_stat_statements`: 4.3 ms of server CPU per message with custom plans, 2.8 ms with
+/// generic ones; BENCHMARKS.md, "PostgreSQL: plans once, replies handed over").
+const PLANNER_SETTINGS: [(&str, &str); 4] = [
     ("enable_seqscan", "off"),
     ("enable_bitmapscan", "off"),
     ("jit", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
 ];
 
 /// Writes one batch statement carries at most.
@@ -95,7 +104,7 @@ pub struct PgStore {
     /// is simply claimed again), and a claim on the hot path no longer waits for a flush.
     pub(super) leases: PgPool,
     /// Group commit of step commits without contact changes.
-    steps: Batcher<StepCommit, Vec<i64>>,
+    steps: Batcher<inbox::StepJob, super::Committed>,
     /// Group commit of accepted sends.
     accepts: Batcher<outbox::Outcome, ()>,
     /// Conversations' waiting work (conversation id, events wanted), read together.

@@ -1,7 +1,8 @@
 //! Work handed from the inbox to the outbox in one commit (`commit_step_and_claim`,
 //! `record_outcome_and_claim_next`) and the inbox's claim that also loads
 //! (`claim_work`). The SQLite store does all three in its write jobs; the PostgreSQL store
-//! uses the trait's defaults, which hand nothing over and say so.
+//! hands a step's first reply over in its batched commit and uses the trait's defaults for
+//! the other two (an outcome says `Unknown`, a claim then loads).
 
 use super::fixtures::*;
 use crate::store::{DynStore, NextSend, SendOutcome};
@@ -65,6 +66,87 @@ async fn a_handed_reply_is_never_claimed_twice(store: DynStore) {
     }
 }
 
+/// Both stores: a step's first reply comes leased with its commit, as the outbox would
+/// have read it, and nobody else can claim it or the reply behind it.
+async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    let work = store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.outbound = vec![
+        text_to(conversation, 1, "one"),
+        text_to(conversation, 1, "two"),
+    ];
+    commit.release = true;
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    assert!(!committed.more_work);
+    let first = committed.handed.expect("the first reply is handed over");
+    assert_eq!(first.id, committed.ids[0]);
+    assert_eq!(first.sender_id, SENDER);
+    assert_eq!(first.conversation_id, conversation);
+    assert_eq!(first.message, commit.outbound[0].message);
+    assert_eq!(first.fallback, commit.outbound[0].fallback);
+    assert_eq!(first.attempts, 0);
+    assert_eq!(first.last_inbound_at, work[0].conversation.last_inbound_at);
+    assert_eq!(first.created_at, t(2));
+    assert!(claim_ids(&store, "b", t(3), 10).await.is_empty());
+    let stored = store.outbound(first.id).await.unwrap().unwrap();
+    assert_eq!(stored.message, commit.outbound[0].message);
+    // Without a lease to hand out, nothing is handed over.
+    let (event, other) = receive(&store, "wamid.2", 2, t(4)).await;
+    store.claim_work("a", t(5), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(other, event, "a", t(6));
+    commit.outbound = vec![text_to(other, 2, "hi")];
+    commit.release = true;
+    let committed = store.commit_step_and_claim(&commit, None).await.unwrap();
+    assert_eq!(committed.handed, None);
+    assert_eq!(claim_ids(&store, "b", t(7), 10).await, committed.ids);
+}
+
+/// Both stores: steps committed at the same moment (on PostgreSQL, one batch statement)
+/// each get their own first reply handed over, and only that one.
+async fn steps_committed_together_each_get_their_own_reply(store: DynStore) {
+    let mut steps = Vec::new();
+    for n in 1..=6 {
+        let (event, conversation) = receive(&store, &format!("wamid.{n}"), n, t(0)).await;
+        let mut commit = step(conversation, event, "a", t(2));
+        commit.outbound = vec![
+            text_to(conversation, n, &format!("first {n}")),
+            text_to(conversation, n, &format!("second {n}")),
+        ];
+        commit.release = true;
+        steps.push(commit);
+    }
+    assert_eq!(
+        store
+            .claim_work("a", t(1), LEASE, 10, 32)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+    let committed = futures::future::join_all(
+        steps
+            .iter()
+            .map(|commit| store.commit_step_and_claim(commit, Some(LEASE))),
+    )
+    .await;
+    for (commit, committed) in steps.iter().zip(committed) {
+        let committed = committed.unwrap();
+        assert_eq!(committed.ids.len(), 2);
+        assert!(!committed.more_work);
+        let handed = committed.handed.expect("handed");
+        assert_eq!(handed.id, committed.ids[0]);
+        assert_eq!(handed.conversation_id, commit.conversation_id);
+        assert_eq!(handed.message, commit.outbound[0].message);
+        let stored = store.outbound(committed.ids[1]).await.unwrap().unwrap();
+        assert_eq!(stored.message, commit.outbound[1].message);
+    }
+    assert!(claim_ids(&store, "b", t(3), 10).await.is_empty());
+}
+
 /// SQLite: the first reply comes leased with the commit, the next with the first one's
 /// outcome, and the last outcome says nothing more is ready.
 async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
@@ -109,7 +191,7 @@ async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
     assert_eq!(stored.provider_message_id.as_deref(), Some("wamid.out2"));
 }
 
-/// SQLite: nothing is handed over when the reply is not next in line (an older message
+/// Both stores: nothing is handed over when the reply is not next in line (an older message
 /// still queued) or its sender is stopped; a retried send leaves the claim to decide; a
 /// conversation given back with events left says so.
 async fn only_a_ready_head_of_line_is_handed_over(store: DynStore) {
@@ -173,6 +255,9 @@ async fn only_a_ready_head_of_line_is_handed_over(store: DynStore) {
 conformance!(
     claim_work_loads_what_load_work_loads,
     a_handed_reply_is_never_claimed_twice,
+    the_first_reply_comes_leased_with_its_commit,
+    steps_committed_together_each_get_their_own_reply,
+    only_a_ready_head_of_line_is_handed_over,
 );
 
 mod sqlite_only {
@@ -180,10 +265,5 @@ mod sqlite_only {
     async fn a_steps_replies_follow_each_other_without_claims() {
         crate::store::tests::on_sqlite(super::a_steps_replies_follow_each_other_without_claims)
             .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn only_a_ready_head_of_line_is_handed_over() {
-        crate::store::tests::on_sqlite(super::only_a_ready_head_of_line_is_handed_over).await
     }
 }
