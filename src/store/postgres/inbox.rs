@@ -471,8 +471,10 @@ impl<'a> CostArrays<'a> {
 }
 
 /// The steps at `which` in ONE statement, its own transaction, so a conversation's row is
-/// locked only while the statement runs; returns (index, new outbound ids) of the steps it
-/// committed. Every part of a step is guarded by its conversation's update, which happens
+/// locked only while the statement runs; returns (index, what was committed) of the steps
+/// it committed: the new outbound ids, the first reply when it was leased to the step's
+/// owner (a job with `hand_until`, the reply next in its conversation's line), and whether
+/// a released conversation still has work. Every part of a step is guarded by its conversation's update, which happens
 /// only while the lease is held and the event is unprocessed, so a refused step writes
 /// nothing at all. Conversations are locked in id order before any is changed, the order
 /// timer firing and ingest use too, so a batch never deadlocks with them or another batch.
@@ -482,6 +484,10 @@ impl<'a> CostArrays<'a> {
 /// the lease allows one step at a time), it becomes an event the engine finds stale. Not
 /// waiting for it keeps the lock order of a firing (timers, then conversations) from
 /// deadlocking with this statement (conversations, then timers).
+///
+/// A handed reply's "next in line" is decided as the outbox's claim decides it, on the
+/// statement's snapshot: a message of the conversation queued by someone else in the same
+/// instant (an API send, a broadcast) can be missed by both, and may then leave first.
 async fn commit_together(
     pool: &PgPool,
     jobs: &[StepJob],
