@@ -155,6 +155,17 @@ pub(super) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> 
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// Until when a step's first reply is leased to the step's owner when handed to its outbox
+/// (`Inbox::commit_step_and_claim`): `None` when nothing is to be handed over.
+pub(super) fn hand_until(
+    step: &crate::store::StepCommit,
+    outbox_lease: Option<Duration>,
+) -> Option<DateTime<Utc>> {
+    outbox_lease
+        .filter(|_| !step.outbound.is_empty())
+        .map(|lease| lease_until(step.now, lease))
+}
+
 pub(super) fn status(text: &str) -> StoreResult<DeliveryStatus> {
     DeliveryStatus::parse(text)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))

@@ -240,25 +240,20 @@ pub trait Inbox: Send + Sync {
     /// nothing) when `owner` no longer holds the conversation's lease, and with `NotFound`
     /// (changing nothing) when the event is not an unprocessed event of this conversation,
     /// so an event's replies are never committed twice.
-    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<Id>>;
+    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<Id>> {
+        Ok(self.commit_step_and_claim(step, None).await?.ids)
+    }
 
     /// `commit_step`, and in the same transaction, when `outbox_lease` is given and the
     /// step queued a message that is its conversation's next to leave (no older message
     /// still queued, sender not stopped), leases that message to `step.owner` for
-    /// `outbox_lease`, so the process's outbox sends it without a claim of its own.
+    /// `outbox_lease`, so the process's outbox sends it without a claim of its own. Says
+    /// whether a conversation given back (`step.release`) still has events to process.
     async fn commit_step_and_claim(
         &self,
         step: &StepCommit,
         outbox_lease: Option<Duration>,
-    ) -> StoreResult<Committed> {
-        let _ = outbox_lease;
-        let ids = self.commit_step(step).await?;
-        Ok(Committed {
-            ids,
-            handed: None,
-            more_work: step.release,
-        })
-    }
+    ) -> StoreResult<Committed>;
 
     /// Claims conversations as `claim_conversations` does and loads each one's first batch
     /// of up to `events` events as `load_work` does. A conversation whose rows cannot be

@@ -151,10 +151,6 @@ impl Inbox for PgStore {
         self.loads.submit((conversation_id, limit)).await
     }
 
-    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
-        Ok(self.commit_step_and_claim(step, None).await?.ids)
-    }
-
     /// A step without contact changes goes through the batch statement, which also hands
     /// its first reply to this process's outbox when that reply is its conversation's next
     /// to leave, and tells whether a released conversation has work left (see
@@ -166,9 +162,7 @@ impl Inbox for PgStore {
         outbox_lease: Option<Duration>,
     ) -> StoreResult<Committed> {
         if step.contact_patch.is_none() {
-            let hand_until = outbox_lease
-                .filter(|_| !step.outbound.is_empty())
-                .map(|lease| lease_until(step.now, lease));
+            let hand_until = crate::store::apply::hand_until(step, outbox_lease);
             return self
                 .steps
                 .submit(StepJob {

@@ -165,10 +165,6 @@ impl Inbox for SqliteStore {
             .parse()
     }
 
-    async fn commit_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
-        Ok(self.commit_step_and_claim(step, None).await?.ids)
-    }
-
     async fn commit_step_and_claim(
         &self,
         step: &StepCommit,
@@ -206,9 +202,7 @@ impl Inbox for SqliteStore {
             .iter()
             .map(OutboundRow::new)
             .collect::<StoreResult<Vec<_>>>()?;
-        let hand_until = outbox_lease
-            .filter(|_| !step.outbound.is_empty())
-            .map(|lease| micros(lease_until(step.now, lease)));
+        let hand_until = crate::store::apply::hand_until(step, outbox_lease).map(micros);
         let insight_counts = super::insights::counts_json(&step.insights)?;
         let at = step.now;
         let (ids, last_inbound_at, handed, more_work) = self

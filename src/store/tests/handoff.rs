@@ -5,7 +5,7 @@
 //! the other two (an outcome says `Unknown`, a claim then loads).
 
 use super::fixtures::*;
-use crate::store::{DynStore, NextSend, SendOutcome};
+use crate::store::{DynStore, Id, NextSend, OutboxItem, SendOutcome, StepCommit};
 
 fn accepted(id: &str) -> SendOutcome {
     SendOutcome::Accepted {
@@ -66,10 +66,11 @@ async fn a_handed_reply_is_never_claimed_twice(store: DynStore) {
     }
 }
 
-/// Both stores: a step's first reply comes leased with its commit, as the outbox would
-/// have read it, and nobody else can claim it or the reply behind it.
-async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
-    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+/// Commits a step with two replies ("one", "two") for a new conversation, asking for a
+/// hand-over, and checks the handed message is the first reply as the outbox would have
+/// read it from its row. Returns the step, the handed message and the new ids.
+async fn commit_two_replies(store: &DynStore) -> (StepCommit, OutboxItem, Vec<Id>) {
+    let (event, conversation) = receive(store, "wamid.1", 1, t(0)).await;
     let work = store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
     let mut commit = step(conversation, event, "a", t(2));
     commit.outbound = vec![
@@ -91,10 +92,16 @@ async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
     assert_eq!(first.attempts, 0);
     assert_eq!(first.last_inbound_at, work[0].conversation.last_inbound_at);
     assert_eq!(first.created_at, t(2));
+    (commit, first, committed.ids)
+}
+
+/// Both stores: a step's first reply comes leased with its commit, and nobody else can
+/// claim it or the reply behind it; without a lease to hand out, nothing is handed over.
+async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
+    let (commit, first, _) = commit_two_replies(&store).await;
     assert!(claim_ids(&store, "b", t(3), 10).await.is_empty());
     let stored = store.outbound(first.id).await.unwrap().unwrap();
     assert_eq!(stored.message, commit.outbound[0].message);
-    // Without a lease to hand out, nothing is handed over.
     let (event, other) = receive(&store, "wamid.2", 2, t(4)).await;
     store.claim_work("a", t(5), LEASE, 10, 32).await.unwrap();
     let mut commit = step(other, event, "a", t(6));
@@ -150,26 +157,7 @@ async fn steps_committed_together_each_get_their_own_reply(store: DynStore) {
 /// SQLite: the first reply comes leased with the commit, the next with the first one's
 /// outcome, and the last outcome says nothing more is ready.
 async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
-    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    let work = store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
-    let mut commit = step(conversation, event, "a", t(2));
-    commit.outbound = vec![
-        text_to(conversation, 1, "one"),
-        text_to(conversation, 1, "two"),
-    ];
-    commit.release = true;
-    let committed = store
-        .commit_step_and_claim(&commit, Some(LEASE))
-        .await
-        .unwrap();
-    assert!(!committed.more_work);
-    let first = committed.handed.expect("the first reply is handed over");
-    assert_eq!(first.id, committed.ids[0]);
-    assert_eq!(first.message, commit.outbound[0].message);
-    assert_eq!(first.attempts, 0);
-    assert_eq!(first.last_inbound_at, work[0].conversation.last_inbound_at);
-    assert_eq!(first.created_at, t(2));
-
+    let (commit, first, ids) = commit_two_replies(&store).await;
     let NextSend::Leased(second) = store
         .record_outcome_and_claim_next(&first, "a", &accepted("wamid.out1"), t(3), LEASE)
         .await
@@ -177,7 +165,7 @@ async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
     else {
         panic!("the second reply should come leased");
     };
-    assert_eq!(second.id, committed.ids[1]);
+    assert_eq!(second.id, ids[1]);
     assert_eq!(second.message, commit.outbound[1].message);
     assert!(claim_ids(&store, "b", t(4), 10).await.is_empty());
     assert_eq!(
