@@ -205,9 +205,55 @@ impl Parley {
             .count()
     }
 
+    /// Forgets the statement timings `pg_stat_statements` holds for the run's database, so
+    /// that `postgres_counters` reports the longest statement of the measured phase (not of
+    /// migrations and seeding). Creates the extension in the run's own database, which is
+    /// dropped after the run; `false` (nothing measured) when the server does not load it
+    /// (`shared_preload_libraries`) or on SQLite.
+    pub async fn reset_statement_stats(&self) -> bool {
+        if self.postgres.is_none() {
+            return false;
+        }
+        let Ok(mut conn) = sqlx::PgConnection::connect(&self.db_url).await else {
+            return false;
+        };
+        let reset = async {
+            sqlx::query("create extension if not exists pg_stat_statements")
+                .execute(&mut conn)
+                .await?;
+            sqlx::query(
+                "select pg_stat_statements_reset(0, (select oid from pg_database
+                                                     where datname = current_database()), 0)",
+            )
+            .execute(&mut conn)
+            .await
+        }
+        .await;
+        conn.close().await.ok();
+        reset.is_ok()
+    }
+
+    /// The longest execution of any of Parley's statements in the run's database since
+    /// `reset_statement_stats` (ms, and the statement's start); `None` when not measured.
+    async fn longest_statement(own: &mut sqlx::PgConnection) -> Option<(f64, String)> {
+        sqlx::query_as(
+            "select max_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 80)
+             from pg_stat_statements
+             where dbid = (select oid from pg_database where datname = current_database())
+               and query not ilike '%pg_stat%' and query not ilike 'create extension%'
+               and query not ilike 'select count(*) from outbound_messages where status%'
+             order by max_exec_time desc limit 1",
+        )
+        .fetch_optional(own)
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// PostgreSQL's counters for the run's database (transactions and rows), to show how
-    /// much database work one webhook costs. `None` on SQLite.
-    pub async fn postgres_counters(&self) -> Option<serde_json::Value> {
+    /// much database work one webhook costs, and its longest statement when measured
+    /// (`statements_measured`: `reset_statement_stats` succeeded). `None` on SQLite.
+    pub async fn postgres_counters(&self, statements_measured: bool) -> Option<serde_json::Value> {
         let (admin, name) = self.postgres.as_ref()?;
         let mut conn = sqlx::PgConnection::connect(admin).await.ok()?;
         let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
@@ -230,11 +276,18 @@ impl Parley {
         .fetch_one(&mut own)
         .await
         .ok()?;
+        let longest = if statements_measured {
+            Self::longest_statement(&mut own).await
+        } else {
+            None
+        };
         own.close().await.ok();
         Some(serde_json::json!({
             "xact_commit": row.0, "xact_rollback": row.1,
             "tup_inserted": row.2, "tup_updated": row.3, "tup_deleted": row.4,
             "seq_scan": scans.0, "seq_tup_read": scans.1,
+            "longest_statement_ms": longest.as_ref().map(|l| l.0),
+            "longest_statement": longest.map(|l| l.1),
         }))
     }
 

@@ -567,6 +567,10 @@ async fn run_once(
     let client = load::client()?;
     let threads_before = sampler::threads(pid);
     let postgres_before = sampler::processes_named("postgres");
+    let statements_measured = match &running {
+        Running::Parley(parley) if postgres => parley.reset_statement_stats().await,
+        _ => false,
+    };
     let scripts = (args.script_load > 0 && subject == Subject::Parley).then(|| {
         let total = ((args.script_load as f64) * duration).round().max(1.0) as usize;
         let hooks = Arc::new(load::prepare_scripts(total, &account));
@@ -649,7 +653,7 @@ async fn run_once(
             if postgres {
                 tokio::time::sleep(Duration::from_millis(1200)).await;
             }
-            let counters = parley.postgres_counters().await;
+            let counters = parley.postgres_counters(statements_measured).await;
             let problems = parley.logged_problems();
             if problems > 0 {
                 eprintln!(

@@ -494,17 +494,30 @@ pub fn details(r: &RunResult) -> String {
     }
     s += &format!("; everything else {:.0}%", r.other_cpu_pct);
     if let Some(c) = &r.postgres_counters {
-        let per = |k: &str| c[k].as_f64().unwrap_or(0.0) / r.webhooks.max(1) as f64;
-        s += &format!(
-            "\n  postgres   per webhook: {:.1} commits, {:.1} rows inserted, {:.1} rows updated, {:.1} sequential scans reading {:.0} rows",
-            per("xact_commit"),
-            per("tup_inserted"),
-            per("tup_updated"),
-            per("seq_scan"),
-            per("seq_tup_read")
-        );
+        s += &postgres_line(c, r.webhooks);
     }
     s.push('\n');
+    s
+}
+
+/// The database's work per webhook (`Parley::postgres_counters`) and its longest statement.
+fn postgres_line(c: &serde_json::Value, webhooks: usize) -> String {
+    let per = |k: &str| c[k].as_f64().unwrap_or(0.0) / webhooks.max(1) as f64;
+    let mut s = format!(
+        "\n  postgres   per webhook: {:.1} commits, {:.1} rows inserted, {:.1} rows updated, {:.1} sequential scans reading {:.0} rows",
+        per("xact_commit"),
+        per("tup_inserted"),
+        per("tup_updated"),
+        per("seq_scan"),
+        per("seq_tup_read")
+    );
+    s += &match (
+        c["longest_statement_ms"].as_f64(),
+        c["longest_statement"].as_str(),
+    ) {
+        (Some(ms), Some(query)) => format!("; longest statement {ms:.1} ms ({query}…)"),
+        _ => "; longest statement not measured (load pg_stat_statements to see it)".into(),
+    };
     s
 }
 
@@ -610,4 +623,33 @@ pub fn broadcast_vs(with: &RunResult, without: &RunResult) -> String {
         with.lost,
         without.lost,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_line;
+
+    #[test]
+    fn the_postgres_line_gives_work_per_webhook_and_the_longest_statement() {
+        let measured = serde_json::json!({
+            "xact_commit": 2400, "tup_inserted": 5200, "tup_updated": 8000,
+            "seq_scan": 0, "seq_tup_read": 0,
+            "longest_statement_ms": 34.12, "longest_statement": "with step as (",
+        });
+        let line = postgres_line(&measured, 1000);
+        assert!(
+            line.contains("2.4 commits, 5.2 rows inserted, 8.0 rows updated"),
+            "{line}"
+        );
+        assert!(
+            line.contains("longest statement 34.1 ms (with step as (…)"),
+            "{line}"
+        );
+        let unmeasured = serde_json::json!({
+            "xact_commit": 10, "longest_statement_ms": null, "longest_statement": null,
+        });
+        let line = postgres_line(&unmeasured, 10);
+        assert!(line.contains("1.0 commits"), "{line}");
+        assert!(line.contains("longest statement not measured"), "{line}");
+    }
 }
