@@ -151,6 +151,35 @@ impl Inbox for PgStore {
         self.loads.submit((conversation_id, limit)).await
     }
 
+    /// The claim and the load in one statement (`CLAIM_WORK`), oldest work first.
+    async fn claim_work(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+        events: i64,
+    ) -> StoreResult<Vec<ConversationWork>> {
+        let rows = sqlx::query(CLAIM_WORK)
+            .bind(owner)
+            .bind(lease_until(now, lease))
+            .bind(now)
+            .bind(limit)
+            .bind(events)
+            .fetch_all(&self.leases)
+            .await?;
+        let mut work = Vec::new();
+        for (id, loaded) in gather_work(&rows) {
+            match loaded {
+                Ok(w) => work.push(w),
+                Err(e) => {
+                    tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires")
+                }
+            }
+        }
+        Ok(work)
+    }
+
     /// A step without contact changes goes through the batch statement, which also hands
     /// its first reply to this process's outbox when that reply is its conversation's next
     /// to leave, and tells whether a released conversation has work left (see
@@ -748,30 +777,30 @@ async fn commit_together(
     Ok(done)
 }
 
-/// The waiting work of many conversations (id, events wanted) in ONE query: a row per
-/// waiting event (or one row with no event), each carrying its conversation and contact.
-/// Loads are batched as writes are (see `batch.rs`): under load, the conversations claimed
-/// together are read together.
-pub(super) async fn load_work(
-    pool: PgPool,
-    wanted: Vec<(i64, i64)>,
-) -> Vec<StoreResult<ConversationWork>> {
-    let ids: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
-    let limit = wanted.iter().map(|(_, limit)| *limit).max().unwrap_or(0);
-    let rows = sqlx::query(
-        "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
+/// What `load_work` and `claim_work` read for each conversation `v` (its columns as
+/// `rows::conversation` wants them): a row per waiting event (or one row with no event,
+/// up to `{events}` of them), each carrying its conversation, contact and the latest
+/// broadcast reply route. `{source}` provides `v`; `{filter}` and `{order}` finish it.
+macro_rules! work_query {
+    ($source:literal, $filter:literal, $events:literal, $order:literal) => {
+        concat!(
+            $source,
+            "
+         select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
                 c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
                 c.bsuid, c.username,
                 e.id as event_id, e.payload as event_payload,
                 e.received_at as event_received_at,
                 br.id as reply_recipient, br.reply_flow, br.reply_until
-         from conversations v
+         from v
          join contacts c on c.id = v.contact_id
          left join lateral (
              select id, payload, received_at from conversation_events
              where conversation_id = v.id and processed_at is null
              order by id
-             limit $2
+             limit ",
+            $events,
+            "
          ) e on true
          -- the latest broadcast sent to the customer that names a reply flow
          left join lateral (
@@ -783,29 +812,47 @@ pub(super) async fn load_work(
                            and o.status in ('accepted', 'sent', 'delivered', 'read'))
              order by r.id desc limit 1
          ) br on true
-         where v.id = any($1)
-         order by v.id, e.id",
-    )
-    .bind(&ids)
-    .bind(limit)
-    .fetch_all(&pool)
-    .await;
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(e) if wanted.len() == 1 => return vec![Err(e.into())],
-        Err(e) => {
-            // Each conversation gets its own answer.
-            tracing::warn!(error = %e, conversations = wanted.len(), "loading work together failed; loading it one by one");
-            let mut each = Vec::with_capacity(wanted.len());
-            for w in wanted {
-                each.extend(Box::pin(load_work(pool.clone(), vec![w])).await);
-            }
-            return each;
-        }
+         ",
+            $filter,
+            "
+         order by ",
+            $order
+        )
     };
-    let mut found: std::collections::HashMap<i64, StoreResult<ConversationWork>> =
-        std::collections::HashMap::with_capacity(wanted.len());
-    for row in &rows {
+}
+
+/// Claims as `claim_conversations` does and reads the claimed conversations' work in the
+/// same statement (one round trip, on the lease pool): the update's `returning` gives the
+/// conversations' newest rows, the events are those committed when the statement began
+/// (later ones keep `has_work` set, so the release says there is more work).
+const CLAIM_WORK: &str = work_query!(
+    "with claimed as (
+         update conversations set lease_owner = $1, lease_until = $2
+         where id in (select id from conversations
+                      where has_work and (lease_until is null or lease_until <= $3)
+                      order by work_since, id
+                      limit $4
+                      for no key update skip locked)
+         returning id, sender_id, contact_id, last_inbound_at, state, created_at, work_since
+     ), v as (select * from claimed)",
+    "",
+    "$5",
+    "v.work_since, v.id, e.id"
+);
+
+/// The waiting work of many conversations (`$1`, at most `$2` events each).
+const LOAD_WORK: &str = work_query!(
+    "with v as (select * from conversations where id = any($1))",
+    "",
+    "$2",
+    "v.id, e.id"
+);
+
+/// The work in `rows` (`work_query!`), each conversation once, in the order the rows give
+/// them. A conversation whose row cannot be read gets the error instead.
+fn gather_work(rows: &[sqlx::postgres::PgRow]) -> Vec<(i64, StoreResult<ConversationWork>)> {
+    let mut found: Vec<(i64, StoreResult<ConversationWork>)> = Vec::new();
+    for row in rows {
         let read = (|| -> StoreResult<(i64, Option<StoredEvent>)> {
             let id: i64 = row.try_get("id")?;
             let event = match row.try_get::<Option<i64>, _>("event_id")? {
@@ -823,30 +870,69 @@ pub(super) async fn load_work(
             Ok(read) => read,
             Err(e) => {
                 if let Ok(id) = row.try_get::<i64, _>("id") {
-                    found.insert(id, Err(e));
+                    match found.iter_mut().find(|(i, _)| *i == id) {
+                        Some(entry) => entry.1 = Err(e),
+                        None => found.push((id, Err(e))),
+                    }
                 }
                 continue;
             }
         };
-        let entry = found.entry(id).or_insert_with(|| {
-            Ok(ConversationWork {
-                conversation: rows::conversation(row)?,
-                contact: rows::contact(row, "contact_id", "contact_created_at")?,
-                events: Vec::new(),
-                broadcast_reply: match row.try_get::<Option<i64>, _>("reply_recipient")? {
-                    Some(recipient_id) => Some(crate::domain::broadcast::BroadcastReply {
-                        recipient_id,
-                        flow: row.try_get("reply_flow")?,
-                        until: row.try_get("reply_until")?,
-                    }),
-                    None => None,
-                },
-            })
-        });
-        if let (Ok(work), Some(event)) = (entry, event) {
+        // Rows come grouped by conversation: the last entry is the one to extend.
+        if found.last().map(|(i, _)| *i) != Some(id) {
+            let work = (|| -> StoreResult<ConversationWork> {
+                Ok(ConversationWork {
+                    conversation: rows::conversation(row)?,
+                    contact: rows::contact(row, "contact_id", "contact_created_at")?,
+                    events: Vec::new(),
+                    broadcast_reply: match row.try_get::<Option<i64>, _>("reply_recipient")? {
+                        Some(recipient_id) => Some(crate::domain::broadcast::BroadcastReply {
+                            recipient_id,
+                            flow: row.try_get("reply_flow")?,
+                            until: row.try_get("reply_until")?,
+                        }),
+                        None => None,
+                    },
+                })
+            })();
+            found.push((id, work));
+        }
+        if let (Some((_, Ok(work))), Some(event)) = (found.last_mut(), event) {
             work.events.push(event);
         }
     }
+    found
+}
+
+/// The waiting work of many conversations (id, events wanted) in ONE query (`LOAD_WORK`).
+/// Loads are batched as writes are (see `batch.rs`): under load, the conversations claimed
+/// together are read together.
+pub(super) async fn load_work(
+    pool: PgPool,
+    wanted: Vec<(i64, i64)>,
+) -> Vec<StoreResult<ConversationWork>> {
+    let ids: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
+    let limit = wanted.iter().map(|(_, limit)| *limit).max().unwrap_or(0);
+    let rows = sqlx::query(LOAD_WORK)
+        .bind(&ids)
+        .bind(limit)
+        .fetch_all(&pool)
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) if wanted.len() == 1 => return vec![Err(e.into())],
+        Err(e) => {
+            // Each conversation gets its own answer.
+            tracing::warn!(error = %e, conversations = wanted.len(), "loading work together failed; loading it one by one");
+            let mut each = Vec::with_capacity(wanted.len());
+            for w in wanted {
+                each.extend(Box::pin(load_work(pool.clone(), vec![w])).await);
+            }
+            return each;
+        }
+    };
+    let mut found: std::collections::HashMap<i64, StoreResult<ConversationWork>> =
+        gather_work(&rows).into_iter().collect();
     wanted
         .iter()
         .map(|(id, limit)| {
