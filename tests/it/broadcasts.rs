@@ -21,6 +21,19 @@ const OFFER_REPLY: &str =
 /// A marketing template with one placeholder and a pending one; the sandbox sender in
 /// portfolio `main` (2,000 customers a day).
 const EDITS: &[(&str, &str)] = &[
+    // The manual clock jumps a day between windows. A lease taken with the time read just
+    // before a jump (read, then used after the jump) would then have run out
+    // at once, and the send it covers would wait "in doubt" for a clock that no longer
+    // moves (seen: 20 sends stuck in 2 runs of 5). Leases longer than the jumps keep the
+    // test about pacing, which is what it is about.
+    (
+        "inbox: { poll_interval: 50ms }",
+        "inbox: { poll_interval: 50ms, lease: 30d }",
+    ),
+    (
+        "outbox: { poll_interval: 50ms,",
+        "outbox: { poll_interval: 50ms, lease: 30d,",
+    ),
     (
         "templates:\n",
         "templates:\n  - { id: 50, name: promo, language: en, status: approved, category: marketing, body: \"Hi {{1}}, 20% off today.\" }\n  - { id: 51, name: draft, language: en, status: pending, category: marketing, body: \"Soon {{1}}\" }\n",
