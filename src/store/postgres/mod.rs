@@ -60,7 +60,11 @@ use std::str::FromStr;
 /// sends, the early-status lookup) afresh at every call, 0.3–0.4 ms each, which at 100
 /// messages a second was a third of the database's CPU (measured with
 /// `pg_stat_statements`: 4.3 ms of server CPU per message with custom plans, 2.8 ms with
-/// generic ones; BENCHMARKS.md, "PostgreSQL: plans once, replies handed over").
+/// generic ones; BENCHMARKS.md, "PostgreSQL: plans once, replies handed over"). A
+/// generic plan is made with the statistics of its first use, often while the tables are
+/// small, and kept for the connection's life: each statement is written so that its
+/// shape does not depend on them (lookups are index probes, never joins over a queue's
+/// whole index; see the event check in the step batch).
 const PLANNER_SETTINGS: [(&str, &str); 4] = [
     ("enable_seqscan", "off"),
     ("enable_bitmapscan", "off"),
