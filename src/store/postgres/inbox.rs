@@ -18,6 +18,21 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
+/// Leases to `$1` until `$2` up to `$4` conversations with work whose lease is free at `$3`,
+/// oldest work first, and returns their `id, work_since` (callers may add columns after a
+/// comma). Shared by `claim_conversations` and `CLAIM_WORK`.
+macro_rules! claim_update {
+    () => {
+        "update conversations set lease_owner = $1, lease_until = $2
+         where id in (select id from conversations
+                      where has_work and (lease_until is null or lease_until <= $3)
+                      order by work_since, id
+                      limit $4
+                      for no key update skip locked)
+         returning id, work_since"
+    };
+}
+
 #[async_trait]
 impl Inbox for PgStore {
     async fn ensure_conversation(
@@ -119,21 +134,13 @@ impl Inbox for PgStore {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<i64>> {
-        let rows = sqlx::query(
-            "update conversations set lease_owner = $1, lease_until = $2
-             where id in (select id from conversations
-                          where has_work and (lease_until is null or lease_until <= $3)
-                          order by work_since, id
-                          limit $4
-                          for no key update skip locked)
-             returning id, work_since",
-        )
-        .bind(owner)
-        .bind(lease_until(now, lease))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.leases)
-        .await?;
+        let rows = sqlx::query(claim_update!())
+            .bind(owner)
+            .bind(lease_until(now, lease))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.leases)
+            .await?;
         let mut claimed = rows
             .iter()
             .map(|row| {
@@ -780,9 +787,9 @@ async fn commit_together(
 /// What `load_work` and `claim_work` read for each conversation `v` (its columns as
 /// `rows::conversation` wants them): a row per waiting event (or one row with no event,
 /// up to `{events}` of them), each carrying its conversation, contact and the latest
-/// broadcast reply route. `{source}` provides `v`; `{filter}` and `{order}` finish it.
+/// broadcast reply route. `$source` provides `v`; `$order` finishes it.
 macro_rules! work_query {
-    ($source:literal, $filter:literal, $events:literal, $order:literal) => {
+    ($source:expr, $events:literal, $order:literal) => {
         concat!(
             $source,
             "
@@ -812,9 +819,6 @@ macro_rules! work_query {
                            and o.status in ('accepted', 'sent', 'delivered', 'read'))
              order by r.id desc limit 1
          ) br on true
-         ",
-            $filter,
-            "
          order by ",
             $order
         )
@@ -826,16 +830,11 @@ macro_rules! work_query {
 /// conversations' newest rows, the events are those committed when the statement began
 /// (later ones keep `has_work` set, so the release says there is more work).
 const CLAIM_WORK: &str = work_query!(
-    "with claimed as (
-         update conversations set lease_owner = $1, lease_until = $2
-         where id in (select id from conversations
-                      where has_work and (lease_until is null or lease_until <= $3)
-                      order by work_since, id
-                      limit $4
-                      for no key update skip locked)
-         returning id, sender_id, contact_id, last_inbound_at, state, created_at, work_since
-     ), v as (select * from claimed)",
-    "",
+    concat!(
+        "with v as (",
+        claim_update!(),
+        ", sender_id, contact_id, last_inbound_at, state, created_at)"
+    ),
     "$5",
     "v.work_since, v.id, e.id"
 );
@@ -843,7 +842,6 @@ const CLAIM_WORK: &str = work_query!(
 /// The waiting work of many conversations (`$1`, at most `$2` events each).
 const LOAD_WORK: &str = work_query!(
     "with v as (select * from conversations where id = any($1))",
-    "",
     "$2",
     "v.id, e.id"
 );
