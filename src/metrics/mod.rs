@@ -8,7 +8,10 @@ mod series;
 pub use series::{documented, register_senders};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 pub const WEBHOOKS_RECEIVED: &str = "parley_webhooks_received_total";
 pub const WEBHOOKS_DUPLICATE: &str = "parley_webhooks_duplicate_total";
@@ -121,9 +124,37 @@ pub fn handle() -> PrometheusHandle {
             // handle renders an empty page, which is still valid Prometheus text.
             let _ = metrics::set_global_recorder(recorder);
             series::register();
+            if let Err(error) = start_upkeep(handle.clone(), UPKEEP_EVERY, UPKEEP_THREAD) {
+                tracing::warn!(%error, "could not start the metrics upkeep thread: histogram samples are kept until /metrics is scraped");
+            }
             handle
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+const UPKEEP_THREAD: &str = "parley-metrics";
+
+/// The recorder keeps every histogram sample until something drains it: a scrape of
+/// `/metrics` or an upkeep pass. An instance that nobody scrapes grew by each sample it
+/// recorded (about 25 bytes a message, 2 MB a minute at 1,000 messages/s), so a thread of
+/// its own drains them every `every`, whether or not Prometheus comes.
+fn start_upkeep(
+    handle: PrometheusHandle,
+    every: Duration,
+    thread: &str,
+) -> std::io::Result<Arc<AtomicU64>> {
+    let passes = Arc::new(AtomicU64::new(0));
+    let counted = passes.clone();
+    std::thread::Builder::new()
+        .name(thread.into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            handle.run_upkeep();
+            counted.fetch_add(1, Ordering::Relaxed);
+        })?;
+    Ok(passes)
 }
 
 /// Counts one queued message's predicted cost (`MESSAGE_COST`, `MESSAGES_PRICED`):
@@ -140,4 +171,69 @@ pub fn message_priced(
         .increment(price_micros.max(0) as u64);
     metrics::counter!(MESSAGES_PRICED, "sender" => sender, "category" => category, "type" => kind)
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics::Recorder;
+
+    /// Samples recorded while nobody renders are folded in by the upkeep thread (which
+    /// frees the blocks that held them), and none of them is lost from the rendered count.
+    #[test]
+    fn upkeep_drains_samples_nobody_scraped() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let passes =
+            start_upkeep(handle.clone(), Duration::from_millis(20), "upkeep-test").unwrap();
+        let key = metrics::Key::from_name("parley_upkeep_test_seconds");
+        let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+        let histogram = recorder.register_histogram(&key, &metadata);
+        let samples = 100_000;
+        for i in 0..samples {
+            histogram.record(f64::from(i) / 1e6);
+        }
+        let before = passes.load(Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while passes.load(Ordering::Relaxed) < before + 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            passes.load(Ordering::Relaxed) >= before + 2,
+            "the upkeep thread did not run"
+        );
+        let page = handle.render();
+        assert!(
+            page.contains(&format!("parley_upkeep_test_seconds_count {samples}")),
+            "{page}"
+        );
+    }
+
+    /// The process-wide recorder gets its upkeep thread (without it, an instance nobody
+    /// scrapes keeps every sample: 2 MB a minute at 1,000 messages/s).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_process_recorder_has_an_upkeep_thread() {
+        handle();
+        // A thread names itself once it runs, so look for a while.
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_string())
+                .collect()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut threads = names();
+        while !threads.iter().any(|name| name == UPKEEP_THREAD)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+            threads = names();
+        }
+        assert!(
+            threads.iter().any(|name| name == UPKEEP_THREAD),
+            "{threads:?}"
+        );
+    }
 }
