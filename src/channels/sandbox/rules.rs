@@ -38,9 +38,16 @@ pub struct SandboxRules {
 /// Customers whose entry points the sandbox remembers; past it, the oldest are forgotten.
 const ENTRY_POINTS_MAX: usize = 100_000;
 
+/// How many customers' last sends `Pacing` holds before it forgets the ones past the pair
+/// rate limit (the bound then doubles with what is left, so forgetting stays amortised).
+const PACED_PAIRS_MIN: usize = 1024;
+
 #[derive(Default)]
 pub(super) struct Pacing {
+    /// Each customer's last send, kept only with a pair rate limit and only while it limits.
     last_to: HashMap<String, DateTime<Utc>>,
+    /// `last_to`'s size at which the next send forgets the pairs past the limit.
+    forget_at: usize,
     recent: VecDeque<DateTime<Utc>>,
 }
 
@@ -297,7 +304,64 @@ impl SandboxRules {
             }
             pacing.recent.push_back(now);
         }
-        pacing.last_to.insert(to.to_string(), now);
+        if let Some(limit) = self.config.pair_rate_limit {
+            // Every customer ever sent to would otherwise stay in memory.
+            if pacing.last_to.len() >= pacing.forget_at.max(PACED_PAIRS_MIN) {
+                let limit = chrono::Duration::from_std(limit).unwrap_or_default();
+                pacing.last_to.retain(|_, last| now - *last < limit);
+                pacing.forget_at = pacing.last_to.len() * 2;
+            }
+            pacing.last_to.insert(to.to_string(), now);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::*;
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + second, 0).unwrap()
+    }
+
+    /// A sandbox that sends to many customers holds only the ones its pair rate limit still
+    /// covers, and none without a limit.
+    #[test]
+    fn pacing_forgets_customers_past_the_pair_limit() {
+        let limited = SandboxRules::new(
+            SandboxConfig {
+                pair_rate_limit: Some(std::time::Duration::from_secs(6)),
+                ..Default::default()
+            },
+            vec![],
+            WindowPolicy::default(),
+        );
+        let mut pacing = Pacing::default();
+        for i in 0..20_000 {
+            limited
+                .pace(&mut pacing, &format!("+1555{i:07}"), at(i))
+                .unwrap();
+        }
+        assert!(
+            pacing.last_to.len() <= PACED_PAIRS_MIN,
+            "{}",
+            pacing.last_to.len()
+        );
+        // The limit still holds for a customer sent to within it.
+        let err = limited
+            .pace(&mut pacing, "+15550019999", at(20_000))
+            .unwrap_err();
+        assert_eq!(err.code, Some(PAIR_RATE));
+
+        let unlimited =
+            SandboxRules::new(SandboxConfig::default(), vec![], WindowPolicy::default());
+        let mut pacing = Pacing::default();
+        for i in 0..5_000 {
+            unlimited
+                .pace(&mut pacing, &format!("+1555{i:07}"), at(i))
+                .unwrap();
+        }
+        assert!(pacing.last_to.is_empty());
     }
 }
