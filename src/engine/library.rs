@@ -1,23 +1,36 @@
 //! What the interpreter reads besides its input: the loaded flows and the engine's options.
-//! The flow set is swapped whole on reload; every version loaded in this process stays
-//! available so runs finish on the version they started with. No I/O handles live here.
+//! The flow set is swapped whole on reload; the last `VERSIONS_KEPT` versions of each flow
+//! loaded in this process stay available so runs finish on the version they started with.
+//! No I/O handles live here.
 
 use super::EngineOptions;
 use crate::flows::{Flow, FlowSet};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// Versions of one flow kept for the runs that started on them; a run on an older one goes
+/// on with the current version, as after a restart. Every edit loaded by hot reload would
+/// otherwise stay in memory for the life of the process.
+pub const VERSIONS_KEPT: usize = 16;
+
 pub struct Library {
     current: RwLock<Arc<FlowSet>>,
-    archive: RwLock<HashMap<(String, u64), Arc<Flow>>>,
+    archive: RwLock<Archive>,
     pub options: EngineOptions,
+}
+
+/// Each loaded version of each flow, with the order it was first loaded in.
+#[derive(Default)]
+struct Archive {
+    versions: HashMap<(String, u64), (Arc<Flow>, u64)>,
+    loads: u64,
 }
 
 impl Library {
     pub fn new(flows: FlowSet, options: EngineOptions) -> Self {
         let library = Self {
             current: RwLock::new(Arc::new(FlowSet::default())),
-            archive: RwLock::new(HashMap::new()),
+            archive: RwLock::new(Archive::default()),
             options,
         };
         library.replace(flows);
@@ -28,10 +41,22 @@ impl Library {
     pub fn replace(&self, flows: FlowSet) {
         {
             let mut archive = self.archive.write().unwrap_or_else(|e| e.into_inner());
+            let mut added = false;
             for f in flows.flows() {
+                let loads = archive.loads;
+                // Loading a version again (an edit undone) makes it the newest.
                 archive
+                    .versions
                     .entry((f.id.clone(), f.version))
-                    .or_insert_with(|| f.clone());
+                    .and_modify(|kept| kept.1 = loads)
+                    .or_insert_with(|| {
+                        added = true;
+                        (f.clone(), loads)
+                    });
+                archive.loads += 1;
+            }
+            if added {
+                archive.forget_old();
             }
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
@@ -44,6 +69,12 @@ impl Library {
             .clone()
     }
 
+    /// How many versions of flow `id` are kept (tests).
+    pub fn versions_kept(&self, id: &str) -> usize {
+        let archive = self.archive.read().unwrap_or_else(|e| e.into_inner());
+        archive.versions.keys().filter(|(f, _)| f == id).count()
+    }
+
     /// The flow a run started on; after a restart (old versions are gone) the current
     /// version of the same flow.
     pub fn flow_version(&self, id: &str, version: u64) -> Option<Arc<Flow>> {
@@ -51,10 +82,35 @@ impl Library {
             .archive
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .versions
             .get(&(id.to_string(), version))
         {
-            return Some(f.clone());
+            return Some(f.0.clone());
         }
         self.flows().get(id).cloned()
+    }
+}
+
+impl Archive {
+    /// Keeps the `VERSIONS_KEPT` most recently loaded versions of each flow.
+    fn forget_old(&mut self) {
+        let mut by_flow: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
+        for ((id, version), (_, loaded)) in &self.versions {
+            by_flow.entry(id).or_default().push((*loaded, *version));
+        }
+        let mut old = Vec::new();
+        for (id, mut versions) in by_flow {
+            if versions.len() > VERSIONS_KEPT {
+                versions.sort_unstable_by(|a, b| b.cmp(a));
+                old.extend(
+                    versions[VERSIONS_KEPT..]
+                        .iter()
+                        .map(|&(_, v)| (id.to_string(), v)),
+                );
+            }
+        }
+        for key in old {
+            self.versions.remove(&key);
+        }
     }
 }

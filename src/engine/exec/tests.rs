@@ -165,3 +165,51 @@ fn a_flow_without_typing_waits_without_it() {
     assert!(interpreter.next().is_some());
     assert!(!interpreter.waits_in_typing_flow());
 }
+
+/// Hot reload keeps the last `VERSIONS_KEPT` versions of a flow for the runs that started on
+/// them; a run on an older one goes on with the current version, as after a restart.
+#[test]
+fn reloads_keep_the_last_versions_of_a_flow() {
+    use crate::engine::library::VERSIONS_KEPT;
+    let edit = |n: usize| FLOW.replace("Cannot check now", &format!("Cannot check now ({n})"));
+    let (first, _dir) = load(&[("order.yaml", &edit(0))], &[]);
+    let first_version = first.get("order").unwrap().version;
+    let library = Library::new(first, EngineOptions::default());
+    let mut versions = vec![first_version];
+    for n in 1..=VERSIONS_KEPT + 4 {
+        let (set, _dir) = load(&[("order.yaml", &edit(n))], &[]);
+        versions.push(set.get("order").unwrap().version);
+        library.replace(set);
+    }
+    assert_eq!(library.versions_kept("order"), VERSIONS_KEPT);
+    let current = *versions.last().unwrap();
+    let oldest_kept = versions[versions.len() - VERSIONS_KEPT];
+    assert_eq!(
+        library.flow_version("order", oldest_kept).unwrap().version,
+        oldest_kept
+    );
+    // Forgotten: the current version stands in.
+    assert_eq!(
+        library
+            .flow_version("order", first_version)
+            .unwrap()
+            .version,
+        current
+    );
+    // Loading a version again (an edit undone) makes it the newest: the next new version
+    // forgets the one after it instead.
+    let oldest = versions.len() - VERSIONS_KEPT;
+    let (again, _dir) = load(&[("order.yaml", &edit(oldest))], &[]);
+    library.replace(again);
+    let (last, _dir) = load(&[("order.yaml", &edit(999))], &[]);
+    let newest = last.get("order").unwrap().version;
+    library.replace(last);
+    assert_eq!(library.versions_kept("order"), VERSIONS_KEPT);
+    let undone = versions[oldest];
+    assert_eq!(
+        library.flow_version("order", undone).unwrap().version,
+        undone
+    );
+    let next = versions[oldest + 1];
+    assert_eq!(library.flow_version("order", next).unwrap().version, newest);
+}
