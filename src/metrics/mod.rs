@@ -186,7 +186,7 @@ mod tests {
         let handle = recorder.handle();
         let passes =
             start_upkeep(handle.clone(), Duration::from_millis(20), "upkeep-test").unwrap();
-        let key = metrics::Key::from_name("parley_upkeep_test_seconds");
+        let key = metrics::Key::from_name("upkeep_test_seconds");
         let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
         let histogram = recorder.register_histogram(&key, &metadata);
         let samples = 100_000;
@@ -204,7 +204,7 @@ mod tests {
         );
         let page = handle.render();
         assert!(
-            page.contains(&format!("parley_upkeep_test_seconds_count {samples}")),
+            page.contains(&format!("upkeep_test_seconds_count {samples}")),
             "{page}"
         );
     }
