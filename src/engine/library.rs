@@ -19,7 +19,7 @@ pub struct Library {
     pub options: EngineOptions,
 }
 
-/// Each loaded version of each flow, with the order it was first loaded in.
+/// The kept versions of each flow, each with when it was last loaded (a count of loads).
 #[derive(Default)]
 struct Archive {
     versions: HashMap<(String, u64), (Arc<Flow>, u64)>,
@@ -75,8 +75,8 @@ impl Library {
         archive.versions.keys().filter(|(f, _)| f == id).count()
     }
 
-    /// The flow a run started on; after a restart (old versions are gone) the current
-    /// version of the same flow.
+    /// The flow a run started on; after a restart, or once `VERSIONS_KEPT` newer versions
+    /// of it were loaded, the current version of the same flow.
     pub fn flow_version(&self, id: &str, version: u64) -> Option<Arc<Flow>> {
         if let Some(f) = self
             .archive
