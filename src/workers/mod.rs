@@ -128,7 +128,11 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
         let tasks = tasks.clone();
         let slots = slots.clone();
         let freed = freed.clone();
-        let works: Vec<RF> = items.into_iter().map(&run).collect();
+        // Boxed once here: a work future is several KB (an inbox item's holds the engine's
+        // whole run, model call included), and unboxed it was copied at every move and laid
+        // out again in each wrapper (the slot's scope, the tracker, the task cell).
+        let works: Vec<std::pin::Pin<Box<RF>>> =
+            items.into_iter().map(|item| Box::pin(run(item))).collect();
         async move {
             for work in works {
                 // Items are taken for free slots only, but a step coming back from a model
