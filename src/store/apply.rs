@@ -166,6 +166,25 @@ pub(super) fn hand_until(
         .map(|lease| lease_until(step.now, lease))
 }
 
+/// The claimed conversations whose work could be read (`Inbox::claim_work`). One whose rows
+/// cannot be read is logged and left out: its lease runs out and it is claimed again later.
+/// A transient error fails the whole claim.
+pub(super) fn readable_work<W>(
+    loaded: impl IntoIterator<Item = (super::Id, StoreResult<W>)>,
+) -> StoreResult<Vec<W>> {
+    let mut work = Vec::new();
+    for (id, load) in loaded {
+        match load {
+            Ok(w) => work.push(w),
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires")
+            }
+        }
+    }
+    Ok(work)
+}
+
 pub(super) fn status(text: &str) -> StoreResult<DeliveryStatus> {
     DeliveryStatus::parse(text)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))
@@ -177,6 +196,20 @@ pub(super) fn origin(text: &str) -> StoreResult<Origin> {
 
 #[cfg(test)]
 mod tests {
+    use super::readable_work;
+    use crate::store::StoreError;
+
+    /// A conversation whose rows cannot be read is left out of the claim (its lease runs
+    /// out and it is claimed again); a transient error fails the whole claim.
+    #[test]
+    fn readable_work_leaves_out_unreadable_conversations_and_fails_on_transient_errors() {
+        let corrupt = || Err(StoreError::Corrupt("bad row".into()));
+        let work = readable_work([(1, Ok("a")), (2, corrupt()), (3, Ok("c"))]).unwrap();
+        assert_eq!(work, vec!["a", "c"]);
+        let transient = Err(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert!(readable_work([(1, Ok("a")), (2, transient), (3, corrupt())]).is_err());
+    }
+
     use super::*;
     use crate::domain::ProviderError;
 

@@ -271,17 +271,7 @@ pub trait Inbox: Send + Sync {
         // PostgreSQL store) reads them all in one statement.
         let loads =
             futures::future::join_all(ids.iter().map(|&id| self.load_work(id, events))).await;
-        let mut work = Vec::with_capacity(ids.len());
-        for (id, load) in ids.into_iter().zip(loads) {
-            match load {
-                Ok(w) => work.push(w),
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => {
-                    tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires")
-                }
-            }
-        }
-        Ok(work)
+        apply::readable_work(ids.into_iter().zip(loads))
     }
 
     /// Gives the conversation back. If events arrived meanwhile it stays marked as having

@@ -175,16 +175,7 @@ impl Inbox for PgStore {
             .bind(events)
             .fetch_all(&self.leases)
             .await?;
-        let mut work = Vec::new();
-        for (id, loaded) in gather_work(&rows) {
-            match loaded {
-                Ok(w) => work.push(w),
-                Err(e) => {
-                    tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires")
-                }
-            }
-        }
-        Ok(work)
+        crate::store::apply::readable_work(gather_work(&rows))
     }
 
     /// A step without contact changes goes through the batch statement, which also hands

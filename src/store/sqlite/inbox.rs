@@ -147,15 +147,10 @@ impl Inbox for SqliteStore {
                     .collect::<StoreResult<Vec<_>>>()
             })
             .await?;
-        Ok(raw
-            .into_iter()
-            .filter_map(|raw| {
-                let id = raw.conversation_id;
-                raw.parse()
-                    .inspect_err(|e| tracing::error!(conversation_id = id, error = %e, "loading a conversation failed; will retry after the lease expires"))
-                    .ok()
-            })
-            .collect())
+        crate::store::apply::readable_work(
+            raw.into_iter()
+                .map(|raw| (raw.conversation_id, raw.parse())),
+        )
     }
 
     async fn load_work(&self, conversation_id: i64, limit: i64) -> StoreResult<ConversationWork> {
