@@ -18,15 +18,18 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
-/// Leases to `$1` until `$2` up to `$4` conversations with work whose lease is free at `$3`,
-/// oldest work first, and returns their `id, work_since` (callers may add columns after a
-/// comma). Shared by `claim_conversations` and `CLAIM_WORK`.
+/// Leases to `$1` until `$2` up to `$4` conversations with work whose lease is free at `$3`
+/// (those nobody holds first, oldest work first, then those whose lease ran out, by its
+/// end) and returns their `id, work_since` (callers may add columns after a comma). Shared
+/// by `claim_conversations` and `CLAIM_WORK`. It walks `conversations_claimable` (migration
+/// 0022), where held conversations sit after the free ones in the order their leases end,
+/// so it stops at the first lease still running.
 macro_rules! claim_update {
     () => {
         "update conversations set lease_owner = $1, lease_until = $2
          where id in (select id from conversations
-                      where has_work and (lease_until is null or lease_until <= $3)
-                      order by work_since, id
+                      where has_work and coalesce(lease_until, '-infinity'::timestamptz) <= $3
+                      order by coalesce(lease_until, '-infinity'::timestamptz), work_since, id
                       limit $4
                       for no key update skip locked)
          returning id, work_since"
