@@ -99,7 +99,7 @@ impl App {
         ));
         let engine_options = EngineOptions::from_config(&config);
         let wake = Wakeups::default();
-        let (ingestor, _) = Ingestor::spawn(
+        let ingestor = Ingestor::spawn(
             store.clone(),
             wake.clone(),
             config.webhooks.max_waiting,
@@ -317,8 +317,7 @@ impl App {
                     self.wake.clone(),
                     cfg.webhooks.max_waiting,
                     cfg.webhooks.ack_timeout,
-                )
-                .0;
+                );
                 // A listener belongs to the runtime it was made on: moved over as it is.
                 let listener = listener.into_std()?;
                 let config = cfg.http.clone();

@@ -14,6 +14,7 @@
 //!    `net`: the guard for outbound HTTP that others point somewhere (internal addresses,
 //!    redirects, DNS) and bounded reads of answers.
 //!    `metrics`: Prometheus metric names and recorder; the per-thread allocation meter.
+//!    `threads`: how Parley's own threads are scheduled (batch threads).
 //! 2. `config`: documented defaults, the YAML file, `${ENV}`, validated once (a file per
 //!    section); the one duration parser; the size and nesting limits of every YAML file.
 //! 3. `flows`: the YAML flow language (load, compile, the `{{ }}` template language,
@@ -52,4 +53,5 @@ pub mod models;
 pub mod net;
 pub mod sandbox;
 pub mod store;
+pub mod threads;
 pub mod workers;

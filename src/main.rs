@@ -401,10 +401,10 @@ fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()>
     if config_path.is_none() {
         tracing::info!("no --config given: running the embedded default (SQLite parley.db, flows/, sandbox sender 1 +15550000000)");
     }
-    // The workers never preempt HTTP or the writer on waking (`workers::batch_scheduling`).
+    // The workers never preempt HTTP or the writer on waking (`threads::batch_scheduling`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("parley-worker")
-        .on_thread_start(parley::workers::batch_scheduling)
+        .on_thread_start(parley::threads::batch_scheduling)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

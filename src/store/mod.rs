@@ -197,6 +197,12 @@ pub trait Ingest: Send + Sync {
     /// (131047/63016) on a message whose fallback is a template enqueues that template once,
     /// in the same transaction.
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
+
+    /// Whether concurrent `ingest` calls already share one commit inside the store (SQLite's
+    /// writer thread), so that callers need not gather them into one call first.
+    fn shares_commits(&self) -> bool {
+        false
+    }
 }
 
 /// Contacts, conversations and the inbox: one worker per conversation, events in order.

@@ -1,7 +1,15 @@
-//! Group commit for webhooks: every request hands its items to one task that commits all
-//! items waiting at that moment in a single transaction, then answers each request. Idle,
-//! a request commits at once; under load, requests that arrive during a commit share the
-//! next one. A request is answered only after its items are durable.
+//! Group commit for webhooks: every request's items are committed together with those of
+//! the other requests waiting at that moment, in a single transaction, and each request is
+//! answered only after its items are durable. Idle, a request commits at once; under load,
+//! requests that arrive during a commit share the next one.
+//!
+//! Where the store gathers concurrent writes into one commit itself (SQLite's writer
+//! thread), each request goes to it directly. Otherwise (PostgreSQL) one task gathers the
+//! requests waiting and makes one store call of them. Going through that task cost SQLite
+//! twice: a request that came while a call was in flight waited for that call's answer to
+//! wake the task before its own call could start, on a thread the workers may be keeping
+//! busy; with 1,000 conversations waiting on a model, that wait was the acknowledgement's
+//! tail (BENCHMARKS.md, issue 17).
 //!
 //! When the database is down or slow, requests are not held open: a request waits at most
 //! `webhooks.ack_timeout`, and at most `webhooks.max_waiting` requests wait at all (beyond
@@ -12,7 +20,7 @@ use crate::metrics as m;
 use crate::store::{DynStore, IngestItem, IngestOutcome, NewDownload, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::Wakeups;
 
@@ -20,9 +28,22 @@ type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
 
 #[derive(Clone)]
 pub struct Ingestor {
-    tx: mpsc::Sender<(Vec<IngestItem>, Reply)>,
+    route: Route,
     /// A request not stored within this time is answered "unavailable" (503).
     ack_timeout: Duration,
+}
+
+#[derive(Clone)]
+enum Route {
+    /// Straight to a store that shares commits between concurrent calls itself; `slots`
+    /// bounds the requests waiting for it.
+    Direct {
+        store: DynStore,
+        wake: Wakeups,
+        slots: Arc<Semaphore>,
+    },
+    /// Through the task that gathers the requests waiting into one store call.
+    Gathered(mpsc::Sender<(Vec<IngestItem>, Reply)>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +69,7 @@ impl Ingestor {
         wake: Wakeups,
         max_waiting: usize,
         ack_timeout: Duration,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> Self {
         Self::spawn_on(
             &tokio::runtime::Handle::current(),
             store,
@@ -58,44 +79,121 @@ impl Ingestor {
         )
     }
 
-    /// `spawn`, its task on the runtime `on`.
+    /// `spawn`, its gathering task (if the store needs one) on the runtime `on`.
     pub fn spawn_on(
         on: &tokio::runtime::Handle,
         store: DynStore,
         wake: Wakeups,
         max_waiting: usize,
         ack_timeout: Duration,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(max_waiting.max(1));
-        let handle = on.spawn(run(store, wake, rx));
-        (Self { tx, ack_timeout }, handle)
+    ) -> Self {
+        let route = if store.shares_commits() {
+            Route::Direct {
+                store,
+                wake,
+                slots: Arc::new(Semaphore::new(max_waiting.max(1))),
+            }
+        } else {
+            let (tx, rx) = mpsc::channel(max_waiting.max(1));
+            on.spawn(gather(store, wake, rx));
+            Route::Gathered(tx)
+        };
+        Self { route, ack_timeout }
     }
 
     pub async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, answer) = oneshot::channel();
-        self.tx.try_send((items, reply)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "queue_full").increment(1);
-                IngestError::Overloaded("too many webhooks wait for the database")
+        match &self.route {
+            Route::Direct { store, wake, slots } => {
+                let Ok(_slot) = slots.try_acquire() else {
+                    return Err(queue_full());
+                };
+                let media = has_media(&items);
+                let stored = tokio::time::timeout(self.ack_timeout, store.ingest(&items))
+                    .await
+                    .map_err(|_| timed_out())?;
+                match stored {
+                    Ok(outcomes) => {
+                        wake_for(wake, media, &outcomes);
+                        Ok(outcomes)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
+                        Err(IngestError::Store(Arc::new(e)))
+                    }
+                }
             }
-            mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-        })?;
-        match tokio::time::timeout(self.ack_timeout, answer).await {
-            Ok(answer) => answer
-                .map_err(|_| IngestError::ShuttingDown)?
-                .map_err(IngestError::Store),
-            Err(_) => {
-                metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "timeout").increment(1);
-                Err(IngestError::Overloaded("not stored in time"))
+            Route::Gathered(tx) => {
+                let (reply, answer) = oneshot::channel();
+                tx.try_send((items, reply)).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => queue_full(),
+                    mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+                })?;
+                tokio::time::timeout(self.ack_timeout, answer)
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|_| IngestError::ShuttingDown)?
+                    .map_err(IngestError::Store)
             }
         }
     }
 }
 
-async fn run(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>) {
+fn queue_full() -> IngestError {
+    metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "queue_full").increment(1);
+    IngestError::Overloaded("too many webhooks wait for the database")
+}
+
+fn timed_out() -> IngestError {
+    metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "timeout").increment(1);
+    IngestError::Overloaded("not stored in time")
+}
+
+/// Whether any item is a message with media to download.
+fn has_media(items: &[IngestItem]) -> bool {
+    items.iter().any(|item| {
+        matches!(item, IngestItem::Message { message, .. } if NewDownload::of(message).is_some())
+    })
+}
+
+/// Counts what was stored and wakes the workers it concerns: the media downloads, the
+/// outbox for a template fallback a status queued, the inbox for stored messages.
+fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome]) {
+    if media {
+        wake.media.notify_one();
+    }
+    let mut new_work = false;
+    for o in outcomes {
+        match o {
+            IngestOutcome::Stored { .. } => new_work = true,
+            IngestOutcome::Duplicate => metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1),
+            IngestOutcome::StatusApplied { fallback_id, .. } => {
+                metrics::counter!(m::STATUSES_APPLIED).increment(1);
+                if fallback_id.is_some() {
+                    wake.outbox.notify_one();
+                }
+            }
+            IngestOutcome::IdentityApplied { contact_id } => {
+                let outcome = if contact_id.is_some() {
+                    "moved"
+                } else {
+                    "unknown"
+                };
+                metrics::counter!(m::CONTACT_IDENTITY_CHANGES, "outcome" => outcome).increment(1);
+            }
+            _ => {}
+        }
+    }
+    if new_work {
+        wake.inbox.notify_one();
+    }
+}
+
+/// The gathering task: takes every request waiting, stores their items in one call, then
+/// answers each.
+async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>) {
     let mut pending: Vec<(Vec<IngestItem>, Reply)> = Vec::new();
     // Runs until every `Ingestor` handle is gone; items already sent are drained first.
     while let Some(first) = rx.recv().await {
@@ -114,46 +212,13 @@ async fn run(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestI
             .iter()
             .flat_map(|(items, _)| items.iter().cloned())
             .collect();
-        let media = items.iter().any(|item| {
-            matches!(item, IngestItem::Message { message, .. } if NewDownload::of(message).is_some())
-        });
         match store.ingest(&items).await {
             Ok(outcomes) => {
-                if media {
-                    wake.media.notify_one();
-                }
+                wake_for(&wake, has_media(&items), &outcomes);
                 let mut outcomes = outcomes.into_iter();
-                let mut new_work = false;
                 for (items, reply) in pending.drain(..) {
                     let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();
-                    for o in &mine {
-                        match o {
-                            IngestOutcome::Stored { .. } => new_work = true,
-                            IngestOutcome::Duplicate => {
-                                metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1)
-                            }
-                            IngestOutcome::StatusApplied { fallback_id, .. } => {
-                                metrics::counter!(m::STATUSES_APPLIED).increment(1);
-                                if fallback_id.is_some() {
-                                    wake.outbox.notify_one();
-                                }
-                            }
-                            IngestOutcome::IdentityApplied { contact_id } => {
-                                let outcome = if contact_id.is_some() {
-                                    "moved"
-                                } else {
-                                    "unknown"
-                                };
-                                metrics::counter!(m::CONTACT_IDENTITY_CHANGES, "outcome" => outcome)
-                                    .increment(1);
-                            }
-                            _ => {}
-                        }
-                    }
                     let _ = reply.send(Ok(mine));
-                }
-                if new_work {
-                    wake.inbox.notify_one();
                 }
             }
             Err(e) => {

@@ -124,13 +124,18 @@ async fn webhooks_are_answered_while_2000_slow_connections_are_held_under_a_1024
     let http = reqwest::Client::new();
     wait_healthy(&http, &format!("http://{addr}")).await;
     // HTTP is served from a thread of its own (`App::serve_on`), away from the workers.
-    // The workers run as batch threads (`workers::batch_scheduling`): they never preempt
-    // it or the SQLite writer on waking.
+    // The workers and SQLite's checkpoints run as batch threads
+    // (`threads::batch_scheduling`): they never preempt it or the SQLite writer on waking.
     let threads = threads_and_policy(child.id());
     let policy_of = |name: &str| threads.iter().find(|(t, _)| t == name).map(|(_, p)| *p);
     assert_eq!(policy_of("parley-http"), Some(SCHED_OTHER), "{threads:?}");
     assert_eq!(policy_of("sqlite-writer"), Some(SCHED_OTHER), "{threads:?}");
     assert_eq!(policy_of("parley-worker"), Some(SCHED_BATCH), "{threads:?}");
+    assert_eq!(
+        policy_of("sqlite-checkpoi"),
+        Some(SCHED_BATCH),
+        "{threads:?}"
+    );
 
     // 2,000 connections, each with a partial header, then a byte each every 2 s. Opened
     // together: past the server's backlog the kernel may hold a handshake back.

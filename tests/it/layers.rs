@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// The layers in order; a module may import from earlier layers only. Modules sharing a
 /// layer stand side by side and import none of each other.
 const LAYERS: &[&[&str]] = &[
-    &["domain", "net", "metrics"],
+    &["domain", "net", "metrics", "threads"],
     &["config"],
     &["flows", "store", "channels", "models"],
     &["engine"],

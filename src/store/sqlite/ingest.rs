@@ -15,6 +15,11 @@ use rusqlite::{params, Connection};
 
 #[async_trait]
 impl Ingest for SqliteStore {
+    /// The writer thread commits every ingest waiting at once together (`run_first`).
+    fn shares_commits(&self) -> bool {
+        true
+    }
+
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
         // Everything that needs no database is done here, off the writer thread.
         let items = items

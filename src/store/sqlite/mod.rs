@@ -20,6 +20,7 @@
 mod account;
 pub mod backup;
 mod broadcasts;
+mod checkpoint;
 mod contacts;
 mod costs;
 mod exchanges;

@@ -22,13 +22,14 @@
 //! saturation (3,000/s) it kept the urgent jobs from queueing behind outcomes: e2e p99
 //! 42–102 ms → 12–19 ms (BENCHMARKS.md, "Smaller pages, outcomes riding along").
 
+use super::checkpoint::Checkpoints;
 use crate::config::SqliteSynchronous;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -62,6 +63,9 @@ pub(super) struct Writer {
     /// that concurrent writes really share transactions.
     #[cfg_attr(not(test), allow(dead_code))]
     batches: Arc<AtomicU64>,
+    /// The WAL's pages after the latest commit and the checkpoints run, for the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    wal: (Arc<AtomicU32>, Arc<super::checkpoint::Counts>),
 }
 
 impl Writer {
@@ -85,25 +89,24 @@ impl Writer {
         let conn = Connection::open(path)?;
         conn.busy_timeout(busy_timeout)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match sync {
-                SqliteSynchronous::Normal => "normal",
-                SqliteSynchronous::Full => "full",
-            },
-        )?;
+        set_synchronous(&conn, sync)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "temp_store", "memory")?;
         conn.set_prepared_statement_cache_capacity(256);
+        let checkpoints = Checkpoints::start(&conn, path, sync, busy_timeout)?;
+        let wal = (checkpoints.frames.clone(), checkpoints.counts.clone());
         let (jobs, queue) = mpsc::channel::<(Lane, Job)>();
         let batches = Arc::new(AtomicU64::new(0));
         let counter = batches.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, queue, &counter, ride_wait))
+            .spawn(move || {
+                let mut checkpoints = checkpoints;
+                run(&conn, queue, &counter, ride_wait, &mut checkpoints);
+                checkpoints.detach(&conn);
+            })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(Self { jobs, batches })
+        Ok(Self { jobs, batches, wal })
     }
 
     /// Runs `f` on the write connection inside the next group transaction and returns its
@@ -244,15 +247,25 @@ impl Waiting {
 }
 
 fn run(
-    conn: Connection,
+    conn: &Connection,
     queue: mpsc::Receiver<(Lane, Job)>,
     batches: &AtomicU64,
     ride_wait: Duration,
+    checkpoints: &mut Checkpoints,
 ) {
     let mut waiting = Waiting::default();
     let mut open = true;
     loop {
         if !waiting.ready() {
+            // Nothing to run: the time for the checkpoint's last copy (`checkpoint.rs`),
+            // unless a job came meanwhile.
+            match queue.try_recv() {
+                Ok(item) => {
+                    waiting.take(item);
+                    continue;
+                }
+                Err(_) => checkpoints.when_idle(conn),
+            }
             let next = match waiting.riding.front() {
                 None if !open => return,
                 None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -280,7 +293,7 @@ fn run(
         if !waiting.urgent() && !due {
             // Only reads wait: each runs in a read transaction of its own, no commit.
             for read in waiting.reads.drain(..) {
-                read(Some(&conn))(Ok(()));
+                read(Some(conn))(Ok(()));
             }
             continue;
         }
@@ -288,8 +301,23 @@ fn run(
         batches.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
         metrics::counter!(crate::metrics::SQLITE_JOBS).increment(batch.len() as u64);
-        commit_batch(&conn, batch);
+        commit_batch(conn, batch);
+        checkpoints.after_commit(conn);
     }
+}
+
+/// Sets `pragma synchronous` on a connection of the writer's (the checkpoints' fsyncs
+/// follow it too).
+pub(super) fn set_synchronous(conn: &Connection, sync: SqliteSynchronous) -> StoreResult<()> {
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            SqliteSynchronous::Normal => "normal",
+            SqliteSynchronous::Full => "full",
+        },
+    )?;
+    Ok(())
 }
 
 fn commit_batch(conn: &Connection, batch: Vec<Job>) {
@@ -422,6 +450,34 @@ mod tests {
         w.run(insert(4)).await.unwrap();
         assert_eq!(count(&dir, "select count(*) from t"), 2);
         assert_eq!(w.batches.load(Ordering::Relaxed), 2);
+    }
+
+    /// The writer's connection never checkpoints in a commit: past 1,000 WAL pages the
+    /// checkpoint thread copies them back, the writer copies what came meanwhile when idle,
+    /// and the WAL starts over, so it stays near 1,000 pages however much is written.
+    #[tokio::test]
+    async fn the_wal_starts_over_with_checkpoints_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let (frames, counts) = &w.wal;
+        let mut most = 0;
+        for k in 0..4000 {
+            w.run(move |conn| {
+                conn.execute(
+                    "insert into t (k, v) values (?1, ?2)",
+                    rusqlite::params![k, "x".repeat(600)],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+            most = most.max(frames.load(Ordering::Relaxed));
+        }
+        assert!(counts.thread.load(Ordering::Relaxed) >= 1, "{counts:?}");
+        assert!(counts.catch_up.load(Ordering::Relaxed) >= 1, "{counts:?}");
+        assert_eq!(counts.backstop.load(Ordering::Relaxed), 0, "{counts:?}");
+        assert!(most < 3 * 1_000, "the WAL grew to {most} pages");
+        assert_eq!(count(&dir, "select count(*) from t"), 4000);
     }
 
     fn count(dir: &tempfile::TempDir, sql: &str) -> i64 {
