@@ -231,3 +231,75 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber};
+
+    fn text(id: &str) -> Vec<IngestItem> {
+        vec![IngestItem::Message {
+            sender_id: 1,
+            message: InboundMessage {
+                provider_message_id: id.to_string(),
+                from: ContactRef::Phone(PhoneNumber::parse("+16315550001").unwrap()),
+                profile_name: None,
+                username: None,
+                timestamp: None,
+                content: InboundContent::Text { body: "hi".into() },
+                context: None,
+                referral: None,
+            },
+            received_at: chrono::Utc::now(),
+        }]
+    }
+
+    /// On SQLite each request goes straight to the writer, with the same bounds as through
+    /// the gathering task: while another process holds the database, at most `max_waiting`
+    /// requests wait (the next is refused at once), each at most `ack_timeout`, and once
+    /// the database is free again requests are stored.
+    #[tokio::test]
+    async fn requests_straight_to_the_store_are_bounded_and_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.db");
+        let store = crate::store::connect(&crate::config::DatabaseConfig {
+            url: format!("sqlite://{}", path.display()),
+            ..crate::config::DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        assert!(store.shares_commits());
+        let ingestor = Ingestor::spawn(store, Wakeups::default(), 1, Duration::from_millis(300));
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker.execute_batch("begin immediate").unwrap();
+
+        let waiting = tokio::spawn({
+            let ingestor = ingestor.clone();
+            async move { ingestor.ingest(text("wamid.1")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = ingestor.ingest(text("wamid.2")).await;
+        assert!(
+            matches!(refused, Err(IngestError::Overloaded(why)) if why.contains("too many")),
+            "{refused:?}"
+        );
+        let timed_out = waiting.await.unwrap();
+        assert!(
+            matches!(timed_out, Err(IngestError::Overloaded(why)) if why.contains("in time")),
+            "{timed_out:?}"
+        );
+
+        blocker.execute_batch("rollback").unwrap();
+        let stored = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match ingestor.ingest(text("wamid.3")).await {
+                    Ok(outcomes) => break outcomes,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        })
+        .await
+        .expect("stored once the database is free");
+        assert!(matches!(stored[..], [IngestOutcome::Stored { .. }]), "{stored:?}");
+    }
+}
