@@ -300,6 +300,9 @@ mod tests {
         })
         .await
         .expect("stored once the database is free");
-        assert!(matches!(stored[..], [IngestOutcome::Stored { .. }]), "{stored:?}");
+        assert!(
+            matches!(stored[..], [IngestOutcome::Stored { .. }]),
+            "{stored:?}"
+        );
     }
 }
