@@ -309,8 +309,9 @@ impl App {
                 .await
             }
             Some(on) => {
-                // Webhooks are stored from that runtime too (the one built with the state
-                // stays idle; the sandbox's simulated messages still use it).
+                // Webhooks are stored from that runtime too: its gathering task, where the
+                // store needs one, runs there (the one built with the state stays idle; the
+                // sandbox's simulated messages still use it).
                 st.ingestor = Ingestor::spawn_on(
                     &on,
                     st.store.clone(),

@@ -15,7 +15,7 @@
 //! `media` (inbound media downloads) and `reads` (the API's listings); `Process` is here.
 //! They share only `rows` (row decoders and the statements several of them run) and
 //! `statuses` (delivery statuses, applied by `ingest` and replayed by `outbox`), which
-//! import none of them.
+//! import none of them. `checkpoint` keeps SQLite's checkpoints off the writer's commits.
 
 mod account;
 pub mod backup;

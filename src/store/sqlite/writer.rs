@@ -21,6 +21,9 @@
 //! thread); at 1,000 webhooks/s riding took commits per webhook from 2.08 to 1.53, and near
 //! saturation (3,000/s) it kept the urgent jobs from queueing behind outcomes: e2e p99
 //! 42–102 ms → 12–19 ms (BENCHMARKS.md, "Smaller pages, outcomes riding along").
+//!
+//! Checkpoints never run inside a commit here: `checkpoint.rs` copies the WAL back on a
+//! thread of its own, and this thread only copies the rest when no job waits for it.
 
 use super::checkpoint::Checkpoints;
 use crate::config::SqliteSynchronous;
