@@ -14,7 +14,7 @@
 //! when a write begins with every page of it copied, and the writer kept appending during
 //! the copy, so once that checkpoint is done the writer copies the few pages it appended
 //! meanwhile itself, when no job waits for it (`when_idle`); its next commit starts the WAL
-//! over. Should the thread be gone or fall behind, the writer checkpoints itself past
+//! over. Should the thread be stalled or gone, the writer checkpoints itself past
 //! `BACKSTOP` pages, as SQLite would have.
 
 use crate::config::SqliteSynchronous;
@@ -24,13 +24,17 @@ use std::os::raw::{c_char, c_int, c_void};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// WAL pages at which a checkpoint is asked for: SQLite's own default.
 const START: u32 = 1_000;
 
 /// WAL pages at which the writer checkpoints itself (about 10 MB with 1 KiB pages).
 const BACKSTOP: u32 = 10_000;
+
+/// How long the thread's checkpoint may take before the writer, past `BACKSTOP`, no longer
+/// waits for it.
+const STALLED: Duration = Duration::from_secs(10);
 
 /// What the writer thread knows of its WAL and of the checkpoint thread.
 pub(super) struct Checkpoints {
@@ -40,6 +44,7 @@ pub(super) struct Checkpoints {
     /// Set by the checkpoint thread when the checkpoint asked for is done.
     done: Arc<AtomicBool>,
     in_flight: bool,
+    asked_at: Instant,
     /// The thread's checkpoint is done: the writer copies what came after it.
     catch_up: bool,
     /// Checkpoints run: by the thread, by the writer catching up, by the writer as backstop.
@@ -62,17 +67,6 @@ impl Checkpoints {
         sync: SqliteSynchronous,
         busy_timeout: Duration,
     ) -> StoreResult<Self> {
-        let frames = Arc::new(AtomicU32::new(0));
-        // SAFETY: the hook's argument is the `AtomicU32` inside `frames`, which `Checkpoints`
-        // keeps alive; `detach` removes the hook before that `Arc` can go (the connection,
-        // owned by the same writer thread, only calls it while committing).
-        unsafe {
-            rusqlite::ffi::sqlite3_wal_hook(
-                conn.handle(),
-                Some(count_frames),
-                Arc::as_ptr(&frames) as *mut c_void,
-            );
-        }
         let checkpointer = Connection::open(path)?;
         checkpointer.busy_timeout(busy_timeout)?;
         super::writer::set_synchronous(&checkpointer, sync)?;
@@ -96,9 +90,22 @@ impl Checkpoints {
             .map_err(|e| {
                 StoreError::Corrupt(format!("cannot start the SQLite checkpoint thread: {e}"))
             })?;
+        // Last, once nothing here can fail any more.
+        let frames = Arc::new(AtomicU32::new(0));
+        // SAFETY: the hook's argument is the `AtomicU32` inside `frames`, which `Checkpoints`
+        // keeps alive; `detach` removes the hook before that `Arc` can go (the connection,
+        // owned by the same writer thread, only calls it while committing).
+        unsafe {
+            rusqlite::ffi::sqlite3_wal_hook(
+                conn.handle(),
+                Some(count_frames),
+                Arc::as_ptr(&frames) as *mut c_void,
+            );
+        }
         Ok(Self {
             frames,
             ask,
+            asked_at: Instant::now(),
             done,
             in_flight: false,
             catch_up: false,
@@ -111,9 +118,11 @@ impl Checkpoints {
     pub(super) fn after_commit(&mut self, conn: &Connection) {
         self.collect();
         let frames = self.frames.load(Ordering::Relaxed);
-        if frames >= BACKSTOP {
+        // While the thread copies, the WAL may grow past the backstop on a slow disk; the
+        // writer steps in only if the thread has taken longer than `STALLED`.
+        if frames >= BACKSTOP && (!self.in_flight || self.asked_at.elapsed() > STALLED) {
             if let Err(e) = passive(conn) {
-                tracing::error!(error = %e, "a SQLite checkpoint failed");
+                tracing::warn!(error = %e, wal_pages = frames, "a SQLite checkpoint failed");
             }
             self.counts.backstop.fetch_add(1, Ordering::Relaxed);
             self.catch_up = false;
@@ -121,6 +130,7 @@ impl Checkpoints {
             // A full channel means a request is already waiting: nothing to add.
             let _ = self.ask.try_send(());
             self.in_flight = true;
+            self.asked_at = Instant::now();
         }
     }
 
