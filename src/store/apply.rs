@@ -196,8 +196,8 @@ pub(super) fn origin(text: &str) -> StoreResult<Origin> {
 
 #[cfg(test)]
 mod tests {
-    use super::readable_work;
-    use crate::store::StoreError;
+    use super::*;
+    use crate::domain::ProviderError;
 
     /// A conversation whose rows cannot be read is left out of the claim (its lease runs
     /// out and it is claimed again); a transient error fails the whole claim.
@@ -209,9 +209,6 @@ mod tests {
         let transient = Err(StoreError::Database(sqlx::Error::PoolTimedOut));
         assert!(readable_work([(1, Ok("a")), (2, transient), (3, corrupt())]).is_err());
     }
-
-    use super::*;
-    use crate::domain::ProviderError;
 
     fn update(status: DeliveryStatus, code: Option<i64>) -> StatusUpdate {
         StatusUpdate {

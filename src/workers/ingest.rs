@@ -107,22 +107,27 @@ impl Ingestor {
         }
         match &self.route {
             Route::Direct { store, wake, slots } => {
-                let Ok(_slot) = slots.try_acquire() else {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
                     return Err(queue_full());
                 };
-                let media = has_media(&items);
-                let stored = tokio::time::timeout(self.ack_timeout, store.ingest(&items))
-                    .await
-                    .map_err(|_| timed_out())?;
-                match stored {
-                    Ok(outcomes) => {
-                        wake_for(wake, media, &outcomes);
-                        Ok(outcomes)
+                // A task of its own, so that a request answered "not in time" still wakes
+                // the workers for what it stores later, and holds its slot until then.
+                let (store, wake) = (store.clone(), wake.clone());
+                let storing = tokio::spawn(async move {
+                    let _slot = slot;
+                    let stored = store.ingest(&items).await;
+                    match &stored {
+                        Ok(outcomes) => wake_for(&wake, has_media(&items), outcomes),
+                        Err(e) => {
+                            tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
-                        Err(IngestError::Store(Arc::new(e)))
-                    }
+                    stored
+                });
+                match tokio::time::timeout(self.ack_timeout, storing).await {
+                    Err(_) => Err(timed_out()),
+                    Ok(Err(_)) => Err(IngestError::ShuttingDown),
+                    Ok(Ok(stored)) => stored.map_err(|e| IngestError::Store(Arc::new(e))),
                 }
             }
             Route::Gathered(tx) => {
@@ -256,8 +261,9 @@ mod tests {
 
     /// On SQLite each request goes straight to the writer, with the same bounds as through
     /// the gathering task: while another process holds the database, at most `max_waiting`
-    /// requests wait (the next is refused at once), each at most `ack_timeout`, and once
-    /// the database is free again requests are stored.
+    /// requests wait (the next is refused at once), each at most `ack_timeout`; what a
+    /// timed-out request stores later still wakes the inbox, and once the database is free
+    /// again requests are stored.
     #[tokio::test]
     async fn requests_straight_to_the_store_are_bounded_and_time_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -269,7 +275,8 @@ mod tests {
         .await
         .unwrap();
         assert!(store.shares_commits());
-        let ingestor = Ingestor::spawn(store, Wakeups::default(), 1, Duration::from_millis(300));
+        let wake = Wakeups::default();
+        let ingestor = Ingestor::spawn(store, wake.clone(), 1, Duration::from_millis(300));
         let blocker = rusqlite::Connection::open(&path).unwrap();
         blocker.execute_batch("begin immediate").unwrap();
 
@@ -290,6 +297,11 @@ mod tests {
         );
 
         blocker.execute_batch("rollback").unwrap();
+        // The request answered "not in time" is stored once the lock goes, and the inbox
+        // hears of it (nothing else could have woken it yet).
+        tokio::time::timeout(Duration::from_secs(30), wake.inbox.notified())
+            .await
+            .expect("the inbox woken for the late commit");
         let stored = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 match ingestor.ingest(text("wamid.3")).await {

@@ -382,7 +382,7 @@ fn claim_ids(
     now: i64,
     limit: i64,
 ) -> StoreResult<Vec<i64>> {
-    // The update returns its rows by id: oldest work first.
+    // The update returns its rows in id order; sorted back to oldest work first.
     let mut claimed = conn
         .prepare_cached(CLAIM)?
         .query_map(params![owner, until, now, limit], |r| {
