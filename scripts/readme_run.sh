@@ -4,7 +4,11 @@
 # `.ci/run` runs it; run it yourself with `scripts/readme_run.sh`.
 #
 # The build reuses this checkout's target folder (CARGO_TARGET_DIR), so it costs one release
-# build, not a new download and compile of every dependency.
+# build, not a new download and compile of every dependency. With PARLEY_README_PROFILE=debug
+# (`.ci/run` sets it) the install builds the dev profile instead: the same code and commands,
+# but it reuses what `cargo test` has just compiled, where a release build of Parley is the
+# longest step of CI (39 minutes on a slow day of this 2-core machine, against a 90-minute
+# limit for the whole run).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -22,8 +26,10 @@ git clone -q "$repo" "$work/parley"
 cd "$work/parley"
 
 say "install (README: Install)"
+profile=()
+[[ "${PARLEY_README_PROFILE:-release}" == debug ]] && profile=(--debug)
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" \
-  cargo install --quiet --path . --locked --root "$work/bin"
+  cargo install --quiet --path . --locked --root "$work/bin" "${profile[@]}"
 export PATH="$work/bin/bin:$PATH"
 parley --version
 
