@@ -274,8 +274,10 @@ impl Inbox {
                     .commit_step_and_claim(&commit, self.hand_to_outbox)
                     .await?;
                 let handed = committed.handed.is_some();
-                if let Some(item) = committed.handed {
-                    self.wake.outbox_handoff.push(item);
+                if let (Some(item), Some(lease)) = (committed.handed, self.hand_to_outbox) {
+                    self.wake
+                        .outbox_handoff
+                        .push(super::LeasedSend::new(item, now, lease));
                 }
                 if committed.more_work {
                     self.wake.inbox.notify_one();

@@ -32,7 +32,36 @@ pub struct Wakeups {
     /// Inbound media to download.
     pub media: Arc<Notify>,
     /// Messages a step queued and leased for this process's outbox in its own commit.
-    pub outbox_handoff: Arc<Handoff<crate::store::OutboxItem>>,
+    pub outbox_handoff: Arc<Handoff<LeasedSend>>,
+}
+
+/// A message leased to this process's outbox (by a claim, or by its step's commit and
+/// handed over), with when it is too late to start sending it.
+#[derive(Debug)]
+pub struct LeasedSend {
+    pub item: crate::store::OutboxItem,
+    /// Half the lease: the provider call takes at most half the send lease
+    /// (`Outbox::send_lease`), so a send started before this ends before the lease does.
+    /// A handed send still waiting for a free slot then (a step's replies come faster than
+    /// the outbox sends them) is left alone: once its lease has run out a claim takes it,
+    /// and only then is it sent, so it cannot go out twice (once from here, once from a
+    /// claim of this or another process).
+    pub stale_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LeasedSend {
+    /// `item`, leased at `now` for `lease`.
+    pub fn new(
+        item: crate::store::OutboxItem,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: Duration,
+    ) -> Self {
+        let half = chrono::Duration::from_std(lease / 2).unwrap_or(chrono::Duration::MAX);
+        Self {
+            item,
+            stale_at: now.checked_add_signed(half).unwrap_or(now),
+        }
+    }
 }
 
 /// Work one worker hands another in the same process, already leased to this process in

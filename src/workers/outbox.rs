@@ -4,7 +4,7 @@
 //! provider call: claim, send, record.
 
 use super::retry::{decide, RetryDecision};
-use super::Wakeups;
+use super::{LeasedSend, Wakeups};
 use crate::channels::senders::{SenderRuntime, Senders};
 use crate::config::RetryConfig;
 use crate::domain::{
@@ -78,18 +78,22 @@ impl Outbox {
                 if me.unrecorded.load(Ordering::SeqCst) > 0 {
                     return Vec::new();
                 }
+                let now = me.clock.now();
                 match me
                     .store
                     .claim_outbound(
                         &me.owner,
-                        me.clock.now(),
+                        now,
                         me.send_lease(),
                         me.unknown_outcome_wait,
                         free as i64,
                     )
                     .await
                 {
-                    Ok(items) => items,
+                    Ok(items) => items
+                        .into_iter()
+                        .map(|item| LeasedSend::new(item, now, me.send_lease()))
+                        .collect(),
                     Err(e) => {
                         tracing::error!(error = %e, "claiming outbound messages failed");
                         Vec::new()
@@ -99,9 +103,20 @@ impl Outbox {
         };
         tokio::spawn(self.clone().release_deferred(shutdown.clone()));
         let me = self.clone();
-        let run = move |item| {
+        let run = move |send: LeasedSend| {
             let me = me.clone();
-            async move { me.deliver(item).await }
+            async move {
+                if me.clock.now() > send.stale_at {
+                    // Its lease may run out during the provider call: a claim takes it
+                    // once it has (`LeasedSend::stale_at`).
+                    tracing::debug!(
+                        outbound_id = send.item.id,
+                        "a handed send waited past half its lease; left to a claim"
+                    );
+                    return;
+                }
+                me.deliver(send.item).await
+            }
         };
         super::claim_loop(
             self.concurrency,

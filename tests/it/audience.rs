@@ -140,6 +140,17 @@ async fn two_processes_on_postgres_fire_once_and_finish_a_run_whose_owner_was_ki
         write_config(dir.path(), &db, &meta, pa, &flow),
         write_config(dir.path(), &db, &meta, pb, &flow),
     );
+    // Sends that time out are repeated (the provider may have taken them), which the
+    // duplicate bound below does not allow for: two debug builds, PostgreSQL and this
+    // test's double on a slow 2-core machine sometimes answer a send in over 2 s.
+    for config in [&ca, &cb] {
+        let yaml = std::fs::read_to_string(config).unwrap();
+        let yaml = yaml.replace(
+            "send_timeout: 2s, lease: 2s",
+            "send_timeout: 10s, lease: 2s",
+        );
+        std::fs::write(config, yaml).unwrap();
+    }
     let http = reqwest::Client::new();
     let mut a = start(&ca, dir.path());
     let mut b = start(&cb, dir.path());
