@@ -206,7 +206,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_message_waits_for_the_delay() {
         let double = Arc::new(
-            ModelDouble::start(Duration::from_millis(300))
+            ModelDouble::start(Duration::from_millis(2_000))
                 .await
                 .unwrap(),
         );
@@ -215,10 +215,17 @@ mod tests {
             let double = double.clone();
             async move { ask(&double, "slow 7").await }
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Counted as waiting once it arrives (a busy machine may take a while to deliver it),
+        // well before the delay is over.
+        while double.counts().waiting.load(Relaxed) == 0
+            && started.elapsed() < Duration::from_millis(1_500)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(double.counts().waiting.load(Relaxed), 1);
+        assert!(!call.is_finished());
         let answer = call.await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() >= Duration::from_millis(2_000));
         assert_eq!(answer["choices"][0]["message"]["content"], "slow 7");
         assert_eq!(double.counts().waiting.load(Relaxed), 0);
     }
