@@ -277,7 +277,7 @@ impl Inbox {
                 if let (Some(item), Some(lease)) = (committed.handed, self.hand_to_outbox) {
                     self.wake
                         .outbox_handoff
-                        .push(super::LeasedSend::new(item, now, lease));
+                        .push(super::LeasedSend::handed(item, lease));
                 }
                 if committed.more_work {
                     self.wake.inbox.notify_one();

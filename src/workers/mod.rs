@@ -40,26 +40,30 @@ pub struct Wakeups {
 #[derive(Debug)]
 pub struct LeasedSend {
     pub item: crate::store::OutboxItem,
-    /// Half the lease: the provider call takes at most half the send lease
-    /// (`Outbox::send_lease`), so a send started before this ends before the lease does.
-    /// A handed send still waiting for a free slot then (a step's replies come faster than
-    /// the outbox sends them) is left alone: once its lease has run out a claim takes it,
-    /// and only then is it sent, so it cannot go out twice (once from here, once from a
-    /// claim of this or another process).
-    pub stale_at: chrono::DateTime<chrono::Utc>,
+    /// For a handed-over send, half its lease from the hand-over: the provider call takes
+    /// at most half the send lease (`Outbox::send_lease`), so a send started before this
+    /// ends before the lease does. One still waiting for a free slot then (a step's
+    /// replies come faster than the outbox sends them) is left alone: once its lease has
+    /// run out a claim takes it, and only then is it sent, so it cannot go out twice (from
+    /// here and from a claim of this or another process). Real time, not the `Clock`: a
+    /// test's clock that jumps a day must not make a send stale. A claimed send starts
+    /// as soon as a slot is free (claims take only free slots): `None`.
+    pub stale_at: Option<std::time::Instant>,
 }
 
 impl LeasedSend {
-    /// `item`, leased at `now` for `lease`.
-    pub fn new(
-        item: crate::store::OutboxItem,
-        now: chrono::DateTime<chrono::Utc>,
-        lease: Duration,
-    ) -> Self {
-        let half = chrono::Duration::from_std(lease / 2).unwrap_or(chrono::Duration::MAX);
+    pub fn claimed(item: crate::store::OutboxItem) -> Self {
         Self {
             item,
-            stale_at: now.checked_add_signed(half).unwrap_or(now),
+            stale_at: None,
+        }
+    }
+
+    /// `item`, leased for `lease` by the commit that hands it over now.
+    pub fn handed(item: crate::store::OutboxItem, lease: Duration) -> Self {
+        Self {
+            item,
+            stale_at: std::time::Instant::now().checked_add(lease / 2),
         }
     }
 }

@@ -78,22 +78,18 @@ impl Outbox {
                 if me.unrecorded.load(Ordering::SeqCst) > 0 {
                     return Vec::new();
                 }
-                let now = me.clock.now();
                 match me
                     .store
                     .claim_outbound(
                         &me.owner,
-                        now,
+                        me.clock.now(),
                         me.send_lease(),
                         me.unknown_outcome_wait,
                         free as i64,
                     )
                     .await
                 {
-                    Ok(items) => items
-                        .into_iter()
-                        .map(|item| LeasedSend::new(item, now, me.send_lease()))
-                        .collect(),
+                    Ok(items) => items.into_iter().map(LeasedSend::claimed).collect(),
                     Err(e) => {
                         tracing::error!(error = %e, "claiming outbound messages failed");
                         Vec::new()
@@ -106,7 +102,10 @@ impl Outbox {
         let run = move |send: LeasedSend| {
             let me = me.clone();
             async move {
-                if me.clock.now() > send.stale_at {
+                if send
+                    .stale_at
+                    .is_some_and(|at| std::time::Instant::now() > at)
+                {
                     // Its lease may run out during the provider call: a claim takes it
                     // once it has (`LeasedSend::stale_at`).
                     tracing::debug!(
