@@ -355,6 +355,20 @@ pub trait Outbox: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>>;
 
+    /// Extends to `now + lease` the lease `owner` holds on `item` since it was claimed or
+    /// handed over, if nothing took it since: still queued, still `owner`'s, and not put
+    /// back by a claim after its lease ran out (which counts an attempt). `false` when it
+    /// was taken: then it is not `owner`'s to send. Whether the old lease has run out does
+    /// not matter: nobody sends a message without holding its lease, so one untouched
+    /// since `owner` got it has not gone out.
+    async fn renew_outbound_lease(
+        &self,
+        item: &OutboxItem,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+
     /// Records what happened to a claimed send and releases its lease. Fails with
     /// `LeaseLost` when `owner` no longer holds it.
     async fn record_outcome(

@@ -36,26 +36,27 @@ pub struct Wakeups {
 }
 
 /// A message leased to this process's outbox (by a claim, or by its step's commit and
-/// handed over), with when it is too late to start sending it.
+/// handed over), with when its lease must be renewed before it is sent.
 #[derive(Debug)]
 pub struct LeasedSend {
     pub item: crate::store::OutboxItem,
     /// For a handed-over send, half its lease from the hand-over: the provider call takes
     /// at most half the send lease (`Outbox::send_lease`), so a send started before this
     /// ends before the lease does. One still waiting for a free slot then (a step's
-    /// replies come faster than the outbox sends them) is left alone: once its lease has
-    /// run out a claim takes it, and only then is it sent, so it cannot go out twice (from
-    /// here and from a claim of this or another process). Real time, not the `Clock`: a
-    /// test's clock that jumps a day must not make a send stale. A claimed send starts
-    /// as soon as a slot is free (claims take only free slots): `None`.
-    pub stale_at: Option<std::time::Instant>,
+    /// replies come faster than the outbox sends them) renews its lease first, and only
+    /// if nothing took it meanwhile (`Outbox::renew_outbound_lease`); otherwise it could
+    /// go out twice: from here and from a claim of this or another process once its
+    /// lease ran out. Real time, not the `Clock`: a test's clock that jumps a day must
+    /// not make a send late. A claimed send starts as soon as a slot is free (claims take
+    /// only free slots): `None`.
+    pub renew_after: Option<std::time::Instant>,
 }
 
 impl LeasedSend {
     pub fn claimed(item: crate::store::OutboxItem) -> Self {
         Self {
             item,
-            stale_at: None,
+            renew_after: None,
         }
     }
 
@@ -63,8 +64,13 @@ impl LeasedSend {
     pub fn handed(item: crate::store::OutboxItem, lease: Duration) -> Self {
         Self {
             item,
-            stale_at: std::time::Instant::now().checked_add(lease / 2),
+            renew_after: std::time::Instant::now().checked_add(lease / 2),
         }
+    }
+
+    /// Whether, starting at `now`, its lease must be renewed before it is sent.
+    pub fn needs_renewal(&self, now: std::time::Instant) -> bool {
+        self.renew_after.is_some_and(|at| now > at)
     }
 }
 
@@ -208,4 +214,46 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
     }
     tasks.close();
     tasks.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LeasedSend;
+    use crate::domain::{ContactRef, OutboundContent, OutboundMessage, PhoneNumber};
+    use crate::store::OutboxItem;
+    use std::time::{Duration, Instant};
+
+    fn item() -> OutboxItem {
+        OutboxItem {
+            id: 1,
+            sender_id: 1,
+            conversation_id: 1,
+            message: OutboundMessage {
+                to: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
+                content: OutboundContent::Text {
+                    body: "hi".into(),
+                    preview_url: false,
+                },
+            },
+            fallback: Default::default(),
+            attempts: 0,
+            created_at: chrono::Utc::now(),
+            last_inbound_at: None,
+        }
+    }
+
+    /// A handed-over send may start without a renewal until half its lease has gone: the
+    /// provider call (at most half the send lease) must end before a claim can take it
+    /// again. A claimed send never needs one (it starts as soon as it is claimed).
+    #[test]
+    fn a_handed_send_renews_its_lease_past_half_of_it() {
+        let lease = Duration::from_secs(20);
+        let handed = LeasedSend::handed(item(), lease);
+        let now = Instant::now();
+        assert!(!handed.needs_renewal(now));
+        assert!(!handed.needs_renewal(now + Duration::from_secs(9)));
+        assert!(handed.needs_renewal(now + Duration::from_secs(11)));
+        let claimed = LeasedSend::claimed(item());
+        assert!(!claimed.needs_renewal(now + Duration::from_secs(86_400)));
+    }
 }

@@ -102,16 +102,7 @@ impl Outbox {
         let run = move |send: LeasedSend| {
             let me = me.clone();
             async move {
-                if send
-                    .stale_at
-                    .is_some_and(|at| std::time::Instant::now() > at)
-                {
-                    // Its lease may run out during the provider call: a claim takes it
-                    // once it has (`LeasedSend::stale_at`).
-                    tracing::debug!(
-                        outbound_id = send.item.id,
-                        "a handed send waited past half its lease; left to a claim"
-                    );
+                if send.needs_renewal(std::time::Instant::now()) && !me.renew(&send.item).await {
                     return;
                 }
                 me.deliver(send.item).await
@@ -127,6 +118,30 @@ impl Outbox {
             run,
         )
         .await;
+    }
+
+    /// Renews the lease of a handed-over send that waited past half of it for a slot
+    /// (`LeasedSend::renew_after`): whether it is still this process's to send.
+    async fn renew(&self, item: &OutboxItem) -> bool {
+        match self
+            .store
+            .renew_outbound_lease(item, &self.owner, self.clock.now(), self.send_lease())
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(
+                    outbound_id = item.id,
+                    "a handed send waited past its lease and was claimed again; not sent from memory"
+                );
+                false
+            }
+            Err(e) => {
+                // Left to a claim once its lease has run out.
+                tracing::warn!(outbound_id = item.id, error = %e, "renewing a send's lease failed");
+                false
+            }
+        }
     }
 
     /// Moves held-back marketing messages whose day has come into the outbox.

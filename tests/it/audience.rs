@@ -145,6 +145,7 @@ async fn two_processes_on_postgres_fire_once_and_finish_a_run_whose_owner_was_ki
     // test's double on a slow 2-core machine sometimes answer a send in over 2 s.
     for config in [&ca, &cb] {
         let yaml = std::fs::read_to_string(config).unwrap();
+        assert!(yaml.contains("send_timeout: 2s, lease: 2s"), "{yaml}");
         let yaml = yaml.replace(
             "send_timeout: 2s, lease: 2s",
             "send_timeout: 10s, lease: 2s",

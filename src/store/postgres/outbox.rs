@@ -111,6 +111,26 @@ impl Outbox for PgStore {
         Ok(items)
     }
 
+    async fn renew_outbound_lease(
+        &self,
+        item: &OutboxItem,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let renewed = sqlx::query(
+            "update outbound_messages set lease_until = $4
+             where id = $1 and lease_owner = $2 and attempts = $3 and status = 'queued'",
+        )
+        .bind(item.id)
+        .bind(owner)
+        .bind(item.attempts)
+        .bind(lease_until(now, lease))
+        .execute(&self.leases)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
     async fn record_outcome(
         &self,
         id: i64,

@@ -281,6 +281,28 @@ impl Outbox for SqliteStore {
         Ok(items)
     }
 
+    async fn renew_outbound_lease(
+        &self,
+        item: &OutboxItem,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (id, attempts, owner) = (item.id, item.attempts, owner.to_owned());
+        let until = micros(lease_until(now, lease));
+        self.writer
+            .run(move |conn| {
+                let renewed = conn
+                    .prepare_cached(
+                        "update outbound_messages set lease_until = ?4
+                         where id = ?1 and lease_owner = ?2 and attempts = ?3 and status = 'queued'",
+                    )?
+                    .execute(params![id, owner, attempts, until])?;
+                Ok(renewed == 1)
+            })
+            .await
+    }
+
     async fn record_outcome(
         &self,
         id: i64,

@@ -240,12 +240,43 @@ async fn only_a_ready_head_of_line_is_handed_over(store: DynStore) {
     assert!(committed.more_work);
 }
 
+/// Both stores: a handed reply that waited past its lease for a slot renews it while
+/// nobody took it (nobody sent it meanwhile); once a claim has put it back (its lease ran
+/// out) or taken it, it is not the first owner's to send any more.
+async fn a_late_handed_reply_renews_its_lease_only_while_nobody_took_it(store: DynStore) {
+    let (_, first, _) = commit_two_replies(&store).await;
+    // Leased to "a" until t(32); at t(40) it has run out, but nobody took it.
+    assert!(!store
+        .renew_outbound_lease(&first, "b", t(40), LEASE)
+        .await
+        .unwrap());
+    assert!(store
+        .renew_outbound_lease(&first, "a", t(40), LEASE)
+        .await
+        .unwrap());
+    // Renewed until t(70): another process's claim finds nothing.
+    assert!(claim_ids(&store, "b", t(41), 10).await.is_empty());
+    // At t(71) a claim puts it back (in doubt: "a" may have sent it) ...
+    assert!(claim_ids(&store, "b", t(71), 10).await.is_empty());
+    assert!(!store
+        .renew_outbound_lease(&first, "a", t(72), LEASE)
+        .await
+        .unwrap());
+    // ... and takes it once the doubt (`IN_DOUBT`, 60 s) has passed: still not "a"'s.
+    assert_eq!(claim_ids(&store, "b", t(131), 10).await, vec![first.id]);
+    assert!(!store
+        .renew_outbound_lease(&first, "a", t(132), LEASE)
+        .await
+        .unwrap());
+}
+
 conformance!(
     claim_work_loads_what_load_work_loads,
     a_handed_reply_is_never_claimed_twice,
     the_first_reply_comes_leased_with_its_commit,
     steps_committed_together_each_get_their_own_reply,
     only_a_ready_head_of_line_is_handed_over,
+    a_late_handed_reply_renews_its_lease_only_while_nobody_took_it,
 );
 
 mod sqlite_only {
