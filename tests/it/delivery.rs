@@ -253,3 +253,61 @@ async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
     assert_eq!(msg.status, DeliveryStatus::Queued);
     app.shutdown().await;
 }
+
+/// A step's reply handed to the outbox in memory that waits for a slot past half its lease
+/// renews the lease before it goes, and goes once (`workers::LeasedSend`): three
+/// customers' replies behind one outbox slot whose sends take 2.5 s each, so the third
+/// waits 5 s, over half of its 8 s lease (twice the 4 s send timeout). The clock stands
+/// still, as a test's manual clock does: a reply left for a claim instead would never go
+/// (its lease never runs out), and one whose renewal failed would not go either.
+#[tokio::test]
+async fn a_handed_reply_that_waited_past_half_its_lease_renews_it_and_goes_once() {
+    let app = spawn_with(Options {
+        manual_clock: true,
+        config_edits: vec![(
+            "outbox: { poll_interval: 50ms, send_timeout: 2s,",
+            "outbox: { concurrency: 1, lease: 2s, poll_interval: 50ms, send_timeout: 4s,",
+        )],
+        ..Default::default()
+    })
+    .await;
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(|req: &wiremock::Request| {
+            let to = serde_json::from_slice::<serde_json::Value>(&req.body).unwrap()["to"].clone();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "messaging_product": "whatsapp",
+                    "contacts": [{ "input": to, "wa_id": to }],
+                    "messages": [{ "id": format!("wamid.slow.{}", uuid::Uuid::new_v4().simple()) }]
+                }))
+                .set_delay(Duration::from_millis(2_500))
+        })
+        .with_priority(1)
+        .mount(&app.meta)
+        .await;
+    let customers = ["16315551181", "16315551182", "16315551183"];
+    let now = {
+        use parley::domain::Clock;
+        app.clock.as_ref().expect("manual clock").now().timestamp()
+    };
+    for (i, customer) in customers.iter().enumerate() {
+        let r = app
+            .post_meta(&meta_text(customer, &format!("wamid.h.{i}"), "hi", now))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    app.wait_meta_sends(3, Duration::from_secs(30)).await;
+    // Nothing more comes: a fourth send would be a duplicate.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sends = app.meta_sends().await;
+    let mut to: Vec<&str> = sends.iter().map(|s| s["to"].as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, customers, "each reply once: {sends:#?}");
+    for customer in customers {
+        let reply = only_reply(&app, &format!("+{customer}")).await;
+        assert_eq!(reply.status, DeliveryStatus::Accepted);
+        assert_eq!(reply.attempts, 0, "sent at the first attempt, not put back");
+    }
+    app.shutdown().await;
+}
