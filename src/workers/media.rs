@@ -20,6 +20,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// The longest a download takes from writing its file to recording it on its row
+/// (`MediaWorker::file_grace`).
+const FILE_GRACE: Duration = Duration::from_secs(600);
+
 /// Rows the retention sweep deletes per statement.
 const SWEEP_PAGE: i64 = 500;
 /// Backoff between attempts to record an outcome after a transient database error.
@@ -306,20 +310,27 @@ impl MediaWorker {
         }
     }
 
+    /// How recently written (by the file system's clock) a file no row refers to may be
+    /// and still be kept: it may be a newer message's with the same bytes, whose download
+    /// has written it but not recorded it on its row yet. Short against the retention: a
+    /// file is written after its row by as long as its download took, and one whose last
+    /// row goes in the first sweep past that row's retention must be old enough to go
+    /// with it (with `now - retention` here, such a file stayed for ever).
+    fn file_grace(&self) -> Duration {
+        (self.config.retention / 4).min(FILE_GRACE)
+    }
+
     /// Deletes downloads that arrived more than `media.retention` ago, and the files no
-    /// remaining download refers to that were written before then. Returns how many rows
-    /// and files it deleted.
+    /// remaining download refers to. Returns how many rows and files it deleted.
     pub async fn sweep(&self) -> StoreResult<(u64, u64)> {
         let retention =
             chrono::Duration::from_std(self.config.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = self.clock.now() - retention;
-        // Files are judged by when they were written (the file system's clock), which a
-        // newer message with the same bytes refreshes.
-        let file_cutoff = std::time::SystemTime::now()
-            .checked_sub(self.config.retention)
-            .unwrap_or(std::time::UNIX_EPOCH);
         let (mut rows, mut files) = (0, 0);
         loop {
+            let file_cutoff = std::time::SystemTime::now()
+                .checked_sub(self.file_grace())
+                .unwrap_or(std::time::UNIX_EPOCH);
             let (deleted, orphans) = self.store.sweep_downloads(cutoff, SWEEP_PAGE).await?;
             rows += deleted;
             for sha256 in orphans {

@@ -489,8 +489,22 @@ async fn the_sandbox_shows_a_customers_photo_from_the_store() {
 #[tokio::test]
 async fn media_past_the_retention_is_deleted_with_its_file() {
     let media = tempfile::tempdir().unwrap();
-    let app = app_with(media.path(), ", retention: 2s, sweep_interval: 200ms", None).await;
+    let app = app_with(media.path(), ", retention: 4s, sweep_interval: 200ms", None).await;
     serve_media(&app.meta, "7001", PHOTO).await;
+    // The file comes 1.5 s after its message, so it is written well after its row: the
+    // sweep that deletes the row past the retention must still delete the file (it once
+    // kept a file written within the retention before the sweep, for ever).
+    Mock::given(method("GET"))
+        .and(path("/whatsapp_business/attachments/7001"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "image/jpeg")
+                .set_body_bytes(PHOTO.to_vec())
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .with_priority(1)
+        .mount(&app.meta)
+        .await;
     app.post_meta(&meta_photo("wamid.old", "7001", &sha_base64(PHOTO)))
         .await;
     let id = message_id(&app, "wamid.old").await;
@@ -498,7 +512,7 @@ async fn media_past_the_retention_is_deleted_with_its_file() {
     assert_eq!(m["status"], "stored", "{m}");
     let file = file_in(media.path(), &sha_hex(PHOTO));
     assert!(file.exists());
-    eventually(Duration::from_secs(10), "the media is swept", || async {
+    eventually(Duration::from_secs(20), "the media is swept", || async {
         let (status, _) = get_keyed(&app, &format!("/api/messages/{id}/media")).await;
         (status == 404 && !file.exists()).then_some(())
     })
