@@ -476,6 +476,14 @@ mod tests {
             .unwrap();
             most = most.max(frames.load(Ordering::Relaxed));
         }
+        // On a loaded machine the thread's checkpoint may end after the last job: the
+        // writer copies what came meanwhile at its next idle moment, after its next job.
+        let t0 = std::time::Instant::now();
+        while counts.catch_up.load(Ordering::Relaxed) == 0 && t0.elapsed() < Duration::from_secs(30)
+        {
+            w.run(|_| Ok(())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(counts.thread.load(Ordering::Relaxed) >= 1, "{counts:?}");
         assert!(counts.catch_up.load(Ordering::Relaxed) >= 1, "{counts:?}");
         assert_eq!(counts.backstop.load(Ordering::Relaxed), 0, "{counts:?}");
