@@ -254,14 +254,11 @@ async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
     app.shutdown().await;
 }
 
-/// A step's reply handed to the outbox in memory that waits for a slot past half its lease
-/// renews the lease before it goes, and goes once (`workers::LeasedSend`): three
-/// customers' replies behind one outbox slot whose sends take 2.5 s each, so the third
-/// waits 5 s, over half of its 8 s lease (twice the 4 s send timeout). The clock stands
-/// still, as a test's manual clock does: a reply left for a claim instead would never go
-/// (its lease never runs out), and one whose renewal failed would not go either.
-#[tokio::test]
-async fn a_handed_reply_that_waited_past_half_its_lease_renews_it_and_goes_once() {
+/// One outbox slot, sends that take 2.5 s at the Meta double, a lease of 8 s (twice the 4 s
+/// send timeout), so a reply handed over in memory renews its lease once it has waited
+/// 4 s for the slot. The clock stands still, as a test's manual clock does: leases never
+/// run out by it.
+async fn one_slow_slot() -> TestApp {
     let app = spawn_with(Options {
         manual_clock: true,
         config_edits: vec![(
@@ -286,28 +283,117 @@ async fn a_handed_reply_that_waited_past_half_its_lease_renews_it_and_goes_once(
         .with_priority(1)
         .mount(&app.meta)
         .await;
-    let customers = ["16315551181", "16315551182", "16315551183"];
+    app
+}
+
+/// `customer` writes "hi" (the echo flow answers) at the app's clock.
+async fn say_hi(app: &TestApp, customer: &str) {
     let now = {
         use parley::domain::Clock;
         app.clock.as_ref().expect("manual clock").now().timestamp()
     };
-    for (i, customer) in customers.iter().enumerate() {
-        let r = app
-            .post_meta(&meta_text(customer, &format!("wamid.h.{i}"), "hi", now))
-            .await;
-        assert_eq!(r.status(), 200);
+    let wamid = format!("wamid.hi.{customer}");
+    let r = app.post_meta(&meta_text(customer, &wamid, "hi", now)).await;
+    assert_eq!(r.status(), 200);
+}
+
+/// The reply queued for `customer`, once there is one.
+async fn queued_reply(app: &TestApp, customer: &str) -> parley::store::OutboundRecord {
+    eventually(Duration::from_secs(10), "the reply is queued", || async {
+        let conv = app
+            .store
+            .find_conversation(1, &format!("+{customer}"))
+            .await
+            .unwrap()?;
+        app.store
+            .conversation_outbound(conv.id, None, 1)
+            .await
+            .unwrap()
+            .pop()
+    })
+    .await
+}
+
+/// Whom the Meta double's sends went to, sorted.
+async fn sent_to(app: &TestApp) -> Vec<String> {
+    let mut to: Vec<String> = app
+        .meta_sends()
+        .await
+        .iter()
+        .map(|s| s["to"].as_str().unwrap().to_string())
+        .collect();
+    to.sort();
+    to
+}
+
+/// A step's reply handed to the outbox in memory that waits for a slot past half its lease
+/// renews the lease before it goes, and goes once (`workers::LeasedSend`): three
+/// customers' replies behind one slow slot, so the third waits 5 s. A reply left for a
+/// claim instead would never go (its lease never runs out by the clock), and one whose
+/// renewal failed would not go either.
+#[tokio::test]
+async fn a_handed_reply_that_waited_past_half_its_lease_renews_it_and_goes_once() {
+    let app = one_slow_slot().await;
+    let customers = ["16315551181", "16315551182", "16315551183"];
+    for customer in customers {
+        say_hi(&app, customer).await;
     }
     app.wait_meta_sends(3, Duration::from_secs(30)).await;
     // Nothing more comes: a fourth send would be a duplicate.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let sends = app.meta_sends().await;
-    let mut to: Vec<&str> = sends.iter().map(|s| s["to"].as_str().unwrap()).collect();
-    to.sort();
-    assert_eq!(to, customers, "each reply once: {sends:#?}");
+    assert_eq!(sent_to(&app).await, customers);
     for customer in customers {
         let reply = only_reply(&app, &format!("+{customer}")).await;
         assert_eq!(reply.status, DeliveryStatus::Accepted);
         assert_eq!(reply.attempts, 0, "sent at the first attempt, not put back");
     }
+    app.shutdown().await;
+}
+
+/// A reply handed over in memory that a claim took back while it waited for a slot (its
+/// lease ran out: here another process's claim is played by a write to the database) is not
+/// sent from memory: it goes once, by the claim that holds it. Four customers write one
+/// after the other, so the fourth reply waits behind three 2.5 s sends (about 7.5 s).
+#[tokio::test]
+async fn a_handed_reply_a_claim_took_back_is_not_sent_from_memory() {
+    let app = one_slow_slot().await;
+    let customers = ["16315551181", "16315551182", "16315551183", "16315551184"];
+    say_hi(&app, customers[0]).await;
+    app.wait_meta_sends(1, Duration::from_secs(10)).await;
+    for customer in &customers[1..] {
+        say_hi(&app, customer).await;
+        queued_reply(&app, customer).await;
+    }
+    // What a claim of another process does to a send whose lease ran out (`CLAIM_SENDS`):
+    // puts it back without a lease, counts an attempt, and waits before sending it.
+    let last = queued_reply(&app, customers[3]).await;
+    let db = rusqlite::Connection::open(app._dir.path().join("parley.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let put_back = db
+        .execute(
+            "update outbound_messages set lease_owner = null, lease_until = null,
+                 attempts = attempts + 1, next_attempt_at = ?2
+             where id = ?1 and lease_owner is not null",
+            rusqlite::params![last.id, i64::MAX / 2],
+        )
+        .unwrap();
+    assert_eq!(put_back, 1, "the fourth reply was still leased and waiting");
+    // The third reply has gone and its slot is free: the fourth, in memory, had its turn.
+    let third = only_reply(&app, &format!("+{}", customers[2])).await;
+    assert_eq!(third.status, DeliveryStatus::Accepted);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(sent_to(&app).await, customers[..3], "not sent from memory");
+    // Its wait over, the claim sends it: once in all.
+    db.execute(
+        "update outbound_messages set next_attempt_at = 0 where id = ?1",
+        [last.id],
+    )
+    .unwrap();
+    app.wait_meta_sends(4, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sent_to(&app).await, customers);
+    let reply = only_reply(&app, &format!("+{}", customers[3])).await;
+    assert_eq!(reply.status, DeliveryStatus::Accepted);
+    assert_eq!(reply.attempts, 1);
     app.shutdown().await;
 }
