@@ -409,10 +409,14 @@ fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()>
         .build()
         .context("starting the async runtime")?;
     // HTTP on a thread of its own (`App::serve_on`): webhooks are acknowledged as soon as
-    // they are stored, however busy the workers are.
+    // they are stored, however busy the workers are; with short time slices, it runs as
+    // soon as a webhook wakes it (`threads::short_slices`).
     let http = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("parley-http")
+        .on_thread_start(|| {
+            parley::threads::short_slices();
+        })
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
