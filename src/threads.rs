@@ -34,20 +34,21 @@ pub const SHORT_SLICE: Duration = Duration::from_micros(100);
 /// has an earlier deadline and preempts the thread running, so a webhook that arrives while
 /// the workers and the writer keep the core busy is read and acknowledged at once rather
 /// than after their slice. With 1,000 conversations waiting on a 2 s model, the ack p99
-/// fell from a median of 5.0 to 3.8 ms over six runs each, with no change in CPU or capacity
-/// (BENCHMARKS.md, "Short slices for the HTTP thread"). Any user may ask this for its own
-/// threads; older kernels take the request and ignore it. Returns whether the kernel
-/// reports the slice as set.
+/// fell from a median of 4.9 to 3.2 ms over six runs each, with no change in CPU or
+/// capacity (BENCHMARKS.md, "Short slices for the HTTP thread"). Any user may ask this for
+/// its own threads; older kernels take the request and ignore it. The thread's policy and
+/// nice value stay as they were (an operator's `nice parley serve` holds). Returns whether
+/// the kernel reports the slice as set.
 pub fn short_slices() -> bool {
     #[cfg(target_os = "linux")]
     {
         let nanos = SHORT_SLICE.as_nanos() as u64;
-        let mut attr = SchedAttr {
-            size: std::mem::size_of::<SchedAttr>() as u32,
-            policy: libc::SCHED_OTHER as u32,
-            runtime: nanos,
-            ..SchedAttr::default()
+        let Some(mut attr) = attr_now() else {
+            return false;
         };
+        attr.size = std::mem::size_of::<SchedAttr>() as u32;
+        attr.flags = 0;
+        attr.runtime = nanos;
         // SAFETY: `attr` is a `struct sched_attr` (its first version, whose size it
         // states) that lives across the call; pid 0 is the calling thread; flags 0.
         let set =
@@ -56,23 +57,31 @@ pub fn short_slices() -> bool {
             tracing::debug!(error = %std::io::Error::last_os_error(), "the HTTP thread keeps the default time slice");
             return false;
         }
-        attr = SchedAttr::default();
-        // SAFETY: the kernel writes at most `size` bytes into `attr`, which is that size.
-        let got = unsafe {
-            libc::syscall(
-                libc::SYS_sched_getattr,
-                0,
-                &mut attr as *mut SchedAttr,
-                std::mem::size_of::<SchedAttr>() as u32,
-                0,
-            )
-        };
-        got == 0 && attr.runtime == nanos
+        attr_now().map(|a| a.runtime) == Some(nanos)
     }
     #[cfg(not(target_os = "linux"))]
     {
         false
     }
+}
+
+/// The calling thread's scheduling attributes, as the kernel reports them (`runtime` is its
+/// time slice in nanoseconds).
+#[cfg(target_os = "linux")]
+fn attr_now() -> Option<SchedAttr> {
+    let mut attr = SchedAttr::default();
+    // SAFETY: the kernel writes at most the size given (`attr`'s own) into `attr`; pid 0
+    // is the calling thread; flags 0.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut attr as *mut SchedAttr,
+            std::mem::size_of::<SchedAttr>() as u32,
+            0,
+        )
+    };
+    (got == 0).then_some(attr)
 }
 
 /// Linux's `struct sched_attr`, first version (`SCHED_ATTR_SIZE_VER0`, 48 bytes).
@@ -102,30 +111,31 @@ mod tests {
     }
 
     /// On a kernel with custom slices (6.12 and later) the thread gets its short slice, and
-    /// only that thread: another thread of the process keeps the default.
+    /// only that thread: another thread of the process keeps the default. Its nice value
+    /// stays what it was.
     #[test]
     fn a_thread_asking_for_short_slices_gets_them_alone() {
-        let applied = std::thread::spawn(super::short_slices).join().unwrap();
+        let (applied, nice, wanted) = std::thread::spawn(|| {
+            let before = super::attr_now().expect("sched_getattr").nice;
+            let wanted = (before + 1).min(19);
+            // SAFETY: raises the calling thread's own nice value, which any user may.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, wanted);
+            }
+            let applied = super::short_slices();
+            (applied, super::attr_now().map(|a| a.nice), wanted)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(nice, Some(wanted), "the thread's nice value was kept");
         if kernel() >= (6, 12) {
             assert!(applied, "kernel {:?} did not set the slice", kernel());
-            let other = std::thread::spawn(|| {
-                let mut attr = super::SchedAttr::default();
-                // SAFETY: as in `short_slices`.
-                let got = unsafe {
-                    libc::syscall(
-                        libc::SYS_sched_getattr,
-                        0,
-                        &mut attr as *mut super::SchedAttr,
-                        std::mem::size_of::<super::SchedAttr>() as u32,
-                        0,
-                    )
-                };
-                assert_eq!(got, 0);
-                attr.runtime
-            })
-            .join()
-            .unwrap();
-            assert_ne!(other, super::SHORT_SLICE.as_nanos() as u64);
+            let other = std::thread::spawn(|| super::attr_now().map(|a| a.runtime))
+                .join()
+                .unwrap();
+            assert!(other.is_some());
+            assert_ne!(other, Some(super::SHORT_SLICE.as_nanos() as u64));
         } else {
             eprintln!("kernel {:?} has no custom slices: only checked that asking does not fail the thread", kernel());
         }
