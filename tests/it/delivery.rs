@@ -254,9 +254,9 @@ async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
     app.shutdown().await;
 }
 
-/// One outbox slot, sends that take 2.5 s at the Meta double, a lease of 8 s (twice the 4 s
-/// send timeout), so a reply handed over in memory renews its lease once it has waited
-/// 4 s for the slot. The clock stands still, as a test's manual clock does: leases never
+/// One outbox slot, sends that take 2.5 s at the Meta double, a send lease of 8 s (the
+/// larger of `lease` and twice the 4 s send timeout, `Outbox::send_lease`), so a reply
+/// handed over in memory renews its lease once it has waited 4 s for the slot. The clock stands still, as a test's manual clock does: leases never
 /// run out by it.
 async fn one_slow_slot() -> TestApp {
     let app = spawn_with(Options {
@@ -269,16 +269,9 @@ async fn one_slow_slot() -> TestApp {
     })
     .await;
     Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
+        .and(path_regex(META_SENDS))
         .respond_with(|req: &wiremock::Request| {
-            let to = serde_json::from_slice::<serde_json::Value>(&req.body).unwrap()["to"].clone();
-            ResponseTemplate::new(200)
-                .set_body_json(json!({
-                    "messaging_product": "whatsapp",
-                    "contacts": [{ "input": to, "wa_id": to }],
-                    "messages": [{ "id": format!("wamid.slow.{}", uuid::Uuid::new_v4().simple()) }]
-                }))
-                .set_delay(Duration::from_millis(2_500))
+            meta_accepts(req).set_delay(Duration::from_millis(2_500))
         })
         .with_priority(1)
         .mount(&app.meta)

@@ -305,24 +305,30 @@ pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The path of the Meta double's sends.
+pub const META_SENDS: &str = r"^/v26\.0/\d+/messages$";
+
 /// Meta double: every send succeeds with a fresh wamid.
 pub async fn mount_meta_ok(server: &MockServer) {
     Mock::given(method("POST"))
-        .and(path_regex(r"^/v26\.0/\d+/messages$"))
-        .respond_with(|req: &Request| {
-            let n = uuid::Uuid::new_v4().simple().to_string();
-            let to = serde_json::from_slice::<Value>(&req.body)
-                .ok()
-                .and_then(|b| b.get("to").cloned())
-                .unwrap_or(Value::Null);
-            ResponseTemplate::new(200).set_body_json(json!({
-                "messaging_product": "whatsapp",
-                "contacts": [{ "input": to, "wa_id": to }],
-                "messages": [{ "id": format!("wamid.test.{n}") }]
-            }))
-        })
+        .and(path_regex(META_SENDS))
+        .respond_with(meta_accepts)
         .mount(server)
         .await;
+}
+
+/// The Meta double's answer to a send it accepts: the recipient and a fresh wamid.
+pub fn meta_accepts(req: &Request) -> ResponseTemplate {
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    let to = serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|b| b.get("to").cloned())
+        .unwrap_or(Value::Null);
+    ResponseTemplate::new(200).set_body_json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": to, "wa_id": to }],
+        "messages": [{ "id": format!("wamid.test.{n}") }]
+    }))
 }
 
 pub async fn mount_twilio_ok(server: &MockServer) {

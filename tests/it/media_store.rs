@@ -67,6 +67,11 @@ fn meta_photo(wamid: &str, media_id: &str, sha256: &str) -> Vec<u8> {
 /// The Graph API double serves `media_id`: its URL answer (with `sha256` in hex as Meta
 /// writes it there) and the file, both only with the sender's token.
 async fn serve_media(meta: &MockServer, media_id: &str, bytes: &[u8]) {
+    serve_media_after(meta, media_id, bytes, Duration::ZERO).await
+}
+
+/// `serve_media`, the file answered after `delay`.
+async fn serve_media_after(meta: &MockServer, media_id: &str, bytes: &[u8], delay: Duration) {
     let mut answer: Value = serde_json::from_str(MEDIA_URL_ANSWER).unwrap();
     answer["id"] = json!(media_id);
     answer["url"] = json!(format!(
@@ -87,7 +92,8 @@ async fn serve_media(meta: &MockServer, media_id: &str, bytes: &[u8]) {
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "image/jpeg")
-                .set_body_bytes(bytes.to_vec()),
+                .set_body_bytes(bytes.to_vec())
+                .set_delay(delay),
         )
         .mount(meta)
         .await;
@@ -490,21 +496,10 @@ async fn the_sandbox_shows_a_customers_photo_from_the_store() {
 async fn media_past_the_retention_is_deleted_with_its_file() {
     let media = tempfile::tempdir().unwrap();
     let app = app_with(media.path(), ", retention: 4s, sweep_interval: 200ms", None).await;
-    serve_media(&app.meta, "7001", PHOTO).await;
     // The file comes 1.5 s after its message, so it is written well after its row: the
     // sweep that deletes the row past the retention must still delete the file (it once
     // kept a file written within the retention before the sweep, for ever).
-    Mock::given(method("GET"))
-        .and(path("/whatsapp_business/attachments/7001"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "image/jpeg")
-                .set_body_bytes(PHOTO.to_vec())
-                .set_delay(Duration::from_millis(1_500)),
-        )
-        .with_priority(1)
-        .mount(&app.meta)
-        .await;
+    serve_media_after(&app.meta, "7001", PHOTO, Duration::from_millis(1_500)).await;
     app.post_meta(&meta_photo("wamid.old", "7001", &sha_base64(PHOTO)))
         .await;
     let id = message_id(&app, "wamid.old").await;
