@@ -198,6 +198,21 @@ pub trait Ingest: Send + Sync {
     /// in the same transaction.
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
 
+    /// `ingest`, and in the same transaction a claim for `claim.owner` of the
+    /// conversations its messages gave work, as `Inbox::claim_work` would make of them:
+    /// each one no worker holds is leased and its first batch of events loaded (up to
+    /// `claim.limit` conversations). The caller hands that work to its inbox, which runs it
+    /// without a claim of its own; what is not handed waits for a claim as before. A store
+    /// that cannot do this in the ingest's own transaction claims nothing (the default).
+    async fn ingest_and_claim(
+        &self,
+        items: &[IngestItem],
+        claim: Option<&InboxClaim>,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ConversationWork>)> {
+        let _ = claim;
+        Ok((self.ingest(items).await?, Vec::new()))
+    }
+
     /// Whether concurrent `ingest` calls already share one commit inside the store (SQLite's
     /// writer thread), so that callers need not gather them into one call first.
     fn shares_commits(&self) -> bool {

@@ -63,6 +63,19 @@ pub struct ConversationWork {
     pub broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
 }
 
+/// A claim an ingest makes for the inbox of the process that stores the webhook
+/// (`Ingest::ingest_and_claim`): as `Inbox::claim_work`'s arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxClaim {
+    pub owner: String,
+    pub now: DateTime<Utc>,
+    pub lease: std::time::Duration,
+    /// At most this many conversations.
+    pub limit: usize,
+    /// Each conversation's first batch of up to this many events.
+    pub events: i64,
+}
+
 /// What committing a step gives back (`Inbox::commit_step_and_claim`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Committed {

@@ -3,16 +3,19 @@
 //! order, and commits each step's output in one transaction. Many conversations proceed in
 //! parallel, bounded by `inbox.concurrency`.
 
-use super::Wakeups;
+use super::{Handoff, Wakeups};
 use crate::domain::EventKind;
 use crate::domain::{Clock, OutboundMessage, WindowPolicy};
 use crate::engine::{Engine, StepInput, StepOutput};
 use crate::metrics as m;
-use crate::store::{ConversationWork, DynStore, NewOutbound, Origin, StepCommit, StoreError};
+use crate::store::{
+    ConversationWork, DynStore, InboxClaim, NewOutbound, Origin, StepCommit, StoreError,
+};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Events loaded per round trip for one conversation.
@@ -20,6 +23,111 @@ const EVENTS_PER_LOAD: i64 = 32;
 /// Backoff between retries of a conversation after a transient database error.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// A conversation's work for a worker, claimed by the inbox or handed over by an ingest.
+#[derive(Debug)]
+pub struct InboxWork {
+    work: ConversationWork,
+    /// For handed-over work, half its lease from the hand-over: work still waiting for a
+    /// free slot then renews its lease before it runs, so that it cannot run out while the
+    /// step does (`LeasedSend::renew_after` for the outbox's side). Claimed work starts as
+    /// soon as it is claimed: `None`.
+    renew_after: Option<Instant>,
+}
+
+/// Conversations a webhook's ingest claimed for this process's inbox in the ingest's own
+/// commit (`Ingest::ingest_and_claim`), which the inbox then runs without a claim of its
+/// own: one write job less per message. The inbox opens this when it starts and closes it
+/// when it stops; ingests claim only while it is open and only for its free slots (less the
+/// handed work already waiting for one). A busy inbox gets nothing handed: its work waits in
+/// the database for a claim, as before, and claims take many conversations in one job.
+#[derive(Default)]
+pub struct IngestClaims {
+    handoff: Arc<Handoff<InboxWork>>,
+    claimer: RwLock<Option<Claimer>>,
+}
+
+struct Claimer {
+    owner: String,
+    lease: Duration,
+    clock: Arc<dyn Clock>,
+    /// The inbox's slots: work is handed over only to free ones.
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for IngestClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestClaims")
+            .field("handed", &self.handoff.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IngestClaims {
+    /// The claim an ingest starting now makes, if an inbox runs here and has room.
+    pub fn claim(&self) -> Option<InboxClaim> {
+        let claimer = self.claimer.read().ok()?;
+        let c = claimer.as_ref()?;
+        let room = c
+            .slots
+            .available_permits()
+            .saturating_sub(self.handoff.len());
+        (room > 0).then(|| InboxClaim {
+            owner: c.owner.clone(),
+            now: c.clock.now(),
+            lease: c.lease,
+            limit: room,
+            events: EVENTS_PER_LOAD,
+        })
+    }
+
+    /// Hands what an ingest claimed with `claim` to the inbox.
+    pub fn hand(&self, claim: &InboxClaim, work: Vec<ConversationWork>) {
+        let renew_after = Instant::now().checked_add(claim.lease / 2);
+        for work in work {
+            self.handoff.push(InboxWork { work, renew_after });
+        }
+    }
+
+    fn open(&self, claimer: Claimer) {
+        if let Ok(mut c) = self.claimer.write() {
+            *c = Some(claimer);
+        }
+    }
+
+    /// As an inbox running here with `slots` opens it.
+    #[cfg(test)]
+    pub(super) fn open_for(
+        &self,
+        owner: &str,
+        lease: Duration,
+        clock: Arc<dyn Clock>,
+        slots: Arc<Semaphore>,
+    ) {
+        self.open(Claimer {
+            owner: owner.to_string(),
+            lease,
+            clock,
+            slots,
+        });
+    }
+
+    /// The handed-over work waiting, taken.
+    #[cfg(test)]
+    pub(super) fn take_handed(&self) -> Vec<ConversationWork> {
+        self.handoff
+            .take(usize::MAX)
+            .into_iter()
+            .map(|w| w.work)
+            .collect()
+    }
+
+    pub(super) fn close(&self) {
+        if let Ok(mut c) = self.claimer.write() {
+            *c = None;
+        }
+    }
+}
 
 pub struct Inbox {
     pub store: DynStore,
@@ -57,7 +165,13 @@ impl Inbox {
                     )
                     .await
                 {
-                    Ok(items) => items,
+                    Ok(items) => items
+                        .into_iter()
+                        .map(|work| InboxWork {
+                            work,
+                            renew_after: None,
+                        })
+                        .collect(),
                     Err(e) => {
                         tracing::error!(error = %e, "claiming conversations failed");
                         Vec::new()
@@ -70,20 +184,62 @@ impl Inbox {
             let me = me.clone();
             async move { me.process(item).await }
         };
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let claims = self.wake.ingest_claims.clone();
+        claims.open(Claimer {
+            owner: self.owner.clone(),
+            lease: self.lease,
+            clock: self.clock.clone(),
+            slots: slots.clone(),
+        });
         super::claim_loop(
-            self.concurrency,
+            slots,
             self.poll_interval,
             self.wake.inbox.clone(),
-            None,
+            Some(claims.handoff.clone()),
             shutdown,
             claim,
             run,
         )
         .await;
+        claims.close();
     }
 
-    async fn process(&self, work: ConversationWork) {
+    /// The end of a lease taken or renewed now.
+    fn lease_until(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+            .now()
+            .checked_add_signed(
+                chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::MAX),
+            )
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+    }
+
+    async fn process(&self, item: InboxWork) {
+        let InboxWork { work, renew_after } = item;
         let conversation_id = work.conversation.id;
+        if renew_after.is_some_and(|at| Instant::now() > at) {
+            // Handed over and kept waiting for a slot: the lease is renewed before the step
+            // runs, or the work is left to a claim once the lease runs out.
+            match self
+                .store
+                .renew_conversation_lease(conversation_id, &self.owner, self.lease_until())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        conversation_id,
+                        "a handed-over conversation's lease was lost while it waited"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(conversation_id, error = %e, "renewing a handed-over conversation's lease failed; left to a claim");
+                    return;
+                }
+            }
+        }
         let mut first = Some(work);
         // A transient database error (unreachable, restarting, busy, disk full) is retried
         // here after a short backoff while the lease still has time, instead of parking the
@@ -142,16 +298,9 @@ impl Inbox {
         let every = self.lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            let until = self
-                .clock
-                .now()
-                .checked_add_signed(
-                    chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::MAX),
-                )
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
             match self
                 .store
-                .renew_conversation_lease(conversation_id, &self.owner, until)
+                .renew_conversation_lease(conversation_id, &self.owner, self.lease_until())
                 .await
             {
                 Ok(true) => {}

@@ -115,14 +115,24 @@ impl Ingestor {
                 let (store, wake) = (store.clone(), wake.clone());
                 let storing = tokio::spawn(async move {
                     let _slot = slot;
-                    let stored = store.ingest(&items).await;
-                    match &stored {
-                        Ok(outcomes) => wake_for(&wake, has_media(&items), outcomes),
+                    // The conversations it gives work are claimed for this process's inbox
+                    // in the same commit, where it has room, and handed to it.
+                    let claim = wake.ingest_claims.claim();
+                    match store.ingest_and_claim(&items, claim.as_ref()).await {
+                        Ok((outcomes, handed)) => {
+                            let handed_ids: Vec<_> =
+                                handed.iter().map(|w| w.conversation.id).collect();
+                            if let Some(claim) = &claim {
+                                wake.ingest_claims.hand(claim, handed);
+                            }
+                            wake_for(&wake, has_media(&items), &outcomes, &handed_ids);
+                            Ok(outcomes)
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
+                            Err(e)
                         }
                     }
-                    stored
                 });
                 match tokio::time::timeout(self.ack_timeout, storing).await {
                     Err(_) => Err(timed_out()),
@@ -164,15 +174,18 @@ fn has_media(items: &[IngestItem]) -> bool {
 }
 
 /// Counts what was stored and wakes the workers it concerns: the media downloads, the
-/// outbox for a template fallback a status queued, the inbox for stored messages.
-fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome]) {
+/// outbox for a template fallback a status queued, the inbox for stored messages in
+/// conversations not `handed` to it already.
+fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome], handed: &[i64]) {
     if media {
         wake.media.notify_one();
     }
     let mut new_work = false;
     for o in outcomes {
         match o {
-            IngestOutcome::Stored { .. } => new_work = true,
+            IngestOutcome::Stored {
+                conversation_id, ..
+            } => new_work |= !handed.contains(conversation_id),
             IngestOutcome::Duplicate => metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1),
             IngestOutcome::StatusApplied { fallback_id, .. } => {
                 metrics::counter!(m::STATUSES_APPLIED).increment(1);
@@ -219,7 +232,7 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
             .collect();
         match store.ingest(&items).await {
             Ok(outcomes) => {
-                wake_for(&wake, has_media(&items), &outcomes);
+                wake_for(&wake, has_media(&items), &outcomes, &[]);
                 let mut outcomes = outcomes.into_iter();
                 for (items, reply) in pending.drain(..) {
                     let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();
@@ -243,11 +256,17 @@ mod tests {
     use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber};
 
     fn text(id: &str) -> Vec<IngestItem> {
+        text_from(id, 1)
+    }
+
+    fn text_from(id: &str, customer: u32) -> Vec<IngestItem> {
         vec![IngestItem::Message {
             sender_id: 1,
             message: InboundMessage {
                 provider_message_id: id.to_string(),
-                from: ContactRef::Phone(PhoneNumber::parse("+16315550001").unwrap()),
+                from: ContactRef::Phone(
+                    PhoneNumber::parse(&format!("+1631555{customer:04}")).unwrap(),
+                ),
                 profile_name: None,
                 username: None,
                 timestamp: None,
@@ -316,5 +335,76 @@ mod tests {
             matches!(stored[..], [IngestOutcome::Stored { .. }]),
             "{stored:?}"
         );
+    }
+
+    /// With an inbox running in this process, a webhook's conversation is leased to it in
+    /// the ingest's own commit and handed over, without waking a claim; once no slot is free
+    /// (busy, or kept for handed work waiting), the next one stays in the database and the
+    /// inbox is woken to claim it; with no inbox running, nothing is claimed.
+    #[tokio::test]
+    async fn an_ingest_hands_its_conversation_to_the_inbox_while_it_has_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::connect(&crate::config::DatabaseConfig {
+            url: format!("sqlite://{}", dir.path().join("h.db").display()),
+            ..crate::config::DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        let wake = Wakeups::default();
+        let lease = Duration::from_secs(30);
+        let claims = wake.ingest_claims.clone();
+        let slots = Arc::new(Semaphore::new(2));
+        claims.open_for(
+            "me",
+            lease,
+            Arc::new(crate::domain::clock::SystemClock),
+            slots.clone(),
+        );
+        let ingestor = Ingestor::spawn(store.clone(), wake.clone(), 8, Duration::from_secs(10));
+        let woken = || async {
+            tokio::time::timeout(Duration::from_millis(100), wake.inbox.notified())
+                .await
+                .is_ok()
+        };
+        let now = chrono::Utc::now;
+
+        ingestor.ingest(text_from("wamid.1", 1)).await.unwrap();
+        let handed = claims.take_handed();
+        assert_eq!(handed.len(), 1);
+        assert_eq!(handed[0].events.len(), 1);
+        assert!(!woken().await, "a claim was woken for handed work");
+        // Leased to this process: nobody claims it.
+        assert!(store
+            .claim_work("other", now(), lease, 10, 32)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // One slot busy, and handed work waits for the other: no room for more.
+        let _busy = slots.clone().try_acquire_owned().unwrap();
+        let mut waiting = handed;
+        claims.hand(&claims.claim().unwrap(), vec![waiting.pop().unwrap()]);
+        assert!(claims.claim().is_none());
+        ingestor.ingest(text_from("wamid.2", 2)).await.unwrap();
+        assert_eq!(claims.take_handed().len(), 1);
+        assert!(
+            woken().await,
+            "the inbox not woken for work left to a claim"
+        );
+        assert_eq!(
+            store
+                .claim_work("other", now(), lease, 10, 32)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // No inbox running: no claim.
+        claims.close();
+        assert!(claims.claim().is_none());
+        ingestor.ingest(text_from("wamid.3", 3)).await.unwrap();
+        assert!(claims.take_handed().is_empty());
+        assert!(woken().await);
     }
 }

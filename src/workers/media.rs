@@ -92,7 +92,7 @@ impl MediaWorker {
             async move { me.download(job).await }
         };
         super::claim_loop(
-            self.config.concurrency,
+            Arc::new(tokio::sync::Semaphore::new(self.config.concurrency)),
             self.config.poll_interval,
             self.wake.clone(),
             None,

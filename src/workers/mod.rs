@@ -33,6 +33,8 @@ pub struct Wakeups {
     pub media: Arc<Notify>,
     /// Messages a step queued and leased for this process's outbox in its own commit.
     pub outbox_handoff: Arc<Handoff<LeasedSend>>,
+    /// Conversations a webhook's ingest leased for this process's inbox in its own commit.
+    pub ingest_claims: Arc<inbox::IngestClaims>,
 }
 
 /// A message leased to this process's outbox (by a claim, or by its step's commit and
@@ -112,12 +114,16 @@ impl<T> Handoff<T> {
     }
 
     fn is_empty(&self) -> bool {
-        self.queue.lock().map(|q| q.is_empty()).unwrap_or(true)
+        self.len() == 0
+    }
+
+    fn len(&self) -> usize {
+        self.queue.lock().map(|q| q.len()).unwrap_or(0)
     }
 }
 
 /// The claim → run loop the workers share: claim up to as many items as there are free
-/// slots, run each in its own task, then sleep until woken, a slot frees up, the poll
+/// `slots` (one permit per item running), run each in its own task, then sleep until woken, a slot frees up, the poll
 /// interval passes or shutdown. Items handed over in-process (`handoff`) run first and
 /// need no claim. The database is asked only when there may be work in it: at start,
 /// after a wake-up or a poll, and while claims come back full or slots ran out — a slot
@@ -125,7 +131,7 @@ impl<T> Handoff<T> {
 /// says so with a wake-up). At shutdown it stops claiming, runs what was handed over, and
 /// waits for the items in progress.
 pub(crate) async fn claim_loop<T, C, CF, R, RF>(
-    concurrency: usize,
+    slots: Arc<Semaphore>,
     poll_interval: Duration,
     wake: Arc<Notify>,
     handoff: Option<Arc<Handoff<T>>>,
@@ -139,7 +145,6 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
     R: Fn(T) -> RF,
     RF: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(concurrency));
     let freed = Arc::new(Notify::new());
     let tasks = TaskTracker::new();
     let spawn = |items: Vec<T>, tasks: &TaskTracker| {

@@ -109,7 +109,7 @@ impl Outbox {
             }
         };
         super::claim_loop(
-            self.concurrency,
+            Arc::new(tokio::sync::Semaphore::new(self.concurrency)),
             self.poll_interval,
             self.wake.outbox.clone(),
             Some(self.wake.outbox_handoff.clone()),

@@ -375,6 +375,24 @@ const CLAIM: &str = "
                  limit ?4)
     returning id, work_since";
 
+/// Leases conversation `?3` to `?1` until `?2` if it has work and its lease is free at `?4`
+/// (`CLAIM` for one conversation, which an ingest names).
+pub(super) fn claim_one(
+    conn: &Connection,
+    owner: &str,
+    until: i64,
+    now: i64,
+    conversation_id: i64,
+) -> StoreResult<bool> {
+    let n = conn
+        .prepare_cached(
+            "update conversations set lease_owner = ?1, lease_until = ?2
+             where id = ?3 and has_work = 1 and coalesce(lease_until, 0) <= ?4",
+        )?
+        .execute(params![owner, until, conversation_id, now])?;
+    Ok(n == 1)
+}
+
 fn claim_ids(
     conn: &Connection,
     owner: &str,
@@ -394,8 +412,8 @@ fn claim_ids(
 }
 
 /// A conversation's work as read on the writer thread, before its JSON is parsed.
-struct RawWork {
-    conversation_id: i64,
+pub(super) struct RawWork {
+    pub(super) conversation_id: i64,
     conversation: Captured,
     events: Vec<(i64, String, i64)>,
     /// The latest broadcast reply route: recipient, flow, until.
@@ -403,7 +421,7 @@ struct RawWork {
 }
 
 impl RawWork {
-    fn parse(self) -> StoreResult<ConversationWork> {
+    pub(super) fn parse(self) -> StoreResult<ConversationWork> {
         let conversation_id = self.conversation_id;
         Ok(ConversationWork {
             conversation: rows::conversation(&self.conversation)?,
@@ -434,7 +452,11 @@ impl RawWork {
     }
 }
 
-fn load_raw(conn: &Connection, conversation_id: i64, limit: i64) -> StoreResult<RawWork> {
+pub(super) fn load_raw(
+    conn: &Connection,
+    conversation_id: i64,
+    limit: i64,
+) -> StoreResult<RawWork> {
     let conversation = conn
         .prepare_cached(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state,

@@ -1,6 +1,7 @@
 //! Webhook ingress on SQLite: a batch of messages and statuses in one write job.
 
 use super::identity;
+use super::inbox::{claim_one, load_raw, RawWork};
 use super::media::enqueue_download;
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
@@ -8,7 +9,10 @@ use super::SqliteStore;
 use crate::domain::{
     EventKind, Identities, IdentityChange, OutboundMessage, StatusUpdate, WindowFallback,
 };
-use crate::store::{Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult};
+use crate::store::apply::lease_until;
+use crate::store::{
+    ConversationWork, InboxClaim, Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -21,6 +25,14 @@ impl Ingest for SqliteStore {
     }
 
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+        Ok(self.ingest_and_claim(items, None).await?.0)
+    }
+
+    async fn ingest_and_claim(
+        &self,
+        items: &[IngestItem],
+        claim: Option<&InboxClaim>,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ConversationWork>)> {
         // Everything that needs no database is done here, off the writer thread.
         let items = items
             .iter()
@@ -72,10 +84,18 @@ impl Ingest for SqliteStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        let claim = claim.map(|c| Claim {
+            owner: c.owner.clone(),
+            until: micros(lease_until(c.now, c.lease)),
+            now: micros(c.now),
+            limit: c.limit,
+            events: c.events,
+        });
         // Ahead of other writes: the webhook's acknowledgement waits for this commit.
-        self.writer
+        let (outcomes, raw) = self
+            .writer
             .run_first(move |conn| {
-                items
+                let outcomes = items
                     .iter()
                     .map(|item| match item {
                         Prepared::Message(message) => ingest_message(conn, message),
@@ -88,9 +108,56 @@ impl Ingest for SqliteStore {
                             })
                         }
                     })
-                    .collect()
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let raw = match &claim {
+                    Some(claim) => claim.stored(conn, &outcomes)?,
+                    None => Vec::new(),
+                };
+                Ok((outcomes, raw))
             })
-            .await
+            .await?;
+        // Parsed off the writer thread, as `claim_work` does.
+        let work = crate::store::apply::readable_work(
+            raw.into_iter()
+                .map(|raw| (raw.conversation_id, raw.parse())),
+        )?;
+        Ok((outcomes, work))
+    }
+}
+
+/// `InboxClaim` in the writer's terms (microseconds).
+struct Claim {
+    owner: String,
+    until: i64,
+    now: i64,
+    limit: usize,
+    events: i64,
+}
+
+impl Claim {
+    /// Leases the conversations that `outcomes` stored messages in, in their order and up to
+    /// `limit`, where no worker holds them, and loads each one's work: the claim and load
+    /// that `claim_work` would make of them, in the ingest's own job and commit.
+    fn stored(&self, conn: &Connection, outcomes: &[IngestOutcome]) -> StoreResult<Vec<RawWork>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut raw = Vec::new();
+        for outcome in outcomes {
+            if raw.len() >= self.limit {
+                break;
+            }
+            let IngestOutcome::Stored {
+                conversation_id, ..
+            } = outcome
+            else {
+                continue;
+            };
+            if seen.insert(*conversation_id)
+                && claim_one(conn, &self.owner, self.until, self.now, *conversation_id)?
+            {
+                raw.push(load_raw(conn, *conversation_id, self.events)?);
+            }
+        }
+        Ok(raw)
     }
 }
 

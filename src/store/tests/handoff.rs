@@ -5,7 +5,9 @@
 //! the other two (an outcome says `Unknown`, a claim then loads).
 
 use super::fixtures::*;
-use crate::store::{DynStore, Id, NextSend, OutboxItem, SendOutcome, StepCommit};
+use crate::store::{
+    DynStore, Id, InboxClaim, IngestOutcome, NextSend, OutboxItem, SendOutcome, StepCommit,
+};
 
 fn accepted(id: &str) -> SendOutcome {
     SendOutcome::Accepted {
@@ -270,7 +272,104 @@ async fn a_late_handed_reply_renews_its_lease_only_while_nobody_took_it(store: D
         .unwrap());
 }
 
+/// An ingest that claims for its inbox: the SQLite store leases each conversation its
+/// messages gave work, where nobody holds it, and loads it as `load_work` would, in the
+/// ingest's own commit; the PostgreSQL store claims nothing and the inbox's claim takes the
+/// work as before. Either way no conversation is claimable by another owner while handed.
+async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
+    let claim = |owner: &str, at: i64, limit: usize| InboxClaim {
+        owner: owner.to_string(),
+        now: t(at),
+        lease: LEASE,
+        limit,
+        events: 32,
+    };
+    let hands = store.backend() == "sqlite";
+    let items = [
+        message(inbound("wamid.1", 1, Some(t(0)), "one"), t(0)),
+        message(inbound("wamid.2", 2, Some(t(0)), "two"), t(0)),
+        message(inbound("wamid.3", 1, Some(t(0)), "three"), t(0)),
+    ];
+    let (outcomes, handed) = store
+        .ingest_and_claim(&items, Some(&claim("a", 1, 10)))
+        .await
+        .unwrap();
+    let stored: Vec<Id> = outcomes
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Stored {
+                conversation_id, ..
+            } => *conversation_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let (first, second) = (stored[0], stored[1]);
+    assert_eq!(stored[2], first);
+    if hands {
+        // In the order their messages came, each once, with all of its events.
+        let ids: Vec<Id> = handed.iter().map(|w| w.conversation.id).collect();
+        assert_eq!(ids, vec![first, second]);
+        assert_eq!(handed[0].events.len(), 2);
+        assert_eq!(handed[0], store.load_work(first, 32).await.unwrap());
+        assert_eq!(handed[1], store.load_work(second, 32).await.unwrap());
+        assert!(store
+            .claim_work("b", t(2), LEASE, 10, 32)
+            .await
+            .unwrap()
+            .is_empty());
+        // Held by "a": its step commits under that lease.
+        let event = handed[1].events[0].id;
+        let mut commit = step(second, event, "a", t(3));
+        commit.release = true;
+        store.commit_step_and_claim(&commit, None).await.unwrap();
+    } else {
+        assert!(handed.is_empty());
+        let claimed = store.claim_work("b", t(2), LEASE, 10, 32).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+    }
+
+    // A message for a conversation a worker holds is stored and left to that worker (its
+    // release finds it); a duplicate is not claimed at all.
+    let (outcomes, handed) = store
+        .ingest_and_claim(
+            &[
+                message(inbound("wamid.4", 1, Some(t(4)), "four"), t(4)),
+                message(inbound("wamid.1", 1, Some(t(0)), "one"), t(4)),
+            ],
+            Some(&claim("c", 4, 10)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes[0], IngestOutcome::Stored { conversation_id, .. } if conversation_id == first)
+    );
+    assert_eq!(outcomes[1], IngestOutcome::Duplicate);
+    assert!(handed.is_empty(), "{handed:?}");
+
+    // At most `limit` conversations; the rest wait for a claim.
+    let (_, handed) = store
+        .ingest_and_claim(
+            &[
+                message(inbound("wamid.5", 5, Some(t(5)), "five"), t(5)),
+                message(inbound("wamid.6", 6, Some(t(5)), "six"), t(5)),
+            ],
+            Some(&claim("d", 5, 1)),
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_work("e", t(6), LEASE, 10, 32).await.unwrap();
+    let mut all: Vec<Id> = handed
+        .iter()
+        .chain(claimed.iter())
+        .map(|w| w.conversation.id)
+        .collect();
+    all.sort();
+    assert_eq!(handed.len(), usize::from(hands));
+    assert_eq!(all.len(), 2, "{all:?}");
+}
+
 conformance!(
+    an_ingest_claims_the_work_it_stores_for_its_inbox,
     claim_work_loads_what_load_work_loads,
     a_handed_reply_is_never_claimed_twice,
     the_first_reply_comes_leased_with_its_commit,
