@@ -63,6 +63,8 @@ pub const SCRIPTS_REFUSED: &str = "parley_scripts_refused_total";
 /// SQLite group commit: write transactions committed, and the jobs (writes) they carried.
 pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
 pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
+/// Pages SQLite's commits wrote to the WAL: the write footprint (1 KiB each).
+pub const SQLITE_WAL_PAGES: &str = "parley_sqlite_wal_pages_total";
 /// PostgreSQL batching, by `kind` (`steps` and `accepted`: group commit of step commits and
 /// accepted sends; `loads`: conversations' waiting work read together): statements run, and
 /// the requests they carried.

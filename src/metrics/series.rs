@@ -41,6 +41,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (SCRIPTS_REFUSED, Kind::Counter, "Script steps failed because every script thread was busy and the queue full."),
     (SQLITE_COMMITS, Kind::Counter, "SQLite write transactions committed (group commit); 0 on PostgreSQL."),
     (SQLITE_JOBS, Kind::Counter, "Writes carried by SQLite commits; jobs / commits is the batch size. 0 on PostgreSQL."),
+    (SQLITE_WAL_PAGES, Kind::Counter, "Pages (1 KiB) SQLite's commits wrote to the WAL, the write footprint; per message it is what the disk and the checkpoints carry. 0 on PostgreSQL."),
     (POSTGRES_BATCHES, Kind::Counter, "PostgreSQL batched statements run, by kind (steps, accepted, loads); 0 on SQLite."),
     (POSTGRES_BATCHED, Kind::Counter, "Requests carried by PostgreSQL batches, by kind; 0 on SQLite."),
     (STORE_RETRIES, Kind::Counter, "Store writes retried in-process after a transient database error, by work (inbox, outcome)."),

@@ -458,9 +458,10 @@ pub fn details(r: &RunResult) -> String {
         );
         if st.sqlite_jobs > 0 && r.webhooks > 0 {
             s += &format!(
-                "  writes     {:.2} SQLite write jobs and {:.2} commits per webhook ({} jobs in {} commits)\n",
+                "  writes     {:.2} SQLite write jobs, {:.2} commits and {:.1} WAL pages per webhook ({} jobs in {} commits)\n",
                 st.sqlite_jobs as f64 / r.webhooks as f64,
                 st.sqlite_commits as f64 / r.webhooks as f64,
+                st.sqlite_wal_pages as f64 / r.webhooks as f64,
                 st.sqlite_jobs,
                 st.sqlite_commits
             );

@@ -22,6 +22,8 @@ pub struct Stages {
     /// run; 0 on PostgreSQL.
     pub sqlite_jobs: u64,
     pub sqlite_commits: u64,
+    /// Pages (1 KiB) those commits wrote to the WAL.
+    pub sqlite_wal_pages: u64,
 }
 
 pub async fn scrape(base: &str) -> Option<Stages> {
@@ -36,6 +38,7 @@ pub async fn scrape(base: &str) -> Option<Stages> {
         outbox: histogram(&text, "parley_outbox_latency_seconds")?,
         sqlite_jobs: counter(&text, "parley_sqlite_jobs_total"),
         sqlite_commits: counter(&text, "parley_sqlite_commits_total"),
+        sqlite_wal_pages: counter(&text, "parley_sqlite_wal_pages_total"),
     })
 }
 

@@ -47,6 +47,8 @@ pub(super) struct Checkpoints {
     asked_at: Instant,
     /// The thread's checkpoint is done: the writer copies what came after it.
     catch_up: bool,
+    /// `frames` after the previous commit.
+    seen: u32,
     /// Checkpoints run: by the thread, by the writer catching up, by the writer as backstop.
     pub(super) counts: Arc<Counts>,
 }
@@ -56,6 +58,8 @@ pub(super) struct Counts {
     pub(super) thread: AtomicU64,
     pub(super) catch_up: AtomicU64,
     pub(super) backstop: AtomicU64,
+    /// Pages the commits wrote to the WAL (`parley_sqlite_wal_pages_total`).
+    pub(super) pages: AtomicU64,
 }
 
 impl Checkpoints {
@@ -109,6 +113,7 @@ impl Checkpoints {
             done,
             in_flight: false,
             catch_up: false,
+            seen: 0,
             counts,
         })
     }
@@ -118,6 +123,15 @@ impl Checkpoints {
     pub(super) fn after_commit(&mut self, conn: &Connection) {
         self.collect();
         let frames = self.frames.load(Ordering::Relaxed);
+        // Fewer pages than after the last commit: the WAL started over with this one. (A
+        // first commit after a restart larger than the whole WAL before it is undercounted;
+        // the WAL restarts only past `START` pages.)
+        let written = frames.checked_sub(self.seen).unwrap_or(frames);
+        self.seen = frames;
+        self.counts
+            .pages
+            .fetch_add(u64::from(written), Ordering::Relaxed);
+        metrics::counter!(crate::metrics::SQLITE_WAL_PAGES).increment(u64::from(written));
         // While the thread copies, the WAL may grow past the backstop on a slow disk; the
         // writer steps in only if the thread has taken longer than `STALLED`.
         if frames >= BACKSTOP && (!self.in_flight || self.asked_at.elapsed() > STALLED) {

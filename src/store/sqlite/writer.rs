@@ -488,6 +488,9 @@ mod tests {
         assert!(counts.catch_up.load(Ordering::Relaxed) >= 1, "{counts:?}");
         assert_eq!(counts.backstop.load(Ordering::Relaxed), 0, "{counts:?}");
         assert!(most < 3 * 1_000, "the WAL grew to {most} pages");
+        // Each commit wrote its row's page and a few more, across the WAL's restarts.
+        let pages = counts.pages.load(Ordering::Relaxed);
+        assert!((4000..40_000).contains(&pages), "{pages} pages counted");
         assert_eq!(count(&dir, "select count(*) from t"), 4000);
     }
 
