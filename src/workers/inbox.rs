@@ -3,7 +3,7 @@
 //! order, and commits each step's output in one transaction. Many conversations proceed in
 //! parallel, bounded by `inbox.concurrency`.
 
-use super::{Handoff, Wakeups};
+use super::{Handoff, Leased, Wakeups};
 use crate::domain::EventKind;
 use crate::domain::{Clock, OutboundMessage, WindowPolicy};
 use crate::engine::{Engine, StepInput, StepOutput};
@@ -25,15 +25,7 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// A conversation's work for a worker, claimed by the inbox or handed over by an ingest.
-#[derive(Debug)]
-pub struct InboxWork {
-    work: ConversationWork,
-    /// For handed-over work, half its lease from the hand-over: work still waiting for a
-    /// free slot then renews its lease before it runs, so that it cannot run out while the
-    /// step does (`LeasedSend::renew_after` for the outbox's side). Claimed work starts as
-    /// soon as it is claimed: `None`.
-    renew_after: Option<Instant>,
-}
+type InboxWork = Leased<ConversationWork>;
 
 /// Conversations a webhook's ingest claimed for this process's inbox in the ingest's own
 /// commit (`Ingest::ingest_and_claim`), which the inbox then runs without a claim of its
@@ -83,9 +75,8 @@ impl IngestClaims {
 
     /// Hands what an ingest claimed with `claim` to the inbox.
     pub fn hand(&self, claim: &InboxClaim, work: Vec<ConversationWork>) {
-        let renew_after = Instant::now().checked_add(claim.lease / 2);
         for work in work {
-            self.handoff.push(InboxWork { work, renew_after });
+            self.handoff.push(Leased::handed(work, claim.lease));
         }
     }
 
@@ -118,7 +109,7 @@ impl IngestClaims {
         self.handoff
             .take(usize::MAX)
             .into_iter()
-            .map(|w| w.work)
+            .map(|w| w.item)
             .collect()
     }
 
@@ -165,13 +156,7 @@ impl Inbox {
                     )
                     .await
                 {
-                    Ok(items) => items
-                        .into_iter()
-                        .map(|work| InboxWork {
-                            work,
-                            renew_after: None,
-                        })
-                        .collect(),
+                    Ok(items) => items.into_iter().map(Leased::claimed).collect(),
                     Err(e) => {
                         tracing::error!(error = %e, "claiming conversations failed");
                         Vec::new()
@@ -215,10 +200,11 @@ impl Inbox {
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
     }
 
-    async fn process(&self, item: InboxWork) {
-        let InboxWork { work, renew_after } = item;
+    async fn process(&self, work: InboxWork) {
+        let renew = work.needs_renewal(Instant::now());
+        let work = work.item;
         let conversation_id = work.conversation.id;
-        if renew_after.is_some_and(|at| Instant::now() > at) {
+        if renew {
             // Handed over and kept waiting for a slot: the lease is renewed before the step
             // runs, or the work is left to a claim once the lease runs out.
             match self
@@ -424,9 +410,7 @@ impl Inbox {
                     .await?;
                 let handed = committed.handed.is_some();
                 if let (Some(item), Some(lease)) = (committed.handed, self.hand_to_outbox) {
-                    self.wake
-                        .outbox_handoff
-                        .push(super::LeasedSend::handed(item, lease));
+                    self.wake.outbox_handoff.push(Leased::handed(item, lease));
                 }
                 if committed.more_work {
                     self.wake.inbox.notify_one();

@@ -37,25 +37,30 @@ pub struct Wakeups {
     pub ingest_claims: Arc<inbox::IngestClaims>,
 }
 
-/// A message leased to this process's outbox (by a claim, or by its step's commit and
-/// handed over), with when its lease must be renewed before it is sent.
+/// Work leased to this process: claimed by a worker, or handed over by the commit that
+/// leased it (a step's first reply to the outbox, a webhook's conversation to the inbox),
+/// with when its lease must be renewed before it runs.
 #[derive(Debug)]
-pub struct LeasedSend {
-    pub item: crate::store::OutboxItem,
-    /// For a handed-over send, half its lease from the hand-over: the provider call takes
-    /// at most half the send lease (`Outbox::send_lease`), so a send started before this
-    /// ends before the lease does. One still waiting for a free slot then (a step's
-    /// replies come faster than the outbox sends them) renews its lease first, and only
-    /// if nothing took it meanwhile (`Outbox::renew_outbound_lease`); otherwise it could
-    /// go out twice: from here and from a claim of this or another process once its
-    /// lease ran out. Real time, not the `Clock`: a test's clock that jumps a day must
-    /// not make a send late. A claimed send starts as soon as a slot is free (claims take
-    /// only free slots): `None`.
+pub struct Leased<T> {
+    pub item: T,
+    /// For handed-over work, half its lease from the hand-over: the work started before
+    /// this (a provider call takes at most half the send lease, `Outbox::send_lease`; a
+    /// step renews its lease every third of it) cannot outlive its lease. Work still
+    /// waiting for a free slot then (a step's replies come faster than the outbox sends
+    /// them) renews its lease first, and only if nothing took it meanwhile
+    /// (`Outbox::renew_outbound_lease`, `Inbox::renew_conversation_lease`); otherwise it
+    /// could run twice: from here and from a claim of this or another process once its
+    /// lease ran out. Real time, not the `Clock`: a test's clock that jumps a day must not
+    /// make work late. Claimed work starts as soon as a slot is free (claims take only
+    /// free slots): `None`.
     pub renew_after: Option<std::time::Instant>,
 }
 
-impl LeasedSend {
-    pub fn claimed(item: crate::store::OutboxItem) -> Self {
+/// A message leased to this process's outbox.
+pub type LeasedSend = Leased<crate::store::OutboxItem>;
+
+impl<T> Leased<T> {
+    pub fn claimed(item: T) -> Self {
         Self {
             item,
             renew_after: None,
@@ -63,14 +68,14 @@ impl LeasedSend {
     }
 
     /// `item`, leased for `lease` by the commit that hands it over now.
-    pub fn handed(item: crate::store::OutboxItem, lease: Duration) -> Self {
+    pub fn handed(item: T, lease: Duration) -> Self {
         Self {
             item,
             renew_after: std::time::Instant::now().checked_add(lease / 2),
         }
     }
 
-    /// Whether, starting at `now`, its lease must be renewed before it is sent.
+    /// Whether, starting at `now`, its lease must be renewed before it runs.
     pub fn needs_renewal(&self, now: std::time::Instant) -> bool {
         self.renew_after.is_some_and(|at| now > at)
     }
