@@ -116,11 +116,16 @@ impl Ingest for SqliteStore {
                 Ok((outcomes, raw))
             })
             .await?;
-        // Parsed off the writer thread, as `claim_work` does.
+        // Parsed off the writer thread, as `claim_work` does. The webhook is stored whatever
+        // this gives: work that cannot be read stays leased until a claim takes it again.
         let work = crate::store::apply::readable_work(
             raw.into_iter()
                 .map(|raw| (raw.conversation_id, raw.parse())),
-        )?;
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "loading the conversations an ingest claimed failed; left to a claim");
+            Vec::new()
+        });
         Ok((outcomes, work))
     }
 }
