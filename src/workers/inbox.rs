@@ -190,14 +190,19 @@ impl Inbox {
         claims.close();
     }
 
-    /// The end of a lease taken or renewed now.
-    fn lease_until(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock
+    /// Renews this process's lease of the conversation for another `lease` from now:
+    /// whether it still held it.
+    async fn renew_lease(&self, conversation_id: i64) -> Result<bool, StoreError> {
+        let until = self
+            .clock
             .now()
             .checked_add_signed(
                 chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::MAX),
             )
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        self.store
+            .renew_conversation_lease(conversation_id, &self.owner, until)
+            .await
     }
 
     async fn process(&self, work: InboxWork) {
@@ -207,11 +212,7 @@ impl Inbox {
         if renew {
             // Handed over and kept waiting for a slot: the lease is renewed before the step
             // runs, or the work is left to a claim once the lease runs out.
-            match self
-                .store
-                .renew_conversation_lease(conversation_id, &self.owner, self.lease_until())
-                .await
-            {
+            match self.renew_lease(conversation_id).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(
@@ -284,11 +285,7 @@ impl Inbox {
         let every = self.lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            match self
-                .store
-                .renew_conversation_lease(conversation_id, &self.owner, self.lease_until())
-                .await
-            {
+            match self.renew_lease(conversation_id).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(conversation_id, "lease lost while a step ran");
