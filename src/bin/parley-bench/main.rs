@@ -566,6 +566,7 @@ async fn run_once(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let client = load::client()?;
     let threads_before = sampler::threads(pid);
+    let switches_before = sampler::context_switches(pid);
     let postgres_before = sampler::processes_named("postgres");
     let statements_measured = match &running {
         Running::Parley(parley) if postgres => parley.reset_statement_stats().await,
@@ -605,6 +606,7 @@ async fn run_once(
     }
     let phase_secs = (phase.answers_done - phase.t0) as f64 / 1e9;
     let busiest = sampler::busiest_threads(&threads_before, &sampler::threads(pid), phase_secs, 4);
+    let context_switches = sampler::context_switches(pid).saturating_sub(switches_before);
     let postgres_cpu_pct = postgres.then(|| {
         sampler::processes_pct(
             &postgres_before,
@@ -705,6 +707,7 @@ async fn run_once(
         p99_target_ms: args.p99_target_ms,
         stages,
         busiest,
+        context_switches,
         postgres_counters,
         overrides: &args.overrides,
     }))

@@ -76,6 +76,9 @@ pub struct RunResult {
     pub shutdown_s: f64,
     /// Parley's busiest threads over the send phase, % of one core.
     pub busiest_threads: Vec<(String, f64)>,
+    /// Context switches of Parley's threads over the send phase, per webhook sent: its
+    /// wake-ups per message.
+    pub context_switches_per_webhook: f64,
     /// PostgreSQL's counters for the run's database (`pg_stat_database`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres_counters: Option<serde_json::Value>,
@@ -169,6 +172,8 @@ pub struct Inputs<'a> {
     pub p99_target_ms: f64,
     pub stages: Option<Stages>,
     pub busiest: Vec<(String, f64)>,
+    /// Context switches of Parley's threads over the send phase.
+    pub context_switches: u64,
     pub postgres_counters: Option<serde_json::Value>,
     pub overrides: &'a [String],
 }
@@ -299,6 +304,7 @@ pub fn compute(i: Inputs) -> RunResult {
         shutdown_s: i.shutdown_s,
         stages: i.stages,
         busiest_threads: i.busiest,
+        context_switches_per_webhook: i.context_switches as f64 / (n as f64).max(1.0),
         postgres_counters: i.postgres_counters,
         config_overrides: i.overrides.to_vec(),
         passed,
@@ -479,12 +485,13 @@ pub fn details(r: &RunResult) -> String {
         r.shutdown_s
     );
     s += &format!(
-        "  threads    {}\n",
+        "  threads    {}; {:.1} context switches per webhook\n",
         r.busiest_threads
             .iter()
             .map(|(name, pct)| format!("{name} {pct:.0}%"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        r.context_switches_per_webhook
     );
     s += &format!(
         "  generator  CPU avg {:.0}% of one core",

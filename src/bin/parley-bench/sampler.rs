@@ -155,6 +155,34 @@ pub fn threads(pid: u32) -> Vec<(u32, String, u64)> {
         .collect()
 }
 
+/// Context switches of all of Parley's threads so far (voluntary: a thread waited for
+/// work, a lock or I/O; involuntary: it was preempted). Two of these around the send phase
+/// count the wake-ups per message. Threads that ended in between are missed.
+pub fn context_switches(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .map(|status| switches_in(&status))
+        .sum()
+}
+
+/// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of a `/proc/…/status` text.
+fn switches_in(status: &str) -> u64 {
+    status
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            matches!(
+                key,
+                "voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches"
+            )
+            .then(|| value.trim().parse::<u64>().ok())?
+        })
+        .sum()
+}
+
 /// The busiest threads between two `threads` snapshots taken `secs` apart, as
 /// `(name, % of one core)`, busiest first.
 pub fn busiest_threads(
@@ -223,6 +251,16 @@ pub fn peak_pct(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_both_kinds_of_context_switch() {
+        let status =
+            "Name:\tparley-http\nvoluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n";
+        assert_eq!(super::switches_in(status), 1234);
+        assert_eq!(super::switches_in("Name:\tx\n"), 0);
+        // This process's own threads have switched at least once by now.
+        assert!(super::context_switches(std::process::id()) > 0);
+    }
+
     #[test]
     fn reads_kilobytes_from_proc_status() {
         let status = "Name:\tparley\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n";
