@@ -201,14 +201,15 @@ pub trait Ingest: Send + Sync {
     /// `ingest`, and in the same transaction a claim for `claim.owner` of the
     /// conversations its messages gave work, as `Inbox::claim_work` would make of them:
     /// each one no worker holds is leased and its first batch of events loaded (up to
-    /// `claim.limit` conversations). The caller hands that work to its inbox, which runs it
-    /// without a claim of its own; what is not handed waits for a claim as before. A store
-    /// that cannot do this in the ingest's own transaction claims nothing (the default).
+    /// `claim.limit` conversations; the rows are parsed when the work is read). The caller
+    /// hands that work to its inbox, which runs it without a claim of its own; what is not
+    /// handed waits for a claim as before. A store that cannot do this in the ingest's own
+    /// transaction claims nothing (the default).
     async fn ingest_and_claim(
         &self,
         items: &[IngestItem],
         claim: Option<&InboxClaim>,
-    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ConversationWork>)> {
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedWork>)> {
         let _ = claim;
         Ok((self.ingest(items).await?, Vec::new()))
     }

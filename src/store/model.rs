@@ -1,6 +1,6 @@
 //! The values the store takes and gives back.
 
-use super::Id;
+use super::{Id, StoreResult};
 use crate::domain::{
     Contact, ContactPatch, Conversation, ConversationState, DeliveryStatus, InboundMessage,
     NewTimer, OutboundContent, OutboundMessage, StatusUpdate, StoredEvent, Timer, TimerKind,
@@ -61,6 +61,43 @@ pub struct ConversationWork {
     pub events: Vec<StoredEvent>,
     /// The latest broadcast sent to this customer that names a `reply_flow`.
     pub broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
+}
+
+/// A conversation an ingest claimed for the inbox (`Ingest::ingest_and_claim`): its id at
+/// once, and its work read from the rows when the inbox runs it, so that the webhook's
+/// acknowledgement does not wait for the JSON to be parsed.
+pub struct ClaimedWork {
+    pub conversation_id: Id,
+    read: Box<dyn FnOnce() -> StoreResult<ConversationWork> + Send>,
+}
+
+impl ClaimedWork {
+    pub fn new(
+        conversation_id: Id,
+        read: impl FnOnce() -> StoreResult<ConversationWork> + Send + 'static,
+    ) -> Self {
+        Self {
+            conversation_id,
+            read: Box::new(read),
+        }
+    }
+
+    /// Work already read (a claim's).
+    pub fn ready(work: ConversationWork) -> Self {
+        Self::new(work.conversation.id, move || Ok(work))
+    }
+
+    pub fn read(self) -> StoreResult<ConversationWork> {
+        (self.read)()
+    }
+}
+
+impl std::fmt::Debug for ClaimedWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedWork")
+            .field("conversation_id", &self.conversation_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A claim an ingest makes for the inbox of the process that stores the webhook

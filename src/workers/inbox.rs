@@ -9,7 +9,8 @@ use crate::domain::{Clock, OutboundMessage, WindowPolicy};
 use crate::engine::{Engine, StepInput, StepOutput};
 use crate::metrics as m;
 use crate::store::{
-    ConversationWork, DynStore, InboxClaim, NewOutbound, Origin, StepCommit, StoreError,
+    ClaimedWork, ConversationWork, DynStore, InboxClaim, NewOutbound, Origin, StepCommit,
+    StoreError,
 };
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -25,7 +26,7 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// A conversation's work for a worker, claimed by the inbox or handed over by an ingest.
-type InboxWork = Leased<ConversationWork>;
+type InboxWork = Leased<ClaimedWork>;
 
 /// Conversations a webhook's ingest claimed for this process's inbox in the ingest's own
 /// commit (`Ingest::ingest_and_claim`), which the inbox then runs without a claim of its
@@ -74,7 +75,7 @@ impl IngestClaims {
     }
 
     /// Hands what an ingest claimed with `claim` to the inbox.
-    pub fn hand(&self, claim: &InboxClaim, work: Vec<ConversationWork>) {
+    pub fn hand(&self, claim: &InboxClaim, work: Vec<ClaimedWork>) {
         for work in work {
             self.handoff.push(Leased::handed(work, claim.lease));
         }
@@ -109,8 +110,14 @@ impl IngestClaims {
         self.handoff
             .take(usize::MAX)
             .into_iter()
-            .map(|w| w.item)
+            .map(|w| w.item.read().expect("readable handed work"))
             .collect()
+    }
+
+    /// Hands already-read `work` as an ingest's claim would have.
+    #[cfg(test)]
+    pub(super) fn hand_read(&self, claim: &InboxClaim, work: Vec<ConversationWork>) {
+        self.hand(claim, work.into_iter().map(ClaimedWork::ready).collect());
     }
 
     pub(super) fn close(&self) {
@@ -156,7 +163,10 @@ impl Inbox {
                     )
                     .await
                 {
-                    Ok(items) => items.into_iter().map(Leased::claimed).collect(),
+                    Ok(items) => items
+                        .into_iter()
+                        .map(|work| Leased::claimed(ClaimedWork::ready(work)))
+                        .collect(),
                     Err(e) => {
                         tracing::error!(error = %e, "claiming conversations failed");
                         Vec::new()
@@ -207,8 +217,15 @@ impl Inbox {
 
     async fn process(&self, work: InboxWork) {
         let renew = work.needs_renewal(Instant::now());
-        let work = work.item;
-        let conversation_id = work.conversation.id;
+        let conversation_id = work.item.conversation_id;
+        let work = match work.item.read() {
+            Ok(work) => work,
+            Err(e) => {
+                // As a claim leaves out what it cannot read: retried when the lease runs out.
+                tracing::error!(conversation_id, error = %e, "loading a conversation failed; will retry after the lease expires");
+                return;
+            }
+        };
         if renew {
             // Handed over and kept waiting for a slot: the lease is renewed before the step
             // runs, or the work is left to a claim once the lease runs out.

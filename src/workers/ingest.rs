@@ -121,7 +121,7 @@ impl Ingestor {
                     match store.ingest_and_claim(&items, claim.as_ref()).await {
                         Ok((outcomes, handed)) => {
                             let handed_ids: Vec<_> =
-                                handed.iter().map(|w| w.conversation.id).collect();
+                                handed.iter().map(|w| w.conversation_id).collect();
                             if let Some(claim) = &claim {
                                 wake.ingest_claims.hand(claim, handed);
                             }
@@ -383,7 +383,7 @@ mod tests {
         // One slot busy, and handed work waits for the other: no room for more.
         let _busy = slots.clone().try_acquire_owned().unwrap();
         let mut waiting = handed;
-        claims.hand(&claims.claim().unwrap(), vec![waiting.pop().unwrap()]);
+        claims.hand_read(&claims.claim().unwrap(), vec![waiting.pop().unwrap()]);
         assert!(claims.claim().is_none());
         ingestor.ingest(text_from("wamid.2", 2)).await.unwrap();
         assert_eq!(claims.take_handed().len(), 1);

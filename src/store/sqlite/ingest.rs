@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::store::apply::lease_until;
 use crate::store::{
-    ConversationWork, InboxClaim, Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult,
+    ClaimedWork, InboxClaim, Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,7 +32,7 @@ impl Ingest for SqliteStore {
         &self,
         items: &[IngestItem],
         claim: Option<&InboxClaim>,
-    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ConversationWork>)> {
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedWork>)> {
         // Everything that needs no database is done here, off the writer thread.
         let items = items
             .iter()
@@ -116,16 +116,12 @@ impl Ingest for SqliteStore {
                 Ok((outcomes, raw))
             })
             .await?;
-        // Parsed off the writer thread, as `claim_work` does. The webhook is stored whatever
-        // this gives: work that cannot be read stays leased until a claim takes it again.
-        let work = crate::store::apply::readable_work(
-            raw.into_iter()
-                .map(|raw| (raw.conversation_id, raw.parse())),
-        )
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "loading the conversations an ingest claimed failed; left to a claim");
-            Vec::new()
-        });
+        // Parsed off the writer thread as `claim_work`'s are, and not before the webhook is
+        // answered: by the inbox, when it reads the work.
+        let work = raw
+            .into_iter()
+            .map(|raw| ClaimedWork::new(raw.conversation_id, move || raw.parse()))
+            .collect();
         Ok((outcomes, work))
     }
 }

@@ -294,6 +294,8 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
         .ingest_and_claim(&items, Some(&claim("a", 1, 10)))
         .await
         .unwrap();
+    let ids: Vec<Id> = handed.iter().map(|w| w.conversation_id).collect();
+    let handed: Vec<_> = handed.into_iter().map(|w| w.read().unwrap()).collect();
     let stored: Vec<Id> = outcomes
         .iter()
         .map(|o| match o {
@@ -307,8 +309,11 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
     assert_eq!(stored[2], first);
     if hands {
         // In the order their messages came, each once, with all of its events.
-        let ids: Vec<Id> = handed.iter().map(|w| w.conversation.id).collect();
         assert_eq!(ids, vec![first, second]);
+        assert!(handed
+            .iter()
+            .zip(&ids)
+            .all(|(w, &id)| w.conversation.id == id));
         assert_eq!(handed[0].events.len(), 2);
         assert_eq!(handed[0], store.load_work(first, 32).await.unwrap());
         assert_eq!(handed[1], store.load_work(second, 32).await.unwrap());
@@ -360,8 +365,8 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
     let claimed = store.claim_work("e", t(6), LEASE, 10, 32).await.unwrap();
     let mut all: Vec<Id> = handed
         .iter()
-        .chain(claimed.iter())
-        .map(|w| w.conversation.id)
+        .map(|w| w.conversation_id)
+        .chain(claimed.iter().map(|w| w.conversation.id))
         .collect();
     all.sort();
     assert_eq!(handed.len(), usize::from(hands));
