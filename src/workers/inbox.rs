@@ -467,3 +467,116 @@ impl Inbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::pricing::{Pricer, RateCard};
+    use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber};
+    use crate::engine::StepOutput;
+    use crate::store::IngestItem;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the steps it is asked to run and changes nothing.
+    struct Counting(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Engine for Counting {
+        async fn handle(&self, input: StepInput<'_>) -> StepOutput {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            StepOutput::unchanged(&input.conversation.state)
+        }
+    }
+
+    fn text(id: &str, customer: u32) -> Vec<IngestItem> {
+        vec![IngestItem::Message {
+            sender_id: 1,
+            message: InboundMessage {
+                provider_message_id: id.to_string(),
+                from: ContactRef::Phone(
+                    PhoneNumber::parse(&format!("+1631555{customer:04}")).unwrap(),
+                ),
+                profile_name: None,
+                username: None,
+                timestamp: None,
+                content: InboundContent::Text { body: "hi".into() },
+                context: None,
+                referral: None,
+            },
+            received_at: chrono::Utc::now(),
+        }]
+    }
+
+    /// Handed-over work that waited past half its lease for a slot renews the lease before
+    /// its step runs, and runs only while the lease is still this process's: work a claim
+    /// took once the lease ran out is not run here a second time.
+    #[tokio::test]
+    async fn handed_work_that_waited_renews_its_lease_or_is_left_to_its_new_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::connect(&crate::config::DatabaseConfig {
+            url: format!("sqlite://{}", dir.path().join("r.db").display()),
+            ..crate::config::DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        let engine = Arc::new(Counting(AtomicUsize::new(0)));
+        let lease = Duration::from_secs(30);
+        let inbox = Inbox {
+            store: store.clone(),
+            engine: engine.clone(),
+            clock: Arc::new(crate::domain::clock::SystemClock),
+            window: WindowPolicy::default(),
+            owner: "me".into(),
+            concurrency: 1,
+            lease,
+            poll_interval: Duration::from_secs(1),
+            wake: Wakeups::default(),
+            hand_to_outbox: None,
+            pricer: Arc::new(Pricer {
+                card: RateCard::builtin(),
+                templates: Default::default(),
+            }),
+        };
+        let now = chrono::Utc::now();
+        let claim = InboxClaim {
+            owner: "me".into(),
+            now,
+            lease,
+            limit: 1,
+            events: 32,
+        };
+        let waited = |work: ClaimedWork| Leased {
+            item: work,
+            renew_after: Instant::now().checked_sub(Duration::from_secs(1)),
+        };
+        let steps = || engine.0.load(Ordering::SeqCst);
+
+        // Still held by this process: renewed, run, given back.
+        let (_, mut handed) = store
+            .ingest_and_claim(&text("wamid.1", 1), Some(&claim))
+            .await
+            .unwrap();
+        assert_eq!(handed.len(), 1);
+        inbox.process(waited(handed.pop().unwrap())).await;
+        assert_eq!(steps(), 1);
+        let later = now + chrono::TimeDelta::seconds(60);
+        assert!(store
+            .claim_work("x", later, lease, 10, 32)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Its lease ran out and another process claimed it: not run here.
+        let (_, mut handed) = store
+            .ingest_and_claim(&text("wamid.2", 2), Some(&claim))
+            .await
+            .unwrap();
+        let theirs = store
+            .claim_work("other", now + chrono::TimeDelta::seconds(31), lease, 10, 32)
+            .await
+            .unwrap();
+        assert_eq!(theirs.len(), 1);
+        inbox.process(waited(handed.pop().unwrap())).await;
+        assert_eq!(steps(), 1, "a step ran on a lease another process holds");
+    }
+}
