@@ -604,10 +604,12 @@ async fn a_broadcast_killed_half_way_resumes_with_nobody_queued_twice_or_skipped
     let config = process_config(dir.path(), &db, &meta, port, &extra);
     // Sends in flight at the kill wait this long after their lease ran out for a status
     // naming them (60 s by default); enough for the restarted process to take the statuses
-    // the double keeps posting.
+    // the double keeps posting. 5 s was once too short for 15 of them on a CI machine busy
+    // with the other tests; a status that never came would still show as a duplicate here
+    // (the wait only decides when the send goes again).
     let yaml = std::fs::read_to_string(&config)
         .unwrap()
-        .replace("unknown_outcome_wait: 1s", "unknown_outcome_wait: 5s");
+        .replace("unknown_outcome_wait: 1s", "unknown_outcome_wait: 15s");
     std::fs::write(&config, yaml).unwrap();
     let http = reqwest::Client::new();
     let mut first = start(&config, dir.path());
