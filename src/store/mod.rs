@@ -24,7 +24,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use broadcasts::*;
 pub use contacts::*;

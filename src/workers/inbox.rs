@@ -472,9 +472,8 @@ impl Inbox {
 mod tests {
     use super::*;
     use crate::domain::pricing::{Pricer, RateCard};
-    use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber};
     use crate::engine::StepOutput;
-    use crate::store::IngestItem;
+    use crate::store::tests::fixtures::text_now;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Counts the steps it is asked to run and changes nothing.
@@ -488,37 +487,13 @@ mod tests {
         }
     }
 
-    fn text(id: &str, customer: u32) -> Vec<IngestItem> {
-        vec![IngestItem::Message {
-            sender_id: 1,
-            message: InboundMessage {
-                provider_message_id: id.to_string(),
-                from: ContactRef::Phone(
-                    PhoneNumber::parse(&format!("+1631555{customer:04}")).unwrap(),
-                ),
-                profile_name: None,
-                username: None,
-                timestamp: None,
-                content: InboundContent::Text { body: "hi".into() },
-                context: None,
-                referral: None,
-            },
-            received_at: chrono::Utc::now(),
-        }]
-    }
-
     /// Handed-over work that waited past half its lease for a slot renews the lease before
     /// its step runs, and runs only while the lease is still this process's: work a claim
     /// took once the lease ran out is not run here a second time.
     #[tokio::test]
     async fn handed_work_that_waited_renews_its_lease_or_is_left_to_its_new_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::connect(&crate::config::DatabaseConfig {
-            url: format!("sqlite://{}", dir.path().join("r.db").display()),
-            ..crate::config::DatabaseConfig::default()
-        })
-        .await
-        .unwrap();
+        let store = crate::store::tests::sqlite_in(dir.path()).await;
         let engine = Arc::new(Counting(AtomicUsize::new(0)));
         let lease = Duration::from_secs(30);
         let inbox = Inbox {
@@ -553,7 +528,7 @@ mod tests {
 
         // Still held by this process: renewed, run, given back.
         let (_, mut handed) = store
-            .ingest_and_claim(&text("wamid.1", 1), Some(&claim))
+            .ingest_and_claim(&text_now("wamid.1", 1), Some(&claim))
             .await
             .unwrap();
         assert_eq!(handed.len(), 1);
@@ -568,7 +543,7 @@ mod tests {
 
         // Its lease ran out and another process claimed it: not run here.
         let (_, mut handed) = store
-            .ingest_and_claim(&text("wamid.2", 2), Some(&claim))
+            .ingest_and_claim(&text_now("wamid.2", 2), Some(&claim))
             .await
             .unwrap();
         let theirs = store

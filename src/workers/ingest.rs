@@ -253,30 +253,8 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ContactRef, InboundContent, InboundMessage, PhoneNumber};
-
-    fn text(id: &str) -> Vec<IngestItem> {
-        text_from(id, 1)
-    }
-
-    fn text_from(id: &str, customer: u32) -> Vec<IngestItem> {
-        vec![IngestItem::Message {
-            sender_id: 1,
-            message: InboundMessage {
-                provider_message_id: id.to_string(),
-                from: ContactRef::Phone(
-                    PhoneNumber::parse(&format!("+1631555{customer:04}")).unwrap(),
-                ),
-                profile_name: None,
-                username: None,
-                timestamp: None,
-                content: InboundContent::Text { body: "hi".into() },
-                context: None,
-                referral: None,
-            },
-            received_at: chrono::Utc::now(),
-        }]
-    }
+    use crate::store::tests::fixtures::text_now;
+    use crate::store::tests::sqlite_in;
 
     /// On SQLite each request goes straight to the writer, with the same bounds as through
     /// the gathering task: while another process holds the database, at most `max_waiting`
@@ -286,25 +264,19 @@ mod tests {
     #[tokio::test]
     async fn requests_straight_to_the_store_are_bounded_and_time_out() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("i.db");
-        let store = crate::store::connect(&crate::config::DatabaseConfig {
-            url: format!("sqlite://{}", path.display()),
-            ..crate::config::DatabaseConfig::default()
-        })
-        .await
-        .unwrap();
+        let store = sqlite_in(dir.path()).await;
         assert!(store.shares_commits());
         let wake = Wakeups::default();
         let ingestor = Ingestor::spawn(store, wake.clone(), 1, Duration::from_millis(300));
-        let blocker = rusqlite::Connection::open(&path).unwrap();
+        let blocker = rusqlite::Connection::open(dir.path().join("parley.db")).unwrap();
         blocker.execute_batch("begin immediate").unwrap();
 
         let waiting = tokio::spawn({
             let ingestor = ingestor.clone();
-            async move { ingestor.ingest(text("wamid.1")).await }
+            async move { ingestor.ingest(text_now("wamid.1", 1)).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let refused = ingestor.ingest(text("wamid.2")).await;
+        let refused = ingestor.ingest(text_now("wamid.2", 1)).await;
         assert!(
             matches!(refused, Err(IngestError::Overloaded(why)) if why.contains("too many")),
             "{refused:?}"
@@ -323,7 +295,7 @@ mod tests {
             .expect("the inbox woken for the late commit");
         let stored = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
-                match ingestor.ingest(text("wamid.3")).await {
+                match ingestor.ingest(text_now("wamid.3", 1)).await {
                     Ok(outcomes) => break outcomes,
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
@@ -344,12 +316,7 @@ mod tests {
     #[tokio::test]
     async fn an_ingest_hands_its_conversation_to_the_inbox_while_it_has_room() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::connect(&crate::config::DatabaseConfig {
-            url: format!("sqlite://{}", dir.path().join("h.db").display()),
-            ..crate::config::DatabaseConfig::default()
-        })
-        .await
-        .unwrap();
+        let store = sqlite_in(dir.path()).await;
         let wake = Wakeups::default();
         let lease = Duration::from_secs(30);
         let claims = wake.ingest_claims.clone();
@@ -368,7 +335,7 @@ mod tests {
         };
         let now = chrono::Utc::now;
 
-        ingestor.ingest(text_from("wamid.1", 1)).await.unwrap();
+        ingestor.ingest(text_now("wamid.1", 1)).await.unwrap();
         let handed = claims.take_handed();
         assert_eq!(handed.len(), 1);
         assert_eq!(handed[0].events.len(), 1);
@@ -385,7 +352,7 @@ mod tests {
         let mut waiting = handed;
         claims.hand_read(&claims.claim().unwrap(), vec![waiting.pop().unwrap()]);
         assert!(claims.claim().is_none());
-        ingestor.ingest(text_from("wamid.2", 2)).await.unwrap();
+        ingestor.ingest(text_now("wamid.2", 2)).await.unwrap();
         assert_eq!(claims.take_handed().len(), 1);
         assert!(
             woken().await,
@@ -403,7 +370,7 @@ mod tests {
         // No inbox running: no claim.
         claims.close();
         assert!(claims.claim().is_none());
-        ingestor.ingest(text_from("wamid.3", 3)).await.unwrap();
+        ingestor.ingest(text_now("wamid.3", 3)).await.unwrap();
         assert!(claims.take_handed().is_empty());
         assert!(woken().await);
     }

@@ -41,6 +41,11 @@ pub fn inbound(id: &str, from: u32, at: Option<DateTime<Utc>>, text: &str) -> In
     }
 }
 
+/// A webhook of one text from customer `from`, received now.
+pub fn text_now(id: &str, from: u32) -> Vec<IngestItem> {
+    vec![message(inbound(id, from, None, "hi"), Utc::now())]
+}
+
 pub fn message(message: InboundMessage, received_at: DateTime<Utc>) -> IngestItem {
     IngestItem::Message {
         sender_id: SENDER,

@@ -24,8 +24,14 @@ where
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().expect("create a temporary directory");
+    scenario(sqlite_in(dir.path()).await).await;
+}
+
+/// A new SQLite store in `dir/parley.db`, opened through `store::connect` like the daemon
+/// does (for other modules' tests too).
+pub(crate) async fn sqlite_in(dir: &std::path::Path) -> DynStore {
     let config = DatabaseConfig {
-        url: format!("sqlite://{}", dir.path().join("parley.db").display()),
+        url: format!("sqlite://{}", dir.join("parley.db").display()),
         max_connections: 4,
         sqlite_synchronous: SqliteSynchronous::Normal,
     };
@@ -33,7 +39,7 @@ where
         .await
         .expect("open the SQLite store");
     assert_eq!(store.backend(), "sqlite");
-    scenario(store).await;
+    store
 }
 
 /// Runs a scenario in a schema of its own, dropped afterwards even when the scenario fails.
@@ -124,7 +130,7 @@ mod broadcasts;
 mod contacts;
 mod costs;
 mod exchanges;
-mod fixtures;
+pub(crate) mod fixtures;
 mod handoff;
 mod identity;
 mod inbox;
