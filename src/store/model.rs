@@ -104,7 +104,8 @@ impl std::fmt::Debug for ClaimedWork {
 /// (`Ingest::ingest_and_claim`): as `Inbox::claim_work`'s arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxClaim {
-    pub owner: String,
+    /// Shared: made for every webhook, from the inbox's one copy.
+    pub owner: std::sync::Arc<str>,
     pub now: DateTime<Utc>,
     pub lease: std::time::Duration,
     /// At most this many conversations.

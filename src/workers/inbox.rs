@@ -41,7 +41,7 @@ pub struct IngestClaims {
 }
 
 struct Claimer {
-    owner: String,
+    owner: Arc<str>,
     lease: Duration,
     clock: Arc<dyn Clock>,
     /// The inbox's slots: work is handed over only to free ones.
@@ -97,7 +97,7 @@ impl IngestClaims {
         slots: Arc<Semaphore>,
     ) {
         self.open(Claimer {
-            owner: owner.to_string(),
+            owner: owner.into(),
             lease,
             clock,
             slots,
@@ -182,7 +182,7 @@ impl Inbox {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let claims = self.wake.ingest_claims.clone();
         claims.open(Claimer {
-            owner: self.owner.clone(),
+            owner: self.owner.as_str().into(),
             lease: self.lease,
             clock: self.clock.clone(),
             slots: slots.clone(),

@@ -128,7 +128,7 @@ impl Ingest for SqliteStore {
 
 /// `InboxClaim` in the writer's terms (microseconds).
 struct Claim {
-    owner: String,
+    owner: std::sync::Arc<str>,
     until: i64,
     now: i64,
     limit: usize,

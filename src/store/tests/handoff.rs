@@ -278,7 +278,7 @@ async fn a_late_handed_reply_renews_its_lease_only_while_nobody_took_it(store: D
 /// work as before. Either way no conversation is claimable by another owner while handed.
 async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
     let claim = |owner: &str, at: i64, limit: usize| InboxClaim {
-        owner: owner.to_string(),
+        owner: owner.into(),
         now: t(at),
         lease: LEASE,
         limit,
