@@ -64,11 +64,18 @@ pub struct ConversationWork {
 }
 
 /// A conversation an ingest claimed for the inbox (`Ingest::ingest_and_claim`): its id at
-/// once, and its work read from the rows when the inbox runs it, so that the webhook's
-/// acknowledgement does not wait for the JSON to be parsed.
+/// once, and its work either read from the rows the ingest loaded when the inbox runs it
+/// (so that the webhook's acknowledgement does not wait for the JSON to be parsed), or
+/// loaded then (`load_work`), where the ingest's commit only took the lease.
 pub struct ClaimedWork {
     pub conversation_id: Id,
-    read: Box<dyn FnOnce() -> StoreResult<ConversationWork> + Send>,
+    work: Work,
+}
+
+enum Work {
+    Read(Box<dyn FnOnce() -> StoreResult<ConversationWork> + Send>),
+    /// Its first batch of up to this many events, loaded when it runs.
+    Load(i64),
 }
 
 impl ClaimedWork {
@@ -78,7 +85,15 @@ impl ClaimedWork {
     ) -> Self {
         Self {
             conversation_id,
-            read: Box::new(read),
+            work: Work::Read(Box::new(read)),
+        }
+    }
+
+    /// Leased, with its first `events` events still to load.
+    pub fn to_load(conversation_id: Id, events: i64) -> Self {
+        Self {
+            conversation_id,
+            work: Work::Load(events),
         }
     }
 
@@ -87,8 +102,12 @@ impl ClaimedWork {
         Self::new(work.conversation.id, move || Ok(work))
     }
 
-    pub fn read(self) -> StoreResult<ConversationWork> {
-        (self.read)()
+    /// The work: read from the rows the ingest loaded, or loaded from `store` now.
+    pub async fn read(self, store: &dyn super::Inbox) -> StoreResult<ConversationWork> {
+        match self.work {
+            Work::Read(read) => read(),
+            Work::Load(events) => store.load_work(self.conversation_id, events).await,
+        }
     }
 }
 

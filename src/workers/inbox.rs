@@ -106,12 +106,12 @@ impl IngestClaims {
 
     /// The handed-over work waiting, taken.
     #[cfg(test)]
-    pub(super) fn take_handed(&self) -> Vec<ConversationWork> {
-        self.handoff
-            .take(usize::MAX)
-            .into_iter()
-            .map(|w| w.item.read().expect("readable handed work"))
-            .collect()
+    pub(super) async fn take_handed(&self, store: &DynStore) -> Vec<ConversationWork> {
+        let mut work = Vec::new();
+        for w in self.handoff.take(usize::MAX) {
+            work.push(w.item.read(&**store).await.expect("readable handed work"));
+        }
+        work
     }
 
     /// Hands already-read `work` as an ingest's claim would have.
@@ -218,7 +218,7 @@ impl Inbox {
     async fn process(&self, work: InboxWork) {
         let renew = work.needs_renewal(Instant::now());
         let conversation_id = work.item.conversation_id;
-        let work = match work.item.read() {
+        let work = match work.item.read(&*self.store).await {
             Ok(work) => work,
             Err(e) => {
                 // As a claim leaves out what it cannot read: retried when the lease runs out.

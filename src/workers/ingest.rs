@@ -17,7 +17,9 @@
 //! bounded whatever the outage's length.
 
 use crate::metrics as m;
-use crate::store::{DynStore, IngestItem, IngestOutcome, NewDownload, StoreError};
+use crate::store::{
+    ClaimedWork, DynStore, InboxClaim, IngestItem, IngestOutcome, NewDownload, StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -120,11 +122,7 @@ impl Ingestor {
                     let claim = wake.ingest_claims.claim();
                     match store.ingest_and_claim(&items, claim.as_ref()).await {
                         Ok((outcomes, handed)) => {
-                            let handed_ids: Vec<_> =
-                                handed.iter().map(|w| w.conversation_id).collect();
-                            if let Some(claim) = &claim {
-                                wake.ingest_claims.hand(claim, handed);
-                            }
+                            let handed_ids = hand(&wake, claim.as_ref(), handed);
                             wake_for(&wake, has_media(&items), &outcomes, &handed_ids);
                             Ok(outcomes)
                         }
@@ -171,6 +169,15 @@ fn has_media(items: &[IngestItem]) -> bool {
     items.iter().any(|item| {
         matches!(item, IngestItem::Message { message, .. } if NewDownload::of(message).is_some())
     })
+}
+
+/// Hands what an ingest claimed to the inbox; the ids of the conversations handed.
+fn hand(wake: &Wakeups, claim: Option<&InboxClaim>, handed: Vec<ClaimedWork>) -> Vec<i64> {
+    let ids = handed.iter().map(|w| w.conversation_id).collect();
+    if let Some(claim) = claim {
+        wake.ingest_claims.hand(claim, handed);
+    }
+    ids
 }
 
 /// Counts what was stored and wakes the workers it concerns: the media downloads, the
@@ -230,9 +237,13 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
             .iter()
             .flat_map(|(items, _)| items.iter().cloned())
             .collect();
-        match store.ingest(&items).await {
-            Ok(outcomes) => {
-                wake_for(&wake, has_media(&items), &outcomes, &[]);
+        // As on the direct route: the conversations it gives work are claimed for this
+        // process's inbox in the same statement, where it has room, and handed to it.
+        let claim = wake.ingest_claims.claim();
+        match store.ingest_and_claim(&items, claim.as_ref()).await {
+            Ok((outcomes, handed)) => {
+                let handed_ids = hand(&wake, claim.as_ref(), handed);
+                wake_for(&wake, has_media(&items), &outcomes, &handed_ids);
                 let mut outcomes = outcomes.into_iter();
                 for (items, reply) in pending.drain(..) {
                     let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();
@@ -254,7 +265,7 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
 mod tests {
     use super::*;
     use crate::store::tests::fixtures::text_now;
-    use crate::store::tests::sqlite_in;
+    use crate::store::tests::{on_postgres, on_sqlite, sqlite_in};
 
     /// On SQLite each request goes straight to the writer, with the same bounds as through
     /// the gathering task: while another process holds the database, at most `max_waiting`
@@ -313,10 +324,18 @@ mod tests {
     /// the ingest's own commit and handed over, without waking a claim; once no slot is free
     /// (busy, or kept for handed work waiting), the next one stays in the database and the
     /// inbox is woken to claim it; with no inbox running, nothing is claimed.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_ingest_hands_its_conversation_to_the_inbox_while_it_has_room() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_in(dir.path()).await;
+        on_sqlite(hands_its_conversation_to_the_inbox_while_it_has_room).await;
+    }
+
+    /// The same through the gathering task, which PostgreSQL's ingests take.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_gathered_ingest_hands_its_conversation_to_the_inbox_while_it_has_room() {
+        on_postgres(hands_its_conversation_to_the_inbox_while_it_has_room).await;
+    }
+
+    async fn hands_its_conversation_to_the_inbox_while_it_has_room(store: DynStore) {
         let wake = Wakeups::default();
         let lease = Duration::from_secs(30);
         let claims = wake.ingest_claims.clone();
@@ -336,7 +355,7 @@ mod tests {
         let now = chrono::Utc::now;
 
         ingestor.ingest(text_now("wamid.1", 1)).await.unwrap();
-        let handed = claims.take_handed();
+        let handed = claims.take_handed(&store).await;
         assert_eq!(handed.len(), 1);
         assert_eq!(handed[0].events.len(), 1);
         assert!(!woken().await, "a claim was woken for handed work");
@@ -353,7 +372,7 @@ mod tests {
         claims.hand_read(&claims.claim().unwrap(), vec![waiting.pop().unwrap()]);
         assert!(claims.claim().is_none());
         ingestor.ingest(text_now("wamid.2", 2)).await.unwrap();
-        assert_eq!(claims.take_handed().len(), 1);
+        assert_eq!(claims.take_handed(&store).await.len(), 1);
         assert!(
             woken().await,
             "the inbox not woken for work left to a claim"
@@ -371,7 +390,7 @@ mod tests {
         claims.close();
         assert!(claims.claim().is_none());
         ingestor.ingest(text_now("wamid.3", 3)).await.unwrap();
-        assert!(claims.take_handed().is_empty());
+        assert!(claims.take_handed(&store).await.is_empty());
         assert!(woken().await);
     }
 }

@@ -6,7 +6,8 @@ use super::media::{any_media, enqueue_downloads};
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
 use crate::domain::{EventKind, Identities, InboundMessage, OutboundMessage, WindowFallback};
-use crate::store::{Ingest, IngestItem, IngestOutcome, StoreResult};
+use crate::store::apply::lease_until;
+use crate::store::{ClaimedWork, InboxClaim, Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -20,6 +21,19 @@ impl Ingest for PgStore {
     /// single round trip in its own transaction, so the conversations it touches stay
     /// locked only while that statement runs.
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+        Ok(self.ingest_and_claim(items, None).await?.0)
+    }
+
+    /// The claim rides in the messages' statement: the conversation upsert that marks a
+    /// conversation as having work also leases it to the claim's owner where nobody holds
+    /// it (up to `claim.limit` of them), so the inbox neither claims it in a statement of
+    /// its own nor rewrites its row a second time; its events are loaded when it runs
+    /// (`ClaimedWork::to_load`, through the batched loads).
+    async fn ingest_and_claim(
+        &self,
+        items: &[IngestItem],
+        claim: Option<&InboxClaim>,
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedWork>)> {
         let messages: Vec<(usize, i64, &InboundMessage, DateTime<Utc>)> = items
             .iter()
             .enumerate()
@@ -43,9 +57,10 @@ impl Ingest for PgStore {
         let echoes = messages
             .iter()
             .any(|m| matches!(m.2.content, crate::domain::InboundContent::Echo { .. }));
+        let claimed;
         if messages.len() == items.len() && !needs_link && !media && !echoes {
             let mut conn = self.pool.acquire().await?;
-            ingest_messages(&mut conn, &messages, &keys, &mut outcomes).await?;
+            claimed = ingest_messages(&mut conn, &messages, &keys, claim, &mut outcomes).await?;
         } else {
             let mut tx = self.pool.begin().await?;
             for (m, key) in messages.iter().zip(keys.iter_mut()) {
@@ -66,7 +81,7 @@ impl Ingest for PgStore {
                     *key = linked;
                 }
             }
-            ingest_messages(&mut tx, &messages, &keys, &mut outcomes).await?;
+            claimed = ingest_messages(&mut tx, &messages, &keys, claim, &mut outcomes).await?;
             if media {
                 enqueue_downloads(&mut tx, &messages, &outcomes).await?;
             }
@@ -105,10 +120,17 @@ impl Ingest for PgStore {
             }
             tx.commit().await?;
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every item has an outcome"))
-            .collect())
+        let events = claim.map_or(0, |c| c.events);
+        Ok((
+            outcomes
+                .into_iter()
+                .map(|o| o.expect("every item has an outcome"))
+                .collect(),
+            claimed
+                .into_iter()
+                .map(|id| ClaimedWork::to_load(id, events))
+                .collect(),
+        ))
     }
 }
 
@@ -159,14 +181,20 @@ async fn record_echoes(
 /// batched steps and timer firing) before any is changed, so overlapping batches, steps and
 /// timers queue instead of deadlocking. Should the same message reach two processes at
 /// once, the unique key on events lets only one insert win.
+///
+/// With a `claim`, the upsert that gives a conversation work also leases it to the claim's
+/// owner when no lease on it runs at `claim.now`, for the first `claim.limit` conversations
+/// in message order, and their ids are returned in that order (the `locked` rows tell a
+/// lease taken here from one the owner held already).
 async fn ingest_messages(
     conn: &mut PgConnection,
     messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
     keys: &[String],
+    claim: Option<&InboxClaim>,
     outcomes: &mut [Option<IngestOutcome>],
-) -> StoreResult<()> {
+) -> StoreResult<Vec<i64>> {
     if messages.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let senders: Vec<i64> = messages.iter().map(|m| m.1).collect();
     let ids: Vec<&str> = messages
@@ -213,7 +241,7 @@ async fn ingest_messages(
              on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
              returning id, key
          ), locked as (
-             select v.id from conversations v
+             select v.id, v.lease_until from conversations v
              join (select distinct f.sender_id, c.id as contact_id
                    from fresh f join contact c on c.key = f.key) t
                on t.sender_id = v.sender_id and t.contact_id = v.contact_id
@@ -221,26 +249,44 @@ async fn ingest_messages(
              for no key update of v
          ), conversation as (
              insert into conversations
-                 (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
-             select f.sender_id, c.id, max(f.sent_at), true, min(f.received_at), min(f.received_at)
+                 (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at,
+                  lease_owner, lease_until)
+             select f.sender_id, c.id, max(f.sent_at), true, min(f.received_at), min(f.received_at),
+                    case when row_number() over (order by min(f.n)) <= $9 then $8 end,
+                    case when row_number() over (order by min(f.n)) <= $9 then $10 end
              from fresh f join contact c on c.key = f.key
              where (select count(*) from locked) >= 0
              group by f.sender_id, c.id order by f.sender_id, c.id
              on conflict (sender_id, contact_id) do update set
                  last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at),
                  has_work = true,
-                 work_since = coalesce(conversations.work_since, excluded.work_since)
-             returning id, sender_id, contact_id
+                 work_since = coalesce(conversations.work_since, excluded.work_since),
+                 lease_owner = case
+                     when excluded.lease_owner is not null
+                      and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= $11
+                     then excluded.lease_owner else conversations.lease_owner end,
+                 lease_until = case
+                     when excluded.lease_owner is not null
+                      and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= $11
+                     then excluded.lease_until else conversations.lease_until end
+             returning id, sender_id, contact_id, lease_owner, lease_until
+         ), event as (
+             insert into conversation_events
+                 (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
+             select v.id, f.sender_id, f.provider_message_id, 'message', f.payload, f.received_at
+             from fresh f
+             join contact c on c.key = f.key
+             join conversation v on v.sender_id = f.sender_id and v.contact_id = c.id
+             order by f.n
+             on conflict (sender_id, provider_message_id) do nothing
+             returning id, conversation_id, sender_id, provider_message_id
          )
-         insert into conversation_events
-             (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
-         select v.id, f.sender_id, f.provider_message_id, 'message', f.payload, f.received_at
-         from fresh f
-         join contact c on c.key = f.key
-         join conversation v on v.sender_id = f.sender_id and v.contact_id = c.id
-         order by f.n
-         on conflict (sender_id, provider_message_id) do nothing
-         returning id, conversation_id, sender_id, provider_message_id",
+         select e.id, v.id as conversation_id, e.sender_id, e.provider_message_id,
+                v.lease_owner = $8 and v.lease_until = $10
+                    and not exists (select 1 from locked l where l.id = v.id
+                                    and coalesce(l.lease_until, '-infinity'::timestamptz) > $11)
+                    as claimed
+         from conversation v left join event e on e.conversation_id = v.id",
     )
     .bind(senders)
     .bind(ids)
@@ -249,10 +295,25 @@ async fn ingest_messages(
     .bind(received)
     .bind(sent)
     .bind(payloads)
+    .bind(claim.map(|c| &*c.owner))
+    .bind(claim.map_or(0, |c| c.limit as i64))
+    .bind(claim.map(|c| lease_until(c.now, c.lease)))
+    .bind(claim.map(|c| c.now))
     .fetch_all(&mut *conn)
     .await?;
     let mut stored: HashMap<(i64, String), IngestOutcome> = HashMap::with_capacity(rows.len());
+    let mut claimed: Vec<i64> = Vec::new();
     for row in &rows {
+        let conversation_id: i64 = row.try_get("conversation_id")?;
+        if row.try_get::<Option<bool>, _>("claimed")? == Some(true)
+            && !claimed.contains(&conversation_id)
+        {
+            claimed.push(conversation_id);
+        }
+        // A conversation whose message another process stored first has no event here.
+        if row.try_get::<Option<i64>, _>("id")?.is_none() {
+            continue;
+        }
         stored.insert(
             (
                 row.try_get("sender_id")?,
@@ -272,5 +333,12 @@ async fn ingest_messages(
                 .unwrap_or(IngestOutcome::Duplicate),
         );
     }
-    Ok(())
+    // In the order of the messages that gave them work.
+    let first_message = |id: &i64| {
+        outcomes.iter().position(|o| {
+            matches!(o, Some(IngestOutcome::Stored { conversation_id, .. }) if conversation_id == id)
+        })
+    };
+    claimed.sort_by_key(|id| first_message(id).unwrap_or(usize::MAX));
+    Ok(claimed)
 }

@@ -18,7 +18,7 @@ const POSTGRES_URL_VAR: &str = "PARLEY_TEST_POSTGRES_URL";
 
 /// Runs a scenario on a brand-new SQLite file, opened through `store::connect` like the
 /// daemon does.
-pub(super) async fn on_sqlite<F, Fut>(scenario: F)
+pub(crate) async fn on_sqlite<F, Fut>(scenario: F)
 where
     F: FnOnce(DynStore) -> Fut,
     Fut: Future<Output = ()>,
@@ -43,7 +43,7 @@ pub(crate) async fn sqlite_in(dir: &std::path::Path) -> DynStore {
 }
 
 /// Runs a scenario in a schema of its own, dropped afterwards even when the scenario fails.
-pub(super) async fn on_postgres<F, Fut>(scenario: F)
+pub(crate) async fn on_postgres<F, Fut>(scenario: F)
 where
     F: FnOnce(DynStore) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
