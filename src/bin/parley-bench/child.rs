@@ -233,6 +233,34 @@ impl Parley {
         reset.is_ok()
     }
 
+    /// Where the server's write-ahead log is now (`pg_current_wal_lsn`), to count the WAL
+    /// the measured phase writes; `None` on SQLite or when it cannot be read.
+    pub async fn wal_position(&self) -> Option<String> {
+        self.postgres.as_ref()?;
+        let mut conn = sqlx::PgConnection::connect(&self.db_url).await.ok()?;
+        let lsn = sqlx::query_scalar("select pg_current_wal_lsn()::text")
+            .fetch_one(&mut conn)
+            .await
+            .ok();
+        conn.close().await.ok();
+        lsn
+    }
+
+    /// How many of Parley's statements ran in the run's database since
+    /// `reset_statement_stats`, and their execution time in all (ms).
+    async fn statements(own: &mut sqlx::PgConnection) -> Option<(i64, f64)> {
+        sqlx::query_as(
+            "select coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0)::float8
+             from pg_stat_statements
+             where dbid = (select oid from pg_database where datname = current_database())
+               and query not ilike '%pg_stat%' and query not ilike 'create extension%'
+               and query not ilike 'select count(*) from outbound_messages where status%'",
+        )
+        .fetch_one(own)
+        .await
+        .ok()
+    }
+
     /// The longest execution of any of Parley's statements in the run's database since
     /// `reset_statement_stats` (ms, and the statement's start); `None` when not measured.
     async fn longest_statement(own: &mut sqlx::PgConnection) -> Option<(f64, String)> {
@@ -251,9 +279,15 @@ impl Parley {
     }
 
     /// PostgreSQL's counters for the run's database (transactions and rows), to show how
-    /// much database work one webhook costs, and its longest statement when measured
-    /// (`statements_measured`: `reset_statement_stats` succeeded). `None` on SQLite.
-    pub async fn postgres_counters(&self, statements_measured: bool) -> Option<serde_json::Value> {
+    /// much database work one webhook costs; the WAL written since `wal_start`
+    /// (`wal_position`, server-wide); and, when measured (`statements_measured`:
+    /// `reset_statement_stats` succeeded), the statements run, their execution time and the
+    /// longest one. `None` on SQLite.
+    pub async fn postgres_counters(
+        &self,
+        statements_measured: bool,
+        wal_start: Option<&str>,
+    ) -> Option<serde_json::Value> {
         let (admin, name) = self.postgres.as_ref()?;
         let mut conn = sqlx::PgConnection::connect(admin).await.ok()?;
         let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
@@ -276,16 +310,32 @@ impl Parley {
         .fetch_one(&mut own)
         .await
         .ok()?;
-        let longest = if statements_measured {
-            Self::longest_statement(&mut own).await
+        let (longest, statements) = if statements_measured {
+            (
+                Self::longest_statement(&mut own).await,
+                Self::statements(&mut own).await,
+            )
         } else {
-            None
+            (None, None)
+        };
+        let wal_bytes: Option<i64> = match wal_start {
+            Some(start) => sqlx::query_scalar(
+                "select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint",
+            )
+            .bind(start)
+            .fetch_one(&mut own)
+            .await
+            .ok(),
+            None => None,
         };
         own.close().await.ok();
         Some(serde_json::json!({
             "xact_commit": row.0, "xact_rollback": row.1,
             "tup_inserted": row.2, "tup_updated": row.3, "tup_deleted": row.4,
             "seq_scan": scans.0, "seq_tup_read": scans.1,
+            "wal_bytes": wal_bytes,
+            "statements": statements.map(|s| s.0),
+            "statement_exec_ms": statements.map(|s| s.1),
             "longest_statement_ms": longest.as_ref().map(|l| l.0),
             "longest_statement": longest.map(|l| l.1),
         }))

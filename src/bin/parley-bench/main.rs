@@ -568,9 +568,12 @@ async fn run_once(
     let threads_before = sampler::threads(pid);
     let switches_before = sampler::context_switches(pid);
     let postgres_before = sampler::processes_named("postgres");
-    let statements_measured = match &running {
-        Running::Parley(parley) if postgres => parley.reset_statement_stats().await,
-        _ => false,
+    let (statements_measured, wal_start) = match &running {
+        Running::Parley(parley) if postgres => (
+            parley.reset_statement_stats().await,
+            parley.wal_position().await,
+        ),
+        _ => (false, None),
     };
     let scripts = (args.script_load > 0 && subject == Subject::Parley).then(|| {
         let total = ((args.script_load as f64) * duration).round().max(1.0) as usize;
@@ -655,7 +658,9 @@ async fn run_once(
             if postgres {
                 tokio::time::sleep(Duration::from_millis(1200)).await;
             }
-            let counters = parley.postgres_counters(statements_measured).await;
+            let counters = parley
+                .postgres_counters(statements_measured, wal_start.as_deref())
+                .await;
             let problems = parley.logged_problems();
             if problems > 0 {
                 eprintln!(

@@ -519,6 +519,16 @@ fn postgres_line(c: &serde_json::Value, webhooks: usize) -> String {
         per("seq_scan"),
         per("seq_tup_read")
     );
+    if c["wal_bytes"].as_f64().is_some() {
+        s += &format!(", {:.0} WAL bytes", per("wal_bytes"));
+    }
+    if let (Some(_), Some(ms)) = (c["statements"].as_f64(), c["statement_exec_ms"].as_f64()) {
+        s += &format!(
+            ", {:.1} statements executing for {:.0} µs",
+            per("statements"),
+            ms * 1000.0 / webhooks.max(1) as f64
+        );
+    }
     s += &match (
         c["longest_statement_ms"].as_f64(),
         c["longest_statement"].as_str(),
@@ -641,12 +651,18 @@ mod tests {
     fn the_postgres_line_gives_work_per_webhook_and_the_longest_statement() {
         let measured = serde_json::json!({
             "xact_commit": 2400, "tup_inserted": 5200, "tup_updated": 8000,
-            "seq_scan": 0, "seq_tup_read": 0,
+            "seq_scan": 0, "seq_tup_read": 0, "wal_bytes": 9_500_000,
+            "statements": 6100, "statement_exec_ms": 1370.0,
             "longest_statement_ms": 34.12, "longest_statement": "with step as (",
         });
         let line = postgres_line(&measured, 1000);
         assert!(
             line.contains("2.4 commits, 5.2 rows inserted, 8.0 rows updated"),
+            "{line}"
+        );
+        assert!(line.contains("0 rows, 9500 WAL bytes"), "{line}");
+        assert!(
+            line.contains("6.1 statements executing for 1370 µs"),
             "{line}"
         );
         assert!(
@@ -658,6 +674,8 @@ mod tests {
         });
         let line = postgres_line(&unmeasured, 10);
         assert!(line.contains("1.0 commits"), "{line}");
+        assert!(!line.contains("WAL bytes"), "{line}");
+        assert!(!line.contains("statements executing"), "{line}");
         assert!(line.contains("longest statement not measured"), "{line}");
     }
 }
