@@ -227,6 +227,11 @@ impl App {
             pricer: st.pricer.clone(),
         });
         workers.spawn(inbox.run(workers_stop.clone()));
+        workers.spawn(crate::workers::inbox::follow_announcements(
+            st.store.clone(),
+            self.wake.clone(),
+            workers_stop.clone(),
+        ));
         workers.spawn(outbox.run(workers_stop.clone()));
         let media = Arc::new(MediaWorker {
             store: st.store.clone(),

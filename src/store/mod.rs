@@ -180,6 +180,13 @@ pub trait Process: Send + Sync {
 
     /// Gives back every lease `owner` holds (its process is proven dead); how many.
     async fn release_leases_of(&self, owner: &str) -> StoreResult<u64>;
+
+    /// Other processes' word that inbox work waits for a claim, as it comes (PostgreSQL:
+    /// `LISTEN`, on a connection of its own, until the receiver is dropped); `None` where
+    /// no other process can leave work (SQLite belongs to one process).
+    fn work_announcements(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
 }
 
 /// Webhook ingress.

@@ -127,6 +127,24 @@ impl IngestClaims {
     }
 }
 
+/// Wakes this process's inbox whenever a process sharing the database says that work waits
+/// for a claim (`Process::work_announcements`: its own inbox had no room), until
+/// `shutdown`; nothing where no other process can leave work.
+pub async fn follow_announcements(store: DynStore, wake: Wakeups, shutdown: CancellationToken) {
+    let Some(mut announced) = store.work_announcements() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            a = announced.recv() => match a {
+                Some(()) => wake.inbox.notify_one(),
+                None => return,
+            },
+        }
+    }
+}
+
 pub struct Inbox {
     pub store: DynStore,
     pub engine: Arc<dyn Engine>,

@@ -347,3 +347,79 @@ async fn two_processes_on_postgres_under_load_lose_nothing_and_duplicate_nothing
     assert_eq!(acked.len(), n, "every webhook acknowledged");
     assert_eq!(duplicates, 0);
 }
+
+/// Two processes on one PostgreSQL, neither polling for a minute: the one that takes the
+/// webhooks has one inbox slot, kept busy by a step that waits 3 s on an `http` call. The
+/// conversations it has no room for are announced by the statement that stores them, and
+/// the other process claims them at once: four replies in about 3 s instead of 12 s (the
+/// first process one after the other) or a minute (the other's poll).
+#[tokio::test]
+async fn work_one_process_has_no_room_for_is_claimed_by_another_at_once() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let replies = ReplyLog::default();
+    let meta = replies.serve().await;
+    let slow = wiremock::MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "ok": true }))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&slow)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/slow.yaml"),
+        format!(
+            "id: slow\ntriggers: [{{keyword: [hi]}}]\nsteps:\n  - http: {{ method: GET, url: \"{}/s\", save_as: r }}\n  - send: \"{{{{ message.text }}}}\"\n",
+            slow.uri()
+        ),
+    )
+    .unwrap();
+    let config = |port: u16, inbox: &str| {
+        let path = process_config(dir.path(), &db, &meta, port, "");
+        let yaml = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("inbox: { poll_interval: 50ms, lease: 2s }", inbox)
+            .replace(
+                "flows: { dir: ",
+                "flows: { allow_private_networks: true, dir: ",
+            );
+        assert!(yaml.contains(inbox) && yaml.contains("allow_private_networks"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    };
+    let (pa, pb) = (free_port(), free_port());
+    let ca = config(
+        pa,
+        "inbox: { poll_interval: 60s, lease: 30s, concurrency: 1 }",
+    );
+    let cb = config(pb, "inbox: { poll_interval: 60s, lease: 30s }");
+    let http = reqwest::Client::new();
+    let (mut a, mut b) = (start(&ca, dir.path()), start(&cb, dir.path()));
+    let aa = format!("http://127.0.0.1:{pa}");
+    wait_healthy(&http, &aa).await;
+    wait_healthy(&http, &format!("http://127.0.0.1:{pb}")).await;
+    // Past the first claims both processes make when they start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let msgs = messages(4, 4, "room");
+    let t0 = Instant::now();
+    let acked = send_open_loop(&aa, &msgs, 100, None).await;
+    assert_eq!(acked.len(), 4, "every webhook acknowledged");
+    wait_until("every reply", Duration::from_secs(30), || {
+        let c = replies.counts();
+        acked.iter().all(|t| c.contains_key(t))
+    })
+    .await;
+    let took = t0.elapsed();
+    sigkill(&mut a);
+    sigkill(&mut b);
+    assert!(
+        took < Duration::from_secs(9),
+        "four replies took {took:?}: the conversations process A had no room for waited for it or for a poll"
+    );
+}

@@ -1,6 +1,7 @@
 //! Webhook ingress on PostgreSQL: a batch of messages and statuses in one transaction, one
 //! statement per message.
 
+use super::announce;
 use super::identity;
 use super::media::{any_media, enqueue_downloads};
 use super::statuses::{ingest_status, lock_provider_ids};
@@ -185,7 +186,9 @@ async fn record_echoes(
 /// With a `claim`, the upsert that gives a conversation work also leases it to the claim's
 /// owner when no lease on it runs at `claim.now`, for the first `claim.limit` conversations
 /// in message order, and their ids are returned in that order (the `locked` rows tell a
-/// lease taken here from one the owner held already).
+/// lease taken here from one the owner held already). When a conversation it gave work is
+/// leased by nobody (no claim, or no room left in it), the statement notifies the other
+/// processes (`announce`).
 async fn ingest_messages(
     conn: &mut PgConnection,
     messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
@@ -220,7 +223,7 @@ async fn ingest_messages(
         .iter()
         .map(|m| Json(EventKind::Message(m.2.clone())))
         .collect();
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "with input as (
              select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
                                   $5::timestamptz[], $6::timestamptz[], $7::jsonb[])
@@ -280,14 +283,20 @@ async fn ingest_messages(
              order by f.n
              on conflict (sender_id, provider_message_id) do nothing
              returning id, conversation_id, sender_id, provider_message_id
+         ), announced as (
+             -- work nobody leased: the other processes' inboxes are told (`announce`)
+             select pg_notify(",
+        announce::channel!(),
+        ", '') from conversation where lease_owner is null limit 1
          )
          select e.id, v.id as conversation_id, e.sender_id, e.provider_message_id,
                 v.lease_owner = $8 and v.lease_until = $10
                     and not exists (select 1 from locked l where l.id = v.id
                                     and coalesce(l.lease_until, '-infinity'::timestamptz) > $11)
                     as claimed
-         from conversation v left join event e on e.conversation_id = v.id",
-    )
+         from conversation v left join event e on e.conversation_id = v.id
+         cross join (select count(*) from announced) a"
+    ))
     .bind(senders)
     .bind(ids)
     .bind(keys)

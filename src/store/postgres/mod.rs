@@ -17,6 +17,7 @@
 //! of many conversations are batched into one statement each (`batch`: group commit).
 
 mod account;
+mod announce;
 mod batch;
 mod broadcasts;
 mod contacts;
@@ -113,6 +114,8 @@ pub struct PgStore {
     accepts: Batcher<outbox::Outcome, ()>,
     /// Conversations' waiting work (conversation id, events wanted), read together.
     loads: Batcher<(i64, i64), ConversationWork>,
+    /// How to connect, for the connection that listens for other processes' work.
+    options: PgConnectOptions,
 }
 
 impl PgStore {
@@ -139,6 +142,7 @@ impl PgStore {
             .max_connections(LEASE_CONNECTIONS.min(max_connections.max(1)))
             .connect_with(
                 options
+                    .clone()
                     .options(PLANNER_SETTINGS)
                     .options([("synchronous_commit", "off")]),
             )
@@ -152,6 +156,7 @@ impl PgStore {
             steps,
             accepts,
             loads,
+            options,
         })
     }
 }
@@ -188,5 +193,10 @@ impl Process for PgStore {
         }
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// `NOTIFY`s from the statements that store webhooks (`announce`).
+    fn work_announcements(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        Some(announce::listen(self.options.clone()))
     }
 }

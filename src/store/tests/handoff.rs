@@ -397,7 +397,75 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
     assert_eq!(all.len(), 2, "{all:?}");
 }
 
+/// Work an ingest leaves to a claim is announced to the processes sharing the database
+/// (PostgreSQL's `NOTIFY`), so an idle one claims it at once rather than at its next poll;
+/// work the ingest leases for its own inbox, or that a worker holds, is not. SQLite, which
+/// one process owns, announces nothing.
+async fn work_left_to_a_claim_is_announced(store: DynStore) {
+    let Some(mut heard) = store.work_announcements() else {
+        assert_eq!(store.backend(), "sqlite");
+        return;
+    };
+    let wait = std::time::Duration::from_secs(10);
+    // Once listening, it says so (what was announced before is not delivered to it).
+    tokio::time::timeout(wait, heard.recv())
+        .await
+        .expect("the listener listens")
+        .unwrap();
+    let quiet = |heard: &mut tokio::sync::mpsc::Receiver<()>| {
+        let heard = heard.try_recv();
+        heard.is_err()
+    };
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(500));
+    let claim = InboxClaim {
+        owner: "a".into(),
+        now: t(1),
+        lease: LEASE,
+        limit: 10,
+        events: 32,
+    };
+
+    // Leased for this process's inbox: nothing to announce.
+    store
+        .ingest_and_claim(
+            &[message(inbound("wamid.1", 1, Some(t(0)), "one"), t(0))],
+            Some(&claim),
+        )
+        .await
+        .unwrap();
+    settle().await;
+    assert!(quiet(&mut heard), "work leased by the ingest was announced");
+    // Held by "a": left to it, nothing to announce.
+    store
+        .ingest_and_claim(
+            &[message(inbound("wamid.2", 1, Some(t(2)), "two"), t(2))],
+            None,
+        )
+        .await
+        .unwrap();
+    settle().await;
+    assert!(quiet(&mut heard), "work a worker holds was announced");
+    // No room here: both conversations wait for a claim, announced once.
+    store
+        .ingest_and_claim(
+            &[
+                message(inbound("wamid.3", 2, Some(t(3)), "three"), t(3)),
+                message(inbound("wamid.4", 3, Some(t(3)), "four"), t(3)),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(wait, heard.recv())
+        .await
+        .expect("work left to a claim announced")
+        .unwrap();
+    settle().await;
+    assert!(quiet(&mut heard), "announced more than once");
+}
+
 conformance!(
+    work_left_to_a_claim_is_announced,
     an_ingest_claims_the_work_it_stores_for_its_inbox,
     claim_work_loads_what_load_work_loads,
     a_handed_reply_is_never_claimed_twice,
