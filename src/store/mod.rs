@@ -207,11 +207,12 @@ pub trait Ingest: Send + Sync {
 
     /// `ingest`, and in the same transaction a claim for `claim.owner` of the
     /// conversations its messages gave work, as `Inbox::claim_work` would make of them:
-    /// each one no worker holds is leased and its first batch of events loaded (up to
-    /// `claim.limit` conversations; the rows are parsed when the work is read). The caller
-    /// hands that work to its inbox, which runs it without a claim of its own; what is not
-    /// handed waits for a claim as before. A store that cannot do this in the ingest's own
-    /// transaction claims nothing (the default).
+    /// each one no worker holds is leased (up to `claim.limit` conversations) and handed
+    /// back with its first batch of events, loaded in that transaction and parsed when the
+    /// work is read (SQLite), or loaded then (PostgreSQL: `ClaimedWork::to_load`). The
+    /// caller hands that work to its inbox, which runs it without a claim of its own; what
+    /// is not handed waits for a claim as before. A store that cannot do this in the
+    /// ingest's own transaction claims nothing (the default).
     async fn ingest_and_claim(
         &self,
         items: &[IngestItem],

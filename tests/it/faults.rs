@@ -418,6 +418,7 @@ async fn work_one_process_has_no_room_for_is_claimed_by_another_at_once() {
     let took = t0.elapsed();
     sigkill(&mut a);
     sigkill(&mut b);
+    eprintln!("two processes on PostgreSQL, one with no inbox room: four replies in {took:?}");
     assert!(
         took < Duration::from_secs(9),
         "four replies took {took:?}: the conversations process A had no room for waited for it or for a poll"

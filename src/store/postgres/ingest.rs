@@ -17,14 +17,15 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl Ingest for PgStore {
-    /// All messages of the batch in ONE statement; statuses (which must see each other in
-    /// order) one by one after it, in the same transaction. A batch of messages only is a
-    /// single round trip in its own transaction, so the conversations it touches stay
-    /// locked only while that statement runs.
     async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
         Ok(self.ingest_and_claim(items, None).await?.0)
     }
 
+    /// All messages of the batch in ONE statement; statuses (which must see each other in
+    /// order) one by one after it, in the same transaction. A batch of messages only is a
+    /// single round trip in its own transaction, so the conversations it touches stay
+    /// locked only while that statement runs.
+    ///
     /// The claim rides in the messages' statement: the conversation upsert that marks a
     /// conversation as having work also leases it to the claim's owner where nobody holds
     /// it (up to `claim.limit` of them), so the inbox neither claims it in a statement of

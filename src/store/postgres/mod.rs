@@ -15,6 +15,8 @@
 //! and the statements several of them run) and `statuses` (delivery statuses, applied by
 //! `ingest` and replayed by `outbox`), which import none of them. Step commits, accepted sends and work loads
 //! of many conversations are batched into one statement each (`batch`: group commit).
+//! Work a process has no room for is announced to the others (`announce`: `NOTIFY` from
+//! the statement that stores webhooks, `LISTEN` on a connection of each process's own).
 
 mod account;
 mod announce;
