@@ -55,6 +55,8 @@ pub const SENDER_STOPPED: &str = "parley_sender_stopped";
 pub const GRAPH_API_DAYS_LEFT: &str = "parley_graph_api_days_left";
 /// Webhook received → flow step committed (reply enqueued).
 pub const INBOX_LATENCY: &str = "parley_inbox_latency_seconds";
+pub const INBOX_HANDOFFS: &str = "parley_inbox_handoffs_total";
+pub const INBOX_ANNOUNCEMENTS: &str = "parley_inbox_announcements_total";
 /// Reply enqueued → accepted by the provider.
 pub const OUTBOX_LATENCY: &str = "parley_outbox_latency_seconds";
 pub const ENGINE_PANICS: &str = "parley_engine_panics_total";

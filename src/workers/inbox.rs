@@ -138,7 +138,10 @@ pub async fn follow_announcements(store: DynStore, wake: Wakeups, shutdown: Canc
         tokio::select! {
             _ = shutdown.cancelled() => return,
             a = announced.recv() => match a {
-                Some(()) => wake.inbox.notify_one(),
+                Some(()) => {
+                    metrics::counter!(m::INBOX_ANNOUNCEMENTS).increment(1);
+                    wake.inbox.notify_one();
+                }
                 None => return,
             },
         }

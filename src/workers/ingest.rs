@@ -192,7 +192,12 @@ fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome], handed: &[i
         match o {
             IngestOutcome::Stored {
                 conversation_id, ..
-            } => new_work |= !handed.contains(conversation_id),
+            } => {
+                let left = !handed.contains(conversation_id);
+                let outcome = if left { "left" } else { "handed" };
+                metrics::counter!(m::INBOX_HANDOFFS, "outcome" => outcome).increment(1);
+                new_work |= left;
+            }
             IngestOutcome::Duplicate => metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1),
             IngestOutcome::StatusApplied { fallback_id, .. } => {
                 metrics::counter!(m::STATUSES_APPLIED).increment(1);
