@@ -66,16 +66,11 @@ pub struct ConversationWork {
 /// A conversation an ingest claimed for the inbox (`Ingest::ingest_and_claim`): its id at
 /// once, and its work either read from the rows the ingest loaded when the inbox runs it
 /// (so that the webhook's acknowledgement does not wait for the JSON to be parsed), or
-/// loaded then (`load_work`), where the ingest's commit only took the lease.
+/// loaded by the worker (`load_work`, with its retries), where the ingest's commit only
+/// took the lease.
 pub struct ClaimedWork {
     pub conversation_id: Id,
-    work: Work,
-}
-
-enum Work {
-    Read(Box<dyn FnOnce() -> StoreResult<ConversationWork> + Send>),
-    /// Its first batch of up to this many events, loaded when it runs.
-    Load(i64),
+    read: Option<Box<dyn FnOnce() -> StoreResult<ConversationWork> + Send>>,
 }
 
 impl ClaimedWork {
@@ -85,15 +80,15 @@ impl ClaimedWork {
     ) -> Self {
         Self {
             conversation_id,
-            work: Work::Read(Box::new(read)),
+            read: Some(Box::new(read)),
         }
     }
 
-    /// Leased, with its first `events` events still to load.
-    pub fn to_load(conversation_id: Id, events: i64) -> Self {
+    /// Leased, with its events still to load.
+    pub fn to_load(conversation_id: Id) -> Self {
         Self {
             conversation_id,
-            work: Work::Load(events),
+            read: None,
         }
     }
 
@@ -102,11 +97,22 @@ impl ClaimedWork {
         Self::new(work.conversation.id, move || Ok(work))
     }
 
-    /// The work: read from the rows the ingest loaded, or loaded from `store` now.
-    pub async fn read(self, store: &dyn super::Inbox) -> StoreResult<ConversationWork> {
-        match self.work {
-            Work::Read(read) => read(),
-            Work::Load(events) => store.load_work(self.conversation_id, events).await,
+    /// The work read from the rows the ingest loaded; `None` when the worker is to load it.
+    pub fn read(self) -> Option<StoreResult<ConversationWork>> {
+        self.read.map(|read| read())
+    }
+
+    /// The work, read or loaded (up to `events` events) from `store`.
+    #[cfg(test)]
+    pub async fn read_or_load(
+        self,
+        store: &dyn super::Inbox,
+        events: i64,
+    ) -> StoreResult<ConversationWork> {
+        let id = self.conversation_id;
+        match self.read() {
+            Some(read) => read,
+            None => store.load_work(id, events).await,
         }
     }
 }

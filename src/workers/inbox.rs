@@ -109,7 +109,8 @@ impl IngestClaims {
     pub(super) async fn take_handed(&self, store: &DynStore) -> Vec<ConversationWork> {
         let mut work = Vec::new();
         for w in self.handoff.take(usize::MAX) {
-            work.push(w.item.read(&**store).await.expect("readable handed work"));
+            let read = w.item.read_or_load(&**store, EVENTS_PER_LOAD).await;
+            work.push(read.expect("readable handed work"));
         }
         work
     }
@@ -239,9 +240,12 @@ impl Inbox {
     async fn process(&self, work: InboxWork) {
         let renew = work.needs_renewal(Instant::now());
         let conversation_id = work.item.conversation_id;
-        let work = match work.item.read(&*self.store).await {
-            Ok(work) => work,
-            Err(e) => {
+        // Read from the rows its claim loaded; or, handed over with its lease only, loaded
+        // by `process_events` (with its retries of transient errors).
+        let work = match work.item.read() {
+            Some(Ok(work)) => Some(work),
+            None => None,
+            Some(Err(e)) => {
                 // As a claim leaves out what it cannot read: retried when the lease runs out.
                 tracing::error!(conversation_id, error = %e, "loading a conversation failed; will retry after the lease expires");
                 return;
@@ -265,7 +269,7 @@ impl Inbox {
                 }
             }
         }
-        let mut first = Some(work);
+        let mut first = work;
         // A transient database error (unreachable, restarting, busy, disk full) is retried
         // here after a short backoff while the lease still has time, instead of parking the
         // conversation until its lease runs out. Nothing of a failed step was committed, so

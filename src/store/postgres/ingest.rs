@@ -122,16 +122,12 @@ impl Ingest for PgStore {
             }
             tx.commit().await?;
         }
-        let events = claim.map_or(0, |c| c.events);
         Ok((
             outcomes
                 .into_iter()
                 .map(|o| o.expect("every item has an outcome"))
                 .collect(),
-            claimed
-                .into_iter()
-                .map(|id| ClaimedWork::to_load(id, events))
-                .collect(),
+            claimed.into_iter().map(ClaimedWork::to_load).collect(),
         ))
     }
 }

@@ -296,7 +296,7 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
     let ids: Vec<Id> = handed.iter().map(|w| w.conversation_id).collect();
     let mut read = Vec::new();
     for w in handed {
-        read.push(w.read(&*store).await.unwrap());
+        read.push(w.read_or_load(&*store, 32).await.unwrap());
     }
     let handed = read;
     let stored: Vec<Id> = outcomes
@@ -365,7 +365,7 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
         .into_iter()
         .next()
         .unwrap()
-        .read(&*store)
+        .read_or_load(&*store, 32)
         .await
         .unwrap();
     assert_eq!(handed.events.len(), 4, "{handed:?}");
