@@ -6,7 +6,7 @@
 //! shipped rate card agree to the micro-unit, in `GET /api/costs` and in the metrics.
 
 use crate::api::{api_yaml, call};
-use crate::helpers::{spawn_with, Options, TestApp};
+use crate::helpers::{metrics_page, spawn_with, Options, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -227,15 +227,7 @@ async fn a_simulated_month_costs_what_the_statuses_say_to_the_micro_unit() {
     }
     // The metrics count the same predicted cost (only this test's flows: the recorder is
     // shared by the tests of this binary).
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&app.http, &app.addr).await;
     let sum = |name: &str, label: &str| -> i64 {
         metrics
             .lines()

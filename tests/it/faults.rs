@@ -418,31 +418,11 @@ async fn work_one_process_has_no_room_for_is_claimed_by_another_at_once() {
     let took = t0.elapsed();
     // What each process counted: A handed one conversation to its inbox and left the
     // others; B heard of them.
-    let metric = |addr: String, series: &'static str| {
-        let http = http.clone();
-        async move {
-            let page = http
-                .get(format!("{addr}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            page.lines()
-                .find_map(|l| l.strip_prefix(series))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or_else(|| panic!("{series} not in\n{page}"))
-        }
-    };
-    let ab = format!("http://127.0.0.1:{pb}");
-    let handed = metric(
-        aa.clone(),
-        "parley_inbox_handoffs_total{outcome=\"handed\"}",
-    )
-    .await;
-    let left = metric(aa.clone(), "parley_inbox_handoffs_total{outcome=\"left\"}").await;
-    let heard = metric(ab, "parley_inbox_announcements_total").await;
+    let page_a = metrics_page(&http, &aa).await;
+    let handed = metric_value(&page_a, "parley_inbox_handoffs_total{outcome=\"handed\"}");
+    let left = metric_value(&page_a, "parley_inbox_handoffs_total{outcome=\"left\"}");
+    let page_b = metrics_page(&http, &format!("http://127.0.0.1:{pb}")).await;
+    let heard = metric_value(&page_b, "parley_inbox_announcements_total");
     sigkill(&mut a);
     sigkill(&mut b);
     eprintln!("two processes on PostgreSQL, one with no inbox room: four replies in {took:?}");

@@ -222,20 +222,8 @@ async fn a_stale_token_changes_nothing_and_the_waiting_form_still_completes() {
     app.post_meta(&fresh).await;
     let sends = sends_to(&app, 3).await;
     assert_eq!(body_text(&sends[2]), "See you on 2027-03-03, 1 of you");
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let stale: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("parley_form_replies_total{outcome=\"stale\"} "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no stale form series:\n{metrics}"));
+    let metrics = metrics_page(&app.http, &app.addr).await;
+    let stale = metric_value(&metrics, "parley_form_replies_total{outcome=\"stale\"}");
     assert!(stale >= 1.0, "the stale form is counted: {stale}");
     app.shutdown().await;
 }

@@ -434,6 +434,25 @@ pub fn process_config(
     path
 }
 
+/// The Prometheus page of the Parley at `addr` (`GET /metrics`).
+pub async fn metrics_page(http: &reqwest::Client, addr: &str) -> String {
+    http.get(format!("{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of one series (name and labels as written) on a `metrics_page`.
+pub fn metric_value(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{page}"))
+}
+
 /// Polls a condition every 50 ms, or panics after `timeout`.
 pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let t0 = Instant::now();

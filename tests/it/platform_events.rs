@@ -407,15 +407,7 @@ async fn dropped_events_are_counted_by_kind() {
         json!({ "state_sync": [{ "type": "contact", "contact": { "full_name": "Sheena", "phone_number": CUSTOMER }, "action": "add" }] }),
     );
     post_ok(&app, &sync).await;
-    let page = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&app.http, &app.addr).await;
     for (field, kind) in [("messages", "hologram"), ("smb_app_state_sync", "contact")] {
         let found = page.lines().any(|l| {
             l.starts_with("parley_webhook_events_dropped_total{")

@@ -281,15 +281,7 @@ async fn health_ready_and_metrics_answer() {
         .unwrap();
     assert_eq!(r["status"], "ready");
     assert_eq!(r["flows"]["loaded"], 1);
-    let m = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_page(&app.http, &app.addr).await;
     assert!(m.contains("parley_webhooks_received_total"), "{m}");
     assert!(m.contains("parley_outbox_depth"), "{m}");
     app.shutdown().await;
@@ -324,15 +316,7 @@ async fn every_documented_series_has_help_and_is_there_from_start() {
         "README's metrics list and the described series differ"
     );
     let app = spawn_app().await;
-    let page = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&app.http, &app.addr).await;
     for name in &documented {
         assert!(
             page.contains(&format!("# HELP {name} ")),
