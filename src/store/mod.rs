@@ -203,24 +203,22 @@ pub trait Ingest: Send + Sync {
     /// `DeliveryStatus::should_advance_to` allows; a first `failed` with a closed-window code
     /// (131047/63016) on a message whose fallback is a template enqueues that template once,
     /// in the same transaction.
-    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
+    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
+        Ok(self.ingest_and_claim(items, None).await?.0)
+    }
 
     /// `ingest`, and in the same transaction a claim for `claim.owner` of the
     /// conversations its messages gave work, as `Inbox::claim_work` would make of them:
     /// each one no worker holds is leased (up to `claim.limit` conversations) and handed
     /// back with its first batch of events, loaded in that transaction and parsed when the
-    /// work is read (SQLite), or loaded then (PostgreSQL: `ClaimedWork::to_load`). The
-    /// caller hands that work to its inbox, which runs it without a claim of its own; what
-    /// is not handed waits for a claim as before. A store that cannot do this in the
-    /// ingest's own transaction claims nothing (the default).
+    /// work is read (SQLite), or loaded by the worker (PostgreSQL: `ClaimedWork::to_load`).
+    /// The caller hands that work to its inbox, which runs it without a claim of its own;
+    /// what is not handed waits for a claim as before. Without a claim, `ingest`.
     async fn ingest_and_claim(
         &self,
         items: &[IngestItem],
         claim: Option<&InboxClaim>,
-    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedWork>)> {
-        let _ = claim;
-        Ok((self.ingest(items).await?, Vec::new()))
-    }
+    ) -> StoreResult<(Vec<IngestOutcome>, Vec<ClaimedWork>)>;
 
     /// Whether concurrent `ingest` calls already share one commit inside the store (SQLite's
     /// writer thread), so that callers need not gather them into one call first.

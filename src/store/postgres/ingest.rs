@@ -17,10 +17,6 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl Ingest for PgStore {
-    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
-        Ok(self.ingest_and_claim(items, None).await?.0)
-    }
-
     /// All messages of the batch in ONE statement; statuses (which must see each other in
     /// order) one by one after it, in the same transaction. A batch of messages only is a
     /// single round trip in its own transaction, so the conversations it touches stay

@@ -24,10 +24,6 @@ impl Ingest for SqliteStore {
         true
     }
 
-    async fn ingest(&self, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>> {
-        Ok(self.ingest_and_claim(items, None).await?.0)
-    }
-
     async fn ingest_and_claim(
         &self,
         items: &[IngestItem],
