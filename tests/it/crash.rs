@@ -81,8 +81,31 @@ pub fn sigkill(child: &mut Child) {
 #[tokio::test]
 async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
-    std::fs::write(dir.path().join("flows/echo.yaml"), ECHO_FLOW).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
+    // The kill may land after the conversation was claimed and before its step was
+    // committed: the restarted process takes it over when this lease runs out.
+    reply_after_sigkill_right_after_the_ack(dir.path(), &db, "1s").await;
+}
+
+/// On PostgreSQL the webhook's own statement leases its conversation to the inbox of the
+/// process that acknowledged it. Killed right after the acknowledgement, that process
+/// leaves leases of a minute; the restarted process on the same host takes them over at
+/// start (their owner is provably gone) and answers long before they would run out.
+#[tokio::test]
+async fn on_postgres_a_reply_after_sigkill_right_after_the_ack_waits_for_no_lease() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    reply_after_sigkill_right_after_the_ack(dir.path(), &db, "60s").await;
+}
+
+/// Acknowledged, then SIGKILL while the provider hangs; the restarted process (the
+/// provider healthy again) delivers the reply within 20 s. `lease` is the inbox's and the
+/// outbox's lease.
+async fn reply_after_sigkill_right_after_the_ack(dir: &std::path::Path, db: &str, lease: &str) {
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    std::fs::write(dir.join("flows/echo.yaml"), ECHO_FLOW).unwrap();
     let meta = MockServer::start().await;
     // First life: the provider hangs, so the reply cannot leave before the kill.
     Mock::given(method("POST"))
@@ -92,21 +115,21 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
         .await;
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
-    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
-    let yaml = config_yaml(dir.path(), &db, &meta.uri(), "http://127.0.0.1:9", "")
+    let yaml = config_yaml(dir, db, &meta.uri(), "http://127.0.0.1:9", "")
         .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-        .replace("send_timeout: 2s", "send_timeout: 20s, lease: 1s")
-        // The kill may land after the conversation was claimed and before its step was
-        // committed: the restarted process takes it over when this lease runs out.
+        .replace(
+            "send_timeout: 2s",
+            &format!("send_timeout: 20s, lease: {lease}"),
+        )
         .replace(
             "inbox: { poll_interval: 50ms }",
-            "inbox: { poll_interval: 50ms, lease: 1s }",
+            &format!("inbox: {{ poll_interval: 50ms, lease: {lease} }}"),
         );
-    let config = dir.path().join("parley.yaml");
+    let config = dir.join("parley.yaml");
     std::fs::write(&config, yaml).unwrap();
 
     let http = reqwest::Client::new();
-    let mut first = start(&config, dir.path());
+    let mut first = start(&config, dir);
     wait_healthy(&http, &addr).await;
     let body = meta_text("16315551181", "wamid.crash.1", "hi after crash", now_unix());
     assert_eq!(post_meta_to(&http, &addr, body).await, 200);
@@ -115,7 +138,7 @@ async fn reply_is_delivered_after_sigkill_right_after_the_ack() {
     // Second life: the provider is healthy again.
     meta.reset().await;
     mount_meta_ok(&meta).await;
-    let mut second = start(&config, dir.path());
+    let mut second = start(&config, dir);
     wait_healthy(&http, &addr).await;
     let delivered = reply_within(&meta, "echo: hi after crash", Duration::from_secs(20)).await;
     let Some(delivered) = delivered else {
