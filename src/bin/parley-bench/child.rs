@@ -75,6 +75,17 @@ pub struct Stopped {
     pub killed: bool,
 }
 
+/// `pg_stat_statements`, Parley's statements in the run's database only (not the
+/// benchmark's own reads of it and of the outbox).
+macro_rules! parleys_statements {
+    () => {
+        " from pg_stat_statements
+         where dbid = (select oid from pg_database where datname = current_database())
+           and query not ilike '%pg_stat%' and query not ilike 'create extension%'
+           and query not ilike 'select count(*) from outbound_messages where status%'"
+    };
+}
+
 impl Parley {
     pub async fn start(setup: Setup<'_>) -> anyhow::Result<Self> {
         let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
@@ -249,13 +260,10 @@ impl Parley {
     /// How many of Parley's statements ran in the run's database since
     /// `reset_statement_stats`, and their execution time in all (ms).
     async fn statements(own: &mut sqlx::PgConnection) -> Option<(i64, f64)> {
-        sqlx::query_as(
-            "select coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0)::float8
-             from pg_stat_statements
-             where dbid = (select oid from pg_database where datname = current_database())
-               and query not ilike '%pg_stat%' and query not ilike 'create extension%'
-               and query not ilike 'select count(*) from outbound_messages where status%'",
-        )
+        sqlx::query_as(concat!(
+            "select coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0)::float8",
+            parleys_statements!()
+        ))
         .fetch_one(own)
         .await
         .ok()
@@ -264,14 +272,11 @@ impl Parley {
     /// The longest execution of any of Parley's statements in the run's database since
     /// `reset_statement_stats` (ms, and the statement's start); `None` when not measured.
     async fn longest_statement(own: &mut sqlx::PgConnection) -> Option<(f64, String)> {
-        sqlx::query_as(
-            "select max_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 80)
-             from pg_stat_statements
-             where dbid = (select oid from pg_database where datname = current_database())
-               and query not ilike '%pg_stat%' and query not ilike 'create extension%'
-               and query not ilike 'select count(*) from outbound_messages where status%'
-             order by max_exec_time desc limit 1",
-        )
+        sqlx::query_as(concat!(
+            "select max_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 80)",
+            parleys_statements!(),
+            " order by max_exec_time desc limit 1"
+        ))
         .fetch_optional(own)
         .await
         .ok()

@@ -4,8 +4,9 @@
 //! inbox has a free slot (`Ingest::ingest_and_claim`); when it has none, the conversation
 //! waits for a claim. Its own inbox is woken in memory, but another process with free
 //! slots would only find it at its next poll (`inbox.poll_interval`). So the statement that
-//! stores the webhooks also notifies a channel (`channel!`) when a conversation it gave work was leased
-//! by nobody, and every process listens on a connection of its own and claims when told.
+//! stores the webhooks also notifies a channel (`channel!`) when a conversation it gave work
+//! was leased by nobody, and every process listens on a connection of its own and claims
+//! when told.
 //! PostgreSQL delivers a notification when the statement commits, once per transaction
 //! however many conversations wait, and never to a process that was not listening then: a
 //! listener that lost its connection wakes its inbox once it is back, for what it missed.
@@ -28,7 +29,7 @@ pub(super) use channel;
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// Listens on `CHANNEL` until the receiver is dropped; each item says "claim now" (items
+/// Listens on the schema's channel (`channel!`) until the receiver is dropped; each item says "claim now" (items
 /// coming faster than they are taken are merged into one). Reconnects with backoff.
 pub(super) fn listen(options: PgConnectOptions) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(1);

@@ -288,7 +288,9 @@ async fn ingest_messages(
                                     and coalesce(l.lease_until, '-infinity'::timestamptz) > $11)
                     as claimed
          from conversation v left join event e on e.conversation_id = v.id
-         cross join (select count(*) from announced) a"
+         cross join (select count(*) from announced) a
+         -- events in message order (inserted so), conversations without one last
+         order by e.id nulls last"
     ))
     .bind(senders)
     .bind(ids)
@@ -304,6 +306,7 @@ async fn ingest_messages(
     .fetch_all(&mut *conn)
     .await?;
     let mut stored: HashMap<(i64, String), IngestOutcome> = HashMap::with_capacity(rows.len());
+    // In the order of the messages that gave them work (the rows come in that order).
     let mut claimed: Vec<i64> = Vec::new();
     for row in &rows {
         let conversation_id: i64 = row.try_get("conversation_id")?;
@@ -313,17 +316,17 @@ async fn ingest_messages(
             claimed.push(conversation_id);
         }
         // A conversation whose message another process stored first has no event here.
-        if row.try_get::<Option<i64>, _>("id")?.is_none() {
+        let Some(event_id) = row.try_get::<Option<i64>, _>("id")? else {
             continue;
-        }
+        };
         stored.insert(
             (
                 row.try_get("sender_id")?,
                 row.try_get("provider_message_id")?,
             ),
             IngestOutcome::Stored {
-                event_id: row.try_get("id")?,
-                conversation_id: row.try_get("conversation_id")?,
+                event_id,
+                conversation_id,
             },
         );
     }
@@ -335,12 +338,5 @@ async fn ingest_messages(
                 .unwrap_or(IngestOutcome::Duplicate),
         );
     }
-    // In the order of the messages that gave them work.
-    let first_message = |id: &i64| {
-        outcomes.iter().position(|o| {
-            matches!(o, Some(IngestOutcome::Stored { conversation_id, .. }) if conversation_id == id)
-        })
-    };
-    claimed.sort_by_key(|id| first_message(id).unwrap_or(usize::MAX));
     Ok(claimed)
 }
