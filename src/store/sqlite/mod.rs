@@ -37,6 +37,7 @@ mod schedules;
 mod senders;
 mod statuses;
 mod timers;
+mod wal_vfs;
 mod writer;
 
 use writer::Writer;

@@ -89,7 +89,7 @@ impl Writer {
         busy_timeout: Duration,
         ride_wait: Duration,
     ) -> StoreResult<Self> {
-        let conn = Connection::open(path)?;
+        let conn = open_writing(path)?;
         conn.busy_timeout(busy_timeout)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
         set_synchronous(&conn, sync)?;
@@ -306,6 +306,22 @@ fn run(
         metrics::counter!(crate::metrics::SQLITE_JOBS).increment(batch.len() as u64);
         commit_batch(conn, batch);
         checkpoints.after_commit(conn);
+    }
+}
+
+/// Opens the write connection on the VFS that writes a commit's WAL frames in one call
+/// (`wal_vfs.rs`), or on SQLite's default one if that VFS could not be registered.
+fn open_writing(path: &Path) -> StoreResult<Connection> {
+    match super::wal_vfs::register() {
+        Ok(vfs) => Ok(Connection::open_with_flags_and_vfs(
+            path,
+            rusqlite::OpenFlags::default(),
+            vfs.to_str().expect("the VFS's name is ASCII"),
+        )?),
+        Err(e) => {
+            tracing::warn!(error = %e, "writing the SQLite WAL page by page");
+            Ok(Connection::open(path)?)
+        }
     }
 }
 
