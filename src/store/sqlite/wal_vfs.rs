@@ -129,7 +129,8 @@ struct Gathered {
     /// Where `bytes` go in the file.
     offset: i64,
     bytes: Vec<u8>,
-    /// The last write was a commit frame's header: its page ends the commit.
+    /// The last write was a commit frame's header: the next (its page) ends the commit
+    /// and is written at once, whatever was written in between.
     commit_next: bool,
     writes: u64,
 }
@@ -202,7 +203,6 @@ unsafe fn inner(
 /// Parley's is one), which `unix` repeats if the kernel took only part of one.
 unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
     let gathered = &mut *(*file.cast::<WalFile>()).gathered;
-    gathered.commit_next = false;
     if gathered.bytes.is_empty() {
         return ffi::SQLITE_OK;
     }
@@ -237,6 +237,8 @@ unsafe extern "C" fn write(
         return ffi::SQLITE_IOERR_WRITE;
     };
     let gathered = &mut *(*file.cast::<WalFile>()).gathered;
+    // The write after a commit frame's header is that frame's page: the commit's last.
+    let ends_commit = std::mem::take(&mut gathered.commit_next);
     let follows = gathered.offset + gathered.bytes.len() as i64 == offset;
     if !gathered.bytes.is_empty() && (!follows || gathered.bytes.len() + len > MAX_GATHERED) {
         let rc = flush(file);
@@ -251,9 +253,8 @@ unsafe extern "C" fn write(
     let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
     gathered.bytes.extend_from_slice(bytes);
     gathered.writes += 1;
-    if gathered.commit_next {
-        // The commit frame's page: the commit is complete, and written before SQLite
-        // tells anyone of it.
+    if ends_commit {
+        // The commit is complete, and written before SQLite tells anyone of it.
         return flush(file);
     }
     // A frame header's bytes 4..8 hold the database's size after a commit frame, and 0
