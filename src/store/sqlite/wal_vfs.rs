@@ -208,6 +208,12 @@ unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
     }
     let (real, methods) = inner(file);
     let write = methods.xWrite.expect("a unix file writes");
+    #[cfg(test)]
+    if tests::FAIL_NEXT_FLUSH.with(|f| f.replace(false)) {
+        gathered.bytes.clear();
+        gathered.writes = 0;
+        return ffi::SQLITE_FULL;
+    }
     let mut rc = ffi::SQLITE_OK;
     let mut offset = gathered.offset;
     for part in gathered.bytes.chunks(MAX_WRITE) {
@@ -492,6 +498,11 @@ mod tests {
     use rusqlite::{params, Connection, OpenFlags};
     use std::path::Path;
 
+    thread_local! {
+        /// The next write of gathered bytes on this thread fails as a full disk would.
+        pub(super) static FAIL_NEXT_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     fn counts() -> (u64, u64) {
         COUNTS.with(|c| c.get())
     }
@@ -629,6 +640,49 @@ mod tests {
             .query_row("pragma integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
+    }
+
+    /// A commit whose write fails (a full disk) fails with SQLite's error and leaves
+    /// nothing behind: no reader sees it, the WAL recovers without it, and the next commit
+    /// goes through.
+    #[test]
+    fn a_commit_whose_write_fails_is_an_error_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = writing(&path);
+        conn.execute_batch("pragma wal_autocheckpoint = 0;")
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        conn.execute("insert into t (k, v) values ('before', randomblob(10))", [])
+            .unwrap();
+        FAIL_NEXT_FLUSH.with(|f| f.set(true));
+        let failed = conn.execute("insert into t (k, v) values ('lost', randomblob(10))", []);
+        let Err(rusqlite::Error::SqliteFailure(e, _)) = failed else {
+            panic!("the commit should fail, got {failed:?}");
+        };
+        assert_eq!(e.code, rusqlite::ErrorCode::DiskFull);
+        assert_eq!(
+            rows(&reader),
+            (1, 10),
+            "the reader sees only the commit before"
+        );
+        assert_eq!(rows(&conn), (1, 10), "the writer too");
+        conn.execute("insert into t (k, v) values ('after', randomblob(20))", [])
+            .unwrap();
+        assert_eq!(rows(&reader), (2, 30));
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["w.db", "w.db-wal"] {
+            std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
+        }
+        let recovered = Connection::open(copy.path().join("w.db")).unwrap();
+        let keys: Vec<String> = recovered
+            .prepare("select k from t order by id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["before", "after"]);
     }
 
     #[test]
