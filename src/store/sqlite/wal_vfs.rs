@@ -528,6 +528,24 @@ mod tests {
         .unwrap()
     }
 
+    fn assert_intact(conn: &Connection) {
+        let check: String = conn
+            .query_row("pragma integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    /// The database of `dir` as a killed process leaves it: a copy of its file and WAL
+    /// (no shared memory), opened on the default VFS, which recovers it from the WAL.
+    fn recovered_copy(dir: &Path) -> (tempfile::TempDir, Connection) {
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["w.db", "w.db-wal"] {
+            std::fs::copy(dir.join(name), copy.path().join(name)).unwrap();
+        }
+        let conn = Connection::open(copy.path().join("w.db")).unwrap();
+        (copy, conn)
+    }
+
     #[test]
     fn a_commit_reaches_the_wal_in_one_write() {
         let dir = tempfile::tempdir().unwrap();
@@ -571,10 +589,7 @@ mod tests {
                 "the reader sees commit {i} as soon as it returned"
             );
         }
-        let check: String = reader
-            .query_row("pragma integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        assert_intact(&reader);
     }
 
     /// The WAL on disk holds every commit once it returned: a copy of the files taken
@@ -624,11 +639,7 @@ mod tests {
         expected = (expected.0 + 1, expected.1 + 5);
         assert_eq!(rows(&conn), expected);
 
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["w.db", "w.db-wal"] {
-            std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
-        }
-        let recovered = Connection::open(copy.path().join("w.db")).unwrap();
+        let (_copy, recovered) = recovered_copy(dir.path());
         assert_eq!(rows(&recovered), expected, "recovered from the WAL alone");
         let gone: i64 = recovered
             .query_row("select count(*) from t where k like 'gone%'", [], |r| {
@@ -636,10 +647,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(gone, 0);
-        let check: String = recovered
-            .query_row("pragma integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        assert_intact(&recovered);
     }
 
     /// A commit whose write fails (a full disk) fails with SQLite's error and leaves
@@ -670,11 +678,7 @@ mod tests {
         conn.execute("insert into t (k, v) values ('after', randomblob(20))", [])
             .unwrap();
         assert_eq!(rows(&reader), (2, 30));
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["w.db", "w.db-wal"] {
-            std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
-        }
-        let recovered = Connection::open(copy.path().join("w.db")).unwrap();
+        let (_copy, recovered) = recovered_copy(dir.path());
         let keys: Vec<String> = recovered
             .prepare("select k from t order by id")
             .unwrap()
@@ -712,9 +716,6 @@ mod tests {
         drop(conn);
         let reopened = Connection::open(&path).unwrap();
         assert_eq!(rows(&reopened), (450, 450 * 700));
-        let check: String = reopened
-            .query_row("pragma integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        assert_intact(&reopened);
     }
 }
