@@ -43,12 +43,6 @@ const MAX_WRITE: usize = 1 << 16;
 /// A WAL frame's header, before its page (SQLite's `WAL_FRAME_HDRSIZE`).
 const FRAME_HEADER: usize = 24;
 
-thread_local! {
-    /// Writes of gathered WAL bytes made on this thread, and the `xWrite` calls they stood
-    /// for (the tests check that a commit is one write).
-    static COUNTS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
-}
-
 /// Registers the VFS (once per process) and returns its name, or the reason it could not
 /// be: then the caller opens with the default VFS.
 pub(super) fn register() -> Result<&'static CStr, String> {
@@ -132,7 +126,6 @@ struct Gathered {
     /// The last write was a commit frame's header: the next (its page) ends the commit
     /// and is written at once, whatever was written in between.
     commit_next: bool,
-    writes: u64,
 }
 
 static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
@@ -209,10 +202,12 @@ unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
     let (real, methods) = inner(file);
     let write = methods.xWrite.expect("a unix file writes");
     #[cfg(test)]
-    if tests::FAIL_NEXT_FLUSH.with(|f| f.replace(false)) {
-        gathered.bytes.clear();
-        gathered.writes = 0;
-        return ffi::SQLITE_FULL;
+    {
+        tests::count(1, 0);
+        if tests::FAIL_NEXT_FLUSH.with(|f| f.replace(false)) {
+            gathered.bytes.clear();
+            return ffi::SQLITE_FULL;
+        }
     }
     let mut rc = ffi::SQLITE_OK;
     let mut offset = gathered.offset;
@@ -223,13 +218,7 @@ unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
         }
         offset += part.len() as i64;
     }
-    let writes = gathered.writes;
-    let _ = COUNTS.try_with(|c| {
-        let (flushes, gathered) = c.get();
-        c.set((flushes + 1, gathered + writes));
-    });
     gathered.bytes.clear();
-    gathered.writes = 0;
     rc
 }
 
@@ -258,7 +247,8 @@ unsafe extern "C" fn write(
     }
     let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
     gathered.bytes.extend_from_slice(bytes);
-    gathered.writes += 1;
+    #[cfg(test)]
+    tests::count(0, 1);
     if ends_commit {
         // The commit is complete, and written before SQLite tells anyone of it.
         return flush(file);
@@ -501,6 +491,17 @@ mod tests {
     thread_local! {
         /// The next write of gathered bytes on this thread fails as a full disk would.
         pub(super) static FAIL_NEXT_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Writes of gathered bytes to the WAL made on this thread, and SQLite's `xWrite`
+        /// calls to it.
+        static COUNTS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+
+    pub(super) fn count(flushes: u64, writes: u64) {
+        // `try_with`: a connection closed while its thread ends is not counted.
+        let _ = COUNTS.try_with(|c| {
+            let (f, w) = c.get();
+            c.set((f + flushes, w + writes));
+        });
     }
 
     fn counts() -> (u64, u64) {

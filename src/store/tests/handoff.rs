@@ -6,7 +6,8 @@
 
 use super::fixtures::*;
 use crate::store::{
-    DynStore, Id, InboxClaim, IngestOutcome, NextSend, OutboxItem, SendOutcome, StepCommit,
+    DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend, OutboxItem, SendOutcome,
+    StepCommit,
 };
 
 fn accepted(id: &str) -> SendOutcome {
@@ -426,36 +427,39 @@ async fn work_left_to_a_claim_is_announced(store: DynStore) {
     };
 
     // Leased for this process's inbox: nothing to announce.
-    store
-        .ingest_and_claim(
-            &[message(inbound("wamid.1", 1, Some(t(0)), "one"), t(0))],
-            Some(&claim),
-        )
-        .await
-        .unwrap();
+    let ingest = |items: Vec<IngestItem>, claim: Option<InboxClaim>| {
+        let store = store.clone();
+        async move {
+            store
+                .ingest_and_claim(&items, claim.as_ref())
+                .await
+                .unwrap()
+        }
+    };
+    ingest(
+        vec![message(inbound("wamid.1", 1, Some(t(0)), "one"), t(0))],
+        Some(claim),
+    )
+    .await;
     settle().await;
     assert!(quiet(&mut heard), "work leased by the ingest was announced");
     // Held by "a": left to it, nothing to announce.
-    store
-        .ingest_and_claim(
-            &[message(inbound("wamid.2", 1, Some(t(2)), "two"), t(2))],
-            None,
-        )
-        .await
-        .unwrap();
+    ingest(
+        vec![message(inbound("wamid.2", 1, Some(t(2)), "two"), t(2))],
+        None,
+    )
+    .await;
     settle().await;
     assert!(quiet(&mut heard), "work a worker holds was announced");
     // No room here: both conversations wait for a claim, announced once.
-    store
-        .ingest_and_claim(
-            &[
-                message(inbound("wamid.3", 2, Some(t(3)), "three"), t(3)),
-                message(inbound("wamid.4", 3, Some(t(3)), "four"), t(3)),
-            ],
-            None,
-        )
-        .await
-        .unwrap();
+    ingest(
+        vec![
+            message(inbound("wamid.3", 2, Some(t(3)), "three"), t(3)),
+            message(inbound("wamid.4", 3, Some(t(3)), "four"), t(3)),
+        ],
+        None,
+    )
+    .await;
     tokio::time::timeout(wait, heard.recv())
         .await
         .expect("work left to a claim announced")
