@@ -2,7 +2,6 @@
 //! reader pool; `add` is what `commit_step` runs on the writer thread, inside its
 //! transaction.
 
-use super::rows::json_text;
 use super::SqliteStore;
 use crate::domain::insight::{hour_of, Tally};
 use crate::store::sql::{insight_row, step_delivery, FLOW_INSIGHTS, STEP_DELIVERIES};
@@ -51,29 +50,36 @@ impl Insights for SqliteStore {
     }
 }
 
-/// A tally as the JSON `add` reads (`[[flow, step, what, n], …]` in lock order), `None` when
-/// it is empty; built off the writer thread.
-pub(super) fn counts_json(tally: &Tally) -> StoreResult<Option<String>> {
+/// A tally's counters as `add` writes them (`(flow, step, what, n)`), `None` when it is
+/// empty; built off the writer thread. (One writer, so no lock order to keep.)
+pub(super) fn counts(tally: &Tally) -> Option<Vec<(String, String, &'static str, i64)>> {
     if tally.is_empty() {
-        return Ok(None);
+        return None;
     }
-    let rows: Vec<(&str, &str, &str, i64)> = tally
-        .sorted()
-        .into_iter()
-        .map(|c| (c.flow.as_str(), c.step.as_str(), c.what, c.n))
-        .collect();
-    json_text("insight counts", &rows).map(Some)
+    Some(
+        tally
+            .counts
+            .iter()
+            .map(|c| (c.flow.clone(), c.step.clone(), c.what, c.n))
+            .collect(),
+    )
 }
 
-/// Adds the counts (`counts_json`) to the counters of `now`'s hour: one statement.
-pub(super) fn add(conn: &Connection, now: DateTime<Utc>, counts: &str) -> StoreResult<()> {
-    conn.prepare_cached(
-        "insert into flow_insights (flow, step, hour, what, n)
-         select json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?1,
-                json_extract(value, '$[2]'), json_extract(value, '$[3]')
-         from json_each(?2) where true
+/// Adds the counts (`counts`) to the counters of `now`'s hour: one prepared upsert per
+/// counter, which costs less than one statement reading them all from JSON (the JSON's
+/// parsing and `json_extract`s were a quarter of this function's time).
+pub(super) fn add(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    counts: &[(String, String, &'static str, i64)],
+) -> StoreResult<()> {
+    let mut upsert = conn.prepare_cached(
+        "insert into flow_insights (flow, step, hour, what, n) values (?1, ?2, ?3, ?4, ?5)
          on conflict (flow, step, hour, what) do update set n = n + excluded.n",
-    )?
-    .execute(params![hour_of(now), counts])?;
+    )?;
+    let hour = hour_of(now);
+    for (flow, step, what, n) in counts {
+        upsert.execute(params![flow, step, hour, what, n])?;
+    }
     Ok(())
 }

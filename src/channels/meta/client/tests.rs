@@ -562,3 +562,67 @@ async fn an_answer_over_1_mib_is_not_read() {
         .unwrap_err();
     assert!(failure.title.contains("larger than 1 MiB"), "{failure:?}");
 }
+
+/// The `/messages` address and the token's header are made once, with the client: a base
+/// with a version path and a trailing slash keeps both, and every send and typing
+/// indicator goes there with the token (sensitive, so it never shows in a debug print).
+#[tokio::test]
+async fn sends_use_the_address_and_token_made_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v23.0/{PHONE_NUMBER_ID}/messages")))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("outbound_success_response.json"),
+            "application/json",
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = client(format!("{}/v23.0/", server.uri()));
+    assert_eq!(
+        client.messages_url.as_ref().map(|u| u.as_str().to_owned()),
+        Some(format!("{}/v23.0/{PHONE_NUMBER_ID}/messages", server.uri()))
+    );
+    assert!(client.authorization.as_ref().unwrap().is_sensitive());
+    for _ in 0..2 {
+        let sent = client
+            .send(&to_sheena(OutboundContent::Text {
+                body: "hi".into(),
+                preview_url: false,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(sent.provider_message_id, WAMID);
+    }
+    let to = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
+    client.show_typing(&to, WAMID).await.unwrap();
+}
+
+/// A token that cannot be an HTTP header, or a base that is not an address, is not
+/// refused when the client is made: each send fails with the transport's error, as it
+/// did before these were made once.
+#[tokio::test]
+async fn a_token_or_base_that_cannot_be_sent_fails_each_send() {
+    let server = MockServer::start().await;
+    let mut bad_token = client(server.uri());
+    bad_token.settings.access_token = "line\nbreak".into();
+    let bad_token = MetaClient::new(reqwest::Client::new(), bad_token.settings.clone());
+    assert!(bad_token.authorization.is_none());
+    let bad_base = client("not an address".into());
+    assert!(bad_base.messages_url.is_none());
+    for client in [bad_token, bad_base] {
+        let failure = client
+            .send(&to_sheena(OutboundContent::Text {
+                body: "hi".into(),
+                preview_url: false,
+            }))
+            .await
+            .unwrap_err();
+        assert!(
+            failure.title.starts_with("no answer from Meta"),
+            "{failure:?}"
+        );
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
