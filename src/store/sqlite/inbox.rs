@@ -198,7 +198,7 @@ impl Inbox for SqliteStore {
             .map(OutboundRow::new)
             .collect::<StoreResult<Vec<_>>>()?;
         let hand_until = crate::store::apply::hand_until(step, outbox_lease).map(micros);
-        let insight_counts = super::insights::counts(&step.insights);
+        let insight_counts = (!step.insights.is_empty()).then(|| step.insights.counts.clone());
         let at = step.now;
         let (ids, last_inbound_at, handed, more_work) = self
             .writer

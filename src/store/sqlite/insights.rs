@@ -3,7 +3,7 @@
 //! transaction.
 
 use super::SqliteStore;
-use crate::domain::insight::{hour_of, Tally};
+use crate::domain::insight::{hour_of, Count};
 use crate::store::sql::{insight_row, step_delivery, FLOW_INSIGHTS, STEP_DELIVERIES};
 use crate::store::{insights, InsightSums, Insights, StepDelivery, StoreResult, MAX_INSIGHT_ROWS};
 use async_trait::async_trait;
@@ -50,36 +50,17 @@ impl Insights for SqliteStore {
     }
 }
 
-/// A tally's counters as `add` writes them (`(flow, step, what, n)`), `None` when it is
-/// empty; built off the writer thread. (One writer, so no lock order to keep.)
-pub(super) fn counts(tally: &Tally) -> Option<Vec<(String, String, &'static str, i64)>> {
-    if tally.is_empty() {
-        return None;
-    }
-    Some(
-        tally
-            .counts
-            .iter()
-            .map(|c| (c.flow.clone(), c.step.clone(), c.what, c.n))
-            .collect(),
-    )
-}
-
-/// Adds the counts (`counts`) to the counters of `now`'s hour: one prepared upsert per
-/// counter, which costs less than one statement reading them all from JSON (the JSON's
-/// parsing and `json_extract`s were a quarter of this function's time).
-pub(super) fn add(
-    conn: &Connection,
-    now: DateTime<Utc>,
-    counts: &[(String, String, &'static str, i64)],
-) -> StoreResult<()> {
+/// Adds a tally's counts to the counters of `now`'s hour: one prepared upsert per counter,
+/// which costs less than one statement reading them all from JSON (the JSON's parsing and
+/// `json_extract`s were a quarter of this function's time).
+pub(super) fn add(conn: &Connection, now: DateTime<Utc>, counts: &[Count]) -> StoreResult<()> {
     let mut upsert = conn.prepare_cached(
         "insert into flow_insights (flow, step, hour, what, n) values (?1, ?2, ?3, ?4, ?5)
          on conflict (flow, step, hour, what) do update set n = n + excluded.n",
     )?;
     let hour = hour_of(now);
-    for (flow, step, what, n) in counts {
-        upsert.execute(params![flow, step, hour, what, n])?;
+    for c in counts {
+        upsert.execute(params![c.flow, c.step, hour, c.what, c.n])?;
     }
     Ok(())
 }

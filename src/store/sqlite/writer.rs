@@ -4,11 +4,11 @@
 //! waits, then every other job already queued (up to `MAX_BATCH`), and runs them all in ONE
 //! `begin immediate … commit`, each inside its own savepoint, so a job that fails (a lost
 //! lease, a corrupt row) undoes only its own changes (a job alone in its batch needs no
-//! savepoint: if it fails, its transaction is rolled back instead). Callers hear back only after the
-//! commit, so an answer always means "durable". Under load this turns thousands of small
-//! transactions per second into a few hundred commits, and because a job runs right on the
-//! connection's thread, a statement costs a function call instead of a hand-off between
-//! threads (which is what sqlx's SQLite driver does for each statement).
+//! savepoint: if it fails, its transaction is rolled back instead). Callers hear back only
+//! after the commit, so an answer always means "durable". Under load this turns thousands
+//! of small transactions per second into a few hundred commits, and because a job runs
+//! right on the connection's thread, a statement costs a function call instead of a
+//! hand-off between threads (which is what sqlx's SQLite driver does for each statement).
 //!
 //! Webhook ingests go first (`run_first`): a batch takes every waiting ingest before any
 //! other job, so a burst of other writes (a thousand model answers coming back at once, a
