@@ -204,22 +204,24 @@ impl Inbox for SqliteStore {
             .writer
             .run(move |conn| {
                 // A failure on any line below undoes this job's savepoint: nothing is kept.
-                let row: Option<(i64, Option<i64>)> = conn
+                // Written, then read (no `returning`: see `release_lease`).
+                let held = conn
                     .prepare_cached(
                         "update conversations set state = ?1
-                         where id = ?2 and lease_owner = ?3 and lease_until > ?4
-                         returning contact_id, last_inbound_at",
+                         where id = ?2 and lease_owner = ?3 and lease_until > ?4",
                     )?
-                    .query_row(params![state, conversation_id, owner, now], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                let Some((contact_id, last_inbound_at)) = row else {
+                    .execute(params![state, conversation_id, owner, now])?;
+                if held == 0 {
                     return Err(StoreError::LeaseLost {
                         what: "conversation",
                         id: conversation_id,
                     });
-                };
+                }
+                let (contact_id, last_inbound_at): (i64, Option<i64>) = conn
+                    .prepare_cached(
+                        "select contact_id, last_inbound_at from conversations where id = ?1",
+                    )?
+                    .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
 
                 // An event is handled once: committing it twice would send its replies twice.
                 let marked = conn
@@ -344,21 +346,24 @@ impl Inbox for SqliteStore {
 /// Gives a conversation back; it keeps `has_work` if events arrived meanwhile, and says
 /// so (`true`: a claim should look for it).
 fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<bool> {
-    let has_work = conn
+    // Read first, then written with plain values: an `update … returning` builds a
+    // temporary b-tree for its row each time it runs. This thread is the only writer, so
+    // nothing can arrive between the two statements.
+    let work_since: Option<i64> = conn
+        .prepare_cached(
+            "select min(received_at) from conversation_events
+             where conversation_id = ?1 and processed_at is null",
+        )?
+        .query_row([conversation_id], |r| r.get(0))?;
+    let released = conn
         .prepare_cached(
             "update conversations set
-                 lease_owner = null,
-                 lease_until = null,
-                 work_since = (select min(received_at) from conversation_events e
-                               where e.conversation_id = conversations.id and e.processed_at is null),
-                 has_work = exists (select 1 from conversation_events e
-                                    where e.conversation_id = conversations.id and e.processed_at is null)
-             where id = ?1 and lease_owner = ?2
-             returning has_work",
+                 lease_owner = null, lease_until = null,
+                 work_since = ?3, has_work = ?3 is not null
+             where id = ?1 and lease_owner = ?2",
         )?
-        .query_row(params![conversation_id, owner], |r| r.get::<_, bool>(0))
-        .optional()?;
-    Ok(has_work.unwrap_or(false))
+        .execute(params![conversation_id, owner, work_since])?;
+    Ok(released == 1 && work_since.is_some())
 }
 
 /// Leases `?1` until `?2` up to `?4` conversations with work whose lease is free at `?3`:

@@ -15,7 +15,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 #[async_trait]
 impl Ingest for SqliteStore {
@@ -213,41 +213,49 @@ fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcom
         }
         None => upsert_contact(conn, &m.contact_key, m.profile_name.as_deref(), now)?,
     };
-    let conversation_id: i64 = conn
-        .prepare_cached(
-            "insert into conversations
-                 (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
-             values (?1, ?2, ?3, 1, ?4, ?4)
-             on conflict (sender_id, contact_id) do update set
-                 last_inbound_at = coalesce(
-                     max(coalesce(conversations.last_inbound_at, excluded.last_inbound_at),
-                         excluded.last_inbound_at),
-                     conversations.last_inbound_at),
-                 has_work = 1,
-                 work_since = coalesce(conversations.work_since, excluded.work_since)
-             returning id",
-        )?
-        .query_row(params![m.sender_id, contact_id, m.inbound_at, now], |r| {
-            r.get(0)
-        })?;
+    // Found, then updated or inserted (no `returning` on an upsert: SQLite builds a
+    // temporary b-tree for its row each time it runs). This thread is the only writer.
+    let known: Option<i64> = conn
+        .prepare_cached("select id from conversations where sender_id = ?1 and contact_id = ?2")?
+        .query_row(params![m.sender_id, contact_id], |r| r.get(0))
+        .optional()?;
+    let conversation_id = match known {
+        Some(id) => {
+            conn.prepare_cached(
+                "update conversations set
+                     last_inbound_at = coalesce(max(coalesce(last_inbound_at, ?2), ?2),
+                                                last_inbound_at),
+                     has_work = 1,
+                     work_since = coalesce(work_since, ?3)
+                 where id = ?1",
+            )?
+            .execute(params![id, m.inbound_at, now])?;
+            id
+        }
+        None => conn
+            .prepare_cached(
+                "insert into conversations
+                     (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at)
+                 values (?1, ?2, ?3, 1, ?4, ?4)",
+            )?
+            .insert(params![m.sender_id, contact_id, m.inbound_at, now])?,
+    };
 
+    // `insert` gives the new row's id; `returning id` would build a temporary b-tree for
+    // its one row each time it runs (about ten allocations and a pager).
     let event_id: i64 = conn
         .prepare_cached(
             "insert into conversation_events
                  (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
-             values (?1, ?2, ?3, 'message', ?4, ?5)
-             returning id",
+             values (?1, ?2, ?3, 'message', ?4, ?5)",
         )?
-        .query_row(
-            params![
-                conversation_id,
-                m.sender_id,
-                m.provider_message_id,
-                m.payload,
-                now
-            ],
-            |r| r.get(0),
-        )?;
+        .insert(params![
+            conversation_id,
+            m.sender_id,
+            m.provider_message_id,
+            m.payload,
+            now
+        ])?;
     if let Some(media) = &m.media {
         enqueue_download(
             conn,

@@ -343,6 +343,18 @@ impl Outbox for SqliteStore {
             .writer
             .run_riding(move |conn| {
                 apply_outcome(conn, id, &owner, &update, marketing, now)?;
+                // Most sends are their conversation's last: one look at the line's index
+                // saves the update below, whose `returning` builds a temporary b-tree
+                // each time it runs, even for no row.
+                let queued: bool = conn
+                    .prepare_cached(
+                        "select exists (select 1 from outbound_messages
+                                        where conversation_id = ?1 and status = 'queued')",
+                    )?
+                    .query_row([conversation_id], |r| r.get(0))?;
+                if !queued {
+                    return Ok(None);
+                }
                 conn.prepare_cached(
                     "update outbound_messages set lease_owner = ?1, lease_until = ?2
                      where id = (select o.id from outbound_messages o

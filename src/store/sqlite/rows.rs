@@ -12,6 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 /// Reading columns by name from either driver's row: sqlx's (the reader pool) or
 /// rusqlite's (the writer thread), so each row shape is decoded in one place.
@@ -45,14 +48,18 @@ cols!(rusqlite::Row<'_>, get);
 
 /// A rusqlite row copied out by column name, so its JSON can be parsed after the writer
 /// thread moved on (rusqlite rows borrow their statement).
-pub(super) struct Captured(Vec<(String, rusqlite::types::Value)>);
+pub(super) struct Captured(Vec<(Cow<'static, str>, rusqlite::types::Value)>);
 
 impl Captured {
     pub(super) fn of(row: &rusqlite::Row<'_>) -> StoreResult<Self> {
-        let names = row.as_ref().column_names();
-        let mut values = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            values.push((name.to_string(), row.get::<_, rusqlite::types::Value>(i)?));
+        let statement = row.as_ref();
+        let count = statement.column_count();
+        let mut values = Vec::with_capacity(count);
+        for i in 0..count {
+            values.push((
+                column_name(statement.column_name(i)?),
+                row.get::<_, rusqlite::types::Value>(i)?,
+            ));
         }
         Ok(Self(values))
     }
@@ -64,6 +71,31 @@ impl Captured {
             .map(|(_, v)| v)
             .ok_or_else(|| StoreError::Corrupt(format!("no column {column}")))
     }
+}
+
+/// Column names kept for good per thread, at most this many: those of Parley's own
+/// statements are a few dozen.
+const COLUMN_NAMES_KEPT: usize = 256;
+
+/// `name` as a string this thread keeps for good, so that copying a row out does not
+/// allocate a string per column (13 per conversation loaded for a webhook); a new string
+/// once `COLUMN_NAMES_KEPT` names are kept.
+fn column_name(name: &str) -> Cow<'static, str> {
+    thread_local! {
+        static KEPT: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+    }
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if let Some(name) = kept.get(name) {
+            return Cow::Borrowed(*name);
+        }
+        if kept.len() >= COLUMN_NAMES_KEPT {
+            return Cow::Owned(name.to_string());
+        }
+        let name: &'static str = Box::leak(name.into());
+        kept.insert(name);
+        Cow::Borrowed(name)
+    })
 }
 
 impl Cols for Captured {
@@ -228,27 +260,25 @@ impl OutboundRow {
     /// Inserts the message, ready to send at `now`, with its predicted cost in the
     /// ledger, and returns its id.
     pub(super) fn insert(&self, conn: &Connection, now: i64) -> StoreResult<i64> {
+        // `insert` gives the new row's id; `returning id` would build a temporary b-tree for
+        // its one row each time it runs (about ten allocations and a pager).
         let id = conn
             .prepare_cached(
                 "insert into outbound_messages
                      (sender_id, conversation_id, payload, fallback, origin, status,
                       next_attempt_at, created_at, updated_at, flow, step)
-                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6, ?7, ?8)
-                 returning id",
+                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6, ?7, ?8)",
             )?
-            .query_row(
-                params![
-                    self.sender_id,
-                    self.conversation_id,
-                    self.payload,
-                    self.fallback,
-                    self.origin,
-                    now,
-                    self.flow,
-                    self.step
-                ],
-                |r| r.get(0),
-            )?;
+            .insert(params![
+                self.sender_id,
+                self.conversation_id,
+                self.payload,
+                self.fallback,
+                self.origin,
+                now,
+                self.flow,
+                self.step
+            ])?;
         if let Some(cost) = &self.cost {
             super::costs::record_prediction(conn, id, self.sender_id, cost, now)?;
         }
