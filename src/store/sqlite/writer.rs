@@ -363,7 +363,10 @@ fn open_writing(path: &Path) -> StoreResult<Connection> {
 /// small allocations a statement makes each time it runs (cursors, value buffers, records).
 /// SQLite's default (40 slots of 1,200 bytes, some split into 128-byte ones) is taken for
 /// good by the programs of the writer's cached statements, and every other allocation went
-/// to `malloc`: about 300 per webhook at 1,000/s (BENCHMARKS.md, "Allocations"). 1.2 MB.
+/// to `malloc`: about 250 per webhook (BENCHMARKS.md, "Allocations"). 1.2 MB: room for 150
+/// cached statements and their runs, not for 256 (the test below; the hot path caches a
+/// few dozen, and 500 slots fit the benchmark but not those 150). A writer that caches more
+/// goes to `malloc` again for some runs, which is only slower.
 const LOOKASIDE_SLOTS: c_int = 1_000;
 const LOOKASIDE_SLOT_BYTES: c_int = 1_200;
 
