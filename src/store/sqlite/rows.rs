@@ -218,16 +218,25 @@ pub(super) fn upsert_contact(
     if let Some(id) = known {
         return Ok(id);
     }
+    // A new name for a known contact, or a new contact. Not an upsert with `returning`:
+    // SQLite builds a temporary b-tree for its row each time it runs. This thread is the
+    // only writer, so nothing comes between the statements.
+    let changed = conn
+        .prepare_cached("update contacts set name = coalesce(?2, name) where key = ?1")?
+        .execute(params![key, name])?;
+    if changed == 1 {
+        return Ok(conn
+            .prepare_cached("select id from contacts where key = ?1")?
+            .query_row([key], |r| r.get(0))?);
+    }
     Ok(conn
         .prepare_cached(
             "insert into contacts (key, name, created_at, phone, bsuid)
              values (?1, ?2, ?3,
                      case when ?1 like 'bsuid:%' then null else ?1 end,
-                     case when ?1 like 'bsuid:%' then substr(?1, 7) end)
-             on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
-             returning id",
+                     case when ?1 like 'bsuid:%' then substr(?1, 7) end)",
         )?
-        .query_row(params![key, name, now], |r| r.get(0))?)
+        .insert(params![key, name, now])?)
 }
 
 /// An outbound message serialised for insertion (done before the write job, so the
