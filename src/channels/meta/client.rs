@@ -38,23 +38,21 @@ pub struct MetaClient {
 
 impl MetaClient {
     pub fn new(http: reqwest::Client, settings: MetaSettings) -> Self {
-        let mut client = Self {
-            http,
-            settings,
-            messages_url: None,
-            authorization: None,
-        };
-        client.messages_url = reqwest::Url::parse(&client.url("/messages"))
+        let messages_url = reqwest::Url::parse(&address(&settings, "/messages"))
             .ok()
             .filter(|url| url.has_host());
-        client.authorization =
-            HeaderValue::try_from(format!("Bearer {}", client.settings.access_token))
-                .ok()
-                .map(|mut value| {
-                    value.set_sensitive(true);
-                    value
-                });
-        client
+        let authorization = HeaderValue::try_from(format!("Bearer {}", settings.access_token))
+            .ok()
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            });
+        Self {
+            http,
+            settings,
+            messages_url,
+            authorization,
+        }
     }
 
     /// A POST to the phone number's `/messages`, with its access token.
@@ -70,12 +68,17 @@ impl MetaClient {
     }
 
     fn url(&self, tail: &str) -> String {
-        format!(
-            "{}/{}{tail}",
-            self.settings.api_base.trim_end_matches('/'),
-            self.settings.phone_number_id
-        )
+        address(&self.settings, tail)
     }
+}
+
+/// The Graph API address of the phone number's `tail` (`/messages`, or `""` for itself).
+fn address(settings: &MetaSettings, tail: &str) -> String {
+    format!(
+        "{}/{}{tail}",
+        settings.api_base.trim_end_matches('/'),
+        settings.phone_number_id
+    )
 }
 
 // By hand, so the access token and app secret never reach a log line.

@@ -53,7 +53,6 @@ type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(Run<'_>) -> Ran + Send>;
 
 /// How a job runs.
-#[derive(Clone, Copy)]
 enum Run<'c> {
     /// In a transaction it shares with other jobs: inside a savepoint of its own, so that
     /// a failure undoes only its own changes.

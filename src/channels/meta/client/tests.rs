@@ -40,21 +40,24 @@ fn to_sheena(content: OutboundContent) -> OutboundMessage {
     }
 }
 
+/// Answers `times` JSON POSTs to `{prefix}/{PHONE_NUMBER_ID}/messages` that carry the
+/// token, with the fixture `answer`.
+async fn answer_messages(server: &MockServer, prefix: &str, answer: &str, times: u64) {
+    Mock::given(method("POST"))
+        .and(path(format!("{prefix}/{PHONE_NUMBER_ID}/messages")))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(answer), "application/json"))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
 /// Sends `message` to a mock Graph API answering with the success fixture, checks the
 /// wamid comes back, and returns the JSON body the client posted.
 async fn posted_body(message: OutboundMessage) -> Value {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/{PHONE_NUMBER_ID}/messages")))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .and(header("content-type", "application/json"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("outbound_success_response.json"),
-            "application/json",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_messages(&server, "", "outbound_success_response.json", 1).await;
     let sent = client(server.uri())
         .send(&message)
         .await
@@ -199,16 +202,7 @@ async fn location_request_body_matches_the_fixture() {
 #[tokio::test]
 async fn typing_marks_the_message_read_and_shows_the_indicator() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/{PHONE_NUMBER_ID}/messages")))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("outbound_read_receipt_response.json"),
-            "application/json",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_messages(&server, "", "outbound_read_receipt_response.json", 1).await;
     let to = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
     client(server.uri()).show_typing(&to, WAMID).await.unwrap();
     let requests = server.received_requests().await.unwrap();
@@ -569,16 +563,7 @@ async fn an_answer_over_1_mib_is_not_read() {
 #[tokio::test]
 async fn sends_use_the_address_and_token_made_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/v23.0/{PHONE_NUMBER_ID}/messages")))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("outbound_success_response.json"),
-            "application/json",
-        ))
-        .expect(3)
-        .mount(&server)
-        .await;
+    answer_messages(&server, "/v23.0", "outbound_success_response.json", 3).await;
     let client = client(format!("{}/v23.0/", server.uri()));
     assert_eq!(
         client.messages_url.as_ref().map(|u| u.as_str().to_owned()),
@@ -605,9 +590,11 @@ async fn sends_use_the_address_and_token_made_once() {
 #[tokio::test]
 async fn a_token_or_base_that_cannot_be_sent_fails_each_send() {
     let server = MockServer::start().await;
-    let mut bad_token = client(server.uri());
-    bad_token.settings.access_token = "line\nbreak".into();
-    let bad_token = MetaClient::new(reqwest::Client::new(), bad_token.settings.clone());
+    let settings = MetaSettings {
+        access_token: "line\nbreak".into(),
+        ..client(server.uri()).settings
+    };
+    let bad_token = MetaClient::new(reqwest::Client::new(), settings);
     assert!(bad_token.authorization.is_none());
     let bad_base = client("not an address".into());
     assert!(bad_base.messages_url.is_none());
