@@ -40,6 +40,14 @@ fn to_sheena(content: OutboundContent) -> OutboundMessage {
     }
 }
 
+/// A plain "hi" to Sheena.
+fn hi() -> OutboundMessage {
+    to_sheena(OutboundContent::Text {
+        body: "hi".into(),
+        preview_url: false,
+    })
+}
+
 /// Answers `times` JSON POSTs to `{prefix}/{PHONE_NUMBER_ID}/messages` that carry the
 /// token, with the fixture `answer`.
 async fn answer_messages(server: &MockServer, prefix: &str, answer: &str, times: u64) {
@@ -547,13 +555,7 @@ async fn an_answer_over_1_mib_is_not_read() {
         .respond_with(ResponseTemplate::new(500).set_body_bytes(vec![b'x'; 2 * 1024 * 1024]))
         .mount(&server)
         .await;
-    let failure = client(server.uri())
-        .send(&to_sheena(OutboundContent::Text {
-            body: "hi".into(),
-            preview_url: false,
-        }))
-        .await
-        .unwrap_err();
+    let failure = client(server.uri()).send(&hi()).await.unwrap_err();
     assert!(failure.title.contains("larger than 1 MiB"), "{failure:?}");
 }
 
@@ -571,13 +573,7 @@ async fn sends_use_the_address_and_token_made_once() {
     );
     assert!(client.authorization.as_ref().unwrap().is_sensitive());
     for _ in 0..2 {
-        let sent = client
-            .send(&to_sheena(OutboundContent::Text {
-                body: "hi".into(),
-                preview_url: false,
-            }))
-            .await
-            .unwrap();
+        let sent = client.send(&hi()).await.unwrap();
         assert_eq!(sent.provider_message_id, WAMID);
     }
     let to = ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap());
@@ -599,13 +595,7 @@ async fn a_token_or_base_that_cannot_be_sent_fails_each_send() {
     let bad_base = client("not an address".into());
     assert!(bad_base.messages_url.is_none());
     for client in [bad_token, bad_base] {
-        let failure = client
-            .send(&to_sheena(OutboundContent::Text {
-                body: "hi".into(),
-                preview_url: false,
-            }))
-            .await
-            .unwrap_err();
+        let failure = client.send(&hi()).await.unwrap_err();
         assert!(
             failure.title.starts_with("no answer from Meta"),
             "{failure:?}"
