@@ -509,9 +509,10 @@ impl<'a> CostArrays<'a> {
 /// waiting for it keeps the lock order of a firing (timers, then conversations) from
 /// deadlocking with this statement (conversations, then timers).
 ///
-/// A handed reply's "next in line" is decided as the outbox's claim decides it, on the
-/// statement's snapshot: a message of the conversation queued by someone else in the same
-/// instant (an API send, a broadcast) can be missed by both, and may then leave first.
+/// A handed reply's "next in line" is decided as the outbox's claim decides it: the
+/// messages queued in the statement's snapshot, each re-read under a lock (see `head`). A
+/// message of the conversation queued by someone else in the same instant (an API send, a
+/// broadcast) can be missed by both, and may then leave first.
 async fn commit_together(
     pool: &PgPool,
     jobs: &[StepJob],
@@ -608,12 +609,19 @@ async fn commit_together(
              -- `head`: the step's first reply will be its conversation's next to leave (no
              -- message still queued: this statement's snapshot does not see its own
              -- inserts, so any queued one is older) and its sender is not stopped; it is
-             -- then leased to the step's owner until `hand_until`, as a claim would.
+             -- then leased to the step's owner until `hand_until`, as a claim would. The
+             -- queued rows are locked to be read as they are now, not as the snapshot had
+             -- them: a send recorded meanwhile as accepted (`outbox::record_accepted`) is
+             -- no longer queued, or is waited for. Read from the snapshot, a send whose
+             -- record committed during this statement still looked queued here, while the
+             -- record's look for queued messages ran before this commit: neither side
+             -- would lease the reply, and it waited for a poll.
              returning v.id, s.n, s.event_id, s.now, s.owner, s.hand_until,
                  v.last_inbound_at, v.has_work,
                  s.hand_until is not null
                      and not exists (select 1 from outbound_messages o
-                                     where o.conversation_id = v.id and o.status = 'queued')
+                                     where o.conversation_id = v.id and o.status = 'queued'
+                                     for share)
                      and not exists (select 1 from sender_stops st
                                      where st.sender_id = v.sender_id) as head
          ), event as (

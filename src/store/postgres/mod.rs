@@ -113,7 +113,7 @@ pub struct PgStore {
     /// Group commit of step commits without contact changes.
     steps: Batcher<inbox::StepJob, super::Committed>,
     /// Group commit of accepted sends.
-    accepts: Batcher<outbox::Outcome, ()>,
+    accepts: Batcher<outbox::Outcome, crate::store::NextSend>,
     /// Conversations' waiting work (conversation id, events wanted), read together.
     loads: Batcher<(i64, i64), ConversationWork>,
     /// How to connect, for the connection that listens for other processes' work.

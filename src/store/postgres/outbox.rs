@@ -6,12 +6,13 @@ use super::statuses::{lock_keys, lock_provider_ids, replay_early_statuses};
 use super::PgStore;
 use crate::store::apply::{lease_until, IN_DOUBT};
 use crate::store::{
-    NewOutbound, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
+    NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Records an accepted send (the caller then replays the statuses waiting for it).
@@ -51,6 +52,35 @@ pub(in crate::store) const CLAIM_SENDS: &str = "with claimed as (
      )
      select m.*, c.last_inbound_at
      from claimed m join conversations c on c.id = m.conversation_id";
+
+impl PgStore {
+    /// Records a send's outcome: an accepted send through the group commit (which says
+    /// whether its conversation has nothing more queued), any other alone.
+    async fn record(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<NextSend> {
+        match outcome {
+            SendOutcome::Accepted { .. } => {
+                self.accepts
+                    .submit(Outcome {
+                        id,
+                        owner: owner.to_string(),
+                        outcome: outcome.clone(),
+                        now,
+                    })
+                    .await
+            }
+            _ => {
+                record_one(&self.pool, id, owner, outcome, now).await?;
+                Ok(NextSend::Unknown)
+            }
+        }
+    }
+}
 
 #[async_trait]
 impl Outbox for PgStore {
@@ -138,19 +168,21 @@ impl Outbox for PgStore {
         outcome: &SendOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        match outcome {
-            SendOutcome::Accepted { .. } => {
-                self.accepts
-                    .submit(Outcome {
-                        id,
-                        owner: owner.to_string(),
-                        outcome: outcome.clone(),
-                        now,
-                    })
-                    .await
-            }
-            _ => record_one(&self.pool, id, owner, outcome, now).await,
-        }
+        self.record(id, owner, outcome, now).await.map(|_| ())
+    }
+
+    /// Accepted sends are recorded in a batch that then looks whether their conversations
+    /// still have a message queued: most have none, and their send then needs no claim.
+    /// Nothing is leased here; when something is queued, a claim takes it.
+    async fn record_outcome_and_claim_next(
+        &self,
+        item: &OutboxItem,
+        owner: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+        _lease: Duration,
+    ) -> StoreResult<NextSend> {
+        self.record(item.id, owner, outcome, now).await
     }
 
     async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
@@ -319,12 +351,18 @@ pub(super) struct Outcome {
 
 /// Group commit of accepted sends (see `batch.rs`): one statement records every send of the
 /// batch that holds its lease, under the provider ids' locks (see `lock_provider_ids`),
-/// without a transaction held across round trips. A second, read-only statement then looks
-/// for statuses that arrived early for those sends; it runs after the commit, so it sees
-/// every early status stored before the locks were taken, and replays them. Sends not
-/// recorded (a lost lease; all of them, should the statement fail) go through `record_one`,
-/// which says why.
-pub(super) async fn record_accepted(pool: PgPool, batch: Vec<Outcome>) -> Vec<StoreResult<()>> {
+/// without a transaction held across round trips. A second, read-only statement
+/// (`after_accepted`) then looks for statuses that arrived early for those sends (it runs
+/// after the commit, so it sees every early status stored before the locks were taken)
+/// and replays them; in the same look it finds which of their conversations still have a
+/// message queued. A send whose conversation has none answers `NextSend::Nothing`, so the
+/// outbox claims nothing after it; the others answer `Unknown`, and a claim looks. Sends
+/// not recorded (a lost lease; all of them, should the statement fail) go through
+/// `record_one`, which says why.
+pub(super) async fn record_accepted(
+    pool: PgPool,
+    batch: Vec<Outcome>,
+) -> Vec<StoreResult<NextSend>> {
     let pool = &pool;
     let mut ids = Vec::with_capacity(batch.len());
     let mut owners = Vec::with_capacity(batch.len());
@@ -351,19 +389,22 @@ pub(super) async fn record_accepted(pool: PgPool, batch: Vec<Outcome>) -> Vec<St
             Vec::new()
         }
     };
-    let replayed = replay_waiting(pool, &recorded).await;
-    let recorded: std::collections::HashSet<i64> = recorded.into_iter().collect();
+    let after = after_accepted(pool, &recorded).await;
+    let recorded: HashMap<i64, i64> = recorded.into_iter().collect();
     let mut results = Vec::with_capacity(batch.len());
     for o in &batch {
-        results.push(if !recorded.contains(&o.id) {
-            record_one(pool, o.id, &o.owner, &o.outcome, o.now).await
-        } else {
-            match &replayed {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Commit(format!(
-                    "send recorded, but replaying its early statuses failed: {e}"
-                ))),
-            }
+        results.push(match (recorded.get(&o.id), &after) {
+            (None, _) => record_one(pool, o.id, &o.owner, &o.outcome, o.now)
+                .await
+                .map(|()| NextSend::Unknown),
+            (Some(conversation), Ok(queued)) => Ok(if queued.contains(conversation) {
+                NextSend::Unknown
+            } else {
+                NextSend::Nothing
+            }),
+            (Some(_), Err(e)) => Err(StoreError::Commit(format!(
+                "send recorded, but replaying its early statuses failed: {e}"
+            ))),
         });
     }
     results
@@ -371,7 +412,7 @@ pub(super) async fn record_accepted(pool: PgPool, batch: Vec<Outcome>) -> Vec<St
 
 /// Every send of the batch that holds its lease, in one autocommit statement that first
 /// takes the provider ids' locks (in key order), then the rows' locks (in id order).
-/// Returns the ids recorded.
+/// Returns the ids recorded, each with its conversation's.
 async fn record_together(
     pool: &PgPool,
     ids: &[i64],
@@ -379,8 +420,8 @@ async fn record_together(
     provider_ids: &[&str],
     converted: Vec<Option<Json<&crate::domain::OutboundContent>>>,
     nows: Vec<DateTime<Utc>>,
-) -> StoreResult<Vec<i64>> {
-    Ok(sqlx::query_scalar(concat!(
+) -> StoreResult<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(concat!(
         "with keys as (",
         lock_keys!("$3"),
         "), x as (
@@ -401,7 +442,7 @@ async fn record_together(
              lease_owner = null, lease_until = null, updated_at = x.now
          from x join locked l on l.id = x.id
          where o.id = x.id and o.lease_owner = x.owner
-         returning o.id"
+         returning o.id, o.conversation_id"
     ))
     .bind(ids)
     .bind(owners)
@@ -412,25 +453,36 @@ async fn record_together(
     .await?)
 }
 
-/// Applies the statuses that wait for any of the sends `ids` (just recorded as accepted).
-async fn replay_waiting(pool: &PgPool, ids: &[i64]) -> StoreResult<()> {
-    if ids.is_empty() {
-        return Ok(());
+/// After `recorded` (send id, conversation id) were committed as accepted: applies the
+/// statuses that wait for any of them, and returns which of their conversations still have
+/// a message queued. One statement for both looks.
+async fn after_accepted(pool: &PgPool, recorded: &[(i64, i64)]) -> StoreResult<HashSet<i64>> {
+    if recorded.is_empty() {
+        return Ok(HashSet::new());
     }
-    let waiting: Vec<i64> = sqlx::query_scalar(
-        "select distinct o.id from outbound_messages o
-         join early_statuses e
-           on e.sender_id = o.sender_id and e.provider_message_id = o.provider_message_id
-         where o.id = any($1)
-         order by o.id",
+    let ids: Vec<i64> = recorded.iter().map(|r| r.0).collect();
+    let conversations: Vec<i64> = recorded.iter().map(|r| r.1).collect();
+    let row = sqlx::query(
+        "select
+             coalesce((select array_agg(distinct o.id order by o.id) from outbound_messages o
+                       join early_statuses e
+                         on e.sender_id = o.sender_id
+                        and e.provider_message_id = o.provider_message_id
+                       where o.id = any($1)), '{}') as waiting,
+             coalesce((select array_agg(distinct q.conversation_id) from outbound_messages q
+                       where q.conversation_id = any($2) and q.status = 'queued'), '{}')
+                 as queued",
     )
-    .bind(ids)
-    .fetch_all(pool)
+    .bind(&ids)
+    .bind(&conversations)
+    .fetch_one(pool)
     .await?;
+    let waiting: Vec<i64> = row.try_get("waiting")?;
+    let queued: Vec<i64> = row.try_get("queued")?;
     for id in waiting {
         let mut tx = pool.begin().await?;
         replay_early_statuses(&mut tx, id).await?;
         tx.commit().await?;
     }
-    Ok(())
+    Ok(queued.into_iter().collect())
 }

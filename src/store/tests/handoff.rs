@@ -1,8 +1,9 @@
 //! Work handed from the inbox to the outbox in one commit (`commit_step_and_claim`,
 //! `record_outcome_and_claim_next`) and the inbox's claim that also loads
 //! (`claim_work`). The SQLite store does all three in its write jobs; the PostgreSQL store
-//! hands a step's first reply over in its batched commit and uses the trait's defaults for
-//! the other two (an outcome says `Unknown`, a claim then loads).
+//! hands a step's first reply over in its batched commit, says after an accepted send
+//! whether anything is left queued (a claim takes it), and uses the trait's default for
+//! the claim that loads (a claim, then a load).
 
 use super::fixtures::*;
 use crate::store::{
@@ -180,6 +181,43 @@ async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
     );
     let stored = store.outbound(second.id).await.unwrap().unwrap();
     assert_eq!(stored.provider_message_id.as_deref(), Some("wamid.out2"));
+}
+
+/// Both stores: an accepted send whose conversation has nothing else queued says so
+/// (`Nothing`: no claim needed after it); one with a message queued behind it never does
+/// (SQLite leases that message, PostgreSQL leaves it to a claim).
+async fn an_accepted_send_says_when_its_line_is_empty(store: DynStore) {
+    let (commit, first, ids) = commit_two_replies(&store).await;
+    let next = store
+        .record_outcome_and_claim_next(&first, "a", &accepted("wamid.out1"), t(3), LEASE)
+        .await
+        .unwrap();
+    let second = match next {
+        NextSend::Leased(second) => *second,
+        NextSend::Unknown => {
+            let mut claimed = store
+                .claim_outbound("a", t(4), LEASE, IN_DOUBT, 10)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 1, "{claimed:?}");
+            claimed.remove(0)
+        }
+        NextSend::Nothing => panic!("the second reply is still queued"),
+    };
+    assert_eq!(second.id, ids[1]);
+    assert_eq!(second.message, commit.outbound[1].message);
+    assert_eq!(
+        store
+            .record_outcome_and_claim_next(&second, "a", &accepted("wamid.out2"), t(5), LEASE)
+            .await
+            .unwrap(),
+        NextSend::Nothing
+    );
+    let stored = store.outbound(first.id).await.unwrap().unwrap();
+    assert_eq!(stored.provider_message_id.as_deref(), Some("wamid.out1"));
+    let stored = store.outbound(second.id).await.unwrap().unwrap();
+    assert_eq!(stored.provider_message_id.as_deref(), Some("wamid.out2"));
+    assert!(claim_ids(&store, "b", t(6), 10).await.is_empty());
 }
 
 /// Both stores: nothing is handed over when the reply is not next in line (an older message
@@ -469,6 +507,7 @@ async fn work_left_to_a_claim_is_announced(store: DynStore) {
 }
 
 conformance!(
+    an_accepted_send_says_when_its_line_is_empty,
     work_left_to_a_claim_is_announced,
     an_ingest_claims_the_work_it_stores_for_its_inbox,
     claim_work_loads_what_load_work_loads,

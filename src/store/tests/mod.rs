@@ -283,6 +283,64 @@ async fn postgres_an_event_committed_while_a_release_waits_is_not_lost() {
     .await;
 }
 
+/// A step that commits a reply while its conversation's previous reply is being recorded
+/// as accepted (the record's transaction holds that row): the step waits for the record
+/// and sees the previous reply as it now is, so its reply is next in line and handed over.
+/// Read from the step's snapshot, the previous reply still looked queued, nothing was
+/// handed over, and the record's own look for queued messages had run before the step
+/// committed: the reply waited for the outbox's poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_reply_behind_a_send_being_recorded_is_handed_over() {
+    with_postgres(|store: PgStore| async move {
+        use fixtures::*;
+        let dyn_store: DynStore = Arc::new(store.clone());
+        let (first_event, conversation) = receive(&dyn_store, "wamid.1", 1, t(0)).await;
+        dyn_store
+            .claim_work("a", t(1), LEASE, 10, 32)
+            .await
+            .unwrap();
+        let (second_event, _) = receive(&dyn_store, "wamid.2", 1, t(1)).await;
+        let mut commit = step(conversation, first_event, "a", t(2));
+        commit.outbound = vec![text_to(conversation, 1, "one")];
+        let one = dyn_store
+            .commit_step_and_claim(&commit, Some(LEASE))
+            .await
+            .unwrap()
+            .handed
+            .expect("handed");
+        // "one" is being recorded as accepted: its row is held until the record commits.
+        let mut record = store.pool.begin().await.unwrap();
+        sqlx::query(
+            "update outbound_messages set status = 'accepted',
+                 provider_message_id = 'wamid.out1', lease_owner = null, lease_until = null
+             where id = $1",
+        )
+        .bind(one.id)
+        .execute(&mut *record)
+        .await
+        .unwrap();
+        let stepping = {
+            let dyn_store = dyn_store.clone();
+            tokio::spawn(async move {
+                let mut commit = step(conversation, second_event, "a", t(3));
+                commit.outbound = vec![text_to(conversation, 1, "two")];
+                commit.release = true;
+                dyn_store.commit_step_and_claim(&commit, Some(LEASE)).await
+            })
+        };
+        // The step has taken its snapshot and waits for "one" when the record commits.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        record.commit().await.unwrap();
+        let committed = stepping.await.unwrap().unwrap();
+        let handed = committed
+            .handed
+            .expect("\"two\" is next in line: handed over");
+        assert_eq!(handed.id, committed.ids[0]);
+        assert!(claim_ids(&dyn_store, "b", t(4), 10).await.is_empty());
+    })
+    .await;
+}
+
 /// Several processes starting at once on a fresh PostgreSQL database (a deploy of two
 /// replicas, a restart after an upgrade): every one of them starts, and each migration is
 /// applied exactly once (sqlx holds an advisory lock while it migrates).
