@@ -811,21 +811,35 @@ macro_rules! work_query {
             $events,
             "
          ) e on true
-         -- the latest broadcast sent to the customer that names a reply flow
-         left join lateral (
-             select r.id, b.reply_flow, r.reply_until
-             from broadcast_recipients r join broadcasts b on b.id = r.broadcast_id
-             where r.conversation_id = v.id and r.reply_until is not null
-               and b.reply_flow is not null
-               and exists (select 1 from outbound_messages o where o.broadcast_recipient = r.id
-                           and o.status in ('accepted', 'sent', 'delivered', 'read'))
-             order by r.id desc limit 1
-         ) br on true
+         ",
+            latest_broadcast_reply!("true"),
+            "
          order by ",
             $order
         )
     };
 }
+
+/// The latest broadcast sent to the customer of conversation `v` that names a reply flow,
+/// as `br` (`id`, `reply_flow`, `reply_until`), looked up only where `$when` holds.
+macro_rules! latest_broadcast_reply {
+    ($when:literal) => {
+        concat!(
+            "left join lateral (
+             select r.id, b.reply_flow, r.reply_until
+             from broadcast_recipients r join broadcasts b on b.id = r.broadcast_id
+             where ",
+            $when,
+            " and r.conversation_id = v.id and r.reply_until is not null
+               and b.reply_flow is not null
+               and exists (select 1 from outbound_messages o where o.broadcast_recipient = r.id
+                           and o.status in ('accepted', 'sent', 'delivered', 'read'))
+             order by r.id desc limit 1
+         ) br on true"
+        )
+    };
+}
+pub(super) use latest_broadcast_reply;
 
 /// Claims as `claim_conversations` does and reads the claimed conversations' work in the
 /// same statement (one round trip, on the lease pool): the update's `returning` gives the
@@ -850,7 +864,9 @@ const LOAD_WORK: &str = work_query!(
 
 /// The work in `rows` (`work_query!`), each conversation once, in the order the rows give
 /// them. A conversation whose row cannot be read gets the error instead.
-fn gather_work(rows: &[sqlx::postgres::PgRow]) -> Vec<(i64, StoreResult<ConversationWork>)> {
+pub(super) fn gather_work(
+    rows: &[sqlx::postgres::PgRow],
+) -> Vec<(i64, StoreResult<ConversationWork>)> {
     let mut found: Vec<(i64, StoreResult<ConversationWork>)> = Vec::new();
     for row in rows {
         let read = (|| -> StoreResult<(i64, Option<StoredEvent>)> {

@@ -3,6 +3,7 @@
 
 use super::announce;
 use super::identity;
+use super::inbox::latest_broadcast_reply;
 use super::media::{any_media, enqueue_downloads};
 use super::statuses::{ingest_status, lock_provider_ids};
 use super::PgStore;
@@ -11,9 +12,10 @@ use crate::store::apply::lease_until;
 use crate::store::{ClaimedWork, InboxClaim, Ingest, IngestItem, IngestOutcome, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[async_trait]
 impl Ingest for PgStore {
@@ -25,8 +27,11 @@ impl Ingest for PgStore {
     /// The claim rides in the messages' statement: the conversation upsert that marks a
     /// conversation as having work also leases it to the claim's owner where nobody holds
     /// it (up to `claim.limit` of them), so the inbox neither claims it in a statement of
-    /// its own nor rewrites its row a second time; its events are loaded when it runs
-    /// (`ClaimedWork::to_load`, through the batched loads).
+    /// its own nor rewrites its row a second time. A conversation whose only work is what
+    /// the statement stored (most: one message, nothing waiting before it) is handed over
+    /// with the statement's rows to read (`read_fresh_work`); the others' events are
+    /// loaded when they run (`ClaimedWork::to_load`, through the batched loads), as are
+    /// all of a batch that needs a transaction.
     async fn ingest_and_claim(
         &self,
         items: &[IngestItem],
@@ -79,7 +84,13 @@ impl Ingest for PgStore {
                     *key = linked;
                 }
             }
-            claimed = ingest_messages(&mut tx, &messages, &keys, claim, &mut outcomes).await?;
+            // Later statements of this transaction may still change the conversations
+            // (an identity change merges them): their work is loaded after the commit.
+            claimed = ingest_messages(&mut tx, &messages, &keys, claim, &mut outcomes)
+                .await?
+                .into_iter()
+                .map(|work| ClaimedWork::to_load(work.conversation_id))
+                .collect();
             if media {
                 enqueue_downloads(&mut tx, &messages, &outcomes).await?;
             }
@@ -123,7 +134,7 @@ impl Ingest for PgStore {
                 .into_iter()
                 .map(|o| o.expect("every item has an outcome"))
                 .collect(),
-            claimed.into_iter().map(ClaimedWork::to_load).collect(),
+            claimed,
         ))
     }
 }
@@ -188,7 +199,7 @@ async fn ingest_messages(
     keys: &[String],
     claim: Option<&InboxClaim>,
     outcomes: &mut [Option<IngestOutcome>],
-) -> StoreResult<Vec<i64>> {
+) -> StoreResult<Vec<ClaimedWork>> {
     if messages.is_empty() {
         return Ok(Vec::new());
     }
@@ -235,9 +246,10 @@ async fn ingest_messages(
                     case when key like 'bsuid:%' then substr(key, 7) end
              from fresh group by key order by 1
              on conflict (key) do update set name = coalesce(excluded.name, contacts.name)
-             returning id, key
+             returning id, key, name, attributes, tags, created_at, bsuid, username
          ), locked as (
-             select v.id, v.lease_until from conversations v
+             -- the rows as they are now (locked): whether work waited before this one
+             select v.id, v.lease_until, v.has_work from conversations v
              join (select distinct f.sender_id, c.id as contact_id
                    from fresh f join contact c on c.key = f.key) t
                on t.sender_id = v.sender_id and t.contact_id = v.contact_id
@@ -265,7 +277,8 @@ async fn ingest_messages(
                      when excluded.lease_owner is not null
                       and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= $11
                      then excluded.lease_until else conversations.lease_until end
-             returning id, sender_id, contact_id, lease_owner, lease_until
+             returning id, sender_id, contact_id, lease_owner, lease_until, last_inbound_at,
+                 state, created_at, xmax = 0 as inserted
          ), event as (
              insert into conversation_events
                  (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
@@ -275,19 +288,44 @@ async fn ingest_messages(
              join conversation v on v.sender_id = f.sender_id and v.contact_id = c.id
              order by f.n
              on conflict (sender_id, provider_message_id) do nothing
-             returning id, conversation_id, sender_id, provider_message_id
+             returning id, conversation_id, sender_id, provider_message_id, payload, received_at
          ), announced as (
              -- work nobody leased: the other processes' inboxes are told (`announce`)
              select pg_notify(",
         announce::channel!(),
         ", '') from conversation where lease_owner is null limit 1
-         )
-         select e.id, v.id as conversation_id, e.sender_id, e.provider_message_id,
-                v.lease_owner = $8 and v.lease_until = $10
+         ), handed as (
+             select v.id,
+                    v.lease_owner = $8 and v.lease_until = $10
                     and not exists (select 1 from locked l where l.id = v.id
                                     and coalesce(l.lease_until, '-infinity'::timestamptz) > $11)
                     as claimed
-         from conversation v left join event e on e.conversation_id = v.id
+             from conversation v
+         ), fresh_work as (
+             -- claimed, and its only work is what this statement stored: it is handed
+             -- over read (`read_fresh_work`)
+             select h.id, h.claimed,
+                    h.claimed
+                    and (v.inserted or exists (select 1 from locked l
+                                               where l.id = v.id and not l.has_work))
+                    and not exists (select 1 from conversation_events p
+                                    where p.conversation_id = v.id and p.processed_at is null)
+                    as fresh
+             from handed h join conversation v on v.id = h.id
+         )
+         select e.id as event_id, e.provider_message_id, e.payload as event_payload,
+                e.received_at as event_received_at, w.claimed, w.fresh,
+                v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
+                c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
+                c.bsuid, c.username,
+                br.id as reply_recipient, br.reply_flow, br.reply_until
+         from conversation v
+         join fresh_work w on w.id = v.id
+         join contact c on c.id = v.contact_id
+         left join event e on e.conversation_id = v.id
+         ",
+        latest_broadcast_reply!("w.fresh"),
+        "
          cross join (select count(*) from announced) a
          -- events in message order (inserted so), conversations without one last
          order by e.id nulls last"
@@ -308,15 +346,19 @@ async fn ingest_messages(
     let mut stored: HashMap<(i64, String), IngestOutcome> = HashMap::with_capacity(rows.len());
     // In the order of the messages that gave them work (the rows come in that order).
     let mut claimed: Vec<i64> = Vec::new();
-    for row in &rows {
-        let conversation_id: i64 = row.try_get("conversation_id")?;
+    // The rows of each conversation handed over read, and of those that are not.
+    let mut fresh: HashMap<i64, Vec<PgRow>> = HashMap::new();
+    let mut stale: HashSet<i64> = HashSet::new();
+    for row in rows {
+        let conversation_id: i64 = row.try_get("id")?;
         if row.try_get::<Option<bool>, _>("claimed")? == Some(true)
             && !claimed.contains(&conversation_id)
         {
             claimed.push(conversation_id);
         }
         // A conversation whose message another process stored first has no event here.
-        let Some(event_id) = row.try_get::<Option<i64>, _>("id")? else {
+        let Some(event_id) = row.try_get::<Option<i64>, _>("event_id")? else {
+            stale.insert(conversation_id);
             continue;
         };
         stored.insert(
@@ -329,6 +371,9 @@ async fn ingest_messages(
                 conversation_id,
             },
         );
+        if row.try_get::<Option<bool>, _>("fresh")? == Some(true) {
+            fresh.entry(conversation_id).or_default().push(row);
+        }
     }
     // The first of several copies in the batch is the one stored (inserted in batch order).
     for (i, sender_id, message, _) in messages {
@@ -338,5 +383,34 @@ async fn ingest_messages(
                 .unwrap_or(IngestOutcome::Duplicate),
         );
     }
-    Ok(claimed)
+    let events = claim.map_or(0, |c| usize::try_from(c.events).unwrap_or(0));
+    Ok(claimed
+        .into_iter()
+        .map(|id| match fresh.remove(&id) {
+            Some(rows) if !stale.contains(&id) => read_fresh_work(id, rows, events),
+            _ => ClaimedWork::to_load(id),
+        })
+        .collect())
+}
+
+/// A conversation the ingest claimed whose only work is the events the same statement
+/// stored: its work is read from the statement's rows (the conversation and contact as
+/// they are now, locked by the statement; the events it inserted; the broadcast reply
+/// route), when the inbox runs it, instead of loaded again. Another process's event for
+/// it could only have been stored under the conversation's row lock, which shows as
+/// `has_work` on the row the statement locked, so the row is then not fresh.
+fn read_fresh_work(id: i64, rows: Vec<PgRow>, events: usize) -> ClaimedWork {
+    ClaimedWork::new(id, move || {
+        let mut work = match super::inbox::gather_work(&rows).pop() {
+            Some((_, work)) => work?,
+            None => {
+                return Err(crate::store::StoreError::NotFound {
+                    what: "conversation",
+                    id,
+                })
+            }
+        };
+        work.events.truncate(events);
+        Ok(work)
+    })
 }

@@ -7,8 +7,8 @@
 
 use super::fixtures::*;
 use crate::store::{
-    DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend, OutboxItem, SendOutcome,
-    StepCommit,
+    ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend, OutboxItem,
+    SendOutcome, StepCommit,
 };
 
 fn accepted(id: &str) -> SendOutcome {
@@ -333,11 +333,11 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
         .await
         .unwrap();
     let ids: Vec<Id> = handed.iter().map(|w| w.conversation_id).collect();
-    let mut read = Vec::new();
-    for w in handed {
-        read.push(w.read_or_load(&*store, 32).await.unwrap());
-    }
-    let handed = read;
+    // New conversations: their work is what the ingest stored, handed over read.
+    let handed: Vec<ConversationWork> = handed
+        .into_iter()
+        .map(|w| w.read().expect("handed over read").unwrap())
+        .collect();
     let stored: Vec<Id> = outcomes
         .iter()
         .map(|o| match o {
@@ -413,6 +413,27 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
         .await
         .unwrap()
         .is_empty());
+
+    // A conversation whose earlier messages were all answered (`second`): its new message
+    // is all its work, handed over read; the step's state is the one it starts from.
+    let (_, handed) = store
+        .ingest_and_claim(
+            &[message(inbound("wamid.8", 2, Some(t(42)), "eight"), t(42))],
+            Some(&claim("h", 42, 10)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(handed.len(), 1);
+    let work = handed
+        .into_iter()
+        .next()
+        .unwrap()
+        .read()
+        .expect("handed over read")
+        .unwrap();
+    assert_eq!(work.conversation.id, second);
+    assert_eq!(work.events.len(), 1, "{work:?}");
+    assert_eq!(work, store.load_work(second, 32).await.unwrap());
 
     // At most `limit` conversations; the rest wait for a claim.
     let (_, handed) = store

@@ -341,6 +341,76 @@ async fn postgres_a_reply_behind_a_send_being_recorded_is_handed_over() {
     .await;
 }
 
+/// Another process stores a message for a conversation (holding its row) while an ingest
+/// that claims for its inbox waits for that row, its snapshot taken before the other
+/// commits: the work handed over holds both messages, not only the ingest's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_work_stored_by_another_process_meanwhile_is_handed_over_too() {
+    with_postgres(|store: PgStore| async move {
+        use fixtures::*;
+        let dyn_store: DynStore = Arc::new(store.clone());
+        let (event, conversation) = receive(&dyn_store, "wamid.1", 1, t(0)).await;
+        dyn_store
+            .claim_work("a", t(1), LEASE, 10, 32)
+            .await
+            .unwrap();
+        let mut done = step(conversation, event, "a", t(2));
+        done.release = true;
+        dyn_store.commit_step(&done).await.unwrap();
+        // The other process's ingest: the row locked, an event added, `has_work` set.
+        let mut other = store.pool.begin().await.unwrap();
+        sqlx::query("update conversations set has_work = true, work_since = $2 where id = $1")
+            .bind(conversation)
+            .bind(t(3))
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        sqlx::query(
+            "insert into conversation_events
+                 (conversation_id, sender_id, provider_message_id, kind, payload, received_at)
+             select conversation_id, sender_id, 'wamid.other', kind, payload, $2
+             from conversation_events where id = $1",
+        )
+        .bind(event)
+        .bind(t(3))
+        .execute(&mut *other)
+        .await
+        .unwrap();
+        let ingesting = {
+            let dyn_store = dyn_store.clone();
+            tokio::spawn(async move {
+                let claim = crate::store::InboxClaim {
+                    owner: "b".into(),
+                    now: t(4),
+                    lease: LEASE,
+                    limit: 10,
+                    events: 32,
+                };
+                dyn_store
+                    .ingest_and_claim(
+                        &[message(inbound("wamid.2", 1, Some(t(4)), "two"), t(4))],
+                        Some(&claim),
+                    )
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.commit().await.unwrap();
+        let (_, handed) = ingesting.await.unwrap().unwrap();
+        assert_eq!(handed.len(), 1);
+        let work = handed
+            .into_iter()
+            .next()
+            .unwrap()
+            .read_or_load(&*dyn_store, 32)
+            .await
+            .unwrap();
+        assert_eq!(work.conversation.id, conversation);
+        assert_eq!(work.events.len(), 2, "{work:?}");
+    })
+    .await;
+}
+
 /// Several processes starting at once on a fresh PostgreSQL database (a deploy of two
 /// replicas, a restart after an upgrade): every one of them starts, and each migration is
 /// applied exactly once (sqlx holds an advisory lock while it migrates).
