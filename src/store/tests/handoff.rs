@@ -158,34 +158,10 @@ async fn steps_committed_together_each_get_their_own_reply(store: DynStore) {
     assert!(claim_ids(&store, "b", t(3), 10).await.is_empty());
 }
 
-/// SQLite: the first reply comes leased with the commit, the next with the first one's
-/// outcome, and the last outcome says nothing more is ready.
-async fn a_steps_replies_follow_each_other_without_claims(store: DynStore) {
-    let (commit, first, ids) = commit_two_replies(&store).await;
-    let NextSend::Leased(second) = store
-        .record_outcome_and_claim_next(&first, "a", &accepted("wamid.out1"), t(3), LEASE)
-        .await
-        .unwrap()
-    else {
-        panic!("the second reply should come leased");
-    };
-    assert_eq!(second.id, ids[1]);
-    assert_eq!(second.message, commit.outbound[1].message);
-    assert!(claim_ids(&store, "b", t(4), 10).await.is_empty());
-    assert_eq!(
-        store
-            .record_outcome_and_claim_next(&second, "a", &accepted("wamid.out2"), t(5), LEASE)
-            .await
-            .unwrap(),
-        NextSend::Nothing
-    );
-    let stored = store.outbound(second.id).await.unwrap().unwrap();
-    assert_eq!(stored.provider_message_id.as_deref(), Some("wamid.out2"));
-}
-
 /// Both stores: an accepted send whose conversation has nothing else queued says so
-/// (`Nothing`: no claim needed after it); one with a message queued behind it never does
-/// (SQLite leases that message, PostgreSQL leaves it to a claim).
+/// (`Nothing`: no claim needed after it); one with a message queued behind it never does:
+/// SQLite leases that message to the same owner (a step's replies follow each other
+/// without claims), PostgreSQL leaves it to a claim.
 async fn an_accepted_send_says_when_its_line_is_empty(store: DynStore) {
     let (commit, first, ids) = commit_two_replies(&store).await;
     let next = store
@@ -193,8 +169,13 @@ async fn an_accepted_send_says_when_its_line_is_empty(store: DynStore) {
         .await
         .unwrap();
     let second = match next {
-        NextSend::Leased(second) => *second,
+        NextSend::Leased(second) => {
+            // Leased to "a": nobody else can claim it.
+            assert!(claim_ids(&store, "b", t(4), 10).await.is_empty());
+            *second
+        }
         NextSend::Unknown => {
+            assert_ne!(store.backend(), "sqlite", "SQLite leases the next reply");
             let mut claimed = store
                 .claim_outbound("a", t(4), LEASE, IN_DOUBT, 10)
                 .await
@@ -538,11 +519,3 @@ conformance!(
     only_a_ready_head_of_line_is_handed_over,
     a_late_handed_reply_renews_its_lease_only_while_nobody_took_it,
 );
-
-mod sqlite_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_steps_replies_follow_each_other_without_claims() {
-        crate::store::tests::on_sqlite(super::a_steps_replies_follow_each_other_without_claims)
-            .await
-    }
-}
