@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 #[async_trait]
 impl Ingest for PgStore {
@@ -29,7 +29,7 @@ impl Ingest for PgStore {
     /// it (up to `claim.limit` of them), so the inbox neither claims it in a statement of
     /// its own nor rewrites its row a second time. A conversation whose only work is what
     /// the statement stored (most: one message, nothing waiting before it) is handed over
-    /// with the statement's rows to read (`read_fresh_work`); the others' events are
+    /// with the statement's rows to read (`read_whole_work`); the others' events are
     /// loaded when they run (`ClaimedWork::to_load`, through the batched loads), as are
     /// all of a batch that needs a transaction.
     async fn ingest_and_claim(
@@ -301,30 +301,30 @@ async fn ingest_messages(
                                     and coalesce(l.lease_until, '-infinity'::timestamptz) > $11)
                     as claimed
              from conversation v
-         ), fresh_work as (
-             -- claimed, and its only work is what this statement stored: it is handed
-             -- over read (`read_fresh_work`)
+         ), whole as (
+             -- claimed, and its only work is what this statement stored: its rows here
+             -- hold all of it (`read_whole_work`)
              select h.id, h.claimed,
                     h.claimed
                     and (v.inserted or exists (select 1 from locked l
                                                where l.id = v.id and not l.has_work))
                     and not exists (select 1 from conversation_events p
                                     where p.conversation_id = v.id and p.processed_at is null)
-                    as fresh
+                    as whole_work
              from handed h join conversation v on v.id = h.id
          )
          select e.id as event_id, e.provider_message_id, e.payload as event_payload,
-                e.received_at as event_received_at, w.claimed, w.fresh,
+                e.received_at as event_received_at, w.claimed, w.whole_work,
                 v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
                 c.key, c.name, c.attributes, c.tags, c.created_at as contact_created_at,
                 c.bsuid, c.username,
                 br.id as reply_recipient, br.reply_flow, br.reply_until
          from conversation v
-         join fresh_work w on w.id = v.id
+         join whole w on w.id = v.id
          join contact c on c.id = v.contact_id
          left join event e on e.conversation_id = v.id
          ",
-        latest_broadcast_reply!("w.fresh"),
+        latest_broadcast_reply!("w.whole_work"),
         "
          cross join (select count(*) from announced) a
          -- events in message order (inserted so), conversations without one last
@@ -346,9 +346,8 @@ async fn ingest_messages(
     let mut stored: HashMap<(i64, String), IngestOutcome> = HashMap::with_capacity(rows.len());
     // In the order of the messages that gave them work (the rows come in that order).
     let mut claimed: Vec<i64> = Vec::new();
-    // The rows of each conversation handed over read, and of those that are not.
-    let mut fresh: HashMap<i64, Vec<PgRow>> = HashMap::new();
-    let mut stale: HashSet<i64> = HashSet::new();
+    // The rows of each conversation whose rows hold its whole work (each has an event).
+    let mut whole: HashMap<i64, Vec<PgRow>> = HashMap::new();
     for row in rows {
         let conversation_id: i64 = row.try_get("id")?;
         if row.try_get::<Option<bool>, _>("claimed")? == Some(true)
@@ -358,7 +357,6 @@ async fn ingest_messages(
         }
         // A conversation whose message another process stored first has no event here.
         let Some(event_id) = row.try_get::<Option<i64>, _>("event_id")? else {
-            stale.insert(conversation_id);
             continue;
         };
         stored.insert(
@@ -371,8 +369,8 @@ async fn ingest_messages(
                 conversation_id,
             },
         );
-        if row.try_get::<Option<bool>, _>("fresh")? == Some(true) {
-            fresh.entry(conversation_id).or_default().push(row);
+        if row.try_get::<Option<bool>, _>("whole_work")? == Some(true) {
+            whole.entry(conversation_id).or_default().push(row);
         }
     }
     // The first of several copies in the batch is the one stored (inserted in batch order).
@@ -386,9 +384,9 @@ async fn ingest_messages(
     let events = claim.map_or(0, |c| usize::try_from(c.events).unwrap_or(0));
     Ok(claimed
         .into_iter()
-        .map(|id| match fresh.remove(&id) {
-            Some(rows) if !stale.contains(&id) => read_fresh_work(id, rows, events),
-            _ => ClaimedWork::to_load(id),
+        .map(|id| match whole.remove(&id) {
+            Some(rows) => read_whole_work(id, rows, events),
+            None => ClaimedWork::to_load(id),
         })
         .collect())
 }
@@ -398,8 +396,8 @@ async fn ingest_messages(
 /// they are now, locked by the statement; the events it inserted; the broadcast reply
 /// route), when the inbox runs it, instead of loaded again. Another process's event for
 /// it could only have been stored under the conversation's row lock, which shows as
-/// `has_work` on the row the statement locked, so the row is then not fresh.
-fn read_fresh_work(id: i64, rows: Vec<PgRow>, events: usize) -> ClaimedWork {
+/// `has_work` on the row the statement locked: such a conversation is loaded instead.
+fn read_whole_work(id: i64, rows: Vec<PgRow>, events: usize) -> ClaimedWork {
     ClaimedWork::new(id, move || {
         let mut work = match super::inbox::gather_work(&rows).pop() {
             Some((_, work)) => work?,

@@ -7,8 +7,8 @@
 
 use super::fixtures::*;
 use crate::store::{
-    ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend, OutboxItem,
-    SendOutcome, StepCommit,
+    ClaimedWork, ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend,
+    OutboxItem, SendOutcome, StepCommit,
 };
 
 fn accepted(id: &str) -> SendOutcome {
@@ -292,6 +292,32 @@ async fn a_late_handed_reply_renews_its_lease_only_while_nobody_took_it(store: D
         .unwrap());
 }
 
+/// What is handed over when message `id` from contact `from` is ingested at `t(at)` with a
+/// claim for `owner` (room for 10, 32 events each).
+async fn ingest_one(
+    store: &DynStore,
+    id: &str,
+    from: u32,
+    at: i64,
+    owner: &str,
+) -> Vec<ClaimedWork> {
+    let claim = InboxClaim {
+        owner: owner.into(),
+        now: t(at),
+        lease: LEASE,
+        limit: 10,
+        events: 32,
+    };
+    store
+        .ingest_and_claim(
+            &[message(inbound(id, from, Some(t(at)), "again"), t(at))],
+            Some(&claim),
+        )
+        .await
+        .unwrap()
+        .1
+}
+
 /// An ingest that claims for its inbox leases each conversation its messages gave work,
 /// where nobody holds it, in the ingest's own commit, and hands it over with what
 /// `load_work` loads (SQLite loads it in that commit, PostgreSQL when it is read). No
@@ -370,13 +396,7 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
 
     // Once its lease has run out, a conversation is leased again by the next message's
     // ingest (`first` is still "a"'s until t(31)).
-    let (_, handed) = store
-        .ingest_and_claim(
-            &[message(inbound("wamid.7", 1, Some(t(40)), "seven"), t(40))],
-            Some(&claim("f", 40, 10)),
-        )
-        .await
-        .unwrap();
+    let handed = ingest_one(&store, "wamid.7", 1, 40, "f").await;
     assert_eq!(
         handed.iter().map(|w| w.conversation_id).collect::<Vec<_>>(),
         vec![first]
@@ -396,14 +416,9 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
         .is_empty());
 
     // A conversation whose earlier messages were all answered (`second`): its new message
-    // is all its work, handed over read; the step's state is the one it starts from.
-    let (_, handed) = store
-        .ingest_and_claim(
-            &[message(inbound("wamid.8", 2, Some(t(42)), "eight"), t(42))],
-            Some(&claim("h", 42, 10)),
-        )
-        .await
-        .unwrap();
+    // is all its work, handed over read, equal to what a load gives (the state its step
+    // left included).
+    let handed = ingest_one(&store, "wamid.8", 2, 42, "h").await;
     assert_eq!(handed.len(), 1);
     let work = handed
         .into_iter()

@@ -210,6 +210,20 @@ async fn postgres_outbox_claim_walks_its_index_without_statistics() {
     .await
 }
 
+/// Runs `waiting` (which waits for rows `holding` changed) and commits `holding` once
+/// `waiting` has had time to take its snapshot and wait; returns what `waiting` gave. Should
+/// `waiting` start late on a loaded machine, it sees the commit instead: the race's other
+/// order, which every test using this must pass too.
+async fn commit_while_it_waits<T: Send + 'static>(
+    holding: sqlx::Transaction<'static, sqlx::Postgres>,
+    waiting: impl Future<Output = T> + Send + 'static,
+) -> T {
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    holding.commit().await.unwrap();
+    waiting.await.unwrap()
+}
+
 /// An ingest that locked the conversation first, added an event and committed while a
 /// releasing step (or a plain release) waited for the row: the new event keeps the
 /// conversation claimable. Without the `xmin` check of `release_lease`, the release's
@@ -254,9 +268,10 @@ async fn postgres_an_event_committed_while_a_release_waits_is_not_lost() {
             .execute(&mut *ingest)
             .await
             .unwrap();
+            // The release is waiting on the row (its snapshot taken) when the ingest commits.
             let releasing = {
                 let dyn_store = dyn_store.clone();
-                tokio::spawn(async move {
+                async move {
                     if by_step {
                         let mut last = step(conversation, event, "o", t(2));
                         last.release = true;
@@ -264,12 +279,9 @@ async fn postgres_an_event_committed_while_a_release_waits_is_not_lost() {
                     } else {
                         dyn_store.release_conversation(conversation, "o").await
                     }
-                })
+                }
             };
-            // The release is waiting on the row (its snapshot taken) when the ingest commits.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            ingest.commit().await.unwrap();
-            releasing.await.unwrap().unwrap();
+            commit_while_it_waits(ingest, releasing).await.unwrap();
             assert_eq!(
                 dyn_store
                     .claim_conversations("p", t(3), LEASE, 10)
@@ -319,19 +331,17 @@ async fn postgres_a_reply_behind_a_send_being_recorded_is_handed_over() {
         .execute(&mut *record)
         .await
         .unwrap();
+        // The step has taken its snapshot and waits for "one" when the record commits.
         let stepping = {
             let dyn_store = dyn_store.clone();
-            tokio::spawn(async move {
+            async move {
                 let mut commit = step(conversation, second_event, "a", t(3));
                 commit.outbound = vec![text_to(conversation, 1, "two")];
                 commit.release = true;
                 dyn_store.commit_step_and_claim(&commit, Some(LEASE)).await
-            })
+            }
         };
-        // The step has taken its snapshot and waits for "one" when the record commits.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        record.commit().await.unwrap();
-        let committed = stepping.await.unwrap().unwrap();
+        let committed = commit_while_it_waits(record, stepping).await.unwrap();
         let handed = committed
             .handed
             .expect("\"two\" is next in line: handed over");
@@ -376,9 +386,10 @@ async fn postgres_work_stored_by_another_process_meanwhile_is_handed_over_too() 
         .execute(&mut *other)
         .await
         .unwrap();
+        // The ingest has taken its snapshot and waits for the row when the other commits.
         let ingesting = {
             let dyn_store = dyn_store.clone();
-            tokio::spawn(async move {
+            async move {
                 let claim = crate::store::InboxClaim {
                     owner: "b".into(),
                     now: t(4),
@@ -392,11 +403,9 @@ async fn postgres_work_stored_by_another_process_meanwhile_is_handed_over_too() 
                         Some(&claim),
                     )
                     .await
-            })
+            }
         };
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        other.commit().await.unwrap();
-        let (_, handed) = ingesting.await.unwrap().unwrap();
+        let (_, handed) = commit_while_it_waits(other, ingesting).await.unwrap();
         assert_eq!(handed.len(), 1);
         let work = handed
             .into_iter()
