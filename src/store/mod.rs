@@ -249,8 +249,10 @@ pub trait Inbox: Send + Sync {
 
     async fn contact(&self, id: Id) -> StoreResult<Option<Contact>>;
 
-    /// Leases up to `limit` conversations that have unprocessed events and no live lease,
-    /// oldest work first. Expired leases of crashed processes are taken over.
+    /// Leases up to `limit` conversations that have unprocessed events and no live lease:
+    /// those whose lease ran out first (a crashed or stalled worker's; they waited a whole
+    /// lease already), by its end, then those nobody holds, oldest work first. Returned
+    /// oldest work first.
     async fn claim_conversations(
         &self,
         owner: &str,

@@ -19,19 +19,43 @@ use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
 /// Leases to `$1` until `$2` up to `$4` conversations with work whose lease is free at `$3`
-/// (those nobody holds first, oldest work first, then those whose lease ran out, by its
-/// end) and returns their `id, work_since` (callers may add columns after a comma). Shared
-/// by `claim_conversations` and `CLAIM_WORK`. It walks `conversations_claimable` (migration
-/// 0022), where held conversations sit after the free ones in the order their leases end,
-/// so it stops at the first lease still running.
+/// and returns their `id, work_since` (callers may add columns after a comma): those whose
+/// lease ran out first (their worker failed, died or overran; they waited a whole lease
+/// already), by its end, then those nobody holds, oldest work first. Shared by
+/// `claim_conversations` and `CLAIM_WORK`. Both parts walk `conversations_claimable`
+/// (migration 0022), where the free conversations come first, then the held ones in the
+/// order their leases end: the first part steps from the first lease to the first still
+/// running, the second reads only what it can take.
+///
+/// The expired part goes first so that every claim walks it, not only those the free work
+/// leaves room for. Each claim and release leaves a dead entry there (a lease that ended)
+/// until a vacuum removes it; a walk reads each such entry's row once and marks it dead in
+/// the index, so later walks skip it. When free work filled every claim for a while (a
+/// burst), the claim after it read all the rows those claims had not walked: 51,000 rows
+/// and 114 ms, three minutes into 1,000/s with autovacuum off. Walking first, each claim
+/// reads only what died since the one before. Taking free work first would also starve a
+/// lease that ran out behind a steady backlog.
 macro_rules! claim_update {
     () => {
         "update conversations set lease_owner = $1, lease_until = $2
-         where id in (select id from conversations
-                      where has_work and coalesce(lease_until, '-infinity'::timestamptz) <= $3
-                      order by coalesce(lease_until, '-infinity'::timestamptz), work_since, id
-                      limit $4
-                      for no key update skip locked)
+         where id in (
+             select id from (
+                 select id from conversations
+                 where has_work
+                   and coalesce(lease_until, '-infinity'::timestamptz) > '-infinity'::timestamptz
+                   and coalesce(lease_until, '-infinity'::timestamptz) <= $3
+                 order by coalesce(lease_until, '-infinity'::timestamptz), work_since, id
+                 limit $4
+                 for no key update skip locked) expired
+             union all
+             select id from (
+                 select id from conversations
+                 where has_work
+                   and coalesce(lease_until, '-infinity'::timestamptz) = '-infinity'::timestamptz
+                 order by work_since, id
+                 limit $4
+                 for no key update skip locked) free
+             limit $4)
          returning id, work_since"
     };
 }

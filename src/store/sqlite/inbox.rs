@@ -367,16 +367,27 @@ fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreR
 }
 
 /// Leases `?1` until `?2` up to `?4` conversations with work whose lease is free at `?3`:
-/// those nobody holds first, oldest work first, then those whose lease ran out, by its end.
-/// It walks `conversations_claimable` (migration 0022), where the held conversations sit
-/// after the free ones in the order their leases end, so the walk stops at the first lease
-/// still running instead of stepping over every conversation a worker holds (a thousand
-/// waiting on a model, say).
+/// those whose lease ran out first, by its end, then those nobody holds, oldest work first
+/// (the order the PostgreSQL store needs, see its `claim_update!`; a lease that ran out is
+/// not starved behind a steady backlog of free work). Both parts walk
+/// `conversations_claimable` (migration 0022), where the held conversations sit after the
+/// free ones in the order their leases end, so the first stops at the first lease still
+/// running instead of stepping over every conversation a worker holds (a thousand waiting
+/// on a model, say).
 const CLAIM: &str = "
     update conversations set lease_owner = ?1, lease_until = ?2
-    where id in (select id from conversations
-                 where has_work = 1 and coalesce(lease_until, 0) <= ?3
-                 order by coalesce(lease_until, 0), work_since, id
+    where id in (select id from (
+                     select id from conversations
+                     where has_work = 1
+                       and coalesce(lease_until, 0) > 0 and coalesce(lease_until, 0) <= ?3
+                     order by coalesce(lease_until, 0), work_since, id
+                     limit ?4)
+                 union all
+                 select id from (
+                     select id from conversations
+                     where has_work = 1 and coalesce(lease_until, 0) = 0
+                     order by work_since, id
+                     limit ?4)
                  limit ?4)
     returning id, work_since";
 

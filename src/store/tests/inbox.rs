@@ -48,9 +48,10 @@ async fn oldest_work_is_claimed_first(store: DynStore) {
     );
 }
 
-/// A claim takes the work nobody holds first, oldest first, then conversations whose lease
-/// ran out (their worker failed or died), and never one still held, however old its work.
-async fn free_work_goes_before_leases_that_ran_out(store: DynStore) {
+/// A claim takes conversations whose lease ran out (their worker failed or died) first, by
+/// the lease's end, then the work nobody holds, oldest first, and never one still held,
+/// however old its work: a lease that ran out is not starved behind free work.
+async fn leases_that_ran_out_go_before_free_work(store: DynStore) {
     let (_, stalled) = receive(&store, "wamid.stalled", 1, t(0)).await;
     let (_, held) = receive(&store, "wamid.held", 2, t(1)).await;
     let claim = |owner: &'static str, at: i64, limit: i64| {
@@ -68,11 +69,13 @@ async fn free_work_goes_before_leases_that_ran_out(store: DynStore) {
     let (_, late) = receive(&store, "wamid.late", 4, t(40)).await;
     // At 41 s the stalled conversation's lease (from 2 s) has run out; the held one's (from
     // 20 s) has not.
+    assert_eq!(claim("b", 41, 1).await, vec![stalled]);
     assert_eq!(claim("b", 41, 1).await, vec![early]);
-    assert_eq!(claim("b", 41, 1).await, vec![late]);
-    assert_eq!(claim("b", 41, 10).await, vec![stalled]);
+    assert_eq!(claim("b", 41, 10).await, vec![late]);
     assert!(claim("b", 41, 10).await.is_empty());
-    assert_eq!(claim("b", 51, 10).await, vec![held]);
+    // Both kinds in one claim: returned oldest work first.
+    let (_, fresh) = receive(&store, "wamid.fresh", 5, t(45)).await;
+    assert_eq!(claim("c", 51, 10).await, vec![held, fresh]);
 }
 
 async fn expired_lease_is_taken_over(store: DynStore) {
@@ -567,7 +570,7 @@ conformance!(
     a_releasing_step_gives_the_conversation_back_in_the_same_commit,
     claims_are_exclusive_between_owners,
     oldest_work_is_claimed_first,
-    free_work_goes_before_leases_that_ran_out,
+    leases_that_ran_out_go_before_free_work,
     expired_lease_is_taken_over,
     release_keeps_work_that_arrived_meanwhile,
     load_work_returns_events_in_order,
