@@ -28,21 +28,26 @@ use std::time::Duration;
 /// running, the second reads only what it can take.
 ///
 /// The expired part goes first so that every claim walks it, not only those the free work
-/// leaves room for. Each claim and release leaves a dead entry there (a lease that ended)
-/// until a vacuum removes it; a walk reads each such entry's row once and marks it dead in
-/// the index, so later walks skip it. When free work filled every claim for a while (a
-/// burst), the claim after it read all the rows those claims had not walked: 51,000 rows
-/// and 114 ms, three minutes into 1,000/s with autovacuum off. Walking first, each claim
-/// reads only what died since the one before. Taking free work first would also starve a
-/// lease that ran out behind a steady backlog.
+/// leaves room for, and it walks only the leases that ended after `$since` (null: all of
+/// them; `ExpiredWalk` says which). Each claim and release leaves a dead entry there (a
+/// lease that ended) until a vacuum removes it; a walk reads each such entry's row once
+/// and marks it dead in the index, but still reads the index pages of every marked one in
+/// its range. When free work filled every claim for a while (a burst), the claim after it
+/// read all the rows those claims had not walked: 51,000 rows and 114 ms, three minutes
+/// into 1,000/s with autovacuum off; walking from the first lease every time, each claim
+/// read the pages of all leases since the last vacuum (1,600 pages a claim on average over
+/// ten minutes, growing). Taking free work first would also starve a lease that ran out
+/// behind a steady backlog.
 macro_rules! claim_update {
-    () => {
+    ($since:literal) => {
+        concat!(
         "update conversations set lease_owner = $1, lease_until = $2
          where id in (
              select id from (
                  select id from conversations
                  where has_work
-                   and coalesce(lease_until, '-infinity'::timestamptz) > '-infinity'::timestamptz
+                   and coalesce(lease_until, '-infinity'::timestamptz)
+                       > coalesce(", $since, "::timestamptz, '-infinity'::timestamptz)
                    and coalesce(lease_until, '-infinity'::timestamptz) <= $3
                  order by coalesce(lease_until, '-infinity'::timestamptz), work_since, id
                  limit $4
@@ -56,8 +61,56 @@ macro_rules! claim_update {
                  limit $4
                  for no key update skip locked) free
              limit $4)
-         returning id, work_since"
+         returning id, work_since")
     };
+}
+
+/// Where a process's inbox claims look for leases that ran out (`claim_update!`): from
+/// one lease before the previous claim, which walked everything up to its own time, and
+/// every `FULL_WALK_EVERY` leases from the first lease of all, for one skipped meanwhile
+/// (it was locked, or more had run out than a claim could take). The first claim of a
+/// process walks them all.
+#[derive(Debug, Default)]
+pub(super) struct ExpiredWalk {
+    previous: Option<DateTime<Utc>>,
+    full: Option<DateTime<Utc>>,
+}
+
+/// How many leases apart the walks over every lease come.
+const FULL_WALK_EVERY: i32 = 10;
+
+impl ExpiredWalk {
+    /// The lease end after which a claim at `now` looks (`None`: from the first).
+    pub(super) fn since(&self, now: DateTime<Utc>, lease: Duration) -> Option<DateTime<Utc>> {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let full_due = match self.full {
+            None => true,
+            // A clock set back walks everything too.
+            Some(full) => {
+                now < full
+                    || lease
+                        .checked_mul(FULL_WALK_EVERY)
+                        .is_some_and(|every| now - full >= every)
+            }
+        };
+        if full_due {
+            return None;
+        }
+        self.previous.map(|previous| {
+            previous
+                .min(now)
+                .checked_sub_signed(lease)
+                .unwrap_or(previous)
+        })
+    }
+
+    /// A claim at `now` that looked from `since` succeeded.
+    pub(super) fn walked(&mut self, now: DateTime<Utc>, since: Option<DateTime<Utc>>) {
+        self.previous = Some(now);
+        if since.is_none() {
+            self.full = Some(now);
+        }
+    }
 }
 
 #[async_trait]
@@ -161,13 +214,16 @@ impl Inbox for PgStore {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<i64>> {
-        let rows = sqlx::query(claim_update!())
+        let since = self.expired_since(now, lease);
+        let rows = sqlx::query(claim_update!("$5"))
             .bind(owner)
             .bind(lease_until(now, lease))
             .bind(now)
             .bind(limit)
+            .bind(since)
             .fetch_all(&self.leases)
             .await?;
+        self.expired_walked(now, since);
         let mut claimed = rows
             .iter()
             .map(|row| {
@@ -194,14 +250,17 @@ impl Inbox for PgStore {
         limit: i64,
         events: i64,
     ) -> StoreResult<Vec<ConversationWork>> {
+        let since = self.expired_since(now, lease);
         let rows = sqlx::query(CLAIM_WORK)
             .bind(owner)
             .bind(lease_until(now, lease))
             .bind(now)
             .bind(limit)
             .bind(events)
+            .bind(since)
             .fetch_all(&self.leases)
             .await?;
+        self.expired_walked(now, since);
         crate::store::apply::readable_work(gather_work(&rows))
     }
 
@@ -257,6 +316,20 @@ impl Inbox for PgStore {
 }
 
 impl PgStore {
+    /// The lease end after which this process's claim at `now` looks for leases that ran
+    /// out (`ExpiredWalk`).
+    fn expired_since(&self, now: DateTime<Utc>, lease: Duration) -> Option<DateTime<Utc>> {
+        self.expired_walk
+            .lock()
+            .map_or(None, |walk| walk.since(now, lease))
+    }
+
+    fn expired_walked(&self, now: DateTime<Utc>, since: Option<DateTime<Utc>>) {
+        if let Ok(mut walk) = self.expired_walk.lock() {
+            walk.walked(now, since);
+        }
+    }
+
     /// A step that patches its contact: its own transaction, several statements.
     async fn commit_patching_step(&self, step: &StepCommit) -> StoreResult<Vec<i64>> {
         // Locks are taken in the store-wide order (timers, contacts, conversations, events)
@@ -872,7 +945,7 @@ pub(super) use latest_broadcast_reply;
 const CLAIM_WORK: &str = work_query!(
     concat!(
         "with v as (",
-        claim_update!(),
+        claim_update!("$6"),
         ", sender_id, contact_id, last_inbound_at, state, created_at)"
     ),
     "$5",
@@ -996,4 +1069,48 @@ pub(super) async fn load_work(
 /// The stored `purpose` of each kind of timer a step cancels.
 fn purposes(kinds: &[TimerKind]) -> Vec<String> {
     kinds.iter().map(TimerKind::purpose).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExpiredWalk;
+    use chrono::{DateTime, TimeZone, Utc};
+    use std::time::Duration;
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    /// A claim walks the leases that ended since one lease before the previous claim that
+    /// succeeded; the first claim, one every ten leases and one after the clock went back
+    /// walk them all.
+    #[test]
+    fn claims_walk_from_one_lease_before_the_previous_claim() {
+        let lease = Duration::from_secs(30);
+        let mut walk = ExpiredWalk::default();
+        let claim = |walk: &mut ExpiredWalk, at: i64| {
+            let since = walk.since(t(at), lease);
+            walk.walked(t(at), since);
+            since
+        };
+        assert_eq!(claim(&mut walk, 0), None);
+        assert_eq!(claim(&mut walk, 1), Some(t(-30)));
+        // A claim that failed walked nothing: the next looks from the one before it.
+        assert_eq!(walk.since(t(2), lease), Some(t(-29)));
+        assert_eq!(claim(&mut walk, 100), Some(t(-29)));
+        assert_eq!(claim(&mut walk, 299), Some(t(70)));
+        // Ten leases after the last full walk, everything again.
+        assert_eq!(claim(&mut walk, 300), None);
+        assert_eq!(claim(&mut walk, 301), Some(t(270)));
+        // A clock set back.
+        assert_eq!(claim(&mut walk, 200), None);
+        assert_eq!(claim(&mut walk, 201), Some(t(170)));
+        // A lease too long to count: no full walk after the first (nothing runs out).
+        let mut forever = ExpiredWalk::default();
+        assert_eq!(claim(&mut forever, 0), None);
+        assert_eq!(
+            forever.since(t(5), Duration::from_secs(u64::MAX)),
+            Some(t(0))
+        );
+    }
 }

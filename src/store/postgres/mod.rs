@@ -118,6 +118,8 @@ pub struct PgStore {
     loads: Batcher<(i64, i64), ConversationWork>,
     /// How to connect, for the connection that listens for other processes' work.
     options: PgConnectOptions,
+    /// Where this process's inbox claims look for leases that ran out (shared by clones).
+    expired_walk: std::sync::Arc<std::sync::Mutex<inbox::ExpiredWalk>>,
 }
 
 impl PgStore {
@@ -159,6 +161,7 @@ impl PgStore {
             accepts,
             loads,
             options,
+            expired_walk: Default::default(),
         })
     }
 }
