@@ -66,10 +66,10 @@ macro_rules! claim_update {
 }
 
 /// Where a process's inbox claims look for leases that ran out (`claim_update!`): from
-/// one lease before the previous claim, which walked everything up to its own time, and
-/// every `FULL_WALK_EVERY` leases from the first lease of all, for one skipped meanwhile
-/// (it was locked, or more had run out than a claim could take). The first claim of a
-/// process walks them all.
+/// one lease before the previous claim that did not fill its batch (it walked everything
+/// up to its own time), and every `FULL_WALK_EVERY` leases from the first lease of all,
+/// for one skipped meanwhile (it was locked, or more had run out than claims took). The
+/// first claim of a process walks them all.
 #[derive(Debug, Default)]
 pub(super) struct ExpiredWalk {
     previous: Option<DateTime<Utc>>,
@@ -104,11 +104,21 @@ impl ExpiredWalk {
         })
     }
 
-    /// A claim at `now` that looked from `since` succeeded.
-    pub(super) fn walked(&mut self, now: DateTime<Utc>, since: Option<DateTime<Utc>>) {
-        self.previous = Some(now);
+    /// A claim at `now` that looked from `since` succeeded. One that came back with a
+    /// `full_batch` may have stopped among the leases that ran out (they come first): the
+    /// next looks from where this one did. A lease left behind that is older still (more
+    /// ran out at once than claims took within a lease) waits for the next full walk.
+    pub(super) fn walked(
+        &mut self,
+        now: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
+        full_batch: bool,
+    ) {
         if since.is_none() {
             self.full = Some(now);
+        }
+        if !full_batch || self.previous.is_none() {
+            self.previous = Some(now);
         }
     }
 }
@@ -223,7 +233,7 @@ impl Inbox for PgStore {
             .bind(since)
             .fetch_all(&self.leases)
             .await?;
-        self.expired_walked(now, since);
+        self.expired_walked(now, since, rows.len() as i64 >= limit);
         let mut claimed = rows
             .iter()
             .map(|row| {
@@ -260,8 +270,9 @@ impl Inbox for PgStore {
             .bind(since)
             .fetch_all(&self.leases)
             .await?;
-        self.expired_walked(now, since);
-        crate::store::apply::readable_work(gather_work(&rows))
+        let work = gather_work(&rows);
+        self.expired_walked(now, since, work.len() as i64 >= limit);
+        crate::store::apply::readable_work(work)
     }
 
     /// A step without contact changes goes through the batch statement, which also hands
@@ -324,9 +335,9 @@ impl PgStore {
             .map_or(None, |walk| walk.since(now, lease))
     }
 
-    fn expired_walked(&self, now: DateTime<Utc>, since: Option<DateTime<Utc>>) {
+    fn expired_walked(&self, now: DateTime<Utc>, since: Option<DateTime<Utc>>, full: bool) {
         if let Ok(mut walk) = self.expired_walk.lock() {
-            walk.walked(now, since);
+            walk.walked(now, since, full);
         }
     }
 
@@ -1082,15 +1093,15 @@ mod tests {
     }
 
     /// A claim walks the leases that ended since one lease before the previous claim that
-    /// succeeded; the first claim, one every ten leases and one after the clock went back
-    /// walk them all.
+    /// succeeded without filling its batch; the first claim, one every ten leases and one
+    /// after the clock went back walk them all.
     #[test]
     fn claims_walk_from_one_lease_before_the_previous_claim() {
         let lease = Duration::from_secs(30);
         let mut walk = ExpiredWalk::default();
         let claim = |walk: &mut ExpiredWalk, at: i64| {
             let since = walk.since(t(at), lease);
-            walk.walked(t(at), since);
+            walk.walked(t(at), since, false);
             since
         };
         assert_eq!(claim(&mut walk, 0), None);
@@ -1098,10 +1109,19 @@ mod tests {
         // A claim that failed walked nothing: the next looks from the one before it.
         assert_eq!(walk.since(t(2), lease), Some(t(-29)));
         assert_eq!(claim(&mut walk, 100), Some(t(-29)));
+        // A full batch may have stopped among the leases that ran out: the next claim
+        // looks from the same place.
+        let since = walk.since(t(150), lease);
+        walk.walked(t(150), since, true);
+        assert_eq!(since, Some(t(70)));
         assert_eq!(claim(&mut walk, 299), Some(t(70)));
-        // Ten leases after the last full walk, everything again.
-        assert_eq!(claim(&mut walk, 300), None);
-        assert_eq!(claim(&mut walk, 301), Some(t(270)));
+        // Ten leases after the last full walk, everything again; a full batch counts as
+        // that walk, and the next claim looks from the claim before it.
+        let since = walk.since(t(300), lease);
+        walk.walked(t(300), since, true);
+        assert_eq!(since, None);
+        assert_eq!(claim(&mut walk, 301), Some(t(269)));
+        assert_eq!(claim(&mut walk, 302), Some(t(271)));
         // A clock set back.
         assert_eq!(claim(&mut walk, 200), None);
         assert_eq!(claim(&mut walk, 201), Some(t(170)));
