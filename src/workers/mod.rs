@@ -130,12 +130,12 @@ impl<T> Handoff<T> {
 /// The claim → run loop the workers share: claim up to as many items as there are free
 /// `slots` (one permit per item running), run each in its own task, then sleep until
 /// woken, a slot frees up, the next poll is due (`poll_interval` after the last claim,
-/// however often the sleep was woken meanwhile) or shutdown. Items handed over in-process (`handoff`) run first and
-/// need no claim. The database is asked only when there may be work in it: at start,
-/// after a wake-up or a poll, and while claims come back full or slots ran out — a slot
-/// that frees up alone does not make a claim (a finished item that leaves work behind
-/// says so with a wake-up). At shutdown it stops claiming, runs what was handed over, and
-/// waits for the items in progress.
+/// however often the sleep was woken meanwhile) or shutdown. Items handed over in-process
+/// (`handoff`) run first and need no claim. The database is asked only when there may be
+/// work in it: at start, after a wake-up or a poll, and while claims come back full or
+/// slots ran out — a slot that frees up alone does not make a claim (a finished item that
+/// leaves work behind says so with a wake-up). At shutdown it stops claiming, runs what
+/// was handed over, and waits for the items in progress.
 pub(crate) async fn claim_loop<T, C, CF, R, RF>(
     slots: Arc<Semaphore>,
     poll_interval: Duration,
