@@ -6,7 +6,8 @@ use crate::domain::{
     OutboundMessage, PhoneNumber, ProviderError, StatusUpdate, TemplateMessage, WindowFallback,
 };
 use crate::store::{
-    DynStore, Id, IngestItem, IngestOutcome, NewOutbound, Origin, SendOutcome, StepCommit,
+    ClaimedWork, ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome,
+    NewOutbound, Origin, SendOutcome, StepCommit,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
@@ -121,6 +122,39 @@ pub async fn receive(store: &DynStore, id: &str, from: u32, at: DateTime<Utc>) -
         }] => (*event_id, *conversation_id),
         other => panic!("expected one stored message, got {other:?}"),
     }
+}
+
+/// What is handed over when message `id` from contact `from` is ingested at `t(at)` with a
+/// claim for `owner` (room for 10, 32 events each).
+pub async fn ingest_one(
+    store: &DynStore,
+    id: &str,
+    from: u32,
+    at: i64,
+    owner: &str,
+) -> Vec<ClaimedWork> {
+    let claim = InboxClaim {
+        owner: owner.into(),
+        now: t(at),
+        lease: LEASE,
+        limit: 10,
+        events: 32,
+    };
+    store
+        .ingest_and_claim(
+            &[message(inbound(id, from, Some(t(at)), "again"), t(at))],
+            Some(&claim),
+        )
+        .await
+        .unwrap()
+        .1
+}
+
+/// The work of the one conversation in `handed`, read as the inbox reads it (32 events).
+pub async fn read_the_one_handed(store: &DynStore, handed: Vec<ClaimedWork>) -> ConversationWork {
+    let [work] = <[ClaimedWork; 1]>::try_from(handed)
+        .unwrap_or_else(|handed| panic!("one conversation handed over, not {handed:?}"));
+    work.read_or_load(&**store, 32).await.unwrap()
 }
 
 /// A step that only marks the event processed.

@@ -7,8 +7,8 @@
 
 use super::fixtures::*;
 use crate::store::{
-    ClaimedWork, ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend,
-    OutboxItem, SendOutcome, StepCommit,
+    ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend, OutboxItem,
+    SendOutcome, StepCommit,
 };
 
 fn accepted(id: &str) -> SendOutcome {
@@ -292,32 +292,6 @@ async fn a_late_handed_reply_renews_its_lease_only_while_nobody_took_it(store: D
         .unwrap());
 }
 
-/// What is handed over when message `id` from contact `from` is ingested at `t(at)` with a
-/// claim for `owner` (room for 10, 32 events each).
-async fn ingest_one(
-    store: &DynStore,
-    id: &str,
-    from: u32,
-    at: i64,
-    owner: &str,
-) -> Vec<ClaimedWork> {
-    let claim = InboxClaim {
-        owner: owner.into(),
-        now: t(at),
-        lease: LEASE,
-        limit: 10,
-        events: 32,
-    };
-    store
-        .ingest_and_claim(
-            &[message(inbound(id, from, Some(t(at)), "again"), t(at))],
-            Some(&claim),
-        )
-        .await
-        .unwrap()
-        .1
-}
-
 /// An ingest that claims for its inbox leases each conversation its messages gave work,
 /// where nobody holds it, in the ingest's own commit, and hands it over with what
 /// `load_work` loads (SQLite loads it in that commit, PostgreSQL when it is read). No
@@ -396,18 +370,8 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
 
     // Once its lease has run out, a conversation is leased again by the next message's
     // ingest (`first` is still "a"'s until t(31)).
-    let handed = ingest_one(&store, "wamid.7", 1, 40, "f").await;
-    assert_eq!(
-        handed.iter().map(|w| w.conversation_id).collect::<Vec<_>>(),
-        vec![first]
-    );
-    let handed = handed
-        .into_iter()
-        .next()
-        .unwrap()
-        .read_or_load(&*store, 32)
-        .await
-        .unwrap();
+    let handed = read_the_one_handed(&store, ingest_one(&store, "wamid.7", 1, 40, "f").await).await;
+    assert_eq!(handed.conversation.id, first);
     assert_eq!(handed.events.len(), 4, "{handed:?}");
     assert!(store
         .claim_work("g", t(41), LEASE, 10, 32)

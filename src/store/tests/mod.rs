@@ -389,31 +389,10 @@ async fn postgres_work_stored_by_another_process_meanwhile_is_handed_over_too() 
         // The ingest has taken its snapshot and waits for the row when the other commits.
         let ingesting = {
             let dyn_store = dyn_store.clone();
-            async move {
-                let claim = crate::store::InboxClaim {
-                    owner: "b".into(),
-                    now: t(4),
-                    lease: LEASE,
-                    limit: 10,
-                    events: 32,
-                };
-                dyn_store
-                    .ingest_and_claim(
-                        &[message(inbound("wamid.2", 1, Some(t(4)), "two"), t(4))],
-                        Some(&claim),
-                    )
-                    .await
-            }
+            async move { ingest_one(&dyn_store, "wamid.2", 1, 4, "b").await }
         };
-        let (_, handed) = commit_while_it_waits(other, ingesting).await.unwrap();
-        assert_eq!(handed.len(), 1);
-        let work = handed
-            .into_iter()
-            .next()
-            .unwrap()
-            .read_or_load(&*dyn_store, 32)
-            .await
-            .unwrap();
+        let handed = commit_while_it_waits(other, ingesting).await;
+        let work = read_the_one_handed(&dyn_store, handed).await;
         assert_eq!(work.conversation.id, conversation);
         assert_eq!(work.events.len(), 2, "{work:?}");
     })
