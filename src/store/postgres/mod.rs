@@ -41,11 +41,11 @@ mod timers;
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;
 
-use super::{ConversationWork, Process, StoreResult};
+use super::{ConversationWork, Process, StoreError, StoreResult};
 use crate::config::DatabaseConfig;
 use async_trait::async_trait;
 use batch::Batcher;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use std::str::FromStr;
 
 /// Set on every connection. Each statement Parley sends is written against an index, and
@@ -74,6 +74,38 @@ const PLANNER_SETTINGS: [(&str, &str); 4] = [
     ("jit", "off"),
     ("plan_cache_mode", "force_generic_plan"),
 ];
+
+/// Whether a connection to `url` (parsed as `options`) goes without TLS although no TLS mode
+/// was asked for: the server is on this machine (a Unix socket, `localhost` or a loopback
+/// address) and neither the URL (`sslmode`, `ssl-mode`) nor `PGSSLMODE` (`env_mode`) names
+/// a mode. PostgreSQL's default mode, `prefer`, takes TLS whenever the server offers it and
+/// checks no certificate; on loopback it protects nothing (the traffic never leaves the
+/// machine, and `prefer` does not prove who answers) and cost every round trip: at 1,000
+/// webhooks/s the end-to-end p50 fell 23–31 % without it, in three pairs of runs
+/// (BENCHMARKS.md, "PostgreSQL on this machine without TLS").
+fn plain_by_default(url: &str, options: &PgConnectOptions, env_mode: Option<&str>) -> bool {
+    if env_mode.is_some_and(|m| !m.trim().is_empty()) {
+        return false;
+    }
+    let asked = url::Url::parse(url).is_ok_and(|u| {
+        u.query_pairs()
+            .any(|(k, _)| k == "sslmode" || k == "ssl-mode")
+    });
+    if asked {
+        return false;
+    }
+    if options.get_socket().is_some() {
+        return true;
+    }
+    let host = options
+        .get_host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// Writes one batch statement carries at most.
 const MAX_BATCH: usize = 256;
@@ -124,9 +156,26 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to `database.url` with a pool of `database.max_connections` and migrates.
+    ///
+    /// A server on this machine (a loopback address, `localhost` or a Unix socket) is
+    /// reached without TLS unless the URL or `PGSSLMODE` says otherwise (`plain_by_default`);
+    /// should it refuse a connection without TLS, Parley connects as the URL alone would
+    /// have it (TLS if the server offers it).
     pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(&config.url)?;
-        Self::connect_with(options, config.max_connections).await
+        let env_mode = std::env::var("PGSSLMODE").ok();
+        if !plain_by_default(&config.url, &options, env_mode.as_deref()) {
+            return Self::connect_with(options, config.max_connections).await;
+        }
+        let plain = options.clone().ssl_mode(PgSslMode::Disable);
+        match Self::connect_with(plain, config.max_connections).await {
+            // The server answered and refused: perhaps it wants TLS even here (`hostssl`).
+            Err(StoreError::Database(sqlx::Error::Database(e))) => {
+                tracing::info!(error = %e, "PostgreSQL refused a connection without TLS on this machine; connecting with TLS as the URL allows");
+                Self::connect_with(options, config.max_connections).await
+            }
+            connected => connected,
+        }
     }
 
     /// Connects with explicit options (tests set `search_path` to a schema of their own).
@@ -203,5 +252,184 @@ impl Process for PgStore {
     /// `NOTIFY`s from the statements that store webhooks (`announce`).
     fn work_announcements(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
         Some(announce::listen(self.options.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plain_by_default, PgStore};
+    use crate::config::DatabaseConfig;
+    use sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr;
+
+    fn plain(url: &str, env_mode: Option<&str>) -> bool {
+        let options = PgConnectOptions::from_str(url).expect("a valid URL");
+        plain_by_default(url, &options, env_mode)
+    }
+
+    /// Only a server on this machine with no TLS mode asked for goes without TLS.
+    #[test]
+    fn only_this_machine_without_a_tls_mode_goes_without_tls() {
+        for url in [
+            "postgres://root@127.0.0.1:5432/parley",
+            "postgres://root@127.1.2.3/parley",
+            "postgres://root@localhost/parley",
+            "postgres://root@LOCALHOST:6543/parley?application_name=x",
+            "postgres://root@[::1]:5432/parley",
+            "postgres://root@localhost/parley?host=/var/run/postgresql",
+            "postgres://root@%2Fvar%2Frun%2Fpostgresql/parley",
+        ] {
+            assert!(plain(url, None), "{url} is on this machine");
+        }
+        for url in [
+            "postgres://root@db.example.com/parley",
+            "postgres://root@10.0.0.5:5432/parley",
+            "postgres://root@[2001:db8::1]/parley",
+            "postgres://root@127.0.0.1/parley?sslmode=require",
+            "postgres://root@localhost/parley?ssl-mode=prefer",
+            "postgres://root@localhost/parley?sslmode=disable",
+        ] {
+            assert!(!plain(url, None), "{url} keeps its own mode");
+        }
+        assert!(!plain("postgres://root@127.0.0.1/parley", Some("require")));
+        assert!(plain("postgres://root@127.0.0.1/parley", Some("")));
+    }
+
+    /// A server on this machine that refuses connections without TLS (as `hostssl` lines in
+    /// `pg_hba.conf` would) is connected to again, with TLS if it offers it: here a fake
+    /// server that refuses every connection and reports whether the second one asked for
+    /// TLS first (PostgreSQL's `SSLRequest`).
+    #[tokio::test]
+    async fn a_refusal_without_tls_is_tried_again_with_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let mut first_bytes = Vec::new();
+            for _ in 0..2 {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut head = [0_u8; 8];
+                socket.read_exact(&mut head).await.unwrap();
+                first_bytes.push(head == SSL_REQUEST);
+                if head == SSL_REQUEST {
+                    socket.write_all(b"N").await.unwrap();
+                    socket.read_exact(&mut head).await.unwrap();
+                }
+                // The rest of the startup message, then the refusal.
+                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                let mut rest = vec![0_u8; len.saturating_sub(8)];
+                socket.read_exact(&mut rest).await.unwrap();
+                let mut fields = Vec::new();
+                for (code, text) in [
+                    (b'S', "FATAL"),
+                    (b'V', "FATAL"),
+                    (b'C', "28000"),
+                    (
+                        b'M',
+                        "no pg_hba.conf entry for host \"127.0.0.1\", no encryption",
+                    ),
+                ] {
+                    fields.push(code);
+                    fields.extend_from_slice(text.as_bytes());
+                    fields.push(0);
+                }
+                fields.push(0);
+                let mut message = vec![b'E'];
+                message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+                message.extend_from_slice(&fields);
+                socket.write_all(&message).await.unwrap();
+            }
+            first_bytes
+        });
+        let config = DatabaseConfig {
+            url: format!("postgres://parley@127.0.0.1:{port}/parley"),
+            max_connections: 1,
+            ..DatabaseConfig::default()
+        };
+        let refused = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            PgStore::connect(&config),
+        )
+        .await
+        .expect("connect gives up on a refusal");
+        assert!(refused.is_err(), "the fake server refuses every connection");
+        let asked_tls = tokio::time::timeout(std::time::Duration::from_secs(5), server)
+            .await
+            .expect("a second connection, with TLS asked for, after the refusal")
+            .unwrap();
+        assert_eq!(
+            asked_tls,
+            [false, true],
+            "first without TLS, then asking for it"
+        );
+    }
+
+    /// `url` with `key=value` added to its query.
+    fn with_param(url: &str, param: &str) -> String {
+        let joint = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{joint}{param}")
+    }
+
+    /// Whether the pool's connections use TLS, as the server sees them.
+    async fn tls_in_use(store: &PgStore) -> bool {
+        sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pg_stat_ssl")
+    }
+
+    /// Through `connect`, as the daemon opens it: the test server (on this machine) is
+    /// reached without TLS; asked for in the URL, TLS is used when the server offers it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_on_this_machine_is_reached_without_tls_unless_asked() {
+        let Ok(url) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED: set PARLEY_TEST_POSTGRES_URL to test TLS on this machine");
+            return;
+        };
+        if !plain(&url, std::env::var("PGSSLMODE").ok().as_deref()) {
+            eprintln!(
+                "SKIPPED: PARLEY_TEST_POSTGRES_URL is not on this machine or names a TLS mode"
+            );
+            return;
+        }
+        let admin = sqlx::PgPool::connect(&url).await.expect("connect");
+        let schema = format!("parley_t_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("create schema {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create a test schema");
+        let in_schema = with_param(&url, &format!("options[search_path]={schema}"));
+        let config = |url: String| DatabaseConfig {
+            url,
+            max_connections: 2,
+            ..DatabaseConfig::default()
+        };
+        let store = PgStore::connect(&config(in_schema.clone()))
+            .await
+            .expect("connect without TLS");
+        let plain_used = tls_in_use(&store).await;
+        store.pool.close().await;
+        let server_offers: String = sqlx::query_scalar("show ssl")
+            .fetch_one(&admin)
+            .await
+            .expect("show ssl");
+        let asked = if server_offers == "on" {
+            let store = PgStore::connect(&config(with_param(&in_schema, "sslmode=require")))
+                .await
+                .expect("connect with TLS");
+            let used = tls_in_use(&store).await;
+            store.pool.close().await;
+            Some(used)
+        } else {
+            eprintln!("the test server offers no TLS: only the connection without it was checked");
+            None
+        };
+        let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+            .execute(&admin)
+            .await;
+        admin.close().await;
+        assert!(!plain_used, "a server on this machine was reached with TLS");
+        assert_ne!(asked, Some(false), "sslmode=require was not honoured");
     }
 }
