@@ -80,9 +80,9 @@ const PLANNER_SETTINGS: [(&str, &str); 4] = [
 /// address) and neither the URL (`sslmode`, `ssl-mode`) nor `PGSSLMODE` (`env_mode`) names
 /// a mode. PostgreSQL's default mode, `prefer`, takes TLS whenever the server offers it and
 /// checks no certificate; on loopback it protects nothing (the traffic never leaves the
-/// machine, and `prefer` does not prove who answers) and cost every round trip: at 1,000
-/// webhooks/s the end-to-end p50 fell 23–31 % without it, in three pairs of runs
-/// (BENCHMARKS.md, "PostgreSQL on this machine without TLS").
+/// machine, and `prefer` does not prove who answers) and costs every round trip: at 1,000
+/// webhooks/s the end-to-end p50 was ~20 % lower without it (median of ten pairs of runs;
+/// BENCHMARKS.md, "PostgreSQL on this machine without TLS").
 fn plain_by_default(url: &str, options: &PgConnectOptions, env_mode: Option<&str>) -> bool {
     if env_mode.is_some_and(|m| !m.trim().is_empty()) {
         return false;
