@@ -94,7 +94,9 @@ fn plain_by_default(url: &str, options: &PgConnectOptions, env_mode: Option<&str
     if asked {
         return false;
     }
-    if options.get_socket().is_some() {
+    // A host that is a directory is a Unix socket's (`PGHOST=/var/run/postgresql`, or
+    // sqlx's default when such a socket exists).
+    if options.get_socket().is_some() || options.get_host().starts_with('/') {
         return true;
     }
     let host = options
@@ -106,6 +108,10 @@ fn plain_by_default(url: &str, options: &PgConnectOptions, env_mode: Option<&str
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The SQLSTATE of a connection `pg_hba.conf` lets in by no line
+/// (`invalid_authorization_specification`).
+const REFUSED: &str = "28000";
 
 /// Writes one batch statement carries at most.
 const MAX_BATCH: usize = 256;
@@ -169,8 +175,11 @@ impl PgStore {
         }
         let plain = options.clone().ssl_mode(PgSslMode::Disable);
         match Self::connect_with(plain, config.max_connections).await {
-            // The server answered and refused: perhaps it wants TLS even here (`hostssl`).
-            Err(StoreError::Database(sqlx::Error::Database(e))) => {
+            // The server refused the connection itself (`28000`, as `pg_hba.conf` does when
+            // no line lets it in): perhaps it wants TLS even here (`hostssl`).
+            Err(StoreError::Database(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some(REFUSED) =>
+            {
                 tracing::info!(error = %e, "PostgreSQL refused a connection without TLS on this machine; connecting with TLS as the URL allows");
                 Self::connect_with(options, config.max_connections).await
             }
@@ -278,6 +287,7 @@ mod tests {
             "postgres://root@[::1]:5432/parley",
             "postgres://root@localhost/parley?host=/var/run/postgresql",
             "postgres://root@%2Fvar%2Frun%2Fpostgresql/parley",
+            "postgres://root@%2Ftmp/parley",
         ] {
             assert!(plain(url, None), "{url} is on this machine");
         }
@@ -291,6 +301,9 @@ mod tests {
         ] {
             assert!(!plain(url, None), "{url} keeps its own mode");
         }
+        // A socket's directory as the host (`PGHOST=/var/run/postgresql`, sqlx's default).
+        let socket_dir = PgConnectOptions::new().host("/var/run/postgresql");
+        assert!(plain_by_default("postgres:///parley", &socket_dir, None));
         assert!(!plain("postgres://root@127.0.0.1/parley", Some("require")));
         assert!(plain("postgres://root@127.0.0.1/parley", Some("")));
     }
