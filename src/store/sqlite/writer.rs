@@ -11,9 +11,11 @@
 //! hand-off between threads (which is what sqlx's SQLite driver does for each statement).
 //!
 //! Webhook ingests go first (`run_first`): a batch takes every waiting ingest before any
-//! other job, so a burst of other writes (a thousand model answers coming back at once, a
-//! broadcast page) delays a webhook's acknowledgement by at most the batch in progress, not
-//! by the whole queue. Other jobs keep their order among themselves.
+//! other job, and an ingest that comes while a batch runs joins it after the job in
+//! progress, ending it (`commit_batch`; the jobs not yet run go next). So a burst of other
+//! writes (a thousand model answers coming back at once, a broadcast page) delays a
+//! webhook's acknowledgement by at most one job and a commit, not by the rest of the batch
+//! nor the whole queue. Other jobs keep their order among themselves.
 //!
 //! Some writes need not be durable at once: a send's outcome (the reply has already gone
 //! out). They ride along (`run_riding`): such a job does not start a commit of its own but
@@ -243,6 +245,9 @@ struct Waiting {
     reads: VecDeque<Job>,
     /// With the time each came: the oldest decides when riders go alone.
     riding: VecDeque<(Instant, Job)>,
+    /// Jobs of a batch cut short for ingests (`commit_batch`), in their order: they go
+    /// next, right after the ingests waiting then.
+    carried: VecDeque<Job>,
 }
 
 impl Waiting {
@@ -257,7 +262,7 @@ impl Waiting {
 
     /// Whether a job is waiting that starts a commit.
     fn urgent(&self) -> bool {
-        !self.first.is_empty() || !self.in_turn.is_empty()
+        !self.first.is_empty() || !self.in_turn.is_empty() || !self.carried.is_empty()
     }
 
     /// Whether a job is waiting that runs at once: one that starts a commit, or a read.
@@ -265,11 +270,13 @@ impl Waiting {
         self.urgent() || !self.reads.is_empty()
     }
 
-    /// The next batch: ingests, then reads, then jobs in turn, then riders, `MAX_BATCH` at
-    /// most.
+    /// The next batch: ingests, then jobs carried from a batch cut short, then reads, then
+    /// jobs in turn, then riders, `MAX_BATCH` at most.
     fn batch(&mut self) -> Vec<Job> {
         let from_first = self.first.len().min(MAX_BATCH);
         let mut batch: Vec<Job> = self.first.drain(..from_first).collect();
+        let carried = self.carried.len().min(MAX_BATCH - batch.len());
+        batch.extend(self.carried.drain(..carried));
         let reads = self.reads.len().min(MAX_BATCH - batch.len());
         batch.extend(self.reads.drain(..reads));
         let from_turn = self.in_turn.len().min(MAX_BATCH - batch.len());
@@ -335,9 +342,19 @@ fn run(
         }
         let batch = waiting.batch();
         batches.fetch_add(1, Ordering::Relaxed);
+        let (ran, carried) = commit_batch(conn, batch, &mut || {
+            // Ingests that came while the batch runs: they join it and end it.
+            while let Ok(item) = queue.try_recv() {
+                waiting.take(item);
+            }
+            let n = waiting.first.len().min(MAX_BATCH);
+            waiting.first.drain(..n).collect()
+        });
+        for job in carried.into_iter().rev() {
+            waiting.carried.push_front(job);
+        }
         metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
-        metrics::counter!(crate::metrics::SQLITE_JOBS).increment(batch.len() as u64);
-        commit_batch(conn, batch);
+        metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
         checkpoints.after_commit(conn);
     }
 }
@@ -404,23 +421,37 @@ pub(super) fn set_synchronous(conn: &Connection, sync: SqliteSynchronous) -> Sto
     Ok(())
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+/// Runs `batch` in one transaction and commits it; returns how many jobs ran and the jobs
+/// it carried over. After each job but the last, `ingests` hands over the webhook ingests
+/// that came meanwhile: if there are any, they run next in this transaction, which then
+/// commits, and the jobs not yet run are carried over to the next batch. An ingest that
+/// comes while a long batch runs (a thousand model answers, a broadcast page: 1–5 ms at
+/// 8–64 jobs) so waits for the job in progress, not for the rest of the batch.
+fn commit_batch(
+    conn: &Connection,
+    batch: Vec<Job>,
+    ingests: &mut dyn FnMut() -> Vec<Job>,
+) -> (usize, Vec<Job>) {
     if let Err(e) = conn
         .prepare_cached("begin immediate")
         .and_then(|mut s| s.execute([]))
     {
         tracing::error!(error = %e, "beginning a SQLite write transaction failed");
         let e = e.to_string();
+        let ran = batch.len();
         for job in batch {
             (job(Run::Not).reply)(Err(e.clone()));
         }
-        return;
+        return (ran, Vec::new());
     }
     let alone = batch.len() == 1;
     let mut replies = Vec::with_capacity(batch.len());
+    let mut carried = Vec::new();
     let mut aborted = false;
     let mut undo = false;
-    for job in batch {
+    let mut cut = false;
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
         if aborted {
             replies.push(job(Run::Not).reply);
             continue;
@@ -433,6 +464,14 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         replies.push(ran.reply);
         aborted = conn.is_autocommit();
         undo = alone && ran.failed;
+        if !aborted && !cut && jobs.len() > 0 {
+            let first = ingests();
+            if !first.is_empty() {
+                cut = true;
+                carried = jobs.collect();
+                jobs = first.into_iter();
+            }
+        }
     }
     let committed = if aborted {
         Err("SQLite rolled the write transaction back".to_string())
@@ -454,9 +493,11 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             let _ = conn.execute_batch("rollback");
         }
     }
+    let ran = replies.len();
     for reply in replies {
         reply(committed.clone());
     }
+    (ran, carried)
 }
 
 #[cfg(test)]
@@ -808,6 +849,70 @@ mod tests {
         let order = order.lock().unwrap().clone();
         assert_eq!(order[0], -1, "the ingest went first");
         assert_eq!(order[1..].to_vec(), (0..jobs).collect::<Vec<_>>());
+    }
+
+    /// An ingest that comes while a batch runs joins it after the job in progress, and the
+    /// batch commits right after it: the jobs not yet run wait for the next commit, in
+    /// their order. Here the job after the one in progress blocks until the end, so the
+    /// ingest is answered only if it did not wait for it.
+    #[tokio::test]
+    async fn an_ingest_that_comes_during_a_batch_ends_it() {
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // A job that says when it starts, waits to be released, then notes `name`.
+        let held = |name: &'static str| {
+            let (started, running) = std::sync::mpsc::channel::<()>();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let order = order.clone();
+            let job = move |_: &Connection| {
+                let _ = started.send(());
+                let _ = released.recv();
+                order.lock().unwrap().push(name);
+                Ok(())
+            };
+            (job, running, release)
+        };
+        let noted = |name: &'static str| {
+            let order = order.clone();
+            move |_: &Connection| {
+                order.lock().unwrap().push(name);
+                Ok(())
+            }
+        };
+        let (gate, gate_running, gate_release) = held("gate");
+        let mut gate = Box::pin(w.run(gate));
+        assert!((&mut gate).now_or_never().is_none());
+        gate_running.recv().unwrap();
+        // Queued while the gate holds the thread: the next batch is a, b, c.
+        let (a, a_running, a_release) = held("a");
+        let (b, _b_running, b_release) = held("b");
+        let mut a = Box::pin(w.run(a));
+        let mut b = Box::pin(w.run(b));
+        let mut c = Box::pin(w.run(noted("c")));
+        assert!((&mut a).now_or_never().is_none());
+        assert!((&mut b).now_or_never().is_none());
+        assert!((&mut c).now_or_never().is_none());
+        gate_release.send(()).unwrap();
+        gate.await.unwrap();
+        a_running.recv().unwrap();
+        let mut ingest = Box::pin(w.run_first(noted("ingest")));
+        assert!((&mut ingest).now_or_never().is_none());
+        a_release.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), &mut ingest)
+            .await
+            .expect("the ingest is committed while b still runs")
+            .unwrap();
+        a.await.unwrap();
+        b_release.send(()).unwrap();
+        b.await.unwrap();
+        c.await.unwrap();
+        assert_eq!(
+            order.lock().unwrap().clone(),
+            ["gate", "a", "ingest", "b", "c"]
+        );
+        assert_eq!(count(&dir, "select count(*) from t"), 0);
     }
 
     #[tokio::test]
