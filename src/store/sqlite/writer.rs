@@ -340,9 +340,10 @@ fn run(
             }
             continue;
         }
+        let leading = waiting.first.len().min(MAX_BATCH);
         let batch = waiting.batch();
         batches.fetch_add(1, Ordering::Relaxed);
-        let (ran, carried) = commit_batch(conn, batch, &mut || {
+        let (ran, carried) = commit_batch(conn, batch, leading, &mut || {
             // Ingests that came while the batch runs: they join it and end it.
             while let Ok(item) = queue.try_recv() {
                 waiting.take(item);
@@ -421,15 +422,18 @@ pub(super) fn set_synchronous(conn: &Connection, sync: SqliteSynchronous) -> Sto
     Ok(())
 }
 
-/// Runs `batch` in one transaction and commits it; returns how many jobs ran and the jobs
-/// it carried over. After each job but the last, `ingests` hands over the webhook ingests
-/// that came meanwhile: if there are any, they run next in this transaction, which then
-/// commits, and the jobs not yet run are carried over to the next batch. An ingest that
+/// Runs `batch` (whose first `leading` jobs are ingests) in one transaction and commits it;
+/// returns how many jobs ran and the jobs it carried over. After each job but the last,
+/// once the batch's own ingests have run (ingests keep their order), `ingests` hands over
+/// the webhook ingests that came meanwhile: if there are any, they run next in this
+/// transaction, which then commits, and the jobs not yet run are carried over to the next
+/// batch. An ingest that
 /// comes while a long batch runs (a thousand model answers, a broadcast page: 1–5 ms at
 /// 8–64 jobs) so waits for the job in progress, not for the rest of the batch.
 fn commit_batch(
     conn: &Connection,
     batch: Vec<Job>,
+    leading: usize,
     ingests: &mut dyn FnMut() -> Vec<Job>,
 ) -> (usize, Vec<Job>) {
     if let Err(e) = conn
@@ -464,7 +468,7 @@ fn commit_batch(
         replies.push(ran.reply);
         aborted = conn.is_autocommit();
         undo = alone && ran.failed;
-        if !aborted && !cut && jobs.len() > 0 {
+        if !aborted && !cut && replies.len() >= leading && jobs.len() > 0 {
             let first = ingests();
             if !first.is_empty() {
                 cut = true;
@@ -913,6 +917,64 @@ mod tests {
             ["gate", "a", "ingest", "b", "c"]
         );
         assert_eq!(count(&dir, "select count(*) from t"), 0);
+    }
+
+    /// Ingests keep their order: one that comes while a batch runs goes after the batch's
+    /// own ingests, not between them.
+    #[tokio::test]
+    async fn an_ingest_that_comes_during_a_batch_goes_after_its_ingests() {
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noted = |name: &'static str| {
+            let order = order.clone();
+            move |_: &Connection| {
+                order.lock().unwrap().push(name);
+                Ok(())
+            }
+        };
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let mut gate = Box::pin(w.run(move |_| {
+            let _ = started.send(());
+            let _ = held.recv();
+            Ok(())
+        }));
+        assert!((&mut gate).now_or_never().is_none());
+        running.recv().unwrap();
+        // The next batch: first (which lets the third in while it runs), second, a job.
+        let (first_started, first_running) = std::sync::mpsc::channel::<()>();
+        let (first_hold, first_held) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let order = order.clone();
+            move |_: &Connection| {
+                let _ = first_started.send(());
+                let _ = first_held.recv();
+                order.lock().unwrap().push("first");
+                Ok(())
+            }
+        };
+        let mut first = Box::pin(w.run_first(first));
+        let mut second = Box::pin(w.run_first(noted("second")));
+        let mut job = Box::pin(w.run(noted("job")));
+        assert!((&mut first).now_or_never().is_none());
+        assert!((&mut second).now_or_never().is_none());
+        assert!((&mut job).now_or_never().is_none());
+        hold.send(()).unwrap();
+        gate.await.unwrap();
+        first_running.recv().unwrap();
+        let mut third = Box::pin(w.run_first(noted("third")));
+        assert!((&mut third).now_or_never().is_none());
+        first_hold.send(()).unwrap();
+        first.await.unwrap();
+        second.await.unwrap();
+        third.await.unwrap();
+        job.await.unwrap();
+        assert_eq!(
+            order.lock().unwrap().clone(),
+            ["first", "second", "third", "job"]
+        );
     }
 
     #[tokio::test]
