@@ -271,8 +271,8 @@ impl Waiting {
     }
 
     /// The next batch: ingests, then jobs carried from a batch cut short, then reads, then
-    /// jobs in turn, then riders, `MAX_BATCH` at most.
-    fn batch(&mut self) -> Vec<Job> {
+    /// jobs in turn, then riders, `MAX_BATCH` at most; with how many of it are ingests.
+    fn batch(&mut self) -> (Vec<Job>, usize) {
         let from_first = self.first.len().min(MAX_BATCH);
         let mut batch: Vec<Job> = self.first.drain(..from_first).collect();
         let carried = self.carried.len().min(MAX_BATCH - batch.len());
@@ -283,7 +283,7 @@ impl Waiting {
         batch.extend(self.in_turn.drain(..from_turn));
         let riders = self.riding.len().min(MAX_BATCH - batch.len());
         batch.extend(self.riding.drain(..riders).map(|(_, job)| job));
-        batch
+        (batch, from_first)
     }
 }
 
@@ -340,8 +340,7 @@ fn run(
             }
             continue;
         }
-        let leading = waiting.first.len().min(MAX_BATCH);
-        let batch = waiting.batch();
+        let (batch, leading) = waiting.batch();
         batches.fetch_add(1, Ordering::Relaxed);
         let (ran, carried) = commit_batch(conn, batch, leading, &mut || {
             // Ingests that came while the batch runs: they join it and end it.
@@ -855,6 +854,42 @@ mod tests {
         assert_eq!(order[1..].to_vec(), (0..jobs).collect::<Vec<_>>());
     }
 
+    /// The names of the jobs in the order they ran.
+    type Order = Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+    /// A job that notes `name` in `order`.
+    fn noted(
+        order: &Order,
+        name: &'static str,
+    ) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
+        let order = order.clone();
+        move |_| {
+            order.lock().unwrap().push(name);
+            Ok(())
+        }
+    }
+
+    /// A job that says when it starts (the receiver), waits to be released (the sender),
+    /// then notes `name` in `order`.
+    fn held(
+        order: &Order,
+        name: &'static str,
+    ) -> (
+        impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let note = noted(order, name);
+        let job = move |conn: &Connection| {
+            let _ = started.send(());
+            let _ = released.recv();
+            note(conn)
+        };
+        (job, running, release)
+    }
+
     /// An ingest that comes while a batch runs joins it after the job in progress, and the
     /// batch commits right after it: the jobs not yet run wait for the next commit, in
     /// their order. Here the job after the one in progress blocks until the end, so the
@@ -864,44 +899,24 @@ mod tests {
         use futures::FutureExt;
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        // A job that says when it starts, waits to be released, then notes `name`.
-        let held = |name: &'static str| {
-            let (started, running) = std::sync::mpsc::channel::<()>();
-            let (release, released) = std::sync::mpsc::channel::<()>();
-            let order = order.clone();
-            let job = move |_: &Connection| {
-                let _ = started.send(());
-                let _ = released.recv();
-                order.lock().unwrap().push(name);
-                Ok(())
-            };
-            (job, running, release)
-        };
-        let noted = |name: &'static str| {
-            let order = order.clone();
-            move |_: &Connection| {
-                order.lock().unwrap().push(name);
-                Ok(())
-            }
-        };
-        let (gate, gate_running, gate_release) = held("gate");
+        let order = Order::default();
+        let (gate, gate_running, gate_release) = held(&order, "gate");
         let mut gate = Box::pin(w.run(gate));
         assert!((&mut gate).now_or_never().is_none());
         gate_running.recv().unwrap();
         // Queued while the gate holds the thread: the next batch is a, b, c.
-        let (a, a_running, a_release) = held("a");
-        let (b, _b_running, b_release) = held("b");
+        let (a, a_running, a_release) = held(&order, "a");
+        let (b, _b_running, b_release) = held(&order, "b");
         let mut a = Box::pin(w.run(a));
         let mut b = Box::pin(w.run(b));
-        let mut c = Box::pin(w.run(noted("c")));
+        let mut c = Box::pin(w.run(noted(&order, "c")));
         assert!((&mut a).now_or_never().is_none());
         assert!((&mut b).now_or_never().is_none());
         assert!((&mut c).now_or_never().is_none());
         gate_release.send(()).unwrap();
         gate.await.unwrap();
         a_running.recv().unwrap();
-        let mut ingest = Box::pin(w.run_first(noted("ingest")));
+        let mut ingest = Box::pin(w.run_first(noted(&order, "ingest")));
         assert!((&mut ingest).now_or_never().is_none());
         a_release.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), &mut ingest)
@@ -916,7 +931,6 @@ mod tests {
             order.lock().unwrap().clone(),
             ["gate", "a", "ingest", "b", "c"]
         );
-        assert_eq!(count(&dir, "select count(*) from t"), 0);
     }
 
     /// Ingests keep their order: one that comes while a batch runs goes after the batch's
@@ -926,54 +940,32 @@ mod tests {
         use futures::FutureExt;
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let noted = |name: &'static str| {
-            let order = order.clone();
-            move |_: &Connection| {
-                order.lock().unwrap().push(name);
-                Ok(())
-            }
-        };
-        let (hold, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        let mut gate = Box::pin(w.run(move |_| {
-            let _ = started.send(());
-            let _ = held.recv();
-            Ok(())
-        }));
+        let order = Order::default();
+        let (gate, gate_running, gate_release) = held(&order, "gate");
+        let mut gate = Box::pin(w.run(gate));
         assert!((&mut gate).now_or_never().is_none());
-        running.recv().unwrap();
+        gate_running.recv().unwrap();
         // The next batch: first (which lets the third in while it runs), second, a job.
-        let (first_started, first_running) = std::sync::mpsc::channel::<()>();
-        let (first_hold, first_held) = std::sync::mpsc::channel::<()>();
-        let first = {
-            let order = order.clone();
-            move |_: &Connection| {
-                let _ = first_started.send(());
-                let _ = first_held.recv();
-                order.lock().unwrap().push("first");
-                Ok(())
-            }
-        };
+        let (first, first_running, first_release) = held(&order, "first");
         let mut first = Box::pin(w.run_first(first));
-        let mut second = Box::pin(w.run_first(noted("second")));
-        let mut job = Box::pin(w.run(noted("job")));
+        let mut second = Box::pin(w.run_first(noted(&order, "second")));
+        let mut job = Box::pin(w.run(noted(&order, "job")));
         assert!((&mut first).now_or_never().is_none());
         assert!((&mut second).now_or_never().is_none());
         assert!((&mut job).now_or_never().is_none());
-        hold.send(()).unwrap();
+        gate_release.send(()).unwrap();
         gate.await.unwrap();
         first_running.recv().unwrap();
-        let mut third = Box::pin(w.run_first(noted("third")));
+        let mut third = Box::pin(w.run_first(noted(&order, "third")));
         assert!((&mut third).now_or_never().is_none());
-        first_hold.send(()).unwrap();
+        first_release.send(()).unwrap();
         first.await.unwrap();
         second.await.unwrap();
         third.await.unwrap();
         job.await.unwrap();
         assert_eq!(
             order.lock().unwrap().clone(),
-            ["first", "second", "third", "job"]
+            ["gate", "first", "second", "third", "job"]
         );
     }
 
