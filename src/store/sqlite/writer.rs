@@ -890,6 +890,23 @@ mod tests {
         (job, running, release)
     }
 
+    /// Holds the writer's thread with a job noted `gate` until the sender is used: jobs
+    /// queued meanwhile wait together for the next batch. Await the future after releasing.
+    fn hold_writer<'w>(
+        w: &'w Writer,
+        order: &Order,
+    ) -> (
+        std::pin::Pin<Box<impl std::future::Future<Output = StoreResult<()>> + 'w>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        use futures::FutureExt;
+        let (gate, gate_running, gate_release) = held(order, "gate");
+        let mut gate = Box::pin(w.run(gate));
+        assert!((&mut gate).now_or_never().is_none());
+        gate_running.recv().unwrap();
+        (gate, gate_release)
+    }
+
     /// An ingest that comes while a batch runs joins it after the job in progress, and the
     /// batch commits right after it: the jobs not yet run wait for the next commit, in
     /// their order. Here the job after the one in progress blocks until the end, so the
@@ -900,10 +917,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
         let order = Order::default();
-        let (gate, gate_running, gate_release) = held(&order, "gate");
-        let mut gate = Box::pin(w.run(gate));
-        assert!((&mut gate).now_or_never().is_none());
-        gate_running.recv().unwrap();
+        let (gate, gate_release) = hold_writer(&w, &order);
         // Queued while the gate holds the thread: the next batch is a, b, c.
         let (a, a_running, a_release) = held(&order, "a");
         let (b, _b_running, b_release) = held(&order, "b");
@@ -941,10 +955,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
         let order = Order::default();
-        let (gate, gate_running, gate_release) = held(&order, "gate");
-        let mut gate = Box::pin(w.run(gate));
-        assert!((&mut gate).now_or_never().is_none());
-        gate_running.recv().unwrap();
+        let (gate, gate_release) = hold_writer(&w, &order);
         // The next batch: first (which lets the third in while it runs), second, a job.
         let (first, first_running, first_release) = held(&order, "first");
         let mut first = Box::pin(w.run_first(first));
