@@ -143,7 +143,7 @@ impl App {
             engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2);
         }
         let engine = Arc::new(engine);
-        let state = AppState {
+        let state = AppState::new(crate::http::Shared {
             config,
             store,
             senders,
@@ -157,7 +157,7 @@ impl App {
             webhook_log,
             media_files,
             pricer,
-        };
+        });
         Ok(Self {
             state,
             wake,
@@ -317,13 +317,14 @@ impl App {
                 // Webhooks are stored from that runtime too: its gathering task, where the
                 // store needs one, runs there (the one built with the state stays idle; the
                 // sandbox's simulated messages still use it).
-                st.ingestor = Ingestor::spawn_on(
+                let ingestor = Ingestor::spawn_on(
                     &on,
                     st.store.clone(),
                     self.wake.clone(),
                     cfg.webhooks.max_waiting,
                     cfg.webhooks.ack_timeout,
                 );
+                st = st.with_ingestor(ingestor);
                 // A listener belongs to the runtime it was made on: moved over as it is.
                 let listener = listener.into_std()?;
                 let config = cfg.http.clone();

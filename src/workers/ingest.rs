@@ -41,7 +41,8 @@ enum Route {
     /// bounds the requests waiting for it.
     Direct {
         store: DynStore,
-        wake: Wakeups,
+        /// One `Arc` for the six inside: cloned for every webhook.
+        wake: Arc<Wakeups>,
         slots: Arc<Semaphore>,
     },
     /// Through the task that gathers the requests waiting into one store call.
@@ -92,7 +93,7 @@ impl Ingestor {
         let route = if store.shares_commits() {
             Route::Direct {
                 store,
-                wake,
+                wake: Arc::new(wake),
                 slots: Arc::new(Semaphore::new(max_waiting.max(1))),
             }
         } else {

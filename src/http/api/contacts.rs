@@ -76,7 +76,7 @@ pub async fn export(
             let fields = field_names(&st.store).await?;
             let head = contact_file::csv_header(&fields);
             return Ok(stream(
-                st.store,
+                st.store.clone(),
                 "text/csv; charset=utf-8",
                 head,
                 move |page, _| {
@@ -88,17 +88,22 @@ pub async fn export(
         }
         ImportFormat::Json => ("application/json", "[".to_string()),
     };
-    Ok(stream(st.store, content_type, head, |page, first| {
-        let mut text = String::new();
-        for (i, contact) in page.iter().enumerate() {
-            if !(first && i == 0) {
-                text.push(',');
+    Ok(stream(
+        st.store.clone(),
+        content_type,
+        head,
+        |page, first| {
+            let mut text = String::new();
+            for (i, contact) in page.iter().enumerate() {
+                if !(first && i == 0) {
+                    text.push(',');
+                }
+                text.push('\n');
+                text.push_str(&json_line(contact));
             }
-            text.push('\n');
-            text.push_str(&json_line(contact));
-        }
-        text
-    }))
+            text
+        },
+    ))
 }
 
 fn json_line(contact: &Contact) -> String {
