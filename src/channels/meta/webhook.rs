@@ -138,8 +138,12 @@ fn unparsed(kind: &'static str, at: &str, reason: &str) {
     tracing::warn!(provider = "meta", kind, at, reason, "part of a Meta webhook could not be read; acknowledged, the rest of the batch is processed");
 }
 
-/// Deserializes one part of the body, naming the path inside it on failure.
+/// Deserializes one part of the body, naming the path inside it on failure. Tracking the
+/// path costs an allocation per key on the way, so it is done only to explain a failure.
 fn typed<'a, T: Deserialize<'a>>(value: &'a Value) -> Result<T, String> {
+    if let Ok(t) = T::deserialize(value) {
+        return Ok(t);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         if path == "." {
