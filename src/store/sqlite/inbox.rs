@@ -241,7 +241,7 @@ impl Inbox for SqliteStore {
                     patch_contact(conn, contact_id, patch)?;
                 }
                 if let Some(counts) = &insight_counts {
-                    super::insights::add(at, counts);
+                    super::insights::add(conn, at, counts)?;
                 }
 
                 // Cancel before creating, so a step may replace a timer with one of the same

@@ -29,7 +29,6 @@
 //! thread of its own, and this thread only copies the rest when no job waits for it.
 
 use super::checkpoint::Checkpoints;
-use super::insights;
 use crate::config::SqliteSynchronous;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -194,8 +193,6 @@ impl Writer {
                     "the write transaction did not begin".into(),
                 )),
             };
-            // The flow insights' counts it added go with the batch, unless it failed.
-            insights::job_ended(result.is_ok());
             Ran {
                 failed: result.is_err(),
                 reply: Box::new(move |committed| {
@@ -443,7 +440,6 @@ fn commit_batch(
         .and_then(|mut s| s.execute([]))
     {
         tracing::error!(error = %e, "beginning a SQLite write transaction failed");
-        insights::drop_tally();
         let e = e.to_string();
         let ran = batch.len();
         for job in batch {
@@ -479,15 +475,6 @@ fn commit_batch(
                 jobs = first.into_iter();
             }
         }
-    }
-    if aborted || undo {
-        insights::drop_tally();
-    } else if insights::tally_waiting() {
-        // Counters are statistics: should writing them fail, the jobs commit without.
-        if let Err(e) = in_savepoint(conn, insights::write_tally) {
-            tracing::warn!(error = %e, "adding to the flow insights' counters failed; this batch's counts are lost");
-        }
-        aborted = conn.is_autocommit();
     }
     let committed = if aborted {
         Err("SQLite rolled the write transaction back".to_string())
@@ -812,83 +799,6 @@ mod tests {
         // The connection is still usable, outside any transaction.
         w.run(insert(5000)).await.unwrap();
         assert_eq!(count(&dir, "select count(*) from t where k = 5000"), 1);
-    }
-
-    /// The flow insights' counts of a batch's jobs are summed and written once, before its
-    /// commit: a counter that every job of a batch adds to is one insert, and a job that
-    /// failed adds nothing (its counts go with its savepoint). A job alone that fails adds
-    /// nothing either.
-    #[tokio::test]
-    async fn a_batch_writes_its_jobs_counts_once() {
-        use crate::domain::insight::Count;
-        let dir = tempfile::tempdir().unwrap();
-        let w = writer(&dir);
-        w.run(|conn| {
-            conn.execute_batch(
-                "create table flow_insights (flow text not null, step text not null,
-                     hour integer not null, what text not null, n integer not null,
-                     primary key (flow, step, hour, what));
-                 create table writes (n integer not null);
-                 insert into writes values (0);
-                 create trigger counted_insert after insert on flow_insights
-                     begin update writes set n = n + 1; end;
-                 create trigger counted_update after update on flow_insights
-                     begin update writes set n = n + 1; end;",
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        let now = chrono::Utc::now();
-        let counter = |what: &'static str, n: i64| Count {
-            flow: "support".into(),
-            step: "ask".into(),
-            what,
-            n,
-        };
-        let adding = |fails: bool| {
-            move |conn: &Connection| {
-                conn.execute("insert into t (k, v) values (random(), 'x')", [])?;
-                insights::add(now, &[counter("entered", 1), counter("answered", 2)]);
-                if fails {
-                    return Err(StoreError::NotFound {
-                        what: "test",
-                        id: 0,
-                    });
-                }
-                Ok(())
-            }
-        };
-        let order = Order::default();
-        let (gate, gate_release) = hold_writer(&w, &order);
-        let jobs = (0..10).map(|k| w.run(adding(k == 4)));
-        let (results, _) = tokio::join!(futures::future::join_all(jobs), async {
-            gate_release.send(()).unwrap();
-            gate.await
-        });
-        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
-        assert_eq!(
-            w.batches.load(Ordering::Relaxed),
-            3,
-            "setup, gate, the ten jobs"
-        );
-        let sums = |dir: &tempfile::TempDir| {
-            (
-                count(dir, "select n from flow_insights where what = 'entered'"),
-                count(dir, "select n from flow_insights where what = 'answered'"),
-                count(dir, "select n from writes"),
-            )
-        };
-        assert_eq!(
-            sums(&dir),
-            (9, 18, 2),
-            "one write per counter for the batch"
-        );
-        // Alone, a failing job's counts are dropped with its transaction.
-        assert!(w.run(adding(true)).await.is_err());
-        assert_eq!(sums(&dir), (9, 18, 2));
-        w.run(adding(false)).await.unwrap();
-        assert_eq!(sums(&dir), (10, 20, 4));
     }
 
     /// An ingest queued behind more jobs than one batch holds is committed in the next
