@@ -24,7 +24,8 @@ enum Derived {
 fn main() {
     let at: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().expect("a time");
     let event = EventKind::Message(InboundMessage {
-        provider_message_id: "wamid.HBgLMTQxNTU1NTAxMDAVAgASGBQzQTg3RjU2QjQ1RTY3ODkwQUJDRAA=".into(),
+        provider_message_id: "wamid.HBgLMTQxNTU1NTAxMDAVAgASGBQzQTg3RjU2QjQ1RTY3ODkwQUJDRAA="
+            .into(),
         from: ContactRef::Phone(PhoneNumber::parse("+14155550100").expect("a number")),
         profile_name: Some("Ana Lima".into()),
         username: None,
