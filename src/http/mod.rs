@@ -25,8 +25,9 @@ use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 /// Everything a handler needs, behind one `Arc`: axum clones the state for every request,
-/// and cloning (then dropping) the twenty-odd `Arc`s inside it one by one was about 5 % of
-/// the HTTP thread at 4,000 webhooks/s (BENCHMARKS.md, "One `Arc` for the handlers' state").
+/// and cloning (then dropping) the twenty-odd `Arc`s inside it one by one was 2.4 % of
+/// Parley's samples at 4,000 webhooks/s (BENCHMARKS.md, "Why a message costs three times
+/// more at 1,000/s").
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
