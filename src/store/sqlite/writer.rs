@@ -426,9 +426,9 @@ pub(super) fn set_synchronous(conn: &Connection, sync: SqliteSynchronous) -> Sto
 /// once the batch's own ingests have run (ingests keep their order), `ingests` hands over
 /// the webhook ingests that came meanwhile: if there are any, they run next in this
 /// transaction, which then commits, and the jobs not yet run are carried over to the next
-/// batch. An ingest that
-/// comes while a long batch runs (a thousand model answers, a broadcast page: 1–5 ms at
-/// 8–64 jobs) so waits for the job in progress, not for the rest of the batch.
+/// batch. An ingest that comes while a long batch runs (a thousand model answers, a
+/// broadcast page: 1–5 ms at 8–64 jobs) so waits for the job in progress, not for the rest
+/// of the batch.
 fn commit_batch(
     conn: &Connection,
     batch: Vec<Job>,
@@ -890,6 +890,17 @@ mod tests {
         (job, running, release)
     }
 
+    /// `job` boxed and polled once: queued with the writer, not yet answered.
+    fn queued<F: std::future::Future>(job: F) -> std::pin::Pin<Box<F>> {
+        use futures::FutureExt;
+        let mut job = Box::pin(job);
+        assert!(
+            (&mut job).now_or_never().is_none(),
+            "answered before it ran"
+        );
+        job
+    }
+
     /// Holds the writer's thread with a job noted `gate` until the sender is used: jobs
     /// queued meanwhile wait together for the next batch. Await the future after releasing.
     fn hold_writer<'w>(
@@ -899,10 +910,8 @@ mod tests {
         std::pin::Pin<Box<impl std::future::Future<Output = StoreResult<()>> + 'w>>,
         std::sync::mpsc::Sender<()>,
     ) {
-        use futures::FutureExt;
         let (gate, gate_running, gate_release) = held(order, "gate");
-        let mut gate = Box::pin(w.run(gate));
-        assert!((&mut gate).now_or_never().is_none());
+        let gate = queued(w.run(gate));
         gate_running.recv().unwrap();
         (gate, gate_release)
     }
@@ -913,7 +922,6 @@ mod tests {
     /// ingest is answered only if it did not wait for it.
     #[tokio::test]
     async fn an_ingest_that_comes_during_a_batch_ends_it() {
-        use futures::FutureExt;
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
         let order = Order::default();
@@ -921,17 +929,13 @@ mod tests {
         // Queued while the gate holds the thread: the next batch is a, b, c.
         let (a, a_running, a_release) = held(&order, "a");
         let (b, _b_running, b_release) = held(&order, "b");
-        let mut a = Box::pin(w.run(a));
-        let mut b = Box::pin(w.run(b));
-        let mut c = Box::pin(w.run(noted(&order, "c")));
-        assert!((&mut a).now_or_never().is_none());
-        assert!((&mut b).now_or_never().is_none());
-        assert!((&mut c).now_or_never().is_none());
+        let a = queued(w.run(a));
+        let b = queued(w.run(b));
+        let c = queued(w.run(noted(&order, "c")));
         gate_release.send(()).unwrap();
         gate.await.unwrap();
         a_running.recv().unwrap();
-        let mut ingest = Box::pin(w.run_first(noted(&order, "ingest")));
-        assert!((&mut ingest).now_or_never().is_none());
+        let mut ingest = queued(w.run_first(noted(&order, "ingest")));
         a_release.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), &mut ingest)
             .await
@@ -951,24 +955,19 @@ mod tests {
     /// own ingests, not between them.
     #[tokio::test]
     async fn an_ingest_that_comes_during_a_batch_goes_after_its_ingests() {
-        use futures::FutureExt;
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
         let order = Order::default();
         let (gate, gate_release) = hold_writer(&w, &order);
         // The next batch: first (which lets the third in while it runs), second, a job.
         let (first, first_running, first_release) = held(&order, "first");
-        let mut first = Box::pin(w.run_first(first));
-        let mut second = Box::pin(w.run_first(noted(&order, "second")));
-        let mut job = Box::pin(w.run(noted(&order, "job")));
-        assert!((&mut first).now_or_never().is_none());
-        assert!((&mut second).now_or_never().is_none());
-        assert!((&mut job).now_or_never().is_none());
+        let first = queued(w.run_first(first));
+        let second = queued(w.run_first(noted(&order, "second")));
+        let job = queued(w.run(noted(&order, "job")));
         gate_release.send(()).unwrap();
         gate.await.unwrap();
         first_running.recv().unwrap();
-        let mut third = Box::pin(w.run_first(noted(&order, "third")));
-        assert!((&mut third).now_or_never().is_none());
+        let third = queued(w.run_first(noted(&order, "third")));
         first_release.send(()).unwrap();
         first.await.unwrap();
         second.await.unwrap();
