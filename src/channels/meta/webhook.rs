@@ -48,6 +48,124 @@ pub enum MetaWebhookError {
 /// rest of the batch is unaffected. Refusing the body would make Meta retry it for days
 /// and then disable the webhook, losing every valid message beside the odd one.
 pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
+    if let Some(items) = messages_only(body) {
+        return Ok(items);
+    }
+    parse_parts(body)
+}
+
+/// The shape of nearly every webhook: WhatsApp `messages` (or `user_id_update`) changes
+/// whose every contact,
+/// message and status reads as Parley's types. Read in one pass straight into those types,
+/// without the JSON tree `parse_parts` builds first (most of the HTTP thread's own work per
+/// webhook, BENCHMARKS.md "Webhooks read in one pass"). Any other body, or one part that
+/// does not read, gives `None` before anything is logged or counted, and `parse_parts`
+/// reads it part by part; the items are the same either way (tested on every fixture).
+fn messages_only(body: &[u8]) -> Option<Vec<Routed>> {
+    let notification: fast::Notification = serde_json::from_slice(body).ok()?;
+    if notification.object != WHATSAPP_OBJECT {
+        return None;
+    }
+    let mut items = Vec::new();
+    for (i, entry) in notification.entry.into_iter().enumerate() {
+        for (j, change) in entry.changes.into_iter().enumerate() {
+            let at = format!("entry[{i}].changes[{j}].value");
+            let fast::Change {
+                field: fast::Field::Messages | fast::Field::UserIdUpdate,
+                value:
+                    fast::ChangeValue {
+                        metadata,
+                        contacts,
+                        messages,
+                        user_id_update: updates,
+                        statuses,
+                    },
+            } = change;
+            let route = RouteKey::MetaPhoneNumberId(metadata.phone_number_id);
+            let mut push = |item| {
+                items.push(Routed {
+                    route: route.clone(),
+                    item,
+                })
+            };
+            let lone_pair = contacts.len() == 1 && messages.len() == 1;
+            for (k, message) in messages.into_iter().enumerate() {
+                let at = format!("{at}.messages[{k}]");
+                if let Some(item) = message_item(&at, message, &contacts, lone_pair) {
+                    push(item);
+                }
+            }
+            for update in updates {
+                if let Some(change) = user_id_update(update) {
+                    push(WebhookItem::IdentityChange(change));
+                }
+            }
+            for status in statuses {
+                if let Some(status) = status_update(status) {
+                    push(WebhookItem::Status(status));
+                }
+            }
+        }
+    }
+    Some(items)
+}
+
+/// The envelope of a webhook that carries only `messages` and `user_id_update` changes,
+/// for `messages_only`.
+/// Unknown fields are ignored as everywhere in `wire`; a missing or null list, another
+/// change field, or a part that does not read fails the whole, which `parse_parts` then
+/// reads leniently.
+mod fast {
+    use super::wire;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct Notification {
+        pub object: String,
+        pub entry: Vec<Entry>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Entry {
+        pub changes: Vec<Change>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Change {
+        /// Read only to refuse every other field.
+        pub field: Field,
+        pub value: ChangeValue,
+    }
+
+    /// The change fields `parse_parts` reads as messages, statuses and identity updates.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub(super) enum Field {
+        Messages,
+        UserIdUpdate,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct ChangeValue {
+        pub metadata: Metadata,
+        #[serde(default)]
+        pub contacts: Vec<wire::Contact>,
+        #[serde(default)]
+        pub messages: Vec<wire::Message>,
+        #[serde(default)]
+        pub user_id_update: Vec<wire::UserIdUpdate>,
+        #[serde(default)]
+        pub statuses: Vec<wire::Status>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Metadata {
+        pub phone_number_id: String,
+    }
+}
+
+/// `parse`, each change, message and status read on its own from the JSON tree.
+fn parse_parts(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
     let root: Value = serde_json::from_slice(body).map_err(MetaWebhookError::NotJson)?;
     let mut items = Vec::new();
     let Some(object) = root.get("object").and_then(Value::as_str) else {
@@ -222,14 +340,7 @@ fn collect(field: &str, at: &str, value: &Value, items: &mut Vec<Routed>) {
     for (k, raw) in messages.iter().enumerate() {
         let at = format!("{at}.messages[{k}]");
         let message = match typed::<wire::Message>(raw) {
-            Ok(message) if message.kind == "system" => {
-                identity_change(&at, &message).map(WebhookItem::IdentityChange)
-            }
-            Ok(message) => {
-                let contact =
-                    contact_of(&contacts, &message).or(contacts.first().filter(|_| lone_pair));
-                inbound_message(&at, message, contact).map(WebhookItem::Message)
-            }
+            Ok(message) => message_item(&at, message, &contacts, lone_pair),
             Err(reason) => unreadable_message(&at, raw, &reason).map(WebhookItem::Message),
         };
         if let Some(item) = message {
@@ -262,6 +373,22 @@ fn collect(field: &str, at: &str, value: &Value, items: &mut Vec<Routed>) {
             push(WebhookItem::Status(status));
         }
     }
+}
+
+/// One message of a `messages` change as an item: a system message changes the
+/// customer's identity, any other is an inbound message from the sender `contacts` names
+/// (or the lone contact, when the change holds one contact and one message).
+fn message_item(
+    at: &str,
+    message: wire::Message,
+    contacts: &[wire::Contact],
+    lone_pair: bool,
+) -> Option<WebhookItem> {
+    if message.kind == "system" {
+        return identity_change(at, &message).map(WebhookItem::IdentityChange);
+    }
+    let contact = contact_of(contacts, &message).or(contacts.first().filter(|_| lone_pair));
+    inbound_message(at, message, contact).map(WebhookItem::Message)
 }
 
 /// A message whose shape Parley cannot read: kept as `Unsupported` when it still has an id

@@ -621,3 +621,104 @@ fn hostile_user_ids_are_not_keyed_on() {
         .replace("US.24817305912873645029", "../../etc/passwd");
     assert!(parse(body.as_bytes()).unwrap().is_empty());
 }
+
+/// Every webhook fixture the one-pass reading takes gives the items the part-by-part
+/// reading gives, and the common shapes (messages of every kind, statuses, batches,
+/// business-scoped users) do take it.
+#[test]
+fn the_one_pass_reading_agrees_with_the_part_by_part_reading() {
+    let dir = format!("{}/tests/fixtures/meta", env!("CARGO_MANIFEST_DIR"));
+    let mut taken = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let is_webhook = name.ends_with(".json")
+            && !name.starts_with("outbound_")
+            && name != "media_url_response.json";
+        if !is_webhook {
+            continue;
+        }
+        let body = std::fs::read(&path).unwrap();
+        if let Some(items) = messages_only(&body) {
+            let parts = parse_parts(&body).unwrap();
+            assert_eq!(items, parts, "{name}: the two readings differ");
+            taken.push(name);
+        }
+    }
+    for common in [
+        "text.json",
+        "batch_two_messages.json",
+        "image.json",
+        "interactive_button_reply.json",
+        "status_read.json",
+        "status_failed_131047.json",
+        "bsuid_only_contacts_user_id.json",
+        "user_id_update.json",
+        "system_user_changed_number.json",
+    ] {
+        assert!(
+            taken.iter().any(|t| t == common),
+            "{common} was not read in one pass (taken: {taken:?})"
+        );
+    }
+    for other in [
+        "calls_connect.json",
+        "smb_message_echoes.json",
+        "non_message_field.json",
+    ] {
+        assert!(
+            !taken.iter().any(|t| t == other),
+            "{other} is not a messages change"
+        );
+    }
+}
+
+/// Several entries and changes, each with contacts, messages, statuses and identity
+/// updates: the one-pass reading keeps the part-by-part reading's order.
+#[test]
+fn the_one_pass_reading_keeps_the_order_of_entries_changes_and_parts() {
+    let change = |phone_id: &str, n: u32| {
+        format!(
+            r#"{{"field":"messages","value":{{"messaging_product":"whatsapp",
+              "metadata":{{"display_phone_number":"1555000","phone_number_id":"{phone_id}"}},
+              "contacts":[{{"profile":{{"name":"C{n}"}},"wa_id":"1555123000{n}"}},{{"wa_id":"1555999000{n}"}}],
+              "messages":[
+                {{"from":"1555123000{n}","id":"wamid.M{n}a","timestamp":"170000000{n}","type":"text","text":{{"body":"a{n}"}}}},
+                {{"from":"1555999000{n}","id":"wamid.M{n}b","timestamp":"170000000{n}","type":"text","text":{{"body":"b{n}"}}}}],
+              "statuses":[{{"id":"wamid.S{n}","status":"delivered","timestamp":"170000000{n}","recipient_id":"1555123000{n}"}}],
+              "user_id_update":[{{"wa_id":"1555123000{n}","user_id":{{"previous":"US.1{n}","current":"US.2{n}"}},"timestamp":"170000000{n}"}}]
+            }}}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[
+            {{"id":"1","changes":[{},{}]}},{{"id":"2","changes":[{}]}}]}}"#,
+        change("111", 1),
+        change("222", 2),
+        change("111", 3)
+    );
+    let fast = messages_only(body.as_bytes()).expect("read in one pass");
+    assert_eq!(fast, parse_parts(body.as_bytes()).unwrap());
+    assert_eq!(fast.len(), 12, "{fast:#?}");
+}
+
+/// A body with one part that does not read is not read in one pass: the part-by-part
+/// reading keeps the rest of the batch and the odd message as unsupported.
+#[test]
+fn one_unreadable_part_sends_the_body_the_part_by_part_way() {
+    let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
+        "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"111"},
+        "contacts":[{"profile":{"name":"Ana"},"wa_id":"15551230000"}],
+        "messages":[
+          {"from":"15551230000","id":"wamid.A","timestamp":"1700000000","type":"text","text":{"body":"hi"}},
+          {"from":"15551230000","id":"wamid.B","timestamp":"1700000001","type":"text","text":{"body":42}}
+        ]}}]}]}"#;
+    assert!(messages_only(body).is_none());
+    let items = parse(body).unwrap();
+    assert_eq!(items, parse_parts(body).unwrap());
+    assert_eq!(items.len(), 2, "{items:#?}");
+    match &items[1].item {
+        WebhookItem::Message(m) => assert_eq!(unsupported_type(m), Some("text")),
+        other => panic!("expected the odd message kept as unsupported, got {other:#?}"),
+    }
+}
