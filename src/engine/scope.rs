@@ -3,7 +3,6 @@
 
 use crate::domain::Contact;
 use crate::domain::{CallEvent, InboundContent};
-use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 /// The contact as flows see it: name, phone, tags and every attribute, at the top level
@@ -109,19 +108,5 @@ pub fn call_view(call: &CallEvent) -> Value {
         "duration_seconds": call.duration_seconds,
         "start_time": call.start_time.map(|t| t.to_rfc3339()),
         "end_time": call.end_time.map(|t| t.to_rfc3339()),
-    })
-}
-
-pub fn template_scope(
-    contact: &Value,
-    vars: &Map<String, Value>,
-    message: &Value,
-    now: DateTime<Utc>,
-) -> Value {
-    json!({
-        "contact": contact,
-        "vars": vars,
-        "message": message,
-        "now": now.to_rfc3339(),
     })
 }

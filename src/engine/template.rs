@@ -6,11 +6,77 @@
 //! `flows::template`, which `parley check` reads too, so the checker and the renderer cannot
 //! disagree.
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::flows::template::{parse_blank, pieces, Filter, Piece};
 
-pub fn render(template: &str, scope: &Value) -> String {
+/// What a template's blanks read: a JSON object whose keys are the roots, or a run's
+/// `Roots`, borrowed where they are.
+pub trait Scope {
+    /// The value at `path` (`contact.name`, `vars.items.0`), if there is one; each key of
+    /// the path is trimmed.
+    fn lookup(&self, path: &str) -> Option<Cow<'_, Value>>;
+}
+
+impl Scope for Value {
+    fn lookup(&self, path: &str) -> Option<Cow<'_, Value>> {
+        walk(self, path).map(Cow::Borrowed)
+    }
+}
+
+/// The roots a flow's templates read (`flows::template::ROOTS`), borrowed from the run:
+/// rendering a message copies nothing but the values its blanks name (a scope built as one
+/// JSON object copied the contact, the variables and the message for every text rendered).
+pub struct Roots<'a> {
+    pub contact: &'a Value,
+    pub vars: &'a Map<String, Value>,
+    pub message: &'a Value,
+    pub now: DateTime<Utc>,
+}
+
+impl Scope for Roots<'_> {
+    fn lookup(&self, path: &str) -> Option<Cow<'_, Value>> {
+        let (root, rest) = match path.split_once('.') {
+            Some((root, rest)) => (root, Some(rest)),
+            None => (path, None),
+        };
+        let start = match root.trim() {
+            "contact" => self.contact,
+            "message" => self.message,
+            "vars" => match rest {
+                Some(rest) => {
+                    let (key, rest) = match rest.split_once('.') {
+                        Some((key, rest)) => (key, Some(rest)),
+                        None => (rest, None),
+                    };
+                    let value = self.vars.get(key.trim())?;
+                    return match rest {
+                        Some(rest) => walk(value, rest),
+                        None => Some(value),
+                    }
+                    .map(Cow::Borrowed);
+                }
+                None => return Some(Cow::Owned(Value::Object(self.vars.clone()))),
+            },
+            // A text, so a path inside it finds nothing.
+            "now" => {
+                return rest
+                    .is_none()
+                    .then(|| Cow::Owned(Value::String(self.now.to_rfc3339())))
+            }
+            _ => return None,
+        };
+        match rest {
+            Some(rest) => walk(start, rest),
+            None => Some(start),
+        }
+        .map(Cow::Borrowed)
+    }
+}
+
+pub fn render<S: Scope + ?Sized>(template: &str, scope: &S) -> String {
     let mut out = String::with_capacity(template.len());
     for piece in pieces(template) {
         match piece {
@@ -22,7 +88,7 @@ pub fn render(template: &str, scope: &Value) -> String {
 }
 
 /// Renders every string inside a JSON value (the `http` step's body).
-pub fn render_json(template: &Value, scope: &Value) -> Value {
+pub fn render_json<S: Scope + ?Sized>(template: &Value, scope: &S) -> Value {
     match template {
         Value::String(s) => Value::String(render(s, scope)),
         Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, scope)).collect()),
@@ -35,9 +101,9 @@ pub fn render_json(template: &Value, scope: &Value) -> Value {
     }
 }
 
-fn evaluate(expr: &str, scope: &Value) -> String {
+fn evaluate<S: Scope + ?Sized>(expr: &str, scope: &S) -> String {
     let (path, filters) = parse_blank(expr);
-    let mut value = lookup(path, scope).map(to_text).unwrap_or_default();
+    let mut value = scope.lookup(path).map(|v| to_text(&v)).unwrap_or_default();
     for (name, arg) in filters {
         value = match Filter::parse(name) {
             Some(Filter::Default) if value.trim().is_empty() => arg.unwrap_or_default().to_string(),
@@ -57,7 +123,8 @@ fn evaluate(expr: &str, scope: &Value) -> String {
     value
 }
 
-fn lookup<'a>(path: &str, scope: &'a Value) -> Option<&'a Value> {
+/// The value at `path` inside `scope`.
+fn walk<'a>(scope: &'a Value, path: &str) -> Option<&'a Value> {
     let mut current = scope;
     for key in path.split('.') {
         current = match current {
@@ -97,23 +164,60 @@ mod tests {
         assert_eq!(render("unclosed {{ x", &scope), "unclosed {{ x");
     }
 
+    /// Each root flows may name is found, and a path reads the same from the borrowed
+    /// roots as from one JSON object holding them.
     #[test]
-    fn every_root_is_in_the_scope_flows_see() {
-        let scope = crate::engine::scope::template_scope(
-            &json!({}),
-            &serde_json::Map::new(),
-            &json!({}),
-            chrono::Utc::now(),
-        );
-        let mut keys: Vec<&str> = scope
-            .as_object()
+    fn the_borrowed_roots_read_as_the_scope_object_does() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        let mut roots = ROOTS.to_vec();
-        roots.sort_unstable();
-        assert_eq!(keys, roots);
+            .with_timezone(&chrono::Utc);
+        let contact = json!({"name": "Ana", "fields": {"city": "Lima"}, "tags": ["vip"]});
+        let vars = json!({"order": {"items": [{"sku": "A1"}]}, "n": 3, "empty": null});
+        let message = json!({"text": "hola", "type": "text"});
+        let roots = Roots {
+            contact: &contact,
+            vars: vars.as_object().unwrap(),
+            message: &message,
+            now,
+        };
+        for root in ROOTS {
+            assert!(roots.lookup(root).is_some(), "root {root} not found");
+        }
+        let object =
+            json!({"contact": contact, "vars": vars, "message": message, "now": now.to_rfc3339()});
+        for path in [
+            "contact",
+            "contact.name",
+            " contact . fields.city ",
+            "contact.tags.0",
+            "contact.tags.1",
+            "vars",
+            "vars.order.items.0.sku",
+            "vars. n",
+            "vars.empty",
+            "vars.missing",
+            "vars.n.deeper",
+            "message.text",
+            "message",
+            "now",
+            "now.year",
+            "nothing",
+            "nothing.here",
+            "",
+            "contact.",
+        ] {
+            assert_eq!(
+                roots.lookup(path).map(Cow::into_owned),
+                object.lookup(path).map(Cow::into_owned),
+                "path {path:?}"
+            );
+        }
+        assert_eq!(
+            render(
+                "{{ vars.order.items.0.sku | lower }} {{contact.name}} {{ now }}",
+                &roots
+            ),
+            "a1 Ana 2026-11-26T10:00:00+00:00"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! `flows::compile` (which checks blanks at load) and `engine::template` (which renders
 //! them), so the two cannot disagree.
 
-/// What a `{{ path }}` may start with; `engine::scope::template_scope` builds exactly these.
+/// What a `{{ path }}` may start with; `engine::template::Roots` reads exactly these.
 pub const ROOTS: &[&str] = &["contact", "vars", "message", "now"];
 
 /// The filters after `|`.

@@ -3,17 +3,22 @@
 
 use super::{Interpreter, ScriptJob};
 use crate::domain::{NewTimer, Timer, TimerKind};
-use crate::engine::scope;
-use crate::engine::template::render;
+use crate::engine::template::{render, Roots};
 use crate::flows::{script, Expr, SetTarget};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 impl Interpreter<'_> {
-    pub(super) fn scope(&self) -> Value {
-        let empty = Map::new();
-        let vars = self.state.run.as_ref().map(|r| &r.vars).unwrap_or(&empty);
-        scope::template_scope(&self.contact, vars, &self.message, self.now)
+    /// What templates read: the contact, the run's variables, the message and the time.
+    pub(super) fn scope(&self) -> Roots<'_> {
+        static NO_VARS: std::sync::LazyLock<Map<String, Value>> =
+            std::sync::LazyLock::new(Map::new);
+        Roots {
+            contact: &self.contact,
+            vars: self.state.run.as_ref().map_or(&NO_VARS, |r| &r.vars),
+            message: &self.message,
+            now: self.now,
+        }
     }
 
     pub(super) fn render(&self, text: &str) -> String {
