@@ -36,18 +36,26 @@ const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 pub enum MetaWebhookError {
     #[error("body is not JSON: {0}")]
     NotJson(#[source] serde_json::Error),
+    #[error("body is not JSON: it is not UTF-8 text ({0})")]
+    NotUtf8(#[source] std::str::Utf8Error),
 }
 
 /// Turns a webhook POST body into messages and statuses, in the order Meta listed them.
 /// Check the signature first: this trusts the body.
 ///
-/// Only a body that is not JSON is an error. Every change, message and status is read on
+/// Only a body that is not JSON (not UTF-8 text, or not JSON's syntax) is an error; a body
+/// whose numbers do not fit a double is acknowledged and counted as unparsed, its parts
+/// Parley reads kept when they read. Every change, message and status is read on
 /// its own: one Parley cannot understand is logged at WARN and counted in
 /// `parley_webhook_items_unparsed_total`; a message among them that still has an id and a
 /// sender is kept as `Unsupported` (stored, so the flow and the operator see it), and the
 /// rest of the batch is unaffected. Refusing the body would make Meta retry it for days
 /// and then disable the webhook, losing every valid message beside the odd one.
 pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
+    // serde_json checks UTF-8 only where it reads a string; the one-pass reading skips the
+    // fields Parley does not use, so the whole body is checked first (the same answer for
+    // the same body whichever reading takes it).
+    let body = std::str::from_utf8(body).map_err(MetaWebhookError::NotUtf8)?;
     if let Some(items) = messages_only(body) {
         return Ok(items);
     }
@@ -61,8 +69,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
 /// webhook, BENCHMARKS.md "Webhooks read in one pass"). Any other body, or one part that
 /// does not read, gives `None` before anything is logged or counted, and `parse_parts`
 /// reads it part by part; the items are the same either way (tested on every fixture).
-fn messages_only(body: &[u8]) -> Option<Vec<Routed>> {
-    let notification: fast::Notification = serde_json::from_slice(body).ok()?;
+fn messages_only(body: &str) -> Option<Vec<Routed>> {
+    let notification: fast::Notification = serde_json::from_str(body).ok()?;
     if notification.object != WHATSAPP_OBJECT {
         return None;
     }
@@ -165,9 +173,18 @@ mod fast {
 }
 
 /// `parse`, each change, message and status read on its own from the JSON tree.
-fn parse_parts(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
-    let root: Value = serde_json::from_slice(body).map_err(MetaWebhookError::NotJson)?;
+fn parse_parts(body: &str) -> Result<Vec<Routed>, MetaWebhookError> {
     let mut items = Vec::new();
+    let root: Value = match serde_json::from_str(body) {
+        Ok(root) => root,
+        // JSON all the same (the one-pass reading skips such a number where Parley does
+        // not read it): nothing here can be read part by part.
+        Err(e) if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() => {
+            unparsed("notification", "(root)", &e.to_string());
+            return Ok(items);
+        }
+        Err(e) => return Err(MetaWebhookError::NotJson(e)),
+    };
     let Some(object) = root.get("object").and_then(Value::as_str) else {
         unparsed("notification", "(root)", "no `object` string");
         return Ok(items);

@@ -474,6 +474,41 @@ fn only_a_body_that_is_not_json_is_an_error() {
     assert_eq!(parse(body.as_bytes()).unwrap(), Vec::new());
 }
 
+/// Bytes that are not UTF-8 are refused wherever they are, in a field Parley reads or in
+/// one it skips; a number too large for a double is JSON all the same: where Parley does
+/// not read it the rest of the body is kept, where the body must be read part by part the
+/// body is acknowledged with nothing in it.
+#[test]
+fn the_body_s_text_and_numbers_are_judged_the_same_by_both_readings() {
+    let text = String::from_utf8(fixture("status_sent.json")).unwrap();
+    for (what, at) in [
+        ("a field Parley skips", r#""type": "serv"#),
+        ("a field Parley reads", r#""status": ""#),
+    ] {
+        let mut bytes = text.clone().into_bytes();
+        let i = text.find(at).unwrap() + at.len();
+        bytes.insert(i, 0xff);
+        let e = parse(&bytes).expect_err(what);
+        assert!(e.to_string().contains("not UTF-8"), "{what}: {e}");
+    }
+    let huge_skipped = text.replacen(
+        r#""expiration_timestamp": "1767225631""#,
+        r#""expiration_timestamp": 1e400"#,
+        1,
+    );
+    assert_ne!(huge_skipped, text, "the fixture has the field");
+    assert_eq!(
+        parse(huge_skipped.as_bytes()).unwrap(),
+        parse_fixture("status_sent.json")
+    );
+    let huge_read = String::from_utf8(fixture("location.json"))
+        .unwrap()
+        .replacen("\"latitude\": 37.79554748535", "\"latitude\": 1e400", 1);
+    assert!(huge_read.contains("1e400"));
+    assert_eq!(parse(huge_read.as_bytes()).unwrap(), Vec::new());
+    assert!(parse(b"{\"object\": 1e400").is_err(), "cut short: not JSON");
+}
+
 fn unsupported_type(m: &InboundMessage) -> Option<&str> {
     match &m.content {
         InboundContent::Unsupported { original_type, .. } => {
@@ -638,7 +673,7 @@ fn the_one_pass_reading_agrees_with_the_part_by_part_reading() {
         if !is_webhook {
             continue;
         }
-        let body = std::fs::read(&path).unwrap();
+        let body = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
         if let Some(items) = messages_only(&body) {
             let parts = parse_parts(&body).unwrap();
             assert_eq!(items, parts, "{name}: the two readings differ");
@@ -697,8 +732,8 @@ fn the_one_pass_reading_keeps_the_order_of_entries_changes_and_parts() {
         change("222", 2),
         change("111", 3)
     );
-    let fast = messages_only(body.as_bytes()).expect("read in one pass");
-    assert_eq!(fast, parse_parts(body.as_bytes()).unwrap());
+    let fast = messages_only(&body).expect("read in one pass");
+    assert_eq!(fast, parse_parts(&body).unwrap());
     assert_eq!(fast.len(), 12, "{fast:#?}");
 }
 
@@ -706,7 +741,7 @@ fn the_one_pass_reading_keeps_the_order_of_entries_changes_and_parts() {
 /// reading keeps the rest of the batch and the odd message as unsupported.
 #[test]
 fn one_unreadable_part_sends_the_body_the_part_by_part_way() {
-    let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
         "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"111"},
         "contacts":[{"profile":{"name":"Ana"},"wa_id":"15551230000"}],
         "messages":[
@@ -714,11 +749,47 @@ fn one_unreadable_part_sends_the_body_the_part_by_part_way() {
           {"from":"15551230000","id":"wamid.B","timestamp":"1700000001","type":"text","text":{"body":42}}
         ]}}]}]}"#;
     assert!(messages_only(body).is_none());
-    let items = parse(body).unwrap();
+    let items = parse(body.as_bytes()).unwrap();
     assert_eq!(items, parse_parts(body).unwrap());
     assert_eq!(items.len(), 2, "{items:#?}");
     match &items[1].item {
         WebhookItem::Message(m) => assert_eq!(unsupported_type(m), Some("text")),
         other => panic!("expected the odd message kept as unsupported, got {other:#?}"),
     }
+}
+
+/// Every fixture with one byte changed (every fifth position, to a quote, a brace, a digit,
+/// a letter or a space): whenever the one-pass reading takes the body, the part-by-part
+/// reading gives the same items.
+#[test]
+fn the_two_readings_agree_on_damaged_bodies() {
+    let dir = format!("{}/tests/fixtures/meta", env!("CARGO_MANIFEST_DIR"));
+    let (mut taken, mut tried) = (0, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.starts_with("outbound_") {
+            continue;
+        }
+        let original = std::fs::read(&path).unwrap();
+        for i in (0..original.len()).step_by(5) {
+            for b in [b'"', b'}', b'7', b'x', b' '] {
+                let mut body = original.clone();
+                body[i] = b;
+                let Ok(text) = std::str::from_utf8(&body) else {
+                    continue;
+                };
+                tried += 1;
+                if let Some(items) = messages_only(text) {
+                    taken += 1;
+                    let parts = parse_parts(text).unwrap();
+                    assert_eq!(items, parts, "{name} with byte {i} = {:?}", b as char);
+                }
+            }
+        }
+    }
+    assert!(
+        taken > 1000,
+        "{taken} of {tried} damaged bodies read in one pass"
+    );
 }
