@@ -38,29 +38,21 @@ pub struct Roots<'a> {
 
 impl Scope for Roots<'_> {
     fn lookup(&self, path: &str) -> Option<Cow<'_, Value>> {
-        let (root, rest) = match path.split_once('.') {
-            Some((root, rest)) => (root, Some(rest)),
-            None => (path, None),
-        };
+        let (root, rest) = first_key(path);
         let start = match root.trim() {
             "contact" => self.contact,
             "message" => self.message,
-            "vars" => match rest {
-                Some(rest) => {
-                    let (key, rest) = match rest.split_once('.') {
-                        Some((key, rest)) => (key, Some(rest)),
-                        None => (rest, None),
-                    };
-                    let value = self.vars.get(key.trim())?;
-                    return match rest {
-                        Some(rest) => walk(value, rest),
-                        None => Some(value),
-                    }
+            "vars" => {
+                let Some(rest) = rest else {
+                    return Some(Cow::Owned(Value::Object(self.vars.clone())));
+                };
+                let (name, rest) = first_key(rest);
+                let value = self.vars.get(name.trim())?;
+                return rest
+                    .map_or(Some(value), |rest| walk(value, rest))
                     .map(Cow::Borrowed);
-                }
-                None => return Some(Cow::Owned(Value::Object(self.vars.clone()))),
-            },
-            // A text, so a path inside it finds nothing.
+            }
+            // A text: a path inside it finds nothing.
             "now" => {
                 return rest
                     .is_none()
@@ -68,11 +60,16 @@ impl Scope for Roots<'_> {
             }
             _ => return None,
         };
-        match rest {
-            Some(rest) => walk(start, rest),
-            None => Some(start),
-        }
-        .map(Cow::Borrowed)
+        rest.map_or(Some(start), |rest| walk(start, rest))
+            .map(Cow::Borrowed)
+    }
+}
+
+/// A path's first key and the rest after its dot, if any.
+fn first_key(path: &str) -> (&str, Option<&str>) {
+    match path.split_once('.') {
+        Some((key, rest)) => (key, Some(rest)),
+        None => (path, None),
     }
 }
 

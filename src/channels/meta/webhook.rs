@@ -63,12 +63,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<Routed>, MetaWebhookError> {
 }
 
 /// The shape of nearly every webhook: WhatsApp `messages` (or `user_id_update`) changes
-/// whose every contact,
-/// message and status reads as Parley's types. Read in one pass straight into those types,
-/// without the JSON tree `parse_parts` builds first (most of the HTTP thread's own work per
-/// webhook, BENCHMARKS.md "Webhooks read in one pass"). Any other body, or one part that
-/// does not read, gives `None` before anything is logged or counted, and `parse_parts`
-/// reads it part by part; the items are the same either way (tested on every fixture).
+/// whose every contact, message and status reads as Parley's types. Read in one pass
+/// straight into those types, without the JSON tree `parse_parts` builds first (most of the
+/// HTTP thread's own work per webhook, BENCHMARKS.md "Webhooks read in one pass"). Any
+/// other body, or one part that does not read, gives `None` before anything is logged or
+/// counted, and `parse_parts` reads it part by part; the items are the same either way
+/// (tested on every fixture, and on every fixture with any one byte changed).
 fn messages_only(body: &str) -> Option<Vec<Routed>> {
     let notification: fast::Notification = serde_json::from_str(body).ok()?;
     if notification.object != WHATSAPP_OBJECT {
@@ -118,11 +118,10 @@ fn messages_only(body: &str) -> Option<Vec<Routed>> {
     Some(items)
 }
 
-/// The envelope of a webhook that carries only `messages` and `user_id_update` changes,
-/// for `messages_only`.
-/// Unknown fields are ignored as everywhere in `wire`; a missing or null list, another
-/// change field, or a part that does not read fails the whole, which `parse_parts` then
-/// reads leniently.
+/// The envelope of a webhook that carries only `messages` and `user_id_update` changes, for
+/// `messages_only`. Unknown fields are ignored as everywhere in `wire`; a missing or null
+/// list, another change field, or a part that does not read fails the whole, which
+/// `parse_parts` then reads leniently.
 mod fast {
     use super::wire;
     use serde::Deserialize;
@@ -177,8 +176,9 @@ fn parse_parts(body: &str) -> Result<Vec<Routed>, MetaWebhookError> {
     let mut items = Vec::new();
     let root: Value = match serde_json::from_str(body) {
         Ok(root) => root,
-        // JSON all the same (the one-pass reading skips such a number where Parley does
-        // not read it): nothing here can be read part by part.
+        // The tree refuses a number too large for a double, which is JSON all the same
+        // (and which the one-pass reading skips where Parley does not read it): nothing
+        // here can be read part by part.
         Err(e) if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() => {
             unparsed("notification", "(root)", &e.to_string());
             return Ok(items);

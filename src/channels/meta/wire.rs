@@ -7,7 +7,8 @@
 use serde::{Deserialize, Deserializer};
 
 // The envelope (`object`, `entry[]`, `changes[]`, `value.metadata`) is walked as JSON in
-// `webhook.rs`, so that each change, message and status is read on its own.
+// `webhook.rs`, so that each change, message and status is read on its own; the common
+// shape is first tried in one pass (`webhook::fast`), which falls back to that walk.
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Contact {
