@@ -404,17 +404,11 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             ),
         }
         if !baselines.is_empty() {
-            match (best, best_baseline) {
-                (Some(p), Some(b)) => println!(
-                    "highest passing rate: parley {p}/s, baseline {b}/s: {:.2}× the baseline",
-                    p as f64 / b as f64
-                ),
-                (_, b) => println!(
-                    "highest passing rate: parley {}, baseline {}",
-                    best.map_or("none".into(), |r| format!("{r}/s")),
-                    b.map_or("none".into(), |r| format!("{r}/s"))
-                ),
-            }
+            let highest_tried = baselines.iter().map(|r| r.rate).max().unwrap_or(0);
+            println!(
+                "{}",
+                report::passing_ratio(best, best_baseline, highest_tried)
+            );
         }
     }
     if let Some(path) = &args.json {

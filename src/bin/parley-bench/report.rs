@@ -643,9 +643,48 @@ pub fn broadcast_vs(with: &RunResult, without: &RunResult) -> String {
     )
 }
 
+/// The sweep's highest passing rates, Parley's against the baseline's. When the baseline
+/// passed the highest rate tried, its own limit is higher still and the ratio only an upper
+/// bound: the line says so rather than print a ratio the baseline did not earn.
+pub fn passing_ratio(parley: Option<u32>, baseline: Option<u32>, highest_tried: u32) -> String {
+    let rate = |r: Option<u32>| r.map_or("none".to_string(), |r| format!("{r}/s"));
+    match (parley, baseline) {
+        (Some(p), Some(b)) if b >= highest_tried => format!(
+            "highest passing rate: parley {p}/s, baseline {b}/s (the highest rate tried: its limit \
+             is above it): at most {:.2}× the baseline; sweep higher rates to measure it",
+            p as f64 / b as f64
+        ),
+        (Some(p), Some(b)) => format!(
+            "highest passing rate: parley {p}/s, baseline {b}/s: {:.2}× the baseline",
+            p as f64 / b as f64
+        ),
+        (p, b) => format!(
+            "highest passing rate: parley {}, baseline {}",
+            rate(p),
+            rate(b)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::postgres_line;
+    use super::{passing_ratio, postgres_line};
+
+    #[test]
+    fn a_baseline_that_passed_every_rate_gives_only_an_upper_bound() {
+        let bounded = passing_ratio(Some(4000), Some(5000), 5000);
+        assert!(bounded.contains("at most 0.80× the baseline"), "{bounded}");
+        assert!(bounded.contains("sweep higher rates"), "{bounded}");
+        let measured = passing_ratio(Some(4000), Some(8000), 10000);
+        assert!(
+            measured.ends_with("baseline 8000/s: 0.50× the baseline"),
+            "{measured}"
+        );
+        assert_eq!(
+            passing_ratio(None, Some(2000), 4000),
+            "highest passing rate: parley none, baseline 2000/s"
+        );
+    }
 
     #[test]
     fn the_postgres_line_gives_work_per_webhook_and_the_longest_statement() {
