@@ -5,9 +5,10 @@
 //! writes these objects itself, with serde, which puts the tag first: a reader that finds
 //! the tag first can hand the rest of the object straight to the variant. Stored events
 //! are read this way for every message a worker handles (BENCHMARKS.md, "Why a message
-//! costs three times more at 1,000/s": 1,594 → 1,058 ns for a text message). An object whose tag is not first (PostgreSQL's `jsonb` keeps its keys in
-//! an order of its own, and a hand-written row may have any) is read the slow way: the
-//! whole object first, then the variant from it, as serde would.
+//! costs three times more at 1,000/s": 1,594 → 1,058 ns for a text message). An object
+//! whose tag is not first (PostgreSQL's `jsonb` keeps its keys in an order of its own, and
+//! a hand-written row may have any) is read the slow way: the whole object first, then the
+//! variant from it, as serde would.
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::Deserializer;

@@ -31,7 +31,8 @@ impl Scope for Value {
 /// JSON object copied the contact, the variables and the message for every text rendered).
 pub struct Roots<'a> {
     pub contact: &'a Value,
-    pub vars: &'a Map<String, Value>,
+    /// The run's variables; `None` outside a run (no variable is set).
+    pub vars: Option<&'a Map<String, Value>>,
     pub message: &'a Value,
     pub now: DateTime<Utc>,
 }
@@ -44,10 +45,12 @@ impl Scope for Roots<'_> {
             "message" => self.message,
             "vars" => {
                 let Some(rest) = rest else {
-                    return Some(Cow::Owned(Value::Object(self.vars.clone())));
+                    return Some(Cow::Owned(Value::Object(
+                        self.vars.cloned().unwrap_or_default(),
+                    )));
                 };
                 let (name, rest) = first_key(rest);
-                let value = self.vars.get(name.trim())?;
+                let value = self.vars?.get(name.trim())?;
                 return rest
                     .map_or(Some(value), |rest| walk(value, rest))
                     .map(Cow::Borrowed);
@@ -173,7 +176,7 @@ mod tests {
         let message = json!({"text": "hola", "type": "text"});
         let roots = Roots {
             contact: &contact,
-            vars: vars.as_object().unwrap(),
+            vars: vars.as_object(),
             message: &message,
             now,
         };

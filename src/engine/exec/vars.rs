@@ -11,11 +11,9 @@ use serde_json::{json, Map, Value};
 impl Interpreter<'_> {
     /// What templates read: the contact, the run's variables, the message and the time.
     pub(super) fn scope(&self) -> Roots<'_> {
-        static NO_VARS: std::sync::LazyLock<Map<String, Value>> =
-            std::sync::LazyLock::new(Map::new);
         Roots {
             contact: &self.contact,
-            vars: self.state.run.as_ref().map_or(&NO_VARS, |r| &r.vars),
+            vars: self.state.run.as_ref().map(|r| &r.vars),
             message: &self.message,
             now: self.now,
         }
