@@ -468,9 +468,9 @@ impl FlowEngine {
                 created_at: call.now,
             };
             match store.record_model_exchange(&row).await {
+                Ok(None) => {}
                 // Another try of this event recorded first: its answer is the one used.
-                Ok(recorded) if recorded != row => reply = replay(recorded),
-                Ok(_) => {}
+                Ok(Some(earlier)) => reply = replay(earlier),
                 // Not recorded: the answer is still used (the step's commit is what sends
                 // anything); a crash before that commit would call the model again.
                 Err(e) => {

@@ -14,15 +14,19 @@ pub const API_VERSION: &str = "2023-06-01";
 
 pub struct Anthropic {
     transport: Transport,
-    url: String,
     model: String,
 }
 
+/// Where the requests go, for a configured `base_url`.
+pub(crate) fn url(base_url: &str) -> String {
+    format!("{}/v1/messages", base_url.trim_end_matches('/'))
+}
+
 impl Anthropic {
-    pub(crate) fn new(transport: Transport, base_url: &str, model: &str) -> Self {
+    /// `transport` posts to [`url`].
+    pub(crate) fn new(transport: Transport, model: &str) -> Self {
         Self {
             transport,
-            url: format!("{}/v1/messages", base_url.trim_end_matches('/')),
             model: model.to_string(),
         }
     }
@@ -33,7 +37,7 @@ impl ChatModel for Anthropic {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatAnswer, ModelError> {
         let answer = self
             .transport
-            .post(&self.url, Body::Json(request_body(&self.model, request)))
+            .post(Body::json(&request_body(&self.model, request))?)
             .await?;
         parse_answer(&answer).map_err(|what| self.transport.failed(&what))
     }

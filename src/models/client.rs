@@ -25,14 +25,24 @@ const QUOTED_CHARS: usize = 200;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
-/// The body of a request: JSON, or bytes with their content type (multipart).
+/// The body of a request: JSON (already written), or bytes with their content type
+/// (multipart).
 #[derive(Clone)]
 pub(crate) enum Body {
-    Json(Value),
+    Json(bytes::Bytes),
     Raw {
         content_type: String,
         bytes: bytes::Bytes,
     },
+}
+
+impl Body {
+    /// `value` written as JSON.
+    pub fn json(value: &impl serde::Serialize) -> Result<Self, ModelError> {
+        serde_json::to_vec(value)
+            .map(|bytes| Body::Json(bytes.into()))
+            .map_err(|e| ModelError::Failed(format!("the request could not be written: {e}")))
+    }
 }
 
 /// One configured endpoint's HTTP side: where it is, how it authenticates, its limits.
@@ -42,6 +52,8 @@ pub(crate) struct Transport {
     /// Who failed, in messages: ``model `gpt` `` or `the transcription service`.
     label: String,
     http: reqwest::Client,
+    /// Where every request goes, parsed once.
+    url: reqwest::Url,
     permits: Arc<Semaphore>,
     pub timeout: Duration,
     retries: u32,
@@ -51,16 +63,21 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    /// `headers` are sent with every request (the key among them, marked sensitive).
+    /// `headers` are sent with every request to `url` (the key among them, marked
+    /// sensitive). `Err` says what is wrong, for the config's `base_url` or `api_key`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
         label: String,
+        url: &str,
         timeout: Duration,
         concurrency: usize,
         retries: u32,
         headers: Vec<(&'static str, String)>,
         secret: Option<String>,
     ) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| format!("base_url: `{url}` is not a URL Parley can call ({e})"))?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -69,7 +86,9 @@ impl Transport {
         let mut map = HeaderMap::new();
         for (key, value) in headers {
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                format!("`{key}` holds characters an HTTP header cannot carry (a line break?)")
+                format!(
+                    "api_key: `{key}` holds characters an HTTP header cannot carry (a line break?)"
+                )
             })?;
             value.set_sensitive(true);
             map.insert(HeaderName::from_static(key), value);
@@ -78,6 +97,7 @@ impl Transport {
             name: name.to_string(),
             label,
             http,
+            url,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             timeout,
             retries,
@@ -86,22 +106,17 @@ impl Transport {
         })
     }
 
-    /// POSTs `body` to `url` and returns the answer as JSON, within the timeout, retrying
-    /// what may pass.
-    pub async fn post(&self, url: &str, body: Body) -> Result<Value, ModelError> {
+    /// POSTs `body` to the endpoint and returns the answer as JSON, within the timeout,
+    /// retrying what may pass.
+    pub async fn post(&self, body: Body) -> Result<Value, ModelError> {
         let deadline = Instant::now() + self.timeout;
-        match tokio::time::timeout_at(deadline, self.post_until(url, body, deadline)).await {
+        match tokio::time::timeout_at(deadline, self.post_until(body, deadline)).await {
             Ok(result) => result,
             Err(_) => Err(ModelError::Timeout(self.timeout)),
         }
     }
 
-    async fn post_until(
-        &self,
-        url: &str,
-        body: Body,
-        deadline: Instant,
-    ) -> Result<Value, ModelError> {
+    async fn post_until(&self, body: Body, deadline: Instant) -> Result<Value, ModelError> {
         let _permit = self
             .permits
             .acquire()
@@ -109,7 +124,7 @@ impl Transport {
             .map_err(|_| self.failed("is shutting down"))?;
         let mut attempt = 0u32;
         loop {
-            let outcome = self.attempt(url, &body).await;
+            let outcome = self.attempt(&body).await;
             let (error, asked_wait) = match outcome {
                 Attempt::Done(result) => return result,
                 Attempt::Again { error, retry_after } => (error, retry_after),
@@ -139,10 +154,15 @@ impl Transport {
         }
     }
 
-    async fn attempt(&self, url: &str, body: &Body) -> Attempt {
-        let request = self.http.post(url).headers(self.headers.clone());
+    async fn attempt(&self, body: &Body) -> Attempt {
+        let request = self
+            .http
+            .post(self.url.clone())
+            .headers(self.headers.clone());
         let request = match body {
-            Body::Json(v) => request.json(v),
+            Body::Json(bytes) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone()),
             Body::Raw {
                 content_type,
                 bytes,

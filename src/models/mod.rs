@@ -98,20 +98,24 @@ impl Model {
                     (_, Some(k)) => vec![("authorization", format!("Bearer {k}"))],
                     (_, None) => Vec::new(),
                 };
+                let url = match config.kind {
+                    ModelKind::Anthropic => anthropic::url(base_url),
+                    _ => openai::url(base_url),
+                };
                 let transport = client::Transport::new(
                     &config.name,
                     format!("model `{}`", config.name),
+                    &url,
                     config.timeout,
                     config.concurrency,
                     config.retries,
                     headers,
                     key,
-                )
-                .map_err(|e| format!("api_key: {e}"))?;
+                )?;
                 if config.kind == ModelKind::Anthropic {
-                    Arc::new(anthropic::Anthropic::new(transport, base_url, model))
+                    Arc::new(anthropic::Anthropic::new(transport, model))
                 } else {
-                    Arc::new(openai::OpenAi::new(transport, base_url, model))
+                    Arc::new(openai::OpenAi::new(transport, model))
                 }
             }
         };

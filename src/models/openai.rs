@@ -6,19 +6,24 @@ use super::client::{Body, Transport};
 use super::{ChatModel, ModelError};
 use crate::domain::chat::{ChatAnswer, ChatRequest, ChatRole, ToolCall, Usage};
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 pub struct OpenAi {
     transport: Transport,
-    url: String,
     model: String,
 }
 
+/// Where the requests go, for a configured `base_url`.
+pub(crate) fn url(base_url: &str) -> String {
+    format!("{}/chat/completions", base_url.trim_end_matches('/'))
+}
+
 impl OpenAi {
-    pub(crate) fn new(transport: Transport, base_url: &str, model: &str) -> Self {
+    /// `transport` posts to [`url`].
+    pub(crate) fn new(transport: Transport, model: &str) -> Self {
         Self {
             transport,
-            url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
             model: model.to_string(),
         }
     }
@@ -29,60 +34,122 @@ impl ChatModel for OpenAi {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatAnswer, ModelError> {
         let answer = self
             .transport
-            .post(&self.url, Body::Json(request_body(&self.model, request)))
+            .post(Body::json(&request_body(&self.model, request))?)
             .await?;
         parse_answer(&answer).map_err(|what| self.transport.failed(&what))
     }
 }
 
 /// The request as OpenAI reads it: the system prompt first, tool calls with their
-/// arguments as a JSON string, tool results by `tool_call_id`.
-pub(crate) fn request_body(model: &str, request: &ChatRequest) -> Value {
+/// arguments as a JSON string, tool results by `tool_call_id`. Borrowed from the request
+/// and written straight to the body's bytes.
+pub(crate) fn request_body<'a>(model: &'a str, request: &'a ChatRequest) -> Wire<'a> {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
-        messages.push(json!({"role": "system", "content": request.system}));
-    }
-    for m in &request.messages {
-        messages.push(match m.role {
-            ChatRole::User => json!({"role": "user", "content": m.text}),
-            ChatRole::Assistant if m.tool_calls.is_empty() => {
-                json!({"role": "assistant", "content": m.text})
-            }
-            ChatRole::Assistant => json!({
-                "role": "assistant",
-                // OpenAI wants null, not "", beside tool calls without text.
-                "content": if m.text.is_empty() { Value::Null } else { json!(m.text) },
-                "tool_calls": m.tool_calls.iter().map(|c| json!({
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": arguments_text(&c.arguments)},
-                })).collect::<Vec<_>>(),
-            }),
-            ChatRole::Tool => json!({
-                "role": "tool",
-                "tool_call_id": m.tool_call_id.as_deref().unwrap_or_default(),
-                "content": m.text,
-            }),
+        messages.push(WireMessage::System {
+            content: &request.system,
         });
     }
-    let mut body = json!({
-        "model": model,
-        "messages": messages,
-        "max_tokens": request.max_tokens,
-    });
-    if !request.tools.is_empty() {
-        body["tools"] = request
+    messages.extend(request.messages.iter().map(|m| {
+        match m.role {
+            ChatRole::User => WireMessage::User { content: &m.text },
+            ChatRole::Assistant => WireMessage::Assistant {
+                // OpenAI wants null, not "", beside tool calls without text.
+                content: (!m.text.is_empty() || m.tool_calls.is_empty()).then_some(m.text.as_str()),
+                tool_calls: m
+                    .tool_calls
+                    .iter()
+                    .map(|c| WireCall {
+                        id: &c.id,
+                        kind: "function",
+                        function: WireFunction {
+                            name: &c.name,
+                            arguments: arguments_text(&c.arguments),
+                        },
+                    })
+                    .collect(),
+            },
+            ChatRole::Tool => WireMessage::Tool {
+                tool_call_id: m.tool_call_id.as_deref().unwrap_or_default(),
+                content: &m.text,
+            },
+        }
+    }));
+    Wire {
+        model,
+        messages,
+        max_tokens: request.max_tokens,
+        tools: request
             .tools
             .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                })
+            .map(|t| WireTool {
+                kind: "function",
+                function: WireToolFunction {
+                    name: &t.name,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                },
             })
-            .collect();
+            .collect(),
     }
-    body
+}
+
+/// A chat completions request body.
+#[derive(Serialize)]
+pub(crate) struct Wire<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+enum WireMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: &'a str,
+    },
+    Assistant {
+        content: Option<&'a str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct WireCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireToolFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
 }
 
 /// Arguments as the JSON string OpenAI carries; arguments that were not JSON when the model
@@ -196,10 +263,14 @@ mod tests {
         }
     }
 
+    fn body(model: &str, r: &ChatRequest) -> Value {
+        serde_json::to_value(request_body(model, r)).unwrap()
+    }
+
     #[test]
     fn the_request_is_openai_chat_completions() {
         assert_eq!(
-            request_body("gpt-4o-mini", &request()),
+            body("gpt-4o-mini", &request()),
             json!({
                 "model": "gpt-4o-mini",
                 "max_tokens": 300,
@@ -231,7 +302,7 @@ mod tests {
             tools: vec![],
             max_tokens: 10,
         };
-        let body = request_body("llama3.1", &r);
+        let body = body("llama3.1", &r);
         assert!(body.get("tools").is_none());
         assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
     }

@@ -157,7 +157,7 @@ async fn an_openai_call_posts_chat_completions_with_the_bearer_key() {
     );
     assert_eq!(
         double.body(0),
-        openai::request_body("test-model", &request())
+        serde_json::to_value(openai::request_body("test-model", &request())).unwrap()
     );
 }
 
@@ -487,4 +487,22 @@ async fn models_come_from_the_config_with_scripted_rules_beside_it() {
             && problems[1].contains("missing.yaml: cannot read the file"),
         "{problems:#?}"
     );
+}
+
+#[test]
+fn a_base_url_that_is_not_a_url_or_a_key_with_a_line_break_is_named_at_load() {
+    for (kind, url) in [
+        ("openai", "http://exa mple.com/v1"),
+        ("anthropic", "https://[::1"),
+    ] {
+        let err = Model::from_config(&config(kind, url, "")).err().unwrap();
+        assert!(
+            err.starts_with(&format!("base_url: `{url}")) && err.contains("is not a URL"),
+            "{err}"
+        );
+    }
+    let mut bad_key = config("openai", "http://127.0.0.1:1/v1", "");
+    bad_key.api_key = Some("sk-1\nx".into());
+    let err = Model::from_config(&bad_key).err().unwrap();
+    assert!(err.starts_with("api_key: "), "{err}");
 }

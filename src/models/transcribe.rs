@@ -14,7 +14,6 @@ pub const MAX_AUDIO_BYTES: usize = 25 * 1024 * 1024;
 
 pub struct Transcriber {
     transport: Transport,
-    url: String,
     model: String,
     language: Option<String>,
     /// US dollars per minute of audio.
@@ -29,22 +28,23 @@ impl Transcriber {
             .filter(|k| !k.is_empty())
             .map(|k| ("authorization", format!("Bearer {k}")))
             .collect();
+        let url = format!(
+            "{}/audio/transcriptions",
+            config.base_url.trim_end_matches('/')
+        );
         let transport = Transport::new(
             "transcribe",
             "the transcription service".into(),
+            &url,
             config.timeout,
             config.concurrency,
             config.retries,
             headers,
             config.api_key.clone(),
         )
-        .map_err(|e| format!("transcribe.api_key: {e}"))?;
+        .map_err(|e| format!("transcribe.{e}"))?;
         Ok(Self {
             transport,
-            url: format!(
-                "{}/audio/transcriptions",
-                config.base_url.trim_end_matches('/')
-            ),
             model: config.model.clone(),
             language: config.language.clone().filter(|l| !l.trim().is_empty()),
             price_per_minute: config.price_per_minute,
@@ -68,13 +68,10 @@ impl Transcriber {
         let body = multipart(&boundary, &fields, &audio, mime);
         let answer = self
             .transport
-            .post(
-                &self.url,
-                Body::Raw {
-                    content_type: format!("multipart/form-data; boundary={boundary}"),
-                    bytes: body.into(),
-                },
-            )
+            .post(Body::Raw {
+                content_type: format!("multipart/form-data; boundary={boundary}"),
+                bytes: body.into(),
+            })
             .await?;
         match answer.get("text") {
             Some(Value::String(text)) => Ok(text.trim().to_string()),

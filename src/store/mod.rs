@@ -325,9 +325,12 @@ pub trait Exchanges: Send + Sync {
     /// The exchange recorded for call `seq` of event `event_id`.
     async fn model_exchange(&self, event_id: Id, seq: i64) -> StoreResult<Option<ModelExchange>>;
 
-    /// Records an exchange; when one is already recorded for the event and `seq`, nothing
-    /// changes and the recorded one is returned (the first answer wins).
-    async fn record_model_exchange(&self, exchange: &ModelExchange) -> StoreResult<ModelExchange>;
+    /// Records an exchange and returns `None`; when one is already recorded for the event
+    /// and `seq`, nothing changes and the recorded one is returned (the first answer wins).
+    async fn record_model_exchange(
+        &self,
+        exchange: &ModelExchange,
+    ) -> StoreResult<Option<ModelExchange>>;
 
     /// A conversation's exchanges, newest first.
     async fn conversation_exchanges(

@@ -41,13 +41,14 @@ impl Exchanges for PgStore {
             .transpose()
     }
 
-    async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<ModelExchange> {
-        sqlx::query(
+    async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<Option<ModelExchange>> {
+        let inserted = sqlx::query(
             "insert into model_exchanges (conversation_id, event_id, seq, kind, flow, step,
                  model, request, answer, error, input_tokens, output_tokens, cost_micros,
                  latency_ms, created_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             on conflict (event_id, seq) do nothing",
+             on conflict (event_id, seq) do nothing
+             returning 1",
         )
         .bind(x.conversation_id)
         .bind(x.event_id)
@@ -64,12 +65,13 @@ impl Exchanges for PgStore {
         .bind(x.cost_micros)
         .bind(x.latency_ms)
         .bind(x.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(self
-            .model_exchange(x.event_id, x.seq)
-            .await?
-            .unwrap_or_else(|| x.clone()))
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some();
+        if inserted {
+            return Ok(None);
+        }
+        self.model_exchange(x.event_id, x.seq).await
     }
 
     async fn conversation_exchanges(

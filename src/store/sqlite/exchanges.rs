@@ -43,6 +43,24 @@ fn recorded(conn: &Connection, event_id: Id, seq: i64) -> StoreResult<Option<Cap
         .transpose()
 }
 
+/// A `model_exchanges` row's columns other than its JSON, owned by the writer's job.
+struct Columns {
+    conversation_id: Id,
+    event_id: Id,
+    seq: i64,
+    kind: &'static str,
+    flow: String,
+    step: String,
+    model: String,
+    error: Option<String>,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_micros: i64,
+    latency_ms: i64,
+    /// Microseconds since the epoch.
+    created_at: i64,
+}
+
 #[async_trait]
 impl Exchanges for SqliteStore {
     /// Asked before every model call of an agent turn, so it runs on the writer thread like
@@ -60,15 +78,30 @@ impl Exchanges for SqliteStore {
     }
 
     /// The insert and, only when another try of this event recorded first, the read of what
-    /// it recorded, in one job on the writer thread.
-    async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<ModelExchange> {
+    /// it recorded, in one job on the writer thread. The job takes the row's columns (its
+    /// JSON already text), not a copy of its JSON trees.
+    async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<Option<ModelExchange>> {
         let request = json_text("model_exchanges.request", &x.request)?;
         let answer = x
             .answer
             .as_ref()
             .map(|a| json_text("model_exchanges.answer", a))
             .transpose()?;
-        let row = x.clone();
+        let row = Columns {
+            conversation_id: x.conversation_id,
+            event_id: x.event_id,
+            seq: x.seq,
+            kind: x.kind.as_str(),
+            flow: x.flow.clone(),
+            step: x.step.clone(),
+            model: x.model.clone(),
+            error: x.error.clone(),
+            input_tokens: x.input_tokens,
+            output_tokens: x.output_tokens,
+            cost_micros: x.cost_micros,
+            latency_ms: x.latency_ms,
+            created_at: micros(x.created_at),
+        };
         let earlier = self
             .writer
             .run(move |conn| {
@@ -84,7 +117,7 @@ impl Exchanges for SqliteStore {
                         row.conversation_id,
                         row.event_id,
                         row.seq,
-                        row.kind.as_str(),
+                        row.kind,
                         row.flow,
                         row.step,
                         row.model,
@@ -95,7 +128,7 @@ impl Exchanges for SqliteStore {
                         row.output_tokens,
                         row.cost_micros,
                         row.latency_ms,
-                        micros(row.created_at),
+                        row.created_at,
                     ])?;
                 if inserted == 1 {
                     return Ok(None);
@@ -103,10 +136,7 @@ impl Exchanges for SqliteStore {
                 recorded(conn, row.event_id, row.seq)
             })
             .await?;
-        match earlier {
-            Some(earlier) => exchange(&earlier),
-            None => Ok(x.clone()),
-        }
+        earlier.as_ref().map(exchange).transpose()
     }
 
     async fn conversation_exchanges(

@@ -29,10 +29,14 @@ async fn the_first_recorded_answer_wins_and_is_read_back(store: DynStore) {
     let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
     assert_eq!(store.model_exchange(event, 0).await.unwrap(), None);
     let first = exchange(conversation, event, 0, "Your order ships tomorrow.");
-    assert_eq!(store.record_model_exchange(&first).await.unwrap(), first);
-    // A second process that called the model too (or a retry) does not replace it.
+    assert_eq!(store.record_model_exchange(&first).await.unwrap(), None);
+    // A second process that called the model too (or a retry) does not replace it, and
+    // is given the first answer.
     let second = exchange(conversation, event, 0, "Something else entirely.");
-    assert_eq!(store.record_model_exchange(&second).await.unwrap(), first);
+    assert_eq!(
+        store.record_model_exchange(&second).await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(
         store.model_exchange(event, 0).await.unwrap(),
         Some(first.clone())
