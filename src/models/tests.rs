@@ -156,6 +156,10 @@ async fn an_openai_call_posts_chat_completions_with_the_bearer_key() {
         Some("Bearer sk-secret-key")
     );
     assert_eq!(
+        double.header(0, "content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
         double.body(0),
         serde_json::to_value(openai::request_body("test-model", &request())).unwrap()
     );
@@ -181,6 +185,10 @@ async fn an_anthropic_call_posts_messages_with_its_headers() {
         Some("2023-06-01")
     );
     assert_eq!(double.header(0, "authorization"), None);
+    assert_eq!(
+        double.header(0, "content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(
         double.body(0),
         anthropic::request_body("test-model", &request())
