@@ -36,6 +36,7 @@ mod rows;
 mod schedules;
 mod senders;
 mod statuses;
+mod step_sql;
 mod timers;
 
 #[cfg(test)]
