@@ -3,7 +3,6 @@
 
 use super::identity;
 use super::rows::{self, insert_outbound, json, CONVERSATION_COLUMNS};
-use super::step_sql;
 use super::PgStore;
 use crate::domain::{
     Contact, ContactPatch, Conversation, ConversationState, StoredEvent, TimerKind,
@@ -679,58 +678,170 @@ async fn commit_together(
             costs.push(m.cost.as_ref());
         }
     }
-    let shape = step_sql::Shape {
-        cancels: !cancel_n.is_empty(),
-        timers: !timer_n.is_empty(),
-        outbound: !out_n.is_empty(),
-        costs: costs.market.iter().any(Option::is_some),
-        insights: !count_n.is_empty(),
-    };
-    let statement = step_sql::statement(shape);
-    let mut query = sqlx::query(&statement.sql);
-    for param in &statement.params {
-        use step_sql::Param as P;
-        query = match param {
-            P::Conversations => query.bind(&conversations),
-            P::Owners => query.bind(&owners),
-            P::Events => query.bind(&events),
-            P::States => query.bind(&states),
-            P::Nows => query.bind(&nows),
-            P::Releases => query.bind(&releases),
-            P::Hands => query.bind(&hands),
-            P::CancelN => query.bind(&cancel_n),
-            P::CancelPurpose => query.bind(&cancel_purpose),
-            P::TimerN => query.bind(&timer_n),
-            P::TimerPurpose => query.bind(&timer_purpose),
-            P::TimerDue => query.bind(&timer_due),
-            P::TimerPayload => query.bind(&timer_payload),
-            P::OutN => query.bind(&out_n),
-            P::OutSender => query.bind(&out_sender),
-            P::OutConversation => query.bind(&out_conversation),
-            P::OutPayload => query.bind(&out_payload),
-            P::OutFallback => query.bind(&out_fallback),
-            P::OutOrigin => query.bind(&out_origin),
-            P::OutFlow => query.bind(&out_flow),
-            P::OutStep => query.bind(&out_step),
-            P::OutFirst => query.bind(&out_first),
-            P::CostMarket => query.bind(&costs.market),
-            P::CostCurrency => query.bind(&costs.currency),
-            P::CostCategory => query.bind(&costs.category),
-            P::CostKind => query.bind(&costs.kind),
-            P::CostPrice => query.bind(&costs.price),
-            P::CostRateMarketing => query.bind(&costs.rm),
-            P::CostRateUtility => query.bind(&costs.ru),
-            P::CostRateAuthentication => query.bind(&costs.ra),
-            P::CostRateService => query.bind(&costs.rs),
-            P::CountN => query.bind(&count_n),
-            P::CountHour => query.bind(&count_hour),
-            P::CountFlow => query.bind(&counts.flows),
-            P::CountStep => query.bind(&counts.steps),
-            P::CountWhat => query.bind(&counts.whats),
-            P::CountValue => query.bind(&counts.ns),
-        };
-    }
-    let row = query.fetch_one(pool).await?;
+    let row = sqlx::query(
+        "with step as (
+             select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[],
+                                  $5::timestamptz[], $6::bool[], $36::timestamptz[])
+                  with ordinality as s(conversation_id, owner, event_id, state, now, release,
+                                       hand_until, n)
+         ), locked as (
+             select id from conversations where id = any($1::bigint[])
+             order by id
+             for no key update
+         ), conversation as (
+             update conversations v set
+                 state = s.state,
+                 lease_owner = case when s.release then null else v.lease_owner end,
+                 lease_until = case when s.release then null else v.lease_until end,
+                 work_since = case when s.release then
+                     (select min(received_at) from conversation_events e
+                      where e.conversation_id = v.id and e.processed_at is null
+                        and e.id <> s.event_id)
+                     else v.work_since end,
+                 has_work = case when s.release then
+                     exists (select 1 from conversation_events e
+                             where e.conversation_id = v.id and e.processed_at is null
+                               and e.id <> s.event_id)
+                     -- changed meanwhile? (see `release_lease`)
+                     or not (v.xmin = (select c.xmin from conversations c where c.id = v.id))
+                     else v.has_work end
+             from step s join locked l on l.id = s.conversation_id
+             where v.id = s.conversation_id and v.lease_owner = s.owner and v.lease_until > s.now
+               -- A scalar subquery, one primary-key probe per step. Written as `exists`,
+               -- the planner may join it instead, and a generic plan made while the table
+               -- was small then read the whole pending-events index at every batch
+               -- (1,761 entries, 7 of a 13 ms statement at 2,000/s): slower as the
+               -- backlog grew, so the backlog grew.
+               and (select e.processed_at is null from conversation_events e
+                    where e.id = s.event_id and e.conversation_id = v.id)
+             -- `head`: the step's first reply will be its conversation's next to leave (no
+             -- message still queued: this statement's snapshot does not see its own
+             -- inserts, so any queued one is older) and its sender is not stopped; it is
+             -- then leased to the step's owner until `hand_until`, as a claim would. The
+             -- queued rows are locked to be read as they are now, not as the snapshot had
+             -- them: a send recorded meanwhile as accepted (`outbox::record_accepted`) is
+             -- no longer queued, or is waited for. Read from the snapshot, a send whose
+             -- record committed during this statement still looked queued here, while the
+             -- record's look for queued messages ran before this commit: neither side
+             -- would lease the reply, and it waited for a poll.
+             returning v.id, s.n, s.event_id, s.now, s.owner, s.hand_until,
+                 v.last_inbound_at, v.has_work,
+                 s.hand_until is not null
+                     and not exists (select 1 from outbound_messages o
+                                     where o.conversation_id = v.id and o.status = 'queued'
+                                     for share)
+                     and not exists (select 1 from sender_stops st
+                                     where st.sender_id = v.sender_id) as head
+         ), event as (
+             update conversation_events e set processed_at = c.now
+             from conversation c
+             where e.id = c.event_id and e.conversation_id = c.id
+         ), cancelled as (
+             delete from timers
+             where id in (select t.id
+                          from unnest($7::bigint[], $8::text[]) as x(n, purpose)
+                          join conversation c on c.n = x.n
+                          join timers t on t.conversation_id = c.id and t.purpose = x.purpose
+                          for update of t skip locked)
+         ), new_timers as (
+             insert into timers (conversation_id, purpose, due_at, payload)
+             select c.id, x.purpose, x.due_at, x.payload
+             from unnest($9::bigint[], $10::text[], $11::timestamptz[], $12::jsonb[])
+                  as x(n, purpose, due_at, payload)
+             join conversation c on c.n = x.n
+         ), outbound as (
+             insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  next_attempt_at, created_at, updated_at, flow, step, lease_owner, lease_until)
+             select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
+                    'queued', c.now, c.now, c.now, m.flow, m.step,
+                    case when m.first and c.head then c.owner end,
+                    case when m.first and c.head then c.hand_until end
+             from unnest($13::bigint[], $14::bigint[], $15::bigint[], $16::jsonb[],
+                         $17::jsonb[], $18::text[], $19::text[], $20::text[], $37::bool[])
+                  with ordinality as m(n, sender_id, conversation_id, payload, fallback, origin,
+                                       flow, step, first, k)
+             join conversation c on c.n = m.n
+             order by m.k
+             returning id, lease_owner is not null as leased
+         ), numbered as (
+             select id, row_number() over (order by id) as r from outbound
+         ), costs as (
+             -- The committed steps' messages in input order are the ids in order: the
+             -- r-th of them is the r-th id.
+             insert into message_costs (outbound_id, sender_id, market, currency,
+                 predicted_category, predicted_type, predicted_micros, rate_marketing,
+                 rate_utility, rate_authentication, rate_service, created_at, updated_at)
+             select nb.id, x.sender_id, x.market, x.currency, x.category, x.kind, x.price,
+                    x.rm, x.ru, x.ra, x.rs, x.now, x.now
+             from (select m.sender_id, c.now, p.*, row_number() over (order by m.k) as r
+                   from unnest($13::bigint[], $14::bigint[]) with ordinality as m(n, sender_id, k)
+                   join conversation c on c.n = m.n
+                   join unnest($21::text[], $22::text[], $23::text[], $24::text[],
+                               $25::bigint[], $26::bigint[], $27::bigint[], $28::bigint[],
+                               $29::bigint[])
+                        with ordinality as p(market, currency, category, kind, price,
+                                             rm, ru, ra, rs, k)
+                        on p.k = m.k) x
+             join numbered nb on nb.r = x.r
+             where x.market is not null
+         ), insights as (
+             -- Summed per counter (two steps of a batch may add to one), in lock order.
+             insert into flow_insights (flow, step, hour, what, n)
+             select x.flow, x.step, x.hour, x.what, cast(sum(x.n) as bigint)
+             from unnest($30::bigint[], $31::bigint[], $32::text[], $33::text[], $34::text[],
+                         $35::bigint[]) as x(n_step, hour, flow, step, what, n)
+             join conversation c on c.n = x.n_step
+             group by x.flow, x.step, x.hour, x.what
+             order by x.flow, x.step, x.hour, x.what
+             on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n
+         )
+         select coalesce((select array_agg(n order by n) from conversation), '{}') as committed,
+                coalesce((select array_agg(has_work order by n) from conversation), '{}') as more,
+                coalesce((select array_agg(last_inbound_at order by n) from conversation), '{}')
+                    as last_inbound,
+                coalesce((select array_agg(id order by id) from outbound), '{}') as ids,
+                coalesce((select array_agg(id) from outbound where leased), '{}') as handed",
+    )
+    .bind(&conversations)
+    .bind(owners)
+    .bind(events)
+    .bind(states)
+    .bind(nows)
+    .bind(releases)
+    .bind(cancel_n)
+    .bind(cancel_purpose)
+    .bind(timer_n)
+    .bind(timer_purpose)
+    .bind(timer_due)
+    .bind(timer_payload)
+    .bind(&out_n)
+    .bind(out_sender)
+    .bind(out_conversation)
+    .bind(out_payload)
+    .bind(out_fallback)
+    .bind(out_origin)
+    .bind(out_flow)
+    .bind(out_step)
+    .bind(costs.market)
+    .bind(costs.currency)
+    .bind(costs.category)
+    .bind(costs.kind)
+    .bind(costs.price)
+    .bind(costs.rm)
+    .bind(costs.ru)
+    .bind(costs.ra)
+    .bind(costs.rs)
+    .bind(count_n)
+    .bind(count_hour)
+    .bind(counts.flows)
+    .bind(counts.steps)
+    .bind(counts.whats)
+    .bind(counts.ns)
+    .bind(hands)
+    .bind(out_first)
+    .fetch_one(pool)
+    .await?;
     // One entry per committed step, in step order (`n`).
     let committed: Vec<i64> = row.try_get("committed")?;
     let more: Vec<bool> = row.try_get("more")?;

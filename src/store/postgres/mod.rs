@@ -36,7 +36,6 @@ mod rows;
 mod schedules;
 mod senders;
 mod statuses;
-mod step_sql;
 mod timers;
 
 #[cfg(test)]
