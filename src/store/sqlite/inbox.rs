@@ -204,24 +204,26 @@ impl Inbox for SqliteStore {
             .writer
             .run(move |conn| {
                 // A failure on any line below undoes this job's savepoint: nothing is kept.
-                // Written, then read (no `returning`: see `release_lease`).
-                let held = conn
+                // The conversation is read first and written once, last (its state, and its
+                // lease when released): this thread is the only writer, so nothing can
+                // change it in between.
+                let (contact_id, last_inbound_at, held): (i64, Option<i64>, bool) = conn
                     .prepare_cached(
-                        "update conversations set state = ?1
-                         where id = ?2 and lease_owner = ?3 and lease_until > ?4",
+                        "select contact_id, last_inbound_at,
+                                coalesce(lease_owner = ?2 and lease_until > ?3, 0)
+                         from conversations where id = ?1",
                     )?
-                    .execute(params![state, conversation_id, owner, now])?;
-                if held == 0 {
+                    .query_row(params![conversation_id, owner, now], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?
+                    .unwrap_or((0, None, false));
+                if !held {
                     return Err(StoreError::LeaseLost {
                         what: "conversation",
                         id: conversation_id,
                     });
                 }
-                let (contact_id, last_inbound_at): (i64, Option<i64>) = conn
-                    .prepare_cached(
-                        "select contact_id, last_inbound_at from conversations where id = ?1",
-                    )?
-                    .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
 
                 // An event is handled once: committing it twice would send its replies twice.
                 let marked = conn
@@ -263,8 +265,9 @@ impl Inbox for SqliteStore {
 
                 // Whether the first new message will be its conversation's next to leave:
                 // asked before inserting, so "no message still queued" means no older one.
-                let head = match hand_until {
-                    Some(_) => conn
+                // It is then inserted leased to this process's outbox until `hand_until`.
+                let hand = match hand_until {
+                    Some(until) if !outbound.is_empty() => conn
                         .prepare_cached(
                             "select not exists (select 1 from outbound_messages
                                                 where conversation_id = ?1 and status = 'queued')
@@ -272,25 +275,26 @@ impl Inbox for SqliteStore {
                                                 join conversations v on v.sender_id = s.sender_id
                                                 where v.id = ?1)",
                         )?
-                        .query_row([conversation_id], |r| r.get::<_, bool>(0))?,
-                    None => false,
+                        .query_row([conversation_id], |r| r.get::<_, bool>(0))?
+                        .then_some(until),
+                    _ => None,
                 };
                 let ids = outbound
                     .iter()
-                    .map(|row| row.insert(conn, now))
+                    .enumerate()
+                    .map(|(i, row)| {
+                        let lease = hand.filter(|_| i == 0).map(|until| (owner.as_str(), until));
+                        row.insert_leased(conn, now, lease)
+                    })
                     .collect::<StoreResult<Vec<_>>>()?;
-                let handed = match (head, hand_until, ids.first()) {
-                    (true, Some(until), Some(&first)) => {
-                        conn.prepare_cached(
-                            "update outbound_messages set lease_owner = ?1, lease_until = ?2
-                             where id = ?3",
-                        )?
-                        .execute(params![owner, until, first])?;
-                        Some(first)
-                    }
-                    _ => None,
+                let handed = hand.and(ids.first().copied());
+                let more_work = if release {
+                    release_lease_with_state(conn, conversation_id, &owner, &state)?
+                } else {
+                    conn.prepare_cached("update conversations set state = ?1 where id = ?2")?
+                        .execute(params![state, conversation_id])?;
+                    false
                 };
-                let more_work = release && release_lease(conn, conversation_id, &owner)?;
                 Ok((ids, last_inbound_at, handed, more_work))
             })
             .await?;
@@ -345,16 +349,48 @@ impl Inbox for SqliteStore {
 
 /// Gives a conversation back; it keeps `has_work` if events arrived meanwhile, and says
 /// so (`true`: a claim should look for it).
-fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<bool> {
-    // Read first, then written with plain values: an `update … returning` builds a
-    // temporary b-tree for its row each time it runs. This thread is the only writer, so
-    // nothing can arrive between the two statements.
-    let work_since: Option<i64> = conn
+/// `release_lease` that also writes the conversation's `state`, in the same update: a
+/// step's last write to its conversation.
+fn release_lease_with_state(
+    conn: &Connection,
+    conversation_id: i64,
+    owner: &str,
+    state: &str,
+) -> StoreResult<bool> {
+    let work_since = first_unprocessed(conn, conversation_id)?;
+    let released = conn
+        .prepare_cached(
+            "update conversations set
+                 state = ?4, lease_owner = null, lease_until = null,
+                 work_since = ?3, has_work = ?3 is not null
+             where id = ?1 and lease_owner = ?2",
+        )?
+        .execute(params![conversation_id, owner, work_since, state])?;
+    if released == 0 {
+        // The caller checked the lease in the same job; the state must not go unwritten.
+        return Err(StoreError::LeaseLost {
+            what: "conversation",
+            id: conversation_id,
+        });
+    }
+    Ok(work_since.is_some())
+}
+
+/// When the conversation's oldest event still unprocessed was received, if it has one.
+fn first_unprocessed(conn: &Connection, conversation_id: i64) -> StoreResult<Option<i64>> {
+    Ok(conn
         .prepare_cached(
             "select min(received_at) from conversation_events
              where conversation_id = ?1 and processed_at is null",
         )?
-        .query_row([conversation_id], |r| r.get(0))?;
+        .query_row([conversation_id], |r| r.get(0))?)
+}
+
+fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<bool> {
+    // Read first, then written with plain values: an `update … returning` builds a
+    // temporary b-tree for its row each time it runs. This thread is the only writer, so
+    // nothing can arrive between the two statements.
+    let work_since = first_unprocessed(conn, conversation_id)?;
     let released = conn
         .prepare_cached(
             "update conversations set

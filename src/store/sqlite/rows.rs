@@ -269,14 +269,27 @@ impl OutboundRow {
     /// Inserts the message, ready to send at `now`, with its predicted cost in the
     /// ledger, and returns its id.
     pub(super) fn insert(&self, conn: &Connection, now: i64) -> StoreResult<i64> {
+        self.insert_leased(conn, now, None)
+    }
+
+    /// `insert`, the message leased to `lease` (owner, until) in the same statement when
+    /// given: handed to that owner's outbox rather than left for a claim.
+    pub(super) fn insert_leased(
+        &self,
+        conn: &Connection,
+        now: i64,
+        lease: Option<(&str, i64)>,
+    ) -> StoreResult<i64> {
+        let (lease_owner, lease_until) = lease.unzip();
         // `insert` gives the new row's id; `returning id` would build a temporary b-tree for
         // its one row each time it runs (about ten allocations and a pager).
         let id = conn
             .prepare_cached(
                 "insert into outbound_messages
                      (sender_id, conversation_id, payload, fallback, origin, status,
-                      next_attempt_at, created_at, updated_at, flow, step)
-                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6, ?7, ?8)",
+                      next_attempt_at, created_at, updated_at, flow, step,
+                      lease_owner, lease_until)
+                 values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6, ?7, ?8, ?9, ?10)",
             )?
             .insert(params![
                 self.sender_id,
@@ -286,7 +299,9 @@ impl OutboundRow {
                 self.origin,
                 now,
                 self.flow,
-                self.step
+                self.step,
+                lease_owner,
+                lease_until
             ])?;
         if let Some(cost) = &self.cost {
             super::costs::record_prediction(conn, id, self.sender_id, cost, now)?;
