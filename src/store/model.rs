@@ -178,7 +178,12 @@ pub struct StepCommit {
     /// Pending timers of this conversation to delete, e.g. an `ask` timeout once the
     /// customer answered.
     pub cancel_timers: Vec<TimerKind>,
+    /// When the step ran (its event's turn began): leases are checked against it.
     pub now: DateTime<Utc>,
+    /// When its replies are queued: their `created_at`, from which the outbox's latency is
+    /// measured. Later than `now` by whatever the step waited for (a model's answer, an
+    /// `http` step's).
+    pub queued_at: DateTime<Utc>,
     /// Also gives the conversation back, as `release_conversation` does, in the same
     /// transaction (set on the last event the worker has in hand).
     pub release: bool,

@@ -397,10 +397,16 @@ impl Inbox {
                     }
                 };
                 let mut output = output;
+                // The replies are queued now, after whatever the step waited for (a model,
+                // an `http` answer): their `created_at`, and the window they are priced in.
+                let queued_at = self.clock.now().max(now);
+                let queued_window = self
+                    .window
+                    .state(work.conversation.last_inbound_at, queued_at);
                 let priced_open = crate::domain::pricing::service_window_open(
                     &self.window,
                     work.conversation.last_inbound_at,
-                    now,
+                    queued_at,
                 );
                 let outbound: Vec<NewOutbound> = std::mem::take(&mut output.replies)
                     .into_iter()
@@ -409,10 +415,10 @@ impl Inbox {
                             &r.content,
                             &r.fallback,
                             &to,
-                            window.is_open,
+                            queued_window.is_open,
                             priced_open,
                             &mut output.state.entry_point,
-                            now,
+                            queued_at,
                         );
                         NewOutbound {
                             sender_id: work.conversation.sender_id,
@@ -440,6 +446,7 @@ impl Inbox {
                     timers: output.timers,
                     cancel_timers: output.cancel_timers,
                     now,
+                    queued_at,
                     release: last_batch && i + 1 == n,
                     insights: output.insights,
                 };

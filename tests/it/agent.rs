@@ -324,6 +324,60 @@ async fn a_call_that_outlives_the_window_sends_the_declared_fallback() {
 }
 
 #[tokio::test]
+async fn an_agent_reply_is_queued_when_the_model_answers_not_when_the_turn_began() {
+    let double = ModelDouble::start().await;
+    let app = spawn_with(Options {
+        flows: vec![("support.yaml", SUPPORT)],
+        files: vec![("knowledge/shipping.md", SHIPPING)],
+        extra_yaml: models_yaml("openai", &double.openai_base()),
+        manual_clock: true,
+        ..Default::default()
+    })
+    .await;
+    let clock = app.clock.clone().unwrap();
+    double.push_after(
+        Duration::from_millis(1500),
+        DoubleAnswer::Text("Here is your answer.".into()),
+    );
+    let began = clock.now();
+    let r = app
+        .post_meta(&meta_text(CUSTOMER, "wamid.q1", "help", began.timestamp()))
+        .await;
+    assert_eq!(r.status(), 200);
+    wait_until("the model is asked", Duration::from_secs(10), || {
+        double.calls() == 1
+    })
+    .await;
+    // The model thinks for ten seconds of the clock (its timeout is 20 s).
+    clock.advance(chrono::Duration::seconds(10));
+    let sent = wait_replies(&app, 1).await;
+    assert_eq!(
+        sent[0]["text"]["body"], "Here is your answer.",
+        "{:#}",
+        sent[0]
+    );
+    let conversation = app
+        .store
+        .find_conversation(1, &format!("+{CUSTOMER}"))
+        .await
+        .unwrap()
+        .expect("the conversation is stored");
+    let replies = app
+        .store
+        .conversation_outbound(conversation.id, None, 20)
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    // Queued when the answer came, so the outbox's latency does not count the model's time.
+    assert!(
+        replies[0].created_at >= began + chrono::Duration::seconds(10),
+        "queued at {} for a turn that began at {began}",
+        replies[0].created_at
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_voice_note_is_transcribed_and_triggers_a_keyword_flow() {
     let double = ModelDouble::start().await;
     let app = spawn_with(Options {

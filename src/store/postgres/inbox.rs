@@ -416,7 +416,7 @@ impl PgStore {
             .await?;
         }
 
-        let ids = insert_outbound(&mut tx, &step.outbound, step.now).await?;
+        let ids = insert_outbound(&mut tx, &step.outbound, step.queued_at).await?;
         super::insights::add(&mut tx, step.now, &step.insights).await?;
         if step.release {
             release_lease(&mut tx, step.conversation_id, &step.owner).await?;
@@ -633,6 +633,7 @@ async fn commit_together(
     let events: Vec<i64> = picked.iter().map(|s| s.event_id).collect();
     let states: Vec<Json<&ConversationState>> = picked.iter().map(|s| Json(&s.state)).collect();
     let nows: Vec<DateTime<Utc>> = picked.iter().map(|s| s.now).collect();
+    let queued: Vec<DateTime<Utc>> = picked.iter().map(|s| s.queued_at).collect();
     let releases: Vec<bool> = picked.iter().map(|s| s.release).collect();
     // Child rows name their step by its position `n` (1-based, as `with ordinality`).
     let (mut cancel_n, mut cancel_purpose) = (Vec::new(), Vec::new());
@@ -681,9 +682,10 @@ async fn commit_together(
     let row = sqlx::query(
         "with step as (
              select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[],
-                                  $5::timestamptz[], $6::bool[], $36::timestamptz[])
+                                  $5::timestamptz[], $6::bool[], $36::timestamptz[],
+                                  $38::timestamptz[])
                   with ordinality as s(conversation_id, owner, event_id, state, now, release,
-                                       hand_until, n)
+                                       hand_until, queued_at, n)
          ), locked as (
              select id from conversations where id = any($1::bigint[])
              order by id
@@ -724,7 +726,7 @@ async fn commit_together(
              -- record committed during this statement still looked queued here, while the
              -- record's look for queued messages ran before this commit: neither side
              -- would lease the reply, and it waited for a poll.
-             returning v.id, s.n, s.event_id, s.now, s.owner, s.hand_until,
+             returning v.id, s.n, s.event_id, s.now, s.queued_at, s.owner, s.hand_until,
                  v.last_inbound_at, v.has_work,
                  s.hand_until is not null
                      and not exists (select 1 from outbound_messages o
@@ -754,7 +756,7 @@ async fn commit_together(
                  (sender_id, conversation_id, payload, fallback, origin, status,
                   next_attempt_at, created_at, updated_at, flow, step, lease_owner, lease_until)
              select m.sender_id, m.conversation_id, m.payload, m.fallback, m.origin,
-                    'queued', c.now, c.now, c.now, m.flow, m.step,
+                    'queued', c.queued_at, c.queued_at, c.queued_at, m.flow, m.step,
                     case when m.first and c.head then c.owner end,
                     case when m.first and c.head then c.hand_until end
              from unnest($13::bigint[], $14::bigint[], $15::bigint[], $16::jsonb[],
@@ -774,7 +776,7 @@ async fn commit_together(
                  rate_utility, rate_authentication, rate_service, created_at, updated_at)
              select nb.id, x.sender_id, x.market, x.currency, x.category, x.kind, x.price,
                     x.rm, x.ru, x.ra, x.rs, x.now, x.now
-             from (select m.sender_id, c.now, p.*, row_number() over (order by m.k) as r
+             from (select m.sender_id, c.queued_at as now, p.*, row_number() over (order by m.k) as r
                    from unnest($13::bigint[], $14::bigint[]) with ordinality as m(n, sender_id, k)
                    join conversation c on c.n = m.n
                    join unnest($21::text[], $22::text[], $23::text[], $24::text[],
@@ -840,6 +842,7 @@ async fn commit_together(
     .bind(counts.ns)
     .bind(hands)
     .bind(out_first)
+    .bind(queued)
     .fetch_one(pool)
     .await?;
     // One entry per committed step, in step order (`n`).
@@ -877,7 +880,7 @@ async fn commit_together(
                 message: first.message.clone(),
                 fallback: first.fallback.clone(),
                 attempts: 0,
-                created_at: step.now,
+                created_at: step.queued_at,
                 last_inbound_at,
             }),
             _ => None,

@@ -167,6 +167,7 @@ impl Inbox for SqliteStore {
     ) -> StoreResult<Committed> {
         // Serialised here, off the writer thread.
         let now = micros(step.now);
+        let queued = micros(step.queued_at);
         let conversation_id = step.conversation_id;
         let event_id = step.event_id;
         let owner = step.owner.clone();
@@ -284,7 +285,7 @@ impl Inbox for SqliteStore {
                     .enumerate()
                     .map(|(i, row)| {
                         let lease = hand.filter(|_| i == 0).map(|until| (owner.as_str(), until));
-                        row.insert_leased(conn, now, lease)
+                        row.insert_leased(conn, queued, lease)
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
                 let handed = hand.and(ids.first().copied());
@@ -307,7 +308,7 @@ impl Inbox for SqliteStore {
                 message: first.message.clone(),
                 fallback: first.fallback.clone(),
                 attempts: 0,
-                created_at: time(now)?,
+                created_at: time(queued)?,
                 last_inbound_at: opt_time(last_inbound_at)?,
             }),
             _ => None,

@@ -116,6 +116,31 @@ async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
     assert_eq!(claim_ids(&store, "b", t(7), 10).await, committed.ids);
 }
 
+/// Both stores: a step's replies are created when they are queued (`queued_at`: after a
+/// model's or an `http` step's wait), not when the step began (`now`, which its lease is
+/// checked against); the reply handed over says the same.
+async fn replies_are_created_when_queued_not_when_the_step_began(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.queued_at = t(9);
+    commit.outbound = vec![
+        text_to(conversation, 1, "one"),
+        text_to(conversation, 1, "two"),
+    ];
+    commit.release = true;
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    let handed = committed.handed.expect("the first reply is handed over");
+    assert_eq!(handed.created_at, t(9));
+    for id in committed.ids {
+        let stored = store.outbound(id).await.unwrap().unwrap();
+        assert_eq!(stored.created_at, t(9), "reply {id}");
+    }
+}
+
 /// Both stores: steps committed at the same moment (on PostgreSQL, one batch statement)
 /// each get their own first reply handed over, and only that one.
 async fn steps_committed_together_each_get_their_own_reply(store: DynStore) {
@@ -497,4 +522,5 @@ conformance!(
     steps_committed_together_each_get_their_own_reply,
     only_a_ready_head_of_line_is_handed_over,
     a_late_handed_reply_renews_its_lease_only_while_nobody_took_it,
+    replies_are_created_when_queued_not_when_the_step_began,
 );
