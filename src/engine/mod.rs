@@ -66,6 +66,9 @@ pub struct StepOutput {
     pub cancel_timers: Vec<TimerKind>,
     /// What the event adds to the flow insights' counters (committed with the rest).
     pub insights: crate::domain::insight::Tally,
+    /// The step waited on something outside Parley (a model, an `http` step, a voice
+    /// note's transcription): its replies are queued when it returns, not when it began.
+    pub waited: bool,
 }
 
 impl StepOutput {
@@ -78,6 +81,7 @@ impl StepOutput {
             timers: Vec::new(),
             cancel_timers: Vec::new(),
             insights: Default::default(),
+            waited: false,
         }
     }
 }
@@ -264,8 +268,10 @@ impl FlowEngine {
         trace: Option<Box<trace::Trace>>,
     ) -> (StepOutput, Option<Box<trace::Trace>>) {
         let transcribed;
+        let mut waited = false;
         let input = match self.transcript(&input).await {
             Some(text) => {
+                waited = true;
                 transcribed = with_transcript(input.event, text);
                 StepInput {
                     event: &transcribed,
@@ -276,6 +282,7 @@ impl FlowEngine {
         };
         let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
         while let Some(effect) = interpreter.next() {
+            waited |= matches!(effect, Effect::Http(_) | Effect::Model(_));
             let slow = matches!(effect, Effect::Model(_))
                 || (matches!(effect, Effect::Http(_)) && interpreter.waits_in_typing_flow());
             let answer = match slow.then(|| self.typing_target(&input)).flatten() {
@@ -321,7 +328,9 @@ impl FlowEngine {
                 }
             }
         }
-        (done.out, done.trace)
+        let mut out = done.out;
+        out.waited = waited;
+        (out, done.trace)
     }
 
     /// Who to show "typing…" to and on which of their messages: the customer's message

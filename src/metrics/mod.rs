@@ -53,7 +53,7 @@ pub const OUTBOX_DEPTH: &str = "parley_outbox_depth";
 pub const SENDER_STOPPED: &str = "parley_sender_stopped";
 /// Days until the Graph API version a Meta sender uses is retired by Meta, by sender.
 pub const GRAPH_API_DAYS_LEFT: &str = "parley_graph_api_days_left";
-/// Webhook received → flow step committed (reply enqueued).
+/// Webhook stored → the flow step that handles it starts.
 pub const INBOX_LATENCY: &str = "parley_inbox_latency_seconds";
 pub const INBOX_HANDOFFS: &str = "parley_inbox_handoffs_total";
 pub const INBOX_ANNOUNCEMENTS: &str = "parley_inbox_announcements_total";

@@ -397,9 +397,14 @@ impl Inbox {
                     }
                 };
                 let mut output = output;
-                // The replies are queued now, after whatever the step waited for (a model,
-                // an `http` answer): their `created_at`, and the window they are priced in.
-                let queued_at = self.clock.now().max(now);
+                // A step that waited on a model or an `http` answer queues its replies now:
+                // their `created_at`, and the window they are priced in. Any other step's
+                // replies keep the moment it ran, shared with what else it recorded (a
+                // handoff's start, say).
+                let queued_at = match output.waited {
+                    true => self.clock.now().max(now),
+                    false => now,
+                };
                 let queued_window = self
                     .window
                     .state(work.conversation.last_inbound_at, queued_at);

@@ -348,8 +348,6 @@ impl Inbox for SqliteStore {
     }
 }
 
-/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile, and says
-/// so (`true`: a claim should look for it).
 /// `release_lease` that also writes the conversation's `state`, in the same update: a
 /// step's last write to its conversation.
 fn release_lease_with_state(
@@ -387,6 +385,8 @@ fn first_unprocessed(conn: &Connection, conversation_id: i64) -> StoreResult<Opt
         .query_row([conversation_id], |r| r.get(0))?)
 }
 
+/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile, and says
+/// so (`true`: a claim should look for it).
 fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<bool> {
     // Read first, then written with plain values: an `update … returning` builds a
     // temporary b-tree for its row each time it runs. This thread is the only writer, so

@@ -160,7 +160,6 @@ pub async fn read_the_one_handed(store: &DynStore, handed: Vec<ClaimedWork>) -> 
 /// A step that only marks the event processed.
 pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) -> StepCommit {
     StepCommit {
-        queued_at: now,
         conversation_id,
         owner: owner.to_string(),
         event_id,
@@ -170,6 +169,7 @@ pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) 
         timers: vec![],
         cancel_timers: vec![],
         now,
+        queued_at: now,
         release: false,
         insights: Default::default(),
     }
