@@ -290,41 +290,15 @@ async fn the_budget_reached_stops_the_assistant_with_the_authors_words() {
     app.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_call_that_outlives_the_window_sends_the_declared_fallback() {
-    let double = ModelDouble::start().await;
-    let app = spawn_with(Options {
-        flows: vec![("support.yaml", SUPPORT)],
-        files: vec![("knowledge/shipping.md", SHIPPING)],
-        extra_yaml: models_yaml("openai", &double.openai_base()),
-        manual_clock: true,
-        ..Default::default()
-    })
-    .await;
-    let clock = app.clock.clone().unwrap();
-    double.push_after(
-        Duration::from_millis(1500),
-        DoubleAnswer::Text("Here is your answer.".into()),
-    );
-    let at = clock.now().timestamp();
-    let r = app
-        .post_meta(&meta_text(CUSTOMER, "wamid.w1", "help", at))
-        .await;
-    assert_eq!(r.status(), 200);
-    wait_until("the model is asked", Duration::from_secs(10), || {
-        double.calls() == 1
-    })
-    .await;
-    // While the model thinks, the window closes.
-    clock.advance(chrono::Duration::hours(25));
-    let sent = wait_replies(&app, 1).await;
-    assert_eq!(sent[0]["type"], "template", "{:#}", sent[0]);
-    assert_eq!(sent[0]["template"]["name"], "menu_reminder");
-    app.shutdown().await;
-}
-
-#[tokio::test]
-async fn an_agent_reply_is_queued_when_the_model_answers_not_when_the_turn_began() {
+/// The support flow on a manual clock, its model answering after 1.5 s, and a customer's
+/// "help" posted: returns once the model is asked, with the time the message was sent (and
+/// the double, which must outlive the call).
+async fn a_turn_waiting_on_the_model() -> (
+    TestApp,
+    ModelDouble,
+    parley::domain::ManualClock,
+    chrono::DateTime<chrono::Utc>,
+) {
     let double = ModelDouble::start().await;
     let app = spawn_with(Options {
         flows: vec![("support.yaml", SUPPORT)],
@@ -341,13 +315,30 @@ async fn an_agent_reply_is_queued_when_the_model_answers_not_when_the_turn_began
     );
     let began = clock.now();
     let r = app
-        .post_meta(&meta_text(CUSTOMER, "wamid.q1", "help", began.timestamp()))
+        .post_meta(&meta_text(CUSTOMER, "wamid.w1", "help", began.timestamp()))
         .await;
     assert_eq!(r.status(), 200);
     wait_until("the model is asked", Duration::from_secs(10), || {
         double.calls() == 1
     })
     .await;
+    (app, double, clock, began)
+}
+
+#[tokio::test]
+async fn a_call_that_outlives_the_window_sends_the_declared_fallback() {
+    let (app, _double, clock, _) = a_turn_waiting_on_the_model().await;
+    // While the model thinks, the window closes.
+    clock.advance(chrono::Duration::hours(25));
+    let sent = wait_replies(&app, 1).await;
+    assert_eq!(sent[0]["type"], "template", "{:#}", sent[0]);
+    assert_eq!(sent[0]["template"]["name"], "menu_reminder");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agent_reply_is_queued_when_the_model_answers_not_when_the_turn_began() {
+    let (app, _double, clock, began) = a_turn_waiting_on_the_model().await;
     // The model thinks for ten seconds of the clock (its timeout is 20 s).
     clock.advance(chrono::Duration::seconds(10));
     let sent = wait_replies(&app, 1).await;

@@ -10,6 +10,7 @@ use crate::store::{
     ConversationWork, DynStore, Id, InboxClaim, IngestItem, IngestOutcome, NextSend, OutboxItem,
     SendOutcome, StepCommit,
 };
+use chrono::{DateTime, Utc};
 
 fn accepted(id: &str) -> SendOutcome {
     SendOutcome::Accepted {
@@ -73,10 +74,15 @@ async fn a_handed_reply_is_never_claimed_twice(store: DynStore) {
 /// Commits a step with two replies ("one", "two") for a new conversation, asking for a
 /// hand-over, and checks the handed message is the first reply as the outbox would have
 /// read it from its row. Returns the step, the handed message and the new ids.
-async fn commit_two_replies(store: &DynStore) -> (StepCommit, OutboxItem, Vec<Id>) {
+/// A step at `t(2)` whose two replies are queued at `queued_at` (its `created_at`).
+async fn commit_two_replies(
+    store: &DynStore,
+    queued_at: DateTime<Utc>,
+) -> (StepCommit, OutboxItem, Vec<Id>) {
     let (event, conversation) = receive(store, "wamid.1", 1, t(0)).await;
     let work = store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
     let mut commit = step(conversation, event, "a", t(2));
+    commit.queued_at = queued_at;
     commit.outbound = vec![
         text_to(conversation, 1, "one"),
         text_to(conversation, 1, "two"),
@@ -95,14 +101,14 @@ async fn commit_two_replies(store: &DynStore) -> (StepCommit, OutboxItem, Vec<Id
     assert_eq!(first.fallback, commit.outbound[0].fallback);
     assert_eq!(first.attempts, 0);
     assert_eq!(first.last_inbound_at, work[0].conversation.last_inbound_at);
-    assert_eq!(first.created_at, t(2));
+    assert_eq!(first.created_at, queued_at);
     (commit, first, committed.ids)
 }
 
 /// Both stores: a step's first reply comes leased with its commit, and nobody else can
 /// claim it or the reply behind it; without a lease to hand out, nothing is handed over.
 async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
-    let (commit, first, _) = commit_two_replies(&store).await;
+    let (commit, first, _) = commit_two_replies(&store, t(2)).await;
     assert!(claim_ids(&store, "b", t(3), 10).await.is_empty());
     let stored = store.outbound(first.id).await.unwrap().unwrap();
     assert_eq!(stored.message, commit.outbound[0].message);
@@ -118,24 +124,10 @@ async fn the_first_reply_comes_leased_with_its_commit(store: DynStore) {
 
 /// Both stores: a step's replies are created when they are queued (`queued_at`: after a
 /// model's or an `http` step's wait), not when the step began (`now`, which its lease is
-/// checked against); the reply handed over says the same.
+/// checked against); the reply handed over says the same (`commit_two_replies`).
 async fn replies_are_created_when_queued_not_when_the_step_began(store: DynStore) {
-    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
-    store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
-    let mut commit = step(conversation, event, "a", t(2));
-    commit.queued_at = t(9);
-    commit.outbound = vec![
-        text_to(conversation, 1, "one"),
-        text_to(conversation, 1, "two"),
-    ];
-    commit.release = true;
-    let committed = store
-        .commit_step_and_claim(&commit, Some(LEASE))
-        .await
-        .unwrap();
-    let handed = committed.handed.expect("the first reply is handed over");
-    assert_eq!(handed.created_at, t(9));
-    for id in committed.ids {
+    let (_, _, ids) = commit_two_replies(&store, t(9)).await;
+    for id in ids {
         let stored = store.outbound(id).await.unwrap().unwrap();
         assert_eq!(stored.created_at, t(9), "reply {id}");
     }
@@ -188,7 +180,7 @@ async fn steps_committed_together_each_get_their_own_reply(store: DynStore) {
 /// SQLite leases that message to the same owner (a step's replies follow each other
 /// without claims), PostgreSQL leaves it to a claim.
 async fn an_accepted_send_says_when_its_line_is_empty(store: DynStore) {
-    let (commit, first, ids) = commit_two_replies(&store).await;
+    let (commit, first, ids) = commit_two_replies(&store, t(2)).await;
     let next = store
         .record_outcome_and_claim_next(&first, "a", &accepted("wamid.out1"), t(3), LEASE)
         .await
@@ -291,7 +283,7 @@ async fn only_a_ready_head_of_line_is_handed_over(store: DynStore) {
 /// nobody took it (nobody sent it meanwhile); once a claim has put it back (its lease ran
 /// out) or taken it, it is not the first owner's to send any more.
 async fn a_late_handed_reply_renews_its_lease_only_while_nobody_took_it(store: DynStore) {
-    let (_, first, _) = commit_two_replies(&store).await;
+    let (_, first, _) = commit_two_replies(&store, t(2)).await;
     // Leased to "a" until t(32); at t(40) it has run out, but nobody took it.
     assert!(!store
         .renew_outbound_lease(&first, "b", t(40), LEASE)
