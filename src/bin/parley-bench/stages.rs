@@ -1,7 +1,8 @@
 //! Where the time goes inside Parley, from its own `/metrics` histograms read at the end of
-//! a run: `parley_inbox_latency_seconds` (webhook stored → its step starts; "stored → reply queued" in the report) and
-//! `parley_outbox_latency_seconds` (reply enqueued → accepted by the double). Percentiles
-//! are bucket upper bounds (Prometheus buckets), so they are coarse; the mean is exact.
+//! a run: `parley_inbox_latency_seconds` (webhook stored → its step starts; "stored → reply
+//! queued" in the report) and `parley_outbox_latency_seconds` (reply enqueued → accepted by
+//! the double). Percentiles are bucket upper bounds (Prometheus buckets), so they are
+//! coarse; the mean is exact.
 
 use serde::Serialize;
 
