@@ -182,7 +182,7 @@ pub struct StepCommit {
     pub now: DateTime<Utc>,
     /// When its replies are queued: their `created_at`, from which the outbox's latency is
     /// measured. Later than `now` by whatever the step waited for (a model's answer, an
-    /// `http` step's).
+    /// `http` step's; `StepOutput::waited`), else `now` itself.
     pub queued_at: DateTime<Utc>,
     /// Also gives the conversation back, as `release_conversation` does, in the same
     /// transaction (set on the last event the worker has in hand).

@@ -266,9 +266,10 @@ impl Inbox for SqliteStore {
 
                 // Whether the first new message will be its conversation's next to leave:
                 // asked before inserting, so "no message still queued" means no older one.
-                // It is then inserted leased to this process's outbox until `hand_until`.
+                // It is then inserted leased to this process's outbox until `hand_until`
+                // (none without replies).
                 let hand = match hand_until {
-                    Some(until) if !outbound.is_empty() => conn
+                    Some(until) => conn
                         .prepare_cached(
                             "select not exists (select 1 from outbound_messages
                                                 where conversation_id = ?1 and status = 'queued')
@@ -278,7 +279,7 @@ impl Inbox for SqliteStore {
                         )?
                         .query_row([conversation_id], |r| r.get::<_, bool>(0))?
                         .then_some(until),
-                    _ => None,
+                    None => None,
                 };
                 let ids = outbound
                     .iter()
@@ -290,7 +291,7 @@ impl Inbox for SqliteStore {
                     .collect::<StoreResult<Vec<_>>>()?;
                 let handed = hand.and(ids.first().copied());
                 let more_work = if release {
-                    release_lease_with_state(conn, conversation_id, &owner, &state)?
+                    release_lease(conn, conversation_id, &owner, Some(&state))?
                 } else {
                     conn.prepare_cached("update conversations set state = ?1 where id = ?2")?
                         .execute(params![state, conversation_id])?;
@@ -323,7 +324,7 @@ impl Inbox for SqliteStore {
     async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
         let owner = owner.to_owned();
         self.writer
-            .run(move |conn| release_lease(conn, conversation_id, &owner).map(|_| ()))
+            .run(move |conn| release_lease(conn, conversation_id, &owner, None).map(|_| ()))
             .await
     }
 
@@ -348,58 +349,39 @@ impl Inbox for SqliteStore {
     }
 }
 
-/// `release_lease` that also writes the conversation's `state`, in the same update: a
-/// step's last write to its conversation.
-fn release_lease_with_state(
+/// Gives a conversation back, with its new `state` when a step's commit gives one (that
+/// step's one write to its conversation); it keeps `has_work` if events arrived meanwhile,
+/// and says so (`true`: a claim should look for it). A state is never dropped: a lease
+/// found gone then is an error, though the step's job checked it first.
+fn release_lease(
     conn: &Connection,
     conversation_id: i64,
     owner: &str,
-    state: &str,
+    state: Option<&str>,
 ) -> StoreResult<bool> {
-    let work_since = first_unprocessed(conn, conversation_id)?;
+    // Read first, then written with plain values: an `update … returning` builds a
+    // temporary b-tree for its row each time it runs. This thread is the only writer, so
+    // nothing can arrive between the two statements.
+    let work_since: Option<i64> = conn
+        .prepare_cached(
+            "select min(received_at) from conversation_events
+             where conversation_id = ?1 and processed_at is null",
+        )?
+        .query_row([conversation_id], |r| r.get(0))?;
     let released = conn
         .prepare_cached(
             "update conversations set
-                 state = ?4, lease_owner = null, lease_until = null,
+                 state = coalesce(?4, state), lease_owner = null, lease_until = null,
                  work_since = ?3, has_work = ?3 is not null
              where id = ?1 and lease_owner = ?2",
         )?
         .execute(params![conversation_id, owner, work_since, state])?;
-    if released == 0 {
-        // The caller checked the lease in the same job; the state must not go unwritten.
+    if released == 0 && state.is_some() {
         return Err(StoreError::LeaseLost {
             what: "conversation",
             id: conversation_id,
         });
     }
-    Ok(work_since.is_some())
-}
-
-/// When the conversation's oldest event still unprocessed was received, if it has one.
-fn first_unprocessed(conn: &Connection, conversation_id: i64) -> StoreResult<Option<i64>> {
-    Ok(conn
-        .prepare_cached(
-            "select min(received_at) from conversation_events
-             where conversation_id = ?1 and processed_at is null",
-        )?
-        .query_row([conversation_id], |r| r.get(0))?)
-}
-
-/// Gives a conversation back; it keeps `has_work` if events arrived meanwhile, and says
-/// so (`true`: a claim should look for it).
-fn release_lease(conn: &Connection, conversation_id: i64, owner: &str) -> StoreResult<bool> {
-    // Read first, then written with plain values: an `update … returning` builds a
-    // temporary b-tree for its row each time it runs. This thread is the only writer, so
-    // nothing can arrive between the two statements.
-    let work_since = first_unprocessed(conn, conversation_id)?;
-    let released = conn
-        .prepare_cached(
-            "update conversations set
-                 lease_owner = null, lease_until = null,
-                 work_since = ?3, has_work = ?3 is not null
-             where id = ?1 and lease_owner = ?2",
-        )?
-        .execute(params![conversation_id, owner, work_since])?;
     Ok(released == 1 && work_since.is_some())
 }
 
