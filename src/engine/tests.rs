@@ -503,3 +503,55 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
 mod agent;
 mod forms;
 mod insights;
+
+/// A step is quick (`Engine::handle_quick`) when it needs nothing outside Parley: then it
+/// gives what `handle` gives; a script, an `http` step or an `agent` turn is not quick.
+#[tokio::test]
+async fn a_step_is_quick_only_when_it_needs_nothing_outside_parley() {
+    let h = harness(&[
+        "id: ping\ntriggers:\n  - keyword: [ping]\nsteps:\n  - send:\n      text: \"pong {{ contact.name }} ({{ message.text }})\"\n  - ask: { text: \"Your email?\", expect: email, save_as: email }\n",
+        "id: calc\ntriggers: [{keyword: [calc]}]\nsteps:\n  - script: \"vars.total = 6 * 7;\"\n  - send: \"{{ vars.total }}\"\n",
+        "id: order\ntriggers: [{keyword: [order]}]\nsteps:\n  - http: { method: GET, url: \"http://127.0.0.1:9/orders\", save_as: res }\n  - send: \"{{ vars.res.status }}\"\n",
+    ]);
+    let ping = fixtures::OneText::new(ConversationState::default(), 7, "ping");
+    let quick = h
+        .engine
+        .handle_quick(ping.input())
+        .expect("a send is quick");
+    assert_eq!(quick, h.engine.handle(ping.input()).await);
+    assert_eq!(bodies(&quick), vec!["pong Ana (ping)", "Your email?"]);
+    assert!(!quick.waited);
+    // The answer to its `ask` is quick too.
+    let answer = fixtures::OneText::new(quick.state.clone(), 8, "ana@example.com");
+    let quick = h
+        .engine
+        .handle_quick(answer.input())
+        .expect("an answer is quick");
+    assert_eq!(quick, h.engine.handle(answer.input()).await);
+    assert_eq!(quick.state.run, None);
+
+    for text in ["calc", "order"] {
+        let not = fixtures::OneText::new(ConversationState::default(), 9, text);
+        assert_eq!(h.engine.handle_quick(not.input()), None, "{text}");
+    }
+    // Held by an `agent` step: its turn asks a model.
+    let state = ConversationState {
+        run: Some(crate::domain::conversation::Run {
+            id: 1,
+            flow: "ping".into(),
+            version: 0,
+            step: 0,
+            vars: Default::default(),
+            wait: Some(crate::domain::conversation::Wait::Agent {
+                step: 0,
+                turns: 1,
+                transcript: vec![],
+            }),
+            offered: vec![],
+            started_at: fixtures::start(),
+        }),
+        ..Default::default()
+    };
+    let turn = fixtures::OneText::new(state, 10, "ping");
+    assert_eq!(h.engine.handle_quick(turn.input()), None);
+}

@@ -181,3 +181,47 @@ async fn parley_check_prints_problems_and_exits_non_zero() {
         String::from_utf8_lossy(&ok.stdout)
     );
 }
+
+/// On SQLite a step that needs nothing outside Parley runs on the writer right after the
+/// webhook that brings its message is stored (a quick step, README "How a message
+/// travels"); a step with a script goes to the inbox's workers. Both reply, and messages
+/// of one conversation written in quick succession (some finding it held) are answered in
+/// order; every message ends processed.
+#[tokio::test]
+async fn quick_steps_and_worker_steps_both_answer_in_order() {
+    let app = spawn_with(Options {
+        flows: vec![
+            ("echo.yaml", ECHO_FLOW),
+            (
+                "calc.yaml",
+                "id: calc\ntriggers: [{keyword: [calc]}]\nsteps:\n  - script: \"vars.total = 6 * 7;\"\n  - send: \"{{ vars.total }}\"\n",
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    for (i, text) in ["hi one", "calc", "hi two", "hi three"].iter().enumerate() {
+        let r = app
+            .post_meta(&meta_text(
+                "16315551191",
+                &format!("wamid.q.{i}"),
+                text,
+                now_unix(),
+            ))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        texts_to(&app, "16315551191", 4).await,
+        vec!["echo: hi one", "42", "echo: hi two", "echo: hi three"]
+    );
+    let conversation = app
+        .store
+        .find_conversation(1, "+16315551191")
+        .await
+        .unwrap()
+        .expect("the conversation is stored");
+    let waiting = app.store.load_work(conversation.id, 32).await.unwrap();
+    assert!(waiting.events.is_empty(), "{waiting:?}");
+    app.shutdown().await;
+}

@@ -139,6 +139,7 @@ pub async fn ingest_one(
         lease: LEASE,
         limit: 10,
         events: 32,
+        quick: None,
     };
     store
         .ingest_and_claim(

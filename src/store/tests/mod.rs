@@ -139,6 +139,7 @@ mod insights;
 mod media;
 mod outbox;
 mod process;
+mod quick;
 mod reads;
 mod schedules;
 mod timers;
