@@ -89,14 +89,6 @@ impl StepOutput {
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput;
-
-    /// `handle`, when the step needs nothing outside Parley (no script, `http` step, model
-    /// call or transcription) and so runs at once on the calling thread; `None` otherwise,
-    /// having done nothing. The inbox runs such a step in the commit of the webhook that
-    /// stored its event (`QuickSteps`). By default no step is quick.
-    fn handle_quick(&self, _input: StepInput<'_>) -> Option<StepOutput> {
-        None
-    }
 }
 
 /// Runs the loaded flows (`Library`) with the I/O their steps ask for: the script pool and
@@ -259,27 +251,6 @@ impl Engine for FlowEngine {
     async fn handle(&self, input: StepInput<'_>) -> StepOutput {
         self.run(input, None).await.0
     }
-
-    fn handle_quick(&self, input: StepInput<'_>) -> Option<StepOutput> {
-        // An `agent` step's turn asks its model: not worth finding out by running it.
-        let in_agent = input.conversation.state.run.as_ref().is_some_and(|run| {
-            matches!(
-                run.wait,
-                Some(crate::domain::conversation::Wait::Agent { .. })
-            )
-        });
-        if in_agent || self.wants_transcript(&input) {
-            return None;
-        }
-        let mut interpreter = exec::Interpreter::new(&self.library, &input, None);
-        // The first effect asked for ends it: the interpreter has only computed so far.
-        if interpreter.next().is_some() {
-            return None;
-        }
-        let done = interpreter.finish();
-        log_notes(&done.notes);
-        Some(done.out)
-    }
 }
 
 impl FlowEngine {
@@ -330,7 +301,33 @@ impl FlowEngine {
             interpreter.resume(answer);
         }
         let done = interpreter.finish();
-        log_notes(&done.notes);
+        for note in &done.notes {
+            match note {
+                Note::StepFailed {
+                    flow,
+                    step,
+                    message,
+                } => tracing::warn!(flow = %flow, step = %step, %message, "flow step failed"),
+                Note::HandedOff { flow, until } => {
+                    tracing::info!(flow = %flow, until = ?until, "conversation handed off to a person")
+                }
+                Note::DeferredDropped { flow, max } => tracing::warn!(
+                    flow = %flow,
+                    "scheduled flow dropped: {max} others already wait for this conversation's run to end"
+                ),
+                Note::FormReply {
+                    outcome,
+                    flow,
+                    token,
+                } => {
+                    metrics::counter!(crate::metrics::FORM_REPLIES, "outcome" => *outcome)
+                        .increment(1);
+                    if *outcome == "stale" {
+                        tracing::info!(flow = ?flow, token = ?token, "form submitted after no step waited for it any more; ignored");
+                    }
+                }
+            }
+        }
         let mut out = done.out;
         out.waited = waited;
         (out, done.trace)
@@ -516,16 +513,6 @@ impl FlowEngine {
     /// the recorded transcript if the event was handled before, else a fresh one
     /// (recorded). `None` for anything else, and when it could not be made (logged; the
     /// message goes on as a voice note without text).
-    /// Whether this event is a voice note `transcript` would transcribe.
-    fn wants_transcript(&self, input: &StepInput<'_>) -> bool {
-        use crate::domain::{EventKind, InboundContent, MediaKind};
-        self.transcriber.is_some()
-            && matches!(&input.event.kind, EventKind::Message(m) if matches!(
-                &m.content,
-                InboundContent::Media { media: MediaKind::Audio, caption: None, .. }
-            ))
-    }
-
     async fn transcript(&self, input: &StepInput<'_>) -> Option<String> {
         use crate::domain::{EventKind, InboundContent, MediaKind};
         use crate::store::{ExchangeKind, ModelExchange};
@@ -653,36 +640,6 @@ struct TypingTarget {
     channel: Arc<dyn crate::channels::Channel>,
     to: crate::domain::ContactRef,
     message_id: String,
-}
-
-/// Logs (and counts) what a run of the interpreter noted.
-fn log_notes(notes: &[Note]) {
-    for note in notes {
-        match note {
-            Note::StepFailed {
-                flow,
-                step,
-                message,
-            } => tracing::warn!(flow = %flow, step = %step, %message, "flow step failed"),
-            Note::HandedOff { flow, until } => {
-                tracing::info!(flow = %flow, until = ?until, "conversation handed off to a person")
-            }
-            Note::DeferredDropped { flow, max } => tracing::warn!(
-                flow = %flow,
-                "scheduled flow dropped: {max} others already wait for this conversation's run to end"
-            ),
-            Note::FormReply {
-                outcome,
-                flow,
-                token,
-            } => {
-                metrics::counter!(crate::metrics::FORM_REPLIES, "outcome" => *outcome).increment(1);
-                if *outcome == "stale" {
-                    tracing::info!(flow = ?flow, token = ?token, "form submitted after no step waited for it any more; ignored");
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

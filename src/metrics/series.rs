@@ -36,7 +36,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (SENDER_STOPPED, Kind::Gauge, "1 while a sender is stopped after its provider refused its credentials or account (190, 368), else 0."),
     (GRAPH_API_DAYS_LEFT, Kind::Gauge, "Days until Meta retires the Graph API version a Meta sender's api_base names (negative once retired), by Meta sender; NaN while Meta has announced no date. Alert below 90."),
     (INBOX_LATENCY, Kind::Histogram, "Seconds from a webhook stored to the start of the flow step that handles it (a model's or an http step's wait is not counted)."),
-    (INBOX_HANDOFFS, Kind::Counter, "Stored messages whose conversation the webhook's own commit leased to this process's inbox (outcome handed), whose step the SQLite writer ran and committed right after (stepped: a quick step), or left in the database for a claim (left: the inbox had no free slot, a worker holds the conversation, or no inbox runs here)."),
+    (INBOX_HANDOFFS, Kind::Counter, "Stored messages whose conversation the webhook's own commit leased to this process's inbox (outcome handed), or left in the database for a claim (left: the inbox had no free slot, a worker holds the conversation, or no inbox runs here)."),
     (INBOX_ANNOUNCEMENTS, Kind::Counter, "Word from PostgreSQL (NOTIFY) that a process, this one included, left inbox work with no lease for lack of room; each wakes this process's inbox to claim. 0 on SQLite."),
     (OUTBOX_LATENCY, Kind::Histogram, "Seconds from a reply enqueued to its acceptance by the provider."),
     (ENGINE_PANICS, Kind::Counter, "Flow steps or scripts that panicked; the conversation goes on."),
@@ -107,7 +107,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         TYPING_INDICATORS => one("outcome", &["shown", "failed"]),
         FORM_REPLIES => one("outcome", &["completed", "invalid", "stale", "foreign"]),
         MEDIA_DOWNLOADS => one("outcome", &["stored", "retried", "failed"]),
-        INBOX_HANDOFFS => one("outcome", &["handed", "stepped", "left"]),
+        INBOX_HANDOFFS => one("outcome", &["handed", "left"]),
         MEDIA_SWEPT => one("what", &["rows", "files"]),
         _ => vec![Vec::new()],
     }

@@ -71,9 +71,6 @@ pub struct ConversationWork {
 pub struct ClaimedWork {
     pub conversation_id: Id,
     read: Option<Box<dyn FnOnce() -> StoreResult<ConversationWork> + Send>>,
-    /// Passed to the claim's quick steps (`QuickSteps`): the store runs its step, or hands
-    /// it to the inbox itself (`QuickSteps::hand_over`).
-    quick: bool,
 }
 
 impl ClaimedWork {
@@ -84,7 +81,6 @@ impl ClaimedWork {
         Self {
             conversation_id,
             read: Some(Box::new(read)),
-            quick: false,
         }
     }
 
@@ -93,23 +89,7 @@ impl ClaimedWork {
         Self {
             conversation_id,
             read: None,
-            quick: false,
         }
-    }
-
-    /// Passed to the claim's quick steps (`QuickSteps`).
-    pub fn quick(conversation_id: Id) -> Self {
-        Self {
-            conversation_id,
-            read: None,
-            quick: true,
-        }
-    }
-
-    /// Whether it was passed to the claim's quick steps: nothing for the caller to hand
-    /// to the inbox.
-    pub fn is_quick(&self) -> bool {
-        self.quick
     }
 
     /// Work already read (a claim's).
@@ -141,7 +121,6 @@ impl std::fmt::Debug for ClaimedWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClaimedWork")
             .field("conversation_id", &self.conversation_id)
-            .field("quick", &self.quick)
             .finish_non_exhaustive()
     }
 }
@@ -158,48 +137,6 @@ pub struct InboxClaim {
     pub limit: usize,
     /// Each conversation's first batch of up to this many events.
     pub events: i64,
-    /// Where a store can, it passes the conversations it claimed to these quick steps
-    /// (SQLite; PostgreSQL hands every one back).
-    pub quick: Option<Quick>,
-}
-
-/// The inbox's steps that need nothing outside Parley (no script, `http` step, model call
-/// or transcription: `Engine::handle_quick`), which a store may run itself on its writer:
-/// the conversations an ingest claims are passed here (`ClaimedWork::quick`) instead of
-/// being handed to the inbox, and right after the ingest's commit (the webhook is answered
-/// meanwhile) the store asks for each one's step, commits it as the inbox would, and tells
-/// the inbox (`committed`); a step that is not quick, or could not be written, goes to the
-/// inbox (`hand_over`). This saves a message the hand-overs between threads to a worker and
-/// back. Implemented by the inbox.
-pub trait QuickSteps: Send + Sync {
-    /// The step of `work`'s one event, committed as its last (`release`), or `None` when
-    /// it is not quick (or not one event). Must not block: it runs on the store's writer.
-    fn step(&self, work: &ConversationWork) -> Option<StepCommit>;
-    /// The lease a step's first reply is handed to this process's outbox with
-    /// (`Inbox::commit_step_and_claim`'s `outbox_lease`).
-    fn outbox_lease(&self) -> Option<std::time::Duration>;
-    /// After the commit that holds `step`, the step of `work`: its first reply handed to
-    /// the outbox, the workers woken, the metrics counted. Runs on the store's writer.
-    fn committed(&self, work: &ConversationWork, step: &StepCommit, committed: Committed);
-    /// Work that is not a quick step after all, for the inbox: still leased by the claim.
-    /// Runs on the store's writer.
-    fn hand_over(&self, work: ClaimedWork);
-}
-
-/// An `InboxClaim`'s quick steps; equal only to itself.
-#[derive(Clone)]
-pub struct Quick(pub std::sync::Arc<dyn QuickSteps>);
-
-impl std::fmt::Debug for Quick {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Quick")
-    }
-}
-
-impl PartialEq for Quick {
-    fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
-    }
 }
 
 /// What committing a step gives back (`Inbox::commit_step_and_claim`).

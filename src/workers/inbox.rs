@@ -6,12 +6,11 @@
 use super::{Handoff, Leased, Wakeups};
 use crate::domain::EventKind;
 use crate::domain::{Clock, OutboundMessage, WindowPolicy};
-use crate::domain::{ContactRef, StoredEvent};
 use crate::engine::{Engine, StepInput, StepOutput};
 use crate::metrics as m;
 use crate::store::{
-    ClaimedWork, Committed, ConversationWork, DynStore, InboxClaim, NewOutbound, Origin, Quick,
-    QuickSteps, StepCommit, StoreError,
+    ClaimedWork, ConversationWork, DynStore, InboxClaim, NewOutbound, Origin, StepCommit,
+    StoreError,
 };
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -47,8 +46,6 @@ struct Claimer {
     clock: Arc<dyn Clock>,
     /// The inbox's slots: work is handed over only to free ones.
     slots: Arc<Semaphore>,
-    /// Steps the ingest may run in its own commit (the inbox itself).
-    quick: Option<Quick>,
 }
 
 impl std::fmt::Debug for IngestClaims {
@@ -74,14 +71,12 @@ impl IngestClaims {
             lease: c.lease,
             limit: room,
             events: EVENTS_PER_LOAD,
-            quick: c.quick.clone(),
         })
     }
 
-    /// Hands what an ingest claimed with `claim` to the inbox (not the conversations passed
-    /// to its quick steps: the store hands over those that are not, `QuickSteps::hand_over`).
+    /// Hands what an ingest claimed with `claim` to the inbox.
     pub fn hand(&self, claim: &InboxClaim, work: Vec<ClaimedWork>) {
-        for work in work.into_iter().filter(|w| !w.is_quick()) {
+        for work in work {
             self.handoff.push(Leased::handed(work, claim.lease));
         }
     }
@@ -106,7 +101,6 @@ impl IngestClaims {
             lease,
             clock,
             slots,
-            quick: None,
         });
     }
 
@@ -214,7 +208,6 @@ impl Inbox {
             lease: self.lease,
             clock: self.clock.clone(),
             slots: slots.clone(),
-            quick: Some(Quick(self.clone())),
         });
         super::claim_loop(
             slots,
@@ -403,21 +396,103 @@ impl Inbox {
                         StepOutput::unchanged(&work.conversation.state)
                     }
                 };
-                let commit = self.step_commit(
-                    &work.conversation,
-                    &to,
-                    event,
-                    output,
-                    now,
-                    last_batch && i + 1 == n,
+                let mut output = output;
+                // A step that waited on a model or an `http` answer queues its replies now:
+                // their `created_at`, and the window they are priced in. Any other step's
+                // replies keep the moment it ran, shared with what else it recorded (a
+                // handoff's start, say).
+                let queued_at = match output.waited {
+                    true => self.clock.now().max(now),
+                    false => now,
+                };
+                let queued_window = self
+                    .window
+                    .state(work.conversation.last_inbound_at, queued_at);
+                let priced_open = crate::domain::pricing::service_window_open(
+                    &self.window,
+                    work.conversation.last_inbound_at,
+                    queued_at,
                 );
+                let outbound: Vec<NewOutbound> = std::mem::take(&mut output.replies)
+                    .into_iter()
+                    .map(|r| {
+                        let cost = self.pricer.price_send(
+                            &r.content,
+                            &r.fallback,
+                            &to,
+                            queued_window.is_open,
+                            priced_open,
+                            &mut output.state.entry_point,
+                            queued_at,
+                        );
+                        NewOutbound {
+                            sender_id: work.conversation.sender_id,
+                            conversation_id,
+                            message: OutboundMessage {
+                                to: to.clone(),
+                                content: r.content,
+                            },
+                            fallback: r.fallback,
+                            origin: Origin::Flow,
+                            flow: r.flow,
+                            step: r.step,
+                            cost: Some(cost),
+                        }
+                    })
+                    .collect();
+                let has_replies = !outbound.is_empty();
+                let commit = StepCommit {
+                    conversation_id,
+                    owner: self.owner.clone(),
+                    event_id: event.id,
+                    state: output.state.clone(),
+                    contact_patch: output.contact_patch.clone(),
+                    outbound,
+                    timers: output.timers,
+                    cancel_timers: output.cancel_timers,
+                    now,
+                    queued_at,
+                    release: last_batch && i + 1 == n,
+                    insights: output.insights,
+                };
                 let committed = self
                     .store
                     .commit_step_and_claim(&commit, self.hand_to_outbox)
                     .await?;
-                self.after_commit(event, &commit, committed);
-                work.conversation.state = commit.state;
-                if let Some(patch) = commit.contact_patch {
+                let handed = committed.handed.is_some();
+                if let (Some(item), Some(lease)) = (committed.handed, self.hand_to_outbox) {
+                    self.wake.outbox_handoff.push(Leased::handed(item, lease));
+                }
+                if committed.more_work {
+                    self.wake.inbox.notify_one();
+                }
+                for c in commit.insights.counts.iter().filter(|c| c.step.is_empty()) {
+                    metrics::counter!(m::FLOW_RUNS, "flow" => c.flow.clone(), "outcome" => c.what)
+                        .increment(c.n as u64);
+                }
+                for o in &commit.outbound {
+                    if let Some(cost) = &o.cost {
+                        m::message_priced(
+                            o.sender_id,
+                            o.flow.as_deref().unwrap_or("none"),
+                            cost.category.as_str(),
+                            cost.pricing_type.as_str(),
+                            cost.price_micros,
+                        );
+                    }
+                }
+                if let EventKind::Message(_) = &event.kind {
+                    let waited = (now - event.received_at).to_std().unwrap_or_default();
+                    metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());
+                }
+                if has_replies && !handed {
+                    self.wake.outbox.notify_one();
+                }
+                if !commit.timers.is_empty() {
+                    self.wake.timers.notify_one();
+                }
+                work.conversation.state = output.state;
+                if let Some(patch) = output.contact_patch {
                     // As the store applied it, so the next event sees the stored contact.
                     let c = &mut work.contact;
                     patch.apply_to(&mut c.name, &mut c.attributes, &mut c.tags);
@@ -427,159 +502,6 @@ impl Inbox {
                 return Ok(true);
             }
         }
-    }
-
-    /// The commit of `event`'s step, from what the engine made of it (`output`) at `now`:
-    /// its replies priced and addressed to `to`.
-    fn step_commit(
-        &self,
-        conversation: &crate::domain::Conversation,
-        to: &ContactRef,
-        event: &StoredEvent,
-        mut output: StepOutput,
-        now: chrono::DateTime<chrono::Utc>,
-        release: bool,
-    ) -> StepCommit {
-        let conversation_id = conversation.id;
-        // A step that waited on a model or an `http` answer queues its replies now: their
-        // `created_at`, and the window they are priced in. Any other step's replies keep
-        // the moment it ran, shared with what else it recorded (a handoff's start, say).
-        let queued_at = match output.waited {
-            true => self.clock.now().max(now),
-            false => now,
-        };
-        let queued_window = self.window.state(conversation.last_inbound_at, queued_at);
-        let priced_open = crate::domain::pricing::service_window_open(
-            &self.window,
-            conversation.last_inbound_at,
-            queued_at,
-        );
-        let outbound: Vec<NewOutbound> = std::mem::take(&mut output.replies)
-            .into_iter()
-            .map(|r| {
-                let cost = self.pricer.price_send(
-                    &r.content,
-                    &r.fallback,
-                    to,
-                    queued_window.is_open,
-                    priced_open,
-                    &mut output.state.entry_point,
-                    queued_at,
-                );
-                NewOutbound {
-                    sender_id: conversation.sender_id,
-                    conversation_id,
-                    message: OutboundMessage {
-                        to: to.clone(),
-                        content: r.content,
-                    },
-                    fallback: r.fallback,
-                    origin: Origin::Flow,
-                    flow: r.flow,
-                    step: r.step,
-                    cost: Some(cost),
-                }
-            })
-            .collect();
-        StepCommit {
-            conversation_id,
-            owner: self.owner.clone(),
-            event_id: event.id,
-            state: output.state,
-            contact_patch: output.contact_patch,
-            outbound,
-            timers: output.timers,
-            cancel_timers: output.cancel_timers,
-            now,
-            queued_at,
-            release,
-            insights: output.insights,
-        }
-    }
-
-    /// What follows the commit of `event`'s step: its first reply handed to the outbox,
-    /// the workers woken for what it left, the metrics counted.
-    fn after_commit(&self, event: &StoredEvent, commit: &StepCommit, committed: Committed) {
-        let has_replies = !commit.outbound.is_empty();
-        let handed = committed.handed.is_some();
-        if let (Some(item), Some(lease)) = (committed.handed, self.hand_to_outbox) {
-            self.wake.outbox_handoff.push(Leased::handed(item, lease));
-        }
-        if committed.more_work {
-            self.wake.inbox.notify_one();
-        }
-        for c in commit.insights.counts.iter().filter(|c| c.step.is_empty()) {
-            metrics::counter!(m::FLOW_RUNS, "flow" => c.flow.clone(), "outcome" => c.what)
-                .increment(c.n as u64);
-        }
-        for o in &commit.outbound {
-            if let Some(cost) = &o.cost {
-                m::message_priced(
-                    o.sender_id,
-                    o.flow.as_deref().unwrap_or("none"),
-                    cost.category.as_str(),
-                    cost.pricing_type.as_str(),
-                    cost.price_micros,
-                );
-            }
-        }
-        if let EventKind::Message(_) = &event.kind {
-            let waited = (commit.now - event.received_at)
-                .to_std()
-                .unwrap_or_default();
-            metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());
-        }
-        if has_replies && !handed {
-            self.wake.outbox.notify_one();
-        }
-        if !commit.timers.is_empty() {
-            self.wake.timers.notify_one();
-        }
-    }
-}
-
-/// The steps the store may run on its writer right after the ingest that claimed their
-/// conversation: the conversation's only waiting event (so nothing older waits, and the
-/// claim means no worker holds it), and a step the engine runs without waiting on anything
-/// (`Engine::handle_quick`). Its commit is the one a worker would make, with the lease
-/// given back; anything else goes to a worker as before.
-impl QuickSteps for Inbox {
-    fn step(&self, work: &ConversationWork) -> Option<StepCommit> {
-        let [event] = work.events.as_slice() else {
-            return None;
-        };
-        let to = work.contact.contact_ref()?;
-        let now = self.clock.now();
-        let window = self.window.state(work.conversation.last_inbound_at, now);
-        let input = StepInput {
-            conversation: &work.conversation,
-            contact: &work.contact,
-            event,
-            window: &window,
-            now,
-            broadcast_reply: work.broadcast_reply.as_ref(),
-        };
-        let output = self.engine.handle_quick(input)?;
-        Some(self.step_commit(&work.conversation, &to, event, output, now, true))
-    }
-
-    fn outbox_lease(&self) -> Option<Duration> {
-        self.hand_to_outbox
-    }
-
-    fn committed(&self, work: &ConversationWork, step: &StepCommit, committed: Committed) {
-        metrics::counter!(m::INBOX_HANDOFFS, "outcome" => "stepped").increment(1);
-        if let Some(event) = work.events.first() {
-            self.after_commit(event, step, committed);
-        }
-    }
-
-    fn hand_over(&self, work: ClaimedWork) {
-        metrics::counter!(m::INBOX_HANDOFFS, "outcome" => "handed").increment(1);
-        self.wake
-            .ingest_claims
-            .handoff
-            .push(Leased::handed(work, self.lease));
     }
 }
 
@@ -634,7 +556,6 @@ mod tests {
             lease,
             limit: 1,
             events: 32,
-            quick: None,
         };
         let waited = |work: ClaimedWork| Leased {
             item: work,

@@ -172,14 +172,9 @@ fn has_media(items: &[IngestItem]) -> bool {
     })
 }
 
-/// Hands what an ingest claimed to the inbox; the ids of the conversations handed, and
-/// whether each went to the claim's quick steps instead (the store hands it over then, if
-/// need be, and counts it).
-fn hand(wake: &Wakeups, claim: Option<&InboxClaim>, handed: Vec<ClaimedWork>) -> Vec<(i64, bool)> {
-    let ids = handed
-        .iter()
-        .map(|w| (w.conversation_id, w.is_quick()))
-        .collect();
+/// Hands what an ingest claimed to the inbox; the ids of the conversations handed.
+fn hand(wake: &Wakeups, claim: Option<&InboxClaim>, handed: Vec<ClaimedWork>) -> Vec<i64> {
+    let ids = handed.iter().map(|w| w.conversation_id).collect();
     if let Some(claim) = claim {
         wake.ingest_claims.hand(claim, handed);
     }
@@ -188,8 +183,8 @@ fn hand(wake: &Wakeups, claim: Option<&InboxClaim>, handed: Vec<ClaimedWork>) ->
 
 /// Counts what was stored and wakes the workers it concerns: the media downloads, the
 /// outbox for a template fallback a status queued, the inbox for stored messages in
-/// conversations not `handed` to it already (or to its quick steps).
-fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome], handed: &[(i64, bool)]) {
+/// conversations not `handed` to it already.
+fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome], handed: &[i64]) {
     if media {
         wake.media.notify_one();
     }
@@ -199,17 +194,10 @@ fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome], handed: &[(
             IngestOutcome::Stored {
                 conversation_id, ..
             } => {
-                let found = handed.iter().find(|(id, _)| id == conversation_id);
-                let outcome = match found {
-                    None => Some("left"),
-                    // Counted by the inbox: stepped, or handed after all.
-                    Some((_, true)) => None,
-                    Some((_, false)) => Some("handed"),
-                };
-                if let Some(outcome) = outcome {
-                    metrics::counter!(m::INBOX_HANDOFFS, "outcome" => outcome).increment(1);
-                }
-                new_work |= found.is_none();
+                let left = !handed.contains(conversation_id);
+                let outcome = if left { "left" } else { "handed" };
+                metrics::counter!(m::INBOX_HANDOFFS, "outcome" => outcome).increment(1);
+                new_work |= left;
             }
             IngestOutcome::Duplicate => metrics::counter!(m::WEBHOOKS_DUPLICATE).increment(1),
             IngestOutcome::StatusApplied { fallback_id, .. } => {

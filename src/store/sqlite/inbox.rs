@@ -166,9 +166,159 @@ impl Inbox for SqliteStore {
         outbox_lease: Option<Duration>,
     ) -> StoreResult<Committed> {
         // Serialised here, off the writer thread.
-        let prepared = PreparedStep::new(step, outbox_lease)?;
-        let written = self.writer.run(move |conn| prepared.write(conn)).await?;
-        written.committed(step)
+        let now = micros(step.now);
+        let queued = micros(step.queued_at);
+        let conversation_id = step.conversation_id;
+        let event_id = step.event_id;
+        let owner = step.owner.clone();
+        let release = step.release;
+        let state = json_text("conversation state", &step.state)?;
+        let patch = step.contact_patch.clone();
+        let cancel = (!step.cancel_timers.is_empty())
+            .then(|| {
+                let purposes: Vec<String> =
+                    step.cancel_timers.iter().map(TimerKind::purpose).collect();
+                json_text("timer purposes", &purposes)
+            })
+            .transpose()?;
+        let timers = step
+            .timers
+            .iter()
+            .map(|t| {
+                let (purpose, payload) = t.timer.to_row();
+                Ok((
+                    purpose,
+                    micros(t.due_at),
+                    json_text("timer payload", &payload)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let outbound = step
+            .outbound
+            .iter()
+            .map(OutboundRow::new)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let hand_until = crate::store::apply::hand_until(step, outbox_lease).map(micros);
+        let insight_counts = (!step.insights.is_empty()).then(|| step.insights.counts.clone());
+        let at = step.now;
+        let (ids, last_inbound_at, handed, more_work) = self
+            .writer
+            .run(move |conn| {
+                // A failure on any line below undoes this job's savepoint: nothing is kept.
+                // The conversation is read first and written once, last (its state, and its
+                // lease when released): this thread is the only writer, so nothing can
+                // change it in between.
+                let (contact_id, last_inbound_at, held): (i64, Option<i64>, bool) = conn
+                    .prepare_cached(
+                        "select contact_id, last_inbound_at,
+                                coalesce(lease_owner = ?2 and lease_until > ?3, 0)
+                         from conversations where id = ?1",
+                    )?
+                    .query_row(params![conversation_id, owner, now], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?
+                    .unwrap_or((0, None, false));
+                if !held {
+                    return Err(StoreError::LeaseLost {
+                        what: "conversation",
+                        id: conversation_id,
+                    });
+                }
+
+                // An event is handled once: committing it twice would send its replies twice.
+                let marked = conn
+                    .prepare_cached(
+                        "update conversation_events set processed_at = ?1
+                         where id = ?2 and conversation_id = ?3 and processed_at is null",
+                    )?
+                    .execute(params![now, event_id, conversation_id])?;
+                if marked == 0 {
+                    return Err(StoreError::NotFound {
+                        what: "unprocessed event",
+                        id: event_id,
+                    });
+                }
+
+                if let Some(patch) = &patch {
+                    patch_contact(conn, contact_id, patch)?;
+                }
+                if let Some(counts) = &insight_counts {
+                    super::insights::add(conn, at, counts)?;
+                }
+
+                // Cancel before creating, so a step may replace a timer with one of the same
+                // purpose.
+                if let Some(cancel) = &cancel {
+                    conn.prepare_cached(
+                        "delete from timers
+                         where conversation_id = ?1 and purpose in (select value from json_each(?2))",
+                    )?
+                    .execute(params![conversation_id, cancel])?;
+                }
+                for (purpose, due_at, payload) in &timers {
+                    conn.prepare_cached(
+                        "insert into timers (conversation_id, purpose, due_at, payload)
+                         values (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![conversation_id, purpose, due_at, payload])?;
+                }
+
+                // Whether the first new message will be its conversation's next to leave:
+                // asked before inserting, so "no message still queued" means no older one.
+                // It is then inserted leased to this process's outbox until `hand_until`
+                // (none without replies).
+                let hand = match hand_until {
+                    Some(until) => conn
+                        .prepare_cached(
+                            "select not exists (select 1 from outbound_messages
+                                                where conversation_id = ?1 and status = 'queued')
+                                and not exists (select 1 from sender_stops s
+                                                join conversations v on v.sender_id = s.sender_id
+                                                where v.id = ?1)",
+                        )?
+                        .query_row([conversation_id], |r| r.get::<_, bool>(0))?
+                        .then_some(until),
+                    None => None,
+                };
+                let ids = outbound
+                    .iter()
+                    .enumerate()
+                    .map(|(i, row)| {
+                        let lease = hand.filter(|_| i == 0).map(|until| (owner.as_str(), until));
+                        row.insert_leased(conn, queued, lease)
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let handed = hand.and(ids.first().copied());
+                let more_work = if release {
+                    release_lease(conn, conversation_id, &owner, Some(&state))?
+                } else {
+                    conn.prepare_cached("update conversations set state = ?1 where id = ?2")?
+                        .execute(params![state, conversation_id])?;
+                    false
+                };
+                Ok((ids, last_inbound_at, handed, more_work))
+            })
+            .await?;
+        // The leased message as the outbox would have read it from its row.
+        let handed = match (handed, step.outbound.first()) {
+            (Some(id), Some(first)) => Some(OutboxItem {
+                id,
+                sender_id: first.sender_id,
+                conversation_id,
+                message: first.message.clone(),
+                fallback: first.fallback.clone(),
+                attempts: 0,
+                created_at: time(queued)?,
+                last_inbound_at: opt_time(last_inbound_at)?,
+            }),
+            _ => None,
+        };
+        Ok(Committed {
+            ids,
+            handed,
+            more_work,
+        })
     }
 
     async fn release_conversation(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
@@ -196,206 +346,6 @@ impl Inbox for SqliteStore {
                 Ok(n == 1)
             })
             .await
-    }
-}
-
-/// A step's commit, serialised for the writer (`PreparedStep::write`).
-pub(super) struct PreparedStep {
-    now: i64,
-    queued: i64,
-    conversation_id: i64,
-    event_id: i64,
-    owner: String,
-    release: bool,
-    state: String,
-    patch: Option<ContactPatch>,
-    cancel: Option<String>,
-    timers: Vec<(String, i64, String)>,
-    outbound: Vec<OutboundRow>,
-    hand_until: Option<i64>,
-    insight_counts: Option<Vec<crate::domain::insight::Count>>,
-    at: DateTime<Utc>,
-}
-
-/// What `PreparedStep::write` wrote, for `Committed`.
-pub(super) struct Written {
-    ids: Vec<i64>,
-    last_inbound_at: Option<i64>,
-    handed: Option<i64>,
-    more_work: bool,
-}
-
-impl PreparedStep {
-    pub(super) fn new(step: &StepCommit, outbox_lease: Option<Duration>) -> StoreResult<Self> {
-        let cancel = (!step.cancel_timers.is_empty())
-            .then(|| {
-                let purposes: Vec<String> =
-                    step.cancel_timers.iter().map(TimerKind::purpose).collect();
-                json_text("timer purposes", &purposes)
-            })
-            .transpose()?;
-        let timers = step
-            .timers
-            .iter()
-            .map(|t| {
-                let (purpose, payload) = t.timer.to_row();
-                Ok((
-                    purpose,
-                    micros(t.due_at),
-                    json_text("timer payload", &payload)?,
-                ))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let outbound = step
-            .outbound
-            .iter()
-            .map(OutboundRow::new)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Self {
-            now: micros(step.now),
-            queued: micros(step.queued_at),
-            conversation_id: step.conversation_id,
-            event_id: step.event_id,
-            owner: step.owner.clone(),
-            release: step.release,
-            state: json_text("conversation state", &step.state)?,
-            patch: step.contact_patch.clone(),
-            cancel,
-            timers,
-            outbound,
-            hand_until: crate::store::apply::hand_until(step, outbox_lease).map(micros),
-            insight_counts: (!step.insights.is_empty()).then(|| step.insights.counts.clone()),
-            at: step.now,
-        })
-    }
-
-    /// Writes the step on the writer's connection. A failure on any line below undoes the
-    /// job's savepoint: nothing is kept. The conversation is read first and written once,
-    /// last (its state, and its lease when released): this thread is the only writer, so
-    /// nothing can change it in between.
-    pub(super) fn write(&self, conn: &Connection) -> StoreResult<Written> {
-        let (conversation_id, owner, now) = (self.conversation_id, &self.owner, self.now);
-        let (contact_id, last_inbound_at, held): (i64, Option<i64>, bool) = conn
-            .prepare_cached(
-                "select contact_id, last_inbound_at,
-                        coalesce(lease_owner = ?2 and lease_until > ?3, 0)
-                 from conversations where id = ?1",
-            )?
-            .query_row(params![conversation_id, owner, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?
-            .unwrap_or((0, None, false));
-        if !held {
-            return Err(StoreError::LeaseLost {
-                what: "conversation",
-                id: conversation_id,
-            });
-        }
-
-        // An event is handled once: committing it twice would send its replies twice.
-        let marked = conn
-            .prepare_cached(
-                "update conversation_events set processed_at = ?1
-                 where id = ?2 and conversation_id = ?3 and processed_at is null",
-            )?
-            .execute(params![now, self.event_id, conversation_id])?;
-        if marked == 0 {
-            return Err(StoreError::NotFound {
-                what: "unprocessed event",
-                id: self.event_id,
-            });
-        }
-
-        if let Some(patch) = &self.patch {
-            patch_contact(conn, contact_id, patch)?;
-        }
-        if let Some(counts) = &self.insight_counts {
-            super::insights::add(conn, self.at, counts)?;
-        }
-
-        // Cancel before creating, so a step may replace a timer with one of the same
-        // purpose.
-        if let Some(cancel) = &self.cancel {
-            conn.prepare_cached(
-                "delete from timers
-                 where conversation_id = ?1 and purpose in (select value from json_each(?2))",
-            )?
-            .execute(params![conversation_id, cancel])?;
-        }
-        for (purpose, due_at, payload) in &self.timers {
-            conn.prepare_cached(
-                "insert into timers (conversation_id, purpose, due_at, payload)
-                 values (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![conversation_id, purpose, due_at, payload])?;
-        }
-
-        // Whether the first new message will be its conversation's next to leave: asked
-        // before inserting, so "no message still queued" means no older one. It is then
-        // inserted leased to this process's outbox until `hand_until` (none without
-        // replies).
-        let hand = match self.hand_until {
-            Some(until) => conn
-                .prepare_cached(
-                    "select not exists (select 1 from outbound_messages
-                                        where conversation_id = ?1 and status = 'queued')
-                        and not exists (select 1 from sender_stops s
-                                        join conversations v on v.sender_id = s.sender_id
-                                        where v.id = ?1)",
-                )?
-                .query_row([conversation_id], |r| r.get::<_, bool>(0))?
-                .then_some(until),
-            None => None,
-        };
-        let ids = self
-            .outbound
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let lease = hand.filter(|_| i == 0).map(|until| (owner.as_str(), until));
-                row.insert_leased(conn, self.queued, lease)
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let handed = hand.and(ids.first().copied());
-        let more_work = if self.release {
-            release_lease(conn, conversation_id, owner, Some(&self.state))?
-        } else {
-            conn.prepare_cached("update conversations set state = ?1 where id = ?2")?
-                .execute(params![self.state, conversation_id])?;
-            false
-        };
-        Ok(Written {
-            ids,
-            last_inbound_at,
-            handed,
-            more_work,
-        })
-    }
-}
-
-impl Written {
-    /// What the commit of `step` gives back, once it holds what was written.
-    pub(super) fn committed(self, step: &StepCommit) -> StoreResult<Committed> {
-        // The leased message as the outbox would have read it from its row.
-        let handed = match (self.handed, step.outbound.first()) {
-            (Some(id), Some(first)) => Some(OutboxItem {
-                id,
-                sender_id: first.sender_id,
-                conversation_id: step.conversation_id,
-                message: first.message.clone(),
-                fallback: first.fallback.clone(),
-                attempts: 0,
-                created_at: time(micros(step.queued_at))?,
-                last_inbound_at: opt_time(self.last_inbound_at)?,
-            }),
-            _ => None,
-        };
-        Ok(Committed {
-            ids: self.ids,
-            handed,
-            more_work: self.more_work,
-        })
     }
 }
 

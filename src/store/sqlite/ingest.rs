@@ -1,7 +1,7 @@
 //! Webhook ingress on SQLite: a batch of messages and statuses in one write job.
 
 use super::identity;
-use super::inbox::{claim_one, load_raw, PreparedStep, RawWork, Written};
+use super::inbox::{claim_one, load_raw, RawWork};
 use super::media::enqueue_download;
 use super::rows::{json_text, micros, upsert_contact};
 use super::statuses::ingest_status;
@@ -11,8 +11,7 @@ use crate::domain::{
 };
 use crate::store::apply::lease_until;
 use crate::store::{
-    ClaimedWork, ConversationWork, InboxClaim, Ingest, IngestItem, IngestOutcome, NewDownload,
-    Quick, QuickSteps, StepCommit, StoreResult,
+    ClaimedWork, InboxClaim, Ingest, IngestItem, IngestOutcome, NewDownload, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -81,7 +80,6 @@ impl Ingest for SqliteStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let quick = claim.and_then(|c| c.quick.clone());
         let claim = claim.map(|c| Claim {
             owner: c.owner.clone(),
             until: micros(lease_until(c.now, c.lease)),
@@ -114,60 +112,13 @@ impl Ingest for SqliteStore {
                 Ok((outcomes, raw))
             })
             .await?;
+        // Parsed off the writer thread as `claim_work`'s are, and not before the webhook is
+        // answered: by the inbox, when it reads the work.
         let work = raw
             .into_iter()
-            .map(|raw| {
-                let id = raw.conversation_id;
-                match &quick {
-                    Some(Quick(quick)) => {
-                        self.step_soon(quick.clone(), raw);
-                        ClaimedWork::quick(id)
-                    }
-                    // Parsed off the writer thread as `claim_work`'s are, and not before the
-                    // webhook is answered: by the inbox, when it reads the work.
-                    None => ClaimedWork::new(id, move || raw.parse()),
-                }
-            })
+            .map(|raw| ClaimedWork::new(raw.conversation_id, move || raw.parse()))
             .collect();
         Ok((outcomes, work))
-    }
-}
-
-impl SqliteStore {
-    /// Runs the step of `raw`, a conversation an ingest just claimed, in a write job of its
-    /// own right after the ingest's commit (which answers the webhook meanwhile: its
-    /// message is processed after the acknowledgement, as any other): committed there if
-    /// it is quick (`QuickSteps`), otherwise handed to the inbox, read. The writer runs it
-    /// as it would a worker's commit of the step, without the two hand-overs between
-    /// threads (to a worker and back) that the worker's step costs.
-    fn step_soon(&self, quick: std::sync::Arc<dyn QuickSteps>, raw: RawWork) {
-        let id = raw.conversation_id;
-        let steps = quick.clone();
-        self.writer.run_detached(
-            move |conn| step_now(conn, &*steps, raw),
-            move |result| match result {
-                Ok(Claimed::Stepped(stepped)) => {
-                    let (read, step, written) = *stepped;
-                    match written.committed(&step) {
-                        Ok(committed) => quick.committed(&read, &step, committed),
-                    // Committed, but not as read back: its first reply waits for its lease
-                    // to run out, then for a claim.
-                        Err(e) => {
-                            tracing::error!(conversation_id = id, error = %e, "a quick step's commit could not be read back")
-                        }
-                    }
-                }
-                Ok(Claimed::Read(read)) => quick.hand_over(ClaimedWork::ready(*read)),
-                Ok(Claimed::Unreadable(id, e)) => {
-                    quick.hand_over(ClaimedWork::new(id, move || Err(e)))
-                }
-                // Nothing of the step was kept; the conversation is still leased here.
-                Err(e) => {
-                    tracing::warn!(conversation_id = id, error = %e, "a quick step failed; the inbox runs it");
-                    quick.hand_over(ClaimedWork::to_load(id))
-                }
-            },
-        );
     }
 }
 
@@ -178,16 +129,6 @@ struct Claim {
     now: i64,
     limit: usize,
     events: i64,
-}
-
-/// What a quick step's job (`step_now`) made of a conversation an ingest claimed.
-enum Claimed {
-    /// Read, for the inbox: not a quick step, or one that could not be written.
-    Read(Box<ConversationWork>),
-    /// Its one event's step, written in this job (`QuickSteps`).
-    Stepped(Box<(ConversationWork, StepCommit, Written)>),
-    /// Its rows, which could not be read: the inbox reports it.
-    Unreadable(i64, crate::store::StoreError),
 }
 
 impl Claim {
@@ -215,45 +156,6 @@ impl Claim {
         }
         Ok(raw)
     }
-}
-
-/// `loaded`'s step written when it is quick (`QuickSteps::step`), in a savepoint of its
-/// own: a step that cannot be written (or a panic while it runs) leaves nothing behind and
-/// the conversation to the inbox, which runs it as any claimed work and meets the same
-/// problem there, where it is handled.
-fn step_now(conn: &Connection, quick: &dyn QuickSteps, loaded: RawWork) -> StoreResult<Claimed> {
-    let id = loaded.conversation_id;
-    let read = match loaded.parse() {
-        Ok(read) => read,
-        // The inbox reports it, as for any work it cannot read.
-        Err(e) => return Ok(Claimed::Unreadable(id, e)),
-    };
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| quick.step(&read)));
-    let Ok(Some(step)) = run else {
-        return Ok(Claimed::Read(Box::new(read)));
-    };
-    let prepared = match PreparedStep::new(&step, quick.outbox_lease()) {
-        Ok(prepared) => prepared,
-        Err(e) => return Ok(not_written(id, e, read)),
-    };
-    conn.prepare_cached("savepoint quick_step")?.execute([])?;
-    match prepared.write(conn) {
-        Ok(written) => {
-            conn.prepare_cached("release quick_step")?.execute([])?;
-            Ok(Claimed::Stepped(Box::new((read, step, written))))
-        }
-        Err(e) => {
-            // Undone, or the whole job fails.
-            conn.prepare_cached("rollback to quick_step")?.execute([])?;
-            conn.prepare_cached("release quick_step")?.execute([])?;
-            Ok(not_written(id, e, read))
-        }
-    }
-}
-
-fn not_written(id: i64, e: crate::store::StoreError, read: ConversationWork) -> Claimed {
-    tracing::warn!(conversation_id = id, error = %e, "a quick step could not be written; the inbox runs it");
-    Claimed::Read(Box::new(read))
 }
 
 enum Prepared {

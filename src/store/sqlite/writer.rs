@@ -179,62 +179,36 @@ impl Writer {
         self.submit(Lane::Riding, f).await
     }
 
-    /// `run`, without waiting: `done` gets the answer on the writer thread, once the commit
-    /// is known (or at once, here, if the writer has stopped). `done` must not block: the
-    /// next batch waits for it.
-    pub(super) fn run_detached<T, F, D>(&self, f: F, done: D)
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-        D: FnOnce(StoreResult<T>) + Send + 'static,
-    {
-        let job = job(f, done);
-        if let Err(mpsc::SendError((_, job))) = self.jobs.send((Lane::InTurn, job)) {
-            // Never run: its reply says so.
-            (job(Run::Not).reply)(Err("the writer has stopped".into()));
-        }
-    }
-
     async fn submit<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let job = job(f, move |answer| {
-            let _ = tx.send(answer);
+        let job: Job = Box::new(move |run| {
+            let result = match run {
+                Run::Shared(conn) => in_savepoint(conn, f),
+                Run::Alone(conn) => caught(conn, f),
+                Run::Not => Err(StoreError::Commit(
+                    "the write transaction did not begin".into(),
+                )),
+            };
+            Ran {
+                failed: result.is_err(),
+                reply: Box::new(move |committed| {
+                    let answer = match committed {
+                        Ok(()) => result,
+                        Err(e) => Err(StoreError::Commit(e)),
+                    };
+                    let _ = tx.send(answer);
+                }),
+            }
         });
         self.jobs
             .send((lane, job))
             .map_err(|_| StoreError::WriterStopped)?;
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
-}
-
-/// `f` as a job whose answer, once its commit is known, goes to `answer`.
-fn job<T, F>(f: F, answer: impl FnOnce(StoreResult<T>) + Send + 'static) -> Job
-where
-    T: Send + 'static,
-    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-{
-    Box::new(move |run| {
-        let result = match run {
-            Run::Shared(conn) => in_savepoint(conn, f),
-            Run::Alone(conn) => caught(conn, f),
-            Run::Not => Err(StoreError::Commit(
-                "the write transaction did not begin".into(),
-            )),
-        };
-        Ran {
-            failed: result.is_err(),
-            reply: Box::new(move |committed| {
-                answer(match committed {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Commit(e)),
-                })
-            }),
-        }
-    })
 }
 
 fn in_savepoint<T>(

@@ -139,7 +139,6 @@ pub async fn ingest_one(
         lease: LEASE,
         limit: 10,
         events: 32,
-        quick: None,
     };
     store
         .ingest_and_claim(

@@ -320,7 +320,6 @@ async fn an_ingest_claims_the_work_it_stores_for_its_inbox(store: DynStore) {
         lease: LEASE,
         limit,
         events: 32,
-        quick: None,
     };
     let items = [
         message(inbound("wamid.1", 1, Some(t(0)), "one"), t(0)),
@@ -461,7 +460,6 @@ async fn work_left_to_a_claim_is_announced(store: DynStore) {
         lease: LEASE,
         limit: 10,
         events: 32,
-        quick: None,
     };
 
     // Leased for this process's inbox: nothing to announce.

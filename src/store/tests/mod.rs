@@ -139,7 +139,6 @@ mod insights;
 mod media;
 mod outbox;
 mod process;
-mod quick;
 mod reads;
 mod schedules;
 mod timers;
