@@ -401,9 +401,10 @@ impl Inbox {
                 // their `created_at`, and the window they are priced in. Any other step's
                 // replies keep the moment it ran, shared with what else it recorded (a
                 // handoff's start, say).
-                let queued_at = match output.waited {
-                    true => self.clock.now().max(now),
-                    false => now,
+                let queued_at = if output.waited {
+                    self.clock.now().max(now)
+                } else {
+                    now
                 };
                 let queued_window = self
                     .window

@@ -71,10 +71,10 @@ async fn a_handed_reply_is_never_claimed_twice(store: DynStore) {
     }
 }
 
-/// Commits a step with two replies ("one", "two") for a new conversation, asking for a
-/// hand-over, and checks the handed message is the first reply as the outbox would have
-/// read it from its row. Returns the step, the handed message and the new ids.
-/// A step at `t(2)` whose two replies are queued at `queued_at` (its `created_at`).
+/// Commits a step at `t(2)` with two replies ("one", "two") queued at `queued_at` for a new
+/// conversation, asking for a hand-over, and checks the handed message is the first reply
+/// as the outbox would have read it from its row (`created_at` = `queued_at`). Returns the
+/// step, the handed message and the new ids.
 async fn commit_two_replies(
     store: &DynStore,
     queued_at: DateTime<Utc>,
