@@ -386,6 +386,62 @@ fn steps_naming_the_same_knowledge_share_one_index() {
 }
 
 #[test]
+fn one_list_of_knowledge_files_is_one_index_however_it_is_written() {
+    let flow = format!(
+        "{}  - agent: {{ model: m, instructions: Again., scope: orders, if_window_closed: skip, knowledge: [./knowledge/shipping.md, knowledge/returns.md] }}\n",
+        knowledge_flow("[knowledge/returns.md, knowledge/shipping.md]")
+    );
+    let project = Project::new(
+        &[("kb.yaml", &flow)],
+        &[
+            ("shipping.md", SHIPPING.as_bytes()),
+            ("returns.md", RETURNS.as_bytes()),
+        ],
+    );
+    let (report, rendered) = project.load(None);
+    assert!(report.problems.is_empty(), "{rendered}");
+    let set = report.set.unwrap();
+    let indexes: Vec<&Arc<knowledge::Knowledge>> = set
+        .get("kb")
+        .unwrap()
+        .steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::Agent(a) => a.knowledge.as_ref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(indexes.len(), 2);
+    assert!(Arc::ptr_eq(indexes[0], indexes[1]));
+}
+
+#[test]
+fn knowledge_is_bounded_per_project() {
+    // Five files of 0.9 MiB; each agent names four of them, a different four: five lists of
+    // 3.6 MiB, each within a step's 4 MiB, 18 MiB together.
+    let part = "x".repeat(900 * 1024);
+    let names = ["k1.md", "k2.md", "k3.md", "k4.md", "k5.md"];
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, part.as_bytes())).collect();
+    let mut flow = String::from("id: kb\nsteps:\n");
+    for left_out in names {
+        let list = names
+            .iter()
+            .filter(|n| **n != left_out)
+            .map(|n| format!("knowledge/{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        flow.push_str(&format!("  - agent: {{ model: m, instructions: Help., scope: orders, if_window_closed: skip, knowledge: [{list}] }}\n"));
+    }
+    let (report, rendered) = Project::new(&[("kb.yaml", &flow)], &files).load(None);
+    assert!(report.set.is_none(), "{rendered}");
+    assert!(
+        rendered.contains("flows/kb.yaml:7:") && rendered.contains("error: the agents' different `knowledge:` lists add up to 18 MiB of text to index, more than the 16 MiB Parley indexes for one project"),
+        "{rendered}"
+    );
+    assert_eq!(rendered.matches("error:").count(), 1, "{rendered}");
+}
+
+#[test]
 fn knowledge_files_stay_in_the_project_folder_and_are_text() {
     let mut latin1 = b"caf".to_vec();
     latin1.push(0xe9);

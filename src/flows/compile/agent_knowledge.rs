@@ -10,12 +10,20 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The knowledge indexes built during one load: steps naming the same files share one, and
-/// every file named is remembered so hot reload notices when one changes.
+/// The most knowledge text one load indexes, over all its different `knowledge:` lists: each
+/// list is indexed once, however many steps name it, so this bounds a project whose agents
+/// name overlapping lists (each up to `knowledge::STEP_MAX_BYTES`) in many combinations.
+pub const PROJECT_MAX_BYTES: u64 = 4 * knowledge::STEP_MAX_BYTES;
+
+/// The knowledge indexes built during one load: steps naming the same files share one,
+/// whatever the order or spelling of their names (`knowledge/a.md` and `./knowledge/a.md`
+/// are one file), and every file named is remembered so hot reload notices when one changes.
 #[derive(Debug, Default)]
 pub struct KnowledgeShelf {
-    built: std::cell::RefCell<HashMap<Vec<String>, Arc<Knowledge>>>,
+    built: std::cell::RefCell<HashMap<Vec<PathBuf>, Arc<Knowledge>>>,
     files: std::cell::RefCell<BTreeSet<PathBuf>>,
+    /// Bytes indexed so far in this load (`PROJECT_MAX_BYTES`).
+    indexed: std::cell::Cell<u64>,
 }
 
 impl KnowledgeShelf {
@@ -73,7 +81,6 @@ pub(super) fn compile(
     if failed {
         return None;
     }
-    let key: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let shelf = b.ctx.knowledge;
     let mut paths = Vec::new();
     for (name, item) in &named {
@@ -89,13 +96,27 @@ pub(super) fn compile(
             }
         }
     }
-    if let Some(k) = shelf.built.borrow().get(&key) {
-        return Some(Some(k.clone()));
+    // The files as written (the order they are indexed in, which breaks ties between equally
+    // relevant passages); the key is their real paths in order, so that one list gives one
+    // index however it is written or ordered (the first step's order then holds for all).
+    let files: Vec<(&PathBuf, &String, &YamlNode)> = named
+        .iter()
+        .zip(&paths)
+        .filter_map(|((name, item), path)| Some((path.as_ref()?, name, *item)))
+        .collect();
+    let mut key: Vec<PathBuf> = files
+        .iter()
+        .map(|(path, ..)| path.canonicalize().unwrap_or_else(|_| (*path).clone()))
+        .collect();
+    key.sort();
+    if !failed {
+        if let Some(k) = shelf.built.borrow().get(&key) {
+            return Some(Some(k.clone()));
+        }
     }
     let mut texts = Vec::new();
     let mut left = knowledge::STEP_MAX_BYTES;
-    for ((name, item), path) in named.iter().zip(&paths) {
-        let Some(path) = path else { continue };
+    for (path, name, item) in files {
         match knowledge::read(path, name, left) {
             Ok(text) => {
                 left = left.saturating_sub(text.len() as u64);
@@ -110,6 +131,21 @@ pub(super) fn compile(
     if failed {
         return None;
     }
+    let bytes: u64 = texts.iter().map(|(_, t)| t.len() as u64).sum();
+    let indexed = shelf.indexed.get().saturating_add(bytes);
+    if indexed > PROJECT_MAX_BYTES {
+        problems.error(
+            yaml::pos(node),
+            format!(
+                "the agents' different `knowledge:` lists add up to {} MiB of text to index, more than the {} MiB Parley indexes for one project",
+                indexed.div_ceil(1024 * 1024),
+                PROJECT_MAX_BYTES / (1024 * 1024)
+            ),
+            Some("let agents that know the same things name the same list of files (each list is indexed once)".into()),
+        );
+        return None;
+    }
+    shelf.indexed.set(indexed);
     let built = Arc::new(Knowledge::from_texts(
         texts.iter().map(|(n, t)| (*n, t.as_str())),
     ));
