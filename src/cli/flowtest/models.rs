@@ -480,12 +480,52 @@ pub fn first_difference(path: &str, recorded: &Value, now: &Value) -> Option<Dif
             })
         }
         (x, y) if same(x, y) => None,
+        (Value::String(x), Value::String(y)) => {
+            let (recorded, now) = show_change(x, y);
+            Some(Difference {
+                path: path.to_string(),
+                recorded,
+                now,
+            })
+        }
         (x, y) => Some(Difference {
             path: path.to_string(),
             recorded: show(x),
             now: show(y),
         }),
     }
+}
+
+/// Two texts that differ, each shown around their first difference: up to 40 characters
+/// before it and the rest of `SHOWN_CHARS` after, with `…` where text is left out and the
+/// position of the difference when it is not near the start (a changed word deep in a long
+/// system prompt would otherwise show as two identical beginnings).
+fn show_change(recorded: &str, now: &str) -> (String, String) {
+    const BEFORE: usize = 40;
+    let at = recorded
+        .chars()
+        .zip(now.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let start = at.saturating_sub(BEFORE);
+    let window = |s: &str| {
+        let total = s.chars().count();
+        let shown: String = s.chars().skip(start).take(SHOWN_CHARS).collect();
+        let head = if start > 0 { "…" } else { "" };
+        let tail = if start + SHOWN_CHARS < total {
+            "…"
+        } else {
+            ""
+        };
+        format!("{head}«{shown}»{tail}")
+    };
+    let (mut a, mut b) = (window(recorded), window(now));
+    if start > 0 {
+        let from = format!(" (from character {})", at + 1);
+        a.push_str(&from);
+        b.push_str(&from);
+    }
+    (a, b)
 }
 
 /// Equal, counting 2 and 2.0 alike (a YAML round trip may write one for the other).
@@ -561,6 +601,36 @@ mod tests {
         assert_eq!(d.path, "request.messages[1]");
         assert_eq!(d.now, "(absent)");
         assert_eq!(first_difference("request", &a, &a.clone()), None);
+    }
+
+    #[test]
+    fn a_change_deep_in_a_long_text_is_shown_where_it_is() {
+        let before = format!(
+            "{} Parcels ship on Monday. Thanks.",
+            "You help. ".repeat(50)
+        );
+        let after = before.replace("Monday", "Tuesday");
+        let d = first_difference(
+            "request",
+            &json!({"system": before}),
+            &json!({"system": after}),
+        )
+        .unwrap();
+        assert_eq!(d.path, "request.system");
+        assert_ne!(d.recorded, d.now);
+        assert!(
+            d.recorded.contains("Parcels ship on Monday"),
+            "{}",
+            d.recorded
+        );
+        assert!(d.now.contains("Parcels ship on Tuesday"), "{}", d.now);
+        assert!(d.recorded.starts_with('…') && d.recorded.ends_with("(from character 518)"));
+        // Short texts that differ at once are shown whole, as before.
+        let d = first_difference("r", &json!("order A-1"), &json!("order A-2")).unwrap();
+        assert_eq!(
+            (d.recorded.as_str(), d.now.as_str()),
+            ("«order A-1»", "«order A-2»")
+        );
     }
 
     #[test]
