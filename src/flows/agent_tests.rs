@@ -207,6 +207,41 @@ fn agent_step_defaults_and_check_warnings() {
 }
 
 #[test]
+fn a_token_budget_that_no_call_fits_in_is_an_error() {
+    let flow = |budget: &str, max: &str| {
+        format!("id: b\nsteps:\n  - agent:\n      model: m\n      instructions: Help.\n      scope: orders\n      if_window_closed: skip\n      budget: {budget}\n{max}")
+    };
+    let (report, rendered) =
+        Project::new(&[("b.yaml", &flow("{ tokens: 300 }", ""))], &[]).load(None);
+    assert!(report.set.is_none(), "{rendered}");
+    assert!(
+        rendered.contains("flows/b.yaml:8:25: error: a budget of 300 tokens leaves no room for one call: each call keeps `max_tokens` (500, the default) for its answer"),
+        "{rendered}"
+    );
+    let (report, rendered) = Project::new(
+        &[(
+            "b.yaml",
+            &flow("{ tokens: 300 }", "      max_tokens: 100\n"),
+        )],
+        &[],
+    )
+    .load(None);
+    assert!(report.problems.is_empty(), "{rendered}");
+    let (_, rendered) = Project::new(
+        &[(
+            "b.yaml",
+            &flow("{ tokens: 100 }", "      max_tokens: 100\n"),
+        )],
+        &[],
+    )
+    .load(None);
+    assert!(
+        rendered.contains("error: a budget of 100 tokens leaves no room for one call: each call keeps `max_tokens` (100) for its answer"),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn check_names_each_agent_mistake_at_its_place() {
     let flow = r#"id: bad
 steps:

@@ -151,6 +151,28 @@ pub fn compile(
         }),
     };
     let max_tokens = number(m, "max_tokens", 500, 1, 16_384, problems);
+    // Each call reserves `max_tokens` for its answer before it is made (besides its prompt),
+    // so a token budget no larger than that lets no call through at all.
+    if let (Some(limit), Some(answer)) = (budget.tokens, max_tokens) {
+        let node = m.get_node("budget");
+        let at = node
+            .and_then(|n| n.as_mapping())
+            .and_then(|bm| bm.get_node("tokens"))
+            .or(node);
+        if let Some(at) = at.filter(|_| limit <= answer as u64) {
+            problems.error(
+                yaml::pos(at),
+                format!(
+                    "a budget of {limit} tokens leaves no room for one call: each call keeps `max_tokens` ({answer}{}) for its answer, besides the prompt, so the model would never be asked",
+                    if m.get_node("max_tokens").is_none() { ", the default" } else { "" }
+                ),
+                Some(format!(
+                    "give the conversation several calls' worth, like `tokens: {}`, or lower `max_tokens`",
+                    (answer as u64).saturating_mul(20).max(20_000)
+                )),
+            );
+        }
+    }
     let on_error = exit(b, m, "on_error", index, Slot::OnError, problems);
     let on_budget = exit(b, m, "on_budget", index, Slot::OnBudget, problems);
     if m.get_node("on_budget").is_some() && budget.tokens.is_none() && budget.cost.is_none() {
