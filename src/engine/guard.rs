@@ -7,14 +7,31 @@ use crate::flows::Guardrails;
 use regex::Regex;
 use std::sync::LazyLock;
 
-/// Links a customer's WhatsApp turns into something to tap: `https://…`, `www.…`, and bare
-/// domains followed by a path or ending in a common top-level domain.
+/// What counts as a link (WhatsApp turns these into something to tap, and a browser opens
+/// them). Every match is checked, left to right, without overlaps:
+///
+/// - anything after a scheme, `https://…`, `ftp://…` (`\` counts as `/`), up to a space;
+/// - `www.…`;
+/// - a bare domain: labels joined by dots ending in a top-level domain of 2–63 letters (any
+///   letters: no list of top-level domains is kept, so `evil.de` and `refunds.store` count
+///   like `evil.com`) or a punycode one (`xn--…`), with what follows it not a letter, digit
+///   or `_`; then an optional port and path. The top-level domain must be letters, so
+///   prices, times and versions (`3.50`, `10.30`, `2.5`) and abbreviations with one-letter
+///   parts (`e.g.`, `i.e.`, `a.m.`) are text. Two words joined by a dot without a space
+///   (`Mr.Smith`, `Node.js`, `returns.pdf`) do count: telling them from a domain needs the
+///   list of top-level domains, which changes, and a false alarm only makes the model
+///   answer again;
+/// - an IPv4 address (four numbers up to 255), with an optional port and path.
+///
+/// The domain of an email address counts as a link too (WhatsApp makes it one).
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)
-        (?:https?://|www\.)[^\s<>()\[\]{}]+
-        | \b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24}/[^\s<>()\[\]{}]*
-        | \b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:com|net|org|io|co|info|biz|app|dev|me|ly|xyz|site|online|shop|link|click|top|ru|cn|tk|gl|to|gg|ai)\b",
+        \b[a-z][a-z0-9+.-]*:[/\\]{2} (?: \[[0-9a-f:.]*\] | [^\s<>()\[\]{}] )*
+        | \bwww\.[^\s<>()\[\]{}]+
+        | (?: \b(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+ (?:\p{L}{2,63}|xn--[a-z0-9-]{1,59}) \b
+            | \b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\b )
+          (?: :[0-9]{1,5} )? (?: [/\\?\#][^\s<>()\[\]{}]* )?",
     )
     .expect("the link pattern compiles")
 });
@@ -38,13 +55,21 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
         ));
     }
     for link in LINK.find_iter(text) {
-        let host = host_of(link.as_str());
-        if !allowed(&rules.allowed_domains, &host) {
+        // Punctuation that ends a sentence is not part of a link (nor in WhatsApp's).
+        let link = link
+            .as_str()
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
+        let host = host_of(link);
+        if !host
+            .as_ref()
+            .is_some_and(|h| allowed(&rules.allowed_domains, h))
+        {
+            let shown = host.map_or_else(|| link.to_string(), |h| h.to_string());
             return Err(if rules.allowed_domains.is_empty() {
-                format!("it contains a link ({host}); answers may not contain links")
+                format!("it contains a link ({shown}); answers may not contain links")
             } else {
                 format!(
-                    "it links to {host}; links may only point to {}",
+                    "it links to {shown}; links may only point to {}",
                     rules.allowed_domains.join(", ")
                 )
             });
@@ -58,25 +83,36 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The host of a link as written: `https://Shop.Acme.example/x` → `shop.acme.example`.
-fn host_of(link: &str) -> String {
-    let rest = link.split_once("://").map(|(_, r)| r).unwrap_or(link);
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("")
-        .rsplit('@')
-        .next()
-        .unwrap_or("");
-    let host = host.split(':').next().unwrap_or("");
-    host.trim_end_matches('.').to_ascii_lowercase()
+/// The host a browser would open for a link, as the WHATWG URL standard reads it (the `url`
+/// crate): `\` is a `/`, the host follows the last `@` before the path, percent escapes
+/// and international names are decoded (to lowercase punycode), and numbers are IPv4
+/// addresses (`2130706433` is `127.0.0.1`). A link without a scheme is read as `http://`;
+/// any other scheme too, so `ftp://evil.io\@acme.example` goes to `evil.io` like a web
+/// address would. `None` when no host can be read: such a link is refused.
+fn host_of(link: &str) -> Option<url::Host> {
+    static SCHEME: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^[a-z][a-z0-9+.-]*:[/\\]*").expect("the scheme pattern compiles")
+    });
+    let rest = SCHEME.replace(link, "");
+    let url = url::Url::parse(&format!("http://{rest}")).ok()?;
+    Some(match url.host()?.to_owned() {
+        url::Host::Domain(d) => url::Host::Domain(d.trim_end_matches('.').to_string()),
+        ip => ip,
+    })
 }
 
-/// Whether `host` is one of `domains` or under one of them.
-fn allowed(domains: &[String], host: &str) -> bool {
+/// Whether `host` is one of `domains` or under one of them. Both are compared as a
+/// browser reads them (lowercase, punycode); an IP address only when it is listed itself.
+fn allowed(domains: &[String], host: &url::Host) -> bool {
     domains.iter().any(|d| {
-        let d = d.trim_start_matches('.').to_ascii_lowercase();
-        host == d || host.ends_with(&format!(".{d}"))
+        let d = d.trim_start_matches('.').trim_end_matches('.');
+        match (url::Host::parse(d), host) {
+            (Ok(url::Host::Domain(d)), url::Host::Domain(host)) => {
+                !d.is_empty() && (*host == d || host.ends_with(&format!(".{d}")))
+            }
+            (Ok(listed), host) => listed == *host,
+            (Err(_), _) => false,
+        }
     })
 }
 
@@ -143,6 +179,124 @@ mod tests {
         assert!(check_answer(&none, "https://acme.example")
             .unwrap_err()
             .contains("may not contain links"));
+    }
+
+    fn refused_for_acme(text: &str) -> String {
+        let r = rules(&["acme.example"], &[]);
+        match check_answer(&r, text) {
+            Ok(()) => panic!("{text}: passed"),
+            Err(why) => {
+                assert!(
+                    why.contains("links may only point to acme.example"),
+                    "{text}: {why}"
+                );
+                why
+            }
+        }
+    }
+
+    #[test]
+    fn a_backslash_or_userinfo_does_not_hide_the_real_host() {
+        // Browsers read `\` as `/`: the host ends before it, and an `@` after it is path.
+        assert_eq!(
+            refused_for_acme(r"Go to https://evil.io\@acme.example/pay"),
+            "it links to evil.io; links may only point to acme.example"
+        );
+        assert!(
+            refused_for_acme(r"https://evil.io\.acme.example/pay").contains("links to evil.io;")
+        );
+        assert!(refused_for_acme(r"HTTPS:\\evil.io\@acme.example").contains("links to evil.io;"));
+        assert!(refused_for_acme("ftp://evil.io/pay").contains("links to evil.io;"));
+        // The host is after the last `@` before the path.
+        assert!(refused_for_acme("https://acme.example@evil.io/").contains("links to evil.io;"));
+        assert!(refused_for_acme("https://acme.example:x@evil.io@evil.io/x")
+            .contains("links to evil.io;"));
+        assert!(refused_for_acme("https://evil.io%2f.acme.example/").contains("links to"));
+        let r = rules(&["acme.example"], &[]);
+        assert_eq!(check_answer(&r, r"https://acme.example\@evil.io"), Ok(()));
+        assert_eq!(check_answer(&r, "https://evil.io@acme.example/pay"), Ok(()));
+    }
+
+    #[test]
+    fn bare_domains_with_any_top_level_domain_are_links() {
+        assert_eq!(
+            refused_for_acme("Visit refunds-acme.es"),
+            "it links to refunds-acme.es; links may only point to acme.example"
+        );
+        assert!(refused_for_acme("acme-refund.store").contains("links to acme-refund.store;"));
+        assert!(refused_for_acme("Visit evil.de").contains("links to evil.de;"));
+        assert!(refused_for_acme("Visit EVIL.DE.").contains("links to evil.de;"));
+        assert!(refused_for_acme("see evil.museum/x").contains("links to evil.museum;"));
+        assert!(refused_for_acme("xn--80ak6aa92e.com").contains("links to xn--80ak6aa92e.com;"));
+        assert!(refused_for_acme("write to refunds@evil.io").contains("links to evil.io;"));
+        assert!(refused_for_acme("acme.example.evil.io").contains("links to acme.example.evil.io;"));
+        // Words joined by a dot cannot be told from a domain without a list of
+        // top-level domains: they count (the model is told and writes them again).
+        assert!(refused_for_acme("Ask Mr.Smith").contains("links to mr.smith;"));
+        let none = rules(&[], &[]);
+        assert_eq!(
+            check_answer(&none, "Visit evil.de").unwrap_err(),
+            "it contains a link (evil.de); answers may not contain links"
+        );
+    }
+
+    #[test]
+    fn ip_addresses_are_links_allowed_only_when_listed() {
+        assert_eq!(
+            refused_for_acme("Pay at 203.0.113.5/pay"),
+            "it links to 203.0.113.5; links may only point to acme.example"
+        );
+        assert!(refused_for_acme("Pay at 203.0.113.5").contains("links to 203.0.113.5;"));
+        assert!(refused_for_acme("https://203.0.113.5:8443/pay").contains("links to 203.0.113.5;"));
+        // Browsers read a number as an IPv4 address.
+        assert!(refused_for_acme("http://2130706433/").contains("links to 127.0.0.1;"));
+        assert!(refused_for_acme("http://[2001:db8::1]/pay").contains("links to [2001:db8::1];"));
+        let listed = rules(&["203.0.113.5"], &[]);
+        assert_eq!(
+            check_answer(&listed, "Pay at http://203.0.113.5/pay"),
+            Ok(())
+        );
+        assert_eq!(check_answer(&listed, "Pay at 203.0.113.5/pay"), Ok(()));
+        assert!(check_answer(&listed, "Pay at 203.0.113.6/pay").is_err());
+    }
+
+    #[test]
+    fn hosts_are_compared_as_a_browser_reads_them() {
+        let r = rules(&["acme.example", "xn--mnchen-3ya.example"], &[]);
+        for ok in [
+            "https://acme.example/x",
+            "https://shop.acme.example",
+            "HTTPS://SHOP.ACME.EXAMPLE/Returns",
+            "see acme.example/returns or help.acme.example.",
+            "write to help@acme.example",
+            "https://münchen.example/x",
+            "MÜNCHEN.example",
+            "https://XN--MNCHEN-3YA.EXAMPLE",
+            "https://acme.example./x",
+            "(https://acme.example/x)",
+            "https://acme.example/help/returns.pdf",
+            "See https://acme.example/returns, or https://shop.acme.example.",
+            "Is it https://acme.example? Yes: \"https://acme.example\"!",
+        ] {
+            assert_eq!(check_answer(&r, ok), Ok(()), "{ok}");
+        }
+        // A lookalike in another script is another domain.
+        assert!(check_answer(&r, "https://\u{430}cme.example").is_err());
+    }
+
+    #[test]
+    fn prices_times_and_abbreviations_are_not_links() {
+        let none = rules(&[], &[]);
+        for text in [
+            "It costs 3.50 euros, or €1.234,50 for ten.",
+            "We open at 10.30 and close at 18.00.",
+            "Bring an ID, e.g. a passport (i.e. something with a photo) by 9 a.m.",
+            "Your order A-12345 ships in 2.5 days; version 1.2.3 of the app.",
+            "Wait... then try again. Thanks!",
+            "The parcel weighs 1.234.567 grams.",
+        ] {
+            assert_eq!(check_answer(&none, text), Ok(()), "{text}");
+        }
     }
 
     #[test]
