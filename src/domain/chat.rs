@@ -83,6 +83,59 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
+/// Tool call arguments nested deeper than this are refused as the model's answer is read
+/// (kept as their JSON text, which the step refuses saying why). Well under the 128 levels
+/// `serde_json` reads back: the stored exchange wraps arguments in a few more levels
+/// (`messages[i].tool_calls[j].arguments`), and it must always be readable again.
+pub const MAX_ARGUMENT_DEPTH: usize = 32;
+
+/// How deep the JSON text `text` nests (`{}` is 1, `[{}]` is 2), counting the brackets
+/// outside strings; for any text, JSON or not, in one pass without recursion.
+pub fn json_depth(text: impl AsRef<[u8]>) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_ref() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Arguments as a step may see them: a value nested deeper than [`MAX_ARGUMENT_DEPTH`]
+/// becomes its JSON text, a string, so the record of the exchange stays shallow.
+pub fn shallow_arguments(arguments: Value) -> Value {
+    if value_depth(&arguments) > MAX_ARGUMENT_DEPTH {
+        Value::String(arguments.to_string())
+    } else {
+        arguments
+    }
+}
+
+/// How deep a value nests, like [`json_depth`] of its text.
+fn value_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(a) => 1 + a.iter().map(value_depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(value_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The provider's id for the call (made up when it gives none).
@@ -110,9 +163,58 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+/// What is counted of one call at most, whatever a provider reports: a billion tokens
+/// each way and a million dollars, so sums over millions of calls stay exact in 64 bits.
+/// Metrics, the ledger, traces and budgets all count a call by these capped figures.
+pub const MAX_TOKENS_PER_CALL: u64 = 1_000_000_000;
+pub const MAX_COST_MICROS_PER_CALL: u64 = 1_000_000_000_000;
+
+/// Bytes of text per token in Parley's own estimates (budgets checked before a call, and
+/// usage a provider did not report).
+pub const BYTES_PER_TOKEN: usize = 4;
+
+/// Bytes a tool call is counted at in a request's estimate.
+const BYTES_PER_TOOL_CALL: usize = 64;
+
+impl ChatRequest {
+    /// Tokens the request is estimated to take: its system prompt and messages at one token
+    /// per [`BYTES_PER_TOKEN`] bytes, each tool call at 64 bytes.
+    pub fn estimated_tokens(&self) -> u64 {
+        let bytes = self.system.len()
+            + self
+                .messages
+                .iter()
+                .map(|m| m.text.len() + m.tool_calls.len() * BYTES_PER_TOOL_CALL)
+                .sum::<usize>();
+        (bytes / BYTES_PER_TOKEN) as u64
+    }
+}
+
+impl ChatAnswer {
+    /// Tokens the answer is estimated to take: its text, tool names and arguments at one
+    /// token per [`BYTES_PER_TOKEN`] bytes.
+    pub fn estimated_tokens(&self) -> u64 {
+        let bytes = self.text.len()
+            + self
+                .tool_calls
+                .iter()
+                .map(|c| c.name.len() + c.arguments.to_string().len())
+                .sum::<usize>();
+        bytes.div_ceil(BYTES_PER_TOKEN) as u64
+    }
+}
+
 impl Usage {
     pub fn total(&self) -> u64 {
         self.input_tokens.saturating_add(self.output_tokens)
+    }
+
+    /// Each way at most [`MAX_TOKENS_PER_CALL`].
+    pub fn capped(self) -> Self {
+        Self {
+            input_tokens: self.input_tokens.min(MAX_TOKENS_PER_CALL),
+            output_tokens: self.output_tokens.min(MAX_TOKENS_PER_CALL),
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub use script_pool::{PoolError, ScriptPool};
 pub use template::{render, render_json};
 
 use crate::channels::senders::Senders;
+use crate::domain::chat::MAX_COST_MICROS_PER_CALL;
 use crate::domain::{
     Contact, ContactPatch, Conversation, ConversationState, NewTimer, OutboundContent, StoredEvent,
     TimerKind, WindowFallback, WindowState,
@@ -436,8 +437,14 @@ impl FlowEngine {
         let latency = started.elapsed();
         metrics::histogram!(crate::metrics::MODEL_LATENCY, "model" => call.model.clone())
             .record(latency.as_secs_f64());
-        let (usage, cost) = match &result {
-            Ok(a) => (a.usage, model.prices.cost_micros(a.usage)),
+        let mut result = result;
+        // Whatever a provider reports, one call counts at most the ledger's caps, and the
+        // same capped figures go to the metrics, the record, the trace and the budget.
+        let (usage, cost) = match &mut result {
+            Ok(a) => {
+                a.usage = a.usage.capped();
+                (a.usage, capped_cost(&model.prices, a.usage))
+            }
             Err(_) => (Default::default(), 0),
         };
         let outcome = if result.is_ok() { "answered" } else { "failed" };
@@ -470,9 +477,9 @@ impl FlowEngine {
                     .ok()
                     .and_then(|r| serde_json::to_value(&r.answer).ok()),
                 error: reply.as_ref().err().cloned(),
-                input_tokens: ledger(usage.input_tokens, MAX_TOKENS_PER_CALL),
-                output_tokens: ledger(usage.output_tokens, MAX_TOKENS_PER_CALL),
-                cost_micros: ledger(cost, MAX_COST_MICROS_PER_CALL),
+                input_tokens: ledger(usage.input_tokens),
+                output_tokens: ledger(usage.output_tokens),
+                cost_micros: ledger(cost),
                 latency_ms: latency.as_millis() as i64,
                 created_at: call.now,
             };
@@ -491,14 +498,14 @@ impl FlowEngine {
     }
 }
 
-/// What the ledger keeps of one call at most, whatever a provider reports: a billion
-/// tokens and a million dollars, so sums over millions of calls stay exact in 64 bits.
-const MAX_TOKENS_PER_CALL: u64 = 1_000_000_000;
-const MAX_COST_MICROS_PER_CALL: u64 = 1_000_000_000_000;
+/// What `usage` (already capped) costs, at most [`MAX_COST_MICROS_PER_CALL`].
+fn capped_cost(prices: &crate::domain::chat::Prices, usage: crate::domain::chat::Usage) -> u64 {
+    prices.cost_micros(usage).min(MAX_COST_MICROS_PER_CALL)
+}
 
-/// `n` as a ledger column, capped at `max`.
-fn ledger(n: u64, max: u64) -> i64 {
-    n.min(max) as i64
+/// A figure of one call (capped already: tokens and cost) as a ledger column.
+fn ledger(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// How long a model may take before the customer is shown "typing…".
@@ -622,10 +629,15 @@ fn with_transcript(event: &crate::domain::StoredEvent, text: String) -> crate::d
 /// A recorded exchange as the step's answer.
 fn replay(x: crate::store::ModelExchange) -> Result<ModelReply, String> {
     match (x.answer, x.error) {
-        (Some(answer), _) => serde_json::from_value(answer)
+        (Some(answer), _) => serde_json::from_value::<crate::domain::chat::ChatAnswer>(answer)
+            .map(|mut answer| {
+                // Recorded before usage was capped as it is read: capped again here.
+                answer.usage = answer.usage.capped();
+                answer
+            })
             .map(|answer| ModelReply {
                 answer,
-                cost_micros: x.cost_micros.max(0) as u64,
+                cost_micros: (x.cost_micros.max(0) as u64).min(MAX_COST_MICROS_PER_CALL),
                 latency_ms: 0,
                 replayed: true,
             })

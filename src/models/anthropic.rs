@@ -4,8 +4,9 @@
 //! results, say) are merged into one. The wire format stays in this file.
 
 use super::client::{Body, Transport};
+use super::usage::{Fallback, Reported};
 use super::{ChatModel, ModelError};
-use crate::domain::chat::{ChatAnswer, ChatRequest, ChatRole, ToolCall, Usage};
+use crate::domain::chat::{self, ChatAnswer, ChatRequest, ChatRole, ToolCall};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
@@ -15,6 +16,7 @@ pub const API_VERSION: &str = "2023-06-01";
 pub struct Anthropic {
     transport: Transport,
     model: String,
+    usage: Fallback,
 }
 
 /// Where the requests go, for a configured `base_url`.
@@ -26,6 +28,7 @@ impl Anthropic {
     /// `transport` posts to [`url`].
     pub(crate) fn new(transport: Transport, model: &str) -> Self {
         Self {
+            usage: Fallback::new(&transport.name),
             transport,
             model: model.to_string(),
         }
@@ -39,7 +42,10 @@ impl ChatModel for Anthropic {
             .transport
             .post(Body::json(&request_body(&self.model, request))?)
             .await?;
-        parse_answer(&answer).map_err(|what| self.transport.failed(&what))
+        let (mut answer, reported) =
+            parse_answer(&answer).map_err(|what| self.transport.failed(&what))?;
+        answer.usage = self.usage.usage(reported, request, &answer);
+        Ok(answer)
     }
 }
 
@@ -113,8 +119,9 @@ fn input(arguments: &Value) -> Value {
     }
 }
 
-/// The answer's text, tool calls and usage; `Err` says what is wrong with its shape.
-pub(crate) fn parse_answer(answer: &Value) -> Result<ChatAnswer, String> {
+/// The answer's text and tool calls, and the usage it reports (the caller fills in the
+/// answer's `usage`); `Err` says what is wrong with its shape.
+pub(crate) fn parse_answer(answer: &Value) -> Result<(ChatAnswer, Reported), String> {
     if answer.get("type").and_then(Value::as_str) == Some("error") {
         let message = answer
             .pointer("/error/message")
@@ -152,27 +159,25 @@ pub(crate) fn parse_answer(answer: &Value) -> Result<ChatAnswer, String> {
                 tool_calls.push(ToolCall {
                     id,
                     name: name.to_string(),
-                    arguments: block.get("input").cloned().unwrap_or_else(|| json!({})),
+                    // Too deep: kept as its JSON text, which the step refuses.
+                    arguments: block
+                        .get("input")
+                        .cloned()
+                        .map_or_else(|| json!({}), chat::shallow_arguments),
                 });
             }
             // Thinking and other blocks are not for the customer.
             _ => {}
         }
     }
-    let count = |key: &str| {
-        answer
-            .pointer(&format!("/usage/{key}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Ok(ChatAnswer {
-        text,
-        tool_calls,
-        usage: Usage {
-            input_tokens: count("input_tokens"),
-            output_tokens: count("output_tokens"),
+    Ok((
+        ChatAnswer {
+            text,
+            tool_calls,
+            usage: Default::default(),
         },
-    })
+        Reported::read(answer, "input_tokens", "output_tokens"),
+    ))
 }
 
 #[cfg(test)]
@@ -273,6 +278,7 @@ mod tests {
             "usage": {"input_tokens": 200, "output_tokens": 40},
         }))
         .unwrap();
+        let (answer, usage) = answer;
         assert_eq!(answer.text, "I'll save that.");
         assert_eq!(
             answer.tool_calls,
@@ -282,8 +288,34 @@ mod tests {
                 arguments: json!({"order_number": "A-1"})
             }]
         );
-        assert_eq!(answer.usage.total(), 240);
-        assert_eq!(answer.usage.input_tokens, 200);
+        assert_eq!(
+            usage,
+            Reported {
+                input: Some(200),
+                output: Some(40)
+            }
+        );
+    }
+
+    #[test]
+    fn arguments_nested_too_deeply_are_kept_as_their_json_text() {
+        let nested = |depth: usize| {
+            let mut v = json!({});
+            for _ in 1..depth {
+                v = json!({ "a": v });
+            }
+            v
+        };
+        let call = |input: Value| {
+            let answer = json!({"content": [{"type": "tool_use", "id": "t", "name": "save", "input": input}]});
+            parse_answer(&answer).unwrap().0.tool_calls[0]
+                .arguments
+                .clone()
+        };
+        let deep = nested(chat::MAX_ARGUMENT_DEPTH + 1);
+        assert_eq!(call(deep.clone()), json!(deep.to_string()));
+        let flat = nested(chat::MAX_ARGUMENT_DEPTH);
+        assert_eq!(call(flat.clone()), flat);
     }
 
     #[test]

@@ -18,6 +18,9 @@ use tokio::time::Instant;
 /// The largest answer read from a model or a transcription service.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
+/// The deepest JSON `serde_json` reads (it refuses the 128th level).
+const JSON_DEPTH: usize = 127;
+
 /// The most of an error body quoted in a message.
 const QUOTED_CHARS: usize = 200;
 
@@ -209,10 +212,17 @@ impl Transport {
             };
         }
         Attempt::Done(serde_json::from_slice(&bytes).map_err(|_| {
-            self.failed(&format!(
-                "answered with something that is not JSON{}",
-                self.quote(&bytes)
-            ))
+            // Deeper than serde_json reads is JSON all the same: say what is wrong with it.
+            if crate::domain::chat::json_depth(&bytes) > JSON_DEPTH {
+                self.failed(&format!(
+                    "answered with JSON nested too deeply (more than {JSON_DEPTH} levels)"
+                ))
+            } else {
+                self.failed(&format!(
+                    "answered with something that is not JSON{}",
+                    self.quote(&bytes)
+                ))
+            }
         }))
     }
 

@@ -20,6 +20,7 @@ mod client;
 pub mod openai;
 pub mod scripted;
 pub mod transcribe;
+mod usage;
 
 pub use client::MAX_ANSWER_BYTES;
 pub use scripted::{Scripted, ScriptedQueue};

@@ -3,8 +3,9 @@
 //! file; the rest of Parley sees `ChatRequest` and `ChatAnswer`.
 
 use super::client::{Body, Transport};
+use super::usage::{Fallback, Reported};
 use super::{ChatModel, ModelError};
-use crate::domain::chat::{ChatAnswer, ChatRequest, ChatRole, ToolCall, Usage};
+use crate::domain::chat::{self, ChatAnswer, ChatRequest, ChatRole, ToolCall};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 pub struct OpenAi {
     transport: Transport,
     model: String,
+    usage: Fallback,
 }
 
 /// Where the requests go, for a configured `base_url`.
@@ -23,6 +25,7 @@ impl OpenAi {
     /// `transport` posts to [`url`].
     pub(crate) fn new(transport: Transport, model: &str) -> Self {
         Self {
+            usage: Fallback::new(&transport.name),
             transport,
             model: model.to_string(),
         }
@@ -36,7 +39,10 @@ impl ChatModel for OpenAi {
             .transport
             .post(Body::json(&request_body(&self.model, request))?)
             .await?;
-        parse_answer(&answer).map_err(|what| self.transport.failed(&what))
+        let (mut answer, reported) =
+            parse_answer(&answer).map_err(|what| self.transport.failed(&what))?;
+        answer.usage = self.usage.usage(reported, request, &answer);
+        Ok(answer)
     }
 }
 
@@ -162,8 +168,9 @@ fn arguments_text(arguments: &Value) -> String {
     }
 }
 
-/// The answer's text, tool calls and usage; `Err` says what is wrong with its shape.
-pub(crate) fn parse_answer(answer: &Value) -> Result<ChatAnswer, String> {
+/// The answer's text and tool calls, and the usage it reports (the caller fills in the
+/// answer's `usage`); `Err` says what is wrong with its shape.
+pub(crate) fn parse_answer(answer: &Value) -> Result<(ChatAnswer, Reported), String> {
     if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
         let message = error
             .get("message")
@@ -200,14 +207,17 @@ pub(crate) fn parse_answer(answer: &Value) -> Result<ChatAnswer, String> {
                 .map_or_else(|| format!("call_{}", i + 1), str::to_string);
             let arguments = match call.pointer("/function/arguments") {
                 None | Some(Value::Null) => json!({}),
-                // The usual form: a JSON string. Kept as written when it is not JSON, so the
-                // step can refuse it and tell the model why.
+                // The usual form: a JSON string. Kept as written when it is not JSON or
+                // nests too deeply, so the step can refuse it and tell the model why.
                 Some(Value::String(raw)) if raw.trim().is_empty() => json!({}),
+                Some(Value::String(raw)) if chat::json_depth(raw) > chat::MAX_ARGUMENT_DEPTH => {
+                    Value::String(raw.clone())
+                }
                 Some(Value::String(raw)) => {
                     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()))
                 }
                 // Some servers send the object itself.
-                Some(other) => other.clone(),
+                Some(other) => chat::shallow_arguments(other.clone()),
             };
             tool_calls.push(ToolCall {
                 id,
@@ -216,20 +226,14 @@ pub(crate) fn parse_answer(answer: &Value) -> Result<ChatAnswer, String> {
             });
         }
     }
-    let count = |key: &str| {
-        answer
-            .pointer(&format!("/usage/{key}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Ok(ChatAnswer {
-        text,
-        tool_calls,
-        usage: Usage {
-            input_tokens: count("prompt_tokens"),
-            output_tokens: count("completion_tokens"),
+    Ok((
+        ChatAnswer {
+            text,
+            tool_calls,
+            usage: Default::default(),
         },
-    })
+        Reported::read(answer, "prompt_tokens", "completion_tokens"),
+    ))
 }
 
 #[cfg(test)]
@@ -317,6 +321,7 @@ mod tests {
             "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
         }))
         .unwrap();
+        let (answer, usage) = answer;
         assert_eq!(answer.text, "");
         assert_eq!(
             answer.tool_calls,
@@ -334,20 +339,60 @@ mod tests {
             ]
         );
         assert_eq!(
-            answer.usage,
-            Usage {
-                input_tokens: 120,
-                output_tokens: 30
+            usage,
+            Reported {
+                input: Some(120),
+                output: Some(30)
             }
         );
-        let text = parse_answer(&json!({"choices": [{"message": {"content": "Hello"}}]})).unwrap();
+        let (text, usage) =
+            parse_answer(&json!({"choices": [{"message": {"content": "Hello"}}]})).unwrap();
         assert_eq!(text.text, "Hello");
-        assert_eq!(text.usage, Usage::default());
+        assert_eq!(
+            usage,
+            Reported::default(),
+            "not reported: estimated by the caller"
+        );
+    }
+
+    /// Arguments nested `depth` levels deep: `{"a":{"a":…{}…}}`.
+    fn nested(depth: usize) -> String {
+        format!(
+            "{}{{}}{}",
+            "{\"a\":".repeat(depth - 1),
+            "}".repeat(depth - 1)
+        )
+    }
+
+    #[test]
+    fn arguments_nested_too_deeply_are_kept_as_written() {
+        assert_eq!(chat::json_depth(nested(33)), 33);
+        let call = |arguments: Value| {
+            let answer = json!({"choices": [{"message": {"tool_calls": [
+                {"id": "c", "function": {"name": "save", "arguments": arguments}}
+            ]}}]});
+            parse_answer(&answer).unwrap().0.tool_calls[0]
+                .arguments
+                .clone()
+        };
+        let deep = nested(chat::MAX_ARGUMENT_DEPTH + 1);
+        assert_eq!(call(json!(deep)), json!(deep));
+        // Even what serde_json would read (up to 127 levels) is kept as text: the stored
+        // exchange nests it a few levels deeper, past what can be read back.
+        assert_eq!(call(json!(nested(126))), json!(nested(126)));
+        // Sent as an object rather than a string: the same.
+        let object: Value = serde_json::from_str(&deep).unwrap();
+        assert_eq!(call(object), json!(deep));
+        let flat = nested(chat::MAX_ARGUMENT_DEPTH);
+        assert_eq!(
+            call(json!(flat)),
+            serde_json::from_str::<Value>(&flat).unwrap()
+        );
     }
 
     #[test]
     fn arguments_that_are_not_json_are_kept_as_written() {
-        let answer = parse_answer(&json!({"choices": [{"message": {"tool_calls": [
+        let (answer, _) = parse_answer(&json!({"choices": [{"message": {"tool_calls": [
             {"id": "c", "function": {"name": "save", "arguments": "{order_number: A-1"}}
         ]}}]}))
         .unwrap();

@@ -2,7 +2,7 @@
 //! timeouts, the answer bound, calls in flight, transcription, and `Models::from_config`.
 
 use super::*;
-use crate::domain::chat::{ChatMessage, ToolSpec};
+use crate::domain::chat::{ChatMessage, ToolSpec, Usage};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -330,6 +330,91 @@ async fn answers_that_are_not_json_or_of_the_wrong_shape_are_named() {
     assert!(
         err.starts_with("model `m` answered without `choices[0].message`"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn usage_that_is_missing_or_unreadable_counts_parleys_estimate() {
+    // 800 bytes asked (200 tokens at 4 bytes a token), 12 answered (3 tokens).
+    let asked = ChatRequest {
+        system: "s".repeat(400),
+        messages: vec![ChatMessage::user("u".repeat(400))],
+        tools: vec![],
+        max_tokens: 50,
+    };
+    let estimated = Usage {
+        input_tokens: 200,
+        output_tokens: 3,
+    };
+    let openai = |usage: Value| {
+        ok(json!({"choices": [{"message": {"content": "Hello there!"}}], "usage": usage}))
+    };
+    let anthropic = |usage: Value| {
+        ok(json!({"content": [{"type": "text", "text": "Hello there!"}], "usage": usage}))
+    };
+    for (kind, answer, usage) in [
+        ("openai", openai(json!(null)), estimated),
+        (
+            "openai",
+            openai(json!({"prompt_tokens": -5, "completion_tokens": "9"})),
+            estimated,
+        ),
+        (
+            "openai",
+            openai(json!({"prompt_tokens": 1.5, "completion_tokens": 7})),
+            Usage {
+                input_tokens: 200,
+                output_tokens: 7,
+            },
+        ),
+        // Whole numbers written as floats are what they say.
+        (
+            "openai",
+            openai(json!({"prompt_tokens": 120.0, "completion_tokens": 30.0})),
+            Usage {
+                input_tokens: 120,
+                output_tokens: 30,
+            },
+        ),
+        // Absurd counts are taken at the per-call cap, never as nothing.
+        (
+            "openai",
+            openai(json!({"prompt_tokens": 1e30, "completion_tokens": u64::MAX})),
+            Usage {
+                input_tokens: 1_000_000_000,
+                output_tokens: 1_000_000_000,
+            },
+        ),
+        ("anthropic", anthropic(json!({})), estimated),
+        (
+            "anthropic",
+            anthropic(json!({"input_tokens": 120.0, "output_tokens": -1})),
+            Usage {
+                input_tokens: 120,
+                output_tokens: 3,
+            },
+        ),
+    ] {
+        let (_double, url) = Double::serve(vec![answer]).await;
+        let m = model(kind, &url, "");
+        assert_eq!(
+            m.client.complete(&asked).await.unwrap().usage,
+            usage,
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_answer_nested_deeper_than_parley_reads_is_named_so() {
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let (_double, url) = Double::serve(vec![status(200, &deep)]).await;
+    let m = model("anthropic", &url, "");
+    assert_eq!(
+        m.client.complete(&request()).await.unwrap_err(),
+        ModelError::Failed(
+            "model `m` answered with JSON nested too deeply (more than 127 levels)".into()
+        )
     );
 }
 

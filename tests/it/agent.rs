@@ -255,6 +255,43 @@ async fn an_undeclared_tool_is_refused_and_the_model_is_told_why() {
 }
 
 #[tokio::test]
+async fn tool_arguments_nested_too_deeply_are_refused_and_the_exchanges_stay_readable() {
+    let double = ModelDouble::start().await;
+    let app = support_app(&double, "openai", &crate::api::api_yaml(100, 100)).await;
+    // 126 levels: serde_json reads them, but not the record that nests them deeper.
+    let mut deep = json!({});
+    for _ in 1..126 {
+        deep = json!({ "order_number": deep });
+    }
+    double.push(DoubleAnswer::Tool("save".into(), deep));
+    double.push(DoubleAnswer::Text("Which order number is it?".into()));
+    say(&app, "wamid.d1", "help: my order").await;
+    let sent = wait_replies(&app, 1).await;
+    assert_eq!(body_text(&sent[0]), "Which order number is it?");
+    let id = app.store.conversations_page(None, None, 1).await.unwrap()[0]
+        .conversation
+        .id;
+    let (status, exchanges) = get_keyed(&app, &format!("/api/conversations/{id}/exchanges")).await;
+    assert_eq!(status, 200, "{exchanges}");
+    assert_eq!(exchanges["exchanges"].as_array().unwrap().len(), 2);
+    let second = &double.received()[1].body;
+    let refused = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result goes back")["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.starts_with("refused: the arguments are nested more than 32 levels deep"),
+        "{refused}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_budget_reached_stops_the_assistant_with_the_authors_words() {
     let double = ModelDouble::start().await;
     let app = support_app(&double, "openai", "").await;

@@ -17,7 +17,9 @@
 use super::render::clip;
 use super::steps::Next;
 use super::{Await, Effect, Interpreter};
-use crate::domain::chat::{dollars, ChatAnswer, ChatMessage, ChatRequest, ToolCall, ToolSpec};
+use crate::domain::chat::{
+    self, dollars, ChatAnswer, ChatMessage, ChatRequest, ToolCall, ToolSpec,
+};
 use crate::domain::{limits, InboundContent, OutboundContent, ReplyButton, Wait};
 use crate::engine::{answer, guard, trace::TraceExchange};
 use crate::flows::{AgentSpec, Flow, Op};
@@ -31,10 +33,6 @@ pub const MAX_ROUNDS: usize = 4;
 
 /// Tool calls of one answer that are looked at; the rest are dropped.
 pub const MAX_TOOL_CALLS: usize = 8;
-
-/// Tokens an answer is assumed to take when checking a budget before the call: the step's
-/// `max_tokens`. Input tokens are estimated as one per 4 characters.
-const CHARS_PER_TOKEN: usize = 4;
 
 /// A model call an `agent` step waits for, with what the caller needs to record it.
 #[derive(Debug, Clone)]
@@ -248,15 +246,9 @@ impl Interpreter<'_> {
     }
 
     /// Why the call `request` may not be made: the conversation's tokens or cost would go
-    /// over the step's budget (the answer counted at `max_tokens`).
+    /// over the step's budget (the request at its estimate, the answer at `max_tokens`).
     fn over_budget(&self, spec: &AgentSpec, request: &ChatRequest) -> Option<String> {
-        let chars = request.system.len()
-            + request
-                .messages
-                .iter()
-                .map(|m| m.text.len() + m.tool_calls.len() * 64)
-                .sum::<usize>();
-        let input = (chars / CHARS_PER_TOKEN) as u64;
+        let input = request.estimated_tokens();
         let output = u64::from(spec.max_tokens);
         let spent = self.state.model_spend;
         if let Some(max) = spec.budget.tokens {
@@ -461,6 +453,13 @@ impl Interpreter<'_> {
         let args = match &call.arguments {
             Value::Object(o) => o.clone(),
             Value::Null => Default::default(),
+            // Kept as text when the answer was read (`chat::shallow_arguments`).
+            Value::String(text) if chat::json_depth(text) > chat::MAX_ARGUMENT_DEPTH => {
+                return refuse(format!(
+                    "the arguments are nested more than {} levels deep; write them as a flat JSON object",
+                    chat::MAX_ARGUMENT_DEPTH
+                ))
+            }
             other => {
                 return refuse(format!(
                     "the arguments must be a JSON object, not {}",

@@ -123,6 +123,11 @@ struct AgentHarness {
 }
 
 fn agent_harness() -> AgentHarness {
+    agent_harness_recording(None)
+}
+
+/// An agent harness whose model calls are recorded in `store`.
+fn agent_harness_recording(store: Option<crate::store::DynStore>) -> AgentHarness {
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("flows");
     std::fs::create_dir_all(&flows).unwrap();
@@ -151,7 +156,7 @@ fn agent_harness() -> AgentHarness {
     let now = fixtures::start();
     let h = Harness {
         engine: FlowEngine::new(report.set.unwrap(), EngineOptions::default())
-            .with_models(Arc::new(models), None),
+            .with_models(Arc::new(models), store),
         conversation: fixtures::conversation(ConversationState::default(), None),
         contact: fixtures::ana(),
         now,
@@ -387,6 +392,119 @@ async fn the_budget_is_checked_before_a_call_that_would_exceed_it() {
     assert_eq!(a.model.requests().len(), calls, "no call past the budget");
     // `on_budget: goto human`: a handoff.
     assert!(a.h.state().handoff.is_some());
+}
+
+/// The value of the Prometheus series `name` whose labels include `label`.
+fn series(rendered: &str, name: &str, label: &str) -> f64 {
+    rendered
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} with {label} in\n{rendered}"))
+}
+
+#[tokio::test]
+async fn absurd_usage_counts_at_the_per_call_cap_everywhere() {
+    use crate::domain::chat::MAX_TOKENS_PER_CALL;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let rendered = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::connect(&crate::config::DatabaseConfig {
+        url: format!("sqlite://{}", dir.path().join("parley.db").display()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut a = agent_harness_recording(Some(store.clone()));
+    a.model.push(ChatAnswer {
+        text: "Hello.".into(),
+        tool_calls: vec![],
+        usage: Usage {
+            input_tokens: u64::MAX,
+            output_tokens: u64::MAX,
+        },
+    });
+    a.h.last_inbound = a.h.now;
+    a.h.next_event += 1;
+    let mut msg = fixtures::from_ana(
+        "wamid.absurd",
+        InboundContent::Text {
+            body: "help".into(),
+        },
+        a.h.now,
+    );
+    msg.profile_name = Some("Ana".into());
+    let event = StoredEvent {
+        id: a.h.next_event,
+        conversation_id: 1,
+        kind: EventKind::Message(msg),
+        received_at: a.h.now,
+    };
+    let window = WindowPolicy::default().state(Some(a.h.last_inbound), a.h.now);
+    let (out, trace) =
+        a.h.engine
+            .handle_traced(StepInput {
+                conversation: &a.h.conversation,
+                contact: &a.h.contact,
+                event: &event,
+                window: &window,
+                now: a.h.now,
+                broadcast_reply: None,
+            })
+            .await;
+    assert_eq!(bodies(&out), vec!["Hello."]);
+
+    // At $1 and $2 a million tokens, a billion each way costs $3,000.
+    let cost_micros = 3_000_000_000u64;
+    let spend = out.state.model_spend;
+    assert_eq!(spend.tokens, 2 * MAX_TOKENS_PER_CALL);
+    assert_eq!(spend.cost_micros, cost_micros);
+    let x = &trace.exchanges[0];
+    assert_eq!(
+        (x.input_tokens, x.output_tokens),
+        (MAX_TOKENS_PER_CALL, MAX_TOKENS_PER_CALL)
+    );
+    assert_eq!(x.cost, 3000.0);
+    let rendered = rendered.render();
+    let tokens = "parley_model_tokens_total";
+    assert_eq!(series(&rendered, tokens, r#"direction="input""#), 1e9);
+    assert_eq!(series(&rendered, tokens, r#"direction="output""#), 1e9);
+    assert_eq!(
+        series(
+            &rendered,
+            "parley_model_cost_microdollars_total",
+            "assistant"
+        ),
+        3e9
+    );
+    let recorded = &store.conversation_exchanges(1, 10).await.unwrap()[0];
+    assert_eq!(
+        (
+            recorded.input_tokens,
+            recorded.output_tokens,
+            recorded.cost_micros
+        ),
+        (1_000_000_000, 1_000_000_000, cost_micros as i64)
+    );
+    let answer: ChatAnswer = serde_json::from_value(recorded.answer.clone().unwrap()).unwrap();
+    assert_eq!(answer.usage.total(), 2 * MAX_TOKENS_PER_CALL);
+}
+
+#[tokio::test]
+async fn arguments_nested_too_deeply_are_refused_and_the_model_told_why() {
+    let mut a = agent_harness();
+    // As a model client keeps them: their JSON text.
+    let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+    a.model.tool("save", json!(deep));
+    a.model.text("Sorry, noted.");
+    assert_eq!(a.h.say("help").await, vec!["Sorry, noted."]);
+    let told = &a.model.requests()[1];
+    assert_eq!(
+        told.messages.last().unwrap().text,
+        "refused: the arguments are nested more than 32 levels deep; write them as a flat JSON object"
+    );
 }
 
 #[tokio::test]
