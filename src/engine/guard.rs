@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 ///   or `_`; then an optional port and path. The top-level domain must be letters, so
 ///   prices, times and versions (`3.50`, `10.30`, `2.5`) and abbreviations with one-letter
 ///   parts (`e.g.`, `i.e.`, `a.m.`) are text. Two words joined by a dot without a space
-///   (`Mr.Smith`, `Node.js`, `returns.pdf`) do count: telling them from a domain needs the
+///   (`Mr.Smith`, `notes.md`) do count, apart from file names with an extension no top-level domain has (`FILE_EXTENSIONS`): telling them from a domain needs the
 ///   list of top-level domains, which changes, and a false alarm only makes the model
 ///   answer again;
 /// - an IPv4 address (four numbers up to 255), with an optional port and path.
@@ -59,6 +59,9 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
         let link = link
             .as_str()
             .trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
+        if is_file_name(link) {
+            continue;
+        }
         let host = host_of(link);
         if !host
             .as_ref()
@@ -81,6 +84,32 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// File extensions that no top-level domain has ever been: a bare `invoice.pdf` or
+/// `photo.jpg` in an answer is a file's name, which WhatsApp does not make a link. Real
+/// top-level domains that look like extensions (`.zip`, `.mov`, `.md`, `.sh`, `.py`) are
+/// not here: those stay links.
+const FILE_EXTENSIONS: &[&str] = &[
+    "bmp", "csv", "doc", "docx", "exe", "gif", "heic", "htm", "html", "jpeg", "jpg", "js", "json",
+    "odt", "pdf", "png", "ppt", "pptx", "rar", "svg", "tar", "tif", "tiff", "txt", "wav", "webp",
+    "xls", "xlsx", "xml", "yaml", "yml",
+];
+
+/// Whether a bare match (no scheme, no `www.`) is a file's name: its last label, before
+/// any port or path, is one of `FILE_EXTENSIONS`.
+fn is_file_name(link: &str) -> bool {
+    let lower = link.to_ascii_lowercase();
+    let scheme = lower
+        .split_once(':')
+        .is_some_and(|(scheme, rest)| !scheme.contains('.') && rest.starts_with(['/', '\\']));
+    if scheme || lower.starts_with("www.") {
+        return false;
+    }
+    let host = lower.split([':', '/', '\\', '?', '#']).next().unwrap_or("");
+    host.rsplit('.')
+        .next()
+        .is_some_and(|tld| FILE_EXTENSIONS.contains(&tld))
 }
 
 /// The host a browser would open for a link, as the WHATWG URL standard reads it (the `url`
@@ -294,8 +323,21 @@ mod tests {
             "Your order A-12345 ships in 2.5 days; version 1.2.3 of the app.",
             "Wait... then try again. Thanks!",
             "The parcel weighs 1.234.567 grams.",
+            "Your invoice is in invoice.pdf and the photo in IMG_1.JPG; fill in form.docx.",
         ] {
             assert_eq!(check_answer(&none, text), Ok(()), "{text}");
+        }
+        // A file's name is text; a link to one is a link, and so are top-level domains
+        // that look like extensions.
+        for text in [
+            "https://evil.io/invoice.pdf",
+            "www.invoice.pdf",
+            "http:\\\\evil.pdf",
+            "see invoice.zip",
+            "read notes.md",
+            "evil.io/invoice.pdf",
+        ] {
+            assert!(check_answer(&none, text).is_err(), "{text}");
         }
     }
 
