@@ -18,9 +18,10 @@ use std::sync::LazyLock;
 ///   or `_`; then an optional port and path. The top-level domain must be letters, so
 ///   prices, times and versions (`3.50`, `10.30`, `2.5`) and abbreviations with one-letter
 ///   parts (`e.g.`, `i.e.`, `a.m.`) are text. Two words joined by a dot without a space
-///   (`Mr.Smith`, `notes.md`) do count, apart from file names with an extension no top-level domain has (`FILE_EXTENSIONS`): telling them from a domain needs the
-///   list of top-level domains, which changes, and a false alarm only makes the model
-///   answer again;
+///   (`Mr.Smith`, `notes.md`) do count, apart from file names with an extension no
+///   top-level domain has (`FILE_EXTENSIONS`): telling them from a domain needs the list
+///   of top-level domains, which changes, and a false alarm only makes the model answer
+///   again;
 /// - an IPv4 address (four numbers up to 255), with an optional port and path.
 ///
 /// The domain of an email address counts as a link too (WhatsApp makes it one).
