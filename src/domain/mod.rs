@@ -23,6 +23,7 @@ pub mod message;
 pub mod phone;
 pub mod pricing;
 pub mod tagged;
+pub mod text;
 pub mod timer;
 pub mod typed;
 pub mod window;

@@ -68,7 +68,9 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
             .as_ref()
             .is_some_and(|h| allowed(&rules.allowed_domains, h))
         {
+            // The reason goes back to the model and into traces: a host is quoted short.
             let shown = host.map_or_else(|| link.to_string(), |h| h.to_string());
+            let shown = crate::domain::text::shorten(&shown, 200);
             return Err(if rules.allowed_domains.is_empty() {
                 format!("it contains a link ({shown}); answers may not contain links")
             } else {

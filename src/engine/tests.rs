@@ -68,6 +68,11 @@ fn harness_opts(flows: &[&str], options: EngineOptions) -> Harness {
 
 impl Harness {
     async fn event(&mut self, kind: EventKind) -> StepOutput {
+        self.event_traced(kind, false).await.0
+    }
+
+    /// `event`, with the trace the sandbox would keep when `traced`.
+    async fn event_traced(&mut self, kind: EventKind, traced: bool) -> (StepOutput, trace::Trace) {
         self.next_event += 1;
         let event = StoredEvent {
             id: self.next_event,
@@ -76,17 +81,19 @@ impl Harness {
             received_at: self.now,
         };
         let window = WindowPolicy::default().state(Some(self.last_inbound), self.now);
-        let out = self
-            .engine
-            .handle(StepInput {
-                conversation: &self.conversation,
-                contact: &self.contact,
-                event: &event,
-                window: &window,
-                now: self.now,
-                broadcast_reply: None,
-            })
-            .await;
+        let input = StepInput {
+            conversation: &self.conversation,
+            contact: &self.contact,
+            event: &event,
+            window: &window,
+            now: self.now,
+            broadcast_reply: None,
+        };
+        let (out, trace) = if traced {
+            self.engine.handle_traced(input).await
+        } else {
+            (self.engine.handle(input).await, trace::Trace::default())
+        };
         self.conversation.state = out.state.clone();
         self.timers
             .retain(|t| !out.cancel_timers.contains(&t.timer.kind()));
@@ -95,7 +102,7 @@ impl Harness {
             let c = &mut self.contact;
             p.apply_to(&mut c.name, &mut c.attributes, &mut c.tags);
         }
-        out
+        (out, trace)
     }
 
     async fn send(&mut self, content: InboundContent) -> StepOutput {
@@ -103,6 +110,18 @@ impl Harness {
         let mut msg = fixtures::from_ana(&format!("wamid.{}", self.next_event), content, self.now);
         msg.profile_name = Some("Ana".into());
         self.event(EventKind::Message(msg)).await
+    }
+
+    /// `send` of a text, with its trace.
+    async fn say_traced(&mut self, text: &str) -> (StepOutput, trace::Trace) {
+        self.last_inbound = self.now;
+        let mut msg = fixtures::from_ana(
+            &format!("wamid.{}", self.next_event),
+            InboundContent::Text { body: text.into() },
+            self.now,
+        );
+        msg.profile_name = Some("Ana".into());
+        self.event_traced(EventKind::Message(msg), true).await
     }
 
     async fn say(&mut self, text: &str) -> Vec<String> {

@@ -15,6 +15,9 @@ use crate::flows::{Flow, Op, Origin};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod bound;
+pub use bound::{ENTRY_MAX, TEXT_MAX};
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Trace {
     /// What came in: `text "hi"`, `button_reply main_menu`, `timer ask_timeout`.

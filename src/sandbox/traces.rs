@@ -1,8 +1,10 @@
 //! The traces of the latest sandbox events, in memory: a ring of the last
 //! `TRACE_LOG_LIMIT` events keyed by event id, filled by the engine wrapper the inbox runs.
+//! Each trace is fitted into `trace::ENTRY_MAX` bytes as it is kept, so the ring holds at
+//! most `TRACE_LOG_LIMIT × ENTRY_MAX` whatever a model or a customer writes.
 
 use crate::domain::{EventKind, Handoff, Timer};
-use crate::engine::trace::Trace;
+use crate::engine::trace::{Trace, ENTRY_MAX};
 use crate::engine::{Engine, FlowEngine, StepInput, StepOutput};
 use crate::store::Id;
 use async_trait::async_trait;
@@ -76,7 +78,8 @@ pub struct TraceLog {
 }
 
 impl TraceLog {
-    pub fn push(&self, event: TracedEvent) {
+    pub fn push(&self, mut event: TracedEvent) {
+        event.trace.fit(ENTRY_MAX);
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
         // An event handled again (after a crash) replaces its older trace.
         ring.retain(|e| e.event_id != event.event_id);
@@ -208,6 +211,41 @@ mod tests {
             HandoffChange::of(Some(&first), None, &timeout),
             Some(HandoffChange::TimedOut)
         );
+    }
+
+    #[test]
+    fn a_trace_is_kept_within_its_bound_whatever_it_holds() {
+        use crate::engine::trace::TraceExchange;
+        let huge = "a".repeat(1_000_000);
+        let mut e = event(1, 1);
+        let long = "d".repeat(10_000);
+        e.trace.decisions = vec![long.clone(); 50];
+        e.trace.exchanges = vec![
+            TraceExchange {
+                answer: huge.clone(),
+                tool_calls: vec![format!("{} {{}}: refused", "w".repeat(900_000))],
+                messages: vec![long.clone(); 60],
+                ..Default::default()
+            };
+            4
+        ];
+        e.trace
+            .vars_after
+            .insert("reply".into(), serde_json::json!(vec![long.clone(); 100]));
+        let log = TraceLog::default();
+        log.push(e);
+        let kept = log.get(1).unwrap();
+        let size = kept.trace.size();
+        assert!(size <= ENTRY_MAX, "the trace took {size} bytes");
+        let answer = &kept.trace.exchanges[0].answer;
+        assert!(answer.starts_with("aaaa"), "{answer}");
+        assert!(answer.ends_with(" more characters)"), "{answer}");
+        // Within its bound, a trace is kept as it is.
+        let mut small = event(2, 1);
+        small.trace.decisions = vec!["x".repeat(4_000); 10];
+        let before = small.trace.clone();
+        log.push(small);
+        assert_eq!(log.get(2).unwrap().trace, before);
     }
 
     #[test]

@@ -20,9 +20,11 @@ use super::{Await, Effect, Interpreter};
 use crate::domain::chat::{
     self, dollars, ChatAnswer, ChatMessage, ChatRequest, ToolCall, ToolSpec,
 };
+use crate::domain::text::shorten;
 use crate::domain::{limits, InboundContent, OutboundContent, ReplyButton, Wait};
-use crate::engine::{answer, guard, trace::TraceExchange};
-use crate::flows::{AgentSpec, Flow, Op};
+use crate::engine::trace::{self, TraceExchange};
+use crate::engine::{answer, guard};
+use crate::flows::{AgentSpec, Expect, Flow, Op};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +35,21 @@ pub const MAX_ROUNDS: usize = 4;
 
 /// Tool calls of one answer that are looked at; the rest are dropped.
 pub const MAX_TOOL_CALLS: usize = 8;
+
+/// Characters of the model's own words (its text, a tool's name or arguments) quoted back to
+/// it in a refusal.
+pub const ECHO_MAX: usize = 200;
+
+/// Characters of a tool's result or a refusal's reason that go back to the model.
+const RESULT_MAX: usize = 1_000;
+
+/// Characters of a tool call's arguments (as JSON) kept in the conversation for the next
+/// call; longer ones go back as a shortened text.
+const KEPT_ARGUMENTS_MAX: usize = 1_000;
+
+/// Characters of a tool call's name and id kept for the next call: OpenAI's names are at
+/// most 64, so a longer one was never a tool.
+const KEPT_NAME_MAX: usize = 64;
 
 /// A model call an `agent` step waits for, with what the caller needs to record it.
 #[derive(Debug, Clone)]
@@ -208,11 +225,12 @@ impl Interpreter<'_> {
         if let Some(trace) = &mut self.trace {
             let mask = spec.guardrails.mask_personal_data;
             let shown = |s: &str| {
-                if mask {
+                let s = if mask {
                     guard::mask_personal_data(s)
                 } else {
                     s.to_string()
-                }
+                };
+                shorten(&s, trace::TEXT_MAX)
             };
             trace.exchanges.push(TraceExchange {
                 model: spec.model.clone(),
@@ -294,7 +312,9 @@ impl Interpreter<'_> {
         let reply = match reply {
             Ok(r) => r,
             Err(e) => {
-                self.trace_outcome(|x| x.outcome = format!("failed: {e}"));
+                self.trace_outcome(|x| {
+                    x.outcome = shorten(&format!("failed: {e}"), trace::TEXT_MAX)
+                });
                 return self.agent_exit(
                     flow,
                     spec,
@@ -311,11 +331,14 @@ impl Interpreter<'_> {
         spend.cost_micros = spend.cost_micros.saturating_add(reply.cost_micros);
         let mask = spec.guardrails.mask_personal_data;
         self.trace_outcome(|x| {
-            x.answer = if mask {
-                guard::mask_personal_data(&reply.answer.text)
-            } else {
-                reply.answer.text.clone()
-            };
+            x.answer = shorten(
+                &if mask {
+                    guard::mask_personal_data(&reply.answer.text)
+                } else {
+                    reply.answer.text.clone()
+                },
+                trace::TEXT_MAX,
+            );
             x.input_tokens = usage.input_tokens;
             x.output_tokens = usage.output_tokens;
             x.cost = dollars(reply.cost_micros);
@@ -338,27 +361,21 @@ impl Interpreter<'_> {
             });
         }
         let tool_calls: Vec<ToolCall> = tool_calls.into_iter().take(MAX_TOOL_CALLS).collect();
-        // Text said alongside actions goes first, if it may be sent at all.
-        if !text.is_empty() {
-            match guard::check_answer(&spec.guardrails, &text) {
-                Ok(()) => {
-                    self.agent_say(spec, text.clone());
-                    if let Some(round) = &mut self.round {
-                        round.said.push(text.clone());
-                    }
-                }
-                Err(why) => {
-                    self.decide(|| format!("the assistant's text was not sent: {why}"));
-                }
-            }
-        }
+        // What goes back to the model of its own answer is bounded: a megabyte it wrote
+        // once must not be sent (and recorded, and paid for) again with every later call.
+        let kept_calls: Vec<ToolCall> = tool_calls.iter().map(kept_call).collect();
         if let Some(round) = &mut self.round {
-            round
-                .messages
-                .push(ChatMessage::assistant(text, tool_calls.clone()));
+            round.messages.push(ChatMessage::assistant(
+                kept_text(spec, &text),
+                kept_calls.clone(),
+            ));
         }
+        // Whatever the calls send (a handoff's message, buttons) comes after the answer's
+        // text, which is only known to be sendable once every call is accepted.
+        let text_at = self.reply_mark();
         let mut ends = None;
-        for call in &tool_calls {
+        let mut refused = 0;
+        for (call, kept) in tool_calls.iter().zip(&kept_calls) {
             let outcome = if ends.is_some() {
                 ToolOutcome {
                     result: "refused: the turn already ended with another action".into(),
@@ -368,6 +385,9 @@ impl Interpreter<'_> {
             } else {
                 self.agent_tool(flow, spec, pc, call)
             };
+            if !outcome.accepted {
+                refused += 1;
+            }
             let verdict = if outcome.accepted {
                 "accepted".to_string()
             } else {
@@ -378,16 +398,53 @@ impl Interpreter<'_> {
             } else {
                 call.arguments.to_string()
             };
-            let line = format!("{} {}: {verdict}", call.name, clip(shown_args, 300));
+            let line = shorten(
+                &format!(
+                    "{} {}: {verdict}",
+                    shorten(&call.name, ECHO_MAX),
+                    shorten(&shown_args, 300)
+                ),
+                trace::TEXT_MAX,
+            );
             self.decide(|| format!("tool call {line}"));
             self.trace_outcome(|x| x.tool_calls.push(line.clone()));
             if let Some(round) = &mut self.round {
-                round
-                    .messages
-                    .push(ChatMessage::tool_result(call.id.clone(), outcome.result));
+                round.messages.push(ChatMessage::tool_result(
+                    kept.id.clone(),
+                    shorten(&outcome.result, RESULT_MAX),
+                ));
             }
             if outcome.ends.is_some() {
                 ends = outcome.ends;
+            }
+        }
+        if !text.is_empty() {
+            let withheld = if refused > 0 {
+                Some("an answer with a refused action is never sent".to_string())
+            } else if self.said_this_turn(&text) {
+                Some("it was sent already, and a text is sent once".to_string())
+            } else {
+                guard::check_answer(&spec.guardrails, &text)
+                    .err()
+                    .map(|why| shorten(&why, RESULT_MAX))
+            };
+            match withheld {
+                None => {
+                    self.agent_say(spec, text.clone());
+                    self.move_last_reply(text_at);
+                    if let Some(round) = &mut self.round {
+                        round.said.push(text);
+                    }
+                }
+                Some(why) => {
+                    self.decide(|| format!("the assistant's text was not sent: {why}"));
+                    if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
+                        last.text.push_str(&format!(
+                            "\n(Parley, not the customer: the text of your answer, «{}», was not sent to the customer because {why}.)",
+                            shorten(&text, ECHO_MAX)
+                        ));
+                    }
+                }
             }
         }
         match ends {
@@ -408,8 +465,15 @@ impl Interpreter<'_> {
         let refused = if text.is_empty() {
             Err("it was empty".to_string())
         } else {
-            guard::check_answer(&spec.guardrails, &text)
+            guard::check_answer(&spec.guardrails, &text).map_err(|why| shorten(&why, RESULT_MAX))
         };
+        if refused.is_ok() && self.said_this_turn(&text) {
+            // Sent with an earlier call's actions: the customer has it already.
+            self.decide(|| "the assistant's answer was sent already this turn; not again".into());
+            self.trace_outcome(|x| x.outcome = "sent already".into());
+            self.end_turn();
+            return Next::Stop;
+        }
         match refused {
             Ok(()) => {
                 self.trace_outcome(|x| x.outcome = "sent".into());
@@ -426,7 +490,7 @@ impl Interpreter<'_> {
                 if let Some(round) = &mut self.round {
                     round
                         .messages
-                        .push(ChatMessage::assistant(text, Vec::new()));
+                        .push(ChatMessage::assistant(kept_text(spec, &text), Vec::new()));
                     round.messages.push(ChatMessage::user(format!(
                         "(Parley, not the customer: your last answer was not sent because {why}. Answer the customer again within the rules.)"
                     )));
@@ -463,7 +527,7 @@ impl Interpreter<'_> {
             other => {
                 return refuse(format!(
                     "the arguments must be a JSON object, not {}",
-                    clip(other.to_string(), 80)
+                    shorten(&other.to_string(), ECHO_MAX)
                 ))
             }
         };
@@ -471,7 +535,7 @@ impl Interpreter<'_> {
         if !declared.contains(&call.name.as_str()) {
             return refuse(format!(
                 "`{}` is not an action you can take here; you can: {}",
-                clip(call.name.to_string(), 60),
+                shorten(&call.name, ECHO_MAX),
                 if declared.is_empty() {
                     "none (answer with text)".to_string()
                 } else {
@@ -490,7 +554,7 @@ impl Interpreter<'_> {
                         let names: Vec<&str> = tools.save.iter().map(|f| f.name.as_str()).collect();
                         return refuse(format!(
                             "there is no value `{}` to save; the values are: {}",
-                            clip(name.to_string(), 60),
+                            shorten(name, ECHO_MAX),
                             names.join(", ")
                         ));
                     };
@@ -499,25 +563,28 @@ impl Interpreter<'_> {
                         Value::Number(n) => n.to_string(),
                         other => {
                             return refuse(format!(
-                                "`{name}` must be a text or a number, not {}",
-                                clip(other.to_string(), 60)
+                                "`{}` must be a text or a number, not {}",
+                                field.name,
+                                shorten(&other.to_string(), ECHO_MAX)
                             ))
                         }
                     };
                     if body.chars().count() > limits::INBOUND_FIELD_MAX {
                         return refuse(format!(
-                            "`{name}` may be at most {} characters",
+                            "`{}` may be at most {} characters",
+                            field.name,
                             limits::INBOUND_FIELD_MAX
                         ));
                     }
-                    match answer::check(&field.expect, &InboundContent::Text { body }, &[]) {
+                    match answer::check(
+                        &field.expect,
+                        &InboundContent::Text { body: body.clone() },
+                        &[],
+                    ) {
                         Ok(v) => values.push((name.clone(), v)),
-                        Err(why) => {
-                            return refuse(format!(
-                                "`{name}` is not a valid {}: {why}",
-                                field.expect.name()
-                            ))
-                        }
+                        // The customer's wording ("Please try again") means nothing to the
+                        // model: it is told the rule and the value that broke it.
+                        Err(_) => return refuse(save_refusal(&field.name, &field.expect, &body)),
                     }
                 }
                 let saved: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
@@ -537,7 +604,7 @@ impl Interpreter<'_> {
                 if !tools.tag.iter().any(|t| t == tag) {
                     return refuse(format!(
                         "`{}` is not a tag you may set; the tags are: {}",
-                        clip(tag.to_string(), 60),
+                        shorten(tag, ECHO_MAX),
                         tools.tag.join(", ")
                     ));
                 }
@@ -559,12 +626,15 @@ impl Interpreter<'_> {
                 if !tools.goto_flow.iter().any(|f| f == id) {
                     return refuse(format!(
                         "`{}` is not a flow you may go to; the flows are: {}",
-                        clip(id.to_string(), 60),
+                        shorten(id, ECHO_MAX),
                         tools.goto_flow.join(", ")
                     ));
                 }
                 let Some(next) = self.library.flows().get(id).cloned() else {
-                    return refuse(format!("the flow `{id}` is not loaded"));
+                    return refuse(format!(
+                        "the flow `{}` is not loaded",
+                        shorten(id, ECHO_MAX)
+                    ));
                 };
                 if let Some(run) = &mut self.state.run {
                     run.wait = None;
@@ -635,11 +705,16 @@ impl Interpreter<'_> {
                                 title: title.clone(),
                             })
                         }
-                        Some(_) => return refuse(format!("the button `{id}` is given twice")),
+                        Some(_) => {
+                            return refuse(format!(
+                                "the button `{}` is given twice",
+                                shorten(id, ECHO_MAX)
+                            ))
+                        }
                         None => {
                             return refuse(format!(
                                 "`{}` is not one of the buttons: {}",
-                                clip(id.to_string(), 60),
+                                shorten(id, ECHO_MAX),
                                 all.join(", ")
                             ))
                         }
@@ -681,7 +756,10 @@ impl Interpreter<'_> {
                     ends: Some(Next::To(pc + 1)),
                 }
             }
-            other => refuse(format!("`{other}` is not an action Parley knows")),
+            other => refuse(format!(
+                "`{}` is not an action Parley knows",
+                shorten(other, ECHO_MAX)
+            )),
         }
     }
 
@@ -776,12 +854,83 @@ impl Interpreter<'_> {
         );
     }
 
+    /// `text` was sent to the customer during this turn already.
+    fn said_this_turn(&self, text: &str) -> bool {
+        self.round
+            .as_ref()
+            .is_some_and(|r| r.said.iter().any(|s| s.trim() == text.trim()))
+    }
+
+    /// Where the next reply goes, in the replies and in the trace's sends.
+    fn reply_mark(&self) -> (usize, usize) {
+        (
+            self.out.replies.len(),
+            self.trace.as_ref().map_or(0, |t| t.sends.len()),
+        )
+    }
+
+    /// Moves the latest reply back to `mark` (a `reply_mark`), before what was sent since.
+    fn move_last_reply(&mut self, (replies, sends): (usize, usize)) {
+        if let Some(reply) = self.out.replies.pop() {
+            let at = replies.min(self.out.replies.len());
+            self.out.replies.insert(at, reply);
+        }
+        if let Some(trace) = &mut self.trace {
+            if let Some(send) = trace.sends.pop() {
+                let at = sends.min(trace.sends.len());
+                trace.sends.insert(at, send);
+            }
+        }
+    }
+
     /// Fills in the trace's latest exchange.
     fn trace_outcome(&mut self, f: impl FnOnce(&mut TraceExchange)) {
         if let Some(x) = self.trace.as_mut().and_then(|t| t.exchanges.last_mut()) {
             f(x);
         }
     }
+}
+
+/// The model's text as kept in the conversation for its next call: at most what the step
+/// may send.
+fn kept_text(spec: &AgentSpec, text: &str) -> String {
+    let max = spec.guardrails.max_length.min(limits::TEXT_MAX);
+    shorten(text, max)
+}
+
+/// A tool call as kept in the conversation for the model's next call: its name and id cut
+/// to what a tool's can be (the id still pairs the call with its result), and arguments
+/// longer than `KEPT_ARGUMENTS_MAX` as a shortened text.
+fn kept_call(call: &ToolCall) -> ToolCall {
+    let cut = |s: &str| s.chars().take(KEPT_NAME_MAX).collect::<String>();
+    let json = call.arguments.to_string();
+    ToolCall {
+        id: cut(&call.id),
+        name: cut(&call.name),
+        arguments: if json.chars().count() > KEPT_ARGUMENTS_MAX {
+            Value::String(shorten(&json, KEPT_ARGUMENTS_MAX))
+        } else {
+            call.arguments.clone()
+        },
+    }
+}
+
+/// Why a value the model gave to `save` was refused, in the model's terms: the rule and
+/// the value that broke it.
+fn save_refusal(name: &str, expect: &Expect, value: &str) -> String {
+    let value = shorten(value, ECHO_MAX);
+    let rule = match expect {
+        Expect::Regex(re) => format!("must match the pattern `{}`", re.as_str()),
+        Expect::Number => "must be a number, like 3 or 12.5".into(),
+        Expect::Email => "must be an email address, like name@example.com".into(),
+        Expect::Phone => {
+            "must be a phone number with its country code, like +44 7700 900123".into()
+        }
+        Expect::Choice(choices) => format!("must be one of: {}", choices.join(", ")),
+        Expect::Text => return format!("`{name}` must be a text that is not empty"),
+        other => format!("must be a {}", other.name()),
+    };
+    format!("`{name}` {rule}; `{value}` does not")
 }
 
 /// The tools a step declared, by name.
@@ -922,7 +1071,13 @@ fn describe_message(m: &ChatMessage) -> String {
             let calls: Vec<String> = m
                 .tool_calls
                 .iter()
-                .map(|c| format!("{} {}", c.name, clip(c.arguments.to_string(), 200)))
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        shorten(&c.name, ECHO_MAX),
+                        shorten(&c.arguments.to_string(), ECHO_MAX)
+                    )
+                })
                 .collect();
             format!("assistant: {} [calls {}]", m.text, calls.join("; "))
         }

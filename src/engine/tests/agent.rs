@@ -57,6 +57,22 @@ impl Queue {
         });
     }
 
+    /// An answer with text and one tool call.
+    fn text_and_tool(&self, text: &str, name: &str, args: Value) {
+        self.push(ChatAnswer {
+            text: text.into(),
+            tool_calls: vec![ToolCall {
+                id: format!("call_{}", name.chars().take(20).collect::<String>()),
+                name: name.into(),
+                arguments: args,
+            }],
+            usage: Usage {
+                input_tokens: 100,
+                output_tokens: 20,
+            },
+        });
+    }
+
     fn push(&self, a: ChatAnswer) {
         self.answers.lock().unwrap().push_back(Ok(a));
     }
@@ -295,10 +311,10 @@ async fn undeclared_tools_and_bad_arguments_are_refused_and_the_model_is_told_wh
         "{}",
         said(1)
     );
-    assert!(
-        said(2).starts_with("refused: `order_number` is not a valid regex"),
-        "{}",
-        said(2)
+    // In the model's terms, not the customer's "Please try again".
+    assert_eq!(
+        said(2),
+        "refused: `order_number` must match the pattern `^A-[0-9]{5}$`; `12345` does not"
     );
     assert!(said(3).contains("`vip` is not a tag you may set; the tags are: wants_refund"));
     let state = a.h.state();
@@ -677,4 +693,142 @@ async fn no_injected_instruction_gets_past_the_step() {
         let refused = a.model.requests()[1].messages.last().unwrap().text.clone();
         assert!(refused.starts_with("refused: "), "{message}: {refused}");
     }
+}
+
+#[tokio::test]
+async fn text_beside_a_refused_tool_call_is_withheld_and_the_model_is_told() {
+    let mut a = agent_harness();
+    for _ in 0..crate::engine::exec::agent::MAX_ROUNDS {
+        a.model
+            .text_and_tool("I have wired the money to you!", "wire_money", json!({}));
+    }
+    // Not once per round, not even once: it announces an action that was refused.
+    assert_eq!(
+        a.h.say("help").await,
+        vec!["Sorry, I could not answer that."]
+    );
+    let requests = a.model.requests();
+    let told = requests[1].messages.last().unwrap().text.clone();
+    assert!(
+        told.starts_with("refused: `wire_money` is not an action you can take here"),
+        "{told}"
+    );
+    assert!(
+        told.ends_with("(Parley, not the customer: the text of your answer, «I have wired the money to you!», was not sent to the customer because an answer with a refused action is never sent.)"),
+        "{told}"
+    );
+}
+
+#[tokio::test]
+async fn text_beside_accepted_tool_calls_is_sent_once_and_before_what_they_send() {
+    let mut a = agent_harness();
+    // Said with a save, then said again alone: the customer reads it once.
+    a.model.text_and_tool(
+        "Thanks, I noted order A-12345.",
+        "save",
+        json!({ "order_number": "A-12345" }),
+    );
+    a.model.text("Thanks, I noted order A-12345.");
+    assert_eq!(
+        a.h.say("help: my order is A-12345").await,
+        vec!["Thanks, I noted order A-12345."]
+    );
+    assert_eq!(a.model.requests().len(), 2);
+    // With a save again and again, still once; the turn's last answer is new.
+    a.model.text_and_tool(
+        "Noted, A-12345.",
+        "save",
+        json!({ "order_number": "A-12345" }),
+    );
+    a.model.text_and_tool(
+        "Noted, A-12345.",
+        "save",
+        json!({ "order_number": "A-12345" }),
+    );
+    a.model.text("Anything else?");
+    assert_eq!(
+        a.h.say("it is A-12345").await,
+        vec!["Noted, A-12345.", "Anything else?"]
+    );
+    // The text goes before the handoff's own message.
+    let mut b = agent_harness();
+    b.model.text_and_tool(
+        "Let me get you a colleague.",
+        "handoff",
+        json!({ "reason": "asked for a person" }),
+    );
+    assert_eq!(
+        b.h.say("help: a person please").await,
+        vec![
+            "Let me get you a colleague.",
+            "A person will answer you shortly."
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_huge_refused_answer_is_not_sent_back_to_the_model_in_full() {
+    let mut a = agent_harness();
+    a.model.text(&"a".repeat(1_000_000));
+    a.model.text_and_tool(
+        &"b".repeat(1_000_000),
+        &"w".repeat(900_000),
+        json!({ "amount": "9".repeat(1_000_000) }),
+    );
+    a.model.text("How can I help with your order?");
+    assert_eq!(
+        a.h.say("help").await,
+        vec!["How can I help with your order?"]
+    );
+    let requests = a.model.requests();
+    assert_eq!(requests.len(), 3);
+    for (i, r) in requests.iter().enumerate() {
+        let size = serde_json::to_vec(r).unwrap().len();
+        assert!(size < 20_000, "request {i} took {size} bytes");
+    }
+    // The refusal quotes the start of the tool's name, and says how much more there was.
+    let told = &requests[2].messages;
+    assert!(told.iter().any(|m| m
+        .text
+        .contains(&format!("`{}… (899800 more characters)`", "w".repeat(200)))));
+    // The model's refused text is kept at the step's `max_length`.
+    assert!(requests[1]
+        .messages
+        .iter()
+        .any(|m| m.text == format!("{}… (999700 more characters)", "a".repeat(300))));
+    // Nothing over the budget: the refusal reads as a refusal, not as "budget".
+    assert!(a.h.state().handoff.is_none());
+}
+
+#[tokio::test]
+async fn the_trace_of_a_huge_exchange_stays_small() {
+    use crate::engine::trace::{ENTRY_MAX, TEXT_MAX};
+    let mut a = agent_harness();
+    a.model.text(&"a".repeat(1_000_000));
+    a.model.text_and_tool(
+        "",
+        &"w".repeat(900_000),
+        json!({ "x": "9".repeat(1_000_000) }),
+    );
+    a.model.text("How can I help with your order?");
+    let (out, trace) = a.h.say_traced("help").await;
+    assert_eq!(bodies(&out), vec!["How can I help with your order?"]);
+    assert_eq!(trace.exchanges.len(), 3);
+    let marked = TEXT_MAX + " (1000000 more characters)".len() + 3;
+    for x in &trace.exchanges {
+        assert!(x.answer.len() <= marked);
+        assert!(x.system.len() <= marked);
+        assert!(x
+            .messages
+            .iter()
+            .chain(&x.tool_calls)
+            .all(|m| m.len() <= marked));
+    }
+    assert!(trace
+        .decisions
+        .iter()
+        .chain(&trace.errors)
+        .all(|d| d.len() <= marked + 100));
+    let size = trace.size();
+    assert!(size < ENTRY_MAX, "the trace took {size} bytes");
 }
