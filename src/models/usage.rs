@@ -35,12 +35,11 @@ fn tokens(value: Option<&Value>) -> Option<u64> {
         return Some(n.min(MAX_TOKENS_PER_CALL));
     }
     let f = n.as_f64()?;
-    (f.is_finite() && f >= 0.0 && f.fract() == 0.0).then(|| {
-        if f >= MAX_TOKENS_PER_CALL as f64 {
-            MAX_TOKENS_PER_CALL
-        } else {
-            f as u64
-        }
+    let whole = f.is_finite() && f >= 0.0 && f.fract() == 0.0;
+    whole.then_some(if f >= MAX_TOKENS_PER_CALL as f64 {
+        MAX_TOKENS_PER_CALL
+    } else {
+        f as u64
     })
 }
 
@@ -61,13 +60,12 @@ impl Fallback {
 
     /// The usage of `answer` to `request`: each count as reported, or estimated.
     pub fn usage(&self, reported: Reported, request: &ChatRequest, answer: &ChatAnswer) -> Usage {
-        if reported.input.is_none() || reported.output.is_none() {
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    model = %self.model,
-                    "the model's answers do not report their usage as whole numbers of tokens; Parley estimates it (one token per 4 bytes) for costs and budgets"
-                );
-            }
+        let unreported = reported.input.is_none() || reported.output.is_none();
+        if unreported && !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                model = %self.model,
+                "the model's answers do not report their usage as whole numbers of tokens; Parley estimates it (one token per 4 bytes) for costs and budgets"
+            );
         }
         Usage {
             input_tokens: reported.input.unwrap_or_else(|| request.estimated_tokens()),
