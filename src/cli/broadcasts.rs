@@ -49,8 +49,12 @@ fn pairs(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String
 fn duration(s: &Option<String>, what: &str) -> anyhow::Result<Option<std::time::Duration>> {
     s.as_deref()
         .map(|s| {
-            crate::config::duration::parse(s)
-                .map_err(|_| anyhow::anyhow!("{what} `{s}` is not a duration like 20h or 30d"))
+            crate::config::duration::parse(s).map_err(|e| match e {
+                crate::config::duration::DurationError::TooLong => {
+                    anyhow::anyhow!("{what} {}", e.describe(s))
+                }
+                _ => anyhow::anyhow!("{what} `{s}` is not a duration like 20h or 30d"),
+            })
         })
         .transpose()
 }

@@ -158,8 +158,20 @@ impl Driver {
     /// runs at its own time (a reminder due at 23h sees the window still open), and waits
     /// for the bot to finish.
     pub async fn advance(&mut self, by: Duration) -> anyhow::Result<()> {
-        let target =
-            self.clock.now() + chrono::Duration::from_std(by).context("duration too long")?;
+        // Test files and the simulator cannot write more than ten years (the parser
+        // refuses it); past that, or past the last date there is, this is an error
+        // rather than an overflow.
+        let target = chrono::Duration::from_std(by)
+            .ok()
+            .filter(|_| by <= crate::domain::clock::LONGEST)
+            .and_then(|by| self.clock.now().checked_add_signed(by))
+            .ok_or_else(|| {
+                anyhow!(
+                    "`advance` of {} is longer than the longest Parley accepts, {}; advance in shorter steps",
+                    humantime::format_duration(by),
+                    crate::domain::clock::LONGEST_IN_WORDS
+                )
+            })?;
         for _ in 0..10_000 {
             let now = self.clock.now();
             let mut next = self.state.store.next_timer_due().await?.map(|d| d.max(now));

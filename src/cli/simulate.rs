@@ -254,6 +254,9 @@ pub async fn run(
                         }
                         events.print_new(out, &driver, &from).await?;
                     }
+                    Err(e @ crate::config::duration::DurationError::TooLong) => {
+                        writeln!(out, "({})", e.describe(by))?
+                    }
                     Err(e) => writeln!(out, "(`{by}` is not a duration: {e}; try /advance 2h)")?,
                 }
                 continue;

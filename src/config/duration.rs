@@ -1,17 +1,60 @@
 //! The one duration parser: config values, flow files, flow tests and the simulator all
-//! read durations the human way (`24h`, `10m`, `500ms`, `1h 30m`) through [`parse`].
+//! read durations the human way (`24h`, `10m`, `500ms`, `1h 30m`) through [`parse`], which
+//! also refuses any longer than [`LONGEST`], so no duration a person writes can overflow a
+//! time it is added to.
 
+use crate::domain::clock::{LONGEST, LONGEST_IN_WORDS};
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
-/// Reads a duration written the human way; surrounding spaces are ignored.
-pub fn parse(s: &str) -> Result<Duration, humantime::DurationError> {
-    humantime::parse_duration(s.trim())
+/// Why a text is not a duration Parley accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DurationError {
+    /// Not written like a duration.
+    Invalid(humantime::DurationError),
+    /// Longer than [`LONGEST`].
+    TooLong,
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(e) => e.fmt(f),
+            Self::TooLong => write!(
+                f,
+                "longer than the longest Parley accepts, {LONGEST_IN_WORDS}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+impl DurationError {
+    /// The whole sentence about `s`, with how to fix it.
+    pub fn describe(&self, s: &str) -> String {
+        match self {
+            Self::Invalid(e) => {
+                format!("`{s}` is not a duration ({e}); write it like 24h, 10m, 30s or 500ms")
+            }
+            Self::TooLong => format!("`{s}` is {self}; write a shorter one"),
+        }
+    }
+}
+
+/// Reads a duration written the human way; surrounding spaces are ignored. Refuses one
+/// longer than [`LONGEST`] (`10y` itself is accepted).
+pub fn parse(s: &str) -> Result<Duration, DurationError> {
+    let d = humantime::parse_duration(s.trim()).map_err(DurationError::Invalid)?;
+    if d > LONGEST {
+        return Err(DurationError::TooLong);
+    }
+    Ok(d)
 }
 
 /// The config's message for a value that is not a duration.
-fn not_a_duration(s: &str, e: humantime::DurationError) -> String {
-    format!("`{s}` is not a duration ({e}); write it like 24h, 10m, 30s or 500ms")
+fn not_a_duration(s: &str, e: DurationError) -> String {
+    e.describe(s)
 }
 
 /// `deserialize_with` for a duration setting.
@@ -30,4 +73,22 @@ pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
     parse(&s)
         .map(Some)
         .map_err(|e| serde::de::Error::custom(not_a_duration(&s, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_years_is_the_longest_duration() {
+        assert_eq!(parse("10y"), Ok(LONGEST));
+        assert_eq!(parse("3652d"), Ok(Duration::from_secs(3652 * 86_400)));
+        assert_eq!(parse("10y 1s"), Err(DurationError::TooLong));
+        assert_eq!(
+            parse("500000y").unwrap_err().describe("500000y"),
+            "`500000y` is longer than the longest Parley accepts, 10 years; write a shorter one"
+        );
+        // Past what humantime itself can hold: still a plain refusal, never a panic.
+        assert!(parse("99999999999999999999y").is_err());
+    }
 }

@@ -519,6 +519,27 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
     assert!(h.state().deferred.is_empty());
 }
 
+/// Ten years (the longest duration a flow may write) from a time near the last date chrono
+/// holds: the timer and the hand-over's end stop at that last date instead of panicking
+/// (the engine once panicked on `DateTime + TimeDelta` and skipped the customer's message).
+#[tokio::test]
+async fn a_wait_past_the_last_date_there_is_saturates_instead_of_panicking() {
+    let far = DateTime::<Utc>::MAX_UTC - chrono::Duration::days(30);
+    let mut h = harness(&["id: d\ntriggers: [{keyword: [later]}]\nsteps:\n  - send: one\n  - delay: 10y\n  - send: { text: two, if_window_closed: skip }\n"]);
+    h.now = far;
+    assert_eq!(h.say("later").await, vec!["one"]);
+    assert_eq!(h.timers.last().unwrap().due_at, DateTime::<Utc>::MAX_UTC);
+
+    let mut h = harness(&[
+        "id: h\ntriggers: [{keyword: [human]}]\nsteps:\n  - handoff: { timeout: 10y }\n",
+    ]);
+    h.now = far;
+    h.say("human").await;
+    let handoff = h.state().handoff.expect("handed over");
+    assert_eq!(handoff.until, Some(DateTime::<Utc>::MAX_UTC));
+    assert_eq!(h.timers.last().unwrap().due_at, DateTime::<Utc>::MAX_UTC);
+}
+
 mod agent;
 mod forms;
 mod insights;

@@ -559,3 +559,24 @@ fn a_changed_knowledge_file_changes_the_fingerprint() {
     std::fs::write(&file, format!("{SHIPPING}\nNew: we ship on Saturdays.\n")).unwrap();
     assert_ne!(fingerprint(&watched), before);
 }
+
+#[test]
+fn an_agent_handoff_timeout_past_ten_years_is_refused() {
+    let flow = FULL.replace(
+        "handoff: { message: \"A person will answer shortly.\", timeout: 2h }",
+        "handoff: { message: \"A person will answer shortly.\", timeout: 500000y }",
+    );
+    let (report, rendered) = Project::new(
+        &[("support.yaml", &flow), ("order_status.yaml", STATUS)],
+        &[
+            ("shipping.md", SHIPPING.as_bytes()),
+            ("returns.md", RETURNS.as_bytes()),
+        ],
+    )
+    .load(Some(&with_models(&["assistant"])));
+    assert!(report.set.is_none());
+    assert!(
+        rendered.contains("flows/support.yaml:21:71: error: `timeout` of 500000y is longer than the longest Parley accepts, 10 years\n  hint: write a shorter one"),
+        "{rendered}"
+    );
+}

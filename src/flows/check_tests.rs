@@ -281,3 +281,22 @@ steps:
     let quiet = "id: q\ntriggers: [{keyword: [q]}]\nsteps:\n  - send: \"One\"\n  - ask: { text: \"Two?\", save_as: t, timeout: 10m, on_timeout: menu }\n  - send: \"Three\"\n  - id: menu\n    send: \"Menu\"\n";
     assert_eq!(check(&[("q.yaml", quiet)], Some(&two_senders())), "");
 }
+
+#[test]
+fn durations_past_ten_years_are_refused_at_their_place() {
+    let rendered = check(
+        &[(
+            "long.yaml",
+            "id: long\ntriggers: [{keyword: [l]}]\nsteps:\n  - delay: 500000y\n  - ask: { text: Which?, save_as: which, timeout: 500000y }\n  - delay: 10y\n  - handoff: { timeout: 500000y }\n",
+        )],
+        None,
+    );
+    for line in [
+        "flows/long.yaml:4:12: error: `delay` of 500000y is longer than the longest Parley accepts, 10 years\n  hint: write a shorter one",
+        "flows/long.yaml:5:51: error: `timeout` of 500000y is longer than the longest Parley accepts, 10 years\n  hint: write a shorter one",
+        "flows/long.yaml:7:25: error: `timeout` of 500000y is longer than the longest Parley accepts, 10 years\n  hint: write a shorter one",
+    ] {
+        assert!(rendered.contains(line), "{rendered}");
+    }
+    assert!(!rendered.contains("long.yaml:6:"), "{rendered}");
+}

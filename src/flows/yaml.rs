@@ -248,6 +248,14 @@ pub fn as_duration(
     let s = as_str(node, what, problems)?;
     match crate::config::duration::parse(s) {
         Ok(d) => Some(d),
+        Err(e @ crate::config::duration::DurationError::TooLong) => {
+            problems.error(
+                pos(node),
+                format!("{what} of {} is {e}", s.trim()),
+                Some("write a shorter one".into()),
+            );
+            None
+        }
         Err(_) => {
             problems.error(
                 pos(node),

@@ -436,7 +436,7 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
     match (change.advance, change.set) {
         (Some(by), None) => {
             let d = crate::config::duration::parse(&by)
-                .map_err(|e| Error::bad_request(format!("advance: `{by}`: {e}")))?;
+                .map_err(|e| Error::bad_request(format!("advance: {}", e.describe(&by))))?;
             clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
         }
         (None, Some(at)) => {

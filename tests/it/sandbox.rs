@@ -209,6 +209,17 @@ async fn flows_explain_and_the_manual_clock() {
     assert_eq!(status, 200, "{after:#}");
     let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v["now"].as_str().unwrap()).unwrap();
     assert_eq!(t(&after) - t(&before), chrono::Duration::hours(2));
+    // Past the longest duration: refused, and the clock stays put (it once wrapped to 1970).
+    let (status, err) = post(&app, "/sandbox/api/clock", json!({ "advance": "500000y" })).await;
+    assert_eq!(status, 400, "{err:#}");
+    assert!(
+        err.to_string().contains(
+            "advance: `500000y` is longer than the longest Parley accepts, 10 years; write a shorter one"
+        ),
+        "{err:#}"
+    );
+    let (_, now) = get(&app, "/sandbox/api/clock").await;
+    assert_eq!(t(&now), t(&after));
     app.shutdown().await;
 }
 

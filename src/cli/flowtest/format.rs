@@ -426,8 +426,13 @@ fn step(raw: &Value) -> Result<Step, String> {
         "expect_no_tags" => Step::ExpectNoTags(list(value)),
         "advance" => {
             let t = text(value)?;
-            Step::Advance(crate::config::duration::parse(&t).map_err(|e| {
-                format!("advance: `{t}` is not a duration ({e}); write it like 23h, 10m or 1h 30m")
+            Step::Advance(crate::config::duration::parse(&t).map_err(|e| match e {
+                crate::config::duration::DurationError::TooLong => {
+                    format!("`advance` of {} is {e}; advance in shorter steps", t.trim())
+                }
+                _ => format!(
+                    "advance: `{t}` is not a duration ({e}); write it like 23h, 10m or 1h 30m"
+                ),
             })?)
         }
         "run_schedule" => Step::RunSchedule(text(value)?),
@@ -498,6 +503,17 @@ mod tests {
         );
         let e = parse("name: t\nsteps:\n  - advance: soon\n").unwrap_err();
         assert!(e.message.contains("is not a duration"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_advance_past_ten_years_is_refused_at_its_line() {
+        let e = parse("name: t\nsteps:\n  - customer: hi\n  - advance: 500000y\n").unwrap_err();
+        assert_eq!(e.line, 4);
+        assert_eq!(
+            e.message,
+            "step 2: `advance` of 500000y is longer than the longest Parley accepts, 10 years; advance in shorter steps"
+        );
+        assert!(parse("name: t\nsteps:\n  - advance: 10y\n").is_ok());
     }
 
     #[test]

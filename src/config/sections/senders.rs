@@ -63,6 +63,9 @@ impl<'de> Deserialize<'de> for EchoPause {
             "off" => Ok(EchoPause::Off),
             other => match crate::config::duration::parse(other) {
                 Ok(d) if !d.is_zero() => Ok(EchoPause::For(d)),
+                Err(e @ crate::config::duration::DurationError::TooLong) => {
+                    Err(serde::de::Error::custom(e.describe(other)))
+                }
                 _ => Err(serde::de::Error::custom(format!(
                     "`{other}` is not `until_release`, `off` or a duration like `2h`"
                 ))),

@@ -3,6 +3,7 @@
 
 use super::{Interpreter, Note, Task};
 use crate::config::EchoPause;
+use crate::domain::clock::later;
 use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{
     CallDirection, Handoff, InboundContent, InboundMessage, Run, ScheduledRun, Timer, TimerFire,
@@ -64,7 +65,7 @@ impl Interpreter<'_> {
         }
         if let (Some(quiet), InboundContent::Text { body }) = (self.debounce(), &msg.content) {
             self.state.pending_texts.push(body.clone());
-            self.set_timer(Timer::Debounce, self.now + super::vars::to_chrono(quiet));
+            self.set_timer(Timer::Debounce, later(self.now, quiet));
             return;
         }
         let handle = Task::Handle {
@@ -104,7 +105,7 @@ impl Interpreter<'_> {
         self.state.pending_texts.clear();
         self.drop_run();
         self.cancel_waits();
-        let until_at = until.map(|d| self.now + super::vars::to_chrono(d));
+        let until_at = until.map(|d| later(self.now, d));
         let since = self.state.handoff.as_ref().map_or(self.now, |h| h.since);
         self.state.handoff = Some(Handoff {
             since,
@@ -172,8 +173,9 @@ impl Interpreter<'_> {
         for flow in flows.flows() {
             for t in &flow.triggers {
                 if let TriggerKind::WindowClosing { before } = t.kind {
-                    let due = expires_at - super::vars::to_chrono(before);
-                    if due > self.now {
+                    // A `before` reaching past the first date there is: long gone.
+                    let due = expires_at.checked_sub_signed(super::vars::to_chrono(before));
+                    if let Some(due) = due.filter(|due| *due > self.now) {
                         let timer = Timer::WindowClosing {
                             flow: flow.id.clone(),
                             expires_at,

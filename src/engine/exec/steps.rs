@@ -2,6 +2,7 @@
 //! `Next::Wait` with its effect; its `resume_*` function takes the answer.
 
 use super::{Answer, Await, Effect, Entry, Interpreter, Note, Pending};
+use crate::domain::clock::later;
 use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{Handoff, Timer, Wait};
 use crate::engine::http_step::HttpRequest;
@@ -305,9 +306,9 @@ impl Interpreter<'_> {
 
     /// A person takes the conversation (until `timeout`, if any); the run ends.
     pub(super) fn hand_off(&mut self, flow: &Flow, pc: usize, timeout: Option<Duration>) {
-        let until = timeout
-            .and_then(|t| chrono::Duration::from_std(t).ok())
-            .map(|t| self.now + t);
+        // `later` saturates a timeout the loader should have refused (past ten years)
+        // instead of panicking on the overflow.
+        let until = timeout.map(|t| later(self.now, t));
         self.visit_handed_off = true;
         self.notes.push(Note::HandedOff {
             flow: flow.id.clone(),

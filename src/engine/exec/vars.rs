@@ -2,6 +2,7 @@
 //! changes, the inputs of scripts, and the conversation's timers.
 
 use super::{Interpreter, ScriptJob};
+use crate::domain::clock::later;
 use crate::domain::{NewTimer, Timer, TimerKind};
 use crate::engine::template::{render, Roots};
 use crate::flows::{script, Expr, SetTarget};
@@ -89,7 +90,7 @@ impl Interpreter<'_> {
     }
 
     pub(super) fn set_timer_after(&mut self, timer: Timer, after: std::time::Duration) {
-        self.set_timer(timer, self.now + to_chrono(after));
+        self.set_timer(timer, later(self.now, after));
     }
 
     /// Sets the conversation's one timer of this kind, replacing an earlier one.

@@ -83,8 +83,14 @@ fn strings(f: &Fields, name: &str, max: usize) -> Result<Vec<String>, FieldError
 fn duration(f: &Fields, name: &str) -> Result<Option<std::time::Duration>, FieldError> {
     f.opt_str(name)?
         .map(|s| {
-            crate::config::duration::parse(s).map_err(|_| {
-                FieldError::new(name, format!("`{s}` is not a duration like 20h or 30d"))
+            crate::config::duration::parse(s).map_err(|e| {
+                FieldError::new(
+                    name,
+                    match e {
+                        crate::config::duration::DurationError::TooLong => e.describe(s),
+                        _ => format!("`{s}` is not a duration like 20h or 30d"),
+                    },
+                )
             })
         })
         .transpose()
