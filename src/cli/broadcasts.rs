@@ -78,8 +78,8 @@ pub async fn create(config: &Config, args: CreateArgs, out: &mut impl Write) -> 
         || args.active_within.is_some();
     let recipients = match &args.list {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = crate::config::regular_file::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             Some(
                 text.lines()
                     .map(str::trim)

@@ -15,8 +15,8 @@ use std::path::Path;
 /// the report: counts, then `row N: reason` for each refused row.
 pub async fn import(config: &Config, file: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .with_context(|| format!("cannot open {}", file.display()))?
+    crate::config::regular_file::open(file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
         .take(MAX_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", file.display()))?;

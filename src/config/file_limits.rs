@@ -152,10 +152,16 @@ fn flow_brackets(text: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Reads a file of at most [`MAX_FILE_BYTES`], without reading more than that from disk.
+/// Reads an ordinary file of at most [`MAX_FILE_BYTES`], without reading more than that
+/// from disk; a named pipe or a directory is refused without blocking
+/// ([`super::regular_file::open`]).
 pub fn read_limited(path: &std::path::Path) -> Result<String, String> {
+    use super::regular_file::{open, OpenError};
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let file = open(path).map_err(|e| match e {
+        OpenError::NotRegular(kind) => kind.describe("the file"),
+        OpenError::Io(e) => format!("cannot read the file: {e}"),
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)

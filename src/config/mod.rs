@@ -9,6 +9,7 @@ mod env;
 pub mod file_limits;
 mod load;
 mod paths;
+pub mod regular_file;
 mod sections;
 mod types;
 
@@ -127,27 +128,42 @@ fn with_hint(hint: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// The file's text, refusing one larger than any real config (`file_limits::MAX_FILE_BYTES`).
+/// The file's text, refusing one larger than any real config (`file_limits::MAX_FILE_BYTES`)
+/// and anything but an ordinary file (a named pipe would block the read forever).
 fn read(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
     let read_error = |source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    let refused = |message: String, hint: &str| ConfigError::Refused {
+        file: path.display().to_string(),
+        line: 1,
+        column: 1,
+        message,
+        hint: hint.into(),
+    };
+    let mut file = regular_file::open(path).map_err(|e| match e {
+        regular_file::OpenError::NotRegular(kind) => refused(
+            kind.describe("the config file"),
+            "give the path of the YAML config file itself",
+        ),
+        regular_file::OpenError::Io(e) => read_error(e),
+    })?;
+    let size = file.metadata().map_err(read_error)?.len();
     if size > crate::config::file_limits::MAX_FILE_BYTES {
-        return Err(ConfigError::Refused {
-            file: path.display().to_string(),
-            line: 1,
-            column: 1,
-            message: format!(
+        return Err(refused(
+            format!(
                 "the config file is {} KiB; Parley reads at most {} KiB",
                 size / 1024,
                 crate::config::file_limits::MAX_FILE_BYTES / 1024
             ),
-            hint: "is this the right file? a config is a few KB of YAML".into(),
-        });
+            "is this the right file? a config is a few KB of YAML",
+        ));
     }
-    std::fs::read_to_string(path).map_err(read_error)
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(read_error)?;
+    Ok(text)
 }
 
 #[cfg(test)]

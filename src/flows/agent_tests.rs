@@ -580,3 +580,25 @@ fn an_agent_handoff_timeout_past_ten_years_is_refused() {
         "{rendered}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_knowledge_file_that_is_a_named_pipe_or_a_folder_is_refused_without_blocking() {
+    use crate::config::regular_file::tests::{mkfifo, promptly};
+    let project = Project::new(
+        &[(
+            "kb.yaml",
+            &knowledge_flow("[knowledge/fifo.md, knowledge/d.md]"),
+        )],
+        &[],
+    );
+    mkfifo(&project.dir.path().join("knowledge/fifo.md"));
+    std::fs::create_dir(project.dir.path().join("knowledge/d.md")).unwrap();
+    let rendered = promptly(move || project.load(None).1);
+    for line in [
+        "flows/kb.yaml:8:19: error: the knowledge file `knowledge/fifo.md` is not a regular file (it is a named pipe); Parley reads only ordinary files",
+        "flows/kb.yaml:8:38: error: the knowledge file `knowledge/d.md` is a directory, not a file",
+    ] {
+        assert!(rendered.contains(line), "{rendered}");
+    }
+}

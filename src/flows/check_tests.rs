@@ -300,3 +300,42 @@ fn durations_past_ten_years_are_refused_at_their_place() {
     }
     assert!(!rendered.contains("long.yaml:6:"), "{rendered}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_or_a_folder_among_the_flows_is_refused_without_blocking() {
+    use crate::config::regular_file::tests::{mkfifo, promptly};
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::create_dir_all(scripts.join("dir.rhai")).unwrap();
+    mkfifo(&flows.join("pipe.yaml"));
+    mkfifo(&scripts.join("pipe.rhai"));
+    std::fs::write(
+        flows.join("s.yaml"),
+        "id: s\ntriggers: [{keyword: [s]}]\nsteps:\n  - script: { file: pipe.rhai }\n  - script: { file: dir.rhai }\n",
+    )
+    .unwrap();
+    let root = dir.path().to_path_buf();
+    let rendered = promptly(move || {
+        let settings = LoadSettings {
+            dir: &flows,
+            scripts_dir: &scripts,
+            templates: &[],
+            window: Duration::from_secs(24 * 3600),
+        };
+        load_dir_with(&settings, None)
+            .render()
+            .replace(&format!("{}/", root.display()), "")
+    });
+    for line in [
+        "flows/pipe.yaml:1:1: error: the file is not a regular file (it is a named pipe); Parley reads only ordinary files",
+        "flows/s.yaml:4:21: error: the script scripts/pipe.rhai: the file is not a regular file (it is a named pipe); Parley reads only ordinary files",
+        "flows/s.yaml:5:21: error: the script scripts/dir.rhai: the file is a directory, not a file",
+    ] {
+        assert!(rendered.contains(line), "{rendered}");
+    }
+    // The hint about splitting a big file is for big files only.
+    assert!(!rendered.contains("split a big one"), "{rendered}");
+}

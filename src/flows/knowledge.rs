@@ -344,9 +344,25 @@ pub fn locate(project: &Path, name: &str) -> Result<PathBuf, Refusal> {
     Ok(path)
 }
 
-/// Reads a knowledge file: at most `limit` bytes (and `FILE_MAX_BYTES`), UTF-8 text.
+/// Reads a knowledge file: an ordinary file (never a named pipe, which would block), at
+/// most `limit` bytes (and `FILE_MAX_BYTES`), UTF-8 text.
 pub fn read(path: &Path, name: &str, limit: u64) -> Result<String, Refusal> {
-    let file = std::fs::File::open(path).map_err(|e| {
+    use crate::config::regular_file::{open, NotRegular, OpenError};
+    let file = open(path).map_err(|e| {
+        let e = match e {
+            OpenError::NotRegular(kind) => {
+                let hint = if kind == NotRegular::Directory {
+                    "name the files inside it one by one, like `knowledge/shipping.md`"
+                } else {
+                    "copy the text into an ordinary `.md` or `.txt` file and name that one"
+                };
+                return refuse(
+                    kind.describe(&format!("the knowledge file `{name}`")),
+                    hint,
+                );
+            }
+            OpenError::Io(e) => e,
+        };
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             "check the name; paths are relative to the project folder (the folder that holds the flows folder)"
         } else {

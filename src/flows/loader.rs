@@ -168,14 +168,14 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
                     flows.push(flow);
                 }
             }
-            Err(e) => file_problems.error(
-                Default::default(),
-                e,
-                Some(
+            Err(e) => {
+                // Only the size refusal calls for splitting the file.
+                let hint = e.contains("larger than").then(|| {
                     "a flow file is a few KB of YAML text; split a big one into several flows"
-                        .into(),
-                ),
-            ),
+                        .into()
+                });
+                file_problems.error(Default::default(), e, hint)
+            }
         }
         problems.extend(file_problems.list);
     }

@@ -90,6 +90,9 @@ pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> 
             files.extend(found);
         } else if p.is_file() {
             files.push(p.clone());
+        } else if let Some(kind) = crate::config::regular_file::not_regular(p) {
+            // A named pipe, say: it exists, but reading it would block.
+            return Err(kind.describe(&format!("`{}`", p.display())));
         } else {
             return Err(format!("{} does not exist", p.display()));
         }
@@ -167,4 +170,40 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         if n == 1 { "" } else { "s" },
         n - failed
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test file that is a named pipe was reported as missing, and reading it would have
+    /// blocked `parley test` until something wrote to the pipe.
+    #[cfg(unix)]
+    #[test]
+    fn a_named_pipe_as_a_test_file_is_refused_in_plain_words() {
+        use crate::config::regular_file::tests::{mkfifo, promptly};
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("pipe.test.yaml");
+        mkfifo(&pipe);
+        let config = Config::embedded_default();
+        let shown = pipe.display().to_string();
+        let err = find(&config, std::slice::from_ref(&pipe)).unwrap_err();
+        assert_eq!(
+            err,
+            format!("`{shown}` is not a regular file (it is a named pipe); Parley reads only ordinary files")
+        );
+        // Found in a folder, it fails its own run at once instead of blocking.
+        let found = find(&config, &[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found, vec![pipe]);
+        let outcome = promptly(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(run_file(&config, &found[0], false))
+        });
+        assert_eq!(
+            outcome.failure.unwrap().message,
+            "the file is not a regular file (it is a named pipe); Parley reads only ordinary files"
+        );
+    }
 }

@@ -21,7 +21,16 @@ impl PricingConfig {
         let Some(path) = &self.rate_card else {
             return Ok(RateCard::builtin());
         };
-        let meta = std::fs::metadata(path)
+        use crate::config::regular_file::{open, OpenError};
+        use std::io::Read;
+        let mut file = open(std::path::Path::new(path)).map_err(|e| match e {
+            OpenError::NotRegular(kind) => {
+                format!("pricing.rate_card: {}", kind.describe(&format!("`{path}`")))
+            }
+            OpenError::Io(e) => format!("pricing.rate_card: cannot read {path}: {e}"),
+        })?;
+        let meta = file
+            .metadata()
             .map_err(|e| format!("pricing.rate_card: cannot read {path}: {e}"))?;
         if meta.len() > crate::domain::pricing::rate_card::MAX_BYTES as u64 {
             return Err(format!(
@@ -30,7 +39,8 @@ impl PricingConfig {
                 crate::domain::pricing::rate_card::MAX_BYTES
             ));
         }
-        let text = std::fs::read_to_string(path)
+        let mut text = String::new();
+        file.read_to_string(&mut text)
             .map_err(|e| format!("pricing.rate_card: cannot read {path}: {e}"))?;
         RateCard::parse(path, &text).map_err(|e| format!("pricing.rate_card: {e}"))
     }
