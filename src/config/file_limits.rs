@@ -156,6 +156,12 @@ fn flow_brackets(text: &str) -> Result<(), Refusal> {
 /// from disk; a named pipe or a directory is refused without blocking
 /// ([`super::regular_file::open`]).
 pub fn read_limited(path: &std::path::Path) -> Result<String, String> {
+    read_limited_to(path, MAX_FILE_BYTES)
+}
+
+/// `read_limited` with a bound of its own: for files Parley writes itself and reads back
+/// (a `parley test --record` recording), which may be larger than what a person writes.
+pub fn read_limited_to(path: &std::path::Path, max: u64) -> Result<String, String> {
     use super::regular_file::{open, OpenError};
     use std::io::Read;
     let file = open(path).map_err(|e| match e {
@@ -163,13 +169,13 @@ pub fn read_limited(path: &std::path::Path) -> Result<String, String> {
         OpenError::Io(e) => format!("cannot read the file: {e}"),
     })?;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    file.take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the file: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    if bytes.len() as u64 > max {
         return Err(format!(
             "the file is larger than {} KiB, the most Parley reads",
-            MAX_FILE_BYTES / 1024
+            max / 1024
         ));
     }
     String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())

@@ -24,6 +24,11 @@ use std::sync::{Arc, Mutex};
 /// The longest value a difference shows, in characters.
 const SHOWN_CHARS: usize = 160;
 
+/// The largest recording `parley test --record` writes and a replay reads: every request
+/// is kept whole (the system prompt, passages and history of each call), so a long test of
+/// a long prompt outgrows the 1 MiB Parley reads of files people write.
+pub const MAX_RECORDING_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The file of recorded exchanges beside a test: `order.test.yaml` → `order.exchanges.yaml`.
 pub fn exchanges_path(test: &Path) -> PathBuf {
     let name = test.file_name().and_then(|n| n.to_str()).unwrap_or("test");
@@ -263,6 +268,15 @@ impl TestModels {
                 }
                 let body = serde_yaml::to_string(&ExchangesFile { exchanges })
                     .map_err(|e| format!("could not write the recording: {e}"))?;
+                let size = (FILE_HEADER.len() + body.len()) as u64;
+                if size > MAX_RECORDING_BYTES {
+                    return Err(format!(
+                        "the recording would take {} MiB, more than the {} MiB `parley test` reads back; {} is left as it was. Split this test into shorter ones (fewer turns each), or give the model shorter instructions and knowledge",
+                        size.div_ceil(1024 * 1024),
+                        MAX_RECORDING_BYTES / (1024 * 1024),
+                        file.display()
+                    ));
+                }
                 std::fs::write(file, format!("{FILE_HEADER}{body}"))
                     .map_err(|e| format!("could not write {}: {e}", file.display()))
             }
@@ -294,8 +308,8 @@ struct TapeState {
 impl Tape {
     fn load(file: &Path) -> Result<Self, String> {
         let shown = file.display();
-        let text =
-            crate::config::file_limits::read_limited(file).map_err(|e| format!("{shown}: {e}"))?;
+        let text = crate::config::file_limits::read_limited_to(file, MAX_RECORDING_BYTES)
+            .map_err(|e| format!("{shown}: {e}"))?;
         if let Err(r) = crate::config::file_limits::check_nesting(&text) {
             return Err(format!(
                 "{shown}:{}:{}: {}; {}",
@@ -631,6 +645,25 @@ mod tests {
             (d.recorded.as_str(), d.now.as_str()),
             ("«order A-1»", "«order A-2»")
         );
+    }
+
+    #[test]
+    fn a_recording_larger_than_a_person_writes_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("long.exchanges.yaml");
+        let exchanges = (0..3)
+            .map(|i| Exchange {
+                model: "assistant".into(),
+                request: json!({"system": "You help. ".repeat(60_000), "n": i}),
+                answer: None,
+                error: Some("no answer".into()),
+            })
+            .collect();
+        let body = serde_yaml::to_string(&ExchangesFile { exchanges }).unwrap();
+        std::fs::write(&file, format!("{FILE_HEADER}{body}")).unwrap();
+        assert!(std::fs::metadata(&file).unwrap().len() > 1024 * 1024);
+        let tape = Tape::load(&file).unwrap();
+        assert_eq!(tape.lock().exchanges.len(), 3);
     }
 
     #[test]
