@@ -55,6 +55,12 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
             "it is {length} characters long; answers may be at most {max}"
         ));
     }
+    if let Some(c) = text.chars().find(|&c| hidden(c)) {
+        return Err(format!(
+            "it contains the invisible character U+{:04X}; answers may not contain control or text-direction characters",
+            c as u32
+        ));
+    }
     for link in LINK.find_iter(text) {
         // Punctuation that ends a sentence is not part of a link (nor in WhatsApp's).
         let link = link
@@ -87,6 +93,15 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A character a customer cannot see that changes what they see: control characters
+/// (other than line breaks and tabs), the ones that reorder text (U+202A–U+202E,
+/// U+2066–U+2069, U+200E, U+200F, U+061C: U+202E before `moc.live` shows `evil.com`), and
+/// the byte-order mark.
+fn hidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{FEFF}')
 }
 
 /// File extensions that no top-level domain has ever been: a bare `invoice.pdf` or
@@ -342,6 +357,24 @@ mod tests {
         ] {
             assert!(check_answer(&none, text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn invisible_control_and_direction_characters_are_refused() {
+        let none = rules(&[], &[]);
+        for (text, code) in [
+            ("Pay at \u{202E}moc.evil", "U+202E"),
+            ("null\u{0}byte", "U+0000"),
+            ("\u{FEFF}Hello", "U+FEFF"),
+            ("isolate \u{2066}x\u{2069}", "U+2066"),
+        ] {
+            let why = check_answer(&none, text).unwrap_err();
+            assert!(why.contains(code), "{text:?}: {why}");
+        }
+        assert_eq!(
+            check_answer(&none, "Line one\nline two\twith a tab; ¡olé! مرحبا"),
+            Ok(())
+        );
     }
 
     #[test]

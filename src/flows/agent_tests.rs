@@ -393,6 +393,19 @@ fn knowledge_retrieval_ranks_the_passage_about_shipping_first() {
     assert_eq!(k.search("order", 1).len(), 1);
 }
 
+/// The knowledge indexes of `flow`'s agent steps, in step order.
+fn knowledge_indexes(set: &FlowSet, flow: &str) -> Vec<Arc<knowledge::Knowledge>> {
+    set.get(flow)
+        .unwrap()
+        .steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::Agent(a) => a.knowledge.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn steps_naming_the_same_knowledge_share_one_index() {
     let two = format!(
@@ -405,19 +418,9 @@ fn steps_naming_the_same_knowledge_share_one_index() {
     );
     let (report, rendered) = project.load(None);
     assert!(report.problems.is_empty(), "{rendered}");
-    let set = report.set.unwrap();
-    let indexes: Vec<&Arc<knowledge::Knowledge>> = set
-        .get("kb")
-        .unwrap()
-        .steps
-        .iter()
-        .filter_map(|s| match &s.op {
-            Op::Agent(a) => a.knowledge.as_ref(),
-            _ => None,
-        })
-        .collect();
+    let indexes = knowledge_indexes(&report.set.unwrap(), "kb");
     assert_eq!(indexes.len(), 2);
-    assert!(Arc::ptr_eq(indexes[0], indexes[1]));
+    assert!(Arc::ptr_eq(&indexes[0], &indexes[1]));
 }
 
 #[test]
@@ -435,19 +438,9 @@ fn one_list_of_knowledge_files_is_one_index_however_it_is_written() {
     );
     let (report, rendered) = project.load(None);
     assert!(report.problems.is_empty(), "{rendered}");
-    let set = report.set.unwrap();
-    let indexes: Vec<&Arc<knowledge::Knowledge>> = set
-        .get("kb")
-        .unwrap()
-        .steps
-        .iter()
-        .filter_map(|s| match &s.op {
-            Op::Agent(a) => a.knowledge.as_ref(),
-            _ => None,
-        })
-        .collect();
+    let indexes = knowledge_indexes(&report.set.unwrap(), "kb");
     assert_eq!(indexes.len(), 2);
-    assert!(Arc::ptr_eq(indexes[0], indexes[1]));
+    assert!(Arc::ptr_eq(&indexes[0], &indexes[1]));
 }
 
 #[test]

@@ -222,16 +222,7 @@ async fn an_undeclared_tool_is_refused_and_the_model_is_told_why() {
     let sent = wait_replies(&app, 1).await;
     assert_eq!(body_text(&sent[0]), "I can only help with Acme orders.");
     assert_eq!(sent[0]["to"], CUSTOMER);
-    let second = &double.received()[1].body;
-    let refused = second["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .expect("the tool's result goes back")["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let refused = tool_result(&double, 1);
     assert!(
         refused.starts_with(
             "refused: `send_template` is not an action you can take here; you can: save, handoff"
@@ -254,6 +245,19 @@ async fn an_undeclared_tool_is_refused_and_the_model_is_told_why() {
     app.shutdown().await;
 }
 
+/// The first tool result that went back to the model in its call `n` (from 0).
+fn tool_result(double: &ModelDouble, n: usize) -> String {
+    double.received()[n].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result goes back")["content"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn tool_arguments_nested_too_deeply_are_refused_and_the_exchanges_stay_readable() {
     let double = ModelDouble::start().await;
@@ -274,16 +278,7 @@ async fn tool_arguments_nested_too_deeply_are_refused_and_the_exchanges_stay_rea
     let (status, exchanges) = get_keyed(&app, &format!("/api/conversations/{id}/exchanges")).await;
     assert_eq!(status, 200, "{exchanges}");
     assert_eq!(exchanges["exchanges"].as_array().unwrap().len(), 2);
-    let second = &double.received()[1].body;
-    let refused = second["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .expect("the tool's result goes back")["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let refused = tool_result(&double, 1);
     assert!(
         refused.starts_with("refused: the arguments are nested more than 32 levels deep"),
         "{refused}"

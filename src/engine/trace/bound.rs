@@ -53,6 +53,17 @@ impl Trace {
         }
     }
 
+    /// The trace's lists of plain lines, which are shortened and cut alike.
+    fn line_lists(&mut self) -> [&mut Vec<String>; 5] {
+        [
+            &mut self.decisions,
+            &mut self.errors,
+            &mut self.timers,
+            &mut self.tags_added,
+            &mut self.tags_removed,
+        ]
+    }
+
     fn shorten_texts(&mut self, limit: usize) {
         let cut = |s: &mut String| {
             if s.len() > limit {
@@ -62,13 +73,7 @@ impl Trace {
         cut(&mut self.event);
         self.run_before.iter_mut().for_each(cut);
         self.run_after.iter_mut().for_each(cut);
-        for list in [
-            &mut self.decisions,
-            &mut self.errors,
-            &mut self.timers,
-            &mut self.tags_added,
-            &mut self.tags_removed,
-        ] {
+        for list in self.line_lists() {
             list.iter_mut().for_each(cut);
         }
         self.sends.iter_mut().for_each(|s| cut(&mut s.summary));
@@ -94,13 +99,7 @@ impl Trace {
     }
 
     fn cut_lists(&mut self) {
-        for list in [
-            &mut self.decisions,
-            &mut self.errors,
-            &mut self.timers,
-            &mut self.tags_added,
-            &mut self.tags_removed,
-        ] {
+        for list in self.line_lists() {
             cut_list(list);
         }
         self.sends.truncate(LIST_MAX);
