@@ -162,12 +162,8 @@ pub fn read_limited(path: &std::path::Path) -> Result<String, String> {
 /// `read_limited` with a bound of its own: for files Parley writes itself and reads back
 /// (a `parley test --record` recording), which may be larger than what a person writes.
 pub fn read_limited_to(path: &std::path::Path, max: u64) -> Result<String, String> {
-    use super::regular_file::{open, OpenError};
     use std::io::Read;
-    let file = open(path).map_err(|e| match e {
-        OpenError::NotRegular(kind) => kind.describe("the file"),
-        OpenError::Io(e) => format!("cannot read the file: {e}"),
-    })?;
+    let file = super::regular_file::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     file.take(max + 1)
         .read_to_end(&mut bytes)

@@ -407,27 +407,16 @@ fn knowledge_indexes(set: &FlowSet, flow: &str) -> Vec<Arc<knowledge::Knowledge>
 }
 
 #[test]
-fn steps_naming_the_same_knowledge_share_one_index() {
-    let two = format!(
-        "{}  - agent: {{ model: m, instructions: Again., scope: orders, if_window_closed: skip, knowledge: [knowledge/shipping.md] }}\n",
-        knowledge_flow("knowledge/shipping.md")
-    );
-    let project = Project::new(
-        &[("kb.yaml", &two)],
-        &[("shipping.md", SHIPPING.as_bytes())],
-    );
-    let (report, rendered) = project.load(None);
-    assert!(report.problems.is_empty(), "{rendered}");
-    let indexes = knowledge_indexes(&report.set.unwrap(), "kb");
-    assert_eq!(indexes.len(), 2);
-    assert!(Arc::ptr_eq(&indexes[0], &indexes[1]));
-}
-
-#[test]
 fn one_list_of_knowledge_files_is_one_index_however_it_is_written() {
+    // Steps naming one list alike, in another order, and spelled another way share one.
+    let step = |list: &str| {
+        format!("  - agent: {{ model: m, instructions: Again., scope: orders, if_window_closed: skip, knowledge: [{list}] }}\n")
+    };
     let flow = format!(
-        "{}  - agent: {{ model: m, instructions: Again., scope: orders, if_window_closed: skip, knowledge: [./knowledge/shipping.md, knowledge/returns.md] }}\n",
-        knowledge_flow("[knowledge/returns.md, knowledge/shipping.md]")
+        "{}{}{}",
+        knowledge_flow("[knowledge/returns.md, knowledge/shipping.md]"),
+        step("knowledge/returns.md, knowledge/shipping.md"),
+        step("./knowledge/shipping.md, knowledge/returns.md")
     );
     let project = Project::new(
         &[("kb.yaml", &flow)],
@@ -439,8 +428,9 @@ fn one_list_of_knowledge_files_is_one_index_however_it_is_written() {
     let (report, rendered) = project.load(None);
     assert!(report.problems.is_empty(), "{rendered}");
     let indexes = knowledge_indexes(&report.set.unwrap(), "kb");
-    assert_eq!(indexes.len(), 2);
+    assert_eq!(indexes.len(), 3);
     assert!(Arc::ptr_eq(&indexes[0], &indexes[1]));
+    assert!(Arc::ptr_eq(&indexes[0], &indexes[2]));
 }
 
 #[test]
