@@ -564,6 +564,30 @@ fn an_agent_handoff_timeout_past_ten_years_is_refused() {
     );
 }
 
+#[test]
+fn an_agent_timeout_shorter_than_a_second_is_refused_and_one_second_is_accepted() {
+    let load = |timeout: &str| {
+        let flow = FULL.replace("timeout: 45s", &format!("timeout: {timeout}"));
+        assert_ne!(flow, FULL);
+        Project::new(
+            &[("support.yaml", &flow), ("order_status.yaml", STATUS)],
+            &[
+                ("shipping.md", SHIPPING.as_bytes()),
+                ("returns.md", RETURNS.as_bytes()),
+            ],
+        )
+        .load(Some(&with_models(&["assistant"])))
+    };
+    let (report, rendered) = load("1ms");
+    assert!(report.set.is_none());
+    assert!(
+        rendered.contains("error: an agent's `timeout` must be at least 1s and at most 5m"),
+        "{rendered}"
+    );
+    let (report, rendered) = load("1s");
+    assert!(report.set.is_some(), "{rendered}");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_knowledge_file_that_is_a_named_pipe_or_a_folder_is_refused_without_blocking() {

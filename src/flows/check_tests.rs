@@ -339,3 +339,37 @@ fn a_named_pipe_or_a_folder_among_the_flows_is_refused_without_blocking() {
     // The hint about splitting a big file is for big files only.
     assert!(!rendered.contains("split a big one"), "{rendered}");
 }
+
+/// A flow with errors still takes part in the checks across flows: a `goto_flow` to it is
+/// not "no flow with id", and its own `goto_flow` to a missing flow is reported with its
+/// other errors, not after they are fixed.
+#[test]
+fn a_flow_with_errors_takes_part_in_the_checks_across_flows() {
+    let broken =
+        "id: broken\ntriggers: [{keyword: [b]}]\nsteps:\n  - sned: hi\n  - goto_flow: nowhere\n";
+    let caller = "id: caller\ntriggers: [{keyword: [c]}]\nsteps:\n  - goto_flow: broken\n";
+    let out = check(&[("broken.yaml", broken), ("caller.yaml", caller)], None);
+    assert!(out.contains("flows/broken.yaml:4:5: error:"), "{out}");
+    assert!(
+        out.contains("flows/broken.yaml:5:5: error: there is no flow with id `nowhere`"),
+        "{out}"
+    );
+    assert!(!out.contains("caller.yaml"), "{out}");
+}
+
+/// `{{ vars. }}` (a dot with no name after it) finds nothing and would be sent as empty
+/// text: an error, in a message as in an agent's instructions.
+#[test]
+fn a_blank_with_a_dot_and_no_name_after_it_is_an_error() {
+    let flow = "id: dots\ntriggers: [{keyword: [d]}]\nsteps:\n  - send: \"Hi {{ vars. }} {{ contact..name }}\"\n  - send: \"Fine: {{ vars }} {{ vars.x }}\"\n";
+    let out = check(&[("dots.yaml", flow)], None);
+    assert!(
+        out.contains("flows/dots.yaml:4:15: error: the blank `{{ vars. }}` has a dot with no name after it: it would be sent as empty text\n  hint: write the name after each dot, like `{{ vars.name }}`, or remove the dot"),
+        "{out}"
+    );
+    assert!(
+        out.contains("flows/dots.yaml:4:27: error: the blank `{{ contact..name }}` has a dot"),
+        "{out}"
+    );
+    assert!(!out.contains("dots.yaml:5:"), "{out}");
+}

@@ -150,6 +150,7 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
     }
     files.sort();
     let mut flows = Vec::new();
+    let mut broken = Vec::new();
     for path in files {
         let name = path.display().to_string();
         let mut file_problems = Problems::new(&name);
@@ -164,8 +165,9 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
                     project_dir: project_dir(settings.dir),
                     knowledge: &shelf,
                 };
-                if let Some(flow) = compile::compile(&text, &name, &ctx, &mut file_problems) {
-                    flows.push(flow);
+                match compile::compile(&text, &name, &ctx, &mut file_problems) {
+                    Ok(flow) => flows.push(flow),
+                    Err(b) => broken.push(b),
                 }
             }
             Err(e) => {
@@ -179,7 +181,7 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
         }
         problems.extend(file_problems.list);
     }
-    let set = FlowSet::build(flows, settings.window, &mut problems);
+    let set = FlowSet::build(flows, &broken, settings.window, &mut problems);
     problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let has_errors = problems.iter().any(Problem::is_error);
     LoadReport {
@@ -207,9 +209,13 @@ fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRe
         knowledge: &shelf,
     };
     let mut file_problems = Problems::new(file);
-    let flow = compile::compile(text, file, &ctx, &mut file_problems);
+    let compiled = compile::compile(text, file, &ctx, &mut file_problems);
     let mut problems = file_problems.list;
-    let set = FlowSet::build(flow.into_iter().collect(), settings.window, &mut problems);
+    let (flows, broken) = match compiled {
+        Ok(flow) => (vec![flow], Vec::new()),
+        Err(b) => (Vec::new(), vec![b]),
+    };
+    let set = FlowSet::build(flows, &broken, settings.window, &mut problems);
     let has_errors = problems.iter().any(Problem::is_error);
     LoadReport {
         set: (!has_errors).then_some(set),

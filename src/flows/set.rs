@@ -3,7 +3,8 @@
 //! and agents' tools), and
 //! free-form messages that could be sent after the customer-service window closed.
 
-use super::model::{Flow, KeywordMode, Op, TriggerKind};
+use super::compile::Broken;
+use super::model::{Flow, KeywordMode, Op, Step, TriggerKind};
 use super::normalize::normalize;
 use super::problem::{Pos, Problem, Severity};
 use super::triggers::matcher::{MatchInput, Matched, TriggerIndex};
@@ -27,8 +28,15 @@ impl std::fmt::Debug for FlowSet {
 }
 
 impl FlowSet {
-    /// Builds the set; cross-flow problems are appended to `problems`.
-    pub fn build(flows: Vec<Flow>, window: Duration, problems: &mut Vec<Problem>) -> Self {
+    /// Builds the set; cross-flow problems are appended to `problems`. `broken` are the
+    /// files that did not compile: their ids count as flows that exist, and their own
+    /// `goto_flow` targets are checked too.
+    pub fn build(
+        flows: Vec<Flow>,
+        broken: &[Broken],
+        window: Duration,
+        problems: &mut Vec<Problem>,
+    ) -> Self {
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut kept: Vec<Arc<Flow>> = Vec::new();
         for flow in flows {
@@ -48,36 +56,35 @@ impl FlowSet {
             kept.push(Arc::new(flow));
         }
         keyword_conflicts(&kept, problems);
-        for flow in &kept {
-            for step in &flow.steps {
-                let targets: Vec<(&String, Pos)> = match &step.op {
-                    Op::GotoFlow(target) => vec![(target, step.at)],
-                    // An agent's `goto_flow` tool may only start flows that exist.
-                    Op::Agent(a) => a
-                        .tools
-                        .goto_flow
-                        .iter()
-                        .zip(a.tools.goto_flow_at.iter().copied())
-                        .collect(),
-                    _ => continue,
-                };
-                for (target, at) in targets {
-                    if !by_id.contains_key(target) {
-                        let ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
-                        let hint = super::problem::did_you_mean(target, &ids)
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| {
-                                "check the `id:` at the top of the flow you want".into()
-                            });
-                        problems.push(problem(
-                            &flow.file,
-                            at,
-                            format!("there is no flow with id `{target}`"),
-                            Some(hint),
-                        ));
-                    }
-                }
+        let mut ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
+        ids.extend(broken.iter().filter_map(|b| b.id.as_deref()));
+        ids.sort_unstable();
+        let gotos = kept
+            .iter()
+            .flat_map(|f| {
+                goto_targets(&f.steps)
+                    .into_iter()
+                    .map(|(t, at)| (&f.file, t, at))
+            })
+            .chain(
+                broken
+                    .iter()
+                    .flat_map(|b| b.gotos.iter().map(move |(t, at)| (&b.file, t, *at))),
+            );
+        for (file, target, at) in gotos {
+            if ids.binary_search(&target.as_str()).is_err() {
+                let hint = super::problem::did_you_mean(target, &ids)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| "check the `id:` at the top of the flow you want".into());
+                problems.push(problem(
+                    file,
+                    at,
+                    format!("there is no flow with id `{target}`"),
+                    Some(hint),
+                ));
             }
+        }
+        for flow in &kept {
             super::window_check::check(flow, window, problems);
             super::cost_check::check(flow, problems);
         }
@@ -108,6 +115,25 @@ impl FlowSet {
     pub fn best_match(&self, input: &MatchInput<'_>) -> Option<Matched> {
         self.index.best(&self.flows, input)
     }
+}
+
+/// The flows a program's steps go to (`goto_flow`) and its agents' `goto_flow` tools may
+/// start, each with where it is written.
+pub fn goto_targets(steps: &[Step]) -> Vec<(&String, Pos)> {
+    let mut targets = Vec::new();
+    for step in steps {
+        match &step.op {
+            Op::GotoFlow(target) => targets.push((target, step.at)),
+            Op::Agent(a) => targets.extend(
+                a.tools
+                    .goto_flow
+                    .iter()
+                    .zip(a.tools.goto_flow_at.iter().copied()),
+            ),
+            _ => {}
+        }
+    }
+    targets
 }
 
 fn problem(file: &str, at: Pos, message: String, hint: Option<String>) -> Problem {

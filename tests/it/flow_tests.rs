@@ -345,9 +345,33 @@ fn a_flow_test_fails_at_the_line_whose_model_answers_do_not_fit() {
     let out = parley(&["test", &too_few, &too_many, &none], "");
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("few.test.yaml:3): the flow asked model `assistant` a 2nd time for «question: order A-12345», but line 3 gives only 1 answer"), "{text}");
-    assert!(text.contains("many.test.yaml:3): line 3 gives model `assistant` 2 answers, but the flow asked it only 1 time: remove the 1 unused answer"), "{text}");
-    assert!(text.contains("none.test.yaml:3): the flow asked model `assistant` for «question: hi», but line 3 gives it no answers"), "{text}");
+    assert!(text.contains("few.test.yaml:3:5): the flow asked model `assistant` a 2nd time for «question: order A-12345», but line 3 gives only 1 answer"), "{text}");
+    assert!(text.contains("many.test.yaml:3:5): line 3 gives model `assistant` 2 answers, but the flow asked it only 1 time: remove the 1 unused answer"), "{text}");
+    assert!(text.contains("none.test.yaml:3:5): the flow asked model `assistant` for «question: hi», but line 3 gives it no answers"), "{text}");
+}
+
+/// A misspelt tool in a test's scripted answers is refused at run time like any tool the
+/// step does not declare; the failure that follows says so.
+#[test]
+fn a_failing_flow_test_names_the_tool_calls_parley_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let misspelt = write(
+        dir.path(),
+        "misspelt.test.yaml",
+        "name: misspelt\nsteps:\n  - customer: \"question: order A-12345\"\n    model:\n      - tool: sav\n        arguments: { order_number: \"A-12345\" }\n      - say: Noted\n  - expect_reply: Noted\n  - expect_vars: { order_number: A-12345 }\n",
+    );
+    let out = parley(&["test", &misspelt], "");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Step 3 (")
+            && text.contains("misspelt.test.yaml:9:5): expected the variable `order_number`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n      note: Parley refused the model's tool call sav {\"order_number\":\"A-12345\"}: `sav` is not an action you can take here; you can: save"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -361,6 +385,12 @@ fn recorded_model_exchanges_replay_offline_and_a_changed_request_fails_clearly()
     let out = parley(&["test", "--record", &test], "");
     assert!(out.status.success(), "{}", stdout(&out));
     let recording = dir.path().join("ship.exchanges.yaml");
+    // The report says what was written, under the test's line.
+    let wrote = format!(
+        "✓ ship ({test}, 2 steps)\n    recorded 1 model exchange in {}\n",
+        recording.display()
+    );
+    assert!(stdout(&out).contains(&wrote), "{}", stdout(&out));
     let recorded = std::fs::read_to_string(&recording).unwrap();
     assert!(recorded.contains("model: assistant"), "{recorded}");
     assert!(recorded.contains("when does my order ship?"), "{recorded}");

@@ -34,7 +34,8 @@ pub struct TestFile {
     pub contact_name: Option<String>,
     /// When the clock starts (RFC 3339); a fixed Monday morning by default.
     pub start: Option<chrono::DateTime<chrono::Utc>>,
-    pub steps: Vec<(usize, Step)>,
+    /// Each step with where it starts in the file.
+    pub steps: Vec<(Place, Step)>,
     /// The model answers a step carries (`model:`), by the step's index in `steps`.
     pub model_answers: BTreeMap<usize, ModelAnswers>,
 }
@@ -159,6 +160,13 @@ fn default_phone() -> String {
     "+15551230000".into()
 }
 
+/// Where something starts in a test file (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub line: usize,
+    pub column: usize,
+}
+
 /// A problem with the file itself, at a line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatError {
@@ -182,17 +190,20 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
         column: e.location().map(|l| l.column()),
         message: e.to_string(),
     })?;
-    let lines = step_lines(text);
+    let places = Places::of(text);
     let start = match &top.start {
         None => None,
         Some(s) => Some(
             chrono::DateTime::parse_from_rfc3339(s)
-                .map_err(|e| FormatError {
-                    line: 1,
-                    column: None,
-                    message: format!(
-                        "start: `{s}` is not a date and time like 2026-01-05T09:00:00Z ({e})"
-                    ),
+                .map_err(|e| {
+                    let at = places.top("start");
+                    FormatError {
+                        line: at.line,
+                        column: Some(at.column),
+                        message: format!(
+                            "start: `{s}` is not a date and time like 2026-01-05T09:00:00Z ({e})"
+                        ),
+                    }
                 })?
                 .with_timezone(&chrono::Utc),
         ),
@@ -200,18 +211,21 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
     let mut steps = Vec::new();
     let mut model_answers = BTreeMap::new();
     for (i, raw) in top.steps.iter().enumerate() {
-        let line = lines.get(i).copied().unwrap_or(1);
-        let at = |message: String| FormatError {
-            line,
-            column: None,
-            message: format!("step {}: {message}", i + 1),
+        let here = places.step(i, &[]);
+        let at = |e: Located| {
+            let at = places.step(i, &e.path);
+            FormatError {
+                line: at.line,
+                column: Some(at.column),
+                message: format!("step {}: {}", i + 1, e.message),
+            }
         };
         let (raw, answers) = split_model(raw).map_err(at)?;
         let step = step(&raw).map_err(at)?;
         if let Some(answers) = answers {
             model_answers.insert(i, answers);
         }
-        steps.push((line, step));
+        steps.push((here, step));
     }
     Ok(TestFile {
         name: top.name,
@@ -223,8 +237,128 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
     })
 }
 
+/// A mistake in one step and the way from the step to the part it is about.
+#[derive(Debug)]
+struct Located {
+    message: String,
+    path: Vec<Seg>,
+}
+
+/// One part of that way: into a setting's value, to a setting's name, or to a list's item.
+#[derive(Debug, Clone)]
+enum Seg {
+    Value(String),
+    Name(String),
+    Item(usize),
+}
+
+impl Located {
+    fn at(path: Vec<Seg>, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            path,
+        }
+    }
+}
+
+impl From<String> for Located {
+    fn from(message: String) -> Self {
+        Self::at(Vec::new(), message)
+    }
+}
+
+impl From<&str> for Located {
+    fn from(message: &str) -> Self {
+        Self::at(Vec::new(), message)
+    }
+}
+
+/// The setting serde names in an "unknown field `x`, expected …" error.
+fn unknown_field(error: &str) -> Option<&str> {
+    let rest = error.split("unknown field `").nth(1)?;
+    rest.split('`').next()
+}
+
+/// Where the parts of a test file are: the file read again by a parser that keeps each
+/// node's line and column (the steps themselves are read through `serde_yaml`, which does
+/// not), so a mistake inside a step points at the setting or answer it is about.
+struct Places {
+    root: Option<marked_yaml::Node>,
+}
+
+impl Places {
+    fn of(text: &str) -> Self {
+        Self {
+            root: marked_yaml::parse_yaml(0, text).ok(),
+        }
+    }
+
+    /// Where a node starts: a mapping at its first setting's name (the parser's own mark
+    /// for a block mapping is past it).
+    fn place(node: &marked_yaml::Node) -> Option<Place> {
+        let first_key = node
+            .as_mapping()
+            .and_then(|m| m.keys().next())
+            .and_then(|k| k.span().start());
+        first_key.or(node.span().start()).map(|m| Place {
+            line: m.line(),
+            column: m.column(),
+        })
+    }
+
+    /// A top-level setting's value, or the file's start.
+    fn top(&self, key: &str) -> Place {
+        self.root
+            .as_ref()
+            .and_then(|r| r.as_mapping())
+            .and_then(|m| m.get_node(key))
+            .and_then(Self::place)
+            .unwrap_or(Place { line: 1, column: 1 })
+    }
+
+    /// Step `i` (0-based), or the part of it `path` leads to; as far along the path as the
+    /// file goes.
+    fn step(&self, i: usize, path: &[Seg]) -> Place {
+        let Some(mut node) = self
+            .root
+            .as_ref()
+            .and_then(|r| r.as_mapping())
+            .and_then(|m| m.get_node("steps"))
+            .and_then(|n| n.as_sequence())
+            .and_then(|s| s.get(i))
+        else {
+            return self.top("steps");
+        };
+        let mut place = Self::place(node).unwrap_or_else(|| self.top("steps"));
+        for seg in path {
+            let next = match seg {
+                Seg::Value(key) => node.as_mapping().and_then(|m| m.get_node(key)),
+                Seg::Name(key) => {
+                    let name = node
+                        .as_mapping()
+                        .and_then(|m| m.keys().find(|k| k.as_str() == key));
+                    if let Some(at) = name.and_then(|k| k.span().start()) {
+                        place = Place {
+                            line: at.line(),
+                            column: at.column(),
+                        };
+                    }
+                    break;
+                }
+                Seg::Item(n) => node.as_sequence().and_then(|s| s.get(*n)),
+            };
+            let Some(next) = next else { break };
+            node = next;
+            if let Some(p) = Self::place(node) {
+                place = p;
+            }
+        }
+        place
+    }
+}
+
 /// The step without its `model:` answers, and those answers.
-fn split_model(raw: &Value) -> Result<(Value, Option<ModelAnswers>), String> {
+fn split_model(raw: &Value) -> Result<(Value, Option<ModelAnswers>), Located> {
     let Value::Mapping(map) = raw else {
         return Ok((raw.clone(), None));
     };
@@ -234,32 +368,45 @@ fn split_model(raw: &Value) -> Result<(Value, Option<ModelAnswers>), String> {
     let mut rest = map.clone();
     rest.remove("model");
     let kind = rest.keys().next().and_then(Value::as_str).unwrap_or("");
+    let model = || vec![Seg::Name("model".into())];
     if rest.len() == 1 && !MODEL_STEPS.contains(&kind) {
-        return Err(format!(
+        return Err(Located::at(model(), format!(
             "`model:` gives the model's answers while the bot acts: put it under a step where the customer writes or time passes ({}), not under `{kind}`",
             MODEL_STEPS.join(", ")
-        ));
+        )));
     }
     if rest.is_empty() {
-        return Err("`model:` belongs under a step where the customer writes, like `- customer: hi` with `model:` on the next line, indented alike".into());
+        return Err(Located::at(model(), "`model:` belongs under a step where the customer writes, like `- customer: hi` with `model:` on the next line, indented alike"));
     }
     let answers = match answers {
-        Value::Sequence(_) => ModelAnswers::Only(answer_list(answers)?),
+        Value::Sequence(_) => ModelAnswers::Only(answer_list(answers).map_err(|(rest, e)| {
+            let mut path = vec![Seg::Value("model".into())];
+            path.extend(rest);
+            Located::at(path, e)
+        })?),
         Value::Mapping(by_name) => {
             let mut lists = BTreeMap::new();
             for (name, list) in by_name {
-                let name = name
-                    .as_str()
-                    .ok_or("`model:` takes a list of answers, or lists by model name")?;
-                let list = answer_list(list).map_err(|e| format!("model `{name}`: {e}"))?;
+                let name = name.as_str().ok_or_else(|| {
+                    Located::at(
+                        vec![Seg::Value("model".into())],
+                        "`model:` takes a list of answers, or lists by model name",
+                    )
+                })?;
+                let list = answer_list(list).map_err(|(rest, e)| {
+                    let mut path = vec![Seg::Value("model".into()), Seg::Value(name.into())];
+                    path.extend(rest);
+                    Located::at(path, format!("model `{name}`: {e}"))
+                })?;
                 lists.insert(name.to_string(), list);
             }
             ModelAnswers::ByModel(lists)
         }
         _ => {
-            return Err(
-                "`model:` takes a list of answers like `- say: \"Hello\"` or `- tool: save`".into(),
-            )
+            return Err(Located::at(
+                vec![Seg::Value("model".into())],
+                "`model:` takes a list of answers like `- say: \"Hello\"` or `- tool: save`",
+            ))
         }
     };
     Ok((Value::Mapping(rest), Some(answers)))
@@ -278,96 +425,89 @@ struct RawAnswer {
     fail: Option<String>,
 }
 
-fn answer_list(value: &Value) -> Result<Vec<ModelAnswer>, String> {
+/// The answers of a `model:` list; a mistake comes with the way to the part it is about
+/// (empty: the list itself).
+fn answer_list(value: &Value) -> Result<Vec<ModelAnswer>, (Vec<Seg>, String)> {
     let Value::Sequence(items) = value else {
-        return Err("the answers are a list: each on its own `- ` line".into());
+        return Err((
+            Vec::new(),
+            "the answers are a list: each on its own `- ` line".into(),
+        ));
     };
     if items.len() > MAX_MODEL_ANSWERS {
-        return Err(format!(
-            "{} answers for one step; at most {MAX_MODEL_ANSWERS}",
-            items.len()
+        let last = vec![Seg::Item(MAX_MODEL_ANSWERS)];
+        return Err((
+            last,
+            format!(
+                "{} answers for one step; at most {MAX_MODEL_ANSWERS}",
+                items.len()
+            ),
         ));
     }
-    let mut answers = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let n = i + 1;
-        if let Value::String(text) = item {
-            answers.push(ModelAnswer::Answer(crate::domain::chat::ChatAnswer {
-                text: text.clone(),
-                ..Default::default()
-            }));
-            continue;
-        }
-        let raw: RawAnswer = serde_yaml::from_value(item.clone()).map_err(|e| {
-            format!("answer {n}: {e}; an answer is `say: \"…\"`, `tool: NAME` with `arguments`, or `fail: \"why\"`")
-        })?;
-        if let Some(why) = raw.fail {
-            if raw.say.is_some() || raw.tool.is_some() || raw.arguments.is_some() {
-                return Err(format!(
-                    "answer {n}: `fail` stands alone: a failed call says nothing and calls no tool"
-                ));
-            }
-            answers.push(ModelAnswer::Failure(why));
-            continue;
-        }
-        if raw.say.is_none() && raw.tool.is_none() {
-            return Err(format!(
-                "answer {n} says nothing and calls no tool: give it `say: \"…\"` or `tool: NAME`"
-            ));
-        }
-        let arguments = match (&raw.tool, raw.arguments) {
-            (None, Some(_)) => {
-                return Err(format!(
-                    "answer {n}: `arguments` belong to a tool call: add `tool: NAME`"
-                ))
-            }
-            (_, None) => serde_json::Value::Object(Default::default()),
-            (_, Some(a @ Value::Mapping(_))) => {
-                serde_json::to_value(a).map_err(|e| format!("answer {n}: arguments: {e}"))?
-            }
-            (_, Some(_)) => {
-                return Err(format!(
-                    "answer {n}: `arguments` are settings like `{{ order_number: \"A-12345\" }}`"
-                ))
-            }
-        };
-        let tool_calls = raw
-            .tool
-            .map(|name| crate::domain::chat::ToolCall {
-                id: format!("call_{n}"),
-                name,
-                arguments,
-            })
-            .into_iter()
-            .collect();
-        answers.push(ModelAnswer::Answer(crate::domain::chat::ChatAnswer {
-            text: raw.say.unwrap_or_default(),
-            tool_calls,
-            usage: Default::default(),
-        }));
-    }
-    Ok(answers)
-}
-
-/// The line of each item of `steps:`.
-fn step_lines(text: &str) -> Vec<usize> {
-    let Ok(node) = marked_yaml::parse_yaml(0, text) else {
-        return Vec::new();
-    };
-    let Some(steps) = node
-        .as_mapping()
-        .and_then(|m| m.get_node("steps"))
-        .and_then(|n| n.as_sequence())
-    else {
-        return Vec::new();
-    };
-    steps
+    items
         .iter()
-        .map(|n| n.span().start().map(|m| m.line()).unwrap_or(1))
+        .enumerate()
+        .map(|(i, item)| answer(i + 1, item).map_err(|e| (vec![Seg::Item(i)], e)))
         .collect()
 }
 
-fn step(raw: &Value) -> Result<Step, String> {
+/// Answer `n` (1-based) of a `model:` list.
+fn answer(n: usize, item: &Value) -> Result<ModelAnswer, String> {
+    if let Value::String(text) = item {
+        return Ok(ModelAnswer::Answer(crate::domain::chat::ChatAnswer {
+            text: text.clone(),
+            ..Default::default()
+        }));
+    }
+    let raw: RawAnswer = serde_yaml::from_value(item.clone()).map_err(|e| {
+        format!("answer {n}: {e}; an answer is `say: \"…\"`, `tool: NAME` with `arguments`, or `fail: \"why\"`")
+    })?;
+    if let Some(why) = raw.fail {
+        if raw.say.is_some() || raw.tool.is_some() || raw.arguments.is_some() {
+            return Err(format!(
+                "answer {n}: `fail` stands alone: a failed call says nothing and calls no tool"
+            ));
+        }
+        return Ok(ModelAnswer::Failure(why));
+    }
+    if raw.say.is_none() && raw.tool.is_none() {
+        return Err(format!(
+            "answer {n} says nothing and calls no tool: give it `say: \"…\"` or `tool: NAME`"
+        ));
+    }
+    let arguments = match (&raw.tool, raw.arguments) {
+        (None, Some(_)) => {
+            return Err(format!(
+                "answer {n}: `arguments` belong to a tool call: add `tool: NAME`"
+            ))
+        }
+        (_, None) => serde_json::Value::Object(Default::default()),
+        (_, Some(a @ Value::Mapping(_))) => {
+            serde_json::to_value(a).map_err(|e| format!("answer {n}: arguments: {e}"))?
+        }
+        (_, Some(_)) => {
+            return Err(format!(
+                "answer {n}: `arguments` are settings like `{{ order_number: \"A-12345\" }}`"
+            ))
+        }
+    };
+    let tool_calls = raw
+        .tool
+        .map(|name| crate::domain::chat::ToolCall {
+            id: format!("call_{n}"),
+            name,
+            arguments,
+        })
+        .into_iter()
+        .collect();
+    Ok(ModelAnswer::Answer(crate::domain::chat::ChatAnswer {
+        text: raw.say.unwrap_or_default(),
+        tool_calls,
+        usage: Default::default(),
+    }))
+}
+
+fn step(raw: &Value) -> Result<Step, Located> {
     let Value::Mapping(map) = raw else {
         return Err("a step is one line like `- customer: hi` or `- expect_reply: …`".into());
     };
@@ -376,6 +516,35 @@ fn step(raw: &Value) -> Result<Step, String> {
     }
     let (key, value) = map.iter().next().expect("one entry");
     let key = key.as_str().unwrap_or("");
+    if !STEP_KINDS.contains(&key) {
+        return Err(Located::at(vec![Seg::Name(key.into())], not_a_step(key)));
+    }
+    step_of_kind(key, value).map_err(|message| {
+        let mut path = vec![Seg::Value(key.into())];
+        if let Some(field) = unknown_field(&message) {
+            path.push(Seg::Name(field.into()));
+        }
+        Located::at(path, message)
+    })
+}
+
+/// What `- customer: hi` and the like say is wrong, without a place.
+fn not_a_step(other: &str) -> String {
+    let near = STEP_KINDS
+        .iter()
+        .map(|k| (crate::flows::triggers::explain::edit_distance(other, k), *k))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    format!(
+        "`{other}` is not a step{near}; steps are: {}",
+        STEP_KINDS.join(", ")
+    )
+}
+
+/// A step of a kind Parley has (`key`), from its value.
+fn step_of_kind(key: &str, value: &Value) -> Result<Step, String> {
     let text = |v: &Value| -> Result<String, String> {
         match v {
             Value::String(s) => Ok(s.clone()),
@@ -440,19 +609,7 @@ fn step(raw: &Value) -> Result<Step, String> {
         "expect_no_reply" | "duplicate_last_webhook" => {
             return Err(format!("`{key}: false` does nothing; remove the step"))
         }
-        other => {
-            let near = STEP_KINDS
-                .iter()
-                .map(|k| (crate::flows::triggers::explain::edit_distance(other, k), *k))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_default();
-            return Err(format!(
-                "`{other}` is not a step{near}; steps are: {}",
-                STEP_KINDS.join(", ")
-            ));
-        }
+        other => return Err(not_a_step(other)),
     })
 }
 
@@ -478,8 +635,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.phone, "+34600000001");
-        let lines: Vec<usize> = f.steps.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, vec![4, 5, 8, 9, 10]);
+        let lines: Vec<(usize, usize)> = f.steps.iter().map(|(p, _)| (p.line, p.column)).collect();
+        assert_eq!(lines, vec![(4, 5), (5, 5), (8, 5), (9, 5), (10, 5)]);
         assert_eq!(f.steps[0].1, Step::Customer("hi".into()));
         assert_eq!(
             f.steps[2].1,
@@ -494,7 +651,7 @@ mod tests {
     #[test]
     fn mistakes_name_the_step_and_line() {
         let e = parse("name: t\nsteps:\n  - customer: hi\n  - custmer: hello\n").unwrap_err();
-        assert_eq!(e.line, 4);
+        assert_eq!((e.line, e.column), (4, Some(5)));
         assert!(
             e.message
                 .starts_with("step 2: `custmer` is not a step (did you mean `customer`?)"),
@@ -508,7 +665,7 @@ mod tests {
     #[test]
     fn an_advance_past_ten_years_is_refused_at_its_line() {
         let e = parse("name: t\nsteps:\n  - customer: hi\n  - advance: 500000y\n").unwrap_err();
-        assert_eq!(e.line, 4);
+        assert_eq!((e.line, e.column), (4, Some(14)));
         assert_eq!(
             e.message,
             "step 2: `advance` of 500000y is longer than the longest Parley accepts, 10 years; advance in shorter steps"
@@ -535,7 +692,7 @@ mod tests {
         assert!(!f.model_answers.contains_key(&1));
 
         let e = parse("name: t\nsteps:\n  - expect_reply: hi\n    model: [hello]\n").unwrap_err();
-        assert_eq!(e.line, 3);
+        assert_eq!((e.line, e.column), (4, Some(5)));
         assert!(
             e.message.contains("not under `expect_reply`"),
             "{}",
@@ -550,5 +707,48 @@ mod tests {
             "{}",
             e.message
         );
+        assert_eq!((e.line, e.column), (5, Some(9)));
+    }
+
+    /// A mistake inside a step points at the setting or answer it is about, not only at
+    /// the step's line.
+    #[test]
+    fn mistakes_inside_a_step_point_at_their_line_and_column() {
+        let at = |text: &str| {
+            let e = parse(text).unwrap_err();
+            (e.line, e.column.expect("a column"), e.message)
+        };
+        // A misspelt check inside `expect_reply`, on the step's second line.
+        let (line, column, message) = at(
+            "name: t\nsteps:\n  - customer: hi\n  - expect_reply:\n      text: Hello\n      text_containz: Hi\n",
+        );
+        assert_eq!((line, column), (6, 7), "{message}");
+        assert!(
+            message.contains("unknown field `text_containz`"),
+            "{message}"
+        );
+        // The same in a one-line step.
+        let (line, column, _) =
+            at("name: t\nsteps:\n  - expect_reply: { text: a, buttonz: [B] }\n");
+        assert_eq!((line, column), (3, 30));
+        // The third answer of a `model:` list, and of a list by model name.
+        let (line, column, message) = at(
+            "name: t\nsteps:\n  - customer: hi\n    model:\n      - say: a\n      - say: b\n      - arguments: { a: 1 }\n",
+        );
+        assert_eq!((line, column), (7, 9), "{message}");
+        let (line, column, message) = at(
+            "name: t\nsteps:\n  - customer: hi\n    model:\n      triage:\n        - say: a\n        - fail: down\n          say: b\n",
+        );
+        assert_eq!((line, column), (7, 11), "{message}");
+        assert!(
+            message.starts_with("step 1: model `triage`: answer 2: `fail` stands alone"),
+            "{message}"
+        );
+        // A value of the wrong kind points at the value.
+        let (line, column, _) = at("name: t\nsteps:\n  - customer:\n      - a\n");
+        assert_eq!((line, column), (4, 7));
+        // `start:` that is not a date.
+        let (line, column, _) = at("name: t\nstart: next monday\nsteps:\n  - customer: hi\n");
+        assert_eq!((line, column), (2, 8));
     }
 }

@@ -52,6 +52,7 @@ mod tests {
                 name: "ok".into(),
                 steps: 2,
                 failure: None,
+                wrote: None,
             },
             Outcome {
                 file: "b.test.yaml".into(),
@@ -63,6 +64,7 @@ mod tests {
                     column: None,
                     message: "expected «x»\n  but it replied «y»".into(),
                 }),
+                wrote: None,
             },
         ]);
         assert!(xml.contains("tests=\"2\" failures=\"1\""));

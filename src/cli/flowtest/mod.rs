@@ -22,6 +22,8 @@ pub struct Outcome {
     pub name: String,
     pub steps: usize,
     pub failure: Option<Failure>,
+    /// What the test wrote, said under its line (`--record`: the recording).
+    pub wrote: Option<String>,
 }
 
 /// Runs the test files; with `record`, the configured models answer and each test's
@@ -115,6 +117,7 @@ pub async fn run_file(config: &Config, path: &Path, record: bool) -> Outcome {
                     column: None,
                     message,
                 }),
+                wrote: None,
             }
         }
     };
@@ -131,30 +134,48 @@ pub async fn run_file(config: &Config, path: &Path, record: bool) -> Outcome {
                     column: e.column,
                     message: format!("the test file is not valid: {}", e.message),
                 }),
+                wrote: None,
             }
         }
     };
-    let failure = run::run(config, path, &test, record).await.err();
+    let (wrote, failure) = match run::run(config, path, &test, record).await {
+        Ok(wrote) => (wrote, None),
+        Err(failure) => (None, Some(failure)),
+    };
     Outcome {
         file,
         name: test.name.clone(),
         steps: test.steps.len(),
         failure,
+        wrote,
     }
 }
 
 /// One test's lines of the report.
 pub fn render(o: &Outcome) -> String {
     match &o.failure {
-        None => format!("✓ {} ({}, {} steps)\n", o.name, o.file, o.steps),
+        None => {
+            let steps = o.steps;
+            let mut line = format!(
+                "✓ {} ({}, {steps} step{})\n",
+                o.name,
+                o.file,
+                if steps == 1 { "" } else { "s" }
+            );
+            if let Some(wrote) = &o.wrote {
+                line.push_str(&format!("    {wrote}\n"));
+            }
+            line
+        }
         Some(f) => {
+            let place = match f.column {
+                Some(c) => format!("{}:{}:{c}", o.file, f.line),
+                None => format!("{}:{}", o.file, f.line),
+            };
             let at = if f.step == 0 {
-                match f.column {
-                    Some(c) => format!("{}:{}:{c}", o.file, f.line),
-                    None => format!("{}:{}", o.file, f.line),
-                }
+                place
             } else {
-                format!("Step {} ({}:{})", f.step, o.file, f.line)
+                format!("Step {} ({place})", f.step)
             };
             let message = f.message.replace('\n', "\n    ");
             format!("✗ {} ({})\n    {at}: {message}\n", o.name, o.file)

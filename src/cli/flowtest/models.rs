@@ -256,16 +256,19 @@ impl TestModels {
     }
 
     /// At the end of a test that passed: a recording used to the last exchange, or the new
-    /// recording written.
-    pub fn finish(&self) -> Result<(), String> {
+    /// recording written (and then what was written, for the report).
+    pub fn finish(&self) -> Result<Option<String>, String> {
         match &self.mode {
-            Mode::Scripted(_) => Ok(()),
-            Mode::Replay(tape) => tape.all_used(),
+            Mode::Scripted(_) => Ok(None),
+            Mode::Replay(tape) => tape.all_used().map(|()| None),
             Mode::Record { log, file } => {
                 let exchanges = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if exchanges.is_empty() {
-                    return Ok(());
+                    return Ok(Some(
+                        "the flow asked no model: nothing to record, no recording written".into(),
+                    ));
                 }
+                let n = exchanges.len();
                 let body = serde_yaml::to_string(&ExchangesFile { exchanges })
                     .map_err(|e| format!("could not write the recording: {e}"))?;
                 let size = (FILE_HEADER.len() + body.len()) as u64;
@@ -278,7 +281,12 @@ impl TestModels {
                     ));
                 }
                 std::fs::write(file, format!("{FILE_HEADER}{body}"))
-                    .map_err(|e| format!("could not write {}: {e}", file.display()))
+                    .map_err(|e| format!("could not write {}: {e}", file.display()))?;
+                Ok(Some(format!(
+                    "recorded {n} model exchange{} in {}",
+                    if n == 1 { "" } else { "s" },
+                    file.display()
+                )))
             }
         }
     }

@@ -20,7 +20,7 @@ pub struct Failure {
     /// 1-based step number; 0 when the file itself is wrong.
     pub step: usize,
     pub line: usize,
-    /// The column, when the file itself is wrong at a known place.
+    /// The column, when known (a step's start, or the place the file is wrong).
     pub column: Option<usize>,
     pub message: String,
 }
@@ -32,7 +32,7 @@ pub async fn run(
     path: &std::path::Path,
     test: &TestFile,
     record: bool,
-) -> Result<(), Failure> {
+) -> Result<Option<String>, Failure> {
     let start = test
         .start
         .unwrap_or_else(|| chrono::Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap());
@@ -59,17 +59,18 @@ pub async fn run(
         last_form: None,
     };
     let mut result = Ok(());
-    for (i, (line, step)) in test.steps.iter().enumerate() {
+    for (i, (place, step)) in test.steps.iter().enumerate() {
         let acted = async {
-            models.before(*line, test.model_answers.get(&i))?;
+            models.before(place.line, test.model_answers.get(&i))?;
             state.step(&mut driver, step).await?;
             models.after()
         };
-        if let Err(message) = acted.await {
+        if let Err(mut message) = acted.await {
+            message.push_str(&state.refused_calls());
             result = Err(Failure {
                 step: i + 1,
-                line: *line,
-                column: None,
+                line: place.line,
+                column: Some(place.column),
                 message,
             });
             break;
@@ -262,6 +263,24 @@ impl State<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The model's tool calls Parley refused while the bot handled the last customer
+    /// message, from its trace: a test that fails after one often gave the model a
+    /// misspelt tool or arguments the step does not accept in its `model:` answers.
+    fn refused_calls(&self) -> String {
+        let Some(t) = &self.last_trace else {
+            return String::new();
+        };
+        t.trace
+            .exchanges
+            .iter()
+            .flat_map(|x| &x.tool_calls)
+            .filter_map(|call| call.split_once(": refused: "))
+            .map(|(call, why)| {
+                format!("\n  note: Parley refused the model's tool call {call}: {why}")
+            })
+            .collect()
     }
 
     /// Why the last customer message got no reply, from its trace.

@@ -36,6 +36,8 @@ const EXIT_KEYS: &[&str] = &["say", "goto"];
 /// The longest instructions; they are sent with every turn.
 const INSTRUCTIONS_MAX: usize = 20_000;
 const SCOPE_MAX: usize = 500;
+/// The shortest `timeout`: a model that must answer sooner than this never does.
+const TIMEOUT_MIN: Duration = Duration::from_secs(1);
 const TIMEOUT_MAX: Duration = Duration::from_secs(5 * 60);
 
 pub fn compile(
@@ -135,10 +137,10 @@ pub fn compile(
     let timeout = match m.get_node("timeout") {
         None => Some(Duration::from_secs(30)),
         Some(n) => yaml::as_duration(n, "`timeout`", problems).and_then(|d| {
-            if d.is_zero() || d > TIMEOUT_MAX {
+            if d < TIMEOUT_MIN || d > TIMEOUT_MAX {
                 problems.error(
                     yaml::pos(n),
-                    "an agent's `timeout` must be more than 0s and at most 5m",
+                    "an agent's `timeout` must be at least 1s and at most 5m: no model answers sooner",
                     Some(
                         "the customer waits for the answer; 30s (the default) suits most models"
                             .into(),

@@ -104,6 +104,19 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
         );
         return;
     }
+    if ROOTS.contains(&root) && path.split('.').skip(1).any(|key| key.trim().is_empty()) {
+        problems.error(
+            at,
+            format!(
+                "the blank `{}` has a dot with no name after it: it would be sent as empty text",
+                short(&whole)
+            ),
+            Some(format!(
+                "write the name after each dot, like `{{{{ {root}.name }}}}`, or remove the dot"
+            )),
+        );
+        return;
+    }
     if !ROOTS.contains(&root) {
         let hint = match did_you_mean(root, ROOTS) {
             Some(s) => format!("did you mean `{s}`? A blank starts with {}", roots()),

@@ -51,15 +51,34 @@ const FLOW_KEYS: &[&str] = &[
     "typing",
 ];
 
+/// What is known of a flow file with errors, so the checks across flows can still look at
+/// it: its id (a `goto_flow` to it is not "no such flow") and the flows its steps and
+/// agents' tools go to (a missing one is reported now, not after the other errors are
+/// fixed).
+#[derive(Debug, Default)]
+pub struct Broken {
+    pub file: String,
+    pub id: Option<String>,
+    pub gotos: Vec<(String, Pos)>,
+}
+
 /// Compiles one file. Returns the flow only when it has no errors.
 pub fn compile(
     text: &str,
     file: &str,
     ctx: &LoadContext<'_>,
     problems: &mut Problems,
-) -> Option<Flow> {
-    let root = yaml::parse(text, problems)?;
-    let map = yaml::as_map(&root, "a flow file", problems)?;
+) -> Result<Flow, Broken> {
+    let broken = || Broken {
+        file: file.to_string(),
+        ..Default::default()
+    };
+    let Some(root) = yaml::parse(text, problems) else {
+        return Err(broken());
+    };
+    let Some(map) = yaml::as_map(&root, "a flow file", problems) else {
+        return Err(broken());
+    };
     yaml::check_keys(map, FLOW_KEYS, "a flow", problems);
     let id = match map.get_node("id") {
         Some(n) => yaml::as_str(n, "`id`", problems).map(str::to_string),
@@ -131,13 +150,24 @@ pub fn compile(
         .get_node("typing")
         .and_then(|n| yaml::as_bool(n, "`typing`", problems))
         .unwrap_or(false);
-    if problems.has_errors() {
-        return None;
-    }
+    let id = match id {
+        Some(id) if !problems.has_errors() => id,
+        id => {
+            let gotos = super::set::goto_targets(&steps)
+                .into_iter()
+                .map(|(target, at)| (target.clone(), at))
+                .collect();
+            return Err(Broken {
+                id,
+                gotos,
+                ..broken()
+            });
+        }
+    };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
-    Some(Flow {
-        id: id?,
+    Ok(Flow {
+        id,
         file: file.to_string(),
         description,
         priority,
