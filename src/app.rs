@@ -140,7 +140,15 @@ impl App {
         if let Some(t) = &config.transcribe {
             let transcriber = crate::models::Transcriber::from_config(t)
                 .map_err(|e| anyhow::anyhow!("transcribe: {e}"))?;
-            engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2);
+            let audio_max = config.media.max_bytes.map_or(
+                crate::domain::limits::media_bytes_max(crate::domain::MediaKind::Audio),
+                |cap| {
+                    cap.min(crate::domain::limits::media_bytes_max(
+                        crate::domain::MediaKind::Audio,
+                    ))
+                },
+            );
+            engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2, audio_max);
         }
         let engine = Arc::new(engine);
         let state = AppState::new(crate::http::Shared {
@@ -191,6 +199,11 @@ impl App {
         let window = cfg.window.policy();
         let workers_stop = CancellationToken::new();
         let workers = TaskTracker::new();
+        // The outbox stops last, on its own token: the replies of steps that finish during
+        // shutdown (a model call in flight) go out before the process exits, instead of
+        // waiting, leased to a stopped process, for `unknown_outcome_wait` after the next start.
+        let sends_stop = CancellationToken::new();
+        let sends = TaskTracker::new();
         let outbox = Arc::new(Outbox {
             store: st.store.clone(),
             senders: st.senders.clone(),
@@ -232,7 +245,8 @@ impl App {
             self.wake.clone(),
             workers_stop.clone(),
         ));
-        workers.spawn(outbox.run(workers_stop.clone()));
+        sends.spawn(outbox.run(sends_stop.clone()));
+        sends.close();
         let media = Arc::new(MediaWorker {
             store: st.store.clone(),
             senders: st.senders.clone(),
@@ -353,10 +367,15 @@ impl App {
         }
         tracing::info!("shutting down: finishing work in flight");
         workers_stop.cancel();
-        if tokio::time::timeout(SHUTDOWN_GRACE, workers.wait())
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let finished = tokio::time::timeout_at(deadline, workers.wait())
             .await
-            .is_err()
-        {
+            .is_ok();
+        sends_stop.cancel();
+        let sent = tokio::time::timeout_at(deadline, sends.wait())
+            .await
+            .is_ok();
+        if !(finished && sent) {
             tracing::warn!("work still in flight after {SHUTDOWN_GRACE:?}; its leases will expire and it will be retried");
         }
         tracing::info!("stopped");

@@ -173,20 +173,47 @@ pub const MAX_COST_MICROS_PER_CALL: u64 = 1_000_000_000_000;
 /// usage a provider did not report).
 pub const BYTES_PER_TOKEN: usize = 4;
 
-/// Bytes a tool call is counted at in a request's estimate.
-const BYTES_PER_TOOL_CALL: usize = 64;
+/// The length of a JSON value as text, without writing the text anywhere.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
 
 impl ChatRequest {
-    /// Tokens the request is estimated to take: its system prompt and messages at one token
-    /// per [`BYTES_PER_TOKEN`] bytes, each tool call at 64 bytes.
+    /// Tokens the request is estimated to take at one token per [`BYTES_PER_TOKEN`] bytes
+    /// of what is sent: the system prompt, the messages with their tool calls (names and
+    /// arguments), and the tools declared (names, descriptions and argument schemas, which
+    /// go with every call).
     pub fn estimated_tokens(&self) -> u64 {
-        let bytes = self.system.len()
-            + self
-                .messages
-                .iter()
-                .map(|m| m.text.len() + m.tool_calls.len() * BYTES_PER_TOOL_CALL)
-                .sum::<usize>();
-        (bytes / BYTES_PER_TOKEN) as u64
+        let messages: usize = self
+            .messages
+            .iter()
+            .map(|m| {
+                m.text.len()
+                    + m.tool_calls
+                        .iter()
+                        .map(|c| c.name.len() + json_len(&c.arguments))
+                        .sum::<usize>()
+            })
+            .sum();
+        let tools: usize = self
+            .tools
+            .iter()
+            .map(|t| t.name.len() + t.description.len() + json_len(&t.parameters))
+            .sum();
+        ((self.system.len() + messages + tools) / BYTES_PER_TOKEN) as u64
     }
 }
 
@@ -198,7 +225,7 @@ impl ChatAnswer {
             + self
                 .tool_calls
                 .iter()
-                .map(|c| c.name.len() + c.arguments.to_string().len())
+                .map(|c| c.name.len() + json_len(&c.arguments))
                 .sum::<usize>();
         bytes.div_ceil(BYTES_PER_TOKEN) as u64
     }
@@ -268,5 +295,47 @@ mod tests {
         };
         assert_eq!(huge.total(), u64::MAX);
         assert!(p.cost_micros(huge) > 1_000_000_000_000);
+    }
+
+    /// A budget is checked against this estimate before a call: it counts everything the
+    /// call sends, the declared tools' schemas (kilobytes with many `save` variables) and
+    /// the arguments of earlier tool calls included.
+    #[test]
+    fn a_request_is_estimated_with_its_tools_and_tool_calls() {
+        let bare = ChatRequest {
+            system: "s".repeat(400),
+            messages: vec![ChatMessage::user("u".repeat(400))],
+            tools: Vec::new(),
+            max_tokens: 100,
+        };
+        assert_eq!(bare.estimated_tokens(), 200);
+        let schema = serde_json::json!({"type": "object", "properties": {"order_number": {"type": "string", "description": "d".repeat(3_000)}}});
+        let with_tools = ChatRequest {
+            tools: vec![ToolSpec {
+                name: "save".into(),
+                description: "x".repeat(996),
+                parameters: schema.clone(),
+            }],
+            ..bare.clone()
+        };
+        let schema_len = schema.to_string().len();
+        assert_eq!(
+            with_tools.estimated_tokens(),
+            ((800 + 4 + 996 + schema_len) / BYTES_PER_TOKEN) as u64
+        );
+        let mut with_call = bare.clone();
+        with_call.messages.push(ChatMessage::assistant(
+            "",
+            vec![ToolCall {
+                id: "c1".into(),
+                name: "save".into(),
+                arguments: serde_json::json!({"note": "n".repeat(4_000)}),
+            }],
+        ));
+        assert!(
+            with_call.estimated_tokens() >= 200 + 1_000,
+            "{}",
+            with_call.estimated_tokens()
+        );
     }
 }

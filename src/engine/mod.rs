@@ -112,6 +112,8 @@ pub struct FlowEngine {
     transcriber: Option<Arc<crate::models::Transcriber>>,
     /// The longest a voice note's download and transcription may take together.
     transcribe_within: std::time::Duration,
+    /// The largest voice note downloaded: WhatsApp's audio limit, or `media.max_bytes`.
+    audio_max_bytes: usize,
     media_http: reqwest::Client,
 }
 
@@ -195,6 +197,7 @@ impl FlowEngine {
             exchanges: None,
             transcriber: None,
             transcribe_within: std::time::Duration::from_secs(60),
+            audio_max_bytes: crate::models::transcribe::MAX_AUDIO_BYTES,
             media_http: reqwest::Client::new(),
             library: Library::new(flows, options),
         }
@@ -221,13 +224,22 @@ impl FlowEngine {
     /// Voice notes become text before flows see them (`message.text`, keywords, `ask`,
     /// `agent`); the audio is fetched through the sender's channel (`with_typing`'s
     /// senders) and the transcript recorded like a model's answer.
+    /// The audio is downloaded as the media worker downloads files (`net::media_client`:
+    /// the whole download within `within`, at most 3 redirects), at most `audio_max_bytes`.
     pub fn with_transcriber(
         mut self,
         transcriber: Arc<crate::models::Transcriber>,
         within: std::time::Duration,
+        audio_max_bytes: u64,
     ) -> Self {
         self.transcriber = Some(transcriber);
         self.transcribe_within = within;
+        self.audio_max_bytes = usize::try_from(audio_max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(crate::models::transcribe::MAX_AUDIO_BYTES);
+        if let Ok(client) = crate::net::media_client(within) {
+            self.media_http = client;
+        }
         self
     }
 
@@ -426,8 +438,8 @@ impl FlowEngine {
         };
         let timeout = call.timeout.min(model.timeout);
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(timeout, model.client.complete(&call.request)).await
-        {
+        let complete = crate::models::within(timeout, model.client.complete(&call.request));
+        let result = match tokio::time::timeout(timeout, complete).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!(
                 "the model did not answer within {}",
@@ -511,9 +523,9 @@ fn ledger(n: u64) -> i64 {
 /// How long a model may take before the customer is shown "typing…".
 const MODEL_TYPING_GRACE: std::time::Duration = std::time::Duration::from_millis(800);
 
-/// The record of a voice note's transcript: its event's call number -1 (an event's model
-/// calls count from 0).
-const TRANSCRIPT_SEQ: i64 = -1;
+/// What voice notes' transcriptions are counted under where model calls have a flow
+/// (metrics, the record, `GET /api/models/usage?by=flow`): they happen before any flow.
+pub const VOICE_NOTES: &str = "(voice notes)";
 
 impl FlowEngine {
     /// The text of the voice note this event carries, when `transcribe:` is configured:
@@ -539,7 +551,10 @@ impl FlowEngine {
             return None;
         };
         if let Some(store) = &self.exchanges {
-            if let Ok(Some(x)) = store.model_exchange(input.event.id, TRANSCRIPT_SEQ).await {
+            if let Ok(Some(x)) = store
+                .model_exchange(input.event.id, crate::store::TRANSCRIPT_SEQ)
+                .await
+            {
                 return x.answer?.get("text")?.as_str().map(str::to_string);
             }
         }
@@ -562,40 +577,52 @@ impl FlowEngine {
                 .fetch_media(&self.media_http, source)
                 .await
                 .map_err(|e| format!("fetching the voice note failed: {e}"))?;
-            let bytes =
-                crate::net::read_limited(body.response, crate::models::transcribe::MAX_AUDIO_BYTES)
-                    .await
-                    .map_err(|e| format!("reading the voice note failed: {e}"))?;
+            let bytes = crate::net::read_limited(body.response, self.audio_max_bytes)
+                .await
+                .map_err(|e| format!("reading the voice note failed: {e}"))?;
             transcriber
                 .transcribe(bytes.into(), &mime)
                 .await
                 .map_err(|e| e.to_string())
         };
-        let result: Result<String, String> =
+        let result: Result<crate::models::transcribe::Transcript, String> =
             match tokio::time::timeout(self.transcribe_within, slot::idle(result)).await {
-                Ok(r) => r.map_err(|e: String| e),
+                Ok(r) => r,
                 Err(_) => Err("the transcription took too long".into()),
             };
         let outcome = if result.is_ok() { "answered" } else { "failed" };
-        metrics::counter!(crate::metrics::MODEL_CALLS, "model" => "transcribe", "flow" => "(voice notes)", "outcome" => outcome).increment(1);
+        let seconds = result.as_ref().ok().and_then(|t| t.seconds);
+        let cost = transcriber.cost_micros(seconds);
+        metrics::counter!(crate::metrics::MODEL_CALLS, "model" => "transcribe", "flow" => VOICE_NOTES, "outcome" => outcome).increment(1);
+        metrics::counter!(crate::metrics::MODEL_COST, "model" => "transcribe", "flow" => VOICE_NOTES).increment(cost);
+        if let Ok(crate::models::transcribe::Transcript {
+            cut_from: Some(n), ..
+        }) = &result
+        {
+            tracing::warn!(
+                conversation_id = input.conversation.id,
+                characters = n,
+                "a voice note's transcript was cut to the longest text message, {} characters",
+                crate::models::transcribe::TRANSCRIPT_MAX_CHARS
+            );
+        }
         if let Some(store) = &self.exchanges {
             let row = ModelExchange {
                 conversation_id: input.conversation.id,
                 event_id: input.event.id,
-                seq: TRANSCRIPT_SEQ,
+                seq: crate::store::TRANSCRIPT_SEQ,
                 kind: ExchangeKind::Transcript,
-                flow: String::new(),
+                flow: VOICE_NOTES.into(),
                 step: String::new(),
                 model: "transcribe".into(),
                 request: serde_json::json!({ "media_id": media_id, "url": url, "mime_type": mime }),
-                answer: result
-                    .as_ref()
-                    .ok()
-                    .map(|t| serde_json::json!({ "text": t })),
+                answer: result.as_ref().ok().map(|t| {
+                    serde_json::json!({ "text": t.text, "seconds": t.seconds, "cut_from": t.cut_from })
+                }),
                 error: result.as_ref().err().cloned(),
                 input_tokens: 0,
                 output_tokens: 0,
-                cost_micros: 0,
+                cost_micros: ledger(cost),
                 latency_ms: started.elapsed().as_millis() as i64,
                 created_at: input.now,
             };
@@ -604,7 +631,7 @@ impl FlowEngine {
             }
         }
         match result {
-            Ok(text) if !text.is_empty() => Some(text),
+            Ok(t) if !t.text.is_empty() => Some(t.text),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(conversation_id = input.conversation.id, error = %e, "a voice note could not be transcribed; it goes on without text");

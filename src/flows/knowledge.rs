@@ -17,6 +17,9 @@ pub const STEP_MAX_BYTES: u64 = 4 * 1024 * 1024;
 pub const FILES_MAX: usize = 100;
 /// A passage is cut at about this many characters.
 pub const PASSAGE_MAX_CHARS: usize = 1_000;
+/// The longest line read as a heading (and repeated in the passages of its section); a
+/// longer `# …` line is a paragraph, cut like any other.
+const HEADING_MAX_CHARS: usize = 200;
 /// Words of a query looked up; the rest are ignored (a WhatsApp text is at most 4,096
 /// characters, so this only bounds pathological input).
 const QUERY_TERMS_MAX: usize = 64;
@@ -233,7 +236,9 @@ fn blocks(text: &str) -> Vec<(usize, String, bool)> {
 
 fn is_heading(line: &str) -> bool {
     let hashes = line.chars().take_while(|&c| c == '#').count();
-    (1..=6).contains(&hashes) && line[hashes..].starts_with(' ')
+    (1..=6).contains(&hashes)
+        && line[hashes..].starts_with(' ')
+        && line.trim().chars().count() <= HEADING_MAX_CHARS
 }
 
 /// A paragraph cut into pieces of at most `PASSAGE_MAX_CHARS`, each with its first line.
@@ -475,6 +480,26 @@ mod tests {
         assert!(passages
             .iter()
             .all(|p| p.text.chars().count() <= PASSAGE_MAX_CHARS && p.line == 1));
+    }
+
+    /// A `# …` line of a megabyte is no heading: it is cut like a paragraph, so no
+    /// passage (and no prompt that takes passages) grows with it.
+    #[test]
+    fn a_heading_too_long_to_be_one_is_cut_like_a_paragraph() {
+        let long = format!("# {}", "parcel refund ".repeat(80_000));
+        let text =
+            format!("{long}\n\nShort paragraph about parcels.\n\n# Returns\nWithin 30 days.\n");
+        let passages = split("k.md", &text);
+        assert!(passages.len() > 1_000, "{}", passages.len());
+        assert!(passages
+            .iter()
+            .all(|p| p.text.chars().count() <= PASSAGE_MAX_CHARS));
+        assert_eq!(passages.last().unwrap().text, "# Returns\nWithin 30 days.");
+        // A heading of ordinary length still leads its section's passages.
+        let text = format!("# Shipping\n{}\n\n{}\n", "a ".repeat(400), "b ".repeat(400));
+        let passages = split("k.md", &text);
+        assert_eq!(passages.len(), 2);
+        assert!(passages.iter().all(|p| p.text.starts_with("# Shipping\n")));
     }
 
     #[test]

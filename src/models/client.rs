@@ -15,6 +15,19 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+tokio::task_local! {
+    /// When the calling step's own `timeout` ends (`within`); a call's retries are weighed
+    /// against the sooner of it and the model's timeout.
+    static STEP_DEADLINE: Instant;
+}
+
+/// Runs `call` (a model's `complete`) within `timeout`, the step's own time for it: a
+/// retry's wait (a `Retry-After`, a backoff) that would outlast it is not waited for, and
+/// the refusal names the time actually left.
+pub async fn within<F: std::future::Future>(timeout: Duration, call: F) -> F::Output {
+    STEP_DEADLINE.scope(Instant::now() + timeout, call).await
+}
+
 /// The largest answer read from a model or a transcription service.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
@@ -112,10 +125,14 @@ impl Transport {
     /// POSTs `body` to the endpoint and returns the answer as JSON, within the timeout,
     /// retrying what may pass.
     pub async fn post(&self, body: Body) -> Result<Value, ModelError> {
-        let deadline = Instant::now() + self.timeout;
+        let start = Instant::now();
+        let mut deadline = start + self.timeout;
+        if let Ok(step) = STEP_DEADLINE.try_with(|d| *d) {
+            deadline = deadline.min(step);
+        }
         match tokio::time::timeout_at(deadline, self.post_until(body, deadline)).await {
             Ok(result) => result,
-            Err(_) => Err(ModelError::Timeout(self.timeout)),
+            Err(_) => Err(ModelError::Timeout(deadline - start)),
         }
     }
 
@@ -216,6 +233,11 @@ impl Transport {
             if crate::domain::chat::json_depth(&bytes) > JSON_DEPTH {
                 self.failed(&format!(
                     "answered with JSON nested too deeply (more than {JSON_DEPTH} levels)"
+                ))
+            } else if let Err(e) = std::str::from_utf8(&bytes) {
+                self.failed(&format!(
+                    "answered with text that is not UTF-8 (byte {} is not), which JSON must be",
+                    e.valid_up_to()
                 ))
             } else {
                 self.failed(&format!(

@@ -22,7 +22,7 @@ pub mod scripted;
 pub mod transcribe;
 mod usage;
 
-pub use client::MAX_ANSWER_BYTES;
+pub use client::{within, MAX_ANSWER_BYTES};
 pub use scripted::{Scripted, ScriptedQueue};
 pub use transcribe::Transcriber;
 

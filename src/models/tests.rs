@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 struct Reply {
     status: u16,
-    body: String,
+    body: Vec<u8>,
     delay: Duration,
     headers: Vec<(&'static str, String)>,
 }
@@ -23,7 +23,7 @@ struct Reply {
 fn ok(body: Value) -> Reply {
     Reply {
         status: 200,
-        body: body.to_string(),
+        body: body.to_string().into_bytes(),
         delay: Duration::ZERO,
         headers: vec![("content-type", "application/json".into())],
     }
@@ -32,7 +32,7 @@ fn ok(body: Value) -> Reply {
 fn status(code: u16, body: &str) -> Reply {
     Reply {
         status: code,
-        body: body.into(),
+        body: body.as_bytes().to_vec(),
         delay: Duration::ZERO,
         headers: Vec::new(),
     }
@@ -276,6 +276,30 @@ async fn retry_after_past_the_timeout_gives_up_at_once() {
     assert_eq!(double.calls(), 1);
 }
 
+/// A step's `timeout` shorter than the model's: a Retry-After that fits the model's 30 s
+/// but not the step's 2 s is not waited for, and the refusal names the step's time left.
+#[tokio::test]
+async fn retry_after_past_the_steps_own_timeout_gives_up_at_once() {
+    let mut slow = status(429, "rate limited");
+    slow.headers.push(("retry-after", "10".into()));
+    let (double, url) = Double::serve(vec![slow, openai_text("ok")]).await;
+    let m = model("openai", &url, "timeout: 30s");
+    let t0 = Instant::now();
+    let err = crate::models::within(Duration::from_secs(2), m.client.complete(&request()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let left = err
+        .strip_prefix(
+            "model `m` asked to wait 10s before trying again (Retry-After), longer than the ",
+        )
+        .and_then(|rest| rest.split_once("s left of its timeout"))
+        .and_then(|(n, _)| n.parse::<u64>().ok());
+    assert!(left.is_some_and(|n| n <= 2), "{err}");
+    assert_eq!(double.calls(), 1);
+}
+
 #[tokio::test]
 async fn a_slow_model_times_out_retries_included() {
     let mut slow = openai_text("late");
@@ -330,6 +354,21 @@ async fn answers_that_are_not_json_or_of_the_wrong_shape_are_named() {
     assert!(
         err.starts_with("model `m` answered without `choices[0].message`"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_utf8_is_named_so() {
+    let mut latin1 = status(200, "");
+    latin1.body = b"{\"text\": \"caf\xe9\"}".to_vec();
+    let (_double, url) = Double::serve(vec![latin1]).await;
+    let m = model("openai", &url, "");
+    assert_eq!(
+        m.client.complete(&request()).await.unwrap_err(),
+        ModelError::Failed(
+            "model `m` answered with text that is not UTF-8 (byte 13 is not), which JSON must be"
+                .into()
+        )
     );
 }
 
@@ -485,7 +524,9 @@ async fn a_voice_note_is_posted_as_a_form_and_its_text_returned() {
         )
         .await
         .unwrap();
-    assert_eq!(text, "Hola, mi pedido es A-12345");
+    assert_eq!(text.text, "Hola, mi pedido es A-12345");
+    // Not Ogg Opus, and the service said no duration: the length is not known.
+    assert_eq!(text.seconds, None);
     let seen = double.seen.lock().unwrap();
     assert_eq!(seen[0].path, "/v1/audio/transcriptions");
     assert_eq!(seen[0].headers.get("authorization").unwrap(), "Bearer sk-t");

@@ -12,6 +12,29 @@ use serde_json::Value;
 /// The largest audio sent (OpenAI's limit is 25 MB; WhatsApp's voice notes stay far below).
 pub const MAX_AUDIO_BYTES: usize = 25 * 1024 * 1024;
 
+/// The longest transcript kept, in characters: WhatsApp's longest text message. A voice
+/// note of WhatsApp's 16 MB holds a few thousand characters of speech; a longer answer is
+/// cut here (and the cut logged), so a broken or hostile service cannot put a megabyte
+/// into the flows, the record and the model's prompt.
+pub const TRANSCRIPT_MAX_CHARS: usize = 4_096;
+
+/// The longest recording a duration may say, in seconds (a day): a longer one is not
+/// believed, and the call is priced as unknown.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// A voice note's text and what is known of its length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    /// At most [`TRANSCRIPT_MAX_CHARS`].
+    pub text: String,
+    /// The recording's length: as the service reports it (`duration`, or `usage.seconds`),
+    /// else read from the audio (Ogg Opus, WhatsApp's voice notes); `None` when neither
+    /// says.
+    pub seconds: Option<f64>,
+    /// The length in characters of a transcript longer than the bound, before the cut.
+    pub cut_from: Option<usize>,
+}
+
 pub struct Transcriber {
     transport: Transport,
     model: String,
@@ -51,8 +74,25 @@ impl Transcriber {
         })
     }
 
+    /// What a transcription of `seconds` of audio costs, in millionths of a dollar (at
+    /// most [`MAX_COST_MICROS_PER_CALL`](crate::domain::chat::MAX_COST_MICROS_PER_CALL));
+    /// 0 when the length is not known.
+    pub fn cost_micros(&self, seconds: Option<f64>) -> u64 {
+        let Some(seconds) = seconds else { return 0 };
+        let micros = (seconds / 60.0 * self.price_per_minute * 1_000_000.0).round();
+        if micros.is_finite() && micros > 0.0 {
+            (micros as u64).min(crate::domain::chat::MAX_COST_MICROS_PER_CALL)
+        } else {
+            0
+        }
+    }
+
     /// The text of `audio` (of type `mime`, e.g. `audio/ogg; codecs=opus`).
-    pub async fn transcribe(&self, audio: bytes::Bytes, mime: &str) -> Result<String, ModelError> {
+    pub async fn transcribe(
+        &self,
+        audio: bytes::Bytes,
+        mime: &str,
+    ) -> Result<Transcript, ModelError> {
         if audio.len() > MAX_AUDIO_BYTES {
             return Err(self.transport.failed(&format!(
                 "was not asked: the audio is {} MiB, more than the {} MiB a transcription takes",
@@ -72,14 +112,71 @@ impl Transcriber {
                 content_type: format!("multipart/form-data; boundary={boundary}"),
                 bytes: body.into(),
             })
-            .await?;
-        match answer.get("text") {
-            Some(Value::String(text)) => Ok(text.trim().to_string()),
-            _ => Err(self
+            .await
+            .map_err(|e| match e {
+                // The shared words name a model; this is the transcription service.
+                ModelError::Timeout(after) => self
+                    .transport
+                    .failed(&format!("did not answer within {after:?}")),
+                other => other,
+            })?;
+        let Some(Value::String(text)) = answer.get("text") else {
+            return Err(self
                 .transport
-                .failed("answered without a `text`: is base_url an OpenAI-compatible API?")),
-        }
+                .failed("answered without a `text`: is base_url an OpenAI-compatible API?"));
+        };
+        let (text, cut_from) = bounded(text.trim());
+        Ok(Transcript {
+            text,
+            seconds: reported_seconds(&answer).or_else(|| ogg_opus_seconds(&audio)),
+            cut_from,
+        })
     }
+}
+
+/// A transcript within [`TRANSCRIPT_MAX_CHARS`], and its length before a cut.
+fn bounded(text: &str) -> (String, Option<usize>) {
+    match text.char_indices().nth(TRANSCRIPT_MAX_CHARS) {
+        None => (text.to_string(), None),
+        Some((end, _)) => (text[..end].to_string(), Some(text.chars().count())),
+    }
+}
+
+/// The length a service reports: `duration` (OpenAI's `verbose_json`, Groq) or
+/// `usage: { type: duration, seconds }` (OpenAI's newer models), if it is believable.
+fn reported_seconds(answer: &Value) -> Option<f64> {
+    answer
+        .get("duration")
+        .or_else(|| answer.get("usage")?.get("seconds"))
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s))
+}
+
+/// The length of an Ogg Opus recording (WhatsApp's voice notes): the granule position of
+/// its last page, less the encoder's pre-skip, at Opus's fixed 48 kHz. `None` for other
+/// audio, or an Ogg file whose pages do not say.
+pub fn ogg_opus_seconds(audio: &[u8]) -> Option<f64> {
+    const CAPTURE: &[u8; 4] = b"OggS";
+    if !audio.starts_with(CAPTURE) {
+        return None;
+    }
+    // The first page holds the `OpusHead` packet after its 27-byte header and segment
+    // table: the magic, a version, the channels, then the pre-skip (16 bits, little end).
+    let first = 27 + *audio.get(26)? as usize;
+    let head = audio.get(first..first + 12)?;
+    if &head[..8] != b"OpusHead" {
+        return None;
+    }
+    let pre_skip = u64::from(u16::from_le_bytes([head[10], head[11]]));
+    let last = audio
+        .windows(5)
+        .rposition(|w| &w[..4] == CAPTURE && w[4] == 0)?;
+    let granule = u64::from_le_bytes(audio.get(last + 6..last + 14)?.try_into().ok()?);
+    // All ones: no packet ends on that page.
+    if granule == u64::MAX || last == 0 {
+        return None;
+    }
+    Some(granule.saturating_sub(pre_skip) as f64 / 48_000.0).filter(|s| *s <= MAX_SECONDS)
 }
 
 /// A `multipart/form-data` body: the text `fields`, then the audio as `file`.
@@ -159,6 +256,72 @@ mod tests {
              --B\r\ncontent-disposition: form-data; name=\"language\"\r\n\r\nes\r\n\
              --B\r\ncontent-disposition: form-data; name=\"file\"; filename=\"voice.ogg\"\r\ncontent-type: audio/ogg\r\n\r\nOGG\r\n--B--\r\n"
         );
+    }
+
+    /// An Ogg page: capture pattern, version 0, flags, the granule position, serial,
+    /// sequence, checksum (not checked here), one segment of `packet`.
+    fn ogg_page(granule: u64, packet: &[u8]) -> Vec<u8> {
+        let mut page = b"OggS\0\0".to_vec();
+        page.extend_from_slice(&granule.to_le_bytes());
+        page.extend_from_slice(&[0; 12]);
+        page.push(1);
+        page.push(packet.len() as u8);
+        page.extend_from_slice(packet);
+        page
+    }
+
+    #[test]
+    fn an_ogg_opus_voice_note_says_how_long_it_is() {
+        let mut head = b"OpusHead\x01\x01".to_vec();
+        head.extend_from_slice(&312u16.to_le_bytes());
+        head.extend_from_slice(&[0x80, 0xbb, 0, 0, 0, 0, 0]);
+        let mut audio = ogg_page(0, &head);
+        audio.extend(ogg_page(0, b"OpusTags"));
+        audio.extend(ogg_page(48_000, &[7; 100]));
+        // 12.5 s of audio, plus the pre-skip.
+        audio.extend(ogg_page(600_312, &[7; 100]));
+        assert_eq!(ogg_opus_seconds(&audio), Some(12.5));
+        assert_eq!(ogg_opus_seconds(b"ID3 an mp3"), None);
+        assert_eq!(ogg_opus_seconds(&audio[..30]), None);
+        // A last page whose granule is all ones (no packet ends on it) says nothing.
+        let mut open_ended = audio.clone();
+        open_ended.extend(ogg_page(u64::MAX, &[7; 10]));
+        assert_eq!(ogg_opus_seconds(&open_ended), None);
+    }
+
+    #[test]
+    fn a_reported_duration_is_believed_within_a_day_and_prices_the_call() {
+        let config = TranscribeConfig {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            api_key: None,
+            model: "whisper-1".into(),
+            language: None,
+            timeout: std::time::Duration::from_secs(5),
+            concurrency: 1,
+            retries: 0,
+            price_per_minute: 0.006,
+        };
+        let t = Transcriber::from_config(&config).unwrap();
+        let seconds = reported_seconds(&serde_json::json!({"text": "hi", "duration": 30.0}));
+        assert_eq!(seconds, Some(30.0));
+        // Half a minute at $0.006 a minute: $0.003.
+        assert_eq!(t.cost_micros(seconds), 3_000);
+        let usage = serde_json::json!({"text": "hi", "usage": {"type": "duration", "seconds": 90}});
+        assert_eq!(t.cost_micros(reported_seconds(&usage)), 9_000);
+        assert_eq!(
+            reported_seconds(&serde_json::json!({"duration": 1e12})),
+            None
+        );
+        assert_eq!(reported_seconds(&serde_json::json!({"duration": -3})), None);
+        assert_eq!(t.cost_micros(None), 0);
+    }
+
+    #[test]
+    fn a_transcript_is_cut_at_the_longest_text_message() {
+        let (text, cut) = bounded(&"é".repeat(TRANSCRIPT_MAX_CHARS + 10));
+        assert_eq!(text.chars().count(), TRANSCRIPT_MAX_CHARS);
+        assert_eq!(cut, Some(TRANSCRIPT_MAX_CHARS + 10));
+        assert_eq!(bounded("refund please"), ("refund please".into(), None));
     }
 
     #[test]

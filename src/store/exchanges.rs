@@ -33,6 +33,10 @@ impl ExchangeKind {
     }
 }
 
+/// The `seq` of a voice note's transcript: its event's call number -1 (an event's model
+/// calls count from 0).
+pub const TRANSCRIPT_SEQ: i64 = -1;
+
 /// One call and its answer (or why there was none), keyed by the event it was made for and
 /// its place among that event's calls.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,8 +52,8 @@ pub struct ModelExchange {
     pub model: String,
     /// The request as sent (personal data masked when the step asks for it).
     pub request: Value,
-    /// The answer (`ChatAnswer` JSON, or `{"text": …}` for a transcript); `None` when the
-    /// call failed.
+    /// The answer (`ChatAnswer` JSON, or `{"text", "seconds", "cut_from"}` for a
+    /// transcript); `None` when the call failed.
     pub answer: Option<Value>,
     pub error: Option<String>,
     pub input_tokens: i64,

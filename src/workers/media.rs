@@ -57,14 +57,9 @@ enum Failure {
 }
 
 impl MediaWorker {
-    /// The client downloads use: the whole download within `timeout`, at most 3
-    /// redirects (reqwest drops credentials on a redirect to another host).
+    /// The client downloads use (`net::media_client`).
     pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
+        crate::net::media_client(timeout)
     }
 
     /// Runs downloads until `shutdown`, then waits for those in flight.

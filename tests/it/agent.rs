@@ -290,8 +290,8 @@ async fn tool_arguments_nested_too_deeply_are_refused_and_the_exchanges_stay_rea
 async fn the_budget_reached_stops_the_assistant_with_the_authors_words() {
     let double = ModelDouble::start().await;
     let app = support_app(&double, "openai", "").await;
-    // Each call is checked against the budget before it is made: with 700 tokens, the
-    // first fits (its prompt + 500 for the answer), the second would not.
+    // Each call is checked against the budget before it is made: with 800 tokens, the
+    // first fits (its prompt and tools + 500 for the answer), the second would not.
     let app = {
         app.shutdown().await;
         spawn_with(Options {
@@ -299,7 +299,7 @@ async fn the_budget_reached_stops_the_assistant_with_the_authors_words() {
                 "support.yaml",
                 Box::leak(
                     SUPPORT
-                        .replace("tokens: 100000", "tokens: 700")
+                        .replace("tokens: 100000", "tokens: 800")
                         .into_boxed_str(),
                 ),
             )],
@@ -406,13 +406,14 @@ async fn a_voice_note_is_transcribed_and_triggers_a_keyword_flow() {
     let app = spawn_with(Options {
         flows: vec![("echo.yaml", ECHO_FLOW)],
         extra_yaml: format!(
-            "transcribe: {{ base_url: \"{}\", timeout: 10s }}\n",
-            double.openai_base()
+            "transcribe: {{ base_url: \"{}\", timeout: 10s, price_per_minute: 0.006 }}\n{}",
+            double.openai_base(),
+            crate::api::api_yaml(100, 100)
         ),
         ..Default::default()
     })
     .await;
-    let audio = b"OggS fake voice note".to_vec();
+    let audio = ogg_opus(12.5);
     Mock::given(method("GET"))
         .and(path("/v26.0/7001"))
         .and(header("authorization", "Bearer test-token"))
@@ -451,11 +452,60 @@ async fn a_voice_note_is_transcribed_and_triggers_a_keyword_flow() {
         .as_str()
         .unwrap()
         .to_string();
+    assert!(form.contains("OpusHead"), "the audio was sent: {form}");
+    // The transcript is the voice note's text in the messages API, and priced by the
+    // length the recording says: 12.5 s at $0.006 a minute is 1,250 millionths.
+    let (status, page) = get_keyed(&app, "/api/conversations").await;
+    let id = page["conversations"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{status}: {page}"));
+    let (status, messages) = get_keyed(&app, &format!("/api/conversations/{id}/messages")).await;
+    assert_eq!(status, 200, "{messages}");
+    let inbound: Vec<&Value> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "inbound")
+        .collect();
+    assert_eq!(inbound[0]["type"], "audio", "{messages}");
+    assert_eq!(inbound[0]["text"], "hi, where is my parcel", "{messages}");
+    assert_eq!(
+        inbound[0]["transcript"], "hi, where is my parcel",
+        "{messages}"
+    );
+    let (_, exchanges) = get_keyed(&app, &format!("/api/conversations/{id}/exchanges")).await;
+    let transcript = &exchanges["exchanges"][0];
+    assert_eq!(transcript["kind"], "transcript", "{exchanges}");
+    assert_eq!(transcript["answer"]["seconds"], 12.5, "{exchanges}");
+    assert_eq!(transcript["flow"], "(voice notes)", "{exchanges}");
+    assert_eq!(transcript["cost"], 0.00125, "{exchanges}");
+    let page = metrics_page(&app.http, &app.addr).await;
     assert!(
-        form.contains("OggS fake voice note"),
-        "the audio was sent: {form}"
+        page.contains("parley_model_cost_microdollars_total{model=\"transcribe\",flow=\"(voice notes)\"} 1250"),
+        "{page}"
     );
     app.shutdown().await;
+}
+
+/// An Ogg Opus file of `seconds` as WhatsApp records voice notes: the `OpusHead` page
+/// (pre-skip 312), then audio pages whose last granule position says the length at 48 kHz.
+fn ogg_opus(seconds: f64) -> Vec<u8> {
+    let page = |granule: u64, packet: &[u8]| {
+        let mut page = b"OggS\0\0".to_vec();
+        page.extend_from_slice(&granule.to_le_bytes());
+        page.extend_from_slice(&[0; 12]);
+        page.push(1);
+        page.push(packet.len() as u8);
+        page.extend_from_slice(packet);
+        page
+    };
+    let mut head = b"OpusHead\x01\x01".to_vec();
+    head.extend_from_slice(&312u16.to_le_bytes());
+    head.extend_from_slice(&[0x80, 0xbb, 0, 0, 0, 0, 0]);
+    let mut audio = page(0, &head);
+    audio.extend(page(0, b"OpusTags"));
+    audio.extend(page((seconds * 48_000.0) as u64 + 312, &[7; 200]));
+    audio
 }
 
 /// SIGKILL after the model's first answer was recorded and while its second call is in
@@ -552,6 +602,65 @@ async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
     assert!(!tool_result(&received[0].body));
     assert!(tool_result(&received[1].body));
     assert_eq!(received[2].body, received[1].body);
+}
+
+/// SIGTERM while the model works: the step finishes, and its reply goes out before the
+/// process exits (the outbox stops last), not a minute after the next start as a send
+/// "in doubt".
+#[tokio::test]
+async fn a_stop_during_a_model_call_sends_the_reply_before_exiting() {
+    let double = ModelDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::create_dir_all(dir.path().join("knowledge")).unwrap();
+    std::fs::write(dir.path().join("flows/support.yaml"), SUPPORT).unwrap();
+    std::fs::write(dir.path().join("knowledge/shipping.md"), SHIPPING).unwrap();
+    let meta = wiremock::MockServer::start().await;
+    mount_meta_ok(&meta).await;
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
+    let yaml = config_yaml(
+        dir.path(),
+        &db,
+        &meta.uri(),
+        "http://127.0.0.1:9",
+        &models_yaml("openai", &double.openai_base()),
+    )
+    .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    let config = dir.path().join("parley.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    double.push_after(
+        Duration::from_millis(1500),
+        DoubleAnswer::Text("Your order ships tomorrow.".into()),
+    );
+    let http = reqwest::Client::new();
+    let mut child = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    let body = meta_text(CUSTOMER, "wamid.t1", "help: when does it ship?", now_unix());
+    assert_eq!(post_meta_to(&http, &addr, body).await, 200);
+    wait_until(
+        "the model call is in flight",
+        Duration::from_secs(20),
+        || double.calls() == 1,
+    )
+    .await;
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "parley exited with {status:?}");
+    let sent = replies(sends(&meta).await);
+    assert_eq!(
+        sent.len(),
+        1,
+        "the reply went out before the exit: {sent:#?}"
+    );
+    assert_eq!(body_text(&sent[0]), "Your order ships tomorrow.");
 }
 
 /// A model slower than the inbox's lease: the lease is renewed while the call runs, so no

@@ -331,7 +331,7 @@ async fn a_voice_note_is_transcribed_by_the_double() {
         .transcribe(bytes::Bytes::from_static(b"OggS..."), "audio/ogg")
         .await
         .unwrap();
-    assert_eq!(text, "quiero hablar con una persona");
+    assert_eq!(text.text, "quiero hablar con una persona");
     let form = double.received()[0].body["form"]
         .as_str()
         .unwrap()

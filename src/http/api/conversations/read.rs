@@ -1,19 +1,19 @@
 //! The read API for agents and dashboards: `GET /api/conversations` (newest first, with
 //! contact, window and handoff state) and `GET /api/conversations/{id}/messages` (outbound
 //! messages with their delivery status and error, and the customer's messages, newest
-//! first).
+//! first; a voice note with its `transcript` when `transcribe:` made one).
 //!
 //! Paging: `limit` (1–200, default 50) and `before`, the `next_before` of the previous page
 //! (`null` on the last page). For messages it is an opaque cursor holding one position per
 //! direction, because outbound and inbound messages live in different tables.
 
 use super::conversation;
-use crate::domain::{EventKind, InboundContent, OutboundContent, StoredEvent};
+use crate::domain::{EventKind, InboundContent, MediaKind, OutboundContent, StoredEvent};
 use crate::http::api::body::Fields;
 use crate::http::api::session::session_status;
 use crate::http::error::Error;
 use crate::http::AppState;
-use crate::store::{Id, OutboundRecord};
+use crate::store::{Id, OutboundRecord, TRANSCRIPT_SEQ};
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -130,26 +130,51 @@ fn outbound_text(c: &OutboundContent) -> Option<String> {
     }
 }
 
-fn inbound_json(e: &StoredEvent) -> Option<(DateTime<Utc>, Value)> {
+fn inbound_json(e: &StoredEvent, transcript: Option<&str>) -> Option<(DateTime<Utc>, Value)> {
     let EventKind::Message(m) = &e.kind else {
         return None;
     };
     let at = m.timestamp.unwrap_or(e.received_at);
     let content: &InboundContent = &m.content;
+    let mut message = json!({
+        "direction": "inbound",
+        "id": e.id,
+        "type": content.kind_name(),
+        // A voice note's text is its transcript, as flows read it.
+        "text": content.text().or(transcript),
+        "content": content,
+        "provider_message_id": m.provider_message_id,
+        "at": at.to_rfc3339(),
+    });
+    if is_voice_note(e) {
+        message["transcript"] = json!(transcript);
+    }
     // Sorted by receipt (the order of ids, which paging relies on); shown with the
     // provider's time.
-    Some((
-        e.received_at,
-        json!({
-            "direction": "inbound",
-            "id": e.id,
-            "type": content.kind_name(),
-            "text": content.text(),
-            "content": content,
-            "provider_message_id": m.provider_message_id,
-            "at": at.to_rfc3339(),
-        }),
+    Some((e.received_at, message))
+}
+
+fn is_voice_note(e: &StoredEvent) -> bool {
+    matches!(&e.kind, EventKind::Message(m) if matches!(
+        m.content,
+        InboundContent::Media { media: MediaKind::Audio, .. }
     ))
+}
+
+/// The transcripts of the voice notes among `events` (`transcribe:`), by event id.
+async fn transcripts(
+    st: &AppState,
+    events: &[StoredEvent],
+) -> Result<std::collections::HashMap<Id, String>, Error> {
+    let mut found = std::collections::HashMap::new();
+    for e in events.iter().filter(|e| is_voice_note(e)) {
+        let x = st.store.model_exchange(e.id, TRANSCRIPT_SEQ).await?;
+        let text = x.and_then(|x| x.answer?.get("text")?.as_str().map(str::to_string));
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            found.insert(e.id, text);
+        }
+    }
+    Ok(found)
 }
 
 pub async fn messages(
@@ -180,15 +205,15 @@ pub async fn messages(
         .store
         .conversation_inbound(conversation.id, before_in, limit)
         .await?;
+    let transcripts = transcripts(&st, &inbound).await?;
     // Merge newest first, take `limit`; each side's cursor is the oldest id taken from it.
     let mut merged: Vec<(DateTime<Utc>, bool, Id, Value)> = outbound
         .iter()
         .map(|m| (m.created_at, true, m.id, outbound_json(m)))
-        .chain(
-            inbound
-                .iter()
-                .filter_map(|e| inbound_json(e).map(|(at, v)| (at, false, e.id, v))),
-        )
+        .chain(inbound.iter().filter_map(|e| {
+            let transcript = transcripts.get(&e.id).map(String::as_str);
+            inbound_json(e, transcript).map(|(at, v)| (at, false, e.id, v))
+        }))
         .collect();
     merged.sort_by(|a, b| b.0.cmp(&a.0).then(b.2.cmp(&a.2)));
     let more = merged.len() as i64 > limit
