@@ -140,14 +140,11 @@ impl App {
         if let Some(t) = &config.transcribe {
             let transcriber = crate::models::Transcriber::from_config(t)
                 .map_err(|e| anyhow::anyhow!("transcribe: {e}"))?;
-            let audio_max = config.media.max_bytes.map_or(
-                crate::domain::limits::media_bytes_max(crate::domain::MediaKind::Audio),
-                |cap| {
-                    cap.min(crate::domain::limits::media_bytes_max(
-                        crate::domain::MediaKind::Audio,
-                    ))
-                },
-            );
+            let whatsapp = crate::domain::limits::media_bytes_max(crate::domain::MediaKind::Audio);
+            let audio_max = config
+                .media
+                .max_bytes
+                .map_or(whatsapp, |cap| cap.min(whatsapp));
             engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2, audio_max);
         }
         let engine = Arc::new(engine);

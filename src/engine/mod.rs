@@ -224,6 +224,7 @@ impl FlowEngine {
     /// Voice notes become text before flows see them (`message.text`, keywords, `ask`,
     /// `agent`); the audio is fetched through the sender's channel (`with_typing`'s
     /// senders) and the transcript recorded like a model's answer.
+    ///
     /// The audio is downloaded as the media worker downloads files (`net::media_client`:
     /// the whole download within `within`, at most 3 redirects), at most `audio_max_bytes`.
     pub fn with_transcriber(
