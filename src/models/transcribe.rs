@@ -272,14 +272,9 @@ mod tests {
 
     #[test]
     fn an_ogg_opus_voice_note_says_how_long_it_is() {
-        let mut head = b"OpusHead\x01\x01".to_vec();
-        head.extend_from_slice(&312u16.to_le_bytes());
-        head.extend_from_slice(&[0x80, 0xbb, 0, 0, 0, 0, 0]);
-        let mut audio = ogg_page(0, &head);
-        audio.extend(ogg_page(0, b"OpusTags"));
-        audio.extend(ogg_page(48_000, &[7; 100]));
-        // 12.5 s of audio, plus the pre-skip.
-        audio.extend(ogg_page(600_312, &[7; 100]));
+        // The `OpusHead` page (pre-skip 312), `OpusTags`, and audio pages up to the
+        // granule position 600,312: 12.5 s at 48 kHz after the pre-skip.
+        let audio = include_bytes!("../../tests/data/voice-12.5s.ogg").to_vec();
         assert_eq!(ogg_opus_seconds(&audio), Some(12.5));
         assert_eq!(ogg_opus_seconds(b"ID3 an mp3"), None);
         assert_eq!(ogg_opus_seconds(&audio[..30]), None);

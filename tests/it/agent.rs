@@ -5,7 +5,7 @@
 //! call for a recorded answer, one reply); the budget reached; the window closing during a
 //! slow call; a voice note transcribed into a keyword.
 
-use crate::crash::{free_port, post_meta_to, sigkill, start, wait_healthy};
+use crate::crash::{free_port, post_meta_to, sigkill, sigterm_and_wait, start, wait_healthy};
 use crate::helpers::*;
 use crate::model_double::{DoubleAnswer, ModelDouble};
 use parley::domain::Clock;
@@ -413,7 +413,8 @@ async fn a_voice_note_is_transcribed_and_triggers_a_keyword_flow() {
         ..Default::default()
     })
     .await;
-    let audio = ogg_opus(12.5);
+    // 12.5 s of Ogg Opus, as WhatsApp records voice notes (the pages' headers only).
+    let audio = include_bytes!("../data/voice-12.5s.ogg").to_vec();
     Mock::given(method("GET"))
         .and(path("/v26.0/7001"))
         .and(header("authorization", "Bearer test-token"))
@@ -487,33 +488,17 @@ async fn a_voice_note_is_transcribed_and_triggers_a_keyword_flow() {
     app.shutdown().await;
 }
 
-/// An Ogg Opus file of `seconds` as WhatsApp records voice notes: the `OpusHead` page
-/// (pre-skip 312), then audio pages whose last granule position says the length at 48 kHz.
-fn ogg_opus(seconds: f64) -> Vec<u8> {
-    let page = |granule: u64, packet: &[u8]| {
-        let mut page = b"OggS\0\0".to_vec();
-        page.extend_from_slice(&granule.to_le_bytes());
-        page.extend_from_slice(&[0; 12]);
-        page.push(1);
-        page.push(packet.len() as u8);
-        page.extend_from_slice(packet);
-        page
-    };
-    let mut head = b"OpusHead\x01\x01".to_vec();
-    head.extend_from_slice(&312u16.to_le_bytes());
-    head.extend_from_slice(&[0x80, 0xbb, 0, 0, 0, 0, 0]);
-    let mut audio = page(0, &head);
-    audio.extend(page(0, b"OpusTags"));
-    audio.extend(page((seconds * 48_000.0) as u64 + 312, &[7; 200]));
-    audio
+/// A `parley serve` of the support flow, to run as a process of its own (to kill it), on
+/// SQLite, with the Graph double accepting every send.
+struct AgentProcess {
+    dir: tempfile::TempDir,
+    meta: wiremock::MockServer,
+    addr: String,
+    config: std::path::PathBuf,
 }
 
-/// SIGKILL after the model's first answer was recorded and while its second call is in
-/// flight: the restarted process takes the first answer from the record (no second call
-/// for it), asks the second again, and the customer gets one reply.
-#[tokio::test]
-async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
-    let double = ModelDouble::start().await;
+/// Its project and config, with the config's `inbox:` line as `inbox`.
+async fn agent_process(double: &ModelDouble, inbox: &str) -> AgentProcess {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("flows")).unwrap();
     std::fs::create_dir_all(dir.path().join("knowledge")).unwrap();
@@ -522,7 +507,6 @@ async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
     let meta = wiremock::MockServer::start().await;
     mount_meta_ok(&meta).await;
     let port = free_port();
-    let addr = format!("http://127.0.0.1:{port}");
     let db = format!("sqlite://{}", dir.path().join("parley.db").display());
     let yaml = config_yaml(
         dir.path(),
@@ -532,12 +516,29 @@ async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
         &models_yaml("openai", &double.openai_base()),
     )
     .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-    .replace(
-        "inbox: { poll_interval: 50ms }",
-        "inbox: { poll_interval: 50ms, lease: 3s }",
-    );
+    .replace("inbox: { poll_interval: 50ms }", inbox);
     let config = dir.path().join("parley.yaml");
     std::fs::write(&config, yaml).unwrap();
+    AgentProcess {
+        dir,
+        meta,
+        addr: format!("http://127.0.0.1:{port}"),
+        config,
+    }
+}
+
+/// SIGKILL after the model's first answer was recorded and while its second call is in
+/// flight: the restarted process takes the first answer from the record (no second call
+/// for it), asks the second again, and the customer gets one reply.
+#[tokio::test]
+async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
+    let double = ModelDouble::start().await;
+    let AgentProcess {
+        dir,
+        meta,
+        addr,
+        config,
+    } = agent_process(&double, "inbox: { poll_interval: 50ms, lease: 3s }").await;
 
     double.push(DoubleAnswer::Tool(
         "save".into(),
@@ -610,32 +611,18 @@ async fn a_crash_after_the_model_answered_reuses_the_recorded_answer() {
 #[tokio::test]
 async fn a_stop_during_a_model_call_sends_the_reply_before_exiting() {
     let double = ModelDouble::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
-    std::fs::create_dir_all(dir.path().join("knowledge")).unwrap();
-    std::fs::write(dir.path().join("flows/support.yaml"), SUPPORT).unwrap();
-    std::fs::write(dir.path().join("knowledge/shipping.md"), SHIPPING).unwrap();
-    let meta = wiremock::MockServer::start().await;
-    mount_meta_ok(&meta).await;
-    let port = free_port();
-    let addr = format!("http://127.0.0.1:{port}");
-    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
-    let yaml = config_yaml(
-        dir.path(),
-        &db,
-        &meta.uri(),
-        "http://127.0.0.1:9",
-        &models_yaml("openai", &double.openai_base()),
-    )
-    .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
-    let config = dir.path().join("parley.yaml");
-    std::fs::write(&config, yaml).unwrap();
+    let AgentProcess {
+        dir,
+        meta,
+        addr,
+        config,
+    } = agent_process(&double, "inbox: { poll_interval: 50ms }").await;
     double.push_after(
         Duration::from_millis(1500),
         DoubleAnswer::Text("Your order ships tomorrow.".into()),
     );
     let http = reqwest::Client::new();
-    let mut child = start(&config, dir.path());
+    let child = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
     let body = meta_text(CUSTOMER, "wamid.t1", "help: when does it ship?", now_unix());
     assert_eq!(post_meta_to(&http, &addr, body).await, 200);
@@ -645,14 +632,7 @@ async fn a_stop_during_a_model_call_sends_the_reply_before_exiting() {
         || double.calls() == 1,
     )
     .await;
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = sigterm_and_wait(child).await;
     assert!(status.success(), "parley exited with {status:?}");
     let sent = replies(sends(&meta).await);
     assert_eq!(

@@ -70,6 +70,18 @@ pub async fn reply_within(
     }
 }
 
+/// Asks the process to stop (SIGTERM) and waits for it to exit.
+pub async fn sigterm_and_wait(mut child: Child) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 pub fn sigkill(child: &mut Child) {
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     unsafe {
@@ -173,7 +185,7 @@ async fn sigterm_finishes_the_send_in_flight_and_exits_cleanly() {
     let config = dir.path().join("parley.yaml");
     std::fs::write(&config, yaml).unwrap();
     let http = reqwest::Client::new();
-    let mut child = start(&config, dir.path());
+    let child = start(&config, dir.path());
     wait_healthy(&http, &addr).await;
     let body = meta_text("16315551181", "wamid.term.in", "hi before term", now_unix());
     assert_eq!(post_meta_to(&http, &addr, body).await, 200);
@@ -186,14 +198,7 @@ async fn sigterm_finishes_the_send_in_flight_and_exits_cleanly() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = sigterm_and_wait(child).await;
     assert!(status.success(), "parley exited with {status:?}");
 
     // The outcome of the in-flight send was recorded before exit.
