@@ -300,3 +300,26 @@ fn portfolios_limits_and_marketing_regions_name_their_key() {
     );
     assert_eq!(cfg.marketing.hold_regions, vec!["1".to_string()]);
 }
+
+/// Twilio sends a template only by its Content SID: a template without one is a warning as
+/// soon as a Twilio sender exists, naming the template and the senders it would fail from.
+#[test]
+fn a_template_without_a_twilio_content_sid_is_a_warning_beside_a_twilio_sender() {
+    let with = |senders: &str| {
+        load(&format!(
+            "senders:\n{senders}templates:\n  - {{ id: 45, name: menu_reminder, language: en, category: utility, status: approved, body: \"Hi {{{{1}}}}\" }}\n  - {{ id: 46, name: order_update, language: en, category: utility, status: approved, body: \"Order {{{{1}}}}\", twilio_content_sid: HX0123456789abcdef0123456789abcdef }}\n"
+        ))
+        .unwrap()
+        .warnings(1)
+        .join("\n")
+    };
+    let twilio = "  - { id: 2, name: t, channel: twilio, phone_number: \"+14155238886\", twilio: { account_sid: AC1, auth_token: tok } }\n";
+    let text = with(twilio);
+    assert!(
+        text.contains("templates[0] (`menu_reminder`, en) has no twilio_content_sid: Twilio sends a template only by its Content SID (HX…), so a message with it from the Twilio sender 2 fails"),
+        "{text}"
+    );
+    assert!(!text.contains("templates[1]"), "{text}");
+    let sandbox = "  - { id: 3, name: s, channel: sandbox, phone_number: \"+15550783883\" }\n";
+    assert!(!with(sandbox).contains("twilio_content_sid"));
+}

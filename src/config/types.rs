@@ -145,6 +145,28 @@ impl Config {
             );
         }
         warnings.extend(self.templates.iter().filter_map(super::template_warning));
+        let twilio: Vec<String> = self
+            .senders
+            .iter()
+            .filter(|s| s.channel == ChannelKind::Twilio)
+            .map(|s| s.id.to_string())
+            .collect();
+        if !twilio.is_empty() {
+            for (i, t) in self.templates.iter().enumerate() {
+                if t.twilio_content_sid
+                    .as_deref()
+                    .is_none_or(|sid| sid.trim().is_empty())
+                {
+                    warnings.push(format!(
+                        "templates[{i}] (`{}`, {}) has no twilio_content_sid: Twilio sends a template only by its Content SID (HX…), so a message with it from the Twilio sender{} {} fails; add `twilio_content_sid: HX…` (Twilio Console → Content Template Builder), unless only Meta senders send it",
+                        t.name,
+                        t.language,
+                        if twilio.len() == 1 { "" } else { "s" },
+                        twilio.join(", ")
+                    ));
+                }
+            }
+        }
         for (i, s) in self.senders.iter().enumerate() {
             if s.spend_limit
                 .as_ref()

@@ -2,16 +2,22 @@
 //! timeout and a bounded number of open connections, so clients that trickle a header (or
 //! a body) one byte at a time cannot use up the process's files and lock webhooks out.
 //!
-//! When `max_connections` are open, the oldest connection that is not in the middle of a
-//! request (waiting for its header, or idle between requests) is closed to make room: a new
-//! webhook always gets in, and a request already being answered is never cut. Accept
-//! errors (`EMFILE` when files run out anyway) are logged and retried after a short pause;
-//! they never stop the loop.
+//! When `max_connections` are open, the oldest connection that is not answering a request
+//! (waiting for its header, still receiving a request's body, or idle between requests) is
+//! closed to make room: a new webhook always gets in, however many clients trickle bodies
+//! a byte a second, and a request whose body has arrived is never cut. Accept errors
+//! (`EMFILE` when files run out anyway) are logged and retried after a short pause; they
+//! never stop the loop.
+//!
+//! A request's body reaches the handlers in pieces of at least [`BODY_PIECE`] bytes (or
+//! whole, when shorter), copied out of hyper's read buffer: a body trickled a byte at a time
+//! arrives as one-byte frames, each of which pinned a read buffer of kilobytes while the
+//! handler collected them (390 KiB trickled held 1.5 GB).
 
 use crate::config::HttpConfig;
 use crate::metrics as m;
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,9 +37,12 @@ use tower::ServiceExt;
 /// How long the loop pauses after an accept error that is not about one connection.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// The smallest piece of a request body handed on, unless the body ends first.
+const BODY_PIECE: usize = 16 * 1024;
+
 /// One open connection, as the registry sees it.
 struct Slot {
-    /// Requests being answered on it right now.
+    /// Requests being answered on it right now (their bodies received whole).
     busy: Arc<AtomicUsize>,
     close: CancellationToken,
 }
@@ -141,10 +150,17 @@ async fn serve_connection(
 ) {
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let router = router.clone();
-        let guard = Busy::enter(&busy);
+        // Busy once the body is in: a request still receiving one may be closed for room.
+        let busy = Arc::new(Busy::new(&busy));
+        let request = request.map(|body| {
+            if body.is_end_stream() {
+                busy.enter();
+            }
+            axum::body::Body::new(Pieces::new(body, busy.clone()))
+        });
         async move {
             let response = router.oneshot(request).await;
-            drop(guard);
+            busy.leave();
             response
         }
     });
@@ -167,19 +183,122 @@ async fn serve_connection(
     }
 }
 
-/// Counts a request as in flight while alive.
-struct Busy(Arc<AtomicUsize>);
+/// One request's part in its connection's count of requests being answered: counted from
+/// when its body is whole (`enter`) until its answer is ready (`leave`, or dropped).
+struct Busy {
+    count: Arc<AtomicUsize>,
+    counted: std::sync::atomic::AtomicBool,
+}
 
 impl Busy {
-    fn enter(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(count.clone())
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        Self {
+            count: count.clone(),
+            counted: Default::default(),
+        }
+    }
+
+    fn enter(&self) {
+        if !self.counted.swap(true, Ordering::AcqRel) {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn leave(&self) {
+        if self.counted.swap(false, Ordering::AcqRel) {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.leave();
+    }
+}
+
+/// A request body handed on in pieces of at least [`BODY_PIECE`] bytes (the last one
+/// shorter), copied out of hyper's buffers; its request counts as busy once it has ended.
+struct Pieces<B> {
+    inner: B,
+    piece: bytes::BytesMut,
+    /// Trailers read while a piece was still being gathered, handed on after it.
+    trailers: Option<hyper::HeaderMap>,
+    ended: bool,
+    busy: Arc<Busy>,
+}
+
+impl<B> Pieces<B> {
+    fn new(inner: B, busy: Arc<Busy>) -> Self {
+        Self {
+            inner,
+            piece: bytes::BytesMut::new(),
+            trailers: None,
+            ended: false,
+            busy,
+        }
+    }
+
+    fn take_piece(&mut self) -> hyper::body::Frame<bytes::Bytes> {
+        hyper::body::Frame::data(self.piece.split().freeze())
+    }
+}
+
+impl<B> hyper::body::Body for Pieces<B>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin,
+{
+    type Data = bytes::Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        loop {
+            if this.ended {
+                if !this.piece.is_empty() {
+                    return Poll::Ready(Some(Ok(this.take_piece())));
+                }
+                return Poll::Ready(
+                    this.trailers
+                        .take()
+                        .map(|t| Ok(hyper::body::Frame::trailers(t))),
+                );
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        this.piece.extend_from_slice(&data);
+                        if this.piece.len() >= BODY_PIECE {
+                            return Poll::Ready(Some(Ok(this.take_piece())));
+                        }
+                    }
+                    Err(frame) => this.trailers = frame.into_trailers().ok(),
+                },
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    this.busy.enter();
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended && self.piece.is_empty() && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let mut hint = self.inner.size_hint();
+        let held = self.piece.len() as u64;
+        hint.set_lower(hint.lower().saturating_add(held));
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper.saturating_add(held));
+        }
+        hint
     }
 }
 
@@ -290,6 +409,40 @@ impl AsyncWrite for IdleTimeout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body trickled one byte per frame is handed on in pieces of `BODY_PIECE` (the last
+    /// shorter), and its request counts as busy only once the body has ended.
+    #[tokio::test]
+    async fn a_trickled_body_is_handed_on_in_pieces_and_busy_once_whole() {
+        let n = BODY_PIECE + 100;
+        let frames =
+            (0..n).map(|i| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![(i % 251) as u8])));
+        let body = axum::body::Body::from_stream(futures::stream::iter(frames));
+        let count = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(Busy::new(&count));
+        let mut pieces = Pieces::new(body, busy.clone());
+        let mut sizes = Vec::new();
+        let mut whole = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| Pin::new(&mut pieces).poll_frame(cx)).await
+        {
+            let data = frame.unwrap().into_data().unwrap();
+            assert_eq!(
+                count.load(Ordering::Acquire),
+                usize::from(sizes.len() == 1),
+                "busy only at the end"
+            );
+            sizes.push(data.len());
+            whole.extend_from_slice(&data);
+        }
+        assert_eq!(sizes, [BODY_PIECE, 100]);
+        assert_eq!(whole.len(), n);
+        assert!(whole.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+        assert_eq!(count.load(Ordering::Acquire), 1);
+        busy.leave();
+        busy.leave();
+        assert_eq!(count.load(Ordering::Acquire), 0, "left once");
+    }
 
     #[test]
     fn a_full_registry_closes_the_oldest_idle_connection_never_a_busy_one() {

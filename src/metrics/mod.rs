@@ -51,6 +51,7 @@ pub const BROADCAST_QUEUED: &str = "parley_broadcast_sends_queued_total";
 pub const BROADCAST_LIMIT_WAITS: &str = "parley_broadcast_limit_waits_total";
 pub const OUTBOX_DEPTH: &str = "parley_outbox_depth";
 pub const SENDER_STOPPED: &str = "parley_sender_stopped";
+pub const FLOWS_STALE: &str = "parley_flows_stale";
 /// Days until the Graph API version a Meta sender uses is retired by Meta, by sender.
 pub const GRAPH_API_DAYS_LEFT: &str = "parley_graph_api_days_left";
 /// Webhook stored → the flow step that handles it starts.

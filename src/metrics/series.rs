@@ -34,6 +34,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (BROADCAST_LIMIT_WAITS, Kind::Counter, "Times a broadcast stopped at its business portfolio's messaging limit until the moving 24 hours freed capacity."),
     (OUTBOX_DEPTH, Kind::Gauge, "Messages waiting to be sent, read from the database at each scrape."),
     (SENDER_STOPPED, Kind::Gauge, "1 while a sender is stopped after its provider refused its credentials or account (190, 368), else 0."),
+    (FLOWS_STALE, Kind::Gauge, "1 while the flow files on disk have errors and the flows loaded before them keep running (hot reload refused them; /readyz lists the problems), else 0."),
     (GRAPH_API_DAYS_LEFT, Kind::Gauge, "Days until Meta retires the Graph API version a Meta sender's api_base names (negative once retired), by Meta sender; NaN while Meta has announced no date. Alert below 90."),
     (INBOX_LATENCY, Kind::Histogram, "Seconds from a webhook stored to the start of the flow step that handles it (a model's or an http step's wait is not counted)."),
     (INBOX_HANDOFFS, Kind::Counter, "Stored messages whose conversation the webhook's own commit leased to this process's inbox (outcome handed), or left in the database for a claim (left: the inbox had no free slot, a worker holds the conversation, or no inbox runs here)."),

@@ -597,7 +597,16 @@ impl Outbox {
             SendOutcome::Retry { code, .. } => {
                 metrics::counter!(m::MESSAGES_RETRIED, "code" => code_label(*code)).increment(1)
             }
-            SendOutcome::Failed { code, .. } => {
+            SendOutcome::Failed { code, title, .. } => {
+                // Said in the log too: a setting that fails every send (a wrong phone number
+                // id, a template without a Twilio Content SID) shows nowhere else at once.
+                tracing::warn!(
+                    outbound_id = item.id,
+                    sender_id = item.sender_id,
+                    code = ?code,
+                    reason = %title,
+                    "a message failed for good"
+                );
                 metrics::counter!(m::MESSAGES_FAILED, "code" => code_label(*code)).increment(1)
             }
             SendOutcome::Skipped { .. } => metrics::counter!(m::MESSAGES_SKIPPED).increment(1),

@@ -97,6 +97,7 @@ impl Reloader {
                 status.flows = set.len();
                 status.loaded_at = Some(Utc::now());
                 status.stale = false;
+                metrics::gauge!(crate::metrics::FLOWS_STALE).set(0.0);
                 self.engine.replace(set);
             }
             None => {
@@ -105,6 +106,7 @@ impl Reloader {
                     "flow files have errors; the flows loaded before keep running:\n{rendered}"
                 );
                 status.stale = true;
+                metrics::gauge!(crate::metrics::FLOWS_STALE).set(1.0);
             }
         }
     }

@@ -74,6 +74,54 @@ async fn a_body_that_stops_arriving_is_cut_off_at_the_idle_timeout() {
     app.shutdown().await;
 }
 
+/// Every connection taken by a client trickling a webhook's body a byte at a time (each
+/// byte resets the idle timeout): a signed webhook still gets in, because a connection that
+/// is still receiving its body is closed to make room; one whose body has arrived is not.
+#[tokio::test]
+async fn webhooks_get_in_while_every_connection_trickles_a_body() {
+    let app = spawn_with(Options {
+        extra_yaml: "http: { max_connections: 4, idle_timeout: 30s }\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let addr = app.addr.trim_start_matches("http://").to_string();
+    let mut tricklers = Vec::new();
+    for _ in 0..4 {
+        let mut slow = TcpStream::connect(&addr).await.unwrap();
+        slow.write_all(
+            b"POST /webhooks/meta HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        tricklers.push(slow);
+    }
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            for slow in &mut tricklers {
+                let _ = slow.write_all(b" ").await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..3 {
+        let body = meta_text(
+            "16315551181",
+            &format!("wamid.trickle.{i}"),
+            "hi",
+            now_unix(),
+        );
+        let answered = tokio::time::timeout(Duration::from_secs(10), app.post_meta(&body)).await;
+        assert_eq!(
+            answered.expect("answered").status(),
+            200,
+            "a webhook got in beside the trickling bodies"
+        );
+    }
+    trickle.abort();
+    app.shutdown().await;
+}
+
 /// Lowers the child's open-file limit before it runs.
 fn with_file_limit(cmd: &mut Command, limit: u64) {
     // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.

@@ -89,6 +89,9 @@ async fn a_broken_hot_reload_keeps_the_old_flows_and_a_fixed_one_takes_over() {
             .contains("`sned` is not a step"),
         "{ready}"
     );
+    // Readiness stays 200 (the process still takes webhooks); the metric is what to alert on.
+    let page = metrics_page(&app.http, &app.addr).await;
+    assert_eq!(metric_value(&page, "parley_flows_stale"), 1.0, "{page}");
     app.post_meta(&meta_text("16315551181", "wamid.h.1", "ping", now_unix()))
         .await;
     assert_eq!(

@@ -21,9 +21,10 @@ pub struct HttpConfig {
     /// sent one byte at a time, a client that stops reading the answer).
     #[serde(default = "default_idle_timeout", deserialize_with = "de_duration")]
     pub idle_timeout: Duration,
-    /// Connections open at once. When full, the oldest connection that is not in the middle
-    /// of a request is closed to make room, so a new webhook always gets in; when every one
-    /// is busy, the new connection is closed. Keep it well under the open-file limit
+    /// Connections open at once. When full, the oldest connection that is not answering a
+    /// request (waiting for a header, still receiving a body, or idle) is closed to make
+    /// room, so a new webhook always gets in; when every one is answering, the new
+    /// connection is closed. Keep it well under the open-file limit
     /// (`ulimit -n`): Parley also needs files for its database and outgoing requests.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
