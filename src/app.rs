@@ -115,7 +115,11 @@ impl App {
         let webhook_log = Arc::new(http::api::WebhookLog::new(&config));
         let metrics = crate::metrics::handle();
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
-        // One media store, for the API and the sandbox alike.
+        // One media store, for the API and the sandbox alike; a folder it cannot write is
+        // refused now, not at the first customer photo.
+        if let Some(problem) = crate::config::places::media(&config) {
+            anyhow::bail!(problem);
+        }
         let media_files = crate::store::files::MediaFiles::configured(&config.media)
             .map_err(|e| anyhow::anyhow!(e))?;
         let (clock, sandbox) = crate::sandbox::Sandbox::build(

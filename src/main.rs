@@ -483,6 +483,14 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Folders Parley must write, as the service's user would find them.
+    let places = parley::config::places::problems(&config);
+    for p in &places {
+        println!("{name}: {p}");
+    }
+    if !places.is_empty() {
+        return ExitCode::FAILURE;
+    }
     // The models' own files (a scripted model's rules) are read as the daemon would.
     if let Err(problems) = parley::models::Models::from_config(&config) {
         for p in problems {

@@ -9,6 +9,7 @@ mod env;
 pub mod file_limits;
 mod load;
 mod paths;
+pub mod places;
 pub mod regular_file;
 mod sections;
 mod types;

@@ -61,6 +61,9 @@ pub enum StoreError {
     WriterStopped,
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    /// The database's place on disk cannot be used (a folder missing or read-only).
+    #[error("{0}")]
+    Place(String),
     /// Another process took over this work because our lease ran out; our result is dropped.
     #[error("lease on {what} {id} is no longer held by this process")]
     LeaseLost { what: &'static str, id: Id },

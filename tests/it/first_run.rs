@@ -178,6 +178,36 @@ fn a_missing_flows_folder_stops_check_and_serve_with_its_full_path() {
     );
 }
 
+/// A media folder, or the SQLite file's folder, that cannot be made (here: under a file)
+/// stops `check` and `serve` naming the setting, before any customer sends a photo.
+#[test]
+fn folders_parley_cannot_write_stop_check_and_serve_naming_their_setting() {
+    let config = "database: { url: \"sqlite://taken/parley.db\" }\nflows: { dir: flows }\nmedia: { dir: taken/media }\nsenders:\n  - { id: 1, name: Sandbox, channel: sandbox, phone_number: \"+15550000000\" }\n";
+    let project = project(config, Some(&[("echo.yaml", ECHO_FLOW)]));
+    std::fs::write(project.path().join("taken"), "a file, not a folder").unwrap();
+    let config = project.path().join("parley.yaml");
+    let config = config.to_str().unwrap();
+    let out = parley_in(project.path(), &["check", "--config", config]);
+    let t = all_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("database.url: the SQLite file's folder ")
+            && t.contains("taken is a file, not a folder"),
+        "{t}"
+    );
+    assert!(
+        t.contains("media.dir: the folder for customers' media "),
+        "{t}"
+    );
+    let out = parley_in(
+        project.path(),
+        &["serve", "--config", config, "--listen", "127.0.0.1:0"],
+    );
+    let t = all_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("database.url: the SQLite file's folder "), "{t}");
+}
+
 #[test]
 fn check_warns_when_there_are_no_flows_and_no_senders() {
     let project = project(

@@ -102,7 +102,7 @@ senders:
     twilio: {{ account_sid: ACtest, auth_token: {TWILIO_TOKEN}, api_base: "{twilio_uri}", content_api_base: "{twilio_uri}", messaging_api_base: "{twilio_uri}" }}
   - {{ id: 3, name: Sandbox, channel: sandbox, phone_number: "+15550000000" }}
 templates:
-  - {{ id: 45, name: menu_reminder, language: en, status: approved, category: utility, body: "Hi {{{{1}}}}, reply MENU to continue." }}
+  - {{ id: 45, name: menu_reminder, language: en, status: approved, category: utility, body: "Hi {{{{1}}}}, reply MENU to continue.", twilio_content_sid: HXmenureminder }}
 {extra}
 "#,
         flows = dir.join("flows").display(),

@@ -75,6 +75,26 @@ pub struct SqliteStore {
     _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
+/// The SQLite file's folder, created when missing: one that cannot be made or written is
+/// named with the setting that chose it (`config::places`), not as a lock file that could
+/// not be opened.
+fn prepare_folder(file: &std::path::Path) -> StoreResult<()> {
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let why = match std::fs::create_dir_all(folder) {
+        Ok(()) => crate::config::places::unwritable(folder),
+        Err(e) => Some(format!("{} cannot be created: {e}", folder.display())),
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(StoreError::Place(crate::config::places::database_problem(
+            &why,
+        ))),
+    }
+}
+
 impl SqliteStore {
     /// Opens `database.url` (`sqlite://parley.db`, created if missing) and migrates it.
     /// `sqlite::memory:` opens a temporary file that is deleted with the store: the writer
@@ -89,7 +109,9 @@ impl SqliteStore {
             let options = SqliteConnectOptions::new().filename(dir.path().join("parley.db"));
             (options, Some(Arc::new(dir)))
         } else {
-            (SqliteConnectOptions::from_str(&config.url)?, None)
+            let options = SqliteConnectOptions::from_str(&config.url)?;
+            prepare_folder(options.get_filename())?;
+            (options, None)
         };
         let mut store = Self::open(
             options,
