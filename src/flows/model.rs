@@ -12,6 +12,8 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Flow {
     pub id: String,
+    /// Where the file says `id:`.
+    pub id_at: Pos,
     pub file: String,
     pub description: Option<String>,
     /// Higher wins when several flows' triggers match.

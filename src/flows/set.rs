@@ -41,14 +41,15 @@ impl FlowSet {
         let mut kept: Vec<Arc<Flow>> = Vec::new();
         for flow in flows {
             if let Some(&first) = by_id.get(&flow.id) {
+                let other = &kept[first];
                 problems.push(problem(
                     &flow.file,
-                    Pos { line: 1, column: 1 },
+                    flow.id_at,
                     format!(
-                        "the flow id `{}` is already used by {}",
-                        flow.id, kept[first].file
+                        "the flow id `{}` is already used by {}:{}",
+                        flow.id, other.file, other.id_at.line
                     ),
-                    Some("every flow needs its own id".into()),
+                    Some("every flow needs its own id: rename one of them".into()),
                 ));
                 continue;
             }

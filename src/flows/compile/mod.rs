@@ -168,6 +168,7 @@ pub fn compile(
     text.hash(&mut hasher);
     Ok(Flow {
         id,
+        id_at: map.get_node("id").map(yaml::pos).unwrap_or_default(),
         file: file.to_string(),
         description,
         priority,

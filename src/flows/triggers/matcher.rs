@@ -341,6 +341,7 @@ mod properties {
     fn flow(i: usize, rank: Rank, priority: i64, interrupt: bool, kind: &str) -> Arc<Flow> {
         Arc::new(Flow {
             id: format!("f{i}"),
+            id_at: Pos::default(),
             file: format!("f{i}.yaml"),
             description: None,
             priority,
