@@ -246,12 +246,49 @@ async fn sandbox_sender_health_says_the_webhook_check_does_not_apply() {
         "{body}"
     );
     assert!(webhook.get("last_verified_at").is_none(), "{body}");
+    assert!(
+        body["checks"]["graph_api_version"].is_null(),
+        "Meta senders only: {body}"
+    );
     // A real sender still has the check.
     let (_, meta) = post(&app, "/api/senders/1/health", json!({})).await;
     assert_eq!(meta["checks"]["webhook_verified_recently"]["ok"], false);
     assert!(meta["checks"]["webhook_verified_recently"]
         .get("applicable")
         .is_none());
+}
+
+/// A Meta sender on a Graph API version Meta has retired cannot send: its health check
+/// says so and is unhealthy, even when the provider answers the read of the number.
+#[tokio::test]
+async fn a_sender_on_a_retired_graph_api_version_is_unhealthy() {
+    let mut edits = EDITS.to_vec();
+    edits.push(("/v26.0\n", "/v16.0\n"));
+    let app = spawn_with(Options {
+        manual_clock: true,
+        extra_yaml: api_yaml(1000, 1000),
+        config_edits: edits,
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v16\.0/\d+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "106540352242922", "display_phone_number": "15550783880", "verified_name": "Test" })))
+        .mount(&app.meta)
+        .await;
+    let (status, body) = post(&app, "/api/senders/1/health", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["credentials_valid"]["ok"], true, "{body}");
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    let version = &body["checks"]["graph_api_version"];
+    assert_eq!(version["ok"], false, "{body}");
+    assert!(
+        version["detail"].as_str().unwrap().starts_with(
+            "sender 1 uses Graph API v16.0, which Meta retired on 2025-05-14: its sends fail"
+        ),
+        "{body}"
+    );
+    app.shutdown().await;
 }
 
 #[tokio::test]

@@ -111,7 +111,20 @@ pub async fn check(
             },
         })
     };
-    let healthy = provider.reachable && provider.credentials_valid && stop.is_none();
+    // A Meta sender on a Graph API version Meta has retired cannot send, whatever the
+    // provider answers to a read of the number.
+    let version = sender.meta.as_ref().map(|meta| {
+        let who = format!("sender {id}");
+        let warning =
+            crate::domain::graph_versions::warning(&who, &meta.api_base, now.date_naive());
+        let retired = crate::domain::graph_versions::days_left(&meta.api_base, now.date_naive())
+            .is_some_and(|days| days <= 0);
+        (retired, warning)
+    });
+    let healthy = provider.reachable
+        && provider.credentials_valid
+        && stop.is_none()
+        && !version.as_ref().is_some_and(|(retired, _)| *retired);
     let mut test = Value::Null;
     if let Some(to) = test_phone {
         let contact = ContactRef::Phone(to.clone());
@@ -171,6 +184,8 @@ pub async fn check(
                 "detail": stop.as_ref().map(|s| format!("stopped at {}: {}", s.stopped_at.to_rfc3339(), s.reason)),
             },
             "webhook_verified_recently": webhook_check,
+            // Meta senders only: the version their api_base names, retired or retiring.
+            "graph_api_version": version.map(|(retired, warning)| json!({ "ok": !retired, "detail": warning })),
         },
         "test_message": test,
     })))
