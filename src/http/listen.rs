@@ -9,10 +9,11 @@
 //! (`EMFILE` when files run out anyway) are logged and retried after a short pause; they
 //! never stop the loop.
 //!
-//! A request's body reaches the handlers in pieces of at least [`BODY_PIECE`] bytes (or
-//! whole, when shorter), copied out of hyper's read buffer: a body trickled a byte at a time
-//! arrives as one-byte frames, each of which pinned a read buffer of kilobytes while the
-//! handler collected them (390 KiB trickled held 1.5 GB).
+//! A request's body that arrives in pieces reaches the handlers in pieces of at least
+//! [`BODY_PIECE`] bytes (the last shorter), copied out of hyper's read buffer: a body
+//! trickled a byte at a time arrives as one-byte frames, each of which pinned a read buffer
+//! of kilobytes while the handler collected them (390 KiB trickled held 1.5 GB). A body
+//! that arrives whole, as webhooks do, is handed on without a copy.
 
 use crate::config::HttpConfig;
 use crate::metrics as m;
@@ -269,6 +270,18 @@ where
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    // A whole body in one frame (a webhook, mostly), or a piece's worth of
+                    // it: handed on as it is, without a copy.
+                    Ok(data)
+                        if this.piece.is_empty()
+                            && (data.len() >= BODY_PIECE || this.inner.is_end_stream()) =>
+                    {
+                        if this.inner.is_end_stream() {
+                            this.ended = true;
+                            this.busy.enter();
+                        }
+                        return Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+                    }
                     Ok(data) => {
                         this.piece.extend_from_slice(&data);
                         if this.piece.len() >= BODY_PIECE {
@@ -409,6 +422,25 @@ impl AsyncWrite for IdleTimeout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body in one frame is handed on as it is, and its request is busy at once.
+    #[tokio::test]
+    async fn a_body_in_one_frame_is_handed_on_whole() {
+        let body = axum::body::Body::from("{\"object\":\"whatsapp_business_account\"}");
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut pieces = Pieces::new(body, Arc::new(Busy::new(&count)));
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut pieces).poll_frame(cx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.into_data().unwrap().len(), 38);
+        assert_eq!(count.load(Ordering::Acquire), 1);
+        assert!(
+            std::future::poll_fn(|cx| Pin::new(&mut pieces).poll_frame(cx))
+                .await
+                .is_none()
+        );
+    }
 
     /// A body trickled one byte per frame is handed on in pieces of `BODY_PIECE` (the last
     /// shorter), and its request counts as busy only once the body has ended.
