@@ -57,9 +57,43 @@ fn not_a_duration(s: &str, e: DurationError) -> String {
     e.describe(s)
 }
 
+/// A duration setting's text. A bare number (`lease: 30`) is refused with the unit it
+/// lacks, rather than serde's "invalid type: integer, expected a string".
+struct DurationText(String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration like 24h, 10m, 30s or 500ms")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DurationText, E> {
+                Ok(DurationText(s.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<DurationText, E> {
+                Err(E::custom(no_unit(&n.to_string())))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<DurationText, E> {
+                Err(E::custom(no_unit(&n.to_string())))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<DurationText, E> {
+                Err(E::custom(no_unit(&n.to_string())))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The message for a number written without its unit.
+fn no_unit(n: &str) -> String {
+    format!("`{n}` has no unit; write it like {n}s (seconds), {n}m (minutes) or {n}h (hours)")
+}
+
 /// `deserialize_with` for a duration setting.
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
+    let DurationText(s) = DurationText::deserialize(d)?;
     parse(&s).map_err(|e| serde::de::Error::custom(not_a_duration(&s, e)))
 }
 
@@ -67,7 +101,7 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
 pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
-    let Some(s) = Option::<String>::deserialize(d)? else {
+    let Some(DurationText(s)) = Option::<DurationText>::deserialize(d)? else {
         return Ok(None);
     };
     parse(&s)

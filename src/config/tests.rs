@@ -65,6 +65,21 @@ templates:
 }
 
 #[test]
+fn a_bare_number_for_a_duration_or_listen_says_what_to_write() {
+    insta::assert_snapshot!(
+        problems("inbox: { lease: 30 }\n"),
+        @"parley.yaml: inbox.lease: `30` has no unit; write it like 30s (seconds), 30m (minutes) or 30h (hours)"
+    );
+    insta::assert_snapshot!(
+        problems("listen: 18432\n"),
+        @"parley.yaml: listen: `18432` is a port alone; write the address with it, like 127.0.0.1:18432"
+    );
+    // An optional duration too, and the text forms are unchanged.
+    assert!(problems("window: { duration: 2 }\n").contains("write it like 2s"));
+    assert_eq!(load("inbox: { lease: 30s }\nlisten: 127.0.0.1:9\n").unwrap().listen, "127.0.0.1:9");
+}
+
+#[test]
 fn errors_name_the_key_path_and_reason() {
     insta::assert_snapshot!(problems("listen: 1.2.3.4:80\nlisten_port: 3\n"), @"parley.yaml: listen_port: unknown field `listen_port`, expected one of `listen`, `public_url`, `database`, `flows`, `window`, `senders`, `templates`, `api_keys`, `rate_limit`, `webhooks`, `inbox`, `outbox`, `log`, `opt_out`, `scheduler`, `broadcasts`, `portfolios`, `marketing`, `api`, `sandbox`, `http`, `scripts`, `media`, `models`, `transcribe`, `pricing`");
     insta::assert_snapshot!(problems("window: { duration: soon }\n"), @"parley.yaml: window.duration: `soon` is not a duration (expected number at 0); write it like 24h, 10m, 30s or 500ms");

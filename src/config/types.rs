@@ -8,7 +8,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP server binds.
-    #[serde(default = "default_listen")]
+    #[serde(default = "default_listen", deserialize_with = "de_listen")]
     pub listen: String,
     /// The public base URL providers call (e.g. `https://bot.example.com`). Twilio signs the
     /// full URL it requested, so Twilio webhooks need it; without it the `Host` header is
@@ -71,6 +71,33 @@ pub struct Config {
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+
+/// `listen:` as text; a bare port (`listen: 8080`) is refused with the address to write.
+fn de_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an address like 127.0.0.1:8080")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<String, E> {
+            Ok(s.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<String, E> {
+            Err(E::custom(port_alone(n)))
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<String, E> {
+            Err(E::custom(port_alone(n)))
+        }
+    }
+    d.deserialize_any(Visitor)
+}
+
+fn port_alone(n: impl std::fmt::Display) -> String {
+    format!(
+        "`{n}` is a port alone; write the address with it, like 127.0.0.1:{n}"
+    )
 }
 
 impl Config {
