@@ -126,6 +126,15 @@ fn check_reports_scheduled_flows_that_can_never_run() {
     };
     let only_one = check(&files, Some(&one));
     assert!(!only_one.contains("blast.yaml"), "{only_one}");
+    // With no sender at all, naming one cannot help: the config needs one first.
+    let none = Deployment {
+        sender_ids: Vec::new(),
+        ..one
+    };
+    insta::assert_snapshot!(check(&files[..1], Some(&none)), @r#"
+    flows/blast.yaml:3:3: error: this scheduled flow can never run: the config has no sender for this schedule to send from
+      hint: add a sender to the config's `senders:` first, for example `- { id: 1, name: Sandbox, channel: sandbox, phone_number: "+15550000000" }`
+    "#);
 }
 
 #[test]

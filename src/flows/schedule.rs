@@ -42,6 +42,23 @@ impl Schedule {
             )),
         }
     }
+
+    /// How to fix what `sender_among` refused, for a person editing the flow.
+    pub fn sender_hint(&self, sender_ids: &[i64]) -> String {
+        match (self.sender, sender_ids) {
+            (_, []) => "add a sender to the config's `senders:` first, for example \
+                        `- { id: 1, name: Sandbox, channel: sandbox, phone_number: \"+15550000000\" }`"
+                .into(),
+            (Some(_), ids) => format!(
+                "change `sender:` to the id of one of the config's senders ({})",
+                list(ids)
+            ),
+            (None, ids) => format!(
+                "add `sender:` with the id of one of the config's senders ({})",
+                list(ids)
+            ),
+        }
+    }
 }
 
 fn list(ids: &[i64]) -> String {

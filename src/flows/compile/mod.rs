@@ -139,7 +139,7 @@ pub fn compile(
             problems.error(
                 yaml::pos(at),
                 format!("this scheduled flow can never run: {why}"),
-                Some("add `sender:` with the id of a sender from the config's `senders:`".into()),
+                Some(s.sender_hint(&d.sender_ids)),
             );
         }
     }
