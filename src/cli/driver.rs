@@ -1,7 +1,7 @@
 //! Parley running in-process for `simulate` and `test`: the real app (HTTP, inbox, outbox,
-//! timers) on a temporary SQLite database, one sandbox sender and a manual clock. Each
-//! action waits until the bot has finished (nothing left to handle or send), so what the
-//! bot replied is known exactly and runs are repeatable.
+//! timers) on a temporary SQLite database, the configured senders all sending through the
+//! sandbox, and a manual clock. Each action waits until the bot has finished (nothing left
+//! to handle or send), so what the bot replied is known exactly and runs are repeatable.
 
 use crate::app::App;
 use crate::config::{ChannelKind, Config, SenderConfig};
@@ -286,12 +286,15 @@ impl Driver {
         .await?)
     }
 
-    /// Waits until the sandbox sender has no event to handle and no message to send.
+    /// Waits until no sender has an event to handle or a message to send.
     async fn settle(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut quiet = 0;
         loop {
-            let backlog = self.state.store.backlog(self.sender_id).await?;
+            let mut backlog = 0;
+            for sender in self.state.sandbox.sender_ids.iter() {
+                backlog += self.state.store.backlog(*sender).await?;
+            }
             if backlog == 0 {
                 quiet += 1;
                 if quiet >= 2 {
@@ -328,8 +331,13 @@ fn normalize_phone(sandbox: &crate::sandbox::Sandbox, raw: &str) -> anyhow::Resu
         .map_err(|e| anyhow!("`{raw}` is not a phone number: {e}"))
 }
 
-/// The config the driver runs: the flows and templates of `config`, one sandbox sender,
-/// a temporary database, fast polling, schedules driven by the driver.
+/// The config the driver runs: the flows and templates of `config`, a temporary database,
+/// fast polling, schedules driven by the driver, and every configured sender with its id,
+/// name and number but sending through the sandbox, so a flow that names any of them (a
+/// schedule's `sender:`) runs as it would in production and nothing reaches a provider.
+///
+/// Returns the sender the customer writes to: the first real number, as in production
+/// (the first sandbox sender when there is none; sandbox sender 1 without any sender).
 fn prepare(mut config: Config, dir: &std::path::Path) -> (Config, i64) {
     config.database.url = format!("sqlite://{}", dir.join("parley.db").display());
     config.listen = "127.0.0.1:0".into();
@@ -338,21 +346,32 @@ fn prepare(mut config: Config, dir: &std::path::Path) -> (Config, i64) {
     config.outbox.poll_interval = Duration::from_millis(20);
     config.outbox.retry.initial = Duration::from_millis(20);
     config.scheduler.poll_interval = Duration::from_secs(24 * 3600);
-    let sandbox = config
+    let customer_writes_to = config
         .senders
         .iter()
-        .find(|s| s.channel == ChannelKind::Sandbox)
-        .cloned()
-        .unwrap_or_else(|| {
-            let id = config.senders.first().map(|s| s.id).unwrap_or(1);
-            SenderConfig::sandbox(id, "Sandbox", "+15550000000")
-        });
-    let id = sandbox.id;
-    config.senders = vec![sandbox];
+        .find(|s| s.channel != ChannelKind::Sandbox)
+        .or(config.senders.first())
+        .map_or(1, |s| s.id);
+    config.senders = if config.senders.is_empty() {
+        vec![SenderConfig::sandbox(1, "Sandbox", "+15550000000")]
+    } else {
+        config
+            .senders
+            .into_iter()
+            .map(|s| SenderConfig {
+                channel: ChannelKind::Sandbox,
+                meta: None,
+                twilio: None,
+                // The sandbox is unpaced; a test must not wait on a provider's pace.
+                messages_per_second: None,
+                ..s
+            })
+            .collect()
+    };
     config.sandbox.enabled = true;
     config.sandbox.manual_clock = true;
     // Statuses arrive in real time, which would make a reply's status depend on how fast
     // the machine is; a test sees accepted, failed or skipped.
     config.sandbox.statuses.enabled = false;
-    (config, id)
+    (config, customer_writes_to)
 }

@@ -417,3 +417,62 @@ fn recorded_model_exchanges_replay_offline_and_a_changed_request_fails_clearly()
     );
     assert!(text.contains("run `parley test --record` again"), "{text}");
 }
+
+/// The README's road to a real number: the sandbox sender of `parley init`, and a Meta
+/// sender beside it that the scheduled flow names.
+const SANDBOX_AND_META: &str = r#"senders:
+  - { id: 3, name: Sandbox, channel: sandbox, phone_number: "+15550000000" }
+  - id: 1
+    name: Support
+    channel: meta
+    phone_number: "+15550783881"
+    meta: { phone_number_id: "106540352242922", access_token: t, app_secret: s, verify_token: v }
+"#;
+
+const NUDGE_FLOWS: [(&str, &str); 2] = [
+    (
+        "tag.yaml",
+        "id: tag\ntriggers:\n  - keyword: [cart]\nsteps:\n  - tag: cart_open\n  - send: \"Saved.\"\n",
+    ),
+    (
+        "nudge.yaml",
+        "id: nudge\nschedule:\n  cron: \"0 18 * * *\"\n  sender: 1\n  audience: { tags: [cart_open] }\nsteps:\n  - send: { text: \"Still there?\", if_window_closed: skip }\n",
+    ),
+];
+
+#[test]
+fn a_scheduled_flow_naming_the_real_sender_passes_check_test_and_simulate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = flows_config(dir.path(), &NUDGE_FLOWS);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}{SANDBOX_AND_META}")).unwrap();
+    let tests = dir.path().join("flows/tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(
+        tests.join("nudge.test.yaml"),
+        "name: The real number nudges an open cart\ncontact: { phone: \"+34600000008\" }\nsteps:\n  - customer: cart\n  - expect_reply: Saved.\n  - run_schedule: nudge\n  - expect_reply: Still there?\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let check = parley(&["check", "--config", config], "");
+    assert!(check.status.success(), "{}", stdout(&check));
+    let out = parley(&["test", "--config", config], "");
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+    let out = parley(
+        &["simulate", "--config", config, "--from", "+34600000001", "cart"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("Saved."), "{}", stdout(&out));
+}
