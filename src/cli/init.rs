@@ -29,6 +29,26 @@ pub fn config_text(key_sha256: &str) -> String {
     )
 }
 
+/// A folder beside `dir` (inside it for `.`) that does not exist yet, to suggest when
+/// `dir` already holds a project: `my-bot-2`, `my-bot-3`…
+fn free_folder(dir: &Path) -> PathBuf {
+    let candidates: Box<dyn Iterator<Item = PathBuf>> = match dir.file_name() {
+        Some(name) => {
+            let name = name.to_string_lossy().into_owned();
+            let parent = dir.parent().unwrap_or(Path::new("")).to_path_buf();
+            Box::new((2..).map(move |n| parent.join(format!("{name}-{n}"))))
+        }
+        None => {
+            let dir = dir.to_path_buf();
+            Box::new(std::iter::once(dir.join("my-bot")).chain((2..).map(move |n| dir.join(format!("my-bot-{n}")))))
+        }
+    };
+    candidates
+        .take(1000)
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join("my-bot"))
+}
+
 pub fn main(dir: &Path) -> ExitCode {
     let targets: Vec<PathBuf> = std::iter::once(CONFIG_FILE)
         .chain(PROJECT_FILES.iter().map(|(name, _)| *name))
@@ -42,7 +62,10 @@ pub fn main(dir: &Path) -> ExitCode {
         for p in existing {
             eprintln!("  {}", p.display());
         }
-        eprintln!("Choose another folder (`parley init my-bot`), or move them away.");
+        eprintln!(
+            "Choose a new folder (`parley init {}`), or move them away.",
+            free_folder(dir).display()
+        );
         return ExitCode::FAILURE;
     }
     let (key, hash) = new_api_key();

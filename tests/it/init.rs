@@ -43,6 +43,8 @@ async fn init_writes_a_project_that_checks_tests_and_serves_with_the_printed_key
     assert_eq!(again.status.code(), Some(1), "{t}");
     assert!(t.contains("bot/parley.yaml"), "{t}");
     assert!(t.contains("nothing was written"), "{t}");
+    // It suggests a folder that is free, never the one it just refused.
+    assert!(t.contains("`parley init bot-2`"), "{t}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), yaml, "unchanged");
 
     // check and test pass, from another folder.
