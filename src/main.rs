@@ -221,7 +221,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Backup { config, out } => match load_config(config.as_deref())
+        Command::Backup { config, out } => match load_database_config(config.as_deref(), "backup")
             .and_then(|config| backup(&config.database.url, &out))
         {
             Ok(()) => ExitCode::SUCCESS,
@@ -264,6 +264,31 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// The config for `parley COMMAND`, which only works on the database: provider and model
+/// secrets may be unset (`Config::load_for_database`). What else refuses the file says
+/// which command needed it and how to give it the variables the service has.
+fn load_database_config(path: Option<&Path>, command: &str) -> anyhow::Result<Config> {
+    let Some(path) = path else {
+        return Ok(Config::embedded_default());
+    };
+    Config::load_for_database(path).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("environment variable") {
+            anyhow::anyhow!(
+                "{text}\n`parley {command}` reads the database settings from {file}, so the variables above \
+                 must be set in this shell too; under systemd they are in /etc/parley/parley.env: \
+                 run `set -a; . /etc/parley/parley.env; set +a` first (as a user who may read it)",
+                file = path.display()
+            )
+        } else {
+            anyhow::anyhow!(
+                "{text}\n`parley {command}` reads its database settings from {file}: fix the problems above first",
+                file = path.display()
+            )
+        }
+    })
+}
+
 /// `parley contacts import|export`.
 fn contacts(command: ContactsCommand) -> anyhow::Result<()> {
     use parley::domain::contact_file::ImportFormat;
@@ -274,11 +299,11 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ContactsCommand::Import { config, file } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "contacts import")?;
             runtime.block_on(parley::cli::contacts::import(&config, &file, &mut out))
         }
         ContactsCommand::Export { config, format } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "contacts export")?;
             let format = ImportFormat::from_name(&format).unwrap_or(ImportFormat::Csv);
             runtime.block_on(parley::cli::contacts::export(&config, format, &mut out))
         }
@@ -312,7 +337,7 @@ fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
             reply_flow,
             frequency_cap,
         } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "broadcasts create")?;
             let args = b::CreateArgs {
                 name,
                 template,
@@ -332,23 +357,23 @@ fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
             runtime.block_on(b::create(&config, args, &mut out))
         }
         BroadcastsCommand::List { config } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "broadcasts list")?;
             runtime.block_on(b::list(&config, &mut out))
         }
         BroadcastsCommand::Show { config, id } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "broadcasts show")?;
             runtime.block_on(b::show(&config, id, &mut out))
         }
         BroadcastsCommand::Pause { config, id } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "broadcasts pause")?;
             runtime.block_on(b::act(&config, id, BroadcastAction::Pause, &mut out))
         }
         BroadcastsCommand::Resume { config, id } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "broadcasts resume")?;
             runtime.block_on(b::act(&config, id, BroadcastAction::Resume, &mut out))
         }
         BroadcastsCommand::Cancel { config, id } => {
-            let config = load_config(config.as_deref())?;
+            let config = load_database_config(config.as_deref(), "broadcasts cancel")?;
             runtime.block_on(b::act(&config, id, BroadcastAction::Cancel, &mut out))
         }
     }

@@ -12,6 +12,8 @@ use serde_yaml::Value;
 pub struct EnvProblem {
     pub path: String,
     pub message: String,
+    /// The variable is not set (rather than the reference written wrong).
+    pub unset: bool,
 }
 
 /// Replaces every resolvable `${NAME}`; returns the references that could not be.
@@ -33,9 +35,10 @@ fn walk(
             if errors.is_empty() {
                 *s = expanded;
             }
-            problems.extend(errors.into_iter().map(|message| EnvProblem {
+            problems.extend(errors.into_iter().map(|(message, unset)| EnvProblem {
                 path: path.clone(),
                 message,
+                unset,
             }));
         }
         Value::Sequence(items) => {
@@ -66,8 +69,9 @@ fn walk(
 }
 
 /// Replaces `${NAME}` with the variable's value; `$${` stays a literal `${`. Returns the
-/// expanded text and every reference that could not be expanded.
-fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<String>) {
+/// expanded text and every reference that could not be expanded, with whether it is only
+/// unset.
+fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<(String, bool)>) {
     let mut out = String::with_capacity(s.len());
     let mut errors = Vec::new();
     let mut rest = s;
@@ -79,7 +83,7 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<Stri
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
             let Some(end) = after.find('}') else {
-                errors.push("unclosed `${`: write `${NAME}`".to_string());
+                errors.push(("unclosed `${`: write `${NAME}`".to_string(), false));
                 out.push_str(tail);
                 rest = "";
                 break;
@@ -89,13 +93,16 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<Stri
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                errors.push(format!(
-                    "`${{{name}}}` is not a valid environment variable name"
+                errors.push((
+                    format!("`${{{name}}}` is not a valid environment variable name"),
+                    false,
                 ));
             } else {
                 match lookup(name) {
                     Some(value) => out.push_str(&value),
-                    None => errors.push(format!("environment variable {name} is not set")),
+                    None => {
+                        errors.push((format!("environment variable {name} is not set"), true))
+                    }
                 }
             }
             rest = &after[end + 1..];

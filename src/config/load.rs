@@ -17,6 +17,17 @@ pub(super) fn from_yaml(
     file: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    from_yaml_keeping(text, file, lookup, &|_| false)
+}
+
+/// As `from_yaml`; an unset variable in a key for which `keep_unset(path)` holds is no
+/// problem: the key keeps the reference as written (`${META_ACCESS_TOKEN}`).
+pub(super) fn from_yaml_keeping(
+    text: &str,
+    file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    keep_unset: &dyn Fn(&str) -> bool,
+) -> Result<Config, ConfigError> {
     // serde_yaml builds its tree recursively: refuse a too-deep file before it does.
     super::file_limits::check_nesting(text).map_err(|r| ConfigError::Refused {
         file: file.to_string(),
@@ -37,6 +48,7 @@ pub(super) fn from_yaml(
     let (config, keys) = deserialize_each(value);
     let mut problems: Vec<String> = env_problems
         .iter()
+        .filter(|p| !(p.unset && keep_unset(&p.path)))
         .map(|p| format!("{}: {}", p.path, p.message))
         .collect();
     // A key whose `${…}` is unresolved still holds the reference's text: what deserialize

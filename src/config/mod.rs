@@ -93,10 +93,27 @@ impl Config {
     /// Reads and validates a config file, substituting `${ENV_VAR}` from the process
     /// environment. Relative paths in it are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_keeping(path, &|_| false)
+    }
+
+    /// As `load`, for the commands that only work on the database (`backup`, `contacts`,
+    /// `broadcasts`): they never send nor call a model, so a provider's or a model's secret
+    /// whose variable is not set in this shell (under systemd they live in the unit's
+    /// environment file) is left as written instead of refusing the file.
+    pub fn load_for_database(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_keeping(path, &is_sending_secret)
+    }
+
+    /// Reads a config file; an unset variable in a key for which `keep_unset(path)` holds
+    /// is no problem.
+    fn load_keeping(path: &Path, keep_unset: &dyn Fn(&str) -> bool) -> Result<Self, ConfigError> {
         let text = read(path)?;
-        let mut config = Self::from_yaml(&text, &path.display().to_string(), &|name| {
-            std::env::var(name).ok()
-        })?;
+        let mut config = load::from_yaml_keeping(
+            &text,
+            &path.display().to_string(),
+            &|name| std::env::var(name).ok(),
+            keep_unset,
+        )?;
         if let Some(base) = path.parent().filter(|b| !b.as_os_str().is_empty()) {
             config.resolve_paths(base);
         }
@@ -112,6 +129,20 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         load::from_yaml(text, file, lookup)
     }
+}
+
+/// Whether the key at `path` (`senders[1].meta.access_token`) only matters for sending or
+/// calling a model: a sender's provider settings, a model's or the transcriber's API key.
+fn is_sending_secret(path: &str) -> bool {
+    let in_list = |list: &str, rest: &dyn Fn(&str) -> bool| {
+        path.strip_prefix(list)
+            .and_then(|p| p.strip_prefix('['))
+            .and_then(|p| p.split_once(']'))
+            .is_some_and(|(i, tail)| i.parse::<usize>().is_ok() && rest(tail))
+    };
+    in_list("senders", &|t| t.starts_with(".meta.") || t.starts_with(".twilio."))
+        || in_list("models", &|t| t == ".api_key")
+        || path == "transcribe.api_key"
 }
 
 /// Each problem on a line of its own, after the file's name.

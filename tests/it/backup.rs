@@ -163,3 +163,64 @@ async fn postgres_backup_while_serving_restores_into_an_empty_database() {
     assert_eq!(conversations(&restored).await, 3);
     restored.shutdown().await;
 }
+
+/// `parley ARGS…` with `config`, none of the senders' secrets in the environment.
+fn parley_without_secrets(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("PARLEY_CONFIG")
+        .env_remove("PARLEY_TEST_UNSET_TOKEN")
+        .env_remove("PARLEY_TEST_UNSET_DATABASE")
+        .output()
+        .expect("parley runs")
+}
+
+#[tokio::test]
+async fn database_commands_run_without_the_senders_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parley.yaml");
+    let sender = "senders:\n  - id: 1\n    name: Support\n    channel: meta\n    phone_number: \"+15550783881\"\n    meta:\n      phone_number_id: \"106540352242922\"\n      access_token: ${PARLEY_TEST_UNSET_TOKEN}\n      app_secret: ${PARLEY_TEST_UNSET_TOKEN}\n      verify_token: ${PARLEY_TEST_UNSET_TOKEN}\n";
+    std::fs::write(
+        &config,
+        format!("database: {{ url: \"sqlite://parley.db\" }}\n{sender}"),
+    )
+    .unwrap();
+    // The systemd setup: the secrets are in the service's environment file, not this shell.
+    let export = parley_without_secrets(&config, &["contacts", "export"]);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let list = parley_without_secrets(&config, &["broadcasts", "list"]);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let copy = dir.path().join("copy.db");
+    let backup = parley_without_secrets(&config, &["backup", copy.to_str().unwrap()]);
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    // Serving still needs them.
+    let check = parley_without_secrets(&config, &["check"]);
+    assert!(!check.status.success());
+
+    // A variable the command does need: the error says which command and how to set it.
+    std::fs::write(
+        &config,
+        format!("database: {{ url: \"${{PARLEY_TEST_UNSET_DATABASE}}\" }}\n{sender}"),
+    )
+    .unwrap();
+    let backup = parley_without_secrets(&config, &["backup", copy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&backup.stderr);
+    assert!(!backup.status.success());
+    assert!(
+        stderr.contains("database.url: environment variable PARLEY_TEST_UNSET_DATABASE is not set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PARLEY_TEST_UNSET_TOKEN"), "{stderr}");
+    assert!(stderr.contains("`parley backup` reads the database settings from"), "{stderr}");
+    assert!(stderr.contains("set -a; . /etc/parley/parley.env; set +a"), "{stderr}");
+}
