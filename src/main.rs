@@ -35,6 +35,9 @@ enum Command {
     Check {
         #[arg(long, env = "PARLEY_CONFIG")]
         config: Option<PathBuf>,
+        /// The address `serve` will be given (overrides the config's `listen`), checked as serve checks it.
+        #[arg(long, env = "PARLEY_LISTEN")]
+        listen: Option<String>,
     },
     /// Write a new project (parley.yaml, example flows and tests, scripts, an API key) into DIR.
     Init {
@@ -191,7 +194,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Check { config } => check(config.as_deref()),
+        Command::Check { config, listen } => check(config.as_deref(), listen.as_deref()),
         Command::Simulate {
             config,
             from,
@@ -411,17 +414,13 @@ fn backup(url: &str, out: &Path) -> anyhow::Result<()> {
 
 fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()> {
     let mut config = load_config(config_path)?;
-    if let Some(addr) = listen {
-        config.listen = addr.to_string();
-        // The address decides more than the port (the sandbox on a public address).
-        let problems = config.validate();
-        if !problems.is_empty() {
-            anyhow::bail!(
-                "--listen {addr} (or PARLEY_LISTEN): {}",
-                problems.join("\n")
-            );
-        }
-    }
+    override_listen(&mut config, listen)?;
+    // Where the address came from, for an error that says which setting to change.
+    let from = match (listen, config_path) {
+        (Some(_), _) => "--listen or PARLEY_LISTEN".to_string(),
+        (None, Some(path)) => format!("`listen:` in {}", path.display()),
+        (None, None) => "the default; set it with --listen or PARLEY_LISTEN".to_string(),
+    };
     init_logging(&config);
     if config_path.is_none() {
         tracing::info!("no --config given: running the embedded default (SQLite parley.db, flows/, sandbox sender 1 +15550000000)");
@@ -449,7 +448,7 @@ fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()>
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+            .map_err(|e| cannot_listen(&config.listen, &from, &e))?;
         let app = parley::app::App::build(config, Arc::new(SystemClock)).await?;
         if app.state.sandbox.serves_http() {
             let addr = listener
@@ -463,6 +462,39 @@ fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result<()>
     drop(runtime);
     drop(http);
     served
+}
+
+/// Puts `--listen` (or `PARLEY_LISTEN`) in place of the config's `listen`, checked as the
+/// file's would be: the address decides more than the port (the sandbox on a public one).
+/// `serve` and `check` share it, so what `check` passes `serve` starts with.
+fn override_listen(config: &mut Config, listen: Option<&str>) -> anyhow::Result<()> {
+    let Some(addr) = listen else { return Ok(()) };
+    config.listen = addr.to_string();
+    let problems = config.validate();
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "--listen {addr} (or PARLEY_LISTEN): {}",
+            problems.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// Why the HTTP address could not be taken, naming the setting it came from and what to do.
+fn cannot_listen(addr: &str, from: &str, e: &std::io::Error) -> anyhow::Error {
+    let advice = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process holds this port: stop the other process or choose another port"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: choose a port above 1024, like 8080"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; this machine has no such address: use 127.0.0.1 (this machine) or 0.0.0.0 (every network)"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("cannot listen on {addr} ({from}): {e}{advice}")
 }
 
 /// The address a browser on this machine reaches a listener on: `0.0.0.0` is not one.
@@ -497,17 +529,21 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-fn check(config_path: Option<&Path>) -> ExitCode {
+fn check(config_path: Option<&Path>, listen: Option<&str>) -> ExitCode {
     let name = config_path
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "(embedded default)".into());
-    let config = match load_config(config_path) {
+    let mut config = match load_config(config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = override_listen(&mut config, listen) {
+        println!("{name}: {e}");
+        return ExitCode::FAILURE;
+    }
     // Folders Parley must write, as the service's user would find them.
     let places = parley::config::places::problems(&config);
     for p in &places {

@@ -281,6 +281,42 @@ fn a_public_listen_address_is_checked_like_the_files() {
     assert!(!cwd.path().join("parley.db").exists(), "nothing was opened");
 }
 
+#[test]
+fn check_judges_the_listen_address_serve_would_get() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cwd.path().join("flows")).unwrap();
+    // By the flag and by the environment (the Dockerfile's PARLEY_LISTEN), as serve does.
+    let by_flag = parley_in(cwd.path(), &["check", "--listen", "0.0.0.0:8080"]);
+    let by_env = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .arg("check")
+        .current_dir(cwd.path())
+        .env_remove("PARLEY_CONFIG")
+        .env("PARLEY_LISTEN", "0.0.0.0:8080")
+        .output()
+        .unwrap();
+    for out in [by_flag, by_env] {
+        let t = all_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("--listen 0.0.0.0:8080 (or PARLEY_LISTEN)"), "{t}");
+        assert!(t.contains("sandbox: { expose: true }"), "{t}");
+    }
+    let out = parley_in(cwd.path(), &["check", "--listen", "127.0.0.1:9"]);
+    assert!(out.status.success(), "{}", all_text(&out));
+}
+
+#[test]
+fn a_port_in_use_names_the_setting_and_what_to_do() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cwd.path().join("flows")).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = parley_in(cwd.path(), &["serve", "--listen", &addr]);
+    let t = all_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("cannot listen on {addr} (--listen or PARLEY_LISTEN)")), "{t}");
+    assert!(t.contains("stop the other process or choose another port"), "{t}");
+}
+
 #[tokio::test]
 async fn serve_with_nothing_to_do_warns_at_start_and_on_readyz_but_is_ready() {
     let project = project(
