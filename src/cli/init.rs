@@ -40,7 +40,10 @@ fn free_folder(dir: &Path) -> PathBuf {
         }
         None => {
             let dir = dir.to_path_buf();
-            Box::new(std::iter::once(dir.join("my-bot")).chain((2..).map(move |n| dir.join(format!("my-bot-{n}")))))
+            Box::new(
+                std::iter::once(dir.join("my-bot"))
+                    .chain((2..).map(move |n| dir.join(format!("my-bot-{n}")))),
+            )
         }
     };
     candidates

@@ -100,9 +100,7 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<(Str
             } else {
                 match lookup(name) {
                     Some(value) => out.push_str(&value),
-                    None => {
-                        errors.push((format!("environment variable {name} is not set"), true))
-                    }
+                    None => errors.push((format!("environment variable {name} is not set"), true)),
                 }
             }
             rest = &after[end + 1..];

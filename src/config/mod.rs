@@ -140,8 +140,9 @@ fn is_sending_secret(path: &str) -> bool {
             .and_then(|p| p.split_once(']'))
             .is_some_and(|(i, tail)| i.parse::<usize>().is_ok() && rest(tail))
     };
-    in_list("senders", &|t| t.starts_with(".meta.") || t.starts_with(".twilio."))
-        || in_list("models", &|t| t == ".api_key")
+    in_list("senders", &|t| {
+        t.starts_with(".meta.") || t.starts_with(".twilio.")
+    }) || in_list("models", &|t| t == ".api_key")
         || path == "transcribe.api_key"
 }
 

@@ -76,7 +76,12 @@ fn a_bare_number_for_a_duration_or_listen_says_what_to_write() {
     );
     // An optional duration too, and the text forms are unchanged.
     assert!(problems("window: { duration: 2 }\n").contains("write it like 2s"));
-    assert_eq!(load("inbox: { lease: 30s }\nlisten: 127.0.0.1:9\n").unwrap().listen, "127.0.0.1:9");
+    assert_eq!(
+        load("inbox: { lease: 30s }\nlisten: 127.0.0.1:9\n")
+            .unwrap()
+            .listen,
+        "127.0.0.1:9"
+    );
 }
 
 #[test]

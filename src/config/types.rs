@@ -95,9 +95,7 @@ fn de_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
 }
 
 fn port_alone(n: impl std::fmt::Display) -> String {
-    format!(
-        "`{n}` is a port alone; write the address with it, like 127.0.0.1:{n}"
-    )
+    format!("`{n}` is a port alone; write the address with it, like 127.0.0.1:{n}")
 }
 
 impl Config {

@@ -195,7 +195,11 @@ async fn database_commands_run_without_the_senders_secrets() {
         String::from_utf8_lossy(&export.stderr)
     );
     let list = parley_without_secrets(&config, &["broadcasts", "list"]);
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     let copy = dir.path().join("copy.db");
     let backup = parley_without_secrets(&config, &["backup", copy.to_str().unwrap()]);
     assert!(
@@ -221,6 +225,12 @@ async fn database_commands_run_without_the_senders_secrets() {
         "{stderr}"
     );
     assert!(!stderr.contains("PARLEY_TEST_UNSET_TOKEN"), "{stderr}");
-    assert!(stderr.contains("`parley backup` reads the database settings from"), "{stderr}");
-    assert!(stderr.contains("set -a; . /etc/parley/parley.env; set +a"), "{stderr}");
+    assert!(
+        stderr.contains("`parley backup` reads the database settings from"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("set -a; . /etc/parley/parley.env; set +a"),
+        "{stderr}"
+    );
 }

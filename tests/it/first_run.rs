@@ -297,7 +297,10 @@ fn check_judges_the_listen_address_serve_would_get() {
     for out in [by_flag, by_env] {
         let t = all_text(&out);
         assert_eq!(out.status.code(), Some(1), "{t}");
-        assert!(t.contains("--listen 0.0.0.0:8080 (or PARLEY_LISTEN)"), "{t}");
+        assert!(
+            t.contains("--listen 0.0.0.0:8080 (or PARLEY_LISTEN)"),
+            "{t}"
+        );
         assert!(t.contains("sandbox: { expose: true }"), "{t}");
     }
     let out = parley_in(cwd.path(), &["check", "--listen", "127.0.0.1:9"]);
@@ -313,8 +316,16 @@ fn a_port_in_use_names_the_setting_and_what_to_do() {
     let out = parley_in(cwd.path(), &["serve", "--listen", &addr]);
     let t = all_text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains(&format!("cannot listen on {addr} (--listen or PARLEY_LISTEN)")), "{t}");
-    assert!(t.contains("stop the other process or choose another port"), "{t}");
+    assert!(
+        t.contains(&format!(
+            "cannot listen on {addr} (--listen or PARLEY_LISTEN)"
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains("stop the other process or choose another port"),
+        "{t}"
+    );
 }
 
 #[tokio::test]

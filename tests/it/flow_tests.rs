@@ -465,7 +465,14 @@ fn a_scheduled_flow_naming_the_real_sender_passes_check_test_and_simulate() {
     );
     assert!(text.contains("1 passed"), "{text}");
     let out = parley(
-        &["simulate", "--config", config, "--from", "+34600000001", "cart"],
+        &[
+            "simulate",
+            "--config",
+            config,
+            "--from",
+            "+34600000001",
+            "cart",
+        ],
         "",
     );
     assert!(
