@@ -34,10 +34,17 @@ pub const EDITS: &[(&str, &str)] = &[
 ];
 
 pub async fn spawn_api() -> TestApp {
+    spawn_api_editing(&[]).await
+}
+
+/// `spawn_api` with `more` edits of the config after `EDITS`.
+pub async fn spawn_api_editing(more: &[(&'static str, &'static str)]) -> TestApp {
+    let mut edits = EDITS.to_vec();
+    edits.extend_from_slice(more);
     spawn_with(Options {
         manual_clock: true,
         extra_yaml: api_yaml(1000, 1000),
-        config_edits: EDITS.to_vec(),
+        config_edits: edits,
         ..Options::default()
     })
     .await

@@ -258,24 +258,21 @@ async fn sandbox_sender_health_says_the_webhook_check_does_not_apply() {
         .is_none());
 }
 
+/// The Graph double answers the health check's read of the number on `version`.
+async fn number_lookup_answers(app: &crate::helpers::TestApp, version: &str) {
+    Mock::given(method("GET"))
+        .and(path_regex(format!(r"^/{}/\d+$", regex::escape(version))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "106540352242922", "display_phone_number": "15550783880", "verified_name": "Test" })))
+        .mount(&app.meta)
+        .await;
+}
+
 /// A Meta sender on a Graph API version Meta has retired cannot send: its health check
 /// says so and is unhealthy, even when the provider answers the read of the number.
 #[tokio::test]
 async fn a_sender_on_a_retired_graph_api_version_is_unhealthy() {
-    let mut edits = EDITS.to_vec();
-    edits.push(("/v26.0\n", "/v16.0\n"));
-    let app = spawn_with(Options {
-        manual_clock: true,
-        extra_yaml: api_yaml(1000, 1000),
-        config_edits: edits,
-        ..Options::default()
-    })
-    .await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/v16\.0/\d+$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "106540352242922", "display_phone_number": "15550783880", "verified_name": "Test" })))
-        .mount(&app.meta)
-        .await;
+    let app = crate::api::spawn_api_editing(&[("/v26.0\n", "/v16.0\n")]).await;
+    number_lookup_answers(&app, "v16.0").await;
     let (status, body) = post(&app, "/api/senders/1/health", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["credentials_valid"]["ok"], true, "{body}");
@@ -294,11 +291,7 @@ async fn a_sender_on_a_retired_graph_api_version_is_unhealthy() {
 #[tokio::test]
 async fn health_check_reports_credentials_webhooks_and_sends_a_test_message() {
     let app = spawn_api().await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/v26\.0/\d+$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "106540352242922", "display_phone_number": "15550783880", "verified_name": "Test" })))
-        .mount(&app.meta)
-        .await;
+    number_lookup_answers(&app, "v26.0").await;
     let (status, before) = post(&app, "/api/senders/1/health", json!({})).await;
     assert_eq!(status, 200, "{before}");
     assert_eq!(before["checks"]["webhook_verified_recently"]["ok"], false);
