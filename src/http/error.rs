@@ -13,18 +13,21 @@
 //!
 //! Handlers return `Err(Error)`; its `IntoResponse` only carries it to the
 //! [`render_errors`] middleware around the API, sandbox and webhook routers, which knows the
-//! path, renders the body and logs the refusal once. Under `/api/` the middleware also
-//! rewrites axum's own plain-text rejections (413 body too large, 405 method not allowed,
-//! 415) into the family's shape, so every API answer is JSON.
+//! path, renders the body and logs the refusal once. The middleware also rewrites axum's
+//! own plain-text rejections (413 body too large, naming the route's limit from
+//! [`WithBodyLimit`]; 405 method not allowed; 415; a query string it cannot read) into the
+//! family's shape, so every answer of these routers is JSON. Path parameters are read as
+//! text with [`PathParam`], which handlers parse themselves: a value that is not a valid id
+//! is "nothing has it" (404), never Rust's parse error.
 //!
 //! A database error's text is logged and never sent (it can name tables, files, hosts and
 //! users): `From<StoreError>` logs it and keeps only [`DATABASE_UNAVAILABLE`]; the sandbox
-//! and webhook shapes say [`NOT_STORED`] for every server error.
+//! and webhook shapes say [`NOT_STORED`] for every server error ([`NOT_READ`] for a read).
 
 use super::api::session::SessionStatus;
 use crate::store::StoreError;
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -55,12 +58,6 @@ impl Family {
             Family::UserWhatsapp
         }
     }
-
-    /// Whether axum's own plain-text rejections are rewritten in this family's shape: the
-    /// API's answers are all JSON; the sandbox and webhooks leave axum's as they are.
-    fn rewrites_rejections(self) -> bool {
-        matches!(self, Family::UserWhatsapp | Family::MessagesV1)
-    }
 }
 
 /// A refusal: what went wrong, for every family's shape.
@@ -80,8 +77,12 @@ pub struct Error {
 /// What an API client is told when the database failed.
 pub const DATABASE_UNAVAILABLE: &str = "the database could not be reached, please retry";
 
-/// What the sandbox and webhook shapes say for every server error (a provider retries).
+/// What the sandbox and webhook shapes say for a server error of a request that stores
+/// (a provider retries).
 pub const NOT_STORED: &str = "the request could not be stored, please retry";
+
+/// What they say for a server error of a read (`GET`, `HEAD`), which stores nothing.
+pub const NOT_READ: &str = "the data could not be read, please retry";
 
 impl Error {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -112,6 +113,11 @@ impl Error {
 
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    /// 400 `INVALID_REQUEST`, the API's documented code for a request it cannot read.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -197,6 +203,11 @@ impl IntoResponse for Error {
 /// The response of `e` in `family`'s shape; logs it (a refusal as a warning, a server
 /// error as an error, with the text the client does not see).
 pub fn render(family: Family, e: &Error) -> Response {
+    render_answer(family, false, e)
+}
+
+/// [`render`] for a request that only reads (`reads`) or may store.
+fn render_answer(family: Family, reads: bool, e: &Error) -> Response {
     let status = e.status;
     if status.is_server_error() {
         tracing::error!(status = status.as_u16(), code = e.code, message = %e.message, "request failed");
@@ -204,7 +215,11 @@ pub fn render(family: Family, e: &Error) -> Response {
         tracing::warn!(status = status.as_u16(), code = e.code, message = %e.message, "request refused");
     }
     let hidden = status.is_server_error() && matches!(family, Family::Sandbox | Family::Webhooks);
-    let message = if hidden { NOT_STORED } else { &e.message };
+    let message = match (hidden, reads) {
+        (false, _) => &e.message,
+        (true, false) => NOT_STORED,
+        (true, true) => NOT_READ,
+    };
     let body = match family {
         Family::UserWhatsapp | Family::Webhooks => {
             let mut body = json!({ "success": false, "error": message, "error_code": e.code });
@@ -229,19 +244,24 @@ pub fn render(family: Family, e: &Error) -> Response {
 
 /// Writes every [`Error`] a handler or inner middleware returned in the shape of the
 /// request's family, keeping the response's other headers (`WWW-Authenticate`,
-/// `Retry-After`); under the API, turns axum's plain-text rejections into errors first.
+/// `Retry-After`); turns axum's plain-text rejections into errors first.
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let family = Family::of(request.uri().path());
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
     let mut response = next.run(request).await;
     let (error, headers) = if let Some(e) = response.extensions_mut().remove::<Error>() {
         (e, response.into_parts().0.headers)
-    } else if family.rewrites_rejections() && is_plain_error(&response) {
+    } else if is_plain_error(&response) {
+        let limit = response.extensions().get::<BodyLimit>().map(|l| l.0);
         let (parts, body) = response.into_parts();
-        (rejection(parts.status, body).await, parts.headers)
+        (
+            rejection(family, parts.status, limit, body).await,
+            parts.headers,
+        )
     } else {
         return response;
     };
-    let mut rendered = render(family, &error);
+    let mut rendered = render_answer(family, reads, &error);
     for (name, value) in headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rendered.headers_mut().insert(name.clone(), value.clone());
@@ -260,8 +280,13 @@ fn is_plain_error(response: &Response) -> bool {
     (status.is_client_error() || status.is_server_error()) && !is_json
 }
 
-/// The error an axum rejection stands for.
-async fn rejection(status: StatusCode, body: axum::body::Body) -> Error {
+/// The error an axum rejection stands for; `limit`, the route's body limit (for a 413).
+async fn rejection(
+    family: Family,
+    status: StatusCode,
+    limit: Option<usize>,
+    body: axum::body::Body,
+) -> Error {
     let text = axum::body::to_bytes(body, 16 * 1024)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -269,23 +294,130 @@ async fn rejection(status: StatusCode, body: axum::body::Body) -> Error {
     let (code, message) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (
             "PAYLOAD_TOO_LARGE",
-            format!(
-                "the request body is larger than {} bytes",
-                super::api::MAX_BODY_BYTES
-            ),
+            match limit {
+                Some(bytes) => format!(
+                    "the request body is larger than {} ({bytes} bytes), this endpoint's limit",
+                    in_units(bytes)
+                ),
+                None => "the request body is larger than this endpoint takes".to_string(),
+            },
         ),
         StatusCode::METHOD_NOT_ALLOWED => (
             "METHOD_NOT_ALLOWED",
-            "this endpoint does not accept that method; see /api/openapi.json".to_string(),
+            match family {
+                Family::UserWhatsapp | Family::MessagesV1 => {
+                    "this endpoint does not accept that method; see /api/openapi.json"
+                }
+                Family::Sandbox => {
+                    "this endpoint does not accept that method; README's \"The sandbox page and API\" lists them"
+                }
+                Family::Webhooks => "this endpoint does not accept that method",
+            }
+            .to_string(),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", text),
         s if s.is_server_error() => {
             tracing::error!(status = s.as_u16(), detail = %text, "internal error");
             ("INTERNAL_ERROR", "internal error".to_string())
         }
-        _ => ("BAD_REQUEST", text),
+        // The sandbox's own refusals of bad input say `bad_request`.
+        _ if family == Family::Sandbox => ("BAD_REQUEST", text),
+        _ => ("INVALID_REQUEST", text),
     };
     Error::new(status, code, message)
+}
+
+/// `bytes` as a person writes it: `64 KiB`, `1 MiB`.
+fn in_units(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The body limit of a route, noted on its 413 for [`render_errors`] to name.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimit(usize);
+
+/// Limits request bodies to `bytes` (on a router, those of its routes without a limit of
+/// their own) and lets a 413 name the limit. Apply it before [`render_errors`], which
+/// must see the note.
+pub trait WithBodyLimit {
+    fn with_body_limit(self, bytes: usize) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> WithBodyLimit for axum::Router<S> {
+    fn with_body_limit(self, bytes: usize) -> Self {
+        self.layer(axum::middleware::from_fn_with_state(bytes, note_limit))
+            .layer(axum::extract::DefaultBodyLimit::max(bytes))
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> WithBodyLimit for axum::routing::MethodRouter<S> {
+    fn with_body_limit(self, bytes: usize) -> Self {
+        self.layer::<_, std::convert::Infallible>(axum::middleware::from_fn_with_state(
+            bytes, note_limit,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(bytes))
+    }
+}
+
+/// Notes `bytes` on a 413, unless a route's own (inner) limit noted it already.
+async fn note_limit(
+    axum::extract::State(bytes): axum::extract::State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response.extensions().get::<BodyLimit>().is_none()
+    {
+        response.extensions_mut().insert(BodyLimit(bytes));
+    }
+    response
+}
+
+/// A path parameter as text, for the handler to parse: axum's `Path<i64>` answers a
+/// mistake with Rust's words ("Cannot parse `abc` to a `i64`") and 400, where the API
+/// says 404 for an id nothing has. A value that is not UTF-8 once percent-decoded (`%ff`)
+/// is such an id too.
+#[derive(Debug, Clone)]
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Error> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => Err(Error::not_found(format!(
+                    "nothing has this `{key}`: once percent-decoded it is not UTF-8 text"
+                ))),
+                other => Err(Error::invalid_request(format!(
+                    "the path could not be read: {other}"
+                ))),
+            },
+            Err(other) => {
+                tracing::error!(rejection = %other, "a route reads a path parameter it lacks");
+                Err(Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "internal error",
+                ))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,18 +3,19 @@
 //! `GET /insights`, a funnel per flow, with the same reads under `/sandbox/api/insights/…`
 //! for it. The page and its reads follow the sandbox page's rules: no API key, served only
 //! while the sandbox is (a sandbox sender, `sandbox.enabled`, loopback unless
-//! `sandbox.expose`); they show counts only, never a message or a contact.
+//! `sandbox.expose`, a loopback `Host` and `Origin`, never framed); they show counts
+//! only, never a message or a contact.
 //!
 //! What the counts mean is in `domain::insight`; `report` arranges them.
 
 pub(super) mod report;
 
 use super::api::body::Fields;
-use super::error::Error;
+use super::error::{Error, PathParam};
 use super::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use report::Period;
@@ -29,11 +30,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/insights", get(page))
         .route("/sandbox/api/insights/flows", get(flows))
         .route("/sandbox/api/insights/flows/{flow}", get(flow))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::sandbox::loopback_only,
+        ))
         .layer(axum::middleware::from_fn(super::error::render_errors))
 }
 
-async fn page() -> Html<&'static str> {
-    Html(include_str!("insights/page.html"))
+async fn page() -> Response {
+    super::sandbox::page_response(include_str!("insights/page.html"))
 }
 
 /// How a report is answered.
@@ -95,7 +100,7 @@ pub async fn flows(
 /// `GET …/insights/flows/{flow}?since=&until=&format=`: the flow's outcomes and steps.
 pub async fn flow(
     State(st): State<AppState>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Error> {
     let q = Fields::from_query(query.as_deref());

@@ -18,9 +18,9 @@ use crate::domain::Clock;
 use crate::engine::FlowEngine;
 use crate::store::DynStore;
 use crate::workers::ingest::Ingestor;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{middleware, Router};
+use error::WithBodyLimit;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -84,8 +84,8 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/twilio",
             axum::routing::post(webhooks::twilio_post),
         )
-        .layer(middleware::from_fn(error::render_errors))
-        .layer(DefaultBodyLimit::max(state.config.webhooks.max_body_bytes));
+        .with_body_limit(state.config.webhooks.max_body_bytes)
+        .layer(middleware::from_fn(error::render_errors));
     Router::new()
         .merge(webhooks)
         .merge(sandbox::router(&state))

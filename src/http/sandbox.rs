@@ -5,16 +5,19 @@
 //! `channel: sandbox` and `sandbox.enabled` is true, it only reaches the conversations of
 //! sandbox senders, it accepts JSON bodies only (415 otherwise: no cross-site form post),
 //! and the config refuses to serve it on a non-loopback `listen` without
-//! `sandbox.expose: true`. Database errors are logged, never sent.
+//! `sandbox.expose: true`. Unless exposed, it (and the Insights page) answers only requests
+//! addressed to a loopback name (`Host`) and posted from a loopback page (`Origin`): a page
+//! on a name that rebinds to 127.0.0.1 would otherwise be same-origin with it. The pages
+//! may not be framed. Database errors are logged, never sent.
 
-use super::error::{Error, NOT_STORED};
+use super::error::{Error, PathParam, WithBodyLimit, NOT_STORED};
 use super::AppState;
 use crate::domain::PhoneNumber;
 use crate::flows::triggers::explain::describe;
 use crate::flows::MatchInput;
 use crate::sandbox::inject::{inject, CustomerMessage, InjectError};
 use crate::sandbox::view;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +30,11 @@ use std::time::{Duration, Instant};
 /// `POST /sandbox/api/contacts/{phone}/release` for the bot to take the conversation back.
 const REPLY_WAIT: Duration = Duration::from_secs(5);
 
+/// Larger bodies are refused with 413 (a message's text is at most 4,096 characters).
+const BODY_BYTES: usize = 64 * 1024;
+/// `POST /sandbox/api/messages`, whose attached file comes as base64 in the body.
+const MESSAGE_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// How many random numbers `POST /sandbox/api/customers` tries before giving up.
 const FRESH_NUMBER_TRIES: usize = 20;
 
@@ -36,7 +44,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
     }
     Router::new()
         .route("/sandbox", get(page))
-        .route("/sandbox/api/messages", post(post_message))
+        .route(
+            "/sandbox/api/messages",
+            post(post_message).with_body_limit(MESSAGE_BODY_BYTES),
+        )
         .route("/sandbox/api/contacts/{phone}", get(get_contact))
         .route("/sandbox/api/contacts/{phone}/messages", get(get_messages))
         .route("/sandbox/api/contacts/{phone}/release", post(post_release))
@@ -47,7 +58,126 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/clock", get(get_clock).post(post_clock))
         .route("/sandbox/api/media/{sha256}", get(get_media))
         .route_layer(axum::middleware::from_fn(json_only))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            loopback_only,
+        ))
+        .with_body_limit(BODY_BYTES)
         .layer(axum::middleware::from_fn(super::error::render_errors))
+}
+
+/// What the sandbox's pages may do: run their own inline script and style, talk to Parley
+/// only, and never be framed (no clickjacking of Release or the clock buttons).
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A page of the sandbox family (`/sandbox`, `/insights`) with the headers that keep other
+/// sites from framing it or a browser from reading it as anything else.
+pub(super) fn page_response(html: &'static str) -> Response {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// Unless `sandbox.expose`, refuses (403) a request addressed to a name that is not this
+/// machine's (`Host`), and a request with a body posted from a page that is not served
+/// from it (`Origin`). DNS rebinding points a name the attacker owns at 127.0.0.1: the
+/// browser then sends that name as `Host` and `Origin`, never a loopback one.
+pub(super) async fn loopback_only(
+    State(st): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let refusal = if st.config.sandbox.expose {
+        None
+    } else {
+        foreign(&request)
+    };
+    let Some(why) = refusal else {
+        return next.run(request).await;
+    };
+    super::error::render(
+        super::error::Family::Sandbox,
+        &Error::forbidden(format!(
+            "the sandbox answers only requests to this machine (127.0.0.1, localhost or [::1]), \
+             not one {why}: a web page on another name could reach it by pointing that name at \
+             127.0.0.1; open http://127.0.0.1:<port>/sandbox, or set `sandbox: {{ expose: true }}` \
+             when a proxy you trust forwards to it under another name"
+        )),
+    )
+}
+
+/// How `request` is not from this machine's browser tab: addressed to another name, or
+/// a body posted from a page of another origin.
+fn foreign(request: &axum::extract::Request) -> Option<String> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .map(|v: &axum::http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    // HTTP/2 and absolute-form requests carry the host in the URI.
+    let host = header(axum::http::header::HOST)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));
+    match host {
+        Some(h) if is_loopback_authority(&h) => {}
+        Some(h) => return Some(format!("addressed to `{}`", shorten(&h))),
+        None => return Some("without a Host header".to_string()),
+    }
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let origin = header(axum::http::header::ORIGIN)?;
+    let from_here = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(is_loopback_authority);
+    (!safe && !from_here).then(|| format!("sent from a page of `{}`", shorten(&origin)))
+}
+
+/// `127.0.0.1:8080`, `localhost`, `[::1]:8080`: an authority (host and optional port)
+/// that names this machine. Any 127.0.0.0/8 address counts (a loopback `listen`).
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, port)) if port.is_empty() || port.strip_prefix(':').is_some_and(is_port) => {
+                return v6
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            }
+            _ => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) if is_port(port) => host,
+            Some(_) => return false,
+            None => authority,
+        },
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `8080`.
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// At most 60 characters of a header, to repeat it.
+fn shorten(text: &str) -> String {
+    text.chars().take(60).collect()
 }
 
 /// Requests with a body must declare it JSON. A web page can send `text/plain`, form and
@@ -80,10 +210,11 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 
 impl From<InjectError> for Error {
     fn from(e: InjectError) -> Self {
-        match e {
-            InjectError::Invalid(m) => Error::bad_request(m),
+        match &e {
+            InjectError::Invalid(m) => Error::bad_request(m.clone()),
+            InjectError::TooLong { field, .. } => Error::field(field, e.to_string()),
             InjectError::Store(detail) => {
-                tracing::error!(%detail, "sandbox message not stored");
+                tracing::error!(detail = %detail, "sandbox message not stored");
                 Error::unavailable(NOT_STORED)
             }
         }
@@ -92,8 +223,8 @@ impl From<InjectError> for Error {
 
 type ApiResult = Result<Json<Value>, Error>;
 
-async fn page() -> Html<&'static str> {
-    Html(include_str!("sandbox/page.html"))
+async fn page() -> Response {
+    page_response(include_str!("sandbox/page.html"))
 }
 
 #[derive(Deserialize)]
@@ -160,7 +291,7 @@ struct SenderQuery {
 
 async fn get_contact(
     State(st): State<AppState>,
-    Path(phone): Path<String>,
+    PathParam(phone): PathParam,
     Query(q): Query<SenderQuery>,
 ) -> ApiResult {
     let phone = parse_phone(&st, &phone)?;
@@ -183,7 +314,7 @@ async fn get_contact(
 /// with a `system` line where a handoff to a person began or ended, and the handoff in force.
 async fn get_messages(
     State(st): State<AppState>,
-    Path(phone): Path<String>,
+    PathParam(phone): PathParam,
     Query(q): Query<SenderQuery>,
 ) -> ApiResult {
     let phone = parse_phone(&st, &phone)?;
@@ -255,7 +386,7 @@ async fn get_messages(
 /// (only files of sandbox senders' messages: the sandbox has no API key).
 async fn get_media(
     State(st): State<AppState>,
-    Path(sha256): Path<String>,
+    PathParam(sha256): PathParam,
 ) -> Result<Response, Error> {
     let missing = || Error::not_found(format!("no sandbox media file {sha256}"));
     if !crate::store::files::is_sha256_name(&sha256) {
@@ -284,7 +415,7 @@ async fn get_media(
 /// the bot has the conversation back. 409 `not_in_handoff` when there is none.
 async fn post_release(
     State(st): State<AppState>,
-    Path(phone): Path<String>,
+    PathParam(phone): PathParam,
     Query(q): Query<SenderQuery>,
 ) -> ApiResult {
     let phone = parse_phone(&st, &phone)?;
@@ -333,7 +464,13 @@ async fn post_customer(State(st): State<AppState>, Query(q): Query<SenderQuery>)
     ))
 }
 
-async fn get_trace(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult {
+async fn get_trace(State(st): State<AppState>, PathParam(raw): PathParam) -> ApiResult {
+    let Some(id) = raw.parse::<i64>().ok() else {
+        return Err(Error::not_found(format!(
+            "no trace for event `{}`: an event id is a whole number (`event_id` in the conversation)",
+            raw.chars().take(40).collect::<String>()
+        )));
+    };
     let traced = st.sandbox.traces.get(id).ok_or_else(|| {
         Error::not_found(format!(
             "no trace for event {id}: it is not a sandbox event, not processed yet, or older than the last {} events",
@@ -473,5 +610,40 @@ fn sender_of(st: &AppState, requested: Option<i64>) -> Result<i64, Error> {
             .first()
             .copied()
             .ok_or_else(|| Error::not_found("there is no sandbox sender")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_authority;
+
+    #[test]
+    fn only_names_of_this_machine_are_loopback() {
+        for yes in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.1.2.3:80",
+            "localhost",
+            "LocalHost:8080",
+            "localhost.:8080",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(is_loopback_authority(yes), "{yes}");
+        }
+        for no in [
+            "attacker.example:8080",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:8080",
+            "0.0.0.0:8080",
+            "[::2]:8080",
+            "[::1]8080",
+            "127.0.0.1:80:80",
+            "localhost:http",
+            "",
+        ] {
+            assert!(!is_loopback_authority(no), "{no}");
+        }
     }
 }

@@ -79,7 +79,7 @@ pub async fn meta_post(
     let routed = meta::webhook::parse(&body).map_err(|e| {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "meta", "reason" => "malformed")
             .increment(1);
-        Error::bad_request(format!("webhook body is not a Meta webhook: {e}"))
+        Error::invalid_request(format!("webhook body is not a Meta webhook: {e}"))
     })?;
     let stored = ingest(&st, "meta", routed, &verified).await?;
     Ok((StatusCode::OK, format!("EVENT_RECEIVED {stored}")))
@@ -93,7 +93,7 @@ pub async fn twilio_post(
 ) -> Result<impl IntoResponse, Error> {
     metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "twilio").increment(1);
     let params = twilio::webhook::parse_form(&body)
-        .map_err(|e| Error::bad_request(format!("webhook body is not a form: {e}")))?;
+        .map_err(|e| Error::invalid_request(format!("webhook body is not a form: {e}")))?;
     let url = signed_url(&st, &headers, &uri);
     let signature = headers
         .get("x-twilio-signature")

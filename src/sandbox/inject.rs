@@ -114,11 +114,80 @@ pub struct Injected {
 pub enum InjectError {
     #[error("{0}")]
     Invalid(String),
+    /// A field longer than WhatsApp lets a customer write; nothing is stored.
+    #[error("{field} is {len} characters long; WhatsApp allows at most {limit}")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        limit: usize,
+    },
     #[error("storing the message failed: {0}")]
     Store(String),
 }
 
+/// The longest profile name a sandbox customer may have (WhatsApp's are far shorter).
+pub const NAME_MAX: usize = 256;
+/// The longest id, title, file name or place name a sandbox customer may send.
+const SHORT_TEXT_MAX: usize = 1_024;
+
 impl CustomerMessage {
+    /// Refuses what no customer can write on WhatsApp: a text or caption over 4,096
+    /// characters (`limits::TEXT_MAX`), a name over [`NAME_MAX`], and so on.
+    fn check_lengths(&self) -> Result<(), InjectError> {
+        use crate::domain::limits::TEXT_MAX;
+        let taps = [
+            ("button", &self.button),
+            ("list", &self.list),
+            ("quick_reply", &self.quick_reply),
+        ];
+        let media = self.media.as_ref();
+        let location = self.location.as_ref();
+        let mut fields: Vec<(&'static str, Option<&String>, usize)> = vec![
+            ("text", self.text.as_ref(), TEXT_MAX),
+            (
+                "media.caption",
+                media.and_then(|m| m.caption.as_ref()),
+                TEXT_MAX,
+            ),
+            ("name", self.name.as_ref(), NAME_MAX),
+            ("id", self.id.as_ref(), SHORT_TEXT_MAX),
+            ("referral", self.referral.as_ref(), SHORT_TEXT_MAX),
+            (
+                "media.url",
+                media.and_then(|m| m.url.as_ref()),
+                SHORT_TEXT_MAX,
+            ),
+            (
+                "media.filename",
+                media.and_then(|m| m.filename.as_ref()),
+                SHORT_TEXT_MAX,
+            ),
+            (
+                "location.name",
+                location.and_then(|l| l.name.as_ref()),
+                SHORT_TEXT_MAX,
+            ),
+            (
+                "location.address",
+                location.and_then(|l| l.address.as_ref()),
+                SHORT_TEXT_MAX,
+            ),
+        ];
+        for (field, tap) in taps {
+            if let Some(t) = tap {
+                fields.push((field, Some(&t.id), SHORT_TEXT_MAX));
+                fields.push((field, t.title.as_ref(), SHORT_TEXT_MAX));
+            }
+        }
+        for (field, value, limit) in fields {
+            let len = value.map_or(0, |v| v.chars().count());
+            if len > limit {
+                return Err(InjectError::TooLong { field, len, limit });
+            }
+        }
+        Ok(())
+    }
+
     pub fn text(from: &str, text: &str) -> Self {
         Self {
             from: from.into(),
@@ -129,6 +198,7 @@ impl CustomerMessage {
 
     /// The message as Parley receives it.
     pub fn content(&self) -> Result<InboundContent, InjectError> {
+        self.check_lengths()?;
         let invalid = |m: &str| Err(InjectError::Invalid(m.to_string()));
         let given = [
             self.text.is_some(),

@@ -592,4 +592,63 @@ async fn framework_errors_are_json_too() {
     let (status, body) = post(&app, "/api/user/whatsapp/send-freeform", big).await;
     assert_eq!(status, 413);
     assert_eq!(body["error_code"], "PAYLOAD_TOO_LARGE");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("64 KiB (65536 bytes)"),
+        "{body}"
+    );
+    // A route with a larger limit names its own.
+    let big = json!({ "sender_id": 1, "recipients": ["x".repeat(1024 * 1024)] });
+    let (status, body) = post(&app, "/api/broadcasts", big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error_code"], "PAYLOAD_TOO_LARGE");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("1 MiB (1048576 bytes)"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_path_id_that_is_no_id_is_not_found_in_plain_words() {
+    let app = spawn_api().await;
+    for path in [
+        "/api/messages/abc/media",
+        "/api/messages/1.5/media",
+        "/api/messages/9223372036854775808/media",
+        "/api/messages/%ff/media",
+        "/api/conversations/abc/messages",
+        "/api/conversations/%ff/messages",
+        "/api/broadcasts/%ff",
+    ] {
+        let (status, body) = call(&app, "GET", path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            body["error_code"].as_str().unwrap().ends_with("NOT_FOUND"),
+            "{path}: {body}"
+        );
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            !message.contains("i64") && !message.contains("Cannot parse"),
+            "{path}: {message}"
+        );
+    }
+    let (_, body) = call(&app, "GET", "/api/messages/abc/media", None).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("`message_id`"),
+        "{body}"
+    );
+    let (_, body) = call(&app, "GET", "/api/conversations/%ff/messages", None).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("`conversation_id`"),
+        "{body}"
+    );
+    app.shutdown().await;
 }

@@ -1,5 +1,7 @@
 //! What Parley shows to whoever can reach it (issue 13, items 9 and 10): the sandbox API
-//! takes JSON bodies only, so a web page cannot post into it; a sandbox on a listener other
+//! takes JSON bodies only, so a web page cannot post into it, and only requests to a
+//! loopback name, so a page on a name rebound to 127.0.0.1 cannot either; its pages cannot
+//! be framed; a sandbox on a listener other
 //! machines can reach is refused unless `sandbox.expose: true`; a database failure is
 //! answered with a generic message, its text logged and never sent.
 
@@ -14,7 +16,6 @@ async fn sandbox_post(app: &TestApp, content_type: &str, body: &str) -> (u16, Va
         .http
         .post(format!("{}/sandbox/api/messages", app.addr))
         .header("content-type", content_type)
-        .header("origin", "https://evil.example")
         .body(body.to_string())
         .send()
         .await
@@ -65,6 +66,135 @@ async fn sandbox_refuses_cross_site_simple_posts_and_stores_nothing() {
     // The same message as JSON goes through.
     let (status, body) = sandbox_post(&app, "application/json", &message).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// A request to the sandbox as a page on `host` sends it after DNS rebinding: that name as
+/// `Host`, and its own origin as `Origin` on a POST.
+async fn as_rebound_page(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    host: &str,
+    origin: Option<&str>,
+) -> reqwest::Response {
+    let mut r = app
+        .http
+        .request(method.parse().unwrap(), format!("{}{path}", app.addr))
+        .header("host", host);
+    if let Some(origin) = origin {
+        r = r.header("origin", origin);
+    }
+    if method == "POST" {
+        r = r
+            .header("content-type", "application/json")
+            .body(json!({ "from": CUSTOMER, "text": "rebound" }).to_string());
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_page_on_a_name_rebound_to_loopback_cannot_use_the_sandbox() {
+    let app = spawn_app().await;
+    let port = app.addr.rsplit(':').next().unwrap().to_string();
+    let evil = format!("attacker.example:{port}");
+    let evil_origin = format!("http://{evil}");
+    for (method, path) in [
+        ("GET", "/sandbox"),
+        ("GET", "/insights"),
+        ("GET", "/sandbox/api/flows"),
+        ("GET", "/sandbox/api/insights/flows"),
+        ("GET", "/sandbox/api/contacts/+34600000001/messages"),
+        ("POST", "/sandbox/api/messages"),
+    ] {
+        let r = as_rebound_page(&app, method, path, &evil, Some(&evil_origin)).await;
+        assert_eq!(r.status().as_u16(), 403, "{method} {path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "forbidden", "{path}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("attacker.example"), "{message}");
+        assert!(message.contains("expose: true"), "{message}");
+    }
+    // A loopback Host with a foreign page's Origin: a post is refused, a read is not.
+    let here = format!("127.0.0.1:{port}");
+    let r = as_rebound_page(
+        &app,
+        "POST",
+        "/sandbox/api/messages",
+        &here,
+        Some(&evil_origin),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 403);
+    let r = as_rebound_page(&app, "POST", "/sandbox/api/messages", &here, Some("null")).await;
+    assert_eq!(r.status().as_u16(), 403);
+    let (_, seen) = get_json(&app, "/sandbox/api/contacts/+34600000001/messages").await;
+    assert_eq!(seen["messages"], json!([]), "nothing was injected: {seen}");
+    // This machine's names, with or without a port, and the page's own origin.
+    for host in [
+        here.clone(),
+        format!("localhost:{port}"),
+        "localhost".into(),
+    ] {
+        let r = as_rebound_page(&app, "GET", "/sandbox/api/flows", &host, None).await;
+        assert_eq!(r.status().as_u16(), 200, "{host}");
+    }
+    for origin in [format!("http://localhost:{port}"), format!("http://{here}")] {
+        let r = as_rebound_page(
+            &app,
+            "POST",
+            "/sandbox/api/messages?wait=false",
+            &here,
+            Some(&origin),
+        )
+        .await;
+        assert_eq!(r.status().as_u16(), 200, "{origin}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_exposed_sandbox_answers_any_name() {
+    let app = spawn_with(Options {
+        extra_yaml: "sandbox: { expose: true }\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let r = as_rebound_page(&app, "GET", "/sandbox/api/flows", "parley.lan:8080", None).await;
+    assert_eq!(r.status().as_u16(), 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sandbox_pages_cannot_be_framed_or_sniffed() {
+    let app = spawn_app().await;
+    for path in ["/sandbox", "/insights"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let policy = header("content-security-policy");
+        for directive in [
+            "frame-ancestors 'none'",
+            "default-src 'self'",
+            "connect-src 'self'",
+            "script-src 'self' 'unsafe-inline'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(header("content-type").starts_with("text/html"), "{path}");
+    }
+    app.shutdown().await;
 }
 
 fn parley(args: &[&str]) -> std::process::Output {
@@ -189,4 +319,35 @@ async fn database_error_text_never_reaches_clients() {
     .await;
     assert_eq!(status, 503, "{body}");
     assert_no_driver_text("sandbox", &body.to_string());
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be stored"),
+        "{body}"
+    );
+
+    // A read says so: nothing was to be stored.
+    let (status, body) =
+        get_json(&app, &format!("/sandbox/api/contacts/{CUSTOMER}/messages")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["message"], "the data could not be read, please retry",
+        "{body}"
+    );
+
+    // The export reads its first page before answering: a 503, not a 200 cut after `[`.
+    for format in ["json", "csv"] {
+        let r = app
+            .http
+            .get(format!("{}/api/contacts/export?format={format}", app.addr))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 503, "{format}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error_code"], "UNAVAILABLE", "{format}: {body}");
+        assert_no_driver_text("the contact export", &body.to_string());
+    }
 }

@@ -177,8 +177,80 @@ async fn bad_sandbox_requests_are_refused_and_change_nothing() {
     }
     let (status, _) = get(&app, "/sandbox/api/events/999/trace").await;
     assert_eq!(status, 404);
+    // Mistakes axum catches before a handler answer in the sandbox's shape too.
+    for (path, status, error) in [
+        ("/sandbox/api/events/abc/trace", 404, "not_found"),
+        ("/sandbox/api/events/1.5/trace", 404, "not_found"),
+        ("/sandbox/api/contacts/%ff/messages", 404, "not_found"),
+        (
+            "/sandbox/api/contacts/+34600000001?sender_id=x",
+            400,
+            "bad_request",
+        ),
+    ] {
+        let (got, err) = get(&app, path).await;
+        assert_eq!(got, status, "{path}: {err:#}");
+        assert_eq!(err["error"], error, "{path}: {err:#}");
+        let message = err["message"].as_str().unwrap();
+        assert!(!message.contains("i64"), "{path}: {message}");
+    }
+    let r = app
+        .http
+        .get(format!("{}/sandbox/api/messages", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"], "method_not_allowed", "{err:#}");
     let (status, err) = post(&app, "/sandbox/api/clock", json!({ "advance": "1h" })).await;
     assert_eq!(status, 409, "{err:#}");
+    // Longer than a customer can write on WhatsApp: refused, naming the field and limit.
+    for (body, needle) in [
+        (
+            json!({ "from": CUSTOMER, "text": "x".repeat(4_097) }),
+            "text is 4097 characters long; WhatsApp allows at most 4096",
+        ),
+        (
+            json!({ "from": CUSTOMER, "media": { "kind": "image", "url": "https://example.com/a.png", "caption": "é".repeat(4_097) } }),
+            "media.caption is 4097 characters long; WhatsApp allows at most 4096",
+        ),
+        (
+            json!({ "from": CUSTOMER, "name": "n".repeat(257), "text": "hi" }),
+            "name is 257 characters long; WhatsApp allows at most 256",
+        ),
+    ] {
+        let (status, err) = post(&app, "/sandbox/api/messages", body).await;
+        assert_eq!(status, 422, "{err:#}");
+        assert_eq!(err["error"], "validation_error", "{err:#}");
+        assert_eq!(err["message"], needle, "{err:#}");
+    }
+    // 4,096 characters is a text WhatsApp sends.
+    let (status, err) = post(
+        &app,
+        "/sandbox/api/explain",
+        json!({ "from": CUSTOMER, "text": "x".repeat(4_096) }),
+    )
+    .await;
+    assert_eq!(status, 200, "{err:#}");
+    // Bodies have limits of their own: 64 KiB, and 2 MiB for a message (its file).
+    for (path, size, limit) in [
+        ("/sandbox/api/explain", 70_000, "64 KiB"),
+        ("/sandbox/api/messages", 2_100_000, "2 MiB"),
+    ] {
+        let (status, err) = post(
+            &app,
+            path,
+            json!({ "from": CUSTOMER, "text": "x".repeat(size) }),
+        )
+        .await;
+        assert_eq!(status, 413, "{path}");
+        assert_eq!(err["error"], "payload_too_large", "{path}: {err:#}");
+        assert!(
+            err["message"].as_str().unwrap().contains(limit),
+            "{path}: {err:#}"
+        );
+    }
     let (_, m) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}/messages")).await;
     assert_eq!(m["messages"], json!([]));
     app.shutdown().await;

@@ -152,6 +152,10 @@ async fn oversized_body_is_413_and_malformed_json_is_400() {
     let big = vec![b' '; 2 * 1024 * 1024];
     let res = app.post_meta(&big).await;
     assert_eq!(res.status(), 413);
+    // JSON like every other webhook error, naming the limit.
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error_code"], "PAYLOAD_TOO_LARGE", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("1 MiB"), "{body}");
     let res = app.post_meta(b"{not json").await;
     assert_eq!(res.status(), 400);
     app.shutdown().await;

@@ -5,14 +5,14 @@
 
 use crate::domain::broadcast::{BroadcastAction, MAX_LIST};
 use crate::http::api::body::{FieldError, Fields};
-use crate::http::error::Error;
+use crate::http::error::{Error, PathParam};
 use crate::http::AppState;
 use crate::workers::broadcasts::plan::{
     self, AudienceSpec, CreateError, RefusalKind, Request, TemplateRef,
 };
 use crate::workers::broadcasts::report;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -232,7 +232,7 @@ pub async fn list(
 /// `GET /api/broadcasts/{id}`.
 pub async fn show(
     State(st): State<AppState>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
 ) -> Result<Json<Value>, Error> {
     let id = id_of(&raw)?;
     let b = st
@@ -267,21 +267,21 @@ async fn act(st: AppState, raw: String, action: BroadcastAction) -> Result<Json<
 
 pub async fn pause(
     State(st): State<AppState>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
 ) -> Result<Json<Value>, Error> {
     act(st, raw, BroadcastAction::Pause).await
 }
 
 pub async fn resume(
     State(st): State<AppState>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
 ) -> Result<Json<Value>, Error> {
     act(st, raw, BroadcastAction::Resume).await
 }
 
 pub async fn cancel(
     State(st): State<AppState>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
 ) -> Result<Json<Value>, Error> {
     act(st, raw, BroadcastAction::Cancel).await
 }

@@ -44,7 +44,7 @@ pub async fn import(
         )
     })?;
     let parsed =
-        contact_file::parse(format, &bytes).map_err(|e| Error::bad_request(e.to_string()))?;
+        contact_file::parse(format, &bytes).map_err(|e| Error::invalid_request(e.to_string()))?;
     let report = crate::store::import(st.store.as_ref(), parsed, st.clock.now()).await?;
     Ok(Json(json!({
         "success": true,
@@ -75,7 +75,7 @@ pub async fn export(
         ImportFormat::Csv => {
             let fields = field_names(&st.store).await?;
             let head = contact_file::csv_header(&fields);
-            return Ok(stream(
+            return stream(
                 st.store.clone(),
                 "text/csv; charset=utf-8",
                 head,
@@ -84,26 +84,23 @@ pub async fn export(
                         .map(|c| contact_file::csv_line(c, &fields))
                         .collect()
                 },
-            ));
+            )
+            .await;
         }
         ImportFormat::Json => ("application/json", "[".to_string()),
     };
-    Ok(stream(
-        st.store.clone(),
-        content_type,
-        head,
-        |page, first| {
-            let mut text = String::new();
-            for (i, contact) in page.iter().enumerate() {
-                if !(first && i == 0) {
-                    text.push(',');
-                }
-                text.push('\n');
-                text.push_str(&json_line(contact));
+    stream(st.store.clone(), content_type, head, |page, first| {
+        let mut text = String::new();
+        for (i, contact) in page.iter().enumerate() {
+            if !(first && i == 0) {
+                text.push(',');
             }
-            text
-        },
-    ))
+            text.push('\n');
+            text.push_str(&json_line(contact));
+        }
+        text
+    })
+    .await
 }
 
 fn json_line(contact: &Contact) -> String {
@@ -125,6 +122,8 @@ async fn field_names(store: &DynStore) -> StoreResult<Vec<String>> {
 /// Where an export stream is.
 struct Cursor {
     head: Option<String>,
+    /// The first page, read before answering.
+    ready: Option<Vec<Contact>>,
     after: i64,
     first: bool,
     closing: Option<String>,
@@ -132,17 +131,21 @@ struct Cursor {
 }
 
 /// A response streaming `head`, then each page of contacts rendered by `render` (told
-/// whether it is the first page), then the closing text (JSON's `]`); a database failure
-/// mid-stream cuts the response short (the client sees an incomplete body).
-fn stream(
+/// whether it is the first page), then the closing text (JSON's `]`). The first page is
+/// read before answering, so a database that cannot be reached is a 503 like everywhere
+/// else; a failure mid-stream cuts the response short (the client sees an incomplete
+/// body).
+async fn stream(
     store: DynStore,
     content_type: &'static str,
     head: String,
     render: impl Fn(&[Contact], bool) -> String + Send + Sync + 'static,
-) -> Response {
+) -> Result<Response, Error> {
+    let first = store.export_contacts(0, EXPORT_PAGE).await?;
     let render = Arc::new(render);
     let cursor = Cursor {
         head: Some(head),
+        ready: Some(first),
         after: 0,
         first: true,
         closing: (content_type == "application/json").then(|| "\n]\n".to_string()),
@@ -157,7 +160,11 @@ fn stream(
             if let Some(head) = cursor.head.take() {
                 return Some((Ok(Bytes::from(head)), cursor));
             }
-            match store.export_contacts(cursor.after, EXPORT_PAGE).await {
+            let page = match cursor.ready.take() {
+                Some(page) => Ok(page),
+                None => store.export_contacts(cursor.after, EXPORT_PAGE).await,
+            };
+            match page {
                 Ok(page) => match page.last() {
                     None => {
                         cursor.done = true;
@@ -179,9 +186,9 @@ fn stream(
             }
         }
     });
-    (
+    Ok((
         [(header::CONTENT_TYPE, content_type)],
         Body::from_stream(chunks),
     )
-        .into_response()
+        .into_response())
 }

@@ -13,10 +13,10 @@ use super::session::{session_status, window_of};
 use super::user_whatsapp::{phone, MAX_TEXT};
 use crate::config::{ChannelKind, Config};
 use crate::domain::{ContactRef, OutboundContent, OutboundMessage};
-use crate::http::error::Error;
+use crate::http::error::{Error, PathParam};
 use crate::http::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -61,7 +61,7 @@ impl WebhookLog {
 
 pub async fn check(
     State(st): State<AppState>,
-    Path(raw_id): Path<String>,
+    PathParam(raw_id): PathParam,
     body: Bytes,
 ) -> Result<Json<Value>, Error> {
     let f = Fields::parse_optional(&body)?;

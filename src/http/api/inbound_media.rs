@@ -6,12 +6,12 @@
 //! browser never runs them (`nosniff`, a sandboxing `Content-Security-Policy`, and
 //! `attachment` for anything but plain images, audio and video).
 
-use crate::http::error::Error;
+use crate::http::error::{Error, PathParam};
 use crate::http::AppState;
 use crate::store::files::{is_sha256_name, MediaBytes};
 use crate::store::{DownloadStatus, MediaRecord};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,7 +24,7 @@ const CHUNK: usize = 64 * 1024;
 /// `GET /api/media/{sha256}`.
 pub async fn file(
     State(st): State<AppState>,
-    Path(sha256): Path<String>,
+    PathParam(sha256): PathParam,
 ) -> Result<Response, Error> {
     let missing = || Error::not_found(format!("no stored media file {sha256}"));
     if !is_sha256_name(&sha256) {
@@ -49,8 +49,14 @@ pub async fn file(
 /// `GET /api/conversations/{id}/messages`.
 pub async fn of_message(
     State(st): State<AppState>,
-    Path(message_id): Path<i64>,
+    PathParam(raw): PathParam,
 ) -> Result<Json<Value>, Error> {
+    let Some(message_id) = raw.parse::<i64>().ok().filter(|id| *id > 0) else {
+        return Err(Error::not_found(format!(
+            "no message has the id `{}`: `message_id` is the whole number `id` of an inbound message in GET /api/conversations/{{id}}/messages",
+            raw.chars().take(40).collect::<String>()
+        )));
+    };
     let record =
         st.store.event_media(message_id).await?.ok_or_else(|| {
             Error::not_found(format!("message {message_id} has no inbound media"))

@@ -45,15 +45,15 @@ mod user_whatsapp;
 pub(super) use conversations::queue_release;
 pub use health::WebhookLog;
 
-use super::error::{self, Error};
+use super::error::{self, Error, WithBodyLimit};
 use super::AppState;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Extension, Router};
 use std::sync::Arc;
 
 /// Larger request bodies are refused with 413 (in the family's JSON error shape).
-pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `POST /api/broadcasts`: room for a list of 10,000 recipients.
 const BROADCAST_BODY_BYTES: usize = 1024 * 1024;
 
@@ -233,15 +233,15 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/models/usage") => get(models::usage),
         ("GET", "/api/conversations/{conversation_id}/exchanges") => get(models::exchanges),
         // The one route whose body may be larger than `MAX_BODY_BYTES`.
-        ("POST", "/api/contacts/import") => post(contacts::import).layer(DefaultBodyLimit::max(
-            crate::domain::contact_file::MAX_BYTES,
-        )),
+        ("POST", "/api/contacts/import") => {
+            post(contacts::import).with_body_limit(crate::domain::contact_file::MAX_BYTES)
+        }
         ("GET", "/api/contacts/export") => get(contacts::export),
         ("GET", "/api/insights/flows") => get(super::insights::flows),
         ("GET", "/api/insights/flows/{flow}") => get(super::insights::flow),
         // A list of up to 10,000 recipients is larger than the API's usual 64 KiB.
         ("POST", "/api/broadcasts") => {
-            post(broadcasts::create).layer(DefaultBodyLimit::max(BROADCAST_BODY_BYTES))
+            post(broadcasts::create).with_body_limit(BROADCAST_BODY_BYTES)
         }
         ("GET", "/api/broadcasts") => get(broadcasts::list),
         ("GET", "/api/broadcasts/{broadcast_id}") => get(broadcasts::show),
@@ -301,8 +301,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     protected = protected.route_layer(middleware::from_fn_with_state(auth, auth::require_key));
     public
         .merge(protected)
+        .with_body_limit(MAX_BODY_BYTES)
         .layer(middleware::from_fn(error::render_errors))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(Extension(context))
 }
 

@@ -7,10 +7,10 @@
 use crate::domain::chat::dollars;
 use crate::http::api::body::Fields;
 use crate::http::api::conversations::{conversation, limit};
-use crate::http::error::Error;
+use crate::http::error::{Error, PathParam};
 use crate::http::AppState;
 use crate::store::{ModelExchange, UsageBy};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -70,7 +70,7 @@ pub async fn usage(
 /// `GET /api/conversations/{conversation_id}/exchanges?limit=`.
 pub async fn exchanges(
     State(st): State<AppState>,
-    Path(raw_id): Path<String>,
+    PathParam(raw_id): PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Error> {
     let q = Fields::from_query(query.as_deref());

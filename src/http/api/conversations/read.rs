@@ -11,10 +11,10 @@ use super::conversation;
 use crate::domain::{EventKind, InboundContent, MediaKind, OutboundContent, StoredEvent};
 use crate::http::api::body::Fields;
 use crate::http::api::session::session_status;
-use crate::http::error::Error;
+use crate::http::error::{Error, PathParam};
 use crate::http::AppState;
 use crate::store::{Id, OutboundRecord, TRANSCRIPT_SEQ};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -179,7 +179,7 @@ async fn transcripts(
 
 pub async fn messages(
     State(st): State<AppState>,
-    Path(raw_id): Path<String>,
+    PathParam(raw_id): PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Error> {
     let q = Fields::from_query(query.as_deref());

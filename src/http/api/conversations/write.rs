@@ -17,11 +17,11 @@ use crate::http::api::outbox::{self, parley_message_id};
 use crate::http::api::session::{session_status, window_of};
 use crate::http::api::user_whatsapp::MAX_TEXT;
 use crate::http::api::ApiContext;
-use crate::http::error::Error;
+use crate::http::error::{Error, PathParam};
 use crate::http::AppState;
 use crate::store::NewEvent;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{json, Value};
@@ -208,7 +208,7 @@ fn content(f: &Fields) -> Result<(OutboundContent, Option<(MediaKind, String)>),
 pub async fn send_message(
     State(st): State<AppState>,
     Extension(ctx): Extension<Arc<ApiContext>>,
-    Path(raw_id): Path<String>,
+    PathParam(raw_id): PathParam,
     body: Bytes,
 ) -> Result<Json<Value>, Error> {
     let f = Fields::parse(&body)?;
@@ -254,7 +254,7 @@ pub async fn send_message(
 
 pub async fn release(
     State(st): State<AppState>,
-    Path(raw_id): Path<String>,
+    PathParam(raw_id): PathParam,
 ) -> Result<Json<Value>, Error> {
     let conversation = conversation(&st, &raw_id).await?;
     let handoff = queue_release(&st, &conversation, "api").await?;
