@@ -30,7 +30,8 @@ async fn import(app: &TestApp, content_type: &str, body: String) -> (u16, Value)
     (status, r.json().await.unwrap())
 }
 
-async fn export(app: &TestApp, format: &str) -> (u16, String) {
+/// `GET /api/contacts/export?format=…` with the test key: the status and the body as text.
+pub(crate) async fn export(app: &TestApp, format: &str) -> (u16, String) {
     let r = app
         .http
         .get(format!("{}/api/contacts/export?format={format}", app.addr))
