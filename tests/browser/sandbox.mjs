@@ -4,6 +4,7 @@
 // the bot answer again. Saves screenshots (the handoff in `…-handoff.png`). Usage:
 //   node sandbox.mjs http://127.0.0.1:PORT /path/to/screenshot.png
 import { chromium } from 'playwright-core';
+import { until } from './until.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -30,14 +31,14 @@ try {
   await page.setInputFiles('#attach', { name: 'box.png', mimeType: 'image/png', buffer: Buffer.from(
     'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64') });
   await page.locator('.msg.in img.media').waitFor();
-  await page.waitForFunction(() => [...document.querySelectorAll('.msg.in img.media')]
+  await until(page, () => [...document.querySelectorAll('.msg.in img.media')]
     .some((i) => i.complete && i.naturalWidth > 0 && i.src.includes('/sandbox/api/media/')));
 
   // A new customer: another number, an empty chat, and the bot greets them afresh.
   const menus = page.locator('.msg.out', { hasText: 'What can I do for you?' });
   const before = await page.inputValue('#phone');
   await page.click('#new-customer');
-  await page.waitForFunction((old) => document.querySelector('#phone').value !== old, before);
+  await until(page, (old) => document.querySelector('#phone').value !== old, before);
   await page.locator('#chat', { hasText: 'No messages yet' }).waitFor();
   if (await page.locator('#chat .msg').count() !== 0) throw new Error('the new customer\'s chat is not empty');
   await page.fill('#text', 'hi');

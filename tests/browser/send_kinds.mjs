@@ -4,6 +4,7 @@
 // with a location. Saves a screenshot. Usage:
 //   node send_kinds.mjs http://127.0.0.1:PORT /path/to/screenshot.png
 import { chromium } from 'playwright-core';
+import { until } from './until.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -21,7 +22,7 @@ try {
   await page.click('#send');
   await page.locator('#typing', { hasText: 'typing…' }).waitFor();
   await page.locator('.msg.out', { hasText: 'Your order is packed' }).waitFor();
-  await page.waitForFunction(() => document.querySelector('#typing').textContent === '');
+  await until(page, () => document.querySelector('#typing').textContent === '');
 
   // A reaction and a location request; the button shares a location as the customer.
   await page.fill('#text', 'deliver');

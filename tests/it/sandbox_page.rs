@@ -16,35 +16,6 @@ const LEAD: &str = include_str!("../../flows/lead_capture.yaml");
 const ORDER: &str = include_str!("../../flows/order_status.yaml");
 const HANDOFF: &str = include_str!("../../flows/human_handoff.yaml");
 
-/// Runs `script` from `tests/browser` against `app`, with a screenshot at `screenshot`.
-async fn run_browser(app: &TestApp, script: &'static str, screenshot: &Path) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let _ = std::fs::remove_file(screenshot);
-    let addr = app.addr.clone();
-    let shot = screenshot.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .arg(&addr)
-            .arg(&shot)
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the browser test finishes within 90 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(screenshot.exists());
-    eprintln!("screenshot: {}", screenshot.display());
-}
-
 fn browser_ready(dir: &Path) -> Result<(), String> {
     let chromium = std::env::var("PARLEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
@@ -57,6 +28,23 @@ fn browser_ready(dir: &Path) -> Result<(), String> {
         return Err("node is missing".into());
     }
     Ok(())
+}
+
+/// Whether the browser test can run; where it cannot, says why and that `what` is skipped
+/// (and fails in CI, where `.ci/run` installs the browser).
+fn browser_or_skip(what: &str) -> bool {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    match browser_ready(&dir) {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "the browser test must run in CI: {why}"
+            );
+            eprintln!("{what}: {why}");
+            false
+        }
+    }
 }
 
 /// Runs `script` from `tests/browser/` against `app`; the screenshot goes to `shot`.
@@ -107,13 +95,7 @@ steps:
 
 #[tokio::test]
 async fn the_sandbox_page_renders_a_form_and_submits_it_in_a_real_browser() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&dir) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the browser test must run in CI: {why}"
-        );
-        eprintln!("skipping the browser form test: {why}");
+    if !browser_or_skip("skipping the browser form test") {
         return;
     }
     let app = spawn_with(Options {
@@ -133,13 +115,7 @@ async fn the_sandbox_page_renders_a_form_and_submits_it_in_a_real_browser() {
 
 #[tokio::test]
 async fn the_sandbox_page_chats_in_a_real_browser() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&dir) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the browser test must run in CI: {why}"
-        );
-        eprintln!("skipping the browser test: {why}");
+    if !browser_or_skip("skipping the browser test") {
         return;
     }
     // The customer's photo goes to a folder of this test's.
@@ -158,8 +134,7 @@ async fn the_sandbox_page_chats_in_a_real_browser() {
         ..Default::default()
     })
     .await;
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-page.png");
-    run_browser(&app, "sandbox.mjs", &screenshot).await;
+    run_browser_script(&app, "sandbox.mjs", "sandbox-page.png").await;
     app.shutdown().await;
 }
 
@@ -178,13 +153,7 @@ steps:
 
 #[tokio::test]
 async fn the_sandbox_page_shows_typing_reactions_and_location_requests() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&dir) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the browser test must run in CI: {why}"
-        );
-        eprintln!("skipping the browser test: {why}");
+    if !browser_or_skip("skipping the browser test") {
         return;
     }
     let slow = wiremock::MockServer::start().await;
@@ -213,8 +182,7 @@ async fn the_sandbox_page_shows_typing_reactions_and_location_requests() {
         ..Default::default()
     })
     .await;
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-send-kinds.png");
-    run_browser(&app, "send_kinds.mjs", &screenshot).await;
+    run_browser_script(&app, "send_kinds.mjs", "sandbox-send-kinds.png").await;
     app.shutdown().await;
 }
 
@@ -265,17 +233,9 @@ async fn the_sandbox_page_shows_an_agent_steps_model_calls() {
     assert!(calls[0]["system"]
         .as_str()
         .is_some_and(|s| s.contains("one task only: orders at Acme")));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&dir) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the browser test must run in CI: {why}"
-        );
-        eprintln!("skipping the browser agent test: {why}");
-        app.shutdown().await;
-        return;
+    if browser_or_skip("skipping the browser agent test") {
+        run_browser_script(&app, "agent.mjs", "sandbox-agent.png").await;
     }
-    run_browser_script(&app, "agent.mjs", "sandbox-agent.png").await;
     app.shutdown().await;
 }
 
@@ -290,13 +250,7 @@ steps:
 
 #[tokio::test]
 async fn the_insights_page_draws_each_flows_funnel_in_a_real_browser() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&dir) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the browser test must run in CI: {why}"
-        );
-        eprintln!("skipping the browser insights test: {why}");
+    if !browser_or_skip("skipping the browser insights test") {
         return;
     }
     let app = spawn_with(Options {
