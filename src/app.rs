@@ -166,6 +166,7 @@ impl App {
             webhook_log,
             media_files,
             pricer,
+            imports: Arc::new(tokio::sync::Semaphore::new(1)),
         });
         Ok(Self {
             state,

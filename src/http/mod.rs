@@ -72,6 +72,8 @@ pub struct Shared {
     pub media_files: crate::store::files::MediaFiles,
     /// Prices API sends (the cost ledger, spend limits).
     pub pricer: Arc<crate::domain::pricing::Pricer>,
+    /// One permit: the contacts import running now (`api::contacts::import`).
+    pub imports: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -124,6 +124,68 @@ async fn an_import_larger_than_the_usual_api_body_is_accepted() {
 }
 
 #[tokio::test]
+async fn a_second_import_while_one_is_running_is_refused_until_it_ends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_api().await;
+    // The first import: its head and the start of its body, the rest held back, so it
+    // holds its turn while the second one comes.
+    let file = "phone,name\n+16315551191,First\n";
+    let host = app.addr.trim_start_matches("http://");
+    let mut first = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /api/contacts/import HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        file.len()
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    first.write_all(&file.as_bytes()[..12]).await.unwrap();
+    let second = "phone,name\n+16315551192,Second\n";
+    let (retry_after, refusal) = crate::helpers::eventually(
+        Duration::from_secs(10),
+        "the second import is refused while the first runs",
+        || async {
+            let r = app
+                .http
+                .post(format!("{}/api/contacts/import", app.addr))
+                .bearer_auth(KEY)
+                .header("content-type", "text/csv")
+                .body(second)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").cloned();
+            let body: Value = r.json().await.unwrap();
+            // Until the first one holds its turn, the second is imported like any other.
+            assert!(status == 429 || status == 200, "{status} {body}");
+            (status == 429).then_some((retry, body))
+        },
+    )
+    .await;
+    assert_eq!(refusal["error_code"], "IMPORT_IN_PROGRESS", "{refusal}");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("another contacts import is running")),
+        "{refusal}"
+    );
+    assert_eq!(retry_after.unwrap(), "10");
+    // The first one finishes and is imported; then the next import runs.
+    first.write_all(&file.as_bytes()[12..]).await.unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""created":1"#), "{answer}");
+    let (status, body) = import(&app, "text/csv", second.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, exported) = export(&app, "csv").await;
+    assert!(
+        exported.contains("First") && exported.contains("Second"),
+        "{exported}"
+    );
+}
+
+#[tokio::test]
 async fn a_flow_greets_with_an_imported_field() {
     let app = spawn_with(Options {
         manual_clock: true,

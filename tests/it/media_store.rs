@@ -99,12 +99,17 @@ async fn serve_media_after(meta: &MockServer, media_id: &str, bytes: &[u8], dela
         .await;
 }
 
-/// The inbound message's id in the API (its event id).
+/// The inbound message's id in the API (its event id), from the Meta sender.
 async fn message_id(app: &TestApp, wamid: &str) -> i64 {
+    message_id_of(app, 1, wamid).await
+}
+
+/// The id of the message `wamid` that `CUSTOMER` sent to sender `sender`.
+async fn message_id_of(app: &TestApp, sender: i64, wamid: &str) -> i64 {
     eventually(Duration::from_secs(10), "the message is stored", || async {
         let conversation = app
             .store
-            .find_conversation(1, &format!("+{CUSTOMER}"))
+            .find_conversation(sender, &format!("+{CUSTOMER}"))
             .await
             .unwrap()?;
         app.store
@@ -377,6 +382,37 @@ fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// A signed Twilio webhook of a photo whose file is at `media_url`; the answer's status.
+async fn post_twilio_photo(app: &TestApp, sid: &str, media_url: &str) -> u16 {
+    let params = [
+        ("MediaContentType0", "image/jpeg"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "1"),
+        ("ProfileName", "Sheena Nelson"),
+        ("MessageType", "image"),
+        ("WaId", CUSTOMER),
+        ("Body", "This is how the box arrived"),
+        ("To", "whatsapp:+15550783881"),
+        ("MessageSid", sid),
+        ("AccountSid", "ACtest"),
+        ("From", "whatsapp:+16315551181"),
+        ("MediaUrl0", media_url),
+    ];
+    app.http
+        .post(format!("{}/webhooks/twilio", app.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "x-twilio-signature",
+            twilio_signature("https://example.com/webhooks/twilio", &params),
+        )
+        .body(serde_urlencoded::to_string(params).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn twilio_media_is_fetched_with_the_account_credentials_only_from_twilio() {
     let media = tempfile::tempdir().unwrap();
@@ -405,33 +441,7 @@ async fn twilio_media_is_fetched_with_the_account_credentials_only_from_twilio()
         .mount(&storage)
         .await;
     let media_url = format!("{}{media_path}", app.twilio.uri());
-    let params = [
-        ("MediaContentType0", "image/jpeg"),
-        ("SmsMessageSid", "MMe7d2129c328de74a6d11bb9249b958c3"),
-        ("NumMedia", "1"),
-        ("ProfileName", "Sheena Nelson"),
-        ("MessageType", "image"),
-        ("WaId", CUSTOMER),
-        ("Body", "This is how the box arrived"),
-        ("To", "whatsapp:+15550783881"),
-        ("MessageSid", "MMe7d2129c328de74a6d11bb9249b958c3"),
-        ("AccountSid", "ACtest"),
-        ("From", "whatsapp:+16315551181"),
-        ("MediaUrl0", media_url.as_str()),
-    ];
-    let status = app
-        .http
-        .post(format!("{}/webhooks/twilio", app.addr))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "x-twilio-signature",
-            twilio_signature("https://example.com/webhooks/twilio", &params),
-        )
-        .body(serde_urlencoded::to_string(params).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = post_twilio_photo(&app, "MMe7d2129c328de74a6d11bb9249b958c3", &media_url).await;
     assert_eq!(status, 200);
     let sha = sha_hex(PHOTO);
     let stored = eventually(
@@ -443,6 +453,37 @@ async fn twilio_media_is_fetched_with_the_account_credentials_only_from_twilio()
     assert_eq!(stored.sender_id, 2);
     assert_eq!(stored.content_type.as_deref(), Some("image/jpeg"));
     assert_eq!(std::fs::read(file_in(media.path(), &sha)).unwrap(), PHOTO);
+}
+
+#[tokio::test]
+async fn a_twilio_media_url_off_twilios_api_is_refused_without_a_request() {
+    let media = tempfile::tempdir().unwrap();
+    let app = app_with(media.path(), "", None).await;
+    // A signed webhook whose MediaUrl0 names another host (an internal service, say).
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(PHOTO.to_vec()))
+        .mount(&elsewhere)
+        .await;
+    let sid = "MM0000000000000000000000000000e1se";
+    let status =
+        post_twilio_photo(&app, sid, &format!("{}/internal/secret", elsewhere.uri())).await;
+    assert_eq!(status, 200);
+    let id = message_id_of(&app, 2, sid).await;
+    let m = settled_media(&app, id).await;
+    assert_eq!(m["status"], "failed", "{m}");
+    let error = m["error"].as_str().unwrap();
+    assert!(error.contains("is not on Twilio's API"), "{error}");
+    assert!(error.contains("api_base"), "{error}");
+    assert_eq!(m["attempts"], 1, "not retried: {m}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+    assert!(app
+        .twilio
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| !r.url.path().contains("internal")));
 }
 
 #[tokio::test]

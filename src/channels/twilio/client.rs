@@ -257,8 +257,9 @@ impl Channel for TwilioClient {
 
     /// `GET MediaUrl0` with the account's credentials. Twilio answers with a redirect to
     /// its file storage; the credentials go only to Twilio's own API host (`api_base`),
-    /// never to a host the redirect or the URL names (reqwest drops them on a redirect to
-    /// another host).
+    /// never to a host the redirect names (reqwest drops them on a redirect to another
+    /// host). A `MediaUrl0` on any other origin is refused without a request: it is a URL
+    /// from outside, and Parley fetches it from inside the operator's network.
     async fn fetch_media(
         &self,
         http: &reqwest::Client,
@@ -278,14 +279,17 @@ impl Channel for TwilioClient {
         }
         let own_host = reqwest::Url::parse(&self.settings.api_base)
             .is_ok_and(|base| base.origin() == parsed.origin());
-        let mut request = http.get(parsed);
-        if own_host {
-            request = self.with_auth(request);
+        if !own_host {
+            return Err(FetchError::Permanent(format!(
+                "MediaUrl0 `{url}` is not on Twilio's API ({}, the sender's api_base): Parley \
+                 downloads a customer's file only from there",
+                self.settings.api_base
+            )));
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| FetchError::Transient(format!("no answer from Twilio for {url}: {e}")))?;
+        let response =
+            self.with_auth(http.get(parsed)).send().await.map_err(|e| {
+                FetchError::Transient(format!("no answer from Twilio for {url}: {e}"))
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::from_status(

@@ -1,6 +1,6 @@
 //! Contacts in and out: `POST /api/contacts/import` (a CSV or JSON file as the body, up to
-//! 64 MiB and 200,000 rows; the answer counts contacts created and updated and lists every
-//! refused row with its reason) and `GET /api/contacts/export?format=csv|json` (every
+//! 64 MiB and 200,000 rows, one import at a time per process, read off the HTTP thread; the
+//! answer counts contacts created and updated and lists every refused row with its reason) and `GET /api/contacts/export?format=csv|json` (every
 //! contact, streamed a page at a time, in the shape an import reads back).
 
 use crate::domain::contact_file::{self, ExportRow, ImportFormat, MAX_BYTES};
@@ -11,20 +11,28 @@ use crate::http::AppState;
 use crate::store::{DynStore, StoreResult, EXPORT_PAGE};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// How long a client refused for a running import is told to wait (`Retry-After`).
+const IMPORT_RETRY_SECONDS: u32 = 10;
+
 /// `POST /api/contacts/import`, the format from `Content-Type` (`text/csv` or
 /// `application/json`).
+///
+/// One import runs at a time (`Shared::imports`): a file of 64 MiB takes several hundred
+/// MB while it is read and seconds to store, so a second one while the first runs is
+/// refused (429 `IMPORT_IN_PROGRESS`, `Retry-After`) before its body is read. The file is
+/// parsed on a blocking thread: the HTTP runtime has one thread, which webhooks need.
 pub async fn import(
     State(st): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Error> {
+) -> Result<Response, Error> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -36,6 +44,20 @@ pub async fn import(
             "send the file with Content-Type: text/csv or application/json",
         ));
     };
+    let Ok(_running) = st.imports.clone().try_acquire_owned() else {
+        let mut busy = Error::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "IMPORT_IN_PROGRESS",
+            format!(
+                "another contacts import is running on this server: send this file again when \
+                 it has finished (in about {IMPORT_RETRY_SECONDS} seconds)"
+            ),
+        )
+        .into_response();
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(IMPORT_RETRY_SECONDS));
+        return Ok(busy);
+    };
     let bytes = axum::body::to_bytes(body, MAX_BYTES).await.map_err(|_| {
         Error::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -43,15 +65,21 @@ pub async fn import(
             format!("the file is larger than {MAX_BYTES} bytes (64 MiB): split it"),
         )
     })?;
-    let parsed =
-        contact_file::parse(format, &bytes).map_err(|e| Error::invalid_request(e.to_string()))?;
+    let parsed = tokio::task::spawn_blocking(move || contact_file::parse(format, &bytes))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading a contacts file failed");
+            Error::unavailable("the file could not be read, please retry")
+        })?
+        .map_err(|e| Error::invalid_request(e.to_string()))?;
     let report = crate::store::import(st.store.as_ref(), parsed, st.clock.now()).await?;
     Ok(Json(json!({
         "success": true,
         "created": report.created,
         "updated": report.updated,
         "refused": report.refused,
-    })))
+    }))
+    .into_response())
 }
 
 /// `GET /api/contacts/export?format=csv|json` (JSON when not given).
