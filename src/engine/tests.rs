@@ -248,6 +248,23 @@ async fn if_and_switch_branch_on_rhai_expressions() {
 }
 
 #[tokio::test]
+async fn set_keeps_unquoted_numbers_and_booleans_and_quoted_values_as_text() {
+    let mut h = harness(&[r#"id: calc
+triggers: [{keyword: [calc]}]
+steps:
+  - set: { price: 10, quantity: 3, rate: 2.5, paid: true, code: "10", phone: +34600000001, zip: 007 }
+  - if: vars.price > 5
+    then: [{ send: big }]
+    else: [{ send: small }]
+  - set: { total: "= vars.price * vars.quantity * vars.rate" }
+  - if: vars.paid && vars.code == "10" && vars.phone == "+34600000001" && vars.zip == "007"
+    then: [{ send: "total {{ vars.total }}, rate {{ vars.rate }}" }]
+    else: [{ send: "types changed" }]
+"#]);
+    assert_eq!(h.say("calc").await, vec!["big", "total 75.0, rate 2.5"]);
+}
+
+#[tokio::test]
 async fn script_changes_vars_and_a_runaway_script_takes_its_error_path() {
     let mut h = harness(&["id: s\ntriggers: [{keyword: [calc]}]\nsteps:\n  - script: \"vars.total = 6 * 7;\"\n  - send: \"{{ vars.total }}\"\n  - script: { code: \"loop { }\", on_error: oops }\n  - send: never\n  - id: oops\n    send: \"Something went wrong\"\n"]);
     let started = std::time::Instant::now();
@@ -360,11 +377,14 @@ async fn http_step_saves_the_answer_and_private_targets_are_refused_by_default()
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/orders"))
-        .and(body_json(json!({"id": "4821", "who": "Ana"})))
+        // Quoted values stay text in the body, plain numbers are numbers.
+        .and(body_json(
+            json!({"id": "4821", "who": "Ana", "zip": "007", "phone": "+34600000001", "qty": 2}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "shipped"})))
         .mount(&server)
         .await;
-    let flow = format!("id: h\ntriggers: [{{regex: '(?P<oid>\\d+)'}}]\nsteps:\n  - http: {{ method: POST, url: \"{}/orders\", body: {{ id: \"{{{{ vars.oid }}}}\", who: \"{{{{ contact.name }}}}\" }}, save_as: res, on_error: failed }}\n  - send: \"Your order is {{{{ vars.res.body.status }}}}\"\n  - end: {{}}\n  - id: failed\n    send: \"Cannot check now\"\n", server.uri());
+    let flow = format!("id: h\ntriggers: [{{regex: '(?P<oid>\\d+)'}}]\nsteps:\n  - http: {{ method: POST, url: \"{}/orders\", body: {{ id: \"{{{{ vars.oid }}}}\", who: \"{{{{ contact.name }}}}\", zip: \"007\", phone: \"+34600000001\", qty: 2 }}, save_as: res, on_error: failed }}\n  - send: \"Your order is {{{{ vars.res.body.status }}}}\"\n  - end: {{}}\n  - id: failed\n    send: \"Cannot check now\"\n", server.uri());
     let mut h = harness_with(&[&flow], true);
     assert_eq!(h.say("4821").await, vec!["Your order is shipped"]);
     let mut h = harness_with(&[&flow], false);

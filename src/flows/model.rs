@@ -226,6 +226,9 @@ pub enum SetTarget {
 pub enum ValueSpec {
     /// `{{ … }}` text.
     Text(String),
+    /// A number or `true`/`false` written without quotes: kept as that, so `if: vars.price
+    /// > 5` compares numbers and `= vars.price * 2` computes.
+    Value(serde_json::Value),
     /// `= expression` evaluated with Rhai.
     Expr(Expr),
 }

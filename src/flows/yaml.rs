@@ -25,7 +25,7 @@ pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
     }
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
-        .prevent_coercion(false);
+        .prevent_coercion(true);
     match marked_yaml::parse_yaml_with_options(0, text, options) {
         Ok(node) => Some(node),
         Err(e) => {

@@ -181,6 +181,7 @@ impl Interpreter<'_> {
                         let source = match value {
                             ValueSpec::Expr(e) => e.source.as_str(),
                             ValueSpec::Text(t) => t.as_str(),
+                            ValueSpec::Value(_) => "",
                         };
                         self.fail_step(flow, pc, format!("`= {source}` failed: {err}"))
                     }
@@ -267,6 +268,7 @@ impl Interpreter<'_> {
                     let v = json!(self.render(t));
                     self.assign(target, v);
                 }
+                ValueSpec::Value(v) => self.assign(target, v.clone()),
                 ValueSpec::Expr(e) => return self.eval(e, Await::Set { index }),
             }
         }

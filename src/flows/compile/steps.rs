@@ -335,9 +335,12 @@ fn op(
                     );
                 }
                 let text = yaml::as_str(v, &format!("the value of `{key}`"), problems)?;
-                let spec = match text.strip_prefix('=') {
-                    Some(code) => ValueSpec::Expr(compile_expr(b, code.trim(), v, problems)?),
-                    None => {
+                let spec = match (text.strip_prefix('='), plain_value(v)) {
+                    (_, Some(value)) => ValueSpec::Value(value),
+                    (Some(code), None) => {
+                        ValueSpec::Expr(compile_expr(b, code.trim(), v, problems)?)
+                    }
+                    (None, None) => {
                         blanks::check(v, b.ctx, problems);
                         ValueSpec::Text(text.to_string())
                     }
@@ -883,5 +886,34 @@ fn compile_file_script(
             );
             None
         }
+    }
+}
+
+/// A `set` value written as a YAML number or boolean, without quotes (`price: 10`,
+/// `rate: 2.5`, `paid: true`): that number or boolean. Quoted (`"10"`) it stays text, and
+/// so does anything a number would change: `+34600000001`, `007`, `1e3`, `1_000`.
+fn plain_value(node: &YamlNode) -> Option<serde_json::Value> {
+    let scalar = node.as_scalar().filter(|s| s.may_coerce())?;
+    if let Some(b) = scalar.as_bool() {
+        return Some(b.into());
+    }
+    let text = scalar.as_str();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || (whole.len() > 1 && whole.starts_with('0')) {
+        return None;
+    }
+    match fraction {
+        None => text.parse::<i64>().ok().map(Into::into),
+        Some(f) if all_digits(f) => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number),
+        Some(_) => None,
     }
 }
