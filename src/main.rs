@@ -605,9 +605,13 @@ fn init_logging(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, not in log files or journald.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // A log line that cannot be written (the pipe to a log shipper closed, `| head`) is
+    // dropped: tracing's own report of it would go to stderr with `eprintln!`, which
+    // panics when stderr is that same closed pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

@@ -237,6 +237,30 @@ fn check_warns_about_what_a_deployment_lacks() {
 }
 
 #[test]
+fn provider_urls_and_a_pasted_phone_number_are_refused_at_load() {
+    let text = r#"
+senders:
+  - id: 1
+    name: Support
+    channel: meta
+    phone_number: "+15550783881"
+    meta: { phone_number_id: "+15550783881", access_token: t, app_secret: s, verify_token: v, api_base: graph.facebook.com/v26.0 }
+  - id: 2
+    name: Twilio
+    channel: twilio
+    phone_number: "+15550783882"
+    twilio: { account_sid: ACx, auth_token: t, api_base: api.twilio.com, status_callback: /webhooks/twilio, messaging_api_base: "ftp://messaging.twilio.com" }
+"#;
+    insta::assert_snapshot!(problems(text), @r"
+    parley.yaml: senders[0].meta.phone_number_id: `+15550783881` is not a phone number ID: copy the number's ID (digits only, like 106540352242922) from Meta's App Dashboard → WhatsApp → API Setup, not the phone number itself
+    parley.yaml: senders[0].meta.api_base: `graph.facebook.com/v26.0` is not a whole URL: write it with https:// and the host, like https://graph.facebook.com/v26.0
+    parley.yaml: senders[1].twilio.api_base: `api.twilio.com` is not a whole URL: write it with https:// and the host, like https://api.twilio.com
+    parley.yaml: senders[1].twilio.messaging_api_base: `ftp://messaging.twilio.com` is not a whole URL: write it with https:// and the host, like https://messaging.twilio.com
+    parley.yaml: senders[1].twilio.status_callback: `/webhooks/twilio` is not a whole URL: write it with https:// and the host, like https://bot.example.com/webhooks/twilio
+    ");
+}
+
+#[test]
 fn warns_about_a_graph_api_version_meta_retires_soon() {
     let sender = |version: &str| {
         format!(

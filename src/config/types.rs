@@ -109,6 +109,7 @@ impl Config {
             ));
         }
         self.database.problems(&mut problems);
+        self.log.problems(&mut problems);
         self.http.problems(&mut problems);
         self.window.problems(&mut problems);
         self.rate_limit.problems(&mut problems);

@@ -428,3 +428,51 @@ async fn without_api_keys_the_401_says_none_exist_and_how_to_add_one() {
     assert_eq!(v1["detail"], body["error"], "{v1}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn serve_keeps_running_and_stops_on_sigterm_when_its_output_is_closed() {
+    // `parley serve | head -1`, or a log shipper that died: every later log line meets a
+    // closed pipe. Parley drops those lines; it neither panics nor ignores SIGTERM.
+    let cwd = project(ONE_SANDBOX, Some(&[("echo.yaml", ECHO_FLOW)]));
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["serve", "--config", "parley.yaml", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(cwd.path())
+        .env_remove("PARLEY_CONFIG")
+        .env_remove("PARLEY_LISTEN")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("parley serve starts");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let addr = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &addr).await;
+    // Requests that log: refusals and a sandbox conversation.
+    for _ in 0..3 {
+        let refused = http
+            .get(format!("{addr}/api/user/whatsapp/senders"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let said = http
+            .post(format!("{addr}/sandbox/api/messages"))
+            .json(&serde_json::json!({ "from": "+34600000001", "text": "hello" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(said.status(), 200);
+    }
+    assert!(child.try_wait().unwrap().is_none(), "parley serve exited");
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        crate::crash::sigterm_and_wait(child),
+    )
+    .await
+    .expect("parley serve stops on SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

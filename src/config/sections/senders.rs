@@ -212,6 +212,20 @@ pub(crate) fn sender_problems(senders: &[SenderConfig], problems: &mut Vec<Strin
                             problems.push(format!("{at}.meta.{key}: must not be empty"));
                         }
                     }
+                    let id = m.phone_number_id.trim();
+                    if !id.is_empty() && !id.bytes().all(|b| b.is_ascii_digit()) {
+                        problems.push(format!(
+                            "{at}.meta.phone_number_id: `{id}` is not a phone number ID: copy the \
+                             number's ID (digits only, like 106540352242922) from Meta's App \
+                             Dashboard → WhatsApp → API Setup, not the phone number itself"
+                        ));
+                    }
+                    url_problem(
+                        &format!("{at}.meta.api_base"),
+                        &m.api_base,
+                        &default_meta_api_base(),
+                        problems,
+                    );
                 }
             },
             ChannelKind::Twilio => match &s.twilio {
@@ -224,6 +238,21 @@ pub(crate) fn sender_problems(senders: &[SenderConfig], problems: &mut Vec<Strin
                             problems.push(format!("{at}.twilio.{key}: must not be empty"));
                         }
                     }
+                    for (key, value, example) in [
+                        ("api_base", &t.api_base, default_twilio_api_base()),
+                        ("content_api_base", &t.content_api_base, default_twilio_content_api_base()),
+                        ("messaging_api_base", &t.messaging_api_base, default_twilio_messaging_api_base()),
+                    ] {
+                        url_problem(&format!("{at}.twilio.{key}"), value, &example, problems);
+                    }
+                    if let Some(callback) = &t.status_callback {
+                        url_problem(
+                            &format!("{at}.twilio.status_callback"),
+                            callback,
+                            "https://bot.example.com/webhooks/twilio",
+                            problems,
+                        );
+                    }
                 }
             },
             ChannelKind::Sandbox => {}
@@ -234,5 +263,17 @@ pub(crate) fn sender_problems(senders: &[SenderConfig], problems: &mut Vec<Strin
         if s.channel != ChannelKind::Twilio && s.twilio.is_some() {
             problems.push(format!("{at}.twilio: only allowed with channel: twilio"));
         }
+    }
+}
+
+/// A problem when `value`, at `key`, is not a whole http(s) URL (`graph.facebook.com/v26.0`
+/// would fail every send at run time); `example` shows one.
+fn url_problem(key: &str, value: &str, example: &str, problems: &mut Vec<String>) {
+    let whole = url::Url::parse(value.trim())
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !whole {
+        problems.push(format!(
+            "{key}: `{value}` is not a whole URL: write it with https:// and the host, like {example}"
+        ));
     }
 }
