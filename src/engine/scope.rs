@@ -110,3 +110,94 @@ pub fn call_view(call: &CallEvent) -> Value {
         "end_time": call.end_time.map(|t| t.to_rfc3339()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CallDirection, CallPhase, MediaKind};
+    use crate::flows::template::MESSAGE_KEYS;
+
+    /// `parley check` refuses `{{ message.x }}` for an `x` outside `MESSAGE_KEYS`: every
+    /// key a message of any kind has must be in it.
+    #[test]
+    fn every_key_a_message_has_is_one_check_knows() {
+        let none = || None::<String>;
+        let kinds = vec![
+            InboundContent::Text { body: "hi".into() },
+            InboundContent::ButtonReply {
+                id: "a".into(),
+                title: "A".into(),
+            },
+            InboundContent::ListReply {
+                id: "a".into(),
+                title: "A".into(),
+                description: None,
+            },
+            InboundContent::QuickReply {
+                payload: "a".into(),
+                text: "A".into(),
+            },
+            InboundContent::Location {
+                latitude: 1.0,
+                longitude: 2.0,
+                name: none(),
+                address: none(),
+                url: none(),
+            },
+            InboundContent::FormReply {
+                token: none(),
+                response: Map::new(),
+            },
+            InboundContent::AddressReply {
+                values: Default::default(),
+                saved_address_id: none(),
+            },
+            InboundContent::Media {
+                media: MediaKind::Image,
+                media_id: none(),
+                url: none(),
+                mime_type: none(),
+                sha256: none(),
+                caption: none(),
+                filename: none(),
+                voice: false,
+            },
+            InboundContent::Reaction {
+                message_id: "m".into(),
+                emoji: none(),
+            },
+            InboundContent::Order {
+                catalog_id: none(),
+                text: none(),
+                items: Vec::new(),
+            },
+            InboundContent::Contacts {
+                contacts: Vec::new(),
+            },
+            InboundContent::Call(CallEvent {
+                call_id: "c".into(),
+                event: CallPhase::Connect,
+                direction: CallDirection::UserInitiated,
+                status: None,
+                duration_seconds: None,
+                start_time: None,
+                end_time: None,
+            }),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for content in &kinds {
+            let view = message_view(Some(content));
+            for key in view.as_object().unwrap().keys() {
+                assert!(
+                    MESSAGE_KEYS.contains(&key.as_str()),
+                    "message.{key} is not in MESSAGE_KEYS"
+                );
+                seen.insert(key.clone());
+            }
+        }
+        // And none of MESSAGE_KEYS is a key no message has.
+        for key in MESSAGE_KEYS {
+            assert!(seen.contains(*key), "no message has `{key}`");
+        }
+    }
+}

@@ -67,6 +67,23 @@ steps:
 }
 
 #[test]
+fn check_reports_message_parts_that_do_not_exist_and_parts_of_now() {
+    insta::assert_snapshot!(check(
+        &[(
+            "parts.yaml",
+            r#"id: parts
+triggers: [{keyword: [p]}]
+steps:
+  - send: "You wrote: {{ message.txt }} at {{ now.date }}"
+  - send: "{{ message.body }}"
+  - send: "Fine: {{ message.text }} {{ message.form.date }} {{ message.address.city }} {{ message.call.status }}"
+"#,
+        )],
+        None,
+    ));
+}
+
+#[test]
 fn check_reports_loops_that_never_wait_but_not_menus_that_ask() {
     insta::assert_snapshot!(check(
         &[

@@ -7,6 +7,32 @@
 /// What a `{{ path }}` may start with; `engine::template::Roots` reads exactly these.
 pub const ROOTS: &[&str] = &["contact", "vars", "message", "now"];
 
+/// What `message.` may be followed by: every key `engine::scope::message_view` sets, for
+/// one kind of message or another (a test there keeps the two together).
+pub const MESSAGE_KEYS: &[&str] = &[
+    "text",
+    "type",
+    "id",
+    "title",
+    "latitude",
+    "longitude",
+    "name",
+    "address",
+    "form",
+    "token",
+    "saved_address_id",
+    "url",
+    "media_id",
+    "mime_type",
+    "caption",
+    "filename",
+    "emoji",
+    "reacted_to",
+    "order",
+    "contacts",
+    "call",
+];
+
 /// The filters after `|`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {

@@ -6,7 +6,7 @@
 use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::LoadContext;
-use crate::flows::template::{parse_blank, pieces, Filter, Piece, ROOTS};
+use crate::flows::template::{parse_blank, pieces, Filter, Piece, MESSAGE_KEYS, ROOTS};
 use marked_yaml::types::MarkedMappingNode;
 
 /// Checks the scalar values of `keys` in `map` that exist.
@@ -116,6 +116,38 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
             )),
         );
         return;
+    }
+    let mut keys = path.split('.').skip(1).map(str::trim);
+    match (root, keys.next()) {
+        ("now", Some(key)) => {
+            problems.error(
+                at,
+                format!(
+                    "`now` is a time, like 2026-11-23T10:30:00+00:00, with no parts: `now.{key}` \
+                     in `{}` would be sent as empty text",
+                    short(&whole)
+                ),
+                Some("write `{{ now }}`".into()),
+            );
+            return;
+        }
+        ("message", Some(key)) if !MESSAGE_KEYS.contains(&key) => {
+            let list = MESSAGE_KEYS.join(", ");
+            let hint = match did_you_mean(key, MESSAGE_KEYS) {
+                Some(s) => format!("did you mean `message.{s}`? A message has: {list}"),
+                None => format!("a message has: {list}"),
+            };
+            problems.error(
+                at,
+                format!(
+                    "a message has no `{key}` (in `{}`): it would be sent as empty text",
+                    short(&whole)
+                ),
+                Some(hint),
+            );
+            return;
+        }
+        _ => {}
     }
     if !ROOTS.contains(&root) {
         let hint = match did_you_mean(root, ROOTS) {
