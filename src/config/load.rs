@@ -236,14 +236,18 @@ fn syntax_error(e: &serde_yaml::Error, text: &str, file: &str) -> ConfigError {
 }
 
 /// `twilio: { account_sid: ${TWILIO_ACCOUNT_SID} }` is not YAML: inside `{ … }` a bare
-/// value cannot hold `{` or `}`. The fix, for the first such key on the line.
+/// value cannot hold `{` or `}`. The fix, for the first such key on the line whose
+/// reference is not quoted already.
 fn env_in_flow_mapping_hint(line: &str) -> Option<String> {
     let open = line
         .char_indices()
         .find(|&(i, c)| c == '{' && !line[..i].ends_with('$'))?
         .0;
     let inside = &line[open + 1..];
-    let reference = inside.find("${")?;
+    let reference = inside
+        .match_indices("${")
+        .map(|(at, _)| at)
+        .find(|&at| !inside[..at].ends_with(['"', '\'']))?;
     let before = inside[..reference].trim_end();
     let value = &inside[reference..];
     let value = &value[..value.find('}').map_or(value.len(), |end| end + 1)];

@@ -185,6 +185,16 @@ fn an_env_reference_inside_a_flow_mapping_gets_a_hint() {
         err.contains("hint: quote it: account_sid: \"${TWILIO_ACCOUNT_SID}\", or write the mapping on several lines"),
         "{err}"
     );
+    // The reference the hint names is the bare one, not one quoted already.
+    let text = text.replace(
+        "account_sid: ${TWILIO_ACCOUNT_SID}",
+        "account_sid: \"${TWILIO_ACCOUNT_SID}\"",
+    );
+    let err = problems(&text);
+    assert!(
+        err.contains("hint: quote it: auth_token: \"${TWILIO_AUTH_TOKEN}\""),
+        "{err}"
+    );
     // Another syntax error gets its place and no such hint.
     let err = problems("listen: [1.2.3.4\n");
     assert!(err.starts_with("parley.yaml:"), "{err}");

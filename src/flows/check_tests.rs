@@ -84,6 +84,31 @@ steps:
 }
 
 #[test]
+fn check_reports_a_condition_that_assigns_or_names_a_word_as_a_value() {
+    insta::assert_snapshot!(check(
+        &[(
+            "conditions.yaml",
+            r#"id: conditions
+triggers: [{keyword: [c]}]
+steps:
+  - if: vars.price = 5
+    then: [{ send: five }]
+  - if: vars.plan == Team
+    then: [{ send: team }]
+  - switch:
+      on: plan
+      cases: { a: { send: a } }
+  - set: { total: "= price * 2" }
+  - if: vars.n >= 3 && vars.n <= 9 && vars.n != 4 && vars.tag == "a=b" && contact.city == `x=y` && message.type == "text"
+    then: [{ send: fine }]
+  - set: { doubled: "= let n = vars.n; n * 2" }
+"#,
+        )],
+        None,
+    ));
+}
+
+#[test]
 fn check_reports_loops_that_never_wait_but_not_menus_that_ask() {
     insta::assert_snapshot!(check(
         &[

@@ -26,6 +26,63 @@ thread_local! {
     static MEMORY_BASE: Cell<Option<isize>> = const { Cell::new(None) };
 }
 
+/// The names a flow's Rhai sees, as `run_on` gives them.
+pub const NAMES: [&str; 3] = ["vars", "contact", "message"];
+
+/// The first name `code` uses that is none of [`NAMES`] and that it does not declare itself
+/// (`Team` in `vars.plan == Team`, meant as text): at run time it would fail the step.
+pub fn undefined_name(code: &str) -> Option<String> {
+    static STRICT: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    let engine = STRICT.get_or_init(|| {
+        let mut engine = sandbox();
+        engine.set_strict_variables(true);
+        engine
+    });
+    let mut scope = Scope::new();
+    for name in NAMES {
+        scope.push(name, Dynamic::UNIT);
+    }
+    match engine.compile_with_scope(&scope, code) {
+        Err(e) => match e.err_type() {
+            rhai::ParseErrorType::VariableUndefined(name) => Some(name.clone()),
+            _ => None,
+        },
+        Ok(_) => None,
+    }
+}
+
+/// Where a condition assigns with a single `=` instead of comparing with `==`
+/// (`vars.price = 5`), outside quotes: the byte offset of that `=`.
+pub fn assignment_in_condition(code: &str) -> Option<usize> {
+    let bytes = code.as_bytes();
+    let mut quote = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if matches!(b, b'"' | b'\'' | b'`') => quote = Some(b),
+            None if b == b'=' => {
+                let before = i.checked_sub(1).map(|j| bytes[j]);
+                let after = bytes.get(i + 1).copied();
+                let compares = matches!(before, Some(b'=' | b'!' | b'<' | b'>'))
+                    || matches!(after, Some(b'=' | b'>'));
+                if !compares {
+                    return Some(i);
+                }
+                if after == Some(b'=') {
+                    i += 1;
+                }
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A Rhai engine with Parley's limits. Cheap enough to build once per process.
 pub fn sandbox() -> Engine {
     let mut engine = Engine::new();

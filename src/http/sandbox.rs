@@ -195,7 +195,9 @@ async fn json_only(request: axum::extract::Request, next: axum::middleware::Next
     Error::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "UNSUPPORTED_MEDIA_TYPE",
-        "the sandbox API accepts JSON bodies only; send Content-Type: application/json",
+        "the sandbox API takes a POST, PUT or DELETE only with Content-Type: application/json, \
+         even one without a body (a web page cannot send that header to another site without \
+         asking, so none can act on the sandbox)",
     )
     .into_response()
 }

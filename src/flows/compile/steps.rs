@@ -264,6 +264,7 @@ fn op(
         "form" => Op::Form(Box::new(super::form::compile(b, value, index, problems)?)),
         "if" => {
             let condition = expr(b, value, "the `if` condition", problems)?;
+            condition_mistakes(&condition, true, problems);
             let then = match map.get_node("then") {
                 Some(n) => b.branch(n, index, Slot::Then, problems),
                 None => {
@@ -297,6 +298,7 @@ fn op(
                 return None;
             };
             let on = expr(b, on_node, "the `switch` value", problems)?;
+            condition_mistakes(&on, true, problems);
             let Some(cases_node) = m
                 .get_node("cases")
                 .and_then(|n| yaml::as_map(n, "`cases`", problems))
@@ -338,7 +340,9 @@ fn op(
                 let spec = match (text.strip_prefix('='), plain_value(v)) {
                     (_, Some(value)) => ValueSpec::Value(value),
                     (Some(code), None) => {
-                        ValueSpec::Expr(compile_expr(b, code.trim(), v, problems)?)
+                        let value = compile_expr(b, code.trim(), v, problems)?;
+                        condition_mistakes(&value, false, problems);
+                        ValueSpec::Expr(value)
                     }
                     (None, None) => {
                         blanks::check(v, b.ctx, problems);
@@ -816,6 +820,38 @@ pub(super) fn to_json(node: &YamlNode) -> serde_json::Value {
 fn expr(b: &Builder<'_>, node: &YamlNode, what: &str, problems: &mut Problems) -> Option<Expr> {
     let code = yaml::as_str(node, what, problems)?;
     compile_expr(b, code, node, problems)
+}
+
+/// What a flow author means differently from what Rhai reads, in a condition or a `set`
+/// value (`comparing`: an `if` or a `switch`, where a single `=` sets instead of
+/// comparing). Each would fail or mislead at run time, with the customer left waiting.
+fn condition_mistakes(e: &Expr, comparing: bool, problems: &mut Problems) {
+    if comparing {
+        if let Some(at) = script::assignment_in_condition(&e.source) {
+            let fixed = format!("{}=={}", &e.source[..at], &e.source[at + 1..]);
+            problems.error(
+                e.at,
+                format!(
+                    "`{}` sets a value instead of comparing: a single `=` changes it",
+                    e.source
+                ),
+                Some(format!("write `==` to compare: `{fixed}`")),
+            );
+            return;
+        }
+    }
+    if let Some(name) = script::undefined_name(&e.source) {
+        problems.error(
+            e.at,
+            format!(
+                "`{name}` in `{}` is not something flows know: it would stop the flow when it runs",
+                e.source
+            ),
+            Some(format!(
+                "text goes in quotes (\"{name}\"); a saved value starts with vars., contact. or message. (`vars.{name}`)"
+            )),
+        );
+    }
 }
 
 /// Compiles inline Rhai; syntax errors point at their line and column in the YAML file.

@@ -26,9 +26,10 @@ pub fn hint(text: &str, line: usize) -> Option<OutOfStep> {
         .into_iter()
         .filter(|&i| significant(lines[i]))
         .find_map(|i| {
-            let (what, hint) = match tab(&lines, i) {
-                Some(h) => ("this line is indented with a tab", h),
-                None => (
+            let (what, hint) = match (tab(&lines, i), dash_without_space(lines[i])) {
+                (Some(h), _) => ("this line is indented with a tab", h),
+                (None, Some(h)) => ("this list item has no space after its dash", h),
+                (None, None) => (
                     "this line is not lined up with the lines above it",
                     out_of_step(&lines, i)?,
                 ),
@@ -91,6 +92,22 @@ fn key_column(line: &str) -> usize {
     } else {
         ind
     }
+}
+
+/// `-send: Bye`: YAML reads `-send` as one word, not as a list item.
+fn dash_without_space(line: &str) -> Option<String> {
+    let t = line.trim_start_matches(' ');
+    let rest = t.strip_prefix('-')?;
+    let next = rest.chars().next()?;
+    if !(next.is_alphabetic() || next == '{' || next == '"') {
+        return None;
+    }
+    Some(format!(
+        "put a space after the dash: `- {}` (without it, `{}` is read as one word, not as a \
+         list item)",
+        rest.trim_end(),
+        label(t)
+    ))
 }
 
 fn tab(lines: &[&str], i: usize) -> Option<String> {
@@ -232,6 +249,20 @@ mod tests {
             .unwrap()
             .hint
             .starts_with("line 3 is indented with a tab"));
+    }
+
+    #[test]
+    fn says_when_a_dash_has_no_space_after_it() {
+        let text = "id: a\nsteps:\n  - send: \"Hello\"\n  -send: \"Bye\"\n";
+        let off = hint(text, 4).unwrap();
+        assert_eq!(
+            (off.line, off.what),
+            (4, "this list item has no space after its dash")
+        );
+        assert_eq!(
+            off.hint,
+            "put a space after the dash: `- send: \"Bye\"` (without it, `-send:` is read as one word, not as a list item)"
+        );
     }
 
     #[test]
