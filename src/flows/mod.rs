@@ -31,6 +31,7 @@ pub use normalize::normalize;
 pub use problem::{Problem, Severity};
 pub use set::FlowSet;
 pub use triggers::{Candidate, MatchInput, Matched, Rank};
+pub use yaml::out_of_step;
 
 #[cfg(test)]
 mod agent_tests;

@@ -7,6 +7,8 @@ use marked_yaml::{LoaderOptions, Node};
 
 mod indent;
 
+/// The line out of step with those above it, for other YAML files authors write (tests).
+pub use indent::hint as out_of_step;
 pub use marked_yaml::Node as YamlNode;
 
 /// Parses a flow file. Broken YAML becomes one problem at the place the parser stopped; a

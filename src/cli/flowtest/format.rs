@@ -185,10 +185,22 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
             message: format!("{}; {}", r.message, r.hint),
         });
     }
-    let top: Top = serde_yaml::from_str(text).map_err(|e| FormatError {
-        line: e.location().map(|l| l.line()).unwrap_or(1),
-        column: e.location().map(|l| l.column()),
-        message: e.to_string(),
+    let top: Top = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line()).unwrap_or(1);
+        // Broken YAML is mostly a line out of step with those above it: say which, as
+        // `parley check` does for a flow file.
+        match crate::flows::out_of_step(text, line) {
+            Some(off) => FormatError {
+                line: off.line,
+                column: Some(off.column),
+                message: format!("{} (the YAML reader says: {e}); {}", off.what, off.hint),
+            },
+            None => FormatError {
+                line,
+                column: e.location().map(|l| l.column()),
+                message: e.to_string(),
+            },
+        }
     })?;
     let places = Places::of(text);
     let start = match &top.start {
@@ -660,6 +672,26 @@ mod tests {
         );
         let e = parse("name: t\nsteps:\n  - advance: soon\n").unwrap_err();
         assert!(e.message.contains("is not a duration"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_line_out_of_step_is_named_as_in_flow_files() {
+        let e =
+            parse("name: t\nsteps:\n  - customer: hi\n   - expect_reply: \"Hello\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (4, Some(4)));
+        assert!(
+            e.message.starts_with(
+                "this line is not lined up with the lines above it (the YAML reader says: "
+            ),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("line 4 starts a list item (`- `) at column 4"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
