@@ -109,6 +109,26 @@ steps:
 }
 
 #[test]
+fn check_reports_every_mistake_of_an_ask_in_one_run() {
+    insta::assert_snapshot!(check(
+        &[(
+            "ask.yaml",
+            r#"id: ask
+triggers: [{keyword: [a]}]
+steps:
+  - ask:
+      text: "Your email?"
+      save-as: email
+      expect: emial
+      retries: 50
+      on_timeout: nudge
+"#,
+        )],
+        None,
+    ));
+}
+
+#[test]
 fn check_reports_loops_that_never_wait_but_not_menus_that_ask() {
     insta::assert_snapshot!(check(
         &[

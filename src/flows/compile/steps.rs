@@ -502,20 +502,71 @@ fn ask(
             .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
             .map(str::to_string)
     };
-    let Some(save_as) = str_of("save_as", problems) else {
-        problems.error(
-            yaml::pos(value),
-            "`ask` needs `save_as:`: the variable that keeps the answer",
-            Some("for example `save_as: email`, then use it as {{ vars.email }}".into()),
-        );
-        return None;
+    let save_as = match str_of("save_as", problems) {
+        Some(name) => Some(name.strip_prefix("vars.").unwrap_or(&name).to_string()),
+        None => {
+            problems.error(
+                yaml::pos(value),
+                "`ask` needs `save_as:`: the variable that keeps the answer",
+                Some("for example `save_as: email`, then use it as {{ vars.email }}".into()),
+            );
+            None
+        }
     };
-    let save_as = save_as
-        .strip_prefix("vars.")
-        .unwrap_or(&save_as)
-        .to_string();
     let expect_name = str_of("expect", problems).unwrap_or_else(|| "text".into());
-    let expect = match expect_name.as_str() {
+    // Every other key is checked even when these two failed: one run of `parley check`
+    // names every mistake of the step.
+    let expect = expect_of(m, value, &expect_name, problems);
+    let retries = m
+        .get_node("retries")
+        .and_then(|n| yaml::as_int(n, "`retries`", problems))
+        .unwrap_or(2);
+    if !(0..=10).contains(&retries) {
+        problems.error(
+            yaml::pos(m.get_node("retries")?),
+            "`retries` must be between 0 and 10",
+            None,
+        );
+    }
+    let timeout = m
+        .get_node("timeout")
+        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+    let on_timeout = m
+        .get_node("on_timeout")
+        .map(|n| b.branch(n, index, Slot::OnTimeout, problems));
+    if on_timeout.is_some() && timeout.is_none() {
+        problems.error(
+            yaml::pos(m.get_node("on_timeout")?),
+            "`on_timeout` needs a `timeout:` too, like `timeout: 10m`",
+            None,
+        );
+    }
+    let on_invalid = m
+        .get_node("on_invalid")
+        .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    let (save_as, expect) = (save_as?, expect?);
+    let prompt = address_prompt(&expect, prompt, m, value, problems)?;
+    Some(AskSpec {
+        prompt,
+        save_as,
+        expect,
+        retries: retries.clamp(0, 10) as u32,
+        retry_text: str_of("retry_text", problems),
+        timeout,
+        on_timeout,
+        on_invalid,
+    })
+}
+
+/// What an `ask` named `name` in `expect:` checks its answer against; `None` after
+/// reporting why it cannot.
+fn expect_of(
+    m: &marked_yaml::types::MarkedMappingNode,
+    value: &YamlNode,
+    name: &str,
+    problems: &mut Problems,
+) -> Option<Expect> {
+    Some(match name {
         "text" => Expect::Text,
         "number" => Expect::Number,
         "email" => Expect::Email,
@@ -566,7 +617,11 @@ fn ask(
             }
         }
         "media" => {
-            let kind = match str_of("media", problems) {
+            let media = m
+                .get_node("media")
+                .and_then(|n| yaml::as_str(n, "`media`", problems))
+                .map(str::to_string);
+            let kind = match media {
                 None => None,
                 Some(k) => match MediaKind::parse(&k) {
                     Some(k) => Some(k),
@@ -594,44 +649,6 @@ fn ask(
             );
             return None;
         }
-    };
-    let retries = m
-        .get_node("retries")
-        .and_then(|n| yaml::as_int(n, "`retries`", problems))
-        .unwrap_or(2);
-    if !(0..=10).contains(&retries) {
-        problems.error(
-            yaml::pos(m.get_node("retries")?),
-            "`retries` must be between 0 and 10",
-            None,
-        );
-    }
-    let timeout = m
-        .get_node("timeout")
-        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
-    let on_timeout = m
-        .get_node("on_timeout")
-        .map(|n| b.branch(n, index, Slot::OnTimeout, problems));
-    if on_timeout.is_some() && timeout.is_none() {
-        problems.error(
-            yaml::pos(m.get_node("on_timeout")?),
-            "`on_timeout` needs a `timeout:` too, like `timeout: 10m`",
-            None,
-        );
-    }
-    let on_invalid = m
-        .get_node("on_invalid")
-        .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
-    let prompt = address_prompt(&expect, prompt, m, value, problems)?;
-    Some(AskSpec {
-        prompt,
-        save_as,
-        expect,
-        retries: retries.clamp(0, 10) as u32,
-        retry_text: str_of("retry_text", problems),
-        timeout,
-        on_timeout,
-        on_invalid,
     })
 }
 
