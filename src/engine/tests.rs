@@ -384,7 +384,7 @@ async fn http_step_saves_the_answer_and_private_targets_are_refused_by_default()
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "shipped"})))
         .mount(&server)
         .await;
-    let flow = format!("id: h\ntriggers: [{{regex: '(?P<oid>\\d+)'}}]\nsteps:\n  - http: {{ method: POST, url: \"{}/orders\", body: {{ id: \"{{{{ vars.oid }}}}\", who: \"{{{{ contact.name }}}}\", zip: \"007\", phone: \"+34600000001\", qty: 2 }}, save_as: res, on_error: failed }}\n  - send: \"Your order is {{{{ vars.res.body.status }}}}\"\n  - end: {{}}\n  - id: failed\n    send: \"Cannot check now\"\n", server.uri());
+    let flow = format!("id: h\ntriggers: [{{regex: '(?P<oid>\\d+)'}}]\nsteps:\n  - http: {{ method: POST, url: \"{}/orders\", body: {{ id: \"{{{{ vars.oid }}}}\", who: \"{{{{ contact.name }}}}\", zip: \"007\", phone: \"+34600000001\", qty: 2, plain_phone: +34600000001, paid: true }}, save_as: res, on_error: failed }}\n  - send: \"Your order is {{{{ vars.res.body.status }}}}\"\n  - end: {{}}\n  - id: failed\n    send: \"Cannot check now\"\n", server.uri());
     let mut h = harness_with(&[&flow], true);
     assert_eq!(h.say("4821").await, vec!["Your order is shipped"]);
     let mut h = harness_with(&[&flow], false);

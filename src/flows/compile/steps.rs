@@ -802,28 +802,19 @@ fn http(
     })
 }
 
-/// YAML body → JSON, keeping numbers and booleans that were written plainly.
+/// YAML body → JSON, keeping numbers, booleans and nulls that were written plainly, by
+/// the same rule as `set` (`plain_value`): a quoted value, or one a number would change
+/// (`+34600000001`), is text.
 pub(super) fn to_json(node: &YamlNode) -> serde_json::Value {
     match node {
         YamlNode::Scalar(s) => {
-            let text = s.as_str();
-            if s.may_coerce() {
-                if let Ok(n) = text.parse::<i64>() {
-                    return n.into();
-                }
-                if let Ok(f) = text.parse::<f64>() {
-                    if f.is_finite() {
-                        return f.into();
-                    }
-                }
-                match text {
-                    "true" => return true.into(),
-                    "false" => return false.into(),
-                    "null" | "~" => return serde_json::Value::Null,
-                    _ => {}
-                }
+            if let Some(value) = plain_value(node) {
+                return value;
             }
-            text.into()
+            if s.may_coerce() && matches!(s.as_str(), "null" | "~") {
+                return serde_json::Value::Null;
+            }
+            s.as_str().into()
         }
         YamlNode::Sequence(seq) => seq.iter().map(to_json).collect(),
         YamlNode::Mapping(m) => m
