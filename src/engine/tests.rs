@@ -377,10 +377,12 @@ async fn http_step_saves_the_answer_and_private_targets_are_refused_by_default()
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/orders"))
-        // Quoted values stay text in the body, plain numbers are numbers.
-        .and(body_json(
-            json!({"id": "4821", "who": "Ana", "zip": "007", "phone": "+34600000001", "qty": 2}),
-        ))
+        // Quoted values stay text in the body, plain numbers are numbers, and a plain
+        // value a number would change stays text.
+        .and(body_json(json!({
+            "id": "4821", "who": "Ana", "zip": "007", "phone": "+34600000001", "qty": 2,
+            "plain_phone": "+34600000001", "paid": true
+        })))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "shipped"})))
         .mount(&server)
         .await;
