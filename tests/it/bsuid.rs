@@ -355,10 +355,7 @@ async fn a_twilio_user_without_a_shared_number_is_answered_at_their_bsuid() {
         ("Body", "hi from a username"),
         ("ProfileUsername", "@maria"),
     ];
-    assert_eq!(
-        crate::unknown_outcome::post_twilio(&app, "/webhooks/twilio", &inbound).await,
-        200
-    );
+    assert_eq!(post_twilio(&app, "/webhooks/twilio", &inbound).await, 200);
     let sent = eventually(WAIT, "a send at Twilio", || async {
         app.twilio
             .received_requests()

@@ -575,3 +575,34 @@ impl ReplyLog {
         self.0.lock().unwrap().by_text.clone()
     }
 }
+
+/// `X-Twilio-Signature` of `url` and `params`: HMAC-SHA1 over the URL and the sorted
+/// name-value pairs, with the auth token (Twilio's rule).
+pub fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    let mut pairs = params.to_vec();
+    pairs.sort_unstable();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
+    mac.update(url.as_bytes());
+    for (k, v) in pairs {
+        mac.update(k.as_bytes());
+        mac.update(v.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Posts a Twilio webhook signed for `https://example.com{path_and_query}` (the tests'
+/// `public_url`); the answer's status.
+pub async fn post_twilio(app: &TestApp, path_and_query: &str, params: &[(&str, &str)]) -> u16 {
+    let url = format!("https://example.com{path_and_query}");
+    app.http
+        .post(format!("{}{path_and_query}", app.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", twilio_signature(&url, params))
+        .body(serde_urlencoded::to_string(params).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

@@ -176,22 +176,6 @@ async fn a_reaction_and_a_location_request_go_out_as_meta_documents_them() {
     app.shutdown().await;
 }
 
-/// `X-Twilio-Signature` of `url` and `params` (Twilio's rule: HMAC-SHA1 over the URL and
-/// the sorted name-value pairs, with the auth token).
-fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
-    use base64::Engine as _;
-    use hmac::{Hmac, Mac};
-    let mut pairs = params.to_vec();
-    pairs.sort_unstable();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-    mac.update(url.as_bytes());
-    for (k, v) in pairs {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 async fn twilio_customer_writes(app: &TestApp, sid: &str, body: &str) {
     let params = [
         ("MessageSid", sid),
@@ -202,20 +186,7 @@ async fn twilio_customer_writes(app: &TestApp, sid: &str, body: &str) {
         ("WaId", "16315551181"),
         ("ProfileName", "Ana"),
     ];
-    let status = app
-        .http
-        .post(format!("{}/webhooks/twilio", app.addr))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "x-twilio-signature",
-            twilio_signature("https://example.com/webhooks/twilio", &params),
-        )
-        .body(serde_urlencoded::to_string(params).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(post_twilio(app, "/webhooks/twilio", &params).await, 200);
 }
 
 /// What the Twilio double received on `path_end`: form bodies for sends, JSON for content.

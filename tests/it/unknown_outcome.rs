@@ -115,36 +115,6 @@ async fn a_timed_out_send_with_no_status_is_sent_again_after_the_wait_not_at_onc
     app.shutdown().await;
 }
 
-/// `X-Twilio-Signature` of `url` and `params`: HMAC-SHA1 over the URL and the sorted
-/// name-value pairs, with the auth token (Twilio's rule).
-fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
-    use base64::Engine as _;
-    use hmac::{Hmac, Mac};
-    let mut pairs = params.to_vec();
-    pairs.sort_unstable();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-    mac.update(url.as_bytes());
-    for (k, v) in pairs {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-pub async fn post_twilio(app: &TestApp, path_and_query: &str, params: &[(&str, &str)]) -> u16 {
-    let url = format!("https://example.com{path_and_query}");
-    app.http
-        .post(format!("{}{path_and_query}", app.addr))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", twilio_signature(&url, params))
-        .body(serde_urlencoded::to_string(params).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn a_timed_out_twilio_send_is_settled_by_its_status_callback() {
     let answer =

@@ -7,7 +7,7 @@ use super::super::model::{ContentSpec, FallbackSpec, FormSpec, SendSpec};
 use super::super::problem::{did_you_mean, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::content::{check_len, fallback};
-use super::{blanks, Builder, Slot};
+use super::{blanks, Builder};
 use crate::domain::limits::{
     BODY_MAX, FOOTER_MAX, FORM_CTA_MAX, FORM_FIELDS_MAX, FORM_SCREEN_MAX, HEADER_MAX,
 };
@@ -223,22 +223,11 @@ pub fn compile(
         );
         return None;
     }
-    let timeout = m
-        .get_node("timeout")
-        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
-    let on_timeout = m
-        .get_node("on_timeout")
-        .map(|n| b.branch(n, index, Slot::OnTimeout, problems));
-    if on_timeout.is_some() && timeout.is_none() {
-        problems.error(
-            yaml::pos(m.get_node("on_timeout")?),
-            "`on_timeout` needs a `timeout:` too, like `timeout: 1h`",
-            None,
-        );
-    }
-    let on_invalid = m
-        .get_node("on_invalid")
-        .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    let super::steps::AnswerWaits {
+        timeout,
+        on_timeout,
+        on_invalid,
+    } = super::steps::answer_waits(b, m, index, "1h", problems);
     let if_window_closed = match m.get_node("if_window_closed") {
         None => FallbackSpec::Undeclared,
         Some(n) => fallback(n, b.ctx, problems)?,

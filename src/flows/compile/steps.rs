@@ -528,22 +528,7 @@ fn ask(
             None,
         );
     }
-    let timeout = m
-        .get_node("timeout")
-        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
-    let on_timeout = m
-        .get_node("on_timeout")
-        .map(|n| b.branch(n, index, Slot::OnTimeout, problems));
-    if on_timeout.is_some() && timeout.is_none() {
-        problems.error(
-            yaml::pos(m.get_node("on_timeout")?),
-            "`on_timeout` needs a `timeout:` too, like `timeout: 10m`",
-            None,
-        );
-    }
-    let on_invalid = m
-        .get_node("on_invalid")
-        .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    let waits = answer_waits(b, m, index, "10m", problems);
     let (save_as, expect) = (save_as?, expect?);
     let prompt = address_prompt(&expect, prompt, m, value, problems)?;
     Some(AskSpec {
@@ -552,10 +537,49 @@ fn ask(
         expect,
         retries: retries.clamp(0, 10) as u32,
         retry_text: str_of("retry_text", problems),
+        timeout: waits.timeout,
+        on_timeout: waits.on_timeout,
+        on_invalid: waits.on_invalid,
+    })
+}
+
+/// How a step waiting for an answer (`ask`, `form`) stops waiting.
+pub(super) struct AnswerWaits {
+    pub timeout: Option<std::time::Duration>,
+    pub on_timeout: Option<super::super::model::Target>,
+    pub on_invalid: Option<super::super::model::Target>,
+}
+
+/// `timeout`, `on_timeout` (which needs a timeout, like `timeout: {example}`) and
+/// `on_invalid` of `m`, the step at `index`.
+pub(super) fn answer_waits(
+    b: &mut Builder<'_>,
+    m: &marked_yaml::types::MarkedMappingNode,
+    index: usize,
+    example: &str,
+    problems: &mut Problems,
+) -> AnswerWaits {
+    let timeout = m
+        .get_node("timeout")
+        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+    let on_timeout = m.get_node("on_timeout").map(|n| {
+        if timeout.is_none() {
+            problems.error(
+                yaml::pos(n),
+                format!("`on_timeout` needs a `timeout:` too, like `timeout: {example}`"),
+                None,
+            );
+        }
+        b.branch(n, index, Slot::OnTimeout, problems)
+    });
+    let on_invalid = m
+        .get_node("on_invalid")
+        .map(|n| b.branch(n, index, Slot::OnInvalid, problems));
+    AnswerWaits {
         timeout,
         on_timeout,
         on_invalid,
-    })
+    }
 }
 
 /// What an `ask` named `name` in `expect:` checks its answer against; `None` after
