@@ -343,20 +343,23 @@ impl BroadcastAction {
         }
     }
 
-    /// The state the action leads to from `from`, or why it cannot.
-    pub fn apply(self, from: BroadcastState) -> Result<BroadcastState, String> {
+    /// The state the action leads to from `from`, or why it cannot. `waiting`: some of the
+    /// broadcast's messages are still in the outbox, unsent; a `done` broadcast (every
+    /// recipient queued) can then still be cancelled, which drops them.
+    pub fn apply(self, from: BroadcastState, waiting: bool) -> Result<BroadcastState, String> {
         use BroadcastState::*;
         match (self, from) {
             (Self::Pause, Sending) => Ok(Paused),
             (Self::Resume, Paused) => Ok(Sending),
             (Self::Cancel, Sending | Paused) => Ok(Cancelled),
+            (Self::Cancel, Done) if waiting => Ok(Cancelled),
             (action, state) => Err(format!(
                 "the broadcast is {}: it cannot be {}",
                 state.as_str(),
                 match action {
                     Self::Pause => "paused (only a sending one can)",
                     Self::Resume => "resumed (only a paused one can)",
-                    Self::Cancel => "cancelled (it has ended)",
+                    Self::Cancel => "cancelled (it has ended: every message has been sent)",
                 }
             )),
         }
@@ -468,10 +471,13 @@ mod tests {
     fn actions_follow_the_states() {
         use BroadcastAction::*;
         use BroadcastState::*;
-        assert_eq!(Pause.apply(Sending), Ok(Paused));
-        assert_eq!(Resume.apply(Paused), Ok(Sending));
-        assert_eq!(Cancel.apply(Paused), Ok(Cancelled));
-        assert!(Resume.apply(Sending).is_err());
-        assert!(Cancel.apply(Done).is_err());
+        assert_eq!(Pause.apply(Sending, false), Ok(Paused));
+        assert_eq!(Resume.apply(Paused, false), Ok(Sending));
+        assert_eq!(Cancel.apply(Paused, false), Ok(Cancelled));
+        assert!(Resume.apply(Sending, true).is_err());
+        assert!(Cancel.apply(Done, false).is_err());
+        // Every recipient queued, some messages still waiting: they can be dropped.
+        assert_eq!(Cancel.apply(Done, true), Ok(Cancelled));
+        assert!(Pause.apply(Done, true).is_err());
     }
 }

@@ -143,6 +143,9 @@ pub struct RecipientCount {
     pub error_code: Option<i64>,
     /// A copy of a send WhatsApp held back (131049) waits for its day.
     pub deferred: bool,
+    /// Why its latest send was skipped at send time, when that was not the broadcast's
+    /// cancellation or a marketing stop: `opted_out`.
+    pub skip_reason: Option<String>,
     pub count: i64,
 }
 
@@ -169,3 +172,19 @@ pub struct Candidate {
 
 /// The page size of `broadcast_recipients` reads.
 pub const RECIPIENTS_PAGE: i64 = 1_000;
+
+/// What a broadcast's send skipped at send time says (`Outbox::broadcast_send_stop`), read
+/// back by the progress (`sql::BROADCAST_COUNTS`: `opted_out`).
+pub fn broadcast_stop(cancelled: bool, opted_out: bool) -> Option<String> {
+    if cancelled {
+        Some("the broadcast was cancelled".into())
+    } else if opted_out {
+        Some(
+            "opted_out: the customer opted out after the broadcast was planned (STOP, or an \
+             import with opted_in: no); not sent"
+                .into(),
+        )
+    } else {
+        None
+    }
+}

@@ -437,6 +437,11 @@ pub trait Outbox: Send + Sync {
 
     /// Messages waiting to be sent (queued), for metrics.
     async fn outbox_depth(&self) -> StoreResult<i64>;
+
+    /// Why outbound message `id`, a broadcast's send, must not go now although it was
+    /// queued: its broadcast was cancelled, or its customer opted out (STOP, or an import
+    /// with `opted_in: no`) after it was planned. `None` for any other message.
+    async fn broadcast_send_stop(&self, id: Id) -> StoreResult<Option<String>>;
 }
 
 /// What Meta says about the account: templates' live status and category, and each

@@ -276,12 +276,14 @@ where
 pub(super) const BROADCAST_COUNTS: &str = "
     select r.state, r.reason, o.status, o.error_code,
            exists (select 1 from deferred_sends d where d.broadcast_recipient = r.id) as deferred,
+           case when o.status = 'skipped' and o.error_title like 'opted_out:%'
+                then 'opted_out' end as skip_reason,
            count(*) as n
     from broadcast_recipients r
     left join outbound_messages o on o.id = (select max(x.id) from outbound_messages x
                                              where x.broadcast_recipient = r.id)
     where r.broadcast_id = $1
-    group by r.state, r.reason, o.status, o.error_code, deferred
+    group by r.state, r.reason, o.status, o.error_code, deferred, skip_reason
     order by count(*) desc";
 
 /// A broadcast's recipients by id after `$2`, at most `$3`.
@@ -308,6 +310,7 @@ where
         status: row.try_get("status")?,
         error_code: row.try_get("error_code")?,
         deferred: row.try_get("deferred")?,
+        skip_reason: row.try_get("skip_reason")?,
         count: row.try_get("n")?,
     })
 }

@@ -334,6 +334,14 @@ impl Outbox {
         if let Some(outcome) = empty_template_variable(&message.content) {
             return outcome;
         }
+        // Paced first: a claimed message may wait here for its turn, and a broadcast's
+        // send is judged (cancelled? opted out?) as it leaves, not as it was claimed.
+        sender.pace().await;
+        if matches!(message.content, OutboundContent::Template(_)) {
+            if let Some(outcome) = self.broadcast_gate(item).await {
+                return outcome;
+            }
+        }
         let mut result = self.send(sender, &message, item.id).await;
         // The provider says the window is closed although our clock said open (e.g. the
         // customer's clock or a lost inbound): switch to the template fallback once.
@@ -342,6 +350,7 @@ impl Outbox {
                 let content = OutboundContent::Template(t.clone());
                 message.content = content.clone();
                 converted = Some(content);
+                sender.pace().await;
                 result = self.send(sender, &message, item.id).await;
             }
         }
@@ -351,6 +360,19 @@ impl Outbox {
                 converted_to: converted,
             },
             Err(f) => self.on_failure(item, f).await,
+        }
+    }
+
+    /// A broadcast's send (always a template) does not go once its broadcast was
+    /// cancelled or its customer opted out, however long it waited in the outbox or
+    /// whichever process had claimed it.
+    async fn broadcast_gate(&self, item: &OutboxItem) -> Option<SendOutcome> {
+        match self.store.broadcast_send_stop(item.id).await {
+            Ok(reason) => reason.map(|reason| SendOutcome::Skipped { reason }),
+            Err(e) => {
+                tracing::warn!(error = %e, id = item.id, "reading whether a broadcast's send may go failed; sending it");
+                None
+            }
         }
     }
 
@@ -454,7 +476,7 @@ impl Outbox {
         message: &crate::domain::OutboundMessage,
         outbox_id: i64,
     ) -> Result<crate::channels::SendOk, SendFailure> {
-        sender.pace().await;
+        // Paced by the caller (`attempt`).
         match tokio::time::timeout(
             self.send_timeout,
             sender.channel.send_tracked(message, Some(outbox_id)),

@@ -726,3 +726,135 @@ async fn stats_equal_statuses(app: &TestApp, id: i64, size: usize, expected_held
         "{p:#}"
     );
 }
+
+/// The sandbox sender paced at one message a second: a broadcast's sends wait in the
+/// outbox after every recipient is queued (the broadcast `done`).
+async fn spawn_paced() -> TestApp {
+    let mut edits = EDITS.to_vec();
+    edits.push((
+        "portfolio: main }",
+        "portfolio: main, messages_per_second: 1 }",
+    ));
+    spawn_with(Options {
+        extra_yaml: yaml(0),
+        config_edits: edits,
+        flows: vec![("echo.yaml", ECHO_FLOW)],
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
+    let app = spawn_paced().await;
+    let phones: Vec<String> = (1..=12).map(spanish).collect();
+    let mut csv = String::from("phone,first_name\n");
+    for p in &phones {
+        csv.push_str(&format!("{p},Ana\n"));
+    }
+    import_csv(&app, csv).await;
+    let queued = |b: &Value| n(&b["progress"]["pending"]) == 0;
+    let went = |p: &Value| {
+        ["accepted", "sent", "delivered", "read"]
+            .iter()
+            .map(|k| n(&p[*k]))
+            .sum::<i64>()
+    };
+
+    // Six recipients at one a second; the last writes STOP while its send waits its turn
+    // (queued when the broadcast was planned, so only the send can honour it).
+    let (status, body) = post(
+        &app,
+        "/api/broadcasts",
+        promo(json!({ "recipients": &phones[..6] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let first = n(&body["broadcast"]["id"]);
+    wait_for(
+        &app,
+        first,
+        "every recipient queued",
+        Duration::from_secs(10),
+        queued,
+    )
+    .await;
+    let (status, body) = post_json(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": phones[5], "text": "STOP", "sender_id": 3 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let body = wait_for(
+        &app,
+        first,
+        "every send settled",
+        Duration::from_secs(20),
+        |b| n(&b["progress"]["queued"]) == 0,
+    )
+    .await;
+    let p = &body["progress"];
+    assert_eq!(p["skipped"]["opted_out"], 1, "{body:#}");
+    assert_eq!(went(p), 5, "{body:#}");
+
+    // Six more: every one queued (the broadcast is done), most still waiting, and a
+    // cancel drops them, including any a claim already holds.
+    let (_, body) = post(
+        &app,
+        "/api/broadcasts",
+        promo(json!({ "recipients": &phones[6..] })),
+    )
+    .await;
+    let second = n(&body["broadcast"]["id"]);
+    wait_for(
+        &app,
+        second,
+        "every recipient queued",
+        Duration::from_secs(10),
+        queued,
+    )
+    .await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/broadcasts/{second}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("cancelled")),
+        "{body:#}"
+    );
+    let body = wait_for(
+        &app,
+        second,
+        "every send settled",
+        Duration::from_secs(20),
+        |b| n(&b["progress"]["queued"]) == 0,
+    )
+    .await;
+    let p = &body["progress"];
+    assert!(
+        went(p) <= 2,
+        "at most the sends already made went: {body:#}"
+    );
+    assert_eq!(n(&p["skipped"]["cancelled"]) + went(p), 6, "{body:#}");
+    // Once every message has gone or been dropped, there is nothing left to cancel.
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/broadcasts/{first}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body:#}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("every message has been sent"),
+        "{body:#}"
+    );
+}

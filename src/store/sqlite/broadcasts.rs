@@ -209,7 +209,16 @@ impl Broadcasts for SqliteStore {
                 let Some(state) = state else { return Ok(None) };
                 let from = BroadcastState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?;
-                let to = match action.apply(from) {
+                let waiting: bool = conn
+                    .prepare_cached(
+                        "select exists (select 1 from outbound_messages
+                                        where broadcast_recipient in
+                                              (select id from broadcast_recipients
+                                               where broadcast_id = ?1)
+                                          and status = 'queued')",
+                    )?
+                    .query_row([id], |r| r.get(0))?;
+                let to = match action.apply(from, waiting) {
                     Ok(to) => to,
                     Err(why) => return Ok(Some(Err(why))),
                 };

@@ -333,9 +333,19 @@ async fn pause_resume_and_cancel_follow_the_states(store: DynStore) {
     // Cancelling drops the sends still queued and not in flight.
     let in_flight = claim_ids(&store, "outbox", t(2), 1).await;
     assert_eq!(in_flight.len(), 1);
+    assert_eq!(store.broadcast_send_stop(in_flight[0]).await.unwrap(), None);
     assert_eq!(
         act(BroadcastAction::Cancel).await,
         Ok(BroadcastState::Cancelled)
+    );
+    // The send in flight is told so as it leaves.
+    assert_eq!(
+        store
+            .broadcast_send_stop(in_flight[0])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("the broadcast was cancelled")
     );
     assert!(act(BroadcastAction::Resume).await.is_err());
     assert_eq!(page(&store, id, "a", 2, t(3)).await, PageOutcome::Stopped);

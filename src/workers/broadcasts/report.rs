@@ -67,10 +67,12 @@ pub fn progress(b: &Broadcast, counts: &[RecipientCount]) -> Value {
             ),
             (_, Some("skipped")) => add(
                 &mut skipped,
-                if b.state == crate::domain::broadcast::BroadcastState::Cancelled {
-                    "cancelled"
-                } else {
-                    "marketing_stopped"
+                match &c.skip_reason {
+                    Some(reason) => reason,
+                    None if b.state == crate::domain::broadcast::BroadcastState::Cancelled => {
+                        "cancelled"
+                    }
+                    None => "marketing_stopped",
                 },
                 c.count,
             ),
