@@ -16,11 +16,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Records an accepted send (the caller then replays the statuses waiting for it).
+/// A status that came before this answer (it named the send) already moved it on (`sent`,
+/// `read`, `failed`): kept.
 const ACCEPTED: &str = "update outbound_messages set
-        status = 'accepted', provider_message_id = $3,
+        status = case when status = 'queued' then 'accepted' else status end,
+        provider_message_id = $3,
         payload = case when $4::jsonb is null then payload
                        else jsonb_set(payload, '{content}', $4::jsonb) end,
-        error_code = null, error_title = null,
+        error_code = case when status = 'queued' then null else error_code end,
+        error_title = case when status = 'queued' then null else error_title end,
         lease_owner = null, lease_until = null, updated_at = $5
     where id = $1 and lease_owner = $2";
 
@@ -454,10 +458,12 @@ async fn record_together(
              for no key update
          )
          update outbound_messages o set
-             status = 'accepted', provider_message_id = x.provider_message_id,
+             status = case when o.status = 'queued' then 'accepted' else o.status end,
+             provider_message_id = x.provider_message_id,
              payload = case when x.converted is null then o.payload
                             else jsonb_set(o.payload, '{content}', x.converted) end,
-             error_code = null, error_title = null,
+             error_code = case when o.status = 'queued' then null else o.error_code end,
+             error_title = case when o.status = 'queued' then null else o.error_title end,
              lease_owner = null, lease_until = null, updated_at = x.now
          from x join locked l on l.id = x.id
          where o.id = x.id and o.lease_owner = x.owner

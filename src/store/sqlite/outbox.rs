@@ -137,11 +137,15 @@ fn apply_outcome(
             converted,
         } => conn
             .prepare_cached(
+                // A status that came before this answer (it named the send: see
+                // `ADOPT_SEND`) already moved it on: `sent`, `read`, `failed`. Kept.
                 "update outbound_messages set
-                     status = 'accepted', provider_message_id = ?3,
+                     status = case when status = 'queued' then 'accepted' else status end,
+                     provider_message_id = ?3,
                      payload = case when ?4 is null then payload
                                     else json_set(payload, '$.content', json(?4)) end,
-                     error_code = null, error_title = null,
+                     error_code = case when status = 'queued' then null else error_code end,
+                     error_title = case when status = 'queued' then null else error_title end,
                      lease_owner = null, lease_until = null, updated_at = ?5
                  where id = ?1 and lease_owner = ?2",
             )?

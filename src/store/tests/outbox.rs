@@ -414,6 +414,32 @@ async fn a_status_naming_a_timed_out_send_settles_it(store: DynStore) {
     assert_eq!(claim_ids(&store, "o", t(10), 10).await, vec![ids[1]]);
 }
 
+/// The provider's statuses can come before its answer to the send is recorded (the
+/// status names the send): recording the answer then keeps the later status, `sent` or a
+/// failure with its code, instead of putting it back to `accepted`.
+async fn an_answer_recorded_after_its_statuses_keeps_them(store: DynStore) {
+    let ids = sends_in_flight(&store, 2).await;
+    for (id, wamid, state, code) in [
+        (ids[0], "wamid.early", DeliveryStatus::Sent, None),
+        (ids[1], "wamid.held", DeliveryStatus::Failed, Some(131049)),
+    ] {
+        let mut tagged = status(wamid, state, code, t(2));
+        if let IngestItem::Status { status, .. } = &mut tagged {
+            status.outbox_id = Some(id);
+        }
+        store.ingest(&[tagged]).await.unwrap();
+        store
+            .record_outcome(id, "o", &accepted(wamid), t(3))
+            .await
+            .unwrap();
+    }
+    let sent = store.outbound(ids[0]).await.unwrap().unwrap();
+    assert_eq!(sent.status, DeliveryStatus::Sent);
+    let held = store.outbound(ids[1]).await.unwrap().unwrap();
+    assert_eq!(held.status, DeliveryStatus::Failed);
+    assert_eq!(held.error_code, Some(131049));
+}
+
 /// A process stopped with two sends in flight (say, SIGKILL): the provider took one of
 /// them, and its status names it. Neither is sent again at once; the named one is settled
 /// and its conversation goes on; the other goes again, once, after the wait.
@@ -478,6 +504,7 @@ async fn a_send_whose_process_stopped_waits_for_a_status_before_going_again(stor
 conformance!(
     a_send_whose_process_stopped_waits_for_a_status_before_going_again,
     a_status_naming_a_timed_out_send_settles_it,
+    an_answer_recorded_after_its_statuses_keeps_them,
     a_status_racing_its_sends_outcome_is_never_lost,
     accepted_sends_recorded_at_once_each_get_their_own_answer,
     messages_leave_in_order_per_conversation,
