@@ -136,6 +136,9 @@ enum BroadcastsCommand {
         reply_flow: Option<String>,
         #[arg(long)]
         frequency_cap: Option<String>,
+        /// Every contact (without an audience or a list, nobody is chosen by default).
+        #[arg(long)]
+        all: bool,
     },
     /// List broadcasts, newest first.
     List {
@@ -339,6 +342,7 @@ fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
             start_at,
             reply_flow,
             frequency_cap,
+            all,
         } => {
             let config = load_database_config(config.as_deref(), "broadcasts create")?;
             let args = b::CreateArgs {
@@ -356,6 +360,7 @@ fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
                 start_at,
                 reply_flow,
                 frequency_cap,
+                all,
             };
             runtime.block_on(b::create(&config, args, &mut out))
         }

@@ -33,6 +33,8 @@ pub struct CreateArgs {
     pub start_at: Option<String>,
     pub reply_flow: Option<String>,
     pub frequency_cap: Option<String>,
+    /// Every contact, said out loud: without it, no audience and no list is an error.
+    pub all: bool,
 }
 
 fn pairs(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -90,6 +92,13 @@ pub async fn create(config: &Config, args: CreateArgs, out: &mut impl Write) -> 
         }
         None => None,
     };
+    if !audience_given && recipients.is_none() && !args.all {
+        anyhow::bail!(
+            "whom to send to: give an audience (--tag, --without-tag, --field, \
+             --inactive-for, --active-within), a --list FILE of phone numbers, or --all for \
+             every contact"
+        );
+    }
     let fields = pairs(&args.fields, "--field")?;
     let inactive_for = duration(&args.inactive_for, "--inactive-for")?;
     let active_within = duration(&args.active_within, "--active-within")?;
@@ -198,4 +207,26 @@ async fn open(config: &Config) -> anyhow::Result<DynStore> {
     store::connect(&config.database)
         .await
         .with_context(|| format!("cannot open the database {}", config.database.url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn create_without_an_audience_a_list_or_all_is_refused_before_anything_is_stored() {
+        let config = Config::from_yaml("", "parley.yaml", &|_| None).unwrap();
+        let args = CreateArgs {
+            template: "45".into(),
+            ..CreateArgs::default()
+        };
+        let mut out = Vec::new();
+        let e = create(&config, args, &mut out)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("whom to send to:"), "{e}");
+        assert!(e.contains("--all for every contact"), "{e}");
+        assert!(out.is_empty());
+    }
 }
