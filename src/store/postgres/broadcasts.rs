@@ -525,6 +525,17 @@ impl Broadcasts for PgStore {
             .bind(&columns.rs)
             .execute(&mut *tx)
             .await?;
+            // Each customer reached is stamped as a scheduled run stamps them, so a later
+            // broadcast's or schedule's `frequency_cap` counts this one.
+            sqlx::query(
+                "update contacts c set attributes =
+                     jsonb_set(c.attributes, '{last_reengaged_at}', to_jsonb($2::text))
+                 from conversations v where v.id = any($1::bigint[]) and c.id = v.contact_id",
+            )
+            .bind(&conversations)
+            .bind(now.to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
         }
         if let (Some(p), false) = (&portfolio, reach.is_empty()) {
             sqlx::query(

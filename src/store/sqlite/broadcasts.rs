@@ -318,6 +318,9 @@ impl Broadcasts for SqliteStore {
         let owner = owner.to_owned();
         let pricing = pricing.clone();
         let at = now;
+        // Each customer reached is stamped as a scheduled run stamps them, so a later
+        // broadcast's or schedule's `frequency_cap` counts this one.
+        let stamp = now.to_rfc3339();
         let now = micros(now);
         let until = now + dur(lease);
         let gap = dur(pair_gap);
@@ -474,6 +477,12 @@ impl Broadcasts for SqliteStore {
                             now,
                             reply_flow.as_ref().map(|_| now + reply)
                         ])?;
+                        conn.prepare_cached(
+                            "update contacts set attributes =
+                                 json_set(attributes, '$.last_reengaged_at', ?2)
+                             where id = (select contact_id from conversations where id = ?1)",
+                        )?
+                        .execute(params![p.conversation_id, stamp])?;
                         queued += 1;
                     }
                     Ok(PageOutcome::Queued(queued))

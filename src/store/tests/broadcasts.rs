@@ -154,6 +154,23 @@ async fn a_page_queues_sends_with_their_recipients_once_and_finishes(store: DynS
         "one runner at a time"
     );
     assert_eq!(page(&store, id, "a", 2, t(1)).await, PageOutcome::Queued(2));
+    // Each customer queued is stamped as reached, for later frequency caps; the others not.
+    let reached = |n: usize| {
+        let store = store.clone();
+        let contact = list[n].contact_id;
+        async move {
+            store
+                .contact(contact)
+                .await
+                .unwrap()
+                .unwrap()
+                .attributes
+                .get("last_reengaged_at")
+                .cloned()
+        }
+    };
+    assert_eq!(reached(0).await, Some(serde_json::json!(t(1).to_rfc3339())));
+    assert_eq!(reached(3).await, None);
     assert_eq!(
         counts(&store, id).await,
         vec![
