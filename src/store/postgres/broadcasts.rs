@@ -373,9 +373,12 @@ impl Broadcasts for PgStore {
         let pending = sqlx::query(
             "select r.id, r.conversation_id, r.contact_id, r.payload::text as payload,
                     v.last_inbound_at,
-                    (select max(o.updated_at) from outbound_messages o
+                    (select max(case when o.status = 'queued' then o.next_attempt_at
+                                     else o.updated_at end)
+                     from outbound_messages o
                      where o.conversation_id = r.conversation_id
-                       and o.status in ('accepted', 'sent', 'delivered', 'read')) as last_sent,
+                       and o.status in ('queued', 'accepted', 'sent', 'delivered', 'read'))
+                        as last_sent,
                     (v.state -> 'entry_point')::text as entry_point
              from broadcast_recipients r
              left join conversations v on v.id = r.conversation_id

@@ -351,9 +351,13 @@ impl Broadcasts for SqliteStore {
                         .prepare_cached(
                             "select r.id, r.conversation_id, r.contact_id, r.payload,
                                     v.last_inbound_at,
-                                    (select max(o.updated_at) from outbound_messages o
+                                    (select max(case when o.status = 'queued'
+                                                     then o.next_attempt_at
+                                                     else o.updated_at end)
+                                     from outbound_messages o
                                      where o.conversation_id = r.conversation_id
-                                       and o.status in ('accepted', 'sent', 'delivered', 'read')),
+                                       and o.status in ('queued', 'accepted', 'sent',
+                                                        'delivered', 'read')),
                                     json_extract(v.state, '$.entry_point')
                              from broadcast_recipients r
                              left join conversations v on v.id = r.conversation_id

@@ -313,6 +313,39 @@ async fn a_send_waits_for_the_pair_rate_after_a_recent_one(store: DynStore) {
     assert_eq!(claim_ids(&store, "outbox", t(6), 10).await.len(), 1);
 }
 
+/// Two broadcasts to one customer, queued one right after the other: the second waits the
+/// pair rate after the first's time to leave, not after its (not yet) sending.
+async fn a_send_waits_for_the_pair_rate_after_one_still_queued(store: DynStore) {
+    let list = recipients(&store, 1, 2).await;
+    for _ in 0..2 {
+        let id = store
+            .create_broadcast(&new_broadcast(None, None, false), &list, t(0))
+            .await
+            .unwrap();
+        let claimed = store.claim_broadcast("a", t(1), LEASE).await.unwrap();
+        assert_eq!(claimed.map(|b| b.id), Some(id));
+        assert_eq!(
+            page(&store, id, "a", 10, t(1)).await,
+            PageOutcome::Queued(1)
+        );
+        assert_eq!(page(&store, id, "a", 10, t(1)).await, PageOutcome::Finished);
+        store.release_broadcast(id, "a").await.unwrap();
+    }
+    // The first leaves at once, the second only the pair gap (6 s) after it.
+    let first = claim_ids(&store, "outbox", t(1), 10).await;
+    assert_eq!(first.len(), 1);
+    let accepted = crate::store::SendOutcome::Accepted {
+        provider_message_id: "wamid.first".into(),
+        converted_to: None,
+    };
+    store
+        .record_outcome(first[0], "outbox", &accepted, t(1))
+        .await
+        .unwrap();
+    assert!(claim_ids(&store, "outbox", t(6), 10).await.is_empty());
+    assert_eq!(claim_ids(&store, "outbox", t(7), 10).await.len(), 1);
+}
+
 async fn pause_resume_and_cancel_follow_the_states(store: DynStore) {
     let list = recipients(&store, 1, 5).await;
     let id = store
@@ -566,6 +599,7 @@ conformance!(
     a_page_queues_sends_with_their_recipients_once_and_finishes,
     the_portfolio_limit_stops_a_page_and_frees_after_24_hours,
     a_send_waits_for_the_pair_rate_after_a_recent_one,
+    a_send_waits_for_the_pair_rate_after_one_still_queued,
     pause_resume_and_cancel_follow_the_states,
     a_broadcast_whose_lease_was_taken_over_changes_nothing,
     an_audience_is_prepared_in_pages_once_per_contact,
