@@ -1,7 +1,8 @@
 //! Contacts in and out: `POST /api/contacts/import` (a CSV or JSON file as the body, up to
 //! 64 MiB and 200,000 rows, one import at a time per process, read off the HTTP thread; the
-//! answer counts contacts created and updated and lists every refused row with its reason) and `GET /api/contacts/export?format=csv|json` (every
-//! contact, streamed a page at a time, in the shape an import reads back).
+//! answer counts contacts created and updated and lists every refused row with its reason)
+//! and `GET /api/contacts/export?format=csv|json` (every contact, streamed a page at a
+//! time, in the shape an import reads back).
 
 use crate::domain::contact_file::{self, ExportRow, ImportFormat, MAX_BYTES};
 use crate::domain::Contact;
