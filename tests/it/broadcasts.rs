@@ -574,7 +574,9 @@ async fn pause_resume_cancel_and_a_reply_routed_to_the_reply_flow() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let body = show(&app, second).await;
     assert_eq!(body["broadcast"]["state"], "cancelled");
-    assert_eq!(n(&body["progress"]["pending"]), 1, "{body:#}");
+    // Its recipient was never queued and never will be: cancelled, not pending.
+    assert_eq!(n(&body["progress"]["pending"]), 0, "{body:#}");
+    assert_eq!(n(&body["progress"]["skipped"]["cancelled"]), 1, "{body:#}");
     let (_, list) = call(&app, "GET", "/api/broadcasts", None).await;
     let ids: Vec<i64> = list["broadcasts"]
         .as_array()

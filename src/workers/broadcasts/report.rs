@@ -58,6 +58,12 @@ pub fn progress(b: &Broadcast, counts: &[RecipientCount]) -> Value {
                 c.reason.as_deref().unwrap_or("unknown"),
                 c.count,
             ),
+            // A cancelled broadcast will never queue them: they count as cancelled.
+            ("pending", _) | (_, None)
+                if b.state == crate::domain::broadcast::BroadcastState::Cancelled =>
+            {
+                add(&mut skipped, "cancelled", c.count)
+            }
             ("pending", _) | (_, None) => add(&mut plain, "pending", c.count),
             (_, Some("failed")) if c.deferred => add(&mut plain, "deferred", c.count),
             (_, Some("failed")) => add(
