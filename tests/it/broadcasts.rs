@@ -746,6 +746,27 @@ async fn spawn_paced() -> TestApp {
     .await
 }
 
+/// `promo` to `recipients`, once every one of them is queued; its id.
+async fn queued_broadcast(app: &TestApp, recipients: &[String]) -> i64 {
+    let (status, body) = post(
+        app,
+        "/api/broadcasts",
+        promo(json!({ "recipients": recipients })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let id = n(&body["broadcast"]["id"]);
+    wait_for(
+        app,
+        id,
+        "every recipient queued",
+        Duration::from_secs(10),
+        |b| n(&b["progress"]["pending"]) == 0,
+    )
+    .await;
+    id
+}
+
 #[tokio::test]
 async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
     let app = spawn_paced().await;
@@ -755,7 +776,6 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
         csv.push_str(&format!("{p},Ana\n"));
     }
     import_csv(&app, csv).await;
-    let queued = |b: &Value| n(&b["progress"]["pending"]) == 0;
     let went = |p: &Value| {
         ["accepted", "sent", "delivered", "read"]
             .iter()
@@ -765,22 +785,7 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
 
     // Six recipients at one a second; the last writes STOP while its send waits its turn
     // (queued when the broadcast was planned, so only the send can honour it).
-    let (status, body) = post(
-        &app,
-        "/api/broadcasts",
-        promo(json!({ "recipients": &phones[..6] })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body:#}");
-    let first = n(&body["broadcast"]["id"]);
-    wait_for(
-        &app,
-        first,
-        "every recipient queued",
-        Duration::from_secs(10),
-        queued,
-    )
-    .await;
+    let first = queued_broadcast(&app, &phones[..6]).await;
     let (status, body) = post_json(
         &app,
         "/sandbox/api/messages",
@@ -802,21 +807,7 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
 
     // Six more: every one queued (the broadcast is done), most still waiting, and a
     // cancel drops them, including any a claim already holds.
-    let (_, body) = post(
-        &app,
-        "/api/broadcasts",
-        promo(json!({ "recipients": &phones[6..] })),
-    )
-    .await;
-    let second = n(&body["broadcast"]["id"]);
-    wait_for(
-        &app,
-        second,
-        "every recipient queued",
-        Duration::from_secs(10),
-        queued,
-    )
-    .await;
+    let second = queued_broadcast(&app, &phones[6..]).await;
     let (status, body) = call(
         &app,
         "POST",
