@@ -52,6 +52,13 @@ impl VariableMap {
         }
         let mut map = BTreeMap::new();
         for (key, text) in raw {
+            if text.trim().is_empty() {
+                return Err(format!(
+                    "variable {key} is empty: WhatsApp refuses an empty parameter, so every \
+                     customer would be skipped; give it text or a blank like \
+                     \"{{{{ contact.fields.first_name | default: there }}}}\""
+                ));
+            }
             if text.chars().count() > MAX_VARIABLE_TEXT {
                 return Err(format!(
                     "variable {key}: longer than {MAX_VARIABLE_TEXT} characters"
@@ -419,6 +426,12 @@ mod tests {
         assert_eq!(out["1"], "Ana");
         assert_eq!(out["2"], "basic for +34600000001");
         assert_eq!(out["3"], "friend");
+    }
+
+    #[test]
+    fn an_empty_variable_is_refused_before_anything_is_stored() {
+        let e = map(&[("1", " "), ("2", "b")]).err().unwrap();
+        assert!(e.starts_with("variable 1 is empty"), "{e}");
     }
 
     #[test]
