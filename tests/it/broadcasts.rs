@@ -218,6 +218,18 @@ async fn bad_broadcast_requests_are_refused_naming_the_field_and_store_nothing()
             "empty",
         ),
         (
+            promo(json!({ "recipients": ["abc", "+1555"] })),
+            422,
+            "recipients",
+            "no entry of the list is a phone number",
+        ),
+        (
+            promo(json!({ "variables": { "1": "" }, "recipients": ["+34600000001"] })),
+            422,
+            "variables",
+            "variable 1 is empty",
+        ),
+        (
             promo(json!({ "recipients": ["+34600000001"], "start_at": "tomorrow" })),
             422,
             "start_at",

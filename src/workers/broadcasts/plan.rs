@@ -282,6 +282,18 @@ pub async fn create(
             }
             recipients.push(row);
         }
+        if recipients.is_empty() {
+            let first = refused.first().map_or(String::new(), |r| {
+                format!(" (`{}`: {})", r.recipient, r.reason)
+            });
+            return Err(CreateError::Refused(invalid(
+                "recipients",
+                format!(
+                    "no entry of the list is a phone number with its country code or a \
+                     `bsuid:` user id{first}: nothing was stored"
+                ),
+            )));
+        }
     }
     let id = store.create_broadcast(&new, &recipients, now).await?;
     Ok(Created {
