@@ -758,6 +758,18 @@ async fn spawn_paced() -> TestApp {
     .await
 }
 
+/// The broadcast once none of its messages waits in the outbox.
+async fn settled(app: &TestApp, id: i64) -> Value {
+    wait_for(
+        app,
+        id,
+        "every send settled",
+        Duration::from_secs(20),
+        |b| n(&b["progress"]["queued"]) == 0,
+    )
+    .await
+}
+
 /// `promo` to `recipients`, once every one of them is queued; its id.
 async fn queued_broadcast(app: &TestApp, recipients: &[String]) -> i64 {
     let (status, body) = post(
@@ -805,14 +817,7 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
     )
     .await;
     assert_eq!(status, 200, "{body:#}");
-    let body = wait_for(
-        &app,
-        first,
-        "every send settled",
-        Duration::from_secs(20),
-        |b| n(&b["progress"]["queued"]) == 0,
-    )
-    .await;
+    let body = settled(&app, first).await;
     let p = &body["progress"];
     assert_eq!(p["skipped"]["opted_out"], 1, "{body:#}");
     assert_eq!(went(p), 5, "{body:#}");
@@ -832,14 +837,7 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
         (200, Some("cancelled")),
         "{body:#}"
     );
-    let body = wait_for(
-        &app,
-        second,
-        "every send settled",
-        Duration::from_secs(20),
-        |b| n(&b["progress"]["queued"]) == 0,
-    )
-    .await;
+    let body = settled(&app, second).await;
     let p = &body["progress"];
     assert!(
         went(p) <= 2,
