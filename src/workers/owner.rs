@@ -77,12 +77,17 @@ fn boot_id() -> Option<String> {
 }
 
 /// The start time of process `pid` in clock ticks since boot (field 22 of
-/// `/proc/<pid>/stat`), `None` when there is no such process.
+/// `/proc/<pid>/stat`), `None` when there is no such process or it has exited: a killed
+/// process stays a zombie (state `Z`) until its parent collects it, with its pid and start
+/// time, and a restart right after the kill would otherwise take it for alive.
 pub fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Gives back the leases of processes on this host that are provably dead, so their
@@ -105,6 +110,26 @@ pub async fn take_over_dead(store: &DynStore, me: &OwnerId) -> crate::store::Sto
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_that_exited_but_was_not_collected_is_gone() {
+        assert!(
+            start_ticks(std::process::id()).is_some(),
+            "this process runs"
+        );
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        // Not waited for: once it exits it is a zombie, still in /proc.
+        let t0 = std::time::Instant::now();
+        while start_ticks(child.id()).is_some() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "`true` never exited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(std::path::Path::new(&format!("/proc/{}", child.id())).exists());
+        child.wait().unwrap();
+    }
 
     fn me() -> OwnerId {
         OwnerId {
