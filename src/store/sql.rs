@@ -271,6 +271,13 @@ where
     }
     Ok(r)
 }
+/// Whether broadcast `$1` has messages still waiting in the outbox (a `done` broadcast
+/// can then still be cancelled: `BroadcastAction::apply`).
+pub(super) const BROADCAST_WAITING: &str = "select exists (select 1 from outbound_messages
+                    where broadcast_recipient in
+                          (select id from broadcast_recipients where broadcast_id = $1)
+                      and status = 'queued')";
+
 /// A broadcast's recipients counted by state, skip reason and their latest send (a copy
 /// of a send WhatsApp held back is a newer outbound message of the same recipient).
 pub(super) const BROADCAST_COUNTS: &str = "

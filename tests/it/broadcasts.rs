@@ -84,6 +84,11 @@ async fn import_csv(app: &TestApp, csv: String) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
+/// `POST /api/broadcasts/{id}/{action}` (pause, resume, cancel).
+async fn act(app: &TestApp, id: i64, action: &str) -> (u16, Value) {
+    call(app, "POST", &format!("/api/broadcasts/{id}/{action}"), None).await
+}
+
 async fn show(app: &TestApp, id: i64) -> Value {
     let (status, body) = call(app, "GET", &format!("/api/broadcasts/{id}"), None).await;
     assert_eq!(status, 200, "{body:#}");
@@ -273,7 +278,7 @@ async fn bad_broadcast_requests_are_refused_naming_the_field_and_store_nothing()
         (status, body["error_code"].as_str()),
         (404, Some("BROADCAST_NOT_FOUND"))
     );
-    let (status, _) = call(&app, "POST", "/api/broadcasts/42/pause", None).await;
+    let (status, _) = act(&app, 42, "pause").await;
     assert_eq!(status, 404);
     let r = app
         .http
@@ -514,10 +519,9 @@ async fn pause_resume_cancel_and_a_reply_routed_to_the_reply_flow() {
     .await;
     assert_eq!(status, 200, "{body:#}");
     let id = n(&body["broadcast"]["id"]);
-    let path = |a: &str| format!("/api/broadcasts/{id}/{a}");
-    let (status, body) = call(&app, "POST", &path("pause"), None).await;
+    let (status, body) = act(&app, id, "pause").await;
     assert_eq!((status, body["state"].as_str()), (200, Some("paused")));
-    let (status, body) = call(&app, "POST", &path("pause"), None).await;
+    let (status, body) = act(&app, id, "pause").await;
     assert_eq!(status, 409, "{body:#}");
     assert!(body["error"]
         .as_str()
@@ -530,7 +534,7 @@ async fn pause_resume_cancel_and_a_reply_routed_to_the_reply_flow() {
         2,
         "paused: nothing queued"
     );
-    let (status, _) = call(&app, "POST", &path("resume"), None).await;
+    let (status, _) = act(&app, id, "resume").await;
     assert_eq!(status, 200);
     wait_for(&app, id, "both sends read", Duration::from_secs(20), |b| {
         n(&b["progress"]["read"]) == 2
@@ -566,21 +570,9 @@ async fn pause_resume_cancel_and_a_reply_routed_to_the_reply_flow() {
     )
     .await;
     let second = n(&body["broadcast"]["id"]);
-    let (status, body) = call(
-        &app,
-        "POST",
-        &format!("/api/broadcasts/{second}/cancel"),
-        None,
-    )
-    .await;
+    let (status, body) = act(&app, second, "cancel").await;
     assert_eq!((status, body["state"].as_str()), (200, Some("cancelled")));
-    let (status, _) = call(
-        &app,
-        "POST",
-        &format!("/api/broadcasts/{second}/resume"),
-        None,
-    )
-    .await;
+    let (status, _) = act(&app, second, "resume").await;
     assert_eq!(status, 409);
     clock.advance(chrono::Duration::hours(2));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -825,13 +817,7 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
     // Six more: every one queued (the broadcast is done), most still waiting, and a
     // cancel drops them, including any a claim already holds.
     let second = queued_broadcast(&app, &phones[6..]).await;
-    let (status, body) = call(
-        &app,
-        "POST",
-        &format!("/api/broadcasts/{second}/cancel"),
-        None,
-    )
-    .await;
+    let (status, body) = act(&app, second, "cancel").await;
     assert_eq!(
         (status, body["state"].as_str()),
         (200, Some("cancelled")),
@@ -845,13 +831,7 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
     );
     assert_eq!(n(&p["skipped"]["cancelled"]) + went(p), 6, "{body:#}");
     // Once every message has gone or been dropped, there is nothing left to cancel.
-    let (status, body) = call(
-        &app,
-        "POST",
-        &format!("/api/broadcasts/{first}/cancel"),
-        None,
-    )
-    .await;
+    let (status, body) = act(&app, first, "cancel").await;
     assert_eq!(status, 409, "{body:#}");
     assert!(
         body["error"]

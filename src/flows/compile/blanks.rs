@@ -132,11 +132,12 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
             return;
         }
         ("message", Some(key)) if !MESSAGE_KEYS.contains(&key) => {
-            let list = MESSAGE_KEYS.join(", ");
-            let hint = match did_you_mean(key, MESSAGE_KEYS) {
-                Some(s) => format!("did you mean `message.{s}`? A message has: {list}"),
-                None => format!("a message has: {list}"),
-            };
+            let hint = suggest(
+                key,
+                MESSAGE_KEYS,
+                "message.",
+                &format!("a message has: {}", MESSAGE_KEYS.join(", ")),
+            );
             problems.error(
                 at,
                 format!(
@@ -150,10 +151,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
         _ => {}
     }
     if !ROOTS.contains(&root) {
-        let hint = match did_you_mean(root, ROOTS) {
-            Some(s) => format!("did you mean `{s}`? A blank starts with {}", roots()),
-            None => format!("a blank starts with {}", roots()),
-        };
+        let hint = suggest(root, ROOTS, "", &format!("a blank starts with {}", roots()));
         problems.error(
             at,
             format!(
@@ -165,11 +163,12 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
     }
     for (name, _) in filters {
         if Filter::parse(name).is_none() {
-            let list = Filter::NAMES.join(", ");
-            let hint = match did_you_mean(name, Filter::NAMES) {
-                Some(s) => format!("did you mean `{s}`? The filters are: {list}"),
-                None => format!("the filters are: {list}"),
-            };
+            let hint = suggest(
+                name,
+                Filter::NAMES,
+                "",
+                &format!("the filters are: {}", Filter::NAMES.join(", ")),
+            );
             problems.error(
                 at,
                 format!(
@@ -179,6 +178,23 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
                 Some(hint),
             );
         }
+    }
+}
+
+/// `then`, after "did you mean `{prefix}{closest}`?" when one of `choices` is close to
+/// `word`.
+fn suggest(word: &str, choices: &[&str], prefix: &str, then: &str) -> String {
+    match did_you_mean(word, choices) {
+        Some(close) => {
+            let mut rest = then.chars();
+            let capital: String = rest
+                .next()
+                .into_iter()
+                .flat_map(char::to_uppercase)
+                .collect();
+            format!("did you mean `{prefix}{close}`? {capital}{}", rest.as_str())
+        }
+        None => then.to_string(),
     }
 }
 

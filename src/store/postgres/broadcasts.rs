@@ -242,15 +242,10 @@ impl Broadcasts for PgStore {
         let Some(state) = state else { return Ok(None) };
         let from = BroadcastState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?;
-        let waiting: bool = sqlx::query_scalar(
-            "select exists (select 1 from outbound_messages
-                            where broadcast_recipient in
-                                  (select id from broadcast_recipients where broadcast_id = $1)
-                              and status = 'queued')",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let waiting: bool = sqlx::query_scalar(crate::store::sql::BROADCAST_WAITING)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         let to = match action.apply(from, waiting) {
             Ok(to) => to,
             Err(why) => return Ok(Some(Err(why))),

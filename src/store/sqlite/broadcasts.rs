@@ -210,13 +210,7 @@ impl Broadcasts for SqliteStore {
                 let from = BroadcastState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt(format!("broadcast state {state:?}")))?;
                 let waiting: bool = conn
-                    .prepare_cached(
-                        "select exists (select 1 from outbound_messages
-                                        where broadcast_recipient in
-                                              (select id from broadcast_recipients
-                                               where broadcast_id = ?1)
-                                          and status = 'queued')",
-                    )?
+                    .prepare_cached(crate::store::sql::BROADCAST_WAITING)?
                     .query_row([id], |r| r.get(0))?;
                 let to = match action.apply(from, waiting) {
                     Ok(to) => to,
