@@ -200,6 +200,28 @@ fn check_reports_scheduled_flows_that_can_never_run() {
 }
 
 #[test]
+fn check_reads_cron_as_crontab_and_reports_every_mistake_of_a_schedule() {
+    let flow = |id: &str, schedule: &str| {
+        (
+            format!("{id}.yaml"),
+            format!("id: {id}\nschedule:\n{schedule}steps:\n  - send: {{ text: hi, if_window_closed: skip }}\n"),
+        )
+    };
+    let files = [
+        flow("minute", "  cron: \"61 10 * * *\"\n"),
+        flow("feb30", "  cron: \"0 0 30 2 *\"\n"),
+        flow("seconds", "  cron: \"* * * * * *\"\n"),
+        flow("both", "  cron: \"0 10 1-7 * 1\"\n"),
+        flow(
+            "many",
+            "  cron: \"0 10 * * 1-5\"\n  timezone: Europe/Madird\n  missed: never\n  frequency_cap: soon\n",
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    insta::assert_snapshot!(check(&files, None));
+}
+
+#[test]
 fn check_refuses_files_nested_too_deeply_at_their_place() {
     insta::assert_snapshot!(check(
         &[

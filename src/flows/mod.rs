@@ -10,6 +10,7 @@ pub mod compile;
 pub mod knowledge;
 
 mod cost_check;
+mod cron_text;
 mod loader;
 pub mod model;
 mod normalize;

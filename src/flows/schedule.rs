@@ -223,7 +223,7 @@ pub fn next_fire(schedule: &cron::Schedule, tz: Tz, after: DateTime<Utc>) -> Opt
     None
 }
 
-/// Parses `schedule:`; standard 5-field cron expressions get a leading seconds field.
+/// Parses `schedule:`; the cron expression is standard cron (`cron_text`).
 pub fn parse(node: &YamlNode, problems: &mut Problems) -> Option<Schedule> {
     let m = yaml::as_map(node, "`schedule`", problems)?;
     yaml::check_keys(
@@ -247,42 +247,53 @@ pub fn parse(node: &YamlNode, problems: &mut Problems) -> Option<Schedule> {
         );
         return None;
     };
-    let cron_text = yaml::as_str(cron_node, "`cron`", problems)?
-        .trim()
-        .to_string();
-    let fields = cron_text.split_whitespace().count();
-    let full = if fields == 5 {
-        format!("0 {cron_text}")
-    } else {
-        cron_text.clone()
-    };
-    let cron = match cron::Schedule::from_str(&full) {
-        Ok(c) => c,
-        Err(e) => {
-            problems.error(
-                yaml::pos(cron_node),
-                format!("`{cron_text}` is not a cron expression: {e}"),
-                Some("write minute hour day month weekday, like `0 10 * * MON-FRI` (10:00 on weekdays)".into()),
-            );
-            return None;
+    let cron_text = yaml::as_str(cron_node, "`cron`", problems).map(|t| t.trim().to_string());
+    let cron = cron_text.as_deref().and_then(|text| {
+        let crate_form = match super::cron_text::to_crate_form(text) {
+            Ok(form) => form,
+            Err(e) => {
+                problems.error(yaml::pos(cron_node), e.message, Some(e.hint));
+                return None;
+            }
+        };
+        match cron::Schedule::from_str(&crate_form) {
+            // A date no calendar has (`0 0 30 2 *`) never comes: said now, not never.
+            Ok(c) if c.after(&Utc::now()).next().is_some() => Some(c),
+            Ok(_) => {
+                problems.error(
+                    yaml::pos(cron_node),
+                    format!("`{text}` never runs: no month has that day"),
+                    Some("check the day and month fields (February has 28 or 29 days; April, June, September and November 30)".into()),
+                );
+                None
+            }
+            Err(e) => {
+                problems.error(
+                    yaml::pos(cron_node),
+                    format!("`{text}` is not a cron expression: {e}"),
+                    Some(super::cron_text::SHAPE.into()),
+                );
+                None
+            }
         }
-    };
+    });
+    // Every mistake of the block is reported in one run: a bad value is noted and the
+    // rest still read.
     let timezone = match m.get_node("timezone") {
-        None => Tz::UTC,
-        Some(n) => {
-            let name = yaml::as_str(n, "`timezone`", problems)?;
+        None => Some(Tz::UTC),
+        Some(n) => yaml::as_str(n, "`timezone`", problems).and_then(|name| {
             match name.parse::<Tz>() {
-                Ok(tz) => tz,
+                Ok(tz) => Some(tz),
                 Err(_) => {
                     problems.error(
                         yaml::pos(n),
                         format!("`{name}` is not a time zone"),
                         Some("use an IANA name like Europe/Madrid or America/New_York".into()),
                     );
-                    return None;
+                    None
                 }
             }
-        }
+        }),
     };
     let sender = m
         .get_node("sender")
@@ -291,32 +302,33 @@ pub fn parse(node: &YamlNode, problems: &mut Problems) -> Option<Schedule> {
         .get_node("missed")
         .map(|n| (n, yaml::as_str(n, "`missed`", problems)))
     {
-        None => MissedPolicy::RunOnce,
-        Some((_, Some("run_once"))) => MissedPolicy::RunOnce,
-        Some((_, Some("skip"))) => MissedPolicy::Skip,
-        Some((n, other)) => {
+        None => Some(MissedPolicy::RunOnce),
+        Some((_, Some("run_once"))) => Some(MissedPolicy::RunOnce),
+        Some((_, Some("skip"))) => Some(MissedPolicy::Skip),
+        Some((_, None)) => None,
+        Some((n, Some(other))) => {
             problems.error(
                 yaml::pos(n),
-                format!("`missed: {}` is not a choice", other.unwrap_or("")),
+                format!("`missed: {other}` is not a choice"),
                 Some("use `run_once` (run a missed fire once at start) or `skip`".into()),
             );
-            return None;
+            None
         }
     };
     let frequency_cap = m
         .get_node("frequency_cap")
         .and_then(|n| yaml::as_duration(n, "`frequency_cap`", problems));
     let audience = match m.get_node("audience") {
-        None => Audience::default(),
-        Some(n) => audience(n, problems)?,
+        None => Some(Audience::default()),
+        Some(n) => audience(n, problems),
     };
     Some(Schedule {
-        cron,
-        cron_text,
-        timezone,
+        cron: cron?,
+        cron_text: cron_text?,
+        timezone: timezone?,
         sender,
-        audience,
-        missed,
+        audience: audience?,
+        missed: missed?,
         frequency_cap,
     })
 }
@@ -420,6 +432,24 @@ mod tests {
         assert_eq!(
             next_fire(&s, tz, autumn).unwrap(),
             at("2026-10-26T01:30:00Z")
+        );
+    }
+
+    #[test]
+    fn weekdays_one_to_five_fire_monday_to_friday() {
+        let form = super::super::cron_text::to_crate_form("0 10 * * 1-5").unwrap();
+        let s = cron::Schedule::from_str(&form).unwrap();
+        // 2026-01-03 is a Saturday: the next fires are Monday 5th to Friday 9th, then the
+        // Monday after.
+        let mut t = at("2026-01-03T12:00:00Z");
+        let mut fires = Vec::new();
+        for _ in 0..6 {
+            t = next_fire(&s, Tz::UTC, t).unwrap();
+            fires.push(t.format("%a %d").to_string());
+        }
+        assert_eq!(
+            fires,
+            ["Mon 05", "Tue 06", "Wed 07", "Thu 08", "Fri 09", "Mon 12"]
         );
     }
 
