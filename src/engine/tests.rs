@@ -541,6 +541,46 @@ async fn a_schedule_reaching_a_waiting_flow_starts_after_it_ends() {
     assert!(h.state().deferred.is_empty());
 }
 
+#[tokio::test]
+async fn a_scheduled_flow_that_waited_starts_only_if_its_audience_and_cap_still_take_the_contact() {
+    let cart = "id: cart\ntriggers: [{keyword: [cart]}]\nsteps:\n  - tag: cart_open\n  - ask: { text: \"Pay now?\", save_as: r }\n  - untag: cart_open\n  - send: \"Order placed\"\n";
+    let reminder = "id: reminder\nschedule:\n  cron: \"0 12 * * *\"\n  audience: { tags: [cart_open], inactive_for: 2h }\nsteps:\n  - send: { text: \"Your cart is waiting\", if_window_closed: skip }\n";
+    let capped = |id: &str| {
+        format!("id: {id}\nschedule:\n  cron: \"0 12 * * *\"\n  frequency_cap: 3d\nsteps:\n  - send: {{ text: \"{id} news\", if_window_closed: skip }}\n")
+    };
+    let (a, b) = (capped("a"), capped("b"));
+    let mut h = harness(&[cart, reminder, &a, &b]);
+    let fire = |h: &Harness, flow: &str, id: i64| {
+        EventKind::Timer(TimerFire {
+            timer_id: id,
+            timer: Timer::Scheduled(ScheduledRun {
+                flow: flow.into(),
+                fire_id: id,
+            }),
+            due_at: h.now,
+        })
+    };
+
+    // The reminder fires while the customer is inside the `ask`: it waits; the customer
+    // then answers (writing now, and the flow takes the tag away): it does not start.
+    assert_eq!(h.say("cart").await, vec!["Pay now?"]);
+    h.now += chrono::Duration::hours(3);
+    let e = fire(&h, "reminder", 1);
+    assert!(bodies(&h.event(e).await).is_empty());
+    assert_eq!(h.state().deferred.len(), 1);
+    assert_eq!(h.say("yes").await, vec!["Order placed"]);
+    assert!(h.state().deferred.is_empty());
+
+    // Two schedules with a 3-day cap wait behind one run: only the first goes.
+    assert_eq!(h.say("cart").await, vec!["Pay now?"]);
+    for (i, flow) in ["a", "b"].into_iter().enumerate() {
+        let e = fire(&h, flow, 2 + i as i64);
+        assert!(bodies(&h.event(e).await).is_empty());
+    }
+    assert_eq!(h.say("no").await, vec!["Order placed", "a news"]);
+    assert!(h.state().deferred.is_empty());
+}
+
 /// Ten years (the longest duration a flow may write) from a time near the last date chrono
 /// holds: the timer and the hand-over's end stop at that last date instead of panicking
 /// (the engine once panicked on `DateTime + TimeDelta` and skipped the customer's message).

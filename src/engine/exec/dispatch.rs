@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::engine::answer;
 use crate::engine::scope;
-use crate::flows::schedule::{LAST_REENGAGED_AT, OPTED_OUT};
+use crate::flows::schedule::{Member, LAST_REENGAGED_AT, OPTED_OUT};
 use crate::flows::{Flow, MatchInput, Op, TriggerKind};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -422,8 +422,58 @@ impl Interpreter<'_> {
     pub(super) fn start_deferred(&mut self) {
         if self.state.run.is_none() && !self.state.deferred.is_empty() {
             let next = self.state.deferred.remove(0);
-            self.then([Task::Scheduled(next), Task::StartDeferred]);
+            self.then([Task::ScheduledAfterWait(next), Task::StartDeferred]);
         }
+    }
+
+    /// A scheduled flow that waited for another run starts only if its schedule would
+    /// still choose this contact now: the customer may have written since (`inactive_for`),
+    /// lost a tag, left the flow `in_flow` named, or had another scheduled flow meanwhile
+    /// (`frequency_cap`).
+    pub(super) fn scheduled_after_wait(&mut self, run: &ScheduledRun) {
+        let Some(flow) = self.library.flows().get(&run.flow).cloned() else {
+            return;
+        };
+        if let Some(schedule) = &flow.schedule {
+            let mut attributes = self.contact["fields"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            // Parley's own attributes are kept on the contact itself as they change.
+            for key in [OPTED_OUT, LAST_REENGAGED_AT] {
+                match &self.contact[key] {
+                    Value::Null => attributes.remove(key),
+                    v => attributes.insert(key.into(), v.clone()),
+                };
+            }
+            let tags: Vec<String> = self.contact["tags"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let member = Member {
+                tags: &tags,
+                attributes: &attributes,
+                last_inbound_at: self.window.last_inbound_at,
+                state: &self.state,
+            };
+            if !schedule
+                .audience
+                .matches(&member, self.now, schedule.frequency_cap)
+            {
+                self.decide(|| {
+                    format!(
+                        "scheduled flow `{}` waited; its audience or frequency cap no longer takes this contact, so it does not start",
+                        run.flow
+                    )
+                });
+                return;
+            }
+        }
+        self.scheduled(run);
     }
 
     /// Starts `flow` from its first step, replacing any run in progress.

@@ -121,7 +121,8 @@ enum Task {
         pc: usize,
         text: String,
     },
-    Scheduled(ScheduledRun),
+    /// A scheduled flow that waited for another run to end.
+    ScheduledAfterWait(ScheduledRun),
     StartDeferred,
 }
 
@@ -309,7 +310,7 @@ impl<'a> Interpreter<'a> {
             Task::AgentTurn { flow, pc, text } => {
                 return self.execute(flow, pc, steps::MAX_STEPS, Entry::AgentTurn(text))
             }
-            Task::Scheduled(run) => self.scheduled(&run),
+            Task::ScheduledAfterWait(run) => self.scheduled_after_wait(&run),
             Task::StartDeferred => self.start_deferred(),
         }
         None
