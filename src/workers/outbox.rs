@@ -359,7 +359,7 @@ impl Outbox {
                 provider_message_id: ok.provider_message_id,
                 converted_to: converted,
             },
-            Err(f) => self.on_failure(item, f).await,
+            Err(f) => self.on_failure(item, &message.content, f).await,
         }
     }
 
@@ -491,7 +491,14 @@ impl Outbox {
         }
     }
 
-    async fn on_failure(&self, item: &OutboxItem, f: SendFailure) -> SendOutcome {
+    /// `sent` is what went to the provider: the fallback template when a closed window
+    /// converted a free-form message.
+    async fn on_failure(
+        &self,
+        item: &OutboxItem,
+        sent: &OutboundContent,
+        f: SendFailure,
+    ) -> SendOutcome {
         if f.outcome_unknown {
             // Not blindly again: the provider may have taken it. A status naming this send
             // settles it meanwhile (see `StatusUpdate::outbox_id`); without one, it is sent
@@ -578,7 +585,7 @@ impl Outbox {
                 window_closed: false,
             },
             ErrorClass::TemplateUnavailable => {
-                if let OutboundContent::Template(t) = &item.message.content {
+                if let OutboundContent::Template(t) = sent {
                     let status = if f.code == Some(132016) { "disabled" } else { "paused" };
                     let update = TemplateUpdate {
                         name: t.name.clone(),

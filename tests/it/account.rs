@@ -224,3 +224,68 @@ async fn wamid_of(app: &TestApp, n: usize) -> String {
         .nth(n)
         .unwrap()
 }
+
+/// A free-form reply that found the window closed goes as its fallback template; when Meta
+/// answers that the template is paused (132015), the template is recorded as paused, as
+/// for a template sent as such, and the next fallback fails inside Parley.
+#[tokio::test]
+async fn a_paused_fallback_template_is_recorded_and_not_sent_again() {
+    const LATE: &str = "id: late\ntriggers:\n  - keyword: [late]\nsteps:\n  - send:\n      text: \"Still there?\"\n      if_window_closed: { template: spring_sale, variables: { \"1\": \"Sheena\" } }\n";
+    let app = spawn_with(Options {
+        flows: vec![("late.yaml", LATE)],
+        ..options(false)
+    })
+    .await;
+    app.meta.reset().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex("/messages$"))
+        .respond_with(wiremock::ResponseTemplate::new(400).set_body_json(json!({
+            "error": {
+                "message": "(#132015) Template is paused",
+                "type": "OAuthException",
+                "code": 132015,
+                "error_data": { "messaging_product": "whatsapp", "details": "Template is paused due to low quality" },
+                "fbtrace_id": "AbCdEf"
+            }
+        })))
+        .mount(&app.meta)
+        .await;
+    // Two messages from 25 hours ago (delivered late): each reply finds the window closed.
+    let old = now_unix() - 25 * 3600;
+    for (i, text) in ["late", "late"].iter().enumerate() {
+        let wamid = format!("wamid.late.{i}");
+        app.post_meta(&meta_text(&CUSTOMER[1..], &wamid, text, old + i as i64))
+            .await;
+        eventually(Duration::from_secs(10), "the reply failed", || async {
+            let conv = app.store.find_conversation(1, CUSTOMER).await.unwrap()?;
+            let all = app
+                .store
+                .conversation_outbound(conv.id, None, 100)
+                .await
+                .unwrap();
+            (all.len() == i + 1 && all.iter().all(|m| m.status == DeliveryStatus::Failed))
+                .then_some(())
+        })
+        .await;
+    }
+    let listed: Value = app
+        .http
+        .get(format!(
+            "{}/api/user/whatsapp/templates?status=paused",
+            app.addr
+        ))
+        .bearer_auth(crate::api::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["templates"][0]["name"], "spring_sale", "{listed}");
+    assert_eq!(
+        app.meta_sends().await.len(),
+        1,
+        "the second fallback was stopped inside Parley"
+    );
+    app.shutdown().await;
+}
