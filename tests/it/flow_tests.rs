@@ -483,3 +483,31 @@ fn a_scheduled_flow_naming_the_real_sender_passes_check_test_and_simulate() {
     );
     assert!(stdout(&out).contains("Saved."), "{}", stdout(&out));
 }
+
+/// A reply the window stopped (skipped) does not pass for one the customer got: the test
+/// fails and says how to expect it on purpose.
+#[test]
+fn expect_reply_fails_for_a_reply_that_never_reached_the_customer() {
+    const PING: &str = "id: ping\ntriggers: [{keyword: [ping]}]\nsteps:\n  - send: Pong\n  - delay: 25h\n  - send: { text: \"Still there?\", if_window_closed: skip }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let config = flows_config(dir.path(), &[("ping.yaml", PING)]);
+    let tests = dir.path().join("flows/tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    let write_test = |expect: &str| {
+        std::fs::write(
+            tests.join("ping.test.yaml"),
+            format!("name: Ping\nsteps:\n  - customer: ping\n  - expect_reply: Pong\n  - advance: 25h\n  - expect_reply: {expect}\n"),
+        )
+        .unwrap();
+        parley(&["test", "--config", config.to_str().unwrap()], "")
+    };
+    let out = write_test("Still there?");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("never reached the customer") && text.contains("add `status: skipped`"),
+        "{text}"
+    );
+    let out = write_test("{ text: \"Still there?\", status: skipped }");
+    assert!(out.status.success(), "{}", stdout(&out));
+}

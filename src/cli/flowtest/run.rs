@@ -399,13 +399,21 @@ fn check(e: &ExpectReply, reply: &SentMessage) -> Result<(), String> {
             ));
         }
     }
-    if let Some(status) = &e.status {
-        if reply.status != status {
+    match &e.status {
+        Some(status) if reply.status != status => {
             return Err(format!(
                 "expected the reply to be {status}, but it is {}: {got}",
                 reply.status
             ));
         }
+        // A reply that never reached the customer does not pass for one that did.
+        None if matches!(reply.status, "skipped" | "failed") => {
+            return Err(format!(
+                "the expected reply never reached the customer: {got}\n  add `status: {}` to this expect_reply if that is what the test means",
+                reply.status
+            ));
+        }
+        _ => {}
     }
     Ok(())
 }
