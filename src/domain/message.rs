@@ -59,6 +59,17 @@ pub struct InboundMessage {
     pub referral: Option<Referral>,
 }
 
+impl InboundMessage {
+    /// When this message (re)opens the customer-service window, if it does: the provider's
+    /// timestamp, never later than Parley received it (a clock ahead, or a forged
+    /// timestamp, must not open a window of weeks), the receipt time when there is none.
+    pub fn opens_window_at(&self, received_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.content
+            .opens_window()
+            .then(|| self.timestamp.map_or(received_at, |t| t.min(received_at)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InboundContent {

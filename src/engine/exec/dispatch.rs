@@ -39,7 +39,7 @@ impl Interpreter<'_> {
         if msg.referral.is_some() {
             // A click-to-WhatsApp ad's message: the answer to it may open a free window
             // (pricing; the worker marks when it opens).
-            let at = msg.timestamp.unwrap_or(self.now);
+            let at = msg.timestamp.map_or(self.now, |t| t.min(self.now));
             self.state.entry_point = Some(crate::domain::pricing::EntryPoint::referral(
                 self.state.entry_point,
                 at,

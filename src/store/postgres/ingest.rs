@@ -217,11 +217,7 @@ async fn ingest_messages(
     // `max` and `greatest`).
     let sent: Vec<Option<DateTime<Utc>>> = messages
         .iter()
-        .map(|m| {
-            m.2.content
-                .opens_window()
-                .then(|| m.2.timestamp.unwrap_or(m.3))
-        })
+        .map(|m| m.2.opens_window_at(m.3))
         .collect();
     let payloads: Vec<Json<EventKind>> = messages
         .iter()

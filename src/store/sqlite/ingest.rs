@@ -49,10 +49,7 @@ impl Ingest for SqliteStore {
                         username: message.username.clone(),
                         profile_name: message.profile_name.clone(),
                         // Echoes, history and calls the business made leave the window.
-                        inbound_at: message
-                            .content
-                            .opens_window()
-                            .then(|| micros(message.timestamp.unwrap_or(*received_at))),
+                        inbound_at: message.opens_window_at(*received_at).map(micros),
                         received_at: micros(*received_at),
                         payload: json_text("event", &EventKind::Message(message.clone()))?,
                         media: NewDownload::of(message),

@@ -89,6 +89,18 @@ async fn last_inbound_at_only_moves_forward(store: DynStore) {
         .unwrap();
     let conversation = store.conversation(conversation_id).await.unwrap().unwrap();
     assert_eq!(conversation.last_inbound_at, Some(t(200)));
+
+    // A timestamp ahead of the receipt (a wrong clock, a forged body) counts as the
+    // receipt: it must not open a window of weeks.
+    store
+        .ingest(&[message(
+            inbound("wamid.A9", 1, Some(t(30 * 86_400)), "from the future"),
+            t(300),
+        )])
+        .await
+        .unwrap();
+    let conversation = store.conversation(conversation_id).await.unwrap().unwrap();
+    assert_eq!(conversation.last_inbound_at, Some(t(300)));
 }
 
 async fn echoes_history_and_business_calls_leave_the_window(store: DynStore) {
