@@ -127,10 +127,8 @@ pub(crate) fn parse_answer(answer: &Value) -> Result<(ChatAnswer, Reported), Str
             .pointer("/error/message")
             .and_then(Value::as_str)
             .unwrap_or("no message");
-        return Err(format!(
-            "answered with an error: {}",
-            message.chars().take(200).collect::<String>()
-        ));
+        // Whole: `Transport::failed` scrubs the key out, then cuts it.
+        return Err(format!("answered with an error: {message}"));
     }
     let blocks = answer
         .get("content")

@@ -36,6 +36,8 @@ const JSON_DEPTH: usize = 127;
 
 /// The most of an error body quoted in a message.
 const QUOTED_CHARS: usize = 200;
+/// The longest failure `Transport::failed` words, after the model's label.
+const FAILED_CHARS: usize = 400;
 
 /// The first backoff; each retry doubles it, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -249,8 +251,16 @@ impl Transport {
     }
 
     /// `{label} {what}`, as a `ModelError::Failed`.
+    /// The model's failure in words: `what` with the key scrubbed out (a provider or a
+    /// proxy may echo it, with any status), then cut to [`FAILED_CHARS`] characters.
     pub fn failed(&self, what: &str) -> ModelError {
-        ModelError::Failed(format!("{} {what}", self.label))
+        let what = match &self.secret {
+            Some(s) => what.replace(s.as_str(), "[the key]"),
+            None => what.to_string(),
+        };
+        let cut: String = what.chars().take(FAILED_CHARS).collect();
+        let more = if cut.len() < what.len() { "…" } else { "" };
+        ModelError::Failed(format!("{} {cut}{more}", self.label))
     }
 
     /// `: "…"` with the first [`QUOTED_CHARS`] characters of a body, the key scrubbed out.

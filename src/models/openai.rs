@@ -176,10 +176,8 @@ pub(crate) fn parse_answer(answer: &Value) -> Result<(ChatAnswer, Reported), Str
             .get("message")
             .and_then(Value::as_str)
             .map_or_else(|| error.to_string(), str::to_string);
-        return Err(format!(
-            "answered with an error: {}",
-            message.chars().take(200).collect::<String>()
-        ));
+        // Whole: `Transport::failed` scrubs the key out, then cuts it.
+        return Err(format!("answered with an error: {message}"));
     }
     let message = answer
         .pointer("/choices/0/message")

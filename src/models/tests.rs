@@ -242,6 +242,35 @@ async fn a_4xx_other_than_429_is_not_retried_and_the_key_is_never_quoted() {
     assert!(message.chars().count() < 260, "{message}");
 }
 
+/// Proxies (OpenRouter, LiteLLM) answer some errors with HTTP 200 and an error object:
+/// the key they echo is scrubbed there too, for both kinds, at any length.
+#[tokio::test]
+async fn an_error_answered_with_200_never_quotes_the_key() {
+    let long = "x".repeat(500);
+    for (kind, body) in [
+        (
+            "openai",
+            "{\"error\":{\"message\":\"Incorrect API key provided: sk-secret-key\"}}".to_string(),
+        ),
+        (
+            "anthropic",
+            format!("{{\"type\":\"error\",\"error\":{{\"message\":\"{long} invalid x-api-key sk-secret-key\"}}}}"),
+        ),
+    ] {
+        let (_double, url) = Double::serve(vec![status(200, &body)]).await;
+        let m = model(kind, &url, "retries: 0");
+        let ModelError::Failed(message) = m.client.complete(&request()).await.unwrap_err() else {
+            panic!("not a failure");
+        };
+        assert!(message.contains("answered with an error"), "{message}");
+        assert!(!message.contains("sk-secret"), "{kind}: {message}");
+        assert!(message.chars().count() < 460, "{message}");
+        if kind == "openai" {
+            assert!(message.contains("[the key]"), "{message}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn retry_after_is_waited_for_when_it_fits_in_the_timeout() {
     let mut slow = status(429, "");
