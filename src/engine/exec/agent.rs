@@ -373,21 +373,36 @@ impl Interpreter<'_> {
         // Whatever the calls send (a handoff's message, buttons) comes after the answer's
         // text, which is only known to be sendable once every call is accepted.
         let text_at = self.reply_mark();
+        // The actions that only record (save, tag) are carried out before the one that
+        // ends the turn, whatever order the model wrote them in: `[handoff, tag]` tags the
+        // customer too. A second ending action is ignored (the first one wins) without
+        // holding back the answer's text: the turn has ended, the model cannot answer again.
+        let mut order: Vec<usize> = (0..tool_calls.len()).collect();
+        order.sort_by_key(|&i| ends_turn(&tool_calls[i].name));
         let mut ends = None;
         let mut refused = 0;
-        for (call, kept) in tool_calls.iter().zip(&kept_calls) {
-            let outcome = if ends.is_some() {
+        let mut outcomes: Vec<Option<ToolOutcome>> = tool_calls.iter().map(|_| None).collect();
+        for i in order {
+            let mut outcome = if ends.is_some() && ends_turn(&tool_calls[i].name) {
                 ToolOutcome {
-                    result: "refused: the turn already ended with another action".into(),
+                    result: "ignored: the turn already ended with another action".into(),
                     accepted: false,
                     ends: None,
                 }
             } else {
-                self.agent_tool(flow, spec, pc, call)
+                let outcome = self.agent_tool(flow, spec, pc, &tool_calls[i]);
+                if !outcome.accepted {
+                    refused += 1;
+                }
+                outcome
             };
-            if !outcome.accepted {
-                refused += 1;
+            if outcome.ends.is_some() {
+                ends = outcome.ends.take();
             }
+            outcomes[i] = Some(outcome);
+        }
+        for ((call, kept), outcome) in tool_calls.iter().zip(&kept_calls).zip(outcomes) {
+            let Some(outcome) = outcome else { continue };
             let verdict = if outcome.accepted {
                 "accepted".to_string()
             } else {
@@ -413,9 +428,6 @@ impl Interpreter<'_> {
                     kept.id.clone(),
                     shorten(&outcome.result, RESULT_MAX),
                 ));
-            }
-            if outcome.ends.is_some() {
-                ends = outcome.ends;
             }
         }
         if !text.is_empty() {
@@ -501,6 +513,7 @@ impl Interpreter<'_> {
     }
 
     /// Carries out one tool call, if the author declared it and its arguments pass.
+    /// Whether it ends the turn is [`ends_turn`].
     fn agent_tool(
         &mut self,
         flow: &Arc<Flow>,
@@ -893,6 +906,12 @@ impl Interpreter<'_> {
 
 /// The model's text as kept in the conversation for its next call: at most what the step
 /// may send.
+/// The tools whose call ends the model's turn (the flow moves on, a person takes over, or
+/// the customer's tap is the next message); `save` and `tag` only record.
+fn ends_turn(tool: &str) -> bool {
+    matches!(tool, "goto_flow" | "handoff" | "send_buttons" | "end")
+}
+
 fn kept_text(spec: &AgentSpec, text: &str) -> String {
     let max = spec.guardrails.max_length.min(limits::TEXT_MAX);
     shorten(text, max)

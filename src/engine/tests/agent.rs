@@ -832,3 +832,39 @@ async fn the_trace_of_a_huge_exchange_stays_small() {
     let size = trace.size();
     assert!(size < ENTRY_MAX, "the trace took {size} bytes");
 }
+
+#[tokio::test]
+async fn a_tag_written_after_the_handoff_is_still_carried_out_and_the_text_sent() {
+    let mut a = agent_harness();
+    let call = |name: &str, args: Value| ToolCall {
+        id: format!("call_{name}"),
+        name: name.into(),
+        arguments: args,
+    };
+    a.model.push(ChatAnswer {
+        text: "I will pass you to a colleague.".into(),
+        tool_calls: vec![
+            call("handoff", json!({})),
+            call("tag", json!({ "tag": "wants_refund" })),
+            call("end", json!({})),
+        ],
+        usage: Usage {
+            input_tokens: 100,
+            output_tokens: 20,
+        },
+    });
+    assert_eq!(
+        a.h.say("help: I want my money back").await,
+        vec![
+            "I will pass you to a colleague.",
+            "A person will answer you shortly."
+        ]
+    );
+    assert!(
+        a.h.contact.tags.contains(&"wants_refund".to_string()),
+        "{:?}",
+        a.h.contact.tags
+    );
+    assert!(a.h.state().handoff.is_some(), "the first ending action wins");
+    assert_eq!(a.model.requests().len(), 1);
+}
