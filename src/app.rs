@@ -281,6 +281,7 @@ impl App {
                 config: cfg.clone(),
                 owner: self.owner.clone(),
                 wake: self.wake.clone(),
+                last_round: Default::default(),
             }
             .run(workers_stop.clone()),
         );

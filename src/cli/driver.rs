@@ -84,6 +84,7 @@ impl Driver {
             config: state.config.clone(),
             owner: "parley-driver".into(),
             wake: wake.clone(),
+            last_round: Default::default(),
         };
         let driver = Self {
             state,

@@ -24,6 +24,10 @@ pub struct Scheduler {
     pub config: Arc<Config>,
     pub owner: String,
     pub wake: Wakeups,
+    /// When this process's previous round began: a fire due after it came due while this
+    /// process was watching, so it is on time however far the clock moved since (a manual
+    /// clock's jump, a suspended machine), never "missed while Parley was down".
+    pub last_round: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Scheduler {
@@ -46,9 +50,14 @@ impl Scheduler {
     /// One round: record due fires, then run every fire that needs a runner.
     pub async fn tick(&self, shutdown: &CancellationToken) -> StoreResult<()> {
         let flows = self.engine.flows();
+        let previous = self
+            .last_round
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(self.clock.now());
         for flow in flows.flows() {
             if flow.schedule.is_some() {
-                self.record_due(flow).await?;
+                self.record_due(flow, previous).await?;
             }
         }
         while !shutdown.is_cancelled() {
@@ -71,7 +80,11 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn record_due(&self, flow: &Flow) -> StoreResult<()> {
+    async fn record_due(
+        &self,
+        flow: &Flow,
+        previous_round: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> StoreResult<()> {
         let Some(schedule) = &flow.schedule else {
             return Ok(());
         };
@@ -86,12 +99,14 @@ impl Scheduler {
         let Some(due) = schedule.latest_due(last, now) else {
             return Ok(());
         };
-        // A fire is on time within two scheduler rounds (plus a minute of slack); later
-        // than that it was missed while Parley was down.
+        // A fire is on time when it came due after this process's previous round, or
+        // within two scheduler rounds (plus a minute of slack) of it; later than that it
+        // was missed while Parley was down.
         let grace = chrono::Duration::from_std(self.settings().poll_interval * 2)
             .unwrap_or_default()
             + chrono::Duration::minutes(1);
-        let missed = now - due > grace;
+        let watched = previous_round.is_some_and(|previous| previous < due);
+        let missed = !watched && now - due > grace;
         let run = !missed || schedule.missed == MissedPolicy::RunOnce;
         if self
             .store

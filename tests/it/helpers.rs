@@ -187,12 +187,23 @@ async fn start(config: Config, clock: Arc<dyn Clock>) -> Running {
 
 impl TestApp {
     /// Stops Parley like SIGTERM and starts it again on the same database and flows.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_after(chrono::Duration::zero()).await
+    }
+
+    /// Like `restart`, with the manual clock moved on by `down` while Parley is stopped.
+    pub async fn restart_after(mut self, down: chrono::Duration) -> Self {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
+        }
+        if down > chrono::Duration::zero() {
+            self.clock
+                .as_ref()
+                .expect("moving the clock needs a manual clock")
+                .advance(down);
         }
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(m) => Arc::new(m.clone()),

@@ -231,10 +231,7 @@ async fn missed_fires_run_once_or_are_skipped_as_declared() {
     wait_sent_to(&app, "16315551181", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Parley is down for three days, missing three 10:00 fires of each schedule.
-    let app = {
-        advance(&app, chrono::Duration::days(3));
-        app.restart().await
-    };
+    let app = app.restart_after(chrono::Duration::days(3)).await;
     let sends = wait_sent_to(&app, "16315551181", 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let sends_after = sent_to(&app, "16315551181").await;
@@ -247,5 +244,28 @@ async fn missed_fires_run_once_or_are_skipped_as_declared() {
         sends[1]["template"]["components"][0]["parameters"][0]["text"],
         "once"
     );
+    app.shutdown().await;
+}
+
+/// A clock moved by hand while Parley runs (the sandbox's clock buttons) is not downtime:
+/// a `missed: skip` schedule whose fire the jump passed runs, once.
+#[tokio::test]
+async fn a_clock_jump_while_running_fires_a_skip_schedule_once() {
+    let app = spawn_with(clock_app_flows(vec![
+        ("tag.yaml", TAG_CART),
+        ("skip.yaml", reminder("skip", "skip")),
+    ]))
+    .await;
+    app.post_meta(&meta_text("16315551181", "wamid.j.1", "cart", T0))
+        .await;
+    wait_sent_to(&app, "16315551181", 1).await;
+    // Rounds of the scheduler have seen 00:00; the clock jumps to 12:30 Madrid, 2.5 hours
+    // past the 10:00 fire.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    advance(&app, chrono::Duration::seconds(11 * 3600 + 30 * 60 - 30));
+    let sends = wait_sent_to(&app, "16315551181", 2).await;
+    assert_eq!(body_text(&sends[1]), "Your cart misses you");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sent_to(&app, "16315551181").await.len(), 2, "once");
     app.shutdown().await;
 }
