@@ -222,6 +222,25 @@ fn check_reads_cron_as_crontab_and_reports_every_mistake_of_a_schedule() {
 }
 
 #[test]
+fn a_flow_a_scheduled_flow_jumps_to_is_checked_as_scheduled() {
+    let files = [
+        (
+            "sg.yaml",
+            "id: sg\nschedule:\n  cron: \"0 10 * * *\"\nsteps:\n  - goto_flow: promo\n",
+        ),
+        ("promo.yaml", "id: promo\nsteps:\n  - send: \"Big sale today!\"\n"),
+        (
+            "menu.yaml",
+            "id: menu\ntriggers: [{keyword: [menu]}]\nsteps:\n  - send: Menu\n  - goto_flow: promo\n",
+        ),
+    ];
+    insta::assert_snapshot!(check(&files, None), @r"
+    flows/promo.yaml:3:5: error: this message can be sent any time after the customer's last message, when the 24h window has closed and WhatsApp refuses free-form messages (this flow is reached by `goto_flow` from `sg`)
+      hint: add `if_window_closed: { template: <approved template>, variables: {…} }`, or `if_window_closed: skip`
+    ");
+}
+
+#[test]
 fn check_refuses_files_nested_too_deeply_at_their_place() {
     insta::assert_snapshot!(check(
         &[

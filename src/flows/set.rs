@@ -85,8 +85,8 @@ impl FlowSet {
                 ));
             }
         }
+        super::window_check::check_all(&kept, window, problems);
         for flow in &kept {
-            super::window_check::check(flow, window, problems);
             super::cost_check::check(flow, problems);
         }
         let index = TriggerIndex::build(&kept);

@@ -6,29 +6,69 @@
 
 use super::model::{ContentSpec, FallbackSpec, Flow, Op, SendSpec};
 use super::problem::{Problem, Severity};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
-    // Longest time since the customer's last message on arrival at each step; the flow
-    // starts right after a customer message. Capped just past the window so loops end.
+/// Checks every flow; a flow that `goto_flow` reaches starts as late as the step that
+/// jumps to it (a scheduled flow's `goto_flow: promo` makes `promo` a scheduled flow too).
+pub fn check_all(flows: &[Arc<Flow>], window: Duration, problems: &mut Vec<Problem>) {
     let cap = window * 10;
-    let mut worst: Vec<Option<Duration>> = vec![None; flow.steps.len()];
-    // A scheduled flow may reach a customer who wrote long ago; a window-closing flow
-    // starts that long before the window closes.
-    let start = if flow.schedule.is_some() {
-        cap
-    } else {
-        flow.triggers
-            .iter()
-            .filter_map(|t| match t.kind {
-                super::model::TriggerKind::WindowClosing { before } => {
-                    Some(window.saturating_sub(before))
+    // The latest start of each flow, and the flow whose jump gave it.
+    let mut starts: HashMap<&str, (Duration, Option<&str>)> = flows
+        .iter()
+        .map(|f| (f.id.as_str(), (own_start(f, window, cap), None)))
+        .collect();
+    // Starts only grow, up to `cap`: a round per flow is enough for the longest chain.
+    for _ in 0..=flows.len() {
+        let mut changed = false;
+        for flow in flows {
+            let worst = arrivals(flow, starts[flow.id.as_str()].0, cap);
+            for (step, t) in flow.steps.iter().zip(&worst) {
+                let (Op::GotoFlow(target), Some(t)) = (&step.op, t) else {
+                    continue;
+                };
+                if let Some(start) = starts.get_mut(target.as_str()) {
+                    if *t > start.0 {
+                        *start = (*t, Some(flow.id.as_str()));
+                        changed = true;
+                    }
                 }
-                _ => None,
-            })
-            .max()
-            .unwrap_or(Duration::ZERO)
-    };
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for flow in flows {
+        let (start, via) = starts[flow.id.as_str()];
+        report(flow, window, &arrivals(flow, start, cap), cap, via, problems);
+    }
+}
+
+/// How long after the customer's last message a flow can start: a scheduled flow may
+/// reach a customer who wrote long ago; a window-closing flow starts that long before the
+/// window closes; any other right after a customer message.
+fn own_start(flow: &Flow, window: Duration, cap: Duration) -> Duration {
+    if flow.schedule.is_some() {
+        return cap;
+    }
+    flow.triggers
+        .iter()
+        .filter_map(|t| match t.kind {
+            super::model::TriggerKind::WindowClosing { before } => {
+                Some(window.saturating_sub(before))
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The longest time since the customer's last message on arrival at each step, for a
+/// flow that starts `start` after it. Capped at `cap` (just past the window) so loops end.
+fn arrivals(flow: &Flow, start: Duration, cap: Duration) -> Vec<Option<Duration>> {
+    let mut worst: Vec<Option<Duration>> = vec![None; flow.steps.len()];
     let mut todo = vec![(0usize, start)];
     while let Some((i, t)) = todo.pop() {
         let Some(step) = flow.steps.get(i) else {
@@ -75,6 +115,19 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
             }
         }
     }
+    worst
+}
+
+/// The problems of one flow, given the worst arrival time at each of its steps; `via`
+/// names the flow whose `goto_flow` made it start late.
+fn report(
+    flow: &Flow,
+    window: Duration,
+    worst: &[Option<Duration>],
+    cap: Duration,
+    via: Option<&str>,
+    problems: &mut Vec<Problem>,
+) {
     for (i, step) in flow.steps.iter().enumerate() {
         let Some(t) = worst[i] else { continue };
         if let Op::Agent(a) = &step.op {
@@ -104,13 +157,13 @@ pub fn check(flow: &Flow, window: Duration, problems: &mut Vec<Problem>) {
         };
         if let Op::Agent(a) = &step.op {
             if a.opening.is_some() && matches!(a.if_window_closed, FallbackSpec::Undeclared) {
-                problems.push(late_message(flow, step.at, t, cap, window));
+                problems.push(late_message(flow, step.at, t, cap, window, via));
             }
         }
         for s in sends {
             let freeform = !matches!(s.content, ContentSpec::Template(_));
             if freeform && matches!(s.if_window_closed, FallbackSpec::Undeclared) {
-                problems.push(late_message(flow, step.at, t, cap, window));
+                problems.push(late_message(flow, step.at, t, cap, window, via));
             }
         }
     }
@@ -123,19 +176,23 @@ fn late_message(
     t: Duration,
     cap: Duration,
     window: Duration,
+    via: Option<&str>,
 ) -> Problem {
     let when = if t >= cap {
         "any time".to_string()
     } else {
         format!("{} or more", hours(t))
     };
+    let reached = via
+        .map(|from| format!(" (this flow is reached by `goto_flow` from `{from}`)"))
+        .unwrap_or_default();
     Problem {
         file: flow.file.clone(),
         line: at.line,
         column: at.column,
         severity: Severity::Error,
         message: format!(
-            "this message can be sent {when} after the customer's last message, when the {} window has closed and WhatsApp refuses free-form messages",
+            "this message can be sent {when} after the customer's last message, when the {} window has closed and WhatsApp refuses free-form messages{reached}",
             hours(window)
         ),
         hint: Some("add `if_window_closed: { template: <approved template>, variables: {…} }`, or `if_window_closed: skip`".into()),
