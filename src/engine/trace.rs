@@ -165,6 +165,43 @@ impl Trace {
         }
     }
 
+    /// Masks email addresses and long numbers everywhere the customer's words or values
+    /// derived from them can show: what came in, the decisions, the variables, the
+    /// replies, the errors (`guardrails.mask_personal_data`).
+    /// `text` is the customer's message, whose folded form the trigger explanation shows.
+    pub(super) fn mask_personal_data(&mut self, text: Option<&str>) {
+        use crate::engine::guard::{mask_json, mask_personal_data};
+        self.event = mask_personal_data(&self.event);
+        if let Some(explained) = &mut self.triggers {
+            // Folded, an address no longer reads as one: the masked message is folded again.
+            let folded = crate::flows::normalize(&mask_personal_data(text.unwrap_or("")));
+            let was = std::mem::replace(&mut explained.normalized, folded.clone());
+            let mask = |s: &mut String| {
+                if !was.is_empty() {
+                    *s = s.replace(&was, &folded);
+                }
+                *s = mask_personal_data(s);
+            };
+            for v in &mut explained.verdicts {
+                mask(&mut v.compared);
+                mask(&mut v.why);
+            }
+            if let Some(n) = &mut explained.nearest {
+                mask(&mut n.why);
+            }
+            mask(&mut explained.outcome);
+        }
+        for line in self.decisions.iter_mut().chain(self.errors.iter_mut()) {
+            *line = mask_personal_data(line);
+        }
+        for value in self.vars_before.values_mut().chain(self.vars_after.values_mut()) {
+            mask_json(value);
+        }
+        for send in &mut self.sends {
+            send.summary = mask_personal_data(&send.summary);
+        }
+    }
+
     /// Notes a step that runs; the jumps the compiler added between lists are not shown.
     pub(super) fn step(&mut self, flow: &Flow, index: usize) {
         let Some(step) = flow.steps.get(index) else {

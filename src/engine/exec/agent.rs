@@ -222,6 +222,7 @@ impl Interpreter<'_> {
         if let Some(round) = &mut self.round {
             round.calls += 1;
         }
+        self.mask_trace |= spec.guardrails.mask_personal_data;
         if let Some(trace) = &mut self.trace {
             let mask = spec.guardrails.mask_personal_data;
             let shown = |s: &str| {

@@ -192,6 +192,9 @@ pub struct Interpreter<'a> {
     /// the run reached it or the customer's turn began (insights).
     visit_failed: bool,
     visit_handed_off: bool,
+    /// An `agent` step with `mask_personal_data` ran: the whole trace of this event is
+    /// masked (the customer's message, the variables, the replies), not only its exchanges.
+    mask_trace: bool,
     /// The flow and step being executed: what a message sent now is attributed to.
     at: Option<(Arc<Flow>, usize)>,
     /// The latest broadcast to the customer that names a reply flow.
@@ -237,6 +240,7 @@ impl<'a> Interpreter<'a> {
             round: None,
             visit_failed: false,
             visit_handed_off: false,
+            mask_trace: false,
             at: None,
             broadcast_reply: input.broadcast_reply.cloned(),
         }
@@ -286,6 +290,9 @@ impl<'a> Interpreter<'a> {
         let mut trace = self.trace;
         if let Some(t) = &mut trace {
             t.finish(&out.state, &out, self.library);
+            if self.mask_trace {
+                t.mask_personal_data(self.message["text"].as_str());
+            }
         }
         Finished {
             out,

@@ -144,12 +144,17 @@ fn agent_harness() -> AgentHarness {
 
 /// An agent harness whose model calls are recorded in `store`.
 fn agent_harness_recording(store: Option<crate::store::DynStore>) -> AgentHarness {
+    agent_harness_of(SUPPORT, store)
+}
+
+/// An agent harness whose `support` flow is `support`.
+fn agent_harness_of(support: &str, store: Option<crate::store::DynStore>) -> AgentHarness {
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("flows");
     std::fs::create_dir_all(&flows).unwrap();
     std::fs::create_dir_all(dir.path().join("knowledge")).unwrap();
     std::fs::write(dir.path().join("knowledge/shipping.md"), SHIPPING).unwrap();
-    std::fs::write(flows.join("support.yaml"), SUPPORT).unwrap();
+    std::fs::write(flows.join("support.yaml"), support).unwrap();
     std::fs::write(flows.join("billing.yaml"), BILLING).unwrap();
     let report = crate::flows::load_dir(&crate::flows::LoadSettings {
         dir: &flows,
@@ -867,4 +872,27 @@ async fn a_tag_written_after_the_handoff_is_still_carried_out_and_the_text_sent(
     );
     assert!(a.h.state().handoff.is_some(), "the first ending action wins");
     assert_eq!(a.model.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn masked_personal_data_stays_out_of_the_whole_trace() {
+    let masked = SUPPORT.replace(
+        "        max_length: 300\n",
+        "        max_length: 300\n        mask_personal_data: true\n",
+    );
+    assert_ne!(masked, SUPPORT);
+    let mut a = agent_harness_of(&masked, None);
+    a.model.text_and_tool(
+        "Noted: A-12345 for ana@example.com.",
+        "save",
+        json!({ "order_number": "A-12345" }),
+    );
+    let (_, trace) =
+        a.h.say_traced("help: order A-12345, mail ana@example.com, card 4111 1111 1111 1111")
+            .await;
+    let shown = serde_json::to_string(&trace).unwrap();
+    for secret in ["ana@example.com", "ana example", "4111 1111", "4111111111111111"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("[email]"), "{shown}");
 }
