@@ -979,19 +979,38 @@ fn declared_tools(spec: &AgentSpec) -> Vec<&'static str> {
 }
 
 /// The declared tools as the model sees them.
+/// What a `save` field takes, told to the model in words (the check is `save_refusal`'s).
+fn save_rule(expect: &crate::flows::Expect) -> String {
+    use crate::flows::Expect;
+    match expect {
+        Expect::Text => "text".into(),
+        Expect::Number => "a number".into(),
+        Expect::Email => "an email address".into(),
+        Expect::Phone => "a phone number with its country code, like +34600000001".into(),
+        Expect::Choice(options) => format!("one of: {}", options.join(", ")),
+        Expect::Button => "the title of one of the buttons offered".into(),
+        Expect::Regex(re) => format!("text matching the regular expression {}", re.as_str()),
+        Expect::Media(_) => "a file the customer sent".into(),
+        Expect::Address => "a postal address".into(),
+    }
+}
+
 fn tool_specs(spec: &AgentSpec) -> Vec<ToolSpec> {
     let t = &spec.tools;
     let mut out = Vec::new();
     if !t.save.is_empty() {
         let mut properties = serde_json::Map::new();
         for f in &t.save {
-            let what = f
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("a {}", f.expect.name()));
+            let rule = save_rule(&f.expect);
+            let what = match &f.description {
+                Some(d) => format!("{d}: {rule}"),
+                None => rule,
+            };
             let mut p = json!({ "type": "string", "description": what });
-            if let crate::flows::Expect::Choice(options) = &f.expect {
-                p["enum"] = json!(options);
+            match &f.expect {
+                crate::flows::Expect::Choice(options) => p["enum"] = json!(options),
+                crate::flows::Expect::Regex(re) => p["pattern"] = json!(re.as_str()),
+                _ => {}
             }
             properties.insert(f.name.clone(), p);
         }

@@ -896,3 +896,18 @@ async fn masked_personal_data_stays_out_of_the_whole_trace() {
     }
     assert!(shown.contains("[email]"), "{shown}");
 }
+
+#[tokio::test]
+async fn the_model_is_told_each_save_fields_rule() {
+    let mut a = agent_harness();
+    a.model.text("Which order?");
+    a.h.say("help").await;
+    let request = &a.model.requests()[0];
+    let save = request.tools.iter().find(|t| t.name == "save").unwrap();
+    let field = &save.parameters["properties"]["order_number"];
+    assert_eq!(
+        field["description"],
+        "the order number: text matching the regular expression ^A-[0-9]{5}$"
+    );
+    assert_eq!(field["pattern"], "^A-[0-9]{5}$");
+}
