@@ -39,6 +39,9 @@ const QUOTED_CHARS: usize = 200;
 /// The longest failure `Transport::failed` words, after the model's label.
 const FAILED_CHARS: usize = 400;
 
+/// A call is not made with less of its time left than this, or than a quarter of it.
+const MIN_CALL_TIME: Duration = Duration::from_secs(2);
+
 /// The first backoff; each retry doubles it, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -139,11 +142,22 @@ impl Transport {
     }
 
     async fn post_until(&self, body: Body, deadline: Instant) -> Result<Value, ModelError> {
+        let queued = Instant::now();
+        let budget = deadline.saturating_duration_since(queued);
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| self.failed("is shutting down"))?;
+        // A call that waited for a slot until its time was nearly up is not made: its
+        // answer would come too late to be used, and the provider would bill it anyway.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < (budget / 4).min(MIN_CALL_TIME) {
+            return Err(self.failed(&format!(
+                "was not called: the call waited {:.1}s for one of the model's `concurrency` slots and too little of its timeout was left",
+                queued.elapsed().as_secs_f64()
+            )));
+        }
         let mut attempt = 0u32;
         loop {
             let outcome = self.attempt(&body).await;

@@ -526,6 +526,25 @@ async fn with_concurrency_one_two_calls_run_one_after_the_other() {
     assert_eq!(double.most_in_flight.load(Ordering::SeqCst), 2);
 }
 
+/// A call that waited for a slot until little of its timeout was left is not made: the
+/// provider would bill an answer that comes too late to use.
+#[tokio::test]
+async fn a_call_that_waited_for_a_slot_past_most_of_its_timeout_is_not_made() {
+    let mut slow = openai_text("a");
+    slow.delay = Duration::from_millis(850);
+    let (double, url) = Double::serve(vec![slow, openai_text("b")]).await;
+    let m = model("openai", &url, "concurrency: 1, timeout: 1s");
+    let r = request();
+    let (a, b) = tokio::join!(m.client.complete(&r), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        m.client.complete(&r).await
+    });
+    assert_eq!(a.unwrap().text, "a");
+    let err = b.unwrap_err().to_string();
+    assert!(err.contains("was not called"), "{err}");
+    assert_eq!(double.calls(), 1);
+}
+
 #[test]
 fn backoff_doubles_with_jitter_and_is_capped() {
     use client::backoff;
