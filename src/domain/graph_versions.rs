@@ -35,6 +35,11 @@ fn date(text: &str) -> NaiveDate {
 /// The `vNN.0` segment of a Graph API base URL (`https://graph.facebook.com/v26.0`), as its
 /// major number. `None` when the URL names no version (a test double, a proxy).
 pub fn version_in(api_base: &str) -> Option<u32> {
+    version_parts(api_base).map(|(major, _)| major)
+}
+
+/// The major number and the minor text of the version segment (`v21.5` → `(21, "5")`).
+fn version_parts(api_base: &str) -> Option<(u32, &str)> {
     let path = api_base.split("://").nth(1).unwrap_or(api_base);
     path.split('/').skip(1).find_map(|segment| {
         let number = segment.strip_prefix('v')?;
@@ -42,7 +47,7 @@ pub fn version_in(api_base: &str) -> Option<u32> {
         if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        major.parse().ok()
+        Some((major.parse().ok()?, minor))
     })
 }
 
@@ -93,10 +98,21 @@ pub fn standing(major: u32, today: NaiveDate) -> Standing {
 /// A sentence for `parley check`, the start's log and `/readyz`, or `None` when there is
 /// nothing to say. `who` names the sender (`senders[0] (Support)`).
 pub fn warning(who: &str, api_base: &str, today: NaiveDate) -> Option<String> {
-    let major = version_in(api_base)?;
+    let (major, minor) = version_parts(api_base)?;
     let fix = format!("change its meta.api_base to https://graph.facebook.com/{DEFAULT_VERSION} (Parley's default) after checking Meta's changelog for that version");
+    if minor.bytes().any(|b| b != b'0') {
+        return Some(format!(
+            "{who} uses Graph API v{major}.{minor}, which is not a version Meta has (they are numbered v{major}.0): its sends fail; {fix}"
+        ));
+    }
     match standing(major, today) {
-        Standing::Supported | Standing::Unknown => None,
+        Standing::Supported => None,
+        Standing::Unknown => {
+            let (last, released, _) = VERSIONS[VERSIONS.len() - 1];
+            Some(format!(
+                "{who} uses Graph API v{major}.0, newer than the versions Parley knows (the last, v{last}.0, came out on {released}): if Meta has not released it, every send fails; check Meta's changelog, or {fix}"
+            ))
+        }
         Standing::RetiresSoon { on, days } => Some(format!(
             "{who} uses Graph API v{major}.0, which Meta retires on {on} (in {days} days): sends will fail from that day; {fix}"
         )),
@@ -147,6 +163,17 @@ mod tests {
         assert_eq!(version_in("http://127.0.0.1:9"), None);
         assert_eq!(version_in("http://v21.example.com/api"), None);
         assert_eq!(version_in("http://x/video/vx.0"), None);
+    }
+
+    #[test]
+    fn warns_of_a_version_meta_never_had_or_parley_does_not_know() {
+        let today = day("2026-11-27");
+        let odd = warning("senders[0]", "https://graph.facebook.com/v21.5", today).unwrap();
+        assert!(odd.contains("v21.5, which is not a version Meta has"), "{odd}");
+        let newer = warning("senders[0]", "https://graph.facebook.com/v27.0", today).unwrap();
+        assert!(newer.contains("v27.0, newer than the versions Parley knows"), "{newer}");
+        assert_eq!(warning("senders[0]", "https://graph.facebook.com/v26.0", today), None);
+        assert_eq!(warning("senders[0]", "http://127.0.0.1:9/meta", today), None);
     }
 
     #[test]
