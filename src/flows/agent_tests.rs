@@ -312,6 +312,25 @@ fn agent_model_is_checked_only_when_the_config_is_known() {
 }
 
 #[test]
+fn a_cost_budget_on_a_model_without_prices_is_a_warning() {
+    let flow = "id: bot\nsteps:\n  - agent:\n      model: gpt\n      instructions: Help.\n      scope: orders\n      if_window_closed: skip\n      budget: { cost: 0.05 }\n";
+    let project = Project::new(&[("bot.yaml", flow)], &[]);
+    let priced = with_models(&["gpt"]);
+    let (report, rendered) = project.load(Some(&priced));
+    assert!(report.problems.is_empty(), "{rendered}");
+    let unpriced = Deployment {
+        unpriced_models: vec!["gpt".into()],
+        ..priced
+    };
+    let (report, rendered) = project.load(Some(&unpriced));
+    assert_eq!(report.errors(), 0, "{rendered}");
+    assert!(
+        rendered.starts_with("flows/bot.yaml:8:23: warning: model `gpt` has no prices in the config"),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn agent_goto_flow_tool_must_name_a_flow() {
     let flow = "id: bot\nsteps:\n  - agent:\n      model: m\n      instructions: Help.\n      scope: orders\n      if_window_closed: skip\n      tools: { goto_flow: [order_status, order_stats] }\n";
     let (_, rendered) =
@@ -581,7 +600,7 @@ fn an_agent_timeout_shorter_than_a_second_is_refused_and_one_second_is_accepted(
     let (report, rendered) = load("1ms");
     assert!(report.set.is_none());
     assert!(
-        rendered.contains("error: an agent's `timeout` must be at least 1s and at most 5m"),
+        rendered.contains("error: an agent's `timeout` must be at least 1s: no model answers sooner"),
         "{rendered}"
     );
     let (report, rendered) = load("1s");

@@ -36,6 +36,7 @@ fn two_senders() -> Deployment {
         sender_ids: vec![1, 2],
         allow_private_networks: false,
         model_names: Vec::new(),
+        unpriced_models: Vec::new(),
     }
 }
 
@@ -185,6 +186,7 @@ fn check_reports_scheduled_flows_that_can_never_run() {
         sender_ids: vec![1],
         allow_private_networks: false,
         model_names: Vec::new(),
+        unpriced_models: Vec::new(),
     };
     let only_one = check(&files, Some(&one));
     assert!(!only_one.contains("blast.yaml"), "{only_one}");
@@ -358,6 +360,7 @@ fn check_warns_where_twilio_senders_cannot_send_a_reaction_or_a_location_request
         sender_ids: vec![1, 2],
         allow_private_networks: false,
         model_names: Vec::new(),
+        unpriced_models: Vec::new(),
     };
     let flow = "id: kinds\ntriggers: [{keyword: [k]}]\nsteps:\n  - send: { react: \"👍\" }\n  - send:\n      location_request: \"Where shall we deliver?\"\n";
     insta::assert_snapshot!(check(&[("kinds.yaml", flow)], Some(&with_twilio)), @r"

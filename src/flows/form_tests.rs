@@ -152,6 +152,7 @@ fn check_refuses_forms_when_a_twilio_sender_would_send_them() {
         allow_private_networks: false,
         twilio_sender_ids: vec![2],
         model_names: Vec::new(),
+        unpriced_models: Vec::new(),
     };
     let (report, rendered) = load(GOOD, Some(&twilio));
     assert!(report.set.is_none());

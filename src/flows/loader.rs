@@ -40,6 +40,8 @@ pub struct Deployment {
     pub allow_private_networks: bool,
     /// The names of the config's `models:`, which `agent` steps name.
     pub model_names: Vec<String>,
+    /// Those of them with no prices, on which a `cost` budget never stops anything.
+    pub unpriced_models: Vec<String>,
 }
 
 impl Deployment {
@@ -54,6 +56,12 @@ impl Deployment {
                 .collect(),
             allow_private_networks: config.flows.allow_private_networks,
             model_names: config.models.iter().map(|m| m.name.clone()).collect(),
+            unpriced_models: config
+                .models
+                .iter()
+                .filter(|m| m.price_input <= 0.0 && m.price_output <= 0.0)
+                .map(|m| m.name.clone())
+                .collect(),
         }
     }
 }

@@ -454,6 +454,12 @@ async fn usage_that_is_missing_or_unreadable_counts_parleys_estimate() {
             },
         ),
         ("anthropic", anthropic(json!({})), estimated),
+        // Zero is no report: a proxy saying 0 would make every budget meaningless.
+        (
+            "openai",
+            openai(json!({"prompt_tokens": 0, "completion_tokens": 0})),
+            estimated,
+        ),
         (
             "anthropic",
             anthropic(json!({"input_tokens": 120.0, "output_tokens": -1})),

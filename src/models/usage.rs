@@ -58,8 +58,14 @@ impl Fallback {
         }
     }
 
-    /// The usage of `answer` to `request`: each count as reported, or estimated.
+    /// The usage of `answer` to `request`: each count as reported, or estimated. A count
+    /// of 0 is no report (a prompt always has tokens; a proxy that says 0 would otherwise
+    /// make every budget meaningless).
     pub fn usage(&self, reported: Reported, request: &ChatRequest, answer: &ChatAnswer) -> Usage {
+        let reported = Reported {
+            input: reported.input.filter(|&n| n > 0),
+            output: reported.output.filter(|&n| n > 0),
+        };
         let unreported = reported.input.is_none() || reported.output.is_none();
         if unreported && !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(

@@ -134,17 +134,34 @@ pub fn compile(
     };
     let max_turns = number(m, "max_turns", 20, 1, 1_000, problems);
     let budget = budget(m, problems);
+    if let (Some(_), Some(name), Some(node)) = (
+        budget.cost,
+        &model,
+        m.get_node("budget")
+            .and_then(|n| n.as_mapping())
+            .and_then(|bm| bm.get_node("cost")),
+    ) {
+        if b.ctx.deployment.is_some_and(|d| d.unpriced_models.contains(name)) {
+            problems.warning(
+                yaml::pos(node),
+                format!("model `{name}` has no prices in the config, so its calls cost nothing and this `cost` budget never stops it"),
+                Some(format!("add `price_input` and `price_output` (US dollars per million tokens) to model `{name}` in the config's `models:`, or budget in `tokens`")),
+            );
+        }
+    }
     let timeout = match m.get_node("timeout") {
         None => Some(Duration::from_secs(30)),
         Some(n) => yaml::as_duration(n, "`timeout`", problems).and_then(|d| {
             if d < TIMEOUT_MIN || d > TIMEOUT_MAX {
+                let why = if d < TIMEOUT_MIN {
+                    "at least 1s: no model answers sooner"
+                } else {
+                    "at most 5m: the customer is waiting for the answer"
+                };
                 problems.error(
                     yaml::pos(n),
-                    "an agent's `timeout` must be at least 1s and at most 5m: no model answers sooner",
-                    Some(
-                        "the customer waits for the answer; 30s (the default) suits most models"
-                            .into(),
-                    ),
+                    format!("an agent's `timeout` must be {why}"),
+                    Some("30s (the default) suits most models".into()),
                 );
                 None
             } else {
