@@ -243,6 +243,23 @@ fn a_flow_a_scheduled_flow_jumps_to_is_checked_as_scheduled() {
 }
 
 #[test]
+fn check_refuses_empty_messages_and_a_handoff_that_ends_at_once() {
+    let flow = "id: e\ntriggers: [{keyword: [e]}]\nsteps:\n  - send: \"\"\n  - send: { text: \"  \" }\n  - ask: { text: \"\", save_as: x }\n  - handoff: { message: \"\", timeout: 0s }\n";
+    insta::assert_snapshot!(check(&[("e.yaml", flow)], None), @r"
+    flows/e.yaml:4:11: error: a `send` is empty: WhatsApp refuses a message with no text
+      hint: write the text between the quotes, or leave the message out
+    flows/e.yaml:5:19: error: a `send` is empty: WhatsApp refuses a message with no text
+      hint: write the text between the quotes, or leave the message out
+    flows/e.yaml:6:18: error: an `ask` is empty: WhatsApp refuses a message with no text
+      hint: write the text between the quotes, or leave the message out
+    flows/e.yaml:7:25: error: the handoff `message` is empty: WhatsApp refuses a message with no text
+      hint: write the text between the quotes, or leave the message out
+    flows/e.yaml:7:38: error: a handoff `timeout` of 0 gives the conversation back to the bot at once
+      hint: give the time a person has to answer, like `timeout: 4h`, or leave it out to wait until released
+    ");
+}
+
+#[test]
 fn check_refuses_files_nested_too_deeply_at_their_place() {
     insta::assert_snapshot!(check(
         &[

@@ -132,12 +132,18 @@ fn handoff(
                         yaml::pos(n),
                         problems,
                     );
+                    super::content::check_not_blank(
+                        &text,
+                        "the handoff message",
+                        yaml::pos(n),
+                        problems,
+                    );
                     Some(text)
                 }
                 None => None,
             };
             let timeout = match hm.get_node("timeout") {
-                Some(n) => Some(yaml::as_duration(n, "`timeout`", problems)?),
+                Some(n) => Some(super::content::handoff_timeout(n, problems)?),
                 None => None,
             };
             Some(Some(HandoffTool { message, timeout }))

@@ -54,6 +54,7 @@ pub fn send_spec(
         blanks::check(node, ctx, problems);
         let body = s.as_str().to_string();
         check_len(&body, TEXT_MAX, "the text", yaml::pos(node), problems);
+        check_not_blank(&body, what, yaml::pos(node), problems);
         return Some(SendSpec {
             content: ContentSpec::Text { body },
             if_window_closed: FallbackSpec::Undeclared,
@@ -64,6 +65,10 @@ pub fn send_spec(
     allowed.extend_from_slice(extra);
     yaml::check_keys(map, &allowed, what, problems);
     let content = content(map, yaml::pos(node), what, ctx, problems)?;
+    if let ContentSpec::Text { body } = &content {
+        let at = map.get_node("text").map_or(yaml::pos(node), yaml::pos);
+        check_not_blank(body, what, at, problems);
+    }
     let if_window_closed = match map.get_node("if_window_closed") {
         None => FallbackSpec::Undeclared,
         Some(n) => fallback(n, ctx, problems)?,
@@ -81,6 +86,35 @@ pub fn send_spec(
         content,
         if_window_closed,
     })
+}
+
+/// A text with nothing in it: WhatsApp refuses it, so it is an error here rather than a
+/// failed send later.
+pub fn check_not_blank(body: &str, what: &str, at: Pos, problems: &mut Problems) {
+    if body.trim().is_empty() {
+        problems.error(
+            at,
+            format!("{what} is empty: WhatsApp refuses a message with no text"),
+            Some("write the text between the quotes, or leave the message out".into()),
+        );
+    }
+}
+
+/// A handoff's `timeout:`: a duration over zero (zero would hand the customer back at once).
+pub fn handoff_timeout(
+    node: &YamlNode,
+    problems: &mut Problems,
+) -> Option<std::time::Duration> {
+    let d = yaml::as_duration(node, "`timeout`", problems)?;
+    if d.is_zero() {
+        problems.error(
+            yaml::pos(node),
+            "a handoff `timeout` of 0 gives the conversation back to the bot at once",
+            Some("give the time a person has to answer, like `timeout: 4h`, or leave it out to wait until released".into()),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 /// Whether a mapping carries message content (for `ask` and `handoff` questions).

@@ -421,7 +421,7 @@ fn op(
                     yaml::check_keys(m, HANDOFF_KEYS, "a `handoff`", problems);
                     let timeout = m
                         .get_node("timeout")
-                        .and_then(|n| yaml::as_duration(n, "`timeout`", problems));
+                        .and_then(|n| super::content::handoff_timeout(n, problems));
                     let message = match m.get_node("message") {
                         Some(n) => Some(Box::new(send_spec(
                             n,
