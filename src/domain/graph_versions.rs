@@ -169,11 +169,23 @@ mod tests {
     fn warns_of_a_version_meta_never_had_or_parley_does_not_know() {
         let today = day("2026-11-27");
         let odd = warning("senders[0]", "https://graph.facebook.com/v21.5", today).unwrap();
-        assert!(odd.contains("v21.5, which is not a version Meta has"), "{odd}");
+        assert!(
+            odd.contains("v21.5, which is not a version Meta has"),
+            "{odd}"
+        );
         let newer = warning("senders[0]", "https://graph.facebook.com/v27.0", today).unwrap();
-        assert!(newer.contains("v27.0, newer than the versions Parley knows"), "{newer}");
-        assert_eq!(warning("senders[0]", "https://graph.facebook.com/v26.0", today), None);
-        assert_eq!(warning("senders[0]", "http://127.0.0.1:9/meta", today), None);
+        assert!(
+            newer.contains("v27.0, newer than the versions Parley knows"),
+            "{newer}"
+        );
+        assert_eq!(
+            warning("senders[0]", "https://graph.facebook.com/v26.0", today),
+            None
+        );
+        assert_eq!(
+            warning("senders[0]", "http://127.0.0.1:9/meta", today),
+            None
+        );
     }
 
     #[test]

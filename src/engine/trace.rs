@@ -194,7 +194,11 @@ impl Trace {
         for line in self.decisions.iter_mut().chain(self.errors.iter_mut()) {
             *line = mask_personal_data(line);
         }
-        for value in self.vars_before.values_mut().chain(self.vars_after.values_mut()) {
+        for value in self
+            .vars_before
+            .values_mut()
+            .chain(self.vars_after.values_mut())
+        {
             mask_json(value);
         }
         for send in &mut self.sends {

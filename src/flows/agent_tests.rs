@@ -325,7 +325,8 @@ fn a_cost_budget_on_a_model_without_prices_is_a_warning() {
     let (report, rendered) = project.load(Some(&unpriced));
     assert_eq!(report.errors(), 0, "{rendered}");
     assert!(
-        rendered.starts_with("flows/bot.yaml:8:23: warning: model `gpt` has no prices in the config"),
+        rendered
+            .starts_with("flows/bot.yaml:8:23: warning: model `gpt` has no prices in the config"),
         "{rendered}"
     );
 }
@@ -600,7 +601,8 @@ fn an_agent_timeout_shorter_than_a_second_is_refused_and_one_second_is_accepted(
     let (report, rendered) = load("1ms");
     assert!(report.set.is_none());
     assert!(
-        rendered.contains("error: an agent's `timeout` must be at least 1s: no model answers sooner"),
+        rendered
+            .contains("error: an agent's `timeout` must be at least 1s: no model answers sooner"),
         "{rendered}"
     );
     let (report, rendered) = load("1s");

@@ -219,7 +219,10 @@ fn check_reads_cron_as_crontab_and_reports_every_mistake_of_a_schedule() {
             "  cron: \"0 10 * * 1-5\"\n  timezone: Europe/Madird\n  missed: never\n  frequency_cap: soon\n",
         ),
     ];
-    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     insta::assert_snapshot!(check(&files, None));
 }
 

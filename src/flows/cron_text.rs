@@ -175,7 +175,10 @@ fn read_field(field: &Field, part: &str) -> Result<Option<BTreeSet<u32>>, CronEr
             let (a, b) = (value(field, a)?, value(field, b)?);
             if a > b {
                 return Err(error(
-                    format!("`{range}`: a range goes from the smaller {} to the larger", field.what),
+                    format!(
+                        "`{range}`: a range goes from the smaller {} to the larger",
+                        field.what
+                    ),
                     format!(
                         "write it the other way round, or as two parts: `{b}-{},{}-{a}`",
                         field.high, field.low
@@ -218,9 +221,7 @@ fn value(field: &Field, text: &str) -> Result<u32, CronError> {
         format!("`{text}` is not a {}", field.what),
         format!(
             "{} go from {} to {}{sunday}{names}",
-            field.plural,
-            field.low,
-            field.high
+            field.plural, field.low, field.high
         ),
     ))
 }

@@ -281,8 +281,8 @@ pub fn parse(node: &YamlNode, problems: &mut Problems) -> Option<Schedule> {
     // rest still read.
     let timezone = match m.get_node("timezone") {
         None => Some(Tz::UTC),
-        Some(n) => yaml::as_str(n, "`timezone`", problems).and_then(|name| {
-            match name.parse::<Tz>() {
+        Some(n) => {
+            yaml::as_str(n, "`timezone`", problems).and_then(|name| match name.parse::<Tz>() {
                 Ok(tz) => Some(tz),
                 Err(_) => {
                     problems.error(
@@ -292,8 +292,8 @@ pub fn parse(node: &YamlNode, problems: &mut Problems) -> Option<Schedule> {
                     );
                     None
                 }
-            }
-        }),
+            })
+        }
     };
     let sender = m
         .get_node("sender")

@@ -42,7 +42,14 @@ pub fn check_all(flows: &[Arc<Flow>], window: Duration, problems: &mut Vec<Probl
     }
     for flow in flows {
         let (start, via) = starts[flow.id.as_str()];
-        report(flow, window, &arrivals(flow, start, cap), cap, via, problems);
+        report(
+            flow,
+            window,
+            &arrivals(flow, start, cap),
+            cap,
+            via,
+            problems,
+        );
     }
 }
 

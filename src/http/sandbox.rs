@@ -233,15 +233,30 @@ async fn page() -> Response {
 struct WaitQuery {
     /// Wait for the bot's replies (default true).
     wait: Option<bool>,
+    /// How long to wait for them, 1–120 s (default [`REPLY_WAIT`]): a slow model takes longer.
+    wait_seconds: Option<u64>,
 }
 
+/// The longest `?wait_seconds=`.
+const REPLY_WAIT_MAX: u64 = 120;
+
 /// `POST /sandbox/api/messages`: a customer writes. Answers with the stored event and,
-/// unless `?wait=false`, the bot's replies and the event's trace.
+/// unless `?wait=false`, the bot's replies and the event's trace; `pending: true` when the
+/// bot had not finished with the message within the wait (its replies come later).
 async fn post_message(
     State(st): State<AppState>,
     Query(q): Query<WaitQuery>,
     body: axum::body::Bytes,
 ) -> ApiResult {
+    let reply_wait = match q.wait_seconds {
+        None => REPLY_WAIT,
+        Some(n @ 1..=REPLY_WAIT_MAX) => Duration::from_secs(n),
+        Some(n) => {
+            return Err(Error::bad_request(format!(
+                "wait_seconds={n}: wait between 1 and {REPLY_WAIT_MAX} seconds"
+            )))
+        }
+    };
     let msg: CustomerMessage = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request(format!("invalid message: {e}")))?;
     let phone = parse_phone(&st, &msg.from)?;
@@ -261,7 +276,7 @@ async fn post_message(
     if q.wait.unwrap_or(true) {
         if let Some(event_id) = injected.event_id {
             let started = Instant::now();
-            while st.sandbox.traces.get(event_id).is_none() && started.elapsed() < REPLY_WAIT {
+            while st.sandbox.traces.get(event_id).is_none() && started.elapsed() < reply_wait {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             // The trace is kept before the step's commit lands: wait for as many messages
@@ -274,13 +289,15 @@ async fn post_message(
             let replies = loop {
                 let sent = view::sent_to(&st.store, injected.sender_id, &phone, before).await?;
                 let settled = sent.len() >= expected && sent.iter().all(|m| m.status != "queued");
-                if settled || started.elapsed() >= REPLY_WAIT {
+                if settled || started.elapsed() >= reply_wait {
                     break sent;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             };
+            let trace = st.sandbox.traces.get(event_id);
+            answer["pending"] = json!(trace.is_none());
             answer["replies"] = json!(replies);
-            answer["trace"] = json!(st.sandbox.traces.get(event_id));
+            answer["trace"] = json!(trace);
         }
     }
     Ok(Json(answer))

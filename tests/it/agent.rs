@@ -676,3 +676,43 @@ async fn a_model_slower_than_the_lease_is_asked_once() {
     assert_eq!(replies(app.meta_sends().await).len(), 1);
     app.shutdown().await;
 }
+
+/// The sandbox waits for the bot as long as asked (`?wait_seconds=`) and says when the
+/// bot was still working as the wait ended (`pending`), instead of an empty answer.
+#[tokio::test]
+async fn the_sandbox_says_when_a_slow_model_outlasted_its_wait() {
+    let double = ModelDouble::start().await;
+    let app = support_app(&double, "openai", "").await;
+    double.push_after(
+        Duration::from_millis(2500),
+        DoubleAnswer::Text("Slow answer.".into()),
+    );
+    let ask = |wait: &'static str, from: &'static str| {
+        let app = &app;
+        async move {
+            post_json(
+                app,
+                &format!("/sandbox/api/messages?wait_seconds={wait}"),
+                json!({ "from": from, "text": "help", "sender_id": 3 }),
+            )
+            .await
+        }
+    };
+    let (status, body) = ask("1", "+34600000101").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["pending"], true, "{body:#}");
+    assert_eq!(body["replies"], json!([]), "{body:#}");
+
+    double.push_after(
+        Duration::from_millis(1500),
+        DoubleAnswer::Text("Here it is.".into()),
+    );
+    let (status, body) = ask("20", "+34600000102").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["pending"], false, "{body:#}");
+    assert_eq!(body["replies"][0]["summary"], "Here it is.", "{body:#}");
+
+    let (status, body) = ask("0", "+34600000103").await;
+    assert_eq!(status, 400, "{body:#}");
+    app.shutdown().await;
+}

@@ -870,7 +870,10 @@ async fn a_tag_written_after_the_handoff_is_still_carried_out_and_the_text_sent(
         "{:?}",
         a.h.contact.tags
     );
-    assert!(a.h.state().handoff.is_some(), "the first ending action wins");
+    assert!(
+        a.h.state().handoff.is_some(),
+        "the first ending action wins"
+    );
     assert_eq!(a.model.requests().len(), 1);
 }
 
@@ -891,7 +894,12 @@ async fn masked_personal_data_stays_out_of_the_whole_trace() {
         a.h.say_traced("help: order A-12345, mail ana@example.com, card 4111 1111 1111 1111")
             .await;
     let shown = serde_json::to_string(&trace).unwrap();
-    for secret in ["ana@example.com", "ana example", "4111 1111", "4111111111111111"] {
+    for secret in [
+        "ana@example.com",
+        "ana example",
+        "4111 1111",
+        "4111111111111111",
+    ] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(shown.contains("[email]"), "{shown}");

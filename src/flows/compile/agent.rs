@@ -141,7 +141,10 @@ pub fn compile(
             .and_then(|n| n.as_mapping())
             .and_then(|bm| bm.get_node("cost")),
     ) {
-        if b.ctx.deployment.is_some_and(|d| d.unpriced_models.contains(name)) {
+        if b.ctx
+            .deployment
+            .is_some_and(|d| d.unpriced_models.contains(name))
+        {
             problems.warning(
                 yaml::pos(node),
                 format!("model `{name}` has no prices in the config, so its calls cost nothing and this `cost` budget never stops it"),

@@ -101,10 +101,7 @@ pub fn check_not_blank(body: &str, what: &str, at: Pos, problems: &mut Problems)
 }
 
 /// A handoff's `timeout:`: a duration over zero (zero would hand the customer back at once).
-pub fn handoff_timeout(
-    node: &YamlNode,
-    problems: &mut Problems,
-) -> Option<std::time::Duration> {
+pub fn handoff_timeout(node: &YamlNode, problems: &mut Problems) -> Option<std::time::Duration> {
     let d = yaml::as_duration(node, "`timeout`", problems)?;
     if d.is_zero() {
         problems.error(

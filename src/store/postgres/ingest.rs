@@ -215,10 +215,8 @@ async fn ingest_messages(
     let received: Vec<DateTime<Utc>> = messages.iter().map(|m| m.3).collect();
     // Echoes, history and calls the business made leave the window (null is ignored by
     // `max` and `greatest`).
-    let sent: Vec<Option<DateTime<Utc>>> = messages
-        .iter()
-        .map(|m| m.2.opens_window_at(m.3))
-        .collect();
+    let sent: Vec<Option<DateTime<Utc>>> =
+        messages.iter().map(|m| m.2.opens_window_at(m.3)).collect();
     let payloads: Vec<Json<EventKind>> = messages
         .iter()
         .map(|m| Json(EventKind::Message(m.2.clone())))
