@@ -174,6 +174,7 @@ impl Interpreter<'_> {
         {
             *turns += 1;
         }
+        let text = guard::defuse_notes(&text).into_owned();
         let mut messages = transcript;
         messages.push(ChatMessage::user(text.clone()));
         self.round = Some(Round {
