@@ -112,3 +112,7 @@ mod tests {
         assert!(reaction_problem(&"👍".repeat(11)).is_some());
     }
 }
+
+/// The largest answer an `http` step keeps (bytes); a script's text values may be as long,
+/// since the run's `vars` that hold such an answer come into every script.
+pub const HTTP_ANSWER_MAX: usize = 1024 * 1024;

@@ -13,7 +13,7 @@
 use crate::net::{self, Guard};
 use std::time::Duration;
 
-const MAX_BODY: usize = 1024 * 1024;
+const MAX_BODY: usize = crate::domain::limits::HTTP_ANSWER_MAX;
 
 /// What an `http` step may connect to: anything (`allow_private_networks`), or only what
 /// the guard lets through.

@@ -89,12 +89,16 @@ pub fn sandbox() -> Engine {
     engine.set_max_operations(MAX_OPERATIONS);
     engine.set_max_call_levels(32);
     engine.set_max_expr_depths(64, 32);
-    engine.set_max_string_size(64 * 1024);
+    // As long as an `http` answer a run may hold (its `vars` come into every script).
+    engine.set_max_string_size(crate::domain::limits::HTTP_ANSWER_MAX);
     engine.set_max_array_size(10_000);
     engine.set_max_map_size(10_000);
     engine.set_max_modules(0);
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
+    // Rhai's `sleep` blocks the thread without a check of the time budget, holding up
+    // every other customer's scripts: it fails at once instead.
+    refuse_sleep(&mut engine);
     engine.on_print(|s| tracing::debug!(target: "parley::script", "{s}"));
     engine.on_debug(|s, _, _| tracing::debug!(target: "parley::script", "{s}"));
     engine.on_progress(|_ops| {
@@ -116,6 +120,14 @@ pub fn sandbox() -> Engine {
         })
     });
     engine
+}
+
+fn refuse_sleep(engine: &mut Engine) {
+    fn refused() -> Result<(), Box<EvalAltResult>> {
+        Err("`sleep` is not available in scripts: a script has 250 ms; to wait, use a `delay` step".into())
+    }
+    engine.register_fn("sleep", |_: i64| refused());
+    engine.register_fn("sleep", |_: f64| refused());
 }
 
 /// Why a script failed, in words for the flow's author.
@@ -198,13 +210,30 @@ pub fn run_on(engine: &Engine, ast: &AST, inputs: Inputs) -> Result<Outcome, Scr
             column: None,
         });
     }
-    let from = |d: &Dynamic| rhai::serde::from_dynamic::<serde_json::Value>(d).unwrap_or_default();
-    let vars = match from(&vars) {
-        serde_json::Value::Object(m) => Some(m),
-        _ => None,
+    // Each value on its own, so the one that cannot be kept (a timestamp, a function
+    // pointer) is named instead of every change being dropped.
+    let kept = |what: &str, d: &Dynamic| {
+        rhai::serde::from_dynamic::<serde_json::Value>(d).map_err(|_| ScriptError {
+            message: format!(
+                "{what} holds a {} value, which cannot be kept: store text, a number, true/false, a list or a map",
+                d.type_name()
+            ),
+            line: None,
+            column: None,
+        })
+    };
+    let vars = match vars.try_cast::<rhai::Map>() {
+        Some(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map {
+                out.insert(k.to_string(), kept(&format!("`vars.{k}`"), &v)?);
+            }
+            Some(out)
+        }
+        None => None,
     };
     Ok(Outcome {
-        value: from(&value),
+        value: kept("the script's result", &value)?,
         vars,
     })
 }
@@ -301,6 +330,50 @@ mod tests {
         );
         let ast = engine.compile("import \"std\" as s; 1").unwrap();
         assert!(run(&engine, &mut Scope::new(), &ast).is_err());
+    }
+
+    #[test]
+    fn sleep_fails_at_once_instead_of_outliving_the_budget() {
+        let engine = sandbox();
+        for code in ["sleep(60); 1", "sleep(0.5); 1"] {
+            let ast = engine.compile(code).unwrap();
+            let t0 = Instant::now();
+            let err = run(&engine, &mut Scope::new(), &ast).unwrap_err();
+            assert!(t0.elapsed() < Duration::from_secs(1), "{code}");
+            assert!(err.message.contains("`sleep` is not available"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_kept_is_named_instead_of_every_change_dropped() {
+        let engine = sandbox();
+        let ast = engine
+            .compile("vars.f = 1.5; vars.ts = timestamp();")
+            .unwrap();
+        let err = run_on(&engine, &ast, Inputs::default()).unwrap_err();
+        assert!(err.message.contains("`vars.ts`"), "{err}");
+        let ast = engine.compile("vars.f = 1.5; vars.n = \"x\";").unwrap();
+        let out = run_on(&engine, &ast, Inputs::default()).unwrap();
+        assert_eq!(out.vars.unwrap()["f"], serde_json::json!(1.5));
+    }
+
+    #[test]
+    fn a_long_text_the_run_already_holds_does_not_fail_the_script() {
+        // An `http` answer of 900 KB saved earlier comes into every script in `vars`.
+        let engine = sandbox();
+        let mut vars = serde_json::Map::new();
+        vars.insert("answer".into(), serde_json::json!("x".repeat(900_000)));
+        let ast = engine.compile("vars.y = 1;").unwrap();
+        let out = run_on(
+            &engine,
+            &ast,
+            Inputs {
+                vars,
+                ..Inputs::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(out.vars.unwrap()["y"], serde_json::json!(1));
     }
 
     #[test]
