@@ -263,6 +263,32 @@ fn check_refuses_empty_messages_and_a_handoff_that_ends_at_once() {
 }
 
 #[test]
+fn check_reports_flows_that_goto_each_other_without_waiting() {
+    let files = [
+        (
+            "loop.yaml",
+            "id: loop\ntriggers: [{keyword: [loop]}]\nsteps:\n  - send: x\n  - goto_flow: loop2\n",
+        ),
+        ("loop2.yaml", "id: loop2\nsteps:\n  - send: y\n  - goto_flow: loop\n"),
+        (
+            "menu.yaml",
+            "id: menu\ntriggers: [{keyword: [menu]}]\nsteps:\n  - ask: { text: \"1 or 2?\", save_as: c }\n  - goto_flow: pick\n",
+        ),
+        ("pick.yaml", "id: pick\nsteps:\n  - send: ok\n  - goto_flow: menu\n"),
+        (
+            "retry.yaml",
+            "id: retry\ntriggers: [{keyword: [retry]}]\nsteps:\n  - set: { n: \"= (vars.n ?? 0) + 1\" }\n  - if: vars.n < 3\n    then:\n      - goto_flow: retry\n  - send: done\n",
+        ),
+    ];
+    insta::assert_snapshot!(check(&files, None), @r"
+    flows/loop.yaml:5:5: error: this `goto_flow` goes round through flows `loop`, `loop2` without waiting for the customer
+      hint: add an `ask` or a `delay` in one of them, or a condition (`if`) that ends the round; one message would otherwise send a message at every turn, up to the 200-step limit
+    flows/retry.yaml:7:9: warning: this `goto_flow` can go round through flow `retry` without waiting for the customer
+      hint: make sure a condition ends the round; a run stops after 200 steps in a row. Add an `ask` or `delay` on the way if it should wait
+    ");
+}
+
+#[test]
 fn check_refuses_files_nested_too_deeply_at_their_place() {
     insta::assert_snapshot!(check(
         &[

@@ -86,6 +86,7 @@ impl FlowSet {
             }
         }
         super::window_check::check_all(&kept, window, problems);
+        loops_across_flows(&kept, problems);
         for flow in &kept {
             super::cost_check::check(flow, problems);
         }
@@ -135,6 +136,109 @@ pub fn goto_targets(steps: &[Step]) -> Vec<(&String, Pos)> {
         }
     }
     targets
+}
+
+/// Flows that `goto_flow` each other round in a circle without a step that waits (an
+/// `ask`, a `delay`…) on the way: one customer message would send message after message
+/// until the engine's step limit. The loops inside one flow are `compile::loops`'s.
+fn loops_across_flows(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
+    use super::compile::{loops, successors};
+    let index: HashMap<&str, usize> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.as_str(), i))
+        .collect();
+    // Every step of every flow is a node; a flow's steps start at `offset[f]`.
+    let mut offset = Vec::with_capacity(flows.len() + 1);
+    let mut at = 0;
+    for f in flows {
+        offset.push(at);
+        at += f.steps.len();
+    }
+    let mut node_of: Vec<(usize, usize)> = Vec::with_capacity(at);
+    for (f, flow) in flows.iter().enumerate() {
+        node_of.extend((0..flow.steps.len()).map(|s| (f, s)));
+    }
+    let start_of = |target: &str| {
+        let f = *index.get(target)?;
+        let first = flows[f].steps.first()?;
+        (!loops::waits(&first.op)).then_some(offset[f])
+    };
+    let next: Vec<Vec<usize>> = node_of
+        .iter()
+        .map(|&(f, s)| {
+            let steps = &flows[f].steps;
+            match &steps[s].op {
+                op if loops::waits(op) => Vec::new(),
+                Op::GotoFlow(target) => start_of(target).into_iter().collect(),
+                op => successors(op, s)
+                    .into_iter()
+                    .filter(|&t| t < steps.len() && !loops::waits(&steps[t].op))
+                    .map(|t| offset[f] + t)
+                    .collect(),
+            }
+        })
+        .collect();
+    for component in loops::components(&next) {
+        let jumps: Vec<usize> = component
+            .iter()
+            .copied()
+            .filter(|&v| {
+                let (f, s) = node_of[v];
+                matches!(flows[f].steps[s].op, Op::GotoFlow(_))
+            })
+            .collect();
+        let Some(&first_jump) = jumps.first() else {
+            continue; // a loop inside one flow: reported with that flow
+        };
+        if !next[first_jump]
+            .iter()
+            .any(|t| component.binary_search(t).is_ok())
+        {
+            continue;
+        }
+        let inside = |t: usize| component.binary_search(&t).is_ok();
+        let exit = component.iter().any(|&v| {
+            let (f, s) = node_of[v];
+            let op = &flows[f].steps[s].op;
+            matches!(op, Op::End)
+                || match op {
+                    Op::GotoFlow(_) => next[v].iter().all(|&t| !inside(t)),
+                    _ => successors(op, s)
+                        .into_iter()
+                        .any(|t| t >= flows[f].steps.len() || !inside(offset[f] + t)),
+                }
+        });
+        let mut names: Vec<&str> = component
+            .iter()
+            .map(|&v| flows[node_of[v].0].id.as_str())
+            .collect();
+        names.dedup();
+        names.sort_unstable();
+        names.dedup();
+        let (f, s) = node_of[first_jump];
+        let through = format!(
+            "{} {}",
+            if names.len() == 1 { "flow" } else { "flows" },
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut p = problem(
+            &flows[f].file,
+            flows[f].steps[s].at,
+            format!("this `goto_flow` goes round through {through} without waiting for the customer"),
+            Some("add an `ask` or a `delay` in one of them, or a condition (`if`) that ends the round; one message would otherwise send a message at every turn, up to the 200-step limit".into()),
+        );
+        if exit {
+            p.severity = Severity::Warning;
+            p.message = format!("this `goto_flow` can go round through {through} without waiting for the customer");
+            p.hint = Some("make sure a condition ends the round; a run stops after 200 steps in a row. Add an `ask` or `delay` on the way if it should wait".into());
+        }
+        problems.push(p);
+    }
 }
 
 fn problem(file: &str, at: Pos, message: String, hint: Option<String>) -> Problem {

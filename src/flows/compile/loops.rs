@@ -8,14 +8,17 @@ use super::super::model::{Op, Origin, Step};
 use super::super::problem::Problems;
 use super::successors;
 
+/// A step that waits for the customer or for time: a loop through it is not runaway.
+pub(crate) fn waits(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Ask(_) | Op::Form(_) | Op::Agent(_) | Op::Delay(_) | Op::Handoff { .. }
+    )
+}
+
 pub fn check(steps: &[Step], problems: &mut Problems) {
     let n = steps.len();
-    let waits = |i: usize| {
-        matches!(
-            steps[i].op,
-            Op::Ask(_) | Op::Form(_) | Op::Agent(_) | Op::Delay(_) | Op::Handoff { .. }
-        )
-    };
+    let waits = |i: usize| waits(&steps[i].op);
     // The graph without the waiting steps: a cycle left in it never waits.
     let next: Vec<Vec<usize>> = (0..n)
         .map(|i| {
@@ -70,7 +73,7 @@ pub fn check(steps: &[Step], problems: &mut Problems) {
 }
 
 /// Strongly connected components (Kosaraju, without recursion), each sorted.
-fn components(next: &[Vec<usize>]) -> Vec<Vec<usize>> {
+pub(crate) fn components(next: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let n = next.len();
     let mut order = Vec::with_capacity(n);
     let mut seen = vec![false; n];

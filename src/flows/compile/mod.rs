@@ -10,7 +10,7 @@ mod blanks;
 mod content;
 mod form;
 mod guardrails;
-mod loops;
+pub(crate) mod loops;
 mod private_url;
 mod steps;
 
