@@ -179,6 +179,40 @@ async fn send_renders_contact_and_message() {
 }
 
 #[tokio::test]
+async fn button_and_list_labels_are_filled_in_and_cut_to_whatsapps_limits() {
+    let long = "x".repeat(100);
+    let flow = format!(
+        "id: m\ntriggers: [{{keyword: [m]}}]\nsteps:\n  - set: {{ long: \"{long}\" }}\n  - send:\n      text: Pick\n      header: \"Head {{{{ vars.long }}}}\"\n      buttons: [{{ id: a, title: \"{{{{ contact.name }}}}\" }}, {{ id: b, title: \"Hi {{{{ vars.long }}}}\" }}]\n  - send:\n      text: Rows\n      footer: \"{{{{ vars.long }}}}\"\n      list: {{ button: \"{{{{ contact.name }}}}\", rows: [{{ id: r1, title: \"{{{{ contact.name }}}}\", description: \"{{{{ vars.long }}}}\" }}] }}\n"
+    );
+    let mut h = harness(&[&flow]);
+    let out = h.send(InboundContent::Text { body: "m".into() }).await;
+    let OutboundContent::Buttons {
+        header, buttons, ..
+    } = &out.replies[0].content
+    else {
+        panic!("{:?}", out.replies[0].content);
+    };
+    assert_eq!(header.as_deref().map(|h| h.chars().count()), Some(60));
+    assert_eq!(buttons[0].id, "a");
+    assert_eq!(buttons[0].title, "Ana");
+    assert_eq!(buttons[1].title.chars().count(), 20);
+    let OutboundContent::List {
+        footer,
+        button,
+        sections,
+        ..
+    } = &out.replies[1].content
+    else {
+        panic!("{:?}", out.replies[1].content);
+    };
+    assert_eq!(footer.as_deref().map(|f| f.chars().count()), Some(60));
+    assert_eq!(button, "Ana");
+    let row = &sections[0].rows[0];
+    assert_eq!((row.id.as_str(), row.title.as_str()), ("r1", "Ana"));
+    assert_eq!(row.description.as_deref().map(|d| d.chars().count()), Some(72));
+}
+
+#[tokio::test]
 async fn ask_validates_reprompts_and_saves_the_answer() {
     let mut h = harness(&["id: lead\ntriggers: [{keyword: [join]}]\nsteps:\n  - ask: { text: \"Your email?\", expect: email, save_as: email, retries: 1, retry_text: \"Not an email, try again\" }\n  - set: { contact.email: \"{{ vars.email }}\" }\n  - send: \"Thanks, {{ vars.email }}\"\n"]);
     assert_eq!(h.say("join").await, vec!["Your email?"]);

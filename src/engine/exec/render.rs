@@ -97,6 +97,9 @@ impl Interpreter<'_> {
     fn content(&self, spec: &ContentSpec) -> Result<OutboundContent, String> {
         let r = |s: &str| self.render(s);
         let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
+        // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
+        let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
+        let footer_of = |s: &Option<String>| ro(s).map(|f| clip(f, limits::FOOTER_MAX));
         Ok(match spec {
             ContentSpec::Text { body } => OutboundContent::Text {
                 body: clip(r(body), limits::TEXT_MAX),
@@ -131,13 +134,14 @@ impl Interpreter<'_> {
                 buttons,
             } => OutboundContent::Buttons {
                 body: clip(r(body), limits::BODY_MAX),
-                header: ro(header),
-                footer: ro(footer),
+                header: header_of(header),
+                footer: footer_of(footer),
+                // Titles have blanks like any text; ids are what a tap sends back, as written.
                 buttons: buttons
                     .iter()
                     .map(|(id, title)| ReplyButton {
                         id: id.clone(),
-                        title: title.clone(),
+                        title: clip(r(title), limits::BUTTON_TITLE_MAX),
                     })
                     .collect(),
             },
@@ -149,19 +153,20 @@ impl Interpreter<'_> {
                 sections,
             } => OutboundContent::List {
                 body: clip(r(body), limits::BODY_MAX),
-                header: ro(header),
-                footer: ro(footer),
-                button: button.clone(),
+                header: header_of(header),
+                footer: footer_of(footer),
+                button: clip(r(button), limits::BUTTON_TITLE_MAX),
                 sections: sections
                     .iter()
                     .map(|(title, rows)| ListSection {
-                        title: title.clone(),
+                        title: ro(title).map(|t| clip(t, limits::ROW_TITLE_MAX)),
                         rows: rows
                             .iter()
                             .map(|(id, title, description)| ListRow {
                                 id: id.clone(),
-                                title: title.clone(),
-                                description: description.clone(),
+                                title: clip(r(title), limits::ROW_TITLE_MAX),
+                                description: ro(description)
+                                    .map(|d| clip(d, limits::ROW_DESCRIPTION_MAX)),
                             })
                             .collect(),
                     })
@@ -175,9 +180,9 @@ impl Interpreter<'_> {
                 url,
             } => OutboundContent::UrlButton {
                 body: clip(r(body), limits::BODY_MAX),
-                header: ro(header),
-                footer: ro(footer),
-                display_text: text.clone(),
+                header: header_of(header),
+                footer: footer_of(footer),
+                display_text: clip(r(text), limits::BUTTON_TITLE_MAX),
                 url: r(url),
             },
             ContentSpec::Template(t) => OutboundContent::Template(self.template(t)),
