@@ -434,6 +434,21 @@ async fn http_step_saves_the_answer_and_private_targets_are_refused_by_default()
 }
 
 #[tokio::test]
+async fn an_http_answer_that_is_not_2xx_is_saved_for_the_error_path() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orders/1"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "no such order"})))
+        .mount(&server)
+        .await;
+    let flow = format!("id: h\ntriggers: [{{keyword: [order]}}]\nsteps:\n  - http: {{ url: \"{}/orders/1\", save_as: res, on_error: failed }}\n  - send: found\n  - end: {{}}\n  - id: failed\n    send: \"{{{{ vars.res.status }}}}: {{{{ vars.res.body.error }}}}\"\n", server.uri());
+    let mut h = harness_with(&[&flow], true);
+    assert_eq!(h.say("order").await, vec!["404: no such order"]);
+}
+
+#[tokio::test]
 async fn debounce_collapses_a_burst_into_one_message() {
     let mut h = harness_opts(
         &["id: echo\ntriggers: [{keyword: [hi]}]\nsteps: [{send: \"got: {{ message.text }}\"}]\n"],

@@ -201,7 +201,13 @@ impl Interpreter<'_> {
                     if v["ok"] == json!(true) {
                         Ok(v)
                     } else {
-                        Err(format!("the server answered with status {}", v["status"]))
+                        let why = format!("the server answered with status {}", v["status"]);
+                        // Saved all the same, so the `on_error` path can tell a 404 (not
+                        // found) from a 503, or read where a redirect pointed.
+                        if let Some(name) = &spec.save_as {
+                            self.set_var(name, v);
+                        }
+                        Err(why)
                     }
                 });
                 match (result, &spec.save_as) {
