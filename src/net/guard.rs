@@ -180,12 +180,29 @@ pub fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     None
 }
 
-/// A redirect to a host other than the one the request named is not followed: the answer
-/// (the 3xx, with its `Location`) goes back to the caller. reqwest drops `Authorization`
-/// and `Cookie` on such a hop, but not the other headers a flow sets (`X-Api-Key`…), which
-/// would reach a host the author never named.
+/// A redirect away from the origin the request named is not followed: the answer (the
+/// 3xx, with its `Location`) goes back to the caller. reqwest drops `Authorization` and
+/// `Cookie` on such a hop, but not the other headers a flow sets (`X-Api-Key`…), which
+/// would reach a service the author never named.
 pub fn leaves_the_host(attempt: &reqwest::redirect::Attempt<'_>) -> bool {
-    attempt.previous().first().and_then(|u| u.host_str()) != attempt.url().host_str()
+    attempt
+        .previous()
+        .first()
+        .is_none_or(|from| leaves(from, attempt.url()))
+}
+
+/// Whether a hop from `from` to `to` leaves its origin: another host, another port (another
+/// service on the same machine), or https down to http. http up to https on the default
+/// ports stays.
+fn leaves(from: &reqwest::Url, to: &reqwest::Url) -> bool {
+    let same_host = from.host_str() == to.host_str();
+    let same_origin =
+        from.scheme() == to.scheme() && from.port_or_known_default() == to.port_or_known_default();
+    let upgrade = from.scheme() == "http"
+        && to.scheme() == "https"
+        && from.port().is_none()
+        && to.port().is_none();
+    !(same_host && (same_origin || upgrade))
 }
 
 /// The redirect policy of `http` steps and media checks: at most `max` hops, each to
@@ -214,4 +231,28 @@ pub fn redirect_policy(guard: Option<Guard>, max: usize) -> Policy {
             attempt.follow()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves;
+
+    #[test]
+    fn a_redirect_stays_only_within_the_origin_or_up_to_https() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let from = url("http://api.example.com/orders");
+        for (to, left) in [
+            ("http://api.example.com/v2/orders", false),
+            ("http://api.example.com:80/x", false),
+            ("https://api.example.com/orders", false),
+            ("http://api.example.com:8081/echo", true),
+            ("http://other.example.com/orders", true),
+            ("https://api.example.com:8443/x", true),
+        ] {
+            assert_eq!(leaves(&from, &url(to)), left, "{to}");
+        }
+        let secure = url("https://api.example.com/orders");
+        assert!(leaves(&secure, &url("http://api.example.com/orders")));
+        assert!(!leaves(&secure, &url("https://api.example.com/next")));
+    }
 }
