@@ -97,6 +97,50 @@ pub const fn media_bytes_max(kind: MediaKind) -> u64 {
     }
 }
 
+/// The largest answer an `http` step keeps (bytes); a script's text values may be as long,
+/// since the run's `vars` that hold such an answer come into every script.
+pub const HTTP_ANSWER_MAX: usize = 1024 * 1024;
+
+/// The most a run's variables (`vars`) may hold in all (bytes of text, roughly): two
+/// `http` answers' worth. Past it the step that would add more fails, so one conversation
+/// cannot grow the database and the process without bound.
+pub const RUN_VARS_MAX: usize = 2 * HTTP_ANSWER_MAX;
+
+/// The size `RUN_VARS_MAX` counts of a JSON value: its text, keys and a few bytes per
+/// value, walked no further than a little past `limit`.
+pub fn json_size(value: &serde_json::Value, limit: usize) -> usize {
+    fn walk(v: &serde_json::Value, total: &mut usize, limit: usize) {
+        *total = total.saturating_add(8);
+        if *total > limit {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) => *total = total.saturating_add(s.len()),
+            serde_json::Value::Array(a) => {
+                for item in a {
+                    walk(item, total, limit);
+                    if *total > limit {
+                        return;
+                    }
+                }
+            }
+            serde_json::Value::Object(m) => {
+                for (k, item) in m {
+                    *total = total.saturating_add(k.len());
+                    walk(item, total, limit);
+                    if *total > limit {
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut total = 0;
+    walk(value, &mut total, limit);
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +156,3 @@ mod tests {
         assert!(reaction_problem(&"👍".repeat(11)).is_some());
     }
 }
-
-/// The largest answer an `http` step keeps (bytes); a script's text values may be as long,
-/// since the run's `vars` that hold such an answer come into every script.
-pub const HTTP_ANSWER_MAX: usize = 1024 * 1024;

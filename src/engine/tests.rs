@@ -209,7 +209,10 @@ async fn button_and_list_labels_are_filled_in_and_cut_to_whatsapps_limits() {
     assert_eq!(button, "Ana");
     let row = &sections[0].rows[0];
     assert_eq!((row.id.as_str(), row.title.as_str()), ("r1", "Ana"));
-    assert_eq!(row.description.as_deref().map(|d| d.chars().count()), Some(72));
+    assert_eq!(
+        row.description.as_deref().map(|d| d.chars().count()),
+        Some(72)
+    );
 }
 
 #[tokio::test]
@@ -446,6 +449,39 @@ async fn an_http_answer_that_is_not_2xx_is_saved_for_the_error_path() {
     let flow = format!("id: h\ntriggers: [{{keyword: [order]}}]\nsteps:\n  - http: {{ url: \"{}/orders/1\", save_as: res, on_error: failed }}\n  - send: found\n  - end: {{}}\n  - id: failed\n    send: \"{{{{ vars.res.status }}}}: {{{{ vars.res.body.error }}}}\"\n", server.uri());
     let mut h = harness_with(&[&flow], true);
     assert_eq!(h.say("order").await, vec!["404: no such order"]);
+}
+
+#[tokio::test]
+async fn a_runs_variables_are_bounded_in_all() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"blob": "x".repeat(900_000)})),
+        )
+        .mount(&server)
+        .await;
+    let get = |n: u8| {
+        format!(
+            "  - http: {{ url: \"{}/{n}\", save_as: r{n}, on_error: full }}\n",
+            server.uri()
+        )
+    };
+    let flow = format!(
+        "id: h\ntriggers: [{{keyword: [big]}}]\nsteps:\n{}{}{}  - send: all kept\n  - end: {{}}\n  - id: full\n    send: too much\n",
+        get(1),
+        get(2),
+        get(3)
+    );
+    let mut h = harness_with(&[&flow], true);
+    assert_eq!(h.say("big").await, vec!["too much"]);
+    assert!(h
+        .state()
+        .last_error
+        .unwrap()
+        .message
+        .contains("more than 2 MiB in all"));
 }
 
 #[tokio::test]

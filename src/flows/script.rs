@@ -124,7 +124,10 @@ pub fn sandbox() -> Engine {
 
 fn refuse_sleep(engine: &mut Engine) {
     fn refused() -> Result<(), Box<EvalAltResult>> {
-        Err("`sleep` is not available in scripts: a script has 250 ms; to wait, use a `delay` step".into())
+        Err(
+            "`sleep` is not available in scripts: a script has 250 ms; to wait, use a `delay` step"
+                .into(),
+        )
     }
     engine.register_fn("sleep", |_: i64| refused());
     engine.register_fn("sleep", |_: f64| refused());

@@ -234,7 +234,9 @@ fn loops_across_flows(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
         );
         if exit {
             p.severity = Severity::Warning;
-            p.message = format!("this `goto_flow` can go round through {through} without waiting for the customer");
+            p.message = format!(
+                "this `goto_flow` can go round through {through} without waiting for the customer"
+            );
             p.hint = Some("make sure a condition ends the round; a run stops after 200 steps in a row. Add an `ask` or `delay` on the way if it should wait".into());
         }
         problems.push(p);

@@ -190,13 +190,32 @@ impl Interpreter<'_> {
             (Await::Script, Op::Script { on_error, .. }, Answer::Script(r)) => match r {
                 Ok(outcome) => {
                     if let (Some(vars), Some(run)) = (outcome.vars, &mut self.state.run) {
-                        run.vars = vars;
+                        let before = std::mem::replace(&mut run.vars, vars);
+                        if let Some(why) = self.vars_over_budget(None, None) {
+                            if let Some(run) = &mut self.state.run {
+                                run.vars = before;
+                            }
+                            let why = format!("script failed: {why}");
+                            return self.on_error(flow, pc, *on_error, why);
+                        }
                     }
                     Next::To(pc + 1)
                 }
                 Err(e) => self.on_error(flow, pc, *on_error, format!("script failed: {e}")),
             },
             (Await::Http, Op::Http(spec), Answer::Http(r)) => {
+                let over = match (&r, &spec.save_as) {
+                    (Ok(v), Some(name)) => self.vars_over_budget(Some(name), Some(v)),
+                    _ => None,
+                };
+                if let Some(why) = over {
+                    return self.on_error(
+                        flow,
+                        pc,
+                        spec.on_error,
+                        format!("http step failed: {why}"),
+                    );
+                }
                 let result = r.and_then(|v| {
                     if v["ok"] == json!(true) {
                         Ok(v)

@@ -30,6 +30,32 @@ impl Interpreter<'_> {
         }
     }
 
+    /// Why the run's variables cannot take `value` as `name` (or, with `name` `None`, hold
+    /// what they hold now): more than `RUN_VARS_MAX` in all.
+    pub(super) fn vars_over_budget(
+        &self,
+        name: Option<&str>,
+        value: Option<&Value>,
+    ) -> Option<String> {
+        use crate::domain::limits::{json_size, RUN_VARS_MAX};
+        let run = self.state.run.as_ref()?;
+        let mut total = 0usize;
+        for (k, v) in &run.vars {
+            if Some(k.as_str()) != name {
+                total = total.saturating_add(k.len() + json_size(v, RUN_VARS_MAX));
+            }
+        }
+        if let Some(v) = value {
+            total = total.saturating_add(json_size(v, RUN_VARS_MAX));
+        }
+        (total > RUN_VARS_MAX).then(|| {
+            format!(
+                "the run's variables would hold more than {} MiB in all; keep only what the flow needs (an `http` step's `save_as` keeps the whole answer)",
+                RUN_VARS_MAX / (1024 * 1024)
+            )
+        })
+    }
+
     pub(super) fn assign(&mut self, target: &SetTarget, value: Value) {
         match target {
             SetTarget::Var(name) => self.set_var(name, value),
