@@ -289,6 +289,23 @@ fn check_reports_flows_that_goto_each_other_without_waiting() {
 }
 
 #[test]
+fn check_refuses_names_headers_timeouts_and_script_files_it_cannot_use() {
+    let flow = "id: bot\ntriggers: [{keyword: [bot]}]\nsteps:\n  - set: { \"contact.\": x }\n  - ask: { text: \"Name?\", save_as: \"i j\" }\n  - http: { url: \"https://example.com/x\", timeout: 0s, headers: { \"Bad Header\": x } }\n  - script: { file: ../../etc/passwd }\n";
+    insta::assert_snapshot!(check(&[("bot.yaml", flow)], None), @r"
+    flows/bot.yaml:4:12: error: `contact.` is not a variable name
+      hint: use one word, like `order_id` or `contact.city`
+    flows/bot.yaml:5:36: error: `i j` is not a variable name
+      hint: use one word, like `order_id`; it is kept as {{ vars.order_id }}
+    flows/bot.yaml:6:52: error: an `http` step with a `timeout` of 0 never gets an answer
+      hint: leave it out for the default, 10s, or give a few seconds
+    flows/bot.yaml:6:67: error: `Bad Header` is not a header name
+      hint: header names are one word of letters, digits and `-`, like `X-Api-Key`
+    flows/bot.yaml:7:21: error: the script `../../etc/passwd` is outside the `scripts/` folder
+      hint: put the script in `scripts/` and write its name from there, like `file: order_summary.rhai`
+    ");
+}
+
+#[test]
 fn check_refuses_files_nested_too_deeply_at_their_place() {
     insta::assert_snapshot!(check(
         &[

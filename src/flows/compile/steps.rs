@@ -329,7 +329,11 @@ fn op(
                 } else {
                     SetTarget::Var(key.strip_prefix("vars.").unwrap_or(key).to_string())
                 };
-                if key.is_empty() || key.contains(' ') {
+                if key.is_empty()
+                    || key.contains(char::is_whitespace)
+                    || matches!(&target, SetTarget::ContactAttribute(a) if a.is_empty())
+                    || matches!(&target, SetTarget::Var(v) if v.is_empty())
+                {
                     problems.error(
                         yaml::scalar_pos(k),
                         format!("`{key}` is not a variable name"),
@@ -367,7 +371,14 @@ fn op(
                         (Some(c), None) => (yaml::as_str(c, "`code`", problems)?.to_string(), c),
                         (None, Some(f)) => {
                             let name = yaml::as_str(f, "`file`", problems)?;
-                            let path = b.ctx.scripts_dir.join(name);
+                            let Some(path) = script_path(b.ctx.scripts_dir, name) else {
+                                problems.error(
+                                    yaml::pos(f),
+                                    format!("the script `{name}` is outside the `scripts/` folder"),
+                                    Some("put the script in `scripts/` and write its name from there, like `file: order_summary.rhai`".into()),
+                                );
+                                return None;
+                            };
                             match crate::config::file_limits::read_limited(&path) {
                                 Ok(text) => (text, f),
                                 Err(e) => {
@@ -503,7 +514,11 @@ fn ask(
             .map(str::to_string)
     };
     let save_as = match str_of("save_as", problems) {
-        Some(name) => Some(name.strip_prefix("vars.").unwrap_or(&name).to_string()),
+        Some(name) => {
+            let name = name.strip_prefix("vars.").unwrap_or(&name).to_string();
+            check_save_as(&name, m.get_node("save_as")?, problems);
+            Some(name)
+        }
         None => {
             problems.error(
                 yaml::pos(value),
@@ -791,6 +806,16 @@ fn http(
     {
         blanks::check_all(m.get_node("headers")?, b.ctx, problems);
         for (k, v) in h.iter() {
+            if reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).is_err() {
+                problems.error(
+                    yaml::scalar_pos(k),
+                    format!("`{}` is not a header name", k.as_str()),
+                    Some(
+                        "header names are one word of letters, digits and `-`, like `X-Api-Key`"
+                            .into(),
+                    ),
+                );
+            }
             if let Some(v) = yaml::as_str(v, &format!("header `{}`", k.as_str()), problems) {
                 headers.push((k.as_str().to_string(), v.to_string()));
             }
@@ -807,11 +832,20 @@ fn http(
             "an `http` step may wait at most 30s",
             Some("the customer is waiting for the answer".into()),
         );
+    } else if timeout.is_zero() {
+        problems.error(
+            yaml::pos(m.get_node("timeout")?),
+            "an `http` step with a `timeout` of 0 never gets an answer",
+            Some("leave it out for the default, 10s, or give a few seconds".into()),
+        );
     }
     let save_as = m
         .get_node("save_as")
         .and_then(|n| yaml::as_str(n, "`save_as`", problems))
         .map(|s| s.strip_prefix("vars.").unwrap_or(s).to_string());
+    if let (Some(name), Some(n)) = (&save_as, m.get_node("save_as")) {
+        check_save_as(name, n, problems);
+    }
     let on_error = m
         .get_node("on_error")
         .map(|n| b.branch(n, index, Slot::OnError, problems));
@@ -983,5 +1017,35 @@ fn plain_value(node: &YamlNode) -> Option<serde_json::Value> {
             .and_then(serde_json::Number::from_f64)
             .map(serde_json::Value::Number),
         Some(_) => None,
+    }
+}
+
+/// Where script `name` is inside `scripts`: `None` when it would lead outside (`..`, an
+/// absolute path, a link pointing elsewhere).
+fn script_path(scripts: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    use std::path::Component;
+    let relative = std::path::Path::new(name);
+    let plain = !name.trim().is_empty()
+        && relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !plain {
+        return None;
+    }
+    let path = scripts.join(relative);
+    match (path.canonicalize(), scripts.canonicalize()) {
+        (Ok(real), Ok(root)) if !real.starts_with(&root) => None,
+        _ => Some(path),
+    }
+}
+
+/// A `save_as:` names one variable: a word, with no spaces.
+fn check_save_as(name: &str, node: &YamlNode, problems: &mut Problems) {
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        problems.error(
+            yaml::pos(node),
+            format!("`{name}` is not a variable name"),
+            Some("use one word, like `order_id`; it is kept as {{ vars.order_id }}".into()),
+        );
     }
 }
