@@ -88,9 +88,12 @@ impl StoreError {
                 | sqlx::Error::WorkerCrashed => true,
                 // Connection exceptions (08), serialization failures and deadlocks (40),
                 // insufficient resources (53, e.g. disk full), operator intervention (57,
-                // e.g. admin shutdown), system errors (58); SQLite: busy, locked, full, I/O.
+                // e.g. admin shutdown), system errors (58), a database not accepting
+                // connections or a lock not available (55), one renamed or dropped away
+                // for now (3D), logins refused while the server is reconfigured (28);
+                // SQLite: busy, locked, full, I/O.
                 sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                    ["08", "40", "53", "57", "58"]
+                    ["08", "40", "53", "57", "58", "55", "3D", "28"]
                         .iter()
                         .any(|c| code.starts_with(c))
                         || code

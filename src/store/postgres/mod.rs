@@ -392,6 +392,43 @@ mod tests {
             .expect("pg_stat_ssl")
     }
 
+    /// What a server answers while its database is closed to connections (55000) or
+    /// renamed away (3D000) is an outage to wait out, not a final error: a send outcome
+    /// that meets it keeps being written (it used to be dropped, and the reply sent again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_closed_to_connections_or_gone_is_a_transient_error() {
+        let Ok(url) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED: set PARLEY_TEST_POSTGRES_URL to test outage errors");
+            return;
+        };
+        let admin = sqlx::PgPool::connect(&url).await.expect("connect");
+        let name = format!("parley_t_{}", uuid::Uuid::new_v4().simple());
+        let mut to = reqwest::Url::parse(&url).expect("a URL");
+        to.set_path(&format!("/{name}"));
+        let outage = |what: &'static str| {
+            let to = to.to_string();
+            async move {
+                let err = sqlx::PgPool::connect(&to).await.expect_err(what);
+                let e = crate::store::StoreError::from(err);
+                assert!(e.is_transient(), "{what}: {e}");
+            }
+        };
+        sqlx::query(&format!("create database {name}"))
+            .execute(&admin)
+            .await
+            .expect("create a test database");
+        sqlx::query(&format!("alter database {name} allow_connections false"))
+            .execute(&admin)
+            .await
+            .expect("close it to connections");
+        outage("a database closed to connections").await;
+        sqlx::query(&format!("drop database {name}"))
+            .execute(&admin)
+            .await
+            .expect("drop the test database");
+        outage("a database that is not there").await;
+    }
+
     /// Through `connect`, as the daemon opens it: the test server (on this machine) is
     /// reached without TLS; asked for in the URL, TLS is used when the server offers it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

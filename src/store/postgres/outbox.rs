@@ -17,7 +17,10 @@ use std::time::Duration;
 
 /// Records an accepted send (the caller then replays the statuses waiting for it).
 /// A status that came before this answer (it named the send) already moved it on (`sent`,
-/// `read`, `failed`): kept.
+/// `read`, `failed`): kept. A send put in doubt meanwhile (its lease ran out while the
+/// database was unreachable, and a claim or a takeover found it: no lease, or
+/// `IN_DOUBT_OWNER`, still queued) takes the answer too: the provider did take it, so it
+/// must not be sent again after the wait.
 const ACCEPTED: &str = "update outbound_messages set
         status = case when status = 'queued' then 'accepted' else status end,
         provider_message_id = $3,
@@ -26,7 +29,8 @@ const ACCEPTED: &str = "update outbound_messages set
         error_code = case when status = 'queued' then null else error_code end,
         error_title = case when status = 'queued' then null else error_title end,
         lease_owner = null, lease_until = null, updated_at = $5
-    where id = $1 and lease_owner = $2";
+    where id = $1 and (lease_owner = $2 or lease_owner = 'in-doubt'
+           or (lease_owner is null and status = 'queued'))";
 
 /// Claims up to `$4` sends ready at `$3` for owner `$1` until `$2` (see `claim_sends`). A
 /// send whose lease ran out (its process stopped mid-send) is put back to wait until `$5`
@@ -466,7 +470,8 @@ async fn record_together(
              error_title = case when o.status = 'queued' then null else o.error_title end,
              lease_owner = null, lease_until = null, updated_at = x.now
          from x join locked l on l.id = x.id
-         where o.id = x.id and o.lease_owner = x.owner
+         where o.id = x.id and (o.lease_owner = x.owner or o.lease_owner = 'in-doubt'
+                or (o.lease_owner is null and o.status = 'queued'))
          returning o.id, o.conversation_id"
     ))
     .bind(ids)

@@ -147,7 +147,8 @@ fn apply_outcome(
                      error_code = case when status = 'queued' then null else error_code end,
                      error_title = case when status = 'queued' then null else error_title end,
                      lease_owner = null, lease_until = null, updated_at = ?5
-                 where id = ?1 and lease_owner = ?2",
+                 where id = ?1 and (lease_owner = ?2 or lease_owner = 'in-doubt'
+                        or (lease_owner is null and status = 'queued'))",
             )?
             .execute(params![id, owner, provider_message_id, converted, now])?,
         Update::Retry { at, code, title } => conn

@@ -501,7 +501,44 @@ async fn a_send_whose_process_stopped_waits_for_a_status_before_going_again(stor
     );
 }
 
+/// A database outage longer than the lease: the provider took both sends, their outcomes
+/// could not be written, and a claim put them in doubt meanwhile. When the outcomes are
+/// written at last they settle the sends, so neither goes again after the wait.
+async fn an_outcome_written_after_its_send_was_put_in_doubt_settles_it(store: DynStore) {
+    let (a, b) = (conversation(&store, 1).await, conversation(&store, 2).await);
+    store
+        .enqueue(&[text_to(a, 1, "a1"), text_to(b, 2, "b1")], t(0))
+        .await
+        .unwrap();
+    let items = store
+        .claim_outbound("o", t(1), LEASE, IN_DOUBT, 10)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 2);
+    // The lease ran out during the outage; a claim (this process's own) found the sends.
+    assert_eq!(claim_ids(&store, "o", t(40), 10).await, Vec::<Id>::new());
+    store
+        .record_outcome(items[0].id, "o", &accepted("wamid.a1"), t(45))
+        .await
+        .unwrap();
+    store
+        .record_outcome_and_claim_next(&items[1], "o", &accepted("wamid.b1"), t(45), LEASE)
+        .await
+        .unwrap();
+    for (item, wamid) in items.iter().zip(["wamid.a1", "wamid.b1"]) {
+        let record = store.outbound(item.id).await.unwrap().unwrap();
+        assert_eq!(record.status, DeliveryStatus::Accepted);
+        assert_eq!(record.provider_message_id.as_deref(), Some(wamid));
+    }
+    assert_eq!(
+        claim_ids(&store, "o", t(500), 10).await,
+        Vec::<Id>::new(),
+        "nothing goes again"
+    );
+}
+
 conformance!(
+    an_outcome_written_after_its_send_was_put_in_doubt_settles_it,
     a_send_whose_process_stopped_waits_for_a_status_before_going_again,
     a_status_naming_a_timed_out_send_settles_it,
     an_answer_recorded_after_its_statuses_keeps_them,
