@@ -321,7 +321,9 @@ impl FlowEngine {
                     flow,
                     step,
                     message,
-                } => tracing::warn!(flow = %flow, step = %step, %message, "flow step failed"),
+                } => {
+                    tracing::warn!(flow = %flow, step = %step, error = %message, "flow step failed")
+                }
                 Note::HandedOff { flow, until } => {
                     tracing::info!(flow = %flow, until = ?until, "conversation handed off to a person")
                 }

@@ -210,9 +210,9 @@ pub fn render(family: Family, e: &Error) -> Response {
 fn render_answer(family: Family, reads: bool, e: &Error) -> Response {
     let status = e.status;
     if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), code = e.code, message = %e.message, "request failed");
+        tracing::error!(status = status.as_u16(), code = e.code, detail = %e.message, "request failed");
     } else {
-        tracing::warn!(status = status.as_u16(), code = e.code, message = %e.message, "request refused");
+        tracing::warn!(status = status.as_u16(), code = e.code, detail = %e.message, "request refused");
     }
     let hidden = status.is_server_error() && matches!(family, Family::Sandbox | Family::Webhooks);
     let message = match (hidden, reads) {

@@ -121,15 +121,15 @@ impl MediaWorker {
             } => {
                 metrics::counter!(m::MEDIA_DOWNLOADS, "outcome" => "stored").increment(1);
                 metrics::counter!(m::MEDIA_BYTES).increment(*size_bytes as u64);
-                tracing::info!(download = job.id, message = %job.provider_message_id, %sha256, bytes = size_bytes, "inbound media stored");
+                tracing::info!(download = job.id, provider_message_id = %job.provider_message_id, %sha256, bytes = size_bytes, "inbound media stored");
             }
             DownloadOutcome::Retry { at, error } => {
                 metrics::counter!(m::MEDIA_DOWNLOADS, "outcome" => "retried").increment(1);
-                tracing::warn!(download = job.id, message = %job.provider_message_id, %error, retry_at = %at, "inbound media download failed; retrying");
+                tracing::warn!(download = job.id, provider_message_id = %job.provider_message_id, %error, retry_at = %at, "inbound media download failed; retrying");
             }
             DownloadOutcome::Failed { error } => {
                 metrics::counter!(m::MEDIA_DOWNLOADS, "outcome" => "failed").increment(1);
-                tracing::warn!(download = job.id, message = %job.provider_message_id, %error, "inbound media download failed for good");
+                tracing::warn!(download = job.id, provider_message_id = %job.provider_message_id, %error, "inbound media download failed for good");
             }
         }
         self.record(&job, &outcome).await;

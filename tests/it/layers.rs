@@ -286,3 +286,67 @@ fn the_checker_sees_what_it_must() {
     );
     assert_eq!(module_of(Path::new("lib.rs")), None);
 }
+
+/// A log event's own words are its `message` field: a field of the same name written in a
+/// `tracing` call makes the JSON log line carry `"message"` twice, and log shippers keep
+/// the last, losing the event's name. Every `tracing::…!(…)` under `src/` is read for one.
+#[test]
+fn no_log_event_has_a_field_named_message() {
+    let start = regex::Regex::new(r"tracing::(?:trace|debug|info|warn|error)!\(").unwrap();
+    // A field is named where an argument starts: `message = …`, or `%message` alone.
+    let field =
+        regex::Regex::new(r"(?:^|[,(])\s*(?:message\s*=[^=]|[%?]?message\s*(?:,|$))").unwrap();
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for m in start.find_iter(&text) {
+            let args = call_arguments(&text[m.end()..]);
+            if field.is_match(&args) {
+                let line = text[..m.start()].matches('\n').count() + 1;
+                found.push(format!("{}:{line}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "log events with a field named `message`: {found:#?}"
+    );
+}
+
+/// The arguments of a macro call whose `(` was just read, string literals blanked, up to
+/// its matching `)`.
+fn call_arguments(rest: &str) -> String {
+    let mut out = String::new();
+    let (mut depth, mut chars) = (1usize, rest.chars());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push_str("\"\"");
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' => {
+                depth += 1;
+                out.push(c);
+            }
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
