@@ -527,9 +527,24 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
+    // A closed terminal (`parley serve &` over ssh) or a `kill -HUP` out of habit must not
+    // stop the daemon without draining (and systemd would not restart it: death by SIGHUP
+    // counts as clean). Flows reload by themselves; the config needs a restart.
+    #[cfg(unix)]
+    let hangup = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            while s.recv().await.is_some() {
+                tracing::info!("SIGHUP received and ignored: flows reload by themselves when their files change; a config change needs a restart (SIGTERM, then start again)");
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    #[cfg(not(unix))]
+    let hangup = std::future::pending::<()>();
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+        _ = hangup => {}
     }
     tracing::info!("shutdown signal received");
 }

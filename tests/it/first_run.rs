@@ -430,7 +430,7 @@ async fn without_api_keys_the_401_says_none_exist_and_how_to_add_one() {
 }
 
 #[tokio::test]
-async fn serve_keeps_running_and_stops_on_sigterm_when_its_output_is_closed() {
+async fn serve_keeps_running_on_a_hang_up_or_closed_output_and_stops_on_sigterm() {
     // `parley serve | head -1`, or a log shipper that died: every later log line meets a
     // closed pipe. Parley drops those lines; it neither panics nor ignores SIGTERM.
     let cwd = project(ONE_SANDBOX, Some(&[("echo.yaml", ECHO_FLOW)]));
@@ -468,6 +468,14 @@ async fn serve_keeps_running_and_stops_on_sigterm_when_its_output_is_closed() {
         assert_eq!(said.status(), 200);
     }
     assert!(child.try_wait().unwrap().is_none(), "parley serve exited");
+    // A hang-up (a closed terminal, `kill -HUP`) leaves it running.
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGHUP);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "parley serve exited on SIGHUP");
+    wait_healthy(&http, &addr).await;
     let status = tokio::time::timeout(
         std::time::Duration::from_secs(20),
         crate::crash::sigterm_and_wait(child),
