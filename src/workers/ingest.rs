@@ -124,7 +124,7 @@ impl Ingestor {
                     match store.ingest_and_claim(&items, claim.as_ref()).await {
                         Ok((outcomes, handed)) => {
                             let handed_ids = hand(&wake, claim.as_ref(), handed);
-                            wake_for(&wake, has_media(&items), &outcomes, &handed_ids);
+                            wake_for(&wake, &items, &outcomes, &handed_ids);
                             Ok(outcomes)
                         }
                         Err(e) => {
@@ -183,13 +183,33 @@ fn hand(wake: &Wakeups, claim: Option<&InboxClaim>, handed: Vec<ClaimedWork>) ->
 
 /// Counts what was stored and wakes the workers it concerns: the media downloads, the
 /// outbox for a template fallback a status queued, the inbox for stored messages in
-/// conversations not `handed` to it already.
-fn wake_for(wake: &Wakeups, media: bool, outcomes: &[IngestOutcome], handed: &[i64]) {
-    if media {
+/// conversations not `handed` to it already. `outcomes` are `items`', one each, in order.
+fn wake_for(wake: &Wakeups, items: &[IngestItem], outcomes: &[IngestOutcome], handed: &[i64]) {
+    if has_media(items) {
         wake.media.notify_one();
     }
     let mut new_work = false;
-    for o in outcomes {
+    for (item, o) in items.iter().zip(outcomes) {
+        // A failure the provider reports later, in a status (most of them: 131026,
+        // 131049, 63016, 30008), counts like one its answer gave at once.
+        if let (
+            IngestOutcome::StatusApplied {
+                status: crate::domain::DeliveryStatus::Failed,
+                fallback_id,
+                ..
+            },
+            IngestItem::Status { status, .. },
+        ) = (o, item)
+        {
+            let code = status
+                .error
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |e| e.code.to_string());
+            metrics::counter!(m::MESSAGES_FAILED, "code" => code).increment(1);
+            if fallback_id.is_some() {
+                metrics::counter!(m::MESSAGES_CONVERTED).increment(1);
+            }
+        }
         match o {
             IngestOutcome::Stored {
                 conversation_id, ..
@@ -249,7 +269,7 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
         match store.ingest_and_claim(&items, claim.as_ref()).await {
             Ok((outcomes, handed)) => {
                 let handed_ids = hand(&wake, claim.as_ref(), handed);
-                wake_for(&wake, has_media(&items), &outcomes, &handed_ids);
+                wake_for(&wake, &items, &outcomes, &handed_ids);
                 let mut outcomes = outcomes.into_iter();
                 for (items, reply) in pending.drain(..) {
                     let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();

@@ -474,7 +474,10 @@ async fn serve_keeps_running_on_a_hang_up_or_closed_output_and_stops_on_sigterm(
         libc::kill(child.id() as i32, libc::SIGHUP);
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(child.try_wait().unwrap().is_none(), "parley serve exited on SIGHUP");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "parley serve exited on SIGHUP"
+    );
     wait_healthy(&http, &addr).await;
     let status = tokio::time::timeout(
         std::time::Duration::from_secs(20),

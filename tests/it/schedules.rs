@@ -131,6 +131,16 @@ async fn an_async_131047_runs_the_template_fallback_once_even_if_the_status_come
     })
     .await;
     let wamid = msg.provider_message_id.unwrap();
+    // The metrics are the process's: other tests may add to them, never take away.
+    let counted = |page: &str, series: &str| {
+        page.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let failed_series = "parley_messages_failed_total{code=\"131047\"}";
+    let converted_series = "parley_messages_converted_to_template_total";
+    let before = metrics_page(&app.http, &app.addr).await;
     for _ in 0..2 {
         assert_eq!(
             app.post_meta(&meta_status(&wamid, "failed", Some(131047), T0 + 5))
@@ -150,6 +160,16 @@ async fn an_async_131047_runs_the_template_fallback_once_even_if_the_status_come
     let failed = app.store.outbound(msg.id).await.unwrap().unwrap();
     assert_eq!(failed.status, DeliveryStatus::Failed);
     assert!(failed.window_closed);
+    // A failure reported by a status counts like one the send's answer gave.
+    let after = metrics_page(&app.http, &app.addr).await;
+    assert!(
+        counted(&after, failed_series) >= counted(&before, failed_series) + 1.0,
+        "{after}"
+    );
+    assert!(
+        counted(&after, converted_series) >= counted(&before, converted_series) + 1.0,
+        "{after}"
+    );
     app.shutdown().await;
 }
 
