@@ -30,6 +30,17 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
             "the database did not answer within {PING_TIMEOUT:?}"
         )),
     };
+    // A database that answers reads may still refuse writes (a full disk): the last
+    // webhooks it could not store say so until one is stored again.
+    let database = database.and_then(|backend| {
+        match st.ingestor.write_health().failing_since() {
+            None => Ok(backend),
+            Some(since) => Err(format!(
+                "the database has refused to store webhooks since {} (a full disk, a read-only file?); see the log",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+        }
+    });
     let stopped = if database.is_ok() {
         st.store.stopped_senders().await.unwrap_or_default()
     } else {

@@ -16,8 +16,8 @@ use std::time::Duration;
 pub const WEBHOOKS_RECEIVED: &str = "parley_webhooks_received_total";
 pub const WEBHOOKS_DUPLICATE: &str = "parley_webhooks_duplicate_total";
 pub const WEBHOOKS_REJECTED: &str = "parley_webhooks_rejected_total";
-/// Webhooks answered 503 because the database did not store them in time (`reason`:
-/// `timeout`, or `queue_full` when too many already waited).
+/// Webhooks answered 503 because the database did not store them (`reason`: `timeout`,
+/// `queue_full` when too many already waited, `store_error` when it refused: down, full).
 pub const WEBHOOKS_UNAVAILABLE: &str = "parley_webhooks_unavailable_total";
 /// Store operations retried in-process after a transient database error, by `work`.
 /// Sends whose answer never came (timeouts): held for a status before any resend.

@@ -33,6 +33,38 @@ pub struct Ingestor {
     route: Route,
     /// A request not stored within this time is answered "unavailable" (503).
     ack_timeout: Duration,
+    health: WriteHealth,
+}
+
+/// Whether the database is refusing to store webhooks right now (down, disk full,
+/// read-only), and since when: a read that still works (`/readyz`'s ping) does not say.
+#[derive(Clone, Default, Debug)]
+pub struct WriteHealth(Arc<std::sync::atomic::AtomicI64>);
+
+impl WriteHealth {
+    fn failed(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let _ = self.0.compare_exchange(
+            0,
+            now,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn stored(&self) {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+            self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Since when the last attempts to store webhooks failed; `None` when the last worked.
+    pub fn failing_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            ms => chrono::DateTime::from_timestamp_millis(ms),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -44,6 +76,7 @@ enum Route {
         /// One `Arc` for the six inside: cloned for every webhook.
         wake: Arc<Wakeups>,
         slots: Arc<Semaphore>,
+        health: WriteHealth,
     },
     /// Through the task that gathers the requests waiting into one store call.
     Gathered(mpsc::Sender<(Vec<IngestItem>, Reply)>),
@@ -90,18 +123,29 @@ impl Ingestor {
         max_waiting: usize,
         ack_timeout: Duration,
     ) -> Self {
+        let health = WriteHealth::default();
         let route = if store.shares_commits() {
             Route::Direct {
                 store,
                 wake: Arc::new(wake),
                 slots: Arc::new(Semaphore::new(max_waiting.max(1))),
+                health: health.clone(),
             }
         } else {
             let (tx, rx) = mpsc::channel(max_waiting.max(1));
-            on.spawn(gather(store, wake, rx));
+            on.spawn(gather(store, wake, rx, health.clone()));
             Route::Gathered(tx)
         };
-        Self { route, ack_timeout }
+        Self {
+            route,
+            ack_timeout,
+            health,
+        }
+    }
+
+    /// Whether storing webhooks fails now, for `/readyz`.
+    pub fn write_health(&self) -> &WriteHealth {
+        &self.health
     }
 
     pub async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
@@ -109,13 +153,18 @@ impl Ingestor {
             return Ok(Vec::new());
         }
         match &self.route {
-            Route::Direct { store, wake, slots } => {
+            Route::Direct {
+                store,
+                wake,
+                slots,
+                health,
+            } => {
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     return Err(queue_full());
                 };
                 // A task of its own, so that a request answered "not in time" still wakes
                 // the workers for what it stores later, and holds its slot until then.
-                let (store, wake) = (store.clone(), wake.clone());
+                let (store, wake, health) = (store.clone(), wake.clone(), health.clone());
                 let storing = tokio::spawn(async move {
                     let _slot = slot;
                     // The conversations it gives work are claimed for this process's inbox
@@ -123,12 +172,13 @@ impl Ingestor {
                     let claim = wake.ingest_claims.claim();
                     match store.ingest_and_claim(&items, claim.as_ref()).await {
                         Ok((outcomes, handed)) => {
+                            health.stored();
                             let handed_ids = hand(&wake, claim.as_ref(), handed);
                             wake_for(&wake, &items, &outcomes, &handed_ids);
                             Ok(outcomes)
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
+                            store_failed(&health, &e, items.len());
                             Err(e)
                         }
                     }
@@ -158,6 +208,14 @@ impl Ingestor {
 fn queue_full() -> IngestError {
     metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "queue_full").increment(1);
     IngestError::Overloaded("too many webhooks wait for the database")
+}
+
+/// The database refused to store a request's items (down, full, read-only): counted with
+/// the other 503s.
+fn store_failed(health: &WriteHealth, e: &crate::store::StoreError, items: usize) {
+    health.failed();
+    metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "store_error").increment(1);
+    tracing::error!(error = %e, items, "storing webhooks failed; the provider will retry");
 }
 
 fn timed_out() -> IngestError {
@@ -244,7 +302,12 @@ fn wake_for(wake: &Wakeups, items: &[IngestItem], outcomes: &[IngestOutcome], ha
 
 /// The gathering task: takes every request waiting, stores their items in one call, then
 /// answers each.
-async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>) {
+async fn gather(
+    store: DynStore,
+    wake: Wakeups,
+    mut rx: mpsc::Receiver<(Vec<IngestItem>, Reply)>,
+    health: WriteHealth,
+) {
     let mut pending: Vec<(Vec<IngestItem>, Reply)> = Vec::new();
     // Runs until every `Ingestor` handle is gone; items already sent are drained first.
     while let Some(first) = rx.recv().await {
@@ -268,6 +331,7 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
         let claim = wake.ingest_claims.claim();
         match store.ingest_and_claim(&items, claim.as_ref()).await {
             Ok((outcomes, handed)) => {
+                health.stored();
                 let handed_ids = hand(&wake, claim.as_ref(), handed);
                 wake_for(&wake, &items, &outcomes, &handed_ids);
                 let mut outcomes = outcomes.into_iter();
@@ -277,7 +341,7 @@ async fn gather(store: DynStore, wake: Wakeups, mut rx: mpsc::Receiver<(Vec<Inge
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, items = items.len(), "storing webhooks failed; the provider will retry");
+                store_failed(&health, &e, items.len());
                 let e = Arc::new(e);
                 for (_, reply) in pending.drain(..) {
                     let _ = reply.send(Err(e.clone()));

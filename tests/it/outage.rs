@@ -323,6 +323,21 @@ async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
         refused.iter().any(|(_, stored)| !stored),
         "the full disk refused nothing"
     );
+    // Reads still work, but readiness says the database refuses writes, and the 503s
+    // are counted.
+    let (status, ready) = get_json(&app, "/readyz").await;
+    assert_eq!(status, 503, "{ready:#}");
+    assert!(
+        ready["database"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused to store webhooks")),
+        "{ready:#}"
+    );
+    let page = metrics_page(&app.http, &app.addr).await;
+    assert!(
+        page.contains("parley_webhooks_unavailable_total{reason=\"store_error\"}"),
+        "{page}"
+    );
     // Longer than the send lease.
     tokio::time::sleep(Duration::from_secs(5)).await;
 
@@ -331,5 +346,10 @@ async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
     let mut expected: Vec<String> = vec!["echo: hi in flight".into()];
     expected.extend((0..5).map(|i| format!("echo: hi during {i} xx")));
     retried_until_stored_then_each_reply_once(&app, &refused, expected, 20).await;
+    let (status, ready) = get_json(&app, "/readyz").await;
+    assert_eq!(
+        status, 200,
+        "ready again once webhooks are stored: {ready:#}"
+    );
     app.shutdown().await;
 }
