@@ -17,8 +17,8 @@ pub use super::signature::verify_signature;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TwilioWebhookError {
-    #[error("body is not application/x-www-form-urlencoded: {0}")]
-    Form(#[from] serde_urlencoded::de::Error),
+    #[error("body is not UTF-8 text once its %-escapes are decoded")]
+    NotUtf8,
     #[error("required parameter `{0}` is missing or empty")]
     Missing(&'static str),
     #[error("parameter `{name}` = `{value}` cannot be read: {reason}")]
@@ -30,9 +30,45 @@ pub enum TwilioWebhookError {
 }
 
 /// The URL-decoded parameters of a form body, in the order they were sent. Repeated names are
-/// kept: the signature covers every value.
+/// kept: the signature covers every value. A name or value that is not UTF-8 once decoded
+/// (`Body=%ff`) is refused, not read with replacement characters.
 pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, TwilioWebhookError> {
-    Ok(serde_urlencoded::from_bytes(body)?)
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            Ok((form_decoded(name)?, form_decoded(value)?))
+        })
+        .collect()
+}
+
+/// One part of a form body with `+` as a space and `%XX` escapes decoded (a `%` not
+/// followed by two hex digits stays as written, as browsers and Twilio's own libraries do).
+fn form_decoded(part: &[u8]) -> Result<String, TwilioWebhookError> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(part.len());
+    let mut i = 0;
+    while i < part.len() {
+        match part[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                part.get(i + 1).and_then(|&b| hex(b)),
+                part.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| TwilioWebhookError::NotUtf8)
 }
 
 /// Translates one Twilio webhook into domain events: one message, one status, or nothing for

@@ -302,6 +302,32 @@ fn form_pairs_are_decoded_in_order_with_repeats_kept() {
 }
 
 #[test]
+fn form_decoding_agrees_with_serde_urlencoded_and_refuses_what_is_not_utf8() {
+    for body in [
+        &b"Body=Hi%2C+there&MediaUrl0=a&MediaUrl0=b&Empty="[..],
+        b"Body=%E2%9C%93+ok&Name=Jos%C3%A9",
+        b"Body=100%25&Odd=%zz&Tail=%4",
+        b"&&Flag&Body=a=b",
+        b"",
+    ] {
+        let theirs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap();
+        assert_eq!(
+            parse_form(body).unwrap(),
+            theirs,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    for bad in [&b"Body=%ff"[..], b"Body=%C3", b"%80=x"] {
+        assert!(
+            matches!(parse_form(bad), Err(TwilioWebhookError::NotUtf8)),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
 fn a_list_picker_pick_is_a_list_reply() {
     let params = edited(
         "inbound_button_reply",
