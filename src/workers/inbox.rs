@@ -190,7 +190,7 @@ impl Inbox {
                         .map(|work| Leased::claimed(ClaimedWork::ready(work)))
                         .collect(),
                     Err(e) => {
-                        tracing::error!(error = %e, "claiming conversations failed");
+                        super::error_every!(error = %e, "claiming conversations failed");
                         Vec::new()
                     }
                 }

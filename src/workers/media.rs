@@ -75,7 +75,7 @@ impl MediaWorker {
                 {
                     Ok(jobs) => jobs,
                     Err(e) => {
-                        tracing::error!(error = %e, "claiming media downloads failed");
+                        super::error_every!(error = %e, "claiming media downloads failed");
                         Vec::new()
                     }
                 }

@@ -3,6 +3,34 @@
 //! timer loop and the media downloads (with their retention sweep). Each loop sleeps until
 //! woken or until its next deadline and stops on the shared shutdown token.
 
+/// `tracing::error!` for a loop's failing round, at most once per
+/// [`LOG_REPEAT_EVERY`] at each place it is written: during a database outage every
+/// worker's poll fails, and a line per poll each (eight a second) buried the log. The line
+/// says how many like it were left out since the last (`skipped`).
+macro_rules! error_every {
+    ($($arg:tt)+) => {{
+        static LAST: std::sync::Mutex<(Option<std::time::Instant>, u64)> =
+            std::sync::Mutex::new((None, 0));
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if last
+            .0
+            .is_none_or(|t| now.duration_since(t) >= $crate::workers::LOG_REPEAT_EVERY)
+        {
+            let skipped = std::mem::take(&mut last.1);
+            last.0 = Some(now);
+            drop(last);
+            tracing::error!(skipped, $($arg)+);
+        } else {
+            last.1 += 1;
+        }
+    }};
+}
+pub(crate) use error_every;
+
+/// How often one place logs the same failing round (see `error_every!`).
+pub const LOG_REPEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub mod broadcasts;
 pub mod inbox;
 pub mod ingest;
@@ -241,6 +269,39 @@ pub(crate) async fn claim_loop<T, C, CF, R, RF>(
 #[cfg(test)]
 mod tests {
     use super::LeasedSend;
+
+    /// A loop failing every poll logs one line per `LOG_REPEAT_EVERY`, not one a poll.
+    #[test]
+    fn a_failing_round_is_logged_once_per_period() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for round in 0..50 {
+                super::error_every!(round, "a round failed");
+            }
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("skipped=0") && text.contains("round=0"),
+            "{text}"
+        );
+    }
     use crate::domain::{ContactRef, OutboundContent, OutboundMessage, PhoneNumber};
     use crate::store::OutboxItem;
     use std::time::{Duration, Instant};

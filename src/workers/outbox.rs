@@ -91,7 +91,7 @@ impl Outbox {
                 {
                     Ok(items) => items.into_iter().map(LeasedSend::claimed).collect(),
                     Err(e) => {
-                        tracing::error!(error = %e, "claiming outbound messages failed");
+                        super::error_every!(error = %e, "claiming outbound messages failed");
                         Vec::new()
                     }
                 }

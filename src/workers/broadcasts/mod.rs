@@ -37,7 +37,7 @@ impl BroadcastWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             if let Err(e) = self.tick(&shutdown).await {
-                tracing::error!(error = %e, "broadcast round failed");
+                super::error_every!(error = %e, "broadcast round failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.broadcasts.poll_interval) => {}
