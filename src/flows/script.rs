@@ -99,6 +99,10 @@ pub fn sandbox() -> Engine {
     // Rhai's `sleep` blocks the thread without a check of the time budget, holding up
     // every other customer's scripts: it fails at once instead.
     refuse_sleep(&mut engine);
+    // Operators look for registered overloads before Rhai's built-in ones, or the built-in
+    // "text and a number are never equal" would answer first.
+    engine.set_fast_operators(false);
+    numbers_in_text_compare(&mut engine);
     engine.on_print(|s| tracing::debug!(target: "parley::script", "{s}"));
     engine.on_debug(|s, _, _| tracing::debug!(target: "parley::script", "{s}"));
     engine.on_progress(|_ops| {
@@ -131,6 +135,40 @@ fn refuse_sleep(engine: &mut Engine) {
     }
     engine.register_fn("sleep", |_: i64| refused());
     engine.register_fn("sleep", |_: f64| refused());
+}
+
+/// A number a customer wrote (`vars.t` from a regex's named group, an `ask` answer) is
+/// text, and Rhai compares text with a number as always false: `vars.t > 50` never held.
+/// Text that reads as a number is compared as that number; other text is still unequal
+/// and neither smaller nor larger.
+fn numbers_in_text_compare(engine: &mut Engine) {
+    use rhai::{ImmutableString, FLOAT, INT};
+    fn num(s: &str) -> Option<FLOAT> {
+        s.trim().parse::<FLOAT>().ok().filter(|n| n.is_finite())
+    }
+    // `$apart` is the answer for text that is no number.
+    macro_rules! both_ways {
+        ($op:literal, $apart:literal, $cmp:expr) => {
+            engine.register_fn($op, |a: ImmutableString, b: INT| {
+                num(&a).map_or($apart, |a| $cmp(a, b as FLOAT))
+            });
+            engine.register_fn($op, |a: INT, b: ImmutableString| {
+                num(&b).map_or($apart, |b| $cmp(a as FLOAT, b))
+            });
+            engine.register_fn($op, |a: ImmutableString, b: FLOAT| {
+                num(&a).map_or($apart, |a| $cmp(a, b))
+            });
+            engine.register_fn($op, |a: FLOAT, b: ImmutableString| {
+                num(&b).map_or($apart, |b| $cmp(a, b))
+            });
+        };
+    }
+    both_ways!(">", false, |a: FLOAT, b: FLOAT| a > b);
+    both_ways!(">=", false, |a: FLOAT, b: FLOAT| a >= b);
+    both_ways!("<", false, |a: FLOAT, b: FLOAT| a < b);
+    both_ways!("<=", false, |a: FLOAT, b: FLOAT| a <= b);
+    both_ways!("==", false, |a: FLOAT, b: FLOAT| a == b);
+    both_ways!("!=", true, |a: FLOAT, b: FLOAT| a != b);
 }
 
 /// Why a script failed, in words for the flow's author.
@@ -377,6 +415,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.vars.unwrap()["y"], serde_json::json!(1));
+    }
+
+    #[test]
+    fn text_that_reads_as_a_number_compares_as_one() {
+        let engine = sandbox();
+        let eval = |code: &str| {
+            let ast = engine.compile(code).unwrap();
+            run(&engine, &mut Scope::new(), &ast)
+                .unwrap()
+                .as_bool()
+                .unwrap()
+        };
+        assert!(eval("\"60\" > 50"));
+        assert!(eval("50 < \" 60 \""));
+        assert!(eval("\"2.5\" >= 2.5"));
+        assert!(eval("\"60\" == 60"));
+        assert!(!eval("\"60\" != 60"));
+        assert!(!eval("\"sixty\" > 50") && !eval("\"sixty\" < 50"));
+        assert!(!eval("\"sixty\" == 60") && eval("\"sixty\" != 60"));
+        // Text with text and numbers with numbers are as before.
+        assert!(eval("\"b\" > \"a\"") && eval("\"10\" < \"9\""));
     }
 
     #[test]
