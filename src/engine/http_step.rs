@@ -83,7 +83,18 @@ pub async fn call(
     }
     let response = builder.send().await.map_err(|e| {
         if let Some(refused) = net::refusal(&e) {
-            format!("calling {host} was refused: {refused}; {HINT}")
+            // The setting helps only against an internal address, and only when it is off.
+            let internal = matches!(reach, Reach::Public(_))
+                && std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<net::Refused>());
+            let hint = if internal {
+                format!("; {HINT}")
+            } else {
+                String::new()
+            };
+            format!("calling {host} was refused: {refused}{hint}")
         } else if e.is_timeout() {
             format!(
                 "{host} did not answer within {}",
@@ -94,15 +105,20 @@ pub async fn call(
         }
     })?;
     let status = response.status().as_u16();
+    let late = || {
+        format!(
+            "the answer of {host} did not arrive within {}",
+            humantime::format_duration(req.timeout)
+        )
+    };
     let bytes = tokio::time::timeout(req.timeout, net::read_limited(response, MAX_BODY))
         .await
-        .map_err(|_| {
-            format!(
-                "the answer of {host} did not arrive within {}",
-                humantime::format_duration(req.timeout)
-            )
-        })?
-        .map_err(|e| format!("reading the answer of {host} failed: {e}"))?;
+        .map_err(|_| late())?
+        .map_err(|e| match e {
+            // The request's own timeout can end a body that trickles in first.
+            net::BodyError::Read(r) if r.is_timeout() => late(),
+            e => format!("reading the answer of {host} failed: {e}"),
+        })?;
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
         serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
     });
