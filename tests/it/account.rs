@@ -47,6 +47,22 @@ async fn send_template(app: &TestApp, template_id: i64) -> i64 {
     body["message_id"].as_i64().unwrap()
 }
 
+/// `GET /api/user/whatsapp/templates?status=paused`.
+async fn paused_templates(app: &TestApp) -> Value {
+    app.http
+        .get(format!(
+            "{}/api/user/whatsapp/templates?status=paused",
+            app.addr
+        ))
+        .bearer_auth(crate::api::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The outbound record `id` once it left `queued`.
 async fn settled(app: &TestApp, id: i64) -> OutboundRecord {
     eventually(Duration::from_secs(10), "the send settled", || async {
@@ -78,19 +94,7 @@ async fn a_paused_template_is_not_sent_and_the_templates_api_says_why() {
             .status(),
         200
     );
-    let listed: Value = app
-        .http
-        .get(format!(
-            "{}/api/user/whatsapp/templates?status=paused",
-            app.addr
-        ))
-        .bearer_auth(crate::api::KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = paused_templates(&app).await;
     let sale = &listed["templates"][0];
     assert_eq!(sale["name"], "spring_sale", "{listed}");
     assert_eq!(sale["declared_status"], "approved");
@@ -268,19 +272,7 @@ async fn a_paused_fallback_template_is_recorded_and_not_sent_again() {
         })
         .await;
     }
-    let listed: Value = app
-        .http
-        .get(format!(
-            "{}/api/user/whatsapp/templates?status=paused",
-            app.addr
-        ))
-        .bearer_auth(crate::api::KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = paused_templates(&app).await;
     assert_eq!(listed["templates"][0]["name"], "spring_sale", "{listed}");
     assert_eq!(
         app.meta_sends().await.len(),

@@ -458,10 +458,14 @@ pub async fn metrics_page(http: &reqwest::Client, addr: &str) -> String {
 
 /// The value of one series (name and labels as written) on a `metrics_page`.
 pub fn metric_value(page: &str, series: &str) -> f64 {
+    metric_value_or_none(page, series).unwrap_or_else(|| panic!("no series {series} in:\n{page}"))
+}
+
+/// `metric_value`, `None` while the series has not been written.
+pub fn metric_value_or_none(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{page}"))
 }
 
 /// Polls a condition every 50 ms, or panics after `timeout`.

@@ -132,12 +132,7 @@ async fn an_async_131047_runs_the_template_fallback_once_even_if_the_status_come
     .await;
     let wamid = msg.provider_message_id.unwrap();
     // The metrics are the process's: other tests may add to them, never take away.
-    let counted = |page: &str, series: &str| {
-        page.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let counted = |page: &str, series: &str| metric_value_or_none(page, series).unwrap_or(0.0);
     let failed_series = "parley_messages_failed_total{code=\"131047\"}";
     let converted_series = "parley_messages_converted_to_template_total";
     let before = metrics_page(&app.http, &app.addr).await;
