@@ -63,15 +63,21 @@ async fn paused_templates(app: &TestApp) -> Value {
         .unwrap()
 }
 
+/// Every message to the customer, once they have a conversation.
+async fn sent_to_customer(app: &TestApp) -> Option<Vec<OutboundRecord>> {
+    let conv = app.store.find_conversation(1, CUSTOMER).await.unwrap()?;
+    Some(
+        app.store
+            .conversation_outbound(conv.id, None, 100)
+            .await
+            .unwrap(),
+    )
+}
+
 /// The outbound record `id` once it left `queued`.
 async fn settled(app: &TestApp, id: i64) -> OutboundRecord {
     eventually(Duration::from_secs(10), "the send settled", || async {
-        let conv = app.store.find_conversation(1, CUSTOMER).await.unwrap()?;
-        let all = app
-            .store
-            .conversation_outbound(conv.id, None, 100)
-            .await
-            .unwrap();
+        let all = sent_to_customer(app).await?;
         all.into_iter()
             .find(|m| m.id == id && m.status != DeliveryStatus::Queued)
     })
@@ -261,12 +267,7 @@ async fn a_paused_fallback_template_is_recorded_and_not_sent_again() {
         app.post_meta(&meta_text(&CUSTOMER[1..], &wamid, text, old + i as i64))
             .await;
         eventually(Duration::from_secs(10), "the reply failed", || async {
-            let conv = app.store.find_conversation(1, CUSTOMER).await.unwrap()?;
-            let all = app
-                .store
-                .conversation_outbound(conv.id, None, 100)
-                .await
-                .unwrap();
+            let all = sent_to_customer(&app).await?;
             (all.len() == i + 1 && all.iter().all(|m| m.status == DeliveryStatus::Failed))
                 .then_some(())
         })
