@@ -161,7 +161,26 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
             Some(hint),
         );
     }
-    for (name, _) in filters {
+    for (name, argument) in filters {
+        match (Filter::parse(name), argument) {
+            (Some(Filter::Default), None | Some("")) => problems.error(
+                at,
+                format!(
+                    "`| default` needs the text to use when the value is missing (in `{}`)",
+                    short(&whole)
+                ),
+                Some("write it after a colon, like `{{ contact.name | default: friend }}`".into()),
+            ),
+            (Some(f), Some(value)) if f != Filter::Default => problems.error(
+                at,
+                format!(
+                    "the filter `{name}` takes no value, but `{value}` follows it (in `{}`)",
+                    short(&whole)
+                ),
+                Some(format!("write `| {name}` alone")),
+            ),
+            _ => {}
+        }
         if Filter::parse(name).is_none() {
             let hint = suggest(
                 name,
