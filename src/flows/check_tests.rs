@@ -61,7 +61,7 @@ steps:
       url: "https://api.example.com/{{ vars.id | lower }}"
       body: { who: "{{ contact.name | trim }}", oops: "x }} y" }
   - send: "Fine: {{ contact.name | default: \"friend\" | upper }} at {{ now }}"
-  - send: "Hi {{ contact.name | default }} {{ vars.x | upper: 3 }}"
+  - send: "Hi {{ contact.name | default }} {{ vars.x | upper: 3 }} {{ vars.m.list[0].name }}"
 "#,
         )],
         None,

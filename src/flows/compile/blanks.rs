@@ -117,6 +117,25 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
         );
         return;
     }
+    if let Some(open) = path.find('[') {
+        // `vars.items[0]`: blanks reach into lists with a dot and the position.
+        let dotted = path.replace('[', ".").replace(']', "");
+        problems.error(
+            at,
+            format!(
+                "`{}` in `{}` uses brackets: it would be sent as empty text",
+                path[open..]
+                    .split_inclusive(']')
+                    .next()
+                    .unwrap_or(&path[open..]),
+                short(&whole)
+            ),
+            Some(format!(
+                "write `{{{{ {dotted} }}}}`: a list's items are `.0`, `.1`…"
+            )),
+        );
+        return;
+    }
     let mut keys = path.split('.').skip(1).map(str::trim);
     match (root, keys.next()) {
         ("now", Some(key)) => {
