@@ -58,6 +58,79 @@ impl From<FieldError> for Error {
     }
 }
 
+/// A JSON value in which no object names a key twice. `serde_json::Value` keeps the last
+/// of two, so a proxy or an audit log that reads the first would see another request than
+/// Parley: `{"message": "a", "message": "b"}` is refused instead.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number JSON cannot hold"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{key}` appears twice in one object"
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 /// A JSON object body (or a query string seen as one).
 #[derive(Debug, Clone, Default)]
 pub struct Fields(pub Map<String, Value>, Source);
@@ -75,8 +148,8 @@ impl Fields {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(BodyError::Invalid("the body is empty".into()));
         }
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Fields::object(map)),
+        match serde_json::from_slice::<Strict>(bytes) {
+            Ok(Strict(Value::Object(map))) => Ok(Fields::object(map)),
             Ok(_) => Err(BodyError::NotObject),
             Err(e) => Err(BodyError::Invalid(e.to_string())),
         }
@@ -200,6 +273,24 @@ pub fn chars(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_twice_in_one_object_is_refused_and_other_bodies_read_as_serde_json_does() {
+        for twice in [
+            &br#"{"message": "first", "message": "second"}"#[..],
+            br#"{"variables": {"1": "a", "1": "b"}}"#,
+            br#"{"list": [{"id": 1, "id": 2}]}"#,
+        ] {
+            let err = Fields::parse(twice).unwrap_err();
+            assert!(
+                matches!(&err, BodyError::Invalid(e) if e.contains("appears twice")),
+                "{err}"
+            );
+        }
+        let body = br#"{"a": 1, "b": -2, "c": 18446744073709551615, "d": 1.5, "e": "x\u00e9", "f": [true, null, {"g": []}], "h": {}}"#;
+        let theirs: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(Value::Object(Fields::parse(body).unwrap().0), theirs);
+    }
 
     #[test]
     fn fields_name_what_is_wrong() {
