@@ -23,7 +23,7 @@ fn median_ns(engine: &rhai::Engine, code: &str, reps: u32) -> f64 {
         for _ in 0..reps {
             let mut scope = Scope::new();
             scope.push("vars", vars.clone());
-            black_box(run(engine, &mut scope, &ast).expect("it runs"));
+            let _ = black_box(run(engine, &mut scope, &ast).expect("it runs"));
         }
         rounds.push(t0.elapsed().as_nanos() as f64 / f64::from(reps));
     }
