@@ -39,6 +39,29 @@ pub const TWILIO_LIST_ITEM_ID_MAX: usize = 200;
 /// How long WhatsApp shows "typing…" after one request, unless a reply comes first.
 pub const TYPING_INDICATOR_LIFETIME: std::time::Duration = std::time::Duration::from_secs(25);
 
+/// The longest template parameter Parley accepts (a body with its parameters filled in is
+/// at most `BODY_MAX`, so no one parameter is longer).
+pub const TEMPLATE_PARAMETER_MAX: usize = BODY_MAX;
+
+/// Why `value` cannot be a template's text parameter, if it cannot: WhatsApp refuses line
+/// breaks, tabs and more than four spaces in a row (error 132018), and control characters;
+/// a parameter longer than a whole template body cannot fit.
+pub fn template_parameter_problem(value: &str) -> Option<String> {
+    if value.contains(['\n', '\r', '\t']) {
+        return Some("has a line break or a tab, which WhatsApp refuses in template parameters (error 132018)".into());
+    }
+    if value.contains("     ") {
+        return Some("has more than four spaces in a row, which WhatsApp refuses in template parameters (error 132018)".into());
+    }
+    if value.chars().any(char::is_control) {
+        return Some("has a control character".into());
+    }
+    let n = value.chars().count();
+    (n > TEMPLATE_PARAMETER_MAX).then(|| {
+        format!("is {n} characters long; a template parameter may have at most {TEMPLATE_PARAMETER_MAX}")
+    })
+}
+
 /// Why `emoji` cannot be a reaction, if it cannot. Empty is allowed (it removes a reaction).
 pub fn reaction_problem(emoji: &str) -> Option<String> {
     let n = emoji.chars().count();

@@ -121,7 +121,7 @@ async fn numbers_written_as_strings_are_refused_naming_the_field() {
 }
 
 #[tokio::test]
-async fn empty_template_variables_are_refused_naming_the_variable() {
+async fn empty_or_unsendable_template_variables_are_refused_naming_the_variable() {
     let app = spawn_api().await;
     for (vars, field) in [
         (json!({"1": "John", "2": "", "3": "2 PM"}), "variables.2"),
@@ -130,6 +130,23 @@ async fn empty_template_variables_are_refused_naming_the_variable() {
             "variables.3",
         ),
         (json!({"1": 7, "2": "Monday", "3": "2 PM"}), "variables.1"),
+        // What WhatsApp refuses in a parameter (132018), and what cannot fit a template.
+        (
+            json!({"1": "John", "2": "Mon\nday", "3": "2 PM"}),
+            "variables.2",
+        ),
+        (
+            json!({"1": "John", "2": "Monday", "3": "2      PM"}),
+            "variables.3",
+        ),
+        (
+            json!({"1": "a\u{0}b", "2": "Monday", "3": "2 PM"}),
+            "variables.1",
+        ),
+        (
+            json!({"1": "x".repeat(1_025), "2": "Monday", "3": "2 PM"}),
+            "variables.1",
+        ),
     ] {
         let (status, body) = post(
             &app,

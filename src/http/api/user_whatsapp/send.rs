@@ -149,7 +149,10 @@ fn variables(f: &Fields) -> Result<BTreeMap<String, String>, Error> {
                     &field,
                     format!("{field} is empty: every template variable needs a value"),
                 )),
-                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::String(s) => match crate::domain::limits::template_parameter_problem(s) {
+                    Some(why) => Err(Error::field(&field, format!("{field} {why}"))),
+                    None => Ok((k.clone(), s.clone())),
+                },
                 _ => Err(Error::field(&field, format!("{field} must be a string"))),
             }
         })
