@@ -368,3 +368,10 @@ where
         actual_micros: r.try_get("actual_micros")?,
     })
 }
+
+/// Whether outbound message `o` was priced as anything but marketing when it was queued
+/// (utility, authentication, service): WhatsApp's marketing limit (131049) does not hold
+/// such a message back for another day (README, error codes), it just fails. Unpriced
+/// sends (no ledger row) count as marketing. Written once for both stores' `defer_in`.
+pub(crate) const NOT_MARKETING: &str = "coalesce((select c.predicted_category <> 'marketing'
+         from message_costs c where c.outbound_id = o.id), false)";

@@ -8,6 +8,7 @@ use crate::domain::{
     LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
     TemplateUpdate,
 };
+use crate::store::sql::NOT_MARKETING;
 use crate::store::{Account, Id, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -25,10 +26,10 @@ pub(super) async fn defer_in(
     outbound_id: Id,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<DateTime<Utc>>> {
-    let row = sqlx::query(
-        "select o.deferrals, v.contact_id from outbound_messages o
-         join conversations v on v.id = o.conversation_id where o.id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "select o.deferrals, v.contact_id, {NOT_MARKETING} as not_marketing from outbound_messages o
+         join conversations v on v.id = o.conversation_id where o.id = $1"
+    ))
     .bind(outbound_id)
     .fetch_optional(&mut *conn)
     .await?;
@@ -37,6 +38,7 @@ pub(super) async fn defer_in(
     };
     let deferrals: i32 = row.try_get("deferrals")?;
     let contact_id: i64 = row.try_get("contact_id")?;
+    let not_marketing: bool = row.try_get("not_marketing")?;
     let limit = now + LIMIT;
     sqlx::query(
         "update contacts set marketing_limited_until = $1
@@ -46,7 +48,7 @@ pub(super) async fn defer_in(
     .bind(contact_id)
     .execute(&mut *conn)
     .await?;
-    let Some(wait) = marketing_deferral(deferrals.max(0) as u32) else {
+    let Some(wait) = marketing_deferral(deferrals.max(0) as u32).filter(|_| !not_marketing) else {
         return Ok(None);
     };
     let wait = TimeDelta::from_std(wait).unwrap_or(LIMIT);

@@ -9,6 +9,7 @@ use crate::domain::{
     LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
     TemplateUpdate,
 };
+use crate::store::sql::NOT_MARKETING;
 use crate::store::{Account, Id, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -33,14 +34,14 @@ const LIMIT_HOURS: i64 = 24;
 /// on the ladder (`marketing_deferral`). Returns when the copy is due, in microseconds; `None` when the ladder
 /// is spent.
 pub(super) fn defer_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<Option<i64>> {
-    let row: Option<(i64, i64)> = conn
-        .prepare_cached(
-            "select o.deferrals, v.contact_id from outbound_messages o
-             join conversations v on v.id = o.conversation_id where o.id = ?1",
-        )?
-        .query_row([outbound_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(i64, i64, bool)> = conn
+        .prepare_cached(&format!(
+            "select o.deferrals, v.contact_id, {NOT_MARKETING} from outbound_messages o
+             join conversations v on v.id = o.conversation_id where o.id = ?1"
+        ))?
+        .query_row([outbound_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((deferrals, contact_id)) = row else {
+    let Some((deferrals, contact_id, not_marketing)) = row else {
         return Ok(None);
     };
     let limit = now + LIMIT_HOURS * 3_600_000_000;
@@ -49,7 +50,7 @@ pub(super) fn defer_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreRes
          where id = ?2 and (marketing_limited_until is null or marketing_limited_until < ?1)",
     )?
     .execute(params![limit, contact_id])?;
-    let Some(wait) = marketing_deferral(deferrals.max(0) as u32) else {
+    let Some(wait) = marketing_deferral(deferrals.max(0) as u32).filter(|_| !not_marketing) else {
         return Ok(None);
     };
     let due = now + wait.as_micros() as i64;

@@ -211,6 +211,47 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     }
 }
 
+/// A utility template that WhatsApp held back (131049) fails for good: the contact is
+/// limited for marketing, but no copy waits for another day (README, error codes).
+async fn a_held_back_utility_message_is_not_sent_again(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
+    let mut reminder = marketing_to(conversation);
+    reminder.cost = Some(crate::domain::pricing::CostPrediction {
+        category: crate::domain::pricing::Category::Utility,
+        pricing_type: crate::domain::pricing::PricingType::Regular,
+        market: "1".into(),
+        currency: "USD".into(),
+        price_micros: 3_400,
+        rates: crate::domain::pricing::Rates {
+            marketing: 25_000,
+            utility: 3_400,
+            authentication: 13_500,
+            service: 3_400,
+        },
+    });
+    let id = sent(&store, reminder, "wamid.u1", t(10)).await;
+    store
+        .ingest(&[status(
+            "wamid.u1",
+            DeliveryStatus::Failed,
+            Some(131049),
+            t(20),
+        )])
+        .await
+        .unwrap();
+    let state = store.marketing_state(conversation).await.unwrap();
+    assert_eq!(state.limited_until, Some(t(20 + 86_400)));
+    assert_eq!(
+        store.release_deferred(t(20 + 10 * 86_400)).await.unwrap(),
+        0,
+        "no copy waits"
+    );
+    assert_eq!(
+        store.outbound(id).await.unwrap().unwrap().status,
+        DeliveryStatus::Failed
+    );
+}
+
 /// A send that failed with a provider code.
 fn failed(code: i64) -> SendOutcome {
     SendOutcome::Failed {
@@ -424,6 +465,7 @@ async fn a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge(store: Dy
 }
 
 conformance!(
+    a_held_back_utility_message_is_not_sent_again,
     a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge,
     a_failure_recorded_with_a_marketing_code_acts_in_the_same_transaction,
     template_changes_are_kept_and_looked_up_by_language,
