@@ -407,8 +407,33 @@ async fn dropped_events_are_counted_by_kind() {
         json!({ "state_sync": [{ "type": "contact", "contact": { "full_name": "Sheena", "phone_number": CUSTOMER }, "action": "add" }] }),
     );
     post_ok(&app, &sync).await;
+    // A system message of a type Parley does not act on, and errors Meta reports about a
+    // change itself: counted (and the errors logged), not silently ignored.
+    post_ok(
+        &app,
+        &message(
+            "wamid.D2",
+            now,
+            "system",
+            json!({ "type": "identity_changed", "body": "x" }),
+        ),
+    )
+    .await;
+    post_ok(
+        &app,
+        &change(
+            "messages",
+            json!({ "errors": [{ "code": 131000, "title": "Something went wrong" }] }),
+        ),
+    )
+    .await;
     let page = metrics_page(&app.http, &app.addr).await;
-    for (field, kind) in [("messages", "hologram"), ("smb_app_state_sync", "contact")] {
+    for (field, kind) in [
+        ("messages", "hologram"),
+        ("smb_app_state_sync", "contact"),
+        ("messages", "system"),
+        ("messages", "errors"),
+    ] {
         let found = page.lines().any(|l| {
             l.starts_with("parley_webhook_events_dropped_total{")
                 && l.contains("provider=\"meta\"")

@@ -87,8 +87,12 @@ fn messages_only(body: &str) -> Option<Vec<Routed>> {
                         messages,
                         user_id_update: updates,
                         statuses,
+                        errors,
                     },
             } = change;
+            if errors.is_some() {
+                return None;
+            }
             let route = RouteKey::MetaPhoneNumberId(metadata.phone_number_id);
             let mut push = |item| {
                 items.push(Routed {
@@ -163,6 +167,10 @@ mod fast {
         pub user_id_update: Vec<wire::UserIdUpdate>,
         #[serde(default)]
         pub statuses: Vec<wire::Status>,
+        /// Meta's errors about the change itself: read the part-by-part way, which
+        /// reports them.
+        #[serde(default)]
+        pub errors: Option<serde::de::IgnoredAny>,
     }
 
     #[derive(Deserialize)]
@@ -350,6 +358,24 @@ fn collect(field: &str, at: &str, value: &Value, items: &mut Vec<Routed>) {
         }
         _ => {}
     }
+    // Errors Meta reports about the change itself (not about one message): nothing to
+    // act on, but an operator must see them.
+    for raw in list("errors") {
+        let code = raw.get("code").and_then(Value::as_i64).unwrap_or_default();
+        let title = raw
+            .get("title")
+            .or_else(|| raw.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let title: String = title.chars().take(200).collect();
+        tracing::warn!(provider = "meta", at, code, %title, "Meta reported an error in a webhook");
+        dropped(
+            "meta",
+            field,
+            "errors",
+            "an error Meta reports about the webhook itself, logged at WARN with its code",
+        );
+    }
     let messages = list("messages");
     // One contact and one message belong together, so the profile name is kept even if
     // the two ids were ever spelled differently.
@@ -511,6 +537,8 @@ fn identified(id: &str, phone: Option<&str>, user_id: Option<&str>) -> Option<Co
     let phone = match phone.map(PhoneNumber::parse) {
         Some(Ok(phone)) => Some(phone),
         Some(Err(error)) => {
+            metrics::counter!(m::WEBHOOK_ITEMS_UNPARSED, "provider" => "meta", "kind" => "message")
+                .increment(1);
             tracing::warn!(message_id = %id, %error, "skipping Meta message whose customer is not a phone number");
             return None;
         }
@@ -519,6 +547,8 @@ fn identified(id: &str, phone: Option<&str>, user_id: Option<&str>) -> Option<Co
     let user_id = user_id.filter(|id| is_user_id(id)).map(str::to_string);
     let from = ContactRef::from_parts(phone, user_id);
     if from.is_none() {
+        metrics::counter!(m::WEBHOOK_ITEMS_UNPARSED, "provider" => "meta", "kind" => "message")
+            .increment(1);
         tracing::warn!(message_id = %id, "skipping Meta message without a customer");
     }
     from
@@ -539,6 +569,12 @@ fn identity_change(at: &str, message: &wire::Message) -> Option<IdentityChange> 
         Some("user_changed_user_id") => IdentityChangeKind::ChangedUserId,
         other => {
             tracing::debug!(message_id = %message.id, system_type = ?other, "ignoring Meta system message of an unhandled type");
+            dropped(
+                "meta",
+                "messages",
+                "system",
+                "a system message that is neither a changed number nor a changed user id",
+            );
             return None;
         }
     };
