@@ -62,6 +62,23 @@ pub fn template_parameter_problem(value: &str) -> Option<String> {
     })
 }
 
+/// Why a message's text cannot go out, if it has a control character other than a line
+/// break or a tab (a NUL, an escape sequence): no customer's phone shows them, and some
+/// break what reads them.
+pub fn text_control_problem(text: &str) -> Option<String> {
+    text.chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .map(|c| {
+            format!(
+                "has a control character (U+{:04X}); only line breaks and tabs are allowed",
+                c as u32
+            )
+        })
+}
+
+/// The longest file name Parley sends with a document (most systems allow 255 bytes).
+pub const FILENAME_MAX: usize = 240;
+
 /// Why `emoji` cannot be a reaction, if it cannot. Empty is allowed (it removes a reaction).
 pub fn reaction_problem(emoji: &str) -> Option<String> {
     let n = emoji.chars().count();

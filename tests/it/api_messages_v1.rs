@@ -267,6 +267,22 @@ async fn bad_input_is_400_bad_request_like_the_messages_v1_api() {
         assert_eq!(body["error"], "bad_request", "{name}");
         insta::assert_json_snapshot!(format!("bad_{name}"), body);
     }
+    // A control character (an escape sequence) in the text, a file name past any file
+    // system's limit.
+    for (b, says) in [
+        (
+            json!({ "contact_phone": CUSTOMER, "message_type": "text", "message": "hi \u{1b}[31m" }),
+            "control character (U+001B)",
+        ),
+        (
+            json!({ "contact_phone": CUSTOMER, "message_type": "document", "media_url": "https://a.example/x.pdf", "filename": "f".repeat(5_000) }),
+            "filename must be at most 240 characters",
+        ),
+    ] {
+        let (status, body) = post(&app, PATH, b).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
 }
 
 #[tokio::test]

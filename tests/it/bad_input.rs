@@ -121,6 +121,20 @@ async fn numbers_written_as_strings_are_refused_naming_the_field() {
 }
 
 #[tokio::test]
+async fn free_form_text_with_a_control_character_is_refused() {
+    let app = spawn_api().await;
+    customer_writes(&app, CUSTOMER, 5).await;
+    let (status, body) = post(
+        &app,
+        "/api/user/whatsapp/send-freeform",
+        json!({ "sender_id": 1, "recipient_phone": CUSTOMER, "message": "a\u{0}b" }),
+    )
+    .await;
+    refused(status, &body, "message");
+    nothing_sent(&app).await;
+}
+
+#[tokio::test]
 async fn empty_or_unsendable_template_variables_are_refused_naming_the_variable() {
     let app = spawn_api().await;
     for (vars, field) in [

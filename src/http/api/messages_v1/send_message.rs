@@ -124,6 +124,15 @@ fn read(f: &Fields) -> Result<Request, Error> {
     let media_url = f.opt_str("media_url").map_err(bad_field)?;
     let caption = f.opt_str("caption").map_err(bad_field)?;
     let filename = f.opt_str("filename").map_err(bad_field)?;
+    if let Some(name) = filename {
+        let n = chars(name);
+        if n > crate::domain::limits::FILENAME_MAX {
+            return Err(Error::bad_request(format!(
+                "filename must be at most {} characters, got {n}",
+                crate::domain::limits::FILENAME_MAX
+            )));
+        }
+    }
     let waba = f
         .opt_str("waba_phone_id")
         .map_err(bad_field)?
@@ -133,6 +142,9 @@ fn read(f: &Fields) -> Result<Request, Error> {
             let message = message.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
                 Error::bad_request("message is required when message_type is 'text'")
             })?;
+            if let Some(why) = crate::domain::limits::text_control_problem(message) {
+                return Err(Error::bad_request(format!("message {why}")));
+            }
             for (field, present) in [
                 ("media_url", media_url.is_some()),
                 ("caption", caption.is_some()),

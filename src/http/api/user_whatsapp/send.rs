@@ -92,6 +92,9 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
     if message.trim().is_empty() {
         return Err(Error::field("message", "message must not be empty"));
     }
+    if let Some(why) = crate::domain::limits::text_control_problem(message) {
+        return Err(Error::field("message", format!("message {why}")));
+    }
     if chars(message) > MAX_TEXT {
         return Err(Error::field(
             "message",
