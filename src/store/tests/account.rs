@@ -111,19 +111,10 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     let mut promo = marketing_to(conversation);
     promo.flow = Some("offers".into());
     promo.step = Some("send".into());
-    promo.cost = Some(crate::domain::pricing::CostPrediction {
-        category: crate::domain::pricing::Category::Marketing,
-        pricing_type: crate::domain::pricing::PricingType::Regular,
-        market: "1".into(),
-        currency: "USD".into(),
-        price_micros: 25_000,
-        rates: crate::domain::pricing::Rates {
-            marketing: 25_000,
-            utility: 3_400,
-            authentication: 13_500,
-            service: 3_400,
-        },
-    });
+    promo.cost = Some(predicted(
+        crate::domain::pricing::Category::Marketing,
+        25_000,
+    ));
     let first = sent(&store, promo, "wamid.m1", t(10)).await;
     // WhatsApp says 131049 in a status: the contact is limited for a day and a copy waits.
     store
@@ -216,19 +207,7 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
 async fn a_held_back_utility_message_is_not_sent_again(store: DynStore) {
     let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
     let mut reminder = marketing_to(conversation);
-    reminder.cost = Some(crate::domain::pricing::CostPrediction {
-        category: crate::domain::pricing::Category::Utility,
-        pricing_type: crate::domain::pricing::PricingType::Regular,
-        market: "1".into(),
-        currency: "USD".into(),
-        price_micros: 3_400,
-        rates: crate::domain::pricing::Rates {
-            marketing: 25_000,
-            utility: 3_400,
-            authentication: 13_500,
-            service: 3_400,
-        },
-    });
+    reminder.cost = Some(predicted(crate::domain::pricing::Category::Utility, 3_400));
     let id = sent(&store, reminder, "wamid.u1", t(10)).await;
     store
         .ingest(&[status(

@@ -209,3 +209,23 @@ pub async fn claim_ids(store: &DynStore, owner: &str, now: DateTime<Utc>, limit:
         .map(|item| item.id)
         .collect()
 }
+
+/// A price predicted at enqueue for `category` at `price_micros`, on the US card.
+pub fn predicted(
+    category: crate::domain::pricing::Category,
+    price_micros: i64,
+) -> crate::domain::pricing::CostPrediction {
+    crate::domain::pricing::CostPrediction {
+        category,
+        pricing_type: crate::domain::pricing::PricingType::Regular,
+        market: "1".into(),
+        currency: "USD".into(),
+        price_micros,
+        rates: crate::domain::pricing::Rates {
+            marketing: 25_000,
+            utility: 3_400,
+            authentication: 13_500,
+            service: 3_400,
+        },
+    }
+}

@@ -172,19 +172,7 @@ fn from_step(conversation: crate::store::Id, flow: &str, step: &str) -> crate::s
     let mut m = text_to(conversation, 1, step);
     m.flow = Some(flow.into());
     m.step = Some(step.into());
-    m.cost = Some(crate::domain::pricing::CostPrediction {
-        category: crate::domain::pricing::Category::Service,
-        pricing_type: crate::domain::pricing::PricingType::Regular,
-        market: "1".into(),
-        currency: "USD".into(),
-        price_micros: 3_400,
-        rates: crate::domain::pricing::Rates {
-            marketing: 25_000,
-            utility: 3_400,
-            authentication: 13_500,
-            service: 3_400,
-        },
-    });
+    m.cost = Some(predicted(crate::domain::pricing::Category::Service, 3_400));
     m
 }
 
