@@ -38,30 +38,48 @@ pub struct Ingestor {
 
 /// Whether the database is refusing to store webhooks right now (down, disk full,
 /// read-only), and since when: a read that still works (`/readyz`'s ping) does not say.
+/// A failure counts for [`WRITE_FAILURE_FRESH`]: an instance taken out of service for it
+/// receives no webhook that could clear it, so it clears by itself once failures stop.
 #[derive(Clone, Default, Debug)]
-pub struct WriteHealth(Arc<std::sync::atomic::AtomicI64>);
+pub struct WriteHealth(Arc<[std::sync::atomic::AtomicI64; 2]>);
+
+/// How long a failed store keeps `/readyz` red without another failure.
+pub const WRITE_FAILURE_FRESH: Duration = Duration::from_secs(60);
 
 impl WriteHealth {
     fn failed(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
         let now = chrono::Utc::now().timestamp_millis();
-        let _ = self.0.compare_exchange(
-            0,
-            now,
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    }
-
-    fn stored(&self) {
-        if self.0.load(std::sync::atomic::Ordering::Relaxed) != 0 {
-            self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        let [since, last] = &*self.0;
+        let before = last.swap(now, Relaxed);
+        // A new spell of failures, or the first: it starts now.
+        if since.load(Relaxed) == 0 || now - before >= WRITE_FAILURE_FRESH.as_millis() as i64 {
+            since.store(now, Relaxed);
         }
     }
 
-    /// Since when the last attempts to store webhooks failed; `None` when the last worked.
+    fn stored(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let [since, _] = &*self.0;
+        if since.load(Relaxed) != 0 {
+            since.store(0, Relaxed);
+        }
+    }
+
+    /// Since when storing webhooks has failed, if the last attempt failed within
+    /// [`WRITE_FAILURE_FRESH`].
     pub fn failing_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+        self.failing_since_at(chrono::Utc::now().timestamp_millis())
+    }
+
+    fn failing_since_at(&self, now_ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let [since, last] = &*self.0;
+        let (since, last) = (since.load(Relaxed), last.load(Relaxed));
+        let fresh = now_ms - last < WRITE_FAILURE_FRESH.as_millis() as i64;
+        match since {
             0 => None,
+            _ if !fresh => None,
             ms => chrono::DateTime::from_timestamp_millis(ms),
         }
     }
@@ -354,6 +372,31 @@ async fn gather(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed store turns readiness red until one succeeds, or until failures have
+    /// stopped for a while (an instance out of service gets no webhook to clear it).
+    #[test]
+    fn write_health_is_red_from_a_failure_until_a_store_or_a_quiet_minute() {
+        let health = WriteHealth::default();
+        assert_eq!(health.failing_since(), None);
+        health.failed();
+        let since = health.failing_since().expect("red after a failure");
+        health.failed();
+        assert_eq!(
+            health.failing_since(),
+            Some(since),
+            "the spell started at the first"
+        );
+        health.stored();
+        assert_eq!(health.failing_since(), None);
+        health.failed();
+        let later = chrono::Utc::now().timestamp_millis() + 61_000;
+        assert_eq!(
+            health.failing_since_at(later),
+            None,
+            "stale after a quiet minute"
+        );
+    }
     use crate::store::tests::fixtures::text_now;
     use crate::store::tests::{on_postgres, on_sqlite, sqlite_in};
 
