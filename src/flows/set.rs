@@ -213,7 +213,6 @@ fn loops_across_flows(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
             .iter()
             .map(|&v| flows[node_of[v].0].id.as_str())
             .collect();
-        names.dedup();
         names.sort_unstable();
         names.dedup();
         let (f, s) = node_of[first_jump];

@@ -906,14 +906,14 @@ impl Interpreter<'_> {
     }
 }
 
-/// The model's text as kept in the conversation for its next call: at most what the step
-/// may send.
 /// The tools whose call ends the model's turn (the flow moves on, a person takes over, or
 /// the customer's tap is the next message); `save` and `tag` only record.
 fn ends_turn(tool: &str) -> bool {
     matches!(tool, "goto_flow" | "handoff" | "send_buttons" | "end")
 }
 
+/// The model's text as kept in the conversation for its next call: at most what the step
+/// may send.
 fn kept_text(spec: &AgentSpec, text: &str) -> String {
     let max = spec.guardrails.max_length.min(limits::TEXT_MAX);
     shorten(text, max)
@@ -979,7 +979,6 @@ fn declared_tools(spec: &AgentSpec) -> Vec<&'static str> {
     out
 }
 
-/// The declared tools as the model sees them.
 /// What a `save` field takes, told to the model in words (the check is `save_refusal`'s).
 fn save_rule(expect: &crate::flows::Expect) -> String {
     use crate::flows::Expect;
@@ -996,6 +995,7 @@ fn save_rule(expect: &crate::flows::Expect) -> String {
     }
 }
 
+/// The declared tools as the model sees them.
 fn tool_specs(spec: &AgentSpec) -> Vec<ToolSpec> {
     let t = &spec.tools;
     let mut out = Vec::new();
