@@ -406,6 +406,16 @@ async fn session_status_reports_open_and_closed_windows() {
     .await;
     assert_eq!(status, 422);
     assert_eq!(missing["field"], "recipient_phone");
+    // A parameter given twice: which was meant cannot be known.
+    let (status, twice) = call(
+        &app,
+        "GET",
+        &format!("/api/user/whatsapp/session-status?sender_id=99&sender_id=1&recipient_phone=%2B{CUSTOMER}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{twice}");
+    assert_eq!(twice["field"], "sender_id");
 }
 
 #[tokio::test]

@@ -163,16 +163,32 @@ impl Fields {
         Self::parse(bytes)
     }
 
+    /// A parameter given twice (`?sender_id=99&sender_id=1`) is kept as a list, which every
+    /// reading of it refuses: which one was meant cannot be known.
     pub fn from_query(query: Option<&str>) -> Self {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
-        Fields(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-            Source::Query,
-        )
+        let mut map = Map::new();
+        for (k, v) in pairs {
+            match map.get_mut(&k) {
+                Some(Value::Array(all)) => all.push(Value::String(v)),
+                Some(first) => *first = Value::Array(vec![first.take(), Value::String(v)]),
+                None => {
+                    map.insert(k, Value::String(v));
+                }
+            }
+        }
+        Fields(map, Source::Query)
+    }
+
+    /// The refusal of a query parameter given more than once.
+    fn twice(&self, name: &str) -> Option<FieldError> {
+        (self.1 == Source::Query && matches!(self.get(name), Some(Value::Array(_)))).then(|| {
+            FieldError::new(
+                name,
+                format!("{name} is given more than once in the query string; give it once"),
+            )
+        })
     }
 
     /// A JSON object (a body, or an object inside one).
@@ -189,6 +205,9 @@ impl Fields {
     }
 
     pub fn opt_int(&self, name: &str) -> FieldResult<Option<i64>> {
+        if let Some(e) = self.twice(name) {
+            return Err(e);
+        }
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -214,6 +233,9 @@ impl Fields {
     }
 
     pub fn opt_str(&self, name: &str) -> FieldResult<Option<&str>> {
+        if let Some(e) = self.twice(name) {
+            return Err(e);
+        }
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -227,6 +249,9 @@ impl Fields {
     }
 
     pub fn opt_f64(&self, name: &str) -> FieldResult<Option<f64>> {
+        if let Some(e) = self.twice(name) {
+            return Err(e);
+        }
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -290,6 +315,23 @@ mod tests {
         let body = br#"{"a": 1, "b": -2, "c": 18446744073709551615, "d": 1.5, "e": "x\u00e9", "f": [true, null, {"g": []}], "h": {}}"#;
         let theirs: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(Value::Object(Fields::parse(body).unwrap().0), theirs);
+    }
+
+    #[test]
+    fn a_query_parameter_given_twice_is_refused_naming_it() {
+        let q = Fields::from_query(Some(
+            "sender_id=99&sender_id=1&phone=%2B34600000001&x=1&x=2&x=3",
+        ));
+        assert_eq!(
+            q.int("sender_id").unwrap_err().message,
+            "sender_id is given more than once in the query string; give it once"
+        );
+        assert!(q.opt_str("x").is_err() && q.opt_f64("x").is_err());
+        assert_eq!(q.str("phone"), Ok("+34600000001"));
+        assert_eq!(
+            Fields::from_query(Some("sender_id=1")).int("sender_id"),
+            Ok(1)
+        );
     }
 
     #[test]
