@@ -84,11 +84,7 @@ pub async fn call(
     let response = builder.send().await.map_err(|e| {
         if let Some(refused) = net::refusal(&e) {
             // The setting helps only against an internal address, and only when it is off.
-            let internal = matches!(reach, Reach::Public(_))
-                && std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
-                    e.source()
-                })
-                .any(|e| e.is::<net::Refused>());
+            let internal = matches!(reach, Reach::Public(_)) && net::refused_address(&e);
             let hint = if internal {
                 format!("; {HINT}")
             } else {

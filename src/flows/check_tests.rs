@@ -307,6 +307,27 @@ fn check_refuses_names_headers_timeouts_and_script_files_it_cannot_use() {
 }
 
 #[test]
+fn a_scheduled_start_is_passed_on_along_a_chain_of_goto_flow() {
+    let files = [
+        (
+            "sg.yaml",
+            "id: sg\nschedule:\n  cron: \"0 10 * * *\"\nsteps:\n  - goto_flow: one\n",
+        ),
+        (
+            "one.yaml",
+            "id: one\nsteps:\n  - send: { text: Hi, if_window_closed: skip }\n  - goto_flow: two\n",
+        ),
+        ("two.yaml", "id: two\nsteps:\n  - send: \"Last chance\"\n"),
+    ];
+    let out = check(&files, None);
+    assert!(
+        out.starts_with("flows/two.yaml:3:5: error:")
+            && out.contains("reached by `goto_flow` from `one`"),
+        "{out}"
+    );
+}
+
+#[test]
 fn check_refuses_files_nested_too_deeply_at_their_place() {
     insta::assert_snapshot!(check(
         &[

@@ -14,34 +14,51 @@ use std::time::Duration;
 /// jumps to it (a scheduled flow's `goto_flow: promo` makes `promo` a scheduled flow too).
 pub fn check_all(flows: &[Arc<Flow>], window: Duration, problems: &mut Vec<Problem>) {
     let cap = window * 10;
-    // The latest start of each flow, and the flow whose jump gave it.
-    let mut starts: HashMap<&str, (Duration, Option<&str>)> = flows
+    let index: HashMap<&str, usize> = flows
         .iter()
-        .map(|f| (f.id.as_str(), (own_start(f, window, cap), None)))
+        .enumerate()
+        .map(|(i, f)| (f.id.as_str(), i))
         .collect();
-    // Starts only grow, up to `cap`: a round per flow is enough for the longest chain.
-    for _ in 0..=flows.len() {
-        let mut changed = false;
-        for flow in flows {
-            let worst = arrivals(flow, starts[flow.id.as_str()].0, cap);
-            for (step, t) in flow.steps.iter().zip(&worst) {
-                let (Op::GotoFlow(target), Some(t)) = (&step.op, t) else {
-                    continue;
-                };
-                if let Some(start) = starts.get_mut(target.as_str()) {
-                    if *t > start.0 {
-                        *start = (*t, Some(flow.id.as_str()));
-                        changed = true;
-                    }
+    // The latest start of each flow, and the flow whose jump gave it.
+    let mut starts: Vec<(Duration, Option<usize>)> = flows
+        .iter()
+        .map(|f| (own_start(f, window, cap), None))
+        .collect();
+    // Only a flow that jumps passes a start on, and only again once its own start grew:
+    // a worklist, so a load of thousands of flows walks each about once. Starts only grow,
+    // up to `cap`, so it ends.
+    let jumps = |i: usize| {
+        flows[i]
+            .steps
+            .iter()
+            .any(|s| matches!(s.op, Op::GotoFlow(_)))
+    };
+    let mut todo: Vec<usize> = (0..flows.len()).filter(|&i| jumps(i)).collect();
+    let mut queued = vec![false; flows.len()];
+    for &i in &todo {
+        queued[i] = true;
+    }
+    while let Some(i) = todo.pop() {
+        queued[i] = false;
+        let worst = arrivals(&flows[i], starts[i].0, cap);
+        for (step, t) in flows[i].steps.iter().zip(&worst) {
+            let (Op::GotoFlow(target), Some(t)) = (&step.op, t) else {
+                continue;
+            };
+            let Some(&j) = index.get(target.as_str()) else {
+                continue;
+            };
+            if *t > starts[j].0 {
+                starts[j] = (*t, Some(i));
+                if !queued[j] && jumps(j) {
+                    queued[j] = true;
+                    todo.push(j);
                 }
             }
         }
-        if !changed {
-            break;
-        }
     }
-    for flow in flows {
-        let (start, via) = starts[flow.id.as_str()];
+    for (flow, &(start, via)) in flows.iter().zip(&starts) {
+        let via = via.map(|i| flows[i].id.as_str());
         report(
             flow,
             window,

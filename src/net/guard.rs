@@ -166,6 +166,12 @@ pub fn client_builder(allow_private: bool, max_redirects: usize) -> reqwest::Cli
 }
 
 /// The guard's refusal inside a reqwest error (its source chain), if that is why it failed.
+/// Whether `error` (or one of its causes) is an internal address refused: the one refusal
+/// `flows.allow_private_networks` would lift.
+pub fn refused_address(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<Refused>())
+}
+
 pub fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cur {

@@ -9,7 +9,7 @@ pub mod guard;
 
 pub use address::{is_forbidden, is_metadata};
 pub use body::{read_limited, BodyError};
-pub use guard::{client_builder, refusal, Guard, Refused, MAX_REDIRECTS};
+pub use guard::{client_builder, refusal, refused_address, Guard, Refused, MAX_REDIRECTS};
 
 /// The client files are downloaded with (inbound media, voice notes to transcribe): the
 /// whole download within `timeout`, at most 3 redirects (reqwest drops credentials on a

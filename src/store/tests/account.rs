@@ -100,6 +100,14 @@ async fn template_changes_are_kept_and_looked_up_by_language(store: DynStore) {
     );
 }
 
+/// WhatsApp's status for `wamid`: held back by the per-user marketing limit (131049).
+async fn held_back(store: &DynStore, wamid: &str, at: chrono::DateTime<chrono::Utc>) {
+    store
+        .ingest(&[status(wamid, DeliveryStatus::Failed, Some(131049), at)])
+        .await
+        .unwrap();
+}
+
 fn marketing_to(conversation_id: Id) -> NewOutbound {
     let mut message = text_to(conversation_id, 1, "");
     message.message.content = OutboundContent::Template(template("spring_sale"));
@@ -117,28 +125,12 @@ async fn a_held_back_marketing_message_waits_on_the_ladder(store: DynStore) {
     ));
     let first = sent(&store, promo, "wamid.m1", t(10)).await;
     // WhatsApp says 131049 in a status: the contact is limited for a day and a copy waits.
-    store
-        .ingest(&[status(
-            "wamid.m1",
-            DeliveryStatus::Failed,
-            Some(131049),
-            t(20),
-        )])
-        .await
-        .unwrap();
+    held_back(&store, "wamid.m1", t(20)).await;
     let state = store.marketing_state(conversation).await.unwrap();
     assert_eq!(state.limited_until, Some(t(20 + 86_400)));
     assert_eq!(state.stopped_at, None);
     // The same status again adds no second copy.
-    store
-        .ingest(&[status(
-            "wamid.m1",
-            DeliveryStatus::Failed,
-            Some(131049),
-            t(21),
-        )])
-        .await
-        .unwrap();
+    held_back(&store, "wamid.m1", t(21)).await;
     assert_eq!(store.release_deferred(t(20 + 86_399)).await.unwrap(), 0);
     assert_eq!(
         claim_ids(&store, "o", t(20 + 86_399), 10).await,
@@ -209,15 +201,7 @@ async fn a_held_back_utility_message_is_not_sent_again(store: DynStore) {
     let mut reminder = marketing_to(conversation);
     reminder.cost = Some(predicted(crate::domain::pricing::Category::Utility, 3_400));
     let id = sent(&store, reminder, "wamid.u1", t(10)).await;
-    store
-        .ingest(&[status(
-            "wamid.u1",
-            DeliveryStatus::Failed,
-            Some(131049),
-            t(20),
-        )])
-        .await
-        .unwrap();
+    held_back(&store, "wamid.u1", t(20)).await;
     let state = store.marketing_state(conversation).await.unwrap();
     assert_eq!(state.limited_until, Some(t(20 + 86_400)));
     assert_eq!(
@@ -407,15 +391,7 @@ async fn a_marketing_stop_and_a_held_back_copy_survive_a_contact_merge(store: Dy
         .await
         .unwrap();
     sent(&store, marketing_to(by_id), "wamid.m", t(4)).await;
-    store
-        .ingest(&[status(
-            "wamid.m",
-            DeliveryStatus::Failed,
-            Some(131049),
-            t(5),
-        )])
-        .await
-        .unwrap();
+    held_back(&store, "wamid.m", t(5)).await;
 
     // A message naming both identities joins them on the older contact.
     let phone = customer(1).phone().expect("a phone").clone();
