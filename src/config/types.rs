@@ -126,6 +126,13 @@ impl Config {
                     "public_url: `{url}` must start with http:// or https://"
                 ));
             }
+            // Parley adds `/webhooks/twilio` itself: with it in `public_url` too, every
+            // signature is checked against `…/webhooks/twilio/webhooks/twilio`.
+            if url.trim_end_matches('/').contains("/webhooks") {
+                problems.push(format!(
+                    "public_url: `{url}` names a webhook path; it is the scheme and host Twilio calls (and any path prefix your proxy adds), like `https://bot.example.com`: Parley adds /webhooks/twilio itself"
+                ));
+            }
         }
         sender_problems(&self.senders, &mut problems);
         self.broadcasts.problems(&mut problems);
@@ -210,6 +217,25 @@ impl Config {
                     today,
                 ));
             }
+        }
+        let real: Vec<String> = self
+            .senders
+            .iter()
+            .filter(|s| s.channel != ChannelKind::Sandbox)
+            .map(|s| s.id.to_string())
+            .collect();
+        if self.sandbox.manual_clock && !real.is_empty() {
+            warnings.push(format!(
+                "sandbox.manual_clock: the sandbox's clock is Parley's clock, so it also stands still (or jumps) for the conversations of sender{} {}: real customers' windows, waits and schedules follow it, and their replies can fail as outside the 24-hour window; use it in a config with only sandbox senders",
+                if real.len() == 1 { "" } else { "s" },
+                real.join(", ")
+            ));
+        }
+        if !twilio.is_empty() && self.public_url.is_none() {
+            warnings.push(format!(
+                "no public_url with a Twilio sender ({}): Twilio's webhooks are checked against a URL rebuilt from Host and X-Forwarded-Proto (a proxy that changes Host fails every signature), and sends carry no StatusCallback, so delivered, read and failed statuses arrive only if the Twilio console's status callback is set; set `public_url: https://<your host>`",
+                twilio.join(", ")
+            ));
         }
         if self.api_keys.is_empty() {
             warnings.push(

@@ -64,6 +64,10 @@ impl VariableMap {
                     "variable {key}: longer than {MAX_VARIABLE_TEXT} characters"
                 ));
             }
+            // What every customer's value would carry (the blanks cannot take it away).
+            if let Some(problem) = super::limits::template_parameter_problem(text) {
+                return Err(format!("variable {key} {problem}"));
+            }
             map.insert(
                 key.clone(),
                 parse_text(text).map_err(|e| format!("variable {key}: {e}"))?,
@@ -155,6 +159,11 @@ impl VariableMap {
             if value.chars().count() > MAX_RENDERED {
                 return Err(SkipReason::TooLong(key.clone()));
             }
+            // A contact's field with a line break, a tab, five spaces or a control
+            // character: WhatsApp would fail the message (132018).
+            if super::limits::template_parameter_problem(&value).is_some() {
+                return Err(SkipReason::Unsendable(key.clone()));
+            }
             out.insert(key.clone(), value);
         }
         Ok(out)
@@ -242,6 +251,8 @@ pub enum SkipReason {
     MissingField(String),
     EmptyVariable(String),
     TooLong(String),
+    /// The variable's value has what WhatsApp refuses in a template parameter.
+    Unsendable(String),
     NoPhone,
 }
 
@@ -255,6 +266,7 @@ impl SkipReason {
             SkipReason::MissingField(f) => format!("missing_field:{f}"),
             SkipReason::EmptyVariable(v) => format!("empty_variable:{v}"),
             SkipReason::TooLong(v) => format!("too_long:{v}"),
+            SkipReason::Unsendable(v) => format!("unsendable_variable:{v}"),
             SkipReason::NoPhone => "no_phone".into(),
         }
     }
@@ -432,6 +444,32 @@ mod tests {
     fn an_empty_variable_is_refused_before_anything_is_stored() {
         let e = map(&[("1", " "), ("2", "b")]).err().unwrap();
         assert!(e.starts_with("variable 1 is empty"), "{e}");
+    }
+
+    /// WhatsApp fails a template parameter with a line break, a tab, five spaces in a row
+    /// or a control character (132018): in the request's own text that refuses the whole
+    /// broadcast; in one contact's field, that contact is skipped.
+    #[test]
+    fn what_whatsapp_refuses_in_a_parameter_is_refused_or_skipped() {
+        for bad in ["a\nb", "a\tb", "a      b", "esc\u{1b}[31m"] {
+            let e = map(&[("1", bad)]).err().unwrap();
+            assert!(e.starts_with("variable 1 has"), "{bad:?}: {e}");
+        }
+        let m = map(&[("1", "Hi {{ contact.fields.first_name }}")]).unwrap();
+        for bad in ["Ann\nMarie", "Tab\there", "Esc\u{1b}[31m", "a      b"] {
+            assert_eq!(
+                m.render(&contact(json!({ "first_name": bad }), None)),
+                Err(SkipReason::Unsendable("1".into())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            SkipReason::Unsendable("1".into()).code(),
+            "unsendable_variable:1"
+        );
+        assert!(m
+            .render(&contact(json!({"first_name": "Ann Marie"}), None))
+            .is_ok());
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedImport, ImportError> {
         }
         let mut raw = RawRow::default();
         for (column, value) in columns.iter().zip(values) {
-            let value = value.trim();
+            let value = unquote_formula(value.trim());
             if value.is_empty() {
                 continue;
             }
@@ -205,7 +205,7 @@ fn header_columns(header: &[String]) -> Result<Vec<String>, ImportError> {
     let mut columns: Vec<String> = Vec::with_capacity(header.len());
     for (i, name) in header.iter().enumerate() {
         let column = i + 1;
-        let name = name.trim().to_string();
+        let name = unquote_formula(name.trim()).to_string();
         let problem = if name.is_empty() {
             Some("this column has no name: name it or delete it".to_string())
         } else if columns.contains(&name) {
@@ -614,7 +614,7 @@ pub fn csv_header(fields: &[String]) -> String {
     let mut line = String::from("phone,user_id,name,tags,opted_in");
     for field in fields {
         line.push(',');
-        line.push_str(&csv_value(field));
+        line.push_str(&csv_value(&defused(field)));
     }
     line.push_str("\r\n");
     line
@@ -626,14 +626,14 @@ pub fn csv_line(contact: &Contact, fields: &[String]) -> String {
     let mut values = vec![
         csv_value(row.phone.unwrap_or("")),
         csv_value(row.user_id.unwrap_or("")),
-        csv_value(row.name.unwrap_or("")),
-        csv_value(&row.tags.join(";")),
+        csv_value(&defused(row.name.unwrap_or(""))),
+        csv_value(&defused(&row.tags.join(";"))),
         row.opted_in.to_string(),
     ];
     for field in fields {
         values.push(match row.fields.get(field) {
             None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => csv_value(s),
+            Some(Value::String(s)) => csv_value(&defused(s)),
             Some(other) => csv_value(&other.to_string()),
         });
     }
@@ -648,6 +648,27 @@ pub fn field_names(contact: &Contact) -> impl Iterator<Item = &String> {
         .attributes
         .keys()
         .filter(|k| k.as_str() != OPTED_OUT)
+}
+
+/// A text a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first: an imported
+/// name of `=HYPERLINK(…)`) is exported behind a `'`, which spreadsheets show as text and
+/// `unquote_formula` takes off again on import, so the export still reads back as it was.
+fn defused(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(FORMULA_STARTS) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// An imported text as written before `defused` guarded it.
+fn unquote_formula(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => value,
+    }
 }
 
 /// A CSV field, quoted when it must be.

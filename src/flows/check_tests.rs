@@ -573,3 +573,140 @@ fn a_blank_with_a_dot_and_no_name_after_it_is_an_error() {
     );
     assert!(!out.contains("dots.yaml:5:"), "{out}");
 }
+
+/// A syntax error in one file does not make `check` blame another file's correct
+/// `goto_flow` to it: the broken file's `id:` line still names its flow.
+#[test]
+fn a_flow_with_broken_yaml_is_not_called_missing_by_its_callers() {
+    let broken = "id: lead_capture\ntriggers: [{keyword: [lead]}]\nsteps:\n  - send: \"unclosed\n";
+    let caller = "id: caller\ntriggers: [{keyword: [c]}]\nsteps:\n  - goto_flow: lead_capture\n";
+    let out = check(&[("lead.yaml", broken), ("caller.yaml", caller)], None);
+    assert!(out.contains("flows/lead.yaml:"), "{out}");
+    assert!(!out.contains("caller.yaml"), "{out}");
+    assert_eq!(
+        crate::flows::yaml::id_line("# x\nid: \"welcome\" # the first\n"),
+        Some("welcome".into())
+    );
+}
+
+/// Windows editors begin a UTF-8 file with a byte-order mark; it is not part of the first
+/// key. A file that is not UTF-8 is told with the line of its first bad character.
+#[test]
+fn a_byte_order_mark_is_skipped_and_a_file_not_utf8_names_its_line() {
+    let out = check(
+        &[(
+            "bom.yaml",
+            "\u{feff}id: bom\ntriggers: [{keyword: [bom]}]\nsteps:\n  - send: hi\n",
+        )],
+        None,
+    );
+    assert_eq!(out, "", "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.yaml");
+    std::fs::write(&file, b"id: l\nsteps:\n  - send: caf\xe9\n").unwrap();
+    let e = crate::config::file_limits::read_limited(&file).unwrap_err();
+    assert!(e.contains("line 3"), "{e}");
+}
+
+/// YAML reads only the first of several documents in a file; the second flow would be
+/// dropped without a word.
+#[test]
+fn a_second_flow_after_three_dashes_is_an_error_at_its_line() {
+    let out = check(
+        &[(
+            "two.yaml",
+            "---\nid: one\ntriggers: [{keyword: [one]}]\nsteps:\n  - send: hi\n---\nid: two\ntriggers: [{keyword: [two]}]\nsteps:\n  - send: hello\n",
+        )],
+        None,
+    );
+    assert!(
+        out.contains("flows/two.yaml:6:1: error: a second flow starts here (`---`)"),
+        "{out}"
+    );
+    // A block's `---` inside a text is indented, so it is text, not a document marker.
+    let out = check(
+        &[(
+            "rule.yaml",
+            "id: rule\ntriggers: [{keyword: [r]}]\nsteps:\n  - send:\n      text: |\n        above\n        ---\n        below\n",
+        )],
+        None,
+    );
+    assert_eq!(out, "", "{out}");
+}
+
+/// Hidden entries (an Emacs lock file is a link to nowhere) are not flows, and a link to a
+/// folder is not walked (`up -> ..` read the whole project as flows, down the loop).
+#[cfg(unix)]
+#[test]
+fn hidden_files_and_links_to_folders_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(
+        flows.join("ping.yaml"),
+        "id: ping\ntriggers: [{keyword: [ping]}]\nsteps:\n  - send: pong\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("parley.yaml"), "listen: 127.0.0.1:8080\n").unwrap();
+    std::os::unix::fs::symlink("ana@host.1:1", flows.join(".#ping.yaml")).unwrap();
+    std::os::unix::fs::symlink("..", flows.join("up")).unwrap();
+    let settings = LoadSettings {
+        dir: &flows,
+        scripts_dir: &dir.path().join("scripts"),
+        templates: &[],
+        window: Duration::from_secs(24 * 3600),
+    };
+    let report = load_dir_with(&settings, None);
+    let out = report.render();
+    assert_eq!(report.errors(), 0, "{out}");
+    assert_eq!(report.warnings(), 1, "{out}");
+    assert!(
+        out.contains("up:1:1: warning: this is a link to a folder"),
+        "{out}"
+    );
+    assert_eq!(report.set.expect("loads").flows().len(), 1);
+    // Hot reload lists the link without walking it, and not the hidden file.
+    let listed = fingerprint(&[flows.as_path()]);
+    let names: Vec<_> = listed
+        .iter()
+        .map(|(p, _, _)| p.file_name().unwrap())
+        .collect();
+    assert_eq!(names, ["ping.yaml", "up"], "{listed:?}");
+}
+
+/// A flow file that cannot be read (a link to nowhere) is in the fingerprint, so removing
+/// it is a change and the flows load again without the error it caused.
+#[cfg(unix)]
+#[test]
+fn removing_an_unreadable_flow_file_changes_the_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("gone.yaml");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.yaml"), &link).unwrap();
+    let before = fingerprint(&[dir.path()]);
+    assert_eq!(before.len(), 1);
+    std::fs::remove_file(&link).unwrap();
+    assert_ne!(fingerprint(&[dir.path()]), before);
+}
+
+/// Placing each blank walked its text: a 720 KB text of 60,000 blanks took minutes to
+/// check (and kept `serve`'s hot reload busy). Now only blanks with a problem are placed,
+/// at most twenty of them per text.
+#[test]
+fn a_text_of_many_blanks_checks_in_linear_time_and_reports_a_screenful() {
+    let many = "{{ vars.a }}".repeat(60_000);
+    let flow =
+        format!("id: big\ntriggers: [{{keyword: [big]}}]\nsteps:\n  - set: {{ a: \"{many}\" }}\n");
+    let t0 = std::time::Instant::now();
+    let out = check(&[("big.yaml", &flow)], None);
+    // Generous for a loaded debug build; the quadratic walk took minutes here.
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    assert!(!out.contains("blank"), "{out}");
+    let broken = "{{ vars. }}".repeat(1_000);
+    let flow = format!("id: bad\ntriggers: [{{keyword: [bad]}}]\nsteps:\n  - send: \"{broken}\"\n");
+    let out = check(&[("bad.yaml", &flow)], None);
+    assert_eq!(out.matches("has a dot with no name").count(), 20, "{out}");
+    assert!(
+        out.contains("more blanks of this text have problems; the first 20 are above"),
+        "{out}"
+    );
+}

@@ -146,7 +146,7 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
                     .into(),
             ),
         });
-    } else if let Err(e) = collect(settings.dir, &mut files) {
+    } else if let Err(e) = collect(settings.dir, &mut files, &mut problems) {
         problems.push(Problem {
             file: settings.dir.display().to_string(),
             line: 1,
@@ -232,17 +232,47 @@ fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRe
     }
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Whether a folder entry is one Parley leaves alone: hidden files and folders, among them
+/// editors' lock and backup files (Emacs' `.#welcome.yaml`, a link to nowhere while a
+/// buffer has unsaved changes) and the `..data` folders of a Kubernetes ConfigMap mount
+/// (whose files are also linked from the folder itself).
+fn hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// Whether `path` is a symbolic link to a folder. Such links are not followed: `flows/up
+/// -> ..` would read the whole project (the config, models, scripts) as flows, over and
+/// over down the loop.
+fn linked_folder(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) && path.is_dir()
+}
+
+/// The flow files under `dir`: `.yaml` and `.yml`, in subfolders too, except `tests/`,
+/// hidden entries and links to folders (a warning each).
+fn collect(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> std::io::Result<()> {
     if !dir.exists() {
         return Ok(());
     }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() {
+        if hidden(&path) {
+            continue;
+        }
+        if linked_folder(&path) {
+            problems.push(Problem {
+                file: path.display().to_string(),
+                line: 1,
+                column: 1,
+                severity: Severity::Warning,
+                message: "this is a link to a folder; Parley does not read flows through links to folders".into(),
+                hint: Some("put the flow files themselves (or links to each file) inside the flows folder".into()),
+            });
+        } else if path.is_dir() {
             if path.file_name().is_some_and(|n| n == "tests") {
                 continue;
             }
-            collect(&path, out)?;
+            collect(&path, out, problems)?;
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
         }
@@ -262,13 +292,12 @@ pub fn fingerprint(paths: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)
             let _ = collect_all(path, &mut files);
         }
         for f in files {
-            if let Ok(meta) = std::fs::metadata(&f) {
-                out.push((
-                    f,
-                    meta.modified().unwrap_or(std::time::UNIX_EPOCH),
-                    meta.len(),
-                ));
-            }
+            // A file that cannot be read (a link to nowhere) is listed too, so that its
+            // removal is a change: the error it caused goes away with it.
+            let (modified, len) = std::fs::metadata(&f)
+                .map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()))
+                .unwrap_or((std::time::UNIX_EPOCH, 0));
+            out.push((f, modified, len));
         }
     }
     out.sort();
@@ -281,7 +310,13 @@ fn collect_all(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() {
+        if hidden(&path) {
+            continue;
+        }
+        if linked_folder(&path) {
+            // Listed, not walked (see `collect`).
+            out.push(path);
+        } else if path.is_dir() {
             collect_all(&path, out)?;
         } else {
             out.push(path);

@@ -25,6 +25,14 @@ pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
         );
         return None;
     }
+    if let Some(line) = second_document(text) {
+        problems.error(
+            Pos { line, column: 1 },
+            "a second flow starts here (`---`): a file holds one flow, and Parley would not read this one",
+            Some("move the flow below this line into a file of its own, and delete the `---`".into()),
+        );
+        return None;
+    }
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
@@ -267,6 +275,41 @@ pub fn as_duration(
             None
         }
     }
+}
+
+/// The line of a YAML document marker (`---` or `...` at the start of a line) that comes
+/// after content: the YAML reader would read the first document and drop the rest silently.
+/// A `---` before any content (an editor's habit) is harmless.
+fn second_document(text: &str) -> Option<usize> {
+    let mut content = false;
+    for (i, line) in text.lines().enumerate() {
+        let marker = ["---", "..."].iter().any(|m| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        });
+        if marker {
+            if content {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let t = line.trim_start();
+        if !(t.is_empty() || t.starts_with('#') || line.starts_with('%')) {
+            content = true;
+        }
+    }
+    None
+}
+
+/// The flow id a file's top-level `id:` line names, read from the text alone: for a file
+/// whose YAML cannot be read.
+pub fn id_line(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix("id:")?;
+        let value = value.split(" #").next().unwrap_or("").trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }
 
 /// Where the text of a scalar starts, for mapping positions inside it (Rhai errors):

@@ -116,7 +116,15 @@ pub(super) async fn loopback_only(
     )
 }
 
-/// How `request` is not from this machine's browser tab: addressed to another name, or
+/// The headers a reverse proxy adds to what it forwards.
+const PROXY_HEADERS: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
+/// How `request` is not from this machine's browser tab: forwarded by a proxy, addressed to another name, or
 /// a body posted from a page of another origin.
 fn foreign(request: &axum::extract::Request) -> Option<String> {
     let header = |name| {
@@ -125,6 +133,15 @@ fn foreign(request: &axum::extract::Request) -> Option<String> {
             .get(name)
             .map(|v: &axum::http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
+    // A proxy on this machine (nginx sends the upstream's `127.0.0.1:port` as `Host` by
+    // default) would pass the loopback test for requests from anywhere: what it forwards
+    // says so in these headers.
+    if let Some(name) = PROXY_HEADERS
+        .iter()
+        .find(|name| request.headers().contains_key(**name))
+    {
+        return Some(format!("forwarded by a proxy (it carries `{name}`)"));
+    }
     // HTTP/2 and absolute-form requests carry the host in the URI.
     let host = header(axum::http::header::HOST)
         .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));

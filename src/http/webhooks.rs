@@ -39,9 +39,7 @@ pub async fn meta_handshake(
         q.get("hub.challenge").map(String::as_str),
         &tokens,
     )
-    .ok_or_else(|| {
-        Error::forbidden("verify token does not match any Meta sender's verify_token")
-    })?;
+    .ok_or_else(|| Error::forbidden(handshake_refusal(&q, &tokens)))?;
     let token = q.get("hub.verify_token").map(String::as_str);
     for (s, m) in st.senders.meta() {
         if token == Some(m.verify_token.as_str()) {
@@ -49,6 +47,19 @@ pub async fn meta_handshake(
         }
     }
     Ok(challenge)
+}
+
+/// Why Meta's handshake was refused, naming the part that is wrong: a right token with a
+/// missing challenge must not send the operator off to change the token.
+fn handshake_refusal(q: &HashMap<String, String>, tokens: &[&str]) -> &'static str {
+    let token = q.get("hub.verify_token").map(String::as_str);
+    if !token.is_some_and(|t| tokens.contains(&t)) {
+        "verify token does not match any Meta sender's verify_token"
+    } else if q.get("hub.mode").map(String::as_str) != Some("subscribe") {
+        "hub.mode must be `subscribe` (the verify token is right)"
+    } else {
+        "hub.challenge is missing (the verify token is right)"
+    }
 }
 
 pub async fn meta_post(
@@ -92,8 +103,11 @@ pub async fn twilio_post(
     body: Bytes,
 ) -> Result<impl IntoResponse, Error> {
     metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "twilio").increment(1);
-    let params = twilio::webhook::parse_form(&body)
-        .map_err(|e| Error::invalid_request(format!("webhook body is not a form: {e}")))?;
+    let params = twilio::webhook::parse_form(&body).map_err(|e| {
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed")
+            .increment(1);
+        Error::invalid_request(format!("webhook body is not a form: {e}"))
+    })?;
     let url = signed_url(&st, &headers, &uri);
     let signature = headers
         .get("x-twilio-signature")
@@ -108,7 +122,7 @@ pub async fn twilio_post(
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "signature")
             .increment(1);
         return Err(Error::unauthorized(format!(
-            "X-Twilio-Signature is missing or does not match any Twilio sender's auth_token for URL {url} (set public_url to the URL Twilio calls)"
+            "X-Twilio-Signature is missing or does not match any Twilio sender's auth_token for URL {url} (set public_url to the scheme and host Twilio calls, like https://bot.example.com, without /webhooks/twilio)"
         )));
     }
     for id in &verified {

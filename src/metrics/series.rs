@@ -76,6 +76,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
             vec![("provider", "meta"), ("reason", "signature")],
             vec![("provider", "meta"), ("reason", "malformed")],
             vec![("provider", "twilio"), ("reason", "signature")],
+            vec![("provider", "twilio"), ("reason", "malformed")],
         ],
         WEBHOOKS_UNAVAILABLE => one("reason", &["timeout", "queue_full"]),
         CONTACT_IDENTITY_CHANGES => one("outcome", &["moved", "unknown"]),

@@ -205,6 +205,42 @@ async fn bad_broadcast_requests_are_refused_naming_the_field_and_store_nothing()
             "not a condition",
         ),
         (
+            promo(json!({ "audience": {} })),
+            422,
+            "audience",
+            "would reach every contact",
+        ),
+        (
+            promo(json!({ "audience": { "tags": [], "fields": {} } })),
+            422,
+            "audience",
+            "to send to everyone",
+        ),
+        (
+            promo(json!({ "audience": { "all": true, "tags": ["vip"] } })),
+            422,
+            "audience",
+            "remove the conditions",
+        ),
+        (
+            promo(json!({ "variables": { "1": "a\nb" }, "recipients": ["+34600000001"] })),
+            422,
+            "variables",
+            "line break",
+        ),
+        (
+            promo(json!({ "variables": { "1": "a      b" }, "recipients": ["+34600000001"] })),
+            422,
+            "variables",
+            "four spaces",
+        ),
+        (
+            promo(json!({ "name": "ctl\u{0}\u{1b}[31m", "recipients": ["+34600000001"] })),
+            422,
+            "name",
+            "control character",
+        ),
+        (
             promo(json!({ "audience": { "inactive_for": "soon" } })),
             422,
             "inactive_for",
@@ -297,7 +333,7 @@ async fn bad_broadcast_requests_are_refused_naming_the_field_and_store_nothing()
     let (status, body) = post(
         &app,
         "/api/broadcasts",
-        promo(json!({ "recipients": ["+34600000001", "+34 600 000 001", "12", "+34600000002", "+34600000003"] })),
+        promo(json!({ "recipients": ["+34600000001", "+34 600 000 001", "12", "+1234567890", "+34600000002", "+34600000003"] })),
     )
     .await;
     assert_eq!(status, 200, "{body:#}");
@@ -312,18 +348,21 @@ async fn bad_broadcast_requests_are_refused_naming_the_field_and_store_nothing()
             )
         })
         .collect();
-    assert_eq!(refused.len(), 4, "{body:#}");
+    assert_eq!(refused.len(), 5, "{body:#}");
     assert_eq!(
         refused[0],
         ("+34 600 000 001".into(), "listed twice".into())
     );
     assert!(refused[1].1.contains("phone number"), "{refused:?}");
+    // The shape of a number is not enough: it must exist in its country's plan.
+    assert_eq!(refused[2].0, "+1234567890", "{refused:?}");
+    assert!(refused[2].1.contains("numbering plan"), "{refused:?}");
     assert_eq!(
-        refused[2],
+        refused[3],
         ("+34600000002".into(), "missing_field:first_name".into())
     );
     assert_eq!(
-        refused[3],
+        refused[4],
         ("+34600000003".into(), "missing_field:first_name".into())
     );
     assert_eq!(body["progress"]["recipients"], 3);

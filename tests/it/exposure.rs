@@ -92,6 +92,39 @@ async fn as_rebound_page(
     r.send().await.unwrap()
 }
 
+/// nginx forwards with the upstream's address as `Host` (`127.0.0.1:port`) unless told
+/// otherwise: what a proxy forwards from the internet is refused all the same, by the
+/// headers it adds.
+#[tokio::test]
+async fn what_a_proxy_forwards_cannot_use_the_sandbox() {
+    let app = spawn_app().await;
+    let port = app.addr.rsplit(':').next().unwrap().to_string();
+    for header in [
+        "x-forwarded-for",
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-host",
+    ] {
+        let r = app
+            .http
+            .post(format!("{}/sandbox/api/messages", app.addr))
+            .header("host", format!("127.0.0.1:{port}"))
+            .header(header, "203.0.113.9")
+            .header("content-type", "application/json")
+            .body(json!({ "from": CUSTOMER, "text": "from the internet" }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{header}");
+        let body: Value = r.json().await.unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("forwarded by a proxy"), "{message}");
+        assert!(message.contains(header), "{message}");
+    }
+    let (_, seen) = get_json(&app, "/sandbox/api/contacts/+34600000001/messages").await;
+    assert_eq!(seen["messages"], json!([]), "nothing was injected: {seen}");
+}
+
 #[tokio::test]
 async fn a_page_on_a_name_rebound_to_loopback_cannot_use_the_sandbox() {
     let app = spawn_app().await;

@@ -31,6 +31,35 @@ async fn meta_handshake_echoes_the_challenge_only_for_the_right_token() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 403);
+    // The right token with something else wrong: the answer names that, not the token.
+    for (query, says) in [
+        (
+            "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+            "verify token does not match",
+        ),
+        (
+            "hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1",
+            "hub.mode must be `subscribe`",
+        ),
+        (
+            "hub.verify_token=verify-me&hub.challenge=1",
+            "hub.mode must be `subscribe`",
+        ),
+        (
+            "hub.mode=subscribe&hub.verify_token=verify-me",
+            "hub.challenge is missing",
+        ),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}/webhooks/meta?{query}", app.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{query}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(says), "{query}: {body}");
+    }
     app.shutdown().await;
 }
 
@@ -253,6 +282,29 @@ async fn twilio_fixture_with_worked_signature_is_stored_and_answered_through_twi
         .await
         .unwrap();
     assert_eq!(bad.status(), 401);
+    app.shutdown().await;
+}
+
+/// A Twilio body that is not a form Parley can read (here: not UTF-8 once decoded) is
+/// refused 400 and counted as malformed, as Meta's are.
+#[tokio::test]
+async fn a_twilio_body_that_is_not_a_form_is_400_and_counted() {
+    let app = spawn_app().await;
+    let series = "parley_webhooks_rejected_total{provider=\"twilio\",reason=\"malformed\"}";
+    let before =
+        metric_value_or_none(&metrics_page(&app.http, &app.addr).await, series).unwrap_or(0.0);
+    let res = app
+        .http
+        .post(format!("{}/webhooks/twilio", app.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", "D60o3B3Ig8ML4LnbUwE5+tr6zUo=")
+        .body("Body=%FF%FE&From=whatsapp%3A%2B16315551181")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let after = metric_value(&metrics_page(&app.http, &app.addr).await, series);
+    assert_eq!(after, before + 1.0);
     app.shutdown().await;
 }
 

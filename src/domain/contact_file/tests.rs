@@ -258,6 +258,48 @@ fn an_export_reads_back_as_the_same_contact() {
     );
 }
 
+/// A name or field a spreadsheet would run as a formula is exported behind a `'`, and the
+/// export still reads back as it was.
+#[test]
+fn formulas_are_defused_in_an_export_that_still_reads_back() {
+    let contact = Contact {
+        id: 1,
+        key: "+16315550101".into(),
+        name: Some("=HYPERLINK(\"http://evil\")".into()),
+        attributes: json!({"score": "=1+2", "note": "@SUM(A1)", "plain": "ok", "=f": "-3"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        tags: vec!["+vip".into()],
+        created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        user_id: None,
+        username: None,
+    };
+    let fields: Vec<String> = field_names(&contact).cloned().collect();
+    let text = csv_header(&fields) + csv_line(&contact, &fields).as_str();
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://evil\"\")\"") && text.contains(",'=1+2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",'@SUM(A1)") && text.contains(",'+vip,"),
+        "{text}"
+    );
+    assert!(text.contains(",'=f") && text.contains(",'-3"), "{text}");
+    assert!(
+        text.starts_with("phone,") && text.contains("\r\n+16315550101,"),
+        "{text}"
+    );
+    let parsed = csv(&text);
+    let back = &parsed.contacts[0];
+    assert_eq!(back.name, contact.name);
+    assert_eq!(back.tags, contact.tags);
+    assert_eq!(
+        Value::Object(back.fields.clone()),
+        json!({"score": "=1+2", "note": "@SUM(A1)", "plain": "ok", "=f": "-3"})
+    );
+}
+
 #[test]
 fn formats_come_from_content_types_and_extensions() {
     assert_eq!(

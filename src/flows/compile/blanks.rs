@@ -36,6 +36,9 @@ pub fn check_all(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems
     }
 }
 
+/// The most problems one text value reports.
+const MAX_PER_TEXT: usize = 20;
+
 /// Checks one text value.
 pub fn check(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) {
     let YamlNode::Scalar(scalar) = node else {
@@ -47,7 +50,20 @@ pub fn check(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) {
     }
     let at = |offset: usize| locate(ctx.source, scalar, text, offset);
     let mut offset = 0;
+    let before = problems.list.len();
     for piece in pieces(text) {
+        // Each place costs a walk of the text: a text of thousands of broken blanks
+        // stops at a screenful of them.
+        if problems.list.len() - before >= MAX_PER_TEXT {
+            problems.error(
+                at(offset),
+                format!(
+                    "more blanks of this text have problems; the first {MAX_PER_TEXT} are above"
+                ),
+                Some("fix those first, then run `parley check` again".into()),
+            );
+            return;
+        }
         match piece {
             Piece::Text(t) => {
                 if let Some(i) = t.find("}}") {
@@ -72,17 +88,19 @@ pub fn check(node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) {
             }
             Piece::Blank { at: i, expr } => {
                 offset = i + expr.len() + 4;
-                blank(expr, at(i), problems);
+                blank(expr, || at(i), problems);
             }
         }
     }
 }
 
-fn blank(expr: &str, at: Pos, problems: &mut Problems) {
+/// `at` says where the blank is, asked only for a problem: placing every blank of a long
+/// text up front made `check` quadratic in the number of blanks.
+fn blank(expr: &str, at: impl Fn() -> Pos, problems: &mut Problems) {
     let whole = format!("{{{{{expr}}}}}");
     if expr.contains('{') || expr.contains('}') {
         problems.error(
-            at,
+            at(),
             format!(
                 "the blank `{}` is not closed properly: the customer would see braces",
                 short(&whole)
@@ -95,7 +113,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
     let root = path.split('.').next().unwrap_or("").trim();
     if root.is_empty() {
         problems.error(
-            at,
+            at(),
             format!("the blank `{}` names no value", short(&whole)),
             Some(format!(
                 "write the value to fill in, starting with {}",
@@ -106,7 +124,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
     }
     if ROOTS.contains(&root) && path.split('.').skip(1).any(|key| key.trim().is_empty()) {
         problems.error(
-            at,
+            at(),
             format!(
                 "the blank `{}` has a dot with no name after it: it would be sent as empty text",
                 short(&whole)
@@ -121,7 +139,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
         // `vars.items[0]`: blanks reach into lists with a dot and the position.
         let dotted = path.replace('[', ".").replace(']', "");
         problems.error(
-            at,
+            at(),
             format!(
                 "`{}` in `{}` uses brackets: it would be sent as empty text",
                 path[open..]
@@ -140,7 +158,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
     match (root, keys.next()) {
         ("now", Some(key)) => {
             problems.error(
-                at,
+                at(),
                 format!(
                     "`now` is a time, like 2026-11-23T10:30:00+00:00, with no parts: `now.{key}` \
                      in `{}` would be sent as empty text",
@@ -158,7 +176,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
                 &format!("a message has: {}", MESSAGE_KEYS.join(", ")),
             );
             problems.error(
-                at,
+                at(),
                 format!(
                     "a message has no `{key}` (in `{}`): it would be sent as empty text",
                     short(&whole)
@@ -172,7 +190,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
     if !ROOTS.contains(&root) {
         let hint = suggest(root, ROOTS, "", &format!("a blank starts with {}", roots()));
         problems.error(
-            at,
+            at(),
             format!(
                 "`{root}` in `{}` is not something flows know: it would be sent as empty text",
                 short(&whole)
@@ -183,7 +201,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
     for (name, argument) in filters {
         match (Filter::parse(name), argument) {
             (Some(Filter::Default), None | Some("")) => problems.error(
-                at,
+                at(),
                 format!(
                     "`| default` needs the text to use when the value is missing (in `{}`)",
                     short(&whole)
@@ -191,7 +209,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
                 Some("write it after a colon, like `{{ contact.name | default: friend }}`".into()),
             ),
             (Some(f), Some(value)) if f != Filter::Default => problems.error(
-                at,
+                at(),
                 format!(
                     "the filter `{name}` takes no value, but `{value}` follows it (in `{}`)",
                     short(&whole)
@@ -208,7 +226,7 @@ fn blank(expr: &str, at: Pos, problems: &mut Problems) {
                 &format!("the filters are: {}", Filter::NAMES.join(", ")),
             );
             problems.error(
-                at,
+                at(),
                 format!(
                     "there is no filter `{name}` (in `{}`): it would be ignored",
                     short(&whole)

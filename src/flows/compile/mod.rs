@@ -74,7 +74,13 @@ pub fn compile(
         ..Default::default()
     };
     let Some(root) = yaml::parse(text, problems) else {
-        return Err(broken());
+        // Its `id:` line still says which flow it is, so a `goto_flow` to it from another
+        // file is not reported as a flow that does not exist (the author would look for
+        // the mistake in the wrong file).
+        return Err(Broken {
+            id: yaml::id_line(text),
+            ..broken()
+        });
     };
     let Some(map) = yaml::as_map(&root, "a flow file", problems) else {
         return Err(broken());

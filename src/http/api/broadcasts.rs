@@ -149,22 +149,52 @@ fn request(f: &Fields) -> Result<Request, FieldError> {
                     "fields",
                     "inactive_for",
                     "active_within",
+                    "all",
                 ]
                 .contains(&key.as_str())
                 {
                     return Err(FieldError::new(
                         "audience",
-                        format!("audience.{key} is not a condition; use tags, without_tags, fields, inactive_for or active_within"),
+                        format!("audience.{key} is not a condition; use tags, without_tags, fields, inactive_for, active_within, or all: true"),
                     ));
                 }
             }
-            Some(AudienceSpec {
+            let all = match a.0.get("all") {
+                None | Some(Value::Bool(false)) => false,
+                Some(Value::Bool(true)) => true,
+                Some(_) => {
+                    return Err(FieldError::new(
+                        "audience",
+                        "audience.all must be true or false",
+                    ))
+                }
+            };
+            let spec = AudienceSpec {
                 tags: strings(&a, "tags", MAX_CONDITIONS)?,
                 without_tags: strings(&a, "without_tags", MAX_CONDITIONS)?,
                 fields: string_map(&a, "fields")?,
                 inactive_for_secs: duration(&a, "inactive_for")?.map(|d| d.as_secs()),
                 active_within_secs: duration(&a, "active_within")?.map(|d| d.as_secs()),
-            })
+            };
+            // Every condition must hold, so none at all is every contact: said on purpose
+            // only (as the CLI's --all), never by an empty object or empty lists.
+            let everyone = spec == AudienceSpec::default();
+            match (everyone, all) {
+                (true, false) => {
+                    return Err(FieldError::new(
+                        "audience",
+                        "the audience names no condition, so it would reach every contact; name tags, without_tags, fields, inactive_for or active_within, or say \"audience\": {\"all\": true} to send to everyone",
+                    ))
+                }
+                (false, true) => {
+                    return Err(FieldError::new(
+                        "audience",
+                        "audience.all: true means every contact; remove it, or remove the conditions",
+                    ))
+                }
+                _ => {}
+            }
+            Some(spec)
         }
     };
     let recipients = match f.opt_array("recipients")? {

@@ -311,7 +311,9 @@ fn contact_ref(entry: &str) -> Result<ContactRef, String> {
         }
         return Err(format!("`{id}` is not a business-scoped user id"));
     }
-    PhoneNumber::parse(entry)
+    // Typed by people, as the API's numbers are: valid in its country's numbering plan
+    // (`+1234567890` is not, and would make a contact that the export cannot read back).
+    PhoneNumber::parse_strict(entry)
         .map(ContactRef::Phone)
         .map_err(|e| format!("not a phone number with its country code: {e}"))
 }
@@ -327,6 +329,13 @@ async fn check(
     let name = req.name.clone().unwrap_or_else(|| "broadcast".into());
     if name.trim().is_empty() || name.chars().count() > 200 {
         return refuse(invalid("name", "the name must be 1 to 200 characters"));
+    }
+    // Lists print names as they are: an escape sequence would drive the terminal.
+    if name.chars().any(char::is_control) {
+        return refuse(invalid(
+            "name",
+            "the name has a control character (a line break, a tab, an escape): write it on one line of plain text",
+        ));
     }
     let sender_id = match (req.sender_id, config.senders.as_slice()) {
         (Some(id), _) => id,
