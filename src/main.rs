@@ -187,13 +187,31 @@ enum ContactsCommand {
     },
 }
 
+/// An error and its causes on one line, as `{:#}` writes them, less each cause whose words
+/// the line already holds (a database error quotes the driver's, which is also its cause:
+/// "pool timed out …: pool timed out …").
+fn plain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen } => match serve(config.as_deref(), listen.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("parley: {e:#}");
+                eprintln!("parley: {}", plain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -211,7 +229,7 @@ fn main() -> ExitCode {
                 explain,
             }),
             Err(e) => {
-                eprintln!("parley: {e:#}");
+                eprintln!("parley: {}", plain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -223,7 +241,7 @@ fn main() -> ExitCode {
         } => match load_config(config.as_deref()) {
             Ok(config) => parley::cli::flowtest::main(config, paths, junit, record),
             Err(e) => {
-                eprintln!("parley: {e:#}");
+                eprintln!("parley: {}", plain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -232,21 +250,21 @@ fn main() -> ExitCode {
         {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("parley: backup failed: {e:#}");
+                eprintln!("parley: backup failed: {}", plain(&e));
                 ExitCode::FAILURE
             }
         },
         Command::Contacts { command } => match contacts(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("parley: {e:#}");
+                eprintln!("parley: {}", plain(&e));
                 ExitCode::FAILURE
             }
         },
         Command::Broadcasts { command } => match broadcasts(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("parley: {e:#}");
+                eprintln!("parley: {}", plain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -635,5 +653,20 @@ fn init_logging(config: &Config) {
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A cause whose words the line already holds is not written again.
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let e = anyhow::Error::new(std::io::Error::other("pool timed out"))
+            .context("database error: pool timed out")
+            .context("opening database postgres://x");
+        assert_eq!(
+            super::plain(&e),
+            "opening database postgres://x: database error: pool timed out"
+        );
     }
 }

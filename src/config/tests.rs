@@ -270,6 +270,43 @@ senders:
     ");
 }
 
+/// Traps on the road from the sandbox to production: a manual clock beside real senders
+/// (their customers' windows and waits follow it), a Twilio sender without `public_url`
+/// (signatures checked against a rebuilt URL, no status callbacks), and a `public_url`
+/// that names the webhook path Parley adds itself.
+#[test]
+fn warns_of_a_manual_clock_beside_real_senders_and_twilio_without_public_url() {
+    let twilio = "senders:\n  - id: 2\n    name: Twilio line\n    channel: twilio\n    phone_number: \"+14155238886\"\n    twilio: { account_sid: ACx, auth_token: t }\napi_keys: [{ name: crm, key_sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" }]\n";
+    let text = load(&format!("{twilio}sandbox: {{ manual_clock: true }}\n"))
+        .unwrap()
+        .warnings(1)
+        .join("\n");
+    assert!(
+        text.contains("sandbox.manual_clock: the sandbox's clock is Parley's clock, so it also stands still (or jumps) for the conversations of sender 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no public_url with a Twilio sender (2)"),
+        "{text}"
+    );
+    let text = load(&format!("{twilio}public_url: https://bot.example.com\n"))
+        .unwrap()
+        .warnings(1)
+        .join("\n");
+    assert!(text.is_empty(), "{text}");
+    let mut sandbox_only = Config::embedded_default();
+    sandbox_only.sandbox.manual_clock = true;
+    let text = sandbox_only.warnings(1).join("\n");
+    assert!(!text.contains("manual_clock"), "{text}");
+    let e = problems(&format!(
+        "{twilio}public_url: https://bot.example.com/webhooks/twilio\n"
+    ));
+    assert!(
+        e.contains("public_url: `https://bot.example.com/webhooks/twilio` names a webhook path"),
+        "{e}"
+    );
+}
+
 #[test]
 fn warns_about_a_graph_api_version_meta_retires_soon() {
     let sender = |version: &str| {

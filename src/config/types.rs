@@ -233,7 +233,7 @@ impl Config {
         }
         if !twilio.is_empty() && self.public_url.is_none() {
             warnings.push(format!(
-                "no public_url with a Twilio sender ({}): Twilio's webhooks are checked against a URL rebuilt from Host and X-Forwarded-Proto (a proxy that changes Host fails every signature), and sends carry no StatusCallback, so delivered, read and failed statuses arrive only if the Twilio console's status callback is set; set `public_url: https://<your host>`",
+                "no public_url with a Twilio sender ({}): Twilio's webhooks are checked against a URL rebuilt from Host and X-Forwarded-Proto (a proxy that changes Host fails every signature), and a sender without twilio.status_callback sends no StatusCallback, so its delivered, read and failed statuses arrive only if the Twilio console's status callback is set; set `public_url: https://<your host>`",
                 twilio.join(", ")
             ));
         }

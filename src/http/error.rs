@@ -209,7 +209,11 @@ pub fn render(family: Family, e: &Error) -> Response {
 /// [`render`] for a request that only reads (`reads`) or may store.
 fn render_answer(family: Family, reads: bool, e: &Error) -> Response {
     let status = e.status;
-    if status.is_server_error() {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // "Please retry": during an outage or an overload every request gets it, and a line
+        // each would bury the log (the metrics count every one).
+        crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = %e.message, "requests answered 503");
+    } else if status.is_server_error() {
         tracing::error!(status = status.as_u16(), code = e.code, detail = %e.message, "request failed");
     } else {
         tracing::warn!(status = status.as_u16(), code = e.code, detail = %e.message, "request refused");
@@ -423,6 +427,25 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// During an outage every request is answered 503: the log gets a line per period,
+    /// not one per request (a 500 is still logged each time, at ERROR).
+    #[test]
+    fn answers_503_are_logged_once_per_period() {
+        let text = crate::workers::logs_of(|| {
+            for _ in 0..50 {
+                render(
+                    Family::Webhooks,
+                    &Error::unavailable("could not store the webhook now"),
+                );
+            }
+        });
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("WARN") && text.contains("skipped=0"),
+            "{text}"
+        );
+    }
 
     async fn body_of(response: Response) -> (StatusCode, String) {
         let status = response.status();

@@ -98,6 +98,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(pages::router())
         .fallback(pages::fallback)
-        .layer(TraceLayer::new_for_http())
+        // Parley logs its own failures (`error::render`, throttled for 503s); tower's line
+        // for each 5xx repeated them, one per request during an outage.
+        .layer(
+            TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }

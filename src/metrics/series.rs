@@ -18,7 +18,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (WEBHOOKS_DUPLICATE, Kind::Counter, "Inbound messages received again (same provider message id) and not processed twice."),
     (WEBHOOKS_REJECTED, Kind::Counter, "Webhook requests refused, by provider and reason (signature, malformed)."),
     (WEBHOOKS_UNKNOWN_SENDER, Kind::Counter, "Webhook items for a phone number no configured sender has; acknowledged and ignored."),
-    (WEBHOOKS_UNAVAILABLE, Kind::Counter, "Webhooks answered 503 because the database did not store them in time, by reason (timeout, queue_full)."),
+    (WEBHOOKS_UNAVAILABLE, Kind::Counter, "Webhooks answered 503 because the database did not store them, by reason (timeout: not in time; queue_full: too many waiting; store_error: the database refused them)."),
     (WEBHOOK_ITEMS_UNPARSED, Kind::Counter, "Parts of verified webhooks that could not be read (kept as unsupported), by provider and kind."),
     (WEBHOOK_EVENTS_DROPPED, Kind::Counter, "Webhook events read but dropped on purpose (a message type, change field or status value Parley does not act on), by provider, field and type; the first of each kind is logged at WARN."),
     (HTTP_CONNECTIONS_REFUSED, Kind::Counter, "HTTP connections closed because http.max_connections were all busy."),
@@ -78,7 +78,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
             vec![("provider", "twilio"), ("reason", "signature")],
             vec![("provider", "twilio"), ("reason", "malformed")],
         ],
-        WEBHOOKS_UNAVAILABLE => one("reason", &["timeout", "queue_full"]),
+        WEBHOOKS_UNAVAILABLE => one("reason", &["timeout", "queue_full", "store_error"]),
         CONTACT_IDENTITY_CHANGES => one("outcome", &["moved", "unknown"]),
         WEBHOOK_ITEMS_UNPARSED => [
             "notification",

@@ -8,7 +8,15 @@
 /// worker's poll fails, and a line per poll each (eight a second) buried the log. The line
 /// says how many like it were left out since the last (`skipped`).
 macro_rules! error_every {
-    ($($arg:tt)+) => {{
+    ($($arg:tt)+) => {
+        $crate::workers::log_every!(error, $($arg)+)
+    };
+}
+
+/// `error_every!` at another level (`warn`, `info`): one line per `LOG_REPEAT_EVERY` from
+/// the place it is written, with `skipped` counting the lines left out since the last.
+macro_rules! log_every {
+    ($level:ident, $($arg:tt)+) => {{
         static LAST: std::sync::Mutex<(Option<std::time::Instant>, u64)> =
             std::sync::Mutex::new((None, 0));
         let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
@@ -20,13 +28,39 @@ macro_rules! error_every {
             let skipped = std::mem::take(&mut last.1);
             last.0 = Some(now);
             drop(last);
-            tracing::error!(skipped, $($arg)+);
+            tracing::$level!(skipped, $($arg)+);
         } else {
             last.1 += 1;
         }
     }};
 }
 pub(crate) use error_every;
+pub(crate) use log_every;
+
+/// What `f` logs, as the plain log would show it (tests of what reaches the log).
+#[cfg(test)]
+pub(crate) fn logs_of(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let out = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || out.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = lines.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
 
 /// How often one place logs the same failing round (see `error_every!`).
 pub const LOG_REPEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -273,29 +307,11 @@ mod tests {
     /// A loop failing every poll logs one line per `LOG_REPEAT_EVERY`, not one a poll.
     #[test]
     fn a_failing_round_is_logged_once_per_period() {
-        #[derive(Clone, Default)]
-        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let out = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || out.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let text = super::logs_of(|| {
             for round in 0..50 {
                 super::error_every!(round, "a round failed");
             }
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(
             text.contains("skipped=0") && text.contains("round=0"),

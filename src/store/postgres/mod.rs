@@ -192,6 +192,11 @@ impl PgStore {
         options: PgConnectOptions,
         max_connections: u32,
     ) -> StoreResult<Self> {
+        first_connection(
+            &options.clone().options(PLANNER_SETTINGS),
+            FIRST_CONNECTION_WAIT,
+        )
+        .await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options.clone().options(PLANNER_SETTINGS))
@@ -221,6 +226,55 @@ impl PgStore {
             options,
             expired_walk: Default::default(),
         })
+    }
+}
+
+/// How long a start waits for a server that cannot be reached yet (started after Parley).
+const FIRST_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One connection made by hand before the pools: a pool retries a server it cannot reach
+/// until its 30 s acquire timeout and then says only "pool timed out". Here a server not
+/// reachable yet (refused, no route) is tried again each second for `wait`, said at once in
+/// the log, and the last attempt's own error is the answer; a refusal by the server itself
+/// (no such database, a wrong password) is the answer at once.
+async fn first_connection(
+    options: &PgConnectOptions,
+    wait: std::time::Duration,
+) -> StoreResult<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut said = false;
+    loop {
+        let attempt = tokio::time::timeout(
+            wait.max(std::time::Duration::from_secs(1)),
+            options.connect(),
+        )
+        .await;
+        let error = match attempt {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                return Ok(());
+            }
+            Ok(Err(sqlx::Error::Io(e))) => sqlx::Error::Io(e),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from {}:{} within {}s",
+                    options.get_host(),
+                    options.get_port(),
+                    wait.as_secs().max(1)
+                ),
+            )),
+        };
+        if tokio::time::Instant::now() + std::time::Duration::from_secs(1) > deadline {
+            return Err(error.into());
+        }
+        if !said {
+            said = true;
+            tracing::warn!(host = options.get_host(), port = options.get_port(), error = %error, "PostgreSQL cannot be reached yet; trying again each second");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
@@ -266,7 +320,7 @@ impl Process for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{plain_by_default, PgStore};
+    use super::{first_connection, plain_by_default, PgStore};
     use crate::config::DatabaseConfig;
     use sqlx::postgres::PgConnectOptions;
     use std::str::FromStr;
@@ -306,6 +360,31 @@ mod tests {
         assert!(plain_by_default("postgres:///parley", &socket_dir, None));
         assert!(!plain("postgres://root@127.0.0.1/parley", Some("require")));
         assert!(plain("postgres://root@127.0.0.1/parley", Some("")));
+    }
+
+    /// A server that cannot be reached is tried for the wait given, and the answer is its
+    /// own error ("connection refused"), not the pool's "pool timed out" 30 s later.
+    #[tokio::test]
+    async fn an_unreachable_server_is_named_by_its_own_error() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let options =
+            PgConnectOptions::from_str(&format!("postgres://root@127.0.0.1:{port}/parley"))
+                .unwrap();
+        let t0 = std::time::Instant::now();
+        let e = first_connection(&options, std::time::Duration::from_secs(2))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.to_lowercase().contains("refused"), "{e}");
+        assert!(!e.contains("pool timed out"), "{e}");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t0.elapsed()
+        );
     }
 
     /// A server on this machine that refuses connections without TLS (as `hostssl` lines in
