@@ -92,6 +92,12 @@ pub async fn create(config: &Config, args: CreateArgs, out: &mut impl Write) -> 
         }
         None => None,
     };
+    if args.all && (audience_given || recipients.is_some()) {
+        anyhow::bail!(
+            "--all means every contact: remove it, or remove the audience options (--tag, \
+             --without-tag, --field, --inactive-for, --active-within) and --list"
+        );
+    }
     if !audience_given && recipients.is_none() && !args.all {
         anyhow::bail!(
             "whom to send to: give an audience (--tag, --without-tag, --field, \
@@ -227,6 +233,19 @@ mod tests {
             .to_string();
         assert!(e.starts_with("whom to send to:"), "{e}");
         assert!(e.contains("--all for every contact"), "{e}");
+        assert!(out.is_empty());
+        // `--all` with an audience option says two things: refused, not read as the tag.
+        let args = CreateArgs {
+            template: "45".into(),
+            all: true,
+            tags: vec!["vip".into()],
+            ..CreateArgs::default()
+        };
+        let e = create(&config, args, &mut out)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--all means every contact"), "{e}");
         assert!(out.is_empty());
     }
 }

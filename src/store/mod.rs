@@ -47,7 +47,7 @@ pub type Id = crate::domain::Id;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("migration failed: {}", migration_words(.0))]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -72,6 +72,18 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A migration failure in words an operator can act on: a database that a newer Parley
+/// migrated is said to be one (after a downgrade), instead of sqlx's "previously applied
+/// but is missing".
+fn migration_words(e: &sqlx::migrate::MigrateError) -> String {
+    match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => format!(
+            "this database was migrated by a newer Parley (its migration {v} is not one this version knows): run that newer version, or restore the backup taken before the upgrade (README, Upgrades)"
+        ),
+        other => other.to_string(),
+    }
+}
 
 impl StoreError {
     /// A failure that may pass by itself (the database unreachable, restarting, busy, out

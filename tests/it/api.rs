@@ -253,6 +253,30 @@ async fn template_from_an_unknown_sender_is_not_found_like_the_user_whatsapp_api
     insta::assert_json_snapshot!(body);
 }
 
+/// A Twilio sender sends a template only by its Content SID: a template without one is
+/// refused at once instead of answered "queued" and failed later.
+#[tokio::test]
+async fn a_template_without_a_content_sid_is_refused_for_a_twilio_sender() {
+    let app = spawn_api().await;
+    let mut b = template_body();
+    b["sender_id"] = json!(2);
+    let (status, body) = post(&app, "/api/user/whatsapp/send", b).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_code"], "TEMPLATE_NOT_APPROVED", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no twilio_content_sid"),
+        "{body}"
+    );
+    // One with its Content SID goes.
+    let b = json!({ "sender_id": 2, "template_id": 45, "recipient_phone": "+12345678901",
+                    "variables": { "1": "John" } });
+    let (status, body) = post(&app, "/api/user/whatsapp/send", b).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn pending_template_is_not_approved_like_the_user_whatsapp_api() {
     let app = spawn_api().await;

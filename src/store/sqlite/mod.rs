@@ -245,6 +245,38 @@ mod tests {
             .unwrap()
     }
 
+    /// A database a newer Parley migrated (after a downgrade) is refused, saying so and
+    /// what to do, not only sqlx's "previously applied but is missing".
+    #[tokio::test]
+    async fn a_database_of_a_newer_parley_is_refused_in_plain_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let config = DatabaseConfig {
+            url,
+            ..DatabaseConfig::default()
+        };
+        drop(SqliteStore::connect(&config).await.unwrap());
+        rusqlite::Connection::open(dir.path().join("p.db"))
+            .unwrap()
+            .execute_batch(
+                "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+                 values (20991231000000, 'from the future', 1, x'00', 0)",
+            )
+            .unwrap();
+        let e = SqliteStore::connect(&config)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(
+                "this database was migrated by a newer Parley (its migration 20991231000000"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("restore the backup"), "{e}");
+    }
+
     /// A database Parley creates has small pages; one made before (SQLite's 4,096) keeps
     /// its own and still opens, migrates and works.
     #[tokio::test]

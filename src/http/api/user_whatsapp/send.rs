@@ -247,6 +247,23 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
         ));
     }
     check_variables(template, &vars)?;
+    // Twilio sends a template only by its Content SID: without one the send can only fail,
+    // so it is refused now rather than answered "queued".
+    if sender.channel == crate::config::ChannelKind::Twilio
+        && template
+            .twilio_content_sid
+            .as_deref()
+            .is_none_or(|sid| sid.trim().is_empty())
+    {
+        return Err(Error::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "TEMPLATE_NOT_APPROVED",
+            format!(
+                "Template {template_id} has no twilio_content_sid, and sender {} is a Twilio sender, which sends templates only by their Content SID (HX…): add `twilio_content_sid` to the template in the config",
+                sender.id
+            ),
+        ));
+    }
     online_sender(&st, sender.id).await?;
     let content = OutboundContent::Template(TemplateMessage {
         name: template.name.clone(),
