@@ -218,12 +218,21 @@ fn value(field: &Field, text: &str) -> Result<u32, CronError> {
         ""
     };
     Err(error(
-        format!("`{text}` is not a {}", field.what),
+        format!("`{text}` is not {} {}", article(field.what), field.what),
         format!(
             "{} go from {} to {}{sunday}{names}",
             field.plural, field.low, field.high
         ),
     ))
+}
+
+/// "a" or "an" before a field's name ("an hour").
+fn article(what: &str) -> &'static str {
+    if what.starts_with(['a', 'e', 'i', 'o', 'u', 'h']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 #[cfg(test)]

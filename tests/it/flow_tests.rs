@@ -288,6 +288,33 @@ fn parley_test_submits_a_form_and_checks_its_answers() {
     );
 }
 
+/// Broken flows fail every test the same way: `parley test` says their errors once and
+/// runs none, instead of repeating them under each test.
+#[test]
+fn broken_flows_are_reported_once_and_no_test_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = "id: booking\ntriggers: [{keyword: [book]}]\nsteps:\n  - sned: hi\n";
+    let config = flows_config(dir.path(), &[("booking.yaml", broken)]);
+    let tests = dir.path().join("flows/tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    for n in 1..=3 {
+        std::fs::write(
+            tests.join(format!("t{n}.test.yaml")),
+            "name: Books\nsteps:\n  - customer: book\n  - expect_reply: hi\n",
+        )
+        .unwrap();
+    }
+    let out = parley(&["test", "--config", config.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the flows have errors, so no test ran"),
+        "{err}"
+    );
+    assert_eq!(err.matches("`sned` is not a step").count(), 1, "{err}");
+    assert!(!stdout(&out).contains("Books"), "{}", stdout(&out));
+}
+
 #[test]
 fn simulate_shows_a_forms_fields_and_form_submits_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,16 @@ pub fn main(config: Config, paths: Vec<PathBuf>, junit: Option<PathBuf>, record:
         eprintln!("parley test: no test files (*.test.yaml) found");
         return ExitCode::FAILURE;
     }
+    // Broken flows fail every test the same way: said once, before any test runs (each
+    // test used to print them all again).
+    let flows = crate::flows::load_configured(&config);
+    if flows.errors() > 0 {
+        eprintln!(
+            "parley test: the flows have errors, so no test ran; fix these first (`parley check` says the same):\n{}",
+            flows.render()
+        );
+        return ExitCode::FAILURE;
+    }
     let mut outcomes = Vec::new();
     let mut out = std::io::stdout();
     for file in &files {
