@@ -601,6 +601,11 @@ fn check(config_path: Option<&Path>, listen: Option<&str>) -> ExitCode {
     if !report.problems.is_empty() {
         println!("{}", report.render());
     }
+    // The flows' test files, read as `parley test` would (not run).
+    let tests = parley::cli::flowtest::unreadable_tests(&config);
+    for t in &tests {
+        println!("{t}");
+    }
     let flows = report.set.as_ref().map(|s| s.len());
     // With errors the flows do not load: whether there would be none is not known.
     let warnings = config.warnings(flows.unwrap_or(1));
@@ -615,13 +620,17 @@ fn check(config_path: Option<&Path>, listen: Option<&str>) -> ExitCode {
         0 => String::new(),
         n => format!(" with {n} warning(s)"),
     };
+    let tests_line = match tests.len() {
+        0 => String::new(),
+        n => format!("; {n} test file(s) with errors"),
+    };
     println!(
-        "{name}: config ok{config_warnings}; flows in {}: {} error(s), {} warning(s){ready}",
+        "{name}: config ok{config_warnings}; flows in {}: {} error(s), {} warning(s){ready}{tests_line}",
         config.flows.dir,
         report.errors(),
         report.warnings(),
     );
-    if report.errors() == 0 {
+    if report.errors() == 0 && tests.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

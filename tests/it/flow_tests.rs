@@ -315,6 +315,36 @@ fn broken_flows_are_reported_once_and_no_test_runs() {
     assert!(!stdout(&out).contains("Books"), "{}", stdout(&out));
 }
 
+/// `parley check` reads the flows' test files too (a broken one passed `check` and failed
+/// only in `parley test`), without running them.
+#[test]
+fn check_reads_the_test_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = "id: booking\ntriggers: [{keyword: [book]}]\nsteps:\n  - send: hi\n";
+    let config = flows_config(dir.path(), &[("booking.yaml", flow)]);
+    let tests = dir.path().join("flows/tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(
+        tests.join("good.test.yaml"),
+        "name: Books\nsteps:\n  - customer: book\n  - expect_reply: hi\n",
+    )
+    .unwrap();
+    let out = parley(&["check", "--config", config.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+    std::fs::write(
+        tests.join("bad.test.yaml"),
+        "name: Books\nsteps:\n  - customer: book\n  - expect_replay: hi\n",
+    )
+    .unwrap();
+    let out = parley(&["check", "--config", config.to_str().unwrap()], "");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("bad.test.yaml:4:"), "{text}");
+    assert!(text.contains("the test file is not valid"), "{text}");
+    assert!(text.contains("1 test file(s) with errors"), "{text}");
+    assert!(!text.contains("good.test.yaml"), "{text}");
+}
+
 #[test]
 fn simulate_shows_a_forms_fields_and_form_submits_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -112,6 +112,42 @@ pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> 
     Ok(files)
 }
 
+/// The test files of the flows folder's `tests/` that cannot be read, one line each as
+/// `parley check` prints them (`file:line:col: error: …`): `check` reads them as `test`
+/// would, without running them.
+pub fn unreadable_tests(config: &Config) -> Vec<String> {
+    let dir = Path::new(&config.flows.dir).join("tests");
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    let files = match find(config, &[dir]) {
+        Ok(files) => files,
+        Err(e) => return vec![e],
+    };
+    files
+        .iter()
+        .filter_map(|path| {
+            let problem = match crate::config::file_limits::read_limited(path) {
+                Err(message) => (1, None, message),
+                Ok(text) => match format::parse(&text) {
+                    Ok(_) => return None,
+                    Err(e) => (
+                        e.line,
+                        e.column,
+                        format!("the test file is not valid: {}", e.message),
+                    ),
+                },
+            };
+            let (line, column, message) = problem;
+            Some(format!(
+                "{}:{line}:{}: error: {message}",
+                path.display(),
+                column.unwrap_or(1)
+            ))
+        })
+        .collect()
+}
+
 pub async fn run_file(config: &Config, path: &Path, record: bool) -> Outcome {
     let file = path.display().to_string();
     let text = match crate::config::file_limits::read_limited(path) {
