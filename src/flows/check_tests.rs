@@ -710,3 +710,37 @@ fn a_text_of_many_blanks_checks_in_linear_time_and_reports_a_screenful() {
         "{out}"
     );
 }
+
+/// YAML anchors are refused with a way forward, and a flow id used twice is named in both
+/// files (the file just written may sort first or last).
+#[test]
+fn anchors_say_what_to_do_and_a_duplicate_id_is_named_in_both_files() {
+    let out = check(
+        &[(
+            "anchor.yaml",
+            "id: anchor\ntriggers: [{keyword: [a]}]\nsteps:\n  - send: &greet hello\n  - send: *greet\n",
+        )],
+        None,
+    );
+    assert!(
+        out.contains("anchors (&name) and aliases (*name) are not supported in flow files\n  hint: write the value out in full"),
+        "{out}"
+    );
+    let flow = |id: &str, kw: &str| {
+        format!("id: {id}\ntriggers: [{{keyword: [{kw}]}}]\nsteps:\n  - send: hi\n")
+    };
+    let out = check(
+        &[
+            ("new.yaml", &flow("welcome", "x")),
+            ("welcome.yaml", &flow("welcome", "y")),
+        ],
+        None,
+    );
+    assert!(
+        out.contains(
+            "flows/new.yaml:1:5: error: the flow id `welcome` is also used by flows/welcome.yaml:1"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("flows/welcome.yaml:1:5: error: the flow id `welcome` is already used by flows/new.yaml:1"), "{out}");
+}

@@ -51,6 +51,16 @@ impl FlowSet {
                     ),
                     Some("every flow needs its own id: rename one of them".into()),
                 ));
+                // In the other file too: the file just written may be either of them.
+                problems.push(problem(
+                    &other.file,
+                    other.id_at,
+                    format!(
+                        "the flow id `{}` is also used by {}:{}",
+                        flow.id, flow.file, flow.id_at.line
+                    ),
+                    Some("every flow needs its own id: rename one of them".into()),
+                ));
                 continue;
             }
             by_id.insert(flow.id.clone(), kept.len());

@@ -49,8 +49,8 @@ pub fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                 ),
                 UnexpectedAnchor(m) => (
                     *m,
-                    "anchors (&name) are not supported in flow files".into(),
-                    None,
+                    "anchors (&name) and aliases (*name) are not supported in flow files".into(),
+                    Some("write the value out in full where it is used; steps several flows share can be a flow of their own that each one reaches with `goto_flow`".into()),
                 ),
                 MappingKeyMustBeScalar(m) => (*m, "a setting name must be plain text".into(), None),
                 UnexpectedTag(m) => (
