@@ -364,6 +364,33 @@ async fn an_echo_pauses_until_release_even_after_an_earlier_handoff_would_have_t
     assert!(h.say("ping").await.is_empty());
 }
 
+/// A released handoff's timeout does not end a later handoff that has none: the person
+/// keeps the conversation until released (the old timer once ended it, and the bot
+/// answered the customer mid-conversation).
+#[tokio::test]
+async fn a_released_handoffs_timeout_does_not_end_a_later_handoff_without_one() {
+    let mut h = harness(&[
+        "id: h\ntriggers: [{keyword: [human]}]\nsteps:\n  - handoff: { timeout: 2h, message: \"A person will answer soon.\" }\n",
+        "id: f\ntriggers: [{keyword: [forever], interrupt: true}]\nsteps:\n  - handoff: { message: \"A person takes it from here.\" }\n",
+        "id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n",
+    ]);
+    h.say("human").await;
+    let release = TimerFire {
+        timer_id: 0,
+        timer: Timer::Release { by: None },
+        due_at: h.now,
+    };
+    h.event(EventKind::Timer(release)).await;
+    assert!(h.state().handoff.is_none(), "released");
+    assert_eq!(h.say("forever").await, vec!["A person takes it from here."]);
+    h.advance(Duration::from_secs(3 * 3600)).await;
+    assert!(
+        h.state().handoff.is_some(),
+        "the released handoff's 2 h timeout does not end this one"
+    );
+    assert!(h.say("ping").await.is_empty(), "the bot stays silent");
+}
+
 #[tokio::test]
 async fn handoff_keeps_the_bot_silent_until_its_timeout() {
     let mut h = harness(&["id: h\ntriggers: [{keyword: [human]}]\nsteps:\n  - handoff: { timeout: 2h, message: \"A person will answer soon.\" }\n", "id: p\ntriggers: [{keyword: [ping]}]\nsteps: [{send: pong}]\n"]);

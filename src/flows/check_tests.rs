@@ -744,3 +744,28 @@ fn anchors_say_what_to_do_and_a_duplicate_id_is_named_in_both_files() {
     );
     assert!(out.contains("flows/welcome.yaml:1:5: error: the flow id `welcome` is already used by flows/new.yaml:1"), "{out}");
 }
+
+/// Flow ids name flows in URLs and reports: `..`, `a/b?c`, `=cmd` or 210 characters loaded
+/// once, and then broke the insights page (its API refuses them).
+#[test]
+fn flow_ids_are_words_of_at_most_200_characters() {
+    let flow =
+        |id: &str| format!("id: \"{id}\"\ntriggers: [{{keyword: [k]}}]\nsteps:\n  - send: hi\n");
+    for bad in ["..", "a/b?c", "=cmd|calc", ".hidden"] {
+        let out = check(&[("f.yaml", &flow(bad))], None);
+        assert!(
+            out.contains(&format!(
+                "the flow id `{bad}` may hold only letters, digits, -, _ and ."
+            )),
+            "{bad}: {out}"
+        );
+    }
+    let out = check(&[("f.yaml", &flow(&"x".repeat(210)))], None);
+    assert!(
+        out.contains("the flow id is 210 characters long; at most 200"),
+        "{out}"
+    );
+    for good in ["order-status", "lead_capture", "v2.welcome", "pedido-señal"] {
+        assert_eq!(check(&[("f.yaml", &flow(good))], None), "", "{good}");
+    }
+}

@@ -300,7 +300,12 @@ impl Interpreter<'_> {
                 };
                 self.flush_pending(&like);
             }
-            Timer::Release { .. } | Timer::HandoffTimeout { .. } => self.state.handoff = None,
+            Timer::Release { .. } => {
+                self.state.handoff = None;
+                // The released handoff's timeout goes with it, or it would end the next one.
+                self.cancel_timer(&TimerKind::HandoffTimeout);
+            }
+            Timer::HandoffTimeout { .. } => self.state.handoff = None,
             Timer::Scheduled(run) => self.scheduled(&run),
             Timer::WindowClosing { flow, expires_at } => {
                 // Stale when the customer wrote again (a newer window). Skipped while a

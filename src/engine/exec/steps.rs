@@ -346,9 +346,14 @@ impl Interpreter<'_> {
             until,
             flow: flow.id.clone(),
         });
-        if let Some(t) = timeout {
-            let run = self.run_id();
-            self.set_timer_after(Timer::HandoffTimeout { run, step: pc }, t);
+        match timeout {
+            Some(t) => {
+                let run = self.run_id();
+                self.set_timer_after(Timer::HandoffTimeout { run, step: pc }, t);
+            }
+            // Until released: an earlier handoff's timeout (one released before this
+            // handoff began) must not end this one.
+            None => self.cancel_timer(&crate::domain::TimerKind::HandoffTimeout),
         }
         self.state.run = None;
     }

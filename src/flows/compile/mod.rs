@@ -62,6 +62,9 @@ pub struct Broken {
     pub gotos: Vec<(String, Pos)>,
 }
 
+/// The longest flow id (the insights API refuses longer ones).
+pub const MAX_FLOW_ID: usize = 200;
+
 /// Compiles one file. Returns the flow only when it has no errors.
 pub fn compile(
     text: &str,
@@ -98,11 +101,34 @@ pub fn compile(
         }
     };
     if let Some(id) = &id {
+        let at = yaml::pos(map.get_node("id").unwrap_or(&root));
+        let hint = || Some("use letters, digits, - and _, like `order-status`".into());
         if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
             problems.error(
-                yaml::pos(map.get_node("id").unwrap_or(&root)),
+                at,
                 format!("the flow id `{id}` must be one word without spaces"),
-                Some("use letters, digits, - and _, like `order-status`".into()),
+                hint(),
+            );
+        } else if id.starts_with('.')
+            || !id
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            // Ids name flows in URLs (insights, the sandbox) and in reports: `..`, `a/b?c`
+            // or `=cmd` would break them.
+            problems.error(
+                at,
+                format!("the flow id `{id}` may hold only letters, digits, -, _ and . (not first)"),
+                hint(),
+            );
+        } else if id.chars().count() > MAX_FLOW_ID {
+            problems.error(
+                at,
+                format!(
+                    "the flow id is {} characters long; at most {MAX_FLOW_ID}",
+                    id.chars().count()
+                ),
+                Some("a short name, like `order-status`, reads best in reports".into()),
             );
         }
     }

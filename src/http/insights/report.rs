@@ -18,7 +18,7 @@ pub const MAX_PERIOD_DAYS: i64 = 366;
 /// The period when `since` is not given: the 7 days before `until`.
 pub const DEFAULT_PERIOD_DAYS: i64 = 7;
 /// The longest flow id a request may name.
-pub const MAX_FLOW_ID: usize = 200;
+pub const MAX_FLOW_ID: usize = crate::flows::compile::MAX_FLOW_ID;
 
 /// The hours a request covers: from the start of `since`'s hour up to `until` (the hour
 /// `until` falls in is included unless `until` is on the hour).
