@@ -202,6 +202,35 @@ impl MediaFiles {
     }
 }
 
+impl MediaFiles {
+    /// Deletes the temporary files (`tmp/*.part`) last written before `cutoff`: those of
+    /// downloads a killed process left half-written (a finished or failed download removes
+    /// its own). Returns how many went.
+    pub async fn remove_stale_parts(&self, cutoff: SystemTime) -> io::Result<u64> {
+        let mut entries = match tokio::fs::read_dir(self.dir.join("tmp")).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "part") {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < cutoff);
+            if stale && tokio::fs::remove_file(&path).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// A file being written: hashed and counted as it arrives, removed unless `finish`ed.
 pub struct FileWriter {
     files: MediaFiles,
@@ -304,6 +333,32 @@ mod tests {
         std::fs::read_dir(dir.join("tmp"))
             .map(|d| d.count())
             .unwrap_or(0)
+    }
+
+    /// A half-written download a killed process left behind goes once it is older than the
+    /// cutoff; one still being written (newer) stays, as do other files.
+    #[tokio::test]
+    async fn stale_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = MediaFiles::new(dir.path());
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("old.part"), b"half").unwrap();
+        std::fs::write(tmp.join("note.txt"), b"not a download").unwrap();
+        let cutoff = SystemTime::now() + std::time::Duration::from_secs(5);
+        assert_eq!(files.remove_stale_parts(cutoff).await.unwrap(), 1);
+        assert!(!tmp.join("old.part").exists() && tmp.join("note.txt").exists());
+        std::fs::write(tmp.join("new.part"), b"arriving").unwrap();
+        let past = SystemTime::now() - std::time::Duration::from_secs(3600);
+        assert_eq!(files.remove_stale_parts(past).await.unwrap(), 0);
+        assert_eq!(parts(dir.path()), 2);
+        assert_eq!(
+            MediaFiles::new(dir.path().join("none"))
+                .remove_stale_parts(cutoff)
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[test]

@@ -244,6 +244,14 @@ impl MediaWorker {
                     other => file_failure(other),
                 })?,
                 Ok(None) => break,
+                // The client's whole-download timeout ends a body that trickles in.
+                Err(e) if e.is_timeout() => {
+                    return Err(Failure::Retry(format!(
+                        "the file did not arrive within media.download_timeout ({}): {} bytes came",
+                        humantime::format_duration(self.config.download_timeout),
+                        file.written()
+                    )))
+                }
                 Err(e) => {
                     return Err(Failure::Retry(format!(
                         "the download broke off after {} bytes: {e}",
@@ -341,6 +349,19 @@ impl MediaWorker {
                 break;
             }
         }
+        // A download lasts at most `download_timeout`, writing as it goes: a temporary
+        // file untouched for longer (and a minute) is a killed process's.
+        let stale = std::time::SystemTime::now()
+            .checked_sub(self.config.download_timeout + Duration::from_secs(60))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        match self.files.remove_stale_parts(stale).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                files = n,
+                "deleted half-written media downloads left by a stopped process"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reading the media folder's tmp/ failed"),
+        }
         if rows > 0 || files > 0 {
             metrics::counter!(m::MEDIA_SWEPT, "what" => "rows").increment(rows);
             metrics::counter!(m::MEDIA_SWEPT, "what" => "files").increment(files);
@@ -387,6 +408,40 @@ fn content_type(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::content_type;
+
+    /// A body that trickles in past `media.download_timeout` ends with the client's
+    /// timeout, which the download's failure names as such (it read "error decoding
+    /// response body").
+    #[tokio::test]
+    async fn a_trickled_download_ends_with_a_timeout_error() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+                .await;
+            for _ in 0..100 {
+                if socket.write_all(b"x").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        let client = super::MediaWorker::http_client(std::time::Duration::from_secs(1)).unwrap();
+        let mut response = client.get(format!("http://{addr}/f")).send().await.unwrap();
+        let error = loop {
+            match response.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the whole body came"),
+                Err(e) => break e,
+            }
+        };
+        assert!(error.is_timeout(), "{error:?}");
+    }
 
     #[test]
     fn content_types_are_kept_only_when_well_formed() {

@@ -56,6 +56,12 @@ pub(super) async fn fetch(
             snippet(&body)
         ))
     })?;
+    if !token_may_go_to(&info.url, &settings.api_base) {
+        return Err(FetchError::Permanent(format!(
+            "Meta's answer for media {media_id} names a file URL the access token is not sent to ({}): it must be https on a public host",
+            snippet(info.url.as_bytes())
+        )));
+    }
     let response = http
         .get(&info.url)
         .bearer_auth(&settings.access_token)
@@ -82,8 +88,34 @@ pub(super) async fn fetch(
     })
 }
 
+/// Whether the access token may go with a request to `url`, the file URL a lookup named:
+/// https to a public host (Meta's `lookaside.fbsbx.com`), or the Graph API's own origin
+/// (`api_base`, a double on this machine in tests). A broken or hostile answer naming
+/// `http://169.254.169.254/…` or `http://localhost:…` would otherwise be sent the token.
+fn token_may_go_to(url: &str, api_base: &str) -> bool {
+    let (Ok(url), Ok(base)) = (reqwest::Url::parse(url), reqwest::Url::parse(api_base)) else {
+        return false;
+    };
+    if url.origin() == base.origin() {
+        return true;
+    }
+    if url.scheme() != "https" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => !crate::net::is_forbidden(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::net::is_forbidden(ip.into()),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name != "localhost" && !name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::token_may_go_to;
     use super::wire::{FileSize, MediaUrl};
     use crate::channels::FetchError;
     use reqwest::StatusCode;
@@ -124,5 +156,38 @@ mod tests {
                 "{permanent}"
             );
         }
+    }
+
+    /// The token goes to https on a public host or to the Graph API's own origin only.
+    #[test]
+    fn the_access_token_goes_only_to_a_public_https_host_or_the_api_itself() {
+        let api = "https://graph.facebook.com/v26.0";
+        for yes in [
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+            "https://graph.facebook.com/v26.0/file",
+        ] {
+            assert!(token_may_go_to(yes, api), "{yes}");
+        }
+        for no in [
+            "http://lookaside.fbsbx.com/x",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.5/x",
+            "https://[::1]/x",
+            "https://localhost/x",
+            "https://a.localhost./x",
+            "not a url",
+        ] {
+            assert!(!token_may_go_to(no, api), "{no}");
+        }
+        // A double on this machine, as the tests' Graph API is.
+        assert!(token_may_go_to(
+            "http://127.0.0.1:9000/file/1",
+            "http://127.0.0.1:9000/v26.0"
+        ));
+        assert!(!token_may_go_to(
+            "http://127.0.0.1:9001/file/1",
+            "http://127.0.0.1:9000/v26.0"
+        ));
     }
 }
