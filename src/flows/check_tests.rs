@@ -769,3 +769,19 @@ fn flow_ids_are_words_of_at_most_200_characters() {
         assert_eq!(check(&[("f.yaml", &flow(good))], None), "", "{good}");
     }
 }
+
+/// A `handoff` ends the run: steps written after it never run, and `check` says why.
+#[test]
+fn steps_after_a_handoff_are_named_as_never_running() {
+    let out = check(
+        &[(
+            "h.yaml",
+            "id: h\ntriggers: [{keyword: [human]}]\nsteps:\n  - handoff: { message: \"A person will answer.\" }\n  - send: \"Thanks for waiting\"\n",
+        )],
+        None,
+    );
+    assert!(
+        out.contains("flows/h.yaml:5:5: warning: this step can never run: the `handoff` before it ends the flow"),
+        "{out}"
+    );
+}

@@ -423,7 +423,11 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
             continue;
         }
         seen[i] = true;
-        todo.extend(successors(&steps[i].op, i));
+        // A `handoff` ends the run: a person has the conversation, and a release starts
+        // afresh from the triggers, so the steps after it never run.
+        if !matches!(steps[i].op, Op::Handoff { .. }) {
+            todo.extend(successors(&steps[i].op, i));
+        }
     }
     for (i, step) in steps.iter().enumerate() {
         // Added jumps are not the author's steps.
@@ -433,11 +437,20 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
                 .as_deref()
                 .map(|s| format!("step `{s}`"))
                 .unwrap_or_else(|| "this step".into());
-            problems.warning(
-                step.at,
-                format!("{name} can never run: no step leads to it"),
-                Some("remove it, or give it an `id:` and `goto` it from somewhere".into()),
-            );
+            let after_handoff =
+                i > 0 && seen[i - 1] && matches!(steps[i - 1].op, Op::Handoff { .. });
+            let (message, hint) = if after_handoff {
+                (
+                    format!("{name} can never run: the `handoff` before it ends the flow (a person takes over, and a release starts again from the triggers)"),
+                    "put it before the `handoff` (its `message:` is sent as the person takes over), or remove it",
+                )
+            } else {
+                (
+                    format!("{name} can never run: no step leads to it"),
+                    "remove it, or give it an `id:` and `goto` it from somewhere",
+                )
+            };
+            problems.warning(step.at, message, Some(hint.into()));
         }
     }
 }
