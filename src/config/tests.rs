@@ -294,6 +294,16 @@ fn warns_of_a_manual_clock_beside_real_senders_and_twilio_without_public_url() {
         .warnings(1)
         .join("\n");
     assert!(text.is_empty(), "{text}");
+    // A host named `webhooks…` or a proxy's path prefix is fine.
+    for fine in [
+        "https://webhooks.example.com",
+        "https://example.com/parley/",
+    ] {
+        assert!(
+            load(&format!("{twilio}public_url: {fine}\n")).is_ok(),
+            "{fine}"
+        );
+    }
     let mut sandbox_only = Config::embedded_default();
     sandbox_only.sandbox.manual_clock = true;
     let text = sandbox_only.warnings(1).join("\n");

@@ -128,7 +128,10 @@ impl Config {
             }
             // Parley adds `/webhooks/twilio` itself: with it in `public_url` too, every
             // signature is checked against `…/webhooks/twilio/webhooks/twilio`.
-            if url.trim_end_matches('/').contains("/webhooks") {
+            let path = url::Url::parse(url)
+                .map(|u| u.path().to_string())
+                .unwrap_or_default();
+            if path.split('/').any(|segment| segment == "webhooks") {
                 problems.push(format!(
                     "public_url: `{url}` names a webhook path; it is the scheme and host Twilio calls (and any path prefix your proxy adds), like `https://bot.example.com`: Parley adds /webhooks/twilio itself"
                 ));
