@@ -116,17 +116,35 @@ async fn a_customer_whose_phone_is_withheld_gets_replies_addressed_by_bsuid() {
 
 #[tokio::test]
 async fn a_bsuid_change_in_the_middle_of_an_ask_carries_the_flow_on() {
-    bsuid_change_mid_ask(None).await;
+    bsuid_change_mid_ask(None, user_id_update(BSUID, NEW_BSUID)).await;
+}
+
+/// Since Meta's changelog of 2026-08-11 a BSUID change comes as a `user_changed_user_id`
+/// system message naming the old id in `previous_user_id` (no `from`, no `user_id_update`).
+#[tokio::test]
+async fn a_bsuid_change_told_by_a_system_message_carries_the_flow_on() {
+    bsuid_change_mid_ask(None, changed_user_id(BSUID, NEW_BSUID)).await;
 }
 
 #[tokio::test]
 async fn postgres_a_bsuid_change_in_the_middle_of_an_ask_carries_the_flow_on() {
     if let Some(url) = crate::postgres::fresh_database().await {
-        bsuid_change_mid_ask(Some(url)).await;
+        bsuid_change_mid_ask(Some(url), user_id_update(BSUID, NEW_BSUID)).await;
     }
 }
 
-async fn bsuid_change_mid_ask(database_url: Option<String>) {
+fn changed_user_id(previous: &str, current: &str) -> Vec<u8> {
+    envelope(
+        "messages",
+        json!({ "messages": [{
+            "id": "wamid.system.uid", "timestamp": now_unix().to_string(), "type": "system",
+            "system": { "body": format!("User Maria changed from {previous} to {current}"),
+                        "user_id": current, "previous_user_id": previous, "type": "user_changed_user_id" }
+        }]}),
+    )
+}
+
+async fn bsuid_change_mid_ask(database_url: Option<String>, change: Vec<u8>) {
     let app = spawn_with(Options {
         flows: vec![("order.yaml", ORDER_FLOW)],
         database_url,
@@ -143,7 +161,7 @@ async fn bsuid_change_mid_ask(database_url: Option<String>) {
         .unwrap()
         .unwrap();
 
-    post_ok(&app, &user_id_update(BSUID, NEW_BSUID)).await;
+    post_ok(&app, &change).await;
     eventually(WAIT, "the contact under its new id", || async {
         app.store
             .find_conversation(1, &format!("bsuid:{NEW_BSUID}"))

@@ -578,7 +578,11 @@ fn identity_change(at: &str, message: &wire::Message) -> Option<IdentityChange> 
             return None;
         }
     };
-    let previous = sender(message, None);
+    let previous = sender(message, None).or_else(|| {
+        non_empty(&system.previous_user_id)
+            .filter(|id| is_user_id(id))
+            .map(|id| ContactRef::BusinessScoped(id.to_string()))
+    });
     let new_phone = non_empty(&system.wa_id).and_then(|p| PhoneNumber::parse(p).ok());
     let new_user_id = non_empty(&system.user_id)
         .filter(|id| is_user_id(id))
@@ -591,10 +595,14 @@ fn identity_change(at: &str, message: &wire::Message) -> Option<IdentityChange> 
             kind,
             timestamp: timestamp(message.timestamp.as_ref()),
         }),
-        // `user_changed_user_id` names only the new id; the old one comes in the
-        // `user_id_update` change that accompanies it.
+        // Before Meta's changelog of 2026-08-11 `user_changed_user_id` named only the new
+        // id (the old one came in a `user_id_update` change); now `previous_user_id` does.
         _ => {
-            tracing::debug!(message_id = %message.id, "Meta system message names only one side of the change; waiting for user_id_update");
+            unparsed(
+                "message",
+                at,
+                "a system message that names only one side of an identity change",
+            );
             None
         }
     }

@@ -198,6 +198,11 @@ pub(super) struct System {
     /// The new business-scoped user id.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// The business-scoped user id before the change (Meta's changelog of 2026-08-11: on
+    /// both system message types; `user_changed_user_id` has no `from` to name the customer
+    /// otherwise).
+    #[serde(default)]
+    pub previous_user_id: Option<String>,
 }
 
 /// One entry of a `user_id_update` change: the user's BSUID changed.

@@ -62,6 +62,7 @@ snapshot_fixtures! {
     parses_system_customer_changed_number_legacy => "system_customer_changed_number_legacy.json",
     parses_system_user_changed_user_id_alone_as_nothing => "system_user_changed_user_id.json",
     parses_user_id_update => "user_id_update.json",
+    parses_system_user_changed_user_id_with_its_previous_id => "system_user_changed_user_id_with_previous.json",
     parses_status_delivered_to_business_scoped_user => "status_delivered_to_bsuid.json",
     parses_status_sent => "status_sent.json",
     parses_status_delivered => "status_delivered.json",
