@@ -140,7 +140,15 @@ impl FormField {
         };
         let wrong = |what: &str| format!("`{}` is not {what}: {text}", self.name);
         match self.kind {
-            FieldKind::Text | FieldKind::Date => Ok(v.clone()),
+            FieldKind::Text => match v {
+                Value::Object(_) | Value::Array(_) => Err(wrong("text")),
+                _ => Ok(v.clone()),
+            },
+            // A DatePicker answers `YYYY-MM-DD` (Flow JSON 5.0 and later) or, before, the
+            // date's UTC midnight in milliseconds: either becomes `YYYY-MM-DD`.
+            FieldKind::Date => form_date(&text)
+                .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+                .ok_or_else(|| wrong("a date (YYYY-MM-DD)")),
             FieldKind::Number => match v {
                 Value::Number(_) => Ok(v.clone()),
                 _ => super::typed::number(&text).ok_or_else(|| wrong("a number")),
@@ -266,6 +274,18 @@ fn measure(v: &Value, depth: usize, count: &mut usize) -> Result<(), FormReplyEr
     }
 }
 
+/// A form's date: `2027-01-15`, or milliseconds since 1970 (older DatePickers).
+fn form_date(text: &str) -> Option<chrono::NaiveDate> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(d);
+    }
+    if !text.is_empty() && text.len() <= 15 && text.bytes().all(|b| b.is_ascii_digit()) {
+        let millis: i64 = text.parse().ok()?;
+        return chrono::DateTime::from_timestamp_millis(millis).map(|t| t.date_naive());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +336,44 @@ mod tests {
             parse_form_response("{not json"),
             Err(FormReplyError::NotAnObject(_))
         ));
+    }
+
+    /// A date field takes a date: `YYYY-MM-DD`, or an older DatePicker's milliseconds
+    /// (made `YYYY-MM-DD`); `15/01/2027`, `2027-02-30` or an object go to `on_invalid`. A
+    /// text field takes no object.
+    #[test]
+    fn date_fields_take_dates_and_text_fields_take_no_objects() {
+        let fields = vec![
+            field("date", FieldKind::Date, true),
+            field("note", FieldKind::Text, false),
+        ];
+        let map = |v: Value| FormField::map(&fields, v.as_object().unwrap());
+        assert_eq!(
+            map(json!({"date": "2027-01-15"})).unwrap()["date"],
+            "2027-01-15"
+        );
+        assert_eq!(
+            map(json!({"date": "1768435200000"})).unwrap()["date"],
+            "2026-01-15"
+        );
+        for bad in [
+            json!("15/01/2027"),
+            json!("2027-02-30"),
+            json!({"y": 2027}),
+            json!("soon"),
+        ] {
+            let e = map(json!({ "date": bad })).unwrap_err();
+            assert!(
+                e.starts_with("`date` is not a date (YYYY-MM-DD)"),
+                "{bad}: {e}"
+            );
+        }
+        let e = map(json!({"date": "2027-01-15", "note": {"a": 1}})).unwrap_err();
+        assert!(e.starts_with("`note` is not text"), "{e}");
+        assert_eq!(
+            map(json!({"date": "2027-01-15", "note": "hi"})).unwrap()["note"],
+            "hi"
+        );
     }
 
     #[test]

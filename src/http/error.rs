@@ -212,11 +212,11 @@ fn render_answer(family: Family, reads: bool, e: &Error) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         // "Please retry": during an outage or an overload every request gets it, and a line
         // each would bury the log (the metrics count every one).
-        crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = %e.message, "requests answered 503");
+        crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests answered 503");
     } else if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), code = e.code, detail = %e.message, "request failed");
+        tracing::error!(status = status.as_u16(), code = e.code, detail = ?e.message, "request failed");
     } else {
-        tracing::warn!(status = status.as_u16(), code = e.code, detail = %e.message, "request refused");
+        tracing::warn!(status = status.as_u16(), code = e.code, detail = ?e.message, "request refused");
     }
     let hidden = status.is_server_error() && matches!(family, Family::Sandbox | Family::Webhooks);
     let message = match (hidden, reads) {
@@ -427,6 +427,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal quotes what the client sent: a line break in it is escaped, so a client
+    /// cannot write a line of its own into the log (`?by=x%0A… ERROR …`).
+    #[test]
+    fn a_refusal_logs_what_the_client_sent_on_one_line() {
+        let text = crate::workers::logs_of(|| {
+            render(
+                Family::UserWhatsapp,
+                &Error::invalid_request(
+                    "`x\n2026-11-27T19:00:00Z ERROR parley::app: FAKE` is not a grouping",
+                ),
+            );
+        });
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("x\\n2026"), "{text}");
+    }
 
     /// During an outage every request is answered 503: the log gets a line per period,
     /// not one per request (a 500 is still logged each time, at ERROR).

@@ -103,15 +103,24 @@ pub async fn twilio_post(
     body: Bytes,
 ) -> Result<impl IntoResponse, Error> {
     metrics::counter!(m::WEBHOOKS_RECEIVED, "provider" => "twilio").increment(1);
+    // Refused before the body is read when nothing could verify it: no Twilio sender, or
+    // no signature shaped like one (base64 of a 20-byte HMAC-SHA1).
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    if st.senders.twilio().next().is_none() || !signature.is_some_and(signature_shaped) {
+        metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "signature")
+            .increment(1);
+        return Err(Error::unauthorized(
+            "X-Twilio-Signature is missing or malformed, or no Twilio sender is configured",
+        ));
+    }
     let params = twilio::webhook::parse_form(&body).map_err(|e| {
         metrics::counter!(m::WEBHOOKS_REJECTED, "provider" => "twilio", "reason" => "malformed")
             .increment(1);
         Error::invalid_request(format!("webhook body is not a form: {e}"))
     })?;
     let url = signed_url(&st, &headers, &uri);
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok());
     let verified: Vec<i64> = st
         .senders
         .twilio()
@@ -153,6 +162,17 @@ pub async fn twilio_post(
         [(header::CONTENT_TYPE, "text/xml")],
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
     ))
+}
+
+/// Whether `header` could be an `X-Twilio-Signature`: the base64 of a 20-byte HMAC-SHA1
+/// is 28 characters ending in `=`.
+fn signature_shaped(header: &str) -> bool {
+    let h = header.trim();
+    h.len() == 28
+        && h.ends_with('=')
+        && h[..27]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// The URL Twilio signed: `public_url` + path when configured, else rebuilt from the

@@ -308,6 +308,34 @@ async fn a_twilio_body_that_is_not_a_form_is_400_and_counted() {
     app.shutdown().await;
 }
 
+/// An unsigned Twilio body is refused before it is read, and a form of more parameters
+/// than Twilio ever sends is refused before any is decoded: half a million `a&a&…` pairs
+/// cost a quarter second of the HTTP thread each (sorted and hashed), a denial of service
+/// for every webhook behind it.
+#[tokio::test]
+async fn twilio_bodies_are_refused_before_costly_work() {
+    let app = spawn_app().await;
+    let flood = "a&".repeat(500_000);
+    let post = |signature: Option<&'static str>| {
+        let mut r = app
+            .http
+            .post(format!("{}/webhooks/twilio", app.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(flood.clone());
+        if let Some(s) = signature {
+            r = r.header("x-twilio-signature", s);
+        }
+        r.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 401);
+    assert_eq!(post(Some("junk")).await.unwrap().status(), 401);
+    let res = post(Some("D60o3B3Ig8ML4LnbUwE5+tr6zUo=")).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("500000 parameters"), "{body}");
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn health_ready_and_metrics_answer() {
     let app = spawn_app().await;
