@@ -187,3 +187,25 @@ steps:
     let (report, rendered) = load(&fixed, None);
     assert!(report.problems.is_empty(), "{rendered}");
 }
+
+/// An empty `text` or `flow_id` is an error (WhatsApp refuses the message), and naming
+/// both `flow_id` and `flow_name` no longer hides the step's other mistakes.
+#[test]
+fn empty_texts_and_ids_are_errors_and_one_mistake_hides_no_other() {
+    let flow = |form: &str| {
+        format!("id: f\ntriggers: [{{keyword: [f]}}]\nsteps:\n  - form: {{ {form} }}\n")
+    };
+    let (_, out) = load(&flow(r#"flow_id: "123", text: "  ", cta: Book"#), None);
+    assert!(out.contains("the form's `text` is empty"), "{out}");
+    let (_, out) = load(&flow(r#"flow_id: "  ", text: Hi, cta: Book"#), None);
+    assert!(out.contains("`flow_id` is empty"), "{out}");
+    let (_, out) = load(
+        &flow(&format!(
+            r#"flow_id: "123", flow_name: x, text: Hi, cta: "{}""#,
+            "b".repeat(43)
+        )),
+        None,
+    );
+    assert!(out.contains("not both"), "{out}");
+    assert!(out.contains("cta"), "{out}");
+}

@@ -62,15 +62,24 @@ pub fn compile(
             .map(str::to_string)
     };
     let flow = match (s("flow_id", problems), s("flow_name", problems)) {
+        (Some(id), None) if id.trim().is_empty() => {
+            problems.error(
+                yaml::pos(m.get_node("flow_id")?),
+                "`flow_id` is empty: it names the WhatsApp Flow to open",
+                Some("find the id in WhatsApp Manager › Account tools › Flows".into()),
+            );
+            FlowRef::Id(id)
+        }
         (Some(id), None) => FlowRef::Id(id),
         (None, Some(name)) => FlowRef::Name(name),
-        (Some(_), Some(_)) => {
+        (Some(id), Some(_)) => {
+            // Said, and the rest of the step still checked.
             problems.error(
                 yaml::pos(m.get_node("flow_name")?),
                 "a `form` names its WhatsApp Flow by `flow_id` or by `flow_name`, not both",
                 None,
             );
-            return None;
+            FlowRef::Id(id)
         }
         (None, None) => {
             problems.error(
@@ -96,6 +105,15 @@ pub fn compile(
         yaml::pos(m.get_node("text")?),
         problems,
     );
+    if body.trim().is_empty() {
+        problems.error(
+            yaml::pos(m.get_node("text")?),
+            "the form's `text` is empty: WhatsApp refuses a flow message without a body",
+            Some(
+                "write the message above the button, like `text: Book a visit in two taps`".into(),
+            ),
+        );
+    }
     let header = s("header", problems);
     if let (Some(h), Some(n)) = (&header, m.get_node("header")) {
         check_len(h, HEADER_MAX, "the header", yaml::pos(n), problems);
