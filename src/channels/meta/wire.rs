@@ -172,6 +172,12 @@ pub(super) struct Call {
     pub from: Option<String>,
     #[serde(default)]
     pub to: Option<String>,
+    /// The caller's or callee's business-scoped user id (a user without a shared number
+    /// calls with no `from`).
+    #[serde(default)]
+    pub from_user_id: Option<String>,
+    #[serde(default)]
+    pub to_user_id: Option<String>,
     #[serde(default)]
     pub direction: Option<String>,
     #[serde(default)]

@@ -172,15 +172,21 @@ pub(super) fn call(at: &str, raw: &Value, contacts: &[wire::Contact]) -> Option<
             return None;
         }
     };
-    let who = match direction {
-        CallDirection::UserInitiated => &c.from,
-        CallDirection::BusinessInitiated => &c.to,
+    let (who, who_user) = match direction {
+        CallDirection::UserInitiated => (&c.from, &c.from_user_id),
+        CallDirection::BusinessInitiated => (&c.to, &c.to_user_id),
     };
-    let from = customer(&c.id, who, &None)?;
-    let profile = contacts
-        .iter()
-        .find(|k| super::same_id(&k.wa_id, who))
-        .and_then(|k| k.profile.as_ref());
+    // The `contacts` entry of the customer, by number or by BSUID: it may hold the BSUID
+    // the call's own fields leave out (or the number a BSUID-only call does).
+    let entry = contacts.iter().find(|k| {
+        super::same_id(&k.wa_id, who)
+            || (who_user.is_some() && k.user_id.is_some() && k.user_id == *who_user)
+    });
+    let user_id = who_user
+        .clone()
+        .or_else(|| entry.and_then(|k| k.user_id.clone()));
+    let from = customer(&c.id, who, &user_id)?;
+    let profile = entry.and_then(|k| k.profile.as_ref());
     let seconds = |t: &Option<wire::Timestamp>| t.as_ref().and_then(wire::Timestamp::unix_seconds);
     Some(InboundMessage {
         provider_message_id: format!("{}:{}", c.id, event.as_str()),

@@ -85,6 +85,7 @@ snapshot_fixtures! {
     parses_call_connect => "calls_connect.json",
     parses_call_terminate => "calls_terminate.json",
     parses_business_initiated_call => "calls_business_initiated.json",
+    parses_call_from_a_business_scoped_user => "calls_terminate_bsuid.json",
     parses_submitted_form => "interactive_nfm_reply_flow.json",
     parses_submitted_address => "interactive_nfm_reply_address.json",
 }
@@ -193,6 +194,25 @@ fn a_call_s_connect_and_terminate_are_two_events_and_only_the_customer_s_open_th
     let c = only_message(&business);
     assert_eq!(c.from.key(), "+16315551181", "the customer is the callee");
     assert!(!c.content.opens_window());
+}
+
+/// A call names its customer by BSUID too (`from_user_id`, or the `contacts` entry): a
+/// caller without a shared number is a customer, and one with both is one contact.
+#[test]
+fn a_call_names_its_customer_by_bsuid_too() {
+    let bsuid_only = parse_fixture("calls_terminate_bsuid.json");
+    let m = only_message(&bsuid_only);
+    assert_eq!(m.from.key(), "bsuid:US.10482957361840527319");
+    assert_eq!(m.username.as_deref(), Some("@maria"));
+    let both = fixture("calls_terminate_bsuid.json");
+    let both = String::from_utf8(both).unwrap().replace(
+        "\"from_user_id\"",
+        "\"from\": \"16315551181\", \"from_user_id\"",
+    );
+    let both = parse(both.as_bytes()).unwrap();
+    let m = only_message(&both);
+    assert_eq!(m.from.key(), "+16315551181");
+    assert_eq!(m.from.user_id(), Some("US.10482957361840527319"));
 }
 
 #[test]
