@@ -87,6 +87,47 @@ pub fn render<S: Scope + ?Sized>(template: &str, scope: &S) -> String {
     out
 }
 
+/// Renders an `http` step's URL. A blank in the URL's path, query or fragment (after the
+/// host) is percent-encoded: the value stays one value, so a customer's `../../admin?all=1`
+/// cannot walk to another path or add parameters on the author's service (with the
+/// author's headers). A blank before that (the whole URL or its base, from a variable) is
+/// put in as it is.
+pub fn render_url<S: Scope + ?Sized>(template: &str, scope: &S) -> String {
+    let mut out = String::with_capacity(template.len());
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(t) | Piece::Unclosed { rest: t, .. } => out.push_str(t),
+            Piece::Blank { expr, .. } => {
+                let value = evaluate(expr.trim(), scope);
+                if past_the_host(&out) {
+                    percent_encode(&mut out, &value);
+                } else {
+                    out.push_str(&value);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether text written so far ends past a URL's host.
+fn past_the_host(prefix: &str) -> bool {
+    prefix
+        .find("://")
+        .is_some_and(|i| prefix[i + 3..].contains(['/', '?', '#']))
+}
+
+/// `value` with every byte but the unreserved ones (letters, digits, `-._~`) as `%XX`.
+fn percent_encode(out: &mut String, value: &str) {
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
 /// Renders every string inside a JSON value (the `http` step's body).
 pub fn render_json<S: Scope + ?Sized>(template: &Value, scope: &S) -> Value {
     match template {
@@ -149,6 +190,37 @@ mod tests {
     use super::*;
     use crate::flows::template::ROOTS;
     use serde_json::json;
+
+    /// A customer's text in a URL's path or query stays one value; a base URL from a
+    /// variable is put in as it is.
+    #[test]
+    fn blanks_past_the_host_are_percent_encoded() {
+        let scope = json!({ "vars": { "q": "../../admin/users?all=1#", "base": "https://api.example.com/v1", "n": "4821" } });
+        assert_eq!(
+            render_url("https://api.example.com/orders/{{ vars.q }}", &scope),
+            "https://api.example.com/orders/..%2F..%2Fadmin%2Fusers%3Fall%3D1%23"
+        );
+        assert_eq!(
+            render_url(
+                "https://api.example.com/search?q={{ vars.q }}&n={{ vars.n }}",
+                &scope
+            ),
+            "https://api.example.com/search?q=..%2F..%2Fadmin%2Fusers%3Fall%3D1%23&n=4821"
+        );
+        assert_eq!(
+            render_url("{{ vars.base }}/orders/{{ vars.n }}", &scope),
+            "https://api.example.com/v1/orders/4821"
+        );
+        assert_eq!(
+            render_url("https://{{ vars.n }}.example.com/x", &scope),
+            "https://4821.example.com/x"
+        );
+        let scope = json!({ "vars": { "q": "José %2e" } });
+        assert_eq!(
+            render_url("https://a.example/{{ vars.q }}", &scope),
+            "https://a.example/Jos%C3%A9%20%252e"
+        );
+    }
 
     #[test]
     fn renders_paths_defaults_and_filters() {

@@ -303,7 +303,7 @@ impl Interpreter<'_> {
     fn http_step(&mut self, spec: &HttpSpec) -> Next {
         let req = HttpRequest {
             method: spec.method.clone(),
-            url: self.render(&spec.url),
+            url: self.render_url(&spec.url),
             headers: spec
                 .headers
                 .iter()

@@ -24,6 +24,11 @@ impl Interpreter<'_> {
         render(text, &self.scope())
     }
 
+    /// `render` for an `http` step's URL (`template::render_url`).
+    pub(super) fn render_url(&self, text: &str) -> String {
+        crate::engine::template::render_url(text, &self.scope())
+    }
+
     pub(super) fn set_var(&mut self, name: &str, value: Value) {
         if let Some(run) = &mut self.state.run {
             run.vars.insert(name.to_string(), value);
