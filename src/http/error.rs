@@ -213,6 +213,13 @@ fn render_answer(family: Family, reads: bool, e: &Error) -> Response {
         // "Please retry": during an outage or an overload every request gets it, and a line
         // each would bury the log (the metrics count every one).
         crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests answered 503");
+    } else if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        // Anyone can send requests without a key, as fast as they like: a line each would
+        // let them fill the disk (the auth layer's own line is throttled too).
+        crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests refused for their key or their rate");
     } else if status.is_server_error() {
         tracing::error!(status = status.as_u16(), code = e.code, detail = ?e.message, "request failed");
     } else {
@@ -442,6 +449,22 @@ mod tests {
         });
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("x\\n2026"), "{text}");
+    }
+
+    /// Requests without a key (or over the rate) can come as fast as anyone sends them:
+    /// the log gets a line per period, not one each.
+    #[test]
+    fn refusals_for_a_key_are_logged_once_per_period() {
+        let text = crate::workers::logs_of(|| {
+            for _ in 0..50 {
+                render(
+                    Family::UserWhatsapp,
+                    &Error::unauthorized("a Bearer key is required"),
+                );
+            }
+        });
+        // At most one: another test's 401 in the same period may have taken the line.
+        assert!(text.lines().count() <= 1, "{text}");
     }
 
     /// During an outage every request is answered 503: the log gets a line per period,
