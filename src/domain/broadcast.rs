@@ -372,6 +372,9 @@ impl BroadcastAction {
             (Self::Resume, Paused) => Ok(Sending),
             (Self::Cancel, Sending | Paused) => Ok(Cancelled),
             (Self::Cancel, Done) if waiting => Ok(Cancelled),
+            (Self::Cancel, Cancelled) => {
+                Err("the broadcast is cancelled already: nothing more of it is sent".into())
+            }
             (action, state) => Err(format!(
                 "the broadcast is {}: it cannot be {}",
                 state.as_str(),
@@ -398,6 +401,19 @@ pub struct BroadcastReply {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Cancelling a cancelled broadcast says so, not that every message was sent.
+    #[test]
+    fn cancelling_twice_says_it_is_cancelled_already() {
+        let e = BroadcastAction::Cancel
+            .apply(BroadcastState::Cancelled, false)
+            .unwrap_err();
+        assert!(e.contains("cancelled already"), "{e}");
+        let e = BroadcastAction::Cancel
+            .apply(BroadcastState::Done, false)
+            .unwrap_err();
+        assert!(e.contains("every message has been sent"), "{e}");
+    }
 
     fn contact(fields: serde_json::Value, name: Option<&str>) -> Contact {
         Contact {
