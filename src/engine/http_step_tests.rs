@@ -247,25 +247,7 @@ async fn a_redirect_to_another_host_is_not_followed_so_the_steps_headers_stay_ho
 /// "error decoding response body").
 #[tokio::test]
 async fn an_answer_that_trickles_in_past_the_timeout_says_it_came_too_late() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = [0u8; 4096];
-        let _ = socket.read(&mut request).await;
-        let _ = socket
-            .write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n",
-            )
-            .await;
-        for _ in 0..100 {
-            if socket.write_all(b" ").await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+    let addr = crate::net::trickling_server().await;
     let mut req = get(format!("http://{addr}/slow"));
     req.timeout = Duration::from_secs(1);
     let err = call(&client(&Reach::Anywhere), &Reach::Anywhere, req)

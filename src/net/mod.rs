@@ -21,3 +21,30 @@ pub fn media_client(timeout: std::time::Duration) -> reqwest::Result<reqwest::Cl
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
 }
+
+/// A server on this machine that answers one request with its headers at once (a body of
+/// 100 bytes announced), then sends the body a byte every 100 ms: for tests of timeouts
+/// that end an answer trickling in.
+#[cfg(test)]
+pub(crate) async fn trickling_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let _ = socket
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n",
+            )
+            .await;
+        for _ in 0..100 {
+            if socket.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    addr
+}

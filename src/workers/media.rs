@@ -414,23 +414,7 @@ mod tests {
     /// response body").
     #[tokio::test]
     async fn a_trickled_download_ends_with_a_timeout_error() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request).await;
-            let _ = socket
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
-                .await;
-            for _ in 0..100 {
-                if socket.write_all(b"x").await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        });
+        let addr = crate::net::trickling_server().await;
         let client = super::MediaWorker::http_client(std::time::Duration::from_secs(1)).unwrap();
         let mut response = client.get(format!("http://{addr}/f")).send().await.unwrap();
         let error = loop {
