@@ -100,7 +100,7 @@ pub fn render_url<S: Scope + ?Sized>(template: &str, scope: &S) -> String {
             Piece::Blank { expr, .. } => {
                 let value = evaluate(expr.trim(), scope);
                 if past_the_host(&out) {
-                    percent_encode(&mut out, &value);
+                    crate::net::percent_encode_into(&mut out, &value, b"");
                 } else {
                     out.push_str(&value);
                 }
@@ -115,17 +115,6 @@ fn past_the_host(prefix: &str) -> bool {
     prefix
         .find("://")
         .is_some_and(|i| prefix[i + 3..].contains(['/', '?', '#']))
-}
-
-/// `value` with every byte but the unreserved ones (letters, digits, `-._~`) as `%XX`.
-fn percent_encode(out: &mut String, value: &str) {
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
 }
 
 /// Renders every string inside a JSON value (the `http` step's body).

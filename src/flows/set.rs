@@ -42,25 +42,19 @@ impl FlowSet {
         for flow in flows {
             if let Some(&first) = by_id.get(&flow.id) {
                 let other = &kept[first];
-                problems.push(problem(
-                    &flow.file,
-                    flow.id_at,
-                    format!(
-                        "the flow id `{}` is already used by {}:{}",
-                        flow.id, other.file, other.id_at.line
-                    ),
-                    Some("every flow needs its own id: rename one of them".into()),
-                ));
-                // In the other file too: the file just written may be either of them.
-                problems.push(problem(
-                    &other.file,
-                    other.id_at,
-                    format!(
-                        "the flow id `{}` is also used by {}:{}",
-                        flow.id, flow.file, flow.id_at.line
-                    ),
-                    Some("every flow needs its own id: rename one of them".into()),
-                ));
+                // Said in both files: the file just written may be either of them.
+                for (here, there, how) in [(&flow, &**other, "already"), (&**other, &flow, "also")]
+                {
+                    problems.push(problem(
+                        &here.file,
+                        here.id_at,
+                        format!(
+                            "the flow id `{}` is {how} used by {}:{}",
+                            flow.id, there.file, there.id_at.line
+                        ),
+                        Some("every flow needs its own id: rename one of them".into()),
+                    ));
+                }
                 continue;
             }
             by_id.insert(flow.id.clone(), kept.len());

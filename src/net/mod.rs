@@ -11,6 +11,20 @@ pub use address::{is_forbidden, is_metadata};
 pub use body::{read_limited, BodyError};
 pub use guard::{client_builder, refusal, refused_address, Guard, Refused, MAX_REDIRECTS};
 
+/// Appends `value` to `out` with every byte but RFC 3986's unreserved ones (letters,
+/// digits, `-._~`) and those in `keep` written as `%XX`: a value put into a URL stays one
+/// value (an `http` step's blanks keep nothing; S3's signed paths keep `/` and `%`).
+pub fn percent_encode_into(out: &mut String, value: &str, keep: &[u8]) {
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || keep.contains(&b)
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
 /// The client files are downloaded with (inbound media, voice notes to transcribe): the
 /// whole download within `timeout`, at most 3 redirects (reqwest drops credentials on a
 /// redirect to another host).

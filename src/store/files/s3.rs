@@ -254,14 +254,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// nothing and encodes what remains (e.g. `$`).
 fn uri_encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'%' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
+    crate::net::percent_encode_into(&mut out, path, b"/%");
     out
 }
 
