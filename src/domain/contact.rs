@@ -78,6 +78,12 @@ impl ContactPatch {
         tags.retain(|tag| !self.remove_tags.contains(tag));
     }
 
+    /// Whether this patch opts the contact out (`opted_out: true`): the stores then stop
+    /// the contact's sends still queued, in the same transaction.
+    pub fn opts_out(&self) -> bool {
+        self.set_attributes.get(OPTED_OUT) == Some(&Value::Bool(true))
+    }
+
     /// Adds `tag` (and no longer removes it).
     pub fn tag(&mut self, tag: &str) {
         self.remove_tags.retain(|x| x != tag);

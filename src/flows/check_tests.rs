@@ -785,3 +785,27 @@ fn steps_after_a_handoff_are_named_as_never_running() {
         "{out}"
     );
 }
+
+/// `expect: button` after no message with buttons refuses every typed answer: `check`
+/// warns. Buttons sent before it on some path, in the question itself, or a template's
+/// quick replies are enough.
+#[test]
+fn a_button_answer_with_no_buttons_before_it_is_warned() {
+    let flow = |steps: &str| format!("id: b\ntriggers: [{{keyword: [hi]}}]\nsteps:\n{steps}");
+    let bare = flow("  - send: \"Pick one\"\n  - ask: { save_as: pick, expect: button }\n");
+    let out = check(&[("b.yaml", &bare)], None);
+    assert!(
+        out.contains("flows/b.yaml:5:5: warning: `expect: button` waits for a tap on buttons, but no step before this one sends any"),
+        "{out}"
+    );
+    let fine = [
+        flow("  - send: { text: Pick, buttons: [{ id: a, title: A }] }\n  - ask: { save_as: pick, expect: button }\n"),
+        flow("  - ask: { text: Pick, buttons: [{ id: a, title: A }], save_as: pick, expect: button }\n"),
+        // One path offers buttons: the author may mean the other to be rare.
+        flow("  - if: \"contact.vip == true\"\n    then: menu\n  - goto: pick\n  - id: menu\n    send: { text: Pick, buttons: [{ id: a, title: A }] }\n  - id: pick\n    ask: { save_as: pick, expect: button }\n"),
+    ];
+    for text in fine {
+        let out = check(&[("b.yaml", &text)], None);
+        assert!(!out.contains("expect: button"), "{text}\n{out}");
+    }
+}

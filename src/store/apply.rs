@@ -134,6 +134,15 @@ pub(super) struct ContactFields {
     pub tags: Vec<String>,
 }
 
+/// What a send still queued when its customer opted out says (skipped, not sent). The
+/// `opted_out:` prefix is what broadcast progress counts (`sql::BROADCAST_COUNTS`).
+pub(super) const OPTED_OUT_BEFORE_SEND: &str = "opted_out: the customer opted out (STOP, an \
+`opt_out` step, or an import with opted_in: no) before it was sent; not sent";
+
+/// Which queued sends an opt-out stops: a flow's (replies, scheduled flows, their fallback
+/// templates) and a broadcast's. An API send is the operator's own decision and still goes.
+pub(super) const STOPPED_BY_OPT_OUT: &str = "('flow', 'fallback', 'broadcast')";
+
 /// A conversation row's `state` column: the engine's state, read once here. Unreadable
 /// JSON (written by a newer version, or damaged) starts afresh, as it always has.
 pub(super) fn conversation_state(value: &serde_json::Value) -> ConversationState {

@@ -380,6 +380,7 @@ impl<'a> Builder<'a> {
         // Steps that failed to compile became `end`: reachability would only add noise.
         if !problems.has_errors() {
             unreachable_steps(&steps, problems);
+            button_asks_without_buttons(&steps, problems);
             loops::check(&steps, problems);
         }
         steps
@@ -451,6 +452,50 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
                 )
             };
             problems.warning(step.at, message, Some(hint.into()));
+        }
+    }
+}
+
+/// Warns about an `ask … expect: button` that no path reaches after a message with
+/// buttons (a `send` of buttons, a list or a template, an `ask` whose question has them, an
+/// `agent` that may offer some): its customer could only tap an older message's button, and
+/// every typed answer would be refused until the retries run out.
+fn button_asks_without_buttons(steps: &[Step], problems: &mut Problems) {
+    use super::model::{ContentSpec, Expect, SendSpec};
+    let tappable = |spec: &SendSpec| {
+        matches!(
+            spec.content,
+            ContentSpec::Buttons { .. } | ContentSpec::List { .. } | ContentSpec::Template(_)
+        )
+    };
+    let offers = |op: &Op| match op {
+        Op::Send(spec) => tappable(spec),
+        Op::Ask(ask) => ask.prompt.as_ref().is_some_and(tappable),
+        Op::Agent(_) => true,
+        _ => false,
+    };
+    // Each step with whether a path to it has offered buttons: (false, true) seen.
+    let mut seen = vec![[false; 2]; steps.len()];
+    let mut todo = vec![(0usize, false)];
+    while let Some((i, offered)) = todo.pop() {
+        if i >= steps.len() || seen[i][usize::from(offered)] {
+            continue;
+        }
+        seen[i][usize::from(offered)] = true;
+        if matches!(steps[i].op, Op::Handoff { .. }) {
+            continue;
+        }
+        let after = offered || offers(&steps[i].op);
+        todo.extend(successors(&steps[i].op, i).into_iter().map(|n| (n, after)));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let Op::Ask(ask) = &step.op else { continue };
+        if matches!(ask.expect, Expect::Button) && seen[i] == [true, false] && !offers(&step.op) {
+            problems.warning(
+                step.at,
+                "`expect: button` waits for a tap on buttons, but no step before this one sends any: every typed answer will be refused",
+                Some("send buttons or a list first (`send:` with `buttons:`), or use `expect: choice` with `choices: [...]`".into()),
+            );
         }
     }
 }

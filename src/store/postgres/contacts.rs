@@ -74,7 +74,11 @@ async fn import_one(
     let mut tags: Vec<String> = json(&found, "tags")?;
     let before = (attributes.clone(), tags.clone());
     // The name is set by `link`.
-    row.patch().apply_to(&mut None, &mut attributes, &mut tags);
+    let patch = row.patch();
+    patch.apply_to(&mut None, &mut attributes, &mut tags);
+    if patch.opts_out() {
+        super::outbox::stop_queued_sends(conn, id, now).await?;
+    }
     if (&attributes, &tags) != (&before.0, &before.1) {
         sqlx::query("update contacts set attributes = $2, tags = $3 where id = $1")
             .bind(id)

@@ -355,7 +355,7 @@ impl PgStore {
                 .await?;
         }
         if let Some(patch) = &step.contact_patch {
-            patch_contact(&mut tx, step.conversation_id, patch).await?;
+            patch_contact(&mut tx, step.conversation_id, patch, step.now).await?;
         }
 
         // The lease check and the event's processed mark in one statement; an event is
@@ -430,6 +430,7 @@ async fn patch_contact(
     conn: &mut PgConnection,
     conversation_id: i64,
     patch: &ContactPatch,
+    now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let row = sqlx::query(
         "select c.id, c.name, c.attributes, c.tags from contacts c
@@ -457,6 +458,9 @@ async fn patch_contact(
         .bind(contact_id)
         .execute(&mut *conn)
         .await?;
+    if patch.opts_out() {
+        super::outbox::stop_queued_sends(conn, contact_id, now).await?;
+    }
     Ok(())
 }
 

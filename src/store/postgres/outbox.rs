@@ -4,7 +4,7 @@
 use super::rows::{self, insert_outbound, json, OUTBOUND_COLUMNS};
 use super::statuses::{lock_keys, lock_provider_ids, replay_early_statuses};
 use super::PgStore;
-use crate::store::apply::{lease_until, IN_DOUBT};
+use crate::store::apply::{lease_until, IN_DOUBT, OPTED_OUT_BEFORE_SEND, STOPPED_BY_OPT_OUT};
 use crate::store::{
     NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
@@ -515,4 +515,38 @@ async fn after_accepted(pool: &PgPool, recorded: &[(i64, i64)]) -> StoreResult<H
         tx.commit().await?;
     }
     Ok(queued.into_iter().collect())
+}
+
+/// An opt-out stops the contact's sends still queued (`apply::STOPPED_BY_OPT_OUT`), in
+/// the transaction that records it; one a process holds (leased, or locked by its outcome's
+/// transaction: skipped, not waited for) is being sent now and is left alone. Their
+/// held-back marketing copies (131049) go too.
+pub(super) async fn stop_queued_sends(
+    conn: &mut sqlx::PgConnection,
+    contact_id: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "update outbound_messages set status = 'skipped', error_title = $3, updated_at = $2
+         where id in (
+             select id from outbound_messages
+             where conversation_id in (select id from conversations where contact_id = $1)
+               and status = 'queued' and origin in {STOPPED_BY_OPT_OUT}
+               and (lease_until is null or lease_until <= $2)
+             for update skip locked)"
+    ))
+    .bind(contact_id)
+    .bind(now)
+    .bind(OPTED_OUT_BEFORE_SEND)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "delete from deferred_sends
+         where conversation_id in (select id from conversations where contact_id = $1)
+           and origin in {STOPPED_BY_OPT_OUT}"
+    ))
+    .bind(contact_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -74,7 +74,11 @@ fn import_one(conn: &Connection, row: &ContactImport, now: i64) -> StoreResult<I
     let mut tags: Vec<String> = from_text("contact tags", &tags)?;
     let before = (attributes.clone(), tags.clone());
     // The name is set by `link`.
-    row.patch().apply_to(&mut None, &mut attributes, &mut tags);
+    let patch = row.patch();
+    patch.apply_to(&mut None, &mut attributes, &mut tags);
+    if patch.opts_out() {
+        super::outbox::stop_queued_sends(conn, id, now)?;
+    }
     if (&attributes, &tags) != (&before.0, &before.1) {
         conn.prepare_cached("update contacts set attributes = ?2, tags = ?3 where id = ?1")?
             .execute(params![

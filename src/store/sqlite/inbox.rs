@@ -241,7 +241,7 @@ impl Inbox for SqliteStore {
                 }
 
                 if let Some(patch) = &patch {
-                    patch_contact(conn, contact_id, patch)?;
+                    patch_contact(conn, contact_id, patch, now)?;
                 }
                 if let Some(counts) = &insight_counts {
                     super::insights::add(conn, at, counts)?;
@@ -534,7 +534,12 @@ pub(super) fn load_raw(
     })
 }
 
-fn patch_contact(conn: &Connection, contact_id: i64, patch: &ContactPatch) -> StoreResult<()> {
+fn patch_contact(
+    conn: &Connection,
+    contact_id: i64,
+    patch: &ContactPatch,
+    now: i64,
+) -> StoreResult<()> {
     let (name, attributes, tags) = conn
         .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
         .query_row([contact_id], |r| {
@@ -557,6 +562,9 @@ fn patch_contact(conn: &Connection, contact_id: i64, patch: &ContactPatch) -> St
             json_text("contact tags", &fields.tags)?,
             contact_id
         ])?;
+    if patch.opts_out() {
+        super::outbox::stop_queued_sends(conn, contact_id, now)?;
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use super::rows::{
 };
 use super::statuses::replay_early_statuses;
 use super::SqliteStore;
-use crate::store::apply::{lease_until, IN_DOUBT};
+use crate::store::apply::{lease_until, IN_DOUBT, OPTED_OUT_BEFORE_SEND, STOPPED_BY_OPT_OUT};
 use crate::store::{
     NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
@@ -78,6 +78,26 @@ enum Update {
 
 /// Whether any status is waiting for its message: almost never, so the replay that
 /// follows an accepted send is skipped with one cheap read.
+/// An opt-out stops the contact's sends still queued (`apply::STOPPED_BY_OPT_OUT`), in
+/// the transaction that records it; one a process holds is being sent now and is left alone.
+/// Their held-back marketing copies (131049) go too.
+pub(super) fn stop_queued_sends(conn: &Connection, contact_id: i64, now: i64) -> StoreResult<()> {
+    conn.prepare_cached(&format!(
+        "update outbound_messages set status = 'skipped', error_title = ?3, updated_at = ?2
+         where conversation_id in (select id from conversations where contact_id = ?1)
+           and status = 'queued' and origin in {STOPPED_BY_OPT_OUT}
+           and (lease_until is null or lease_until <= ?2)"
+    ))?
+    .execute(params![contact_id, now, OPTED_OUT_BEFORE_SEND])?;
+    conn.prepare_cached(&format!(
+        "delete from deferred_sends
+         where conversation_id in (select id from conversations where contact_id = ?1)
+           and origin in {STOPPED_BY_OPT_OUT}"
+    ))?
+    .execute([contact_id])?;
+    Ok(())
+}
+
 fn has_early_statuses(conn: &Connection) -> StoreResult<bool> {
     Ok(conn
         .prepare_cached("select exists (select 1 from early_statuses)")?

@@ -537,7 +537,78 @@ async fn an_outcome_written_after_its_send_was_put_in_doubt_settles_it(store: Dy
     );
 }
 
+/// An opt-out (STOP, an `opt_out` step, an import's `opted_in: no`) stops the contact's
+/// flow and broadcast sends still queued, in its own transaction: a scheduled flow's
+/// reminder waiting behind the pacing does not reach a customer who just wrote STOP. The
+/// send in flight goes on, an API send (the operator's own) still goes, and the step's own
+/// reply (the opt-out's confirmation) is queued after the stop, so it goes too.
+async fn an_opt_out_stops_the_contacts_queued_flow_sends(store: DynStore) {
+    use crate::domain::contact::OPTED_OUT;
+    use crate::domain::ContactPatch;
+    use crate::store::Origin;
+    let (event, a) = receive(&store, "wamid.stop", 1, t(0)).await;
+    let mut api = text_to(a, 1, "from the operator");
+    api.origin = Origin::Api;
+    let ids = store
+        .enqueue(
+            &[text_to(a, 1, "in flight"), text_to(a, 1, "reminder"), api],
+            t(1),
+        )
+        .await
+        .unwrap();
+    let [in_flight, reminder, api] = ids[..] else {
+        panic!("three ids")
+    };
+    assert_eq!(claim_ids(&store, "o", t(2), 10).await, vec![in_flight]);
+
+    store
+        .claim_conversations("w", t(3), LEASE, 10)
+        .await
+        .unwrap();
+    let mut stop = step(a, event, "w", t(4));
+    let mut patch = ContactPatch::default();
+    patch
+        .set_attributes
+        .insert(OPTED_OUT.into(), serde_json::json!(true));
+    stop.contact_patch = Some(patch);
+    stop.outbound = vec![text_to(a, 1, "You will get no more messages.")];
+    let confirmation = store.commit_step(&stop).await.unwrap()[0];
+
+    let status = |id: Id| {
+        let store = store.clone();
+        async move {
+            let r = store.outbound(id).await.unwrap().unwrap();
+            (r.status, r.error_title)
+        }
+    };
+    assert_eq!(status(in_flight).await, (DeliveryStatus::Queued, None));
+    let (skipped, why) = status(reminder).await;
+    assert_eq!(skipped, DeliveryStatus::Skipped);
+    assert!(why.unwrap().starts_with("opted_out:"));
+    assert_eq!(status(api).await, (DeliveryStatus::Queued, None));
+    assert_eq!(status(confirmation).await, (DeliveryStatus::Queued, None));
+
+    // An import that opts a contact out does the same.
+    let b = conversation(&store, 2).await;
+    let queued = store
+        .enqueue(&[text_to(b, 2, "reminder")], t(5))
+        .await
+        .unwrap()[0];
+    let row = crate::domain::contact_file::ContactImport {
+        row: 2,
+        phone: Some(crate::domain::PhoneNumber::parse("+16315550002").unwrap()),
+        user_id: None,
+        name: None,
+        tags: vec![],
+        opted_in: Some(false),
+        fields: serde_json::Map::new(),
+    };
+    store.import_contacts(&[row], t(6)).await.unwrap();
+    assert_eq!(status(queued).await.0, DeliveryStatus::Skipped);
+}
+
 conformance!(
+    an_opt_out_stops_the_contacts_queued_flow_sends,
     an_outcome_written_after_its_send_was_put_in_doubt_settles_it,
     a_send_whose_process_stopped_waits_for_a_status_before_going_again,
     a_status_naming_a_timed_out_send_settles_it,
