@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The attribute that holds a contact's opt-out (`true`): set by `opt_out` steps and by an
+/// The attribute that holds a contact's opt-out (`true`): set by opt-out keywords and by an
 /// import's `opted_in: false`; audiences skip such contacts.
 pub const OPTED_OUT: &str = "opted_out";
 

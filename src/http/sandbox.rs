@@ -613,9 +613,19 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
             clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
         }
         (None, Some(at)) => {
-            let at = chrono::DateTime::parse_from_rfc3339(&at)
-                .map_err(|e| Error::bad_request(format!("set: `{at}`: {e}")))?;
-            clock.set(at.with_timezone(&chrono::Utc));
+            let to = chrono::DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| Error::bad_request(format!("set: `{at}`: {e}")))?
+                .with_timezone(&chrono::Utc);
+            // As far as `advance` goes, either way: past it, schedules compute fires
+            // in the year 10000 and windows run for centuries.
+            let now = st.clock.now();
+            if (to - now).abs() > chrono::Duration::days(3_653) {
+                return Err(Error::bad_request(format!(
+                    "set: `{at}` is more than 10 years from the clock's time ({}); choose a time nearer",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )));
+            }
+            clock.set(to);
         }
         _ => {
             return Err(Error::bad_request(

@@ -255,6 +255,12 @@ impl CustomerMessage {
                 voice: false,
             }
         } else if let Some(l) = &self.location {
+            // As a real phone sends them (and Twilio's webhook is read): on the globe.
+            if !(-90.0..=90.0).contains(&l.latitude) || !(-180.0..=180.0).contains(&l.longitude) {
+                return invalid(
+                    "location: latitude must be between -90 and 90 and longitude between -180 and 180",
+                );
+            }
             InboundContent::Location {
                 latitude: l.latitude,
                 longitude: l.longitude,

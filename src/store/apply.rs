@@ -136,8 +136,8 @@ pub(super) struct ContactFields {
 
 /// What a send still queued when its customer opted out says (skipped, not sent). The
 /// `opted_out:` prefix is what broadcast progress counts (`sql::BROADCAST_COUNTS`).
-pub(super) const OPTED_OUT_BEFORE_SEND: &str = "opted_out: the customer opted out (STOP, an \
-`opt_out` step, or an import with opted_in: no) before it was sent; not sent";
+pub(super) const OPTED_OUT_BEFORE_SEND: &str = "opted_out: the customer opted out (STOP, a \
+flow setting `contact.opted_out`, or an import with opted_in: no) before it was sent; not sent";
 
 /// Which queued sends an opt-out stops: a flow's (replies, scheduled flows, their fallback
 /// templates) and a broadcast's. An API send is the operator's own decision and still goes.

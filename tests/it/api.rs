@@ -347,6 +347,11 @@ async fn bad_requests_name_the_field_and_change_nothing() {
             json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+12345678901", "recipient_name": "n".repeat(256), "variables": {"1":"a","2":"b","3":"c"} }),
         ),
         (
+            "name_with_an_escape",
+            "/api/user/whatsapp/send",
+            json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+12345678901", "recipient_name": "Eve\u{1b}[2J\u{0}", "variables": {"1":"a","2":"b","3":"c"} }),
+        ),
+        (
             "variables_mismatch",
             "/api/user/whatsapp/send",
             json!({ "sender_id": 1, "template_id": 47, "recipient_phone": "+12345678901", "variables": {"1":"a","4":"d"} }),

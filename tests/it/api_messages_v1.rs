@@ -278,6 +278,16 @@ async fn bad_input_is_400_bad_request_like_the_messages_v1_api() {
             json!({ "contact_phone": CUSTOMER, "message_type": "document", "media_url": "https://a.example/x.pdf", "filename": "f".repeat(5_000) }),
             "filename must be at most 240 characters",
         ),
+        // Names and buttons are stored and sent on: a NUL or an escape in a contact's name
+        // would reach every greeting that names them.
+        (
+            json!({ "contact_phone": CUSTOMER, "message_type": "text", "message": "hi", "contact_name": "Eve\u{1b}[2J\u{7}" }),
+            "contact_name has a line break, a tab or another control character (U+001B)",
+        ),
+        (
+            json!({ "contact_phone": CUSTOMER, "message_type": "text", "message": "hi", "contact_name": "Eve\nSmith" }),
+            "contact_name has a line break, a tab or another control character (U+000A)",
+        ),
     ] {
         let (status, body) = post(&app, PATH, b).await;
         assert_eq!(status, 400, "{body}");
@@ -331,6 +341,21 @@ async fn button_rule_violations_are_422() {
         let (status, body) = post(&app, PATH, b).await;
         assert_eq!(status, 422, "{name}: {body}");
         insta::assert_json_snapshot!(format!("buttons_{name}"), body);
+    }
+    // A NUL, a line break or an escape in a button (WhatsApp shows none of them).
+    for (buttons, says) in [
+        (
+            json!([{ "id": "a\u{0}", "title": "A" }]),
+            "buttons.reply_buttons[0].id has a line break, a tab or another control character",
+        ),
+        (
+            json!([{ "id": "a", "title": "A\nB\u{1b}" }]),
+            "buttons.reply_buttons[0].title has a line break",
+        ),
+    ] {
+        let (status, body) = post(&app, PATH, reply(buttons)).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(says), "{body}");
     }
     assert!(app.meta_sends().await.is_empty());
 }

@@ -169,6 +169,10 @@ async fn bad_sandbox_requests_are_refused_and_change_nothing() {
             "not a sandbox sender",
         ),
         (json!({ "from": CUSTOMER, "txt": "hi" }), "unknown field"),
+        (
+            json!({ "from": CUSTOMER, "location": { "latitude": 999.0, "longitude": 0.0 } }),
+            "latitude must be between -90 and 90",
+        ),
     ] {
         let (status, err) = post(&app, "/sandbox/api/messages", body).await;
         assert_eq!(status, 400, "{err:#}");
@@ -290,8 +294,31 @@ async fn flows_explain_and_the_manual_clock() {
         ),
         "{err:#}"
     );
+    // `set` as far as `advance`: the year 9999 once made schedules fire in 2100 while the
+    // clock read 10000. A date this year is fine, earlier or later.
+    let (status, err) = post(
+        &app,
+        "/sandbox/api/clock",
+        json!({ "set": "9999-12-31T23:59:59Z" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{err:#}");
+    assert!(
+        err.to_string()
+            .contains("is more than 10 years from the clock's time"),
+        "{err:#}"
+    );
     let (_, now) = get(&app, "/sandbox/api/clock").await;
     assert_eq!(t(&now), t(&after));
+    let earlier = t(&after) - chrono::Duration::days(30);
+    let (status, moved) = post(
+        &app,
+        "/sandbox/api/clock",
+        json!({ "set": earlier.to_rfc3339() }),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved:#}");
+    assert_eq!(t(&moved), earlier);
     app.shutdown().await;
 }
 

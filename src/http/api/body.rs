@@ -232,7 +232,34 @@ impl Fields {
             .ok_or_else(|| FieldError::new(name, format!("{name} is required")))
     }
 
+    /// A text field. A NUL, an escape sequence or a bell would be stored and sent on (a
+    /// caption to the customer) and written into logs and CSV exports; no phone shows
+    /// them: refused. Line breaks and tabs are text.
     pub fn opt_str(&self, name: &str) -> FieldResult<Option<&str>> {
+        let value = self.raw_str(name)?;
+        if let Some(why) = value.and_then(crate::domain::limits::text_control_problem) {
+            return Err(FieldError::new(name, format!("{name} {why}")));
+        }
+        Ok(value)
+    }
+
+    /// A one-line label (a contact's name, which every greeting naming them repeats): no
+    /// control character at all, line breaks and tabs included.
+    pub fn opt_label(&self, name: &str) -> FieldResult<Option<&str>> {
+        let value = self.raw_str(name)?;
+        if let Some(c) = value.and_then(|s| s.chars().find(|c| c.is_control())) {
+            return Err(FieldError::new(
+                name,
+                format!(
+                    "{name} has a line break, a tab or another control character (U+{:04X}); write it on one line of plain text",
+                    c as u32
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn raw_str(&self, name: &str) -> FieldResult<Option<&str>> {
         if let Some(e) = self.twice(name) {
             return Err(e);
         }

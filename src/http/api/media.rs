@@ -235,8 +235,18 @@ pub async fn check(
     let length = headers
         .get(reqwest::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(declared_length);
     judge(kind, &url, content_type, length)
+}
+
+/// A `Content-Length` as a size: digits past what 64 bits hold are a file too large for
+/// any message, not an unknown size; anything but digits (`-5`) says nothing.
+fn declared_length(value: &str) -> Option<u64> {
+    let digits = value.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -245,6 +255,22 @@ mod tests {
 
     fn url(s: &str) -> reqwest::Url {
         reqwest::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_length_too_long_to_read_is_too_large_and_a_negative_one_unknown() {
+        assert_eq!(declared_length(" 5242881 "), Some(5_242_881));
+        assert_eq!(declared_length("99999999999999999999999"), Some(u64::MAX));
+        assert!(judge(
+            MediaKind::Image,
+            &url("https://a.example/x.png"),
+            Some("image/png"),
+            declared_length("99999999999999999999999"),
+        )
+        .is_err());
+        for nothing in ["-5", "", "5e3", "0x10"] {
+            assert_eq!(declared_length(nothing), None, "{nothing}");
+        }
     }
 
     #[test]

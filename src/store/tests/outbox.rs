@@ -537,7 +537,7 @@ async fn an_outcome_written_after_its_send_was_put_in_doubt_settles_it(store: Dy
     );
 }
 
-/// An opt-out (STOP, an `opt_out` step, an import's `opted_in: no`) stops the contact's
+/// An opt-out (STOP, a flow's `set` of `contact.opted_out`, an import's `opted_in: no`) stops the contact's
 /// flow and broadcast sends still queued, in its own transaction: a scheduled flow's
 /// reminder waiting behind the pacing does not reach a customer who just wrote STOP. The
 /// send in flight goes on, an API send (the operator's own) still goes, and the step's own

@@ -18,6 +18,9 @@ pub enum Buttons {
 
 fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, String> {
     match v {
+        Value::String(s) if s.chars().any(char::is_control) => Err(format!(
+            "{field} has a line break, a tab or another control character; write it on one line"
+        )),
         Value::String(s) if !s.trim().is_empty() => Ok(s),
         Value::String(_) => Err(format!("{field} must not be empty")),
         Value::Null => Err(format!("{field} is required")),

@@ -94,7 +94,7 @@ struct Request {
 fn read(f: &Fields) -> Result<Request, Error> {
     let to = contact_phone(f.str("contact_phone").map_err(bad_field)?)?;
     let name = f
-        .opt_str("contact_name")
+        .opt_label("contact_name")
         .map_err(bad_field)?
         .map(str::trim)
         .filter(|n| !n.is_empty());

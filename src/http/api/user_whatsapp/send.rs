@@ -208,7 +208,7 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
     let template_id = f.int("template_id")?;
     let contact = recipient(&f)?;
     let name = f
-        .opt_str("recipient_name")?
+        .opt_label("recipient_name")?
         .map(str::trim)
         .filter(|n| !n.is_empty());
     if let Some(n) = name {
