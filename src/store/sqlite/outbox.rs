@@ -82,13 +82,11 @@ enum Update {
 /// the transaction that records it; one a process holds is being sent now and is left alone.
 /// Their held-back marketing copies (131049) go too.
 pub(super) fn stop_queued_sends(conn: &Connection, contact_id: i64, now: i64) -> StoreResult<()> {
-    conn.prepare_cached(&format!(
-        "update outbound_messages set status = 'skipped', error_title = ?3, updated_at = ?2
-         where conversation_id in (select id from conversations where contact_id = ?1)
-           and status = 'queued' and origin in {STOPPED_BY_OPT_OUT}
-           and (lease_until is null or lease_until <= ?2)"
-    ))?
-    .execute(params![contact_id, now, OPTED_OUT_BEFORE_SEND])?;
+    conn.prepare_cached(&stop_queued_sql())?.execute(params![
+        contact_id,
+        now,
+        OPTED_OUT_BEFORE_SEND
+    ])?;
     conn.prepare_cached(&format!(
         "delete from deferred_sends
          where conversation_id in (select id from conversations where contact_id = ?1)
@@ -96,6 +94,16 @@ pub(super) fn stop_queued_sends(conn: &Connection, contact_id: i64, now: i64) ->
     ))?
     .execute([contact_id])?;
     Ok(())
+}
+
+/// `stop_queued_sends`'s update: `?1` the contact, `?2` now, `?3` the reason.
+fn stop_queued_sql() -> String {
+    format!(
+        "update outbound_messages set status = 'skipped', error_title = ?3, updated_at = ?2
+         where conversation_id in (select id from conversations where contact_id = ?1)
+           and status = 'queued' and origin in {STOPPED_BY_OPT_OUT}
+           and (lease_until is null or lease_until <= ?2)"
+    )
 }
 
 fn has_early_statuses(conn: &Connection) -> StoreResult<bool> {
@@ -461,5 +469,52 @@ impl Outbox for SqliteStore {
         Ok(found.and_then(|(cancelled, opted_out)| {
             crate::store::broadcasts::broadcast_stop(cancelled, opted_out)
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    /// A STOP runs on the writer thread, in the webhook's step: finding the contact's
+    /// conversations must not read all of them (before `conversations_contact`, 10,000
+    /// conversations meant 10,000 rows read for each opt-out).
+    #[tokio::test]
+    async fn an_opt_out_reads_only_its_contacts_conversations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        let _store = super::super::SqliteStore::connect(&DatabaseConfig {
+            url: format!("sqlite://{}", path.display()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("pragma foreign_keys = off").unwrap();
+        for id in 1..=10_000_i64 {
+            conn.execute(
+                "insert into conversations (id, sender_id, contact_id, created_at)
+                 values (?1, 1 + ?1 % 3, ?1, 0)",
+                [id],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "insert into outbound_messages
+                 (sender_id, conversation_id, payload, fallback, origin, status,
+                  next_attempt_at, created_at, updated_at)
+             values (1, 77, '{}', '\"fail\"', 'flow', 'queued', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let mut stop = conn.prepare(&stop_queued_sql()).unwrap();
+        stop.execute(params![77, 1, "x"]).unwrap();
+        let steps = stop.get_status(rusqlite::StatementStatus::VmStep);
+        assert!(steps < 200, "the opt-out ran {steps} steps");
+        let status: String = conn
+            .query_row("select status from outbound_messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(status, "skipped");
     }
 }
