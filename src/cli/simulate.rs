@@ -2,8 +2,9 @@
 //! as that customer. Buttons and list rows are numbered (typing the number taps it), media
 //! is described, templates are shown with their variables, a failed step's error is
 //! always shown; `--explain` prints how every trigger judged each message. A line starting
-//! with `/` is a command of the simulator ([`COMMANDS`]), never a message. Runs
-//! in-process on a temporary database and a manual clock (`/advance 2h` moves it).
+//! with `/`, typed or given as TEXT, is a command of the simulator ([`COMMANDS`]), never a
+//! message. Runs in-process on a temporary database and a manual clock (`/advance 2h`
+//! moves it).
 
 use super::driver::{Driver, Turn};
 use crate::config::{Config, TemplateConfig};
@@ -13,6 +14,7 @@ use crate::sandbox::traces::HandoffChange;
 use crate::sandbox::view::SentMessage;
 use chrono::{DateTime, Utc};
 use std::io::{BufRead, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 pub struct Options {
@@ -135,39 +137,118 @@ pub async fn run(
     input: impl BufRead,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let templates = options.config.templates.clone();
-    let dir = options.config.flows.dir.clone();
-    let mut driver = Driver::start(options.config, chrono::Utc::now()).await?;
-    let from = options.from.clone();
-    let mut events = EventLog::default();
-    if let Some(text) = options.text {
-        let turn = driver.say(CustomerMessage::text(&from, &text)).await?;
-        let handed_off = handed_off(&driver, &from).await?;
-        print_turn(out, &turn, &templates, options.explain, handed_off)?;
-        events.print_new(out, &driver, &from).await?;
-        driver.stop().await;
+    let Options {
+        config,
+        from,
+        text,
+        explain,
+    } = options;
+    // The message on the command line is read as a typed line is: a command runs, and
+    // one that needs an earlier turn of the conversation is refused before Parley starts.
+    let once = text.as_deref().map(|t| Line::parse(t.trim()));
+    if let Some(line) = &once {
+        if *line == Line::Help {
+            write!(out, "{}", help())?;
+            return Ok(());
+        }
+        if let Some(why) = not_in_one_run(line, &from) {
+            anyhow::bail!(why);
+        }
+    }
+    let dir = config.flows.dir.clone();
+    let mut session = Session {
+        templates: config.templates.clone(),
+        driver: Driver::start(config, chrono::Utc::now()).await?,
+        from,
+        explain,
+        choices: Vec::new(),
+        last_form: None,
+        events: EventLog::default(),
+    };
+    if let Some(line) = once {
+        // A one-message run ends after its line, whatever the line says.
+        let _ = session.line(out, line).await?;
+        session.driver.stop().await;
         return Ok(());
     }
     writeln!(
         out,
-        "Talking to the flows in {dir} as {from}. Type a message and press Enter; type a number to tap a choice;\n/advance 2h moves the clock, /explain toggles the trigger evaluation, /release ends a handoff, /help lists the commands, /quit ends. (Sandbox page: {}/sandbox)",
-        driver.addr
+        "Talking to the flows in {dir} as {}. Type a message and press Enter; type a number to tap a choice;\n/advance 2h moves the clock, /explain toggles the trigger evaluation, /release ends a handoff, /help lists the commands, /quit ends. (Sandbox page: {}/sandbox)",
+        session.from, session.driver.addr
     )?;
-    let mut explain = options.explain;
-    let mut choices: Vec<Choice> = Vec::new();
-    let mut last_form: Option<String> = None;
     for line in input.lines() {
         let line = line?;
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        let text = match Line::parse(line) {
+        if session.line(out, Line::parse(line)).await?.is_break() {
+            break;
+        }
+    }
+    session.driver.stop().await;
+    Ok(())
+}
+
+/// Why a command given as the one message of `parley simulate --from PHONE "…"` cannot
+/// run: each of these needs an earlier turn of a conversation, and a one-message run
+/// starts a new one and ends after it.
+fn not_in_one_run(line: &Line<'_>, from: &str) -> Option<String> {
+    let interactive =
+        format!("run `parley simulate --from {from}` without a message and type it there");
+    Some(match line {
+        Line::Say(_) | Line::Address(_) | Line::Help => return None,
+        Line::Advance("") => "/advance needs how far to move the clock, like `/advance 2h`".into(),
+        Line::Advance(by) => match crate::config::duration::parse(by) {
+            Ok(_) => return None,
+            Err(e) => format!("/advance: {}", e.describe(by)),
+        },
+        Line::Explain => format!(
+            "/explain shows how the triggers judge the messages that follow it; with one message, add --explain instead: `parley simulate --from {from} --explain \"hi\"`"
+        ),
+        Line::Release => format!(
+            "/release gives back a conversation a flow handed to a person, and a one-message run starts a new conversation, so there is none to release; {interactive} after the handoff"
+        ),
+        Line::Form(_) => format!(
+            "/form fills in the last form the bot sent, and in a one-message run the bot has sent none; {interactive} after the bot sends its form"
+        ),
+        Line::Quit => "/quit ends a conversation typed at the simulator; with a message on the command line, simulate sends it and ends by itself".to_string(),
+        Line::Unknown(name) => format!(
+            "/{name} is not a simulator command, so nothing was sent to the bot (start with // to send a message that begins with /)\n{}",
+            help().trim_end()
+        ),
+    })
+}
+
+/// One conversation at the simulator: the in-process Parley, and what the customer can tap
+/// or fill in next.
+struct Session {
+    driver: Driver,
+    from: String,
+    templates: Vec<TemplateConfig>,
+    explain: bool,
+    /// The buttons or list rows last offered; typing a number taps one.
+    choices: Vec<Choice>,
+    /// The token of the last form the bot sent, which `/form` submits.
+    last_form: Option<String>,
+    events: EventLog,
+}
+
+impl Session {
+    /// Acts on one line typed at the simulator (or given on the command line); breaks when
+    /// the line ends the conversation.
+    async fn line(
+        &mut self,
+        out: &mut impl Write,
+        line: Line<'_>,
+    ) -> anyhow::Result<ControlFlow<()>> {
+        let from = self.from.clone();
+        let text = match line {
             Line::Say(text) => text,
-            Line::Quit => break,
+            Line::Quit => return Ok(ControlFlow::Break(())),
             Line::Help => {
                 write!(out, "{}", help())?;
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             Line::Unknown(name) => {
                 write!(
@@ -175,22 +256,22 @@ pub async fn run(
                     "(/{name} is not a simulator command; nothing was sent to the bot)\n{}",
                     help()
                 )?;
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             Line::Release => {
-                if driver.release(&from).await? {
-                    events.print_new(out, &driver, &from).await?;
+                if self.driver.release(&from).await? {
+                    self.events.print_new(out, &self.driver, &from).await?;
                 } else {
                     writeln!(out, "(no person has this conversation: nothing to release)")?;
                 }
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             Line::Form(pairs) | Line::Address(pairs) => {
-                let address = matches!(Line::parse(line), Line::Address(_));
-                let token = last_form.clone();
+                let address = matches!(line, Line::Address(_));
+                let token = self.last_form.clone();
                 if !address && token.is_none() {
                     writeln!(out, "(the bot has not sent a form: nothing to fill in)")?;
-                    continue;
+                    return Ok(ControlFlow::Continue(()));
                 }
                 let mut response = serde_json::Map::new();
                 for pair in pairs.split_whitespace() {
@@ -224,48 +305,42 @@ pub async fn run(
                         ..Default::default()
                     }
                 };
-                let turn = driver.say(msg).await?;
-                last_form = form_token(&turn.replies).or(last_form);
-                let handed_off = handed_off(&driver, &from).await?;
-                if let Some(c) = print_turn(out, &turn, &templates, explain, handed_off)? {
-                    choices = c;
-                }
-                events.print_new(out, &driver, &from).await?;
-                continue;
+                self.say(out, msg).await?;
+                return Ok(ControlFlow::Continue(()));
             }
             Line::Explain => {
-                explain = !explain;
-                writeln!(out, "(explain {})", if explain { "on" } else { "off" })?;
-                continue;
+                self.explain = !self.explain;
+                writeln!(out, "(explain {})", if self.explain { "on" } else { "off" })?;
+                return Ok(ControlFlow::Continue(()));
             }
             Line::Advance(by) => {
                 match crate::config::duration::parse(by) {
                     Ok(d) => {
-                        driver.advance(d).await?;
-                        writeln!(out, "(the clock is now {})", driver.now().to_rfc3339())?;
-                        let sent = driver.replies(&from).await?;
-                        last_form = form_token(&sent).or(last_form);
+                        self.driver.advance(d).await?;
+                        writeln!(out, "(the clock is now {})", self.driver.now().to_rfc3339())?;
+                        let sent = self.driver.replies(&from).await?;
+                        self.last_form = form_token(&sent).or(self.last_form.take());
                         for m in &sent {
-                            let (text, c) = describe(m, &templates);
+                            let (text, c) = describe(m, &self.templates);
                             writeln!(out, "{text}")?;
                             if !c.is_empty() {
-                                choices = c;
+                                self.choices = c;
                             }
                         }
-                        events.print_new(out, &driver, &from).await?;
+                        self.events.print_new(out, &self.driver, &from).await?;
                     }
                     Err(e @ crate::config::duration::DurationError::TooLong) => {
                         writeln!(out, "({})", e.describe(by))?
                     }
                     Err(e) => writeln!(out, "(`{by}` is not a duration: {e}; try /advance 2h)")?,
                 }
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
         };
         let msg = match text
             .parse::<usize>()
             .ok()
-            .and_then(|n| choices.get(n.wrapping_sub(1)))
+            .and_then(|n| self.choices.get(n.wrapping_sub(1)))
         {
             Some(c) => {
                 let tap = Tap {
@@ -282,17 +357,22 @@ pub async fn run(
             }
             None => CustomerMessage::text(&from, text),
         };
-        let turn = driver.say(msg).await?;
-        last_form = form_token(&turn.replies).or(last_form);
-        let handed_off = handed_off(&driver, &from).await?;
-        let offered = print_turn(out, &turn, &templates, explain, handed_off)?;
-        events.print_new(out, &driver, &from).await?;
-        if let Some(c) = offered {
-            choices = c;
-        }
+        self.say(out, msg).await?;
+        Ok(ControlFlow::Continue(()))
     }
-    driver.stop().await;
-    Ok(())
+
+    /// Sends a customer's message and prints what came of it.
+    async fn say(&mut self, out: &mut impl Write, msg: CustomerMessage) -> anyhow::Result<()> {
+        let turn = self.driver.say(msg).await?;
+        self.last_form = form_token(&turn.replies).or(self.last_form.take());
+        let handed_off = handed_off(&self.driver, &self.from).await?;
+        let offered = print_turn(out, &turn, &self.templates, self.explain, handed_off)?;
+        self.events.print_new(out, &self.driver, &self.from).await?;
+        if let Some(c) = offered {
+            self.choices = c;
+        }
+        Ok(())
+    }
 }
 
 /// Prints what the events handled since the last call did beyond replying — the
@@ -646,5 +726,68 @@ mod tests {
             assert!(text.contains(command), "{text}");
         }
         assert!(text.contains("//"), "{text}");
+    }
+
+    fn one_message(text: &str) -> Options {
+        Options {
+            config: Config::embedded_default(),
+            from: "+34600000001".into(),
+            text: Some(text.into()),
+            explain: false,
+        }
+    }
+
+    /// `parley simulate --from … "/advance 2h"` sent the command to the bot as a message:
+    /// the bot answered it (or said nothing) and the clock stayed put.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_command_as_the_one_message_runs_as_the_command() {
+        let mut out = Vec::new();
+        run(one_message(" /advance 2h "), std::io::empty(), &mut out)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("(the clock is now "), "{text}");
+        assert!(
+            !text.contains("bot:") && !text.contains("(no reply)"),
+            "{text}"
+        );
+    }
+
+    /// A command that needs an earlier turn of the conversation cannot run in a run of one
+    /// message: it is refused, and nothing reaches the bot.
+    #[tokio::test]
+    async fn a_command_that_makes_no_sense_as_the_one_message_is_refused() {
+        let refused = |text: &str| {
+            let text = text.to_string();
+            async move {
+                let mut out = Vec::new();
+                let e = run(one_message(&text), std::io::empty(), &mut out)
+                    .await
+                    .unwrap_err();
+                assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+                e.to_string()
+            }
+        };
+        assert_eq!(
+            refused("/explain").await,
+            "/explain shows how the triggers judge the messages that follow it; with one message, add --explain instead: `parley simulate --from +34600000001 --explain \"hi\"`"
+        );
+        assert!(refused("/form date=2027-01-15").await.starts_with("/form fills in the last form the bot sent, and in a one-message run the bot has sent none; run `parley simulate --from +34600000001` without a message"));
+        assert!(refused("/release").await.starts_with("/release gives back"));
+        assert!(refused("/quit")
+            .await
+            .starts_with("/quit ends a conversation"));
+        assert_eq!(
+            refused("/advance soon").await,
+            "/advance: `soon` is not a duration (expected number at 0); write it like 24h, 10m, 30s or 500ms"
+        );
+        assert!(refused("/menu").await.starts_with(
+            "/menu is not a simulator command, so nothing was sent to the bot (start with // to send a message that begins with /)\nCommands:"
+        ));
+        let mut out = Vec::new();
+        run(one_message("/help"), std::io::empty(), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), help());
     }
 }

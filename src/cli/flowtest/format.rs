@@ -23,9 +23,18 @@
 //!       - say: "Order A-12345 ships tomorrow."
 //! ```
 
+mod places;
+mod steps;
+#[cfg(test)]
+mod tests;
+mod unreadable;
+
+use places::{Places, Seg};
 use serde::Deserialize;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
+
+pub use places::Place;
 
 #[derive(Debug)]
 pub struct TestFile {
@@ -80,8 +89,8 @@ pub enum Step {
     CustomerSubmitsForm(BTreeMap<String, serde_json::Value>),
     ExpectReply(Box<ExpectReply>),
     ExpectNoReply,
-    ExpectVars(BTreeMap<String, serde_json::Value>),
-    ExpectContact(BTreeMap<String, serde_json::Value>),
+    ExpectVars(BTreeMap<String, Wanted>),
+    ExpectContact(BTreeMap<String, Wanted>),
     ExpectTags(Vec<String>),
     ExpectNoTags(Vec<String>),
     Advance(std::time::Duration),
@@ -106,12 +115,21 @@ pub const STEP_KINDS: &[&str] = &[
     "duplicate_last_webhook",
 ];
 
+/// A value `expect_vars` or `expect_contact` wants. A number keeps the text the file
+/// wrote (`12.50`, `+34600000001`), which a variable saved as the customer typed it
+/// matches: YAML alone reads `12.5` and `34600000001`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wanted {
+    pub value: serde_json::Value,
+    pub written: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectReply {
     pub text: Option<String>,
     pub text_contains: Option<String>,
-    pub text_matches: Option<String>,
+    pub text_matches: Option<Pattern>,
     /// Button titles (or ids), in order.
     pub buttons: Option<Vec<String>>,
     /// List row titles (or ids), in order.
@@ -125,6 +143,64 @@ pub struct ExpectReply {
     pub kind: Option<String>,
     /// accepted, sent, delivered, read, failed or skipped.
     pub status: Option<String>,
+}
+
+/// The settings `expect_reply` and `expect_template` take, as [`ExpectReply`] names them.
+const REPLY_SETTINGS: &[&str] = &[
+    "text",
+    "text_contains",
+    "text_matches",
+    "buttons",
+    "list",
+    "template",
+    "template_name",
+    "name",
+    "variables",
+    "kind",
+    "status",
+];
+
+/// A `text_matches` pattern, read when the file is, so `parley check` and the test's
+/// first step already say that one is broken.
+#[derive(Debug, Clone)]
+pub struct Pattern(regex::Regex);
+
+impl Pattern {
+    pub fn new(text: &str) -> Result<Self, String> {
+        regex::Regex::new(text).map(Self).map_err(|e| {
+            // The parser's own message draws a caret under the pattern on lines of their
+            // own; its last line says what is wrong.
+            let why = match &e {
+                regex::Error::Syntax(s) => s.lines().last().unwrap_or(s).trim_start_matches("error: ").to_string(),
+                other => other.to_string(),
+            };
+            format!("{BAD_PATTERN} `{text}` ({why}); to match one of ( ) [ ] {{ }} . * + ? | ^ $ as it is, put a backslash before it, like `pong \\(` (two backslashes inside double quotes: \"pong \\\\(\")")
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.0.is_match(text)
+    }
+}
+
+/// How a pattern's error starts, so the error points at `text_matches:`.
+const BAD_PATTERN: &str = "`text_matches` is not a pattern Parley can read:";
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Pattern::new(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,13 +236,6 @@ fn default_phone() -> String {
     "+15551230000".into()
 }
 
-/// Where something starts in a test file (1-based line and column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Place {
-    pub line: usize,
-    pub column: usize,
-}
-
 /// A problem with the file itself, at a line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatError {
@@ -185,23 +254,7 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
             message: format!("{}; {}", r.message, r.hint),
         });
     }
-    let top: Top = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).unwrap_or(1);
-        // Broken YAML is mostly a line out of step with those above it: say which, as
-        // `parley check` does for a flow file.
-        match crate::flows::out_of_step(text, line) {
-            Some(off) => FormatError {
-                line: off.line,
-                column: Some(off.column),
-                message: format!("{} (the YAML reader says: {e}); {}", off.what, off.hint),
-            },
-            None => FormatError {
-                line,
-                column: e.location().map(|l| l.column()),
-                message: e.to_string(),
-            },
-        }
-    })?;
+    let top: Top = serde_yaml::from_str(text).map_err(|e| unreadable::explain(text, &e))?;
     let places = Places::of(text);
     let start = match &top.start {
         None => None,
@@ -233,7 +286,7 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
             }
         };
         let (raw, answers) = split_model(raw).map_err(at)?;
-        let step = step(&raw).map_err(at)?;
+        let step = steps::step(&raw, places.step_node(i)).map_err(at)?;
         if let Some(answers) = answers {
             model_answers.insert(i, answers);
         }
@@ -254,14 +307,6 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
 struct Located {
     message: String,
     path: Vec<Seg>,
-}
-
-/// One part of that way: into a setting's value, to a setting's name, or to a list's item.
-#[derive(Debug, Clone)]
-enum Seg {
-    Value(String),
-    Name(String),
-    Item(usize),
 }
 
 impl Located {
@@ -289,84 +334,6 @@ impl From<&str> for Located {
 fn unknown_field(error: &str) -> Option<&str> {
     let rest = error.split("unknown field `").nth(1)?;
     rest.split('`').next()
-}
-
-/// Where the parts of a test file are: the file read again by a parser that keeps each
-/// node's line and column (the steps themselves are read through `serde_yaml`, which does
-/// not), so a mistake inside a step points at the setting or answer it is about.
-struct Places {
-    root: Option<marked_yaml::Node>,
-}
-
-impl Places {
-    fn of(text: &str) -> Self {
-        Self {
-            root: marked_yaml::parse_yaml(0, text).ok(),
-        }
-    }
-
-    /// Where a node starts: a mapping at its first setting's name (the parser's own mark
-    /// for a block mapping is past it).
-    fn place(node: &marked_yaml::Node) -> Option<Place> {
-        let first_key = node
-            .as_mapping()
-            .and_then(|m| m.keys().next())
-            .and_then(|k| k.span().start());
-        first_key.or(node.span().start()).map(|m| Place {
-            line: m.line(),
-            column: m.column(),
-        })
-    }
-
-    /// A top-level setting's value, or the file's start.
-    fn top(&self, key: &str) -> Place {
-        self.root
-            .as_ref()
-            .and_then(|r| r.as_mapping())
-            .and_then(|m| m.get_node(key))
-            .and_then(Self::place)
-            .unwrap_or(Place { line: 1, column: 1 })
-    }
-
-    /// Step `i` (0-based), or the part of it `path` leads to; as far along the path as the
-    /// file goes.
-    fn step(&self, i: usize, path: &[Seg]) -> Place {
-        let Some(mut node) = self
-            .root
-            .as_ref()
-            .and_then(|r| r.as_mapping())
-            .and_then(|m| m.get_node("steps"))
-            .and_then(|n| n.as_sequence())
-            .and_then(|s| s.get(i))
-        else {
-            return self.top("steps");
-        };
-        let mut place = Self::place(node).unwrap_or_else(|| self.top("steps"));
-        for seg in path {
-            let next = match seg {
-                Seg::Value(key) => node.as_mapping().and_then(|m| m.get_node(key)),
-                Seg::Name(key) => {
-                    let name = node
-                        .as_mapping()
-                        .and_then(|m| m.keys().find(|k| k.as_str() == key));
-                    if let Some(at) = name.and_then(|k| k.span().start()) {
-                        place = Place {
-                            line: at.line(),
-                            column: at.column(),
-                        };
-                    }
-                    break;
-                }
-                Seg::Item(n) => node.as_sequence().and_then(|s| s.get(*n)),
-            };
-            let Some(next) = next else { break };
-            node = next;
-            if let Some(p) = Self::place(node) {
-                place = p;
-            }
-        }
-        place
-    }
 }
 
 /// The step without its `model:` answers, and those answers.
@@ -517,270 +484,4 @@ fn answer(n: usize, item: &Value) -> Result<ModelAnswer, String> {
         tool_calls,
         usage: Default::default(),
     }))
-}
-
-fn step(raw: &Value) -> Result<Step, Located> {
-    let Value::Mapping(map) = raw else {
-        return Err("a step is one line like `- customer: hi` or `- expect_reply: …`".into());
-    };
-    if map.len() != 1 {
-        return Err("write one action or check per step (each on its own `- ` line)".into());
-    }
-    let (key, value) = map.iter().next().expect("one entry");
-    let key = key.as_str().unwrap_or("");
-    if !STEP_KINDS.contains(&key) {
-        return Err(Located::at(vec![Seg::Name(key.into())], not_a_step(key)));
-    }
-    step_of_kind(key, value).map_err(|message| {
-        let mut path = vec![Seg::Value(key.into())];
-        if let Some(field) = unknown_field(&message) {
-            path.push(Seg::Name(field.into()));
-        }
-        Located::at(path, message)
-    })
-}
-
-/// What `- customer: hi` and the like say is wrong, without a place.
-fn not_a_step(other: &str) -> String {
-    let near = STEP_KINDS
-        .iter()
-        .map(|k| (crate::flows::triggers::explain::edit_distance(other, k), *k))
-        .min()
-        .filter(|(d, _)| *d <= 3)
-        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default();
-    format!(
-        "`{other}` is not a step{near}; steps are: {}",
-        STEP_KINDS.join(", ")
-    )
-}
-
-/// A step of a kind Parley has (`key`), from its value.
-fn step_of_kind(key: &str, value: &Value) -> Result<Step, String> {
-    let text = |v: &Value| -> Result<String, String> {
-        match v {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
-            _ => Err(format!("`{key}` takes a text")),
-        }
-    };
-    let yes = |v: &Value| v.as_bool().unwrap_or(true);
-    let json = |v: &Value| serde_json::to_value(v).map_err(|e| e.to_string());
-    let map_of = |v: &Value| -> Result<BTreeMap<String, serde_json::Value>, String> {
-        serde_yaml::from_value(v.clone())
-            .map_err(|_| format!("`{key}` takes settings like `{{ name: value }}`"))
-    };
-    Ok(match key {
-        "customer" => Step::Customer(text(value)?),
-        "customer_taps" => Step::CustomerTaps(text(value)?),
-        "customer_sends" => Step::CustomerSends(json(value)?),
-        "customer_submits_form" => Step::CustomerSubmitsForm(map_of(value)?),
-        "expect_reply" => match value {
-            Value::String(_) | Value::Number(_) => Step::ExpectReply(Box::new(ExpectReply {
-                text: Some(text(value)?),
-                ..Default::default()
-            })),
-            other => Step::ExpectReply(Box::new(
-                serde_yaml::from_value(other.clone()).map_err(|e| format!("expect_reply: {e}"))?,
-            )),
-        },
-        "expect_template" => {
-            let mut e: ExpectReply = match value {
-                Value::String(name) => ExpectReply {
-                    template: Some(name.clone()),
-                    ..Default::default()
-                },
-                other => serde_yaml::from_value(other.clone())
-                    .map_err(|e| format!("expect_template: {e}"))?,
-            };
-            e.template = e.template.or(e.template_name.take());
-            if e.template.is_none() {
-                return Err("expect_template needs the template's `name`".into());
-            }
-            Step::ExpectReply(Box::new(e))
-        }
-        "expect_no_reply" if yes(value) => Step::ExpectNoReply,
-        "expect_vars" => Step::ExpectVars(map_of(value)?),
-        "expect_contact" => Step::ExpectContact(map_of(value)?),
-        "expect_tags" => Step::ExpectTags(list(value)),
-        "expect_no_tags" => Step::ExpectNoTags(list(value)),
-        "advance" => {
-            let t = text(value)?;
-            Step::Advance(crate::config::duration::parse(&t).map_err(|e| match e {
-                crate::config::duration::DurationError::TooLong => {
-                    format!("`advance` of {} is {e}; advance in shorter steps", t.trim())
-                }
-                _ => format!(
-                    "advance: `{t}` is not a duration ({e}); write it like 23h, 10m or 1h 30m"
-                ),
-            })?)
-        }
-        "run_schedule" => Step::RunSchedule(text(value)?),
-        "duplicate_last_webhook" if yes(value) => Step::DuplicateLastWebhook,
-        "expect_no_reply" | "duplicate_last_webhook" => {
-            return Err(format!("`{key}: false` does nothing; remove the step"))
-        }
-        other => return Err(not_a_step(other)),
-    })
-}
-
-fn list(v: &Value) -> Vec<String> {
-    match v {
-        Value::Sequence(items) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_steps_with_their_lines() {
-        let f = parse(
-            "name: t\ncontact: { phone: \"+34600000001\", name: Ana }\nsteps:\n  - customer: hi\n  - expect_reply:\n      text: Hello\n      buttons: [A, B]\n  - advance: 23h\n  - expect_template: { name: cart_reminder, variables: { \"1\": Ana } }\n  - expect_no_reply: true\n",
-        )
-        .unwrap();
-        assert_eq!(f.phone, "+34600000001");
-        let lines: Vec<(usize, usize)> = f.steps.iter().map(|(p, _)| (p.line, p.column)).collect();
-        assert_eq!(lines, vec![(4, 5), (5, 5), (8, 5), (9, 5), (10, 5)]);
-        assert_eq!(f.steps[0].1, Step::Customer("hi".into()));
-        assert_eq!(
-            f.steps[2].1,
-            Step::Advance(std::time::Duration::from_secs(23 * 3600))
-        );
-        let Step::ExpectReply(t) = &f.steps[3].1 else {
-            panic!()
-        };
-        assert_eq!(t.template.as_deref(), Some("cart_reminder"));
-    }
-
-    #[test]
-    fn mistakes_name_the_step_and_line() {
-        let e = parse("name: t\nsteps:\n  - customer: hi\n  - custmer: hello\n").unwrap_err();
-        assert_eq!((e.line, e.column), (4, Some(5)));
-        assert!(
-            e.message
-                .starts_with("step 2: `custmer` is not a step (did you mean `customer`?)"),
-            "{}",
-            e.message
-        );
-        let e = parse("name: t\nsteps:\n  - advance: soon\n").unwrap_err();
-        assert!(e.message.contains("is not a duration"), "{}", e.message);
-    }
-
-    #[test]
-    fn a_line_out_of_step_is_named_as_in_flow_files() {
-        let e =
-            parse("name: t\nsteps:\n  - customer: hi\n   - expect_reply: \"Hello\"\n").unwrap_err();
-        assert_eq!((e.line, e.column), (4, Some(4)));
-        assert!(
-            e.message.starts_with(
-                "this line is not lined up with the lines above it (the YAML reader says: "
-            ),
-            "{}",
-            e.message
-        );
-        assert!(
-            e.message
-                .contains("line 4 starts a list item (`- `) at column 4"),
-            "{}",
-            e.message
-        );
-    }
-
-    #[test]
-    fn an_advance_past_ten_years_is_refused_at_its_line() {
-        let e = parse("name: t\nsteps:\n  - customer: hi\n  - advance: 500000y\n").unwrap_err();
-        assert_eq!((e.line, e.column), (4, Some(14)));
-        assert_eq!(
-            e.message,
-            "step 2: `advance` of 500000y is longer than the longest Parley accepts, 10 years; advance in shorter steps"
-        );
-        assert!(parse("name: t\nsteps:\n  - advance: 10y\n").is_ok());
-    }
-
-    #[test]
-    fn a_customer_line_carries_its_model_answers() {
-        let f = parse("name: t\nsteps:\n  - customer: \"A-12345\"\n    model:\n      - tool: save\n        arguments: { order_number: A-12345 }\n      - say: Noted\n      - fail: down\n  - expect_reply: Noted\n").unwrap();
-        assert_eq!(f.steps[0].1, Step::Customer("A-12345".into()));
-        let Some(ModelAnswers::Only(answers)) = f.model_answers.get(&0) else {
-            panic!("{:?}", f.model_answers)
-        };
-        let ModelAnswer::Answer(save) = &answers[0] else {
-            panic!()
-        };
-        assert_eq!(save.tool_calls[0].name, "save");
-        assert_eq!(
-            save.tool_calls[0].arguments,
-            serde_json::json!({"order_number": "A-12345"})
-        );
-        assert_eq!(answers[2], ModelAnswer::Failure("down".into()));
-        assert!(!f.model_answers.contains_key(&1));
-
-        let e = parse("name: t\nsteps:\n  - expect_reply: hi\n    model: [hello]\n").unwrap_err();
-        assert_eq!((e.line, e.column), (4, Some(5)));
-        assert!(
-            e.message.contains("not under `expect_reply`"),
-            "{}",
-            e.message
-        );
-        let e =
-            parse("name: t\nsteps:\n  - customer: hi\n    model:\n      - arguments: { a: 1 }\n")
-                .unwrap_err();
-        assert!(
-            e.message
-                .contains("answer 1 says nothing and calls no tool"),
-            "{}",
-            e.message
-        );
-        assert_eq!((e.line, e.column), (5, Some(9)));
-    }
-
-    /// A mistake inside a step points at the setting or answer it is about, not only at
-    /// the step's line.
-    #[test]
-    fn mistakes_inside_a_step_point_at_their_line_and_column() {
-        let at = |text: &str| {
-            let e = parse(text).unwrap_err();
-            (e.line, e.column.expect("a column"), e.message)
-        };
-        // A misspelt check inside `expect_reply`, on the step's second line.
-        let (line, column, message) = at(
-            "name: t\nsteps:\n  - customer: hi\n  - expect_reply:\n      text: Hello\n      text_containz: Hi\n",
-        );
-        assert_eq!((line, column), (6, 7), "{message}");
-        assert!(
-            message.contains("unknown field `text_containz`"),
-            "{message}"
-        );
-        // The same in a one-line step.
-        let (line, column, _) =
-            at("name: t\nsteps:\n  - expect_reply: { text: a, buttonz: [B] }\n");
-        assert_eq!((line, column), (3, 30));
-        // The third answer of a `model:` list, and of a list by model name.
-        let (line, column, message) = at(
-            "name: t\nsteps:\n  - customer: hi\n    model:\n      - say: a\n      - say: b\n      - arguments: { a: 1 }\n",
-        );
-        assert_eq!((line, column), (7, 9), "{message}");
-        let (line, column, message) = at(
-            "name: t\nsteps:\n  - customer: hi\n    model:\n      triage:\n        - say: a\n        - fail: down\n          say: b\n",
-        );
-        assert_eq!((line, column), (7, 11), "{message}");
-        assert!(
-            message.starts_with("step 1: model `triage`: answer 2: `fail` stands alone"),
-            "{message}"
-        );
-        // A value of the wrong kind points at the value.
-        let (line, column, _) = at("name: t\nsteps:\n  - customer:\n      - a\n");
-        assert_eq!((line, column), (4, 7));
-        // `start:` that is not a date.
-        let (line, column, _) = at("name: t\nstart: next monday\nsteps:\n  - customer: hi\n");
-        assert_eq!((line, column), (2, 8));
-    }
 }

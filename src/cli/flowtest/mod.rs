@@ -273,4 +273,30 @@ mod tests {
             "the file is not a regular file (it is a named pipe); Parley reads only ordinary files"
         );
     }
+
+    /// A broken `text_matches` pattern was found only when its step ran: `parley check`,
+    /// which reads the test files without running them, said nothing.
+    #[test]
+    fn check_reports_a_broken_text_matches_pattern_at_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tests")).unwrap();
+        let test = dir.path().join("tests").join("ping.test.yaml");
+        std::fs::write(
+            &test,
+            "name: ping\nsteps:\n  - customer: ping\n  - expect_reply: { text_matches: \"pong (\" }\n",
+        )
+        .unwrap();
+        let mut config = Config::embedded_default();
+        config.flows.dir = dir.path().display().to_string();
+        let problems = unreadable_tests(&config);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(&format!(
+                "{}:4:35: error: the test file is not valid: step 2: expect_reply: `text_matches` is not a pattern Parley can read: `pong (` (unclosed group)",
+                test.display()
+            )),
+            "{}",
+            problems[0]
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! stops at the first step that does not hold, saying what was expected and what happened
 //! in words a flow author reads.
 
-use super::format::{ExpectReply, Step, TestFile};
+use super::format::{ExpectReply, Step, TestFile, Wanted};
 use super::models::TestModels;
 use crate::cli::driver::Driver;
 use crate::cli::simulate::{describe, Choice};
@@ -363,11 +363,10 @@ fn check(e: &ExpectReply, reply: &SentMessage) -> Result<(), String> {
         }
     }
     if let Some(pattern) = &e.text_matches {
-        let re = regex::Regex::new(pattern)
-            .map_err(|err| format!("text_matches: `{pattern}` is not a valid pattern: {err}"))?;
-        if !re.is_match(body.as_deref().unwrap_or("")) {
+        if !pattern.is_match(body.as_deref().unwrap_or("")) {
             return Err(format!(
-                "expected the bot's reply to match `{pattern}`\n  but it replied {got}"
+                "expected the bot's reply to match `{}`\n  but it replied {got}",
+                pattern.as_str()
             ));
         }
     }
@@ -445,20 +444,21 @@ fn same_choices(
     ))
 }
 
-fn compare(what: &str, want: &Value, actual: Option<&Value>) -> Result<(), String> {
+/// Whether a saved value is the one a check wants: the same value, the same text, or the
+/// text the test file wrote for a number (`12.50` matches a saved «12.50»).
+fn compare(what: &str, want: &Wanted, actual: Option<&Value>) -> Result<(), String> {
     let show = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    let wanted = want.written.clone().unwrap_or_else(|| show(&want.value));
     match actual {
         None | Some(Value::Null) => Err(format!(
-            "expected {what} to be «{}», but it is not set",
-            show(want)
+            "expected {what} to be «{wanted}», but it is not set"
         )),
-        Some(v) if v == want || show(v) == show(want) => Ok(()),
+        Some(v) if *v == want.value || show(v) == show(&want.value) || show(v) == wanted => Ok(()),
         Some(v) => Err(format!(
-            "expected {what} to be «{}», but it is «{}»",
-            show(want),
+            "expected {what} to be «{wanted}», but it is «{}»",
             show(v)
         )),
     }
@@ -533,7 +533,51 @@ fn expectation(e: &ExpectReply) -> String {
         return format!("with the template «{t}»");
     }
     if let Some(p) = &e.text_matches {
-        return format!("something matching `{p}`");
+        return format!("something matching `{}`", p.as_str());
     }
     "something".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted(value: Value, written: Option<&str>) -> Wanted {
+        Wanted {
+            value,
+            written: written.map(str::to_string),
+        }
+    }
+
+    /// `expect_vars: { total: 12.50 }` was the number 12.5, which a total the bot saved as
+    /// the customer typed it («12.50») did not match, and a failure showed «12.5».
+    #[test]
+    fn a_number_in_a_check_matches_the_text_the_file_wrote() {
+        let total = wanted(serde_json::json!(12.5), Some("12.50"));
+        assert_eq!(
+            compare("the variable `total`", &total, Some(&Value::from("12.50"))),
+            Ok(())
+        );
+        assert_eq!(
+            compare(
+                "the variable `total`",
+                &total,
+                Some(&serde_json::json!(12.5))
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            compare("the variable `total`", &total, Some(&Value::from("13"))),
+            Err("expected the variable `total` to be «12.50», but it is «13»".into())
+        );
+        let phone = wanted(serde_json::json!(34600000001_u64), Some("+34600000001"));
+        assert_eq!(
+            compare(
+                "the contact's `phone`",
+                &phone,
+                Some(&Value::from("+34600000001"))
+            ),
+            Ok(())
+        );
+    }
 }
