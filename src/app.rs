@@ -312,10 +312,16 @@ impl App {
         workers.close();
         tracing::info!(listen = %listener.local_addr()?, backend = st.store.backend(), "parley is serving");
         let http_stop = CancellationToken::new();
+        // One grace for the whole shutdown, counted from the signal: the HTTP drain and then
+        // the workers' work in flight share it (one after the other, each with its own,
+        // a stop took twice as long, past a service manager's stop timeout).
+        let stopping_at = Arc::new(std::sync::OnceLock::new());
         tokio::spawn({
             let http_stop = http_stop.clone();
+            let stopping_at = stopping_at.clone();
             async move {
                 signal.await;
+                let _ = stopping_at.set(tokio::time::Instant::now());
                 http_stop.cancel();
             }
         });
@@ -370,7 +376,11 @@ impl App {
         }
         tracing::info!("shutting down: finishing work in flight");
         workers_stop.cancel();
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let deadline = stopping_at
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + SHUTDOWN_GRACE;
         let finished = tokio::time::timeout_at(deadline, workers.wait())
             .await
             .is_ok();

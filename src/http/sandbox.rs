@@ -233,7 +233,7 @@ impl From<InjectError> for Error {
             InjectError::Invalid(m) => Error::bad_request(m.clone()),
             InjectError::TooLong { field, .. } => Error::field(field, e.to_string()),
             InjectError::Store(detail) => {
-                tracing::error!(detail = %detail, "sandbox message not stored");
+                crate::workers::log_every!(error, detail = %detail, "sandbox message not stored");
                 Error::unavailable(NOT_STORED)
             }
         }
@@ -662,6 +662,23 @@ fn sender_of(st: &AppState, requested: Option<i64>) -> Result<i64, Error> {
 #[cfg(test)]
 mod tests {
     use super::is_loopback_authority;
+
+    /// A database that refuses writes refuses every sandbox message: one log line per 30 s.
+    #[test]
+    fn sandbox_messages_not_stored_are_logged_once() {
+        let text = crate::workers::logs_of(|| {
+            for _ in 0..50 {
+                let _ = super::Error::from(super::InjectError::Store(
+                    "database or disk is full".into(),
+                ));
+            }
+        });
+        assert_eq!(
+            text.matches("sandbox message not stored").count(),
+            1,
+            "{text}"
+        );
+    }
 
     #[test]
     fn only_names_of_this_machine_are_loopback() {

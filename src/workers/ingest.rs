@@ -233,7 +233,8 @@ fn queue_full() -> IngestError {
 fn store_failed(health: &WriteHealth, e: &crate::store::StoreError, items: usize) {
     health.failed();
     metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "store_error").increment(1);
-    tracing::error!(error = %e, items, "storing webhooks failed; the provider will retry");
+    // Once per 30 s at most: an outage fails every webhook, and the metric counts each.
+    crate::workers::log_every!(error, error = %e, items, "storing webhooks failed; the provider will retry");
 }
 
 fn timed_out() -> IngestError {
@@ -372,6 +373,21 @@ async fn gather(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full disk fails every webhook: the log says so once per 30 s, not once per
+    /// request (an audit saw 300 lines in a second), and the metric counts each.
+    #[test]
+    fn an_outage_logs_its_refused_webhooks_once() {
+        let health = WriteHealth::default();
+        let e = crate::store::StoreError::Commit("database or disk is full".into());
+        let text = crate::workers::logs_of(|| {
+            for _ in 0..100 {
+                store_failed(&health, &e, 1);
+            }
+        });
+        assert_eq!(text.matches("storing webhooks failed").count(), 1, "{text}");
+        assert!(health.failing_since().is_some());
+    }
 
     /// A failed store turns readiness red until one succeeds, or until failures have
     /// stopped for a while (an instance out of service gets no webhook to clear it).

@@ -73,6 +73,53 @@ pub struct SqliteStore {
     _owner: Arc<owner::OwnerLock>,
     /// Holds the temporary file that stands in for `sqlite::memory:`.
     _scratch: Option<Arc<tempfile::TempDir>>,
+    /// The database file as opened, which `ping` checks is still there.
+    file: Arc<OpenedFile>,
+}
+
+/// A database file, and which file it was when opened (device and inode): deleted or
+/// replaced while Parley runs, Parley would go on writing to a file nobody can open again,
+/// and start empty next time, without a word.
+#[derive(Debug)]
+struct OpenedFile {
+    path: std::path::PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl OpenedFile {
+    fn of(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            id: file_id(path),
+        }
+    }
+
+    /// Why the file at the path is no longer the one opened, if it is not.
+    fn gone(&self) -> Option<String> {
+        let opened = self.id?;
+        match file_id(&self.path) {
+            Some(now) if now == opened => None,
+            Some(_) => Some("was replaced by another file"),
+            None => Some("was deleted"),
+        }
+        .map(|what| {
+            format!(
+                "the database file {} {what} while Parley runs: what Parley stores now is lost when it stops; put the file back, or restart Parley to use the file now there",
+                self.path.display()
+            )
+        })
+    }
+}
+
+#[cfg(unix)]
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::path::Path) -> Option<(u64, u64)> {
+    None
 }
 
 /// The SQLite file's folder, created when missing: one that cannot be made or written is
@@ -142,6 +189,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .page_size(PAGE_SIZE);
+        let path = options.get_filename().to_path_buf();
+        let existed = path.exists();
         // Before anything touches the file: one process owns it.
         let (owner, fresh) = owner::acquire_shared(options.get_filename())?;
         {
@@ -152,6 +201,10 @@ impl SqliteStore {
                 .run(&mut conn)
                 .await?;
             conn.close().await?;
+        }
+        if !existed {
+            // Said, since a volume that did not mount looks like this too.
+            tracing::info!(path = %options.get_filename().display(), "created a new, empty database");
         }
         let writer = Writer::open(options.get_filename(), sync, BUSY_TIMEOUT)?;
         // Owning the file proves that whoever holds a lease in it is gone: take them all
@@ -176,6 +229,7 @@ impl SqliteStore {
             reader,
             _owner: owner,
             _scratch: None,
+            file: Arc::new(OpenedFile::of(&path)),
         })
     }
 }
@@ -208,6 +262,11 @@ impl Process for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        // The file first: a reader opened on a deleted one fails in words that do not
+        // say why.
+        if let Some(why) = self.file.gone() {
+            return Err(StoreError::Place(why));
+        }
         sqlx::query("select 1").execute(&self.reader).await?;
         Ok(())
     }
@@ -289,5 +348,29 @@ mod tests {
             .execute_batch("pragma page_size = 4096; create table before_parley (x integer);")
             .unwrap();
         assert_eq!(page_size(&old).await, 4096);
+    }
+
+    /// A database file deleted (or replaced) under a running Parley turns `ping`, so
+    /// `/readyz`, red, naming it; the file put back turns it green again.
+    #[tokio::test]
+    async fn a_deleted_database_file_fails_the_ping() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let store = SqliteStore::connect(&DatabaseConfig {
+            url: format!("sqlite://{}", path.display()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        store.ping().await.unwrap();
+        let aside = dir.path().join("aside.db");
+        std::fs::rename(&path, &aside).unwrap();
+        let why = store.ping().await.unwrap_err().to_string();
+        assert!(why.contains("d.db was deleted while Parley runs"), "{why}");
+        std::fs::copy(&aside, &path).unwrap();
+        let why = store.ping().await.unwrap_err().to_string();
+        assert!(why.contains("was replaced by another file"), "{why}");
+        std::fs::rename(&aside, &path).unwrap();
+        store.ping().await.unwrap();
     }
 }

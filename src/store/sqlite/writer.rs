@@ -491,7 +491,8 @@ fn commit_batch(
             .map_err(|e| e.to_string())
     };
     if let Err(e) = &committed {
-        tracing::error!(error = %e, "committing a SQLite write transaction failed");
+        // A full disk fails every commit: once per 30 s at most.
+        crate::workers::log_every!(error, error = %e, "committing a SQLite write transaction failed");
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("rollback");
         }
