@@ -64,7 +64,7 @@ enum Command {
     Backup {
         #[arg(long, env = "PARLEY_CONFIG")]
         config: Option<PathBuf>,
-        /// Where to write the copy (must not exist).
+        /// Where to write the copy (must not exist); it appears only when complete, readable by its owner only.
         out: PathBuf,
     },
     /// Import or export contacts (CSV or JSON) on the configured database.
@@ -407,31 +407,25 @@ fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
 
 /// `parley backup`: an online copy of the configured database.
 fn backup(url: &str, out: &Path) -> anyhow::Result<()> {
-    if url.starts_with("sqlite:") {
-        let database = parley::store::sqlite::backup::database_file(url)?;
-        let bytes = parley::store::sqlite::backup::backup(&database, out)?;
-        println!(
-            "backed up {} to {} ({} KiB, integrity ok)",
-            database.display(),
-            out.display(),
-            bytes / 1024
-        );
-        println!("restore: stop Parley, then put this file in place of the database and remove its -wal and -shm files");
-        return Ok(());
+    use parley::cli::backup::Backup;
+    match parley::cli::backup::run(url, out)? {
+        Backup::Sqlite { database, bytes } => {
+            println!(
+                "backed up {} to {} ({} KiB, integrity ok)",
+                database.display(),
+                out.display(),
+                bytes / 1024
+            );
+            println!("restore: stop Parley, then put this file in place of the database and remove its -wal and -shm files");
+        }
+        Backup::Postgres => {
+            println!("backed up the PostgreSQL database to {}", out.display());
+            println!(
+                "restore: pg_restore --no-owner --dbname <empty database url> {}",
+                out.display()
+            );
+        }
     }
-    // PostgreSQL: pg_dump takes a consistent snapshot without stopping anyone.
-    let status = std::process::Command::new("pg_dump")
-        .args(["--format=custom", "--no-owner", "--file"])
-        .arg(out)
-        .arg(url)
-        .status()
-        .context("cannot run pg_dump (install the PostgreSQL client tools)")?;
-    anyhow::ensure!(status.success(), "pg_dump failed ({status})");
-    println!("backed up the PostgreSQL database to {}", out.display());
-    println!(
-        "restore: pg_restore --no-owner --dbname <empty database url> {}",
-        out.display()
-    );
     Ok(())
 }
 

@@ -212,14 +212,14 @@ fn render_answer(family: Family, reads: bool, e: &Error) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         // "Please retry": during an outage or an overload every request gets it, and a line
         // each would bury the log (the metrics count every one).
-        crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests answered 503");
+        crate::metrics::logs::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests answered 503");
     } else if matches!(
         status,
         StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
     ) {
         // Anyone can send requests without a key, as fast as they like: a line each would
         // let them fill the disk (the auth layer's own line is throttled too).
-        crate::workers::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests refused for their key or their rate");
+        crate::metrics::logs::log_every!(warn, status = status.as_u16(), code = e.code, detail = ?e.message, "requests refused for their key or their rate");
     } else if status.is_server_error() {
         tracing::error!(status = status.as_u16(), code = e.code, detail = ?e.message, "request failed");
     } else {
@@ -439,7 +439,7 @@ mod tests {
     /// cannot write a line of its own into the log (`?by=x%0A… ERROR …`).
     #[test]
     fn a_refusal_logs_what_the_client_sent_on_one_line() {
-        let text = crate::workers::logs_of(|| {
+        let text = crate::metrics::logs::logs_of(|| {
             render(
                 Family::UserWhatsapp,
                 &Error::invalid_request(
@@ -460,7 +460,7 @@ mod tests {
             Error::unauthorized("a Bearer key is required"),
             Error::unavailable("could not store the webhook now"),
         ] {
-            let text = crate::workers::logs_of(|| {
+            let text = crate::metrics::logs::logs_of(|| {
                 for _ in 0..50 {
                     render(Family::Webhooks, &refusal);
                 }

@@ -23,7 +23,7 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     let database = match tokio::time::timeout(PING_TIMEOUT, st.store.ping()).await {
         Ok(Ok(())) => Ok(st.store.backend()),
         Ok(Err(e)) => {
-            crate::workers::log_every!(warn, error = %e, "readiness: the database check failed");
+            crate::metrics::logs::log_every!(warn, error = %e, "readiness: the database check failed");
             Err("the database check failed (see the log)".to_string())
         }
         Err(_) => Err(format!(

@@ -233,7 +233,7 @@ impl From<InjectError> for Error {
             InjectError::Invalid(m) => Error::bad_request(m.clone()),
             InjectError::TooLong { field, .. } => Error::field(field, e.to_string()),
             InjectError::Store(detail) => {
-                crate::workers::log_every!(error, detail = %detail, "sandbox message not stored");
+                crate::metrics::logs::log_every!(error, detail = %detail, "sandbox message not stored");
                 Error::unavailable(NOT_STORED)
             }
         }
@@ -666,7 +666,7 @@ mod tests {
     /// A database that refuses writes refuses every sandbox message: one log line per 30 s.
     #[test]
     fn sandbox_messages_not_stored_are_logged_once() {
-        let text = crate::workers::logs_of(|| {
+        let text = crate::metrics::logs::logs_of(|| {
             for _ in 0..50 {
                 let _ = super::Error::from(super::InjectError::Store(
                     "database or disk is full".into(),

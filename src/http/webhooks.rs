@@ -268,7 +268,7 @@ async fn ingest(
     st.ingestor.ingest(items).await.map_err(|e| {
         // The database's own words stay in the log: they are no business of the caller.
         // At most a line per 30 s: in an outage every webhook comes here.
-        crate::workers::log_every!(warn, error = %e, "webhook not stored; answering 503 so the provider retries");
+        crate::metrics::logs::log_every!(warn, error = %e, "webhook not stored; answering 503 so the provider retries");
         Error::unavailable("could not store the webhook now, please retry")
     })?;
     Ok(n)

@@ -2,6 +2,7 @@
 //! process, every documented series described and present from start: `series`) and, in
 //! `memory`, the per-thread allocation meter scripts are stopped by.
 
+pub mod logs;
 pub mod memory;
 mod series;
 

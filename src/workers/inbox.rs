@@ -190,7 +190,7 @@ impl Inbox {
                         .map(|work| Leased::claimed(ClaimedWork::ready(work)))
                         .collect(),
                     Err(e) => {
-                        super::error_every!(error = %e, "claiming conversations failed");
+                        crate::metrics::logs::error_every!(error = %e, "claiming conversations failed");
                         Vec::new()
                     }
                 }

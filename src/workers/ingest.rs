@@ -234,7 +234,7 @@ fn store_failed(health: &WriteHealth, e: &crate::store::StoreError, items: usize
     health.failed();
     metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "store_error").increment(1);
     // Once per 30 s at most: an outage fails every webhook, and the metric counts each.
-    crate::workers::log_every!(error, error = %e, items, "storing webhooks failed; the provider will retry");
+    crate::metrics::logs::log_every!(error, error = %e, items, "storing webhooks failed; the provider will retry");
 }
 
 fn timed_out() -> IngestError {
@@ -380,7 +380,7 @@ mod tests {
     fn an_outage_logs_its_refused_webhooks_once() {
         let health = WriteHealth::default();
         let e = crate::store::StoreError::Commit("database or disk is full".into());
-        let text = crate::workers::logs_of(|| {
+        let text = crate::metrics::logs::logs_of(|| {
             for _ in 0..100 {
                 store_failed(&health, &e, 1);
             }

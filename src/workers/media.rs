@@ -75,7 +75,7 @@ impl MediaWorker {
                 {
                     Ok(jobs) => jobs,
                     Err(e) => {
-                        super::error_every!(error = %e, "claiming media downloads failed");
+                        crate::metrics::logs::error_every!(error = %e, "claiming media downloads failed");
                         Vec::new()
                     }
                 }

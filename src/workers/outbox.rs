@@ -91,7 +91,7 @@ impl Outbox {
                 {
                     Ok(items) => items.into_iter().map(LeasedSend::claimed).collect(),
                     Err(e) => {
-                        super::error_every!(error = %e, "claiming outbound messages failed");
+                        crate::metrics::logs::error_every!(error = %e, "claiming outbound messages failed");
                         Vec::new()
                     }
                 }

@@ -38,7 +38,7 @@ impl Scheduler {
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             if let Err(e) = self.tick(&shutdown).await {
-                super::error_every!(error = %e, "scheduler round failed");
+                crate::metrics::logs::error_every!(error = %e, "scheduler round failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.settings().poll_interval) => {}

@@ -25,7 +25,7 @@ pub async fn run(
                 continue;
             }
             Ok(_) => {}
-            Err(e) => super::error_every!(error = %e, "firing timers failed"),
+            Err(e) => crate::metrics::logs::error_every!(error = %e, "firing timers failed"),
         }
         let sleep = match store.next_timer_due().await {
             Ok(Some(due)) => (due - now).to_std().unwrap_or_default().min(poll_interval),

@@ -23,6 +23,33 @@ async fn three_conversations(app: &TestApp) {
 
 /// `parley backup --config CONFIG OUT` with the real binary.
 fn run_backup(dir: &Path, database_url: &str, out: &Path) -> std::process::Output {
+    backup_command(dir, database_url, out)
+        .output()
+        .expect("run parley backup")
+}
+
+/// `parley backup` as `run_backup`, on a disk that takes files of at most `max_kib` KiB
+/// (`ulimit -f`; SIGXFSZ ignored, so a write past it fails as on a full disk).
+fn run_backup_on_a_small_disk(
+    dir: &Path,
+    database_url: &str,
+    out: &Path,
+    max_kib: u64,
+) -> std::process::Output {
+    let parley = backup_command(dir, database_url, out);
+    // POSIX counts `ulimit -f` in 512-byte blocks.
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f \"$1\" && trap '' XFSZ && shift && exec \"$@\"")
+        .arg("sh")
+        .arg((max_kib * 2).to_string())
+        .arg(parley.get_program())
+        .args(parley.get_args())
+        .output()
+        .expect("run parley backup")
+}
+
+fn backup_command(dir: &Path, database_url: &str, out: &Path) -> Command {
     let config = dir.join("backup.yaml");
     std::fs::write(
         &config,
@@ -35,13 +62,26 @@ fn run_backup(dir: &Path, database_url: &str, out: &Path) -> std::process::Outpu
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_parley"))
-        .arg("backup")
-        .arg("--config")
-        .arg(&config)
-        .arg(out)
-        .output()
-        .expect("run parley backup")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+    command.arg("backup").arg("--config").arg(&config).arg(out);
+    command
+}
+
+/// The names in `dir`, sorted: a backup leaves its file and nothing else.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Backups hold customers' conversations: readable and writable by their owner only.
+fn assert_owner_only(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
 }
 
 async fn conversations(app: &TestApp) -> usize {
@@ -69,10 +109,19 @@ async fn sqlite_backup_while_serving_restores_every_conversation() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("integrity ok"));
+    assert_owner_only(&copy);
+    assert_eq!(names(dir.path()), ["copy.db"]);
     // A second backup to the same file is refused rather than overwriting it.
+    let before = std::fs::read(&copy).unwrap();
     let again = run_backup(app._dir.path(), &db_url, &copy);
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("already exists; Parley does not overwrite a backup"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not be read"), "{stderr}");
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
     // The daemon kept serving during and after the copy.
     let late = meta_text("16315559999", "wamid.backup.late", "hi late", now_unix());
     assert_eq!(app.post_meta(&late).await.status(), 200);
@@ -116,6 +165,99 @@ async fn sqlite_backup_names_a_missing_database() {
 }
 
 #[tokio::test]
+async fn sqlite_backup_on_a_full_disk_leaves_no_file_and_the_retry_succeeds() {
+    let app = spawn_app().await;
+    three_conversations(&app).await;
+    let db_url = format!("sqlite://{}", app._dir.path().join("parley.db").display());
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    // Room for the reader's shared-memory file (32 KiB), not for the copy.
+    let full = run_backup_on_a_small_disk(app._dir.path(), &db_url, &copy, 64);
+    assert!(!full.status.success());
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "backup failed: the backup could not be written to {}: ",
+            copy.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not be read"), "{stderr}");
+    // No empty or half copy that would pass for a backup, or block the next one.
+    assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+
+    let retry = run_backup(app._dir.path(), &db_url, &copy);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    assert!(
+        std::fs::metadata(&copy).unwrap().len() > 64 * 1024,
+        "the copy is larger than the small disk"
+    );
+    assert_owner_only(&copy);
+    app.shutdown().await;
+}
+
+/// `url` with its database name replaced by one that does not exist.
+fn missing_database(url: &str) -> String {
+    let (prefix, _) = url.rsplit_once('/').unwrap();
+    format!("{prefix}/parley_no_such_database")
+}
+
+#[tokio::test]
+async fn postgres_backup_that_fails_leaves_no_file() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("out").join("parley.dump");
+    std::fs::create_dir(dump.parent().unwrap()).unwrap();
+    let out = run_backup(dir.path(), &missing_database(&url), &dump);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "backup failed: the backup could not be written to {}: pg_dump failed",
+            dump.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"parley_no_such_database\" does not exist"),
+        "pg_dump's reason: {stderr}"
+    );
+    assert!(names(dump.parent().unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn postgres_backup_refuses_an_existing_file_and_leaves_it_as_it_was() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("out").join("parley.dump");
+    std::fs::create_dir(dump.parent().unwrap()).unwrap();
+    std::fs::write(&dump, b"yesterday's backup").unwrap();
+    // Whether pg_dump would succeed (the database is there) or fail (it is not).
+    for url in [url.clone(), missing_database(&url)] {
+        let out = run_backup(dir.path(), &url, &dump);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "backup failed: {} already exists; Parley does not overwrite a backup",
+                dump.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(&dump).unwrap(), b"yesterday's backup");
+        assert_eq!(names(dump.parent().unwrap()), ["parley.dump"]);
+    }
+}
+
+#[tokio::test]
 async fn postgres_backup_while_serving_restores_into_an_empty_database() {
     let Some(url) = fresh_database().await else {
         return;
@@ -141,6 +283,8 @@ async fn postgres_backup_while_serving_restores_into_an_empty_database() {
         "backup failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_owner_only(&dump);
+    assert_eq!(names(dir.path()), ["parley.dump"]);
     app.shutdown().await;
 
     let target = fresh_database().await.expect("a second database");

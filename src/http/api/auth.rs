@@ -91,20 +91,20 @@ pub async fn require_key(
 ) -> Response {
     let path = request.uri().path().to_string();
     if auth.keys.is_empty() {
-        crate::workers::log_every!(warn, %path, "API request refused: no api_keys are configured");
+        crate::metrics::logs::log_every!(warn, %path, "API request refused: no api_keys are configured");
         return unauthorized(NO_KEYS);
     }
     let Some(token) = bearer(&request) else {
-        crate::workers::log_every!(warn, %path, "API request without a Bearer key refused");
+        crate::metrics::logs::log_every!(warn, %path, "API request without a Bearer key refused");
         return unauthorized("Missing API key: send it as `Authorization: Bearer <key>`");
     };
     let Some(index) = auth.identify(token) else {
-        crate::workers::log_every!(warn, %path, "API request with an unknown key refused");
+        crate::metrics::logs::log_every!(warn, %path, "API request with an unknown key refused");
         return unauthorized("Invalid API key");
     };
     if let Err(seconds) = auth.admit(index) {
         let name = &auth.keys[index].0;
-        crate::workers::log_every!(warn, %path, key = %name, retry_after = seconds, "API request over the rate limit refused");
+        crate::metrics::logs::log_every!(warn, %path, key = %name, retry_after = seconds, "API request over the rate limit refused");
         let mut response = Error::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",

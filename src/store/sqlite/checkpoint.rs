@@ -85,7 +85,7 @@ impl Checkpoints {
                 // Ends when the writer thread (holding `ask`) ends.
                 while asked.recv().is_ok() {
                     if let Err(e) = passive(&checkpointer) {
-                        crate::workers::log_every!(warn, error = %e, "a SQLite checkpoint failed; the writer will take it over");
+                        crate::metrics::logs::log_every!(warn, error = %e, "a SQLite checkpoint failed; the writer will take it over");
                     }
                     thread_counts.thread.fetch_add(1, Ordering::Relaxed);
                     thread_done.store(true, Ordering::Release);
@@ -155,7 +155,7 @@ impl Checkpoints {
         if self.catch_up {
             self.catch_up = false;
             if let Err(e) = passive(conn) {
-                crate::workers::log_every!(error, error = %e, "a SQLite checkpoint failed");
+                crate::metrics::logs::log_every!(error, error = %e, "a SQLite checkpoint failed");
             }
             self.counts.catch_up.fetch_add(1, Ordering::Relaxed);
         }

@@ -492,7 +492,7 @@ fn commit_batch(
     };
     if let Err(e) = &committed {
         // A full disk fails every commit: once per 30 s at most.
-        crate::workers::log_every!(error, error = %e, "committing a SQLite write transaction failed");
+        crate::metrics::logs::log_every!(error, error = %e, "committing a SQLite write transaction failed");
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("rollback");
         }

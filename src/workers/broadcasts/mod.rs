@@ -37,7 +37,7 @@ impl BroadcastWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             if let Err(e) = self.tick(&shutdown).await {
-                super::error_every!(error = %e, "broadcast round failed");
+                crate::metrics::logs::error_every!(error = %e, "broadcast round failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.broadcasts.poll_interval) => {}
