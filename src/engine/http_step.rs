@@ -115,10 +115,36 @@ pub async fn call(
             net::BodyError::Read(r) if r.is_timeout() => late(),
             e => format!("reading the answer of {host} failed: {e}"),
         })?;
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
-    });
+    let body = serde_json::from_slice(&bytes)
+        .ok()
+        .filter(|v| !deeper_than(v, MAX_ANSWER_DEPTH))
+        .unwrap_or_else(|| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Ok(serde_json::json!({ "status": status, "ok": (200..300).contains(&status), "body": body }))
+}
+
+/// Levels of arrays and objects inside each other an answer may have to be kept as JSON;
+/// deeper, it is kept as its text, as an answer that is not JSON is. The conversation's
+/// state holds it a few levels further in, and JSON is read back at most 128 deep: an
+/// answer 125 levels deep once made a conversation's state unreadable, and every message
+/// of that customer was refused from then on. Scripts keep to the same 64.
+pub const MAX_ANSWER_DEPTH: usize = 64;
+
+/// Whether `value` nests arrays and objects more than `max` levels deep (walked without
+/// recursion: the value may be as deep as the parser allows).
+pub fn deeper_than(value: &serde_json::Value, max: usize) -> bool {
+    let mut todo = vec![(value, 0usize)];
+    while let Some((v, depth)) = todo.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth + 1 > max {
+            return true;
+        }
+        todo.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
 }
 
 /// An error with its causes, for a log line or a flow's `last_error`.

@@ -255,3 +255,31 @@ async fn an_answer_that_trickles_in_past_the_timeout_says_it_came_too_late() {
         .unwrap_err();
     assert!(err.contains("did not arrive within 1s"), "{err}");
 }
+
+/// An answer nested deeper than a conversation's state can be read back (125 levels once
+/// locked a customer out: every later message was refused) is kept as its text; one of 64
+/// levels stays JSON.
+#[tokio::test]
+async fn an_answer_too_deep_to_keep_as_json_is_kept_as_text() {
+    let server = server_on("127.0.0.1").await;
+    let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    Mock::given(path("/deep"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(nested(125)))
+        .mount(&server)
+        .await;
+    Mock::given(path("/fine"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(nested(64)))
+        .mount(&server)
+        .await;
+    let deep = run(&Reach::Anywhere, format!("{}/deep", server.uri()))
+        .await
+        .unwrap();
+    assert_eq!(deep["body"], serde_json::Value::String(nested(125)));
+    let fine = run(&Reach::Anywhere, format!("{}/fine", server.uri()))
+        .await
+        .unwrap();
+    assert!(fine["body"].is_object());
+    assert!(!super::deeper_than(&fine["body"], super::MAX_ANSWER_DEPTH));
+    assert!(super::deeper_than(&serde_json::json!([[[1]]]), 2));
+    assert!(!super::deeper_than(&serde_json::json!([[[1]]]), 3));
+}

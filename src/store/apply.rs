@@ -152,6 +152,19 @@ pub(super) fn conversation_state(value: &serde_json::Value) -> ConversationState
     })
 }
 
+/// `conversation_state` of a state column's text: text that is not JSON Parley can read
+/// (damaged, or nested deeper than the reader goes) starts afresh too, rather than refusing
+/// every message of the conversation from then on.
+pub(super) fn conversation_state_text(text: &str) -> ConversationState {
+    match serde_json::from_str(text) {
+        Ok(value) => conversation_state(&value),
+        Err(e) => {
+            tracing::warn!(error = %e, "conversation state unreadable; starting fresh");
+            ConversationState::default()
+        }
+    }
+}
+
 /// What a send whose lease ran out without an outcome says while it waits: its process
 /// stopped, perhaps after the provider took it. A status naming it (`StatusUpdate::outbox_id`)
 /// settles it meanwhile; otherwise it is sent again after the wait, once.

@@ -660,14 +660,11 @@ impl Broadcasts for PgStore {
         .await?
         .iter()
         .map(|r| {
-            let state: Option<serde_json::Value> = r.try_get("state")?;
             Ok(Candidate {
                 contact: super::rows::contact(r, "contact_id", "contact_created_at")?,
                 conversation_id: r.try_get("conversation_id")?,
                 last_inbound_at: r.try_get("last_inbound_at")?,
-                state: state
-                    .map(|s| crate::store::apply::conversation_state(&s))
-                    .unwrap_or_default(),
+                state: super::rows::state(r, "state")?,
             })
         })
         .collect()

@@ -22,6 +22,21 @@ pub(super) fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResul
     }
 }
 
+/// A conversation's `state` column (null for no conversation): one Parley cannot read back
+/// (nested deeper than the reader goes) starts afresh, as unreadable state always has,
+/// rather than refusing every message of the conversation from then on.
+pub(super) fn state(row: &PgRow, column: &str) -> StoreResult<crate::domain::ConversationState> {
+    match row.try_get::<Option<Json<serde_json::Value>>, _>(column) {
+        Ok(Some(Json(value))) => Ok(apply::conversation_state(&value)),
+        Ok(None) => Ok(Default::default()),
+        Err(e @ sqlx::Error::ColumnDecode { .. }) => {
+            tracing::warn!(error = %e, "conversation state unreadable; starting fresh");
+            Ok(Default::default())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(super) const CONVERSATION_COLUMNS: &str =
     "id, sender_id, contact_id, last_inbound_at, state, created_at";
 
@@ -31,7 +46,7 @@ pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
         sender_id: row.try_get("sender_id")?,
         contact_id: row.try_get("contact_id")?,
         last_inbound_at: row.try_get("last_inbound_at")?,
-        state: apply::conversation_state(&json(row, "state")?),
+        state: state(row, "state")?,
         created_at: row.try_get("created_at")?,
     })
 }

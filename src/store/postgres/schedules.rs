@@ -1,10 +1,9 @@
 //! System events, schedule fires and the queries guards need, on PostgreSQL. Fires are
 //! claimed under `skip locked`, so with several processes each fire has one runner.
 
-use super::rows::{contact, json};
+use super::rows::contact;
 use super::PgStore;
 use crate::domain::{EventKind, TimerFire};
-use crate::store::apply;
 use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -167,7 +166,7 @@ impl Schedules for PgStore {
                     conversation_id: r.try_get("conversation_id")?,
                     contact: contact(r, "contact_id", "contact_created_at")?,
                     last_inbound_at: r.try_get("last_inbound_at")?,
-                    state: apply::conversation_state(&json(r, "state")?),
+                    state: super::rows::state(r, "state")?,
                 })
             })
             .collect()

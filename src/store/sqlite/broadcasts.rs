@@ -574,9 +574,7 @@ impl Broadcasts for SqliteStore {
                     conversation_id: r.try_get("conversation_id")?,
                     last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
                     state: match state {
-                        Some(s) => crate::store::apply::conversation_state(
-                            &super::rows::from_text("conversation state", &s)?,
-                        ),
+                        Some(s) => crate::store::apply::conversation_state_text(&s),
                         None => Default::default(),
                     },
                 })

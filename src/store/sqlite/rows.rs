@@ -158,7 +158,7 @@ pub(super) fn conversation(row: &impl Cols) -> StoreResult<Conversation> {
         sender_id: row.int("sender_id")?,
         contact_id: row.int("contact_id")?,
         last_inbound_at: opt_time(row.opt_int("last_inbound_at")?)?,
-        state: apply::conversation_state(&from_text("conversation state", &row.text("state")?)?),
+        state: apply::conversation_state_text(&row.text("state")?),
         created_at: time(row.int("created_at")?)?,
     })
 }

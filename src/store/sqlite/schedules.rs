@@ -1,6 +1,6 @@
 //! System events, schedule fires and the queries guards need, on SQLite.
 
-use super::rows::{contact, from_text, json_text, micros, opt_time, time};
+use super::rows::{contact, json_text, micros, opt_time, time};
 use super::SqliteStore;
 use crate::domain::{EventKind, TimerFire};
 use crate::store::apply;
@@ -199,10 +199,7 @@ impl Schedules for SqliteStore {
                     conversation_id: r.try_get("conversation_id")?,
                     contact: contact(r, "contact_id", "contact_created_at")?,
                     last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
-                    state: apply::conversation_state(&from_text(
-                        "conversation state",
-                        r.try_get("state")?,
-                    )?),
+                    state: apply::conversation_state_text(r.try_get("state")?),
                 })
             })
             .collect()

@@ -565,7 +565,45 @@ async fn steps_of_many_conversations_at_once_each_get_their_own_answer(store: Dy
     assert_eq!(store.fire_due_timers(t(200), 100).await.unwrap(), 27);
 }
 
+/// A state Parley cannot read back (nested deeper than JSON is read: an `http` answer 125
+/// levels deep once did it) starts afresh, as a damaged one does, instead of refusing every
+/// later message of the conversation.
+async fn a_state_too_deep_to_read_back_starts_afresh(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.deep", 1, t(0)).await;
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    let levels = 126;
+    let deep: serde_json::Value = serde_json::from_str(&format!(
+        "{}1{}",
+        "{\"a\":".repeat(levels),
+        "}".repeat(levels)
+    ))
+    .unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.state = state_at("deep", 2);
+    if let Some(run) = &mut commit.state.run {
+        run.vars.insert("r".into(), deep);
+    }
+    store.commit_step(&commit).await.unwrap();
+    store.release_conversation(conversation, "a").await.unwrap();
+
+    let read = store.conversation(conversation).await.unwrap().unwrap();
+    assert_eq!(read.state, ConversationState::default());
+    let (event, _) = receive(&store, "wamid.after", 1, t(10)).await;
+    store
+        .claim_conversations("a", t(11), LEASE, 10)
+        .await
+        .unwrap();
+    let work = store.load_work(conversation, 10).await.unwrap();
+    assert_eq!(work.events.len(), 1);
+    assert_eq!(work.events[0].id, event);
+    assert_eq!(work.conversation.state, ConversationState::default());
+}
+
 conformance!(
+    a_state_too_deep_to_read_back_starts_afresh,
     steps_of_many_conversations_at_once_each_get_their_own_answer,
     a_releasing_step_gives_the_conversation_back_in_the_same_commit,
     claims_are_exclusive_between_owners,
