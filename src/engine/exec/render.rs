@@ -87,7 +87,7 @@ impl Interpreter<'_> {
             variables: t
                 .variables
                 .iter()
-                .map(|(k, v)| (k.clone(), self.render(v)))
+                .map(|(k, v)| (k.clone(), parameter(visible(self.render(v)))))
                 .collect(),
             quick_reply_payloads: t.quick_reply_payloads.clone(),
             content_sid: t.content_sid.clone(),
@@ -95,8 +95,8 @@ impl Interpreter<'_> {
     }
 
     fn content(&self, spec: &ContentSpec) -> Result<OutboundContent, String> {
-        let r = |s: &str| self.render(s);
-        let ro = |s: &Option<String>| s.as_deref().map(|x| self.render(x));
+        let r = |s: &str| visible(self.render(s));
+        let ro = |s: &Option<String>| s.as_deref().map(|x| visible(self.render(x)));
         // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
         let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
         let footer_of = |s: &Option<String>| ro(s).map(|f| clip(f, limits::FOOTER_MAX));
@@ -229,6 +229,42 @@ impl Interpreter<'_> {
             },
         })
     }
+}
+
+/// A filled-in text without the characters no phone shows and some change what it shows
+/// (a NUL, an escape sequence, a right-to-left override from an `http` answer or a
+/// script): the API refuses them in what it is given; a flow's message drops them.
+pub(super) fn visible(s: String) -> String {
+    if s.chars().any(crate::engine::guard::hidden) {
+        s.chars()
+            .filter(|c| !crate::engine::guard::hidden(*c))
+            .collect()
+    } else {
+        s
+    }
+}
+
+/// A filled-in template parameter as WhatsApp takes one (error 132018 otherwise): line
+/// breaks and tabs become spaces (a customer's address written on three lines), and more
+/// than four spaces in a row become four.
+pub(super) fn parameter(s: String) -> String {
+    if !s.contains(['\n', '\r', '\t']) && !s.contains("     ") {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut spaces = 0;
+    for c in s.chars() {
+        let c = if matches!(c, '\n' | '\r' | '\t') {
+            ' '
+        } else {
+            c
+        };
+        spaces = if c == ' ' { spaces + 1 } else { 0 };
+        if spaces <= 4 {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A template can render longer than the limit it was checked against; cut it rather

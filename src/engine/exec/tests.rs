@@ -97,6 +97,28 @@ fn a_failed_or_refused_answer_takes_the_on_error_path() {
     );
 }
 
+/// What an `http` answer carries into a message: a NUL, an escape sequence, a bell or a
+/// right-to-left override never reaches the customer (no phone shows them, and the
+/// override makes `moc.live` read `evil.com`); line breaks and tabs stay.
+#[test]
+fn characters_no_phone_shows_are_dropped_from_a_flows_message() {
+    let (library, _dir) = library();
+    let answer = json!({ "status": 200, "ok": true,
+        "body": { "status": "ship\u{0}ped\u{1b}[31m\u{7}\n\tsoon \u{202e}moc.live" } });
+    let (_, replies) = run(&library, "order 42", Ok(answer));
+    assert_eq!(replies, vec!["Order 42 is shipped[31m\n\tsoon moc.live"]);
+}
+
+#[test]
+fn a_template_parameter_is_one_line_of_at_most_four_spaces_in_a_row() {
+    assert_eq!(
+        super::render::parameter("Calle Mayor 1\n2ºB\r\n\tMadrid".into()),
+        "Calle Mayor 1 2ºB   Madrid"
+    );
+    assert_eq!(super::render::parameter("a        b".into()), "a    b");
+    assert_eq!(super::render::parameter("plain".into()), "plain");
+}
+
 const KINDS: &str = r#"id: kinds
 typing: true
 triggers: [{ keyword: [react] }]
