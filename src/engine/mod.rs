@@ -101,6 +101,10 @@ pub struct FlowEngine {
     /// The `http` steps' client, guarded unless `allow_private_networks` (`http_step`).
     http: reqwest::Client,
     reach: Reach,
+    /// `http` calls in flight at once: as many as the inbox runs conversations, so a burst
+    /// of customers is no larger a burst on the author's service than when each call held
+    /// its conversation's worker slot.
+    http_calls: Arc<tokio::sync::Semaphore>,
     /// The senders' channels, to show "typing…" (`with_typing`); `None`: never shown.
     typing: Option<Arc<Senders>>,
     typing_renew: std::time::Duration,
@@ -137,6 +141,8 @@ pub struct EngineOptions {
     pub typing_renew: std::time::Duration,
     /// The configured models' prices, by name (`agent` budgets are checked before a call).
     pub model_prices: std::collections::HashMap<String, crate::domain::chat::Prices>,
+    /// `http` steps' calls in flight at once in this process (`inbox.concurrency`).
+    pub http_calls: usize,
 }
 
 impl Default for EngineOptions {
@@ -151,6 +157,7 @@ impl Default for EngineOptions {
             echo_pause: Default::default(),
             typing_renew: crate::config::FlowsConfig::default().typing_renew,
             model_prices: Default::default(),
+            http_calls: crate::config::InboxConfig::default().concurrency,
         }
     }
 }
@@ -180,6 +187,7 @@ impl EngineOptions {
                 .iter()
                 .map(|m| (m.name.clone(), m.prices()))
                 .collect(),
+            http_calls: config.inbox.concurrency,
         }
     }
 }
@@ -191,6 +199,7 @@ impl FlowEngine {
             scripts: ScriptPool::new(options.script_threads, options.script_queue),
             http: http_step::client(&reach),
             reach,
+            http_calls: Arc::new(tokio::sync::Semaphore::new(options.http_calls.max(1))),
             typing: None,
             typing_renew: options.typing_renew,
             models: Arc::default(),
@@ -404,7 +413,16 @@ impl FlowEngine {
     /// a script on the script pool (never on this thread).
     async fn perform(&self, effect: Effect) -> Answer {
         match effect {
-            Effect::Http(req) => Answer::Http(http_step::call(&self.http, &self.reach, req).await),
+            // Waiting on a slow service uses no CPU: the worker's slot goes to other
+            // conversations meanwhile, as during a model call (a service that never
+            // answered once held up every customer's replies for its whole timeout).
+            Effect::Http(req) => Answer::Http(
+                slot::idle(async {
+                    let _call = self.http_calls.acquire().await;
+                    http_step::call(&self.http, &self.reach, req).await
+                })
+                .await,
+            ),
             Effect::Script(ScriptJob { ast, inputs }) => Answer::Script(
                 self.scripts
                     .run(move |rhai| script::run_on(rhai, &ast, inputs))

@@ -428,3 +428,76 @@ async fn steps_are_named_and_counted_as_the_file_has_them() {
     assert_eq!(body["replies"][0]["summary"], "Noted: large");
     app.shutdown().await;
 }
+
+/// A service that does not answer holds up only the conversation waiting for it: with one
+/// inbox slot, another customer is answered while the first one's `http` step still waits
+/// (the waiting step gives its slot back, as a model call does). It once held the slot,
+/// and every other customer waited for that service's timeout.
+#[tokio::test]
+async fn a_slow_http_service_holds_up_only_the_customer_waiting_for_it() {
+    use wiremock::{matchers::method, Mock, ResponseTemplate};
+    let slow = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "ok": true }))
+                .set_delay(Duration::from_secs(6)),
+        )
+        .mount(&slow)
+        .await;
+    let flow: &'static str = Box::leak(
+        format!(
+            "id: slow\ntriggers: [{{keyword: [slow]}}]\nsteps:\n  - http: {{ url: \"{}/s\", timeout: 10s, save_as: r }}\n  - send: \"slow done\"\n",
+            slow.uri()
+        )
+        .into_boxed_str(),
+    );
+    let app = spawn_with(Options {
+        flows: vec![("echo.yaml", ECHO_FLOW), ("slow.yaml", flow)],
+        config_edits: vec![
+            (
+                "flows: { dir: ",
+                "flows: { allow_private_networks: true, dir: ",
+            ),
+            (
+                "inbox: { poll_interval: 50ms }",
+                "inbox: { poll_interval: 50ms, concurrency: 1 }",
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = post(
+        &app,
+        "/sandbox/api/messages?wait_seconds=1",
+        json!({ "from": "+34600000001", "text": "slow" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    for _ in 0..200 {
+        if !slow
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (status, body) = post(
+        &app,
+        "/sandbox/api/messages?wait_seconds=20",
+        json!({ "from": "+34600000002", "text": "hi there" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["replies"][0]["summary"], "echo: hi there", "{body:#}");
+    // Answered before the slow service was: the first customer's flow still waits.
+    let (_, first) = get(&app, "/sandbox/api/contacts/+34600000001/messages").await;
+    assert!(
+        !first.to_string().contains("slow done"),
+        "the second customer waited for the first one's service: {first:#}"
+    );
+    app.shutdown().await;
+}
