@@ -29,7 +29,7 @@ pub use loader::{
 };
 pub use model::*;
 pub use normalize::normalize;
-pub use problem::{Problem, Severity};
+pub use problem::{more_spaces, Problem, Severity};
 pub use set::FlowSet;
 pub use triggers::{Candidate, MatchInput, Matched, Rank};
 pub use yaml::out_of_step;

@@ -117,6 +117,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// "two more spaces": how far to indent a line, in words (flow files and test files).
+pub fn more_spaces(n: usize) -> String {
+    match n {
+        1 => "one more space".to_string(),
+        2 => "two more spaces".to_string(),
+        3 => "three more spaces".to_string(),
+        4 => "four more spaces".to_string(),
+        n => format!("{n} more spaces"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,7 +210,7 @@ fn misplaced_settings<'m>(
         let how = if more == 0 {
             "indent it".to_string()
         } else {
-            format!("indent it {}", more_spaces(more))
+            format!("indent it {}", super::super::problem::more_spaces(more))
         };
         problems.error(
             at,
@@ -220,16 +220,6 @@ fn misplaced_settings<'m>(
         found.push(name);
     }
     found
-}
-
-fn more_spaces(n: usize) -> String {
-    match n {
-        1 => "one more space".to_string(),
-        2 => "two more spaces".to_string(),
-        3 => "three more spaces".to_string(),
-        4 => "four more spaces".to_string(),
-        n => format!("{n} more spaces"),
-    }
 }
 
 fn op(

@@ -571,7 +571,6 @@ fn patch_contact(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseConfig;
 
     /// A claim reads the conversations it can take, not the ones workers hold: with 1,000
     /// held (a model call each) it takes the free one and the one whose lease ran out, in
@@ -580,16 +579,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_steps_over_no_held_conversation() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        // Created and migrated by the store, then filled directly.
-        let _store = super::super::SqliteStore::connect(&DatabaseConfig {
-            url: format!("sqlite://{}", path.display()),
-            ..DatabaseConfig::default()
-        })
-        .await
-        .unwrap();
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("pragma foreign_keys = off").unwrap();
+        let (_store, conn) = super::super::migrated_for_test(&dir.path().join("c.db")).await;
         let now = 1_000_000_000;
         let insert = "insert into conversations
                           (id, sender_id, contact_id, has_work, work_since, lease_owner, lease_until, created_at)

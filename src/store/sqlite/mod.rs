@@ -283,6 +283,23 @@ impl Process for SqliteStore {
     }
 }
 
+/// A store's file at `path`, created and migrated by the store, and a connection of its
+/// own to fill it directly (foreign keys off), for tests of single statements.
+#[cfg(test)]
+pub(super) async fn migrated_for_test(
+    path: &std::path::Path,
+) -> (SqliteStore, rusqlite::Connection) {
+    let store = SqliteStore::connect(&DatabaseConfig {
+        url: format!("sqlite://{}", path.display()),
+        ..DatabaseConfig::default()
+    })
+    .await
+    .unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("pragma foreign_keys = off").unwrap();
+    (store, conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

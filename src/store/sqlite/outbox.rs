@@ -475,7 +475,6 @@ impl Outbox for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseConfig;
 
     /// A STOP runs on the writer thread, in the webhook's step: finding the contact's
     /// conversations must not read all of them (before `conversations_contact`, 10,000
@@ -483,15 +482,7 @@ mod tests {
     #[tokio::test]
     async fn an_opt_out_reads_only_its_contacts_conversations() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("o.db");
-        let _store = super::super::SqliteStore::connect(&DatabaseConfig {
-            url: format!("sqlite://{}", path.display()),
-            ..DatabaseConfig::default()
-        })
-        .await
-        .unwrap();
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("pragma foreign_keys = off").unwrap();
+        let (_store, conn) = super::super::migrated_for_test(&dir.path().join("o.db")).await;
         for id in 1..=10_000_i64 {
             conn.execute(
                 "insert into conversations (id, sender_id, contact_id, created_at)

@@ -99,7 +99,10 @@ fn misplaced(map: &serde_yaml::Mapping, node: Option<&marked_yaml::Node>) -> Opt
     let name_at = node.and_then(|n| places::name_place(n, name));
     let how = match (column, name_at) {
         (Some(column), Some(at)) if column > at.column => {
-            format!("indent it {}", more_spaces(column - at.column))
+            format!(
+                "indent it {}",
+                crate::flows::more_spaces(column - at.column)
+            )
         }
         _ => "indent it".to_string(),
     };
@@ -107,16 +110,6 @@ fn misplaced(map: &serde_yaml::Mapping, node: Option<&marked_yaml::Node>) -> Opt
         vec![Seg::Name(name.into())],
         format!("`{name}:` belongs under `{kind}:`; {how} so it lines up {like}"),
     ))
-}
-
-fn more_spaces(n: usize) -> String {
-    match n {
-        1 => "one more space".to_string(),
-        2 => "two more spaces".to_string(),
-        3 => "three more spaces".to_string(),
-        4 => "four more spaces".to_string(),
-        n => format!("{n} more spaces"),
-    }
 }
 
 /// What `- customer: hi` and the like say is wrong, without a place.
