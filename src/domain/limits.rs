@@ -62,6 +62,19 @@ pub fn template_parameter_problem(value: &str) -> Option<String> {
     })
 }
 
+/// Whether `text` shows nothing: only spaces, line breaks and characters of no width (a
+/// zero-width space, a joiner, a direction mark, a soft hyphen, a byte-order mark), which
+/// WhatsApp shows as an empty bubble or refuses.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
+            )
+    })
+}
+
 /// Why a message's text cannot go out, if it has a control character other than a line
 /// break or a tab (a NUL, an escape sequence): no customer's phone shows them, and some
 /// break what reads them.
@@ -184,6 +197,22 @@ pub fn json_size(value: &serde_json::Value, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_of_spaces_and_zero_width_characters_is_blank() {
+        for blank in [
+            "",
+            "  \n\t",
+            "\u{200B}\u{200B}",
+            " \u{FEFF}\u{2060} ",
+            "\u{00AD}",
+        ] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for shown in ["a", " . ", "\u{200B}hi", "👍", "\u{200D}👍"] {
+            assert!(!is_blank(shown), "{shown:?}");
+        }
+    }
 
     #[test]
     fn reactions_are_one_emoji_or_empty() {

@@ -361,7 +361,11 @@ pub async fn inject(
     let message = InboundMessage {
         provider_message_id: provider_message_id.clone(),
         from: sandbox.customer(phone.clone()),
-        profile_name: msg.name.clone(),
+        // A name of nothing is no name: it does not clear the one the contact has.
+        profile_name: msg
+            .name
+            .clone()
+            .filter(|n| !crate::domain::limits::is_blank(n)),
         username: None,
         timestamp: Some(now),
         content,

@@ -337,6 +337,11 @@ async fn bad_requests_name_the_field_and_change_nothing() {
             json!({ "sender_id": 1, "recipient_phone": format!("+{CUSTOMER}") }),
         ),
         (
+            "message_of_zero_width_spaces",
+            "/api/user/whatsapp/send-freeform",
+            json!({ "sender_id": 1, "recipient_phone": format!("+{CUSTOMER}"), "message": "\u{200b}\u{200b}" }),
+        ),
+        (
             "sender_id_not_a_number",
             "/api/user/whatsapp/send-freeform",
             json!({ "sender_id": "one", "recipient_phone": format!("+{CUSTOMER}"), "message": "hi" }),

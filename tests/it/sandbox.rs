@@ -53,6 +53,16 @@ async fn an_injected_message_gets_the_reply_and_its_trace() {
     assert_eq!(messages["messages"][0]["direction"], "in");
     assert_eq!(messages["messages"][0]["summary"], "Hi there");
     assert_eq!(messages["messages"][1]["direction"], "out");
+    // An empty name leaves the contact's name as it was.
+    let (status, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "name": "", "text": "Hi again" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let (_, contact) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}")).await;
+    assert!(contact.to_string().contains("\"Ana\""), "{contact:#}");
     app.shutdown().await;
 }
 

@@ -40,7 +40,7 @@ fn content(f: &Fields) -> Result<(OutboundContent, Option<(MediaKind, String)>),
                     FieldError::new("text", "text is required when type is 'text'")
                 })?,
             };
-            if text.trim().is_empty() {
+            if crate::domain::limits::is_blank(text) {
                 return Err(Error::field("text", "text must not be empty"));
             }
             if chars(text) > MAX_TEXT {
@@ -150,7 +150,7 @@ fn content(f: &Fields) -> Result<(OutboundContent, Option<(MediaKind, String)>),
             let text = f.opt_str("text")?.ok_or_else(|| {
                 FieldError::new("text", "text is required when type is 'location_request'")
             })?;
-            if text.trim().is_empty() {
+            if crate::domain::limits::is_blank(text) {
                 return Err(Error::field("text", "text must not be empty"));
             }
             let max = crate::domain::limits::LOCATION_REQUEST_BODY_MAX;

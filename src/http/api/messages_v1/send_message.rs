@@ -139,9 +139,11 @@ fn read(f: &Fields) -> Result<Request, Error> {
         .map(str::to_string);
     let (content, media) = match media_kind {
         None => {
-            let message = message.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
-                Error::bad_request("message is required when message_type is 'text'")
-            })?;
+            let message = message
+                .filter(|m| !crate::domain::limits::is_blank(m))
+                .ok_or_else(|| {
+                    Error::bad_request("message is required when message_type is 'text'")
+                })?;
             if let Some(why) = crate::domain::limits::text_control_problem(message) {
                 return Err(Error::bad_request(format!("message {why}")));
             }

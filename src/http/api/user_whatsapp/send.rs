@@ -89,7 +89,7 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
     let sender_id = f.int("sender_id")?;
     let contact = recipient(&f)?;
     let message = f.str("message")?;
-    if message.trim().is_empty() {
+    if crate::domain::limits::is_blank(message) {
         return Err(Error::field("message", "message must not be empty"));
     }
     if let Some(why) = crate::domain::limits::text_control_problem(message) {
@@ -148,7 +148,7 @@ fn variables(f: &Fields) -> Result<BTreeMap<String, String>, Error> {
         .map(|(k, v)| {
             let field = format!("variables.{k}");
             match v {
-                Value::String(s) if s.trim().is_empty() => Err(Error::field(
+                Value::String(s) if crate::domain::limits::is_blank(s) => Err(Error::field(
                     &field,
                     format!("{field} is empty: every template variable needs a value"),
                 )),
