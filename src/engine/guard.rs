@@ -99,7 +99,7 @@ pub fn check_answer(rules: &Guardrails, text: &str) -> Result<(), String> {
 /// (other than line breaks and tabs), the ones that reorder text (U+202A–U+202E,
 /// U+2066–U+2069, U+200E, U+200F, U+061C: U+202E before `moc.live` shows `evil.com`), and
 /// the byte-order mark.
-pub(crate) fn hidden(c: char) -> bool {
+fn hidden(c: char) -> bool {
     (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{FEFF}')
 }

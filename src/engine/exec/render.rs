@@ -231,14 +231,14 @@ impl Interpreter<'_> {
     }
 }
 
-/// A filled-in text without the characters no phone shows and some change what it shows
-/// (a NUL, an escape sequence, a right-to-left override from an `http` answer or a
-/// script): the API refuses them in what it is given; a flow's message drops them.
+/// A filled-in text without the control characters no phone shows and some break what
+/// reads them (a NUL, an escape sequence, a bell, from an `http` answer or a script): the
+/// API refuses them in what it is given; a flow's message drops them. Line breaks and tabs
+/// stay, and so do the direction marks right-to-left languages are written with.
 pub(super) fn visible(s: String) -> String {
-    if s.chars().any(crate::engine::guard::hidden) {
-        s.chars()
-            .filter(|c| !crate::engine::guard::hidden(*c))
-            .collect()
+    let unshown = |c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r');
+    if s.chars().any(unshown) {
+        s.chars().filter(|c| !unshown(*c)).collect()
     } else {
         s
     }

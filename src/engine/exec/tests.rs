@@ -97,16 +97,19 @@ fn a_failed_or_refused_answer_takes_the_on_error_path() {
     );
 }
 
-/// What an `http` answer carries into a message: a NUL, an escape sequence, a bell or a
-/// right-to-left override never reaches the customer (no phone shows them, and the
-/// override makes `moc.live` read `evil.com`); line breaks and tabs stay.
+/// What an `http` answer carries into a message: a NUL, an escape sequence or a bell never
+/// reaches the customer (no phone shows them, and some break what reads them); line
+/// breaks, tabs and the direction marks of right-to-left text stay.
 #[test]
 fn characters_no_phone_shows_are_dropped_from_a_flows_message() {
     let (library, _dir) = library();
     let answer = json!({ "status": 200, "ok": true,
-        "body": { "status": "ship\u{0}ped\u{1b}[31m\u{7}\n\tsoon \u{202e}moc.live" } });
+        "body": { "status": "ship\u{0}ped\u{1b}[31m\u{7}\n\tsoon \u{200f}שלום" } });
     let (_, replies) = run(&library, "order 42", Ok(answer));
-    assert_eq!(replies, vec!["Order 42 is shipped[31m\n\tsoon moc.live"]);
+    assert_eq!(
+        replies,
+        vec!["Order 42 is shipped[31m\n\tsoon \u{200f}שלום"]
+    );
 }
 
 #[test]
