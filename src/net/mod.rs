@@ -11,6 +11,19 @@ pub use address::{is_forbidden, is_metadata};
 pub use body::{read_limited, BodyError};
 pub use guard::{client_builder, refusal, refused_address, Guard, Refused, MAX_REDIRECTS};
 
+/// Whether a URL's host (`10.0.0.5`, `[::1]`, `a.localhost.`) is on this machine or a
+/// private network, as written: an address `is_forbidden` refuses, or a `localhost` name.
+/// A public name may still resolve to a private address; the connecting guard sees that.
+pub fn is_private_host(host: &str) -> bool {
+    match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => is_forbidden(ip),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
 /// Appends `value` to `out` with every byte but RFC 3986's unreserved ones (letters,
 /// digits, `-._~`) and those in `keep` written as `%XX`: a value put into a URL stays one
 /// value (an `http` step's blanks keep nothing; S3's signed paths keep `/` and `%`).

@@ -99,18 +99,10 @@ fn token_may_go_to(url: &str, api_base: &str) -> bool {
     if url.origin() == base.origin() {
         return true;
     }
-    if url.scheme() != "https" {
-        return false;
-    }
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => !crate::net::is_forbidden(ip.into()),
-        Some(url::Host::Ipv6(ip)) => !crate::net::is_forbidden(ip.into()),
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name != "localhost" && !name.ends_with(".localhost")
-        }
-        None => false,
-    }
+    url.scheme() == "https"
+        && url
+            .host_str()
+            .is_some_and(|h| !crate::net::is_private_host(h))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 use super::super::problem::Problems;
 use super::super::yaml::{self, YamlNode};
 use super::LoadContext;
-use std::net::IpAddr;
 
 pub fn check(url: &str, node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut Problems) {
     let Some(deployment) = ctx.deployment else {
@@ -18,14 +17,7 @@ pub fn check(url: &str, node: &YamlNode, ctx: &LoadContext<'_>, problems: &mut P
     let Some(host) = literal_host(url) else {
         return;
     };
-    let private = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        Ok(ip) => crate::net::is_forbidden(ip),
-        Err(_) => {
-            let d = host.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-    };
-    if private {
+    if crate::net::is_private_host(&host) {
         problems.error(
             yaml::pos(node),
             format!(
