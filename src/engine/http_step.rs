@@ -122,27 +122,27 @@ pub async fn call(
     Ok(serde_json::json!({ "status": status, "ok": (200..300).contains(&status), "body": body }))
 }
 
-/// Levels of arrays and objects inside each other an answer may have to be kept as JSON;
-/// deeper, it is kept as its text, as an answer that is not JSON is. The conversation's
-/// state holds it a few levels further in, and JSON is read back at most 128 deep: an
-/// answer 125 levels deep once made a conversation's state unreadable, and every message
-/// of that customer was refused from then on. Scripts keep to the same 64.
-pub const MAX_ANSWER_DEPTH: usize = 64;
+/// Levels of arrays and objects inside each other an answer may have to be kept as JSON,
+/// as many as a script may leave; deeper, it is kept as its text, as an answer that is not
+/// JSON is. The conversation's state holds it a few levels further in, and JSON is read
+/// back at most 128 deep: an answer 125 levels deep once made a conversation's state
+/// unreadable, and every message of that customer was refused from then on.
+pub const MAX_ANSWER_DEPTH: usize = crate::flows::script::MAX_NESTING;
 
 /// Whether `value` nests arrays and objects more than `max` levels deep (walked without
 /// recursion: the value may be as deep as the parser allows).
 pub fn deeper_than(value: &serde_json::Value, max: usize) -> bool {
+    use serde_json::Value;
     let mut todo = vec![(value, 0usize)];
     while let Some((v, depth)) = todo.pop() {
-        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
-            serde_json::Value::Array(items) => Box::new(items.iter()),
-            serde_json::Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        if depth + 1 > max {
+        if matches!(v, Value::Array(_) | Value::Object(_)) && depth == max {
             return true;
         }
-        todo.extend(children.map(|c| (c, depth + 1)));
+        match v {
+            Value::Array(items) => todo.extend(items.iter().map(|c| (c, depth + 1))),
+            Value::Object(map) => todo.extend(map.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
     }
     false
 }

@@ -288,8 +288,9 @@ pub fn total_size(d: &Dynamic, limit: usize) -> usize {
     total
 }
 
-/// Levels of arrays and maps inside each other a script may leave behind.
-const MAX_NESTING: usize = 64;
+/// Levels of arrays and maps inside each other a script may leave behind (and an `http`
+/// answer may have to be kept as JSON).
+pub const MAX_NESTING: usize = 64;
 
 fn walk(d: &Dynamic, total: &mut usize, limit: usize, depth: usize) {
     *total = total.saturating_add(ITEM_COST);

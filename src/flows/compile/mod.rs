@@ -379,8 +379,7 @@ impl<'a> Builder<'a> {
         }
         // Steps that failed to compile became `end`: reachability would only add noise.
         if !problems.has_errors() {
-            unreachable_steps(&steps, problems);
-            button_asks_without_buttons(&steps, problems);
+            reach_warnings(&steps, problems);
             loops::check(&steps, problems);
         }
         steps
@@ -412,34 +411,62 @@ fn slot_mut(op: &mut Op, slot: Slot) -> Option<&mut usize> {
     }
 }
 
-/// Warns about steps no path reaches (after an unconditional `goto` or `end`, say).
-fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
-    if steps.is_empty() {
-        return;
-    }
-    let mut seen = vec![false; steps.len()];
-    let mut todo = vec![0usize];
-    while let Some(i) = todo.pop() {
-        if i >= steps.len() || seen[i] {
+/// How each step can be reached from the first: `[without, with]` buttons offered before
+/// it on the way (a `send` of buttons, a list or a template, an `ask` whose question has
+/// them, an `agent` that may offer some). A `handoff` ends the run: a person has the
+/// conversation, and a release starts afresh from the triggers, so nothing after it runs.
+fn reach(steps: &[Step]) -> Vec<[bool; 2]> {
+    let mut seen = vec![[false; 2]; steps.len()];
+    let mut todo = vec![(0usize, false)];
+    while let Some((i, offered)) = todo.pop() {
+        if i >= steps.len() || seen[i][usize::from(offered)] {
             continue;
         }
-        seen[i] = true;
-        // A `handoff` ends the run: a person has the conversation, and a release starts
-        // afresh from the triggers, so the steps after it never run.
-        if !matches!(steps[i].op, Op::Handoff { .. }) {
-            todo.extend(successors(&steps[i].op, i));
+        seen[i][usize::from(offered)] = true;
+        if matches!(steps[i].op, Op::Handoff { .. }) {
+            continue;
         }
+        let after = offered || offers_buttons(&steps[i].op);
+        todo.extend(successors(&steps[i].op, i).into_iter().map(|n| (n, after)));
     }
+    seen
+}
+
+/// Whether `op` may leave buttons for the customer to tap.
+fn offers_buttons(op: &Op) -> bool {
+    use super::model::{ContentSpec, SendSpec};
+    let tappable = |spec: &SendSpec| {
+        matches!(
+            spec.content,
+            ContentSpec::Buttons { .. } | ContentSpec::List { .. } | ContentSpec::Template(_)
+        )
+    };
+    match op {
+        Op::Send(spec) => tappable(spec),
+        Op::Ask(ask) => ask.prompt.as_ref().is_some_and(tappable),
+        Op::Agent(_) => true,
+        _ => false,
+    }
+}
+
+/// Warns about steps no path reaches (after an unconditional `goto`, an `end` or a
+/// `handoff`), and about an `ask … expect: button` that no path reaches after buttons: its
+/// customer could only tap an older message's button, and every typed answer would be
+/// refused until the retries run out.
+fn reach_warnings(steps: &[Step], problems: &mut Problems) {
+    use super::model::Expect;
+    let reached = reach(steps);
+    let seen = |i: usize| reached[i].contains(&true);
     for (i, step) in steps.iter().enumerate() {
         // Added jumps are not the author's steps.
-        if !seen[i] && step.origin != Origin::Added {
+        if !seen(i) && step.origin != Origin::Added {
             let name = step
                 .id
                 .as_deref()
                 .map(|s| format!("step `{s}`"))
                 .unwrap_or_else(|| "this step".into());
             let after_handoff =
-                i > 0 && seen[i - 1] && matches!(steps[i - 1].op, Op::Handoff { .. });
+                i > 0 && seen(i - 1) && matches!(steps[i - 1].op, Op::Handoff { .. });
             let (message, hint) = if after_handoff {
                 (
                     format!("{name} can never run: the `handoff` before it ends the flow (a person takes over, and a release starts again from the triggers)"),
@@ -453,49 +480,17 @@ fn unreachable_steps(steps: &[Step], problems: &mut Problems) {
             };
             problems.warning(step.at, message, Some(hint.into()));
         }
-    }
-}
-
-/// Warns about an `ask … expect: button` that no path reaches after a message with
-/// buttons (a `send` of buttons, a list or a template, an `ask` whose question has them, an
-/// `agent` that may offer some): its customer could only tap an older message's button, and
-/// every typed answer would be refused until the retries run out.
-fn button_asks_without_buttons(steps: &[Step], problems: &mut Problems) {
-    use super::model::{ContentSpec, Expect, SendSpec};
-    let tappable = |spec: &SendSpec| {
-        matches!(
-            spec.content,
-            ContentSpec::Buttons { .. } | ContentSpec::List { .. } | ContentSpec::Template(_)
-        )
-    };
-    let offers = |op: &Op| match op {
-        Op::Send(spec) => tappable(spec),
-        Op::Ask(ask) => ask.prompt.as_ref().is_some_and(tappable),
-        Op::Agent(_) => true,
-        _ => false,
-    };
-    // Each step with whether a path to it has offered buttons: (false, true) seen.
-    let mut seen = vec![[false; 2]; steps.len()];
-    let mut todo = vec![(0usize, false)];
-    while let Some((i, offered)) = todo.pop() {
-        if i >= steps.len() || seen[i][usize::from(offered)] {
-            continue;
-        }
-        seen[i][usize::from(offered)] = true;
-        if matches!(steps[i].op, Op::Handoff { .. }) {
-            continue;
-        }
-        let after = offered || offers(&steps[i].op);
-        todo.extend(successors(&steps[i].op, i).into_iter().map(|n| (n, after)));
-    }
-    for (i, step) in steps.iter().enumerate() {
-        let Op::Ask(ask) = &step.op else { continue };
-        if matches!(ask.expect, Expect::Button) && seen[i] == [true, false] && !offers(&step.op) {
-            problems.warning(
-                step.at,
-                "`expect: button` waits for a tap on buttons, but no step before this one sends any: every typed answer will be refused",
-                Some("send buttons or a list first (`send:` with `buttons:`), or use `expect: choice` with `choices: [...]`".into()),
-            );
+        if let Op::Ask(ask) = &step.op {
+            if matches!(ask.expect, Expect::Button)
+                && reached[i] == [true, false]
+                && !offers_buttons(&step.op)
+            {
+                problems.warning(
+                    step.at,
+                    "`expect: button` waits for a tap on buttons, but no step before this one sends any: every typed answer will be refused",
+                    Some("send buttons or a list first (`send:` with `buttons:`), or use `expect: choice` with `choices: [...]`".into()),
+                );
+            }
         }
     }
 }
