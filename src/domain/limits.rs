@@ -75,6 +75,31 @@ pub fn is_blank(text: &str) -> bool {
     })
 }
 
+/// A flow's filled-in template parameter made one WhatsApp takes (see
+/// `template_parameter_problem`): line breaks and tabs become spaces (a customer's address
+/// written on three lines), and more than four spaces in a row become four. A broadcast
+/// refuses such a value instead (its skip report tells the operator); a flow has nobody
+/// to tell.
+pub fn one_line_parameter(s: String) -> String {
+    if !s.contains(['\n', '\r', '\t']) && !s.contains("     ") {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut spaces = 0;
+    for c in s.chars() {
+        let c = if matches!(c, '\n' | '\r' | '\t') {
+            ' '
+        } else {
+            c
+        };
+        spaces = if c == ' ' { spaces + 1 } else { 0 };
+        if spaces <= 4 {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why a message's text cannot go out, if it has a control character other than a line
 /// break or a tab (a NUL, an escape sequence): no customer's phone shows them, and some
 /// break what reads them.
@@ -197,6 +222,16 @@ pub fn json_size(value: &serde_json::Value, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_parameter_is_one_line_of_at_most_four_spaces_in_a_row() {
+        assert_eq!(
+            one_line_parameter("Calle Mayor 1\n2ºB\r\n\tMadrid".into()),
+            "Calle Mayor 1 2ºB   Madrid"
+        );
+        assert_eq!(one_line_parameter("a        b".into()), "a    b");
+        assert_eq!(one_line_parameter("plain".into()), "plain");
+    }
 
     #[test]
     fn text_of_spaces_and_zero_width_characters_is_blank() {

@@ -87,7 +87,10 @@ impl Interpreter<'_> {
             variables: t
                 .variables
                 .iter()
-                .map(|(k, v)| (k.clone(), parameter(visible(self.render(v)))))
+                .map(|(k, v)| {
+                    let value = visible(self.render(v));
+                    (k.clone(), limits::one_line_parameter(value))
+                })
                 .collect(),
             quick_reply_payloads: t.quick_reply_payloads.clone(),
             content_sid: t.content_sid.clone(),
@@ -242,29 +245,6 @@ pub(super) fn visible(s: String) -> String {
     } else {
         s
     }
-}
-
-/// A filled-in template parameter as WhatsApp takes one (error 132018 otherwise): line
-/// breaks and tabs become spaces (a customer's address written on three lines), and more
-/// than four spaces in a row become four.
-pub(super) fn parameter(s: String) -> String {
-    if !s.contains(['\n', '\r', '\t']) && !s.contains("     ") {
-        return s;
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut spaces = 0;
-    for c in s.chars() {
-        let c = if matches!(c, '\n' | '\r' | '\t') {
-            ' '
-        } else {
-            c
-        };
-        spaces = if c == ' ' { spaces + 1 } else { 0 };
-        if spaces <= 4 {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A template can render longer than the limit it was checked against; cut it rather

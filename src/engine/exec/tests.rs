@@ -112,16 +112,6 @@ fn characters_no_phone_shows_are_dropped_from_a_flows_message() {
     );
 }
 
-#[test]
-fn a_template_parameter_is_one_line_of_at_most_four_spaces_in_a_row() {
-    assert_eq!(
-        super::render::parameter("Calle Mayor 1\n2ºB\r\n\tMadrid".into()),
-        "Calle Mayor 1 2ºB   Madrid"
-    );
-    assert_eq!(super::render::parameter("a        b".into()), "a    b");
-    assert_eq!(super::render::parameter("plain".into()), "plain");
-}
-
 const KINDS: &str = r#"id: kinds
 typing: true
 triggers: [{ keyword: [react] }]
