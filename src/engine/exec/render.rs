@@ -239,9 +239,8 @@ impl Interpreter<'_> {
 /// API refuses them in what it is given; a flow's message drops them. Line breaks and tabs
 /// stay, and so do the direction marks right-to-left languages are written with.
 pub(super) fn visible(s: String) -> String {
-    let unshown = |c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r');
-    if s.chars().any(unshown) {
-        s.chars().filter(|c| !unshown(*c)).collect()
+    if s.chars().any(limits::unshown) {
+        s.chars().filter(|c| !limits::unshown(*c)).collect()
     } else {
         s
     }
