@@ -50,8 +50,17 @@ pub fn check(
             }
         }
         Expect::Button => match content {
-            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. } => {
+            // A tap on buttons or a list sent before the latest ones (still on the
+            // customer's screen) answers nothing: only what was just offered counts.
+            // With nothing recorded as offered (a state from before offers were kept),
+            // any tap is taken.
+            InboundContent::ButtonReply { id, .. } | InboundContent::ListReply { id, .. }
+                if offered.is_empty() || offered.iter().any(|(o, _)| o == id) =>
+            {
                 Ok(json!(id))
+            }
+            InboundContent::ButtonReply { .. } | InboundContent::ListReply { .. } => {
+                Err("Please tap one of the buttons.")
             }
             InboundContent::QuickReply { payload, .. } => Ok(json!(payload)),
             _ => {
@@ -141,5 +150,37 @@ mod tests {
             title: "My orders".into(),
         };
         assert_eq!(check(&Expect::Button, &tap, &offered), Ok(json!("orders")));
+    }
+
+    /// A tap on an older message's buttons or list (still on the customer's screen) is
+    /// not an answer to the buttons just sent: it asks again instead of saving it.
+    #[test]
+    fn a_tap_on_buttons_not_just_offered_is_asked_again() {
+        let offered = vec![
+            ("red".to_string(), "Red".to_string()),
+            ("blue".to_string(), "Blue".to_string()),
+        ];
+        let stale_list = InboundContent::ListReply {
+            id: "l".into(),
+            title: "Large".into(),
+            description: None,
+        };
+        assert_eq!(
+            check(&Expect::Button, &stale_list, &offered),
+            Err("Please tap one of the buttons.")
+        );
+        let forged = InboundContent::ButtonReply {
+            id: "totally_fake".into(),
+            title: "Red".into(),
+        };
+        assert!(check(&Expect::Button, &forged, &offered).is_err());
+        let list = InboundContent::ListReply {
+            id: "blue".into(),
+            title: "Blue".into(),
+            description: None,
+        };
+        assert_eq!(check(&Expect::Button, &list, &offered), Ok(json!("blue")));
+        // Nothing recorded as offered: any tap is taken, as before offers were kept.
+        assert_eq!(check(&Expect::Button, &stale_list, &[]), Ok(json!("l")));
     }
 }
