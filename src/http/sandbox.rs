@@ -281,6 +281,11 @@ async fn post_message(
         .await?
         .last()
         .map(|m| m.id);
+    // A stopped clock would give every message of the chat the same time; a microsecond
+    // per customer message keeps them, and the replies each one gets, in order.
+    if let Some(clock) = &st.sandbox.manual_clock {
+        clock.advance(chrono::Duration::microseconds(1));
+    }
     let injected = inject(
         &st.sandbox,
         &st.ingestor,
@@ -363,7 +368,9 @@ async fn get_messages(
             json!({ "phone": phone, "messages": [], "typing": typing }),
         ));
     };
-    let mut items: Vec<(chrono::DateTime<chrono::Utc>, i64, Value)> = Vec::new();
+    // Each line with where it goes: its time, in, out or system, its id.
+    type Place = (chrono::DateTime<chrono::Utc>, u8, i64);
+    let mut items: Vec<(Place, Value)> = Vec::new();
     for e in st.store.conversation_inbound(conv.id, None, 200).await? {
         if let crate::domain::EventKind::Message(m) = &e.kind {
             // The customer's file as the bot keeps it, served by `get_media`.
@@ -380,8 +387,7 @@ async fn get_messages(
                 _ => None,
             };
             items.push((
-                e.received_at,
-                0,
+                (e.received_at, 0, e.id),
                 json!({
                     "direction": "in",
                     "event_id": e.id,
@@ -398,17 +404,19 @@ async fn get_messages(
     for m in view::sent_to(&st.store, sender, &phone, None).await? {
         let mut v = json!(m);
         v["direction"] = json!("out");
-        items.push((m.at, 1, v));
+        items.push(((m.at, 1, m.id), v));
     }
     for line in view::handoff_lines(&st.sandbox, &conv) {
         let mut v = json!(line);
         v["direction"] = json!("system");
         v["kind"] = json!("handoff");
         // After the bot's messages of the same moment (the handoff step's own message).
-        items.push((line.at, 2, v));
+        items.push(((line.at, 2, 0), v));
     }
-    items.sort_by_key(|a| (a.0, a.1));
-    let messages: Vec<Value> = items.into_iter().map(|(_, _, v)| v).collect();
+    // By time; at one time (a stopped sandbox clock) the customer's message, then the
+    // bot's, each in the order they were stored.
+    items.sort_by_key(|a| a.0);
+    let messages: Vec<Value> = items.into_iter().map(|(_, v)| v).collect();
     Ok(Json(json!({
         "phone": phone,
         "conversation_id": conv.id,
@@ -616,10 +624,17 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
             let to = chrono::DateTime::parse_from_rfc3339(&at)
                 .map_err(|e| Error::bad_request(format!("set: `{at}`: {e}")))?
                 .with_timezone(&chrono::Utc);
-            // As far as `advance` goes, either way: past it, schedules compute fires
-            // in the year 10000 and windows run for centuries.
+            // As far as `advance` goes: past it, schedules compute fires in the year
+            // 10000 and windows run for centuries. Never back: a window would then have
+            // opened in the future and last for years.
             let now = st.clock.now();
-            if (to - now).abs() > chrono::Duration::days(3_653) {
+            if to < now {
+                return Err(Error::bad_request(format!(
+                    "set: `{at}` is before the clock's time ({}); the clock only moves forward",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )));
+            }
+            if to - now > chrono::Duration::days(3_653) {
                 return Err(Error::bad_request(format!(
                     "set: `{at}` is more than 10 years from the clock's time ({}); choose a time nearer",
                     now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

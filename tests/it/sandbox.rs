@@ -305,7 +305,8 @@ async fn flows_explain_and_the_manual_clock() {
         "{err:#}"
     );
     // `set` as far as `advance`: the year 9999 once made schedules fire in 2100 while the
-    // clock read 10000. A date this year is fine, earlier or later.
+    // clock read 10000. Never back (a window would have opened in the future and last for
+    // years); a later date this year is fine.
     let (status, err) = post(
         &app,
         "/sandbox/api/clock",
@@ -321,14 +322,74 @@ async fn flows_explain_and_the_manual_clock() {
     let (_, now) = get(&app, "/sandbox/api/clock").await;
     assert_eq!(t(&now), t(&after));
     let earlier = t(&after) - chrono::Duration::days(30);
-    let (status, moved) = post(
+    let (status, err) = post(
         &app,
         "/sandbox/api/clock",
         json!({ "set": earlier.to_rfc3339() }),
     )
     .await;
+    assert_eq!(status, 400, "{err:#}");
+    assert!(
+        err.to_string().contains("is before the clock's time")
+            && err.to_string().contains("only moves forward"),
+        "{err:#}"
+    );
+    let later = t(&after) + chrono::Duration::days(30);
+    let (status, moved) = post(
+        &app,
+        "/sandbox/api/clock",
+        json!({ "set": later.to_rfc3339() }),
+    )
+    .await;
     assert_eq!(status, 200, "{moved:#}");
-    assert_eq!(t(&moved), earlier);
+    assert_eq!(t(&moved), later);
+    app.shutdown().await;
+}
+
+/// With the clock stopped every message has the same time: the chat still reads in the
+/// order it happened, each customer message followed by the bot's answer to it (it once
+/// listed the customer's messages newest first, then every answer).
+#[tokio::test]
+async fn a_stopped_clock_keeps_the_chat_in_order() {
+    let app = spawn_with(Options {
+        extra_yaml: "sandbox: { manual_clock: true }\n".into(),
+        ..Default::default()
+    })
+    .await;
+    for n in 1..=3 {
+        let (status, body) = post(
+            &app,
+            "/sandbox/api/messages",
+            json!({ "from": CUSTOMER, "text": format!("hi {n}") }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body:#}");
+    }
+    let (_, chat) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}/messages")).await;
+    let lines: Vec<String> = chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}",
+                m["direction"].as_str().unwrap(),
+                m["summary"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "in hi 1",
+            "out echo: hi 1",
+            "in hi 2",
+            "out echo: hi 2",
+            "in hi 3",
+            "out echo: hi 3"
+        ],
+        "{chat:#}"
+    );
     app.shutdown().await;
 }
 
