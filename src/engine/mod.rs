@@ -340,6 +340,10 @@ impl FlowEngine {
                     flow = %flow,
                     "scheduled flow dropped: {max} others already wait for this conversation's run to end"
                 ),
+                Note::RunLost { flow, why } => tracing::warn!(
+                    flow = %flow,
+                    "a conversation's run ended: {why}; the customer's message was taken as a new one"
+                ),
                 Note::FormReply {
                     outcome,
                     flow,

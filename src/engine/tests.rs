@@ -717,3 +717,42 @@ async fn a_wait_past_the_last_date_there_is_saturates_instead_of_panicking() {
 mod agent;
 mod forms;
 mod insights;
+
+/// After a restart the version a run started on is gone: a run waiting at a question its
+/// flow no longer has there (the flow removed, or a step put before the question) ends, and
+/// the customer's message is taken as a new one instead of disappearing without a word.
+#[tokio::test]
+async fn a_run_waiting_where_its_changed_flow_no_longer_asks_ends_and_the_message_counts() {
+    let survey_v1 = "id: survey\ntriggers: [{keyword: [survey]}]\nsteps:\n  - send: \"Your name?\"\n  - ask: { save_as: name }\n  - send: \"Thanks {{ vars.name }}\"\n";
+    let survey_v2 = "id: survey\ntriggers: [{keyword: [survey]}]\nsteps:\n  - send: \"Your name?\"\n  - send: \"A notice put here later\"\n  - ask: { save_as: name }\n  - send: \"Thanks {{ vars.name }}\"\n";
+    let hello = "id: hello\ntriggers: [{keyword: [hi]}]\nsteps:\n  - send: \"Hello!\"\n";
+    for (after_restart, what) in [
+        (
+            vec![survey_v2, hello],
+            "step 2 of flow `survey` is no longer the question it waited at",
+        ),
+        (vec![hello], "flow `survey` is no longer loaded"),
+    ] {
+        let mut before = harness(&[survey_v1, hello]);
+        assert_eq!(before.say("survey").await, ["Your name?"]);
+        let mut after = harness(&after_restart);
+        after.conversation = before.conversation.clone();
+        after.contact = before.contact.clone();
+        after.now = before.now;
+        let (out, trace) = after.say_traced("hi").await;
+        assert_eq!(bodies(&out), ["Hello!"], "{what}");
+        assert!(
+            trace
+                .decisions
+                .iter()
+                .any(|d| d.contains(what) && d.contains("taken as a new one")),
+            "{:?}",
+            trace.decisions
+        );
+        assert_eq!(out.state.run.as_ref().map(|r| r.flow.as_str()), None);
+    }
+    // Without a restart the run's version is kept, and the answer is the answer.
+    let mut h = harness(&[survey_v1, hello]);
+    assert_eq!(h.say("survey").await, ["Your name?"]);
+    assert_eq!(h.say("Ana").await, ["Thanks Ana"]);
+}

@@ -203,6 +203,7 @@ impl Interpreter<'_> {
                 return;
             }
         }
+        self.end_lost_run();
         let waiting = matches!(
             self.state.run.as_ref().and_then(|r| r.wait.as_ref()),
             Some(Wait::Answer { .. } | Wait::Form { .. } | Wait::Agent { .. })
@@ -498,6 +499,35 @@ impl Interpreter<'_> {
             started_at: self.now,
         });
         self.then([Task::Execute { flow, pc: 0 }]);
+    }
+
+    /// Ends a run that waits where its flow no longer waits: the flow is gone, or its
+    /// step there is no longer a question (the file changed while Parley was stopped, so
+    /// the version the run started on was not kept). The message is then taken as a new
+    /// one rather than lost: an answer to a question that no longer exists would otherwise
+    /// end the run without a word.
+    fn end_lost_run(&mut self) {
+        let Some(run) = &self.state.run else { return };
+        let Some(Wait::Answer { step, .. }) = run.wait else {
+            return;
+        };
+        let flow_id = run.flow.clone();
+        let why = match self.flow_of_run() {
+            None => format!("flow `{flow_id}` is no longer loaded"),
+            Some(flow) => match flow.steps.get(step).map(|s| &s.op) {
+                Some(Op::Ask(_)) => return,
+                _ => format!(
+                    "step {} of flow `{flow_id}` is no longer the question it waited at (the flow changed)",
+                    step + 1
+                ),
+            },
+        };
+        self.decide(|| {
+            format!("the run cannot go on: {why}; it ends, and the message is taken as a new one")
+        });
+        self.notes.push(Note::RunLost { flow: flow_id, why });
+        self.cancel_waits();
+        self.drop_run();
     }
 
     pub(super) fn flow_of_run(&self) -> Option<Arc<Flow>> {

@@ -85,6 +85,9 @@ pub enum Note {
     },
     /// A scheduled flow could not wait for the run in progress: too many already wait.
     DeferredDropped { flow: String, max: usize },
+    /// The run waited where its flow no longer waits (the flow was removed, or changed
+    /// before a restart): it ended, and the customer's message was taken as a new one.
+    RunLost { flow: String, why: String },
     /// A form submission was handled: `completed`, `invalid` (did not fit the declared
     /// fields), `stale` (a Parley token no step waits for) or `foreign` (not Parley's token).
     FormReply {
