@@ -756,3 +756,29 @@ async fn a_run_waiting_where_its_changed_flow_no_longer_asks_ends_and_the_messag
     assert_eq!(h.say("survey").await, ["Your name?"]);
     assert_eq!(h.say("Ana").await, ["Thanks Ana"]);
 }
+
+/// A message that a filled-in blank makes longer than WhatsApp takes goes out cut, and the
+/// trace says so (it used to be cut without a word).
+#[tokio::test]
+async fn a_message_cut_to_whatsapp_s_limit_says_so_in_the_trace() {
+    let mut h = harness(&["id: echo\ntriggers: [{keyword: [say]}]\nsteps:\n  - send: \"You said: {{ message.text }}\"\n"]);
+    let long = format!("say {}", "a".repeat(4_090));
+    let (out, trace) = h.say_traced(&long).await;
+    let sent = bodies(&out);
+    assert_eq!(sent[0].chars().count(), crate::domain::limits::TEXT_MAX);
+    assert!(sent[0].ends_with('…'));
+    assert!(
+        trace
+            .decisions
+            .iter()
+            .any(|d| d.contains("it was cut, ending in `…`")),
+        "{:?}",
+        trace.decisions
+    );
+    let (_, trace) = h.say_traced("say short").await;
+    assert!(
+        !trace.decisions.iter().any(|d| d.contains("was cut")),
+        "{:?}",
+        trace.decisions
+    );
+}

@@ -45,7 +45,16 @@ impl Interpreter<'_> {
         spec: &SendSpec,
         token: Option<String>,
     ) -> Result<(), String> {
-        let mut content = self.content(&spec.content)?;
+        let (mut content, clipped) = self.content(&spec.content)?;
+        if clipped {
+            self.decide(|| {
+                format!(
+                    "a text of this message was longer than WhatsApp takes once filled in: it was cut, ending in `…` (a message's text: {} characters; a body with buttons, a caption: {})",
+                    limits::TEXT_MAX,
+                    limits::BODY_MAX
+                )
+            });
+        }
         if let (OutboundContent::Form(form), Some(token)) = (&mut content, token) {
             form.token = token;
         }
@@ -97,13 +106,21 @@ impl Interpreter<'_> {
         }
     }
 
-    fn content(&self, spec: &ContentSpec) -> Result<OutboundContent, String> {
+    /// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit.
+    fn content(&self, spec: &ContentSpec) -> Result<(OutboundContent, bool), String> {
+        let clipped = std::cell::Cell::new(false);
+        let clip = |s: String, max: usize| {
+            if s.chars().count() > max {
+                clipped.set(true);
+            }
+            clip(s, max)
+        };
         let r = |s: &str| visible(self.render(s));
         let ro = |s: &Option<String>| s.as_deref().map(|x| visible(self.render(x)));
         // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
         let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
         let footer_of = |s: &Option<String>| ro(s).map(|f| clip(f, limits::FOOTER_MAX));
-        Ok(match spec {
+        let content = match spec {
             ContentSpec::Text { body } => OutboundContent::Text {
                 body: clip(r(body), limits::TEXT_MAX),
                 preview_url: false,
@@ -230,7 +247,8 @@ impl Interpreter<'_> {
                 footer: ro(footer).map(|f| clip(f, limits::FOOTER_MAX)),
                 country: country.clone(),
             },
-        })
+        };
+        Ok((content, clipped.get()))
     }
 }
 
