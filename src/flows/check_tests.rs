@@ -809,3 +809,29 @@ fn a_button_answer_with_no_buttons_before_it_is_warned() {
         assert!(!out.contains("expect: button"), "{text}\n{out}");
     }
 }
+
+/// A flow of more steps in a row than one message may run is warned about where the run
+/// begins; the same steps split by an `ask` pass.
+#[test]
+fn check_warns_about_more_steps_in_a_row_than_a_message_runs() {
+    let sets = |n: usize| "  - set: { n: \"= 1\" }\n".repeat(n);
+    let long = format!(
+        "id: long\ntriggers: [{{keyword: [l]}}]\nsteps:\n  - send: start\n{}  - send: done\n",
+        sets(200)
+    );
+    let split = format!(
+        "id: split\ntriggers: [{{keyword: [s]}}]\nsteps:\n  - send: start\n{}  - ask: {{ text: Go on?, save_as: go }}\n{}  - send: done\n",
+        sets(150),
+        sets(150)
+    );
+    let out = check(&[("long.yaml", &long), ("split.yaml", &split)], None);
+    assert!(
+        out.contains("long.yaml:4:5: warning: from here the flow can run 203 steps in a row without waiting, and one message runs at most 200"),
+        "{out}"
+    );
+    assert!(
+        out.contains("put an `ask`, a `delay` or a `handoff` within every 200 steps"),
+        "{out}"
+    );
+    assert!(!out.contains("split.yaml"), "{out}");
+}

@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Steps one event (a message, a timer) may run before the run is stopped as a runaway (a
+/// `goto` loop); `parley check` warns about a flow that can run more in a row.
+pub const MAX_STEPS_PER_EVENT: usize = 200;
+
 #[derive(Debug)]
 pub struct Flow {
     pub id: String,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Steps one event may run before the run is stopped as a runaway (`goto` loops).
-pub(super) const MAX_STEPS: usize = 200;
+pub(super) const MAX_STEPS: usize = crate::flows::MAX_STEPS_PER_EVENT;
 
 /// What comes after a step.
 pub(super) enum Next {
@@ -47,7 +47,7 @@ impl Interpreter<'_> {
                 }
                 Some(Entry::Step) | None => {
                     if budget == 0 {
-                        self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS} steps for one message; is there a `goto` loop?"));
+                        self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS} steps for one message: a `goto` loop, or more than {MAX_STEPS} steps in a row with no `ask`, `delay` or `handoff` between them (split them with one)"));
                         self.count_run(&flow.id, Outcome::Errored);
                         return None;
                     }

@@ -7,6 +7,7 @@
 use super::super::model::{Op, Origin, Step};
 use super::super::problem::Problems;
 use super::successors;
+use crate::flows::MAX_STEPS_PER_EVENT;
 
 /// A step that waits for the customer or for time: a loop through it is not runaway.
 pub(crate) fn waits(op: &Op) -> bool {
@@ -31,7 +32,9 @@ pub fn check(steps: &[Step], problems: &mut Problems) {
                 .collect()
         })
         .collect();
-    for component in components(&next) {
+    let components = components(&next);
+    long_runs(steps, &next, &components, problems);
+    for component in components {
         let looped = component.len() > 1 || next[component[0]].contains(&component[0]);
         if !looped {
             continue;
@@ -60,7 +63,7 @@ pub fn check(steps: &[Step], problems: &mut Problems) {
             problems.warning(
                 steps[at].at,
                 format!("this loop{named} can go round without waiting for the customer"),
-                Some("make sure its condition ends it; a run stops after 200 steps in a row. Add an `ask` or `delay` on the way round if it should wait".into()),
+                Some(format!("make sure its condition ends it; a run stops after {MAX_STEPS_PER_EVENT} steps in a row. Add an `ask` or `delay` on the way round if it should wait")),
             );
         } else {
             problems.error(
@@ -70,6 +73,58 @@ pub fn check(steps: &[Step], problems: &mut Problems) {
             );
         }
     }
+}
+
+/// Warns about a flow that can run more steps in a row than one event may
+/// (`MAX_STEPS_PER_EVENT`) without waiting, not counting loops (`check` judges those):
+/// the longest way through the steps that do not wait, walked from the last component
+/// of `components` (Kosaraju's order puts a component before the ones it leads to).
+fn long_runs(
+    steps: &[Step],
+    next: &[Vec<usize>],
+    components: &[Vec<usize>],
+    problems: &mut Problems,
+) {
+    if steps.len() <= MAX_STEPS_PER_EVENT {
+        return;
+    }
+    let mut component_of = vec![0; steps.len()];
+    for (c, members) in components.iter().enumerate() {
+        for &v in members {
+            component_of[v] = c;
+        }
+    }
+    // The most steps run from each step on, itself included, until a wait or the end.
+    let mut longest = vec![1usize; steps.len()];
+    for members in components.iter().rev() {
+        for &v in members {
+            longest[v] = 1 + next[v]
+                .iter()
+                .filter(|&&w| component_of[w] != component_of[v])
+                .map(|&w| longest[w])
+                .max()
+                .unwrap_or(0);
+        }
+    }
+    // The head of the longest run: the first step with the most.
+    let Some((head, &most)) = longest
+        .iter()
+        .enumerate()
+        .rev()
+        .max_by_key(|&(_, n)| *n)
+        .filter(|&(_, &n)| n > MAX_STEPS_PER_EVENT)
+    else {
+        return;
+    };
+    problems.warning(
+        steps[head].at,
+        format!(
+            "from here the flow can run {most} steps in a row without waiting, and one message runs at most {MAX_STEPS_PER_EVENT}: the run would stop with an error on the way"
+        ),
+        Some(format!(
+            "put an `ask`, a `delay` or a `handoff` within every {MAX_STEPS_PER_EVENT} steps"
+        )),
+    );
 }
 
 /// Strongly connected components (Kosaraju, without recursion), each sorted.
