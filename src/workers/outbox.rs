@@ -284,7 +284,7 @@ impl Outbox {
                 Err(e) if e.is_transient() => {
                     waiting.get_or_insert_with(|| Unrecorded::new(&self.unrecorded));
                     metrics::counter!(m::STORE_RETRIES, "work" => "outcome").increment(1);
-                    tracing::warn!(outbound_id = item.id, error = %e, retry_in = ?backoff, "recording the send outcome failed; retrying");
+                    crate::metrics::logs::log_every!(warn, outbound_id = item.id, error = %e, retry_in = ?backoff, "recording the send outcome failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(RECORD_RETRY_MAX);
                 }

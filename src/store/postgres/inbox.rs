@@ -564,7 +564,7 @@ pub(super) async fn commit_steps(pool: PgPool, steps: Vec<StepJob>) -> Vec<Store
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, steps = together.len(), "a batch of steps failed as a whole; committing them one by one");
+            crate::metrics::logs::log_every!(warn, error = %e, steps = together.len(), "a batch of steps failed as a whole; committing them one by one");
         }
     }
     for (i, step) in steps.iter().enumerate() {

@@ -412,7 +412,7 @@ pub(super) async fn record_accepted(
     let recorded = match record_together(pool, &ids, owners, &provider_ids, converted, nows).await {
         Ok(recorded) => recorded,
         Err(e) => {
-            tracing::warn!(error = %e, sends = batch.len(), "a batch of send outcomes failed as a whole; recording them one by one");
+            crate::metrics::logs::log_every!(warn, error = %e, sends = batch.len(), "a batch of send outcomes failed as a whole; recording them one by one");
             Vec::new()
         }
     };
