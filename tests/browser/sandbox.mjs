@@ -55,8 +55,19 @@ try {
   await page.click('#send');
   await page.locator('#trace', { hasText: 'the bot stays silent' }).waitFor();
   await page.screenshot({ path: screenshot.replace(/\.png$/, '-handoff.png'), fullPage: true });
+  // The release's answer is awaited, so that a failure says whether the click reached
+  // Parley and what it answered, or whether the chat did not show what it did.
+  const answered = page.waitForResponse((r) => r.url().includes('/release') && r.request().method() === 'POST');
   await handoff.locator('button.release').click();
-  await page.locator('.msg.system', { hasText: 'Released from this page — the bot answers again' }).waitFor();
+  const answer = await answered;
+  const body = await answer.text();
+  if (!answer.ok()) throw new Error(`the release answered ${answer.status()}: ${body}`);
+  try {
+    await page.locator('.msg.system', { hasText: 'Released from this page — the bot answers again' }).waitFor();
+  } catch (e) {
+    const chat = await page.evaluate(async (p) => (await fetch('/sandbox/api/contacts/' + encodeURIComponent(p) + '/messages')).text(), await page.inputValue('#phone'));
+    throw new Error(`${e.message}\nthe release answered ${body}\nthe chat shows: ${await page.locator('#chat').innerText()}\nthe API answers: ${chat}`);
+  }
   if (await page.locator('button.release').count() !== 0) throw new Error('Release is still offered after the release');
   await page.fill('#text', 'hi');
   await page.click('#send');
