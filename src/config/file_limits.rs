@@ -174,6 +174,16 @@ pub fn read_limited_to(path: &std::path::Path, max: u64) -> Result<String, Strin
             max / 1024
         ));
     }
+    // UTF-16 (Windows' "Unicode") puts a NUL byte beside every ASCII letter: without its
+    // byte-order mark it is valid UTF-8 all the same, and YAML then reads nonsense.
+    let utf16 =
+        bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) || bytes.contains(&0);
+    if utf16 {
+        return Err(
+            "the file is saved as UTF-16 (\"Unicode\"), or has NUL bytes; save it with the UTF-8 encoding"
+                .into(),
+        );
+    }
     let mut text = String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let line = 1 + bytes[..e.utf8_error().valid_up_to()]
@@ -246,6 +256,25 @@ mod tests {
             "a: x {many}\nb: \"{many}\"\nc: '{many}'\nd: |\n  {many}\n  let x = #{{a: 1}};\ne: [1, \"{many}\", {{k: v}}] # {many}\n"
         );
         assert!(check_nesting(&text).is_ok());
+    }
+
+    /// A flow file saved as UTF-16, with or without its byte-order mark, is named as such
+    /// rather than read as nonsense; a UTF-8 byte-order mark is dropped.
+    #[test]
+    fn utf16_files_are_named_and_a_utf8_bom_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.yaml");
+        let utf16le: Vec<u8> = "id: hi\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        for bytes in [utf16le.clone(), [&[0xFF, 0xFE][..], &utf16le].concat()] {
+            std::fs::write(&path, &bytes).unwrap();
+            let err = read_limited(&path).unwrap_err();
+            assert!(err.contains("saved as UTF-16"), "{err}");
+        }
+        std::fs::write(&path, "\u{feff}id: hi\n").unwrap();
+        assert_eq!(read_limited(&path).unwrap(), "id: hi\n");
     }
 
     #[test]
