@@ -276,7 +276,10 @@ where
 pub(super) const BROADCAST_WAITING: &str = "select exists (select 1 from outbound_messages
                     where broadcast_recipient in
                           (select id from broadcast_recipients where broadcast_id = $1)
-                      and status = 'queued')";
+                      and status = 'queued')
+                 or exists (select 1 from deferred_sends
+                    where broadcast_recipient in
+                          (select id from broadcast_recipients where broadcast_id = $1))";
 
 /// A broadcast's recipients counted by state, skip reason and their latest send (a copy
 /// of a send WhatsApp held back is a newer outbound message of the same recipient).

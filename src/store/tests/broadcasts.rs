@@ -553,6 +553,59 @@ async fn a_held_back_send_stays_the_recipients_and_a_reply_finds_the_reply_flow(
     );
 }
 
+/// A broadcast whose every message has gone (`done`) can still be cancelled while a copy
+/// WhatsApp held back (131049) waits for its day: cancelling drops the copy.
+async fn a_done_broadcast_with_a_held_back_copy_can_be_cancelled(store: DynStore) {
+    let list = recipients(&store, 1, 2).await;
+    let id = store
+        .create_broadcast(&new_broadcast(None, None, false), &list, t(0))
+        .await
+        .unwrap();
+    store
+        .claim_broadcast("a", t(0), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        page(&store, id, "a", 10, t(0)).await,
+        PageOutcome::Queued(1)
+    );
+    let claimed = claim_ids(&store, "outbox", t(0), 10).await;
+    let accepted = SendOutcome::Accepted {
+        provider_message_id: "wamid.c.1".into(),
+        converted_to: None,
+    };
+    store
+        .record_outcome(claimed[0], "outbox", &accepted, t(0))
+        .await
+        .unwrap();
+    assert_eq!(page(&store, id, "a", 10, t(1)).await, PageOutcome::Finished);
+    store
+        .ingest(&[status(
+            "wamid.c.1",
+            DeliveryStatus::Failed,
+            Some(131049),
+            t(60),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .broadcast_action(id, BroadcastAction::Cancel, t(62))
+            .await
+            .unwrap(),
+        Some(Ok(BroadcastState::Cancelled))
+    );
+    assert_eq!(
+        store
+            .release_deferred(t(60) + TimeDelta::hours(24))
+            .await
+            .unwrap(),
+        0,
+        "the held-back copy went with the cancel"
+    );
+}
+
 /// Each send a page queues has its cost prediction in the ledger, written with it, so the
 /// costs by broadcast add up to what its sends are predicted to cost.
 async fn each_queued_send_is_priced_with_it(store: DynStore) {
@@ -604,4 +657,5 @@ conformance!(
     a_broadcast_whose_lease_was_taken_over_changes_nothing,
     an_audience_is_prepared_in_pages_once_per_contact,
     a_held_back_send_stays_the_recipients_and_a_reply_finds_the_reply_flow,
+    a_done_broadcast_with_a_held_back_copy_can_be_cancelled,
 );
