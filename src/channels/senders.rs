@@ -17,6 +17,10 @@ pub struct SenderRuntime {
     pub config: SenderConfig,
     pub channel: Arc<dyn Channel>,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// Set when the provider refused this sender's credentials or account (190, 368) in
+    /// this process: the sends it had already claimed look at the database's stop before
+    /// they go, instead of going out one after another into the same refusal.
+    pub stop_seen: std::sync::atomic::AtomicBool,
 }
 
 impl SenderRuntime {
@@ -97,6 +101,7 @@ impl Senders {
                     config: s.clone(),
                     channel,
                     limiter,
+                    stop_seen: std::sync::atomic::AtomicBool::new(false),
                 }),
             );
         }

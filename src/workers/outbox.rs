@@ -337,6 +337,9 @@ impl Outbox {
         // Paced first: a claimed message may wait here for its turn, and a broadcast's
         // send is judged (cancelled? opted out?) as it leaves, not as it was claimed.
         sender.pace().await;
+        if let Some(outcome) = self.stop_gate(sender).await {
+            return outcome;
+        }
         if matches!(message.content, OutboundContent::Template(_)) {
             if let Some(outcome) = self.broadcast_gate(item).await {
                 return outcome;
@@ -360,6 +363,30 @@ impl Outbox {
                 converted_to: converted,
             },
             Err(f) => self.on_failure(item, &message.content, f).await,
+        }
+    }
+
+    /// Once this process saw the provider stop `sender` (190, 368), the sends it had
+    /// claimed before do not go while the stop is recorded: they are put back, like the
+    /// send that met the refusal (64 more refusals in 3 s otherwise, with
+    /// `outbox.concurrency` sends in hand). Resumed (the stop gone from the database),
+    /// sending goes on. Only a sender whose stop this process saw pays the look.
+    async fn stop_gate(&self, sender: &SenderRuntime) -> Option<SendOutcome> {
+        if !sender.stop_seen.load(Ordering::Relaxed) {
+            return None;
+        }
+        match self.store.stopped_senders().await {
+            Ok(stops) if stops.iter().any(|s| s.sender_id == sender.config.id) => {
+                Some(SendOutcome::Requeue)
+            }
+            Ok(_) => {
+                sender.stop_seen.store(false, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                crate::metrics::logs::log_every!(warn, error = %e, "reading the stopped senders failed; the send waits");
+                Some(SendOutcome::Requeue)
+            }
         }
     }
 
@@ -562,6 +589,10 @@ impl Outbox {
                     tracing::error!(error = %e, "recording the stopped sender failed");
                 }
                 metrics::gauge!(m::SENDER_STOPPED, "sender" => item.sender_id.to_string()).set(1.0);
+                // After the stop is written: a send that looks at it finds it.
+                if let Some(sender) = self.senders.get(item.sender_id) {
+                    sender.stop_seen.store(true, Ordering::Relaxed);
+                }
                 SendOutcome::Requeue
             }
             ErrorClass::Permanent => SendOutcome::Failed {

@@ -254,6 +254,57 @@ async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
     app.shutdown().await;
 }
 
+/// Sends already claimed when the provider stops the sender (190) do not go out after it
+/// into the same refusal: with the sender paced at 1 a second, five replies wait their turn
+/// when the first meets the 190, and none of them is tried (each tried at its turn before).
+#[tokio::test]
+async fn sends_claimed_before_a_190_are_not_tried_after_it() {
+    let app = spawn_with(Options {
+        config_edits: vec![(
+            "messages_per_second: 1000\n    meta:",
+            "messages_per_second: 1\n    meta:",
+        )],
+        ..Default::default()
+    })
+    .await;
+    let body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{FIXTURES}/meta/outbound_error_190_response.json")).unwrap(),
+    )
+    .unwrap();
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(body))
+        .with_priority(1)
+        .mount(&app.meta)
+        .await;
+    for n in 1..=5 {
+        app.post_meta(&meta_text(
+            &format!("1631555118{n}"),
+            &format!("wamid.stop.{n}"),
+            "hi there",
+            now_unix(),
+        ))
+        .await;
+    }
+    eventually(
+        Duration::from_secs(10),
+        "the sender to be stopped",
+        || async {
+            let s = app.store.stopped_senders().await.unwrap();
+            (!s.is_empty()).then_some(())
+        },
+    )
+    .await;
+    // At 1 a second two or three others would have been tried within 2.5 s.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        app.meta_sends().await.len(),
+        1,
+        "no send tried after the stop"
+    );
+    app.shutdown().await;
+}
+
 /// One outbox slot, sends that take 2.5 s at the Meta double, a send lease of 8 s (the
 /// larger of `lease` and twice the 4 s send timeout, `Outbox::send_lease`), so a reply
 /// handed over in memory renews its lease once it has waited 4 s for the slot. The clock stands still, as a test's manual clock does: leases never
