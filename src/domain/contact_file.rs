@@ -418,9 +418,11 @@ impl Rows {
         }
         if let Some(name) = &raw.name {
             value_length("name", name)?;
+            one_line("name", name)?;
         }
         for tag in &raw.tags {
             value_length("tag", tag)?;
+            one_line("tag", tag)?;
         }
         let opted_in = raw.opted_in.as_ref().map(opted_in).transpose()?;
         if raw.fields.len() > MAX_FIELDS {
@@ -434,7 +436,12 @@ impl Rows {
                 return Err(problem);
             }
             match value {
-                Value::String(s) => value_length(name, s)?,
+                Value::String(s) => {
+                    value_length(name, s)?;
+                    if let Some(why) = crate::domain::limits::text_control_problem(s) {
+                        return Err(format!("{} {why}", short(name)));
+                    }
+                }
                 Value::Number(_) | Value::Bool(_) | Value::Null => {}
                 _ => {
                     return Err(format!(
@@ -453,6 +460,18 @@ impl Rows {
             opted_in,
             fields: raw.fields,
         })
+    }
+}
+
+/// A name or tag, which greetings and lists repeat: one line of plain text, as the API
+/// takes it (no control character, line breaks and tabs included).
+fn one_line(what: &str, value: &str) -> Result<(), String> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{what} has a line break, a tab or another control character (U+{:04X}); write it on one line of plain text",
+            c as u32
+        )),
+        None => Ok(()),
     }
 }
 

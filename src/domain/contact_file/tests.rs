@@ -110,6 +110,39 @@ fn every_refusal_names_its_row_and_reason() {
     );
 }
 
+/// Names and tags are one line of plain text, as the API takes them; a field may hold
+/// line breaks and tabs but no other control character (an escape sequence came back out
+/// in exports and made broadcasts skip the contact).
+#[test]
+fn control_characters_are_refused_in_names_tags_and_fields() {
+    let parsed = csv("phone,name,tags,city,address\n\
+         +16315550101,\"Ana\nBel\",,,\n\
+         +16315550102,Ana\u{1b}[31m,,,\n\
+         +16315550103,Ana,\"vip\tgold\",,\n\
+         +16315550104,Ana,,Sevilla\u{1},\n\
+         +16315550105,Ana,,Sevilla,\"Calle 1\nPiso 2\"\n");
+    let got = reasons(&parsed);
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!(got[0].0, 2);
+    assert!(
+        got[0]
+            .1
+            .starts_with("name has a line break, a tab or another control character (U+000A)"),
+        "{got:#?}"
+    );
+    assert!(got[1].1.contains("(U+001B)"), "{got:#?}");
+    assert!(got[2].1.starts_with("tag has a line break"), "{got:#?}");
+    assert!(
+        got[3].1.contains("has a control character (U+0001)"),
+        "{got:#?}"
+    );
+    assert_eq!(
+        parsed.contacts.iter().map(|c| c.row).collect::<Vec<_>>(),
+        vec![7],
+        "the row of line 7 (the first row's quoted name takes two lines)"
+    );
+}
+
 #[test]
 fn a_row_with_too_many_fields_is_refused() {
     let fields: Map<String, Value> = (0..=MAX_FIELDS)
