@@ -425,10 +425,14 @@ impl Rows {
             one_line("tag", tag)?;
         }
         let opted_in = raw.opted_in.as_ref().map(opted_in).transpose()?;
-        if raw.fields.len() > MAX_FIELDS {
+        let custom = raw
+            .fields
+            .keys()
+            .filter(|k| !crate::domain::contact::KEPT_BY_PARLEY.contains(&k.as_str()))
+            .count();
+        if custom > MAX_FIELDS {
             return Err(format!(
-                "too many fields ({}): a row may set at most {MAX_FIELDS}",
-                raw.fields.len()
+                "too many fields ({custom}): a row may set at most {MAX_FIELDS}"
             ));
         }
         for (name, value) in &raw.fields {

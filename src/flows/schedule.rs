@@ -94,8 +94,7 @@ pub struct Audience {
 }
 
 /// Contact attributes Parley itself keeps.
-pub use crate::domain::contact::OPTED_OUT;
-pub const LAST_REENGAGED_AT: &str = "last_reengaged_at";
+pub use crate::domain::contact::{LAST_REENGAGED_AT, OPTED_OUT};
 
 /// One conversation an audience is matched against: its contact's tags and attributes, its
 /// last inbound message and its state (whichever store read them).

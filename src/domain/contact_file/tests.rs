@@ -158,6 +158,16 @@ fn a_row_with_too_many_fields_is_refused() {
             "too many fields (51): a row may set at most 50".to_string()
         )]
     );
+    // The fields Parley keeps itself (a broadcast stamps `last_reengaged_at`) do not count:
+    // a contact with 50 fields of its own, exported after a broadcast, reads back.
+    let fields: Map<String, Value> = (0..MAX_FIELDS)
+        .map(|i| (format!("f{i}"), json!(i)))
+        .collect();
+    let mut row = json!({"phone": "+16315550101", "last_reengaged_at": "2026-11-27T10:00:00Z"});
+    row.as_object_mut().unwrap().extend(fields);
+    let parsed = parse(ImportFormat::Json, json!([row]).to_string().as_bytes()).unwrap();
+    assert_eq!(reasons(&parsed), vec![]);
+    assert_eq!(parsed.contacts.len(), 1);
 }
 
 #[test]
