@@ -190,9 +190,8 @@ async fn fifty_messages_for_one_contact_arrive_in_order_while_others_proceed() {
     app.shutdown().await;
 }
 
-#[tokio::test]
-async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
-    let app = spawn_app().await;
+/// The Meta double answers every send with Meta's expired-token error (190).
+async fn answer_every_send_190(app: &TestApp) {
     let body: serde_json::Value = serde_json::from_slice(
         &std::fs::read(format!("{FIXTURES}/meta/outbound_error_190_response.json")).unwrap(),
     )
@@ -203,6 +202,12 @@ async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
         .with_priority(1)
         .mount(&app.meta)
         .await;
+}
+
+#[tokio::test]
+async fn expired_token_190_stops_the_sender_and_keeps_the_message_queued() {
+    let app = spawn_app().await;
+    answer_every_send_190(&app).await;
     app.post_meta(&meta_text(
         "16315551181",
         "wamid.t.1",
@@ -267,16 +272,7 @@ async fn sends_claimed_before_a_190_are_not_tried_after_it() {
         ..Default::default()
     })
     .await;
-    let body: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(format!("{FIXTURES}/meta/outbound_error_190_response.json")).unwrap(),
-    )
-    .unwrap();
-    Mock::given(method("POST"))
-        .and(path_regex("/messages$"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(body))
-        .with_priority(1)
-        .mount(&app.meta)
-        .await;
+    answer_every_send_190(&app).await;
     for n in 1..=5 {
         app.post_meta(&meta_text(
             &format!("1631555118{n}"),

@@ -484,35 +484,38 @@ async fn an_audience_is_prepared_in_pages_once_per_contact(store: DynStore) {
     ));
 }
 
-async fn a_held_back_send_stays_the_recipients_and_a_reply_finds_the_reply_flow(store: DynStore) {
-    let list = recipients(&store, 1, 2).await;
-    let conversation = list[0].conversation_id.unwrap();
-    let id = store
-        .create_broadcast(
-            &new_broadcast(None, Some("offer_reply"), false),
-            &list,
-            t(0),
-        )
-        .await
-        .unwrap();
+/// A broadcast of `new` to one recipient (of `list`), its page queued and its send
+/// accepted by the provider as `wamid`. Returns the broadcast's id.
+async fn one_send_accepted(
+    store: &DynStore,
+    new: &NewBroadcast,
+    list: &[NewRecipient],
+    wamid: &str,
+) -> Id {
+    let id = store.create_broadcast(new, list, t(0)).await.unwrap();
     store
         .claim_broadcast("a", t(0), LEASE)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        page(&store, id, "a", 10, t(0)).await,
-        PageOutcome::Queued(1)
-    );
-    let claimed = claim_ids(&store, "outbox", t(0), 10).await;
+    assert_eq!(page(store, id, "a", 10, t(0)).await, PageOutcome::Queued(1));
+    let claimed = claim_ids(store, "outbox", t(0), 10).await;
     let accepted = SendOutcome::Accepted {
-        provider_message_id: "wamid.b.1".into(),
+        provider_message_id: wamid.into(),
         converted_to: None,
     };
     store
         .record_outcome(claimed[0], "outbox", &accepted, t(0))
         .await
         .unwrap();
+    id
+}
+
+async fn a_held_back_send_stays_the_recipients_and_a_reply_finds_the_reply_flow(store: DynStore) {
+    let list = recipients(&store, 1, 2).await;
+    let conversation = list[0].conversation_id.unwrap();
+    let offer = new_broadcast(None, Some("offer_reply"), false);
+    let id = one_send_accepted(&store, &offer, &list, "wamid.b.1").await;
     // The customer answers: the conversation's work names the reply flow.
     let (_, conv) = receive(&store, "wamid.in.b", 1, t(30)).await;
     assert_eq!(conv, conversation);
@@ -557,28 +560,8 @@ async fn a_held_back_send_stays_the_recipients_and_a_reply_finds_the_reply_flow(
 /// WhatsApp held back (131049) waits for its day: cancelling drops the copy.
 async fn a_done_broadcast_with_a_held_back_copy_can_be_cancelled(store: DynStore) {
     let list = recipients(&store, 1, 2).await;
-    let id = store
-        .create_broadcast(&new_broadcast(None, None, false), &list, t(0))
-        .await
-        .unwrap();
-    store
-        .claim_broadcast("a", t(0), LEASE)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        page(&store, id, "a", 10, t(0)).await,
-        PageOutcome::Queued(1)
-    );
-    let claimed = claim_ids(&store, "outbox", t(0), 10).await;
-    let accepted = SendOutcome::Accepted {
-        provider_message_id: "wamid.c.1".into(),
-        converted_to: None,
-    };
-    store
-        .record_outcome(claimed[0], "outbox", &accepted, t(0))
-        .await
-        .unwrap();
+    let plain = new_broadcast(None, None, false);
+    let id = one_send_accepted(&store, &plain, &list, "wamid.c.1").await;
     assert_eq!(page(&store, id, "a", 10, t(1)).await, PageOutcome::Finished);
     store
         .ingest(&[status(
