@@ -110,8 +110,10 @@ pub enum ImportError {
     TooLarge(usize),
     #[error("the file has more than {MAX_ROWS} rows: split it")]
     TooManyRows,
-    #[error("the file is not UTF-8 text (byte {0}): save it as UTF-8")]
-    NotUtf8(usize),
+    #[error(
+        "line {line}, column {column}: the file is not UTF-8 text from here: save it as UTF-8"
+    )]
+    NotUtf8 { line: usize, column: usize },
     #[error("the file is empty: the first line must name the columns (phone, user_id, name, tags, opted_in, and your fields)")]
     Empty,
     #[error("line 1, column {column}: {problem}")]
@@ -151,9 +153,27 @@ const TAGS: &str = "tags";
 const OPTED_IN: &str = "opted_in";
 const FIELDS: &str = "fields";
 
+/// `bytes` as text without a leading byte-order mark (spreadsheet programs write one), or
+/// where the first byte that is not UTF-8 stands.
+fn utf8_text(bytes: &[u8]) -> Result<&str, ImportError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let before = &bytes[..e.valid_up_to()];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        ImportError::NotUtf8 {
+            line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
+            column: 1 + String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count(),
+        }
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
 fn parse_csv(bytes: &[u8]) -> Result<ParsedImport, ImportError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8(e.valid_up_to()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = utf8_text(bytes)?;
     let mut records = CsvRecords::new(text);
     let Some((_, header)) = records.next_record()? else {
         return Err(ImportError::Empty);
@@ -205,7 +225,12 @@ fn header_columns(header: &[String]) -> Result<Vec<String>, ImportError> {
     let mut columns: Vec<String> = Vec::with_capacity(header.len());
     for (i, name) in header.iter().enumerate() {
         let column = i + 1;
-        let name = unquote_formula(name.trim()).to_string();
+        let mut name = unquote_formula(name.trim()).to_string();
+        // `Phone`, `NAME`: the columns every file may have, whatever their case.
+        let lower = name.to_ascii_lowercase();
+        if [PHONE, USER_ID, NAME, TAGS, OPTED_IN].contains(&lower.as_str()) {
+            name = lower;
+        }
         let problem = if name.is_empty() {
             Some("this column has no name: name it or delete it".to_string())
         } else if columns.contains(&name) {
@@ -219,9 +244,19 @@ fn header_columns(header: &[String]) -> Result<Vec<String>, ImportError> {
         columns.push(name);
     }
     if !columns.iter().any(|c| c == PHONE || c == USER_ID) {
+        // A spreadsheet saved with semicolons (as Excel does where the decimal mark is a
+        // comma) reads as one column.
+        let semicolons = columns.len() == 1 && columns[0].contains(';');
         return Err(ImportError::Header {
             column: 1,
-            problem: "no phone or user_id column: contacts are found by one of them".into(),
+            problem: if semicolons {
+                format!(
+                    "no phone or user_id column: the header reads as one column, `{}`; the columns must be separated by commas, not semicolons (save the file as CSV with commas)",
+                    columns[0].chars().take(60).collect::<String>()
+                )
+            } else {
+                "no phone or user_id column: contacts are found by one of them".into()
+            },
         });
     }
     Ok(columns)
@@ -256,7 +291,8 @@ fn split_tags(value: &str) -> Vec<String> {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<ParsedImport, ImportError> {
-    let items: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| ImportError::Json {
+    let text = utf8_text(bytes)?;
+    let items: Vec<Value> = serde_json::from_str(text).map_err(|e| ImportError::Json {
         line: e.line(),
         column: e.column(),
         problem: e.to_string(),

@@ -235,12 +235,43 @@ fn whole_file_errors_say_where_and_what_to_do() {
     );
     assert!(err(ImportFormat::Csv, "phone,note\n+16315550101,\"a\"b\n")
         .starts_with("line 2, column 2: text after a closing \""));
+    // Latin-1: where the first byte that is not UTF-8 stands, as a line and a column.
+    assert_eq!(
+        parse(ImportFormat::Csv, b"phone,name\n+16315550101,Jos\xe9\n")
+            .unwrap_err()
+            .to_string(),
+        "line 2, column 17: the file is not UTF-8 text from here: save it as UTF-8"
+    );
     assert_eq!(
         parse(ImportFormat::Csv, b"phone\n\xff\n").unwrap_err(),
-        ImportError::NotUtf8(6)
+        ImportError::NotUtf8 { line: 2, column: 1 }
     );
     assert!(err(ImportFormat::Json, "{\"phone\": 1}")
         .ends_with("(the file must be a JSON array of objects)"));
+    // Excel's semicolons, where the decimal mark is a comma: said so.
+    assert!(
+        err(ImportFormat::Csv, "phone;name\n+16315550101;Ana\n").contains(
+            "the header reads as one column, `phone;name`; the columns must be separated by commas, not semicolons"
+        ),
+        "{}",
+        err(ImportFormat::Csv, "phone;name\n+16315550101;Ana\n")
+    );
+}
+
+/// The columns every file may have are found whatever their case (`Phone`, `NAME`), and
+/// a JSON file may start with a byte-order mark, as a CSV file may.
+#[test]
+fn known_columns_in_any_case_and_a_json_byte_order_mark() {
+    let parsed = csv("Phone,NAME,Tags,Opted_In,City\n+16315550101,Ana,vip,yes,Lima\n");
+    assert_eq!(reasons(&parsed), vec![]);
+    let ana = &parsed.contacts[0];
+    assert_eq!(ana.name.as_deref(), Some("Ana"));
+    assert_eq!(ana.tags, vec!["vip".to_string()]);
+    assert_eq!(ana.opted_in, Some(true));
+    assert_eq!(ana.fields.get("City"), Some(&json!("Lima")));
+    let json = "\u{feff}[{\"phone\": \"+16315550101\", \"name\": \"Ana\"}]";
+    let parsed = parse(ImportFormat::Json, json.as_bytes()).unwrap();
+    assert_eq!(parsed.contacts.len(), 1);
 }
 
 #[test]
