@@ -614,11 +614,13 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
     };
     let change: ClockChange = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request(format!("invalid clock change: {e}")))?;
-    match (change.advance, change.set) {
+    let target = match (change.advance, change.set) {
         (Some(by), None) => {
             let d = crate::config::duration::parse(&by)
                 .map_err(|e| Error::bad_request(format!("advance: {}", e.describe(&by))))?;
-            clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
+            let now = st.clock.now();
+            now.checked_add_signed(chrono::Duration::from_std(d).unwrap_or_default())
+                .unwrap_or(now)
         }
         (None, Some(at)) => {
             let to = chrono::DateTime::parse_from_rfc3339(&at)
@@ -640,15 +642,79 @@ async fn post_clock(State(st): State<AppState>, body: axum::body::Bytes) -> ApiR
                     now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 )));
             }
-            clock.set(to);
+            to
         }
         _ => {
             return Err(Error::bad_request(
                 "give either `advance` (like \"1h\") or `set` (RFC 3339)",
             ))
         }
+    };
+    let stops = step_clock(&st, clock, target).await?;
+    Ok(Json(
+        json!({ "now": st.clock.now(), "manual": true, "timer_stops": stops }),
+    ))
+}
+
+/// Timer stops one clock change makes at most; past them the clock goes straight on.
+const CLOCK_STOPS_MAX: usize = 1_000;
+
+/// Moves the manual clock to `target`, stopping at every timer due on the way (a `delay`,
+/// an `ask`'s timeout, a `window_closing` reminder) so that each fires at its own time and
+/// the bot has handled it before the clock moves on, as `parley test`'s `advance` does: a
+/// reminder due at 23h goes out at 23h, inside the window, not when a +30h jump lands.
+/// Returns the number of stops.
+async fn step_clock(
+    st: &AppState,
+    clock: &crate::domain::ManualClock,
+    target: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, Error> {
+    let mut stops = 0;
+    while stops < CLOCK_STOPS_MAX {
+        let now = st.clock.now();
+        let Some(due) = st
+            .store
+            .next_timer_due()
+            .await?
+            .map(|d| d.max(now))
+            .filter(|d| *d < target)
+        else {
+            break;
+        };
+        clock.set(due);
+        stops += 1;
+        if st.store.fire_due_timers(due, 1000).await? > 0 {
+            st.wake.inbox.notify_one();
+        }
+        settle(st).await?;
     }
-    Ok(Json(json!({ "now": st.clock.now(), "manual": true })))
+    clock.set(target);
+    Ok(stops)
+}
+
+/// Waits (up to `REPLY_WAIT`) until the sandbox senders have nothing left to handle or
+/// send.
+async fn settle(st: &AppState) -> Result<(), Error> {
+    let started = Instant::now();
+    let mut quiet = 0;
+    while started.elapsed() < REPLY_WAIT {
+        let mut backlog = 0;
+        for sender in st.sandbox.sender_ids.iter() {
+            backlog += st.store.backlog(*sender).await?;
+        }
+        if backlog == 0 {
+            quiet += 1;
+            if quiet >= 2 {
+                break;
+            }
+        } else {
+            quiet = 0;
+            st.wake.inbox.notify_one();
+            st.wake.outbox.notify_one();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
 }
 
 /// The contact key of the sandbox customer typed as `raw` (a BSUID key when the sandbox

@@ -393,6 +393,51 @@ async fn a_stopped_clock_keeps_the_chat_in_order() {
     app.shutdown().await;
 }
 
+/// A jump of the sandbox's clock stops at each timer on the way: a message a flow sends
+/// 23 hours after the customer wrote goes out then, inside the 24-hour window, not when a
+/// +30h jump lands (with the window closed, it failed).
+#[tokio::test]
+async fn a_clock_jump_fires_each_timer_at_its_own_time() {
+    let app = spawn_with(Options {
+        extra_yaml: "sandbox: { manual_clock: true }\n".into(),
+        flows: vec![(
+            "late.yaml",
+            "id: late\ntriggers: [{keyword: [late]}]\nsteps:\n  - send: first\n  - delay: 23h\n  - send: second\n",
+        )],
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = post(
+        &app,
+        "/sandbox/api/messages",
+        json!({ "from": CUSTOMER, "text": "late" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let (status, moved) = post(&app, "/sandbox/api/clock", json!({ "advance": "30h" })).await;
+    assert_eq!(status, 200, "{moved:#}");
+    assert_eq!(moved["timer_stops"], 1, "{moved:#}");
+    let sent = eventually(Duration::from_secs(10), "the second message", || async {
+        let (_, chat) = get(&app, &format!("/sandbox/api/contacts/{CUSTOMER}/messages")).await;
+        chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["summary"] == "second" && m["status"] != "queued")
+            .cloned()
+    })
+    .await;
+    assert_ne!(sent["status"], "failed", "{sent:#}");
+    assert_eq!(sent["window_closed"], false, "{sent:#}");
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let (_, clock) = get(&app, "/sandbox/api/clock").await;
+    assert_eq!(
+        at(&clock["now"]) - at(&sent["at"]),
+        chrono::Duration::hours(7)
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn duplicated_and_reversed_statuses_leave_the_message_read() {
     let app = spawn_with(Options {
