@@ -669,6 +669,9 @@ async fn step_clock(
     clock: &crate::domain::ManualClock,
     target: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, Error> {
+    // The bot is waited for at most `REPLY_WAIT` in all: a send waiting for its retry
+    // time keeps it busy until the clock passes that time.
+    let deadline = Instant::now() + REPLY_WAIT;
     let mut stops = 0;
     while stops < CLOCK_STOPS_MAX {
         let now = st.clock.now();
@@ -686,18 +689,16 @@ async fn step_clock(
         if st.store.fire_due_timers(due, 1000).await? > 0 {
             st.wake.inbox.notify_one();
         }
-        settle(st).await?;
+        settle(st, deadline).await?;
     }
     clock.set(target);
     Ok(stops)
 }
 
-/// Waits (up to `REPLY_WAIT`) until the sandbox senders have nothing left to handle or
-/// send.
-async fn settle(st: &AppState) -> Result<(), Error> {
-    let started = Instant::now();
+/// Waits (until `deadline`) until the sandbox senders have nothing left to handle or send.
+async fn settle(st: &AppState, deadline: Instant) -> Result<(), Error> {
     let mut quiet = 0;
-    while started.elapsed() < REPLY_WAIT {
+    while Instant::now() < deadline {
         let mut backlog = 0;
         for sender in st.sandbox.sender_ids.iter() {
             backlog += st.store.backlog(*sender).await?;
