@@ -289,28 +289,16 @@ impl Driver {
 
     /// Waits until no sender has an event to handle or a message to send.
     async fn settle(&self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let mut quiet = 0;
-        loop {
-            let mut backlog = 0;
-            for sender in self.state.sandbox.sender_ids.iter() {
-                backlog += self.state.store.backlog(*sender).await?;
-            }
-            if backlog == 0 {
-                quiet += 1;
-                if quiet >= 2 {
-                    return Ok(());
-                }
-            } else {
-                quiet = 0;
-                self.wake.inbox.notify_one();
-                self.wake.outbox.notify_one();
-            }
-            if started.elapsed() > SETTLE_TIMEOUT {
-                bail!("the bot is still busy after {SETTLE_TIMEOUT:?}: {backlog} message(s) waiting to be handled or sent (a retry waiting for the clock?)");
-            }
-            tokio::time::sleep(Duration::from_millis(3)).await;
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let backlog = self
+            .state
+            .sandbox
+            .settle(&self.state.store, &self.wake, deadline)
+            .await?;
+        if backlog > 0 {
+            bail!("the bot is still busy after {SETTLE_TIMEOUT:?}: {backlog} message(s) waiting to be handled or sent (a retry waiting for the clock?)");
         }
+        Ok(())
     }
 
     /// Stops Parley and deletes its temporary database.

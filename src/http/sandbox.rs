@@ -689,33 +689,10 @@ async fn step_clock(
         if st.store.fire_due_timers(due, 1000).await? > 0 {
             st.wake.inbox.notify_one();
         }
-        settle(st, deadline).await?;
+        st.sandbox.settle(&st.store, &st.wake, deadline).await?;
     }
     clock.set(target);
     Ok(stops)
-}
-
-/// Waits (until `deadline`) until the sandbox senders have nothing left to handle or send.
-async fn settle(st: &AppState, deadline: Instant) -> Result<(), Error> {
-    let mut quiet = 0;
-    while Instant::now() < deadline {
-        let mut backlog = 0;
-        for sender in st.sandbox.sender_ids.iter() {
-            backlog += st.store.backlog(*sender).await?;
-        }
-        if backlog == 0 {
-            quiet += 1;
-            if quiet >= 2 {
-                break;
-            }
-        } else {
-            quiet = 0;
-            st.wake.inbox.notify_one();
-            st.wake.outbox.notify_one();
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(())
 }
 
 /// The contact key of the sandbox customer typed as `raw` (a BSUID key when the sandbox

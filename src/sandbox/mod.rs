@@ -125,6 +125,38 @@ impl Sandbox {
         ))
     }
 
+    /// Waits until the sandbox senders have no event to handle and no message to send
+    /// (twice in a row, 3 ms apart), waking the workers while they have, or until
+    /// `deadline`. Returns what is left: 0 once the bot is done.
+    pub async fn settle(
+        &self,
+        store: &DynStore,
+        wake: &crate::workers::Wakeups,
+        deadline: std::time::Instant,
+    ) -> crate::store::StoreResult<i64> {
+        let mut quiet = 0;
+        loop {
+            let mut backlog = 0;
+            for sender in self.sender_ids.iter() {
+                backlog += store.backlog(*sender).await?;
+            }
+            if backlog == 0 {
+                quiet += 1;
+                if quiet >= 2 {
+                    return Ok(0);
+                }
+            } else {
+                quiet = 0;
+                wake.inbox.notify_one();
+                wake.outbox.notify_one();
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(backlog);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+    }
+
     pub fn is_sandbox_sender(&self, sender_id: i64) -> bool {
         self.sender_ids.contains(&sender_id)
     }
