@@ -10,9 +10,6 @@ use serde_json::{Map, Value};
 pub const OPTED_OUT: &str = "opted_out";
 /// The attribute a scheduled or broadcast message stamps with its time (re-engagement).
 pub const LAST_REENGAGED_AT: &str = "last_reengaged_at";
-/// The attributes Parley keeps itself: an import's field limit does not count them, so
-/// that an export reads back as an import.
-pub const KEPT_BY_PARLEY: [&str; 2] = [OPTED_OUT, LAST_REENGAGED_AT];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {

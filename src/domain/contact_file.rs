@@ -461,10 +461,12 @@ impl Rows {
             one_line("tag", tag)?;
         }
         let opted_in = raw.opted_in.as_ref().map(opted_in).transpose()?;
+        // `last_reengaged_at`, which Parley stamps, is not the row's own (`opted_out` is
+        // refused as a field name).
         let custom = raw
             .fields
             .keys()
-            .filter(|k| !crate::domain::contact::KEPT_BY_PARLEY.contains(&k.as_str()))
+            .filter(|k| k.as_str() != crate::domain::contact::LAST_REENGAGED_AT)
             .count();
         if custom > MAX_FIELDS {
             return Err(format!(
@@ -503,14 +505,10 @@ impl Rows {
     }
 }
 
-/// A name or tag, which greetings and lists repeat: one line of plain text, as the API
-/// takes it (no control character, line breaks and tabs included).
+/// A name or tag: one line of plain text, as the API takes it.
 fn one_line(what: &str, value: &str) -> Result<(), String> {
-    match value.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!(
-            "{what} has a line break, a tab or another control character (U+{:04X}); write it on one line of plain text",
-            c as u32
-        )),
+    match crate::domain::limits::label_problem(value) {
+        Some(why) => Err(format!("{what} {why}")),
         None => Ok(()),
     }
 }

@@ -118,6 +118,18 @@ pub fn text_control_problem(text: &str) -> Option<String> {
     })
 }
 
+/// Why `text` cannot be a label (a contact's name, a tag, which greetings and lists
+/// repeat), if it cannot: one line of plain text, no control character at all, line
+/// breaks and tabs included.
+pub fn label_problem(text: &str) -> Option<String> {
+    text.chars().find(|c| c.is_control()).map(|c| {
+        format!(
+            "has a line break, a tab or another control character (U+{:04X}); write it on one line of plain text",
+            c as u32
+        )
+    })
+}
+
 /// The longest file name Parley sends with a document (most systems allow 255 bytes).
 pub const FILENAME_MAX: usize = 240;
 

@@ -247,14 +247,8 @@ impl Fields {
     /// control character at all, line breaks and tabs included.
     pub fn opt_label(&self, name: &str) -> FieldResult<Option<&str>> {
         let value = self.raw_str(name)?;
-        if let Some(c) = value.and_then(|s| s.chars().find(|c| c.is_control())) {
-            return Err(FieldError::new(
-                name,
-                format!(
-                    "{name} has a line break, a tab or another control character (U+{:04X}); write it on one line of plain text",
-                    c as u32
-                ),
-            ));
+        if let Some(why) = value.and_then(crate::domain::limits::label_problem) {
+            return Err(FieldError::new(name, format!("{name} {why}")));
         }
         Ok(value)
     }
