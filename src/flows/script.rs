@@ -9,7 +9,16 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 pub const MAX_OPERATIONS: u64 = 500_000;
+/// The CPU time a script may use: counted on its own thread's clock, so the time a busy
+/// machine keeps the (low-priority) script thread waiting for a core does not count.
 pub const TIME_BUDGET: Duration = Duration::from_millis(250);
+/// The wall time a script may take however little CPU it was given: a script of a few
+/// milliseconds finishes within it even on a machine whose every core is busy (a script
+/// thread's share is then about 1.5 % of a core).
+pub const WALL_BUDGET: Duration = Duration::from_secs(1);
+/// How many Rhai operations run between two looks at the clocks: reading a thread's CPU
+/// clock is a system call, far dearer than an operation.
+const CLOCK_EVERY: u64 = 256;
 /// The most a script may add to what it was given, counted across every nested value of
 /// its result and of `vars`: bytes of text plus a small cost per item, entry and number.
 pub const MAX_TOTAL_SIZE: usize = 1024 * 1024;
@@ -19,9 +28,69 @@ const ITEM_COST: usize = 16;
 /// Memory a running script may hold at any moment (its variables and temporaries).
 pub const MEMORY_BUDGET: isize = 32 * 1024 * 1024;
 
+/// When the script running on a thread must stop: past either budget.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    /// On the thread's CPU clock (`thread_cpu_time`).
+    cpu: Duration,
+    wall: Instant,
+    budget: Duration,
+    wall_budget: Duration,
+}
+
+impl Deadline {
+    fn starting_now(budget: Duration, wall_budget: Duration) -> Self {
+        Self {
+            cpu: thread_cpu_time() + budget,
+            wall: Instant::now() + wall_budget,
+            budget,
+            wall_budget,
+        }
+    }
+
+    /// Why the script must stop now, if it must.
+    fn passed(&self) -> Option<String> {
+        if thread_cpu_time() > self.cpu {
+            return Some(format!(
+                "the script ran longer than its time budget of {} ms and was stopped",
+                self.budget.as_millis()
+            ));
+        }
+        (Instant::now() > self.wall).then(|| {
+            format!(
+                "the script ran longer than its time budget of {} ms on the clock and was stopped (the machine was too busy to give it the {} ms of CPU time it may use)",
+                self.wall_budget.as_millis(),
+                self.budget.as_millis()
+            )
+        })
+    }
+}
+
+/// The CPU time the calling thread has used.
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only the timespec it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Without a thread CPU clock, the time since the process first asked.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 thread_local! {
     /// When the script running on this thread must stop.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static DEADLINE: Cell<Option<Deadline>> = const { Cell::new(None) };
     /// What this thread held when its script started.
     static MEMORY_BASE: Cell<Option<isize>> = const { Cell::new(None) };
 }
@@ -105,13 +174,11 @@ pub fn sandbox() -> Engine {
     numbers_in_text_compare(&mut engine);
     engine.on_print(|s| tracing::debug!(target: "parley::script", "{s}"));
     engine.on_debug(|s, _, _| tracing::debug!(target: "parley::script", "{s}"));
-    engine.on_progress(|_ops| {
-        let late = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline));
-        if late {
-            return Some(Dynamic::from(format!(
-                "the script ran longer than its time budget of {} ms and was stopped",
-                TIME_BUDGET.as_millis()
-            )));
+    engine.on_progress(|ops| {
+        if ops % CLOCK_EVERY == 0 {
+            if let Some(why) = DEADLINE.with(Cell::get).and_then(|d| d.passed()) {
+                return Some(Dynamic::from(why));
+            }
         }
         let held = MEMORY_BASE
             .with(Cell::get)
@@ -323,19 +390,21 @@ fn walk(d: &Dynamic, total: &mut usize, limit: usize, depth: usize) {
     }
 }
 
-/// Runs `ast` with `scope`, stopping it when the time budget runs out.
+/// Runs `ast` with `scope`, stopping it when its time budget (`TIME_BUDGET` of CPU time,
+/// `WALL_BUDGET` of wall time) runs out.
 pub fn run(engine: &Engine, scope: &mut Scope<'_>, ast: &AST) -> Result<Dynamic, ScriptError> {
-    run_within(engine, scope, ast, TIME_BUDGET)
+    run_within(engine, scope, ast, TIME_BUDGET, WALL_BUDGET)
 }
 
-/// `run` with another time budget (tests that check the memory budget on a busy machine).
+/// `run` with other time budgets (tests).
 fn run_within(
     engine: &Engine,
     scope: &mut Scope<'_>,
     ast: &AST,
     budget: Duration,
+    wall_budget: Duration,
 ) -> Result<Dynamic, ScriptError> {
-    DEADLINE.with(|d| d.set(Some(Instant::now() + budget)));
+    DEADLINE.with(|d| d.set(Some(Deadline::starting_now(budget, wall_budget))));
     MEMORY_BASE.with(|m| m.set(Some(crate::metrics::memory::live_bytes())));
     let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
     DEADLINE.with(|d| d.set(None));
@@ -356,6 +425,65 @@ mod tests {
             err.message.contains("endless loop") || err.message.contains("time budget"),
             "{err}"
         );
+    }
+
+    /// A sandbox with `idle(ms)`, which waits without using the CPU, as a script thread
+    /// does when a busy machine gives its core to others.
+    fn sandbox_with_idle() -> Engine {
+        let mut engine = sandbox();
+        engine.register_fn("idle", |ms: i64| {
+            std::thread::sleep(Duration::from_millis(ms as u64))
+        });
+        engine
+    }
+
+    #[test]
+    fn time_spent_waiting_for_a_core_does_not_count_against_the_budget() {
+        let engine = sandbox_with_idle();
+        // 400 ms of waiting, then a little work: far over 250 ms of wall time, far under
+        // 250 ms of CPU time (a wall-clock budget failed this on loaded machines).
+        let ast = engine
+            .compile("idle(400); let x = 0; while x < 2000 { x += 1; } x")
+            .unwrap();
+        let got = run(&engine, &mut Scope::new(), &ast).unwrap();
+        assert_eq!(got.as_int().unwrap(), 2000);
+    }
+
+    #[test]
+    fn a_script_that_cannot_get_a_core_is_stopped_by_the_wall_budget() {
+        let engine = sandbox_with_idle();
+        let ast = engine
+            .compile("let x = 0; loop { idle(20); x += 1; }")
+            .unwrap();
+        let started = Instant::now();
+        let err = run_within(
+            &engine,
+            &mut Scope::new(),
+            &ast,
+            TIME_BUDGET,
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("300 ms on the clock"), "{err}");
+        // Stopped at its next look at the clocks after 300 ms (one every 256 operations).
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_script_that_keeps_the_cpu_busy_is_stopped_by_the_time_budget() {
+        let engine = sandbox();
+        // Each operation copies 64 KB: the operation limit is far away. (A long wall budget:
+        // a loaded machine must not stop it for that first.)
+        let ast = engine
+            .compile("let s = \"x\"; for i in 0..15 { s += s; } loop { let t = s + s; }")
+            .unwrap();
+        let long = Duration::from_secs(30);
+        let err = run_within(&engine, &mut Scope::new(), &ast, TIME_BUDGET, long).unwrap_err();
+        assert!(err.message.contains("time budget of 250 ms and"), "{err}");
     }
 
     #[test]
@@ -467,8 +595,8 @@ mod tests {
             .compile("let s = \"x\"; for i in 0..15 { s += s; } let m = #{}; for i in 0..2000 { m[`k${i}`] = s + i; } m.len()")
             .unwrap();
         // A loaded machine must not turn this into a time-budget stop.
-        let err =
-            run_within(&engine, &mut Scope::new(), &ast, Duration::from_secs(30)).unwrap_err();
+        let long = Duration::from_secs(30);
+        let err = run_within(&engine, &mut Scope::new(), &ast, long, long).unwrap_err();
         assert!(err.message.contains("memory budget"), "{err}");
     }
 }
