@@ -15,7 +15,40 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
+/// A `parley serve` child process, killed when dropped: a test that fails half-way (a
+/// panic before its own `sigkill`) leaves no daemon behind to hold its ports and a core
+/// while the other tests run.
+pub struct Parley(Child);
+
+impl From<Child> for Parley {
+    fn from(child: Child) -> Self {
+        Self(child)
+    }
+}
+
+impl std::ops::Deref for Parley {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Parley {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Parley {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn start(config: &std::path::Path, dir: &std::path::Path) -> Parley {
     Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["serve", "--config"])
         .arg(config)
@@ -25,6 +58,7 @@ pub fn start(config: &std::path::Path, dir: &std::path::Path) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("parley binary starts")
+        .into()
 }
 
 pub async fn wait_healthy(http: &reqwest::Client, addr: &str) {
@@ -71,7 +105,7 @@ pub async fn reply_within(
 }
 
 /// Asks the process to stop (SIGTERM) and waits for it to exit.
-pub async fn sigterm_and_wait(mut child: Child) -> std::process::ExitStatus {
+pub async fn sigterm_and_wait(mut child: Parley) -> std::process::ExitStatus {
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);

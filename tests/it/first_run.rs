@@ -445,6 +445,7 @@ async fn serve_keeps_running_on_a_hang_up_or_closed_output_and_stops_on_sigterm(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(crate::crash::Parley::from)
         .expect("parley serve starts");
     drop(child.stdout.take());
     drop(child.stderr.take());
