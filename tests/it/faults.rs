@@ -352,7 +352,7 @@ async fn two_processes_on_postgres_under_load_lose_nothing_and_duplicate_nothing
 /// webhooks has one inbox slot, and one webhook brings four customers' messages, so the
 /// statement that stores them can lease only one conversation to it. The three it has no
 /// room for are announced by that statement, and the other process claims them at once
-/// (the first would reach them only at its next poll: a slot that frees up makes no claim).
+/// (its own poll is a minute away).
 /// The flow computes a little before it replies (thirty short scripts; a step waiting on a
 /// service or a model gives its slot back, so only work keeps a slot busy), so that A,
 /// which hears its own announcement too, is still busy when B claims. One batch decides
@@ -448,7 +448,8 @@ async fn work_one_process_has_no_room_for_is_claimed_by_another_at_once() {
     eprintln!("two processes on PostgreSQL, one with no inbox room: four replies in {took:?}, {sent_by_b} by the other");
     assert_eq!((handed, left), (1.0, 3.0), "handed {handed}, left {left}");
     assert!(heard >= 1.0, "announcements heard by B: {heard}");
-    // B took what A left (A's next poll and B's own are a minute away).
+    // B took what A left: only the announcement tells B of it within the minute its own
+    // poll is away (without it A answered all four, about 8 s later).
     assert!(
         sent_by_b >= 1.0,
         "the other process answered none of the conversations A had no room for ({took:?})"
