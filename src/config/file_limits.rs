@@ -184,22 +184,14 @@ pub fn read_limited_to(path: &std::path::Path, max: u64) -> Result<String, Strin
                 .into(),
         );
     }
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        let bytes = e.as_bytes();
-        let line = 1 + bytes[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        format!(
-            "the file is not UTF-8 text (line {line} has the first character that is not); save it with the UTF-8 encoding"
-        )
-    })?;
     // Windows editors (Notepad) start a UTF-8 file with a byte-order mark, which YAML
     // would otherwise read as part of the first key (`\u{feff}id`).
-    if text.starts_with('\u{feff}') {
-        text.drain(..'\u{feff}'.len_utf8());
-    }
-    Ok(text)
+    let text = crate::domain::text::utf8_without_bom(&bytes).map_err(|(line, column)| {
+        format!(
+            "the file is not UTF-8 text (line {line}, column {column} has the first character that is not); save it with the UTF-8 encoding"
+        )
+    })?;
+    Ok(text.to_owned())
 }
 
 /// Runs `f` on a thread of its own with a stack large enough for any file within the

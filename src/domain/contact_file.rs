@@ -153,23 +153,11 @@ const TAGS: &str = "tags";
 const OPTED_IN: &str = "opted_in";
 const FIELDS: &str = "fields";
 
-/// `bytes` as text without a leading byte-order mark (spreadsheet programs write one), or
-/// where the first byte that is not UTF-8 stands.
+/// `bytes` as text without a leading byte-order mark, or where the first byte that is
+/// not UTF-8 stands.
 fn utf8_text(bytes: &[u8]) -> Result<&str, ImportError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let before = &bytes[..e.valid_up_to()];
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        ImportError::NotUtf8 {
-            line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
-            column: 1 + String::from_utf8_lossy(&before[line_start..])
-                .chars()
-                .count(),
-        }
-    })?;
-    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+    crate::domain::text::utf8_without_bom(bytes)
+        .map_err(|(line, column)| ImportError::NotUtf8 { line, column })
 }
 
 fn parse_csv(bytes: &[u8]) -> Result<ParsedImport, ImportError> {
