@@ -108,12 +108,11 @@ impl Interpreter<'_> {
 
     /// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit.
     fn content(&self, spec: &ContentSpec) -> Result<(OutboundContent, bool), String> {
-        let clipped = std::cell::Cell::new(false);
+        let was_cut = std::cell::Cell::new(false);
         let clip = |s: String, max: usize| {
-            if s.chars().count() > max {
-                clipped.set(true);
-            }
-            clip(s, max)
+            let (s, cut) = clipped(s, max);
+            was_cut.set(was_cut.get() || cut);
+            s
         };
         let r = |s: &str| visible(self.render(s));
         let ro = |s: &Option<String>| s.as_deref().map(|x| visible(self.render(x)));
@@ -248,7 +247,7 @@ impl Interpreter<'_> {
                 country: country.clone(),
             },
         };
-        Ok((content, clipped.get()))
+        Ok((content, was_cut.get()))
     }
 }
 
@@ -267,10 +266,15 @@ pub(super) fn visible(s: String) -> String {
 /// A template can render longer than the limit it was checked against; cut it rather
 /// than have the provider refuse the message.
 pub(super) fn clip(s: String, max: usize) -> String {
+    clipped(s, max).0
+}
+
+/// `clip`, and whether it cut.
+fn clipped(s: String, max: usize) -> (String, bool) {
     if s.chars().count() <= max {
-        return s;
+        return (s, false);
     }
     let mut cut: String = s.chars().take(max - 1).collect();
     cut.push('…');
-    cut
+    (cut, true)
 }
