@@ -3,6 +3,7 @@
 //! a recorded send failure (`outbox`).
 
 use super::rows::{micros, time};
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::error_class::marketing_deferral;
 use crate::domain::{
@@ -13,7 +14,7 @@ use crate::store::sql::NOT_MARKETING;
 use crate::store::{Account, Id, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use sqlx::Row;
 
 /// A held-back copy's ledger row: its original's prediction (`?1` the copy, `?2` the
@@ -33,9 +34,9 @@ const LIMIT_HOURS: i64 = 24;
 /// for 24 hours, and a copy is kept (once per held-back send) to go out after the next wait
 /// on the ladder (`marketing_deferral`). Returns when the copy is due, in microseconds; `None` when the ladder
 /// is spent.
-pub(super) fn defer_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<Option<i64>> {
+pub(super) fn defer_in(conn: &Conn<'_>, outbound_id: Id, now: i64) -> StoreResult<Option<i64>> {
     let row: Option<(i64, i64, bool)> = conn
-        .prepare_cached(&format!(
+        .prepare_cached_text(&format!(
             "select o.deferrals, v.contact_id, {NOT_MARKETING} from outbound_messages o
              join conversations v on v.id = o.conversation_id where o.id = ?1"
         ))?
@@ -69,7 +70,7 @@ pub(super) fn defer_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreRes
 
 /// The customer of outbound message `outbound_id` stopped marketing (131050): a status
 /// webhook or a recorded failure with that code.
-pub(super) fn stop_in(conn: &Connection, outbound_id: Id, now: i64) -> StoreResult<()> {
+pub(super) fn stop_in(conn: &Conn<'_>, outbound_id: Id, now: i64) -> StoreResult<()> {
     conn.prepare_cached(
         "update contacts set marketing_stopped_at = coalesce(marketing_stopped_at, ?2)
          where id = (select v.contact_id from outbound_messages o

@@ -3,6 +3,7 @@
 
 use super::costs::record_prediction;
 use super::rows::{micros, opt_time, time};
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
 use crate::store::{
@@ -11,7 +12,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ fn decode(r: &rusqlite::Row<'_>) -> StoreResult<Broadcast> {
 }
 
 fn insert_recipients(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: Id,
     sender_id: i64,
     recipients: &[NewRecipient],
@@ -92,7 +93,7 @@ fn insert_recipients(
 }
 
 /// Checks and renews the lease; the broadcast's state, `LeaseLost` when not ours.
-fn hold(conn: &Connection, id: Id, owner: &str, now: i64, until: i64) -> StoreResult<String> {
+fn hold(conn: &Conn<'_>, id: Id, owner: &str, now: i64, until: i64) -> StoreResult<String> {
     conn.prepare_cached(
         "update broadcasts set lease_until = ?4
          where id = ?1 and lease_owner = ?2 and lease_until > ?3
@@ -168,8 +169,9 @@ impl Broadcasts for SqliteStore {
     async fn broadcast(&self, id: Id) -> StoreResult<Option<Broadcast>> {
         self.writer
             .run(move |conn| {
-                let mut st = conn
-                    .prepare_cached(&format!("select {COLUMNS} from broadcasts where id = ?1"))?;
+                let mut st = conn.prepare_cached_text(&format!(
+                    "select {COLUMNS} from broadcasts where id = ?1"
+                ))?;
                 let mut rows = st.query([id])?;
                 rows.next()?.map(decode).transpose()
             })
@@ -179,7 +181,7 @@ impl Broadcasts for SqliteStore {
     async fn broadcasts(&self, before: Option<Id>, limit: i64) -> StoreResult<Vec<Broadcast>> {
         self.writer
             .run(move |conn| {
-                let mut st = conn.prepare_cached(&format!(
+                let mut st = conn.prepare_cached_text(&format!(
                     "select {COLUMNS} from broadcasts where (?1 is null or id < ?1)
                      order by id desc limit ?2"
                 ))?;
@@ -254,7 +256,7 @@ impl Broadcasts for SqliteStore {
         let until = now + dur(lease);
         self.writer
             .run(move |conn| {
-                let mut st = conn.prepare_cached(&format!(
+                let mut st = conn.prepare_cached_text(&format!(
                     "update broadcasts set lease_owner = ?1, lease_until = ?2, wait_until = null,
                          wait_reason = null
                      where id = (select id from broadcasts

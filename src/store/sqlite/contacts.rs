@@ -3,13 +3,14 @@
 
 use super::identity;
 use super::rows::{self, from_text, json_text, micros};
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::contact_file::ContactImport;
 use crate::domain::{Contact, Id};
 use crate::store::{Contacts, ImportOutcome, StoreResult, IMPORT_BATCH};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use serde_json::{Map, Value};
 
 #[async_trait]
@@ -53,7 +54,7 @@ impl Contacts for SqliteStore {
     }
 }
 
-fn import_one(conn: &Connection, row: &ContactImport, now: i64) -> StoreResult<ImportOutcome> {
+fn import_one(conn: &Conn<'_>, row: &ContactImport, now: i64) -> StoreResult<ImportOutcome> {
     let ids = row.identities();
     let existed: bool = conn
         .prepare_cached(

@@ -2,6 +2,7 @@
 //! statuses that carry `pricing`, and its reads (SQL shared in `store::sql`).
 
 use super::rows::micros;
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::pricing::{CostPrediction, StatusPricing};
 use crate::domain::Id;
@@ -9,13 +10,13 @@ use crate::store::sql::{cost_row, costs_by_broadcast_sql, costs_sql, COST_ENTRY,
 use crate::store::{CostEntry, CostGrouping, CostRow, Costs, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 const DAY: &str = "strftime('%Y-%m-%d', c.created_at / 1000000, 'unixepoch')";
 
 /// Writes (or replaces) message `id`'s prediction, in the caller's transaction.
 pub(super) fn record_prediction(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     sender_id: i64,
     cost: &CostPrediction,
@@ -55,7 +56,7 @@ pub(super) fn record_prediction(
 /// Records a status's `pricing` on message `id`'s ledger row (if it has one), with the cost
 /// of the category Meta reported at the rates kept with the prediction.
 pub(super) fn record_pricing(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     pricing: &StatusPricing,
     now: i64,

@@ -1,13 +1,14 @@
 //! `Exchanges` on SQLite: model exchanges and transcripts (`model_exchanges`).
 
 use super::rows::{from_text, json_text, micros, time, Captured, Cols};
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::Id;
 use crate::store::sql::{CONVERSATION_EXCHANGES, MODEL_EXCHANGE};
 use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use sqlx::Row;
 
 /// Decodes a `model_exchanges` row from either driver (`rows::Cols`).
@@ -36,7 +37,7 @@ fn exchange(row: &impl Cols) -> StoreResult<ModelExchange> {
 
 /// The exchange recorded for `(event_id, seq)`, copied out on the writer thread (its JSON is
 /// parsed after, off that thread).
-fn recorded(conn: &Connection, event_id: Id, seq: i64) -> StoreResult<Option<Captured>> {
+fn recorded(conn: &Conn<'_>, event_id: Id, seq: i64) -> StoreResult<Option<Captured>> {
     conn.prepare_cached(MODEL_EXCHANGE)?
         .query_row(params![event_id, seq], |row| Ok(Captured::of(row)))
         .optional()?

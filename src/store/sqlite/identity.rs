@@ -3,18 +3,19 @@
 //! that turn out to be one person (rules in `domain::identity`).
 
 use super::rows::{self, from_text, json_text, micros, CONVERSATION_COLUMNS};
+use super::statements::Conn;
 use crate::domain::identity::{merged_conversation, merged_profile, surviving_contact};
 use crate::domain::{Conversation, Identities, IdentityChange};
 use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
 /// The contact `given` names (creating it when `create` and none does), with `given`'s
 /// identities joined on it; contacts found under `previous` or `given` that are not the
 /// same row are merged into the oldest. Returns the contact's id and key.
 pub(super) fn link(
-    conn: &Connection,
+    conn: &Conn<'_>,
     given: &Identities,
     previous: Option<&Identities>,
     name: Option<&str>,
@@ -27,10 +28,13 @@ pub(super) fn link(
     };
     let mut found: Vec<i64> = Vec::new();
     for ids in std::iter::once(given).chain(previous) {
-        for (column, value) in [("phone", &ids.phone), ("bsuid", &ids.bsuid)] {
+        for (by, value) in [
+            ("select id from contacts where phone = ?1", &ids.phone),
+            ("select id from contacts where bsuid = ?1", &ids.bsuid),
+        ] {
             let Some(value) = value else { continue };
             let id: Option<i64> = conn
-                .prepare_cached(&format!("select id from contacts where {column} = ?1"))?
+                .prepare_cached(by)?
                 .query_row(params![value], |r| r.get(0))
                 .optional()?;
             if let Some(id) = id.filter(|id| !found.contains(id)) {
@@ -78,7 +82,7 @@ pub(super) fn link(
 
 /// Applies a provider's identity change; the contact it moved, if Parley knew it.
 pub(super) fn apply_change(
-    conn: &Connection,
+    conn: &Conn<'_>,
     change: &IdentityChange,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<i64>> {
@@ -101,7 +105,7 @@ type Profile = (Option<String>, Map<String, Value>, Vec<String>);
 
 /// Merges contact `gone` into `keep`: profile, conversations (per sender, joined), and a
 /// tombstone left for `gone` so rows elsewhere that name it stay valid.
-fn merge(conn: &Connection, keep: i64, gone: i64) -> StoreResult<()> {
+fn merge(conn: &Conn<'_>, keep: i64, gone: i64) -> StoreResult<()> {
     let profile = |id: i64| -> StoreResult<Profile> {
         let (name, attributes, tags): (Option<String>, String, String) = conn
             .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
@@ -138,7 +142,7 @@ fn merge(conn: &Connection, keep: i64, gone: i64) -> StoreResult<()> {
     .execute(params![keep, gone])?;
 
     let conversations = |contact: i64| -> StoreResult<Vec<Conversation>> {
-        let mut statement = conn.prepare_cached(&format!(
+        let mut statement = conn.prepare_cached_text(&format!(
             "select {CONVERSATION_COLUMNS} from conversations where contact_id = ?1"
         ))?;
         let mut found = Vec::new();
@@ -175,7 +179,7 @@ fn merge(conn: &Connection, keep: i64, gone: i64) -> StoreResult<()> {
             "deferred_sends",
             "media_downloads",
         ] {
-            conn.prepare_cached(&format!(
+            conn.prepare_cached_text(&format!(
                 "update {table} set conversation_id = ?2 where conversation_id = ?1"
             ))?
             .execute(params![other.id, mine.id])?;

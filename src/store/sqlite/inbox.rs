@@ -6,6 +6,7 @@ use super::rows::{
     self, from_text, json_text, micros, opt_time, time, upsert_contact, Captured, OutboundRow,
     CONVERSATION_COLUMNS,
 };
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::{Contact, ContactPatch, Conversation, EventKind, StoredEvent, TimerKind};
 use crate::domain::{ContactRef, Identities};
@@ -15,7 +16,8 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// The latest broadcast recipient of a conversation whose broadcast names a reply flow and
@@ -53,11 +55,14 @@ impl Inbox for SqliteStore {
                     None => upsert_contact(conn, &key, name.as_deref(), now)?,
                 };
                 // The no-op update makes `returning` give the existing row too.
-                let mut statement = conn.prepare_cached(&format!(
-                    "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
-                     on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
-                     returning {CONVERSATION_COLUMNS}"
-                ))?;
+                static UPSERT: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
+                         on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
+                         returning {CONVERSATION_COLUMNS}"
+                    )
+                });
+                let mut statement = conn.prepare_cached(UPSERT.as_str())?;
                 let mut rows = statement.query(params![sender_id, contact_id, now])?;
                 let row = rows.next()?.ok_or(StoreError::NotFound {
                     what: "conversation of contact",
@@ -354,7 +359,7 @@ impl Inbox for SqliteStore {
 /// and says so (`true`: a claim should look for it). A state is never dropped: a lease
 /// found gone then is an error, though the step's job checked it first.
 fn release_lease(
-    conn: &Connection,
+    conn: &Conn<'_>,
     conversation_id: i64,
     owner: &str,
     state: Option<&str>,
@@ -413,7 +418,7 @@ const CLAIM: &str = "
 /// Leases conversation `?3` to `?1` until `?2` if it has work and its lease is free at `?4`
 /// (`CLAIM` for one conversation, which an ingest names).
 pub(super) fn claim_one(
-    conn: &Connection,
+    conn: &Conn<'_>,
     owner: &str,
     until: i64,
     now: i64,
@@ -429,7 +434,7 @@ pub(super) fn claim_one(
 }
 
 fn claim_ids(
-    conn: &Connection,
+    conn: &Conn<'_>,
     owner: &str,
     until: i64,
     now: i64,
@@ -487,11 +492,7 @@ impl RawWork {
     }
 }
 
-pub(super) fn load_raw(
-    conn: &Connection,
-    conversation_id: i64,
-    limit: i64,
-) -> StoreResult<RawWork> {
+pub(super) fn load_raw(conn: &Conn<'_>, conversation_id: i64, limit: i64) -> StoreResult<RawWork> {
     let conversation = conn
         .prepare_cached(
             "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state,
@@ -535,7 +536,7 @@ pub(super) fn load_raw(
 }
 
 fn patch_contact(
-    conn: &Connection,
+    conn: &Conn<'_>,
     contact_id: i64,
     patch: &ContactPatch,
     now: i64,

@@ -4,6 +4,7 @@ use super::identity;
 use super::inbox::{claim_one, load_raw, RawWork};
 use super::media::enqueue_download;
 use super::rows::{json_text, micros, upsert_contact};
+use super::statements::Conn;
 use super::statuses::ingest_status;
 use super::SqliteStore;
 use crate::domain::{
@@ -15,7 +16,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
 #[async_trait]
 impl Ingest for SqliteStore {
@@ -132,7 +133,7 @@ impl Claim {
     /// Leases the conversations that `outcomes` stored messages in, in their order and up to
     /// `limit`, where no worker holds them, and loads each one's work: the claim and load
     /// that `claim_work` would make of them, in the ingest's own job and commit.
-    fn stored(&self, conn: &Connection, outcomes: &[IngestOutcome]) -> StoreResult<Vec<RawWork>> {
+    fn stored(&self, conn: &Conn<'_>, outcomes: &[IngestOutcome]) -> StoreResult<Vec<RawWork>> {
         let mut seen = std::collections::HashSet::new();
         let mut raw = Vec::new();
         for outcome in outcomes {
@@ -178,7 +179,7 @@ struct NewMessage {
     echo: Option<String>,
 }
 
-fn ingest_message(conn: &Connection, m: &NewMessage) -> StoreResult<IngestOutcome> {
+fn ingest_message(conn: &Conn<'_>, m: &NewMessage) -> StoreResult<IngestOutcome> {
     // Checked first so a duplicate touches neither the contact nor the conversation. This
     // connection is the only writer, so nothing can slip in between.
     let seen: bool = conn

@@ -2,13 +2,14 @@
 //! reader pool; `add` is what `commit_step` runs on the writer thread, inside its
 //! transaction.
 
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::insight::{hour_of, Count};
 use crate::store::sql::{insight_row, step_delivery, FLOW_INSIGHTS, STEP_DELIVERIES};
 use crate::store::{insights, InsightSums, Insights, StepDelivery, StoreResult, MAX_INSIGHT_ROWS};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 #[async_trait]
 impl Insights for SqliteStore {
@@ -53,7 +54,7 @@ impl Insights for SqliteStore {
 /// Adds a tally's counts to the counters of `now`'s hour: one prepared upsert per counter,
 /// which costs less than one statement reading them all from JSON (the JSON's parsing and
 /// `json_extract`s were a quarter of this function's time).
-pub(super) fn add(conn: &Connection, now: DateTime<Utc>, counts: &[Count]) -> StoreResult<()> {
+pub(super) fn add(conn: &Conn<'_>, now: DateTime<Utc>, counts: &[Count]) -> StoreResult<()> {
     let mut upsert = conn.prepare_cached(
         "insert into flow_insights (flow, step, hour, what, n) values (?1, ?2, ?3, ?4, ?5)
          on conflict (flow, step, hour, what) do update set n = n + excluded.n",

@@ -2,6 +2,7 @@
 //! a lease, outcomes, reads for the API, and the retention sweep.
 
 use super::rows::{micros, opt_time, time, Cols};
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::MediaKind;
 use crate::store::apply::lease_until;
@@ -11,14 +12,14 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use std::time::Duration;
 
 use crate::store::sql::MEDIA_COLUMNS;
 
 /// Enqueues the download of a message's media, in the message's own transaction.
 pub(super) fn enqueue_download(
-    conn: &Connection,
+    conn: &Conn<'_>,
     sender_id: i64,
     conversation_id: i64,
     event_id: i64,
@@ -101,7 +102,7 @@ impl MediaDownloads for SqliteStore {
         let now = micros(now);
         self.writer
             .run(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
+                let mut stmt = conn.prepare_cached_text(&format!(
                     "update media_downloads set lease_owner = ?1, lease_until = ?2
                      where id in (
                          select id from media_downloads

@@ -35,6 +35,7 @@ mod reads;
 mod rows;
 mod schedules;
 mod senders;
+mod statements;
 mod statuses;
 mod timers;
 mod wal_vfs;

@@ -3,6 +3,7 @@
 use super::rows::{
     self, from_text, json_text, micros, opt_time, time, OutboundRow, OUTBOUND_COLUMNS,
 };
+use super::statements::Conn;
 use super::statuses::replay_early_statuses;
 use super::SqliteStore;
 use crate::store::apply::{lease_until, IN_DOUBT, OPTED_OUT_BEFORE_SEND, STOPPED_BY_OPT_OUT};
@@ -11,7 +12,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
 
 /// A claimed row as read on the writer thread; its JSON is parsed after.
@@ -81,13 +82,10 @@ enum Update {
 /// An opt-out stops the contact's sends still queued (`apply::STOPPED_BY_OPT_OUT`), in
 /// the transaction that records it; one a process holds is being sent now and is left alone.
 /// Their held-back marketing copies (131049) go too.
-pub(super) fn stop_queued_sends(conn: &Connection, contact_id: i64, now: i64) -> StoreResult<()> {
-    conn.prepare_cached(&stop_queued_sql())?.execute(params![
-        contact_id,
-        now,
-        OPTED_OUT_BEFORE_SEND
-    ])?;
-    conn.prepare_cached(&format!(
+pub(super) fn stop_queued_sends(conn: &Conn<'_>, contact_id: i64, now: i64) -> StoreResult<()> {
+    conn.prepare_cached_text(&stop_queued_sql())?
+        .execute(params![contact_id, now, OPTED_OUT_BEFORE_SEND])?;
+    conn.prepare_cached_text(&format!(
         "delete from deferred_sends
          where conversation_id in (select id from conversations where contact_id = ?1)
            and origin in {STOPPED_BY_OPT_OUT}"
@@ -106,7 +104,7 @@ fn stop_queued_sql() -> String {
     )
 }
 
-fn has_early_statuses(conn: &Connection) -> StoreResult<bool> {
+fn has_early_statuses(conn: &Conn<'_>) -> StoreResult<bool> {
     Ok(conn
         .prepare_cached("select exists (select 1 from early_statuses)")?
         .query_row([], |r| r.get(0))?)
@@ -152,7 +150,7 @@ impl Update {
 
 /// Writes a send's outcome: fails with `LeaseLost` when `owner` does not hold the message.
 fn apply_outcome(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     owner: &str,
     update: &Update,

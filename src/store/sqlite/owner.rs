@@ -8,6 +8,7 @@
 //! all of them back at once (`reclaim_leases`) instead of waiting for them to expire.
 //! Several processes are what PostgreSQL is for.
 
+use super::statements::Conn;
 use crate::store::{StoreError, StoreResult};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -103,11 +104,11 @@ impl OwnerLock {
 
 /// Clears every lease in the file. Only the owner of the lock may call this: any lease it
 /// finds was taken by a process that has died (or stopped without finishing).
-pub(super) fn reclaim_leases(conn: &rusqlite::Connection) -> StoreResult<u64> {
+pub(super) fn reclaim_leases(conn: &Conn<'_>) -> StoreResult<u64> {
     clear_leases(conn, None)
 }
 
-pub(super) fn lease_owners(conn: &rusqlite::Connection) -> StoreResult<Vec<String>> {
+pub(super) fn lease_owners(conn: &Conn<'_>) -> StoreResult<Vec<String>> {
     let mut stmt = conn.prepare(&crate::store::sql::lease_owners_sql())?;
     let owners = stmt
         .query_map([], |row| row.get::<_, String>(0))?
@@ -115,12 +116,12 @@ pub(super) fn lease_owners(conn: &rusqlite::Connection) -> StoreResult<Vec<Strin
     Ok(owners)
 }
 
-pub(super) fn release_leases_of(conn: &rusqlite::Connection, owner: &str) -> StoreResult<u64> {
+pub(super) fn release_leases_of(conn: &Conn<'_>, owner: &str) -> StoreResult<u64> {
     clear_leases(conn, Some(owner))
 }
 
 /// Gives back the leases of `owner`, or of everyone.
-fn clear_leases(conn: &rusqlite::Connection, owner: Option<&str>) -> StoreResult<u64> {
+fn clear_leases(conn: &Conn<'_>, owner: Option<&str>) -> StoreResult<u64> {
     let mut n = 0;
     for table in crate::store::sql::LEASED_TABLES {
         n += conn.execute(

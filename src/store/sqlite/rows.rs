@@ -3,11 +3,12 @@
 //! the statements several concept files run (upserting a contact, inserting an outbound
 //! message): this is the leaf they all import, and it imports none of them.
 
+use super::statements::Conn;
 use crate::domain::{Contact, Conversation};
 use crate::store::apply;
 use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
@@ -203,7 +204,7 @@ pub(super) fn outbound(row: &SqliteRow) -> StoreResult<OutboundRecord> {
 
 /// Finds or creates a contact; an existing name is kept unless a new one is given.
 pub(super) fn upsert_contact(
-    conn: &Connection,
+    conn: &Conn<'_>,
     key: &str,
     name: Option<&str>,
     now: i64,
@@ -268,7 +269,7 @@ impl OutboundRow {
 
     /// Inserts the message, ready to send at `now`, with its predicted cost in the
     /// ledger, and returns its id.
-    pub(super) fn insert(&self, conn: &Connection, now: i64) -> StoreResult<i64> {
+    pub(super) fn insert(&self, conn: &Conn<'_>, now: i64) -> StoreResult<i64> {
         self.insert_leased(conn, now, None)
     }
 
@@ -276,7 +277,7 @@ impl OutboundRow {
     /// given: handed to that owner's outbox rather than left for a claim.
     pub(super) fn insert_leased(
         &self,
-        conn: &Connection,
+        conn: &Conn<'_>,
         now: i64,
         lease: Option<(&str, i64)>,
     ) -> StoreResult<i64> {
@@ -312,7 +313,7 @@ impl OutboundRow {
 
 /// Inserts a message ready to send at `now` and returns its id.
 pub(super) fn insert_outbound(
-    conn: &Connection,
+    conn: &Conn<'_>,
     message: &NewOutbound,
     now: i64,
 ) -> StoreResult<i64> {

@@ -1,13 +1,14 @@
 //! System events, schedule fires and the queries guards need, on SQLite.
 
 use super::rows::{contact, json_text, micros, opt_time, time};
+use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::{EventKind, TimerFire};
 use crate::store::apply;
 use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -264,7 +265,7 @@ fn event_rows(events: &[NewEvent]) -> StoreResult<Vec<EventRow>> {
         .collect()
 }
 
-fn insert_events(conn: &Connection, events: &[EventRow]) -> StoreResult<Vec<Option<Id>>> {
+fn insert_events(conn: &Conn<'_>, events: &[EventRow]) -> StoreResult<Vec<Option<Id>>> {
     let mut ids = Vec::with_capacity(events.len());
     for e in events {
         let id: Option<Id> = conn

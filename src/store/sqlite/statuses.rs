@@ -2,11 +2,12 @@
 //! replayed when a send they arrived before is accepted (`outbox`).
 
 use super::rows::{from_text, insert_outbound, json_text, micros, time};
+use super::statements::Conn;
 use crate::domain::{OutboundMessage, StatusUpdate, WindowFallback};
 use crate::store::apply::{self, status_change, window_fallback};
 use crate::store::{IngestOutcome, StoreResult};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
 /// What a status needs of the outbound message it is about.
 struct StatusTarget {
@@ -29,7 +30,7 @@ const ADOPT_SEND: &str = "update outbound_messages
   where id = ?2 and sender_id = ?3 and provider_message_id is null and status = 'queued'";
 
 pub(super) fn ingest_status(
-    conn: &Connection,
+    conn: &Conn<'_>,
     sender_id: i64,
     update: &StatusUpdate,
     received_at: DateTime<Utc>,
@@ -132,7 +133,7 @@ pub(super) fn ingest_status(
 /// A `failed` status that says WhatsApp held a marketing message back (131049: a copy waits
 /// for its day on the ladder) or that the customer stopped marketing (131050).
 fn marketing_failure(
-    conn: &Connection,
+    conn: &Conn<'_>,
     change: &apply::StatusChange,
     outbound_id: i64,
     now: i64,
@@ -149,7 +150,7 @@ fn marketing_failure(
 }
 
 /// Applies the statuses that arrived before outbound message `id` had its provider id.
-pub(super) fn replay_early_statuses(conn: &Connection, id: i64) -> StoreResult<()> {
+pub(super) fn replay_early_statuses(conn: &Conn<'_>, id: i64) -> StoreResult<()> {
     let mut early = conn
         .prepare_cached(
             "delete from early_statuses

@@ -29,6 +29,7 @@
 //! thread of its own, and this thread only copies the rest when no job waits for it.
 
 use super::checkpoint::Checkpoints;
+use super::statements::Conn;
 use crate::config::SqliteSynchronous;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -52,17 +53,17 @@ const RIDE_WAIT: Duration = Duration::from_millis(2);
 /// Called once the batch's commit is known: `Ok` or the commit's error.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// Runs on the connection as told, and says whether it failed (`Ran`).
-type Job = Box<dyn FnOnce(Run<'_>) -> Ran + Send>;
+type Job = Box<dyn for<'a, 'c> FnOnce(Run<'a, 'c>) -> Ran + Send>;
 
 /// How a job runs.
-enum Run<'c> {
+enum Run<'a, 'c> {
     /// In a transaction it shares with other jobs: inside a savepoint of its own, so that
     /// a failure undoes only its own changes.
-    Shared(&'c Connection),
+    Shared(&'a Conn<'c>),
     /// Alone in its transaction: no savepoint (its statements and the sub-journal's copy
     /// of every page it changes cost about 3 % of this thread); if it fails, the
     /// transaction is rolled back instead of committed.
-    Alone(&'c Connection),
+    Alone(&'a Conn<'c>),
     /// Not at all: the batch could not begin; only report the error.
     Not,
 }
@@ -119,7 +120,9 @@ impl Writer {
         set_synchronous(&conn, sync)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "temp_store", "memory")?;
-        conn.set_prepared_statement_cache_capacity(256);
+        // rusqlite's cache keeps only the statements whose SQL is built at run time, a few
+        // cold ones; `statements.rs` keeps the rest.
+        conn.set_prepared_statement_cache_capacity(32);
         let checkpoints = Checkpoints::start(&conn, path, sync, busy_timeout)?;
         let wal = (checkpoints.frames.clone(), checkpoints.counts.clone());
         let (jobs, queue) = mpsc::channel::<(Lane, Job)>();
@@ -129,7 +132,13 @@ impl Writer {
             .name("sqlite-writer".into())
             .spawn(move || {
                 let mut checkpoints = checkpoints;
-                run(&conn, queue, &counter, ride_wait, &mut checkpoints);
+                run(
+                    &Conn::new(&conn),
+                    queue,
+                    &counter,
+                    ride_wait,
+                    &mut checkpoints,
+                );
                 checkpoints.detach(&conn);
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
@@ -142,7 +151,7 @@ impl Writer {
     pub(super) async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(Lane::InTurn, f).await
     }
@@ -152,7 +161,7 @@ impl Writer {
     pub(super) async fn run_first<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(Lane::First, f).await
     }
@@ -164,7 +173,7 @@ impl Writer {
     pub(super) async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(Lane::Read, f).await
     }
@@ -174,7 +183,7 @@ impl Writer {
     pub(super) async fn run_riding<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(Lane::Riding, f).await
     }
@@ -182,7 +191,7 @@ impl Writer {
     async fn submit<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |run| {
@@ -211,10 +220,7 @@ impl Writer {
     }
 }
 
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
+fn in_savepoint<T>(conn: &Conn<'_>, f: impl FnOnce(&Conn<'_>) -> StoreResult<T>) -> StoreResult<T> {
     conn.prepare_cached("savepoint job")?.execute([])?;
     let result = caught(conn, f);
     if conn.is_autocommit() {
@@ -230,7 +236,7 @@ fn in_savepoint<T>(
 }
 
 /// Runs `f`, a panic in it reported as an error.
-fn caught<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+fn caught<T>(conn: &Conn<'_>, f: impl FnOnce(&Conn<'_>) -> StoreResult<T>) -> StoreResult<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(result) => result,
         Err(_) => Err(StoreError::Corrupt("a database write panicked".into())),
@@ -288,7 +294,7 @@ impl Waiting {
 }
 
 fn run(
-    conn: &Connection,
+    conn: &Conn<'_>,
     queue: mpsc::Receiver<(Lane, Job)>,
     batches: &AtomicU64,
     ride_wait: Duration,
@@ -380,9 +386,9 @@ fn open_writing(path: &Path) -> StoreResult<Connection> {
 /// SQLite's default (40 slots of 1,200 bytes, some split into 128-byte ones) is taken for
 /// good by the programs of the writer's cached statements, and every other allocation went
 /// to `malloc`: about 250 per webhook (BENCHMARKS.md, "Allocations"). 1.2 MB: room for 150
-/// cached statements and their runs, not for 256 (the test below; the hot path caches a
-/// few dozen, and 500 slots fit the benchmark but not those 150). A writer that caches more
-/// goes to `malloc` again for some runs, which is only slower.
+/// prepared statements and their runs (the test below; the store's SQLite code has about
+/// 130, the hot path uses a few dozen, and 500 slots fit the benchmark but not those 150).
+/// A writer that prepares more goes to `malloc` again for some runs, which is only slower.
 const LOOKASIDE_SLOTS: c_int = 1_000;
 const LOOKASIDE_SLOT_BYTES: c_int = 1_200;
 
@@ -430,7 +436,7 @@ pub(super) fn set_synchronous(conn: &Connection, sync: SqliteSynchronous) -> Sto
 /// broadcast page: 1–5 ms at 8–64 jobs) so waits for the job in progress, not for the rest
 /// of the batch.
 fn commit_batch(
-    conn: &Connection,
+    conn: &Conn<'_>,
     batch: Vec<Job>,
     leading: usize,
     ingests: &mut dyn FnMut() -> Vec<Job>,
@@ -527,7 +533,7 @@ mod tests {
         .unwrap()
     }
 
-    fn insert(k: i64) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
+    fn insert(k: i64) -> impl FnOnce(&Conn<'_>) -> StoreResult<()> + Send + 'static {
         move |conn| {
             conn.execute("insert into t (k, v) values (?1, 'x')", [k])?;
             Ok(())
@@ -569,7 +575,7 @@ mod tests {
         assert_eq!(w.batches.load(Ordering::Relaxed), 1);
     }
 
-    /// The writer's statements stay cached for good (up to 256) and their programs hold
+    /// The writer's statements stay prepared for good (`statements.rs`) and their programs hold
     /// lookaside slots: with SQLite's default pool they took all of it, and each run of a
     /// statement fell back to `malloc`. With the writer's pool, 150 cached statements run
     /// without a single allocation missing the pool for want of room.
@@ -577,19 +583,31 @@ mod tests {
     async fn cached_statements_leave_lookaside_room_for_their_runs() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
+        // 150 different statements, each `&'static` and cached as the hot path's are.
+        let statements: Vec<&'static str> = (0..150)
+            .map(|k| {
+                &*Box::leak(
+                    format!(
+                        "insert into t (k, v) values (?1, 'statement {k}')
+                         on conflict (k) do update set v = excluded.v || ?2"
+                    )
+                    .into_boxed_str(),
+                )
+            })
+            .collect();
         let missed = w
-            .run(|conn| {
+            .run(move |conn| {
                 for round in 0..3 {
-                    for k in 0..150i64 {
-                        // 150 different statements, each cached as the hot path's are.
-                        let sql = format!(
-                            "insert into t (k, v) values (?1, 'statement {k}')
-                             on conflict (k) do update set v = excluded.v || ?2"
-                        );
-                        conn.prepare_cached(&sql)?
-                            .execute(rusqlite::params![k, round])?;
+                    for (k, sql) in statements.iter().enumerate() {
+                        conn.prepare_cached(sql)?
+                            .execute(rusqlite::params![k as i64, round])?;
                     }
                 }
+                assert_eq!(
+                    conn.kept(),
+                    150 + 1,
+                    "the 150 and the batch's `begin immediate`"
+                );
                 let (mut now, mut most) = (0, 0);
                 // SAFETY: reads a counter of the connection this job runs on.
                 let rc = unsafe {
@@ -650,7 +668,7 @@ mod tests {
         let w = writer(&dir);
         let (frames, counts) = &w.wal;
         let insert_wide = |k: i64| {
-            move |conn: &Connection| {
+            move |conn: &Conn<'_>| {
                 conn.execute(
                     "insert into t (k, v) values (?1, ?2)",
                     rusqlite::params![k, "x".repeat(600)],
@@ -862,7 +880,7 @@ mod tests {
     fn noted(
         order: &Order,
         name: &'static str,
-    ) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
+    ) -> impl FnOnce(&Conn<'_>) -> StoreResult<()> + Send + 'static {
         let order = order.clone();
         move |_| {
             order.lock().unwrap().push(name);
@@ -876,14 +894,14 @@ mod tests {
         order: &Order,
         name: &'static str,
     ) -> (
-        impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+        impl FnOnce(&Conn<'_>) -> StoreResult<()> + Send + 'static,
         std::sync::mpsc::Receiver<()>,
         std::sync::mpsc::Sender<()>,
     ) {
         let (started, running) = std::sync::mpsc::channel::<()>();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let note = noted(order, name);
-        let job = move |conn: &Connection| {
+        let job = move |conn: &Conn<'_>| {
             let _ = started.send(());
             let _ = released.recv();
             note(conn)
