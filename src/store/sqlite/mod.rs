@@ -31,6 +31,7 @@ mod insights;
 mod media;
 mod outbox;
 mod owner;
+mod queue;
 mod reads;
 mod rows;
 mod schedules;

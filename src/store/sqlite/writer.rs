@@ -29,6 +29,7 @@
 //! thread of its own, and this thread only copies the rest when no job waits for it.
 
 use super::checkpoint::Checkpoints;
+use super::queue::{queue, Receiver, Sender};
 use super::statements::Conn;
 use crate::config::SqliteSynchronous;
 use crate::store::{StoreError, StoreResult};
@@ -39,7 +40,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -85,7 +86,7 @@ enum Lane {
 
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<(Lane, Job)>,
+    jobs: Sender<(Lane, Job)>,
     /// Transactions the thread has run (committed or not); the tests read it to check
     /// that concurrent writes really share transactions.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -125,7 +126,7 @@ impl Writer {
         conn.set_prepared_statement_cache_capacity(32);
         let checkpoints = Checkpoints::start(&conn, path, sync, busy_timeout)?;
         let wal = (checkpoints.frames.clone(), checkpoints.counts.clone());
-        let (jobs, queue) = mpsc::channel::<(Lane, Job)>();
+        let (jobs, queue) = queue::<(Lane, Job)>();
         let batches = Arc::new(AtomicU64::new(0));
         let counter = batches.clone();
         std::thread::Builder::new()
@@ -295,7 +296,7 @@ impl Waiting {
 
 fn run(
     conn: &Conn<'_>,
-    queue: mpsc::Receiver<(Lane, Job)>,
+    queue: Receiver<(Lane, Job)>,
     batches: &AtomicU64,
     ride_wait: Duration,
     checkpoints: &mut Checkpoints,
@@ -315,7 +316,7 @@ fn run(
             }
             let next = match waiting.riding.front() {
                 None if !open => return,
-                None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                None => queue.recv(),
                 Some((since, _)) => {
                     let due = *since + ride_wait;
                     queue.recv_timeout(due.saturating_duration_since(Instant::now()))
