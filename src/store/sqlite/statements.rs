@@ -10,10 +10,10 @@
 //! `Conn` is what the writer thread hands its jobs. It derefs to the `Connection`, so a
 //! job calls `execute`, `query_row` and the rest as before; its own `prepare_cached`, found
 //! before the connection's, takes only `&'static str` (a SQL text built at run time goes
-//! to `prepare_cached_text`, rusqlite's cache). The statements live as long as the `Conn`, which the writer
-//! thread drops before its connection.
+//! to `prepare_cached_text`, rusqlite's cache). The statements live as long as the `Conn`,
+//! which the writer thread drops before its connection.
 
-use rusqlite::{Connection, Statement};
+use rusqlite::{Connection, PrepFlags, Statement};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -71,7 +71,11 @@ impl<'c> Conn<'c> {
         let kept = self.statements.borrow_mut().remove(&key);
         let statement = match kept {
             Some(statement) => statement,
-            None => self.conn.prepare(sql)?,
+            // As rusqlite's cache prepares: a statement kept for good, whose program SQLite
+            // then keeps out of the connection's lookaside memory (left to the runs).
+            None => self
+                .conn
+                .prepare_with_flags(sql, PrepFlags::SQLITE_PREPARE_PERSISTENT)?,
         };
         Ok(Cached {
             statement: Some(statement),
