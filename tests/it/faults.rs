@@ -2,7 +2,7 @@
 //! one PostgreSQL. Set `PARLEY_LONG_FAULTS=1` for the long variants (a 30 s outage, more
 //! messages).
 
-use crate::crash::{free_port, sigkill, start, wait_healthy};
+use crate::crash::{free_port, post_meta_to, sigkill, start, wait_healthy};
 use crate::helpers::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -416,14 +416,8 @@ async fn work_one_process_has_no_room_for_is_claimed_by_another_at_once() {
     });
     let body = serde_json::to_vec(&batch).unwrap();
     let t0 = Instant::now();
-    let answer = http
-        .post(format!("{aa}/webhooks/meta"))
-        .header("x-hub-signature-256", sign_meta(&body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "the batch acknowledged");
+    let status = post_meta_to(&http, &aa, body).await;
+    assert_eq!(status, 200, "the batch acknowledged");
     let acked = texts;
     wait_until("every reply", Duration::from_secs(30), || {
         let c = replies.counts();

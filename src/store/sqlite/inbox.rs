@@ -17,7 +17,6 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 /// The latest broadcast recipient of a conversation whose broadcast names a reply flow and
@@ -55,14 +54,11 @@ impl Inbox for SqliteStore {
                     None => upsert_contact(conn, &key, name.as_deref(), now)?,
                 };
                 // The no-op update makes `returning` give the existing row too.
-                static UPSERT: LazyLock<String> = LazyLock::new(|| {
-                    format!(
-                        "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
-                         on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
-                         returning {CONVERSATION_COLUMNS}"
-                    )
-                });
-                let mut statement = conn.prepare_cached(UPSERT.as_str())?;
+                let mut statement = conn.prepare_cached_text(&format!(
+                    "insert into conversations (sender_id, contact_id, created_at) values (?1, ?2, ?3)
+                     on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
+                     returning {CONVERSATION_COLUMNS}"
+                ))?;
                 let mut rows = statement.query(params![sender_id, contact_id, now])?;
                 let row = rows.next()?.ok_or(StoreError::NotFound {
                     what: "conversation of contact",
