@@ -161,6 +161,13 @@ impl Checkpoints {
         }
     }
 
+    /// Whether `when_idle` has a copy to make: a caller that committed on its own thread
+    /// then wakes the writer thread for it.
+    pub(super) fn waits_for_idle(&mut self) -> bool {
+        self.collect();
+        self.catch_up
+    }
+
     fn collect(&mut self) {
         if self.in_flight && self.done.swap(false, Ordering::Acquire) {
             self.in_flight = false;

@@ -78,6 +78,11 @@ impl<T> Sender<T> {
         }
         Ok(())
     }
+
+    /// Whether nothing is queued (the receiver may still be running what it took).
+    pub(super) fn is_empty(&self) -> bool {
+        self.shared.lock().items.is_empty()
+    }
 }
 
 impl<T> Clone for Sender<T> {

@@ -40,7 +40,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -87,6 +87,13 @@ enum Lane {
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
     jobs: Sender<(Lane, Job)>,
+    /// The connection and the jobs sorted into lanes: held by the writer thread while it
+    /// runs a batch, and by a caller that finds it free with nothing waiting (`inline`).
+    shared: Arc<Mutex<Inner>>,
+    /// Whether a caller may run its own job on its own thread when the connection is free
+    /// (`Writer::inline`). Not with `synchronous = full`, whose commits wait for the disk.
+    inline: bool,
+    ride_wait: Duration,
     /// Transactions the thread has run (committed or not); the tests read it to check
     /// that concurrent writes really share transactions.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -128,22 +135,25 @@ impl Writer {
         let wal = (checkpoints.frames.clone(), checkpoints.counts.clone());
         let (jobs, queue) = queue::<(Lane, Job)>();
         let batches = Arc::new(AtomicU64::new(0));
-        let counter = batches.clone();
+        let shared = Arc::new(Mutex::new(Inner::new(
+            conn,
+            checkpoints,
+            busy_timeout,
+            batches.clone(),
+        )));
+        let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || {
-                let mut checkpoints = checkpoints;
-                run(
-                    &Conn::new(&conn),
-                    queue,
-                    &counter,
-                    ride_wait,
-                    &mut checkpoints,
-                );
-                checkpoints.detach(&conn);
-            })
+            .spawn(move || run(&thread_shared, queue, ride_wait))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(Self { jobs, batches, wal })
+        Ok(Self {
+            jobs,
+            shared,
+            inline: sync == SqliteSynchronous::Normal,
+            ride_wait,
+            batches,
+            wal,
+        })
     }
 
     /// Runs `f` on the write connection inside the next group transaction and returns its
@@ -194,7 +204,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let (tx, mut rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |run| {
             let result = match run {
                 Run::Shared(conn) => in_savepoint(conn, f),
@@ -214,13 +224,261 @@ impl Writer {
                 }),
             }
         });
-        self.jobs
-            .send((lane, job))
-            .map_err(|_| StoreError::WriterStopped)?;
+        let inlined = match self.inline(lane, job) {
+            Ok(()) => true,
+            Err(job) => {
+                self.jobs
+                    .send((lane, job))
+                    .map_err(|_| StoreError::WriterStopped)?;
+                false
+            }
+        };
+        if inlined && lane == Lane::Riding {
+            // Left among the riders without waking the writer thread: the next commit takes
+            // it along. Should none come within the wait, the thread is woken to commit it.
+            match tokio::time::timeout(self.ride_wait, &mut rx).await {
+                Ok(answer) => return answer.map_err(|_| StoreError::WriterStopped)?,
+                Err(_) => {
+                    let _ = self.jobs.send((Lane::Read, nothing()));
+                }
+            }
+        }
         rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Runs `job` on the calling thread when the connection is free and nothing waits for
+    /// it: the commit then costs no hand-over to the writer thread and back, which at 1,000
+    /// webhooks/s were two of a webhook's seven context switches and two of its step's
+    /// (BENCHMARKS.md, "Jobs run by their caller when the writer is free"). A job that starts
+    /// a commit runs alone (with the riders waiting, which it takes along), a read outside
+    /// any write transaction, a rider is only left among the riders. Gives `job` back, not
+    /// run, when anything else waits or runs (so jobs keep their lanes' order and batches
+    /// form under load), when the thread would wait for the disk (`synchronous = full`),
+    /// and when another process holds the database's write lock: the caller's thread never
+    /// waits for a lock or a disk here, the writer thread does.
+    fn inline(&self, lane: Lane, job: Job) -> Result<(), Job> {
+        if !self.inline {
+            return Err(job);
+        }
+        let Ok(mut guard) = self.shared.try_lock() else {
+            return Err(job);
+        };
+        if guard.waiting.ready() || !self.jobs.is_empty() || !guard.load.light() {
+            return Err(job);
+        }
+        let inner = &mut *guard;
+        let conn = inner.conn.as_ref().expect(LIVE);
+        match lane {
+            Lane::Riding => inner.waiting.riding.push_back((Instant::now(), job)),
+            Lane::Read => (job(Run::Shared(conn)).reply)(Ok(())),
+            Lane::First | Lane::InTurn => {
+                // Another process's write lock is not waited for here.
+                let _ = conn.busy_timeout(Duration::ZERO);
+                let began = begin(conn);
+                let _ = conn.busy_timeout(inner.busy_timeout);
+                if began.is_err() {
+                    return Err(job);
+                }
+                let started = Instant::now();
+                let mut batch = vec![job];
+                batch.extend(inner.waiting.riding.drain(..).map(|(_, job)| job));
+                inner.batches.fetch_add(1, Ordering::Relaxed);
+                let (ran, _) = commit_begun(conn, batch, 1, &mut Vec::new);
+                inner.load.note(started);
+                metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
+                metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
+                let checkpoints = inner.checkpoints.as_mut().expect(LIVE);
+                checkpoints.after_commit(conn);
+                if checkpoints.waits_for_idle() {
+                    // The checkpoint's last copy (and its fsync) is the thread's.
+                    drop(guard);
+                    let _ = self.jobs.send((Lane::Read, nothing()));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
+/// A job that does nothing: it wakes the writer thread.
+fn nothing() -> Job {
+    Box::new(|_| Ran {
+        reply: Box::new(|_| {}),
+        failed: false,
+    })
+}
+
+const LIVE: &str = "the writer's connection lives as long as its `Inner`";
+
+/// The write connection, its statements and checkpoints, and the jobs waiting for it.
+struct Inner {
+    /// The statements prepared on `connection`; `None` only while dropping.
+    conn: Option<Conn<'static>>,
+    /// Leaked by `new` and given back by `drop`, after everything that borrows it.
+    connection: &'static Connection,
+    /// `None` only while dropping.
+    checkpoints: Option<Checkpoints>,
+    waiting: Waiting,
+    load: Load,
+    busy_timeout: Duration,
+    batches: Arc<AtomicU64>,
+}
+
+/// How long the load of the connection is measured over.
+const LOAD_WINDOW: Duration = Duration::from_millis(10);
+
+/// The share of a window's time spent in transactions above which callers leave their jobs
+/// to the writer thread. Run by their callers, jobs commit one by one; given to the thread,
+/// the jobs that come while a batch runs share the next commit. Under load that sharing is
+/// worth more than the hand-over it costs: with callers committing whenever the connection
+/// was free, Parley pinned to one core failed 8,000 webhooks/s, which it passes with every
+/// job on the thread (BENCHMARKS.md, "Jobs run by their caller when the writer is free").
+const LIGHT_LOAD: f64 = 0.25;
+
+/// The connection's recent load: the share of the latest whole `LOAD_WINDOW` spent in
+/// transactions.
+struct Load {
+    since: Instant,
+    busy: Duration,
+    share: f64,
+}
+
+impl Load {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            busy: Duration::ZERO,
+            share: 0.0,
+        }
+    }
+
+    /// Counts a transaction that began at `started` and just ended.
+    fn note(&mut self, started: Instant) {
+        let now = Instant::now();
+        self.busy += now.saturating_duration_since(started);
+        let span = now.saturating_duration_since(self.since);
+        if span >= LOAD_WINDOW {
+            self.share = self.busy.as_secs_f64() / span.as_secs_f64();
+            self.since = now;
+            self.busy = Duration::ZERO;
+        }
+    }
+
+    fn light(&self) -> bool {
+        self.share < LIGHT_LOAD
+    }
+}
+
+// SAFETY: `Inner` is only reached through its `Mutex`, so one thread at a time uses the
+// connection and its statements (which is why they are not `Send`: rusqlite opens
+// connections in SQLite's multi-thread mode, where a connection may move between threads
+// but not be used by two at once). Nothing in it is tied to a thread: no thread-local
+// state, and the WAL hook's counter is an atomic.
+unsafe impl Send for Inner {}
+
+impl Inner {
+    fn new(
+        conn: Connection,
+        checkpoints: Checkpoints,
+        busy_timeout: Duration,
+        batches: Arc<AtomicU64>,
+    ) -> Self {
+        let connection: &'static Connection = Box::leak(Box::new(conn));
+        Self {
+            conn: Some(Conn::new(connection)),
+            connection,
+            checkpoints: Some(checkpoints),
+            waiting: Waiting::default(),
+            load: Load::new(),
+            busy_timeout,
+            batches,
+        }
+    }
+
+    /// Runs what waits: batches while a job that starts a commit waits or riders are due
+    /// (all of them when `closing`), reads on their own; then, with nothing left to run,
+    /// the checkpoint's last copy. Returns when the oldest rider left is due.
+    fn work(
+        &mut self,
+        queue: &Receiver<(Lane, Job)>,
+        ride_wait: Duration,
+        closing: bool,
+    ) -> Option<Instant> {
+        let conn = self.conn.as_ref().expect(LIVE);
+        let checkpoints = self.checkpoints.as_mut().expect(LIVE);
+        let waiting = &mut self.waiting;
+        loop {
+            // Everything waiting, sorted into its lane (the queue is unbounded anyway).
+            while let Ok(item) = queue.try_recv() {
+                waiting.take(item);
+            }
+            let due = waiting
+                .riding
+                .front()
+                .is_some_and(|(since, _)| closing || since.elapsed() >= ride_wait);
+            if !waiting.urgent() && !due {
+                if waiting.reads.is_empty() {
+                    // Nothing to run: the time for the checkpoint's last copy
+                    // (`checkpoint.rs`), unless a job came meanwhile.
+                    match queue.try_recv() {
+                        Ok(item) => {
+                            waiting.take(item);
+                            continue;
+                        }
+                        Err(_) => checkpoints.when_idle(conn),
+                    }
+                    return waiting.riding.front().map(|(since, _)| *since + ride_wait);
+                }
+                // Only reads wait: each runs in a read transaction of its own, no commit.
+                for read in waiting.reads.drain(..) {
+                    // In a savepoint, which outside a transaction begins one: the read's
+                    // statements see one snapshot.
+                    (read(Run::Shared(conn)).reply)(Ok(()));
+                }
+                continue;
+            }
+            let started = Instant::now();
+            let (batch, leading) = waiting.batch();
+            self.batches.fetch_add(1, Ordering::Relaxed);
+            let (ran, carried) = commit_batch(conn, batch, leading, &mut || {
+                // Ingests that came while the batch runs: they join it and end it.
+                while let Ok(item) = queue.try_recv() {
+                    waiting.take(item);
+                }
+                let n = waiting.first.len().min(MAX_BATCH);
+                waiting.first.drain(..n).collect()
+            });
+            for job in carried.into_iter().rev() {
+                waiting.carried.push_front(job);
+            }
+            metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
+            metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
+            checkpoints.after_commit(conn);
+            self.load.note(started);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(checkpoints) = self.checkpoints.take() {
+            checkpoints.detach(self.connection);
+        }
+        // The statements go before their connection.
+        self.conn = None;
+        // SAFETY: `connection` is the `Box` leaked in `new`, given back once: nothing
+        // borrows it any more (its statements are dropped above, its WAL hook is
+        // detached, and jobs borrow it only while they run, holding the lock that `drop`'s
+        // `&mut self` excludes).
+        drop(unsafe { Box::from_raw(self.connection as *const Connection as *mut Connection) });
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inner")
+    }
+}
 fn in_savepoint<T>(conn: &Conn<'_>, f: impl FnOnce(&Conn<'_>) -> StoreResult<T>) -> StoreResult<T> {
     conn.prepare_cached("savepoint job")?.execute([])?;
     let result = caught(conn, f);
@@ -294,78 +552,32 @@ impl Waiting {
     }
 }
 
-fn run(
-    conn: &Conn<'_>,
-    queue: Receiver<(Lane, Job)>,
-    batches: &AtomicU64,
-    ride_wait: Duration,
-    checkpoints: &mut Checkpoints,
-) {
-    let mut waiting = Waiting::default();
-    let mut open = true;
+/// The writer thread: sleeps until a job comes (or the oldest rider is due), then runs
+/// what waits, holding the connection meanwhile.
+fn run(shared: &Mutex<Inner>, queue: Receiver<(Lane, Job)>, ride_wait: Duration) {
+    let mut due: Option<Instant> = None;
     loop {
-        if !waiting.ready() {
-            // Nothing to run: the time for the checkpoint's last copy (`checkpoint.rs`),
-            // unless a job came meanwhile.
-            match queue.try_recv() {
-                Ok(item) => {
-                    waiting.take(item);
-                    continue;
-                }
-                Err(_) => checkpoints.when_idle(conn),
+        let next = match due {
+            None => queue.recv(),
+            Some(due) => queue.recv_timeout(due.saturating_duration_since(Instant::now())),
+        };
+        let mut inner = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let closing = match next {
+            Ok(item) => {
+                inner.waiting.take(item);
+                false
             }
-            let next = match waiting.riding.front() {
-                None if !open => return,
-                None => queue.recv(),
-                Some((since, _)) => {
-                    let due = *since + ride_wait;
-                    queue.recv_timeout(due.saturating_duration_since(Instant::now()))
-                }
-            };
-            match next {
-                Ok(item) => waiting.take(item),
-                // The oldest rider waited long enough: commit the riders alone.
-                Err(RecvTimeoutError::Timeout) => {}
-                // Shutting down: commit whatever still waits, then stop.
-                Err(RecvTimeoutError::Disconnected) => open = false,
-            }
+            // The oldest rider waited long enough: `work` commits the riders alone.
+            Err(RecvTimeoutError::Timeout) => false,
+            // Shutting down: commit whatever still waits, then stop.
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        due = inner.work(&queue, ride_wait, closing);
+        if closing {
+            return;
         }
-        // Everything waiting, sorted into its lane (the queue is unbounded anyway).
-        while let Ok(item) = queue.try_recv() {
-            waiting.take(item);
-        }
-        let due = waiting
-            .riding
-            .front()
-            .is_some_and(|(since, _)| !open || since.elapsed() >= ride_wait);
-        if !waiting.urgent() && !due {
-            // Only reads wait: each runs in a read transaction of its own, no commit.
-            for read in waiting.reads.drain(..) {
-                // In a savepoint, which outside a transaction begins one: the read's
-                // statements see one snapshot.
-                (read(Run::Shared(conn)).reply)(Ok(()));
-            }
-            continue;
-        }
-        let (batch, leading) = waiting.batch();
-        batches.fetch_add(1, Ordering::Relaxed);
-        let (ran, carried) = commit_batch(conn, batch, leading, &mut || {
-            // Ingests that came while the batch runs: they join it and end it.
-            while let Ok(item) = queue.try_recv() {
-                waiting.take(item);
-            }
-            let n = waiting.first.len().min(MAX_BATCH);
-            waiting.first.drain(..n).collect()
-        });
-        for job in carried.into_iter().rev() {
-            waiting.carried.push_front(job);
-        }
-        metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
-        metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
-        checkpoints.after_commit(conn);
     }
 }
-
 /// Opens the write connection on the VFS that writes a commit's WAL frames in one call
 /// (`wal_vfs.rs`), or on SQLite's default one if that VFS could not be registered.
 fn open_writing(path: &Path) -> StoreResult<Connection> {
@@ -442,10 +654,7 @@ fn commit_batch(
     leading: usize,
     ingests: &mut dyn FnMut() -> Vec<Job>,
 ) -> (usize, Vec<Job>) {
-    if let Err(e) = conn
-        .prepare_cached("begin immediate")
-        .and_then(|mut s| s.execute([]))
-    {
+    if let Err(e) = begin(conn) {
         tracing::error!(error = %e, "beginning a SQLite write transaction failed");
         let e = e.to_string();
         let ran = batch.len();
@@ -454,6 +663,21 @@ fn commit_batch(
         }
         return (ran, Vec::new());
     }
+    commit_begun(conn, batch, leading, ingests)
+}
+
+/// Begins a batch's write transaction.
+fn begin(conn: &Conn<'_>) -> rusqlite::Result<usize> {
+    conn.prepare_cached("begin immediate")?.execute([])
+}
+
+/// `commit_batch` once its transaction has begun.
+fn commit_begun(
+    conn: &Conn<'_>,
+    batch: Vec<Job>,
+    leading: usize,
+    ingests: &mut dyn FnMut() -> Vec<Job>,
+) -> (usize, Vec<Job>) {
     let alone = batch.len() == 1;
     let mut replies = Vec::with_capacity(batch.len());
     let mut carried = Vec::new();
@@ -532,6 +756,91 @@ mod tests {
             ride_wait,
         )
         .unwrap()
+    }
+
+    /// `w` with every job run by its thread: for the tests that hold that thread inside a
+    /// job, which on the caller's thread would hold the test itself.
+    fn threaded(mut w: Writer) -> Writer {
+        w.inline = false;
+        w
+    }
+
+    /// The name of the thread a job runs on.
+    fn thread_name() -> impl FnOnce(&Conn<'_>) -> StoreResult<String> + Send + 'static {
+        |conn| {
+            conn.execute("insert into t (v) values ('x')", [])?;
+            Ok(std::thread::current().name().unwrap_or("").to_owned())
+        }
+    }
+
+    /// With the connection free and nothing waiting, a job runs on the caller's thread,
+    /// committed before the call returns; with `synchronous = full` (commits wait for the
+    /// disk) it goes to the writer thread.
+    #[tokio::test]
+    async fn a_job_for_a_free_writer_runs_on_its_callers_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let here = std::thread::current().name().unwrap_or("").to_owned();
+        assert_eq!(w.run(thread_name()).await.unwrap(), here);
+        assert_eq!(w.run_first(thread_name()).await.unwrap(), here);
+        assert_eq!(w.batches.load(Ordering::Relaxed), 2);
+        assert_eq!(count(&dir, "select count(*) from t"), 2);
+
+        let path = dir.path().join("w.db");
+        let full = Writer::open(&path, SqliteSynchronous::Full, Duration::from_secs(1)).unwrap();
+        assert_eq!(full.run(thread_name()).await.unwrap(), "sqlite-writer");
+        assert_eq!(count(&dir, "select count(*) from t"), 3);
+    }
+
+    /// While another caller's job holds the connection, a job goes to the writer thread,
+    /// which runs it once the connection is free: callers never wait for each other.
+    #[tokio::test]
+    async fn a_job_while_another_runs_goes_to_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                futures::executor::block_on(w.run(move |conn| {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    conn.execute("insert into t (v) values ('held')", [])?;
+                    Ok(std::thread::current().id())
+                }))
+            })
+        };
+        running.recv().unwrap();
+        let job = queued(w.run(thread_name()));
+        release.send(()).unwrap();
+        let holder_thread = holder.thread().id();
+        assert_eq!(
+            holder.join().unwrap().unwrap(),
+            holder_thread,
+            "ran where it was called"
+        );
+        assert_eq!(job.await.unwrap(), "sqlite-writer");
+        assert_eq!(count(&dir, "select count(*) from t"), 2);
+    }
+
+    /// A caller never waits for another process's write lock: its job goes to the writer
+    /// thread, which waits for the lock (up to the busy timeout) and then runs it.
+    #[tokio::test]
+    async fn a_job_does_not_wait_on_its_callers_thread_for_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        other.execute_batch("begin immediate").unwrap();
+        let started = Instant::now();
+        let job = queued(w.run(thread_name()));
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "the caller waited for the lock"
+        );
+        other.execute_batch("commit").unwrap();
+        assert_eq!(job.await.unwrap(), "sqlite-writer");
+        assert_eq!(count(&dir, "select count(*) from t"), 1);
     }
 
     fn insert(k: i64) -> impl FnOnce(&Conn<'_>) -> StoreResult<()> + Send + 'static {
@@ -827,7 +1136,7 @@ mod tests {
     async fn an_ingest_goes_before_the_jobs_waiting_ahead_of_it() {
         use futures::FutureExt;
         let dir = tempfile::tempdir().unwrap();
-        let w = writer(&dir);
+        let w = threaded(writer(&dir));
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         // Holds the writer thread until released, so the jobs below all wait together.
         let (hold, held) = std::sync::mpsc::channel::<()>();
@@ -943,7 +1252,7 @@ mod tests {
     #[tokio::test]
     async fn an_ingest_that_comes_during_a_batch_ends_it() {
         let dir = tempfile::tempdir().unwrap();
-        let w = writer(&dir);
+        let w = threaded(writer(&dir));
         let order = Order::default();
         let (gate, gate_release) = hold_writer(&w, &order);
         // Queued while the gate holds the thread: the next batch is a, b, c.
@@ -976,7 +1285,7 @@ mod tests {
     #[tokio::test]
     async fn an_ingest_that_comes_during_a_batch_goes_after_its_ingests() {
         let dir = tempfile::tempdir().unwrap();
-        let w = writer(&dir);
+        let w = threaded(writer(&dir));
         let order = Order::default();
         let (gate, gate_release) = hold_writer(&w, &order);
         // The next batch: first (which lets the third in while it runs), second, a job.
