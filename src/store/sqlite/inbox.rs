@@ -204,7 +204,7 @@ impl Inbox for SqliteStore {
         let at = step.now;
         let (ids, last_inbound_at, handed, more_work) = self
             .writer
-            .run(move |conn| {
+            .run_short(move |conn| {
                 // A failure on any line below undoes this job's savepoint: nothing is kept.
                 // The conversation is read first and written once, last (its state, and its
                 // lease when released): this thread is the only writer, so nothing can

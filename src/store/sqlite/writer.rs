@@ -25,6 +25,13 @@
 //! saturation (3,000/s) it kept the urgent jobs from queueing behind outcomes: e2e p99
 //! 42–102 ms → 12–19 ms (BENCHMARKS.md, "Smaller pages, outcomes riding along").
 //!
+//! When the connection is free, nothing waits for it and it was lightly loaded of late, a
+//! webhook's ingest, a step's commit (`run_short`), a read or a rider runs on its caller's
+//! thread instead (`Writer::inline`): at 1,000 webhooks/s the hand-over to this thread and
+//! back was four of a webhook's seven context switches. Under load the jobs go to this
+//! thread as before, where those that come while a batch runs share the next commit; a
+//! caller never waits there for a lock, the disk or a long job.
+//!
 //! Checkpoints never run inside a commit here: `checkpoint.rs` copies the WAL back on a
 //! thread of its own, and this thread only copies the rest when no job waits for it.
 
@@ -164,7 +171,19 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.submit(Lane::InTurn, f).await
+        self.submit(Lane::InTurn, Here::Never, f).await
+    }
+
+    /// `run` for a job known to be short (a step's commit: a few rows), which may run on
+    /// the caller's thread when the connection is free (`Writer::inline`). A job that may
+    /// write many rows (an import, a broadcast page, a sweep) goes through `run`: on the
+    /// caller's thread it would hold up everything else that thread serves.
+    pub(super) async fn run_short<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(Lane::InTurn, Here::WhenFree, f).await
     }
 
     /// `run`, ahead of every job that is not itself `run_first` (webhook ingests, whose
@@ -174,7 +193,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.submit(Lane::First, f).await
+        self.submit(Lane::First, Here::WhenFree, f).await
     }
 
     /// A read of the hot path on the write connection: a prepared statement here costs a few
@@ -186,7 +205,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.submit(Lane::Read, f).await
+        self.submit(Lane::Read, Here::WhenFree, f).await
     }
 
     /// `run` for a write that may wait up to `RIDE_WAIT` to share a commit with others
@@ -196,10 +215,10 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.submit(Lane::Riding, f).await
+        self.submit(Lane::Riding, Here::WhenFree, f).await
     }
 
-    async fn submit<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
+    async fn submit<T, F>(&self, lane: Lane, here: Here, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
@@ -224,7 +243,7 @@ impl Writer {
                 }),
             }
         });
-        let inlined = match self.inline(lane, job) {
+        let inlined = match self.inline(lane, here, job) {
             Ok(()) => true,
             Err(job) => {
                 self.jobs
@@ -256,8 +275,8 @@ impl Writer {
     /// form under load), when the thread would wait for the disk (`synchronous = full`),
     /// and when another process holds the database's write lock: the caller's thread never
     /// waits for a lock or a disk here, the writer thread does.
-    fn inline(&self, lane: Lane, job: Job) -> Result<(), Job> {
-        if !self.inline {
+    fn inline(&self, lane: Lane, here: Here, job: Job) -> Result<(), Job> {
+        if !self.inline || here == Here::Never {
             return Err(job);
         }
         let Ok(mut guard) = self.shared.try_lock() else {
@@ -298,6 +317,14 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Whether a job may run on its caller's thread (`Writer::inline`). Ingests (a webhook's
+/// items, bounded by its size), reads, riders and `run_short`'s jobs may; `run`'s never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Here {
+    WhenFree,
+    Never,
 }
 
 /// A job that does nothing: it wakes the writer thread.
@@ -341,6 +368,8 @@ struct Load {
     since: Instant,
     busy: Duration,
     share: f64,
+    /// `LIGHT_LOAD`, or what a test sets.
+    light_below: f64,
 }
 
 impl Load {
@@ -349,6 +378,7 @@ impl Load {
             since: Instant::now(),
             busy: Duration::ZERO,
             share: 0.0,
+            light_below: LIGHT_LOAD,
         }
     }
 
@@ -365,7 +395,7 @@ impl Load {
     }
 
     fn light(&self) -> bool {
-        self.share < LIGHT_LOAD
+        self.share < self.light_below
     }
 }
 
@@ -749,13 +779,16 @@ mod tests {
         conn.execute_batch("create table t (k integer primary key, v text not null)")
             .unwrap();
         drop(conn);
-        Writer::open_riding(
+        let w = Writer::open_riding(
             &path,
             SqliteSynchronous::Normal,
             Duration::from_secs(1),
             ride_wait,
         )
-        .unwrap()
+        .unwrap();
+        // Jobs run on their callers' threads whatever the load a slow test machine shows.
+        w.shared.lock().unwrap().load.light_below = f64::INFINITY;
+        w
     }
 
     /// `w` with every job run by its thread: for the tests that hold that thread inside a
@@ -781,15 +814,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
         let here = std::thread::current().name().unwrap_or("").to_owned();
-        assert_eq!(w.run(thread_name()).await.unwrap(), here);
+        assert_eq!(w.run_short(thread_name()).await.unwrap(), here);
         assert_eq!(w.run_first(thread_name()).await.unwrap(), here);
         assert_eq!(w.batches.load(Ordering::Relaxed), 2);
         assert_eq!(count(&dir, "select count(*) from t"), 2);
+        // `run`'s jobs may be long: never on the caller's thread.
+        assert_eq!(w.run(thread_name()).await.unwrap(), "sqlite-writer");
+        assert_eq!(count(&dir, "select count(*) from t"), 3);
 
         let path = dir.path().join("w.db");
         let full = Writer::open(&path, SqliteSynchronous::Full, Duration::from_secs(1)).unwrap();
-        assert_eq!(full.run(thread_name()).await.unwrap(), "sqlite-writer");
-        assert_eq!(count(&dir, "select count(*) from t"), 3);
+        assert_eq!(
+            full.run_short(thread_name()).await.unwrap(),
+            "sqlite-writer"
+        );
+        assert_eq!(count(&dir, "select count(*) from t"), 4);
     }
 
     /// While another caller's job holds the connection, a job goes to the writer thread,
@@ -803,7 +842,7 @@ mod tests {
         let holder = {
             let w = w.clone();
             std::thread::spawn(move || {
-                futures::executor::block_on(w.run(move |conn| {
+                futures::executor::block_on(w.run_short(move |conn| {
                     let _ = started.send(());
                     let _ = released.recv();
                     conn.execute("insert into t (v) values ('held')", [])?;
@@ -812,7 +851,7 @@ mod tests {
             })
         };
         running.recv().unwrap();
-        let job = queued(w.run(thread_name()));
+        let job = queued(w.run_short(thread_name()));
         release.send(()).unwrap();
         let holder_thread = holder.thread().id();
         assert_eq!(
@@ -833,7 +872,7 @@ mod tests {
         let other = Connection::open(dir.path().join("w.db")).unwrap();
         other.execute_batch("begin immediate").unwrap();
         let started = Instant::now();
-        let job = queued(w.run(thread_name()));
+        let job = queued(w.run_short(thread_name()));
         assert!(
             started.elapsed() < Duration::from_millis(500),
             "the caller waited for the lock"
@@ -841,6 +880,43 @@ mod tests {
         other.execute_batch("commit").unwrap();
         assert_eq!(job.await.unwrap(), "sqlite-writer");
         assert_eq!(count(&dir, "select count(*) from t"), 1);
+    }
+
+    /// The connection counts as lightly loaded while under a quarter of the latest whole
+    /// window was spent in transactions, and again once a quiet window has passed.
+    #[test]
+    fn the_load_is_the_busy_share_of_the_latest_window() {
+        let mut load = Load::new();
+        assert!(load.light(), "a new connection is idle");
+        let t0 = Instant::now();
+        std::thread::sleep(LOAD_WINDOW / 2);
+        load.note(t0 + LOAD_WINDOW / 20);
+        assert!(load.light(), "the window is not over yet");
+        load.since = Instant::now() - LOAD_WINDOW;
+        load.busy = LOAD_WINDOW / 2;
+        load.note(Instant::now());
+        assert!(
+            !load.light(),
+            "half the window in transactions: {}",
+            load.share
+        );
+        load.since = Instant::now() - 20 * LOAD_WINDOW;
+        load.note(Instant::now());
+        assert!(load.light(), "a quiet window: {}", load.share);
+    }
+
+    /// Under load, even a short job goes to the writer thread, where it shares a commit.
+    #[tokio::test]
+    async fn under_load_a_short_job_goes_to_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        {
+            let mut inner = w.shared.lock().unwrap();
+            inner.load.light_below = LIGHT_LOAD;
+            inner.load.share = 0.9;
+        }
+        assert_eq!(w.run_short(thread_name()).await.unwrap(), "sqlite-writer");
+        assert_eq!(w.run_first(thread_name()).await.unwrap(), "sqlite-writer");
     }
 
     fn insert(k: i64) -> impl FnOnce(&Conn<'_>) -> StoreResult<()> + Send + 'static {
@@ -995,7 +1071,7 @@ mod tests {
             before = frames;
         };
         while k < 4000 {
-            w.run(insert_wide(k)).await.unwrap();
+            w.run_short(insert_wide(k)).await.unwrap();
             k += 1;
             note(frames.load(Ordering::Relaxed));
         }
@@ -1007,7 +1083,7 @@ mod tests {
             || frames.load(Ordering::Relaxed) >= 1_000)
             && t0.elapsed() < Duration::from_secs(60)
         {
-            w.run(insert_wide(k)).await.unwrap();
+            w.run_short(insert_wide(k)).await.unwrap();
             k += 1;
             note(frames.load(Ordering::Relaxed));
             tokio::time::sleep(Duration::from_millis(20)).await;
