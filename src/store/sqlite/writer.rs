@@ -267,8 +267,8 @@ impl Writer {
 
     /// Runs `job` on the calling thread when the connection is free and nothing waits for
     /// it: the commit then costs no hand-over to the writer thread and back, which at 1,000
-    /// webhooks/s were two of a webhook's seven context switches and two of its step's
-    /// (BENCHMARKS.md, "Jobs run by their caller when the writer is free"). A job that starts
+    /// webhooks/s were four of a message's seven context switches (BENCHMARKS.md, "Jobs run
+    /// by their caller when the writer is free"). A job that starts
     /// a commit runs alone (with the riders waiting, which it takes along), a read outside
     /// any write transaction, a rider is only left among the riders. Gives `job` back, not
     /// run, when anything else waits or runs (so jobs keep their lanes' order and batches
@@ -358,8 +358,9 @@ const LOAD_WINDOW: Duration = Duration::from_millis(10);
 /// to the writer thread. Run by their callers, jobs commit one by one; given to the thread,
 /// the jobs that come while a batch runs share the next commit. Under load that sharing is
 /// worth more than the hand-over it costs: with callers committing whenever the connection
-/// was free, Parley pinned to one core failed 8,000 webhooks/s, which it passes with every
-/// job on the thread (BENCHMARKS.md, "Jobs run by their caller when the writer is free").
+/// was free, Parley pinned to one core fell to 6,400 replies/s at 8,000 webhooks/s, where
+/// with this limit it keeps up (BENCHMARKS.md, "Jobs run by their caller when the writer is
+/// free").
 const LIGHT_LOAD: f64 = 0.25;
 
 /// The connection's recent load: the share of the latest whole `LOAD_WINDOW` spent in
