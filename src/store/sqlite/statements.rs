@@ -11,7 +11,7 @@
 //! job calls `execute`, `query_row` and the rest as before; its own `prepare_cached`, found
 //! before the connection's, takes only `&'static str` (a SQL text built at run time goes
 //! to `prepare_cached_text`, rusqlite's cache). The statements live as long as the `Conn`,
-//! which the writer thread drops before its connection.
+//! which the writer's `Inner` drops before its connection (`writer.rs`).
 
 use rusqlite::{Connection, PrepFlags, Statement};
 use std::cell::RefCell;

@@ -99,9 +99,9 @@ pub(super) struct Writer {
     shared: Arc<Mutex<Inner>>,
     /// Whether a caller may run its own job on its own thread when the connection is free
     /// (`Writer::inline`). Not with `synchronous = full`, whose commits wait for the disk.
-    inline: bool,
+    callers_run: bool,
     ride_wait: Duration,
-    /// Transactions the thread has run (committed or not); the tests read it to check
+    /// Transactions run, by the thread or by callers (committed or not); the tests read it to check
     /// that concurrent writes really share transactions.
     #[cfg_attr(not(test), allow(dead_code))]
     batches: Arc<AtomicU64>,
@@ -156,7 +156,7 @@ impl Writer {
         Ok(Self {
             jobs,
             shared,
-            inline: sync == SqliteSynchronous::Normal,
+            callers_run: sync == SqliteSynchronous::Normal,
             ride_wait,
             batches,
             wal,
@@ -276,7 +276,7 @@ impl Writer {
     /// and when another process holds the database's write lock: the caller's thread never
     /// waits for a lock or a disk here, the writer thread does.
     fn inline(&self, lane: Lane, here: Here, job: Job) -> Result<(), Job> {
-        if !self.inline || here == Here::Never {
+        if !self.callers_run || here == Here::Never {
             return Err(job);
         }
         let Ok(mut guard) = self.shared.try_lock() else {
@@ -303,11 +303,8 @@ impl Writer {
                 batch.extend(inner.waiting.riding.drain(..).map(|(_, job)| job));
                 inner.batches.fetch_add(1, Ordering::Relaxed);
                 let (ran, _) = commit_begun(conn, batch, 1, &mut Vec::new);
-                inner.load.note(started);
-                metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
-                metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
                 let checkpoints = inner.checkpoints.as_mut().expect(LIVE);
-                checkpoints.after_commit(conn);
+                committed(conn, checkpoints, &mut inner.load, started, ran);
                 if checkpoints.waits_for_idle() {
                     // The checkpoint's last copy (and its fsync) is the thread's.
                     drop(guard);
@@ -482,12 +479,25 @@ impl Inner {
             for job in carried.into_iter().rev() {
                 waiting.carried.push_front(job);
             }
-            metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
-            metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
-            checkpoints.after_commit(conn);
-            self.load.note(started);
+            committed(conn, checkpoints, &mut self.load, started, ran);
         }
     }
+}
+
+/// What follows every batch's transaction, on the thread or a caller's: the counts, the
+/// checkpoints' look at the WAL, the connection's load (the batch `started` then, `ran`
+/// jobs).
+fn committed(
+    conn: &Conn<'_>,
+    checkpoints: &mut Checkpoints,
+    load: &mut Load,
+    started: Instant,
+    ran: usize,
+) {
+    metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
+    metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
+    checkpoints.after_commit(conn);
+    load.note(started);
 }
 
 impl Drop for Inner {
@@ -795,7 +805,7 @@ mod tests {
     /// `w` with every job run by its thread: for the tests that hold that thread inside a
     /// job, which on the caller's thread would hold the test itself.
     fn threaded(mut w: Writer) -> Writer {
-        w.inline = false;
+        w.callers_run = false;
         w
     }
 
@@ -943,6 +953,15 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(30));
         assert_eq!(count(&dir, "select count(*) from t"), 2);
         assert_eq!(w.batches.load(Ordering::Relaxed), 1, "one commit for both");
+        // Left among the riders by its caller, it joins the next commit a caller makes.
+        let (rode, ran) = tokio::join!(w.run_riding(insert(30)), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            w.run_short(thread_name()).await
+        });
+        rode.unwrap();
+        assert_ne!(ran.unwrap(), "sqlite-writer", "committed by its caller");
+        assert_eq!(count(&dir, "select count(*) from t"), 4);
+        assert_eq!(w.batches.load(Ordering::Relaxed), 2, "one commit for both");
     }
 
     /// With nothing to ride along with, a riding job is committed alone once its wait is
