@@ -26,11 +26,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-/// WAL pages at which a checkpoint is asked for: SQLite's own default.
-const START: u32 = 1_000;
+/// WAL pages at which a checkpoint is asked for (about 8 MB with 1 KiB pages). SQLite's
+/// own default is 1,000: with a message writing ~33 pages, that was a checkpoint, two
+/// `fsync`s and a catch-up copy on the writer every 30 messages, 9 % of Parley's CPU at
+/// 1,000/s. At 8,000 they are an eighth as many and each copies a page rewritten by
+/// many commits once (BENCHMARKS.md, "Checkpoints every 8 MB").
+pub(super) const START: u32 = 8_000;
 
-/// WAL pages at which the writer checkpoints itself (about 10 MB with 1 KiB pages).
-const BACKSTOP: u32 = 10_000;
+/// WAL pages at which the writer checkpoints itself (about 40 MB with 1 KiB pages).
+const BACKSTOP: u32 = 40_000;
 
 /// How long the thread's checkpoint may take before the writer, past `BACKSTOP`, no longer
 /// waits for it.

@@ -1060,7 +1060,7 @@ mod tests {
         assert_eq!(w.batches.load(Ordering::Relaxed), 2);
     }
 
-    /// The writer's connection never checkpoints in a commit: past 1,000 WAL pages the
+    /// The writer's connection never checkpoints in a commit: past `START` WAL pages the
     /// checkpoint thread copies them back, the writer copies what came meanwhile when idle,
     /// and the WAL starts over, so it does not keep what was copied however much is written.
     ///
@@ -1090,7 +1090,9 @@ mod tests {
             }
             before = frames;
         };
-        while k < 4000 {
+        // Each commit appends a page or two: several times `START` in all.
+        let start = i64::from(super::super::checkpoint::START);
+        while k < 4 * start {
             w.run_short(insert_wide(k)).await.unwrap();
             k += 1;
             note(frames.load(Ordering::Relaxed));
@@ -1100,7 +1102,7 @@ mod tests {
         // and the commit after that starts the WAL over.
         let t0 = std::time::Instant::now();
         while (counts.catch_up.load(Ordering::Relaxed) == 0
-            || frames.load(Ordering::Relaxed) >= 1_000)
+            || i64::from(frames.load(Ordering::Relaxed)) >= start)
             && t0.elapsed() < Duration::from_secs(60)
         {
             w.run_short(insert_wide(k)).await.unwrap();
@@ -1113,10 +1115,16 @@ mod tests {
         assert_eq!(counts.backstop.load(Ordering::Relaxed), 0, "{counts:?}");
         assert!(restarts >= 1, "the WAL never started over: {counts:?}");
         let last = frames.load(Ordering::Relaxed);
-        assert!(last < 1_000, "the WAL still holds {last} pages: {counts:?}");
+        assert!(
+            i64::from(last) < start,
+            "the WAL still holds {last} pages: {counts:?}"
+        );
         // Each commit wrote its row's page and a few more, across the WAL's restarts.
         let pages = counts.pages.load(Ordering::Relaxed);
-        assert!((4000..40_000).contains(&pages), "{pages} pages counted");
+        assert!(
+            (4 * start..40 * start).contains(&(pages as i64)),
+            "{pages} pages counted"
+        );
         assert_eq!(count(&dir, "select count(*) from t"), k);
     }
 
