@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 pub(super) const START: u32 = 8_000;
 
 /// WAL pages at which the writer checkpoints itself (about 40 MB with 1 KiB pages).
-const BACKSTOP: u32 = 40_000;
+pub(super) const BACKSTOP: u32 = 40_000;
 
 /// How long the thread's checkpoint may take before the writer, past `BACKSTOP`, no longer
 /// waits for it.
@@ -123,8 +123,11 @@ impl Checkpoints {
     }
 
     /// After each commit: asks for a checkpoint past `START` pages, and checkpoints on the
-    /// writer's own connection past `BACKSTOP`.
-    pub(super) fn after_commit(&mut self, conn: &Connection) {
+    /// writer's own connection past `BACKSTOP` when the commit was the writer thread's
+    /// (`on_thread`). A caller's thread never copies or waits for the disk: past
+    /// `BACKSTOP` its jobs go to the writer thread (`past_backstop`), whose next commit
+    /// checkpoints.
+    pub(super) fn after_commit(&mut self, conn: &Connection, on_thread: bool) {
         self.collect();
         let frames = self.frames.load(Ordering::Relaxed);
         // Fewer pages than after the last commit: the WAL started over with this one. (A
@@ -139,6 +142,9 @@ impl Checkpoints {
         // While the thread copies, the WAL may grow past the backstop on a slow disk; the
         // writer steps in only if the thread has taken longer than `STALLED`.
         if frames >= BACKSTOP && (!self.in_flight || self.asked_at.elapsed() > STALLED) {
+            if !on_thread {
+                return;
+            }
             if let Err(e) = passive(conn) {
                 tracing::warn!(error = %e, wal_pages = frames, "a SQLite checkpoint failed");
             }
@@ -163,6 +169,11 @@ impl Checkpoints {
             }
             self.counts.catch_up.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the WAL is past `BACKSTOP`: the writer thread's next commit may checkpoint.
+    pub(super) fn past_backstop(&self) -> bool {
+        self.frames.load(Ordering::Relaxed) >= BACKSTOP
     }
 
     /// Whether `when_idle` has a copy to make: a caller that committed on its own thread

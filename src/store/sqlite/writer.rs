@@ -272,8 +272,9 @@ impl Writer {
     /// a commit runs alone (with the riders waiting, which it takes along), a read outside
     /// any write transaction, a rider is only left among the riders. Gives `job` back, not
     /// run, when anything else waits or runs (so jobs keep their lanes' order and batches
-    /// form under load), when the thread would wait for the disk (`synchronous = full`),
-    /// and when another process holds the database's write lock: the caller's thread never
+    /// form under load), when the thread would wait for the disk (`synchronous = full`, or
+    /// a WAL past the checkpoints' backstop), and when another process holds the
+    /// database's write lock: the caller's thread never
     /// waits for a lock or a disk here, the writer thread does.
     fn inline(&self, lane: Lane, here: Here, job: Job) -> Result<(), Job> {
         if !self.callers_run || here == Here::Never {
@@ -283,6 +284,10 @@ impl Writer {
             return Err(job);
         };
         if guard.waiting.ready() || !self.jobs.is_empty() || !guard.load.light() {
+            return Err(job);
+        }
+        if guard.checkpoints.as_ref().expect(LIVE).past_backstop() {
+            // The next commit may copy the WAL back and sync the file: the thread's.
             return Err(job);
         }
         let inner = &mut *guard;
@@ -304,7 +309,7 @@ impl Writer {
                 inner.batches.fetch_add(1, Ordering::Relaxed);
                 let (ran, _) = commit_begun(conn, batch, 1, &mut Vec::new);
                 let checkpoints = inner.checkpoints.as_mut().expect(LIVE);
-                committed(conn, checkpoints, &mut inner.load, started, ran);
+                committed(conn, checkpoints, &mut inner.load, started, ran, false);
                 if checkpoints.waits_for_idle() {
                     // The checkpoint's last copy (and its fsync) is the thread's.
                     drop(guard);
@@ -479,24 +484,25 @@ impl Inner {
             for job in carried.into_iter().rev() {
                 waiting.carried.push_front(job);
             }
-            committed(conn, checkpoints, &mut self.load, started, ran);
+            committed(conn, checkpoints, &mut self.load, started, ran, true);
         }
     }
 }
 
-/// What follows every batch's transaction, on the thread or a caller's: the counts, the
-/// checkpoints' look at the WAL, the connection's load (the batch `started` then, `ran`
-/// jobs).
+/// What follows every batch's transaction, on the writer thread (`on_thread`) or a
+/// caller's: the counts, the checkpoints' look at the WAL, the connection's load (the batch
+/// `started` then, `ran` jobs).
 fn committed(
     conn: &Conn<'_>,
     checkpoints: &mut Checkpoints,
     load: &mut Load,
     started: Instant,
     ran: usize,
+    on_thread: bool,
 ) {
     metrics::counter!(crate::metrics::SQLITE_COMMITS).increment(1);
     metrics::counter!(crate::metrics::SQLITE_JOBS).increment(ran as u64);
-    checkpoints.after_commit(conn);
+    checkpoints.after_commit(conn, on_thread);
     load.note(started);
 }
 
@@ -840,6 +846,22 @@ mod tests {
             "sqlite-writer"
         );
         assert_eq!(count(&dir, "select count(*) from t"), 4);
+    }
+
+    /// Past the backstop the next commit may checkpoint on the writer's connection, which
+    /// copies and syncs the file: a caller's job then goes to the writer thread.
+    #[tokio::test]
+    async fn a_job_past_the_backstop_goes_to_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let here = std::thread::current().name().unwrap_or("").to_owned();
+        assert_eq!(w.run_short(thread_name()).await.unwrap(), here);
+        w.wal
+            .0
+            .store(super::super::checkpoint::BACKSTOP, Ordering::Relaxed);
+        assert_eq!(w.run_short(thread_name()).await.unwrap(), "sqlite-writer");
+        assert_eq!(w.run_first(thread_name()).await.unwrap(), here);
+        assert_eq!(count(&dir, "select count(*) from t"), 3);
     }
 
     /// While another caller's job holds the connection, a job goes to the writer thread,
