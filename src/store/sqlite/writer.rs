@@ -860,6 +860,8 @@ mod tests {
             .0
             .store(super::super::checkpoint::BACKSTOP, Ordering::Relaxed);
         assert_eq!(w.run_short(thread_name()).await.unwrap(), "sqlite-writer");
+        // The thread answers before it lets go of the connection: wait for it to.
+        drop(w.shared.lock().unwrap());
         assert_eq!(w.run_first(thread_name()).await.unwrap(), here);
         assert_eq!(count(&dir, "select count(*) from t"), 3);
     }
