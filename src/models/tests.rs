@@ -332,7 +332,7 @@ async fn retry_after_past_the_steps_own_timeout_gives_up_at_once() {
 #[tokio::test]
 async fn a_slow_model_times_out_retries_included() {
     let mut slow = openai_text("late");
-    slow.delay = Duration::from_secs(3);
+    slow.delay = Duration::from_secs(30);
     let (_double, url) = Double::serve(vec![slow]).await;
     let m = model("openai", &url, "timeout: 300ms");
     let t0 = Instant::now();
@@ -340,12 +340,8 @@ async fn a_slow_model_times_out_retries_included() {
         m.client.complete(&request()).await.unwrap_err(),
         ModelError::Timeout(Duration::from_millis(300))
     );
-    // Before the 3 s answer, with room for a loaded machine.
-    assert!(
-        t0.elapsed() < Duration::from_millis(2_500),
-        "{:?}",
-        t0.elapsed()
-    );
+    // Long before the 30 s answer, with room for a loaded machine.
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
 }
 
 #[tokio::test]
