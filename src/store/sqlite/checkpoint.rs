@@ -218,3 +218,36 @@ unsafe extern "C" fn count_frames(
     frames.store(u32::try_from(pages).unwrap_or(0), Ordering::Relaxed);
     rusqlite::ffi::SQLITE_OK
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past `BACKSTOP`, only the writer thread's commit checkpoints on the writer's
+    /// connection: a commit on a caller's thread leaves it to the thread's next one.
+    #[test]
+    fn only_the_writer_threads_commit_runs_the_backstop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("pragma journal_mode = wal; create table t (v integer)")
+            .unwrap();
+        let mut checkpoints = Checkpoints::start(
+            &conn,
+            &path,
+            SqliteSynchronous::Normal,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        conn.execute("insert into t values (1)", []).unwrap();
+        // As the WAL hook leaves it after a commit that took the WAL past the backstop.
+        checkpoints.frames.store(BACKSTOP, Ordering::Relaxed);
+        assert!(checkpoints.past_backstop());
+
+        checkpoints.after_commit(&conn, false);
+        assert_eq!(checkpoints.counts.backstop.load(Ordering::Relaxed), 0);
+        checkpoints.after_commit(&conn, true);
+        assert_eq!(checkpoints.counts.backstop.load(Ordering::Relaxed), 1);
+        checkpoints.detach(&conn);
+    }
+}

@@ -822,8 +822,12 @@ mod tests {
     fn thread_name() -> impl FnOnce(&Conn<'_>) -> StoreResult<String> + Send + 'static {
         |conn| {
             conn.execute("insert into t (v) values ('x')", [])?;
-            Ok(std::thread::current().name().unwrap_or("").to_owned())
+            Ok(this_thread())
         }
+    }
+
+    fn this_thread() -> String {
+        std::thread::current().name().unwrap_or("").to_owned()
     }
 
     /// With the connection free and nothing waiting, a job runs on the caller's thread,
@@ -833,7 +837,7 @@ mod tests {
     async fn a_job_for_a_free_writer_runs_on_its_callers_thread() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
-        let here = std::thread::current().name().unwrap_or("").to_owned();
+        let here = this_thread();
         assert_eq!(w.run_short(thread_name()).await.unwrap(), here);
         assert_eq!(w.run_first(thread_name()).await.unwrap(), here);
         assert_eq!(w.batches.load(Ordering::Relaxed), 2);
@@ -857,7 +861,7 @@ mod tests {
     async fn a_job_past_the_backstop_goes_to_the_writer_thread() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir);
-        let here = std::thread::current().name().unwrap_or("").to_owned();
+        let here = this_thread();
         assert_eq!(w.run_short(thread_name()).await.unwrap(), here);
         w.wal
             .0
