@@ -6,6 +6,7 @@
 
 pub mod dropped;
 pub mod meta;
+pub mod pacer;
 pub mod sandbox;
 pub mod senders;
 pub mod twilio;
@@ -102,9 +103,22 @@ pub enum FetchError {
     /// Will not get better: the media id is unknown or expired, the answer is not usable.
     #[error("{0}")]
     Permanent(String),
+    /// Worth another try later: the client's timeout (`media.download_timeout`) ended the
+    /// request before an answer came.
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl FetchError {
+    /// A request that got no answer: timed out, or transient.
+    pub fn no_answer(error: &reqwest::Error, text: String) -> Self {
+        if error.is_timeout() {
+            FetchError::TimedOut(text)
+        } else {
+            FetchError::Transient(text)
+        }
+    }
+
     /// Classifies a provider's HTTP status on a media request.
     pub fn from_status(status: reqwest::StatusCode, text: String) -> Self {
         if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429) {

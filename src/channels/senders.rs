@@ -3,12 +3,12 @@
 //! once at start; nothing here changes per request.
 
 use super::meta::MetaClient;
+use super::pacer::{Lane, Pacer};
 use super::sandbox::SandboxChannel;
 use super::twilio::TwilioClient;
 use super::Channel;
 use crate::config::{ChannelKind, Config, SenderConfig};
 use crate::domain::RouteKey;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub struct SenderRuntime {
     pub config: SenderConfig,
     pub channel: Arc<dyn Channel>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    pacer: Option<Pacer>,
     /// Set when the provider refused this sender's credentials or account (190, 368) in
     /// this process: the sends it had already claimed look at the database's stop before
     /// they go, instead of going out one after another into the same refusal.
@@ -24,10 +24,10 @@ pub struct SenderRuntime {
 }
 
 impl SenderRuntime {
-    /// Waits until this sender may send again (per-sender pacing).
-    pub async fn pace(&self) {
-        if let Some(l) = &self.limiter {
-            l.until_ready().await;
+    /// Waits until this sender may send again (per-sender pacing, live sends first).
+    pub async fn pace(&self, lane: Lane) {
+        if let Some(p) = &self.pacer {
+            p.wait(lane).await;
         }
     }
 }
@@ -91,16 +91,13 @@ impl Senders {
                 // Config validation guarantees settings for meta/twilio senders.
                 _ => Arc::new(sandbox.for_sender(s.id)),
             };
-            let limiter = s
-                .pace()
-                .and_then(NonZeroU32::new)
-                .map(|n| RateLimiter::direct(Quota::per_second(n)));
+            let pacer = s.pace().and_then(NonZeroU32::new).map(Pacer::new);
             by_id.insert(
                 s.id,
                 Arc::new(SenderRuntime {
                     config: s.clone(),
                     channel,
-                    limiter,
+                    pacer,
                     stop_seen: std::sync::atomic::AtomicBool::new(false),
                 }),
             );

@@ -94,6 +94,16 @@ pub struct LiveTemplate {
 }
 
 impl LiveTemplate {
+    /// The template's category at `now` as Meta has it: an announced change counts from
+    /// its date (at once when Meta gave none), then the last completed change.
+    pub fn category_at(&self, now: DateTime<Utc>) -> Option<TemplateCategory> {
+        match (self.impending_category, self.impending_on) {
+            (Some(c), None) => Some(c),
+            (Some(c), Some(on)) if on <= now => Some(c),
+            _ => self.category,
+        }
+    }
+
     /// Why a send of this template must not reach the provider, if it must not.
     pub fn unsendable_reason(&self) -> Option<String> {
         let status = self.status.as_deref()?;
@@ -149,6 +159,39 @@ mod tests {
             Some(TemplateCategory::Authentication)
         );
         assert_eq!(TemplateCategory::parse("transactional"), None);
+    }
+
+    #[test]
+    fn an_announced_category_counts_from_its_date() {
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let mut t = LiveTemplate {
+            name: "order_update".into(),
+            language: "en".into(),
+            status: None,
+            reason: None,
+            category: Some(TemplateCategory::Utility),
+            impending_category: Some(TemplateCategory::Marketing),
+            impending_on: Some(at(1_790_000_000)),
+            updated_at: at(1_789_000_000),
+        };
+        assert_eq!(
+            t.category_at(at(1_789_999_999)),
+            Some(TemplateCategory::Utility)
+        );
+        assert_eq!(
+            t.category_at(at(1_790_000_000)),
+            Some(TemplateCategory::Marketing)
+        );
+        t.impending_on = None;
+        assert_eq!(
+            t.category_at(at(1_789_000_000)),
+            Some(TemplateCategory::Marketing)
+        );
+        t.impending_category = None;
+        assert_eq!(
+            t.category_at(at(1_789_000_000)),
+            Some(TemplateCategory::Utility)
+        );
     }
 
     #[test]

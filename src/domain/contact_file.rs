@@ -280,10 +280,20 @@ fn split_tags(value: &str) -> Vec<String> {
 
 fn parse_json(bytes: &[u8]) -> Result<ParsedImport, ImportError> {
     let text = utf8_text(bytes)?;
-    let items: Vec<Value> = serde_json::from_str(text).map_err(|e| ImportError::Json {
-        line: e.line(),
-        column: e.column(),
-        problem: e.to_string(),
+    let items: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+        // serde_json counts columns from 1 but says 0 for a whole value of the wrong type
+        // (`{…}` where the array belongs): the first character is column 1, as everywhere
+        // else in this file's errors. Its own "at line 1 column 0" is not repeated.
+        let problem = e.to_string();
+        let problem = match problem.rsplit_once(" at line ") {
+            Some((words, _)) => words.to_string(),
+            None => problem,
+        };
+        ImportError::Json {
+            line: e.line().max(1),
+            column: e.column().max(1),
+            problem,
+        }
     })?;
     if items.len() > MAX_ROWS {
         return Err(ImportError::TooManyRows);

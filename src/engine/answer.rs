@@ -36,9 +36,11 @@ pub fn check(
         Expect::Email => crate::domain::typed::email(text).map(Value::String).ok_or(
             "That does not look like an email address. Please write it like name@example.com.",
         ),
-        Expect::Phone => PhoneNumber::parse(text)
+        // The rule the API applies to numbers typed by people (`parse_strict`): a number
+        // saved here is one the API and the flows can send to.
+        Expect::Phone => PhoneNumber::parse_strict(text)
             .map(|p| json!(p.as_e164()))
-            .map_err(|_| "Please send a phone number with its country code, like +44 7700 900123."),
+            .map_err(|_| "Please send a phone number with its country code, like +44 7911 123456."),
         Expect::Choice(choices) => {
             let folded = normalize(text);
             if let Some(c) = choices.iter().find(|c| normalize(c) == folded) {
@@ -129,9 +131,17 @@ mod tests {
         assert!(check(&Expect::Email, &text("ana@example"), &[]).is_err());
         assert!(check(&Expect::Email, &text("a na@example.com"), &[]).is_err());
         assert_eq!(
-            check(&Expect::Phone, &text("+44 7700 900123"), &[]),
-            Ok(json!("+447700900123"))
+            check(&Expect::Phone, &text("+44 7911 123456"), &[]),
+            Ok(json!("+447911123456"))
         );
+        // E.164-shaped but outside their countries' numbering plans: the API refuses them
+        // (422), so the step does too.
+        for outside in ["+1 234 567 890", "+44 7700 900123", "+34 000 000 001"] {
+            assert!(
+                check(&Expect::Phone, &text(outside), &[]).is_err(),
+                "{outside}"
+            );
+        }
     }
 
     #[test]

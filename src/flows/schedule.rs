@@ -147,8 +147,10 @@ impl Audience {
         let since_last = row
             .last_inbound_at
             .map(|t| now.signed_duration_since(t).to_std().unwrap_or_default());
+        // A customer who never wrote has been inactive for as long as anyone: a
+        // re-engagement of the quiet ones reaches them too.
         if let Some(min) = self.inactive_for {
-            if since_last.is_none_or(|s| s < min) {
+            if since_last.is_some_and(|s| s < min) {
                 return false;
             }
         }

@@ -18,14 +18,17 @@ use tokio::time::Instant;
 tokio::task_local! {
     /// When the calling step's own `timeout` ends (`within`); a call's retries are weighed
     /// against the sooner of it and the model's timeout.
-    static STEP_DEADLINE: Instant;
+    static STEP_DEADLINE: (Instant, Duration);
 }
 
 /// Runs `call` (a model's `complete`) within `timeout`, the step's own time for it: a
 /// retry's wait (a `Retry-After`, a backoff) that would outlast it is not waited for, and
-/// the refusal names the time actually left.
+/// the refusal names the step's configured time (`within 2s`), not the few nanoseconds
+/// less that were left when the call began.
 pub async fn within<F: std::future::Future>(timeout: Duration, call: F) -> F::Output {
-    STEP_DEADLINE.scope(Instant::now() + timeout, call).await
+    STEP_DEADLINE
+        .scope((Instant::now() + timeout, timeout), call)
+        .await
 }
 
 /// The largest answer read from a model or a transcription service.
@@ -132,12 +135,17 @@ impl Transport {
     pub async fn post(&self, body: Body) -> Result<Value, ModelError> {
         let start = Instant::now();
         let mut deadline = start + self.timeout;
-        if let Ok(step) = STEP_DEADLINE.try_with(|d| *d) {
-            deadline = deadline.min(step);
+        // The time the refusal names: the configured one that ends the call first.
+        let mut configured = self.timeout;
+        if let Ok((step, step_timeout)) = STEP_DEADLINE.try_with(|d| *d) {
+            if step < deadline {
+                deadline = step;
+                configured = step_timeout;
+            }
         }
         match tokio::time::timeout_at(deadline, self.post_until(body, deadline)).await {
             Ok(result) => result,
-            Err(_) => Err(ModelError::Timeout(deadline - start)),
+            Err(_) => Err(ModelError::Timeout(configured)),
         }
     }
 

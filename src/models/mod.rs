@@ -34,7 +34,7 @@ mod tests;
 pub enum ModelError {
     #[error("{0}")]
     Failed(String),
-    #[error("the model did not answer within {0:?}")]
+    #[error("the model did not answer within {}", humantime::format_duration(*.0))]
     Timeout(std::time::Duration),
 }
 

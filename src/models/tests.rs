@@ -344,6 +344,22 @@ async fn a_slow_model_times_out_retries_included() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
 }
 
+/// The step's own `timeout: 2s`, shorter than the model's: the refusal names the 2 s the
+/// author wrote, not the 1.999994962s left when the call began.
+#[tokio::test]
+async fn a_step_timeout_is_named_as_configured() {
+    let mut slow = openai_text("late");
+    slow.delay = Duration::from_secs(30);
+    let (_double, url) = Double::serve(vec![slow]).await;
+    let m = model("openai", &url, "timeout: 30s");
+    let step = Duration::from_millis(1500);
+    let err = crate::models::within(step, m.client.complete(&request()))
+        .await
+        .unwrap_err();
+    assert_eq!(err, ModelError::Timeout(step));
+    assert_eq!(err.to_string(), "the model did not answer within 1s 500ms");
+}
+
 #[tokio::test]
 async fn an_answer_over_one_mebibyte_is_refused() {
     let big = format!(

@@ -115,9 +115,10 @@ impl Transcriber {
             .await
             .map_err(|e| match e {
                 // The shared words name a model; this is the transcription service.
-                ModelError::Timeout(after) => self
-                    .transport
-                    .failed(&format!("did not answer within {after:?}")),
+                ModelError::Timeout(after) => self.transport.failed(&format!(
+                    "did not answer within {}",
+                    humantime::format_duration(after)
+                )),
                 other => other,
             })?;
         let Some(Value::String(text)) = answer.get("text") else {

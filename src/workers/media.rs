@@ -217,6 +217,10 @@ impl MediaWorker {
             .await
             .map_err(|e| match e {
                 FetchError::Transient(e) => Failure::Retry(e),
+                FetchError::TimedOut(e) => Failure::Retry(format!(
+                    "the file did not arrive within media.download_timeout ({}): {e}",
+                    humantime::format_duration(self.config.download_timeout)
+                )),
                 FetchError::Permanent(e) => Failure::Permanent(e),
             })?;
         let declared = body.size.into_iter().chain(body.response.content_length());

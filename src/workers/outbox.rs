@@ -5,6 +5,7 @@
 
 use super::retry::{decide, RetryDecision};
 use super::{LeasedSend, Wakeups};
+use crate::channels::pacer::Lane;
 use crate::channels::senders::{SenderRuntime, Senders};
 use crate::config::RetryConfig;
 use crate::domain::{
@@ -44,6 +45,10 @@ pub struct Outbox {
     /// priced as free-form) and its send, which turned it into its template.
     pub pricer: Arc<crate::domain::pricing::Pricer>,
 }
+
+/// A customer whose last message is this recent is in a conversation now: replies to them
+/// go before bulk sends in the sender's pace (`channels::pacer`).
+pub const LIVE_WITHIN: Duration = Duration::from_secs(10 * 60);
 
 /// How often messages WhatsApp held back (131049) are looked for, to send on their day.
 const DEFERRED_SWEEP: Duration = Duration::from_secs(30);
@@ -336,7 +341,8 @@ impl Outbox {
         }
         // Paced first: a claimed message may wait here for its turn, and a broadcast's
         // send is judged (cancelled? opted out?) as it leaves, not as it was claimed.
-        sender.pace().await;
+        let lane = self.lane(item);
+        sender.pace(lane).await;
         if let Some(outcome) = self.stop_gate(sender).await {
             return outcome;
         }
@@ -353,7 +359,7 @@ impl Outbox {
                 let content = OutboundContent::Template(t.clone());
                 message.content = content.clone();
                 converted = Some(content);
-                sender.pace().await;
+                sender.pace(lane).await;
                 result = self.send(sender, &message, item.id).await;
             }
         }
@@ -363,6 +369,17 @@ impl Outbox {
                 converted_to: converted,
             },
             Err(f) => self.on_failure(item, &message.content, f).await,
+        }
+    }
+
+    /// The line a send waits in for its sender's pace: a customer who wrote within
+    /// [`LIVE_WITHIN`] is talking to the business now and their reply goes first;
+    /// broadcasts, scheduled sends and sends to anyone else take what is left.
+    fn lane(&self, item: &OutboxItem) -> Lane {
+        let now = self.clock.now();
+        match item.last_inbound_at {
+            Some(at) if (now - at).to_std().unwrap_or_default() <= LIVE_WITHIN => Lane::Live,
+            _ => Lane::Bulk,
         }
     }
 
@@ -421,8 +438,9 @@ impl Outbox {
                 window_closed: false,
             });
         }
+        let now = self.clock.now();
         let category = live
-            .and_then(|l| l.category)
+            .and_then(|l| l.category_at(now))
             .or_else(|| self.template_categories.get(&t.name).copied());
         if category != Some(TemplateCategory::Marketing) {
             return None;
@@ -512,8 +530,8 @@ impl Outbox {
         {
             Ok(r) => r,
             Err(_) => Err(SendFailure::unknown_outcome(format!(
-                "no answer from the provider within {:?}",
-                self.send_timeout
+                "no answer from the provider within {}",
+                humantime::format_duration(self.send_timeout)
             ))),
         }
     }

@@ -282,3 +282,84 @@ async fn a_paused_fallback_template_is_recorded_and_not_sent_again() {
     );
     app.shutdown().await;
 }
+
+/// Meta announces that a utility template becomes marketing (`template_category_update`
+/// with `correct_category` and `category_update_timestamp`): until that time it stays
+/// utility; from then on the templates API says marketing and a customer who stopped
+/// marketing does not receive it.
+#[tokio::test]
+async fn an_announced_category_change_applies_from_its_date() {
+    let app = spawn_with(Options {
+        config_edits: vec![(
+            "templates:\n",
+            "templates:\n  - { id: 51, name: order_update, language: en_US, status: approved, category: utility, body: \"Hi {{1}}, your order moved.\" }\n",
+        )],
+        ..options(false)
+    })
+    .await;
+    let announce = |at: i64| {
+        String::from_utf8(fixture("template_category_impending.json"))
+            .unwrap()
+            .replace("1790600000", &at.to_string())
+    };
+    let category = |app: &TestApp| {
+        let url = format!("{}/api/user/whatsapp/templates", app.addr);
+        let http = app.http.clone();
+        async move {
+            let listed: Value = http
+                .get(url)
+                .bearer_auth(crate::api::KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            listed["templates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == "order_update")
+                .cloned()
+                .unwrap()
+        }
+    };
+    app.post_meta(&fixture("user_preferences_stop.json")).await;
+
+    // Announced for tomorrow: still utility, and it reaches the customer.
+    let tomorrow = now_unix() + 86_400;
+    assert_eq!(
+        app.post_meta(announce(tomorrow).as_bytes()).await.status(),
+        200
+    );
+    let listed = category(&app).await;
+    assert_eq!(listed["category"], "utility", "{listed}");
+    assert_eq!(
+        listed["meta"]["impending_category"], "marketing",
+        "{listed}"
+    );
+    let before = send_template(&app, 51).await;
+    assert_eq!(settled(&app, before).await.status, DeliveryStatus::Accepted);
+
+    // The date has passed: marketing, held back from the customer who stopped marketing.
+    assert_eq!(
+        app.post_meta(announce(now_unix() - 60).as_bytes())
+            .await
+            .status(),
+        200
+    );
+    let listed = category(&app).await;
+    assert_eq!(listed["category"], "marketing", "{listed}");
+    let after = send_template(&app, 51).await;
+    let record = settled(&app, after).await;
+    assert_eq!(record.status, DeliveryStatus::Skipped, "{record:?}");
+    assert!(
+        record
+            .error_title
+            .as_deref()
+            .unwrap()
+            .contains("stopped marketing"),
+        "{record:?}"
+    );
+    app.shutdown().await;
+}

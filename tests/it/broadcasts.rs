@@ -885,3 +885,78 @@ async fn sends_waiting_in_the_outbox_honour_a_later_opt_out_and_a_cancel() {
         "{body:#}"
     );
 }
+
+/// The README's own example: `"inactive_for": "20h"` on an imported VIP list reaches the
+/// VIPs who never wrote (inactive for as long as anyone) and leaves out one who wrote an
+/// hour ago, even to another of the business's numbers (activity is the customer's, not a
+/// number's).
+#[tokio::test]
+async fn inactive_for_reaches_contacts_who_never_wrote_and_counts_every_number() {
+    let app = spawn(0).await;
+    let clock = app.clock.clone().unwrap();
+    import_csv(
+        &app,
+        "phone,tags,first_name\n+34600000001,vip,Ana\n+34600000002,vip,Bo\n+34600000003,vip,Cy\n"
+            .into(),
+    )
+    .await;
+    // Cy writes to the Meta number (sender 1), not the broadcast's sandbox number (3).
+    let wrote = (clock.now() - chrono::Duration::hours(1)).timestamp();
+    assert_eq!(
+        app.post_meta(&meta_text("34600000003", "wamid.cy.1", "hello", wrote))
+            .await
+            .status(),
+        200
+    );
+    eventually(
+        Duration::from_secs(10),
+        "Cy's message is stored",
+        || async {
+            let c = app
+                .store
+                .find_conversation(1, "+34600000003")
+                .await
+                .unwrap()?;
+            c.last_inbound_at.map(|_| ())
+        },
+    )
+    .await;
+    let (status, body) = post(
+        &app,
+        "/api/broadcasts",
+        promo(json!({ "audience": { "tags": ["vip"], "inactive_for": "20h" } })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let id = n(&body["broadcast"]["id"]);
+    let done = wait_for(
+        &app,
+        id,
+        "the broadcast is done",
+        Duration::from_secs(30),
+        |b| b["broadcast"]["state"] == "done",
+    )
+    .await;
+    assert_eq!(
+        n(&done["progress"]["recipients"]),
+        2,
+        "Ana and Bo only: {done:#}"
+    );
+    for (phone, reached) in [
+        ("+34600000001", true),
+        ("+34600000002", true),
+        ("+34600000003", false),
+    ] {
+        let conversation = app.store.find_conversation(3, phone).await.unwrap();
+        let sent = match conversation {
+            Some(c) => !app
+                .store
+                .conversation_outbound(c.id, None, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            None => false,
+        };
+        assert_eq!(sent, reached, "{phone}");
+    }
+}

@@ -396,3 +396,26 @@ async fn a_twilio_user_without_a_shared_number_is_answered_at_their_bsuid() {
     assert_eq!(body, Some("echo: hi from a username"));
     app.shutdown().await;
 }
+
+/// The conversations listing gives a customer known only by their business-scoped id
+/// that id on its own (`user_id`, what the send API takes) and their username, not only
+/// the store's `key: "bsuid:…"`.
+#[tokio::test]
+async fn the_conversations_listing_names_a_hidden_numbers_user_id_and_username() {
+    let app = spawn_with(Options {
+        flows: vec![("greet.yaml", GREET_FLOW)],
+        extra_yaml: api_yaml(1000, 1000),
+        ..Options::default()
+    })
+    .await;
+    post_ok(&app, &from_user(BSUID, "wamid.list.1", "greet")).await;
+    app.wait_meta_sends(1, WAIT).await;
+    let (status, page) = crate::api::call(&app, "GET", "/api/conversations", None).await;
+    assert_eq!(status, 200, "{page:#}");
+    let contact = &page["conversations"][0]["contact"];
+    assert_eq!(contact["key"], format!("bsuid:{BSUID}"), "{page:#}");
+    assert_eq!(contact["user_id"], BSUID, "{page:#}");
+    assert_eq!(contact["username"], "@maria", "{page:#}");
+    assert_eq!(contact["phone"], Value::Null, "{page:#}");
+    app.shutdown().await;
+}

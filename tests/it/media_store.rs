@@ -256,6 +256,30 @@ async fn a_failing_download_is_retried_then_stored() {
     assert_eq!(status, 200);
 }
 
+/// A media server that never answers within `media.download_timeout`: the failure says so
+/// in the README's words, not as a bare transport error.
+#[tokio::test]
+async fn a_download_cut_by_the_timeout_says_so() {
+    let media = tempfile::tempdir().unwrap();
+    let app = app_with(
+        media.path(),
+        ", download_timeout: 500ms, retry: { initial: 50ms, max_delay: 100ms, max_attempts: 2 }",
+        None,
+    )
+    .await;
+    serve_media_after(&app.meta, "2003", PHOTO, Duration::from_secs(30)).await;
+    app.post_meta(&meta_photo("wamid.slow", "2003", &sha_base64(PHOTO)))
+        .await;
+    let id = message_id(&app, "wamid.slow").await;
+    let m = settled_media(&app, id).await;
+    assert_eq!(m["status"], "failed", "{m}");
+    let error = m["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not arrive within media.download_timeout (500ms)"),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn a_file_whose_sha256_differs_from_the_declared_one_is_refused() {
     let media = tempfile::tempdir().unwrap();

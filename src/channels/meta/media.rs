@@ -32,10 +32,13 @@ pub(super) async fn fetch(
         .send()
         .await
         .map_err(|e| {
-            FetchError::Transient(format!(
-                "no answer from Meta for media {media_id}: {}",
-                describe_transport(&e)
-            ))
+            FetchError::no_answer(
+                &e,
+                format!(
+                    "no answer from Meta for media {media_id}: {}",
+                    describe_transport(&e)
+                ),
+            )
         })?;
     let status = answer.status();
     let body = crate::net::read_limited(answer, MAX_ANSWER)
@@ -68,10 +71,13 @@ pub(super) async fn fetch(
         .send()
         .await
         .map_err(|e| {
-            FetchError::Transient(format!(
-                "no answer from Meta's media server for media {media_id}: {}",
-                describe_transport(&e)
-            ))
+            FetchError::no_answer(
+                &e,
+                format!(
+                    "no answer from Meta's media server for media {media_id}: {}",
+                    describe_transport(&e)
+                ),
+            )
         })?;
     let status = response.status();
     if !status.is_success() {

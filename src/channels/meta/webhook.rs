@@ -578,7 +578,15 @@ fn identity_change(at: &str, message: &wire::Message) -> Option<IdentityChange> 
             return None;
         }
     };
-    let previous = sender(message, None).or_else(|| {
+    // Read without counting: a side that cannot be read is counted once, below, as the
+    // one unreadable item this message is (`sender` would count it a second time).
+    let previous = ContactRef::from_parts(
+        non_empty(&message.from).and_then(|p| PhoneNumber::parse(p).ok()),
+        non_empty(&message.from_user_id)
+            .filter(|id| is_user_id(id))
+            .map(str::to_string),
+    )
+    .or_else(|| {
         non_empty(&system.previous_user_id)
             .filter(|id| is_user_id(id))
             .map(|id| ContactRef::BusinessScoped(id.to_string()))

@@ -286,10 +286,9 @@ impl Channel for TwilioClient {
                 self.settings.api_base
             )));
         }
-        let response =
-            self.with_auth(http.get(parsed)).send().await.map_err(|e| {
-                FetchError::Transient(format!("no answer from Twilio for {url}: {e}"))
-            })?;
+        let response = self.with_auth(http.get(parsed)).send().await.map_err(|e| {
+            FetchError::no_answer(&e, format!("no answer from Twilio for {url}: {e}"))
+        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::from_status(

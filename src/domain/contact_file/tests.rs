@@ -246,8 +246,15 @@ fn whole_file_errors_say_where_and_what_to_do() {
         parse(ImportFormat::Csv, b"phone\n\xff\n").unwrap_err(),
         ImportError::NotUtf8 { line: 2, column: 1 }
     );
-    assert!(err(ImportFormat::Json, "{\"phone\": 1}")
-        .ends_with("(the file must be a JSON array of objects)"));
+    // An object where the array belongs: column 1, counted from 1 as every error here.
+    assert_eq!(
+        err(ImportFormat::Json, "{\"phone\": 1}"),
+        "line 1, column 1: invalid type: map, expected a sequence (the file must be a JSON array of objects)"
+    );
+    assert_eq!(
+        err(ImportFormat::Json, "[{\"phone\": 1},\n  oops]"),
+        "line 2, column 3: expected value (the file must be a JSON array of objects)"
+    );
     // Excel's semicolons, where the decimal mark is a comma: said so.
     assert!(
         err(ImportFormat::Csv, "phone;name\n+16315550101;Ana\n").contains(

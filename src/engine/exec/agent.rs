@@ -33,7 +33,8 @@ use std::time::Duration;
 /// to the model); beyond it the step's `on_error` applies.
 pub const MAX_ROUNDS: usize = 4;
 
-/// Tool calls of one answer that are looked at; the rest are dropped.
+/// Tool calls of one answer that are looked at; the rest are not carried out, and the
+/// model is told so with the results of those that were.
 pub const MAX_TOOL_CALLS: usize = 8;
 
 /// Characters of the model's own words (its text, a tool's name or arguments) quoted back to
@@ -432,6 +433,14 @@ impl Interpreter<'_> {
                 ));
             }
         }
+        if dropped > 0 {
+            if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
+                last.text.push_str(&format!(
+                    "\n(Parley: your answer asked for {} actions; only the first {MAX_TOOL_CALLS} were looked at and the other {dropped} were not carried out. Ask for at most {MAX_TOOL_CALLS} in one answer.)",
+                    dropped + MAX_TOOL_CALLS
+                ));
+            }
+        }
         if !text.is_empty() {
             let withheld = if refused > 0 {
                 Some("an answer with a refused action is never sent".to_string())
@@ -485,8 +494,7 @@ impl Interpreter<'_> {
             // Sent with an earlier call's actions: the customer has it already.
             self.decide(|| "the assistant's answer was sent already this turn; not again".into());
             self.trace_outcome(|x| x.outcome = "sent already".into());
-            self.end_turn();
-            return Next::Stop;
+            return self.turn_answered(spec, pc);
         }
         match refused {
             Ok(()) => {
@@ -495,8 +503,7 @@ impl Interpreter<'_> {
                 if let Some(round) = &mut self.round {
                     round.said.push(text);
                 }
-                self.end_turn();
-                Next::Stop
+                self.turn_answered(spec, pc)
             }
             Err(why) => {
                 self.decide(|| format!("the assistant's answer was not sent: {why}"));
@@ -848,6 +855,25 @@ impl Interpreter<'_> {
     }
 
     /// The step is over; the flow goes on at `to`.
+    /// The turn's answer was sent: the step waits for the next message, or, when that was
+    /// its `max_turns`-th answer, ends now and the flow goes on below it (the customer's
+    /// next message is not swallowed by a step that can no longer answer it).
+    fn turn_answered(&mut self, spec: &AgentSpec, pc: usize) -> Next {
+        self.end_turn();
+        let turns = match self.state.run.as_ref().and_then(|r| r.wait.as_ref()) {
+            Some(Wait::Agent { turns, .. }) => *turns,
+            _ => 0,
+        };
+        if turns < spec.max_turns {
+            return Next::Stop;
+        }
+        let max = spec.max_turns;
+        self.decide(|| {
+            format!("the assistant answered its {max} turns (`max_turns`): the flow goes on")
+        });
+        self.agent_done(pc + 1)
+    }
+
     fn agent_done(&mut self, to: usize) -> Next {
         self.round = None;
         if let Some(run) = &mut self.state.run {
@@ -945,7 +971,7 @@ fn save_refusal(name: &str, expect: &Expect, value: &str) -> String {
         Expect::Number => "must be a number, like 3 or 12.5".into(),
         Expect::Email => "must be an email address, like name@example.com".into(),
         Expect::Phone => {
-            "must be a phone number with its country code, like +44 7700 900123".into()
+            "must be a phone number with its country code, like +44 7911 123456".into()
         }
         Expect::Choice(choices) => format!("must be one of: {}", choices.join(", ")),
         Expect::Text => return format!("`{name}` must be a text that is not empty"),
@@ -986,7 +1012,7 @@ fn save_rule(expect: &crate::flows::Expect) -> String {
         Expect::Text => "text".into(),
         Expect::Number => "a number".into(),
         Expect::Email => "an email address".into(),
-        Expect::Phone => "a phone number with its country code, like +34600000001".into(),
+        Expect::Phone => "a phone number with its country code, like +44 7911 123456".into(),
         Expect::Choice(options) => format!("one of: {}", options.join(", ")),
         Expect::Button => "the title of one of the buttons offered".into(),
         Expect::Regex(re) => format!("text matching the regular expression {}", re.as_str()),

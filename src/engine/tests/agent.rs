@@ -592,14 +592,19 @@ async fn goto_flow_goes_only_to_listed_flows_and_max_turns_ends_the_step() {
         b.model.text(&format!("answer {i}"));
     }
     b.h.say("help").await;
-    for i in 1..5 {
+    for i in 1..4 {
         assert_eq!(b.h.say(&format!("q{i}")).await, vec![format!("answer {i}")]);
     }
-    // The sixth message is past `max_turns: 5`: the flow goes on without a call.
+    // The fifth answer is the step's `max_turns: 5`: the step ends with it and the flow
+    // goes on below at once, not at the customer's next message.
     assert_eq!(
-        b.h.say("q6").await,
-        vec!["Thanks for talking to our assistant."]
+        b.h.say("q4").await,
+        vec![
+            "answer 4".to_string(),
+            "Thanks for talking to our assistant.".to_string()
+        ]
     );
+    assert!(b.h.state().run.is_none());
     assert_eq!(b.model.requests().len(), 5);
     // `history: 4`: the model saw at most 4 earlier messages plus the new one.
     assert!(b.model.requests()[4].messages.len() <= 5);
@@ -918,4 +923,41 @@ async fn the_model_is_told_each_save_fields_rule() {
         "the order number: text matching the regular expression ^A-[0-9]{5}$"
     );
     assert_eq!(field["pattern"], "^A-[0-9]{5}$");
+}
+
+/// An answer of nine tool calls: the first eight are carried out, and the model is told
+/// that the ninth was not (it was dropped without a word).
+#[tokio::test]
+async fn tool_calls_past_the_limit_are_named_to_the_model() {
+    use crate::engine::exec::agent::MAX_TOOL_CALLS;
+    let mut a = agent_harness();
+    let calls: Vec<ToolCall> = (0..=MAX_TOOL_CALLS)
+        .map(|i| ToolCall {
+            id: format!("call_{i}"),
+            name: "tag".into(),
+            arguments: json!({ "tag": "wants_refund" }),
+        })
+        .collect();
+    a.model.push(ChatAnswer {
+        text: String::new(),
+        tool_calls: calls,
+        usage: Usage {
+            input_tokens: 100,
+            output_tokens: 20,
+        },
+    });
+    a.model.text("Tagged.");
+    assert_eq!(a.h.say("help").await, vec!["Tagged."]);
+    let second = &a.model.requests()[1];
+    let results = second
+        .messages
+        .iter()
+        .filter(|m| m.text.starts_with("tagged"))
+        .count();
+    assert_eq!(results, MAX_TOOL_CALLS, "{:#?}", second.messages);
+    let last = &second.messages.last().unwrap().text;
+    assert!(
+        last.contains("asked for 9 actions; only the first 8 were looked at and the other 1 were not carried out"),
+        "{last}"
+    );
 }

@@ -647,7 +647,9 @@ impl Broadcasts for PgStore {
         sqlx::query(
             "select k.id as contact_id, k.key, k.name, k.attributes, k.tags,
                     k.created_at as contact_created_at, k.bsuid, k.username,
-                    c.id as conversation_id, c.last_inbound_at, c.state
+                    c.id as conversation_id, c.state,
+                    (select max(x.last_inbound_at) from conversations x
+                     where x.contact_id = k.id) as last_inbound_at
              from contacts k
              left join conversations c on c.contact_id = k.id and c.sender_id = $1
              where k.id > $2 and k.merged_into is null

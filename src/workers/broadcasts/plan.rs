@@ -395,7 +395,7 @@ async fn check(
         });
     }
     let category = live
-        .and_then(|l| l.category)
+        .and_then(|l| l.category_at(now))
         .or(template.category)
         .map(|c: TemplateCategory| c.as_str().to_string());
     let map = VariableMap::parse(&req.variables)

@@ -817,3 +817,37 @@ fn the_two_readings_agree_on_damaged_bodies() {
         "{taken} of {tried} damaged bodies read in one pass"
     );
 }
+
+/// The unreadable-item counter's value for `kind` after parsing `body`, counted by a
+/// recorder of this thread alone (other tests' counts do not reach it).
+fn unparsed_count(body: &[u8], kind: &str) -> u64 {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    {
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let _ = parse(body);
+    }
+    let series =
+        format!("parley_webhook_items_unparsed_total{{provider=\"meta\",kind=\"{kind}\"}} ");
+    handle
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `user_changed_user_id` system message without `previous_user_id` is one unreadable
+/// item, counted once like any other (it was counted twice: once for its missing `from`,
+/// once as an identity change with one side).
+#[test]
+fn an_unreadable_system_message_counts_once() {
+    assert_eq!(
+        unparsed_count(&fixture("system_user_changed_user_id.json"), "message"),
+        1
+    );
+    // Another unreadable message, for comparison: a `system` type without its object.
+    let other = String::from_utf8(fixture("system_user_changed_user_id.json"))
+        .unwrap()
+        .replace("\"system\": {", "\"nothing\": {");
+    assert_eq!(unparsed_count(other.as_bytes(), "message"), 1);
+}

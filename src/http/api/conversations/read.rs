@@ -55,13 +55,24 @@ pub async fn list(
         .map(|r| {
             let c = &r.conversation;
             let window = policy.state(c.last_inbound_at, now);
+            let known = r.contact.contact_ref();
+            // A customer who hides their number is known by their business-scoped id
+            // (`key: "bsuid:US.…"`): it is given on its own, as the send API takes it
+            // (`recipient_user_id`), with their username when WhatsApp sent one.
+            let user_id = r
+                .contact
+                .user_id
+                .clone()
+                .or_else(|| known.as_ref().and_then(|k| k.user_id().map(str::to_string)));
             json!({
                 "id": c.id,
                 "sender_id": c.sender_id,
                 "contact": {
                     "id": r.contact.id,
                     "key": r.contact.key,
-                    "phone": r.contact.contact_ref().and_then(|k| k.phone().map(|p| p.as_e164().to_string())),
+                    "phone": known.as_ref().and_then(|k| k.phone().map(|p| p.as_e164().to_string())),
+                    "user_id": user_id,
+                    "username": r.contact.username,
                     "name": r.contact.name,
                     "tags": r.contact.tags,
                 },

@@ -96,6 +96,7 @@ pub async fn templates(
     // What Meta last said about each template (status and category webhooks) wins over
     // what the config declares.
     let live = st.store.live_templates().await?;
+    let now = st.clock.now();
     let templates: Vec<Value> = st
         .config
         .templates
@@ -111,7 +112,7 @@ pub async fn templates(
             if filter.as_deref().is_some_and(|f| f != status) {
                 return None;
             }
-            let category = meta.and_then(|l| l.category).or(t.category);
+            let category = meta.and_then(|l| l.category_at(now)).or(t.category);
             Some(json!({
                 "id": t.id,
                 "name": t.name,
