@@ -716,3 +716,52 @@ async fn the_sandbox_says_when_a_slow_model_outlasted_its_wait() {
     assert_eq!(status, 400, "{body:#}");
     app.shutdown().await;
 }
+
+/// The README: "It ends … after `max_turns` answers; then the flow goes on below." With
+/// `max_turns: 2`, the second answer is followed at once by the step below, and the
+/// customer's third message is not swallowed by a step that can no longer answer it.
+#[tokio::test]
+async fn an_agent_step_ends_with_its_last_turn_and_the_flow_goes_on() {
+    const TWO_TURNS: &str = r#"id: support
+triggers:
+  - keyword: [help]
+steps:
+  - agent:
+      model: assistant
+      instructions: "You answer questions about Acme orders."
+      scope: "orders and deliveries at Acme"
+      max_turns: 2
+      if_window_closed: skip
+  - send: "after turns"
+  - ask: { text: "Anything else?", save_as: more }
+  - send: "noted: {{ vars.more }}"
+"#;
+    let double = ModelDouble::start().await;
+    let app = spawn_with(Options {
+        flows: vec![("support.yaml", TWO_TURNS)],
+        extra_yaml: models_yaml("openai", &double.openai_base()),
+        ..Default::default()
+    })
+    .await;
+    double.push(DoubleAnswer::Text("first answer".into()));
+    double.push(DoubleAnswer::Text("second answer".into()));
+    say(&app, "wamid.t1", "help").await;
+    wait_replies(&app, 1).await;
+    say(&app, "wamid.t2", "and then?").await;
+    let sent = wait_replies(&app, 4).await;
+    let texts: Vec<&str> = sent.iter().map(body_text).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "first answer",
+            "second answer",
+            "after turns",
+            "Anything else?"
+        ]
+    );
+    say(&app, "wamid.t3", "no thanks").await;
+    let sent = wait_replies(&app, 5).await;
+    assert_eq!(body_text(&sent[4]), "noted: no thanks");
+    assert_eq!(double.received().len(), 2, "no third model call");
+    app.shutdown().await;
+}

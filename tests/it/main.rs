@@ -37,6 +37,7 @@ mod media_store;
 mod model_double;
 mod outage;
 mod ownership;
+mod pacing;
 mod pages;
 mod platform_events;
 mod postgres;
