@@ -111,7 +111,10 @@ pub async fn serve(
             .admit(config.max_connections);
         let Some((id, busy, close)) = admitted else {
             metrics::counter!(m::HTTP_CONNECTIONS_REFUSED).increment(1);
-            tracing::warn!(
+            // Once per 30 s at most: at hundreds of refusals a second (a database outage
+            // holding every request), a line each buried the log; the metric counts each.
+            crate::metrics::logs::log_every!(
+                warn,
                 max_connections = config.max_connections,
                 "every connection is busy with a request; closing a new one"
             );

@@ -14,7 +14,11 @@
 //! When the database is down or slow, requests are not held open: a request waits at most
 //! `webhooks.ack_timeout`, and at most `webhooks.max_waiting` requests wait at all (beyond
 //! that, an answer at once), so the provider hears 503 quickly and retries, and memory stays
-//! bounded whatever the outage's length.
+//! bounded whatever the outage's length. Once storing has failed (an error or a request not
+//! stored in time), one request at a time tries the database and the others are answered
+//! 503 at once ([`Breaker`]): at hundreds of webhooks a second, requests that each waited
+//! `ack_timeout` held every connection the server allows, and new ones were closed instead
+//! of answered. The first request stored clears it.
 
 use crate::metrics as m;
 use crate::store::{
@@ -34,6 +38,66 @@ pub struct Ingestor {
     /// A request not stored within this time is answered "unavailable" (503).
     ack_timeout: Duration,
     health: WriteHealth,
+    breaker: Breaker,
+}
+
+/// How long a failure to store keeps the [`Breaker`] open without another one.
+const TROUBLE_FRESH: Duration = Duration::from_secs(10);
+
+/// While storing fails, one request at a time tries the database; the others are refused
+/// at once. Closed again by the first request stored, or [`TROUBLE_FRESH`] after the last
+/// failure.
+#[derive(Clone, Default)]
+struct Breaker(Arc<BreakerState>);
+
+#[derive(Default)]
+struct BreakerState {
+    /// When storing last failed (ms since the epoch), 0 once a request was stored.
+    trouble_ms: std::sync::atomic::AtomicI64,
+    /// A request is trying the database now.
+    probing: std::sync::atomic::AtomicBool,
+}
+
+/// The request trying the database while the breaker is open.
+struct Probe(Breaker);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .probing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Breaker {
+    fn failed(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.0
+            .trouble_ms
+            .store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn stored(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.0.trouble_ms.load(SeqCst) != 0 {
+            self.0.trouble_ms.store(0, SeqCst);
+        }
+    }
+
+    /// `Ok(None)`: closed, go on. `Ok(Some)`: open, and this request is the one trying.
+    /// `Err`: open, another request is trying; refuse this one now.
+    fn admit(&self, now_ms: i64) -> Result<Option<Probe>, ()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let since = self.0.trouble_ms.load(SeqCst);
+        if since == 0 || now_ms - since >= TROUBLE_FRESH.as_millis() as i64 {
+            return Ok(None);
+        }
+        if self.0.probing.swap(true, SeqCst) {
+            return Err(());
+        }
+        Ok(Some(Probe(self.clone())))
+    }
 }
 
 /// Whether the database is refusing to store webhooks right now (down, disk full,
@@ -158,6 +222,7 @@ impl Ingestor {
             route,
             ack_timeout,
             health,
+            breaker: Breaker::default(),
         }
     }
 
@@ -170,6 +235,22 @@ impl Ingestor {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        let Ok(_probe) = self.breaker.admit(chrono::Utc::now().timestamp_millis()) else {
+            metrics::counter!(m::WEBHOOKS_UNAVAILABLE, "reason" => "failing").increment(1);
+            return Err(IngestError::Overloaded(
+                "the database is failing and another request is trying it",
+            ));
+        };
+        let result = self.store(items).await;
+        match &result {
+            Ok(_) => self.breaker.stored(),
+            Err(IngestError::Store(_) | IngestError::Overloaded(_)) => self.breaker.failed(),
+            Err(IngestError::ShuttingDown) => {}
+        }
+        result
+    }
+
+    async fn store(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
         match &self.route {
             Route::Direct {
                 store,
@@ -387,6 +468,36 @@ mod tests {
         });
         assert_eq!(text.matches("storing webhooks failed").count(), 1, "{text}");
         assert!(health.failing_since().is_some());
+    }
+
+    /// Once storing failed, one request at a time tries the database and the others are
+    /// refused at once; the first stored closes the breaker, and it closes by itself when
+    /// failures stop.
+    #[test]
+    fn a_failing_database_is_tried_by_one_request_at_a_time() {
+        let breaker = Breaker::default();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(matches!(breaker.admit(now), Ok(None)), "closed at first");
+        breaker.failed();
+        let probe = breaker.admit(now).expect("the first request tries");
+        assert!(probe.is_some());
+        assert!(
+            breaker.admit(now).is_err(),
+            "a second one is refused at once"
+        );
+        drop(probe);
+        let again = breaker
+            .admit(now)
+            .expect("the next one tries once the probe ended");
+        breaker.stored();
+        drop(again);
+        assert!(matches!(breaker.admit(now), Ok(None)), "closed by a store");
+        breaker.failed();
+        let later = now + TROUBLE_FRESH.as_millis() as i64 + 1_000;
+        assert!(
+            matches!(breaker.admit(later), Ok(None)),
+            "closed when failures stop"
+        );
     }
 
     /// A failed store turns readiness red until one succeeds, or until failures have

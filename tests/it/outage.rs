@@ -353,3 +353,71 @@ async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
     );
     app.shutdown().await;
 }
+
+/// A PostgreSQL outage longer than the send lease, with replies at the provider and others
+/// waiting for their turn when it begins: once the database is back, every reply goes
+/// within seconds, once, in a process that never stopped. None of them waits the
+/// `unknown_outcome_wait` (60 s here) that is only for the sends of a process that died.
+#[tokio::test]
+async fn postgres_outage_longer_than_the_lease_parks_no_reply_of_a_live_process() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let app = spawn_with(Options {
+        database_url: Some(proxy.url(&db)),
+        config_edits: vec![(
+            "send_timeout: 2s, retry: { initial: 20ms, max_delay: 200ms }, unknown_outcome_wait: 1s",
+            "send_timeout: 2s, lease: 1s, concurrency: 2, retry: { initial: 20ms, max_delay: 200ms }, unknown_outcome_wait: 60s",
+        )],
+        ..Default::default()
+    })
+    .await;
+    app.meta.reset().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/messages$"))
+        .respond_with(|req: &wiremock::Request| {
+            meta_accepts(req).set_delay(Duration::from_millis(700))
+        })
+        .mount(&app.meta)
+        .await;
+    let customers = 8;
+    for i in 0..customers {
+        let body = meta_text(
+            &format!("1631555120{i}"),
+            &format!("wamid.park.{i}"),
+            &format!("hi park {i}"),
+            now_unix(),
+        );
+        assert_eq!(app.post_meta(&body).await.status(), 200);
+    }
+    // Two replies at the provider, the others waiting for a slot.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    // Longer than the send lease (2 × send_timeout = 4 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.restore();
+    let back = Instant::now();
+    app.wait_meta_sends(customers, Duration::from_secs(25))
+        .await;
+    assert!(
+        back.elapsed() < Duration::from_secs(25),
+        "replies waited {:?} after the database came back",
+        back.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut texts: Vec<String> = app
+        .meta_sends()
+        .await
+        .iter()
+        .map(|s| body_text(s).to_string())
+        .collect();
+    texts.sort();
+    let mut expected: Vec<String> = (0..customers)
+        .map(|i| format!("echo: hi park {i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(texts, expected, "each reply once");
+    app.shutdown().await;
+    proxy.cut();
+}
