@@ -360,6 +360,18 @@ async fn sqlite_full_disk_answers_503_and_loses_or_repeats_nothing() {
 /// `unknown_outcome_wait` (60 s here) that is only for the sends of a process that died.
 #[tokio::test]
 async fn postgres_outage_longer_than_the_lease_parks_no_reply_of_a_live_process() {
+    parks_no_reply(8, 700, 2, 300).await;
+}
+
+#[tokio::test]
+async fn postgres_outage_under_load_parks_no_reply() {
+    for round in 0..3 {
+        eprintln!("round {round}");
+        parks_no_reply(60, 0, 64, 0).await;
+    }
+}
+
+async fn parks_no_reply(customers: usize, delay_ms: u64, concurrency: usize, before_cut_ms: u64) {
     let Some(db) = crate::postgres::fresh_database().await else {
         return;
     };
@@ -368,7 +380,7 @@ async fn postgres_outage_longer_than_the_lease_parks_no_reply_of_a_live_process(
         database_url: Some(proxy.url(&db)),
         config_edits: vec![(
             "send_timeout: 2s, retry: { initial: 20ms, max_delay: 200ms }, unknown_outcome_wait: 1s",
-            "send_timeout: 2s, lease: 1s, concurrency: 2, retry: { initial: 20ms, max_delay: 200ms }, unknown_outcome_wait: 60s",
+            &*format!("send_timeout: 2s, lease: 1s, concurrency: {concurrency}, retry: {{ initial: 20ms, max_delay: 200ms }}, unknown_outcome_wait: 60s").leak(),
         )],
         ..Default::default()
     })
@@ -376,28 +388,55 @@ async fn postgres_outage_longer_than_the_lease_parks_no_reply_of_a_live_process(
     app.meta.reset().await;
     Mock::given(method("POST"))
         .and(path_regex("/messages$"))
-        .respond_with(|req: &wiremock::Request| {
-            meta_accepts(req).set_delay(Duration::from_millis(700))
+        .respond_with(move |req: &wiremock::Request| {
+            meta_accepts(req).set_delay(Duration::from_millis(delay_ms))
         })
         .mount(&app.meta)
         .await;
-    let customers = 8;
+    let mut posts = Vec::new();
     for i in 0..customers {
         let body = meta_text(
-            &format!("1631555120{i}"),
+            &format!("163155512{i:02}"),
             &format!("wamid.park.{i}"),
             &format!("hi park {i}"),
             now_unix(),
         );
-        assert_eq!(app.post_meta(&body).await.status(), 200);
+        let app2 = app.http.clone();
+        let _ = &app2;
+        posts.push(body);
     }
-    // Two replies at the provider, the others waiting for a slot.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.cut();
+    let mut refused = Vec::new();
+    let bodies = posts.clone();
+    let sending = async {
+        for body in &bodies {
+            if app.post_meta(body).await.status() != 200 {
+                refused.push(body.clone());
+            }
+        }
+    };
+    if before_cut_ms == 0 {
+        // The cut lands among the webhooks, their commits, claims and sends.
+        let cut = async {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            proxy.cut();
+        };
+        tokio::join!(sending, cut);
+    } else {
+        sending.await;
+        // Replies at the provider, the others waiting for a slot.
+        tokio::time::sleep(Duration::from_millis(before_cut_ms)).await;
+        proxy.cut();
+    }
     // Longer than the send lease (2 × send_timeout = 4 s).
     tokio::time::sleep(Duration::from_secs(6)).await;
     proxy.restore();
     let back = Instant::now();
+    for body in &refused {
+        while app.post_meta(body).await.status() != 200 {
+            assert!(back.elapsed() < Duration::from_secs(20), "still refused");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     app.wait_meta_sends(customers, Duration::from_secs(25))
         .await;
     assert!(

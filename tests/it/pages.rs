@@ -245,3 +245,64 @@ async fn without_a_sandbox_sender_the_sandbox_says_which_sender_to_add() {
     );
     app.shutdown().await;
 }
+
+/// Every route outside `/api` that the OpenAPI document lists is one the server answers
+/// (no 405, never the "nothing at" answer of an unknown path), and every route the HTTP
+/// layer's source registers is in the document.
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_the_server_answers() {
+    let app = spawn_app().await;
+    let doc = call(&app, "GET", "/api/openapi.json", None).await.json();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, operations) in paths {
+        documented.insert(path.clone());
+        if path.starts_with("/api/") {
+            continue;
+        }
+        let concrete = path
+            .replace("{phone}", "%2B16315551181")
+            .replace("{id}", "1")
+            .replace("{sha256}", &"0".repeat(64))
+            .replace("{flow}", "echo");
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let body = (method == "POST").then(|| json!({}));
+            let a = call(&app, &method, &concrete, body).await;
+            assert_ne!(a.status, 405, "{method} {path}: {}", a.body);
+            assert!(
+                !a.body.contains("There is nothing at"),
+                "{method} {path} is documented but not served: {}",
+                a.body
+            );
+            let operation = &operations[method.to_lowercase().as_str()];
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .unwrap()
+                    .contains_key(&a.status.to_string()),
+                "{method} {path} answered {}, which the document does not list: {}",
+                a.status,
+                a.body
+            );
+        }
+    }
+    // The routes the source registers outside `/api` (`.route("…"`).
+    let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).unwrap();
+    for file in ["mod.rs", "sandbox.rs", "insights.rs", "pages.rs"] {
+        let source = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/http")
+                .join(file),
+        )
+        .unwrap();
+        for c in route.captures_iter(&source) {
+            assert!(
+                documented.contains(&c[1]),
+                "src/http/{file} routes {} but /api/openapi.json does not list it",
+                &c[1]
+            );
+        }
+    }
+    app.shutdown().await;
+}

@@ -1,6 +1,13 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document, built from `ROUTES` (so it cannot
 //! list a path the router lacks, or miss one) plus each operation's parameters, request
-//! body and responses written here.
+//! body and responses written here; and every route outside `/api` (webhooks, the sandbox
+//! and Insights, the pages, `/healthz`, `/readyz`, `/metrics`) from `others::OTHERS`,
+//! which a test holds equal to the routes the server answers.
+
+mod others;
+mod sandbox;
+
+pub use others::OTHERS;
 
 use super::{Route, ROUTES};
 use crate::domain::limits;
@@ -393,12 +400,18 @@ pub fn build() -> Value {
             .or_insert_with(|| Value::Object(Map::new()));
         entry[r.method.to_lowercase()] = operation(r);
     }
+    for o in OTHERS {
+        let entry = paths
+            .entry(o.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[o.method.to_lowercase()] = (o.operation)();
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Parley API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Send WhatsApp messages through Parley's outbox (the hosted platforms' send endpoints), read conversations and check senders. Success means accepted by Parley; delivery follows from status webhooks.",
+            "description": "Send WhatsApp messages through Parley's outbox (the hosted platforms' send endpoints), read conversations and check senders. Success means accepted by Parley; delivery follows from status webhooks. Also every route outside /api: the webhooks Meta and Twilio call (signed, no API key), the sandbox and Insights pages with their reads (this machine only), and /healthz, /readyz, /metrics.",
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
@@ -434,6 +447,11 @@ mod tests {
         let routed: BTreeSet<(String, String)> = ROUTES
             .iter()
             .map(|r| (r.method.to_string(), r.path.to_string()))
+            .chain(
+                OTHERS
+                    .iter()
+                    .map(|o| (o.method.to_string(), o.path.to_string())),
+            )
             .collect();
         assert_eq!(documented, routed);
     }

@@ -1,10 +1,10 @@
 //! The sandbox page and API (`/sandbox`, `/sandbox/api/…`, `crate::http::sandbox`) for
-//! `openapi_more`, whose child module this is (`#[path]` there): the operations, the
+//! `others.rs`, which lists them with the other routes outside `/api`: the operations, the
 //! sandbox's error shape and access rules (shared with the Insights reads), and the shapes
 //! of the types the handlers read and write (`crate::sandbox::{inject, view, traces}`,
 //! `crate::engine::trace`, `crate::flows::triggers::explain`).
 
-use super::{
+use super::others::{
     answer, described, json_answer, json_body, list, nullable, obj, op, or_null, page, path_param,
     query, t, time, time_or_null, with_body,
 };

@@ -10,18 +10,15 @@
 //! addressed to this machine; `/healthz`, `/readyz` and `/metrics` are open to whoever
 //! reaches the port (the README's proxy example forwards only `/healthz` of the three).
 //!
-//! The sandbox API's operations and the shapes they answer with are in `openapi_sandbox.rs`,
-//! a child module of this one (declared below with `#[path]`): declare only
-//! `mod openapi_more;` in `api/mod.rs`. Both are written from the handlers and the types
+//! The sandbox API's operations and the shapes they answer with are in `sandbox.rs`
+//! beside this file. Both are written from the handlers and the types
 //! they read and write (`crate::sandbox::{inject, view, traces}`, `crate::engine::trace`,
 //! `crate::flows::triggers::explain`, `crate::http::insights::report`): a change there
 //! must be made here too. Errors are in the path family's shape (`crate::http::error`):
 //! `{"error": "<code>", "message"}` under `/sandbox` (and for the Insights reads),
 //! `{"success": false, "error", "error_code"}` under `/webhooks`.
 
-#[path = "openapi_sandbox.rs"]
-mod sandbox;
-
+use super::sandbox;
 use crate::domain::insight::{Outcome, StepCount};
 use sandbox::{local, not_found, on_this_machine, sandbox_error, unavailable};
 use serde_json::{json, Map, Value};
@@ -83,48 +80,48 @@ pub const OTHERS: &[Other] = &[
 
 // Schemas and objects used everywhere.
 
-fn t(kind: &str) -> Value {
+pub(super) fn t(kind: &str) -> Value {
     json!({ "type": kind })
 }
 
-fn nullable(kind: &str) -> Value {
+pub(super) fn nullable(kind: &str) -> Value {
     json!({ "type": [kind, "null"] })
 }
 
-fn time() -> Value {
+pub(super) fn time() -> Value {
     json!({ "type": "string", "format": "date-time" })
 }
 
-fn time_or_null() -> Value {
+pub(super) fn time_or_null() -> Value {
     json!({ "type": ["string", "null"], "format": "date-time" })
 }
 
-fn list(items: Value) -> Value {
+pub(super) fn list(items: Value) -> Value {
     json!({ "type": "array", "items": items })
 }
 
-fn or_null(schema: Value) -> Value {
+pub(super) fn or_null(schema: Value) -> Value {
     json!({ "oneOf": [schema, { "type": "null" }] })
 }
 
 /// An object of `props`; `required`, the names of those it always has, separated by spaces.
-fn obj(required: &str, props: Value) -> Value {
+pub(super) fn obj(required: &str, props: Value) -> Value {
     let required: Vec<&str> = required.split_whitespace().collect();
     json!({ "type": "object", "required": required, "properties": props })
 }
 
-fn described(kind: &str, description: &str) -> Value {
+pub(super) fn described(kind: &str, description: &str) -> Value {
     json!({ "type": kind, "description": description })
 }
 
-fn query(name: &str, schema: Value, description: &str) -> Value {
+pub(super) fn query(name: &str, schema: Value, description: &str) -> Value {
     json!({
         "name": name, "in": "query", "required": false, "description": description,
         "schema": schema,
     })
 }
 
-fn path_param(name: &str, schema: Value, description: &str) -> Value {
+pub(super) fn path_param(name: &str, schema: Value, description: &str) -> Value {
     json!({
         "name": name, "in": "path", "required": true, "description": description,
         "schema": schema,
@@ -132,7 +129,7 @@ fn path_param(name: &str, schema: Value, description: &str) -> Value {
 }
 
 /// An operation: none takes the API key (`security: []`).
-fn op(
+pub(super) fn op(
     id: &str,
     tag: &str,
     summary: &str,
@@ -146,12 +143,12 @@ fn op(
     })
 }
 
-fn with_body(mut operation: Value, body: Value) -> Value {
+pub(super) fn with_body(mut operation: Value, body: Value) -> Value {
     operation["requestBody"] = body;
     operation
 }
 
-fn json_body(required: bool, description: &str, schema: Value) -> Value {
+pub(super) fn json_body(required: bool, description: &str, schema: Value) -> Value {
     json!({
         "required": required, "description": description,
         "content": { "application/json": { "schema": schema } },
@@ -159,13 +156,13 @@ fn json_body(required: bool, description: &str, schema: Value) -> Value {
 }
 
 /// A response whose body is `mime`.
-fn answer(description: &str, mime: &str, schema: Value) -> Value {
+pub(super) fn answer(description: &str, mime: &str, schema: Value) -> Value {
     let mut content = Map::new();
     content.insert(mime.to_string(), json!({ "schema": schema }));
     json!({ "description": description, "content": content })
 }
 
-fn json_answer(description: &str, schema: Value) -> Value {
+pub(super) fn json_answer(description: &str, schema: Value) -> Value {
     answer(description, "application/json", schema)
 }
 
@@ -178,7 +175,7 @@ fn redirect(description: &str) -> Value {
 }
 
 /// An HTML page of the sandbox family, with the headers that keep it from being framed.
-fn page(description: &str) -> Value {
+pub(super) fn page(description: &str) -> Value {
     let mut html = answer(description, "text/html", t("string"));
     html["headers"] = json!({
         "Content-Security-Policy": { "schema": t("string") },
@@ -768,13 +765,17 @@ mod tests {
                 .to_string();
             assert!(ids.insert(id.clone()), "operationId {id} is used twice");
         }
-        let api = super::super::openapi::build();
-        for (path, operations) in api["paths"].as_object().expect("paths") {
-            assert!(!OTHERS.iter().any(|o| o.path == path), "{path} is in both");
-            for operation in operations.as_object().expect("operations").values() {
-                let id = operation["operationId"].as_str().unwrap_or_default();
-                assert!(!ids.contains(id), "{id} is an /api operation's too");
-            }
+        for r in crate::http::api::ROUTES {
+            assert!(
+                !OTHERS.iter().any(|o| o.path == r.path),
+                "{} is in both",
+                r.path
+            );
+            let id = super::super::operation(r)["operationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(!ids.contains(&id), "{id} is an /api operation's too");
         }
     }
 
