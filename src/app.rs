@@ -206,6 +206,8 @@ impl App {
         // waiting, leased to a stopped process, for `unknown_outcome_wait` after the next start.
         let sends_stop = CancellationToken::new();
         let sends = TaskTracker::new();
+        // Shared: the inbox giving back a lost commit's hand-over holds the outbox's claims.
+        let unrecorded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let outbox = Arc::new(Outbox {
             store: st.store.clone(),
             senders: st.senders.clone(),
@@ -219,7 +221,7 @@ impl App {
             retry: cfg.outbox.retry.clone(),
             unknown_outcome_wait: cfg.outbox.unknown_outcome_wait,
             wake: self.wake.clone(),
-            unrecorded: Default::default(),
+            unrecorded: unrecorded.clone(),
             template_categories: Arc::new(
                 cfg.templates
                     .iter()
@@ -240,6 +242,7 @@ impl App {
             wake: self.wake.clone(),
             hand_to_outbox: Some(outbox.send_lease()),
             pricer: st.pricer.clone(),
+            handing: crate::workers::inbox::Handing::new(unrecorded),
         });
         workers.spawn(inbox.run(workers_stop.clone()));
         workers.spawn(crate::workers::inbox::follow_announcements(

@@ -185,7 +185,10 @@ pub(super) fn hand_until(
 ) -> Option<DateTime<Utc>> {
     outbox_lease
         .filter(|_| !step.outbound.is_empty())
-        .map(|lease| lease_until(step.queued_at, lease))
+        .map(|lease| {
+            step.hand_until
+                .unwrap_or_else(|| lease_until(step.queued_at, lease))
+        })
 }
 
 /// The claimed conversations whose work could be read (`Inbox::claim_work`). One whose rows

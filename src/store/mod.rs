@@ -414,6 +414,19 @@ pub trait Outbox: Send + Sync {
         lease: Duration,
     ) -> StoreResult<bool>;
 
+    /// Gives back the lease of the reply a step commit handed to `owner`'s outbox until
+    /// `hand_until` (`StepCommit::hand_until`), if that commit landed: for a commit whose
+    /// answer was lost (the database went away mid-commit), the reply is leased to an
+    /// outbox that never got it, and would otherwise wait for the lease to run out and then
+    /// `unknown_outcome_wait` as if its process had died. Nobody holds it: the outbox
+    /// never had it. Returns how many rows were given back (0 when nothing landed).
+    async fn release_handed(
+        &self,
+        conversation_id: Id,
+        owner: &str,
+        hand_until: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+
     /// Records what happened to a claimed send and releases its lease. Fails with
     /// `LeaseLost` when `owner` no longer holds it.
     async fn record_outcome(

@@ -189,6 +189,11 @@ pub struct StepCommit {
     pub release: bool,
     /// Added to the flow insights' counters of `now`'s hour, in the same transaction.
     pub insights: crate::domain::insight::Tally,
+    /// Until when the first reply is leased to the step's owner when it is handed to its
+    /// outbox (`commit_step_and_claim` with an outbox lease); `None`: `queued_at` plus
+    /// that lease. The inbox makes it unique in its process, so the reply of a commit
+    /// whose answer was lost can be found again (`Outbox::release_handed`).
+    pub hand_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -164,6 +164,63 @@ pub struct Inbox {
     pub hand_to_outbox: Option<Duration>,
     /// Prices each reply before it is queued (the cost ledger).
     pub pricer: Arc<crate::domain::pricing::Pricer>,
+    /// Hand-over leases, unique in this process, and their give-back after a lost commit.
+    pub handing: Handing,
+}
+
+/// How long the inbox keeps trying to give back the lease of a reply whose commit's answer
+/// was lost (the database must answer first); meanwhile the outbox claims nothing.
+const GIVE_BACK_MAX: Duration = Duration::from_secs(600);
+
+/// The leases a step commit hands its first reply to this process's outbox with: each
+/// one's end is unique in the process (a microsecond later than the one before if need
+/// be), so the reply of a commit whose answer never came can be found by it and given
+/// back (`Outbox::release_handed`). Without that, a reply committed just as the database
+/// went away sat leased to an outbox that never got it: after the lease, it waited
+/// `unknown_outcome_wait` as if its process had died, and the conversation's later
+/// replies behind it.
+pub struct Handing {
+    /// The outbox's count of outcomes it must write before it claims again.
+    outbox_unrecorded: Arc<std::sync::atomic::AtomicUsize>,
+    last_micros: std::sync::atomic::AtomicI64,
+}
+
+impl Handing {
+    pub fn new(outbox_unrecorded: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        Self {
+            outbox_unrecorded,
+            last_micros: Default::default(),
+        }
+    }
+
+    /// `queued_at + lease`, whole microseconds (as the databases keep it), later than
+    /// every end handed out before in this process.
+    fn until(
+        &self,
+        queued_at: chrono::DateTime<chrono::Utc>,
+        lease: Duration,
+    ) -> chrono::DateTime<chrono::Utc> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let lease = chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        let wanted = queued_at
+            .checked_add_signed(lease)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .timestamp_micros();
+        let mut last = self.last_micros.load(SeqCst);
+        loop {
+            let next = wanted.max(last.saturating_add(1));
+            match self
+                .last_micros
+                .compare_exchange(last, next, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    return chrono::DateTime::from_timestamp_micros(next)
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+                }
+                Err(seen) => last = seen,
+            }
+        }
+    }
 }
 
 impl Inbox {
@@ -321,6 +378,47 @@ impl Inbox {
         self.wake.inbox.notify_one();
     }
 
+    /// A step commit that would have handed its first reply to this process's outbox failed
+    /// in a way that may have come after it landed (the connection lost mid-commit): once
+    /// the database answers, that reply's hand-over lease is given back, so a claim sends
+    /// it at once. Nothing else can hold it: the outbox never got it. Until then the outbox
+    /// claims nothing (a claim would find the lease run out and hold the reply for
+    /// `unknown_outcome_wait`, as a dead process's).
+    fn give_back(&self, conversation_id: i64, hand_until: chrono::DateTime<chrono::Utc>) {
+        let guard = super::outbox::Unrecorded::new(&self.handing.outbox_unrecorded);
+        let (store, owner, wake) = (self.store.clone(), self.owner.clone(), self.wake.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            let started = Instant::now();
+            let mut backoff = RETRY_FIRST;
+            loop {
+                match store
+                    .release_handed(conversation_id, &owner, hand_until)
+                    .await
+                {
+                    Ok(released) => {
+                        if released > 0 {
+                            tracing::info!(
+                                conversation_id,
+                                "a reply whose commit's answer was lost is sent now"
+                            );
+                            wake.outbox.notify_one();
+                        }
+                        return;
+                    }
+                    Err(e) if e.is_transient() && started.elapsed() < GIVE_BACK_MAX => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RETRY_MAX);
+                    }
+                    Err(e) => {
+                        tracing::warn!(conversation_id, error = %e, "giving back a reply's hand-over lease failed; it waits for its lease to run out");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
     /// Renews the conversation's lease every third of it while a step runs long (a model
     /// call, an `http` step), so no other worker takes the conversation meanwhile.
     async fn keep_lease(&self, conversation_id: i64) {
@@ -455,11 +553,24 @@ impl Inbox {
                     queued_at,
                     release: last_batch && i + 1 == n,
                     insights: output.insights,
+                    hand_until: self
+                        .hand_to_outbox
+                        .filter(|_| has_replies)
+                        .map(|lease| self.handing.until(queued_at, lease)),
                 };
-                let committed = self
+                let committed = match self
                     .store
                     .commit_step_and_claim(&commit, self.hand_to_outbox)
-                    .await?;
+                    .await
+                {
+                    Ok(committed) => committed,
+                    Err(e) => {
+                        if let (Some(until), true) = (commit.hand_until, e.is_transient()) {
+                            self.give_back(conversation_id, until);
+                        }
+                        return Err(e);
+                    }
+                };
                 let handed = committed.handed.is_some();
                 if let (Some(item), Some(lease)) = (committed.handed, self.hand_to_outbox) {
                     self.wake.outbox_handoff.push(Leased::handed(item, lease));
@@ -514,6 +625,22 @@ mod tests {
     use crate::store::tests::fixtures::text_now;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Hand-over leases end in whole microseconds (as the databases keep them), each later
+    /// than the one before in the process, even for steps queued in the same instant.
+    #[test]
+    fn hand_over_leases_end_at_unique_microseconds() {
+        let handing = Handing::new(Default::default());
+        let at = chrono::DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap();
+        let lease = Duration::from_secs(30);
+        let first = handing.until(at, lease);
+        assert_eq!(first.timestamp_subsec_nanos() % 1_000, 0);
+        assert_eq!(first.timestamp(), 1_790_000_030);
+        let second = handing.until(at, lease);
+        assert_eq!(second - first, chrono::TimeDelta::microseconds(1));
+        let later = handing.until(at + chrono::TimeDelta::seconds(1), lease);
+        assert_eq!(later.timestamp(), 1_790_000_031);
+    }
+
     /// Counts the steps it is asked to run and changes nothing.
     struct Counting(AtomicUsize);
 
@@ -549,6 +676,7 @@ mod tests {
                 card: RateCard::builtin(),
                 templates: Default::default(),
             }),
+            handing: Handing::new(Default::default()),
         };
         let now = chrono::Utc::now();
         let claim = InboxClaim {

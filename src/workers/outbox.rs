@@ -57,11 +57,12 @@ const DEFERRED_SWEEP: Duration = Duration::from_secs(30);
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Counts one unwritten outcome for as long as it lives.
-struct Unrecorded(Arc<AtomicUsize>);
+/// Counts one unwritten outcome (or a lease the inbox is giving back) for as long as it
+/// lives: while any lives, this process's outbox claims nothing.
+pub(super) struct Unrecorded(Arc<AtomicUsize>);
 
 impl Unrecorded {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
+    pub(super) fn new(count: &Arc<AtomicUsize>) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
         Self(count.clone())
     }

@@ -363,14 +363,6 @@ async fn postgres_outage_longer_than_the_lease_parks_no_reply_of_a_live_process(
     parks_no_reply(8, 700, 2, 300).await;
 }
 
-#[tokio::test]
-async fn postgres_outage_under_load_parks_no_reply() {
-    for round in 0..3 {
-        eprintln!("round {round}");
-        parks_no_reply(60, 0, 64, 0).await;
-    }
-}
-
 async fn parks_no_reply(customers: usize, delay_ms: u64, concurrency: usize, before_cut_ms: u64) {
     let Some(db) = crate::postgres::fresh_database().await else {
         return;

@@ -169,6 +169,25 @@ impl Outbox for PgStore {
         Ok(renewed.rows_affected() == 1)
     }
 
+    async fn release_handed(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        hand_until: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "update outbound_messages set lease_owner = null, lease_until = null
+             where conversation_id = $1 and lease_owner = $2 and lease_until = $3
+               and status = 'queued'",
+        )
+        .bind(conversation_id)
+        .bind(owner)
+        .bind(hand_until)
+        .execute(&self.leases)
+        .await?
+        .rows_affected())
+    }
+
     async fn record_outcome(
         &self,
         id: i64,

@@ -334,6 +334,27 @@ impl Outbox for SqliteStore {
             .await
     }
 
+    async fn release_handed(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        hand_until: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let (owner, until) = (owner.to_owned(), micros(hand_until));
+        self.writer
+            .run(move |conn| {
+                let released = conn
+                    .prepare_cached(
+                        "update outbound_messages set lease_owner = null, lease_until = null
+                         where conversation_id = ?1 and lease_owner = ?2 and lease_until = ?3
+                           and status = 'queued'",
+                    )?
+                    .execute(params![conversation_id, owner, until])?;
+                Ok(released as u64)
+            })
+            .await
+    }
+
     async fn record_outcome(
         &self,
         id: i64,

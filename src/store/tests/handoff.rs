@@ -504,7 +504,67 @@ async fn work_left_to_a_claim_is_announced(store: DynStore) {
     assert!(quiet(&mut heard), "announced more than once");
 }
 
+/// A reply handed over by a commit whose answer was lost (the inbox never pushed it to the
+/// outbox) is found by its hand-over lease's end and given back: claimable at once, not
+/// after the lease and `unknown_outcome_wait`. A reply handed with another end, or one
+/// already given back, is untouched.
+async fn a_lost_commits_handed_reply_is_given_back_by_its_lease_end(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.outbound = vec![text_to(conversation, 1, "one")];
+    commit.release = true;
+    let until =
+        t(2) + chrono::TimeDelta::from_std(LEASE).unwrap() + chrono::TimeDelta::microseconds(3);
+    commit.hand_until = Some(until);
+    let committed = store
+        .commit_step_and_claim(&commit, Some(LEASE))
+        .await
+        .unwrap();
+    let handed = committed.handed.expect("handed over").id;
+    // Its lease is the one the step asked for, to the microsecond.
+    assert!(claim_ids(&store, "b", t(3), 10).await.is_empty());
+    // Another end, or another owner: nothing.
+    let other_end = until + chrono::TimeDelta::microseconds(1);
+    assert_eq!(
+        store
+            .release_handed(conversation, "a", other_end)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .release_handed(conversation, "b", until)
+            .await
+            .unwrap(),
+        0
+    );
+    // Its own: given back, and the next claim (anyone's) sends it, not in doubt.
+    assert_eq!(
+        store
+            .release_handed(conversation, "a", until)
+            .await
+            .unwrap(),
+        1
+    );
+    let items = store
+        .claim_outbound("b", t(4), LEASE, IN_DOUBT, 10)
+        .await
+        .unwrap();
+    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), vec![handed]);
+    assert_eq!(items[0].attempts, 0);
+    assert_eq!(
+        store
+            .release_handed(conversation, "a", until)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 conformance!(
+    a_lost_commits_handed_reply_is_given_back_by_its_lease_end,
     an_accepted_send_says_when_its_line_is_empty,
     work_left_to_a_claim_is_announced,
     an_ingest_claims_the_work_it_stores_for_its_inbox,
