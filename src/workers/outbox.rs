@@ -343,7 +343,9 @@ impl Outbox {
         // Paced first: a claimed message may wait here for its turn, and a broadcast's
         // send is judged (cancelled? opted out?) as it leaves, not as it was claimed.
         let lane = self.lane(item);
-        sender.pace(lane).await;
+        if !self.paced(sender, lane, item).await {
+            return SendOutcome::Requeue;
+        }
         if let Some(outcome) = self.stop_gate(sender).await {
             return outcome;
         }
@@ -360,7 +362,9 @@ impl Outbox {
                 let content = OutboundContent::Template(t.clone());
                 message.content = content.clone();
                 converted = Some(content);
-                sender.pace(lane).await;
+                if !self.paced(sender, lane, item).await {
+                    return SendOutcome::Requeue;
+                }
                 result = self.send(sender, &message, item.id).await;
             }
         }
@@ -371,6 +375,15 @@ impl Outbox {
             },
             Err(f) => self.on_failure(item, &message.content, f).await,
         }
+    }
+
+    /// Waits for the send's turn in its sender's pace. A bulk send can wait long while
+    /// replies go first: past half its lease it renews the lease before going; `false`
+    /// when it is no longer this process's to send (or the renewal failed).
+    async fn paced(&self, sender: &SenderRuntime, lane: Lane, item: &OutboxItem) -> bool {
+        let asked = std::time::Instant::now();
+        sender.pace(lane).await;
+        asked.elapsed() <= self.send_lease() / 2 || self.renew(item).await
     }
 
     /// The line a send waits in for its sender's pace: a customer who wrote within

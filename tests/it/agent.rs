@@ -765,3 +765,39 @@ steps:
     assert_eq!(double.received().len(), 2, "no third model call");
     app.shutdown().await;
 }
+
+/// A step's `timeout: 2s` that runs out is named as the author wrote it: "within 2s", in
+/// the exchange the API shows, not the nanoseconds left when the call began.
+#[tokio::test]
+async fn a_step_timeout_is_named_as_written() {
+    let double = ModelDouble::start().await;
+    let flow = SUPPORT.replace(
+        "      budget: { tokens: 100000 }",
+        "      budget: { tokens: 100000 }\n      timeout: 2s",
+    );
+    let app = spawn_with(Options {
+        flows: vec![("support.yaml", Box::leak(flow.into_boxed_str()))],
+        files: vec![("knowledge/shipping.md", SHIPPING)],
+        extra_yaml: format!(
+            "{}{}",
+            models_yaml("openai", &double.openai_base()),
+            crate::api::api_yaml(1000, 1000)
+        ),
+        ..Default::default()
+    })
+    .await;
+    double.push_after(Duration::from_secs(8), DoubleAnswer::Text("late".into()));
+    say(&app, "wamid.slow", "help").await;
+    let sent = wait_replies(&app, 1).await;
+    assert_eq!(body_text(&sent[0]), "Sorry, I cannot answer right now.");
+    let id = app.store.conversations_page(None, None, 1).await.unwrap()[0]
+        .conversation
+        .id;
+    let (_, exchanges) = get_keyed(&app, &format!("/api/conversations/{id}/exchanges")).await;
+    let error = exchanges["exchanges"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(error, "the model did not answer within 2s", "{exchanges:#}");
+    app.shutdown().await;
+}

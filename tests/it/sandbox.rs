@@ -617,3 +617,41 @@ async fn a_slow_http_service_holds_up_only_the_customer_waiting_for_it() {
     );
     app.shutdown().await;
 }
+
+/// `ask … expect: phone` takes only a number the API would send to (valid in its
+/// country's numbering plan), and the README's example passes it.
+#[tokio::test]
+async fn an_ask_for_a_phone_number_takes_what_the_api_would_send_to() {
+    const PHONE: &str = "id: phone\ntriggers:\n  - keyword: [phone]\nsteps:\n  - ask: { text: \"Your number?\", expect: phone, save_as: n }\n  - send: \"saved {{ vars.n }}\"\n";
+    let app = spawn_with(Options {
+        flows: vec![("phone.yaml", PHONE)],
+        ..Options::default()
+    })
+    .await;
+    let say = |text: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = post_json(
+                app,
+                "/sandbox/api/messages",
+                serde_json::json!({ "from": "+34600000001", "text": text }),
+            )
+            .await;
+            assert_eq!(status, 200, "{body:#}");
+            body["replies"][0]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    assert_eq!(say("phone").await, "Your number?");
+    for outside in ["+1 234 567 890", "+44 7700 900123"] {
+        assert_eq!(
+            say(outside).await,
+            "Please send a phone number with its country code, like +44 7911 123456.",
+            "{outside}"
+        );
+    }
+    assert_eq!(say("+44 7911 123456").await, "saved +447911123456");
+    app.shutdown().await;
+}
