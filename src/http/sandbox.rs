@@ -364,9 +364,14 @@ async fn get_messages(
     let typing = crate::domain::ContactRef::from_key(&phone)
         .is_some_and(|to| st.senders.sandbox.is_typing(&to));
     let Some(conv) = st.store.find_conversation(sender, &phone).await? else {
-        return Ok(Json(
-            json!({ "phone": phone, "messages": [], "typing": typing }),
-        ));
+        // The same keys as for a customer who wrote: no conversation, no handoff yet.
+        return Ok(Json(json!({
+            "phone": phone,
+            "conversation_id": null,
+            "handoff": null,
+            "messages": [],
+            "typing": typing,
+        })));
     };
     // Each line with where it goes: its time, in, out or system, its id.
     type Place = (chrono::DateTime<chrono::Utc>, u8, i64);

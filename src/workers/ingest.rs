@@ -14,10 +14,10 @@
 //! When the database is down or slow, requests are not held open: a request waits at most
 //! `webhooks.ack_timeout`, and at most `webhooks.max_waiting` requests wait at all (beyond
 //! that, an answer at once), so the provider hears 503 quickly and retries, and memory stays
-//! bounded whatever the outage's length. Once storing has failed (an error or a request not
-//! stored in time), one request at a time tries the database and the others are answered
-//! 503 at once ([`Breaker`]): at hundreds of webhooks a second, requests that each waited
-//! `ack_timeout` held every connection the server allows, and new ones were closed instead
+//! bounded whatever the outage's length. Once the database has refused to store (down,
+//! disk full), one request at a time tries it and the others are answered 503 at once
+//! ([`Breaker`]): at hundreds of webhooks a second, requests that each waited for a database
+//! that was gone held every connection the server allows, and new ones were closed instead
 //! of answered. The first request stored clears it.
 
 use crate::metrics as m;
@@ -41,12 +41,12 @@ pub struct Ingestor {
     breaker: Breaker,
 }
 
-/// How long a failure to store keeps the [`Breaker`] open without another one.
+/// How long a refusal to store keeps the [`Breaker`] open without another one.
 const TROUBLE_FRESH: Duration = Duration::from_secs(10);
 
-/// While storing fails, one request at a time tries the database; the others are refused
-/// at once. Closed again by the first request stored, or [`TROUBLE_FRESH`] after the last
-/// failure.
+/// While the database refuses to store, one request at a time tries it; the others are
+/// refused at once. Closed again by the first request stored, or [`TROUBLE_FRESH`] after
+/// the last refusal.
 #[derive(Clone, Default)]
 struct Breaker(Arc<BreakerState>);
 
@@ -242,10 +242,14 @@ impl Ingestor {
             ));
         };
         let result = self.store(items).await;
+        // Only a database that refused to store opens the breaker: one that is slow
+        // (a request not stored in time, too many waiting) is busy, not down, and its
+        // waiting line is bounded already; refusing everyone else then would turn a
+        // moment of overload into seconds of 503s.
         match &result {
             Ok(_) => self.breaker.stored(),
-            Err(IngestError::Store(_) | IngestError::Overloaded(_)) => self.breaker.failed(),
-            Err(IngestError::ShuttingDown) => {}
+            Err(IngestError::Store(_)) => self.breaker.failed(),
+            Err(IngestError::Overloaded(_) | IngestError::ShuttingDown) => {}
         }
         result
     }

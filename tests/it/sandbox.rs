@@ -655,3 +655,17 @@ async fn an_ask_for_a_phone_number_takes_what_the_api_would_send_to() {
     assert_eq!(say("+44 7911 123456").await, "saved +447911123456");
     app.shutdown().await;
 }
+
+/// A customer who never wrote has the same keys as one who did: no conversation, no
+/// handoff (both null, as the README and the OpenAPI document say), no messages.
+#[tokio::test]
+async fn a_customer_who_never_wrote_has_every_key_of_the_chat() {
+    let app = spawn_app().await;
+    let (status, chat) = get(&app, "/sandbox/api/contacts/%2B34600000009/messages").await;
+    assert_eq!(status, 200, "{chat:#}");
+    assert_eq!(chat["phone"], "+34600000009", "{chat:#}");
+    assert!(chat["conversation_id"].is_null() && chat.get("conversation_id").is_some());
+    assert!(chat["handoff"].is_null() && chat.get("handoff").is_some());
+    assert_eq!(chat["messages"], serde_json::json!([]));
+    app.shutdown().await;
+}

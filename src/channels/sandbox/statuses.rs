@@ -7,6 +7,12 @@ use crate::domain::{Clock, DeliveryStatus, ProviderError, StatusUpdate};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A refused status is tried again this many times, waiting 50 ms, then twice as long each
+/// time up to 1 s (about 5 s in all), as a provider retries a webhook answered 503.
+const STATUS_TRIES: u32 = 8;
+const STATUS_RETRY_FIRST: Duration = Duration::from_millis(50);
+const STATUS_RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// The statuses to send and when, relative to the send.
 pub(super) fn plan(rules: &SandboxRules) -> Vec<(Duration, DeliveryStatus)> {
     let s = &rules.config.statuses;
@@ -79,15 +85,28 @@ pub(super) fn spawn(
                 // Meta puts `pricing` on `sent` and on `delivered` (not on `read`).
                 pricing: pricing.clone().filter(|_| status != DeliveryStatus::Read),
             };
-            match sink.deliver_status(sender_id, status, now).await {
-                Ok(known) => {
-                    if !known {
-                        tracing::debug!(%provider_message_id, "sandbox status for a message not stored yet");
+            // Refused (the database busy or failing), it is tried again as Meta retries a
+            // webhook answered 503, a few times over a few seconds, then given up.
+            let mut backoff = STATUS_RETRY_FIRST;
+            let mut tries = 0;
+            loop {
+                match sink.deliver_status(sender_id, status.clone(), now).await {
+                    Ok(known) => {
+                        if !known {
+                            tracing::debug!(%provider_message_id, "sandbox status for a message not stored yet");
+                        }
+                        break;
                     }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "sandbox status not delivered");
-                    return;
+                    Err(e) if tries < STATUS_TRIES => {
+                        tracing::debug!(error = %e, retry_in = ?backoff, "sandbox status refused; trying again");
+                        tries += 1;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(STATUS_RETRY_MAX);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "sandbox status not delivered");
+                        return;
+                    }
                 }
             }
         }

@@ -260,10 +260,13 @@ pub(super) fn get_chat() -> Value {
     let out = json!({ "allOf": [sent_message(), obj("direction", direction)] });
     let chat = json!({
         "phone": t("string"),
-        "conversation_id": described("integer", "Absent when the customer never wrote"),
+        "conversation_id": {
+            "type": ["integer", "null"],
+            "description": "Null when the customer never wrote",
+        },
         "handoff": {
             "oneOf": [handoff(), { "type": "null" }],
-            "description": "The handoff in force, or null; absent when the customer never wrote",
+            "description": "The handoff in force, or null",
         },
         "messages": {
             "type": "array", "items": { "oneOf": [inbound_line(), out, system_line()] },
@@ -272,7 +275,7 @@ pub(super) fn get_chat() -> Value {
         "typing": described("boolean", "A `typing: true` flow's slow step is running for this customer"),
     });
     let responses = json!({
-        "200": json_answer("The conversation (`messages: []` when the customer never wrote)", obj("phone messages typing", chat)),
+        "200": json_answer("The conversation (`messages: []` when the customer never wrote)", obj("phone conversation_id handoff messages typing", chat)),
         "400": bad_request("Not a phone number, or a `sender_id` that is not a number or not a sandbox sender"),
         "404": not_found("The phone is not UTF-8 once percent-decoded"),
         "503": unavailable(true),
