@@ -188,6 +188,32 @@ pub async fn watch(waiting: impl Fn() -> u64, done: Arc<AtomicBool>) -> WaitingS
     }
 }
 
+/// What the model double answered in a run with agents, and the waiting conversations.
+pub fn figures(
+    m: &crate::model::ModelDouble,
+    agents: Option<&Agents>,
+    double: &crate::double::Double,
+    args: &crate::Args,
+    waiting: u32,
+    waiting_seen: Option<WaitingSeen>,
+) -> crate::report::AgentFigures {
+    use std::sync::atomic::Ordering::Relaxed;
+    crate::report::AgentFigures {
+        model_calls: m.counts().answered.load(Relaxed),
+        model_refused: m.counts().malformed.load(Relaxed),
+        typing: double.typing(),
+        waiting: agents.map(|a| crate::report::WaitingFigures {
+            conversations: waiting,
+            model_delay_ms: args.model_delay.as_millis() as u64,
+            waiting_min: waiting_seen.map_or(0, |w| w.min),
+            waiting_mean: waiting_seen.map_or(0.0, |w| w.mean),
+            webhooks: a.counts.webhooks.load(Relaxed),
+            non_200: a.counts.non_200.load(Relaxed),
+            turns: a.counts.replies.load(Relaxed),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ pub const TEMPLATE_ID: u32 = 900;
 
 /// The run's config additions: the API key (with a rate limit the benchmark never meets),
 /// the template. The sender has no portfolio, so no messaging limit applies, and its
-/// `messages_per_second` is the generated config's 100,000.
+/// `messages_per_second` is the generated config's (100,000 unless `--pace` says).
 pub fn config_yaml() -> String {
     use sha2::Digest;
     format!(
@@ -77,6 +77,11 @@ pub fn create_body(sender_id: u32) -> Value {
 /// Template sends seen by the Graph API double, per broadcast contact.
 pub struct Sends {
     per_contact: Vec<AtomicU32>,
+    /// When each contact's first send reached the double (ns; 0 = none yet).
+    first_at: Vec<AtomicU64>,
+    /// Sends per sender index (by the `phone_number_id` called); the last slot counts
+    /// sends on numbers the run does not know.
+    per_sender: [AtomicU64; crate::pace::MAX_SENDERS + 1],
     first_ns: AtomicU64,
     last_ns: AtomicU64,
     /// Template sends to no broadcast contact.
@@ -89,6 +94,8 @@ impl Sends {
     pub fn new(n: u32) -> Self {
         Self {
             per_contact: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            first_at: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            per_sender: Default::default(),
             first_ns: AtomicU64::new(u64::MAX),
             last_ns: AtomicU64::new(0),
             unexpected: AtomicU64::new(0),
@@ -96,8 +103,11 @@ impl Sends {
         }
     }
 
-    /// A template send to `to` (digits) with first body parameter `value`, at `at` ns.
-    pub fn record(&self, to: &str, value: Option<&str>, at: u64) {
+    /// A template send to `to` (digits) with first body parameter `value`, at `at` ns, on
+    /// sender index `sender` (`None`: a number the run does not know).
+    pub fn record(&self, to: &str, value: Option<&str>, at: u64, sender: Option<u8>) {
+        let slot = sender.map_or(crate::pace::MAX_SENDERS, usize::from);
+        self.per_sender[slot.min(crate::pace::MAX_SENDERS)].fetch_add(1, Relaxed);
         let Some(slot) =
             contact_of(to).and_then(|i| self.per_contact.get(i as usize).map(|s| (i, s)))
         else {
@@ -108,9 +118,27 @@ impl Sends {
         if value != Some(first_name(i).as_str()) {
             self.wrong_value.fetch_add(1, Relaxed);
         }
-        count.fetch_add(1, Relaxed);
+        if count.fetch_add(1, Relaxed) == 0 {
+            self.first_at[i as usize].store(at, Relaxed);
+        }
         self.first_ns.fetch_min(at, Relaxed);
         self.last_ns.fetch_max(at, Relaxed);
+    }
+
+    /// Template sends seen on sender index `sender`, or on numbers the run does not know
+    /// (`None`).
+    pub fn on_sender(&self, sender: Option<usize>) -> u64 {
+        let slot = sender.unwrap_or(crate::pace::MAX_SENDERS);
+        self.per_sender[slot.min(crate::pace::MAX_SENDERS)].load(Relaxed)
+    }
+
+    /// Contacts whose first send reached the double from `from` to `to` (ns, inclusive).
+    pub fn first_sends_between(&self, from: u64, to: u64) -> u64 {
+        self.first_at
+            .iter()
+            .map(|a| a.load(Relaxed))
+            .filter(|&at| at != 0 && at >= from && at <= to)
+            .count() as u64
     }
 
     /// `(contacts sent to, sends beyond the first per contact, first ns, last ns)`.
@@ -224,7 +252,7 @@ pub async fn create(http: &reqwest::Client, base: &str, sender_id: u32) -> anyho
     }
 }
 
-/// Polls the progress every 100 ms until every recipient is accepted or `limit` passed;
+/// Polls the progress `every` until every recipient is accepted or `limit` passed;
 /// returns the seconds since `t0` (if done) and the last progress seen.
 pub async fn watch(
     http: reqwest::Client,
@@ -233,6 +261,7 @@ pub async fn watch(
     n: u32,
     t0: Instant,
     limit: Duration,
+    every: Duration,
 ) -> (Option<f64>, Value) {
     let mut last = Value::Null;
     while t0.elapsed() < limit {
@@ -249,9 +278,102 @@ pub async fn watch(
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
     (None, last)
+}
+
+/// `--broadcast`: imports the contacts through the API (the double counts template sends
+/// from now on); returns the import's seconds and the send counter.
+pub async fn import_for_broadcast(
+    double: &crate::double::Double,
+    base: &str,
+    n: u32,
+) -> anyhow::Result<(f64, std::sync::Arc<Sends>)> {
+    let sends = std::sync::Arc::new(Sends::new(n));
+    double.count_templates_in(sends.clone())?;
+    eprintln!("parley-bench: importing {n} contacts …");
+    let secs = import(&reqwest::Client::new(), base, n).await?;
+    eprintln!(
+        "parley-bench: imported them in {secs:.2} s ({:.0} rows/s)",
+        f64::from(n) / secs
+    );
+    Ok((secs, sends))
+}
+
+/// A broadcast under way: when it was created (ns of the tracker's clock) and the task
+/// watching its progress.
+pub struct Sending {
+    created_ns: u64,
+    watch: tokio::task::JoinHandle<(Option<f64>, serde_json::Value)>,
+}
+
+/// `--broadcast`: creates the broadcast to every imported contact just before the measured
+/// webhooks start, and watches its progress (for the send phase and up to two minutes
+/// more, or as long as a paced broadcast takes: `pace::watch_limit`, `pace::progress_poll`).
+/// With `--pace`, returns once its first send reached the double (and a second more), so
+/// the measured window lies inside the broadcast.
+pub async fn start_broadcast(
+    base: &str,
+    n: u32,
+    duration: f64,
+    pace: Option<u32>,
+    sends: &Sends,
+    tracker: &crate::record::Tracker,
+) -> anyhow::Result<Sending> {
+    let http = reqwest::Client::new();
+    let t0 = std::time::Instant::now();
+    let created_ns = tracker.now_ns();
+    let id = create(&http, base, 1).await?;
+    let limit = crate::pace::watch_limit(duration, n, pace);
+    let every = crate::pace::progress_poll(pace);
+    let watch = tokio::spawn(watch(http, base.to_string(), id, n, t0, limit, every));
+    if pace.is_some() {
+        let waited = crate::pace::await_first_send(sends, limit, Duration::from_secs(1)).await?;
+        eprintln!("parley-bench: the broadcast is sending ({waited:.1} s after its creation); the measured webhooks start");
+    }
+    Ok(Sending { created_ns, watch })
+}
+
+/// Waits for the broadcast's progress watch to end, then gives its figures, and its first
+/// and last template send at the double (ns), the window its ack latency is taken over.
+pub async fn broadcast_figures(
+    n: u32,
+    import_s: f64,
+    sends: &Sends,
+    sending: Sending,
+    args: &crate::Args,
+) -> anyhow::Result<(BroadcastFigures, (u64, u64))> {
+    let (overrides, pace) = (&args.overrides, args.pace.unwrap_or(crate::pace::UNPACED));
+    let (done_s, progress) = sending.watch.await?;
+    let (reached, duplicates, first, last) = sends.tally();
+    let since = |ns: u64| ns.saturating_sub(sending.created_ns) as f64 / 1e9;
+    let figures = BroadcastFigures {
+        contacts: n,
+        import_s,
+        import_rows_per_s: f64::from(n) / import_s,
+        reached,
+        duplicates,
+        unexpected: sends.unexpected.load(std::sync::atomic::Ordering::Relaxed),
+        wrong_value: sends.wrong_value.load(std::sync::atomic::Ordering::Relaxed),
+        send_rate: send_rate(reached + duplicates, first, last),
+        first_send_s: since(first),
+        last_send_s: since(last),
+        progress_done_s: done_s,
+        progress,
+        ack_during_sends_ms: crate::report::Percentiles::default(),
+        pacing: {
+            let defaults = parley::config::BroadcastsConfig::default();
+            format!(
+                "sender messages_per_second {pace}, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size {}, max_backlog {}, poll_interval {}){}",
+                defaults.page_size,
+                defaults.max_backlog,
+                humantime::format_duration(defaults.poll_interval),
+                if overrides.is_empty() { "" } else { ", then the --set overrides" }
+            )
+        },
+    };
+    Ok((figures, (first, last)))
 }
 
 #[cfg(test)]
@@ -278,16 +400,27 @@ mod tests {
     #[test]
     fn a_second_send_to_a_contact_is_a_duplicate_and_a_wrong_value_is_counted() {
         let sends = Sends::new(3);
-        sends.record("34600000000", Some("F0"), 1_000_000_000);
-        sends.record("34600000001", Some("F1"), 2_000_000_000);
-        sends.record("34600000001", Some("F1"), 3_000_000_000);
-        sends.record("34600000002", Some("F0"), 1_500_000_000);
-        sends.record("15550000001", Some("F0"), 5_000_000_000);
+        sends.record("34600000000", Some("F0"), 1_000_000_000, Some(0));
+        sends.record("34600000001", Some("F1"), 2_000_000_000, Some(0));
+        sends.record("34600000001", Some("F1"), 3_000_000_000, Some(1));
+        sends.record("34600000002", Some("F0"), 1_500_000_000, None);
+        sends.record("15550000001", Some("F0"), 5_000_000_000, Some(0));
         let (reached, duplicates, first, last) = sends.tally();
         assert_eq!((reached, duplicates), (3, 1));
         assert_eq!((first, last), (1_000_000_000, 3_000_000_000));
         assert_eq!(sends.unexpected.load(Relaxed), 1);
         assert_eq!(sends.wrong_value.load(Relaxed), 1);
+        assert_eq!(
+            (
+                sends.on_sender(Some(0)),
+                sends.on_sender(Some(1)),
+                sends.on_sender(None)
+            ),
+            (3, 1, 1)
+        );
+        // Contacts 0 and 2 were first sent to within 1–2 s; contact 1 at 2 s.
+        assert_eq!(sends.first_sends_between(1_000_000_000, 1_999_999_999), 2);
+        assert_eq!(sends.first_sends_between(2_000_000_000, 9_000_000_000), 1);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct Setup<'a> {
     /// The run sends a broadcast (`--broadcast`): the config gets an API key and its
     /// template (`broadcast.rs`).
     pub broadcast: bool,
+    /// Every sender's `messages_per_second` (`--pace`; 100,000 unless told).
+    pub pace: u32,
+    /// Meta senders (`--senders`): the second one is `pace::second_sender_yaml`.
+    pub senders: u32,
 }
 
 pub struct Parley {
@@ -510,7 +514,7 @@ senders:
     name: Bench line
     channel: meta
     phone_number: "{phone}"
-    messages_per_second: 100000
+    messages_per_second: {pace}
     meta:
       phone_number_id: "{pnid}"
       access_token: bench-token
@@ -524,7 +528,8 @@ senders:
         pnid = s.phone_number_id,
         secret = s.app_secret,
         api_base = s.api_base,
-    )
+        pace = s.pace,
+    ) + crate::pace::more_senders_yaml(s).as_str()
 }
 
 /// The generated config with each `--set` mapping merged over it (nested mappings merge,
@@ -636,6 +641,8 @@ mod tests {
             pin: None,
             model_base_url: None,
             broadcast: false,
+            pace: 100_000,
+            senders: 1,
         }
     }
 
@@ -721,6 +728,27 @@ mod tests {
             .expect("the broadcast's template");
         assert_eq!(template.name, "bench_offer");
         assert!(config.senders[0].portfolio.is_none());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// `--pace 80 --senders 2`: two Meta senders Parley accepts, each at the pace, with
+    /// numbers and `phone_number_id`s of their own.
+    #[test]
+    fn paced_runs_with_two_senders_give_parley_two_paced_meta_senders() {
+        let database = super::Database::Sqlite;
+        let (dir, config) = written(&super::Setup {
+            broadcast: true,
+            pace: 80,
+            senders: 2,
+            ..setup(&database)
+        });
+        let ids: Vec<&str> = config
+            .senders
+            .iter()
+            .filter_map(|s| s.meta.as_ref().map(|m| m.phone_number_id.as_str()))
+            .collect();
+        assert_eq!(ids, crate::pace::PHONE_NUMBER_IDS);
+        assert!(config.senders.iter().all(|s| s.pace() == Some(80)));
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -13,11 +13,14 @@
 //! waiting agent's reply (`slow <k>`) to `agents.rs`, which writes again for that contact.
 //!
 //! With `--broadcast` it counts every template send per recipient (`broadcast.rs`).
+//!
+//! Every send is attributed to the sender whose `phone_number_id` is in its path
+//! (`pace.rs`), so runs with `--senders 2` split replies and template sends by number.
 
 use crate::agents::contact_digits;
 use crate::record::Tracker;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -176,8 +179,13 @@ impl Drop for Double {
     }
 }
 
-async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoResponse {
+async fn messages(
+    State(st): State<Arc<DoubleState>>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    body: Bytes,
+) -> impl IntoResponse {
     let at = st.tracker.now_ns();
+    let sender = crate::pace::sender_index(&phone_number_id);
     let parsed = serde_json::from_slice::<SendBody>(&body).ok();
     if let Some(SendBody {
         text: None,
@@ -200,7 +208,7 @@ async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoR
         let to = to.trim_start_matches('+');
         let value = template["components"][0]["parameters"][0]["text"].as_str();
         match st.templates.get() {
-            Some(sends) => sends.record(to, value, at),
+            Some(sends) => sends.record(to, value, at, sender),
             None => {
                 st.tracker.unexpected.fetch_add(1, Relaxed);
             }
@@ -226,7 +234,12 @@ async fn messages(State(st): State<Arc<DoubleState>>, body: Bytes) -> impl IntoR
         .map(|b| b.to.trim_start_matches('+').to_string())
         .unwrap_or_default();
     match text.and_then(|t| seq_of(&t.body)) {
-        Some(seq) => st.tracker.reply(seq, &to, at),
+        Some(seq) => {
+            st.tracker.reply(seq, &to, at);
+            if let Some(sender) = sender {
+                st.tracker.reply_from(seq, sender);
+            }
+        }
         None => {
             st.tracker.unexpected.fetch_add(1, Relaxed);
         }

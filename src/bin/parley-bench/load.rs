@@ -48,7 +48,18 @@ impl SendPhase {
 }
 
 pub fn prepare(total: usize, contacts: u32, flows: u32, account: &Account) -> Vec<Webhook> {
-    build(total, account, |i| {
+    prepare_alternating(total, contacts, flows, std::slice::from_ref(account))
+}
+
+/// `--senders`: as `prepare`, webhook `i` addressed to business number `i mod S` of
+/// `accounts` (with an even number of contacts, each contact writes to one number only).
+pub fn prepare_alternating(
+    total: usize,
+    contacts: u32,
+    flows: u32,
+    accounts: &[Account],
+) -> Vec<Webhook> {
+    build_for(total, accounts, |i| {
         (
             contact_digits((i % contacts as usize) as u32),
             format!("kw{} {i}", i % flows as usize),
@@ -83,11 +94,21 @@ fn build(
     account: &Account,
     message: impl Fn(usize) -> (String, String),
 ) -> Vec<Webhook> {
+    build_for(total, std::slice::from_ref(account), message)
+}
+
+/// Webhook `i` says `message(i)` to business number `i mod accounts.len()`.
+fn build_for(
+    total: usize,
+    accounts: &[Account],
+    message: impl Fn(usize) -> (String, String),
+) -> Vec<Webhook> {
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let timestamp = chrono::Utc::now().timestamp().to_string();
     (0..total)
         .map(|i| {
             let (from, text) = message(i);
+            let account = &accounts[i % accounts.len()];
             let wamid = format!("wamid.BENCH{run}{i:09}");
             let body = serde_json::to_vec(&json!({
                 "object": "whatsapp_business_account",

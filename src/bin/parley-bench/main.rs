@@ -33,7 +33,13 @@
 //! cargo run --release --bin parley-bench -- --pin --rate 1000 --duration 10 --agent-waiting 1000 --model-delay 2s
 //! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
 //! cargo run --release --bin parley-bench -- --pin --rate 500 --duration 20 --broadcast 20000
+//! cargo run --release --bin parley-bench -- --pin --rate 20 --duration 30 --broadcast 10000 --senders 2 --pace 80
 //! ```
+//!
+//! Pacing (issue 62): `--pace N` sets every sender's `messages_per_second` (100,000 unless
+//! told); `--senders 2` adds a second Meta sender, the measured webhooks alternate between
+//! the two numbers and a broadcast goes on sender 1 only; the report splits the replies'
+//! latency by sender (`pace.rs`).
 
 mod agents;
 mod baseline;
@@ -42,18 +48,21 @@ mod child;
 mod double;
 mod load;
 mod model;
+mod pace;
 mod pin;
 mod preload;
 mod record;
 mod report;
 mod sampler;
+mod server;
 mod stages;
 
 use anyhow::{bail, Context};
-use child::{Database, Parley, Setup};
+use child::Database;
 use clap::{Parser, ValueEnum};
 use record::Tracker;
 use report::RunResult;
+use server::Running;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +171,16 @@ struct Args {
     /// without a broadcast (run first).
     #[arg(long, default_value_t = 0)]
     broadcast: u32,
+    /// Every sender's `messages_per_second` in the generated config [default: 100000, so
+    /// pacing is not what is measured]. A broadcast run with a pace starts the measured
+    /// webhooks once the broadcast's first send reached the Graph API double.
+    #[arg(long)]
+    pace: Option<u32>,
+    /// Meta senders (1 or 2), each with its own number and `phone_number_id`: the measured
+    /// webhooks alternate between them, a broadcast goes on sender 1 only, and the report
+    /// gives each sender's reply latency.
+    #[arg(long, default_value_t = 1)]
+    senders: u32,
     /// How long the model double takes to answer a waiting conversation (`2s`, `500ms`).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     model_delay: Duration,
@@ -198,6 +217,18 @@ enum Subject {
     Baseline,
 }
 
+impl Subject {
+    /// The run's name in the report: what ran beside the measured traffic, if anything.
+    fn name(self, waiting: u32, broadcast: u32) -> &'static str {
+        match self {
+            Subject::Parley if waiting > 0 => "waiting",
+            Subject::Parley if broadcast > 0 => "broadcast",
+            Subject::Parley => "parley",
+            Subject::Baseline => "baseline",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Db {
     Sqlite,
@@ -227,6 +258,7 @@ fn main() -> anyhow::Result<()> {
     if args.broadcast > 0 && args.agent_waiting > 0 {
         bail!("--broadcast and --agent-waiting each compare against a run without them: use one at a time");
     }
+    pace::check_args(&args)?;
     if args.agent_waiting > MAX_WAITING {
         bail!("--agent-waiting can be at most {MAX_WAITING} (Parley's model concurrency in the run's config is 2000)");
     }
@@ -268,6 +300,9 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
             "parley-bench: plus an import of {} contacts and a broadcast to them during the measured webhooks; each rate first runs without them",
             args.broadcast
         );
+    }
+    if let Some(line) = pace::banner(&args) {
+        println!("{line}");
     }
     if args.script_load > 0 {
         println!(
@@ -373,6 +408,9 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         );
         for (with, without) in results.iter().zip(&references) {
             println!("{}", report::broadcast_vs(with, without));
+            if with.pace.is_some() {
+                println!("{}", pace::vs(with, without));
+            }
         }
     } else if !references.is_empty() {
         println!(
@@ -412,60 +450,69 @@ async fn run(args: Args, database: Database, binary: PathBuf) -> anyhow::Result<
         }
     }
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "date": chrono::Utc::now().to_rfc3339(),
-            "machine": machine_line(),
-            "parley_binary": binary.display().to_string(),
-            "source": source_version(&args),
-            "db": database.name(),
-            "flows": args.flows,
-            "contacts": args.contacts,
-            "duration_s": duration,
-            "drain_s": args.drain,
-            "p99_target_ms": args.p99_target_ms,
-            "config_overrides": args.overrides,
-            "script_load_per_s": args.script_load,
-            "sweep": args.sweep,
-            "best_passing_rate": best,
-            "baseline_best_passing_rate": best_baseline,
-            "pinned": args.pin,
-            "mix": args.mix.name(),
-            "tuned": args.tuned,
-            "agent_waiting": args.agent_waiting,
-            "model_delay_ms": args.model_delay.as_millis() as u64,
-            "runs": results,
-            "baseline_runs": baselines,
-            "broadcast_contacts": args.broadcast,
-            "runs_without_waiting_agents": if args.broadcast > 0 { Vec::new() } else { references.clone() },
-            "runs_without_broadcast": if args.broadcast > 0 { references.clone() } else { Vec::new() },
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("parley-bench: figures written to {}", path.display());
+        let runs = Runs {
+            results: &results,
+            baselines: &baselines,
+            references: &references,
+            best,
+            best_baseline,
+        };
+        write_json(path, &args, &database, &binary, duration, runs)?;
     }
     Ok(())
 }
 
-/// The server under test in one run.
-enum Running {
-    Parley(Parley),
-    Baseline(baseline::Child),
+/// The runs of one invocation, for `--json`.
+struct Runs<'a> {
+    results: &'a [RunResult],
+    baselines: &'a [RunResult],
+    references: &'a [RunResult],
+    best: Option<u32>,
+    best_baseline: Option<u32>,
 }
 
-impl Running {
-    fn pid(&self) -> u32 {
-        match self {
-            Running::Parley(p) => p.pid,
-            Running::Baseline(b) => b.pid,
-        }
-    }
-
-    fn base(&self) -> &str {
-        match self {
-            Running::Parley(p) => &p.base,
-            Running::Baseline(b) => &b.base,
-        }
-    }
+/// `--json FILE`: every figure of every run, with the arguments that made them.
+fn write_json(
+    path: &std::path::Path,
+    args: &Args,
+    database: &Database,
+    binary: &std::path::Path,
+    duration: f64,
+    runs: Runs,
+) -> anyhow::Result<()> {
+    let doc = serde_json::json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "machine": machine_line(),
+        "parley_binary": binary.display().to_string(),
+        "source": source_version(args),
+        "db": database.name(),
+        "flows": args.flows,
+        "contacts": args.contacts,
+        "duration_s": duration,
+        "drain_s": args.drain,
+        "p99_target_ms": args.p99_target_ms,
+        "config_overrides": args.overrides,
+        "script_load_per_s": args.script_load,
+        "sweep": args.sweep,
+        "best_passing_rate": runs.best,
+        "baseline_best_passing_rate": runs.best_baseline,
+        "pinned": args.pin,
+        "mix": args.mix.name(),
+        "tuned": args.tuned,
+        "agent_waiting": args.agent_waiting,
+        "model_delay_ms": args.model_delay.as_millis() as u64,
+        "runs": runs.results,
+        "baseline_runs": runs.baselines,
+        "broadcast_contacts": args.broadcast,
+        "messages_per_second": args.pace.unwrap_or(pace::UNPACED),
+        "senders": args.senders,
+        "runs_without_waiting_agents": if args.broadcast > 0 { Vec::new() } else { runs.references.to_vec() },
+        "runs_without_broadcast": if args.broadcast > 0 { runs.references.to_vec() } else { Vec::new() },
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("parley-bench: figures written to {}", path.display());
+    Ok(())
 }
 
 /// One rate on a fresh Parley and database (or a fresh baseline server), with `waiting`
@@ -496,46 +543,20 @@ async fn run_once(
         display_phone_number: PHONE_NUMBER.trim_start_matches('+'),
         app_secret: &app_secret,
     };
-    let webhooks = Arc::new(match args.mix {
-        Mix::Agent => load::prepare_agent(total, args.contacts, &account),
-        Mix::W1 | Mix::W2 => load::prepare(total, args.contacts, args.flows, &account),
-    });
-    let pin = args.pin.then_some(pin::SUBJECT_CPU);
-    let running = match subject {
-        Subject::Parley => {
-            let parley = Parley::start(Setup {
-                binary,
-                flows: args.flows,
-                database,
-                api_base: double.api_base(),
-                phone_number: PHONE_NUMBER,
-                phone_number_id: PHONE_NUMBER_ID,
-                app_secret: &app_secret,
-                overrides: &args.overrides,
-                keep: args.keep,
-                preload: args.preload,
-                tuned: args.tuned,
-                pin,
-                model_base_url: model.as_ref().map(|m| m.base_url()),
-                broadcast: broadcast > 0,
-            })
-            .await?;
-            eprintln!(
-                "parley-bench: parley pid {} at {}, folder {}",
-                parley.pid,
-                parley.base,
-                parley.dir().display()
-            );
-            Running::Parley(parley)
-        }
-        Subject::Baseline => {
-            Running::Baseline(baseline::Child::start(&double.api_base(), &app_secret, pin).await?)
-        }
+    let webhooks = Arc::new(prepare_webhooks(args, total, &account));
+    let started = server::StartWith {
+        binary,
+        database,
+        api_base: double.api_base(),
+        app_secret: &app_secret,
+        model_base_url: model.as_ref().map(|m| m.base_url()),
+        broadcast: broadcast > 0,
     };
+    let running = server::start(args, subject, started).await?;
     let url = format!("{}/webhooks/meta", running.base());
     let prepared = match broadcast {
         0 => None,
-        n => Some(import_for_broadcast(&double, running.base(), n).await?),
+        n => Some(broadcast::import_for_broadcast(&double, running.base(), n).await?),
     };
     if args.mix == Mix::W2 {
         double.post_statuses(
@@ -569,25 +590,20 @@ async fn run_once(
         ),
         _ => (false, None),
     };
-    let scripts = (args.script_load > 0 && subject == Subject::Parley).then(|| {
-        let total = ((args.script_load as f64) * duration).round().max(1.0) as usize;
-        let hooks = Arc::new(load::prepare_scripts(total, &account));
-        let (url, client, rate) = (url.clone(), client.clone(), args.script_load);
-        // Its own tracker: these webhooks have no reply and are not in the figures.
-        let tracker = Arc::new(Tracker::new(total, total as u32));
-        tokio::spawn(async move { load::send_open_loop(&url, &client, hooks, rate, tracker).await })
-    });
-    let watching = agents.as_ref().zip(model.as_ref()).map(|(_, m)| {
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let counts = m.counts_handle();
-        let watch = tokio::spawn(agents::watch(
-            move || counts.waiting.load(std::sync::atomic::Ordering::Relaxed),
-            done.clone(),
-        ));
-        (done, watch)
-    });
+    let scripts = (args.script_load > 0 && subject == Subject::Parley)
+        .then(|| spawn_scripts(args, duration, &account, &url, &client));
+    let watching = agents
+        .as_ref()
+        .zip(model.as_ref())
+        .map(|(_, m)| watch_waiting(m));
     let sending = match &prepared {
-        Some(_) => Some(start_broadcast(running.base(), broadcast, duration, &tracker).await?),
+        Some((_, sends)) => {
+            let (base, pace) = (running.base(), args.pace);
+            Some(
+                broadcast::start_broadcast(base, broadcast, duration, pace, sends, &tracker)
+                    .await?,
+            )
+        }
         None => None,
     };
     let phase = load::send_open_loop(&url, &client, webhooks, rate, tracker.clone()).await;
@@ -620,70 +636,39 @@ async fn run_once(
     if let Some(agents) = &agents {
         agents.stop();
     }
+    let all_sends = prepared.as_ref().map(|(_, sends)| sends.clone());
     let broadcast_figures = match (prepared, sending) {
         (Some((import_s, sends)), Some(sending)) => {
-            Some(broadcast_figures(broadcast, import_s, &sends, sending, &args.overrides).await?)
+            Some(broadcast::broadcast_figures(broadcast, import_s, &sends, sending, args).await?)
         }
         _ => None,
     };
-    let agent_figures = model.as_ref().map(|m| {
-        use std::sync::atomic::Ordering::Relaxed;
-        report::AgentFigures {
-            model_calls: m.counts().answered.load(Relaxed),
-            model_refused: m.counts().malformed.load(Relaxed),
-            typing: double.typing(),
-            waiting: agents.as_ref().map(|a| report::WaitingFigures {
-                conversations: waiting,
-                model_delay_ms: args.model_delay.as_millis() as u64,
-                waiting_min: waiting_seen.map_or(0, |w| w.min),
-                waiting_mean: waiting_seen.map_or(0.0, |w| w.mean),
-                webhooks: a.counts.webhooks.load(Relaxed),
-                non_200: a.counts.non_200.load(Relaxed),
-                turns: a.counts.replies.load(Relaxed),
-            }),
-        }
+    // After the broadcast's watch: its sends in all, not only those before the drain.
+    let paced = (args.pace.is_some() || args.senders > 1).then(|| {
+        let pace = args.pace.unwrap_or(pace::UNPACED);
+        pace::figures(
+            &tracker,
+            &phase,
+            duration,
+            args.senders,
+            pace,
+            all_sends.as_deref(),
+        )
     });
+    let agent_figures = model
+        .as_ref()
+        .map(|m| agents::figures(m, agents.as_ref(), &double, args, waiting, waiting_seen));
     let samples = sampler.finish(pid, tracker.now_ns()).await;
     drop(client);
-    let (stages, postgres_counters, log_problems, stopped) = match running {
-        Running::Parley(parley) => {
-            let stages = stages::scrape(&parley.base).await;
-            // PostgreSQL publishes its statistics about once a second.
-            if postgres {
-                tokio::time::sleep(Duration::from_millis(1200)).await;
-            }
-            let counters = parley
-                .postgres_counters(statements_measured, wal_start.as_deref())
-                .await;
-            let problems = parley.logged_problems();
-            if problems > 0 {
-                eprintln!(
-                    "parley-bench: parley logged {problems} warnings/errors; the last lines:\n{}",
-                    parley.log_tail()
-                );
-            }
-            let stopped = parley.stop().await?;
-            if stopped.killed || stopped.exit_code != Some(0) {
-                eprintln!("parley-bench: parley did not stop cleanly: {stopped:?}");
-            }
-            (stages, counters, problems, stopped.seconds)
-        }
-        Running::Baseline(b) => {
-            b.stop().await;
-            (None, None, 0, 0.0)
-        }
-    };
+    let (stages, postgres_counters, log_problems, stopped) =
+        server::stop(running, postgres, statements_measured, wal_start).await?;
     drop(agents);
     drop(double);
     drop(model);
     Ok(report::compute(report::Inputs {
         broadcast: broadcast_figures,
-        subject: match subject {
-            Subject::Parley if waiting > 0 => "waiting",
-            Subject::Parley if broadcast > 0 => "broadcast",
-            Subject::Parley => "parley",
-            Subject::Baseline => "baseline",
-        },
+        pace: paced,
+        subject: subject.name(waiting, broadcast),
         agents: agent_figures,
         mix: args.mix.name(),
         statuses,
@@ -710,6 +695,51 @@ async fn run_once(
         postgres_counters,
         overrides: &args.overrides,
     }))
+}
+
+/// `--script-load`: webhooks that each run a script for its whole budget, sent open loop
+/// beside the measured ones, with a tracker of their own (no reply, not in the figures).
+fn spawn_scripts(
+    args: &Args,
+    duration: f64,
+    account: &load::Account,
+    url: &str,
+    client: &reqwest::Client,
+) -> tokio::task::JoinHandle<load::SendPhase> {
+    let total = ((args.script_load as f64) * duration).round().max(1.0) as usize;
+    let hooks = Arc::new(load::prepare_scripts(total, account));
+    let (url, client, rate) = (url.to_string(), client.clone(), args.script_load);
+    let tracker = Arc::new(Tracker::new(total, total as u32));
+    tokio::spawn(async move { load::send_open_loop(&url, &client, hooks, rate, tracker).await })
+}
+
+/// `--agent-waiting`: samples the calls waiting on the model until the flag is set.
+fn watch_waiting(
+    model: &model::ModelDouble,
+) -> (
+    Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<agents::WaitingSeen>,
+) {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counts = model.counts_handle();
+    let watch = tokio::spawn(agents::watch(
+        move || counts.waiting.load(std::sync::atomic::Ordering::Relaxed),
+        done.clone(),
+    ));
+    (done, watch)
+}
+
+/// The measured webhooks: W1 (alternating between the numbers with `--senders`), W2's
+/// text webhooks, or agent turns.
+fn prepare_webhooks(args: &Args, total: usize, account: &load::Account) -> Vec<load::Webhook> {
+    match args.mix {
+        Mix::Agent => load::prepare_agent(total, args.contacts, account),
+        Mix::W1 if args.senders > 1 => {
+            let accounts = pace::accounts(args.senders, account.app_secret);
+            load::prepare_alternating(total, args.contacts, args.flows, &accounts)
+        }
+        Mix::W1 | Mix::W2 => load::prepare(total, args.contacts, args.flows, account),
+    }
 }
 
 /// `--agent-waiting`: starts the waiting conversations (their first messages over one
@@ -744,86 +774,6 @@ async fn start_waiting(
         model.counts().waiting.load(Relaxed)
     );
     Ok(agents)
-}
-
-/// `--broadcast`: imports the contacts through the API (the double counts template sends
-/// from now on); returns the import's seconds and the send counter.
-async fn import_for_broadcast(
-    double: &double::Double,
-    base: &str,
-    n: u32,
-) -> anyhow::Result<(f64, Arc<broadcast::Sends>)> {
-    let sends = Arc::new(broadcast::Sends::new(n));
-    double.count_templates_in(sends.clone())?;
-    eprintln!("parley-bench: importing {n} contacts …");
-    let secs = broadcast::import(&reqwest::Client::new(), base, n).await?;
-    eprintln!(
-        "parley-bench: imported them in {secs:.2} s ({:.0} rows/s)",
-        f64::from(n) / secs
-    );
-    Ok((secs, sends))
-}
-
-/// A broadcast under way: when it was created (ns of the tracker's clock) and the task
-/// watching its progress.
-struct Sending {
-    created_ns: u64,
-    watch: tokio::task::JoinHandle<(Option<f64>, serde_json::Value)>,
-}
-
-/// `--broadcast`: creates the broadcast to every imported contact just before the measured
-/// webhooks start, and watches its progress (for the send phase and up to two minutes more).
-async fn start_broadcast(
-    base: &str,
-    n: u32,
-    duration: f64,
-    tracker: &Tracker,
-) -> anyhow::Result<Sending> {
-    let http = reqwest::Client::new();
-    let t0 = std::time::Instant::now();
-    let created_ns = tracker.now_ns();
-    let id = broadcast::create(&http, base, 1).await?;
-    let limit = Duration::from_secs_f64(duration + 120.0);
-    let watch = tokio::spawn(broadcast::watch(http, base.to_string(), id, n, t0, limit));
-    Ok(Sending { created_ns, watch })
-}
-
-async fn broadcast_figures(
-    n: u32,
-    import_s: f64,
-    sends: &broadcast::Sends,
-    sending: Sending,
-    overrides: &[String],
-) -> anyhow::Result<(broadcast::BroadcastFigures, (u64, u64))> {
-    let (done_s, progress) = sending.watch.await?;
-    let (reached, duplicates, first, last) = sends.tally();
-    let since = |ns: u64| ns.saturating_sub(sending.created_ns) as f64 / 1e9;
-    let figures = broadcast::BroadcastFigures {
-        contacts: n,
-        import_s,
-        import_rows_per_s: f64::from(n) / import_s,
-        reached,
-        duplicates,
-        unexpected: sends.unexpected.load(std::sync::atomic::Ordering::Relaxed),
-        wrong_value: sends.wrong_value.load(std::sync::atomic::Ordering::Relaxed),
-        send_rate: broadcast::send_rate(reached + duplicates, first, last),
-        first_send_s: since(first),
-        last_send_s: since(last),
-        progress_done_s: done_s,
-        progress,
-        ack_during_sends_ms: report::Percentiles::default(),
-        pacing: {
-            let defaults = parley::config::BroadcastsConfig::default();
-            format!(
-                "sender messages_per_second 100000, no portfolio (no messaging limit), broadcasts on Parley's defaults (page_size {}, max_backlog {}, poll_interval {}){}",
-                defaults.page_size,
-                defaults.max_backlog,
-                humantime::format_duration(defaults.poll_interval),
-                if overrides.is_empty() { "" } else { ", then the --set overrides" }
-            )
-        },
-    };
-    Ok((figures, (first, last)))
 }
 
 /// `--mix w2`: waits (up to `limit` seconds) until the double has posted every reply's three

@@ -3,7 +3,7 @@
 //! `Instant` of this process (0 = never happened), so the latency from "webhook sent" to
 //! "reply received at the double" needs no clock synchronisation.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub struct Tracker {
@@ -15,6 +15,9 @@ pub struct Tracker {
     status: Vec<AtomicU16>,
     first_reply: Vec<AtomicU64>,
     replies: Vec<AtomicU32>,
+    /// The sender (index + 1, by the `phone_number_id` the double was called on) of the
+    /// first reply that said which (`--senders`); 0 = none.
+    reply_sender: Vec<AtomicU8>,
     /// Replies at the double that carry no token of this run.
     pub unexpected: AtomicU64,
     /// Replies carrying a token but addressed to another contact than the webhook's.
@@ -32,6 +35,7 @@ impl Tracker {
             status: (0..total).map(|_| AtomicU16::new(0)).collect(),
             first_reply: zeros64(),
             replies: (0..total).map(|_| AtomicU32::new(0)).collect(),
+            reply_sender: (0..total).map(|_| AtomicU8::new(0)).collect(),
             unexpected: AtomicU64::new(0),
             misrouted: AtomicU64::new(0),
         }
@@ -74,6 +78,22 @@ impl Tracker {
         }
         if self.replies[seq].fetch_add(1, Relaxed) == 0 {
             self.first_reply[seq].store(at, Relaxed);
+        }
+    }
+
+    /// A reply for webhook `seq` came from sender index `sender` (`--senders`); the first
+    /// one to say is kept.
+    pub fn reply_from(&self, seq: usize, sender: u8) {
+        if let Some(slot) = self.reply_sender.get(seq) {
+            let _ = slot.compare_exchange(0, sender.saturating_add(1), Relaxed, Relaxed);
+        }
+    }
+
+    /// The sender index a reply for webhook `seq` came from, if one said.
+    pub fn reply_sender(&self, seq: usize) -> Option<u8> {
+        match self.reply_sender.get(seq)?.load(Relaxed) {
+            0 => None,
+            n => Some(n - 1),
         }
     }
 

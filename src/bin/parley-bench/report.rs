@@ -63,6 +63,9 @@ pub struct RunResult {
     /// `--broadcast`: the import and the broadcast that ran during the measured webhooks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broadcast: Option<crate::broadcast::BroadcastFigures>,
+    /// `--pace`/`--senders`: the pace, and the replies and template sends per sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<crate::pace::PaceFigures>,
     /// The load generator's own CPU over the send phase, % of one core.
     pub generator_cpu_pct: f64,
     /// CPU of all `postgres` processes over the send phase, % of one core.
@@ -155,6 +158,7 @@ pub struct Inputs<'a> {
     /// The broadcast's figures and its first and last template send at the double (ns),
     /// the window its webhook ack latency is taken over.
     pub broadcast: Option<(crate::broadcast::BroadcastFigures, (u64, u64))>,
+    pub pace: Option<crate::pace::PaceFigures>,
     pub mix: &'a str,
     pub statuses: Option<StatusOutcome>,
     pub db: &'a str,
@@ -293,6 +297,7 @@ pub fn compute(i: Inputs) -> RunResult {
         statuses: i.statuses,
         agents: i.agents,
         broadcast,
+        pace: i.pace,
         generator_cpu_pct,
         postgres_cpu_pct: i.postgres_cpu_pct,
         other_cpu_pct: (machine_pct
@@ -312,7 +317,7 @@ pub fn compute(i: Inputs) -> RunResult {
 }
 
 /// Exact percentiles (nearest rank) of nanosecond samples, in milliseconds.
-fn percentiles(mut ns: Vec<u64>) -> Percentiles {
+pub(crate) fn percentiles(mut ns: Vec<u64>) -> Percentiles {
     if ns.is_empty() {
         return Percentiles::default();
     }
@@ -428,6 +433,9 @@ pub fn details(r: &RunResult) -> String {
         r.replied, r.reply_rate, r.lost, r.duplicates, r.unexpected, r.misrouted, r.drain_s
     );
     s += &format!("  end-to-end {}\n", p(&r.latency_ms));
+    if let Some(pace) = &r.pace {
+        s += &crate::pace::details(pace);
+    }
     if let Some(st) = &r.statuses {
         s += &format!(
             "  statuses   {} posted (sent, delivered, read per reply), {} answered 200, {} failed; replies ending read: {}\n",
