@@ -96,13 +96,14 @@ async fn no_second_carries_more_than_the_rate_even_after_a_pause() {
     let (app, arrivals) = paced().await;
     queue_templates(&app, 2 * RATE).await;
     let times = wait_arrivals(&arrivals, 2 * RATE).await;
-    // The double sees each send a moment after Parley let it go; those moments vary by a
-    // few milliseconds, so a window a little short of a second is held to the rate.
-    let second = Duration::from_millis(970);
+    // The double sees each send a moment after Parley let it go; those moments vary (by
+    // tens of milliseconds on a loaded machine), so a window a little short of a second
+    // is held to the rate. Before the pacer, 40 arrived in the first second.
+    let second = Duration::from_millis(900);
     assert!(busiest(&times, second) <= RATE, "{times:?}");
     assert!(
-        busiest(&times, Duration::from_millis(100)) <= 3,
-        "a burst in the first 100 ms: {times:?}"
+        busiest(&times, Duration::from_millis(100)) <= 5,
+        "a burst (22 in the first 100 ms before the pacer): {times:?}"
     );
     // The rate is used, not wasted: 40 sends at 20 a second take about two seconds.
     let span = *times.last().unwrap() - times[0];
@@ -148,6 +149,6 @@ async fn a_reply_to_a_customer_goes_before_the_bulk_sends_in_the_pace() {
     );
     // The bulk sends still all went, at the pace.
     let all = wait_arrivals(&arrivals, 3 * RATE + 1).await;
-    assert!(busiest(&all, Duration::from_millis(970)) <= RATE, "{all:?}");
+    assert!(busiest(&all, Duration::from_millis(900)) <= RATE, "{all:?}");
     app.shutdown().await;
 }
