@@ -40,18 +40,16 @@
 //!    `parley test`, and `parley init` (a new project). `main.rs` is the `parley` binary
 //!    (`serve`, `check`, `keygen`, and these).
 
+pub use parley_channels::channels;
+pub use parley_config::config;
+pub use parley_domain::{domain, metrics, net, threads};
+pub use parley_engine::engine;
+pub use parley_flows::flows;
+pub use parley_models::models;
+pub use parley_store::store;
+
 pub mod app;
-pub mod channels;
 pub mod cli;
-pub mod config;
-pub mod domain;
-pub mod engine;
-pub mod flows;
 pub mod http;
-pub mod metrics;
-pub mod models;
-pub mod net;
 pub mod sandbox;
-pub mod store;
-pub mod threads;
 pub mod workers;

@@ -86,7 +86,8 @@ fn browser() -> Option<String> {
             "{WHAT}: Node.js is missing (apt-get install nodejs npm)"
         ));
     }
-    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules");
+    let modules =
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/browser/node_modules");
     if !modules.join("playwright-core").exists() {
         return Some(format!(
             "{WHAT}: playwright-core is missing \

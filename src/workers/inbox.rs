@@ -622,7 +622,7 @@ mod tests {
     use super::*;
     use crate::domain::pricing::{Pricer, RateCard};
     use crate::engine::StepOutput;
-    use crate::store::tests::fixtures::text_now;
+    use crate::store::testing::fixtures::text_now;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Hand-over leases end in whole microseconds (as the databases keep them), each later
@@ -658,7 +658,7 @@ mod tests {
     #[tokio::test]
     async fn handed_work_that_waited_renews_its_lease_or_is_left_to_its_new_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::tests::sqlite_in(dir.path()).await;
+        let store = crate::store::testing::sqlite_in(dir.path()).await;
         let engine = Arc::new(Counting(AtomicUsize::new(0)));
         let lease = Duration::from_secs(30);
         let inbox = Inbox {

@@ -528,8 +528,8 @@ mod tests {
             "stale after a quiet minute"
         );
     }
-    use crate::store::tests::fixtures::text_now;
-    use crate::store::tests::{on_postgres, on_sqlite, sqlite_in};
+    use crate::store::testing::fixtures::text_now;
+    use crate::store::testing::{on_postgres, on_sqlite, sqlite_in};
 
     /// On SQLite each request goes straight to the writer, with the same bounds as through
     /// the gathering task: while another process holds the database, at most `max_waiting`

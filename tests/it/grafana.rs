@@ -1,6 +1,6 @@
 //! `deploy/grafana/parley.json`, the Grafana dashboard: it is a dashboard Grafana can import
 //! (panels with ids, places and Prometheus queries on the `datasource` variable), every
-//! metric its queries name is one Parley exports (the names in `src/metrics/`), and every
+//! metric its queries name is one Parley exports (the names in `crates/parley-domain/src/metrics/`), and every
 //! metric Parley exports is on it at least once.
 
 use std::collections::BTreeSet;
@@ -10,11 +10,11 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The metric names the code exports: every `"parley_…"` string in `src/metrics/`.
+/// The metric names the code exports: every `"parley_…"` string in `crates/parley-domain/src/metrics/`.
 fn exported() -> BTreeSet<String> {
     let names = regex::Regex::new(r#""(parley_[a-z0-9_]+)""#).unwrap();
     let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("src/metrics")).unwrap() {
+    for entry in std::fs::read_dir(root().join("crates/parley-domain/src/metrics")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
@@ -52,7 +52,7 @@ fn the_grafana_dashboard_shows_exactly_the_metrics_parley_exports() {
     let documented: BTreeSet<String> = parley::metrics::documented().map(String::from).collect();
     assert_eq!(
         exported, documented,
-        "src/metrics/ names and documented series differ"
+        "crates/parley-domain/src/metrics/ names and documented series differ"
     );
 
     let in_queries = regex::Regex::new(r"\bparley_[a-z0-9_]+").unwrap();

@@ -1,11 +1,19 @@
-//! The layer map of `src/lib.rs` (and README.md, "Code layout") is checked here: every
-//! `crate::x` path in every `.rs` file under `src/` — in `use` lines and written inline —
-//! may name only a top-level module of an earlier layer, or its own. A path that runs up the
-//! map, or across to another module of the same layer, fails with file:line and both
-//! layers; so does a top-level module that is not on the map.
+//! The layer map of the `parley` crate's docs (`src/lib.rs`, README.md "Code layout" and
+//! ARCHITECTURE.md) is checked here, where cargo cannot check it:
+//!
+//! - every crate of the workspace may depend only on crates of earlier layers (cargo
+//!   refuses a circle, not a dependency on a crate beside it on the map);
+//! - every `crate::x` path in every `.rs` file of every crate's `src/` — in `use` lines
+//!   and written inline — may name only a top-level module of an earlier layer, or its
+//!   own. Each crate imports the crates below it at its root under their module names
+//!   (`use parley_domain::domain;`), so a path reads the same in every crate, and modules
+//!   that share a crate (`domain`, `net`, `metrics`, `threads`; the daemon's layers) are
+//!   held apart here. A path that runs up the map, or across to another module of the
+//!   same layer, fails with file:line and both layers; so does a top-level module that is
+//!   not on the map.
 //!
 //! Test code is checked like the rest: a test module that needs a later layer belongs in
-//! `tests/it/`. Not checked: `src/main.rs` and `src/bin/` (other crates, using `parley::`),
+//! `tests/it/`. Not checked: `src/main.rs` and `crates/parley-bench` (they use `parley::`),
 //! and `super::` paths (they cannot leave their top-level module without naming it, and
 //! none climbs to the crate root today).
 
@@ -29,8 +37,56 @@ fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))
 }
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every crate of Parley's own with its name and folder: the root crate (`parley`, the
+/// daemon) and each under `crates/`, except the benchmark (a binary that uses `parley::`).
+fn crates() -> Vec<(String, PathBuf)> {
+    let mut out = vec![("parley".to_string(), root().to_path_buf())];
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if name != "parley-bench" && dir.join("src/lib.rs").exists() {
+            out.push((name, dir));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The modules a crate's `lib.rs` declares (`pub mod x;`, `mod x;`).
+fn modules_declared(lib: &str) -> Vec<String> {
+    code_only(lib)
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            line.strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "))
+                .and_then(|n| n.strip_suffix(';'))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The crates of Parley's own that a `Cargo.toml` names under `[dependencies]`.
+fn own_dependencies(manifest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_dependencies = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+        } else if in_dependencies && line.starts_with("parley") {
+            let name: String = line
+                .chars()
+                .take_while(|&c| c.is_alphanumeric() || c == '-' || c == '_')
+                .collect();
+            out.push(name);
+        }
+    }
+    out
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -200,60 +256,27 @@ fn module_of(relative: &Path) -> Option<String> {
 
 #[test]
 fn imports_follow_the_layer_map() {
-    let src = src();
-    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
     let mut problems = Vec::new();
-    for line in code_only(&lib).lines() {
-        let line = line.trim();
-        let Some(name) = line
-            .strip_prefix("pub mod ")
-            .or_else(|| line.strip_prefix("mod "))
-            .and_then(|n| n.strip_suffix(';'))
-        else {
-            continue;
-        };
-        if layer_of(name).is_none() {
-            problems.push(format!(
-                "src/lib.rs: module `{name}` is not on the layer map (tests/it/layers.rs LAYERS)"
-            ));
+    for (name, dir) in crates() {
+        let src = dir.join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        let prefix = dir.strip_prefix(root()).unwrap().join("src");
+        for module in modules_declared(&lib) {
+            if layer_of(&module).is_none() {
+                problems.push(format!(
+                    "{}: module `{module}` of {name} is not on the layer map (tests/it/layers.rs LAYERS)",
+                    prefix.join("lib.rs").display()
+                ));
+            }
         }
-    }
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
-    for path in &files {
-        let relative = path.strip_prefix(&src).unwrap();
-        let Some(module) = module_of(relative) else {
-            continue;
-        };
-        let shown = format!("src/{}", relative.display());
-        let Some(own) = layer_of(&module) else {
-            problems.push(format!(
-                "{shown}: module `{module}` is not on the layer map"
-            ));
-            continue;
-        };
-        let code = code_only(&std::fs::read_to_string(path).unwrap());
-        for (line, target) in crate_paths(&code) {
-            if target == module {
-                continue;
-            }
-            match layer_of(&target) {
-                None => problems.push(format!(
-                    "{shown}:{line}: `crate::{target}` is not a module on the layer map"
-                )),
-                Some(t) if t >= own => problems.push(format!(
-                    "{shown}:{line}: {module} (layer {}) imports {target} (layer {}){}",
-                    own + 1,
-                    t + 1,
-                    if t == own {
-                        ", a module beside it"
-                    } else {
-                        ", a later layer"
-                    }
-                )),
-                Some(_) => {}
-            }
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        files.sort();
+        let macros = exported_macros(&files);
+        for path in &files {
+            let relative = path.strip_prefix(&src).unwrap();
+            let shown = prefix.join(relative).display().to_string();
+            check_file(path, relative, &shown, &macros, &mut problems);
         }
     }
     assert!(
@@ -261,6 +284,113 @@ fn imports_follow_the_layer_map() {
         "imports against the layer map:\n{}",
         problems.join("\n")
     );
+}
+
+/// Cargo refuses a circle between crates but not a crate that depends on one beside it or
+/// above it on the map: every crate of Parley's own may depend only on crates whose
+/// modules all lie in earlier layers than all of its own.
+#[test]
+fn crates_depend_only_on_earlier_layers() {
+    let crates = crates();
+    let layers_of = |name: &str| -> Vec<usize> {
+        let (_, dir) = crates.iter().find(|(n, _)| n == name).unwrap_or_else(|| {
+            panic!("{name} is not a crate of Parley's (crates/{name}/src/lib.rs)")
+        });
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        modules_declared(&lib)
+            .iter()
+            .filter_map(|m| layer_of(m))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    for (name, dir) in &crates {
+        let own = layers_of(name);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        for dependency in own_dependencies(&manifest) {
+            let theirs = layers_of(&dependency);
+            if theirs.iter().any(|t| own.iter().any(|o| t >= o)) {
+                problems.push(format!(
+                    "{name} (layers {own:?}) depends on {dependency} (layers {theirs:?}), \
+                     which is not above it on the map"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // `cargo test` runs the packages in the order of their names; the report of skipped
+    // tests (`tests/skipped.rs`, a test of parley-store) must come last.
+    let last = crates.iter().map(|(n, _)| n.as_str()).max();
+    assert_eq!(
+        last,
+        Some("parley-store"),
+        "move the `skipped` test target into the crate whose name sorts last"
+    );
+    assert!(
+        crates.len() >= 8,
+        "the workspace's crates were not found: {crates:?}"
+    );
+}
+
+/// The macros a crate exports (`#[macro_export]`): they live at its root, so
+/// `crate::log_every` names a macro, not a module.
+fn exported_macros(files: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in files {
+        let code = code_only(&std::fs::read_to_string(path).unwrap());
+        for part in code.split("#[macro_export]").skip(1) {
+            if let Some(rest) = part.trim_start().strip_prefix("macro_rules!") {
+                let name: String = rest
+                    .trim_start()
+                    .chars()
+                    .take_while(|&c| c.is_alphanumeric() || c == '_')
+                    .collect();
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// The `crate::` paths of one file against the map (`relative` is under its crate's
+/// `src/`); `macros` are the crate's exported macros, which its root holds.
+fn check_file(
+    path: &Path,
+    relative: &Path,
+    shown: &str,
+    macros: &[String],
+    problems: &mut Vec<String>,
+) {
+    let Some(module) = module_of(relative) else {
+        return;
+    };
+    let Some(own) = layer_of(&module) else {
+        problems.push(format!(
+            "{shown}: module `{module}` is not on the layer map"
+        ));
+        return;
+    };
+    let code = code_only(&std::fs::read_to_string(path).unwrap());
+    for (line, target) in crate_paths(&code) {
+        if target == module || macros.contains(&target) {
+            continue;
+        }
+        match layer_of(&target) {
+            None => problems.push(format!(
+                "{shown}:{line}: `crate::{target}` is not a module on the layer map"
+            )),
+            Some(t) if t >= own => problems.push(format!(
+                "{shown}:{line}: {module} (layer {}) imports {target} (layer {}){}",
+                own + 1,
+                t + 1,
+                if t == own {
+                    ", a module beside it"
+                } else {
+                    ", a later layer"
+                }
+            )),
+            Some(_) => {}
+        }
+    }
 }
 
 #[test]
@@ -297,7 +427,9 @@ fn no_log_event_has_a_field_named_message() {
     let field =
         regex::Regex::new(r"(?:^|[,(])\s*(?:message\s*=[^=]|[%?]?message\s*(?:,|$))").unwrap();
     let mut files = Vec::new();
-    rust_files(&src(), &mut files);
+    for (_, dir) in crates() {
+        rust_files(&dir.join("src"), &mut files);
+    }
     let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -248,7 +248,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_named_pipe_as_a_test_file_is_refused_in_plain_words() {
-        use crate::config::regular_file::tests::{mkfifo, promptly};
+        use crate::config::regular_file::testing::{mkfifo, promptly};
         let dir = tempfile::tempdir().unwrap();
         let pipe = dir.path().join("pipe.test.yaml");
         mkfifo(&pipe);
