@@ -112,7 +112,7 @@ impl App {
             .await
             .context("taking over the leases of a process that is gone")?;
         let owner = me.to_string();
-        let webhook_log = Arc::new(http::api::WebhookLog::new(&config));
+        let webhook_log = Arc::new(http::state::WebhookLog::new(&config));
         let metrics = crate::metrics::handle();
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
         // One media store, for the API and the sandbox alike; a folder it cannot write is

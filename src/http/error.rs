@@ -24,7 +24,7 @@
 //! users): `From<StoreError>` logs it and keeps only [`DATABASE_UNAVAILABLE`]; the sandbox
 //! and webhook shapes say [`NOT_STORED`] for every server error ([`NOT_READ`] for a read).
 
-use super::api::session::SessionStatus;
+use crate::domain::session::SessionStatus;
 use crate::store::StoreError;
 use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};

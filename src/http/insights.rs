@@ -12,7 +12,7 @@ pub(super) mod report;
 
 use super::api::body::Fields;
 use super::error::{Error, PathParam};
-use super::AppState;
+use super::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -32,13 +32,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/insights/flows/{flow}", get(flow))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            super::sandbox::loopback_only,
+            super::local_pages::loopback_only,
         ))
         .layer(axum::middleware::from_fn(super::error::render_errors))
 }
 
 async fn page() -> Response {
-    super::sandbox::page_response(include_str!("insights/page.html"))
+    super::local_pages::page_response(include_str!("insights/page.html"))
 }
 
 /// How a report is answered.

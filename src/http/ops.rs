@@ -2,7 +2,7 @@
 //! `warnings` for what the deployment lacks without being broken: no flows, no senders, no
 //! API keys) and `/metrics` (Prometheus text).
 
-use super::AppState;
+use super::state::AppState;
 use crate::metrics as m;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -9,7 +9,7 @@
 //! shortened and served as text (`nosniff`) or JSON only.
 
 use super::error::{render, Error, Family};
-use super::AppState;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};

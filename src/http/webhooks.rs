@@ -12,7 +12,7 @@
 //! a body that is not JSON is 400; a storage failure is 503 so the provider retries.
 
 use super::error::Error;
-use super::AppState;
+use super::state::AppState;
 use crate::channels::{meta, twilio};
 use crate::domain::{Routed, WebhookItem};
 use crate::metrics as m;

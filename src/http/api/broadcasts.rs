@@ -6,7 +6,7 @@
 use crate::domain::broadcast::{BroadcastAction, MAX_LIST};
 use crate::http::api::body::{FieldError, Fields};
 use crate::http::error::{Error, PathParam};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::workers::broadcasts::plan::{
     self, AudienceSpec, CreateError, RefusalKind, Request, TemplateRef,
 };

@@ -8,7 +8,7 @@ use crate::domain::contact_file::{self, ExportRow, ImportFormat, MAX_BYTES};
 use crate::domain::Contact;
 use crate::http::api::body::Fields;
 use crate::http::error::Error;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::{DynStore, StoreResult, EXPORT_PAGE};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};

@@ -6,9 +6,9 @@
 
 use crate::domain::pricing::rate_card::format_micros;
 use crate::http::api::body::Fields;
-use crate::http::api::conversations::limit;
+use crate::http::api::common::limit;
 use crate::http::error::Error;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::{CostGrouping, CostRow};
 use axum::extract::{RawQuery, State};
 use axum::Json;

@@ -4,7 +4,7 @@
 //! earlier version keeps running).
 
 use crate::http::error::Error;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};

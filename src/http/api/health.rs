@@ -8,56 +8,22 @@
 //! with 200).
 
 use super::body::{chars, Fields};
+use super::common::{phone, MAX_TEXT};
 use super::outbox::{self, parley_message_id};
 use super::session::{session_status, window_of};
-use super::user_whatsapp::{phone, MAX_TEXT};
-use crate::config::{ChannelKind, Config};
+use crate::config::ChannelKind;
 use crate::domain::{ContactRef, OutboundContent, OutboundMessage};
 use crate::http::error::{Error, PathParam};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 /// "Recently", for the webhook check.
 const WEBHOOK_RECENT_HOURS: i64 = 24;
 const DEFAULT_TEST_TEXT: &str = "Parley health check: this number can send you messages.";
-
-/// When each configured sender last received a verified webhook or handshake. Lock-free
-/// (one atomic per sender, created at start), so the webhook path pays one store.
-#[derive(Debug, Default)]
-pub struct WebhookLog {
-    last: HashMap<i64, AtomicI64>,
-}
-
-impl WebhookLog {
-    pub fn new(config: &Config) -> Self {
-        Self {
-            last: config
-                .senders
-                .iter()
-                .map(|s| (s.id, AtomicI64::new(i64::MIN)))
-                .collect(),
-        }
-    }
-
-    pub fn record(&self, sender_id: i64, at: DateTime<Utc>) {
-        if let Some(slot) = self.last.get(&sender_id) {
-            slot.fetch_max(at.timestamp_micros(), Ordering::Relaxed);
-        }
-    }
-
-    pub fn last(&self, sender_id: i64) -> Option<DateTime<Utc>> {
-        let micros = self.last.get(&sender_id)?.load(Ordering::Relaxed);
-        (micros != i64::MIN)
-            .then(|| DateTime::from_timestamp_micros(micros))
-            .flatten()
-    }
-}
 
 pub async fn check(
     State(st): State<AppState>,
@@ -189,22 +155,4 @@ pub async fn check(
         },
         "test_message": test,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn webhook_log_keeps_the_latest_time_of_known_senders() {
-        let log = WebhookLog::new(&Config::embedded_default());
-        assert_eq!(log.last(1), None);
-        let t1 = DateTime::from_timestamp(1_000, 0).unwrap();
-        let t2 = DateTime::from_timestamp(2_000, 0).unwrap();
-        log.record(1, t2);
-        log.record(1, t1);
-        log.record(99, t1);
-        assert_eq!(log.last(1), Some(t2));
-        assert_eq!(log.last(99), None);
-    }
 }

@@ -7,7 +7,7 @@
 //! `attachment` for anything but plain images, audio and video).
 
 use crate::http::error::{Error, PathParam};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::files::{is_sha256_name, MediaBytes};
 use crate::store::{DownloadStatus, MediaRecord};
 use axum::body::Body;

@@ -28,6 +28,7 @@
 mod auth;
 pub(super) mod body;
 mod broadcasts;
+mod common;
 mod contacts;
 mod conversations;
 mod costs;
@@ -43,13 +44,13 @@ pub(super) mod session;
 mod user_whatsapp;
 
 pub(super) use conversations::queue_release;
-pub use health::WebhookLog;
 
 use super::error::{self, Error, WithBodyLimit};
-use super::AppState;
+use super::state::AppState;
 use axum::extract::{Request, State};
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Extension, Router};
+use common::ApiContext;
 use std::sync::Arc;
 
 /// Larger request bodies are refused with 413 (in the family's JSON error shape).
@@ -256,12 +257,6 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
 /// Routes that answer without an API key.
 fn is_public(route: &Route) -> bool {
     route.path == "/api/openapi.json"
-}
-
-/// What the API's handlers share beyond `AppState`, built once when the router is.
-pub(crate) struct ApiContext {
-    /// For media HEAD checks: no redirects, names through the network guard.
-    pub media_http: reqwest::Client,
 }
 
 pub fn router(state: AppState) -> Router<AppState> {

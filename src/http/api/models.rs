@@ -6,9 +6,9 @@
 
 use crate::domain::chat::dollars;
 use crate::http::api::body::Fields;
-use crate::http::api::conversations::{conversation, limit};
+use crate::http::api::common::{conversation, limit};
 use crate::http::error::{Error, PathParam};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::{ModelExchange, UsageBy};
 use axum::extract::{RawQuery, State};
 use axum::Json;

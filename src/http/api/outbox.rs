@@ -5,7 +5,7 @@
 use crate::config::{SenderConfig, SpendPeriod};
 use crate::domain::pricing::CostPrediction;
 use crate::domain::{ContactRef, Conversation, OutboundContent, OutboundMessage, WindowFallback};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::{Id, NewOutbound, Origin, StoreResult};
 use chrono::{Datelike, TimeZone, Utc};
 

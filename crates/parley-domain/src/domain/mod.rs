@@ -22,6 +22,7 @@ pub mod limits;
 pub mod message;
 pub mod phone;
 pub mod pricing;
+pub mod session;
 pub mod tagged;
 pub mod text;
 pub mod timer;

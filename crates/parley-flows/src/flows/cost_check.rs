@@ -23,7 +23,7 @@ pub fn check(flow: &Flow, problems: &mut Vec<Problem>) {
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
-            super::compile::successors(&s.op, i)
+            super::graph::successors(&s.op, i)
                 .into_iter()
                 .filter(move |j| *j != i + 1)
         })

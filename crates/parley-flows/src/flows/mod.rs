@@ -11,10 +11,12 @@ pub mod knowledge;
 
 mod cost_check;
 mod cron_text;
+pub mod graph;
 mod loader;
 pub mod model;
 mod normalize;
 mod problem;
+mod project;
 pub mod schedule;
 pub mod script;
 mod set;
@@ -24,12 +26,12 @@ mod window_check;
 mod yaml;
 
 pub use loader::{
-    fingerprint, load_configured, load_dir, load_dir_with, load_text, Deployment, LoadReport,
-    LoadSettings,
+    fingerprint, load_configured, load_dir, load_dir_with, load_text, LoadReport, LoadSettings,
 };
 pub use model::*;
 pub use normalize::normalize;
 pub use problem::{more_spaces, Problem, Severity};
+pub use project::Deployment;
 pub use set::FlowSet;
 pub use triggers::{Candidate, MatchInput, Matched, Rank};
 pub use yaml::out_of_step;

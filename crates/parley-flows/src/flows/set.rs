@@ -4,7 +4,8 @@
 //! free-form messages that could be sent after the customer-service window closed.
 
 use super::compile::Broken;
-use super::model::{Flow, KeywordMode, Op, Step, TriggerKind};
+use super::graph::goto_targets;
+use super::model::{Flow, KeywordMode, Op, TriggerKind};
 use super::normalize::normalize;
 use super::problem::{Pos, Problem, Severity};
 use super::triggers::matcher::{MatchInput, Matched, TriggerIndex};
@@ -123,30 +124,12 @@ impl FlowSet {
     }
 }
 
-/// The flows a program's steps go to (`goto_flow`) and its agents' `goto_flow` tools may
-/// start, each with where it is written.
-pub fn goto_targets(steps: &[Step]) -> Vec<(&String, Pos)> {
-    let mut targets = Vec::new();
-    for step in steps {
-        match &step.op {
-            Op::GotoFlow(target) => targets.push((target, step.at)),
-            Op::Agent(a) => targets.extend(
-                a.tools
-                    .goto_flow
-                    .iter()
-                    .zip(a.tools.goto_flow_at.iter().copied()),
-            ),
-            _ => {}
-        }
-    }
-    targets
-}
-
 /// Flows that `goto_flow` each other round in a circle without a step that waits (an
 /// `ask`, a `delay`…) on the way: one customer message would send message after message
 /// until the engine's step limit. The loops inside one flow are `compile::loops`'s.
 fn loops_across_flows(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
-    use super::compile::{loops, successors};
+    use super::compile::loops;
+    use super::graph::successors;
     let index: HashMap<&str, usize> = flows
         .iter()
         .enumerate()

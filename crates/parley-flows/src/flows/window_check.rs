@@ -127,13 +127,13 @@ fn arrivals(flow: &Flow, start: Duration, cap: Duration) -> Vec<Option<Duration>
             }
             Op::Agent(_) => {
                 // An agent leaves its step on a turn, which answers a customer message.
-                for j in super::compile::successors(&step.op, i) {
+                for j in super::graph::successors(&step.op, i) {
                     todo.push((j, Duration::ZERO));
                 }
             }
             Op::Delay(d) => todo.push(next(i + 1, *d)),
             op => {
-                for j in super::compile::successors(op, i) {
+                for j in super::graph::successors(op, i) {
                     todo.push((j, t));
                 }
             }

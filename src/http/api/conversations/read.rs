@@ -7,31 +7,17 @@
 //! (`null` on the last page). For messages it is an opaque cursor holding one position per
 //! direction, because outbound and inbound messages live in different tables.
 
-use super::conversation;
 use crate::domain::{EventKind, InboundContent, MediaKind, OutboundContent, StoredEvent};
 use crate::http::api::body::Fields;
+use crate::http::api::common::{conversation, limit};
 use crate::http::api::session::session_status;
 use crate::http::error::{Error, PathParam};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::{Id, OutboundRecord, TRANSCRIPT_SEQ};
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
-
-pub(crate) fn limit(q: &Fields) -> Result<i64, Error> {
-    match q.opt_int("limit")? {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(Error::field(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        )),
-    }
-}
 
 pub async fn list(
     State(st): State<AppState>,

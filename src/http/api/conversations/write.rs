@@ -9,16 +9,16 @@
 //! conversation is not in a handoff, and 200 again (nothing added twice) while a release of
 //! the same handoff is still pending.
 
-use super::conversation;
 use crate::domain::{Conversation, Handoff, MediaKind, OutboundContent, OutboundMessage};
 use crate::http::api::body::{chars, FieldError, Fields};
+use crate::http::api::common::conversation;
+use crate::http::api::common::ApiContext;
+use crate::http::api::common::MAX_TEXT;
 use crate::http::api::media;
 use crate::http::api::outbox::{self, parley_message_id};
 use crate::http::api::session::{session_status, window_of};
-use crate::http::api::user_whatsapp::MAX_TEXT;
-use crate::http::api::ApiContext;
 use crate::http::error::{Error, PathParam};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::store::NewEvent;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -6,6 +6,5 @@
 mod send;
 mod status;
 
-pub(super) use send::{phone, MAX_TEXT};
 pub use send::{send_freeform, send_template};
 pub use status::{senders, session_status, templates};

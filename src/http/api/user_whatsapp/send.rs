@@ -6,14 +6,13 @@
 //! or created and the message queued.
 
 use crate::config::{TemplateConfig, TemplateStatus};
-use crate::domain::{
-    is_user_id, ContactRef, OutboundContent, OutboundMessage, PhoneNumber, TemplateMessage,
-};
+use crate::domain::{is_user_id, ContactRef, OutboundContent, OutboundMessage, TemplateMessage};
 use crate::http::api::body::{chars, Fields};
+use crate::http::api::common::{phone, MAX_TEXT};
 use crate::http::api::outbox::{self, parley_message_id};
 use crate::http::api::session::{session_status, window_of};
 use crate::http::error::Error;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,15 +20,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// WhatsApp's limit on a text message.
-pub const MAX_TEXT: usize = crate::domain::limits::TEXT_MAX;
 /// The platforms' limit on `recipient_name`.
 const MAX_NAME: usize = 255;
-
-/// A phone number typed by a client: valid in its country's numbering plan.
-pub fn phone(field: &str, value: &str) -> Result<PhoneNumber, Error> {
-    PhoneNumber::parse_strict(value).map_err(|e| Error::field(field, format!("{field}: {e}")))
-}
 
 /// The customer a request names: `recipient_phone`, or `recipient_user_id` (a
 /// business-scoped user id, for customers who hide their number); exactly one.

@@ -8,7 +8,7 @@ use crate::http::api::body::Fields;
 use crate::http::api::outbox;
 use crate::http::api::session::{self, window_of};
 use crate::http::error::Error;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};

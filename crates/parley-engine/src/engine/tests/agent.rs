@@ -9,7 +9,7 @@ use crate::domain::Wait;
 use crate::models::{ChatModel, Model, ModelError, Models};
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Answers from a queue, keeping every request.
 #[derive(Default)]

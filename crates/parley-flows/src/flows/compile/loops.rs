@@ -6,7 +6,7 @@
 
 use super::super::model::{Op, Origin, Step};
 use super::super::problem::Problems;
-use super::successors;
+use crate::flows::graph::successors;
 use crate::flows::MAX_STEPS_PER_EVENT;
 
 /// A step that waits for the customer or for time: a loop through it is not runaway.

@@ -14,6 +14,7 @@ pub(crate) mod loops;
 mod private_url;
 mod steps;
 
+use super::graph::successors;
 use super::model::{Flow, Op, Origin, Step};
 use super::problem::{Pos, Problems};
 use super::yaml::{self, YamlNode};
@@ -30,7 +31,7 @@ pub struct LoadContext<'a> {
     /// The file's text, to place problems inside a value.
     pub source: &'a str,
     /// The config's senders and network rule; `None` skips the checks that need them.
-    pub deployment: Option<&'a super::loader::Deployment>,
+    pub deployment: Option<&'a super::project::Deployment>,
     /// The folder holding the flows folder: `knowledge:` files are named from it and may
     /// not leave it.
     pub project_dir: &'a Path,
@@ -185,7 +186,7 @@ pub fn compile(
     let id = match id {
         Some(id) if !problems.has_errors() => id,
         id => {
-            let gotos = super::set::goto_targets(&steps)
+            let gotos = super::graph::goto_targets(&steps)
                 .into_iter()
                 .map(|(target, at)| (target.clone(), at))
                 .collect();
@@ -492,34 +493,5 @@ fn reach_warnings(steps: &[Step], problems: &mut Problems) {
                 );
             }
         }
-    }
-}
-
-/// Steps that may run right after step `i`.
-pub(crate) fn successors(op: &Op, i: usize) -> Vec<usize> {
-    match op {
-        Op::Goto(t) => vec![*t],
-        Op::End | Op::GotoFlow(_) => vec![],
-        Op::If {
-            then, otherwise, ..
-        } => vec![*then, *otherwise],
-        Op::Switch { cases, default, .. } => {
-            cases.iter().map(|(_, t)| *t).chain([*default]).collect()
-        }
-        Op::Ask(a) => [Some(i + 1), a.on_timeout, a.on_invalid]
-            .into_iter()
-            .flatten()
-            .collect(),
-        Op::Form(f) => [Some(i + 1), f.on_timeout, f.on_invalid]
-            .into_iter()
-            .flatten()
-            .collect(),
-        Op::Script { on_error, .. } => [Some(i + 1), *on_error].into_iter().flatten().collect(),
-        Op::Http(h) => [Some(i + 1), h.on_error].into_iter().flatten().collect(),
-        Op::Agent(a) => [Some(i + 1), a.on_error.goto, a.on_budget.goto]
-            .into_iter()
-            .flatten()
-            .collect(),
-        _ => vec![i + 1],
     }
 }

@@ -14,24 +14,74 @@ use crate::domain::MediaKind;
 use std::sync::Arc;
 use std::time::Duration;
 
-const ACTIONS: &[&str] = &[
-    "send",
-    "ask",
-    "form",
-    "if",
-    "switch",
-    "set",
-    "script",
-    "http",
-    "agent",
-    "handoff",
-    "goto",
-    "goto_flow",
-    "delay",
-    "tag",
-    "untag",
-    "end",
+/// Every kind of step, declared once, in the order the reference lists them: its
+/// action's name and what the action's group of settings may hold. The compiler reads it
+/// for the names it accepts (and the "did you mean" of a misspelt one) and for the
+/// settings written beside an action instead of under it; `op` turns each into its `Op`.
+pub const STEP_KINDS: &[StepKind] = &[
+    StepKind::group("send", &[content::CONTENT_KEYS]),
+    StepKind::group("ask", &[ASK_KEYS, content::CONTENT_KEYS]),
+    StepKind::group("form", &[super::form::FORM_KEYS]),
+    StepKind::value("if"),
+    StepKind::group("switch", &[SWITCH_KEYS]),
+    StepKind {
+        name: "set",
+        settings: Settings::Any,
+    },
+    StepKind::group("script", &[SCRIPT_KEYS]),
+    StepKind::group("http", &[HTTP_KEYS]),
+    StepKind::group("agent", &[super::agent::AGENT_KEYS]),
+    StepKind::group("handoff", &[HANDOFF_KEYS]),
+    StepKind::value("goto"),
+    StepKind::value("goto_flow"),
+    StepKind::value("delay"),
+    StepKind::value("tag"),
+    StepKind::value("untag"),
+    StepKind::value("end"),
 ];
+
+/// One kind of step (`STEP_KINDS`).
+pub struct StepKind {
+    pub name: &'static str,
+    pub settings: Settings,
+}
+
+/// What an action's value may hold as a group of settings.
+pub enum Settings {
+    /// Its value is not a group of settings (`goto: id`, `if:`'s condition).
+    None,
+    /// The keys of these lists, together.
+    Only(&'static [&'static [&'static str]]),
+    /// `set:` takes any variable name.
+    Any,
+}
+
+impl StepKind {
+    const fn group(name: &'static str, keys: &'static [&'static [&'static str]]) -> Self {
+        Self {
+            name,
+            settings: Settings::Only(keys),
+        }
+    }
+
+    const fn value(name: &'static str) -> Self {
+        Self {
+            name,
+            settings: Settings::None,
+        }
+    }
+}
+
+/// The step kind named `action`, if it is one.
+fn step_kind(action: &str) -> Option<&'static StepKind> {
+    STEP_KINDS.iter().find(|k| k.name == action)
+}
+
+/// The names of every step kind, for messages.
+fn action_names() -> Vec<&'static str> {
+    STEP_KINDS.iter().map(|k| k.name).collect()
+}
+
 const EXPECT: &[&str] = &[
     "text", "number", "email", "phone", "choice", "button", "regex", "media", "address",
 ];
@@ -82,7 +132,7 @@ pub fn compile(
     let actions: Vec<&str> = map
         .keys()
         .map(|k| k.as_str())
-        .filter(|k| ACTIONS.contains(k))
+        .filter(|k| step_kind(k).is_some())
         .collect();
     let action = match actions.as_slice() {
         [one] => *one,
@@ -91,14 +141,14 @@ pub fn compile(
             let (msg, hint) = match unknown {
                 Some(k) => (
                     format!("`{}` is not a step", k.as_str()),
-                    match did_you_mean(k.as_str(), ACTIONS) {
+                    match did_you_mean(k.as_str(), &action_names()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("a step is one of: {}", ACTIONS.join(", ")),
+                        None => format!("a step is one of: {}", action_names().join(", ")),
                     },
                 ),
                 None => (
                     "this step does nothing".to_string(),
-                    format!("a step is one of: {}", ACTIONS.join(", ")),
+                    format!("a step is one of: {}", action_names().join(", ")),
                 ),
             };
             problems.error(unknown.map(yaml::scalar_pos).unwrap_or(at), msg, Some(hint));
@@ -132,29 +182,6 @@ pub fn compile(
     Step { id, at, origin, op }
 }
 
-/// The settings an action's group of settings may hold (`None`: its value is not a group).
-enum Settings {
-    Only(Vec<&'static str>),
-    /// `set:` takes any variable name.
-    Any,
-}
-
-fn settings_of(action: &str) -> Option<Settings> {
-    let keys: Vec<&'static str> = match action {
-        "send" => content::CONTENT_KEYS.to_vec(),
-        "ask" => [ASK_KEYS, content::CONTENT_KEYS].concat(),
-        "switch" => SWITCH_KEYS.to_vec(),
-        "script" => SCRIPT_KEYS.to_vec(),
-        "http" => HTTP_KEYS.to_vec(),
-        "form" => super::form::FORM_KEYS.to_vec(),
-        "handoff" => HANDOFF_KEYS.to_vec(),
-        "agent" => super::agent::AGENT_KEYS.to_vec(),
-        "set" => return Some(Settings::Any),
-        _ => return None,
-    };
-    Some(Settings::Only(keys))
-}
-
 /// The most common YAML slip: a setting of the action written beside it instead of
 /// under it, so YAML reads it as a setting of the step:
 ///
@@ -171,9 +198,12 @@ fn misplaced_settings<'m>(
     allowed: &[&str],
     problems: &mut Problems,
 ) -> Vec<&'m str> {
-    let Some(settings) = settings_of(action) else {
+    let Some(settings) = step_kind(action).map(|k| &k.settings) else {
         return Vec::new();
     };
+    if matches!(settings, Settings::None) {
+        return Vec::new();
+    }
     let Some(action_key) = map.keys().find(|k| k.as_str() == action) else {
         return Vec::new();
     };
@@ -198,9 +228,10 @@ fn misplaced_settings<'m>(
     let mut found = Vec::new();
     for key in map.keys() {
         let name = key.as_str();
-        let belongs = match &settings {
-            Settings::Only(keys) => keys.contains(&name),
+        let belongs = match settings {
+            Settings::Only(lists) => lists.iter().any(|keys| keys.contains(&name)),
             Settings::Any => true,
+            Settings::None => false,
         };
         if allowed.contains(&name) || !belongs {
             continue;

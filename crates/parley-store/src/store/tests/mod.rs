@@ -2,7 +2,7 @@
 //! on both backends, SQLite (a fresh database file per test) and PostgreSQL (a fresh schema
 //! per test in the database named by `PARLEY_TEST_POSTGRES_URL`; skipped when unset).
 //!
-//! Run with `cargo test --lib store::`. Scenario modules end with `conformance!(...)`,
+//! Run with `cargo test -p parley-store`. Scenario modules end with `conformance!(...)`,
 //! which generates `<module>::sqlite::<scenario>` and `<module>::postgres::<scenario>`.
 
 use super::postgres::PgStore;
