@@ -1,0 +1,425 @@
+//! The tools a model may call in an agent step: declared by the author, described to the
+//! model, and each call checked like a customer's answer before it is carried out.
+
+use super::*;
+
+impl Interpreter<'_> {
+    /// Carries out one tool call, if the author declared it and its arguments pass.
+    /// Whether it ends the turn is [`ends_turn`].
+    pub(super) fn agent_tool(
+        &mut self,
+        flow: &Arc<Flow>,
+        spec: &AgentSpec,
+        pc: usize,
+        call: &ToolCall,
+    ) -> ToolOutcome {
+        let tools = &spec.tools;
+        let refuse = |why: String| ToolOutcome {
+            result: format!("refused: {why}"),
+            accepted: false,
+            ends: None,
+        };
+        let args = match &call.arguments {
+            Value::Object(o) => o.clone(),
+            Value::Null => Default::default(),
+            // Kept as text when the answer was read (`chat::shallow_arguments`).
+            Value::String(text) if chat::json_depth(text) > chat::MAX_ARGUMENT_DEPTH => {
+                return refuse(format!(
+                    "the arguments are nested more than {} levels deep; write them as a flat JSON object",
+                    chat::MAX_ARGUMENT_DEPTH
+                ))
+            }
+            other => {
+                return refuse(format!(
+                    "the arguments must be a JSON object, not {}",
+                    shorten(&other.to_string(), ECHO_MAX)
+                ))
+            }
+        };
+        let declared = declared_tools(spec);
+        if !declared.contains(&call.name.as_str()) {
+            return refuse(format!(
+                "`{}` is not an action you can take here; you can: {}",
+                shorten(&call.name, ECHO_MAX),
+                if declared.is_empty() {
+                    "none (answer with text)".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            ));
+        }
+        match call.name.as_str() {
+            "save" => {
+                if args.is_empty() {
+                    return refuse("give at least one value to save".into());
+                }
+                let mut values = Vec::new();
+                for (name, value) in &args {
+                    let Some(field) = tools.save.iter().find(|f| &f.name == name) else {
+                        let names: Vec<&str> = tools.save.iter().map(|f| f.name.as_str()).collect();
+                        return refuse(format!(
+                            "there is no value `{}` to save; the values are: {}",
+                            shorten(name, ECHO_MAX),
+                            names.join(", ")
+                        ));
+                    };
+                    let body = match value {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        other => {
+                            return refuse(format!(
+                                "`{}` must be a text or a number, not {}",
+                                field.name,
+                                shorten(&other.to_string(), ECHO_MAX)
+                            ))
+                        }
+                    };
+                    if body.chars().count() > limits::INBOUND_FIELD_MAX {
+                        return refuse(format!(
+                            "`{}` may be at most {} characters",
+                            field.name,
+                            limits::INBOUND_FIELD_MAX
+                        ));
+                    }
+                    match answer::check(
+                        &field.expect,
+                        &InboundContent::Text { body: body.clone() },
+                        &[],
+                    ) {
+                        Ok(v) => values.push((name.clone(), v)),
+                        // The customer's wording ("Please try again") means nothing to the
+                        // model: it is told the rule and the value that broke it.
+                        Err(_) => return refuse(save_refusal(&field.name, &field.expect, &body)),
+                    }
+                }
+                let saved: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
+                for (name, value) in values {
+                    self.set_var(&name, value);
+                }
+                ToolOutcome {
+                    result: format!("saved {}", saved.join(", ")),
+                    accepted: true,
+                    ends: None,
+                }
+            }
+            "tag" => {
+                let Some(tag) = args.get("tag").and_then(Value::as_str) else {
+                    return refuse(format!("give `tag`, one of: {}", tools.tag.join(", ")));
+                };
+                if !tools.tag.iter().any(|t| t == tag) {
+                    return refuse(format!(
+                        "`{}` is not a tag you may set; the tags are: {}",
+                        shorten(tag, ECHO_MAX),
+                        tools.tag.join(", ")
+                    ));
+                }
+                self.patch.tag(tag);
+                self.refresh_tags();
+                ToolOutcome {
+                    result: format!("tagged {tag}"),
+                    accepted: true,
+                    ends: None,
+                }
+            }
+            "goto_flow" => {
+                let Some(id) = args.get("flow").and_then(Value::as_str) else {
+                    return refuse(format!(
+                        "give `flow`, one of: {}",
+                        tools.goto_flow.join(", ")
+                    ));
+                };
+                if !tools.goto_flow.iter().any(|f| f == id) {
+                    return refuse(format!(
+                        "`{}` is not a flow you may go to; the flows are: {}",
+                        shorten(id, ECHO_MAX),
+                        tools.goto_flow.join(", ")
+                    ));
+                }
+                let Some(next) = self.library.flows().get(id).cloned() else {
+                    return refuse(format!(
+                        "the flow `{}` is not loaded",
+                        shorten(id, ECHO_MAX)
+                    ));
+                };
+                if let Some(run) = &mut self.state.run {
+                    run.wait = None;
+                    run.flow = next.id.clone();
+                    run.version = next.version;
+                    run.offered.clear();
+                }
+                ToolOutcome {
+                    result: format!("went to flow {id}"),
+                    accepted: true,
+                    ends: Some(Next::Flow(next)),
+                }
+            }
+            "handoff" => {
+                let handoff = tools.handoff.clone().unwrap_or_default();
+                if let Some(m) = &handoff.message {
+                    let body = self.render(m);
+                    self.agent_say(spec, body);
+                }
+                self.hand_off(flow, pc, handoff.timeout);
+                ToolOutcome {
+                    result: "handed to a person".into(),
+                    accepted: true,
+                    ends: Some(Next::Stop),
+                }
+            }
+            "send_buttons" => {
+                let text = args
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .unwrap_or("");
+                if text.is_empty() {
+                    return refuse("give `text`, the question above the buttons".into());
+                }
+                if text.chars().count() > limits::BODY_MAX {
+                    return refuse(format!(
+                        "`text` may be at most {} characters",
+                        limits::BODY_MAX
+                    ));
+                }
+                if let Err(why) = guard::check_answer(&spec.guardrails, text) {
+                    return refuse(format!("`text` was not sent: {why}"));
+                }
+                let ids: Vec<&str> = args
+                    .get("buttons")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let all: Vec<&str> = tools
+                    .send_buttons
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                if ids.is_empty() || ids.len() > limits::REPLY_BUTTONS_MAX {
+                    return refuse(format!(
+                        "give `buttons`: 1 to {} of {}",
+                        limits::REPLY_BUTTONS_MAX,
+                        all.join(", ")
+                    ));
+                }
+                let mut buttons = Vec::new();
+                for id in &ids {
+                    match tools.send_buttons.iter().find(|(b, _)| b == id) {
+                        Some((id, title)) if !buttons.iter().any(|b: &ReplyButton| &b.id == id) => {
+                            buttons.push(ReplyButton {
+                                id: id.clone(),
+                                title: title.clone(),
+                            })
+                        }
+                        Some(_) => {
+                            return refuse(format!(
+                                "the button `{}` is given twice",
+                                shorten(id, ECHO_MAX)
+                            ))
+                        }
+                        None => {
+                            return refuse(format!(
+                                "`{}` is not one of the buttons: {}",
+                                shorten(id, ECHO_MAX),
+                                all.join(", ")
+                            ))
+                        }
+                    }
+                }
+                if let Some(run) = &mut self.state.run {
+                    run.offered = buttons
+                        .iter()
+                        .map(|b| (b.id.clone(), b.title.clone()))
+                        .collect();
+                }
+                let fallback = self.fallback_of(&spec.if_window_closed);
+                self.reply(
+                    OutboundContent::Buttons {
+                        body: text.to_string(),
+                        header: None,
+                        footer: None,
+                        buttons,
+                    },
+                    fallback,
+                );
+                if let Some(round) = &mut self.round {
+                    round.said.push(text.to_string());
+                }
+                ToolOutcome {
+                    result: "the buttons were sent; the customer's choice is their next message"
+                        .into(),
+                    accepted: true,
+                    ends: Some(Next::Stop),
+                }
+            }
+            "end" => {
+                if let Some(run) = &mut self.state.run {
+                    run.wait = None;
+                }
+                ToolOutcome {
+                    result: "the conversation with the assistant ended".into(),
+                    accepted: true,
+                    ends: Some(Next::To(pc + 1)),
+                }
+            }
+            other => refuse(format!(
+                "`{}` is not an action Parley knows",
+                shorten(other, ECHO_MAX)
+            )),
+        }
+    }
+}
+
+/// The tools whose call ends the model's turn (the flow moves on, a person takes over, or
+/// the customer's tap is the next message); `save` and `tag` only record.
+pub(super) fn ends_turn(tool: &str) -> bool {
+    matches!(tool, "goto_flow" | "handoff" | "send_buttons" | "end")
+}
+
+/// A tool call as kept in the conversation for the model's next call: its name and id cut
+/// to what a tool's can be (the id still pairs the call with its result), and arguments
+/// longer than `KEPT_ARGUMENTS_MAX` as a shortened text.
+pub(super) fn kept_call(call: &ToolCall) -> ToolCall {
+    let cut = |s: &str| s.chars().take(KEPT_NAME_MAX).collect::<String>();
+    let json = call.arguments.to_string();
+    ToolCall {
+        id: cut(&call.id),
+        name: cut(&call.name),
+        arguments: if json.chars().count() > KEPT_ARGUMENTS_MAX {
+            Value::String(shorten(&json, KEPT_ARGUMENTS_MAX))
+        } else {
+            call.arguments.clone()
+        },
+    }
+}
+
+/// Why a value the model gave to `save` was refused, in the model's terms: the rule and
+/// the value that broke it.
+pub(super) fn save_refusal(name: &str, expect: &Expect, value: &str) -> String {
+    let value = shorten(value, ECHO_MAX);
+    let rule = match expect {
+        Expect::Regex(re) => format!("must match the pattern `{}`", re.as_str()),
+        Expect::Number => "must be a number, like 3 or 12.5".into(),
+        Expect::Email => "must be an email address, like name@example.com".into(),
+        Expect::Phone => {
+            "must be a phone number with its country code, like +44 7911 123456".into()
+        }
+        Expect::Choice(choices) => format!("must be one of: {}", choices.join(", ")),
+        Expect::Text => return format!("`{name}` must be a text that is not empty"),
+        other => format!("must be a {}", other.name()),
+    };
+    format!("`{name}` {rule}; `{value}` does not")
+}
+
+/// The tools a step declared, by name.
+pub(super) fn declared_tools(spec: &AgentSpec) -> Vec<&'static str> {
+    let t = &spec.tools;
+    let mut out = Vec::new();
+    if !t.save.is_empty() {
+        out.push("save");
+    }
+    if !t.tag.is_empty() {
+        out.push("tag");
+    }
+    if !t.goto_flow.is_empty() {
+        out.push("goto_flow");
+    }
+    if t.handoff.is_some() {
+        out.push("handoff");
+    }
+    if !t.send_buttons.is_empty() {
+        out.push("send_buttons");
+    }
+    if t.end {
+        out.push("end");
+    }
+    out
+}
+
+/// What a `save` field takes, told to the model in words (the check is `save_refusal`'s).
+pub(super) fn save_rule(expect: &crate::flows::Expect) -> String {
+    use crate::flows::Expect;
+    match expect {
+        Expect::Text => "text".into(),
+        Expect::Number => "a number".into(),
+        Expect::Email => "an email address".into(),
+        Expect::Phone => "a phone number with its country code, like +44 7911 123456".into(),
+        Expect::Choice(options) => format!("one of: {}", options.join(", ")),
+        Expect::Button => "the title of one of the buttons offered".into(),
+        Expect::Regex(re) => format!("text matching the regular expression {}", re.as_str()),
+        Expect::Media(_) => "a file the customer sent".into(),
+        Expect::Address => "a postal address".into(),
+    }
+}
+
+/// The declared tools as the model sees them.
+pub(super) fn tool_specs(spec: &AgentSpec) -> Vec<ToolSpec> {
+    let t = &spec.tools;
+    let mut out = Vec::new();
+    if !t.save.is_empty() {
+        let mut properties = serde_json::Map::new();
+        for f in &t.save {
+            let rule = save_rule(&f.expect);
+            let what = match &f.description {
+                Some(d) => format!("{d}: {rule}"),
+                None => rule,
+            };
+            let mut p = json!({ "type": "string", "description": what });
+            match &f.expect {
+                crate::flows::Expect::Choice(options) => p["enum"] = json!(options),
+                crate::flows::Expect::Regex(re) => p["pattern"] = json!(re.as_str()),
+                _ => {}
+            }
+            properties.insert(f.name.clone(), p);
+        }
+        out.push(ToolSpec {
+            name: "save".into(),
+            description: "Save values the customer gave. Each is checked; a refusal says why.".into(),
+            parameters: json!({ "type": "object", "properties": properties, "additionalProperties": false }),
+        });
+    }
+    if !t.tag.is_empty() {
+        out.push(ToolSpec {
+            name: "tag".into(),
+            description: "Tag the customer.".into(),
+            parameters: json!({ "type": "object", "properties": { "tag": { "type": "string", "enum": t.tag } }, "required": ["tag"], "additionalProperties": false }),
+        });
+    }
+    if !t.goto_flow.is_empty() {
+        out.push(ToolSpec {
+            name: "goto_flow".into(),
+            description: "Hand the conversation to another scripted flow; you stop answering.".into(),
+            parameters: json!({ "type": "object", "properties": { "flow": { "type": "string", "enum": t.goto_flow } }, "required": ["flow"], "additionalProperties": false }),
+        });
+    }
+    if t.handoff.is_some() {
+        out.push(ToolSpec {
+            name: "handoff".into(),
+            description: "Hand the conversation to a person when you cannot help or the customer asks for one.".into(),
+            parameters: json!({ "type": "object", "properties": { "reason": { "type": "string" } }, "additionalProperties": false }),
+        });
+    }
+    if !t.send_buttons.is_empty() {
+        let ids: Vec<&str> = t.send_buttons.iter().map(|(id, _)| id.as_str()).collect();
+        let described: Vec<String> = t
+            .send_buttons
+            .iter()
+            .map(|(id, title)| format!("{id} («{title}»)"))
+            .collect();
+        out.push(ToolSpec {
+            name: "send_buttons".into(),
+            description: format!("Ask a question with reply buttons, chosen among: {}.", described.join(", ")),
+            parameters: json!({ "type": "object", "properties": {
+                "text": { "type": "string" },
+                "buttons": { "type": "array", "items": { "type": "string", "enum": ids }, "minItems": 1, "maxItems": limits::REPLY_BUTTONS_MAX }
+            }, "required": ["text", "buttons"], "additionalProperties": false }),
+        });
+    }
+    if t.end {
+        out.push(ToolSpec {
+            name: "end".into(),
+            description: "End your part of the conversation when the customer's request is done.".into(),
+            parameters: json!({ "type": "object", "properties": {}, "additionalProperties": false }),
+        });
+    }
+    out
+}

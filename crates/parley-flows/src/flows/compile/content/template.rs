@@ -1,0 +1,135 @@
+//! `template:` and a step's `fallback:` for a closed window, checked against the
+//! configured templates.
+
+use super::*;
+
+/// `template: name` with `variables`, checked against the config's templates.
+pub fn template(
+    node: &YamlNode,
+    variables: Option<&YamlNode>,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<TemplateSpec> {
+    let name = yaml::as_str(node, "`template`", problems)?;
+    let at = yaml::pos(node);
+    let Some(t) = ctx.templates.iter().find(|t| t.name == name) else {
+        let names: Vec<&str> = ctx.templates.iter().map(|t| t.name.as_str()).collect();
+        let hint = match did_you_mean(name, &names) {
+            Some(s) => format!(
+                "did you mean `{s}`? Templates are declared under `templates:` in the config"
+            ),
+            None => "declare it under `templates:` in the config, with its body and status".into(),
+        };
+        problems.error(
+            at,
+            format!("the template `{name}` is not declared in the config"),
+            Some(hint),
+        );
+        return None;
+    };
+    if t.status != TemplateStatus::Approved {
+        problems.error(
+            at,
+            format!(
+                "the template `{name}` is {}, and WhatsApp only sends approved templates",
+                t.status.as_str()
+            ),
+            Some("wait for Meta's approval and set `status: approved` in the config".into()),
+        );
+    }
+    if t.category.is_none() {
+        problems.warning(
+            at,
+            format!(
+                "the template `{name}` has no category in the config, so if it is a marketing template Parley has no plan for WhatsApp's per-user marketing limit (131049) or a customer who stopped marketing (131050)"
+            ),
+            Some("add `category: marketing` (held back and resent a day or more later, skipped for customers who stopped marketing), `utility` or `authentication` to the template in the config".into()),
+        );
+    }
+    let mut values = BTreeMap::new();
+    if let Some(v) = variables {
+        let m = yaml::as_map(v, "`variables`", problems)?;
+        for (k, val) in m.iter() {
+            blanks::check(val, ctx, problems);
+            if let Some(text) = yaml::as_str(val, &format!("variable `{}`", k.as_str()), problems) {
+                values.insert(k.as_str().to_string(), text.to_string());
+            }
+        }
+    }
+    let wanted = t.placeholders();
+    let missing: Vec<&String> = wanted.iter().filter(|p| !values.contains_key(*p)).collect();
+    let extra: Vec<&String> = values.keys().filter(|k| !wanted.contains(k)).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let list = |v: &[&String]| {
+            v.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut msg = format!(
+            "the template `{name}` has placeholders [{}]",
+            list(&wanted.iter().collect::<Vec<_>>())
+        );
+        if !missing.is_empty() {
+            msg.push_str(&format!("; `variables` is missing {}", list(&missing)));
+        }
+        if !extra.is_empty() {
+            msg.push_str(&format!(
+                "; `variables` has {} that the template does not use",
+                list(&extra)
+            ));
+        }
+        problems.error(
+            variables.map(yaml::pos).unwrap_or(at),
+            msg,
+            Some(format!("the template's body is: {}", t.body)),
+        );
+    }
+    Some(TemplateSpec {
+        name: t.name.clone(),
+        language: t.language.clone(),
+        variables: values,
+        quick_reply_payloads: Vec::new(),
+        content_sid: t.twilio_content_sid.clone(),
+    })
+}
+
+/// `if_window_closed: skip | fail | { template: name, variables: {…} }`
+pub(in crate::flows::compile) fn fallback(
+    node: &YamlNode,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<FallbackSpec> {
+    match node {
+        YamlNode::Scalar(s) => match s.as_str() {
+            "skip" => Some(FallbackSpec::Skip),
+            "fail" => Some(FallbackSpec::Fail),
+            other => {
+                problems.error(
+                    yaml::pos(node),
+                    format!("`if_window_closed: {other}` is not a choice"),
+                    Some("use `skip`, `fail`, or `{ template: name, variables: {…} }`".into()),
+                );
+                None
+            }
+        },
+        other => {
+            let m = yaml::as_map(other, "`if_window_closed`", problems)?;
+            yaml::check_keys(
+                m,
+                &["template", "variables"],
+                "`if_window_closed`",
+                problems,
+            );
+            let Some(t) = m.get_node("template") else {
+                problems.error(
+                    yaml::pos(other),
+                    "`if_window_closed` needs a `template`",
+                    None,
+                );
+                return None;
+            };
+            template(t, m.get_node("variables"), ctx, problems).map(FallbackSpec::Template)
+        }
+    }
+}
