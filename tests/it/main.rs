@@ -48,6 +48,7 @@ mod sandbox_page;
 mod schedules;
 mod script_pool;
 mod send_kinds;
+mod sizes;
 mod ssrf;
 mod unknown_outcome;
 mod webhook_batches;
