@@ -71,12 +71,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize, &str)] = &[
         TO_SPLIT,
     ),
     (
-        "crates/parley-engine/src/engine/exec/agent/tools.rs",
-        "agent_tool",
-        261,
-        "to become a `Tool` enum parsed once (issue 61)",
-    ),
-    (
         "crates/parley-flows/src/flows/compile/agent.rs",
         "compile",
         188,

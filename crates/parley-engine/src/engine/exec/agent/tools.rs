@@ -3,6 +3,31 @@
 
 use super::*;
 
+/// A model's tool call, parsed once against what the author declared: what `carry_out`
+/// does. A call that cannot be carried out is a `Refusal` instead, with what the model is
+/// told (as zero-to-production parses a subscriber before it is stored).
+enum Tool {
+    /// `save`: each value checked like a customer's answer.
+    Save(Vec<(String, Value)>),
+    Tag(String),
+    GotoFlow(Arc<Flow>),
+    Handoff,
+    SendButtons {
+        text: String,
+        buttons: Vec<ReplyButton>,
+    },
+    End,
+}
+
+/// Why a tool call was refused, in the model's terms.
+struct Refusal(String);
+
+type Parsed<T> = Result<T, Refusal>;
+
+fn refuse<T>(why: String) -> Parsed<T> {
+    Err(Refusal(why))
+}
+
 impl Interpreter<'_> {
     /// Carries out one tool call, if the author declared it and its arguments pass.
     /// Whether it ends the turn is [`ends_turn`].
@@ -13,12 +38,20 @@ impl Interpreter<'_> {
         pc: usize,
         call: &ToolCall,
     ) -> ToolOutcome {
+        match self.parse_tool(spec, call) {
+            Ok(tool) => self.carry_out(flow, spec, pc, tool),
+            Err(Refusal(why)) => ToolOutcome {
+                result: format!("refused: {why}"),
+                accepted: false,
+                ends: None,
+            },
+        }
+    }
+
+    /// The call as a `Tool`: its arguments a JSON object, the tool one the author declared
+    /// for this step, and its arguments what that tool takes.
+    fn parse_tool(&self, spec: &AgentSpec, call: &ToolCall) -> Parsed<Tool> {
         let tools = &spec.tools;
-        let refuse = |why: String| ToolOutcome {
-            result: format!("refused: {why}"),
-            accepted: false,
-            ends: None,
-        };
         let args = match &call.arguments {
             Value::Object(o) => o.clone(),
             Value::Null => Default::default(),
@@ -49,59 +82,7 @@ impl Interpreter<'_> {
             ));
         }
         match call.name.as_str() {
-            "save" => {
-                if args.is_empty() {
-                    return refuse("give at least one value to save".into());
-                }
-                let mut values = Vec::new();
-                for (name, value) in &args {
-                    let Some(field) = tools.save.iter().find(|f| &f.name == name) else {
-                        let names: Vec<&str> = tools.save.iter().map(|f| f.name.as_str()).collect();
-                        return refuse(format!(
-                            "there is no value `{}` to save; the values are: {}",
-                            shorten(name, ECHO_MAX),
-                            names.join(", ")
-                        ));
-                    };
-                    let body = match value {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        other => {
-                            return refuse(format!(
-                                "`{}` must be a text or a number, not {}",
-                                field.name,
-                                shorten(&other.to_string(), ECHO_MAX)
-                            ))
-                        }
-                    };
-                    if body.chars().count() > limits::INBOUND_FIELD_MAX {
-                        return refuse(format!(
-                            "`{}` may be at most {} characters",
-                            field.name,
-                            limits::INBOUND_FIELD_MAX
-                        ));
-                    }
-                    match answer::check(
-                        &field.expect,
-                        &InboundContent::Text { body: body.clone() },
-                        &[],
-                    ) {
-                        Ok(v) => values.push((name.clone(), v)),
-                        // The customer's wording ("Please try again") means nothing to the
-                        // model: it is told the rule and the value that broke it.
-                        Err(_) => return refuse(save_refusal(&field.name, &field.expect, &body)),
-                    }
-                }
-                let saved: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-                for (name, value) in values {
-                    self.set_var(&name, value);
-                }
-                ToolOutcome {
-                    result: format!("saved {}", saved.join(", ")),
-                    accepted: true,
-                    ends: None,
-                }
-            }
+            "save" => parse_save(&tools.save, &args).map(Tool::Save),
             "tag" => {
                 let Some(tag) = args.get("tag").and_then(Value::as_str) else {
                     return refuse(format!("give `tag`, one of: {}", tools.tag.join(", ")));
@@ -113,13 +94,7 @@ impl Interpreter<'_> {
                         tools.tag.join(", ")
                     ));
                 }
-                self.patch.tag(tag);
-                self.refresh_tags();
-                ToolOutcome {
-                    result: format!("tagged {tag}"),
-                    accepted: true,
-                    ends: None,
-                }
+                Ok(Tool::Tag(tag.to_string()))
             }
             "goto_flow" => {
                 let Some(id) = args.get("flow").and_then(Value::as_str) else {
@@ -135,96 +110,64 @@ impl Interpreter<'_> {
                         tools.goto_flow.join(", ")
                     ));
                 }
-                let Some(next) = self.library.flows().get(id).cloned() else {
-                    return refuse(format!(
+                match self.library.flows().get(id).cloned() {
+                    Some(next) => Ok(Tool::GotoFlow(next)),
+                    None => refuse(format!(
                         "the flow `{}` is not loaded",
                         shorten(id, ECHO_MAX)
-                    ));
-                };
+                    )),
+                }
+            }
+            "handoff" => Ok(Tool::Handoff),
+            "send_buttons" => parse_send_buttons(spec, &args),
+            "end" => Ok(Tool::End),
+            other => refuse(format!(
+                "`{}` is not an action Parley knows",
+                shorten(other, ECHO_MAX)
+            )),
+        }
+    }
+
+    /// Does what a parsed tool call asks and says what the model is told.
+    fn carry_out(
+        &mut self,
+        flow: &Arc<Flow>,
+        spec: &AgentSpec,
+        pc: usize,
+        tool: Tool,
+    ) -> ToolOutcome {
+        let (result, ends) = match tool {
+            Tool::Save(values) => {
+                let saved: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
+                for (name, value) in values {
+                    self.set_var(&name, value);
+                }
+                (format!("saved {}", saved.join(", ")), None)
+            }
+            Tool::Tag(tag) => {
+                self.patch.tag(&tag);
+                self.refresh_tags();
+                (format!("tagged {tag}"), None)
+            }
+            Tool::GotoFlow(next) => {
                 if let Some(run) = &mut self.state.run {
                     run.wait = None;
                     run.flow = next.id.clone();
                     run.version = next.version;
                     run.offered.clear();
                 }
-                ToolOutcome {
-                    result: format!("went to flow {id}"),
-                    accepted: true,
-                    ends: Some(Next::Flow(next)),
-                }
+                (format!("went to flow {}", next.id), Some(Next::Flow(next)))
             }
-            "handoff" => {
-                let handoff = tools.handoff.clone().unwrap_or_default();
+            Tool::Handoff => {
+                let handoff = spec.tools.handoff.clone().unwrap_or_default();
                 if let Some(m) = &handoff.message {
                     let body = self.render(m);
                     self.agent_say(spec, body);
                 }
                 self.hand_off(flow, pc, handoff.timeout);
-                ToolOutcome {
-                    result: "handed to a person".into(),
-                    accepted: true,
-                    ends: Some(Next::Stop),
-                }
+                ("handed to a person".into(), Some(Next::Stop))
             }
-            "send_buttons" => {
-                let text = args
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .map(str::trim)
-                    .unwrap_or("");
-                if text.is_empty() {
-                    return refuse("give `text`, the question above the buttons".into());
-                }
-                if text.chars().count() > limits::BODY_MAX {
-                    return refuse(format!(
-                        "`text` may be at most {} characters",
-                        limits::BODY_MAX
-                    ));
-                }
-                if let Err(why) = guard::check_answer(&spec.guardrails, text) {
-                    return refuse(format!("`text` was not sent: {why}"));
-                }
-                let ids: Vec<&str> = args
-                    .get("buttons")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let all: Vec<&str> = tools
-                    .send_buttons
-                    .iter()
-                    .map(|(id, _)| id.as_str())
-                    .collect();
-                if ids.is_empty() || ids.len() > limits::REPLY_BUTTONS_MAX {
-                    return refuse(format!(
-                        "give `buttons`: 1 to {} of {}",
-                        limits::REPLY_BUTTONS_MAX,
-                        all.join(", ")
-                    ));
-                }
-                let mut buttons = Vec::new();
-                for id in &ids {
-                    match tools.send_buttons.iter().find(|(b, _)| b == id) {
-                        Some((id, title)) if !buttons.iter().any(|b: &ReplyButton| &b.id == id) => {
-                            buttons.push(ReplyButton {
-                                id: id.clone(),
-                                title: title.clone(),
-                            })
-                        }
-                        Some(_) => {
-                            return refuse(format!(
-                                "the button `{}` is given twice",
-                                shorten(id, ECHO_MAX)
-                            ))
-                        }
-                        None => {
-                            return refuse(format!(
-                                "`{}` is not one of the buttons: {}",
-                                shorten(id, ECHO_MAX),
-                                all.join(", ")
-                            ))
-                        }
-                    }
-                }
+            Tool::SendButtons { text, buttons } => {
                 if let Some(run) = &mut self.state.run {
                     run.offered = buttons
                         .iter()
@@ -234,7 +177,7 @@ impl Interpreter<'_> {
                 let fallback = self.fallback_of(&spec.if_window_closed);
                 self.reply(
                     OutboundContent::Buttons {
-                        body: text.to_string(),
+                        body: text.clone(),
                         header: None,
                         footer: None,
                         buttons,
@@ -242,31 +185,146 @@ impl Interpreter<'_> {
                     fallback,
                 );
                 if let Some(round) = &mut self.round {
-                    round.said.push(text.to_string());
+                    round.said.push(text);
                 }
-                ToolOutcome {
-                    result: "the buttons were sent; the customer's choice is their next message"
-                        .into(),
-                    accepted: true,
-                    ends: Some(Next::Stop),
-                }
+                (
+                    "the buttons were sent; the customer's choice is their next message".into(),
+                    Some(Next::Stop),
+                )
             }
-            "end" => {
+            Tool::End => {
                 if let Some(run) = &mut self.state.run {
                     run.wait = None;
                 }
-                ToolOutcome {
-                    result: "the conversation with the assistant ended".into(),
-                    accepted: true,
-                    ends: Some(Next::To(pc + 1)),
-                }
+                (
+                    "the conversation with the assistant ended".into(),
+                    Some(Next::To(pc + 1)),
+                )
             }
-            other => refuse(format!(
-                "`{}` is not an action Parley knows",
-                shorten(other, ECHO_MAX)
-            )),
+        };
+        ToolOutcome {
+            result,
+            accepted: true,
+            ends,
         }
     }
+}
+
+/// `save`'s values, each one the author declared and checked like a customer's answer.
+fn parse_save(
+    fields: &[crate::flows::SaveField],
+    args: &serde_json::Map<String, Value>,
+) -> Parsed<Vec<(String, Value)>> {
+    if args.is_empty() {
+        return refuse("give at least one value to save".into());
+    }
+    let mut values = Vec::new();
+    for (name, value) in args {
+        let Some(field) = fields.iter().find(|f| &f.name == name) else {
+            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            return refuse(format!(
+                "there is no value `{}` to save; the values are: {}",
+                shorten(name, ECHO_MAX),
+                names.join(", ")
+            ));
+        };
+        let body = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return refuse(format!(
+                    "`{}` must be a text or a number, not {}",
+                    field.name,
+                    shorten(&other.to_string(), ECHO_MAX)
+                ))
+            }
+        };
+        if body.chars().count() > limits::INBOUND_FIELD_MAX {
+            return refuse(format!(
+                "`{}` may be at most {} characters",
+                field.name,
+                limits::INBOUND_FIELD_MAX
+            ));
+        }
+        match answer::check(
+            &field.expect,
+            &InboundContent::Text { body: body.clone() },
+            &[],
+        ) {
+            Ok(v) => values.push((name.clone(), v)),
+            // The customer's wording ("Please try again") means nothing to the model: it
+            // is told the rule and the value that broke it.
+            Err(_) => return refuse(save_refusal(&field.name, &field.expect, &body)),
+        }
+    }
+    Ok(values)
+}
+
+/// `send_buttons`: the question, within WhatsApp's limit and the step's guardrails, and 1
+/// to 3 of the buttons the author declared, each once.
+fn parse_send_buttons(spec: &AgentSpec, args: &serde_json::Map<String, Value>) -> Parsed<Tool> {
+    let tools = &spec.tools;
+    let text = args
+        .get("text")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
+    if text.is_empty() {
+        return refuse("give `text`, the question above the buttons".into());
+    }
+    if text.chars().count() > limits::BODY_MAX {
+        return refuse(format!(
+            "`text` may be at most {} characters",
+            limits::BODY_MAX
+        ));
+    }
+    if let Err(why) = guard::check_answer(&spec.guardrails, text) {
+        return refuse(format!("`text` was not sent: {why}"));
+    }
+    let ids: Vec<&str> = args
+        .get("buttons")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let all: Vec<&str> = tools
+        .send_buttons
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if ids.is_empty() || ids.len() > limits::REPLY_BUTTONS_MAX {
+        return refuse(format!(
+            "give `buttons`: 1 to {} of {}",
+            limits::REPLY_BUTTONS_MAX,
+            all.join(", ")
+        ));
+    }
+    let mut buttons = Vec::new();
+    for id in &ids {
+        match tools.send_buttons.iter().find(|(b, _)| b == id) {
+            Some((id, title)) if !buttons.iter().any(|b: &ReplyButton| &b.id == id) => buttons
+                .push(ReplyButton {
+                    id: id.clone(),
+                    title: title.clone(),
+                }),
+            Some(_) => {
+                return refuse(format!(
+                    "the button `{}` is given twice",
+                    shorten(id, ECHO_MAX)
+                ))
+            }
+            None => {
+                return refuse(format!(
+                    "`{}` is not one of the buttons: {}",
+                    shorten(id, ECHO_MAX),
+                    all.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(Tool::SendButtons {
+        text: text.to_string(),
+        buttons,
+    })
 }
 
 /// The tools whose call ends the model's turn (the flow moves on, a person takes over, or
