@@ -27,11 +27,6 @@ const LARGE_FILES: &[(&str, usize, &str)] = &[
     ),
     ("crates/parley-domain/src/domain/message.rs", 666, TO_SPLIT),
     (
-        "crates/parley-engine/src/engine/exec/agent/mod.rs",
-        638,
-        TO_SPLIT,
-    ),
-    (
         "crates/parley-engine/src/engine/exec/dispatch.rs",
         635,
         TO_SPLIT,
@@ -64,12 +59,6 @@ const LARGE_FILES: &[(&str, usize, &str)] = &[
 const LONG_FUNCTIONS: &[(&str, &str, usize, &str)] = &[
     ("crates/parley-bench/src/main.rs", "run", 182, BENCH),
     ("crates/parley-bench/src/main.rs", "run_once", 177, BENCH),
-    (
-        "crates/parley-engine/src/engine/exec/agent/mod.rs",
-        "agent_answered",
-        177,
-        TO_SPLIT,
-    ),
     (
         "crates/parley-flows/src/flows/compile/agent.rs",
         "compile",

@@ -345,63 +345,9 @@ impl Interpreter<'_> {
         // Whatever the calls send (a handoff's message, buttons) comes after the answer's
         // text, which is only known to be sendable once every call is accepted.
         let text_at = self.reply_mark();
-        // The actions that only record (save, tag) are carried out before the one that
-        // ends the turn, whatever order the model wrote them in: `[handoff, tag]` tags the
-        // customer too. A second ending action is ignored (the first one wins) without
-        // holding back the answer's text: the turn has ended, the model cannot answer again.
-        let mut order: Vec<usize> = (0..tool_calls.len()).collect();
-        order.sort_by_key(|&i| ends_turn(&tool_calls[i].name));
-        let mut ends = None;
-        let mut refused = 0;
-        let mut outcomes: Vec<Option<ToolOutcome>> = tool_calls.iter().map(|_| None).collect();
-        for i in order {
-            let mut outcome = if ends.is_some() && ends_turn(&tool_calls[i].name) {
-                ToolOutcome {
-                    result: "ignored: the turn already ended with another action".into(),
-                    accepted: false,
-                    ends: None,
-                }
-            } else {
-                let outcome = self.agent_tool(flow, spec, pc, &tool_calls[i]);
-                if !outcome.accepted {
-                    refused += 1;
-                }
-                outcome
-            };
-            if outcome.ends.is_some() {
-                ends = outcome.ends.take();
-            }
-            outcomes[i] = Some(outcome);
-        }
-        for ((call, kept), outcome) in tool_calls.iter().zip(&kept_calls).zip(outcomes) {
-            let Some(outcome) = outcome else { continue };
-            let verdict = if outcome.accepted {
-                "accepted".to_string()
-            } else {
-                outcome.result.clone()
-            };
-            let shown_args = if mask {
-                guard::mask_personal_data(&call.arguments.to_string())
-            } else {
-                call.arguments.to_string()
-            };
-            let line = shorten(
-                &format!(
-                    "{} {}: {verdict}",
-                    shorten(&call.name, ECHO_MAX),
-                    shorten(&shown_args, 300)
-                ),
-                trace::TEXT_MAX,
-            );
-            self.decide(|| format!("tool call {line}"));
-            self.trace_outcome(|x| x.tool_calls.push(line.clone()));
-            if let Some(round) = &mut self.round {
-                round.messages.push(ChatMessage::tool_result(
-                    kept.id.clone(),
-                    shorten(&outcome.result, RESULT_MAX),
-                ));
-            }
-        }
+        // A second ending action is ignored without holding back the answer's text: the
+        // turn has ended, the model cannot answer again.
+        let (ends, refused) = self.carry_out_calls(flow, spec, pc, &tool_calls, &kept_calls);
         if dropped > 0 {
             if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
                 last.text.push_str(&format!(
@@ -411,33 +357,7 @@ impl Interpreter<'_> {
             }
         }
         if !text.is_empty() {
-            let withheld = if refused > 0 {
-                Some("an answer with a refused action is never sent".to_string())
-            } else if self.said_this_turn(&text) {
-                Some("it was sent already, and a text is sent once".to_string())
-            } else {
-                guard::check_answer(&spec.guardrails, &text)
-                    .err()
-                    .map(|why| shorten(&why, RESULT_MAX))
-            };
-            match withheld {
-                None => {
-                    self.agent_say(spec, text.clone());
-                    self.move_last_reply(text_at);
-                    if let Some(round) = &mut self.round {
-                        round.said.push(text);
-                    }
-                }
-                Some(why) => {
-                    self.decide(|| format!("the assistant's text was not sent: {why}"));
-                    if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
-                        last.text.push_str(&format!(
-                            "\n(Parley, not the customer: the text of your answer, «{}», was not sent to the customer because {why}.)",
-                            shorten(&text, ECHO_MAX)
-                        ));
-                    }
-                }
-            }
+            self.send_text_with_calls(spec, text, refused, text_at);
         }
         match ends {
             Some(next) => {

@@ -210,6 +210,117 @@ impl Interpreter<'_> {
     }
 }
 
+impl Interpreter<'_> {
+    /// Carries out a turn's tool calls: those that only record (save, tag) first, then the
+    /// one that ends the turn, whatever order the model wrote them in (`[handoff, tag]`
+    /// tags the customer too). A second ending action is ignored (the first one wins).
+    /// Each result goes back to the model and into the trace. Returns where the turn
+    /// ends, if it does, and how many calls were refused.
+    pub(super) fn carry_out_calls(
+        &mut self,
+        flow: &Arc<Flow>,
+        spec: &AgentSpec,
+        pc: usize,
+        tool_calls: &[ToolCall],
+        kept_calls: &[ToolCall],
+    ) -> (Option<Next>, usize) {
+        let mask = spec.guardrails.mask_personal_data;
+        let mut order: Vec<usize> = (0..tool_calls.len()).collect();
+        order.sort_by_key(|&i| ends_turn(&tool_calls[i].name));
+        let mut ends = None;
+        let mut refused = 0;
+        let mut outcomes: Vec<Option<ToolOutcome>> = tool_calls.iter().map(|_| None).collect();
+        for i in order {
+            let mut outcome = if ends.is_some() && ends_turn(&tool_calls[i].name) {
+                ToolOutcome {
+                    result: "ignored: the turn already ended with another action".into(),
+                    accepted: false,
+                    ends: None,
+                }
+            } else {
+                let outcome = self.agent_tool(flow, spec, pc, &tool_calls[i]);
+                if !outcome.accepted {
+                    refused += 1;
+                }
+                outcome
+            };
+            if outcome.ends.is_some() {
+                ends = outcome.ends.take();
+            }
+            outcomes[i] = Some(outcome);
+        }
+        for ((call, kept), outcome) in tool_calls.iter().zip(kept_calls).zip(outcomes) {
+            let Some(outcome) = outcome else { continue };
+            let verdict = if outcome.accepted {
+                "accepted".to_string()
+            } else {
+                outcome.result.clone()
+            };
+            let shown_args = if mask {
+                guard::mask_personal_data(&call.arguments.to_string())
+            } else {
+                call.arguments.to_string()
+            };
+            let line = shorten(
+                &format!(
+                    "{} {}: {verdict}",
+                    shorten(&call.name, ECHO_MAX),
+                    shorten(&shown_args, 300)
+                ),
+                trace::TEXT_MAX,
+            );
+            self.decide(|| format!("tool call {line}"));
+            self.trace_outcome(|x| x.tool_calls.push(line.clone()));
+            if let Some(round) = &mut self.round {
+                round.messages.push(ChatMessage::tool_result(
+                    kept.id.clone(),
+                    shorten(&outcome.result, RESULT_MAX),
+                ));
+            }
+        }
+        (ends, refused)
+    }
+
+    /// The text of an answer that also called tools: sent, after what the calls sent,
+    /// unless a call was refused, it was said already this turn, or the guardrails refuse
+    /// it; otherwise the model is told why it was not sent.
+    pub(super) fn send_text_with_calls(
+        &mut self,
+        spec: &AgentSpec,
+        text: String,
+        refused: usize,
+        text_at: (usize, usize),
+    ) {
+        let withheld = if refused > 0 {
+            Some("an answer with a refused action is never sent".to_string())
+        } else if self.said_this_turn(&text) {
+            Some("it was sent already, and a text is sent once".to_string())
+        } else {
+            guard::check_answer(&spec.guardrails, &text)
+                .err()
+                .map(|why| shorten(&why, RESULT_MAX))
+        };
+        match withheld {
+            None => {
+                self.agent_say(spec, text.clone());
+                self.move_last_reply(text_at);
+                if let Some(round) = &mut self.round {
+                    round.said.push(text);
+                }
+            }
+            Some(why) => {
+                self.decide(|| format!("the assistant's text was not sent: {why}"));
+                if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
+                    last.text.push_str(&format!(
+                        "\n(Parley, not the customer: the text of your answer, «{}», was not sent to the customer because {why}.)",
+                        shorten(&text, ECHO_MAX)
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// `save`'s values, each one the author declared and checked like a customer's answer.
 fn parse_save(
     fields: &[crate::flows::SaveField],
