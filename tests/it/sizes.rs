@@ -51,7 +51,6 @@ const LARGE_FILES: &[(&str, usize, &str)] = &[
     ("src/http/api/openapi/others.rs", 715, TABLE),
     ("src/http/api/openapi/sandbox.rs", 736, TABLE),
     ("src/main.rs", 660, TO_SPLIT),
-    ("src/workers/inbox.rs", 618, TO_SPLIT),
     ("src/workers/outbox.rs", 747, TO_SPLIT),
 ];
 
