@@ -46,7 +46,6 @@ const LARGE_FILES: &[(&str, usize, &str)] = &[
         783,
         TO_SPLIT,
     ),
-    ("src/cli/flowtest/models.rs", 605, TO_SPLIT),
     ("src/cli/simulate.rs", 678, TO_SPLIT),
     ("src/http/api/openapi/others.rs", 715, TABLE),
     ("src/http/api/openapi/sandbox.rs", 736, TABLE),
