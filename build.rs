@@ -26,6 +26,10 @@ fn project_files(root: &Path) -> String {
     files.sort();
     let mut out = String::from("/// The example project's files: path under the project, text.\npub const PROJECT_FILES: &[(&str, &str)] = &[\n");
     for rel in &files {
+        // Each file by its absolute path, as `include_str!` names it below: a target
+        // folder shared with another checkout (scripts/readme_run.sh builds a clone in this
+        // one's) must not keep paths into that checkout, which may be gone.
+        println!("cargo:rerun-if-changed={}", root.join(rel).display());
         let name = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy())

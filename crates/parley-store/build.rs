@@ -30,6 +30,9 @@ fn migrations(root: &Path, backend: &str) -> String {
     files.sort();
     let mut code = String::from("&[\n");
     for path in files {
+        // Each file by its absolute path, as `include_str!` names it below: a target
+        // folder shared with another checkout must not keep paths into that checkout.
+        println!("cargo:rerun-if-changed={}", path.display());
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())
