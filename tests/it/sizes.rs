@@ -7,7 +7,7 @@
 //! comes under the limit must leave the list (the test says so), so the list only
 //! shortens. Anything new over a limit fails here with its place and size.
 
-use std::path::{Path, PathBuf};
+use super::layers::{root, rust_files};
 
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 150;
@@ -141,10 +141,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize, &str)] = &[
     ("src/workers/inbox.rs", "process_events", 177, TO_SPLIT),
 ];
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn is_test_file(relative: &str) -> bool {
     relative.ends_with("/tests.rs")
         || relative.ends_with("_tests.rs")
@@ -154,20 +150,10 @@ fn is_test_file(relative: &str) -> bool {
 
 /// Every production `.rs` file of every crate, relative to the repository's root.
 fn production_files() -> Vec<String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
     let mut paths = Vec::new();
-    walk(&root().join("src"), &mut paths);
+    rust_files(&root().join("src"), &mut paths);
     for entry in std::fs::read_dir(root().join("crates")).unwrap() {
-        walk(&entry.unwrap().path().join("src"), &mut paths);
+        rust_files(&entry.unwrap().path().join("src"), &mut paths);
     }
     let mut out: Vec<String> = paths
         .iter()
