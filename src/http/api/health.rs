@@ -10,8 +10,9 @@
 use super::body::{chars, Fields};
 use super::common::{phone, MAX_TEXT};
 use super::outbox::{self, parley_message_id};
-use super::session::{session_status, window_of};
+use super::session::window_of;
 use crate::config::ChannelKind;
+use crate::domain::session::session_status;
 use crate::domain::{ContactRef, OutboundContent, OutboundMessage};
 use crate::http::error::{Error, PathParam};
 use crate::http::state::AppState;

@@ -9,8 +9,6 @@ use crate::domain::WindowState;
 use crate::http::state::AppState;
 use crate::store::StoreResult;
 
-pub use crate::domain::session::{platform_time, session_status};
-
 /// The window of a conversation (closed when there is none) as the API judges it now.
 pub async fn window_of(
     st: &AppState,

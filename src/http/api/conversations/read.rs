@@ -7,10 +7,10 @@
 //! (`null` on the last page). For messages it is an opaque cursor holding one position per
 //! direction, because outbound and inbound messages live in different tables.
 
+use crate::domain::session::session_status;
 use crate::domain::{EventKind, InboundContent, MediaKind, OutboundContent, StoredEvent};
 use crate::http::api::body::Fields;
 use crate::http::api::common::{conversation, limit};
-use crate::http::api::session::session_status;
 use crate::http::error::{Error, PathParam};
 use crate::http::state::AppState;
 use crate::store::{Id, OutboundRecord, TRANSCRIPT_SEQ};

@@ -9,6 +9,7 @@
 //! conversation is not in a handoff, and 200 again (nothing added twice) while a release of
 //! the same handoff is still pending.
 
+use crate::domain::session::session_status;
 use crate::domain::{Conversation, Handoff, MediaKind, OutboundContent, OutboundMessage};
 use crate::http::api::body::{chars, FieldError, Fields};
 use crate::http::api::common::conversation;
@@ -16,7 +17,7 @@ use crate::http::api::common::ApiContext;
 use crate::http::api::common::MAX_TEXT;
 use crate::http::api::media;
 use crate::http::api::outbox::{self, parley_message_id};
-use crate::http::api::session::{session_status, window_of};
+use crate::http::api::session::window_of;
 use crate::http::error::{Error, PathParam};
 use crate::http::state::AppState;
 use crate::store::NewEvent;

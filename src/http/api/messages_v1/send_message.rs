@@ -14,13 +14,14 @@
 
 use super::buttons::{self, Buttons};
 use crate::config::{ChannelKind, SenderConfig};
+use crate::domain::session::platform_time;
 use crate::domain::{ContactRef, MediaKind, OutboundContent, OutboundMessage, PhoneNumber};
 use crate::http::api::body::{chars, FieldError, Fields};
 use crate::http::api::common::ApiContext;
 use crate::http::api::common::MAX_TEXT;
 use crate::http::api::media::{self, MediaProblem};
 use crate::http::api::outbox::{self, parley_message_id};
-use crate::http::api::session::{platform_time, window_of};
+use crate::http::api::session::window_of;
 use crate::http::error::Error;
 use crate::http::state::AppState;
 use axum::body::Bytes;

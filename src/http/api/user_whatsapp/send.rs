@@ -6,11 +6,12 @@
 //! or created and the message queued.
 
 use crate::config::{TemplateConfig, TemplateStatus};
+use crate::domain::session::session_status;
 use crate::domain::{is_user_id, ContactRef, OutboundContent, OutboundMessage, TemplateMessage};
 use crate::http::api::body::{chars, Fields};
 use crate::http::api::common::{phone, MAX_TEXT};
 use crate::http::api::outbox::{self, parley_message_id};
-use crate::http::api::session::{session_status, window_of};
+use crate::http::api::session::window_of;
 use crate::http::error::Error;
 use crate::http::state::AppState;
 use axum::body::Bytes;

@@ -4,9 +4,10 @@
 
 use super::send::recipient;
 use crate::config::ChannelKind;
+use crate::domain::session;
 use crate::http::api::body::Fields;
 use crate::http::api::outbox;
-use crate::http::api::session::{self, window_of};
+use crate::http::api::session::window_of;
 use crate::http::error::Error;
 use crate::http::state::AppState;
 use axum::extract::{RawQuery, State};
