@@ -13,7 +13,8 @@
 //! step, start a deferred scheduled run…): each task's last act may queue the next, as a
 //! tail call would, so pausing for an effect only needs the step it paused in (`Pending`).
 //!
-//! - `dispatch`: events (message, timer, scheduled run), runs starting and answers.
+//! - `dispatch`: a customer's message (triggers, answers), runs starting.
+//! - `timers`: a timer due, a scheduled run, and the scheduled runs waiting for one.
 //! - `steps`: the step loop, one function per kind of step.
 //! - `form`: the `form` step and the submissions that answer it (by their token).
 //! - `render`: messages built from `send` specs.
@@ -25,6 +26,7 @@ mod form;
 mod insight;
 mod render;
 mod steps;
+mod timers;
 mod vars;
 
 use super::http_step::HttpRequest;
