@@ -15,45 +15,71 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod ask;
+mod control;
 mod expr;
+mod handoff;
 mod http;
+mod scripting;
+mod state;
 
 use ask::ask;
 pub(super) use ask::{answer_waits, AnswerWaits};
+use control::{delay_step, end_step, goto_flow_step, goto_step, if_step, switch_step};
 use expr::*;
+use handoff::handoff_step;
 use http::http;
 pub(super) use http::to_json;
+use scripting::script_step;
+use state::{set_step, tag_step, untag_step};
 
 /// Every kind of step, declared once, in the order the reference lists them: its
-/// action's name and what the action's group of settings may hold. The compiler reads it
-/// for the names it accepts (and the "did you mean" of a misspelt one) and for the
-/// settings written beside an action instead of under it; `op` turns each into its `Op`.
+/// action's name, what the action's group of settings may hold, and the function that
+/// compiles it. The compiler reads it for the names it accepts (and the "did you mean" of
+/// a misspelt one), for the settings written beside an action instead of under it, and
+/// (`op`) to turn each step into its `Op`: a new kind is one entry here and its function.
 pub const STEP_KINDS: &[StepKind] = &[
-    StepKind::group("send", &[content::CONTENT_KEYS]),
-    StepKind::group("ask", &[ASK_KEYS, content::CONTENT_KEYS]),
-    StepKind::group("form", &[super::form::FORM_KEYS]),
-    StepKind::value("if"),
-    StepKind::group("switch", &[SWITCH_KEYS]),
+    StepKind::group("send", &[content::CONTENT_KEYS], send_step),
+    StepKind::group("ask", &[ASK_KEYS, content::CONTENT_KEYS], ask_step),
+    StepKind::group("form", &[super::form::FORM_KEYS], form_step),
+    StepKind::value("if", if_step),
+    StepKind::group("switch", &[SWITCH_KEYS], switch_step),
     StepKind {
         name: "set",
         settings: Settings::Any,
+        compile: set_step,
     },
-    StepKind::group("script", &[SCRIPT_KEYS]),
-    StepKind::group("http", &[HTTP_KEYS]),
-    StepKind::group("agent", &[super::agent::AGENT_KEYS]),
-    StepKind::group("handoff", &[HANDOFF_KEYS]),
-    StepKind::value("goto"),
-    StepKind::value("goto_flow"),
-    StepKind::value("delay"),
-    StepKind::value("tag"),
-    StepKind::value("untag"),
-    StepKind::value("end"),
+    StepKind::group("script", &[SCRIPT_KEYS], script_step),
+    StepKind::group("http", &[HTTP_KEYS], http_step),
+    StepKind::group("agent", &[super::agent::AGENT_KEYS], agent_step),
+    StepKind::group("handoff", &[HANDOFF_KEYS], handoff_step),
+    StepKind::value("goto", goto_step),
+    StepKind::value("goto_flow", goto_flow_step),
+    StepKind::value("delay", delay_step),
+    StepKind::value("tag", tag_step),
+    StepKind::value("untag", untag_step),
+    StepKind::value("end", end_step),
 ];
 
 /// One kind of step (`STEP_KINDS`).
 pub struct StepKind {
     pub name: &'static str,
     pub settings: Settings,
+    /// Turns the action into the step's `Op`; `None` when a problem was reported.
+    compile: CompileStep,
+}
+
+/// A step kind's compiler (`StepKind::compile`).
+type CompileStep = fn(&mut Builder<'_>, &Action<'_>, &mut Problems) -> Option<Op>;
+
+/// A step's action as its kind's compiler sees it.
+struct Action<'a> {
+    /// What the action's key holds: `send:`'s message, `if:`'s condition, …
+    value: &'a YamlNode,
+    /// The whole step, for the settings beside the action (`if`'s `then:` and `else:`)
+    /// and the place of the action's key.
+    step: &'a marked_yaml::types::MarkedMappingNode,
+    /// The step's place in the program, where its jumps start from.
+    index: usize,
 }
 
 /// What an action's value may hold as a group of settings.
@@ -67,17 +93,23 @@ pub enum Settings {
 }
 
 impl StepKind {
-    const fn group(name: &'static str, keys: &'static [&'static [&'static str]]) -> Self {
+    const fn group(
+        name: &'static str,
+        keys: &'static [&'static [&'static str]],
+        compile: CompileStep,
+    ) -> Self {
         Self {
             name,
             settings: Settings::Only(keys),
+            compile,
         }
     }
 
-    const fn value(name: &'static str) -> Self {
+    const fn value(name: &'static str, compile: CompileStep) -> Self {
         Self {
             name,
             settings: Settings::None,
+            compile,
         }
     }
 }
@@ -263,6 +295,7 @@ fn misplaced_settings<'m>(
     found
 }
 
+/// The step's `Op`, compiled by its kind's entry in `STEP_KINDS`.
 fn op(
     b: &mut Builder<'_>,
     action: &str,
@@ -271,254 +304,60 @@ fn op(
     index: usize,
     problems: &mut Problems,
 ) -> Option<Op> {
-    Some(match action {
-        "send" if yaml::is_empty(value) => {
-            let at = map
-                .keys()
-                .find(|k| k.as_str() == "send")
-                .map(yaml::scalar_pos);
-            problems.error(
-                at.unwrap_or_else(|| yaml::pos(value)),
-                "this `send` has nothing to send",
-                Some("write the message after it, like `send: Hello`, or put `text:` on the next line, indented two more spaces than `send`".into()),
-            );
-            return None;
-        }
-        "send" => Op::Send(Box::new(send_spec(
-            value,
-            &[],
-            "a `send`",
-            b.ctx,
-            problems,
-        )?)),
-        "ask" => Op::Ask(Box::new(ask(b, value, index, problems)?)),
-        "form" => Op::Form(Box::new(super::form::compile(b, value, index, problems)?)),
-        "if" => {
-            let condition = expr(b, value, "the `if` condition", problems)?;
-            condition_mistakes(&condition, true, problems);
-            let then = match map.get_node("then") {
-                Some(n) => b.branch(n, index, Slot::Then, problems),
-                None => {
-                    problems.error(
-                        yaml::pos(value),
-                        "`if` needs `then:`: a step id or the steps to run",
-                        None,
-                    );
-                    return None;
-                }
-            };
-            let otherwise = match map.get_node("else") {
-                Some(n) => b.branch(n, index, Slot::Otherwise, problems),
-                None => index + 1,
-            };
-            Op::If {
-                condition,
-                then,
-                otherwise,
-            }
-        }
-        "switch" => {
-            let m = yaml::as_map(value, "`switch`", problems)?;
-            yaml::check_keys(m, SWITCH_KEYS, "a `switch`", problems);
-            let Some(on_node) = m.get_node("on") else {
-                problems.error(
-                    yaml::pos(value),
-                    "`switch` needs `on:`: the value to look at, like `vars.choice`",
-                    None,
-                );
-                return None;
-            };
-            let on = expr(b, on_node, "the `switch` value", problems)?;
-            condition_mistakes(&on, true, problems);
-            let Some(cases_node) = m
-                .get_node("cases")
-                .and_then(|n| yaml::as_map(n, "`cases`", problems))
-            else {
-                problems.error(yaml::pos(value), "`switch` needs `cases:`", None);
-                return None;
-            };
-            let mut cases = Vec::new();
-            for (i, (k, v)) in cases_node.iter().enumerate() {
-                let target = b.branch(v, index, Slot::Case(i), problems);
-                cases.push((k.as_str().to_string(), target));
-            }
-            let default = match m.get_node("default") {
-                Some(n) => b.branch(n, index, Slot::Default, problems),
-                None => index + 1,
-            };
-            Op::Switch { on, cases, default }
-        }
-        "set" => {
-            let m = yaml::as_map(value, "`set`", problems)?;
-            let mut assignments = Vec::new();
-            for (k, v) in m.iter() {
-                let key = k.as_str();
-                let target = if key == "contact.name" {
-                    SetTarget::ContactName
-                } else if let Some(attr) = key.strip_prefix("contact.") {
-                    SetTarget::ContactAttribute(attr.to_string())
-                } else {
-                    SetTarget::Var(key.strip_prefix("vars.").unwrap_or(key).to_string())
-                };
-                if key.is_empty()
-                    || key.contains(char::is_whitespace)
-                    || matches!(&target, SetTarget::ContactAttribute(a) if a.is_empty())
-                    || matches!(&target, SetTarget::Var(v) if v.is_empty())
-                {
-                    problems.error(
-                        yaml::scalar_pos(k),
-                        format!("`{key}` is not a variable name"),
-                        Some("use one word, like `order_id` or `contact.city`".into()),
-                    );
-                }
-                let text = yaml::as_str(v, &format!("the value of `{key}`"), problems)?;
-                let spec = match (text.strip_prefix('='), plain_value(v)) {
-                    (_, Some(value)) => ValueSpec::Value(value),
-                    (Some(code), None) => {
-                        let value = compile_expr(b, code.trim(), v, problems)?;
-                        condition_mistakes(&value, false, problems);
-                        ValueSpec::Expr(value)
-                    }
-                    (None, None) => {
-                        blanks::check(v, b.ctx, problems);
-                        ValueSpec::Text(text.to_string())
-                    }
-                };
-                assignments.push((target, spec));
-            }
-            Op::Set { assignments }
-        }
-        "script" => {
-            let (code, at_node, on_error_node) = match value {
-                YamlNode::Scalar(_) => (
-                    yaml::as_str(value, "`script`", problems)?.to_string(),
-                    value,
-                    None,
-                ),
-                other => {
-                    let m = yaml::as_map(other, "`script`", problems)?;
-                    yaml::check_keys(m, SCRIPT_KEYS, "a `script`", problems);
-                    let code = match (m.get_node("code"), m.get_node("file")) {
-                        (Some(c), None) => (yaml::as_str(c, "`code`", problems)?.to_string(), c),
-                        (None, Some(f)) => {
-                            let name = yaml::as_str(f, "`file`", problems)?;
-                            let Some(path) = script_path(b.ctx.scripts_dir, name) else {
-                                problems.error(
-                                    yaml::pos(f),
-                                    format!("the script `{name}` is outside the `scripts/` folder"),
-                                    Some("put the script in `scripts/` and write its name from there, like `file: order_summary.rhai`".into()),
-                                );
-                                return None;
-                            };
-                            match crate::config::file_limits::read_limited(&path) {
-                                Ok(text) => (text, f),
-                                Err(e) => {
-                                    problems.error(
-                                        yaml::pos(f),
-                                        format!("the script {}: {e}", path.display()),
-                                        Some("scripts live in the `scripts/` folder".into()),
-                                    );
-                                    return None;
-                                }
-                            }
-                        }
-                        _ => {
-                            problems.error(
-                                yaml::pos(other),
-                                "`script` needs either `code:` or `file:`",
-                                None,
-                            );
-                            return None;
-                        }
-                    };
-                    (code.0, code.1, m.get_node("on_error"))
-                }
-            };
-            let is_file = matches!(value, YamlNode::Mapping(m) if m.get_node("file").is_some());
-            let compiled = if is_file {
-                compile_file_script(b, &code, at_node, problems)?
-            } else {
-                compile_expr(b, &code, at_node, problems)?
-            };
-            let on_error = on_error_node.map(|n| b.branch(n, index, Slot::OnError, problems));
-            Op::Script {
-                code: compiled,
-                on_error,
-            }
-        }
-        "http" => Op::Http(Box::new(http(b, value, index, problems)?)),
-        "agent" => {
-            let at = map
-                .keys()
-                .find(|k| k.as_str() == "agent")
-                .map(yaml::scalar_pos)
-                .unwrap_or_else(|| yaml::pos(value));
-            Op::Agent(Box::new(super::agent::compile(
-                b, value, at, index, problems,
-            )?))
-        }
-        "handoff" => {
-            let (timeout, message) = match value {
-                YamlNode::Mapping(m) => {
-                    yaml::check_keys(m, HANDOFF_KEYS, "a `handoff`", problems);
-                    let timeout = m
-                        .get_node("timeout")
-                        .and_then(|n| super::content::handoff_timeout(n, problems));
-                    let message = match m.get_node("message") {
-                        Some(n) => Some(Box::new(send_spec(
-                            n,
-                            &[],
-                            "the handoff `message`",
-                            b.ctx,
-                            problems,
-                        )?)),
-                        None => None,
-                    };
-                    (timeout, message)
-                }
-                YamlNode::Scalar(s) if matches!(s.as_str(), "" | "true" | "yes" | "{}") => {
-                    (None, None)
-                }
-                other => {
-                    problems.error(
-                        yaml::pos(other),
-                        "`handoff` takes `{}` or `{ timeout: 2h, message: \"…\" }`",
-                        None,
-                    );
-                    return None;
-                }
-            };
-            Op::Handoff { timeout, message }
-        }
-        "goto" => {
-            let id = yaml::as_str(value, "`goto`", problems)?;
-            b.jump(index, Slot::Goto, id, yaml::pos(value));
-            Op::Goto(usize::MAX)
-        }
-        "goto_flow" => Op::GotoFlow(yaml::as_str(value, "`goto_flow`", problems)?.to_string()),
-        "delay" => {
-            let d = yaml::as_duration(value, "`delay`", problems)?;
-            if d.is_zero() {
-                problems.warning(yaml::pos(value), "a delay of zero does nothing", None);
-            }
-            Op::Delay(d)
-        }
-        "tag" | "untag" => {
-            let tags: Vec<String> = yaml::as_list(value)
-                .into_iter()
-                .filter_map(|n| yaml::as_str(n, "a tag", problems))
-                .map(|s| s.trim().to_string())
-                .collect();
-            if tags.iter().any(String::is_empty) {
-                problems.error(yaml::pos(value), "a tag cannot be empty", None);
-            }
-            if action == "tag" {
-                Op::Tag(tags)
-            } else {
-                Op::Untag(tags)
-            }
-        }
-        "end" => Op::End,
-        _ => return None,
-    })
+    let kind = step_kind(action)?;
+    let step = Action {
+        value,
+        step: map,
+        index,
+    };
+    (kind.compile)(b, &step, problems)
+}
+
+fn send_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Option<Op> {
+    if yaml::is_empty(a.value) {
+        let at = a
+            .step
+            .keys()
+            .find(|k| k.as_str() == "send")
+            .map(yaml::scalar_pos);
+        problems.error(
+            at.unwrap_or_else(|| yaml::pos(a.value)),
+            "this `send` has nothing to send",
+            Some("write the message after it, like `send: Hello`, or put `text:` on the next line, indented two more spaces than `send`".into()),
+        );
+        return None;
+    }
+    Some(Op::Send(Box::new(send_spec(
+        a.value,
+        &[],
+        "a `send`",
+        b.ctx,
+        problems,
+    )?)))
+}
+
+fn ask_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Option<Op> {
+    Some(Op::Ask(Box::new(ask(b, a.value, a.index, problems)?)))
+}
+
+fn form_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Option<Op> {
+    Some(Op::Form(Box::new(super::form::compile(
+        b, a.value, a.index, problems,
+    )?)))
+}
+
+fn http_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Option<Op> {
+    Some(Op::Http(Box::new(http(b, a.value, a.index, problems)?)))
+}
+
+fn agent_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Option<Op> {
+    let at = a
+        .step
+        .keys()
+        .find(|k| k.as_str() == "agent")
+        .map(yaml::scalar_pos)
+        .unwrap_or_else(|| yaml::pos(a.value));
+    Some(Op::Agent(Box::new(super::agent::compile(
+        b, a.value, at, a.index, problems,
+    )?)))
 }
