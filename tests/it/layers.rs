@@ -102,7 +102,7 @@ pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The source with comments and string/char literals blanked out (newlines kept, so line
 /// numbers still hold): `crate::` inside a doc comment or a message is not an import.
-fn code_only(text: &str) -> String {
+pub(crate) fn code_only(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

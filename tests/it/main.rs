@@ -12,6 +12,7 @@ mod backup;
 mod bad_input;
 mod broadcasts;
 mod bsuid;
+mod circles;
 mod connections;
 mod contacts;
 mod costs;

@@ -1,7 +1,7 @@
 //! Broadcasts on SQLite (`store::Broadcasts`): every write is one job on the writer thread,
 //! so a page's sends, its recipients' marks and the portfolio's reach commit together.
 
-use super::costs::record_prediction;
+use super::rows::record_prediction;
 use super::rows::{micros, opt_time, time};
 use super::statements::Conn;
 use super::SqliteStore;

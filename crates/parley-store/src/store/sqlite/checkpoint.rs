@@ -77,7 +77,7 @@ impl Checkpoints {
     ) -> StoreResult<Self> {
         let checkpointer = Connection::open(path)?;
         checkpointer.busy_timeout(busy_timeout)?;
-        super::writer::set_synchronous(&checkpointer, sync)?;
+        super::connection::set_synchronous(&checkpointer, sync)?;
         let (ask, asked) = mpsc::sync_channel::<()>(1);
         let done = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Counts::default());

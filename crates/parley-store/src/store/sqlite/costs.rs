@@ -1,7 +1,7 @@
 //! `Costs` on SQLite: the ledger rows written with the messages they price and with the
 //! statuses that carry `pricing`, and its reads (SQL shared in `store::sql`).
 
-use super::rows::micros;
+use super::rows::{micros, record_prediction};
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::pricing::{CostPrediction, StatusPricing};
@@ -13,45 +13,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 const DAY: &str = "strftime('%Y-%m-%d', c.created_at / 1000000, 'unixepoch')";
-
-/// Writes (or replaces) message `id`'s prediction, in the caller's transaction.
-pub(super) fn record_prediction(
-    conn: &Conn<'_>,
-    id: i64,
-    sender_id: i64,
-    cost: &CostPrediction,
-    now: i64,
-) -> StoreResult<()> {
-    conn.prepare_cached(
-        "insert into message_costs (outbound_id, sender_id, market, currency,
-             predicted_category, predicted_type, predicted_micros, rate_marketing,
-             rate_utility, rate_authentication, rate_service, created_at, updated_at)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
-         on conflict (outbound_id) do update set
-             market = excluded.market, currency = excluded.currency,
-             predicted_category = excluded.predicted_category,
-             predicted_type = excluded.predicted_type,
-             predicted_micros = excluded.predicted_micros,
-             rate_marketing = excluded.rate_marketing, rate_utility = excluded.rate_utility,
-             rate_authentication = excluded.rate_authentication,
-             rate_service = excluded.rate_service, updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        id,
-        sender_id,
-        cost.market,
-        cost.currency,
-        cost.category.as_str(),
-        cost.pricing_type.as_str(),
-        cost.price_micros,
-        cost.rates.marketing,
-        cost.rates.utility,
-        cost.rates.authentication,
-        cost.rates.service,
-        now
-    ])?;
-    Ok(())
-}
 
 /// Records a status's `pricing` on message `id`'s ledger row (if it has one), with the cost
 /// of the category Meta reported at the rates kept with the prediction.

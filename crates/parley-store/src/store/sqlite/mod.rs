@@ -21,6 +21,7 @@ mod account;
 pub mod backup;
 mod broadcasts;
 mod checkpoint;
+mod connection;
 mod contacts;
 mod costs;
 mod exchanges;

@@ -1,9 +1,10 @@
 //! Turning SQLite rows into store values: INTEGER microseconds into `DateTime<Utc>`, TEXT
 //! JSON into the domain types. A value that does not parse is `StoreError::Corrupt`. Also
 //! the statements several concept files run (upserting a contact, inserting an outbound
-//! message): this is the leaf they all import, and it imports none of them.
+//! message, recording its predicted cost): this is the leaf they all import, and it imports none of them.
 
 use super::statements::Conn;
+use crate::domain::pricing::CostPrediction;
 use crate::domain::{Contact, Conversation};
 use crate::store::apply;
 use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
@@ -250,7 +251,7 @@ pub(super) struct OutboundRow {
     origin: &'static str,
     flow: Option<String>,
     step: Option<String>,
-    cost: Option<crate::domain::pricing::CostPrediction>,
+    cost: Option<CostPrediction>,
 }
 
 impl OutboundRow {
@@ -305,7 +306,7 @@ impl OutboundRow {
                 lease_until
             ])?;
         if let Some(cost) = &self.cost {
-            super::costs::record_prediction(conn, id, self.sender_id, cost, now)?;
+            record_prediction(conn, id, self.sender_id, cost, now)?;
         }
         Ok(id)
     }
@@ -318,4 +319,43 @@ pub(super) fn insert_outbound(
     now: i64,
 ) -> StoreResult<i64> {
     OutboundRow::new(message)?.insert(conn, now)
+}
+
+/// Writes (or replaces) message `id`'s prediction, in the caller's transaction.
+pub(super) fn record_prediction(
+    conn: &Conn<'_>,
+    id: i64,
+    sender_id: i64,
+    cost: &CostPrediction,
+    now: i64,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "insert into message_costs (outbound_id, sender_id, market, currency,
+             predicted_category, predicted_type, predicted_micros, rate_marketing,
+             rate_utility, rate_authentication, rate_service, created_at, updated_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+         on conflict (outbound_id) do update set
+             market = excluded.market, currency = excluded.currency,
+             predicted_category = excluded.predicted_category,
+             predicted_type = excluded.predicted_type,
+             predicted_micros = excluded.predicted_micros,
+             rate_marketing = excluded.rate_marketing, rate_utility = excluded.rate_utility,
+             rate_authentication = excluded.rate_authentication,
+             rate_service = excluded.rate_service, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        id,
+        sender_id,
+        cost.market,
+        cost.currency,
+        cost.category.as_str(),
+        cost.pricing_type.as_str(),
+        cost.price_micros,
+        cost.rates.marketing,
+        cost.rates.utility,
+        cost.rates.authentication,
+        cost.rates.service,
+        now
+    ])?;
+    Ok(())
 }
