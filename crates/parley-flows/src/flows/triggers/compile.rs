@@ -86,91 +86,32 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
         .get_node("interrupt")
         .and_then(|n| yaml::as_bool(n, "`interrupt`", problems))
         .unwrap_or(false);
-    let words = |problems: &mut Problems| -> Vec<String> {
-        yaml::as_list(value)
-            .into_iter()
-            .filter_map(|n| yaml::as_str(n, &format!("each `{kind}` value"), problems))
-            .map(str::to_string)
-            .collect()
-    };
-    let kind = match kind {
-        "keyword" => {
-            let list = words(problems);
-            for (w, n) in list.iter().zip(yaml::as_list(value)) {
-                if normalize(w).is_empty() {
-                    problems.error(
-                        yaml::pos(n),
-                        format!("the keyword `{w}` has no letters or digits, so no message can match it"),
-                        None,
-                    );
-                }
-            }
-            let mode = match map.get_node("match") {
-                None => KeywordMode::FirstWord,
-                Some(n) => match yaml::as_str(n, "`match`", problems)? {
-                    "whole" | "exact" => KeywordMode::Whole,
-                    "first_word" => KeywordMode::FirstWord,
-                    "contains" => KeywordMode::Contains,
-                    other => {
-                        problems.error(
-                            yaml::pos(n),
-                            format!("`match: {other}` is not a way to match keywords"),
-                            Some("use `whole` (the whole message), `first_word` (the default) or `contains`".into()),
-                        );
-                        return None;
-                    }
-                },
-            };
-            TriggerKind::Keyword { words: list, mode }
-        }
-        "regex" => {
-            let pattern = yaml::as_str(value, "`regex`", problems)?.to_string();
-            match regex::RegexBuilder::new(&pattern)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
-            {
-                Ok(regex) => TriggerKind::Regex { pattern, regex },
-                Err(e) => {
-                    let detail = e.to_string();
-                    let last = detail
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_start_matches("error: ")
-                        .to_string();
-                    problems.error(
-                        yaml::pos(value),
-                        format!("the regular expression `{pattern}` is not valid: {last}"),
-                        Some("check brackets and backslashes; in YAML put the pattern in single quotes".into()),
-                    );
-                    return None;
-                }
-            }
-        }
+    let kind = trigger_kind(kind, value, map, problems)?;
+    Some(Trigger {
+        kind,
+        interrupt,
+        at,
+    })
+}
+
+/// What `kind: value` starts the flow on (`map`: the whole trigger, for `match:`); `None`
+/// when it is switched off (`fallback: false`) or a problem was reported.
+fn trigger_kind(
+    kind: &str,
+    value: &YamlNode,
+    map: &marked_yaml::types::MarkedMappingNode,
+    problems: &mut Problems,
+) -> Option<TriggerKind> {
+    Some(match kind {
+        "keyword" => keyword(value, map, problems)?,
+        "regex" => regular_expression(value, problems)?,
         "button" | "list" => TriggerKind::Button {
-            ids: words(problems),
+            ids: words(kind, value, problems),
         },
         "quick_reply" => TriggerKind::QuickReply {
-            payloads: words(problems),
+            payloads: words(kind, value, problems),
         },
-        "type" => {
-            let kinds = words(problems);
-            for (k, n) in kinds.iter().zip(yaml::as_list(value)) {
-                if !MESSAGE_TYPES.contains(&k.as_str()) {
-                    let hint = did_you_mean(k, MESSAGE_TYPES)
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!("message types: {}", MESSAGE_TYPES.join(", ")));
-                    problems.error(
-                        yaml::pos(n),
-                        format!("`{k}` is not a message type"),
-                        Some(hint),
-                    );
-                }
-            }
-            TriggerKind::MessageType { kinds }
-        }
+        "type" => message_types(value, problems),
         "new_contact" => {
             if !yaml::as_bool(value, "`new_contact`", problems)? {
                 return None;
@@ -180,7 +121,7 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
         "referral" => {
             let source_ids = match value {
                 YamlNode::Scalar(s) if matches!(s.as_str(), "true" | "yes") => Vec::new(),
-                _ => words(problems),
+                _ => words(kind, value, problems),
             };
             TriggerKind::Referral { source_ids }
         }
@@ -202,36 +143,131 @@ fn one(node: &YamlNode, problems: &mut Problems) -> Option<Trigger> {
                 kinds: vec!["request_welcome".into()],
             }
         }
-        // A call the customer made: every event (`true`), or `connect` / `terminate`.
-        "call" => {
-            let kinds = match value {
-                YamlNode::Scalar(s) if matches!(s.as_str(), "true" | "yes") => {
-                    vec!["call".to_string()]
-                }
-                YamlNode::Scalar(s) if matches!(s.as_str(), "false" | "no") => return None,
-                _ => {
-                    let mut kinds = Vec::new();
-                    for (e, n) in words(problems).iter().zip(yaml::as_list(value)) {
-                        if CALL_EVENTS.contains(&e.as_str()) {
-                            kinds.push(format!("call:{e}"));
-                        } else {
-                            problems.error(
-                                yaml::pos(n),
-                                format!("`{e}` is not a call event"),
-                                Some("write `call: true` for every call event, or `call: connect` / `call: terminate`".into()),
-                            );
-                        }
-                    }
-                    kinds
-                }
-            };
-            TriggerKind::MessageType { kinds }
-        }
+        "call" => call(value, problems)?,
         _ => return None,
-    };
-    Some(Trigger {
-        kind,
-        interrupt,
-        at,
     })
+}
+
+/// The texts of a trigger's value: one or a list.
+fn words(kind: &str, value: &YamlNode, problems: &mut Problems) -> Vec<String> {
+    yaml::as_list(value)
+        .into_iter()
+        .filter_map(|n| yaml::as_str(n, &format!("each `{kind}` value"), problems))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `keyword:` with its words and how a message matches them (`match:`).
+fn keyword(
+    value: &YamlNode,
+    map: &marked_yaml::types::MarkedMappingNode,
+    problems: &mut Problems,
+) -> Option<TriggerKind> {
+    let list = words("keyword", value, problems);
+    for (w, n) in list.iter().zip(yaml::as_list(value)) {
+        if normalize(w).is_empty() {
+            problems.error(
+                yaml::pos(n),
+                format!("the keyword `{w}` has no letters or digits, so no message can match it"),
+                None,
+            );
+        }
+    }
+    let mode = match map.get_node("match") {
+        None => KeywordMode::FirstWord,
+        Some(n) => {
+            match yaml::as_str(n, "`match`", problems)? {
+                "whole" | "exact" => KeywordMode::Whole,
+                "first_word" => KeywordMode::FirstWord,
+                "contains" => KeywordMode::Contains,
+                other => {
+                    problems.error(
+                    yaml::pos(n),
+                    format!("`match: {other}` is not a way to match keywords"),
+                    Some("use `whole` (the whole message), `first_word` (the default) or `contains`".into()),
+                );
+                    return None;
+                }
+            }
+        }
+    };
+    Some(TriggerKind::Keyword { words: list, mode })
+}
+
+/// `regex:`, compiled once, case-insensitive and bounded in size.
+fn regular_expression(value: &YamlNode, problems: &mut Problems) -> Option<TriggerKind> {
+    let pattern = yaml::as_str(value, "`regex`", problems)?.to_string();
+    match regex::RegexBuilder::new(&pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+    {
+        Ok(regex) => Some(TriggerKind::Regex { pattern, regex }),
+        Err(e) => {
+            let detail = e.to_string();
+            let last = detail
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches("error: ")
+                .to_string();
+            problems.error(
+                yaml::pos(value),
+                format!("the regular expression `{pattern}` is not valid: {last}"),
+                Some(
+                    "check brackets and backslashes; in YAML put the pattern in single quotes"
+                        .into(),
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `type:`, the kinds of message that start the flow, each checked against `MESSAGE_TYPES`.
+fn message_types(value: &YamlNode, problems: &mut Problems) -> TriggerKind {
+    let kinds = words("type", value, problems);
+    for (k, n) in kinds.iter().zip(yaml::as_list(value)) {
+        if !MESSAGE_TYPES.contains(&k.as_str()) {
+            let hint = did_you_mean(k, MESSAGE_TYPES)
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("message types: {}", MESSAGE_TYPES.join(", ")));
+            problems.error(
+                yaml::pos(n),
+                format!("`{k}` is not a message type"),
+                Some(hint),
+            );
+        }
+    }
+    TriggerKind::MessageType { kinds }
+}
+
+/// `call:`, a call the customer made: every event (`true`), or `connect` / `terminate`.
+fn call(value: &YamlNode, problems: &mut Problems) -> Option<TriggerKind> {
+    let kinds = match value {
+        YamlNode::Scalar(s) if matches!(s.as_str(), "true" | "yes") => {
+            vec!["call".to_string()]
+        }
+        YamlNode::Scalar(s) if matches!(s.as_str(), "false" | "no") => return None,
+        _ => {
+            let mut kinds = Vec::new();
+            for (e, n) in words("call", value, problems)
+                .iter()
+                .zip(yaml::as_list(value))
+            {
+                if CALL_EVENTS.contains(&e.as_str()) {
+                    kinds.push(format!("call:{e}"));
+                } else {
+                    problems.error(
+                        yaml::pos(n),
+                        format!("`{e}` is not a call event"),
+                        Some("write `call: true` for every call event, or `call: connect` / `call: terminate`".into()),
+                    );
+                }
+            }
+            kinds
+        }
+    };
+    Some(TriggerKind::MessageType { kinds })
 }
