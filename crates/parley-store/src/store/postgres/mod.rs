@@ -22,6 +22,7 @@ mod account;
 mod announce;
 mod batch;
 mod broadcasts;
+mod columns;
 mod contacts;
 mod costs;
 mod exchanges;
