@@ -21,6 +21,8 @@ mod media;
 mod migrations;
 mod model;
 pub mod postgres;
+mod rows;
+mod shared_reads;
 mod sql;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
@@ -48,7 +50,7 @@ pub type Id = crate::domain::Id;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error("migration failed: {}", migration_words(.0))]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -74,6 +76,20 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A value sqlx could not decode (a `rows` struct's column, a scalar) is stored data that
+/// cannot be read, as the hand decoders before them said; every other sqlx error is the
+/// database's.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            e => StoreError::Database(e),
+        }
+    }
+}
 
 /// A migration failure in words an operator can act on: a database that a newer Parley
 /// migrated is said to be one (after a downgrade), instead of sqlx's "previously applied

@@ -1,10 +1,10 @@
 //! What both backends run unchanged: the SQL text of the lease owners and of the API's
-//! listings that use no JSON operator, and the decoder of a row both backends return with
-//! the same column types. Each backend binds its own values (SQLite: INTEGER microseconds;
-//! PostgreSQL: `timestamptz`) and decodes the rest with its own `rows`.
+//! listings that use no JSON operator. Their rows decode into `rows`'s structs from either
+//! backend; the reads that run this SQL are written once in `shared_reads`.
 
-use super::{KindCount, StoreResult};
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use super::rows::{RecipientCols, RecipientCountCols};
+use super::StoreResult;
+use sqlx::{FromRow, Row};
 
 /// The tables whose rows carry leases, in the order statements lock rows.
 pub(crate) const LEASED_TABLES: [&str; 5] = [
@@ -62,25 +62,9 @@ pub(super) const CONVERSATION_INBOUND: &str =
      where conversation_id = $1 and kind = 'message' and id < $2
      order by id desc limit $3";
 
-/// `Senders::stopped_senders`: every stop, by sender; the backend decodes `stopped_at`.
+/// `Senders::stopped_senders`: every stop, by sender.
 pub(super) const STOPPED_SENDERS: &str =
     "select sender_id, code, reason, stopped_at from sender_stops order by sender_id";
-
-/// A row `kind, n` of `Reads::outbound_kind_counts` (a missing kind counts as empty).
-pub(super) fn kind_count<'r, R>(row: &'r R) -> StoreResult<KindCount>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(KindCount {
-        kind: row
-            .try_get::<Option<String>, _>("kind")?
-            .unwrap_or_default(),
-        count: row.try_get("n")?,
-    })
-}
 
 /// `Account::live_templates`: every template Meta told Parley about.
 pub(super) const LIVE_TEMPLATES: &str =
@@ -94,7 +78,8 @@ pub(super) const LIVE_TEMPLATE: &str =
      from template_states where name = $1 and (language = $2 or language = '')
      order by language desc limit 1";
 
-/// The columns of a `media_downloads` row, in the order both backends' `record` reads them.
+/// The columns of a `media_downloads` row (`rows::MediaCols`; SQLite's writer thread reads
+/// them in this order too).
 pub(super) const MEDIA_COLUMNS: &str =
     "id, sender_id, conversation_id, event_id, provider_message_id, kind,
     media_id, url, declared_mime_type, declared_sha256, status, attempts, error, sha256,
@@ -111,6 +96,17 @@ pub(super) const CONVERSATION_EXCHANGES: &str =
     "select conversation_id, event_id, seq, kind, flow, step, model, request, answer, error,
      input_tokens, output_tokens, cost_micros, latency_ms, created_at
      from model_exchanges where conversation_id = $1 order by id desc limit $2";
+
+/// `Schedules::audience_page`: `$1` the sender, `$2` the conversation id the page starts
+/// after, `$3` the page size; a contact merged into another is reached through the
+/// survivor only.
+pub(super) const AUDIENCE_PAGE: &str =
+    "select c.id as conversation_id, c.last_inbound_at, c.state,
+            k.id as contact_id, k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at,
+            k.bsuid, k.username
+     from conversations c join contacts k on k.id = c.contact_id
+     where c.sender_id = $1 and c.id > $2 and k.merged_into is null
+     order by c.id limit $3";
 
 /// `Account::marketing_state`: `$1` the conversation.
 pub(super) const MARKETING_STATE: &str = "select k.marketing_stopped_at, k.marketing_limited_until
@@ -145,43 +141,6 @@ pub(super) const STEP_DELIVERIES: &str =
      group by m.flow, coalesce(m.step, '')
      order by m.flow, coalesce(m.step, '')
      limit $4";
-
-/// A row of `STEP_DELIVERIES`.
-pub(super) fn step_delivery<'r, R>(row: &'r R) -> StoreResult<super::StepDelivery>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(super::StepDelivery {
-        flow: row.try_get("flow")?,
-        step: row.try_get("step")?,
-        messages: row.try_get("messages")?,
-        sent: row.try_get("sent")?,
-        delivered: row.try_get("delivered")?,
-        read: row.try_get("read_count")?,
-        failed: row.try_get("failed")?,
-        predicted_micros: row.try_get("predicted_micros")?,
-        actual_micros: row.try_get("actual_micros")?,
-    })
-}
-
-/// A row of `FLOW_INSIGHTS`.
-pub(super) fn insight_row<'r, R>(row: &'r R) -> StoreResult<super::InsightRow>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(super::InsightRow {
-        flow: row.try_get("flow")?,
-        step: row.try_get("step")?,
-        what: row.try_get("what")?,
-        n: row.try_get("n")?,
-    })
-}
 
 /// `Costs::costs` for one grouping; `day` is the backend's expression of `c.created_at`'s
 /// UTC day as `YYYY-MM-DD`. `$1` since, `$2` until, `$3` the number of groups. Sums are
@@ -237,40 +196,6 @@ pub(super) const COST_ENTRY: &str =
             actual_micros
      from message_costs where outbound_id = $1";
 
-/// A row of `costs_sql`: the grouping's columns when present, then the sums.
-pub(super) fn cost_row<'r, R>(
-    row: &'r R,
-    by: Option<super::CostGrouping>,
-) -> StoreResult<super::CostRow>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    use super::CostGrouping as G;
-    let mut r = super::CostRow {
-        messages: row.try_get("messages")?,
-        predicted_micros: row.try_get("predicted_micros")?,
-        priced: row.try_get("priced")?,
-        billable: row.try_get("billable")?,
-        actual_micros: row.try_get("actual_micros")?,
-        ..Default::default()
-    };
-    match by {
-        Some(G::Flow) => r.flow = row.try_get("flow")?,
-        Some(G::Step) => {
-            r.flow = row.try_get("flow")?;
-            r.step = row.try_get("step")?;
-        }
-        Some(G::Sender) => r.sender_id = row.try_get("sender_id")?,
-        Some(G::Day) => r.day = row.try_get("day")?,
-        Some(G::Category) => r.category = row.try_get("category")?,
-        None => r.broadcast_id = row.try_get("broadcast_id")?,
-    }
-    Ok(r)
-}
 /// Whether broadcast `$1` has messages still waiting in the outbox (a `done` broadcast
 /// can then still be cancelled: `BroadcastAction::apply`).
 pub(super) const BROADCAST_WAITING: &str = "select exists (select 1 from outbound_messages
@@ -304,72 +229,19 @@ pub(super) const BROADCAST_RECIPIENTS: &str = "
     order by id limit $3";
 
 /// A row of `BROADCAST_COUNTS`.
-pub(super) fn recipient_count<'r, R>(row: &'r R) -> StoreResult<super::RecipientCount>
+pub(super) fn recipient_count<'r, R: Row>(row: &'r R) -> StoreResult<super::RecipientCount>
 where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    bool: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
+    RecipientCountCols: FromRow<'r, R>,
 {
-    Ok(super::RecipientCount {
-        state: row.try_get("state")?,
-        reason: row.try_get("reason")?,
-        status: row.try_get("status")?,
-        error_code: row.try_get("error_code")?,
-        deferred: row.try_get("deferred")?,
-        skip_reason: row.try_get("skip_reason")?,
-        count: row.try_get("n")?,
-    })
+    Ok(RecipientCountCols::from_row(row)?.into())
 }
 
 /// A row of `BROADCAST_RECIPIENTS`.
-pub(super) fn recipient_row<'r, R>(row: &'r R) -> StoreResult<super::RecipientRow>
+pub(super) fn recipient_row<'r, R: Row>(row: &'r R) -> StoreResult<super::RecipientRow>
 where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
+    RecipientCols: FromRow<'r, R>,
 {
-    Ok(super::RecipientRow {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        contact_id: row.try_get("contact_id")?,
-        state: row.try_get("state")?,
-        reason: row.try_get("reason")?,
-        outbound_id: row.try_get("outbound_id")?,
-    })
-}
-
-/// A row of `COST_ENTRY`.
-pub(super) fn cost_entry<'r, R>(r: &'r R) -> StoreResult<super::CostEntry>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<bool>: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(super::CostEntry {
-        outbound_id: r.try_get("outbound_id")?,
-        sender_id: r.try_get("sender_id")?,
-        market: r.try_get("market")?,
-        currency: r.try_get("currency")?,
-        predicted_category: r.try_get("predicted_category")?,
-        predicted_type: r.try_get("predicted_type")?,
-        predicted_micros: r.try_get("predicted_micros")?,
-        actual_category: r.try_get("actual_category")?,
-        actual_type: r.try_get("actual_type")?,
-        actual_billable: r.try_get("actual_billable")?,
-        pricing_model: r.try_get("pricing_model")?,
-        actual_micros: r.try_get("actual_micros")?,
-    })
+    Ok(RecipientCols::from_row(row)?.into())
 }
 
 /// Whether outbound message `o` was priced as anything but marketing when it was queued

@@ -5,9 +5,9 @@
 use super::PgStore;
 use crate::domain::error_class::marketing_deferral;
 use crate::domain::{
-    LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
-    TemplateUpdate,
+    LiveTemplate, MarketingPreference, MarketingState, TemplateChange, TemplateUpdate,
 };
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::sql::NOT_MARKETING;
 use crate::store::{Account, Id, StoreResult};
 use async_trait::async_trait;
@@ -149,23 +149,11 @@ impl Account for PgStore {
     }
 
     async fn live_templates(&self) -> StoreResult<Vec<LiveTemplate>> {
-        sqlx::query(crate::store::sql::LIVE_TEMPLATES)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(live_template)
-            .collect()
+        shared::live_templates(&self.pool).await
     }
 
     async fn live_template(&self, name: &str, language: &str) -> StoreResult<Option<LiveTemplate>> {
-        sqlx::query(crate::store::sql::LIVE_TEMPLATE)
-            .bind(name)
-            .bind(language)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(live_template)
-            .transpose()
+        shared::live_template(&self.pool, name, language).await
     }
 
     async fn set_marketing_preference(
@@ -196,17 +184,7 @@ impl Account for PgStore {
     }
 
     async fn marketing_state(&self, conversation_id: Id) -> StoreResult<MarketingState> {
-        let row = sqlx::query(crate::store::sql::MARKETING_STATE)
-            .bind(conversation_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Ok(MarketingState::default());
-        };
-        Ok(MarketingState {
-            stopped_at: row.try_get("marketing_stopped_at")?,
-            limited_until: row.try_get("marketing_limited_until")?,
-        })
+        shared::marketing_state(&self.pool, conversation_id).await
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {
@@ -259,23 +237,4 @@ impl Account for PgStore {
         tx.commit().await?;
         Ok(due.len())
     }
-}
-
-fn live_template(row: &sqlx::postgres::PgRow) -> StoreResult<LiveTemplate> {
-    let category = |name: &str| -> StoreResult<Option<TemplateCategory>> {
-        Ok(row
-            .try_get::<Option<String>, _>(name)?
-            .as_deref()
-            .and_then(TemplateCategory::parse))
-    };
-    Ok(LiveTemplate {
-        name: row.try_get("name")?,
-        language: row.try_get("language")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        category: category("category")?,
-        impending_category: category("impending_category")?,
-        impending_on: row.try_get("impending_on")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }

@@ -4,7 +4,7 @@
 use super::PgStore;
 use crate::domain::pricing::{CostPrediction, StatusPricing};
 use crate::domain::Id;
-use crate::store::sql::{cost_row, costs_by_broadcast_sql, costs_sql, COST_ENTRY, PREDICTED_SPEND};
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{CostEntry, CostGrouping, CostRow, Costs, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -57,13 +57,7 @@ impl Costs for PgStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<CostRow>> {
-        let rows = sqlx::query(&costs_sql(by, DAY))
-            .bind(since)
-            .bind(until)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| cost_row(r, Some(by))).collect()
+        shared::costs(&self.pool, by, DAY, since, until, limit).await
     }
 
     async fn costs_by_broadcast(
@@ -72,13 +66,7 @@ impl Costs for PgStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<CostRow>> {
-        let rows = sqlx::query(&costs_by_broadcast_sql())
-            .bind(since)
-            .bind(until)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| cost_row(r, None)).collect()
+        shared::costs_by_broadcast(&self.pool, since, until, limit).await
     }
 
     async fn predicted_spend(
@@ -86,11 +74,12 @@ impl Costs for PgStore {
         sender_id: i64,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(PREDICTED_SPEND)
-            .bind(sender_id)
-            .bind(since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
-            .fetch_one(&self.pool)
-            .await?)
+        shared::predicted_spend(
+            &self.pool,
+            sender_id,
+            since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        )
+        .await
     }
 
     async fn record_prediction(
@@ -132,12 +121,6 @@ impl Costs for PgStore {
     }
 
     async fn cost_entry(&self, outbound_id: Id) -> StoreResult<Option<CostEntry>> {
-        sqlx::query(COST_ENTRY)
-            .bind(outbound_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(crate::store::sql::cost_entry)
-            .transpose()
+        shared::cost_entry(&self.pool, outbound_id).await
     }
 }

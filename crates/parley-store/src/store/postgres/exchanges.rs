@@ -2,43 +2,22 @@
 
 use super::PgStore;
 use crate::domain::Id;
-use crate::store::sql::{CONVERSATION_EXCHANGES, MODEL_EXCHANGE};
-use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
+use crate::store::rows::{ExchangeCols, UsageCols};
+use crate::store::shared_reads::for_postgres as shared;
+use crate::store::sql::MODEL_EXCHANGE;
+use crate::store::{Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-
-fn exchange(row: &PgRow) -> StoreResult<ModelExchange> {
-    Ok(ModelExchange {
-        conversation_id: row.try_get("conversation_id")?,
-        event_id: row.try_get("event_id")?,
-        seq: row.try_get("seq")?,
-        kind: ExchangeKind::parse(row.try_get::<&str, _>("kind")?),
-        flow: row.try_get("flow")?,
-        step: row.try_get("step")?,
-        model: row.try_get("model")?,
-        request: row.try_get("request")?,
-        answer: row.try_get("answer")?,
-        error: row.try_get("error")?,
-        input_tokens: row.try_get("input_tokens")?,
-        output_tokens: row.try_get("output_tokens")?,
-        cost_micros: row.try_get("cost_micros")?,
-        latency_ms: row.try_get("latency_ms")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
 
 #[async_trait]
 impl Exchanges for PgStore {
     async fn model_exchange(&self, event_id: Id, seq: i64) -> StoreResult<Option<ModelExchange>> {
-        sqlx::query(MODEL_EXCHANGE)
+        let row: Option<ExchangeCols> = sqlx::query_as(MODEL_EXCHANGE)
             .bind(event_id)
             .bind(seq)
             .fetch_optional(&self.pool)
-            .await?
-            .map(|r| exchange(&r))
-            .transpose()
+            .await?;
+        Ok(row.map(Into::into))
     }
 
     async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<Option<ModelExchange>> {
@@ -79,14 +58,7 @@ impl Exchanges for PgStore {
         conversation_id: Id,
         limit: i64,
     ) -> StoreResult<Vec<ModelExchange>> {
-        sqlx::query(CONVERSATION_EXCHANGES)
-            .bind(conversation_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(exchange)
-            .collect()
+        shared::conversation_exchanges(&self.pool, conversation_id, limit).await
     }
 
     async fn model_usage(
@@ -105,22 +77,11 @@ impl Exchanges for PgStore {
              group by {col} order by sum(cost_micros) desc, key limit $2",
             col = by.column()
         );
-        sqlx::query(&sql)
+        let rows: Vec<UsageCols> = sqlx::query_as(&sql)
             .bind(since)
             .bind(limit)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(UsageRow {
-                    key: r.try_get("key")?,
-                    calls: r.try_get("calls")?,
-                    failed: r.try_get("failed")?,
-                    input_tokens: r.try_get("input_tokens")?,
-                    output_tokens: r.try_get("output_tokens")?,
-                    cost_micros: r.try_get("cost_micros")?,
-                })
-            })
-            .collect()
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }

@@ -3,16 +3,17 @@
 //! API, and the retention sweep.
 
 use super::PgStore;
-use crate::domain::{InboundMessage, MediaKind};
+use crate::domain::InboundMessage;
 use crate::store::apply::lease_until;
+use crate::store::rows::MediaCols;
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{
-    DownloadOutcome, DownloadStatus, IngestOutcome, MediaDownloads, MediaRecord, NewDownload,
-    StoreError, StoreResult,
+    DownloadOutcome, IngestOutcome, MediaDownloads, MediaRecord, NewDownload, StoreError,
+    StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use std::time::Duration;
 
 use crate::store::sql::MEDIA_COLUMNS;
@@ -65,33 +66,6 @@ pub(super) async fn enqueue_downloads(
     Ok(())
 }
 
-fn record(row: &PgRow) -> StoreResult<MediaRecord> {
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    Ok(MediaRecord {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        event_id: row.try_get("event_id")?,
-        provider_message_id: row.try_get("provider_message_id")?,
-        kind: MediaKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("media kind `{kind}`")))?,
-        media_id: row.try_get("media_id")?,
-        url: row.try_get("url")?,
-        declared_mime_type: row.try_get("declared_mime_type")?,
-        declared_sha256: row.try_get("declared_sha256")?,
-        status: DownloadStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("download status `{status}`")))?,
-        attempts: row.try_get("attempts")?,
-        error: row.try_get("error")?,
-        sha256: row.try_get("sha256")?,
-        content_type: row.try_get("content_type")?,
-        size_bytes: row.try_get("size_bytes")?,
-        created_at: row.try_get("created_at")?,
-        stored_at: row.try_get("stored_at")?,
-    })
-}
-
 #[async_trait]
 impl MediaDownloads for PgStore {
     async fn claim_downloads(
@@ -101,7 +75,7 @@ impl MediaDownloads for PgStore {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<MediaRecord>> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<MediaCols> = sqlx::query_as(&format!(
             "update media_downloads set lease_owner = $1, lease_until = $2
              where id in (
                  select id from media_downloads
@@ -118,7 +92,10 @@ impl MediaDownloads for PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
+        let mut claimed = rows
+            .into_iter()
+            .map(MediaRecord::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)
     }
@@ -192,24 +169,11 @@ impl MediaDownloads for PgStore {
     }
 
     async fn event_media(&self, event_id: i64) -> StoreResult<Option<MediaRecord>> {
-        let row = sqlx::query(&format!(
-            "select {MEDIA_COLUMNS} from media_downloads where event_id = $1"
-        ))
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(record).transpose()
+        shared::event_media(&self.pool, event_id).await
     }
 
     async fn stored_media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>> {
-        let row = sqlx::query(&format!(
-            "select {MEDIA_COLUMNS} from media_downloads
-             where sha256 = $1 and status = 'stored' order by id desc limit 1"
-        ))
-        .bind(sha256)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(record).transpose()
+        shared::stored_media(&self.pool, sha256).await
     }
 
     async fn sweep_downloads(
@@ -247,10 +211,6 @@ impl MediaDownloads for PgStore {
     }
 
     async fn downloads_queued(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from media_downloads where status = 'queued'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        shared::downloads_queued(&self.pool).await
     }
 }

@@ -1,16 +1,15 @@
 //! The queries behind the public API's reads on PostgreSQL: spend by message kind, the
 //! latest template of a conversation, conversation listings and a conversation's inbound
-//! messages. None writes or locks. The listings' SQL and the kind-count decoder are the
-//! SQLite store's too (`store::sql`); what differs is the JSON operators and time types.
+//! messages. None writes or locks. The listings are the SQLite store's too
+//! (`store::shared_reads`); what differs is the JSON operators and time types.
 
-use super::rows::{contact, conversation, json};
 use super::PgStore;
 use crate::domain::StoredEvent;
-use crate::store::sql::{kind_count, CONVERSATIONS_PAGE, CONVERSATION_INBOUND};
+use crate::store::rows::KindCountCols;
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{ConversationSummary, Id, KindCount, Reads, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[async_trait]
 impl Reads for PgStore {
@@ -19,7 +18,7 @@ impl Reads for PgStore {
         sender_id: i64,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<Vec<KindCount>> {
-        let rows = sqlx::query(
+        let rows: Vec<KindCountCols> = sqlx::query_as(
             "select payload -> 'content' ->> 'kind' as kind, count(*) as n
              from outbound_messages
              where sender_id = $1 and ($2::timestamptz is null or created_at >= $2)
@@ -30,7 +29,7 @@ impl Reads for PgStore {
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(kind_count).collect()
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn last_template_at(&self, conversation_id: Id) -> StoreResult<Option<DateTime<Utc>>> {
@@ -50,20 +49,7 @@ impl Reads for PgStore {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(CONVERSATIONS_PAGE)
-            .bind(sender_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ConversationSummary {
-                    conversation: conversation(r)?,
-                    contact: contact(r, "contact_id", "contact_created_at")?,
-                })
-            })
-            .collect()
+        shared::conversations_page(&self.pool, sender_id, before, limit).await
     }
 
     async fn conversation_inbound(
@@ -72,21 +58,6 @@ impl Reads for PgStore {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(CONVERSATION_INBOUND)
-            .bind(conversation_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    id: r.try_get("id")?,
-                    conversation_id,
-                    kind: json(r, "payload")?,
-                    received_at: r.try_get("received_at")?,
-                })
-            })
-            .collect()
+        shared::conversation_inbound(&self.pool, conversation_id, before, limit).await
     }
 }

@@ -1,9 +1,9 @@
 //! System events, schedule fires and the queries guards need, on PostgreSQL. Fires are
 //! claimed under `skip locked`, so with several processes each fire has one runner.
 
-use super::rows::contact;
 use super::PgStore;
 use crate::domain::{EventKind, TimerFire};
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -146,30 +146,7 @@ impl Schedules for PgStore {
         after: Id,
         limit: i64,
     ) -> StoreResult<Vec<AudienceRow>> {
-        let rows = sqlx::query(
-            "select c.id as conversation_id, c.last_inbound_at, c.state,
-                    k.id as contact_id, k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at,
-                    k.bsuid, k.username
-             from conversations c join contacts k on k.id = c.contact_id
-             -- a contact merged into another is reached through the survivor only
-             where c.sender_id = $1 and c.id > $2 and k.merged_into is null
-             order by c.id limit $3",
-        )
-        .bind(sender_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AudienceRow {
-                    conversation_id: r.try_get("conversation_id")?,
-                    contact: contact(r, "contact_id", "contact_created_at")?,
-                    last_inbound_at: r.try_get("last_inbound_at")?,
-                    state: super::rows::state(r, "state")?,
-                })
-            })
-            .collect()
+        shared::audience_page(&self.pool, sender_id, after, limit).await
     }
 
     async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {

@@ -2,10 +2,10 @@
 //! And the Twilio content templates created for buttons and lists.
 
 use super::PgStore;
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{SenderStop, Senders, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[async_trait]
 impl Senders for PgStore {
@@ -39,19 +39,7 @@ impl Senders for PgStore {
     }
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query(crate::store::sql::STOPPED_SENDERS)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(SenderStop {
-                    sender_id: row.try_get("sender_id")?,
-                    code: row.try_get("code")?,
-                    reason: row.try_get("reason")?,
-                    stopped_at: row.try_get("stopped_at")?,
-                })
-            })
-            .collect()
+        shared::stopped_senders(&self.pool).await
     }
 
     async fn twilio_content_sid(
@@ -59,13 +47,7 @@ impl Senders for PgStore {
         account_sid: &str,
         content_hash: &str,
     ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "select content_sid from twilio_contents where account_sid = $1 and content_hash = $2",
-        )
-        .bind(account_sid)
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        shared::twilio_content_sid(&self.pool, account_sid, content_hash).await
     }
 
     async fn save_twilio_content_sid(

@@ -2,20 +2,19 @@
 //! `defer_in` and `stop_in` run inside the transaction of a status webhook (`statuses`) or of
 //! a recorded send failure (`outbox`).
 
-use super::rows::{micros, time};
+use super::rows::micros;
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::error_class::marketing_deferral;
 use crate::domain::{
-    LiveTemplate, MarketingPreference, MarketingState, TemplateCategory, TemplateChange,
-    TemplateUpdate,
+    LiveTemplate, MarketingPreference, MarketingState, TemplateChange, TemplateUpdate,
 };
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::sql::NOT_MARKETING;
 use crate::store::{Account, Id, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
-use sqlx::Row;
 
 /// A held-back copy's ledger row: its original's prediction (`?1` the copy, `?2` the
 /// original, `?3` now).
@@ -157,23 +156,11 @@ impl Account for SqliteStore {
     }
 
     async fn live_templates(&self) -> StoreResult<Vec<LiveTemplate>> {
-        sqlx::query(crate::store::sql::LIVE_TEMPLATES)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(live_template)
-            .collect()
+        shared::live_templates(&self.reader).await
     }
 
     async fn live_template(&self, name: &str, language: &str) -> StoreResult<Option<LiveTemplate>> {
-        sqlx::query(crate::store::sql::LIVE_TEMPLATE)
-            .bind(name)
-            .bind(language)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(live_template)
-            .transpose()
+        shared::live_template(&self.reader, name, language).await
     }
 
     async fn set_marketing_preference(
@@ -205,20 +192,7 @@ impl Account for SqliteStore {
     }
 
     async fn marketing_state(&self, conversation_id: Id) -> StoreResult<MarketingState> {
-        let row = sqlx::query(crate::store::sql::MARKETING_STATE)
-            .bind(conversation_id)
-            .fetch_optional(&self.reader)
-            .await?;
-        let Some(row) = row else {
-            return Ok(MarketingState::default());
-        };
-        let at = |name: &str| -> StoreResult<Option<DateTime<Utc>>> {
-            row.try_get::<Option<i64>, _>(name)?.map(time).transpose()
-        };
-        Ok(MarketingState {
-            stopped_at: at("marketing_stopped_at")?,
-            limited_until: at("marketing_limited_until")?,
-        })
+        shared::marketing_state(&self.reader, conversation_id).await
     }
 
     async fn release_deferred(&self, now: DateTime<Utc>) -> StoreResult<usize> {
@@ -263,26 +237,4 @@ impl Account for SqliteStore {
             })
             .await
     }
-}
-
-fn live_template(row: &sqlx::sqlite::SqliteRow) -> StoreResult<LiveTemplate> {
-    let category = |name: &str| -> StoreResult<Option<TemplateCategory>> {
-        Ok(row
-            .try_get::<Option<String>, _>(name)?
-            .as_deref()
-            .and_then(TemplateCategory::parse))
-    };
-    Ok(LiveTemplate {
-        name: row.try_get("name")?,
-        language: row.try_get("language")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        category: category("category")?,
-        impending_category: category("impending_category")?,
-        impending_on: row
-            .try_get::<Option<i64>, _>("impending_on")?
-            .map(time)
-            .transpose()?,
-        updated_at: time(row.try_get("updated_at")?)?,
-    })
 }

@@ -6,7 +6,7 @@ use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::pricing::{CostPrediction, StatusPricing};
 use crate::domain::Id;
-use crate::store::sql::{cost_row, costs_by_broadcast_sql, costs_sql, COST_ENTRY, PREDICTED_SPEND};
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{CostEntry, CostGrouping, CostRow, Costs, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -59,13 +59,7 @@ impl Costs for SqliteStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<CostRow>> {
-        let rows = sqlx::query(&costs_sql(by, DAY))
-            .bind(micros(since))
-            .bind(micros(until))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(|r| cost_row(r, Some(by))).collect()
+        shared::costs(&self.reader, by, DAY, since, until, limit).await
     }
 
     async fn costs_by_broadcast(
@@ -74,13 +68,7 @@ impl Costs for SqliteStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<CostRow>> {
-        let rows = sqlx::query(&costs_by_broadcast_sql())
-            .bind(micros(since))
-            .bind(micros(until))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(|r| cost_row(r, None)).collect()
+        shared::costs_by_broadcast(&self.reader, since, until, limit).await
     }
 
     async fn predicted_spend(
@@ -88,11 +76,12 @@ impl Costs for SqliteStore {
         sender_id: i64,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(PREDICTED_SPEND)
-            .bind(sender_id)
-            .bind(since.map(micros).unwrap_or(i64::MIN))
-            .fetch_one(&self.reader)
-            .await?)
+        shared::predicted_spend(
+            &self.reader,
+            sender_id,
+            since.map(micros).unwrap_or(i64::MIN),
+        )
+        .await
     }
 
     async fn record_prediction(
@@ -110,12 +99,6 @@ impl Costs for SqliteStore {
     }
 
     async fn cost_entry(&self, outbound_id: Id) -> StoreResult<Option<CostEntry>> {
-        sqlx::query(COST_ENTRY)
-            .bind(outbound_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(crate::store::sql::cost_entry)
-            .transpose()
+        shared::cost_entry(&self.reader, outbound_id).await
     }
 }

@@ -4,14 +4,16 @@ use super::rows::{from_text, json_text, micros, time, Captured, Cols};
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::Id;
-use crate::store::sql::{CONVERSATION_EXCHANGES, MODEL_EXCHANGE};
+use crate::store::rows::UsageCols;
+use crate::store::shared_reads::for_sqlite as shared;
+use crate::store::sql::MODEL_EXCHANGE;
 use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
-use sqlx::Row;
 
-/// Decodes a `model_exchanges` row from either driver (`rows::Cols`).
+/// Decodes a `model_exchanges` row the writer thread copied out (`rows::Captured`); the
+/// reader pool's rows decode as `store::rows::ExchangeCols`.
 fn exchange(row: &impl Cols) -> StoreResult<ModelExchange> {
     Ok(ModelExchange {
         conversation_id: row.int("conversation_id")?,
@@ -145,14 +147,7 @@ impl Exchanges for SqliteStore {
         conversation_id: Id,
         limit: i64,
     ) -> StoreResult<Vec<ModelExchange>> {
-        sqlx::query(CONVERSATION_EXCHANGES)
-            .bind(conversation_id)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(exchange)
-            .collect()
+        shared::conversation_exchanges(&self.reader, conversation_id, limit).await
     }
 
     async fn model_usage(
@@ -171,22 +166,11 @@ impl Exchanges for SqliteStore {
             col = by.column()
         );
         let since = since.map(micros).unwrap_or(i64::MIN);
-        sqlx::query(&sql)
+        let rows: Vec<UsageCols> = sqlx::query_as(&sql)
             .bind(since)
             .bind(limit)
             .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(UsageRow {
-                    key: r.try_get("key")?,
-                    calls: r.try_get("calls")?,
-                    failed: r.try_get("failed")?,
-                    input_tokens: r.try_get("input_tokens")?,
-                    output_tokens: r.try_get("output_tokens")?,
-                    cost_micros: r.try_get("cost_micros")?,
-                })
-            })
-            .collect()
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }

@@ -5,8 +5,8 @@
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::insight::{hour_of, Count};
-use crate::store::sql::{insight_row, step_delivery, FLOW_INSIGHTS, STEP_DELIVERIES};
-use crate::store::{insights, InsightSums, Insights, StepDelivery, StoreResult, MAX_INSIGHT_ROWS};
+use crate::store::shared_reads::for_sqlite as shared;
+use crate::store::{InsightSums, Insights, StepDelivery, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -19,17 +19,7 @@ impl Insights for SqliteStore {
         until_hour: i64,
         flow: Option<&str>,
     ) -> StoreResult<InsightSums> {
-        let rows = sqlx::query(FLOW_INSIGHTS)
-            .bind(since_hour)
-            .bind(until_hour)
-            .bind(flow)
-            .bind(MAX_INSIGHT_ROWS + 1)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(insight_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(insights::sums(rows))
+        shared::flow_insights(&self.reader, since_hour, until_hour, flow).await
     }
 
     async fn step_deliveries(
@@ -38,16 +28,7 @@ impl Insights for SqliteStore {
         until: DateTime<Utc>,
         flow: Option<&str>,
     ) -> StoreResult<Vec<StepDelivery>> {
-        sqlx::query(STEP_DELIVERIES)
-            .bind(super::rows::micros(since))
-            .bind(super::rows::micros(until))
-            .bind(flow)
-            .bind(MAX_INSIGHT_ROWS)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(step_delivery)
-            .collect()
+        shared::step_deliveries(&self.reader, since, until, flow).await
     }
 }
 

@@ -6,6 +6,7 @@ use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::MediaKind;
 use crate::store::apply::lease_until;
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{
     DownloadOutcome, DownloadStatus, MediaDownloads, MediaRecord, NewDownload, StoreError,
     StoreResult,
@@ -74,18 +75,6 @@ fn record(row: &impl Cols) -> StoreResult<MediaRecord> {
         created_at: time(row.int("created_at")?)?,
         stored_at: opt_time(row.opt_int("stored_at")?)?,
     })
-}
-
-impl SqliteStore {
-    async fn media_where(&self, filter: &str, value: String) -> StoreResult<Option<MediaRecord>> {
-        let row = sqlx::query(&format!(
-            "select {MEDIA_COLUMNS} from media_downloads where {filter} order by id desc limit 1"
-        ))
-        .bind(value)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(record).transpose()
-    }
 }
 
 #[async_trait]
@@ -179,18 +168,11 @@ impl MediaDownloads for SqliteStore {
     }
 
     async fn event_media(&self, event_id: i64) -> StoreResult<Option<MediaRecord>> {
-        let row = sqlx::query(&format!(
-            "select {MEDIA_COLUMNS} from media_downloads where event_id = $1"
-        ))
-        .bind(event_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(record).transpose()
+        shared::event_media(&self.reader, event_id).await
     }
 
     async fn stored_media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>> {
-        self.media_where("sha256 = $1 and status = 'stored'", sha256.to_owned())
-            .await
+        shared::stored_media(&self.reader, sha256).await
     }
 
     async fn sweep_downloads(
@@ -233,10 +215,6 @@ impl MediaDownloads for SqliteStore {
     }
 
     async fn downloads_queued(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from media_downloads where status = 'queued'")
-                .fetch_one(&self.reader)
-                .await?,
-        )
+        shared::downloads_queued(&self.reader).await
     }
 }

@@ -1,17 +1,16 @@
 //! The queries behind the public API's reads on SQLite: spend by message kind, the latest
 //! template of a conversation, conversation listings and a conversation's inbound messages.
-//! All read from the reader pool; none writes. The listings' SQL and the kind-count decoder
-//! are the PostgreSQL store's too (`store::sql`); what differs is the JSON operators and
-//! time types.
+//! All read from the reader pool; none writes. The listings are the PostgreSQL store's too
+//! (`store::shared_reads`); what differs is the JSON operators and time types.
 
-use super::rows::{contact, conversation, from_text, micros, opt_time, time};
+use super::rows::micros;
 use super::SqliteStore;
-use crate::domain::{EventKind, StoredEvent};
-use crate::store::sql::{kind_count, CONVERSATIONS_PAGE, CONVERSATION_INBOUND};
+use crate::domain::StoredEvent;
+use crate::store::rows::{KindCountCols, Stamp};
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{ConversationSummary, Id, KindCount, Reads, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[async_trait]
 impl Reads for SqliteStore {
@@ -20,7 +19,7 @@ impl Reads for SqliteStore {
         sender_id: i64,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<Vec<KindCount>> {
-        let rows = sqlx::query(
+        let rows: Vec<KindCountCols> = sqlx::query_as(
             "select json_extract(payload, '$.content.kind') as kind, count(*) as n
              from outbound_messages
              where sender_id = $1 and created_at >= $2 and status not in ('failed', 'skipped')
@@ -31,11 +30,11 @@ impl Reads for SqliteStore {
         .bind(since.map(micros).unwrap_or(i64::MIN))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(kind_count).collect()
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn last_template_at(&self, conversation_id: Id) -> StoreResult<Option<DateTime<Utc>>> {
-        let at: Option<i64> = sqlx::query_scalar(
+        let at: Option<Stamp> = sqlx::query_scalar(
             "select max(created_at) from outbound_messages
              where conversation_id = $1 and status not in ('failed', 'skipped')
                and json_extract(payload, '$.content.kind') = 'template'",
@@ -43,7 +42,7 @@ impl Reads for SqliteStore {
         .bind(conversation_id)
         .fetch_one(&self.reader)
         .await?;
-        opt_time(at)
+        Ok(at.map(Into::into))
     }
 
     async fn conversations_page(
@@ -52,20 +51,7 @@ impl Reads for SqliteStore {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(CONVERSATIONS_PAGE)
-            .bind(sender_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ConversationSummary {
-                    conversation: conversation(r)?,
-                    contact: contact(r, "contact_id", "contact_created_at")?,
-                })
-            })
-            .collect()
+        shared::conversations_page(&self.reader, sender_id, before, limit).await
     }
 
     async fn conversation_inbound(
@@ -74,21 +60,6 @@ impl Reads for SqliteStore {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(CONVERSATION_INBOUND)
-            .bind(conversation_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    id: r.try_get("id")?,
-                    conversation_id,
-                    kind: from_text::<EventKind>("event", r.try_get("payload")?)?,
-                    received_at: time(r.try_get("received_at")?)?,
-                })
-            })
-            .collect()
+        shared::conversation_inbound(&self.reader, conversation_id, before, limit).await
     }
 }

@@ -1,15 +1,14 @@
 //! System events, schedule fires and the queries guards need, on SQLite.
 
-use super::rows::{contact, json_text, micros, opt_time, time};
+use super::rows::{json_text, micros, opt_time, time};
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::{EventKind, TimerFire};
-use crate::store::apply;
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{AudienceRow, Id, NewEvent, ScheduleFire, Schedules, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
-use sqlx::Row;
 use std::time::Duration;
 
 fn until(now: DateTime<Utc>, lease: Duration) -> i64 {
@@ -180,30 +179,7 @@ impl Schedules for SqliteStore {
         after: Id,
         limit: i64,
     ) -> StoreResult<Vec<AudienceRow>> {
-        let rows = sqlx::query(
-            "select c.id as conversation_id, c.last_inbound_at, c.state,
-                    k.id as contact_id, k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at,
-                    k.bsuid, k.username
-             from conversations c join contacts k on k.id = c.contact_id
-             -- a contact merged into another is reached through the survivor only
-             where c.sender_id = $1 and c.id > $2 and k.merged_into is null
-             order by c.id limit $3",
-        )
-        .bind(sender_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AudienceRow {
-                    conversation_id: r.try_get("conversation_id")?,
-                    contact: contact(r, "contact_id", "contact_created_at")?,
-                    last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
-                    state: apply::conversation_state_text(r.try_get("state")?),
-                })
-            })
-            .collect()
+        shared::audience_page(&self.reader, sender_id, after, limit).await
     }
 
     async fn backlog(&self, sender_id: i64) -> StoreResult<i64> {

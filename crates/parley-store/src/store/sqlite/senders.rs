@@ -1,13 +1,13 @@
 //! Stopped senders on SQLite: no send of a stopped sender is claimed (see `outbox`). And
 //! the Twilio content templates created for buttons and lists.
 
-use super::rows::{micros, time};
+use super::rows::micros;
 use super::SqliteStore;
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{SenderStop, Senders, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-use sqlx::Row;
 
 #[async_trait]
 impl Senders for SqliteStore {
@@ -46,19 +46,7 @@ impl Senders for SqliteStore {
     }
 
     async fn stopped_senders(&self) -> StoreResult<Vec<SenderStop>> {
-        sqlx::query(crate::store::sql::STOPPED_SENDERS)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(SenderStop {
-                    sender_id: row.try_get("sender_id")?,
-                    code: row.try_get("code")?,
-                    reason: row.try_get("reason")?,
-                    stopped_at: time(row.try_get("stopped_at")?)?,
-                })
-            })
-            .collect()
+        shared::stopped_senders(&self.reader).await
     }
 
     async fn twilio_content_sid(
@@ -66,13 +54,7 @@ impl Senders for SqliteStore {
         account_sid: &str,
         content_hash: &str,
     ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "select content_sid from twilio_contents where account_sid = ?1 and content_hash = ?2",
-        )
-        .bind(account_sid)
-        .bind(content_hash)
-        .fetch_optional(&self.reader)
-        .await?)
+        shared::twilio_content_sid(&self.reader, account_sid, content_hash).await
     }
 
     async fn save_twilio_content_sid(

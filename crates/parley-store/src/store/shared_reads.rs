@@ -1,0 +1,298 @@
+//! The reads both backends run with the same SQL (`sql`), written once: bind, fetch, and
+//! decode into `rows`'s structs. `shared_reads!` stamps the same bodies out for SQLite's
+//! reader pool (`for_sqlite`) and PostgreSQL's pool (`for_postgres`); each backend's trait
+//! method is a call of its copy. Times are bound as `rows::Stamp`, which each backend
+//! stores its own way. A leaf: it uses neither backend.
+
+/// The shared reads over a `sqlx::Pool<$db>`.
+macro_rules! shared_reads {
+    ($db:ty) => {
+        use crate::domain::{LiveTemplate, MarketingState, StoredEvent};
+        use crate::store::rows::{
+            AudienceCols, CostCols, CostEntryCols, ExchangeCols, InboundCols, InsightCols,
+            LiveTemplateCols, MarketingCols, MediaCols, SenderStopCols, Stamp,
+            StepDeliveryCols, SummaryCols,
+        };
+        use crate::store::{
+            insights, sql, AudienceRow, ConversationSummary, CostEntry, CostGrouping, CostRow,
+            Id, InsightSums, MediaRecord, ModelExchange, SenderStop, StepDelivery, StoreResult,
+            MAX_INSIGHT_ROWS,
+        };
+        use chrono::{DateTime, Utc};
+
+        type Pool = sqlx::Pool<$db>;
+
+        /// `Reads::conversations_page`.
+        pub(crate) async fn conversations_page(
+            pool: &Pool,
+            sender_id: Option<i64>,
+            before: Option<Id>,
+            limit: i64,
+        ) -> StoreResult<Vec<ConversationSummary>> {
+            let rows: Vec<SummaryCols> = sqlx::query_as(sql::CONVERSATIONS_PAGE)
+                .bind(sender_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Reads::conversation_inbound`.
+        pub(crate) async fn conversation_inbound(
+            pool: &Pool,
+            conversation_id: Id,
+            before: Option<Id>,
+            limit: i64,
+        ) -> StoreResult<Vec<StoredEvent>> {
+            let rows: Vec<InboundCols> = sqlx::query_as(sql::CONVERSATION_INBOUND)
+                .bind(conversation_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(|r| r.event(conversation_id)).collect())
+        }
+
+        /// `Insights::flow_insights`.
+        pub(crate) async fn flow_insights(
+            pool: &Pool,
+            since_hour: i64,
+            until_hour: i64,
+            flow: Option<&str>,
+        ) -> StoreResult<InsightSums> {
+            let rows: Vec<InsightCols> = sqlx::query_as(sql::FLOW_INSIGHTS)
+                .bind(since_hour)
+                .bind(until_hour)
+                .bind(flow)
+                .bind(MAX_INSIGHT_ROWS + 1)
+                .fetch_all(pool)
+                .await?;
+            Ok(insights::sums(rows.into_iter().map(Into::into).collect()))
+        }
+
+        /// `Insights::step_deliveries`.
+        pub(crate) async fn step_deliveries(
+            pool: &Pool,
+            since: DateTime<Utc>,
+            until: DateTime<Utc>,
+            flow: Option<&str>,
+        ) -> StoreResult<Vec<StepDelivery>> {
+            let rows: Vec<StepDeliveryCols> = sqlx::query_as(sql::STEP_DELIVERIES)
+                .bind(Stamp(since))
+                .bind(Stamp(until))
+                .bind(flow)
+                .bind(MAX_INSIGHT_ROWS)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Senders::stopped_senders`.
+        pub(crate) async fn stopped_senders(pool: &Pool) -> StoreResult<Vec<SenderStop>> {
+            let rows: Vec<SenderStopCols> = sqlx::query_as(sql::STOPPED_SENDERS)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Senders::twilio_content_sid`.
+        pub(crate) async fn twilio_content_sid(
+            pool: &Pool,
+            account_sid: &str,
+            content_hash: &str,
+        ) -> StoreResult<Option<String>> {
+            Ok(sqlx::query_scalar(
+                "select content_sid from twilio_contents where account_sid = $1 and content_hash = $2",
+            )
+            .bind(account_sid)
+            .bind(content_hash)
+            .fetch_optional(pool)
+            .await?)
+        }
+
+        /// `Exchanges::conversation_exchanges`.
+        pub(crate) async fn conversation_exchanges(
+            pool: &Pool,
+            conversation_id: Id,
+            limit: i64,
+        ) -> StoreResult<Vec<ModelExchange>> {
+            let rows: Vec<ExchangeCols> = sqlx::query_as(sql::CONVERSATION_EXCHANGES)
+                .bind(conversation_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `MediaDownloads::event_media`.
+        pub(crate) async fn event_media(
+            pool: &Pool,
+            event_id: i64,
+        ) -> StoreResult<Option<MediaRecord>> {
+            let sql = format!(
+                "select {} from media_downloads where event_id = $1",
+                sql::MEDIA_COLUMNS
+            );
+            let row: Option<MediaCols> = sqlx::query_as(&sql)
+                .bind(event_id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(MediaRecord::try_from).transpose()
+        }
+
+        /// `MediaDownloads::stored_media`.
+        pub(crate) async fn stored_media(
+            pool: &Pool,
+            sha256: &str,
+        ) -> StoreResult<Option<MediaRecord>> {
+            let sql = format!(
+                "select {} from media_downloads
+                 where sha256 = $1 and status = 'stored' order by id desc limit 1",
+                sql::MEDIA_COLUMNS
+            );
+            let row: Option<MediaCols> = sqlx::query_as(&sql)
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await?;
+            row.map(MediaRecord::try_from).transpose()
+        }
+
+        /// `MediaDownloads::downloads_queued`.
+        pub(crate) async fn downloads_queued(pool: &Pool) -> StoreResult<i64> {
+            Ok(
+                sqlx::query_scalar("select count(*) from media_downloads where status = 'queued'")
+                    .fetch_one(pool)
+                    .await?,
+            )
+        }
+
+        /// `Costs::costs`; `day` is the backend's expression of a ledger row's UTC day
+        /// (`sql::costs_sql`).
+        pub(crate) async fn costs(
+            pool: &Pool,
+            by: CostGrouping,
+            day: &str,
+            since: DateTime<Utc>,
+            until: DateTime<Utc>,
+            limit: i64,
+        ) -> StoreResult<Vec<CostRow>> {
+            cost_rows(pool, &sql::costs_sql(by, day), since, until, limit).await
+        }
+
+        /// `Costs::costs_by_broadcast`.
+        pub(crate) async fn costs_by_broadcast(
+            pool: &Pool,
+            since: DateTime<Utc>,
+            until: DateTime<Utc>,
+            limit: i64,
+        ) -> StoreResult<Vec<CostRow>> {
+            cost_rows(pool, &sql::costs_by_broadcast_sql(), since, until, limit).await
+        }
+
+        async fn cost_rows(
+            pool: &Pool,
+            sql: &str,
+            since: DateTime<Utc>,
+            until: DateTime<Utc>,
+            limit: i64,
+        ) -> StoreResult<Vec<CostRow>> {
+            let rows: Vec<CostCols> = sqlx::query_as(sql)
+                .bind(Stamp(since))
+                .bind(Stamp(until))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Costs::predicted_spend`; `since` is bound as given, the backend's earliest
+        /// time when the caller gave none.
+        pub(crate) async fn predicted_spend<T>(
+            pool: &Pool,
+            sender_id: i64,
+            since: T,
+        ) -> StoreResult<i64>
+        where
+            T: for<'q> sqlx::Encode<'q, $db> + sqlx::Type<$db> + Send + 'static,
+        {
+            Ok(sqlx::query_scalar(sql::PREDICTED_SPEND)
+                .bind(sender_id)
+                .bind(since)
+                .fetch_one(pool)
+                .await?)
+        }
+
+        /// `Costs::cost_entry`.
+        pub(crate) async fn cost_entry(
+            pool: &Pool,
+            outbound_id: Id,
+        ) -> StoreResult<Option<CostEntry>> {
+            let row: Option<CostEntryCols> = sqlx::query_as(sql::COST_ENTRY)
+                .bind(outbound_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Into::into))
+        }
+
+        /// `Account::live_templates`.
+        pub(crate) async fn live_templates(pool: &Pool) -> StoreResult<Vec<LiveTemplate>> {
+            let rows: Vec<LiveTemplateCols> = sqlx::query_as(sql::LIVE_TEMPLATES)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Account::live_template`.
+        pub(crate) async fn live_template(
+            pool: &Pool,
+            name: &str,
+            language: &str,
+        ) -> StoreResult<Option<LiveTemplate>> {
+            let row: Option<LiveTemplateCols> = sqlx::query_as(sql::LIVE_TEMPLATE)
+                .bind(name)
+                .bind(language)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Into::into))
+        }
+
+        /// `Account::marketing_state`: none recorded when the conversation is unknown.
+        pub(crate) async fn marketing_state(
+            pool: &Pool,
+            conversation_id: Id,
+        ) -> StoreResult<MarketingState> {
+            let row: Option<MarketingCols> = sqlx::query_as(sql::MARKETING_STATE)
+                .bind(conversation_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Into::into).unwrap_or_default())
+        }
+
+        /// `Schedules::audience_page`.
+        pub(crate) async fn audience_page(
+            pool: &Pool,
+            sender_id: i64,
+            after: Id,
+            limit: i64,
+        ) -> StoreResult<Vec<AudienceRow>> {
+            let rows: Vec<AudienceCols> = sqlx::query_as(sql::AUDIENCE_PAGE)
+                .bind(sender_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+    };
+}
+
+/// The shared reads on SQLite's reader pool.
+pub(crate) mod for_sqlite {
+    shared_reads!(sqlx::Sqlite);
+}
+
+/// The shared reads on PostgreSQL's pool.
+pub(crate) mod for_postgres {
+    shared_reads!(sqlx::Postgres);
+}
