@@ -60,56 +60,10 @@ pub fn compile(
     };
     yaml::check_keys(m, AGENT_KEYS, "an `agent`", problems);
     blanks::check_keys(m, &["instructions", "scope", "opening"], b.ctx, problems);
-    let s = |key: &str, problems: &mut Problems| -> Option<String> {
-        m.get_node(key)
-            .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
-            .map(str::to_string)
-    };
     let model = model(m, at, b, problems);
-    let instructions = match s("instructions", problems) {
-        Some(text) if !text.trim().is_empty() => {
-            let n = text.chars().count();
-            if n > INSTRUCTIONS_MAX {
-                problems.error(
-                    yaml::pos(m.get_node("instructions")?),
-                    format!("the instructions are {n} characters long; an agent takes at most {INSTRUCTIONS_MAX}"),
-                    Some("they go with every turn: keep them short and put reference text in `knowledge:` files".into()),
-                );
-            }
-            Some(text)
-        }
-        Some(_) => {
-            problems.error(
-                yaml::pos(m.get_node("instructions")?),
-                "`instructions` is empty: the model needs to be told what the assistant is for",
-                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
-            );
-            None
-        }
-        None => {
-            problems.error(
-                m.get_node("instructions").map(yaml::pos).unwrap_or(at),
-                "`agent` needs `instructions:`: what the assistant is for and how it answers",
-                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
-            );
-            None
-        }
-    };
-    let scope = s("scope", problems);
-    if let (Some(text), Some(n)) = (&scope, m.get_node("scope")) {
-        if text.trim().is_empty() {
-            problems.error(yaml::pos(n), "`scope` is empty", Some("say the one task the assistant is for, like `scope: orders, deliveries and returns at Acme`".into()));
-        }
-        check_chars(text, SCOPE_MAX, "`scope`", yaml::pos(n), problems);
-    }
-    if scope.is_none() {
-        problems.warning(
-            at,
-            "this agent has no `scope`: WhatsApp allows business assistants only for a stated task, and the model is not told to decline other questions",
-            Some("add `scope:` with the task, like `scope: \"orders, deliveries and returns at Acme\"`".into()),
-        );
-    }
-    let opening = s("opening", problems);
+    let instructions = instructions(m, at, problems);
+    let scope = scope(m, at, problems);
+    let opening = text(m, "opening", problems);
     if let (Some(text), Some(n)) = (&opening, m.get_node("opening")) {
         check_len(text, TEXT_MAX, "the opening", yaml::pos(n), problems);
     }
@@ -134,67 +88,10 @@ pub fn compile(
     };
     let max_turns = number(m, "max_turns", 20, 1, 1_000, problems);
     let budget = budget(m, problems);
-    if let (Some(_), Some(name), Some(node)) = (
-        budget.cost,
-        &model,
-        m.get_node("budget")
-            .and_then(|n| n.as_mapping())
-            .and_then(|bm| bm.get_node("cost")),
-    ) {
-        if b.ctx
-            .deployment
-            .is_some_and(|d| d.unpriced_models.contains(name))
-        {
-            problems.warning(
-                yaml::pos(node),
-                format!("model `{name}` has no prices in the config, so its calls cost nothing and this `cost` budget never stops it"),
-                Some(format!("add `price_input` and `price_output` (US dollars per million tokens) to model `{name}` in the config's `models:`, or budget in `tokens`")),
-            );
-        }
-    }
-    let timeout = match m.get_node("timeout") {
-        None => Some(Duration::from_secs(30)),
-        Some(n) => yaml::as_duration(n, "`timeout`", problems).and_then(|d| {
-            if d < TIMEOUT_MIN || d > TIMEOUT_MAX {
-                let why = if d < TIMEOUT_MIN {
-                    "at least 1s: no model answers sooner"
-                } else {
-                    "at most 5m: the customer is waiting for the answer"
-                };
-                problems.error(
-                    yaml::pos(n),
-                    format!("an agent's `timeout` must be {why}"),
-                    Some("30s (the default) suits most models".into()),
-                );
-                None
-            } else {
-                Some(d)
-            }
-        }),
-    };
+    check_cost_is_priced(b, m, &budget, model.as_deref(), problems);
+    let timeout = timeout(m, problems);
     let max_tokens = number(m, "max_tokens", 500, 1, 16_384, problems);
-    // Each call reserves `max_tokens` for its answer before it is made (besides its prompt),
-    // so a token budget no larger than that lets no call through at all.
-    if let (Some(limit), Some(answer)) = (budget.tokens, max_tokens) {
-        let node = m.get_node("budget");
-        let at = node
-            .and_then(|n| n.as_mapping())
-            .and_then(|bm| bm.get_node("tokens"))
-            .or(node);
-        if let Some(at) = at.filter(|_| limit <= answer as u64) {
-            problems.error(
-                yaml::pos(at),
-                format!(
-                    "a budget of {limit} tokens leaves no room for one call: each call keeps `max_tokens` ({answer}{}) for its answer, besides the prompt, so the model would never be asked",
-                    if m.get_node("max_tokens").is_none() { ", the default" } else { "" }
-                ),
-                Some(format!(
-                    "give the conversation several calls' worth, like `tokens: {}`, or lower `max_tokens`",
-                    (answer as u64).saturating_mul(20).max(20_000)
-                )),
-            );
-        }
-    }
+    check_budget_fits_a_call(m, &budget, max_tokens, problems);
     let on_error = exit(b, m, "on_error", index, Slot::OnError, problems);
     let on_budget = exit(b, m, "on_budget", index, Slot::OnBudget, problems);
     if m.get_node("on_budget").is_some() && budget.tokens.is_none() && budget.cost.is_none() {
@@ -227,6 +124,147 @@ pub fn compile(
         if_window_closed: if_window_closed?,
         guardrails: guardrails?,
     })
+}
+
+/// The text of setting `key`, if it is written (and is text).
+fn text(m: &MarkedMappingNode, key: &str, problems: &mut Problems) -> Option<String> {
+    m.get_node(key)
+        .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+        .map(str::to_string)
+}
+
+/// `instructions:`, required, not empty, and short enough to send with every turn.
+fn instructions(m: &MarkedMappingNode, at: Pos, problems: &mut Problems) -> Option<String> {
+    match text(m, "instructions", problems) {
+        Some(text) if !text.trim().is_empty() => {
+            let n = text.chars().count();
+            if n > INSTRUCTIONS_MAX {
+                problems.error(
+                    yaml::pos(m.get_node("instructions")?),
+                    format!("the instructions are {n} characters long; an agent takes at most {INSTRUCTIONS_MAX}"),
+                    Some("they go with every turn: keep them short and put reference text in `knowledge:` files".into()),
+                );
+            }
+            Some(text)
+        }
+        Some(_) => {
+            problems.error(
+                yaml::pos(m.get_node("instructions")?),
+                "`instructions` is empty: the model needs to be told what the assistant is for",
+                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
+            );
+            None
+        }
+        None => {
+            problems.error(
+                m.get_node("instructions").map(yaml::pos).unwrap_or(at),
+                "`agent` needs `instructions:`: what the assistant is for and how it answers",
+                Some("like `instructions: You answer questions about orders of Acme.` (use `|` and the next lines for several lines)".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `scope:`, the one task the assistant is for; its absence is warned about.
+fn scope(m: &MarkedMappingNode, at: Pos, problems: &mut Problems) -> Option<String> {
+    let scope = text(m, "scope", problems);
+    if let (Some(text), Some(n)) = (&scope, m.get_node("scope")) {
+        if text.trim().is_empty() {
+            problems.error(yaml::pos(n), "`scope` is empty", Some("say the one task the assistant is for, like `scope: orders, deliveries and returns at Acme`".into()));
+        }
+        check_chars(text, SCOPE_MAX, "`scope`", yaml::pos(n), problems);
+    }
+    if scope.is_none() {
+        problems.warning(
+            at,
+            "this agent has no `scope`: WhatsApp allows business assistants only for a stated task, and the model is not told to decline other questions",
+            Some("add `scope:` with the task, like `scope: \"orders, deliveries and returns at Acme\"`".into()),
+        );
+    }
+    scope
+}
+
+/// A `cost` budget on a model without prices would never stop it.
+fn check_cost_is_priced(
+    b: &Builder<'_>,
+    m: &MarkedMappingNode,
+    budget: &AgentBudget,
+    model: Option<&str>,
+    problems: &mut Problems,
+) {
+    if let (Some(_), Some(name), Some(node)) = (
+        budget.cost,
+        model,
+        m.get_node("budget")
+            .and_then(|n| n.as_mapping())
+            .and_then(|bm| bm.get_node("cost")),
+    ) {
+        if b.ctx
+            .deployment
+            .is_some_and(|d| d.unpriced_models.iter().any(|u| u == name))
+        {
+            problems.warning(
+                yaml::pos(node),
+                format!("model `{name}` has no prices in the config, so its calls cost nothing and this `cost` budget never stops it"),
+                Some(format!("add `price_input` and `price_output` (US dollars per million tokens) to model `{name}` in the config's `models:`, or budget in `tokens`")),
+            );
+        }
+    }
+}
+
+/// `timeout:`, between `TIMEOUT_MIN` and `TIMEOUT_MAX`; 30 seconds when left out.
+fn timeout(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Duration> {
+    match m.get_node("timeout") {
+        None => Some(Duration::from_secs(30)),
+        Some(n) => yaml::as_duration(n, "`timeout`", problems).and_then(|d| {
+            if d < TIMEOUT_MIN || d > TIMEOUT_MAX {
+                let why = if d < TIMEOUT_MIN {
+                    "at least 1s: no model answers sooner"
+                } else {
+                    "at most 5m: the customer is waiting for the answer"
+                };
+                problems.error(
+                    yaml::pos(n),
+                    format!("an agent's `timeout` must be {why}"),
+                    Some("30s (the default) suits most models".into()),
+                );
+                None
+            } else {
+                Some(d)
+            }
+        }),
+    }
+}
+
+/// Each call reserves `max_tokens` for its answer before it is made (besides its prompt),
+/// so a token budget no larger than that lets no call through at all.
+fn check_budget_fits_a_call(
+    m: &MarkedMappingNode,
+    budget: &AgentBudget,
+    max_tokens: Option<i64>,
+    problems: &mut Problems,
+) {
+    if let (Some(limit), Some(answer)) = (budget.tokens, max_tokens) {
+        let node = m.get_node("budget");
+        let at = node
+            .and_then(|n| n.as_mapping())
+            .and_then(|bm| bm.get_node("tokens"))
+            .or(node);
+        if let Some(at) = at.filter(|_| limit <= answer as u64) {
+            problems.error(
+                yaml::pos(at),
+                format!(
+                    "a budget of {limit} tokens leaves no room for one call: each call keeps `max_tokens` ({answer}{}) for its answer, besides the prompt, so the model would never be asked",
+                    if m.get_node("max_tokens").is_none() { ", the default" } else { "" }
+                ),
+                Some(format!(
+                    "give the conversation several calls' worth, like `tokens: {}`, or lower `max_tokens`",
+                    (answer as u64).saturating_mul(20).max(20_000)
+                )),
+            );
+        }
+    }
 }
 
 fn model(

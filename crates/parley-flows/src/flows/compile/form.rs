@@ -4,7 +4,7 @@
 //! (the sandbox's preview and the mapping into `vars`), and the wait's branches.
 
 use super::super::model::{ContentSpec, FallbackSpec, FormSpec, SendSpec};
-use super::super::problem::{did_you_mean, Problems};
+use super::super::problem::{did_you_mean, Pos, Problems};
 use super::super::yaml::{self, YamlNode};
 use super::content::{check_len, fallback};
 use super::{blanks, Builder};
@@ -12,6 +12,7 @@ use crate::domain::limits::{
     BODY_MAX, FOOTER_MAX, FORM_CTA_MAX, FORM_FIELDS_MAX, FORM_SCREEN_MAX, HEADER_MAX,
 };
 use crate::domain::{FieldKind, FlowRef, FormAction, FormField, FormMessage};
+use marked_yaml::types::MarkedMappingNode;
 use std::collections::HashSet;
 
 pub const FORM_KEYS: &[&str] = &[
@@ -42,6 +43,81 @@ pub fn compile(
 ) -> Option<FormSpec> {
     let m = yaml::as_map(value, "`form`", problems)?;
     yaml::check_keys(m, FORM_KEYS, "a `form`", problems);
+    check_no_twilio_senders(b, value, problems);
+    blanks::check_keys(m, &["text", "header", "footer"], b.ctx, problems);
+    let at = yaml::pos(value);
+    let flow = flow_ref(m, at, problems)?;
+    let body = body(m, at, problems)?;
+    let header = text(m, "header", problems);
+    if let (Some(h), Some(n)) = (&header, m.get_node("header")) {
+        check_len(h, HEADER_MAX, "the header", yaml::pos(n), problems);
+    }
+    let footer = text(m, "footer", problems);
+    if let (Some(f), Some(n)) = (&footer, m.get_node("footer")) {
+        check_len(f, FOOTER_MAX, "the footer", yaml::pos(n), problems);
+    }
+    let cta = cta(m, at, problems)?;
+    let action = action(b, m, at, problems)?;
+    let draft = m
+        .get_node("draft")
+        .and_then(|n| yaml::as_bool(n, "`draft`", problems))
+        .unwrap_or(false);
+    let fields = match m.get_node("fields") {
+        Some(n) => fields(n, problems)?,
+        None => Vec::new(),
+    };
+    let save_as = save_as(m, problems);
+    if save_as.is_none() && fields.is_empty() {
+        problems.error(
+            at,
+            "`form` needs `save_as:` or `fields:`: where the submitted answers go",
+            Some("`save_as: booking` keeps them as {{ vars.booking.<field> }}; declared `fields:` without `save_as` become {{ vars.<field> }}".into()),
+        );
+        return None;
+    }
+    let super::steps::AnswerWaits {
+        timeout,
+        on_timeout,
+        on_invalid,
+    } = super::steps::answer_waits(b, m, index, "1h", problems);
+    let if_window_closed = match m.get_node("if_window_closed") {
+        None => FallbackSpec::Undeclared,
+        Some(n) => fallback(n, b.ctx, problems)?,
+    };
+    let message = FormMessage {
+        body,
+        header,
+        footer,
+        flow,
+        cta,
+        token: String::new(),
+        action,
+        draft,
+        fields: fields.clone(),
+    };
+    Some(FormSpec {
+        message: SendSpec {
+            content: ContentSpec::Form(Box::new(message)),
+            if_window_closed,
+        },
+        fields,
+        save_as,
+        timeout,
+        on_timeout,
+        on_invalid,
+    })
+}
+
+/// The text of setting `key`, if it is written (and is text).
+fn text(m: &MarkedMappingNode, key: &str, problems: &mut Problems) -> Option<String> {
+    m.get_node(key)
+        .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+        .map(str::to_string)
+}
+
+/// Twilio sends WhatsApp Flows only inside its Content templates: a config with Twilio
+/// senders cannot send a `form`.
+fn check_no_twilio_senders(b: &Builder<'_>, value: &YamlNode, problems: &mut Problems) {
     if let Some(d) = b.ctx.deployment.filter(|d| !d.twilio_sender_ids.is_empty()) {
         let ids: Vec<String> = d.twilio_sender_ids.iter().map(i64::to_string).collect();
         problems.error(
@@ -54,14 +130,11 @@ pub fn compile(
             Some("send forms from Meta senders only (remove the Twilio senders from this config), or ask with `ask` steps instead".into()),
         );
     }
-    blanks::check_keys(m, &["text", "header", "footer"], b.ctx, problems);
-    let at = yaml::pos(value);
-    let s = |key: &str, problems: &mut Problems| -> Option<String> {
-        m.get_node(key)
-            .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
-            .map(str::to_string)
-    };
-    let flow = match (s("flow_id", problems), s("flow_name", problems)) {
+}
+
+/// The WhatsApp Flow to open: `flow_id:` or `flow_name:`, not both.
+fn flow_ref(m: &MarkedMappingNode, at: Pos, problems: &mut Problems) -> Option<FlowRef> {
+    let flow = match (text(m, "flow_id", problems), text(m, "flow_name", problems)) {
         (Some(id), None) if id.trim().is_empty() => {
             problems.error(
                 yaml::pos(m.get_node("flow_id")?),
@@ -90,7 +163,12 @@ pub fn compile(
             return None;
         }
     };
-    let Some(body) = s("text", problems) else {
+    Some(flow)
+}
+
+/// `text:`, the message above the button, within WhatsApp's limit and not empty.
+fn body(m: &MarkedMappingNode, at: Pos, problems: &mut Problems) -> Option<String> {
+    let Some(body) = text(m, "text", problems) else {
         problems.error(
             at,
             "`form` needs `text:`: the message above the button that opens the form",
@@ -114,15 +192,12 @@ pub fn compile(
             ),
         );
     }
-    let header = s("header", problems);
-    if let (Some(h), Some(n)) = (&header, m.get_node("header")) {
-        check_len(h, HEADER_MAX, "the header", yaml::pos(n), problems);
-    }
-    let footer = s("footer", problems);
-    if let (Some(f), Some(n)) = (&footer, m.get_node("footer")) {
-        check_len(f, FOOTER_MAX, "the footer", yaml::pos(n), problems);
-    }
-    let Some(cta) = s("cta", problems) else {
+    Some(body)
+}
+
+/// `cta:`, the label of the button that opens the form: short, not empty, no emoji.
+fn cta(m: &MarkedMappingNode, at: Pos, problems: &mut Problems) -> Option<String> {
+    let Some(cta) = text(m, "cta", problems) else {
         problems.error(
             at,
             "`form` needs `cta:`: the label of the button that opens the form",
@@ -148,9 +223,20 @@ pub fn compile(
             Some("remove the emoji; it may stay in `text:`".into()),
         );
     }
-    let action = match s("action", problems).as_deref() {
+    Some(cta)
+}
+
+/// `action:`, how the form opens: `navigate` to `screen:` with `data:` (the default), or
+/// `data_exchange` with the author's flow endpoint.
+fn action(
+    b: &Builder<'_>,
+    m: &MarkedMappingNode,
+    at: Pos,
+    problems: &mut Problems,
+) -> Option<FormAction> {
+    let action = match text(m, "action", problems).as_deref() {
         None | Some("navigate") => {
-            let Some(screen) = s("screen", problems) else {
+            let Some(screen) = text(m, "screen", problems) else {
                 problems.error(
                     at,
                     "`form` needs `screen:`: the id of the flow's first screen",
@@ -215,15 +301,13 @@ pub fn compile(
             return None;
         }
     };
-    let draft = m
-        .get_node("draft")
-        .and_then(|n| yaml::as_bool(n, "`draft`", problems))
-        .unwrap_or(false);
-    let fields = match m.get_node("fields") {
-        Some(n) => fields(n, problems)?,
-        None => Vec::new(),
-    };
-    let save_as = s("save_as", problems).map(|v| v.strip_prefix("vars.").unwrap_or(&v).to_string());
+    Some(action)
+}
+
+/// `save_as:`, the variable that keeps the submitted answers, without a `vars.` prefix.
+fn save_as(m: &MarkedMappingNode, problems: &mut Problems) -> Option<String> {
+    let save_as =
+        text(m, "save_as", problems).map(|v| v.strip_prefix("vars.").unwrap_or(&v).to_string());
     if let (Some(name), Some(n)) = (&save_as, m.get_node("save_as")) {
         if name.is_empty() || name.contains(char::is_whitespace) {
             problems.error(
@@ -233,45 +317,7 @@ pub fn compile(
             );
         }
     }
-    if save_as.is_none() && fields.is_empty() {
-        problems.error(
-            at,
-            "`form` needs `save_as:` or `fields:`: where the submitted answers go",
-            Some("`save_as: booking` keeps them as {{ vars.booking.<field> }}; declared `fields:` without `save_as` become {{ vars.<field> }}".into()),
-        );
-        return None;
-    }
-    let super::steps::AnswerWaits {
-        timeout,
-        on_timeout,
-        on_invalid,
-    } = super::steps::answer_waits(b, m, index, "1h", problems);
-    let if_window_closed = match m.get_node("if_window_closed") {
-        None => FallbackSpec::Undeclared,
-        Some(n) => fallback(n, b.ctx, problems)?,
-    };
-    let message = FormMessage {
-        body,
-        header,
-        footer,
-        flow,
-        cta,
-        token: String::new(),
-        action,
-        draft,
-        fields: fields.clone(),
-    };
-    Some(FormSpec {
-        message: SendSpec {
-            content: ContentSpec::Form(Box::new(message)),
-            if_window_closed,
-        },
-        fields,
-        save_as,
-        timeout,
-        on_timeout,
-        on_invalid,
-    })
+    save_as
 }
 
 /// `fields: [{ name: people, label: People, type: number, required: true }, …]`
