@@ -2,6 +2,7 @@
 //! statement per message.
 
 use super::announce;
+use super::columns::{columns, Group, Numbering};
 use super::identity;
 use super::inbox::latest_broadcast_reply;
 use super::media::{any_media, enqueue_downloads};
@@ -16,6 +17,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 #[async_trait]
 impl Ingest for PgStore {
@@ -179,54 +181,31 @@ async fn record_echoes(
     Ok(())
 }
 
-/// Stores `messages` (index into the batch, sender, message, receipt time) in one statement
-/// and fills their `outcomes`. A message seen before (stored earlier, or earlier in this
-/// batch) touches nothing and is a `Duplicate`. Contacts are upserted once each in key
-/// order, then the conversations that exist already are locked in id order (the order of
-/// batched steps and timer firing) before any is changed, so overlapping batches, steps and
-/// timers queue instead of deadlocking. Should the same message reach two processes at
-/// once, the unique key on events lets only one insert win.
-///
-/// With a `claim`, the upsert that gives a conversation work also leases it to the claim's
-/// owner when no lease on it runs at `claim.now`, for the first `claim.limit` conversations
-/// in message order, and their ids are returned in that order (the `locked` rows tell a
-/// lease taken here from one the owner held already). When a conversation it gave work is
-/// leased by nobody (no claim, or no room left in it), the statement notifies the other
-/// processes (`announce`).
-async fn ingest_messages(
-    conn: &mut PgConnection,
-    messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
-    keys: &[String],
-    claim: Option<&InboxClaim>,
-    outcomes: &mut [Option<IngestOutcome>],
-) -> StoreResult<Vec<ClaimedWork>> {
-    if messages.is_empty() {
-        return Ok(Vec::new());
+columns! {
+    /// The messages of an ingest, one row each, in the batch's order.
+    struct InputRows<'a> {
+        sender_id: i64 => "bigint",
+        provider_message_id: &'a str => "text",
+        key: &'a str => "text",
+        name: Option<&'a str> => "text",
+        received_at: DateTime<Utc> => "timestamptz",
+        sent_at: Option<DateTime<Utc>> => "timestamptz",
+        payload: Json<EventKind> => "jsonb",
     }
-    let senders: Vec<i64> = messages.iter().map(|m| m.1).collect();
-    let ids: Vec<&str> = messages
-        .iter()
-        .map(|m| m.2.provider_message_id.as_str())
-        .collect();
-    let names: Vec<Option<&str>> = messages
-        .iter()
-        .map(|m| m.2.profile_name.as_deref())
-        .collect();
-    let received: Vec<DateTime<Utc>> = messages.iter().map(|m| m.3).collect();
-    // Echoes, history and calls the business made leave the window (null is ignored by
-    // `max` and `greatest`).
-    let sent: Vec<Option<DateTime<Utc>>> =
-        messages.iter().map(|m| m.2.opens_window_at(m.3)).collect();
-    let payloads: Vec<Json<EventKind>> = messages
-        .iter()
-        .map(|m| Json(EventKind::Message(m.2.clone())))
-        .collect();
-    let rows = sqlx::query(concat!(
+}
+
+/// The statement of `ingest_messages`: the messages (`InputRows`), then the claim's owner,
+/// how many conversations it takes, its lease's end and its time, bound in that order.
+static INGEST_MESSAGES: LazyLock<String> = LazyLock::new(|| {
+    let mut p = Numbering::default();
+    let (input, input_names) = (p.unnest::<InputRows>(), InputRows::names());
+    let (owner, limit) = (p.next("text"), p.next("bigint"));
+    let (until, now) = (p.next("timestamptz"), p.next("timestamptz"));
+    let announce = announce::channel!();
+    let reply = latest_broadcast_reply!("w.whole_work");
+    format!(
         "with input as (
-             select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                  $5::timestamptz[], $6::timestamptz[], $7::jsonb[])
-                  with ordinality as i(sender_id, provider_message_id, key, name, received_at,
-                                       sent_at, payload, n)
+             select * from {input} with ordinality as i({input_names}, n)
          ), fresh as (
              select * from input i
              where not exists (select 1 from conversation_events e
@@ -254,8 +233,8 @@ async fn ingest_messages(
                  (sender_id, contact_id, last_inbound_at, has_work, work_since, created_at,
                   lease_owner, lease_until)
              select f.sender_id, c.id, max(f.sent_at), true, min(f.received_at), min(f.received_at),
-                    case when row_number() over (order by min(f.n)) <= $9 then $8 end,
-                    case when row_number() over (order by min(f.n)) <= $9 then $10 end
+                    case when row_number() over (order by min(f.n)) <= {limit} then {owner} end,
+                    case when row_number() over (order by min(f.n)) <= {limit} then {until} end
              from fresh f join contact c on c.key = f.key
              where (select count(*) from locked) >= 0
              group by f.sender_id, c.id order by f.sender_id, c.id
@@ -265,11 +244,11 @@ async fn ingest_messages(
                  work_since = coalesce(conversations.work_since, excluded.work_since),
                  lease_owner = case
                      when excluded.lease_owner is not null
-                      and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= $11
+                      and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= {now}
                      then excluded.lease_owner else conversations.lease_owner end,
                  lease_until = case
                      when excluded.lease_owner is not null
-                      and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= $11
+                      and coalesce(conversations.lease_until, '-infinity'::timestamptz) <= {now}
                      then excluded.lease_until else conversations.lease_until end
              returning id, sender_id, contact_id, lease_owner, lease_until, last_inbound_at,
                  state, created_at, xmax = 0 as inserted
@@ -285,14 +264,12 @@ async fn ingest_messages(
              returning id, conversation_id, sender_id, provider_message_id, payload, received_at
          ), announced as (
              -- work nobody leased: the other processes' inboxes are told (`announce`)
-             select pg_notify(",
-        announce::channel!(),
-        ", '') from conversation where lease_owner is null limit 1
+             select pg_notify({announce}, '') from conversation where lease_owner is null limit 1
          ), handed as (
              select v.id,
-                    v.lease_owner = $8 and v.lease_until = $10
+                    v.lease_owner = {owner} and v.lease_until = {until}
                     and not exists (select 1 from locked l where l.id = v.id
-                                    and coalesce(l.lease_until, '-infinity'::timestamptz) > $11)
+                                    and coalesce(l.lease_until, '-infinity'::timestamptz) > {now})
                     as claimed
              from conversation v
          ), whole as (
@@ -317,26 +294,61 @@ async fn ingest_messages(
          join whole w on w.id = v.id
          join contact c on c.id = v.contact_id
          left join event e on e.conversation_id = v.id
-         ",
-        latest_broadcast_reply!("w.whole_work"),
-        "
+         {reply}
          cross join (select count(*) from announced) a
          -- events in message order (inserted so), conversations without one last
          order by e.id nulls last"
-    ))
-    .bind(senders)
-    .bind(ids)
-    .bind(keys)
-    .bind(names)
-    .bind(received)
-    .bind(sent)
-    .bind(payloads)
-    .bind(claim.map(|c| &*c.owner))
-    .bind(claim.map_or(0, |c| c.limit as i64))
-    .bind(claim.map(|c| lease_until(c.now, c.lease)))
-    .bind(claim.map(|c| c.now))
-    .fetch_all(&mut *conn)
-    .await?;
+    )
+});
+
+/// Stores `messages` (index into the batch, sender, message, receipt time) in one statement
+/// and fills their `outcomes`. A message seen before (stored earlier, or earlier in this
+/// batch) touches nothing and is a `Duplicate`. Contacts are upserted once each in key
+/// order, then the conversations that exist already are locked in id order (the order of
+/// batched steps and timer firing) before any is changed, so overlapping batches, steps and
+/// timers queue instead of deadlocking. Should the same message reach two processes at
+/// once, the unique key on events lets only one insert win.
+///
+/// With a `claim`, the upsert that gives a conversation work also leases it to the claim's
+/// owner when no lease on it runs at `claim.now`, for the first `claim.limit` conversations
+/// in message order, and their ids are returned in that order (the `locked` rows tell a
+/// lease taken here from one the owner held already). When a conversation it gave work is
+/// leased by nobody (no claim, or no room left in it), the statement notifies the other
+/// processes (`announce`).
+async fn ingest_messages(
+    conn: &mut PgConnection,
+    messages: &[(usize, i64, &InboundMessage, DateTime<Utc>)],
+    keys: &[String],
+    claim: Option<&InboxClaim>,
+    outcomes: &mut [Option<IngestOutcome>],
+) -> StoreResult<Vec<ClaimedWork>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut input = InputRows::default();
+    for (_, sender_id, message, received_at) in messages {
+        input.sender_id.push(*sender_id);
+        input
+            .provider_message_id
+            .push(message.provider_message_id.as_str());
+        input.name.push(message.profile_name.as_deref());
+        input.received_at.push(*received_at);
+        // Echoes, history and calls the business made leave the window (null is ignored
+        // by `max` and `greatest`).
+        input.sent_at.push(message.opens_window_at(*received_at));
+        input
+            .payload
+            .push(Json(EventKind::Message((*message).clone())));
+    }
+    input.key = keys.iter().map(String::as_str).collect();
+    let rows = input
+        .bind(sqlx::query(&INGEST_MESSAGES))
+        .bind(claim.map(|c| &*c.owner))
+        .bind(claim.map_or(0, |c| c.limit as i64))
+        .bind(claim.map(|c| lease_until(c.now, c.lease)))
+        .bind(claim.map(|c| c.now))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut stored: HashMap<(i64, String), IngestOutcome> = HashMap::with_capacity(rows.len());
     // In the order of the messages that gave them work (the rows come in that order).
     let mut claimed: Vec<i64> = Vec::new();
