@@ -6,6 +6,7 @@
 
 mod others;
 mod sandbox;
+mod schema;
 
 pub use others::OTHERS;
 

@@ -4,7 +4,7 @@
 //! of the types the handlers read and write (`crate::sandbox::{inject, view, traces}`,
 //! `crate::engine::trace`, `crate::flows::triggers::explain`).
 
-use super::others::{
+use super::schema::{
     answer, described, json_answer, json_body, list, nullable, obj, op, or_null, page, path_param,
     query, t, time, time_or_null, with_body,
 };

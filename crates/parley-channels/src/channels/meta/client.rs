@@ -6,6 +6,7 @@
 
 use super::request::{SendRequest, TypingRequest};
 use super::wire;
+use super::words::{describe_transport, snippet};
 use crate::channels::{Channel, FetchError, MediaBody, MediaSource, ProviderHealth, SendOk};
 use crate::config::MetaSettings;
 use crate::domain::{ContactRef, OutboundMessage, SendFailure};
@@ -17,9 +18,6 @@ use std::time::Duration;
 
 /// Meta's error code for an access token that is expired, revoked or otherwise invalid.
 const INVALID_TOKEN_CODE: i64 = 190;
-
-/// How much of a non-JSON error body to quote back; enough to recognise an HTML error page.
-const BODY_SNIPPET_CHARS: usize = 200;
 
 /// Provider answers are a few hundred bytes; reading stops past this (a proxy's error
 /// page or a broken server cannot grow Parley's memory).
@@ -289,36 +287,6 @@ fn health_from(phone_number_id: &str, status: StatusCode, body: &[u8]) -> Provid
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// reqwest's own message names only the URL; the cause (refused, timed out, DNS) is in the
-/// source chain.
-pub(super) fn describe_transport(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "request timed out".to_string()
-    } else {
-        error.to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-pub(super) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".into();
-    }
-    let mut cut: String = text.chars().take(BODY_SNIPPET_CHARS).collect();
-    if cut.len() < text.len() {
-        cut.push('…');
-    }
-    cut
 }
 
 #[cfg(test)]

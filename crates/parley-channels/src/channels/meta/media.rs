@@ -2,8 +2,8 @@
 //! with a URL valid for a few minutes and the file's MIME type, SHA-256 and size; `GET` on
 //! that URL (with the token again) sends the bytes. Meta keeps a media id for 7 days.
 
-use super::client::{describe_transport, snippet};
 use super::wire;
+use super::words::{describe_transport, snippet};
 use crate::channels::{FetchError, MediaBody, MediaSource};
 use crate::config::MetaSettings;
 

@@ -20,5 +20,6 @@ mod request;
 mod signature;
 pub mod webhook;
 mod wire;
+mod words;
 
 pub use client::MetaClient;
