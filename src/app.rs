@@ -4,7 +4,7 @@
 
 use crate::channels::senders::Senders;
 use crate::config::Config;
-use crate::domain::Clock;
+use crate::domain::{Clock, WindowPolicy};
 use crate::engine::{EngineOptions, FlowEngine};
 use crate::http::{self, AppState};
 use crate::store::{self, DynStore};
@@ -196,19 +196,71 @@ impl App {
         signal: impl Future<Output = ()> + Send + 'static,
         http: Option<tokio::runtime::Handle>,
     ) -> anyhow::Result<()> {
-        let mut st = self.state.clone();
-        let cfg = st.config.clone();
-        let window = cfg.window.policy();
-        let workers_stop = CancellationToken::new();
-        let workers = TaskTracker::new();
-        // The outbox stops last, on its own token: the replies of steps that finish during
-        // shutdown (a model call in flight) go out before the process exits, instead of
-        // waiting, leased to a stopped process, for `unknown_outcome_wait` after the next start.
-        let sends_stop = CancellationToken::new();
-        let sends = TaskTracker::new();
+        let running = self.start_workers()?;
+        tracing::info!(listen = %listener.local_addr()?, backend = self.state.store.backend(), "parley is serving");
+        let http_stop = CancellationToken::new();
+        // One grace for the whole shutdown, counted from the signal: the HTTP drain and then
+        // the workers' work in flight share it (one after the other, each with its own,
+        // a stop took twice as long, past a service manager's stop timeout).
+        let stopping_at = Arc::new(std::sync::OnceLock::new());
+        tokio::spawn({
+            let http_stop = http_stop.clone();
+            let stopping_at = stopping_at.clone();
+            async move {
+                signal.await;
+                let _ = stopping_at.set(tokio::time::Instant::now());
+                http_stop.cancel();
+            }
+        });
+        self.serve_http(listener, http, http_stop).await?;
+        tracing::info!("shutting down: finishing work in flight");
+        let deadline = stopping_at
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + SHUTDOWN_GRACE;
+        running.finish(deadline).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Starts every worker: the inbox and the background workers on one stop, the outbox on
+    /// its own (see [`Running`]).
+    fn start_workers(&self) -> anyhow::Result<Running> {
+        let st = &self.state;
+        let window = st.config.window.policy();
+        let running = Running {
+            workers_stop: CancellationToken::new(),
+            workers: TaskTracker::new(),
+            sends_stop: CancellationToken::new(),
+            sends: TaskTracker::new(),
+        };
         // Shared: the inbox giving back a lost commit's hand-over holds the outbox's claims.
         let unrecorded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let outbox = Arc::new(Outbox {
+        let outbox = self.outbox(window, unrecorded.clone());
+        let inbox = self.inbox(window, outbox.send_lease(), unrecorded);
+        let (workers, workers_stop) = (&running.workers, &running.workers_stop);
+        workers.spawn(inbox.run(workers_stop.clone()));
+        workers.spawn(crate::workers::inbox::follow_announcements(
+            st.store.clone(),
+            self.wake.clone(),
+            workers_stop.clone(),
+        ));
+        running.sends.spawn(outbox.run(running.sends_stop.clone()));
+        running.sends.close();
+        self.spawn_background(window, workers, workers_stop)?;
+        workers.close();
+        Ok(running)
+    }
+
+    fn outbox(
+        &self,
+        window: WindowPolicy,
+        unrecorded: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Arc<Outbox> {
+        let st = &self.state;
+        let cfg = &st.config;
+        Arc::new(Outbox {
             store: st.store.clone(),
             senders: st.senders.clone(),
             clock: st.clock.clone(),
@@ -221,7 +273,7 @@ impl App {
             retry: cfg.outbox.retry.clone(),
             unknown_outcome_wait: cfg.outbox.unknown_outcome_wait,
             wake: self.wake.clone(),
-            unrecorded: unrecorded.clone(),
+            unrecorded,
             template_categories: Arc::new(
                 cfg.templates
                     .iter()
@@ -229,8 +281,19 @@ impl App {
                     .collect(),
             ),
             pricer: st.pricer.clone(),
-        });
-        let inbox = Arc::new(Inbox {
+        })
+    }
+
+    /// The inbox, which hands a step's first reply to the outbox leased for `send_lease`.
+    fn inbox(
+        &self,
+        window: WindowPolicy,
+        send_lease: Duration,
+        unrecorded: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Arc<Inbox> {
+        let st = &self.state;
+        let cfg = &st.config;
+        Arc::new(Inbox {
             store: st.store.clone(),
             engine: st.sandbox.engine(st.engine.clone()),
             clock: st.clock.clone(),
@@ -240,18 +303,22 @@ impl App {
             lease: cfg.inbox.lease,
             poll_interval: cfg.inbox.poll_interval,
             wake: self.wake.clone(),
-            hand_to_outbox: Some(outbox.send_lease()),
+            hand_to_outbox: Some(send_lease),
             pricer: st.pricer.clone(),
             handing: crate::workers::inbox::Handing::new(unrecorded),
-        });
-        workers.spawn(inbox.run(workers_stop.clone()));
-        workers.spawn(crate::workers::inbox::follow_announcements(
-            st.store.clone(),
-            self.wake.clone(),
-            workers_stop.clone(),
-        ));
-        sends.spawn(outbox.run(sends_stop.clone()));
-        sends.close();
+        })
+    }
+
+    /// The workers beside the inbox and the outbox: media downloads and their retention,
+    /// timers, schedules, broadcasts, and the flows' hot reload.
+    fn spawn_background(
+        &self,
+        window: WindowPolicy,
+        workers: &TaskTracker,
+        workers_stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let st = &self.state;
+        let cfg = st.config.clone();
         let media = Arc::new(MediaWorker {
             store: st.store.clone(),
             senders: st.senders.clone(),
@@ -312,22 +379,19 @@ impl App {
             };
             workers.spawn(reloader.run(workers_stop.clone()));
         }
-        workers.close();
-        tracing::info!(listen = %listener.local_addr()?, backend = st.store.backend(), "parley is serving");
-        let http_stop = CancellationToken::new();
-        // One grace for the whole shutdown, counted from the signal: the HTTP drain and then
-        // the workers' work in flight share it (one after the other, each with its own,
-        // a stop took twice as long, past a service manager's stop timeout).
-        let stopping_at = Arc::new(std::sync::OnceLock::new());
-        tokio::spawn({
-            let http_stop = http_stop.clone();
-            let stopping_at = stopping_at.clone();
-            async move {
-                signal.await;
-                let _ = stopping_at.set(tokio::time::Instant::now());
-                http_stop.cancel();
-            }
-        });
+        Ok(())
+    }
+
+    /// Serves HTTP until `http_stop` and the drain after it: here, or on the runtime `http`
+    /// when given, with the webhooks' ingestor there too.
+    async fn serve_http(
+        &self,
+        listener: TcpListener,
+        http: Option<tokio::runtime::Handle>,
+        http_stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut st = self.state.clone();
+        let cfg = st.config.clone();
         match http {
             None => {
                 http::listen::serve(
@@ -377,29 +441,40 @@ impl App {
                 }
             }
         }
-        tracing::info!("shutting down: finishing work in flight");
-        workers_stop.cancel();
-        let deadline = stopping_at
-            .get()
-            .copied()
-            .unwrap_or_else(tokio::time::Instant::now)
-            + SHUTDOWN_GRACE;
-        let finished = tokio::time::timeout_at(deadline, workers.wait())
-            .await
-            .is_ok();
-        sends_stop.cancel();
-        let sent = tokio::time::timeout_at(deadline, sends.wait())
-            .await
-            .is_ok();
-        if !(finished && sent) {
-            tracing::warn!("work still in flight after {SHUTDOWN_GRACE:?}; its leases will expire and it will be retried");
-        }
-        tracing::info!("stopped");
         Ok(())
     }
 
     pub fn wakeups(&self) -> Wakeups {
         self.wake.clone()
+    }
+}
+
+/// The workers of a serving app, on two stops. The outbox stops last, on its own token:
+/// the replies of steps that finish during shutdown (a model call in flight) go out before
+/// the process exits, instead of waiting, leased to a stopped process, for
+/// `unknown_outcome_wait` after the next start.
+struct Running {
+    workers_stop: CancellationToken,
+    workers: TaskTracker,
+    sends_stop: CancellationToken,
+    sends: TaskTracker,
+}
+
+impl Running {
+    /// Stops the workers, then the outbox, each finishing its work in flight until
+    /// `deadline`; what is still in flight then is left to its leases.
+    async fn finish(self, deadline: tokio::time::Instant) {
+        self.workers_stop.cancel();
+        let finished = tokio::time::timeout_at(deadline, self.workers.wait())
+            .await
+            .is_ok();
+        self.sends_stop.cancel();
+        let sent = tokio::time::timeout_at(deadline, self.sends.wait())
+            .await
+            .is_ok();
+        if !(finished && sent) {
+            tracing::warn!("work still in flight after {SHUTDOWN_GRACE:?}; its leases will expire and it will be retried");
+        }
     }
 }
 
