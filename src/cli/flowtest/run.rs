@@ -108,80 +108,19 @@ impl State<'_> {
                     name: self.test.contact_name.clone(),
                     ..CustomerMessage::text(&phone, text)
                 };
-                let turn = driver.say(msg).await.map_err(failed)?;
-                self.last_trace = turn.trace.clone();
-                self.received(turn.replies);
+                self.say(driver, msg).await?;
             }
             Step::CustomerTaps(what) => {
-                let want = crate::flows::normalize(what);
-                let Some(c) = self
-                    .choices
-                    .iter()
-                    .rev()
-                    .find(|c| c.id == *what || crate::flows::normalize(&c.title) == want)
-                    .cloned()
-                else {
-                    let offered: Vec<String> = self
-                        .choices
-                        .iter()
-                        .map(|c| format!("«{}»", c.title))
-                        .collect();
-                    return Err(if offered.is_empty() {
-                        format!("the customer should tap «{what}», but the bot has not offered any button or list row")
-                    } else {
-                        format!(
-                            "the customer should tap «{what}», but the bot only offered {}",
-                            offered.join(", ")
-                        )
-                    });
-                };
-                let tap = Tap {
-                    id: c.id.clone(),
-                    title: Some(c.title.clone()),
-                };
-                let msg = CustomerMessage {
-                    from: phone,
-                    name: self.test.contact_name.clone(),
-                    button: (!c.list).then(|| tap.clone()),
-                    list: c.list.then_some(tap),
-                    ..Default::default()
-                };
-                let turn = driver.say(msg).await.map_err(failed)?;
-                self.last_trace = turn.trace.clone();
-                self.received(turn.replies);
+                let msg = self.tap(what)?;
+                self.say(driver, msg).await?;
             }
             Step::CustomerSends(value) => {
-                let mut value = value.clone();
-                if let Value::Object(m) = &mut value {
-                    m.insert("from".into(), Value::String(phone));
-                    if let Some(n) = &self.test.contact_name {
-                        m.entry("name").or_insert(Value::String(n.clone()));
-                    }
-                }
-                let msg: CustomerMessage =
-                    serde_json::from_value(value).map_err(|e| format!("customer_sends: {e}"))?;
-                let turn = driver.say(msg).await.map_err(failed)?;
-                self.last_trace = turn.trace.clone();
-                self.received(turn.replies);
+                let msg = self.sends(value)?;
+                self.say(driver, msg).await?;
             }
             Step::CustomerSubmitsForm(answers) => {
-                let Some(token) = self.last_form.clone() else {
-                    return Err(
-                        "the customer should submit a form, but the bot has not sent one".into(),
-                    );
-                };
-                let msg = CustomerMessage {
-                    from: phone,
-                    name: self.test.contact_name.clone(),
-                    form: Some(FormSubmission {
-                        token,
-                        response: answers.clone().into_iter().collect(),
-                    }),
-                    ..Default::default()
-                };
-                let turn = driver.say(msg).await.map_err(failed)?;
-                self.last_trace = turn.trace.clone();
-                self.received(turn.replies);
+                let msg = self.submits_form(answers)?;
+                self.say(driver, msg).await?;
             }
             Step::ExpectReply(e) => {
                 let Some(reply) = self.pending.pop_front() else {
@@ -227,19 +166,7 @@ impl State<'_> {
                 let present = matches!(step, Step::ExpectTags(_));
                 let contact = driver.contact(&phone).await.map_err(failed)?;
                 let have = contact.map(|c| c.tags).unwrap_or_default();
-                for t in tags {
-                    if have.contains(t) != present {
-                        let list = if have.is_empty() {
-                            "(none)".to_string()
-                        } else {
-                            have.join(", ")
-                        };
-                        return Err(format!(
-                            "expected the contact {} the tag `{t}`, but their tags are: {list}",
-                            if present { "to have" } else { "not to have" }
-                        ));
-                    }
-                }
+                tags_as_expected(&have, tags, present)?;
             }
             Step::Advance(by) => {
                 driver.advance(*by).await.map_err(failed)?;
@@ -263,6 +190,86 @@ impl State<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Sends the customer's message and keeps what came of it.
+    async fn say(&mut self, driver: &mut Driver, msg: CustomerMessage) -> Result<(), String> {
+        let turn = driver
+            .say(msg)
+            .await
+            .map_err(|e| format!("the bot could not be driven: {e:#}"))?;
+        self.last_trace = turn.trace.clone();
+        self.received(turn.replies);
+        Ok(())
+    }
+
+    /// `customer_taps`: the newest button or list row offered with that id or title.
+    fn tap(&self, what: &str) -> Result<CustomerMessage, String> {
+        let want = crate::flows::normalize(what);
+        let Some(c) = self
+            .choices
+            .iter()
+            .rev()
+            .find(|c| c.id == *what || crate::flows::normalize(&c.title) == want)
+            .cloned()
+        else {
+            let offered: Vec<String> = self
+                .choices
+                .iter()
+                .map(|c| format!("«{}»", c.title))
+                .collect();
+            return Err(if offered.is_empty() {
+                format!("the customer should tap «{what}», but the bot has not offered any button or list row")
+            } else {
+                format!(
+                    "the customer should tap «{what}», but the bot only offered {}",
+                    offered.join(", ")
+                )
+            });
+        };
+        let tap = Tap {
+            id: c.id.clone(),
+            title: Some(c.title.clone()),
+        };
+        Ok(CustomerMessage {
+            from: self.test.phone.clone(),
+            name: self.test.contact_name.clone(),
+            button: (!c.list).then(|| tap.clone()),
+            list: c.list.then_some(tap),
+            ..Default::default()
+        })
+    }
+
+    /// `customer_sends`: a message written as the sandbox's API takes it, from the test's
+    /// customer.
+    fn sends(&self, value: &Value) -> Result<CustomerMessage, String> {
+        let mut value = value.clone();
+        if let Value::Object(m) = &mut value {
+            m.insert("from".into(), Value::String(self.test.phone.clone()));
+            if let Some(n) = &self.test.contact_name {
+                m.entry("name").or_insert(Value::String(n.clone()));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| format!("customer_sends: {e}"))
+    }
+
+    /// `customer_submits_form`: the answers to the last form the bot sent.
+    fn submits_form(
+        &self,
+        answers: &std::collections::BTreeMap<String, Value>,
+    ) -> Result<CustomerMessage, String> {
+        let Some(token) = self.last_form.clone() else {
+            return Err("the customer should submit a form, but the bot has not sent one".into());
+        };
+        Ok(CustomerMessage {
+            from: self.test.phone.clone(),
+            name: self.test.contact_name.clone(),
+            form: Some(FormSubmission {
+                token,
+                response: answers.clone().into_iter().collect(),
+            }),
+            ..Default::default()
+        })
     }
 
     /// The model's tool calls Parley refused while the bot handled the last customer
@@ -536,6 +543,24 @@ fn expectation(e: &ExpectReply) -> String {
         return format!("something matching `{}`", p.as_str());
     }
     "something".into()
+}
+
+/// `expect_tags` (`present`) or `expect_no_tags`: each of `tags` on the contact, or not.
+fn tags_as_expected(have: &[String], tags: &[String], present: bool) -> Result<(), String> {
+    for t in tags {
+        if have.contains(t) != present {
+            let list = if have.is_empty() {
+                "(none)".to_string()
+            } else {
+                have.join(", ")
+            };
+            return Err(format!(
+                "expected the contact {} the tag `{t}`, but their tags are: {list}",
+                if present { "to have" } else { "not to have" }
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
