@@ -138,110 +138,18 @@ fn read(f: &Fields) -> Result<Request, Error> {
         .opt_str("waba_phone_id")
         .map_err(bad_field)?
         .map(str::to_string);
+    let parts = Parts {
+        message,
+        media_url,
+        caption,
+        filename,
+        buttons,
+    };
     let (content, media) = match media_kind {
-        None => {
-            let message = message
-                .filter(|m| !crate::domain::limits::is_blank(m))
-                .ok_or_else(|| {
-                    Error::bad_request("message is required when message_type is 'text'")
-                })?;
-            if let Some(why) = crate::domain::limits::text_control_problem(message) {
-                return Err(Error::bad_request(format!("message {why}")));
-            }
-            for (field, present) in [
-                ("media_url", media_url.is_some()),
-                ("caption", caption.is_some()),
-                ("filename", filename.is_some()),
-            ] {
-                if present {
-                    return Err(Error::bad_request(format!(
-                        "{field} is only for media messages (image, video, audio, document)"
-                    )));
-                }
-            }
-            let content = match buttons {
-                None => {
-                    if chars(message) > MAX_TEXT {
-                        return Err(Error::bad_request(format!(
-                            "message must be at most {MAX_TEXT} characters, got {}",
-                            chars(message)
-                        )));
-                    }
-                    OutboundContent::Text {
-                        body: message.to_string(),
-                        preview_url: false,
-                    }
-                }
-                Some(b) => {
-                    let parsed = buttons::parse(&b).map_err(bad_buttons)?;
-                    if chars(message) > MAX_BUTTON_TEXT {
-                        return Err(bad_buttons(format!(
-                                "message must be at most {MAX_BUTTON_TEXT} characters when buttons are present, got {}",
-                                chars(message)
-                            ),
-                        ));
-                    }
-                    match parsed {
-                        Buttons::Reply(buttons) => OutboundContent::Buttons {
-                            body: message.to_string(),
-                            header: None,
-                            footer: None,
-                            buttons,
-                        },
-                        Buttons::Url { display_text, url } => OutboundContent::UrlButton {
-                            body: message.to_string(),
-                            header: None,
-                            footer: None,
-                            display_text,
-                            url,
-                        },
-                    }
-                }
-            };
-            (content, None)
-        }
+        None => (text(parts)?, None),
         Some(kind) => {
-            if buttons.is_some() {
-                return Err(bad_buttons(format!(
-                    "buttons are only supported with message_type 'text', not '{message_type}'"
-                )));
-            }
-            if message.is_some() {
-                return Err(Error::bad_request(format!(
-                    "message is only for text messages; use caption with message_type '{message_type}'"
-                )));
-            }
-            let url = media_url.ok_or_else(|| {
-                Error::bad_request(format!(
-                    "media_url is required when message_type is '{message_type}'"
-                ))
-            })?;
-            let url = media::parse_url("media_url", url)
-                .map_err(media_refused)?
-                .to_string();
-            if let Some(c) = caption {
-                if kind == MediaKind::Audio {
-                    return Err(Error::bad_request(
-                        "caption is not supported for audio messages",
-                    ));
-                }
-                if chars(c) > MAX_CAPTION {
-                    return Err(Error::bad_request(format!(
-                        "caption must be at most {MAX_CAPTION} characters, got {}",
-                        chars(c)
-                    )));
-                }
-            }
-            if filename.is_some() && kind != MediaKind::Document {
-                return Err(Error::bad_request("filename is only for document messages"));
-            }
-            let content = OutboundContent::Media {
-                media: kind,
-                link: url.clone(),
-                caption: caption.map(str::to_string),
-                filename: filename.map(str::to_string),
-            };
-            (content, Some((kind, url)))
+            let (content, media) = media_message(kind, &message_type, parts)?;
+            (content, Some(media))
         }
     };
     Ok(Request {
@@ -252,6 +160,142 @@ fn read(f: &Fields) -> Result<Request, Error> {
         media,
         waba,
     })
+}
+
+/// The fields of the body that make the message's content, as read.
+struct Parts<'a> {
+    message: Option<&'a str>,
+    media_url: Option<&'a str>,
+    caption: Option<&'a str>,
+    filename: Option<&'a str>,
+    buttons: Option<Fields>,
+}
+
+/// A text message: `message`, with reply or URL buttons when `buttons` is given; the media
+/// fields are refused.
+fn text(parts: Parts<'_>) -> Result<OutboundContent, Error> {
+    let Parts {
+        message,
+        media_url,
+        caption,
+        filename,
+        buttons,
+    } = parts;
+    let message = message
+        .filter(|m| !crate::domain::limits::is_blank(m))
+        .ok_or_else(|| Error::bad_request("message is required when message_type is 'text'"))?;
+    if let Some(why) = crate::domain::limits::text_control_problem(message) {
+        return Err(Error::bad_request(format!("message {why}")));
+    }
+    for (field, present) in [
+        ("media_url", media_url.is_some()),
+        ("caption", caption.is_some()),
+        ("filename", filename.is_some()),
+    ] {
+        if present {
+            return Err(Error::bad_request(format!(
+                "{field} is only for media messages (image, video, audio, document)"
+            )));
+        }
+    }
+    match buttons {
+        None => {
+            if chars(message) > MAX_TEXT {
+                return Err(Error::bad_request(format!(
+                    "message must be at most {MAX_TEXT} characters, got {}",
+                    chars(message)
+                )));
+            }
+            Ok(OutboundContent::Text {
+                body: message.to_string(),
+                preview_url: false,
+            })
+        }
+        Some(b) => with_buttons(message, &b),
+    }
+}
+
+/// `message` with the reply buttons or the URL button that `b` describes.
+fn with_buttons(message: &str, b: &Fields) -> Result<OutboundContent, Error> {
+    let parsed = buttons::parse(b).map_err(bad_buttons)?;
+    if chars(message) > MAX_BUTTON_TEXT {
+        return Err(bad_buttons(format!(
+            "message must be at most {MAX_BUTTON_TEXT} characters when buttons are present, got {}",
+            chars(message)
+        )));
+    }
+    Ok(match parsed {
+        Buttons::Reply(buttons) => OutboundContent::Buttons {
+            body: message.to_string(),
+            header: None,
+            footer: None,
+            buttons,
+        },
+        Buttons::Url { display_text, url } => OutboundContent::UrlButton {
+            body: message.to_string(),
+            header: None,
+            footer: None,
+            display_text,
+            url,
+        },
+    })
+}
+
+/// A media message of `kind` (`message_type` as given): its content, and its kind and URL
+/// to check before accepting.
+fn media_message(
+    kind: MediaKind,
+    message_type: &str,
+    parts: Parts<'_>,
+) -> Result<(OutboundContent, (MediaKind, String)), Error> {
+    let Parts {
+        message,
+        media_url,
+        caption,
+        filename,
+        buttons,
+    } = parts;
+    if buttons.is_some() {
+        return Err(bad_buttons(format!(
+            "buttons are only supported with message_type 'text', not '{message_type}'"
+        )));
+    }
+    if message.is_some() {
+        return Err(Error::bad_request(format!(
+            "message is only for text messages; use caption with message_type '{message_type}'"
+        )));
+    }
+    let url = media_url.ok_or_else(|| {
+        Error::bad_request(format!(
+            "media_url is required when message_type is '{message_type}'"
+        ))
+    })?;
+    let url = media::parse_url("media_url", url)
+        .map_err(media_refused)?
+        .to_string();
+    if let Some(c) = caption {
+        if kind == MediaKind::Audio {
+            return Err(Error::bad_request(
+                "caption is not supported for audio messages",
+            ));
+        }
+        if chars(c) > MAX_CAPTION {
+            return Err(Error::bad_request(format!(
+                "caption must be at most {MAX_CAPTION} characters, got {}",
+                chars(c)
+            )));
+        }
+    }
+    if filename.is_some() && kind != MediaKind::Document {
+        return Err(Error::bad_request("filename is only for document messages"));
+    }
+    let content = OutboundContent::Media {
+        media: kind,
+        link: url.clone(),
+        caption: caption.map(str::to_string),
+        filename: filename.map(str::to_string),
+    };
+    Ok((content, (kind, url)))
 }
 
 pub async fn send_message(
