@@ -5,13 +5,14 @@
 
 use super::{Handoff, Leased, Wakeups};
 use crate::domain::EventKind;
-use crate::domain::{Clock, OutboundMessage, WindowPolicy};
+use crate::domain::{Clock, ContactRef, Conversation, OutboundMessage, StoredEvent, WindowPolicy};
 use crate::engine::{Engine, StepInput, StepOutput};
 use crate::metrics as m;
 use crate::store::{
     ClaimedWork, ConversationWork, DynStore, InboxClaim, NewOutbound, Origin, StepCommit,
     StoreError,
 };
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
@@ -382,24 +383,7 @@ impl Inbox {
                     now,
                     broadcast_reply: work.broadcast_reply.as_ref(),
                 };
-                let output = match AssertUnwindSafe(self.engine.handle(input))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(output) => output,
-                    Err(_) => {
-                        // A bug must not wedge the conversation: the event is consumed with
-                        // no effect and the panic is counted and logged.
-                        metrics::counter!(m::ENGINE_PANICS).increment(1);
-                        tracing::error!(
-                            conversation_id,
-                            event_id = event.id,
-                            "engine panicked; event skipped"
-                        );
-                        StepOutput::unchanged(&work.conversation.state)
-                    }
-                };
-                let mut output = output;
+                let mut output = self.handle(input).await;
                 // A step that waited on a model or an `http` answer queues its replies now:
                 // their `created_at`, and the window they are priced in. Any other step's
                 // replies keep the moment it ran, shared with what else it recorded (a
@@ -409,41 +393,13 @@ impl Inbox {
                 } else {
                     now
                 };
-                let queued_window = self
-                    .window
-                    .state(work.conversation.last_inbound_at, queued_at);
-                let priced_open = crate::domain::pricing::service_window_open(
-                    &self.window,
-                    work.conversation.last_inbound_at,
+                let outbound = self.outbound(
+                    conversation_id,
+                    &work.conversation,
+                    &to,
                     queued_at,
+                    &mut output,
                 );
-                let outbound: Vec<NewOutbound> = std::mem::take(&mut output.replies)
-                    .into_iter()
-                    .map(|r| {
-                        let cost = self.pricer.price_send(
-                            &r.content,
-                            &r.fallback,
-                            &to,
-                            queued_window.is_open,
-                            priced_open,
-                            &mut output.state.entry_point,
-                            queued_at,
-                        );
-                        NewOutbound {
-                            sender_id: work.conversation.sender_id,
-                            conversation_id,
-                            message: OutboundMessage {
-                                to: to.clone(),
-                                content: r.content,
-                            },
-                            fallback: r.fallback,
-                            origin: Origin::Flow,
-                            flow: r.flow,
-                            step: r.step,
-                            cost: Some(cost),
-                        }
-                    })
-                    .collect();
                 let has_replies = !outbound.is_empty();
                 let commit = StepCommit {
                     conversation_id,
@@ -483,25 +439,7 @@ impl Inbox {
                 if committed.more_work {
                     self.wake.inbox.notify_one();
                 }
-                for c in commit.insights.counts.iter().filter(|c| c.step.is_empty()) {
-                    metrics::counter!(m::FLOW_RUNS, "flow" => c.flow.clone(), "outcome" => c.what)
-                        .increment(c.n as u64);
-                }
-                for o in &commit.outbound {
-                    if let Some(cost) = &o.cost {
-                        m::message_priced(
-                            o.sender_id,
-                            o.flow.as_deref().unwrap_or("none"),
-                            cost.category.as_str(),
-                            cost.pricing_type.as_str(),
-                            cost.price_micros,
-                        );
-                    }
-                }
-                if let EventKind::Message(_) = &event.kind {
-                    let waited = (now - event.received_at).to_std().unwrap_or_default();
-                    metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());
-                }
+                count_step(&commit, event, now);
                 if has_replies && !handed {
                     self.wake.outbox.notify_one();
                 }
@@ -519,6 +457,93 @@ impl Inbox {
                 return Ok(true);
             }
         }
+    }
+
+    /// Runs the engine on one event. A bug must not wedge the conversation: a panic
+    /// consumes the event with no effect, and is counted and logged.
+    async fn handle(&self, input: StepInput<'_>) -> StepOutput {
+        let conversation = input.conversation;
+        let (conversation_id, event_id) = (conversation.id, input.event.id);
+        match AssertUnwindSafe(self.engine.handle(input))
+            .catch_unwind()
+            .await
+        {
+            Ok(output) => output,
+            Err(_) => {
+                metrics::counter!(m::ENGINE_PANICS).increment(1);
+                tracing::error!(conversation_id, event_id, "engine panicked; event skipped");
+                StepOutput::unchanged(&conversation.state)
+            }
+        }
+    }
+
+    /// The step's replies as outbox rows to `to`, each priced in the window of `queued_at`,
+    /// the moment they are queued.
+    fn outbound(
+        &self,
+        conversation_id: i64,
+        conversation: &Conversation,
+        to: &ContactRef,
+        queued_at: DateTime<Utc>,
+        output: &mut StepOutput,
+    ) -> Vec<NewOutbound> {
+        let queued_window = self.window.state(conversation.last_inbound_at, queued_at);
+        let priced_open = crate::domain::pricing::service_window_open(
+            &self.window,
+            conversation.last_inbound_at,
+            queued_at,
+        );
+        std::mem::take(&mut output.replies)
+            .into_iter()
+            .map(|r| {
+                let cost = self.pricer.price_send(
+                    &r.content,
+                    &r.fallback,
+                    to,
+                    queued_window.is_open,
+                    priced_open,
+                    &mut output.state.entry_point,
+                    queued_at,
+                );
+                NewOutbound {
+                    sender_id: conversation.sender_id,
+                    conversation_id,
+                    message: OutboundMessage {
+                        to: to.clone(),
+                        content: r.content,
+                    },
+                    fallback: r.fallback,
+                    origin: Origin::Flow,
+                    flow: r.flow,
+                    step: r.step,
+                    cost: Some(cost),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The metrics of one committed step: the flows' runs, each reply's price, and how long a
+/// customer's message waited for its step.
+fn count_step(commit: &StepCommit, event: &StoredEvent, now: DateTime<Utc>) {
+    for c in commit.insights.counts.iter().filter(|c| c.step.is_empty()) {
+        metrics::counter!(m::FLOW_RUNS, "flow" => c.flow.clone(), "outcome" => c.what)
+            .increment(c.n as u64);
+    }
+    for o in &commit.outbound {
+        if let Some(cost) = &o.cost {
+            m::message_priced(
+                o.sender_id,
+                o.flow.as_deref().unwrap_or("none"),
+                cost.category.as_str(),
+                cost.pricing_type.as_str(),
+                cost.price_micros,
+            );
+        }
+    }
+    if let EventKind::Message(_) = &event.kind {
+        let waited = (now - event.received_at).to_std().unwrap_or_default();
+        metrics::histogram!(m::INBOX_LATENCY).record(waited.as_secs_f64());
     }
 }
 
