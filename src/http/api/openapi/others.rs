@@ -20,8 +20,8 @@
 
 use super::sandbox;
 use super::schema::{
-    answer, described, json_answer, json_body, list, nullable, obj, op, or_null, page, path_param,
-    query, redirect, t, time, time_or_null, with_body,
+    answer, described, json_answer, json_body, list, nullable, obj, op, page, path_param, query,
+    redirect, t, time, time_or_null, with_body,
 };
 use crate::domain::insight::{Outcome, StepCount};
 use sandbox::{local, not_found, on_this_machine, sandbox_error, unavailable};

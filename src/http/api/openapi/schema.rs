@@ -1,7 +1,7 @@
 //! The pieces the OpenAPI document's routes are built of: JSON Schema types, parameters,
 //! operations, bodies and answers, shared by both families of routes (`others`, `sandbox`).
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 pub(super) fn t(kind: &str) -> Value {
     json!({ "type": kind })
