@@ -17,10 +17,12 @@ use marked_yaml::types::MarkedMappingNode;
 use std::collections::{BTreeMap, HashSet};
 
 mod interactive;
+mod media;
 mod template;
 
 pub(super) use interactive::buttons;
 use interactive::*;
+use media::{location, media_file};
 pub(super) use template::fallback;
 pub use template::template;
 
@@ -158,11 +160,6 @@ fn content(
         ctx,
         problems,
     );
-    let s = |key: &str, problems: &mut Problems| -> Option<String> {
-        map.get_node(key)
-            .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
-            .map(str::to_string)
-    };
     let media: Vec<(&str, MediaKind)> = [
         ("image", MediaKind::Image),
         ("video", MediaKind::Video),
@@ -198,42 +195,10 @@ fn content(
         return reaction(node, at, ctx, problems);
     }
     if let Some(node) = map.get_node("location_request") {
-        blanks::check(node, ctx, problems);
-        let body = yaml::as_str(node, "`location_request`", problems)?.to_string();
-        let body_at = yaml::pos(node);
-        if body.trim().is_empty() {
-            problems.error(
-                body_at,
-                "a location request needs a text that asks for the location",
-                Some("like `location_request: \"Where shall we deliver?\"`".into()),
-            );
-        }
-        check_len(
-            &body,
-            LOCATION_REQUEST_BODY_MAX,
-            "the text of a location request",
-            body_at,
-            problems,
-        );
-        if map.get_node("header").is_some() || map.get_node("footer").is_some() {
-            problems.error(
-                at,
-                "a location request has no `header` or `footer` on WhatsApp",
-                None,
-            );
-        }
-        twilio_note(
-            body_at,
-            |ids| {
-                format!("on the Twilio sender(s) {ids} this location request goes out as its text alone: Twilio has no location request message (the customer shares a location with the attach button)")
-            },
-            ctx,
-            problems,
-        );
-        return Some(ContentSpec::LocationRequest { body });
+        return location_request(map, node, at, ctx, problems);
     }
-    let header = s("header", problems);
-    let footer = s("footer", problems);
+    let header = text(map, "header", problems);
+    let footer = text(map, "footer", problems);
     for (key, value, max) in [
         ("header", &header, HEADER_MAX),
         ("footer", &footer, FOOTER_MAX),
@@ -249,88 +214,79 @@ fn content(
         }
     }
     if let Some((key, kind)) = media.first() {
-        let node = map.get_node(key)?;
-        let url = yaml::as_str(node, &format!("`{key}`"), problems)?.to_string();
-        check_url(&url, yaml::pos(node), problems);
-        let caption = s("caption", problems);
-        if let Some(c) = &caption {
-            if matches!(kind, MediaKind::Audio | MediaKind::Sticker) {
-                problems.error(
-                    yaml::pos(map.get_node("caption")?),
-                    format!("WhatsApp does not show captions on {key} messages"),
-                    None,
-                );
-            }
-            check_len(
-                c,
-                BODY_MAX,
-                "the caption",
-                yaml::pos(map.get_node("caption")?),
-                problems,
-            );
-        }
-        let filename = s("filename", problems);
-        if filename.is_some() && *kind != MediaKind::Document {
-            problems.error(
-                yaml::pos(map.get_node("filename")?),
-                "only documents have a `filename`",
-                None,
-            );
-        }
-        return Some(ContentSpec::Media {
-            media: *kind,
-            url,
-            caption,
-            filename,
-        });
+        return media_file(map, key, *kind, problems);
     }
     if let Some(node) = map.get_node("location") {
-        let loc = yaml::as_map(node, "`location`", problems)?;
-        blanks::check_keys(loc, &["name", "address"], ctx, problems);
-        yaml::check_keys(
-            loc,
-            &["latitude", "longitude", "name", "address"],
-            "a location",
-            problems,
-        );
-        let coord = |key: &str, limit: f64, problems: &mut Problems| -> Option<f64> {
-            let n = loc.get_node(key);
-            let Some(n) = n else {
-                problems.error(
-                    yaml::pos(node),
-                    format!("the location needs a `{key}`"),
-                    None,
-                );
-                return None;
-            };
-            let v = yaml::as_f64(n, &format!("`{key}`"), problems)?;
-            if v.abs() > limit {
-                problems.error(
-                    yaml::pos(n),
-                    format!("`{key}` must be between -{limit} and {limit}"),
-                    None,
-                );
-            }
-            Some(v)
-        };
-        let latitude = coord("latitude", 90.0, problems);
-        let longitude = coord("longitude", 180.0, problems);
-        let get = |key: &str, problems: &mut Problems| {
-            loc.get_node(key)
-                .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
-                .map(str::to_string)
-        };
-        return Some(ContentSpec::Location {
-            latitude: latitude?,
-            longitude: longitude?,
-            name: get("name", problems),
-            address: get("address", problems),
-        });
+        return location(node, ctx, problems);
     }
     if let Some(node) = map.get_node("template") {
         return template(node, map.get_node("variables"), ctx, problems).map(ContentSpec::Template);
     }
-    let body = s("text", problems)?;
+    text_message(map, at, header, footer, ctx, problems)
+}
+
+/// The text of setting `key`, if it is written (and is text).
+fn text(map: &MarkedMappingNode, key: &str, problems: &mut Problems) -> Option<String> {
+    map.get_node(key)
+        .and_then(|n| yaml::as_str(n, &format!("`{key}`"), problems))
+        .map(str::to_string)
+}
+
+/// `location_request: "Where shall we deliver?"`: a text and a button that shares the
+/// customer's location.
+fn location_request(
+    map: &MarkedMappingNode,
+    node: &YamlNode,
+    at: Pos,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<ContentSpec> {
+    blanks::check(node, ctx, problems);
+    let body = yaml::as_str(node, "`location_request`", problems)?.to_string();
+    let body_at = yaml::pos(node);
+    if body.trim().is_empty() {
+        problems.error(
+            body_at,
+            "a location request needs a text that asks for the location",
+            Some("like `location_request: \"Where shall we deliver?\"`".into()),
+        );
+    }
+    check_len(
+        &body,
+        LOCATION_REQUEST_BODY_MAX,
+        "the text of a location request",
+        body_at,
+        problems,
+    );
+    if map.get_node("header").is_some() || map.get_node("footer").is_some() {
+        problems.error(
+            at,
+            "a location request has no `header` or `footer` on WhatsApp",
+            None,
+        );
+    }
+    twilio_note(
+        body_at,
+        |ids| {
+            format!("on the Twilio sender(s) {ids} this location request goes out as its text alone: Twilio has no location request message (the customer shares a location with the attach button)")
+        },
+        ctx,
+        problems,
+    );
+    Some(ContentSpec::LocationRequest { body })
+}
+
+/// `text:`, alone or with one of `buttons`, a `list` or a `url_button` (which take a
+/// `header` and a `footer`).
+fn text_message(
+    map: &MarkedMappingNode,
+    at: Pos,
+    header: Option<String>,
+    footer: Option<String>,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<ContentSpec> {
+    let body = text(map, "text", problems)?;
     let body_at = yaml::pos(map.get_node("text")?);
     let interactive = ["buttons", "list", "url_button"]
         .iter()
@@ -372,40 +328,7 @@ fn content(
         });
     }
     if let Some(node) = map.get_node("url_button") {
-        let m = yaml::as_map(node, "`url_button`", problems)?;
-        blanks::check_keys(m, &["url"], ctx, problems);
-        yaml::check_keys(m, &["text", "url"], "a url_button", problems);
-        let text = m
-            .get_node("text")
-            .and_then(|n| yaml::as_str(n, "`text`", problems))
-            .map(str::to_string);
-        let url = m
-            .get_node("url")
-            .and_then(|n| yaml::as_str(n, "`url`", problems))
-            .map(str::to_string);
-        let (Some(text), Some(url)) = (text, url) else {
-            problems.error(
-                yaml::pos(node),
-                "`url_button` needs `text` (the label) and `url`",
-                None,
-            );
-            return None;
-        };
-        check_len(
-            &text,
-            BUTTON_TITLE_MAX,
-            "the button label",
-            yaml::pos(node),
-            problems,
-        );
-        check_url(&url, yaml::pos(m.get_node("url")?), problems);
-        return Some(ContentSpec::UrlButton {
-            body,
-            header,
-            footer,
-            text,
-            url,
-        });
+        return url_button(node, body, header, footer, ctx, problems);
     }
     let node = map.get_node("list")?;
     let (button, sections) = list(node, problems)?;
@@ -415,6 +338,51 @@ fn content(
         footer,
         button,
         sections,
+    })
+}
+
+/// `url_button: { text: Track, url: https://… }`: one button that opens a web page.
+fn url_button(
+    node: &YamlNode,
+    body: String,
+    header: Option<String>,
+    footer: Option<String>,
+    ctx: &LoadContext<'_>,
+    problems: &mut Problems,
+) -> Option<ContentSpec> {
+    let m = yaml::as_map(node, "`url_button`", problems)?;
+    blanks::check_keys(m, &["url"], ctx, problems);
+    yaml::check_keys(m, &["text", "url"], "a url_button", problems);
+    let text = m
+        .get_node("text")
+        .and_then(|n| yaml::as_str(n, "`text`", problems))
+        .map(str::to_string);
+    let url = m
+        .get_node("url")
+        .and_then(|n| yaml::as_str(n, "`url`", problems))
+        .map(str::to_string);
+    let (Some(text), Some(url)) = (text, url) else {
+        problems.error(
+            yaml::pos(node),
+            "`url_button` needs `text` (the label) and `url`",
+            None,
+        );
+        return None;
+    };
+    check_len(
+        &text,
+        BUTTON_TITLE_MAX,
+        "the button label",
+        yaml::pos(node),
+        problems,
+    );
+    check_url(&url, yaml::pos(m.get_node("url")?), problems);
+    Some(ContentSpec::UrlButton {
+        body,
+        header,
+        footer,
+        text,
+        url,
     })
 }
 
