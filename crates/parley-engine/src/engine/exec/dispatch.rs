@@ -26,18 +26,21 @@ impl Interpreter<'_> {
         match &msg.content {
             InboundContent::History { .. } => {
                 return self
+                    .output
                     .decide(|| "a message of the shared chat history: stored, nothing runs".into())
             }
             InboundContent::Echo { .. } => return self.echo(),
             InboundContent::Call(call) if call.direction == CallDirection::BusinessInitiated => {
-                return self.decide(|| "a call the business made: stored, nothing runs".into())
+                return self
+                    .output
+                    .decide(|| "a call the business made: stored, nothing runs".into())
             }
             _ => {}
         }
         if msg.referral.is_some() {
             // A click-to-WhatsApp ad's message: the answer to it may open a free window
             // (pricing; the worker marks when it opens).
-            let at = msg.timestamp.map_or(self.now, |t| t.min(self.now));
+            let at = msg.timestamp.map_or(self.ctx.now, |t| t.min(self.ctx.now));
             self.state.entry_point = Some(crate::domain::pricing::EntryPoint::referral(
                 self.state.entry_point,
                 at,
@@ -51,19 +54,21 @@ impl Interpreter<'_> {
             .text()
             .map(crate::flows::normalize)
             .unwrap_or_default();
-        if !folded.is_empty() && self.library.options.opt_out_keywords.contains(&folded) {
+        if !folded.is_empty() && self.ctx.library.options.opt_out_keywords.contains(&folded) {
             return self.opt_out();
         }
-        if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true) {
+        if self.contact.view.get(OPTED_OUT).and_then(Value::as_bool) == Some(true) {
             // Writing again is opting back in.
-            self.contact[OPTED_OUT] = Value::Null;
-            self.patch
+            self.contact.view[OPTED_OUT] = Value::Null;
+            self.contact
+                .patch
                 .set_attributes
                 .insert(OPTED_OUT.into(), Value::Null);
         }
         if let (Some(quiet), InboundContent::Text { body }) = (self.debounce(), &msg.content) {
             self.state.pending_texts.push(body.clone());
-            self.set_timer(Timer::Debounce, later(self.now, quiet));
+            self.output
+                .set_timer(Timer::Debounce, later(self.ctx.now, quiet));
             return;
         }
         let handle = Task::Handle {
@@ -82,40 +87,51 @@ impl Interpreter<'_> {
     /// as for a `handoff` (the sender's `echo_pause`), ending any run in progress.
     fn echo(&mut self) {
         let until = match self
+            .ctx
             .library
             .options
             .echo_pause
-            .get(&self.sender_id)
+            .get(&self.ctx.sender_id)
             .copied()
             .unwrap_or_default()
         {
             EchoPause::Off => {
-                return self.decide(|| {
+                return self.output.decide(|| {
                     "a person wrote from the WhatsApp Business app; `echo_pause: off`, the bot carries on".into()
                 })
             }
             EchoPause::UntilRelease => None,
             EchoPause::For(d) => Some(d),
         };
-        self.decide(|| {
+        self.output.decide(|| {
             "a person wrote from the WhatsApp Business app: the bot pauses for this customer".into()
         });
         self.state.pending_texts.clear();
         self.drop_run();
-        self.cancel_waits();
-        let until_at = until.map(|d| later(self.now, d));
-        let since = self.state.handoff.as_ref().map_or(self.now, |h| h.since);
+        self.output.cancel_waits();
+        let until_at = until.map(|d| later(self.ctx.now, d));
+        let since = self
+            .state
+            .handoff
+            .as_ref()
+            .map_or(self.ctx.now, |h| h.since);
         self.state.handoff = Some(Handoff {
             since,
             until: until_at,
             flow: ECHO_HANDOFF.into(),
         });
         match until {
-            Some(d) => self.set_timer_after(Timer::HandoffTimeout { run: 0, step: 0 }, d),
+            Some(d) => self.output.set_timer_after(
+                self.ctx.now,
+                Timer::HandoffTimeout { run: 0, step: 0 },
+                d,
+            ),
             // Until released: an earlier handoff's timeout must not end this pause.
-            None => self.cancel_timer(&crate::domain::TimerKind::HandoffTimeout),
+            None => self
+                .output
+                .cancel_timer(&crate::domain::TimerKind::HandoffTimeout),
         }
-        self.notes.push(super::Note::HandedOff {
+        self.output.notes.push(super::Note::HandedOff {
             flow: ECHO_HANDOFF.into(),
             until: until_at,
         });
@@ -124,7 +140,7 @@ impl Interpreter<'_> {
     /// The quiet period that applies now: the current flow's, else the global one.
     fn debounce(&self) -> Option<std::time::Duration> {
         let flow = self.flow_of_run().and_then(|f| f.debounce);
-        flow.or(self.library.options.debounce)
+        flow.or(self.ctx.library.options.debounce)
             .filter(|d| !d.is_zero())
     }
 
@@ -137,22 +153,24 @@ impl Interpreter<'_> {
         joined.content = InboundContent::Text {
             body: texts.join("\n"),
         };
-        self.message = scope::message_view(Some(&joined.content));
+        self.ctx.message = scope::message_view(Some(&joined.content));
         self.handle_message(&joined, false);
     }
 
     fn opt_out(&mut self) {
-        self.decide(|| "the message is an opt-out keyword: scheduled messages stop".into());
-        self.contact[OPTED_OUT] = json!(true);
-        self.patch
+        self.output
+            .decide(|| "the message is an opt-out keyword: scheduled messages stop".into());
+        self.contact.view[OPTED_OUT] = json!(true);
+        self.contact
+            .patch
             .set_attributes
             .insert(OPTED_OUT.into(), json!(true));
         self.state.pending_texts.clear();
         self.drop_run();
-        self.cancel_waits();
-        if let Some(reply) = &self.library.options.opt_out_reply {
+        self.output.cancel_waits();
+        if let Some(reply) = &self.ctx.library.options.opt_out_reply {
             let body = self.render(reply);
-            self.reply(
+            self.output.reply(
                 crate::domain::OutboundContent::Text {
                     body,
                     preview_url: false,
@@ -164,21 +182,21 @@ impl Interpreter<'_> {
 
     /// (Re)sets the timers of `window_closing` triggers for the window this message opened.
     fn schedule_window_reminders(&mut self) {
-        let Some(expires_at) = self.window.expires_at else {
+        let Some(expires_at) = self.ctx.window.expires_at else {
             return;
         };
-        let flows = self.library.flows();
+        let flows = self.ctx.library.flows();
         for flow in flows.flows() {
             for t in &flow.triggers {
                 if let TriggerKind::WindowClosing { before } = t.kind {
                     // A `before` reaching past the first date there is: long gone.
                     let due = expires_at.checked_sub_signed(super::vars::to_chrono(before));
-                    if let Some(due) = due.filter(|due| *due > self.now) {
+                    if let Some(due) = due.filter(|due| *due > self.ctx.now) {
                         let timer = Timer::WindowClosing {
                             flow: flow.id.clone(),
                             expires_at,
                         };
-                        self.set_timer(timer, due);
+                        self.output.set_timer(timer, due);
                     }
                 }
             }
@@ -187,9 +205,9 @@ impl Interpreter<'_> {
 
     pub(super) fn handle_message(&mut self, msg: &InboundMessage, new_contact: bool) {
         if let Some(h) = &self.state.handoff {
-            if h.until.is_none_or(|u| self.now < u) {
+            if h.until.is_none_or(|u| self.ctx.now < u) {
                 // A person is handling this conversation: the bot stays silent.
-                self.decide(|| {
+                self.output.decide(|| {
                     "a person is handling this conversation: the bot stays silent".into()
                 });
                 return;
@@ -209,7 +227,7 @@ impl Interpreter<'_> {
         if !waiting && self.reply_to_broadcast(msg) {
             return;
         }
-        let flows = self.library.flows();
+        let flows = self.ctx.library.flows();
         let input = MatchInput {
             content: &msg.content,
             referral: msg.referral.as_ref(),
@@ -217,7 +235,7 @@ impl Interpreter<'_> {
             waiting,
         };
         let matched = flows.best_match(&input);
-        if let Some(trace) = &mut self.trace {
+        if let Some(trace) = &mut self.output.trace {
             trace.triggers = Some(flows.explain(&input));
         }
         if let Some(m) = matched {
@@ -228,18 +246,18 @@ impl Interpreter<'_> {
             if let InboundContent::Call(call) = &msg.content {
                 vars.insert("call".into(), scope::call_view(call));
             }
-            self.decide(|| format!("start flow `{}`", m.flow.id));
-            self.turn_text = Self::turn_text_of(&msg.content);
+            self.output.decide(|| format!("start flow `{}`", m.flow.id));
+            self.ctl.turn_text = Self::turn_text_of(&msg.content);
             self.start(m.flow, vars);
             return;
         }
         if let Some(Wait::Form { .. }) = self.state.run.as_ref().and_then(|r| r.wait.as_ref()) {
-            self.decide(|| {
+            self.output.decide(|| {
                 "the run waits for its form to be submitted: this message is not the form".into()
             });
         } else if waiting && !msg.content.is_conversational() {
             let kind = msg.content.kind_name();
-            self.decide(|| {
+            self.output.decide(|| {
                 format!("a {kind} does not answer the question; the flow keeps waiting")
             });
         } else if let Some(Wait::Agent { step, .. }) =
@@ -247,10 +265,11 @@ impl Interpreter<'_> {
         {
             self.agent_turn_for(step, &msg.content);
         } else if waiting {
-            self.decide(|| "no trigger counts: the message answers the question".into());
+            self.output
+                .decide(|| "no trigger counts: the message answers the question".into());
             self.answer(&msg.content);
         } else {
-            self.decide(|| "no flow starts".into());
+            self.output.decide(|| "no flow starts".into());
         }
     }
 
@@ -258,26 +277,27 @@ impl Interpreter<'_> {
     /// broadcast's reply window) starts that flow, before any trigger is considered; each
     /// broadcast routes one reply. A run waiting for an answer keeps it.
     fn reply_to_broadcast(&mut self, msg: &InboundMessage) -> bool {
-        let Some(reply) = self.broadcast_reply.clone() else {
+        let Some(reply) = self.ctx.broadcast_reply.clone() else {
             return false;
         };
         if self.state.broadcast_replied == Some(reply.recipient_id)
-            || self.now >= reply.until
+            || self.ctx.now >= reply.until
             || !msg.content.is_conversational()
         {
             return false;
         }
-        let Some(flow) = self.library.flows().get(&reply.flow).cloned() else {
+        let Some(flow) = self.ctx.library.flows().get(&reply.flow).cloned() else {
             let name = reply.flow.clone();
-            self.decide(|| {
+            self.output.decide(|| {
                 format!("the reply flow `{name}` of the broadcast is not loaded: triggers decide")
             });
             return false;
         };
         self.state.broadcast_replied = Some(reply.recipient_id);
         let id = flow.id.clone();
-        self.decide(|| format!("a reply to a broadcast: start its reply flow `{id}`"));
-        self.turn_text = Self::turn_text_of(&msg.content);
+        self.output
+            .decide(|| format!("a reply to a broadcast: start its reply flow `{id}`"));
+        self.ctl.turn_text = Self::turn_text_of(&msg.content);
         self.start(flow, Map::new());
         true
     }
@@ -285,8 +305,8 @@ impl Interpreter<'_> {
     /// Starts `flow` from its first step, replacing any run in progress.
     pub(super) fn start(&mut self, flow: Arc<Flow>, vars: Map<String, Value>) {
         self.drop_run();
-        self.count_run(&flow.id, Outcome::Started);
-        self.cancel_waits();
+        self.output.count_run(&flow.id, Outcome::Started);
+        self.output.cancel_waits();
         self.state.runs_started += 1;
         self.state.run = Some(Run {
             id: self.state.runs_started,
@@ -296,7 +316,7 @@ impl Interpreter<'_> {
             vars,
             wait: None,
             offered: Vec::new(),
-            started_at: self.now,
+            started_at: self.ctx.now,
         });
         self.then([Task::Execute { flow, pc: 0 }]);
     }
@@ -322,17 +342,17 @@ impl Interpreter<'_> {
                 ),
             },
         };
-        self.decide(|| {
+        self.output.decide(|| {
             format!("the run cannot go on: {why}; it ends, and the message is taken as a new one")
         });
-        self.notes.push(Note::RunLost { flow: flow_id, why });
-        self.cancel_waits();
+        self.output.notes.push(Note::RunLost { flow: flow_id, why });
+        self.output.cancel_waits();
         self.drop_run();
     }
 
     pub(super) fn flow_of_run(&self) -> Option<Arc<Flow>> {
         let run = self.state.run.as_ref()?;
-        self.library.flow_version(&run.flow, run.version)
+        self.ctx.library.flow_version(&run.flow, run.version)
     }
 
     /// A customer message while an `agent` step holds the conversation: its next turn.
@@ -343,7 +363,8 @@ impl Interpreter<'_> {
         };
         match Self::turn_text_of(content) {
             Some(text) => {
-                self.decide(|| "no trigger counts: the assistant answers the message".into());
+                self.output
+                    .decide(|| "no trigger counts: the assistant answers the message".into());
                 self.then([Task::AgentTurn {
                     flow,
                     pc: step,
@@ -352,7 +373,7 @@ impl Interpreter<'_> {
             }
             None => {
                 let kind = content.kind_name();
-                self.decide(|| {
+                self.output.decide(|| {
                     format!("a {kind} has nothing for the assistant to answer; it keeps waiting")
                 });
             }
@@ -374,20 +395,21 @@ impl Interpreter<'_> {
         };
         match answer::check(&ask.expect, content, &run.offered) {
             Ok(value) => {
-                self.decide(|| format!("the answer is saved as `{}`: {value}", ask.save_as));
-                self.count_step(&flow, step, StepCount::Answered);
+                self.output
+                    .decide(|| format!("the answer is saved as `{}`: {value}", ask.save_as));
+                self.output.count_step(&flow, step, StepCount::Answered);
                 if let Some(run) = &mut self.state.run {
                     run.vars.insert(ask.save_as.clone(), value);
                     run.wait = None;
                 }
-                self.cancel_waits();
+                self.output.cancel_waits();
                 self.then([Task::Execute {
                     flow: flow.clone(),
                     pc: step + 1,
                 }]);
             }
             Err(default_text) => {
-                self.decide(|| {
+                self.output.decide(|| {
                     format!(
                         "the answer is not a valid {} (try {} of {})",
                         ask.expect.name(),
@@ -407,8 +429,8 @@ impl Interpreter<'_> {
                         .clone()
                         .unwrap_or_else(|| default_text.to_string());
                     let body = self.render(&text);
-                    self.at = Some((flow.clone(), step));
-                    self.reply(
+                    self.output.at = Some((flow.clone(), step));
+                    self.output.reply(
                         crate::domain::OutboundContent::Text {
                             body,
                             preview_url: false,
@@ -416,7 +438,7 @@ impl Interpreter<'_> {
                         WindowFallback::Fail,
                     );
                 } else {
-                    self.cancel_waits();
+                    self.output.cancel_waits();
                     self.leave_wait(&flow, step, StepCount::Invalid, ask.on_invalid.is_none());
                     // Without `on_invalid` the run ended there (`leave_wait`).
                     if let Some(t) = ask.on_invalid {

@@ -3,30 +3,49 @@
 //! ties a submission to the step (WhatsApp's reply does not name the flow), and it is kept
 //! in the run's wait, in the conversation's row, so it survives a restart.
 
+use super::context::{Contact, Output, StepCtx};
+use super::render::send_with_token;
 use super::steps::Next;
+use super::vars::run_id;
 use super::{Interpreter, Note, Task};
 use crate::domain::form::{self, FormField};
 use crate::domain::insight::StepCount;
-use crate::domain::{Timer, Wait};
+use crate::domain::{ConversationState, Timer, Wait};
 use crate::flows::{Flow, FormSpec, Op};
 use serde_json::{Map, Value};
 
-impl Interpreter<'_> {
-    pub(super) fn form_step(&mut self, flow: &Flow, spec: &FormSpec, pc: usize) -> Next {
-        let run = self.run_id();
-        let token = form::token(self.conversation_id, run, pc, self.event_id);
-        if let Err(why) = self.send_with_token(&spec.message, Some(token.clone())) {
-            self.note_error(flow, pc, why);
-        }
-        if let Some(r) = &mut self.state.run {
-            r.wait = Some(Wait::Form { step: pc, token });
-        }
-        if let Some(timeout) = spec.timeout {
-            self.set_timer_after(Timer::AskTimeout { run, step: pc }, timeout);
-        }
-        Next::Stop
+/// Sends the form with a token made for this step of this run, and waits for it.
+pub(super) fn form_step(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &Contact,
+    output: &mut Output,
+    flow: &Flow,
+    spec: &FormSpec,
+    pc: usize,
+) -> Next {
+    let run = run_id(state);
+    let token = form::token(ctx.conversation_id, run, pc, ctx.event_id);
+    if let Err(why) = send_with_token(
+        ctx,
+        state,
+        contact,
+        output,
+        &spec.message,
+        Some(token.clone()),
+    ) {
+        output.note_error(state, ctx.now, flow, pc, why);
     }
+    if let Some(r) = &mut state.run {
+        r.wait = Some(Wait::Form { step: pc, token });
+    }
+    if let Some(timeout) = spec.timeout {
+        output.set_timer_after(ctx.now, Timer::AskTimeout { run, step: pc }, timeout);
+    }
+    Next::Stop
+}
 
+impl Interpreter<'_> {
     /// A submitted form. Returns whether it was handled here: the answer to the waiting
     /// `form` step, or a stale submission (a token Parley made for a form no step waits for
     /// any more: submitted twice, after its timeout, or after the customer moved on), which
@@ -43,10 +62,10 @@ impl Interpreter<'_> {
         };
         let flow = self.state.run.as_ref().map(|r| r.flow.clone());
         let Some(token) = token.filter(|t| t.starts_with(form::TOKEN_PREFIX)) else {
-            self.decide(|| {
+            self.output.decide(|| {
                 "a form submitted with a token Parley did not make: handled like any message".into()
             });
-            self.notes.push(Note::FormReply {
+            self.output.notes.push(Note::FormReply {
                 outcome: "foreign",
                 flow,
                 token: token.map(str::to_string),
@@ -55,8 +74,8 @@ impl Interpreter<'_> {
         };
         let Some((step, _)) = waiting.filter(|(_, expected)| expected == token) else {
             let t = token.to_string();
-            self.decide(|| format!("the form with token `{t}` was submitted, but no step waits for it any more: ignored"));
-            self.notes.push(Note::FormReply {
+            self.output.decide(|| format!("the form with token `{t}` was submitted, but no step waits for it any more: ignored"));
+            self.output.notes.push(Note::FormReply {
                 outcome: "stale",
                 flow,
                 token: Some(token.to_string()),
@@ -71,13 +90,13 @@ impl Interpreter<'_> {
             self.drop_run();
             return true;
         };
-        self.cancel_waits();
+        self.output.cancel_waits();
         if let Some(run) = &mut self.state.run {
             run.wait = None;
         }
         let outcome = match FormField::map(&spec.fields, response) {
             Ok(Value::Object(values)) => {
-                self.decide(|| match &spec.save_as {
+                self.output.decide(|| match &spec.save_as {
                     Some(name) => format!("the form is submitted and saved as `{name}`"),
                     None => "the form is submitted and its fields saved".to_string(),
                 });
@@ -89,7 +108,7 @@ impl Interpreter<'_> {
                         None => run.vars.extend(values),
                     }
                 }
-                self.count_step(&flow, step, StepCount::Answered);
+                self.output.count_step(&flow, step, StepCount::Answered);
                 self.then([Task::Execute {
                     flow: flow.clone(),
                     pc: step + 1,
@@ -101,7 +120,8 @@ impl Interpreter<'_> {
                 let message = format!("the submitted form does not fit: {why}");
                 match spec.on_invalid {
                     Some(t) => {
-                        self.note_error(&flow, step, message);
+                        self.output
+                            .note_error(&mut self.state, self.ctx.now, &flow, step, message);
                         self.leave_wait(&flow, step, StepCount::Invalid, false);
                         self.then([Task::Execute {
                             flow: flow.clone(),
@@ -109,14 +129,15 @@ impl Interpreter<'_> {
                         }]);
                     }
                     None => {
-                        self.note_error(&flow, step, message);
+                        self.output
+                            .note_error(&mut self.state, self.ctx.now, &flow, step, message);
                         self.leave_wait(&flow, step, StepCount::Invalid, true);
                     }
                 }
                 "invalid"
             }
         };
-        self.notes.push(Note::FormReply {
+        self.output.notes.push(Note::FormReply {
             outcome,
             flow: Some(flow.id.clone()),
             token: Some(token.to_string()),

@@ -2,13 +2,14 @@
 //! runs start and end (`domain::insight` says what each count means). They go out with the
 //! event's output (`StepOutput::insights`) and are committed with it.
 
+use super::context::Output;
 use super::steps::Next;
 use super::Interpreter;
 use crate::domain::insight::{Outcome, StepCount};
-use crate::domain::Wait;
+use crate::domain::{ConversationState, Wait};
 use crate::flows::Flow;
 
-impl Interpreter<'_> {
+impl Output {
     /// Counts `what` for step `pc` of `flow` (nothing for the jumps the compiler added).
     pub(super) fn count_step(&mut self, flow: &Flow, pc: usize, what: StepCount) {
         if let Some(key) = flow.insight_key(pc) {
@@ -30,7 +31,13 @@ impl Interpreter<'_> {
     /// Counts how the visit of step `pc` went, from where the run goes next: on to another
     /// step (answered, or errored if the step failed), nowhere because the step waits (not
     /// left yet), or nowhere because the run ended there.
-    pub(super) fn after_step(&mut self, flow: &Flow, pc: usize, next: &Next) {
+    pub(super) fn after_step(
+        &mut self,
+        state: &ConversationState,
+        flow: &Flow,
+        pc: usize,
+        next: &Next,
+    ) {
         match next {
             Next::Wait(..) => {}
             Next::To(_) | Next::Flow(_) => {
@@ -47,7 +54,7 @@ impl Interpreter<'_> {
             }
             // Still in progress: the step waits (an `ask`, a `form`, a `delay`, the `agent`
             // between turns) and the visit goes on with a later event.
-            Next::Stop if self.state.run.is_some() => {}
+            Next::Stop if state.run.is_some() => {}
             Next::Stop => {
                 let (step, run) = if self.visit_failed {
                     (StepCount::Errored, Outcome::Errored)
@@ -61,7 +68,9 @@ impl Interpreter<'_> {
             }
         }
     }
+}
 
+impl Interpreter<'_> {
     /// The step a waiting run waits at.
     fn waiting_step(&self) -> Option<usize> {
         match self.state.run.as_ref()?.wait.as_ref()? {
@@ -80,16 +89,16 @@ impl Interpreter<'_> {
         };
         let flow_id = run.flow.clone();
         if let (Some(step), Some(flow)) = (self.waiting_step(), self.flow_of_run()) {
-            self.count_step(&flow, step, StepCount::Dropped);
+            self.output.count_step(&flow, step, StepCount::Dropped);
         }
-        self.count_run(&flow_id, Outcome::Dropped);
+        self.output.count_run(&flow_id, Outcome::Dropped);
         self.state.run = None;
     }
 
     /// The waiting step `step` of the run is left by `how`; with `ends`, the run ends there
     /// (`how` names its outcome too).
     pub(super) fn leave_wait(&mut self, flow: &Flow, step: usize, how: StepCount, ends: bool) {
-        self.count_step(flow, step, how);
+        self.output.count_step(flow, step, how);
         if ends {
             let outcome = match how {
                 StepCount::TimedOut => Outcome::TimedOut,
@@ -98,7 +107,7 @@ impl Interpreter<'_> {
                 StepCount::Dropped => Outcome::Dropped,
                 StepCount::Entered | StepCount::Answered => Outcome::Finished,
             };
-            self.count_run(&flow.id, outcome);
+            self.output.count_run(&flow.id, outcome);
             self.state.run = None;
         }
     }

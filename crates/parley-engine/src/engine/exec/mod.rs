@@ -21,6 +21,7 @@
 //! - `vars`: the values flows see, variables, contact changes and timers.
 
 pub(crate) mod agent;
+mod context;
 mod dispatch;
 mod form;
 mod insight;
@@ -34,10 +35,10 @@ use super::trace::Trace;
 use super::{scope, Library, StepInput, StepOutput};
 use crate::domain::{
     ContactPatch, ConversationState, EventKind, InboundMessage, ScheduledRun, TimerFire,
-    WindowState,
 };
 use crate::flows::{script, Flow};
 use chrono::{DateTime, Utc};
+use context::{Contact, Control, Output, StepCtx};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -163,47 +164,13 @@ struct Pending {
     at: Await,
 }
 
+/// The interpreter of one event, in parts (`context`): steps are given the parts they use.
 pub struct Interpreter<'a> {
-    library: &'a Library,
-    sender_id: i64,
-    now: DateTime<Utc>,
-    /// The conversation and the event being handled: what a form's token is made of.
-    conversation_id: i64,
-    event_id: i64,
-    window: WindowState,
-    /// The contact as flows see it (`scope::contact_view`), with this event's changes.
-    contact: Value,
-    message: Value,
-    /// The provider id of the customer's message this event carries (what `react` reacts
-    /// to by default).
-    inbound_id: Option<String>,
+    ctx: StepCtx<'a>,
     state: ConversationState,
-    out: StepOutput,
-    patch: ContactPatch,
-    /// Filled only when the caller asked for a trace (sandbox, flow tests).
-    trace: Option<Box<Trace>>,
-    notes: Vec<Note>,
-    tasks: VecDeque<Task>,
-    pending: Option<Pending>,
-    answer: Option<Answer>,
-    /// The text of the customer message that started a run during this event: the first
-    /// turn of an `agent` step the run reaches.
-    turn_text: Option<String>,
-    /// Model calls made for this event so far (each call's place in the record).
-    model_calls: i64,
-    /// The rounds of the `agent` turn in progress.
-    round: Option<agent::Round>,
-    /// The step being run failed (`note_error`) / handed the conversation to a person, since
-    /// the run reached it or the customer's turn began (insights).
-    visit_failed: bool,
-    visit_handed_off: bool,
-    /// An `agent` step with `mask_personal_data` ran: the whole trace of this event is
-    /// masked (the customer's message, the variables, the replies), not only its exchanges.
-    mask_trace: bool,
-    /// The flow and step being executed: what a message sent now is attributed to.
-    at: Option<(Arc<Flow>, usize)>,
-    /// The latest broadcast to the customer that names a reply flow.
-    broadcast_reply: Option<crate::domain::broadcast::BroadcastReply>,
+    contact: Contact,
+    output: Output,
+    ctl: Control,
 }
 
 impl<'a> Interpreter<'a> {
@@ -220,51 +187,59 @@ impl<'a> Interpreter<'a> {
             t.begin(input, &state, library);
         }
         Self {
-            library,
-            sender_id: input.conversation.sender_id,
-            now: input.now,
-            conversation_id: input.conversation.id,
-            event_id: input.event.id,
-            window: input.window.clone(),
-            contact: scope::contact_view(input.contact),
-            message,
-            inbound_id: match &input.event.kind {
-                EventKind::Message(m) => Some(m.provider_message_id.clone()),
-                EventKind::Timer(_) => None,
+            ctx: StepCtx {
+                library,
+                sender_id: input.conversation.sender_id,
+                now: input.now,
+                conversation_id: input.conversation.id,
+                event_id: input.event.id,
+                window: input.window.clone(),
+                message,
+                inbound_id: match &input.event.kind {
+                    EventKind::Message(m) => Some(m.provider_message_id.clone()),
+                    EventKind::Timer(_) => None,
+                },
+                broadcast_reply: input.broadcast_reply.cloned(),
             },
             state,
-            out: StepOutput::unchanged(&ConversationState::default()),
-            patch: ContactPatch::default(),
-            trace,
-            notes: Vec::new(),
-            tasks: VecDeque::from([first, Task::StartDeferred]),
-            pending: None,
-            answer: None,
-            turn_text: None,
-            model_calls: 0,
-            round: None,
-            visit_failed: false,
-            visit_handed_off: false,
-            mask_trace: false,
-            at: None,
-            broadcast_reply: input.broadcast_reply.cloned(),
+            contact: Contact {
+                view: scope::contact_view(input.contact),
+                patch: ContactPatch::default(),
+            },
+            output: Output {
+                out: StepOutput::unchanged(&ConversationState::default()),
+                trace,
+                notes: Vec::new(),
+                at: None,
+                visit_failed: false,
+                visit_handed_off: false,
+                mask_trace: false,
+            },
+            ctl: Control {
+                tasks: VecDeque::from([first, Task::StartDeferred]),
+                pending: None,
+                answer: None,
+                turn_text: None,
+                model_calls: 0,
+                round: None,
+            },
         }
     }
 
     /// Whether the step waiting for its effect belongs to a flow that shows "typing…"
     /// while it waits.
     pub fn waits_in_typing_flow(&self) -> bool {
-        self.pending.as_ref().is_some_and(|p| p.flow.typing)
+        self.ctl.pending.as_ref().is_some_and(|p| p.flow.typing)
     }
 
     /// Runs until a step needs an effect (performed by the caller, then `resume`) or the
     /// event is done (`None`).
     pub fn next(&mut self) -> Option<Effect> {
         loop {
-            if let Some(p) = self.pending.take() {
-                let Some(answer) = self.answer.take() else {
+            if let Some(p) = self.ctl.pending.take() {
+                let Some(answer) = self.ctl.answer.take() else {
                     // Not resumed: the step stays paused.
-                    self.pending = Some(p);
+                    self.ctl.pending = Some(p);
                     return None;
                 };
                 if let Some(effect) =
@@ -274,7 +249,7 @@ impl<'a> Interpreter<'a> {
                 }
                 continue;
             }
-            let task = self.tasks.pop_front()?;
+            let task = self.ctl.tasks.pop_front()?;
             if let Some(effect) = self.run(task) {
                 return Some(effect);
             }
@@ -283,31 +258,32 @@ impl<'a> Interpreter<'a> {
 
     /// The answer to the effect `next` handed out.
     pub fn resume(&mut self, answer: Answer) {
-        self.answer = Some(answer);
+        self.ctl.answer = Some(answer);
     }
 
     pub fn finish(self) -> Finished {
-        let mut out = self.out;
+        let Output {
+            mut out,
+            mut trace,
+            notes,
+            mask_trace,
+            ..
+        } = self.output;
         out.state = self.state;
-        if !self.patch.is_empty() {
-            out.contact_patch = Some(self.patch);
+        if !self.contact.patch.is_empty() {
+            out.contact_patch = Some(self.contact.patch);
         }
-        let mut trace = self.trace;
         if let Some(t) = &mut trace {
-            t.finish(&out.state, &out, self.library);
-            if self.mask_trace {
-                t.mask_personal_data(self.message["text"].as_str());
+            t.finish(&out.state, &out, self.ctx.library);
+            if mask_trace {
+                t.mask_personal_data(self.ctx.message["text"].as_str());
             }
         }
-        Finished {
-            out,
-            trace,
-            notes: self.notes,
-        }
+        Finished { out, trace, notes }
     }
 
     fn run(&mut self, task: Task) -> Option<Effect> {
-        self.at = None;
+        self.output.at = None;
         match task {
             Task::Message(m) => self.on_message(m),
             Task::Timer(t) => self.on_timer(t),
@@ -331,14 +307,7 @@ impl<'a> Interpreter<'a> {
     /// Queues `tasks` to run next, in order, before anything queued earlier.
     fn then<const N: usize>(&mut self, tasks: [Task; N]) {
         for t in tasks.into_iter().rev() {
-            self.tasks.push_front(t);
-        }
-    }
-
-    /// Records a decision in the trace; the words are only built when tracing.
-    fn decide(&mut self, words: impl FnOnce() -> String) {
-        if let Some(trace) = &mut self.trace {
-            trace.decisions.push(words());
+            self.ctl.tasks.push_front(t);
         }
     }
 }

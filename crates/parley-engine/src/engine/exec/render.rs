@@ -1,16 +1,19 @@
 //! Messages built from `send` specs: templates rendered, texts clipped to WhatsApp's
 //! limits, the window fallback chosen, and interactive options kept for typed answers.
+//! Built from what templates read (`vars::scope`); sent into the event's `Output`.
 
-use super::Interpreter;
+use super::context::{Contact, Output, StepCtx};
+use super::vars::scope;
 use crate::domain::limits;
 use crate::domain::{
-    FormAction, ListRow, ListSection, OutboundContent, ReplyButton, TemplateMessage, WindowFallback,
+    ConversationState, FormAction, ListRow, ListSection, OutboundContent, ReplyButton,
+    TemplateMessage, WindowFallback,
 };
-use crate::engine::template::render_json;
+use crate::engine::template::{render, render_json, Roots};
 use crate::engine::Reply;
 use crate::flows::{ContentSpec, FallbackSpec, SendSpec, TemplateSpec};
 
-impl Interpreter<'_> {
+impl Output {
     pub(super) fn reply(&mut self, content: OutboundContent, fallback: WindowFallback) {
         if let Some(trace) = &mut self.trace {
             trace.send(&content, &fallback);
@@ -31,224 +34,238 @@ impl Interpreter<'_> {
             step,
         });
     }
+}
 
-    /// Queues the message of a `send`; a message that cannot be built as rendered (a
-    /// reaction with nothing to react to, or a templated emoji that is not one) is not
-    /// sent, and why is returned.
-    pub(super) fn send(&mut self, spec: &SendSpec) -> Result<(), String> {
-        self.send_with_token(spec, None)
+/// Queues the message of a `send`; a message that cannot be built as rendered (a
+/// reaction with nothing to react to, or a templated emoji that is not one) is not
+/// sent, and why is returned.
+pub(super) fn send(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &Contact,
+    output: &mut Output,
+    spec: &SendSpec,
+) -> Result<(), String> {
+    send_with_token(ctx, state, contact, output, spec, None)
+}
+
+/// Sends `spec`; a form gets `token`, which its submission brings back.
+pub(super) fn send_with_token(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &Contact,
+    output: &mut Output,
+    spec: &SendSpec,
+    token: Option<String>,
+) -> Result<(), String> {
+    let roots = scope(ctx, state, contact);
+    let (mut content, clipped) = content(&roots, ctx.inbound_id.as_deref(), &spec.content)?;
+    let fallback = fallback_of(&roots, &spec.if_window_closed);
+    if clipped {
+        output.decide(|| {
+            format!(
+                "a text of this message was longer than WhatsApp takes once filled in: it was cut, ending in `…` (a message's text: {} characters; a body with buttons, a caption: {})",
+                limits::TEXT_MAX,
+                limits::BODY_MAX
+            )
+        });
     }
-
-    /// Sends `spec`; a form gets `token`, which its submission brings back.
-    pub(super) fn send_with_token(
-        &mut self,
-        spec: &SendSpec,
-        token: Option<String>,
-    ) -> Result<(), String> {
-        let (mut content, clipped) = self.content(&spec.content)?;
-        if clipped {
-            self.decide(|| {
-                format!(
-                    "a text of this message was longer than WhatsApp takes once filled in: it was cut, ending in `…` (a message's text: {} characters; a body with buttons, a caption: {})",
-                    limits::TEXT_MAX,
-                    limits::BODY_MAX
-                )
-            });
-        }
-        if let (OutboundContent::Form(form), Some(token)) = (&mut content, token) {
-            form.token = token;
-        }
-        if let OutboundContent::Buttons { buttons, .. } = &content {
-            let offered = buttons
-                .iter()
-                .map(|b| (b.id.clone(), b.title.clone()))
-                .collect();
-            if let Some(run) = &mut self.state.run {
-                run.offered = offered;
-            }
-        } else if let OutboundContent::List { sections, .. } = &content {
-            let offered = sections
-                .iter()
-                .flat_map(|s| s.rows.iter().map(|r| (r.id.clone(), r.title.clone())))
-                .collect();
-            if let Some(run) = &mut self.state.run {
-                run.offered = offered;
-            }
-        }
-        let fallback = self.fallback_of(&spec.if_window_closed);
-        self.reply(content, fallback);
-        Ok(())
+    if let (OutboundContent::Form(form), Some(token)) = (&mut content, token) {
+        form.token = token;
     }
-
-    /// What a message does if the window has closed by the time it leaves.
-    pub(super) fn fallback_of(&self, spec: &FallbackSpec) -> WindowFallback {
-        match spec {
-            FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
-            FallbackSpec::Skip => WindowFallback::Skip,
-            FallbackSpec::Template(t) => WindowFallback::Template(self.template(t)),
+    if let OutboundContent::Buttons { buttons, .. } = &content {
+        let offered = buttons
+            .iter()
+            .map(|b| (b.id.clone(), b.title.clone()))
+            .collect();
+        if let Some(run) = &mut state.run {
+            run.offered = offered;
+        }
+    } else if let OutboundContent::List { sections, .. } = &content {
+        let offered = sections
+            .iter()
+            .flat_map(|s| s.rows.iter().map(|r| (r.id.clone(), r.title.clone())))
+            .collect();
+        if let Some(run) = &mut state.run {
+            run.offered = offered;
         }
     }
+    output.reply(content, fallback);
+    Ok(())
+}
 
-    fn template(&self, t: &TemplateSpec) -> TemplateMessage {
-        TemplateMessage {
-            name: t.name.clone(),
-            language: t.language.clone(),
-            variables: t
-                .variables
+/// What a message does if the window has closed by the time it leaves.
+pub(super) fn fallback_of(scope: &Roots<'_>, spec: &FallbackSpec) -> WindowFallback {
+    match spec {
+        FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
+        FallbackSpec::Skip => WindowFallback::Skip,
+        FallbackSpec::Template(t) => WindowFallback::Template(template(scope, t)),
+    }
+}
+
+fn template(scope: &Roots<'_>, t: &TemplateSpec) -> TemplateMessage {
+    TemplateMessage {
+        name: t.name.clone(),
+        language: t.language.clone(),
+        variables: t
+            .variables
+            .iter()
+            .map(|(k, v)| {
+                let value = visible(render(v, scope));
+                (k.clone(), limits::one_line_parameter(value))
+            })
+            .collect(),
+        quick_reply_payloads: t.quick_reply_payloads.clone(),
+        content_sid: t.content_sid.clone(),
+    }
+}
+
+/// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit.
+fn content(
+    scope: &Roots<'_>,
+    inbound_id: Option<&str>,
+    spec: &ContentSpec,
+) -> Result<(OutboundContent, bool), String> {
+    let was_cut = std::cell::Cell::new(false);
+    let clip = |s: String, max: usize| {
+        let (s, cut) = clipped(s, max);
+        was_cut.set(was_cut.get() || cut);
+        s
+    };
+    let r = |s: &str| visible(render(s, scope));
+    let ro = |s: &Option<String>| s.as_deref().map(|x| visible(render(x, scope)));
+    // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
+    let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
+    let footer_of = |s: &Option<String>| ro(s).map(|f| clip(f, limits::FOOTER_MAX));
+    let content = match spec {
+        ContentSpec::Text { body } => OutboundContent::Text {
+            body: clip(r(body), limits::TEXT_MAX),
+            preview_url: false,
+        },
+        ContentSpec::Media {
+            media,
+            url,
+            caption,
+            filename,
+        } => OutboundContent::Media {
+            media: *media,
+            link: r(url),
+            caption: ro(caption).map(|c| clip(c, limits::BODY_MAX)),
+            filename: ro(filename),
+        },
+        ContentSpec::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+        } => OutboundContent::Location {
+            latitude: *latitude,
+            longitude: *longitude,
+            name: ro(name),
+            address: ro(address),
+        },
+        ContentSpec::Buttons {
+            body,
+            header,
+            footer,
+            buttons,
+        } => OutboundContent::Buttons {
+            body: clip(r(body), limits::BODY_MAX),
+            header: header_of(header),
+            footer: footer_of(footer),
+            // Titles have blanks like any text; ids are what a tap sends back, as written.
+            buttons: buttons
                 .iter()
-                .map(|(k, v)| {
-                    let value = visible(self.render(v));
-                    (k.clone(), limits::one_line_parameter(value))
+                .map(|(id, title)| ReplyButton {
+                    id: id.clone(),
+                    title: clip(r(title), limits::BUTTON_TITLE_MAX),
                 })
                 .collect(),
-            quick_reply_payloads: t.quick_reply_payloads.clone(),
-            content_sid: t.content_sid.clone(),
+        },
+        ContentSpec::List {
+            body,
+            header,
+            footer,
+            button,
+            sections,
+        } => OutboundContent::List {
+            body: clip(r(body), limits::BODY_MAX),
+            header: header_of(header),
+            footer: footer_of(footer),
+            button: clip(r(button), limits::BUTTON_TITLE_MAX),
+            sections: sections
+                .iter()
+                .map(|(title, rows)| ListSection {
+                    title: ro(title).map(|t| clip(t, limits::ROW_TITLE_MAX)),
+                    rows: rows
+                        .iter()
+                        .map(|(id, title, description)| ListRow {
+                            id: id.clone(),
+                            title: clip(r(title), limits::ROW_TITLE_MAX),
+                            description: ro(description)
+                                .map(|d| clip(d, limits::ROW_DESCRIPTION_MAX)),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        },
+        ContentSpec::UrlButton {
+            body,
+            header,
+            footer,
+            text,
+            url,
+        } => OutboundContent::UrlButton {
+            body: clip(r(body), limits::BODY_MAX),
+            header: header_of(header),
+            footer: footer_of(footer),
+            display_text: clip(r(text), limits::BUTTON_TITLE_MAX),
+            url: r(url),
+        },
+        ContentSpec::Template(t) => OutboundContent::Template(template(scope, t)),
+        ContentSpec::Reaction { emoji, message_id } => {
+            let emoji = r(emoji).trim().to_string();
+            if let Some(why) = limits::reaction_problem(&emoji) {
+                return Err(format!("the reaction was not sent: {why}"));
+            }
+            let message_id = match message_id {
+                Some(id) => r(id).trim().to_string(),
+                None => inbound_id.unwrap_or_default().to_string(),
+            };
+            if message_id.is_empty() {
+                return Err("the reaction was not sent: there is no customer message to react to (this step did not run for a message; give `message_id`)".into());
+            }
+            OutboundContent::Reaction { message_id, emoji }
         }
-    }
-
-    /// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit.
-    fn content(&self, spec: &ContentSpec) -> Result<(OutboundContent, bool), String> {
-        let was_cut = std::cell::Cell::new(false);
-        let clip = |s: String, max: usize| {
-            let (s, cut) = clipped(s, max);
-            was_cut.set(was_cut.get() || cut);
-            s
-        };
-        let r = |s: &str| visible(self.render(s));
-        let ro = |s: &Option<String>| s.as_deref().map(|x| visible(self.render(x)));
-        // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
-        let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
-        let footer_of = |s: &Option<String>| ro(s).map(|f| clip(f, limits::FOOTER_MAX));
-        let content = match spec {
-            ContentSpec::Text { body } => OutboundContent::Text {
-                body: clip(r(body), limits::TEXT_MAX),
-                preview_url: false,
-            },
-            ContentSpec::Media {
-                media,
-                url,
-                caption,
-                filename,
-            } => OutboundContent::Media {
-                media: *media,
-                link: r(url),
-                caption: ro(caption).map(|c| clip(c, limits::BODY_MAX)),
-                filename: ro(filename),
-            },
-            ContentSpec::Location {
-                latitude,
-                longitude,
-                name,
-                address,
-            } => OutboundContent::Location {
-                latitude: *latitude,
-                longitude: *longitude,
-                name: ro(name),
-                address: ro(address),
-            },
-            ContentSpec::Buttons {
-                body,
-                header,
-                footer,
-                buttons,
-            } => OutboundContent::Buttons {
-                body: clip(r(body), limits::BODY_MAX),
-                header: header_of(header),
-                footer: footer_of(footer),
-                // Titles have blanks like any text; ids are what a tap sends back, as written.
-                buttons: buttons
-                    .iter()
-                    .map(|(id, title)| ReplyButton {
-                        id: id.clone(),
-                        title: clip(r(title), limits::BUTTON_TITLE_MAX),
-                    })
-                    .collect(),
-            },
-            ContentSpec::List {
-                body,
-                header,
-                footer,
-                button,
-                sections,
-            } => OutboundContent::List {
-                body: clip(r(body), limits::BODY_MAX),
-                header: header_of(header),
-                footer: footer_of(footer),
-                button: clip(r(button), limits::BUTTON_TITLE_MAX),
-                sections: sections
-                    .iter()
-                    .map(|(title, rows)| ListSection {
-                        title: ro(title).map(|t| clip(t, limits::ROW_TITLE_MAX)),
-                        rows: rows
-                            .iter()
-                            .map(|(id, title, description)| ListRow {
-                                id: id.clone(),
-                                title: clip(r(title), limits::ROW_TITLE_MAX),
-                                description: ro(description)
-                                    .map(|d| clip(d, limits::ROW_DESCRIPTION_MAX)),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            },
-            ContentSpec::UrlButton {
-                body,
-                header,
-                footer,
-                text,
-                url,
-            } => OutboundContent::UrlButton {
-                body: clip(r(body), limits::BODY_MAX),
-                header: header_of(header),
-                footer: footer_of(footer),
-                display_text: clip(r(text), limits::BUTTON_TITLE_MAX),
-                url: r(url),
-            },
-            ContentSpec::Template(t) => OutboundContent::Template(self.template(t)),
-            ContentSpec::Reaction { emoji, message_id } => {
-                let emoji = r(emoji).trim().to_string();
-                if let Some(why) = limits::reaction_problem(&emoji) {
-                    return Err(format!("the reaction was not sent: {why}"));
-                }
-                let message_id = match message_id {
-                    Some(id) => r(id).trim().to_string(),
-                    None => self.inbound_id.clone().unwrap_or_default(),
-                };
-                if message_id.is_empty() {
-                    return Err("the reaction was not sent: there is no customer message to react to (this step did not run for a message; give `message_id`)".into());
-                }
-                OutboundContent::Reaction { message_id, emoji }
+        ContentSpec::LocationRequest { body } => OutboundContent::LocationRequest {
+            body: clip(r(body), limits::LOCATION_REQUEST_BODY_MAX),
+        },
+        ContentSpec::Form(f) => {
+            let mut form = f.as_ref().clone();
+            form.body = clip(r(&f.body), limits::BODY_MAX);
+            form.header = ro(&f.header).map(|h| clip(h, limits::HEADER_MAX));
+            form.footer = ro(&f.footer).map(|h| clip(h, limits::FOOTER_MAX));
+            if let FormAction::Navigate {
+                data: Some(data), ..
+            } = &mut form.action
+            {
+                *data = render_json(data, scope);
             }
-            ContentSpec::LocationRequest { body } => OutboundContent::LocationRequest {
-                body: clip(r(body), limits::LOCATION_REQUEST_BODY_MAX),
-            },
-            ContentSpec::Form(f) => {
-                let mut form = f.as_ref().clone();
-                form.body = clip(r(&f.body), limits::BODY_MAX);
-                form.header = ro(&f.header).map(|h| clip(h, limits::HEADER_MAX));
-                form.footer = ro(&f.footer).map(|h| clip(h, limits::FOOTER_MAX));
-                if let FormAction::Navigate {
-                    data: Some(data), ..
-                } = &mut form.action
-                {
-                    *data = render_json(data, &self.scope());
-                }
-                OutboundContent::Form(Box::new(form))
-            }
-            ContentSpec::AddressRequest {
-                body,
-                header,
-                footer,
-                country,
-            } => OutboundContent::AddressRequest {
-                body: clip(r(body), limits::BODY_MAX),
-                header: ro(header).map(|h| clip(h, limits::HEADER_MAX)),
-                footer: ro(footer).map(|f| clip(f, limits::FOOTER_MAX)),
-                country: country.clone(),
-            },
-        };
-        Ok((content, was_cut.get()))
-    }
+            OutboundContent::Form(Box::new(form))
+        }
+        ContentSpec::AddressRequest {
+            body,
+            header,
+            footer,
+            country,
+        } => OutboundContent::AddressRequest {
+            body: clip(r(body), limits::BODY_MAX),
+            header: ro(header).map(|h| clip(h, limits::HEADER_MAX)),
+            footer: ro(footer).map(|f| clip(f, limits::FOOTER_MAX)),
+            country: country.clone(),
+        },
+    };
+    Ok((content, was_cut.get()))
 }
 
 /// A filled-in text without the control characters no phone shows and some break what

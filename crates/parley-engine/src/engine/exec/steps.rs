@@ -1,13 +1,20 @@
 //! The step loop and one function per kind of step. A step that needs I/O returns
-//! `Next::Wait` with its effect; its `resume_*` function takes the answer.
+//! `Next::Wait` with its effect; `resume_step` gives it the answer. Each step is given the
+//! parts of the interpreter it uses (`context`); only the `agent` step, which holds a turn
+//! across effects, takes the interpreter.
 
+use super::context::{Contact, Output, StepCtx};
+use super::form::form_step;
+use super::render::send;
+use super::vars::{assign, run_id, scope, script_job, set_var, vars_over_budget};
 use super::{Answer, Await, Effect, Entry, Interpreter, Note, Pending};
 use crate::domain::clock::later;
 use crate::domain::insight::{Outcome, StepCount};
-use crate::domain::{Handoff, Timer, Wait};
+use crate::domain::{ConversationState, Handoff, Timer, Wait};
 use crate::engine::http_step::HttpRequest;
-use crate::engine::template::render_json;
+use crate::engine::template::{render, render_json, render_url, Roots};
 use crate::flows::{AskSpec, Expr, Flow, HttpSpec, Op, SendSpec, ValueSpec};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,37 +45,37 @@ impl Interpreter<'_> {
     ) -> Option<Effect> {
         let mut entry = Some(entry);
         loop {
-            self.at = Some((flow.clone(), pc));
+            self.output.at = Some((flow.clone(), pc));
             let next = match entry.take() {
                 Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
                 Some(Entry::AgentTurn(text)) => {
-                    self.begin_visit();
+                    self.output.begin_visit();
                     self.agent_message(&flow.clone(), pc, text)
                 }
                 Some(Entry::Step) | None => {
                     if budget == 0 {
-                        self.fail(&flow, pc, format!("the flow ran more than {MAX_STEPS} steps for one message: a `goto` loop, or more than {MAX_STEPS} steps in a row with no `ask`, `delay` or `handoff` between them (split them with one)"));
-                        self.count_run(&flow.id, Outcome::Errored);
+                        self.output.fail(&mut self.state, self.ctx.now, &flow, pc, format!("the flow ran more than {MAX_STEPS} steps for one message: a `goto` loop, or more than {MAX_STEPS} steps in a row with no `ask`, `delay` or `handoff` between them (split them with one)"));
+                        self.output.count_run(&flow.id, Outcome::Errored);
                         return None;
                     }
                     budget -= 1;
-                    if self.trace.is_some() {
+                    if self.output.trace.is_some() {
                         self.trace_step(&flow, pc);
                     }
                     if pc >= flow.steps.len() {
                         self.state.run = None;
-                        self.count_run(&flow.id, Outcome::Finished);
+                        self.output.count_run(&flow.id, Outcome::Finished);
                         return None;
                     }
                     if let Some(run) = &mut self.state.run {
                         run.step = pc;
                     }
-                    self.begin_visit();
-                    self.count_step(&flow, pc, StepCount::Entered);
+                    self.output.begin_visit();
+                    self.output.count_step(&flow, pc, StepCount::Entered);
                     self.step(&flow.clone(), pc)
                 }
             };
-            self.after_step(&flow, pc, &next);
+            self.output.after_step(&self.state, &flow, pc, &next);
             match next {
                 Next::To(p) => pc = p,
                 Next::Flow(f) => {
@@ -77,7 +84,7 @@ impl Interpreter<'_> {
                 }
                 Next::Stop => return None,
                 Next::Wait(effect, at) => {
-                    self.pending = Some(Pending {
+                    self.ctl.pending = Some(Pending {
                         flow,
                         pc,
                         budget,
@@ -90,40 +97,47 @@ impl Interpreter<'_> {
     }
 
     fn step(&mut self, flow: &Arc<Flow>, pc: usize) -> Next {
-        match &flow.steps[pc].op {
-            Op::Send(spec) => self.send_step(flow, spec, pc),
-            Op::Ask(ask) => self.ask_step(flow, ask, pc),
-            Op::Form(form) => self.form_step(flow, form, pc),
-            Op::If { condition, .. } => self.eval(condition, Await::If),
-            Op::Switch { on, .. } => self.eval(on, Await::Switch),
-            Op::Set { .. } => self.set_step(flow, pc, 0),
-            Op::Script { code, .. } => {
-                Next::Wait(Effect::Script(self.script_job(code)), Await::Script)
-            }
-            Op::Http(spec) => self.http_step(spec),
-            Op::Agent(spec) => self.agent_step(flow, spec, pc),
-            Op::Handoff { timeout, message } => {
-                self.handoff_step(flow, pc, *timeout, message.as_deref())
-            }
+        let op = &flow.steps[pc].op;
+        if let Op::Agent(spec) = op {
+            return self.agent_step(flow, spec, pc);
+        }
+        let Interpreter {
+            ctx,
+            state,
+            contact,
+            output,
+            ..
+        } = self;
+        match op {
+            Op::Send(spec) => send_step(ctx, state, contact, output, flow, spec, pc),
+            Op::Ask(ask) => ask_step(ctx, state, contact, output, flow, ask, pc),
+            Op::Form(form) => form_step(ctx, state, contact, output, flow, form, pc),
+            Op::If { condition, .. } => eval(&scope(ctx, state, contact), condition, Await::If),
+            Op::Switch { on, .. } => eval(&scope(ctx, state, contact), on, Await::Switch),
+            Op::Set { .. } => set_step(ctx, state, contact, flow, pc, 0),
+            Op::Script { code, .. } => eval(&scope(ctx, state, contact), code, Await::Script),
+            Op::Http(spec) => http_step(&scope(ctx, state, contact), spec),
+            Op::Agent(_) => unreachable!("the agent step is run above"),
+            Op::Handoff { .. } => handoff_step(ctx, state, contact, output, flow, pc),
             Op::Goto(t) => Next::To(*t),
-            Op::GotoFlow(id) => self.goto_flow_step(flow, pc, id),
-            Op::Delay(d) => self.delay_step(*d, pc),
+            Op::GotoFlow(id) => goto_flow_step(ctx, state, output, flow, pc, id),
+            Op::Delay(d) => delay_step(ctx.now, state, output, *d, pc),
             Op::Tag(tags) => {
                 for t in tags {
-                    self.patch.tag(t);
+                    contact.patch.tag(t);
                 }
-                self.refresh_tags();
+                contact.refresh_tags();
                 Next::To(pc + 1)
             }
             Op::Untag(tags) => {
                 for t in tags {
-                    self.patch.untag(t);
+                    contact.patch.untag(t);
                 }
-                self.refresh_tags();
+                contact.refresh_tags();
                 Next::To(pc + 1)
             }
             Op::End => {
-                self.state.run = None;
+                state.run = None;
                 Next::Stop
             }
         }
@@ -143,7 +157,9 @@ impl Interpreter<'_> {
             ) => match r.map(|o| truthy(&o.value)) {
                 Ok(true) => Next::To(*then),
                 Ok(false) => Next::To(*otherwise),
-                Err(e) => self.fail_step(
+                Err(e) => self.output.fail_step(
+                    &mut self.state,
+                    self.ctx.now,
                     flow,
                     pc,
                     format!("the condition `{}` failed: {e}", condition.source),
@@ -164,7 +180,9 @@ impl Interpreter<'_> {
                             .unwrap_or(*default),
                     )
                 }
-                Err(e) => self.fail_step(
+                Err(e) => self.output.fail_step(
+                    &mut self.state,
+                    self.ctx.now,
                     flow,
                     pc,
                     format!("the switch value `{}` failed: {e}", on.source),
@@ -174,8 +192,15 @@ impl Interpreter<'_> {
                 let (target, value) = &assignments[index];
                 match r {
                     Ok(o) => {
-                        self.assign(target, o.value);
-                        self.set_step(flow, pc, index + 1)
+                        assign(&mut self.state, &mut self.contact, target, o.value);
+                        set_step(
+                            &self.ctx,
+                            &mut self.state,
+                            &mut self.contact,
+                            flow,
+                            pc,
+                            index + 1,
+                        )
                     }
                     Err(err) => {
                         let source = match value {
@@ -183,7 +208,13 @@ impl Interpreter<'_> {
                             ValueSpec::Text(t) => t.as_str(),
                             ValueSpec::Value(_) => "",
                         };
-                        self.fail_step(flow, pc, format!("`= {source}` failed: {err}"))
+                        self.output.fail_step(
+                            &mut self.state,
+                            self.ctx.now,
+                            flow,
+                            pc,
+                            format!("`= {source}` failed: {err}"),
+                        )
                     }
                 }
             }
@@ -191,25 +222,41 @@ impl Interpreter<'_> {
                 Ok(outcome) => {
                     if let (Some(vars), Some(run)) = (outcome.vars, &mut self.state.run) {
                         let before = std::mem::replace(&mut run.vars, vars);
-                        if let Some(why) = self.vars_over_budget(None, None) {
+                        if let Some(why) = vars_over_budget(&self.state, None, None) {
                             if let Some(run) = &mut self.state.run {
                                 run.vars = before;
                             }
                             let why = format!("script failed: {why}");
-                            return self.on_error(flow, pc, *on_error, why);
+                            return self.output.on_error(
+                                &mut self.state,
+                                self.ctx.now,
+                                flow,
+                                pc,
+                                *on_error,
+                                why,
+                            );
                         }
                     }
                     Next::To(pc + 1)
                 }
-                Err(e) => self.on_error(flow, pc, *on_error, format!("script failed: {e}")),
+                Err(e) => self.output.on_error(
+                    &mut self.state,
+                    self.ctx.now,
+                    flow,
+                    pc,
+                    *on_error,
+                    format!("script failed: {e}"),
+                ),
             },
             (Await::Http, Op::Http(spec), Answer::Http(r)) => {
                 let over = match (&r, &spec.save_as) {
-                    (Ok(v), Some(name)) => self.vars_over_budget(Some(name), Some(v)),
+                    (Ok(v), Some(name)) => vars_over_budget(&self.state, Some(name), Some(v)),
                     _ => None,
                 };
                 if let Some(why) = over {
-                    return self.on_error(
+                    return self.output.on_error(
+                        &mut self.state,
+                        self.ctx.now,
                         flow,
                         pc,
                         spec.on_error,
@@ -224,26 +271,33 @@ impl Interpreter<'_> {
                         // Saved all the same, so the `on_error` path can tell a 404 (not
                         // found) from a 503, or read where a redirect pointed.
                         if let Some(name) = &spec.save_as {
-                            self.set_var(name, v);
+                            set_var(&mut self.state, name, v);
                         }
                         Err(why)
                     }
                 });
                 match (result, &spec.save_as) {
                     (Ok(v), Some(name)) => {
-                        self.set_var(name, v);
+                        set_var(&mut self.state, name, v);
                         Next::To(pc + 1)
                     }
                     (Ok(_), None) => Next::To(pc + 1),
-                    (Err(e), _) => {
-                        self.on_error(flow, pc, spec.on_error, format!("http step failed: {e}"))
-                    }
+                    (Err(e), _) => self.output.on_error(
+                        &mut self.state,
+                        self.ctx.now,
+                        flow,
+                        pc,
+                        spec.on_error,
+                        format!("http step failed: {e}"),
+                    ),
                 }
             }
             (Await::Agent, Op::Agent(spec), Answer::Model(r)) => {
                 self.agent_answered(flow, spec, pc, r)
             }
-            _ => self.fail_step(
+            _ => self.output.fail_step(
+                &mut self.state,
+                self.ctx.now,
                 flow,
                 pc,
                 "the step was resumed with the answer of another step".into(),
@@ -251,137 +305,202 @@ impl Interpreter<'_> {
         }
     }
 
-    fn send_step(&mut self, flow: &Flow, spec: &SendSpec, pc: usize) -> Next {
-        if let Err(why) = self.send(spec) {
-            self.note_error(flow, pc, why);
-        }
-        Next::To(pc + 1)
-    }
-
-    fn ask_step(&mut self, flow: &Flow, ask: &AskSpec, pc: usize) -> Next {
-        if let Some(prompt) = &ask.prompt {
-            if let Err(why) = self.send(prompt) {
-                self.note_error(flow, pc, why);
+    fn trace_step(&mut self, flow: &Flow, pc: usize) {
+        let vars = self.state.run.as_ref().map(|r| r.vars.clone());
+        if let Some(trace) = &mut self.output.trace {
+            trace.step(flow, pc);
+            if let Some(vars) = vars {
+                trace.last_vars = Some(vars);
             }
         }
-        let run = self.run_id();
-        if let Some(r) = &mut self.state.run {
-            r.wait = Some(Wait::Answer {
-                step: pc,
-                attempts: 0,
-            });
+    }
+}
+
+fn send_step(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &Contact,
+    output: &mut Output,
+    flow: &Flow,
+    spec: &SendSpec,
+    pc: usize,
+) -> Next {
+    if let Err(why) = send(ctx, state, contact, output, spec) {
+        output.note_error(state, ctx.now, flow, pc, why);
+    }
+    Next::To(pc + 1)
+}
+
+fn ask_step(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &Contact,
+    output: &mut Output,
+    flow: &Flow,
+    ask: &AskSpec,
+    pc: usize,
+) -> Next {
+    if let Some(prompt) = &ask.prompt {
+        if let Err(why) = send(ctx, state, contact, output, prompt) {
+            output.note_error(state, ctx.now, flow, pc, why);
         }
-        if let Some(timeout) = ask.timeout {
-            self.set_timer_after(Timer::AskTimeout { run, step: pc }, timeout);
-        }
-        Next::Stop
     }
-
-    fn eval(&mut self, expr: &Expr, at: Await) -> Next {
-        Next::Wait(Effect::Script(self.script_job(expr)), at)
-    }
-
-    /// Assigns the `set` step's values from the `from`-th on; an expression waits for its
-    /// script.
-    fn set_step(&mut self, flow: &Arc<Flow>, pc: usize, from: usize) -> Next {
-        let Op::Set { assignments } = &flow.steps[pc].op else {
-            return Next::To(pc + 1);
-        };
-        for (index, (target, value)) in assignments.iter().enumerate().skip(from) {
-            match value {
-                ValueSpec::Text(t) => {
-                    let v = json!(self.render(t));
-                    self.assign(target, v);
-                }
-                ValueSpec::Value(v) => self.assign(target, v.clone()),
-                ValueSpec::Expr(e) => return self.eval(e, Await::Set { index }),
-            }
-        }
-        Next::To(pc + 1)
-    }
-
-    fn http_step(&mut self, spec: &HttpSpec) -> Next {
-        let req = HttpRequest {
-            method: spec.method.clone(),
-            url: self.render_url(&spec.url),
-            headers: spec
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), self.render(v)))
-                .collect(),
-            body: spec.body.as_ref().map(|b| render_json(b, &self.scope())),
-            timeout: spec.timeout,
-        };
-        Next::Wait(Effect::Http(req), Await::Http)
-    }
-
-    fn handoff_step(
-        &mut self,
-        flow: &Flow,
-        pc: usize,
-        timeout: Option<Duration>,
-        message: Option<&SendSpec>,
-    ) -> Next {
-        if let Some(m) = message {
-            if let Err(why) = self.send(m) {
-                self.note_error(flow, pc, why);
-            }
-        }
-        self.hand_off(flow, pc, timeout);
-        Next::Stop
-    }
-
-    /// A person takes the conversation (until `timeout`, if any); the run ends.
-    pub(super) fn hand_off(&mut self, flow: &Flow, pc: usize, timeout: Option<Duration>) {
-        // `later` saturates a timeout the loader should have refused (past ten years)
-        // instead of panicking on the overflow.
-        let until = timeout.map(|t| later(self.now, t));
-        self.visit_handed_off = true;
-        self.notes.push(Note::HandedOff {
-            flow: flow.id.clone(),
-            until,
+    let run = run_id(state);
+    if let Some(r) = &mut state.run {
+        r.wait = Some(Wait::Answer {
+            step: pc,
+            attempts: 0,
         });
-        self.state.handoff = Some(Handoff {
-            since: self.now,
-            until,
-            flow: flow.id.clone(),
-        });
-        match timeout {
-            Some(t) => {
-                let run = self.run_id();
-                self.set_timer_after(Timer::HandoffTimeout { run, step: pc }, t);
+    }
+    if let Some(timeout) = ask.timeout {
+        output.set_timer_after(ctx.now, Timer::AskTimeout { run, step: pc }, timeout);
+    }
+    Next::Stop
+}
+
+/// Rhai code to run for the step (a condition, a value, a `script` step).
+fn eval(scope: &Roots<'_>, expr: &Expr, at: Await) -> Next {
+    Next::Wait(Effect::Script(script_job(scope, expr)), at)
+}
+
+/// Assigns the `set` step's values from the `from`-th on; an expression waits for its
+/// script.
+fn set_step(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &mut Contact,
+    flow: &Flow,
+    pc: usize,
+    from: usize,
+) -> Next {
+    let Op::Set { assignments } = &flow.steps[pc].op else {
+        return Next::To(pc + 1);
+    };
+    for (index, (target, value)) in assignments.iter().enumerate().skip(from) {
+        match value {
+            ValueSpec::Text(t) => {
+                let v = json!(render(t, &scope(ctx, state, contact)));
+                assign(state, contact, target, v);
             }
-            // Until released: an earlier handoff's timeout (one released before this
-            // handoff began) must not end this one.
-            None => self.cancel_timer(&crate::domain::TimerKind::HandoffTimeout),
+            ValueSpec::Value(v) => assign(state, contact, target, v.clone()),
+            ValueSpec::Expr(e) => {
+                return eval(&scope(ctx, state, contact), e, Await::Set { index })
+            }
         }
-        self.state.run = None;
     }
+    Next::To(pc + 1)
+}
 
-    fn goto_flow_step(&mut self, flow: &Flow, pc: usize, id: &str) -> Next {
-        let Some(next) = self.library.flows().get(id).cloned() else {
-            return self.fail_step(flow, pc, format!("there is no flow `{id}` any more"));
-        };
-        if let Some(run) = &mut self.state.run {
-            run.flow = next.id.clone();
-            run.version = next.version;
-            run.offered.clear();
+fn http_step(scope: &Roots<'_>, spec: &HttpSpec) -> Next {
+    let req = HttpRequest {
+        method: spec.method.clone(),
+        url: render_url(&spec.url, scope),
+        headers: spec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), render(v, scope)))
+            .collect(),
+        body: spec.body.as_ref().map(|b| render_json(b, scope)),
+        timeout: spec.timeout,
+    };
+    Next::Wait(Effect::Http(req), Await::Http)
+}
+
+fn handoff_step(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    contact: &Contact,
+    output: &mut Output,
+    flow: &Flow,
+    pc: usize,
+) -> Next {
+    let Op::Handoff { timeout, message } = &flow.steps[pc].op else {
+        return Next::To(pc + 1);
+    };
+    if let Some(m) = message {
+        if let Err(why) = send(ctx, state, contact, output, m) {
+            output.note_error(state, ctx.now, flow, pc, why);
         }
-        Next::Flow(next)
     }
+    hand_off(ctx.now, state, output, flow, pc, *timeout);
+    Next::Stop
+}
 
-    fn delay_step(&mut self, d: Duration, pc: usize) -> Next {
-        let run = self.run_id();
-        if let Some(r) = &mut self.state.run {
-            r.wait = Some(Wait::Delay { step: pc });
+/// A person takes the conversation (until `timeout`, if any); the run ends.
+pub(super) fn hand_off(
+    now: DateTime<Utc>,
+    state: &mut ConversationState,
+    output: &mut Output,
+    flow: &Flow,
+    pc: usize,
+    timeout: Option<Duration>,
+) {
+    // `later` saturates a timeout the loader should have refused (past ten years)
+    // instead of panicking on the overflow.
+    let until = timeout.map(|t| later(now, t));
+    output.visit_handed_off = true;
+    output.notes.push(Note::HandedOff {
+        flow: flow.id.clone(),
+        until,
+    });
+    state.handoff = Some(Handoff {
+        since: now,
+        until,
+        flow: flow.id.clone(),
+    });
+    match timeout {
+        Some(t) => {
+            let run = run_id(state);
+            output.set_timer_after(now, Timer::HandoffTimeout { run, step: pc }, t);
         }
-        self.set_timer_after(Timer::Delay { run, step: pc }, d);
-        Next::Stop
+        // Until released: an earlier handoff's timeout (one released before this
+        // handoff began) must not end this one.
+        None => output.cancel_timer(&crate::domain::TimerKind::HandoffTimeout),
     }
+    state.run = None;
+}
 
+fn goto_flow_step(
+    ctx: &StepCtx<'_>,
+    state: &mut ConversationState,
+    output: &mut Output,
+    flow: &Flow,
+    pc: usize,
+    id: &str,
+) -> Next {
+    let Some(next) = ctx.library.flows().get(id).cloned() else {
+        let why = format!("there is no flow `{id}` any more");
+        return output.fail_step(state, ctx.now, flow, pc, why);
+    };
+    if let Some(run) = &mut state.run {
+        run.flow = next.id.clone();
+        run.version = next.version;
+        run.offered.clear();
+    }
+    Next::Flow(next)
+}
+
+fn delay_step(
+    now: DateTime<Utc>,
+    state: &mut ConversationState,
+    output: &mut Output,
+    d: Duration,
+    pc: usize,
+) -> Next {
+    let run = run_id(state);
+    if let Some(r) = &mut state.run {
+        r.wait = Some(Wait::Delay { step: pc });
+    }
+    output.set_timer_after(now, Timer::Delay { run, step: pc }, d);
+    Next::Stop
+}
+
+impl Output {
     /// A step failed: its `on_error` path if it has one, else the run ends.
-    fn on_error(
+    pub(super) fn on_error(
         &mut self,
+        state: &mut ConversationState,
+        now: DateTime<Utc>,
         flow: &Flow,
         pc: usize,
         on_error: Option<usize>,
@@ -389,29 +508,33 @@ impl Interpreter<'_> {
     ) -> Next {
         match on_error {
             Some(t) => {
-                self.note_error(flow, pc, message);
+                self.note_error(state, now, flow, pc, message);
                 Next::To(t)
             }
-            None => self.fail_step(flow, pc, message),
+            None => self.fail_step(state, now, flow, pc, message),
         }
     }
 
-    pub(super) fn fail_step(&mut self, flow: &Flow, pc: usize, message: String) -> Next {
-        self.fail(flow, pc, message);
+    pub(super) fn fail_step(
+        &mut self,
+        state: &mut ConversationState,
+        now: DateTime<Utc>,
+        flow: &Flow,
+        pc: usize,
+        message: String,
+    ) -> Next {
+        self.fail(state, now, flow, pc, message);
         Next::Stop
     }
 
-    fn trace_step(&mut self, flow: &Flow, pc: usize) {
-        let vars = self.state.run.as_ref().map(|r| r.vars.clone());
-        if let Some(trace) = &mut self.trace {
-            trace.step(flow, pc);
-            if let Some(vars) = vars {
-                trace.last_vars = Some(vars);
-            }
-        }
-    }
-
-    pub(super) fn note_error(&mut self, flow: &Flow, step: usize, message: String) {
+    pub(super) fn note_error(
+        &mut self,
+        state: &mut ConversationState,
+        now: DateTime<Utc>,
+        flow: &Flow,
+        step: usize,
+        message: String,
+    ) {
         self.visit_failed = true;
         self.notes.push(Note::StepFailed {
             flow: flow.id.clone(),
@@ -424,18 +547,25 @@ impl Interpreter<'_> {
                 .errors
                 .push(format!("{}:{line}: {message}", flow.file));
         }
-        self.state.last_error = Some(crate::domain::StepError {
+        state.last_error = Some(crate::domain::StepError {
             flow: flow.id.clone(),
             step,
             message,
-            at: self.now,
+            at: now,
         });
     }
 
     /// Ends the run after an error; the next message starts afresh.
-    pub(super) fn fail(&mut self, flow: &Flow, step: usize, message: String) {
-        self.note_error(flow, step, message);
-        self.state.run = None;
+    pub(super) fn fail(
+        &mut self,
+        state: &mut ConversationState,
+        now: DateTime<Utc>,
+        flow: &Flow,
+        step: usize,
+        message: String,
+    ) {
+        self.note_error(state, now, flow, step, message);
+        state.run = None;
     }
 }
 

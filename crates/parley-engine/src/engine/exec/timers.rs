@@ -24,7 +24,7 @@ impl Interpreter<'_> {
                     from: crate::domain::ContactRef::BusinessScoped(String::new()),
                     profile_name: None,
                     username: None,
-                    timestamp: Some(self.now),
+                    timestamp: Some(self.ctx.now),
                     content: InboundContent::Text {
                         body: String::new(),
                     },
@@ -36,7 +36,7 @@ impl Interpreter<'_> {
             Timer::Release { .. } => {
                 self.state.handoff = None;
                 // The released handoff's timeout goes with it, or it would end the next one.
-                self.cancel_timer(&TimerKind::HandoffTimeout);
+                self.output.cancel_timer(&TimerKind::HandoffTimeout);
             }
             Timer::HandoffTimeout { .. } => self.state.handoff = None,
             Timer::Scheduled(run) => self.scheduled(&run),
@@ -45,21 +45,22 @@ impl Interpreter<'_> {
                 // person handles the conversation or a run waits (an `ask`, a `delay`): a
                 // reminder never replaces a flow in progress, whose own sends say what to do
                 // if the window has closed by then.
-                if self.window.expires_at != Some(expires_at) {
+                if self.ctx.window.expires_at != Some(expires_at) {
                     return;
                 }
                 if self.state.handoff.is_some() {
-                    self.decide(|| "reminder skipped: a person handles the conversation".into());
+                    self.output
+                        .decide(|| "reminder skipped: a person handles the conversation".into());
                     return;
                 }
                 if let Some(run) = self.state.run.as_ref().filter(|r| r.wait.is_some()) {
                     let flow = run.flow.clone();
-                    self.decide(|| {
+                    self.output.decide(|| {
                         format!("reminder skipped: flow `{flow}` is waiting and keeps going")
                     });
                     return;
                 }
-                if let Some(flow) = self.library.flows().get(&flow).cloned() {
+                if let Some(flow) = self.ctx.library.flows().get(&flow).cloned() {
                     self.start(flow, Map::new());
                 }
             }
@@ -101,13 +102,14 @@ impl Interpreter<'_> {
                 match f.on_timeout {
                     Some(t) => t,
                     None => {
-                        self.decide(|| "nobody submitted the form in time: the flow ends".into());
+                        self.output
+                            .decide(|| "nobody submitted the form in time: the flow ends".into());
                         return;
                     }
                 }
             }
             _ => {
-                self.count_step(&flow, at, StepCount::Answered);
+                self.output.count_step(&flow, at, StepCount::Answered);
                 at + 1
             }
         };
@@ -120,7 +122,7 @@ impl Interpreter<'_> {
     /// A schedule reaches this contact: start its flow, unless the contact opted out or a
     /// person is handling the conversation.
     pub(super) fn scheduled(&mut self, run: &ScheduledRun) {
-        if self.contact.get(OPTED_OUT).and_then(Value::as_bool) == Some(true)
+        if self.contact.view.get(OPTED_OUT).and_then(Value::as_bool) == Some(true)
             || self.state.handoff.is_some()
         {
             return;
@@ -129,27 +131,29 @@ impl Interpreter<'_> {
             // Neither is lost: the run in progress keeps going, the scheduled flow starts
             // when it ends (one per flow; a newer fire of the same flow replaces an older).
             let (current, deferred) = (waiting.flow.clone(), run.flow.clone());
-            self.decide(|| {
+            self.output.decide(|| {
                 format!("scheduled flow `{deferred}` waits until flow `{current}` ends")
             });
             self.state.deferred.retain(|d| d.flow != run.flow);
             if self.state.deferred.len() < MAX_DEFERRED {
                 self.state.deferred.push(run.clone());
             } else {
-                self.notes.push(Note::DeferredDropped {
+                self.output.notes.push(Note::DeferredDropped {
                     flow: run.flow.clone(),
                     max: MAX_DEFERRED,
                 });
             }
             return;
         }
-        let Some(flow) = self.library.flows().get(&run.flow).cloned() else {
+        let Some(flow) = self.ctx.library.flows().get(&run.flow).cloned() else {
             return;
         };
-        self.decide(|| format!("scheduled run of flow `{}`", flow.id));
-        let stamp = json!(self.now.to_rfc3339());
-        self.contact[LAST_REENGAGED_AT] = stamp.clone();
-        self.patch
+        self.output
+            .decide(|| format!("scheduled run of flow `{}`", flow.id));
+        let stamp = json!(self.ctx.now.to_rfc3339());
+        self.contact.view[LAST_REENGAGED_AT] = stamp.clone();
+        self.contact
+            .patch
             .set_attributes
             .insert(LAST_REENGAGED_AT.into(), stamp);
         self.start(flow, Map::new());
@@ -169,22 +173,22 @@ impl Interpreter<'_> {
     /// lost a tag, left the flow `in_flow` named, or had another scheduled flow meanwhile
     /// (`frequency_cap`).
     pub(super) fn scheduled_after_wait(&mut self, run: &ScheduledRun) {
-        let Some(flow) = self.library.flows().get(&run.flow).cloned() else {
+        let Some(flow) = self.ctx.library.flows().get(&run.flow).cloned() else {
             return;
         };
         if let Some(schedule) = &flow.schedule {
-            let mut attributes = self.contact["fields"]
+            let mut attributes = self.contact.view["fields"]
                 .as_object()
                 .cloned()
                 .unwrap_or_default();
             // Parley's own attributes are kept on the contact itself as they change.
             for key in [OPTED_OUT, LAST_REENGAGED_AT] {
-                match &self.contact[key] {
+                match &self.contact.view[key] {
                     Value::Null => attributes.remove(key),
                     v => attributes.insert(key.into(), v.clone()),
                 };
             }
-            let tags: Vec<String> = self.contact["tags"]
+            let tags: Vec<String> = self.contact.view["tags"]
                 .as_array()
                 .map(|t| {
                     t.iter()
@@ -195,14 +199,14 @@ impl Interpreter<'_> {
             let member = Member {
                 tags: &tags,
                 attributes: &attributes,
-                last_inbound_at: self.window.last_inbound_at,
+                last_inbound_at: self.ctx.window.last_inbound_at,
                 state: &self.state,
             };
             if !schedule
                 .audience
-                .matches(&member, self.now, schedule.frequency_cap)
+                .matches(&member, self.ctx.now, schedule.frequency_cap)
             {
-                self.decide(|| {
+                self.output.decide(|| {
                     format!(
                         "scheduled flow `{}` waited; its audience or frequency cap no longer takes this contact, so it does not start",
                         run.flow

@@ -1,92 +1,105 @@
 //! The values flows see (`contact`, `vars`, `message`, `now`), variables and contact
-//! changes, the inputs of scripts, and the conversation's timers.
+//! changes, the inputs of scripts, and the conversation's timers. Each works on the parts
+//! of the interpreter it needs (`context`).
 
+use super::context::{Contact, Output, StepCtx};
 use super::{Interpreter, ScriptJob};
 use crate::domain::clock::later;
-use crate::domain::{NewTimer, Timer, TimerKind};
+use crate::domain::{ConversationState, NewTimer, Timer, TimerKind};
 use crate::engine::template::{render, Roots};
 use crate::flows::{script, Expr, SetTarget};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+/// What templates read: the contact, the run's variables, the message and the time.
+pub(super) fn scope<'s>(
+    ctx: &'s StepCtx<'_>,
+    state: &'s ConversationState,
+    contact: &'s Contact,
+) -> Roots<'s> {
+    Roots {
+        contact: &contact.view,
+        vars: state.run.as_ref().map(|r| &r.vars),
+        message: &ctx.message,
+        now: ctx.now,
+    }
+}
+
 impl Interpreter<'_> {
-    /// What templates read: the contact, the run's variables, the message and the time.
+    /// `scope` of the interpreter as it is now.
     pub(super) fn scope(&self) -> Roots<'_> {
-        Roots {
-            contact: &self.contact,
-            vars: self.state.run.as_ref().map(|r| &r.vars),
-            message: &self.message,
-            now: self.now,
-        }
+        scope(&self.ctx, &self.state, &self.contact)
     }
 
     pub(super) fn render(&self, text: &str) -> String {
         render(text, &self.scope())
     }
+}
 
-    /// `render` for an `http` step's URL (`template::render_url`).
-    pub(super) fn render_url(&self, text: &str) -> String {
-        crate::engine::template::render_url(text, &self.scope())
+pub(super) fn set_var(state: &mut ConversationState, name: &str, value: Value) {
+    if let Some(run) = &mut state.run {
+        run.vars.insert(name.to_string(), value);
     }
+}
 
-    pub(super) fn set_var(&mut self, name: &str, value: Value) {
-        if let Some(run) = &mut self.state.run {
-            run.vars.insert(name.to_string(), value);
+/// Why the run's variables cannot take `value` as `name` (or, with `name` `None`, hold
+/// what they hold now): more than `RUN_VARS_MAX` in all.
+pub(super) fn vars_over_budget(
+    state: &ConversationState,
+    name: Option<&str>,
+    value: Option<&Value>,
+) -> Option<String> {
+    use crate::domain::limits::{json_size, RUN_VARS_MAX};
+    let run = state.run.as_ref()?;
+    let mut total = 0usize;
+    for (k, v) in &run.vars {
+        if Some(k.as_str()) != name {
+            total = total.saturating_add(k.len() + json_size(v, RUN_VARS_MAX));
         }
     }
+    if let Some(v) = value {
+        total = total.saturating_add(json_size(v, RUN_VARS_MAX));
+    }
+    (total > RUN_VARS_MAX).then(|| {
+        format!(
+            "the run's variables would hold more than {} MiB in all; keep only what the flow needs (an `http` step's `save_as` keeps the whole answer)",
+            RUN_VARS_MAX / (1024 * 1024)
+        )
+    })
+}
 
-    /// Why the run's variables cannot take `value` as `name` (or, with `name` `None`, hold
-    /// what they hold now): more than `RUN_VARS_MAX` in all.
-    pub(super) fn vars_over_budget(
-        &self,
-        name: Option<&str>,
-        value: Option<&Value>,
-    ) -> Option<String> {
-        use crate::domain::limits::{json_size, RUN_VARS_MAX};
-        let run = self.state.run.as_ref()?;
-        let mut total = 0usize;
-        for (k, v) in &run.vars {
-            if Some(k.as_str()) != name {
-                total = total.saturating_add(k.len() + json_size(v, RUN_VARS_MAX));
+pub(super) fn assign(
+    state: &mut ConversationState,
+    contact: &mut Contact,
+    target: &SetTarget,
+    value: Value,
+) {
+    match target {
+        SetTarget::Var(name) => set_var(state, name, value),
+        SetTarget::ContactName => {
+            let name = match &value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            contact.view["name"] = json!(name);
+            contact.patch.name = Some(name);
+        }
+        SetTarget::ContactAttribute(key) => {
+            contact.view[key.as_str()] = value.clone();
+            // `contact.fields.x` is the same attribute (imported custom fields).
+            if contact.view["fields"].is_object() {
+                contact.view["fields"][key.as_str()] = value.clone();
             }
-        }
-        if let Some(v) = value {
-            total = total.saturating_add(json_size(v, RUN_VARS_MAX));
-        }
-        (total > RUN_VARS_MAX).then(|| {
-            format!(
-                "the run's variables would hold more than {} MiB in all; keep only what the flow needs (an `http` step's `save_as` keeps the whole answer)",
-                RUN_VARS_MAX / (1024 * 1024)
-            )
-        })
-    }
-
-    pub(super) fn assign(&mut self, target: &SetTarget, value: Value) {
-        match target {
-            SetTarget::Var(name) => self.set_var(name, value),
-            SetTarget::ContactName => {
-                let name = match &value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                self.contact["name"] = json!(name);
-                self.patch.name = Some(name);
-            }
-            SetTarget::ContactAttribute(key) => {
-                self.contact[key.as_str()] = value.clone();
-                // `contact.fields.x` is the same attribute (imported custom fields).
-                if self.contact["fields"].is_object() {
-                    self.contact["fields"][key.as_str()] = value.clone();
-                }
-                self.patch.set_attributes.insert(key.clone(), value);
-            }
+            contact.patch.set_attributes.insert(key.clone(), value);
         }
     }
+}
 
+impl Contact {
     /// The contact's tags as flows see them, after this event's `tag` and `untag` steps.
     /// (Name and attributes are mirrored as they are assigned.)
     pub(super) fn refresh_tags(&mut self) {
-        let mut tags: Vec<String> = self.contact["tags"]
+        let mut tags: Vec<String> = self.view["tags"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -96,32 +109,34 @@ impl Interpreter<'_> {
             .unwrap_or_default();
         let (mut name, mut attributes) = (None, Map::new());
         self.patch.apply_to(&mut name, &mut attributes, &mut tags);
-        self.contact["tags"] = json!(tags);
+        self.view["tags"] = json!(tags);
     }
+}
 
-    /// Rhai code with what it sees now: the run's `vars`, the contact and the message.
-    pub(super) fn script_job(&self, code: &Expr) -> ScriptJob {
-        ScriptJob {
-            ast: code.ast.clone(),
-            inputs: script::Inputs {
-                vars: self
-                    .state
-                    .run
-                    .as_ref()
-                    .map(|r| r.vars.clone())
-                    .unwrap_or_default(),
-                contact: self.contact.clone(),
-                message: self.message.clone(),
-            },
-        }
+/// Rhai code with what it sees now: the run's `vars`, the contact and the message.
+pub(super) fn script_job(scope: &Roots<'_>, code: &Expr) -> ScriptJob {
+    ScriptJob {
+        ast: code.ast.clone(),
+        inputs: script::Inputs {
+            vars: scope.vars.cloned().unwrap_or_default(),
+            contact: scope.contact.clone(),
+            message: scope.message.clone(),
+        },
     }
+}
 
-    pub(super) fn run_id(&self) -> u64 {
-        self.state.run.as_ref().map(|r| r.id).unwrap_or(0)
-    }
+pub(super) fn run_id(state: &ConversationState) -> u64 {
+    state.run.as_ref().map(|r| r.id).unwrap_or(0)
+}
 
-    pub(super) fn set_timer_after(&mut self, timer: Timer, after: std::time::Duration) {
-        self.set_timer(timer, later(self.now, after));
+impl Output {
+    pub(super) fn set_timer_after(
+        &mut self,
+        now: DateTime<Utc>,
+        timer: Timer,
+        after: std::time::Duration,
+    ) {
+        self.set_timer(timer, later(now, after));
     }
 
     /// Sets the conversation's one timer of this kind, replacing an earlier one.

@@ -20,6 +20,7 @@ impl Interpreter<'_> {
         }
         if let Some(max) = spec.budget.cost {
             let prices = self
+                .ctx
                 .library
                 .options
                 .model_prices

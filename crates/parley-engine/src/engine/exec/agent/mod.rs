@@ -14,8 +14,9 @@
 //! The caller records each answer before resuming the step (`FlowEngine`), so a step run
 //! again after a crash gets the same answers and sends the same replies once.
 
-use super::render::clip;
-use super::steps::Next;
+use super::render::{clip, fallback_of};
+use super::steps::{hand_off, Next};
+use super::vars::set_var;
 use super::{Await, Effect, Interpreter};
 use crate::domain::chat::{
     self, dollars, ChatAnswer, ChatMessage, ChatRequest, ToolCall, ToolSpec,
@@ -131,10 +132,11 @@ impl Interpreter<'_> {
                 transcript: Vec::new(),
             });
         }
-        match self.turn_text.take() {
+        match self.ctl.turn_text.take() {
             Some(text) => self.agent_turn(flow, spec, pc, text),
             None => {
-                self.decide(|| "the assistant waits for the customer's message".into());
+                self.output
+                    .decide(|| "the assistant waits for the customer's message".into());
                 Next::Stop
             }
         }
@@ -143,7 +145,13 @@ impl Interpreter<'_> {
     /// A customer message reached the waiting `agent` step at `pc`.
     pub(super) fn agent_message(&mut self, flow: &Arc<Flow>, pc: usize, text: String) -> Next {
         let Some(Op::Agent(spec)) = flow.steps.get(pc).map(|s| &s.op) else {
-            return self.fail_step(flow, pc, "the assistant's step is gone".into());
+            return self.output.fail_step(
+                &mut self.state,
+                self.ctx.now,
+                flow,
+                pc,
+                "the assistant's step is gone".into(),
+            );
         };
         self.agent_turn(flow, spec, pc, text)
     }
@@ -173,7 +181,7 @@ impl Interpreter<'_> {
         };
         if turns >= spec.max_turns {
             let max = spec.max_turns;
-            self.decide(|| {
+            self.output.decide(|| {
                 format!("the assistant answered its {max} turns (`max_turns`): the flow goes on")
             });
             return self.agent_done(pc + 1);
@@ -185,7 +193,7 @@ impl Interpreter<'_> {
         let text = guard::defuse_notes(&text).into_owned();
         let mut messages = transcript;
         messages.push(ChatMessage::user(text.clone()));
-        self.round = Some(Round {
+        self.ctl.round = Some(Round {
             messages,
             user: text,
             calls: 0,
@@ -196,7 +204,7 @@ impl Interpreter<'_> {
 
     /// The next call of the turn, unless the turn made too many or the budget forbids it.
     fn agent_call(&mut self, flow: &Arc<Flow>, spec: &AgentSpec, pc: usize) -> Next {
-        let Some(round) = &self.round else {
+        let Some(round) = &self.ctl.round else {
             return Next::Stop;
         };
         if round.calls >= MAX_ROUNDS {
@@ -228,11 +236,11 @@ impl Interpreter<'_> {
         if let Some(why) = self.over_budget(spec, &request) {
             return self.agent_exit(flow, spec, pc, Exit::Budget, why);
         }
-        if let Some(round) = &mut self.round {
+        if let Some(round) = &mut self.ctl.round {
             round.calls += 1;
         }
-        self.mask_trace |= spec.guardrails.mask_personal_data;
-        if let Some(trace) = &mut self.trace {
+        self.output.mask_trace |= spec.guardrails.mask_personal_data;
+        if let Some(trace) = &mut self.output.trace {
             let mask = spec.guardrails.mask_personal_data;
             let shown = |s: &str| {
                 let s = if mask {
@@ -254,20 +262,20 @@ impl Interpreter<'_> {
                 ..Default::default()
             });
         }
-        let seq = self.model_calls;
-        self.model_calls += 1;
+        let seq = self.ctl.model_calls;
+        self.ctl.model_calls += 1;
         Next::Wait(
             Effect::Model(Box::new(ModelCall {
                 model: spec.model.clone(),
                 request,
-                conversation_id: self.conversation_id,
-                event_id: self.event_id,
+                conversation_id: self.ctx.conversation_id,
+                event_id: self.ctx.event_id,
                 seq,
                 flow: flow.id.clone(),
                 step: flow.place(pc),
                 timeout: spec.timeout,
                 mask: spec.guardrails.mask_personal_data,
-                now: self.now,
+                now: self.ctx.now,
             })),
             Await::Agent,
         )
@@ -328,7 +336,7 @@ impl Interpreter<'_> {
         // goes back names only those kept), so an answer of thousands of calls costs nothing.
         let dropped = tool_calls.len().saturating_sub(MAX_TOOL_CALLS);
         if dropped > 0 {
-            self.decide(|| {
+            self.output.decide(|| {
                 format!("{dropped} tool calls past the first {MAX_TOOL_CALLS} were dropped")
             });
         }
@@ -336,7 +344,7 @@ impl Interpreter<'_> {
         // What goes back to the model of its own answer is bounded: a megabyte it wrote
         // once must not be sent (and recorded, and paid for) again with every later call.
         let kept_calls: Vec<ToolCall> = tool_calls.iter().map(kept_call).collect();
-        if let Some(round) = &mut self.round {
+        if let Some(round) = &mut self.ctl.round {
             round.messages.push(ChatMessage::assistant(
                 kept_text(spec, &text),
                 kept_calls.clone(),
@@ -349,7 +357,7 @@ impl Interpreter<'_> {
         // turn has ended, the model cannot answer again.
         let (ends, refused) = self.carry_out_calls(flow, spec, pc, &tool_calls, &kept_calls);
         if dropped > 0 {
-            if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
+            if let Some(last) = self.ctl.round.as_mut().and_then(|r| r.messages.last_mut()) {
                 last.text.push_str(&format!(
                     "\n(Parley: your answer asked for {} actions; only the first {MAX_TOOL_CALLS} were looked at and the other {dropped} were not carried out. Ask for at most {MAX_TOOL_CALLS} in one answer.)",
                     dropped + MAX_TOOL_CALLS
@@ -381,7 +389,8 @@ impl Interpreter<'_> {
         };
         if refused.is_ok() && self.said_this_turn(&text) {
             // Sent with an earlier call's actions: the customer has it already.
-            self.decide(|| "the assistant's answer was sent already this turn; not again".into());
+            self.output
+                .decide(|| "the assistant's answer was sent already this turn; not again".into());
             self.trace_outcome(|x| x.outcome = "sent already".into());
             return self.turn_answered(spec, pc);
         }
@@ -389,15 +398,16 @@ impl Interpreter<'_> {
             Ok(()) => {
                 self.trace_outcome(|x| x.outcome = "sent".into());
                 self.agent_say(spec, text.clone());
-                if let Some(round) = &mut self.round {
+                if let Some(round) = &mut self.ctl.round {
                     round.said.push(text);
                 }
                 self.turn_answered(spec, pc)
             }
             Err(why) => {
-                self.decide(|| format!("the assistant's answer was not sent: {why}"));
+                self.output
+                    .decide(|| format!("the assistant's answer was not sent: {why}"));
                 self.trace_outcome(|x| x.outcome = format!("refused: {why}"));
-                if let Some(round) = &mut self.round {
+                if let Some(round) = &mut self.ctl.round {
                     round
                         .messages
                         .push(ChatMessage::assistant(kept_text(spec, &text), Vec::new()));
@@ -413,7 +423,7 @@ impl Interpreter<'_> {
     /// The turn is over: the customer's message and what was said join the transcript,
     /// which keeps the step's last `history` messages.
     fn end_turn(&mut self) {
-        let Some(round) = self.round.take() else {
+        let Some(round) = self.ctl.round.take() else {
             return;
         };
         let Some(run) = &mut self.state.run else {
@@ -426,6 +436,7 @@ impl Interpreter<'_> {
             return;
         };
         let history = self
+            .ctx
             .library
             .flow_version(&run.flow, run.version)
             .and_then(|f| match f.steps.get(*step).map(|s| &s.op) {
@@ -456,8 +467,10 @@ impl Interpreter<'_> {
             Exit::Budget => (&spec.on_budget, "on_budget"),
         };
         match exit {
-            Exit::Error => self.note_error(flow, pc, why),
-            Exit::Budget => self.decide(|| format!("budget reached: {why}")),
+            Exit::Error => self
+                .output
+                .note_error(&mut self.state, self.ctx.now, flow, pc, why),
+            Exit::Budget => self.output.decide(|| format!("budget reached: {why}")),
         }
         if let Some(say) = &rule.say {
             let body = self.render(say);
@@ -466,11 +479,12 @@ impl Interpreter<'_> {
         self.end_turn();
         match (rule.goto, exit) {
             (Some(t), _) => {
-                self.decide(|| format!("`{name}`: the flow goes on at {}", flow.place(t)));
+                self.output
+                    .decide(|| format!("`{name}`: the flow goes on at {}", flow.place(t)));
                 self.agent_done(t)
             }
             (None, Exit::Error) => {
-                self.decide(|| {
+                self.output.decide(|| {
                     "the assistant keeps waiting: the next message is another try".into()
                 });
                 Next::Stop
@@ -493,14 +507,14 @@ impl Interpreter<'_> {
             return Next::Stop;
         }
         let max = spec.max_turns;
-        self.decide(|| {
+        self.output.decide(|| {
             format!("the assistant answered its {max} turns (`max_turns`): the flow goes on")
         });
         self.agent_done(pc + 1)
     }
 
     fn agent_done(&mut self, to: usize) -> Next {
-        self.round = None;
+        self.ctl.round = None;
         if let Some(run) = &mut self.state.run {
             run.wait = None;
         }
@@ -509,9 +523,9 @@ impl Interpreter<'_> {
 
     /// Sends a text of the step (never template-rendered: a model's words are data).
     fn agent_say(&mut self, spec: &AgentSpec, body: String) {
-        let fallback = self.fallback_of(&spec.if_window_closed);
+        let fallback = fallback_of(&self.scope(), &spec.if_window_closed);
         let preview_url = body.contains("https://") || body.contains("http://");
-        self.reply(
+        self.output.reply(
             OutboundContent::Text {
                 body: clip(body, limits::TEXT_MAX),
                 preview_url,
@@ -522,7 +536,8 @@ impl Interpreter<'_> {
 
     /// `text` was sent to the customer during this turn already.
     fn said_this_turn(&self, text: &str) -> bool {
-        self.round
+        self.ctl
+            .round
             .as_ref()
             .is_some_and(|r| r.said.iter().any(|s| s.trim() == text.trim()))
     }
@@ -530,18 +545,18 @@ impl Interpreter<'_> {
     /// Where the next reply goes, in the replies and in the trace's sends.
     fn reply_mark(&self) -> (usize, usize) {
         (
-            self.out.replies.len(),
-            self.trace.as_ref().map_or(0, |t| t.sends.len()),
+            self.output.out.replies.len(),
+            self.output.trace.as_ref().map_or(0, |t| t.sends.len()),
         )
     }
 
     /// Moves the latest reply back to `mark` (a `reply_mark`), before what was sent since.
     fn move_last_reply(&mut self, (replies, sends): (usize, usize)) {
-        if let Some(reply) = self.out.replies.pop() {
-            let at = replies.min(self.out.replies.len());
-            self.out.replies.insert(at, reply);
+        if let Some(reply) = self.output.out.replies.pop() {
+            let at = replies.min(self.output.out.replies.len());
+            self.output.out.replies.insert(at, reply);
         }
-        if let Some(trace) = &mut self.trace {
+        if let Some(trace) = &mut self.output.trace {
             if let Some(send) = trace.sends.pop() {
                 let at = sends.min(trace.sends.len());
                 trace.sends.insert(at, send);
@@ -551,7 +566,12 @@ impl Interpreter<'_> {
 
     /// Fills in the trace's latest exchange.
     fn trace_outcome(&mut self, f: impl FnOnce(&mut TraceExchange)) {
-        if let Some(x) = self.trace.as_mut().and_then(|t| t.exchanges.last_mut()) {
+        if let Some(x) = self
+            .output
+            .trace
+            .as_mut()
+            .and_then(|t| t.exchanges.last_mut())
+        {
             f(x);
         }
     }

@@ -110,7 +110,7 @@ impl Interpreter<'_> {
                         tools.goto_flow.join(", ")
                     ));
                 }
-                match self.library.flows().get(id).cloned() {
+                match self.ctx.library.flows().get(id).cloned() {
                     Some(next) => Ok(Tool::GotoFlow(next)),
                     None => refuse(format!(
                         "the flow `{}` is not loaded",
@@ -140,13 +140,13 @@ impl Interpreter<'_> {
             Tool::Save(values) => {
                 let saved: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
                 for (name, value) in values {
-                    self.set_var(&name, value);
+                    set_var(&mut self.state, &name, value);
                 }
                 (format!("saved {}", saved.join(", ")), None)
             }
             Tool::Tag(tag) => {
-                self.patch.tag(&tag);
-                self.refresh_tags();
+                self.contact.patch.tag(&tag);
+                self.contact.refresh_tags();
                 (format!("tagged {tag}"), None)
             }
             Tool::GotoFlow(next) => {
@@ -164,7 +164,8 @@ impl Interpreter<'_> {
                     let body = self.render(m);
                     self.agent_say(spec, body);
                 }
-                self.hand_off(flow, pc, handoff.timeout);
+                let (now, timeout) = (self.ctx.now, handoff.timeout);
+                hand_off(now, &mut self.state, &mut self.output, flow, pc, timeout);
                 ("handed to a person".into(), Some(Next::Stop))
             }
             Tool::SendButtons { text, buttons } => {
@@ -174,8 +175,8 @@ impl Interpreter<'_> {
                         .map(|b| (b.id.clone(), b.title.clone()))
                         .collect();
                 }
-                let fallback = self.fallback_of(&spec.if_window_closed);
-                self.reply(
+                let fallback = fallback_of(&self.scope(), &spec.if_window_closed);
+                self.output.reply(
                     OutboundContent::Buttons {
                         body: text.clone(),
                         header: None,
@@ -184,7 +185,7 @@ impl Interpreter<'_> {
                     },
                     fallback,
                 );
-                if let Some(round) = &mut self.round {
+                if let Some(round) = &mut self.ctl.round {
                     round.said.push(text);
                 }
                 (
@@ -269,9 +270,9 @@ impl Interpreter<'_> {
                 ),
                 trace::TEXT_MAX,
             );
-            self.decide(|| format!("tool call {line}"));
+            self.output.decide(|| format!("tool call {line}"));
             self.trace_outcome(|x| x.tool_calls.push(line.clone()));
-            if let Some(round) = &mut self.round {
+            if let Some(round) = &mut self.ctl.round {
                 round.messages.push(ChatMessage::tool_result(
                     kept.id.clone(),
                     shorten(&outcome.result, RESULT_MAX),
@@ -304,13 +305,14 @@ impl Interpreter<'_> {
             None => {
                 self.agent_say(spec, text.clone());
                 self.move_last_reply(text_at);
-                if let Some(round) = &mut self.round {
+                if let Some(round) = &mut self.ctl.round {
                     round.said.push(text);
                 }
             }
             Some(why) => {
-                self.decide(|| format!("the assistant's text was not sent: {why}"));
-                if let Some(last) = self.round.as_mut().and_then(|r| r.messages.last_mut()) {
+                self.output
+                    .decide(|| format!("the assistant's text was not sent: {why}"));
+                if let Some(last) = self.ctl.round.as_mut().and_then(|r| r.messages.last_mut()) {
                     last.text.push_str(&format!(
                         "\n(Parley, not the customer: the text of your answer, «{}», was not sent to the customer because {why}.)",
                         shorten(&text, ECHO_MAX)
