@@ -1,0 +1,119 @@
+//! Conversations with their contacts (the API's listings, a schedule's audience) and a
+//! conversation's inbound messages, as rows.
+
+use super::columns::{time, Stamp, State};
+use crate::domain::{Contact, Conversation, EventKind, StoredEvent};
+use crate::store::{AudienceRow, ConversationSummary, Id};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+
+/// `id, sender_id, contact_id, last_inbound_at, state, created_at` of `conversations`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationCols {
+    id: Id,
+    sender_id: i64,
+    contact_id: Id,
+    last_inbound_at: Option<Stamp>,
+    state: Option<State>,
+    created_at: Stamp,
+}
+
+impl From<ConversationCols> for Conversation {
+    fn from(r: ConversationCols) -> Self {
+        Conversation {
+            id: r.id,
+            sender_id: r.sender_id,
+            contact_id: r.contact_id,
+            last_inbound_at: time(r.last_inbound_at),
+            state: r.state.unwrap_or_default().0,
+            created_at: r.created_at.0,
+        }
+    }
+}
+
+/// A contact joined with its conversation: `key, name, attributes, tags, bsuid, username`,
+/// its id as `contact_id` and its creation as `contact_created_at`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct JoinedContact {
+    contact_id: Id,
+    key: String,
+    name: Option<String>,
+    attributes: Json<Map<String, Value>>,
+    tags: Json<Vec<String>>,
+    contact_created_at: Stamp,
+    bsuid: Option<String>,
+    username: Option<String>,
+}
+
+impl From<JoinedContact> for Contact {
+    fn from(r: JoinedContact) -> Self {
+        Contact {
+            id: r.contact_id,
+            key: r.key,
+            name: r.name,
+            attributes: r.attributes.0,
+            tags: r.tags.0,
+            created_at: r.contact_created_at.0,
+            user_id: r.bsuid,
+            username: r.username,
+        }
+    }
+}
+
+/// A row of `sql::CONVERSATIONS_PAGE`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SummaryCols {
+    #[sqlx(flatten)]
+    conversation: ConversationCols,
+    #[sqlx(flatten)]
+    contact: JoinedContact,
+}
+
+impl From<SummaryCols> for ConversationSummary {
+    fn from(r: SummaryCols) -> Self {
+        ConversationSummary {
+            conversation: r.conversation.into(),
+            contact: r.contact.into(),
+        }
+    }
+}
+
+/// A row of `Schedules::audience_page`: a conversation and its contact.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AudienceCols {
+    conversation_id: Id,
+    last_inbound_at: Option<Stamp>,
+    state: Option<State>,
+    #[sqlx(flatten)]
+    contact: JoinedContact,
+}
+
+impl From<AudienceCols> for AudienceRow {
+    fn from(r: AudienceCols) -> Self {
+        AudienceRow {
+            conversation_id: r.conversation_id,
+            contact: r.contact.into(),
+            last_inbound_at: time(r.last_inbound_at),
+            state: r.state.unwrap_or_default().0,
+        }
+    }
+}
+
+/// A row of `sql::CONVERSATION_INBOUND`: `id, payload, received_at`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct InboundCols {
+    id: Id,
+    payload: Json<EventKind>,
+    received_at: Stamp,
+}
+
+impl InboundCols {
+    pub(crate) fn event(self, conversation_id: Id) -> StoredEvent {
+        StoredEvent {
+            id: self.id,
+            conversation_id,
+            kind: self.payload.0,
+            received_at: self.received_at.0,
+        }
+    }
+}
