@@ -3,6 +3,7 @@
 //! Also the statements several concept files run (inserting outbound messages): this is the
 //! leaf they all import, and it imports none of them.
 
+use super::columns::columns;
 use crate::domain::{Contact, Conversation};
 use crate::store::apply;
 use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
@@ -162,19 +163,21 @@ pub(super) async fn insert_outbound(
     Ok(ids)
 }
 
-/// The predictions of a batch of messages as arrays, `n` the message's 1-based place.
-#[derive(Default)]
-pub(super) struct CostColumns<'a> {
-    pub n: Vec<i64>,
-    pub market: Vec<&'a str>,
-    pub currency: Vec<&'a str>,
-    pub category: Vec<&'static str>,
-    pub kind: Vec<&'static str>,
-    pub price: Vec<i64>,
-    pub rm: Vec<i64>,
-    pub ru: Vec<i64>,
-    pub ra: Vec<i64>,
-    pub rs: Vec<i64>,
+columns! {
+    /// The predictions of a batch of messages as arrays, `n` the message's 1-based place
+    /// (or, for a broadcast's page, its recipient).
+    struct CostColumns<'a> {
+        n: i64 => "bigint",
+        market: &'a str => "text",
+        currency: &'a str => "text",
+        category: &'static str => "text",
+        kind: &'static str => "text",
+        price: i64 => "bigint",
+        rm: i64 => "bigint",
+        ru: i64 => "bigint",
+        ra: i64 => "bigint",
+        rs: i64 => "bigint",
+    }
 }
 
 impl<'a> CostColumns<'a> {

@@ -3,9 +3,10 @@
 //! transaction-scoped advisory lock per portfolio, so processes sharing the database never
 //! reach more customers than the limit between them.
 
-use super::rows::CostColumns;
+mod page;
+
 use super::PgStore;
-use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
+use crate::domain::broadcast::{BroadcastAction, BroadcastState};
 use crate::store::{
     Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
     RecipientRow, SendPricing, StoreError, StoreResult,
@@ -22,7 +23,7 @@ const COLUMNS: &str = "id, name, sender_id, template_name, template_language, ca
      variables, audience, frequency_cap_secs, reply_flow, portfolio, messaging_limit, start_at, \
      state, prepared, cursor, wait_until, wait_reason, created_at, updated_at";
 
-fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+pub(super) fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::days(365))
 }
 
@@ -353,237 +354,15 @@ impl Broadcasts for PgStore {
         if hold(&mut tx, id, owner, now, later(now, lease)).await? != "sending" {
             return Ok(PageOutcome::Stopped);
         }
-        let b = sqlx::query(
-            "select sender_id, portfolio, messaging_limit, prepared, reply_flow
-             from broadcasts where id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let sender_id: i64 = b.try_get("sender_id")?;
-        let portfolio: Option<String> = b.try_get("portfolio")?;
-        let cap: Option<i64> = b.try_get("messaging_limit")?;
-        let prepared: bool = b.try_get("prepared")?;
-        let reply_flow: Option<String> = b.try_get("reply_flow")?;
-        let pending = sqlx::query(
-            "select r.id, r.conversation_id, r.contact_id, r.payload::text as payload,
-                    v.last_inbound_at,
-                    (select max(case when o.status = 'queued' then o.next_attempt_at
-                                     else o.updated_at end)
-                     from outbound_messages o
-                     where o.conversation_id = r.conversation_id
-                       and o.status in ('queued', 'accepted', 'sent', 'delivered', 'read'))
-                        as last_sent,
-                    (v.state -> 'entry_point')::text as entry_point
-             from broadcast_recipients r
-             left join conversations v on v.id = r.conversation_id
-             where r.broadcast_id = $1 and r.state = 'pending'
-             order by r.id limit $2",
-        )
-        .bind(id)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        if pending.is_empty() {
-            if prepared {
-                sqlx::query(
-                    "update broadcasts set state = 'done', lease_owner = null,
-                         lease_until = null, updated_at = $2
-                     where id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                return Ok(PageOutcome::Finished);
-            }
-            tx.commit().await?;
-            return Ok(PageOutcome::Queued(0));
-        }
-        let since = now - chrono::Duration::hours(REACH_WINDOW_HOURS);
-        let contact_ids: Vec<Id> = pending
-            .iter()
-            .map(|r| r.try_get("contact_id"))
-            .collect::<Result<_, _>>()?;
-        let (mut reached, last_reach): (i64, HashMap<Id, DateTime<Utc>>) = match &portfolio {
-            Some(p) => {
-                sqlx::query("select pg_advisory_xact_lock(hashtext('parley.portfolio.' || $1))")
-                    .bind(p)
-                    .execute(&mut *tx)
-                    .await?;
-                let count: i64 = match cap {
-                    Some(_) => {
-                        sqlx::query_scalar(
-                            "select count(*) from portfolio_reach
-                         where portfolio = $1 and reached_at > $2",
-                        )
-                        .bind(p)
-                        .bind(since)
-                        .fetch_one(&mut *tx)
-                        .await?
-                    }
-                    None => 0,
-                };
-                let rows = sqlx::query(
-                    "select contact_id, reached_at from portfolio_reach
-                     where portfolio = $1 and contact_id = any($2)",
-                )
-                .bind(p)
-                .bind(&contact_ids)
-                .fetch_all(&mut *tx)
-                .await?;
-                let map = rows
-                    .iter()
-                    .map(|r| Ok((r.try_get("contact_id")?, r.try_get("reached_at")?)))
-                    .collect::<StoreResult<_>>()?;
-                (count, map)
-            }
-            None => (0, HashMap::new()),
+        let timing = page::Timing {
+            pair_gap,
+            reply_window,
+            now,
         };
-        let gap = chrono::Duration::from_std(pair_gap).unwrap_or_default();
-        let mut ids = Vec::new();
-        let mut conversations = Vec::new();
-        let mut payloads: Vec<String> = Vec::new();
-        let mut due = Vec::new();
-        let mut costs = Vec::new();
-        let mut reach = Vec::new();
-        let mut limit_until = None;
-        for r in &pending {
-            let contact_id: Id = r.try_get("contact_id")?;
-            let last_inbound: Option<DateTime<Utc>> = r.try_get("last_inbound_at")?;
-            let outside = last_inbound.is_none_or(|at| at <= since);
-            if portfolio.is_some()
-                && outside
-                && last_reach.get(&contact_id).is_none_or(|at| *at <= since)
-            {
-                if cap.is_some_and(|cap| reached >= cap) {
-                    limit_until = Some(());
-                    break;
-                }
-                reached += 1;
-                reach.push(contact_id);
-            }
-            let last_sent: Option<DateTime<Utc>> = r.try_get("last_sent")?;
-            ids.push(r.try_get::<Id, _>("id")?);
-            conversations.push(r.try_get::<Id, _>("conversation_id")?);
-            let payload: String = r.try_get("payload")?;
-            let entry_point: Option<String> = r.try_get("entry_point")?;
-            costs.push(pricing.predict(&payload, last_inbound, entry_point.as_deref(), now)?);
-            payloads.push(payload);
-            due.push(last_sent.map_or(now, |last| now.max(last + gap)));
-        }
-        if !ids.is_empty() {
-            let mut columns = CostColumns::default();
-            for (k, cost) in costs.iter().enumerate() {
-                columns.push(k as i64 + 1, cost);
-            }
-            sqlx::query(
-                "with sent as (
-                     insert into outbound_messages
-                         (sender_id, conversation_id, payload, fallback, origin, status,
-                          next_attempt_at, created_at, updated_at, broadcast_recipient)
-                     select $1, v, p::jsonb, '{\"action\":\"fail\"}'::jsonb, 'broadcast',
-                            'queued', at, $5, $5, r
-                     from unnest($2::bigint[], $3::bigint[], $4::text[], $6::timestamptz[])
-                          as t(r, v, p, at)
-                     returning id, broadcast_recipient
-                 ), costs as (
-                     insert into message_costs (outbound_id, sender_id, market, currency,
-                         predicted_category, predicted_type, predicted_micros, rate_marketing,
-                         rate_utility, rate_authentication, rate_service, created_at, updated_at)
-                     select sent.id, $1, c.market, c.currency, c.category, c.kind, c.price,
-                            c.rm, c.ru, c.ra, c.rs, $5, $5
-                     from sent
-                     join unnest($2::bigint[], $8::text[], $9::text[], $10::text[], $11::text[],
-                                 $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
-                                 $16::bigint[])
-                          as c(r, market, currency, category, kind, price, rm, ru, ra, rs)
-                       on c.r = sent.broadcast_recipient
-                 )
-                 update broadcast_recipients b set state = 'queued', outbound_id = sent.id,
-                     queued_at = $5, reply_until = $7
-                 from sent where b.id = sent.broadcast_recipient",
-            )
-            .bind(sender_id)
-            .bind(&ids)
-            .bind(&conversations)
-            .bind(&payloads)
-            .bind(now)
-            .bind(&due)
-            .bind(reply_flow.as_ref().map(|_| later(now, reply_window)))
-            .bind(&columns.market)
-            .bind(&columns.currency)
-            .bind(&columns.category)
-            .bind(&columns.kind)
-            .bind(&columns.price)
-            .bind(&columns.rm)
-            .bind(&columns.ru)
-            .bind(&columns.ra)
-            .bind(&columns.rs)
-            .execute(&mut *tx)
-            .await?;
-            // Each customer reached is stamped as a scheduled run stamps them, so a later
-            // broadcast's or schedule's `frequency_cap` counts this one.
-            sqlx::query(
-                "update contacts c set attributes =
-                     jsonb_set(c.attributes, '{last_reengaged_at}', to_jsonb($2::text))
-                 from conversations v where v.id = any($1::bigint[]) and c.id = v.contact_id",
-            )
-            .bind(&conversations)
-            .bind(now.to_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let (Some(p), false) = (&portfolio, reach.is_empty()) {
-            sqlx::query(
-                "insert into portfolio_reach (portfolio, contact_id, reached_at)
-                 select $1, c, $3 from unnest($2::bigint[]) as t(c)
-                 on conflict (portfolio, contact_id) do update set reached_at = excluded.reached_at",
-            )
-            .bind(p)
-            .bind(&reach)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let queued = ids.len();
-        if limit_until.is_some() {
-            let p = portfolio.clone().unwrap_or_default();
-            let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(
-                "select min(reached_at) from portfolio_reach where portfolio = $1 and reached_at > $2",
-            )
-            .bind(&p)
-            .bind(since)
-            .fetch_one(&mut *tx)
-            .await?;
-            let resume = oldest.unwrap_or(now)
-                + chrono::Duration::hours(REACH_WINDOW_HOURS)
-                + chrono::Duration::microseconds(1);
-            sqlx::query(
-                "update broadcasts set wait_until = $2, wait_reason = $3, lease_owner = null,
-                     lease_until = null, updated_at = $4
-                 where id = $1",
-            )
-            .bind(id)
-            .bind(resume)
-            .bind(format!(
-                "portfolio `{p}` reached its messaging limit of {} customers in 24 hours",
-                cap.unwrap_or_default()
-            ))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            count_priced(sender_id, &costs);
-            return Ok(PageOutcome::LimitReached {
-                until: resume,
-                queued,
-            });
-        }
+        let page = page::queue_page(&mut tx, id, limit, &timing, pricing).await?;
         tx.commit().await?;
-        count_priced(sender_id, &costs);
-        Ok(PageOutcome::Queued(queued))
+        count_priced(page.sender_id, &page.costs);
+        Ok(page.outcome)
     }
 
     async fn release_broadcast(&self, id: Id, owner: &str) -> StoreResult<()> {

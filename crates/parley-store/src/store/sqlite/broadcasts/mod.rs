@@ -1,7 +1,8 @@
 //! Broadcasts on SQLite (`store::Broadcasts`): every write is one job on the writer thread,
 //! so a page's sends, its recipients' marks and the portfolio's reach commit together.
 
-use super::rows::record_prediction;
+mod page;
+
 use super::rows::{micros, opt_time, time};
 use super::statements::Conn;
 use super::SqliteStore;
@@ -20,11 +21,11 @@ const COLUMNS: &str = "id, name, sender_id, template_name, template_language, ca
      variables, audience, frequency_cap_secs, reply_flow, portfolio, messaging_limit, start_at, \
      state, prepared, cursor, wait_until, wait_reason, created_at, updated_at";
 
-fn dur(d: Duration) -> i64 {
+pub(super) fn dur(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 4)
 }
 
-const DAY: i64 = REACH_WINDOW_HOURS * 3_600_000_000;
+pub(super) const DAY: i64 = REACH_WINDOW_HOURS * 3_600_000_000;
 
 fn json(what: &str, text: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
@@ -105,17 +106,6 @@ fn hold(conn: &Conn<'_>, id: Id, owner: &str, now: i64, until: i64) -> StoreResu
         what: "broadcast",
         id,
     })
-}
-
-struct Pending {
-    id: Id,
-    conversation_id: Id,
-    contact_id: Id,
-    payload: String,
-    last_inbound_at: Option<i64>,
-    last_sent: Option<i64>,
-    /// The conversation state's `entry_point`, as JSON text.
-    entry_point: Option<String>,
 }
 
 #[async_trait]
@@ -314,179 +304,24 @@ impl Broadcasts for SqliteStore {
         let owner = owner.to_owned();
         let pricing = pricing.clone();
         let at = now;
-        // Each customer reached is stamped as a scheduled run stamps them, so a later
-        // broadcast's or schedule's `frequency_cap` counts this one.
-        let stamp = now.to_rfc3339();
         let now = micros(now);
         let until = now + dur(lease);
-        let gap = dur(pair_gap);
-        let reply = dur(reply_window);
         let (outcome, priced) = self
             .writer
             .run(move |conn| {
                 let mut priced = Vec::new();
-                let outcome = (|| -> StoreResult<PageOutcome> {
-                    if hold(conn, id, &owner, now, until)? != "sending" {
-                        return Ok(PageOutcome::Stopped);
-                    }
-                    let (sender_id, portfolio, cap, prepared, reply_flow): (
-                        i64,
-                        Option<String>,
-                        Option<i64>,
-                        bool,
-                        Option<String>,
-                    ) = conn
-                        .prepare_cached(
-                            "select sender_id, portfolio, messaging_limit, prepared, reply_flow
-                             from broadcasts where id = ?1",
-                        )?
-                        .query_row([id], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                        })?;
-                    let pending = conn
-                        .prepare_cached(
-                            "select r.id, r.conversation_id, r.contact_id, r.payload,
-                                    v.last_inbound_at,
-                                    (select max(case when o.status = 'queued'
-                                                     then o.next_attempt_at
-                                                     else o.updated_at end)
-                                     from outbound_messages o
-                                     where o.conversation_id = r.conversation_id
-                                       and o.status in ('queued', 'accepted', 'sent',
-                                                        'delivered', 'read')),
-                                    json_extract(v.state, '$.entry_point')
-                             from broadcast_recipients r
-                             left join conversations v on v.id = r.conversation_id
-                             where r.broadcast_id = ?1 and r.state = 'pending'
-                             order by r.id limit ?2",
-                        )?
-                        .query_map(params![id, limit], |r| {
-                            Ok(Pending {
-                                id: r.get(0)?,
-                                conversation_id: r.get(1)?,
-                                contact_id: r.get(2)?,
-                                payload: r.get(3)?,
-                                last_inbound_at: r.get(4)?,
-                                last_sent: r.get(5)?,
-                                entry_point: r.get(6)?,
-                            })
-                        })?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    if pending.is_empty() {
-                        if prepared {
-                            conn.prepare_cached(
-                                "update broadcasts set state = 'done', lease_owner = null,
-                                     lease_until = null, updated_at = ?2
-                                 where id = ?1",
-                            )?
-                            .execute(params![id, now])?;
-                            return Ok(PageOutcome::Finished);
-                        }
-                        return Ok(PageOutcome::Queued(0));
-                    }
-                    let since = now - DAY;
-                    let mut reached: i64 = match (&portfolio, cap) {
-                        (Some(p), Some(_)) => conn
-                            .prepare_cached(
-                                "select count(*) from portfolio_reach
-                                 where portfolio = ?1 and reached_at > ?2",
-                            )?
-                            .query_row(params![p, since], |r| r.get(0))?,
-                        _ => 0,
+                let outcome = if hold(conn, id, &owner, now, until)? != "sending" {
+                    PageOutcome::Stopped
+                } else {
+                    let page = page::Page {
+                        id,
+                        limit,
+                        at,
+                        gap: dur(pair_gap),
+                        reply: dur(reply_window),
                     };
-                    let mut queued = 0usize;
-                    for p in &pending {
-                        // Only a customer outside an open window counts toward the limit.
-                        let outside = p.last_inbound_at.is_none_or(|at| at <= since);
-                        if let (Some(portfolio), true) = (&portfolio, outside) {
-                            let last: Option<i64> = conn
-                                .prepare_cached(
-                                    "select reached_at from portfolio_reach
-                                     where portfolio = ?1 and contact_id = ?2",
-                                )?
-                                .query_row(params![portfolio, p.contact_id], |r| r.get(0))
-                                .optional()?;
-                            if last.is_none_or(|at| at <= since) {
-                                if cap.is_some_and(|cap| reached >= cap) {
-                                    let oldest: i64 = conn
-                                        .prepare_cached(
-                                            "select coalesce(min(reached_at), ?2) from portfolio_reach
-                                             where portfolio = ?1 and reached_at > ?2",
-                                        )?
-                                        .query_row(params![portfolio, since], |r| r.get(0))?;
-                                    let resume = oldest + DAY + 1;
-                                    conn.prepare_cached(
-                                        "update broadcasts set wait_until = ?2, wait_reason = ?3,
-                                             lease_owner = null, lease_until = null, updated_at = ?4
-                                         where id = ?1",
-                                    )?
-                                    .execute(params![
-                                        id,
-                                        resume,
-                                        format!(
-                                            "portfolio `{portfolio}` reached its messaging limit of {} customers in 24 hours",
-                                            cap.unwrap_or_default()
-                                        ),
-                                        now
-                                    ])?;
-                                    return Ok(PageOutcome::LimitReached {
-                                        until: time(resume)?,
-                                        queued,
-                                    });
-                                }
-                                conn.prepare_cached(
-                                    "insert into portfolio_reach (portfolio, contact_id, reached_at)
-                                     values (?1, ?2, ?3)
-                                     on conflict (portfolio, contact_id)
-                                     do update set reached_at = excluded.reached_at",
-                                )?
-                                .execute(params![portfolio, p.contact_id, now])?;
-                                reached += 1;
-                            }
-                        }
-                        let due = p.last_sent.map_or(now, |last| now.max(last + gap));
-                        let outbound: Id = conn
-                            .prepare_cached(
-                                "insert into outbound_messages
-                                     (sender_id, conversation_id, payload, fallback, origin, status,
-                                      next_attempt_at, created_at, updated_at, broadcast_recipient)
-                                 values (?1, ?2, ?3, '{\"action\":\"fail\"}', 'broadcast', 'queued',
-                                         ?4, ?5, ?5, ?6)
-                                 returning id",
-                            )?
-                            .query_row(
-                                params![sender_id, p.conversation_id, p.payload, due, now, p.id],
-                                |r| r.get(0),
-                            )?;
-                        let cost = pricing.predict(
-                            &p.payload,
-                            opt_time(p.last_inbound_at)?,
-                            p.entry_point.as_deref(),
-                            at,
-                        )?;
-                        record_prediction(conn, outbound, sender_id, &cost, now)?;
-                        priced.push((sender_id, cost));
-                        conn.prepare_cached(
-                            "update broadcast_recipients set state = 'queued', outbound_id = ?2,
-                                 queued_at = ?3, reply_until = ?4
-                             where id = ?1",
-                        )?
-                        .execute(params![
-                            p.id,
-                            outbound,
-                            now,
-                            reply_flow.as_ref().map(|_| now + reply)
-                        ])?;
-                        conn.prepare_cached(
-                            "update contacts set attributes =
-                                 json_set(attributes, '$.last_reengaged_at', ?2)
-                             where id = (select contact_id from conversations where id = ?1)",
-                        )?
-                        .execute(params![p.conversation_id, stamp])?;
-                        queued += 1;
-                    }
-                    Ok(PageOutcome::Queued(queued))
-                })()?;
+                    page::queue_page(conn, &page, &pricing, &mut priced)?
+                };
                 Ok((outcome, priced))
             })
             .await?;
