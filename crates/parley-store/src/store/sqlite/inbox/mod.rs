@@ -1,16 +1,19 @@
 //! Contacts, conversations and the inbox on SQLite: one worker per conversation through a
 //! lease, events handled in arrival order, each step committed in one write job.
 
+mod step;
+
+use step::release_lease;
+
 use super::identity;
 use super::rows::{
-    self, from_text, json_text, micros, opt_time, time, upsert_contact, Captured, OutboundRow,
-    CONVERSATION_COLUMNS,
+    self, from_text, micros, opt_time, time, upsert_contact, Captured, CONVERSATION_COLUMNS,
 };
 use super::statements::Conn;
 use super::SqliteStore;
-use crate::domain::{Contact, ContactPatch, Conversation, EventKind, StoredEvent, TimerKind};
+use crate::domain::{Contact, Conversation, EventKind, StoredEvent};
 use crate::domain::{ContactRef, Identities};
-use crate::store::apply::{lease_until, ContactFields};
+use crate::store::apply::lease_until;
 use crate::store::{
     Committed, ConversationWork, Inbox, OutboxItem, StepCommit, StoreError, StoreResult,
 };
@@ -167,140 +170,13 @@ impl Inbox for SqliteStore {
         outbox_lease: Option<Duration>,
     ) -> StoreResult<Committed> {
         // Serialised here, off the writer thread.
-        let now = micros(step.now);
-        let queued = micros(step.queued_at);
-        let conversation_id = step.conversation_id;
-        let event_id = step.event_id;
-        let owner = step.owner.clone();
-        let release = step.release;
-        let state = json_text("conversation state", &step.state)?;
-        let patch = step.contact_patch.clone();
-        let cancel = (!step.cancel_timers.is_empty())
-            .then(|| {
-                let purposes: Vec<String> =
-                    step.cancel_timers.iter().map(TimerKind::purpose).collect();
-                json_text("timer purposes", &purposes)
-            })
-            .transpose()?;
-        let timers = step
-            .timers
-            .iter()
-            .map(|t| {
-                let (purpose, payload) = t.timer.to_row();
-                Ok((
-                    purpose,
-                    micros(t.due_at),
-                    json_text("timer payload", &payload)?,
-                ))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let outbound = step
-            .outbound
-            .iter()
-            .map(OutboundRow::new)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let hand_until = crate::store::apply::hand_until(step, outbox_lease).map(micros);
-        let insight_counts = (!step.insights.is_empty()).then(|| step.insights.counts.clone());
-        let at = step.now;
-        let (ids, last_inbound_at, handed, more_work) = self
+        let write = step::StepWrite::of(step, outbox_lease)?;
+        let (queued, conversation_id) = (write.queued, write.conversation_id);
+        let done = self
             .writer
-            .run_short(move |conn| {
-                // A failure on any line below undoes this job's savepoint: nothing is kept.
-                // The conversation is read first and written once, last (its state, and its
-                // lease when released): this thread is the only writer, so nothing can
-                // change it in between.
-                let (contact_id, last_inbound_at, held): (i64, Option<i64>, bool) = conn
-                    .prepare_cached(
-                        "select contact_id, last_inbound_at,
-                                coalesce(lease_owner = ?2 and lease_until > ?3, 0)
-                         from conversations where id = ?1",
-                    )?
-                    .query_row(params![conversation_id, owner, now], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?
-                    .unwrap_or((0, None, false));
-                if !held {
-                    return Err(StoreError::LeaseLost {
-                        what: "conversation",
-                        id: conversation_id,
-                    });
-                }
-
-                // An event is handled once: committing it twice would send its replies twice.
-                let marked = conn
-                    .prepare_cached(
-                        "update conversation_events set processed_at = ?1
-                         where id = ?2 and conversation_id = ?3 and processed_at is null",
-                    )?
-                    .execute(params![now, event_id, conversation_id])?;
-                if marked == 0 {
-                    return Err(StoreError::NotFound {
-                        what: "unprocessed event",
-                        id: event_id,
-                    });
-                }
-
-                if let Some(patch) = &patch {
-                    patch_contact(conn, contact_id, patch, now)?;
-                }
-                if let Some(counts) = &insight_counts {
-                    super::insights::add(conn, at, counts)?;
-                }
-
-                // Cancel before creating, so a step may replace a timer with one of the same
-                // purpose.
-                if let Some(cancel) = &cancel {
-                    conn.prepare_cached(
-                        "delete from timers
-                         where conversation_id = ?1 and purpose in (select value from json_each(?2))",
-                    )?
-                    .execute(params![conversation_id, cancel])?;
-                }
-                for (purpose, due_at, payload) in &timers {
-                    conn.prepare_cached(
-                        "insert into timers (conversation_id, purpose, due_at, payload)
-                         values (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute(params![conversation_id, purpose, due_at, payload])?;
-                }
-
-                // Whether the first new message will be its conversation's next to leave:
-                // asked before inserting, so "no message still queued" means no older one.
-                // It is then inserted leased to this process's outbox until `hand_until`
-                // (none without replies).
-                let hand = match hand_until {
-                    Some(until) => conn
-                        .prepare_cached(
-                            "select not exists (select 1 from outbound_messages
-                                                where conversation_id = ?1 and status = 'queued')
-                                and not exists (select 1 from sender_stops s
-                                                join conversations v on v.sender_id = s.sender_id
-                                                where v.id = ?1)",
-                        )?
-                        .query_row([conversation_id], |r| r.get::<_, bool>(0))?
-                        .then_some(until),
-                    None => None,
-                };
-                let ids = outbound
-                    .iter()
-                    .enumerate()
-                    .map(|(i, row)| {
-                        let lease = hand.filter(|_| i == 0).map(|until| (owner.as_str(), until));
-                        row.insert_leased(conn, queued, lease)
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                let handed = hand.and(ids.first().copied());
-                let more_work = if release {
-                    release_lease(conn, conversation_id, &owner, Some(&state))?
-                } else {
-                    conn.prepare_cached("update conversations set state = ?1 where id = ?2")?
-                        .execute(params![state, conversation_id])?;
-                    false
-                };
-                Ok((ids, last_inbound_at, handed, more_work))
-            })
+            .run_short(move |conn| step::commit(conn, &write))
             .await?;
+        let (ids, last_inbound_at, handed, more_work) = done;
         // The leased message as the outbox would have read it from its row.
         let handed = match (handed, step.outbound.first()) {
             (Some(id), Some(first)) => Some(OutboxItem {
@@ -348,42 +224,6 @@ impl Inbox for SqliteStore {
             })
             .await
     }
-}
-
-/// Gives a conversation back, with its new `state` when a step's commit gives one (that
-/// step's one write to its conversation); it keeps `has_work` if events arrived meanwhile,
-/// and says so (`true`: a claim should look for it). A state is never dropped: a lease
-/// found gone then is an error, though the step's job checked it first.
-fn release_lease(
-    conn: &Conn<'_>,
-    conversation_id: i64,
-    owner: &str,
-    state: Option<&str>,
-) -> StoreResult<bool> {
-    // Read first, then written with plain values: an `update … returning` builds a
-    // temporary b-tree for its row each time it runs. This thread is the only writer, so
-    // nothing can arrive between the two statements.
-    let work_since: Option<i64> = conn
-        .prepare_cached(
-            "select min(received_at) from conversation_events
-             where conversation_id = ?1 and processed_at is null",
-        )?
-        .query_row([conversation_id], |r| r.get(0))?;
-    let released = conn
-        .prepare_cached(
-            "update conversations set
-                 state = coalesce(?4, state), lease_owner = null, lease_until = null,
-                 work_since = ?3, has_work = ?3 is not null
-             where id = ?1 and lease_owner = ?2",
-        )?
-        .execute(params![conversation_id, owner, work_since, state])?;
-    if released == 0 && state.is_some() {
-        return Err(StoreError::LeaseLost {
-            what: "conversation",
-            id: conversation_id,
-        });
-    }
-    Ok(released == 1 && work_since.is_some())
 }
 
 /// Leases `?1` until `?2` up to `?4` conversations with work whose lease is free at `?3`:
@@ -529,40 +369,6 @@ pub(super) fn load_raw(conn: &Conn<'_>, conversation_id: i64, limit: i64) -> Sto
         events,
         broadcast_reply,
     })
-}
-
-fn patch_contact(
-    conn: &Conn<'_>,
-    contact_id: i64,
-    patch: &ContactPatch,
-    now: i64,
-) -> StoreResult<()> {
-    let (name, attributes, tags) = conn
-        .prepare_cached("select name, attributes, tags from contacts where id = ?1")?
-        .query_row([contact_id], |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-    let mut fields = ContactFields {
-        name,
-        attributes: from_text("contact attributes", &attributes)?,
-        tags: from_text("contact tags", &tags)?,
-    };
-    patch.apply_to(&mut fields.name, &mut fields.attributes, &mut fields.tags);
-    conn.prepare_cached("update contacts set name = ?1, attributes = ?2, tags = ?3 where id = ?4")?
-        .execute(params![
-            fields.name,
-            json_text("contact attributes", &fields.attributes)?,
-            json_text("contact tags", &fields.tags)?,
-            contact_id
-        ])?;
-    if patch.opts_out() {
-        super::outbox::stop_queued_sends(conn, contact_id, now)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
