@@ -11,9 +11,9 @@
 //! - `Control`: the work of the event (its tasks, the step paused for an effect, the turn
 //!   of an `agent` step), which only the interpreter's loop and the `agent` step touch.
 
-use super::agent::Round;
-use super::{Answer, Library, Note, Pending, StepOutput, Task};
+use super::{Answer, Await, Effect, Library, Note, Pending, StepOutput, Task};
 use crate::domain::broadcast::BroadcastReply;
+use crate::domain::chat::ChatMessage;
 use crate::domain::{ContactPatch, WindowState};
 use crate::engine::trace::Trace;
 use crate::flows::Flow;
@@ -88,4 +88,26 @@ impl Output {
             trace.decisions.push(words());
         }
     }
+}
+
+/// What comes after a step.
+pub(super) enum Next {
+    To(usize),
+    /// `goto_flow`: the first step of another flow.
+    Flow(Arc<Flow>),
+    /// The run waits or ended.
+    Stop,
+    /// The step needs this effect's answer.
+    Wait(Effect, Await),
+}
+
+/// The turn in progress: what the next call sends.
+pub(super) struct Round {
+    pub(super) messages: Vec<ChatMessage>,
+    /// The customer's message this turn answers.
+    pub(super) user: String,
+    /// Calls made for this turn.
+    pub(super) calls: usize,
+    /// Texts sent to the customer during this turn.
+    pub(super) said: Vec<String>,
 }

@@ -3,9 +3,9 @@
 //! ties a submission to the step (WhatsApp's reply does not name the flow), and it is kept
 //! in the run's wait, in the conversation's row, so it survives a restart.
 
+use super::context::Next;
 use super::context::{Contact, Output, StepCtx};
 use super::render::send_with_token;
-use super::steps::Next;
 use super::vars::run_id;
 use super::{Interpreter, Note, Task};
 use crate::domain::form::{self, FormField};

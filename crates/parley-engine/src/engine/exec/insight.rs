@@ -2,8 +2,8 @@
 //! runs start and end (`domain::insight` says what each count means). They go out with the
 //! event's output (`StepOutput::insights`) and are committed with it.
 
+use super::context::Next;
 use super::context::Output;
-use super::steps::Next;
 use super::Interpreter;
 use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{ConversationState, Wait};

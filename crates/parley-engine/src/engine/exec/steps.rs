@@ -3,6 +3,7 @@
 //! parts of the interpreter it uses (`context`); only the `agent` step, which holds a turn
 //! across effects, takes the interpreter.
 
+use super::context::Next;
 use super::context::{Contact, Output, StepCtx};
 use super::form::form_step;
 use super::render::send;
@@ -21,17 +22,6 @@ use std::time::Duration;
 
 /// Steps one event may run before the run is stopped as a runaway (`goto` loops).
 pub(super) const MAX_STEPS: usize = crate::flows::MAX_STEPS_PER_EVENT;
-
-/// What comes after a step.
-pub(super) enum Next {
-    To(usize),
-    /// `goto_flow`: the first step of another flow.
-    Flow(Arc<Flow>),
-    /// The run waits or ended.
-    Stop,
-    /// The step needs this effect's answer.
-    Wait(Effect, Await),
-}
 
 impl Interpreter<'_> {
     /// Runs steps from `pc` until the run waits or ends, or a step needs an effect;

@@ -75,11 +75,11 @@ pub fn compile(
         );
         return None;
     }
-    let super::steps::AnswerWaits {
+    let super::steps::ask::AnswerWaits {
         timeout,
         on_timeout,
         on_invalid,
-    } = super::steps::answer_waits(b, m, index, "1h", problems);
+    } = super::steps::ask::answer_waits(b, m, index, "1h", problems);
     let if_window_closed = match m.get_node("if_window_closed") {
         None => FallbackSpec::Undeclared,
         Some(n) => fallback(n, b.ctx, problems)?,
@@ -267,7 +267,7 @@ fn action(
                 None => None,
                 Some(n @ YamlNode::Mapping(_)) => {
                     blanks::check_all(n, b.ctx, problems);
-                    Some(super::steps::to_json(n))
+                    Some(super::steps::http::to_json(n))
                 }
                 Some(n) => {
                     problems.error(

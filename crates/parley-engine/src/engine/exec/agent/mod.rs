@@ -14,8 +14,9 @@
 //! The caller records each answer before resuming the step (`FlowEngine`), so a step run
 //! again after a crash gets the same answers and sends the same replies once.
 
+use super::context::{Next, Round};
 use super::render::{clip, fallback_of};
-use super::steps::{hand_off, Next};
+use super::steps::hand_off;
 use super::vars::set_var;
 use super::{Await, Effect, Interpreter};
 use crate::domain::chat::{
@@ -88,17 +89,6 @@ pub struct ModelReply {
     pub latency_ms: u64,
     /// Read from the record of an earlier try of this event: no new call was made.
     pub replayed: bool,
-}
-
-/// The turn in progress: what the next call sends.
-pub(crate) struct Round {
-    messages: Vec<ChatMessage>,
-    /// The customer's message this turn answers.
-    user: String,
-    /// Calls made for this turn.
-    calls: usize,
-    /// Texts sent to the customer during this turn.
-    said: Vec<String>,
 }
 
 /// Why an agent step stops early.

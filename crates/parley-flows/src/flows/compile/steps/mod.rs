@@ -14,21 +14,19 @@ use crate::domain::MediaKind;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod ask;
+pub(super) mod ask;
 mod control;
 mod expr;
 mod handoff;
-mod http;
+pub(super) mod http;
 mod scripting;
 mod state;
 
 use ask::ask;
-pub(super) use ask::{answer_waits, AnswerWaits};
 use control::{delay_step, end_step, goto_flow_step, goto_step, if_step, switch_step};
 use expr::*;
 use handoff::handoff_step;
 use http::http;
-pub(super) use http::to_json;
 use scripting::script_step;
 use state::{set_step, tag_step, untag_step};
 
