@@ -14,7 +14,7 @@ use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{ConversationState, Handoff, Timer, Wait};
 use crate::engine::http_step::HttpRequest;
 use crate::engine::template::{render, render_json, render_url, Roots};
-use crate::flows::{AskSpec, Expr, Flow, HttpSpec, Op, SendSpec, ValueSpec};
+use crate::flows::{AskSpec, Expr, Flow, HttpSpec, Op, SendSpec, Target, ValueSpec};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -208,80 +208,10 @@ impl Interpreter<'_> {
                     }
                 }
             }
-            (Await::Script, Op::Script { on_error, .. }, Answer::Script(r)) => match r {
-                Ok(outcome) => {
-                    if let (Some(vars), Some(run)) = (outcome.vars, &mut self.state.run) {
-                        let before = std::mem::replace(&mut run.vars, vars);
-                        if let Some(why) = vars_over_budget(&self.state, None, None) {
-                            if let Some(run) = &mut self.state.run {
-                                run.vars = before;
-                            }
-                            let why = format!("script failed: {why}");
-                            return self.output.on_error(
-                                &mut self.state,
-                                self.ctx.now,
-                                flow,
-                                pc,
-                                *on_error,
-                                why,
-                            );
-                        }
-                    }
-                    Next::To(pc + 1)
-                }
-                Err(e) => self.output.on_error(
-                    &mut self.state,
-                    self.ctx.now,
-                    flow,
-                    pc,
-                    *on_error,
-                    format!("script failed: {e}"),
-                ),
-            },
-            (Await::Http, Op::Http(spec), Answer::Http(r)) => {
-                let over = match (&r, &spec.save_as) {
-                    (Ok(v), Some(name)) => vars_over_budget(&self.state, Some(name), Some(v)),
-                    _ => None,
-                };
-                if let Some(why) = over {
-                    return self.output.on_error(
-                        &mut self.state,
-                        self.ctx.now,
-                        flow,
-                        pc,
-                        spec.on_error,
-                        format!("http step failed: {why}"),
-                    );
-                }
-                let result = r.and_then(|v| {
-                    if v["ok"] == json!(true) {
-                        Ok(v)
-                    } else {
-                        let why = format!("the server answered with status {}", v["status"]);
-                        // Saved all the same, so the `on_error` path can tell a 404 (not
-                        // found) from a 503, or read where a redirect pointed.
-                        if let Some(name) = &spec.save_as {
-                            set_var(&mut self.state, name, v);
-                        }
-                        Err(why)
-                    }
-                });
-                match (result, &spec.save_as) {
-                    (Ok(v), Some(name)) => {
-                        set_var(&mut self.state, name, v);
-                        Next::To(pc + 1)
-                    }
-                    (Ok(_), None) => Next::To(pc + 1),
-                    (Err(e), _) => self.output.on_error(
-                        &mut self.state,
-                        self.ctx.now,
-                        flow,
-                        pc,
-                        spec.on_error,
-                        format!("http step failed: {e}"),
-                    ),
-                }
+            (Await::Script, Op::Script { on_error, .. }, Answer::Script(r)) => {
+                self.script_answered(flow, pc, *on_error, r)
             }
+            (Await::Http, Op::Http(spec), Answer::Http(r)) => self.http_answered(flow, pc, spec, r),
             (Await::Agent, Op::Agent(spec), Answer::Model(r)) => {
                 self.agent_answered(flow, spec, pc, r)
             }
@@ -291,6 +221,98 @@ impl Interpreter<'_> {
                 flow,
                 pc,
                 "the step was resumed with the answer of another step".into(),
+            ),
+        }
+    }
+
+    /// A `script` step's answer: its variables kept (within the budget) or its error.
+    fn script_answered(
+        &mut self,
+        flow: &Arc<Flow>,
+        pc: usize,
+        on_error: Option<Target>,
+        r: Result<crate::flows::script::Outcome, String>,
+    ) -> Next {
+        match r {
+            Ok(outcome) => {
+                if let (Some(vars), Some(run)) = (outcome.vars, &mut self.state.run) {
+                    let before = std::mem::replace(&mut run.vars, vars);
+                    if let Some(why) = vars_over_budget(&self.state, None, None) {
+                        if let Some(run) = &mut self.state.run {
+                            run.vars = before;
+                        }
+                        let why = format!("script failed: {why}");
+                        return self.output.on_error(
+                            &mut self.state,
+                            self.ctx.now,
+                            flow,
+                            pc,
+                            on_error,
+                            why,
+                        );
+                    }
+                }
+                Next::To(pc + 1)
+            }
+            Err(e) => self.output.on_error(
+                &mut self.state,
+                self.ctx.now,
+                flow,
+                pc,
+                on_error,
+                format!("script failed: {e}"),
+            ),
+        }
+    }
+
+    /// An `http` step's answer: saved (a failed status too, for `on_error`) or its error.
+    fn http_answered(
+        &mut self,
+        flow: &Arc<Flow>,
+        pc: usize,
+        spec: &HttpSpec,
+        r: Result<Value, String>,
+    ) -> Next {
+        let over = match (&r, &spec.save_as) {
+            (Ok(v), Some(name)) => vars_over_budget(&self.state, Some(name), Some(v)),
+            _ => None,
+        };
+        if let Some(why) = over {
+            return self.output.on_error(
+                &mut self.state,
+                self.ctx.now,
+                flow,
+                pc,
+                spec.on_error,
+                format!("http step failed: {why}"),
+            );
+        }
+        let result = r.and_then(|v| {
+            if v["ok"] == json!(true) {
+                Ok(v)
+            } else {
+                let why = format!("the server answered with status {}", v["status"]);
+                // Saved all the same, so the `on_error` path can tell a 404 (not
+                // found) from a 503, or read where a redirect pointed.
+                if let Some(name) = &spec.save_as {
+                    set_var(&mut self.state, name, v);
+                }
+                Err(why)
+            }
+        });
+        match (result, &spec.save_as) {
+            (Ok(v), Some(name)) => {
+                set_var(&mut self.state, name, v);
+                Next::To(pc + 1)
+            }
+            (Ok(_), None) => Next::To(pc + 1),
+            (Err(e), _) => self.output.on_error(
+                &mut self.state,
+                self.ctx.now,
+                flow,
+                pc,
+                spec.on_error,
+                format!("http step failed: {e}"),
             ),
         }
     }
@@ -493,7 +515,7 @@ impl Output {
         now: DateTime<Utc>,
         flow: &Flow,
         pc: usize,
-        on_error: Option<usize>,
+        on_error: Option<Target>,
         message: String,
     ) -> Next {
         match on_error {
