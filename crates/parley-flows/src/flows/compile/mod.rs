@@ -8,7 +8,6 @@ mod agent_knowledge;
 mod agent_tools;
 mod blanks;
 mod content;
-mod form;
 mod guardrails;
 pub(crate) mod loops;
 mod private_url;

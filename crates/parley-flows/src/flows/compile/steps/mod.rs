@@ -14,11 +14,12 @@ use crate::domain::MediaKind;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) mod ask;
+mod ask;
 mod control;
 mod expr;
+mod form;
 mod handoff;
-pub(super) mod http;
+mod http;
 mod scripting;
 mod state;
 
@@ -38,7 +39,7 @@ use state::{set_step, tag_step, untag_step};
 pub const STEP_KINDS: &[StepKind] = &[
     StepKind::group("send", &[content::CONTENT_KEYS], send_step),
     StepKind::group("ask", &[ASK_KEYS, content::CONTENT_KEYS], ask_step),
-    StepKind::group("form", &[super::form::FORM_KEYS], form_step),
+    StepKind::group("form", &[form::FORM_KEYS], form_step),
     StepKind::value("if", if_step),
     StepKind::group("switch", &[SWITCH_KEYS], switch_step),
     StepKind {
@@ -339,7 +340,7 @@ fn ask_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Opt
 }
 
 fn form_step(b: &mut Builder<'_>, a: &Action<'_>, problems: &mut Problems) -> Option<Op> {
-    Some(Op::Form(Box::new(super::form::compile(
+    Some(Op::Form(Box::new(form::compile(
         b, a.value, a.index, problems,
     )?)))
 }

@@ -3,11 +3,11 @@
 //! button's label within WhatsApp's limit, the first screen for `navigate`, declared fields
 //! (the sandbox's preview and the mapping into `vars`), and the wait's branches.
 
-use super::super::model::{ContentSpec, FallbackSpec, FormSpec, SendSpec};
-use super::super::problem::{did_you_mean, Pos, Problems};
-use super::super::yaml::{self, YamlNode};
-use super::content::{check_len, fallback};
-use super::{blanks, Builder};
+use crate::flows::model::{ContentSpec, FallbackSpec, FormSpec, SendSpec};
+use crate::flows::problem::{did_you_mean, Pos, Problems};
+use crate::flows::yaml::{self, YamlNode};
+use super::super::content::{check_len, fallback};
+use super::super::{blanks, Builder};
 use crate::domain::limits::{
     BODY_MAX, FOOTER_MAX, FORM_CTA_MAX, FORM_FIELDS_MAX, FORM_SCREEN_MAX, HEADER_MAX,
 };
@@ -75,11 +75,11 @@ pub fn compile(
         );
         return None;
     }
-    let super::steps::ask::AnswerWaits {
+    let super::ask::AnswerWaits {
         timeout,
         on_timeout,
         on_invalid,
-    } = super::steps::ask::answer_waits(b, m, index, "1h", problems);
+    } = super::ask::answer_waits(b, m, index, "1h", problems);
     let if_window_closed = match m.get_node("if_window_closed") {
         None => FallbackSpec::Undeclared,
         Some(n) => fallback(n, b.ctx, problems)?,
@@ -267,7 +267,7 @@ fn action(
                 None => None,
                 Some(n @ YamlNode::Mapping(_)) => {
                     blanks::check_all(n, b.ctx, problems);
-                    Some(super::steps::http::to_json(n))
+                    Some(super::http::to_json(n))
                 }
                 Some(n) => {
                     problems.error(
