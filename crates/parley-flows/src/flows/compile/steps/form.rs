@@ -3,15 +3,15 @@
 //! button's label within WhatsApp's limit, the first screen for `navigate`, declared fields
 //! (the sandbox's preview and the mapping into `vars`), and the wait's branches.
 
-use crate::flows::model::{ContentSpec, FallbackSpec, FormSpec, SendSpec};
-use crate::flows::problem::{did_you_mean, Pos, Problems};
-use crate::flows::yaml::{self, YamlNode};
 use super::super::content::{check_len, fallback};
 use super::super::{blanks, Builder};
 use crate::domain::limits::{
     BODY_MAX, FOOTER_MAX, FORM_CTA_MAX, FORM_FIELDS_MAX, FORM_SCREEN_MAX, HEADER_MAX,
 };
 use crate::domain::{FieldKind, FlowRef, FormAction, FormField, FormMessage};
+use crate::flows::model::{ContentSpec, FallbackSpec, FormSpec, SendSpec};
+use crate::flows::problem::{did_you_mean, Pos, Problems};
+use crate::flows::yaml::{self, YamlNode};
 use marked_yaml::types::MarkedMappingNode;
 use std::collections::HashSet;
 
