@@ -36,9 +36,22 @@
 //!    ingest behind the sandbox channel).
 //! 7. `http`: axum routers (webhooks, the APIs, operations, the sandbox page).
 //! 8. `app`: wiring and orderly shutdown.
-//! 9. `cli`: the in-process commands for a terminal or CI, `parley simulate` and
-//!    `parley test`, and `parley init` (a new project). `main.rs` is the `parley` binary
-//!    (`serve`, `check`, `keygen`, and these).
+//! 9. `cli`: the commands of the `parley` binary (`serve`, `check`, the database commands,
+//!    `parley simulate`, `parley test`, `parley init`); `main.rs` parses the arguments and
+//!    dispatches to them.
+//!
+//! # Rooms
+//!
+//! No production file is over 600 lines and no function over 150, and no two files of a
+//! crate use each other in a circle (`tests/it/sizes.rs`, `tests/it/circles.rs`). The
+//! exceptions, each for its reason:
+//!
+//! - `http/api/openapi/others.rs` and `http/api/openapi/sandbox.rs` (files) and
+//!   `http/api/openapi/mod.rs`'s `details` (a function): tables, one entry per route of the
+//!   OpenAPI document, read top to bottom; splitting them would split the document.
+//! - `crates/parley-bench` (its `main.rs`, `report.rs`, `run`, `run_once`, and circles
+//!   between its scenarios): the benchmark is a program beside the daemon; its crate's docs
+//!   say why.
 
 pub use parley_channels::channels;
 pub use parley_config::config;

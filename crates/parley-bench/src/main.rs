@@ -11,6 +11,12 @@
 //! It measures and changes nothing in Parley. BENCHMARKS.md has the results and how to read
 //! them.
 //!
+//! The daemon's size and circle rules (`tests/it/sizes.rs`, `tests/it/circles.rs`) name this
+//! crate as an exception: `main.rs` (the command line, one flag per measured setting, and
+//! `run`/`run_once`, a run's stages in the order the report prints them) and `report.rs`
+//! (the report, one section per figure) are long, and the scenarios (`agents`,
+//! `broadcast`, `pace`, the doubles) share their figures with the report and each other.
+//!
 //! `--pin` puts the generator (and the Graph API double, and PostgreSQL) on CPU 0 and the
 //! server under test on CPU 1; `--baseline` measures, at each rate of the same run, a bare
 //! server that verifies the signature and calls the double storing nothing (`baseline.rs`),
