@@ -132,8 +132,8 @@ pub enum PageOutcome {
 }
 
 /// How a broadcast's recipients stand, counted from the database: one row per recipient
-/// state, skip reason, outbound status and error code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// state, skip reason, outbound status and error code (a row of `sql::BROADCAST_COUNTS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct RecipientCount {
     /// `pending`, `queued` or `skipped`.
     pub state: String,
@@ -146,11 +146,12 @@ pub struct RecipientCount {
     /// Why its latest send was skipped at send time, when that was not the broadcast's
     /// cancellation or a marketing stop: `opted_out`.
     pub skip_reason: Option<String>,
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
-/// Per-recipient detail, for tests and the CLI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Per-recipient detail, for tests and the CLI (a row of `sql::BROADCAST_RECIPIENTS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct RecipientRow {
     pub id: Id,
     pub conversation_id: Id,

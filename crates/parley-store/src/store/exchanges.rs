@@ -64,8 +64,9 @@ pub struct ModelExchange {
     pub created_at: DateTime<Utc>,
 }
 
-/// Usage summed over a group of exchanges (a model, a flow, a conversation).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Usage summed over a group of exchanges (a model, a flow, a conversation): a row of
+/// `Exchanges::model_usage`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct UsageRow {
     /// The model, flow or conversation id the row sums.
     pub key: String,

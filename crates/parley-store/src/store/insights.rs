@@ -9,8 +9,9 @@ use async_trait::async_trait;
 /// (`InsightSums::truncated`). Far more than the loaded flows have steps.
 pub const MAX_INSIGHT_ROWS: i64 = 50_000;
 
-/// A counter summed over a period: `step` empty for the flow's own outcomes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A counter summed over a period: `step` empty for the flow's own outcomes (a row of
+/// `sql::FLOW_INSIGHTS`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InsightRow {
     pub flow: String,
     pub step: String,
@@ -28,8 +29,8 @@ pub struct InsightSums {
 
 /// What one step's messages became over a period (`Insights::step_deliveries`), by the flow
 /// and step the messages record (`outbound_messages.flow`, `.step`: the step's `id` or its
-/// place, `step 2 (line 17)`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// place, `step 2 (line 17)`). A row of `sql::STEP_DELIVERIES`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
 pub struct StepDelivery {
     pub flow: String,
     pub step: String,
@@ -39,6 +40,7 @@ pub struct StepDelivery {
     pub sent: i64,
     /// Delivered or read.
     pub delivered: i64,
+    #[sqlx(rename = "read_count")]
     pub read: i64,
     pub failed: i64,
     /// The cost ledger's predictions of the messages not failed or skipped, and the cost by

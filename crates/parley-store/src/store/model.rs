@@ -415,19 +415,27 @@ impl CostGrouping {
 /// One group of the ledger: messages not failed or skipped, what they were predicted to
 /// cost and what the statuses' `pricing` said (micro-units of the rate card's currency).
 /// Only the fields of the grouping are set; `flow`/`step` are `None` for API sends.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Read from a row of `sql::costs_sql` or `sql::costs_by_broadcast_sql`: the grouping's
+/// columns (the others are not selected and stay unset), then the sums.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct CostRow {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
     pub flow: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
     pub step: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
     pub sender_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
     pub day: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
     pub category: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
     pub broadcast_id: Option<i64>,
     pub messages: i64,
     pub predicted_micros: i64,
@@ -439,8 +447,8 @@ pub struct CostRow {
     pub actual_micros: i64,
 }
 
-/// One message's ledger row, for tests and the trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One message's ledger row, for tests and the trace (a row of `sql::COST_ENTRY`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct CostEntry {
     pub outbound_id: Id,
     pub sender_id: i64,

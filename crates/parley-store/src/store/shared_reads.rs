@@ -9,14 +9,13 @@ macro_rules! shared_reads {
     ($db:ty) => {
         use crate::domain::{LiveTemplate, MarketingState, StoredEvent};
         use crate::store::rows::{
-            AudienceCols, CostCols, CostEntryCols, ExchangeCols, InboundCols, InsightCols,
-            LiveTemplateCols, MarketingCols, MediaCols, SenderStopCols, Stamp,
-            StepDeliveryCols, SummaryCols,
+            AudienceCols, ExchangeCols, InboundCols, LiveTemplateCols, MarketingCols, MediaCols,
+            SenderStopCols, Stamp, SummaryCols,
         };
         use crate::store::{
             insights, sql, AudienceRow, ConversationSummary, CostEntry, CostGrouping, CostRow,
-            Id, InsightSums, MediaRecord, ModelExchange, SenderStop, StepDelivery, StoreResult,
-            MAX_INSIGHT_ROWS,
+            Id, InsightSums, MediaRecord, ModelExchange, RecipientCount, RecipientRow,
+            SenderStop, StepDelivery, StoreResult, MAX_INSIGHT_ROWS,
         };
         use chrono::{DateTime, Utc};
 
@@ -61,14 +60,14 @@ macro_rules! shared_reads {
             until_hour: i64,
             flow: Option<&str>,
         ) -> StoreResult<InsightSums> {
-            let rows: Vec<InsightCols> = sqlx::query_as(sql::FLOW_INSIGHTS)
+            let rows = sqlx::query_as(sql::FLOW_INSIGHTS)
                 .bind(since_hour)
                 .bind(until_hour)
                 .bind(flow)
                 .bind(MAX_INSIGHT_ROWS + 1)
                 .fetch_all(pool)
                 .await?;
-            Ok(insights::sums(rows.into_iter().map(Into::into).collect()))
+            Ok(insights::sums(rows))
         }
 
         /// `Insights::step_deliveries`.
@@ -78,14 +77,13 @@ macro_rules! shared_reads {
             until: DateTime<Utc>,
             flow: Option<&str>,
         ) -> StoreResult<Vec<StepDelivery>> {
-            let rows: Vec<StepDeliveryCols> = sqlx::query_as(sql::STEP_DELIVERIES)
+            Ok(sqlx::query_as(sql::STEP_DELIVERIES)
                 .bind(Stamp(since))
                 .bind(Stamp(until))
                 .bind(flow)
                 .bind(MAX_INSIGHT_ROWS)
                 .fetch_all(pool)
-                .await?;
-            Ok(rows.into_iter().map(Into::into).collect())
+                .await?)
         }
 
         /// `Senders::stopped_senders`.
@@ -197,13 +195,12 @@ macro_rules! shared_reads {
             until: DateTime<Utc>,
             limit: i64,
         ) -> StoreResult<Vec<CostRow>> {
-            let rows: Vec<CostCols> = sqlx::query_as(sql)
+            Ok(sqlx::query_as(sql)
                 .bind(Stamp(since))
                 .bind(Stamp(until))
                 .bind(limit)
                 .fetch_all(pool)
-                .await?;
-            Ok(rows.into_iter().map(Into::into).collect())
+                .await?)
         }
 
         /// `Costs::predicted_spend`; `since` is bound as given, the backend's earliest
@@ -228,11 +225,10 @@ macro_rules! shared_reads {
             pool: &Pool,
             outbound_id: Id,
         ) -> StoreResult<Option<CostEntry>> {
-            let row: Option<CostEntryCols> = sqlx::query_as(sql::COST_ENTRY)
+            Ok(sqlx::query_as(sql::COST_ENTRY)
                 .bind(outbound_id)
                 .fetch_optional(pool)
-                .await?;
-            Ok(row.map(Into::into))
+                .await?)
         }
 
         /// `Account::live_templates`.
@@ -283,6 +279,32 @@ macro_rules! shared_reads {
                 .fetch_all(pool)
                 .await?;
             Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Broadcasts::broadcast_counts`.
+        pub(crate) async fn broadcast_counts(
+            pool: &Pool,
+            id: Id,
+        ) -> StoreResult<Vec<RecipientCount>> {
+            Ok(sqlx::query_as(sql::BROADCAST_COUNTS)
+                .bind(id)
+                .fetch_all(pool)
+                .await?)
+        }
+
+        /// `Broadcasts::broadcast_recipients`.
+        pub(crate) async fn broadcast_recipients(
+            pool: &Pool,
+            id: Id,
+            after: Id,
+            limit: i64,
+        ) -> StoreResult<Vec<RecipientRow>> {
+            Ok(sqlx::query_as(sql::BROADCAST_RECIPIENTS)
+                .bind(id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
         }
     };
 }

@@ -1,10 +1,7 @@
 //! What both backends run unchanged: the SQL text of the lease owners and of the API's
-//! listings that use no JSON operator. Their rows decode into `rows`'s structs from either
-//! backend; the reads that run this SQL are written once in `shared_reads`.
-
-use super::rows::{RecipientCols, RecipientCountCols};
-use super::StoreResult;
-use sqlx::{FromRow, Row};
+//! listings that use no JSON operator. Their rows decode into `rows`'s structs (or the
+//! store's own types, which derive `FromRow`) from either backend; the reads that run this
+//! SQL are written once in `shared_reads`.
 
 /// The tables whose rows carry leases, in the order statements lock rows.
 pub(crate) const LEASED_TABLES: [&str; 5] = [
@@ -227,22 +224,6 @@ pub(super) const BROADCAST_RECIPIENTS: &str = "
     from broadcast_recipients
     where broadcast_id = $1 and id > $2
     order by id limit $3";
-
-/// A row of `BROADCAST_COUNTS`.
-pub(super) fn recipient_count<'r, R: Row>(row: &'r R) -> StoreResult<super::RecipientCount>
-where
-    RecipientCountCols: FromRow<'r, R>,
-{
-    Ok(RecipientCountCols::from_row(row)?.into())
-}
-
-/// A row of `BROADCAST_RECIPIENTS`.
-pub(super) fn recipient_row<'r, R: Row>(row: &'r R) -> StoreResult<super::RecipientRow>
-where
-    RecipientCols: FromRow<'r, R>,
-{
-    Ok(RecipientCols::from_row(row)?.into())
-}
 
 /// Whether outbound message `o` was priced as anything but marketing when it was queued
 /// (utility, authentication, service): WhatsApp's marketing limit (131049) does not hold

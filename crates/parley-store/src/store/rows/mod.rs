@@ -9,10 +9,8 @@ mod account;
 mod columns;
 mod conversations;
 mod records;
-mod tallies;
 
 pub(crate) use account::*;
 pub(crate) use columns::Stamp;
 pub(crate) use conversations::*;
 pub(crate) use records::*;
-pub(crate) use tallies::*;

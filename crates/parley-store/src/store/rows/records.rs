@@ -50,7 +50,8 @@ impl From<ExchangeCols> for ModelExchange {
     }
 }
 
-/// A row of `Exchanges::model_usage`.
+/// A row of `Exchanges::model_usage`. `UsageRow` decodes itself (`FromRow`); this copy
+/// stays while the backends' `exchanges.rs` read into it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct UsageCols {
     key: String,

@@ -7,6 +7,7 @@ mod page;
 
 use super::PgStore;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState};
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{
     Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
     RecipientRow, SendPricing, StoreError, StoreResult,
@@ -391,13 +392,7 @@ impl Broadcasts for PgStore {
     }
 
     async fn broadcast_counts(&self, id: Id) -> StoreResult<Vec<RecipientCount>> {
-        sqlx::query(crate::store::sql::BROADCAST_COUNTS)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(crate::store::sql::recipient_count)
-            .collect()
+        shared::broadcast_counts(&self.pool, id).await
     }
 
     async fn broadcast_recipients(
@@ -406,15 +401,7 @@ impl Broadcasts for PgStore {
         after: Id,
         limit: i64,
     ) -> StoreResult<Vec<RecipientRow>> {
-        sqlx::query(crate::store::sql::BROADCAST_RECIPIENTS)
-            .bind(id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(crate::store::sql::recipient_row)
-            .collect()
+        shared::broadcast_recipients(&self.pool, id, after, limit).await
     }
 
     async fn broadcast_candidates(

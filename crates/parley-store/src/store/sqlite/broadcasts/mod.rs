@@ -7,6 +7,7 @@ use super::rows::{micros, opt_time, time};
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::broadcast::{BroadcastAction, BroadcastState, REACH_WINDOW_HOURS};
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{
     Broadcast, Broadcasts, Candidate, Id, NewBroadcast, NewRecipient, PageOutcome, RecipientCount,
     RecipientRow, SendPricing, StoreError, StoreResult,
@@ -359,13 +360,7 @@ impl Broadcasts for SqliteStore {
     }
 
     async fn broadcast_counts(&self, id: Id) -> StoreResult<Vec<RecipientCount>> {
-        let rows = sqlx::query(crate::store::sql::BROADCAST_COUNTS)
-            .bind(id)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(crate::store::sql::recipient_count)
-            .collect()
+        shared::broadcast_counts(&self.reader, id).await
     }
 
     async fn broadcast_recipients(
@@ -374,13 +369,7 @@ impl Broadcasts for SqliteStore {
         after: Id,
         limit: i64,
     ) -> StoreResult<Vec<RecipientRow>> {
-        let rows = sqlx::query(crate::store::sql::BROADCAST_RECIPIENTS)
-            .bind(id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(crate::store::sql::recipient_row).collect()
+        shared::broadcast_recipients(&self.reader, id, after, limit).await
     }
 
     async fn broadcast_candidates(
