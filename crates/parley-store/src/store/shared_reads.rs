@@ -7,19 +7,98 @@
 /// The shared reads over a `sqlx::Pool<$db>`.
 macro_rules! shared_reads {
     ($db:ty) => {
-        use crate::domain::{LiveTemplate, MarketingState, StoredEvent};
+        use crate::domain::{Contact, Conversation, LiveTemplate, MarketingState, StoredEvent};
         use crate::store::rows::{
-            AudienceCols, ExchangeCols, InboundCols, LiveTemplateCols, MarketingCols, MediaCols,
+            AudienceCols, CandidateCols, ContactCols, ConversationCols, ExchangeCols,
+            InboundCols, LiveTemplateCols, MarketingCols, MediaCols, OutboundCols,
             SenderStopCols, Stamp, SummaryCols,
         };
         use crate::store::{
-            insights, sql, AudienceRow, ConversationSummary, CostEntry, CostGrouping, CostRow,
-            Id, InsightSums, MediaRecord, ModelExchange, RecipientCount, RecipientRow,
-            SenderStop, StepDelivery, StoreResult, MAX_INSIGHT_ROWS,
+            insights, sql, AudienceRow, Candidate, ConversationSummary, CostEntry, CostGrouping,
+            CostRow, Id, InsightSums, MediaRecord, ModelExchange, OutboundRecord,
+            RecipientCount, RecipientRow, SenderStop, StepDelivery, StoreResult,
+            MAX_INSIGHT_ROWS,
         };
         use chrono::{DateTime, Utc};
 
         type Pool = sqlx::Pool<$db>;
+
+        /// `Inbox::conversation`.
+        pub(crate) async fn conversation(pool: &Pool, id: Id) -> StoreResult<Option<Conversation>> {
+            let sql = format!(
+                "select {} from conversations where id = $1",
+                sql::CONVERSATION_COLUMNS
+            );
+            let row: Option<ConversationCols> =
+                sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
+            Ok(row.map(Into::into))
+        }
+
+        /// `Inbox::find_conversation`.
+        pub(crate) async fn find_conversation(
+            pool: &Pool,
+            sender_id: i64,
+            key: &str,
+        ) -> StoreResult<Option<Conversation>> {
+            let row: Option<ConversationCols> = sqlx::query_as(sql::FIND_CONVERSATION)
+                .bind(sender_id)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Into::into))
+        }
+
+        /// `Inbox::contact`.
+        pub(crate) async fn contact(pool: &Pool, id: Id) -> StoreResult<Option<Contact>> {
+            let row: Option<ContactCols> = sqlx::query_as(sql::CONTACT)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Into::into))
+        }
+
+        /// `Outbox::outbound`.
+        pub(crate) async fn outbound(pool: &Pool, id: Id) -> StoreResult<Option<OutboundRecord>> {
+            let sql = format!(
+                "select {} from outbound_messages where id = $1",
+                sql::OUTBOUND_COLUMNS
+            );
+            let row: Option<OutboundCols> =
+                sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
+            row.map(OutboundRecord::try_from).transpose()
+        }
+
+        /// `Outbox::conversation_outbound`.
+        pub(crate) async fn conversation_outbound(
+            pool: &Pool,
+            conversation_id: Id,
+            before: Option<Id>,
+            limit: i64,
+        ) -> StoreResult<Vec<OutboundRecord>> {
+            let sql = format!(
+                "select {} from outbound_messages
+                 where conversation_id = $1 and (cast($2 as bigint) is null or id < $2)
+                 order by id desc
+                 limit $3",
+                sql::OUTBOUND_COLUMNS
+            );
+            let rows: Vec<OutboundCols> = sqlx::query_as(&sql)
+                .bind(conversation_id)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.into_iter().map(OutboundRecord::try_from).collect()
+        }
+
+        /// `Outbox::outbox_depth`.
+        pub(crate) async fn outbox_depth(pool: &Pool) -> StoreResult<i64> {
+            Ok(
+                sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
+                    .fetch_one(pool)
+                    .await?,
+            )
+        }
 
         /// `Reads::conversations_page`.
         pub(crate) async fn conversations_page(
@@ -305,6 +384,37 @@ macro_rules! shared_reads {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?)
+        }
+
+        /// `Broadcasts::broadcast_candidates`.
+        pub(crate) async fn broadcast_candidates(
+            pool: &Pool,
+            sender_id: i64,
+            after: Id,
+            limit: i64,
+        ) -> StoreResult<Vec<Candidate>> {
+            let rows: Vec<CandidateCols> = sqlx::query_as(sql::BROADCAST_CANDIDATES)
+                .bind(sender_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// `Broadcasts::portfolio_reached`.
+        pub(crate) async fn portfolio_reached(
+            pool: &Pool,
+            portfolio: &str,
+            since: DateTime<Utc>,
+        ) -> StoreResult<i64> {
+            Ok(sqlx::query_scalar(
+                "select count(*) from portfolio_reach where portfolio = $1 and reached_at > $2",
+            )
+            .bind(portfolio)
+            .bind(Stamp(since))
+            .fetch_one(pool)
+            .await?)
         }
     };
 }

@@ -40,6 +40,28 @@ pub(super) fn lease_owners_sql() -> String {
         .join(" union ")
 }
 
+/// The columns of a `conversations` row (`rows::ConversationCols`).
+pub(super) const CONVERSATION_COLUMNS: &str =
+    "id, sender_id, contact_id, last_inbound_at, state, created_at";
+
+/// `Inbox::find_conversation`: `$1` the sender, `$2` the contact's key (a `bsuid:` key
+/// also finds the contact stored under its phone that carries that BSUID).
+pub(super) const FIND_CONVERSATION: &str =
+    "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
+     from conversations v join contacts c on c.id = v.contact_id
+     where v.sender_id = $1
+       and (c.key = $2 or c.bsuid = case when $2 like 'bsuid:%' then substr($2, 7) end)";
+
+/// `Inbox::contact`: `$1` the id (`rows::ContactCols`).
+pub(super) const CONTACT: &str =
+    "select id, key, name, attributes, tags, created_at, bsuid, username
+     from contacts where id = $1";
+
+/// The columns of an `outbound_messages` row (`rows::OutboundCols`).
+pub(super) const OUTBOUND_COLUMNS: &str = "id, sender_id, conversation_id, payload, fallback, \
+     origin, status, provider_message_id, error_code, error_title, window_closed, attempts, \
+     created_at, updated_at";
+
 /// `Reads::conversations_page`: `$1` the sender (null: every sender), `$2` the id the page
 /// ends below, `$3` the page size. The conversation's columns under their own names, the
 /// contact's as `contact_id, key, name, attributes, tags, contact_created_at`.
@@ -224,6 +246,21 @@ pub(super) const BROADCAST_RECIPIENTS: &str = "
     from broadcast_recipients
     where broadcast_id = $1 and id > $2
     order by id limit $3";
+
+/// A sender's broadcast candidates: contacts by id after `$2`, at most `$3`, each with its
+/// conversation with sender `$1` (if any) and its latest inbound message with any sender;
+/// a contact merged into another is reached through the survivor only
+/// (`rows::CandidateCols`).
+pub(super) const BROADCAST_CANDIDATES: &str =
+    "select k.id as contact_id, k.key, k.name, k.attributes, k.tags,
+            k.created_at as contact_created_at, k.bsuid, k.username,
+            c.id as conversation_id, c.state,
+            (select max(x.last_inbound_at) from conversations x
+             where x.contact_id = k.id) as last_inbound_at
+     from contacts k
+     left join conversations c on c.contact_id = k.id and c.sender_id = $1
+     where k.id > $2 and k.merged_into is null
+     order by k.id limit $3";
 
 /// Whether outbound message `o` was priced as anything but marketing when it was queued
 /// (utility, authentication, service): WhatsApp's marketing limit (131049) does not hold

@@ -1,10 +1,11 @@
 //! The outbox on PostgreSQL: batch enqueue, head-of-line claims per conversation with
 //! `skip locked`, send outcomes, and stopped senders.
 
-use super::rows::{self, insert_outbound, json, OUTBOUND_COLUMNS};
+use super::rows::{insert_outbound, json};
 use super::statuses::{lock_keys, lock_provider_ids, replay_early_statuses};
 use super::PgStore;
 use crate::store::apply::{lease_until, IN_DOUBT, OPTED_OUT_BEFORE_SEND, STOPPED_BY_OPT_OUT};
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{
     NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
@@ -213,13 +214,7 @@ impl Outbox for PgStore {
     }
 
     async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
-        let row = sqlx::query(&format!(
-            "select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(rows::outbound).transpose()
+        shared::outbound(&self.pool, id).await
     }
 
     async fn conversation_outbound(
@@ -228,28 +223,11 @@ impl Outbox for PgStore {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<OutboundRecord>> {
-        sqlx::query(&format!(
-            "select {OUTBOUND_COLUMNS} from outbound_messages
-             where conversation_id = $1 and ($2::bigint is null or id < $2)
-             order by id desc
-             limit $3"
-        ))
-        .bind(conversation_id)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(rows::outbound)
-        .collect()
+        shared::conversation_outbound(&self.pool, conversation_id, before, limit).await
     }
 
     async fn outbox_depth(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        shared::outbox_depth(&self.pool).await
     }
 
     async fn broadcast_send_stop(&self, id: crate::domain::Id) -> StoreResult<Option<String>> {

@@ -5,51 +5,26 @@
 
 use super::columns::columns;
 use crate::domain::{Contact, Conversation};
-use crate::store::apply;
-use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
+use crate::store::rows::ConversationCols;
+use crate::store::{NewOutbound, StoreResult};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 
+/// A JSON column decoded into `T` (`rows`'s structs decode theirs with sqlx's `Json`);
+/// a value that does not fit is `StoreError::Corrupt`.
 pub(super) fn json<T: DeserializeOwned>(row: &PgRow, column: &str) -> StoreResult<T> {
-    match row.try_get::<Json<T>, _>(column) {
-        Ok(Json(value)) => Ok(value),
-        Err(e @ sqlx::Error::ColumnDecode { .. }) => {
-            Err(StoreError::Corrupt(format!("{column}: {e}")))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(row.try_get::<Json<T>, _>(column)?.0)
 }
 
-/// A conversation's `state` column (null for no conversation): one Parley cannot read back
-/// (nested deeper than the reader goes) starts afresh, as unreadable state always has,
-/// rather than refusing every message of the conversation from then on.
-pub(super) fn state(row: &PgRow, column: &str) -> StoreResult<crate::domain::ConversationState> {
-    match row.try_get::<Option<Json<serde_json::Value>>, _>(column) {
-        Ok(Some(Json(value))) => Ok(apply::conversation_state(&value)),
-        Ok(None) => Ok(Default::default()),
-        Err(e @ sqlx::Error::ColumnDecode { .. }) => {
-            tracing::warn!(error = %e, "conversation state unreadable; starting fresh");
-            Ok(Default::default())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
+/// The columns of a `conversations` row.
+pub(super) use crate::store::sql::CONVERSATION_COLUMNS;
 
-pub(super) const CONVERSATION_COLUMNS: &str =
-    "id, sender_id, contact_id, last_inbound_at, state, created_at";
-
+/// A `conversations` row (`rows::ConversationCols`).
 pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
-    Ok(Conversation {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        contact_id: row.try_get("contact_id")?,
-        last_inbound_at: row.try_get("last_inbound_at")?,
-        state: state(row, "state")?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(ConversationCols::from_row(row)?.into())
 }
 
 /// Columns: `key, name, attributes, tags, bsuid, username` and the id and creation time under the given
@@ -64,29 +39,6 @@ pub(super) fn contact(row: &PgRow, id: &str, created_at: &str) -> StoreResult<Co
         created_at: row.try_get(created_at)?,
         user_id: row.try_get("bsuid")?,
         username: row.try_get("username")?,
-    })
-}
-
-pub(super) const OUTBOUND_COLUMNS: &str = "id, sender_id, conversation_id, payload, fallback, \
-     origin, status, provider_message_id, error_code, error_title, window_closed, attempts, \
-     created_at, updated_at";
-
-pub(super) fn outbound(row: &PgRow) -> StoreResult<OutboundRecord> {
-    Ok(OutboundRecord {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        message: json(row, "payload")?,
-        fallback: json(row, "fallback")?,
-        origin: apply::origin(row.try_get("origin")?)?,
-        status: apply::status(row.try_get("status")?)?,
-        provider_message_id: row.try_get("provider_message_id")?,
-        error_code: row.try_get("error_code")?,
-        error_title: row.try_get("error_title")?,
-        window_closed: row.try_get("window_closed")?,
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
     })
 }
 

@@ -1,9 +1,9 @@
-//! Conversations with their contacts (the API's listings, a schedule's audience) and a
-//! conversation's inbound messages, as rows.
+//! Conversations and contacts, alone or together (the API's listings, a schedule's
+//! audience, a broadcast's candidates), and a conversation's inbound messages, as rows.
 
 use super::columns::{time, Stamp, State};
 use crate::domain::{Contact, Conversation, EventKind, StoredEvent};
-use crate::store::{AudienceRow, ConversationSummary, Id};
+use crate::store::{AudienceRow, Candidate, ConversationSummary, Id};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 
@@ -27,6 +27,34 @@ impl From<ConversationCols> for Conversation {
             last_inbound_at: time(r.last_inbound_at),
             state: r.state.unwrap_or_default().0,
             created_at: r.created_at.0,
+        }
+    }
+}
+
+/// `id, key, name, attributes, tags, created_at, bsuid, username` of `contacts`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ContactCols {
+    id: Id,
+    key: String,
+    name: Option<String>,
+    attributes: Json<Map<String, Value>>,
+    tags: Json<Vec<String>>,
+    created_at: Stamp,
+    bsuid: Option<String>,
+    username: Option<String>,
+}
+
+impl From<ContactCols> for Contact {
+    fn from(r: ContactCols) -> Self {
+        Contact {
+            id: r.id,
+            key: r.key,
+            name: r.name,
+            attributes: r.attributes.0,
+            tags: r.tags.0,
+            created_at: r.created_at.0,
+            user_id: r.bsuid,
+            username: r.username,
         }
     }
 }
@@ -93,6 +121,28 @@ impl From<AudienceCols> for AudienceRow {
         AudienceRow {
             conversation_id: r.conversation_id,
             contact: r.contact.into(),
+            last_inbound_at: time(r.last_inbound_at),
+            state: r.state.unwrap_or_default().0,
+        }
+    }
+}
+
+/// A row of `sql::BROADCAST_CANDIDATES`: a contact, its conversation with the sender if it
+/// has one, and its latest inbound message with any sender.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CandidateCols {
+    #[sqlx(flatten)]
+    contact: JoinedContact,
+    conversation_id: Option<Id>,
+    last_inbound_at: Option<Stamp>,
+    state: Option<State>,
+}
+
+impl From<CandidateCols> for Candidate {
+    fn from(r: CandidateCols) -> Self {
+        Candidate {
+            contact: r.contact.into(),
+            conversation_id: r.conversation_id,
             last_inbound_at: time(r.last_inbound_at),
             state: r.state.unwrap_or_default().0,
         }

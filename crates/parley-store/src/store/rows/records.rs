@@ -1,12 +1,56 @@
-//! Model exchanges, their usage and inbound media downloads, as rows.
+//! Outbound messages, model exchanges, their usage and inbound media downloads, as rows.
 
 use super::columns::{time, Stamp};
-use crate::domain::MediaKind;
+use crate::domain::{MediaKind, OutboundMessage, WindowFallback};
 use crate::store::{
-    DownloadStatus, ExchangeKind, Id, MediaRecord, ModelExchange, StoreError, UsageRow,
+    apply, DownloadStatus, ExchangeKind, Id, MediaRecord, ModelExchange, OutboundRecord,
+    StoreError, UsageRow,
 };
 use serde_json::Value;
 use sqlx::types::Json;
+
+/// An `outbound_messages` row (`sql::OUTBOUND_COLUMNS`); an origin or status Parley does
+/// not know is corrupt.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboundCols {
+    id: Id,
+    sender_id: i64,
+    conversation_id: Id,
+    payload: Json<OutboundMessage>,
+    fallback: Json<WindowFallback>,
+    origin: String,
+    status: String,
+    provider_message_id: Option<String>,
+    error_code: Option<i64>,
+    error_title: Option<String>,
+    window_closed: bool,
+    attempts: i32,
+    created_at: Stamp,
+    updated_at: Stamp,
+}
+
+impl TryFrom<OutboundCols> for OutboundRecord {
+    type Error = StoreError;
+
+    fn try_from(r: OutboundCols) -> Result<Self, StoreError> {
+        Ok(OutboundRecord {
+            id: r.id,
+            sender_id: r.sender_id,
+            conversation_id: r.conversation_id,
+            message: r.payload.0,
+            fallback: r.fallback.0,
+            origin: apply::origin(&r.origin)?,
+            status: apply::status(&r.status)?,
+            provider_message_id: r.provider_message_id,
+            error_code: r.error_code,
+            error_title: r.error_title,
+            window_closed: r.window_closed,
+            attempts: r.attempts,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
+        })
+    }
+}
 
 /// A `model_exchanges` row (`sql::MODEL_EXCHANGE`).
 #[derive(sqlx::FromRow)]

@@ -1,12 +1,11 @@
 //! The outbox on SQLite: enqueue, head-of-line claims per conversation, send outcomes.
 
-use super::rows::{
-    self, from_text, json_text, micros, opt_time, time, OutboundRow, OUTBOUND_COLUMNS,
-};
+use super::rows::{from_text, json_text, micros, opt_time, time, OutboundRow};
 use super::statements::Conn;
 use super::statuses::replay_early_statuses;
 use super::SqliteStore;
 use crate::store::apply::{lease_until, IN_DOUBT, OPTED_OUT_BEFORE_SEND, STOPPED_BY_OPT_OUT};
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{
     NewOutbound, NextSend, OutboundRecord, Outbox, OutboxItem, SendOutcome, StoreError, StoreResult,
 };
@@ -432,13 +431,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn outbound(&self, id: i64) -> StoreResult<Option<OutboundRecord>> {
-        let row = sqlx::query(&format!(
-            "select {OUTBOUND_COLUMNS} from outbound_messages where id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(rows::outbound).transpose()
+        shared::outbound(&self.reader, id).await
     }
 
     async fn conversation_outbound(
@@ -447,28 +440,11 @@ impl Outbox for SqliteStore {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<OutboundRecord>> {
-        sqlx::query(&format!(
-            "select {OUTBOUND_COLUMNS} from outbound_messages
-             where conversation_id = $1 and ($2 is null or id < $2)
-             order by id desc
-             limit $3"
-        ))
-        .bind(conversation_id)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(rows::outbound)
-        .collect()
+        shared::conversation_outbound(&self.reader, conversation_id, before, limit).await
     }
 
     async fn outbox_depth(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from outbound_messages where status = 'queued'")
-                .fetch_one(&self.reader)
-                .await?,
-        )
+        shared::outbox_depth(&self.reader).await
     }
 
     async fn broadcast_send_stop(&self, id: crate::domain::Id) -> StoreResult<Option<String>> {

@@ -7,7 +7,7 @@ use super::statements::Conn;
 use crate::domain::pricing::CostPrediction;
 use crate::domain::{Contact, Conversation};
 use crate::store::apply;
-use crate::store::{NewOutbound, OutboundRecord, StoreError, StoreResult};
+use crate::store::{NewOutbound, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -151,8 +151,7 @@ pub(super) fn from_text<T: DeserializeOwned>(what: &str, text: &str) -> StoreRes
 }
 
 /// Columns: `id, sender_id, contact_id, last_inbound_at, state, created_at`.
-pub(super) const CONVERSATION_COLUMNS: &str =
-    "id, sender_id, contact_id, last_inbound_at, state, created_at";
+pub(super) use crate::store::sql::CONVERSATION_COLUMNS;
 
 pub(super) fn conversation(row: &impl Cols) -> StoreResult<Conversation> {
     Ok(Conversation {
@@ -177,29 +176,6 @@ pub(super) fn contact(row: &impl Cols, id: &str, created_at: &str) -> StoreResul
         created_at: time(row.int(created_at)?)?,
         user_id: row.opt_text("bsuid")?,
         username: row.opt_text("username")?,
-    })
-}
-
-pub(super) const OUTBOUND_COLUMNS: &str = "id, sender_id, conversation_id, payload, fallback, \
-     origin, status, provider_message_id, error_code, error_title, window_closed, attempts, \
-     created_at, updated_at";
-
-pub(super) fn outbound(row: &SqliteRow) -> StoreResult<OutboundRecord> {
-    Ok(OutboundRecord {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        message: from_text("outbound payload", row.try_get("payload")?)?,
-        fallback: from_text("outbound fallback", row.try_get("fallback")?)?,
-        origin: apply::origin(row.try_get("origin")?)?,
-        status: apply::status(row.try_get("status")?)?,
-        provider_message_id: row.try_get("provider_message_id")?,
-        error_code: row.try_get("error_code")?,
-        error_title: row.try_get("error_title")?,
-        window_closed: row.try_get("window_closed")?,
-        attempts: row.try_get("attempts")?,
-        created_at: time(row.try_get("created_at")?)?,
-        updated_at: time(row.try_get("updated_at")?)?,
     })
 }
 

@@ -410,41 +410,10 @@ impl Broadcasts for PgStore {
         after: Id,
         limit: i64,
     ) -> StoreResult<Vec<Candidate>> {
-        sqlx::query(
-            "select k.id as contact_id, k.key, k.name, k.attributes, k.tags,
-                    k.created_at as contact_created_at, k.bsuid, k.username,
-                    c.id as conversation_id, c.state,
-                    (select max(x.last_inbound_at) from conversations x
-                     where x.contact_id = k.id) as last_inbound_at
-             from contacts k
-             left join conversations c on c.contact_id = k.id and c.sender_id = $1
-             where k.id > $2 and k.merged_into is null
-             order by k.id limit $3",
-        )
-        .bind(sender_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Candidate {
-                contact: super::rows::contact(r, "contact_id", "contact_created_at")?,
-                conversation_id: r.try_get("conversation_id")?,
-                last_inbound_at: r.try_get("last_inbound_at")?,
-                state: super::rows::state(r, "state")?,
-            })
-        })
-        .collect()
+        shared::broadcast_candidates(&self.pool, sender_id, after, limit).await
     }
 
     async fn portfolio_reached(&self, portfolio: &str, since: DateTime<Utc>) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "select count(*) from portfolio_reach where portfolio = $1 and reached_at > $2",
-        )
-        .bind(portfolio)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?)
+        shared::portfolio_reached(&self.pool, portfolio, since).await
     }
 }

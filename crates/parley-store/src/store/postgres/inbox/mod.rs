@@ -2,11 +2,13 @@
 //! a lease claimed with `skip locked`, events in arrival order, each step one transaction.
 
 use super::identity;
-use super::rows::{self, insert_outbound, json, CONVERSATION_COLUMNS};
+use super::rows::{insert_outbound, json, CONVERSATION_COLUMNS};
 use super::PgStore;
 use crate::domain::{Contact, ContactPatch, Conversation};
 use crate::domain::{ContactRef, Identities};
 use crate::store::apply::{lease_until, ContactFields};
+use crate::store::rows::ConversationCols;
+use crate::store::shared_reads::for_postgres as shared;
 use crate::store::{Committed, ConversationWork, Inbox, StepCommit, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -55,7 +57,7 @@ impl Inbox for PgStore {
         };
         // The no-op updates make `returning` give existing rows too, and lock them so a
         // concurrent first sight of the same contact waits instead of failing.
-        let row = sqlx::query(&format!(
+        let row: ConversationCols = sqlx::query_as(&format!(
             "with contact as (
                  insert into contacts (key, name, created_at, phone, bsuid)
                  values ($2, $3, $4,
@@ -75,17 +77,11 @@ impl Inbox for PgStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        rows::conversation(&row)
+        Ok(row.into())
     }
 
     async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!(
-            "select {CONVERSATION_COLUMNS} from conversations where id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(rows::conversation).transpose()
+        shared::conversation(&self.pool, id).await
     }
 
     async fn find_conversation(
@@ -93,30 +89,11 @@ impl Inbox for PgStore {
         sender_id: i64,
         key: &str,
     ) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(
-            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
-             from conversations v join contacts c on c.id = v.contact_id
-             where v.sender_id = $1
-               and (c.key = $2 or c.bsuid = case when $2 like 'bsuid:%' then substr($2, 7) end)",
-        )
-        .bind(sender_id)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(rows::conversation).transpose()
+        shared::find_conversation(&self.pool, sender_id, key).await
     }
 
     async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
-        let row = sqlx::query(
-            "select id, key, name, attributes, tags, created_at, bsuid, username
-             from contacts where id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref()
-            .map(|row| rows::contact(row, "id", "created_at"))
-            .transpose()
+        shared::contact(&self.pool, id).await
     }
 
     async fn claim_conversations(

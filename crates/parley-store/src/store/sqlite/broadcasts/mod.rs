@@ -15,7 +15,6 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
-use sqlx::Row;
 use std::time::Duration;
 
 const COLUMNS: &str = "id, name, sender_id, template_name, template_language, category, \
@@ -378,45 +377,10 @@ impl Broadcasts for SqliteStore {
         after: Id,
         limit: i64,
     ) -> StoreResult<Vec<Candidate>> {
-        let rows = sqlx::query(
-            "select k.id as contact_id, k.key, k.name, k.attributes, k.tags,
-                    k.created_at as contact_created_at, k.bsuid, k.username,
-                    c.id as conversation_id, c.state,
-                    (select max(x.last_inbound_at) from conversations x
-                     where x.contact_id = k.id) as last_inbound_at
-             from contacts k
-             left join conversations c on c.contact_id = k.id and c.sender_id = $1
-             where k.id > $2 and k.merged_into is null
-             order by k.id limit $3",
-        )
-        .bind(sender_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let state: Option<String> = r.try_get("state")?;
-                Ok(Candidate {
-                    contact: super::rows::contact(r, "contact_id", "contact_created_at")?,
-                    conversation_id: r.try_get("conversation_id")?,
-                    last_inbound_at: opt_time(r.try_get("last_inbound_at")?)?,
-                    state: match state {
-                        Some(s) => crate::store::apply::conversation_state_text(&s),
-                        None => Default::default(),
-                    },
-                })
-            })
-            .collect()
+        shared::broadcast_candidates(&self.reader, sender_id, after, limit).await
     }
 
     async fn portfolio_reached(&self, portfolio: &str, since: DateTime<Utc>) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "select count(*) from portfolio_reach where portfolio = $1 and reached_at > $2",
-        )
-        .bind(portfolio)
-        .bind(micros(since))
-        .fetch_one(&self.reader)
-        .await?)
+        shared::portfolio_reached(&self.reader, portfolio, since).await
     }
 }

@@ -14,6 +14,7 @@ use super::SqliteStore;
 use crate::domain::{Contact, Conversation, EventKind, StoredEvent};
 use crate::domain::{ContactRef, Identities};
 use crate::store::apply::lease_until;
+use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::{
     Committed, ConversationWork, Inbox, OutboxItem, StepCommit, StoreError, StoreResult,
 };
@@ -73,13 +74,7 @@ impl Inbox for SqliteStore {
     }
 
     async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!(
-            "select {CONVERSATION_COLUMNS} from conversations where id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(rows::conversation).transpose()
+        shared::conversation(&self.reader, id).await
     }
 
     async fn find_conversation(
@@ -87,30 +82,11 @@ impl Inbox for SqliteStore {
         sender_id: i64,
         key: &str,
     ) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(
-            "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at
-             from conversations v join contacts c on c.id = v.contact_id
-             where v.sender_id = $1
-               and (c.key = $2 or c.bsuid = case when $2 like 'bsuid:%' then substr($2, 7) end)",
-        )
-        .bind(sender_id)
-        .bind(key)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(rows::conversation).transpose()
+        shared::find_conversation(&self.reader, sender_id, key).await
     }
 
     async fn contact(&self, id: i64) -> StoreResult<Option<Contact>> {
-        let row = sqlx::query(
-            "select id, key, name, attributes, tags, created_at, bsuid, username
-             from contacts where id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref()
-            .map(|row| rows::contact(row, "id", "created_at"))
-            .transpose()
+        shared::contact(&self.reader, id).await
     }
 
     async fn claim_conversations(
