@@ -5,7 +5,7 @@
 
 use super::columns::columns;
 use crate::domain::{Contact, Conversation};
-use crate::store::rows::ConversationCols;
+use crate::store::rows::{ContactBody, ConversationCols};
 use crate::store::{NewOutbound, StoreResult};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -27,19 +27,10 @@ pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
     Ok(ConversationCols::from_row(row)?.into())
 }
 
-/// Columns: `key, name, attributes, tags, bsuid, username` and the id and creation time under the given
-/// names (they differ when joined with a conversation).
+/// Columns: `key, name, attributes, tags, bsuid, username` (`rows::ContactBody`) and the id
+/// and creation time under the given names (they differ when joined with a conversation).
 pub(super) fn contact(row: &PgRow, id: &str, created_at: &str) -> StoreResult<Contact> {
-    Ok(Contact {
-        id: row.try_get(id)?,
-        key: row.try_get("key")?,
-        name: row.try_get("name")?,
-        attributes: json(row, "attributes")?,
-        tags: json(row, "tags")?,
-        created_at: row.try_get(created_at)?,
-        user_id: row.try_get("bsuid")?,
-        username: row.try_get("username")?,
-    })
+    Ok(ContactBody::from_row(row)?.contact(row.try_get(id)?, row.try_get(created_at)?))
 }
 
 /// Inserts messages ready to send at `now`, with the predicted costs of those that have

@@ -31,31 +31,47 @@ impl From<ConversationCols> for Conversation {
     }
 }
 
-/// `id, key, name, attributes, tags, created_at, bsuid, username` of `contacts`.
+/// A contact's own columns, `key, name, attributes, tags, bsuid, username`; its id and
+/// creation time are read under the names the query gives them (`ContactCols`,
+/// `JoinedContact`).
 #[derive(sqlx::FromRow)]
-pub(crate) struct ContactCols {
-    id: Id,
+pub(crate) struct ContactBody {
     key: String,
     name: Option<String>,
     attributes: Json<Map<String, Value>>,
     tags: Json<Vec<String>>,
-    created_at: Stamp,
     bsuid: Option<String>,
     username: Option<String>,
 }
 
+impl ContactBody {
+    /// The contact, with its id and creation time.
+    pub(crate) fn contact(self, id: Id, created_at: Stamp) -> Contact {
+        Contact {
+            id,
+            key: self.key,
+            name: self.name,
+            attributes: self.attributes.0,
+            tags: self.tags.0,
+            created_at: created_at.0,
+            user_id: self.bsuid,
+            username: self.username,
+        }
+    }
+}
+
+/// `id, key, name, attributes, tags, created_at, bsuid, username` of `contacts`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ContactCols {
+    id: Id,
+    created_at: Stamp,
+    #[sqlx(flatten)]
+    body: ContactBody,
+}
+
 impl From<ContactCols> for Contact {
     fn from(r: ContactCols) -> Self {
-        Contact {
-            id: r.id,
-            key: r.key,
-            name: r.name,
-            attributes: r.attributes.0,
-            tags: r.tags.0,
-            created_at: r.created_at.0,
-            user_id: r.bsuid,
-            username: r.username,
-        }
+        r.body.contact(r.id, r.created_at)
     }
 }
 
@@ -64,27 +80,14 @@ impl From<ContactCols> for Contact {
 #[derive(sqlx::FromRow)]
 pub(crate) struct JoinedContact {
     contact_id: Id,
-    key: String,
-    name: Option<String>,
-    attributes: Json<Map<String, Value>>,
-    tags: Json<Vec<String>>,
     contact_created_at: Stamp,
-    bsuid: Option<String>,
-    username: Option<String>,
+    #[sqlx(flatten)]
+    body: ContactBody,
 }
 
 impl From<JoinedContact> for Contact {
     fn from(r: JoinedContact) -> Self {
-        Contact {
-            id: r.contact_id,
-            key: r.key,
-            name: r.name,
-            attributes: r.attributes.0,
-            tags: r.tags.0,
-            created_at: r.contact_created_at.0,
-            user_id: r.bsuid,
-            username: r.username,
-        }
+        r.body.contact(r.contact_id, r.contact_created_at)
     }
 }
 
