@@ -100,6 +100,23 @@ macro_rules! shared_reads {
             )
         }
 
+        /// `Outbox::broadcast_send_stop`; `opted_out` is the backend's expression of the
+        /// contact's opt-out (`sql::broadcast_send_stop_sql`).
+        pub(crate) async fn broadcast_send_stop(
+            pool: &Pool,
+            opted_out: &str,
+            id: Id,
+        ) -> StoreResult<Option<String>> {
+            let found: Option<(bool, bool)> =
+                sqlx::query_as(&sql::broadcast_send_stop_sql(opted_out))
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(found.and_then(|(cancelled, opted_out)| {
+                crate::store::broadcasts::broadcast_stop(cancelled, opted_out)
+            }))
+        }
+
         /// `Reads::conversations_page`.
         pub(crate) async fn conversations_page(
             pool: &Pool,

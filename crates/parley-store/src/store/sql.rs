@@ -247,6 +247,21 @@ pub(super) const BROADCAST_RECIPIENTS: &str = "
     where broadcast_id = $1 and id > $2
     order by id limit $3";
 
+/// `Outbox::broadcast_send_stop`: `$1` the outbound message; whether its broadcast was
+/// cancelled and whether its contact opted out, `opted_out` the backend's expression of
+/// `c.attributes`' `opted_out` being true.
+pub(super) fn broadcast_send_stop_sql(opted_out: &str) -> String {
+    format!(
+        "select b.state = 'cancelled', coalesce({opted_out}, false)
+         from outbound_messages o
+         join broadcast_recipients r on r.id = o.broadcast_recipient
+         join broadcasts b on b.id = r.broadcast_id
+         join conversations v on v.id = o.conversation_id
+         join contacts c on c.id = v.contact_id
+         where o.id = $1"
+    )
+}
+
 /// A sender's broadcast candidates: contacts by id after `$2`, at most `$3`, each with its
 /// conversation with sender `$1` (if any) and its latest inbound message with any sender;
 /// a contact merged into another is reached through the survivor only

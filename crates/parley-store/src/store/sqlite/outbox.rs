@@ -448,22 +448,8 @@ impl Outbox for SqliteStore {
     }
 
     async fn broadcast_send_stop(&self, id: crate::domain::Id) -> StoreResult<Option<String>> {
-        let found: Option<(bool, bool)> = sqlx::query_as(
-            "select b.state = 'cancelled',
-                    coalesce(json_extract(c.attributes, '$.opted_out') = 1, 0)
-             from outbound_messages o
-             join broadcast_recipients r on r.id = o.broadcast_recipient
-             join broadcasts b on b.id = r.broadcast_id
-             join conversations v on v.id = o.conversation_id
-             join contacts c on c.id = v.contact_id
-             where o.id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(found.and_then(|(cancelled, opted_out)| {
-            crate::store::broadcasts::broadcast_stop(cancelled, opted_out)
-        }))
+        let opted_out = "json_extract(c.attributes, '$.opted_out') = 1";
+        shared::broadcast_send_stop(&self.reader, opted_out, id).await
     }
 }
 
