@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use crate::domain::Id;
-use crate::store::rows::{ExchangeCols, UsageCols};
+use crate::store::rows::ExchangeCols;
 use crate::store::shared_reads::for_postgres as shared;
 use crate::store::sql::MODEL_EXCHANGE;
 use crate::store::{Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
@@ -77,11 +77,10 @@ impl Exchanges for PgStore {
              group by {col} order by sum(cost_micros) desc, key limit $2",
             col = by.column()
         );
-        let rows: Vec<UsageCols> = sqlx::query_as(&sql)
+        Ok(sqlx::query_as(&sql)
             .bind(since)
             .bind(limit)
             .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+            .await?)
     }
 }

@@ -3,8 +3,7 @@
 use super::columns::{time, Stamp};
 use crate::domain::{MediaKind, OutboundMessage, WindowFallback};
 use crate::store::{
-    apply, DownloadStatus, ExchangeKind, Id, MediaRecord, ModelExchange, OutboundRecord,
-    StoreError, UsageRow,
+    apply, DownloadStatus, ExchangeKind, Id, MediaRecord, ModelExchange, OutboundRecord, StoreError,
 };
 use serde_json::Value;
 use sqlx::types::Json;
@@ -90,31 +89,6 @@ impl From<ExchangeCols> for ModelExchange {
             cost_micros: r.cost_micros,
             latency_ms: r.latency_ms,
             created_at: r.created_at.0,
-        }
-    }
-}
-
-/// A row of `Exchanges::model_usage`. `UsageRow` decodes itself (`FromRow`); this copy
-/// stays while the backends' `exchanges.rs` read into it.
-#[derive(sqlx::FromRow)]
-pub(crate) struct UsageCols {
-    key: String,
-    calls: i64,
-    failed: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cost_micros: i64,
-}
-
-impl From<UsageCols> for UsageRow {
-    fn from(r: UsageCols) -> Self {
-        UsageRow {
-            key: r.key,
-            calls: r.calls,
-            failed: r.failed,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            cost_micros: r.cost_micros,
         }
     }
 }

@@ -4,7 +4,6 @@ use super::rows::{from_text, json_text, micros, time, Captured, Cols};
 use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::Id;
-use crate::store::rows::UsageCols;
 use crate::store::shared_reads::for_sqlite as shared;
 use crate::store::sql::MODEL_EXCHANGE;
 use crate::store::{ExchangeKind, Exchanges, ModelExchange, StoreResult, UsageBy, UsageRow};
@@ -166,11 +165,10 @@ impl Exchanges for SqliteStore {
             col = by.column()
         );
         let since = since.map(micros).unwrap_or(i64::MIN);
-        let rows: Vec<UsageCols> = sqlx::query_as(&sql)
+        Ok(sqlx::query_as(&sql)
             .bind(since)
             .bind(limit)
             .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+            .await?)
     }
 }
