@@ -2,7 +2,7 @@
 //! statement per message.
 
 use super::announce;
-use super::columns::{columns, Group, Numbering};
+use super::column_groups::{columns, Group, Numbering};
 use super::identity;
 use super::inbox::latest_broadcast_reply;
 use super::media::{any_media, enqueue_downloads};

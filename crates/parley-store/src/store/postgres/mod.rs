@@ -22,7 +22,7 @@ mod account;
 mod announce;
 mod batch;
 mod broadcasts;
-mod columns;
+mod column_groups;
 mod contacts;
 mod costs;
 mod exchanges;

@@ -3,7 +3,7 @@
 //! Also the statements several concept files run (inserting outbound messages): this is the
 //! leaf they all import, and it imports none of them.
 
-use super::columns::columns;
+use super::column_groups::columns;
 use crate::domain::{Contact, Conversation};
 use crate::store::rows::{ContactBody, ConversationCols};
 use crate::store::{NewOutbound, StoreResult};

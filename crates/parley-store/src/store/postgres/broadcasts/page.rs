@@ -3,7 +3,7 @@
 //! send's time (`pair_gap` after the conversation's latest) and predicted cost decided,
 //! then the sends, their costs and the customers reached written as column groups.
 
-use super::super::columns::{columns, Group, Numbering};
+use super::super::column_groups::{columns, Group, Numbering};
 use super::super::rows::CostColumns;
 use super::later;
 use crate::domain::broadcast::REACH_WINDOW_HOURS;

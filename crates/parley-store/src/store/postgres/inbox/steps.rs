@@ -1,7 +1,7 @@
 //! Group commit of steps without contact changes: a batch of steps as ONE statement
 //! (`commit_together`), each refused step retried alone for its own answer.
 
-use super::super::columns::{columns, unnest, Group, Numbering, PgQuery};
+use super::super::column_groups::{columns, unnest, Group, Numbering, PgQuery};
 use crate::domain::{ConversationState, OutboundMessage, TimerKind, WindowFallback};
 use crate::store::{Committed, OutboxItem, StepCommit, StoreError, StoreResult};
 use chrono::{DateTime, Utc};

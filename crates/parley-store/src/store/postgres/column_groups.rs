@@ -76,14 +76,14 @@ macro_rules! columns {
             _borrows: std::marker::PhantomData<&$lt ()>,
         }
 
-        impl<'q, $lt: 'q> $crate::store::postgres::columns::Group<'q> for $name<$lt> {
+        impl<'q, $lt: 'q> $crate::store::postgres::column_groups::Group<'q> for $name<$lt> {
             const COLUMNS: &'static [(&'static str, &'static str)] =
                 &[$((stringify!($field), $sql)),*];
 
             fn bind(
                 self,
-                query: $crate::store::postgres::columns::PgQuery<'q>,
-            ) -> $crate::store::postgres::columns::PgQuery<'q> {
+                query: $crate::store::postgres::column_groups::PgQuery<'q>,
+            ) -> $crate::store::postgres::column_groups::PgQuery<'q> {
                 $(let query = query.bind(self.$field);)*
                 query
             }
