@@ -133,7 +133,7 @@ pub enum PageOutcome {
 
 /// How a broadcast's recipients stand, counted from the database: one row per recipient
 /// state, skip reason, outbound status and error code (a row of `sql::BROADCAST_COUNTS`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx_macros::FromRow)]
 pub struct RecipientCount {
     /// `pending`, `queued` or `skipped`.
     pub state: String,
@@ -151,7 +151,7 @@ pub struct RecipientCount {
 }
 
 /// Per-recipient detail, for tests and the CLI (a row of `sql::BROADCAST_RECIPIENTS`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx_macros::FromRow)]
 pub struct RecipientRow {
     pub id: Id,
     pub conversation_id: Id,

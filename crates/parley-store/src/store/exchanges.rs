@@ -66,7 +66,7 @@ pub struct ModelExchange {
 
 /// Usage summed over a group of exchanges (a model, a flow, a conversation): a row of
 /// `Exchanges::model_usage`.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx_macros::FromRow)]
 pub struct UsageRow {
     /// The model, flow or conversation id the row sums.
     pub key: String,

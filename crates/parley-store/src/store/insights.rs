@@ -11,7 +11,7 @@ pub const MAX_INSIGHT_ROWS: i64 = 50_000;
 
 /// A counter summed over a period: `step` empty for the flow's own outcomes (a row of
 /// `sql::FLOW_INSIGHTS`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx_macros::FromRow)]
 pub struct InsightRow {
     pub flow: String,
     pub step: String,
@@ -30,7 +30,7 @@ pub struct InsightSums {
 /// What one step's messages became over a period (`Insights::step_deliveries`), by the flow
 /// and step the messages record (`outbound_messages.flow`, `.step`: the step's `id` or its
 /// place, `step 2 (line 17)`). A row of `sql::STEP_DELIVERIES`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx_macros::FromRow)]
 pub struct StepDelivery {
     pub flow: String,
     pub step: String,

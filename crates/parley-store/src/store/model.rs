@@ -417,7 +417,7 @@ impl CostGrouping {
 /// Only the fields of the grouping are set; `flow`/`step` are `None` for API sends.
 /// Read from a row of `sql::costs_sql` or `sql::costs_by_broadcast_sql`: the grouping's
 /// columns (the others are not selected and stay unset), then the sums.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx_macros::FromRow)]
 pub struct CostRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(default)]
@@ -448,7 +448,7 @@ pub struct CostRow {
 }
 
 /// One message's ledger row, for tests and the trace (a row of `sql::COST_ENTRY`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx_macros::FromRow)]
 pub struct CostEntry {
     pub outbound_id: Id,
     pub sender_id: i64,

@@ -6,7 +6,7 @@ use crate::domain::{LiveTemplate, MarketingState, TemplateCategory};
 use crate::store::{KindCount, SenderStop};
 
 /// A row `kind, n` of `Reads::outbound_kind_counts` (a missing kind counts as empty).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct KindCountCols {
     kind: Option<String>,
     n: i64,
@@ -22,7 +22,7 @@ impl From<KindCountCols> for KindCount {
 }
 
 /// A row of `sql::STOPPED_SENDERS`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct SenderStopCols {
     sender_id: i64,
     code: Option<i64>,
@@ -43,7 +43,7 @@ impl From<SenderStopCols> for SenderStop {
 
 /// A row of `template_states` (`sql::LIVE_TEMPLATES`); a category Parley does not know
 /// reads as none.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct LiveTemplateCols {
     name: String,
     language: String,
@@ -72,7 +72,7 @@ impl From<LiveTemplateCols> for LiveTemplate {
 }
 
 /// A row of `sql::MARKETING_STATE`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct MarketingCols {
     marketing_stopped_at: Option<Stamp>,
     marketing_limited_until: Option<Stamp>,

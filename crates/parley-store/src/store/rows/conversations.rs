@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 
 /// `id, sender_id, contact_id, last_inbound_at, state, created_at` of `conversations`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct ConversationCols {
     id: Id,
     sender_id: i64,
@@ -34,7 +34,7 @@ impl From<ConversationCols> for Conversation {
 /// A contact's own columns, `key, name, attributes, tags, bsuid, username`; its id and
 /// creation time are read under the names the query gives them (`ContactCols`,
 /// `JoinedContact`).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct ContactBody {
     key: String,
     name: Option<String>,
@@ -61,7 +61,7 @@ impl ContactBody {
 }
 
 /// `id, key, name, attributes, tags, created_at, bsuid, username` of `contacts`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct ContactCols {
     id: Id,
     created_at: Stamp,
@@ -77,7 +77,7 @@ impl From<ContactCols> for Contact {
 
 /// A contact joined with its conversation: `key, name, attributes, tags, bsuid, username`,
 /// its id as `contact_id` and its creation as `contact_created_at`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct JoinedContact {
     contact_id: Id,
     contact_created_at: Stamp,
@@ -92,7 +92,7 @@ impl From<JoinedContact> for Contact {
 }
 
 /// A row of `sql::CONVERSATIONS_PAGE`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct SummaryCols {
     #[sqlx(flatten)]
     conversation: ConversationCols,
@@ -110,7 +110,7 @@ impl From<SummaryCols> for ConversationSummary {
 }
 
 /// A row of `Schedules::audience_page`: a conversation and its contact.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct AudienceCols {
     conversation_id: Id,
     last_inbound_at: Option<Stamp>,
@@ -132,7 +132,7 @@ impl From<AudienceCols> for AudienceRow {
 
 /// A row of `sql::BROADCAST_CANDIDATES`: a contact, its conversation with the sender if it
 /// has one, and its latest inbound message with any sender.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct CandidateCols {
     #[sqlx(flatten)]
     contact: JoinedContact,
@@ -153,7 +153,7 @@ impl From<CandidateCols> for Candidate {
 }
 
 /// A row of `sql::CONVERSATION_INBOUND`: `id, payload, received_at`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct InboundCols {
     id: Id,
     payload: Json<EventKind>,

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 
 /// An `outbound_messages` row (`sql::OUTBOUND_COLUMNS`); an origin or status Parley does
 /// not know is corrupt.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct OutboundCols {
     id: Id,
     sender_id: i64,
@@ -52,7 +52,7 @@ impl TryFrom<OutboundCols> for OutboundRecord {
 }
 
 /// A `model_exchanges` row (`sql::MODEL_EXCHANGE`).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct ExchangeCols {
     conversation_id: Id,
     event_id: Id,
@@ -95,7 +95,7 @@ impl From<ExchangeCols> for ModelExchange {
 
 /// A `media_downloads` row (`sql::MEDIA_COLUMNS`); a kind or status Parley does not know
 /// is corrupt.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct MediaCols {
     id: Id,
     sender_id: i64,
