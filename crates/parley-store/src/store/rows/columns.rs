@@ -123,3 +123,35 @@ impl<'r> Decode<'r, Postgres> for State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoreError, StoreResult};
+
+    #[derive(sqlx_macros::FromRow)]
+    struct At {
+        at: Stamp,
+    }
+
+    async fn read_at(sql: &str) -> StoreResult<At> {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+        Ok(sqlx::query_as::<_, At>(sql).fetch_one(&pool).await?)
+    }
+
+    #[tokio::test]
+    async fn a_stamp_reads_back_and_one_out_of_range_is_corrupt() {
+        let at = read_at("select 1700000000123456 as at").await.unwrap();
+        assert_eq!(at.at.0.timestamp_micros(), 1_700_000_000_123_456);
+        match read_at("select 9223372036854775807 as at").await {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("at"), "{why}"),
+            Err(other) => panic!("an unreadable time is corrupt, not {other:?}"),
+            Ok(_) => panic!("a time out of range was read"),
+        }
+        // A value of the wrong type is corrupt too, not the database's error.
+        assert!(matches!(
+            read_at("select 'yesterday' as at").await,
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

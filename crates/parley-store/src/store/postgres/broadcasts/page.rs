@@ -99,7 +99,7 @@ pub(super) async fn queue_page(
         costs,
         reach,
         limit_reached,
-    } = plan(&pending, &b, reached, &last_reach, timing, pricing)?;
+    } = plan(&pending, &b, reached, &last_reach, since, timing, pricing)?;
     let queued = sends.recipient.len();
     if queued > 0 {
         let reply_until = b
@@ -221,11 +221,11 @@ fn plan<'a>(
     b: &Settings,
     mut reached: i64,
     last_reach: &HashMap<Id, DateTime<Utc>>,
+    since: DateTime<Utc>,
     timing: &Timing,
     pricing: &SendPricing,
 ) -> StoreResult<Plan<'a>> {
     let now = timing.now;
-    let since = now - chrono::Duration::hours(REACH_WINDOW_HOURS);
     let gap = chrono::Duration::from_std(timing.pair_gap).unwrap_or_default();
     let mut plan = Plan::default();
     for r in pending {
