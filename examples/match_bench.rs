@@ -41,6 +41,7 @@ fn main() {
         scripts_dir: &dir,
         templates: &[],
         window: Duration::from_secs(86400),
+        overrides: None,
     });
     let load = t0.elapsed();
     let set = report.set.expect("flows load");

@@ -30,6 +30,8 @@
 //!    conversation's flow and returns what follows (state, replies, contact changes,
 //!    timers); the I/O a step needs (an `http` request, a script on the script pool) is
 //!    handed out as an `Effect` that `FlowEngine` performs before resuming it.
+//!    `studio`, beside it: what helps people write flows (the flows' JSON Schema, the
+//!    analysis of a file while it is typed, the language server, the drawn graph).
 //! 5. `workers`: ingest (group commit), inbox, outbox, timers and schedules; they drive the
 //!    engine, the store and the channels.
 //! 6. `sandbox`: try flows without a WhatsApp number (injection, traces, the store and
@@ -60,6 +62,7 @@ pub use parley_engine::engine;
 pub use parley_flows::flows;
 pub use parley_models::models;
 pub use parley_store::store;
+pub use parley_studio::studio;
 
 pub mod app;
 pub mod cli;

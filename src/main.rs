@@ -80,6 +80,16 @@ enum Command {
         #[command(subcommand)]
         command: BroadcastsCommand,
     },
+    /// Write the JSON Schemas of flow files, flow test files and the config into DIR, one file each.
+    Schema {
+        /// The folder to write them into (created if missing).
+        dir: PathBuf,
+    },
+    /// Run the language server over stdin and stdout, for editors (VS Code, Neovim, Helix…).
+    Lsp {
+        #[arg(long, env = "PARLEY_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run flow test files (default: the flows folder's tests/*.test.yaml).
     Test {
         #[arg(long, env = "PARLEY_CONFIG")]
@@ -178,6 +188,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Init { dir } => parley::cli::init::main(&dir),
+        Command::Schema { dir } => parley::cli::schema::main(&dir),
+        Command::Lsp { config } => parley::cli::lsp::main(config.as_deref()),
         Command::Keygen => {
             let (key, hash) = parley::cli::init::new_api_key();
             println!("key:        {key}");

@@ -16,5 +16,7 @@ pub mod database_commands;
 pub mod driver;
 pub mod flowtest;
 pub mod init;
+pub mod lsp;
+pub mod schema;
 pub mod serve;
 pub mod simulate;

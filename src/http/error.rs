@@ -40,7 +40,7 @@ pub enum Family {
     UserWhatsapp,
     /// `/api/v1/…` (`POST /api/v1/messages/send-message`).
     MessagesV1,
-    /// `/sandbox/…`.
+    /// `/sandbox/…`, and the studio's `/studio/…` in the same shape.
     Sandbox,
     /// `/webhooks/…`.
     Webhooks,
@@ -50,7 +50,11 @@ impl Family {
     pub fn of(path: &str) -> Self {
         if path.starts_with("/api/v1/") {
             Family::MessagesV1
-        } else if path == "/sandbox" || path.starts_with("/sandbox/") {
+        } else if path == "/sandbox"
+            || path.starts_with("/sandbox/")
+            || path == "/studio"
+            || path.starts_with("/studio/")
+        {
             Family::Sandbox
         } else if path.starts_with("/webhooks/") {
             Family::Webhooks

@@ -11,7 +11,9 @@ mod local_pages;
 mod ops;
 mod pages;
 mod sandbox;
+mod schemas;
 pub mod state;
+mod studio;
 mod webhooks;
 
 pub use state::{AppState, Shared};
@@ -37,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks)
         .merge(sandbox::router(&state))
         .merge(insights::router(&state))
+        .merge(studio::router(&state))
+        .merge(schemas::router())
         .merge(api::router(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

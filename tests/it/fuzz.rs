@@ -163,6 +163,7 @@ fn fuzz_flow_loading_never_panics() {
         scripts_dir: std::path::Path::new("scripts"),
         templates: &[],
         window: Duration::from_secs(86400),
+        overrides: None,
     };
     fuzz("flow files", mutated(examples), |bytes| {
         let text = String::from_utf8_lossy(&bytes);

@@ -19,6 +19,7 @@ fn settings() -> LoadSettings<'static> {
         scripts_dir: std::path::Path::new("scripts"),
         templates: &[],
         window: Duration::from_secs(86400),
+        overrides: None,
     }
 }
 

@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["domain", "net", "metrics", "threads"],
     &["config"],
     &["flows", "store", "channels", "models"],
-    &["engine"],
+    &["engine", "studio"],
     &["workers"],
     &["sandbox"],
     &["http"],

@@ -31,6 +31,7 @@ pub use sections::sandbox::*;
 pub use sections::scheduler::*;
 pub use sections::scripts::*;
 pub use sections::senders::*;
+pub use sections::studio::*;
 pub use sections::templates::*;
 pub use sections::webhooks::*;
 pub use sections::window::*;

@@ -52,6 +52,9 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// The flow studio (`/studio`).
+    #[serde(default)]
+    pub studio: StudioConfig,
     #[serde(default)]
     pub http: HttpConfig,
     #[serde(default)]
@@ -152,6 +155,8 @@ impl Config {
                 .exposure_problem(&self.listen, has_sandbox_sender),
         );
         api_key_problems(&self.api_keys, &mut problems);
+        let key_names: Vec<&str> = self.api_keys.iter().map(|k| k.name.as_str()).collect();
+        self.studio.problems(&key_names, &mut problems);
         problems
     }
 

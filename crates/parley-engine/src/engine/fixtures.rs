@@ -115,6 +115,7 @@ pub(crate) fn load(
         scripts_dir: dir.path(),
         templates,
         window: Duration::from_secs(86400),
+        overrides: None,
     });
     assert_eq!(report.errors(), 0, "{}", report.render());
     (report.set.unwrap(), dir)

@@ -34,6 +34,7 @@ impl Project {
             scripts_dir: &self.dir.path().join("scripts"),
             templates: &templates,
             window: Duration::from_secs(24 * 3600),
+            overrides: None,
         };
         let report = load_dir_with(&settings, deployment);
         let rendered = report

@@ -24,6 +24,7 @@ fn check(files: &[(&str, &str)], deployment: Option<&Deployment>) -> String {
         scripts_dir: &scripts,
         templates: &[],
         window: Duration::from_secs(24 * 3600),
+        overrides: None,
     };
     load_dir_with(&settings, deployment)
         .render()
@@ -381,6 +382,7 @@ fn the_example_flows_pass_every_check() {
         scripts_dir: &root.join("scripts"),
         templates: &templates,
         window: config.window.duration,
+        overrides: None,
     };
     let report = load_dir_with(&settings, Some(&Deployment::from_config(&config)));
     assert!(report.problems.is_empty(), "{}", report.render());
@@ -524,6 +526,7 @@ fn a_named_pipe_or_a_folder_among_the_flows_is_refused_without_blocking() {
             scripts_dir: &scripts,
             templates: &[],
             window: Duration::from_secs(24 * 3600),
+            overrides: None,
         };
         load_dir_with(&settings, None)
             .render()
@@ -655,6 +658,7 @@ fn hidden_files_and_links_to_folders_are_left_alone() {
         scripts_dir: &dir.path().join("scripts"),
         templates: &[],
         window: Duration::from_secs(24 * 3600),
+        overrides: None,
     };
     let report = load_dir_with(&settings, None);
     let out = report.render();

@@ -15,6 +15,7 @@ fn load(text: &str, deployment: Option<&Deployment>) -> (LoadReport, String) {
         scripts_dir: &dir.path().join("scripts"),
         templates: &[],
         window: Duration::from_secs(24 * 3600),
+        overrides: None,
     };
     let report = load_dir_with(&settings, deployment);
     let rendered = report

@@ -17,7 +17,13 @@ pub struct LoadSettings<'a> {
     pub scripts_dir: &'a Path,
     pub templates: &'a [TemplateConfig],
     pub window: Duration,
+    /// Texts that stand in for files of the flows folder (or add files to it): what an
+    /// author is typing in the studio or an editor, not yet saved.
+    pub overrides: Option<&'a Overrides>,
 }
+
+/// Unsaved texts by path, as the flows folder's files are named (`flows/welcome.yaml`).
+pub type Overrides = std::collections::BTreeMap<PathBuf, String>;
 
 impl<'a> LoadSettings<'a> {
     pub fn from_config(config: &'a crate::config::Config) -> Self {
@@ -26,6 +32,15 @@ impl<'a> LoadSettings<'a> {
             scripts_dir: Path::new(&config.flows.scripts_dir),
             templates: &config.templates,
             window: config.window.duration,
+            overrides: None,
+        }
+    }
+
+    /// These settings with `overrides` standing in for files.
+    pub fn with_overrides(self, overrides: &'a Overrides) -> Self {
+        Self {
+            overrides: Some(overrides),
+            ..self
         }
     }
 }
@@ -79,6 +94,12 @@ pub fn load_configured(config: &crate::config::Config) -> LoadReport {
     load_dir_with(&settings, Some(&Deployment::from_config(config)))
 }
 
+/// As `load_configured`, with unsaved texts standing in for files (the studio, `parley lsp`).
+pub fn load_configured_with(config: &crate::config::Config, overrides: &Overrides) -> LoadReport {
+    let settings = LoadSettings::from_config(config).with_overrides(overrides);
+    load_dir_with(&settings, Some(&Deployment::from_config(config)))
+}
+
 /// The folder holding the flows folder, from which `knowledge:` files are named.
 fn project_dir(flows_dir: &Path) -> &Path {
     match flows_dir.parent() {
@@ -120,13 +141,31 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
             hint: None,
         });
     }
+    if let Some(overrides) = settings.overrides {
+        // A new file being written counts as if saved; one on disk is read from its text.
+        for path in overrides.keys() {
+            if !files.contains(path) {
+                files.push(path.clone());
+            }
+        }
+    }
     files.sort();
     let mut flows = Vec::new();
     let mut broken = Vec::new();
     for path in files {
         let name = path.display().to_string();
         let mut file_problems = Problems::new(&name);
-        match crate::config::file_limits::read_limited(&path) {
+        let text = match settings.overrides.and_then(|o| o.get(&path)) {
+            Some(text) if text.len() as u64 > crate::config::file_limits::MAX_FILE_BYTES => {
+                Err(format!(
+                    "the file is larger than {} KiB, the most Parley reads",
+                    crate::config::file_limits::MAX_FILE_BYTES / 1024
+                ))
+            }
+            Some(text) => Ok(text.clone()),
+            None => crate::config::file_limits::read_limited(&path),
+        };
+        match text {
             Ok(text) => {
                 let ctx = LoadContext {
                     templates: settings.templates,

@@ -26,7 +26,8 @@ mod window_check;
 mod yaml;
 
 pub use loader::{
-    fingerprint, load_configured, load_dir, load_dir_with, load_text, LoadReport, LoadSettings,
+    fingerprint, load_configured, load_configured_with, load_dir, load_dir_with, load_text,
+    LoadReport, LoadSettings, Overrides,
 };
 pub use model::*;
 pub use normalize::normalize;

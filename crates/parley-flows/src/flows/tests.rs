@@ -59,6 +59,7 @@ fn load(files: &[(&str, &str)]) -> (LoadReport, tempfile::TempDir) {
         scripts_dir: &dir.path().join("scripts"),
         templates: &templates,
         window: Duration::from_secs(24 * 3600),
+        overrides: None,
     });
     (report, dir)
 }
@@ -416,6 +417,7 @@ fn matching_ten_thousand_flows_stays_fast() {
         scripts_dir: dir.path(),
         templates: &[],
         window: Duration::from_secs(86400),
+        overrides: None,
     });
     let set = report.set.expect("10,000 flows load");
     let messages: Vec<InboundContent> = (0..2000)

@@ -20,6 +20,7 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod scripts;
 pub mod senders;
+pub mod studio;
 pub mod templates;
 pub mod webhooks;
 pub mod window;

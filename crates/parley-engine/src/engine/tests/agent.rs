@@ -161,6 +161,7 @@ fn agent_harness_of(support: &str, store: Option<crate::store::DynStore>) -> Age
         scripts_dir: &flows,
         templates: &templates(),
         window: Duration::from_secs(86400),
+        overrides: None,
     });
     assert_eq!(report.errors(), 0, "{}", report.render());
     let model = Arc::new(Queue::default());

@@ -53,6 +53,7 @@ fn flow_set(extra: &[(&str, &str)]) -> (FlowSet, tempfile::TempDir) {
         scripts_dir: &Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("scripts"),
         templates: &templates,
         window: Duration::from_secs(24 * 3600),
+        overrides: None,
     });
     assert_eq!(report.errors(), 0, "{}", report.render());
     (report.set.unwrap(), dir)

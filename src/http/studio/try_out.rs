@@ -1,0 +1,13 @@
+//! A chat with the unsaved version of a flow. (being written: issue 56)
+
+use super::super::error::Error;
+use axum::response::{IntoResponse, Response};
+
+pub(super) async fn try_out() -> Response {
+    Error::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "not written yet",
+    )
+    .into_response()
+}
