@@ -12,6 +12,7 @@ pub mod knowledge;
 mod cost_check;
 mod cron_text;
 pub mod graph;
+pub mod keys;
 mod loader;
 pub mod model;
 mod normalize;

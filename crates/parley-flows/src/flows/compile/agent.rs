@@ -31,8 +31,8 @@ pub const AGENT_KEYS: &[&str] = &[
     "if_window_closed",
     "guardrails",
 ];
-const BUDGET_KEYS: &[&str] = &["tokens", "cost"];
-const EXIT_KEYS: &[&str] = &["say", "goto"];
+pub const BUDGET_KEYS: &[&str] = &["tokens", "cost"];
+pub const EXIT_KEYS: &[&str] = &["say", "goto"];
 /// The longest instructions; they are sent with every turn.
 const INSTRUCTIONS_MAX: usize = 20_000;
 const SCOPE_MAX: usize = 500;

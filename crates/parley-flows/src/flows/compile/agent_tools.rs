@@ -10,10 +10,10 @@ use super::content::{buttons, check_len};
 use super::{blanks, guardrails, LoadContext};
 use crate::domain::limits::TEXT_MAX;
 
-const TOOL_KEYS: &[&str] = &["save", "goto_flow", "handoff", "tag", "send_buttons", "end"];
-const SAVE_KEYS: &[&str] = &["expect", "pattern", "choices", "description"];
-const SAVE_EXPECT: &[&str] = &["text", "number", "email", "phone", "choice", "regex"];
-const HANDOFF_KEYS: &[&str] = &["message", "timeout"];
+pub const TOOL_KEYS: &[&str] = &["save", "goto_flow", "handoff", "tag", "send_buttons", "end"];
+pub const SAVE_KEYS: &[&str] = &["expect", "pattern", "choices", "description"];
+pub const SAVE_EXPECT: &[&str] = &["text", "number", "email", "phone", "choice", "regex"];
+pub const HANDOFF_KEYS: &[&str] = &["message", "timeout"];
 /// Fields one agent may save; each is described to the model on every turn.
 const SAVE_MAX: usize = 20;
 const DESCRIPTION_MAX: usize = 500;

@@ -8,7 +8,7 @@ use super::super::yaml::{self, YamlNode};
 use crate::domain::limits::TEXT_MAX;
 use marked_yaml::types::MarkedMappingNode;
 
-const GUARDRAIL_KEYS: &[&str] = &[
+pub const GUARDRAIL_KEYS: &[&str] = &[
     "max_length",
     "allowed_domains",
     "forbid",

@@ -3,15 +3,15 @@
 //! syntax errors (at their line in the YAML file), WhatsApp limits, undeclared or
 //! unapproved templates, unreachable steps.
 
-mod agent;
+pub(super) mod agent;
 mod agent_knowledge;
-mod agent_tools;
+pub(super) mod agent_tools;
 mod blanks;
-mod content;
-mod guardrails;
+pub(super) mod content;
+pub(super) mod guardrails;
 pub(crate) mod loops;
 mod private_url;
-mod steps;
+pub(super) mod steps;
 
 use super::graph::successors;
 use super::model::{Flow, Op, Origin, Step};
@@ -40,7 +40,7 @@ pub struct LoadContext<'a> {
 
 pub use agent_knowledge::KnowledgeShelf;
 
-const FLOW_KEYS: &[&str] = &[
+pub const FLOW_KEYS: &[&str] = &[
     "id",
     "description",
     "priority",

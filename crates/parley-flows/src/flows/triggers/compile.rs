@@ -5,7 +5,7 @@ use super::super::normalize::normalize;
 use super::super::problem::{did_you_mean, Problems};
 use super::super::yaml::{self, YamlNode};
 
-const KINDS: &[&str] = &[
+pub const KINDS: &[&str] = &[
     "keyword",
     "regex",
     "button",
@@ -19,7 +19,7 @@ const KINDS: &[&str] = &[
     "welcome",
     "call",
 ];
-const MESSAGE_TYPES: &[&str] = &[
+pub const MESSAGE_TYPES: &[&str] = &[
     "text",
     "image",
     "video",
@@ -42,7 +42,7 @@ const MESSAGE_TYPES: &[&str] = &[
     "address",
 ];
 /// What `call:` may name: `true` (every event of a customer's call) or its events.
-const CALL_EVENTS: &[&str] = &["connect", "terminate"];
+pub const CALL_EVENTS: &[&str] = &["connect", "terminate"];
 
 pub fn compile(node: &YamlNode, problems: &mut Problems) -> Vec<Trigger> {
     let YamlNode::Sequence(seq) = node else {

@@ -33,7 +33,7 @@ pub const FORM_KEYS: &[&str] = &[
     "on_invalid",
     "if_window_closed",
 ];
-const FIELD_KEYS: &[&str] = &["name", "label", "type", "required", "options"];
+pub const FIELD_KEYS: &[&str] = &["name", "label", "type", "required", "options"];
 
 pub fn compile(
     b: &mut Builder<'_>,

@@ -17,7 +17,7 @@ use std::time::Duration;
 mod ask;
 mod control;
 mod expr;
-mod form;
+pub(in crate::flows) mod form;
 mod handoff;
 mod http;
 mod scripting;
@@ -123,10 +123,10 @@ fn action_names() -> Vec<&'static str> {
     STEP_KINDS.iter().map(|k| k.name).collect()
 }
 
-const EXPECT: &[&str] = &[
+pub const EXPECT: &[&str] = &[
     "text", "number", "email", "phone", "choice", "button", "regex", "media", "address",
 ];
-const ASK_KEYS: &[&str] = &[
+pub const ASK_KEYS: &[&str] = &[
     "save_as",
     "expect",
     "choices",
@@ -139,12 +139,12 @@ const ASK_KEYS: &[&str] = &[
     "on_invalid",
     "country",
 ];
-const SWITCH_KEYS: &[&str] = &["on", "cases", "default"];
-const SCRIPT_KEYS: &[&str] = &["code", "file", "on_error"];
-const HTTP_KEYS: &[&str] = &[
+pub const SWITCH_KEYS: &[&str] = &["on", "cases", "default"];
+pub const SCRIPT_KEYS: &[&str] = &["code", "file", "on_error"];
+pub const HTTP_KEYS: &[&str] = &[
     "method", "url", "headers", "body", "timeout", "save_as", "on_error",
 ];
-const HANDOFF_KEYS: &[&str] = &["timeout", "message"];
+pub const HANDOFF_KEYS: &[&str] = &["timeout", "message"];
 
 pub fn compile(
     b: &mut Builder<'_>,
