@@ -1,5 +1,6 @@
 //! Durable state behind a few traits by concept (`Ingest`, `Inbox`, `Outbox`, `Timers`,
-//! `Schedules`, `Senders`, `Reads`, `MediaDownloads`, `Contacts`, `Process`; together `Store`), with a
+//! `Schedules`, `Senders`, `Reads`, `MediaDownloads`, `Contacts`, `FlowSaves` (the studio's
+//! saves), `Process`; together `Store`), with a
 //! SQLite and a PostgreSQL implementation chosen by `database.url`, each with its own migrations
 //! (`migrations/sqlite`, `migrations/postgres`). Each backend implements each trait in the
 //! file of that concept; statements and row decoders several of its files use live in its
@@ -16,6 +17,7 @@ mod broadcasts;
 mod contacts;
 mod exchanges;
 pub mod files;
+mod flow_saves;
 mod insights;
 mod media;
 mod migrations;
@@ -33,6 +35,7 @@ mod tests;
 pub use broadcasts::*;
 pub use contacts::*;
 pub use exchanges::*;
+pub use flow_saves::*;
 pub use insights::*;
 pub use media::*;
 pub use model::*;
@@ -170,6 +173,7 @@ pub trait Store:
     + Insights
     + Costs
     + Broadcasts
+    + FlowSaves
     + Send
     + Sync
     + 'static
@@ -192,6 +196,7 @@ impl<T> Store for T where
         + Insights
         + Costs
         + Broadcasts
+        + FlowSaves
         + Send
         + Sync
         + 'static

@@ -26,6 +26,7 @@ mod column_groups;
 mod contacts;
 mod costs;
 mod exchanges;
+mod flow_saves;
 mod identity;
 mod inbox;
 mod ingest;

@@ -25,6 +25,7 @@ mod connection;
 mod contacts;
 mod costs;
 mod exchanges;
+mod flow_saves;
 mod identity;
 mod inbox;
 mod ingest;

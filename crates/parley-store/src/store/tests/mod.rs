@@ -44,6 +44,7 @@ mod broadcasts;
 mod contacts;
 mod costs;
 mod exchanges;
+mod flow_saves;
 mod handoff;
 mod identity;
 mod inbox;
