@@ -3,12 +3,14 @@
 //! first. Files are read up to `config::file_limits::MAX_FILE_BYTES` and compiled on a thread of their
 //! own with a known stack, whichever thread asked (a runtime worker during hot reload).
 
-use super::compile::{self, LoadContext};
+use super::compile::{self, Broken, LoadContext};
+use super::model::Flow;
 use super::problem::{Problem, Problems, Severity};
 use super::project::Deployment;
 use super::set::FlowSet;
 use crate::config::TemplateConfig;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where flows come from and what they are checked against.
@@ -109,8 +111,27 @@ fn project_dir(flows_dir: &Path) -> &Path {
 }
 
 fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -> LoadReport {
-    let rhai = super::script::sandbox();
-    let shelf = compile::KnowledgeShelf::default();
+    let (paths, mut problems) = flow_files(settings);
+    let compiler = FileCompiler::new(settings, deployment);
+    let files: Vec<CompiledFile> = paths.iter().map(|p| compiler.compile(p)).collect();
+    for file in &files {
+        problems.extend(file.problems.iter().cloned());
+    }
+    let files: Vec<&CompiledFile> = files.iter().collect();
+    let set = cross_check(&files, settings.window, &mut problems);
+    problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let has_errors = problems.iter().any(Problem::is_error);
+    LoadReport {
+        set: (!has_errors).then_some(set),
+        problems,
+        knowledge_files: compiler.knowledge_files(),
+    }
+}
+
+/// The flow files of the folder (and those `settings.overrides` add), sorted as the loader
+/// compiles them, with the problems of the folder itself (missing, unreadable, a link to a
+/// folder).
+pub fn flow_files(settings: &LoadSettings<'_>) -> (Vec<PathBuf>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut files = Vec::new();
     if !settings.dir.is_dir() {
@@ -150,36 +171,78 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
         }
     }
     files.sort();
-    let mut flows = Vec::new();
-    let mut broken = Vec::new();
-    for path in files {
-        let name = path.display().to_string();
-        let mut file_problems = Problems::new(&name);
-        let text = match settings.overrides.and_then(|o| o.get(&path)) {
-            Some(text) if text.len() as u64 > crate::config::file_limits::MAX_FILE_BYTES => {
-                Err(format!(
-                    "the file is larger than {} KiB, the most Parley reads",
-                    crate::config::file_limits::MAX_FILE_BYTES / 1024
-                ))
-            }
-            Some(text) => Ok(text.clone()),
-            None => crate::config::file_limits::read_limited(&path),
+    (files, problems)
+}
+
+/// One flow file compiled on its own: its own problems (not those across flows) and its
+/// flow, or what is known of it when it has errors.
+pub struct CompiledFile {
+    pub path: PathBuf,
+    pub problems: Vec<Problem>,
+    pub flow: Result<Arc<Flow>, Broken>,
+}
+
+/// Compiles flow files one at a time, as the loader does, for callers that keep compiled
+/// files between loads (the studio and the language server recompile only the file being
+/// typed). Run it on `config::file_limits::on_big_stack`, as the loader does.
+pub struct FileCompiler<'a> {
+    settings: &'a LoadSettings<'a>,
+    deployment: Option<&'a Deployment>,
+    rhai: rhai::Engine,
+    shelf: compile::KnowledgeShelf,
+}
+
+impl<'a> FileCompiler<'a> {
+    pub fn new(settings: &'a LoadSettings<'a>, deployment: Option<&'a Deployment>) -> Self {
+        Self {
+            settings,
+            deployment,
+            rhai: super::script::sandbox(),
+            shelf: compile::KnowledgeShelf::default(),
+        }
+    }
+
+    /// Compiles `path` from its unsaved text when the settings have one, else from disk.
+    pub fn compile(&self, path: &Path) -> CompiledFile {
+        match self.settings.overrides.and_then(|o| o.get(path)) {
+            Some(text) => self.compile_text(path, text),
+            None => self.compile_read(path, crate::config::file_limits::read_limited(path)),
+        }
+    }
+
+    /// Compiles `text` as the file `path` (refused, as on disk, above the size limit).
+    pub fn compile_text(&self, path: &Path, text: &str) -> CompiledFile {
+        let text = if text.len() as u64 > crate::config::file_limits::MAX_FILE_BYTES {
+            Err(format!(
+                "the file is larger than {} KiB, the most Parley reads",
+                crate::config::file_limits::MAX_FILE_BYTES / 1024
+            ))
+        } else {
+            Ok(text.to_string())
         };
-        match text {
+        self.compile_read(path, text)
+    }
+
+    /// Every knowledge file the flows compiled so far named (found or not).
+    pub fn knowledge_files(&self) -> Vec<PathBuf> {
+        self.shelf.files()
+    }
+
+    fn compile_read(&self, path: &Path, text: Result<String, String>) -> CompiledFile {
+        let name = path.display().to_string();
+        let mut problems = Problems::new(&name);
+        let flow = match text {
             Ok(text) => {
                 let ctx = LoadContext {
-                    templates: settings.templates,
-                    scripts_dir: settings.scripts_dir,
-                    rhai: &rhai,
+                    templates: self.settings.templates,
+                    scripts_dir: self.settings.scripts_dir,
+                    rhai: &self.rhai,
                     source: &text,
-                    deployment,
-                    project_dir: project_dir(settings.dir),
-                    knowledge: &shelf,
+                    deployment: self.deployment,
+                    project_dir: project_dir(self.settings.dir),
+                    knowledge: &self.shelf,
                 };
-                match compile::compile(&text, &name, &ctx, &mut file_problems) {
-                    Ok(flow) => flows.push(flow),
-                    Err(b) => broken.push(b),
-                }
+                compile::compile(&text, &name, &ctx, &mut problems).map(Arc::new)
             }
             Err(e) => {
                 // Only the size refusal calls for splitting the file.
@@ -187,19 +250,37 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
                     "a flow file is a few KB of YAML text; split a big one into several flows"
                         .into()
                 });
-                file_problems.error(Default::default(), e, hint)
+                problems.error(Default::default(), e, hint);
+                Err(Broken {
+                    file: name,
+                    ..Default::default()
+                })
             }
+        };
+        CompiledFile {
+            path: path.to_path_buf(),
+            problems: problems.list,
+            flow,
         }
-        problems.extend(file_problems.list);
     }
-    let set = FlowSet::build(flows, &broken, settings.window, &mut problems);
-    problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    let has_errors = problems.iter().any(Problem::is_error);
-    LoadReport {
-        set: (!has_errors).then_some(set),
-        problems,
-        knowledge_files: shelf.files(),
+}
+
+/// The checks across flows over `files` (sorted by path, as `flow_files` lists them):
+/// their problems are appended to `problems`, and the set is built.
+pub fn cross_check(
+    files: &[&CompiledFile],
+    window: Duration,
+    problems: &mut Vec<Problem>,
+) -> FlowSet {
+    let mut flows = Vec::new();
+    let mut broken = Vec::new();
+    for file in files {
+        match &file.flow {
+            Ok(flow) => flows.push(Arc::clone(flow)),
+            Err(b) => broken.push(b),
+        }
     }
+    FlowSet::build_shared(flows, &broken, window, problems)
 }
 
 /// Compiles one flow text on its own (tests, the sandbox).

@@ -13,7 +13,7 @@ mod cost_check;
 mod cron_text;
 pub mod graph;
 pub mod keys;
-mod loader;
+pub mod loader;
 pub mod model;
 mod normalize;
 mod problem;

@@ -38,13 +38,31 @@ impl FlowSet {
         window: Duration,
         problems: &mut Vec<Problem>,
     ) -> Self {
+        let broken: Vec<&Broken> = broken.iter().collect();
+        Self::build_shared(
+            flows.into_iter().map(Arc::new).collect(),
+            &broken,
+            window,
+            problems,
+        )
+    }
+
+    /// As `build`, from flows compiled earlier and kept (the studio keeps every file's
+    /// compiled flow between keystrokes, and rebuilds the set from them).
+    pub fn build_shared(
+        flows: Vec<Arc<Flow>>,
+        broken: &[&Broken],
+        window: Duration,
+        problems: &mut Vec<Problem>,
+    ) -> Self {
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut kept: Vec<Arc<Flow>> = Vec::new();
         for flow in flows {
             if let Some(&first) = by_id.get(&flow.id) {
                 let other = &kept[first];
                 // Said in both files: the file just written may be either of them.
-                for (here, there, how) in [(&flow, &**other, "already"), (&**other, &flow, "also")]
+                for (here, there, how) in
+                    [(&*flow, &**other, "already"), (&**other, &*flow, "also")]
                 {
                     problems.push(problem(
                         &here.file,
@@ -59,7 +77,7 @@ impl FlowSet {
                 continue;
             }
             by_id.insert(flow.id.clone(), kept.len());
-            kept.push(Arc::new(flow));
+            kept.push(flow);
         }
         keyword_conflicts(&kept, problems);
         let mut ids: Vec<&str> = by_id.keys().map(String::as_str).collect();

@@ -7,10 +7,14 @@
 //! calls (`cache`), so a keystroke recompiles only the file being typed and reruns the
 //! checks across flows. It reads files and never writes any.
 
+mod checker;
+mod fixes;
+
 use crate::config::Config;
+use crate::flows::{Flow, Overrides};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A place in a file: 1-based line and column (columns count characters).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -121,12 +125,16 @@ pub struct Symbol {
 /// redoes only the file being typed. Share one per daemon or language-server session.
 pub struct Project {
     config: Arc<Config>,
+    cache: Mutex<checker::Cache>,
 }
 
 impl Project {
     /// A project with this config; nothing is read until the first call.
     pub fn new(config: Arc<Config>) -> Self {
-        Self { config }
+        Self {
+            config,
+            cache: Mutex::new(checker::Cache::default()),
+        }
     }
 
     /// The config this project was made with.
@@ -141,20 +149,35 @@ impl Project {
     }
 
     /// As `check`, with other unsaved texts (`others`) standing in for their files too.
-    pub fn check_with(
-        &self,
-        path: &Path,
-        text: &str,
-        others: &crate::flows::Overrides,
-    ) -> Vec<Diagnostic> {
-        let _ = (path, text, others);
-        Vec::new()
+    /// A file that is not a flow file (a test, a script) has no problems here.
+    pub fn check_with(&self, path: &Path, text: &str, others: &Overrides) -> Vec<Diagnostic> {
+        if !checker::is_flow_file(&self.config, path) {
+            return Vec::new();
+        }
+        let checked = self.cache().check(&self.config, path, text, others);
+        checked
+            .problems
+            .into_iter()
+            .map(|p| fixes::diagnose(p, text))
+            .collect()
     }
 
-    /// The flow compiled from `text` on its own, when it compiles.
-    pub fn compiled(&self, path: &Path, text: &str) -> Option<crate::flows::Flow> {
-        let _ = (path, text);
-        None
+    /// The flow compiled from `text` (against the config, as `check` compiles it), when
+    /// it has no errors of its own; problems across flows do not stop it.
+    pub fn compiled(&self, path: &Path, text: &str) -> Option<Arc<Flow>> {
+        if !checker::is_flow_file(&self.config, path) {
+            return None;
+        }
+        let checked = self
+            .cache()
+            .check(&self.config, path, text, &Overrides::new());
+        checked.file?.flow.as_ref().ok().cloned()
+    }
+
+    /// The kept compiles; a panic in another call does not make them unusable (they are
+    /// only ever replaced whole).
+    fn cache(&self) -> std::sync::MutexGuard<'_, checker::Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What may be typed at `at`.
