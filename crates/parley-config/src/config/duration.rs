@@ -109,6 +109,28 @@ pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
         .map_err(|e| serde::de::Error::custom(not_a_duration(&s, e)))
 }
 
+/// The JSON Schema of a duration setting (`schema_with` for the config's schema): text
+/// like `24h`, `10m`, `30s` or `500ms`.
+pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "pattern": PATTERN,
+        "examples": ["30s", "10m", "24h", "1h 30m"],
+    })
+}
+
+/// As [`schema`], for a duration that may be left out or `null`.
+pub fn opt_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "null"],
+        "pattern": PATTERN,
+        "examples": ["30s", "10m", "24h", "1h 30m"],
+    })
+}
+
+/// A duration as [`parse`] reads it, for editors: numbers with their units, like `1h 30m`.
+pub const PATTERN: &str = r"^\s*([0-9]+\s*[A-Za-zµ]+\s*)+$";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use crate::config::Config;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     #[serde(default)]
@@ -16,7 +16,7 @@ pub struct ApiConfig {
 
 /// Media URLs of API sends are checked with a HEAD request (type and size against
 /// WhatsApp's limits) before the send is accepted.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaCheckConfig {
     /// Off: media URLs are only checked for http(s); the provider judges the file.
@@ -27,6 +27,7 @@ pub struct MediaCheckConfig {
     #[serde(default)]
     pub allow_private_networks: bool,
     /// How long the HEAD request may take.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
     /// What to do when the server cannot be asked (no answer, or an answer other than 2xx
@@ -46,7 +47,7 @@ impl Default for MediaCheckConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unverifiable {
     #[default]
@@ -65,7 +66,7 @@ fn default_timeout() -> Duration {
 /// A sender's budget: API sends are refused with 402 `INSUFFICIENT_BALANCE` once the
 /// messages it has sent or queued in the current period would cost more than `amount` (in
 /// the rate card's currency), each at its predicted price from the cost ledger.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpendLimit {
     pub amount: f64,
@@ -76,7 +77,7 @@ pub struct SpendLimit {
     pub prices: Prices,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpendPeriod {
     Day,
@@ -87,7 +88,7 @@ pub enum SpendPeriod {
 
 /// Flat prices by message kind. No longer used: the budget counts each message's predicted
 /// price from the rate card. Still accepted so that existing files load (with a warning).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prices {
     #[serde(default)]

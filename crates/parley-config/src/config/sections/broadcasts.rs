@@ -8,10 +8,11 @@ use crate::domain::broadcast::MessagingLimit;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastsConfig {
     /// How often an idle broadcast worker looks for a broadcast to send.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
     pub poll_interval: Duration,
     /// Recipients materialised, and sends queued, per transaction.
@@ -21,9 +22,11 @@ pub struct BroadcastsConfig {
     #[serde(default = "default_max_backlog")]
     pub max_backlog: u32,
     /// How long a process owns a broadcast before another may take it over.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_lease", deserialize_with = "de_duration")]
     pub lease: Duration,
     /// How long after a broadcast message a customer's reply starts its `reply_flow`.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_reply_window", deserialize_with = "de_duration")]
     pub reply_window: Duration,
 }
@@ -70,13 +73,24 @@ fn default_reply_window() -> Duration {
 }
 
 /// One business portfolio (Meta's business account) and its messaging limit.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortfolioConfig {
     pub id: String,
     /// `250 | 2000 | 10000 | 100000 | unlimited`.
     #[serde(deserialize_with = "de_limit")]
+    #[schemars(schema_with = "limit_schema")]
     pub messaging_limit: MessagingLimit,
+}
+
+/// `messaging_limit`'s JSON Schema: one of WhatsApp's tiers, or `unlimited`.
+fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            { "enum": MessagingLimit::TIERS },
+            { "type": "string", "pattern": "^\\s*(unlimited|250|2[,_]?000|10[,_]?000|100[,_]?000)\\s*$" },
+        ]
+    })
 }
 
 fn de_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MessagingLimit, D::Error> {
@@ -94,7 +108,7 @@ fn de_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MessagingLimit, D:
 }
 
 /// `marketing:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarketingConfig {
     /// Calling codes (`"1"`: the US and Canada) that marketing templates are not sent to,

@@ -5,7 +5,7 @@ use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowsConfig {
     /// Folder of flow files (`*.yaml`, sub-folders included).
@@ -23,6 +23,7 @@ pub struct FlowsConfig {
     pub allow_private_networks: bool,
     /// How often "typing…" is shown again while a `typing: true` flow's slow step runs;
     /// under WhatsApp's 25 s, after which the indicator disappears by itself.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_typing_renew", deserialize_with = "de_duration")]
     pub typing_renew: Duration,
 }

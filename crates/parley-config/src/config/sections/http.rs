@@ -6,12 +6,13 @@ use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// A client must send a request's whole header within this time (counted from when the
     /// server starts waiting for it, so it also bounds a kept-alive connection waiting for
     /// its next request); otherwise the connection is closed.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(
         default = "default_header_read_timeout",
         deserialize_with = "de_duration"
@@ -19,6 +20,7 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// A connection on which nothing is read or written for this long is closed (a body
     /// sent one byte at a time, a client that stops reading the answer).
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_idle_timeout", deserialize_with = "de_duration")]
     pub idle_timeout: Duration,
     /// Connections open at once. When full, the oldest connection that is not answering a

@@ -7,7 +7,7 @@ use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     /// Download inbound media at all.
@@ -17,6 +17,7 @@ pub struct MediaConfig {
     #[serde(default = "default_dir")]
     pub dir: String,
     /// How long a message's media is kept after it arrived.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_retention", deserialize_with = "de_duration")]
     pub retention: Duration,
     /// A cap below WhatsApp's own limits per kind (5 MB images, 16 MB video and audio,
@@ -27,12 +28,15 @@ pub struct MediaConfig {
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// The longest one download (the provider's answer and the file) may take.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_download_timeout", deserialize_with = "de_duration")]
     pub download_timeout: Duration,
     /// How often an idle download worker looks for work it was not woken for.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
     pub poll_interval: Duration,
     /// How often files and rows past `retention` are deleted.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_sweep_interval", deserialize_with = "de_duration")]
     pub sweep_interval: Duration,
     /// Retries of a failed download; `give_up_after` stays inside Meta's 7 days.
@@ -45,7 +49,7 @@ pub struct MediaConfig {
 }
 
 /// `media.s3`: a bucket of an S3-compatible object store, addressed path-style.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaS3Config {
     /// `https://s3.eu-west-1.amazonaws.com`, `http://minio:9000`…

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// The wire a model speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     /// OpenAI's chat completions (`POST {base_url}/chat/completions`): OpenAI, Azure
@@ -19,7 +19,7 @@ pub enum ModelKind {
 }
 
 /// One named model.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// What flows call it (`agent: { model: NAME }`).
@@ -35,6 +35,7 @@ pub struct ModelConfig {
     #[serde(default)]
     pub model: Option<String>,
     /// The longest one call may take, retries included.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
     /// Calls in flight at once from this process; more wait their turn.
@@ -55,7 +56,7 @@ pub struct ModelConfig {
 }
 
 /// `transcribe:`: voice notes become text (`message.text`) before flows see them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranscribeConfig {
     /// An OpenAI-compatible base URL (`POST {base_url}/audio/transcriptions`).
@@ -69,6 +70,7 @@ pub struct TranscribeConfig {
     #[serde(default)]
     pub language: Option<String>,
     /// The longest one transcription may take, retries included.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
     /// Transcriptions in flight at once from this process; more wait their turn.

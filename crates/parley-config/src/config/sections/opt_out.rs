@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 /// Opt-out keywords every schedule honours. A contact who writes one of them gets no more
 /// scheduled messages until they write again (anything else).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptOutConfig {
     #[serde(default = "default_opt_out_keywords")]

@@ -5,17 +5,20 @@ use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxConfig {
     /// Sends in flight at the same time from this process.
     #[serde(default = "default_outbox_concurrency")]
     pub concurrency: usize,
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_lease", deserialize_with = "de_duration")]
     pub lease: Duration,
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
     pub poll_interval: Duration,
     /// Timeout of one provider request.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_send_timeout", deserialize_with = "de_duration")]
     pub send_timeout: Duration,
     #[serde(default)]
@@ -23,6 +26,7 @@ pub struct OutboxConfig {
     /// A send whose answer never came (a timeout, or its process died while it was in
     /// flight: the provider may have taken it) is tried again only after this long, time for a status webhook naming it (Meta echoes the
     /// outbox id Parley tags each send with) to show it was accepted.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(
         default = "default_unknown_outcome_wait",
         deserialize_with = "de_duration"
@@ -56,15 +60,18 @@ fn default_send_timeout() -> Duration {
 
 /// Retry schedule as data: exponential from `initial`, capped at `max_delay`, with full
 /// jitter, for at most `max_attempts` tries or `give_up_after` in total.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_retry_initial", deserialize_with = "de_duration")]
     pub initial: Duration,
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_retry_max", deserialize_with = "de_duration")]
     pub max_delay: Duration,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_give_up", deserialize_with = "de_duration")]
     pub give_up_after: Duration,
 }

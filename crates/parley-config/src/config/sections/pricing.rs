@@ -6,7 +6,7 @@ use crate::domain::TemplateCategory;
 use serde::Deserialize;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PricingConfig {
     /// A CSV rate card (`calling_code,category,price,currency,effective`) replacing the one

@@ -5,7 +5,7 @@ use crate::config::duration::de_opt_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     /// Serve `/sandbox` and `/sandbox/api/…` (only when a sandbox sender is configured).
@@ -27,6 +27,7 @@ pub struct SandboxConfig {
     #[serde(default = "yes")]
     pub enforce_templates: bool,
     /// At most one message to the same contact per this period, else 131056 (pair rate).
+    #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub pair_rate_limit: Option<Duration>,
     /// At most this many messages per second, else 130429 (throughput).
@@ -65,16 +66,19 @@ impl Default for SandboxConfig {
 
 /// Delivery statuses the sandbox sends back into Parley (through the webhook ingest path)
 /// after a message was accepted. Delays are real time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxStatuses {
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default = "default_sent", deserialize_with = "de_opt_duration")]
     pub sent_after: Option<Duration>,
+    #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default = "default_delivered", deserialize_with = "de_opt_duration")]
     pub delivered_after: Option<Duration>,
     /// null: the customer never reads.
+    #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default = "default_read", deserialize_with = "de_opt_duration")]
     pub read_after: Option<Duration>,
     /// Send every status twice.

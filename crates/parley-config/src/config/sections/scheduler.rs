@@ -5,10 +5,11 @@ use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulerConfig {
     /// How often schedules are checked for due fires.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_scheduler_poll", deserialize_with = "de_duration")]
     pub poll_interval: Duration,
     /// Contacts read per page of an audience run.
@@ -18,6 +19,7 @@ pub struct SchedulerConfig {
     #[serde(default = "default_max_backlog")]
     pub max_backlog: u32,
     /// How long a process owns an audience run before another may take it over.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_lease", deserialize_with = "de_duration")]
     pub lease: Duration,
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 /// Where flow scripts (and `if`/`switch`/`set` expressions) run: threads of their own
 /// behind a bounded queue, so scripts never delay taking webhooks in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptsConfig {
     /// Threads that run scripts (0: one per CPU core but one, at least one).

@@ -4,7 +4,7 @@ use crate::domain::PhoneNumber;
 use serde::Deserialize;
 use std::collections::HashSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Meta,
@@ -12,12 +12,13 @@ pub enum ChannelKind {
     Sandbox,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SenderConfig {
     pub id: i64,
     pub name: String,
     pub channel: ChannelKind,
+    #[schemars(with = "String")]
     pub phone_number: PhoneNumber,
     #[serde(default)]
     pub meta: Option<MetaSettings>,
@@ -53,6 +54,22 @@ pub enum EchoPause {
     UntilRelease,
     Off,
     For(std::time::Duration),
+}
+
+impl schemars::JsonSchema for EchoPause {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EchoPause".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`until_release` (the default), `off`, or a duration like `2h`.",
+            "anyOf": [
+                { "enum": ["until_release", "off"] },
+                { "type": "string", "pattern": crate::config::duration::PATTERN },
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for EchoPause {
@@ -101,7 +118,7 @@ impl SenderConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetaSettings {
     pub phone_number_id: String,
@@ -119,7 +136,7 @@ fn default_meta_api_base() -> String {
     )
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioSettings {
     pub account_sid: String,
@@ -147,7 +164,7 @@ pub struct TwilioSettings {
     pub typing_indicator: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TwilioInteractive {
     #[default]

@@ -4,7 +4,7 @@ use crate::domain::limits::{BODY_MAX, TEMPLATE_BUTTONS_MAX};
 use serde::Deserialize;
 use std::collections::HashSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateStatus {
     Approved,
@@ -24,7 +24,7 @@ impl TemplateStatus {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
     pub id: i64,
@@ -44,6 +44,7 @@ pub struct TemplateConfig {
     /// per-user marketing limit reached (131049, 131050). A `template_category_update`
     /// webhook overrides it (see `GET /api/user/whatsapp/templates`).
     #[serde(default)]
+    #[schemars(schema_with = "category_schema")]
     pub category: Option<crate::domain::TemplateCategory>,
 }
 
@@ -103,4 +104,9 @@ pub(crate) fn template_problems(templates: &[TemplateConfig], problems: &mut Vec
             ));
         }
     }
+}
+
+/// `category`'s JSON Schema: Meta's pricing categories.
+fn category_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "enum": ["marketing", "utility", "authentication", null] })
 }

@@ -4,7 +4,7 @@ use crate::config::duration::de_duration;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// Larger webhook bodies are refused with 413.
@@ -12,6 +12,7 @@ pub struct WebhooksConfig {
     pub max_body_bytes: usize,
     /// A webhook not stored within this time is answered 503 (the provider retries it),
     /// so a database outage never holds providers' connections open.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_ack_timeout", deserialize_with = "de_duration")]
     pub ack_timeout: Duration,
     /// Webhook requests waiting to be stored at most; beyond it, 503 at once. Bounds the

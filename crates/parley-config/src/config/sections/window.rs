@@ -5,13 +5,15 @@ use crate::domain::WindowPolicy;
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     /// How long free-form messages are allowed after the customer's last message.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_window", deserialize_with = "de_duration")]
     pub duration: Duration,
     /// Treat the window as closed this much earlier, so late sends never bounce.
+    #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default, deserialize_with = "de_duration")]
     pub safety_margin: Duration,
     /// Emulate the hosted platforms (the `/api/user/whatsapp` API): an accepted template
