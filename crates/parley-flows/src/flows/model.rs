@@ -134,6 +134,9 @@ pub struct Step {
     pub id: Option<String>,
     /// Where the author wrote it (for an added jump: the last step of its list).
     pub at: Pos,
+    /// The last line of the step's text, the steps written inside it included (`at.line`
+    /// for an added jump): the studio finds the step under the cursor with it.
+    pub last_line: usize,
     pub origin: Origin,
     pub op: Op,
 }

@@ -70,6 +70,38 @@ pub fn check_all(flows: &[Arc<Flow>], window: Duration, problems: &mut Vec<Probl
     }
 }
 
+/// For each step of `flow` on its own (not as another flow's `goto_flow` reaches it):
+/// whether it can send a free-form message after the window has closed with nothing said
+/// about what to do then, the steps `check_all` reports. The studio marks them.
+pub fn late_free_form(flow: &Flow, window: Duration) -> Vec<bool> {
+    let cap = window * 10;
+    let worst = arrivals(flow, own_start(flow, window, cap), cap);
+    flow.steps
+        .iter()
+        .zip(&worst)
+        .map(|(step, t)| t.is_some_and(|t| t >= window) && sends_late(&step.op))
+        .collect()
+}
+
+/// Whether a step that runs after the window has closed sends a free-form message that
+/// has no `if_window_closed`.
+fn sends_late(op: &Op) -> bool {
+    let sends: Vec<&SendSpec> = match op {
+        Op::Send(s) => vec![s],
+        Op::Ask(a) => a.prompt.iter().collect(),
+        Op::Form(f) => vec![&f.message],
+        Op::Handoff { message, .. } => message.iter().map(|m| m.as_ref()).collect(),
+        Op::Agent(a) => {
+            return a.opening.is_some() && matches!(a.if_window_closed, FallbackSpec::Undeclared)
+        }
+        _ => vec![],
+    };
+    sends.iter().any(|s| {
+        !matches!(s.content, ContentSpec::Template(_))
+            && matches!(s.if_window_closed, FallbackSpec::Undeclared)
+    })
+}
+
 /// How long after the customer's last message a flow can start: a scheduled flow may
 /// reach a customer who wrote long ago; a window-closing flow starts that long before the
 /// window closes; any other right after a customer message.

@@ -278,6 +278,7 @@ impl<'a> Builder<'a> {
         self.steps.push(Some(Step {
             id: None,
             at: end_pos,
+            last_line: end_pos.line,
             origin: Origin::Added,
             op: match then {
                 Some(t) => Op::Goto(t),
@@ -351,6 +352,7 @@ impl<'a> Builder<'a> {
                 s.unwrap_or(Step {
                     id: None,
                     at: Pos::default(),
+                    last_line: 0,
                     origin: Origin::Added,
                     op: Op::End,
                 })

@@ -154,9 +154,11 @@ pub fn compile(
     problems: &mut Problems,
 ) -> Step {
     let at = yaml::pos(node);
+    let last_line = last_line(node, b.source, at.line);
     let end = Step {
         id: None,
         at,
+        last_line,
         origin,
         op: Op::End,
     };
@@ -220,7 +222,35 @@ pub fn compile(
         return Step { origin, ..end };
     }
     let op = op(b, action, value, map, index, problems).unwrap_or(Op::End);
-    Step { id, at, origin, op }
+    Step {
+        id,
+        at,
+        last_line,
+        origin,
+        op,
+    }
+}
+
+/// The last line of a step's text: YAML ends a block where the next thing begins, so the
+/// end's own line counts only when text of the step comes before it there, and blank and
+/// comment lines before the next thing are not the step's.
+fn last_line(node: &YamlNode, source: &str, first: usize) -> usize {
+    let Some(end) = node.span().end() else {
+        return first;
+    };
+    let mut line = end.line();
+    let text = |n: usize| source.lines().nth(n.saturating_sub(1)).unwrap_or("");
+    let before: String = text(line)
+        .chars()
+        .take(end.column().saturating_sub(1))
+        .collect();
+    if before.trim_start_matches([' ', '-']).is_empty() {
+        line = line.saturating_sub(1);
+    }
+    while line > first && matches!(text(line).trim_start().chars().next(), None | Some('#')) {
+        line -= 1;
+    }
+    line.max(first)
 }
 
 /// The most common YAML slip: a setting of the action written beside it instead of
