@@ -10,14 +10,17 @@
 //!
 //! The same tree answers completion and hover ([`key_docs`], [`key_doc`]): given the keys
 //! from the top of a flow file down to the group being written, the keys allowed there.
-//! The config's schema ([`config_schema`]) is derived from the config's own serde types.
+//! The config's schema ([`config_schema`]) is derived from the config's own serde types;
+//! a flow test file's ([`flow_test_schema`]) is described in `schema/test_file.rs`.
 
 mod docs;
 mod json;
 mod places;
+mod test_file;
 
 pub use places::Place;
 use std::sync::OnceLock;
+pub use test_file::{reply_settings, test_key_docs, MODEL_STEPS, STEP_KINDS as TEST_STEP_KINDS};
 
 /// A key that may be written at some place of a flow file, as an editor shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +39,12 @@ pub struct KeyDoc {
 pub fn flow_schema() -> serde_json::Value {
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
     SCHEMA.get_or_init(json::flow).clone()
+}
+
+/// The JSON Schema (draft-07) of a flow test file (`flows/tests/*.test.yaml`), built once.
+pub fn flow_test_schema() -> serde_json::Value {
+    static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+    SCHEMA.get_or_init(test_file::schema).clone()
 }
 
 /// The JSON Schema (draft-07) of the config file (`parley.yaml`), derived from the config's

@@ -6,7 +6,7 @@ use super::places::{Place, Shape, ALL};
 use serde_json::{json, Map, Value};
 
 /// The draft the schemas declare.
-const DRAFT: &str = "http://json-schema.org/draft-07/schema#";
+pub(super) const DRAFT: &str = "http://json-schema.org/draft-07/schema#";
 
 /// A duration as `config::duration::parse` reads it: numbers with units, like `1h 30m`.
 pub(crate) const DURATION_PATTERN: &str = r"^\s*([0-9]+\s*[A-Za-zµ]+\s*)+$";
