@@ -3,7 +3,8 @@
 //! see the bot's answer and the trace, attach a photo and see it from the media store;
 //! and the send kinds of issue 16 ("typing…", a reaction, a location request).
 //! The `/insights` page draws each flow's funnel from known traffic (`insights.mjs`). The
-//! screenshots are kept in the target folder. `.ci/run` installs Chromium and
+//! screenshots are kept in the target folder; with `PARLEY_UPDATE_SCREENSHOTS=1`, the
+//! README's (`sandbox.png`, `insights.png`) go to `docs/screenshots/`. `.ci/run` installs Chromium and
 //! playwright-core; elsewhere the test is skipped when they are missing.
 
 use crate::helpers::*;
@@ -32,7 +33,7 @@ fn browser_ready(dir: &Path) -> Result<(), String> {
 
 /// Whether the browser test can run; where it cannot, says why and that `what` is skipped
 /// (and fails in CI, where `.ci/run` installs the browser).
-fn browser_or_skip(what: &str) -> bool {
+pub(crate) fn browser_or_skip(what: &str) -> bool {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     match browser_ready(&dir) {
         Ok(()) => true,
@@ -47,10 +48,20 @@ fn browser_or_skip(what: &str) -> bool {
     }
 }
 
+/// Where the screenshots of the README go: `docs/screenshots/` when
+/// `PARLEY_UPDATE_SCREENSHOTS=1` (to commit them), else the target folder.
+pub(crate) fn screenshots_dir(for_readme: bool) -> std::path::PathBuf {
+    if for_readme && std::env::var("PARLEY_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf()
+    }
+}
+
 /// Runs `script` from `tests/browser/` against `app`; the screenshot goes to `shot`.
 async fn run_browser_script(app: &TestApp, script: &'static str, shot: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shot);
+    let screenshot = screenshots_dir(matches!(shot, "sandbox.png" | "insights.png")).join(shot);
     let _ = std::fs::remove_file(&screenshot);
     let addr = app.addr.clone();
     let path = screenshot.clone();
@@ -134,7 +145,7 @@ async fn the_sandbox_page_chats_in_a_real_browser() {
         ..Default::default()
     })
     .await;
-    run_browser_script(&app, "sandbox.mjs", "sandbox-page.png").await;
+    run_browser_script(&app, "sandbox.mjs", "sandbox.png").await;
     app.shutdown().await;
 }
 
@@ -284,6 +295,6 @@ async fn the_insights_page_draws_each_flows_funnel_in_a_real_browser() {
         say(i, "Ana").await;
     }
     say(0, "2").await;
-    run_browser_script(&app, "insights.mjs", "insights-page.png").await;
+    run_browser_script(&app, "insights.mjs", "insights.png").await;
     app.shutdown().await;
 }

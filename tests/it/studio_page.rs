@@ -1,1 +1,105 @@
-//! (being written: issue 56)
+//! The `/studio` page in a real headless Chromium (`tests/browser/studio.mjs`, driven by
+//! playwright-core like the sandbox page's test): on a copy of the example flows in a
+//! temporary project folder, an author types a mistake, sees it at its line, takes the
+//! quick fix, watches the drawing change, chats with the unsaved text and sees its trace,
+//! runs the tests, saves (the live sandbox then answers the new text), is refused a save
+//! from a second tab over the first one's with both versions shown, and restores the
+//! previous version. The screenshots go to `docs/screenshots/studio-*.png` with
+//! `PARLEY_UPDATE_SCREENSHOTS=1` (for the README), else to the target folder.
+
+use crate::helpers::*;
+use crate::sandbox_page::{browser_or_skip, screenshots_dir};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The example project's flows the test's flows lead to (`welcome` routes to the others),
+/// and their tests.
+const FLOWS: [(&str, &str); 5] = [
+    ("ping.yaml", include_str!("../../flows/ping.yaml")),
+    ("welcome.yaml", include_str!("../../flows/welcome.yaml")),
+    (
+        "lead_capture.yaml",
+        include_str!("../../flows/lead_capture.yaml"),
+    ),
+    (
+        "order_status.yaml",
+        include_str!("../../flows/order_status.yaml"),
+    ),
+    (
+        "human_handoff.yaml",
+        include_str!("../../flows/human_handoff.yaml"),
+    ),
+];
+
+const TESTS: [(&str, &str); 2] = [
+    (
+        "flows/tests/ping.test.yaml",
+        include_str!("../../flows/tests/ping.test.yaml"),
+    ),
+    (
+        "flows/tests/welcome.test.yaml",
+        include_str!("../../flows/tests/welcome.test.yaml"),
+    ),
+];
+
+#[tokio::test]
+async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
+    if !browser_or_skip("skipping the browser studio test") {
+        return;
+    }
+    let app = spawn_with(Options {
+        flows: FLOWS.to_vec(),
+        files: TESTS.to_vec(),
+        ..Default::default()
+    })
+    .await;
+    let ping = app.flows_dir().join("ping.yaml");
+    let shots = screenshots_dir(true);
+    std::fs::create_dir_all(&shots).unwrap();
+    for name in [
+        "studio",
+        "studio-diagnostic",
+        "studio-conflict",
+        "studio-history",
+    ] {
+        let _ = std::fs::remove_file(shots.join(format!("{name}.png")));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let (addr, to) = (app.addr.clone(), shots.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("studio.mjs")
+            .arg(&addr)
+            .arg(&to)
+            .current_dir(&dir)
+            .output()
+            .expect("node runs")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("the browser test finishes within 120 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser test studio.mjs failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the page saved last is on disk: the restored first save, not the second, and
+    // not the second tab's refused text.
+    let text = std::fs::read_to_string(&ping).unwrap();
+    assert!(text.ends_with("  - send: \"See you soon\""), "{text}");
+    assert!(!text.contains("Mine"), "{text}");
+    for name in [
+        "studio",
+        "studio-diagnostic",
+        "studio-conflict",
+        "studio-history",
+    ] {
+        let shot = shots.join(format!("{name}.png"));
+        assert!(shot.exists(), "{} is missing", shot.display());
+        eprintln!("screenshot: {}", shot.display());
+    }
+    app.shutdown().await;
+}

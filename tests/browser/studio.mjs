@@ -1,0 +1,167 @@
+// Drives Parley's /studio page in Debian's headless Chromium (tests/it/studio_page.rs runs
+// it on a copy of the example flows): opens flows/ping.yaml, types a misspelt step kind
+// (`sned:`), sees the problem at its line, takes the quick fix and sees the drawing grow a
+// step; chats with the unsaved text in "Try it" and sees the trace on the drawing; runs
+// the tests; saves and sees the live sandbox answer the new text (hot reload); a second
+// tab that opened the file before the save is refused with both versions shown; saves
+// again and restores the previous version from History. Writes studio-*.png into DIR.
+// Usage:
+//   node studio.mjs http://127.0.0.1:PORT DIR
+import { chromium } from 'playwright-core';
+import { until } from './until.mjs';
+
+const [base, shots] = process.argv.slice(2);
+const shot = (name) => `${shots}/studio${name ? `-${name}` : ''}.png`;
+const browser = await chromium.launch({
+  executablePath: process.env.PARLEY_CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
+});
+const fail = (what) => { throw new Error(what); };
+const editorText = (page) => page.evaluate(() => [...document.querySelectorAll('.cm-content .cm-line')].map((l) => l.textContent).join('\n'));
+
+// What the live Parley (not the studio's try-out) answers a new customer who writes `text`.
+let customer = 0;
+async function sandboxSays(text) {
+  customer += 1;
+  const r = await fetch(`${base}/sandbox/api/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ from: `+3460000${String(9000 + customer).padStart(4, '0')}`, text, sender_id: 3 }),
+  });
+  if (!r.ok) fail(`the sandbox answered ${r.status}: ${await r.text()}`);
+  return JSON.stringify((await r.json()).replies);
+}
+async function untilSandboxSays(text, want, timeout = 20000) {
+  const end = Date.now() + timeout;
+  let last = '';
+  while (Date.now() < end) {
+    last = await sandboxSays(text);
+    if (want(last)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  fail(`the live sandbox never answered as expected; last replies: ${last}`);
+}
+
+async function openPing(page) {
+  await page.goto(base + '/studio');
+  await page.locator('#files button[data-path="flows/ping.yaml"]').click();
+  await page.locator('#file-name', { hasText: 'flows/ping.yaml' }).waitFor();
+  await page.locator('#graph svg .node').first().waitFor();
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await openPing(page);
+  if (await page.locator('#graph svg .node').count() !== 1) fail('ping should be drawn as one step');
+  const saved = await editorText(page);
+
+  // A second tab opens the same file now, before the first one saves.
+  const other = await context.newPage();
+  other.setDefaultTimeout(20000);
+  await openPing(other);
+
+  // A misspelt step kind at the end: the problem shows at its line, with its fix. (A tab
+  // in the background draws nothing: each tab is brought to the front to be used.)
+  await page.bringToFront();
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('  - sned: "See you soon"');
+  await page.keyboard.press('Escape');
+  const mistake = page.locator('.cm-lintRange-error', { hasText: 'sned' });
+  await mistake.waitFor();
+  const line = await mistake.evaluate((e) => [...document.querySelectorAll('.cm-content .cm-line')].indexOf(e.closest('.cm-line')) + 1);
+  const want = saved.split('\n').length;
+  if (line !== want) fail(`the problem is drawn on line ${line}, not on line ${want} where \`sned\` is`);
+  await page.locator('#problems-count', { hasText: /^1 problem$/ }).waitFor();
+  await mistake.hover();
+  const tip = page.locator('.cm-tooltip-lint');
+  await tip.waitFor();
+  const said = await tip.innerText();
+  if (!/sned/.test(said) || !/send/.test(said)) fail(`the problem's words do not name the step kind and its fix: ${said}`);
+  await page.screenshot({ path: shot('diagnostic') });
+  await tip.locator('.cm-diagnosticAction').first().click();
+  await until(page, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent === '  - send: "See you soon"'));
+  await page.locator('#problems-count', { hasText: 'no problems' }).waitFor();
+  if (await page.locator('.cm-lintRange-error').count() !== 0) fail('the problem is still shown after its fix');
+
+  // The drawing follows the text: a second step, labelled with what it says.
+  await until(page, () => document.querySelectorAll('#graph svg .node').length === 2);
+  await page.locator('#graph svg .node', { hasText: 'See you soon' }).waitFor();
+  // Clicking a step moves the editor to its line; the cursor's step is marked.
+  await page.locator('#graph svg .node').first().click();
+  await until(page, () => document.querySelector('.cm-activeLine')?.textContent.includes('send:'));
+  await until(page, () => document.querySelector('#graph svg .node.current') === document.querySelector('#graph svg .node'));
+
+  // Try it: the unsaved text answers, and the last message's steps are marked.
+  await page.fill('#try-text', 'ping');
+  await page.click('#try-send');
+  await page.locator('#try-chat .msg.bot', { hasText: 'See you soon' }).waitFor();
+  await page.locator('#try-chat .msg.bot', { hasText: /^pong/ }).waitFor();
+  await until(page, () => document.querySelectorAll('#graph svg .node.traced').length === 2);
+  await page.screenshot({ path: shot('') });
+
+  // The flow's tests, on the unsaved text.
+  await page.click('#run-tests');
+  await page.locator('#tab-tests .summary', { hasText: / passed, 0 failed$/ }).waitFor();
+  await page.locator('#tab-tests .result.passed', { hasText: 'Ping answers pong' }).waitFor();
+
+  // Save: written and loaded; the live sandbox answers the new text.
+  await page.click('#save');
+  await page.locator('#status', { hasText: 'Saved and loaded' }).waitFor();
+  if (await page.locator('#file-name.dirty').count() !== 0) fail('the file still reads as not saved');
+  await untilSandboxSays('ping', (r) => r.includes('See you soon'));
+
+  // The second tab's save over it is refused, with both versions shown.
+  await other.bringToFront();
+  await other.locator('.cm-content').click();
+  await other.keyboard.press('Control+End');
+  await other.keyboard.type('  - send: "Mine"');
+  await other.keyboard.press('Escape');
+  await other.click('#save');
+  const dialog = other.locator('dialog#conflict');
+  await dialog.waitFor();
+  await other.locator('#theirs', { hasText: 'See you soon' }).waitFor();
+  await other.locator('#yours', { hasText: 'Mine' }).waitFor();
+  if ((await other.locator('#theirs').innerText()).includes('Mine')) fail('their version shows the refused text');
+  await other.locator('#status', { hasText: 'Not saved' }).waitFor();
+  await other.screenshot({ path: shot('conflict') });
+  if ((await sandboxSays('ping')).includes('Mine')) fail('the refused save was loaded');
+  await other.click('#take-theirs');
+  await until(other, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent.includes('See you soon')));
+
+  // A second save, then History restores the one before it.
+  await page.bringToFront();
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('Control+Shift+ArrowLeft');
+  await page.keyboard.type('later');
+  await until(page, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent === '  - send: "See you later"'));
+  await page.click('#save');
+  await page.locator('#status', { hasText: 'Saved and loaded' }).waitFor();
+  await untilSandboxSays('ping', (r) => r.includes('See you later'));
+  await page.click('#show-history');
+  const rows = page.locator('#tab-history .save');
+  await rows.nth(1).waitFor();
+  await rows.first().locator('details summary').click();
+  await rows.first().locator('pre .add', { hasText: 'See you later' }).waitFor();
+  await page.screenshot({ path: shot('history') });
+  await rows.nth(1).locator('button.restore').click();
+  await page.locator('#status', { hasText: /^Restored .* and loaded/ }).waitFor();
+  await until(page, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent === '  - send: "See you soon"'));
+  await untilSandboxSays('ping', (r) => r.includes('See you soon') && !r.includes('See you later'));
+
+  // The saved version's numbers on the drawing (the sandbox's pings above count).
+  await page.check('#insights-on');
+  await until(page, () => [...document.querySelectorAll('#graph svg .node text.numbers')].some((t) => /^\d+ in/.test(t.textContent)));
+
+  if (errors.length) fail(`the page threw: ${errors.join('\n')}`);
+  console.log('ok');
+} finally {
+  await browser.close();
+}
