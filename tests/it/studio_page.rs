@@ -103,3 +103,44 @@ async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_studio_page_and_its_assets_come_from_the_binary() {
+    let app = spawn_app().await;
+    let get = |path: &'static str| app.http.get(format!("{}{path}", app.addr)).send();
+    let page = get("/studio").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    // Offline: nothing is fetched from anywhere but Parley.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    for (name, kind, has) in [
+        ("editor.js", "text/javascript", "StudioEditor"),
+        ("studio.js", "text/javascript", "/studio/api/"),
+        ("graph.js", "text/javascript", "StudioGraph"),
+        ("studio.css", "text/css", "#graph"),
+        ("LICENSES.txt", "text/plain", "@codemirror/view"),
+    ] {
+        assert!(html.contains(&format!("/studio/assets/{name}")) || name == "LICENSES.txt");
+        let r = app
+            .http
+            .get(format!("{}/studio/assets/{name}", app.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(content_type.starts_with(kind), "{name}: {content_type}");
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age"));
+        assert!(r.text().await.unwrap().contains(has), "{name}");
+    }
+    let missing = get("/studio/assets/nothing.js").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    app.shutdown().await;
+}

@@ -5,6 +5,9 @@
 // the 24-hour window are orange. No library: the layout is the program's own order.
 (() => {
   const NS = 'http://www.w3.org/2000/svg';
+  // Places outside the flow a step leads to (another flow, a person, the template sent
+  // once the window has closed): drawn apart, not as steps.
+  const OUTSIDE = new Set(['flow', 'person', 'template']);
   const W = 176, H = 40, NUM_H = 14, GAP_X = 26, GAP_Y = 34, PAD = 14, ENTRY_H = 22;
 
   function el(name, attrs, parent) {
@@ -129,12 +132,16 @@
     const nodes = new Map();
     graph.nodes.forEach((n, i) => {
       const cls = ['node', n.kind];
+      if (OUTSIDE.has(n.kind)) cls.push('outside');
       if (n.unreachable) cls.push('unreachable');
       if (n.free_form_after_window) cls.push('late');
       const g = el('g', { class: cls.join(' '), transform: `translate(${pos[i].x},${pos[i].y})`, 'data-id': n.id, tabindex: 0 }, nodeLayer);
       el('rect', { width: W, height: h }, g);
-      text(g, 8, 13, n.kind + (n.id.startsWith('#') ? '' : ` · ${n.id}`), 'kind', 30);
-      text(g, 8, 30, n.label, 'label', 27);
+      const named = !n.id.startsWith('#') && !OUTSIDE.has(n.kind);
+      text(g, 8, 13, n.kind.replace('_', ' ') + (named ? ` · ${n.id}` : ''), 'kind', 30);
+      // The label starts with the kind, already written above it.
+      const words = n.label.startsWith(`${n.kind}: `) ? n.label.slice(n.kind.length + 2) : (n.label === n.kind ? '' : n.label);
+      text(g, 8, 30, words, 'label', 27);
       if (numbers) text(g, 8, 44, fmtNumbers(numbers[n.id]), 'numbers', 32);
       const notes = [n.label, `line ${n.line}`];
       if (n.unreachable) notes.push('never reached: nothing leads here');
