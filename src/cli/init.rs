@@ -1,7 +1,10 @@
 //! `parley init [DIR]`: writes a project that works as it is — `parley.yaml` (the embedded
 //! default's settings, `config::STARTER_YAML`, plus a fresh API key stored as its SHA-256),
-//! the example flows with their tests and their scripts — and prints the key once. It
-//! never overwrites a file: when one exists it names it and writes nothing.
+//! the example flows with their tests and their scripts, the JSON Schemas of flows, flow
+//! tests and the config (`schemas/`) with the editor settings that use them (`.vscode/`:
+//! VS Code's YAML extension validates and completes out of the box) — and prints the key
+//! once. It never overwrites a file: when a project file exists it names it and writes
+//! nothing; editor settings already there are left as they are, and it says what to add.
 
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,44 @@ include!(concat!(env!("OUT_DIR"), "/project_files.rs"));
 
 /// The config file `parley init` writes.
 pub const CONFIG_FILE: &str = "parley.yaml";
+
+/// Where a new project keeps the schema files (`parley schema schemas` refreshes them).
+pub const SCHEMAS_DIR: &str = "schemas";
+
+/// VS Code's settings for a project: the YAML extension (and any yaml-language-server
+/// editor reading them) checks flows, flow tests and the config against their schemas.
+pub const VSCODE_SETTINGS: &str = r#"{
+  "yaml.schemas": {
+    "./schemas/flow.schema.json": ["flows/**/*.yaml", "flows/**/*.yml", "!flows/tests/**"],
+    "./schemas/flow-test.schema.json": ["flows/tests/*.test.yaml"],
+    "./schemas/config.schema.json": ["parley.yaml"]
+  },
+  "[yaml]": { "editor.insertSpaces": true, "editor.tabSize": 2 }
+}
+"#;
+
+/// VS Code's recommended extensions for a project: the YAML extension.
+pub const VSCODE_EXTENSIONS: &str = r#"{
+  "recommendations": ["redhat.vscode-yaml"]
+}
+"#;
+
+/// The editor set-up `parley init` writes beside the project: path and text.
+pub fn editor_files() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = super::schema::files()
+        .into_iter()
+        .map(|(name, text)| (format!("{SCHEMAS_DIR}/{name}"), text))
+        .collect();
+    files.push((".vscode/settings.json".into(), VSCODE_SETTINGS.into()));
+    files.push((".vscode/extensions.json".into(), VSCODE_EXTENSIONS.into()));
+    files
+}
+
+/// Whether `name` is an editor's own settings file, which a project folder may already
+/// have: left alone rather than refusing the whole project.
+fn is_editor_setting(name: &str) -> bool {
+    name.starts_with(".vscode/")
+}
 
 /// A new API key and the lowercase hex SHA-256 to put in `api_keys`.
 pub fn new_api_key() -> (String, String) {
@@ -53,8 +94,15 @@ fn free_folder(dir: &Path) -> PathBuf {
 }
 
 pub fn main(dir: &Path) -> ExitCode {
+    let editor = editor_files();
     let targets: Vec<PathBuf> = std::iter::once(CONFIG_FILE)
         .chain(PROJECT_FILES.iter().map(|(name, _)| *name))
+        .chain(
+            editor
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .filter(|n| !is_editor_setting(n)),
+        )
         .map(|name| dir.join(name))
         .collect();
     let existing: Vec<&PathBuf> = targets.iter().filter(|p| p.exists()).collect();
@@ -72,8 +120,19 @@ pub fn main(dir: &Path) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let (key, hash) = new_api_key();
+    let kept: Vec<&str> = editor
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|n| is_editor_setting(n) && dir.join(n).exists())
+        .collect();
     let files = std::iter::once((CONFIG_FILE, config_text(&hash)))
-        .chain(PROJECT_FILES.iter().map(|(n, t)| (*n, t.to_string())));
+        .chain(PROJECT_FILES.iter().map(|(n, t)| (*n, t.to_string())))
+        .chain(
+            editor
+                .iter()
+                .filter(|(n, _)| !kept.contains(&n.as_str()))
+                .map(|(n, t)| (n.as_str(), t.clone())),
+        );
     for (name, text) in files {
         if let Err(e) = write_new(&dir.join(name), &text) {
             eprintln!(
@@ -96,6 +155,16 @@ pub fn main(dir: &Path) -> ExitCode {
         "Wrote {} with {flows} example flows in flows/ ({tests} tests in flows/tests/) and their scripts in scripts/.",
         config.display()
     );
+    println!(
+        "Editors: the schemas of flows, tests and the config are in {}/; VS Code's YAML extension (redhat.vscode-yaml, recommended in .vscode/) uses them.",
+        dir.join(SCHEMAS_DIR).display()
+    );
+    for name in &kept {
+        println!(
+            "  {} exists and was left alone; add the \"yaml.schemas\" of `parley init`'s own (see the README's \"Schema and editor set-up\") to it.",
+            dir.join(name).display()
+        );
+    }
     println!();
     println!("Your API key, shown only this once (parley.yaml keeps only its SHA-256):");
     println!("export PARLEY_KEY={key}");

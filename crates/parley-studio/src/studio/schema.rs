@@ -54,6 +54,17 @@ pub fn config_schema() -> serde_json::Value {
     SCHEMA.get_or_init(json::config).clone()
 }
 
+/// The schema files Parley publishes, by file name: `flow.schema.json`,
+/// `flow-test.schema.json` and `config.schema.json` (what `parley schema DIR` writes,
+/// `parley init` puts in a new project and `GET /schemas/<name>` serves).
+pub fn schema_files() -> [(&'static str, serde_json::Value); 3] {
+    [
+        ("flow.schema.json", flow_schema()),
+        ("flow-test.schema.json", flow_test_schema()),
+        ("config.schema.json", config_schema()),
+    ]
+}
+
 /// The place of a flow file reached by following `path`, the keys from the top of the
 /// file down (list items are not named: the keys of a step under `steps:` are at
 /// `["steps"]`, an `ask`'s settings at `["steps", "ask"]`, the steps under `then:` at
