@@ -66,8 +66,8 @@ const PROXY_HEADERS: [&str; 4] = [
 ];
 
 /// How `request` is not from this machine's browser tab: forwarded by a proxy, addressed to another name, or
-/// a body posted from a page of another origin.
-fn foreign(request: &axum::extract::Request) -> Option<String> {
+/// a body posted from a page of another origin. The studio's guard asks it too.
+pub(super) fn foreign(request: &axum::extract::Request) -> Option<String> {
     let header = |name| {
         request
             .headers()

@@ -62,6 +62,11 @@ impl ApiAuth {
         found
     }
 
+    /// The name of the configured key at `index` (from [`ApiAuth::identify`]).
+    pub fn name(&self, index: usize) -> Option<&str> {
+        self.keys.get(index).map(|(name, _)| name.as_str())
+    }
+
     /// `Err(seconds to wait)` when the key used up its burst.
     pub fn admit(&self, key: usize) -> Result<(), u64> {
         self.limiter.check_key(&key).map_err(|not_until| {
@@ -71,7 +76,8 @@ impl ApiAuth {
     }
 }
 
-fn bearer(request: &Request) -> Option<&str> {
+/// The key of `Authorization: Bearer <key>`.
+pub(in crate::http) fn bearer(request: &Request) -> Option<&str> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)?

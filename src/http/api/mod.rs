@@ -8,6 +8,7 @@
 //! - `conversations/`: `/api/conversations…` (`read.rs`: the listing and a conversation's
 //!   messages; `write.rs`: sending into a conversation and releasing a handoff);
 //! - `health.rs`: `POST /api/senders/{id}/health`; `flows.rs`: `GET /api/flows`;
+//!   `flow_saves.rs`: `GET /api/flows/saves` (the studio's saves, for audit);
 //!   `contacts.rs`: `POST /api/contacts/import`, `GET /api/contacts/export`;
 //!   `inbound_media.rs`: `GET /api/media/{sha256}` and `GET /api/messages/{id}/media`;
 //!   `GET /api/insights/…` is served by `crate::http::insights`, shared with its page;
@@ -25,13 +26,15 @@
 //! statuses as flow sends: success means accepted by Parley, delivery follows from status
 //! webhooks.
 
-mod auth;
+/// Also the studio's: an exposed studio takes the keys of `studio.editors`.
+pub(super) mod auth;
 pub(super) mod body;
 mod broadcasts;
 mod common;
 mod contacts;
 mod conversations;
 mod costs;
+mod flow_saves;
 mod flows;
 mod health;
 pub(super) mod inbound_media;
@@ -127,6 +130,11 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/api/flows",
         summary: "Loaded flows and the problems of the last load",
+    },
+    Route {
+        method: "GET",
+        path: "/api/flows/saves",
+        summary: "A project file's saves from the studio, newest first: who, when, versions, diff",
     },
     Route {
         method: "GET",
@@ -228,6 +236,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("POST", "/api/conversations/{conversation_id}/release") => post(conversations::release),
         ("POST", "/api/senders/{sender_id}/health") => post(health::check),
         ("GET", "/api/flows") => get(flows::list),
+        ("GET", "/api/flows/saves") => get(flow_saves::list),
         ("GET", "/api/media/{sha256}") => get(inbound_media::file),
         ("GET", "/api/messages/{message_id}/media") => get(inbound_media::of_message),
         ("GET", "/api/costs") => get(costs::costs),

@@ -186,6 +186,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             &[200, 400, 401, 404, 422, 429],
         ),
         ("GET", "/api/flows") => (None, vec![], &[200, 401, 429]),
+        ("GET", "/api/flows/saves") => (None, saves_query(), &[200, 401, 422, 429, 503]),
         ("GET", "/api/media/{sha256}") => (
             None,
             vec![json!({ "name": "sha256", "in": "path", "required": true,
@@ -325,6 +326,13 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
+}
+
+/// `GET /api/flows/saves`: the file, named from the project folder.
+fn saves_query() -> Vec<Value> {
+    let path = json!({ "type": "string", "maxLength": 1024,
+        "description": "A file of the project, from its folder: flows/welcome.yaml" });
+    vec![query("path", true, path)]
 }
 
 /// The period and format of the insights reads.
