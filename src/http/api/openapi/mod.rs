@@ -127,11 +127,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ("GET", "/api/conversations") => (
             None,
             vec![
-                query(
-                    "limit",
-                    false,
-                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
-                ),
+                limit_query(),
                 query("before", false, i.clone()),
                 query("sender_id", false, i.clone()),
             ],
@@ -141,11 +137,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             None,
             vec![
                 path_param("conversation_id"),
-                query(
-                    "limit",
-                    false,
-                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
-                ),
+                limit_query(),
                 query(
                     "before",
                     false,
@@ -214,11 +206,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
                     false,
                     json!({ "type": "string", "format": "date-time" }),
                 ),
-                query(
-                    "limit",
-                    false,
-                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
-                ),
+                limit_query(),
             ],
             &[200, 401, 422, 429],
         ),
@@ -235,24 +223,13 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
                     false,
                     json!({ "type": "string", "format": "date-time" }),
                 ),
-                query(
-                    "limit",
-                    false,
-                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
-                ),
+                limit_query(),
             ],
             &[200, 401, 422, 429],
         ),
         ("GET", "/api/conversations/{conversation_id}/exchanges") => (
             None,
-            vec![
-                path_param("conversation_id"),
-                query(
-                    "limit",
-                    false,
-                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
-                ),
-            ],
+            vec![path_param("conversation_id"), limit_query()],
             &[200, 401, 404, 422, 429],
         ),
         ("POST", "/api/contacts/import") => (
@@ -303,11 +280,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             None,
             vec![
                 query("before", false, json!({ "type": "integer" })),
-                query(
-                    "limit",
-                    false,
-                    json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
-                ),
+                limit_query(),
             ],
             &[200, 401, 422, 429, 503],
         ),
@@ -326,6 +299,15 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => (None, vec![], &[200]),
     }
+}
+
+/// `?limit=`, 1 to 200, of the listings.
+fn limit_query() -> Value {
+    query(
+        "limit",
+        false,
+        json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+    )
 }
 
 /// `GET /api/flows/saves`: the file, named from the project folder.
