@@ -133,6 +133,7 @@ async fn paths_that_lead_out_of_the_project_or_to_other_files_are_refused() {
     )
     .unwrap();
     std::os::unix::fs::symlink(app._dir.path(), app.flows_dir().join("up")).unwrap();
+    std::os::unix::fs::symlink("../parley.yaml", app.flows_dir().join("config.yaml")).unwrap();
     let absolute = outside.path().join("secret.yaml").display().to_string();
     for (path, status) in [
         ("../parley.yaml", 400),
@@ -140,6 +141,7 @@ async fn paths_that_lead_out_of_the_project_or_to_other_files_are_refused() {
         ("/etc/passwd", 400),
         (absolute.as_str(), 400),
         ("flows/link.yaml", 400),
+        ("flows/config.yaml", 400),
         ("flows/up/flows/echo.yaml", 400),
         ("flows/.hidden.yaml", 400),
         ("parley.yaml", 404),

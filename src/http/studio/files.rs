@@ -206,6 +206,17 @@ impl Project {
                  files inside it"
             )));
         }
+        // A link inside the project may lead only to another file the studio edits (not
+        // to the config beside the flows folder, say).
+        let target_kind = resolved
+            .strip_prefix(&self.root)
+            .ok()
+            .and_then(|r| self.kind(r));
+        if exists && target_kind.is_none() {
+            return Err(Error::bad_request(format!(
+                "`{path}` is a link to a file the studio does not edit"
+            )));
+        }
         if exists && !resolved.is_file() {
             return Err(Error::bad_request(format!(
                 "`{path}` is not an ordinary file"
