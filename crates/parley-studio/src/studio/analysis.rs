@@ -8,7 +8,12 @@
 //! checks across flows. It reads files and never writes any.
 
 mod checker;
+mod complete;
+mod context;
 mod fixes;
+mod lookup;
+mod names;
+mod outline;
 
 use crate::config::Config;
 use crate::flows::{Flow, Overrides};
@@ -125,6 +130,8 @@ pub struct Symbol {
 /// redoes only the file being typed. Share one per daemon or language-server session.
 pub struct Project {
     config: Arc<Config>,
+    /// The config file, when there is one: go to definition finds templates in it.
+    config_file: Option<PathBuf>,
     cache: Mutex<checker::Cache>,
 }
 
@@ -133,7 +140,16 @@ impl Project {
     pub fn new(config: Arc<Config>) -> Self {
         Self {
             config,
+            config_file: None,
             cache: Mutex::new(checker::Cache::default()),
+        }
+    }
+
+    /// This project, with the file its config was read from.
+    pub fn with_config_file(self, file: PathBuf) -> Self {
+        Self {
+            config_file: Some(file),
+            ..self
         }
     }
 
@@ -182,25 +198,39 @@ impl Project {
 
     /// What may be typed at `at`.
     pub fn complete(&self, path: &Path, text: &str, at: Pos) -> Completions {
-        let _ = (path, text, at);
-        Completions::default()
+        let flows = self.flows(path, text);
+        complete::complete(&self.config, &flows, text, at)
     }
 
     /// Markdown about the word at `at`: a setting's reference text, what a goto names.
     pub fn hover(&self, path: &Path, text: &str, at: Pos) -> Option<String> {
-        let _ = (path, text, at);
-        None
+        let flows = self.flows(path, text);
+        lookup::hover(&self.config, &flows, text, at)
     }
 
-    /// Where the name at `at` is defined: a step, a flow file, a template, a script.
+    /// Where the name at `at` is defined: a step, a flow file, a template (in the config
+    /// file, when `with_config_file` named it), a script.
     pub fn definition(&self, path: &Path, text: &str, at: Pos) -> Option<Location> {
-        let _ = (path, text, at);
-        None
+        let flows = self.flows(path, text);
+        let config_file = self.config_file.as_deref();
+        lookup::definition(&self.config, config_file, &flows, path, text, at)
     }
 
     /// The flow's triggers and steps, for an editor's outline.
     pub fn outline(&self, path: &Path, text: &str) -> Vec<Symbol> {
-        let _ = (path, text);
-        Vec::new()
+        let _ = path;
+        outline::outline(text)
+    }
+
+    /// The project's flows as last checked (checking `path` first when nothing is kept).
+    fn flows(&self, path: &Path, text: &str) -> Vec<checker::KnownFlow> {
+        let mut cache = self.cache();
+        if cache.is_empty() && checker::is_flow_file(&self.config, path) {
+            cache.check(&self.config, path, text, &Overrides::new());
+        }
+        cache.flows()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -145,7 +145,7 @@ impl Cache {
         let mut across = Vec::new();
         cross_check(&refs, config.window.duration, &mut across);
         problems.extend(across.into_iter().filter(|p| p.file == name));
-        problems.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        problems.sort_by_key(|p| (p.line, p.column));
         Checked {
             problems,
             file: mine,
@@ -167,4 +167,48 @@ fn depends(config: &Config, knowledge: &BTreeSet<PathBuf>) -> Vec<(PathBuf, Syst
     let mut paths: Vec<&Path> = vec![Path::new(&config.flows.scripts_dir)];
     paths.extend(knowledge.iter().map(PathBuf::as_path));
     crate::flows::fingerprint(&paths)
+}
+
+/// A flow of the project as last compiled: for completion, hover and go to definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFlow {
+    pub id: String,
+    pub path: PathBuf,
+    /// Where its `id:` is (line 1 for a file with errors).
+    pub line: usize,
+    pub column: usize,
+    pub description: Option<String>,
+}
+
+impl Cache {
+    /// Whether nothing is kept yet (no check has run).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The flows of the kept compiles, by id.
+    pub fn flows(&self) -> Vec<KnownFlow> {
+        let mut out: Vec<KnownFlow> = self
+            .files
+            .values()
+            .filter_map(|(_, file)| match &file.flow {
+                Ok(flow) => Some(KnownFlow {
+                    id: flow.id.clone(),
+                    path: file.path.clone(),
+                    line: flow.id_at.line.max(1),
+                    column: flow.id_at.column.max(1),
+                    description: flow.description.clone(),
+                }),
+                Err(broken) => broken.id.as_ref().map(|id| KnownFlow {
+                    id: id.clone(),
+                    path: file.path.clone(),
+                    line: 1,
+                    column: 1,
+                    description: None,
+                }),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.id, &a.path).cmp(&(&b.id, &b.path)));
+        out
+    }
 }
