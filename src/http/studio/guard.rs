@@ -35,13 +35,22 @@ pub(super) async fn editors_only(
             next.run(request).await
         }
         Ok(None) => next.run(request).await,
-        Err(refusal) => refusal,
+        Err(refusal) => {
+            let unauthorized = refusal.status == StatusCode::UNAUTHORIZED;
+            let mut response = refusal.into_response();
+            if unauthorized {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            response
+        }
     }
 }
 
 /// Who sent `request` (`None` for the page of an exposed studio, which needs no key), or
 /// the refusal.
-fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Editor>, Response> {
+fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Editor>, Error> {
     let studio = &st.config.studio;
     if !studio.expose {
         if let Some(why) = super::super::local_pages::foreign(request) {
@@ -51,8 +60,7 @@ fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Edito
                  that name at 127.0.0.1; open http://127.0.0.1:<port>/studio, or set \
                  `studio: {{ expose: true, editors: [<api key name>] }}` when a proxy you trust \
                  forwards to it under another name"
-            ))
-            .into_response());
+            )));
         }
     }
     if !is_safe(request.method()) && !is_json(request.headers()) {
@@ -62,8 +70,7 @@ fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Edito
             "the studio API takes a POST only with Content-Type: application/json (a web page \
              cannot send that header to another site without asking, so none can save flows \
              through the studio)",
-        )
-        .into_response());
+        ));
     }
     if !studio.expose {
         return Ok(Some(Editor(LOCAL.to_string())));
@@ -72,14 +79,14 @@ fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Edito
         return Ok(None);
     }
     let Some(token) = bearer(request) else {
-        return Err(unauthorized(
+        return Err(Error::unauthorized(
             "this studio is exposed: send the API key of an editor as `Authorization: Bearer \
              <key>` (the keys named in `studio.editors`)",
         ));
     };
     let auth = ApiAuth::new(&st.config);
     let Some(name) = auth.identify(token).and_then(|i| auth.name(i)) else {
-        return Err(unauthorized(
+        return Err(Error::unauthorized(
             "Invalid API key: it is not one of the config's `api_keys`",
         ));
     };
@@ -87,8 +94,7 @@ fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Edito
         return Err(Error::forbidden(format!(
             "the API key `{name}` may not edit flows: add its name to `studio.editors` in the \
              config to let it"
-        ))
-        .into_response());
+        )));
     }
     Ok(Some(Editor(name.to_string())))
 }
@@ -105,13 +111,4 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// 401 with `WWW-Authenticate: Bearer`.
-fn unauthorized(message: &str) -> Response {
-    let mut response = Error::unauthorized(message).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
 }
