@@ -47,10 +47,21 @@ impl App {
         clock: Arc<dyn Clock>,
         models: impl FnOnce(crate::models::Models) -> crate::models::Models,
     ) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, models, &crate::flows::Overrides::new()).await
+    }
+
+    /// As `build_with_models`, with unsaved texts standing in for flow files (the studio's
+    /// try-out and tests run the version being typed; nothing on disk changes).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        models: impl FnOnce(crate::models::Models) -> crate::models::Models,
+        overrides: &crate::flows::Overrides,
+    ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         // Flows first: a project whose flows cannot load is refused before the database
         // file is created.
-        let report = crate::flows::load_configured(&config);
+        let report = crate::flows::load_configured_with(&config, overrides);
         let knowledge_files = report.knowledge_files.clone();
         let flow_files = crate::workers::reload::fingerprint(&config, &knowledge_files);
         for w in &report.problems {
@@ -152,6 +163,7 @@ impl App {
             engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2, audio_max);
         }
         let engine = Arc::new(engine);
+        let studio = Arc::new(crate::studio::analysis::Project::new(config.clone()));
         let state = AppState::new(crate::http::Shared {
             config,
             store,
@@ -167,6 +179,8 @@ impl App {
             media_files,
             pricer,
             imports: Arc::new(tokio::sync::Semaphore::new(1)),
+            studio,
+            studio_runner: None,
         });
         Ok(Self {
             state,

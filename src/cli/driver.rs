@@ -60,10 +60,22 @@ impl Driver {
         start: DateTime<Utc>,
         models: impl FnOnce(crate::models::Models) -> crate::models::Models,
     ) -> anyhow::Result<Self> {
+        Self::start_with(config, start, models, &crate::flows::Overrides::new()).await
+    }
+
+    /// As `start_with_models`, with unsaved texts standing in for flow files: the studio
+    /// tries the version being typed. Hot reload is off, so the files on disk never
+    /// replace them.
+    pub async fn start_with(
+        config: Config,
+        start: DateTime<Utc>,
+        models: impl FnOnce(crate::models::Models) -> crate::models::Models,
+        overrides: &crate::flows::Overrides,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary folder")?;
         let (config, sender_id) = prepare(config, dir.path());
-        let app = App::build_with_models(config.clone(), Arc::new(ManualClock::new(start)), models)
-            .await?;
+        let clock = Arc::new(ManualClock::new(start));
+        let app = App::build_with(config.clone(), clock, models, overrides).await?;
         let state = app.state.clone();
         let clock = state
             .sandbox

@@ -20,3 +20,4 @@ pub mod lsp;
 pub mod schema;
 pub mod serve;
 pub mod simulate;
+pub mod studio_runs;

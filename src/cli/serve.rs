@@ -46,7 +46,8 @@ pub fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| cannot_listen(&config.listen, &from, &e))?;
-        let app = crate::app::App::build(config, Arc::new(SystemClock)).await?;
+        let mut app = crate::app::App::build(config, Arc::new(SystemClock)).await?;
+        app.state = app.state.with_studio_runner(Arc::new(super::studio_runs::Runs));
         if app.state.sandbox.serves_http() {
             let addr = listener
                 .local_addr()

@@ -25,6 +25,12 @@ impl AppState {
         Self(Arc::new(shared))
     }
 
+    /// The same state with the studio's try-out and tests run by `runner`.
+    pub fn with_studio_runner(mut self, runner: Arc<dyn StudioRunner>) -> Self {
+        Arc::make_mut(&mut self.0).studio_runner = Some(runner);
+        self
+    }
+
     /// The same state with webhooks stored through `ingestor`.
     pub fn with_ingestor(mut self, ingestor: Ingestor) -> Self {
         Arc::make_mut(&mut self.0).ingestor = ingestor;
@@ -63,6 +69,40 @@ pub struct Shared {
     pub pricer: Arc<crate::domain::pricing::Pricer>,
     /// One permit: the contacts import running now (`api::contacts::import`).
     pub imports: Arc<tokio::sync::Semaphore>,
+    /// The flow studio's analysis of the project, kept between keystrokes.
+    pub studio: Arc<crate::studio::analysis::Project>,
+    /// Runs a fresh Parley on unsaved flows for the studio's try-out and tests; set by
+    /// `parley serve` (the in-process driver sits above HTTP), `None` elsewhere.
+    pub studio_runner: Option<Arc<dyn StudioRunner>>,
+}
+
+/// What the studio needs from a fresh in-process Parley with unsaved texts standing in for
+/// flow files. Each call blocks its thread until done (it runs its own runtime there).
+pub trait StudioRunner: Send + Sync {
+    /// Replays the customer's `messages` on a Parley started with `overrides` at `start`,
+    /// within `timeout`: one JSON turn per message (`customer`, `replies`, and `trace`, the
+    /// steps of flow `flow` as the studio graph's node ids).
+    fn try_out(
+        &self,
+        config: Config,
+        start: DateTime<Utc>,
+        overrides: crate::flows::Overrides,
+        flow: String,
+        messages: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Vec<serde_json::Value>>;
+
+    /// Runs the flow test `files` with `overrides`, one after the other, within `timeout`
+    /// in all: one JSON result per file (`file` named under `shown`, the flows folder as
+    /// the page names it; `name`, `passed`, `failure`).
+    fn tests(
+        &self,
+        config: Config,
+        files: Vec<std::path::PathBuf>,
+        overrides: crate::flows::Overrides,
+        shown: String,
+        timeout: std::time::Duration,
+    ) -> Vec<serde_json::Value>;
 }
 
 /// When each configured sender last received a verified webhook or handshake. Lock-free

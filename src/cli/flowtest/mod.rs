@@ -149,6 +149,17 @@ pub fn unreadable_tests(config: &Config) -> Vec<String> {
 }
 
 pub async fn run_file(config: &Config, path: &Path, record: bool) -> Outcome {
+    run_file_with(config, path, record, &crate::flows::Overrides::new()).await
+}
+
+/// As `run_file`, against flows with unsaved texts standing in for some files (the
+/// studio runs a flow's tests on the version being typed).
+pub async fn run_file_with(
+    config: &Config,
+    path: &Path,
+    record: bool,
+    overrides: &crate::flows::Overrides,
+) -> Outcome {
     let file = path.display().to_string();
     let text = match crate::config::file_limits::read_limited(path) {
         Ok(t) => t,
@@ -184,7 +195,7 @@ pub async fn run_file(config: &Config, path: &Path, record: bool) -> Outcome {
             }
         }
     };
-    let (wrote, failure) = match run::run(config, path, &test, record).await {
+    let (wrote, failure) = match run::run(config, path, &test, record, overrides).await {
         Ok(wrote) => (wrote, None),
         Err(failure) => (None, Some(failure)),
     };

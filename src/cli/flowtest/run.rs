@@ -25,13 +25,14 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Runs `test`, read from `path`; with `record`, its models' exchanges are recorded beside
-/// it (see `models.rs`).
+/// Runs `test`, read from `path`, with `overrides` standing in for flow files; with
+/// `record`, its models' exchanges are recorded beside it (see `models.rs`).
 pub async fn run(
     config: &Config,
     path: &std::path::Path,
     test: &TestFile,
     record: bool,
+    overrides: &crate::flows::Overrides,
 ) -> Result<Option<String>, Failure> {
     let start = test
         .start
@@ -43,7 +44,7 @@ pub async fn run(
             column: None,
             message,
         })?;
-    let mut driver = Driver::start_with_models(config.clone(), start, |m| models.wrap(m))
+    let mut driver = Driver::start_with(config.clone(), start, |m| models.wrap(m), overrides)
         .await
         .map_err(|e| Failure {
             step: 0,

@@ -1,13 +1,188 @@
-//! A chat with the unsaved version of a flow. (being written: issue 56)
+//! A chat with the unsaved version of a flow: `POST /studio/api/try` `{"path", "text",
+//! "messages": ["hi", "Ana"]}` starts a fresh Parley in this process (the command line's
+//! driver, handed in as the state's `studio_runner`: the real app on a temporary SQLite
+//! database, a manual clock, every sender sending through the sandbox) with the text
+//! standing in for the file, replays the customer's messages in order and answers each
+//! one's replies (with the buttons a customer could tap) and the steps it ran as the
+//! graph's node ids. Nothing on disk changes and the serving daemon never sees the
+//! version being tried.
+//!
+//! Bounded: at most `MAX_MESSAGES` messages of `MAX_MESSAGE_BYTES` each, `TRY_TIMEOUT`
+//! for the whole run, `TRIES` runs at once (429 past them), each on its own thread with
+//! its own runtime so the daemon's requests and workers never wait on it. A message that is the title of
+//! a button or list row of the bot's last replies is sent as a tap on it, so flows that
+//! trigger on a button id run as on a phone. Flows with errors answer 422 with the
+//! problems.
 
+use super::super::api::body::Fields;
 use super::super::error::Error;
+use super::super::state::AppState;
+use super::super::state::StudioRunner;
+use super::analysis::Unsaved;
+use crate::flows::{Overrides, Problem};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
-pub(super) async fn try_out() -> Response {
-    Error::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "not written yet",
+/// Tries (and test runs) running at once; another is refused (429) rather than queued.
+pub(super) static TRIES: Semaphore = Semaphore::const_new(2);
+/// The most customer messages one try replays.
+const MAX_MESSAGES: usize = 50;
+/// The longest customer message, in bytes (WhatsApp's text limit).
+const MAX_MESSAGE_BYTES: usize = 4096;
+/// The longest a whole try may take, start to stop.
+const TRY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `POST /studio/api/try`.
+pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<Response, Error> {
+    let fields = Fields::parse(&body)?;
+    let unsaved = Unsaved::read(&st.config, &fields).await?;
+    unsaved.flow_only()?;
+    let messages = messages(&fields)?;
+    let runner = runner(&st)?;
+    let permit = TRIES.try_acquire().map_err(|_| {
+        Error::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "BUSY",
+            "two tries are running already; send this one again when one has answered",
+        )
+    })?;
+    let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
+    let loaded = load(&st, &overrides).await?;
+    let file = unsaved.loader_path.display().to_string();
+    let flow_id = match loaded {
+        Err(problems) => return Ok(refused(&problems)),
+        Ok(flow) => flow,
+    };
+    let config = st.config.as_ref().clone();
+    let start = st.clock.now();
+    let ran = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        runner.try_out(config, start, overrides, flow_id, messages, TRY_TIMEOUT)
+    })
+    .await;
+    match ran {
+        Ok(Ok(turns)) => Ok(Json(json!({ "turns": turns, "problems": [] })).into_response()),
+        Ok(Err(e)) => Err(Error::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "TRY_FAILED",
+            format!("the try stopped: {e:#}"),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, file, "a studio try failed");
+            Err(Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "internal error",
+            ))
+        }
+    }
+}
+
+/// The runner of fresh Parleys, which `parley serve` hands in.
+pub(super) fn runner(st: &AppState) -> Result<Arc<dyn StudioRunner>, Error> {
+    st.studio_runner.clone().ok_or_else(|| {
+        Error::unavailable(
+            "this Parley cannot start another to try flows in (only `parley serve` can); use `parley simulate` or `parley test`",
+        )
+    })
+}
+
+/// The customer's messages: a list of at most `MAX_MESSAGES` texts, none empty or longer
+/// than `MAX_MESSAGE_BYTES`.
+fn messages(fields: &Fields) -> Result<Vec<String>, Error> {
+    let list = fields.opt_array("messages")?.ok_or_else(|| {
+        Error::field(
+            "messages",
+            "`messages` is missing: the customer's messages, in order, like [\"hi\", \"Ana\"]",
+        )
+    })?;
+    if list.len() > MAX_MESSAGES {
+        return Err(Error::field(
+            "messages",
+            format!(
+                "{} messages is more than a try replays ({MAX_MESSAGES}); try a shorter conversation",
+                list.len()
+            ),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| match m.as_str() {
+            Some(s) if !s.trim().is_empty() && s.len() <= MAX_MESSAGE_BYTES => Ok(s.to_string()),
+            Some(s) if !s.trim().is_empty() => Err(Error::field(
+                "messages",
+                format!("message {} is longer than {MAX_MESSAGE_BYTES} bytes, more than WhatsApp carries", i + 1),
+            )),
+            _ => Err(Error::field(
+                "messages",
+                format!("message {} must be a text that is not empty", i + 1),
+            )),
+        })
+        .collect()
+}
+
+/// Loads the project with the override on a blocking thread: the id of the overridden
+/// file's flow, or the problems when the flows have errors.
+pub(super) async fn load(
+    st: &AppState,
+    overrides: &Overrides,
+) -> Result<Result<String, Vec<Problem>>, Error> {
+    let config = st.config.clone();
+    let overrides = overrides.clone();
+    super::files::blocking(move || {
+        let report = crate::flows::load_configured_with(&config, &overrides);
+        let file = overrides
+            .keys()
+            .next()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let Some(set) = report.set else {
+            return Ok(Err(report.problems));
+        };
+        Ok(set
+            .flows()
+            .iter()
+            .find(|f| f.file == file)
+            .map(|f| f.id.clone())
+            .ok_or_else(Vec::new))
+    })
+    .await
+}
+
+/// 422 with the problems that keep the flows from loading.
+pub(super) fn refused(problems: &[Problem]) -> Response {
+    let problems: Vec<Value> = problems
+        .iter()
+        .map(|p| {
+            json!({
+                "file": p.file,
+                "line": p.line,
+                "column": p.column,
+                "severity": p.severity,
+                "message": p.message,
+                "hint": p.hint,
+            })
+        })
+        .collect();
+    let message = if problems.is_empty() {
+        "this file holds no flow Parley loads".to_string()
+    } else {
+        "the flows have errors, so they cannot be tried; fix the problems first".to_string()
+    };
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({
+            "error": "flows_have_errors",
+            "message": message,
+            "problems": problems,
+        })),
     )
-    .into_response()
+        .into_response()
 }
