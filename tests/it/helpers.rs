@@ -174,7 +174,11 @@ type Running = (
 );
 
 async fn start(config: Config, clock: Arc<dyn Clock>) -> Running {
-    let app = App::build(config, clock).await.expect("app builds");
+    let mut app = App::build(config, clock).await.expect("app builds");
+    // As `parley serve` does: the studio's try-out and tests start Parleys of their own.
+    app.state = app
+        .state
+        .with_studio_runner(Arc::new(parley::cli::studio_runs::Runs));
     let store = app.state.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
