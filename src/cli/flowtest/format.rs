@@ -69,7 +69,7 @@ pub enum ModelAnswer {
 pub const MAX_MODEL_ANSWERS: usize = 50;
 
 /// The steps where the bot acts and so may call its model.
-const MODEL_STEPS: &[&str] = &[
+pub const MODEL_STEPS: &[&str] = &[
     "customer",
     "customer_taps",
     "customer_sends",
@@ -146,7 +146,7 @@ pub struct ExpectReply {
 }
 
 /// The settings `expect_reply` and `expect_template` take, as [`ExpectReply`] names them.
-const REPLY_SETTINGS: &[&str] = &[
+pub const REPLY_SETTINGS: &[&str] = &[
     "text",
     "text_contains",
     "text_matches",
