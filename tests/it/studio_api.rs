@@ -322,6 +322,14 @@ async fn history_lists_every_save_and_restore_brings_an_earlier_one_back() {
         r.send()
     };
     assert_eq!(audit(None).await.unwrap().status(), 401);
+    let r = app
+        .http
+        .get(format!("{}/api/flows/saves?path=../parley.yaml", app.addr))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     let r = audit(Some(key)).await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -366,6 +374,15 @@ async fn an_exposed_studio_answers_only_an_editors_key_and_records_its_name() {
         "{body:#}"
     );
     assert_eq!(files(Some(editor)).await.unwrap().status(), 200);
+    // The page itself holds no data: a browser opens it without a key, and it asks for one.
+    let page = app
+        .http
+        .get(format!("{}/studio", app.addr))
+        .header("host", "studio.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
 
     let text = ECHO_FLOW.replace("echo:", "ana:");
     let r = app
