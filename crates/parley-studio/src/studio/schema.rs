@@ -15,10 +15,11 @@
 
 mod docs;
 mod json;
+mod kinds;
 mod places;
 mod test_file;
 
-pub use places::Place;
+pub use kinds::Place;
 use std::sync::OnceLock;
 pub use test_file::{reply_settings, test_key_docs, MODEL_STEPS, STEP_KINDS as TEST_STEP_KINDS};
 
@@ -71,20 +72,20 @@ pub fn schema_files() -> [(&'static str, serde_json::Value); 3] {
 /// `["steps", "then"]`). Numbers and `-` in the path (list positions) are skipped. `None`
 /// when the path leads nowhere a flow has named keys (under `set:`, say).
 pub fn place_at(path: &[&str]) -> Option<Place> {
-    let mut at = places::Next::Place(Place::Flow);
+    let mut at = kinds::Next::Place(Place::Flow);
     for segment in path {
         if segment.is_empty() || *segment == "-" || segment.parse::<usize>().is_ok() {
             continue;
         }
         at = match at {
-            places::Next::Place(place) => place.next(segment)?,
+            kinds::Next::Place(place) => place.next(segment)?,
             // The author's own name (a case, a variable): its value is the group.
-            places::Next::Named(place) => places::Next::Place(place),
+            kinds::Next::Named(place) => kinds::Next::Place(place),
         };
     }
     match at {
-        places::Next::Place(place) => Some(place),
-        places::Next::Named(_) => None,
+        kinds::Next::Place(place) => Some(place),
+        kinds::Next::Named(_) => None,
     }
 }
 

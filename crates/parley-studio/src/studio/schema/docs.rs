@@ -3,7 +3,7 @@
 //! "Scheduled flows"), and the kind of value each takes. A key the compiler accepts and
 //! this table does not describe fails the schema's tests.
 
-use super::places::{Place, Shape};
+use super::kinds::{Place, Shape};
 use crate::domain::FieldKind;
 use crate::flows::keys;
 

@@ -2,7 +2,7 @@
 //! yaml-language-server editor reads (VS Code's YAML extension among them); and the
 //! config's schema, derived from its serde types.
 
-use super::places::{Place, Shape, ALL};
+use super::kinds::{Place, Shape, ALL};
 use serde_json::{json, Map, Value};
 
 /// The draft the schemas declare.

@@ -1,7 +1,7 @@
 //! The schema against the compiler's tables: every key described, nothing described that
 //! the compiler refuses, and the paths editors ask about.
 
-use super::places::{Place, ALL};
+use super::kinds::{Place, ALL};
 use super::*;
 
 #[test]
