@@ -91,3 +91,63 @@ async fn init_writes_a_project_that_checks_tests_and_serves_with_the_printed_key
     );
     assert!(!elsewhere.path().join("parley.db").exists());
 }
+
+#[test]
+fn init_sets_up_editors_with_the_schemas_and_keeps_existing_editor_settings() {
+    let home = tempfile::tempdir().unwrap();
+    let out = parley_in(home.path(), &["init", "bot"]);
+    let t = all_text(&out);
+    assert!(out.status.success(), "{t}");
+    let project = home.path().join("bot");
+    for (name, schema) in parley::studio::schema::schema_files() {
+        let text = std::fs::read_to_string(project.join("schemas").join(name))
+            .unwrap_or_else(|e| panic!("schemas/{name}: {e}; {t}"));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            schema,
+            "{name}"
+        );
+    }
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.join(".vscode/settings.json")).unwrap(),
+    )
+    .unwrap();
+    let schemas = &settings["yaml.schemas"];
+    assert_eq!(
+        schemas["./schemas/flow.schema.json"],
+        serde_json::json!(["flows/**/*.yaml", "flows/**/*.yml", "!flows/tests/**"])
+    );
+    assert_eq!(
+        schemas["./schemas/flow-test.schema.json"],
+        serde_json::json!(["flows/tests/*.test.yaml"])
+    );
+    assert_eq!(
+        schemas["./schemas/config.schema.json"],
+        serde_json::json!(["parley.yaml"])
+    );
+    let extensions: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.join(".vscode/extensions.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        extensions["recommendations"],
+        serde_json::json!(["redhat.vscode-yaml"])
+    );
+
+    // A folder with its own VS Code settings: they stay as they were, and init says what
+    // to add; the project is written.
+    let other = home.path().join("other");
+    std::fs::create_dir_all(other.join(".vscode")).unwrap();
+    std::fs::write(other.join(".vscode/settings.json"), "{ \"mine\": true }\n").unwrap();
+    let out = parley_in(home.path(), &["init", "other"]);
+    let t = all_text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        std::fs::read_to_string(other.join(".vscode/settings.json")).unwrap(),
+        "{ \"mine\": true }\n"
+    );
+    assert!(t.contains("settings.json exists and was left alone"), "{t}");
+    assert!(other.join(".vscode/extensions.json").is_file());
+    assert!(other.join("schemas/flow.schema.json").is_file());
+    assert!(other.join("parley.yaml").is_file());
+}
