@@ -72,6 +72,15 @@ impl StudioRunner for Runs {
         let outcomes = runtime.block_on(run_all(&config, &files, &overrides, timeout));
         outcomes.iter().map(|o| outcome_json(&shown, o)).collect()
     }
+
+    fn test_file_problem(&self, text: &str) -> Option<(usize, Option<usize>, String)> {
+        let e = flowtest::format::parse(text).err()?;
+        Some((
+            e.line,
+            e.column,
+            format!("the test file is not valid: {}", e.message),
+        ))
+    }
 }
 
 /// Starts a Parley with the override, replays `messages`, stops it.

@@ -103,6 +103,10 @@ pub trait StudioRunner: Send + Sync {
         shown: String,
         timeout: std::time::Duration,
     ) -> Vec<serde_json::Value>;
+
+    /// What is wrong with a flow test file's `text`, as `parley check` says it: the
+    /// first problem's line, column (when known) and message; `None` when it reads.
+    fn test_file_problem(&self, text: &str) -> Option<(usize, Option<usize>, String)>;
 }
 
 /// When each configured sender last received a verified webhook or handshake. Lock-free

@@ -135,6 +135,30 @@ async fn check_reports_what_parley_check_does_and_draws_a_good_text() {
         (Some(10), Some(15))
     );
 
+    // A flow test file is read as `parley test` reads it.
+    let (status, body) = post_json(
+        &app,
+        "/studio/api/check",
+        json!({
+            "path": "flows/tests/ping.test.yaml",
+            "text": "name: ping\nsteps:\n  - customer: ping\n  - expect_reply: { text_matches: \"pong (\" }\n",
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let p = &body["problems"][0];
+    assert_eq!(
+        (p["line"].as_u64(), p["column"].as_u64()),
+        (Some(4), Some(35)),
+        "{body:#}"
+    );
+    assert!(
+        p["message"].as_str().unwrap().starts_with(
+            "the test file is not valid: step 2: expect_reply: `text_matches` is not a pattern Parley can read: `pong (`"
+        ),
+        "{body:#}"
+    );
+
     // Not a file of the project, or outside it: refused.
     for path in ["../parley.yaml", "/etc/passwd", "parley.db"] {
         let (status, body) = post_json(

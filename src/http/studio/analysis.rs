@@ -149,6 +149,9 @@ pub(super) fn problems_json(diagnostics: &[Diagnostic]) -> Vec<Value> {
 pub(super) async fn check(State(st): State<AppState>, body: Bytes) -> Result<Json<Value>, Error> {
     let fields = Fields::parse(&body)?;
     let unsaved = Unsaved::read(&st.config, &fields).await?;
+    if unsaved.kind == Kind::Test {
+        return test_file(&st, unsaved).await;
+    }
     let window = st.config.window.duration;
     let (diagnostics, graph) = analyse(&st, move |project| {
         let diagnostics = project.check(&unsaved.loader_path, &unsaved.text);
@@ -161,6 +164,38 @@ pub(super) async fn check(State(st): State<AppState>, body: Bytes) -> Result<Jso
     .await?;
     Ok(Json(
         json!({ "problems": problems_json(&diagnostics), "graph": graph }),
+    ))
+}
+
+/// The problem of a flow test file (the test format belongs to `parley test`, whose
+/// reader the command line hands in with the studio's runner); no graph.
+async fn test_file(st: &AppState, unsaved: Unsaved) -> Result<Json<Value>, Error> {
+    let Some(runner) = st.studio_runner.clone() else {
+        return Ok(Json(json!({ "problems": [], "graph": null })));
+    };
+    let problem = analyse(st, move |_| {
+        let (line, column, message) = runner.test_file_problem(&unsaved.text)?;
+        // The rest of the line is marked: the reader knows where a mistake starts only.
+        let rest = unsaved
+            .text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .map_or(0, |l| l.chars().count());
+        let column = column.unwrap_or(1);
+        Some(json!({
+            "line": line,
+            "column": column,
+            "end_line": line,
+            "end_column": (rest + 1).max(column + 1),
+            "severity": "error",
+            "message": message,
+            "hint": null,
+            "fixes": [],
+        }))
+    })
+    .await?;
+    Ok(Json(
+        json!({ "problems": problem.into_iter().collect::<Vec<_>>(), "graph": null }),
     ))
 }
 
