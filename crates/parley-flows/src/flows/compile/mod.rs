@@ -233,6 +233,8 @@ enum Slot {
 /// appended after their parent.
 pub(super) struct Builder<'a> {
     source: &'a str,
+    /// The source's lines, for where each step ends (`Step::last_line`).
+    lines: Vec<&'a str>,
     ctx: &'a LoadContext<'a>,
     steps: Vec<Option<Step>>,
     /// The author's number of the top-level step being compiled (`None`: none yet).
@@ -245,6 +247,7 @@ impl<'a> Builder<'a> {
     fn new(source: &'a str, ctx: &'a LoadContext<'a>) -> Self {
         Self {
             source,
+            lines: source.lines().collect(),
             ctx,
             steps: Vec::new(),
             within: None,

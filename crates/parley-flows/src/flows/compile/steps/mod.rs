@@ -154,7 +154,7 @@ pub fn compile(
     problems: &mut Problems,
 ) -> Step {
     let at = yaml::pos(node);
-    let last_line = last_line(node, b.source, at.line);
+    let last_line = last_line(node, &b.lines, at.line);
     let end = Step {
         id: None,
         at,
@@ -234,12 +234,12 @@ pub fn compile(
 /// The last line of a step's text: YAML ends a block where the next thing begins, so the
 /// end's own line counts only when text of the step comes before it there, and blank and
 /// comment lines before the next thing are not the step's.
-fn last_line(node: &YamlNode, source: &str, first: usize) -> usize {
+fn last_line(node: &YamlNode, lines: &[&str], first: usize) -> usize {
     let Some(end) = node.span().end() else {
         return first;
     };
     let mut line = end.line();
-    let text = |n: usize| source.lines().nth(n.saturating_sub(1)).unwrap_or("");
+    let text = |n: usize| lines.get(n.wrapping_sub(1)).copied().unwrap_or("");
     let before: String = text(line)
         .chars()
         .take(end.column().saturating_sub(1))
