@@ -45,9 +45,9 @@ pub(super) async fn run(State(st): State<AppState>, body: Bytes) -> Result<Respo
         )
     })?;
     let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
-    let flow_id = match load(&st, &overrides).await? {
-        Err(problems) => return Ok(refused(&problems)),
-        Ok(id) => id,
+    let loaded = load(&st, &unsaved, &overrides).await?;
+    let Some(flow_id) = loaded.flow else {
+        return Ok(refused(loaded.problems));
     };
     let config = st.config.as_ref().clone();
     // `flows/tests/…` as the page names files: the flows folder as the request named it.

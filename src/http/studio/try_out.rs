@@ -54,12 +54,12 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
         )
     })?;
     let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
-    let loaded = load(&st, &overrides).await?;
+    let loaded = load(&st, &unsaved, &overrides).await?;
     let file = unsaved.loader_path.display().to_string();
-    let flow_id = match loaded {
-        Err(problems) => return Ok(refused(&problems)),
-        Ok(flow) => flow,
+    let Some(flow_id) = loaded.flow else {
+        return Ok(refused(loaded.problems));
     };
+    let warnings = loaded.problems;
     let config = st.config.as_ref().clone();
     let start = st.clock.now();
     let ran = tokio::task::spawn_blocking(move || {
@@ -68,7 +68,7 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
     })
     .await;
     match ran {
-        Ok(Ok(turns)) => Ok(Json(json!({ "turns": turns, "problems": [] })).into_response()),
+        Ok(Ok(turns)) => Ok(Json(json!({ "turns": turns, "problems": warnings })).into_response()),
         Ok(Err(e)) => Err(Error::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "TRY_FAILED",
@@ -128,53 +128,69 @@ fn messages(fields: &Fields) -> Result<Vec<String>, Error> {
         .collect()
 }
 
-/// Loads the project with the override on a blocking thread: the id of the overridden
-/// file's flow, or the problems when the flows have errors.
+/// The project loaded with an unsaved text: its flow's id (`None` when the flows have
+/// errors or the file holds no flow) and every problem, files named as the page names them.
+pub(super) struct Loaded {
+    pub(super) flow: Option<String>,
+    pub(super) problems: Vec<Value>,
+}
+
+/// Loads the project with the override for `unsaved` on a blocking thread.
 pub(super) async fn load(
     st: &AppState,
+    unsaved: &Unsaved,
     overrides: &Overrides,
-) -> Result<Result<String, Vec<Problem>>, Error> {
+) -> Result<Loaded, Error> {
     let config = st.config.clone();
     let overrides = overrides.clone();
+    let file = unsaved.loader_path.display().to_string();
+    // `flows/…` as the request named the flows folder.
+    let shown = unsaved
+        .path
+        .split('/')
+        .next()
+        .unwrap_or("flows")
+        .to_string();
     super::files::blocking(move || {
         let report = crate::flows::load_configured_with(&config, &overrides);
-        let file = overrides
-            .keys()
-            .next()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let Some(set) = report.set else {
-            return Ok(Err(report.problems));
-        };
-        Ok(set
-            .flows()
+        let flows_dir = config.flows.dir.trim_end_matches('/');
+        let problems = report
+            .problems
             .iter()
-            .find(|f| f.file == file)
-            .map(|f| f.id.clone())
-            .ok_or_else(Vec::new))
+            .map(|p| problem_json(p, flows_dir, &shown))
+            .collect();
+        let flow = report.set.and_then(|set| {
+            set.flows()
+                .iter()
+                .find(|f| f.file == file)
+                .map(|f| f.id.clone())
+        });
+        Ok(Loaded { flow, problems })
     })
     .await
 }
 
+fn problem_json(p: &Problem, flows_dir: &str, shown: &str) -> Value {
+    let file = match p.file.strip_prefix(flows_dir) {
+        Some(rest) if rest.starts_with('/') => format!("{shown}{rest}"),
+        _ => p.file.clone(),
+    };
+    json!({
+        "file": file,
+        "line": p.line,
+        "column": p.column,
+        "severity": p.severity,
+        "message": p.message,
+        "hint": p.hint,
+    })
+}
+
 /// 422 with the problems that keep the flows from loading.
-pub(super) fn refused(problems: &[Problem]) -> Response {
-    let problems: Vec<Value> = problems
-        .iter()
-        .map(|p| {
-            json!({
-                "file": p.file,
-                "line": p.line,
-                "column": p.column,
-                "severity": p.severity,
-                "message": p.message,
-                "hint": p.hint,
-            })
-        })
-        .collect();
+pub(super) fn refused(problems: Vec<Value>) -> Response {
     let message = if problems.is_empty() {
         "this file holds no flow Parley loads".to_string()
     } else {
-        "the flows have errors, so they cannot be tried; fix the problems first".to_string()
+        "the flows have errors, so they cannot be run; fix the problems first".to_string()
     };
     (
         StatusCode::UNPROCESSABLE_ENTITY,
