@@ -187,3 +187,23 @@ fn an_agents_tools_errors_and_window_template_are_edges() {
     assert_eq!(node(&d, "chat").label, "agent: Help with orders (m)");
     assert_eq!(node(&d, "~person").kind, "person");
 }
+
+#[test]
+fn triggers_and_the_schedule_are_entries_into_the_first_step() {
+    let d = drawn(
+        "id: t\ntriggers:\n  - keyword: [agent]\n    interrupt: true\n  - window_closing: 1h\nschedule:\n  cron: \"0 18 * * *\"\nsteps:\n  - id: hello\n    send:\n      text: Hi\n      if_window_closed: skip\n",
+    );
+    let entries: Vec<(&str, &str)> = d
+        .entries
+        .iter()
+        .map(|e| (e.label.as_str(), e.to.as_str()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("keyword: agent (interrupts)", "hello"),
+            ("window closing: 1h before", "hello"),
+            ("schedule: 0 18 * * *", "hello"),
+        ]
+    );
+}
