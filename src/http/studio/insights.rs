@@ -26,6 +26,7 @@ const COUNTS: [&str; 7] = [
     "waiting",
 ];
 
+/// The period the page picked, as days (`2026-11-01`).
 #[derive(Deserialize)]
 pub(super) struct Days {
     from: Option<String>,

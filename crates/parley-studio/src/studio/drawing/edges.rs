@@ -40,6 +40,7 @@ pub struct Edges<'a> {
 }
 
 impl<'a> Edges<'a> {
+    /// Every arrow of `flow`, from each step its author wrote.
     pub fn of(flow: &'a Flow) -> Self {
         let mut edges = Self {
             flow,
