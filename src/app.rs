@@ -51,7 +51,8 @@ impl App {
     }
 
     /// As `build_with_models`, with unsaved texts standing in for flow files (the studio's
-    /// try-out and tests run the version being typed; nothing on disk changes).
+    /// try-out and tests run the version being typed; nothing on disk changes). Hot reload
+    /// reads the files on disk, so whoever passes overrides turns it off (the driver does).
     pub async fn build_with(
         config: Config,
         clock: Arc<dyn Clock>,
