@@ -407,3 +407,48 @@ async fn huge_texts_and_long_conversations_are_refused() {
     .await;
     assert_eq!(status, 400, "only flows are tried: {body:#}");
 }
+
+#[tokio::test]
+async fn completion_and_hover_answer_at_a_place_of_the_unsaved_text() {
+    let app = spawn_with(project()).await;
+    let text = WELCOME.replace("  - switch:", "  - sw");
+    let line = text.lines().position(|l| l == "  - sw").unwrap() + 1;
+    let (status, body) = post_json(
+        &app,
+        "/studio/api/complete",
+        json!({ "path": "flows/welcome.yaml", "text": text, "line": line, "column": 7 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert!(
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["label"] == "switch"),
+        "{body:#}"
+    );
+    assert_eq!(body["from"]["line"], line, "{body:#}");
+    let (status, body) = post_json(
+        &app,
+        "/studio/api/hover",
+        json!({ "path": "flows/welcome.yaml", "text": WELCOME, "line": 16, "column": 6 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert!(
+        body["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body:#}"
+    );
+    let (status, body) = post_json(
+        &app,
+        "/studio/api/hover",
+        json!({ "path": "flows/welcome.yaml", "text": WELCOME, "line": 0, "column": 1 }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(
+        body["message"],
+        "`line` counts from 1 (the first line of the file is 1)"
+    );
+}
