@@ -72,6 +72,7 @@ async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
             .arg("studio.mjs")
             .arg(&addr)
             .arg(&to)
+            .arg(env!("CARGO_TARGET_TMPDIR"))
             .current_dir(&dir)
             .output()
             .expect("node runs")

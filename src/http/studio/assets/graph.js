@@ -8,7 +8,7 @@
   // Places outside the flow a step leads to (another flow, a person, the template sent
   // once the window has closed): drawn apart, not as steps.
   const OUTSIDE = new Set(['flow', 'person', 'template']);
-  const W = 176, H = 40, NUM_H = 14, GAP_X = 26, GAP_Y = 34, PAD = 14, ENTRY_H = 22;
+  const W = 160, H = 40, NUM_H = 14, GAP_X = 20, GAP_Y = 34, PAD = 14, ENTRY_H = 22;
 
   function el(name, attrs, parent) {
     const e = document.createElementNS(NS, name);
@@ -141,8 +141,8 @@
       text(g, 8, 13, n.kind.replace('_', ' ') + (named ? ` · ${n.id}` : ''), 'kind', 30);
       // The label starts with the kind, already written above it.
       const words = n.label.startsWith(`${n.kind}: `) ? n.label.slice(n.kind.length + 2) : (n.label === n.kind ? '' : n.label);
-      text(g, 8, 30, words, 'label', 27);
-      if (numbers) text(g, 8, 44, fmtNumbers(numbers[n.id]), 'numbers', 32);
+      text(g, 8, 30, words, 'label', 25);
+      if (numbers) text(g, 8, 44, fmtNumbers(numbers[n.id]), 'numbers', 30);
       const notes = [n.label, `line ${n.line}`];
       if (n.unreachable) notes.push('never reached: nothing leads here');
       if (n.free_form_after_window) notes.push('may send free-form text after the 24-hour window has closed');
@@ -153,6 +153,10 @@
       nodes.set(n.id, g);
     });
     box.replaceChildren(svg);
+    // A wide flow is drawn smaller to fit the pane, down to 70%; wider still, it scrolls.
+    const fit = Math.min(1, Math.max(0.7, (box.clientWidth - 10) / width));
+    svg.setAttribute('width', Math.round(width * fit));
+    svg.setAttribute('height', Math.round(height * fit));
 
     let current = null;
     return {
@@ -172,7 +176,12 @@
         current = id === null ? null : nodes.get(id) || null;
         if (current) {
           current.classList.add('current');
-          current.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+          // Into the drawing's view, scrolling only the drawing (never the page).
+          const r = current.getBoundingClientRect(), b = box.getBoundingClientRect();
+          if (r.top < b.top) box.scrollTop -= b.top - r.top + 8;
+          else if (r.bottom > b.bottom) box.scrollTop += r.bottom - b.bottom + 8;
+          if (r.left < b.left) box.scrollLeft -= b.left - r.left + 8;
+          else if (r.right > b.right) box.scrollLeft += r.right - b.right + 8;
         }
       },
     };

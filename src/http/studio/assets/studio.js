@@ -137,7 +137,8 @@
     if (!state.graph) return null;
     let best = null;
     for (const n of state.graph.nodes) {
-      if (n.line <= line && line <= (n.end_line || n.line) && (!best || n.line >= best.line)) best = n;
+      // On a tie the step wins over the place outside the flow it names (drawn after it).
+      if (n.line <= line && line <= (n.end_line || n.line) && (!best || n.line > best.line)) best = n;
     }
     return best;
   }
@@ -163,7 +164,7 @@
       if (!files.length) continue;
       nav.appendChild(make('h2', '', title));
       for (const f of files) {
-        const b = make('button', '', f.path.split('/').slice(1).join('/') || f.path);
+        const b = make('button', '', f.path.split('/').pop());
         b.type = 'button';
         b.title = f.path;
         b.dataset.path = f.path;
@@ -218,7 +219,11 @@
       for (const reply of turn.replies || []) {
         const m = make('div', 'msg bot');
         if (reply.kind && reply.kind !== 'text') m.appendChild(make('div', 'kind', reply.kind));
-        m.appendChild(document.createTextNode(reply.text || ''));
+        // The buttons are drawn as buttons, not repeated in the text.
+        let words = reply.text || '';
+        const listed = reply.buttons && ` [${reply.buttons.join(' | ')}]`;
+        if (listed && words.endsWith(listed)) words = words.slice(0, -listed.length);
+        m.appendChild(document.createTextNode(words));
         if (reply.buttons && reply.buttons.length) {
           const row = make('div', 'choices');
           for (const label of reply.buttons) {
