@@ -318,11 +318,11 @@ fn crates_depend_only_on_earlier_layers() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // `cargo test` runs the packages in the order of their names; the report of skipped
-    // tests (`tests/skipped.rs`, a test of parley-store) must come last.
+    // tests (`tests/skipped.rs`, a test of parley-studio) must come last.
     let last = crates.iter().map(|(n, _)| n.as_str()).max();
     assert_eq!(
         last,
-        Some("parley-store"),
+        Some("parley-studio"),
         "move the `skipped` test target into the crate whose name sorts last"
     );
     assert!(
