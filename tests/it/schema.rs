@@ -462,6 +462,37 @@ fn wrong_documents_are_refused_by_the_schema_and_the_loader() {
 }
 
 #[test]
+fn the_short_forms_authors_write_are_accepted_by_both() {
+    let schemas = Schemas::new();
+    let config = repo_config();
+    let right: &[(Kind, &str, &str)] = &[
+        (Kind::Flow, "one keyword without a list", "id: a\ntriggers:\n  - keyword: hi\nsteps:\n  - send: hi\n"),
+        (Kind::Flow, "a handoff without settings", "id: a\nsteps:\n  - handoff: {}\n"),
+        (Kind::Flow, "a handoff left empty", "id: a\nsteps:\n  - handoff:\n"),
+        (Kind::Flow, "one tag without a list", "id: a\nsteps:\n  - tag: lead\n"),
+        (Kind::Flow, "a number as text", "id: a\nsteps:\n  - send: 42\n"),
+        (Kind::Flow, "an agent with an empty tools", "id: a\nsteps:\n  - agent:\n      model: assistant\n      instructions: Help with orders.\n      scope: orders\n      if_window_closed: skip\n      tools:\n"),
+        (Kind::Flow, "a jump to steps written in place", "id: a\nsteps:\n  - ask: { text: Age?, save_as: age, expect: number, on_invalid: [{ send: Bye }] }\n"),
+        (Kind::Flow, "a switch case as one step", "id: a\nsteps:\n  - switch:\n      on: vars.x\n      cases:\n        \"1\": { send: One }\n"),
+        (Kind::Test, "numbers written as the customer types them", "name: t\nsteps:\n  - customer: 12.50\n  - expect_reply: 3\n  - expect_tags: lead\n"),
+        (Kind::Test, "a template by its name alone", "name: t\nsteps:\n  - expect_template: cart_reminder\n"),
+        (Kind::Config, "sections whose lines are all commented out", "models:\n  # - { name: x, kind: scripted, script: x.yaml }\nwindow:\nsenders:\n"),
+        (Kind::Config, "a duration in words", "window:\n  duration: 1h 30m\n"),
+        (Kind::Config, "an empty file", ""),
+    ];
+    let mut problems = Vec::new();
+    for (kind, what, text) in right {
+        if let Err(e) = schemas.check(*kind, text) {
+            problems.push(format!("the schema refuses {what}: {e}\n{text}"));
+        }
+        if let Err(e) = load(*kind, &config, "right.yaml", text) {
+            problems.push(format!("the loader refuses {what}: {e}\n{text}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
 fn the_test_file_schema_names_what_the_test_parser_reads() {
     use parley::cli::flowtest::format;
     assert_eq!(TEST_STEP_KINDS, format::STEP_KINDS);

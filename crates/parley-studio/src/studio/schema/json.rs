@@ -39,6 +39,16 @@ pub(super) fn config() -> Value {
     let schema = generator.into_root_schema_for::<crate::config::Config>();
     let mut value = serde_json::to_value(schema).expect("a schema is JSON");
     durations_as_written(&mut value);
+    let groups: Vec<String> = value["definitions"]
+        .as_object()
+        .map(|d| {
+            d.iter()
+                .filter(|(_, s)| s["type"] == "object")
+                .map(|(name, _)| format!("#/definitions/{name}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    groups_may_be_empty(&mut value, &groups);
     if let Value::Object(top) = &mut value {
         top.insert(
             "$id".into(),
@@ -48,6 +58,8 @@ pub(super) fn config() -> Value {
             "title".into(),
             "Parley's configuration (parley.yaml)".into(),
         );
+        // An empty file is the defaults.
+        top.insert("type".into(), json!(["object", "null"]));
     }
     value
 }
@@ -70,6 +82,59 @@ fn durations_as_written(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(durations_as_written),
         _ => {}
     }
+}
+
+/// A section or a list whose lines are all commented out reads as `null`, which the
+/// config's reader takes as the section's defaults or an empty list: so must the schema.
+/// `groups` are the definitions that are groups of settings.
+fn groups_may_be_empty(value: &mut Value, groups: &[String]) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for property in properties.values_mut() {
+                    allow_null(property, groups);
+                }
+            }
+            for v in map.values_mut() {
+                groups_may_be_empty(v, groups);
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| groups_may_be_empty(v, groups)),
+        _ => {}
+    }
+}
+
+/// `property` (a section, a list or a group of settings) also taking `null`; a choice
+/// among words (a reference to an enum) does not.
+fn allow_null(property: &mut Value, groups: &[String]) {
+    let Value::Object(p) = property else { return };
+    let group = |t: &Value| matches!(t.as_str(), Some("object" | "array"));
+    if let Some(t) = p.get_mut("type") {
+        if group(t) {
+            *t = json!([t.clone(), "null"]);
+        }
+        return;
+    }
+    let is_group = |r: &Value| r.as_str().is_some_and(|r| groups.iter().any(|g| g == r));
+    let reference = match (p.remove("$ref"), p.remove("allOf")) {
+        (Some(r), None) if is_group(&r) => json!({ "$ref": r }),
+        (None, Some(Value::Array(mut all))) if all.len() == 1 && is_group(&all[0]["$ref"]) => {
+            all.remove(0)
+        }
+        (r, all) => {
+            // Not a lone reference: leave it as it was.
+            if let Some(r) = r {
+                p.insert("$ref".into(), r);
+            }
+            if let Some(all) = all {
+                p.insert("allOf".into(), all);
+            }
+            return;
+        }
+    };
+    p.insert("anyOf".into(), json!([reference, { "type": "null" }]));
 }
 
 /// `{secs, nanos}` as the largest whole unit (`86400` seconds → `1d`), or `None` when it is
@@ -160,6 +225,15 @@ fn constraints(place: Place) -> Value {
             "dependencies": { "match": ["keyword"] },
         }),
         Place::Script => json!({ "oneOf": one_of(vec!["code", "file"]) }),
+        // One kind of message: text (with buttons, a list or a url_button), a media file,
+        // a location, a template, a reaction or a location request.
+        Place::Send => json!({
+            "anyOf": one_of(vec![
+                "text", "image", "video", "audio", "document", "sticker", "location",
+                "template", "react", "location_request",
+            ]),
+        }),
+        Place::AgentBudget => json!({ "minProperties": 1 }),
         Place::Ask => json!({ "required": ["save_as"] }),
         Place::Form => json!({ "required": ["text", "cta"] }),
         Place::FormField => json!({ "required": ["name"] }),
@@ -182,6 +256,11 @@ fn constraints(place: Place) -> Value {
 fn shape(shape: &Shape) -> Value {
     match shape {
         Shape::Text => json!({ "type": ["string", "number", "boolean"] }),
+        Shape::Url => json!({
+            "type": "string",
+            "pattern": r"^(https?://|\s*\{\{)",
+            "examples": ["https://example.com/photo.jpg"],
+        }),
         Shape::Int => json!({ "type": "integer" }),
         Shape::IntIn(min, max) => json!({ "type": "integer", "minimum": min, "maximum": max }),
         Shape::Number => json!({ "type": "number" }),

@@ -102,6 +102,8 @@ pub(super) const ALL: &[Place] = &[
 pub(super) enum Shape {
     /// A single value read as text (YAML's numbers and yes/no are text to the compiler).
     Text,
+    /// A web address: `https://…`, `http://…`, or a blank that holds one (`{{ vars.url }}`).
+    Url,
     /// A whole number.
     Int,
     /// A whole number from the first to the second.
@@ -141,6 +143,7 @@ impl Shape {
     pub(super) fn words(&self) -> &'static str {
         match self {
             Shape::Text => "text",
+            Shape::Url => "a web address",
             Shape::Int => "a whole number",
             Shape::IntIn(..) => "a whole number in a range",
             Shape::Yes => "true, or nothing",

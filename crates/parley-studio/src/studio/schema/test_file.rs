@@ -161,6 +161,11 @@ fn text() -> Value {
     json!({ "type": ["string", "number", "boolean"] })
 }
 
+/// `schema`, or nothing written (a setting left empty reads as not given).
+fn or_null(schema: Value) -> Value {
+    json!({ "anyOf": [schema, { "type": "null" }] })
+}
+
 /// The value schemas of the keys, by group and key.
 fn value(group: Group, key: &str) -> Value {
     let yes = json!({ "const": true });
@@ -176,11 +181,18 @@ fn value(group: Group, key: &str) -> Value {
         (Top, "contact") => json!({ "$ref": "#/definitions/contact" }),
         (Top, "start") => json!({ "type": "string", "format": "date-time" }),
         (Top, "steps") => json!({ "type": "array", "items": { "$ref": "#/definitions/step" } }),
-        (Contact, "phone") | (Top, "name") => json!({ "type": "string" }),
-        (Contact, "name") => json!({ "type": ["string", "null"] }),
+        (Contact, "phone") | (Top, "name") => text(),
+        (Contact, "name") => or_null(text()),
         (Step, "customer_sends" | "customer_submits_form") => json!({ "type": "object" }),
         (Step, "expect_reply") => json!({ "anyOf": [text(), reply] }),
-        (Step, "expect_template") => json!({ "anyOf": [{ "type": "string" }, reply] }),
+        (Step, "expect_template") => json!({ "anyOf": [text(), {
+            "allOf": [reply],
+            "anyOf": [
+                { "required": ["name"] },
+                { "required": ["template"] },
+                { "required": ["template_name"] },
+            ],
+        }] }),
         (Step, "expect_no_reply" | "duplicate_last_webhook") => yes,
         (Step, "expect_vars" | "expect_contact") => names,
         (Step, "expect_tags" | "expect_no_tags") => tags,
@@ -189,10 +201,12 @@ fn value(group: Group, key: &str) -> Value {
             answers.clone(),
             { "type": "object", "additionalProperties": answers },
         ] }),
-        (Reply, "buttons" | "list") => json!({ "type": "array", "items": text() }),
-        (Reply, "variables") => json!({ "type": "object", "additionalProperties": text() }),
-        (Reply, _) => json!({ "type": "string" }),
-        (Answer, "arguments") => json!({ "type": "object" }),
+        (Reply, "buttons" | "list") => or_null(json!({ "type": "array", "items": text() })),
+        (Reply, "variables") => {
+            or_null(json!({ "type": "object", "additionalProperties": text() }))
+        }
+        (Reply, _) => or_null(text()),
+        (Answer, "arguments") => json!({ "type": ["object", "null"] }),
         (Answer, _) => json!({ "type": "string" }),
         _ => text(),
     }
