@@ -216,12 +216,16 @@ fn constraints(place: Place) -> Value {
     };
     match place {
         Place::Flow => json!({ "required": ["id", "steps"] }),
+        // Only a group of settings names its action (an empty step is refused for its
+        // type alone, not also for matching every kind).
         Place::Step => json!({
-            "oneOf": one_of(crate::flows::keys::step_kind_names().collect()),
+            "if": { "type": "object" },
+            "then": { "oneOf": one_of(crate::flows::keys::step_kind_names().collect()) },
             "dependencies": { "then": ["if"], "else": ["if"], "if": ["then"] },
         }),
         Place::Trigger => json!({
-            "oneOf": one_of(crate::flows::keys::TRIGGER_KINDS.to_vec()),
+            "if": { "type": "object" },
+            "then": { "oneOf": one_of(crate::flows::keys::TRIGGER_KINDS.to_vec()) },
             "dependencies": { "match": ["keyword"] },
         }),
         Place::Script => json!({ "oneOf": one_of(vec!["code", "file"]) }),
@@ -285,6 +289,11 @@ fn shape(shape: &Shape) -> Value {
         Shape::OneOrList(item) => {
             let one = self::shape(item);
             json!({ "anyOf": [one.clone(), { "type": "array", "items": one }] })
+        }
+        // A group of settings first: editors report the first alternative that fits the
+        // value's kind best, and a mistyped key inside settings reads better than "not text".
+        Shape::Either(a, b @ Shape::Group(_)) => {
+            json!({ "anyOf": [self::shape(b), self::shape(a)] })
         }
         Shape::Either(a, b) => json!({ "anyOf": [self::shape(a), self::shape(b)] }),
         Shape::Named(value) => json!({

@@ -184,15 +184,15 @@ fn value(group: Group, key: &str) -> Value {
         (Contact, "phone") | (Top, "name") => text(),
         (Contact, "name") => or_null(text()),
         (Step, "customer_sends" | "customer_submits_form") => json!({ "type": "object" }),
-        (Step, "expect_reply") => json!({ "anyOf": [text(), reply] }),
-        (Step, "expect_template") => json!({ "anyOf": [text(), {
+        (Step, "expect_reply") => json!({ "anyOf": [reply, text()] }),
+        (Step, "expect_template") => json!({ "anyOf": [{
             "allOf": [reply],
             "anyOf": [
                 { "required": ["name"] },
                 { "required": ["template"] },
                 { "required": ["template_name"] },
             ],
-        }] }),
+        }, text()] }),
         (Step, "expect_no_reply" | "duplicate_last_webhook") => yes,
         (Step, "expect_vars" | "expect_contact") => names,
         (Step, "expect_tags" | "expect_no_tags") => tags,
@@ -246,13 +246,19 @@ pub(super) fn schema() -> Value {
         .iter()
         .map(|k| json!({ "required": [k] }))
         .collect();
-    step.insert("oneOf".into(), one_of.into());
     let with_model: Vec<Value> = MODEL_STEPS
         .iter()
         .map(|k| json!({ "required": [k] }))
         .collect();
-    step.insert("if".into(), json!({ "required": ["model"] }));
-    step.insert("then".into(), json!({ "anyOf": with_model }));
+    step.insert(
+        "allOf".into(),
+        json!([
+            // One action or check per step.
+            { "if": { "type": "object" }, "then": { "oneOf": one_of } },
+            // `model:` only under a step where the bot acts.
+            { "if": { "required": ["model"] }, "then": { "anyOf": with_model } },
+        ]),
+    );
     let mut answer = object(Answer);
     answer.insert(
         "anyOf".into(),
