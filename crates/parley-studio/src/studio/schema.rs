@@ -34,6 +34,9 @@ pub struct KeyDoc {
     pub example: &'static str,
     /// What kind of value it takes, in words: "text", "a duration like 30s", "settings"…
     pub takes: &'static str,
+    /// The words it takes when its value is one of a few (`expect:`'s `text`, `number`…);
+    /// empty otherwise.
+    pub choices: &'static [&'static str],
 }
 
 /// The JSON Schema (draft-07) of a flow file, built once.

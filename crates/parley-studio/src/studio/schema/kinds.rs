@@ -163,6 +163,19 @@ impl Shape {
         }
     }
 
+    /// The words a value of this shape may be, when it is one of a few.
+    pub(super) fn choices(&self) -> &'static [&'static str] {
+        match self {
+            Shape::Choice(words) => words,
+            Shape::OneOrList(s) | Shape::ListOf(s) => s.choices(),
+            Shape::Either(a, b) => match a.choices() {
+                [] => b.choices(),
+                words => words,
+            },
+            _ => &[],
+        }
+    }
+
     /// Where a key of this shape leads, for following a path into it.
     pub(super) fn next(&self) -> Option<Next> {
         match self {

@@ -90,6 +90,7 @@ impl Place {
                     description: e.doc,
                     example: e.example,
                     takes: e.shape.words(),
+                    choices: e.shape.choices(),
                 })
             })
             .collect()

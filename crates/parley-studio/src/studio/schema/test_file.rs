@@ -152,6 +152,7 @@ pub fn test_key_docs(path: &[&str]) -> Vec<KeyDoc> {
             description: k.doc,
             example: k.example,
             takes: k.takes,
+            choices: &[],
         })
         .collect()
 }

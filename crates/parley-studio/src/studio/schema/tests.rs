@@ -69,6 +69,10 @@ fn key_docs_list_the_keys_allowed_there_with_their_words() {
     assert!(hover.description.contains("vars.email"), "{hover:?}");
     assert_eq!(hover.example, "save_as: email");
     assert_eq!(key_doc(&["steps", "ask"], "sned"), None);
+    let expect = key_doc(&["steps", "ask"], "expect").unwrap();
+    assert_eq!(expect.choices, crate::flows::keys::EXPECT);
+    let window = key_doc(&["steps", "send"], "if_window_closed").unwrap();
+    assert_eq!(window.choices, ["skip", "fail"]);
 }
 
 #[test]
