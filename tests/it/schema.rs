@@ -29,7 +29,8 @@ use crate::first_run::{all_text, parley_in};
 use crate::helpers::spawn_app;
 use parley::config::Config;
 use parley::studio::schema::{
-    config_schema, flow_schema, flow_test_schema, reply_settings, MODEL_STEPS, TEST_STEP_KINDS,
+    config_schema, flow_schema, flow_test_schema, reply_settings, Place, MODEL_STEPS,
+    TEST_STEP_KINDS,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -490,6 +491,99 @@ fn the_short_forms_authors_write_are_accepted_by_both() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// The groups the flow compiler checks against a list written in place (`check_keys(m,
+/// &["id", "title"], "a button", …)`) rather than a table `flows::keys` re-exports, by
+/// the words it names them with.
+const INLINE_LISTS: &[(&str, Place)] = &[
+    ("a url_button", Place::UrlButton),
+    ("a button", Place::Button),
+    ("a list", Place::List),
+    ("a list section", Place::ListSection),
+    ("a list row", Place::ListRow),
+    ("a reaction", Place::Reaction),
+    ("a location", Place::Location),
+    ("`if_window_closed`", Place::WindowFallback),
+    ("a `schedule`", Place::Schedule),
+    ("an `audience`", Place::Audience),
+];
+
+/// Every `yaml::check_keys(…, &["…", …], "what", …)` of the flow compiler's source: the
+/// keys and the words naming the group.
+fn inline_key_lists() -> Vec<(String, Vec<String>, String)> {
+    let mut files = Vec::new();
+    files_under(
+        &root().join("crates/parley-flows/src/flows"),
+        &|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".rs") && !name.ends_with("tests.rs")
+        },
+        &mut files,
+    );
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (start, _) in text.match_indices("yaml::check_keys(") {
+            let args = &text[start + "yaml::check_keys(".len()..];
+            let mut depth = 1;
+            let end = args
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap();
+            let args = &args[..end];
+            let (Some(open), Some(close)) = (args.find("&["), args.find(']')) else {
+                continue; // a table, or a list built beforehand
+            };
+            let quoted = |s: &str| -> Vec<String> {
+                s.split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect()
+            };
+            let keys = quoted(&args[open..close]);
+            let what = quoted(&args[close..])
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            out.push((file.display().to_string(), keys, what));
+        }
+    }
+    out
+}
+
+#[test]
+fn groups_the_compiler_checks_in_place_are_described_key_for_key() {
+    let lists = inline_key_lists();
+    assert!(lists.len() >= INLINE_LISTS.len(), "{lists:?}");
+    let mut problems = Vec::new();
+    for (file, keys, what) in &lists {
+        let Some((_, place)) = INLINE_LISTS.iter().find(|(w, _)| w == what) else {
+            problems.push(format!(
+                "{file}: the keys of {what} ({keys:?}) are not in the schema: add the place to INLINE_LISTS and its keys to crates/parley-studio/src/studio/schema/docs.rs"
+            ));
+            continue;
+        };
+        let mut described: Vec<&str> = place.key_docs().iter().map(|d| d.key).collect();
+        let mut taken: Vec<&str> = keys.iter().map(String::as_str).collect();
+        described.sort_unstable();
+        taken.sort_unstable();
+        if described != taken {
+            problems.push(format!(
+                "{file}: {what} takes {taken:?}, the schema describes {described:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
