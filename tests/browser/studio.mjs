@@ -177,6 +177,34 @@ try {
   await page.locator('#graph svg .node.goto_flow', { hasText: 'lead_capture' }).click();
   await page.screenshot({ path: shot('') });
 
+  // A change that breaks ping's test: found with the editor's search, written over. The
+  // failure is listed; its link opens the test file with the failure at its line.
+  await page.locator('#files button[data-path="flows/ping.yaml"]').click();
+  await page.locator('#graph svg .node', { hasText: 'See you soon' }).waitFor();
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('Control+f');
+  await page.keyboard.type('pong ');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Escape');
+  await page.keyboard.type('pang ');
+  await until(page, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent.includes('"pang {{')));
+  await page.click('#run-tests');
+  await page.locator('#tab-tests .summary', { hasText: /, 1 failed$/ }).waitFor();
+  const failed = page.locator('#tab-tests .result.failed', { hasText: 'Ping answers pong' });
+  await failed.locator('.why', { hasText: 'pang' }).waitFor();
+  await page.locator('#graph svg .node', { hasText: 'pang' }).waitFor();
+  await page.screenshot({ path: shot('tests') });
+  const where = await failed.locator('.where').innerText();
+  const at = Number(where.match(/line (\d+)$/)[1]);
+  page.once('dialog', (d) => d.accept());
+  await failed.locator('.where').click();
+  await page.locator('#file-name', { hasText: 'flows/tests/ping.test.yaml' }).waitFor();
+  const failure = page.locator('.cm-lintRange-error');
+  await failure.first().waitFor();
+  const onLine = await failure.first().evaluate((e) => [...document.querySelectorAll('.cm-content .cm-line')].indexOf(e.closest('.cm-line')) + 1);
+  if (onLine !== at) fail(`the failure is drawn on line ${onLine}, not line ${at}`);
+  await until(page, () => document.querySelector('.cm-activeLine')?.textContent.includes('expect_reply'));
+
   if (errors.length) fail(`the page threw: ${errors.join('\n')}`);
   console.log('ok');
 } catch (e) {

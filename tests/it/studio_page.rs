@@ -43,6 +43,15 @@ const TESTS: [(&str, &str); 2] = [
     ),
 ];
 
+/// The screenshots the browser test takes (`docs/screenshots/<name>.png`).
+const SHOTS: [&str; 5] = [
+    "studio",
+    "studio-diagnostic",
+    "studio-tests",
+    "studio-conflict",
+    "studio-history",
+];
+
 #[tokio::test]
 async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
     if !browser_or_skip("skipping the browser studio test") {

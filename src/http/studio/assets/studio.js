@@ -187,7 +187,7 @@
     state.dirty = false;
     state.graph = null;
     state.problems = [];
-    state.failures = [];
+    // The last run's failures stay: they show in a test file opened from their link.
     state.transcript = [];
     state.trace = null;
     state.numbers = null;
