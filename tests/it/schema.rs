@@ -1,7 +1,7 @@
 //! The published JSON Schemas against the loaders they describe. Every YAML that ships
 //! (the example flows, their tests, `config.example.yaml`, the starter config) and every
 //! YAML example of the README is checked by the schema (with `boon`, a draft-07 validator)
-//! AND by the loader Parley uses for it (flows: the flow loader over the project; tests:
+//! AND by the loader Parley uses for it (flows: the flow compiler; tests:
 //! the flow test parser; config: `Config::from_yaml`), and the test fails when the two
 //! disagree: one accepts what the other refuses. Deliberate mistakes are refused by both.
 //!
@@ -22,8 +22,9 @@
 //! The schema checks the shape of a file, not what it refers to: a flow example's loader
 //! errors that name something elsewhere (a step id, a flow, a template, a model or a file
 //! the example does not include) are not counted as refusals (`REFERENCES`). Flow
-//! examples are loaded on their own with the repository's config and folders, so the
-//! templates, scripts and knowledge they name exist; the shipped flows are loaded together.
+//! files and examples are each loaded on their own with the repository's config and
+//! folders, so the templates, scripts and knowledge they name exist; the shipped flows are
+//! also loaded together, where every reference must hold.
 
 use crate::first_run::{all_text, parley_in};
 use crate::helpers::spawn_app;
@@ -283,6 +284,8 @@ fn every_shipped_flow_test_and_config_fits_its_schema_and_its_loader() {
         failures.extend(both_accept(&schemas, &config, Kind::Config, &config_file));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let together = parley::flows::load_configured(&config);
+    assert!(together.set.is_some(), "{}", together.render());
 }
 
 /// The README's ```yaml blocks: the line of their first line, and their text.
