@@ -36,27 +36,41 @@ const KINDS = {
   template: 'text', language: 'enum', variable: 'variable', filter: 'function',
 };
 
-// `code`, **bold** and paragraphs of a hover's markdown, everything else as text.
+// A hover's or a completion's markdown: ``` blocks, paragraphs, `code` and **bold**;
+// everything else as text (never as HTML).
+function inline(p, text) {
+  for (const part of text.split(/(`[^`]+`|\*\*[^*]+\*\*)/)) {
+    if (part.startsWith('`') && part.endsWith('`') && part.length > 1) {
+      const c = document.createElement('code');
+      c.textContent = part.slice(1, -1);
+      p.appendChild(c);
+    } else if (part.startsWith('**') && part.endsWith('**') && part.length > 3) {
+      const b = document.createElement('strong');
+      inline(b, part.slice(2, -2));
+      p.appendChild(b);
+    } else if (part) {
+      p.appendChild(document.createTextNode(part));
+    }
+  }
+}
+
 function markdown(text) {
   const box = document.createElement('div');
   box.className = 'studio-hover';
-  for (const para of text.split(/\n{2,}/)) {
-    const p = document.createElement('p');
-    for (const part of para.split(/(`[^`]+`|\*\*[^*]+\*\*)/)) {
-      if (part.startsWith('`') && part.endsWith('`') && part.length > 1) {
-        const c = document.createElement('code');
-        c.textContent = part.slice(1, -1);
-        p.appendChild(c);
-      } else if (part.startsWith('**') && part.endsWith('**') && part.length > 3) {
-        const b = document.createElement('strong');
-        b.textContent = part.slice(2, -2);
-        p.appendChild(b);
-      } else {
-        p.appendChild(document.createTextNode(part));
-      }
+  text.split(/```[\w-]*\n([\s\S]*?)```/).forEach((chunk, i) => {
+    if (i % 2) {
+      const pre = document.createElement('pre');
+      pre.textContent = chunk.replace(/\n$/, '');
+      box.appendChild(pre);
+      return;
     }
-    box.appendChild(p);
-  }
+    for (const para of chunk.split(/\n{2,}/)) {
+      if (!para.trim()) continue;
+      const p = document.createElement('p');
+      inline(p, para.trim());
+      box.appendChild(p);
+    }
+  });
   return box;
 }
 
@@ -123,7 +137,7 @@ function create(parent, hooks) {
           label: i.label,
           type: KINDS[i.kind] || 'text',
           detail: i.detail || undefined,
-          info: i.documentation || undefined,
+          info: i.documentation ? () => markdown(i.documentation) : undefined,
           apply: i.insert || i.label,
         })),
       };

@@ -137,6 +137,18 @@ try {
   await other.click('#take-theirs');
   await until(other, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent.includes('See you soon')));
 
+  // Completion and hover, from Parley's reference: a step kind's start offers `send`,
+  // hovering a key explains it.
+  const kind = other.locator('.cm-line', { hasText: 'See you soon' }).locator('span', { hasText: /^send$/ });
+  await kind.hover();
+  await other.locator('.cm-tooltip-hover .studio-hover', { hasText: 'Sends a message' }).waitFor();
+  await kind.dblclick();
+  await other.keyboard.type('se');
+  const offered = other.locator('.cm-tooltip-autocomplete li', { hasText: /^send/ });
+  await offered.waitFor();
+  await other.locator('.cm-completionInfo', { hasText: 'Sends a message' }).waitFor();
+  await other.keyboard.press('Escape');
+
   // A second save, then History restores the one before it.
   await page.bringToFront();
   await page.locator('.cm-content').click();
