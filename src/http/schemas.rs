@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::OnceLock;
 
+/// `GET /schemas/{name}`: one of the schema files, by name.
 pub fn router() -> Router<AppState> {
     Router::new().route("/schemas/{name}", get(schema))
 }
