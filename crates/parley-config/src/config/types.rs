@@ -15,50 +15,74 @@ pub struct Config {
     /// trusted.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Where Parley keeps its data: SQLite (`sqlite://parley.db`) or PostgreSQL.
     #[serde(default)]
     pub database: DatabaseConfig,
+    /// The flow files, their scripts, and how flows are loaded and run.
     #[serde(default)]
     pub flows: FlowsConfig,
+    /// WhatsApp's 24-hour customer service window.
     #[serde(default)]
     pub window: WindowConfig,
+    /// WhatsApp numbers Parley sends from and receives for (Meta, Twilio or the sandbox).
+    /// Webhooks are routed to a sender by Meta's phone_number_id or by Twilio's business
+    /// number.
     #[serde(default)]
     pub senders: Vec<SenderConfig>,
+    /// Message templates approved by Meta, used when the window is closed.
     #[serde(default)]
     pub templates: Vec<TemplateConfig>,
+    /// API keys, stored as SHA-256 hashes; `parley keygen` prints a new key and its hash.
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Per-API-key rate limit.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// How webhook requests are taken in.
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// Handling customers' messages: concurrency, leases, debounce.
     #[serde(default)]
     pub inbox: InboxConfig,
+    /// Sending: concurrency, leases, timeouts and retries.
     #[serde(default)]
     pub outbox: OutboxConfig,
+    /// The log's format and level.
     #[serde(default)]
     pub log: LogConfig,
+    /// Opt-out keywords every schedule honours, and the reply to them.
     #[serde(default)]
     pub opt_out: OptOutConfig,
+    /// Scheduled flows (`schedule:` in a flow file).
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// Broadcasts: pacing, leases and the reply window.
     #[serde(default)]
     pub broadcasts: BroadcastsConfig,
     /// Business portfolios and their messaging limits (`senders[].portfolio`).
     #[serde(default)]
     pub portfolios: Vec<PortfolioConfig>,
+    /// Marketing templates: the regions they are held back from.
     #[serde(default)]
     pub marketing: MarketingConfig,
+    /// The API: the check of media URLs given to it.
     #[serde(default)]
     pub api: ApiConfig,
+    /// The sandbox: sandbox senders record what they send instead of reaching WhatsApp; its
+    /// page (/sandbox) and API need no key and answer only this machine unless exposed.
     #[serde(default)]
     pub sandbox: SandboxConfig,
     /// The flow studio (`/studio`).
     #[serde(default)]
     pub studio: StudioConfig,
+    /// How the listener treats connections, so clients that trickle bytes cannot hold it.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Flow scripts (and `if`/`switch`/`set` expressions): their threads and queue.
     #[serde(default)]
     pub scripts: ScriptsConfig,
+    /// Inbound media (photos, voice notes, documents…), downloaded while Meta keeps them and
+    /// kept here.
     #[serde(default)]
     pub media: MediaConfig,
     /// The language models `agent` steps use, by name.

@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
+    /// Media URLs of API sends are checked with a HEAD request before the send is accepted:
+    /// type and size against WhatsApp's limits.
     #[serde(default)]
     pub media_check: MediaCheckConfig,
 }
@@ -69,10 +71,13 @@ fn default_timeout() -> Duration {
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpendLimit {
+    /// API sends are refused (402) once this sender's messages would cost more than this in the
+    /// period, in the rate card's currency.
     pub amount: f64,
     /// `month` (calendar month, UTC; default), `day` (UTC) or `total` (ever).
     #[serde(default)]
     pub period: SpendPeriod,
+    /// No longer used (the rate card prices each message); still accepted, with a warning.
     #[serde(default)]
     pub prices: Prices,
 }
@@ -91,8 +96,10 @@ pub enum SpendPeriod {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prices {
+    /// No longer used (the rate card prices each message).
     #[serde(default)]
     pub text: f64,
+    /// No longer used (the rate card prices each message).
     #[serde(default)]
     pub template: f64,
     /// Image, video, audio, document and sticker messages.
@@ -101,6 +108,7 @@ pub struct Prices {
     /// Reply buttons, lists and URL buttons.
     #[serde(default)]
     pub interactive: f64,
+    /// No longer used (the rate card prices each message).
     #[serde(default)]
     pub location: f64,
 }

@@ -5,6 +5,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
+    /// The key's name: it names the caller in logs and audit records (`studio.editors` lists
+    /// names).
     pub name: String,
     /// Lowercase hex SHA-256 of the key (`parley keygen` prints both).
     pub key_sha256: String,

@@ -76,6 +76,7 @@ fn default_reply_window() -> Duration {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortfolioConfig {
+    /// The portfolio's name, as senders name it (`senders[].portfolio`).
     pub id: String,
     /// `250 | 2000 | 10000 | 100000 | unlimited`.
     #[serde(deserialize_with = "de_limit")]

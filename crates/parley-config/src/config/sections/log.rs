@@ -5,6 +5,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// `human` or `json`.
     #[serde(default)]
     pub format: LogFormat,
     /// A tracing filter such as `info` or `parley=debug,sqlx=warn`; `RUST_LOG` wins.

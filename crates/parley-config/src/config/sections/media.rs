@@ -54,10 +54,14 @@ pub struct MediaConfig {
 pub struct MediaS3Config {
     /// `https://s3.eu-west-1.amazonaws.com`, `http://minio:9000`…
     pub endpoint: String,
+    /// The bucket's name.
     pub bucket: String,
+    /// The bucket's region (default us-east-1).
     #[serde(default = "default_region")]
     pub region: String,
+    /// The access key id (SigV4); `${S3_ACCESS_KEY_ID}` keeps it out of the file.
     pub access_key_id: String,
+    /// The secret access key; `${S3_SECRET_ACCESS_KEY}` keeps it out of the file.
     pub secret_access_key: String,
     /// Put before each file's name (`parley/media/`).
     #[serde(default)]

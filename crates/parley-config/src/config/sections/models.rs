@@ -24,6 +24,8 @@ pub enum ModelKind {
 pub struct ModelConfig {
     /// What flows call it (`agent: { model: NAME }`).
     pub name: String,
+    /// `openai` (any OpenAI-compatible API), `anthropic` or `scripted` (answers from a rules
+    /// file, no network).
     pub kind: ModelKind,
     /// `https://api.openai.com/v1`, `https://api.anthropic.com`, `http://127.0.0.1:11434/v1`…
     #[serde(default)]
@@ -61,6 +63,7 @@ pub struct ModelConfig {
 pub struct TranscribeConfig {
     /// An OpenAI-compatible base URL (`POST {base_url}/audio/transcriptions`).
     pub base_url: String,
+    /// Sent as `Authorization: Bearer`; `${OPENAI_API_KEY}` keeps it out of the file.
     #[serde(default)]
     pub api_key: Option<String>,
     /// `whisper-1`, `gpt-4o-mini-transcribe`…

@@ -7,6 +7,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptOutConfig {
+    /// Whole messages (case and accents ignored) that opt a contact out of schedules.
     #[serde(default = "default_opt_out_keywords")]
     pub keywords: Vec<String>,
     /// Confirmation sent to a contact who opts out (null: none).

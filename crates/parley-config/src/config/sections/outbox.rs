@@ -11,9 +11,11 @@ pub struct OutboxConfig {
     /// Sends in flight at the same time from this process.
     #[serde(default = "default_outbox_concurrency")]
     pub concurrency: usize,
+    /// How long a send is owned by the process making it; never less than twice `send_timeout`.
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_lease", deserialize_with = "de_duration")]
     pub lease: Duration,
+    /// How often to look for sends other processes left.
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
     pub poll_interval: Duration,
@@ -21,10 +23,13 @@ pub struct OutboxConfig {
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_send_timeout", deserialize_with = "de_duration")]
     pub send_timeout: Duration,
+    /// Retries on 429, 5xx, timeouts, 130429 and 131056: exponential from `initial` up to
+    /// `max_delay`, with jitter, honouring Retry-After.
     #[serde(default)]
     pub retry: RetryConfig,
     /// A send whose answer never came (a timeout, or its process died while it was in
-    /// flight: the provider may have taken it) is tried again only after this long, time for a status webhook naming it (Meta echoes the
+    /// flight: the provider may have taken it) is tried again only after this long, time for a
+    /// status webhook naming it (Meta echoes the
     /// outbox id Parley tags each send with) to show it was accepted.
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(
@@ -63,14 +68,18 @@ fn default_send_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
+    /// The first wait before a retry.
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_retry_initial", deserialize_with = "de_duration")]
     pub initial: Duration,
+    /// The longest wait between two tries.
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_retry_max", deserialize_with = "de_duration")]
     pub max_delay: Duration,
+    /// Given up after this many tries.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Given up this long after the message was queued.
     #[schemars(schema_with = "crate::config::duration::schema")]
     #[serde(default = "default_give_up", deserialize_with = "de_duration")]
     pub give_up_after: Duration,

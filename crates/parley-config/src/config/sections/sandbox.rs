@@ -33,6 +33,8 @@ pub struct SandboxConfig {
     /// At most this many messages per second, else 130429 (throughput).
     #[serde(default)]
     pub throughput: Option<u32>,
+    /// Delivery statuses sent back into Parley through the webhook path after each accepted
+    /// message (real-time delays; null: never).
     #[serde(default)]
     pub statuses: SandboxStatuses,
     /// Customers appear with a business-scoped user id only, as users who hide their
@@ -69,11 +71,14 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxStatuses {
+    /// Send statuses at all.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `sent` this long after the send (null: never).
     #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default = "default_sent", deserialize_with = "de_opt_duration")]
     pub sent_after: Option<Duration>,
+    /// `delivered` this long after the send (null: never).
     #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default = "default_delivered", deserialize_with = "de_opt_duration")]
     pub delivered_after: Option<Duration>,

@@ -15,13 +15,20 @@ pub enum ChannelKind {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SenderConfig {
+    /// A whole number naming the sender in the API (`sender_id`) and in flows
+    /// (`schedule.sender`).
     pub id: i64,
+    /// A name for people, like `Support`.
     pub name: String,
+    /// `meta`, `twilio` or `sandbox`.
     pub channel: ChannelKind,
+    /// The number, with its country code, like `+15550783881`.
     #[schemars(with = "String")]
     pub phone_number: PhoneNumber,
+    /// A Meta sender's Cloud API settings.
     #[serde(default)]
     pub meta: Option<MetaSettings>,
+    /// A Twilio sender's settings.
     #[serde(default)]
     pub twilio: Option<TwilioSettings>,
     /// Pacing: at most this many sends per second from this sender (Meta default 80,
@@ -121,10 +128,15 @@ impl SenderConfig {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetaSettings {
+    /// Meta's id of the number (webhooks are routed by it).
     pub phone_number_id: String,
+    /// The Graph API access token; `${META_ACCESS_TOKEN}` keeps it out of the file.
     pub access_token: String,
+    /// The app secret that checks webhooks' X-Hub-Signature-256.
     pub app_secret: String,
+    /// The token of the GET /webhooks/meta handshake.
     pub verify_token: String,
+    /// The Graph API's base URL with its version, like `https://graph.facebook.com/v26.0`.
     #[serde(default = "default_meta_api_base")]
     pub api_base: String,
 }
@@ -139,8 +151,11 @@ fn default_meta_api_base() -> String {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioSettings {
+    /// The account SID; `${TWILIO_ACCOUNT_SID}` keeps it out of the file.
     pub account_sid: String,
+    /// The auth token that checks X-Twilio-Signature.
     pub auth_token: String,
+    /// Twilio's API base URL (https://api.twilio.com).
     #[serde(default = "default_twilio_api_base")]
     pub api_base: String,
     /// Status callback URL Twilio should call for this sender's messages; defaults to

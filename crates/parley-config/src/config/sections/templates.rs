@@ -27,9 +27,13 @@ impl TemplateStatus {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
+    /// The template's id in the API (`template_id`).
     pub id: i64,
+    /// Its name at Meta, as flows name it (`template: menu_reminder`).
     pub name: String,
+    /// Its language code, like `en` or `es_MX`.
     pub language: String,
+    /// `approved`, `pending`, `rejected` or `paused`: only approved templates are sent.
     pub status: TemplateStatus,
     /// The body with `{{1}}`, `{{2}}` placeholders.
     pub body: String,

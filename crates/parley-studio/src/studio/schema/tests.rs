@@ -111,3 +111,27 @@ fn the_config_schema_refuses_unknown_keys_like_the_loader() {
         "durations are text like 30s, not serde's {{secs, nanos}}"
     );
 }
+
+#[test]
+fn every_config_key_is_described() {
+    let schema = config_schema();
+    let mut groups = vec![("the top".to_string(), &schema)];
+    if let Some(definitions) = schema["definitions"].as_object() {
+        groups.extend(definitions.iter().map(|(name, d)| (name.clone(), d)));
+    }
+    let missing: Vec<String> = groups
+        .iter()
+        .flat_map(|(name, group)| {
+            group["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, p)| !p["description"].is_string())
+                .map(move |(key, _)| format!("{name}.{key}"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "config keys without a doc comment (the schema's description): {missing:?}"
+    );
+}
