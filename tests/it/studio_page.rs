@@ -66,12 +66,7 @@ async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
     let ping = app.flows_dir().join("ping.yaml");
     let shots = screenshots_dir(true);
     std::fs::create_dir_all(&shots).unwrap();
-    for name in [
-        "studio",
-        "studio-diagnostic",
-        "studio-conflict",
-        "studio-history",
-    ] {
+    for name in SHOTS {
         let _ = std::fs::remove_file(shots.join(format!("{name}.png")));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -101,12 +96,7 @@ async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
     let text = std::fs::read_to_string(&ping).unwrap();
     assert!(text.ends_with("  - send: \"See you soon\""), "{text}");
     assert!(!text.contains("Mine"), "{text}");
-    for name in [
-        "studio",
-        "studio-diagnostic",
-        "studio-conflict",
-        "studio-history",
-    ] {
+    for name in SHOTS {
         let shot = shots.join(format!("{name}.png"));
         assert!(shot.exists(), "{} is missing", shot.display());
         eprintln!("screenshot: {}", shot.display());
