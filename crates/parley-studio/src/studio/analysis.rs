@@ -126,6 +126,12 @@ pub struct Symbol {
     pub children: Vec<Symbol>,
 }
 
+/// `problem` placed in `text`: where the word it points at ends, and its fixes. For
+/// problems found elsewhere (a flow test file's, which the root crate reads).
+pub fn diagnose(problem: crate::flows::Problem, text: &str) -> Diagnostic {
+    fixes::diagnose(problem, text)
+}
+
 /// A project being edited: its config, and what is kept between calls so that each one
 /// redoes only the file being typed. Share one per daemon or language-server session.
 pub struct Project {
