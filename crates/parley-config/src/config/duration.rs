@@ -115,7 +115,7 @@ pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
         "pattern": PATTERN,
-        "examples": ["30s", "10m", "24h", "1h 30m"],
+        "patternErrorMessage": "a duration like 30s, 10m, 24h or 1h 30m",
     })
 }
 
@@ -124,7 +124,7 @@ pub fn opt_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": ["string", "null"],
         "pattern": PATTERN,
-        "examples": ["30s", "10m", "24h", "1h 30m"],
+        "patternErrorMessage": "a duration like 30s, 10m, 24h or 1h 30m",
     })
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 pub(super) const DRAFT: &str = "http://json-schema.org/draft-07/schema#";
 
 /// A duration as `config::duration::parse` reads it: numbers with units, like `1h 30m`.
-pub(crate) const DURATION_PATTERN: &str = r"^\s*([0-9]+\s*[A-Za-zµ]+\s*)+$";
+pub(crate) const DURATION_PATTERN: &str = crate::config::duration::PATTERN;
 
 /// The flow file's schema: the top of the file, with every place under `definitions`.
 pub(super) fn flow() -> Value {
@@ -263,7 +263,7 @@ fn shape(shape: &Shape) -> Value {
         Shape::Url => json!({
             "type": "string",
             "pattern": r"^(https?://|\s*\{\{)",
-            "examples": ["https://example.com/photo.jpg"],
+            "patternErrorMessage": "a web address, starting with https:// or http://",
         }),
         Shape::Int => json!({ "type": "integer" }),
         Shape::IntIn(min, max) => json!({ "type": "integer", "minimum": min, "maximum": max }),
@@ -276,7 +276,7 @@ fn shape(shape: &Shape) -> Value {
         Shape::Duration => json!({
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "examples": ["30s", "10m", "2h", "1d"],
+            "patternErrorMessage": "a duration like 30s, 10m, 2h or 1d",
         }),
         Shape::Choice(words) => json!({ "enum": words }),
         Shape::Any => json!({}),

@@ -197,7 +197,11 @@ fn value(group: Group, key: &str) -> Value {
         (Step, "expect_no_reply" | "duplicate_last_webhook") => yes,
         (Step, "expect_vars" | "expect_contact") => names,
         (Step, "expect_tags" | "expect_no_tags") => tags,
-        (Step, "advance") => json!({ "type": "string", "pattern": DURATION_PATTERN }),
+        (Step, "advance") => json!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "patternErrorMessage": "a duration like 23h, 10m or 1h 30m",
+        }),
         (Step, "model") => json!({ "anyOf": [
             answers.clone(),
             { "type": "object", "additionalProperties": answers },
