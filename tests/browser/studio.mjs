@@ -217,6 +217,19 @@ try {
   if (onLine !== at) fail(`the failure is drawn on line ${onLine}, not line ${at}`);
   await until(page, () => document.querySelector('.cm-activeLine')?.textContent.includes('expect_reply'));
 
+  // A file with a mistake is saved but not loaded: the page says so, and Parley goes on
+  // with the version before it.
+  await page.locator('#files button[data-path="flows/ping.yaml"]').click();
+  await page.locator('#graph svg .node', { hasText: 'See you soon' }).waitFor();
+  await page.locator('.cm-line', { hasText: 'See you soon' }).locator('span', { hasText: /^send$/ }).dblclick();
+  await page.keyboard.type('sned');
+  await page.keyboard.press('Escape');
+  await page.locator('#problems-count', { hasText: /^1 problem$/ }).waitFor();
+  await page.click('#save');
+  await page.locator('#status', { hasText: /^Saved but NOT loaded: 1 problem/ }).waitFor();
+  await page.locator('#status', { hasText: 'sned' }).waitFor();
+  if (!(await sandboxSays('ping')).includes('See you soon')) fail('the previous version is no longer served');
+
   if (errors.length) fail(`the page threw: ${errors.join('\n')}`);
   console.log('ok');
 } catch (e) {

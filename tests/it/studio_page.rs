@@ -91,10 +91,10 @@ async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // What the page saved last is on disk: the restored first save, not the second, and
-    // not the second tab's refused text.
+    // What the page saved last is on disk: the restored first save with its mistake (saved,
+    // not loaded), not the second tab's refused text.
     let text = std::fs::read_to_string(&ping).unwrap();
-    assert!(text.ends_with("  - send: \"See you soon\""), "{text}");
+    assert!(text.ends_with("  - sned: \"See you soon\""), "{text}");
     assert!(!text.contains("Mine"), "{text}");
     for name in SHOTS {
         let shot = shots.join(format!("{name}.png"));

@@ -359,8 +359,9 @@
     if (data.loaded) {
       status(`${what} and loaded: Parley uses this version for new conversations now (conversations in progress finish on the one they started with).`, 'ok');
     } else {
-      const n = problems.length;
-      const list = problems.slice(0, 3).map((p) => `\n• ${p.path ? `${p.path} ` : ''}line ${p.line}: ${p.message}`).join('');
+      const errors = problems.filter((p) => p.severity !== 'warning');
+      const n = errors.length || problems.length;
+      const list = (errors.length ? errors : problems).slice(0, 3).map((p) => `\n• ${p.path ? `${p.path} ` : ''}line ${p.line}: ${p.message}`).join('');
       status(`${what} but NOT loaded: ${n} problem${n === 1 ? '' : 's'} — Parley keeps using the previous version until they are fixed.${list}`, 'warn');
     }
     if (!$('#tab-history').hidden) loadHistory();
