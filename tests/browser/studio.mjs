@@ -230,6 +230,13 @@ try {
   await page.locator('#status', { hasText: 'sned' }).waitFor();
   if (!(await sandboxSays('ping')).includes('See you soon')) fail('the previous version is no longer served');
 
+  // A 200-step flow: every step drawn, and a click on the last one finds its line.
+  await page.locator('#files button[data-path="flows/long.yaml"]').click();
+  await until(page, () => document.querySelectorAll('#graph svg .node').length === 200);
+  await page.locator('#graph svg .node', { hasText: 'step 200?' }).click();
+  await until(page, () => document.querySelector('.cm-activeLine')?.textContent.includes('step 200?'));
+  await until(page, () => document.querySelector('#graph svg .node.current')?.textContent.includes('step 200?'));
+
   if (errors.length) fail(`the page threw: ${errors.join('\n')}`);
   console.log('ok');
 } catch (e) {

@@ -52,14 +52,35 @@ const SHOTS: [&str; 5] = [
     "studio-history",
 ];
 
+/// A flow of `steps` steps (`step 1` … `step N`), an answer every tenth one, for the page
+/// to draw and follow.
+fn long_flow(steps: usize) -> String {
+    let mut yaml = String::from("id: long\ntriggers: [{ keyword: [long] }]\nsteps:\n");
+    for n in 1..=steps {
+        if n % 10 == 0 {
+            yaml.push_str(&format!(
+                "  - ask: {{ text: \"step {n}?\", save_as: a{n}, timeout: 1h }}\n"
+            ));
+        } else {
+            yaml.push_str(&format!("  - send: \"step {n}\"\n"));
+        }
+    }
+    yaml
+}
+
 #[tokio::test]
 async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
     if !browser_or_skip("skipping the browser studio test") {
         return;
     }
+    let mut files = TESTS.to_vec();
+    files.push((
+        "flows/long.yaml",
+        Box::leak(long_flow(200).into_boxed_str()),
+    ));
     let app = spawn_with(Options {
         flows: FLOWS.to_vec(),
-        files: TESTS.to_vec(),
+        files,
         ..Default::default()
     })
     .await;
