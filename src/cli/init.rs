@@ -22,7 +22,7 @@ pub const SCHEMAS_DIR: &str = "schemas";
 /// editor reading them) checks flows, flow tests and the config against their schemas.
 pub const VSCODE_SETTINGS: &str = r#"{
   "yaml.schemas": {
-    "./schemas/flow.schema.json": ["flows/**/*.yaml", "flows/**/*.yml", "!flows/tests/**"],
+    "./schemas/flow.schema.json": ["flows/**/*.yaml", "flows/**/*.yml", "!flows/**/tests/**"],
     "./schemas/flow-test.schema.json": ["flows/tests/*.test.yaml"],
     "./schemas/config.schema.json": ["parley.yaml"]
   },

@@ -115,7 +115,7 @@ fn init_sets_up_editors_with_the_schemas_and_keeps_existing_editor_settings() {
     let schemas = &settings["yaml.schemas"];
     assert_eq!(
         schemas["./schemas/flow.schema.json"],
-        serde_json::json!(["flows/**/*.yaml", "flows/**/*.yml", "!flows/tests/**"])
+        serde_json::json!(["flows/**/*.yaml", "flows/**/*.yml", "!flows/**/tests/**"])
     );
     assert_eq!(
         schemas["./schemas/flow-test.schema.json"],
