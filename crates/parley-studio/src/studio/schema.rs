@@ -4,7 +4,9 @@
 //! group of settings against its own tables of keys (`flows::keys`). The schema is built
 //! from those tables, with a description and an example of each key taken from the
 //! README's flow reference (`schema/docs.rs`), so a key added to the compiler appears here,
-//! and a test fails until it is described. Only the shape of a flow is checked here (which
+//! and a test fails until it is described (the few groups the compiler checks against a
+//! list written in place — a button, a list row, a location, a schedule… — are held equal
+//! to its source by `tests/it/schema.rs`). Only the shape of a flow is checked here (which
 //! keys go where, what kind of value each takes); what needs the rest of the project
 //! (step ids, templates, models, blanks) is `parley check`'s.
 //!
