@@ -9,6 +9,7 @@
 //! server does not know is answered "method not found".
 
 mod convert;
+mod docs;
 mod requests;
 mod session;
 mod transport;
@@ -107,3 +108,6 @@ fn root_folder(params: &serde_json::Value) -> Option<PathBuf> {
         .and_then(|p| p.as_str())
         .map(PathBuf::from)
 }
+
+#[cfg(test)]
+mod tests;

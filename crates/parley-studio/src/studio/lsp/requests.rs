@@ -4,7 +4,7 @@
 //! found".
 
 use super::convert::{from_lsp, range, to_lsp};
-use super::session::{to_lsp as diagnostic, uri_of, Doc, Session};
+use super::docs::{diagnostic, uri_of, Doc, Docs};
 use crate::studio::analysis::{self, CompletionKind, SymbolKind};
 use lsp_server::{ErrorCode, Request, Response};
 use lsp_types::request::{
@@ -21,22 +21,22 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// The answer to `req`.
-pub fn answer(session: &Session<'_>, req: Request) -> Response {
+pub fn answer(docs: &Docs, req: Request) -> Response {
     let id = req.id.clone();
     let result = match req.method.as_str() {
         Completion::METHOD => with(req, |p: CompletionParams| {
-            completion(session, &p.text_document_position)
+            completion(docs, &p.text_document_position)
         }),
         HoverRequest::METHOD => with(req, |p: HoverParams| {
-            hover(session, &p.text_document_position_params)
+            hover(docs, &p.text_document_position_params)
         }),
         GotoDefinition::METHOD => with(req, |p: GotoDefinitionParams| {
-            definition(session, &p.text_document_position_params)
+            definition(docs, &p.text_document_position_params)
         }),
-        CodeActionRequest::METHOD => with(req, |p: CodeActionParams| code_actions(session, &p)),
+        CodeActionRequest::METHOD => with(req, |p: CodeActionParams| code_actions(docs, &p)),
         DocumentSymbolRequest::METHOD => with(req, |p: DocumentSymbolParams| {
-            let doc = document(session, p.text_document.uri.as_str())?;
-            let symbols = session.setup.project.outline(&doc.path, &doc.text);
+            let doc = document(docs, p.text_document.uri.as_str())?;
+            let symbols = docs.setup.project.outline(&doc.path, &doc.text);
             Some(serde_json::to_value(symbols_to_lsp(doc, &symbols)).unwrap_or(Value::Null))
         }),
         other => {
@@ -64,15 +64,15 @@ fn with<P: serde::de::DeserializeOwned>(
 }
 
 /// The open document at `uri`, when it is within the size Parley reads.
-fn document<'s>(session: &'s Session<'_>, uri: &str) -> Option<&'s Doc> {
-    let doc = session.docs.get(uri)?;
+fn document<'s>(docs: &'s Docs, uri: &str) -> Option<&'s Doc> {
+    let doc = docs.open.get(uri)?;
     (doc.text.len() as u64 <= crate::config::file_limits::MAX_FILE_BYTES).then_some(doc)
 }
 
-fn completion(session: &Session<'_>, at: &TextDocumentPositionParams) -> Option<Value> {
-    let doc = document(session, at.text_document.uri.as_str())?;
+fn completion(docs: &Docs, at: &TextDocumentPositionParams) -> Option<Value> {
+    let doc = document(docs, at.text_document.uri.as_str())?;
     let pos = from_lsp(&doc.text, at.position);
-    let found = session.setup.project.complete(&doc.path, &doc.text, pos);
+    let found = docs.setup.project.complete(&doc.path, &doc.text, pos);
     let replace = range(&doc.text, found.from, pos);
     let items: Vec<CompletionItem> = found
         .items
@@ -111,10 +111,10 @@ fn completion(session: &Session<'_>, at: &TextDocumentPositionParams) -> Option<
     .ok()
 }
 
-fn hover(session: &Session<'_>, at: &TextDocumentPositionParams) -> Option<Value> {
-    let doc = document(session, at.text_document.uri.as_str())?;
+fn hover(docs: &Docs, at: &TextDocumentPositionParams) -> Option<Value> {
+    let doc = document(docs, at.text_document.uri.as_str())?;
     let pos = from_lsp(&doc.text, at.position);
-    let text = session.setup.project.hover(&doc.path, &doc.text, pos)?;
+    let text = docs.setup.project.hover(&doc.path, &doc.text, pos)?;
     serde_json::to_value(Hover {
         contents: HoverContents::Markup(MarkupContent {
             kind: MarkupKind::Markdown,
@@ -125,17 +125,14 @@ fn hover(session: &Session<'_>, at: &TextDocumentPositionParams) -> Option<Value
     .ok()
 }
 
-fn definition(session: &Session<'_>, at: &TextDocumentPositionParams) -> Option<Value> {
-    let doc = document(session, at.text_document.uri.as_str())?;
+fn definition(docs: &Docs, at: &TextDocumentPositionParams) -> Option<Value> {
+    let doc = document(docs, at.text_document.uri.as_str())?;
     let pos = from_lsp(&doc.text, at.position);
-    let found = session
-        .setup
-        .project
-        .definition(&doc.path, &doc.text, pos)?;
+    let found = docs.setup.project.definition(&doc.path, &doc.text, pos)?;
     let uri = uri_of(&found.path)?;
     // Columns of the file it is in: open, or as on disk.
-    let text = session
-        .docs
+    let text = docs
+        .open
         .get(uri.as_str())
         .map(|d| d.text.clone())
         .or_else(|| crate::config::file_limits::read_limited(&found.path).ok())
@@ -155,11 +152,11 @@ fn definition(session: &Session<'_>, at: &TextDocumentPositionParams) -> Option<
     .ok()
 }
 
-fn code_actions(session: &Session<'_>, p: &CodeActionParams) -> Option<Value> {
-    let doc = document(session, p.text_document.uri.as_str())?;
+fn code_actions(docs: &Docs, p: &CodeActionParams) -> Option<Value> {
+    let doc = document(docs, p.text_document.uri.as_str())?;
     let wanted = p.range;
     let mut actions = Vec::new();
-    for d in session.problems(doc) {
+    for d in docs.problems(doc) {
         let shown = diagnostic(doc, &d);
         // The problem touches the lines asked about.
         if shown.range.end.line < wanted.start.line || shown.range.start.line > wanted.end.line {
