@@ -86,6 +86,8 @@ try {
   await tip.waitFor();
   const said = await tip.innerText();
   if (!/sned/.test(said) || !/send/.test(said)) fail(`the problem's words do not name the step kind and its fix: ${said}`);
+  // The drawing stays as it was before the mistake, and says so.
+  await page.locator('#graph-note', { hasText: 'before the last error' }).waitFor();
   await page.screenshot({ path: shot('diagnostic') });
   await tip.locator('.cm-diagnosticAction').first().click();
   await until(page, () => [...document.querySelectorAll('.cm-content .cm-line')].some((l) => l.textContent === '  - send: "See you soon"'));
@@ -125,6 +127,7 @@ try {
   await other.keyboard.press('Control+End');
   await other.keyboard.type('  - send: "Mine"');
   await other.keyboard.press('Escape');
+  await other.locator('#graph svg .node', { hasText: 'Mine' }).waitFor();
   await other.click('#save');
   const dialog = other.locator('dialog#conflict');
   await dialog.waitFor();

@@ -77,7 +77,10 @@
       }
       state.problems = r.data.problems || [];
       showCount();
-      state.graph = r.data.graph || null;
+      // A flow with errors cannot be drawn: its last drawing stays, said to be older.
+      const errors = state.problems.some((p) => p.severity !== 'warning');
+      state.stale = !r.data.graph && errors && Boolean(state.graph);
+      if (r.data.graph || !errors) state.graph = r.data.graph || null;
       redraw();
       return state.problems.concat(failureProblems());
     },
@@ -118,6 +121,7 @@
   // ---- the drawing -------------------------------------------------------------------
   function redraw() {
     const box = $('#graph');
+    $('#graph-note').hidden = !(state.stale && state.graph);
     if (!state.graph) {
       state.drawing = null;
       box.replaceChildren(make('p', 'muted', state.path ? 'This file is not a flow (or has errors that keep it from being drawn).' : 'Open a flow to see it drawn.'));
@@ -186,6 +190,7 @@
     state.saved = r.data.text;
     state.dirty = false;
     state.graph = null;
+    state.stale = false;
     state.problems = [];
     // The last run's failures stay: they show in a test file opened from their link.
     state.transcript = [];
