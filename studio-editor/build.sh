@@ -9,6 +9,8 @@ out="$here/../src/http/studio/assets"
 cd "$here"
 npm ci --no-audit --no-fund
 npx esbuild src/editor.js --bundle --minify --format=iife --target=es2020 \
-  --legal-comments=none --metafile=node_modules/.meta.json --outfile="$out/editor.js"
+  --legal-comments=none \
+  --banner:js="/* CodeMirror 6 and its parts (MIT), bundled by studio-editor/build.sh; their licences: /studio/assets/LICENSES.txt */" \
+  --metafile=node_modules/.meta.json --outfile="$out/editor.js"
 node licenses.mjs node_modules/.meta.json > "$out/LICENSES.txt"
 ls -l "$out/editor.js" "$out/LICENSES.txt"
