@@ -71,7 +71,11 @@
     const { index, rank, x, widest, layers } = layout(graph);
     const entries = graph.entries || [];
     const top = PAD + (entries.length ? ENTRY_H + GAP_Y : 0);
-    const backRoom = 60;
+    // Room on the right for the arrows back to an earlier step, when there are any.
+    const backRoom = graph.edges.some((e) => {
+      const a = index.get(e.from), b = index.get(e.to);
+      return a !== undefined && b !== undefined && rank[b] <= rank[a];
+    }) ? 60 : 8;
     const width = Math.max(widest * (W + GAP_X), Math.min(entries.length, 6) * 130) + 2 * PAD + backRoom;
     const height = top + layers * (h + GAP_Y) + PAD;
     const centre = PAD + (width - 2 * PAD - backRoom) / 2;
@@ -100,7 +104,8 @@
         const sx = p.x + W / 2, sy = p.y + h, tx = q.x + W / 2, ty = q.y;
         const bend = (ty - sy) / 2;
         d = `M${sx},${sy} C${sx},${sy + bend} ${tx},${ty - bend} ${tx},${ty}`;
-        lx = (sx + tx) / 2 + 4; ly = (sy + ty) / 2 + 3 + nth * 11;
+        // Nearer the step it leads to (70% along), so the labels of a fan-out spread apart.
+        lx = 0.216 * sx + 0.784 * tx + 4; ly = sy + 0.66 * (ty - sy) + 3 + nth * 11;
       } else {
         // Back to an earlier step (or a loop): around the right-hand side.
         const sx = p.x + W, sy = p.y + h / 2, tx = q.x + W, ty = q.y + h / 2;
