@@ -416,3 +416,27 @@ fn the_compiled_flow_is_there_when_the_file_compiles() {
     assert_eq!(flow.id, "orders");
     assert!(project.compiled(&path, BROKEN).is_none());
 }
+
+#[test]
+fn a_part_of_a_blank_is_fixed_without_its_root() {
+    let (_dir, project) = project(&[("welcome.yaml", WELCOME)]);
+    let path = flow_path(&project, "welcome.yaml");
+    let text = WELCOME.replace("vars.name | upper", "message.txt");
+    let found = project.check(&path, &text);
+    let fixes: Vec<&Fix> = found.iter().flat_map(|d| &d.fixes).collect();
+    assert_eq!(fixes.len(), 1, "{found:#?}");
+    assert_eq!(fixes[0].replacement, "text");
+    let line: String = text.lines().nth(8).unwrap().chars().collect();
+    let from = fixes[0].start.column - 1;
+    let to = fixes[0].end.column - 1;
+    assert_eq!(
+        &line.chars().skip(from).take(to - from).collect::<String>(),
+        "txt"
+    );
+}
+
+#[test]
+fn a_project_is_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Project>();
+}
