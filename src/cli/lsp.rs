@@ -59,15 +59,17 @@ fn setup(given: Option<PathBuf>, root: Option<PathBuf>) -> Setup {
     };
     Setup {
         project,
-        other_files: Some(Box::new(move |path, text| test_file(&config, path, text))),
+        other_files: Some(Box::new(move |path, text| {
+            test_file_problems(&config, path, text)
+        })),
         notice,
     }
 }
 
 /// The problems of a flow test file (`tests/*.test.yaml` of the flows folder, the files
-/// `parley test` finds) as
-/// `parley check` reports them; `None` for any other file.
-fn test_file(config: &Config, path: &Path, text: &str) -> Option<Vec<Problem>> {
+/// `parley test` finds) as `parley check` reports them; `None` for any other file. The
+/// studio page's server can check test files with it too.
+pub fn test_file_problems(config: &Config, path: &Path, text: &str) -> Option<Vec<Problem>> {
     let tests = Path::new(&config.flows.dir).join("tests");
     let name = path.file_name()?.to_string_lossy();
     if path.parent() != Some(tests.as_path())

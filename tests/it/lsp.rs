@@ -277,6 +277,22 @@ fn an_editor_sees_check_s_problems_takes_the_fix_and_gets_completion_hover_defin
         .unwrap()
         .contains("larger than"));
 
+    // A flow test file: the test runner's reader says what is wrong with it.
+    let test_uri = uri_of(dir.path()).to_string() + "/flows/tests/greet.test.yaml";
+    editor.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": test_uri, "languageId": "yaml", "version": 1, "text": "flow: [greet\n"}}),
+    );
+    let found = editor.diagnostics_for(&test_uri);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the test file is not valid"),
+        "{found:?}"
+    );
+
     let done = editor.request("shutdown", Value::Null);
     assert_eq!(done["result"], Value::Null, "{done}");
     editor.notify("exit", Value::Null);
