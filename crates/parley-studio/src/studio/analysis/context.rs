@@ -65,8 +65,8 @@ pub fn line(text: &str) -> Option<Line<'_>> {
     }
     let key = key_of(rest);
     let rest = match key {
-        Some(k) => rest[k.len() + 1..].trim(),
-        None => rest.trim_end(),
+        Some(k) => without_comment(&rest[k.len() + 1..]).trim(),
+        None => without_comment(rest).trim_end(),
     };
     Some(Line {
         column,
@@ -74,6 +74,22 @@ pub fn line(text: &str) -> Option<Line<'_>> {
         key: key.map(|k| k.trim_matches(|c| c == '"' || c == '\'')),
         rest,
     })
+}
+
+/// `text` without a comment at its end (`# …` after a space, outside quotes).
+fn without_comment(text: &str) -> &str {
+    let mut quote = None;
+    let mut before = ' ';
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if before.is_whitespace() => return &text[..i],
+            _ => {}
+        }
+        before = c;
+    }
+    text
 }
 
 /// `key` of `key: value` or `key:` (a plain or quoted name, then a colon and a space or
