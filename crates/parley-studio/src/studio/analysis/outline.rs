@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn steps_with_their_nested_steps_and_triggers() {
-        let text = "id: demo\ntriggers:\n  - keyword: [hi, hello]\n  - button: menu\nsteps:\n  - send:\n      text: Hi\n      buttons:\n        - id: a\n          title: A\n  - id: check\n    if: vars.x > 1\n    then:\n      - send: big\n      - goto: check\n\n  - end: {}\n";
+        let text = "id: demo\ntriggers:\n  - keyword: [hi, hello]\n  - button: menu   # a \"Menu\" button\nsteps:\n  - send:\n      text: Hi\n      buttons:\n        - id: a\n          title: A\n  - id: check\n    if: vars.x > 1\n    then:\n      - send: big\n      - goto: check\n\n  - end: {}\n";
         let symbols = outline(text);
         let names: Vec<(&str, SymbolKind, usize, usize)> = symbols
             .iter()
