@@ -440,3 +440,76 @@ fn a_project_is_shared_between_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<Project>();
 }
+
+/// Completion, hover, definition and the outline answer at every place of the shipped
+/// flows, and of every cut of them (what an author has typed so far), without a panic.
+#[test]
+fn every_place_of_the_shipped_flows_is_answered() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    let named: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let (_dir, project) = project(&named);
+    for (name, text) in &files {
+        let path = flow_path(&project, name);
+        for (row, line) in text.lines().enumerate() {
+            for column in 1..=line.chars().count() + 2 {
+                let at = Pos {
+                    line: row + 1,
+                    column,
+                };
+                project.complete(&path, text, at);
+                project.hover(&path, text, at);
+                project.definition(&path, text, at);
+            }
+            let cut: String = text.lines().take(row).collect::<Vec<_>>().join("\n");
+            project.outline(&path, &cut);
+        }
+        // Typed up to each character: completion at the end of what is there.
+        let chars: Vec<char> = text.chars().collect();
+        for n in 0..chars.len() {
+            let typed: String = chars[..n].iter().collect();
+            let line = typed.matches('\n').count() + 1;
+            let column = typed.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            project.complete(&path, &typed, Pos { line, column });
+        }
+    }
+}
+
+/// Cut at every line (a file being typed), a shipped flow has the problems the loader
+/// reports for it with that text.
+#[test]
+fn a_file_cut_anywhere_has_the_loader_s_problems() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows");
+    let read = |n: &str| std::fs::read_to_string(shipped.join(n)).unwrap();
+    let (welcome, lead) = (read("welcome.yaml"), read("lead_capture.yaml"));
+    let (_dir, project) = project(&[("welcome.yaml", &welcome), ("lead_capture.yaml", &lead)]);
+    for (name, text) in [("welcome.yaml", &welcome), ("lead_capture.yaml", &lead)] {
+        let path = flow_path(&project, name);
+        let lines: Vec<&str> = text.lines().collect();
+        for n in 0..=lines.len() {
+            let cut = lines[..n].join("\n");
+            let mine = problems(&project.check(&path, &cut));
+            let mut unsaved = Overrides::new();
+            unsaved.insert(path.clone(), cut.clone());
+            let report = load_configured_with(project.config(), &unsaved);
+            assert_eq!(
+                mine,
+                of_file(&report.problems, &path),
+                "{name} cut after line {n}"
+            );
+        }
+    }
+}
