@@ -177,8 +177,11 @@ pub fn flow_files(settings: &LoadSettings<'_>) -> (Vec<PathBuf>, Vec<Problem>) {
 /// One flow file compiled on its own: its own problems (not those across flows) and its
 /// flow, or what is known of it when it has errors.
 pub struct CompiledFile {
+    /// The file as the loader names it (`flows/welcome.yaml`).
     pub path: PathBuf,
+    /// Its own problems, in the order the compiler found them.
     pub problems: Vec<Problem>,
+    /// The flow, when the file has no error of its own.
     pub flow: Result<Arc<Flow>, Broken>,
 }
 
@@ -193,6 +196,7 @@ pub struct FileCompiler<'a> {
 }
 
 impl<'a> FileCompiler<'a> {
+    /// A compiler for the files of `settings`, checked against `deployment` when given.
     pub fn new(settings: &'a LoadSettings<'a>, deployment: Option<&'a Deployment>) -> Self {
         Self {
             settings,

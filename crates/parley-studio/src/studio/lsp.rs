@@ -32,7 +32,9 @@ pub type OtherFiles = Box<dyn Fn(&Path, &str) -> Option<Vec<Problem>> + Send>;
 
 /// What the server works on, made once the editor has said which folder it opened.
 pub struct Setup {
+    /// The project the editor opened.
     pub project: Project,
+    /// Checks of the files the analysis does not read.
     pub other_files: Option<OtherFiles>,
     /// Said to the author once the server is up (a config that could not be read).
     pub notice: Option<String>,
