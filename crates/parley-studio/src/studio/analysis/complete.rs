@@ -5,7 +5,7 @@
 
 use super::checker::KnownFlow;
 use super::context::{spot, Spot};
-use super::names::{saved_before, step_ids};
+use super::names::{keys_beside, saved_before, step_ids};
 use super::{Completion, CompletionKind, Completions, Pos};
 use crate::config::Config;
 use crate::flows::keys;
@@ -100,7 +100,13 @@ pub fn key_markdown(doc: &schema::KeyDoc) -> String {
 /// The completions at `at` in `text`.
 pub fn complete(config: &Config, flows: &[KnownFlow], text: &str, at: Pos) -> Completions {
     let (items, from) = match spot(text, at) {
-        Spot::Key { path, word } => (keys_at(&path), word.from),
+        Spot::Key { path, word } => {
+            // A key already written in the group is not offered again.
+            let written = keys_beside(text, word.from);
+            let mut items = keys_at(&path);
+            items.retain(|i| !written.contains(&i.label));
+            (items, word.from)
+        }
         Spot::Value { path, key, word } => (values(config, flows, text, &path, &key), word.from),
         Spot::Blank { path, word } => (blank(text, at, &path), word.from),
         Spot::Filter { word } => (

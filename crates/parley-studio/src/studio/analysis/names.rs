@@ -44,6 +44,54 @@ pub fn group_keys<'a>(all: &[Option<Line<'a>>], row: usize) -> Vec<(usize, Line<
     out
 }
 
+/// The keys already written in the group of settings that a key being typed at `at`
+/// (its start) joins: those at its column, from where the group starts to where it ends.
+pub fn keys_beside(text: &str, at: Pos) -> Vec<String> {
+    let all = lines(text);
+    let parsed: Vec<Option<Line>> = all.iter().map(|l| line(l)).collect();
+    let row = at.line.saturating_sub(1);
+    let column = at.column.saturating_sub(1);
+    if row >= parsed.len() {
+        return Vec::new();
+    }
+    let here = parsed[row].is_some_and(|l| l.item && l.column == column);
+    let mut start = row;
+    if !here {
+        for r in (0..row).rev() {
+            match parsed[r] {
+                Some(l) if l.column < column => break,
+                Some(l) if l.column == column => {
+                    start = r;
+                    if l.item {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    if start != row {
+        // The cursor's own line is the key being typed (or retyped).
+        out.extend(
+            group_keys(&parsed, start)
+                .iter()
+                .filter(|(r, _)| *r != row)
+                .filter_map(|(_, l)| l.key.map(str::to_string)),
+        );
+    }
+    // Below the cursor, until the group ends.
+    for l in parsed.iter().skip(row + 1).flatten() {
+        if l.column < column || (l.column == column && l.item) {
+            break;
+        }
+        if l.column == column {
+            out.extend(l.key.map(str::to_string));
+        }
+    }
+    out
+}
+
 /// The step ids of the file: every `id:` except the flow's own (the one at the top).
 pub fn step_ids(text: &str) -> Vec<StepId> {
     let all: Vec<&str> = lines(text);

@@ -242,6 +242,25 @@ fn completes_keys_step_kinds_templates_and_blanks() {
         },
     );
     assert!(labels(&ask).contains(&"expect"), "{:?}", labels(&ask));
+    // Keys already written in the group are not offered again.
+    let more = WELCOME.replace("save_as: name\n", "save_as: name\n      \n");
+    let beside = Pos { line: 9, column: 7 };
+    let written = project.complete(&path, &more, beside);
+    assert!(
+        labels(&written).contains(&"expect"),
+        "{:?}",
+        labels(&written)
+    );
+    assert!(
+        !labels(&written).contains(&"text"),
+        "{:?}",
+        labels(&written)
+    );
+    assert!(
+        !labels(&written).contains(&"save_as"),
+        "{:?}",
+        labels(&written)
+    );
     assert_eq!(
         ask.from,
         Pos {
