@@ -47,7 +47,9 @@ pub fn serve(config_path: Option<&Path>, listen: Option<&str>) -> anyhow::Result
             .await
             .map_err(|e| cannot_listen(&config.listen, &from, &e))?;
         let mut app = crate::app::App::build(config, Arc::new(SystemClock)).await?;
-        app.state = app.state.with_studio_runner(Arc::new(super::studio_runs::Runs));
+        app.state = app
+            .state
+            .with_studio_runner(Arc::new(super::studio_runs::Runs));
         if app.state.sandbox.serves_http() {
             let addr = listener
                 .local_addr()

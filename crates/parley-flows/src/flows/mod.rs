@@ -35,8 +35,8 @@ pub use normalize::normalize;
 pub use problem::{more_spaces, Problem, Severity};
 pub use project::Deployment;
 pub use set::FlowSet;
-pub use window_check::late_free_form;
 pub use triggers::{Candidate, MatchInput, Matched, Rank};
+pub use window_check::late_free_form;
 pub use yaml::out_of_step;
 
 #[cfg(test)]
