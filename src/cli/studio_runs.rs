@@ -178,9 +178,7 @@ fn node_of(flow: &Flow, s: &TraceStep) -> Option<String> {
         return Some(id.clone());
     }
     let index = flow.steps.iter().position(|step| {
-        step.origin != Origin::Added
-            && step.at.line == s.line
-            && crate::engine::trace::op_name(&step.op) == s.op
+        step.origin != Origin::Added && step.at.line == s.line && step.op.name() == s.op
     })?;
     Some(crate::studio::drawing::node_id(flow, index))
 }

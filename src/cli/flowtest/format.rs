@@ -68,16 +68,9 @@ pub enum ModelAnswer {
 /// The most answers one step may give (a flow test is short; a bigger number is a mistake).
 pub const MAX_MODEL_ANSWERS: usize = 50;
 
-/// The steps where the bot acts and so may call its model.
-pub const MODEL_STEPS: &[&str] = &[
-    "customer",
-    "customer_taps",
-    "customer_sends",
-    "customer_submits_form",
-    "advance",
-    "run_schedule",
-    "duplicate_last_webhook",
-];
+/// The steps where the bot acts and so may call its model, and every kind of step: one
+/// list each, which the test files' schema (`studio::schema`) describes too.
+pub use crate::studio::schema::{MODEL_STEPS, TEST_STEP_KINDS as STEP_KINDS};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -97,23 +90,6 @@ pub enum Step {
     RunSchedule(String),
     DuplicateLastWebhook,
 }
-
-pub const STEP_KINDS: &[&str] = &[
-    "customer",
-    "customer_taps",
-    "customer_sends",
-    "customer_submits_form",
-    "expect_reply",
-    "expect_template",
-    "expect_no_reply",
-    "expect_vars",
-    "expect_contact",
-    "expect_tags",
-    "expect_no_tags",
-    "advance",
-    "run_schedule",
-    "duplicate_last_webhook",
-];
 
 /// A value `expect_vars` or `expect_contact` wants. A number keeps the text the file
 /// wrote (`12.50`, `+34600000001`), which a variable saved as the customer typed it

@@ -309,10 +309,7 @@ pub fn flow(
             let mut row = Map::new();
             row.insert("step".into(), json!(key));
             row.insert("place".into(), json!(step.place()));
-            row.insert(
-                "kind".into(),
-                json!(crate::engine::trace::op_name(&step.op)),
-            );
+            row.insert("kind".into(), json!(step.op.name()));
             row.extend(step_counts(counters(&key)));
             let label = step.id.clone().unwrap_or_else(|| step.place());
             row.extend(delivery(&sent_by(&label)));

@@ -11,7 +11,7 @@ use crate::domain::{
     ConversationState, InboundContent, OutboundContent, Run, Wait, WindowFallback, WindowState,
 };
 use crate::flows::triggers::explain::Explanation;
-use crate::flows::{Flow, Op, Origin};
+use crate::flows::{Flow, Origin};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -223,7 +223,7 @@ impl Trace {
             nested,
             line: step.at.line,
             id: step.id.clone(),
-            op: op_name(&step.op),
+            op: step.op.name(),
         });
     }
 
@@ -237,27 +237,6 @@ impl Trace {
                 WindowFallback::Template(t) => format!("template {}", t.name),
             },
         });
-    }
-}
-
-pub fn op_name(op: &Op) -> &'static str {
-    match op {
-        Op::Send(_) => "send",
-        Op::Ask(_) => "ask",
-        Op::Form(_) => "form",
-        Op::If { .. } => "if",
-        Op::Switch { .. } => "switch",
-        Op::Set { .. } => "set",
-        Op::Script { .. } => "script",
-        Op::Http(_) => "http",
-        Op::Agent(_) => "agent",
-        Op::Handoff { .. } => "handoff",
-        Op::Goto(_) => "goto",
-        Op::GotoFlow(_) => "goto_flow",
-        Op::Delay(_) => "delay",
-        Op::Tag(_) => "tag",
-        Op::Untag(_) => "untag",
-        Op::End => "end",
     }
 }
 

@@ -214,6 +214,31 @@ pub enum Op {
     End,
 }
 
+impl Op {
+    /// The step kind as authors write it (`send`, `ask`, `goto_flow`): in traces, insights
+    /// and the studio's drawing.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Send(_) => "send",
+            Op::Ask(_) => "ask",
+            Op::Form(_) => "form",
+            Op::If { .. } => "if",
+            Op::Switch { .. } => "switch",
+            Op::Set { .. } => "set",
+            Op::Script { .. } => "script",
+            Op::Http(_) => "http",
+            Op::Agent(_) => "agent",
+            Op::Handoff { .. } => "handoff",
+            Op::Goto(_) => "goto",
+            Op::GotoFlow(_) => "goto_flow",
+            Op::Delay(_) => "delay",
+            Op::Tag(_) => "tag",
+            Op::Untag(_) => "untag",
+            Op::End => "end",
+        }
+    }
+}
+
 /// A compiled Rhai expression or script, with its source for error messages.
 #[derive(Debug, Clone)]
 pub struct Expr {

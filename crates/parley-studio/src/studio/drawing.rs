@@ -44,7 +44,7 @@ pub fn draw_for(flow: &Flow, window: Duration) -> Drawing {
                 Some(t) => node_id(flow, t),
                 None => "the end".into(),
             }),
-            kind: labels::kind(&step.op).to_string(),
+            kind: step.op.name().to_string(),
             line: step.at.line,
             column: step.at.column,
             end_line: step.last_line.max(step.at.line),

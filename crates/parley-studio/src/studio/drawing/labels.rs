@@ -10,28 +10,6 @@ use std::time::Duration;
 /// The most characters of text a label shows (an ellipsis says there is more).
 pub const LABEL_CHARS: usize = 48;
 
-/// The step kind as authors write it (`send`, `ask`, `goto_flow`).
-pub fn kind(op: &Op) -> &'static str {
-    match op {
-        Op::Send(_) => "send",
-        Op::Ask(_) => "ask",
-        Op::Form(_) => "form",
-        Op::If { .. } => "if",
-        Op::Switch { .. } => "switch",
-        Op::Set { .. } => "set",
-        Op::Script { .. } => "script",
-        Op::Http(_) => "http",
-        Op::Agent(_) => "agent",
-        Op::Handoff { .. } => "handoff",
-        Op::Goto(_) => "goto",
-        Op::GotoFlow(_) => "goto_flow",
-        Op::Delay(_) => "delay",
-        Op::Tag(_) => "tag",
-        Op::Untag(_) => "untag",
-        Op::End => "end",
-    }
-}
-
 /// `ask: What is your name?`: the kind and what the step says or does, in one short line.
 /// `goto` and `end` steps show the kind alone.
 pub fn node_label(op: &Op, goto_name: impl FnOnce(usize) -> String) -> String {
@@ -65,9 +43,9 @@ pub fn node_label(op: &Op, goto_name: impl FnOnce(usize) -> String) -> String {
     };
     let text = short(&text);
     if text.is_empty() {
-        kind(op).to_string()
+        op.name().to_string()
     } else {
-        format!("{}: {text}", kind(op))
+        format!("{}: {text}", op.name())
     }
 }
 

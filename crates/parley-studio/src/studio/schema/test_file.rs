@@ -2,9 +2,10 @@
 //! each key ("`parley test`: flow tests", "Testing agent flows").
 //!
 //! The test files' parser lives in the daemon (`cli::flowtest::format`), above this crate
-//! on the layer map, so its tables cannot be read from here: the schema test
-//! (`tests/it/schema.rs`) holds these lists equal to the parser's (`STEP_KINDS`,
-//! `REPLY_SETTINGS`, `MODEL_STEPS`) and runs every test file through both.
+//! on the layer map: it reads the kinds of steps and the steps with model answers from
+//! here (`STEP_KINDS`, `MODEL_STEPS`), and the schema test (`tests/it/schema.rs`) holds
+//! the settings described here equal to the parser's (`REPLY_SETTINGS`) and runs every
+//! test file through both.
 
 use super::json::DURATION_PATTERN;
 use super::KeyDoc;
@@ -87,7 +88,7 @@ const KEYS: &[TestKey] = &[
     k(Answer, "fail", "text", "The call fails with this reason, as a model that is down would; it stands alone.", "- fail: \"timed out\""),
 ];
 
-/// The kinds of test steps, as the parser names them (`format::STEP_KINDS`).
+/// The kinds of test steps: the list the parser reads (`format::STEP_KINDS`).
 pub const STEP_KINDS: &[&str] = &[
     "customer",
     "customer_taps",
@@ -105,7 +106,7 @@ pub const STEP_KINDS: &[&str] = &[
     "duplicate_last_webhook",
 ];
 
-/// The steps that may carry `model:` answers (`format::MODEL_STEPS`).
+/// The steps that may carry `model:` answers: the list the parser reads (`format::MODEL_STEPS`).
 pub const MODEL_STEPS: &[&str] = &[
     "customer",
     "customer_taps",
