@@ -89,17 +89,7 @@ pub fn find(config: &Config, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> 
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
+            files.extend(crate::flows::test_files(p)?);
         } else if p.is_file() {
             files.push(p.clone());
         } else if let Some(kind) = crate::config::regular_file::not_regular(p) {

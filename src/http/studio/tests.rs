@@ -14,9 +14,8 @@ use super::super::api::body::Fields;
 use super::super::error::Error;
 use super::super::state::AppState;
 use super::analysis::Unsaved;
-use super::try_out::{load, refused, TRIES};
+use super::try_out::{crashed, prepare, Prepared};
 use crate::config::Config;
-use crate::flows::Overrides;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -36,18 +35,15 @@ pub(super) async fn run(State(st): State<AppState>, body: Bytes) -> Result<Respo
     let fields = Fields::parse(&body)?;
     let unsaved = Unsaved::read(&st.config, &fields).await?;
     unsaved.flow_only()?;
-    let runner = super::try_out::runner(&st)?;
-    let permit = TRIES.try_acquire().map_err(|_| {
-        Error::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "BUSY",
-            "two tries or test runs are running already; run the tests again when one has answered",
-        )
-    })?;
-    let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
-    let loaded = load(&st, &unsaved, &overrides).await?;
-    let Some(flow_id) = loaded.flow else {
-        return Ok(refused(loaded.problems));
+    let Prepared {
+        runner,
+        permit,
+        overrides,
+        flow_id,
+        ..
+    } = match prepare(&st, &unsaved).await? {
+        Ok(prepared) => prepared,
+        Err(refusal) => return Ok(refusal),
     };
     let config = st.config.as_ref().clone();
     // `flows/tests/…` as the page names files: the flows folder as the request named it.
@@ -70,14 +66,7 @@ pub(super) async fn run(State(st): State<AppState>, body: Bytes) -> Result<Respo
             "TESTS_UNREADABLE",
             message,
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "a studio test run failed");
-            Err(Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "internal error",
-            ))
-        }
+        Err(e) => Err(crashed(e, "test run", &unsaved.path)),
     }
 }
 
@@ -88,7 +77,7 @@ fn chosen(config: &Config, flow_id: &str) -> Result<Vec<PathBuf>, String> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let all = test_files(&dir)?;
+    let all = crate::flows::test_files(&dir)?;
     let mine: Vec<PathBuf> = all
         .iter()
         .filter(|path| {
@@ -105,21 +94,6 @@ fn chosen(config: &Config, flow_id: &str) -> Result<Vec<PathBuf>, String> {
     let mut files = if mine.is_empty() { all } else { mine };
     files.truncate(MAX_TEST_FILES);
     Ok(files)
-}
-
-/// The `*.test.yaml` files of `dir`, sorted, as `parley test` finds them.
-fn test_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|f| {
-            f.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-        })
-        .collect();
-    found.sort();
-    Ok(found)
 }
 
 /// Whether `text` names `id` as a word (not inside a longer name).

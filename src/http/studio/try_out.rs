@@ -45,21 +45,17 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
     let unsaved = Unsaved::read(&st.config, &fields).await?;
     unsaved.flow_only()?;
     let messages = messages(&fields)?;
-    let runner = runner(&st)?;
-    let permit = TRIES.try_acquire().map_err(|_| {
-        Error::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "BUSY",
-            "two tries are running already; send this one again when one has answered",
-        )
-    })?;
-    let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
-    let loaded = load(&st, &unsaved, &overrides).await?;
-    let file = unsaved.loader_path.display().to_string();
-    let Some(flow_id) = loaded.flow else {
-        return Ok(refused(loaded.problems));
+    let Prepared {
+        runner,
+        permit,
+        overrides,
+        flow_id,
+        problems: warnings,
+    } = match prepare(&st, &unsaved).await? {
+        Ok(prepared) => prepared,
+        Err(refusal) => return Ok(refusal),
     };
-    let warnings = loaded.problems;
+    let file = unsaved.loader_path.display().to_string();
     let config = st.config.as_ref().clone();
     let start = st.clock.now();
     let ran = tokio::task::spawn_blocking(move || {
@@ -74,15 +70,57 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
             "TRY_FAILED",
             format!("the try stopped: {e:#}"),
         )),
-        Err(e) => {
-            tracing::error!(error = %e, file, "a studio try failed");
-            Err(Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "internal error",
-            ))
-        }
+        Err(e) => Err(crashed(e, "try", &file)),
     }
+}
+
+/// What a try and a test run start from: the runner, one of the `TRIES` slots (held
+/// until the run ends), the unsaved text standing in for its file, the flow it holds and
+/// the project's warnings.
+pub(super) struct Prepared {
+    pub(super) runner: Arc<dyn StudioRunner>,
+    pub(super) permit: tokio::sync::SemaphorePermit<'static>,
+    pub(super) overrides: Overrides,
+    pub(super) flow_id: String,
+    pub(super) problems: Vec<Value>,
+}
+
+/// Takes a slot (429 when both are taken) and loads the project with `unsaved`; the
+/// inner `Err` is the 422 answer when the flows have errors or the file holds no flow.
+pub(super) async fn prepare(
+    st: &AppState,
+    unsaved: &Unsaved,
+) -> Result<Result<Prepared, Response>, Error> {
+    let runner = runner(st)?;
+    let permit = TRIES.try_acquire().map_err(|_| {
+        Error::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "BUSY",
+            "two tries or test runs are running already; send this one again when one has answered",
+        )
+    })?;
+    let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
+    let loaded = load(st, unsaved, &overrides).await?;
+    Ok(match loaded.flow {
+        Some(flow_id) => Ok(Prepared {
+            runner,
+            permit,
+            overrides,
+            flow_id,
+            problems: loaded.problems,
+        }),
+        None => Err(refused(loaded.problems)),
+    })
+}
+
+/// A run's thread that panicked or was cancelled: logged, and a 500 without details.
+pub(super) fn crashed(e: tokio::task::JoinError, what: &str, file: &str) -> Error {
+    tracing::error!(error = %e, file, "a studio {what} failed");
+    Error::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "internal error",
+    )
 }
 
 /// The runner of fresh Parleys, which `parley serve` hands in.

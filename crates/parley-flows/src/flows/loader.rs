@@ -368,6 +368,22 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> s
     Ok(())
 }
 
+/// The flow test files of `dir` (`*.test.yaml`, `*.test.yml`), sorted: what `parley test`
+/// runs from a folder, and what the studio runs for a flow.
+pub fn test_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| {
+            f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 /// The name, modification time and size of every file in `paths` (folders, walked, and
 /// single files such as knowledge files), for hot reload.
 pub fn fingerprint(paths: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)> {

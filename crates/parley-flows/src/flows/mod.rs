@@ -28,7 +28,7 @@ mod yaml;
 
 pub use loader::{
     fingerprint, load_configured, load_configured_with, load_dir, load_dir_with, load_text,
-    LoadReport, LoadSettings, Overrides,
+    test_files, LoadReport, LoadSettings, Overrides,
 };
 pub use model::*;
 pub use normalize::normalize;
