@@ -451,4 +451,15 @@ async fn completion_and_hover_answer_at_a_place_of_the_unsaved_text() {
         body["message"],
         "`line` counts from 1 (the first line of the file is 1)"
     );
+    let (status, body) = post_json(
+        &app,
+        "/studio/api/complete",
+        json!({ "path": "flows/welcome.yaml", "text": WELCOME, "line": 1, "column": 99_999_999 }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body:#}");
+    assert_eq!(
+        body["message"],
+        "`column` 99999999 is past the end of any file Parley reads (at most 10000000)"
+    );
 }

@@ -231,10 +231,18 @@ fn place(fields: &Fields) -> Result<Pos, Error> {
     let mut at = [0usize; 2];
     for (slot, name) in at.iter_mut().zip(["line", "column"]) {
         let n = fields.int(name)?;
-        if !(1..=MAX_PLACE).contains(&n) {
+        if n < 1 {
             return Err(Error::field(
                 name,
                 format!("`{name}` counts from 1 (the first {name} of the file is 1)"),
+            ));
+        }
+        if n > MAX_PLACE {
+            return Err(Error::field(
+                name,
+                format!(
+                    "`{name}` {n} is past the end of any file Parley reads (at most {MAX_PLACE})"
+                ),
             ));
         }
         *slot = n as usize;

@@ -204,12 +204,18 @@ impl Project {
 
     /// What may be typed at `at`.
     pub fn complete(&self, path: &Path, text: &str, at: Pos) -> Completions {
+        if checker::is_test_file(&self.config, path) {
+            return complete::complete_test(text, at);
+        }
         let flows = self.flows(path, text);
         complete::complete(&self.config, &flows, text, at)
     }
 
     /// Markdown about the word at `at`: a setting's reference text, what a goto names.
     pub fn hover(&self, path: &Path, text: &str, at: Pos) -> Option<String> {
+        if checker::is_test_file(&self.config, path) {
+            return lookup::hover_test(text, at);
+        }
         let flows = self.flows(path, text);
         lookup::hover(&self.config, &flows, text, at)
     }

@@ -42,6 +42,16 @@ pub struct Checked {
     pub file: Option<Arc<CompiledFile>>,
 }
 
+/// Whether `path` is a flow test file (`*.test.yaml` or `*.test.yml` under the flows
+/// folder), which `parley test` reads and the flow loader skips.
+pub fn is_test_file(config: &Config, path: &Path) -> bool {
+    path.starts_with(&config.flows.dir)
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+}
+
 /// Whether `path` is a flow file the loader reads: a `.yaml` or `.yml` under the flows
 /// folder, not in its `tests/` folder, not hidden.
 pub fn is_flow_file(config: &Config, path: &Path) -> bool {

@@ -102,10 +102,12 @@ pub fn complete(config: &Config, flows: &[KnownFlow], text: &str, at: Pos) -> Co
     let (items, from) = match spot(text, at) {
         Spot::Key { path, word } => {
             // A key already written in the group is not offered again.
-            let written = keys_beside(text, word.from);
-            let mut items = keys_at(&path);
-            items.retain(|i| !written.contains(&i.label));
-            (items, word.from)
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let step = schema::place_at(&path) == Some(schema::Place::Step);
+            (
+                keys_at(schema::key_docs(&path), step, text, word.from),
+                word.from,
+            )
         }
         Spot::Value { path, key, word } => (values(config, flows, text, &path, &key), word.from),
         Spot::Blank { path, word } => (blank(text, at, &path), word.from),
@@ -121,11 +123,30 @@ pub fn complete(config: &Config, flows: &[KnownFlow], text: &str, at: Pos) -> Co
     Completions { items, from }
 }
 
-fn keys_at(path: &[String]) -> Vec<Completion> {
-    let path: Vec<&str> = path.iter().map(String::as_str).collect();
-    let step = schema::place_at(&path) == Some(schema::Place::Step);
-    schema::key_docs(&path)
-        .iter()
+/// The completions in a flow test file (`*.test.yaml`): the keys its schema allows where
+/// the cursor is; its values are the author's own.
+pub fn complete_test(text: &str, at: Pos) -> Completions {
+    match spot(text, at) {
+        Spot::Key { path, word } => {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            Completions {
+                items: keys_at(schema::test_key_docs(&path), false, text, word.from),
+                from: word.from,
+            }
+        }
+        _ => Completions {
+            items: Vec::new(),
+            from: at,
+        },
+    }
+}
+
+/// `docs` as completions, less the keys already written in the group at `from` (`step`:
+/// the group is a step of a flow, whose actions are step kinds).
+fn keys_at(docs: Vec<schema::KeyDoc>, step: bool, text: &str, from: Pos) -> Vec<Completion> {
+    let written = keys_beside(text, from);
+    docs.iter()
+        .filter(|doc| !written.iter().any(|w| w == doc.key))
         .map(|doc| {
             let kind = if step && keys::step_kind_names().any(|k| k == doc.key) {
                 CompletionKind::Step

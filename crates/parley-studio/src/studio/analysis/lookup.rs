@@ -89,6 +89,20 @@ fn target(text: &str, at: Pos) -> Option<Target> {
     })
 }
 
+/// Markdown about the key the cursor is on in a flow test file (`*.test.yaml`).
+pub fn hover_test(text: &str, at: Pos) -> Option<String> {
+    match target(text, at)? {
+        Target::Key { path, key } => {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            schema::test_key_docs(&path)
+                .into_iter()
+                .find(|d| d.key == key)
+                .map(|d| key_markdown(&d))
+        }
+        _ => None,
+    }
+}
+
 /// Markdown about what the cursor is on.
 pub fn hover(config: &Config, flows: &[KnownFlow], text: &str, at: Pos) -> Option<String> {
     match target(text, at)? {

@@ -532,3 +532,34 @@ fn a_file_cut_anywhere_has_the_loader_s_problems() {
         }
     }
 }
+
+#[test]
+fn a_test_file_is_completed_and_explained_from_the_test_files_schema() {
+    let (_dir, project) = project(&[("welcome.yaml", WELCOME)]);
+    let path = flow_path(&project, "tests/welcome.test.yaml");
+    let text = "name: Greets\nsteps:\n  - customer: hi\n  - exp\n";
+    let labels: Vec<String> = project
+        .complete(&path, text, Pos { line: 4, column: 8 })
+        .items
+        .into_iter()
+        .map(|i| i.label)
+        .collect();
+    assert!(labels.iter().any(|l| l == "expect_reply"), "{labels:?}");
+    // A flow's step kinds are not a test's steps.
+    assert!(
+        !labels.iter().any(|l| l == "send" || l == "ask"),
+        "{labels:?}"
+    );
+    let steps = project
+        .hover(&path, text, Pos { line: 2, column: 2 })
+        .unwrap();
+    let flow_steps = project
+        .hover(
+            &flow_path(&project, "welcome.yaml"),
+            WELCOME,
+            Pos { line: 4, column: 2 },
+        )
+        .unwrap();
+    assert_ne!(steps, flow_steps, "a test's `steps` is not a flow's");
+    assert!(steps.contains("`steps`"), "{steps}");
+}
