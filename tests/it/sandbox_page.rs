@@ -4,8 +4,9 @@
 //! and the send kinds of issue 16 ("typing…", a reaction, a location request).
 //! The `/insights` page draws each flow's funnel from known traffic (`insights.mjs`). The
 //! screenshots are kept in the target folder; with `PARLEY_UPDATE_SCREENSHOTS=1`, the
-//! README's (`sandbox.png` with `sandbox-handoff.png`, `insights.png`) go to `docs/screenshots/`. `.ci/run` installs Chromium and
-//! playwright-core; elsewhere the test is skipped when they are missing.
+//! README's (`sandbox.png` with `sandbox-handoff.png`, `insights.png`) go to
+//! `docs/screenshots/`. `.ci/run` installs Chromium and playwright-core; elsewhere the
+//! test is skipped when they are missing.
 
 use crate::helpers::*;
 use std::path::Path;
