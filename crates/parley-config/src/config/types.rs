@@ -75,6 +75,12 @@ pub struct Config {
     /// The flow studio (`/studio`).
     #[serde(default)]
     pub studio: StudioConfig,
+    /// Events out: outgoing webhooks to CRMs and data pipelines.
+    #[serde(default)]
+    pub events: EventsConfig,
+    /// The Chatwoot bridge (off unless set).
+    #[serde(default)]
+    pub chatwoot: Option<ChatwootConfig>,
     /// How the listener treats connections, so clients that trickle bytes cannot hold it.
     #[serde(default)]
     pub http: HttpConfig,

@@ -14,7 +14,9 @@
 
 mod apply;
 mod broadcasts;
+mod chatwoot;
 mod contacts;
+mod events_out;
 mod exchanges;
 pub mod files;
 mod flow_saves;
@@ -23,6 +25,7 @@ mod media;
 mod migrations;
 mod model;
 pub mod postgres;
+mod routing;
 mod rows;
 mod shared_reads;
 mod sql;
@@ -33,12 +36,15 @@ pub mod testing;
 mod tests;
 
 pub use broadcasts::*;
+pub use chatwoot::*;
 pub use contacts::*;
+pub use events_out::*;
 pub use exchanges::*;
 pub use flow_saves::*;
 pub use insights::*;
 pub use media::*;
 pub use model::*;
+pub use routing::*;
 
 use crate::domain::contact_file::ContactImport;
 use crate::domain::{Contact, Conversation, StoredEvent};
@@ -174,6 +180,9 @@ pub trait Store:
     + Costs
     + Broadcasts
     + FlowSaves
+    + Chatwoot
+    + Routing
+    + EventsOut
     + Send
     + Sync
     + 'static
@@ -197,6 +206,9 @@ impl<T> Store for T where
         + Costs
         + Broadcasts
         + FlowSaves
+        + Chatwoot
+        + Routing
+        + EventsOut
         + Send
         + Sync
         + 'static

@@ -189,6 +189,9 @@ pub struct StepCommit {
     pub release: bool,
     /// Added to the flow insights' counters of `now`'s hour, in the same transaction.
     pub insights: crate::domain::insight::Tally,
+    /// Events out (`events_out`) to record in the same transaction: what this step changed
+    /// that the systems next door hear of (empty when no endpoint listens).
+    pub events: Vec<crate::domain::NewOutEvent>,
     /// Until when the first reply is leased to the step's owner when it is handed to its
     /// outbox (`commit_step_and_claim` with an outbox lease); `None`: `queued_at` plus
     /// that lease. The inbox makes it unique in its process, so the reply of a commit

@@ -5,7 +5,9 @@
 pub mod api;
 pub mod api_keys;
 pub mod broadcasts;
+pub mod chatwoot;
 pub mod database;
+pub mod events;
 pub mod flows;
 pub mod http;
 pub mod inbox;

@@ -172,6 +172,7 @@ pub fn step(conversation_id: Id, event_id: Id, owner: &str, now: DateTime<Utc>) 
         queued_at: now,
         release: false,
         insights: Default::default(),
+        events: Vec::new(),
         hand_until: None,
     }
 }

@@ -1,0 +1,6 @@
+//! `Chatwoot` on PostgreSQL.
+
+use super::PgStore;
+use crate::store::Chatwoot;
+
+impl Chatwoot for PgStore {}

@@ -1,0 +1,6 @@
+//! `EventsOut` on PostgreSQL.
+
+use super::PgStore;
+use crate::store::EventsOut;
+
+impl EventsOut for PgStore {}

@@ -1,0 +1,6 @@
+//! `Routing` on PostgreSQL.
+
+use super::PgStore;
+use crate::store::Routing;
+
+impl Routing for PgStore {}

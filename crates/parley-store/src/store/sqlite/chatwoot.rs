@@ -1,0 +1,6 @@
+//! `Chatwoot` on SQLite.
+
+use super::SqliteStore;
+use crate::store::Chatwoot;
+
+impl Chatwoot for SqliteStore {}

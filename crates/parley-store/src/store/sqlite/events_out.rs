@@ -1,0 +1,6 @@
+//! `EventsOut` on SQLite.
+
+use super::SqliteStore;
+use crate::store::EventsOut;
+
+impl EventsOut for SqliteStore {}
