@@ -414,6 +414,7 @@ impl Inbox {
                     queued_at,
                     release: last_batch && i + 1 == n,
                     insights: output.insights,
+                    events: Vec::new(),
                     hand_until: self
                         .hand_to_outbox
                         .filter(|_| has_replies)

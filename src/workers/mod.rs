@@ -4,6 +4,8 @@
 //! woken or until its next deadline and stops on the shared shutdown token.
 
 pub mod broadcasts;
+pub mod chatwoot;
+pub mod events_out;
 pub mod inbox;
 pub mod ingest;
 pub mod media;

@@ -1,0 +1,8 @@
+//! Events out (issue 57): delivering the `events_out` log (`crate::store::EventsOut`) to each
+//! endpoint — Standard Webhooks endpoints from `events.endpoints`, and the Chatwoot bridge
+//! (`crate::workers::chatwoot`) — at least once, in order per conversation, retried on a
+//! schedule, then parked.
+
+pub mod deliver;
+
+pub use deliver::{Deliverer, Outcome};
