@@ -20,6 +20,7 @@ mod costs;
 mod crash;
 mod delivery;
 mod deploy;
+mod events_emit;
 mod events_out;
 mod exposure;
 mod faults;

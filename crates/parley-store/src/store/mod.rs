@@ -16,6 +16,7 @@ mod apply;
 mod broadcasts;
 mod chatwoot;
 mod contacts;
+mod events_log;
 mod events_out;
 mod exchanges;
 pub mod files;
@@ -38,6 +39,7 @@ mod tests;
 pub use broadcasts::*;
 pub use chatwoot::*;
 pub use contacts::*;
+pub use events_log::*;
 pub use events_out::*;
 pub use exchanges::*;
 pub use flow_saves::*;
@@ -183,6 +185,7 @@ pub trait Store:
     + Chatwoot
     + Routing
     + EventsOut
+    + EventsLog
     + Send
     + Sync
     + 'static
@@ -209,6 +212,7 @@ impl<T> Store for T where
         + Chatwoot
         + Routing
         + EventsOut
+        + EventsLog
         + Send
         + Sync
         + 'static

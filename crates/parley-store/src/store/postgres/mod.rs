@@ -26,6 +26,7 @@ mod chatwoot;
 mod column_groups;
 mod contacts;
 mod costs;
+mod events_log;
 mod events_out;
 mod exchanges;
 mod flow_saves;

@@ -25,6 +25,7 @@ mod checkpoint;
 mod connection;
 mod contacts;
 mod costs;
+mod events_log;
 mod events_out;
 mod exchanges;
 mod flow_saves;

@@ -1,0 +1,6 @@
+//! `EventsLog` on PostgreSQL.
+
+use super::PgStore;
+use crate::store::EventsLog;
+
+impl EventsLog for PgStore {}

@@ -1,0 +1,1 @@
+//! (issue 57) — filled by its helper.
