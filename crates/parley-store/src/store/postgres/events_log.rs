@@ -1,6 +1,97 @@
-//! `EventsLog` on PostgreSQL.
+//! `EventsLog` on PostgreSQL: events are inserted by the transaction (or the batched
+//! statement) of the change they tell of through `insert_events` (one statement over
+//! arrays), or by a transaction of their own (`record_events`).
 
 use super::PgStore;
-use crate::store::EventsLog;
+use crate::domain::{Id, NewOutEvent, OutEvent};
+use crate::store::events_log::{bounded, logged};
+use crate::store::{EventsLog, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-impl EventsLog for PgStore {}
+/// Inserts `events`, in order, with one statement on `conn` (inside the caller's
+/// transaction).
+pub(super) async fn insert_events(
+    conn: &mut sqlx::PgConnection,
+    events: &[NewOutEvent],
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (kinds, ats, conversations, senders, data) = columns(events);
+    sqlx::query(INSERT_EVENTS)
+        .bind(kinds)
+        .bind(ats)
+        .bind(conversations)
+        .bind(senders)
+        .bind(data)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The statement inserting events given as arrays ($1 kinds, $2 times, $3 conversations,
+/// $4 senders, $5 data), in the arrays' order (ids follow it).
+pub(super) const INSERT_EVENTS: &str =
+    "insert into events_out (kind, at, conversation_id, sender_id, data)
+     select kind, at, conversation_id, sender_id, data
+     from unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::jsonb[])
+          with ordinality as e(kind, at, conversation_id, sender_id, data, n)
+     order by n";
+
+/// Events as the arrays of `INSERT_EVENTS`.
+#[allow(clippy::type_complexity)]
+pub(super) fn columns(
+    events: &[NewOutEvent],
+) -> (
+    Vec<&'static str>,
+    Vec<DateTime<Utc>>,
+    Vec<Option<Id>>,
+    Vec<Option<i64>>,
+    Vec<Value>,
+) {
+    (
+        events.iter().map(|e| e.kind.as_str()).collect(),
+        events.iter().map(|e| e.at).collect(),
+        events.iter().map(|e| e.conversation_id).collect(),
+        events.iter().map(|e| e.sender_id).collect(),
+        events.iter().map(|e| e.data.clone()).collect(),
+    )
+}
+
+#[async_trait]
+impl EventsLog for PgStore {
+    fn record_events_from_now(&self) {
+        self.events.start();
+    }
+
+    fn records_events(&self) -> bool {
+        self.events.on()
+    }
+
+    async fn record_events(&self, events: &[NewOutEvent]) -> StoreResult<()> {
+        if !self.events.on() || events.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        insert_events(&mut conn, events).await
+    }
+
+    async fn logged_events(&self, after: Id, limit: i64) -> StoreResult<Vec<OutEvent>> {
+        let rows: Vec<(Id, String, DateTime<Utc>, Option<Id>, Option<i64>, Value)> =
+            sqlx::query_as(
+                "select id, kind, at, conversation_id, sender_id, data from events_out
+                 where id > $1 order by id limit $2",
+            )
+            .bind(after)
+            .bind(bounded(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(id, kind, at, conversation_id, sender_id, data)| {
+                logged((id, kind, conversation_id, sender_id), at, data)
+            })
+            .collect()
+    }
+}

@@ -164,6 +164,8 @@ pub struct PgStore {
     options: PgConnectOptions,
     /// Where this process's inbox claims look for leases that ran out (shared by clones).
     expired_walk: std::sync::Arc<std::sync::Mutex<inbox::ExpiredWalk>>,
+    /// Whether events out are recorded (`events_log`; shared by clones).
+    pub(super) events: crate::store::Recording,
 }
 
 impl PgStore {
@@ -231,6 +233,7 @@ impl PgStore {
             loads,
             options,
             expired_walk: Default::default(),
+            events: Default::default(),
         })
     }
 }

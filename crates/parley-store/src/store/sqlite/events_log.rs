@@ -1,6 +1,72 @@
-//! `EventsLog` on SQLite.
+//! `EventsLog` on SQLite: events are inserted on the writer thread by the job of the change
+//! they tell of (`insert_events`, one cached statement, one insert per event), or by a job
+//! of their own (`record_events`).
 
+use super::rows::{micros, time};
+use super::statements::Conn;
 use super::SqliteStore;
-use crate::store::EventsLog;
+use crate::domain::{Id, NewOutEvent, OutEvent};
+use crate::store::events_log::{bounded, logged};
+use crate::store::{EventsLog, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::params;
 
-impl EventsLog for SqliteStore {}
+const INSERT_EVENT: &str = "insert into events_out (kind, at, conversation_id, sender_id, data)
+     values (?1, ?2, ?3, ?4, ?5)";
+
+/// Inserts `events` in the transaction of the job running on `conn`.
+pub(super) fn insert_events(conn: &Conn<'_>, events: &[NewOutEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(INSERT_EVENT)?;
+    for e in events {
+        insert.execute(params![
+            e.kind.as_str(),
+            micros(e.at),
+            e.conversation_id,
+            e.sender_id,
+            e.data.to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl EventsLog for SqliteStore {
+    fn record_events_from_now(&self) {
+        self.events.start();
+    }
+
+    fn records_events(&self) -> bool {
+        self.events.on()
+    }
+
+    async fn record_events(&self, events: &[NewOutEvent]) -> StoreResult<()> {
+        if !self.events.on() || events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.writer
+            .run(move |conn| insert_events(conn, &events))
+            .await
+    }
+
+    async fn logged_events(&self, after: Id, limit: i64) -> StoreResult<Vec<OutEvent>> {
+        let rows: Vec<(Id, String, i64, Option<Id>, Option<i64>, String)> = sqlx::query_as(
+            "select id, kind, at, conversation_id, sender_id, data from events_out
+             where id > ?1 order by id limit ?2",
+        )
+        .bind(after)
+        .bind(bounded(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(id, kind, at, conversation_id, sender_id, data)| {
+                let data = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("event {id}'s data: {e}")))?;
+                logged((id, kind, conversation_id, sender_id), time(at)?, data)
+            })
+            .collect()
+    }
+}

@@ -83,6 +83,8 @@ pub struct SqliteStore {
     _scratch: Option<Arc<tempfile::TempDir>>,
     /// The database file as opened, which `ping` checks is still there.
     file: Arc<OpenedFile>,
+    /// Whether events out are recorded (`events_log`; shared by clones).
+    events: crate::store::Recording,
 }
 
 /// A database file, and which file it was when opened (device and inode): deleted or
@@ -238,6 +240,7 @@ impl SqliteStore {
             _owner: owner,
             _scratch: None,
             file: Arc::new(OpenedFile::of(&path)),
+            events: Default::default(),
         })
     }
 }
