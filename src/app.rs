@@ -85,6 +85,11 @@ impl App {
         let store: DynStore = store::connect(&config.database)
             .await
             .with_context(|| format!("opening database {}", redact(&config.database.url)))?;
+        // Events out are recorded only when someone listens: decided once, so that without
+        // an endpoint the hot path builds and writes no event (README "Events").
+        if !config.events.endpoints.is_empty() || config.chatwoot.is_some() {
+            store.record_events_from_now();
+        }
         // A restart is how an operator says "credentials fixed": senders stopped by 190/368
         // get another chance (and are stopped again on the first refusal).
         for stop in store.stopped_senders().await? {
