@@ -21,6 +21,7 @@ pub mod insight;
 pub mod limits;
 pub mod message;
 pub mod out_event;
+pub mod out_event_data;
 pub mod phone;
 pub mod pricing;
 pub mod session;
