@@ -30,6 +30,7 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 type InboxWork = Leased<ClaimedWork>;
 
 mod claims;
+mod out_events;
 
 use claims::Claimer;
 pub use claims::IngestClaims;
@@ -401,6 +402,21 @@ impl Inbox {
                     &mut output,
                 );
                 let has_replies = !outbound.is_empty();
+                // Built only when someone listens (`EventsLog::records_events`).
+                let events = if self.store.records_events() {
+                    out_events::of_step(&out_events::StepDone {
+                        before: &work.conversation.state,
+                        after: &output.state,
+                        insights: &output.insights,
+                        contact: &work.contact,
+                        patch: output.contact_patch.as_ref(),
+                        event,
+                        sender_id: work.conversation.sender_id,
+                        now,
+                    })
+                } else {
+                    Vec::new()
+                };
                 let commit = StepCommit {
                     conversation_id,
                     owner: self.owner.clone(),
@@ -414,7 +430,7 @@ impl Inbox {
                     queued_at,
                     release: last_batch && i + 1 == n,
                     insights: output.insights,
-                    events: Vec::new(),
+                    events,
                     hand_until: self
                         .hand_to_outbox
                         .filter(|_| has_replies)

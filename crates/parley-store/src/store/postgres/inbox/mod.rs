@@ -297,6 +297,7 @@ impl PgStore {
 
         let ids = insert_outbound(&mut tx, &step.outbound, step.queued_at).await?;
         super::insights::add(&mut tx, step.now, &step.insights).await?;
+        super::events_log::insert_events(&mut tx, &step.events).await?;
         if step.release {
             release_lease(&mut tx, step.conversation_id, &step.owner).await?;
         }

@@ -166,6 +166,18 @@ columns! {
     }
 }
 
+columns! {
+    /// The events out each step tells of, in order.
+    struct EventRows<'a> {
+        n: i64 => "bigint",
+        kind: &'static str => "text",
+        at: DateTime<Utc> => "timestamptz",
+        conversation_id: Option<i64> => "bigint",
+        sender_id: Option<i64> => "bigint",
+        data: Json<&'a serde_json::Value> => "jsonb",
+    }
+}
+
 /// The rows of a batch's steps, by group, in the order `COMMIT_TOGETHER` binds them.
 #[derive(Default)]
 struct Batch<'a> {
@@ -175,6 +187,7 @@ struct Batch<'a> {
     outbound: OutboundRows<'a>,
     costs: CostRows<'a>,
     insights: InsightRows<'a>,
+    events: EventRows<'a>,
 }
 
 impl<'a> Batch<'a> {
@@ -234,6 +247,15 @@ impl<'a> Batch<'a> {
             i.what.push(count.what);
             i.n.push(count.n);
         }
+        for e in &step.events {
+            let x = &mut self.events;
+            x.n.push(n);
+            x.kind.push(e.kind.as_str());
+            x.at.push(e.at);
+            x.conversation_id.push(e.conversation_id);
+            x.sender_id.push(e.sender_id);
+            x.data.push(Json(&e.data));
+        }
     }
 
     /// `COMMIT_TOGETHER` with this batch bound.
@@ -244,7 +266,8 @@ impl<'a> Batch<'a> {
         let query = self.timers.bind(query);
         let query = self.outbound.bind(query);
         let query = self.costs.bind(query);
-        self.insights.bind(query)
+        let query = self.insights.bind(query);
+        self.events.bind(query)
     }
 }
 
@@ -261,6 +284,7 @@ static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| {
     let (outbound, outbound_names) = (p.unnest::<OutboundRows>(), OutboundRows::names());
     let (costs, cost_names) = (p.unnest::<CostRows>(), CostRows::names());
     let (insights, insight_names) = (p.unnest::<InsightRows>(), InsightRows::names());
+    let (events, event_names) = (p.unnest::<EventRows>(), EventRows::names());
     format!(
         "with step as (
              select * from {steps} with ordinality as s({step_names}, n)
@@ -364,6 +388,13 @@ static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| {
              group by x.flow, x.step, x.hour, x.what
              order by x.flow, x.step, x.hour, x.what
              on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n
+         ), events as (
+             -- Events out of the committed steps, in the order given (ids follow it).
+             insert into events_out (kind, at, conversation_id, sender_id, data)
+             select x.kind, x.at, x.conversation_id, x.sender_id, x.data
+             from {events} with ordinality as x({event_names}, k)
+             join conversation c on c.n = x.n
+             order by x.k
          )
          select coalesce((select array_agg(n order by n) from conversation), '{{}}') as committed,
                 coalesce((select array_agg(has_work order by n) from conversation), '{{}}') as more,

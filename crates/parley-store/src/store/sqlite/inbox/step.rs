@@ -31,6 +31,8 @@ pub(super) struct StepWrite {
     hand_until: Option<i64>,
     insight_counts: Option<Vec<Count>>,
     at: DateTime<Utc>,
+    /// Events out told of this step (`events_out`).
+    events: Vec<crate::domain::NewOutEvent>,
 }
 
 impl StepWrite {
@@ -73,6 +75,7 @@ impl StepWrite {
             hand_until: crate::store::apply::hand_until(step, outbox_lease).map(micros),
             insight_counts: (!step.insights.is_empty()).then(|| step.insights.counts.clone()),
             at: step.now,
+            events: step.events.clone(),
         })
     }
 }
@@ -99,6 +102,7 @@ pub(super) fn commit(conn: &Conn<'_>, w: &StepWrite) -> StoreResult<Written> {
         hand_until,
         ref insight_counts,
         at,
+        ref events,
     } = *w;
     // A failure on any line below undoes this job's savepoint: nothing is kept.
     // The conversation is read first and written once, last (its state, and its
@@ -142,6 +146,7 @@ pub(super) fn commit(conn: &Conn<'_>, w: &StepWrite) -> StoreResult<Written> {
     if let Some(counts) = &insight_counts {
         super::super::insights::add(conn, at, counts)?;
     }
+    super::super::events_log::insert_events(conn, events)?;
 
     // Cancel before creating, so a step may replace a timer with one of the same
     // purpose.
