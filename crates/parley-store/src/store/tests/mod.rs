@@ -42,6 +42,7 @@ macro_rules! conformance {
 mod account;
 mod broadcasts;
 mod contacts;
+mod events_log;
 mod costs;
 mod exchanges;
 mod flow_saves;

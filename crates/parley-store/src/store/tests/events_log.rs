@@ -1,0 +1,169 @@
+//! Events out, the write side: each event is written in the transaction of the change it
+//! tells of, or not at all: a step's events with its commit (not when the lease moved on,
+//! not twice), and nothing while events are not recorded (no endpoint listens).
+
+use super::fixtures::*;
+use crate::domain::{ContactPatch, NewOutEvent, OutEvent, OutEventKind};
+use crate::store::{DynStore, StoreError};
+use serde_json::json;
+
+fn told(kind: OutEventKind, conversation_id: i64, n: i64) -> NewOutEvent {
+    NewOutEvent {
+        kind,
+        at: t(n) + chrono::TimeDelta::microseconds(123_456),
+        conversation_id: Some(conversation_id),
+        sender_id: Some(SENDER),
+        data: json!({ "n": n, "text": "ünïcode ✓", "nested": { "ok": true } }),
+    }
+}
+
+async fn logged(store: &DynStore) -> Vec<OutEvent> {
+    store.logged_events(0, 1000).await.unwrap()
+}
+
+fn kinds(events: &[OutEvent]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+async fn nothing_is_recorded_until_someone_listens(store: DynStore) {
+    assert!(!store.records_events());
+    store
+        .record_events(&[told(OutEventKind::ContactCreated, 1, 0)])
+        .await
+        .unwrap();
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    commit.events = vec![];
+    store.commit_step(&commit).await.unwrap();
+    assert!(logged(&store).await.is_empty());
+}
+
+async fn recorded_events_are_read_back_in_order_as_written(store: DynStore) {
+    store.record_events_from_now();
+    assert!(store.records_events());
+    let written = vec![
+        told(OutEventKind::BroadcastProgress, 7, 1),
+        NewOutEvent {
+            conversation_id: None,
+            sender_id: None,
+            ..told(OutEventKind::BroadcastFinished, 0, 2)
+        },
+    ];
+    store.record_events(&written).await.unwrap();
+    store.record_events(&[]).await.unwrap();
+    let read = logged(&store).await;
+    assert_eq!(read.len(), 2);
+    assert!(read[0].id < read[1].id);
+    for (r, w) in read.iter().zip(&written) {
+        assert_eq!(
+            (r.kind, r.at, r.conversation_id, r.sender_id, &r.data),
+            (w.kind, w.at, w.conversation_id, w.sender_id, &w.data)
+        );
+    }
+    let after_first = store.logged_events(read[0].id, 10).await.unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].kind, OutEventKind::BroadcastFinished);
+}
+
+/// A step's events land with the step, in order, on every way a store commits steps: a
+/// plain step, one that patches its contact, and many conversations' at once.
+async fn a_steps_events_are_committed_with_it(store: DynStore) {
+    store.record_events_from_now();
+    let (e1, c1) = receive(&store, "wamid.1", 1, t(0)).await;
+    let (e2, c2) = receive(&store, "wamid.2", 2, t(0)).await;
+    let (e3, c3) = receive(&store, "wamid.3", 3, t(0)).await;
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    let mut plain = step(c1, e1, "a", t(2));
+    plain.events = vec![
+        told(OutEventKind::MessageReceived, c1, 1),
+        told(OutEventKind::FlowStarted, c1, 2),
+    ];
+    let mut patching = step(c2, e2, "a", t(2));
+    patching.contact_patch = Some(ContactPatch {
+        name: Some("Ana".into()),
+        ..Default::default()
+    });
+    patching.events = vec![told(OutEventKind::ContactChanged, c2, 3)];
+    let mut other = step(c3, e3, "a", t(2));
+    other.outbound = vec![text_to(c3, 3, "hi")];
+    other.events = vec![
+        told(OutEventKind::FlowStarted, c3, 4),
+        told(OutEventKind::FlowFinished, c3, 5),
+    ];
+    let results = futures::future::join_all(
+        [&plain, &patching, &other]
+            .into_iter()
+            .map(|c| store.commit_step(c)),
+    )
+    .await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let read = logged(&store).await;
+    let of = |c: i64| -> Vec<(&str, serde_json::Value)> {
+        read.iter()
+            .filter(|e| e.conversation_id == Some(c))
+            .map(|e| (e.kind.as_str(), e.data["n"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        of(c1),
+        vec![("message.received", json!(1)), ("flow.started", json!(2))]
+    );
+    assert_eq!(of(c2), vec![("contact.changed", json!(3))]);
+    assert_eq!(
+        of(c3),
+        vec![("flow.started", json!(4)), ("flow.finished", json!(5))]
+    );
+    assert_eq!(read.len(), 5);
+}
+
+/// A commit refused because another process holds the conversation now, or because the
+/// event was committed already, tells nothing: what it would tell did not happen.
+async fn a_refused_step_tells_nothing(store: DynStore) {
+    store.record_events_from_now();
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store
+        .claim_conversations("a", t(1), LEASE, 10)
+        .await
+        .unwrap();
+    // a's lease runs out and b takes the conversation.
+    let later = t(1) + chrono::TimeDelta::seconds(LEASE.as_secs() as i64 + 1);
+    store
+        .claim_conversations("b", later, LEASE, 10)
+        .await
+        .unwrap();
+    for patch in [None, Some(ContactPatch::default())] {
+        let mut late = step(conversation, event, "a", later);
+        late.contact_patch = patch;
+        late.events = vec![told(OutEventKind::MessageReceived, conversation, 1)];
+        let lost = store.commit_step(&late).await;
+        assert!(
+            matches!(lost, Err(StoreError::LeaseLost { .. })),
+            "{lost:?}"
+        );
+    }
+    assert!(logged(&store).await.is_empty());
+
+    let mut done = step(conversation, event, "b", later);
+    done.events = vec![told(OutEventKind::MessageReceived, conversation, 2)];
+    store.commit_step(&done).await.unwrap();
+    let again = store.commit_step(&done).await;
+    assert!(
+        matches!(again, Err(StoreError::NotFound { .. })),
+        "{again:?}"
+    );
+    assert_eq!(kinds(&logged(&store).await), ["message.received"]);
+}
+
+conformance!(
+    nothing_is_recorded_until_someone_listens,
+    recorded_events_are_read_back_in_order_as_written,
+    a_steps_events_are_committed_with_it,
+    a_refused_step_tells_nothing,
+);
