@@ -207,6 +207,83 @@ pub fn contact_opted_out(place: &Place, who: &Contact, via: &str) -> NewOutEvent
     )
 }
 
+/// An outbound message as the stores read it back to tell of it.
+#[derive(Debug, Clone)]
+pub struct SentRow {
+    pub outbound_id: Id,
+    pub provider_message_id: Option<String>,
+    /// `flow`, `api`, `fallback`, `broadcast`, …
+    pub origin: String,
+    pub flow: Option<String>,
+    pub step: Option<String>,
+    /// The stored payload (`OutboundMessage`), as JSON.
+    pub payload: Value,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    /// The contact: id, key (`+1…` or `bsuid:…`), name, BSUID.
+    pub contact: (Id, String, Option<String>, Option<String>),
+}
+
+impl SentRow {
+    fn contact(&self) -> Value {
+        let (id, key, name, user_id) = &self.contact;
+        contact(&Contact {
+            id: *id,
+            key: key.clone(),
+            name: name.clone(),
+            attributes: Map::new(),
+            tags: Vec::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            user_id: user_id.clone(),
+            username: None,
+        })
+    }
+
+    fn content(&self) -> Value {
+        self.payload
+            .get("content")
+            .and_then(|c| serde_json::from_value::<OutboundContent>(c.clone()).ok())
+            .map_or(Value::Null, |c| outbound_content(&c))
+    }
+}
+
+/// `message.sent`: the provider accepted a message Parley sent.
+pub fn message_sent(place: &Place, row: &SentRow) -> NewOutEvent {
+    place.event(
+        OutEventKind::MessageSent,
+        object(json!({
+            "message_id": row.outbound_id,
+            "provider_message_id": row.provider_message_id,
+            "origin": row.origin,
+            "flow": row.flow,
+            "step": row.step,
+            "contact": row.contact(),
+            "content": row.content(),
+        })),
+    )
+}
+
+/// `message.status`: a message Parley sent is now `status` (`delivered`, `read`, `failed`;
+/// `error` {code, title} with `failed`).
+pub fn message_status(place: &Place, row: &SentRow, status: &str) -> NewOutEvent {
+    let error = row
+        .error_code
+        .or(row.error_title.as_ref().map(|_| 0))
+        .filter(|_| status == "failed")
+        .map(|_| json!({ "code": row.error_code, "title": row.error_title }));
+    place.event(
+        OutEventKind::MessageStatus,
+        object(json!({
+            "message_id": row.outbound_id,
+            "provider_message_id": row.provider_message_id,
+            "status": status,
+            "error": error,
+            "origin": row.origin,
+            "contact": row.contact(),
+        })),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

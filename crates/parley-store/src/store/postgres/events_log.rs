@@ -60,6 +60,82 @@ pub(super) fn columns(
     )
 }
 
+/// Tells of outbound message `id` in the caller's transaction: `message.sent` (`status`
+/// `None`: the provider accepted it) or `message.status` with `status`.
+pub(super) async fn tell_outbound(
+    conn: &mut sqlx::PgConnection,
+    id: Id,
+    status: Option<&str>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    use crate::domain::out_event_data::{message_sent, message_status, Place, SentRow};
+    type Cols = (
+        Id,
+        i64,
+        Value,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Id,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Cols> = sqlx::query_as(
+        "select o.conversation_id, o.sender_id, o.payload, o.origin, o.flow, o.step,
+                o.provider_message_id, o.error_code, o.error_title, c.id, c.key, c.name, c.bsuid
+         from outbound_messages o
+         join conversations v on v.id = o.conversation_id
+         join contacts c on c.id = v.contact_id
+         where o.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((
+        conversation_id,
+        sender_id,
+        payload,
+        origin,
+        flow,
+        step,
+        provider,
+        code,
+        title,
+        cid,
+        key,
+        name,
+        bsuid,
+    )) = row
+    else {
+        return Ok(());
+    };
+    let row = SentRow {
+        outbound_id: id,
+        provider_message_id: provider,
+        origin,
+        flow,
+        step,
+        payload,
+        error_code: code,
+        error_title: title,
+        contact: (cid, key, name, bsuid),
+    };
+    let place = Place {
+        conversation_id: Some(conversation_id),
+        sender_id: Some(sender_id),
+        at,
+    };
+    let event = match status {
+        None => message_sent(&place, &row),
+        Some(status) => message_status(&place, &row, status),
+    };
+    insert_events(conn, &[event]).await
+}
+
 #[async_trait]
 impl EventsLog for PgStore {
     fn record_events_from_now(&self) {

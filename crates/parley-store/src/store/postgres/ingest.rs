@@ -52,6 +52,7 @@ impl Ingest for PgStore {
             })
             .collect();
         let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; items.len()];
+        let tell = self.events.on();
         let mut keys: Vec<String> = messages.iter().map(|m| m.2.from.key()).collect();
         // Senders with a business-scoped user id are found (or joined) by phone and/or BSUID
         // first, in the same transaction; the rest are keyed by their phone alone.
@@ -116,7 +117,7 @@ impl Ingest for PgStore {
                 } = item
                 {
                     outcomes[i] =
-                        Some(ingest_status(&mut tx, *sender_id, status, *received_at).await?);
+                        Some(ingest_status(&mut tx, *sender_id, status, *received_at, tell).await?);
                 }
                 if let IngestItem::IdentityChange {
                     change,

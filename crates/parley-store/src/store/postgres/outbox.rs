@@ -72,8 +72,11 @@ impl PgStore {
         outcome: &SendOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<NextSend> {
+        // With events out recorded, each outcome is told of in its own transaction (the
+        // group commit of accepted sends is one statement that tells nothing).
+        let tell = self.events.on();
         match outcome {
-            SendOutcome::Accepted { .. } => {
+            SendOutcome::Accepted { .. } if !tell => {
                 self.accepts
                     .submit(Outcome {
                         id,
@@ -84,7 +87,7 @@ impl PgStore {
                     .await
             }
             _ => {
-                record_one(&self.pool, id, owner, outcome, now).await?;
+                record_one(&self.pool, id, owner, outcome, now, tell).await?;
                 Ok(NextSend::Unknown)
             }
         }
@@ -244,6 +247,7 @@ pub(super) async fn record_one(
     owner: &str,
     outcome: &SendOutcome,
     now: DateTime<Utc>,
+    tell: bool,
 ) -> StoreResult<()> {
     let query = match outcome {
         // Inside the transaction below, whatever statuses wait.
@@ -309,8 +313,11 @@ pub(super) async fn record_one(
     else {
         // WhatsApp held a marketing message back (131049) or the customer stopped marketing
         // (131050): the failure and what it does to the contact commit together, so a crash
-        // between them can neither resend at once nor lose the copy.
-        if let Some(class) = crate::store::apply::marketing_outcome(outcome) {
+        // between them can neither resend at once nor lose the copy. A failure told of
+        // (events out) is told in the same transaction.
+        let class = crate::store::apply::marketing_outcome(outcome);
+        let told = tell && matches!(outcome, SendOutcome::Failed { .. });
+        if class.is_some() || told {
             let mut tx = pool.begin().await?;
             if query.execute(&mut *tx).await?.rows_affected() == 0 {
                 return Err(StoreError::LeaseLost {
@@ -319,10 +326,14 @@ pub(super) async fn record_one(
                 });
             }
             match class {
-                crate::domain::ErrorClass::MarketingLimited => {
+                Some(crate::domain::ErrorClass::MarketingLimited) => {
                     super::account::defer_in(&mut tx, id, now).await?;
                 }
-                _ => super::account::stop_in(&mut tx, id, now).await?,
+                Some(_) => super::account::stop_in(&mut tx, id, now).await?,
+                None => {}
+            }
+            if told {
+                super::events_log::tell_outbound(&mut tx, id, Some("failed"), now).await?;
             }
             tx.commit().await?;
             return Ok(());
@@ -345,7 +356,10 @@ pub(super) async fn record_one(
             id,
         });
     }
-    replay_early_statuses(&mut tx, id).await?;
+    if tell {
+        super::events_log::tell_outbound(&mut tx, id, None, now).await?;
+    }
+    replay_early_statuses(&mut tx, id, tell).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -404,7 +418,7 @@ pub(super) async fn record_accepted(
     let mut results = Vec::with_capacity(batch.len());
     for o in &batch {
         results.push(match (recorded.get(&o.id), &after) {
-            (None, _) => record_one(pool, o.id, &o.owner, &o.outcome, o.now)
+            (None, _) => record_one(pool, o.id, &o.owner, &o.outcome, o.now, false)
                 .await
                 .map(|()| NextSend::Unknown),
             (Some(conversation), Ok(queued)) => Ok(if queued.contains(conversation) {
@@ -494,7 +508,8 @@ async fn after_accepted(pool: &PgPool, recorded: &[(i64, i64)]) -> StoreResult<H
     let queued: Vec<i64> = row.try_get("queued")?;
     for id in waiting {
         let mut tx = pool.begin().await?;
-        replay_early_statuses(&mut tx, id).await?;
+        // Only without events out (see `PgStore::record`): nothing to tell.
+        replay_early_statuses(&mut tx, id, false).await?;
         tx.commit().await?;
     }
     Ok(queued.into_iter().collect())

@@ -53,6 +53,7 @@ pub(super) async fn ingest_status(
     sender_id: i64,
     update: &StatusUpdate,
     received_at: DateTime<Utc>,
+    tell: bool,
 ) -> StoreResult<IngestOutcome> {
     if let Some(outbox_id) = update.outbox_id {
         // A status for a send whose answer never reached us (it timed out, so it waits to
@@ -135,6 +136,16 @@ pub(super) async fn ingest_status(
         }
         _ => {}
     }
+    if tell {
+        // `message.status`, in this transaction (events out recorded).
+        super::events_log::tell_outbound(
+            &mut *conn,
+            outbound_id,
+            Some(change.status.as_str()),
+            received_at,
+        )
+        .await?;
+    }
 
     let mut fallback_id = None;
     if change.window_closed {
@@ -164,7 +175,11 @@ pub(super) async fn ingest_status(
 }
 
 /// Applies the statuses that arrived before outbound message `id` had its provider id.
-pub(super) async fn replay_early_statuses(conn: &mut PgConnection, id: i64) -> StoreResult<()> {
+pub(super) async fn replay_early_statuses(
+    conn: &mut PgConnection,
+    id: i64,
+    tell: bool,
+) -> StoreResult<()> {
     let rows = sqlx::query(
         "delete from early_statuses e using outbound_messages o
          where o.id = $1 and e.sender_id = o.sender_id and e.provider_message_id = o.provider_message_id
@@ -186,7 +201,7 @@ pub(super) async fn replay_early_statuses(conn: &mut PgConnection, id: i64) -> S
         .collect::<StoreResult<Vec<_>>>()?;
     early.sort_by_key(|(_, u, at)| (u.timestamp, *at));
     for (sender_id, update, at) in early {
-        ingest_status(conn, sender_id, &update, at).await?;
+        ingest_status(conn, sender_id, &update, at, tell).await?;
     }
     Ok(())
 }

@@ -32,6 +32,62 @@ pub(super) fn insert_events(conn: &Conn<'_>, events: &[NewOutEvent]) -> StoreRes
     Ok(())
 }
 
+/// An outbound message with its contact, for `message.sent` and `message.status`.
+pub(super) const SENT_ROW: &str =
+    "select o.conversation_id, o.sender_id, o.payload, o.origin, o.flow, o.step,
+            o.provider_message_id, o.error_code, o.error_title, c.id, c.key, c.name, c.bsuid
+     from outbound_messages o
+     join conversations v on v.id = o.conversation_id
+     join contacts c on c.id = v.contact_id
+     where o.id = ?1";
+
+/// Tells of outbound message `id` in the job's transaction: `message.sent` (`status`
+/// `None`: the provider accepted it) or `message.status` with `status`.
+pub(super) fn tell_outbound(
+    conn: &Conn<'_>,
+    id: Id,
+    status: Option<&str>,
+    at: i64,
+) -> StoreResult<()> {
+    use crate::domain::out_event_data::{message_sent, message_status, Place, SentRow};
+    use rusqlite::OptionalExtension;
+    let row = conn
+        .prepare_cached(SENT_ROW)?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, Id>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                SentRow {
+                    outbound_id: id,
+                    origin: r.get(3)?,
+                    flow: r.get(4)?,
+                    step: r.get(5)?,
+                    provider_message_id: r.get(6)?,
+                    error_code: r.get(7)?,
+                    error_title: r.get(8)?,
+                    payload: serde_json::Value::Null,
+                    contact: (r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?),
+                },
+            ))
+        })
+        .optional()?;
+    let Some((conversation_id, sender_id, payload, mut row)) = row else {
+        return Ok(());
+    };
+    row.payload = serde_json::from_str(&payload).unwrap_or_default();
+    let place = Place {
+        conversation_id: Some(conversation_id),
+        sender_id: Some(sender_id),
+        at: time(at)?,
+    };
+    let event = match status {
+        None => message_sent(&place, &row),
+        Some(status) => message_status(&place, &row, status),
+    };
+    insert_events(conn, &[event])
+}
+
 #[async_trait]
 impl EventsLog for SqliteStore {
     fn record_events_from_now(&self) {

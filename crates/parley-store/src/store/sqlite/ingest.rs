@@ -85,6 +85,7 @@ impl Ingest for SqliteStore {
             limit: c.limit,
             events: c.events,
         });
+        let tell = self.events.on();
         // Ahead of other writes: the webhook's acknowledgement waits for this commit.
         let (outcomes, raw) = self
             .writer
@@ -94,7 +95,7 @@ impl Ingest for SqliteStore {
                     .map(|item| match item {
                         Prepared::Message(message) => ingest_message(conn, message),
                         Prepared::Status(sender_id, status, received_at) => {
-                            ingest_status(conn, *sender_id, status, *received_at)
+                            ingest_status(conn, *sender_id, status, *received_at, tell)
                         }
                         Prepared::Identity(change, received_at) => {
                             Ok(IngestOutcome::IdentityApplied {

@@ -155,6 +155,7 @@ fn apply_outcome(
     update: &Update,
     marketing: Option<crate::domain::ErrorClass>,
     now: i64,
+    tell: bool,
 ) -> StoreResult<()> {
     let changed = match &update {
         Update::Accepted {
@@ -229,8 +230,18 @@ fn apply_outcome(
         Some(_) => super::account::stop_in(conn, id, now)?,
         None => {}
     }
+    // Events out (only when someone listens): an accepted send, a send that failed.
+    if tell {
+        match update {
+            Update::Accepted { .. } => super::events_log::tell_outbound(conn, id, None, now)?,
+            Update::Failed { .. } => {
+                super::events_log::tell_outbound(conn, id, Some("failed"), now)?
+            }
+            _ => {}
+        }
+    }
     if matches!(update, Update::Accepted { .. }) && has_early_statuses(conn)? {
-        replay_early_statuses(conn, id)?;
+        replay_early_statuses(conn, id, tell)?;
     }
     Ok(())
 }
@@ -364,9 +375,10 @@ impl Outbox for SqliteStore {
         let owner = owner.to_owned();
         let (update, marketing) = Update::of(outcome)?;
         let now = micros(now);
+        let tell = self.events.on();
         // The send is done: its outcome may wait a moment to share a commit.
         self.writer
-            .run_riding(move |conn| apply_outcome(conn, id, &owner, &update, marketing, now))
+            .run_riding(move |conn| apply_outcome(conn, id, &owner, &update, marketing, now, tell))
             .await
     }
 
@@ -390,10 +402,11 @@ impl Outbox for SqliteStore {
         let (update, marketing) = Update::of(outcome)?;
         let until = micros(lease_until(now, lease));
         let now = micros(now);
+        let tell = self.events.on();
         let next = self
             .writer
             .run_riding(move |conn| {
-                apply_outcome(conn, id, &owner, &update, marketing, now)?;
+                apply_outcome(conn, id, &owner, &update, marketing, now, tell)?;
                 // Most sends are their conversation's last: one look at the line's index
                 // saves the update below, whose `returning` builds a temporary b-tree
                 // each time it runs, even for no row.

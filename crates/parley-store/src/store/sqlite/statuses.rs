@@ -34,6 +34,7 @@ pub(super) fn ingest_status(
     sender_id: i64,
     update: &StatusUpdate,
     received_at: DateTime<Utc>,
+    tell: bool,
 ) -> StoreResult<IngestOutcome> {
     if let Some(outbox_id) = update.outbox_id {
         // A status for a send whose answer never reached us (it timed out, so it waits to
@@ -108,6 +109,10 @@ pub(super) fn ingest_status(
     ])?;
 
     marketing_failure(conn, &change, outbound_id, now)?;
+    if tell {
+        // `message.status`, in this transaction (events out recorded).
+        super::events_log::tell_outbound(conn, outbound_id, Some(change.status.as_str()), now)?;
+    }
     let mut fallback_id = None;
     if change.window_closed {
         let message: OutboundMessage = from_text("outbound payload", &target.payload)?;
@@ -150,7 +155,7 @@ fn marketing_failure(
 }
 
 /// Applies the statuses that arrived before outbound message `id` had its provider id.
-pub(super) fn replay_early_statuses(conn: &Conn<'_>, id: i64) -> StoreResult<()> {
+pub(super) fn replay_early_statuses(conn: &Conn<'_>, id: i64, tell: bool) -> StoreResult<()> {
     let mut early = conn
         .prepare_cached(
             "delete from early_statuses
@@ -173,7 +178,7 @@ pub(super) fn replay_early_statuses(conn: &Conn<'_>, id: i64) -> StoreResult<()>
         .collect::<StoreResult<Vec<_>>>()?;
     early.sort_by_key(|(_, u, at)| (u.timestamp, *at));
     for (sender_id, update, at) in early {
-        ingest_status(conn, sender_id, &update, at)?;
+        ingest_status(conn, sender_id, &update, at, tell)?;
     }
     Ok(())
 }

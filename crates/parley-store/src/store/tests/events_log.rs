@@ -161,9 +161,81 @@ async fn a_refused_step_tells_nothing(store: DynStore) {
     assert_eq!(kinds(&logged(&store).await), ["message.received"]);
 }
 
+/// An accepted send tells `message.sent` with its origin and text, a status applied to it
+/// `message.status`, in their transactions; a status ignored (older than what is known) or
+/// an outcome recorded without the lease tells nothing.
+async fn sends_and_their_statuses_are_told(store: DynStore) {
+    use crate::domain::DeliveryStatus;
+    store.record_events_from_now();
+    let (_, conversation) = receive(&store, "wamid.in", 1, t(0)).await;
+    let id = sent(
+        &store,
+        text_to(conversation, 1, "your order"),
+        "wamid.out",
+        t(1),
+    )
+    .await;
+    store
+        .ingest(&[status("wamid.out", DeliveryStatus::Delivered, None, t(2))])
+        .await
+        .unwrap();
+    store
+        .ingest(&[status("wamid.out", DeliveryStatus::Sent, None, t(3))])
+        .await
+        .unwrap();
+    let read = logged(&store).await;
+    assert_eq!(kinds(&read), ["message.sent", "message.status"]);
+    let sent_event = &read[0];
+    assert_eq!(sent_event.conversation_id, Some(conversation));
+    assert_eq!(sent_event.sender_id, Some(SENDER));
+    assert_eq!(sent_event.data["message_id"], id);
+    assert_eq!(sent_event.data["provider_message_id"], "wamid.out");
+    assert_eq!(sent_event.data["origin"], "flow");
+    assert_eq!(sent_event.data["content"]["text"], "your order");
+    assert_eq!(sent_event.data["contact"]["phone"], "+16315550001");
+    assert_eq!(read[1].data["status"], "delivered");
+    assert_eq!(read[1].data["message_id"], id);
+
+    // A send that fails for good tells `message.status` failed with its error.
+    let ids = store
+        .enqueue(&[text_to(conversation, 1, "again")], t(4))
+        .await
+        .unwrap();
+    store
+        .claim_outbound("outbox", t(4), LEASE, IN_DOUBT, 10)
+        .await
+        .unwrap();
+    let failed = crate::store::SendOutcome::Failed {
+        code: Some(131026),
+        title: "undeliverable".into(),
+        window_closed: false,
+    };
+    let lost = store
+        .record_outcome(ids[0], "someone else", &failed, t(5))
+        .await;
+    assert!(
+        matches!(lost, Err(StoreError::LeaseLost { .. })),
+        "{lost:?}"
+    );
+    assert_eq!(
+        logged(&store).await.len(),
+        2,
+        "a refused outcome tells nothing"
+    );
+    store
+        .record_outcome(ids[0], "outbox", &failed, t(5))
+        .await
+        .unwrap();
+    let read = logged(&store).await;
+    assert_eq!(read[2].kind, OutEventKind::MessageStatus);
+    assert_eq!(read[2].data["status"], "failed");
+    assert_eq!(read[2].data["error"]["code"], 131026);
+}
+
 conformance!(
     nothing_is_recorded_until_someone_listens,
     recorded_events_are_read_back_in_order_as_written,
     a_steps_events_are_committed_with_it,
     a_refused_step_tells_nothing,
+    sends_and_their_statuses_are_told,
 );
