@@ -1,1 +1,180 @@
-//! (issue 57) — filled by its helper.
+//! Events out, the write side (issue 57), end to end: with an endpoint configured, a
+//! conversation's story is written to `events_out` in the order it happened (read straight
+//! from the database: delivery is another worker's); with none, nothing is written.
+
+use crate::api::{api_yaml, post, CUSTOMER};
+use crate::helpers::{
+    config_yaml, eventually, meta_status, meta_text, spawn_with, Options, TestApp,
+};
+use parley::domain::OutEvent;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WELCOME: &str = "id: welcome\ntriggers:\n  - keyword: [hi]\nsteps:\n  - send:\n      text: \"Hello!\"\n  - handoff:\n      timeout: 4h\n      message: \"A person will answer.\"\n";
+
+/// An endpoint to a closed port, in whichever shape the `events:` section takes now (its
+/// delivery settings belong to the delivery side and may ask for more than a name).
+fn endpoint_yaml() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = [
+        "events:\n  endpoints:\n    - { name: crm, url: \"http://127.0.0.1:9/hooks\", secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n",
+        "events:\n  endpoints:\n    - { name: crm, url: \"http://127.0.0.1:9/hooks\" }\n",
+        "events:\n  endpoints:\n    - { name: crm }\n",
+    ];
+    candidates
+        .iter()
+        .find(|c| {
+            let yaml = config_yaml(dir.path(), "sqlite://x.db", "http://a", "http://b", c);
+            parley::config::Config::from_yaml(&yaml, "t.yaml", &|_| None).is_ok()
+        })
+        .expect("one shape of an events endpoint is accepted")
+        .to_string()
+}
+
+async fn spawn(events: bool) -> TestApp {
+    let mut extra = api_yaml(1000, 1000);
+    if events {
+        extra.push_str(&endpoint_yaml());
+    }
+    spawn_with(Options {
+        extra_yaml: extra,
+        flows: vec![("welcome.yaml", WELCOME)],
+        ..Options::default()
+    })
+    .await
+}
+
+async fn logged(app: &TestApp) -> Vec<OutEvent> {
+    app.store.logged_events(0, 1000).await.unwrap()
+}
+
+/// Waits until an event of `kind` is logged, and returns all of them.
+async fn until_logged(app: &TestApp, kind: &str, n: usize) -> Vec<OutEvent> {
+    eventually(Duration::from_secs(10), kind, || async {
+        let all = logged(app).await;
+        (all.iter().filter(|e| e.kind.as_str() == kind).count() >= n).then_some(all)
+    })
+    .await
+}
+
+fn kinds(events: &[OutEvent]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_conversations_story_is_written_in_order_with_ids_to_join_on() {
+    let app = spawn(true).await;
+    let ts = chrono::Utc::now().timestamp();
+    app.post_meta(&meta_text(CUSTOMER, "wamid.hi", "hi", ts))
+        .await;
+    app.wait_meta_sends(2, Duration::from_secs(10)).await;
+    let events = until_logged(&app, "message.sent", 2).await;
+    let conversation = events[0].conversation_id.expect("a conversation");
+    assert!(events
+        .iter()
+        .all(|e| e.conversation_id == Some(conversation)));
+    assert!(events.iter().all(|e| e.sender_id == Some(1)));
+    assert_eq!(
+        kinds(&events),
+        [
+            "message.received",
+            "flow.started",
+            "flow.finished",
+            "handoff.began",
+            "message.sent",
+            "message.sent"
+        ]
+    );
+    let received = &events[0].data;
+    assert_eq!(received["provider_message_id"], "wamid.hi");
+    assert_eq!(received["content"]["text"], "hi");
+    assert_eq!(received["contact"]["phone"], format!("+{CUSTOMER}"));
+    assert_eq!(received["conversation_id"], conversation);
+    assert_eq!(
+        (&events[1].data["flow"], &events[1].data["run"]),
+        (&json!("welcome"), &json!(1))
+    );
+    assert_eq!(events[2].data["outcome"], "handed_off");
+    assert_eq!(events[3].data["flow"], "welcome");
+    assert!(events[3].data["until"].is_string(), "{}", events[3].data);
+    let sent = &events[4].data;
+    assert_eq!(sent["origin"], "flow");
+    assert_eq!(sent["content"]["text"], "Hello!");
+    assert_eq!(sent["flow"], "welcome");
+    let provider_id = sent["provider_message_id"].as_str().unwrap().to_string();
+
+    // Delivered: told once, with the message's ids.
+    app.post_meta(&meta_status(&provider_id, "delivered", None, ts + 1))
+        .await;
+    let events = until_logged(&app, "message.status", 1).await;
+    let status = events
+        .iter()
+        .find(|e| e.kind.as_str() == "message.status")
+        .unwrap();
+    assert_eq!(status.data["status"], "delivered");
+    assert_eq!(status.data["provider_message_id"], json!(provider_id));
+    assert_eq!(status.data["message_id"], sent["message_id"]);
+
+    // A person hands the conversation back: the handoff ends, by the API.
+    let (code, body) = post(
+        &app,
+        &format!("/api/conversations/{conversation}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let events = until_logged(&app, "handoff.ended", 1).await;
+    let ended = events
+        .iter()
+        .find(|e| e.kind.as_str() == "handoff.ended")
+        .unwrap();
+    assert_eq!(ended.data["by"], "api");
+    assert_eq!(ended.data["since"], events[3].data["since"]);
+
+    // STOP: the message, the contact's change and its opt-out, once.
+    app.post_meta(&meta_text(CUSTOMER, "wamid.stop", "STOP", ts + 2))
+        .await;
+    let events = until_logged(&app, "contact.opted_out", 1).await;
+    let tail: Vec<&str> = kinds(&events)
+        .into_iter()
+        .skip_while(|k| *k != "handoff.ended")
+        .filter(|k| !k.starts_with("message.s"))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "handoff.ended",
+            "message.received",
+            "contact.changed",
+            "contact.opted_out"
+        ]
+    );
+    let out = events
+        .iter()
+        .find(|e| e.kind.as_str() == "contact.opted_out")
+        .unwrap();
+    assert_eq!(out.data["via"], "keyword");
+    assert_eq!(out.data["contact"]["phone"], format!("+{CUSTOMER}"));
+    // Ids only grow, and no event carries a secret.
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    let all =
+        serde_json::to_string(&events.iter().map(|e| &e.data).collect::<Vec<&Value>>()).unwrap();
+    assert!(!all.contains("test-token") && !all.contains("test_app_secret"));
+}
+
+#[tokio::test]
+async fn with_no_endpoint_nothing_is_written() {
+    let app = spawn(false).await;
+    assert!(!app.store.records_events());
+    let ts = chrono::Utc::now().timestamp();
+    app.post_meta(&meta_text(CUSTOMER, "wamid.hi", "hi", ts))
+        .await;
+    let sends = app.wait_meta_sends(2, Duration::from_secs(10)).await;
+    let _ = sends;
+    eventually(Duration::from_secs(10), "the handoff", || async {
+        let page = app.store.conversations_page(None, None, 1).await.unwrap();
+        page[0].conversation.state.handoff.is_some().then_some(())
+    })
+    .await;
+    assert!(logged(&app).await.is_empty());
+}
