@@ -816,6 +816,10 @@ pub trait Reads: Send + Sync {
         before: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The conversations handed to a person now (a handoff in their state), with their
+    /// contacts, oldest conversation first, at most `limit` (the inbox page).
+    async fn handoff_conversations(&self, limit: i64) -> StoreResult<Vec<ConversationSummary>>;
 }
 
 /// The cost ledger (`message_costs`): predictions are written with the outbound message

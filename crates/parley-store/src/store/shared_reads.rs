@@ -133,6 +133,21 @@ macro_rules! shared_reads {
             Ok(rows.into_iter().map(Into::into).collect())
         }
 
+        /// `Reads::handoff_conversations`; `in_handoff` is the backend's test of `v.state`
+        /// (`sql::handoff_conversations_sql`).
+        pub(crate) async fn handoff_conversations(
+            pool: &Pool,
+            in_handoff: &str,
+            limit: i64,
+        ) -> StoreResult<Vec<ConversationSummary>> {
+            let rows: Vec<SummaryCols> =
+                sqlx::query_as(&sql::handoff_conversations_sql(in_handoff))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
         /// `Reads::conversation_inbound`.
         pub(crate) async fn conversation_inbound(
             pool: &Pool,

@@ -74,6 +74,19 @@ pub(super) const CONVERSATIONS_PAGE: &str =
        and k.merged_into is null
      order by v.id desc limit $3";
 
+/// `Reads::handoff_conversations`: `$1` the most rows; `in_handoff` is the backend's test
+/// of `v.state` for a handoff (a JSON operator). The columns of `CONVERSATIONS_PAGE`.
+pub(super) fn handoff_conversations_sql(in_handoff: &str) -> String {
+    format!(
+        "select v.id, v.sender_id, v.contact_id, v.last_inbound_at, v.state, v.created_at,
+                k.key, k.name, k.attributes, k.tags, k.created_at as contact_created_at,
+                k.bsuid, k.username
+         from conversations v join contacts k on k.id = v.contact_id
+         where {in_handoff} and k.merged_into is null
+         order by v.id limit $1"
+    )
+}
+
 /// `Reads::conversation_inbound`: `$1` the conversation, `$2` the id the page ends below,
 /// `$3` the page size; columns `id, payload, received_at`.
 pub(super) const CONVERSATION_INBOUND: &str =

@@ -60,4 +60,9 @@ impl Reads for PgStore {
     ) -> StoreResult<Vec<StoredEvent>> {
         shared::conversation_inbound(&self.pool, conversation_id, before, limit).await
     }
+
+    async fn handoff_conversations(&self, limit: i64) -> StoreResult<Vec<ConversationSummary>> {
+        let in_handoff = "v.state ->> 'handoff' is not null";
+        shared::handoff_conversations(&self.pool, in_handoff, limit).await
+    }
 }

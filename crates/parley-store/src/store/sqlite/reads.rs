@@ -62,4 +62,9 @@ impl Reads for SqliteStore {
     ) -> StoreResult<Vec<StoredEvent>> {
         shared::conversation_inbound(&self.reader, conversation_id, before, limit).await
     }
+
+    async fn handoff_conversations(&self, limit: i64) -> StoreResult<Vec<ConversationSummary>> {
+        let in_handoff = "json_extract(v.state, '$.handoff') is not null";
+        shared::handoff_conversations(&self.reader, in_handoff, limit).await
+    }
 }

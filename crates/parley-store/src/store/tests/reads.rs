@@ -3,7 +3,7 @@
 //! messages without system events.
 
 use super::fixtures::*;
-use crate::domain::{EventKind, Timer};
+use crate::domain::{EventKind, Handoff, Timer};
 use crate::domain::{OutboundContent, OutboundMessage, WindowFallback};
 use crate::store::{DynStore, KindCount, NewEvent, NewOutbound, Origin, SendOutcome};
 
@@ -165,7 +165,54 @@ async fn inbound_messages_leave_out_system_events(store: DynStore) {
     assert_eq!(older.iter().map(|e| e.id).collect::<Vec<_>>(), vec![first]);
 }
 
+/// Commits a step of `conversation` (whose event `event` was claimed by `owner`) that
+/// leaves it in a handoff or out of one.
+async fn set_handoff(store: &DynStore, conversation: i64, event: i64, owner: &str, on: bool) {
+    let mut commit = step(conversation, event, owner, t(20));
+    commit.state.handoff = on.then(|| Handoff {
+        since: t(10),
+        until: Some(t(10 + 4 * 3600)),
+        flow: "human_handoff".into(),
+    });
+    commit.release = true;
+    store.commit_step(&commit).await.unwrap();
+}
+
+async fn conversations_in_handoff_are_listed_with_their_contacts(store: DynStore) {
+    let mut conversations = Vec::new();
+    for n in 1..=3 {
+        conversations.push(receive(&store, &format!("wamid.{n}"), n, t(n as i64)).await);
+    }
+    assert!(store.handoff_conversations(10).await.unwrap().is_empty());
+    store.claim_work("a", t(5), LEASE, 10, 32).await.unwrap();
+    for (i, (event, conversation)) in conversations.iter().enumerate() {
+        set_handoff(&store, *conversation, *event, "a", i != 1).await;
+    }
+    let listed = store.handoff_conversations(10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.conversation.id).collect::<Vec<_>>(),
+        vec![conversations[0].1, conversations[2].1]
+    );
+    assert_eq!(listed[1].contact.key, customer(3).key());
+    let handoff = listed[0].conversation.state.handoff.as_ref().unwrap();
+    assert_eq!(
+        (handoff.since, handoff.flow.as_str()),
+        (t(10), "human_handoff")
+    );
+    assert_eq!(store.handoff_conversations(1).await.unwrap().len(), 1);
+    // Released: it leaves the list.
+    let (event, conversation) = receive(&store, "wamid.4", 1, t(30)).await;
+    store.claim_work("b", t(31), LEASE, 10, 32).await.unwrap();
+    set_handoff(&store, conversation, event, "b", false).await;
+    let listed = store.handoff_conversations(10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.conversation.id).collect::<Vec<_>>(),
+        vec![conversations[2].1]
+    );
+}
+
 conformance!(
+    conversations_in_handoff_are_listed_with_their_contacts,
     spend_counts_queued_and_sent_messages_by_kind,
     latest_template_is_the_newest_one_not_failed,
     conversations_are_listed_newest_first_in_pages,
