@@ -224,19 +224,24 @@ pub struct SentRow {
     pub contact: (Id, String, Option<String>, Option<String>),
 }
 
+/// A contact with only what events show of it (id, key, name, BSUID), as a store reads it.
+pub fn bare_contact(id: Id, key: &str, name: Option<String>, user_id: Option<String>) -> Contact {
+    Contact {
+        id,
+        key: key.to_string(),
+        name,
+        attributes: Map::new(),
+        tags: Vec::new(),
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+        user_id,
+        username: None,
+    }
+}
+
 impl SentRow {
     fn contact(&self) -> Value {
         let (id, key, name, user_id) = &self.contact;
-        contact(&Contact {
-            id: *id,
-            key: key.clone(),
-            name: name.clone(),
-            attributes: Map::new(),
-            tags: Vec::new(),
-            created_at: DateTime::<Utc>::UNIX_EPOCH,
-            user_id: user_id.clone(),
-            username: None,
-        })
+        contact(&bare_contact(*id, key, name.clone(), user_id.clone()))
     }
 
     fn content(&self) -> Value {

@@ -136,6 +136,34 @@ pub(super) async fn tell_outbound(
     insert_events(conn, &[event]).await
 }
 
+/// Tells `contact.created` (`via` what) in the caller's transaction if contact
+/// `contact_id` was created at `now` (by the caller: its `created_at` is the caller's time).
+pub(super) async fn tell_contact_created(
+    conn: &mut sqlx::PgConnection,
+    contact_id: Id,
+    conversation: (Option<Id>, Option<i64>),
+    now: DateTime<Utc>,
+    via: &str,
+) -> StoreResult<()> {
+    use crate::domain::out_event_data::{bare_contact, contact_created, Place};
+    let row: Option<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("select key, name, bsuid from contacts where id = $1 and created_at = $2")
+            .bind(contact_id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((key, name, bsuid)) = row else {
+        return Ok(());
+    };
+    let place = Place {
+        conversation_id: conversation.0,
+        sender_id: conversation.1,
+        at: now,
+    };
+    let who = bare_contact(contact_id, &key, name, bsuid);
+    insert_events(conn, &[contact_created(&place, &who, via)]).await
+}
+
 #[async_trait]
 impl EventsLog for PgStore {
     fn record_events_from_now(&self) {

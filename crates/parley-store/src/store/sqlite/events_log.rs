@@ -88,6 +88,36 @@ pub(super) fn tell_outbound(
     insert_events(conn, &[event])
 }
 
+/// Tells `contact.created` (`via` what) in the job's transaction if contact `contact_id` was
+/// created at `now` (by the job calling this: its `created_at` is the job's time).
+pub(super) fn tell_contact_created(
+    conn: &Conn<'_>,
+    contact_id: Id,
+    conversation: (Option<Id>, Option<i64>),
+    now: i64,
+    via: &str,
+) -> StoreResult<()> {
+    use crate::domain::out_event_data::{bare_contact, contact_created, Place};
+    use rusqlite::OptionalExtension;
+    let row: Option<(String, Option<String>, Option<String>, i64)> = conn
+        .prepare_cached("select key, name, bsuid, created_at from contacts where id = ?1")?
+        .query_row([contact_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((key, name, bsuid, created_at)) = row.filter(|r| r.3 == now) else {
+        return Ok(());
+    };
+    let _ = created_at;
+    let place = Place {
+        conversation_id: conversation.0,
+        sender_id: conversation.1,
+        at: time(now)?,
+    };
+    let who = bare_contact(contact_id, &key, name, bsuid);
+    insert_events(conn, &[contact_created(&place, &who, via)])
+}
+
 #[async_trait]
 impl EventsLog for SqliteStore {
     fn record_events_from_now(&self) {

@@ -232,10 +232,32 @@ async fn sends_and_their_statuses_are_told(store: DynStore) {
     assert_eq!(read[2].data["error"]["code"], 131026);
 }
 
+/// A contact the API creates (`ensure_conversation`) is told of once, in that transaction;
+/// found again, it is not told again.
+async fn a_contact_the_api_creates_is_told_once(store: DynStore) {
+    store.record_events_from_now();
+    let first = store
+        .ensure_conversation(SENDER, &customer(7), Some("Bo"), t(0))
+        .await
+        .unwrap();
+    store
+        .ensure_conversation(SENDER, &customer(7), Some("Bo"), t(1))
+        .await
+        .unwrap();
+    let read = logged(&store).await;
+    assert_eq!(kinds(&read), ["contact.created"]);
+    assert_eq!(read[0].conversation_id, Some(first.id));
+    assert_eq!(read[0].data["via"], "api");
+    assert_eq!(read[0].data["contact"]["id"], first.contact_id);
+    assert_eq!(read[0].data["contact"]["name"], "Bo");
+    assert_eq!(read[0].data["contact"]["phone"], "+16315550007");
+}
+
 conformance!(
     nothing_is_recorded_until_someone_listens,
     recorded_events_are_read_back_in_order_as_written,
     a_steps_events_are_committed_with_it,
     a_refused_step_tells_nothing,
     sends_and_their_statuses_are_told,
+    a_contact_the_api_creates_is_told_once,
 );

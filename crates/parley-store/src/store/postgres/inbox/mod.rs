@@ -57,7 +57,7 @@ impl Inbox for PgStore {
         };
         // The no-op updates make `returning` give existing rows too, and lock them so a
         // concurrent first sight of the same contact waits instead of failing.
-        let row: ConversationCols = sqlx::query_as(&format!(
+        let sql = format!(
             "with contact as (
                  insert into contacts (key, name, created_at, phone, bsuid)
                  values ($2, $3, $4,
@@ -70,14 +70,28 @@ impl Inbox for PgStore {
              select $1, id, $4 from contact
              on conflict (sender_id, contact_id) do update set sender_id = excluded.sender_id
              returning {CONVERSATION_COLUMNS}"
-        ))
-        .bind(sender_id)
-        .bind(key)
-        .bind(name)
-        .bind(now)
-        .fetch_one(&self.pool)
+        );
+        let query = sqlx::query_as::<_, ConversationCols>(&sql)
+            .bind(sender_id)
+            .bind(key)
+            .bind(name)
+            .bind(now);
+        if !self.events.on() {
+            return Ok(query.fetch_one(&self.pool).await?.into());
+        }
+        // Events out: a contact created here is told of in the same transaction.
+        let mut tx = self.pool.begin().await?;
+        let conversation: Conversation = query.fetch_one(&mut *tx).await?.into();
+        super::events_log::tell_contact_created(
+            &mut tx,
+            conversation.contact_id,
+            (Some(conversation.id), Some(sender_id)),
+            now,
+            "api",
+        )
         .await?;
-        Ok(row.into())
+        tx.commit().await?;
+        Ok(conversation)
     }
 
     async fn conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {

@@ -46,6 +46,7 @@ impl Inbox for SqliteStore {
         let identities = contact.user_id().map(|_| Identities::of(contact));
         let name = name.map(str::to_owned);
         let now = micros(now);
+        let tell = self.events.on();
         self.writer
             .run(move |conn| {
                 // A BSUID may belong to a contact stored under its phone: found, not doubled.
@@ -68,7 +69,12 @@ impl Inbox for SqliteStore {
                     what: "conversation of contact",
                     id: contact_id,
                 })?;
-                rows::conversation(row)
+                let conversation = rows::conversation(row)?;
+                if tell {
+                    let at = (Some(conversation.id), Some(sender_id));
+                    super::events_log::tell_contact_created(conn, contact_id, at, now, "api")?;
+                }
+                Ok(conversation)
             })
             .await
     }
