@@ -68,3 +68,85 @@ pub(crate) fn logged(
 pub(crate) fn bounded(limit: i64) -> i64 {
     limit.clamp(1, 1000)
 }
+
+/// One imported contact as events tell it, on both backends.
+pub(crate) struct Imported<'a> {
+    /// id, key, name (after the row), BSUID.
+    pub contact: (Id, String, Option<String>, Option<String>),
+    pub created: bool,
+    /// The name before the row, if the contact existed.
+    pub name_before: Option<String>,
+    pub row: &'a crate::domain::contact_file::ContactImport,
+    /// Whether the row changed its attributes or tags.
+    pub changed: bool,
+    /// Whether the contact was opted out before the row.
+    pub was_out: bool,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The events of an imported row: `contact.created` for a new contact, `contact.changed`
+/// for one the row changed, and `contact.opted_out` when the row opted out a contact that
+/// was not (all `via: import`; contacts have no conversation: `conversation_id` null).
+pub(crate) fn import_events(i: &Imported<'_>) -> Vec<NewOutEvent> {
+    use crate::domain::out_event_data::{
+        bare_contact, contact_changed, contact_created, contact_opted_out, Place,
+    };
+    let (id, key, name, bsuid) = &i.contact;
+    let who = bare_contact(*id, key, name.clone(), bsuid.clone());
+    let place = Place {
+        conversation_id: None,
+        sender_id: None,
+        at: i.now,
+    };
+    let mut patch = i.row.patch();
+    let renamed = i.row.name.is_some() && i.row.name != i.name_before;
+    if renamed {
+        patch.name = i.row.name.clone();
+    }
+    let mut out = Vec::new();
+    if i.created {
+        out.push(contact_created(&place, &who, "import"));
+    } else if i.changed || renamed {
+        out.push(contact_changed(&place, &who, &patch, "import"));
+    }
+    if patch.opts_out() && !i.was_out {
+        out.push(contact_opted_out(&place, &who, "import"));
+    }
+    out
+}
+
+/// Whether attributes say the contact opted out.
+pub(crate) fn opted_out(attributes: &serde_json::Map<String, serde_json::Value>) -> bool {
+    attributes.get(crate::domain::contact::OPTED_OUT) == Some(&serde_json::Value::Bool(true))
+}
+
+/// The events of a marketing preference (`user_preferences`): `contact.created` for a
+/// contact Parley met through it, `contact.opted_out` (`via: marketing_preference`: the
+/// customer stopped marketing messages) when it newly stops them.
+pub(crate) fn preference_events(
+    (id, key, name, bsuid): (Id, String, Option<String>, Option<String>),
+    created: bool,
+    newly_stopped: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<NewOutEvent> {
+    use crate::domain::out_event_data::{bare_contact, contact_created, contact_opted_out, Place};
+    let who = bare_contact(id, &key, name, bsuid);
+    let place = Place {
+        conversation_id: None,
+        sender_id: None,
+        at: now,
+    };
+    let mut out = Vec::new();
+    if created {
+        out.push(contact_created(&place, &who, "marketing_preference"));
+    }
+    if newly_stopped {
+        out.push(contact_opted_out(&place, &who, "marketing_preference"));
+    }
+    out
+}
+
+/// `at` as PostgreSQL keeps it (whole microseconds), to compare with a stored time.
+pub(crate) fn to_micros(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}

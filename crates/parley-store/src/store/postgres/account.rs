@@ -168,6 +168,28 @@ impl Account for PgStore {
         // Parley has not met the customer yet.
         let linked = super::identity::link(&mut tx, &ids, None, None, None, now, true).await?;
         if let Some((id, _)) = linked {
+            if self.events.on() {
+                let (key, name, bsuid, created_at, stopped_at): (
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    DateTime<Utc>,
+                    Option<DateTime<Utc>>,
+                ) = sqlx::query_as(
+                    "select key, name, bsuid, created_at, marketing_stopped_at
+                     from contacts where id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let events = crate::store::events_log::preference_events(
+                    (id, key, name, bsuid),
+                    created_at == crate::store::events_log::to_micros(now),
+                    preference.stopped && stopped_at.is_none(),
+                    now,
+                );
+                super::events_log::insert_events(&mut tx, &events).await?;
+            }
             sqlx::query(
                 "update contacts set marketing_stopped_at =
                      case when $2 then coalesce(marketing_stopped_at, $3) else null end

@@ -6,6 +6,7 @@ use super::rows::{self, json};
 use super::PgStore;
 use crate::domain::contact_file::ContactImport;
 use crate::domain::{Contact, Id};
+use crate::store::events_log::{import_events, opted_out, Imported};
 use crate::store::{Contacts, ImportOutcome, StoreResult, IMPORT_BATCH};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,10 +22,11 @@ impl Contacts for PgStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ImportOutcome>> {
         let mut outcomes = Vec::with_capacity(rows.len());
+        let tell = self.events.on();
         for batch in rows.chunks(IMPORT_BATCH) {
             let mut tx = self.pool.begin().await?;
             for row in batch {
-                outcomes.push(import_one(&mut tx, row, now).await?);
+                outcomes.push(import_one(&mut tx, row, now, tell).await?);
             }
             tx.commit().await?;
         }
@@ -51,8 +53,22 @@ async fn import_one(
     conn: &mut PgConnection,
     row: &ContactImport,
     now: DateTime<Utc>,
+    tell: bool,
 ) -> StoreResult<ImportOutcome> {
     let ids = row.identities();
+    // Events out: the name before the row, to tell whether it changed.
+    let name_before: Option<String> = if tell {
+        sqlx::query_scalar::<_, Option<String>>(
+            "select name from contacts where phone = $1 or bsuid = $2 order by id limit 1",
+        )
+        .bind(&ids.phone)
+        .bind(&ids.bsuid)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten()
+    } else {
+        None
+    };
     let existed: bool =
         sqlx::query_scalar("select exists (select 1 from contacts where phone = $1 or bsuid = $2)")
             .bind(&ids.phone)
@@ -79,7 +95,25 @@ async fn import_one(
     if patch.opts_out() {
         super::outbox::stop_queued_sends(conn, id, now).await?;
     }
-    if (&attributes, &tags) != (&before.0, &before.1) {
+    let changed = (&attributes, &tags) != (&before.0, &before.1);
+    if tell {
+        let (key, name, bsuid): (String, Option<String>, Option<String>) =
+            sqlx::query_as("select key, name, bsuid from contacts where id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let events = import_events(&Imported {
+            contact: (id, key, name, bsuid),
+            created: !existed,
+            name_before,
+            row,
+            changed,
+            was_out: opted_out(&before.0),
+            now,
+        });
+        super::events_log::insert_events(conn, &events).await?;
+    }
+    if changed {
         sqlx::query("update contacts set attributes = $2, tags = $3 where id = $1")
             .bind(id)
             .bind(Json(&attributes))

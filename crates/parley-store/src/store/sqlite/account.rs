@@ -172,6 +172,7 @@ impl Account for SqliteStore {
         let stopped = preference.stopped;
         let at = micros(preference.at.unwrap_or(now));
         let now = micros(now);
+        let tell = self.events.on();
         self.writer
             .run(move |conn| {
                 // Found by phone and/or business-scoped id like a message's sender, and
@@ -180,6 +181,9 @@ impl Account for SqliteStore {
                 else {
                     return Ok(());
                 };
+                if tell {
+                    tell_preference(conn, id, stopped, now)?;
+                }
                 conn.prepare_cached(
                     "update contacts set marketing_stopped_at =
                          case when ?2 then coalesce(marketing_stopped_at, ?3) else null end
@@ -237,4 +241,29 @@ impl Account for SqliteStore {
             })
             .await
     }
+}
+
+/// Events out of a marketing preference about contact `id`, before it is applied
+/// (`store::events_log::preference_events`).
+fn tell_preference(conn: &Conn<'_>, id: Id, stopped: bool, now: i64) -> StoreResult<()> {
+    let (key, name, bsuid, created_at, stopped_at): (
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<i64>,
+    ) = conn
+        .prepare_cached(
+            "select key, name, bsuid, created_at, marketing_stopped_at from contacts where id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    let events = crate::store::events_log::preference_events(
+        (id, key, name, bsuid),
+        created_at == now,
+        stopped && stopped_at.is_none(),
+        super::rows::time(now)?,
+    );
+    super::events_log::insert_events(conn, &events)
 }

@@ -7,10 +7,11 @@ use super::statements::Conn;
 use super::SqliteStore;
 use crate::domain::contact_file::ContactImport;
 use crate::domain::{Contact, Id};
+use crate::store::events_log::{import_events, opted_out, Imported};
 use crate::store::{Contacts, ImportOutcome, StoreResult, IMPORT_BATCH};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
 #[async_trait]
@@ -21,6 +22,7 @@ impl Contacts for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ImportOutcome>> {
         let now = micros(now);
+        let tell = self.events.on();
         let mut outcomes = Vec::with_capacity(rows.len());
         for batch in rows.chunks(IMPORT_BATCH) {
             let batch = batch.to_vec();
@@ -29,7 +31,7 @@ impl Contacts for SqliteStore {
                 .run(move |conn| {
                     batch
                         .iter()
-                        .map(|row| import_one(conn, row, now))
+                        .map(|row| import_one(conn, row, now, tell))
                         .collect::<StoreResult<Vec<_>>>()
                 })
                 .await?;
@@ -54,8 +56,24 @@ impl Contacts for SqliteStore {
     }
 }
 
-fn import_one(conn: &Conn<'_>, row: &ContactImport, now: i64) -> StoreResult<ImportOutcome> {
+fn import_one(
+    conn: &Conn<'_>,
+    row: &ContactImport,
+    now: i64,
+    tell: bool,
+) -> StoreResult<ImportOutcome> {
     let ids = row.identities();
+    // Events out: the name before the row, to tell whether it changed.
+    let name_before: Option<String> = if tell {
+        conn.prepare_cached(
+            "select name from contacts where phone = ?1 or bsuid = ?2 order by id limit 1",
+        )?
+        .query_row(params![ids.phone, ids.bsuid], |r| r.get(0))
+        .optional()?
+        .flatten()
+    } else {
+        None
+    };
     let existed: bool = conn
         .prepare_cached(
             "select exists (select 1 from contacts where phone = ?1)
@@ -80,7 +98,23 @@ fn import_one(conn: &Conn<'_>, row: &ContactImport, now: i64) -> StoreResult<Imp
     if patch.opts_out() {
         super::outbox::stop_queued_sends(conn, id, now)?;
     }
-    if (&attributes, &tags) != (&before.0, &before.1) {
+    let changed = (&attributes, &tags) != (&before.0, &before.1);
+    if tell {
+        let (key, name, bsuid): (String, Option<String>, Option<String>) = conn
+            .prepare_cached("select key, name, bsuid from contacts where id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let events = import_events(&Imported {
+            contact: (id, key, name, bsuid),
+            created: !existed,
+            name_before,
+            row,
+            changed,
+            was_out: opted_out(&before.0),
+            now: rows::time(now)?,
+        });
+        super::events_log::insert_events(conn, &events)?;
+    }
+    if changed {
         conn.prepare_cached("update contacts set attributes = ?2, tags = ?3 where id = ?1")?
             .execute(params![
                 id,

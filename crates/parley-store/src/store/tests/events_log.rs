@@ -253,6 +253,90 @@ async fn a_contact_the_api_creates_is_told_once(store: DynStore) {
     assert_eq!(read[0].data["contact"]["phone"], "+16315550007");
 }
 
+/// An import tells `contact.created` for a new contact, `contact.changed` for one it
+/// changed (not for one it left as it was) and `contact.opted_out` once, all in the
+/// import's transaction; a marketing preference tells the stop once.
+async fn imports_and_preferences_tell_of_contacts(store: DynStore) {
+    use crate::domain::contact_file::ContactImport;
+    use crate::domain::{MarketingPreference, PhoneNumber};
+    store.record_events_from_now();
+    let row = |name: Option<&str>, opted_in: Option<bool>, city: Option<&str>| ContactImport {
+        row: 1,
+        phone: Some(PhoneNumber::parse("+16315550009").unwrap()),
+        user_id: None,
+        name: name.map(str::to_string),
+        tags: Vec::new(),
+        opted_in,
+        fields: city
+            .map(|c| [("city".to_string(), json!(c))].into_iter().collect())
+            .unwrap_or_default(),
+    };
+    store
+        .import_contacts(&[row(Some("Cy"), None, None)], t(0))
+        .await
+        .unwrap();
+    store
+        .import_contacts(&[row(Some("Cy"), None, None)], t(1))
+        .await
+        .unwrap();
+    store
+        .import_contacts(&[row(None, None, Some("Lima"))], t(2))
+        .await
+        .unwrap();
+    store
+        .import_contacts(&[row(None, Some(false), None)], t(3))
+        .await
+        .unwrap();
+    store
+        .import_contacts(&[row(None, Some(false), None)], t(4))
+        .await
+        .unwrap();
+    let read = logged(&store).await;
+    assert_eq!(
+        kinds(&read),
+        [
+            "contact.created",
+            "contact.changed",
+            "contact.changed",
+            "contact.opted_out"
+        ]
+    );
+    assert!(read.iter().all(|e| e.data["via"] == "import"));
+    assert_eq!(read[0].data["contact"]["name"], "Cy");
+    assert_eq!(read[0].data["contact"]["phone"], "+16315550009");
+    assert_eq!(read[1].data["changes"]["attributes"]["city"], "Lima");
+    assert_eq!(read[0].conversation_id, None);
+
+    let stop = |stopped| MarketingPreference {
+        contact: customer(9),
+        stopped,
+        at: Some(t(5)),
+    };
+    store
+        .set_marketing_preference(&stop(true), t(5))
+        .await
+        .unwrap();
+    store
+        .set_marketing_preference(&stop(true), t(6))
+        .await
+        .unwrap();
+    let read = logged(&store).await;
+    assert_eq!(kinds(&read[4..]), ["contact.opted_out"]);
+    assert_eq!(read[4].data["via"], "marketing_preference");
+    // A customer Parley meets through their preference is created, then stops.
+    let stranger = MarketingPreference {
+        contact: customer(10),
+        stopped: true,
+        at: None,
+    };
+    store
+        .set_marketing_preference(&stranger, t(7))
+        .await
+        .unwrap();
+    let read = logged(&store).await;
+    assert_eq!(kinds(&read[5..]), ["contact.created", "contact.opted_out"]);
+}
+
 conformance!(
     nothing_is_recorded_until_someone_listens,
     recorded_events_are_read_back_in_order_as_written,
@@ -260,4 +344,5 @@ conformance!(
     a_refused_step_tells_nothing,
     sends_and_their_statuses_are_told,
     a_contact_the_api_creates_is_told_once,
+    imports_and_preferences_tell_of_contacts,
 );
