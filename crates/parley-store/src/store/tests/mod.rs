@@ -41,6 +41,7 @@ macro_rules! conformance {
 // Declared after the macro so that they see it.
 mod account;
 mod broadcasts;
+mod chatwoot;
 mod contacts;
 mod events_log;
 mod costs;
