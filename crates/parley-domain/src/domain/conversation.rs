@@ -52,6 +52,10 @@ pub struct ConversationState {
     /// broadcast routes one reply).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcast_replied: Option<super::Id>,
+    /// The thread's owner under Meta's conversation routing, once a routing event was seen
+    /// (`None`: never; Parley's as always). Kept by the engine, committed with each step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<super::ThreadState>,
 }
 
 /// Tokens and cost a conversation spent on language models.

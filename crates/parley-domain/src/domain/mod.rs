@@ -24,6 +24,7 @@ pub mod out_event;
 pub mod out_event_data;
 pub mod phone;
 pub mod pricing;
+pub mod routing;
 pub mod session;
 pub mod tagged;
 pub mod text;
@@ -47,6 +48,9 @@ pub use identity::{Identities, IdentityChange, IdentityChangeKind};
 pub use message::*;
 pub use out_event::{NewOutEvent, OutEvent, OutEventKind};
 pub use phone::{is_user_id, ContactRef, PhoneError, PhoneNumber};
+pub use routing::{
+    HandoverKind, OwnerReason, RoutingRoles, ThreadAction, ThreadHandover, ThreadOwner, ThreadState,
+};
 pub use timer::{NewTimer, ScheduledRun, Timer, TimerKind};
 pub use window::{WindowPolicy, WindowState};
 

@@ -9,7 +9,8 @@
 //! a body that is not JSON, or lacks the structure every notification has, is an error.
 //!
 //! Fields read: `messages` (messages and statuses), and in `webhook/platform.rs` the
-//! coexistence fields `smb_message_echoes` and `history` and the `calls` field.
+//! coexistence fields `smb_message_echoes` and `history` and the `calls` field, and in
+//! `webhook/routing.rs` Conversation Routing's `standby` and `messaging_handovers`.
 
 use super::wire;
 use crate::channels::dropped::dropped;
@@ -221,7 +222,7 @@ fn parse_parts(body: &str) -> Result<Vec<Routed>, MetaWebhookError> {
                 // `user_id_update` is its own subscription field since 2026.
                 Some(
                     field @ ("messages" | "user_id_update" | "smb_message_echoes" | "history"
-                    | "calls"),
+                    | "calls" | "standby" | "messaging_handovers"),
                 ) => field,
                 Some(field @ ("message_template_status_update" | "template_category_update")) => {
                     match change.get("value") {
@@ -343,6 +344,18 @@ fn collect(field: &str, at: &str, value: &Value, items: &mut Vec<Routed>) {
             }
             return;
         }
+        "standby" => {
+            for item in routing::standby(at, value, &contacts) {
+                push(item);
+            }
+            return;
+        }
+        "messaging_handovers" => {
+            for item in routing::handovers(at, value) {
+                push(item);
+            }
+            return;
+        }
         "calls" => {
             for (k, raw) in list("calls").iter().enumerate() {
                 let at = format!("{at}.calls[{k}]");
@@ -423,5 +436,6 @@ use message::*;
 mod account;
 mod message;
 mod platform;
+mod routing;
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,17 @@ pub enum InboundContent {
         /// Meta's `history_context.status` (`read`, `delivered`, `played`…).
         status: Option<String>,
     },
+    /// A copy of a message in a thread another app owns on a shared number (conversation
+    /// routing's `standby` field): the customer's own message (`from_customer`), or what the
+    /// owning app sent them. Context only: never starts a flow, never answered; the
+    /// customer's counts for the window, the app's joins the history as sent by another app.
+    Standby {
+        from_customer: bool,
+        content: Box<InboundContent>,
+    },
+    /// The thread's ownership moved (`messaging_handovers`): stored, and the engine records
+    /// the new owner; never starts a flow.
+    Handover(crate::domain::ThreadHandover),
     /// A WhatsApp voice call (`calls` webhook): one event when it connects, one when it
     /// ends. A call the customer made opens or resets the window like a message.
     Call(CallEvent),
@@ -206,6 +217,8 @@ impl InboundContent {
             InboundContent::RequestWelcome => "request_welcome",
             InboundContent::Echo { .. } => "echo",
             InboundContent::History { .. } => "history",
+            InboundContent::Standby { .. } => "standby",
+            InboundContent::Handover(_) => "handover",
             InboundContent::Call(_) => "call",
             InboundContent::FormReply { .. } => "form_reply",
             InboundContent::AddressReply { .. } => "address",
@@ -214,11 +227,16 @@ impl InboundContent {
 
     /// What an echo (a message a person sent from the WhatsApp Business app) is as a
     /// message of the business, for the conversation's outbound record; `None` for
-    /// anything but an echo. Kinds an outbound message cannot hold are recorded as a short
+    /// anything but an echo (or a standby copy of what another app sent). Kinds an outbound message cannot hold are recorded as a short
     /// text naming them (the event keeps all of it).
     pub fn echoed(&self) -> Option<OutboundContent> {
-        let InboundContent::Echo { content } = self else {
-            return None;
+        let (content, by) = match self {
+            InboundContent::Echo { content } => (content, "the WhatsApp Business app"),
+            InboundContent::Standby {
+                from_customer: false,
+                content,
+            } => (content, "another app on the number"),
+            _ => return None,
         };
         Some(match &**content {
             InboundContent::Text { body } => OutboundContent::Text {
@@ -251,10 +269,7 @@ impl InboundContent {
                 address: address.clone(),
             },
             other => OutboundContent::Text {
-                body: format!(
-                    "({} sent from the WhatsApp Business app)",
-                    other.kind_name()
-                ),
+                body: format!("({} sent from {by})", other.kind_name()),
                 preview_url: false,
             },
         })
@@ -278,7 +293,10 @@ impl InboundContent {
     /// history backfill and calls the business made do not.
     pub fn opens_window(&self) -> bool {
         match self {
-            InboundContent::Echo { .. } | InboundContent::History { .. } => false,
+            InboundContent::Echo { .. }
+            | InboundContent::History { .. }
+            | InboundContent::Handover(_) => false,
+            InboundContent::Standby { from_customer, .. } => *from_customer,
             InboundContent::Call(call) => call.direction == CallDirection::UserInitiated,
             _ => true,
         }
@@ -295,6 +313,8 @@ impl InboundContent {
                 | InboundContent::RequestWelcome
                 | InboundContent::Echo { .. }
                 | InboundContent::History { .. }
+                | InboundContent::Standby { .. }
+                | InboundContent::Handover(_)
                 | InboundContent::Call(_)
         )
     }
