@@ -4,5 +4,9 @@
 //! schedule, then parked.
 
 pub mod deliver;
+pub mod endpoints;
+pub mod schedule;
+pub mod webhook;
+pub mod worker;
 
 pub use deliver::{Deliverer, Outcome};

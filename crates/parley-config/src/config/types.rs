@@ -148,6 +148,8 @@ impl Config {
         self.rate_limit.problems(&mut problems);
         self.flows.problems(&mut problems);
         self.media.problems(&mut problems);
+        let sender_ids: Vec<i64> = self.senders.iter().map(|s| s.id).collect();
+        self.events.problems(&sender_ids, &mut problems);
         self.pricing.problems(&mut problems);
         model_problems(&self.models, self.transcribe.as_ref(), &mut problems);
         if self.inbox.concurrency == 0 || self.outbox.concurrency == 0 {
