@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod error;
+mod inbox;
 mod insights;
 pub mod listen;
 mod local_pages;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks)
         .merge(sandbox::router(&state))
         .merge(insights::router(&state))
+        .merge(inbox::router())
         .merge(studio::router(&state))
         .merge(schemas::router())
         .merge(api::router(state.clone()))

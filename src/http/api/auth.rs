@@ -6,8 +6,13 @@
 //! 429 with `Retry-After` in whole seconds. Every refusal is logged with the key's name
 //! when known, never with the key. With no key configured at all, the refusal says so and
 //! how to add one: the usual reason for a 401 on a fresh install.
+//!
+//! A key with `scopes` may call only the routes its scopes allow (`[inbox]`: `/api/inbox/…`);
+//! any other route answers it 403 `FORBIDDEN`, saying which scope the key has. A known key's
+//! name goes into the request's extensions as a [`Caller`], so a handler can record who
+//! acted (the inbox records who answered a customer).
 
-use crate::config::Config;
+use crate::config::{ApiKeyConfig, Config};
 use crate::http::error::Error;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -23,15 +28,21 @@ use subtle::ConstantTimeEq;
 /// The 401 message when the config has no `api_keys`: no key can be right.
 const NO_KEYS: &str = "No API keys are configured on this Parley, so every request is refused. To add one, run `parley keygen` and put the printed hash under `api_keys:` in the config, then restart Parley (`parley init` starts a new project with a key).";
 
+/// The name of the API key a request came with (`api_keys[].name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
 pub struct ApiAuth {
     /// Key names and their SHA-256, decoded once.
     keys: Vec<(String, [u8; 32])>,
+    /// Each key's config, in the order of `keys` (its scopes).
+    configs: Vec<ApiKeyConfig>,
     limiter: DefaultKeyedRateLimiter<usize>,
 }
 
 impl ApiAuth {
     pub fn new(config: &Config) -> Self {
-        let keys = config
+        let (keys, configs) = config
             .api_keys
             .iter()
             .filter_map(|k| {
@@ -39,13 +50,14 @@ impl ApiAuth {
                 // `Config::validate` guarantees 64 hex characters.
                 hex::decode_to_slice(k.key_sha256.trim().to_ascii_lowercase(), &mut hash)
                     .ok()
-                    .map(|()| (k.name.clone(), hash))
+                    .map(|()| ((k.name.clone(), hash), k.clone()))
             })
-            .collect();
+            .unzip();
         let per_second = NonZeroU32::new(config.rate_limit.per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.rate_limit.burst).unwrap_or(NonZeroU32::MIN);
         Self {
             keys,
+            configs,
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
         }
     }
@@ -92,7 +104,7 @@ pub(in crate::http) fn bearer(request: &Request) -> Option<&str> {
 
 pub async fn require_key(
     State(auth): State<Arc<ApiAuth>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_string();
@@ -122,7 +134,22 @@ pub async fn require_key(
         }
         return response;
     }
+    let (name, config) = (&auth.keys[index].0, &auth.configs[index]);
+    if !config.allows(&path) {
+        crate::metrics::logs::log_every!(warn, %path, key = %name, "API request outside the key's scopes refused");
+        return Error::forbidden(out_of_scope(name, config)).into_response();
+    }
+    request.extensions_mut().insert(Caller(name.clone()));
     next.run(request).await
+}
+
+/// Why a key with scopes may not call a route.
+fn out_of_scope(name: &str, config: &ApiKeyConfig) -> String {
+    let scopes: Vec<&str> = config.scopes.iter().flatten().map(|s| s.as_str()).collect();
+    format!(
+        "the API key `{name}` may not call this route: its scopes are [{}] (`inbox` allows only /api/inbox/…, the inbox page's calls); use a key without `scopes` for the rest of the API",
+        scopes.join(", ")
+    )
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -144,6 +171,7 @@ mod tests {
             .map(|(name, key)| crate::config::ApiKeyConfig {
                 name: name.to_string(),
                 key_sha256: hex::encode(Sha256::digest(key.as_bytes())),
+                scopes: None,
             })
             .collect();
         c.rate_limit.per_second = 1;

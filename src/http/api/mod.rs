@@ -11,6 +11,7 @@
 //!   `flow_saves.rs`: `GET /api/flows/saves` (the studio's saves, for audit);
 //!   `contacts.rs`: `POST /api/contacts/import`, `GET /api/contacts/export`;
 //!   `inbound_media.rs`: `GET /api/media/{sha256}` and `GET /api/messages/{id}/media`;
+//!   `/api/inbox/…` (the inbox page's calls) is served by `crate::http::inbox`;
 //!   `GET /api/insights/…` is served by `crate::http::insights`, shared with its page;
 //!   `openapi.rs`: `GET /api/openapi.json`;
 //!
@@ -30,7 +31,7 @@
 pub(super) mod auth;
 pub(super) mod body;
 mod broadcasts;
-mod common;
+pub(super) mod common;
 mod contacts;
 mod conversations;
 mod costs;
@@ -42,7 +43,7 @@ mod media;
 mod messages_v1;
 mod models;
 mod openapi;
-mod outbox;
+pub(super) mod outbox;
 pub(super) mod session;
 mod user_whatsapp;
 
@@ -120,6 +121,26 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/api/conversations/{conversation_id}/release",
         summary: "Hand a conversation back from a human agent to the bot",
+    },
+    Route {
+        method: "GET",
+        path: "/api/inbox/conversations",
+        summary: "The inbox: conversations handed to a person, oldest waiting first",
+    },
+    Route {
+        method: "GET",
+        path: "/api/inbox/conversations/{conversation_id}",
+        summary: "The inbox: a conversation in handoff with its history, window and usable templates",
+    },
+    Route {
+        method: "POST",
+        path: "/api/inbox/conversations/{conversation_id}/reply",
+        summary: "The inbox: answer the customer with free text (window open) or a template",
+    },
+    Route {
+        method: "POST",
+        path: "/api/inbox/conversations/{conversation_id}/release",
+        summary: "The inbox: give the conversation back to the bot",
     },
     Route {
         method: "POST",
@@ -234,6 +255,12 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
             post(conversations::send_message)
         }
         ("POST", "/api/conversations/{conversation_id}/release") => post(conversations::release),
+        ("GET", "/api/inbox/conversations") => get(super::inbox::list),
+        ("GET", "/api/inbox/conversations/{conversation_id}") => get(super::inbox::show),
+        ("POST", "/api/inbox/conversations/{conversation_id}/reply") => post(super::inbox::reply),
+        ("POST", "/api/inbox/conversations/{conversation_id}/release") => {
+            post(super::inbox::release)
+        }
         ("POST", "/api/senders/{sender_id}/health") => post(health::check),
         ("GET", "/api/flows") => get(flows::list),
         ("GET", "/api/flows/saves") => get(flow_saves::list),

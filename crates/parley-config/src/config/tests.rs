@@ -242,6 +242,7 @@ fn check_warns_about_what_a_deployment_lacks() {
     cfg.api_keys.push(ApiKeyConfig {
         name: "crm".into(),
         key_sha256: "0".repeat(64),
+        scopes: None,
     });
     assert!(cfg.warnings(3).is_empty());
 }

@@ -4,6 +4,7 @@
 //! and Insights, the pages, `/healthz`, `/readyz`, `/metrics`) from `others::OTHERS`,
 //! which a test holds equal to the routes the server answers.
 
+mod inbox;
 mod others;
 mod sandbox;
 mod schema;
@@ -297,7 +298,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             &[200, 401, 404, 409, 429, 503],
         ),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
-        _ => (None, vec![], &[200]),
+        _ => inbox::details(r).unwrap_or((None, vec![], &[200])),
     }
 }
 
