@@ -35,15 +35,23 @@ pub const SOURCE_PREFIX: &str = "parley-";
 /// is mirrored without it.
 const MEDIA_WAITS: u32 = 3;
 
-/// The bridge, when `chatwoot:` is configured.
+/// The bridge, when `chatwoot:` is configured (for `events_out::endpoints::deliverers`).
 pub fn bridge(
     config: &crate::config::Config,
-    store: DynStore,
-    media: MediaFiles,
-    clock: Arc<dyn Clock>,
+    store: &DynStore,
+    clock: &Arc<dyn Clock>,
 ) -> Option<Arc<dyn Deliverer>> {
     let cfg = config.chatwoot.clone()?;
-    Some(Arc::new(Bridge::new(cfg, store, media, clock)))
+    // The start has refused a media store that cannot be reached (`app`); this cannot fail
+    // after it, and without files the messages are mirrored as their text lines.
+    let media = MediaFiles::configured(&config.media)
+        .unwrap_or_else(|_| MediaFiles::new(&config.media.dir));
+    Some(Arc::new(Bridge::new(
+        cfg,
+        store.clone(),
+        media,
+        clock.clone(),
+    )))
 }
 
 /// Mirrors events into Chatwoot.

@@ -26,6 +26,7 @@ pub fn deliverers(
             None => tracing::error!(endpoint = %e.name, url = %e.url, "events out: the endpoint cannot be called; it gets nothing"),
         }
     }
+    all.extend(crate::workers::chatwoot::bridge(config, _store, _clock));
     all
 }
 
