@@ -389,7 +389,14 @@ impl App {
             }
             .run(workers_stop.clone()),
         );
-        crate::workers::events_out::endpoints::spawn(&cfg, &st.store, &st.clock, &self.owner, workers, workers_stop);
+        crate::workers::events_out::endpoints::spawn(
+            &cfg,
+            &st.store,
+            &st.clock,
+            &self.owner,
+            workers,
+            workers_stop,
+        );
         if cfg.flows.hot_reload {
             let reloader = Reloader {
                 engine: st.engine.clone(),

@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: BroadcastsCommand,
     },
+    /// Events out: the delivery log, and replays of deliveries, on the configured database.
+    Events {
+        #[command(subcommand)]
+        command: parley::cli::events::EventsCommand,
+    },
     /// Write the JSON Schemas of flow files, flow test files and the config into DIR, one file each.
     Schema {
         /// The folder to write them into (created if missing).
@@ -181,6 +186,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Broadcasts { command } => match broadcasts(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {}", plain(&e));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Events { command } => match parley::cli::events::main(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("parley: {}", plain(&e));

@@ -13,6 +13,7 @@
 //!   `inbound_media.rs`: `GET /api/media/{sha256}` and `GET /api/messages/{id}/media`;
 //!   `/api/inbox/…` (the inbox page's calls) is served by `crate::http::inbox`;
 //!   `GET /api/insights/…` is served by `crate::http::insights`, shared with its page;
+//!   `events.rs`: `GET /api/events/deliveries`, `GET /api/events/{event_id}`, `POST /api/events/replay`;
 //!   `openapi.rs`: `GET /api/openapi.json`;
 //!
 //! and what they share: `auth.rs` (API keys, rate limits), `body.rs` (reading bodies field by
@@ -35,6 +36,7 @@ pub(super) mod common;
 mod contacts;
 mod conversations;
 mod costs;
+mod events;
 mod flow_saves;
 mod flows;
 mod health;
@@ -237,6 +239,21 @@ pub const ROUTES: &[Route] = &[
         path: "/api/openapi.json",
         summary: "This API's OpenAPI document (no key needed)",
     },
+    Route {
+        method: "GET",
+        path: "/api/events/deliveries",
+        summary: "Events out: the delivery log, newest first (endpoint, state, kind, conversation_id; before, limit)",
+    },
+    Route {
+        method: "GET",
+        path: "/api/events/{event_id}",
+        summary: "Events out: an event with its payload and its deliveries",
+    },
+    Route {
+        method: "POST",
+        path: "/api/events/replay",
+        summary: "Events out: deliver again (delivery ids, or an endpoint's parked deliveries of a period)",
+    },
 ];
 
 /// The handler of a listed route. Unknown pairs are a programming error caught by the
@@ -286,6 +303,9 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("POST", "/api/broadcasts/{broadcast_id}/resume") => post(broadcasts::resume),
         ("POST", "/api/broadcasts/{broadcast_id}/cancel") => post(broadcasts::cancel),
         ("GET", "/api/openapi.json") => get(openapi::document),
+        ("GET", "/api/events/deliveries") => get(events::deliveries),
+        ("GET", "/api/events/{event_id}") => get(events::show),
+        ("POST", "/api/events/replay") => post(events::replay),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }
 }

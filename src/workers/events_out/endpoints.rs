@@ -23,7 +23,9 @@ pub fn deliverers(
     for e in &config.events.endpoints {
         match WebhookEndpoint::new(e, allow_private) {
             Some(w) => all.push(Arc::new(w)),
-            None => tracing::error!(endpoint = %e.name, url = %e.url, "events out: the endpoint cannot be called; it gets nothing"),
+            None => {
+                tracing::error!(endpoint = %e.name, url = %e.url, "events out: the endpoint cannot be called; it gets nothing")
+            }
         }
     }
     all.extend(crate::workers::chatwoot::bridge(config, _store, _clock));

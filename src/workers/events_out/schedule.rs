@@ -45,10 +45,16 @@ mod tests {
             for _ in 0..50 {
                 let at = next_attempt(&s, 0.2, i as u32 + 1, now, &mut rng).unwrap();
                 let waited = (at - now).to_std().unwrap();
-                assert!(waited >= delay.mul_f64(0.8) && waited <= delay.mul_f64(1.2), "{i}: {waited:?}");
+                assert!(
+                    waited >= delay.mul_f64(0.8) && waited <= delay.mul_f64(1.2),
+                    "{i}: {waited:?}"
+                );
             }
         }
-        assert_eq!(next_attempt(&s, 0.2, s.len() as u32 + 1, now, &mut rng), None);
+        assert_eq!(
+            next_attempt(&s, 0.2, s.len() as u32 + 1, now, &mut rng),
+            None
+        );
         assert_eq!(next_attempt(&[], 0.2, 1, now, &mut rng), None);
     }
 
@@ -57,8 +63,9 @@ mod tests {
         let now = chrono::Utc::now();
         let mut rng = StdRng::seed_from_u64(1);
         let s = [Duration::from_secs(100)];
-        let times: std::collections::HashSet<_> =
-            (0..20).map(|_| next_attempt(&s, 0.2, 1, now, &mut rng).unwrap()).collect();
+        let times: std::collections::HashSet<_> = (0..20)
+            .map(|_| next_attempt(&s, 0.2, 1, now, &mut rng).unwrap())
+            .collect();
         assert!(times.len() > 10);
         let exact = next_attempt(&s, 0.0, 1, now, &mut rng).unwrap();
         assert_eq!(exact - now, chrono::Duration::seconds(100));

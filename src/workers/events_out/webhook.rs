@@ -81,8 +81,8 @@ impl Deliverer for WebhookEndpoint {
 
     fn wants(&self, kind: OutEventKind, sender_id: Option<i64>) -> bool {
         let kind_ok = self.kinds.as_ref().is_none_or(|k| k.contains(&kind));
-        let sender_ok = self.senders.is_empty()
-            || sender_id.is_none_or(|s| self.senders.contains(&s));
+        let sender_ok =
+            self.senders.is_empty() || sender_id.is_none_or(|s| self.senders.contains(&s));
         kind_ok && sender_ok
     }
 
@@ -107,11 +107,19 @@ impl Deliverer for WebhookEndpoint {
             .header("user-agent", concat!("parley/", env!("CARGO_PKG_VERSION")))
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature(&self.keys, &id, timestamp, &body))
+            .header(
+                "webhook-signature",
+                signature(&self.keys, &id, timestamp, &body),
+            )
             .body(body);
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Outcome::Retry { status: None, error: self.failure(&e) },
+            Err(e) => {
+                return Outcome::Retry {
+                    status: None,
+                    error: self.failure(&e),
+                }
+            }
         };
         let status = response.status().as_u16();
         let answer = tokio::time::timeout(
@@ -208,10 +216,22 @@ mod tests {
 
     #[test]
     fn two_hundreds_deliver_gone_parks_the_rest_retries() {
-        assert_eq!(classify(204, String::new()), Outcome::Delivered { status: Some(204) });
-        assert!(matches!(classify(410, String::new()), Outcome::Park { status: Some(410), .. }));
+        assert_eq!(
+            classify(204, String::new()),
+            Outcome::Delivered { status: Some(204) }
+        );
+        assert!(matches!(
+            classify(410, String::new()),
+            Outcome::Park {
+                status: Some(410),
+                ..
+            }
+        ));
         for s in [400, 401, 404, 429, 500, 503] {
-            assert!(matches!(classify(s, "x".into()), Outcome::Retry { .. }), "{s}");
+            assert!(
+                matches!(classify(s, "x".into()), Outcome::Retry { .. }),
+                "{s}"
+            );
         }
         assert_eq!(short(&"é".repeat(600)).chars().count(), ERROR_TEXT_MAX + 1);
     }

@@ -107,9 +107,11 @@ impl EndpointWorker {
                 _ = tokio::time::sleep(self.poll) => {}
             }
         }
-        if tokio::time::timeout(STOP_GRACE, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
+        if tokio::time::timeout(STOP_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
         {
             tasks.abort_all();
         }
@@ -161,15 +163,15 @@ impl EndpointWorker {
     async fn deliver(&self, c: ClaimedDelivery) {
         let attempt = u32::try_from(c.attempts + 1).unwrap_or(u32::MAX);
         // The deliverer bounds itself; this bounds one that does not, inside the lease.
-        let limit = self.lease.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
+        let limit = self
+            .lease
+            .saturating_sub(Duration::from_secs(1))
+            .max(Duration::from_secs(1));
         let outcome = tokio::time::timeout(limit, self.deliverer.deliver(&c.event, attempt))
             .await
             .unwrap_or_else(|_| Outcome::Retry {
                 status: None,
-                error: format!(
-                    "no outcome within {}",
-                    humantime::format_duration(limit)
-                ),
+                error: format!("no outcome within {}", humantime::format_duration(limit)),
             });
         let now = self.clock.now();
         let result = match outcome {
@@ -181,7 +183,8 @@ impl EndpointWorker {
                 error,
             },
             Outcome::Retry { status, error } => {
-                let next = next_attempt(&self.schedule, self.jitter, attempt, now, &mut rand::rng());
+                let next =
+                    next_attempt(&self.schedule, self.jitter, attempt, now, &mut rand::rng());
                 match next {
                     Some(next_at) => DeliveryResult::Retry {
                         status: status.map(i64::from),
@@ -205,7 +208,11 @@ impl EndpointWorker {
                 tracing::warn!(endpoint = %name, event = c.event.id, attempt, %error, "events out: delivery parked (replay with `parley events replay`)")
             }
         }
-        match self.store.finish_delivery(c.id, &self.owner, &result, now).await {
+        match self
+            .store
+            .finish_delivery(c.id, &self.owner, &result, now)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(endpoint = %name, delivery = c.id, "events out: the delivery's lease was taken over; its outcome is not recorded")

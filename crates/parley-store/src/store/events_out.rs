@@ -231,7 +231,13 @@ pub(crate) fn delivery(c: DeliveryCols<DateTime<Utc>>) -> StoreResult<Delivery> 
 /// The columns of `result` to write: (state, status, error, next_at or None, delivered).
 pub(crate) fn result_columns(
     result: &DeliveryResult,
-) -> (&'static str, Option<i64>, Option<&str>, Option<DateTime<Utc>>, bool) {
+) -> (
+    &'static str,
+    Option<i64>,
+    Option<&str>,
+    Option<DateTime<Utc>>,
+    bool,
+) {
     match result {
         DeliveryResult::Delivered { status } => ("delivered", *status, None, None, true),
         DeliveryResult::Retry {

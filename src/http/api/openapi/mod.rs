@@ -5,6 +5,7 @@
 //! which a test holds equal to the routes the server answers.
 
 mod inbox;
+mod events;
 mod others;
 mod sandbox;
 mod schema;
@@ -297,6 +298,7 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
             vec![path_param("broadcast_id")],
             &[200, 401, 404, 409, 429, 503],
         ),
+        (m, p) if p.starts_with("/api/events/") => events::details(m, p),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
         _ => inbox::details(r).unwrap_or((None, vec![], &[200])),
     }

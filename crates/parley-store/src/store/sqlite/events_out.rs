@@ -25,8 +25,8 @@ fn event((id, kind, at, conversation_id, sender_id, data): EventCols) -> StoreRe
     logged((id, kind, conversation_id, sender_id), time(at)?, data)
 }
 
-
-const CLAIM: &str = "select d.id, d.attempts, e.id, e.kind, e.at, e.conversation_id, e.sender_id, e.data
+const CLAIM: &str =
+    "select d.id, d.attempts, e.id, e.kind, e.at, e.conversation_id, e.sender_id, e.data
      from event_deliveries d join events_out e on e.id = d.event_id
      where d.endpoint = ?1 and d.state = 'pending' and d.next_at <= ?2
        and (d.lease_until is null or d.lease_until < ?2)
@@ -261,12 +261,7 @@ impl EventsOut for SqliteStore {
                             "{RESET} and state = 'parked'
                              and (?3 is null or event_at >= ?3) and (?4 is null or event_at < ?4)"
                         ))?
-                        .execute(params![
-                            endpoint,
-                            now,
-                            since.map(micros),
-                            until.map(micros)
-                        ])?,
+                        .execute(params![endpoint, now, since.map(micros), until.map(micros)])?,
                 };
                 Ok(n as u64)
             })
