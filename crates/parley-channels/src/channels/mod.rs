@@ -57,6 +57,34 @@ pub trait Channel: Send + Sync + 'static {
     /// Check credentials and reachability without sending anything.
     async fn check_health(&self) -> ProviderHealth;
 
+    /// Moves the customer's thread under Meta's conversation routing (`pass`, `release`,
+    /// `take`). Channels without routing refuse, for good.
+    async fn thread_control(
+        &self,
+        to: &ContactRef,
+        action: &crate::domain::ThreadAction,
+        metadata: Option<&str>,
+    ) -> Result<(), SendFailure> {
+        let _ = (to, metadata);
+        Err(SendFailure {
+            class: crate::domain::ErrorClass::Permanent,
+            ..SendFailure::new(
+                None,
+                None,
+                format!(
+                    "`{}`: this sender's channel has no conversation routing (Meta only)",
+                    action.name()
+                ),
+            )
+        })
+    }
+
+    /// The number's routing roles under Meta's conversation routing; `None` for channels
+    /// without routing.
+    async fn routing_roles(&self) -> Option<Result<crate::domain::RoutingRoles, String>> {
+        None
+    }
+
     /// Starts the download of an inbound media file: one request to learn where it is
     /// (Meta) and one for its bytes, whose body the caller reads in chunks. `http` is the
     /// caller's client (its timeout bounds the whole download). Never retries by itself.

@@ -178,6 +178,17 @@ pub const CODES: &[(i64, ErrorClass, &str)] = &[
         ErrorClass::Permanent,
         "no call permission from this customer",
     ),
+    // Conversation routing (2026): thread control on a shared number.
+    (
+        138038,
+        ErrorClass::Permanent,
+        "conversation routing: calls on this number have their own primary app; thread control does not move them",
+    ),
+    (
+        2494191,
+        ErrorClass::Permanent,
+        "conversation routing: this thread-control action is not permitted (not the thread's owner, or not the escalation partner for a take)",
+    ),
 ];
 
 /// The class and words of a listed provider error code.
@@ -296,6 +307,8 @@ mod tests {
         assert_eq!(classify(Some(400), Some(131057)), ErrorClass::Retry);
         assert_eq!(classify(Some(400), Some(130472)), ErrorClass::Permanent);
         assert_eq!(classify(Some(400), Some(138006)), ErrorClass::Permanent);
+        assert_eq!(classify(Some(400), Some(138038)), ErrorClass::Permanent);
+        assert_eq!(classify(Some(400), Some(2494191)), ErrorClass::Permanent);
         assert_eq!(
             classify(Some(400), Some(132015)),
             ErrorClass::TemplateUnavailable

@@ -21,7 +21,7 @@ const INVALID_TOKEN_CODE: i64 = 190;
 
 /// Provider answers are a few hundred bytes; reading stops past this (a proxy's error
 /// page or a broken server cannot grow Parley's memory).
-const MAX_ANSWER: usize = 1024 * 1024;
+pub(super) const MAX_ANSWER: usize = 1024 * 1024;
 
 pub struct MetaClient {
     http: reqwest::Client,
@@ -67,6 +67,16 @@ impl MetaClient {
 
     fn url(&self, tail: &str) -> String {
         address(&self.settings, tail)
+    }
+
+    /// A request to the phone number's `tail` (`/thread_control`), with its access token
+    /// (`routing.rs`).
+    pub(super) fn graph(&self, method: reqwest::Method, tail: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, self.url(tail));
+        match &self.authorization {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request.bearer_auth(&self.settings.access_token),
+        }
     }
 }
 
@@ -205,11 +215,24 @@ impl Channel for MetaClient {
     ) -> Result<MediaBody, FetchError> {
         super::media::fetch(http, &self.settings, source).await
     }
+
+    async fn thread_control(
+        &self,
+        to: &ContactRef,
+        action: &crate::domain::ThreadAction,
+        metadata: Option<&str>,
+    ) -> Result<(), SendFailure> {
+        MetaClient::thread_control(self, to, action, metadata).await
+    }
+
+    async fn routing_roles(&self) -> Option<Result<crate::domain::RoutingRoles, String>> {
+        Some(MetaClient::routing_roles(self).await)
+    }
 }
 
 /// A failed send from Meta's Graph error envelope; a body that is not one keeps the HTTP
 /// status but has no code.
-fn send_failure(status: StatusCode, body: &[u8]) -> SendFailure {
+pub(super) fn send_failure(status: StatusCode, body: &[u8]) -> SendFailure {
     match serde_json::from_slice::<wire::GraphErrorEnvelope>(body) {
         Ok(envelope) => {
             let error = envelope.error;

@@ -8,6 +8,8 @@
 //!   `POST /{phone_number_id}/messages` and a read-only health check, with Meta's error
 //!   envelope mapped to a classified `SendFailure`; `media` fetches an inbound media file
 //!   by its id (`GET /{media-id}`, then the file's URL).
+//! - [`routing`]: Conversation Routing's thread control (`pass`, `release`, `take`) and the
+//!   number's routing roles.
 //! - `wire` (what Meta sends us) and `request` (what we send Meta) are private serde shapes;
 //!   nothing outside this module sees Meta's JSON.
 //!
@@ -17,6 +19,7 @@
 pub mod client;
 mod media;
 mod request;
+pub mod routing;
 mod signature;
 pub mod webhook;
 mod wire;

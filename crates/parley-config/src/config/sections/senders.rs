@@ -139,6 +139,34 @@ pub struct MetaSettings {
     /// The Graph API's base URL with its version, like `https://graph.facebook.com/v26.0`.
     #[serde(default = "default_meta_api_base")]
     pub api_base: String,
+    /// Meta's conversation routing on a number shared with other apps (a helpdesk, Meta's
+    /// Business Agent): whose thread Parley answers, where a `handoff` passes it. Absent:
+    /// Parley behaves as the number's only app (no thread-control calls, no send refused).
+    #[serde(default)]
+    pub routing: Option<RoutingSettings>,
+}
+
+/// Conversation routing for one Meta sender (README "Sharing a number").
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// This Parley's Meta app id, to tell handovers naming Parley from those naming another
+    /// app. Optional: without it a `control_passed` is taken as passed to Parley.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// The app a flow's `handoff` passes the thread to: the number's escalation partner's
+    /// app id, or `ai_agent` for Meta's Business Agent. Absent: a handoff only pauses the
+    /// flow, as without routing.
+    #[serde(default)]
+    pub escalation_app: Option<String>,
+    /// Take the thread back (`take`) when a handoff that passed it ends (released, timed
+    /// out). `false`: wait for the other app to pass it back (`control_passed`).
+    #[serde(default = "default_take_back")]
+    pub take_back: bool,
+}
+
+fn default_take_back() -> bool {
+    true
 }
 
 fn default_meta_api_base() -> String {

@@ -32,6 +32,7 @@ fn client(api_base: String) -> MetaClient {
             app_secret: "test_app_secret".into(),
             verify_token: "test_verify_token".into(),
             api_base,
+            routing: None,
         },
     )
 }
