@@ -91,7 +91,12 @@ pub async fn export(
 }
 
 async fn open(config: &Config) -> anyhow::Result<DynStore> {
-    store::connect(&config.database)
+    let store = store::connect(&config.database)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database.url))
+        .with_context(|| format!("cannot open the database {}", config.database.url))?;
+    // As the daemon: an import's contact events are recorded when someone listens.
+    if !config.events.endpoints.is_empty() || config.chatwoot.is_some() {
+        store.record_events_from_now();
+    }
+    Ok(store)
 }

@@ -17,6 +17,8 @@ const WELCOME: &str = "id: welcome\ntriggers:\n  - keyword: [hi]\nsteps:\n  - se
 fn endpoint_yaml() -> String {
     let dir = tempfile::tempdir().unwrap();
     let candidates = [
+        "events:\n  endpoints:\n    - { name: crm, url: \"http://127.0.0.1:9/hooks\", secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }\n",
+        "events:\n  endpoints:\n    - { name: crm, url: \"https://crm.invalid/hooks\", secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] }\n",
         "events:\n  endpoints:\n    - { name: crm, url: \"http://127.0.0.1:9/hooks\", secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n",
         "events:\n  endpoints:\n    - { name: crm, url: \"http://127.0.0.1:9/hooks\" }\n",
         "events:\n  endpoints:\n    - { name: crm }\n",
@@ -77,6 +79,7 @@ async fn a_conversations_story_is_written_in_order_with_ids_to_join_on() {
     assert_eq!(
         kinds(&events),
         [
+            "contact.created",
             "message.received",
             "flow.started",
             "flow.finished",
@@ -85,6 +88,9 @@ async fn a_conversations_story_is_written_in_order_with_ids_to_join_on() {
             "message.sent"
         ]
     );
+    assert_eq!(events[0].data["via"], "message");
+    assert_eq!(events[0].data["contact"]["phone"], format!("+{CUSTOMER}"));
+    let events = &events[1..];
     let received = &events[0].data;
     assert_eq!(received["provider_message_id"], "wamid.hi");
     assert_eq!(received["content"]["text"], "hi");
@@ -129,7 +135,11 @@ async fn a_conversations_story_is_written_in_order_with_ids_to_join_on() {
         .find(|e| e.kind.as_str() == "handoff.ended")
         .unwrap();
     assert_eq!(ended.data["by"], "api");
-    assert_eq!(ended.data["since"], events[3].data["since"]);
+    let began = events
+        .iter()
+        .find(|e| e.kind.as_str() == "handoff.began")
+        .unwrap();
+    assert_eq!(ended.data["since"], began.data["since"]);
 
     // STOP: the message, the contact's change and its opt-out, once.
     app.post_meta(&meta_text(CUSTOMER, "wamid.stop", "STOP", ts + 2))
@@ -177,4 +187,80 @@ async fn with_no_endpoint_nothing_is_written() {
     })
     .await;
     assert!(logged(&app).await.is_empty());
+}
+
+/// Contacts imported through the API and a broadcast to them: `contact.created` per new
+/// contact (`via: import`), a `message.sent` per send with `origin: broadcast`, the
+/// broadcast's progress, and its end once everyone is queued.
+#[tokio::test]
+async fn imports_and_broadcasts_are_told() {
+    let mut extra = api_yaml(1000, 1000);
+    extra.push_str(&endpoint_yaml());
+    extra.push_str("broadcasts: { poll_interval: 50ms, page_size: 1 }\n");
+    let app = spawn_with(Options {
+        extra_yaml: extra,
+        config_edits: vec![(
+            "templates:\n",
+            "templates:\n  - { id: 50, name: promo, language: en, status: approved, category: marketing, body: \"Hi {{1}}, 20% off today.\" }\n",
+        )],
+        ..Options::default()
+    })
+    .await;
+    let r = app
+        .http
+        .post(format!("{}/api/contacts/import", app.addr))
+        .bearer_auth(crate::api::KEY)
+        .header("content-type", "text/csv")
+        .body("phone,name\n+34600000001,Ana\n+34600000002,Bo\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (code, body) = post(
+        &app,
+        "/api/broadcasts",
+        json!({
+            "name": "spring", "template_name": "promo", "language": "en", "sender_id": 3,
+            "variables": { "1": "friend" },
+            "recipients": ["+34600000001", "+34600000002"],
+        }),
+    )
+    .await;
+    assert_eq!(code, 200, "{body:#}");
+    let id = body["broadcast"]["id"].as_i64().unwrap();
+    until_logged(&app, "broadcast.finished", 1).await;
+    let events = until_logged(&app, "message.sent", 2).await;
+    let created: Vec<&OutEvent> = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "contact.created")
+        .collect();
+    assert_eq!(created.len(), 2, "{:#?}", kinds(&events));
+    assert!(created.iter().all(|e| e.data["via"] == "import"));
+    assert_eq!(created[0].data["contact"]["name"], "Ana");
+    let progress: Vec<&OutEvent> = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "broadcast.progress")
+        .collect();
+    assert!(!progress.is_empty(), "{:?}", kinds(&events));
+    assert_eq!(progress[0].data["broadcast_id"], id);
+    assert_eq!(progress[0].data["progress"]["recipients"], 2);
+    let finished = events
+        .iter()
+        .find(|e| e.kind.as_str() == "broadcast.finished")
+        .unwrap();
+    assert_eq!(finished.data["broadcast_id"], id);
+    assert_eq!(finished.data["name"], "spring");
+    assert_eq!(
+        (&finished.data["recipients"], &finished.data["queued"]),
+        (&json!(2), &json!(2))
+    );
+    assert_eq!(finished.sender_id, Some(3));
+    let sent: Vec<&OutEvent> = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "message.sent")
+        .collect();
+    assert!(sent.iter().all(|e| e.data["origin"] == "broadcast"));
+    assert_eq!(sent[0].data["content"]["type"], "template");
+    assert_eq!(sent[0].data["content"]["template"]["name"], "promo");
+    assert!(sent.iter().all(|e| e.conversation_id.is_some()));
 }

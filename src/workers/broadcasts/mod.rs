@@ -10,6 +10,7 @@
 
 pub mod plan;
 pub mod report;
+mod told;
 
 use super::Wakeups;
 use crate::config::Config;
@@ -84,6 +85,7 @@ impl BroadcastWorker {
             return Ok(());
         }
         let mut queued = 0usize;
+        let mut progress = told::Progress::default();
         loop {
             if shutdown.is_cancelled() {
                 return self.store.release_broadcast(b.id, &self.owner).await;
@@ -126,11 +128,15 @@ impl BroadcastWorker {
                         // audience is read again at the next claim.
                         return self.store.release_broadcast(b.id, &self.owner).await;
                     }
+                    let now = self.clock.now();
+                    progress.tell(&self.store, b.id, now, false).await?;
                 }
                 PageOutcome::LimitReached { until, queued: n } => {
                     metrics::counter!(m::BROADCAST_QUEUED).increment(n as u64);
                     metrics::counter!(m::BROADCAST_LIMIT_WAITS).increment(1);
                     self.wake.outbox.notify_one();
+                    let now = self.clock.now();
+                    progress.tell(&self.store, b.id, now, true).await?;
                     tracing::info!(
                         broadcast = b.id,
                         portfolio = b.portfolio.as_deref().unwrap_or_default(),

@@ -1,7 +1,8 @@
 //! The events out a step tells of (README "Events"), built by the inbox only when the store
 //! records events: `message.received` for the customer's message the step took up, the
 //! runs that started and ended (`flow.*`), the handoff that began or ended (`handoff.*`)
-//! and the contact's changes (`contact.changed`, `contact.opted_out`). They go into the
+//! and the contact's changes (`contact.created` for a contact first met through this
+//! message, `contact.changed`, `contact.opted_out`). They go into the
 //! step's commit (`StepCommit::events`), so they are written in its transaction: a step
 //! whose commit is refused (its lease moved on) tells nothing.
 //!
@@ -36,6 +37,12 @@ pub(super) fn of_step(s: &StepDone<'_>) -> Vec<NewOutEvent> {
     };
     let mut out = Vec::new();
     if let EventKind::Message(m) = &s.event.kind {
+        // A contact first met through this message (ingest created it with the message's
+        // receipt time) is told of with the message's first step, once: ingest stays as
+        // cheap as without events, and the step's commit happens exactly once.
+        if s.before.messages_seen == 0 && s.contact.created_at == s.event.received_at {
+            out.push(data::contact_created(&place, s.contact, "message"));
+        }
         out.push(data::message_received(&place, s.contact, s.event.id, m));
     }
     let contact_after = s.patch.map(|p| {

@@ -150,3 +150,59 @@ pub(crate) fn preference_events(
 pub(crate) fn to_micros(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
+
+/// A broadcast as `broadcast.finished` tells it: id, name, sender, template (name,
+/// language), and its recipients counted by (state, skip reason).
+pub(crate) struct FinishedBroadcast {
+    pub id: Id,
+    pub name: String,
+    pub sender_id: i64,
+    pub template: (String, String),
+    pub counts: Vec<(String, Option<String>, i64)>,
+}
+
+/// `broadcast.finished`: every recipient of the broadcast is queued or skipped (their
+/// sends' statuses follow as `message.status` with `origin: broadcast`).
+pub(crate) fn broadcast_finished(
+    b: &FinishedBroadcast,
+    now: chrono::DateTime<chrono::Utc>,
+) -> NewOutEvent {
+    use crate::domain::out_event_data::Place;
+    let mut skipped = serde_json::Map::new();
+    let (mut total, mut queued) = (0, 0);
+    for (state, reason, n) in &b.counts {
+        total += n;
+        match state.as_str() {
+            "skipped" => {
+                let key = reason.clone().unwrap_or_else(|| "unknown".into());
+                let v = skipped.entry(key).or_insert(serde_json::json!(0));
+                *v = serde_json::json!(v.as_i64().unwrap_or(0) + n);
+            }
+            _ => queued += n,
+        }
+    }
+    let place = Place {
+        conversation_id: None,
+        sender_id: Some(b.sender_id),
+        at: now,
+    };
+    let data = serde_json::json!({
+        "broadcast_id": b.id,
+        "name": b.name,
+        "template": { "name": b.template.0, "language": b.template.1 },
+        "recipients": total,
+        "queued": queued,
+        "skipped": skipped,
+    });
+    let serde_json::Value::Object(data) = data else {
+        unreachable!("a JSON object")
+    };
+    place.event(crate::domain::OutEventKind::BroadcastFinished, data)
+}
+
+/// The statements reading a finished broadcast (`?1`/`$1`: its id), the same on both
+/// backends but for the placeholder.
+pub(crate) const FINISHED_BROADCAST: &str =
+    "select name, sender_id, template_name, template_language from broadcasts where id = $1";
+pub(crate) const FINISHED_COUNTS: &str = "select state, reason, count(*) from broadcast_recipients
+     where broadcast_id = $1 group by state, reason order by state, reason";

@@ -164,6 +164,34 @@ pub(super) async fn tell_contact_created(
     insert_events(conn, &[contact_created(&place, &who, via)]).await
 }
 
+/// Tells `broadcast.finished` of broadcast `id` in the caller's transaction.
+pub(super) async fn tell_broadcast_finished(
+    conn: &mut sqlx::PgConnection,
+    id: Id,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    use crate::store::events_log::{
+        broadcast_finished, FinishedBroadcast, FINISHED_BROADCAST, FINISHED_COUNTS,
+    };
+    let (name, sender_id, template_name, language): (String, i64, String, String) =
+        sqlx::query_as(FINISHED_BROADCAST)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let counts: Vec<(String, Option<String>, i64)> = sqlx::query_as(FINISHED_COUNTS)
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let b = FinishedBroadcast {
+        id,
+        name,
+        sender_id,
+        template: (template_name, language),
+        counts,
+    };
+    insert_events(conn, &[broadcast_finished(&b, now)]).await
+}
+
 #[async_trait]
 impl EventsLog for PgStore {
     fn record_events_from_now(&self) {

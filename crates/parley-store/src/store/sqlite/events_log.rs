@@ -118,6 +118,28 @@ pub(super) fn tell_contact_created(
     insert_events(conn, &[contact_created(&place, &who, via)])
 }
 
+/// Tells `broadcast.finished` of broadcast `id` in the job's transaction.
+pub(super) fn tell_broadcast_finished(conn: &Conn<'_>, id: Id, now: i64) -> StoreResult<()> {
+    use crate::store::events_log::{
+        broadcast_finished, FinishedBroadcast, FINISHED_BROADCAST, FINISHED_COUNTS,
+    };
+    let (name, sender_id, template_name, language) = conn
+        .prepare_cached(FINISHED_BROADCAST)?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let counts = conn
+        .prepare_cached(FINISHED_COUNTS)?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let b = FinishedBroadcast {
+        id,
+        name,
+        sender_id,
+        template: (template_name, language),
+        counts,
+    };
+    insert_events(conn, &[broadcast_finished(&b, time(now)?)])
+}
+
 #[async_trait]
 impl EventsLog for SqliteStore {
     fn record_events_from_now(&self) {

@@ -361,6 +361,9 @@ impl Broadcasts for PgStore {
             now,
         };
         let page = page::queue_page(&mut tx, id, limit, &timing, pricing).await?;
+        if matches!(page.outcome, PageOutcome::Finished) && self.events.on() {
+            super::events_log::tell_broadcast_finished(&mut tx, id, now).await?;
+        }
         tx.commit().await?;
         count_priced(page.sender_id, &page.costs);
         Ok(page.outcome)

@@ -306,6 +306,7 @@ impl Broadcasts for SqliteStore {
         let at = now;
         let now = micros(now);
         let until = now + dur(lease);
+        let tell = self.events.on();
         let (outcome, priced) = self
             .writer
             .run(move |conn| {
@@ -322,6 +323,9 @@ impl Broadcasts for SqliteStore {
                     };
                     page::queue_page(conn, &page, &pricing, &mut priced)?
                 };
+                if matches!(outcome, PageOutcome::Finished) && tell {
+                    super::events_log::tell_broadcast_finished(conn, id, now)?;
+                }
                 Ok((outcome, priced))
             })
             .await?;
