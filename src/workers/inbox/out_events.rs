@@ -16,6 +16,19 @@ use crate::domain::{Contact, ContactPatch, ConversationState, EventKind, NewOutE
 use crate::domain::{OutEventKind, StoredEvent, Timer};
 use chrono::{DateTime, Utc};
 
+/// Stored like customer messages, but not a message the customer sent now: what a person
+/// sent from the WhatsApp Business app (`echo`), the history shared at onboarding, copies
+/// of threads another app owns (`standby`), ownership moves (`handover`, told as
+/// `thread.owner_changed`), a chat opened (`request_welcome`) and calls.
+const NOT_RECEIVED: &[&str] = &[
+    "echo",
+    "history",
+    "standby",
+    "handover",
+    "request_welcome",
+    "call",
+];
+
 /// What one step did, as the inbox has it when the step is done.
 pub(super) struct StepDone<'a> {
     pub before: &'a ConversationState,
@@ -43,7 +56,9 @@ pub(super) fn of_step(s: &StepDone<'_>) -> Vec<NewOutEvent> {
         if s.before.messages_seen == 0 && s.contact.created_at == s.event.received_at {
             out.push(data::contact_created(&place, s.contact, "message"));
         }
-        out.push(data::message_received(&place, s.contact, s.event.id, m));
+        if !NOT_RECEIVED.contains(&m.content.kind_name()) {
+            out.push(data::message_received(&place, s.contact, s.event.id, m));
+        }
     }
     let contact_after = s.patch.map(|p| {
         let mut c = s.contact.clone();
@@ -245,6 +260,30 @@ mod tests {
         assert_eq!(events[5].data["outcome"], "handed_off");
         assert_eq!(events[6].data["flow"], "support");
         assert!(events.iter().all(|e| e.conversation_id == Some(3)));
+    }
+
+    #[test]
+    fn an_echo_is_not_a_received_message() {
+        let mut event = message();
+        if let EventKind::Message(m) = &mut event.kind {
+            m.content = InboundContent::Echo {
+                content: Box::new(InboundContent::Text {
+                    body: "from the phone app".into(),
+                }),
+            };
+        }
+        let (contact, state) = (ana(), ConversationState::default());
+        let events = of_step(&StepDone {
+            before: &state,
+            after: &state,
+            insights: &Tally::default(),
+            contact: &contact,
+            patch: None,
+            event: &event,
+            sender_id: 1,
+            now: Utc::now(),
+        });
+        assert!(events.is_empty(), "{events:?}");
     }
 
     #[test]
