@@ -1,6 +1,34 @@
-//! `Routing` on SQLite.
+//! `Routing` on SQLite: the state's `thread` read through the reader pool.
 
 use super::SqliteStore;
-use crate::store::Routing;
+use crate::domain::{Id, ThreadState};
+use crate::store::routing::{decode, ThreadCount, THREAD_COUNTS};
+use crate::store::{Routing, StoreResult};
+use async_trait::async_trait;
 
-impl Routing for SqliteStore {}
+#[async_trait]
+impl Routing for SqliteStore {
+    async fn thread_state(&self, conversation_id: Id) -> StoreResult<Option<ThreadState>> {
+        let text: Option<Option<String>> = sqlx::query_scalar(
+            "select json_extract(state, '$.thread') from conversations where id = ?1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(decode(text.flatten()))
+    }
+
+    async fn thread_counts(&self) -> StoreResult<Vec<ThreadCount>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(THREAD_COUNTS)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sender_id, owner, count)| ThreadCount {
+                sender_id,
+                owner,
+                count,
+            })
+            .collect())
+    }
+}

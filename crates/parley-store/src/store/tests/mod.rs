@@ -44,6 +44,7 @@ mod broadcasts;
 mod chatwoot;
 mod contacts;
 mod events_log;
+mod events_out;
 mod costs;
 mod exchanges;
 mod flow_saves;
@@ -56,6 +57,7 @@ mod media;
 mod outbox;
 mod process;
 mod reads;
+mod routing;
 mod schedules;
 mod timers;
 
