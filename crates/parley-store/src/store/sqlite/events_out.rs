@@ -45,7 +45,7 @@ impl EventsOut for SqliteStore {
             .run(move |conn| {
                 conn.prepare_cached(
                     "insert into event_cursors (endpoint, last_event_id)
-                     select ?1, coalesce(max(id), 0) from events_out
+                     select ?1, coalesce(max(id), 0) from events_out where true
                      on conflict (endpoint) do nothing",
                 )?
                 .execute([&endpoint])?;
