@@ -4,6 +4,7 @@
 //! the one place it becomes a status and a body per API family (`error.rs`).
 
 pub mod api;
+mod chatwoot;
 pub mod error;
 mod inbox;
 mod insights;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(error::render_errors));
     Router::new()
         .merge(webhooks)
+        .merge(chatwoot::router(&state))
         .merge(sandbox::router(&state))
         .merge(insights::router(&state))
         .merge(inbox::router())

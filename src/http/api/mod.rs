@@ -41,7 +41,7 @@ mod flow_saves;
 mod flows;
 mod health;
 pub(super) mod inbound_media;
-mod media;
+pub(super) mod media;
 mod messages_v1;
 mod models;
 mod openapi;
