@@ -258,22 +258,37 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// `COMMIT_TOGETHER` with this batch bound.
+    /// `COMMIT_TOGETHER` with this batch bound (`COMMIT_TOGETHER_TOLD` when its steps tell
+    /// events out: without them, the statement has no part for events at all).
     fn query(self) -> PgQuery<'a> {
-        let query = sqlx::query(&COMMIT_TOGETHER);
+        let told = !self.events.n.is_empty();
+        let query = sqlx::query(if told {
+            &COMMIT_TOGETHER_TOLD
+        } else {
+            &COMMIT_TOGETHER
+        });
         let query = self.steps.bind(query);
         let query = self.cancels.bind(query);
         let query = self.timers.bind(query);
         let query = self.outbound.bind(query);
         let query = self.costs.bind(query);
         let query = self.insights.bind(query);
-        self.events.bind(query)
+        if told {
+            self.events.bind(query)
+        } else {
+            query
+        }
     }
 }
 
 /// The statement of `commit_together`, its groups numbered in the order `Batch::query`
 /// binds them.
-static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| {
+static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| commit_together_sql(false));
+static COMMIT_TOGETHER_TOLD: LazyLock<String> = LazyLock::new(|| commit_together_sql(true));
+
+/// The statement of `commit_together`, with the insert of its steps' events out when
+/// `told`.
+fn commit_together_sql(told: bool) -> String {
     let mut p = Numbering::default();
     // The first array is the steps' conversations, which are locked first.
     let step_arrays = p.arrays::<StepRows>();
@@ -284,7 +299,21 @@ static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| {
     let (outbound, outbound_names) = (p.unnest::<OutboundRows>(), OutboundRows::names());
     let (costs, cost_names) = (p.unnest::<CostRows>(), CostRows::names());
     let (insights, insight_names) = (p.unnest::<InsightRows>(), InsightRows::names());
-    let (events, event_names) = (p.unnest::<EventRows>(), EventRows::names());
+    let events = if told {
+        let (events, event_names) = (p.unnest::<EventRows>(), EventRows::names());
+        format!(
+            ", events as (
+             -- Events out of the committed steps, in the order given (ids follow it).
+             insert into events_out (kind, at, conversation_id, sender_id, data)
+             select x.kind, x.at, x.conversation_id, x.sender_id, x.data
+             from {events} with ordinality as x({event_names}, k)
+             join conversation c on c.n = x.n
+             order by x.k
+         )"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "with step as (
              select * from {steps} with ordinality as s({step_names}, n)
@@ -388,14 +417,7 @@ static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| {
              group by x.flow, x.step, x.hour, x.what
              order by x.flow, x.step, x.hour, x.what
              on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n
-         ), events as (
-             -- Events out of the committed steps, in the order given (ids follow it).
-             insert into events_out (kind, at, conversation_id, sender_id, data)
-             select x.kind, x.at, x.conversation_id, x.sender_id, x.data
-             from {events} with ordinality as x({event_names}, k)
-             join conversation c on c.n = x.n
-             order by x.k
-         )
+         ){events}
          select coalesce((select array_agg(n order by n) from conversation), '{{}}') as committed,
                 coalesce((select array_agg(has_work order by n) from conversation), '{{}}') as more,
                 coalesce((select array_agg(last_inbound_at order by n) from conversation), '{{}}')
@@ -403,7 +425,7 @@ static COMMIT_TOGETHER: LazyLock<String> = LazyLock::new(|| {
                 coalesce((select array_agg(id order by id) from outbound), '{{}}') as ids,
                 coalesce((select array_agg(id) from outbound where leased), '{{}}') as handed"
     )
-});
+}
 
 /// The steps at `which` in ONE statement, its own transaction, so a conversation's row is
 /// locked only while the statement runs; returns (index, what was committed) of the steps
