@@ -337,6 +337,109 @@ async fn imports_and_preferences_tell_of_contacts(store: DynStore) {
     assert_eq!(kinds(&read[5..]), ["contact.created", "contact.opted_out"]);
 }
 
+/// A broadcast's end is told in the transaction of the page that ends it, once: with its
+/// recipients counted (queued, skipped by reason); pages before tell nothing (their
+/// progress is the worker's).
+async fn a_broadcasts_end_is_told_with_its_page(store: DynStore) {
+    use crate::domain::broadcast::PAIR_GAP;
+    use crate::domain::{OutboundContent, OutboundMessage};
+    use crate::store::{NewBroadcast, NewRecipient, PageOutcome, SendPricing};
+    let mut list = Vec::new();
+    for n in 1..4 {
+        let conversation = store
+            .ensure_conversation(SENDER, &customer(n), None, t(0))
+            .await
+            .unwrap();
+        let message = OutboundMessage {
+            to: customer(n),
+            content: OutboundContent::Template(template("daily_menu")),
+        };
+        list.push(NewRecipient {
+            conversation_id: Some(conversation.id),
+            contact_id: conversation.contact_id,
+            outcome: if n == 3 {
+                Err("opted_out".into())
+            } else {
+                Ok(serde_json::to_string(&message).unwrap())
+            },
+        });
+    }
+    // Told from now on: the contacts above were created before anyone listened.
+    store.record_events_from_now();
+    let broadcast = NewBroadcast {
+        name: "spring sale".into(),
+        sender_id: SENDER,
+        template_name: "daily_menu".into(),
+        template_language: "en".into(),
+        category: Some("marketing".into()),
+        variables: json!({}),
+        audience: None,
+        frequency_cap_secs: None,
+        reply_flow: None,
+        portfolio: None,
+        messaging_limit: None,
+        start_at: t(0),
+    };
+    let id = store
+        .create_broadcast(&broadcast, &list, t(0))
+        .await
+        .unwrap();
+    store.claim_broadcast("a", t(1), LEASE).await.unwrap();
+    let pricing = SendPricing {
+        pricer: std::sync::Arc::new(crate::domain::pricing::Pricer {
+            card: crate::domain::pricing::RateCard::parse(
+                "test.csv",
+                "*,marketing,0.0604,USD,2025-01-01\n*,utility,0.0077,USD,2025-01-01\n\
+                 *,authentication,0.0077,USD,2025-01-01\n*,service,0,USD,2025-01-01\n",
+            )
+            .unwrap(),
+            templates: Default::default(),
+        }),
+        window: crate::domain::WindowPolicy {
+            duration: chrono::TimeDelta::hours(24),
+            safety_margin: chrono::TimeDelta::minutes(5),
+        },
+    };
+    let reply = std::time::Duration::from_secs(3600);
+    let page = |n: i64| {
+        let (store, pricing) = (store.clone(), pricing.clone());
+        async move {
+            store
+                .broadcast_queue_page(id, "a", 1, PAIR_GAP, reply, t(n), LEASE, &pricing)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(page(2).await, PageOutcome::Queued(1));
+    assert_eq!(page(3).await, PageOutcome::Queued(1));
+    assert!(
+        logged(&store).await.is_empty(),
+        "pages before the end tell nothing"
+    );
+    assert_eq!(page(4).await, PageOutcome::Finished);
+    let read = logged(&store).await;
+    assert_eq!(kinds(&read), ["broadcast.finished"]);
+    let d = &read[0].data;
+    assert_eq!(
+        (d["broadcast_id"].clone(), d["name"].clone()),
+        (json!(id), json!("spring sale"))
+    );
+    assert_eq!(
+        (d["recipients"].clone(), d["queued"].clone()),
+        (json!(3), json!(2))
+    );
+    assert_eq!(d["skipped"], json!({ "opted_out": 1 }));
+    assert_eq!(
+        d["template"],
+        json!({ "name": "daily_menu", "language": "en" })
+    );
+    assert_eq!(
+        (read[0].sender_id, read[0].conversation_id),
+        (Some(SENDER), None)
+    );
+    assert_eq!(read[0].at, t(4));
+}
+
 conformance!(
     nothing_is_recorded_until_someone_listens,
     recorded_events_are_read_back_in_order_as_written,
@@ -345,4 +448,5 @@ conformance!(
     sends_and_their_statuses_are_told,
     a_contact_the_api_creates_is_told_once,
     imports_and_preferences_tell_of_contacts,
+    a_broadcasts_end_is_told_with_its_page,
 );
