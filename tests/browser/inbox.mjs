@@ -59,10 +59,12 @@ try {
   await page.locator('#history .msg.person', { hasText: 'Hello Maria, this is Ana' }).waitFor();
   await page.locator('#reply-status', { hasText: 'Sent' }).waitFor();
   if (await page.inputValue('#text') !== '') fail('the reply box was not emptied');
-  // Polling redraws nothing that did not change: the history's nodes stay the same.
-  await page.evaluate(() => { document.querySelector('#history .msg.person').dataset.seen = '1'; });
+  // Polling redraws only what changed (the reply's status): the customer's messages keep
+  // their nodes.
+  await page.evaluate(() => { for (const m of document.querySelectorAll('#history .msg.inbound')) m.dataset.seen = '1'; });
   await page.waitForTimeout(3500);
-  if (await page.locator('#history .msg.person[data-seen="1"]').count() !== 1) fail('the history was redrawn without a change');
+  if (await page.locator('#history .msg.inbound[data-seen="1"]').count() !== 2) fail('the history was redrawn without a change');
+  await page.locator('#history .msg.person', { hasText: 'accepted' }).waitFor();
   await page.screenshot({ path: `${shots}/inbox.png` });
 
   // Lena: the window closed, so free text gives way to the approved templates.

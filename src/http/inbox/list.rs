@@ -65,22 +65,26 @@ pub(super) fn by_person(m: &OutboundRecord) -> bool {
 
 /// Since when the customer waits for a person, and why (see the module's doc).
 pub(super) fn waiting(handoff: &Handoff, recent: &Recent) -> (Option<DateTime<Utc>>, &'static str) {
-    let replied = recent
+    let replies = recent
         .outbound
         .iter()
-        .filter(|m| by_person(m) && m.created_at >= handoff.since)
-        .map(|m| m.created_at)
-        .max();
-    let Some(replied) = replied else {
-        return (Some(handoff.since), "handoff_began");
+        .filter(|m| by_person(m))
+        .map(|m| m.created_at);
+    let customer = recent.inbound.iter().map(|e| e.received_at);
+    waiting_since(handoff.since, replies, customer)
+}
+
+/// [`waiting`] from the times alone: when the handoff began, when people replied and when
+/// the customer wrote.
+fn waiting_since(
+    began: DateTime<Utc>,
+    replies: impl Iterator<Item = DateTime<Utc>>,
+    customer: impl Iterator<Item = DateTime<Utc>>,
+) -> (Option<DateTime<Utc>>, &'static str) {
+    let Some(replied) = replies.filter(|at| *at >= began).max() else {
+        return (Some(began), "handoff_began");
     };
-    match recent
-        .inbound
-        .iter()
-        .filter(|e| e.received_at > replied)
-        .map(|e| e.received_at)
-        .min()
-    {
+    match customer.filter(|at| *at > replied).min() {
         Some(since) => (Some(since), "customer_message"),
         None => (None, "answered"),
     }
@@ -198,4 +202,43 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
         "conversations": cards.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
         "truncated": truncated,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waiting_since;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_764_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn a_customer_waits_from_the_handoff_until_a_person_answers_then_from_their_next_message() {
+        let none = || std::iter::empty();
+        // Nobody answered yet: since the handoff began, whatever the customer wrote.
+        assert_eq!(
+            waiting_since(t(10), none(), [t(9), t(12)].into_iter()),
+            (Some(t(10)), "handoff_began")
+        );
+        // A reply before this handoff does not count.
+        assert_eq!(
+            waiting_since(t(10), [t(5)].into_iter(), none()),
+            (Some(t(10)), "handoff_began")
+        );
+        // Answered, and nothing since.
+        assert_eq!(
+            waiting_since(t(10), [t(11), t(15)].into_iter(), [t(12)].into_iter()),
+            (None, "answered")
+        );
+        // The customer wrote twice after the last reply: since the first of the two.
+        assert_eq!(
+            waiting_since(
+                t(10),
+                [t(11), t(15)].into_iter(),
+                [t(12), t(17), t(16)].into_iter()
+            ),
+            (Some(t(16)), "customer_message")
+        );
+    }
 }

@@ -40,7 +40,7 @@ pub async fn show(
     for e in &recent.inbound {
         lines.push((
             e.received_at,
-            1,
+            0,
             e.id,
             json!({
                 "direction": "inbound",
@@ -61,7 +61,7 @@ pub async fn show(
             .unwrap_or_default();
         lines.push((
             h.since,
-            0,
+            1,
             0,
             json!({
                 "direction": "system",
@@ -71,6 +71,7 @@ pub async fn show(
             }),
         ));
     }
+    // At one instant: the customer's message, then the handoff it began, then the replies.
     lines.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
     let templates = usable_templates(&st, conversation.sender_id).await?;
     Ok(Json(json!({

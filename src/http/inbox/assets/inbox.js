@@ -14,7 +14,7 @@ let key = sessionStorage.getItem(KEY);
 let current = null;       // the open conversation's id
 let conversation = null;  // its last answer
 let list = [];
-const drawn = { list: '', history: '', head: '', templates: '' };
+const drawn = { list: '', head: '', templates: '' };
 const released = new Set();
 let busy = false;
 
@@ -149,7 +149,8 @@ $('list').addEventListener('keydown', (e) => {
 async function open(id) {
   current = id;
   conversation = null;
-  drawn.history = drawn.head = drawn.templates = '';
+  drawn.head = drawn.templates = '';
+  $('history').replaceChildren();
   $('text').value = '';
   $('reply-status').textContent = '';
   drawList();
@@ -185,7 +186,7 @@ function closeConversation(why) {
 }
 
 function message(m) {
-  if (m.direction === 'system') return `<div class="msg system">${esc(m.text)} · ${esc(clock(m.at))}</div>`;
+  if (m.direction === 'system') return `<div class="msg system" data-key="${esc(m.key)}">${esc(m.text)} · ${esc(clock(m.at))}</div>`;
   const by = m.direction === 'inbound' ? 'Customer' : m.by === 'person' ? 'Person' : m.by === 'broadcast' ? 'Broadcast' : 'Bot';
   const cls = m.direction === 'inbound' ? 'inbound' : `outbound ${m.by}`;
   const failed = m.status === 'failed'
@@ -215,15 +216,36 @@ function drawConversation(first) {
     }
     drawn.head = head;
   }
-  const history = $('history');
-  const html = conversation.messages.map(message).join('') || '<p class="muted">No messages yet.</p>';
-  if (html !== drawn.history) {
-    const atBottom = first || history.scrollHeight - history.scrollTop - history.clientHeight < 40;
-    history.innerHTML = html;
-    drawn.history = html;
-    if (atBottom) history.scrollTop = history.scrollHeight;
-  }
+  drawHistory(conversation.messages, first);
   drawReplyBox(c);
+}
+
+// Each message keeps its node while it does not change (no flicker, a selection survives
+// the polling); a new or changed one gets a new node.
+const drawnAs = new WeakMap();
+function drawHistory(messages, first) {
+  const history = $('history');
+  const old = new Map([...history.children].map((n) => [n.dataset.key, n]));
+  let changed = history.children.length !== messages.length;
+  const nodes = messages.map((m, i) => {
+    const html = message(m);
+    const kept = old.get(m.key);
+    if (kept && drawnAs.get(kept) === html) {
+      if (history.children[i] !== kept) changed = true;
+      return kept;
+    }
+    changed = true;
+    const holder = document.createElement('div');
+    holder.innerHTML = html;
+    const node = holder.firstElementChild;
+    drawnAs.set(node, html);
+    return node;
+  });
+  if (!changed) return;
+  const atBottom = first || history.scrollHeight - history.scrollTop - history.clientHeight < 40;
+  history.replaceChildren(...nodes);
+  if (messages.length === 0) history.innerHTML = '<p class="muted">No messages yet.</p>';
+  if (atBottom) history.scrollTop = history.scrollHeight;
 }
 
 function drawReplyBox(c) {
