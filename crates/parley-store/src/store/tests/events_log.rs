@@ -440,6 +440,31 @@ async fn a_broadcasts_end_is_told_with_its_page(store: DynStore) {
     assert_eq!(read[0].at, t(4));
 }
 
+/// Ingest tells nothing by itself (a message is told with its step, exactly once), so a
+/// webhook delivered twice tells nothing twice; a status delivered twice is told once.
+async fn a_duplicate_webhook_tells_nothing_more(store: DynStore) {
+    use crate::domain::DeliveryStatus;
+    use crate::store::IngestOutcome;
+    store.record_events_from_now();
+    let item = message(inbound("wamid.1", 1, Some(t(0)), "hi"), t(0));
+    store.ingest(std::slice::from_ref(&item)).await.unwrap();
+    let again = store.ingest(&[item]).await.unwrap();
+    assert!(matches!(again[..], [IngestOutcome::Duplicate]), "{again:?}");
+    assert!(logged(&store).await.is_empty());
+    let (_, conversation) = receive(&store, "wamid.2", 2, t(1)).await;
+    sent(&store, text_to(conversation, 2, "hello"), "wamid.out", t(2)).await;
+    for _ in 0..2 {
+        store
+            .ingest(&[status("wamid.out", DeliveryStatus::Read, None, t(3))])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        kinds(&logged(&store).await),
+        ["message.sent", "message.status"]
+    );
+}
+
 conformance!(
     nothing_is_recorded_until_someone_listens,
     recorded_events_are_read_back_in_order_as_written,
@@ -449,4 +474,5 @@ conformance!(
     a_contact_the_api_creates_is_told_once,
     imports_and_preferences_tell_of_contacts,
     a_broadcasts_end_is_told_with_its_page,
+    a_duplicate_webhook_tells_nothing_more,
 );
