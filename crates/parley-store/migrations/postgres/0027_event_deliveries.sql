@@ -28,7 +28,7 @@ create table event_deliveries (
 );
 
 -- Due work per endpoint.
-create index event_deliveries_due on event_deliveries (endpoint, next_at)
+create index event_deliveries_due on event_deliveries (endpoint, next_at, event_id)
     where state = 'pending';
 -- The earlier pending event of a conversation that holds a later one back.
 create index event_deliveries_conversation on event_deliveries (endpoint, conversation_id, event_id)
