@@ -173,6 +173,7 @@ pub fn describe(m: &SentMessage, templates: &[TemplateConfig]) -> (String, Vec<C
     let mut choices = Vec::new();
     let mut text = match &m.content {
         OutboundContent::Text { body, .. } => format!("bot: {body}"),
+        OutboundContent::ThreadControl(a) => format!("(thread control: {})", a.name()),
         OutboundContent::Media {
             media,
             link,

@@ -11,6 +11,12 @@ use crate::store::{OutboxItem, SendOutcome};
 
 impl Outbox {
     pub(super) async fn attempt(&self, sender: &SenderRuntime, item: &OutboxItem) -> SendOutcome {
+        if item.message.content.is_thread_control() {
+            return self.thread_control(sender, item).await;
+        }
+        if let Some(outcome) = self.thread_gate(sender, item).await {
+            return outcome;
+        }
         let mut message = item.message.clone();
         let mut converted: Option<OutboundContent> = None;
         if message.content.is_freeform() {
@@ -82,6 +88,33 @@ impl Outbox {
                 converted_to: converted,
             },
             Err(f) => self.on_failure(item, &message.content, f).await,
+        }
+    }
+
+    /// A conversation-routing call queued by a step (`pass` when a handoff begins, `take`
+    /// when it ends): no window, template or thread gate applies (a `take` is made in a
+    /// thread Parley does not own); paced like a send; refusals classified like a send's.
+    async fn thread_control(&self, sender: &SenderRuntime, item: &OutboxItem) -> SendOutcome {
+        let action = match &item.message.content {
+            OutboundContent::ThreadControl(a) => a.name(),
+            _ => "",
+        };
+        if !self.paced(sender, self.lane(item), item).await {
+            return SendOutcome::Requeue;
+        }
+        let result = self.send(sender, &item.message, item.id).await;
+        let outcome = if result.is_ok() { "accepted" } else { "failed" };
+        metrics::counter!(crate::metrics::THREAD_CONTROL, "action" => action, "outcome" => outcome)
+            .increment(1);
+        match result {
+            Ok(ok) => SendOutcome::Accepted {
+                provider_message_id: ok.provider_message_id,
+                converted_to: None,
+            },
+            Err(f) => {
+                tracing::warn!(action, code = ?f.code, title = %f.title, conversation_id = item.conversation_id, "a thread-control call was refused");
+                self.on_failure(item, &item.message.content, f).await
+            }
         }
     }
 

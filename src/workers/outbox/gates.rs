@@ -1,7 +1,8 @@
 //! What holds a send back before the provider sees it: a sender this process saw stopped,
 //! a cancelled broadcast or an opted-out customer, a paused or rejected template, a
 //! customer who stopped marketing or is inside WhatsApp's marketing limit, the sender's
-//! daily template cap, and a template variable that rendered empty.
+//! daily template cap, a template variable that rendered empty, and a thread another app
+//! owns (conversation routing).
 
 use super::Outbox;
 use crate::channels::senders::SenderRuntime;
@@ -146,6 +147,43 @@ impl Outbox {
         }
     }
 }
+
+impl Outbox {
+    /// Conversation routing: a send in a thread another app owns is not made (Meta would
+    /// refuse it, or worse, take the thread from that app). Only for senders with
+    /// `meta.routing`; the owner is the one the engine committed (`state.thread`), idle
+    /// after 24 h without a message. Recorded skipped, `thread_not_owned: …`.
+    pub(super) async fn thread_gate(
+        &self,
+        sender: &SenderRuntime,
+        item: &OutboxItem,
+    ) -> Option<SendOutcome> {
+        sender.config.meta.as_ref()?.routing.as_ref()?;
+        let state = match self.store.thread_state(item.conversation_id).await {
+            Ok(state) => state?,
+            Err(e) => {
+                tracing::warn!(error = %e, id = item.id, "reading the thread's owner failed; sending");
+                return None;
+            }
+        };
+        let now = self.clock.now();
+        let crate::domain::ThreadOwner::App { app } = state.owner_at(item.last_inbound_at, now)
+        else {
+            return None;
+        };
+        metrics::counter!(crate::metrics::THREAD_NOT_OWNED).increment(1);
+        Some(SendOutcome::Skipped {
+            reason: format!(
+                "{THREAD_NOT_OWNED}: another app ({app}) owns this customer's thread since {} ({}); Parley does not send in it until the thread is passed back, taken, or idle for 24 hours",
+                state.since.to_rfc3339(),
+                state.reason.as_str()
+            ),
+        })
+    }
+}
+
+/// The reason code a send refused by conversation routing starts with.
+pub const THREAD_NOT_OWNED: &str = "thread_not_owned";
 
 /// A template whose variable rendered empty (a blank with nothing in it) fails here, with a
 /// sentence that says how to fix the flow, instead of being refused by the provider.

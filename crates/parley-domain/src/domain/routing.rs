@@ -283,6 +283,40 @@ impl RoutingRoles {
     }
 }
 
+/// The `thread.owner_changed` event of a step whose state's `thread` went from `before` to
+/// `after` (`None` when it did not change). `data`: `owner` (`parley`, `app`, `idle`),
+/// `app` (the other app's id or role), `reason`, `since`, and the same of the previous
+/// owner under `previous` (`null` when routing had never touched the conversation).
+pub fn owner_changed(
+    conversation_id: super::Id,
+    sender_id: i64,
+    before: Option<&ThreadState>,
+    after: Option<&ThreadState>,
+) -> Option<super::NewOutEvent> {
+    let after = after?;
+    if before == Some(after) {
+        return None;
+    }
+    let side = |s: &ThreadState| {
+        serde_json::json!({
+            "owner": s.owner.kind(),
+            "app": match &s.owner { ThreadOwner::App { app } => Some(app.as_str()), _ => None },
+            "reason": s.reason.as_str(),
+            "since": s.since.to_rfc3339(),
+        })
+    };
+    let mut data = side(after);
+    data["conversation_id"] = conversation_id.into();
+    data["previous"] = before.map_or(serde_json::Value::Null, side);
+    Some(super::NewOutEvent {
+        kind: super::OutEventKind::ThreadOwnerChanged,
+        at: after.since,
+        conversation_id: Some(conversation_id),
+        sender_id: Some(sender_id),
+        data,
+    })
+}
+
 /// Cuts `s` to `ROUTING_FIELD_MAX` characters.
 pub fn bounded(s: &str) -> String {
     s.chars().take(ROUTING_FIELD_MAX).collect()
@@ -371,6 +405,26 @@ mod tests {
         let text = serde_json::to_string(&s).unwrap();
         assert!(text.contains(r#""owner":"app""#), "{text}");
         assert_eq!(serde_json::from_str::<ThreadState>(&text).unwrap(), s);
+    }
+
+    #[test]
+    fn an_owner_change_is_one_event_naming_both_owners() {
+        let before = other(0);
+        let after = ThreadState {
+            owner: ThreadOwner::Parley,
+            since: at(2),
+            reason: OwnerReason::ControlPassed,
+        };
+        let e = owner_changed(7, 1, Some(&before), Some(&after)).unwrap();
+        assert_eq!(e.kind, crate::domain::OutEventKind::ThreadOwnerChanged);
+        assert_eq!(e.data["owner"], "parley");
+        assert_eq!(e.data["reason"], "control_passed");
+        assert_eq!(e.data["previous"]["owner"], "app");
+        assert_eq!(e.data["previous"]["app"], "777");
+        assert_eq!(e.conversation_id, Some(7));
+        assert!(owner_changed(7, 1, Some(&after), Some(&after)).is_none());
+        assert!(owner_changed(7, 1, Some(&after), None).is_none());
+        assert!(owner_changed(7, 1, None, Some(&after)).unwrap().data["previous"].is_null());
     }
 
     #[test]

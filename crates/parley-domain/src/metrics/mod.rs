@@ -46,6 +46,18 @@ pub const MESSAGES_RETRIED: &str = "parley_messages_retried_total";
 pub const MESSAGES_FAILED: &str = "parley_messages_failed_total";
 pub const MESSAGES_SKIPPED: &str = "parley_messages_skipped_total";
 pub const MESSAGES_CONVERTED: &str = "parley_messages_converted_to_template_total";
+/// Conversation routing: the routing roles a Meta sender's number gives Parley (`role`:
+/// `primary`, `escalation`, `standby`, `none`; 1 for each held), read at start and by the
+/// sender health check.
+pub const THREAD_ROUTING_ROLE: &str = "parley_thread_routing_role";
+/// Conversation routing: handovers Meta reported (`kind`: `control_passed`,
+/// `control_taken`, `released`, `idle`).
+pub const THREAD_HANDOVERS: &str = "parley_thread_handovers_total";
+/// Conversation routing: thread-control calls Parley made (`action`: `pass`, `take`,
+/// `release`; `outcome`: `accepted`, `failed`).
+pub const THREAD_CONTROL: &str = "parley_thread_control_total";
+/// Conversation routing: sends not made because another app owns the customer's thread.
+pub const THREAD_NOT_OWNED: &str = "parley_sends_thread_not_owned_total";
 /// Broadcast sends queued (with their recipients), and times a broadcast stopped at its
 /// portfolio's messaging limit.
 pub const BROADCAST_QUEUED: &str = "parley_broadcast_sends_queued_total";

@@ -30,6 +30,10 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (MESSAGES_FAILED, Kind::Counter, "Sends that failed for good, by error code."),
     (MESSAGES_SKIPPED, Kind::Counter, "Messages not sent because the window was closed and the step said skip."),
     (MESSAGES_CONVERTED, Kind::Counter, "Free-form messages sent as their template fallback because the window had closed."),
+    (THREAD_ROUTING_ROLE, Kind::Gauge, "Conversation routing: 1 for each routing role a Meta sender's number gives Parley (primary, escalation, standby, none), by sender and role; read at start and by the health check."),
+    (THREAD_HANDOVERS, Kind::Counter, "Conversation routing: thread handovers Meta reported, by kind (control_passed, control_taken, released, idle)."),
+    (THREAD_CONTROL, Kind::Counter, "Conversation routing: thread-control calls Parley made (pass, take, release), by action and outcome (accepted, failed)."),
+    (THREAD_NOT_OWNED, Kind::Counter, "Conversation routing: sends not made because another app owns the customer's thread (recorded skipped, thread_not_owned)."),
     (BROADCAST_QUEUED, Kind::Counter, "Broadcast sends queued, each in the transaction that marks its recipient queued."),
     (BROADCAST_LIMIT_WAITS, Kind::Counter, "Times a broadcast stopped at its business portfolio's messaging limit until the moving 24 hours freed capacity."),
     (OUTBOX_DEPTH, Kind::Gauge, "Messages waiting to be sent, read from the database at each scrape."),
@@ -111,6 +115,18 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         MEDIA_DOWNLOADS => one("outcome", &["stored", "retried", "failed"]),
         INBOX_HANDOFFS => one("outcome", &["handed", "left"]),
         MEDIA_SWEPT => one("what", &["rows", "files"]),
+        THREAD_HANDOVERS => one(
+            "kind",
+            &["control_passed", "control_taken", "released", "idle"],
+        ),
+        THREAD_CONTROL => ["pass", "take", "release"]
+            .iter()
+            .flat_map(|a| {
+                ["accepted", "failed"]
+                    .iter()
+                    .map(move |o| vec![("action", *a), ("outcome", *o)])
+            })
+            .collect(),
         _ => vec![Vec::new()],
     }
 }

@@ -244,6 +244,7 @@ impl Trace {
 pub fn summary(content: &OutboundContent) -> String {
     match content {
         OutboundContent::Text { body, .. } => body.clone(),
+        OutboundContent::ThreadControl(action) => format!("[thread control: {}]", action.name()),
         OutboundContent::Media {
             media,
             link,

@@ -124,6 +124,7 @@ fn outbound_text(c: &OutboundContent) -> Option<String> {
         OutboundContent::Media { caption, .. } => caption.clone(),
         OutboundContent::Location { name, .. } => name.clone(),
         OutboundContent::Template(t) => Some(format!("template {}", t.name)),
+        OutboundContent::ThreadControl(a) => Some(format!("thread control: {}", a.name())),
     }
 }
 

@@ -110,6 +110,17 @@ impl Channel for MetaClient {
         message: &OutboundMessage,
         outbox_id: Option<i64>,
     ) -> Result<SendOk, SendFailure> {
+        if let crate::domain::OutboundContent::ThreadControl(action) = &message.content {
+            // A thread-control call queued like a send: its id names the call and the row.
+            MetaClient::thread_control(self, &message.to, action, None).await?;
+            let row = outbox_id.map_or_else(
+                || chrono::Utc::now().timestamp_micros().to_string(),
+                |id| id.to_string(),
+            );
+            return Ok(SendOk {
+                provider_message_id: format!("thread_control:{}:{row}", action.name()),
+            });
+        }
         let response = self
             .post_messages()
             .json(&SendRequest::new(message).tagged(outbox_id))

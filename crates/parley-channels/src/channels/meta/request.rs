@@ -372,6 +372,14 @@ fn payload(content: &OutboundContent) -> Payload<'_> {
                 parameters: AddressParameters { country },
             },
         ),
+        // Never sent as a message: `MetaClient::send_tracked` makes the thread-control
+        // call instead (`routing.rs`); an empty text if it ever were.
+        OutboundContent::ThreadControl(_) => Payload::Text {
+            text: Text {
+                preview_url: false,
+                body: "",
+            },
+        },
     }
 }
 

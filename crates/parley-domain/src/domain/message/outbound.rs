@@ -75,12 +75,24 @@ pub enum OutboundContent {
         /// `IN` (or `SG` where Meta offers it).
         country: String,
     },
+    /// Not a message: a conversation-routing call on the customer's thread (`pass` to the
+    /// escalation app, `release`, `take`), queued with the step that asked for it and
+    /// performed by the outbox like a send (`workers::outbox`), never shown to the customer.
+    ThreadControl(crate::domain::ThreadAction),
 }
 
 impl OutboundContent {
     /// Free-form messages need an open window; templates do not.
     pub fn is_freeform(&self) -> bool {
-        !matches!(self, OutboundContent::Template(_))
+        !matches!(
+            self,
+            OutboundContent::Template(_) | OutboundContent::ThreadControl(_)
+        )
+    }
+
+    /// A thread-control call rather than a message (no window, pace or price applies).
+    pub fn is_thread_control(&self) -> bool {
+        matches!(self, OutboundContent::ThreadControl(_))
     }
 
     pub fn kind_name(&self) -> &'static str {
@@ -96,6 +108,7 @@ impl OutboundContent {
             OutboundContent::LocationRequest { .. } => "location_request",
             OutboundContent::Form(_) => "form",
             OutboundContent::AddressRequest { .. } => "address_request",
+            OutboundContent::ThreadControl(_) => "thread_control",
         }
     }
 }

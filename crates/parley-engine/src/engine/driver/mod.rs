@@ -68,6 +68,8 @@ pub struct EngineOptions {
     /// What an echo from the WhatsApp Business app does, by sender id (default
     /// `until_release` for a sender not listed).
     pub echo_pause: std::collections::HashMap<i64, crate::config::EchoPause>,
+    /// Conversation routing, by sender id (Meta senders with `meta.routing` only).
+    pub routing: std::collections::HashMap<i64, crate::config::RoutingSettings>,
     /// How often "typing…" is shown again during a `typing: true` flow's slow step.
     pub typing_renew: std::time::Duration,
     /// The configured models' prices, by name (`agent` budgets are checked before a call).
@@ -86,6 +88,7 @@ impl Default for EngineOptions {
             script_threads: 0,
             script_queue: crate::config::ScriptsConfig::default().queue,
             echo_pause: Default::default(),
+            routing: Default::default(),
             typing_renew: crate::config::FlowsConfig::default().typing_renew,
             model_prices: Default::default(),
             http_calls: crate::config::InboxConfig::default().concurrency,
@@ -111,6 +114,11 @@ impl EngineOptions {
                 .senders
                 .iter()
                 .map(|s| (s.id, s.echo_pause))
+                .collect(),
+            routing: config
+                .senders
+                .iter()
+                .filter_map(|s| Some((s.id, s.meta.as_ref()?.routing.clone()?)))
                 .collect(),
             typing_renew: config.flows.typing_renew,
             model_prices: config

@@ -30,6 +30,12 @@ impl Interpreter<'_> {
                     .decide(|| "a message of the shared chat history: stored, nothing runs".into())
             }
             InboundContent::Echo { .. } => return self.echo(),
+            InboundContent::Standby { .. } => {
+                return self.output.decide(|| {
+                    "a copy of a thread another app owns (standby): stored as context, never answered".into()
+                })
+            }
+            InboundContent::Handover(h) => return self.on_handover(h),
             InboundContent::Call(call) if call.direction == CallDirection::BusinessInitiated => {
                 return self
                     .output
@@ -37,6 +43,7 @@ impl Interpreter<'_> {
             }
             _ => {}
         }
+        self.routed_here();
         if msg.referral.is_some() {
             // A click-to-WhatsApp ad's message: the answer to it may open a free window
             // (pricing; the worker marks when it opens).

@@ -19,6 +19,8 @@
 //! - `form`: the `form` step and the submissions that answer it (by their token).
 //! - `render`: messages built from `send` specs.
 //! - `vars`: the values flows see, variables, contact changes and timers.
+//! - `routing`: the thread's owner under Meta's conversation routing, and the handoff's
+//!   pass and take.
 
 pub(crate) mod agent;
 mod context;
@@ -26,6 +28,7 @@ mod dispatch;
 mod form;
 mod insight;
 mod render;
+mod routing;
 mod steps;
 mod timers;
 mod vars;

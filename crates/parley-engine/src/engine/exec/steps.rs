@@ -435,6 +435,7 @@ fn handoff_step(
         }
     }
     hand_off(ctx.now, state, output, flow, pc, *timeout);
+    super::routing::pass_on_handoff(ctx, state, output);
     Next::Stop
 }
 

@@ -37,8 +37,12 @@ impl Interpreter<'_> {
                 self.state.handoff = None;
                 // The released handoff's timeout goes with it, or it would end the next one.
                 self.output.cancel_timer(&TimerKind::HandoffTimeout);
+                super::routing::take_back(&self.ctx, &mut self.state, &mut self.output);
             }
-            Timer::HandoffTimeout { .. } => self.state.handoff = None,
+            Timer::HandoffTimeout { .. } => {
+                self.state.handoff = None;
+                super::routing::take_back(&self.ctx, &mut self.state, &mut self.output);
+            }
             Timer::Scheduled(run) => self.scheduled(&run),
             Timer::WindowClosing { flow, expires_at } => {
                 // Stale when the customer wrote again (a newer window). Skipped while a

@@ -247,6 +247,7 @@ fn handover(at: &str, raw: &Value, change: &Value) -> Option<InboundMessage> {
         HandoverKind::Released => "released",
         HandoverKind::Idle => "idle",
     };
+    metrics::counter!(crate::metrics::THREAD_HANDOVERS, "kind" => kind_name).increment(1);
     let who = match &from {
         ContactRef::Phone(p) | ContactRef::PhoneAndBusinessScoped { phone: p, .. } => p.to_string(),
         ContactRef::BusinessScoped(u) => u.clone(),

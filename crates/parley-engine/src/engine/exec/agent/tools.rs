@@ -166,6 +166,11 @@ impl Interpreter<'_> {
                 }
                 let (now, timeout) = (self.ctx.now, handoff.timeout);
                 hand_off(now, &mut self.state, &mut self.output, flow, pc, timeout);
+                crate::engine::exec::routing::pass_on_handoff(
+                    &self.ctx,
+                    &mut self.state,
+                    &mut self.output,
+                );
                 ("handed to a person".into(), Some(Next::Stop))
             }
             Tool::SendButtons { text, buttons } => {
