@@ -57,7 +57,9 @@ pub(super) fn of_step(s: &StepDone<'_>) -> Vec<NewOutEvent> {
             out.push(data::contact_created(&place, s.contact, "message"));
         }
         if !NOT_RECEIVED.contains(&m.content.kind_name()) {
-            out.push(data::message_received(&place, s.contact, s.event.id, m));
+            let mut received = data::message_received(&place, s.contact, s.event.id, m);
+            with_media_file(&mut received.data, &m.content);
+            out.push(received);
         }
     }
     let contact_after = s.patch.map(|p| {
@@ -90,6 +92,25 @@ pub(super) fn of_step(s: &StepDone<'_>) -> Vec<NewOutEvent> {
         }
     }
     out
+}
+
+/// A media message's file as Parley keeps it: its SHA-256 (hex; the provider sends it in
+/// base64) and where Parley serves it once downloaded (`GET /api/media/{sha256}`).
+fn with_media_file(data: &mut serde_json::Value, content: &crate::domain::InboundContent) {
+    let crate::domain::InboundContent::Media {
+        sha256: Some(sha), ..
+    } = content
+    else {
+        return;
+    };
+    let Some(digest) = crate::store::files::decode_sha256(sha) else {
+        return;
+    };
+    let hex = hex::encode(digest);
+    if let Some(media) = data.pointer_mut("/content/media") {
+        media["url"] = format!("/api/media/{hex}").into();
+        media["sha256"] = hex.into();
+    }
 }
 
 /// Who ended a handoff, from the event that ended it.
@@ -284,6 +305,38 @@ mod tests {
             now: Utc::now(),
         });
         assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn a_photo_names_the_file_parley_serves() {
+        let mut event = message();
+        if let EventKind::Message(m) = &mut event.kind {
+            m.content = InboundContent::Media {
+                media: crate::domain::MediaKind::Image,
+                media_id: Some("1043".into()),
+                url: None,
+                mime_type: Some("image/jpeg".into()),
+                sha256: Some("C5bNKdXsxSdXHHPTZL/Fp7Ye135OQcPQ3W/TtHh1Y64=".into()),
+                caption: None,
+                filename: None,
+                voice: false,
+            };
+        }
+        let (contact, state) = (ana(), ConversationState::default());
+        let events = of_step(&StepDone {
+            before: &state,
+            after: &state,
+            insights: &Tally::default(),
+            contact: &contact,
+            patch: None,
+            event: &event,
+            sender_id: 1,
+            now: Utc::now(),
+        });
+        let media = &events[0].data["content"]["media"];
+        let hex = "0b96cd29d5ecc527571c73d364bfc5a7b61ed77e4e41c3d0dd6fd3b4787563ae";
+        assert_eq!(media["sha256"], hex, "{media}");
+        assert_eq!(media["url"], format!("/api/media/{hex}"));
     }
 
     #[test]
