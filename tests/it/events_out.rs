@@ -732,3 +732,156 @@ async fn ten_thousand_events_through_a_receiver_killed_and_restarted_lose_none_a
     .await;
     assert!(log(&app, "state=parked").await.is_empty());
 }
+
+/// The config of a `parley serve` child on `port` with the endpoint `crm` at `url`.
+fn child_config(dir: &std::path::Path, port: u16, meta: &str, url: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    std::fs::write(dir.join("flows/echo.yaml"), crate::helpers::ECHO_FLOW).unwrap();
+    let db = format!("sqlite://{}", dir.join("parley.db").display());
+    let schedule = vec!["200ms"; 20].join(", ");
+    let events = events_yaml(
+        &[("crm", url, ", timeout: 2s")],
+        &format!("  lease: 3s\n  retry: {{ schedule: [{schedule}], jitter: 0.2 }}\n"),
+    );
+    let extra = format!("{}{events}", api_yaml(1000, 1000));
+    let yaml = crate::helpers::config_yaml(dir, &db, meta, "http://127.0.0.1:9", &extra)
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
+        .replace(PRIVATE.0, PRIVATE.1)
+        .replace("send_timeout: 2s", "send_timeout: 2s, lease: 1s")
+        .replace(
+            "inbox: { poll_interval: 50ms }",
+            "inbox: { poll_interval: 50ms, lease: 1s }",
+        );
+    let config = dir.join("parley.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    config
+}
+
+fn parley_cli(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .arg("events")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn parley_killed_while_events_flow_loses_none_and_the_cli_replays() {
+    use crate::crash::{free_port, post_meta_to, sigkill, sigterm_and_wait, start, wait_healthy};
+    let dir = tempfile::tempdir().unwrap();
+    let meta = wiremock::MockServer::start().await;
+    crate::helpers::mount_meta_ok(&meta).await;
+    let receiver = Receiver::start().await;
+    // Slow: deliveries are in flight when the process dies.
+    receiver.set(Mode::Slow(Duration::from_millis(100)));
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let config = child_config(dir.path(), port, &meta.uri(), &receiver.url());
+    let http = reqwest::Client::new();
+    let ts = chrono::Utc::now().timestamp();
+    let write = |i: usize| {
+        meta_text(
+            &format!("1631555{:04}", 3000 + i),
+            &format!("wamid.kill.{i}"),
+            "hi",
+            ts,
+        )
+    };
+
+    let mut first = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    for i in 0..30 {
+        assert_eq!(post_meta_to(&http, &addr, write(i)).await, 200);
+    }
+    eventually(Duration::from_secs(20), "events flowing", || async {
+        (receiver.got().len() >= 10).then_some(())
+    })
+    .await;
+    sigkill(&mut first);
+    let at_kill = receiver.got().len();
+
+    let second = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    for i in 30..40 {
+        assert_eq!(post_meta_to(&http, &addr, write(i)).await, 200);
+    }
+    eventually(Duration::from_secs(30), "40 replies", || async {
+        (crate::helpers::sends(&meta).await.len() >= 40).then_some(())
+    })
+    .await;
+    // Until nothing is left to deliver.
+    eventually(Duration::from_secs(30), "nothing pending", || async {
+        let r = http
+            .get(format!(
+                "{addr}/api/events/deliveries?state=pending&limit=1"
+            ))
+            .bearer_auth(crate::api::KEY)
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        let quiet = v["deliveries"].as_array()?.is_empty();
+        // A moment without new events: the last step's events are in.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        quiet.then_some(())
+    })
+    .await;
+    assert!(sigterm_and_wait(second).await.success());
+
+    // Every event recorded, in both lives, reached the receiver.
+    let database = parley::config::DatabaseConfig {
+        url: format!("sqlite://{}", dir.path().join("parley.db").display()),
+        ..Default::default()
+    };
+    let store = parley::store::connect(&database).await.unwrap();
+    let recorded = store.events_after(0, 1000).await.unwrap();
+    let got: HashSet<String> = receiver.got().iter().map(|g| g.id.clone()).collect();
+    assert!(recorded.len() > 80, "{} events", recorded.len());
+    let lost: Vec<String> = recorded
+        .iter()
+        .map(|e| e.webhook_id())
+        .filter(|id| !got.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "lost across SIGKILL: {lost:?}");
+    eprintln!(
+        "SIGKILL after {at_kill} deliveries: {} events, {} deliveries",
+        recorded.len(),
+        receiver.got().len()
+    );
+    drop(store);
+
+    // The CLI: the log, and a replay of one delivery, made by the next start.
+    let (ok, text) = parley_cli(&config, &["log", "--endpoint", "crm", "--limit", "5"]);
+    assert!(ok, "{text}");
+    let row = text.lines().nth(1).unwrap().to_string();
+    assert!(row.contains("delivered"), "{text}");
+    let mut cols = row.split_whitespace();
+    let (delivery, event) = (
+        cols.next().unwrap().to_string(),
+        cols.next().unwrap().to_string(),
+    );
+    let (ok, text) = parley_cli(&config, &["replay", "--endpoint", "crm"]);
+    assert!(!ok && text.contains("--id"), "{text}");
+    let (ok, text) = parley_cli(&config, &["replay", "--endpoint", "crm", "--id", &delivery]);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 deliveries to crm queued again"), "{text}");
+    let (ok, text) = parley_cli(&config, &["log", "--state", "pending"]);
+    assert!(ok && text.contains(&event), "{text}");
+    let times = |r: &Receiver| r.got().iter().filter(|g| g.id == event).count();
+    let before = times(&receiver);
+    let mut third = start(&config, dir.path());
+    wait_healthy(&http, &addr).await;
+    eventually(Duration::from_secs(20), "the replayed delivery", || async {
+        (times(&receiver) > before).then_some(())
+    })
+    .await;
+    sigkill(&mut third);
+}
