@@ -56,7 +56,7 @@ try {
   await page.locator('#text').click();
   await page.keyboard.type('Hello Maria, this is Ana. Let me check your order.');
   await page.keyboard.press('Control+Enter');
-  await page.locator('#history .msg.person', { hasText: 'Hello Maria, this is Ana' }).waitFor();
+  await page.locator('#history .msg.person', { hasText: 'Hello Maria, this is Ana' }).locator('.by', { hasText: 'Person · ana' }).waitFor();
   await page.locator('#reply-status', { hasText: 'Sent' }).waitFor();
   if (await page.inputValue('#text') !== '') fail('the reply box was not emptied');
   // Polling redraws only what changed (the reply's status): the customer's messages keep

@@ -271,6 +271,9 @@ async fn a_person_replies_a_closed_window_takes_a_template_and_a_release_gives_b
         lines[3],
         ("person".into(), "Hello Maria, this is Ana".into())
     );
+    // Who wrote it: the key's name.
+    assert_eq!(shown["messages"][3]["author"], "ana");
+    assert_eq!(shown["messages"][2]["author"], Value::Null);
     assert_eq!(shown["conversation"]["window"]["is_open"], true);
     let templates = shown["templates"].as_array().unwrap();
     assert_eq!(templates[0]["name"], "menu_reminder");

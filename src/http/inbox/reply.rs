@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 /// Who a reply or release is recorded as: `inbox:<key name>`.
 fn author(caller: Option<&Extension<Caller>>) -> String {
     let name = caller.map(|c| c.0 .0.as_str()).unwrap_or("unknown");
-    format!("inbox:{name}")
+    format!("{}{name}", super::show::AUTHOR_PREFIX)
 }
 
 pub async fn reply(

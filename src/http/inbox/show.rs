@@ -14,6 +14,11 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The step of a reply from the inbox starts with it; the key's name follows
+/// (`reply.rs`).
+pub(super) const AUTHOR_PREFIX: &str = "inbox:";
 
 /// How many of each direction's latest messages the history shows.
 const HISTORY: i64 = 100;
@@ -47,18 +52,17 @@ pub async fn show(
                 "key": format!("in-{}", e.id),
                 "by": "customer",
                 "text": inbound_text(e),
-                "at": e.received_at.to_rfc3339(),
+                // Sorted by receipt; shown with the time the customer wrote it.
+                "at": written_at(e).to_rfc3339(),
             }),
         ));
     }
+    let authors = authors(&st, conversation.id, &recent.outbound).await?;
     for m in &recent.outbound {
-        lines.push((m.created_at, 2, m.id, outbound_line(&st, m)));
+        let author = authors.get(&m.id).map(String::as_str);
+        lines.push((m.created_at, 2, m.id, outbound_line(&st, m, author)));
     }
     if let Some(h) = &conversation.state.handoff {
-        let until = h
-            .until
-            .map(|u| format!(" until {}", u.format("%Y-%m-%d %H:%M UTC")))
-            .unwrap_or_default();
         lines.push((
             h.since,
             1,
@@ -66,7 +70,7 @@ pub async fn show(
             json!({
                 "direction": "system",
                 "key": format!("handoff-{}", h.since.timestamp_micros()),
-                "text": format!("Flow {} handed the conversation to a person{until}", h.flow),
+                "text": format!("Flow {} handed the conversation to a person", h.flow),
                 "at": h.since.to_rfc3339(),
             }),
         ));
@@ -82,9 +86,37 @@ pub async fn show(
     })))
 }
 
-/// A reply in the history: who sent it (`bot`, `person` with their key's name when the
-/// inbox sent it, `broadcast`), its text, its delivery status.
-fn outbound_line(st: &AppState, m: &OutboundRecord) -> Value {
+/// When the customer wrote `e` (the provider's time), else when it arrived.
+fn written_at(e: &crate::domain::StoredEvent) -> DateTime<Utc> {
+    match &e.kind {
+        crate::domain::EventKind::Message(m) => m.timestamp.unwrap_or(e.received_at),
+        _ => e.received_at,
+    }
+}
+
+/// The names of the keys that wrote `outbound` from the inbox (`inbox:<name>` as their
+/// step), by message id.
+async fn authors(
+    st: &AppState,
+    conversation_id: i64,
+    outbound: &[OutboundRecord],
+) -> Result<HashMap<i64, String>, Error> {
+    let Some(oldest) = outbound.iter().map(|m| m.id).min() else {
+        return Ok(HashMap::new());
+    };
+    let found = st
+        .store
+        .outbound_authors(conversation_id, oldest, AUTHOR_PREFIX, HISTORY)
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|(id, step)| (id, step[AUTHOR_PREFIX.len()..].to_string()))
+        .collect())
+}
+
+/// A reply in the history: who sent it (`bot`, `person` — with the name of the key that
+/// wrote it from the inbox — or `broadcast`), its text, its delivery status.
+fn outbound_line(st: &AppState, m: &OutboundRecord, author: Option<&str>) -> Value {
     let by = match m.origin {
         Origin::Api | Origin::Echo => "person",
         Origin::Broadcast => "broadcast",
@@ -94,6 +126,7 @@ fn outbound_line(st: &AppState, m: &OutboundRecord) -> Value {
         "direction": "outbound",
         "key": format!("out-{}", m.id),
         "by": by,
+        "author": author,
         "origin": m.origin.as_str(),
         "type": m.message.content.kind_name(),
         "text": outbound_text(st, &m.message.content),

@@ -820,6 +820,16 @@ pub trait Reads: Send + Sync {
     /// The conversations handed to a person now (a handoff in their state), with their
     /// contacts, oldest conversation first, at most `limit` (the inbox page).
     async fn handoff_conversations(&self, limit: i64) -> StoreResult<Vec<ConversationSummary>>;
+
+    /// Who wrote a conversation's outbound messages with ids from `from_id` on whose step
+    /// starts with `prefix` (`inbox:` for the inbox's replies): `(id, step)`, at most `limit`.
+    async fn outbound_authors(
+        &self,
+        conversation_id: Id,
+        from_id: Id,
+        prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(Id, String)>>;
 }
 
 /// The cost ledger (`message_costs`): predictions are written with the outbound message

@@ -148,6 +148,23 @@ macro_rules! shared_reads {
             Ok(rows.into_iter().map(Into::into).collect())
         }
 
+        /// `Reads::outbound_authors`.
+        pub(crate) async fn outbound_authors(
+            pool: &Pool,
+            conversation_id: Id,
+            from_id: Id,
+            prefix: &str,
+            limit: i64,
+        ) -> StoreResult<Vec<(Id, String)>> {
+            Ok(sqlx::query_as(sql::OUTBOUND_AUTHORS)
+                .bind(conversation_id)
+                .bind(from_id)
+                .bind(prefix)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        }
+
         /// `Reads::conversation_inbound`.
         pub(crate) async fn conversation_inbound(
             pool: &Pool,

@@ -87,6 +87,12 @@ pub(super) fn handoff_conversations_sql(in_handoff: &str) -> String {
     )
 }
 
+/// `Reads::outbound_authors`: `$1` the conversation, `$2` the lowest id, `$3` the step's
+/// prefix, `$4` the most rows.
+pub(super) const OUTBOUND_AUTHORS: &str = "select id, step from outbound_messages
+     where conversation_id = $1 and id >= $2 and substr(step, 1, length($3)) = $3
+     order by id limit $4";
+
 /// `Reads::conversation_inbound`: `$1` the conversation, `$2` the id the page ends below,
 /// `$3` the page size; columns `id, payload, received_at`.
 pub(super) const CONVERSATION_INBOUND: &str =

@@ -187,7 +187,8 @@ function closeConversation(why) {
 
 function message(m) {
   if (m.direction === 'system') return `<div class="msg system" data-key="${esc(m.key)}">${esc(m.text)} · ${esc(clock(m.at))}</div>`;
-  const by = m.direction === 'inbound' ? 'Customer' : m.by === 'person' ? 'Person' : m.by === 'broadcast' ? 'Broadcast' : 'Bot';
+  const person = m.author ? `Person · ${m.author}` : 'Person';
+  const by = esc(m.direction === 'inbound' ? 'Customer' : m.by === 'person' ? person : m.by === 'broadcast' ? 'Broadcast' : 'Bot');
   const cls = m.direction === 'inbound' ? 'inbound' : `outbound ${m.by}`;
   const failed = m.status === 'failed'
     ? `<div class="failed">Not delivered${m.error_title ? `: ${esc(m.error_title)}` : ''}${m.window_closed ? ' (the 24-hour window had closed)' : ''}</div>`

@@ -65,4 +65,14 @@ impl Reads for PgStore {
         let in_handoff = "v.state ->> 'handoff' is not null";
         shared::handoff_conversations(&self.pool, in_handoff, limit).await
     }
+
+    async fn outbound_authors(
+        &self,
+        conversation_id: Id,
+        from_id: Id,
+        prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(Id, String)>> {
+        shared::outbound_authors(&self.pool, conversation_id, from_id, prefix, limit).await
+    }
 }

@@ -67,4 +67,14 @@ impl Reads for SqliteStore {
         let in_handoff = "json_extract(v.state, '$.handoff') is not null";
         shared::handoff_conversations(&self.reader, in_handoff, limit).await
     }
+
+    async fn outbound_authors(
+        &self,
+        conversation_id: Id,
+        from_id: Id,
+        prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(Id, String)>> {
+        shared::outbound_authors(&self.reader, conversation_id, from_id, prefix, limit).await
+    }
 }

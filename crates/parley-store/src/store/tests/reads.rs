@@ -211,7 +211,46 @@ async fn conversations_in_handoff_are_listed_with_their_contacts(store: DynStore
     );
 }
 
+async fn outbound_authors_are_read_by_their_steps_prefix(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    let by = |body: &str, step: Option<&str>| NewOutbound {
+        step: step.map(str::to_string),
+        ..text_to(conversation, 1, body)
+    };
+    let ids = store
+        .enqueue(
+            &[
+                by("bot", Some("step 1")),
+                by("ana", Some("inbox:ana")),
+                by("api", None),
+                by("bo", Some("inbox:bo")),
+            ],
+            t(1),
+        )
+        .await
+        .unwrap();
+    let authors = |from, limit| store.outbound_authors(conversation, from, "inbox:", limit);
+    assert_eq!(
+        authors(ids[0], 10).await.unwrap(),
+        vec![
+            (ids[1], "inbox:ana".to_string()),
+            (ids[3], "inbox:bo".to_string())
+        ]
+    );
+    assert_eq!(
+        authors(ids[2], 10).await.unwrap(),
+        vec![(ids[3], "inbox:bo".to_string())]
+    );
+    assert_eq!(authors(ids[0], 1).await.unwrap().len(), 1);
+    assert!(store
+        .outbound_authors(conversation + 1, 0, "inbox:", 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 conformance!(
+    outbound_authors_are_read_by_their_steps_prefix,
     conversations_in_handoff_are_listed_with_their_contacts,
     spend_counts_queued_and_sent_messages_by_kind,
     latest_template_is_the_newest_one_not_failed,
