@@ -76,7 +76,7 @@ pub async fn show(
         ));
     }
     // At one instant: the customer's message, then the handoff it began, then the replies.
-    lines.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    lines.sort_by_key(|l| (l.0, l.1, l.2));
     let templates = usable_templates(&st, conversation.sender_id).await?;
     Ok(Json(json!({
         "success": true,
