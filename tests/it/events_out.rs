@@ -47,10 +47,6 @@ impl Got {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
-
-    pub fn event_id(&self) -> i64 {
-        self.id.trim_start_matches("evt_").parse().unwrap()
-    }
 }
 
 /// How the receiver answers.
