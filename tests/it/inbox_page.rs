@@ -420,6 +420,14 @@ async fn the_inbox_page_and_its_assets_come_from_the_binary_without_a_key() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    let said: Value = missing.json().await.unwrap();
+    assert!(
+        said["error"]
+            .as_str()
+            .unwrap()
+            .contains("the inbox has no file"),
+        "{said}"
+    );
     app.shutdown().await;
 }
 

@@ -28,4 +28,5 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/inbox", get(page::page))
         .route("/inbox/assets/{name}", get(page::asset))
+        .layer(axum::middleware::from_fn(super::error::render_errors))
 }
