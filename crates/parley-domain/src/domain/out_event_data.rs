@@ -166,7 +166,7 @@ pub fn handoff_ended(place: &Place, who: &Contact, h: &Handoff, by: &str) -> New
 }
 
 /// `contact.created`: Parley met a contact for the first time (`via`: `message`, `api`,
-/// `import`, `broadcast`, `preference`).
+/// `import`, `marketing_preference`).
 pub fn contact_created(place: &Place, who: &Contact, via: &str) -> NewOutEvent {
     place.event(
         OutEventKind::ContactCreated,
