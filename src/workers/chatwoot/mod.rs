@@ -31,9 +31,9 @@ pub const NAME: &str = "chatwoot";
 /// The prefix of the `source_id` of every message the bridge posts.
 pub const SOURCE_PREFIX: &str = "parley-";
 
-/// Attempts made while an inbound media file is still being downloaded, before the message
-/// is mirrored without it.
-const MEDIA_WAITS: u32 = 3;
+/// How long after a media message arrived its mirroring waits for the file's download;
+/// later it is mirrored without the file (its text line says what it was).
+const MEDIA_WAIT: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// The bridge, when `chatwoot:` is configured (for `events_out::endpoints::deliverers`).
 pub fn bridge(
@@ -79,8 +79,8 @@ impl Deliverer for Bridge {
         ) && self.cfg.mirrors_sender(sender_id)
     }
 
-    async fn deliver(&self, event: &OutEvent, attempt: u32) -> Outcome {
-        match self.mirror(event, attempt).await {
+    async fn deliver(&self, event: &OutEvent, _attempt: u32) -> Outcome {
+        match self.mirror(event).await {
             Ok(()) => Outcome::Delivered { status: None },
             Err(CallError::Retry { status, error }) => Outcome::Retry { status, error },
             Err(CallError::Park { status, error }) => Outcome::Park { status, error },
@@ -110,7 +110,7 @@ impl Bridge {
     }
 
     /// Mirrors one event; `Ok` also when there is nothing to do for it.
-    pub async fn mirror(&self, event: &OutEvent, attempt: u32) -> CallResult<()> {
+    pub async fn mirror(&self, event: &OutEvent) -> CallResult<()> {
         let Some(conversation) = event.conversation_id else {
             return Ok(());
         };
@@ -121,7 +121,7 @@ impl Bridge {
                 let Some(link) = self.link(conversation, data, everything).await? else {
                     return Ok(());
                 };
-                let file = self.inbound_file(data, attempt).await?;
+                let file = self.inbound_file(event).await?;
                 let content = text::content(&data["content"]);
                 self.post_once(event, &link, content, "incoming", false, file)
                     .await
@@ -280,9 +280,10 @@ impl Bridge {
     }
 
     /// The stored file of a received media message, to attach; `None` when it has none,
-    /// failed, is too large, or is still downloading after `MEDIA_WAITS` attempts (then the
-    /// message is mirrored as its text line alone).
-    async fn inbound_file(&self, data: &Value, attempt: u32) -> CallResult<Option<Attachment>> {
+    /// failed, is too large, or is still downloading `MEDIA_WAIT` after the message arrived
+    /// (then the message is mirrored as its text line alone).
+    async fn inbound_file(&self, event: &OutEvent) -> CallResult<Option<Attachment>> {
+        let data = &event.data;
         let media = &data["content"]["media"];
         if !media.is_object() {
             return Ok(None);
@@ -300,7 +301,7 @@ impl Bridge {
         };
         let sha256 = match (&record.status, &record.sha256) {
             (DownloadStatus::Stored, Some(sha)) => sha.clone(),
-            (DownloadStatus::Queued, _) if attempt < MEDIA_WAITS => {
+            (DownloadStatus::Queued, _) if self.clock.now() - event.at < MEDIA_WAIT => {
                 return Err(CallError::retry("the media file is still being downloaded"));
             }
             _ => return Ok(None),
