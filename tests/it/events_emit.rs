@@ -34,11 +34,16 @@ fn endpoint_yaml() -> String {
 }
 
 async fn spawn(events: bool) -> TestApp {
+    spawn_on(events, None).await
+}
+
+async fn spawn_on(events: bool, database_url: Option<String>) -> TestApp {
     let mut extra = api_yaml(1000, 1000);
     if events {
         extra.push_str(&endpoint_yaml());
     }
     spawn_with(Options {
+        database_url,
         extra_yaml: extra,
         flows: vec![("welcome.yaml", WELCOME)],
         ..Options::default()
@@ -65,7 +70,19 @@ fn kinds(events: &[OutEvent]) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn a_conversations_story_is_written_in_order_with_ids_to_join_on() {
-    let app = spawn(true).await;
+    story(spawn(true).await).await;
+}
+
+/// The same on PostgreSQL, where steps and sends commit in batched statements.
+#[tokio::test]
+async fn a_conversations_story_is_written_in_order_on_postgres() {
+    let Some(url) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    story(spawn_on(true, Some(url)).await).await;
+}
+
+async fn story(app: TestApp) {
     let ts = chrono::Utc::now().timestamp();
     app.post_meta(&meta_text(CUSTOMER, "wamid.hi", "hi", ts))
         .await;
