@@ -27,10 +27,21 @@ const PHOTO: &[u8] = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 the parcel as it arrived
 /// Parley with the bridge to `cw` (and `extra` in its `chatwoot:` section), retries every
 /// 150 ms (a schedule of 40: six seconds of Chatwoot down before anything is parked).
 async fn spawn(cw: &ChatwootDouble, extra: &str) -> (TestApp, tempfile::TempDir) {
-    let media = tempfile::tempdir().unwrap();
     let schedule = vec!["150ms"; 40].join(", ");
+    let retry = format!("  retry: {{ schedule: [{schedule}], jitter: 0 }}\n");
+    spawn_on(cw, extra, &retry, false).await
+}
+
+/// `spawn` with `retry` in `events:` (empty: the default schedule), on the manual clock or not.
+async fn spawn_on(
+    cw: &ChatwootDouble,
+    extra: &str,
+    retry: &str,
+    manual_clock: bool,
+) -> (TestApp, tempfile::TempDir) {
+    let media = tempfile::tempdir().unwrap();
     let yaml = format!(
-        "{api}chatwoot:\n  url: \"{url}\"\n  account_id: 1\n  inbox_id: 7\n  api_access_token: {TOKEN}\n  webhook_token: {WEBHOOK_TOKEN}\n{extra}events:\n  retry: {{ schedule: [{schedule}], jitter: 0 }}\n  poll_interval: 50ms\nmedia: {{ dir: \"{dir}\", poll_interval: 50ms }}\n",
+        "{api}chatwoot:\n  url: \"{url}\"\n  account_id: 1\n  inbox_id: 7\n  api_access_token: {TOKEN}\n  webhook_token: {WEBHOOK_TOKEN}\n{extra}events:\n{retry}  poll_interval: 50ms\nmedia: {{ dir: \"{dir}\", poll_interval: 50ms }}\n",
         api = api_yaml(1000, 1000),
         url = cw.url,
         dir = media.path().display(),
@@ -38,6 +49,7 @@ async fn spawn(cw: &ChatwootDouble, extra: &str) -> (TestApp, tempfile::TempDir)
     let app = spawn_with(Options {
         extra_yaml: yaml,
         flows: vec![("welcome.yaml", WELCOME), ("say.yaml", SAY)],
+        manual_clock,
         ..Options::default()
     })
     .await;
@@ -392,4 +404,42 @@ async fn chatwoot_down_for_a_while_loses_nothing_and_mirrors_in_order() {
     assert_eq!(lines(&cw.messages(c)), expected, "{all:#?}");
     assert_eq!(cw.conversations().len(), 1);
     assert_eq!(cw.state.lock().unwrap().contacts.len(), 1);
+}
+
+#[tokio::test]
+async fn chatwoot_down_for_ten_minutes_on_the_default_schedule_loses_nothing() {
+    let cw = ChatwootDouble::start().await;
+    cw.set_down(true);
+    let (app, _media) = spawn_on(&cw, "", "", true).await;
+    let clock = app.clock.clone().expect("the manual clock");
+    for n in 1..=3 {
+        let ts = parley::domain::Clock::now(&clock).timestamp();
+        let text = format!("say {n}");
+        app.post_meta(&meta_text(CUSTOMER, &format!("wamid.m{n}"), &text, ts))
+            .await;
+        eventually(WAIT, "the reply logged", || async {
+            let events = app.store.logged_events(0, 1000).await.unwrap();
+            let sent = events.iter().filter(|e| e.kind.as_str() == "message.sent");
+            (sent.count() >= n).then_some(())
+        })
+        .await;
+    }
+    // Ten minutes, minute by minute: the retries after 5 s and 5 min find Chatwoot down.
+    for _ in 0..10 {
+        clock.advance(chrono::TimeDelta::minutes(1));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(cw.conversations().is_empty());
+    cw.set_down(false);
+    // The schedule's next retry, 30 minutes after the last, brings everything in order.
+    clock.advance(chrono::TimeDelta::minutes(31));
+    let c = the_conversation(&cw).await;
+    messages(&cw, c, 6).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut expected = Vec::new();
+    for n in 1..=3 {
+        expected.push(line("incoming", false, &format!("say {n}")));
+        expected.push(line("outgoing", false, &format!("echo: say {n}")));
+    }
+    assert_eq!(lines(&cw.messages(c)), expected);
 }
