@@ -171,6 +171,22 @@ impl Outbox {
         else {
             return None;
         };
+        // Parley's own pass is recorded when it is queued: what was queued before it (the
+        // handoff's message) still goes, in the thread that is still Parley's.
+        if state.reason == crate::domain::OwnerReason::Pass {
+            match self
+                .store
+                .thread_control_queued_after(item.conversation_id, item.id)
+                .await
+            {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, id = item.id, "reading whether the pass is still queued failed; sending");
+                    return None;
+                }
+            }
+        }
         metrics::counter!(crate::metrics::THREAD_NOT_OWNED).increment(1);
         Some(SendOutcome::Skipped {
             reason: format!(

@@ -146,6 +146,8 @@ pub enum HandoverKind {
 /// One `messaging_handovers` notification, as the conversation's event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadHandover {
+    /// Stored as `handover` (the message content's own tag is `kind`).
+    #[serde(rename = "handover")]
     pub kind: HandoverKind,
     /// The previous owner's app id or role, when named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -425,6 +427,38 @@ mod tests {
         assert!(owner_changed(7, 1, Some(&after), Some(&after)).is_none());
         assert!(owner_changed(7, 1, Some(&after), None).is_none());
         assert!(owner_changed(7, 1, None, Some(&after)).unwrap().data["previous"].is_null());
+    }
+
+    /// Stored in the message's content and the outbox row, both tagged `kind`: each reads
+    /// back as written.
+    #[test]
+    fn handovers_and_actions_read_back_from_their_stored_json() {
+        use crate::domain::{InboundContent, OutboundContent};
+        let h = InboundContent::Handover(ThreadHandover {
+            kind: HandoverKind::ControlTaken,
+            previous_owner: Some("primary".into()),
+            new_owner: None,
+            metadata: Some("m".into()),
+        });
+        let text = serde_json::to_string(&h).unwrap();
+        assert_eq!(
+            serde_json::from_str::<InboundContent>(&text).unwrap(),
+            h,
+            "{text}"
+        );
+        for a in [
+            ThreadAction::Pass { app: "1".into() },
+            ThreadAction::Take,
+            ThreadAction::Release,
+        ] {
+            let c = OutboundContent::ThreadControl(a);
+            let text = serde_json::to_string(&c).unwrap();
+            assert_eq!(
+                serde_json::from_str::<OutboundContent>(&text).unwrap(),
+                c,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -25,6 +25,15 @@ pub trait Routing: Send + Sync {
     /// How many conversations each sender has per recorded thread owner (only those
     /// routing touched), by sender then owner.
     async fn thread_counts(&self) -> StoreResult<Vec<ThreadCount>>;
+
+    /// Whether a thread-control call queued after outbound message `after` still waits in
+    /// the conversation's line: a message queued before Parley's own `pass` goes out while
+    /// the thread is still Parley's (the handoff's message), one after it does not.
+    async fn thread_control_queued_after(
+        &self,
+        conversation_id: Id,
+        after: Id,
+    ) -> StoreResult<bool>;
 }
 
 /// The state's `thread` object as text, read back; a value that does not read (written by

@@ -328,6 +328,8 @@ impl InboundContent {
             InboundContent::ListReply { title, .. } => Some(title),
             InboundContent::QuickReply { text, .. } => Some(text),
             InboundContent::Order { text, .. } => text.as_deref(),
+            // Shown with the conversation's history; a standby copy never reaches triggers.
+            InboundContent::Standby { content, .. } => content.text(),
             _ => None,
         }
     }

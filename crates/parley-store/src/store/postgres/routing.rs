@@ -17,6 +17,23 @@ impl Routing for PgStore {
         Ok(decode(text.flatten()))
     }
 
+    async fn thread_control_queued_after(
+        &self,
+        conversation_id: Id,
+        after: Id,
+    ) -> StoreResult<bool> {
+        // The head-of-line index (queued rows by conversation and id) finds the few rows.
+        Ok(sqlx::query_scalar(
+            "select exists(select 1 from outbound_messages
+             where conversation_id = $1 and status = 'queued' and id > $2
+               and payload -> 'content' ->> 'kind' = 'thread_control')",
+        )
+        .bind(conversation_id)
+        .bind(after)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn thread_counts(&self) -> StoreResult<Vec<ThreadCount>> {
         let rows: Vec<(i64, String, i64)> =
             sqlx::query_as(THREAD_COUNTS).fetch_all(&self.pool).await?;

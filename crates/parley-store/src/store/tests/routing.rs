@@ -60,4 +60,35 @@ async fn a_committed_thread_owner_reads_back_and_is_counted(store: DynStore) {
     assert_eq!(counts[0].owner, "parley");
 }
 
-conformance!(a_committed_thread_owner_reads_back_and_is_counted);
+/// A message queued before a thread-control row waits in line before it; one queued after
+/// it, or with none left queued, does not.
+async fn a_queued_thread_control_is_found_after_a_message(store: DynStore) {
+    let (event, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store.claim_work("a", t(1), LEASE, 10, 32).await.unwrap();
+    let mut commit = step(conversation, event, "a", t(2));
+    let mut pass = text_to(conversation, 1, "unused");
+    pass.message.content =
+        crate::domain::OutboundContent::ThreadControl(crate::domain::ThreadAction::Pass {
+            app: "1".into(),
+        });
+    commit.outbound = vec![text_to(conversation, 1, "A person will answer."), pass];
+    let ids = store.commit_step(&commit).await.unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(store
+        .thread_control_queued_after(conversation, ids[0])
+        .await
+        .unwrap());
+    assert!(!store
+        .thread_control_queued_after(conversation, ids[1])
+        .await
+        .unwrap());
+    assert!(!store
+        .thread_control_queued_after(conversation + 1, 0)
+        .await
+        .unwrap());
+}
+
+conformance!(
+    a_committed_thread_owner_reads_back_and_is_counted,
+    a_queued_thread_control_is_found_after_a_message
+);
