@@ -158,12 +158,9 @@ async fn a_flow_conversation_is_mirrored_with_its_media_and_a_handoff_opens_it()
         assert_eq!(s.contacts[0]["identifier"], format!("+{CUSTOMER}"));
         assert_eq!(s.contacts[0]["name"], "Tester");
         assert_eq!(s.assignments, vec![(c, json!({"team_id": 2}))]);
-        assert_eq!(
-            s.conversations[0]["additional_attributes"]["parley_conversation_id"]
-                .as_i64()
-                .is_some(),
-            true
-        );
+        let parley_id =
+            s.conversations[0]["additional_attributes"]["parley_conversation_id"].as_i64();
+        assert!(parley_id.is_some(), "{:?}", s.conversations);
     }
 
     // A photo: downloaded by Parley, mirrored as an attachment with its caption.
@@ -205,6 +202,7 @@ async fn a_flow_conversation_is_mirrored_with_its_media_and_a_handoff_opens_it()
     assert_eq!(files[0].message_id, all[4]["id"].as_i64().unwrap());
     assert_eq!(files[0].bytes, PHOTO);
     assert_eq!(files[0].content_type, "image/jpeg");
+    assert_eq!(files[0].filename, "image.jpeg");
 }
 
 #[tokio::test]
