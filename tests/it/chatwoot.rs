@@ -441,3 +441,49 @@ async fn chatwoot_down_for_ten_minutes_on_the_default_schedule_loses_nothing() {
     }
     assert_eq!(lines(&cw.messages(c)), expected);
 }
+
+#[tokio::test]
+async fn an_agents_attachment_is_sent_as_media_after_the_media_check() {
+    let cw = ChatwootDouble::start().await;
+    let (app, c, _media) = handed_over(&cw, "").await;
+    let files = wiremock::MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path("/rails/active_storage/label.jpg"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "image/jpeg")
+                .insert_header("content-length", "2048"),
+        )
+        .mount(&files)
+        .await;
+    let url = format!("{}/rails/active_storage/label.jpg", files.uri());
+    let mut with_file = agent_writes(9101, c, "Your label");
+    with_file["attachments"] = json!([{"id": 1, "file_type": "image", "data_url": url}]);
+    let (_, answer) = post_webhook(&app, WEBHOOK_TOKEN, with_file).await;
+    assert_eq!(answer["result"], "queued", "{answer}");
+    let sends = app.wait_meta_sends(3, WAIT).await;
+    assert_eq!(sends[2]["type"], "image", "{}", sends[2]);
+    assert_eq!(sends[2]["image"]["link"], json!(url));
+    assert_eq!(sends[2]["image"]["caption"], "Your label");
+
+    // A file that is not there is not sent; the agent is told why.
+    let mut missing = agent_writes(9102, c, "");
+    missing["attachments"] =
+        json!([{"file_type": "file", "data_url": format!("{}/gone.pdf", files.uri())}]);
+    let (_, answer) = post_webhook(&app, WEBHOOK_TOKEN, missing).await;
+    assert_eq!(answer["result"], "not_sent", "{answer}");
+    let note = eventually(WAIT, "a note", || async {
+        cw.messages(c).into_iter().find(|m| {
+            m["content"]
+                .as_str()
+                .is_some_and(|t| t.contains("attachment was refused"))
+        })
+    })
+    .await;
+    assert_eq!(note["private"], true);
+    assert!(
+        note["content"].as_str().unwrap().contains("not found"),
+        "{note}"
+    );
+    assert_eq!(app.meta_sends().await.len(), 3);
+}
