@@ -132,6 +132,12 @@ impl App {
         let webhook_log = Arc::new(http::state::WebhookLog::new(&config));
         let metrics = crate::metrics::handle();
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
+        // Conversation routing: the numbers' roles, for `/readyz` and the metrics (never
+        // delays the start; a sender without `meta.routing` makes no call).
+        tokio::spawn({
+            let senders = senders.clone();
+            async move { senders.read_routing_roles().await }
+        });
         // One media store, for the API and the sandbox alike; a folder it cannot write is
         // refused now, not at the first customer photo.
         if let Some(problem) = crate::config::places::media(&config) {

@@ -86,6 +86,7 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
             "problems": flows.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         },
         "stopped_senders": stopped,
+        "routing": routing(&st, database.is_ok()).await,
         "templates_needing_attention": templates,
         "warnings": st.config.warnings(st.engine.flows().len()),
     });
@@ -95,6 +96,45 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// Conversation routing, per Meta sender with `meta.routing`: the number's roles as last
+/// read (at start, by the health check) and its conversations' threads per owner.
+async fn routing(st: &AppState, database_ok: bool) -> serde_json::Value {
+    let counts = if database_ok {
+        tokio::time::timeout(PING_TIMEOUT, st.store.thread_counts())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    for sender in st.senders.all() {
+        let Some(routing) = sender.config.meta.as_ref().and_then(|m| m.routing.as_ref()) else {
+            continue;
+        };
+        let id = sender.config.id;
+        let threads: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .filter(|c| c.sender_id == id)
+            .map(|c| (c.owner.clone(), c.count.into()))
+            .collect();
+        let status = sender.routing_status();
+        out.push(json!({
+            "sender_id": id,
+            "escalation_app": routing.escalation_app,
+            "take_back": routing.take_back,
+            "roles": status.as_ref().and_then(|s| s.roles.as_ref().ok()).map(|r| &r.roles),
+            "is_standby": status.as_ref().and_then(|s| s.roles.as_ref().ok()).map(|r| r.is_standby),
+            "may_take": status.as_ref().and_then(|s| s.roles.as_ref().ok()).map(|r| r.may_take()),
+            "error": status.as_ref().and_then(|s| s.roles.as_ref().err()),
+            "read_at": status.as_ref().map(|s| s.read_at.to_rfc3339()),
+            "threads": threads,
+        }));
+    }
+    serde_json::Value::Array(out)
 }
 
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {

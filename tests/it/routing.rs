@@ -359,3 +359,54 @@ async fn a_thread_idle_for_24_hours_is_routed_to_parley_again() {
         Some((ThreadOwner::Parley, OwnerReason::Routed))
     );
 }
+
+#[tokio::test]
+async fn the_health_check_readyz_and_metrics_show_the_numbers_routing_roles() {
+    let app = spawn(false).await;
+    let (status, body) = post(&app, "/api/senders/1/health", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let roles = &body["checks"]["routing_roles"];
+    assert_eq!(roles["ok"], true, "{body}");
+    assert_eq!(roles["roles"], json!(["primary", "escalation_partner"]));
+    assert_eq!(roles["may_take"], true);
+    // A sender without `meta.routing` has no such check.
+    let (_, twilio) = post(&app, "/api/senders/2/health", json!({})).await;
+    assert!(twilio["checks"].get("routing_roles").is_none(), "{twilio}");
+
+    let ts = now(&app);
+    post_ok(&app, &meta_text(CUSTOMER, "wamid.1", "hello", ts)).await;
+    let id = conversation(&app).await;
+    post_ok(&app, &handover("control_taken", ts + 1)).await;
+    settled(&app, id).await;
+    let (status, ready) = call(&app, "GET", "/readyz", None).await;
+    assert_eq!(status, 200, "{ready}");
+    let r = &ready["routing"][0];
+    assert_eq!(r["sender_id"], 1, "{ready}");
+    assert_eq!(r["escalation_app"], ESCALATION_APP);
+    assert_eq!(r["may_take"], true);
+    assert_eq!(r["is_standby"], true);
+    assert_eq!(r["threads"], json!({"app": 1}), "{ready}");
+    assert_eq!(
+        ready["routing"].as_array().unwrap().len(),
+        1,
+        "only senders with routing"
+    );
+
+    let page = crate::helpers::metrics_page(&app.http, &app.addr).await;
+    let held = |role: &str| {
+        page.lines().any(|l| {
+            l.starts_with("parley_thread_routing_role{")
+                && l.contains(&format!("role=\"{role}\""))
+                && l.contains("sender=\"1\"")
+                && l.ends_with(" 1")
+        })
+    };
+    assert!(
+        held("primary") && held("escalation") && held("standby"),
+        "{page}"
+    );
+    assert!(
+        page.contains("parley_thread_handovers_total{kind=\"control_taken\"}"),
+        "{page}"
+    );
+}

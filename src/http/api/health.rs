@@ -50,6 +50,7 @@ pub async fn check(
     let sender = outbox::sender(&st, id).ok_or_else(Error::sender_not_found)?;
     let runtime = st.senders.get(id).ok_or_else(Error::sender_not_found)?;
     let provider = runtime.channel.check_health().await;
+    let routing = routing_check(runtime).await;
     let stop = st
         .store
         .stopped_senders()
@@ -139,7 +140,7 @@ pub async fn check(
             }),
         };
     }
-    Ok(Json(json!({
+    let mut body = json!({
         "success": true,
         "sender_id": id,
         "status": if healthy { "healthy" } else { "unhealthy" },
@@ -155,5 +156,32 @@ pub async fn check(
             "graph_api_version": version.map(|(retired, warning)| json!({ "ok": !retired, "detail": warning })),
         },
         "test_message": test,
-    })))
+    });
+    // Meta senders with `meta.routing` only: the number's routing roles.
+    if let Some(routing) = routing {
+        body["checks"]["routing_roles"] = routing;
+    }
+    Ok(Json(body))
+}
+
+/// Conversation routing (Meta senders with `meta.routing` only): the number's routing
+/// roles, read again now.
+async fn routing_check(runtime: &crate::channels::senders::SenderRuntime) -> Option<Value> {
+    let status = runtime.read_routing_roles().await?;
+    Some(match status.roles {
+        Ok(r) => json!({
+            "ok": true,
+            "roles": r.roles,
+            "is_standby": r.is_standby,
+            "may_take": r.may_take(),
+            "detail": if r.roles.is_empty() && !r.is_standby {
+                "Parley holds no routing role on this number: it receives no messages; ask the business to make it primary for an entry point, or grant standby".to_string()
+            } else {
+                format!("routing roles: {}", r.labels().join(", "))
+            },
+        }),
+        Err(e) => {
+            json!({ "ok": false, "detail": format!("the number's routing roles could not be read: {e}") })
+        }
+    })
 }

@@ -21,9 +21,55 @@ pub struct SenderRuntime {
     /// this process: the sends it had already claimed look at the database's stop before
     /// they go, instead of going out one after another into the same refusal.
     pub stop_seen: std::sync::atomic::AtomicBool,
+    /// Conversation routing: the number's roles as last read (`read_routing_roles`).
+    routing: std::sync::Mutex<Option<RoutingStatus>>,
 }
 
+/// The routing roles last read for a Meta sender with `meta.routing`, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingStatus {
+    pub roles: Result<crate::domain::RoutingRoles, String>,
+    pub read_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How long a routing-roles read may take.
+const ROLES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl SenderRuntime {
+    /// Reads the number's routing roles (Meta senders with `meta.routing` only; `None`
+    /// otherwise), keeps them for `/readyz` and sets `parley_thread_routing_role`.
+    pub async fn read_routing_roles(&self) -> Option<RoutingStatus> {
+        self.config.meta.as_ref()?.routing.as_ref()?;
+        let roles = match tokio::time::timeout(ROLES_TIMEOUT, self.channel.routing_roles()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return None,
+            Err(_) => Err(format!("Meta did not answer within {ROLES_TIMEOUT:?}")),
+        };
+        let sender = self.config.id.to_string();
+        for role in ["primary", "escalation", "standby", "none"] {
+            let held = roles.as_ref().is_ok_and(|r| r.labels().contains(&role));
+            metrics::gauge!(crate::metrics::THREAD_ROUTING_ROLE, "sender" => sender.clone(), "role" => role)
+                .set(if held { 1.0 } else { 0.0 });
+        }
+        if let Err(e) = &roles {
+            tracing::warn!(sender = self.config.id, error = %e, "the number's routing roles could not be read");
+        }
+        let status = RoutingStatus {
+            roles,
+            read_at: chrono::Utc::now(),
+        };
+        *self.routing.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
+        Some(status)
+    }
+
+    /// The routing roles last read, if any.
+    pub fn routing_status(&self) -> Option<RoutingStatus> {
+        self.routing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Waits until this sender may send again (per-sender pacing, live sends first).
     pub async fn pace(&self, lane: Lane) {
         if let Some(p) = &self.pacer {
@@ -99,6 +145,7 @@ impl Senders {
                     channel,
                     pacer,
                     stop_seen: std::sync::atomic::AtomicBool::new(false),
+                    routing: std::sync::Mutex::new(None),
                 }),
             );
         }
@@ -106,6 +153,14 @@ impl Senders {
             by_id,
             by_route,
             sandbox,
+        }
+    }
+
+    /// Reads the routing roles of every sender with `meta.routing` (at start; each read
+    /// bounded), one after the other.
+    pub async fn read_routing_roles(&self) {
+        for s in self.by_id.values() {
+            s.read_routing_roles().await;
         }
     }
 
