@@ -189,6 +189,17 @@ impl Config {
         api_key_problems(&self.api_keys, &mut problems);
         let key_names: Vec<&str> = self.api_keys.iter().map(|k| k.name.as_str()).collect();
         self.studio.problems(&key_names, &mut problems);
+        for key in self.api_keys.iter().filter(|k| k.scopes.is_some()) {
+            if self.studio.editors.contains(&key.name) {
+                problems.push(format!(
+                    "studio.editors: `{}` is a key limited by `scopes` (api_keys); editing flows needs a key without scopes: give the editor a key of their own without `scopes`, or take `{}` out of studio.editors",
+                    key.name, key.name
+                ));
+            }
+        }
+        if let Some(chatwoot) = &self.chatwoot {
+            chatwoot.problems(&mut problems);
+        }
         problems
     }
 

@@ -77,5 +77,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("an exposed studio needs `editors`"), "{e}");
+        let key = "0000000000000000000000000000000000000000000000000000000000000000";
+        let e = Config::from_yaml(
+            &format!("api_keys: [{{ name: ana, key_sha256: \"{key}\", scopes: [inbox] }}]\nstudio: {{ expose: true, editors: [ana] }}"),
+            "t.yaml",
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`ana` is a key limited by `scopes`"), "{e}");
     }
 }
