@@ -120,6 +120,19 @@ pub(super) fn take_back(ctx: &StepCtx<'_>, state: &mut ConversationState, output
 }
 
 impl Interpreter<'_> {
+    /// `steps::hand_off`, then the thread passed to the escalation app (an `agent` step's
+    /// handoff tool).
+    pub(super) fn hand_off_routed(
+        &mut self,
+        flow: &crate::flows::Flow,
+        pc: usize,
+        timeout: Option<std::time::Duration>,
+    ) {
+        let now = self.ctx.now;
+        super::steps::hand_off(now, &mut self.state, &mut self.output, flow, pc, timeout);
+        pass_on_handoff(&self.ctx, &mut self.state, &mut self.output);
+    }
+
     /// Meta moved the thread: record its new owner. Passed to Parley while a person had
     /// the conversation, the handoff ends (the other app gave it back).
     pub(super) fn on_handover(&mut self, h: &ThreadHandover) {

@@ -164,13 +164,7 @@ impl Interpreter<'_> {
                     let body = self.render(m);
                     self.agent_say(spec, body);
                 }
-                let (now, timeout) = (self.ctx.now, handoff.timeout);
-                hand_off(now, &mut self.state, &mut self.output, flow, pc, timeout);
-                crate::engine::exec::routing::pass_on_handoff(
-                    &self.ctx,
-                    &mut self.state,
-                    &mut self.output,
-                );
+                self.hand_off_routed(flow, pc, handoff.timeout);
                 ("handed to a person".into(), Some(Next::Stop))
             }
             Tool::SendButtons { text, buttons } => {
