@@ -53,7 +53,7 @@ async fn spawn(manual_clock: bool) -> TestApp {
 fn now(app: &TestApp) -> i64 {
     app.clock
         .as_ref()
-        .map_or_else(chrono::Utc::now, |c| parley::domain::Clock::now(c))
+        .map_or_else(chrono::Utc::now, parley::domain::Clock::now)
         .timestamp()
 }
 
