@@ -425,3 +425,43 @@ fn a_template_without_a_twilio_content_sid_is_a_warning_beside_a_twilio_sender()
     let sandbox = "  - { id: 3, name: s, channel: sandbox, phone_number: \"+15550783883\" }\n";
     assert!(!with(sandbox).contains("twilio_content_sid"));
 }
+
+/// Conversation routing's app ids are digits (or `ai_agent` for the escalation app); a
+/// wrong one is named with its key.
+#[test]
+fn routing_app_ids_are_checked() {
+    let yaml = |routing: &str| {
+        format!(
+            "senders:\n  - id: 1\n    name: M\n    channel: meta\n    phone_number: \"+15550783881\"\n    meta: {{ phone_number_id: \"1\", access_token: t, app_secret: s, verify_token: v, routing: {routing} }}\n"
+        )
+    };
+    let ok = Config::from_yaml(
+        &yaml("{ app_id: \"263\", escalation_app: ai_agent }"),
+        "parley.yaml",
+        &|_| None,
+    )
+    .expect("valid routing");
+    let r = ok.senders[0]
+        .meta
+        .as_ref()
+        .unwrap()
+        .routing
+        .as_ref()
+        .unwrap();
+    assert!(r.take_back, "take_back defaults to true");
+    let err = Config::from_yaml(
+        &yaml("{ app_id: my-app, escalation_app: helpdesk }"),
+        "parley.yaml",
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("senders[0].meta.routing.app_id: `my-app`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("senders[0].meta.routing.escalation_app: `helpdesk`"),
+        "{err}"
+    );
+}

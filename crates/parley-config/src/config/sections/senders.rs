@@ -169,6 +169,25 @@ fn default_take_back() -> bool {
     true
 }
 
+/// App ids are Meta's digits; the escalation app may also be Meta's Business Agent.
+fn routing_problems(at: &str, r: &RoutingSettings, problems: &mut Vec<String>) {
+    let digits = |v: &str| !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_digit());
+    if let Some(id) = r.app_id.as_deref().map(str::trim) {
+        if !digits(id) {
+            problems.push(format!(
+                "{at}.app_id: `{id}` is not a Meta app id: copy the app's id (digits only) from                  Meta's App Dashboard, or leave app_id out"
+            ));
+        }
+    }
+    if let Some(app) = r.escalation_app.as_deref().map(str::trim) {
+        if !digits(app) && app != "ai_agent" {
+            problems.push(format!(
+                "{at}.escalation_app: `{app}` is neither a Meta app id (digits only) nor                  `ai_agent` (Meta's Business Agent)"
+            ));
+        }
+    }
+}
+
 fn default_meta_api_base() -> String {
     format!(
         "https://graph.facebook.com/{}",
@@ -286,6 +305,9 @@ pub(crate) fn sender_problems(senders: &[SenderConfig], problems: &mut Vec<Strin
                         &default_meta_api_base(),
                         problems,
                     );
+                    if let Some(r) = &m.routing {
+                        routing_problems(&format!("{at}.meta.routing"), r, problems);
+                    }
                 }
             },
             ChannelKind::Twilio => match &s.twilio {
