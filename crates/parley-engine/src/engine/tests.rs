@@ -719,6 +719,7 @@ async fn a_wait_past_the_last_date_there_is_saturates_instead_of_panicking() {
 mod agent;
 mod forms;
 mod insights;
+mod routing;
 
 /// After a restart the version a run started on is gone: a run waiting at a question its
 /// flow no longer has there (the flow removed, or a step put before the question) ends, and
