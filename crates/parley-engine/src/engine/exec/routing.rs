@@ -120,16 +120,9 @@ pub(super) fn take_back(ctx: &StepCtx<'_>, state: &mut ConversationState, output
 }
 
 impl Interpreter<'_> {
-    /// `steps::hand_off`, then the thread passed to the escalation app (an `agent` step's
-    /// handoff tool).
-    pub(super) fn hand_off_routed(
-        &mut self,
-        flow: &crate::flows::Flow,
-        pc: usize,
-        timeout: Option<std::time::Duration>,
-    ) {
-        let now = self.ctx.now;
-        super::steps::hand_off(now, &mut self.state, &mut self.output, flow, pc, timeout);
+    /// After `steps::hand_off` (an `agent` step's handoff tool): the thread passed to the
+    /// escalation app.
+    pub(super) fn pass_thread(&mut self) {
         pass_on_handoff(&self.ctx, &mut self.state, &mut self.output);
     }
 

@@ -16,6 +16,7 @@
 
 use super::context::{Next, Round};
 use super::render::{clip, fallback_of};
+use super::steps::hand_off;
 use super::vars::set_var;
 use super::{Await, Effect, Interpreter};
 use crate::domain::chat::{

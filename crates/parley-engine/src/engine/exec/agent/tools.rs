@@ -164,7 +164,9 @@ impl Interpreter<'_> {
                     let body = self.render(m);
                     self.agent_say(spec, body);
                 }
-                self.hand_off_routed(flow, pc, handoff.timeout);
+                let (now, timeout) = (self.ctx.now, handoff.timeout);
+                hand_off(now, &mut self.state, &mut self.output, flow, pc, timeout);
+                self.pass_thread();
                 ("handed to a person".into(), Some(Next::Stop))
             }
             Tool::SendButtons { text, buttons } => {
