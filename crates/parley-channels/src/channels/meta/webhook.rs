@@ -221,8 +221,13 @@ fn parse_parts(body: &str) -> Result<Vec<Routed>, MetaWebhookError> {
             let field = match change.get("field").and_then(Value::as_str) {
                 // `user_id_update` is its own subscription field since 2026.
                 Some(
-                    field @ ("messages" | "user_id_update" | "smb_message_echoes" | "history"
-                    | "calls" | "standby" | "messaging_handovers"),
+                    field @ ("messages"
+                    | "user_id_update"
+                    | "smb_message_echoes"
+                    | "history"
+                    | "calls"
+                    | "standby"
+                    | "messaging_handovers"),
                 ) => field,
                 Some(field @ ("message_template_status_update" | "template_category_update")) => {
                     match change.get("value") {
