@@ -91,6 +91,12 @@ pub(super) fn of_step(s: &StepDone<'_>) -> Vec<NewOutEvent> {
             out.push(data::contact_opted_out(&place, after, "keyword"));
         }
     }
+    out.extend(crate::domain::routing::owner_changed(
+        s.event.conversation_id,
+        s.sender_id,
+        s.before.thread.as_ref(),
+        s.after.thread.as_ref(),
+    ));
     out
 }
 
@@ -305,6 +311,52 @@ mod tests {
             now: Utc::now(),
         });
         assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn a_thread_taken_by_another_app_is_told_once() {
+        use crate::domain::routing::{OwnerReason, ThreadOwner, ThreadState};
+        let before = ConversationState {
+            thread: Some(ThreadState {
+                owner: ThreadOwner::Parley,
+                since: Utc::now(),
+                reason: OwnerReason::Routed,
+            }),
+            ..Default::default()
+        };
+        let mut after = before.clone();
+        after.thread = Some(ThreadState {
+            owner: ThreadOwner::App { app: "777".into() },
+            since: Utc::now(),
+            reason: OwnerReason::ControlTaken,
+        });
+        let (contact, event) = (ana(), message());
+        let step = |before: &ConversationState, after: &ConversationState| {
+            of_step(&StepDone {
+                before,
+                after,
+                insights: &Tally::default(),
+                contact: &contact,
+                patch: None,
+                event: &event,
+                sender_id: 1,
+                now: Utc::now(),
+            })
+        };
+        let events = step(&before, &after);
+        let told: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == crate::domain::OutEventKind::ThreadOwnerChanged)
+            .collect();
+        assert_eq!(told.len(), 1, "{events:?}");
+        assert_eq!(told[0].data["owner"], "app");
+        assert_eq!(told[0].data["app"], "777");
+        assert_eq!(told[0].data["previous"]["owner"], "parley");
+        assert_eq!(told[0].data["sender_id"], 1);
+        let unchanged = step(&after, &after);
+        assert!(unchanged
+            .iter()
+            .all(|e| e.kind != crate::domain::OutEventKind::ThreadOwnerChanged));
     }
 
     #[test]

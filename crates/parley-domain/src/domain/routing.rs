@@ -309,6 +309,7 @@ pub fn owner_changed(
     };
     let mut data = side(after);
     data["conversation_id"] = conversation_id.into();
+    data["sender_id"] = sender_id.into();
     data["previous"] = before.map_or(serde_json::Value::Null, side);
     Some(super::NewOutEvent {
         kind: super::OutEventKind::ThreadOwnerChanged,
