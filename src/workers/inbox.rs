@@ -513,15 +513,19 @@ impl Inbox {
         std::mem::take(&mut output.replies)
             .into_iter()
             .map(|r| {
-                let cost = self.pricer.price_send(
-                    &r.content,
-                    &r.fallback,
-                    to,
-                    queued_window.is_open,
-                    priced_open,
-                    &mut output.state.entry_point,
-                    queued_at,
-                );
+                // A thread-control call (conversation routing) is no message: not priced.
+                let priced = !matches!(r.content, crate::domain::OutboundContent::ThreadControl(_));
+                let cost = priced.then(|| {
+                    self.pricer.price_send(
+                        &r.content,
+                        &r.fallback,
+                        to,
+                        queued_window.is_open,
+                        priced_open,
+                        &mut output.state.entry_point,
+                        queued_at,
+                    )
+                });
                 NewOutbound {
                     sender_id: conversation.sender_id,
                     conversation_id,
@@ -533,7 +537,7 @@ impl Inbox {
                     origin: Origin::Flow,
                     flow: r.flow,
                     step: r.step,
-                    cost: Some(cost),
+                    cost,
                 }
             })
             .collect()

@@ -279,6 +279,9 @@ async fn a_handoff_passes_the_thread_to_the_escalation_app_and_takes_it_back() {
         "{done}"
     );
     assert_eq!(pass["content"]["action"], "pass");
+    // A thread-control call is no message: nothing in the cost ledger.
+    let pass_id = done["id"].as_i64().expect("the pass's id");
+    assert_eq!(app.store.cost_entry(pass_id).await.unwrap(), None);
 
     let (status, body) = post(&app, &format!("/api/conversations/{id}/release"), json!({})).await;
     assert_eq!(status, 200, "{body}");
