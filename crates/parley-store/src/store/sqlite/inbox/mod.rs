@@ -386,7 +386,9 @@ mod tests {
             .unwrap();
         assert_eq!(claimed, vec![2001, 2002]);
         let steps = claim.get_status(rusqlite::StatementStatus::VmStep);
-        assert!(steps < 200, "the claim ran {steps} steps");
+        // About 210: the two rows it takes, each also checked against the partial index of
+        // threads' owners (migration 0026); none for the 1,000 it steps over.
+        assert!(steps < 300, "the claim ran {steps} steps");
         let owners: Vec<(i64, String)> = conn
             .prepare("select id, lease_owner from conversations where id > 2000 order by id")
             .unwrap()
