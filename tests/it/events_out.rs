@@ -739,12 +739,12 @@ async fn ten_thousand_events(database_url: Option<String>, processes: usize) {
         Duration::from_secs(10),
         "all recorded delivered",
         || async {
-            let rows = log(&app, "endpoint=crm&state=pending&limit=10").await;
+            let rows = log(app, "endpoint=crm&state=pending&limit=10").await;
             rows.is_empty().then_some(())
         },
     )
     .await;
-    assert!(log(&app, "state=parked").await.is_empty());
+    assert!(log(app, "state=parked").await.is_empty());
 }
 
 /// The config of a `parley serve` child on `port` with the endpoint `crm` at `url`.

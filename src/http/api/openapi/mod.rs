@@ -4,8 +4,8 @@
 //! and Insights, the pages, `/healthz`, `/readyz`, `/metrics`) from `others::OTHERS`,
 //! which a test holds equal to the routes the server answers.
 
-mod inbox;
 mod events;
+mod inbox;
 mod others;
 mod sandbox;
 mod schema;
