@@ -33,3 +33,6 @@ create index event_deliveries_due on event_deliveries (endpoint, next_at, event_
 -- The earlier pending event of a conversation that holds a later one back.
 create index event_deliveries_conversation on event_deliveries (endpoint, conversation_id, event_id)
     where state = 'pending';
+-- Leases held (a process's in-flight deliveries), given back when it stops or dies.
+create index event_deliveries_leased on event_deliveries (lease_owner)
+    where lease_owner is not null;

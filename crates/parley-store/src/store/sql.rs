@@ -4,12 +4,13 @@
 //! SQL are written once in `shared_reads`.
 
 /// The tables whose rows carry leases, in the order statements lock rows.
-pub(crate) const LEASED_TABLES: [&str; 5] = [
+pub(crate) const LEASED_TABLES: [&str; 6] = [
     "conversations",
     "outbound_messages",
     "schedule_fires",
     "media_downloads",
     "broadcasts",
+    "event_deliveries",
 ];
 
 /// How a lease of a dead owner on `table` is given back (`expired`: the earliest time in
