@@ -645,6 +645,14 @@ async fn ten_thousand_events_through_a_receiver_killed_and_restarted_lose_none_a
     ten_thousand_events(None, 1).await;
 }
 
+#[tokio::test]
+async fn ten_thousand_events_on_postgres_with_two_processes_lose_none_and_keep_order() {
+    let Some(url) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    ten_thousand_events(Some(url), 2).await;
+}
+
 /// 10,000 events across 200 conversations, recorded while `processes` apps deliver them
 /// to a receiver killed twice: none lost, each conversation's in order, few repeats.
 async fn ten_thousand_events(database_url: Option<String>, processes: usize) {

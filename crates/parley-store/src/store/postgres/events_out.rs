@@ -27,10 +27,14 @@ const CLAIM: &str = "with due as (
          select d.id from event_deliveries d
          where d.endpoint = $1 and d.state = 'pending' and d.next_at <= $2
            and (d.lease_until is null or d.lease_until < $2)
-           and not exists (
-               select 1 from event_deliveries p
-               where p.endpoint = d.endpoint and p.conversation_id = d.conversation_id
-                 and p.state = 'pending' and p.event_id < d.event_id)
+           -- the first pending event of its conversation: min() over the partial index
+           -- (endpoint, conversation_id, event_id) is one probe per row whatever the
+           -- statistics say (a `not exists` anti join was planned as a scan of every
+           -- pending row per row while the table was young: seconds per claim)
+           and (d.conversation_id is null or d.event_id = (
+               select min(p.event_id) from event_deliveries p
+               where p.endpoint = $1 and p.conversation_id = d.conversation_id
+                 and p.state = 'pending'))
          order by d.next_at, d.event_id
          limit $3
          for update skip locked)
