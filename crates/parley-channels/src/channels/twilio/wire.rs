@@ -113,17 +113,19 @@ pub(super) fn message_form(
                 ..SendFailure::new(None, None, TWILIO_FORM_REFUSED)
             })
         }
-        OutboundContent::ThreadControl(action) => return Err(SendFailure {
-            class: ErrorClass::Permanent,
-            ..SendFailure::new(
-                None,
-                None,
-                format!(
+        OutboundContent::ThreadControl(action) => {
+            return Err(SendFailure {
+                class: ErrorClass::Permanent,
+                ..SendFailure::new(
+                    None,
+                    None,
+                    format!(
                     "`{}`: conversation routing is Meta's; a Twilio sender has no thread control",
                     action.name()
                 ),
-            )
-        }),
+                )
+            })
+        }
     }
     if let Some(callback) = status_callback {
         form.push(("StatusCallback", callback.to_string()));
