@@ -75,6 +75,14 @@ fn durations_as_written(value: &mut Value) {
                         *v = text.into();
                         continue;
                     }
+                    // A list of durations (a retry schedule) as a list of texts.
+                    if let Value::Array(items) = v {
+                        let texts: Option<Vec<String>> = items.iter().map(duration_text).collect();
+                        if let Some(texts) = texts.filter(|t| !t.is_empty()) {
+                            *v = texts.into();
+                            continue;
+                        }
+                    }
                 }
                 durations_as_written(v);
             }
