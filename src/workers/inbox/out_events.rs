@@ -228,6 +228,7 @@ mod tests {
             wait: None,
             offered: vec![],
             started_at: Utc::now(),
+            arm: None,
         }
     }
 

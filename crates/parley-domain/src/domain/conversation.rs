@@ -56,6 +56,9 @@ pub struct ConversationState {
     /// (`None`: never; Parley's as always). Kept by the engine, committed with each step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<super::ThreadState>,
+    /// The arm of each experiment this conversation met, by experiment name (issue 58).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub experiments: std::collections::BTreeMap<String, super::experiment::ArmChoice>,
 }
 
 /// Tokens and cost a conversation spent on language models.
@@ -103,6 +106,10 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offered: Vec<(String, String)>,
     pub started_at: DateTime<Utc>,
+    /// The experiment arm the run's insights are counted under (a `split` it passed, or
+    /// the version of its flow it was served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<super::experiment::RunArm>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ pub fn successors(op: &Op, i: usize) -> Vec<usize> {
         Op::If {
             then, otherwise, ..
         } => vec![*then, *otherwise],
+        Op::Split(s) => s.arms.iter().map(|a| a.target).collect(),
         Op::Switch { cases, default, .. } => {
             cases.iter().map(|(_, t)| *t).chain([*default]).collect()
         }

@@ -13,6 +13,7 @@ mod cost_check;
 mod cron_text;
 pub mod graph;
 pub mod keys;
+pub mod languages;
 pub mod loader;
 pub mod model;
 mod normalize;

@@ -33,6 +33,17 @@ pub struct Flow {
     /// Shows "typing…" (and marks the customer's message read) while the flow does slow
     /// work for a customer's message: an `http` step.
     pub typing: bool,
+    /// The languages the flow speaks (`languages:`), the base language first; empty: one
+    /// language, the texts as written.
+    pub languages: Vec<String>,
+    /// Guess a contact's language from their first message when no contact field says it
+    /// (`detect_language: true`), among `languages`.
+    pub detect_language: bool,
+    /// The texts in the other languages (`languages::Translations`).
+    pub translations: Arc<super::languages::Translations>,
+    /// This file is the candidate version of the flow with the same id, under this label
+    /// (`candidate: v2`), served to the rollout's share of new conversations.
+    pub candidate: Option<String>,
 }
 
 impl Flow {
@@ -211,6 +222,8 @@ pub enum Op {
     Delay(Duration),
     Tag(Vec<String>),
     Untag(Vec<String>),
+    /// Sends the contact down one of weighted arms, the same one every time (`SplitSpec`).
+    Split(Box<SplitSpec>),
     End,
 }
 
@@ -234,6 +247,7 @@ impl Op {
             Op::Delay(_) => "delay",
             Op::Tag(_) => "tag",
             Op::Untag(_) => "untag",
+            Op::Split(_) => "split",
             Op::End => "end",
         }
     }
@@ -364,6 +378,26 @@ pub struct AskSpec {
     pub timeout: Option<Duration>,
     pub on_timeout: Option<Target>,
     pub on_invalid: Option<Target>,
+    /// A `language` step: the answer (a language code of the flow's `languages`) is also
+    /// stored as the contact's language (`domain::language::CONTACT_FIELD`).
+    pub sets_language: bool,
+}
+
+/// A `split` step: the experiment `<flow>/<step id>`, its arms in the order written.
+#[derive(Debug, Clone)]
+pub struct SplitSpec {
+    pub experiment: String,
+    pub arms: Vec<SplitArm>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SplitArm {
+    pub name: String,
+    /// Relative weight (the arms' weights need not add up to 100).
+    pub weight: u32,
+    /// The arm's first step.
+    pub target: Target,
+    pub at: Pos,
 }
 
 /// A `form` step: sends `message` (a `ContentSpec::Form`), then waits for the submission

@@ -19,6 +19,7 @@ mod contacts;
 mod events_log;
 mod events_out;
 mod exchanges;
+mod experiment_insights;
 pub mod files;
 mod flow_saves;
 mod insights;
@@ -26,6 +27,7 @@ mod media;
 mod migrations;
 mod model;
 pub mod postgres;
+mod rollouts;
 mod routing;
 mod rows;
 mod shared_reads;
@@ -42,10 +44,12 @@ pub use contacts::*;
 pub use events_log::*;
 pub use events_out::*;
 pub use exchanges::*;
+pub use experiment_insights::*;
 pub use flow_saves::*;
 pub use insights::*;
 pub use media::*;
 pub use model::*;
+pub use rollouts::*;
 pub use routing::*;
 
 use crate::domain::contact_file::ContactImport;
@@ -186,6 +190,8 @@ pub trait Store:
     + Routing
     + EventsOut
     + EventsLog
+    + Rollouts
+    + ExperimentInsights
     + Send
     + Sync
     + 'static
@@ -213,6 +219,8 @@ impl<T> Store for T where
         + Routing
         + EventsOut
         + EventsLog
+        + Rollouts
+        + ExperimentInsights
         + Send
         + Sync
         + 'static

@@ -324,6 +324,7 @@ impl Interpreter<'_> {
             wait: None,
             offered: Vec::new(),
             started_at: self.ctx.now,
+            arm: None,
         });
         self.then([Task::Execute { flow, pc: 0 }]);
     }

@@ -25,8 +25,10 @@
 pub(crate) mod agent;
 mod context;
 mod dispatch;
+mod experiments;
 mod form;
 mod insight;
+mod language;
 mod render;
 mod routing;
 mod steps;

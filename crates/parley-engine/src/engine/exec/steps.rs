@@ -112,6 +112,7 @@ impl Interpreter<'_> {
             Op::Goto(t) => Next::To(*t),
             Op::GotoFlow(id) => goto_flow_step(ctx, state, output, flow, pc, id),
             Op::Delay(d) => delay_step(ctx.now, state, output, *d, pc),
+            Op::Split(spec) => super::experiments::split_step(ctx, state, contact, output, spec),
             Op::Tag(tags) => {
                 for t in tags {
                     contact.patch.tag(t);

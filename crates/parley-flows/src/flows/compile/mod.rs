@@ -49,6 +49,10 @@ pub const FLOW_KEYS: &[&str] = &[
     "schedule",
     "debounce",
     "typing",
+    "languages",
+    "detect_language",
+    "translations",
+    "candidate",
 ];
 
 /// What is known of a flow file with errors, so the checks across flows can still look at
@@ -210,6 +214,10 @@ pub fn compile(
         schedule,
         debounce,
         typing,
+        languages: Vec::new(),
+        detect_language: false,
+        translations: Default::default(),
+        candidate: None,
     })
 }
 
@@ -404,6 +412,7 @@ fn slot_mut(op: &mut Op, slot: Slot) -> Option<&mut usize> {
         (Op::If { otherwise, .. }, Slot::Otherwise) => Some(otherwise),
         (Op::Switch { cases, .. }, Slot::Case(i)) => cases.get_mut(i).map(|(_, t)| t),
         (Op::Switch { default, .. }, Slot::Default) => Some(default),
+        (Op::Split(s), Slot::Case(i)) => s.arms.get_mut(i).map(|a| &mut a.target),
         (Op::Ask(a), Slot::OnTimeout) => a.on_timeout.as_mut(),
         (Op::Ask(a), Slot::OnInvalid) => a.on_invalid.as_mut(),
         (Op::Form(f), Slot::OnTimeout) => f.on_timeout.as_mut(),

@@ -355,6 +355,10 @@ mod properties {
             schedule: None,
             debounce: None,
             typing: false,
+            languages: vec![],
+            detect_language: false,
+            translations: Default::default(),
+            candidate: None,
         })
     }
 

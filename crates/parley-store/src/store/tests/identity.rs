@@ -95,6 +95,7 @@ fn asking(flow: &str) -> ConversationState {
             wait: None,
             offered: vec![],
             started_at: t(0),
+            arm: None,
         }),
         runs_started: 1,
         ..ConversationState::default()

@@ -631,6 +631,7 @@ fn state_at(flow: &str, step: usize) -> ConversationState {
             wait: None,
             offered: vec![],
             started_at: t(0),
+            arm: None,
         }),
         runs_started: 1,
         ..Default::default()

@@ -96,6 +96,11 @@ impl<'a> Edges<'a> {
                 self.to(i, *then, "then", EdgeKind::Branch);
                 self.to(i, *otherwise, "else", EdgeKind::Branch);
             }
+            Op::Split(split) => {
+                for arm in &split.arms {
+                    self.to(i, arm.target, &short(&arm.name), EdgeKind::Branch);
+                }
+            }
             Op::Switch { cases, default, .. } => {
                 for (value, target) in cases {
                     self.to(i, *target, &short(value), EdgeKind::Branch);

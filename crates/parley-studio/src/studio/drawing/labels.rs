@@ -23,6 +23,12 @@ pub fn node_label(op: &Op, goto_name: impl FnOnce(usize) -> String) -> String {
         Op::Form(f) => content(&f.message.content),
         Op::If { condition, .. } => condition.source.clone(),
         Op::Switch { on, .. } => on.source.clone(),
+        Op::Split(split) => split
+            .arms
+            .iter()
+            .map(|a| format!("{} {}", a.name, a.weight))
+            .collect::<Vec<_>>()
+            .join(" / "),
         Op::Set { assignments } => assignments
             .iter()
             .map(|(target, value)| format!("{} = {}", target_name(target), value_text(value)))

@@ -65,6 +65,7 @@ pub(super) fn ask(
         timeout: waits.timeout,
         on_timeout: waits.on_timeout,
         on_invalid: waits.on_invalid,
+        sets_language: false,
     })
 }
 

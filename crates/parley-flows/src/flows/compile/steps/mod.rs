@@ -20,7 +20,9 @@ mod expr;
 pub(in crate::flows) mod form;
 mod handoff;
 mod http;
+mod language;
 mod scripting;
+mod split;
 mod state;
 
 use ask::ask;
@@ -57,6 +59,12 @@ pub const STEP_KINDS: &[StepKind] = &[
     StepKind::value("tag", tag_step),
     StepKind::value("untag", untag_step),
     StepKind::value("end", end_step),
+    StepKind::group("split", &[split::SPLIT_KEYS], split::split_step),
+    StepKind::group(
+        "language",
+        &[language::LANGUAGE_KEYS],
+        language::language_step,
+    ),
 ];
 
 /// One kind of step (`STEP_KINDS`).
