@@ -85,6 +85,13 @@ enum Command {
         #[command(subcommand)]
         command: parley::cli::events::EventsCommand,
     },
+    /// Flows' texts for translators: export them to a CSV or PO file, import translations back.
+    Translations {
+        #[command(subcommand)]
+        command: parley::cli::translations::TranslationsCommand,
+    },
+    /// A flow's candidate version: show its share of new conversations, raise it, promote it or roll it back.
+    Rollout(parley::cli::rollout::RolloutArgs),
     /// Write the JSON Schemas of flow files, flow test files and the config into DIR, one file each.
     Schema {
         /// The folder to write them into (created if missing).
@@ -193,6 +200,20 @@ fn main() -> ExitCode {
             }
         },
         Command::Events { command } => match parley::cli::events::main(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {}", plain(&e));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Translations { command } => match parley::cli::translations::main(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {}", plain(&e));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Rollout(args) => match parley::cli::rollout::main(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("parley: {}", plain(&e));
