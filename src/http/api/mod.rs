@@ -37,6 +37,7 @@ mod contacts;
 mod conversations;
 mod costs;
 mod events;
+mod experiments;
 mod flow_saves;
 mod flows;
 mod health;
@@ -46,6 +47,7 @@ mod messages_v1;
 mod models;
 mod openapi;
 pub(super) mod outbox;
+mod rollouts;
 pub(super) mod session;
 mod user_whatsapp;
 
@@ -236,6 +238,21 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/insights/experiments",
+        summary: "Experiments: each arm's runs, outcomes and cost compared, with how sure the difference is",
+    },
+    Route {
+        method: "GET",
+        path: "/api/flows/{flow}/rollout",
+        summary: "A flow's candidate version and the share of new conversations it is served",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/flows/{flow}/rollout",
+        summary: "Change a candidate version's share, promote it or roll it back (no restart)",
+    },
+    Route {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This API's OpenAPI document (no key needed)",
     },
@@ -303,6 +320,9 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("POST", "/api/broadcasts/{broadcast_id}/resume") => post(broadcasts::resume),
         ("POST", "/api/broadcasts/{broadcast_id}/cancel") => post(broadcasts::cancel),
         ("GET", "/api/openapi.json") => get(openapi::document),
+        ("GET", "/api/insights/experiments") => get(experiments::list),
+        ("GET", "/api/flows/{flow}/rollout") => get(rollouts::show),
+        ("PUT", "/api/flows/{flow}/rollout") => axum::routing::put(rollouts::update),
         ("GET", "/api/events/deliveries") => get(events::deliveries),
         ("GET", "/api/events/{event_id}") => get(events::show),
         ("POST", "/api/events/replay") => post(events::replay),
