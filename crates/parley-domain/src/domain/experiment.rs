@@ -15,13 +15,19 @@ pub const VERSION_EXPERIMENT_SUFFIX: &str = "@version";
 /// The arm of a flow's versions experiment served by the flow's main file.
 pub const CURRENT_ARM: &str = "current";
 
+/// The contact field that forces arms: `{"welcome/opening": "long", "welcome@version":
+/// "v2"}`. The sandbox and the studio set it when a person picks an arm to try; the API can
+/// set it for staff's own numbers. A forced arm wins over the draw and the record.
+pub const FORCED_ARMS_FIELD: &str = "experiment_arms";
+
 /// How a conversation came to be in an arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArmWhy {
     /// Drawn by the contact's bucket and the arms' weights (or the rollout's share).
     Drawn,
-    /// Chosen by hand when trying the flow (the sandbox, the studio): it wins over the draw.
+    /// Chosen by hand when trying the flow (the sandbox, the studio, `FORCED_ARMS_FIELD`):
+    /// it wins over the draw.
     Forced,
 }
 

@@ -5,6 +5,7 @@
 //! which a test holds equal to the routes the server answers.
 
 mod events;
+mod experiments;
 mod inbox;
 mod others;
 mod sandbox;
@@ -300,6 +301,9 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ),
         (m, p) if p.starts_with("/api/events/") => events::details(m, p),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
+        (m, p) if experiments::details(m, p).is_some() => {
+            experiments::details(m, p).unwrap_or((None, vec![], &[200]))
+        }
         _ => inbox::details(r).unwrap_or((None, vec![], &[200])),
     }
 }

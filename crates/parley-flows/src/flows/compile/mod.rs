@@ -182,6 +182,11 @@ pub fn compile(
     let debounce = map
         .get_node("debounce")
         .and_then(|n| yaml::as_duration(n, "`debounce`", problems));
+    // `candidate: v2`: this file is the candidate version of the flow with the same id.
+    let candidate = map
+        .get_node("candidate")
+        .and_then(|n| yaml::as_str(n, "`candidate`", problems))
+        .map(str::to_string);
     let typing = map
         .get_node("typing")
         .and_then(|n| yaml::as_bool(n, "`typing`", problems))
@@ -217,7 +222,7 @@ pub fn compile(
         languages: Vec::new(),
         detect_language: false,
         translations: Default::default(),
-        candidate: None,
+        candidate,
     })
 }
 
