@@ -21,6 +21,12 @@ impl Output {
         self.out.insights.outcome(flow, what);
     }
 
+    /// A run entered an experiment's arm (a `split` drew it, or a flow's version was
+    /// chosen for it): the arm's `started`.
+    pub(super) fn count_arm_started(&mut self, arm: &crate::domain::experiment::RunArm) {
+        let _ = arm;
+    }
+
     /// A visit of a step begins: the run reached it (`entered`), or a customer's turn came
     /// to the `agent` step holding the conversation.
     pub(super) fn begin_visit(&mut self) {
