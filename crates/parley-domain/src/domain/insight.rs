@@ -8,6 +8,7 @@
 //! is still waiting). Every run of a flow is `started` once and ends at most once, by
 //! exactly one `Outcome` but `Started`.
 
+use super::experiment::RunArm;
 use chrono::{DateTime, Utc};
 
 /// How a visit of a step went.
@@ -110,10 +111,28 @@ pub struct Count {
     pub n: i64,
 }
 
+/// One counter of one event under an experiment's arm (issue 58): the same counts as
+/// `Count` (`step` empty for the run's outcomes), plus `started` (the run entered the arm)
+/// and `finish_ms` (milliseconds from the run's start to its finish, summed: over
+/// `finished` it is the mean time to finish).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmCount {
+    pub experiment: String,
+    pub arm: String,
+    pub step: String,
+    pub what: &'static str,
+    pub n: i64,
+}
+
+/// The counter of an arm's summed milliseconds from the run's start to its finish.
+pub const FINISH_MS: &str = "finish_ms";
+
 /// What one event adds to the counters; equal counters are merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     pub counts: Vec<Count>,
+    /// The counts of runs in an experiment's arm, again under (experiment, arm).
+    pub arms: Vec<ArmCount>,
 }
 
 /// The most distinct counters one event may add: far more than a flow does (`MAX_STEPS`
@@ -122,7 +141,53 @@ pub const MAX_COUNTS_PER_EVENT: usize = 256;
 
 impl Tally {
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.counts.is_empty() && self.arms.is_empty()
+    }
+
+    /// A step's count under the run's arm.
+    pub fn arm_step(&mut self, arm: &RunArm, step: &str, what: StepCount) {
+        self.add_arm(arm, step, what.as_str(), 1);
+    }
+
+    /// A run's outcome under its arm (`Started` is the arm's start: `arm_started`).
+    pub fn arm_outcome(&mut self, arm: &RunArm, what: Outcome) {
+        self.add_arm(arm, "", what.as_str(), 1);
+    }
+
+    /// A run entered `arm`.
+    pub fn arm_started(&mut self, arm: &RunArm) {
+        self.add_arm(arm, "", Outcome::Started.as_str(), 1);
+    }
+
+    /// A run of `arm` finished `ms` milliseconds after it started (negative clamped to 0).
+    pub fn arm_finish_ms(&mut self, arm: &RunArm, ms: i64) {
+        self.add_arm(arm, "", FINISH_MS, ms.max(0));
+    }
+
+    fn add_arm(&mut self, arm: &RunArm, step: &str, what: &'static str, n: i64) {
+        if let Some(c) = self.arms.iter_mut().find(|c| {
+            c.what == what && c.step == step && c.arm == arm.arm && c.experiment == arm.experiment
+        }) {
+            c.n = c.n.saturating_add(n);
+        } else if self.arms.len() < MAX_COUNTS_PER_EVENT {
+            self.arms.push(ArmCount {
+                experiment: arm.experiment.clone(),
+                arm: arm.arm.clone(),
+                step: step.to_string(),
+                what,
+                n,
+            });
+        }
+    }
+
+    /// The arms' counters in one fixed order (experiment, arm, step, what), for the same
+    /// reason as `sorted`.
+    pub fn sorted_arms(&self) -> Vec<&ArmCount> {
+        let mut v: Vec<&ArmCount> = self.arms.iter().collect();
+        v.sort_by(|a, b| {
+            (&a.experiment, &a.arm, &a.step, a.what).cmp(&(&b.experiment, &b.arm, &b.step, b.what))
+        });
+        v
     }
 
     pub fn step(&mut self, flow: &str, step: &str, what: StepCount) {
@@ -178,6 +243,32 @@ mod tests {
         let sorted = t.sorted();
         assert_eq!((sorted[0].flow.as_str(), sorted[0].n), ("a", 1));
         assert_eq!((sorted[1].what, sorted[1].n), ("entered", 2));
+    }
+
+    #[test]
+    fn arm_counters_merge_sum_and_sort() {
+        let a = RunArm {
+            experiment: "welcome/opening".into(),
+            arm: "b".into(),
+        };
+        let first = RunArm {
+            arm: "a".into(),
+            ..a.clone()
+        };
+        let mut t = Tally::default();
+        assert!(t.is_empty());
+        t.arm_step(&a, "ask", StepCount::Entered);
+        t.arm_step(&a, "ask", StepCount::Entered);
+        t.arm_finish_ms(&a, 1500);
+        t.arm_finish_ms(&a, 500);
+        t.arm_finish_ms(&a, -7);
+        t.arm_started(&first);
+        assert!(!t.is_empty() && t.counts.is_empty());
+        let sorted = t.sorted_arms();
+        assert_eq!(sorted.len(), 3);
+        assert_eq!((sorted[0].arm.as_str(), sorted[0].what), ("a", "started"));
+        assert_eq!((sorted[1].what, sorted[1].n), (FINISH_MS, 2000));
+        assert_eq!((sorted[2].step.as_str(), sorted[2].n), ("ask", 2));
     }
 
     #[test]

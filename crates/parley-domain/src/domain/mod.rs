@@ -28,6 +28,7 @@ pub mod phone;
 pub mod pricing;
 pub mod routing;
 pub mod session;
+pub mod stats;
 pub mod tagged;
 pub mod text;
 pub mod timer;
