@@ -351,7 +351,13 @@ pub type ListSectionSpec = (Option<String>, Vec<(String, String, Option<String>)
 #[derive(Debug, Clone)]
 pub struct TemplateSpec {
     pub name: String,
+    /// The language it is sent in: the one written, the first of `languages` declared in the
+    /// config, or the config's (a multilingual flow sends the contact's language instead when
+    /// the config declares the template in it).
     pub language: String,
+    /// `language: es` or `[es_MX, es, en]` as written: in a flow with `languages:`, the
+    /// fallback order after the contact's language (empty: left out).
+    pub languages: Vec<String>,
     pub variables: BTreeMap<String, String>,
     pub quick_reply_payloads: Vec<String>,
     pub content_sid: Option<String>,

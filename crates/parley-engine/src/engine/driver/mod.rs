@@ -76,6 +76,9 @@ pub struct EngineOptions {
     pub model_prices: std::collections::HashMap<String, crate::domain::chat::Prices>,
     /// `http` steps' calls in flight at once in this process (`inbox.concurrency`).
     pub http_calls: usize,
+    /// The config's approved templates: name → (language, Twilio Content SID) of each
+    /// language it is declared in; a flow with `languages:` sends the contact's.
+    pub template_languages: std::collections::HashMap<String, Vec<(String, Option<String>)>>,
 }
 
 impl Default for EngineOptions {
@@ -92,6 +95,7 @@ impl Default for EngineOptions {
             typing_renew: crate::config::FlowsConfig::default().typing_renew,
             model_prices: Default::default(),
             http_calls: crate::config::InboxConfig::default().concurrency,
+            template_languages: Default::default(),
         }
     }
 }
@@ -127,8 +131,26 @@ impl EngineOptions {
                 .map(|m| (m.name.clone(), m.prices()))
                 .collect(),
             http_calls: config.inbox.concurrency,
+            template_languages: template_languages(&config.templates),
         }
     }
+}
+
+/// The approved templates' languages, by name, in the order the config declares them.
+fn template_languages(
+    templates: &[crate::config::TemplateConfig],
+) -> std::collections::HashMap<String, Vec<(String, Option<String>)>> {
+    let mut by_name: std::collections::HashMap<String, Vec<(String, Option<String>)>> =
+        Default::default();
+    for t in templates {
+        if t.status == crate::config::TemplateStatus::Approved {
+            by_name
+                .entry(t.name.clone())
+                .or_default()
+                .push((t.language.clone(), t.twilio_content_sid.clone()));
+        }
+    }
+    by_name
 }
 
 impl FlowEngine {

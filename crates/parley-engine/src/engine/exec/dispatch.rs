@@ -406,6 +406,9 @@ impl Interpreter<'_> {
                 self.output
                     .decide(|| format!("the answer is saved as `{}`: {value}", ask.save_as));
                 self.output.count_step(&flow, step, StepCount::Answered);
+                if ask.sets_language {
+                    self.keep_language(&value);
+                }
                 if let Some(run) = &mut self.state.run {
                     run.vars.insert(ask.save_as.clone(), value);
                     run.wait = None;
@@ -436,7 +439,7 @@ impl Interpreter<'_> {
                         .retry_text
                         .clone()
                         .unwrap_or_else(|| default_text.to_string());
-                    let body = self.render(&text);
+                    let body = self.render_in(&flow, &text);
                     self.output.at = Some((flow.clone(), step));
                     self.output.reply(
                         crate::domain::OutboundContent::Text {

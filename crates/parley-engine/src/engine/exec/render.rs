@@ -3,6 +3,7 @@
 //! Built from what templates read (`vars::scope`); sent into the event's `Output`.
 
 use super::context::{Contact, Output, StepCtx};
+use super::language::{self, Tongue};
 use super::vars::scope;
 use crate::domain::limits;
 use crate::domain::{
@@ -59,8 +60,12 @@ pub(super) fn send_with_token(
     token: Option<String>,
 ) -> Result<(), String> {
     let roots = scope(ctx, state, contact);
-    let (mut content, clipped) = content(&roots, ctx.inbound_id.as_deref(), &spec.content)?;
-    let fallback = fallback_of(&roots, &spec.if_window_closed);
+    // The message is in the language of the flow of the step sending it.
+    let flow = output.at.as_ref().map(|(f, _)| f.clone());
+    let speech = Speech::new(ctx, flow.as_deref(), &contact.view);
+    let (mut content, clipped) =
+        content(&roots, &speech, ctx.inbound_id.as_deref(), &spec.content)?;
+    let fallback = fallback_of(&roots, &speech, &spec.if_window_closed);
     if clipped {
         output.decide(|| {
             format!(
@@ -94,19 +99,79 @@ pub(super) fn send_with_token(
     Ok(())
 }
 
-/// What a message does if the window has closed by the time it leaves.
-pub(super) fn fallback_of(scope: &Roots<'_>, spec: &FallbackSpec) -> WindowFallback {
-    match spec {
-        FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
-        FallbackSpec::Skip => WindowFallback::Skip,
-        FallbackSpec::Template(t) => WindowFallback::Template(template(scope, t)),
+/// The language a message is written in: its texts' translations, and the contact's
+/// language with the config's declared languages of each template, for its templates.
+pub(super) struct Speech<'a> {
+    tongue: Tongue<'a>,
+    flow: Option<&'a crate::flows::Flow>,
+    chosen: Option<String>,
+    library: &'a crate::engine::Library,
+}
+
+impl<'a> Speech<'a> {
+    pub(super) fn new(
+        ctx: &StepCtx<'a>,
+        flow: Option<&'a crate::flows::Flow>,
+        contact: &serde_json::Value,
+    ) -> Self {
+        Speech {
+            tongue: flow.map_or(Tongue::BASE, |f| Tongue::of(f, contact)),
+            flow,
+            chosen: flow
+                .and_then(|f| language::resolve(f, contact))
+                .map(|c| c.code),
+            library: ctx.library,
+        }
+    }
+
+    /// The template's language: the step's as compiled in a flow without `languages:`;
+    /// otherwise following the contact (`language::template_language`).
+    fn template_language(&self, t: &TemplateSpec) -> (String, Option<String>) {
+        let Some(flow) = self.flow else {
+            return (t.language.clone(), t.content_sid.clone());
+        };
+        let declared = self.library.options.template_languages.get(&t.name);
+        let langs: Vec<String> = declared
+            .map(|d| d.iter().map(|(l, _)| l.clone()).collect())
+            .unwrap_or_default();
+        if flow.languages.is_empty() {
+            return (t.language.clone(), t.content_sid.clone());
+        }
+        match language::template_language(t, &flow.languages, self.chosen.as_deref(), &langs) {
+            Some(l) => {
+                let sid = declared
+                    .and_then(|d| d.iter().find(|(x, _)| *x == l))
+                    .map_or_else(|| t.content_sid.clone(), |(_, sid)| sid.clone());
+                (l, sid)
+            }
+            None => (t.language.clone(), t.content_sid.clone()),
+        }
     }
 }
 
-fn template(scope: &Roots<'_>, t: &TemplateSpec) -> TemplateMessage {
+impl super::Interpreter<'_> {
+    /// `fallback_of` for the step being run, in its flow's language.
+    pub(super) fn fallback_here(&self, spec: &FallbackSpec) -> WindowFallback {
+        let flow = self.output.at.as_ref().map(|(f, _)| f.clone());
+        let speech = Speech::new(&self.ctx, flow.as_deref(), &self.contact.view);
+        fallback_of(&self.scope(), &speech, spec)
+    }
+}
+
+/// What a message does if the window has closed by the time it leaves.
+fn fallback_of(scope: &Roots<'_>, speech: &Speech<'_>, spec: &FallbackSpec) -> WindowFallback {
+    match spec {
+        FallbackSpec::Undeclared | FallbackSpec::Fail => WindowFallback::Fail,
+        FallbackSpec::Skip => WindowFallback::Skip,
+        FallbackSpec::Template(t) => WindowFallback::Template(template(scope, speech, t)),
+    }
+}
+
+fn template(scope: &Roots<'_>, speech: &Speech<'_>, t: &TemplateSpec) -> TemplateMessage {
+    let (language, content_sid) = speech.template_language(t);
     TemplateMessage {
         name: t.name.clone(),
-        language: t.language.clone(),
+        language,
         variables: t
             .variables
             .iter()
@@ -116,13 +181,14 @@ fn template(scope: &Roots<'_>, t: &TemplateSpec) -> TemplateMessage {
             })
             .collect(),
         quick_reply_payloads: t.quick_reply_payloads.clone(),
-        content_sid: t.content_sid.clone(),
+        content_sid,
     }
 }
 
 /// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit.
 fn content(
     scope: &Roots<'_>,
+    speech: &Speech<'_>,
     inbound_id: Option<&str>,
     spec: &ContentSpec,
 ) -> Result<(OutboundContent, bool), String> {
@@ -132,8 +198,12 @@ fn content(
         was_cut.set(was_cut.get() || cut);
         s
     };
-    let r = |s: &str| visible(render(s, scope));
-    let ro = |s: &Option<String>| s.as_deref().map(|x| visible(render(x, scope)));
+    // Each text in the contact's language (its translation, blanks and all), then filled in.
+    let tr = speech.tongue;
+    let r = |s: &str| visible(render(tr.text(s), scope));
+    let ro = |s: &Option<String>| s.as_deref().map(|x| visible(render(tr.text(x), scope)));
+    // Urls, file names, ids and emoji are not translated.
+    let raw = |s: &str| visible(render(s, scope));
     // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
     let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
     let footer_of = |s: &Option<String>| ro(s).map(|f| clip(f, limits::FOOTER_MAX));
@@ -149,9 +219,9 @@ fn content(
             filename,
         } => OutboundContent::Media {
             media: *media,
-            link: r(url),
+            link: raw(url),
             caption: ro(caption).map(|c| clip(c, limits::BODY_MAX)),
-            filename: ro(filename),
+            filename: filename.as_deref().map(raw),
         },
         ContentSpec::Location {
             latitude,
@@ -220,16 +290,16 @@ fn content(
             header: header_of(header),
             footer: footer_of(footer),
             display_text: clip(r(text), limits::BUTTON_TITLE_MAX),
-            url: r(url),
+            url: raw(url),
         },
-        ContentSpec::Template(t) => OutboundContent::Template(template(scope, t)),
+        ContentSpec::Template(t) => OutboundContent::Template(template(scope, speech, t)),
         ContentSpec::Reaction { emoji, message_id } => {
-            let emoji = r(emoji).trim().to_string();
+            let emoji = raw(emoji).trim().to_string();
             if let Some(why) = limits::reaction_problem(&emoji) {
                 return Err(format!("the reaction was not sent: {why}"));
             }
             let message_id = match message_id {
-                Some(id) => r(id).trim().to_string(),
+                Some(id) => raw(id).trim().to_string(),
                 None => inbound_id.unwrap_or_default().to_string(),
             };
             if message_id.is_empty() {

@@ -36,6 +36,7 @@ impl Interpreter<'_> {
         let mut entry = Some(entry);
         loop {
             self.output.at = Some((flow.clone(), pc));
+            self.output.track_arm(&self.state, self.ctx.now);
             let next = match entry.take() {
                 Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
                 Some(Entry::AgentTurn(text)) => {
@@ -57,8 +58,10 @@ impl Interpreter<'_> {
                         self.output.count_run(&flow.id, Outcome::Finished);
                         return None;
                     }
-                    if let Some(run) = &mut self.state.run {
+                    if let Some(run) = self.state.run.as_mut().filter(|r| r.step != pc) {
                         run.step = pc;
+                    } else if pc == 0 && !flow.languages.is_empty() {
+                        self.choose_language(&flow); // a run starts (or enters this flow)
                     }
                     self.output.begin_visit();
                     self.output.count_step(&flow, pc, StepCount::Entered);

@@ -43,6 +43,7 @@ pub const CONTENT_KEYS: &[&str] = &[
     "location",
     "template",
     "variables",
+    "language",
     "if_window_closed",
     "react",
     "location_request",
@@ -220,7 +221,9 @@ fn content(
         return location(node, ctx, problems);
     }
     if let Some(node) = map.get_node("template") {
-        return template(node, map.get_node("variables"), ctx, problems).map(ContentSpec::Template);
+        let language = map.get_node("language");
+        return template(node, map.get_node("variables"), language, ctx, problems)
+            .map(ContentSpec::Template);
     }
     text_message(map, at, header, footer, ctx, problems)
 }

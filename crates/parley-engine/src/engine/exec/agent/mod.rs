@@ -15,7 +15,7 @@
 //! again after a crash gets the same answers and sends the same replies once.
 
 use super::context::{Next, Round};
-use super::render::{clip, fallback_of};
+use super::render::clip;
 use super::steps::hand_off;
 use super::vars::set_var;
 use super::{Await, Effect, Interpreter};
@@ -112,7 +112,7 @@ impl Interpreter<'_> {
     /// this event is one) is its first turn; otherwise it waits for one.
     pub(super) fn agent_step(&mut self, flow: &Arc<Flow>, spec: &AgentSpec, pc: usize) -> Next {
         if let Some(opening) = &spec.opening {
-            let body = self.render(opening);
+            let body = self.render_in(flow, opening);
             self.agent_say(spec, body);
         }
         if let Some(run) = &mut self.state.run {
@@ -216,7 +216,10 @@ impl Interpreter<'_> {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        let instructions = self.render(&spec.instructions);
+        let mut instructions = self.render(&spec.instructions);
+        if let Some(line) = self.language_instruction(flow) {
+            instructions = format!("{}\n\n{line}", instructions.trim_end());
+        }
         let request = ChatRequest {
             system: system_prompt(spec, &instructions, &passages),
             messages: round.messages.clone(),
@@ -463,7 +466,7 @@ impl Interpreter<'_> {
             Exit::Budget => self.output.decide(|| format!("budget reached: {why}")),
         }
         if let Some(say) = &rule.say {
-            let body = self.render(say);
+            let body = self.render_in(flow, say);
             self.agent_say(spec, body);
         }
         self.end_turn();
@@ -513,7 +516,7 @@ impl Interpreter<'_> {
 
     /// Sends a text of the step (never template-rendered: a model's words are data).
     fn agent_say(&mut self, spec: &AgentSpec, body: String) {
-        let fallback = fallback_of(&self.scope(), &spec.if_window_closed);
+        let fallback = self.fallback_here(&spec.if_window_closed);
         let preview_url = body.contains("https://") || body.contains("http://");
         self.output.reply(
             OutboundContent::Text {

@@ -161,7 +161,7 @@ impl Interpreter<'_> {
             Tool::Handoff => {
                 let handoff = spec.tools.handoff.clone().unwrap_or_default();
                 if let Some(m) = &handoff.message {
-                    let body = self.render(m);
+                    let body = self.render_in(flow, m);
                     self.agent_say(spec, body);
                 }
                 let (now, timeout) = (self.ctx.now, handoff.timeout);
@@ -169,14 +169,15 @@ impl Interpreter<'_> {
                 self.pass_thread();
                 ("handed to a person".into(), Some(Next::Stop))
             }
-            Tool::SendButtons { text, buttons } => {
+            Tool::SendButtons { text, mut buttons } => {
+                self.translate_buttons(flow, &mut buttons);
                 if let Some(run) = &mut self.state.run {
                     run.offered = buttons
                         .iter()
                         .map(|b| (b.id.clone(), b.title.clone()))
                         .collect();
                 }
-                let fallback = fallback_of(&self.scope(), &spec.if_window_closed);
+                let fallback = self.fallback_here(&spec.if_window_closed);
                 self.output.reply(
                     OutboundContent::Buttons {
                         body: text.clone(),

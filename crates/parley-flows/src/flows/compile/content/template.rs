@@ -3,16 +3,45 @@
 
 use super::*;
 
-/// `template: name` with `variables`, checked against the config's templates.
+/// `template: name` with `variables` and an optional `language` (a code, or a list giving
+/// the fallback order in a flow with `languages:`), checked against the config's templates.
 pub fn template(
     node: &YamlNode,
     variables: Option<&YamlNode>,
+    language: Option<&YamlNode>,
     ctx: &LoadContext<'_>,
     problems: &mut Problems,
 ) -> Option<TemplateSpec> {
     let name = yaml::as_str(node, "`template`", problems)?;
     let at = yaml::pos(node);
-    let Some(t) = ctx.templates.iter().find(|t| t.name == name) else {
+    let wanted = match language {
+        Some(l) => languages_of(l, problems)?,
+        None => Vec::new(),
+    };
+    let declared: Vec<&crate::config::TemplateConfig> =
+        ctx.templates.iter().filter(|t| t.name == name).collect();
+    let chosen = wanted
+        .iter()
+        .find_map(|l| declared.iter().find(|t| t.language == *l))
+        .or(declared.first());
+    if let (Some(l), false) = (language, wanted.is_empty() || declared.is_empty()) {
+        if !wanted
+            .iter()
+            .any(|w| declared.iter().any(|t| t.language == *w))
+        {
+            let have: Vec<&str> = declared.iter().map(|t| t.language.as_str()).collect();
+            problems.error(
+                yaml::pos(l),
+                format!(
+                    "the template `{name}` is not declared in {} in the config (it is declared in {})",
+                    wanted.join(", "),
+                    have.join(", ")
+                ),
+                Some("name a language the config declares the template in, or declare it under `templates:` in that language".into()),
+            );
+        }
+    }
+    let Some(t) = chosen.copied() else {
         let names: Vec<&str> = ctx.templates.iter().map(|t| t.name.as_str()).collect();
         let hint = match did_you_mean(name, &names) {
             Some(s) => format!(
@@ -88,6 +117,7 @@ pub fn template(
     Some(TemplateSpec {
         name: t.name.clone(),
         language: t.language.clone(),
+        languages: wanted,
         variables: values,
         quick_reply_payloads: Vec::new(),
         content_sid: t.twilio_content_sid.clone(),
@@ -117,7 +147,7 @@ pub(in crate::flows::compile) fn fallback(
             let m = yaml::as_map(other, "`if_window_closed`", problems)?;
             yaml::check_keys(
                 m,
-                &["template", "variables"],
+                &["template", "variables", "language"],
                 "`if_window_closed`",
                 problems,
             );
@@ -129,7 +159,43 @@ pub(in crate::flows::compile) fn fallback(
                 );
                 return None;
             };
-            template(t, m.get_node("variables"), ctx, problems).map(FallbackSpec::Template)
+            let language = m.get_node("language");
+            template(t, m.get_node("variables"), language, ctx, problems)
+                .map(FallbackSpec::Template)
         }
     }
+}
+
+/// `language: es` or `language: [es_MX, es, en]`: language codes, at most
+/// `languages::MAX_LANGUAGES`, each valid.
+fn languages_of(node: &YamlNode, problems: &mut Problems) -> Option<Vec<String>> {
+    use crate::flows::languages::{valid_code, MAX_LANGUAGES};
+    let items: Vec<&YamlNode> = match node {
+        YamlNode::Sequence(seq) => seq.iter().collect(),
+        other => vec![other],
+    };
+    if items.is_empty() || items.len() > MAX_LANGUAGES {
+        problems.error(
+            yaml::pos(node),
+            format!("a template's `language` lists 1 to {MAX_LANGUAGES} languages"),
+            Some(
+                "write `language: es`, or `language: [es_MX, es, en]` for a fallback order".into(),
+            ),
+        );
+        return None;
+    }
+    let mut codes = Vec::new();
+    for item in items {
+        let code = yaml::as_str(item, "a template's `language`", problems)?;
+        if !valid_code(code) {
+            problems.error(
+                yaml::pos(item),
+                format!("`{code}` is not a language code"),
+                Some("write two or three small letters, optionally `_` and a region in capitals: `en`, `es`, `pt_BR`".into()),
+            );
+            return None;
+        }
+        codes.push(code.to_string());
+    }
+    Some(codes)
 }
