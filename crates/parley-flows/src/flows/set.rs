@@ -2,6 +2,11 @@
 //! duplicate ids, keywords claimed twice at the same priority, `goto_flow` targets (steps
 //! and agents' tools), and
 //! free-form messages that could be sent after the customer-service window closed.
+//!
+//! Candidate versions (issue 58): a second file with the same id whose top says
+//! `candidate: v2` is kept beside the flow's main file (`FlowSet::candidate`), served to the
+//! rollout's share of new conversations by the engine. Triggers are the main file's only: a
+//! candidate changes what a flow does, not when it starts.
 
 use super::compile::Broken;
 use super::graph::goto_targets;
@@ -13,10 +18,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod experiment_check;
+
+/// The longest candidate label (`candidate: v2`): it is shown in insights and typed in
+/// the contact's `experiment_arms`.
+pub const MAX_CANDIDATE_LABEL: usize = 40;
+
 #[derive(Default)]
 pub struct FlowSet {
     flows: Vec<Arc<Flow>>,
     by_id: HashMap<String, usize>,
+    /// Each flow's candidate version, by flow id.
+    candidates: HashMap<String, Arc<Flow>>,
     index: TriggerIndex,
 }
 
@@ -57,6 +70,7 @@ impl FlowSet {
     ) -> Self {
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut kept: Vec<Arc<Flow>> = Vec::new();
+        let (flows, candidates) = split_candidates(flows, problems);
         for flow in flows {
             if let Some(&first) = by_id.get(&flow.id) {
                 let other = &kept[first];
@@ -80,11 +94,13 @@ impl FlowSet {
             kept.push(flow);
         }
         keyword_conflicts(&kept, problems);
+        let candidates = pair_candidates(candidates, &kept, &by_id, problems);
         let mut ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
         ids.extend(broken.iter().filter_map(|b| b.id.as_deref()));
         ids.sort_unstable();
         let gotos = kept
             .iter()
+            .chain(candidates.values())
             .flat_map(|f| {
                 goto_targets(&f.steps)
                     .into_iter()
@@ -110,15 +126,27 @@ impl FlowSet {
         }
         super::window_check::check_all(&kept, window, problems);
         loops_across_flows(&kept, problems);
-        for flow in &kept {
+        for flow in kept.iter().chain(candidates.values()) {
             super::cost_check::check(flow, problems);
+            experiment_check::check_splits(flow, problems);
         }
         let index = TriggerIndex::build(&kept);
         Self {
             flows: kept,
             by_id,
+            candidates,
             index,
         }
+    }
+
+    /// The candidate version of flow `id` (`candidate:`), if it has one.
+    pub fn candidate(&self, id: &str) -> Option<&Arc<Flow>> {
+        self.candidates.get(id)
+    }
+
+    /// Every candidate version, in no particular order.
+    pub fn candidates(&self) -> impl Iterator<Item = &Arc<Flow>> {
+        self.candidates.values()
     }
 
     pub fn len(&self) -> usize {
@@ -140,6 +168,89 @@ impl FlowSet {
     pub fn best_match(&self, input: &MatchInput<'_>) -> Option<Matched> {
         self.index.best(&self.flows, input)
     }
+}
+
+/// Separates the candidate versions (`candidate:`) from the main files; a label that
+/// cannot name an arm is an error and its file is left out.
+fn split_candidates(
+    flows: Vec<Arc<Flow>>,
+    problems: &mut Vec<Problem>,
+) -> (Vec<Arc<Flow>>, Vec<Arc<Flow>>) {
+    let (candidates, mains): (Vec<_>, Vec<_>) =
+        flows.into_iter().partition(|f| f.candidate.is_some());
+    let candidates = candidates
+        .into_iter()
+        .filter(|f| {
+            let label = f.candidate.as_deref().unwrap_or_default();
+            let fine = !label.is_empty()
+                && label.chars().count() <= MAX_CANDIDATE_LABEL
+                && label != crate::domain::experiment::CURRENT_ARM
+                && label
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !fine {
+                problems.push(problem(
+                    &f.file,
+                    f.id_at,
+                    format!("the candidate label `{label}` must be one word (letters, digits, -, _ and .), at most {MAX_CANDIDATE_LABEL} characters, and not `current`"),
+                    Some("name the version by what it is, like `candidate: v2`".into()),
+                ));
+            }
+            fine
+        })
+        .collect();
+    (mains, candidates)
+}
+
+/// Pairs each candidate with its flow's main file: a candidate with no main file, or a
+/// second candidate of one flow, is an error. Warns about a candidate that runs the same
+/// steps as its main file.
+fn pair_candidates(
+    candidates: Vec<Arc<Flow>>,
+    kept: &[Arc<Flow>],
+    by_id: &HashMap<String, usize>,
+    problems: &mut Vec<Problem>,
+) -> HashMap<String, Arc<Flow>> {
+    let mut paired: HashMap<String, Arc<Flow>> = HashMap::new();
+    let mut refused: Vec<String> = Vec::new();
+    for flow in candidates {
+        let Some(&main) = by_id.get(&flow.id) else {
+            problems.push(problem(
+                &flow.file,
+                flow.id_at,
+                format!(
+                    "this file is a candidate version of flow `{}`, but no file holds its current version",
+                    flow.id
+                ),
+                Some(format!(
+                    "a candidate is tried beside the flow's main file (the one without `candidate:`); remove `candidate:` to make this file flow `{}`",
+                    flow.id
+                )),
+            ));
+            continue;
+        };
+        if let Some(other) = paired.get(&flow.id) {
+            for (here, there) in [(&flow, other), (other, &flow)] {
+                problems.push(problem(
+                    &here.file,
+                    here.id_at,
+                    format!(
+                        "flow `{}` has two candidate versions: {} and {}",
+                        flow.id, here.file, there.file
+                    ),
+                    Some("a flow has at most one candidate: remove `candidate:` from one (or the file), or promote one first".into()),
+                ));
+            }
+            refused.push(flow.id.clone());
+            continue;
+        }
+        experiment_check::check_candidate(&kept[main], &flow, problems);
+        paired.insert(flow.id.clone(), flow);
+    }
+    for id in refused {
+        paired.remove(&id);
+    }
+    paired
 }
 
 /// Flows that `goto_flow` each other round in a circle without a step that waits (an
