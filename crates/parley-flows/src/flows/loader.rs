@@ -55,6 +55,9 @@ pub struct LoadReport {
     /// Every knowledge file the flows name (found or not), so hot reload can watch them
     /// (`fingerprint` takes files as well as folders).
     pub knowledge_files: Vec<PathBuf>,
+    /// How much of each flow's texts each of its languages translates, by flow file then
+    /// language (`parley check` prints it).
+    pub coverage: Vec<super::languages::Coverage>,
 }
 
 impl LoadReport {
@@ -119,12 +122,17 @@ fn load_dir_here(settings: &LoadSettings<'_>, deployment: Option<&Deployment>) -
     }
     let files: Vec<&CompiledFile> = files.iter().collect();
     let set = cross_check(&files, settings.window, &mut problems);
+    let coverage = files
+        .iter()
+        .flat_map(|f| f.coverage.iter().cloned())
+        .collect();
     problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let has_errors = problems.iter().any(Problem::is_error);
     LoadReport {
         set: (!has_errors).then_some(set),
         problems,
         knowledge_files: compiler.knowledge_files(),
+        coverage,
     }
 }
 
@@ -183,6 +191,8 @@ pub struct CompiledFile {
     pub problems: Vec<Problem>,
     /// The flow, when the file has no error of its own.
     pub flow: Result<Arc<Flow>, Broken>,
+    /// How much of its texts each of its languages translates.
+    pub coverage: Vec<super::languages::Coverage>,
 }
 
 /// Compiles flow files one at a time, as the loader does, for callers that keep compiled
@@ -235,6 +245,7 @@ impl<'a> FileCompiler<'a> {
     fn compile_read(&self, path: &Path, text: Result<String, String>) -> CompiledFile {
         let name = path.display().to_string();
         let mut problems = Problems::new(&name);
+        let mut coverage = Vec::new();
         let flow = match text {
             Ok(text) => {
                 let ctx = LoadContext {
@@ -246,7 +257,17 @@ impl<'a> FileCompiler<'a> {
                     project_dir: project_dir(self.settings.dir),
                     knowledge: &self.shelf,
                 };
-                compile::compile(&text, &name, &ctx, &mut problems).map(Arc::new)
+                compile::compile(&text, &name, &ctx, &mut problems).map(|mut flow| {
+                    // The translation files beside it (`welcome.es.po`), and their checks.
+                    coverage = super::languages::files::attach(
+                        path,
+                        &text,
+                        &mut flow,
+                        self.settings.overrides,
+                        &mut problems.list,
+                    );
+                    Arc::new(flow)
+                })
             }
             Err(e) => {
                 // Only the size refusal calls for splitting the file.
@@ -265,6 +286,7 @@ impl<'a> FileCompiler<'a> {
             path: path.to_path_buf(),
             problems: problems.list,
             flow,
+            coverage,
         }
     }
 }
@@ -307,8 +329,18 @@ fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRe
     let mut file_problems = Problems::new(file);
     let compiled = compile::compile(text, file, &ctx, &mut file_problems);
     let mut problems = file_problems.list;
+    let mut coverage = Vec::new();
     let (flows, broken) = match compiled {
-        Ok(flow) => (vec![flow], Vec::new()),
+        Ok(mut flow) => {
+            coverage = super::languages::files::attach(
+                Path::new(file),
+                text,
+                &mut flow,
+                settings.overrides,
+                &mut problems,
+            );
+            (vec![flow], Vec::new())
+        }
         Err(b) => (Vec::new(), vec![b]),
     };
     let set = FlowSet::build(flows, &broken, settings.window, &mut problems);
@@ -317,6 +349,7 @@ fn load_text_here(text: &str, file: &str, settings: &LoadSettings<'_>) -> LoadRe
         set: (!has_errors).then_some(set),
         problems,
         knowledge_files: shelf.files(),
+        coverage,
     }
 }
 
@@ -385,7 +418,8 @@ pub fn test_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The name, modification time and size of every file in `paths` (folders, walked, and
-/// single files such as knowledge files), for hot reload.
+/// single files such as knowledge files), for hot reload: the flows folder's translation
+/// files (`welcome.es.po`) among them, so a changed translation reloads the flows.
 pub fn fingerprint(paths: &[&Path]) -> Vec<(PathBuf, std::time::SystemTime, u64)> {
     let mut out = Vec::new();
     for path in paths {

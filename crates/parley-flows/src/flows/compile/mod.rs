@@ -148,9 +148,12 @@ pub fn compile(
         Some(n) => super::triggers::compile::compile(n, problems),
         None => Vec::new(),
     };
+    // `languages:`, `detect_language:`, `translations:` (the `language` step needs them).
+    let declared = super::languages::authoring::declared(map, file, problems);
     let steps = match map.get_node("steps") {
         Some(n) => {
             let mut b = Builder::new(text, ctx);
+            b.languages = declared.languages.clone();
             b.program(n, problems);
             b.finish(problems)
         }
@@ -219,9 +222,9 @@ pub fn compile(
         schedule,
         debounce,
         typing,
-        languages: Vec::new(),
-        detect_language: false,
-        translations: Default::default(),
+        languages: declared.languages,
+        detect_language: declared.detect_language,
+        translations: std::sync::Arc::new(declared.translations),
         candidate,
     })
 }
@@ -254,6 +257,8 @@ pub(super) struct Builder<'a> {
     within: Option<usize>,
     ids: HashMap<String, (usize, Pos)>,
     fixups: Vec<(usize, Slot, String, Pos)>,
+    /// The flow's `languages:` (the base first), for the `language` step.
+    languages: Vec<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -266,6 +271,7 @@ impl<'a> Builder<'a> {
             within: None,
             ids: HashMap::new(),
             fixups: Vec::new(),
+            languages: Vec::new(),
         }
     }
 

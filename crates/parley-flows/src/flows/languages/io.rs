@@ -1,0 +1,1 @@
+//! Export and import of translations (CSV and PO) for translators.
