@@ -11,9 +11,11 @@ use super::driver::Driver;
 use super::flowtest::{self, Outcome};
 use super::simulate::{describe, Choice};
 use crate::config::Config;
+use crate::domain::PhoneNumber;
 use crate::engine::trace::TraceStep;
 use crate::flows::{Flow, Origin, Overrides};
 use crate::http::state::StudioRunner;
+use crate::sandbox::choices::{self, TryChoices};
 use crate::sandbox::inject::{CustomerMessage, Tap};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -34,13 +36,15 @@ impl StudioRunner for Runs {
         overrides: Overrides,
         flow: String,
         messages: Vec<String>,
+        choices: TryChoices,
         timeout: Duration,
     ) -> anyhow::Result<Vec<Value>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            tokio::time::timeout(timeout, replay(config, start, overrides, flow, messages))
+            let run = replay(config, start, overrides, flow, messages, choices);
+            tokio::time::timeout(timeout, run)
                 .await
                 .map_err(|_| {
                     anyhow::anyhow!(
@@ -83,15 +87,22 @@ impl StudioRunner for Runs {
     }
 }
 
-/// Starts a Parley with the override, replays `messages`, stops it.
+/// Starts a Parley with the override, gives the customer the language and arms chosen,
+/// replays `messages`, stops it.
 async fn replay(
     config: Config,
     start: DateTime<Utc>,
     overrides: Overrides,
     flow_id: String,
     messages: Vec<String>,
+    choices: TryChoices,
 ) -> anyhow::Result<Vec<Value>> {
     let mut driver = Driver::start_with(config, start, |m| m, &overrides).await?;
+    if !choices.is_empty() {
+        let customer = driver.state.sandbox.customer(PhoneNumber::parse(CUSTOMER)?);
+        let state = &driver.state;
+        choices::apply(&state.store, state.clock.as_ref(), &customer, &choices).await?;
+    }
     let flow = driver.state.engine.flows().get(&flow_id).cloned();
     let templates = driver.state.config.templates.clone();
     let mut offered: Vec<Choice> = Vec::new();
@@ -121,10 +132,14 @@ async fn replay(
             .as_ref()
             .map(|t| trace_nodes(flow.as_deref(), &t.trace.steps))
             .unwrap_or_default();
+        let decisions = turn.trace.as_ref().map(|t| t.trace.decisions.clone());
         turns.push(json!({
             "customer": text,
             "replies": replies,
-            "trace": { "flow": flow_id, "steps": steps, "elsewhere": elsewhere },
+            "trace": {
+                "flow": flow_id, "steps": steps, "elsewhere": elsewhere,
+                "decisions": decisions.unwrap_or_default(),
+            },
         }));
     }
     driver.stop().await;

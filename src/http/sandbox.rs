@@ -1,6 +1,7 @@
 //! The sandbox API, `/sandbox/api/…`: inject customer messages into sandbox senders, read
 //! the conversation (what the bot sent, where a handoff to a person began and ended),
-//! release a handoff, pick a new customer's number, the trace of an event, the flows with
+//! release a handoff, pick a new customer's number and choose a customer's language and
+//! forced experiment arms (`customers.rs`), the trace of an event, the flows with
 //! their problems, trigger explanations and the manual clock. No API key: it is served only when a sender has
 //! `channel: sandbox` and `sandbox.enabled` is true, it only reaches the conversations of
 //! sandbox senders, it accepts JSON bodies only (415 otherwise: no cross-site form post),
@@ -10,11 +11,14 @@
 //! on a name that rebinds to 127.0.0.1 would otherwise be same-origin with it. The pages
 //! may not be framed. Database errors are logged, never sent.
 
+mod customers;
+
 use super::error::{Error, PathParam, WithBodyLimit, NOT_STORED};
 use super::state::AppState;
 use crate::domain::PhoneNumber;
 use crate::flows::triggers::explain::describe;
 use crate::flows::MatchInput;
+use crate::sandbox::choices;
 use crate::sandbox::inject::{inject, CustomerMessage, InjectError};
 use crate::sandbox::view;
 use axum::extract::{Query, State};
@@ -35,9 +39,6 @@ const BODY_BYTES: usize = 64 * 1024;
 /// `POST /sandbox/api/messages`, whose attached file comes as base64 in the body.
 const MESSAGE_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// How many random numbers `POST /sandbox/api/customers` tries before giving up.
-const FRESH_NUMBER_TRIES: usize = 20;
-
 pub fn router(state: &AppState) -> Router<AppState> {
     if !state.sandbox.serves_http() {
         return Router::new();
@@ -51,7 +52,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/contacts/{phone}", get(get_contact))
         .route("/sandbox/api/contacts/{phone}/messages", get(get_messages))
         .route("/sandbox/api/contacts/{phone}/release", post(post_release))
-        .route("/sandbox/api/customers", post(post_customer))
+        .route("/sandbox/api/customers", post(customers::post_customer))
         .route("/sandbox/api/events/{id}/trace", get(get_trace))
         .route("/sandbox/api/flows", get(get_flows))
         .route("/sandbox/api/explain", post(post_explain))
@@ -364,24 +365,6 @@ async fn post_release(
     })))
 }
 
-/// `POST /sandbox/api/customers`: a phone number that has never written to the sandbox
-/// sender, for trying the flows as a new customer.
-async fn post_customer(State(st): State<AppState>, Query(q): Query<SenderQuery>) -> ApiResult {
-    use rand::Rng;
-    let sender = sender_of(&st, q.sender_id)?;
-    for _ in 0..FRESH_NUMBER_TRIES {
-        // Spanish mobile numbers, like the page's first customer (+34600000001).
-        let n: u32 = rand::rng().random_range(0..100_000_000);
-        let phone = parse_phone(&st, &format!("+346{n:08}"))?;
-        if st.store.find_conversation(sender, &phone).await?.is_none() {
-            return Ok(Json(json!({ "phone": phone, "sender_id": sender })));
-        }
-    }
-    Err(Error::conflict(
-        "every number tried has written already; try again",
-    ))
-}
-
 async fn get_trace(State(st): State<AppState>, PathParam(raw): PathParam) -> ApiResult {
     let Some(id) = raw.parse::<i64>().ok() else {
         return Err(Error::not_found(format!(
@@ -398,8 +381,9 @@ async fn get_trace(State(st): State<AppState>, PathParam(raw): PathParam) -> Api
     Ok(Json(json!(traced)))
 }
 
-/// `GET /sandbox/api/flows`: the flows running, their triggers, and the problems of the
-/// last load (a broken edit keeps the previous flows running).
+/// `GET /sandbox/api/flows`: the flows running, their triggers, the languages they speak
+/// and their experiments with their arms (what `POST /sandbox/api/customers` may choose),
+/// and the problems of the last load (a broken edit keeps the previous flows running).
 async fn get_flows(State(st): State<AppState>) -> ApiResult {
     let flows = st.engine.flows();
     let list: Vec<Value> = flows
@@ -417,6 +401,8 @@ async fn get_flows(State(st): State<AppState>) -> ApiResult {
                     "line": t.at.line,
                     "trigger": describe(t),
                 })).collect::<Vec<_>>(),
+                "languages": choices::languages(f),
+                "experiments": choices::experiments(&flows, f),
             })
         })
         .collect();

@@ -80,8 +80,10 @@ pub struct Shared {
 /// flow files. Each call blocks its thread until done (it runs its own runtime there).
 pub trait StudioRunner: Send + Sync {
     /// Replays the customer's `messages` on a Parley started with `overrides` at `start`,
-    /// within `timeout`: one JSON turn per message (`customer`, `replies`, and `trace`, the
-    /// steps of flow `flow` as the studio graph's node ids).
+    /// the customer's language and forced arms set to `choices` first, within `timeout`:
+    /// one JSON turn per message (`customer`, `replies`, and `trace`, the steps of flow
+    /// `flow` as the studio graph's node ids and the interpreter's decisions).
+    #[allow(clippy::too_many_arguments)]
     fn try_out(
         &self,
         config: Config,
@@ -89,6 +91,7 @@ pub trait StudioRunner: Send + Sync {
         overrides: crate::flows::Overrides,
         flow: String,
         messages: Vec<String>,
+        choices: crate::sandbox::choices::TryChoices,
         timeout: std::time::Duration,
     ) -> anyhow::Result<Vec<serde_json::Value>>;
 

@@ -8,6 +8,7 @@
 //! Nothing here is on the hot path of real senders: conversations of other senders are
 //! neither traced nor reachable through the sandbox API.
 
+pub mod choices;
 pub mod inject;
 mod link;
 pub mod traces;

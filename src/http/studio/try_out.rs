@@ -4,8 +4,14 @@
 //! database, a manual clock, every sender sending through the sandbox) with the text
 //! standing in for the file, replays the customer's messages in order and answers each
 //! one's replies (with the buttons a customer could tap) and the steps it ran as the
-//! graph's node ids. Nothing on disk changes and the serving daemon never sees the
+//! graph's node ids, with the interpreter's decisions (the language and experiment arms
+//! used, and why). Nothing on disk changes and the serving daemon never sees the
 //! version being tried.
+//!
+//! The customer's language and forced arms may be chosen (`"language": "es"`, `"arms":
+//! {"welcome/opening": "long"}`, issue 58): checked against what the tried flows offer
+//! (`sandbox::choices`), refused with 422 naming what they do offer, and written on the
+//! customer's contact before the first message.
 //!
 //! Bounded: at most `MAX_MESSAGES` messages of `MAX_MESSAGE_BYTES` each, `TRY_TIMEOUT`
 //! for the whole run, `TRIES` runs at once (429 past them), each on its own thread with
@@ -20,6 +26,7 @@ use super::super::state::AppState;
 use super::super::state::StudioRunner;
 use super::analysis::Unsaved;
 use crate::flows::{Overrides, Problem};
+use crate::sandbox::choices::{Offer, TryChoices};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -45,13 +52,14 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
     let unsaved = Unsaved::read(&st.config, &fields).await?;
     unsaved.flow_only()?;
     let messages = messages(&fields)?;
+    let choices = choices(&body)?;
     let Prepared {
         runner,
         permit,
         overrides,
         flow_id,
         problems: warnings,
-    } = match prepare(&st, &unsaved).await? {
+    } = match prepare_with(&st, &unsaved, &choices).await? {
         Ok(prepared) => prepared,
         Err(refusal) => return Ok(refusal),
     };
@@ -60,7 +68,15 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
     let start = st.clock.now();
     let ran = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        runner.try_out(config, start, overrides, flow_id, messages, TRY_TIMEOUT)
+        runner.try_out(
+            config,
+            start,
+            overrides,
+            flow_id,
+            messages,
+            choices,
+            TRY_TIMEOUT,
+        )
     })
     .await;
     match ran {
@@ -91,6 +107,16 @@ pub(super) async fn prepare(
     st: &AppState,
     unsaved: &Unsaved,
 ) -> Result<Result<Prepared, Response>, Error> {
+    prepare_with(st, unsaved, &TryChoices::default()).await
+}
+
+/// As [`prepare`], refusing (422 on `language` or `arms`) a choice the flows loaded with
+/// `unsaved` do not offer.
+async fn prepare_with(
+    st: &AppState,
+    unsaved: &Unsaved,
+    choices: &TryChoices,
+) -> Result<Result<Prepared, Response>, Error> {
     let runner = runner(st)?;
     let permit = TRIES.try_acquire().map_err(|_| {
         Error::new(
@@ -101,6 +127,16 @@ pub(super) async fn prepare(
     })?;
     let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
     let loaded = load(st, unsaved, &overrides).await?;
+    if loaded.flow.is_some() {
+        loaded.offer.check(choices).map_err(|why| {
+            let field = if why.starts_with("arms") {
+                "arms"
+            } else {
+                "language"
+            };
+            Error::field(field, why)
+        })?;
+    }
     Ok(match loaded.flow {
         Some(flow_id) => Ok(Prepared {
             runner,
@@ -166,11 +202,52 @@ fn messages(fields: &Fields) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// The customer's `language` (a code, or `null` for none) and `arms` (experiment → arm),
+/// both optional: read as `sandbox::choices::TryChoices`.
+fn choices(body: &Bytes) -> Result<TryChoices, Error> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("invalid body: {e}")))?;
+    let language = match value.get("language") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code)) => Some(code.clone()),
+        Some(_) => {
+            return Err(Error::field(
+                "language",
+                "`language` must be a language code like \"es\", or null for none",
+            ))
+        }
+    };
+    let mut arms = std::collections::BTreeMap::new();
+    match value.get("arms") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (experiment, arm) in map {
+                let Some(arm) = arm.as_str() else {
+                    return Err(Error::field(
+                        "arms",
+                        "`arms` maps each experiment to the name of an arm, like {\"welcome/opening\": \"long\"}",
+                    ));
+                };
+                arms.insert(experiment.clone(), arm.to_string());
+            }
+        }
+        Some(_) => {
+            return Err(Error::field(
+                "arms",
+                "`arms` must be an object: experiment → arm, like {\"welcome/opening\": \"long\"}",
+            ))
+        }
+    }
+    Ok(TryChoices { language, arms })
+}
+
 /// The project loaded with an unsaved text: its flow's id (`None` when the flows have
 /// errors or the file holds no flow) and every problem, files named as the page names them.
 pub(super) struct Loaded {
     pub(super) flow: Option<String>,
     pub(super) problems: Vec<Value>,
+    /// The languages and experiment arms the loaded flows offer.
+    pub(super) offer: Offer,
 }
 
 /// Loads the project with the override for `unsaved` on a blocking thread.
@@ -197,13 +274,19 @@ pub(super) async fn load(
             .iter()
             .map(|p| problem_json(p, flows_dir, &shown))
             .collect();
+        let offer = report.set.as_ref().map(Offer::of).unwrap_or_default();
         let flow = report.set.and_then(|set| {
             set.flows()
                 .iter()
+                .chain(set.candidates())
                 .find(|f| f.file == file)
                 .map(|f| f.id.clone())
         });
-        Ok(Loaded { flow, problems })
+        Ok(Loaded {
+            flow,
+            problems,
+            offer,
+        })
     })
     .await
 }

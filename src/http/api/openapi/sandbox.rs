@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 /// (`SHORT_TEXT_MAX` in `crate::sandbox::inject`, private there).
 const SHORT_TEXT_MAX: usize = 1_024;
 
+mod customers;
+pub(super) use customers::post_customers;
+
 /// Who may call a sandbox or Insights route, and for a `post`, the JSON-only rule.
 pub(super) fn on_this_machine(what: &str, post: bool) -> String {
     let json_only = if post {
@@ -328,32 +331,6 @@ pub(super) fn post_release() -> Value {
     with_body(operation, unread_body())
 }
 
-pub(super) fn post_customers() -> Value {
-    let fresh = json!({
-        "phone": described("string", "A Spanish mobile number, like `+34612345678`"),
-        "sender_id": t("integer"),
-    });
-    let responses = json!({
-        "200": json_answer("A fresh number", obj("phone sender_id", fresh)),
-        "400": bad_request("A `sender_id` that is not a number or not a sandbox sender"),
-        "409": sandbox_error("Every number tried (20) has written already; try again", &["conflict"]),
-        "503": unavailable(false),
-    });
-    let operation = op(
-        "post_sandbox_api_customers",
-        "sandbox",
-        "A phone number that has never written",
-        &on_this_machine(
-            "Picks a number that has never written to the sandbox sender, to try the flows as a \
-             new customer. The body is not read.",
-            true,
-        ),
-        vec![sender_query()],
-        local(true, responses),
-    );
-    with_body(operation, unread_body())
-}
-
 pub(super) fn get_trace() -> Value {
     let id = path_param(
         "id",
@@ -390,6 +367,7 @@ pub(super) fn get_flows() -> Value {
         "priority": t("integer"), "steps": described("integer", "The entries of `steps:`"),
         "schedule": { "type": ["string", "null"], "description": "The cron text of a scheduled flow" },
         "triggers": list(obj("line trigger", trigger)),
+        "languages": customers::languages(), "experiments": customers::experiments(),
     });
     let problem = json!({
         "file": t("string"), "line": t("integer"), "column": t("integer"),
@@ -398,7 +376,7 @@ pub(super) fn get_flows() -> Value {
     });
     let problem = obj("file line column severity message hint", problem);
     let flows = json!({
-        "flows": list(obj("id file description priority steps schedule triggers", flow)),
+        "flows": list(obj("id file description priority steps schedule triggers languages experiments", flow)),
         "problems": list(obj("problem text", json!({ "problem": problem, "text": t("string") }))),
         "stale": described("boolean", "The files have errors: the flows listed are the earlier ones, still running"),
         "loaded_at": time_or_null(),
