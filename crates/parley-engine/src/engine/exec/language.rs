@@ -267,6 +267,7 @@ pub fn template_language(
     chosen: Option<&str>,
     declared: &[String],
 ) -> Option<String> {
+    let base = flow_languages.first()?;
     let is_declared = |l: &str| declared.iter().any(|d| d == l);
     if let Some(c) = chosen {
         if is_declared(c) {
@@ -279,7 +280,6 @@ pub fn template_language(
     if let Some(l) = spec.languages.iter().find(|l| is_declared(l)) {
         return Some(l.clone());
     }
-    let base = flow_languages.first()?;
     Some(
         matching(declared, base)
             .map(str::to_string)
@@ -378,3 +378,7 @@ fn customer_text<'c>(ctx: &'c StepCtx<'_>, state: &ConversationState) -> Option<
     }
     ctx.message.get("text").and_then(Value::as_str)
 }
+
+#[cfg(test)]
+#[path = "language_tests.rs"]
+mod tests;
