@@ -5,26 +5,95 @@
 use super::context::Next;
 use super::context::Output;
 use super::Interpreter;
+use crate::domain::experiment::{RunArm, VERSION_EXPERIMENT_SUFFIX};
 use crate::domain::insight::{Outcome, StepCount};
 use crate::domain::{ConversationState, Wait};
 use crate::flows::Flow;
+use chrono::{DateTime, Utc};
+
+/// The experiment arm of the run being counted (issue 58): every count of the run in the
+/// experiment's own flow is counted again under the arm. Taken from the conversation's
+/// state when the event begins and at each step (`track_arm`), and from `count_arm_started`
+/// when a run enters an arm; kept after a step ends the run, so the step's and the run's
+/// last counts still go to the arm.
+#[derive(Debug, Clone)]
+pub(super) struct ArmTrack {
+    arm: Option<RunArm>,
+    /// When the run started: the time to finish is counted from it.
+    since: Option<DateTime<Utc>>,
+    /// The time of the event (of its last step).
+    now: DateTime<Utc>,
+}
+
+impl ArmTrack {
+    pub(super) fn of(state: &ConversationState, now: DateTime<Utc>) -> Self {
+        ArmTrack {
+            arm: state.run.as_ref().and_then(|r| r.arm.clone()),
+            since: state.run.as_ref().map(|r| r.started_at),
+            now,
+        }
+    }
+
+    /// The arm, when the counts of `flow` belong to it: a `split`'s experiment is named
+    /// `<flow>/<step id>`, a versions experiment `<flow>@version`; another flow's counts
+    /// (after a `goto_flow`) are not the experiment's.
+    fn arm_for(&self, flow: &str) -> Option<&RunArm> {
+        let arm = self.arm.as_ref()?;
+        let of = arm
+            .experiment
+            .strip_suffix(VERSION_EXPERIMENT_SUFFIX)
+            .or_else(|| arm.experiment.rsplit_once('/').map(|(f, _)| f))?;
+        (of == flow).then_some(arm)
+    }
+}
 
 impl Output {
+    /// Follows the run in progress (its arm, its start, the time): called as each step
+    /// begins and before a waiting run is left. With no run, the last one's arm is kept.
+    pub(super) fn track_arm(&mut self, state: &ConversationState, now: DateTime<Utc>) {
+        self.arm.now = now;
+        if let Some(run) = &state.run {
+            self.arm.arm = run.arm.clone();
+            self.arm.since = Some(run.started_at);
+        }
+    }
+
     /// Counts `what` for step `pc` of `flow` (nothing for the jumps the compiler added).
     pub(super) fn count_step(&mut self, flow: &Flow, pc: usize, what: StepCount) {
         if let Some(key) = flow.insight_key(pc) {
             self.out.insights.step(&flow.id, &key, what);
+            if let Some(arm) = self.arm.arm_for(&flow.id) {
+                self.out.insights.arm_step(arm, &key, what);
+            }
         }
     }
 
     pub(super) fn count_run(&mut self, flow: &str, what: Outcome) {
         self.out.insights.outcome(flow, what);
+        // A run's `started` in an arm is the arm's start (`count_arm_started`).
+        if what == Outcome::Started {
+            return;
+        }
+        if let Some(arm) = self.arm.arm_for(flow) {
+            self.out.insights.arm_outcome(arm, what);
+            if what == Outcome::Finished {
+                let ms = self
+                    .arm
+                    .since
+                    .map_or(0, |s| (self.arm.now - s).num_milliseconds());
+                self.out.insights.arm_finish_ms(arm, ms);
+            }
+        }
     }
 
     /// A run entered an experiment's arm (a `split` drew it, or a flow's version was
-    /// chosen for it): the arm's `started`.
-    pub(super) fn count_arm_started(&mut self, arm: &crate::domain::experiment::RunArm) {
-        let _ = arm;
+    /// chosen for it): the arm's `started`; the run's later counts go to the arm too.
+    pub(super) fn count_arm_started(&mut self, arm: &RunArm) {
+        self.out.insights.arm_started(arm);
+        self.arm.arm = Some(arm.clone());
+        if self.arm.since.is_none() {
+            self.arm.since = Some(self.arm.now);
+        }
     }
 
     /// A visit of a step begins: the run reached it (`entered`), or a customer's turn came
@@ -94,16 +163,19 @@ impl Interpreter<'_> {
             return;
         };
         let flow_id = run.flow.clone();
+        self.output.track_arm(&self.state, self.ctx.now);
         if let (Some(step), Some(flow)) = (self.waiting_step(), self.flow_of_run()) {
             self.output.count_step(&flow, step, StepCount::Dropped);
         }
         self.output.count_run(&flow_id, Outcome::Dropped);
         self.state.run = None;
+        self.output.arm.arm = None;
     }
 
     /// The waiting step `step` of the run is left by `how`; with `ends`, the run ends there
     /// (`how` names its outcome too).
     pub(super) fn leave_wait(&mut self, flow: &Flow, step: usize, how: StepCount, ends: bool) {
+        self.output.track_arm(&self.state, self.ctx.now);
         self.output.count_step(flow, step, how);
         if ends {
             let outcome = match how {
@@ -115,6 +187,7 @@ impl Interpreter<'_> {
             };
             self.output.count_run(&flow.id, outcome);
             self.state.run = None;
+            self.output.arm.arm = None;
         }
     }
 }

@@ -181,6 +181,7 @@ pub struct Interpreter<'a> {
 impl<'a> Interpreter<'a> {
     pub fn new(library: &'a Library, input: &StepInput<'_>, mut trace: Option<Box<Trace>>) -> Self {
         let state = input.conversation.state.clone();
+        let arm = insight::ArmTrack::of(&state, input.now);
         let (message, first) = match &input.event.kind {
             EventKind::Message(m) => (
                 scope::message_view(Some(&m.content)),
@@ -219,6 +220,7 @@ impl<'a> Interpreter<'a> {
                 visit_failed: false,
                 visit_handed_off: false,
                 mask_trace: false,
+                arm,
             },
             ctl: Control {
                 tasks: VecDeque::from([first, Task::StartDeferred]),

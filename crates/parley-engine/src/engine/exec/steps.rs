@@ -37,6 +37,7 @@ impl Interpreter<'_> {
         loop {
             self.output.at = Some((flow.clone(), pc));
             self.output.track_arm(&self.state, self.ctx.now);
+            self.output.track_arm(&self.state, self.ctx.now);
             let next = match entry.take() {
                 Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
                 Some(Entry::AgentTurn(text)) => {
