@@ -2,6 +2,10 @@
 //! The flow set is swapped whole on reload; the last `VERSIONS_KEPT` versions of each flow
 //! loaded in this process stay available so runs finish on the version they started with.
 //! No I/O handles live here.
+//!
+//! Candidate versions (issue 58) are archived like main files, so a run finishes on the
+//! version it started on whichever file it came from; the rollouts' shares (kept in the
+//! database, refreshed by `workers::rollouts`) say how many new runs each candidate gets.
 
 use super::EngineOptions;
 use crate::flows::{Flow, FlowSet};
@@ -16,6 +20,8 @@ pub const VERSIONS_KEPT: usize = 16;
 pub struct Library {
     current: RwLock<Arc<FlowSet>>,
     archive: RwLock<Archive>,
+    /// Each flow's rollout: the candidate label it was set for and its share (0 to 100).
+    rollouts: RwLock<HashMap<String, (String, u8)>>,
     pub options: EngineOptions,
 }
 
@@ -31,6 +37,7 @@ impl Library {
         let library = Self {
             current: RwLock::new(Arc::new(FlowSet::default())),
             archive: RwLock::new(Archive::default()),
+            rollouts: RwLock::new(HashMap::new()),
             options,
         };
         library.replace(flows);
@@ -42,7 +49,7 @@ impl Library {
         {
             let mut archive = self.archive.write().unwrap_or_else(|e| e.into_inner());
             let mut added = false;
-            for f in flows.flows() {
+            for f in flows.flows().iter().chain(flows.candidates()) {
                 let loads = archive.loads;
                 // Loading a version again (an edit undone) makes it the newest.
                 archive
@@ -88,6 +95,41 @@ impl Library {
             return Some(f.0.clone());
         }
         self.flows().get(id).cloned()
+    }
+}
+
+/// Rollouts.
+impl Library {
+    /// Replaces every rollout: `(flow, candidate label, share)` (the rollouts worker, from
+    /// the database).
+    pub fn set_rollouts(&self, rollouts: impl IntoIterator<Item = (String, String, u8)>) {
+        let map = rollouts
+            .into_iter()
+            .map(|(flow, label, share)| (flow, (label, share.min(100))))
+            .collect();
+        *self.rollouts.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
+    /// Sets one flow's rollout at once (the process that changed it).
+    pub fn set_rollout(&self, flow: &str, label: &str, share: u8) {
+        self.rollouts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(flow.to_string(), (label.to_string(), share.min(100)));
+    }
+
+    /// The share (percent) of new runs of `flow` its candidate `label` is served: 0 when no
+    /// rollout was set, or when it was set for another label (a new candidate starts at 0).
+    pub fn rollout_share(&self, flow: &str, label: &str) -> u8 {
+        match self
+            .rollouts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(flow)
+        {
+            Some((l, share)) if l == label => *share,
+            _ => 0,
+        }
     }
 }
 

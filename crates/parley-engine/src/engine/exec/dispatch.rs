@@ -310,8 +310,17 @@ impl Interpreter<'_> {
     }
 
     /// Starts `flow` from its first step, replacing any run in progress.
+    /// A flow with a candidate version serves the one its rollout picks for this contact
+    /// (`experiments::serve_version`).
     pub(super) fn start(&mut self, flow: Arc<Flow>, vars: Map<String, Value>) {
         self.drop_run();
+        let (flow, arm) = super::experiments::serve_version(
+            &self.ctx,
+            &mut self.state,
+            &self.contact,
+            &mut self.output,
+            flow,
+        );
         self.output.count_run(&flow.id, Outcome::Started);
         self.output.cancel_waits();
         self.state.runs_started += 1;
@@ -324,7 +333,7 @@ impl Interpreter<'_> {
             wait: None,
             offered: Vec::new(),
             started_at: self.ctx.now,
-            arm: None,
+            arm,
         });
         self.then([Task::Execute { flow, pc: 0 }]);
     }

@@ -37,7 +37,6 @@ impl Interpreter<'_> {
         loop {
             self.output.at = Some((flow.clone(), pc));
             self.output.track_arm(&self.state, self.ctx.now);
-            self.output.track_arm(&self.state, self.ctx.now);
             let next = match entry.take() {
                 Some(Entry::Resume(at, answer)) => self.resume_step(&flow, pc, at, answer),
                 Some(Entry::AgentTurn(text)) => {
@@ -114,7 +113,10 @@ impl Interpreter<'_> {
             Op::Agent(_) => unreachable!("the agent step is run above"),
             Op::Handoff { .. } => handoff_step(ctx, state, contact, output, flow, pc),
             Op::Goto(t) => Next::To(*t),
-            Op::GotoFlow(id) => goto_flow_step(ctx, state, output, flow, pc, id),
+            Op::GotoFlow(id) => {
+                let next = goto_flow_step(ctx, state, output, flow, pc, id);
+                super::experiments::on_goto_flow(ctx, state, contact, output, next)
+            }
             Op::Delay(d) => delay_step(ctx.now, state, output, *d, pc),
             Op::Split(spec) => super::experiments::split_step(ctx, state, contact, output, spec),
             Op::Tag(tags) => {
