@@ -1,8 +1,19 @@
-//! `ExperimentInsights` on PostgreSQL.
+//! `ExperimentInsights` on PostgreSQL: the arms' counters (`experiment_insights`), written by
+//! `insights::add` in the commit of a step, summed here.
 
 use super::PgStore;
-use crate::store::ExperimentInsights;
+use crate::store::experiment_insights::read_experiment_insights;
+use crate::store::{ArmInsightSums, ExperimentInsights, StoreResult};
 use async_trait::async_trait;
 
 #[async_trait]
-impl ExperimentInsights for PgStore {}
+impl ExperimentInsights for PgStore {
+    async fn experiment_insights(
+        &self,
+        since_hour: i64,
+        until_hour: i64,
+        flow: Option<&str>,
+    ) -> StoreResult<ArmInsightSums> {
+        read_experiment_insights!(&self.pool, since_hour, until_hour, flow)
+    }
+}

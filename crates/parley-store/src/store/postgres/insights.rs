@@ -75,6 +75,40 @@ pub(super) async fn add(
     .bind(c.steps)
     .bind(c.whats)
     .bind(c.ns)
+    .execute(&mut *conn)
+    .await?;
+    add_arms(conn, now, tally).await
+}
+
+/// Adds a step's arms' counts to `experiment_insights` (`add`'s second statement).
+async fn add_arms(conn: &mut PgConnection, now: DateTime<Utc>, tally: &Tally) -> StoreResult<()> {
+    if tally.arms.is_empty() {
+        return Ok(());
+    }
+    let (mut exps, mut arms, mut steps, mut whats, mut ns) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for c in tally.sorted_arms() {
+        exps.push(c.experiment.as_str());
+        arms.push(c.arm.as_str());
+        steps.push(c.step.as_str());
+        whats.push(c.what);
+        ns.push(c.n);
+    }
+    sqlx::query(
+        "insert into experiment_insights (experiment, arm, step, hour, what, n)
+         select x.experiment, x.arm, x.step, $1, x.what, x.n
+         from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+              as x(experiment, arm, step, what, n)
+         order by x.experiment, x.arm, x.step, x.what
+         on conflict (experiment, arm, step, hour, what)
+         do update set n = experiment_insights.n + excluded.n",
+    )
+    .bind(hour_of(now))
+    .bind(exps)
+    .bind(arms)
+    .bind(steps)
+    .bind(whats)
+    .bind(ns)
     .execute(conn)
     .await?;
     Ok(())

@@ -167,6 +167,19 @@ columns! {
 }
 
 columns! {
+    /// The experiment arms' counters each step adds to, in its hour.
+    struct ArmRows<'a> {
+        n_step: i64 => "bigint",
+        hour: i64 => "bigint",
+        experiment: &'a str => "text",
+        arm: &'a str => "text",
+        step: &'a str => "text",
+        what: &'static str => "text",
+        n: i64 => "bigint",
+    }
+}
+
+columns! {
     /// The events out each step tells of, in order.
     struct EventRows<'a> {
         n: i64 => "bigint",
@@ -187,6 +200,7 @@ struct Batch<'a> {
     outbound: OutboundRows<'a>,
     costs: CostRows<'a>,
     insights: InsightRows<'a>,
+    arms: ArmRows<'a>,
     events: EventRows<'a>,
 }
 
@@ -247,6 +261,16 @@ impl<'a> Batch<'a> {
             i.what.push(count.what);
             i.n.push(count.n);
         }
+        for count in step.insights.sorted_arms() {
+            let a = &mut self.arms;
+            a.n_step.push(n);
+            a.hour.push(hour);
+            a.experiment.push(&count.experiment);
+            a.arm.push(&count.arm);
+            a.step.push(&count.step);
+            a.what.push(count.what);
+            a.n.push(count.n);
+        }
         for e in &step.events {
             let x = &mut self.events;
             x.n.push(n);
@@ -273,6 +297,7 @@ impl<'a> Batch<'a> {
         let query = self.outbound.bind(query);
         let query = self.costs.bind(query);
         let query = self.insights.bind(query);
+        let query = self.arms.bind(query);
         if told {
             self.events.bind(query)
         } else {
@@ -299,6 +324,7 @@ fn commit_together_sql(told: bool) -> String {
     let (outbound, outbound_names) = (p.unnest::<OutboundRows>(), OutboundRows::names());
     let (costs, cost_names) = (p.unnest::<CostRows>(), CostRows::names());
     let (insights, insight_names) = (p.unnest::<InsightRows>(), InsightRows::names());
+    let (arms, arm_names) = (p.unnest::<ArmRows>(), ArmRows::names());
     let events = if told {
         let (events, event_names) = (p.unnest::<EventRows>(), EventRows::names());
         format!(
@@ -417,6 +443,16 @@ fn commit_together_sql(told: bool) -> String {
              group by x.flow, x.step, x.hour, x.what
              order by x.flow, x.step, x.hour, x.what
              on conflict (flow, step, hour, what) do update set n = flow_insights.n + excluded.n
+         ), arm_insights as (
+             -- The experiment arms' counters, the same way (issue 58).
+             insert into experiment_insights (experiment, arm, step, hour, what, n)
+             select x.experiment, x.arm, x.step, x.hour, x.what, cast(sum(x.n) as bigint)
+             from {arms} as x({arm_names})
+             join conversation c on c.n = x.n_step
+             group by x.experiment, x.arm, x.step, x.hour, x.what
+             order by x.experiment, x.arm, x.step, x.hour, x.what
+             on conflict (experiment, arm, step, hour, what)
+             do update set n = experiment_insights.n + excluded.n
          ){events}
          select coalesce((select array_agg(n order by n) from conversation), '{{}}') as committed,
                 coalesce((select array_agg(has_work order by n) from conversation), '{{}}') as more,

@@ -5,7 +5,7 @@
 
 use super::super::rows::{from_text, json_text, micros, OutboundRow};
 use super::super::statements::Conn;
-use crate::domain::insight::Count;
+use crate::domain::insight::Tally;
 use crate::domain::{ContactPatch, TimerKind};
 use crate::store::apply::ContactFields;
 use crate::store::{Id, StepCommit, StoreError, StoreResult};
@@ -29,7 +29,7 @@ pub(super) struct StepWrite {
     timers: Vec<(String, i64, String)>,
     outbound: Vec<OutboundRow>,
     hand_until: Option<i64>,
-    insight_counts: Option<Vec<Count>>,
+    insight_counts: Option<Tally>,
     at: DateTime<Utc>,
     /// Events out told of this step (`events_out`).
     events: Vec<crate::domain::NewOutEvent>,
@@ -73,7 +73,7 @@ impl StepWrite {
                 .map(OutboundRow::new)
                 .collect::<StoreResult<Vec<_>>>()?,
             hand_until: crate::store::apply::hand_until(step, outbox_lease).map(micros),
-            insight_counts: (!step.insights.is_empty()).then(|| step.insights.counts.clone()),
+            insight_counts: (!step.insights.is_empty()).then(|| step.insights.clone()),
             at: step.now,
             events: step.events.clone(),
         })
