@@ -175,6 +175,7 @@ impl App {
             engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2, audio_max);
         }
         let engine = Arc::new(engine);
+        crate::workers::rollouts::load(&store, &engine).await;
         let studio = Arc::new(crate::studio::analysis::Project::new(config.clone()));
         let state = AppState::new(crate::http::Shared {
             config,
@@ -395,6 +396,11 @@ impl App {
             }
             .run(workers_stop.clone()),
         );
+        workers.spawn(crate::workers::rollouts::run(
+            st.store.clone(),
+            st.engine.clone(),
+            workers_stop.clone(),
+        ));
         crate::workers::events_out::endpoints::spawn(
             &cfg,
             &st.store,

@@ -14,6 +14,7 @@ pub mod owner;
 pub mod reload;
 
 pub mod retry;
+pub mod rollouts;
 pub mod scheduler;
 pub mod timers;
 

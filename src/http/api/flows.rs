@@ -1,7 +1,8 @@
 //! `GET /api/flows`: the flows running now (id, file, description, priority, triggers in
 //! the words an author wrote them, schedule) and the problems the last load found, from
 //! `AppState::flow_status` (`stale: true` means the files on disk have errors and an
-//! earlier version keeps running).
+//! earlier version keeps running). A flow with a candidate version (issue 58) lists it:
+//! `candidate: { label, file, share }` (the share as this process knows it).
 
 use crate::http::error::Error;
 use crate::http::state::AppState;
@@ -31,6 +32,14 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
                     "timezone": s.timezone.name(),
                     "sender": s.sender,
                 })),
+                "candidate": set.candidate(&f.id).map(|c| {
+                    let label = c.candidate.as_deref().unwrap_or_default();
+                    json!({
+                        "label": label,
+                        "file": c.file,
+                        "share": st.engine.library().rollout_share(&f.id, label),
+                    })
+                }),
             })
         })
         .collect();

@@ -214,6 +214,11 @@ impl FlowEngine {
         self
     }
 
+    /// The loaded flows and the rollouts' shares.
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
     /// Makes `flows` the current set (hot reload).
     pub fn replace(&self, flows: FlowSet) {
         self.library.replace(flows);
