@@ -404,3 +404,6 @@ fn keyword_conflicts(flows: &[Arc<Flow>], problems: &mut Vec<Problem>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
