@@ -8,6 +8,7 @@
 //!
 //! What the counts mean is in `domain::insight`; `report` arranges them.
 
+pub(super) mod experiments;
 pub(super) mod report;
 
 use super::api::body::Fields;
@@ -30,6 +31,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/insights", get(page))
         .route("/sandbox/api/insights/flows", get(flows))
         .route("/sandbox/api/insights/flows/{flow}", get(flow))
+        .route("/sandbox/api/insights/experiments", get(experiments_report))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::local_pages::loopback_only,
@@ -118,4 +120,22 @@ pub async fn flow(
         )));
     };
     Ok(format.answer(report, report::flow_csv, "steps.csv"))
+}
+
+/// `GET …/insights/experiments?since=&until=&flow=`: each experiment's arms compared
+/// (`experiments::report`), only `flow`'s experiments when given.
+pub async fn experiments_report(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Error> {
+    let q = Fields::from_query(query.as_deref());
+    let flow = match q.opt_str("flow")? {
+        Some(raw) => Some(report::flow_id(raw)?),
+        None => None,
+    };
+    let period = Period::from_query(&q, st.clock.now())?;
+    let (first, end) = period.hours();
+    let sums = st.store.experiment_insights(first, end, flow).await?;
+    let report = experiments::report(&st.engine.flows(), &sums, &period);
+    Ok(Json::<Value>(report).into_response())
 }

@@ -1,16 +1,13 @@
-//! `GET /api/insights/experiments` (issue 58): each experiment's arms compared — started,
-//! finished, dropped at each step, answer rates, time to finish, cost per finished
-//! conversation — with how sure the difference is.
+//! `GET /api/insights/experiments?since=&until=&flow=` (issue 58): each experiment's arms
+//! compared — started, finished, dropped at each step, answer rates, time to finish — with
+//! how sure the difference is. The report is `http::insights::experiments`, shared with the
+//! Insights page.
 
 use crate::http::error::Error;
 use crate::http::state::AppState;
 use axum::extract::{RawQuery, State};
-use axum::Json;
-use serde_json::Value;
+use axum::response::Response;
 
-pub async fn list(
-    State(_st): State<AppState>,
-    RawQuery(_q): RawQuery,
-) -> Result<Json<Value>, Error> {
-    Err(Error::not_found("not built yet"))
+pub async fn list(state: State<AppState>, query: RawQuery) -> Result<Response, Error> {
+    crate::http::insights::experiments_report(state, query).await
 }

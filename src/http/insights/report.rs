@@ -74,7 +74,7 @@ impl Period {
         (at(first), at(end))
     }
 
-    fn json(&self) -> (String, String) {
+    pub(super) fn json(&self) -> (String, String) {
         let (a, b) = self.hours();
         let at = |s: i64| {
             DateTime::from_timestamp(s, 0)

@@ -24,7 +24,9 @@ pub(super) fn details(
             vec![flow_param()],
             &[200, 401, 404, 422],
         )),
-        ("GET", "/api/insights/experiments") => Some((None, vec![], &[200, 401, 422])),
+        ("GET", "/api/insights/experiments") => {
+            Some((None, experiments_params(), &[200, 401, 422, 429, 503]))
+        }
         _ => None,
     }
 }
@@ -36,4 +38,18 @@ fn unused(_: Value) {}
 fn flow_param() -> Value {
     json!({ "name": "flow", "in": "path", "required": true, "schema": { "type": "string" },
             "description": "the flow's id" })
+}
+
+/// `/api/insights/experiments`: the period (as the flow insights read it) and a flow.
+fn experiments_params() -> Vec<Value> {
+    let time = json!({ "type": "string", "description": "RFC 3339 time or date (UTC midnight); the period is at most 366 days, by default the 7 days before `until` (now)" });
+    vec![
+        query("since", false, time.clone()),
+        query("until", false, time),
+        query(
+            "flow",
+            false,
+            json!({ "type": "string", "maxLength": 200, "description": "only this flow's experiments (`<flow>/<step id>` and `<flow>@version`)" }),
+        ),
+    ]
 }
