@@ -41,6 +41,10 @@ pub fn check(config_path: Option<&Path>, listen: Option<&str>) -> ExitCode {
     if !report.problems.is_empty() {
         println!("{}", report.render());
     }
+    // How much of each flow's texts each of its languages translates.
+    for line in crate::flows::languages::coverage_lines(&report.coverage) {
+        println!("{line}");
+    }
     // The flows' test files, read as `parley test` would (not run).
     let tests = crate::cli::flowtest::unreadable_tests(&config);
     for t in &tests {

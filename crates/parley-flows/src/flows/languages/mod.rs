@@ -6,6 +6,7 @@
 pub mod authoring;
 pub mod checks;
 pub mod files;
+pub mod import;
 pub mod io;
 pub mod names;
 pub mod po;
