@@ -19,7 +19,8 @@ fn main() {
 /// `PROJECT_FILES`: each example file's path under the project and its text.
 fn project_files(root: &Path) -> String {
     let mut files = Vec::new();
-    collect(root, Path::new("flows"), &["yaml", "yml"], &mut files);
+    // `.po`: a flow's translations beside it (flows/welcome.es.po).
+    collect(root, Path::new("flows"), &["yaml", "yml", "po"], &mut files);
     collect(root, Path::new("scripts"), &["rhai"], &mut files);
     collect(root, Path::new("knowledge"), &["md"], &mut files);
     collect(root, Path::new("models"), &["yaml"], &mut files);

@@ -145,7 +145,9 @@ pub fn main(dir: &Path) -> ExitCode {
     let config = dir.join(CONFIG_FILE);
     let flows = PROJECT_FILES
         .iter()
-        .filter(|(n, _)| n.starts_with("flows/") && !n.starts_with("flows/tests/"))
+        .filter(|(n, _)| {
+            n.starts_with("flows/") && !n.starts_with("flows/tests/") && !n.ends_with(".po")
+        })
         .count();
     let tests = PROJECT_FILES
         .iter()
@@ -200,7 +202,9 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for name in [
             "flows/welcome.yaml",
+            "flows/welcome.es.po",
             "flows/tests/welcome.test.yaml",
+            "flows/tests/welcome_es.test.yaml",
             "scripts/order_summary.rhai",
         ] {
             let (_, text) = PROJECT_FILES

@@ -41,6 +41,9 @@ pub struct TestFile {
     pub name: String,
     pub phone: String,
     pub contact_name: Option<String>,
+    /// The customer's language (`language: es`): the contact's `language` field before the
+    /// first message.
+    pub language: Option<String>,
     /// When the clock starts (RFC 3339); a fixed Monday morning by default.
     pub start: Option<chrono::DateTime<chrono::Utc>>,
     /// Each step with where it starts in the file.
@@ -187,6 +190,8 @@ struct Top {
     contact: Contact,
     #[serde(default)]
     start: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
     steps: Vec<Value>,
 }
 
@@ -249,6 +254,16 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
                 .with_timezone(&chrono::Utc),
         ),
     };
+    if let Some(l) = &top.language {
+        if !crate::flows::languages::valid_code(l) {
+            let at = places.top("language");
+            return Err(FormatError {
+                line: at.line,
+                column: Some(at.column),
+                message: format!("language: `{l}` is not a language code; write two or three small letters, optionally `_` and a region in capitals, like `es` or `pt_BR`"),
+            });
+        }
+    }
     let mut steps = Vec::new();
     let mut model_answers = BTreeMap::new();
     for (i, raw) in top.steps.iter().enumerate() {
@@ -272,6 +287,7 @@ pub fn parse(text: &str) -> Result<TestFile, FormatError> {
         name: top.name,
         phone: top.contact.phone,
         contact_name: top.contact.name,
+        language: top.language,
         start,
         steps,
         model_answers,

@@ -5,6 +5,7 @@
 
 pub mod format;
 mod junit;
+mod language;
 pub mod models;
 mod run;
 

@@ -52,6 +52,18 @@ pub async fn run(
             column: None,
             message: format!("Parley could not start with these flows: {e:#}"),
         })?;
+    if let Some(language) = &test.language {
+        let name = test.contact_name.as_deref();
+        if let Err(e) = super::language::set_language(&driver, &test.phone, name, language).await {
+            driver.stop().await;
+            return Err(Failure {
+                step: 0,
+                line: 1,
+                column: None,
+                message: format!("the customer's language could not be set: {e:#}"),
+            });
+        }
+    }
     let mut state = State {
         test,
         pending: VecDeque::new(),

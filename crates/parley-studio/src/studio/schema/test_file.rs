@@ -52,6 +52,7 @@ use Group::*;
 const KEYS: &[TestKey] = &[
     k(Top, "name", "text", "What the test shows, in a sentence: it names the test in `parley test`'s report. Required.", "name: Lead capture asks, validates and remembers"),
     k(Top, "contact", "settings", "Who the customer is (optional): `phone` and `name`.", "contact: { phone: \"+34600000003\", name: Carmen }"),
+    k(Top, "language", "a language code", "The customer's language (the contact's `language` field) before the first message, for flows with `languages:`.", "language: es"),
     k(Top, "start", "a date and time", "When the clock starts (RFC 3339); a Monday 09:00 UTC by default.", "start: 2026-01-05T09:00:00Z"),
     k(Top, "steps", "a list", "The conversation, one line or check per step. Required.", "steps:\n  - customer: hi\n  - expect_reply: \"Hello!\""),
     k(Contact, "phone", "text", "The customer's phone number (default +15551230000).", "phone: \"+34600000003\""),
@@ -182,6 +183,9 @@ fn value(group: Group, key: &str) -> Value {
     match (group, key) {
         (Top, "contact") => json!({ "$ref": "#/definitions/contact" }),
         (Top, "start") => json!({ "type": "string", "format": "date-time" }),
+        (Top, "language") => {
+            json!({ "type": "string", "pattern": "^[a-z]{2,3}(_[A-Z]{2})?$" })
+        }
         (Top, "steps") => json!({ "type": "array", "items": { "$ref": "#/definitions/step" } }),
         (Contact, "phone") | (Top, "name") => text(),
         (Contact, "name") => or_null(text()),
