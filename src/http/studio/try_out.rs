@@ -11,7 +11,8 @@
 //! The customer's language and forced arms may be chosen (`"language": "es"`, `"arms":
 //! {"welcome/opening": "long"}`, issue 58): checked against what the tried flows offer
 //! (`sandbox::choices`), refused with 422 naming what they do offer, and written on the
-//! customer's contact before the first message.
+//! customer's contact before the first message. Every answer lists what may be chosen
+//! (`offer`); with no messages, nothing is run and only that is answered.
 //!
 //! Bounded: at most `MAX_MESSAGES` messages of `MAX_MESSAGE_BYTES` each, `TRY_TIMEOUT`
 //! for the whole run, `TRIES` runs at once (429 past them), each on its own thread with
@@ -53,13 +54,19 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
     unsaved.flow_only()?;
     let messages = messages(&fields)?;
     let choices = choices(&body)?;
-    let Prepared {
-        runner,
-        permit,
-        overrides,
-        flow_id,
-        problems: warnings,
-    } = match prepare_with(&st, &unsaved, &choices).await? {
+    if messages.is_empty() {
+        return offered(&st, &unsaved).await;
+    }
+    let (
+        Prepared {
+            runner,
+            permit,
+            overrides,
+            flow_id,
+            problems: warnings,
+        },
+        offer,
+    ) = match prepare_with(&st, &unsaved, &choices).await? {
         Ok(prepared) => prepared,
         Err(refusal) => return Ok(refusal),
     };
@@ -80,7 +87,10 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
     })
     .await;
     match ran {
-        Ok(Ok(turns)) => Ok(Json(json!({ "turns": turns, "problems": warnings })).into_response()),
+        Ok(Ok(turns)) => {
+            let answer = json!({ "turns": turns, "problems": warnings, "offer": offer });
+            Ok(Json(answer).into_response())
+        }
         Ok(Err(e)) => Err(Error::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "TRY_FAILED",
@@ -88,6 +98,18 @@ pub(super) async fn try_out(State(st): State<AppState>, body: Bytes) -> Result<R
         )),
         Err(e) => Err(crashed(e, "try", &file)),
     }
+}
+
+/// A try with no messages: only what the flows loaded with `unsaved` offer to choose (the
+/// page's pickers ask before the first message). Nothing runs, so no slot is taken.
+async fn offered(st: &AppState, unsaved: &Unsaved) -> Result<Response, Error> {
+    let overrides = Overrides::from([(unsaved.loader_path.clone(), unsaved.text.clone())]);
+    let loaded = load(st, unsaved, &overrides).await?;
+    if loaded.flow.is_none() {
+        return Ok(refused(loaded.problems));
+    }
+    let answer = json!({ "turns": [], "problems": loaded.problems, "offer": loaded.offer });
+    Ok(Json(answer).into_response())
 }
 
 /// What a try and a test run start from: the runner, one of the `TRIES` slots (held
@@ -107,16 +129,17 @@ pub(super) async fn prepare(
     st: &AppState,
     unsaved: &Unsaved,
 ) -> Result<Result<Prepared, Response>, Error> {
-    prepare_with(st, unsaved, &TryChoices::default()).await
+    let prepared = prepare_with(st, unsaved, &TryChoices::default()).await?;
+    Ok(prepared.map(|(prepared, _)| prepared))
 }
 
-/// As [`prepare`], refusing (422 on `language` or `arms`) a choice the flows loaded with
-/// `unsaved` do not offer.
+/// As [`prepare`], with what the flows loaded with `unsaved` offer to choose, refusing
+/// (422 on `language` or `arms`) a choice they do not offer.
 async fn prepare_with(
     st: &AppState,
     unsaved: &Unsaved,
     choices: &TryChoices,
-) -> Result<Result<Prepared, Response>, Error> {
+) -> Result<Result<(Prepared, Offer), Response>, Error> {
     let runner = runner(st)?;
     let permit = TRIES.try_acquire().map_err(|_| {
         Error::new(
@@ -138,13 +161,16 @@ async fn prepare_with(
         })?;
     }
     Ok(match loaded.flow {
-        Some(flow_id) => Ok(Prepared {
-            runner,
-            permit,
-            overrides,
-            flow_id,
-            problems: loaded.problems,
-        }),
+        Some(flow_id) => Ok((
+            Prepared {
+                runner,
+                permit,
+                overrides,
+                flow_id,
+                problems: loaded.problems,
+            },
+            loaded.offer,
+        )),
         None => Err(refused(loaded.problems)),
     })
 }

@@ -203,6 +203,7 @@
     editor.open(r.data.text, /\.ya?ml$/.test(path));
     redraw();
     renderChat([]);
+    loadTryAs();
     status(`Opened ${path}. Problems show up as you type; Save when you are done.`);
     if ($('#insights-on').checked) loadNumbers();
     if (!$('#tab-history').hidden) loadHistory();
@@ -214,6 +215,60 @@
   }
 
   // ---- Try it ------------------------------------------------------------------------
+  // The trace lines that say which language and experiment arm a message was answered in.
+  const CHOICE_LINE = /^(language [a-z]{2,3}(_[A-Z]{2})? |split [^ ]+: arm |flow [^ ]+: (version |the current version))/;
+
+  // The customer's language and forced arms, from the pickers above the chat.
+  function tryChoices() {
+    const lang = $('#try-language');
+    const arms = {};
+    for (const sel of document.querySelectorAll('#try-as select[data-experiment]')) {
+      if (sel.value) arms[sel.dataset.experiment] = sel.value;
+    }
+    return { language: (lang && lang.value) || null, arms };
+  }
+
+  // Pickers for what the tried flows offer (`offer` of a try's answer), keeping the picks
+  // that still exist.
+  function renderTryAs(offer) {
+    const box = $('#try-as');
+    const was = tryChoices();
+    box.replaceChildren();
+    const languages = (offer && offer.languages) || [];
+    const experiments = (offer && offer.experiments) || [];
+    box.hidden = !languages.length && !experiments.length;
+    const picker = (label, options, value, attrs) => {
+      const l = make('label', '', label + ' ');
+      const sel = make('select');
+      Object.assign(sel, attrs);
+      for (const [v, text] of options) {
+        const o = make('option', '', text);
+        o.value = v;
+        sel.appendChild(o);
+      }
+      sel.value = options.some(([v]) => v === value) ? value : '';
+      l.appendChild(sel);
+      box.appendChild(l);
+      return sel;
+    };
+    if (languages.length) {
+      picker('Language', [['', "none (the flow's base)"]].concat(languages.map((x) => [x.code, `${x.name} (${x.code})`])),
+        was.language || '', { id: 'try-language' });
+    }
+    for (const e of experiments) {
+      const sel = picker(e.experiment, [['', 'drawn']].concat(e.arms.map((a) => [a.name, a.weight !== undefined ? `${a.name} (weight ${a.weight})` : a.name])),
+        was.arms[e.experiment] || '', {});
+      sel.dataset.experiment = e.experiment;
+    }
+  }
+
+  // What the tried text offers to choose, asked without running anything.
+  async function loadTryAs() {
+    if (!state.path) return;
+    const r = await api('POST', 'try', { path: state.path, text: editor.text(), messages: [] });
+    if (r.ok) renderTryAs(r.data.offer);
+  }
+
   function renderChat(turns, note) {
     const chat = $('#try-chat');
     chat.replaceChildren();
@@ -241,6 +296,8 @@
         }
         chat.appendChild(m);
       }
+      const chosen = ((turn.trace && turn.trace.decisions) || []).filter((d) => CHOICE_LINE.test(d));
+      if (chosen.length) chat.appendChild(make('div', 'msg chosen', chosen.join('\n')));
     });
     if (note) chat.appendChild(make('div', 'msg note', note));
     chat.scrollTop = chat.scrollHeight;
@@ -250,7 +307,7 @@
     if (!state.path || !text.trim()) return;
     const messages = state.transcript.concat([text]);
     $('#try-send').disabled = true;
-    const r = await api('POST', 'try', { path: state.path, text: editor.text(), messages, language: null });
+    const r = await api('POST', 'try', Object.assign({ path: state.path, text: editor.text(), messages }, tryChoices()));
     $('#try-send').disabled = false;
     if (!r.ok) {
       const problems = (r.data && r.data.problems) || [];
@@ -260,6 +317,7 @@
       return;
     }
     state.transcript = messages;
+    renderTryAs(r.data.offer);
     const turns = r.data.turns || [];
     state.lastTurns = turns;
     const last = turns[turns.length - 1];
@@ -280,7 +338,10 @@
     state.trace = null;
     if (state.drawing) state.drawing.trace([]);
     renderChat([]);
+    loadTryAs();
   });
+  // Another pick is another customer: the conversation starts again.
+  $('#try-as').addEventListener('change', () => $('#try-reset').click());
 
   // ---- tests -------------------------------------------------------------------------
   async function runTests() {
