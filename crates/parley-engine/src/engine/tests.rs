@@ -718,6 +718,7 @@ async fn a_wait_past_the_last_date_there_is_saturates_instead_of_panicking() {
 
 mod agent;
 mod arm_insights;
+mod experiments;
 mod forms;
 mod insights;
 mod routing;
