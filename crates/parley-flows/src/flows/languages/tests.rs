@@ -2,6 +2,8 @@
 //! and writer, the `.po` files beside flows, the texts enumerator, the checks and the
 //! coverage, export and import.
 
+use super::import::plan;
+use super::io::{self, FlowTexts};
 use super::po::{self, PoEntry};
 use super::*;
 use crate::flows::loader::{load_dir, LoadReport, LoadSettings};
@@ -373,4 +375,204 @@ fn the_enumerator_finds_every_kind_of_text_at_its_place() {
             ("text", "A person will answer", 22, 26),
         ]
     );
+}
+
+#[test]
+fn untranslated_unused_and_mismatched_translations_are_warned_about() {
+    let flow = r#"id: welcome
+languages: [en, es]
+translations:
+  es:
+    "Hello {{ contact.name }}": "Hola {{ contact.nombre }}"
+    "Old text": "Texto viejo"
+steps:
+  - send: "Hello {{ contact.name }}"
+  - send: "How are you?"
+"#;
+    let out = problems(&[("welcome.yaml", flow)]);
+    for want in [
+        "flows/welcome.yaml:9:12: warning: no Spanish (es) translation of \"How are you?\": customers whose language is es read it in English",
+        "hint: add it to welcome.es.po (`parley translations export`) or under `translations: es:`",
+        "flows/welcome.yaml:5:5: warning: the Spanish (es) translation of \"Hello {{ contact.name }}\" leaves out the blank {{ contact.name }}",
+        "flows/welcome.yaml:5:5: warning: the Spanish (es) translation of \"Hello {{ contact.name }}\" has the blank {{ contact.nombre }}, which its text does not",
+        "flows/welcome.yaml:6:5: warning: no text of flow `welcome` is \"Old text\" (any more?): this Spanish (es) translation is not used",
+    ] {
+        assert!(out.contains(want), "{want}\nin\n{out}");
+    }
+    let (report, _dir) = load(&[("welcome.yaml", flow)]);
+    assert_eq!(
+        report.coverage,
+        [Coverage {
+            flow: "welcome".into(),
+            language: "es".into(),
+            translated: 1,
+            total: 2
+        }]
+    );
+    assert_eq!(
+        coverage_lines(&report.coverage),
+        ["translations: welcome  es 1/2 (50 %)"]
+    );
+}
+
+#[test]
+fn at_most_ten_untranslated_texts_are_listed_then_a_summary() {
+    let steps: String = (1..=33)
+        .map(|i| format!("  - send: \"Text number {i}\"\n"))
+        .collect();
+    let flow = format!("id: long\nlanguages: [en, es, hi]\ntranslations:\n  es: {{ \"Text number 1\": \"Texto 1\" }}\nsteps:\n{steps}");
+    let out = problems(&[("long.yaml", &flow)]);
+    assert_eq!(
+        out.matches("no Spanish (es) translation of").count(),
+        10,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("no Hindi (hi) translation of").count(),
+        10,
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "flows/long.yaml:1:5: warning: …and 22 more texts with no Spanish (es) translation"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("…and 23 more texts with no Hindi (hi) translation"),
+        "{out}"
+    );
+    let (report, _dir) = load(&[("long.yaml", &flow)]);
+    assert_eq!(
+        coverage_lines(&report.coverage),
+        ["translations: long  es 1/33 (3 %)  hi 0/33 (0 %)"]
+    );
+}
+
+fn flow_texts(report: &LoadReport) -> Vec<FlowTexts> {
+    let set = report.set.as_ref().expect("loads");
+    set.flows()
+        .iter()
+        .map(|f| FlowTexts::new(f, &std::fs::read_to_string(&f.file).unwrap()))
+        .collect()
+}
+
+#[test]
+fn csv_and_po_exports_import_back_unchanged_and_one_edit_is_one_change() {
+    let (report, dir) = load(&[("welcome.yaml", WELCOME)]);
+    let flows = flow_texts(&report);
+    let csv = io::export_csv(&flows);
+    let file = format!("{}", flows[0].file.display());
+    assert_eq!(
+        csv,
+        format!("flow,where,text,es,hi\nwelcome,{file}:10:16,Which language do you prefer?,,\nwelcome,{file}:12:14,Hi! What can I do for you?,¡Hola! ¿En qué puedo ayudarte?,\nwelcome,{file}:13:38,My order,Mi pedido,\nwelcome,{file}:13:72,A person,,\n")
+    );
+    let cells = io::read_csv(&csv).unwrap();
+    let unchanged = plan(&flows, &cells, true);
+    assert!(
+        unchanged.changes.is_empty() && unchanged.writes.is_empty(),
+        "{unchanged:?}"
+    );
+    // One cell filled in: one `.po` entry.
+    let edited = csv.replace("A person,,", "A person,Una persona,");
+    let p = plan(&flows, &io::read_csv(&edited).unwrap(), true);
+    let shown: Vec<String> = p.changes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(shown, ["welcome.es.po: + \"A person\" → \"Una persona\""]);
+    assert_eq!(p.writes.len(), 1);
+    assert_eq!(p.writes[0].0, dir.path().join("flows/welcome.es.po"));
+    assert_eq!(
+        p.writes[0].1,
+        po::write(
+            "es",
+            &[PoEntry {
+                references: vec!["welcome.yaml:13:72".into()],
+                context: None,
+                id: "A person".into(),
+                text: "Una persona".into(),
+                fuzzy: false,
+                line: 0
+            }]
+        )
+    );
+    // An inline translation changed: a note, and the .po gets it.
+    let edited = csv.replace("My order,Mi pedido,", "My order,Mis pedidos,");
+    let p = plan(&flows, &io::read_csv(&edited).unwrap(), true);
+    assert_eq!(
+        p.changes[0].to_string(),
+        "welcome.es.po: ~ \"My order\" → \"Mis pedidos\" (was \"Mi pedido\")"
+    );
+    assert!(p.notes[0].contains("also translated in"), "{:?}", p.notes);
+    // PO: one language at a time.
+    assert!(io::export_po(&flows, None)
+        .unwrap_err()
+        .contains("choose one with `--language es`"));
+    let po_text = io::export_po(&flows, Some("es")).unwrap();
+    assert!(
+        po_text.contains(&format!(
+            "#: {file}:13:38\nmsgctxt \"welcome\"\nmsgid \"My order\"\nmsgstr \"Mi pedido\"\n"
+        )),
+        "{po_text}"
+    );
+    let p = plan(&flows, &io::read_po(&po_text, None).unwrap(), false);
+    assert!(p.changes.is_empty(), "{p:?}");
+    let edited = po_text.replace(
+        "msgid \"A person\"\nmsgstr \"\"",
+        "msgid \"A person\"\nmsgstr \"Una persona\"",
+    );
+    let p = plan(&flows, &io::read_po(&edited, None).unwrap(), false);
+    assert_eq!(p.changes.len(), 1, "{p:?}");
+}
+
+#[test]
+fn import_mistakes_are_reported_with_their_line() {
+    let (report, _dir) = load(&[("welcome.yaml", WELCOME)]);
+    let flows = flow_texts(&report);
+    let csv = "flow,where,text,es,fr\nnope,x,Hi,Hola,\nwelcome,,Gone text,Ido,\nwelcome,,My order,,Ma commande\n";
+    let p = plan(&flows, &io::read_csv(csv).unwrap(), true);
+    assert_eq!(
+        p.skipped,
+        [
+            "line 2: there is no flow `nope`; skipped",
+            "line 3: flow `welcome` has no text \"Gone text\" (changed since the export?); skipped"
+        ]
+    );
+    assert_eq!(p.errors.len(), 1);
+    assert!(
+        p.errors[0].starts_with("line 4: a Français (fr) translation for flow `welcome`"),
+        "{:?}",
+        p.errors
+    );
+    for (bad, want) in [
+        (
+            "flow,where,text,es\nwelcome,x,\"open,\n",
+            "line 2: a quoted cell is never closed",
+        ),
+        (
+            "flow,where,text,es\nwelcome,x,a\"b,c\n",
+            "line 2: a quote inside a cell",
+        ),
+        (
+            "flow,where,text,es\nwelcome,x,\"a\"b,c\n",
+            "line 2: text after a closing quote",
+        ),
+        (
+            "a,b\n",
+            "line 1: the columns `flow`, `where` and `text` are missing",
+        ),
+        (
+            "flow,where,text,Spanish\n",
+            "line 1: the column `Spanish` is not a language code",
+        ),
+        ("", "the file is empty"),
+    ] {
+        let e = io::read_csv(bad).unwrap_err();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+    let long = format!("flow,where,text,es\nwelcome,x,{},\n", "x".repeat(4097));
+    assert!(io::read_csv(&long)
+        .unwrap_err()
+        .contains("longer than 4096"));
+    assert!(io::read_po("msgid \"a\"\nmsgstr \"b\"\n", None)
+        .unwrap_err()
+        .contains("no `Language:`"));
 }
