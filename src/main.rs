@@ -60,6 +60,12 @@ enum Command {
         /// Print how every trigger judged each message.
         #[arg(long)]
         explain: bool,
+        /// The customer's language (the contact field `language`), one the flows declare, like es.
+        #[arg(long)]
+        language: Option<String>,
+        /// Force an experiment's arm for the customer, like welcome/opening=long (repeatable).
+        #[arg(long = "arm", value_name = "EXPERIMENT=ARM")]
+        arms: Vec<String>,
         /// One message to send; without it, lines are read from the terminal.
         text: Vec<String>,
     },
@@ -151,6 +157,8 @@ fn main() -> ExitCode {
             config,
             from,
             explain,
+            language,
+            arms,
             text,
         } => match load_config(config.as_deref()) {
             Ok(config) => parley::cli::simulate::main(parley::cli::simulate::Options {
@@ -158,6 +166,8 @@ fn main() -> ExitCode {
                 from,
                 text: (!text.is_empty()).then(|| text.join(" ")),
                 explain,
+                language,
+                arms,
             }),
             Err(e) => {
                 eprintln!("parley: {}", plain(&e));

@@ -345,3 +345,51 @@ async fn the_sandbox_page_and_the_studio_try_a_language_and_an_arm_in_a_real_bro
     }
     app.shutdown().await;
 }
+
+/// `parley simulate` with the example project (whose welcome speaks English and Spanish).
+fn simulate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_parley"))
+        .arg("simulate")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PARLEY_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("parley runs")
+}
+
+#[test]
+fn parley_simulate_takes_a_language_and_refuses_what_the_flows_do_not_have() {
+    let out = simulate(&["--from", "+34600000001", "--language", "es", "hola"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("The customer speaks Español (es)."), "{text}");
+    assert!(text.contains("¿En qué puedo ayudarte?"), "{text}");
+    for (args, says) in [
+        (
+            vec!["--language", "fr"],
+            "language `fr` is not one the flows speak; choose one of",
+        ),
+        (
+            vec!["--arm", "welcome/opening=long"],
+            "arms: there is no experiment `welcome/opening`",
+        ),
+        (
+            vec!["--arm", "welcome"],
+            "write the experiment, `=` and the arm",
+        ),
+    ] {
+        let mut all = vec!["--from", "+34600000001"];
+        all.extend(args);
+        all.push("hi");
+        let out = simulate(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{all:?}");
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+}

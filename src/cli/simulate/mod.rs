@@ -1,5 +1,6 @@
-//! `parley simulate --from PHONE [TEXT] [--explain]`: talk to the flows from the terminal
-//! as that customer. Buttons and list rows are numbered (typing the number taps it), media
+//! `parley simulate --from PHONE [TEXT] [--explain] [--language CODE] [--arm EXPERIMENT=ARM]`:
+//! talk to the flows from the terminal as that customer, in the language given and with
+//! the experiment arms given forced (issue 58; checked against what the flows offer). Buttons and list rows are numbered (typing the number taps it), media
 //! is described, templates are shown with their variables, a failed step's error is
 //! always shown; `--explain` prints how every trigger judged each message. A line starting
 //! with `/`, typed or given as TEXT, is a command of the simulator ([`COMMANDS`]), never a
@@ -15,8 +16,10 @@ pub use show::{describe, exchange_line, Choice};
 
 use super::driver::Driver;
 use crate::config::Config;
+use crate::sandbox::choices::{self, Offer, TryChoices};
 use session::Session;
 use show::EventLog;
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
@@ -26,6 +29,10 @@ pub struct Options {
     /// One message and exit; interactive when `None`.
     pub text: Option<String>,
     pub explain: bool,
+    /// `--language es`: the customer's language (the contact field `language`).
+    pub language: Option<String>,
+    /// `--arm welcome/opening=long`, repeatable: arms forced for the customer.
+    pub arms: Vec<String>,
 }
 
 pub fn main(options: Options) -> ExitCode {
@@ -60,7 +67,13 @@ pub async fn run(
         from,
         text,
         explain,
+        language,
+        arms,
     } = options;
+    let choices = TryChoices {
+        language,
+        arms: parse_arms(&arms)?,
+    };
     // The message on the command line is read as a typed line is: a command runs, and
     // one that needs an earlier turn of the conversation is refused before Parley starts.
     let once = text.as_deref().map(|t| Line::parse(t.trim()));
@@ -74,15 +87,26 @@ pub async fn run(
         }
     }
     let dir = config.flows.dir.clone();
+    let driver = Driver::start(config, chrono::Utc::now()).await?;
+    let chosen = match choose(&driver, &from, &choices).await {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            driver.stop().await;
+            return Err(e);
+        }
+    };
     let mut session = Session {
-        templates: config.templates.clone(),
-        driver: Driver::start(config, chrono::Utc::now()).await?,
+        templates: driver.state.config.templates.clone(),
+        driver,
         from,
         explain,
         choices: Vec::new(),
         last_form: None,
         events: EventLog::default(),
     };
+    if let Some(chosen) = chosen {
+        writeln!(out, "{chosen}")?;
+    }
     if let Some(line) = once {
         // A one-message run ends after its line, whatever the line says.
         let _ = session.line(out, line).await?;
@@ -106,6 +130,58 @@ pub async fn run(
     }
     session.driver.stop().await;
     Ok(())
+}
+
+/// `--arm` values (`EXPERIMENT=ARM`) as experiment → arm; the same experiment twice is
+/// refused.
+fn parse_arms(given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut arms = BTreeMap::new();
+    for a in given {
+        let Some((experiment, arm)) = a.split_once('=') else {
+            anyhow::bail!(
+                "--arm `{a}`: write the experiment, `=` and the arm, like --arm welcome/opening=long"
+            );
+        };
+        let (experiment, arm) = (experiment.trim(), arm.trim());
+        if arms
+            .insert(experiment.to_string(), arm.to_string())
+            .is_some()
+        {
+            anyhow::bail!("--arm: experiment `{experiment}` is given twice; give each once");
+        }
+    }
+    Ok(arms)
+}
+
+/// Checks `choices` against the flows and writes them on the customer's contact; the line
+/// saying so, `None` when nothing was chosen.
+async fn choose(
+    driver: &Driver,
+    from: &str,
+    choices: &TryChoices,
+) -> anyhow::Result<Option<String>> {
+    if choices.is_empty() {
+        return Ok(None);
+    }
+    let offer = Offer::of(&driver.state.engine.flows());
+    offer.check(choices).map_err(|why| anyhow::anyhow!(why))?;
+    let phone = crate::domain::PhoneNumber::parse(from)
+        .map_err(|e| anyhow::anyhow!("`{from}` is not a phone number: {e}"))?;
+    let customer = driver.state.sandbox.customer(phone);
+    let state = &driver.state;
+    choices::apply(&state.store, state.clock.as_ref(), &customer, choices).await?;
+    let mut said = Vec::new();
+    if let Some(code) = &choices.language {
+        let name = offer.languages.iter().find(|l| &l.code == code);
+        said.push(format!(
+            "speaks {} ({code})",
+            name.map_or(code.as_str(), |l| l.name.as_str())
+        ));
+    }
+    for (experiment, arm) in &choices.arms {
+        said.push(format!("is in arm {arm} of {experiment}"));
+    }
+    Ok(Some(format!("The customer {}.", said.join(" and "))))
 }
 
 /// Why a command given as the one message of `parley simulate --from PHONE "…"` cannot
