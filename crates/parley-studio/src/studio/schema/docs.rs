@@ -57,6 +57,10 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(Flow, "schedule", Group(Schedule), "Runs the flow for an audience at the times a cron expression gives, in a time zone.", "schedule:\n  cron: \"0 18 * * *\"\n  timezone: Europe/Madrid"),
     e(Flow, "debounce", Duration, "While the customer is inside this flow, waits for a quiet period this long and handles a burst of messages as one, the texts joined in order (overrides `inbox.debounce`).", "debounce: 3s"),
     e(Flow, "typing", Bool, "`true`: while the flow waits on a slow step (an `http` call) for a customer's message, the customer sees \"typing…\" and their message is marked read. Default `false`.", "typing: true"),
+    e(Flow, "languages", ListOf(&Text), "The languages the flow speaks, as codes (`en`, `es`, `pt_BR`), at most 20. The first is the base language: the texts written in the steps are in it, and a customer whose language the flow does not speak reads them. Each customer reads the texts in their contact's `language` (exact, then the same base: `es_MX` reads `es`).", "languages: [en, es, hi]"),
+    e(Flow, "detect_language", Bool, "`true`: when a contact has no `language`, guess it (among `languages`) from the message that starts the flow, and keep it as the contact's language. Default `false`.", "detect_language: true"),
+    e(Flow, "translations", Named(&Values), "The texts in the flow's other languages, by language, each keyed by its text in the base language. A translation in the `.po` file beside the flow (`welcome.es.po`) wins over the same text's here.", "translations:\n  es:\n    \"Hi! What can I do for you?\": \"¡Hola! ¿En qué puedo ayudarte?\""),
+    e(Flow, "candidate", Text, "This file is a candidate version of the flow with the same `id`, under this label: it serves the rollout's share of new conversations (`parley rollout welcome --share 10`). At most one candidate per flow.", "candidate: v2"),
     // Triggers.
     e(Trigger, "keyword", TEXTS, "Starts the flow when the message, or its first word, is one of the words (capitals, accents and punctuation ignored). `match:` changes how.", "- keyword: [hi, hello, hola]"),
     e(Trigger, "regex", Text, "Starts the flow when the message matches a regular expression (case ignored); named groups are saved in `vars`.", "- regex: '#(?P<order_id>\\d+)'"),
@@ -104,6 +108,8 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(Step, "tag", TEXTS, "Adds tags to the contact.", "- tag: [lead, vip]"),
     e(Step, "untag", TEXTS, "Removes tags from the contact.", "- untag: lead"),
     e(Step, "end", Any, "Ends the flow here.", "- end: {}"),
+    e(Step, "language", Either(&Text, &Group(Language)), "Asks which of the flow's languages the customer wants (buttons for up to three, a list beyond, each language in its own name) and keeps the answer as the contact's `language` (and `vars.language`). Needs `languages:` with two or more.", "- language: \"Which language do you prefer?\""),
+    e(Step, "split", Named(&Group(SplitArm)), "Sends each contact down one of weighted arms, the same one every time: an experiment named `<flow>/<step id>` (the step needs an `id`). An arm without `then` goes on to the next step.", "- id: opening\n  split:\n    short: { weight: 50, then: short_greeting }\n    long: { weight: 50 }"),
     e(Step, "then", Jump, "Where an `if` goes when its condition holds: a step id, or a list of steps to run.", "  then: big_team"),
     e(Step, "else", Jump, "Where an `if` goes otherwise: a step id, or a list of steps (default: the next step).", "  else:\n    - send: \"Perfect for small teams.\""),
     // Message content (`send`, an `ask`'s question, a handoff's message).
@@ -123,6 +129,7 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(Send, "location", Group(Location), "Sends a location.", "location: { latitude: 40.4168, longitude: -3.7038, name: \"Our shop\" }"),
     e(Send, "template", Text, "Sends a template declared (and approved) in the config's `templates:`.", "template: menu_reminder"),
     e(Send, "variables", Values, "A template's placeholders and their values: exactly the template's placeholders.", "variables: { \"1\": \"{{ contact.name | default: friend }}\" }"),
+    e(Send, "language", OneOrList(&Text), "A template's language, as the config declares it (`es_MX`). In a flow with `languages:` it may be left out (the template follows the contact's language) or be a list: the template's own fallback order.", "language: [es_MX, es, en]"),
     e(Send, "if_window_closed", WINDOW, "What to do when the 24-hour window has closed by the time the message leaves: a template instead, `skip` or `fail`. Without it the message is not sent and is marked failed.", "if_window_closed: { template: cart_reminder, variables: { \"1\": \"{{ contact.name }}\" } }"),
     e(Send, "react", Either(&Text, &Group(Reaction)), "Reacts with an emoji to the customer's message being handled (`\"\"` removes the reaction), or to another message.", "react: \"👍\""),
     e(Send, "location_request", Text, "A text with a \"Send location\" button (up to 1024 characters).", "location_request: \"Where shall we deliver?\""),
@@ -181,6 +188,14 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(FormField, "required", Bool, "Whether a submission without it does not fit.", "{ name: date, type: date, required: true }"),
     e(FormField, "options", TEXTS, "The ids a `choice` field may return.", "{ name: menu, type: choice, options: [veg, meat] }"),
     // `switch`, `script`, `http`, `handoff`.
+    // The `language` step's settings.
+    e(Language, "text", Text, "The question. Required.", "text: \"Which language do you prefer?\""),
+    e(Language, "retry_text", Text, "What to say when asking again (an answer that is not one of the languages).", "retry_text: \"Please tap one of the buttons\""),
+    e(Language, "timeout", Duration, "How long to wait for the answer.", "timeout: 1h"),
+    e(Language, "on_timeout", Jump, "Where to go when nobody answered in time: a step id or steps.", "on_timeout: bye"),
+    // A split's arm.
+    e(SplitArm, "weight", Int, "The arm's share, relative to the other arms' weights (50 and 50: half each). Required.", "weight: 50"),
+    e(SplitArm, "then", Jump, "Where the arm goes: a step id, a step, or a list of steps. Without it the arm goes on to the next step (a control arm).", "then: short_greeting"),
     e(Switch, "on", Text, "The value to compare (an expression, like `vars.choice`). Required.", "on: vars.choice"),
     e(Switch, "cases", Named(&Jump), "Each value and where it goes: a step, a list of steps, or a step id.", "cases:\n  orders: { goto_flow: order_status }\n  human: [{ send: \"Connecting you\" }, { goto_flow: human_handoff }]"),
     e(Switch, "default", Jump, "Where to go when no case matches (otherwise: continue below).", "default: menu"),

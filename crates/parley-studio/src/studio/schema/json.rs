@@ -260,6 +260,8 @@ fn constraints(place: Place) -> Value {
         Place::Location => json!({ "required": ["latitude", "longitude"] }),
         Place::Reaction => json!({ "required": ["emoji"] }),
         Place::WindowFallback => json!({ "required": ["template"] }),
+        Place::Language => json!({ "required": ["text"] }),
+        Place::SplitArm => json!({ "required": ["weight"] }),
         _ => json!({}),
     }
 }

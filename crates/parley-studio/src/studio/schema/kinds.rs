@@ -63,6 +63,10 @@ pub enum Place {
     Reaction,
     /// `if_window_closed` with a template.
     WindowFallback,
+    /// A `language` step written as settings.
+    Language,
+    /// One arm of a `split`.
+    SplitArm,
 }
 
 /// Every place, for the tests and the schema's definitions.
@@ -95,6 +99,8 @@ pub(super) const ALL: &[Place] = &[
     Place::Location,
     Place::Reaction,
     Place::WindowFallback,
+    Place::Language,
+    Place::SplitArm,
 ];
 
 /// The kind of value a key takes, as the schema checks it.

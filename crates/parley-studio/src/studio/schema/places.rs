@@ -40,6 +40,7 @@ impl Place {
             Place::AgentSave => list(keys::SAVE_KEYS),
             Place::AgentHandoff => list(keys::AGENT_HANDOFF_KEYS),
             Place::Guardrails => list(keys::GUARDRAIL_KEYS),
+            Place::Language => keys::step_settings("language"),
             _ => None,
         }
     }
@@ -127,6 +128,8 @@ impl Place {
             Place::Location => "A location",
             Place::Reaction => "A reaction to a message",
             Place::WindowFallback => "A template sent instead when the 24-hour window is closed",
+            Place::Language => "The question of which language the customer wants",
+            Place::SplitArm => "One arm of a split: its weight and where it goes",
         }
     }
 }
