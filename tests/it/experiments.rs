@@ -255,3 +255,93 @@ async fn the_rollout_api_refuses_unknown_flows_and_bad_bodies() {
     assert_eq!(state["share"].as_u64(), Some(0), "nothing changed");
     app.shutdown().await;
 }
+
+/// A change stored by another process (here: straight into the database) reaches the
+/// running app through the rollouts worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_set_by_another_process_is_read_within_seconds() {
+    let app = spawn_with(Options {
+        flows: vec![("survey.yaml", SURVEY), ("survey.v2.yaml", SURVEY_V2)],
+        ..Default::default()
+    })
+    .await;
+    app.store
+        .set_rollout("survey", "v2", 100, true, chrono::Utc::now())
+        .await
+        .unwrap();
+    let mut round = 0;
+    eventually(WAIT, "the app serves the candidate", || {
+        round += 1;
+        let app = &app;
+        let i = 200 + round;
+        async move {
+            let q = say_all(app, i..i + 1, "survey", &format!("w{i}")).await;
+            (q[&i] == "Your name, please?").then_some(())
+        }
+    })
+    .await;
+    app.shutdown().await;
+}
+
+fn parley(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args)
+        .output()
+        .expect("run parley")
+}
+
+#[test]
+fn parley_rollout_shows_and_changes_the_share_on_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("survey.yaml"), SURVEY).unwrap();
+    std::fs::write(flows.join("survey.v2.yaml"), SURVEY_V2).unwrap();
+    std::fs::write(flows.join("echo.yaml"), ECHO_FLOW).unwrap();
+    let config = dir.path().join("parley.yaml");
+    let db = format!("sqlite://{}", dir.path().join("parley.db").display());
+    let yaml = config_yaml(
+        dir.path(),
+        &db,
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        "",
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let config = config.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["rollout", "--config", config, "survey"];
+        args.extend_from_slice(extra);
+        let out = parley(&args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&[]);
+    assert!(ok, "{text}");
+    assert!(text.starts_with("flow survey: candidate v2 ("), "{text}");
+    assert!(text.contains("serves 0 % of new conversations\n"), "{text}");
+    let (ok, text) = run(&["--share", "25"]);
+    assert!(
+        ok && text.contains("serves 25 % of new conversations\n"),
+        "{text}"
+    );
+    let (ok, text) = run(&["--promote"]);
+    assert!(
+        ok && text.contains("serves 100 % of new conversations, promoted"),
+        "{text}"
+    );
+    let (ok, text) = run(&["--rollback"]);
+    assert!(
+        ok && text.contains("serves 0 % of new conversations\n"),
+        "{text}"
+    );
+    let (ok, text) = run(&["--share", "101"]);
+    assert!(!ok && text.contains("101"), "{text}");
+    let out = parley(&["rollout", "--config", config, "echo", "--share", "5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flow `echo` has no candidate version"));
+}
