@@ -158,18 +158,15 @@ pub(super) fn serve_version(
     (served, Some(run_arm))
 }
 
-/// A `goto_flow` (`steps::goto_flow_step`'s `next`) to a flow with a candidate: the run
-/// goes on in the version its rollout picks for this contact.
+/// A `goto_flow` to `flow` (`steps::goto_flow_step`): the run goes on in the version its
+/// rollout picks for this contact (as is for a flow without a candidate).
 pub(super) fn on_goto_flow(
     ctx: &StepCtx<'_>,
     state: &mut ConversationState,
     contact: &Contact,
     output: &mut Output,
-    next: Next,
+    flow: Arc<Flow>,
 ) -> Next {
-    let Next::Flow(flow) = next else {
-        return next;
-    };
     let (served, _) = serve_version(ctx, state, contact, output, flow);
     if let Some(run) = &mut state.run {
         run.version = served.version;

@@ -113,10 +113,7 @@ impl Interpreter<'_> {
             Op::Agent(_) => unreachable!("the agent step is run above"),
             Op::Handoff { .. } => handoff_step(ctx, state, contact, output, flow, pc),
             Op::Goto(t) => Next::To(*t),
-            Op::GotoFlow(id) => {
-                let next = goto_flow_step(ctx, state, output, flow, pc, id);
-                super::experiments::on_goto_flow(ctx, state, contact, output, next)
-            }
+            Op::GotoFlow(id) => goto_flow_step(ctx, state, contact, output, flow, pc, id),
             Op::Delay(d) => delay_step(ctx.now, state, output, *d, pc),
             Op::Split(spec) => super::experiments::split_step(ctx, state, contact, output, spec),
             Op::Tag(tags) => {
@@ -483,6 +480,7 @@ pub(super) fn hand_off(
 fn goto_flow_step(
     ctx: &StepCtx<'_>,
     state: &mut ConversationState,
+    contact: &Contact,
     output: &mut Output,
     flow: &Flow,
     pc: usize,
@@ -494,10 +492,9 @@ fn goto_flow_step(
     };
     if let Some(run) = &mut state.run {
         run.flow = next.id.clone();
-        run.version = next.version;
         run.offered.clear();
     }
-    Next::Flow(next)
+    super::experiments::on_goto_flow(ctx, state, contact, output, next)
 }
 
 fn delay_step(
