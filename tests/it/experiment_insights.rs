@@ -202,6 +202,19 @@ async fn two_arms_compared(database_url: Option<String>) {
             Some(truth["b"][2])
         )
     );
+    // The split is the arm's first step: entered and left by all of the arm.
+    for arm in [a, b] {
+        let opening = &arm["steps"][0];
+        let n = truth[arm["arm"].as_str().unwrap()][0];
+        assert_eq!(
+            (
+                opening["step"].as_str(),
+                opening["entered"].as_i64(),
+                opening["answered"].as_i64()
+            ),
+            (Some("opening"), Some(n), Some(n))
+        );
+    }
     // Everyone who finished took 10 minutes.
     assert_eq!(b["mean_seconds_to_finish"].as_f64(), Some(600.0));
 
@@ -301,5 +314,86 @@ async fn experiments_reads_refuse_bad_input() {
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
+    app.shutdown().await;
+}
+
+/// The Insights page's Experiments section in headless Chromium (`experiments.mjs`): 300
+/// customers through the split on the sandbox sender, arm a answering with p 0.45 and b
+/// with p 0.65; the page must show what the API answers. The screenshot is the README's
+/// `insights-experiments.png` with `PARLEY_UPDATE_SCREENSHOTS=1`.
+#[tokio::test]
+async fn the_insights_page_compares_the_arms_in_a_real_browser() {
+    use crate::sandbox_page::{browser_or_skip, screenshots_dir};
+    if !browser_or_skip("skipping the browser experiments test") {
+        return;
+    }
+    let app = spawn_with(Options {
+        flows: vec![("welcome.yaml", WELCOME)],
+        ..Default::default()
+    })
+    .await;
+    let say = |i: usize, text: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = post_json(
+                app,
+                "/sandbox/api/messages",
+                serde_json::json!({ "from": format!("+1631888{i:04}"), "text": text, "sender_id": 3 }),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    for i in 0..300 {
+        say(i, "hello").await;
+    }
+    let mut arms = BTreeMap::new();
+    let mut before = None;
+    loop {
+        let page = app
+            .store
+            .conversations_page(None, before, 500)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.conversation.id);
+        for c in &page {
+            if let Some(i) = c.contact.key.strip_prefix("+1631888") {
+                let arm = c.conversation.state.experiments[EXPERIMENT].arm.clone();
+                arms.insert(i.parse::<usize>().unwrap(), arm);
+            }
+        }
+    }
+    assert_eq!(arms.len(), 300);
+    for (&i, arm) in &arms {
+        let p = if arm == "a" { 0.45 } else { 0.65 };
+        if draw(i) < p {
+            say(i, "yes").await;
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let shot = screenshots_dir(true).join("insights-experiments.png");
+    let _ = std::fs::remove_file(&shot);
+    let (addr, path) = (app.addr.clone(), shot.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("experiments.mjs")
+            .arg(&addr)
+            .arg(&path)
+            .current_dir(&dir)
+            .output()
+            .expect("node runs")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .expect("the browser test finishes within 90 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "experiments.mjs failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.exists());
     app.shutdown().await;
 }

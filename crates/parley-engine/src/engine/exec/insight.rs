@@ -94,6 +94,13 @@ impl Output {
         if self.arm.since.is_none() {
             self.arm.since = Some(self.arm.now);
         }
+        // The step that chose the arm (a `split`) was entered before the arm was known:
+        // it is the arm's first step, entered now (and left by `after_step`).
+        if let Some((flow, pc)) = self.at.clone() {
+            if let (Some(arm), Some(key)) = (self.arm.arm_for(&flow.id), flow.insight_key(pc)) {
+                self.out.insights.arm_step(arm, &key, StepCount::Entered);
+            }
+        }
     }
 
     /// A visit of a step begins: the run reached it (`entered`), or a customer's turn came

@@ -129,3 +129,38 @@ async fn another_flows_arm_is_not_counted_here() {
     assert!(c.all().is_empty(), "{:?}", c.all());
     assert!(out.insights.counts.iter().any(|x| x.what == "finished"));
 }
+
+const SPLIT: &str = r#"id: welcome
+triggers: [{ keyword: [hello] }]
+steps:
+  - id: opening
+    split:
+      a: { weight: 50 }
+      b: { weight: 50 }
+  - send: "Hi"
+"#;
+
+#[tokio::test]
+async fn a_split_starts_its_arm_and_is_the_arms_first_step() {
+    let mut h = harness(&[SPLIT]);
+    let mut c = ArmCounted::default();
+    c.add(
+        &h.send(InboundContent::Text {
+            body: "hello".into(),
+        })
+        .await,
+    );
+    let arm = h.state().experiments["welcome/opening"].arm.clone();
+    let all = c.all();
+    let want: Vec<String> = [
+        format!("welcome/opening:{arm}//{FINISH_MS}=0"),
+        format!("welcome/opening:{arm}//finished=1"),
+        format!("welcome/opening:{arm}//started=1"),
+        format!("welcome/opening:{arm}/opening/answered=1"),
+        format!("welcome/opening:{arm}/opening/entered=1"),
+        format!("welcome/opening:{arm}/step 2/answered=1"),
+        format!("welcome/opening:{arm}/step 2/entered=1"),
+    ]
+    .into();
+    assert_eq!(all, want);
+}
