@@ -34,7 +34,22 @@ pub fn texts(flow: &Flow, source: &str) -> Vec<TextRef> {
             if !translatable(text) {
                 continue;
             }
-            let at = locate(&lines, step.at, step.last_line, text, &used).unwrap_or(step.at);
+            // Written with escapes (`\"`), the text is not in the file as it reads: its
+            // start before the first escaped character still places it.
+            let head: &str = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .split(['"', '\\', '\''])
+                .next()
+                .unwrap_or("");
+            let at = locate(&lines, step.at, step.last_line, text, &used)
+                .or_else(|| {
+                    (head.trim().chars().count() >= 4)
+                        .then(|| locate(&lines, step.at, step.last_line, head, &used))
+                        .flatten()
+                })
+                .unwrap_or(step.at);
             used.push(at);
             out.push(TextRef {
                 text: text.to_string(),
