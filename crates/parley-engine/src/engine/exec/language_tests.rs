@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::domain::chat::{ChatAnswer, ToolCall, Usage};
-use crate::domain::{OutboundContent, WindowFallback};
+use crate::domain::{OutboundContent, TemplateMessage, WindowFallback};
 use crate::engine::exec::{Answer, Effect, Interpreter, ModelReply};
 use crate::engine::fixtures::{load, OneText};
 use crate::engine::trace::Trace;
@@ -518,4 +518,64 @@ fn a_template_follows_the_contact_among_the_languages_the_config_declares() {
         template_language(&spec(&[]), &[], Some("es"), &declared(&["es"])),
         None
     );
+}
+
+/// The `if_window_closed: template:` of a message and a `send: template:` both follow the
+/// contact, with the Content SID of the language sent; a list gives the step's own order.
+#[test]
+fn both_template_paths_send_the_contacts_language_with_its_content_sid() {
+    use crate::config::{TemplateConfig, TemplateStatus};
+    let declared = |id, language: &str, sid: &str| TemplateConfig {
+        id,
+        name: "nudge".into(),
+        language: language.into(),
+        status: TemplateStatus::Approved,
+        body: "Hi {{1}}".into(),
+        buttons: vec![],
+        twilio_content_sid: Some(sid.into()),
+        category: Some(crate::domain::TemplateCategory::Utility),
+    };
+    let templates = [declared(1, "en", "HXen"), declared(2, "es", "HXes")];
+    let flow = r#"id: nudge
+languages: [en, es, hi]
+triggers: [{ keyword: [start] }]
+steps:
+  - send: { text: "Still there?", if_window_closed: { template: nudge, variables: { "1": "{{ contact.name }}" } } }
+  - send: { template: nudge, language: [hi, es], variables: { "1": "Ana" } }
+"#;
+    let (set, _dir) = load(&[("nudge.yaml", flow)], &templates);
+    let mut options = EngineOptions::default();
+    options.template_languages.insert(
+        "nudge".into(),
+        vec![
+            ("en".into(), Some("HXen".into())),
+            ("es".into(), Some("HXes".into())),
+        ],
+    );
+    let lib = Library::new(set, options);
+    let pair = |t: &TemplateMessage| (t.language.clone(), t.content_sid.clone());
+    let run = |attributes| {
+        let d = event(
+            &lib,
+            Default::default(),
+            attributes,
+            "start",
+            &mut VecDeque::new(),
+        );
+        let fallback = match &d.fallbacks[0] {
+            WindowFallback::Template(t) => pair(t),
+            other => panic!("{other:?}"),
+        };
+        let sent = match &d.replies[1] {
+            OutboundContent::Template(t) => pair(t),
+            other => panic!("{other:?}"),
+        };
+        (fallback, sent)
+    };
+    let es = || ("es".to_string(), Some("HXes".to_string()));
+    let en = || ("en".to_string(), Some("HXen".to_string()));
+    assert_eq!(run(json!({ "language": "es" })), (es(), es()));
+    assert_eq!(run(json!({})), (en(), en()));
+    // Hindi is not declared: the fallback goes to the base, the listed step to its `es`.
+    assert_eq!(run(json!({ "language": "hi" })), (en(), es()));
 }

@@ -14,18 +14,18 @@ pub fn template(
 ) -> Option<TemplateSpec> {
     let name = yaml::as_str(node, "`template`", problems)?;
     let at = yaml::pos(node);
-    let wanted = match language {
+    let codes = match language {
         Some(l) => languages_of(l, problems)?,
         None => Vec::new(),
     };
     let declared: Vec<&crate::config::TemplateConfig> =
         ctx.templates.iter().filter(|t| t.name == name).collect();
-    let chosen = wanted
+    let chosen = codes
         .iter()
         .find_map(|l| declared.iter().find(|t| t.language == *l))
         .or(declared.first());
-    if let (Some(l), false) = (language, wanted.is_empty() || declared.is_empty()) {
-        if !wanted
+    if let (Some(l), false) = (language, codes.is_empty() || declared.is_empty()) {
+        if !codes
             .iter()
             .any(|w| declared.iter().any(|t| t.language == *w))
         {
@@ -34,7 +34,7 @@ pub fn template(
                 yaml::pos(l),
                 format!(
                     "the template `{name}` is not declared in {} in the config (it is declared in {})",
-                    wanted.join(", "),
+                    codes.join(", "),
                     have.join(", ")
                 ),
                 Some("name a language the config declares the template in, or declare it under `templates:` in that language".into()),
@@ -117,7 +117,7 @@ pub fn template(
     Some(TemplateSpec {
         name: t.name.clone(),
         language: t.language.clone(),
-        languages: wanted,
+        languages: codes,
         variables: values,
         quick_reply_payloads: Vec::new(),
         content_sid: t.twilio_content_sid.clone(),
@@ -199,3 +199,7 @@ fn languages_of(node: &YamlNode, problems: &mut Problems) -> Option<Vec<String>>
     }
     Some(codes)
 }
+
+#[cfg(test)]
+#[path = "template_tests.rs"]
+mod tests;
