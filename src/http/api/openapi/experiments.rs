@@ -53,3 +53,66 @@ fn experiments_params() -> Vec<Value> {
         ),
     ]
 }
+
+/// `GET /sandbox/api/insights/experiments` (the Insights page's read), listed in
+/// `others::OTHERS`.
+pub(super) fn get_sandbox_insights_experiments() -> Value {
+    use super::sandbox::{local, on_this_machine, sandbox_error, unavailable};
+    use super::schema::{json_answer, op};
+    let bad = "A time that does not read, `since` not before `until`, a period over 366 days, \
+               a flow id over 200 characters, or a parameter given twice (the message names it)";
+    let responses = json!({
+        "200": json_answer("Each experiment's arms compared", experiments_report()),
+        "422": sandbox_error(bad, &["validation_error"]),
+        "503": unavailable(true),
+    });
+    op(
+        "get_sandbox_api_insights_experiments",
+        "insights",
+        "Each experiment's arms compared over a period (the Insights page's read)",
+        &on_this_machine(
+            "Every experiment counted in the period (a `split`'s `<flow>/<step id>`, a flow's \
+             versions `<flow>@version`), its arms side by side and each compared with the \
+             first; as `GET /api/insights/experiments`, without the API key.",
+            false,
+        ),
+        experiments_params(),
+        local(false, responses),
+    )
+}
+
+/// The shape of the experiments report (`http::insights::experiments::report`).
+fn experiments_report() -> Value {
+    let n = json!({ "type": "integer" });
+    let rate = json!({ "type": ["number", "null"] });
+    let comparison = json!({ "type": "object", "properties": {
+        "versus": { "type": "string" }, "difference_points": { "type": "number" },
+        "z": rate, "p_value": rate,
+        "ci95_points": { "type": "array", "items": { "type": "number" } },
+        "significant": { "type": "boolean" },
+        "sample_needed_per_arm": { "type": ["integer", "null"] },
+        "more_needed_per_arm": { "type": ["integer", "null"] },
+        "verdict": { "type": "string" },
+    }});
+    let step = json!({ "type": "object", "properties": {
+        "step": { "type": "string" }, "entered": n, "answered": n, "timed_out": n,
+        "invalid": n, "dropped": n, "errored": n, "answer_rate": rate,
+    }});
+    let arm = json!({ "type": "object", "properties": {
+        "arm": { "type": "string" }, "started": n, "finished": n, "finish_rate": rate,
+        "handed_off": n, "moved": n, "timed_out": n, "invalid": n, "dropped": n,
+        "errored": n, "in_progress": n, "mean_seconds_to_finish": rate,
+        "cost_per_finished": { "type": "null" },
+        "steps": { "type": "array", "items": step },
+        "comparison": comparison,
+    }});
+    json!({ "type": "object", "properties": {
+        "success": { "type": "boolean" }, "since": { "type": "string" },
+        "until": { "type": "string" }, "truncated": { "type": "boolean" },
+        "experiments": { "type": "array", "items": { "type": "object", "properties": {
+            "experiment": { "type": "string" }, "flow": { "type": "string" },
+            "kind": { "enum": ["split", "versions"] }, "loaded": { "type": "boolean" },
+            "arms": { "type": "array", "items": arm },
+        }}},
+    }})
+}

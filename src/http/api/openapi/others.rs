@@ -80,6 +80,11 @@ pub const OTHERS: &[Other] = &[
         "/sandbox/api/insights/flows/{flow}",
         get_insights_flow,
     ),
+    other(
+        "GET",
+        "/sandbox/api/insights/experiments",
+        super::experiments::get_sandbox_insights_experiments,
+    ),
 ];
 
 // Webhooks.
