@@ -124,11 +124,11 @@ pub fn export_po(flows: &[FlowTexts], language: Option<&str>) -> Result<String, 
                 references: vec![f.place(t)],
                 context: Some(f.id.clone()),
                 id: t.text.clone(),
-                text: f
-                    .translations
-                    .has(&lang, &t.text)
-                    .then(|| f.translations.text(&lang, &t.text).to_string())
-                    .unwrap_or_default(),
+                text: if f.translations.has(&lang, &t.text) {
+                    f.translations.text(&lang, &t.text).to_string()
+                } else {
+                    String::new()
+                },
                 fuzzy: false,
                 line: 0,
             });

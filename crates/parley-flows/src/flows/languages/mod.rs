@@ -91,11 +91,9 @@ pub struct Coverage {
 impl Coverage {
     /// `es 12/14 (86 %)`.
     pub fn short(&self) -> String {
-        let percent = if self.total == 0 {
-            100
-        } else {
-            (self.translated * 100 + self.total / 2) / self.total
-        };
+        let percent = (self.translated * 100 + self.total / 2)
+            .checked_div(self.total)
+            .unwrap_or(100);
         format!(
             "{} {}/{} ({percent} %)",
             self.language, self.translated, self.total
