@@ -230,8 +230,13 @@
 
   // Pickers for what the tried flows offer (`offer` of a try's answer), keeping the picks
   // that still exist.
+  let offered = '';
   function renderTryAs(offer) {
     const box = $('#try-as');
+    // The same offer: the pickers stay as they are (a pick being made is not lost).
+    const key = JSON.stringify(offer || null);
+    if (key === offered) return;
+    offered = key;
     const was = tryChoices();
     box.replaceChildren();
     const languages = (offer && offer.languages) || [];
