@@ -105,36 +105,7 @@ pub fn compile(
         }
     };
     if let Some(id) = &id {
-        let at = yaml::pos(map.get_node("id").unwrap_or(&root));
-        let hint = || Some("use letters, digits, - and _, like `order-status`".into());
-        if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
-            problems.error(
-                at,
-                format!("the flow id `{id}` must be one word without spaces"),
-                hint(),
-            );
-        } else if id.starts_with('.')
-            || !id
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            // Ids name flows in URLs (insights, the sandbox) and in reports: `..`, `a/b?c`
-            // or `=cmd` would break them.
-            problems.error(
-                at,
-                format!("the flow id `{id}` may hold only letters, digits, -, _ and . (not first)"),
-                hint(),
-            );
-        } else if id.chars().count() > MAX_FLOW_ID {
-            problems.error(
-                at,
-                format!(
-                    "the flow id is {} characters long; at most {MAX_FLOW_ID}",
-                    id.chars().count()
-                ),
-                Some("a short name, like `order-status`, reads best in reports".into()),
-            );
-        }
+        check_id(id, yaml::pos(map.get_node("id").unwrap_or(&root)), problems);
     }
     let description = map
         .get_node("description")
@@ -227,6 +198,39 @@ pub fn compile(
         translations: std::sync::Arc::new(declared.translations),
         candidate,
     })
+}
+
+/// A flow id's mistakes: spaces, characters that break URLs and reports, length.
+fn check_id(id: &str, at: Pos, problems: &mut Problems) {
+    let hint = || Some("use letters, digits, - and _, like `order-status`".into());
+    if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
+        problems.error(
+            at,
+            format!("the flow id `{id}` must be one word without spaces"),
+            hint(),
+        );
+    } else if id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        // Ids name flows in URLs (insights, the sandbox) and in reports: `..`, `a/b?c`
+        // or `=cmd` would break them.
+        problems.error(
+            at,
+            format!("the flow id `{id}` may hold only letters, digits, -, _ and . (not first)"),
+            hint(),
+        );
+    } else if id.chars().count() > MAX_FLOW_ID {
+        problems.error(
+            at,
+            format!(
+                "the flow id is {} characters long; at most {MAX_FLOW_ID}",
+                id.chars().count()
+            ),
+            Some("a short name, like `order-status`, reads best in reports".into()),
+        );
+    }
 }
 
 /// Which jump of a step still needs its step id resolved.
