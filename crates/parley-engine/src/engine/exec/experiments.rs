@@ -174,7 +174,8 @@ pub(super) fn on_goto_flow(
     Next::Flow(served)
 }
 
-/// Records the arm in the conversation and counts the run's start in it; the run's arm.
+/// Records the arm in the conversation and counts the run's start in it (once per run);
+/// the run's arm.
 fn enter_arm(
     state: &mut ConversationState,
     output: &mut Output,
@@ -193,10 +194,17 @@ fn enter_arm(
         experiment: experiment.to_string(),
         arm: arm.to_string(),
     };
+    // A run that comes round to the same split again is still in the same arm: counted once.
+    let again = state
+        .run
+        .as_ref()
+        .is_some_and(|r| r.arm.as_ref() == Some(&run_arm));
     if let Some(run) = &mut state.run {
         run.arm = Some(run_arm.clone());
     }
-    output.count_arm_started(&run_arm);
+    if !again {
+        output.count_arm_started(&run_arm);
+    }
     run_arm
 }
 

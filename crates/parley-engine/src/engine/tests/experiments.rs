@@ -229,3 +229,40 @@ async fn goto_flow_serves_the_target_flows_version_too() {
     );
     assert_eq!(h.say("Cy").await, ["Thanks Cy (v2)"]);
 }
+
+#[tokio::test]
+async fn a_run_coming_round_to_its_split_again_is_counted_in_its_arm_once() {
+    let looping = r#"id: loop
+triggers: [{ keyword: [loop] }]
+steps:
+  - id: opening
+    split:
+      a: { weight: 1, then: [ { send: "A" } ] }
+      b: { weight: 1, then: [ { send: "B" } ] }
+  - ask: { text: "Again?", save_as: again }
+  - goto: opening
+"#;
+    let mut h = harness(&[looping]);
+    let started = |out: &StepOutput| {
+        out.insights
+            .arms
+            .iter()
+            .filter(|c| c.what == "started")
+            .map(|c| c.n)
+            .sum::<i64>()
+    };
+    assert_eq!(
+        started(
+            &h.send(InboundContent::Text {
+                body: "loop".into()
+            })
+            .await
+        ),
+        1
+    );
+    let arm = h.state().run.unwrap().arm.unwrap();
+    assert_eq!(arm.experiment, "loop/opening");
+    let out = h.send(InboundContent::Text { body: "yes".into() }).await;
+    assert_eq!(started(&out), 0, "the same run, the same arm");
+    assert_eq!(h.state().run.unwrap().arm, Some(arm));
+}
