@@ -224,6 +224,16 @@ impl Tally {
     }
 }
 
+/// The flow an experiment belongs to, and whether it is the flow's versions: a `split`'s
+/// experiment is `<flow>/<step id>`, a flow's versions `<flow>@version`.
+pub fn experiment_flow(experiment: &str) -> (&str, bool) {
+    if let Some(flow) = experiment.strip_suffix(super::experiment::VERSION_EXPERIMENT_SUFFIX) {
+        return (flow, true);
+    }
+    let flow = experiment.rsplit_once('/').map_or(experiment, |(f, _)| f);
+    (flow, false)
+}
+
 /// The hour an event's counts are kept under: Unix seconds at the start of its UTC hour.
 pub fn hour_of(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(3600) * 3600
@@ -269,6 +279,13 @@ mod tests {
         assert_eq!((sorted[0].arm.as_str(), sorted[0].what), ("a", "started"));
         assert_eq!((sorted[1].what, sorted[1].n), (FINISH_MS, 2000));
         assert_eq!((sorted[2].step.as_str(), sorted[2].n), ("ask", 2));
+    }
+
+    #[test]
+    fn an_experiments_flow() {
+        assert_eq!(experiment_flow("welcome/opening"), ("welcome", false));
+        assert_eq!(experiment_flow("welcome@version"), ("welcome", true));
+        assert_eq!(experiment_flow("odd"), ("odd", false));
     }
 
     #[test]

@@ -42,8 +42,54 @@ pub(crate) const EXPERIMENT_INSIGHTS: &str =
      order by experiment, arm, step, what
      limit $4";
 
+/// What the messages of an experiment's flow cost, by the arm their conversation is
+/// recorded in (`ConversationState::experiments`): a row of `arm_costs`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx_macros::FromRow)]
+pub struct ArmCost {
+    pub arm: String,
+    /// The flow's messages queued in the period to conversations in the arm.
+    pub messages: i64,
+    /// The cost ledger's predictions of those not failed or skipped (micro-units).
+    pub predicted_micros: i64,
+}
+
+/// The most arms `arm_costs` returns.
+pub const MAX_COST_ARMS: i64 = 100;
+
+/// The longest experiment name `arm_costs` looks up.
+pub const MAX_EXPERIMENT_NAME: usize = 400;
+
+/// `arm_costs` with the arm read by `$arm` (each backend's JSON expression of the
+/// conversation's recorded arm, given `$3`): `$1`..`$2` the messages' `created_at`, `$4` the
+/// flow, `$5` the most rows.
+pub(crate) fn arm_costs_sql(arm: &str) -> String {
+    format!(
+        "select {arm} as arm, count(*) as messages,
+                cast(coalesce(sum(case when m.status in ('failed', 'skipped') then 0
+                                       else c.predicted_micros end), 0) as bigint) as predicted_micros
+         from outbound_messages m
+         join conversations v on v.id = m.conversation_id
+         left join message_costs c on c.outbound_id = m.id
+         where m.flow = $4 and m.created_at >= $1 and m.created_at < $2 and {arm} is not null
+         group by {arm}
+         order by {arm}
+         limit $5"
+    )
+}
+
 #[async_trait]
 pub trait ExperimentInsights: Send + Sync {
+    /// What the messages of `experiment`'s flow queued in `[since, until)` cost, by the arm
+    /// of `experiment` their conversation is recorded in (its latest arm, for a flow's
+    /// versions); at most `MAX_COST_ARMS` arms. A name longer than `MAX_EXPERIMENT_NAME`, or
+    /// holding a `"`, matches nothing.
+    async fn arm_costs(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        experiment: &str,
+    ) -> StoreResult<Vec<ArmCost>>;
+
     /// The arms' counters of the hours from `since_hour` up to (not including)
     /// `until_hour`, summed by experiment, arm, step and counter; only `flow`'s experiments
     /// when given (a name longer than `MAX_FLOW_FILTER` matches nothing).
@@ -61,6 +107,29 @@ pub(crate) fn sums(mut rows: Vec<ArmInsightRow>) -> ArmInsightSums {
     rows.truncate(MAX_ARM_INSIGHT_ROWS as usize);
     ArmInsightSums { rows, truncated }
 }
+
+/// `arm_costs` on a pool: `$arm` the backend's expression of the recorded arm, `$key` what
+/// `$3` binds (the experiment, or SQLite's JSON path to its arm).
+macro_rules! read_arm_costs {
+    ($pool:expr, $since:expr, $until:expr, $experiment:expr, $arm:expr, $key:expr) => {{
+        let experiment: &str = $experiment;
+        if experiment.len() > $crate::store::MAX_EXPERIMENT_NAME || experiment.contains('"') {
+            return Ok(Vec::new());
+        }
+        let (flow, _) = $crate::domain::insight::experiment_flow(experiment);
+        let rows: Vec<$crate::store::ArmCost> =
+            sqlx::query_as(&$crate::store::experiment_insights::arm_costs_sql($arm))
+                .bind($crate::store::rows::Stamp($since))
+                .bind($crate::store::rows::Stamp($until))
+                .bind($key)
+                .bind(flow)
+                .bind($crate::store::MAX_COST_ARMS)
+                .fetch_all($pool)
+                .await?;
+        Ok(rows)
+    }};
+}
+pub(crate) use read_arm_costs;
 
 /// The read, the same SQL on both backends' pools.
 macro_rules! read_experiment_insights {

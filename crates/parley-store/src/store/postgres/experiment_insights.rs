@@ -2,9 +2,10 @@
 //! `insights::add` in the commit of a step, summed here.
 
 use super::PgStore;
-use crate::store::experiment_insights::read_experiment_insights;
-use crate::store::{ArmInsightSums, ExperimentInsights, StoreResult};
+use crate::store::experiment_insights::{read_arm_costs, read_experiment_insights};
+use crate::store::{ArmCost, ArmInsightSums, ExperimentInsights, StoreResult};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl ExperimentInsights for PgStore {
@@ -15,5 +16,21 @@ impl ExperimentInsights for PgStore {
         flow: Option<&str>,
     ) -> StoreResult<ArmInsightSums> {
         read_experiment_insights!(&self.pool, since_hour, until_hour, flow)
+    }
+
+    async fn arm_costs(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        experiment: &str,
+    ) -> StoreResult<Vec<ArmCost>> {
+        read_arm_costs!(
+            &self.pool,
+            since,
+            until,
+            experiment,
+            "(v.state -> 'experiments' -> cast($3 as text) ->> 'arm')",
+            experiment
+        )
     }
 }

@@ -202,7 +202,93 @@ async fn arm_steps_committed_at_once_add_up_exactly(store: DynStore) {
     );
 }
 
+/// A message of `flow` costing `micros`, to `conversation`.
+fn costing(conversation: crate::store::Id, flow: &str, micros: i64) -> crate::store::NewOutbound {
+    let mut m = text_to(conversation, 1, "hi");
+    m.flow = Some(flow.into());
+    m.step = Some("ask".into());
+    m.cost = Some(predicted(crate::domain::pricing::Category::Service, micros));
+    m
+}
+
+/// The cost of an experiment's flow's messages, by the arm each conversation is recorded
+/// in: other flows, conversations in no arm and failed messages cost nothing here.
+async fn messages_cost_is_summed_by_the_conversations_arm(store: DynStore) {
+    use crate::domain::experiment::{ArmChoice, ArmWhy};
+    let mut ids = Vec::new();
+    for (n, arm) in [(1, Some("a")), (2, Some("b")), (3, Some("b")), (4, None)] {
+        let (event, conversation) = receive(&store, &format!("wamid.{n}"), n, t(0)).await;
+        store
+            .claim_conversations("a", t(1), LEASE, 10)
+            .await
+            .unwrap();
+        let mut commit = step(conversation, event, "a", t(2));
+        if let Some(arm) = arm {
+            commit.state.experiments.insert(
+                "survey/opening".into(),
+                ArmChoice {
+                    arm: arm.into(),
+                    why: ArmWhy::Drawn,
+                },
+            );
+        }
+        store.commit_step(&commit).await.unwrap();
+        ids.push(conversation);
+    }
+    for (k, (c, flow, micros)) in [
+        (ids[0], "survey", 1_000),
+        (ids[0], "survey", 1_000),
+        (ids[1], "survey", 5_000),
+        (ids[2], "survey", 7_000),
+        (ids[2], "other", 9_000),
+        (ids[3], "survey", 11_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sent(
+            &store,
+            costing(c, flow, micros),
+            &format!("wamid.out{k}"),
+            t(10 + k as i64),
+        )
+        .await;
+    }
+    let costs = store
+        .arm_costs(t(0), t(HOUR), "survey/opening")
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64, i64)> = costs
+        .iter()
+        .map(|c| (c.arm.as_str(), c.messages, c.predicted_micros))
+        .collect();
+    assert_eq!(got, vec![("a", 2, 2_000), ("b", 2, 12_000)]);
+    // Another period, another experiment, a hostile name: nothing.
+    assert!(store
+        .arm_costs(t(HOUR), t(2 * HOUR), "survey/opening")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .arm_costs(t(0), t(HOUR), "survey@version")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .arm_costs(t(0), t(HOUR), "survey/\"x")
+        .await
+        .unwrap()
+        .is_empty());
+    let long = format!("survey/{}", "x".repeat(500));
+    assert!(store
+        .arm_costs(t(0), t(HOUR), &long)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 conformance!(
+    messages_cost_is_summed_by_the_conversations_arm,
     arm_counts_are_added_with_their_step_and_never_twice,
     an_arm_step_refused_for_a_lost_lease_counts_nothing,
     arm_steps_committed_at_once_add_up_exactly,
