@@ -125,6 +125,7 @@ impl FlowSet {
             }
         }
         super::window_check::check_all(&kept, window, problems);
+        candidates_window_check(&kept, &candidates, window, problems);
         loops_across_flows(&kept, problems);
         for flow in kept.iter().chain(candidates.values()) {
             super::cost_check::check(flow, problems);
@@ -168,6 +169,30 @@ impl FlowSet {
     pub fn best_match(&self, input: &MatchInput<'_>) -> Option<Matched> {
         self.index.best(&self.flows, input)
     }
+}
+
+/// The window check of the candidates: each in place of its flow's main file, their own
+/// problems only (the others' were said with the main files).
+fn candidates_window_check(
+    kept: &[Arc<Flow>],
+    candidates: &HashMap<String, Arc<Flow>>,
+    window: Duration,
+    problems: &mut Vec<Problem>,
+) {
+    if candidates.is_empty() {
+        return;
+    }
+    let swapped: Vec<Arc<Flow>> = kept
+        .iter()
+        .map(|f| candidates.get(&f.id).unwrap_or(f).clone())
+        .collect();
+    let mut found = Vec::new();
+    super::window_check::check_all(&swapped, window, &mut found);
+    problems.extend(
+        found
+            .into_iter()
+            .filter(|p| candidates.values().any(|c| c.file == p.file)),
+    );
 }
 
 /// Separates the candidate versions (`candidate:`) from the main files; a label that

@@ -266,3 +266,17 @@ fn candidate_mistakes_are_errors_naming_the_files_and_a_same_candidate_a_warning
     );
     assert!(report.set.is_some(), "a warning only");
 }
+
+#[test]
+fn a_candidate_gets_the_window_check_too() {
+    let late = "id: welcome\ncandidate: v2\nsteps:\n  - delay: 30h\n  - send: \"Still there?\"\n";
+    let report = load(&[("welcome.yaml", MAIN), ("welcome.v2.yaml", late)]);
+    let about_v2: Vec<&Problem> = report
+        .problems
+        .iter()
+        .filter(|p| p.file == "welcome.v2.yaml")
+        .collect();
+    assert_eq!(about_v2.len(), 1, "{:?}", report.problems);
+    assert_eq!(about_v2[0].line, 5, "{:?}", about_v2[0]);
+    assert!(about_v2[0].message.contains("window"), "{:?}", about_v2[0]);
+}
