@@ -136,10 +136,8 @@ async fn replay(
         turns.push(json!({
             "customer": text,
             "replies": replies,
-            "trace": {
-                "flow": flow_id, "steps": steps, "elsewhere": elsewhere,
-                "decisions": decisions.unwrap_or_default(),
-            },
+            "trace": { "flow": flow_id, "steps": steps, "elsewhere": elsewhere },
+            "decisions": decisions.unwrap_or_default(),
         }));
     }
     driver.stop().await;

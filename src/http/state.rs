@@ -82,7 +82,7 @@ pub trait StudioRunner: Send + Sync {
     /// Replays the customer's `messages` on a Parley started with `overrides` at `start`,
     /// the customer's language and forced arms set to `choices` first, within `timeout`:
     /// one JSON turn per message (`customer`, `replies`, and `trace`, the steps of flow
-    /// `flow` as the studio graph's node ids and the interpreter's decisions).
+    /// `flow` as the studio graph's node ids; `decisions`, the interpreter's).
     #[allow(clippy::too_many_arguments)]
     fn try_out(
         &self,

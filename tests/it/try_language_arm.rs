@@ -251,7 +251,7 @@ async fn the_studio_try_takes_a_language_and_an_arm() {
         turn["replies"][1]["text"], "Hola, versión nueva",
         "{body:#}"
     );
-    let decisions = turn["trace"]["decisions"].as_array().unwrap();
+    let decisions = turn["decisions"].as_array().unwrap();
     assert!(decisions.iter().any(|d| d == SPANISH), "{body:#}");
     assert!(decisions.iter().any(|d| d == FORCED_SHORT), "{body:#}");
 

@@ -301,7 +301,7 @@
         }
         chat.appendChild(m);
       }
-      const chosen = ((turn.trace && turn.trace.decisions) || []).filter((d) => CHOICE_LINE.test(d));
+      const chosen = (turn.decisions || []).filter((d) => CHOICE_LINE.test(d));
       if (chosen.length) chat.appendChild(make('div', 'msg chosen', chosen.join('\n')));
     });
     if (note) chat.appendChild(make('div', 'msg note', note));
