@@ -576,3 +576,31 @@ fn import_mistakes_are_reported_with_their_line() {
         .unwrap_err()
         .contains("no `Language:`"));
 }
+
+#[test]
+fn a_changed_po_file_changes_the_hot_reload_fingerprint_and_is_no_flow() {
+    let po = "msgid \"My order\"\nmsgstr \"Mi pedido\"\n";
+    let (report, dir) = load(&[("welcome.yaml", WELCOME), ("welcome.es.po", po)]);
+    let flows = dir.path().join("flows");
+    // Not read as a flow file (nor as a test file).
+    assert_eq!(report.set.expect("loads").len(), 1);
+    let (files, _) = crate::flows::loader::flow_files(&LoadSettings {
+        dir: &flows,
+        scripts_dir: dir.path(),
+        templates: &[],
+        window: Duration::from_secs(86400),
+        overrides: None,
+    });
+    assert_eq!(files, [flows.join("welcome.yaml")]);
+    let before = crate::flows::loader::fingerprint(&[flows.as_path()]);
+    assert!(before.iter().any(|(p, ..)| p.ends_with("welcome.es.po")));
+    std::fs::write(
+        flows.join("welcome.es.po"),
+        format!("{po}\nmsgid \"A person\"\nmsgstr \"Una persona\"\n"),
+    )
+    .unwrap();
+    assert_ne!(
+        crate::flows::loader::fingerprint(&[flows.as_path()]),
+        before
+    );
+}
