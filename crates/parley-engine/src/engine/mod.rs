@@ -21,6 +21,7 @@ pub mod template;
 pub mod trace;
 
 pub use driver::{EngineOptions, FlowEngine, VOICE_NOTES};
+pub use exec::language;
 pub use exec::{Answer, Effect, ModelCall, ModelReply, Note, ScriptJob};
 pub use http_step::{HttpRequest, Reach};
 pub use library::Library;

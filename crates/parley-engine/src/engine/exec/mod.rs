@@ -28,7 +28,7 @@ mod dispatch;
 mod experiments;
 mod form;
 mod insight;
-mod language;
+pub mod language;
 mod render;
 mod routing;
 mod steps;
