@@ -326,3 +326,62 @@ pub async fn apply(
         .map(|c| TryChoices::of_contact(&c.attributes))
         .unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer() -> Offer {
+        Offer {
+            languages: vec![LanguageOffer {
+                code: "en".into(),
+                name: "English".into(),
+            }],
+            experiments: Vec::new(),
+        }
+    }
+
+    fn choose(language: Option<&str>, arms: &[(&str, &str)]) -> TryChoices {
+        TryChoices {
+            language: language.map(str::to_string),
+            arms: arms
+                .iter()
+                .map(|(e, a)| (e.to_string(), a.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_the_flows_offer() {
+        let none = Offer::default()
+            .check(&choose(Some("es"), &[]))
+            .unwrap_err();
+        assert!(none.contains("no flow declares `languages:`"), "{none}");
+        let arm = offer().check(&choose(None, &[("a/b", "x")])).unwrap_err();
+        assert_eq!(
+            arm,
+            "arms: there is no experiment `a/b`; the flows have none (a `split` step or a \
+             candidate version makes one)"
+        );
+        let long = offer()
+            .check(&choose(Some(&"x".repeat(5_000)), &[]))
+            .unwrap_err();
+        assert!(long.chars().count() < 200, "{long}");
+        assert!(offer().check(&choose(Some("en"), &[])).is_ok());
+        assert!(offer().check(&TryChoices::default()).is_ok());
+    }
+
+    #[test]
+    fn choices_are_written_as_contact_fields_and_read_back() {
+        let chosen = choose(Some("es"), &[("welcome/opening", "long")]);
+        let fields = chosen.fields();
+        assert_eq!(fields[LANGUAGE_FIELD], "es");
+        assert_eq!(fields[FORCED_ARMS_FIELD]["welcome/opening"], "long");
+        assert_eq!(TryChoices::of_contact(&fields), chosen);
+        // Nothing chosen removes both fields.
+        let cleared = TryChoices::default().fields();
+        assert_eq!(cleared[LANGUAGE_FIELD], Value::Null);
+        assert_eq!(cleared[FORCED_ARMS_FIELD], Value::Null);
+        assert_eq!(TryChoices::of_contact(&cleared), TryChoices::default());
+    }
+}

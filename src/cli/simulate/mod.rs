@@ -271,7 +271,22 @@ mod tests {
             from: "+34600000001".into(),
             text: Some(text.into()),
             explain: false,
+            language: None,
+            arms: Vec::new(),
         }
+    }
+
+    #[test]
+    fn arms_are_read_as_experiment_equals_arm_once_each() {
+        let arms = parse_arms(&["welcome/opening = long".into(), "welcome@version=v2".into()]);
+        let arms = arms.unwrap();
+        assert_eq!(arms["welcome/opening"], "long");
+        assert_eq!(arms["welcome@version"], "v2");
+        let twice = parse_arms(&["a/b=x".into(), "a/b=y".into()]).unwrap_err();
+        assert!(
+            twice.to_string().contains("`a/b` is given twice"),
+            "{twice}"
+        );
     }
 
     /// `parley simulate --from … "/advance 2h"` sent the command to the bot as a message:
