@@ -153,6 +153,7 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(Reaction, "message_id", Text, "The message to react to; the customer's message being handled when left out.", "message_id: \"{{ vars.order_message }}\""),
     e(WindowFallback, "template", Text, "The template sent instead, declared and approved in the config. Required.", "template: cart_reminder"),
     e(WindowFallback, "variables", Values, "The template's placeholders and their values.", "variables: { \"1\": \"{{ contact.name | default: friend }}\" }"),
+    e(WindowFallback, "language", OneOrList(&Text), "The template's language, as the config declares it; in a flow with `languages:` it may be left out (it follows the contact) or be a list: the template's own fallback order.", "language: [es, en]"),
     // `ask`.
     e(Ask, "save_as", Text, "The variable that keeps the answer: then use it as `{{ vars.email }}`. Required.", "save_as: email"),
     e(Ask, "expect", Choice(keys::EXPECT), "What answer fits: `text` (default), `number`, `email`, `phone`, `choice` (with `choices`), `button`, `regex` (with `pattern`), `media`, `address`.", "expect: email"),
