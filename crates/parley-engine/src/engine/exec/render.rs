@@ -185,7 +185,9 @@ fn template(scope: &Roots<'_>, speech: &Speech<'_>, t: &TemplateSpec) -> Templat
     }
 }
 
-/// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit.
+/// The message `spec` makes, and whether a text of it was cut to WhatsApp's limit. Each
+/// text is in the contact's language (its translation, blanks and all), then filled in;
+/// urls, file names, ids and emoji (`raw`) are not translated.
 fn content(
     scope: &Roots<'_>,
     speech: &Speech<'_>,
@@ -198,11 +200,9 @@ fn content(
         was_cut.set(was_cut.get() || cut);
         s
     };
-    // Each text in the contact's language (its translation, blanks and all), then filled in.
     let tr = speech.tongue;
     let r = |s: &str| visible(render(tr.text(s), scope));
     let ro = |s: &Option<String>| s.as_deref().map(|x| visible(render(tr.text(x), scope)));
-    // Urls, file names, ids and emoji are not translated.
     let raw = |s: &str| visible(render(s, scope));
     // Filled in, a header or footer may pass WhatsApp's limit the text as written kept.
     let header_of = |s: &Option<String>| ro(s).map(|h| clip(h, limits::HEADER_MAX));
