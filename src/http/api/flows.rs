@@ -2,7 +2,8 @@
 //! the words an author wrote them, schedule) and the problems the last load found, from
 //! `AppState::flow_status` (`stale: true` means the files on disk have errors and an
 //! earlier version keeps running). A flow with a candidate version (issue 58) lists it:
-//! `candidate: { label, file, share }` (the share as this process knows it).
+//! `candidate: { label, file, share }` (the share as this process knows it); a flow without
+//! one has no `candidate` key.
 
 use crate::http::error::Error;
 use crate::http::state::AppState;
@@ -16,7 +17,7 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
         .flows()
         .iter()
         .map(|f| {
-            json!({
+            let mut flow = json!({
                 "id": f.id,
                 "file": f.file,
                 "description": f.description,
@@ -32,15 +33,17 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, Error> {
                     "timezone": s.timezone.name(),
                     "sender": s.sender,
                 })),
-                "candidate": set.candidate(&f.id).map(|c| {
-                    let label = c.candidate.as_deref().unwrap_or_default();
-                    json!({
-                        "label": label,
-                        "file": c.file,
-                        "share": st.engine.library().rollout_share(&f.id, label),
-                    })
-                }),
-            })
+            });
+            // Only a flow with a candidate version says so.
+            if let Some(c) = set.candidate(&f.id) {
+                let label = c.candidate.as_deref().unwrap_or_default();
+                flow["candidate"] = json!({
+                    "label": label,
+                    "file": c.file,
+                    "share": st.engine.library().rollout_share(&f.id, label),
+                });
+            }
+            flow
         })
         .collect();
     let status = st
