@@ -136,6 +136,16 @@ pub async fn experiments_report(
     let period = Period::from_query(&q, st.clock.now())?;
     let (first, end) = period.hours();
     let sums = st.store.experiment_insights(first, end, flow).await?;
-    let report = experiments::report(&st.engine.flows(), &sums, &period);
+    // Each experiment's messages' cost, by arm (`ExperimentInsights::arm_costs`).
+    let (since, until) = period.bounds();
+    let mut costs = experiments::Costs::new();
+    let mut names: Vec<&str> = sums.rows.iter().map(|r| r.experiment.as_str()).collect();
+    names.dedup();
+    for name in names.into_iter().take(experiments::MAX_EXPERIMENTS) {
+        for c in st.store.arm_costs(since, until, name).await? {
+            costs.insert((name.to_string(), c.arm), c.predicted_micros);
+        }
+    }
+    let report = experiments::report(&st.engine.flows(), &sums, &costs, &period);
     Ok(Json::<Value>(report).into_response())
 }

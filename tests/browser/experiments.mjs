@@ -43,9 +43,13 @@ try {
     expect(a.arm + ' in progress', await row.locator('.in-progress').textContent(), String(a.in_progress));
     const rate = Math.round((a.finished * 1000) / a.started) / 10 + '%';
     expect(a.arm + ' rate', await row.locator('.finish-rate').textContent(), rate);
+    expect(a.arm + ' cost', await row.locator('.cost').textContent(), a.cost_per_finished === null ? '–' : a.cost_per_finished);
     const width = await row.locator('.rate-bar .fill').evaluate((e) => parseFloat(e.style.width));
     if (Math.abs(width - 100 * a.finish_rate) > 0.01) throw new Error(a.arm + ' bar width ' + width);
   }
+  // One priced message (the question) per contact: the arms' costs are in proportion.
+  const [ca, cb] = x.arms.map((a) => a.cost_micros);
+  if (!(ca > 0) || ca * x.arms[1].started !== cb * x.arms[0].started) throw new Error('costs: ' + ca + ' ' + cb);
   const b = x.arms[1];
   const c = b.comparison;
   const verdict = await card.locator('.verdict[data-arm="b"]').textContent();

@@ -215,6 +215,12 @@ async fn two_arms_compared(database_url: Option<String>) {
             (Some("opening"), Some(n), Some(n))
         );
     }
+    // Each contact got one message (the question), at one price (service replies here are
+    // free; the browser test's sandbox sender prices them): the arms' costs are in
+    // proportion to their contacts, and each is told per finished conversation.
+    let cost = |arm: &Value| arm["cost_micros"].as_i64().unwrap();
+    assert_eq!(cost(a) * truth["b"][0], cost(b) * truth["a"][0]);
+    assert!(b["cost_per_finished"].is_string(), "{b:#}");
     // Everyone who finished took 10 minutes.
     assert_eq!(b["mean_seconds_to_finish"].as_f64(), Some(600.0));
 

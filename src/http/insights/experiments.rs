@@ -9,6 +9,7 @@
 use super::report::Period;
 use crate::domain::experiment::{CURRENT_ARM, VERSION_EXPERIMENT_SUFFIX};
 use crate::domain::insight::{Outcome, StepCount, FINISH_MS};
+use crate::domain::pricing::rate_card::format_micros;
 use crate::domain::stats::{self, Proportion};
 use crate::flows::{Flow, FlowSet, Op};
 use crate::store::{ArmInsightRow, ArmInsightSums};
@@ -21,6 +22,10 @@ pub const MAX_EXPERIMENTS: usize = 200;
 pub const MAX_ARMS: usize = 20;
 
 type Counters = BTreeMap<String, i64>;
+
+/// What each arm's messages cost (micro-units of the rate card's currency), by
+/// (experiment, arm).
+pub type Costs = BTreeMap<(String, String), i64>;
 
 fn get(c: &Counters, name: &str) -> i64 {
     c.get(name).copied().unwrap_or(0)
@@ -48,15 +53,7 @@ fn by_experiment(rows: &[ArmInsightRow]) -> ByExperiment<'_> {
 
 /// The flow an experiment belongs to, and whether it is a flow's versions.
 pub fn flow_of(experiment: &str) -> (&str, bool) {
-    if let Some(flow) = experiment.strip_suffix(VERSION_EXPERIMENT_SUFFIX) {
-        return (flow, true);
-    }
-    (
-        experiment
-            .rsplit_once('/')
-            .map_or(experiment, |(flow, _)| flow),
-        false,
-    )
+    crate::domain::insight::experiment_flow(experiment)
 }
 
 /// The arms in the order they are compared: the first is the baseline (`current`, or the
@@ -100,6 +97,7 @@ fn arm_figures(
     name: &str,
     steps: Option<&BTreeMap<&str, Counters>>,
     order: &[String],
+    cost: Option<i64>,
 ) -> Map<String, Value> {
     let empty = BTreeMap::new();
     let steps = steps.unwrap_or(&empty);
@@ -128,9 +126,12 @@ fn arm_figures(
     m.insert("in_progress".into(), json!((started - ended).max(0)));
     let mean = (finished > 0).then(|| get(runs, FINISH_MS) as f64 / finished as f64 / 1000.0);
     m.insert("mean_seconds_to_finish".into(), json!(mean));
-    // The cost of messages is not split by arm (see the README: the flow's insights give
-    // each step's cost); kept as a field so clients need no change when it is.
-    m.insert("cost_per_finished".into(), Value::Null);
+    // The flow's messages to the arm's conversations, over its finished runs.
+    let cost = cost.unwrap_or(0);
+    m.insert("cost".into(), json!(format_micros(cost)));
+    m.insert("cost_micros".into(), json!(cost));
+    let per = (finished > 0).then(|| format_micros(cost / finished));
+    m.insert("cost_per_finished".into(), json!(per));
     let mut keys: Vec<&str> = order
         .iter()
         .map(String::as_str)
@@ -186,7 +187,7 @@ fn comparison(first: (&str, i64, i64), arm: (&str, i64, i64)) -> Value {
 
 /// `GET …/insights/experiments`: every experiment counted in the period (of `flow` when
 /// given), its arms compared.
-pub fn report(set: &FlowSet, sums: &ArmInsightSums, period: &Period) -> Value {
+pub fn report(set: &FlowSet, sums: &ArmInsightSums, costs: &Costs, period: &Period) -> Value {
     let stored = by_experiment(&sums.rows);
     let truncated = sums.truncated || stored.len() > MAX_EXPERIMENTS;
     let experiments: Vec<Value> = stored
@@ -209,7 +210,8 @@ pub fn report(set: &FlowSet, sums: &ArmInsightSums, period: &Period) -> Value {
             let arms: Vec<Value> = order
                 .iter()
                 .map(|a| {
-                    let mut m = arm_figures(a, arms.get(a.as_str()), &steps);
+                    let cost = costs.get(&(name.to_string(), a.clone())).copied();
+                    let mut m = arm_figures(a, arms.get(a.as_str()), &steps, cost);
                     let started = m["started"].as_i64().unwrap_or(0);
                     let finished = m["finished"].as_i64().unwrap_or(0);
                     match &first {
@@ -278,7 +280,8 @@ mod tests {
             until: chrono::DateTime::from_timestamp(3600, 0).unwrap(),
         };
         let set = FlowSet::default();
-        let r = report(&set, &sums, &period);
+        let costs = Costs::from([(("welcome/opening".to_string(), "b".to_string()), 3_200_000)]);
+        let r = report(&set, &sums, &costs, &period);
         let x = &r["experiments"][0];
         assert_eq!(
             (x["flow"].as_str(), x["kind"].as_str()),
@@ -290,6 +293,12 @@ mod tests {
         assert!(x["arms"][0].get("comparison").is_none());
         let b = &x["arms"][1];
         assert_eq!(b["mean_seconds_to_finish"], 30.0);
+        // 3.20 over 160 finished: 0.02 each; no cost counted for a.
+        assert_eq!(
+            (b["cost"].as_str(), b["cost_per_finished"].as_str()),
+            (Some("3.2"), Some("0.02"))
+        );
+        assert_eq!(x["arms"][0]["cost_micros"], 0);
         assert_eq!(b["steps"][0]["answer_rate"], 0.4);
         let c = &b["comparison"];
         assert_eq!(c["significant"], true);

@@ -102,7 +102,9 @@ fn experiments_report() -> Value {
         "arm": { "type": "string" }, "started": n, "finished": n, "finish_rate": rate,
         "handed_off": n, "moved": n, "timed_out": n, "invalid": n, "dropped": n,
         "errored": n, "in_progress": n, "mean_seconds_to_finish": rate,
-        "cost_per_finished": { "type": "null" },
+        "cost": { "type": "string", "description": "what the flow's messages to the arm's conversations cost (the ledger's prediction)" },
+        "cost_micros": n,
+        "cost_per_finished": { "type": ["string", "null"] },
         "steps": { "type": "array", "items": step },
         "comparison": comparison,
     }});
