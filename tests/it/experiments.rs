@@ -345,3 +345,30 @@ fn parley_rollout_shows_and_changes_the_share_on_the_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("flow `echo` has no candidate version"));
 }
+
+/// On SQLite a running daemon holds the database: the command says to use the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parley_rollout_points_to_the_api_while_the_daemon_holds_sqlite() {
+    let app = spawn_with(Options {
+        flows: vec![("survey.yaml", SURVEY), ("survey.v2.yaml", SURVEY_V2)],
+        ..Default::default()
+    })
+    .await;
+    let dir = app._dir.path();
+    let db = format!("sqlite://{}", dir.join("parley.db").display());
+    let config = dir.join("cli.yaml");
+    let yaml = config_yaml(dir, &db, "http://127.0.0.1:9", "http://127.0.0.1:9", "");
+    std::fs::write(&config, yaml).unwrap();
+    let out = parley(&[
+        "rollout",
+        "--config",
+        config.to_str().unwrap(),
+        "survey",
+        "--share",
+        "5",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("PUT /api/flows/survey/rollout"), "{stderr}");
+    app.shutdown().await;
+}
