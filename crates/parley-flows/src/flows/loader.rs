@@ -179,7 +179,48 @@ pub fn flow_files(settings: &LoadSettings<'_>) -> (Vec<PathBuf>, Vec<Problem>) {
         }
     }
     files.sort();
+    if settings.dir.is_dir() {
+        orphan_translations(settings.dir, &files, &mut problems);
+    }
     (files, problems)
+}
+
+/// Warns about translation files (`*.po`) of the flows folder that no flow file owns
+/// (`welcom.es.po` beside `welcome.yaml`): their translations would never be read. `flows`
+/// is sorted.
+fn orphan_translations(dir: &Path, flows: &[PathBuf], problems: &mut Vec<Problem>) {
+    let mut all = Vec::new();
+    let _ = collect_all(dir, &mut all);
+    for po in all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "po"))
+    {
+        if po.components().any(|c| c.as_os_str() == "tests") {
+            continue;
+        }
+        // `welcome.es.po` belongs to `welcome.yaml` (or `.yml`) in the same folder.
+        let owned = po
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.rsplit_once('.'))
+            .is_some_and(|(stem, _)| {
+                ["yaml", "yml"].iter().any(|ext| {
+                    flows
+                        .binary_search(&po.with_file_name(format!("{stem}.{ext}")))
+                        .is_ok()
+                })
+            });
+        if !owned {
+            problems.push(Problem {
+                file: po.display().to_string(),
+                line: 1,
+                column: 1,
+                severity: Severity::Warning,
+                message: "no flow file owns these translations: they are not read".into(),
+                hint: Some("a flow's translations are named after its file and a language: `welcome.es.po` beside `welcome.yaml`".into()),
+            });
+        }
+    }
 }
 
 /// One flow file compiled on its own: its own problems (not those across flows) and its

@@ -117,7 +117,11 @@ pub fn check(flow: &Flow, source: &str, problems: &mut Vec<Problem>) -> Vec<Cove
             ));
         }
         coverage.push(Coverage {
-            flow: flow.id.clone(),
+            // A candidate version is counted apart: `welcome (v2)`.
+            flow: match &flow.candidate {
+                Some(label) => format!("{} ({label})", flow.id),
+                None => flow.id.clone(),
+            },
             language: lang.clone(),
             translated: unique.len() - missing.len(),
             total: unique.len(),

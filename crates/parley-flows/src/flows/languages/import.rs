@@ -71,13 +71,6 @@ struct PoState {
     changed: bool,
 }
 
-fn flow_matches(f: &FlowTexts, cell: &Cell) -> bool {
-    match &cell.file {
-        Some(file) if Path::new(file) == f.file => true,
-        Some(_) | None => f.id == cell.flow,
-    }
-}
-
 /// Matches `cells` against `flows` and works out the changes.
 pub fn plan(flows: &[FlowTexts], cells: &[Cell], removals: bool) -> Plan {
     let mut out = Plan::default();
@@ -95,7 +88,7 @@ pub fn plan(flows: &[FlowTexts], cells: &[Cell], removals: bool) -> Plan {
             flows
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| flow_matches(f, cell) && f.id == cell.flow)
+                .filter(|(_, f)| f.id == cell.flow)
                 .map(|(i, _)| i)
                 .collect()
         } else {

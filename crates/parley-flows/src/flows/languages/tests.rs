@@ -604,3 +604,14 @@ fn a_changed_po_file_changes_the_hot_reload_fingerprint_and_is_no_flow() {
         before
     );
 }
+
+#[test]
+fn a_po_file_no_flow_owns_is_a_warning() {
+    let po = "msgid \"My order\"\nmsgstr \"Mi pedido\"\n";
+    let out = problems(&[("welcome.yaml", WELCOME), ("welcom.es.po", po)]);
+    assert!(out.contains("flows/welcom.es.po:1:1: warning: no flow file owns these translations: they are not read"), "{out}");
+    assert!(
+        out.contains("`welcome.es.po` beside `welcome.yaml`"),
+        "{out}"
+    );
+}

@@ -116,21 +116,21 @@ fn locate(lines: &[&str], from: Pos, last: usize, text: &str, used: &[Pos]) -> O
 
 fn step_texts<'a>(op: &'a Op, out: &mut Vec<(&'static str, &'a str)>) {
     match op {
-        Op::Send(spec) => content(spec, "send", out),
+        Op::Send(spec) => content(spec, out),
         Op::Ask(ask) => {
             if let Some(prompt) = &ask.prompt {
                 if ask.sets_language {
                     // The language names are written each in its own language.
                     out.extend(body_of(&prompt.content).map(|b| ("language question", b)));
                 } else {
-                    content(prompt, "ask", out);
+                    content(prompt, out);
                 }
             }
             if let Some(r) = &ask.retry_text {
                 out.push(("ask retry_text", r));
             }
         }
-        Op::Form(form) => content(&form.message, "form", out),
+        Op::Form(form) => content(&form.message, out),
         Op::Agent(agent) => {
             let opt = |o: &'a Option<String>| o.as_deref();
             out.extend(opt(&agent.opening).map(|t| ("agent opening", t)));
@@ -149,7 +149,7 @@ fn step_texts<'a>(op: &'a Op, out: &mut Vec<(&'static str, &'a str)>) {
         }
         Op::Handoff {
             message: Some(m), ..
-        } => content(m, "handoff message", out),
+        } => content(m, out),
         _ => {}
     }
 }
@@ -167,7 +167,7 @@ fn body_of(c: &ContentSpec) -> Option<&str> {
     }
 }
 
-fn content<'a>(spec: &'a SendSpec, _of: &'static str, out: &mut Vec<(&'static str, &'a str)>) {
+fn content<'a>(spec: &'a SendSpec, out: &mut Vec<(&'static str, &'a str)>) {
     let mut push = |what: &'static str, t: Option<&'a str>| {
         if let Some(t) = t {
             out.push((what, t));
