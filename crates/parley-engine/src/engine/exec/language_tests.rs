@@ -579,3 +579,23 @@ steps:
     // Hindi is not declared: the fallback goes to the base, the listed step to its `es`.
     assert_eq!(run(json!({ "language": "hi" })), (en(), es()));
 }
+
+/// A `goto_flow` into a flow with languages chooses its language (and says why) as a run
+/// start does.
+#[test]
+fn a_goto_flow_chooses_the_language_of_the_flow_it_enters() {
+    let first = "id: first\ntriggers: [{ keyword: [go] }]\nsteps:\n  - send: \"Hello\"\n  - goto_flow: second\n";
+    let second = "id: second\nlanguages: [en, es]\ntranslations:\n  es: { \"Hi\": \"Hola\" }\nsteps:\n  - send: \"Hi\"\n";
+    let (lib, _dir) = library(&[("first.yaml", first), ("second.yaml", second)]);
+    let d = event(
+        &lib,
+        Default::default(),
+        json!({ "language": "es_MX" }),
+        "go",
+        &mut VecDeque::new(),
+    );
+    assert_eq!(texts_of(&d.replies[1]), vec!["Hola"]);
+    assert!(d
+        .decisions
+        .contains(&"language es (Español): the contact's language field".into()));
+}

@@ -492,7 +492,7 @@ fn goto_flow_step(
     };
     if let Some(run) = &mut state.run {
         run.flow = next.id.clone();
-        run.offered.clear();
+        (run.step, run.offered) = (0, Vec::new()); // at step 0 its language is chosen
     }
     super::experiments::on_goto_flow(ctx, state, contact, output, next)
 }

@@ -154,7 +154,7 @@ impl Interpreter<'_> {
                     run.wait = None;
                     run.flow = next.id.clone();
                     run.version = next.version;
-                    run.offered.clear();
+                    (run.step, run.offered) = (0, Vec::new()); // its language is chosen at 0
                 }
                 (format!("went to flow {}", next.id), Some(Next::Flow(next)))
             }
