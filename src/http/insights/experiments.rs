@@ -7,7 +7,7 @@
 //! the Insights page.
 
 use super::report::Period;
-use crate::domain::experiment::{CURRENT_ARM, VERSION_EXPERIMENT_SUFFIX};
+use crate::domain::experiment::CURRENT_ARM;
 use crate::domain::insight::{Outcome, StepCount, FINISH_MS};
 use crate::domain::pricing::rate_card::format_micros;
 use crate::domain::stats::{self, Proportion};

@@ -5,8 +5,8 @@
 use super::context::Next;
 use super::context::Output;
 use super::Interpreter;
-use crate::domain::experiment::{RunArm, VERSION_EXPERIMENT_SUFFIX};
-use crate::domain::insight::{Outcome, StepCount};
+use crate::domain::experiment::RunArm;
+use crate::domain::insight::{experiment_flow, Outcome, StepCount};
 use crate::domain::{ConversationState, Wait};
 use crate::flows::Flow;
 use chrono::{DateTime, Utc};
@@ -39,11 +39,7 @@ impl ArmTrack {
     /// (after a `goto_flow`) are not the experiment's.
     fn arm_for(&self, flow: &str) -> Option<&RunArm> {
         let arm = self.arm.as_ref()?;
-        let of = arm
-            .experiment
-            .strip_suffix(VERSION_EXPERIMENT_SUFFIX)
-            .or_else(|| arm.experiment.rsplit_once('/').map(|(f, _)| f))?;
-        (of == flow).then_some(arm)
+        (experiment_flow(&arm.experiment).0 == flow).then_some(arm)
     }
 }
 
