@@ -393,3 +393,50 @@ fn parley_simulate_takes_a_language_and_refuses_what_the_flows_do_not_have() {
         assert!(err.contains(says), "{all:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_candidate_version_is_an_experiment_to_force() {
+    let candidate = WELCOME
+        .replace("id: welcome\n", "id: welcome\ncandidate: v2\n")
+        .replace("Short hello", "Short hello, version two");
+    let app = spawn_with(Options {
+        flows: vec![
+            ("welcome.yaml", WELCOME),
+            ("welcome.v2.yaml", Box::leak(candidate.into_boxed_str())),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (_, flows) = get(&app, "/sandbox/api/flows").await;
+    let experiments = &flows["flows"][0]["experiments"];
+    assert_eq!(
+        experiments[1],
+        json!({
+            "experiment": "welcome@version", "flow": "welcome", "kind": "version",
+            "arms": [{ "name": "current" }, { "name": "v2" }],
+        }),
+        "{flows:#}"
+    );
+    let (status, customer) = post(
+        &app,
+        "/sandbox/api/customers",
+        json!({ "arms": { "welcome@version": "v2", "welcome/opening": "short" } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{customer:#}");
+    let phone = customer["phone"].as_str().unwrap().to_string();
+    let (replies, decisions) = say(&app, &phone, "hi").await;
+    assert_eq!(
+        replies,
+        ["Hi! What can I do for you?", "Short hello, version two"],
+        "{decisions:#?}"
+    );
+    assert!(
+        decisions.iter().any(|d| {
+            d
+            == "flow welcome: version v2 (candidate), forced by the contact's experiment_arms field"
+        }),
+        "{decisions:#?}"
+    );
+    app.shutdown().await;
+}
