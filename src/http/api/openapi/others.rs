@@ -18,11 +18,11 @@
 //! `{"error": "<code>", "message"}` under `/sandbox` (and for the Insights reads),
 //! `{"success": false, "error", "error_code"}` under `/webhooks`.
 
-use super::sandbox;
 use super::schema::{
     answer, described, json_answer, json_body, list, nullable, obj, op, page, path_param, query,
     redirect, t, time, time_or_null, with_body,
 };
+use super::{experiments::get_sandbox_insights_experiments as experiments_op, sandbox};
 use crate::domain::insight::{Outcome, StepCount};
 use sandbox::{local, not_found, on_this_machine, sandbox_error, unavailable};
 use serde_json::{json, Map, Value};
@@ -80,15 +80,10 @@ pub const OTHERS: &[Other] = &[
         "/sandbox/api/insights/flows/{flow}",
         get_insights_flow,
     ),
-    other(
-        "GET",
-        "/sandbox/api/insights/experiments",
-        super::experiments::get_sandbox_insights_experiments,
-    ),
+    other("GET", "/sandbox/api/insights/experiments", experiments_op),
 ];
 
 // Webhooks.
-
 /// The webhooks' error shape (the API's): `{"success": false, "error", "error_code"}`.
 fn webhook_error(description: &str, code: &str) -> Value {
     let shape = json!({
