@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod experiment_check;
+pub(super) mod experiment_check;
 
 /// The longest candidate label (`candidate: v2`): it is shown in insights and typed in
 /// the contact's `experiment_arms`.

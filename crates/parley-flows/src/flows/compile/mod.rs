@@ -179,6 +179,7 @@ pub fn compile(
             });
         }
     };
+    let steps = super::set::experiment_check::named_splits(steps, &id);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     Ok(Flow {

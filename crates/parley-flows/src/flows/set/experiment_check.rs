@@ -6,6 +6,18 @@ use super::super::graph::successors;
 use super::super::model::{Flow, Op, SplitSpec, Step};
 use super::super::problem::{Problem, Severity};
 
+/// Names each `split` of a flow's steps by the flow's id and its step's id
+/// (`welcome/opening`), for the compiler: its `split` step sees the file's `id:` line only,
+/// which a file written in YAML's flow style (`{id: welcome, …}`) does not have.
+pub(in crate::flows) fn named_splits(mut steps: Vec<Step>, flow: &str) -> Vec<Step> {
+    for step in &mut steps {
+        if let (Op::Split(spec), Some(step_id)) = (&mut step.op, &step.id) {
+            spec.experiment = format!("{flow}/{step_id}");
+        }
+    }
+    steps
+}
+
 /// The most steps followed down one arm before giving up telling the arms apart.
 const MAX_WALK: usize = 200;
 

@@ -280,3 +280,26 @@ fn a_candidate_gets_the_window_check_too() {
     assert_eq!(about_v2[0].line, 5, "{:?}", about_v2[0]);
     assert!(about_v2[0].message.contains("window"), "{:?}", about_v2[0]);
 }
+
+#[test]
+fn a_split_in_a_flow_style_file_is_named_by_its_flow_too() {
+    let text = "{id: odd, steps: [{id: s, split: {a: {weight: 1, then: [{send: x}]}, b: {weight: 1}}}, {send: y}]}\n";
+    let report = load(&[("odd.yaml", text)]);
+    assert!(
+        said(&report, Severity::Error).is_empty(),
+        "{:?}",
+        report.problems
+    );
+    let set = report.set.unwrap();
+    let names: Vec<&str> = set
+        .get("odd")
+        .unwrap()
+        .steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::Split(spec) => Some(spec.experiment.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["odd/s"]);
+}
