@@ -309,4 +309,47 @@ mod tests {
         );
         assert_eq!(flow_of("welcome@version"), ("welcome", true));
     }
+
+    #[test]
+    fn a_flows_versions_are_read_against_current_and_bounded() {
+        let e = "welcome@version";
+        let mut rows = vec![
+            row(e, "v2", "", "started", 30),
+            row(e, "v2", "", "finished", 12),
+            row(e, "current", "", "started", 100),
+            row(e, "current", "", "finished", 50),
+        ];
+        // More experiments than one answer holds: cut, and said so.
+        for i in 0..MAX_EXPERIMENTS + 5 {
+            rows.push(row(&format!("zz{i:04}/s"), "a", "", "started", 1));
+        }
+        let sums = ArmInsightSums {
+            rows,
+            truncated: false,
+        };
+        let period = Period {
+            since: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            until: chrono::DateTime::from_timestamp(3600, 0).unwrap(),
+        };
+        let r = report(&FlowSet::default(), &sums, &Costs::new(), &period);
+        assert_eq!(r["truncated"], true);
+        assert_eq!(r["experiments"].as_array().unwrap().len(), MAX_EXPERIMENTS);
+        let x = &r["experiments"][0];
+        assert_eq!(
+            (x["experiment"].as_str(), x["kind"].as_str()),
+            (Some(e), Some("versions"))
+        );
+        assert_eq!(x["arms"][0]["arm"], "current");
+        let c = &x["arms"][1]["comparison"];
+        assert_eq!(c["versus"], "current");
+        assert_eq!(c["significant"], false);
+        assert!(
+            c["verdict"]
+                .as_str()
+                .unwrap()
+                .starts_with("not sure yet: about "),
+            "{c}"
+        );
+        assert_eq!(x["arms"][1]["cost_per_finished"], "0");
+    }
 }
