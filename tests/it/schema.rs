@@ -59,6 +59,8 @@ const REFERENCES: &[&str] = &[
     "there is no step with id",
     "is not declared in the config",
     "there is no flow with id",
+    // A candidate version is loaded beside its flow's main file, another file.
+    "but no file holds its current version",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
