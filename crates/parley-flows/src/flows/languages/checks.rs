@@ -52,7 +52,10 @@ fn warning(file: &str, at: super::Pos, message: String, hint: Option<String>) ->
     }
 }
 
-/// The blanks of `text`, their insides with spaces removed (`{{vars.name}}` = `{{ vars.name }}`).
+/// What the blanks of `text` read: each blank's value before its filters, spaces removed
+/// (`{{vars.name}}` = `{{ vars.name }}`). Filters and their words may be translated:
+/// `{{ contact.name | default: "amigo" }}` keeps the blank of `{{ contact.name | default:
+/// "there" }}`.
 fn blanks(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = text;
@@ -60,7 +63,11 @@ fn blanks(text: &str) -> BTreeSet<String> {
         let Some(end) = rest[start..].find("}}") else {
             break;
         };
-        let inside: String = rest[start + 2..start + end]
+        let inside = &rest[start + 2..start + end];
+        let inside: String = inside
+            .split('|')
+            .next()
+            .unwrap_or(inside)
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
@@ -169,7 +176,7 @@ fn extra_checks(flow: &Flow, lang: &str, known: &HashSet<&str>, problems: &mut V
                     english(lang),
                     short(base)
                 ),
-                Some("a translation keeps its text's blanks, written the same way".into()),
+                Some("a translation keeps what its text's blanks read (their filters' words may be translated)".into()),
             ));
         }
         for extra in have.difference(&want) {
@@ -181,7 +188,7 @@ fn extra_checks(flow: &Flow, lang: &str, known: &HashSet<&str>, problems: &mut V
                     english(lang),
                     short(base)
                 ),
-                Some("a translation keeps its text's blanks, written the same way".into()),
+                Some("a translation keeps what its text's blanks read (their filters' words may be translated)".into()),
             ));
         }
     }

@@ -385,13 +385,17 @@ translations:
   es:
     "Hello {{ contact.name }}": "Hola {{ contact.nombre }}"
     "Old text": "Texto viejo"
+    "Bye {{ contact.name | default: \"friend\" }}": "Adiós {{ contact.name | default: \"amigo\" }}"
 steps:
   - send: "Hello {{ contact.name }}"
   - send: "How are you?"
+  - send: "Bye {{ contact.name | default: \"friend\" }}"
 "#;
     let out = problems(&[("welcome.yaml", flow)]);
+    // A filter's words may be translated: the blank still reads `contact.name`.
+    assert!(!out.contains("Bye"), "{out}");
     for want in [
-        "flows/welcome.yaml:9:12: warning: no Spanish (es) translation of \"How are you?\": customers whose language is es read it in English",
+        "flows/welcome.yaml:10:12: warning: no Spanish (es) translation of \"How are you?\": customers whose language is es read it in English",
         "hint: add it to welcome.es.po (`parley translations export`) or under `translations: es:`",
         "flows/welcome.yaml:5:5: warning: the Spanish (es) translation of \"Hello {{ contact.name }}\" leaves out the blank {{ contact.name }}",
         "flows/welcome.yaml:5:5: warning: the Spanish (es) translation of \"Hello {{ contact.name }}\" has the blank {{ contact.nombre }}, which its text does not",
@@ -405,13 +409,13 @@ steps:
         [Coverage {
             flow: "welcome".into(),
             language: "es".into(),
-            translated: 1,
-            total: 2
+            translated: 2,
+            total: 3
         }]
     );
     assert_eq!(
         coverage_lines(&report.coverage),
-        ["translations: welcome  es 1/2 (50 %)"]
+        ["translations: welcome  es 2/3 (67 %)"]
     );
 }
 
