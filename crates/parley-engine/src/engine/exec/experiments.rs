@@ -211,19 +211,21 @@ fn enter_arm(
 /// The arm the contact's `experiment_arms` field forces for `experiment`: the field holds
 /// an object (`{"welcome/opening": "long"}`), or that object written as text (an import).
 fn forced_arm<'v>(view: &'v Value, experiment: &str) -> Option<&'v str> {
-    let field = view.get(FORCED_ARMS_FIELD)?;
-    match field {
+    match view.get(FORCED_ARMS_FIELD)? {
         Value::Object(m) => m.get(experiment).and_then(Value::as_str),
-        Value::String(text) => {
-            // Text holding the object: look the experiment up without keeping the parse.
-            let at = text.find(&format!("\"{experiment}\""))?;
-            let rest = text[at + experiment.len() + 2..].trim_start();
-            let rest = rest.strip_prefix(':')?.trim_start().strip_prefix('"')?;
-            rest.split('"').next()
-        }
+        // As text (a CSV import's cell): `welcome/opening=long; welcome@version=v2`.
+        Value::String(text) if text.len() <= MAX_FORCED_ARMS_TEXT => text
+            .split([';', ','])
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| name.trim() == experiment)
+            .map(|(_, arm)| arm.trim())
+            .filter(|arm| !arm.is_empty()),
         _ => None,
     }
 }
+
+/// The longest `experiment_arms` text read (a field of a contact import).
+const MAX_FORCED_ARMS_TEXT: usize = 4096;
 
 /// The contact's key as the store knows it (`ContactRef::key`): the phone in E.164, else
 /// `bsuid:<id>`, read from the contact as flows see it.
@@ -275,14 +277,18 @@ mod tests {
     }
 
     #[test]
-    fn forced_arms_are_read_from_an_object_or_its_text() {
+    fn forced_arms_are_read_from_an_object_or_a_text_of_pairs() {
         let v =
             json!({ "experiment_arms": { "welcome/opening": "long", "welcome@version": "v2" } });
         assert_eq!(forced_arm(&v, "welcome/opening"), Some("long"));
         assert_eq!(forced_arm(&v, "welcome@version"), Some("v2"));
         assert_eq!(forced_arm(&v, "other/x"), None);
-        let v = json!({ "experiment_arms": "{\"welcome/opening\": \"short\"}" });
+        let v = json!({ "experiment_arms": "welcome/opening = short; welcome@version=v2" });
         assert_eq!(forced_arm(&v, "welcome/opening"), Some("short"));
+        assert_eq!(forced_arm(&v, "welcome@version"), Some("v2"));
+        assert_eq!(forced_arm(&v, "welcome"), None);
+        let v = json!({ "experiment_arms": "welcome/opening=" });
+        assert_eq!(forced_arm(&v, "welcome/opening"), None);
         assert_eq!(forced_arm(&json!({}), "welcome/opening"), None);
     }
 
