@@ -64,8 +64,8 @@ pub(super) struct Output {
     /// An `agent` step with `mask_personal_data` ran: the whole trace of this event is
     /// masked (the customer's message, the variables, the replies), not only its exchanges.
     pub(super) mask_trace: bool,
-    /// The experiment arm the run's counts also go to (`insight::ArmTrack`).
-    pub(super) arm: super::insight::ArmTrack,
+    /// The experiment arm the run's counts also go to (`arm_track::ArmTrack`).
+    pub(super) arm: super::arm_track::ArmTrack,
 }
 
 /// The work of the event: what is queued, what waits for an effect, and the `agent` step's

@@ -23,6 +23,7 @@
 //!   pass and take.
 
 pub(crate) mod agent;
+mod arm_track;
 mod context;
 mod dispatch;
 mod experiments;
@@ -181,7 +182,7 @@ pub struct Interpreter<'a> {
 impl<'a> Interpreter<'a> {
     pub fn new(library: &'a Library, input: &StepInput<'_>, mut trace: Option<Box<Trace>>) -> Self {
         let state = input.conversation.state.clone();
-        let arm = insight::ArmTrack::of(&state, input.now);
+        let arm = arm_track::ArmTrack::of(&state, input.now);
         let (message, first) = match &input.event.kind {
             EventKind::Message(m) => (
                 scope::message_view(Some(&m.content)),
