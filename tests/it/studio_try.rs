@@ -17,6 +17,7 @@ fn project() -> Options {
     Options {
         flows: vec![
             ("welcome.yaml", WELCOME),
+            ("welcome.es.po", include_str!("../../flows/welcome.es.po")),
             ("ping.yaml", include_str!("../../flows/ping.yaml")),
             (
                 "lead_capture.yaml",
@@ -132,7 +133,7 @@ async fn check_reports_what_parley_check_does_and_draws_a_good_text() {
     assert_eq!(first["kind"], "send");
     assert_eq!(
         (first["line"].as_u64(), first["end_line"].as_u64()),
-        (Some(10), Some(15))
+        (Some(13), Some(18))
     );
 
     // A flow test file is read as `parley test` reads it.
@@ -277,7 +278,7 @@ async fn a_try_of_flows_with_errors_answers_their_problems() {
     assert_eq!(body["error"], "flows_have_errors");
     let problem = &body["problems"][0];
     assert_eq!(problem["file"], "flows/welcome.yaml", "{body:#}");
-    assert_eq!(problem["line"], 21, "{body:#}");
+    assert_eq!(problem["line"], 24, "{body:#}");
     assert_eq!(problem["hint"], "did you mean `goodbye`?");
 }
 
@@ -432,7 +433,7 @@ async fn completion_and_hover_answer_at_a_place_of_the_unsaved_text() {
     let (status, body) = post_json(
         &app,
         "/studio/api/hover",
-        json!({ "path": "flows/welcome.yaml", "text": WELCOME, "line": 16, "column": 6 }),
+        json!({ "path": "flows/welcome.yaml", "text": WELCOME, "line": 19, "column": 6 }),
     )
     .await;
     assert_eq!(status, 200, "{body:#}");
