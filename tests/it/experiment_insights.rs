@@ -377,29 +377,10 @@ async fn the_insights_page_compares_the_arms_in_a_real_browser() {
             say(i, "yes").await;
         }
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let shot = screenshots_dir(true).join("insights-experiments.png");
     let _ = std::fs::remove_file(&shot);
-    let (addr, path) = (app.addr.clone(), shot.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("experiments.mjs")
-            .arg(&addr)
-            .arg(&path)
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the browser test finishes within 90 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "experiments.mjs failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![app.addr.clone(), shot.display().to_string()];
+    crate::browser::run_node("experiments.mjs", args).await;
     assert!(shot.exists());
     app.shutdown().await;
 }

@@ -11,8 +11,6 @@ use crate::helpers::*;
 use crate::sandbox_page::{browser_or_skip, screenshots_dir};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// A key that may call everything, and one that may only use the inbox.
@@ -458,29 +456,13 @@ async fn a_person_answers_customers_from_the_inbox_page() {
     for name in SHOTS {
         let _ = std::fs::remove_file(shots.join(format!("{name}.png")));
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let (addr, to) = (app.addr.clone(), shots.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("inbox.mjs")
-            .arg(&addr)
-            .arg(INBOX_KEY)
-            .arg(&to)
-            .arg(env!("CARGO_TARGET_TMPDIR"))
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .expect("the browser test finishes within 120 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test inbox.mjs failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![
+        app.addr.clone(),
+        INBOX_KEY.to_string(),
+        shots.display().to_string(),
+        env!("CARGO_TARGET_TMPDIR").to_string(),
+    ];
+    crate::browser::run_node("inbox.mjs", args).await;
     // What the page sent reached Meta: Maria's text, Lena's template.
     let sends = app.meta_sends().await;
     assert!(

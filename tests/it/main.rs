@@ -11,6 +11,7 @@ mod audience;
 mod backup;
 mod bad_input;
 mod broadcasts;
+mod browser;
 mod bsuid;
 mod chatwoot;
 mod circles;

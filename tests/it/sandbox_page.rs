@@ -61,30 +61,10 @@ pub(crate) fn screenshots_dir(for_readme: bool) -> std::path::PathBuf {
 
 /// Runs `script` from `tests/browser/` against `app`; the screenshot goes to `shot`.
 async fn run_browser_script(app: &TestApp, script: &'static str, shot: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let screenshot = screenshots_dir(matches!(shot, "sandbox.png" | "insights.png")).join(shot);
     let _ = std::fs::remove_file(&screenshot);
-    let addr = app.addr.clone();
-    let path = screenshot.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .arg(&addr)
-            .arg(&path)
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the browser test finishes within 90 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test {script} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![app.addr.clone(), screenshot.display().to_string()];
+    crate::browser::run_node(script, args).await;
     assert!(screenshot.exists());
     eprintln!("screenshot: {}", screenshot.display());
 }

@@ -9,9 +9,6 @@
 
 use crate::helpers::*;
 use crate::sandbox_page::{browser_or_skip, screenshots_dir};
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 /// The example project's flows the test's flows lead to (`welcome` routes to the others),
 /// and their tests.
@@ -90,28 +87,12 @@ async fn an_author_edits_tries_tests_saves_and_restores_a_flow_in_the_studio() {
     for name in SHOTS {
         let _ = std::fs::remove_file(shots.join(format!("{name}.png")));
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let (addr, to) = (app.addr.clone(), shots.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("studio.mjs")
-            .arg(&addr)
-            .arg(&to)
-            .arg(env!("CARGO_TARGET_TMPDIR"))
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .expect("the browser test finishes within 120 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test studio.mjs failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![
+        app.addr.clone(),
+        shots.display().to_string(),
+        env!("CARGO_TARGET_TMPDIR").to_string(),
+    ];
+    crate::browser::run_node("studio.mjs", args).await;
     // What the page saved last is on disk: the restored first save with its mistake (saved,
     // not loaded), not the second tab's refused text.
     let text = std::fs::read_to_string(&ping).unwrap();

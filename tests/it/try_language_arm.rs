@@ -9,9 +9,7 @@
 use crate::helpers::{get_json as get, post_json as post, *};
 use crate::sandbox_page::{browser_or_skip, screenshots_dir};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// A flow in English and Spanish with a split: the short arm says one thing, the long
 /// another.
@@ -317,27 +315,8 @@ async fn the_sandbox_page_and_the_studio_try_a_language_and_an_arm_in_a_real_bro
     for name in names {
         let _ = std::fs::remove_file(shots.join(name));
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let (addr, to) = (app.addr.clone(), shots.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("language_arm.mjs")
-            .arg(&addr)
-            .arg(&to)
-            .current_dir(&dir)
-            .output()
-            .expect("node runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .expect("the browser test finishes within 120 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser test language_arm.mjs failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![app.addr.clone(), shots.display().to_string()];
+    crate::browser::run_node("language_arm.mjs", args).await;
     for name in names {
         let shot = shots.join(name);
         assert!(shot.exists(), "{} is missing", shot.display());
