@@ -401,6 +401,20 @@ impl App {
             st.engine.clone(),
             workers_stop.clone(),
         ));
+        for spawn in [
+            crate::workers::scoring::spawn,
+            crate::workers::knowledge::spawn,
+        ] {
+            spawn(
+                &cfg,
+                &st.store,
+                &st.engine,
+                &st.clock,
+                &self.owner,
+                workers,
+                workers_stop,
+            );
+        }
         crate::workers::events_out::endpoints::spawn(
             &cfg,
             &st.store,

@@ -98,6 +98,8 @@ enum Command {
     },
     /// A flow's candidate version: show its share of new conversations, raise it, promote it or roll it back.
     Rollout(parley::cli::rollout::RolloutArgs),
+    /// Evaluate agents: run the scenarios of flows/evals/ with a simulated customer and a judge, N times each.
+    Eval(parley::cli::eval::EvalArgs),
     /// Write the JSON Schemas of flow files, flow test files and the config into DIR, one file each.
     Schema {
         /// The folder to write them into (created if missing).
@@ -230,6 +232,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Eval(args) => parley::cli::eval::main(args),
         Command::Init { dir } => parley::cli::init::main(&dir),
         Command::Schema { dir } => parley::cli::schema::main(&dir),
         Command::Lsp { config } => parley::cli::lsp::main(config.as_deref()),

@@ -15,6 +15,7 @@ pub mod config_file;
 pub mod contacts;
 pub mod database_commands;
 pub mod driver;
+pub mod eval;
 pub mod events;
 pub mod flowtest;
 pub mod init;

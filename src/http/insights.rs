@@ -10,6 +10,8 @@
 
 pub(super) mod experiments;
 pub(super) mod report;
+pub(super) mod scores;
+pub(super) mod unanswered;
 
 use super::api::body::Fields;
 use super::error::{Error, PathParam};
@@ -32,11 +34,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/insights/flows", get(flows))
         .route("/sandbox/api/insights/flows/{flow}", get(flow))
         .route("/sandbox/api/insights/experiments", get(experiments_report))
+        .route("/sandbox/api/insights/scores", get(scores_report))
+        .route("/sandbox/api/insights/unanswered", get(unanswered_report))
+        .route("/insights/scores.js", get(|| script(include_str!("insights/scores.js"))))
+        .route(
+            "/insights/unanswered.js",
+            get(|| script(include_str!("insights/unanswered.js"))),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::local_pages::loopback_only,
         ))
         .layer(axum::middleware::from_fn(super::error::render_errors))
+}
+
+/// A script of the page's sections, embedded in the binary.
+async fn script(body: &'static str) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn page() -> Response {
@@ -148,4 +166,22 @@ pub async fn experiments_report(
     }
     let report = experiments::report(&st.engine.flows(), &sums, &costs, &period);
     Ok(Json::<Value>(report).into_response())
+}
+
+/// `GET …/insights/scores?since=&until=&flow=`: scored agent conversations
+/// (`scores::report`), only `flow`'s when given.
+pub async fn scores_report(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Error> {
+    scores::report(&st, query.as_deref()).await
+}
+
+/// `GET …/insights/unanswered?since=&until=&flow=`: what the agents could not answer
+/// (`unanswered::report`), only `flow`'s when given.
+pub async fn unanswered_report(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Error> {
+    unanswered::report(&st, query.as_deref()).await
 }

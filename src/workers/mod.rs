@@ -7,6 +7,7 @@ pub mod broadcasts;
 pub mod chatwoot;
 pub mod events_out;
 pub mod inbox;
+pub mod knowledge;
 pub mod ingest;
 pub mod media;
 pub mod outbox;
@@ -16,6 +17,7 @@ pub mod reload;
 pub mod retry;
 pub mod rollouts;
 pub mod scheduler;
+pub mod scoring;
 pub mod timers;
 
 use std::collections::VecDeque;

@@ -41,6 +41,7 @@ mod experiments;
 mod flow_saves;
 mod flows;
 mod health;
+mod knowledge;
 pub(super) mod inbound_media;
 pub(super) mod media;
 mod messages_v1;
@@ -48,7 +49,9 @@ mod models;
 mod openapi;
 pub(super) mod outbox;
 mod rollouts;
+mod scores;
 pub(super) mod session;
+mod unanswered;
 mod user_whatsapp;
 
 pub(super) use conversations::queue_release;
@@ -243,6 +246,26 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/insights/scores",
+        summary: "Scored agent conversations: each flow's judge scores, criteria and worst transcripts",
+    },
+    Route {
+        method: "GET",
+        path: "/api/insights/unanswered",
+        summary: "What the agent could not answer: questions no knowledge passage matched well enough",
+    },
+    Route {
+        method: "GET",
+        path: "/api/knowledge",
+        summary: "Knowledge from the web: each source's pages, when fetched, and what failed",
+    },
+    Route {
+        method: "POST",
+        path: "/api/knowledge/refresh",
+        summary: "Fetch the web knowledge sources again now",
+    },
+    Route {
+        method: "GET",
         path: "/api/flows/{flow}/rollout",
         summary: "A flow's candidate version and the share of new conversations it is served",
     },
@@ -321,6 +344,10 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("POST", "/api/broadcasts/{broadcast_id}/cancel") => post(broadcasts::cancel),
         ("GET", "/api/openapi.json") => get(openapi::document),
         ("GET", "/api/insights/experiments") => get(experiments::list),
+        ("GET", "/api/insights/scores") => get(scores::list),
+        ("GET", "/api/insights/unanswered") => get(unanswered::list),
+        ("GET", "/api/knowledge") => get(knowledge::list),
+        ("POST", "/api/knowledge/refresh") => post(knowledge::refresh),
         ("GET", "/api/flows/{flow}/rollout") => get(rollouts::show),
         ("PUT", "/api/flows/{flow}/rollout") => axum::routing::put(rollouts::update),
         ("GET", "/api/events/deliveries") => get(events::deliveries),

@@ -133,6 +133,36 @@ pub struct Tally {
     pub counts: Vec<Count>,
     /// The counts of runs in an experiment's arm, again under (experiment, arm).
     pub arms: Vec<ArmCount>,
+    /// Questions an agent's knowledge had no good passage for (issue 59).
+    pub unanswered: Vec<UnansweredQuestion>,
+    /// Finished agent conversations picked to be scored by a judge (issue 59).
+    pub to_score: Vec<ScoreRequest>,
+}
+
+/// A customer's question that matched no passage of an agent step's knowledge well enough,
+/// counted per flow (masked as the step's guardrails say).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnansweredQuestion {
+    pub flow: String,
+    /// The agent step's insight key.
+    pub step: String,
+    pub question: String,
+    /// The best passage's score (0 when none matched at all).
+    pub best_score: f64,
+}
+
+impl Eq for UnansweredQuestion {}
+
+/// An agent conversation that finished and was drawn to be scored in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreRequest {
+    pub flow: String,
+    /// The agent step's insight key.
+    pub step: String,
+    /// How the run ended: a flow insights' outcome name (`finished`, `handed_off`, …).
+    pub outcome: &'static str,
+    /// When the run started (Unix milliseconds), so the transcript is this run's.
+    pub started_ms: i64,
 }
 
 /// The most distinct counters one event may add: far more than a flow does (`MAX_STEPS`
@@ -141,7 +171,10 @@ pub const MAX_COUNTS_PER_EVENT: usize = 256;
 
 impl Tally {
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.arms.is_empty()
+        self.counts.is_empty()
+            && self.arms.is_empty()
+            && self.unanswered.is_empty()
+            && self.to_score.is_empty()
     }
 
     /// A step's count under the run's arm.

@@ -501,6 +501,14 @@ pub struct AgentSpec {
     /// For the assistant's replies when the window has closed by the time they are sent.
     pub if_window_closed: FallbackSpec,
     pub guardrails: Guardrails,
+    /// What a judge checks in the step's conversations (`parley eval`, `score:`).
+    pub rubric: Vec<String>,
+    /// A share of finished conversations scored by a judge in the background.
+    pub score: Option<super::scoring::ScoreSpec>,
+    /// The sources of the passages a reply used are added to it.
+    pub cite: bool,
+    /// How passages are found, and when a question went unanswered.
+    pub retrieval: super::retrieval::Retrieval,
 }
 
 /// Where a step goes when it stops early, and what the customer reads.

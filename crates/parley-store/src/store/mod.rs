@@ -23,6 +23,7 @@ mod experiment_insights;
 pub mod files;
 mod flow_saves;
 mod insights;
+mod knowledge_docs;
 mod media;
 mod migrations;
 mod model;
@@ -30,8 +31,10 @@ pub mod postgres;
 mod rollouts;
 mod routing;
 mod rows;
+mod scores;
 mod shared_reads;
 mod sql;
+mod unanswered;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -47,10 +50,13 @@ pub use exchanges::*;
 pub use experiment_insights::*;
 pub use flow_saves::*;
 pub use insights::*;
+pub use knowledge_docs::*;
 pub use media::*;
 pub use model::*;
 pub use rollouts::*;
 pub use routing::*;
+pub use scores::*;
+pub use unanswered::*;
 
 use crate::domain::contact_file::ContactImport;
 use crate::domain::{Contact, Conversation, StoredEvent};
@@ -192,6 +198,9 @@ pub trait Store:
     + EventsLog
     + Rollouts
     + ExperimentInsights
+    + AgentScores
+    + Unanswered
+    + KnowledgeDocs
     + Send
     + Sync
     + 'static
@@ -221,6 +230,9 @@ impl<T> Store for T where
         + EventsLog
         + Rollouts
         + ExperimentInsights
+        + AgentScores
+        + Unanswered
+        + KnowledgeDocs
         + Send
         + Sync
         + 'static

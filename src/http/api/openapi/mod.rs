@@ -6,6 +6,9 @@
 
 mod events;
 mod experiments;
+mod knowledge;
+mod scores;
+mod unanswered;
 mod inbox;
 mod others;
 mod sandbox;
@@ -301,6 +304,15 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ),
         (m, p) if p.starts_with("/api/events/") => events::details(m, p),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
+        (m, p) if scores::details(m, p).is_some() => {
+            scores::details(m, p).unwrap_or((None, vec![], &[200]))
+        }
+        (m, p) if unanswered::details(m, p).is_some() => {
+            unanswered::details(m, p).unwrap_or((None, vec![], &[200]))
+        }
+        (m, p) if knowledge::details(m, p).is_some() => {
+            knowledge::details(m, p).unwrap_or((None, vec![], &[200]))
+        }
         (m, p) if experiments::details(m, p).is_some() => {
             experiments::details(m, p).unwrap_or((None, vec![], &[200]))
         }

@@ -191,6 +191,11 @@ impl FlowEngine {
         self
     }
 
+    /// The models `agent` steps call (the background scoring's judge is one of them).
+    pub fn models(&self) -> Arc<crate::models::Models> {
+        self.models.clone()
+    }
+
     /// Voice notes become text before flows see them (`message.text`, keywords, `ask`,
     /// `agent`); the audio is fetched through the sender's channel (`with_typing`'s
     /// senders) and the transcript recorded like a model's answer.

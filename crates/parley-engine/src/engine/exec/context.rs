@@ -112,4 +112,6 @@ pub(super) struct Round {
     pub(super) calls: usize,
     /// Texts sent to the customer during this turn.
     pub(super) said: Vec<String>,
+    /// Where this turn's passages come from (a file, a page's address), for `cite:`.
+    pub(super) sources: Vec<String>,
 }

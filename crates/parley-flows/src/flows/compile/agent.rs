@@ -30,6 +30,10 @@ pub const AGENT_KEYS: &[&str] = &[
     "on_budget",
     "if_window_closed",
     "guardrails",
+    "rubric",
+    "score",
+    "cite",
+    "retrieval",
 ];
 pub const BUDGET_KEYS: &[&str] = &["tokens", "cost"];
 pub const EXIT_KEYS: &[&str] = &["say", "goto"];
@@ -106,6 +110,10 @@ pub fn compile(
         Some(n) => fallback(n, b.ctx, problems),
     };
     let guardrails = guardrails::compile(m, problems);
+    let scoring = crate::flows::scoring::compile(m, problems);
+    let cite = agent_knowledge::cite(m, problems);
+    let retrieval = crate::flows::retrieval::compile(m, problems);
+    let (rubric, score) = scoring?;
     Some(AgentSpec {
         model: model?,
         instructions: instructions?,
@@ -123,6 +131,10 @@ pub fn compile(
         on_budget: on_budget?,
         if_window_closed: if_window_closed?,
         guardrails: guardrails?,
+        rubric,
+        score,
+        cite: cite?,
+        retrieval: retrieval?,
     })
 }
 

@@ -159,3 +159,12 @@ pub(super) fn compile(
     shelf.built.borrow_mut().insert(key, built.clone());
     Some(Some(built))
 }
+
+/// `cite: true`: the sources of the passages a reply used are added to it.
+pub(super) fn cite(
+    m: &marked_yaml::types::MarkedMappingNode,
+    problems: &mut Problems,
+) -> Option<bool> {
+    let _ = (m, problems);
+    Some(false)
+}

@@ -54,6 +54,7 @@ mod identity;
 mod inbox;
 mod ingest;
 mod insights;
+mod knowledge_docs;
 mod media;
 mod outbox;
 mod process;
@@ -61,7 +62,9 @@ mod reads;
 mod rollouts;
 mod routing;
 mod schedules;
+mod scores;
 mod timers;
+mod unanswered;
 
 #[tokio::test]
 async fn sqlite_in_memory_database_reads_what_it_wrote() {

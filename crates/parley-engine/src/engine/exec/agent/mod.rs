@@ -32,7 +32,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod budget;
+mod cite;
 mod prompt;
+mod retrieve;
 mod tools;
 
 use prompt::*;
@@ -188,6 +190,7 @@ impl Interpreter<'_> {
             user: text,
             calls: 0,
             said: Vec::new(),
+            sources: Vec::new(),
         });
         self.agent_call(flow, spec, pc)
     }
@@ -206,23 +209,21 @@ impl Interpreter<'_> {
                 format!("the model made {MAX_ROUNDS} calls for one message without an answer that could be sent"),
             );
         }
-        let passages = spec
-            .knowledge
-            .as_ref()
-            .map(|k| {
-                k.search(&round.user, spec.passages)
-                    .into_iter()
-                    .map(|p| format!("{} (line {}): {}", p.file, p.line, p.text))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
+        let query = round.user.clone();
+        let retrieved = self.retrieve(flow, spec, &query);
+        let passages = retrieved.shown;
+        let Some(round) = &mut self.ctl.round else {
+            return Next::Stop;
+        };
+        round.sources = retrieved.sources;
+        let messages = round.messages.clone();
         let mut instructions = self.render(&spec.instructions);
         if let Some(line) = self.language_instruction(flow) {
             instructions = format!("{}\n\n{line}", instructions.trim_end());
         }
         let request = ChatRequest {
             system: system_prompt(spec, &instructions, &passages),
-            messages: round.messages.clone(),
+            messages,
             tools: tool_specs(spec),
             max_tokens: spec.max_tokens,
         };
@@ -390,7 +391,9 @@ impl Interpreter<'_> {
         match refused {
             Ok(()) => {
                 self.trace_outcome(|x| x.outcome = "sent".into());
-                self.agent_say(spec, text.clone());
+                let sources = self.ctl.round.as_ref().map(|r| r.sources.as_slice());
+                let cited = cite::with_sources(spec, sources.unwrap_or_default(), &text);
+                self.agent_say(spec, cited);
                 if let Some(round) = &mut self.ctl.round {
                     round.said.push(text);
                 }

@@ -178,7 +178,10 @@ impl Inbox for PgStore {
         step: &StepCommit,
         outbox_lease: Option<Duration>,
     ) -> StoreResult<Committed> {
-        if step.contact_patch.is_none() {
+        // Steps that record agent questions or scoring (issue 59) are rare and commit on
+        // their own, in one transaction with those rows.
+        let agent_rows = !step.insights.unanswered.is_empty() || !step.insights.to_score.is_empty();
+        if step.contact_patch.is_none() && !agent_rows {
             let hand_until = crate::store::apply::hand_until(step, outbox_lease);
             return self
                 .steps
@@ -311,6 +314,8 @@ impl PgStore {
 
         let ids = insert_outbound(&mut tx, &step.outbound, step.queued_at).await?;
         super::insights::add(&mut tx, step.now, &step.insights).await?;
+        super::unanswered::add(&mut tx, step.now, &step.insights.unanswered).await?;
+        super::scores::add(&mut tx, step.now, step.conversation_id, &step.insights.to_score).await?;
         super::events_log::insert_events(&mut tx, &step.events).await?;
         if step.release {
             release_lease(&mut tx, step.conversation_id, &step.owner).await?;

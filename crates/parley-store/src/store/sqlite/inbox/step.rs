@@ -145,6 +145,8 @@ pub(super) fn commit(conn: &Conn<'_>, w: &StepWrite) -> StoreResult<Written> {
     }
     if let Some(counts) = &insight_counts {
         super::super::insights::add(conn, at, counts)?;
+        super::super::unanswered::add(conn, at, &counts.unanswered)?;
+        super::super::scores::add(conn, at, conversation_id, &counts.to_score)?;
     }
     super::super::events_log::insert_events(conn, events)?;
 

@@ -1,0 +1,1 @@
+//! `KnowledgeDocs` (issue 59) on both backends.

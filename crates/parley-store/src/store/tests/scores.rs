@@ -1,0 +1,1 @@
+//! `AgentScores` (issue 59) on both backends.

@@ -1,0 +1,1 @@
+//! `Unanswered` (issue 59) on both backends.

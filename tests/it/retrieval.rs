@@ -1,0 +1,1 @@
+//! Issue 59: see the README's "Evaluating agents".
