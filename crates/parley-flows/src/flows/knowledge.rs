@@ -4,6 +4,13 @@
 //! project folder; the words of passages and queries are folded like keywords
 //! (`normalize`), and one-letter words are dropped.
 
+mod document;
+pub mod html;
+pub mod pdf;
+pub mod web;
+
+pub use document::{Document, Kind};
+
 use super::normalize::normalize;
 use std::collections::HashMap;
 use std::io::Read;
@@ -26,20 +33,52 @@ const QUERY_TERMS_MAX: usize = 64;
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
-/// A passage of a knowledge file.
-#[derive(Debug, Clone, PartialEq)]
+/// A passage of a knowledge file or web page, with what a citation of it needs.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Passage {
-    /// The file as the flow names it.
+    /// Where it comes from: the file as the flow names it, or the page's address.
     pub file: String,
-    /// The line the passage starts on.
+    /// The line the passage starts on (in its page, for a PDF; in the extracted text, for
+    /// HTML and web pages).
     pub line: usize,
     pub text: String,
+    /// The PDF page it is on (from 1).
+    pub page: Option<u32>,
+    /// The heading of its section, when it has one (`# Returns` → `Returns`).
+    pub heading: Option<String>,
+    /// The address a reader can open: the web page, or the `<!-- source: … -->` a file
+    /// names on its first line. `cite: true` adds it to a reply.
+    pub link: Option<String>,
+}
+
+impl Passage {
+    /// Where the passage is, as the trace and the prompt show it: `knowledge/faq.md (line
+    /// 12)`, `knowledge/guide.pdf (page 3)`, `https://acme.example/help/returns (Returns)`.
+    pub fn cite(&self) -> String {
+        match (&self.page, &self.heading) {
+            (Some(page), _) => format!("{} (page {page})", self.file),
+            (None, Some(h)) if is_address(&self.file) => format!("{} ({h})", self.file),
+            _ if is_address(&self.file) => self.file.clone(),
+            _ => format!("{} (line {})", self.file, self.line),
+        }
+    }
+
+    /// The passage with its place, for the prompt and the trace: `cite(): text`.
+    pub fn shown(&self) -> String {
+        format!("{}: {}", self.cite(), self.text)
+    }
+}
+
+fn is_address(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
 }
 
 /// The passages of a step's files, indexed.
 #[derive(Debug, Default)]
 pub struct Knowledge {
     pub passages: Vec<Passage>,
+    /// The web pages and sitemaps it names, which the running process fetches.
+    pub web: Vec<web::WebSource>,
     /// Word → (passage, times it occurs there).
     postings: HashMap<String, Vec<(usize, u32)>>,
     /// Words per passage.
@@ -71,6 +110,7 @@ impl Knowledge {
         };
         Self {
             passages,
+            web: Vec::new(),
             postings,
             lengths,
             average_length,
@@ -84,6 +124,11 @@ impl Knowledge {
             .flat_map(|(name, text)| split(name, text))
             .collect();
         Self::new(passages)
+    }
+
+    /// Cuts each document into passages and indexes them.
+    pub fn from_documents(documents: &[Document]) -> Self {
+        Self::new(documents.iter().flat_map(Document::passages).collect())
     }
 
     /// The `k` passages that best match `query`, best first; none when nothing matches.
@@ -113,6 +158,38 @@ impl Knowledge {
             .into_iter()
             .take(k)
             .map(|(i, _)| &self.passages[i])
+            .collect()
+    }
+
+    /// The `k` passages that best match `query` with their BM25 scores, best first; none
+    /// when nothing matches. The scores are those `search` ranks by: they grow with the
+    /// number and rarity of the query's words a passage holds, and are comparable only
+    /// within one index.
+    pub fn search_scored(&self, query: &str, k: usize) -> Vec<(&Passage, f64)> {
+        let mut terms = tokens(query);
+        terms.sort_unstable();
+        terms.dedup();
+        terms.truncate(QUERY_TERMS_MAX);
+        let n = self.passages.len() as f64;
+        let mut scores: HashMap<usize, f64> = HashMap::new();
+        for term in &terms {
+            let Some(list) = self.postings.get(term) else {
+                continue;
+            };
+            let df = list.len() as f64;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for &(doc, tf) in list {
+                let tf = f64::from(tf);
+                let norm = 1.0 - B + B * f64::from(self.lengths[doc]) / self.average_length;
+                *scores.entry(doc).or_default() += idf * tf * (K1 + 1.0) / (tf + K1 * norm);
+            }
+        }
+        let mut ranked: Vec<(usize, f64)> = scores.into_iter().filter(|(_, s)| *s > 0.0).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+            .into_iter()
+            .take(k)
+            .map(|(i, s)| (&self.passages[i], s))
             .collect()
     }
 }
@@ -155,10 +232,13 @@ pub fn split(file: &str, text: &str) -> Vec<Passage> {
     let flush = |current: &mut Option<(usize, String)>, out: &mut Vec<Passage>| {
         if let Some((line, text)) = current.take() {
             if !text.trim().is_empty() {
+                let heading = heading_of(&text);
                 out.push(Passage {
                     file: file.to_string(),
                     line,
                     text,
+                    heading,
+                    ..Passage::default()
                 });
             }
         }
@@ -196,6 +276,12 @@ pub fn split(file: &str, text: &str) -> Vec<Passage> {
     }
     flush(&mut current, &mut out);
     out
+}
+
+/// The heading a passage starts with, without its `#`s.
+fn heading_of(text: &str) -> Option<String> {
+    let first = text.lines().next()?;
+    is_heading(first).then(|| first.trim_start_matches('#').trim().to_string())
 }
 
 /// Paragraphs and headings with their first line: `(line, text, is_heading)`. Lines in a
@@ -324,14 +410,10 @@ pub fn locate(project: &Path, name: &str) -> Result<PathBuf, Refusal> {
             inside,
         ));
     }
-    let extension = relative
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_lowercase);
-    if !matches!(extension.as_deref(), Some("md" | "markdown" | "txt")) {
+    if Kind::of_name(name).is_none() {
         return Err(refuse(
-            format!("the knowledge file `{name}` is not a text or Markdown file"),
-            "knowledge files are plain text: `.md`, `.markdown` or `.txt` (export a PDF or a web page to Markdown first)",
+            format!("the knowledge file `{name}` is not a document Parley reads"),
+            "knowledge files are Markdown or text (`.md`, `.markdown`, `.txt`), HTML (`.html`, `.htm`) or PDF (`.pdf`); for a web page, write `- { url: \"https://…\" }`",
         ));
     }
     let path = project.join(relative);
@@ -349,10 +431,12 @@ pub fn locate(project: &Path, name: &str) -> Result<PathBuf, Refusal> {
     Ok(path)
 }
 
-/// Reads a knowledge file: an ordinary file (never a named pipe, which would block), at
-/// most `limit` bytes (and `FILE_MAX_BYTES`), UTF-8 text.
-pub fn read(path: &Path, name: &str, limit: u64) -> Result<String, Refusal> {
+/// Reads a knowledge document: an ordinary file (never a named pipe, which would block),
+/// at most its kind's size (`FILE_MAX_BYTES`, `pdf::FILE_MAX_BYTES`), its text (once
+/// extracted) at most `limit` bytes.
+pub fn read(path: &Path, name: &str, limit: u64) -> Result<Document, Refusal> {
     use crate::config::regular_file::{open, NotRegular, OpenError};
+    let kind = Kind::of_name(name).unwrap_or(Kind::Text);
     let file = open(path).map_err(|e| {
         let e = match e {
             OpenError::NotRegular(kind) => {
@@ -378,19 +462,20 @@ pub fn read(path: &Path, name: &str, limit: u64) -> Result<String, Refusal> {
             hint: Some(hint.into()),
         }
     })?;
-    let limit = limit.min(FILE_MAX_BYTES);
+    let file_max = kind.max_bytes();
+    let bytes_max = if kind == Kind::Pdf { file_max } else { limit.min(file_max) };
     let mut bytes = Vec::new();
-    file.take(limit + 1)
+    file.take(bytes_max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Refusal {
             message: format!("cannot read the knowledge file `{name}`: {}", plain(&e)),
             hint: None,
         })?;
-    if bytes.len() as u64 > limit {
-        let message = if limit == FILE_MAX_BYTES {
+    let too_much = |at_file: bool| {
+        let message = if at_file {
             format!(
-                "the knowledge file `{name}` is over {} KiB",
-                FILE_MAX_BYTES / 1024
+                "the knowledge file `{name}` is over {}",
+                size_in_words(file_max)
             )
         } else {
             format!(
@@ -398,26 +483,27 @@ pub fn read(path: &Path, name: &str, limit: u64) -> Result<String, Refusal> {
                 STEP_MAX_BYTES / (1024 * 1024)
             )
         };
-        return Err(refuse(
+        refuse(
             message,
             "keep what the assistant needs to answer; split big documents and give each agent step only its own",
-        ));
-    }
-    if bytes.contains(&0) {
-        return Err(refuse(
-            format!("the knowledge file `{name}` is not text (it holds binary data)"),
-            "save it as plain text or Markdown (UTF-8)",
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        refuse(
-            format!(
-                "the knowledge file `{name}` is not UTF-8 text (a byte at offset {} is not)",
-                e.utf8_error().valid_up_to()
-            ),
-            "save it as UTF-8 text; most editors offer it under \"Save as\" › encoding",
         )
-    })
+    };
+    if bytes.len() as u64 > bytes_max {
+        return Err(too_much(bytes_max == file_max));
+    }
+    let document = Document::read(name, &bytes, kind, None)?;
+    if document.len() > limit {
+        return Err(too_much(false));
+    }
+    Ok(document)
+}
+
+fn size_in_words(bytes: u64) -> String {
+    if bytes > 2 * 1024 * 1024 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KiB", bytes / 1024)
+    }
 }
 
 fn plain(e: &std::io::Error) -> String {
