@@ -4,8 +4,8 @@
 //! the step), and exits non-zero on any failure. The format is in `format.rs`.
 
 pub mod format;
-mod junit;
-mod language;
+pub(crate) mod junit;
+pub(crate) mod language;
 pub mod models;
 mod run;
 
