@@ -110,9 +110,10 @@ pub fn compile(
         Some(n) => fallback(n, b.ctx, problems),
     };
     let guardrails = guardrails::compile(m, problems);
-    let scoring = crate::flows::scoring::compile(m, problems);
+    let models = b.ctx.deployment.map(|d| d.model_names.as_slice());
+    let scoring = crate::flows::scoring::compile(m, models, problems);
     let cite = agent_knowledge::cite(m, problems);
-    let retrieval = crate::flows::retrieval::compile(m, problems);
+    let retrieval = crate::flows::retrieval::compile(m, models, problems);
     let (rubric, score) = scoring?;
     Some(AgentSpec {
         model: model?,
