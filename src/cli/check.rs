@@ -46,7 +46,8 @@ pub fn check(config_path: Option<&Path>, listen: Option<&str>) -> ExitCode {
         println!("{line}");
     }
     // The flows' test files, read as `parley test` would (not run).
-    let tests = crate::cli::flowtest::unreadable_tests(&config);
+    let mut tests = crate::cli::flowtest::unreadable_tests(&config);
+    tests.extend(crate::cli::eval::format::unreadable_evals(&config));
     for t in &tests {
         println!("{t}");
     }

@@ -146,15 +146,22 @@ pub fn main(dir: &Path) -> ExitCode {
     let flows = PROJECT_FILES
         .iter()
         .filter(|(n, _)| {
-            n.starts_with("flows/") && !n.starts_with("flows/tests/") && !n.ends_with(".po")
+            n.starts_with("flows/")
+                && !n.starts_with("flows/tests/")
+                && !n.starts_with("flows/evals/")
+                && !n.ends_with(".po")
         })
         .count();
     let tests = PROJECT_FILES
         .iter()
         .filter(|(n, _)| n.starts_with("flows/tests/"))
         .count();
+    let evals = PROJECT_FILES
+        .iter()
+        .filter(|(n, _)| n.starts_with("flows/evals/"))
+        .count();
     println!(
-        "Wrote {} with {flows} example flows in flows/ ({tests} tests in flows/tests/) and their scripts in scripts/.",
+        "Wrote {} with {flows} example flows in flows/ ({tests} tests in flows/tests/, {evals} evaluations in flows/evals/) and their scripts in scripts/.",
         config.display()
     );
     println!(
@@ -206,6 +213,10 @@ mod tests {
             "flows/tests/welcome.test.yaml",
             "flows/tests/welcome_es.test.yaml",
             "scripts/order_summary.rhai",
+            "flows/evals/order_noted.eval.yaml",
+            "flows/evals/wants_a_person.eval.yaml",
+            "models/customer.yaml",
+            "models/judge.yaml",
         ] {
             let (_, text) = PROJECT_FILES
                 .iter()

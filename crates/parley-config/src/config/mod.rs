@@ -80,9 +80,10 @@ impl Config {
     /// The embedded default: SQLite `parley.db`, `flows/`, one sandbox sender, relative to
     /// the working directory.
     ///
-    /// The example assistant's scripted model comes along only when its rules file is there
-    /// (a project `parley init` wrote, Parley's repository): a folder of one's own flows
-    /// runs without it rather than failing over a file it never had.
+    /// The example's scripted models (the assistant, and `parley eval`'s customer and judge)
+    /// come along only when their rules files are there (a project `parley init` wrote,
+    /// Parley's repository): a folder of one's own flows runs without them rather than
+    /// failing over files it never had.
     pub fn embedded_default() -> Self {
         Self::embedded_default_in(Path::new(""))
     }

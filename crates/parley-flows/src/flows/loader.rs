@@ -1,7 +1,8 @@
-//! Reads `flows/**/*.yaml` (skipping `flows/tests/`, which holds flow tests), compiles each
-//! file and builds the flow set. Every problem of every file is reported, not only the
-//! first. Files are read up to `config::file_limits::MAX_FILE_BYTES` and compiled on a thread of their
-//! own with a known stack, whichever thread asked (a runtime worker during hot reload).
+//! Reads `flows/**/*.yaml` (skipping `flows/tests/` and `flows/evals/`, which hold flow
+//! tests and evaluation scenarios), compiles each file and builds the flow set. Every
+//! problem of every file is reported, not only the first. Files are read up to
+//! `config::file_limits::MAX_FILE_BYTES` and compiled on a thread of their own with a
+//! known stack, whichever thread asked (a runtime worker during hot reload).
 
 use super::compile::{self, Broken, LoadContext};
 use super::model::Flow;
@@ -195,7 +196,10 @@ fn orphan_translations(dir: &Path, flows: &[PathBuf], problems: &mut Vec<Problem
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "po"))
     {
-        if po.components().any(|c| c.as_os_str() == "tests") {
+        if po
+            .components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "evals")
+        {
             continue;
         }
         // `welcome.es.po` belongs to `welcome.yaml` (or `.yml`) in the same folder.
@@ -410,7 +414,7 @@ fn linked_folder(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) && path.is_dir()
 }
 
-/// The flow files under `dir`: `.yaml` and `.yml`, in subfolders too, except `tests/`,
+/// The flow files under `dir`: `.yaml` and `.yml`, in subfolders too, except `tests/`, `evals/`,
 /// hidden entries and links to folders (a warning each).
 fn collect(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> std::io::Result<()> {
     if !dir.exists() {
@@ -431,7 +435,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> s
                 hint: Some("put the flow files themselves (or links to each file) inside the flows folder".into()),
             });
         } else if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "tests") {
+            // Flow tests (`tests/`) and evaluation scenarios (`evals/`, recordings beside
+            // them) are read by `parley test` and `parley eval`, not as flows.
+            if path.file_name().is_some_and(|n| n == "tests" || n == "evals") {
                 continue;
             }
             collect(&path, out, problems)?;

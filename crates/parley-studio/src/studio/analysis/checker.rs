@@ -64,8 +64,8 @@ pub fn is_flow_file(config: &Config, path: &Path) -> bool {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     let hidden = names.iter().any(|n| n.starts_with('.'));
-    // The loader skips every folder named `tests`, at any depth.
-    let in_tests = names.iter().rev().skip(1).any(|n| n == "tests");
+    // The loader skips every folder named `tests` or `evals`, at any depth.
+    let in_tests = names.iter().rev().skip(1).any(|n| n == "tests" || n == "evals");
     yaml && !hidden && !in_tests
 }
 
