@@ -66,6 +66,8 @@ pub(super) struct Output {
     pub(super) mask_trace: bool,
     /// The experiment arm the run's counts also go to (`arm_track::ArmTrack`).
     pub(super) arm: super::arm_track::ArmTrack,
+    /// The conversation: what an agent conversation to score is drawn by (`insight`).
+    pub(super) conversation_id: i64,
 }
 
 /// The work of the event: what is queued, what waits for an effect, and the `agent` step's

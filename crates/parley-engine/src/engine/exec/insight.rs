@@ -1,14 +1,16 @@
 //! Flow insights: the counts of an event, taken where steps are entered and left and where
 //! runs start and end (`domain::insight` says what each count means). They go out with the
-//! event's output (`StepOutput::insights`) and are committed with it.
+//! event's output (`StepOutput::insights`) and are committed with it. An `agent` step with
+//! `score:` that a run leaves is drawn there to be scored by a judge in the background
+//! (`draw_score`): a `ScoreRequest` committed with the counts.
 
 use super::context::Next;
 use super::context::Output;
 use super::Interpreter;
 use crate::domain::experiment::RunArm;
-use crate::domain::insight::{Outcome, StepCount};
+use crate::domain::insight::{Outcome, ScoreRequest, StepCount};
 use crate::domain::{ConversationState, Wait};
-use crate::flows::Flow;
+use crate::flows::{Flow, Op};
 use chrono::{DateTime, Utc};
 
 impl Output {
@@ -25,6 +27,7 @@ impl Output {
     /// Counts `what` for step `pc` of `flow` (nothing for the jumps the compiler added).
     pub(super) fn count_step(&mut self, flow: &Flow, pc: usize, what: StepCount) {
         if let Some(key) = flow.insight_key(pc) {
+            self.draw_score(flow, pc, &key, what);
             self.out.insights.step(&flow.id, &key, what);
             if let Some(arm) = self.arm.arm_for(&flow.id) {
                 self.out.insights.arm_step(arm, &key, what);
@@ -32,8 +35,26 @@ impl Output {
         }
     }
 
+    /// A customer's question an agent step's knowledge had no good passage for (issue 59),
+    /// committed with the event's counts.
+    pub(super) fn count_unanswered(
+        &mut self,
+        question: crate::domain::insight::UnansweredQuestion,
+    ) {
+        self.out.insights.unanswered.push(question);
+    }
+
     pub(super) fn count_run(&mut self, flow: &str, what: Outcome) {
         self.out.insights.outcome(flow, what);
+        // The run ended in the event its agent conversation ended in: the conversation is
+        // scored under the run's outcome (`handed_off` rather than the step's `finished`).
+        if what != Outcome::Started && what != Outcome::Moved {
+            for request in &mut self.out.insights.to_score {
+                if request.flow == flow {
+                    request.outcome = what.as_str();
+                }
+            }
+        }
         // A run's `started` in an arm is the arm's start (`count_arm_started`).
         if what == Outcome::Started {
             return;
@@ -48,6 +69,31 @@ impl Output {
                 self.out.insights.arm_finish_ms(arm, ms);
             }
         }
+    }
+
+    /// The run leaves the `agent` step `pc` of `flow` by `how`: when the step has `score:`
+    /// and the conversation is drawn (its bucket for the flow below the step's `share`),
+    /// a `ScoreRequest` for the conversation since the run began.
+    fn draw_score(&mut self, flow: &Flow, pc: usize, key: &str, how: StepCount) {
+        let Some(Op::Agent(spec)) = flow.steps.get(pc).map(|s| &s.op) else {
+            return;
+        };
+        let (Some(score), outcome) = (&spec.score, leave_outcome(how)) else {
+            return;
+        };
+        let Some(outcome) = outcome else {
+            return;
+        };
+        if !drawn(self.conversation_id, &flow.id, score.share) {
+            return;
+        }
+        let started_ms = self.arm.since.unwrap_or(self.arm.now).timestamp_millis();
+        self.out.insights.to_score.push(ScoreRequest {
+            flow: flow.id.clone(),
+            step: key.to_string(),
+            outcome: outcome.as_str(),
+            started_ms,
+        });
     }
 
     /// A run entered an experiment's arm (a `split` drew it, or a flow's version was
@@ -161,4 +207,25 @@ impl Interpreter<'_> {
             self.output.arm.arm = None;
         }
     }
+}
+
+/// How a run that leaves an agent step by `how` ended, as far as the step knows (`None`:
+/// not a leaving).
+fn leave_outcome(how: StepCount) -> Option<Outcome> {
+    Some(match how {
+        StepCount::Entered => return None,
+        StepCount::Answered => Outcome::Finished,
+        StepCount::TimedOut => Outcome::TimedOut,
+        StepCount::Invalid => Outcome::Invalid,
+        StepCount::Dropped => Outcome::Dropped,
+        StepCount::Errored => Outcome::Errored,
+    })
+}
+
+/// Whether conversation `conversation_id`'s agent conversations in `flow` are scored at
+/// `share` percent: the experiments' stable hash (`bucket`, 0–9999), the same in every
+/// process and after a restart.
+fn drawn(conversation_id: i64, flow: &str, share: u32) -> bool {
+    let b = crate::domain::experiment::bucket(&format!("conversation:{conversation_id}"), flow);
+    b < share.min(100) * 100
 }

@@ -222,6 +222,7 @@ impl<'a> Interpreter<'a> {
                 visit_handed_off: false,
                 mask_trace: false,
                 arm,
+                conversation_id: input.conversation.id,
             },
             ctl: Control {
                 tasks: VecDeque::from([first, Task::StartDeferred]),
