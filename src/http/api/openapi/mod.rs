@@ -5,6 +5,7 @@
 //! which a test holds equal to the routes the server answers.
 
 mod events;
+mod agent_pages;
 mod experiments;
 mod knowledge;
 mod scores;

@@ -22,7 +22,7 @@ use super::schema::{
     answer, described, json_answer, json_body, list, nullable, obj, op, page, path_param, query,
     redirect, t, time, time_or_null, with_body,
 };
-use super::{experiments::get_sandbox_insights_experiments as experiments_op, sandbox};
+use super::{agent_pages, experiments::get_sandbox_insights_experiments as experiments_op, sandbox};
 use crate::domain::insight::{Outcome, StepCount};
 use sandbox::{local, not_found, on_this_machine, sandbox_error, unavailable};
 use serde_json::{json, Map, Value};
@@ -81,6 +81,10 @@ pub const OTHERS: &[Other] = &[
         get_insights_flow,
     ),
     other("GET", "/sandbox/api/insights/experiments", experiments_op),
+    other("GET", "/sandbox/api/insights/scores", agent_pages::get_scores),
+    other("GET", "/sandbox/api/insights/unanswered", agent_pages::get_unanswered),
+    other("GET", "/insights/scores.js", agent_pages::get_scores_js),
+    other("GET", "/insights/unanswered.js", agent_pages::get_unanswered_js),
 ];
 
 // Webhooks.
