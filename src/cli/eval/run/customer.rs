@@ -157,7 +157,7 @@ pub fn read_turn(t: &mut Transcript, customer: String, turn: &driver::Turn, flow
         read.started = trace.steps.iter().any(|s| s.flow == flow);
         read.errored = !trace.errors.is_empty();
         for x in &trace.exchanges {
-            tool_calls.extend(x.tool_calls.iter().map(|line| tool_call(line)));
+            tool_calls.extend(x.tool_calls.iter().map(String::as_str).map(tool_call));
             if x.replayed {
                 continue;
             }
