@@ -93,6 +93,9 @@ pub const TYPING_INDICATORS: &str = "parley_typing_indicators_total";
 /// `direction` (`input`, `output`), their cost in millionths of a US dollar, and how long
 /// they took.
 pub const MODEL_CALLS: &str = "parley_model_calls_total";
+pub const AGENT_SCORE: &str = "parley_agent_score";
+pub const AGENT_SCORES: &str = "parley_agent_scores_total";
+pub const AGENT_JUDGE_COST: &str = "parley_agent_judge_cost_microdollars_total";
 pub const MODEL_TOKENS: &str = "parley_model_tokens_total";
 pub const MODEL_COST: &str = "parley_model_cost_microdollars_total";
 pub const MODEL_LATENCY: &str = "parley_model_call_seconds";
