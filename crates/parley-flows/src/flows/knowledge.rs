@@ -463,7 +463,11 @@ pub fn read(path: &Path, name: &str, limit: u64) -> Result<Document, Refusal> {
         }
     })?;
     let file_max = kind.max_bytes();
-    let bytes_max = if kind == Kind::Pdf { file_max } else { limit.min(file_max) };
+    let bytes_max = if kind == Kind::Pdf {
+        file_max
+    } else {
+        limit.min(file_max)
+    };
     let mut bytes = Vec::new();
     file.take(bytes_max + 1)
         .read_to_end(&mut bytes)

@@ -49,4 +49,6 @@ mod check_tests;
 #[cfg(test)]
 mod form_tests;
 #[cfg(test)]
+mod knowledge_tests;
+#[cfg(test)]
 mod tests;
