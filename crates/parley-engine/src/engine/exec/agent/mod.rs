@@ -210,7 +210,7 @@ impl Interpreter<'_> {
             );
         }
         let query = round.user.clone();
-        let retrieved = self.retrieve(flow, spec, &query);
+        let retrieved = self.retrieve(flow, spec, pc, &query);
         let passages = retrieved.shown;
         let Some(round) = &mut self.ctl.round else {
             return Next::Stop;
