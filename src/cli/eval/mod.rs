@@ -20,6 +20,8 @@ pub mod judge;
 pub mod report;
 pub mod run;
 pub mod tape;
+#[cfg(test)]
+mod tests;
 
 use clap::Args;
 use std::path::PathBuf;
