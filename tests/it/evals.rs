@@ -333,3 +333,43 @@ async fn a_recording_replays_offline_and_a_changed_flow_names_the_difference() {
     assert!(error.contains("it holds 2 runs"), "{error}");
     assert_eq!(double.total_calls(), calls);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_gives_up_after_its_messages_and_a_long_message_is_cut() {
+    let double = EvalDouble::start(brain(), Duration::ZERO).await;
+    let (dir, config) = project(&double.base, "");
+    let s = scenario(Customer {
+        gives_up_after: 2,
+        ..goal_customer()
+    });
+    let (results, _) = run(&config, false, &s, &eval_path(&dir), 1, &[]).await;
+    let t = &results[0].transcript;
+    assert_eq!(t.error, None, "{t:#?}");
+    assert_eq!(t.turns.len(), 2);
+    assert_eq!(t.ended, "gave up after 2 messages");
+    // Asked once more, the customer did not call `done`: that message is never sent.
+    assert_eq!(double.calls(Role::Customer), 2);
+    assert_eq!(t.outcome, Some(Outcome::Waiting));
+
+    let s = scenario(Customer {
+        script: vec!["help".into(), "x".repeat(10_000)],
+        ..Customer::default()
+    });
+    let (results, _) = run(&config, false, &s, &eval_path(&dir), 1, &[]).await;
+    let t = &results[0].transcript;
+    assert_eq!(t.turns[1].customer.chars().count(), 4_096);
+    assert_eq!(t.ended, "script ended");
+
+    // A first message that starts no flow stops the run saying what to do.
+    let s = scenario(Customer {
+        script: vec!["good morning".into()],
+        ..Customer::default()
+    });
+    let (results, _) = run(&config, false, &s, &eval_path(&dir), 1, &[]).await;
+    let error = results[0].transcript.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("the customer's first message did not start flow `orders`"),
+        "{error}"
+    );
+    assert!(error.contains("`opening`"), "{error}");
+}
