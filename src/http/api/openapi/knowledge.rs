@@ -10,7 +10,16 @@ pub(super) fn details(
 ) -> Option<(Option<Value>, Vec<Value>, &'static [u16])> {
     match (method, path) {
         ("GET", "/api/knowledge") => Some((None, vec![], &[200, 401])),
-        ("POST", "/api/knowledge/refresh") => Some((None, vec![], &[200, 401])),
+        ("POST", "/api/knowledge/refresh") => Some((
+            Some(serde_json::json!({
+                "type": "object",
+                "description": "Optional: one source to fetch again; without a body, every source",
+                "properties": { "source": { "type": "string", "description": "the page's or sitemap's address, as `GET /api/knowledge` lists it" } },
+                "additionalProperties": false
+            })),
+            vec![],
+            &[202, 401, 404, 422],
+        )),
         _ => None,
     }
 }
