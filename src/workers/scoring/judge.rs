@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 pub const MAX_MESSAGES: usize = 50;
 /// The most characters of a transcript the judge reads.
 pub const MAX_CHARS: usize = 20_000;
+/// How long before the run's start its first message may have been received (Unix
+/// microseconds): the message that started the run is part of its transcript.
+const INBOUND_LEAD_US: i64 = 60_000_000;
 /// The longest reason kept from the judge.
 const MAX_REASON: usize = 500;
 
@@ -36,6 +39,10 @@ pub fn transcript(
     let mut lines: Vec<Line> = Vec::new();
     for e in inbound {
         let at = e.received_at.timestamp_micros();
+        // The message that started the run was received a moment before it started.
+        if at < since - INBOUND_LEAD_US {
+            continue;
+        }
         if let EventKind::Message(m) = &e.kind {
             let text = m
                 .content
@@ -62,7 +69,7 @@ pub fn transcript(
             at,
         });
     }
-    lines.retain(|l| l.at >= since && l.at <= until);
+    lines.retain(|l| (l.from == "customer" || l.at >= since) && l.at <= until);
     lines.sort_by_key(|l| l.at);
     let skip = lines.len().saturating_sub(MAX_MESSAGES);
     let mut out = Vec::new();
