@@ -164,3 +164,42 @@ async fn a_finished_agent_conversation_is_scored_on_postgres() {
     };
     conversation_scored_and_reported(Some(url)).await;
 }
+
+#[tokio::test]
+async fn a_judge_out_of_budget_leaves_conversations_pending() {
+    static BUDGETED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let flow = BUDGETED.get_or_init(|| {
+        SUPPORT.replace(
+            "        share: 100\n",
+            "        share: 100\n        budget: { tokens_per_day: 1 }\n",
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(None, flow.as_str(), dir.path()).await;
+    // The first conversation is scored (nothing spent yet) and spends the day's budget.
+    say(&app, "16315550102", "wamid.b1", "help").await;
+    say(&app, "16315550102", "wamid.b2", "bye").await;
+    scored(&app, 1).await;
+    say(&app, "16315550103", "wamid.b3", "help").await;
+    say(&app, "16315550103", "wamid.b4", "bye").await;
+    let t0 = std::time::Instant::now();
+    loop {
+        let r = scores(&app).await;
+        let f = &r["flows"][0];
+        if f["not_scored"]["pending"] == 1 {
+            assert_eq!(f["scored"], 1, "{r:#}");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{r:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t0 = std::time::Instant::now();
+    while !metrics_page(&app.http, &app.addr)
+        .await
+        .contains("parley_agent_scores_total{flow=\"support\",result=\"skipped_budget\"} ")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(scores(&app).await["flows"][0]["scored"], 1);
+}
