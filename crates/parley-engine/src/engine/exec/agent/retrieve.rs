@@ -76,5 +76,6 @@ impl Interpreter<'_> {
 /// location (`[the customer sent a …]`), which no passage answers.
 fn is_question_text(text: &str) -> bool {
     let t = text.trim();
-    !t.is_empty() && !(t.starts_with("[the customer sent a") && t.ends_with(']'))
+    let stand_in = t.starts_with("[the customer sent a") && t.ends_with(']');
+    !t.is_empty() && !stand_in
 }
