@@ -102,7 +102,14 @@ impl Worker {
                 continue;
             };
             let stored = self.store.knowledge_pages(Some(&url)).await?;
-            let outcome = fetch::fetch(&self.client, source, &stored, now).await;
+            let outcome = fetch::fetch(
+                &self.client,
+                self.config.flows.allow_private_networks,
+                source,
+                &stored,
+                now,
+            )
+            .await;
             let failures = self
                 .store
                 .knowledge_sources()

@@ -24,6 +24,19 @@ pub fn client(allow_private: bool) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Refuses an internal address written as such (an IP literal never reaches the guard's
+/// resolver) unless private networks are allowed.
+fn guard_url(allow_private: bool, url: &str) -> Result<(), String> {
+    web::check_url(url)?;
+    if allow_private {
+        return Ok(());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    crate::net::Guard::system().check_url(&parsed).map_err(|refused| {
+        format!("{refused}; Parley fetches knowledge from private networks only when the config sets `flows.allow_private_networks: true`")
+    })
+}
+
 /// What a fetch found: the source's pages (`None`: nothing changed) and what failed.
 pub struct Outcome {
     pub pages: Option<Vec<KnowledgePage>>,
@@ -33,13 +46,14 @@ pub struct Outcome {
 /// Fetches `source`, given the pages stored for it.
 pub async fn fetch(
     client: &reqwest::Client,
+    allow_private: bool,
     source: &WebSource,
     stored: &[KnowledgePage],
     now: DateTime<Utc>,
 ) -> Outcome {
     let known: HashMap<&str, &KnowledgePage> = stored.iter().map(|p| (p.url.as_str(), p)).collect();
     let urls = if source.sitemap {
-        match sitemap_pages(client, source).await {
+        match sitemap_pages(client, allow_private, source).await {
             Ok(urls) => urls,
             Err(error) => {
                 return Outcome {
@@ -57,6 +71,7 @@ pub async fn fetch(
     for url in urls {
         match page(
             client,
+            allow_private,
             &source.url,
             &url,
             known.get(url.as_str()).copied(),
@@ -95,12 +110,13 @@ pub async fn fetch(
 /// One page: `Ok(None)` when the server says it has not changed.
 async fn page(
     client: &reqwest::Client,
+    allow_private: bool,
     source: &str,
     url: &str,
     known: Option<&KnowledgePage>,
     now: DateTime<Utc>,
 ) -> Result<Option<KnowledgePage>, String> {
-    web::check_url(url)?;
+    guard_url(allow_private, url)?;
     let mut request = client.get(url);
     if let Some(k) = known {
         if let Some(etag) = &k.etag {
@@ -166,13 +182,14 @@ async fn page(
 /// `include`, at most `max_pages`.
 async fn sitemap_pages(
     client: &reqwest::Client,
+    allow_private: bool,
     source: &WebSource,
 ) -> Result<Vec<String>, String> {
-    let (mut urls, index) = read_sitemap(client, &source.url).await?;
+    let (mut urls, index) = read_sitemap(client, allow_private, &source.url).await?;
     if index {
         let sitemaps = std::mem::take(&mut urls);
         for s in sitemaps.iter().take(50) {
-            let (more, _) = read_sitemap(client, s).await?;
+            let (more, _) = read_sitemap(client, allow_private, s).await?;
             urls.extend(more);
             if urls.len() >= web::SITEMAP_MAX_URLS {
                 break;
@@ -189,8 +206,12 @@ async fn sitemap_pages(
         .collect())
 }
 
-async fn read_sitemap(client: &reqwest::Client, url: &str) -> Result<(Vec<String>, bool), String> {
-    web::check_url(url)?;
+async fn read_sitemap(
+    client: &reqwest::Client,
+    allow_private: bool,
+    url: &str,
+) -> Result<(Vec<String>, bool), String> {
+    guard_url(allow_private, url)?;
     let response = client.get(url).send().await.map_err(|e| describe(&e))?;
     if !response.status().is_success() {
         return Err(format!(
