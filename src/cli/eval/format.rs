@@ -20,6 +20,7 @@
 mod read;
 #[cfg(test)]
 mod tests;
+mod unreadable;
 
 use crate::config::Config;
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 use super::checks::{check, names, CheckResult};
 use super::format::{Customer, Expect, Outcome, Scenario, Wanted};
 use super::judge::Verdict;
-use super::report::{self, RunReport, ScenarioReport};
+use super::report::{self, ScenarioReport};
 use super::run::{ToolCall, Transcript, Turn, Usage};
 
 fn scenario() -> Scenario {
