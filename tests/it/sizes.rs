@@ -18,9 +18,9 @@ const BENCH: &str = "the benchmark's command line and report, not the daemon";
 
 /// Files over `MAX_FILE_LINES`: path, production lines at most, why.
 const LARGE_FILES: &[(&str, usize, &str)] = &[
+    ("src/http/api/openapi/others.rs", 609, TABLE),
     ("crates/parley-bench/src/main.rs", 892, BENCH),
     ("crates/parley-bench/src/report.rs", 675, BENCH),
-    ("src/http/api/openapi/others.rs", 613, TABLE),
     ("src/http/api/openapi/sandbox.rs", 736, TABLE),
 ];
 

@@ -4,8 +4,8 @@
 //! any other answer, and a model that fails, is a failing verdict saying why. The shape
 //! below is what `checks` and `report` read.
 
-use super::run::Transcript;
 use super::tape::RunTape;
+use super::transcript::Transcript;
 use crate::domain::chat::{ChatAnswer, ChatMessage, ChatRequest, ToolSpec};
 use crate::models::Model;
 use serde_json::json;

@@ -20,6 +20,7 @@ pub mod judge;
 pub mod report;
 pub mod run;
 pub mod tape;
+pub mod transcript;
 #[cfg(test)]
 mod tests;
 

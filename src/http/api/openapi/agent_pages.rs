@@ -1,12 +1,12 @@
-//! The Insights page's agent sections (issue 59), for `others::OTHERS`: the reads of
+//! The Insights page and its agent sections (issue 59), for `others::OTHERS`: the reads of
 //! scored conversations and of what the agents could not answer under
 //! `/sandbox/api/insights/…` (the API's `GET /api/insights/scores` and
 //! `GET /api/insights/unanswered` without the key, by the sandbox's rules), and the two
 //! scripts the page loads for them.
 
-use super::sandbox::{local, on_this_machine, sandbox_error, unavailable};
 use super::query;
-use super::schema::{answer, json_answer, op, t};
+use super::sandbox::{local, on_this_machine, sandbox_error, unavailable};
+use super::schema::{answer, json_answer, op, page, t};
 use serde_json::{json, Value};
 
 /// `since`, `until` and `flow`, as every Insights read takes them.
@@ -77,12 +77,38 @@ fn script(id: &str, what: &str) -> Value {
 }
 
 pub(super) fn get_scores_js() -> Value {
-    script("get_insights_scores_js", "The Insights page's agent scores section")
+    script(
+        "get_insights_scores_js",
+        "The Insights page's agent scores section",
+    )
 }
 
 pub(super) fn get_unanswered_js() -> Value {
     script(
         "get_insights_unanswered_js",
         "The Insights page's section of what the agents could not answer",
+    )
+}
+
+/// The page itself.
+pub(super) fn get_insights() -> Value {
+    let responses = json!({
+        "200": page("The page"),
+        "403": sandbox_error("Not addressed to this machine while `sandbox.expose` is off", &["forbidden"]),
+        "404": answer("The sandbox is off (the page is served with it): plain text saying why", "text/plain", t("string")),
+    });
+    op(
+        "get_insights",
+        "insights",
+        "The Insights page: a funnel per flow",
+        &on_this_machine(
+            "A bar per step (entered, answered, timed out, invalid, dropped, errored, waiting), \
+             what its messages became and cost, each flow's outcomes, a period picker and CSV \
+             links, read from `/sandbox/api/insights/flows…`. Counts only, never a message or a \
+             contact. Plain HTML, never framed.",
+            false,
+        ),
+        vec![],
+        responses,
     )
 }

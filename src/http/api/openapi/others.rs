@@ -19,10 +19,12 @@
 //! `{"success": false, "error", "error_code"}` under `/webhooks`.
 
 use super::schema::{
-    answer, described, json_answer, json_body, list, nullable, obj, op, page, path_param, query,
+    answer, described, json_answer, json_body, list, nullable, obj, op, path_param, query,
     redirect, t, time, time_or_null, with_body,
 };
-use super::{agent_pages, experiments::get_sandbox_insights_experiments as experiments_op, sandbox};
+use super::{
+    agent_pages, experiments::get_sandbox_insights_experiments as experiments_op, sandbox,
+};
 use crate::domain::insight::{Outcome, StepCount};
 use sandbox::{local, not_found, on_this_machine, sandbox_error, unavailable};
 use serde_json::{json, Map, Value};
@@ -73,7 +75,7 @@ pub const OTHERS: &[Other] = &[
     other("GET", "/sandbox/api/clock", sandbox::get_clock),
     other("POST", "/sandbox/api/clock", sandbox::post_clock),
     other("GET", "/sandbox/api/media/{sha256}", sandbox::get_media),
-    other("GET", "/insights", get_insights),
+    other("GET", "/insights", agent_pages::get_insights),
     other("GET", "/sandbox/api/insights/flows", get_insights_flows),
     other(
         "GET",
@@ -81,10 +83,22 @@ pub const OTHERS: &[Other] = &[
         get_insights_flow,
     ),
     other("GET", "/sandbox/api/insights/experiments", experiments_op),
-    other("GET", "/sandbox/api/insights/scores", agent_pages::get_scores),
-    other("GET", "/sandbox/api/insights/unanswered", agent_pages::get_unanswered),
+    other(
+        "GET",
+        "/sandbox/api/insights/scores",
+        agent_pages::get_scores,
+    ),
+    other(
+        "GET",
+        "/sandbox/api/insights/unanswered",
+        agent_pages::get_unanswered,
+    ),
     other("GET", "/insights/scores.js", agent_pages::get_scores_js),
-    other("GET", "/insights/unanswered.js", agent_pages::get_unanswered_js),
+    other(
+        "GET",
+        "/insights/unanswered.js",
+        agent_pages::get_unanswered_js,
+    ),
 ];
 
 // Webhooks.
@@ -409,28 +423,6 @@ fn get_sandbox_slash() -> Value {
 }
 
 // Insights: the page and its reads, by the sandbox's rules.
-
-fn get_insights() -> Value {
-    let responses = json!({
-        "200": page("The page"),
-        "403": sandbox_error("Not addressed to this machine while `sandbox.expose` is off", &["forbidden"]),
-        "404": answer("The sandbox is off (the page is served with it): plain text saying why", "text/plain", t("string")),
-    });
-    op(
-        "get_insights",
-        "insights",
-        "The Insights page: a funnel per flow",
-        &on_this_machine(
-            "A bar per step (entered, answered, timed out, invalid, dropped, errored, waiting), \
-             what its messages became and cost, each flow's outcomes, a period picker and CSV \
-             links, read from `/sandbox/api/insights/flows…`. Counts only, never a message or a \
-             contact. Plain HTML, never framed.",
-            false,
-        ),
-        vec![],
-        responses,
-    )
-}
 
 /// Non-negative counters, by name.
 fn counts(names: impl IntoIterator<Item = &'static str>) -> Map<String, Value> {

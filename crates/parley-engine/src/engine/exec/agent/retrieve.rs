@@ -49,7 +49,10 @@ impl Interpreter<'_> {
         }
         Retrieved {
             shown: found.iter().map(|(p, _)| p.shown()).collect(),
-            sources: found.iter().map(|(p, _)| p.file.clone()).collect(),
+            sources: found
+                .iter()
+                .map(|(p, _)| p.link.clone().unwrap_or_else(|| p.file.clone()))
+                .collect(),
         }
     }
 
