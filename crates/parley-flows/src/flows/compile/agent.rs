@@ -113,7 +113,7 @@ pub fn compile(
     let models = b.ctx.deployment.map(|d| d.model_names.as_slice());
     let scoring = crate::flows::scoring::compile(m, models, problems);
     let cite = agent_knowledge::cite(m, problems);
-    let retrieval = crate::flows::retrieval::compile(m, models, problems);
+    let retrieval = crate::flows::retrieval::compile(m, problems);
     let (rubric, score) = scoring?;
     Some(AgentSpec {
         model: model?,
