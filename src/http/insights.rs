@@ -36,7 +36,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/insights/experiments", get(experiments_report))
         .route("/sandbox/api/insights/scores", get(scores_report))
         .route("/sandbox/api/insights/unanswered", get(unanswered_report))
-        .route("/insights/scores.js", get(|| script(include_str!("insights/scores.js"))))
+        .route(
+            "/insights/scores.js",
+            get(|| script(include_str!("insights/scores.js"))),
+        )
         .route(
             "/insights/unanswered.js",
             get(|| script(include_str!("insights/unanswered.js"))),

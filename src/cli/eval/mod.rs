@@ -20,9 +20,9 @@ pub mod judge;
 pub mod report;
 pub mod run;
 pub mod tape;
-pub mod transcript;
 #[cfg(test)]
 mod tests;
+pub mod transcript;
 
 use clap::Args;
 use std::path::PathBuf;

@@ -437,7 +437,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> s
         } else if path.is_dir() {
             // Flow tests (`tests/`) and evaluation scenarios (`evals/`, recordings beside
             // them) are read by `parley test` and `parley eval`, not as flows.
-            if path.file_name().is_some_and(|n| n == "tests" || n == "evals") {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "tests" || n == "evals")
+            {
                 continue;
             }
             collect(&path, out, problems)?;

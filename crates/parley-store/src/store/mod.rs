@@ -34,12 +34,12 @@ mod rows;
 mod scores;
 mod shared_reads;
 mod sql;
-mod unanswered;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod unanswered;
 
 pub use broadcasts::*;
 pub use chatwoot::*;

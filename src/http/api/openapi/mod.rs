@@ -4,16 +4,16 @@
 //! and Insights, the pages, `/healthz`, `/readyz`, `/metrics`) from `others::OTHERS`,
 //! which a test holds equal to the routes the server answers.
 
-mod events;
 mod agent_pages;
+mod events;
 mod experiments;
-mod knowledge;
-mod scores;
-mod unanswered;
 mod inbox;
+mod knowledge;
 mod others;
 mod sandbox;
 mod schema;
+mod scores;
+mod unanswered;
 
 pub use others::OTHERS;
 

@@ -36,8 +36,6 @@ mod inbox;
 mod ingest;
 mod insights;
 mod knowledge_docs;
-mod scores;
-mod unanswered;
 mod media;
 mod outbox;
 mod reads;
@@ -45,9 +43,11 @@ mod rollouts;
 mod routing;
 mod rows;
 mod schedules;
+mod scores;
 mod senders;
 mod statuses;
 mod timers;
+mod unanswered;
 
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;

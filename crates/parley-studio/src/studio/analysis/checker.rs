@@ -65,7 +65,11 @@ pub fn is_flow_file(config: &Config, path: &Path) -> bool {
         .collect();
     let hidden = names.iter().any(|n| n.starts_with('.'));
     // The loader skips every folder named `tests` or `evals`, at any depth.
-    let in_tests = names.iter().rev().skip(1).any(|n| n == "tests" || n == "evals");
+    let in_tests = names
+        .iter()
+        .rev()
+        .skip(1)
+        .any(|n| n == "tests" || n == "evals");
     yaml && !hidden && !in_tests
 }
 

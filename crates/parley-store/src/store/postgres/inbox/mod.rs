@@ -315,7 +315,13 @@ impl PgStore {
         let ids = insert_outbound(&mut tx, &step.outbound, step.queued_at).await?;
         super::insights::add(&mut tx, step.now, &step.insights).await?;
         super::unanswered::add(&mut tx, step.now, &step.insights.unanswered).await?;
-        super::scores::add(&mut tx, step.now, step.conversation_id, &step.insights.to_score).await?;
+        super::scores::add(
+            &mut tx,
+            step.now,
+            step.conversation_id,
+            &step.insights.to_score,
+        )
+        .await?;
         super::events_log::insert_events(&mut tx, &step.events).await?;
         if step.release {
             release_lease(&mut tx, step.conversation_id, &step.owner).await?;
