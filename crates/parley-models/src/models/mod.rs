@@ -8,6 +8,7 @@
 //! - `scripted`: no network; answers from a rules file (the sandbox's demo model) or from a
 //!   queue a flow test fills.
 //! - `transcribe`: OpenAI-compatible `/audio/transcriptions`.
+//! - `embeddings`: OpenAI-compatible `/embeddings`, the vectors passages are compared by.
 
 use crate::config::{Config, ModelConfig, ModelKind};
 use crate::domain::chat::{ChatAnswer, ChatRequest, Prices};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub mod anthropic;
 mod client;
+pub mod embeddings;
 pub mod openai;
 pub mod scripted;
 pub mod transcribe;
