@@ -36,6 +36,8 @@ use Place::*;
 use Shape::*;
 
 const TEXTS: Shape = OneOrList(&Text);
+/// A file's name, or a web page or sitemap written as settings.
+const KNOWLEDGE: Shape = OneOrList(&Either(&Text, &Group(WebSource)));
 const STEPS: Shape = ListOf(&Group(Step));
 const BUTTONS: Shape = OneOrList(&Either(&Text, &Group(Button)));
 const ROWS: Shape = OneOrList(&Either(&Text, &Group(ListRow)));
@@ -218,7 +220,7 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(Agent, "scope", Text, "The one task the assistant is for; other questions are declined. Without it `parley check` warns.", "scope: \"orders, deliveries and returns at Acme\""),
     e(Agent, "opening", Text, "Sent when the step starts.", "opening: \"Hi! I am Acme's assistant.\""),
     e(Agent, "history", IntIn(0, 50), "Past messages the model sees: 0 to 50 (default 10).", "history: 10"),
-    e(Agent, "knowledge", TEXTS, "Text or Markdown files in the project folder the assistant answers from.", "knowledge: [knowledge/shipping.md, knowledge/returns.md]"),
+    e(Agent, "knowledge", KNOWLEDGE, "What the assistant answers from: .md, .txt, .html, .pdf files in the project folder, or web pages and sitemaps (`{ url: … }`, `{ sitemap: … }`); at most 100 entries.", "knowledge:\n  - knowledge/shipping.md\n  - { url: \"https://acme.example/help/returns\", refresh: 6h }"),
     e(Agent, "passages", IntIn(1, 10), "Passages of the knowledge added per turn: 1 to 10 (default 3).", "passages: 3"),
     e(Agent, "tools", Either(&Null, &Group(AgentTools)), "The only actions the model may take (may be empty).", "tools: { save: { email: { expect: email } }, handoff: true, end: true }"),
     e(Agent, "max_turns", IntIn(1, 1000), "Customer messages answered before the step ends (default 20).", "max_turns: 20"),
@@ -229,6 +231,10 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(Agent, "on_budget", Group(AgentExit), "What to do when the budget is spent: `say` to the customer, `goto` a step.", "on_budget: { say: \"Let me get a colleague.\", goto: human }"),
     e(Agent, "if_window_closed", WINDOW, "What the assistant's messages do when the 24-hour window has closed by the time they leave: a template, `skip` or `fail`.", "if_window_closed: skip"),
     e(Agent, "guardrails", Group(Guardrails), "Checks on every answer: length, links, forbidden patterns, personal data in logs.", "guardrails:\n  max_length: 1000\n  allowed_domains: [acme.example]"),
+    e(Agent, "rubric", ListIn(&TextUpTo(300), 1, 20), "What a judge checks in this step's conversations, in plain words: 1 to 20 criteria, each at most 300 characters. Also the rubric `parley eval` judges by when a scenario file gives none.", "rubric:\n  - \"never promises a refund, a discount or a delivery date\"\n  - \"asks for the order number before saying anything about an order\""),
+    e(Agent, "score", Group(Score), "Judges a share of this step's finished conversations in the background by its `rubric` (which it needs): the `judge` model, the `share` scored and an optional daily `budget`.", "score: { judge: judge, share: 20 }"),
+    e(Agent, "cite", Bool, "A reply ends with the web pages its passages came from (`Source: https://…`); a page whose domain `guardrails: allowed_domains` does not allow is never cited (default false).", "cite: true"),
+    e(Agent, "retrieval", Group(Retrieval), "When a question counts as one the `knowledge` could not answer (passages are found with BM25 over the knowledge). Needs `knowledge`.", "retrieval: { unanswered_below: 1.0 }"),
     e(AgentBudget, "tokens", Int, "Tokens per conversation.", "tokens: 20000"),
     e(AgentBudget, "cost", Number, "Cost per conversation, in US dollars (the model needs prices in the config).", "cost: 0.05"),
     e(AgentExit, "say", Text, "What the customer is told.", "say: \"Sorry, something went wrong; a person will reply.\""),
@@ -245,6 +251,17 @@ pub(crate) const ENTRIES: &[Entry] = &[
     e(AgentSave, "description", Text, "What the variable is, told to the model.", "{ expect: regex, pattern: \"^A-[0-9]{5}$\", description: \"the order number\" }"),
     e(AgentHandoff, "message", Text, "What the customer is told as the person takes over.", "message: \"A person will answer shortly.\""),
     e(AgentHandoff, "timeout", Duration, "When the conversation comes back to the bot.", "timeout: 2h"),
+    e(WebSource, "url", Url, "One web page (HTML, PDF or text) the assistant answers from. An entry has `url` or `sitemap`.", "- { url: \"https://acme.example/help/returns\", refresh: 6h }"),
+    e(WebSource, "sitemap", Url, "A sitemap.xml whose pages the assistant answers from (a sitemap index is followed one level down). An entry has `url` or `sitemap`.", "- { sitemap: \"https://acme.example/sitemap.xml\", max_pages: 200, include: \"/help/\" }"),
+    e(WebSource, "refresh", Duration, "How often Parley fetches it again: at least 1m (default 1d).", "refresh: 6h"),
+    e(WebSource, "max_pages", IntIn(1, 1000), "For a sitemap: the most pages read, 1 to 1000 (default 100).", "max_pages: 200"),
+    e(WebSource, "include", Text, "For a sitemap: only pages whose address contains this.", "include: \"/help/\""),
+    e(Retrieval, "unanswered_below", NumberIn(0.0, 100.0), "A question whose best passage scores below this counts as one the knowledge could not answer: 0 to 100 (default 1.0).", "unanswered_below: 1.0"),
+    e(Score, "judge", Text, "A name in the config's `models:`: the model that judges. Required.", "judge: judge"),
+    e(Score, "share", IntIn(1, 100), "Percent of the step's finished conversations scored: 1 to 100. Required.", "share: 20"),
+    e(Score, "budget", Group(ScoreBudget), "What the judge may spend on this step in a day (UTC); it stops for the day at either limit.", "budget: { cost_per_day: 1.00, tokens_per_day: 200000 }"),
+    e(ScoreBudget, "cost_per_day", Number, "US dollars per day, more than 0 (counted from the judge model's prices in the config).", "cost_per_day: 1.00"),
+    e(ScoreBudget, "tokens_per_day", Int, "Tokens per day, more than 0.", "tokens_per_day: 200000"),
     e(Guardrails, "max_length", IntIn(1, 4096), "Characters per answer: up to 4096, WhatsApp's limit (default 1000).", "max_length: 1000"),
     e(Guardrails, "allowed_domains", TEXTS, "Links only to these domains and their subdomains; none: no links.", "allowed_domains: [acme.example]"),
     e(Guardrails, "forbid", TEXTS, "Answers matching any of these patterns are refused.", "forbid: [\"(?i)guarantee\"]"),

@@ -245,7 +245,13 @@ fn constraints(place: Place) -> Value {
                 "template", "react", "location_request",
             ]),
         }),
-        Place::AgentBudget => json!({ "minProperties": 1 }),
+        Place::AgentBudget | Place::ScoreBudget => json!({ "minProperties": 1 }),
+        Place::Score => json!({ "required": ["judge", "share"] }),
+        // A page or a sitemap; only a sitemap has pages to count and filter.
+        Place::WebSource => json!({
+            "oneOf": one_of(vec!["url", "sitemap"]),
+            "dependencies": { "max_pages": ["sitemap"], "include": ["sitemap"] },
+        }),
         Place::Ask => json!({ "required": ["save_as"] }),
         Place::Form => json!({ "required": ["text", "cta"] }),
         Place::FormField => json!({ "required": ["name"] }),
@@ -270,6 +276,9 @@ fn constraints(place: Place) -> Value {
 fn shape(shape: &Shape) -> Value {
     match shape {
         Shape::Text => json!({ "type": ["string", "number", "boolean"] }),
+        Shape::TextUpTo(max) => {
+            json!({ "type": ["string", "number", "boolean"], "maxLength": max })
+        }
         Shape::Url => json!({
             "type": "string",
             "pattern": r"^(https?://|\s*\{\{)",
@@ -278,6 +287,7 @@ fn shape(shape: &Shape) -> Value {
         Shape::Int => json!({ "type": "integer" }),
         Shape::IntIn(min, max) => json!({ "type": "integer", "minimum": min, "maximum": max }),
         Shape::Number => json!({ "type": "number" }),
+        Shape::NumberIn(min, max) => json!({ "type": "number", "minimum": min, "maximum": max }),
         Shape::Bool => json!({
             "enum": [true, false, "yes", "no", "on", "off", "Yes", "No", "On", "Off"]
         }),
@@ -296,6 +306,12 @@ fn shape(shape: &Shape) -> Value {
         }),
         Shape::Group(place) => json!({ "$ref": format!("#/definitions/{}", name(*place)) }),
         Shape::ListOf(item) => json!({ "type": "array", "items": self::shape(item) }),
+        Shape::ListIn(item, min, max) => json!({
+            "type": "array",
+            "items": self::shape(item),
+            "minItems": min,
+            "maxItems": max,
+        }),
         Shape::OneOrList(item) => {
             let one = self::shape(item);
             json!({ "anyOf": [one.clone(), { "type": "array", "items": one }] })

@@ -47,6 +47,14 @@ pub enum Place {
     AgentHandoff,
     /// An agent's `guardrails`.
     Guardrails,
+    /// A web page or sitemap among an agent's `knowledge`.
+    WebSource,
+    /// An agent's `retrieval`.
+    Retrieval,
+    /// An agent's `score`.
+    Score,
+    /// The `budget` of an agent's `score`.
+    ScoreBudget,
     /// A reply button written as settings.
     Button,
     /// A `list` of rows.
@@ -91,6 +99,10 @@ pub(super) const ALL: &[Place] = &[
     Place::AgentSave,
     Place::AgentHandoff,
     Place::Guardrails,
+    Place::WebSource,
+    Place::Retrieval,
+    Place::Score,
+    Place::ScoreBudget,
     Place::Button,
     Place::List,
     Place::ListSection,
@@ -108,6 +120,8 @@ pub(super) const ALL: &[Place] = &[
 pub(super) enum Shape {
     /// A single value read as text (YAML's numbers and yes/no are text to the compiler).
     Text,
+    /// Text of at most this many characters.
+    TextUpTo(u32),
     /// A web address: `https://…`, `http://…`, or a blank that holds one (`{{ vars.url }}`).
     Url,
     /// A whole number.
@@ -116,6 +130,8 @@ pub(super) enum Shape {
     IntIn(i64, i64),
     /// A number.
     Number,
+    /// A number from the first to the second.
+    NumberIn(f64, f64),
     /// `true` or `false`.
     Bool,
     /// A duration like `30s`, `10m`, `2h`, `1d`.
@@ -134,6 +150,8 @@ pub(super) enum Shape {
     Group(Place),
     /// A list of this.
     ListOf(&'static Shape),
+    /// A list of this, with from the first to the second number of items.
+    ListIn(&'static Shape, u32, u32),
     /// This alone, or a list of it (`keyword: hi` or `keyword: [hi, hello]`).
     OneOrList(&'static Shape),
     /// Either of two.
@@ -149,12 +167,14 @@ impl Shape {
     pub(super) fn words(&self) -> &'static str {
         match self {
             Shape::Text => "text",
+            Shape::TextUpTo(_) => "text of a bounded length",
             Shape::Url => "a web address",
             Shape::Int => "a whole number",
             Shape::IntIn(..) => "a whole number in a range",
             Shape::Yes => "true, or nothing",
             Shape::Null => "nothing",
             Shape::Number => "a number",
+            Shape::NumberIn(..) => "a number in a range",
             Shape::Bool => "true or false",
             Shape::Duration => "a duration like 30s, 10m, 2h or 1d",
             Shape::Choice(_) => "one of a few words",
@@ -162,6 +182,7 @@ impl Shape {
             Shape::Values => "names and values",
             Shape::Group(_) => "settings",
             Shape::ListOf(_) => "a list",
+            Shape::ListIn(..) => "a list of a bounded length",
             Shape::OneOrList(_) => "one, or a list",
             Shape::Either(a, _) => a.words(),
             Shape::Named(_) => "names, each with settings",
@@ -173,7 +194,7 @@ impl Shape {
     pub(super) fn choices(&self) -> &'static [&'static str] {
         match self {
             Shape::Choice(words) => words,
-            Shape::OneOrList(s) | Shape::ListOf(s) => s.choices(),
+            Shape::OneOrList(s) | Shape::ListOf(s) | Shape::ListIn(s, ..) => s.choices(),
             Shape::Either(a, b) => match a.choices() {
                 [] => b.choices(),
                 words => words,
@@ -186,7 +207,7 @@ impl Shape {
     pub(super) fn next(&self) -> Option<Next> {
         match self {
             Shape::Group(p) => Some(Next::Place(*p)),
-            Shape::ListOf(s) | Shape::OneOrList(s) => s.next(),
+            Shape::ListOf(s) | Shape::OneOrList(s) | Shape::ListIn(s, ..) => s.next(),
             Shape::Named(s) => match s.next()? {
                 Next::Place(p) => Some(Next::Named(p)),
                 Next::Named(_) => None,

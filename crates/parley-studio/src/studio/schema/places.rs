@@ -40,6 +40,9 @@ impl Place {
             Place::AgentSave => list(keys::SAVE_KEYS),
             Place::AgentHandoff => list(keys::AGENT_HANDOFF_KEYS),
             Place::Guardrails => list(keys::GUARDRAIL_KEYS),
+            Place::Retrieval => list(crate::flows::retrieval::RETRIEVAL_KEYS),
+            Place::Score => list(crate::flows::scoring::SCORE_KEYS),
+            Place::ScoreBudget => list(crate::flows::scoring::SCORE_BUDGET_KEYS),
             Place::Language => keys::step_settings("language"),
             _ => None,
         }
@@ -120,6 +123,12 @@ impl Place {
             Place::AgentSave => "A variable the agent may save",
             Place::AgentHandoff => "The agent's handoff tool",
             Place::Guardrails => "Checks on every answer of the agent",
+            Place::WebSource => "A web page or a sitemap the agent answers from",
+            Place::Retrieval => {
+                "When a question counts as one the agent's knowledge could not answer"
+            }
+            Place::Score => "A share of the agent's finished conversations judged by its rubric",
+            Place::ScoreBudget => "What the judge may spend on this step in a day",
             Place::Button => "A reply button",
             Place::List => "A list of rows behind a button",
             Place::ListSection => "A section of a list",

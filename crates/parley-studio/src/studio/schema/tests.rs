@@ -135,3 +135,60 @@ fn every_config_key_is_described() {
         "config keys without a doc comment (the schema's description): {missing:?}"
     );
 }
+
+#[test]
+fn the_agent_keys_of_scoring_citing_and_web_knowledge_are_followed_and_bounded() {
+    assert_eq!(
+        place_at(&["steps", "agent", "knowledge", "-"]),
+        Some(Place::WebSource)
+    );
+    assert_eq!(
+        place_at(&["steps", "agent", "score", "budget"]),
+        Some(Place::ScoreBudget)
+    );
+    assert_eq!(
+        place_at(&["steps", "agent", "retrieval"]),
+        Some(Place::Retrieval)
+    );
+    let agent: Vec<&str> = key_docs(&["steps", "agent"])
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    for key in ["rubric", "score", "cite", "retrieval"] {
+        assert!(agent.contains(&key), "{key} missing from {agent:?}");
+    }
+    let web: Vec<&str> = key_docs(&["steps", "agent", "knowledge"])
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(web, ["url", "sitemap", "refresh", "max_pages", "include"]);
+
+    let schema = flow_schema();
+    let defs = &schema["definitions"];
+    let rubric = &defs["agent"]["properties"]["rubric"];
+    assert_eq!(rubric["minItems"], 1);
+    assert_eq!(rubric["maxItems"], 20);
+    assert_eq!(rubric["items"]["maxLength"], 300);
+    assert_eq!(
+        defs["score"]["required"],
+        serde_json::json!(["judge", "share"])
+    );
+    assert_eq!(defs["score"]["properties"]["share"]["maximum"], 100);
+    assert_eq!(
+        defs["retrieval"]["properties"]["unanswered_below"]["maximum"],
+        100.0
+    );
+    assert_eq!(
+        defs["web_source"]["properties"]["max_pages"]["maximum"],
+        1000
+    );
+    assert_eq!(
+        defs["web_source"]["dependencies"]["include"],
+        serde_json::json!(["sitemap"])
+    );
+    let knowledge = defs["agent"]["properties"]["knowledge"].to_string();
+    assert!(
+        knowledge.contains("#/definitions/web_source"),
+        "{knowledge}"
+    );
+}
