@@ -203,3 +203,51 @@ async fn a_judge_out_of_budget_leaves_conversations_pending() {
     }
     assert_eq!(scores(&app).await["flows"][0]["scored"], 1);
 }
+
+/// Answers a refund question with a promise the judge fails, anything else plainly.
+const SHOP_ASSISTANT: &str = r#"rules:
+  - when: "(?i)bye"
+    say: "Bye!"
+    tool: end
+  - when: "(?i)refund"
+    say: "Hello! You will get a full refund, we call you back."
+  - say: "Hello! Your order left our warehouse yesterday and arrives on Friday."
+"#;
+
+#[tokio::test]
+async fn the_insights_page_shows_the_scores_in_a_real_browser() {
+    use crate::sandbox_page::{browser_or_skip, screenshots_dir};
+    if !browser_or_skip("skipping the browser scores test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let extra = models(dir.path());
+    std::fs::write(dir.path().join("assistant.yaml"), SHOP_ASSISTANT).unwrap();
+    let app = spawn_with(Options {
+        flows: vec![("support.yaml", SUPPORT)],
+        extra_yaml: format!("{}{extra}", api_yaml(1000, 1000)),
+        ..Default::default()
+    })
+    .await;
+    // Three refund questions (one with a phone number) and two about an order.
+    let questions = [
+        "help, I want a refund, my number is 612345678",
+        "help with my order please",
+        "help: refund for a broken mug",
+        "help, where is my parcel?",
+        "help, can I get a refund?",
+    ];
+    for (i, text) in questions.iter().enumerate() {
+        let from = format!("1631555020{i}");
+        say(&app, &from, &format!("wamid.p{i}a"), text).await;
+        say(&app, &from, &format!("wamid.p{i}b"), "thanks, bye").await;
+    }
+    let r = scored(&app, questions.len() as i64).await;
+    assert_eq!(r["flows"][0]["mean_score"], 0.7, "{r:#}");
+    let shot = screenshots_dir(true).join("insights-scores.png");
+    let _ = std::fs::remove_file(&shot);
+    let args = vec![app.addr.clone(), shot.display().to_string()];
+    crate::browser::run_node("scores.mjs", args).await;
+    assert!(shot.exists());
+    app.shutdown().await;
+}

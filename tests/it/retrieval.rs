@@ -167,3 +167,21 @@ async fn masked_personal_data_never_reaches_the_list() {
     assert!(!report.to_string().contains("600 123 456"), "{report:#}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_insights_page_lists_the_unanswered_questions_in_a_real_browser() {
+    use crate::sandbox_page::{browser_or_skip, screenshots_dir};
+    if !browser_or_skip("skipping the browser unanswered test") {
+        return;
+    }
+    let app = support_app(FLOW).await;
+    scripted_questions(&app).await;
+    let (_, report) = unanswered(&app, "?flow=support_agent").await;
+    assert_eq!(listed(&report, "support_agent").len(), 3, "{report:#}");
+    let shot = screenshots_dir(true).join("insights-unanswered.png");
+    let _ = std::fs::remove_file(&shot);
+    let args = vec![app.addr.clone(), shot.display().to_string()];
+    crate::browser::run_node("unanswered.mjs", args).await;
+    assert!(shot.exists());
+    app.shutdown().await;
+}
