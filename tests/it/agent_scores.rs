@@ -2,7 +2,8 @@
 //! with `score:` end, are drawn, and are scored in the background by a scripted judge, one
 //! call per criterion; `GET /api/insights/scores` shows the mean score, each criterion's
 //! pass rate and the worst transcript with the customer's phone number masked; a judge
-//! out of budget scores nothing and the rows stay pending; both backends.
+//! out of budget scores nothing and the rows stay pending; both backends. The Insights
+//! page shows the same report in a real browser (`tests/browser/scores.mjs`).
 
 use crate::api::{api_yaml, KEY};
 use crate::helpers::*;

@@ -2,7 +2,8 @@
 //! support agent (its knowledge files, its scripted `assistant` model: no network) through
 //! the sandbox; the off-topic questions, and only those, are listed by
 //! `GET /api/insights/unanswered` per flow with how often they were asked, phone numbers
-//! masked when the step masks personal data.
+//! masked when the step masks personal data, and by the Insights page in a real browser
+//! (`tests/browser/unanswered.mjs`).
 
 use crate::helpers::*;
 use serde_json::{json, Value};
