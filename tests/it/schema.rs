@@ -36,10 +36,28 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// README examples that are none of a flow, a flow test or a config, and why.
-const NOT_CHECKED: &[(&str, &str)] = &[(
-    "rules:",
-    "a scripted model's rules file (models/*.yaml): not a file the schemas describe",
-)];
+const NOT_CHECKED: &[(&str, &str)] = &[
+    (
+        "rules:",
+        "a scripted model's rules file (models/*.yaml): not a file the schemas describe",
+    ),
+    (
+        "agent:\n  knowledge:",
+        "an agent step's settings shown alone, to point at `retrieval:`",
+    ),
+    (
+        "# flows/evals/",
+        "an eval scenario (`parley eval`): not a file the schemas describe",
+    ),
+    (
+        "runs:\n- run: 1\n  exchanges:",
+        "the exchanges `parley eval --record` writes: not a file the schemas describe",
+    ),
+    (
+        "# Prometheus",
+        "a Prometheus alerting rule: not a Parley file",
+    ),
+];
 
 /// README examples that are wrong on purpose (both must refuse them), by how they start,
 /// and why. Any other example both refuse is a mistake in the README.
@@ -47,6 +65,10 @@ const REFUSED_ON_PURPOSE: &[(&str, &str)] = &[
     (
         "- send:\n  text: Hello",
         "the indentation slip the README shows being reported",
+    ),
+    (
+        "# flows/support_agent.yaml\nsteps:\n  - id: chat\n    agent:\n      model: assistant\n      # …",
+        "an agent step cut down to its scoring keys: its instructions left out as `# …`",
     ),
     (
         "portfolios: [{ id: main",
@@ -61,6 +83,8 @@ const REFERENCES: &[&str] = &[
     "there is no flow with id",
     // A candidate version is loaded beside its flow's main file, another file.
     "but no file holds its current version",
+    // A knowledge file an example names (a PDF, an HTML page) that the repository does not ship.
+    "there is no such file",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -256,7 +280,9 @@ fn every_shipped_flow_test_and_config_fits_its_schema_and_its_loader() {
     files_under(
         &root().join("flows"),
         &|p| {
+            // Flow tests and eval scenarios are not flows: the loader skips their folders.
             !p.starts_with(root().join("flows/tests"))
+                && !p.starts_with(root().join("flows/evals"))
                 && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
         },
         &mut flows,
