@@ -53,7 +53,10 @@ async fn init_writes_a_project_that_checks_tests_and_serves_with_the_printed_key
     let flows = PROJECT_FILES
         .iter()
         .filter(|(n, _)| {
-            n.starts_with("flows/") && !n.starts_with("flows/tests/") && !n.ends_with(".po")
+            n.starts_with("flows/")
+                && !n.starts_with("flows/tests/")
+                && !n.starts_with("flows/evals/")
+                && !n.ends_with(".po")
         })
         .count();
     let tests = PROJECT_FILES

@@ -68,6 +68,8 @@ const FILE_HEADER: &str = "# Written by `parley test --record`: what the configu
 pub struct TestModels {
     /// The names of the configured models, sorted.
     names: Vec<String>,
+    /// The configured models the flows' agent steps use (`use_flows`), sorted.
+    agent_models: Vec<String>,
     mode: Mode,
 }
 
@@ -116,7 +118,11 @@ impl TestModels {
         } else {
             Mode::Scripted(Scripted::default())
         };
-        Ok(Self { names, mode })
+        Ok(Self {
+            names,
+            agent_models: Vec::new(),
+            mode,
+        })
     }
 
     /// The models the test's Parley runs with, in place of the configured ones (which
@@ -147,6 +153,24 @@ impl TestModels {
         models
     }
 
+    /// Notes which of the configured models `flows`' agent steps use: a test's `model:`
+    /// list without a model's name is that model's answers when there is one.
+    pub fn use_flows(&mut self, flows: &crate::flows::FlowSet) {
+        let mut used: Vec<String> = flows
+            .flows()
+            .iter()
+            .flat_map(|f| f.steps.iter())
+            .filter_map(|step| match &step.op {
+                crate::flows::Op::Agent(a) => Some(a.model.clone()),
+                _ => None,
+            })
+            .filter(|m| self.names.contains(m))
+            .collect();
+        used.sort();
+        used.dedup();
+        self.agent_models = used;
+    }
+
     /// Before the step at `line` acts: its `model:` answers go in the queues.
     pub fn before(&mut self, line: usize, answers: Option<&ModelAnswers>) -> Result<(), String> {
         let Mode::Scripted(s) = &mut self.mode else {
@@ -167,6 +191,9 @@ impl TestModels {
             None => Vec::new(),
             Some(ModelAnswers::Only(list)) => match self.names.as_slice() {
                 [one] => vec![(one.clone(), list)],
+                // A customer and a judge for `parley eval` beside the agent's model: the
+                // answers are the one model the flows' agent steps use.
+                _ if self.agent_models.len() == 1 => vec![(self.agent_models[0].clone(), list)],
                 [] => return Err("`model:` gives a model's answers, but the config has no `models:`".into()),
                 several => {
                     return Err(format!(

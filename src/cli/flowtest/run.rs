@@ -52,6 +52,7 @@ pub async fn run(
             column: None,
             message: format!("Parley could not start with these flows: {e:#}"),
         })?;
+    models.use_flows(&driver.state.engine.flows());
     if let Some(language) = &test.language {
         let name = test.contact_name.as_deref();
         if let Err(e) = super::language::set_language(&driver, &test.phone, name, language).await {
