@@ -61,19 +61,8 @@ const FILE_HEADER: &str = "# Written by `parley eval --record`: what the agent's
 
 /// Reads a recording; `Err` names the file, and the line and column of a mistake.
 pub fn load(file: &Path) -> Result<Vec<RecordedRun>, String> {
-    let shown = file.display();
-    let text = crate::config::file_limits::read_limited_to(file, MAX_RECORDING_BYTES)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if let Err(r) = crate::config::file_limits::check_nesting(&text) {
-        return Err(format!(
-            "{shown}:{}:{}: {}; {}",
-            r.line, r.column, r.message, r.hint
-        ));
-    }
-    let parsed: ExchangesFile = serde_yaml::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        format!("{shown}:{line}:{column}: {e}; run `parley eval --record` to write it again")
-    })?;
+    let parsed: ExchangesFile =
+        crate::cli::flowtest::models::read_recording(file, "parley eval --record")?;
     Ok(parsed.runs)
 }
 

@@ -344,21 +344,31 @@ struct TapeState {
     problem: Option<String>,
 }
 
+/// Reads a recording of model exchanges (`parley test`'s or `parley eval`'s), bounded at
+/// `MAX_RECORDING_BYTES`; `Err` names the file, the line and column of a mistake, and the
+/// `command` that writes it again.
+pub(crate) fn read_recording<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    command: &str,
+) -> Result<T, String> {
+    let shown = file.display();
+    let text = crate::config::file_limits::read_limited_to(file, MAX_RECORDING_BYTES)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if let Err(r) = crate::config::file_limits::check_nesting(&text) {
+        return Err(format!(
+            "{shown}:{}:{}: {}; {}",
+            r.line, r.column, r.message, r.hint
+        ));
+    }
+    serde_yaml::from_str(&text).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        format!("{shown}:{line}:{column}: {e}; run `{command}` to write it again")
+    })
+}
+
 impl Tape {
     fn load(file: &Path) -> Result<Self, String> {
-        let shown = file.display();
-        let text = crate::config::file_limits::read_limited_to(file, MAX_RECORDING_BYTES)
-            .map_err(|e| format!("{shown}: {e}"))?;
-        if let Err(r) = crate::config::file_limits::check_nesting(&text) {
-            return Err(format!(
-                "{shown}:{}:{}: {}; {}",
-                r.line, r.column, r.message, r.hint
-            ));
-        }
-        let parsed: ExchangesFile = serde_yaml::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            format!("{shown}:{line}:{column}: {e}; run `parley test --record` to write it again")
-        })?;
+        let parsed: ExchangesFile = read_recording(file, "parley test --record")?;
         Ok(Self {
             file: file.to_path_buf(),
             state: Mutex::new(TapeState {

@@ -133,31 +133,9 @@ impl Knowledge {
 
     /// The `k` passages that best match `query`, best first; none when nothing matches.
     pub fn search(&self, query: &str, k: usize) -> Vec<&Passage> {
-        let mut terms = tokens(query);
-        terms.sort_unstable();
-        terms.dedup();
-        terms.truncate(QUERY_TERMS_MAX);
-        let n = self.passages.len() as f64;
-        let mut scores: HashMap<usize, f64> = HashMap::new();
-        for term in &terms {
-            let Some(list) = self.postings.get(term) else {
-                continue;
-            };
-            let df = list.len() as f64;
-            // BM25's idf, kept positive for words found in most passages.
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for &(doc, tf) in list {
-                let tf = f64::from(tf);
-                let norm = 1.0 - B + B * f64::from(self.lengths[doc]) / self.average_length;
-                *scores.entry(doc).or_default() += idf * tf * (K1 + 1.0) / (tf + K1 * norm);
-            }
-        }
-        let mut ranked: Vec<(usize, f64)> = scores.into_iter().filter(|(_, s)| *s > 0.0).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked
+        self.search_scored(query, k)
             .into_iter()
-            .take(k)
-            .map(|(i, _)| &self.passages[i])
+            .map(|(p, _)| p)
             .collect()
     }
 
@@ -177,6 +155,7 @@ impl Knowledge {
                 continue;
             };
             let df = list.len() as f64;
+            // BM25's idf, kept positive for words found in most passages.
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             for &(doc, tf) in list {
                 let tf = f64::from(tf);
