@@ -55,10 +55,17 @@ pub fn spawn(
     };
     let stop = stop.clone();
     workers.spawn(async move {
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = stop.cancelled() => return,
+            }
+            ticks += 1;
+            // Without a `score:` in the loaded flows nothing new is drawn: the rows left
+            // (a `score:` just removed) are looked at once a minute, not every second.
+            if !w.any_scoring() && !ticks.is_multiple_of(IDLE_TICKS) {
+                continue;
             }
             if let Err(e) = w.round().await {
                 tracing::warn!("scoring agent conversations failed: {e}");
@@ -74,6 +81,9 @@ struct Worker {
     owner: String,
 }
 
+/// Ticks between rounds when no loaded flow scores its conversations.
+const IDLE_TICKS: u64 = 60;
+
 /// What a claimed row comes to.
 enum Done {
     Record(ScoreStatus, ScoreRecord),
@@ -82,6 +92,15 @@ enum Done {
 }
 
 impl Worker {
+    /// Some loaded flow has an agent step with `score:`.
+    fn any_scoring(&self) -> bool {
+        self.engine.flows().flows().iter().any(|f| {
+            f.steps
+                .iter()
+                .any(|step| matches!(&step.op, crate::flows::Op::Agent(a) if a.score.is_some()))
+        })
+    }
+
     async fn round(&self) -> crate::store::StoreResult<()> {
         let now = self.clock.now();
         let stale = self
