@@ -5,7 +5,7 @@
 //! called: each request must be the one recorded, and the first difference fails the run
 //! saying where it is (as `parley test` does, whose comparison this reuses).
 
-use crate::cli::flowtest::models::{first_difference, MAX_RECORDING_BYTES};
+use crate::cli::flowtest::models::first_difference;
 use crate::domain::chat::{ChatAnswer, ChatRequest};
 use crate::models::{ChatModel, Model, ModelError};
 use async_trait::async_trait;
@@ -71,19 +71,13 @@ pub fn load(file: &Path) -> Result<Vec<RecordedRun>, String> {
 pub fn write(file: &Path, mut runs: Vec<RecordedRun>) -> Result<String, String> {
     runs.sort_by_key(|r| r.run);
     let n: usize = runs.iter().map(|r| r.exchanges.len()).sum();
-    let body = serde_yaml::to_string(&ExchangesFile { runs })
-        .map_err(|e| format!("could not write the recording: {e}"))?;
-    let size = (FILE_HEADER.len() + body.len()) as u64;
-    if size > MAX_RECORDING_BYTES {
-        return Err(format!(
-            "the recording would take {} MiB, more than the {} MiB `parley eval` reads back; {} is left as it was. Record fewer runs (`--runs`), or make the customer give up sooner (`gives_up_after`)",
-            size.div_ceil(1024 * 1024),
-            MAX_RECORDING_BYTES / (1024 * 1024),
-            file.display()
-        ));
-    }
-    std::fs::write(file, format!("{FILE_HEADER}{body}"))
-        .map_err(|e| format!("could not write {}: {e}", file.display()))?;
+    crate::cli::flowtest::models::write_recording(
+        file,
+        FILE_HEADER,
+        &ExchangesFile { runs },
+        "parley eval",
+        "Record fewer runs (`--runs`), or make the customer give up sooner (`gives_up_after`)",
+    )?;
     Ok(format!(
         "recorded {} ({n} exchange{})",
         file.display(),

@@ -300,19 +300,13 @@ impl TestModels {
                     ));
                 }
                 let n = exchanges.len();
-                let body = serde_yaml::to_string(&ExchangesFile { exchanges })
-                    .map_err(|e| format!("could not write the recording: {e}"))?;
-                let size = (FILE_HEADER.len() + body.len()) as u64;
-                if size > MAX_RECORDING_BYTES {
-                    return Err(format!(
-                        "the recording would take {} MiB, more than the {} MiB `parley test` reads back; {} is left as it was. Split this test into shorter ones (fewer turns each), or give the model shorter instructions and knowledge",
-                        size.div_ceil(1024 * 1024),
-                        MAX_RECORDING_BYTES / (1024 * 1024),
-                        file.display()
-                    ));
-                }
-                std::fs::write(file, format!("{FILE_HEADER}{body}"))
-                    .map_err(|e| format!("could not write {}: {e}", file.display()))?;
+                write_recording(
+                    file,
+                    FILE_HEADER,
+                    &ExchangesFile { exchanges },
+                    "parley test",
+                    "Split this test into shorter ones (fewer turns each), or give the model shorter instructions and knowledge",
+                )?;
                 Ok(Some(format!(
                     "recorded {n} model exchange{} in {}",
                     if n == 1 { "" } else { "s" },
@@ -342,6 +336,31 @@ struct TapeState {
     exchanges: Vec<Exchange>,
     next: usize,
     problem: Option<String>,
+}
+
+/// Writes a recording of model exchanges (`parley test`'s or `parley eval`'s) under
+/// `header`, unless it would outgrow `MAX_RECORDING_BYTES`, which `command` reads back: then
+/// the file is left as it was and `Err` says so, with `advice`.
+pub(crate) fn write_recording<T: Serialize>(
+    file: &Path,
+    header: &str,
+    value: &T,
+    command: &str,
+    advice: &str,
+) -> Result<(), String> {
+    let body =
+        serde_yaml::to_string(value).map_err(|e| format!("could not write the recording: {e}"))?;
+    let size = (header.len() + body.len()) as u64;
+    if size > MAX_RECORDING_BYTES {
+        return Err(format!(
+            "the recording would take {} MiB, more than the {} MiB `{command}` reads back; {} is left as it was. {advice}",
+            size.div_ceil(1024 * 1024),
+            MAX_RECORDING_BYTES / (1024 * 1024),
+            file.display()
+        ));
+    }
+    std::fs::write(file, format!("{header}{body}"))
+        .map_err(|e| format!("could not write {}: {e}", file.display()))
 }
 
 /// Reads a recording of model exchanges (`parley test`'s or `parley eval`'s), bounded at
