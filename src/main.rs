@@ -100,6 +100,8 @@ enum Command {
     Rollout(parley::cli::rollout::RolloutArgs),
     /// Evaluate agents: run the scenarios of flows/evals/ with a simulated customer and a judge, N times each.
     Eval(parley::cli::eval::EvalArgs),
+    /// Read the archives retention wrote (by contact, by day), or restore a contact's history.
+    Archive(parley::cli::archive::ArchiveArgs),
     /// Write the JSON Schemas of flow files, flow test files and the config into DIR, one file each.
     Schema {
         /// The folder to write them into (created if missing).
@@ -233,6 +235,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Eval(args) => parley::cli::eval::main(args),
+        Command::Archive(args) => match parley::cli::archive::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parley: {}", plain(&e));
+                ExitCode::FAILURE
+            }
+        },
         Command::Init { dir } => parley::cli::init::main(&dir),
         Command::Schema { dir } => parley::cli::schema::main(&dir),
         Command::Lsp { config } => parley::cli::lsp::main(config.as_deref()),

@@ -8,6 +8,7 @@
 //! `database_commands.rs` holds the arguments of the commands on the database; `main.rs`
 //! parses the command line and dispatches to them.
 
+pub mod archive;
 pub mod backup;
 pub mod broadcasts;
 pub mod check;

@@ -13,6 +13,7 @@ pub mod media;
 pub mod outbox;
 pub mod owner;
 pub mod reload;
+pub mod retention;
 
 pub mod retry;
 pub mod rollouts;

@@ -86,7 +86,7 @@ fn a_bare_number_for_a_duration_or_listen_says_what_to_write() {
 
 #[test]
 fn errors_name_the_key_path_and_reason() {
-    insta::assert_snapshot!(problems("listen: 1.2.3.4:80\nlisten_port: 3\n"), @"parley.yaml: listen_port: unknown field `listen_port`, expected one of `listen`, `public_url`, `database`, `flows`, `window`, `senders`, `templates`, `api_keys`, `rate_limit`, `webhooks`, `inbox`, `outbox`, `log`, `opt_out`, `scheduler`, `broadcasts`, `portfolios`, `marketing`, `api`, `sandbox`, `studio`, `events`, `chatwoot`, `http`, `scripts`, `media`, `models`, `transcribe`, `pricing`");
+    insta::assert_snapshot!(problems("listen: 1.2.3.4:80\nlisten_port: 3\n"), @"parley.yaml: listen_port: unknown field `listen_port`, expected one of `listen`, `public_url`, `database`, `flows`, `window`, `senders`, `templates`, `api_keys`, `rate_limit`, `webhooks`, `inbox`, `outbox`, `log`, `opt_out`, `scheduler`, `broadcasts`, `portfolios`, `marketing`, `api`, `sandbox`, `studio`, `events`, `chatwoot`, `http`, `scripts`, `media`, `models`, `transcribe`, `pricing`, `retention`, `telemetry`");
     insta::assert_snapshot!(problems("window: { duration: soon }\n"), @"parley.yaml: window.duration: `soon` is not a duration (expected number at 0); write it like 24h, 10m, 30s or 500ms");
     insta::assert_snapshot!(
         problems("senders:\n  - { id: 1, name: a, channel: metta, phone_number: '+15550783881' }\n"),

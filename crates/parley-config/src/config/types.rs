@@ -100,6 +100,12 @@ pub struct Config {
     /// The rate card that prices each send (`pricing.rate_card`).
     #[serde(default)]
     pub pricing: super::sections::pricing::PricingConfig,
+    /// How long each kind of history is kept before it is archived and deleted.
+    #[serde(default)]
+    pub retention: super::sections::retention::RetentionConfig,
+    /// OpenTelemetry traces to an OTLP collector (off unless set).
+    #[serde(default)]
+    pub telemetry: super::sections::telemetry::TelemetryConfig,
 }
 
 fn default_listen() -> String {

@@ -13,6 +13,7 @@
 //! media (a folder of files named by their SHA-256), beside the rows that refer to them.
 
 mod apply;
+mod audit;
 mod broadcasts;
 mod chatwoot;
 mod contacts;
@@ -28,6 +29,7 @@ mod media;
 mod migrations;
 mod model;
 pub mod postgres;
+mod retention;
 mod rollouts;
 mod routing;
 mod rows;
@@ -41,6 +43,7 @@ pub mod testing;
 mod tests;
 mod unanswered;
 
+pub use audit::*;
 pub use broadcasts::*;
 pub use chatwoot::*;
 pub use contacts::*;
@@ -53,6 +56,7 @@ pub use insights::*;
 pub use knowledge_docs::*;
 pub use media::*;
 pub use model::*;
+pub use retention::*;
 pub use rollouts::*;
 pub use routing::*;
 pub use scores::*;
@@ -201,6 +205,8 @@ pub trait Store:
     + AgentScores
     + Unanswered
     + KnowledgeDocs
+    + Retention
+    + Audit
     + Send
     + Sync
     + 'static
@@ -233,6 +239,8 @@ impl<T> Store for T where
         + AgentScores
         + Unanswered
         + KnowledgeDocs
+        + Retention
+        + Audit
         + Send
         + Sync
         + 'static

@@ -48,6 +48,9 @@ mod senders;
 mod statuses;
 mod timers;
 mod unanswered;
+mod audit;
+mod partitions;
+mod retention;
 
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;

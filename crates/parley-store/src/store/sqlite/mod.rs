@@ -18,6 +18,7 @@
 //! import none of them. `checkpoint` keeps SQLite's checkpoints off the writer's commits.
 
 mod account;
+mod audit;
 pub mod backup;
 mod broadcasts;
 mod chatwoot;
@@ -40,6 +41,7 @@ mod outbox;
 mod owner;
 mod queue;
 mod reads;
+mod retention;
 mod rollouts;
 mod routing;
 mod rows;

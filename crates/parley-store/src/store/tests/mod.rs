@@ -65,6 +65,8 @@ mod schedules;
 mod scores;
 mod timers;
 mod unanswered;
+mod audit;
+mod retention;
 
 #[tokio::test]
 async fn sqlite_in_memory_database_reads_what_it_wrote() {

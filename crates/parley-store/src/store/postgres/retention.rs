@@ -1,0 +1,6 @@
+//! `Retention` on postgres.
+
+use super::PgStore;
+use crate::store::Retention;
+
+impl Retention for PgStore {}

@@ -1,0 +1,1 @@
+//! The `Retention` conformance tests.

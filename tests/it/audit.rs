@@ -1,0 +1,1 @@
+//! Issue 60/59 tests: audit (being written).

@@ -1,0 +1,1 @@
+//! Issue 60/59 tests: otlp (being written).
