@@ -92,7 +92,7 @@ impl EventsOut for PgStore {
              from unnest($2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[])
                   as e(id, kind, conversation_id, at)
              order by e.id
-             on conflict (endpoint, event_id) do nothing",
+             on conflict (endpoint, event_id, event_at) do nothing",
         )
         .bind(endpoint)
         .bind(ids)

@@ -20,13 +20,26 @@ impl Exchanges for PgStore {
         Ok(row.map(Into::into))
     }
 
+    /// The table is partitioned by month (migration 0037), so its unique key holds
+    /// `created_at` too: one (event, seq) across months is kept by a lock per pair and a
+    /// look taken after it (a statement of its own, so its snapshot sees the other's row).
     async fn record_model_exchange(&self, x: &ModelExchange) -> StoreResult<Option<ModelExchange>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "select pg_advisory_xact_lock(
+                 hashtextextended('model_exchanges:' || $1::bigint || ':' || $2::bigint, 0))",
+        )
+        .bind(x.event_id)
+        .bind(x.seq)
+        .execute(&mut *tx)
+        .await?;
         let inserted = sqlx::query(
             "insert into model_exchanges (conversation_id, event_id, seq, kind, flow, step,
                  model, request, answer, error, input_tokens, output_tokens, cost_micros,
                  latency_ms, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             on conflict (event_id, seq) do nothing
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+             where not exists (select 1 from model_exchanges where event_id = $2 and seq = $3)
+             on conflict do nothing
              returning 1",
         )
         .bind(x.conversation_id)
@@ -44,9 +57,10 @@ impl Exchanges for PgStore {
         .bind(x.cost_micros)
         .bind(x.latency_ms)
         .bind(x.created_at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .is_some();
+        tx.commit().await?;
         if inserted {
             return Ok(None);
         }

@@ -54,6 +54,7 @@ mod retention;
 
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;
+pub use partitions::{Month, PARTITIONED_TABLES};
 
 use super::{ConversationWork, Process, StoreError, StoreResult};
 use crate::config::DatabaseConfig;
@@ -221,6 +222,8 @@ impl PgStore {
             .await?
             .run(&pool)
             .await?;
+        partitions::ensure_months_ahead(&pool, chrono::Utc::now()).await?;
+        partitions::keep_months_ahead(pool.clone());
         let leases = PgPoolOptions::new()
             .max_connections(LEASE_CONNECTIONS.min(max_connections.max(1)))
             .connect_with(

@@ -67,6 +67,7 @@ mod timers;
 mod unanswered;
 mod audit;
 mod retention;
+mod partitions;
 
 #[tokio::test]
 async fn sqlite_in_memory_database_reads_what_it_wrote() {
