@@ -532,6 +532,7 @@ impl Inbox {
                     message: OutboundMessage {
                         to: to.clone(),
                         content: r.content,
+                        trace: None,
                     },
                     fallback: r.fallback,
                     origin: Origin::Flow,

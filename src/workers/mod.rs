@@ -277,6 +277,7 @@ mod tests {
                     body: "hi".into(),
                     preview_url: false,
                 },
+                trace: None,
             },
             fallback: Default::default(),
             attempts: 0,

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 /// layer stand side by side and import none of each other.
 const LAYERS: &[&[&str]] = &[
     &["domain", "net", "metrics", "threads"],
+    &["telemetry"],
     &["config"],
     &["flows", "store", "channels", "models"],
     &["engine", "studio"],

@@ -7,11 +7,14 @@
 //!   redirects, DNS) and bounded reads of answers.
 //! - `metrics`: Prometheus metric names and recorder; the per-thread allocation meter.
 //! - `threads`: how Parley's own threads are scheduled (batch threads).
+//! - `telemetry`: OpenTelemetry traces (spans, the OTLP exporter); it uses `domain` and
+//!   `metrics`, a layer above them.
 //!
-//! The four modules stand side by side and import none of each other
+//! The first four modules stand side by side and import none of each other
 //! (`tests/it/layers.rs`).
 
 pub mod domain;
 pub mod metrics;
 pub mod net;
+pub mod telemetry;
 pub mod threads;

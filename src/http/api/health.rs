@@ -110,6 +110,7 @@ pub async fn check(
                             body: test_text.to_string(),
                             preview_url: false,
                         },
+                        trace: None,
                     },
                 )
                 .await?;

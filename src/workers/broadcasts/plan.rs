@@ -200,6 +200,7 @@ impl Renderer {
                 quick_reply_payloads: Vec::new(),
                 content_sid: self.content_sid.clone(),
             }),
+            trace: None,
         };
         Ok(serde_json::to_string(&message).unwrap_or_default())
     }

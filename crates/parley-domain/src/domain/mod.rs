@@ -32,6 +32,7 @@ pub mod stats;
 pub mod tagged;
 pub mod text;
 pub mod timer;
+pub mod trace_context;
 pub mod typed;
 pub mod window;
 
@@ -55,6 +56,7 @@ pub use routing::{
     HandoverKind, OwnerReason, RoutingRoles, ThreadAction, ThreadHandover, ThreadOwner, ThreadState,
 };
 pub use timer::{NewTimer, ScheduledRun, Timer, TimerKind};
+pub use trace_context::{SpanId, TraceContext, TraceId};
 pub use window::{WindowPolicy, WindowState};
 
 /// A row id.

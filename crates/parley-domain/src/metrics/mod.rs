@@ -80,6 +80,10 @@ pub const SCRIPTS_REFUSED: &str = "parley_scripts_refused_total";
 pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
 pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
 /// Pages SQLite's commits wrote to the WAL: the write footprint (1 KiB each).
+/// Trace spans sent to the OTLP collector (`telemetry`), and those lost (`reason`:
+/// `queue_full`, `export_failed`, `stopped`).
+pub const TRACE_SPANS_EXPORTED: &str = "parley_trace_spans_exported_total";
+pub const TRACE_SPANS_DROPPED: &str = "parley_trace_spans_dropped_total";
 pub const SQLITE_WAL_PAGES: &str = "parley_sqlite_wal_pages_total";
 /// PostgreSQL batching, by `kind` (`steps` and `accepted`: group commit of step commits and
 /// accepted sends; `loads`: conversations' waiting work read together): statements run, and

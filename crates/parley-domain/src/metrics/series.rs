@@ -46,6 +46,8 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (OUTBOX_LATENCY, Kind::Histogram, "Seconds from a reply enqueued to its acceptance by the provider."),
     (ENGINE_PANICS, Kind::Counter, "Flow steps or scripts that panicked; the conversation goes on."),
     (SCRIPTS_REFUSED, Kind::Counter, "Script steps failed because every script thread was busy and the queue full."),
+    (TRACE_SPANS_EXPORTED, Kind::Counter, "Trace spans sent to the OTLP collector (telemetry.endpoint); 0 while tracing is off."),
+    (TRACE_SPANS_DROPPED, Kind::Counter, "Trace spans lost, by reason (queue_full: the export queue was full; export_failed: the collector was down, slow or refused them; stopped: the exporter had stopped)."),
     (SQLITE_COMMITS, Kind::Counter, "SQLite write transactions committed (group commit); 0 on PostgreSQL."),
     (SQLITE_JOBS, Kind::Counter, "Writes carried by SQLite commits; jobs / commits is the batch size. 0 on PostgreSQL."),
     (SQLITE_WAL_PAGES, Kind::Counter, "Pages (1 KiB) SQLite's commits wrote to the WAL, the write footprint; per message it is what the disk and the checkpoints carry. 0 on PostgreSQL."),
@@ -118,6 +120,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         MEDIA_DOWNLOADS => one("outcome", &["stored", "retried", "failed"]),
         INBOX_HANDOFFS => one("outcome", &["handed", "left"]),
         MEDIA_SWEPT => one("what", &["rows", "files"]),
+        TRACE_SPANS_DROPPED => one("reason", &["queue_full", "export_failed", "stopped"]),
         THREAD_HANDOVERS => one(
             "kind",
             &["control_passed", "control_taken", "released", "idle"],

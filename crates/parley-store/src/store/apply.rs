@@ -92,6 +92,7 @@ pub(super) fn window_fallback(
         message: OutboundMessage {
             to: message.to.clone(),
             content: OutboundContent::Template(template.clone()),
+            trace: None,
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Fallback,

@@ -62,7 +62,7 @@ pub async fn send_message(
         &st,
         sender.id,
         &conversation,
-        OutboundMessage { to, content },
+        OutboundMessage { to, content, trace: None },
     )
     .await?;
     Ok(Json(json!({

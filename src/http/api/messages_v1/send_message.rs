@@ -372,6 +372,7 @@ pub async fn send_message(
         },
     )
     .await?;
+            trace: None,
     Ok(Json(json!({
         "status": "success",
         "message": "Message sent successfully",

@@ -119,7 +119,7 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
         &st,
         sender_id,
         &conversation,
-        OutboundMessage { to, content },
+        OutboundMessage { to, content, trace: None },
     )
     .await?;
     Ok(accepted(
@@ -285,7 +285,7 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
         &st,
         sender.id,
         &conversation,
-        OutboundMessage { to, content },
+        OutboundMessage { to, content, trace: None },
     )
     .await?;
     Ok(accepted(conversation.id, id, "status", json!("queued")))

@@ -13,6 +13,7 @@ fn text(body: &str) -> OutboundMessage {
             body: body.into(),
             preview_url: false,
         },
+        trace: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn template(name: &str, vars: &[&str]) -> OutboundMessage {
             quick_reply_payloads: vec![],
             content_sid: None,
         }),
+        trace: None,
     }
 }
 

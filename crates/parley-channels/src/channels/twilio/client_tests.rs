@@ -42,6 +42,7 @@ fn to_customer(content: OutboundContent) -> OutboundMessage {
     OutboundMessage {
         to: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
         content,
+        trace: None,
     }
 }
 

@@ -302,7 +302,7 @@ mod tests {
 
     fn form_of(content: OutboundContent) -> Vec<(&'static str, String)> {
         let from = PhoneNumber::parse("+15550783881").unwrap();
-        let message = OutboundMessage { to: to(), content };
+        let message = OutboundMessage { to: to(), content, trace: None };
         message_form(&from, &message, None).unwrap()
     }
 
@@ -366,6 +366,7 @@ mod tests {
                 draft: false,
                 fields: vec![],
             })),
+            trace: None,
         };
         let failure = message_form(&from, &message, None).unwrap_err();
         assert_eq!(failure.class, ErrorClass::Permanent);

@@ -8,6 +8,10 @@ use super::*;
 pub struct OutboundMessage {
     pub to: ContactRef,
     pub content: OutboundContent,
+    /// The trace the message belongs to, its parent the span that queued it (a flow's
+    /// step, an API request): the outbox's spans join it. Only while tracing is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<super::super::TraceContext>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -163,6 +163,7 @@ async fn record_echoes(
         let payload = OutboundMessage {
             to: message.from.clone(),
             content,
+            trace: None,
         };
         sqlx::query(
             "insert into outbound_messages

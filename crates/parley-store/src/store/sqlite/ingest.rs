@@ -60,6 +60,7 @@ impl Ingest for SqliteStore {
                                 &OutboundMessage {
                                     to: message.from.clone(),
                                     content,
+                                    trace: None,
                                 },
                             )?),
                             None => None,

@@ -100,6 +100,7 @@ pub fn text_to(conversation_id: Id, to: u32, body: &str) -> NewOutbound {
                 body: body.to_string(),
                 preview_url: false,
             },
+            trace: None,
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Flow,

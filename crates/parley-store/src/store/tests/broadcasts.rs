@@ -48,6 +48,7 @@ async fn recipients(store: &DynStore, from: u32, to: u32) -> Vec<NewRecipient> {
         let message = OutboundMessage {
             to: customer(n),
             content: OutboundContent::Template(template("daily_menu")),
+            trace: None,
         };
         out.push(NewRecipient {
             conversation_id: Some(conversation.id),

@@ -353,6 +353,7 @@ async fn a_broadcasts_end_is_told_with_its_page(store: DynStore) {
         let message = OutboundMessage {
             to: customer(n),
             content: OutboundContent::Template(template("daily_menu")),
+            trace: None,
         };
         list.push(NewRecipient {
             conversation_id: Some(conversation.id),

@@ -14,6 +14,7 @@ fn template_to(conversation_id: i64, to: u32) -> NewOutbound {
         message: OutboundMessage {
             to: customer(to),
             content: OutboundContent::Template(template("menu_reminder")),
+            trace: None,
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Api,

@@ -33,6 +33,7 @@ fn template_to(conversation_id: Id, to: u32) -> NewOutbound {
         message: OutboundMessage {
             to: customer(to),
             content: OutboundContent::Template(template("daily_menu")),
+            trace: None,
         },
         fallback: WindowFallback::Fail,
         origin: Origin::Api,

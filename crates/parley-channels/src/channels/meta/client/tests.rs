@@ -41,6 +41,7 @@ fn to_sheena(content: OutboundContent) -> OutboundMessage {
     OutboundMessage {
         to: ContactRef::Phone(PhoneNumber::parse("+16315551181").unwrap()),
         content,
+        trace: None,
     }
 }
 
@@ -434,6 +435,7 @@ async fn business_scoped_recipient_goes_in_the_recipient_field() {
             body: "Yes, we ship to Canada.".into(),
             preview_url: false,
         },
+        trace: None,
     })
     .await;
     assert_eq!(body["recipient"], "US.10482957361840527319");
