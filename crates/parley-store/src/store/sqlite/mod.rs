@@ -217,6 +217,7 @@ impl SqliteStore {
                 .await?
                 .run(&mut conn)
                 .await?;
+            retention::incremental_vacuum_on(&mut conn).await?;
             conn.close().await?;
         }
         if !existed {
