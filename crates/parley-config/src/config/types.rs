@@ -154,6 +154,7 @@ impl Config {
         self.rate_limit.problems(&mut problems);
         self.flows.problems(&mut problems);
         self.media.problems(&mut problems);
+        self.retention.problems(&mut problems);
         let sender_ids: Vec<i64> = self.senders.iter().map(|s| s.id).collect();
         self.events.problems(&sender_ids, &mut problems);
         self.pricing.problems(&mut problems);
