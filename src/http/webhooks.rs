@@ -14,7 +14,7 @@
 use super::error::Error;
 use super::state::AppState;
 use crate::channels::{meta, twilio};
-use crate::domain::{Routed, WebhookItem};
+use crate::domain::{RouteKey, Routed, WebhookItem};
 use crate::metrics as m;
 use crate::store::IngestItem;
 use axum::body::Bytes;
@@ -235,8 +235,13 @@ async fn ingest(
         let sender = match st.senders.by_route(&r.route) {
             Some(s) if verified.contains(&s.config.id) => s.config.id,
             _ => {
-                metrics::counter!(m::WEBHOOKS_UNKNOWN_SENDER, "provider" => provider).increment(1);
-                tracing::warn!(provider, route = ?r.route, "webhook for a sender that is not configured (or signed with another sender's secret); acknowledged and ignored");
+                // With cells, a number whose webhooks reach the wrong cell: counted by its
+                // number, logged at most every 30 s (it may be all of that number's traffic).
+                let (RouteKey::MetaPhoneNumberId(number)
+                | RouteKey::TwilioNumber(number)
+                | RouteKey::MetaBusinessAccount(number)) = &r.route;
+                m::webhook_for_unknown_number(provider, number);
+                m::logs::log_every!(warn, provider, route = ?r.route, "webhook for a sender that is not configured (or signed with another sender's secret); acknowledged and ignored, counted in parley_webhooks_unknown_sender_total by number");
                 continue;
             }
         };

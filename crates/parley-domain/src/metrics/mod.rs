@@ -5,8 +5,10 @@
 pub mod logs;
 pub mod memory;
 mod series;
+mod strays;
 
 pub use series::{documented, register_senders};
+pub use strays::webhook_for_unknown_number;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,8 @@ pub const WEBHOOKS_UNAVAILABLE: &str = "parley_webhooks_unavailable_total";
 /// Sends whose answer never came (timeouts): held for a status before any resend.
 pub const SENDS_OUTCOME_UNKNOWN: &str = "parley_sends_outcome_unknown_total";
 pub const STORE_RETRIES: &str = "parley_store_retries_total";
+/// Webhook items for a number no configured sender has, by `provider` and `number`
+/// (`strays`): acknowledged, never processed.
 pub const WEBHOOKS_UNKNOWN_SENDER: &str = "parley_webhooks_unknown_sender_total";
 /// Parts of a verified webhook (by `provider` and `kind`: `notification`, `change`,
 /// `message`, `status`) that could not be read; acknowledged, logged at WARN, and kept as an
@@ -76,14 +80,14 @@ pub const OUTBOX_LATENCY: &str = "parley_outbox_latency_seconds";
 pub const ENGINE_PANICS: &str = "parley_engine_panics_total";
 /// Script steps refused because the script queue was full (`scripts.queue`).
 pub const SCRIPTS_REFUSED: &str = "parley_scripts_refused_total";
-/// SQLite group commit: write transactions committed, and the jobs (writes) they carried.
-pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
-pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
-/// Pages SQLite's commits wrote to the WAL: the write footprint (1 KiB each).
 /// Trace spans sent to the OTLP collector (`telemetry`), and those lost (`reason`:
 /// `queue_full`, `export_failed`, `stopped`).
 pub const TRACE_SPANS_EXPORTED: &str = "parley_trace_spans_exported_total";
 pub const TRACE_SPANS_DROPPED: &str = "parley_trace_spans_dropped_total";
+/// SQLite group commit: write transactions committed, and the jobs (writes) they carried.
+pub const SQLITE_COMMITS: &str = "parley_sqlite_commits_total";
+pub const SQLITE_JOBS: &str = "parley_sqlite_jobs_total";
+/// Pages SQLite's commits wrote to the WAL: the write footprint (1 KiB each).
 pub const SQLITE_WAL_PAGES: &str = "parley_sqlite_wal_pages_total";
 /// PostgreSQL batching, by `kind` (`steps` and `accepted`: group commit of step commits and
 /// accepted sends; `loads`: conversations' waiting work read together): statements run, and

@@ -17,7 +17,7 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (WEBHOOKS_RECEIVED, Kind::Counter, "Webhook requests received, by provider (before the signature check)."),
     (WEBHOOKS_DUPLICATE, Kind::Counter, "Inbound messages received again (same provider message id) and not processed twice."),
     (WEBHOOKS_REJECTED, Kind::Counter, "Webhook requests refused, by provider and reason (signature, malformed)."),
-    (WEBHOOKS_UNKNOWN_SENDER, Kind::Counter, "Webhook items for a phone number no configured sender has; acknowledged and ignored."),
+    (WEBHOOKS_UNKNOWN_SENDER, Kind::Counter, "Webhook items for a phone number no configured sender has (with cells: a number whose webhooks reach the wrong cell), by provider and number (Meta's phone_number_id or the Twilio number; `other` past 100 numbers); acknowledged and ignored."),
     (WEBHOOKS_UNAVAILABLE, Kind::Counter, "Webhooks answered 503 because the database did not store them, by reason (timeout: not in time; queue_full: too many waiting; store_error: the database refused them)."),
     (WEBHOOK_ITEMS_UNPARSED, Kind::Counter, "Parts of verified webhooks that could not be read (kept as unsupported), by provider and kind."),
     (WEBHOOK_EVENTS_DROPPED, Kind::Counter, "Webhook events read but dropped on purpose (a message type, change field or status value Parley does not act on), by provider, field and type; the first of each kind is logged at WARN."),
