@@ -155,6 +155,7 @@ impl Config {
         self.flows.problems(&mut problems);
         self.media.problems(&mut problems);
         self.retention.problems(&mut problems);
+        self.telemetry.problems(&mut problems);
         let sender_ids: Vec<i64> = self.senders.iter().map(|s| s.id).collect();
         self.events.problems(&sender_ids, &mut problems);
         self.pricing.problems(&mut problems);

@@ -315,6 +315,9 @@ pub async fn send_message(
             },
         )
     })?;
+    if let Some(refused) = crate::http::api::auth::sender_refusal(sender.id) {
+        return Err(refused);
+    }
     if outbox::is_offline(&st, sender.id).await? {
         return Err(Error::new(
             StatusCode::SERVICE_UNAVAILABLE,
