@@ -48,8 +48,8 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Print a new API key and the SHA-256 hash to put in `api_keys`.
-    Keygen,
+    /// Print a new API key and the `api_keys` entry (its SHA-256, scopes, expiry) to paste.
+    Keygen(parley::cli::init::KeygenArgs),
     /// Talk to the flows as a customer, through the sandbox (interactive without TEXT).
     Simulate {
         #[arg(long, env = "PARLEY_CONFIG")]
@@ -245,13 +245,8 @@ fn main() -> ExitCode {
         Command::Init { dir } => parley::cli::init::main(&dir),
         Command::Schema { dir } => parley::cli::schema::main(&dir),
         Command::Lsp { config } => parley::cli::lsp::main(config.as_deref()),
-        Command::Keygen => {
-            let (key, hash) = parley::cli::init::new_api_key();
-            println!("key:        {key}");
-            println!("key_sha256: {hash}");
-            println!();
-            println!("Give the key to the client; put only the hash in the config:");
-            println!("api_keys:\n  - {{ name: my-client, key_sha256: \"{hash}\" }}");
+        Command::Keygen(args) => {
+            print!("{}", parley::cli::init::keygen(&args));
             ExitCode::SUCCESS
         }
     }

@@ -151,6 +151,12 @@ pub async fn create(config: &Config, args: CreateArgs, out: &mut impl Write) -> 
             CreateError::Refused(r) => anyhow::anyhow!("{}: {}", r.field, r.message),
             CreateError::Store(e) => anyhow::anyhow!(e),
         })?;
+    let detail = serde_json::json!({
+        "recipients": created.recipients,
+        "refused": created.refused.len(),
+    });
+    let id = created.id.to_string();
+    super::audit::record(&store, "broadcasts.create", Some(&id), detail).await;
     writeln!(out, "broadcast {} created", created.id)?;
     if created.recipients > 0 {
         writeln!(out, "{} recipients listed", created.recipients)?;
@@ -204,7 +210,12 @@ pub async fn act(
     {
         None => anyhow::bail!("no broadcast has id {id}; `parley broadcasts list` shows them"),
         Some(Err(why)) => anyhow::bail!("broadcast {id}: {why}"),
-        Some(Ok(state)) => writeln!(out, "broadcast {id} is {}", state.as_str())?,
+        Some(Ok(state)) => {
+            let action = format!("broadcasts.{}", action.as_str());
+            let detail = serde_json::json!({ "state": state.as_str() });
+            super::audit::record(&store, &action, Some(&id.to_string()), detail).await;
+            writeln!(out, "broadcast {id} is {}", state.as_str())?
+        }
     }
     Ok(())
 }

@@ -35,6 +35,13 @@ pub async fn import(config: &Config, file: &Path, out: &mut impl Write) -> anyho
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let store = open(config).await?;
     let report = store::import(store.as_ref(), parsed, SystemClock.now()).await?;
+    let detail = serde_json::json!({
+        "created": report.created,
+        "updated": report.updated,
+        "refused": report.refused.len(),
+    });
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    super::audit::record(&store, "contacts.import", name.as_deref(), detail).await;
     write!(out, "{}", report.render())?;
     Ok(())
 }

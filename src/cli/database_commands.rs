@@ -196,7 +196,14 @@ pub fn broadcasts(command: BroadcastsCommand) -> anyhow::Result<()> {
 /// `parley backup`: an online copy of the configured database.
 pub fn backup(url: &str, out: &Path) -> anyhow::Result<()> {
     use crate::cli::backup::Backup;
-    match crate::cli::backup::run(url, out)? {
+    let made = crate::cli::backup::run(url, out)?;
+    let database = crate::config::DatabaseConfig {
+        url: url.to_string(),
+        ..Default::default()
+    };
+    let file = out.display().to_string();
+    crate::cli::audit::record_in(&database, "backup", Some(&file), serde_json::json!({}));
+    match made {
         Backup::Sqlite { database, bytes } => {
             println!(
                 "backed up {} to {} ({} KiB, integrity ok)",

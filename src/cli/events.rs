@@ -115,6 +115,13 @@ pub fn main(command: EventsCommand) -> anyhow::Result<()> {
                 let n = store
                     .replay_deliveries(&endpoint, &selection, SystemClock.now())
                     .await?;
+                let detail = match &selection {
+                    ReplaySelection::Ids(ids) => serde_json::json!({ "ids": ids, "queued": n }),
+                    ReplaySelection::Parked { .. } => {
+                        serde_json::json!({ "parked": true, "queued": n })
+                    }
+                };
+                super::audit::record(&store, "events.replay", Some(&endpoint), detail).await;
                 writeln!(out, "{n} deliveries to {endpoint} queued again")?;
                 Ok(())
             })

@@ -62,6 +62,68 @@ pub fn new_api_key() -> (String, String) {
     (key, hash)
 }
 
+/// `parley keygen [--name N] [--scope S]... [--sender ID]... [--expires DAY]`.
+#[derive(clap::Args, Debug, Default)]
+pub struct KeygenArgs {
+    /// The key's name (it names the caller in logs and the audit log).
+    #[arg(long, default_value = "my-client")]
+    pub name: String,
+    /// A scope the key gets (repeatable): send, read, contacts, broadcasts, insights, flows,
+    /// admin, inbox. None: every route.
+    #[arg(long = "scope", value_parser = parse_scope)]
+    pub scopes: Vec<crate::config::ApiScope>,
+    /// A sender id the key may send from (repeatable). None: every sender.
+    #[arg(long = "sender")]
+    pub senders: Vec<i64>,
+    /// The day the key stops working (2027-01-01), or an RFC 3339 instant.
+    #[arg(long, value_parser = parse_expires)]
+    pub expires: Option<String>,
+}
+
+fn parse_scope(name: &str) -> Result<crate::config::ApiScope, String> {
+    crate::config::ApiScope::parse(name).ok_or_else(|| {
+        format!(
+            "`{name}` is not a scope; the scopes are {}",
+            crate::config::scope_names()
+        )
+    })
+}
+
+fn parse_expires(text: &str) -> Result<String, String> {
+    crate::config::parse_expiry(text)
+        .map(|_| text.to_string())
+        .ok_or_else(|| format!("`{text}` is not a date like 2027-01-01 (or 2027-01-01T12:00:00Z)"))
+}
+
+/// The `api_keys` entry `parley keygen` prints for `hash`, as YAML to paste.
+pub fn keygen_entry(args: &KeygenArgs, hash: &str) -> String {
+    let mut entry = format!(
+        "  - name: {}\n    key_sha256: \"{hash}\"\n",
+        serde_json::Value::String(args.name.clone())
+    );
+    if !args.scopes.is_empty() {
+        let names: Vec<&str> = args.scopes.iter().map(|s| s.as_str()).collect();
+        entry.push_str(&format!("    scopes: [{}]\n", names.join(", ")));
+    }
+    if !args.senders.is_empty() {
+        let ids: Vec<String> = args.senders.iter().map(i64::to_string).collect();
+        entry.push_str(&format!("    senders: [{}]\n", ids.join(", ")));
+    }
+    if let Some(expires) = &args.expires {
+        entry.push_str(&format!("    expires: \"{expires}\"\n"));
+    }
+    entry
+}
+
+/// `parley keygen …`: a new key, its hash, and the entry to paste under `api_keys:`.
+pub fn keygen(args: &KeygenArgs) -> String {
+    let (key, hash) = new_api_key();
+    format!(
+        "key:        {key}\nkey_sha256: {hash}\n\nGive the key to the client; put only the hash in the config (to rotate a key, add this entry beside the old one of the same name, hand out the new key, then remove the old entry and restart):\napi_keys:\n{}",
+        keygen_entry(args, &hash)
+    )
+}
+
 /// The project's config text with `key_sha256` as its one API key.
 pub fn config_text(key_sha256: &str) -> String {
     format!(
@@ -203,6 +265,48 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keygen_prints_an_entry_that_reads_as_config_with_its_scopes() {
+        let args = KeygenArgs {
+            name: "crm: north".into(),
+            scopes: vec![crate::config::ApiScope::Send, crate::config::ApiScope::Read],
+            senders: vec![3],
+            expires: Some("2027-01-01".into()),
+        };
+        let printed = keygen(&args);
+        let key = printed
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("key:")
+            .trim();
+        let yaml = &printed[printed.find("api_keys:").unwrap()..];
+        let text = format!("senders:\n  - {{ id: 3, name: S, channel: sandbox, phone_number: \"+15550000000\" }}\n{yaml}");
+        let config = crate::config::Config::from_yaml(&text, "parley.yaml", &|_| None).unwrap();
+        let entry = &config.api_keys[0];
+        assert_eq!(entry.name, "crm: north");
+        assert_eq!(entry.scopes, Some(args.scopes.clone()));
+        assert_eq!(entry.senders, Some(vec![3]));
+        assert!(entry.expires_at().is_some());
+        let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+        assert_eq!(entry.key_sha256, hash, "the printed key is the hashed one");
+        let plain = keygen_entry(
+            &KeygenArgs {
+                name: "x".into(),
+                ..KeygenArgs::default()
+            },
+            &hash,
+        );
+        assert!(
+            !plain.contains("scopes") && !plain.contains("expires"),
+            "{plain}"
+        );
+        assert!(parse_scope("everything")
+            .unwrap_err()
+            .contains("send, read, contacts"));
+        assert!(parse_expires("soon").is_err());
+    }
 
     #[test]
     fn the_binary_carries_every_example_flow_test_and_script() {

@@ -9,6 +9,7 @@
 //! parses the command line and dispatches to them.
 
 pub mod archive;
+pub mod audit;
 pub mod backup;
 pub mod broadcasts;
 pub mod check;

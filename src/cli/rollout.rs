@@ -66,6 +66,12 @@ pub fn main(args: RolloutArgs) -> anyhow::Result<()> {
             rollouts::apply(&store, flows, &args.flow, change, SystemClock.now())
                 .await?
                 .map_err(|why| anyhow::anyhow!("{why}"))?;
+            let (action, detail) = match change {
+                Change::Share(n) => ("rollout.share", serde_json::json!({ "share": n })),
+                Change::Promote => ("rollout.promote", serde_json::json!({})),
+                Change::Rollback => ("rollout.rollback", serde_json::json!({})),
+            };
+            super::audit::record(&store, action, Some(&args.flow), detail).await;
         }
         let state = rollouts::state(&store, flows, &args.flow)
             .await?

@@ -49,12 +49,21 @@ pub fn main(command: TranslationsCommand) -> anyhow::Result<()> {
             dry_run,
             language,
             file,
-        } => import(
-            &load_config(config.as_deref())?,
-            &file,
-            language.as_deref(),
-            dry_run,
-        )?,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let out = import(&config, &file, language.as_deref(), dry_run)?;
+            if !dry_run {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                let detail = serde_json::json!({ "language": language });
+                super::audit::record_in(
+                    &config.database,
+                    "translations.import",
+                    name.as_deref(),
+                    detail,
+                );
+            }
+            out
+        }
     };
     print!("{out}");
     Ok(())

@@ -93,7 +93,7 @@ pub async fn serve(
     let registry = Arc::new(Mutex::new(Registry::default()));
     let connections = TaskTracker::new();
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -126,7 +126,7 @@ pub async fn serve(
         let stop = stop.clone();
         let config = config.clone();
         connections.spawn(async move {
-            serve_connection(stream, router, &config, busy, close, stop).await;
+            serve_connection(stream, peer, router, &config, busy, close, stop).await;
             registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -146,6 +146,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     router: Router,
     config: &HttpConfig,
     busy: Arc<AtomicUsize>,
@@ -156,12 +157,16 @@ async fn serve_connection(
         let router = router.clone();
         // Busy once the body is in: a request still receiving one may be closed for room.
         let busy = Arc::new(Busy::new(&busy));
-        let request = request.map(|body| {
+        let mut request = request.map(|body| {
             if body.is_end_stream() {
                 busy.enter();
             }
             axum::body::Body::new(Pieces::new(body, busy.clone()))
         });
+        // Who is asking, for the audit log (`api::auth`).
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         async move {
             let response = router.oneshot(request).await;
             busy.leave();

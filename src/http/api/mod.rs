@@ -14,9 +14,11 @@
 //!   `/api/inbox/…` (the inbox page's calls) is served by `crate::http::inbox`;
 //!   `GET /api/insights/…` is served by `crate::http::insights`, shared with its page;
 //!   `events.rs`: `GET /api/events/deliveries`, `GET /api/events/{event_id}`, `POST /api/events/replay`;
-//!   `openapi.rs`: `GET /api/openapi.json`;
+//!   `openapi.rs`: `GET /api/openapi.json`; `audit.rs`: `GET /api/audit` (and what the edge
+//!   records with);
 //!
-//! and what they share: `auth.rs` (API keys, rate limits), `body.rs` (reading bodies field by
+//! and what they share: `auth.rs` (API keys, rate limits, the audit of changes), `scopes.rs`
+//! (the scope each route needs), `body.rs` (reading bodies field by
 //! field), `media.rs` (media URL checks), `session.rs` (the window as the hosted platforms
 //! phrase it) and `outbox.rs` (sender checks, spend limit, queueing).
 //!
@@ -28,6 +30,7 @@
 //! statuses as flow sends: success means accepted by Parley, delivery follows from status
 //! webhooks.
 
+pub(super) mod audit;
 /// Also the studio's: an exposed studio takes the keys of `studio.editors`.
 pub(super) mod auth;
 pub(super) mod body;
@@ -49,6 +52,7 @@ mod models;
 mod openapi;
 pub(super) mod outbox;
 mod rollouts;
+pub(super) mod scopes;
 mod scores;
 pub(super) mod session;
 mod unanswered;
@@ -294,6 +298,11 @@ pub const ROUTES: &[Route] = &[
         path: "/api/events/replay",
         summary: "Events out: deliver again (delivery ids, or an endpoint's parked deliveries of a period)",
     },
+    Route {
+        method: "GET",
+        path: "/api/audit",
+        summary: "The audit log: who changed what, when and from where, newest first (since, until, actor, action, before, limit; format=jsonl exports)",
+    },
 ];
 
 /// The handler of a listed route. Unknown pairs are a programming error caught by the
@@ -353,6 +362,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/events/deliveries") => get(events::deliveries),
         ("GET", "/api/events/{event_id}") => get(events::show),
         ("POST", "/api/events/replay") => post(events::replay),
+        ("GET", "/api/audit") => get(audit::list),
         (method, path) => unreachable!("route {method} {path} has no handler"),
     }
 }
@@ -363,7 +373,10 @@ fn is_public(route: &Route) -> bool {
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let auth = Arc::new(auth::ApiAuth::new(&state.config));
+    let gate = auth::Gate {
+        auth: Arc::new(auth::ApiAuth::new(&state.config)),
+        app: state.clone(),
+    };
     let context = Arc::new(ApiContext {
         media_http: media::client(&state.config.api.media_check),
     });
@@ -396,7 +409,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     // Unknown paths under /api answer 404 in JSON, key or not: the OpenAPI document,
     // which needs no key either, already says which paths exist.
     public = public.route("/api/{*rest}", axum::routing::any(not_found));
-    protected = protected.route_layer(middleware::from_fn_with_state(auth, auth::require_key));
+    protected = protected.route_layer(middleware::from_fn_with_state(gate, auth::require_key));
     public
         .merge(protected)
         .with_body_limit(MAX_BODY_BYTES)

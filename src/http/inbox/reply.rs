@@ -45,6 +45,9 @@ pub async fn reply(
     let wanted = Wanted::read(&st, &f)?;
     let conversation = handed_off(&st, &raw_id).await?;
     let sender = outbox::sender(&st, conversation.sender_id).ok_or_else(Error::sender_not_found)?;
+    if let Some(refused) = crate::http::api::auth::sender_refusal(sender.id) {
+        return Err(refused);
+    }
     if outbox::is_offline(&st, sender.id).await? {
         return Err(Error::sender_offline());
     }

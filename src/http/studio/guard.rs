@@ -4,12 +4,14 @@
 //! serves its page and assets to anyone (they hold no data: the page asks for a key) and
 //! answers `/studio/api/…` only with `Authorization: Bearer <key>` of an `api_keys` entry
 //! named in `studio.editors` (401 without a known key, 403 with a key that may not edit),
-//! checked as the API checks keys (`api::auth`: one SHA-256, constant-time comparisons).
+//! checked as the API checks keys (`api::auth`: one SHA-256, constant-time comparisons;
+//! an expired key is refused 401, a key whose scopes lack `flows` 403, by `api::scopes`).
 //! Either way a request with a body must say it is JSON: a page of another site cannot
 //! send that without asking first, so it cannot post into the studio. Who it is goes into
 //! the request's extensions as an [`Editor`] for the handlers.
 
-use super::super::api::auth::{bearer, ApiAuth};
+use super::super::api::auth::{bearer, template, ApiAuth};
+use super::super::api::scopes;
 use super::super::error::Error;
 use super::super::state::AppState;
 use axum::extract::State;
@@ -85,11 +87,24 @@ fn admit(st: &AppState, request: &axum::extract::Request) -> Result<Option<Edito
         ));
     };
     let auth = ApiAuth::new(&st.config);
-    let Some(name) = auth.identify(token).and_then(|i| auth.name(i)) else {
+    let Some((index, name)) = auth
+        .identify(token)
+        .and_then(|i| auth.name(i).map(|n| (i, n)))
+    else {
         return Err(Error::unauthorized(
             "Invalid API key: it is not one of the config's `api_keys`",
         ));
     };
+    if let Some(why) = auth.expired(index, st.clock.now()) {
+        return Err(Error::unauthorized(why));
+    }
+    let route = template(request);
+    if let Some(why) = auth
+        .config(index)
+        .and_then(|k| scopes::refusal(k, request.method().as_str(), &route))
+    {
+        return Err(Error::forbidden(why));
+    }
     if !studio.editors.iter().any(|e| e == name) {
         return Err(Error::forbidden(format!(
             "the API key `{name}` may not edit flows: add its name to `studio.editors` in the \

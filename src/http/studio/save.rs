@@ -21,7 +21,7 @@ use crate::config::file_limits::MAX_FILE_BYTES;
 use crate::flows::{Problem, Severity};
 use crate::http::error::Error;
 use crate::http::state::AppState;
-use crate::store::{NewFlowSave, MAX_FLOW_SAVES};
+use crate::store::{AuditVia, NewAuditEntry, NewFlowSave, MAX_FLOW_SAVES};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -322,6 +322,16 @@ async fn record(
     match st.store.record_flow_save(&save).await {
         Ok(id) => {
             tracing::info!(path = %save.path, who = %save.who, id, "flow file saved from the studio");
+            let mut entry = NewAuditEntry::new(
+                save.at.timestamp_millis(),
+                &save.who,
+                AuditVia::Page,
+                "studio.save",
+            );
+            entry.target = Some(save.path.clone());
+            entry.detail =
+                json!({ "save_id": id, "version": save.version, "previous": save.previous });
+            crate::http::api::audit::record(st, entry).await;
             Some(id)
         }
         Err(e) => {

@@ -243,6 +243,8 @@ fn check_warns_about_what_a_deployment_lacks() {
         name: "crm".into(),
         key_sha256: "0".repeat(64),
         scopes: None,
+        senders: None,
+        expires: None,
     });
     assert!(cfg.warnings(3).is_empty());
 }

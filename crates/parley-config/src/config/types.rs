@@ -194,13 +194,15 @@ impl Config {
             self.sandbox
                 .exposure_problem(&self.listen, has_sandbox_sender),
         );
-        api_key_problems(&self.api_keys, &mut problems);
+        let sender_ids: Vec<i64> = self.senders.iter().map(|s| s.id).collect();
+        api_key_problems(&self.api_keys, &sender_ids, &mut problems);
         let key_names: Vec<&str> = self.api_keys.iter().map(|k| k.name.as_str()).collect();
         self.studio.problems(&key_names, &mut problems);
-        for key in self.api_keys.iter().filter(|k| k.scopes.is_some()) {
+        let flows = crate::config::ApiScope::Flows;
+        for key in self.api_keys.iter().filter(|k| !k.has_scope(flows)) {
             if self.studio.editors.contains(&key.name) {
                 problems.push(format!(
-                    "studio.editors: `{}` is a key limited by `scopes` (api_keys); editing flows needs a key without scopes: give the editor a key of their own without `scopes`, or take `{}` out of studio.editors",
+                    "studio.editors: `{}` is a key limited by `scopes` (api_keys) without `flows`; editing flows needs the `flows` scope or a key without scopes: add `flows` to its scopes, or take `{}` out of studio.editors",
                     key.name, key.name
                 ));
             }

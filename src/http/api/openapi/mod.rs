@@ -5,6 +5,7 @@
 //! which a test holds equal to the routes the server answers.
 
 mod agent_pages;
+mod audit;
 mod events;
 mod experiments;
 mod inbox;
@@ -305,6 +306,9 @@ fn details(r: &Route) -> (Option<Value>, Vec<Value>, &'static [u16]) {
         ),
         (m, p) if p.starts_with("/api/events/") => events::details(m, p),
         ("GET", "/api/openapi.json") => (None, vec![], &[200]),
+        (m, p) if audit::details(m, p).is_some() => {
+            audit::details(m, p).unwrap_or((None, vec![], &[200]))
+        }
         (m, p) if scores::details(m, p).is_some() => {
             scores::details(m, p).unwrap_or((None, vec![], &[200]))
         }
@@ -391,6 +395,10 @@ fn operation(r: &Route) -> Value {
     });
     if r.path == "/api/openapi.json" {
         op["security"] = json!([]);
+    }
+    // The scope a key with `scopes` needs for this route (403 FORBIDDEN without it).
+    if let Some(scope) = super::scopes::scope_of(r.method, r.path) {
+        op["x-parley-scope"] = json!(scope.as_str());
     }
     if let Some(schema) = body {
         op["requestBody"] =

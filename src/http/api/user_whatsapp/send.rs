@@ -71,6 +71,9 @@ pub async fn address(
 /// The sender, online, or the platforms' 404 / 503.
 async fn online_sender(st: &AppState, id: i64) -> Result<&crate::config::SenderConfig, Error> {
     let sender = outbox::sender(st, id).ok_or_else(Error::sender_not_found)?;
+    if let Some(refused) = crate::http::api::auth::sender_refusal(id) {
+        return Err(refused);
+    }
     if outbox::is_offline(st, id).await? {
         return Err(Error::sender_offline());
     }

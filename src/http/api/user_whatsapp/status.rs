@@ -22,6 +22,9 @@ pub async fn session_status(
     let sender_id = q.int("sender_id")?;
     let contact = recipient(&q)?;
     let sender = outbox::sender(&st, sender_id).ok_or_else(Error::sender_not_found)?;
+    if let Some(refused) = crate::http::api::auth::sender_refusal(sender.id) {
+        return Err(refused);
+    }
     let conversation = st
         .store
         .find_conversation(sender.id, &contact.key())

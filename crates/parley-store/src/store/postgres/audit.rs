@@ -1,6 +1,38 @@
-//! `Audit` on postgres.
+//! `Audit` on PostgreSQL.
 
 use super::PgStore;
-use crate::store::Audit;
+use crate::domain::Id;
+use crate::store::audit::{bounded_limit, AuditCols, APPEND, ENTRIES};
+use crate::store::{Audit, AuditEntry, AuditFilter, NewAuditEntry, StoreResult};
+use async_trait::async_trait;
 
-impl Audit for PgStore {}
+#[async_trait]
+impl Audit for PgStore {
+    async fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<Id> {
+        let (actor, action, target, source, detail) = entry.bounded();
+        Ok(sqlx::query_scalar(APPEND)
+            .bind(entry.at_ms)
+            .bind(actor)
+            .bind(entry.via.as_str())
+            .bind(action)
+            .bind(target)
+            .bind(source)
+            .bind(entry.status)
+            .bind(detail)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn audit_entries(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditCols> = sqlx::query_as(ENTRIES)
+            .bind(f.since_ms)
+            .bind(f.until_ms)
+            .bind(f.actor.as_deref())
+            .bind(f.action.as_deref())
+            .bind(f.before)
+            .bind(bounded_limit(f.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
