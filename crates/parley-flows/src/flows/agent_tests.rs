@@ -313,6 +313,23 @@ fn agent_model_is_checked_only_when_the_config_is_known() {
 }
 
 #[test]
+fn an_agent_cannot_talk_to_an_embedding_model() {
+    let flow = "id: bot\nsteps:\n  - agent: { model: vectors, instructions: Help., scope: orders, if_window_closed: skip }\n";
+    let project = Project::new(&[("bot.yaml", flow)], &[]);
+    let deployment = Deployment {
+        embedding_models: vec!["vectors".into()],
+        ..with_models(&["gpt"])
+    };
+    let (_, rendered) = project.load(Some(&deployment));
+    assert!(
+        rendered.contains(
+            "flows/bot.yaml:3:21: error: model `vectors` is an embedding model (`embeddings: true`): it finds passages and cannot hold a conversation\n  hint: name a chat model here, and `vectors` under `retrieval: { embeddings: vectors }`"
+        ),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn a_cost_budget_on_a_model_without_prices_is_a_warning() {
     let flow = "id: bot\nsteps:\n  - agent:\n      model: gpt\n      instructions: Help.\n      scope: orders\n      if_window_closed: skip\n      budget: { cost: 0.05 }\n";
     let project = Project::new(&[("bot.yaml", flow)], &[]);

@@ -38,6 +38,7 @@ fn two_senders() -> Deployment {
         allow_private_networks: false,
         model_names: Vec::new(),
         unpriced_models: Vec::new(),
+        embedding_models: Vec::new(),
     }
 }
 
@@ -189,6 +190,7 @@ fn check_reports_scheduled_flows_that_can_never_run() {
         allow_private_networks: false,
         model_names: Vec::new(),
         unpriced_models: Vec::new(),
+        embedding_models: Vec::new(),
     };
     let only_one = check(&files, Some(&one));
     assert!(!only_one.contains("blast.yaml"), "{only_one}");
@@ -448,6 +450,7 @@ fn check_warns_where_twilio_senders_cannot_send_a_reaction_or_a_location_request
         allow_private_networks: false,
         model_names: Vec::new(),
         unpriced_models: Vec::new(),
+        embedding_models: Vec::new(),
     };
     let flow = "id: kinds\ntriggers: [{keyword: [k]}]\nsteps:\n  - send: { react: \"👍\" }\n  - send:\n      location_request: \"Where shall we deliver?\"\n";
     insta::assert_snapshot!(check(&[("kinds.yaml", flow)], Some(&with_twilio)), @r"

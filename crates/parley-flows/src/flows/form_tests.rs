@@ -154,6 +154,7 @@ fn check_refuses_forms_when_a_twilio_sender_would_send_them() {
         twilio_sender_ids: vec![2],
         model_names: Vec::new(),
         unpriced_models: Vec::new(),
+        embedding_models: Vec::new(),
     };
     let (report, rendered) = load(GOOD, Some(&twilio));
     assert!(report.set.is_none());

@@ -10,8 +10,12 @@ pub struct Deployment {
     /// at all (a `form`).
     pub twilio_sender_ids: Vec<i64>,
     pub allow_private_networks: bool,
-    /// The names of the config's `models:`, which `agent` steps name.
+    /// The names of the config's chat models (`models:` without `embeddings: true`), which
+    /// `agent` steps and judges name.
     pub model_names: Vec<String>,
+    /// The names of the config's embedding models (`embeddings: true`), which an agent's
+    /// `retrieval: { embeddings: NAME }` names.
+    pub embedding_models: Vec<String>,
     /// Those of them with no prices, on which a `cost` budget never stops anything.
     pub unpriced_models: Vec<String>,
 }
@@ -27,7 +31,8 @@ impl Deployment {
                 .map(|s| s.id)
                 .collect(),
             allow_private_networks: config.flows.allow_private_networks,
-            model_names: config.models.iter().map(|m| m.name.clone()).collect(),
+            model_names: crate::config::chat_model_names(&config.models),
+            embedding_models: crate::config::embedding_model_names(&config.models),
             unpriced_models: config
                 .models
                 .iter()

@@ -1,33 +1,41 @@
-//! An `agent` step's `retrieval:` (issue 59): when a question counts as one the knowledge
-//! could not answer, and the words a turn's passages are looked up by (`content_words`).
-//! Passages are found with BM25 over the step's knowledge. The score that mixes BM25 with
-//! the similarity of embeddings (`combined`) is here, measured against BM25 alone on a
-//! labelled question set (the tests below); steps do not call an embedding model yet, so
-//! `embeddings:` / `weight:` are refused with that said, rather than read and ignored.
+//! An `agent` step's `retrieval:` (issue 59): how its passages are found and when a
+//! question counts as one the knowledge could not answer, and the words a turn's passages
+//! are looked up by (`content_words`). Passages are found with BM25 over the step's
+//! knowledge; with `embeddings:` (a model of the config's `models:` with `embeddings:
+//! true`) BM25 is mixed with the similarity of embeddings (`combined`), measured against
+//! BM25 alone on a labelled question set (the tests below).
 //!
 //! ```yaml
 //! retrieval:
-//!   unanswered_below: 1.0     # a question whose best passage scores less went unanswered
+//!   embeddings: vectors       # an embedding model of the config (default: none, BM25 alone)
+//!   weight: 0.5               # the share of the score embeddings give (0 to 1)
+//!   unanswered_below: 0.25    # a question whose best passage scores less went unanswered
 //! ```
 
 use super::knowledge::{Knowledge, Passage};
-use super::problem::Problems;
+use super::problem::{did_you_mean, Problems};
+use super::project::Deployment;
 use super::yaml::{self, YamlNode};
 use marked_yaml::types::MarkedMappingNode;
 use std::collections::HashMap;
 
-pub const RETRIEVAL_KEYS: &[&str] = &["unanswered_below"];
-
-/// Keys of a retrieval with embeddings, which this version does not have: refused with why.
-const NOT_BUILT: &[&str] = &["embeddings", "weight"];
+pub const RETRIEVAL_KEYS: &[&str] = &["unanswered_below", "embeddings", "weight"];
 
 /// A question whose best passage has a BM25 score below this went unanswered, when
-/// `unanswered_below` is not given. Measured on the example knowledge (`knowledge/`, the
+/// `unanswered_below` is not given and the step finds passages with BM25 alone (or its
+/// embeddings failed for the turn). Measured on the example knowledge (`knowledge/`, the
 /// test below): on-topic questions ("is delivery free?", "how do I return an item?") score
 /// 1.3 to 4.5, off-topic ones ("can I pay with PayPal?") 0, as they share no word with a
 /// passage; one sharing a single word ("gift *cards*" and "the *card* you paid with")
 /// scores 1.5, which only embeddings tell apart.
 pub const DEFAULT_UNANSWERED_BELOW: f64 = 1.0;
+
+/// The same on the combined score of BM25 and embeddings (0 to 1), when the step has
+/// `embeddings:`. Measured on the labelled question set below (default weight): asked
+/// questions' best passage scores at least 0.28, unrelated ones 0.00 under the concept
+/// stand-in; a real model keeps a cosine of about 0.1 to 0.3 between unrelated texts, 0.05
+/// to 0.15 of the combined score, still under it.
+pub const DEFAULT_COMBINED_UNANSWERED_BELOW: f64 = 0.25;
 
 /// The highest `unanswered_below`: BM25 scores of real questions stay well under it.
 pub const UNANSWERED_BELOW_MAX: f64 = 100.0;
@@ -36,38 +44,56 @@ pub const UNANSWERED_BELOW_MAX: f64 = 100.0;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retrieval {
     /// A turn whose best passage scores below this counts as a question the knowledge
-    /// could not answer.
+    /// could not answer: on BM25's scale, or on the combined score (0 to 1) with
+    /// `embeddings`.
     pub unanswered_below: f64,
+    /// Passages are also found by the similarity of embeddings.
+    pub embeddings: Option<Embeddings>,
+}
+
+/// `embeddings:` and `weight:` of a step's `retrieval:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// The embedding model of the config's `models:`.
+    pub model: String,
+    /// The share of a passage's score its similarity gives (0 to 1).
+    pub weight: f64,
 }
 
 impl Default for Retrieval {
     fn default() -> Self {
         Self {
             unanswered_below: DEFAULT_UNANSWERED_BELOW,
+            embeddings: None,
         }
     }
 }
 
-/// `retrieval:` of an agent step's settings `m`; `None` when it is wrong (reported).
-pub fn compile(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Retrieval> {
+impl Retrieval {
+    /// The threshold of a turn whose passages were found with BM25 alone: the step's own
+    /// without embeddings, BM25's default when its embeddings failed for the turn.
+    pub fn bm25_unanswered_below(&self) -> f64 {
+        match self.embeddings {
+            None => self.unanswered_below,
+            Some(_) => DEFAULT_UNANSWERED_BELOW,
+        }
+    }
+}
+
+/// `retrieval:` of an agent step's settings `m`, its embedding model checked against the
+/// config's (when known); `None` when it is wrong (reported).
+pub fn compile(
+    m: &MarkedMappingNode,
+    deployment: Option<&Deployment>,
+    problems: &mut Problems,
+) -> Option<Retrieval> {
     let mut r = Retrieval::default();
     let Some(node) = m.get_node("retrieval") else {
         return Some(r);
     };
     let rm = yaml::as_map(node, "`retrieval`", problems)?;
     let mut ok = true;
-    for key in NOT_BUILT {
-        if let Some(n) = rm.get_node(key) {
-            problems.error(
-                yaml::pos(n),
-                format!("`{key}`: this version finds passages with BM25 over the knowledge only; retrieval with embeddings is not built yet"),
-                Some(format!("remove `{key}`; `parley eval` scenarios measure how well the agent answers from its knowledge")),
-            );
-            ok = false;
-        }
-    }
-    let known: Vec<&str> = RETRIEVAL_KEYS.iter().chain(NOT_BUILT).copied().collect();
-    yaml::check_keys(rm, &known, "`retrieval`", problems);
+    yaml::check_keys(rm, RETRIEVAL_KEYS, "`retrieval`", problems);
     if m.get_node("knowledge").is_none() {
         problems.error(
             yaml::pos(node),
@@ -76,8 +102,40 @@ pub fn compile(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Retriev
         );
         ok = false;
     }
+    if let Some(n) = rm.get_node("embeddings") {
+        match embedding_model(n, deployment, problems) {
+            Some(model) => {
+                r.unanswered_below = DEFAULT_COMBINED_UNANSWERED_BELOW;
+                r.embeddings = Some(Embeddings {
+                    model,
+                    weight: DEFAULT_WEIGHT,
+                });
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(n) = rm.get_node("weight") {
+        let hint = "the share of a passage's score its embeddings give: 0 is BM25 alone, 1 embeddings alone, 0.5 (the default) mixes them";
+        match (number(n, "weight", 1.0, hint, problems), &mut r.embeddings) {
+            (Some(w), Some(e)) => e.weight = w,
+            (Some(_), None) if rm.get_node("embeddings").is_none() => {
+                problems.error(
+                    yaml::pos(n),
+                    "`weight` does nothing without `embeddings:`",
+                    Some("name an embedding model of the config, like `embeddings: vectors`, or remove `weight`".into()),
+                );
+                ok = false;
+            }
+            (Some(_), None) => {}
+            (None, _) => ok = false,
+        }
+    }
     if let Some(n) = rm.get_node("unanswered_below") {
-        match number(n, "unanswered_below", 0.0, UNANSWERED_BELOW_MAX, problems) {
+        let (high, hint) = match rm.get_node("embeddings") {
+            Some(_) => (1.0, "with `embeddings` a passage's score runs from 0 to 1: the best passage's score under which a question counts as unanswered, like `unanswered_below: 0.25`"),
+            None => (UNANSWERED_BELOW_MAX, "the best passage's BM25 score under which a question counts as unanswered, like `unanswered_below: 1.5`"),
+        };
+        match number(n, "unanswered_below", high, hint, problems) {
             Some(v) => r.unanswered_below = v,
             None => ok = false,
         }
@@ -85,16 +143,58 @@ pub fn compile(m: &MarkedMappingNode, problems: &mut Problems) -> Option<Retriev
     ok.then_some(r)
 }
 
-/// A number of `retrieval:` within `[low, high]`.
-fn number(node: &YamlNode, key: &str, low: f64, high: f64, problems: &mut Problems) -> Option<f64> {
+/// `embeddings:`, the name of an embedding model of the config (when the config is known).
+fn embedding_model(
+    node: &YamlNode,
+    deployment: Option<&Deployment>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let name = yaml::as_str(node, "`embeddings`", problems)?;
+    let Some(d) = deployment else {
+        return Some(name.to_string());
+    };
+    if d.embedding_models.iter().any(|k| k == name) {
+        return Some(name.to_string());
+    }
+    let example = "like `{ name: vectors, kind: openai, base_url: \"https://api.openai.com/v1\", api_key: \"${OPENAI_API_KEY}\", model: text-embedding-3-small, embeddings: true }`";
+    let (message, hint) = if d.model_names.iter().any(|k| k == name) {
+        (
+            format!("model `{name}` is a chat model; `embeddings` names an embedding model (one with `embeddings: true` in the config's `models:`)"),
+            format!("add an embedding model to the config's `models:`, {example}, and name it here"),
+        )
+    } else {
+        let names: Vec<&str> = d.embedding_models.iter().map(String::as_str).collect();
+        let hint = match did_you_mean(name, &names) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if names.is_empty() => {
+                format!("the config has no embedding model; add one to `models:`, {example}")
+            }
+            None => format!("the config's embedding models are: {}", names.join(", ")),
+        };
+        (
+            format!("there is no embedding model `{name}` in the config's `models:`"),
+            hint,
+        )
+    };
+    problems.error(yaml::pos(node), message, Some(hint));
+    None
+}
+
+/// A number of `retrieval:` from 0 to `high`.
+fn number(
+    node: &YamlNode,
+    key: &str,
+    high: f64,
+    hint: &str,
+    problems: &mut Problems,
+) -> Option<f64> {
     let v = yaml::as_f64(node, &format!("`{key}`"), problems)?;
-    if v.is_finite() && (low..=high).contains(&v) {
+    if v.is_finite() && (0.0..=high).contains(&v) {
         return Some(v);
     }
-    let hint = "the best passage's score under which a question counts as unanswered, like `unanswered_below: 1.5`";
     problems.error(
         yaml::pos(node),
-        format!("`{key}` must be between {low} and {high}, found {v}"),
+        format!("`{key}` must be between 0 and {high}, found {v}"),
         Some(hint.into()),
     );
     None
@@ -253,13 +353,19 @@ mod tests {
         assert_eq!(content_words("Where is order A-12345?"), "order A-12345");
     }
 
-    /// `retrieval:` of the agent settings `yaml`, with the problems as `parley check` prints
-    /// them (`file:line:column: error: message` and the hint).
+    /// `retrieval:` of the agent settings `yaml` (checked against a config with the chat
+    /// model `gpt` and the embedding model `vectors`), with the problems as `parley check`
+    /// prints them (`file:line:column: error: message` and the hint).
     fn compiled(yaml_text: &str) -> (Option<Retrieval>, Vec<String>) {
+        let deployment = Deployment {
+            model_names: vec!["gpt".into()],
+            embedding_models: vec!["vectors".into()],
+            ..Deployment::default()
+        };
         let mut problems = Problems::new("flows/support.yaml");
         let node = yaml::parse(yaml_text, &mut problems).expect("YAML");
         let m = yaml::as_map(&node, "the agent", &mut problems).expect("a map");
-        let r = compile(m, &mut problems);
+        let r = compile(m, Some(&deployment), &mut problems);
         (r, problems.list.iter().map(ToString::to_string).collect())
     }
 
@@ -278,22 +384,69 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("flows/support.yaml:1:14: error: `retrieval` does nothing without `knowledge:` files"), "{problems:?}");
 
-        // Embeddings are refused with why, never read and ignored.
-        let bad = "knowledge: [k.md]\nretrieval:\n  embeddings: embedder\n  weight: 0.5\n  unanswered_below: -1\n  top: 3\n";
+        let bad = "knowledge: [k.md]\nretrieval:\n  unanswered_below: -1\n  top: 3\n";
         let (r, problems) = compiled(bad);
         assert_eq!(r, None);
-        assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(problems[0].starts_with("flows/support.yaml:3:15: error: `embeddings`: this version finds passages with BM25 over the knowledge only"), "{problems:?}");
-        assert!(
-            problems[1].starts_with("flows/support.yaml:4:11: error: `weight`: this version"),
-            "{problems:?}"
-        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("top")), "{problems:?}");
         assert!(
             problems.iter().any(|p| p
-                .contains(":5:21: error: `unanswered_below` must be between 0 and 100, found -1")),
+                .contains(":3:21: error: `unanswered_below` must be between 0 and 100, found -1")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn embeddings_name_an_embedding_model_with_a_weight_and_a_threshold_from_0_to_1() {
+        let (r, problems) = compiled("knowledge: [k.md]\nretrieval: { embeddings: vectors }\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        let r = r.unwrap();
+        assert_eq!(
+            r.embeddings,
+            Some(Embeddings {
+                model: "vectors".into(),
+                weight: DEFAULT_WEIGHT
+            })
+        );
+        assert_eq!(r.unanswered_below, DEFAULT_COMBINED_UNANSWERED_BELOW);
+        assert_eq!(r.bm25_unanswered_below(), DEFAULT_UNANSWERED_BELOW);
+        let ok = "knowledge: [k.md]\nretrieval: { embeddings: vectors, weight: 0.7, unanswered_below: 0.3 }\n";
+        let r = compiled(ok).0.unwrap();
+        assert_eq!(r.embeddings.unwrap().weight, 0.7);
+        assert_eq!(r.unanswered_below, 0.3);
+
+        let cases = [
+            (
+                "retrieval:\n  embeddings: vectrs\n",
+                "flows/support.yaml:3:15: error: there is no embedding model `vectrs` in the config's `models:`\n  hint: did you mean `vectors`?",
+            ),
+            (
+                "retrieval:\n  embeddings: gpt\n",
+                "flows/support.yaml:3:15: error: model `gpt` is a chat model; `embeddings` names an embedding model (one with `embeddings: true` in the config's `models:`)",
+            ),
+            (
+                "retrieval:\n  embeddings: vectors\n  weight: 1.5\n",
+                "flows/support.yaml:4:11: error: `weight` must be between 0 and 1, found 1.5\n  hint: the share of a passage's score its embeddings give",
+            ),
+            (
+                "retrieval:\n  weight: 0.5\n",
+                "flows/support.yaml:3:11: error: `weight` does nothing without `embeddings:`",
+            ),
+            (
+                "retrieval:\n  embeddings: vectors\n  unanswered_below: 2\n",
+                "flows/support.yaml:4:21: error: `unanswered_below` must be between 0 and 1, found 2\n  hint: with `embeddings` a passage's score runs from 0 to 1",
+            ),
+        ];
+        for (yaml_text, want) in cases {
+            let (r, problems) = compiled(&format!("knowledge: [k.md]\n{yaml_text}"));
+            assert_eq!(r, None, "{yaml_text}");
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with(want),
+                "{}\n---\n{want}",
+                problems[0]
+            );
+        }
     }
 
     /// Passages of different subjects, one per file, for the measurement below.
@@ -500,6 +653,12 @@ mod tests {
         assert!(
             highest_unrelated < lowest_asked,
             "{highest_unrelated} vs {lowest_asked}"
+        );
+        // The default threshold with embeddings sits between them.
+        assert!(
+            highest_unrelated < DEFAULT_COMBINED_UNANSWERED_BELOW
+                && DEFAULT_COMBINED_UNANSWERED_BELOW < lowest_asked,
+            "{highest_unrelated} < {DEFAULT_COMBINED_UNANSWERED_BELOW} < {lowest_asked}"
         );
         eprintln!("| questions | measure | BM25 alone | BM25 + embeddings (weight {DEFAULT_WEIGHT}) |\n|---|---|---|---|\n{}", rows.join("\n"));
     }

@@ -7,6 +7,7 @@
 
 use super::client::{Body, Transport};
 use super::ModelError;
+use crate::domain::chat::{Prices, Usage, MAX_COST_MICROS_PER_CALL, MAX_TOKENS_PER_CALL};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -20,6 +21,16 @@ pub const DIMENSIONS_MAX: usize = 8_192;
 pub struct Embedder {
     transport: Transport,
     model: String,
+    prices: Prices,
+    timeout: Duration,
+}
+
+/// The vectors of some texts, with the input tokens the provider counted for them (0 when
+/// it said nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    pub input_tokens: u64,
 }
 
 /// Where the requests go, for a configured `base_url`.
@@ -57,15 +68,50 @@ impl Embedder {
         Ok(Self {
             transport,
             model: model.to_string(),
+            prices: Prices::default(),
+            timeout,
         })
+    }
+
+    /// The same client, its calls priced at `prices` (`price_input` per million tokens).
+    pub fn priced(mut self, prices: Prices) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// The longest one call may take (the config's `timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// What `input_tokens` cost, in millionths of a US dollar, capped like a chat call.
+    pub fn cost_micros(&self, input_tokens: u64) -> u64 {
+        let usage = Usage {
+            input_tokens: input_tokens.min(MAX_TOKENS_PER_CALL),
+            output_tokens: 0,
+        };
+        self.prices.cost_micros(usage).min(MAX_COST_MICROS_PER_CALL)
     }
 
     /// One vector per text of `texts`, in order, all of the same length.
     pub async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.embed_counted(texts).await.map(|e| e.vectors)
+    }
+
+    /// `embed`, with the input tokens the provider counted.
+    pub async fn embed_counted(&self, texts: &[String]) -> Result<Embedded, ModelError> {
         let mut all: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+        let mut tokens = 0u64;
         for batch in texts.chunks(BATCH_MAX) {
             let body = Body::json(&json!({ "model": self.model, "input": batch }))?;
             let answer = self.transport.post(body).await?;
+            tokens = tokens.saturating_add(
+                answer
+                    .pointer("/usage/prompt_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .min(MAX_TOKENS_PER_CALL),
+            );
             let vectors =
                 parse_answer(&answer, batch.len()).map_err(|what| self.transport.failed(&what))?;
             if let (Some(first), Some(v)) = (all.first(), vectors.first()) {
@@ -79,7 +125,10 @@ impl Embedder {
             }
             all.extend(vectors);
         }
-        Ok(all)
+        Ok(Embedded {
+            vectors: all,
+            input_tokens: tokens,
+        })
     }
 }
 

@@ -25,6 +25,7 @@ pub mod transcribe;
 mod usage;
 
 pub use client::{within, MAX_ANSWER_BYTES};
+pub use embeddings::Embedder;
 pub use scripted::{Scripted, ScriptedQueue};
 pub use transcribe::Transcriber;
 
@@ -56,10 +57,12 @@ pub struct Model {
     pub timeout: std::time::Duration,
 }
 
-/// The configured models by name.
+/// The configured models by name: the chat models, and apart from them the embedding
+/// models (`embeddings: true`), which find passages and hold no conversation.
 #[derive(Clone, Default)]
 pub struct Models {
     by_name: HashMap<String, Model>,
+    embedders: HashMap<String, Arc<Embedder>>,
 }
 
 impl Model {
@@ -139,9 +142,13 @@ impl Models {
         let mut models = Models::default();
         let mut problems = Vec::new();
         for (i, entry) in config.models.iter().enumerate() {
-            match Model::from_config(entry) {
-                Ok(model) => models.insert(model),
-                Err(e) => problems.push(format!("models[{i}] ({}).{e}", entry.name)),
+            let built = if entry.embeddings {
+                embedder(entry).map(|e| models.insert_embedder(&entry.name, Arc::new(e)))
+            } else {
+                Model::from_config(entry).map(|model| models.insert(model))
+            };
+            if let Err(e) = built {
+                problems.push(format!("models[{i}] ({}).{e}", entry.name));
             }
         }
         if problems.is_empty() {
@@ -160,7 +167,38 @@ impl Models {
         self.by_name.insert(model.name.clone(), model);
     }
 
+    /// The chat models' names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }
+
+    /// The embedding model called `name` (`embeddings: true`).
+    pub fn embedder(&self, name: &str) -> Option<&Arc<Embedder>> {
+        self.embedders.get(name)
+    }
+
+    /// Adds (or replaces) an embedding model.
+    pub fn insert_embedder(&mut self, name: &str, embedder: Arc<Embedder>) {
+        self.embedders.insert(name.to_string(), embedder);
+    }
+}
+
+/// The client of a `models:` entry with `embeddings: true`; `Err` says what is wrong,
+/// without the entry's path.
+fn embedder(config: &ModelConfig) -> Result<Embedder, String> {
+    if config.kind != ModelKind::Openai {
+        return Err("embeddings: only `kind: openai` models give embeddings".into());
+    }
+    let base_url = config.base_url.as_deref().ok_or("base_url: missing")?;
+    let model = config.model.as_deref().ok_or("model: missing")?;
+    Embedder::new(
+        &config.name,
+        base_url,
+        config.api_key.as_deref(),
+        model,
+        config.timeout,
+        config.concurrency,
+        config.retries,
+    )
+    .map(|e| e.priced(config.prices()))
 }

@@ -706,3 +706,17 @@ fn a_base_url_that_is_not_a_url_or_a_key_with_a_line_break_is_named_at_load() {
     let err = Model::from_config(&bad_key).err().unwrap();
     assert!(err.starts_with("api_key: "), "{err}");
 }
+
+#[test]
+fn an_embeddings_entry_is_an_embedder_not_a_chat_model() {
+    let yaml = "models:\n  - { name: gpt, kind: openai, base_url: \"http://127.0.0.1:1/v1\", model: gpt-4o-mini }\n  - { name: vectors, kind: openai, base_url: \"http://127.0.0.1:1/v1\", model: text-embedding-3-small, embeddings: true, price_input: 0.02, timeout: 5s }\n";
+    let config = Config::from_yaml(yaml, "parley.yaml", &|_| None).unwrap();
+    let models = Models::from_config(&config).unwrap();
+    assert_eq!(models.names().collect::<Vec<_>>(), ["gpt"]);
+    assert!(models.get("vectors").is_none());
+    let e = models.embedder("vectors").expect("the embedder");
+    assert_eq!(e.timeout(), std::time::Duration::from_secs(5));
+    // 0.02 dollars per million tokens: a million tokens cost 20,000 millionths.
+    assert_eq!(e.cost_micros(1_000_000), 20_000);
+    assert!(models.embedder("gpt").is_none());
+}

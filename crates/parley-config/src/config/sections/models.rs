@@ -55,6 +55,10 @@ pub struct ModelConfig {
     /// `kind: scripted`: the rules file (relative to the config file's folder).
     #[serde(default)]
     pub script: Option<String>,
+    /// An embedding model (`POST {base_url}/embeddings`, `kind: openai` only): it finds an
+    /// agent's passages (`retrieval: { embeddings: NAME }`) and holds no conversation.
+    #[serde(default)]
+    pub embeddings: bool,
 }
 
 /// `transcribe:`: voice notes become text (`message.text`) before flows see them.
@@ -116,6 +120,24 @@ impl ModelConfig {
     }
 }
 
+/// The names of the chat models of `models:` (those `agent` steps and judges talk to).
+pub fn chat_model_names(models: &[ModelConfig]) -> Vec<String> {
+    models
+        .iter()
+        .filter(|m| !m.embeddings)
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+/// The names of the embedding models of `models:` (`embeddings: true`).
+pub fn embedding_model_names(models: &[ModelConfig]) -> Vec<String> {
+    models
+        .iter()
+        .filter(|m| m.embeddings)
+        .map(|m| m.name.clone())
+        .collect()
+}
+
 /// The checks of `models:` and `transcribe:`.
 pub fn model_problems(
     models: &[ModelConfig],
@@ -149,6 +171,11 @@ pub fn model_problems(
                     "{at}.{key}: must be a price of 0 or more (dollars per million tokens)"
                 ));
             }
+        }
+        if m.embeddings && m.kind != ModelKind::Openai {
+            problems.push(format!(
+                "{at}.embeddings: only `kind: openai` models give embeddings (an OpenAI-compatible POST {{base_url}}/embeddings); make this `kind: openai` or remove `embeddings: true`"
+            ));
         }
         match m.kind {
             ModelKind::Scripted => {
@@ -190,5 +217,39 @@ pub fn model_problems(
         if t.concurrency == 0 {
             problems.push("transcribe.concurrency: must be at least 1".into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models(yaml: &str) -> Vec<ModelConfig> {
+        serde_yaml::from_str(yaml).expect("models")
+    }
+
+    #[test]
+    fn an_embedding_model_is_kept_apart_from_the_chat_models() {
+        let m = models(
+            "- { name: gpt, kind: openai, base_url: 'https://a/v1', model: gpt-4o-mini }\n- { name: vectors, kind: openai, base_url: 'https://a/v1', model: text-embedding-3-small, embeddings: true }\n",
+        );
+        let mut problems = Vec::new();
+        model_problems(&m, None, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(chat_model_names(&m), ["gpt"]);
+        assert_eq!(embedding_model_names(&m), ["vectors"]);
+    }
+
+    #[test]
+    fn only_openai_compatible_models_give_embeddings() {
+        let m = models(
+            "- { name: v, kind: anthropic, base_url: 'https://a', model: c, embeddings: true }\n",
+        );
+        let mut problems = Vec::new();
+        model_problems(&m, None, &mut problems);
+        assert_eq!(
+            problems,
+            ["models[0] (v).embeddings: only `kind: openai` models give embeddings (an OpenAI-compatible POST {base_url}/embeddings); make this `kind: openai` or remove `embeddings: true`"]
+        );
     }
 }

@@ -113,7 +113,7 @@ pub fn compile(
     let models = b.ctx.deployment.map(|d| d.model_names.as_slice());
     let scoring = crate::flows::scoring::compile(m, models, problems);
     let cite = agent_knowledge::cite(m, problems);
-    let retrieval = crate::flows::retrieval::compile(m, problems);
+    let retrieval = crate::flows::retrieval::compile(m, b.ctx.deployment, problems);
     let (rubric, score) = scoring?;
     Some(AgentSpec {
         model: model?,
@@ -300,6 +300,17 @@ fn model(
     };
     if known.iter().any(|k| k == name) {
         return Some(name.to_string());
+    }
+    if b.ctx
+        .deployment
+        .is_some_and(|d| d.embedding_models.iter().any(|k| k == name))
+    {
+        problems.error(
+            yaml::pos(node),
+            format!("model `{name}` is an embedding model (`embeddings: true`): it finds passages and cannot hold a conversation"),
+            Some(format!("name a chat model here, and `{name}` under `retrieval: {{ embeddings: {name} }}`")),
+        );
+        return None;
     }
     let names: Vec<&str> = known.iter().map(String::as_str).collect();
     let hint = match did_you_mean(name, &names) {
