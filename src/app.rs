@@ -131,6 +131,10 @@ impl App {
         let owner = me.to_string();
         let webhook_log = Arc::new(http::state::WebhookLog::new(&config));
         let metrics = crate::metrics::handle();
+        let tracer = match config.telemetry.export_settings() {
+            Some(s) => crate::telemetry::start(s).map_err(|e| anyhow::anyhow!(e))?,
+            None => crate::telemetry::Tracer::off(),
+        };
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
         // Conversation routing: the numbers' roles, for `/readyz` and the metrics (never
         // delays the start; a sender without `meta.routing` makes no call).
@@ -194,6 +198,7 @@ impl App {
             imports: Arc::new(tokio::sync::Semaphore::new(1)),
             studio,
             studio_runner: None,
+            tracer,
         });
         Ok(Self {
             state,
@@ -308,6 +313,7 @@ impl App {
                     .collect(),
             ),
             pricer: st.pricer.clone(),
+            tracer: st.tracer.clone(),
         })
     }
 
@@ -333,6 +339,7 @@ impl App {
             hand_to_outbox: Some(send_lease),
             pricer: st.pricer.clone(),
             handing: crate::workers::inbox::Handing::new(unrecorded),
+            tracer: st.tracer.clone(),
         })
     }
 

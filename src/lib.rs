@@ -57,7 +57,7 @@
 
 pub use parley_channels::channels;
 pub use parley_config::config;
-pub use parley_domain::{domain, metrics, net, threads};
+pub use parley_domain::{domain, metrics, net, telemetry, threads};
 pub use parley_engine::engine;
 pub use parley_flows::flows;
 pub use parley_models::models;

@@ -16,6 +16,7 @@ mod sandbox;
 mod schemas;
 pub mod state;
 mod studio;
+mod traces;
 mod webhooks;
 
 pub use state::{AppState, Shared};
@@ -45,7 +46,10 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(studio::router(&state))
         .merge(schemas::router())
-        .merge(api::router(state.clone()))
+        .merge(api::router(state.clone()).layer(middleware::from_fn_with_state(
+            state.clone(),
+            traces::api,
+        )))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -74,6 +74,8 @@ pub struct Shared {
     /// Runs a fresh Parley on unsaved flows for the studio's try-out and tests; set by
     /// `parley serve` (the in-process driver sits above HTTP), `None` elsewhere.
     pub studio_runner: Option<Arc<dyn StudioRunner>>,
+    /// Records trace spans (`telemetry:`); off, it records nothing.
+    pub tracer: crate::telemetry::Tracer,
 }
 
 /// What the studio needs from a fresh in-process Parley with unsaved texts standing in for

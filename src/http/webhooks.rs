@@ -270,11 +270,13 @@ async fn ingest(
         });
     }
     let n = items.len();
-    st.ingestor.ingest(items).await.map_err(|e| {
+    let traced = super::traces::messages(&st.tracer, &items);
+    let outcomes = st.ingestor.ingest(items).await.map_err(|e| {
         // The database's own words stay in the log: they are no business of the caller.
         // At most a line per 30 s: in an outage every webhook comes here.
         crate::metrics::logs::log_every!(warn, error = %e, "webhook not stored; answering 503 so the provider retries");
         Error::unavailable("could not store the webhook now, please retry")
     })?;
+    super::traces::ingested(&st.tracer, traced, now, &outcomes, provider);
     Ok(n)
 }

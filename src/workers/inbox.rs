@@ -31,6 +31,7 @@ type InboxWork = Leased<ClaimedWork>;
 
 mod claims;
 mod out_events;
+mod spans;
 
 use claims::Claimer;
 pub use claims::IngestClaims;
@@ -73,6 +74,8 @@ pub struct Inbox {
     pub pricer: Arc<crate::domain::pricing::Pricer>,
     /// Hand-over leases, unique in this process, and their give-back after a lost commit.
     pub handing: Handing,
+    /// Records the inbox wait and the flow's handling of traced messages (`telemetry:`).
+    pub tracer: crate::telemetry::Tracer,
 }
 
 /// How long the inbox keeps trying to give back the lease of a reply whose commit's answer
@@ -384,7 +387,9 @@ impl Inbox {
                     now,
                     broadcast_reply: work.broadcast_reply.as_ref(),
                 };
-                let mut output = self.handle(input).await;
+                let traced = spans::begin(&self.tracer, work.conversation.sender_id, event, now);
+                let active = traced.as_ref().map(spans::Traced::active);
+                let mut output = crate::telemetry::within(active, self.handle(input)).await;
                 // A step that waited on a model or an `http` answer queues its replies now:
                 // their `created_at`, and the window they are priced in. Any other step's
                 // replies keep the moment it ran, shared with what else it recorded (a
@@ -394,13 +399,14 @@ impl Inbox {
                 } else {
                     now
                 };
-                let outbound = self.outbound(
+                let mut outbound = self.outbound(
                     conversation_id,
                     &work.conversation,
                     &to,
                     queued_at,
                     &mut output,
                 );
+                spans::carry(traced.as_ref(), &mut outbound);
                 let has_replies = !outbound.is_empty();
                 // Built only when someone listens (`EventsLog::records_events`).
                 let events = if self.store.records_events() {
@@ -457,6 +463,9 @@ impl Inbox {
                     self.wake.inbox.notify_one();
                 }
                 count_step(&commit, event, now);
+                if let Some(traced) = traced {
+                    traced.finish(&commit);
+                }
                 if has_replies && !handed {
                     self.wake.outbox.notify_one();
                 }
@@ -629,6 +638,7 @@ mod tests {
                 templates: Default::default(),
             }),
             handing: Handing::new(Default::default()),
+            tracer: Default::default(),
         };
         let now = chrono::Utc::now();
         let claim = InboxClaim {

@@ -5,6 +5,6 @@
 //! The crates below are imported at the root under their module names, so a path reads
 //! the same in every crate (`crate::domain::Phone`).
 
-use parley_domain::domain;
+use parley_domain::{domain, telemetry};
 
 pub mod config;

@@ -8,7 +8,7 @@
 
 use parley_channels::channels;
 use parley_config::config;
-use parley_domain::{domain, metrics, net};
+use parley_domain::{domain, metrics, net, telemetry};
 use parley_flows::flows;
 use parley_models::models;
 use parley_store::store;

@@ -5,6 +5,6 @@
 //! the same in every crate (`crate::domain::Phone`).
 
 use parley_config::config;
-use parley_domain::{domain, metrics, net};
+use parley_domain::{domain, metrics, net, telemetry};
 
 pub mod models;

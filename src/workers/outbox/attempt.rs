@@ -9,8 +9,21 @@ use crate::channels::senders::SenderRuntime;
 use crate::domain::{ErrorClass, OutboundContent, SendFailure, WindowFallback};
 use crate::store::{OutboxItem, SendOutcome};
 
+mod spans;
+
 impl Outbox {
+    /// `attempt_send`, traced when the reply carries a trace (`telemetry:`).
     pub(super) async fn attempt(&self, sender: &SenderRuntime, item: &OutboxItem) -> SendOutcome {
+        let channel = || format!("{:?}", sender.config.channel).to_lowercase();
+        let Some(traced) = spans::begin(&self.tracer, item, channel) else {
+            return self.attempt_send(sender, item).await;
+        };
+        let outcome = self.attempt_send(sender, item).await;
+        traced.finish(&outcome);
+        outcome
+    }
+
+    async fn attempt_send(&self, sender: &SenderRuntime, item: &OutboxItem) -> SendOutcome {
         if item.message.content.is_thread_control() {
             return self.thread_control(sender, item).await;
         }

@@ -51,6 +51,8 @@ pub struct Outbox {
     /// Prices a message again when the window closed between its queueing (when it was
     /// priced as free-form) and its send, which turned it into its template.
     pub pricer: Arc<crate::domain::pricing::Pricer>,
+    /// Records the outbox wait and the send of traced messages (`telemetry:`).
+    pub tracer: crate::telemetry::Tracer,
 }
 
 /// A customer whose last message is this recent is in a conversation now: replies to them

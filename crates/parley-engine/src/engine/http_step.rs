@@ -78,6 +78,12 @@ pub async fn call(
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
+    // The step's span (`telemetry:`), unless the author set one.
+    if let Some(traceparent) = crate::telemetry::traceparent() {
+        if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("traceparent")) {
+            builder = builder.header("traceparent", traceparent);
+        }
+    }
     if let Some(body) = &req.body {
         builder = builder.json(body);
     }

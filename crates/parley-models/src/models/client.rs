@@ -203,6 +203,11 @@ impl Transport {
             .http
             .post(self.url.clone())
             .headers(self.headers.clone());
+        // The model call's span (`telemetry:`), when the call is traced.
+        let request = match crate::telemetry::traceparent() {
+            Some(traceparent) => request.header("traceparent", traceparent),
+            None => request,
+        };
         let request = match body {
             Body::Json(bytes) => request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -65,7 +65,11 @@ pub async fn send_message(
         &st,
         sender.id,
         &conversation,
-        OutboundMessage { to, content, trace: None },
+        OutboundMessage {
+            to,
+            content,
+            trace: crate::telemetry::active().map(|a| a.parent),
+        },
     )
     .await?;
     Ok(Json(json!({

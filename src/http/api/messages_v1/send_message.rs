@@ -372,10 +372,10 @@ pub async fn send_message(
         OutboundMessage {
             to: contact,
             content: req.content,
+            trace: crate::telemetry::active().map(|a| a.parent),
         },
     )
     .await?;
-            trace: None,
     Ok(Json(json!({
         "status": "success",
         "message": "Message sent successfully",

@@ -122,7 +122,11 @@ pub async fn send_freeform(State(st): State<AppState>, body: Bytes) -> Result<Js
         &st,
         sender_id,
         &conversation,
-        OutboundMessage { to, content, trace: None },
+        OutboundMessage {
+            to,
+            content,
+            trace: crate::telemetry::active().map(|a| a.parent),
+        },
     )
     .await?;
     Ok(accepted(
@@ -288,7 +292,11 @@ pub async fn send_template(State(st): State<AppState>, body: Bytes) -> Result<Js
         &st,
         sender.id,
         &conversation,
-        OutboundMessage { to, content, trace: None },
+        OutboundMessage {
+            to,
+            content,
+            trace: crate::telemetry::active().map(|a| a.parent),
+        },
     )
     .await?;
     Ok(accepted(conversation.id, id, "status", json!("queued")))

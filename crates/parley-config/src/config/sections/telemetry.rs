@@ -92,6 +92,21 @@ fn default_timeout() -> Duration {
 }
 
 impl TelemetryConfig {
+    /// What the exporter needs; `None` while no endpoint is set (tracing off).
+    pub fn export_settings(&self) -> Option<crate::telemetry::ExportSettings> {
+        Some(crate::telemetry::ExportSettings {
+            endpoint: self.endpoint.clone()?,
+            headers: self.headers.clone().into_iter().collect(),
+            service_name: self.service_name.clone(),
+            sample_ratio: self.sample_ratio,
+            include_text: self.include_text,
+            batch_size: self.batch_size,
+            queue: self.queue,
+            interval: self.interval,
+            timeout: self.timeout,
+        })
+    }
+
     pub fn problems(&self, problems: &mut Vec<String>) {
         if let Some(endpoint) = &self.endpoint {
             match url::Url::parse(endpoint) {

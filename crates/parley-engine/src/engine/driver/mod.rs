@@ -6,6 +6,7 @@
 //! the script pool.
 
 mod model;
+mod spans;
 mod transcription;
 mod typing;
 
@@ -336,6 +337,16 @@ impl FlowEngine {
     /// The I/O a step asked for: an `http` step's request through the guarded client, or
     /// a script on the script pool (never on this thread).
     async fn perform(&self, effect: Effect) -> Answer {
+        let Some(traced) = spans::begin(&effect) else {
+            return self.perform_untraced(effect).await;
+        };
+        let inside = Some(traced.inside());
+        let answer = crate::telemetry::within(inside, self.perform_untraced(effect)).await;
+        traced.finish(&answer);
+        answer
+    }
+
+    async fn perform_untraced(&self, effect: Effect) -> Answer {
         match effect {
             // Waiting on a slow service uses no CPU: the worker's slot goes to other
             // conversations meanwhile, as during a model call (a service that never
