@@ -12,10 +12,17 @@
 //! - **A ceiling per second.** A send also waits until fewer than `rate` sends were taken in
 //!   the last second, measured when each was taken: a task that woke late from its slot
 //!   cannot bunch with the ones after it and make a second carry one more.
-//! - **Live first.** Bulk sends queue for the right to reserve a slot, one at a time, and
-//!   hold it until their slot has come; a live send reserves at once. So a reply waits for
-//!   at most the one bulk send already reserved and the live ones before it, not behind
-//!   every bulk send that was claimed: the broadcast takes what the replies leave.
+//! - **Live first.** A live send reserves the next free slot at once. Bulk sends wait in
+//!   line, one at a time, and the one in front takes a slot only when it is free *now*:
+//!   it never reserves one ahead, so a reply that comes while it waits takes that slot
+//!   instead. A reply therefore waits for at most the one bulk send already going and the
+//!   replies before it, never for bulk sends that were merely waiting (before, a bulk send
+//!   reserved its slot ahead and a reply waited up to two slots). The broadcast takes what
+//!   the replies leave.
+//! - **A share for bulk sends** (`senders[].bulk_share`, default 0): while replies wait for
+//!   slots, bulk sends may still take this share of them (one in four at 0.25), so a
+//!   number whose replies use its whole pace still moves its campaigns. At most 0.5: a
+//!   reply then waits for at most one bulk send before its own slot.
 //!
 //! Per process: several processes sharing one sender each pace at the configured rate.
 
@@ -45,12 +52,23 @@ const SECOND: Duration = Duration::from_secs(1);
 /// sleeping at a time would cap the rate at 1,000).
 const TIMER_GRAIN: Duration = Duration::from_millis(1);
 
+/// A share paid in thirds adds up to a little under one.
+const PAID: f64 = 1.0 - 1e-9;
+
+/// The largest `bulk_share`: above it a reply could wait behind two bulk sends in a row.
+pub const MAX_BULK_SHARE: f64 = 0.5;
+
 pub struct Pacer {
     rate: u32,
     period: Duration,
+    /// What a waiting bulk send earns for each slot a live send reserves ahead of it
+    /// (`bulk_share / (1 - bulk_share)`); a whole one lets it reserve like a live send.
+    earn: f64,
     state: Mutex<State>,
-    /// Held by the one bulk send that may reserve now, until its slot has come.
+    /// Held by the one bulk send at the front of the bulk line, until it has its slot.
     bulk: tokio::sync::Mutex<()>,
+    /// Wakes that bulk send once replies have paid its share of a slot.
+    bulk_paid: tokio::sync::Notify,
 }
 
 struct State {
@@ -58,29 +76,57 @@ struct State {
     next: Instant,
     /// When the sends of the last second were taken (the ceiling), oldest first.
     recent: VecDeque<Instant>,
+    /// Whether a bulk send is at the front of its line, waiting for a free slot.
+    bulk_waiting: bool,
+    /// What that bulk send has earned while replies took slots (see `Pacer::earn`).
+    credit: f64,
+}
+
+/// What the bulk send at the front of the line does next.
+enum Turn {
+    /// Its slot: go at this instant.
+    Go(Instant),
+    /// No slot is free now: look again at this instant.
+    Later(Instant),
 }
 
 impl Pacer {
+    /// A pace of `per_second`, with replies always first (`bulk_share` 0).
     pub fn new(per_second: NonZeroU32) -> Self {
         let rate = per_second.get();
         Self {
             rate,
             period: SECOND / rate,
+            earn: 0.0,
             state: Mutex::new(State {
                 next: Instant::now(),
                 recent: VecDeque::with_capacity(rate.min(CEILING_MAX_RATE) as usize),
+                bulk_waiting: false,
+                credit: 0.0,
             }),
             bulk: tokio::sync::Mutex::new(()),
+            bulk_paid: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The same pace, with bulk sends taking `share` of the slots while replies wait
+    /// (clamped to 0..=[`MAX_BULK_SHARE`]; the config refuses values outside it).
+    pub fn with_bulk_share(mut self, share: f64) -> Self {
+        let share = if share.is_finite() {
+            share.clamp(0.0, MAX_BULK_SHARE)
+        } else {
+            0.0
+        };
+        self.earn = share / (1.0 - share);
+        self
     }
 
     /// Waits until a send in `lane` may go now.
     pub async fn wait(&self, lane: Lane) {
-        let _turn = match lane {
-            Lane::Bulk => Some(self.bulk.lock().await),
-            Lane::Live => None,
+        let slot = match lane {
+            Lane::Live => self.reserve(),
+            Lane::Bulk => self.bulk_turn().await,
         };
-        let slot = self.reserve();
         if slot > Instant::now() + TIMER_GRAIN {
             tokio::time::sleep_until(slot).await;
         }
@@ -89,12 +135,67 @@ impl Pacer {
         }
     }
 
-    /// The next free slot, now reserved.
+    /// A live send's slot: the next free one, now reserved. A bulk send waiting meanwhile
+    /// earns its share.
     fn reserve(&self) -> Instant {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = state.next.max(Instant::now());
+        let slot = self.next_slot(&state, Instant::now());
         state.next = slot + self.period;
+        let paid = state.bulk_waiting && self.earn > 0.0 && {
+            // Never more than one slot owed: no run of bulk sends after a long wait.
+            state.credit = (state.credit + self.earn).min(1.0);
+            state.credit >= PAID
+        };
+        drop(state);
+        if paid {
+            self.bulk_paid.notify_one();
+        }
         slot
+    }
+
+    /// The next free slot at `now`: `next` while it is at most a period late (a sleep
+    /// that woke a moment late keeps the rate's grid), otherwise now (after a pause: no
+    /// burst of the idle time's unused slots).
+    fn next_slot(&self, state: &State, now: Instant) -> Instant {
+        if state.next + self.period > now {
+            state.next
+        } else {
+            now
+        }
+    }
+
+    /// Waits at the front of the bulk line until a slot is free now (or its share lets
+    /// it reserve one ahead of waiting replies); returns that slot.
+    async fn bulk_turn(&self) -> Instant {
+        let _front = self.bulk.lock().await;
+        loop {
+            match self.bulk_look(Instant::now()) {
+                Turn::Go(slot) => return slot,
+                Turn::Later(at) => tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = self.bulk_paid.notified() => {}
+                },
+            }
+        }
+    }
+
+    /// At `now`, whether the bulk send at the front goes (a slot free now, or one ahead of
+    /// waiting replies paid with its share) or looks again when the next slot comes.
+    fn bulk_look(&self, now: Instant) -> Turn {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = self.next_slot(&state, now);
+        if slot <= now + TIMER_GRAIN {
+            // Nobody waits for this slot: no contention, nothing owed.
+            state.credit = 0.0;
+        } else if state.credit >= PAID {
+            state.credit = 0.0;
+        } else {
+            state.bulk_waiting = true;
+            return Turn::Later(slot);
+        }
+        state.next = slot + self.period;
+        state.bulk_waiting = false;
+        Turn::Go(slot)
     }
 
     /// Takes the send's place in the last second, or says until when it must wait.
@@ -203,8 +304,10 @@ mod tests {
         let asked = Instant::now();
         p.wait(Lane::Live).await;
         let waited = Instant::now() - asked;
-        // At most the bulk send already holding its slot, then this one: two periods.
-        assert!(waited <= Duration::from_millis(200), "{waited:?}");
+        // The bulk send of 1,000 ms went; the one waiting next had not reserved 1,100 ms
+        // ahead, so the reply takes it: half a period, never the two slots (150 ms) it
+        // waited when bulk sends reserved ahead.
+        assert!(waited <= Duration::from_millis(50), "{waited:?}");
         let mut done = Vec::new();
         for b in bulk {
             done.push(b.await.unwrap());
@@ -214,6 +317,74 @@ mod tests {
         done.sort();
         assert!(done[29] - done[0] < Duration::from_millis(3_200));
         assert!(busiest_second(&done) <= 10);
+    }
+
+    /// Sends let go in order, as (lane, when): 10 bulk sends waiting from the start, and a
+    /// reply every 50 ms from 10 ms on (twice the pace of 10/s, so replies wait).
+    async fn contended(share: f64) -> Vec<(Lane, Instant)> {
+        let p = Arc::new(Pacer::new(NonZeroU32::new(10).unwrap()).with_bulk_share(share));
+        let mut tasks = Vec::new();
+        let go = |p: &Arc<Pacer>, lane: Lane| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                p.wait(lane).await;
+                (lane, Instant::now())
+            })
+        };
+        for _ in 0..10 {
+            tasks.push(go(&p, Lane::Bulk));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for _ in 0..40 {
+            tasks.push(go(&p, Lane::Live));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out.sort_by_key(|(_, at)| *at);
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replies_take_every_slot_while_they_wait_with_no_bulk_share() {
+        let order = contended(0.0).await;
+        let lanes: Vec<Lane> = order.iter().map(|(lane, _)| *lane).collect();
+        // The bulk send of the first slot, then the forty replies, then the other nine.
+        assert_eq!(lanes[0], Lane::Bulk);
+        assert!(lanes[1..41].iter().all(|l| *l == Lane::Live), "{lanes:?}");
+        assert!(lanes[41..].iter().all(|l| *l == Lane::Bulk), "{lanes:?}");
+        let times: Vec<Instant> = order.iter().map(|(_, at)| *at).collect();
+        assert!(busiest_second(&times) <= 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bulk_sends_keep_their_share_while_replies_wait() {
+        let order = contended(0.25).await;
+        let lanes: Vec<Lane> = order.iter().map(|(lane, _)| *lane).collect();
+        // One slot in four while the replies wait: of the first 24, the first bulk send's
+        // and five more (three replies, then a bulk send), never two bulk sends in a row.
+        let bulk = lanes[..24].iter().filter(|l| **l == Lane::Bulk).count();
+        assert!((5..=7).contains(&bulk), "{bulk} bulk sends: {lanes:?}");
+        assert!(
+            lanes[1..30]
+                .windows(2)
+                .all(|w| w != [Lane::Bulk, Lane::Bulk]),
+            "{lanes:?}"
+        );
+        let times: Vec<Instant> = order.iter().map(|(_, at)| *at).collect();
+        assert!(busiest_second(&times) <= 10);
+        // Everything went, at the pace: 50 sends in about five seconds.
+        assert!(times[49] - times[0] < Duration::from_millis(5_200));
+    }
+
+    #[test]
+    fn a_share_outside_its_range_is_held_to_it() {
+        let rate = NonZeroU32::new(10).unwrap();
+        assert_eq!(Pacer::new(rate).with_bulk_share(0.9).earn, 1.0);
+        assert_eq!(Pacer::new(rate).with_bulk_share(-1.0).earn, 0.0);
+        assert_eq!(Pacer::new(rate).with_bulk_share(f64::NAN).earn, 0.0);
     }
 
     #[tokio::test(start_paused = true)]

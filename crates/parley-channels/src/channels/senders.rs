@@ -137,7 +137,10 @@ impl Senders {
                 // Config validation guarantees settings for meta/twilio senders.
                 _ => Arc::new(sandbox.for_sender(s.id)),
             };
-            let pacer = s.pace().and_then(NonZeroU32::new).map(Pacer::new);
+            let pacer = s
+                .pace()
+                .and_then(NonZeroU32::new)
+                .map(|rate| Pacer::new(rate).with_bulk_share(s.bulk_share));
             by_id.insert(
                 s.id,
                 Arc::new(SenderRuntime {

@@ -35,6 +35,12 @@ pub struct SenderConfig {
     /// Twilio default 80, sandbox unlimited).
     #[serde(default)]
     pub messages_per_second: Option<u32>,
+    /// The share of this sender's pace that bulk sends (broadcasts, and scheduled or API
+    /// sends to customers who are not writing now) may take while replies to customers who
+    /// are writing wait for it: 0 (the default) sends every waiting reply first, 0.25
+    /// gives bulk sends one slot in four. From 0 to 0.5.
+    #[serde(default)]
+    pub bulk_share: f64,
     /// At most this many template messages per UTC day from this sender; more wait for the
     /// next day.
     #[serde(default)]
@@ -108,6 +114,7 @@ impl SenderConfig {
             meta: None,
             twilio: None,
             messages_per_second: None,
+            bulk_share: 0.0,
             daily_template_cap: None,
             spend_limit: None,
             echo_pause: EchoPause::default(),
@@ -269,6 +276,12 @@ pub(crate) fn sender_problems(senders: &[SenderConfig], problems: &mut Vec<Strin
         if s.messages_per_second == Some(0) {
             problems.push(format!("{at}.messages_per_second: must be at least 1"));
         }
+        if !(0.0..=0.5).contains(&s.bulk_share) {
+            problems.push(format!(
+                "{at}.bulk_share: {} is not a share from 0 to 0.5 (0: replies to customers who are writing always go first; 0.25: bulk sends keep one slot in four while replies wait)",
+                s.bulk_share
+            ));
+        }
         match s.channel {
             ChannelKind::Meta => match &s.meta {
                 None => problems.push(format!(
@@ -357,5 +370,38 @@ fn url_problem(key: &str, value: &str, example: &str, problems: &mut Vec<String>
         problems.push(format!(
             "{key}: `{value}` is not a whole URL: write it with https:// and the host, like {example}"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(share: &str) -> Result<Config, String> {
+        let text = format!(
+            "senders:\n  - {{ id: 1, name: a, channel: sandbox, phone_number: \"+15550783883\", messages_per_second: 80, bulk_share: {share} }}\n"
+        );
+        Config::from_yaml(&text, "parley.yaml", &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bulk_share_is_a_share_from_0_to_one_half_and_0_unless_given() {
+        assert_eq!(load("0.25").unwrap().senders[0].bulk_share, 0.25);
+        assert_eq!(load("0.5").unwrap().senders[0].bulk_share, 0.5);
+        let none = Config::from_yaml(
+            "senders:\n  - { id: 1, name: a, channel: sandbox, phone_number: \"+15550783883\" }\n",
+            "parley.yaml",
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(none.senders[0].bulk_share, 0.0);
+        for bad in ["0.6", "-0.1", ".nan"] {
+            let problem = load(bad).unwrap_err();
+            assert!(
+                problem.contains("senders[0].bulk_share:")
+                    && problem.contains("is not a share from 0 to 0.5"),
+                "{bad}: {problem}"
+            );
+        }
     }
 }
