@@ -411,6 +411,7 @@ impl App {
         for spawn in [
             crate::workers::scoring::spawn,
             crate::workers::knowledge::spawn,
+            crate::workers::retention::spawn,
         ] {
             spawn(
                 &cfg,
@@ -429,6 +430,7 @@ impl App {
             &self.owner,
             workers,
             workers_stop,
+            &st.tracer,
         );
         if cfg.flows.hot_reload {
             let reloader = Reloader {

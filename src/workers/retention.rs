@@ -1,1 +1,63 @@
-//! Retention (issue 60): archives history past its period, then deletes it.
+//! Retention (issue 60): archives history past its period, then deletes it. With any
+//! period under `retention:`, one loop per process runs a pass (`pass::Archiver`) at start
+//! and every `retention.interval`; the archiver's lease in the database lets one process
+//! at a time do it. The files are written by `archive` (local folder `retention.dir`),
+//! which `parley archive` reads back.
+
+pub mod archive;
+pub mod pass;
+
+use crate::config::Config;
+use crate::domain::Clock;
+use crate::engine::FlowEngine;
+use crate::store::DynStore;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Starts the retention loop when any kind has a period (same signature as the other
+/// background workers' `spawn`).
+pub fn spawn(
+    config: &Arc<Config>,
+    store: &DynStore,
+    _engine: &Arc<FlowEngine>,
+    clock: &Arc<dyn Clock>,
+    owner: &str,
+    workers: &TaskTracker,
+    stop: &CancellationToken,
+) {
+    if !config.retention.any() {
+        return;
+    }
+    let archiver = pass::Archiver {
+        store: store.clone(),
+        archive: archive::Archive::new(&config.retention.dir),
+        config: config.retention.clone(),
+        clock: clock.clone(),
+        owner: format!("{owner}/retention"),
+    };
+    let interval = config.retention.interval;
+    let stop = stop.clone();
+    workers.spawn(async move {
+        loop {
+            match archiver.run_pass(&stop).await {
+                Ok(report) if report.lease_elsewhere => {
+                    tracing::debug!("retention: another process is archiving")
+                }
+                Ok(report) => tracing::info!(
+                    archived = report.archived.values().sum::<u64>(),
+                    removed = report.removed.values().sum::<u64>(),
+                    reclaimed_pages = report.reclaimed_pages,
+                    "retention pass done"
+                ),
+                Err(e) => {
+                    tracing::warn!("retention pass failed (tried again in {interval:?}): {e:#}")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+}

@@ -29,6 +29,7 @@ pub use sections::models::*;
 pub use sections::opt_out::*;
 pub use sections::outbox::*;
 pub use sections::rate_limit::*;
+pub use sections::retention::*;
 pub use sections::sandbox::*;
 pub use sections::scheduler::*;
 pub use sections::scripts::*;

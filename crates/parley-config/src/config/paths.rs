@@ -8,13 +8,14 @@ use std::path::Path;
 
 impl Config {
     /// Rewrites every relative file path of the config (`flows.dir`, `flows.scripts_dir`,
-    /// `media.dir`, each scripted model's `script`, the SQLite file of `database.url`) as
-    /// `base` joined with it. Absolute paths, an in-memory SQLite and PostgreSQL URLs stay
-    /// as they are.
+    /// `media.dir`, `retention.dir`, each scripted model's `script`, the SQLite file of
+    /// `database.url`) as `base` joined with it. Absolute paths, an in-memory SQLite and
+    /// PostgreSQL URLs stay as they are.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.flows.dir = under(base, &self.flows.dir);
         self.flows.scripts_dir = under(base, &self.flows.scripts_dir);
         self.media.dir = under(base, &self.media.dir);
+        self.retention.dir = under(base, &self.retention.dir);
         if let Some(card) = &self.pricing.rate_card {
             self.pricing.rate_card = Some(under(base, card));
         }

@@ -136,6 +136,12 @@ pub const MEDIA_BYTES: &str = "parley_media_bytes_stored_total";
 pub const MEDIA_QUEUED: &str = "parley_media_downloads_queued";
 pub const MEDIA_SWEPT: &str = "parley_media_swept_total";
 
+/// Retention (issue 60): rows written to the archive and rows deleted (or emptied) from the
+/// database, by `kind` (`store::HistoryKind::name`), and when the last pass ended.
+pub const RETENTION_ARCHIVED: &str = "parley_retention_archived_rows_total";
+pub const RETENTION_REMOVED: &str = "parley_retention_removed_rows_total";
+pub const RETENTION_LAST_RUN: &str = "parley_retention_last_run_timestamp_seconds";
+
 /// Installs the process-wide recorder once and returns a handle that renders `/metrics`.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

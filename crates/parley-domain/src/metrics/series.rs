@@ -72,6 +72,20 @@ const DOCUMENTED: &[(&str, Kind, &str)] = &[
     (MEDIA_BYTES, Kind::Counter, "Bytes of inbound media written to the media store."),
     (MEDIA_QUEUED, Kind::Gauge, "Inbound media downloads waiting, read from the database at each scrape."),
     (MEDIA_SWEPT, Kind::Counter, "Inbound media deleted after media.retention, by what (rows, files)."),
+    (RETENTION_ARCHIVED, Kind::Counter, "Rows of history past their retention period written to the archive, by kind."),
+    (RETENTION_REMOVED, Kind::Counter, "Rows of history deleted from the database after they were archived (a send's or a model exchange's content emptied, its counted row kept), by kind."),
+    (RETENTION_LAST_RUN, Kind::Gauge, "When the last retention pass of this process ended (Unix seconds); 0 before the first."),
+];
+
+/// The `kind` label of the retention series (`store::HistoryKind::name`).
+const RETENTION_KINDS: [&str; 7] = [
+    "inbound_messages",
+    "outbound_messages",
+    "timer_events",
+    "events_out",
+    "event_deliveries",
+    "model_exchanges",
+    "audit_log",
 ];
 
 /// The label sets known in advance; a series not listed gets one series without labels.
@@ -120,6 +134,7 @@ fn known_labels(name: &str) -> Vec<Vec<(&'static str, &'static str)>> {
         MEDIA_DOWNLOADS => one("outcome", &["stored", "retried", "failed"]),
         INBOX_HANDOFFS => one("outcome", &["handed", "left"]),
         MEDIA_SWEPT => one("what", &["rows", "files"]),
+        RETENTION_ARCHIVED | RETENTION_REMOVED => one("kind", &RETENTION_KINDS),
         TRACE_SPANS_DROPPED => one("reason", &["queue_full", "export_failed", "stopped"]),
         THREAD_HANDOVERS => one(
             "kind",

@@ -68,7 +68,7 @@ impl Default for RetentionConfig {
 }
 
 /// The most rows of one batch: a batch is one file and one delete statement.
-pub const MAX_BATCH: u32 = 10_000;
+pub const MAX_RETENTION_BATCH: u32 = 10_000;
 
 impl RetentionConfig {
     /// Whether any kind has a period (else the worker does not run).
@@ -100,9 +100,9 @@ impl RetentionConfig {
         if self.dir.trim().is_empty() {
             problems.push("retention.dir: must name a folder for the archive files".into());
         }
-        if self.batch == 0 || self.batch > MAX_BATCH {
+        if self.batch == 0 || self.batch > MAX_RETENTION_BATCH {
             problems.push(format!(
-                "retention.batch: must be between 1 and {MAX_BATCH} (it is {})",
+                "retention.batch: must be between 1 and {MAX_RETENTION_BATCH} (it is {})",
                 self.batch
             ));
         }
