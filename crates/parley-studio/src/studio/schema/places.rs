@@ -125,7 +125,7 @@ impl Place {
             Place::Guardrails => "Checks on every answer of the agent",
             Place::WebSource => "A web page or a sitemap the agent answers from",
             Place::Retrieval => {
-                "When a question counts as one the agent's knowledge could not answer"
+                "How the agent's passages are found (BM25, with embeddings) and when a question counts as one its knowledge could not answer"
             }
             Place::Score => "A share of the agent's finished conversations judged by its rubric",
             Place::ScoreBudget => "What the judge may spend on this step in a day",

@@ -178,6 +178,8 @@ fn the_agent_keys_of_scoring_citing_and_web_knowledge_are_followed_and_bounded()
         defs["retrieval"]["properties"]["unanswered_below"]["maximum"],
         100.0
     );
+    assert_eq!(defs["retrieval"]["properties"]["weight"]["maximum"], 1.0);
+    assert!(defs["retrieval"]["properties"]["embeddings"].is_object());
     assert_eq!(
         defs["web_source"]["properties"]["max_pages"]["maximum"],
         1000
