@@ -52,7 +52,7 @@ async fn filters_by_period_actor_and_action(store: DynStore) {
     for (at, actor, action) in [
         (1_000, "crm", "POST /api/user/whatsapp/send"),
         (2_000, "ops", "contacts.import"),
-        (3_000, "crm", "contacts.importer"),
+        (3_000, "crm", "contactsx.import"),
         (4_000, "crm", "contacts"),
         (5_000, "ops", "POST /api/broadcasts"),
     ] {
@@ -83,7 +83,7 @@ async fn filters_by_period_actor_and_action(store: DynStore) {
     assert_eq!(
         at(contacts).await,
         vec![4_000, 2_000],
-        "the action itself and `contacts.…`, not `contacts.importer`'s neighbour by letters"
+        "the action itself and `contacts.…`, not `contactsx.…`, its neighbour by letters"
     );
     let posts = AuditFilter {
         action: Some("POST".into()),
