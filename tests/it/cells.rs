@@ -5,8 +5,10 @@
 //! when PARLEY_TEST_POSTGRES_URL is set — each with its own senders, flows and Graph API
 //! double and the same app secret: each cell answers its own numbers' customers through its
 //! own double; a webhook for the other cell's number is acknowledged, never processed, and
-//! counted by number, and the right cell still takes it afterwards. The example configs
-//! pass `parley check`, and the operator's scripts make the calls Meta documents.
+//! counted by number, and the right cell still takes it afterwards. A number then moves
+//! from one cell to the other as README says (its customers' contacts copied by
+//! `deploy/cells/move-contacts.sh`, the senders changed in both configs). The example
+//! configs pass `parley check`, and `point-webhooks.sh` makes the calls Meta documents.
 
 use crate::crash::{free_port, post_meta_to, sigterm_and_wait, start, wait_healthy, Parley};
 use crate::helpers::*;
@@ -20,21 +22,28 @@ const KEY: &str = "cells-ops-key";
 /// A customer of cell B's first number whose webhook Meta wrongly sends to cell A.
 const STRAY_CUSTOMER: &str = "16315559999";
 
-/// One cell: its numbers (phone_number_ids; sender ids `first_sender` and the next), its
-/// verify token, the process and its Graph API double.
+/// The cells' numbers (phone_number_ids), of senders 1 and 2 (cell A), 3 and 4 (cell B).
+const A1: &str = "110000000000001";
+const A2: &str = "110000000000002";
+const B3: &str = "220000000000003";
+const B4: &str = "220000000000004";
+
+/// One cell: its senders (id and phone_number_id), its verify token, database and folder,
+/// the process and its Graph API double.
 struct Cell {
     name: &'static str,
-    numbers: [&'static str; 2],
-    first_sender: i64,
+    senders: Vec<(i64, &'static str)>,
     verify_token: String,
+    port: u16,
     addr: String,
+    db: String,
     meta: MockServer,
     process: Option<Parley>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Cell {
-    async fn start(name: &'static str, numbers: [&'static str; 2], first: i64, db: &str) -> Self {
+    async fn start(name: &'static str, senders: &[(i64, &'static str)], db: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let flows = dir.path().join("flows");
         std::fs::create_dir_all(&flows).unwrap();
@@ -44,41 +53,53 @@ impl Cell {
             format!("id: echo\ntriggers:\n  - keyword: [hi]\nsteps:\n  - send:\n      text: \"cell {name}: {{{{ message.text }}}}\"\n"),
         )
         .unwrap();
-        let db = db.replace("{dir}", &dir.path().display().to_string());
         let meta = MockServer::start().await;
         mount_meta_ok(&meta).await;
         let port = free_port();
-        let verify_token = format!("verify-cell-{name}");
-        let sender = |i: usize| {
+        let mut cell = Self {
+            name,
+            senders: senders.to_vec(),
+            verify_token: format!("verify-cell-{name}"),
+            port,
+            addr: format!("http://127.0.0.1:{port}"),
+            db: db.replace("{dir}", &dir.path().display().to_string()),
+            meta,
+            process: None,
+            dir,
+        };
+        cell.launch().await;
+        cell
+    }
+
+    /// Writes its config (its senders now) and starts `parley serve` on it.
+    async fn launch(&mut self) {
+        let sender = |(id, number): &(i64, &str)| {
             format!(
-                "  - id: {id}\n    name: Cell {name} number {i}\n    channel: meta\n    phone_number: \"+1555000{id:04}\"\n    messages_per_second: 1000\n    meta: {{ phone_number_id: \"{n}\", access_token: token-{name}, app_secret: {APP_SECRET}, verify_token: {verify_token}, api_base: \"{uri}/v26.0\" }}\n",
-                id = first + i as i64,
-                n = numbers[i],
-                uri = meta.uri(),
+                "  - id: {id}\n    name: Number {id}\n    channel: meta\n    phone_number: \"+1555000{id:04}\"\n    messages_per_second: 1000\n    meta: {{ phone_number_id: \"{number}\", access_token: token-{name}, app_secret: {APP_SECRET}, verify_token: {token}, api_base: \"{uri}/v26.0\" }}\n",
+                name = self.name,
+                token = self.verify_token,
+                uri = self.meta.uri(),
             )
         };
         let yaml = format!(
-            "listen: 127.0.0.1:{port}\ndatabase: {{ url: \"{db}\" }}\nflows: {{ dir: \"{flows}\" }}\ninbox: {{ poll_interval: 50ms }}\noutbox: {{ poll_interval: 50ms, send_timeout: 2s }}\nlog: {{ level: warn }}\napi_keys:\n  - {{ name: ops, key_sha256: \"{key}\" }}\nsenders:\n{a}{b}",
-            flows = flows.display(),
+            "listen: 127.0.0.1:{port}\ndatabase: {{ url: \"{db}\" }}\nflows: {{ dir: \"{flows}\" }}\ninbox: {{ poll_interval: 50ms }}\noutbox: {{ poll_interval: 50ms, send_timeout: 2s }}\nlog: {{ level: warn }}\napi_keys:\n  - {{ name: ops, key_sha256: \"{key}\" }}\nsenders:\n{senders}",
+            port = self.port,
+            db = self.db,
+            flows = self.dir.path().join("flows").display(),
             key = hex::encode(Sha256::digest(KEY.as_bytes())),
-            a = sender(0),
-            b = sender(1),
+            senders = self.senders.iter().map(sender).collect::<String>(),
         );
-        let config = dir.path().join(format!("cell-{name}.yaml"));
+        let config = self.dir.path().join(format!("cell-{}.yaml", self.name));
         std::fs::write(&config, yaml).unwrap();
-        let process = start(&config, dir.path());
-        let addr = format!("http://127.0.0.1:{port}");
-        wait_healthy(&reqwest::Client::new(), &addr).await;
-        Self {
-            name,
-            numbers,
-            first_sender: first,
-            verify_token,
-            addr,
-            meta,
-            process: Some(process),
-            _dir: dir,
-        }
+        self.process = Some(start(&config, self.dir.path()));
+        wait_healthy(&reqwest::Client::new(), &self.addr).await;
+    }
+
+    /// Restarts the cell with these senders, as an operator does after editing its config.
+    async fn restart_with(&mut self, senders: &[(i64, &'static str)]) {
+        self.stop().await;
+        self.senders = senders.to_vec();
+        self.launch().await;
     }
 
     async fn stop(&mut self) {
@@ -198,8 +219,8 @@ async fn handshake(http: &reqwest::Client, cell: &Cell, token: &str) -> (u16, St
 
 async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
     let http = reqwest::Client::new();
-    let mut a = Cell::start("a", ["110000000000001", "110000000000002"], 1, db_a).await;
-    let mut b = Cell::start("b", ["220000000000003", "220000000000004"], 3, db_b).await;
+    let mut a = Cell::start("a", &[(1, A1), (2, A2)], db_a).await;
+    let mut b = Cell::start("b", &[(3, B3), (4, B4)], db_b).await;
 
     // What Meta does when a number's override is set: the handshake with the cell's token.
     assert_eq!(
@@ -214,11 +235,10 @@ async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
 
     // Every number's customer writes; each webhook reaches its number's cell.
     for cell in [&a, &b] {
-        for (i, number) in cell.numbers.iter().enumerate() {
-            let customer = format!("1631555{:04}", cell.first_sender + i as i64);
+        for (id, number) in &cell.senders {
             let body = text_for(
                 number,
-                &customer,
+                &customer(*id),
                 &format!("wamid.{number}"),
                 &format!("hi {number}"),
             );
@@ -229,9 +249,9 @@ async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
         let mut sends = cell.wait_sends(2).await;
         sends.sort();
         let expected: Vec<(String, String)> = cell
-            .numbers
+            .senders
             .iter()
-            .map(|n| (n.to_string(), format!("cell {}: hi {n}", cell.name)))
+            .map(|(_, n)| (n.to_string(), format!("cell {}: hi {n}", cell.name)))
             .collect();
         assert_eq!(
             sends, expected,
@@ -242,19 +262,15 @@ async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
 
     // Meta sends a message and a status of cell B's numbers to cell A (an override not yet
     // moved, or pointed wrong): acknowledged, so Meta does not retry for days, and counted.
-    let stray = text_for(b.numbers[0], STRAY_CUSTOMER, "wamid.stray.1", "hi stray");
+    let stray = text_for(B3, STRAY_CUSTOMER, "wamid.stray.1", "hi stray");
     assert_eq!(post_meta_to(&http, &a.addr, stray.clone()).await, 200);
     assert_eq!(
-        post_meta_to(&http, &a.addr, status_for(b.numbers[1], "wamid.b.sent")).await,
+        post_meta_to(&http, &a.addr, status_for(B4, "wamid.b.sent")).await,
         200
     );
-    assert_eq!(a.strays(&http, b.numbers[0]).await, 1.0);
-    assert_eq!(a.strays(&http, b.numbers[1]).await, 1.0);
-    assert_eq!(
-        b.strays(&http, b.numbers[0]).await,
-        0.0,
-        "cell B saw nothing stray"
-    );
+    assert_eq!(a.strays(&http, B3).await, 1.0);
+    assert_eq!(a.strays(&http, B4).await, 1.0);
+    assert_eq!(b.strays(&http, B3).await, 0.0, "cell B saw nothing stray");
     // Never processed: no reply from cell A, no conversation, only its own senders'.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(a.sends().await.len(), 2, "{:?}", a.sends().await);
@@ -268,7 +284,7 @@ async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
     assert_eq!(post_meta_to(&http, &b.addr, stray).await, 200);
     let sends = b.wait_sends(3).await;
     assert!(
-        sends.contains(&(b.numbers[0].to_string(), "cell b: hi stray".to_string())),
+        sends.contains(&(B3.into(), "cell b: hi stray".into())),
         "{sends:?}"
     );
     let conversations = b.conversations(&http).await;
@@ -276,8 +292,22 @@ async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
     assert!(conversations.iter().all(|(s, _)| (3..=4).contains(s)));
     assert_eq!(a.sends().await.len(), 2, "cell A never answered the stray");
 
-    // Moving cell A's second number (sender 2) to cell B: its customers' contacts go along
-    // (deploy/cells/move-contacts.sh), the other number's customers stay.
+    move_a_number(&http, &mut a, &mut b).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The customer who writes to sender `id`'s number.
+fn customer(id: i64) -> String {
+    format!("1631555{id:04}")
+}
+
+/// README "Moving a number", sender 2 from cell A to cell B: B gets the sender, the
+/// number's customers' contacts are copied (deploy/cells/move-contacts.sh; the other
+/// number's stay), Meta sends the number's webhooks to B, A lets the sender go. Then B
+/// answers the number's customer from the number, and what still reaches A is a stray.
+async fn move_a_number(http: &reqwest::Client, a: &mut Cell, b: &mut Cell) {
+    b.restart_with(&[(2, A2), (3, B3), (4, B4)]).await;
     let env = [("FROM_KEY", KEY), ("TO_KEY", KEY)];
     if let Some((code, out, err)) = run_script(
         "move-contacts.sh",
@@ -288,24 +318,44 @@ async fn two_cells_side_by_side(db_a: &str, db_b: &str) {
     {
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains("sender 2: 1 customers at"), "{out}");
-        let contacts = b.contacts(&http).await;
-        let moved = contacts.iter().find(|c| c["phone"] == "+16315550002");
+        let contacts = b.contacts(http).await;
+        let moved = contacts
+            .iter()
+            .find(|c| c["phone"] == format!("+{}", customer(2)));
         assert_eq!(
             moved.map(|c| &c["name"]),
             Some(&json!("Tester")),
             "{contacts:?}"
         );
+        let other = format!("+{}", customer(1));
         assert!(
-            !contacts.iter().any(|c| c["phone"] == "+16315550001"),
+            !contacts.iter().any(|c| c["phone"] == other.as_str()),
             "{contacts:?}"
         );
     }
-    a.stop().await;
-    b.stop().await;
+    a.restart_with(&[(1, A1)]).await;
+
+    let body = text_for(A2, &customer(2), "wamid.moved.1", "hi after the move");
+    assert_eq!(post_meta_to(http, &b.addr, body).await, 200);
+    let sends = b.wait_sends(4).await;
+    assert!(
+        sends.contains(&(A2.into(), "cell b: hi after the move".into())),
+        "{sends:?}"
+    );
+    let late = text_for(A2, &customer(2), "wamid.moved.2", "hi late");
+    assert_eq!(post_meta_to(http, &a.addr, late).await, 200);
+    assert_eq!(a.strays(http, A2).await, 1.0);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        a.sends().await.len(),
+        2,
+        "cell A sends nothing more for the number it let go"
+    );
+    assert_eq!(b.wait_sends(4).await.len(), 4);
 }
 
 #[tokio::test]
-async fn two_cells_on_sqlite_answer_their_own_numbers_and_count_strays() {
+async fn two_cells_on_sqlite_answer_their_own_numbers_count_strays_and_move_one() {
     two_cells_side_by_side("sqlite://{dir}/cell.db", "sqlite://{dir}/cell.db").await;
 }
 
@@ -371,7 +421,7 @@ impl Drop for Databases {
 }
 
 #[tokio::test]
-async fn two_cells_on_two_postgres_databases_answer_their_own_numbers_and_count_strays() {
+async fn two_cells_on_two_postgres_databases_answer_their_own_numbers_count_strays_and_move_one() {
     let Ok(base) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
         eprintln!("SKIPPED: cells on PostgreSQL (set PARLEY_TEST_POSTGRES_URL)");
         return;
