@@ -22,7 +22,9 @@ pub mod trace;
 
 pub use driver::{EngineOptions, FlowEngine, VOICE_NOTES};
 pub use exec::language;
-pub use exec::{Answer, Effect, ModelCall, ModelReply, Note, ScriptJob};
+pub use exec::{
+    Answer, Effect, EmbedCall, ModelCall, ModelReply, Nearest, Note, ScriptJob, NEAREST_MAX,
+};
 pub use http_step::{HttpRequest, Reach};
 pub use library::Library;
 pub use script_pool::{PoolError, ScriptPool};

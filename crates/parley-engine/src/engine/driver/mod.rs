@@ -1,11 +1,14 @@
 //! `FlowEngine`: the loop that drives the interpreter (`exec`) through one event and
 //! performs the effects it hands out. Each kind of effect that touches the outside world
 //! has its file: `model.rs` (a model call, recorded and replayed through the store's
-//! `Exchanges`), `transcription.rs` (voice notes), `typing.rs` ("typing…" through the
+//! `Exchanges`), `embed.rs` (a question's embeddings, likewise, with the passages' vectors
+//! of `passages.rs`), `transcription.rs` (voice notes), `typing.rs` ("typing…" through the
 //! sender's channel), and `super::http_step` (an `http` step's request); scripts run on
 //! the script pool.
 
+mod embed;
 mod model;
+mod passages;
 mod spans;
 mod transcription;
 mod typing;
@@ -42,6 +45,8 @@ pub struct FlowEngine {
     typing_renew: std::time::Duration,
     /// The models `agent` steps call, and where their answers are recorded.
     models: Arc<crate::models::Models>,
+    /// The vectors of passages, computed once per process (`passages`).
+    passage_vectors: Arc<passages::PassageVectors>,
     exchanges: Option<Arc<dyn crate::store::Exchanges>>,
     /// Voice notes to text (`transcribe:`), downloaded with `media_http` through the
     /// sender's channel.
@@ -165,6 +170,7 @@ impl FlowEngine {
             typing: None,
             typing_renew: options.typing_renew,
             models: Arc::default(),
+            passage_vectors: Arc::default(),
             exchanges: None,
             transcriber: None,
             transcribe_within: std::time::Duration::from_secs(60),
@@ -277,7 +283,10 @@ impl FlowEngine {
         };
         let mut interpreter = exec::Interpreter::new(&self.library, &input, trace);
         while let Some(effect) = interpreter.next() {
-            waited |= matches!(effect, Effect::Http(_) | Effect::Model(_));
+            waited |= matches!(
+                effect,
+                Effect::Http(_) | Effect::Model(_) | Effect::Embed(_)
+            );
             let slow = matches!(effect, Effect::Model(_))
                 || (matches!(effect, Effect::Http(_)) && interpreter.waits_in_typing_flow());
             let answer = match slow.then(|| self.typing_target(&input)).flatten() {
@@ -366,6 +375,7 @@ impl FlowEngine {
                     .and_then(|r| r.map_err(|e| e.to_string())),
             ),
             Effect::Model(call) => Answer::Model(slot::idle(self.call_model(*call)).await),
+            Effect::Embed(call) => Answer::Embed(slot::idle(self.embed(*call)).await),
         }
     }
 }

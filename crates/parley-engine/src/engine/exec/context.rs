@@ -116,4 +116,20 @@ pub(super) struct Round {
     pub(super) said: Vec<String>,
     /// Where this turn's passages come from (a file, a page's address), for `cite:`.
     pub(super) sources: Vec<String>,
+    /// The similarity of the turn's question to each passage, by embeddings.
+    pub(super) similarity: Similarity,
+}
+
+/// What embeddings say of the turn's question (`retrieval: { embeddings }`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) enum Similarity {
+    /// Not asked yet this turn (or the step has no embeddings).
+    #[default]
+    NotAsked,
+    /// Asked; the answer is awaited.
+    Asked,
+    /// The cosine of each passage (by index; 0 for those not among the nearest).
+    Cosines(Vec<f64>),
+    /// Failed or not needed: the turn finds passages with BM25 alone.
+    Bm25,
 }

@@ -126,6 +126,7 @@ fn event(
                     ))
                 }
                 Effect::Http(_) => Answer::Http(Err("no network in this test".into())),
+                Effect::Embed(_) => Answer::Embed(Err("no embeddings in this test".into())),
             };
         i.resume(answer);
     }

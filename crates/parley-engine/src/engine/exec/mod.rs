@@ -57,9 +57,11 @@ pub enum Effect {
     Script(ScriptJob),
     /// An `agent` step's call to a language model.
     Model(Box<ModelCall>),
+    /// The similarity of a turn's question to an `agent` step's passages, by embeddings.
+    Embed(Box<EmbedCall>),
 }
 
-pub use agent::{ModelCall, ModelReply};
+pub use agent::{EmbedCall, ModelCall, ModelReply, Nearest, NEAREST_MAX};
 
 /// A script and what it sees: the run's `vars`, the contact and the message.
 pub struct ScriptJob {
@@ -75,6 +77,9 @@ pub enum Answer {
     Script(Result<script::Outcome, String>),
     /// The model's answer (recorded before it is used), or why there is none.
     Model(Result<ModelReply, String>),
+    /// The passages nearest the question (recorded before they are used), or why there are
+    /// none: the turn then finds its passages with BM25 alone.
+    Embed(Result<Nearest, String>),
 }
 
 /// Something the caller logs.
@@ -150,6 +155,8 @@ enum Await {
     Script,
     Http,
     Agent,
+    /// An `agent` step's question's embeddings.
+    Embed,
 }
 
 /// How `execute` starts at its step.

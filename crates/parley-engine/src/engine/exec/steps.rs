@@ -219,6 +219,9 @@ impl Interpreter<'_> {
             (Await::Agent, Op::Agent(spec), Answer::Model(r)) => {
                 self.agent_answered(flow, spec, pc, r)
             }
+            (Await::Embed, Op::Agent(spec), Answer::Embed(r)) => {
+                self.agent_embedded(flow, spec, pc, r)
+            }
             _ => self.output.fail_step(
                 &mut self.state,
                 self.ctx.now,

@@ -53,7 +53,7 @@ fn run(
             Effect::Script(job) => Answer::Script(
                 script::run_on(&rhai, &job.ast, job.inputs).map_err(|e| e.to_string()),
             ),
-            Effect::Model(_) => unreachable!("no agent steps here"),
+            Effect::Model(_) | Effect::Embed(_) => unreachable!("no agent steps here"),
         };
         interpreter.resume(answer);
     }
@@ -135,7 +135,7 @@ fn a_reaction_goes_to_the_message_handled_and_a_bad_templated_emoji_is_not_sent(
         let answer = match effect {
             Effect::Http(_) => Answer::Http(Ok(json!({ "status": 200, "ok": true, "body": {} }))),
             Effect::Script(_) => unreachable!("no scripts here"),
-            Effect::Model(_) => unreachable!("no agent steps here"),
+            Effect::Model(_) | Effect::Embed(_) => unreachable!("no agent steps here"),
         };
         interpreter.resume(answer);
     }

@@ -33,9 +33,12 @@ use std::time::Duration;
 
 mod budget;
 mod cite;
+mod embed;
 mod prompt;
 mod retrieve;
 mod tools;
+
+pub use embed::{EmbedCall, Nearest, NEAREST_MAX};
 
 use prompt::*;
 use tools::*;
@@ -191,6 +194,7 @@ impl Interpreter<'_> {
             calls: 0,
             said: Vec::new(),
             sources: Vec::new(),
+            similarity: Default::default(),
         });
         self.agent_call(flow, spec, pc)
     }
@@ -210,6 +214,9 @@ impl Interpreter<'_> {
             );
         }
         let query = round.user.clone();
+        if let Some(wait) = self.embed_question(flow, spec, pc, &query) {
+            return wait;
+        }
         let retrieved = self.retrieve(flow, spec, pc, &query);
         let passages = retrieved.shown;
         let Some(round) = &mut self.ctl.round else {

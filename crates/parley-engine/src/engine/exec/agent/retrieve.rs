@@ -1,11 +1,14 @@
-//! The passages of an agent step's turn (issue 59): BM25 over the step's knowledge, with
-//! embeddings when the step's `retrieval:` names a model; a question no passage matched
-//! well enough is counted as one the agent could not answer.
+//! The passages of an agent step's turn (issue 59): BM25 over the step's knowledge, mixed
+//! with the similarity of embeddings when the step's `retrieval:` names a model and its
+//! answer came (`embed`); a question no passage matched well enough is counted as one the
+//! agent could not answer.
 
+use super::super::context::Similarity;
 use super::super::Interpreter;
 use crate::domain::insight::UnansweredQuestion;
 use crate::engine::guard;
-use crate::flows::retrieval::content_words;
+use crate::flows::knowledge::Passage;
+use crate::flows::retrieval::{combined, content_words};
 use crate::flows::{AgentSpec, Flow};
 use std::sync::Arc;
 
@@ -40,11 +43,28 @@ impl Interpreter<'_> {
         // The words that carry the question: "do you sell gift cards" is not found by a
         // passage's "you", and a greeting or a thanks asks nothing.
         let words = content_words(query);
-        let found = k.search_scored(&words, spec.passages);
+        let cosines = match self.ctl.round.as_ref().map(|r| &r.similarity) {
+            Some(Similarity::Cosines(c)) => Some(c),
+            _ => None,
+        };
+        let (found, below): (Vec<(&Passage, f64)>, f64) =
+            match (cosines, &spec.retrieval.embeddings) {
+                (Some(cosines), Some(e)) => (
+                    combined(k, &words, cosines, e.weight, spec.passages)
+                        .into_iter()
+                        .filter_map(|(i, s)| Some((k.passages.get(i)?, s)))
+                        .collect(),
+                    spec.retrieval.unanswered_below,
+                ),
+                _ => (
+                    k.search_scored(&words, spec.passages),
+                    spec.retrieval.bm25_unanswered_below(),
+                ),
+            };
         let best = found.first().map_or(0.0, |(_, s)| *s);
         let first_call = self.ctl.round.as_ref().is_some_and(|r| r.calls == 0);
         let asks = !words.is_empty() && is_question_text(query);
-        if first_call && asks && best < spec.retrieval.unanswered_below {
+        if first_call && asks && best < below {
             self.count_unanswered(flow, spec, pc, query, best);
         }
         Retrieved {
