@@ -25,7 +25,7 @@ pub async fn write_year(pool: &PgPool, rows: u64, senders: u32) -> anyhow::Resul
         sqlx::query(
             "insert into events_out (kind, at, conversation_id, sender_id, data)
              select case when i % 2 = 0 then 'message.received' else 'message.sent' end,
-                    now() - interval '365 days' + (interval '365 days' * i / $3),
+                    now() - interval '365 days' + make_interval(secs => i * 31536000.0 / $3),
                     1 + i / 50, 1 + i % $4,
                     jsonb_build_object(
                         'from', '+1555' || lpad((i % 100000)::text, 7, '0'),

@@ -222,7 +222,10 @@ impl PgStore {
             .await?
             .run(&pool)
             .await?;
-        partitions::ensure_months_ahead(&pool, chrono::Utc::now()).await?;
+        if let Err(e) = partitions::ensure_months_ahead(&pool, chrono::Utc::now()).await {
+            // Rows go to the default partition meanwhile; the daily run tries again.
+            tracing::warn!(error = %e, "could not create the coming months' partitions at start");
+        }
         partitions::keep_months_ahead(pool.clone());
         let leases = PgPoolOptions::new()
             .max_connections(LEASE_CONNECTIONS.min(max_connections.max(1)))

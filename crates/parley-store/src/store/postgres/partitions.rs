@@ -35,6 +35,10 @@ struct Partitioned {
     table: &'static str,
     column: &'static str,
     clock: Clock,
+    /// Whether a month holds rows retention must keep, so it is not dropped: SQL over the
+    /// partition `{name}` and the month's bounds `{from}` and `{to}`. The rules of
+    /// `HistoryKind::may_go`, written as index probes on the month.
+    kept: &'static str,
 }
 
 /// The tables migration 0037 partitions by month.
@@ -43,21 +47,31 @@ const PARTITIONED: [Partitioned; 4] = [
         table: "model_exchanges",
         column: "created_at",
         clock: Clock::Time,
+        // The ledger of model usage and cost: a month is dropped only once it is empty.
+        kept: "exists (select 1 from {name})",
     },
     Partitioned {
         table: "events_out",
         column: "at",
         clock: Clock::Time,
+        // Until every endpoint's cursor has passed it and none of its deliveries is pending
+        // (a delivery's `event_at` is its event's: the same month).
+        kept: "exists (select 1 from {name} t where t.id > (
+                   select coalesce(min(last_event_id), 9223372036854775807) from event_cursors))
+               or exists (select 1 from event_deliveries d where d.state = 'pending'
+                          and d.event_at >= {from} and d.event_at < {to})",
     },
     Partitioned {
         table: "event_deliveries",
         column: "event_at",
         clock: Clock::Time,
+        kept: "exists (select 1 from {name} where state = 'pending')",
     },
     Partitioned {
         table: "audit_log",
         column: "at",
         clock: Clock::Millis,
+        kept: "false",
     },
 ];
 
@@ -73,8 +87,27 @@ pub const PARTITIONED_TABLES: [&str; 4] = [
 /// its first row.
 pub(crate) const MONTHS_AHEAD: u32 = 3;
 
-/// How long partition DDL waits for a table's lock before giving up.
-const LOCK_TIMEOUT: &str = "set local lock_timeout = '5s'";
+/// How long partition DDL waits for a table's lock before giving up (and trying again
+/// after a pause): the hot path's statements queue behind a DDL that waits, so it never
+/// waits long.
+const LOCK_TIMEOUT: &str = "set local lock_timeout = '500ms'";
+
+/// Attempts at a month's DDL while its tables are busy.
+const ATTEMPTS: u32 = 5;
+
+/// The SQLSTATE of a lock not had within `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// Whether `e` is a lock not had within `LOCK_TIMEOUT` (worth another attempt).
+fn busy(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(d))
+        if d.code().as_deref() == Some(LOCK_NOT_AVAILABLE))
+}
+
+/// The pause before attempt `attempt + 1`.
+async fn pause(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt))).await;
+}
 
 /// How often a running process makes sure of the months ahead.
 const DAILY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -182,13 +215,36 @@ async fn months_of(pool: &PgPool, p: Partitioned) -> StoreResult<Vec<Month>> {
 /// Creates `p`'s partition for `month` unless it exists; rows of that month in the default
 /// partition move into it. Returns whether it was created.
 async fn ensure_month(pool: &PgPool, p: Partitioned, month: Month) -> StoreResult<bool> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = pool.begin().await?;
+        match create_month(&mut tx, p, month).await {
+            Ok(created) => {
+                tx.commit().await?;
+                return Ok(created);
+            }
+            Err(e) if busy(&e) && attempt < ATTEMPTS => {
+                drop(tx);
+                pause(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `ensure_month`'s statements, in the transaction `tx`.
+async fn create_month(
+    tx: &mut sqlx::PgConnection,
+    p: Partitioned,
+    month: Month,
+) -> StoreResult<bool> {
     let name = month.name(p.table);
     let (table, column) = (p.table, p.column);
     let (from, to) = (
         literal(month.start(), p.clock),
         literal(month.end(), p.clock),
     );
-    let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtextextended('parley.partitions', 0))")
         .execute(&mut *tx)
         .await?;
@@ -221,7 +277,6 @@ async fn ensure_month(pool: &PgPool, p: Partitioned, month: Month) -> StoreResul
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -268,9 +323,78 @@ pub(crate) fn keep_months_ahead(pool: PgPool) {
     });
 }
 
+/// What became of a month `drop_month` was asked to drop.
+enum Dropped {
+    /// Dropped, with the rows it held.
+    Rows(u64),
+    /// Kept: it holds rows retention must keep (`Partitioned::kept`).
+    Kept,
+}
+
+/// Drops `p`'s partition for `month` unless it holds rows retention must keep. The month is
+/// locked against writes first (`share`: reads and claims go on), checked and counted,
+/// then detached (a brief exclusive lock on the parent, waited for at most
+/// `LOCK_TIMEOUT`, tried again after a pause: a long statement on the table never holds
+/// the hot path's writes queued behind the detach) and dropped, in one transaction.
+async fn drop_month(pool: &PgPool, p: Partitioned, month: Month) -> StoreResult<Dropped> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = pool.begin().await?;
+        match detach_month(&mut tx, p, month).await {
+            Ok(Dropped::Kept) => return Ok(Dropped::Kept),
+            Ok(dropped) => {
+                tx.commit().await?;
+                return Ok(dropped);
+            }
+            Err(e) if busy(&e) && attempt < ATTEMPTS => {
+                drop(tx);
+                pause(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `drop_month`'s statements, in the transaction `tx`.
+async fn detach_month(
+    tx: &mut sqlx::PgConnection,
+    p: Partitioned,
+    month: Month,
+) -> StoreResult<Dropped> {
+    let name = month.name(p.table);
+    let kept = p
+        .kept
+        .replace("{name}", &name)
+        .replace("{from}", &literal(month.start(), p.clock))
+        .replace("{to}", &literal(month.end(), p.clock));
+    sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
+    sqlx::query(&format!("lock table {name} in share mode"))
+        .execute(&mut *tx)
+        .await?;
+    let keep: bool = sqlx::query_scalar(&format!("select {kept}"))
+        .fetch_one(&mut *tx)
+        .await?;
+    if keep {
+        return Ok(Dropped::Kept);
+    }
+    let held: i64 = sqlx::query_scalar(&format!("select count(*) from {name}"))
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(&format!("alter table {} detach partition {name}", p.table))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("drop table {name}"))
+        .execute(&mut *tx)
+        .await?;
+    Ok(Dropped::Rows(u64::try_from(held).unwrap_or(0)))
+}
+
 /// Detaches and drops `table`'s monthly partitions that lie entirely before `before`,
-/// returning the rows they held. `table` must be one of `PARTITIONED_TABLES`; rows of the
-/// default partition are not touched (retention deletes them row by row).
+/// returning the rows they held. `table` must be one of `PARTITIONED_TABLES`. A month that
+/// still holds a row retention must keep (an event out an endpoint has not been sent, a
+/// pending delivery, any model exchange: `Partitioned::kept`) stays; rows of the default partition
+/// are not touched (retention deletes them, and those of a month it keeps, row by row).
 pub(crate) async fn drop_months_before(
     pool: &PgPool,
     table: &str,
@@ -282,20 +406,12 @@ pub(crate) async fn drop_months_before(
         if month.end() > before {
             break;
         }
-        let name = month.name(p.table);
-        let mut tx = pool.begin().await?;
-        sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
-        let held: i64 = sqlx::query_scalar(&format!("select count(*) from {name}"))
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(&format!("alter table {} detach partition {name}", p.table))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("drop table {name}"))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        rows += u64::try_from(held).unwrap_or(0);
+        match drop_month(pool, p, month).await? {
+            Dropped::Rows(n) => rows += n,
+            Dropped::Kept => {
+                tracing::info!(table = p.table, month = %month.name(p.table), "a month past retention still holds rows that must stay; it is kept for now");
+            }
+        }
     }
     Ok(rows)
 }

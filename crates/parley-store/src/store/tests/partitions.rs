@@ -96,65 +96,70 @@ async fn postgres_a_row_no_month_holds_is_kept_and_moves_into_its_month() {
     .await
 }
 
+/// Writes an event out at `when`; its id.
+async fn event_out(pool: &PgPool, when: DateTime<Utc>) -> i64 {
+    sqlx::query_scalar(
+        "insert into events_out (kind, at, data) values ('message.received', $1, '{}')
+         returning id",
+    )
+    .bind(when)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_months_entirely_before_a_time_are_dropped_whole() {
     with_postgres(|store: PgStore| async move {
-        let dyn_store: DynStore = Arc::new(store.clone());
+        let pool = store.pool.clone();
         store
             .ensure_months(at(2021, 1, 1), at(2021, 4, 1))
             .await
             .unwrap();
-        let days = [
-            (1, at(2021, 1, 3)),
-            (2, at(2021, 1, 30)),
-            (3, at(2021, 2, 14)),
-            (4, at(2021, 3, 25)),
-            (5, at(2021, 4, 2)),
-            (6, at(2020, 12, 31)), // no month for it: the default partition keeps it
-        ];
-        for (event, when) in days {
-            dyn_store
-                .record_model_exchange(&exchange(event, 0, when, "a"))
-                .await
-                .unwrap();
+        for when in [
+            at(2021, 1, 3),
+            at(2021, 1, 30),
+            at(2021, 2, 14),
+            at(2021, 3, 25),
+            at(2021, 4, 2),
+            at(2020, 12, 31), // no month for it: the default partition keeps it
+        ] {
+            event_out(&pool, when).await;
         }
         sqlx::query("insert into audit_log (at, actor, via, action) values ($1, 'k', 'api', 'x')")
             .bind(at(2021, 1, 5).timestamp_millis())
-            .execute(&store.pool)
+            .execute(&pool)
             .await
             .unwrap();
 
         // March 20th: January and February lie entirely before it, March does not.
         let dropped = store
-            .drop_months_before("model_exchanges", at(2021, 3, 20))
+            .drop_months_before("events_out", at(2021, 3, 20))
             .await
             .unwrap();
         assert_eq!(dropped, 3, "the rows January and February held");
-        for (event, kept) in [
-            (1, false),
-            (2, false),
-            (3, false),
-            (4, true),
-            (5, true),
-            (6, true),
-        ] {
-            assert_eq!(
-                dyn_store.model_exchange(event, 0).await.unwrap().is_some(),
-                kept,
-                "event {event}"
-            );
-        }
-        let months = store.months("model_exchanges").await.unwrap();
+        let left: Vec<DateTime<Utc>> = sqlx::query_scalar("select at from events_out order by at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            left,
+            vec![at(2020, 12, 31), at(2021, 3, 25), at(2021, 4, 2)]
+        );
+        let months = store.months("events_out").await.unwrap();
         assert_eq!(
             months.first().map(|m| m.start()),
             Some(Utc.with_ymd_and_hms(2021, 3, 1, 0, 0, 0).unwrap())
         );
-        // Only the table named: the audit log's January is still there.
-        let audit: i64 = sqlx::query_scalar("select count(*) from audit_log_p202101")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(audit, 1);
+        // Only the table named: the audit log's January is still there, until asked.
+        assert_eq!(count(&pool, "audit_log_p202101").await, 1);
         assert_eq!(
             store
                 .drop_months_before("audit_log", at(2021, 2, 1))
@@ -165,11 +170,99 @@ async fn postgres_months_entirely_before_a_time_are_dropped_whole() {
         // Again: nothing left to drop.
         assert_eq!(
             store
-                .drop_months_before("model_exchanges", at(2021, 3, 20))
+                .drop_months_before("events_out", at(2021, 3, 20))
                 .await
                 .unwrap(),
             0
         );
+    })
+    .await
+}
+
+/// A month that still holds what retention must keep is not dropped: an event out an
+/// endpoint has not been sent yet, a pending delivery, and model exchanges (the ledger of
+/// model usage and cost) at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_month_holding_rows_that_must_stay_is_kept() {
+    with_postgres(|store: PgStore| async move {
+        let pool = store.pool.clone();
+        let dyn_store: DynStore = Arc::new(store.clone());
+        store
+            .ensure_months(at(2021, 1, 1), at(2021, 2, 1))
+            .await
+            .unwrap();
+        let january = event_out(&pool, at(2021, 1, 10)).await;
+        let february = event_out(&pool, at(2021, 2, 10)).await;
+        // An endpoint whose cursor has passed January's event but not February's, with
+        // January's delivery pending.
+        sqlx::query("insert into event_cursors (endpoint, last_event_id) values ('crm', $1)")
+            .bind(january)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "insert into event_deliveries (endpoint, event_id, kind, event_at, next_at)
+             values ('crm', $1, 'message.received', $2, $2)",
+        )
+        .bind(january)
+        .bind(at(2021, 1, 10))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let before = at(2021, 3, 1);
+        assert_eq!(
+            store
+                .drop_months_before("events_out", before)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .drop_months_before("event_deliveries", before)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(count(&pool, "events_out").await, 2);
+
+        // Delivered: January's event and delivery may go; February's event still waits.
+        sqlx::query("update event_deliveries set state = 'delivered'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .drop_months_before("event_deliveries", before)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .drop_months_before("events_out", before)
+                .await
+                .unwrap(),
+            1
+        );
+        let left: Vec<i64> = sqlx::query_scalar("select id from events_out")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(left, vec![february]);
+
+        dyn_store
+            .record_model_exchange(&exchange(1, 0, at(2021, 1, 5), "a"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .drop_months_before("model_exchanges", before)
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(dyn_store.model_exchange(1, 0).await.unwrap().is_some());
     })
     .await
 }
