@@ -35,6 +35,30 @@ pub struct App {
     knowledge_files: Vec<std::path::PathBuf>,
 }
 
+/// The engine with voice notes transcribed before flows see them, when `transcribe:` is set.
+fn transcribing(engine: FlowEngine, config: &Config) -> anyhow::Result<FlowEngine> {
+    let Some(t) = &config.transcribe else {
+        return Ok(engine);
+    };
+    let transcriber = crate::models::Transcriber::from_config(t)
+        .map_err(|e| anyhow::anyhow!("transcribe: {e}"))?;
+    let whatsapp = crate::domain::limits::media_bytes_max(crate::domain::MediaKind::Audio);
+    let audio_max = config
+        .media
+        .max_bytes
+        .map_or(whatsapp, |cap| cap.min(whatsapp));
+    Ok(engine.with_transcriber(Arc::new(transcriber), t.timeout * 2, audio_max))
+}
+
+/// The trace exporter (`telemetry:`), started when an endpoint is set; else a tracer that
+/// records nothing.
+fn start_tracer(config: &Config) -> anyhow::Result<crate::telemetry::Tracer> {
+    match config.telemetry.export_settings() {
+        Some(s) => crate::telemetry::start(s).map_err(|e| anyhow::anyhow!(e)),
+        None => Ok(crate::telemetry::Tracer::off()),
+    }
+}
+
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         Self::build_with_models(config, clock, |models| models).await
@@ -131,10 +155,7 @@ impl App {
         let owner = me.to_string();
         let webhook_log = Arc::new(http::state::WebhookLog::new(&config));
         let metrics = crate::metrics::handle();
-        let tracer = match config.telemetry.export_settings() {
-            Some(s) => crate::telemetry::start(s).map_err(|e| anyhow::anyhow!(e))?,
-            None => crate::telemetry::Tracer::off(),
-        };
+        let tracer = start_tracer(&config)?;
         crate::metrics::register_senders(config.senders.iter().map(|s| s.id));
         // Conversation routing: the numbers' roles, for `/readyz` and the metrics (never
         // delays the start; a sender without `meta.routing` makes no call).
@@ -165,20 +186,10 @@ impl App {
                 )
             })?,
         );
-        let mut engine = FlowEngine::new(flows, engine_options)
+        let engine = FlowEngine::new(flows, engine_options)
             .with_typing(senders.clone())
             .with_models(Arc::new(models), Some(store.clone()));
-        if let Some(t) = &config.transcribe {
-            let transcriber = crate::models::Transcriber::from_config(t)
-                .map_err(|e| anyhow::anyhow!("transcribe: {e}"))?;
-            let whatsapp = crate::domain::limits::media_bytes_max(crate::domain::MediaKind::Audio);
-            let audio_max = config
-                .media
-                .max_bytes
-                .map_or(whatsapp, |cap| cap.min(whatsapp));
-            engine = engine.with_transcriber(Arc::new(transcriber), t.timeout * 2, audio_max);
-        }
-        let engine = Arc::new(engine);
+        let engine = Arc::new(transcribing(engine, &config)?);
         crate::workers::rollouts::load(&store, &engine).await;
         let studio = Arc::new(crate::studio::analysis::Project::new(config.clone()));
         let state = AppState::new(crate::http::Shared {

@@ -387,3 +387,46 @@ async fn a_collector_down_or_slow_never_delays_replies_and_what_is_lost_is_count
     app.wait_meta_sends(1, Duration::from_secs(5)).await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_event_delivered_out_carries_its_spans_traceparent_in_the_messages_trace() {
+    let (endpoint, collected) = collector(Duration::ZERO).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let events = format!(
+        "events: {{ poll_interval: 20ms, endpoints: [{{ name: crm, url: \"{}/hooks\", secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"], events: [message.received] }}] }}\n",
+        receiver.uri()
+    );
+    let app = spawn_with(Options {
+        extra_yaml: format!("{}{events}", telemetry_yaml(&endpoint, "")),
+        config_edits: vec![(
+            "flows: { dir: ",
+            "flows: { allow_private_networks: true, dir: ",
+        )],
+        ..Options::default()
+    })
+    .await;
+    let body = meta_text("16315551181", "wamid.hi.events", "hi out there", now_unix());
+    assert_eq!(app.post_meta(&body).await.status(), 200);
+    let trace = collected
+        .wait_for(&["ingest", "events.deliver"], |_| true)
+        .await;
+    let deliver = named(&trace, "events.deliver");
+    assert_eq!(deliver["parentSpanId"], named(&trace, "ingest")["spanId"]);
+    assert_eq!(deliver["kind"], 4);
+    let requests = receiver.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].headers["traceparent"].to_str().unwrap(),
+        format!(
+            "00-{}-{}-01",
+            deliver["traceId"].as_str().unwrap(),
+            deliver["spanId"].as_str().unwrap()
+        )
+    );
+    assert!(!attribute_texts(&trace).contains("out there"));
+    app.shutdown().await;
+}

@@ -17,12 +17,13 @@ pub fn deliverers(
     config: &Config,
     _store: &DynStore,
     _clock: &Arc<dyn Clock>,
+    tracer: &crate::telemetry::Tracer,
 ) -> Vec<Arc<dyn Deliverer>> {
     let allow_private = config.flows.allow_private_networks;
     let mut all: Vec<Arc<dyn Deliverer>> = Vec::new();
     for e in &config.events.endpoints {
         match WebhookEndpoint::new(e, allow_private) {
-            Some(w) => all.push(Arc::new(w)),
+            Some(w) => all.push(Arc::new(w.with_tracer(tracer.clone()))),
             None => {
                 tracing::error!(endpoint = %e.name, url = %e.url, "events out: the endpoint cannot be called; it gets nothing")
             }
@@ -40,9 +41,10 @@ pub fn spawn(
     owner: &str,
     workers: &TaskTracker,
     stop: &CancellationToken,
+    tracer: &crate::telemetry::Tracer,
 ) {
     let events = &config.events;
-    for deliverer in deliverers(config, store, clock) {
+    for deliverer in deliverers(config, store, clock, tracer) {
         let schedule = config
             .events
             .endpoints

@@ -18,6 +18,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
 
+mod spans;
+
 /// Most of an endpoint's answer kept in the delivery log.
 const ERROR_TEXT_MAX: usize = 500;
 
@@ -30,6 +32,8 @@ pub struct WebhookEndpoint {
     timeout: Duration,
     allow_private: bool,
     client: reqwest::Client,
+    /// Each delivery's span, its `traceparent` sent (`telemetry:`); off by default.
+    tracer: crate::telemetry::Tracer,
 }
 
 impl WebhookEndpoint {
@@ -55,7 +59,14 @@ impl WebhookEndpoint {
             timeout: cfg.timeout,
             allow_private,
             client,
+            tracer: Default::default(),
         })
+    }
+
+    /// Records each delivery's span and sends its `traceparent`.
+    pub fn with_tracer(mut self, tracer: crate::telemetry::Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 }
 
@@ -86,7 +97,19 @@ impl Deliverer for WebhookEndpoint {
         kind_ok && sender_ok
     }
 
-    async fn deliver(&self, event: &OutEvent, _attempt: u32) -> Outcome {
+    async fn deliver(&self, event: &OutEvent, attempt: u32) -> Outcome {
+        let Some(span) = spans::begin(&self.tracer, &self.name, event, attempt) else {
+            return self.post(event, None).await;
+        };
+        let outcome = self.post(event, Some(span.context().traceparent())).await;
+        spans::finish(&self.tracer, span, &outcome);
+        outcome
+    }
+}
+
+impl WebhookEndpoint {
+    /// POSTs the event, with `traceparent` when its delivery is traced.
+    async fn post(&self, event: &OutEvent, traceparent: Option<String>) -> Outcome {
         if !self.allow_private {
             if let Err(refused) = net::Guard::system().check_url(&self.url) {
                 return Outcome::Retry {
@@ -112,6 +135,10 @@ impl Deliverer for WebhookEndpoint {
                 signature(&self.keys, &id, timestamp, &body),
             )
             .body(body);
+        let request = match traceparent {
+            Some(t) => request.header("traceparent", t),
+            None => request,
+        };
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {

@@ -33,7 +33,15 @@ pub(super) fn begin(effect: &Effect) -> Option<Traced> {
             .attr("gen_ai.request.model", call.model.clone())
             .attr("parley.flow", call.flow.clone())
             .attr("parley.step", call.step.clone()),
-        Effect::Script(_) => Span::child_of(&active.parent, "script", SpanKind::Internal, now),
+        // A script (and any effect without a span of its own): how long it took.
+        _ => {
+            let name = if matches!(effect, Effect::Script(_)) {
+                "script"
+            } else {
+                "effect"
+            };
+            Span::child_of(&active.parent, name, SpanKind::Internal, now)
+        }
     };
     Some(Traced { active, span })
 }
@@ -64,7 +72,6 @@ impl Traced {
                 self.span.set("parley.replayed", reply.replayed);
                 None
             }
-            Answer::Script(Ok(_)) => None,
             // An `http` step's failure names the host and what went wrong, never the
             // request's content.
             Answer::Http(Err(e)) => Some(e.clone()),
@@ -76,6 +83,8 @@ impl Traced {
                     "failed (the reason is in the log; telemetry.include_text puts it here)".into()
                 })
             }
+            // A script's success (and any answer without more to say).
+            _ => None,
         };
         if let Some(e) = failure {
             self.span.failed(e);
