@@ -131,12 +131,15 @@ impl Outbox {
         }
     }
 
-    /// Waits for the send's turn in its sender's pace. A bulk send can wait long while
-    /// replies go first: past half its lease it renews the lease before going; `false`
-    /// when it is no longer this process's to send (or the renewal failed).
+    /// Waits for the send's turn in its sender's pace, without an outbox slot meanwhile
+    /// (`turn`). A bulk send can wait long while replies go first: past half its lease it
+    /// renews the lease before going; `false` when it is no longer this process's to send
+    /// (or the renewal failed), or the process is shutting down.
     async fn paced(&self, sender: &SenderRuntime, lane: Lane, item: &OutboxItem) -> bool {
         let asked = std::time::Instant::now();
-        sender.pace(lane).await;
+        if !super::turn::wait(sender, lane).await {
+            return false;
+        }
         asked.elapsed() <= self.send_lease() / 2 || self.renew(item).await
     }
 

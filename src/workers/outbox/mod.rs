@@ -24,6 +24,7 @@ mod attempt;
 mod failure;
 mod gates;
 mod record;
+mod turn;
 
 pub(super) use record::Unrecorded;
 
@@ -93,13 +94,15 @@ impl Outbox {
         };
         tokio::spawn(self.clone().release_deferred(shutdown.clone()));
         let me = self.clone();
+        let stopping = shutdown.clone();
         let run = move |send: LeasedSend| {
             let me = me.clone();
+            let stopping = stopping.clone();
             async move {
                 if send.needs_renewal(std::time::Instant::now()) && !me.renew(&send.item).await {
                     return;
                 }
-                me.deliver(send.item).await
+                turn::until(stopping, me.deliver(send.item)).await
             }
         };
         super::claim_loop(
