@@ -57,7 +57,7 @@ async fn morning(app: &TestApp) -> i64 {
     let now = now_unix();
     let r = app
         .post_meta(&meta_text(
-            "15550001111",
+            "34600000001",
             "wamid.audit.1",
             CUSTOMER_TEXT,
             now,
@@ -65,7 +65,7 @@ async fn morning(app: &TestApp) -> i64 {
         .await;
     assert_eq!(r.status(), 200);
     app.wait_meta_sends(1, Duration::from_secs(10)).await;
-    let send = json!({ "sender_id": 1, "recipient_phone": "+15550001111", "message": SENT_TEXT });
+    let send = json!({ "sender_id": 1, "recipient_phone": "+34600000001", "message": SENT_TEXT });
     let (status, body) = api(
         app,
         CRM_KEY,
@@ -76,7 +76,7 @@ async fn morning(app: &TestApp) -> i64 {
     .await;
     assert_eq!(status, 200, "{body}");
 
-    let csv = format!("phone,name,tier\n+15550002222,{CONTACT_NAME},gold\n");
+    let csv = format!("phone,name,tier\n+34600000002,{CONTACT_NAME},gold\n");
     let r = app
         .http
         .post(format!("{}/api/contacts/import", app.addr))
@@ -89,8 +89,8 @@ async fn morning(app: &TestApp) -> i64 {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
     let broadcast = json!({
-        "template_id": 45, "sender_id": 1, "recipients": ["+15550003333"],
-        "variables": { "1": VARIABLE }, "start_at": "2999-01-01T00:00:00Z",
+        "template_id": 45, "sender_id": 1, "recipients": ["+34600000003"],
+        "variables": { "1": VARIABLE }, "start_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
     });
     let (status, body) = api(
         app,
@@ -140,7 +140,7 @@ async fn morning(app: &TestApp) -> i64 {
 /// process's).
 fn afternoon(config: &std::path::Path, dir: &std::path::Path, broadcast: i64) {
     let csv = dir.join("more.csv");
-    std::fs::write(&csv, format!("phone,name\n+15550004444,{CONTACT_NAME}\n")).unwrap();
+    std::fs::write(&csv, format!("phone,name\n+34600000004,{CONTACT_NAME}\n")).unwrap();
     let backup = dir.join("copy.db");
     let config = config.to_str().unwrap();
     for args in [
