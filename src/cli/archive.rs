@@ -269,6 +269,23 @@ async fn restore(
     let store = store::connect(&config.database)
         .await
         .with_context(|| format!("cannot open the database {}", config.database.url))?;
+    // The messages go back into the contact's conversations, which are never archived: none
+    // here means another database than the one archived.
+    let senders: std::collections::BTreeSet<i64> = rows
+        .values()
+        .flatten()
+        .filter_map(|r| r["sender_id"].as_i64())
+        .collect();
+    let mut known = false;
+    for sender in senders {
+        known |= store.find_conversation(sender, contact).await?.is_some();
+    }
+    if !known {
+        anyhow::bail!(
+            "{contact} has no conversation in the database {}: restore into the database the archive was made from (--config)",
+            config.database.url
+        );
+    }
     let mut put = 0;
     for (kind, rows) in rows {
         for chunk in rows.chunks(500) {

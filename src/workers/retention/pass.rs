@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How long the archiver's lease lasts; renewed before every batch.
-pub const LEASE: Duration = Duration::from_secs(120);
+pub const LEASE: Duration = Duration::from_secs(60);
 /// The most pages of the SQLite file given back after each batch (1 MB of 1 KB pages).
 const RECLAIM_PAGES: i64 = 1024;
 

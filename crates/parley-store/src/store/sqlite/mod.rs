@@ -228,7 +228,7 @@ impl SqliteStore {
         // Owning the file proves that whoever holds a lease in it is gone: take them all
         // back now rather than waiting for them to run out.
         let reclaimed = if fresh {
-            writer.run(owner::reclaim_leases).await?
+            writer.run(owner::reclaim_leases).await? + writer.run(retention::forget_lease).await?
         } else {
             0
         };

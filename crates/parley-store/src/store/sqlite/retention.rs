@@ -64,6 +64,12 @@ pub(super) async fn incremental_vacuum_on(conn: &mut sqlx::SqliteConnection) -> 
     Ok(())
 }
 
+/// Gives back the archiver's lease of a process that is gone (run when this process took
+/// the file: `owner`); 1 if there was one.
+pub(super) fn forget_lease(conn: &super::statements::Conn<'_>) -> StoreResult<u64> {
+    Ok(conn.execute("delete from retention_lease", [])? as u64)
+}
+
 /// The batch's bound in the kind's terms (microseconds, the audit log's milliseconds).
 fn bound(kind: HistoryKind, before: DateTime<Utc>) -> i64 {
     if kind.millis() {
