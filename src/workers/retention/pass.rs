@@ -72,6 +72,11 @@ impl Archiver {
                 report.lease_elsewhere = true;
                 break;
             }
+            if !stop.is_cancelled() {
+                // Everything it may is archived: PostgreSQL drops the emptied months whole.
+                let dropped = self.store.retire_months(kind, cutoff).await?;
+                *report.removed.entry(kind).or_default() += dropped;
+            }
         }
         // The rest of the freed pages, a little at a time.
         while !stop.is_cancelled() {

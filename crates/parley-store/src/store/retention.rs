@@ -303,6 +303,12 @@ pub trait Retention: Send + Sync {
         until: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
+    /// After a pass over `kind` has archived and removed everything it may before `before`:
+    /// drops the kind's whole months before `before` on PostgreSQL, where its table is
+    /// partitioned by month (`postgres::partitions`; a month still holding a row that must
+    /// stay is kept), so the space comes back at once; the rows they held. SQLite: 0.
+    async fn retire_months(&self, kind: HistoryKind, before: DateTime<Utc>) -> StoreResult<u64>;
+
     /// Gives the space of deleted rows back to the file system, at most `pages` pages
     /// (SQLite's incremental vacuum; PostgreSQL's autovacuum does it itself); pages freed.
     async fn reclaim_space(&self, pages: i64) -> StoreResult<i64>;

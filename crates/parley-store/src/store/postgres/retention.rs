@@ -173,6 +173,13 @@ impl Retention for PgStore {
         Ok(taken.is_some())
     }
 
+    async fn retire_months(&self, kind: HistoryKind, before: DateTime<Utc>) -> StoreResult<u64> {
+        if !super::partitions::PARTITIONED_TABLES.contains(&kind.table()) {
+            return Ok(0);
+        }
+        super::partitions::drop_months_before(&self.pool, kind.table(), before).await
+    }
+
     async fn reclaim_space(&self, _pages: i64) -> StoreResult<i64> {
         Ok(0)
     }

@@ -219,6 +219,10 @@ impl Retention for SqliteStore {
             .await
     }
 
+    async fn retire_months(&self, _kind: HistoryKind, _before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     async fn reclaim_space(&self, pages: i64) -> StoreResult<i64> {
         if pages <= 0 {
             return Ok(0);

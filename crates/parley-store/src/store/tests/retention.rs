@@ -348,6 +348,112 @@ async fn timer_fires_and_the_audit_log_go_by_their_own_kind(store: DynStore) {
         .unwrap()
         .is_empty());
     assert!(store.reclaim_space(100).await.unwrap() >= 0);
+    // Nothing of the audit log's months before the cutoff is left to drop but empty ones.
+    assert_eq!(
+        store
+            .retire_months(HistoryKind::Audit, cutoff)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .retire_months(HistoryKind::InboundMessages, t(5_000))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+fn out_event(conversation: i64, n: i64) -> crate::domain::NewOutEvent {
+    crate::domain::NewOutEvent {
+        kind: crate::domain::OutEventKind::MessageReceived,
+        at: t(n),
+        conversation_id: Some(conversation),
+        sender_id: Some(SENDER),
+        data: json!({ "n": n }),
+    }
+}
+
+async fn events_go_once_every_endpoint_has_them_and_deliveries_once_done(store: DynStore) {
+    let (_, conversation) = receive(&store, "wamid.1", 1, t(0)).await;
+    store.record_events_from_now();
+    store
+        .record_events(&[out_event(conversation, 1), out_event(conversation, 2)])
+        .await
+        .unwrap();
+    // The endpoint starts at the newest event, then hears of two more.
+    let cursor = store.event_cursor("crm").await.unwrap();
+    store
+        .record_events(&[out_event(conversation, 3), out_event(conversation, 4)])
+        .await
+        .unwrap();
+    let new = store.events_after(cursor, 10).await.unwrap();
+    store.fan_out("crm", &new, new[1].id, t(5)).await.unwrap();
+    let claimed = store
+        .claim_deliveries("crm", "o", t(10), t(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "one at a time per conversation");
+    assert!(store
+        .finish_delivery(
+            claimed[0].id,
+            "o",
+            &crate::store::DeliveryResult::Delivered { status: Some(200) },
+            t(11),
+        )
+        .await
+        .unwrap());
+
+    let events = store
+        .history_batch(HistoryKind::EventsOut, t(5_000), 0, 10)
+        .await
+        .unwrap();
+    let ns: Vec<_> = events.iter().map(|e| e.row["data"]["n"].clone()).collect();
+    assert_eq!(
+        ns,
+        vec![json!(1), json!(2), json!(3)],
+        "the pending one stays"
+    );
+    assert_eq!(events[0].row["kind"], "message.received");
+    assert_eq!(events[0].contact.as_deref(), Some("+16315550001"));
+    let deliveries = store
+        .history_batch(HistoryKind::EventDeliveries, t(5_000), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].row["state"], "delivered");
+    assert_eq!(deliveries[0].row["last_status"], 200);
+    let ids = |rows: &[crate::store::HistoryRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    let all_events: Vec<_> = store
+        .events_after(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        store
+            .remove_history(HistoryKind::EventsOut, t(5_000), all_events)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .remove_history(HistoryKind::EventDeliveries, t(5_000), ids(&deliveries))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = store.events_after(0, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].data["n"], 4);
+    let pending = store
+        .claim_deliveries("crm", "o", t(20), t(80), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "the pending delivery is still there");
 }
 
 async fn one_process_at_a_time_holds_the_archivers_lease(store: DynStore) {
@@ -365,4 +471,5 @@ conformance!(
     model_exchanges_keep_their_usage_and_a_waiting_events_stays,
     timer_fires_and_the_audit_log_go_by_their_own_kind,
     one_process_at_a_time_holds_the_archivers_lease,
+    events_go_once_every_endpoint_has_them_and_deliveries_once_done,
 );
