@@ -5,8 +5,9 @@
 //!
 //! Here: the claim loop, delivering a conversation's sends one after the other, pricing a
 //! converted message again, and the metrics of each outcome. One attempt at a send is in
-//! `attempt.rs`, what holds a send back before the provider in `gates.rs`, what a
-//! provider's refusal becomes in `failure.rs`, and writing the outcome in `record.rs`.
+//! `attempt.rs`, what holds a send back before the provider in `gates.rs`, its turn in
+//! the sender's pace without an outbox slot in `turn.rs`, what a provider's refusal becomes
+//! in `failure.rs`, and writing the outcome in `record.rs`.
 
 use super::{LeasedSend, Wakeups};
 use crate::channels::senders::Senders;
