@@ -463,3 +463,52 @@ async fn bad_vectors_are_refused_with_why_and_the_turn_goes_on_with_bm25() {
     assert_eq!(double.counts().0, 1, "the passages were embedded once");
     app.shutdown().await;
 }
+
+/// `parley test` never calls an embedding model: a flow test's `model:` answers stay exact
+/// and offline, its turns find passages with BM25 alone.
+#[tokio::test]
+async fn flow_tests_find_passages_with_bm25_and_never_call_the_embedding_model() {
+    let double = EmbeddingsDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (file, text) in PASSAGES {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("flows/tests")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/helpdesk.yaml"),
+        flow(WITH_EMBEDDINGS),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("flows/tests/helpdesk.test.yaml"),
+        "name: The assistant answers\nsteps:\n  - customer: \"question: how do I reset my password?\"\n    model:\n      - say: \"From the login page.\"\n  - expect_reply: \"From the login page.\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("parley.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "flows: {{ dir: \"{}\" }}\nmodels:\n  - {{ name: assistant, kind: openai, base_url: \"http://127.0.0.1:1/v1\", model: m }}\n  - {{ name: vectors, kind: openai, base_url: \"{}\", model: e, embeddings: true }}\n",
+            dir.path().join("flows").display(),
+            double.base
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["test", "--config", config.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env_remove("PARLEY_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+    assert_eq!(double.counts(), (0, 0));
+}

@@ -719,6 +719,7 @@ async fn a_wait_past_the_last_date_there_is_saturates_instead_of_panicking() {
 mod agent;
 mod agent_scores;
 mod arm_insights;
+mod embeddings;
 mod experiments;
 mod forms;
 mod insights;

@@ -151,12 +151,6 @@ impl PassageVectors {
             embedded: missing.len(),
         })
     }
-
-    /// Vectors kept (tests).
-    #[cfg(test)]
-    pub(super) fn kept(&self) -> usize {
-        self.by_text.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 /// What the passages' embeddings are counted under where model calls have a flow (metrics):
