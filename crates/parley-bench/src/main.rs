@@ -64,6 +64,7 @@ mod sampler;
 mod server;
 mod stages;
 mod year;
+mod year_archive;
 mod year_data;
 mod year_probe;
 

@@ -15,8 +15,14 @@
 //!
 //! ```sh
 //! cargo run --release --bin parley-bench -- year --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 10000000
+//! cargo run --release --bin parley-bench -- year --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 2000000 --archive
 //! ```
+//!
+//! With `--archive` it runs Parley's own retention pass instead (`year_archive`): the
+//! writer's latency while it archives, the table's size before and after, and the archive
+//! read back complete (count and checksum).
 
+use crate::year_archive;
 use crate::year_data::{self, FLAT};
 use crate::year_probe::{self, Probe};
 use anyhow::{bail, Context};
@@ -54,7 +60,11 @@ struct YearArgs {
     /// Rows per delete statement of the row-by-row retention.
     #[arg(long, default_value_t = 10_000)]
     batch: i64,
-    /// Keep the database after the run.
+    /// Instead of comparing with a flat table: run Parley's own retention pass (events out
+    /// kept --retention-days) while the hot-path writer runs, and read the archive back.
+    #[arg(long)]
+    archive: bool,
+    /// Keep the database (and the archive folder) after the run.
     #[arg(long)]
     keep: bool,
 }
@@ -100,6 +110,16 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
         args.rows, args.senders, args.retention_days, args.rate, args.batch
     );
     let written_s = year_data::write_year(&pool, args.rows, args.senders).await?;
+    if args.archive {
+        println!(
+            "  written: {:.1} s ({:.0} rows/s) into the partitioned table",
+            written_s,
+            args.rows as f64 / written_s
+        );
+        let outcome = archive_phase(args, &store, &pool, url).await;
+        pool.close().await;
+        return outcome;
+    }
     let flat_s = year_data::write_flat_copy(&pool).await?;
     println!(
         "  written: {:.1} s ({:.0} rows/s) into the partitioned table; {:.1} s for the flat copy with its indexes",
@@ -196,6 +216,76 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
         bail!("the two retentions did not remove the same rows (flat {flat_gone}, partitioned {dropped}+{rest}, of {old}; left older: {flat_old}/{parted_old})");
     }
     Ok(())
+}
+
+/// `--archive`: Parley's retention pass over the year, with the hot-path writer.
+async fn archive_phase(
+    args: &YearArgs,
+    store: &PgStore,
+    pool: &PgPool,
+    url: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("analyze").execute(pool).await?;
+    let before = partitioned_size(pool).await?;
+    let idle = year_probe::idle(url, "events_out", args.rate, 10.0).await?;
+    println!("hot-path inserts (one event out each):");
+    println!("{}", year_probe::line("nothing else running", &idle));
+    let dir = std::env::temp_dir().join(format!("parley-year-archive-{}", std::process::id()));
+    let days = u64::try_from(args.retention_days)?;
+    let done = year_archive::run(store, pool, url, &dir, days, args.rate).await?;
+    println!(
+        "{}",
+        year_probe::line("while Parley's retention pass archives", &done.during)
+    );
+    let after = partitioned_size(pool).await?;
+    let files = folder_bytes(&dir);
+    println!(
+        "  retention pass: {} rows archived, {} removed in {:.1} s ({:.0} rows/s); events_out {} -> {}; archive {} compressed",
+        done.archived,
+        done.removed,
+        done.seconds,
+        done.archived as f64 / done.seconds,
+        mb(before),
+        mb(after),
+        mb(files as i64)
+    );
+    let complete = done.read_back == done.expected && done.archived == done.expected.0;
+    println!(
+        "  archive read back: {} rows, checksum {:016x}; in the database before: {} rows, checksum {:016x}: {}",
+        done.read_back.0,
+        done.read_back.1,
+        done.expected.0,
+        done.expected.1,
+        if complete { "complete" } else { "NOT COMPLETE" }
+    );
+    if !args.keep {
+        std::fs::remove_dir_all(&dir).ok();
+    } else {
+        println!("kept the archive in {}", dir.display());
+    }
+    if !complete {
+        bail!("the archive read back differs from what the database held");
+    }
+    Ok(())
+}
+
+async fn partitioned_size(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(year_data::sizes_of(pool, "events_out").await?)
+}
+
+/// Bytes of the files under `dir`.
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => folder_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn mb(bytes: i64) -> String {

@@ -78,6 +78,17 @@ pub async fn sizes(pool: &PgPool) -> anyhow::Result<(i64, i64)> {
     Ok((partitioned, flat))
 }
 
+/// Bytes on disk of a partitioned `table` (every partition, with indexes).
+pub async fn sizes_of(pool: &PgPool, table: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "select coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint
+         from pg_inherits where inhparent = to_regclass($1)",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Rows of `table` (`events_out` or `FLAT`) before `cutoff`, and from it on.
 pub async fn counts(
     pool: &PgPool,
@@ -105,7 +116,7 @@ pub async fn delete_in_batches(
     loop {
         let (n, last): (i64, Option<i64>) = sqlx::query_as(&format!(
             "with gone as (
-                 delete from {table} where id in (
+                 delete from {table} where at < $1 and id in (
                      select id from {table} where at < $1 and id > $2 order by id limit $3)
                  returning id)
              select count(*), max(id) from gone"
