@@ -224,8 +224,11 @@ async fn a_scripted_day_leaves_a_complete_log_without_secrets() {
     assert_eq!(sent["status"], 200);
     assert_eq!(sent["detail"]["scope"], "send");
     assert_eq!(sent["source"], "127.0.0.1");
-    find("crm", "api", "POST /api/contacts/import");
-    find("crm", "api", "POST /api/broadcasts");
+    let imported = find("crm", "api", "POST /api/contacts/import");
+    assert_eq!(imported["detail"]["result"]["created"], 1, "{imported:#}");
+    let created = find("crm", "api", "POST /api/broadcasts");
+    assert_eq!(created["detail"]["result"]["id"], broadcast, "{created:#}");
+    assert_eq!(created["detail"]["result"]["recipients"], 1);
     let paused = find("crm", "api", "POST /api/broadcasts/{broadcast_id}/pause");
     assert_eq!(
         paused["target"],

@@ -205,7 +205,7 @@ pub(in crate::http) fn source(request: &Request) -> Option<String> {
         .map(|c| c.0.ip().to_string())
 }
 
-pub async fn require_key(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+pub async fn require_key(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let auth = &gate.auth;
     let path = request.uri().path().to_string();
     if auth.keys.is_empty() {
@@ -250,13 +250,12 @@ pub async fn require_key(State(gate): State<Gate>, request: Request, next: Next)
     entry.target = (route != path).then(|| path.clone());
     entry.source = source(&request);
     if auth.first_use_today(index, now) {
-        let mut used = NewAuditEntry {
+        let used = NewAuditEntry {
             action: "key.use".into(),
             target: None,
             detail: json!({ "first_route": entry.action }),
             ..entry.clone()
         };
-        used.status = None;
         trail::record(&gate.app, used).await;
     }
     if let Some(why) = scopes::refusal(config, method.as_str(), &route) {
@@ -273,7 +272,6 @@ pub async fn require_key(State(gate): State<Gate>, request: Request, next: Next)
         name: name.clone(),
         senders: config.senders.clone(),
     };
-    let mut request = request;
     request.extensions_mut().insert(Caller(name.clone()));
     let mut response = GRANT.scope(grant, next.run(request)).await;
     if changes(&method) && response.status().as_u16() < 400 {

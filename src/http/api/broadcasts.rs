@@ -24,7 +24,10 @@ const MAX_CONDITIONS: usize = 50;
 const MAX_TEXT: usize = 1_024;
 
 /// `POST /api/broadcasts`.
-pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Json<Value>, Error> {
+pub async fn create(
+    State(st): State<AppState>,
+    body: Bytes,
+) -> Result<(axum::Extension<super::audit::AuditDetail>, Json<Value>), Error> {
     let f = Fields::parse(&body)?;
     let req = request(&f)?;
     let flows = st.engine.flows();
@@ -49,12 +52,17 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Json<Valu
         Error::unavailable("the broadcast was stored but could not be read back, please retry")
     })?;
     let counts = st.store.broadcast_counts(b.id).await?;
-    Ok(Json(json!({
-        "success": true,
-        "broadcast": report::describe(&b),
-        "progress": report::progress(&b, &counts),
-        "refused": created.refused,
-    })))
+    let audit =
+        json!({ "id": b.id, "recipients": created.recipients, "refused": created.refused.len() });
+    Ok((
+        axum::Extension(super::audit::AuditDetail(audit)),
+        Json(json!({
+            "success": true,
+            "broadcast": report::describe(&b),
+            "progress": report::progress(&b, &counts),
+            "refused": created.refused,
+        })),
+    ))
 }
 
 fn strings(f: &Fields, name: &str, max: usize) -> Result<Vec<String>, FieldError> {

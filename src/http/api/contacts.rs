@@ -74,13 +74,21 @@ pub async fn import(
         })?
         .map_err(|e| Error::invalid_request(e.to_string()))?;
     let report = crate::store::import(st.store.as_ref(), parsed, st.clock.now()).await?;
-    Ok(Json(json!({
-        "success": true,
+    let counts = json!({
         "created": report.created,
         "updated": report.updated,
-        "refused": report.refused,
-    }))
-    .into_response())
+        "refused": report.refused.len(),
+    });
+    Ok((
+        axum::Extension(super::audit::AuditDetail(counts)),
+        Json(json!({
+            "success": true,
+            "created": report.created,
+            "updated": report.updated,
+            "refused": report.refused,
+        })),
+    )
+        .into_response())
 }
 
 /// `GET /api/contacts/export?format=csv|json` (JSON when not given).

@@ -1,6 +1,7 @@
 //! The audit log: appended rows read back newest first, with every field; filters by
 //! period, actor and action (exactly or by its start); a cursor that pages without gaps or
-//! repeats; a bounded limit; over-long texts and details cut, not refused.
+//! repeats; a bounded limit; over-long texts and details cut, not refused; an append
+//! cheap enough to follow every API change.
 
 use crate::store::{
     AuditFilter, AuditVia, DynStore, NewAuditEntry, MAX_AUDIT_ENTRIES, MAX_AUDIT_TEXT,
@@ -152,7 +153,32 @@ async fn long_texts_and_large_details_are_cut(store: DynStore) {
     assert_eq!(read[1].detail, json!({ "truncated": true }));
 }
 
+/// What an API change adds to its request: one append, timed (printed with
+/// `--nocapture`; BENCHMARKS.md quotes it). The bound is loose, for slow machines: it
+/// catches an append that became a scan or a lock wait, not a few microseconds.
+async fn an_append_is_one_short_insert(store: DynStore) {
+    let mut took = Vec::new();
+    for n in 0..2_000 {
+        let mut e = entry(n, "crm", "POST /api/user/whatsapp/send-freeform");
+        e.source = Some("203.0.113.9".into());
+        e.status = Some(200);
+        e.detail = json!({ "scope": "send" });
+        let start = std::time::Instant::now();
+        store.append_audit(&e).await.unwrap();
+        took.push(start.elapsed().as_micros());
+    }
+    took.sort_unstable();
+    let (p50, p99) = (took[1_000], took[1_980]);
+    println!(
+        "audit append on {}: p50 {p50} µs, p99 {p99} µs, max {} µs (2,000 in a row)",
+        store.backend(),
+        took[1_999]
+    );
+    assert!(p50 < 50_000, "p50 {p50} µs");
+}
+
 conformance!(
+    an_append_is_one_short_insert,
     appended_changes_are_read_back_newest_first_with_every_field,
     filters_by_period_actor_and_action,
     a_cursor_pages_without_gaps_and_the_limit_is_bounded,
