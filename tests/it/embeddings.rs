@@ -512,3 +512,112 @@ async fn flow_tests_find_passages_with_bm25_and_never_call_the_embedding_model()
     assert!(text.contains("1 passed"), "{text}");
     assert_eq!(double.counts(), (0, 0));
 }
+
+/// The cost of the embeddings path, printed (`--nocapture`) for BENCHMARKS.md: the
+/// per-message time through the sandbox with BM25 alone and with embeddings (the double on
+/// loopback answering at once), and the one-time embedding of 1,000 passages.
+#[tokio::test]
+async fn the_cost_of_embeddings_is_measured() {
+    /// The first message's time, and the later ones' p50 and p95, in ms: through the
+    /// sandbox, and (from the trace) of the embeddings effect alone.
+    async fn timings(app: &TestApp, customer: &str, n: usize) -> Vec<f64> {
+        let (mut whole, mut effect) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let started = Instant::now();
+            let t = ask(
+                app,
+                customer,
+                &format!("question {i}: when will my parcel arrive?"),
+            )
+            .await;
+            whole.push(started.elapsed().as_secs_f64() * 1000.0);
+            let d = decisions(&t);
+            let ms = d
+                .split(", in ")
+                .nth(1)
+                .and_then(|r| r.split(" ms").next())
+                .and_then(|n| n.parse::<f64>().ok());
+            effect.push(ms.unwrap_or(0.0));
+        }
+        let mut out = Vec::new();
+        for ms in [whole, effect] {
+            let mut rest = ms[1..].to_vec();
+            rest.sort_by(f64::total_cmp);
+            let p = |q: f64| rest[((rest.len() - 1) as f64 * q).round() as usize];
+            out.extend([ms[0], p(0.5), p(0.95)]);
+        }
+        out
+    }
+    fn row(label: &str, t: &[f64]) -> String {
+        let cells: Vec<String> = t.iter().map(|ms| format!("{ms:.1}")).collect();
+        format!("| {label} | {} |", cells.join(" | "))
+    }
+    let double = EmbeddingsDouble::start().await;
+    let (_keep, rules) = rules_file();
+    let mut rows = Vec::new();
+    for (label, retrieval) in [("BM25 alone", ""), ("BM25 + embeddings", WITH_EMBEDDINGS)] {
+        let app = app(&double, &rules, retrieval).await;
+        let t = timings(&app, "+34600000071", 31).await;
+        rows.push(row(&format!("{label}, 5 passages"), &t));
+        app.shutdown().await;
+    }
+    assert_eq!(double.counts(), (1, 31));
+
+    // 1,000 passages: 100 files of 10 paragraphs, each its own passage.
+    let paragraph = |f: usize, p: usize| {
+        format!(
+            "Topic {f}-{p}: {}",
+            "parcels ship from the warehouse and arrive in days; ".repeat(11)
+        )
+    };
+    let files: Vec<(&'static str, &'static str)> = (0..100)
+        .map(|f| {
+            let name: &'static str = Box::leak(format!("knowledge/big{f}.md").into_boxed_str());
+            let text: String = (0..10)
+                .map(|p| paragraph(f, p))
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            (name, &*Box::leak(text.into_boxed_str()))
+        })
+        .collect();
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    let big_flow: &'static str = Box::leak(
+        flow(WITH_EMBEDDINGS)
+            .replace(
+                &PASSAGES
+                    .iter()
+                    .map(|(f, _)| *f)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                &names.join(", "),
+            )
+            .into_boxed_str(),
+    );
+    let before = double.inputs.lock().unwrap().len();
+    let big = spawn_with(Options {
+        flows: vec![("helpdesk.yaml", big_flow)],
+        files,
+        extra_yaml: format!(
+            "models:\n  - {{ name: assistant, kind: scripted, script: \"{}\" }}\n  - {{ name: vectors, kind: openai, base_url: \"{}\", model: e, embeddings: true, retries: 0, timeout: 5s }}\n",
+            rules.display(),
+            double.base
+        ),
+        ..Default::default()
+    })
+    .await;
+    let t = timings(&big, "+34600000072", 31).await;
+    rows.push(row("BM25 + embeddings, 1,000 passages", &t));
+    let inputs = double.inputs.lock().unwrap()[before..].to_vec();
+    let passage_requests = inputs.iter().filter(|i| i.len() > 1).count();
+    let embedded: usize = inputs.iter().filter(|i| i.len() > 1).map(Vec::len).sum();
+    assert_eq!(
+        (passage_requests, embedded),
+        (16, 1000),
+        "batches of 64, once"
+    );
+    big.shutdown().await;
+    eprintln!(
+        "| knowledge | message: first | later p50 | later p95 | embeddings effect: first | later p50 | later p95 |\n|---|---|---|---|---|---|---|\n{}\n1,000 passages: {passage_requests} requests of at most 64 texts, once per process",
+        rows.join("\n")
+    );
+}
