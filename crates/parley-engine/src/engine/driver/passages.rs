@@ -22,11 +22,14 @@ pub(super) type Vectors = Arc<Vec<Vector>>;
 /// What a vector is kept by: the model, and the passage's text hash and length.
 type TextKey = (String, u64, usize);
 
+/// A knowledge's vectors, by model and knowledge (its address, checked against the weak
+/// reference, which keeps the address from being reused).
+type ByKnowledge = HashMap<(String, usize), (Weak<Knowledge>, Vectors)>;
+
 #[derive(Default)]
 pub(super) struct PassageVectors {
     by_text: RwLock<HashMap<TextKey, Vector>>,
-    /// By model and knowledge (its address, checked against the weak reference).
-    by_knowledge: RwLock<HashMap<(String, usize), (Weak<Knowledge>, Vectors)>>,
+    by_knowledge: RwLock<ByKnowledge>,
     /// One fill at a time.
     filling: tokio::sync::Mutex<()>,
 }
