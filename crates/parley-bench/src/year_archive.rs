@@ -7,7 +7,7 @@
 use crate::report::Percentiles;
 use crate::year_probe::Probe;
 use parley::config::RetentionConfig;
-use parley::domain::SystemClock;
+use parley::domain::ManualClock;
 use parley::store::postgres::PgStore;
 use parley::store::DynStore;
 use parley::workers::retention::archive::Archive;
@@ -91,7 +91,9 @@ pub async fn run(
     days: u64,
     rate: u32,
 ) -> anyhow::Result<Archived> {
-    let cutoff = chrono::Utc::now() - chrono::TimeDelta::days(days as i64);
+    // One instant for the pass and for what it should take: the pass's clock stands still.
+    let now = chrono::Utc::now();
+    let cutoff = now - chrono::TimeDelta::days(days as i64);
     let expected = expected(pool, cutoff).await?;
     let archiver = Archiver {
         store: Arc::new(store.clone()) as DynStore,
@@ -101,7 +103,7 @@ pub async fn run(
             batch: 10_000,
             ..RetentionConfig::default()
         },
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(ManualClock::new(now)),
         owner: "parley-bench".into(),
     };
     let probe = Probe::start(url, "events_out", rate).await?;
