@@ -249,17 +249,19 @@ pub async fn require_key(State(gate): State<Gate>, mut request: Request, next: N
     );
     entry.target = (route != path).then(|| path.clone());
     entry.source = source(&request);
-    if auth.first_use_today(index, now) {
-        let used = NewAuditEntry {
-            action: "key.use".into(),
-            target: None,
-            detail: json!({ "first_route": entry.action }),
-            ..entry.clone()
-        };
-        trail::record(&gate.app, used).await;
-    }
+    // Recorded after the handler, like the change itself: a request is not held up
+    // before it starts (an import's turn goes to the one that came first).
+    let first_use = auth.first_use_today(index, now).then(|| NewAuditEntry {
+        action: "key.use".into(),
+        target: None,
+        detail: json!({ "first_route": entry.action }),
+        ..entry.clone()
+    });
     if let Some(why) = scopes::refusal(config, method.as_str(), &route) {
         crate::metrics::logs::log_every!(warn, %path, key = %name, "API request outside the key's scopes refused");
+        if let Some(used) = first_use {
+            trail::record(&gate.app, used).await;
+        }
         entry.status = Some(403);
         entry.detail = json!({
             "refused": "scope",
@@ -274,6 +276,9 @@ pub async fn require_key(State(gate): State<Gate>, mut request: Request, next: N
     };
     request.extensions_mut().insert(Caller(name.clone()));
     let mut response = GRANT.scope(grant, next.run(request)).await;
+    if let Some(used) = first_use {
+        trail::record(&gate.app, used).await;
+    }
     if changes(&method) && response.status().as_u16() < 400 {
         entry.status = Some(i32::from(response.status().as_u16()));
         let mut detail = json!({});
