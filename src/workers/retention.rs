@@ -40,6 +40,7 @@ pub fn spawn(
     let stop = stop.clone();
     workers.spawn(async move {
         loop {
+            let started = std::time::Instant::now();
             match archiver.run_pass(&stop).await {
                 Ok(report) if report.lease_elsewhere => {
                     tracing::debug!("retention: another process is archiving")
@@ -48,6 +49,7 @@ pub fn spawn(
                     archived = report.archived.values().sum::<u64>(),
                     removed = report.removed.values().sum::<u64>(),
                     reclaimed_pages = report.reclaimed_pages,
+                    took_ms = started.elapsed().as_millis() as u64,
                     "retention pass done"
                 ),
                 Err(e) => {

@@ -37,7 +37,8 @@ fn value(col: &str, kind: Col) -> String {
 
 /// Switches the file to incremental vacuum if it is not yet (a database made before
 /// retention): a new, empty database takes it in milliseconds; an existing one is rewritten
-/// once by `VACUUM` (about 2 s per GB; the temporary copy on disk, not in memory).
+/// once by `VACUUM` (9 s for a 420 MB file of 1M messages on the 2-core machine of
+/// BENCHMARKS.md; the temporary copy on disk, not in memory).
 /// Runs at open, before the writer starts, on the migrations' connection.
 pub(super) async fn incremental_vacuum_on(conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
     let mode: i64 = sqlx::query_scalar("pragma auto_vacuum")
