@@ -97,7 +97,8 @@ impl Export {
             .client
             .post(&self.url)
             .headers(self.headers.clone())
-            .json(&body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await;
         let failure = match sent {

@@ -4,49 +4,116 @@
 //! strings, attributes as `{key, value: {stringValue | intValue | boolValue}}`.
 
 use super::span::{Span, Value};
-use serde_json::{json, Value as Json};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
-/// One export request's body: `spans` of the service `service_name`.
-pub fn encode(service_name: &str, spans: &[Span]) -> Json {
-    json!({
-        "resourceSpans": [{
-            "resource": {
-                "attributes": [attribute("service.name", &Value::Str(service_name.to_string()))]
+/// One export request's body: `spans` of the service `service_name`, written straight to
+/// bytes (no JSON tree in between: this runs for every span exported).
+pub fn encode(service_name: &str, spans: &[Span]) -> Vec<u8> {
+    let body = Request {
+        resource_spans: [ResourceSpans {
+            resource: Resource {
+                attributes: [Attribute(
+                    "service.name",
+                    &Value::Str(service_name.to_string()),
+                )],
             },
-            "scopeSpans": [{
-                "scope": { "name": "parley", "version": env!("CARGO_PKG_VERSION") },
-                "spans": spans.iter().map(span).collect::<Vec<_>>(),
+            scope_spans: [ScopeSpans {
+                scope: Scope {
+                    name: "parley",
+                    version: env!("CARGO_PKG_VERSION"),
+                },
+                spans: spans.iter().map(Encoded).collect(),
             }],
         }],
-    })
-}
-
-fn span(s: &Span) -> Json {
-    let mut out = json!({
-        "traceId": s.trace_id.hex(),
-        "spanId": s.span_id.hex(),
-        "name": s.name,
-        "kind": s.kind as i32,
-        "startTimeUnixNano": nanos(s.start),
-        "endTimeUnixNano": nanos(s.end),
-        "attributes": s.attributes.iter().map(|(k, v)| attribute(k, v)).collect::<Vec<_>>(),
-    });
-    if let Some(parent) = s.parent {
-        out["parentSpanId"] = json!(parent.hex());
-    }
-    if let Some(message) = &s.error {
-        out["status"] = json!({ "code": 2, "message": message });
-    }
-    out
-}
-
-fn attribute(key: &str, value: &Value) -> Json {
-    let value = match value {
-        Value::Str(s) => json!({ "stringValue": s }),
-        Value::Int(i) => json!({ "intValue": i.to_string() }),
-        Value::Bool(b) => json!({ "boolValue": b }),
     };
-    json!({ "key": key, "value": value })
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    resource_spans: [ResourceSpans<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceSpans<'a> {
+    resource: Resource<'a>,
+    scope_spans: [ScopeSpans<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    attributes: [Attribute<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScopeSpans<'a> {
+    scope: Scope,
+    spans: Vec<Encoded<'a>>,
+}
+
+#[derive(Serialize)]
+struct Scope {
+    name: &'static str,
+    version: &'static str,
+}
+
+struct Encoded<'a>(&'a Span);
+
+impl Serialize for Encoded<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let s = self.0;
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("traceId", &s.trace_id.hex())?;
+        m.serialize_entry("spanId", &s.span_id.hex())?;
+        if let Some(parent) = s.parent {
+            m.serialize_entry("parentSpanId", &parent.hex())?;
+        }
+        m.serialize_entry("name", &s.name)?;
+        m.serialize_entry("kind", &(s.kind as i32))?;
+        m.serialize_entry("startTimeUnixNano", &nanos(s.start))?;
+        m.serialize_entry("endTimeUnixNano", &nanos(s.end))?;
+        let attributes: Vec<Attribute> =
+            s.attributes.iter().map(|(k, v)| Attribute(k, v)).collect();
+        m.serialize_entry("attributes", &attributes)?;
+        if let Some(message) = &s.error {
+            m.serialize_entry("status", &Status { code: 2, message })?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    code: i32,
+    message: &'a str,
+}
+
+/// `{key, value: {stringValue | intValue | boolValue}}`; 64-bit integers as strings.
+struct Attribute<'a>(&'a str, &'a Value);
+
+impl Serialize for Attribute<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        struct One<'a>(&'a Value);
+        impl Serialize for One<'_> {
+            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                let mut m = ser.serialize_map(Some(1))?;
+                match self.0 {
+                    Value::Str(s) => m.serialize_entry("stringValue", s)?,
+                    Value::Int(i) => m.serialize_entry("intValue", &i.to_string())?,
+                    Value::Bool(b) => m.serialize_entry("boolValue", b)?,
+                }
+                m.end()
+            }
+        }
+        let mut m = ser.serialize_map(Some(2))?;
+        m.serialize_entry("key", self.0)?;
+        m.serialize_entry("value", &One(self.1))?;
+        m.end()
+    }
 }
 
 /// Nanoseconds since the epoch, as a string (OTLP's JSON mapping of `fixed64`); 0 before
@@ -60,6 +127,7 @@ mod tests {
     use super::super::span::SpanKind;
     use super::*;
     use crate::domain::TraceContext;
+    use serde_json::json;
 
     #[test]
     fn spans_are_encoded_in_otlp_json() {
@@ -74,7 +142,8 @@ mod tests {
             .attr("parley.retried", false)
             .ended(start + chrono::TimeDelta::milliseconds(2));
         s.failed("provider said 131047");
-        let body = encode("parley-test", &[s.clone()]);
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode("parley-test", &[s.clone()])).unwrap();
         let rs = &body["resourceSpans"][0];
         assert_eq!(
             rs["resource"]["attributes"][0],
@@ -108,7 +177,8 @@ mod tests {
             SpanKind::Server,
             start,
         );
-        let got = &encode("p", &[root_span])["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        let body: serde_json::Value = serde_json::from_slice(&encode("p", &[root_span])).unwrap();
+        let got = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
         assert!(got.get("parentSpanId").is_none() && got.get("status").is_none());
     }
 }
