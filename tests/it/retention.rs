@@ -33,7 +33,13 @@ pub fn retention_yaml(archive: &Path) -> String {
 
 /// An app on the manual clock with the echo and order flows, an API key and retention.
 pub async fn app_with_retention(archive: &Path) -> TestApp {
+    app_on(archive, None).await
+}
+
+/// `app_with_retention` on the database `database_url` (the default: a SQLite file).
+async fn app_on(archive: &Path, database_url: Option<String>) -> TestApp {
     spawn_with(Options {
+        database_url,
         manual_clock: true,
         extra_yaml: format!("{}{}", api_yaml(1000, 1000), retention_yaml(archive)),
         flows: vec![("echo.yaml", ECHO_FLOW), ("order.yaml", ORDER_FLOW)],
@@ -143,8 +149,34 @@ async fn until_archived(app: &TestApp, before: chrono::DateTime<chrono::Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_past_its_period_is_archived_and_what_runs_and_counters_need_stays() {
+    archived_and_kept(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_too() {
+    let Ok(base) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("PARLEY_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
+            "retention on PostgreSQL needs PARLEY_TEST_POSTGRES_URL"
+        );
+        eprintln!("SKIPPED: retention on PostgreSQL (set PARLEY_TEST_POSTGRES_URL)");
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    let name = format!("parley_retention_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    archived_and_kept(Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))).await;
+}
+
+/// Three messages and their replies archived after the clock moves 3 hours past a 2-hour
+/// period; a run waiting on an answer goes on; insights and costs unchanged.
+async fn archived_and_kept(database_url: Option<String>) {
     let archive = tempfile::tempdir().unwrap();
-    let app = app_with_retention(archive.path()).await;
+    let app = app_on(archive.path(), database_url).await;
     let clock = app.clock.clone().unwrap();
     say(&app, "34600000001", "wamid.a1", "hi there", 1).await;
     say(&app, "34600000002", "wamid.b1", "order", 2).await;
