@@ -169,7 +169,7 @@ async fn a_key_limited_to_senders_sends_and_reads_only_for_them() {
             let r = app
                 .http
                 .get(format!(
-                    "{}/api/user/whatsapp/session-status?sender_id={sender}&recipient_phone=%2B15550001111",
+                    "{}/api/user/whatsapp/session-status?sender_id={sender}&recipient_phone=%2B34600000001",
                     app.addr
                 ))
                 .bearer_auth(key)
@@ -196,7 +196,7 @@ async fn a_key_limited_to_senders_sends_and_reads_only_for_them() {
                 .http
                 .post(format!("{}/api/user/whatsapp/send", app.addr))
                 .bearer_auth(key)
-                .json(&json!({ "sender_id": sender, "template_id": 45, "recipient_phone": "+15550001111", "variables": { "1": "Ana" } }))
+                .json(&json!({ "sender_id": sender, "template_id": 45, "recipient_phone": "+34600000001", "variables": { "1": "Ana" } }))
                 .send()
                 .await
                 .unwrap();
