@@ -216,11 +216,8 @@ impl Interpreter<'_> {
                 self.script_answered(flow, pc, *on_error, r)
             }
             (Await::Http, Op::Http(spec), Answer::Http(r)) => self.http_answered(flow, pc, spec, r),
-            (Await::Agent, Op::Agent(spec), Answer::Model(r)) => {
-                self.agent_answered(flow, spec, pc, r)
-            }
-            (Await::Embed, Op::Agent(spec), Answer::Embed(r)) => {
-                self.agent_embedded(flow, spec, pc, r)
+            (Await::Agent | Await::Embed, Op::Agent(spec), answer) => {
+                self.agent_resumed(flow, spec, pc, at, answer)
             }
             _ => self.output.fail_step(
                 &mut self.state,

@@ -7,7 +7,7 @@
 //! passages with BM25 alone, and the trace says so.
 
 use super::super::context::{Next, Similarity};
-use super::super::{Await, Effect, Interpreter};
+use super::super::{Answer, Await, Effect, Interpreter};
 use crate::flows::knowledge::Knowledge;
 use crate::flows::retrieval::content_words;
 use crate::flows::{AgentSpec, Flow};
@@ -96,9 +96,32 @@ impl Interpreter<'_> {
         ))
     }
 
+    /// The `agent` step's effect answered: the model's answer, or the question's nearest
+    /// passages.
+    pub(in super::super) fn agent_resumed(
+        &mut self,
+        flow: &Arc<Flow>,
+        spec: &AgentSpec,
+        pc: usize,
+        at: Await,
+        answer: Answer,
+    ) -> Next {
+        match (at, answer) {
+            (Await::Agent, Answer::Model(r)) => self.agent_answered(flow, spec, pc, r),
+            (Await::Embed, Answer::Embed(r)) => self.agent_embedded(flow, spec, pc, r),
+            _ => self.output.fail_step(
+                &mut self.state,
+                self.ctx.now,
+                flow,
+                pc,
+                "the step was resumed with the answer of another step".into(),
+            ),
+        }
+    }
+
     /// The question's nearest passages came back (or did not): the turn's call goes on,
     /// its passages found with them, or with BM25 alone.
-    pub(in super::super) fn agent_embedded(
+    fn agent_embedded(
         &mut self,
         flow: &Arc<Flow>,
         spec: &AgentSpec,
