@@ -226,7 +226,7 @@ async fn archive_phase(
     url: &str,
 ) -> anyhow::Result<()> {
     sqlx::query("analyze").execute(pool).await?;
-    let before = partitioned_size(pool).await?;
+    let before = year_data::sizes_of(pool, "events_out").await?;
     let idle = year_probe::idle(url, "events_out", args.rate, 10.0).await?;
     println!("hot-path inserts (one event out each):");
     println!("{}", year_probe::line("nothing else running", &idle));
@@ -237,7 +237,7 @@ async fn archive_phase(
         "{}",
         year_probe::line("while Parley's retention pass archives", &done.during)
     );
-    let after = partitioned_size(pool).await?;
+    let after = year_data::sizes_of(pool, "events_out").await?;
     let files = folder_bytes(&dir);
     println!(
         "  retention pass: {} rows archived, {} removed in {:.1} s ({:.0} rows/s); events_out {} -> {}; archive {} compressed",
@@ -267,10 +267,6 @@ async fn archive_phase(
         bail!("the archive read back differs from what the database held");
     }
     Ok(())
-}
-
-async fn partitioned_size(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(year_data::sizes_of(pool, "events_out").await?)
 }
 
 /// Bytes of the files under `dir`.
