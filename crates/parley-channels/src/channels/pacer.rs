@@ -80,6 +80,24 @@ struct State {
     bulk_waiting: bool,
     /// What that bulk send has earned while replies took slots (see `Pacer::earn`).
     credit: f64,
+    /// Live sends that reserved a slot and have not gone yet (sleeping until their slot,
+    /// or until the ceiling lets them): a bulk send does not go while any waits.
+    live_waiting: usize,
+}
+
+/// Counts a live send as waiting until it goes (or its wait is dropped, at shutdown).
+struct LiveWaiting<'a>(&'a Pacer);
+
+impl Drop for LiveWaiting<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.live_waiting -= 1;
+        let bulk_may_go = state.live_waiting == 0 && state.bulk_waiting;
+        drop(state);
+        if bulk_may_go {
+            self.0.bulk_paid.notify_one();
+        }
+    }
 }
 
 /// What the bulk send at the front of the line does next.
@@ -103,6 +121,7 @@ impl Pacer {
                 recent: VecDeque::with_capacity(rate.min(CEILING_MAX_RATE) as usize),
                 bulk_waiting: false,
                 credit: 0.0,
+                live_waiting: 0,
             }),
             bulk: tokio::sync::Mutex::new(()),
             bulk_paid: tokio::sync::Notify::new(),
@@ -123,9 +142,9 @@ impl Pacer {
 
     /// Waits until a send in `lane` may go now.
     pub async fn wait(&self, lane: Lane) {
-        let slot = match lane {
-            Lane::Live => self.reserve(),
-            Lane::Bulk => self.bulk_turn().await,
+        let (slot, _live) = match lane {
+            Lane::Live => (self.reserve(), Some(LiveWaiting(self))),
+            Lane::Bulk => (self.bulk_turn().await, None),
         };
         if slot > Instant::now() + TIMER_GRAIN {
             tokio::time::sleep_until(slot).await;
@@ -141,6 +160,7 @@ impl Pacer {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let slot = self.next_slot(&state, Instant::now());
         state.next = slot + self.period;
+        state.live_waiting += 1;
         let paid = state.bulk_waiting && self.earn > 0.0 && {
             // Never more than one slot owed: no run of bulk sends after a long wait.
             state.credit = (state.credit + self.earn).min(1.0);
@@ -179,23 +199,41 @@ impl Pacer {
         }
     }
 
-    /// At `now`, whether the bulk send at the front goes (a slot free now, or one ahead of
-    /// waiting replies paid with its share) or looks again when the next slot comes.
+    /// At `now`, whether the bulk send at the front goes (a slot free now, no reply
+    /// waiting and room under the ceiling; or one ahead of waiting replies paid with its
+    /// share) or looks again later: when the next slot comes or the ceiling has room, or
+    /// when the replies waiting have gone (`bulk_paid`). Were it to take a slot while the
+    /// ceiling is full, it would wait for room beside the replies, and whichever woke
+    /// first would go: after a stall (a busy machine) that lets the whole line of bulk
+    /// sends reserve ahead of the replies.
     fn bulk_look(&self, now: Instant) -> Turn {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let slot = self.next_slot(&state, now);
-        if slot <= now + TIMER_GRAIN {
+        let room_at = self.ceiling_room_at(&state, now);
+        if slot <= now + TIMER_GRAIN && state.live_waiting == 0 && room_at.is_none() {
             // Nobody waits for this slot: no contention, nothing owed.
             state.credit = 0.0;
         } else if state.credit >= PAID {
             state.credit = 0.0;
         } else {
             state.bulk_waiting = true;
-            return Turn::Later(slot);
+            let at = slot.max(room_at.unwrap_or(slot));
+            // With replies waiting for a slot already past, look again a period on
+            // (or when they have gone).
+            return Turn::Later(at.max(now + self.period));
         }
         state.next = slot + self.period;
         state.bulk_waiting = false;
         Turn::Go(slot)
+    }
+
+    /// When the ceiling has room for one more send, if it has none at `now`.
+    fn ceiling_room_at(&self, state: &State, now: Instant) -> Option<Instant> {
+        if self.rate > CEILING_MAX_RATE || state.recent.len() < self.rate as usize {
+            return None;
+        }
+        let at = state.recent[0] + SECOND;
+        (at > now).then_some(at)
     }
 
     /// Takes the send's place in the last second, or says until when it must wait.
@@ -377,6 +415,32 @@ mod tests {
         assert!(busiest_second(&times) <= 10);
         // Everything went, at the pace: 50 sends in about five seconds.
         assert!(times[49] - times[0] < Duration::from_millis(5_200));
+    }
+
+    /// After a stall (sends taken late, bunched), the ceiling is full for a while: bulk
+    /// sends must not take slots meanwhile and wait for room beside the replies, or the
+    /// first to wake goes, and a reply waits behind the whole line of them.
+    #[tokio::test(start_paused = true)]
+    async fn with_the_ceiling_full_a_reply_still_goes_before_the_bulk_sends() {
+        let p = pacer(10);
+        for _ in 0..10 {
+            assert_eq!(p.take(), None);
+        }
+        let order = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let go = |lane: Lane| {
+            let (p, order) = (p.clone(), order.clone());
+            tokio::spawn(async move {
+                p.wait(lane).await;
+                order.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            })
+        };
+        let bulk: Vec<_> = (0..5).map(|_| go(Lane::Bulk)).collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let live = go(Lane::Live);
+        assert_eq!(live.await.unwrap(), 0, "bulk sends went before the reply");
+        for b in bulk {
+            b.await.unwrap();
+        }
     }
 
     #[test]
