@@ -165,6 +165,16 @@ impl<'de> Deserialize<'de> for TraceContext {
     }
 }
 
+/// A stored context that does not read (a row edited by hand) is no context: the row it is
+/// in still reads. For `#[serde(deserialize_with)]`.
+pub fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TraceContext>, D::Error> {
+    let text = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(text
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .and_then(TraceContext::parse_traceparent))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +223,37 @@ mod tests {
         assert_eq!(json, format!("\"{EXAMPLE}\""));
         assert_eq!(serde_json::from_str::<TraceContext>(&json).unwrap(), c);
         assert!(serde_json::from_str::<TraceContext>("\"00-zz\"").is_err());
+    }
+
+    #[test]
+    fn an_outbound_row_with_a_broken_trace_still_reads() {
+        use crate::domain::{ContactRef, OutboundContent, OutboundMessage, PhoneNumber};
+        let message = OutboundMessage {
+            to: ContactRef::Phone(PhoneNumber::parse("+15550783881").unwrap()),
+            content: OutboundContent::Text {
+                body: "hi".into(),
+                preview_url: false,
+            },
+            trace: None,
+        };
+        let plain = serde_json::to_value(&message).unwrap();
+        assert!(plain.get("trace").is_none(), "{plain}");
+        let with = |trace: serde_json::Value| {
+            let mut row = plain.clone();
+            row["trace"] = trace;
+            serde_json::from_value::<OutboundMessage>(row)
+                .unwrap()
+                .trace
+        };
+        assert_eq!(
+            serde_json::from_value::<OutboundMessage>(plain.clone()).unwrap(),
+            message
+        );
+        assert_eq!(with(serde_json::json!("00-zz")), None);
+        assert_eq!(with(serde_json::json!(42)), None);
+        assert_eq!(with(serde_json::Value::Null), None);
+        let kept = with(serde_json::json!(EXAMPLE)).unwrap();
+        assert_eq!(kept.traceparent(), EXAMPLE);
     }
 
     #[test]

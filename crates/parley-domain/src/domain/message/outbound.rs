@@ -10,7 +10,11 @@ pub struct OutboundMessage {
     pub content: OutboundContent,
     /// The trace the message belongs to, its parent the span that queued it (a flow's
     /// step, an API request): the outbox's spans join it. Only while tracing is on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::super::trace_context::lenient"
+    )]
     pub trace: Option<super::super::TraceContext>,
 }
 
