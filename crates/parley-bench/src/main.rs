@@ -40,7 +40,6 @@
 //! cargo run --release --bin parley-bench -- --sweep --db postgres --postgres-url postgres://root@127.0.0.1:5432/postgres
 //! cargo run --release --bin parley-bench -- --pin --rate 500 --duration 20 --broadcast 20000
 //! cargo run --release --bin parley-bench -- --pin --rate 20 --duration 30 --broadcast 10000 --senders 2 --pace 80
-//! cargo run --release --bin parley-bench -- year --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 10000000
 //! ```
 //!
 //! Pacing (issue 62): `--pace N` sets every sender's `messages_per_second` (100,000 unless
@@ -63,10 +62,6 @@ mod report;
 mod sampler;
 mod server;
 mod stages;
-mod year;
-mod year_archive;
-mod year_data;
-mod year_probe;
 
 use anyhow::{bail, Context};
 use child::Database;
@@ -250,9 +245,6 @@ fn main() -> anyhow::Result<()> {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some(baseline::MODE) {
         return baseline::main(&raw[2..]);
-    }
-    if raw.get(1).map(String::as_str) == Some(year::MODE) {
-        return year::main(&raw[2..]);
     }
     let args = Args::parse();
     if args.pin {

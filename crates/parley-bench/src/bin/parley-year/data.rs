@@ -1,4 +1,4 @@
-//! The year of `parley-bench year`: events out of 20 numbers with times spread evenly over
+//! The year of `parley-year`: events out of 20 numbers with times spread evenly over
 //! the last 365 days, written straight into PostgreSQL in bulk (server-side
 //! `generate_series`, in chunks), once into Parley's `events_out` (partitioned by month)
 //! and once into a copy that is not partitioned (`events_out_flat`, with the index a
@@ -41,7 +41,7 @@ pub async fn write_year(pool: &PgPool, rows: u64, senders: u32) -> anyhow::Resul
         .await
         .with_context(|| format!("writing rows {from}..{to} of the year"))?;
         from = to;
-        eprintln!("parley-bench year: {to} of {rows} rows written");
+        eprintln!("parley-year: {to} of {rows} rows written");
     }
     Ok(started.elapsed().as_secs_f64())
 }

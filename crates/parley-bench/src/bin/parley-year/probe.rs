@@ -1,14 +1,40 @@
-//! The hot path's writes during `parley-bench year`: one event out inserted at a time, at a
+//! The hot path's writes during `parley-year`: one event out inserted at a time, at a
 //! fixed rate, on a connection of its own, each insert's latency recorded — the statement a
 //! step's commit runs for every message when an endpoint listens. Run while nothing else
 //! happens, and while old history goes (row by row, or by whole months), it shows whether
 //! retention stalls the writes customers wait for.
 
-use crate::report::{percentiles, Percentiles};
 use sqlx::{Connection, PgConnection};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Latency percentiles of a probe's inserts, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Exact percentiles (nearest rank) of nanosecond samples, in milliseconds.
+fn percentiles(mut ns: Vec<u64>) -> Percentiles {
+    if ns.is_empty() {
+        return Percentiles::default();
+    }
+    ns.sort_unstable();
+    let at = |q: f64| {
+        let rank = ((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len());
+        ns[rank - 1] as f64 / 1e6
+    };
+    Percentiles {
+        count: ns.len(),
+        p50: at(0.50),
+        p99: at(0.99),
+        max: ns[ns.len() - 1] as f64 / 1e6,
+    }
+}
 
 /// A probe writing into one table until it is finished.
 pub struct Probe {

@@ -1,11 +1,11 @@
-//! `parley-bench year --archive`: Parley's own retention pass (`workers::retention`'s
+//! `parley-year --archive`: Parley's own retention pass (`workers::retention`'s
 //! `Archiver::run_pass`, the one the daemon runs) over the year, events out kept 90 days,
 //! while the hot-path writer runs; then the archive read back and compared with what was
 //! in the database: the count, and a checksum of every row's id, kind and data (summed,
 //! so the order of the files does not matter).
 
-use crate::report::Percentiles;
-use crate::year_probe::Probe;
+use crate::probe::Percentiles;
+use crate::probe::Probe;
 use parley::config::RetentionConfig;
 use parley::domain::ManualClock;
 use parley::store::postgres::PgStore;

@@ -1,4 +1,4 @@
-//! `parley-bench year`: a year of history on PostgreSQL, and what retention at 90 days
+//! `parley-year`: a year of history on PostgreSQL, and what retention at 90 days
 //! costs with the tables partitioned by month (issue 60) against the same rows in one table.
 //!
 //! On a fresh database migrated by Parley's own store (so `events_out` is partitioned by
@@ -14,31 +14,31 @@
 //! every newer one.
 //!
 //! ```sh
-//! cargo run --release --bin parley-bench -- year --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 10000000
-//! cargo run --release --bin parley-bench -- year --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 2000000 --archive
+//! cargo run --release --bin parley-year -- --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 10000000
+//! cargo run --release --bin parley-year -- --postgres-url postgres://root@127.0.0.1:5432/postgres --rows 2000000 --archive
 //! ```
 //!
 //! With `--archive` it runs Parley's own retention pass instead (`year_archive`): the
 //! writer's latency while it archives, the table's size before and after, and the archive
 //! read back complete (count and checksum).
 
-use crate::year_archive;
-use crate::year_data::{self, FLAT};
-use crate::year_probe::{self, Probe};
+mod archive;
+mod data;
+mod probe;
+
 use anyhow::{bail, Context};
 use chrono::{TimeDelta, Utc};
 use clap::Parser;
+use data::FLAT;
 use parley::config::DatabaseConfig;
 use parley::store::postgres::PgStore;
+use probe::Probe;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::time::Instant;
 
-/// The first argument that selects this mode.
-pub const MODE: &str = "year";
-
 #[derive(Parser, Debug)]
 #[command(
-    name = "parley-bench year",
+    name = "parley-year",
     about = "A year of history on PostgreSQL: retention by dropping months against deleting rows"
 )]
 struct YearArgs {
@@ -69,11 +69,8 @@ struct YearArgs {
     keep: bool,
 }
 
-/// Runs the mode with the arguments after `year`.
-pub fn main(args: &[String]) -> anyhow::Result<()> {
-    let args = YearArgs::parse_from(
-        std::iter::once(format!("parley-bench {MODE}")).chain(args.iter().cloned()),
-    );
+fn main() -> anyhow::Result<()> {
+    let args = YearArgs::parse();
     if args.rows == 0 || args.senders == 0 || args.retention_days < 1 || args.batch < 1 {
         bail!("--rows, --senders, --retention-days and --batch must be at least 1");
     }
@@ -106,10 +103,10 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
     store.ensure_months(now - TimeDelta::days(366), now).await?;
     let pool = PgPool::connect(url).await?;
     println!(
-        "parley-bench year: {} events out of {} numbers over 365 days, retention {} days, hot-path writer {}/s, batches of {}",
+        "parley-year: {} events out of {} numbers over 365 days, retention {} days, hot-path writer {}/s, batches of {}",
         args.rows, args.senders, args.retention_days, args.rate, args.batch
     );
-    let written_s = year_data::write_year(&pool, args.rows, args.senders).await?;
+    let written_s = data::write_year(&pool, args.rows, args.senders).await?;
     if args.archive {
         println!(
             "  written: {:.1} s ({:.0} rows/s) into the partitioned table",
@@ -120,7 +117,7 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
         pool.close().await;
         return outcome;
     }
-    let flat_s = year_data::write_flat_copy(&pool).await?;
+    let flat_s = data::write_flat_copy(&pool).await?;
     println!(
         "  written: {:.1} s ({:.0} rows/s) into the partitioned table; {:.1} s for the flat copy with its indexes",
         written_s,
@@ -128,8 +125,8 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
         flat_s
     );
     let cutoff = Utc::now() - TimeDelta::days(args.retention_days);
-    let (old, kept) = year_data::counts(&pool, "events_out", cutoff).await?;
-    let sizes_before = year_data::sizes(&pool).await?;
+    let (old, kept) = data::counts(&pool, "events_out", cutoff).await?;
+    let sizes_before = data::sizes(&pool).await?;
     println!(
         "  before: {old} rows older than the cut, {kept} newer; partitioned {}, flat {}",
         mb(sizes_before.0),
@@ -137,28 +134,27 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
     );
 
     println!("hot-path inserts (one event out each):");
-    let idle_flat = year_probe::idle(url, FLAT, args.rate, 10.0).await?;
+    let idle_flat = probe::idle(url, FLAT, args.rate, 10.0).await?;
     println!(
         "{}",
-        year_probe::line("flat table, nothing else running", &idle_flat)
+        probe::line("flat table, nothing else running", &idle_flat)
     );
-    let idle_parted = year_probe::idle(url, "events_out", args.rate, 10.0).await?;
+    let idle_parted = probe::idle(url, "events_out", args.rate, 10.0).await?;
     println!(
         "{}",
-        year_probe::line("partitioned, nothing else running", &idle_parted)
+        probe::line("partitioned, nothing else running", &idle_parted)
     );
 
     let probe = Probe::start(url, FLAT, args.rate).await?;
     let t0 = Instant::now();
-    let (flat_gone, statements) =
-        year_data::delete_in_batches(&pool, FLAT, cutoff, args.batch).await?;
+    let (flat_gone, statements) = data::delete_in_batches(&pool, FLAT, cutoff, args.batch).await?;
     let delete_s = t0.elapsed().as_secs_f64();
     let during_delete = probe.finish().await?;
     println!(
         "{}",
-        year_probe::line("flat table, while deleting row by row", &during_delete)
+        probe::line("flat table, while deleting row by row", &during_delete)
     );
-    let after_delete = year_data::sizes(&pool).await?.1;
+    let after_delete = data::sizes(&pool).await?.1;
     let probe = Probe::start(url, FLAT, args.rate).await?;
     let t0 = Instant::now();
     sqlx::query(&format!("vacuum {FLAT}"))
@@ -168,23 +164,23 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
     let during_vacuum = probe.finish().await?;
     println!(
         "{}",
-        year_probe::line("flat table, while vacuuming", &during_vacuum)
+        probe::line("flat table, while vacuuming", &during_vacuum)
     );
-    let after_vacuum = year_data::sizes(&pool).await?.1;
+    let after_vacuum = data::sizes(&pool).await?.1;
 
     let probe = Probe::start(url, "events_out", args.rate).await?;
     let t0 = Instant::now();
     let dropped = store.drop_months_before("events_out", cutoff).await?;
     let drop_s = t0.elapsed().as_secs_f64();
     let (rest, rest_statements) =
-        year_data::delete_in_batches(&pool, "events_out", cutoff, args.batch).await?;
+        data::delete_in_batches(&pool, "events_out", cutoff, args.batch).await?;
     let parted_s = t0.elapsed().as_secs_f64();
     let during_drop = probe.finish().await?;
     println!(
         "{}",
-        year_probe::line("partitioned, while dropping months", &during_drop)
+        probe::line("partitioned, while dropping months", &during_drop)
     );
-    let after_parted = year_data::sizes(&pool).await?.0;
+    let after_parted = data::sizes(&pool).await?.0;
 
     println!(
         "removing the {old} rows older than {} days:",
@@ -198,9 +194,9 @@ async fn run(args: &YearArgs, url: &str) -> anyhow::Result<()> {
         "  by month (partitioned): {dropped} rows in whole months dropped in {drop_s:.2} s, {rest} rows of the cut's month deleted ({rest_statements} statements); {parted_s:.1} s in all; size {} -> {}",
         mb(sizes_before.0), mb(after_parted)
     );
-    let (flat_old, flat_kept) = year_data::counts(&pool, FLAT, cutoff).await?;
-    let (parted_old, parted_kept) = year_data::counts(&pool, "events_out", cutoff).await?;
-    let probes = |p: &crate::report::Percentiles| p.count as i64;
+    let (flat_old, flat_kept) = data::counts(&pool, FLAT, cutoff).await?;
+    let (parted_old, parted_kept) = data::counts(&pool, "events_out", cutoff).await?;
+    let probes = |p: &probe::Percentiles| p.count as i64;
     let same = flat_gone == old as u64
         && dropped + rest == old as u64
         && flat_old == 0
@@ -226,18 +222,18 @@ async fn archive_phase(
     url: &str,
 ) -> anyhow::Result<()> {
     sqlx::query("analyze").execute(pool).await?;
-    let before = year_data::sizes_of(pool, "events_out").await?;
-    let idle = year_probe::idle(url, "events_out", args.rate, 10.0).await?;
+    let before = data::sizes_of(pool, "events_out").await?;
+    let idle = probe::idle(url, "events_out", args.rate, 10.0).await?;
     println!("hot-path inserts (one event out each):");
-    println!("{}", year_probe::line("nothing else running", &idle));
+    println!("{}", probe::line("nothing else running", &idle));
     let dir = std::env::temp_dir().join(format!("parley-year-archive-{}", std::process::id()));
     let days = u64::try_from(args.retention_days)?;
-    let done = year_archive::run(store, pool, url, &dir, days, args.rate).await?;
+    let done = archive::run(store, pool, url, &dir, days, args.rate).await?;
     println!(
         "{}",
-        year_probe::line("while Parley's retention pass archives", &done.during)
+        probe::line("while Parley's retention pass archives", &done.during)
     );
-    let after = year_data::sizes_of(pool, "events_out").await?;
+    let after = data::sizes_of(pool, "events_out").await?;
     let files = folder_bytes(&dir);
     println!(
         "  retention pass: {} rows archived, {} removed in {:.1} s ({:.0} rows/s); events_out {} -> {}; archive {} compressed",
