@@ -352,7 +352,11 @@ async fn agent_message(
             send = Some(NewOutbound {
                 sender_id: conversation.sender_id,
                 conversation_id: conversation.id,
-                message: OutboundMessage { to, content, trace: None },
+                message: OutboundMessage {
+                    to,
+                    content,
+                    trace: None,
+                },
                 fallback,
                 origin: Origin::Api,
                 flow: None,

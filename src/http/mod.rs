@@ -46,10 +46,10 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(studio::router(&state))
         .merge(schemas::router())
-        .merge(api::router(state.clone()).layer(middleware::from_fn_with_state(
-            state.clone(),
-            traces::api,
-        )))
+        .merge(
+            api::router(state.clone())
+                .layer(middleware::from_fn_with_state(state.clone(), traces::api)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -87,7 +87,11 @@ pub async fn reply(
         .await?
         .and_then(|c| c.contact_ref())
         .ok_or_else(Error::conversation_not_found)?;
-    let message = OutboundMessage { to, content, trace: None };
+    let message = OutboundMessage {
+        to,
+        content,
+        trace: None,
+    };
     let who = author(caller.as_ref());
     let id = enqueue(&st, sender, &conversation, message, &who).await?;
     Ok(Json(json!({

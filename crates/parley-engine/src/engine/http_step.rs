@@ -80,7 +80,11 @@ pub async fn call(
     }
     // The step's span (`telemetry:`), unless the author set one.
     if let Some(traceparent) = crate::telemetry::traceparent() {
-        if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("traceparent")) {
+        if !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("traceparent"))
+        {
             builder = builder.header("traceparent", traceparent);
         }
     }

@@ -302,7 +302,11 @@ mod tests {
 
     fn form_of(content: OutboundContent) -> Vec<(&'static str, String)> {
         let from = PhoneNumber::parse("+15550783881").unwrap();
-        let message = OutboundMessage { to: to(), content, trace: None };
+        let message = OutboundMessage {
+            to: to(),
+            content,
+            trace: None,
+        };
         message_form(&from, &message, None).unwrap()
     }
 

@@ -20,6 +20,7 @@
 
 mod account;
 mod announce;
+mod audit;
 mod batch;
 mod broadcasts;
 mod chatwoot;
@@ -38,7 +39,9 @@ mod insights;
 mod knowledge_docs;
 mod media;
 mod outbox;
+mod partitions;
 mod reads;
+mod retention;
 mod rollouts;
 mod routing;
 mod rows;
@@ -48,9 +51,6 @@ mod senders;
 mod statuses;
 mod timers;
 mod unanswered;
-mod audit;
-mod partitions;
-mod retention;
 
 #[cfg(test)]
 pub(in crate::store) use outbox::CLAIM_SENDS;

@@ -40,6 +40,7 @@ macro_rules! conformance {
 
 // Declared after the macro so that they see it.
 mod account;
+mod audit;
 mod broadcasts;
 mod chatwoot;
 mod contacts;
@@ -57,17 +58,16 @@ mod insights;
 mod knowledge_docs;
 mod media;
 mod outbox;
+mod partitions;
 mod process;
 mod reads;
+mod retention;
 mod rollouts;
 mod routing;
 mod schedules;
 mod scores;
 mod timers;
 mod unanswered;
-mod audit;
-mod retention;
-mod partitions;
 
 #[tokio::test]
 async fn sqlite_in_memory_database_reads_what_it_wrote() {
