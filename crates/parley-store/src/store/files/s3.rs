@@ -1,8 +1,11 @@
 //! S3-compatible object storage for the media store (AWS S3, MinIO, Ceph, R2…): `PUT`,
-//! `GET`, `HEAD` and `DELETE` of one object, path-style (`{endpoint}/{bucket}/{key}`),
+//! `GET`, `HEAD` and `DELETE` of one object, and listing by prefix (ListObjectsV2, see
+//! `s3_list`), path-style (`{endpoint}/{bucket}/{key}`),
 //! signed with AWS Signature Version 4 over `reqwest` and the `hmac`/`sha2` Parley already
 //! has. A file is uploaded from its verified temporary file, streamed, with its SHA-256 as
 //! the signed payload hash, so the object store checks the bytes too.
+
+pub mod list;
 
 use crate::config::MediaS3Config;
 use chrono::{DateTime, Utc};
@@ -73,7 +76,19 @@ impl S3 {
         name: &str,
         payload_sha256: &str,
     ) -> reqwest::RequestBuilder {
-        let url = self.url(name);
+        self.signed_url(method, self.url(name), "", payload_sha256)
+    }
+
+    /// A request to `url` (whose query, if any, is `query`, already in SigV4's canonical
+    /// form), signed.
+    fn signed_url(
+        &self,
+        method: reqwest::Method,
+        mut url: reqwest::Url,
+        query: &str,
+        payload_sha256: &str,
+    ) -> reqwest::RequestBuilder {
+        url.set_query((!query.is_empty()).then_some(query));
         let now = Utc::now();
         let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
         let host = host_header(&url);
@@ -82,7 +97,7 @@ impl S3 {
             ("x-amz-content-sha256", payload_sha256),
             ("x-amz-date", amz_date.as_str()),
         ];
-        let authorization = authorization(
+        let authorization = authorization_with_query(
             &Signing {
                 key_id: &self.key_id,
                 secret: &self.secret,
@@ -91,6 +106,7 @@ impl S3 {
             },
             method.as_str(),
             url.path(),
+            query,
             &headers,
             payload_sha256,
         );
@@ -160,6 +176,79 @@ impl S3 {
         Ok(Some(modified))
     }
 
+    /// Every object whose name starts with `prefix` (names and sizes, without the bucket's
+    /// own `prefix`), page by page; bounded by `list::MAX_KEYS`, `list::MAX_PAGES` and
+    /// `list::MAX_PAGE_BYTES` per page.
+    pub async fn list(&self, prefix: &str) -> io::Result<Vec<list::Object>> {
+        let full = format!("{}{prefix}", self.prefix);
+        let mut url = self.endpoint.clone();
+        url.set_path(&format!(
+            "{}/{}",
+            self.endpoint.path().trim_end_matches('/'),
+            self.bucket
+        ));
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..list::MAX_PAGES {
+            // The canonical query: names sorted, every name and value encoded.
+            let mut query = String::new();
+            if let Some(token) = &token {
+                query.push_str("continuation-token=");
+                crate::net::percent_encode_into(&mut query, token, b"");
+                query.push('&');
+            }
+            query.push_str("list-type=2&prefix=");
+            crate::net::percent_encode_into(&mut query, &full, b"");
+            let what = format!("GET {}?list-type=2&prefix={full}", self.bucket);
+            let mut response = self
+                .signed_url(reqwest::Method::GET, url.clone(), &query, EMPTY_SHA256)
+                .send()
+                .await
+                .map_err(io::Error::other)?;
+            expect_success("GET", &what, response.status())?;
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(io::Error::other)? {
+                if body.len() + chunk.len() > list::MAX_PAGE_BYTES {
+                    return Err(io::Error::other(format!(
+                        "{what}: a page of the listing is more than {} bytes",
+                        list::MAX_PAGE_BYTES
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(body)
+                .map_err(|_| io::Error::other(format!("{what}: the listing is not UTF-8")))?;
+            let page =
+                list::parse_page(&text).map_err(|e| io::Error::other(format!("{what}: {e}")))?;
+            for object in page.objects {
+                // Only what was asked for (a store that answers more is not believed).
+                if let Some(name) = object.key.strip_prefix(&self.prefix) {
+                    if name.starts_with(prefix) {
+                        objects.push(list::Object {
+                            key: name.to_string(),
+                            size: object.size,
+                        });
+                    }
+                }
+            }
+            if objects.len() > list::MAX_KEYS {
+                return Err(io::Error::other(format!(
+                    "{what}: the listing has more than {} keys",
+                    list::MAX_KEYS
+                )));
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(objects),
+            }
+        }
+        Err(io::Error::other(format!(
+            "GET {}?list-type=2&prefix={full}: the listing has more than {} pages",
+            self.bucket,
+            list::MAX_PAGES
+        )))
+    }
+
     pub async fn delete(&self, name: &str) -> io::Result<()> {
         let response = self
             .signed(reqwest::Method::DELETE, name, EMPTY_SHA256)
@@ -209,6 +298,19 @@ pub fn authorization(
     headers: &[(&str, &str)],
     payload_sha256: &str,
 ) -> String {
+    authorization_with_query(signing, method, path, "", headers, payload_sha256)
+}
+
+/// As `authorization`, for a request whose canonical query string (names sorted, names and
+/// values encoded, `&`-joined) is `query`.
+pub fn authorization_with_query(
+    signing: &Signing<'_>,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    payload_sha256: &str,
+) -> String {
     let amz_date = signing.now.format("%Y%m%dT%H%M%SZ").to_string();
     let date = signing.now.format("%Y%m%d").to_string();
     let canonical_headers: String = headers
@@ -221,7 +323,7 @@ pub fn authorization(
         .collect::<Vec<_>>()
         .join(";");
     let canonical_request = format!(
-        "{method}\n{}\n\n{canonical_headers}\n{signed_headers}\n{payload_sha256}",
+        "{method}\n{}\n{query}\n{canonical_headers}\n{signed_headers}\n{payload_sha256}",
         uri_encode_path(path)
     );
     let scope = format!("{date}/{}/s3/aws4_request", signing.region);
@@ -318,6 +420,29 @@ mod tests {
         assert_eq!(
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+    }
+
+    /// AWS's documented example "GET Bucket (List Objects)": a signed query string.
+    #[test]
+    fn signs_awss_documented_list_objects_example() {
+        let auth = authorization_with_query(
+            &aws_example(),
+            "GET",
+            "/",
+            "max-keys=2&prefix=J",
+            &[
+                ("host", "examplebucket.s3.amazonaws.com"),
+                ("x-amz-content-sha256", EMPTY_SHA256),
+                ("x-amz-date", "20130524T000000Z"),
+            ],
+            EMPTY_SHA256,
+        );
+        assert!(
+            auth.ends_with(
+                "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
+            ),
+            "{auth}"
         );
     }
 
