@@ -7,10 +7,13 @@
 //! - `parley archive restore --contact PHONE`: that contact's archived messages back into
 //!   the database (a message already there is left alone: restoring twice adds nothing).
 //!
-//! The folder is `retention.dir` of the config, or `--dir`. Reads are bounded per file
+//! The folder is `retention.dir` of the config, or `--dir`; with `retention.to: bucket`
+//! (and no `--dir`) the files are read from the bucket of `media.s3`, downloaded to a
+//! temporary folder first (`workers::retention::bucket`). Reads are bounded per file
 //! (`workers::retention::archive`): a damaged file is named, with what to do.
 
 use crate::cli::config_file::load_database_config;
+use crate::config::ArchiveTo;
 use crate::store::{self, HistoryKind};
 use crate::workers::retention::archive::{Archive, ArchiveFile, Record};
 use anyhow::Context;
@@ -24,7 +27,8 @@ use std::path::PathBuf;
 pub struct ArchiveArgs {
     #[arg(long, env = "PARLEY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// The archive folder (default: retention.dir of the config).
+    /// The archive folder (default: retention.dir of the config, or the bucket of media.s3
+    /// with retention.to: bucket).
     #[arg(long, global = true)]
     pub dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -61,32 +65,72 @@ pub enum ArchiveCommand {
 /// `parley archive …`.
 pub fn main(args: ArchiveArgs) -> anyhow::Result<()> {
     let config = load_database_config(args.config.as_deref(), "archive")?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&config.retention.dir));
-    let archive = Archive::new(dir);
+    let selection = match &args.command {
+        ArchiveCommand::List => Selection::new(None, None, None)?,
+        ArchiveCommand::Read {
+            contact, day, kind, ..
+        } => Selection::new(contact.clone(), day.as_deref(), kind.as_deref())?,
+        ArchiveCommand::Restore { contact } => Selection::new(Some(contact.clone()), None, None)?,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // Kept until the end: the files downloaded from the bucket.
+    let mut _downloaded = None;
+    let (archive, place) = match &args.dir {
+        None if config.retention.to == ArchiveTo::Bucket => {
+            let (folder, place) = runtime.block_on(download(&config, &selection))?;
+            let archive = Archive::new(folder.path());
+            _downloaded = Some(folder);
+            (archive, place)
+        }
+        dir => {
+            let dir = dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&config.retention.dir));
+            let place = dir.display().to_string();
+            (Archive::new(dir), place)
+        }
+    };
     let mut out = std::io::stdout().lock();
     match args.command {
-        ArchiveCommand::List => list(&archive, &mut out),
-        ArchiveCommand::Read {
-            contact,
-            day,
-            kind,
-            table,
-        } => {
-            let selection = Selection::new(contact, day.as_deref(), kind.as_deref())?;
-            read(&archive, &selection, table, &mut out)
-        }
-        ArchiveCommand::Restore { contact } => {
-            let selection = Selection::new(Some(contact.clone()), None, None)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(restore(&config, &archive, &selection, &mut out))
+        ArchiveCommand::List => list(&archive, &place, &mut out),
+        ArchiveCommand::Read { table, .. } => read(&archive, &selection, table, &mut out),
+        ArchiveCommand::Restore { .. } => {
+            runtime.block_on(restore(&config, &archive, &place, &selection, &mut out))
         }
     }
+}
+
+/// The bucket's archive files `selection` may need, downloaded to a temporary folder laid
+/// out as a local archive; the folder, and the bucket's name for messages.
+async fn download(
+    config: &crate::config::Config,
+    selection: &Selection,
+) -> anyhow::Result<(tempfile::TempDir, String)> {
+    let archive = crate::workers::retention::configured(config).map_err(anyhow::Error::msg)?;
+    let bucket = archive
+        .bucket()
+        .context("retention.to: bucket needs media.s3")?;
+    let place = config
+        .media
+        .s3
+        .as_ref()
+        .map(|s3| format!("the bucket {} ({}archive/)", s3.bucket, s3.prefix))
+        .unwrap_or_default();
+    let folder =
+        tempfile::tempdir().context("cannot make a temporary folder for the archive's files")?;
+    crate::workers::retention::bucket::download(bucket, folder.path(), |kind, day| {
+        selection.kind_day(kind, day)
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot read the archive from {place}: check media.s3 and that the bucket is reachable"
+        )
+    })?;
+    Ok((folder, place))
 }
 
 /// Which rows a read takes.
@@ -119,7 +163,11 @@ impl Selection {
     }
 
     fn file(&self, f: &ArchiveFile) -> bool {
-        self.day.is_none_or(|d| d == f.day) && self.kind.is_none_or(|k| k == f.kind)
+        self.kind_day(f.kind, f.day)
+    }
+
+    fn kind_day(&self, kind: HistoryKind, day: NaiveDate) -> bool {
+        self.day.is_none_or(|d| d == day) && self.kind.is_none_or(|k| k == kind)
     }
 
     fn record(&self, r: &Record) -> bool {
@@ -151,7 +199,7 @@ fn files(archive: &Archive, selection: &Selection) -> anyhow::Result<Vec<Archive
     Ok(files.into_iter().filter(|f| selection.file(f)).collect())
 }
 
-fn list(archive: &Archive, out: &mut impl Write) -> anyhow::Result<()> {
+fn list(archive: &Archive, place: &str, out: &mut impl Write) -> anyhow::Result<()> {
     let files = files(archive, &Selection::new(None, None, None)?)?;
     let mut by_day: BTreeMap<(&'static str, NaiveDate), (u64, u64)> = BTreeMap::new();
     for file in &files {
@@ -165,7 +213,7 @@ fn list(archive: &Archive, out: &mut impl Write) -> anyhow::Result<()> {
         entry.1 += rows;
     }
     if by_day.is_empty() {
-        writeln!(out, "nothing archived in {}", archive.dir().display())?;
+        writeln!(out, "nothing archived in {place}")?;
         return Ok(());
     }
     writeln!(
@@ -240,6 +288,7 @@ fn summary(r: &Record) -> String {
 async fn restore(
     config: &crate::config::Config,
     archive: &Archive,
+    place: &str,
     selection: &Selection,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -259,11 +308,7 @@ async fn restore(
     let found: usize = rows.values().map(Vec::len).sum();
     let contact = selection.contact.as_deref().unwrap_or_default();
     if found == 0 {
-        writeln!(
-            out,
-            "no archived messages of {contact} in {}",
-            archive.dir().display()
-        )?;
+        writeln!(out, "no archived messages of {contact} in {place}")?;
         return Ok(());
     }
     let store = store::connect(&config.database)

@@ -1,10 +1,12 @@
 //! Retention (issue 60): archives history past its period, then deletes it. With any
 //! period under `retention:`, one loop per process runs a pass (`pass::Archiver`) at start
 //! and every `retention.interval`; the archiver's lease in the database lets one process
-//! at a time do it. The files are written by `archive` (local folder `retention.dir`),
-//! which `parley archive` reads back.
+//! at a time do it. The files are written by `archive` (local folder `retention.dir`), and
+//! with `retention.to: bucket` uploaded to the bucket of `media.s3` by `bucket`;
+//! `parley archive` reads them back.
 
 pub mod archive;
+pub mod bucket;
 pub mod pass;
 
 use crate::config::Config;
@@ -29,9 +31,17 @@ pub fn spawn(
     if !config.retention.any() {
         return;
     }
+    let archive = match configured(config) {
+        Ok(archive) => archive,
+        Err(e) => {
+            // `parley check` and the start refuse this config before it gets here.
+            tracing::error!("retention: not started: {e}");
+            return;
+        }
+    };
     let archiver = pass::Archiver {
         store: store.clone(),
-        archive: archive::Archive::new(&config.retention.dir),
+        archive,
         config: config.retention.clone(),
         clock: clock.clone(),
         owner: format!("{owner}/retention"),
@@ -62,4 +72,24 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// The archive `retention:` describes: the folder `retention.dir`, and with `to: bucket`
+/// the bucket of `media.s3`.
+pub fn configured(config: &Config) -> Result<archive::Archive, String> {
+    let dir = &config.retention.dir;
+    if config.retention.to != crate::config::ArchiveTo::Bucket {
+        return Ok(archive::Archive::new(dir));
+    }
+    let s3 = config.media.s3.as_ref().ok_or(
+        "retention.to: `bucket` keeps the archive in the bucket of media.s3, which is not set: set media.s3 or use `to: local`",
+    )?;
+    let http = reqwest::Client::builder()
+        .read_timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("media.s3: {e}"))?;
+    let bucket = crate::store::files::s3::S3::new(http, s3)?;
+    Ok(archive::Archive::in_bucket(dir, bucket))
 }

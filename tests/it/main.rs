@@ -10,6 +10,7 @@ mod api_props;
 mod api_reads;
 mod api_scopes;
 mod archive_cli;
+mod archive_s3;
 mod audience;
 mod audit;
 mod backup;

@@ -5,8 +5,11 @@
 //! beside, flushed to disk, then renamed, and the folder flushed). Reading is bounded: a
 //! file too large, a line too long or a corrupt gzip stream is an error that names the
 //! file. Readers take each (kind, id) once, so rows archived twice (after a restore) are
-//! read once.
+//! read once. With `retention.to: bucket` the same files are uploaded to the bucket of
+//! `media.s3` under `archive/<kind>/<YYYY-MM-DD>/<name>` (`super::bucket`), the folder then
+//! holding each only until it is uploaded.
 
+use crate::store::files::s3::S3;
 use crate::store::{HistoryKind, HistoryRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,19 +65,49 @@ pub enum ReadError {
     Bad { path: String, what: String },
 }
 
-/// A local archive folder.
+/// The key prefix of the archive in a bucket (after `media.s3.prefix`).
+pub const BUCKET_PREFIX: &str = "archive/";
+
+/// A local archive folder, and the bucket its files go to when there is one.
 #[derive(Debug, Clone)]
 pub struct Archive {
     dir: PathBuf,
+    bucket: Option<S3>,
 }
 
 impl Archive {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            bucket: None,
+        }
+    }
+
+    /// An archive kept in `bucket`, its files written in `dir` until they are uploaded.
+    pub fn in_bucket(dir: impl Into<PathBuf>, bucket: S3) -> Self {
+        Self {
+            dir: dir.into(),
+            bucket: Some(bucket),
+        }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn bucket(&self) -> Option<&S3> {
+        self.bucket.as_ref()
+    }
+
+    /// The bucket key of a file written in this archive's folder:
+    /// `archive/<kind>/<day>/<name>`.
+    pub fn key_of(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.dir).ok()?;
+        let parts: Vec<&str> = relative
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<_>>()?;
+        (parts.len() == 3).then(|| format!("{BUCKET_PREFIX}{}", parts.join("/")))
     }
 
     /// Writes a batch of `kind`'s rows (by id), one file per day, each flushed to disk
@@ -158,6 +191,18 @@ impl Archive {
         }
         Ok(n)
     }
+}
+
+/// The kind, day and file name of a bucket key `archive/<kind>/<YYYY-MM-DD>/<name>.jsonl.gz`;
+/// `None` for any other key (so a key cannot name a path of its own).
+pub fn parse_key(key: &str) -> Option<(HistoryKind, NaiveDate, &str)> {
+    let mut parts = key.strip_prefix(BUCKET_PREFIX)?.split('/');
+    let (kind, day, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let good_name =
+        name.ends_with(".jsonl.gz") && !name.starts_with('.') && name.chars().all(plain);
+    (parts.next().is_none() && good_name).then_some(())?;
+    Some((HistoryKind::parse(kind)?, day.parse().ok()?, name))
 }
 
 /// The entries of a folder, sorted; a missing folder has none.
@@ -303,6 +348,35 @@ mod tests {
         assert_eq!(archive.files().unwrap().len(), 2);
         let ids: Vec<i64> = read_all(&archive).iter().map(|r| r.id).collect();
         assert_eq!(ids, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn bucket_keys_name_kind_day_and_file_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::new(dir.path());
+        let written = archive
+            .write_batch(HistoryKind::InboundMessages, &[row(7, 1)])
+            .unwrap();
+        let key = archive.key_of(&written[0]).unwrap();
+        assert_eq!(
+            key,
+            "archive/inbound_messages/2026-03-01/000000000007-000000000007.jsonl.gz"
+        );
+        let (kind, day, name) = parse_key(&key).unwrap();
+        assert_eq!(kind, HistoryKind::InboundMessages);
+        assert_eq!(day.to_string(), "2026-03-01");
+        assert_eq!(name, "000000000007-000000000007.jsonl.gz");
+        for bad in [
+            "archive/inbound_messages/2026-03-01/../../etc.jsonl.gz",
+            "archive/inbound_messages/2026-03-01/x/y.jsonl.gz",
+            "archive/nothing/2026-03-01/1-2.jsonl.gz",
+            "archive/audit_log/yesterday/1-2.jsonl.gz",
+            "archive/audit_log/2026-03-01/1-2.jsonl.gz.part",
+            "media/audit_log/2026-03-01/1-2.jsonl.gz",
+        ] {
+            assert_eq!(parse_key(bad), None, "{bad}");
+        }
+        assert_eq!(archive.key_of(Path::new("/elsewhere/a/b/c")), None);
     }
 
     #[test]

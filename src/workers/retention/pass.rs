@@ -1,8 +1,11 @@
 //! One retention pass: for each kind with a period, under the archiver's lease, the oldest
 //! rows past the period are read in batches, written to the archive (flushed to disk), and
 //! only then deleted, batch by batch with a pause between, so the hot path's writes never
-//! wait long behind the archiver. A pass that loses the lease (another process took it)
-//! stops; the next one picks up from the oldest rows still there.
+//! wait long behind the archiver. With the archive in a bucket, each batch's files are
+//! uploaded before its rows are deleted (then the local copies are removed); an upload
+//! that fails stops that kind's pass with its rows kept, for the next pass to try again.
+//! A pass that loses the lease (another process took it) stops; the next one picks up
+//! from the oldest rows still there.
 
 use super::archive::Archive;
 use crate::config::RetentionConfig;
@@ -31,6 +34,15 @@ pub struct PassReport {
     pub reclaimed_pages: i64,
     /// Whether another process held the lease (so nothing was done).
     pub lease_elsewhere: bool,
+    /// The kinds whose upload to the bucket failed (their rows kept for the next pass).
+    pub upload_failed: Vec<HistoryKind>,
+}
+
+/// How one kind's pass ended.
+enum KindPass {
+    Done,
+    LeaseLost,
+    UploadFailed,
 }
 
 /// Who archives and where: what a pass needs.
@@ -68,9 +80,17 @@ impl Archiver {
                 continue;
             };
             let cutoff = now - TimeDelta::from_std(period)?;
-            if !self.kind_pass(kind, cutoff, stop, &mut report).await? {
-                report.lease_elsewhere = true;
-                break;
+            match self.kind_pass(kind, cutoff, stop, &mut report).await? {
+                KindPass::Done => {}
+                KindPass::LeaseLost => {
+                    report.lease_elsewhere = true;
+                    break;
+                }
+                // Not everything past the period is archived: no month is dropped.
+                KindPass::UploadFailed => {
+                    report.upload_failed.push(kind);
+                    continue;
+                }
             }
             if !stop.is_cancelled() {
                 // Everything it may is archived: PostgreSQL drops the emptied months whole.
@@ -99,19 +119,20 @@ impl Archiver {
             .await?)
     }
 
-    /// One kind's batches; false when the lease went to another process.
+    /// One kind's batches, until none is left, the lease goes to another process or an
+    /// upload fails.
     async fn kind_pass(
         &self,
         kind: HistoryKind,
         cutoff: DateTime<Utc>,
         stop: &CancellationToken,
         report: &mut PassReport,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<KindPass> {
         let batch = i64::from(self.config.batch.max(1));
         let mut after = 0;
         while !stop.is_cancelled() {
             if !self.renew().await? {
-                return Ok(false);
+                return Ok(KindPass::LeaseLost);
             }
             let rows = self.store.history_batch(kind, cutoff, after, batch).await?;
             let Some(last) = rows.last() else {
@@ -121,7 +142,7 @@ impl Archiver {
             let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
             let count = rows.len() as u64;
             let archive = self.archive.clone();
-            tokio::task::spawn_blocking(move || archive.write_batch(kind, &rows))
+            let written = tokio::task::spawn_blocking(move || archive.write_batch(kind, &rows))
                 .await?
                 .map_err(|e| {
                     anyhow::anyhow!(
@@ -129,11 +150,25 @@ impl Archiver {
                         self.archive.dir().display()
                     )
                 })?;
+            if let Some(bucket) = self.archive.bucket() {
+                if let Err(e) = super::bucket::upload(&self.archive, bucket, &written).await {
+                    // The rows stay in the database: the next pass writes their files again.
+                    super::bucket::remove_local(&written);
+                    tracing::warn!(
+                        kind = kind.name(),
+                        "retention: cannot upload the archive to the bucket of media.s3 ({e}); the rows are kept and the upload is tried again next pass: check media.s3 and that the bucket is reachable"
+                    );
+                    return Ok(KindPass::UploadFailed);
+                }
+            }
             *report.archived.entry(kind).or_default() += count;
             metrics::counter!(m::RETENTION_ARCHIVED, "kind" => kind.name()).increment(count);
             let removed = self.store.remove_history(kind, cutoff, ids).await?;
             *report.removed.entry(kind).or_default() += removed;
             metrics::counter!(m::RETENTION_REMOVED, "kind" => kind.name()).increment(removed);
+            if self.archive.bucket().is_some() {
+                super::bucket::remove_local(&written);
+            }
             report.reclaimed_pages += self.store.reclaim_space(RECLAIM_PAGES).await?;
             if (count as i64) < batch {
                 break;
@@ -143,6 +178,6 @@ impl Archiver {
                 _ = stop.cancelled() => {}
             }
         }
-        Ok(true)
+        Ok(KindPass::Done)
     }
 }

@@ -1,6 +1,7 @@
 //! `retention:`: how long each kind of history is kept before it is archived and deleted
-//! (issue 60). Left out, nothing is archived or deleted. Where the archive files go and how
-//! fast the worker goes are here too; what each kind covers and what is never archived is
+//! (issue 60). Left out, nothing is archived or deleted. Where the archive files go (the
+//! local folder `dir`, or with `to: bucket` the bucket of `media.s3`) and how fast the
+//! worker goes are here too; what each kind covers and what is never archived is
 //! the store's (`store::retention`).
 
 use crate::config::duration::{de_duration, de_opt_duration};
@@ -34,9 +35,14 @@ pub struct RetentionConfig {
     #[schemars(schema_with = "crate::config::duration::opt_schema")]
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub audit: Option<Duration>,
-    /// The folder the archive files are written to (relative to the config file's folder).
+    /// The folder the archive files are written to (relative to the config file's folder);
+    /// with `to: bucket`, where each file waits until it is uploaded.
     #[serde(default = "default_dir")]
     pub dir: String,
+    /// Where the archive is kept: `local` (the folder `dir`) or `bucket` (the object
+    /// storage bucket of `media.s3`, under `archive/`).
+    #[serde(default)]
+    pub to: ArchiveTo,
     /// Rows read, written and deleted at a time (1 to 10,000).
     #[serde(default = "default_batch")]
     pub batch: u32,
@@ -60,11 +66,23 @@ impl Default for RetentionConfig {
             model_exchanges: None,
             audit: None,
             dir: default_dir(),
+            to: ArchiveTo::Local,
             batch: default_batch(),
             pause: default_pause(),
             interval: default_interval(),
         }
     }
+}
+
+/// Where the archive files are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveTo {
+    /// The folder `retention.dir`.
+    #[default]
+    Local,
+    /// The bucket of `media.s3`, under the key prefix `archive/` (after `media.s3.prefix`).
+    Bucket,
 }
 
 /// The most rows of one batch: a batch is one file and one delete statement.
@@ -88,8 +106,14 @@ impl RetentionConfig {
         ]
     }
 
-    /// Checks of this section's own keys, each starting with the key's path.
-    pub fn problems(&self, problems: &mut Vec<String>) {
+    /// Checks of this section's keys, each starting with the key's path; `media_s3`: whether
+    /// `media.s3` is set (the bucket `to: bucket` writes to).
+    pub fn problems(&self, media_s3: bool, problems: &mut Vec<String>) {
+        if self.to == ArchiveTo::Bucket && !media_s3 {
+            problems.push(
+                "retention.to: `bucket` keeps the archive in the bucket of media.s3, which is not set: set media.s3 (endpoint, bucket, keys) or use `to: local`".into(),
+            );
+        }
         for (key, period) in self.periods() {
             if period.is_some_and(|p| p < Duration::from_secs(3600)) {
                 problems.push(format!(
@@ -135,7 +159,7 @@ mod tests {
     fn problems(yaml: &str) -> Vec<String> {
         let c: RetentionConfig = serde_yaml::from_str(yaml).unwrap();
         let mut p = Vec::new();
-        c.problems(&mut p);
+        c.problems(false, &mut p);
         p
     }
 
@@ -151,6 +175,20 @@ mod tests {
     }
 
     #[test]
+    fn the_bucket_needs_media_s3() {
+        let c: RetentionConfig = serde_yaml::from_str("messages: 90d\nto: bucket").unwrap();
+        assert_eq!(c.to, ArchiveTo::Bucket);
+        let mut p = Vec::new();
+        c.problems(true, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        c.problems(false, &mut p);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("retention.to: `bucket`"), "{}", p[0]);
+        assert!(p[0].contains("set media.s3"), "{}", p[0]);
+        assert_eq!(RetentionConfig::default().to, ArchiveTo::Local);
+    }
+
+    #[test]
     fn bad_settings_are_named_with_the_fix() {
         assert_eq!(
             problems("messages: 10m\nbatch: 0\ndir: ' '\npause: 2m\ninterval: 10ms"),
@@ -162,6 +200,10 @@ mod tests {
                 "retention.interval: must be at least 1s",
             ]
         );
+        let e = serde_yaml::from_str::<RetentionConfig>("messages: soon").unwrap_err();
+        assert!(e.to_string().contains("`soon` is not a duration"), "{e}");
+        let e = serde_yaml::from_str::<RetentionConfig>("to: cloud").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `cloud`"), "{e}");
         let e = serde_yaml::from_str::<RetentionConfig>("messages: soon").unwrap_err();
         assert!(e.to_string().contains("`soon` is not a duration"), "{e}");
         let e = serde_yaml::from_str::<RetentionConfig>("message: 90d").unwrap_err();
