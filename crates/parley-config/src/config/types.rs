@@ -154,7 +154,8 @@ impl Config {
         self.rate_limit.problems(&mut problems);
         self.flows.problems(&mut problems);
         self.media.problems(&mut problems);
-        self.retention.problems(self.media.s3.is_some(), &mut problems);
+        self.retention
+            .problems(self.media.s3.is_some(), &mut problems);
         self.telemetry.problems(&mut problems);
         let sender_ids: Vec<i64> = self.senders.iter().map(|s| s.id).collect();
         self.events.problems(&sender_ids, &mut problems);
