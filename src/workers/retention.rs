@@ -59,6 +59,7 @@ pub fn spawn(
                     archived = report.archived.values().sum::<u64>(),
                     removed = report.removed.values().sum::<u64>(),
                     reclaimed_pages = report.reclaimed_pages,
+                    upload_failures = report.upload_failed.len(),
                     took_ms = started.elapsed().as_millis() as u64,
                     "retention pass done"
                 ),

@@ -395,3 +395,23 @@ async fn with_the_bucket_down_rows_are_kept_and_the_next_pass_archives_them() {
     .await;
     app.shutdown().await;
 }
+
+#[test]
+fn the_bucket_without_media_s3_is_refused_naming_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parley.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "database: {{ url: \"sqlite://{}\" }}\nretention: {{ messages: 90d, to: bucket }}\n",
+            dir.path().join("parley.db").display()
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = archive_cli(&config, &["list"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("retention.to: `bucket` keeps the archive in the bucket of media.s3, which is not set: set media.s3"),
+        "{err}"
+    );
+}
