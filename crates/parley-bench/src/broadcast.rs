@@ -310,24 +310,28 @@ pub struct Sending {
 
 /// `--broadcast`: creates the broadcast to every imported contact just before the measured
 /// webhooks start, and watches its progress (for the send phase and up to two minutes
-/// more, or as long as a paced broadcast takes: `pace::watch_limit`, `pace::progress_poll`).
-/// With `--pace`, returns once its first send reached the double (and a second more), so
-/// the measured window lies inside the broadcast.
+/// more, or as long as a paced broadcast takes: `pace::watch_limit`, `pace::progress_poll`;
+/// `--broadcast-watch` caps it). With `--pace`, returns once its first send reached the
+/// double (and a second more), so the measured window lies inside the broadcast.
 pub async fn start_broadcast(
     base: &str,
     n: u32,
     duration: f64,
-    pace: Option<u32>,
+    args: &crate::Args,
     sends: &Sends,
     tracker: &crate::record::Tracker,
 ) -> anyhow::Result<Sending> {
+    let pace = args.pace;
     let http = reqwest::Client::new();
     let t0 = std::time::Instant::now();
     let created_ns = tracker.now_ns();
     let id = create(&http, base, 1).await?;
     let limit = crate::pace::watch_limit(duration, n, pace);
+    let watched = args
+        .broadcast_watch
+        .map_or(limit, |s| limit.min(Duration::from_secs(s)));
     let every = crate::pace::progress_poll(pace);
-    let watch = tokio::spawn(watch(http, base.to_string(), id, n, t0, limit, every));
+    let watch = tokio::spawn(watch(http, base.to_string(), id, n, t0, watched, every));
     if pace.is_some() {
         let waited = crate::pace::await_first_send(sends, limit, Duration::from_secs(1)).await?;
         eprintln!("parley-bench: the broadcast is sending ({waited:.1} s after its creation); the measured webhooks start");

@@ -54,7 +54,7 @@ pub struct Setup<'a> {
     pub broadcast: bool,
     /// Every sender's `messages_per_second` (`--pace`; 100,000 unless told).
     pub pace: u32,
-    /// Meta senders (`--senders`): the second one is `pace::second_sender_yaml`.
+    /// Meta senders (`--senders`): those after the first are `pace::more_senders_yaml`.
     pub senders: u32,
 }
 
@@ -747,7 +747,30 @@ mod tests {
             .iter()
             .filter_map(|s| s.meta.as_ref().map(|m| m.phone_number_id.as_str()))
             .collect();
-        assert_eq!(ids, crate::pace::PHONE_NUMBER_IDS);
+        assert_eq!(ids, [crate::PHONE_NUMBER_ID, "106540352242923"]);
+        assert!(config.senders.iter().all(|s| s.pace() == Some(80)));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// `--senders 20` (issue 60, W3): twenty paced Meta senders Parley accepts, every
+    /// number and `phone_number_id` its own.
+    #[test]
+    fn twenty_senders_give_parley_twenty_meta_senders_of_their_own() {
+        let database = super::Database::Sqlite;
+        let (dir, config) = written(&super::Setup {
+            broadcast: true,
+            pace: 80,
+            senders: 20,
+            ..setup(&database)
+        });
+        assert_eq!(config.senders.len(), 20);
+        let ids: std::collections::BTreeSet<&str> = config
+            .senders
+            .iter()
+            .filter_map(|s| s.meta.as_ref().map(|m| m.phone_number_id.as_str()))
+            .collect();
+        assert_eq!(ids.len(), 20, "{ids:?}");
+        assert!(ids.contains(crate::pace::phone_number_id(19)));
         assert!(config.senders.iter().all(|s| s.pace() == Some(80)));
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -42,10 +42,9 @@
 //! cargo run --release --bin parley-bench -- --pin --rate 20 --duration 30 --broadcast 10000 --senders 2 --pace 80
 //! ```
 //!
-//! Pacing (issue 62): `--pace N` sets every sender's `messages_per_second` (100,000 unless
-//! told); `--senders 2` adds a second Meta sender, the measured webhooks alternate between
-//! the two numbers and a broadcast goes on sender 1 only; the report splits the replies'
-//! latency by sender (`pace.rs`).
+//! Pacing (issues 62, 60): `--pace N` sets every sender's `messages_per_second`; `--senders
+//! S` (up to 20) Meta senders share the measured webhooks in turn, a broadcast goes on
+//! sender 1 only; the report splits the replies' latency by sender (`pace.rs`).
 
 mod agents;
 mod baseline;
@@ -182,11 +181,12 @@ struct Args {
     /// webhooks once the broadcast's first send reached the Graph API double.
     #[arg(long)]
     pace: Option<u32>,
-    /// Meta senders (1 or 2), each with its own number and `phone_number_id`: the measured
-    /// webhooks alternate between them, a broadcast goes on sender 1 only, and the report
-    /// gives each sender's reply latency.
+    /// Meta senders (1 to 20) sharing the measured webhooks (`pace.rs`; `--rate` is the total).
     #[arg(long, default_value_t = 1)]
     senders: u32,
+    /// Stop watching a broadcast after this many seconds [default: until all is sent].
+    #[arg(long)]
+    broadcast_watch: Option<u64>,
     /// How long the model double takes to answer a waiting conversation (`2s`, `500ms`).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     model_delay: Duration,
@@ -604,9 +604,9 @@ async fn run_once(
         .map(|(_, m)| watch_waiting(m));
     let sending = match &prepared {
         Some((_, sends)) => {
-            let (base, pace) = (running.base(), args.pace);
+            let base = running.base();
             Some(
-                broadcast::start_broadcast(base, broadcast, duration, pace, sends, &tracker)
+                broadcast::start_broadcast(base, broadcast, duration, args, sends, &tracker)
                     .await?,
             )
         }

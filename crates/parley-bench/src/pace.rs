@@ -1,16 +1,18 @@
-//! `--pace N` and `--senders 2` (issue 62): the run's senders send at most N messages a
-//! second (`senders[].messages_per_second`, 100,000 unless told, which leaves pacing out of
-//! what is measured), and a second Meta sender with its own `phone_number_id` takes every
-//! other measured webhook (webhook `i` is addressed to sender `i mod S`). With
-//! `--broadcast`, the broadcast goes on sender 1 only, so the replies on sender 1 share its
-//! pace with the broadcast and those on sender 2 show the same run without that contention.
+//! `--pace N` and `--senders S` (issues 62 and 60): the run's senders send at most N
+//! messages a second (`senders[].messages_per_second`, 100,000 unless told, which leaves
+//! pacing out of what is measured), and up to `MAX_SENDERS` Meta senders, each with its own
+//! number and `phone_number_id`, share the measured webhooks (webhook `i` is addressed to
+//! sender `i mod S`, so `--rate` is the total over all of them). With `--broadcast`, the
+//! broadcast goes on sender 1 only, so the replies on sender 1 share its pace with the
+//! broadcast and those on the other senders show the same run without that contention.
 //!
 //! The Graph API double attributes every send to the sender whose `phone_number_id` is in
 //! its path; the report gives, per sender, the end-to-end latency of the measured replies,
 //! and the broadcast's template sends per second at the double during the measured window
 //! (the webhooks' send phase: from the first due time for `--duration` seconds). A paced
 //! broadcast run starts the measured webhooks only once the broadcast's first send reached
-//! the double, so the window lies inside the broadcast.
+//! the double, so the window lies inside the broadcast. With many senders, `vs` also names
+//! the worst of the other senders (`worst`).
 
 use crate::broadcast::Sends;
 use crate::child::Setup;
@@ -21,21 +23,44 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// The most senders a run has (`--senders`).
-pub const MAX_SENDERS: usize = 2;
+pub const MAX_SENDERS: usize = 20;
 
 /// Every sender's `messages_per_second` unless `--pace` says: high enough that pacing is
 /// not what is measured.
 pub const UNPACED: u32 = 100_000;
 
-/// The business numbers and their `phone_number_id`s, sender 1 first.
-pub const PHONE_NUMBERS: [&str; MAX_SENDERS] = [crate::PHONE_NUMBER, "+15550783881"];
-pub const PHONE_NUMBER_IDS: [&str; MAX_SENDERS] = [crate::PHONE_NUMBER_ID, "106540352242923"];
+/// The business number and `phone_number_id` of sender index `i` (0 for sender 1): sender
+/// 1 has `crate::PHONE_NUMBER`/`crate::PHONE_NUMBER_ID`, sender `i + 1` the same plus `i`
+/// (sender 2: `+15550783881`, `106540352242923`).
+fn numbers() -> &'static [(String, String)] {
+    static NUMBERS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    NUMBERS.get_or_init(|| {
+        let number: u64 = crate::PHONE_NUMBER[1..].parse().expect("digits");
+        let id: u64 = crate::PHONE_NUMBER_ID.parse().expect("digits");
+        (0..MAX_SENDERS as u64)
+            .map(|i| (format!("+{}", number + i), (id + i).to_string()))
+            .collect()
+    })
+}
+
+/// Sender index `i`'s business number (`+` and digits); `i` below `MAX_SENDERS`.
+pub fn phone_number(i: usize) -> &'static str {
+    &numbers()[i].0
+}
+
+/// Sender index `i`'s `phone_number_id`; `i` below `MAX_SENDERS`.
+pub fn phone_number_id(i: usize) -> &'static str {
+    &numbers()[i].1
+}
 
 /// What `--pace` and `--senders` go with: the baseline server has no pacing and one
 /// number; `--mix w2`'s statuses and the agents name one number.
 pub fn check_args(args: &crate::Args) -> anyhow::Result<()> {
     if args.senders == 0 || args.senders as usize > MAX_SENDERS {
-        anyhow::bail!("--senders must be 1 or {MAX_SENDERS}");
+        anyhow::bail!("--senders must be 1 to {MAX_SENDERS}");
+    }
+    if args.broadcast_watch == Some(0) {
+        anyhow::bail!("--broadcast-watch must be at least 1 second");
     }
     if args.pace == Some(0) {
         anyhow::bail!("--pace must be at least 1 message a second");
@@ -44,7 +69,7 @@ pub fn check_args(args: &crate::Args) -> anyhow::Result<()> {
         anyhow::bail!("the baseline server has no pacing and one number: leave out --baseline with --pace or --senders");
     }
     if args.senders > 1 && (args.mix != crate::Mix::W1 || args.agent_waiting > 0) {
-        anyhow::bail!("--senders 2 runs text webhooks only (--mix w1, no --agent-waiting)");
+        anyhow::bail!("--senders above 1 runs text webhooks only (--mix w1, no --agent-waiting)");
     }
     Ok(())
 }
@@ -53,7 +78,7 @@ pub fn check_args(args: &crate::Args) -> anyhow::Result<()> {
 pub fn banner(args: &crate::Args) -> Option<String> {
     (args.pace.is_some() || args.senders > 1).then(|| {
         format!(
-            "parley-bench: {} Meta sender(s) at messages_per_second {} each; the measured webhooks alternate between them{}",
+            "parley-bench: {} Meta sender(s) at messages_per_second {} each; the measured webhooks go round them in turn (--rate is their total){}",
             args.senders,
             args.pace.unwrap_or(UNPACED),
             if args.broadcast > 0 { ", the broadcast goes on sender 1" } else { "" }
@@ -62,10 +87,9 @@ pub fn banner(args: &crate::Args) -> Option<String> {
 }
 
 /// The sender index (0 for sender 1) of a `phone_number_id`, if it is one of the run's.
-pub fn sender_index(phone_number_id: &str) -> Option<u8> {
-    PHONE_NUMBER_IDS
-        .iter()
-        .position(|id| *id == phone_number_id)
+pub fn sender_index(id: &str) -> Option<u8> {
+    (0..MAX_SENDERS)
+        .find(|&i| phone_number_id(i) == id)
         .map(|i| i as u8)
 }
 
@@ -73,8 +97,8 @@ pub fn sender_index(phone_number_id: &str) -> Option<u8> {
 pub fn accounts(senders: u32, app_secret: &str) -> Vec<Account<'_>> {
     (0..(senders as usize).clamp(1, MAX_SENDERS))
         .map(|i| Account {
-            phone_number_id: PHONE_NUMBER_IDS[i],
-            display_phone_number: PHONE_NUMBERS[i].trim_start_matches('+'),
+            phone_number_id: phone_number_id(i),
+            display_phone_number: phone_number(i).trim_start_matches('+'),
             app_secret,
         })
         .collect()
@@ -100,8 +124,8 @@ pub fn more_senders_yaml(s: &Setup) -> String {
       api_base: "{api_base}"
 "#,
                 id = i + 1,
-                phone = PHONE_NUMBERS[i],
-                pnid = PHONE_NUMBER_IDS[i],
+                phone = phone_number(i),
+                pnid = phone_number_id(i),
                 pace = s.pace,
                 secret = s.app_secret,
                 api_base = s.api_base,
@@ -202,7 +226,7 @@ pub fn figures(
     let mut per: Vec<SenderFigures> = (0..count)
         .map(|i| SenderFigures {
             sender_id: i as u32 + 1,
-            phone_number_id: PHONE_NUMBER_IDS[i].to_string(),
+            phone_number_id: phone_number_id(i).to_string(),
             template_sends: sends.map_or(0, |s| s.on_sender(Some(i))),
             ..SenderFigures::default()
         })
@@ -287,7 +311,7 @@ pub fn vs(with: &RunResult, without: &RunResult) -> String {
         return String::new();
     };
     let mut s = format!(
-        "  per sender (messages_per_second {}, {} senders, measured webhooks alternating, the broadcast on sender 1), e2e of the measured replies with the broadcast vs without:\n",
+        "  per sender (messages_per_second {}, {} senders, measured webhooks in turn, the broadcast on sender 1), e2e of the measured replies with the broadcast vs without:\n",
         w.messages_per_second,
         w.senders.len()
     );
@@ -315,7 +339,43 @@ pub fn vs(with: &RunResult, without: &RunResult) -> String {
         w.broadcast_first_s.unwrap_or(f64::NAN),
         w.broadcast_last_s.unwrap_or(f64::NAN),
     );
+    if let Some(line) = worst(w, wo) {
+        s += &line;
+    }
     s
+}
+
+/// With three or more senders: the worst of senders 2 and up (by p99 with the broadcast),
+/// and, over every sender, the highest p99 and the highest ratio of p99 with the broadcast
+/// to p99 without (issue 60's W3 targets: under 100 ms, within 2×).
+pub fn worst(with: &PaceFigures, without: &PaceFigures) -> Option<String> {
+    if with.senders.len() < 3 {
+        return None;
+    }
+    let pairs: Vec<(&SenderFigures, &SenderFigures)> =
+        with.senders.iter().zip(&without.senders).collect();
+    let by = |key: fn(&(&SenderFigures, &SenderFigures)) -> f64, from: usize| {
+        pairs[from..]
+            .iter()
+            .max_by(|a, b| key(a).total_cmp(&key(b)))
+            .copied()
+    };
+    let p99 = |(a, _): &(&SenderFigures, &SenderFigures)| a.e2e_ms.p99;
+    let ratio = |(a, b): &(&SenderFigures, &SenderFigures)| a.e2e_ms.p99 / b.e2e_ms.p99.max(1e-9);
+    let (others, highest, widest) = (by(p99, 1)?, by(p99, 0)?, by(ratio, 0)?);
+    Some(format!(
+        "\n    worst of senders 2–{n}: sender {} {} with the broadcast vs {} without\n    every sender: highest p99 {:.2} ms (sender {}); highest p99 with / without {:.2}× (sender {}: {:.2} vs {:.2} ms)",
+        others.0.sender_id,
+        e2e(&others.0.e2e_ms),
+        e2e(&others.1.e2e_ms),
+        highest.0.e2e_ms.p99,
+        highest.0.sender_id,
+        ratio(&widest),
+        widest.0.sender_id,
+        widest.0.e2e_ms.p99,
+        widest.1.e2e_ms.p99,
+        n = with.senders.len(),
+    ))
 }
 
 #[cfg(test)]
@@ -386,6 +446,36 @@ mod tests {
         assert_eq!(f.broadcast_sends_in_window, 1);
         assert_eq!(f.broadcast_first_s, Some(-0.5));
         assert_eq!(f.broadcast_last_s, Some(1.5));
+    }
+
+    #[test]
+    fn twenty_senders_have_numbers_of_their_own_and_the_worst_is_named() {
+        assert_eq!(phone_number(0), crate::PHONE_NUMBER);
+        assert_eq!(phone_number(1), "+15550783881");
+        assert_eq!(phone_number_id(19), "106540352242941");
+        assert_eq!(sender_index("106540352242941"), Some(19));
+        assert_eq!(sender_index("106540352242942"), None);
+        assert_eq!(accounts(20, "s").len(), 20);
+        let figures = |p99: &[f64]| PaceFigures {
+            senders: p99
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| SenderFigures {
+                    sender_id: i as u32 + 1,
+                    e2e_ms: Percentiles {
+                        p99: p,
+                        ..Percentiles::default()
+                    },
+                    ..SenderFigures::default()
+                })
+                .collect(),
+            ..PaceFigures::default()
+        };
+        assert_eq!(worst(&figures(&[9.0, 1.0]), &figures(&[1.0, 1.0])), None);
+        let line = worst(&figures(&[30.0, 4.0, 6.0]), &figures(&[10.0, 1.0, 5.0])).unwrap();
+        assert!(line.contains("worst of senders 2–3: sender 3"), "{line}");
+        assert!(line.contains("highest p99 30.00 ms (sender 1)"), "{line}");
+        assert!(line.contains("4.00× (sender 2: 4.00 vs 1.00 ms)"), "{line}");
     }
 
     #[test]
